@@ -1,0 +1,2 @@
+//! msrpc-ndr
+#![forbid(unsafe_code)]
