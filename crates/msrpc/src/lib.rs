@@ -1,1 +1,4 @@
 //! msrpc runtime
+
+pub mod binding;
+pub mod notify;

@@ -1,0 +1,503 @@
+//! The async handle, `RPC_ASYNC_STATE`.
+//!
+//! # Life of a handle
+//!
+//! ```text
+//!  new / reinitialize          begin                 finish / abortive cancel     complete
+//!  ───────────────► Initialized ─────► Pending ─────────────────────────► Completed ───────► Taken
+//!                        ▲                                                                   │
+//!                        └─────────────────────── reinitialize ──────────────────────────────┘
+//! ```
+//!
+//! - The client creates the handle with a [`Notification`] (`RpcAsyncInitializeHandle` plus
+//!   setting `NotificationType` and `u`).
+//! - The runtime calls [`AsyncState::begin`] as the call starts. It refuses with 1914
+//!   `RPC_S_INVALID_ASYNC_HANDLE` unless the handle is `Initialized`: a pending handle cannot
+//!   carry a second call, and a used one must be [re-initialised](AsyncState::reinitialize)
+//!   first. `begin` returns the [`CallCompleter`], the runtime's half.
+//! - When the reply (or a fault) arrives the runtime calls [`CallCompleter::finish`], which
+//!   stores the result and fires the notification exactly once.
+//! - The client polls [`AsyncState::status`] (997 `RPC_S_ASYNC_CALL_PENDING` until done) and
+//!   takes the result with [`AsyncState::complete`] (`RpcAsyncCompleteCall`), or awaits
+//!   [`AsyncState::completion`].
+//!
+//! # Ownership
+//!
+//! The handle is shared: clones are further handles, and the runtime's [`CallCompleter`] keeps
+//! the state alive while the call is pending, so nothing is freed under the call. When the last
+//! client handle is dropped while the call is pending, the call is cancelled abortively (the
+//! runtime's hook is told to orphan it).
+//!
+//! A notification routine that needs the handle should capture a [`WeakAsyncState`]
+//! ([`AsyncState::downgrade`]): a strong clone stored inside the handle's own notification
+//! would keep the handle alive forever.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Context, Poll, Waker};
+
+use msrpc_proto::status::Win32Status;
+
+use super::wait::lock;
+use super::{CallToken, Notification, RpcAsyncEvent};
+
+/// The `UserInfo` field of `RPC_ASYNC_STATE`: anything the application wants to keep with the
+/// handle.
+pub type UserInfo = Arc<dyn Any + Send + Sync>;
+
+/// How the runtime hears about [`AsyncState::cancel`]: it sends `co_cancel` (both kinds) and,
+/// when `abortive`, orphans the call locally. Called with no lock held, on the cancelling
+/// thread; must not block.
+pub trait CancelHook: Send + Sync {
+    /// The client cancelled the pending call.
+    fn cancel(&self, abortive: bool);
+}
+
+impl<F: Fn(bool) + Send + Sync> CancelHook for F {
+    fn cancel(&self, abortive: bool) {
+        self(abortive)
+    }
+}
+
+/// The async handle (`RPC_ASYNC_STATE`) of a call whose reply decodes to `R`. Clones are further
+/// handles to the same state. See the module docs for its life.
+pub struct AsyncState<R> {
+    handle: Arc<Handle<R>>,
+}
+
+/// A weak handle, for notification routines; see [`AsyncState::downgrade`].
+pub struct WeakAsyncState<R> {
+    handle: Weak<Handle<R>>,
+}
+
+/// The client's handles count; dropping the last one while pending orphans the call.
+struct Handle<R> {
+    shared: Arc<Shared<R>>,
+}
+
+struct Shared<R> {
+    token: CallToken,
+    inner: Mutex<Inner<R>>,
+}
+
+struct Inner<R> {
+    notification: Notification,
+    user_info: Option<UserInfo>,
+    /// Counts calls started on this handle, so a stale completer cannot touch a later call.
+    generation: u64,
+    phase: Phase<R>,
+    waker: Option<Waker>,
+}
+
+enum Phase<R> {
+    Initialized,
+    Pending {
+        notification: Notification,
+        hook: Arc<dyn CancelHook>,
+        cancel_requested: bool,
+    },
+    Completed(Result<R, Win32Status>),
+    Taken(Win32Status),
+}
+
+fn next_token() -> CallToken {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    CallToken(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl<R> AsyncState<R> {
+    /// `RpcAsyncInitializeHandle` with the notification chosen: a new handle, ready for a call.
+    pub fn new(notification: Notification) -> Self {
+        AsyncState {
+            handle: Arc::new(Handle {
+                shared: Arc::new(Shared {
+                    token: next_token(),
+                    inner: Mutex::new(Inner {
+                        notification,
+                        user_info: None,
+                        generation: 0,
+                        phase: Phase::Initialized,
+                        waker: None,
+                    }),
+                }),
+            }),
+        }
+    }
+
+    fn shared(&self) -> &Shared<R> {
+        &self.handle.shared
+    }
+
+    /// This handle's token: what notifications carry to identify it.
+    pub fn token(&self) -> CallToken {
+        self.shared().token
+    }
+
+    /// A weak handle that does not keep the state alive.
+    pub fn downgrade(&self) -> WeakAsyncState<R> {
+        WeakAsyncState {
+            handle: Arc::downgrade(&self.handle),
+        }
+    }
+
+    /// `RpcAsyncInitializeHandle` on an existing handle: makes a used handle ready for another
+    /// call, dropping a result not taken with `complete`. 1914 `RPC_S_INVALID_ASYNC_HANDLE`
+    /// while a call is pending.
+    pub fn reinitialize(&self) -> Result<(), Win32Status> {
+        let mut inner = lock(&self.shared().inner);
+        if matches!(inner.phase, Phase::Pending { .. }) {
+            return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+        }
+        inner.phase = Phase::Initialized;
+        inner.waker = None;
+        Ok(())
+    }
+
+    /// The notification the next call will use (clone).
+    pub fn notification(&self) -> Notification {
+        lock(&self.shared().inner).notification.clone()
+    }
+
+    /// Changes the notification for the next call. 1914 while a call is pending (the pending
+    /// call keeps the one it started with either way).
+    pub fn set_notification(&self, notification: Notification) -> Result<(), Win32Status> {
+        let mut inner = lock(&self.shared().inner);
+        if matches!(inner.phase, Phase::Pending { .. }) {
+            return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+        }
+        inner.notification = notification;
+        Ok(())
+    }
+
+    /// The `UserInfo` field.
+    pub fn user_info(&self) -> Option<UserInfo> {
+        lock(&self.shared().inner).user_info.clone()
+    }
+
+    /// Sets the `UserInfo` field.
+    pub fn set_user_info(&self, info: Option<UserInfo>) {
+        lock(&self.shared().inner).user_info = info;
+    }
+
+    /// Runtime side: a call starts on this handle. Resolves an APC notification without a
+    /// thread to the calling thread, keeps `hook` for [`AsyncState::cancel`], and returns the
+    /// completer. 1914 `RPC_S_INVALID_ASYNC_HANDLE` unless the handle is initialised and idle.
+    pub fn begin(&self, hook: Arc<dyn CancelHook>) -> Result<CallCompleter<R>, Win32Status> {
+        let mut inner = lock(&self.shared().inner);
+        if !matches!(inner.phase, Phase::Initialized) {
+            return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+        }
+        inner.generation += 1;
+        inner.phase = Phase::Pending {
+            notification: inner.notification.clone().bind_to_caller(),
+            hook,
+            cancel_requested: false,
+        };
+        Ok(CallCompleter {
+            shared: Some(self.handle.shared.clone()),
+            generation: inner.generation,
+        })
+    }
+
+    /// `RpcAsyncGetCallStatus`: 997 `RPC_S_ASYNC_CALL_PENDING` while the call runs, then its
+    /// final status (0 on success, 1818 cancelled, or the fault's status), also after
+    /// `complete`. 1914 on a handle with no call started.
+    pub fn status(&self) -> Win32Status {
+        match &lock(&self.shared().inner).phase {
+            Phase::Initialized => Win32Status::RPC_S_INVALID_ASYNC_HANDLE,
+            Phase::Pending { .. } => Win32Status::RPC_S_ASYNC_CALL_PENDING,
+            Phase::Completed(Ok(_)) => Win32Status::OK,
+            Phase::Completed(Err(s)) | Phase::Taken(s) => *s,
+        }
+    }
+
+    /// True while a call is pending.
+    pub fn is_pending(&self) -> bool {
+        matches!(lock(&self.shared().inner).phase, Phase::Pending { .. })
+    }
+
+    /// `RpcAsyncCompleteCall`: the call's result, handing over the reply. `Err(997)` while
+    /// pending (try again later); otherwise the answer is final: the reply, 1818
+    /// `RPC_S_CALL_CANCELLED`, or the fault status. After that the handle needs
+    /// [`reinitialize`](AsyncState::reinitialize); `complete` again gives 1914.
+    pub fn complete(&self) -> Result<R, Win32Status> {
+        let mut inner = lock(&self.shared().inner);
+        take_result(&mut inner)
+    }
+
+    /// `RpcAsyncCancelCall(fAbort)`. Both kinds tell the runtime's hook (which sends
+    /// `co_cancel`). Non-abortive: the call stays pending until the server's reply or fault
+    /// arrives. Abortive: the call completes at once as 1818 `RPC_S_CALL_CANCELLED`, the
+    /// notification fires, and a later reply is discarded. 1914 when no call is pending.
+    pub fn cancel(&self, abortive: bool) -> Result<(), Win32Status> {
+        cancel_shared(self.shared(), abortive)
+    }
+
+    /// A future resolving to what [`complete`](AsyncState::complete) returns once the call is
+    /// no longer pending; for async code. Usable alongside any notification.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future neither cancels the call nor loses the result: the result is taken
+    /// only by the poll that returns `Ready`, and until then stays available to `complete`.
+    /// One waker is kept per handle, so await one such future at a time.
+    pub fn completion(&self) -> AsyncCompletion<R> {
+        AsyncCompletion {
+            state: self.clone(),
+        }
+    }
+}
+
+fn take_result<R>(inner: &mut Inner<R>) -> Result<R, Win32Status> {
+    match &inner.phase {
+        Phase::Pending { .. } => return Err(Win32Status::RPC_S_ASYNC_CALL_PENDING),
+        Phase::Initialized | Phase::Taken(_) => {
+            return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+        }
+        Phase::Completed(_) => {}
+    }
+    let final_status = match &inner.phase {
+        Phase::Completed(Ok(_)) => Win32Status::OK,
+        Phase::Completed(Err(s)) => *s,
+        _ => Win32Status::RPC_S_INVALID_ASYNC_HANDLE,
+    };
+    match std::mem::replace(&mut inner.phase, Phase::Taken(final_status)) {
+        Phase::Completed(result) => result,
+        _ => Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE),
+    }
+}
+
+fn cancel_shared<R>(shared: &Shared<R>, abortive: bool) -> Result<(), Win32Status> {
+    let mut inner = lock(&shared.inner);
+    let Phase::Pending {
+        hook,
+        cancel_requested,
+        ..
+    } = &mut inner.phase
+    else {
+        return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+    };
+    *cancel_requested = true;
+    let hook = hook.clone();
+    if !abortive {
+        drop(inner);
+        hook.cancel(false);
+        return Ok(());
+    }
+    let done = complete_locked(&mut inner, Err(Win32Status::RPC_S_CALL_CANCELLED));
+    drop(inner);
+    hook.cancel(true);
+    if let Some(done) = done {
+        done.deliver(shared.token);
+    }
+    Ok(())
+}
+
+/// What to do after a call completes, once the lock is released.
+struct Delivery {
+    notification: Notification,
+    waker: Option<Waker>,
+}
+
+impl Delivery {
+    fn deliver(self, token: CallToken) {
+        if let Some(w) = self.waker {
+            w.wake();
+        }
+        if let Err(e) = self.notification.fire(RpcAsyncEvent::CallComplete, token) {
+            tracing::warn!(error = %e, "async call completion notification was not delivered");
+        }
+    }
+}
+
+/// Moves a pending call to `Completed`, returning its delivery; `None` if it was not pending.
+fn complete_locked<R>(inner: &mut Inner<R>, result: Result<R, Win32Status>) -> Option<Delivery> {
+    if !matches!(inner.phase, Phase::Pending { .. }) {
+        return None;
+    }
+    match std::mem::replace(&mut inner.phase, Phase::Completed(result)) {
+        Phase::Pending { notification, .. } => Some(Delivery {
+            notification,
+            waker: inner.waker.take(),
+        }),
+        _ => None,
+    }
+}
+
+impl<R> Clone for AsyncState<R> {
+    fn clone(&self) -> Self {
+        AsyncState {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<R> Clone for WeakAsyncState<R> {
+    fn clone(&self) -> Self {
+        WeakAsyncState {
+            handle: self.handle.clone(),
+        }
+    }
+}
+
+impl<R> WeakAsyncState<R> {
+    /// The handle, if a client handle still exists.
+    pub fn upgrade(&self) -> Option<AsyncState<R>> {
+        self.handle.upgrade().map(|handle| AsyncState { handle })
+    }
+}
+
+impl<R> Drop for Handle<R> {
+    fn drop(&mut self) {
+        // The last client handle is gone: nobody can take the result, so orphan the call.
+        let _ = cancel_shared(&self.shared, true);
+    }
+}
+
+impl<R> fmt::Debug for AsyncState<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = lock(&self.shared().inner);
+        let phase = match &inner.phase {
+            Phase::Initialized => "Initialized",
+            Phase::Pending { .. } => "Pending",
+            Phase::Completed(_) => "Completed",
+            Phase::Taken(_) => "Taken",
+        };
+        f.debug_struct("AsyncState")
+            .field("token", &self.shared().token)
+            .field("phase", &phase)
+            .field("notification", &inner.notification)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> fmt::Debug for WeakAsyncState<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakAsyncState")
+    }
+}
+
+/// The runtime's half of one pending call, from [`AsyncState::begin`]. Completes that call
+/// exactly once.
+///
+/// Dropped without [`finish`](CallCompleter::finish) or
+/// [`fail_at_start`](CallCompleter::fail_at_start) (for example, when the connection task
+/// dies), it completes the call as 1726 `RPC_S_CALL_FAILED` so the client is never left waiting.
+pub struct CallCompleter<R> {
+    shared: Option<Arc<Shared<R>>>,
+    generation: u64,
+}
+
+impl<R> CallCompleter<R> {
+    /// The handle's token.
+    pub fn token(&self) -> Option<CallToken> {
+        self.shared.as_ref().map(|s| s.token)
+    }
+
+    /// True once the client asked to cancel (either kind).
+    pub fn is_cancel_requested(&self) -> bool {
+        let Some(shared) = &self.shared else {
+            return false;
+        };
+        let inner = lock(&shared.inner);
+        if inner.generation != self.generation {
+            return true;
+        }
+        match &inner.phase {
+            Phase::Pending {
+                cancel_requested, ..
+            } => *cancel_requested,
+            Phase::Initialized => false,
+            Phase::Completed(_) | Phase::Taken(_) => true,
+        }
+    }
+
+    /// The reply (or fault status) arrived: store it and fire the notification (with
+    /// [`RpcAsyncEvent::CallComplete`]). Returns false, discarding `result`, when the call is
+    /// no longer pending (it was cancelled abortively).
+    pub fn finish(mut self, result: Result<R, Win32Status>) -> bool {
+        self.finish_inner(result)
+    }
+
+    fn finish_inner(&mut self, result: Result<R, Win32Status>) -> bool {
+        let Some(shared) = self.shared.take() else {
+            return false;
+        };
+        let mut inner = lock(&shared.inner);
+        if inner.generation != self.generation {
+            return false;
+        }
+        let done = complete_locked(&mut inner, result);
+        drop(inner);
+        match done {
+            Some(d) => {
+                d.deliver(shared.token);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The call failed as it was made (the stub would raise an exception): the handle returns
+    /// to `Initialized` and no notification fires, as on Windows. The caller reports `status`
+    /// to the client directly; it is returned for convenience.
+    pub fn fail_at_start(mut self, status: Win32Status) -> Win32Status {
+        if let Some(shared) = self.shared.take() {
+            let mut inner = lock(&shared.inner);
+            if inner.generation == self.generation && matches!(inner.phase, Phase::Pending { .. }) {
+                inner.phase = Phase::Initialized;
+            }
+        }
+        status
+    }
+}
+
+impl<R> Drop for CallCompleter<R> {
+    fn drop(&mut self) {
+        if self.shared.is_some() {
+            self.finish_inner(Err(Win32Status::RPC_S_CALL_FAILED));
+        }
+    }
+}
+
+impl<R> fmt::Debug for CallCompleter<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallCompleter")
+            .field("token", &self.token())
+            .field("generation", &self.generation)
+            .finish()
+    }
+}
+
+/// The future returned by [`AsyncState::completion`].
+#[must_use = "futures do nothing unless polled"]
+pub struct AsyncCompletion<R> {
+    state: AsyncState<R>,
+}
+
+impl<R> Future for AsyncCompletion<R> {
+    type Output = Result<R, Win32Status>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut inner = lock(&self.state.shared().inner);
+        match take_result(&mut inner) {
+            Err(s) if s == Win32Status::RPC_S_ASYNC_CALL_PENDING => {
+                inner.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            other => Poll::Ready(other),
+        }
+    }
+}
+
+impl<R> fmt::Debug for AsyncCompletion<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncCompletion")
+            .field("state", &self.state)
+            .finish()
+    }
+}
