@@ -1,0 +1,735 @@
+//! The client side of one connection: bind / alter_context negotiation and concurrent calls,
+//! sans-IO.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::Instant;
+
+use bytes::Bytes;
+use uuid::Uuid;
+
+use crate::error::{ConnectionError, Error, Initiator};
+use crate::frag::{MIN_FRAG, OutKind, Outgoing, PduFramer, Reassembler};
+use crate::negotiate::{BindTimeFeatures, PresentationContext, TransferSyntaxPolicy};
+use crate::status::FaultStatus;
+use crate::wire::{
+    Bind, BindAck, BindAckResult, ContextElement, Drep, PacketType, Pdu, PduBody, PfcFlags,
+    ProviderReason, RejectReason, SyntaxId,
+};
+
+/// Client limits and offers. `ClientConfig::default()` gives the defaults listed per field.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// Largest fragment the client sends (bind `max_xmit_frag`). Default 5840. Requests are cut
+    /// into fragments of at most the smaller of this and the server's `max_recv_frag` (raised to
+    /// 1432, C706 `MustRecvFragSize`). Values below 1432 are for tests against ourselves.
+    pub max_xmit_frag: u16,
+    /// Largest fragment the client receives (bind `max_recv_frag`). Default 5840.
+    pub max_recv_frag: u16,
+    /// Largest reassembled response stub. Default 16 MiB; a larger response fails the call with
+    /// a local protocol error and closes the connection.
+    pub max_response_size: usize,
+    /// Transfer syntaxes offered for every interface, one presentation context each (as Windows
+    /// does). Default `[NDR20]`.
+    pub transfer_syntaxes: Vec<SyntaxId>,
+    /// Which accepted context [`ClientConnection::context_for`] prefers. Default NDR20.
+    pub transfer_syntax_policy: TransferSyntaxPolicy,
+    /// Bind-time features to offer, or `None` to not offer feature negotiation. Default both.
+    pub features: Option<BindTimeFeatures>,
+    /// The association group to join; 0 asks for a new one. Default 0.
+    pub assoc_group: u32,
+    /// Set `PFC_CONC_MPX` on the bind. Default true.
+    pub conc_mpx: bool,
+    /// Data representation of the PDUs (and so of the stubs the runtime encodes). Default
+    /// little-endian.
+    pub drep: Drep,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            max_xmit_frag: 5840,
+            max_recv_frag: 5840,
+            max_response_size: 16 * 1024 * 1024,
+            transfer_syntaxes: vec![SyntaxId::NDR20],
+            transfer_syntax_policy: TransferSyntaxPolicy::PreferNdr20,
+            features: Some(BindTimeFeatures::ALL),
+            assoc_group: 0,
+            conc_mpx: true,
+            drep: Drep::LITTLE_ENDIAN,
+        }
+    }
+}
+
+/// A context the server refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RejectedContext {
+    /// The offered context id.
+    pub context_id: u16,
+    /// The interface.
+    pub interface: SyntaxId,
+    /// The offered transfer syntax.
+    pub transfer_syntax: SyntaxId,
+    /// User or provider rejection.
+    pub result: BindAckResult,
+    /// Why.
+    pub reason: ProviderReason,
+}
+
+/// The server's answer to a bind or alter_context.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BindOutcome {
+    /// The answer to alter_context rather than bind.
+    pub alter: bool,
+    /// The association group.
+    pub assoc_group: u32,
+    /// The secondary address (server port or pipe), empty in alter_context_resp.
+    pub sec_addr: String,
+    /// Fragment size this client now sends.
+    pub max_xmit_frag: u16,
+    /// Fragment size the server sends.
+    pub max_recv_frag: u16,
+    /// Bind-time features the server accepted, or `None` if it did not answer the negotiation.
+    pub features: Option<BindTimeFeatures>,
+    /// The server set `PFC_CONC_MPX`.
+    pub conc_mpx: bool,
+    /// Accepted contexts.
+    pub accepted: Vec<PresentationContext>,
+    /// Rejected contexts.
+    pub rejected: Vec<RejectedContext>,
+}
+
+/// What happened on a client connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// bind_ack or alter_context_resp.
+    Bound(BindOutcome),
+    /// The server refused the bind with bind_nak; a [`ClientEvent::Closed`] follows.
+    BindRejected {
+        /// Why.
+        reason: RejectReason,
+        /// Protocol versions the server supports.
+        versions: Vec<(u8, u8)>,
+    },
+    /// The server faulted the alter_context; the association stays usable.
+    AlterContextFailed {
+        /// The fault status.
+        status: FaultStatus,
+    },
+    /// A call's complete response.
+    Response {
+        /// The call.
+        call_id: u32,
+        /// The reassembled stub.
+        stub: Bytes,
+        /// Its data representation.
+        drep: Drep,
+        /// The server's cancel count (how many cancels it saw).
+        cancel_count: u8,
+    },
+    /// A call failed with a fault PDU (a call-level failure: the connection stays up).
+    Fault {
+        /// The call.
+        call_id: u32,
+        /// The status (map with [`FaultStatus::to_win32`]).
+        status: FaultStatus,
+        /// `PFC_DID_NOT_EXECUTE` was set.
+        did_not_execute: bool,
+        /// Extended error stub data, if any.
+        stub: Bytes,
+    },
+    /// The server sent shutdown: start no new calls here; outstanding calls continue.
+    Shutdown,
+    /// The connection is over; `calls` were outstanding and have failed. Write out what
+    /// [`ClientConnection::poll_transmit`] still returns, then close the transport.
+    Closed {
+        /// Why, and who caused it.
+        error: ConnectionError,
+        /// Calls that were still waiting for an answer.
+        calls: Vec<u32>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Unbound,
+    Binding,
+    Bound,
+    Closed,
+}
+
+#[derive(Debug)]
+struct PendingBind {
+    call_id: u32,
+    alter: bool,
+    offered: Vec<ContextElement>,
+    feature_context: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CallState {
+    cancel_count: u8,
+}
+
+/// The client side of one connection-oriented association.
+///
+/// Call [`bind`](Self::bind), then [`start_call`](Self::start_call) any number of times; feed
+/// transport bytes to [`handle_bytes`](Self::handle_bytes) and drain
+/// [`poll_event`](Self::poll_event) and [`poll_transmit`](Self::poll_transmit). Request fragments
+/// are produced lazily, one PDU per `poll_transmit`, and the fragments of one call go out
+/// contiguously; other calls' requests, co_cancel and orphaned PDUs go out between calls.
+pub struct ClientConnection {
+    config: ClientConfig,
+    framer: PduFramer,
+    state: State,
+    next_call_id: u32,
+    next_context_id: u16,
+    pending_bind: Option<PendingBind>,
+    assoc_group: u32,
+    xmit_frag: usize,
+    features: Option<BindTimeFeatures>,
+    contexts: HashMap<u16, PresentationContext>,
+    shutdown: bool,
+    calls: HashMap<u32, CallState>,
+    reassembler: Reassembler,
+    control: VecDeque<Vec<u8>>,
+    requests: VecDeque<Outgoing>,
+    current: Option<Outgoing>,
+    events: VecDeque<ClientEvent>,
+    close_after_flush: bool,
+    last_activity: Option<Instant>,
+}
+
+impl fmt::Debug for ClientConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConnection")
+            .field("state", &self.state)
+            .field("assoc_group", &self.assoc_group)
+            .field("contexts", &self.contexts.len())
+            .field("calls", &self.calls.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientConnection {
+    /// A connection that has not bound yet.
+    pub fn new(config: ClientConfig) -> ClientConnection {
+        ClientConnection {
+            xmit_frag: usize::from(config.max_xmit_frag),
+            reassembler: Reassembler::new(config.max_response_size, true),
+            assoc_group: config.assoc_group,
+            config,
+            framer: PduFramer::new(),
+            state: State::Unbound,
+            next_call_id: 1,
+            next_context_id: 0,
+            pending_bind: None,
+            features: None,
+            contexts: HashMap::new(),
+            shutdown: false,
+            calls: HashMap::new(),
+            control: VecDeque::new(),
+            requests: VecDeque::new(),
+            current: None,
+            events: VecDeque::new(),
+            close_after_flush: false,
+            last_activity: None,
+        }
+    }
+
+    /// Send a bind offering `interfaces`, each with every configured transfer syntax, plus the
+    /// feature negotiation context. Returns the bind's call id.
+    pub fn bind(&mut self, interfaces: &[SyntaxId]) -> Result<u32, Error> {
+        if self.state != State::Unbound {
+            return Err(Error::InvalidState("bind: already bound or binding"));
+        }
+        self.send_bind(interfaces, false)
+    }
+
+    /// Send an alter_context adding `interfaces` to the association. Calls on existing contexts
+    /// may continue meanwhile.
+    pub fn alter_context(&mut self, interfaces: &[SyntaxId]) -> Result<u32, Error> {
+        if self.state != State::Bound || self.pending_bind.is_some() {
+            return Err(Error::InvalidState(
+                "alter_context: not bound, or a negotiation is pending",
+            ));
+        }
+        self.send_bind(interfaces, true)
+    }
+
+    /// Start a call on a negotiated context. `stub` is the NDR-encoded input in the configured
+    /// drep. Returns the call id that later events carry.
+    pub fn start_call(
+        &mut self,
+        context_id: u16,
+        opnum: u16,
+        object: Option<Uuid>,
+        stub: Bytes,
+    ) -> Result<u32, Error> {
+        if self.state == State::Closed {
+            return Err(Error::InvalidState("connection closed"));
+        }
+        if self.shutdown {
+            return Err(Error::InvalidState("the server sent shutdown"));
+        }
+        if !self.contexts.contains_key(&context_id) {
+            return Err(Error::UnknownContext(context_id));
+        }
+        let call_id = self.alloc_call_id();
+        self.calls.insert(call_id, CallState { cancel_count: 0 });
+        self.requests.push_back(Outgoing::new(
+            call_id,
+            OutKind::Request {
+                context_id,
+                opnum,
+                object,
+            },
+            stub,
+            self.config.drep,
+        ));
+        Ok(call_id)
+    }
+
+    /// Non-abortive cancel: tell the server (co_cancel) and keep waiting for its response or fault.
+    /// A call whose request has not started going out carries `PFC_PENDING_CANCEL` instead.
+    pub fn cancel(&mut self, call_id: u32) -> Result<(), Error> {
+        let call = self
+            .calls
+            .get_mut(&call_id)
+            .ok_or(Error::NoSuchCall(call_id))?;
+        call.cancel_count = call.cancel_count.saturating_add(1);
+        if let Some(o) = self.requests.iter_mut().find(|o| o.call_id == call_id) {
+            o.extra_flags = o.extra_flags | PfcFlags::PENDING_CANCEL;
+            return Ok(());
+        }
+        self.queue_simple(call_id, PduBody::CoCancel);
+        Ok(())
+    }
+
+    /// Abortive cancel: forget the call now (any later response or fault is discarded).
+    ///
+    /// - request not yet started: nothing goes on the wire;
+    /// - request partly sent: its remaining fragments are dropped and an orphaned PDU is sent;
+    ///   unless keep-connection-on-orphan was negotiated the connection then closes
+    ///   ([`ClientEvent::Closed`] with [`ConnectionError::Orphaned`]; MS-RPCE 3.3.1.5.10);
+    /// - request fully sent: co_cancel is sent so the server's `test_cancel` sees it.
+    pub fn orphan(&mut self, call_id: u32) -> Result<(), Error> {
+        self.calls
+            .remove(&call_id)
+            .ok_or(Error::NoSuchCall(call_id))?;
+        self.reassembler.discard(call_id);
+        let queued = self.requests.len();
+        self.requests.retain(|o| o.call_id != call_id);
+        if self.requests.len() != queued {
+            return Ok(());
+        }
+        if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
+            self.current = None;
+            self.queue_simple(call_id, PduBody::Orphaned);
+            let keep = self
+                .features
+                .is_some_and(|f| f.contains(BindTimeFeatures::KEEP_CONNECTION_ON_ORPHAN));
+            if !keep {
+                self.finish(ConnectionError::Orphaned, true);
+            }
+            return Ok(());
+        }
+        self.queue_simple(call_id, PduBody::CoCancel);
+        Ok(())
+    }
+
+    /// Feed bytes read from the transport, in any chunking.
+    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.last_activity = Some(now);
+        self.framer.push(bytes);
+        while self.state != State::Closed {
+            match self.framer.next_pdu(usize::from(u16::MAX)) {
+                Ok(Some(raw)) => {
+                    let r = Pdu::parse_bytes(&raw).and_then(|p| self.handle_pdu(p));
+                    if let Err(e) = r {
+                        self.protocol_error(e);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => self.protocol_error(e),
+            }
+        }
+    }
+
+    /// The transport reached end of stream or failed.
+    pub fn handle_transport_closed(&mut self) {
+        self.finish(ConnectionError::TransportClosed, false);
+    }
+
+    /// Close the connection now; outstanding calls fail.
+    pub fn close(&mut self) {
+        self.finish(ConnectionError::LocallyClosed, false);
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next PDU to write, if any.
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(cur) = self.current.as_mut() {
+                match cur.next_fragment(self.xmit_frag) {
+                    Ok((bytes, last)) => {
+                        if last {
+                            self.current = None;
+                        }
+                        return Some(bytes);
+                    }
+                    Err(_) => {
+                        self.current = None;
+                        continue;
+                    }
+                }
+            }
+            if let Some(c) = self.control.pop_front() {
+                return Some(c);
+            }
+            if self.state == State::Closed || self.close_after_flush {
+                return None;
+            }
+            self.current = Some(self.requests.pop_front()?);
+        }
+    }
+
+    /// True if [`poll_transmit`](Self::poll_transmit) has something to return.
+    pub fn wants_transmit(&self) -> bool {
+        !self.control.is_empty()
+            || (self.state != State::Closed
+                && (self.current.is_some() || !self.requests.is_empty()))
+    }
+
+    /// True once the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// True after bind_ack until close.
+    pub fn is_bound(&self) -> bool {
+        self.state == State::Bound
+    }
+
+    /// True after the server sent shutdown.
+    pub fn is_shut_down(&self) -> bool {
+        self.shutdown
+    }
+
+    /// Calls waiting for an answer.
+    pub fn outstanding_calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// The association group (0 before the bind_ack).
+    pub fn assoc_group(&self) -> u32 {
+        self.assoc_group
+    }
+
+    /// Bind-time features the server accepted.
+    pub fn features(&self) -> Option<BindTimeFeatures> {
+        self.features
+    }
+
+    /// The accepted context for `interface` whose transfer syntax the policy prefers.
+    pub fn context_for(&self, interface: &SyntaxId) -> Option<PresentationContext> {
+        let pref = match self.config.transfer_syntax_policy {
+            TransferSyntaxPolicy::PreferNdr64 => SyntaxId::NDR64,
+            _ => SyntaxId::NDR20,
+        };
+        let mut best: Option<PresentationContext> = None;
+        for c in self.contexts.values().filter(|c| c.interface == *interface) {
+            let better = match best {
+                None => true,
+                Some(b) => {
+                    (c.transfer_syntax == pref && b.transfer_syntax != pref)
+                        || (c.transfer_syntax == b.transfer_syntax && c.context_id < b.context_id)
+                }
+            };
+            if better {
+                best = Some(*c);
+            }
+        }
+        best
+    }
+
+    /// When the last bytes arrived (for the runtime's idle timeouts).
+    pub fn last_activity(&self) -> Option<Instant> {
+        self.last_activity
+    }
+
+    fn alloc_call_id(&mut self) -> u32 {
+        let id = self.next_call_id;
+        self.next_call_id = self.next_call_id.wrapping_add(1).max(1);
+        id
+    }
+
+    fn send_bind(&mut self, interfaces: &[SyntaxId], alter: bool) -> Result<u32, Error> {
+        let mut offered = Vec::new();
+        for i in interfaces {
+            for ts in &self.config.transfer_syntaxes {
+                offered.push(ContextElement {
+                    context_id: self.next_context_id,
+                    abstract_syntax: *i,
+                    transfer_syntaxes: vec![*ts],
+                });
+                self.next_context_id = self.next_context_id.wrapping_add(1);
+            }
+        }
+        let mut feature_context = None;
+        if let (false, Some(f), Some(first)) = (alter, self.config.features, interfaces.first()) {
+            feature_context = Some(self.next_context_id);
+            offered.push(ContextElement {
+                context_id: self.next_context_id,
+                abstract_syntax: *first,
+                transfer_syntaxes: vec![f.to_syntax()],
+            });
+            self.next_context_id = self.next_context_id.wrapping_add(1);
+        }
+        if offered.len() > usize::from(u8::MAX) {
+            return Err(Error::TooLarge("n_context_elem"));
+        }
+        let call_id = self.alloc_call_id();
+        let bind = Bind {
+            max_xmit_frag: self.config.max_xmit_frag,
+            max_recv_frag: self.config.max_recv_frag,
+            assoc_group: self.assoc_group,
+            contexts: offered.clone(),
+        };
+        let mut flags = PfcFlags::FIRST_AND_LAST;
+        if self.config.conc_mpx {
+            flags = flags | PfcFlags::CONC_MPX;
+        }
+        let body = if alter {
+            PduBody::AlterContext(bind)
+        } else {
+            PduBody::Bind(bind)
+        };
+        let mut pdu = Pdu::new(call_id, flags, body);
+        pdu.drep = self.config.drep;
+        self.control.push_back(pdu.emit()?);
+        self.pending_bind = Some(PendingBind {
+            call_id,
+            alter,
+            offered,
+            feature_context,
+        });
+        if !alter {
+            self.state = State::Binding;
+        }
+        Ok(call_id)
+    }
+
+    fn handle_pdu(&mut self, pdu: Pdu) -> Result<(), Error> {
+        match pdu.body {
+            PduBody::BindAck(ref ack) | PduBody::AlterContextResp(ref ack) => {
+                let alter = pdu.packet_type() == PacketType::ALTER_CONTEXT_RESP;
+                let pending = match self.pending_bind.take() {
+                    Some(p) if p.alter == alter && p.call_id == pdu.call_id => p,
+                    other => {
+                        self.pending_bind = other;
+                        return Err(Error::UnexpectedPdu(pdu.packet_type()));
+                    }
+                };
+                let conc = pdu.flags.contains(PfcFlags::CONC_MPX);
+                self.on_bind_ack(pending, ack, conc)
+            }
+            PduBody::BindNak(nak) => {
+                if self.state != State::Binding {
+                    return Err(Error::UnexpectedPdu(PacketType::BIND_NAK));
+                }
+                self.pending_bind = None;
+                self.events.push_back(ClientEvent::BindRejected {
+                    reason: nak.reason,
+                    versions: nak.versions,
+                });
+                self.finish(ConnectionError::BindRejected(nak.reason), false);
+                Ok(())
+            }
+            PduBody::Response(_) => {
+                let call_id = pdu.call_id;
+                if !self.calls.contains_key(&call_id) {
+                    // Orphaned or unknown call: discard (bounded: nothing is buffered).
+                    self.reassembler.discard(call_id);
+                    return Ok(());
+                }
+                if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
+                    // The server answered before the whole request went out: stop sending it.
+                    self.current = None;
+                }
+                match self.reassembler.push(pdu)? {
+                    None => Ok(()),
+                    Some(msg) => {
+                        self.calls.remove(&call_id);
+                        self.events.push_back(ClientEvent::Response {
+                            call_id,
+                            stub: msg.stub,
+                            drep: msg.drep,
+                            cancel_count: msg.cancel_count,
+                        });
+                        Ok(())
+                    }
+                }
+            }
+            PduBody::Fault(f) => {
+                let call_id = pdu.call_id;
+                if let Some(p) = self
+                    .pending_bind
+                    .as_ref()
+                    .filter(|p| p.alter && p.call_id == call_id)
+                {
+                    let _ = p;
+                    self.pending_bind = None;
+                    self.events
+                        .push_back(ClientEvent::AlterContextFailed { status: f.status });
+                    return Ok(());
+                }
+                if self.calls.remove(&call_id).is_none() {
+                    return Ok(());
+                }
+                self.reassembler.discard(call_id);
+                if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
+                    self.current = None;
+                }
+                self.requests.retain(|o| o.call_id != call_id);
+                self.events.push_back(ClientEvent::Fault {
+                    call_id,
+                    status: f.status,
+                    did_not_execute: pdu.flags.contains(PfcFlags::DID_NOT_EXECUTE),
+                    stub: f.stub,
+                });
+                Ok(())
+            }
+            PduBody::Shutdown => {
+                if !self.shutdown {
+                    self.shutdown = true;
+                    self.events.push_back(ClientEvent::Shutdown);
+                }
+                Ok(())
+            }
+            other => Err(Error::UnexpectedPdu(other.packet_type())),
+        }
+    }
+
+    fn on_bind_ack(
+        &mut self,
+        pending: PendingBind,
+        ack: &BindAck,
+        conc_mpx: bool,
+    ) -> Result<(), Error> {
+        if ack.results.len() != pending.offered.len() {
+            return Err(Error::Malformed {
+                pdu: PacketType::BIND_ACK,
+                what: "result count differs from the offered contexts",
+            });
+        }
+        let mut accepted = Vec::new();
+        let mut rejected = Vec::new();
+        let mut features = if pending.alter { self.features } else { None };
+        for (offer, res) in pending.offered.iter().zip(&ack.results) {
+            let offered_ts = offer
+                .transfer_syntaxes
+                .first()
+                .copied()
+                .unwrap_or(SyntaxId::NIL);
+            if Some(offer.context_id) == pending.feature_context {
+                if res.result == BindAckResult::NEGOTIATE_ACK {
+                    let asked = BindTimeFeatures::from_syntax(&offered_ts).unwrap_or_default();
+                    features = Some(BindTimeFeatures(res.reason).intersect(asked));
+                }
+                continue;
+            }
+            if res.result == BindAckResult::ACCEPTANCE {
+                if !offer.transfer_syntaxes.contains(&res.transfer_syntax) {
+                    return Err(Error::Malformed {
+                        pdu: PacketType::BIND_ACK,
+                        what: "accepted a transfer syntax that was not offered",
+                    });
+                }
+                let c = PresentationContext {
+                    context_id: offer.context_id,
+                    interface: offer.abstract_syntax,
+                    transfer_syntax: res.transfer_syntax,
+                };
+                self.contexts.insert(c.context_id, c);
+                accepted.push(c);
+            } else {
+                rejected.push(RejectedContext {
+                    context_id: offer.context_id,
+                    interface: offer.abstract_syntax,
+                    transfer_syntax: offered_ts,
+                    result: res.result,
+                    reason: ProviderReason(res.reason),
+                });
+            }
+        }
+        if !pending.alter {
+            self.assoc_group = ack.assoc_group;
+            self.features = features;
+            let peer_recv = ack.max_recv_frag.max(MIN_FRAG);
+            self.xmit_frag = usize::from(self.config.max_xmit_frag.min(peer_recv));
+            self.state = State::Bound;
+        }
+        let xmit = u16::try_from(self.xmit_frag).unwrap_or(u16::MAX);
+        self.events.push_back(ClientEvent::Bound(BindOutcome {
+            alter: pending.alter,
+            assoc_group: self.assoc_group,
+            sec_addr: ack.sec_addr_str(),
+            max_xmit_frag: xmit,
+            max_recv_frag: ack.max_xmit_frag,
+            features: self.features,
+            conc_mpx,
+            accepted,
+            rejected,
+        }));
+        Ok(())
+    }
+
+    fn queue_simple(&mut self, call_id: u32, body: PduBody) {
+        let mut pdu = Pdu::new(call_id, PfcFlags::FIRST_AND_LAST, body);
+        pdu.drep = self.config.drep;
+        if let Ok(b) = pdu.emit() {
+            self.control.push_back(b);
+        }
+    }
+
+    /// A protocol violation by the server ends the association (the one place for the client).
+    fn protocol_error(&mut self, e: Error) {
+        self.finish(
+            ConnectionError::Protocol {
+                initiator: Initiator::Remote,
+                error: e,
+            },
+            false,
+        );
+    }
+
+    fn finish(&mut self, error: ConnectionError, keep_control: bool) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.state = State::Closed;
+        self.close_after_flush = true;
+        if !keep_control {
+            self.control.clear();
+        }
+        self.current = None;
+        self.requests.clear();
+        self.pending_bind = None;
+        let mut calls: Vec<u32> = self.calls.drain().map(|(id, _)| id).collect();
+        calls.sort_unstable();
+        self.reassembler = Reassembler::new(0, true);
+        self.framer = PduFramer::new();
+        self.events.push_back(ClientEvent::Closed { error, calls });
+    }
+}

@@ -1,0 +1,333 @@
+//! Fragmentation and reassembly (C706 §12.6.3.7, MS-RPCE 3.3.1.5.x), and framing of PDUs from a
+//! byte stream.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::wire::{
+    Drep, HEADER_LEN, Header, PacketType, Pdu, PduBody, PfcFlags, Request, Response,
+};
+
+/// The smallest fragment every implementation must accept (C706 `MustRecvFragSize`). A peer's
+/// advertised `max_recv_frag` below this is raised to it.
+pub const MIN_FRAG: u16 = 1432;
+
+/// `alloc_hint` is a hint: never pre-allocate more than this for a reassembly.
+pub const ALLOC_HINT_CAP: usize = 64 * 1024;
+
+/// Cuts a transport byte stream into whole PDUs by their `frag_length`.
+#[derive(Debug, Default)]
+pub struct PduFramer {
+    buf: BytesMut,
+}
+
+impl PduFramer {
+    /// An empty framer.
+    pub fn new() -> PduFramer {
+        PduFramer::default()
+    }
+
+    /// Append transport bytes.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes buffered and not yet returned as PDUs.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next whole PDU, if buffered. The header is checked (version, `frag_length` >= 16 and
+    /// <= `max_len`) as soon as its first 16 bytes arrive.
+    pub fn next_pdu(&mut self, max_len: usize) -> Result<Option<Bytes>, Error> {
+        if self.buf.len() < HEADER_LEN {
+            return Ok(None);
+        }
+        let h = Header::parse(&self.buf[..HEADER_LEN])?;
+        let len = usize::from(h.frag_length);
+        if len > max_len {
+            return Err(Error::FragmentTooLarge { len, max: max_len });
+        }
+        if self.buf.len() < len {
+            return Ok(None);
+        }
+        let pdu = self.buf.split_to(len).freeze();
+        if self.buf.is_empty() {
+            // Release the allocation of a drained buffer.
+            self.buf = BytesMut::new();
+        }
+        Ok(Some(pdu))
+    }
+}
+
+/// A reassembled request or response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The call.
+    pub call_id: u32,
+    /// Request or response.
+    pub ptype: PacketType,
+    /// `p_cont_id` of the first fragment.
+    pub context_id: u16,
+    /// `opnum` (requests; 0 for responses).
+    pub opnum: u16,
+    /// Object UUID (requests).
+    pub object: Option<Uuid>,
+    /// The data representation of the first fragment.
+    pub drep: Drep,
+    /// The highest `cancel_count` seen (responses).
+    pub cancel_count: u8,
+    /// Flags of the first fragment (for PENDING_CANCEL, MAYBE).
+    pub first_flags: PfcFlags,
+    /// The whole stub.
+    pub stub: Bytes,
+}
+
+#[derive(Debug)]
+struct Partial {
+    msg: Message,
+    buf: Vec<u8>,
+}
+
+/// Reassembles request or response fragments into [`Message`]s with a size limit.
+///
+/// With `interleave == false` (a server), only one call may be in reassembly: a first fragment of
+/// another call before the last fragment of the current one is a protocol error, because a
+/// client sends the fragments of one call contiguously (C706 §12.6.3.7; MS-RPCE 3.3.1.5.2 /
+/// 3.3.3.5.7 treat deviations as protocol errors). A client accepts interleaved response
+/// fragments of different calls, each bounded by the limit.
+#[derive(Debug)]
+pub struct Reassembler {
+    limit: usize,
+    interleave: bool,
+    partial: HashMap<u32, Partial>,
+}
+
+impl Reassembler {
+    /// A reassembler whose messages may not exceed `limit` stub bytes.
+    pub fn new(limit: usize, interleave: bool) -> Reassembler {
+        Reassembler {
+            limit,
+            interleave,
+            partial: HashMap::new(),
+        }
+    }
+
+    /// Calls with fragments buffered.
+    pub fn in_progress(&self) -> usize {
+        self.partial.len()
+    }
+
+    /// Bytes buffered over all calls.
+    pub fn buffered(&self) -> usize {
+        self.partial.values().map(|p| p.buf.len()).sum()
+    }
+
+    /// True if `call_id` has fragments buffered.
+    pub fn contains(&self, call_id: u32) -> bool {
+        self.partial.contains_key(&call_id)
+    }
+
+    /// Drop a call's buffered fragments.
+    pub fn discard(&mut self, call_id: u32) -> bool {
+        self.partial.remove(&call_id).is_some()
+    }
+
+    /// Feed one request or response fragment. Returns the message when its last fragment arrives.
+    pub fn push(&mut self, pdu: Pdu) -> Result<Option<Message>, Error> {
+        let (ptype, context_id, opnum, object, cancel_count, alloc_hint, stub) = match pdu.body {
+            PduBody::Request(Request {
+                context_id,
+                opnum,
+                object,
+                stub,
+                alloc_hint,
+            }) => (
+                PacketType::REQUEST,
+                context_id,
+                opnum,
+                object,
+                0,
+                alloc_hint,
+                stub,
+            ),
+            PduBody::Response(Response {
+                context_id,
+                cancel_count,
+                stub,
+                alloc_hint,
+                ..
+            }) => (
+                PacketType::RESPONSE,
+                context_id,
+                0,
+                None,
+                cancel_count,
+                alloc_hint,
+                stub,
+            ),
+            other => return Err(Error::UnexpectedPdu(other.packet_type())),
+        };
+        let call_id = pdu.call_id;
+        let first = pdu.flags.contains(PfcFlags::FIRST_FRAG);
+        let last = pdu.flags.contains(PfcFlags::LAST_FRAG);
+        if first {
+            if self.partial.contains_key(&call_id) {
+                self.partial.remove(&call_id);
+                return Err(Error::InconsistentFragment(call_id));
+            }
+            if let (false, Some(&previous)) = (self.interleave, self.partial.keys().next()) {
+                return Err(Error::InterleavedFragments {
+                    previous,
+                    new: call_id,
+                });
+            }
+            if stub.len() > self.limit {
+                return Err(Error::ReassemblyLimit {
+                    call_id,
+                    limit: self.limit,
+                });
+            }
+            let msg = Message {
+                call_id,
+                ptype,
+                context_id,
+                opnum,
+                object,
+                drep: pdu.drep,
+                cancel_count,
+                first_flags: pdu.flags,
+                stub: Bytes::new(),
+            };
+            if last {
+                return Ok(Some(Message { stub, ..msg }));
+            }
+            // alloc_hint is only a hint: cap what we reserve from it.
+            let hint = (alloc_hint as usize).min(self.limit).min(ALLOC_HINT_CAP);
+            let mut buf = Vec::with_capacity(hint.max(stub.len()));
+            buf.extend_from_slice(&stub);
+            self.partial.insert(call_id, Partial { msg, buf });
+            return Ok(None);
+        }
+        let Some(p) = self.partial.get_mut(&call_id) else {
+            return Err(Error::MissingFirstFragment(call_id));
+        };
+        if p.msg.ptype != ptype || p.msg.context_id != context_id {
+            self.partial.remove(&call_id);
+            return Err(Error::InconsistentFragment(call_id));
+        }
+        if p.buf.len() + stub.len() > self.limit {
+            self.partial.remove(&call_id);
+            return Err(Error::ReassemblyLimit {
+                call_id,
+                limit: self.limit,
+            });
+        }
+        p.buf.extend_from_slice(&stub);
+        p.msg.cancel_count = p.msg.cancel_count.max(cancel_count);
+        if !last {
+            return Ok(None);
+        }
+        let Some(p) = self.partial.remove(&call_id) else {
+            return Err(Error::MissingFirstFragment(call_id));
+        };
+        Ok(Some(Message {
+            stub: Bytes::from(p.buf),
+            ..p.msg
+        }))
+    }
+}
+
+/// What an outgoing message carries besides its stub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OutKind {
+    Request {
+        context_id: u16,
+        opnum: u16,
+        object: Option<Uuid>,
+    },
+    Response {
+        context_id: u16,
+        cancel_count: u8,
+    },
+}
+
+/// A request or response being sent, cut into fragments lazily, one per call to
+/// [`next_fragment`](Outgoing::next_fragment).
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) call_id: u32,
+    pub(crate) kind: OutKind,
+    pub(crate) stub: Bytes,
+    pub(crate) offset: usize,
+    pub(crate) started: bool,
+    pub(crate) drep: Drep,
+    pub(crate) extra_flags: PfcFlags,
+}
+
+impl Outgoing {
+    pub(crate) fn new(call_id: u32, kind: OutKind, stub: Bytes, drep: Drep) -> Outgoing {
+        Outgoing {
+            call_id,
+            kind,
+            stub,
+            offset: 0,
+            started: false,
+            drep,
+            extra_flags: PfcFlags::NONE,
+        }
+    }
+
+    /// Emit the next fragment of at most `max_frag` bytes; true when it was the last.
+    pub(crate) fn next_fragment(&mut self, max_frag: usize) -> Result<(Vec<u8>, bool), Error> {
+        let header = match self.kind {
+            OutKind::Request { object, .. } => 24 + if object.is_some() { 16 } else { 0 },
+            OutKind::Response { .. } => 24,
+        };
+        let room = max_frag.saturating_sub(header).max(8) & !7;
+        let remaining = self.stub.len() - self.offset;
+        let take = remaining.min(room);
+        let chunk = self.stub.slice(self.offset..self.offset + take);
+        let mut flags = self.extra_flags;
+        if !self.started {
+            flags = flags | PfcFlags::FIRST_FRAG;
+        }
+        let last = take == remaining;
+        if last {
+            flags = flags | PfcFlags::LAST_FRAG;
+        }
+        let alloc_hint = u32::try_from(remaining).unwrap_or(u32::MAX);
+        let body = match self.kind {
+            OutKind::Request {
+                context_id,
+                opnum,
+                object,
+            } => PduBody::Request(Request {
+                alloc_hint,
+                context_id,
+                opnum,
+                object,
+                stub: chunk,
+            }),
+            OutKind::Response {
+                context_id,
+                cancel_count,
+            } => PduBody::Response(Response {
+                alloc_hint,
+                context_id,
+                cancel_count,
+                reserved: 0,
+                stub: chunk,
+            }),
+        };
+        let mut pdu = Pdu::new(self.call_id, flags, body);
+        pdu.drep = self.drep;
+        let bytes = pdu.emit()?;
+        self.offset += take;
+        self.started = true;
+        Ok((bytes, last))
+    }
+}
