@@ -20,6 +20,17 @@
 //!
 //! Timeouts are [`Duration`]s; [`INFINITE`] (or any duration too large to add to
 //! [`std::time::Instant::now`]) waits without limit.
+//!
+//! # Blocking and async code
+//!
+//! Setting, posting, queueing and firing never block, so the runtime's tokio tasks fire
+//! notifications directly. The waits (`wait*`, `sleep_alertable`, `get_*`) park the calling OS
+//! thread, as their Windows counterparts do: call them from plain threads (or `spawn_blocking`),
+//! not from inside an async task. Async code awaits [`Event::wait_async`] or
+//! [`AsyncState::completion`] instead; both are cancel-safe.
+//!
+//! Parked threads are woken with [`std::thread::Thread::unpark`]; like any user of
+//! `park`, other code on the same thread may see a spurious wakeup, which `park` allows.
 
 mod apc;
 mod async_state;
