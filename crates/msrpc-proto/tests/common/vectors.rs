@@ -1,25 +1,26 @@
+#![allow(clippy::useless_concat)]
 // Generated from /work/shared/captures by a throwaway script; bytes are verbatim.
 
 /// impacket-to-samba-epm-ntlm.pcap frame 4: impacket bind to epm v3.0, NDR20
-pub const EPM_BIND: &str = concat!(
+pub(crate) const EPM_BIND: &str = concat!(
     "05000b03100000004800000001000000b810b8100000000001000000000001000883afe11f5dc91191a408002b14a0fa",
     "03000000045d888aeb1cc9119fe808002b10486002000000",
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 6: Samba bind_ack, sec_addr "135", 4280/4280
-pub const EPM_BIND_ACK: &str = concat!(
+pub(crate) const EPM_BIND_ACK: &str = concat!(
     "05000c03100000003c00000001000000b810b81019cb000004003133350000000100000000000000045d888aeb1cc911",
     "9fe808002b10486002000000",
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 8: ept_lookup request (opnum 2)
-pub const EPT_LOOKUP_REQUEST: &str = concat!(
+pub(crate) const EPT_LOOKUP_REQUEST: &str = concat!(
     "050000031000000040000000010000002800000000000200000000000000000000000000010000000000000000000000",
     "000000000000000000000000f4010000",
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 9: first response fragment (4280 bytes)
-pub const EPT_LOOKUP_RESPONSE_1: &str = concat!(
+pub(crate) const EPT_LOOKUP_RESPONSE_1: &str = concat!(
     "0500020110000000b810000001000000dc12000000000000000000000000000000000000000000000000000026000000",
     "f40100000000000026000000000000000000000000000000000000000100000000000000090000006576656e746c6f67",
     "00000000000000000000000000000000000000000200000000000000070000006e747376637300000000000000000000",
@@ -113,7 +114,7 @@ pub const EPT_LOOKUP_RESPONSE_1: &str = concat!(
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 10: last response fragment (596 bytes)
-pub const EPT_LOOKUP_RESPONSE_2: &str = concat!(
+pub(crate) const EPT_LOOKUP_RESPONSE_2: &str = concat!(
     "050002021000000054020000010000003c0200000000000008002b10486002000200000001000b0200000001000f0d00",
     "5c706970655c6c736172706300010011010000005200000052000000050013000d6a2819390cb1d0119ba800c04fd92e",
     "f500000200000013000d045d888aeb1cc9119fe808002b10486002000200000001000b0200000001000f0c005c706970",
@@ -130,14 +131,14 @@ pub const EPT_LOOKUP_RESPONSE_2: &str = concat!(
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 56: bind to srvsvc with an NTLM NEGOTIATE auth verifier
-pub const NTLM_BIND: &str = concat!(
+pub(crate) const NTLM_BIND: &str = concat!(
     "05000b03100000007000200001000000b810b810000000000100000000000100c84f324b7016d30112785a47bf6ee188",
     "03000000045d888aeb1cc9119fe808002b104860020000000a0200007f3501004e544c4d5353500001000000358288e0",
     "00000000000000000000000000000000",
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 58: bind_ack with NTLM CHALLENGE
-pub const NTLM_BIND_ACK: &str = concat!(
+pub(crate) const NTLM_BIND_ACK: &str = concat!(
     "05000c0310000000c600860001000000b810b81055910000000000000100000000000000045d888aeb1cc9119fe80800",
     "2b104860020000000a0200007f3501004e544c4d53535000020000000e000e003800000035828ae214f44f2d313fa08c",
     "00000000000000004000400046000000060100000000000f500045004500520053005200560002000e00500045004500",
@@ -146,7 +147,7 @@ pub const NTLM_BIND_ACK: &str = concat!(
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 60: rpc_auth_3 with NTLM AUTHENTICATE (pad "    ")
-pub const NTLM_AUTH3: &str = concat!(
+pub(crate) const NTLM_AUTH3: &str = concat!(
     "05001003100000001801fc0001000000202020200a0200007f3501004e544c4d53535000030000001800180056000000",
     "7e007e006e0000000e000e0040000000080008004e000000000000005600000010001000ec000000358288e050004500",
     "4500520053005200560072006f006f0074007a5ae24748dadef4b54e1fd26f735397574e31324544783957577b5f766b",
@@ -156,17 +157,17 @@ pub const NTLM_AUTH3: &str = concat!(
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 64: fault status 5 (connect level, no trailer)
-pub const FAULT_ACCESS_DENIED: &str =
+pub(crate) const FAULT_ACCESS_DENIED: &str =
     concat!("0500030310000000200000000200000018000000000000000500000000000000",);
 
 /// impacket-to-samba-epm-ntlm.pcap frame 77: NetrServerGetInfo at integrity, 8-byte stub, pad 0
-pub const SIGNED_REQUEST: &str = concat!(
+pub(crate) const SIGNED_REQUEST: &str = concat!(
     "05000003100000003800100002000000080000000000150000000000650000000a0500007f350100010000003f404b94",
     "5c88544b00000000",
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 79: its response, auth pad 8 (16-byte alignment)
-pub const SIGNED_RESPONSE: &str = concat!(
+pub(crate) const SIGNED_RESPONSE: &str = concat!(
     "0500020310000000b00010000200000078000000000000006500000000000200f4010000040002000600000001000000",
     "039a80000800020008000000000000000800000050004500450052005300520056000000150000000000000015000000",
     "530061006d0062006100200034002e00310037002e00310032002d00440065006200690061006e000000000000000000",
@@ -174,30 +175,30 @@ pub const SIGNED_RESPONSE: &str = concat!(
 );
 
 /// impacket-to-samba-epm-ntlm.pcap frame 109: fault nca_s_proto_error, DID_NOT_EXECUTE
-pub const FAULT_PROTO_ERROR_DNE: &str =
+pub(crate) const FAULT_PROTO_ERROR_DNE: &str =
     concat!("0500032310000000200000000200000018000000000000000b00011c00000000",);
 
 /// impacket-to-samba-fragments-alter-ndr64.pcap frame 10: first of two 16-byte-stub request fragments, integrity
-pub const SIGNED_FRAGMENT_1: &str = concat!(
+pub(crate) const SIGNED_FRAGMENT_1: &str = concat!(
     "050000011000000040001000020000002000000000001000000000000500000000000000050000000a0500007f350100",
     "01000000a85521a43158ec5600000000",
 );
 
 /// impacket-to-samba-fragments-alter-ndr64.pcap frame 12: last fragment
-pub const SIGNED_FRAGMENT_2: &str = concat!(
+pub(crate) const SIGNED_FRAGMENT_2: &str = concat!(
     "05000002100000004000100002000000200000000000100049005000430024000000bfbf010000000a0500007f350100",
     "010000005c8fef0148629d7101000000",
 );
 
 /// impacket-to-samba-fragments-alter-ndr64.pcap frame 59: alter_context to wkssvc v1.0 with NTLM
-pub const ALTER_CONTEXT: &str = concat!(
+pub(crate) const ALTER_CONTEXT: &str = concat!(
     "05000e03100000007000200002000000b810b81000000000010000000100010098d0ff6b12a11036983346c3f87e345a",
     "01000000045d888aeb1cc9119fe808002b104860020000000a050000803501004e544c4d5353500001000000358288e0",
     "00000000000000000000000000000000",
 );
 
 /// impacket-to-samba-fragments-alter-ndr64.pcap frame 61: alter_context_resp (empty sec_addr)
-pub const ALTER_CONTEXT_RESP: &str = concat!(
+pub(crate) const ALTER_CONTEXT_RESP: &str = concat!(
     "05000f0310000000c600860002000000b810b81072840000000000000100000000000000045d888aeb1cc9119fe80800",
     "2b104860020000000a050000803501004e544c4d53535000020000000e000e003800000035828ae2164124683603dde1",
     "00000000000000004000400046000000060100000000000f500045004500520053005200560002000e00500045004500",
@@ -206,38 +207,38 @@ pub const ALTER_CONTEXT_RESP: &str = concat!(
 );
 
 /// impacket-to-samba-fragments-alter-ndr64.pcap frame 73: bind offering only NDR64
-pub const NDR64_ONLY_BIND: &str = concat!(
+pub(crate) const NDR64_ONLY_BIND: &str = concat!(
     "05000b03100000004800000001000000b810b810000000000100000000000100c84f324b7016d30112785a47bf6ee188",
     "0300000033057171babe37498319b5dbef9ccc3601000000",
 );
 
 /// impacket-to-samba-fragments-alter-ndr64.pcap frame 75: bind_ack provider rejection, reason 2
-pub const PROVIDER_REJECTION_ACK: &str = concat!(
+pub(crate) const PROVIDER_REJECTION_ACK: &str = concat!(
     "05000c03100000003800000001000000b810b810a9830000000000000100000002000200000000000000000000000000",
     "0000000000000000",
 );
 
 /// samba-client-feature-negotiation.pcap frame 4: python3-samba bind, 2 contexts: NDR20 + features 0x3
-pub const FEATURE_BIND: &str = concat!(
+pub(crate) const FEATURE_BIND: &str = concat!(
     "05000b03100000007400000001000000d016d0160000000002000000000001002e1c3a6b4f5d8a4e9b7c0a1b2c3d4e5f",
     "01000000045d888aeb1cc9119fe808002b10486002000000010001002e1c3a6b4f5d8a4e9b7c0a1b2c3d4e5f01000000",
     "2c1cb76c12984045030000000000000001000000",
 );
 
 /// samba-client-feature-negotiation.pcap frame 6: impacket server bind_ack (answers the feature context with user rejection, not negotiate_ack)
-pub const FEATURE_BIND_ACK: &str = concat!(
+pub(crate) const FEATURE_BIND_ACK: &str = concat!(
     "05000c03100000005400000001000000d016d0163412000006003430313336000200000000000000045d888aeb1cc911",
     "9fe808002b1048600200000001000200045d888aeb1cc9119fe808002b10486002000000",
 );
 
 /// samba-client-feature-negotiation.pcap frame 8: request opnum 0
-pub const FEATURE_REQUEST: &str = concat!(
+pub(crate) const FEATURE_REQUEST: &str = concat!(
     "050000031000000034000000020000001c0000000000000029000000060000000000000006000000680065006c006c00",
     "6f000000",
 );
 
 /// samba-client-feature-negotiation.pcap frame 9: response
-pub const FEATURE_RESPONSE: &str = concat!(
+pub(crate) const FEATURE_RESPONSE: &str = concat!(
     "050002031000000048000000020000001c000000000000002a000000bca900000b000000000000000b00000065006300",
     "68006f003a00680065006c006c006f000000bfbf00000000",
 );
