@@ -132,14 +132,15 @@ impl<T: NdrEncode> NdrEncode for Ref<T> {
 }
 
 impl<T: NdrDecode> NdrDecode for Ref<T> {
-    type Head = ();
-    fn decode_head(d: &mut Decoder<'_>) -> Result<()> {
-        if d.read_referent()? == 0 {
-            return Err(d.error(ErrorKind::NullRefPointer));
+    /// The (non-zero) referent id.
+    type Head = u64;
+    fn decode_head(d: &mut Decoder<'_>) -> Result<u64> {
+        match d.read_referent()? {
+            0 => Err(d.error(ErrorKind::NullRefPointer)),
+            id => Ok(id),
         }
-        Ok(())
     }
-    fn decode_deferred(_: (), d: &mut Decoder<'_>) -> Result<Self> {
+    fn decode_deferred(_: u64, d: &mut Decoder<'_>) -> Result<Self> {
         d.descend()?;
         let v = d.decode_param::<T>()?;
         d.ascend();

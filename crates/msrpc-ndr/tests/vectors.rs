@@ -1,5 +1,7 @@
 //! Byte-exact vectors: hand-computed, and from real traffic (impacket <-> Samba ept_map).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::net::Ipv4Addr;

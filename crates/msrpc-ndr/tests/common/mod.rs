@@ -406,7 +406,7 @@ impl NdrConformant for Conf {
 }
 
 impl NdrDecode for Conf {
-    type Head = (u64, (), bool, i8, u32, Vec<i16>);
+    type Head = (u64, u64, bool, i8, u32, Vec<i16>);
     fn decode_head(d: &mut Decoder<'_>) -> Result<Self::Head> {
         let max = d.read_conformance()?;
         Self::decode_body_head(d, max)

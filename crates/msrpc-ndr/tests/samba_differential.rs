@@ -1,0 +1,429 @@
+//! Differential tests against Samba's NDR (python3-samba's `ndr_pack` / `ndr_unpack`).
+//!
+//! 1. Samba -> us: Python packs fixed values; we must produce the same bytes for the same value
+//!    and decode Samba's bytes to that value.
+//! 2. Us -> Samba: we encode many generated values; Samba must unpack them (strictly, no trailing
+//!    bytes) to the expected fields, and its re-pack of what it decoded must equal our bytes.
+//!
+//! Samba's `ndr_pack` of a top-level struct is NDR_SCALARS|NDR_BUFFERS: head then deferred,
+//! exactly [`Encoder::encode_param`]. Operations use `__ndr_pack_in__` / `__ndr_pack_out__`.
+//!
+//! Needs `/usr/bin/python3` with python3-samba. Honors `MSRPC_REQUIRE_PEERS`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+
+use msrpc_ndr::tower::{Floor, Tower, Twr};
+use msrpc_ndr::{
+    ContextHandle, DataRep, DecodeLimits, NdrDecode, NdrEncode, Syntax, SyntaxId, Unique,
+    WideString, decode_all, encode_all,
+};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::TestRunner;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use common::*;
+
+const PY: &str = "/usr/bin/python3";
+
+/// Returns false (after printing SKIP) when python3-samba is missing and peers are optional.
+fn samba_available() -> bool {
+    let ok = Command::new(PY)
+        .args([
+            "-c",
+            "import samba.ndr, samba.dcerpc.srvsvc, samba.dcerpc.epmapper, samba.dcerpc.lsa",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var("MSRPC_REQUIRE_PEERS").as_deref() == Ok("1") {
+            panic!("MSRPC_REQUIRE_PEERS=1 but {PY} with python3-samba is not available");
+        }
+        println!("SKIP: {PY} with python3-samba is not available");
+    }
+    ok
+}
+
+fn run_python(script: &str, input: &str) -> String {
+    let mut child = Command::new(PY)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn python3");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("python3 output");
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+const LE: DataRep = DataRep::LITTLE_ENDIAN;
+
+fn enc<T: NdrEncode>(v: &T) -> String {
+    hex::encode(encode_all(v, Syntax::Ndr20, LE).expect("encode"))
+}
+
+fn dec<T: NdrDecode>(h: &str) -> T {
+    let b = hex::decode(h).expect("hex");
+    decode_all(&b, Syntax::Ndr20, LE, DecodeLimits::default(), true).expect("decode samba bytes")
+}
+
+fn ws(s: Option<&str>) -> Unique<WideString> {
+    s.map(WideString::from).into()
+}
+
+fn i101(p: u32, name: Option<&str>, ma: u32, mi: u32, t: u32, c: Option<&str>) -> NetSrvInfo101 {
+    NetSrvInfo101 {
+        platform_id: p,
+        server_name: ws(name),
+        version_major: ma,
+        version_minor: mi,
+        server_type: t,
+        comment: ws(c),
+    }
+}
+
+fn i102_sample() -> NetSrvInfo102 {
+    NetSrvInfo102 {
+        platform_id: 500,
+        server_name: ws(Some("S")),
+        version_major: 6,
+        version_minor: 1,
+        server_type: 3,
+        comment: ws(Some("c")),
+        users: 7,
+        disc: 0xffff_ffff,
+        hidden: 0,
+        announce: 240,
+        anndelta: 3000,
+        licenses: 0,
+        userpath: ws(Some("c:\\")),
+    }
+}
+
+fn lsarpc() -> SyntaxId {
+    SyntaxId::new(
+        Uuid::parse_str("12345778-1234-abcd-ef00-0123456789ab").unwrap(),
+        0,
+        0,
+    )
+}
+
+const SAMBA_TO_US: &str = r#"
+from samba.dcerpc import srvsvc, epmapper, misc, lsa
+from samba.ndr import ndr_pack
+def out(n, b): print(n, b.hex())
+def i101(p, n, ma, mi, t, c):
+    i = srvsvc.NetSrvInfo101()
+    i.platform_id = p; i.server_name = n; i.version_major = ma; i.version_minor = mi; i.server_type = t; i.comment = c
+    return i
+out("i101_a", ndr_pack(i101(500, "SRV", 6, 1, 0x9003, "hi")))
+out("i101_null", ndr_pack(i101(400, None, 0, 0, 0, None)))
+out("i101_uni", ndr_pack(i101(500, "\u00e9\U0001d11ex", 10, 0, 1, "")))
+i2 = srvsvc.NetSrvInfo102()
+i2.platform_id=500; i2.server_name="S"; i2.version_major=6; i2.version_minor=1; i2.server_type=3; i2.comment="c"
+i2.users=7; i2.disc=0xffffffff; i2.hidden=0; i2.announce=240; i2.anndelta=3000; i2.licenses=0; i2.userpath="c:\\"
+g = srvsvc.NetSrvGetInfo(); g.in_level = 102; g.out_info = i2; g.result = 0
+out("getinfo_out_102", g.__ndr_pack_out__())
+g.in_server_unc = "\\\\srv"
+out("getinfo_in_102", g.__ndr_pack_in__())
+g = srvsvc.NetSrvGetInfo(); g.in_level = 101; g.out_info = i101(500, "SRV", 6, 1, 0x9003, "hi"); g.result = 5
+out("getinfo_out_101", g.__ndr_pack_out__())
+h = misc.policy_handle(); h.handle_type = 1; h.uuid = misc.GUID("12345678-1234-abcd-ef00-0123456789ab")
+out("policy_handle", ndr_pack(h))
+for name, cls in (("lsa_string", lsa.String), ("lsa_string_large", lsa.StringLarge)):
+    for tag, val in (("abc", "abc"), ("empty", ""), ("null", None)):
+        s = cls(); s.string = val
+        out(name + "_" + tag, ndr_pack(s))
+def fl(proto, lhs, rhs):
+    f = epmapper.epm_floor(); f.lhs.protocol = proto; f.lhs.lhs_data = lhs; f.rhs = rhs; return f
+def uu(data):
+    r = epmapper.epm_rhs_uuid(); r.unknown = b"\x00\x00"
+    return fl(epmapper.EPM_PROTOCOL_UUID, data, r)
+def twr(floors):
+    t = epmapper.epm_twr_t(); tw = epmapper.epm_tower(); tw.floors = floors; tw.num_floors = len(floors); t.tower = tw
+    return t
+lsarpc = bytes.fromhex("785734123412cdabef000123456789ab0000")
+ndr = bytes.fromhex("045d888aeb1cc9119fe808002b1048600200")
+nc = epmapper.epm_rhs_ncacn(); nc.minor_version = 0
+tcp = epmapper.epm_rhs_tcp(); tcp.port = 49202
+ip = epmapper.epm_rhs_ip(); ip.ipaddr = "127.0.0.1"
+out("twr_tcp", ndr_pack(twr([uu(lsarpc), uu(ndr), fl(epmapper.EPM_PROTOCOL_NCACN, b"", nc), fl(epmapper.EPM_PROTOCOL_TCP, b"", tcp), fl(epmapper.EPM_PROTOCOL_IP, b"", ip)])))
+lr = epmapper.epm_rhs_ncalrpc(); lr.minor_version = 0
+np = epmapper.epm_rhs_named_pipe(); np.path = "LRPC-abc"
+out("twr_lrpc", ndr_pack(twr([uu(lsarpc), uu(ndr), fl(epmapper.EPM_PROTOCOL_NCALRPC, b"", lr), fl(epmapper.EPM_PROTOCOL_NAMED_PIPE, b"", np)])))
+"#;
+
+fn check<T: NdrEncode + NdrDecode + PartialEq + std::fmt::Debug>(samba: &str, name: &str, v: &T) {
+    let h = samba_hex(samba, name);
+    assert_eq!(enc(v), h, "{name}: our bytes differ from Samba's");
+    assert_eq!(&dec::<T>(&h), v, "{name}: decoding Samba's bytes");
+}
+
+fn samba_hex(samba: &str, name: &str) -> String {
+    samba
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {name} in python output"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn samba_bytes_match_ours() {
+    if !samba_available() {
+        return;
+    }
+    let s = run_python(SAMBA_TO_US, "");
+
+    check(
+        &s,
+        "i101_a",
+        &i101(500, Some("SRV"), 6, 1, 0x9003, Some("hi")),
+    );
+    check(&s, "i101_null", &i101(400, None, 0, 0, 0, None));
+    check(
+        &s,
+        "i101_uni",
+        &i101(500, Some("\u{e9}\u{1d11e}x"), 10, 0, 1, Some("")),
+    );
+
+    // NetrServerGetInfo: [in, unique, string] server_unc, [in] level; [out, ref, switch_is(level)] info, WERROR.
+    type In = (Unique<WideString>, u32);
+    check(&s, "getinfo_in_102", &(ws(Some("\\\\srv")), 102u32) as &In);
+    type Out = (NetSrvInfo, u32);
+    check(
+        &s,
+        "getinfo_out_102",
+        &(NetSrvInfo::Info102(Unique::new(i102_sample())), 0u32) as &Out,
+    );
+    let i = i101(500, Some("SRV"), 6, 1, 0x9003, Some("hi"));
+    check(
+        &s,
+        "getinfo_out_101",
+        &(NetSrvInfo::Info101(Unique::new(i)), 5u32) as &Out,
+    );
+
+    let u = Uuid::parse_str("12345678-1234-abcd-ef00-0123456789ab").unwrap();
+    check(
+        &s,
+        "policy_handle",
+        &ContextHandle {
+            attributes: 1,
+            uuid: u,
+        },
+    );
+
+    for (tag, val) in [("abc", Some("abc")), ("empty", Some("")), ("null", None)] {
+        check(
+            &s,
+            &format!("lsa_string_{tag}"),
+            &LsaString::<false>::new(val),
+        );
+        check(
+            &s,
+            &format!("lsa_string_large_{tag}"),
+            &LsaString::<true>::new(val),
+        );
+    }
+
+    let tcp = Tower::ncacn_ip_tcp(lsarpc(), SyntaxId::NDR20, 49202, Ipv4Addr::LOCALHOST);
+    check(&s, "twr_tcp", &Twr::from_tower(&tcp).unwrap());
+    let lrpc = Tower::ncalrpc(lsarpc(), SyntaxId::NDR20, "LRPC-abc");
+    check(&s, "twr_lrpc", &Twr::from_tower(&lrpc).unwrap());
+    assert_eq!(dec::<Twr>(&samba_hex(&s, "twr_tcp")).tower().unwrap(), tcp);
+}
+
+const US_TO_SAMBA: &str = r#"
+import sys, json
+from samba.dcerpc import srvsvc, epmapper, misc, lsa
+from samba.ndr import ndr_pack, ndr_unpack
+def i101f(i):
+    return {"platform_id": i.platform_id, "server_name": i.server_name, "version_major": i.version_major,
+            "version_minor": i.version_minor, "server_type": i.server_type, "comment": i.comment}
+for line in sys.stdin:
+    kind, h = line.split()
+    b = bytes.fromhex(h)
+    if kind == "i101":
+        v = ndr_unpack(srvsvc.NetSrvInfo101, b); f = i101f(v); rp = ndr_pack(v)
+    elif kind in ("lsa", "lsal"):
+        v = ndr_unpack(lsa.String if kind == "lsa" else lsa.StringLarge, b)
+        f = {"length": v.length, "size": v.size, "string": v.string}; rp = ndr_pack(v)
+    elif kind == "out102":
+        g = srvsvc.NetSrvGetInfo(); g.in_level = 102; g.__ndr_unpack_out__(b)
+        i = g.out_info
+        f = i101f(i); f.update({"users": i.users, "disc": i.disc, "hidden": i.hidden, "announce": i.announce,
+            "anndelta": i.anndelta, "licenses": i.licenses, "userpath": i.userpath, "result": g.result[0] & 0xffffffff})
+        rp = g.__ndr_pack_out__()
+    elif kind == "ph":
+        v = ndr_unpack(misc.policy_handle, b); f = {"handle_type": v.handle_type, "uuid": str(v.uuid)}; rp = ndr_pack(v)
+    elif kind == "twr":
+        v = ndr_unpack(epmapper.epm_twr_t, b)
+        floors = []
+        for fl in v.tower.floors:
+            r = fl.rhs
+            if fl.lhs.protocol == epmapper.EPM_PROTOCOL_UUID: rv = r.unknown.hex()
+            elif fl.lhs.protocol == epmapper.EPM_PROTOCOL_TCP: rv = r.port
+            elif fl.lhs.protocol == epmapper.EPM_PROTOCOL_IP: rv = r.ipaddr
+            elif fl.lhs.protocol == epmapper.EPM_PROTOCOL_NAMED_PIPE: rv = r.path
+            else: rv = r.minor_version
+            floors.append([fl.lhs.protocol, fl.lhs.lhs_data.hex(), rv])
+        f = {"tower_length": v.tower_length, "floors": floors}; rp = ndr_pack(v)
+    else:
+        raise Exception("unknown kind " + kind)
+    print(json.dumps({"fields": f, "repack": rp.hex()}))
+"#;
+
+fn opt(s: &Option<String>) -> Value {
+    s.as_ref().map_or(Value::Null, |s| json!(s))
+}
+
+fn i101_json(v: &NetSrvInfo101) -> Value {
+    let n = v.server_name.as_ref().map(|w| w.to_string());
+    let c = v.comment.as_ref().map(|w| w.to_string());
+    json!({"platform_id": v.platform_id, "server_name": opt(&n), "version_major": v.version_major,
+           "version_minor": v.version_minor, "server_type": v.server_type, "comment": opt(&c)})
+}
+
+fn draw<S: Strategy>(runner: &mut TestRunner, s: &S) -> S::Value {
+    s.new_tree(runner).expect("strategy").current()
+}
+
+#[test]
+fn samba_decodes_ours() {
+    if !samba_available() {
+        return;
+    }
+    let mut runner = TestRunner::deterministic();
+    let text = proptest::option::of("[^\\x00]{0,12}");
+    let mut input = String::new();
+    let mut expected: Vec<Value> = Vec::new();
+
+    for _ in 0..100 {
+        let (p, n, ma, mi, t, c) = draw(
+            &mut runner,
+            &(
+                any::<u32>(),
+                text.clone(),
+                any::<u32>(),
+                any::<u32>(),
+                any::<u32>(),
+                text.clone(),
+            ),
+        );
+        let v = i101(p, n.as_deref(), ma, mi, t, c.as_deref());
+        input += &format!("i101 {}\n", enc(&v));
+        expected.push(i101_json(&v));
+
+        let s: Option<String> = draw(&mut runner, &text);
+        let units = s
+            .as_ref()
+            .map_or(0, |s| s.encode_utf16().count() as u64 * 2);
+        let small = LsaString::<false>::new(s.as_deref());
+        input += &format!("lsa {}\n", enc(&small));
+        expected.push(json!({"length": units, "size": units, "string": opt(&s)}));
+        let large = LsaString::<true>::new(s.as_deref());
+        input += &format!("lsal {}\n", enc(&large));
+        let size = if s.is_some() { units + 2 } else { 0 };
+        expected.push(json!({"length": units, "size": size, "string": opt(&s)}));
+
+        let (users, disc, path, result) = draw(
+            &mut runner,
+            &(any::<u32>(), any::<u32>(), text.clone(), any::<u32>()),
+        );
+        let mut i2 = i102_sample();
+        i2.platform_id = p;
+        i2.server_name = ws(n.as_deref());
+        i2.users = users;
+        i2.disc = disc;
+        i2.userpath = ws(path.as_deref());
+        input += &format!(
+            "out102 {}\n",
+            enc(&(NetSrvInfo::Info102(Unique::new(i2.clone())), result))
+        );
+        let mut j = i101_json(&i101(p, n.as_deref(), 6, 1, 3, Some("c")));
+        let extra = json!({"users": users, "disc": disc, "hidden": 0, "announce": 240, "anndelta": 3000,
+                           "licenses": 0, "userpath": opt(&path), "result": result});
+        j.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        expected.push(j);
+
+        let (attr, uuid) = draw(&mut runner, &(any::<u32>(), any::<u128>()));
+        let h = ContextHandle {
+            attributes: attr,
+            uuid: Uuid::from_u128(uuid),
+        };
+        input += &format!("ph {}\n", enc(&h));
+        expected.push(json!({"handle_type": attr, "uuid": h.uuid.to_string()}));
+
+        let (port, ip, name, tcp) = draw(
+            &mut runner,
+            &(
+                any::<u16>(),
+                any::<u32>(),
+                "[a-zA-Z0-9-]{1,20}",
+                any::<bool>(),
+            ),
+        );
+        let iface = SyntaxId::new(Uuid::from_u128(uuid.rotate_left(7)), port.rotate_left(3), 0);
+        let tower = if tcp {
+            Tower::ncacn_ip_tcp(iface, SyntaxId::NDR20, port, Ipv4Addr::from(ip))
+        } else {
+            Tower::ncalrpc(iface, SyntaxId::NDR20, &name)
+        };
+        let twr = Twr::from_tower(&tower).unwrap();
+        input += &format!("twr {}\n", enc(&twr));
+        let floors: Vec<Value> = tower
+            .floors
+            .iter()
+            .map(|f| {
+                let (lhs, rhs) = f.to_raw();
+                let rv = match f {
+                    Floor::Uuid(_) => json!(hex::encode(&rhs)),
+                    Floor::Tcp(p) => json!(p),
+                    Floor::Ip(a) => json!(a.to_string()),
+                    Floor::NamedPipe(n) => json!(n),
+                    _ => json!(0),
+                };
+                json!([lhs[0], hex::encode(&lhs[1..]), rv])
+            })
+            .collect();
+        expected.push(json!({"tower_length": twr.tower_octet_string.len(), "floors": floors}));
+    }
+
+    let out = run_python(US_TO_SAMBA, &input);
+    let lines: Vec<&str> = out.lines().collect();
+    let inputs: Vec<&str> = input.lines().collect();
+    assert_eq!(lines.len(), expected.len());
+    for ((line, exp), inp) in lines.iter().zip(&expected).zip(&inputs) {
+        let got: Value = serde_json::from_str(line).expect("json");
+        assert_eq!(&got["fields"], exp, "Samba decoded {inp} differently");
+        let ours = inp.split_once(' ').unwrap().1;
+        assert_eq!(
+            got["repack"].as_str().unwrap(),
+            ours,
+            "Samba re-packs {inp} differently"
+        );
+    }
+}
