@@ -1,6 +1,8 @@
 //! Byte-exact vectors from real peers (impacket 0.13, Samba 4.17, python3-samba): parse, check
 //! fields, re-emit and compare.
 
+#![allow(clippy::unwrap_used)]
+
 #[allow(dead_code)]
 #[path = "common/vectors.rs"]
 mod vectors;
