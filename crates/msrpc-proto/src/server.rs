@@ -1,6 +1,6 @@
 //! The server side of one connection: association and call state machine, sans-IO.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -155,7 +155,11 @@ pub struct ServerConnection {
     features: Option<BindTimeFeatures>,
     contexts: HashMap<u16, PresentationContext>,
     reassembler: Reassembler,
-    discarding: HashSet<u32>,
+    /// A call faulted during reassembly whose remaining fragments are dropped. Fragments of one
+    /// call are contiguous, so one is enough (and bounds memory).
+    discarding: Option<u32>,
+    /// The highest call id that started a request (MS-RPCE 3.3.3.5.6).
+    last_call_id: u32,
     calls: HashMap<u32, ActiveCall>,
     control: VecDeque<Vec<u8>>,
     responses: VecDeque<Outgoing>,
@@ -189,7 +193,8 @@ impl ServerConnection {
             features: None,
             contexts: HashMap::new(),
             reassembler: Reassembler::new(limit, false),
-            discarding: HashSet::new(),
+            discarding: None,
+            last_call_id: 0,
             calls: HashMap::new(),
             control: VecDeque::new(),
             responses: VecDeque::new(),
@@ -327,6 +332,12 @@ impl ServerConnection {
         self.state == State::Closed
     }
 
+    /// Bytes held for input: the partial PDU being framed plus the request being reassembled
+    /// (bounded by 64 KiB plus `max_request_size`).
+    pub fn buffered_bytes(&self) -> usize {
+        self.framer.buffered() + self.reassembler.buffered()
+    }
+
     /// Calls dispatched and not yet answered.
     pub fn active_calls(&self) -> usize {
         self.calls.len()
@@ -456,11 +467,20 @@ impl ServerConnection {
         let call_id = pdu.call_id;
         let first = pdu.flags.contains(PfcFlags::FIRST_FRAG);
         let last = pdu.flags.contains(PfcFlags::LAST_FRAG);
-        if self.discarding.contains(&call_id) && !first {
+        if self.discarding == Some(call_id) && !first {
             if last {
-                self.discarding.remove(&call_id);
+                self.discarding = None;
             }
             return Ok(());
+        }
+        if !first && !self.reassembler.contains(call_id) {
+            // MS-RPCE 3.3.3.5.6: a non-first fragment with no active call is ignored when its
+            // call id is less than 150 below the current one, else it is a protocol error.
+            let behind = self.last_call_id.wrapping_sub(call_id);
+            if call_id != self.last_call_id && behind < 150 {
+                return Ok(());
+            }
+            return Err(Error::MissingFirstFragment(call_id));
         }
         if pdu.auth.is_some() {
             return Err(Error::Auth(
@@ -472,6 +492,8 @@ impl ServerConnection {
             return Err(Error::FragmentTooLarge { len: raw_len, max });
         }
         if first {
+            self.discarding = None;
+            self.last_call_id = call_id;
             if self.calls.contains_key(&call_id) {
                 return Err(Error::InconsistentFragment(call_id));
             }
@@ -482,7 +504,7 @@ impl ServerConnection {
                 // A call-level failure: fault it, drop its other fragments, keep the connection.
                 let ctx = req.context_id;
                 if !last {
-                    self.discarding.insert(call_id);
+                    self.discarding = Some(call_id);
                 }
                 self.call_error(Error::UnknownContext(ctx), call_id, ctx);
                 return Ok(());
@@ -519,7 +541,7 @@ impl ServerConnection {
             }
             Err(e @ Error::ReassemblyLimit { .. }) => {
                 if !last {
-                    self.discarding.insert(call_id);
+                    self.discarding = Some(call_id);
                 }
                 self.call_error(e, call_id, 0);
                 Ok(())
@@ -537,7 +559,9 @@ impl ServerConnection {
 
     fn on_orphaned(&mut self, call_id: u32) {
         let was_partial = self.reassembler.discard(call_id);
-        self.discarding.remove(&call_id);
+        if self.discarding == Some(call_id) {
+            self.discarding = None;
+        }
         let was_active = self.calls.remove(&call_id).is_some();
         // A response not yet started is dropped; one being sent finishes to keep the stream sane.
         self.responses.retain(|o| o.call_id != call_id);
