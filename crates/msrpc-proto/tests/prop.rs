@@ -300,7 +300,7 @@ proptest! {
         server.handle_bytes(now, &c.poll_transmit().unwrap());
         for (kind, flags, call_id, ctx, stub) in pdus {
             let body = match kind {
-                0 | 1 | 2 => PduBody::Request(Request { alloc_hint: u32::MAX, context_id: ctx, opnum: 0, object: None, stub }),
+                0..=2 => PduBody::Request(Request { alloc_hint: u32::MAX, context_id: ctx, opnum: 0, object: None, stub }),
                 3 => PduBody::CoCancel,
                 4 => PduBody::Orphaned,
                 _ => PduBody::AlterContext(Bind { max_xmit_frag: 10, max_recv_frag: 10, assoc_group: 0, contexts: vec![ContextElement { context_id: ctx, abstract_syntax: iface, transfer_syntaxes: vec![SyntaxId::NDR20] }] }),
