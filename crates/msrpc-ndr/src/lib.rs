@@ -284,6 +284,7 @@ pub use decode::{DecodeLimits, Decoder, decode_all, encode_all};
 pub use encode::{Encoder, FIRST_REFERENT_ID};
 pub use error::{Error, ErrorKind, Result};
 pub use pointer::{Full, Ref, Unique};
+pub use primitives::{ErrorStatus, Int3264, UInt3264};
 pub use rep::{DataRep, Endian, Syntax};
 pub use string::{NdrString, WideString};
 pub use traits::{NdrConformant, NdrConformantDecode, NdrDecode, NdrEncode, NdrType};

@@ -9,11 +9,12 @@
 //! | `long` / `unsigned long`, `error_status_t` | `i32` / `u32` |
 //! | `hyper` / `unsigned hyper` | `i64` / `u64` |
 //! | `float` / `double` | `f32` / `f64` (IEEE) |
+//! | `__int3264`, `unsigned __int3264` | [`Int3264`], [`UInt3264`] (4 bytes in NDR20, 8 in NDR64) |
 //! | enums | generated code calls [`Encoder::write_enum`] / [`Decoder::read_enum`] |
 
 use crate::decode::Decoder;
 use crate::encode::Encoder;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::rep::Syntax;
 use crate::traits::{NdrDecode, NdrEncode, NdrType};
 
@@ -72,3 +73,88 @@ prim!(f64, 8, |e, v| e.write_u64(v.to_bits()), |d| Ok(
 
 /// `error_status_t`: a 32-bit status code.
 pub type ErrorStatus = u32;
+
+/// `__int3264` / `LONG_PTR`: 32 bits in NDR20, 64 bits in NDR64.
+///
+/// Encoding a value that does not fit 32 bits in NDR20 is [`ErrorKind::ValueTooLarge`]; decoding
+/// NDR20 sign-extends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Int3264(pub i64);
+
+/// `unsigned __int3264` / `ULONG_PTR` / `SIZE_T`: 32 bits in NDR20, 64 bits in NDR64.
+///
+/// Encoding a value above `u32::MAX` in NDR20 is [`ErrorKind::ValueTooLarge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct UInt3264(pub u64);
+
+impl NdrType for Int3264 {
+    fn align(syntax: Syntax) -> usize {
+        syntax.count_size()
+    }
+    fn min_size(syntax: Syntax) -> usize {
+        syntax.count_size()
+    }
+}
+
+impl NdrType for UInt3264 {
+    fn align(syntax: Syntax) -> usize {
+        syntax.count_size()
+    }
+    fn min_size(syntax: Syntax) -> usize {
+        syntax.count_size()
+    }
+}
+
+impl NdrEncode for Int3264 {
+    fn encode_head(&self, e: &mut Encoder) -> Result<()> {
+        match e.syntax() {
+            Syntax::Ndr20 => {
+                let v = i32::try_from(self.0)
+                    .map_err(|_| Error::new(ErrorKind::ValueTooLarge(self.0 as u64)))?;
+                e.write_u32(v as u32);
+            }
+            Syntax::Ndr64 => e.write_u64(self.0 as u64),
+        }
+        Ok(())
+    }
+}
+
+impl NdrEncode for UInt3264 {
+    fn encode_head(&self, e: &mut Encoder) -> Result<()> {
+        match e.syntax() {
+            Syntax::Ndr20 => {
+                let v = u32::try_from(self.0)
+                    .map_err(|_| Error::new(ErrorKind::ValueTooLarge(self.0)))?;
+                e.write_u32(v);
+            }
+            Syntax::Ndr64 => e.write_u64(self.0),
+        }
+        Ok(())
+    }
+}
+
+impl NdrDecode for Int3264 {
+    type Head = Self;
+    fn decode_head(d: &mut Decoder<'_>) -> Result<Self> {
+        Ok(Int3264(match d.syntax() {
+            Syntax::Ndr20 => i64::from(d.read_u32()? as i32),
+            Syntax::Ndr64 => d.read_u64()? as i64,
+        }))
+    }
+    fn decode_deferred(head: Self, _: &mut Decoder<'_>) -> Result<Self> {
+        Ok(head)
+    }
+}
+
+impl NdrDecode for UInt3264 {
+    type Head = Self;
+    fn decode_head(d: &mut Decoder<'_>) -> Result<Self> {
+        Ok(UInt3264(match d.syntax() {
+            Syntax::Ndr20 => u64::from(d.read_u32()?),
+            Syntax::Ndr64 => d.read_u64()?,
+        }))
+    }
+    fn decode_deferred(head: Self, _: &mut Decoder<'_>) -> Result<Self> {
+        Ok(head)
+    }
+}

@@ -129,7 +129,6 @@ fn node(len: usize, seed: u32) -> Node {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
 
     #[test]
     fn primitives(s in syntax(), r in rep(), a in any::<(u8, i8, bool, u16, i16, u32)>(), b in any::<(i32, u64, i64)>(),
@@ -137,6 +136,7 @@ proptest! {
         rt(&a, s, r)?;
         rt(&b, s, r)?;
         rt(&(f, a.0, g), s, r)?;
+        rt(&(msrpc_ndr::Int3264(i64::from(b.0)), a.0, msrpc_ndr::UInt3264(u64::from(a.5))), s, r)?;
     }
 
     #[test]
