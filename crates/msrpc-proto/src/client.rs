@@ -130,7 +130,9 @@ pub enum ClientEvent {
         /// The server's cancel count (how many cancels it saw).
         cancel_count: u8,
     },
-    /// A call failed with a fault PDU (a call-level failure: the connection stays up).
+    /// A call failed with a fault PDU (a call-level failure: the connection stays up). A status
+    /// that servers must not send (MS-RPCE 3.3.3.5.1, such as 0) is reported as
+    /// `nca_s_proto_error` (3.3.2.5.1).
     Fault {
         /// The call.
         call_id: u32,
@@ -602,9 +604,15 @@ impl ClientConnection {
                     self.current = None;
                 }
                 self.requests.retain(|o| o.call_id != call_id);
+                // MS-RPCE 3.3.2.5.1: a status servers must not send is a protocol error.
+                let status = if f.status.is_forbidden_on_wire() {
+                    FaultStatus::NCA_S_PROTO_ERROR
+                } else {
+                    f.status
+                };
                 self.events.push_back(ClientEvent::Fault {
                     call_id,
-                    status: f.status,
+                    status,
                     did_not_execute: pdu.flags.contains(PfcFlags::DID_NOT_EXECUTE),
                     stub: f.stub,
                 });

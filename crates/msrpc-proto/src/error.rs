@@ -131,8 +131,9 @@ impl Error {
                 status: FaultStatus::NCA_S_UNK_IF,
                 did_not_execute: true,
             },
+            // MS-RPCE 3.3.3.5.4: a request over the size limit SHOULD be faulted with status 5.
             Error::ReassemblyLimit { .. } => WireReaction::Fault {
-                status: FaultStatus::NCA_S_PROTO_ERROR,
+                status: FaultStatus(5),
                 did_not_execute: true,
             },
             Error::UnsupportedVersion { .. } => {

@@ -32,7 +32,8 @@ pub struct ServerConfig {
     /// request fragments are a protocol error (the connection is closed).
     pub max_recv_frag: u16,
     /// Largest reassembled request stub. Default 4 MiB (MS-RPCE 3.3.3.5.4). A call over the limit
-    /// is faulted with `nca_s_proto_error` and its remaining fragments are dropped.
+    /// is faulted with status 5 (`ERROR_ACCESS_DENIED`, as that section says) and its remaining
+    /// fragments are dropped; the connection stays up.
     pub max_request_size: usize,
     /// The secondary address in bind_ack: the server's port as a string (`"49664"`) or pipe name
     /// (`"\\PIPE\\epmapper"`). Default empty.
@@ -290,7 +291,8 @@ impl ServerConnection {
         Ok(())
     }
 
-    /// Fault an active call. `did_not_execute` sets `PFC_DID_NOT_EXECUTE`.
+    /// Fault an active call. `did_not_execute` sets `PFC_DID_NOT_EXECUTE`. The statuses of
+    /// [`FaultStatus::FORBIDDEN_ON_WIRE`] (0 among them) are refused (MS-RPCE 3.3.3.5.1).
     pub fn fault(
         &mut self,
         call_id: u32,
@@ -299,6 +301,11 @@ impl ServerConnection {
     ) -> Result<(), Error> {
         if self.state == State::Closed {
             return Err(Error::InvalidState("connection closed"));
+        }
+        if status.is_forbidden_on_wire() {
+            return Err(Error::InvalidState(
+                "this status must not be sent in a fault (MS-RPCE 3.3.3.5.1)",
+            ));
         }
         let call = self
             .calls

@@ -294,6 +294,30 @@ codes!(FaultStatus {
 });
 
 impl FaultStatus {
+    /// Statuses a server MUST NOT put in a fault PDU (MS-RPCE 3.3.3.5.1); a client treats them
+    /// as a protocol error (3.3.2.5.1).
+    pub const FORBIDDEN_ON_WIRE: [FaultStatus; 14] = [
+        FaultStatus(0x0000_0000),
+        FaultStatus(0x8000_0001),
+        FaultStatus(0x8000_0002),
+        FaultStatus(0x8000_0003),
+        FaultStatus(0xC000_0005),
+        FaultStatus(0xC000_0006),
+        FaultStatus(0xC000_001D),
+        FaultStatus(0xC000_0096),
+        FaultStatus(0xC000_00AA),
+        FaultStatus(0xC000_00FD),
+        FaultStatus(0xC000_0194),
+        FaultStatus(0xC000_0235),
+        FaultStatus(0xC000_0409),
+        FaultStatus(0xC000_0420),
+    ];
+
+    /// True for the statuses of [`FaultStatus::FORBIDDEN_ON_WIRE`].
+    pub fn is_forbidden_on_wire(self) -> bool {
+        Self::FORBIDDEN_ON_WIRE.contains(&self)
+    }
+
     /// The Win32 status a client reports for this fault (MS-RPCE 3.1.1.5.5).
     pub fn to_win32(self) -> Win32Status {
         match self {

@@ -430,6 +430,35 @@ fn fault_is_call_level() {
     );
     assert!(matches!(&ev[1], ClientEvent::Response { call_id, .. } if *call_id == b));
     assert!(!p.client.is_closed());
+
+    // Statuses a server must not send are refused locally (MS-RPCE 3.3.3.5.1)...
+    let c = p.client.start_call(ctx, 1, None, stub(4, 0)).unwrap();
+    p.drive();
+    p.server_events();
+    assert!(p.server.fault(c, FaultStatus(0), false).is_err());
+    assert!(p.server.fault(c, FaultStatus(0xC000_0005), false).is_err());
+    // ...and reported as a protocol error when a peer sends one anyway (3.3.2.5.1).
+    let raw = Pdu::new(
+        c,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Fault(msrpc_proto::wire::Fault {
+            alloc_hint: 0,
+            context_id: 0,
+            cancel_count: 0,
+            flags: 0,
+            status: FaultStatus(0),
+            reserved: 0,
+            stub: Bytes::new(),
+        }),
+    );
+    p.client.handle_bytes(p.now, &raw.emit().unwrap());
+    assert!(matches!(
+        &p.client_events()[..],
+        [ClientEvent::Fault {
+            status: FaultStatus::NCA_S_PROTO_ERROR,
+            ..
+        }]
+    ));
 }
 
 #[test]
@@ -812,6 +841,19 @@ fn other_protocol_errors() {
         assert!(p.server.is_closed(), "{bad:02x?}");
     }
 
+    // MS-RPCE 3.3.3.5.6: a stray fragment of a recent old call is ignored.
+    let mut p = Pair::default();
+    p.raw_to_server(&raw_bind(1, vec![epm_ctx(0)]).emit().unwrap());
+    p.raw_to_server(&raw_request(200, 0, PfcFlags::FIRST_AND_LAST, stub(8, 0)));
+    assert!(
+        p.raw_to_server(&raw_request(190, 0, PfcFlags::LAST_FRAG, stub(8, 0)))
+            .is_empty()
+    );
+    assert!(!p.server.is_closed());
+    // 150 or more behind: protocol error.
+    p.raw_to_server(&raw_request(20, 0, PfcFlags::LAST_FRAG, stub(8, 0)));
+    assert!(p.server.is_closed());
+
     // A fragment larger than max_recv_frag.
     let mut s = ServerConfig::default();
     s.max_recv_frag = 2000;
@@ -838,7 +880,7 @@ fn request_size_limit_faults_the_call() {
     assert!(matches!(&ev[..], [ServerEvent::Call(c)] if c.call_id == small));
     let ev = p.client_events();
     assert!(
-        matches!(&ev[..], [ClientEvent::Fault { call_id, status: FaultStatus::NCA_S_PROTO_ERROR, .. }] if *call_id == big)
+        matches!(&ev[..], [ClientEvent::Fault { call_id, status: FaultStatus(5), .. }] if *call_id == big)
     );
     assert!(!p.server.is_closed());
 }
