@@ -143,12 +143,16 @@ out("i101_uni", ndr_pack(i101(500, "\u00e9\U0001d11ex", 10, 0, 1, "")))
 i2 = srvsvc.NetSrvInfo102()
 i2.platform_id=500; i2.server_name="S"; i2.version_major=6; i2.version_minor=1; i2.server_type=3; i2.comment="c"
 i2.users=7; i2.disc=0xffffffff; i2.hidden=0; i2.announce=240; i2.anndelta=3000; i2.licenses=0; i2.userpath="c:\\"
+VARIANTS = (("ndr20le", False, False), ("ndr20be", True, False), ("ndr64le", False, True), ("ndr64be", True, True))
 g = srvsvc.NetSrvGetInfo(); g.in_level = 102; g.out_info = i2; g.result = 0
-out("getinfo_out_102", g.__ndr_pack_out__())
 g.in_server_unc = "\\\\srv"
-out("getinfo_in_102", g.__ndr_pack_in__())
-g = srvsvc.NetSrvGetInfo(); g.in_level = 101; g.out_info = i101(500, "SRV", 6, 1, 0x9003, "hi"); g.result = 5
-out("getinfo_out_101", g.__ndr_pack_out__())
+g1 = srvsvc.NetSrvGetInfo(); g1.in_level = 101; g1.out_info = i101(500, "SRV", 6, 1, 0x9003, "hi"); g1.result = 5
+g1.in_server_unc = None
+for v, be, n64 in VARIANTS:
+    out("getinfo_out_102_" + v, g.__ndr_pack_out__(bigendian=be, ndr64=n64))
+    out("getinfo_in_102_" + v, g.__ndr_pack_in__(bigendian=be, ndr64=n64))
+    out("getinfo_out_101_" + v, g1.__ndr_pack_out__(bigendian=be, ndr64=n64))
+    out("getinfo_in_101_" + v, g1.__ndr_pack_in__(bigendian=be, ndr64=n64))
 h = misc.policy_handle(); h.handle_type = 1; h.uuid = misc.GUID("12345678-1234-abcd-ef00-0123456789ab")
 out("policy_handle", ndr_pack(h))
 for name, cls in (("lsa_string", lsa.String), ("lsa_string_large", lsa.StringLarge)):
@@ -175,9 +179,30 @@ out("twr_lrpc", ndr_pack(twr([uu(lsarpc), uu(ndr), fl(epmapper.EPM_PROTOCOL_NCAL
 "#;
 
 fn check<T: NdrEncode + NdrDecode + PartialEq + std::fmt::Debug>(samba: &str, name: &str, v: &T) {
+    check_in(samba, name, v, Syntax::Ndr20, LE);
+}
+
+const VARIANTS: [(&str, Syntax, DataRep); 4] = [
+    ("ndr20le", Syntax::Ndr20, DataRep::LITTLE_ENDIAN),
+    ("ndr20be", Syntax::Ndr20, DataRep::BIG_ENDIAN),
+    ("ndr64le", Syntax::Ndr64, DataRep::LITTLE_ENDIAN),
+    ("ndr64be", Syntax::Ndr64, DataRep::BIG_ENDIAN),
+];
+
+fn check_in<T: NdrEncode + NdrDecode + PartialEq + std::fmt::Debug>(
+    samba: &str,
+    name: &str,
+    v: &T,
+    syntax: Syntax,
+    rep: DataRep,
+) {
     let h = samba_hex(samba, name);
-    assert_eq!(enc(v), h, "{name}: our bytes differ from Samba's");
-    assert_eq!(&dec::<T>(&h), v, "{name}: decoding Samba's bytes");
+    let ours = hex::encode(encode_all(v, syntax, rep).expect("encode"));
+    assert_eq!(ours, h, "{name}: our bytes differ from Samba's");
+    let b = hex::decode(&h).expect("hex");
+    let back: T =
+        decode_all(&b, syntax, rep, DecodeLimits::default(), true).expect("decode samba bytes");
+    assert_eq!(&back, v, "{name}: decoding Samba's bytes");
 }
 
 fn samba_hex(samba: &str, name: &str) -> String {
@@ -208,21 +233,22 @@ fn samba_bytes_match_ours() {
         &i101(500, Some("\u{e9}\u{1d11e}x"), 10, 0, 1, Some("")),
     );
 
-    // NetrServerGetInfo: [in, unique, string] server_unc, [in] level; [out, ref, switch_is(level)] info, WERROR.
+    // NetrServerGetInfo: [in, unique, string] server_unc, [in] level;
+    // [out, ref, switch_is(level)] info, WERROR. Operations can be packed in all four
+    // encodings: NDR20/NDR64 x little/big-endian.
     type In = (Unique<WideString>, u32);
-    check(&s, "getinfo_in_102", &(ws(Some("\\\\srv")), 102u32) as &In);
     type Out = (NetSrvInfo, u32);
-    check(
-        &s,
-        "getinfo_out_102",
-        &(NetSrvInfo::Info102(Unique::new(i102_sample())), 0u32) as &Out,
-    );
     let i = i101(500, Some("SRV"), 6, 1, 0x9003, Some("hi"));
-    check(
-        &s,
-        "getinfo_out_101",
-        &(NetSrvInfo::Info101(Unique::new(i)), 5u32) as &Out,
-    );
+    for (v, syntax, rep) in VARIANTS {
+        let in102: In = (ws(Some("\\\\srv")), 102);
+        check_in(&s, &format!("getinfo_in_102_{v}"), &in102, syntax, rep);
+        let in101: In = (ws(None), 101);
+        check_in(&s, &format!("getinfo_in_101_{v}"), &in101, syntax, rep);
+        let o102: Out = (NetSrvInfo::Info102(Unique::new(i102_sample())), 0);
+        check_in(&s, &format!("getinfo_out_102_{v}"), &o102, syntax, rep);
+        let o101: Out = (NetSrvInfo::Info101(Unique::new(i.clone())), 5);
+        check_in(&s, &format!("getinfo_out_101_{v}"), &o101, syntax, rep);
+    }
 
     let u = Uuid::parse_str("12345678-1234-abcd-ef00-0123456789ab").unwrap();
     check(
@@ -269,12 +295,13 @@ for line in sys.stdin:
     elif kind in ("lsa", "lsal"):
         v = ndr_unpack(lsa.String if kind == "lsa" else lsa.StringLarge, b)
         f = {"length": v.length, "size": v.size, "string": v.string}; rp = ndr_pack(v)
-    elif kind == "out102":
-        g = srvsvc.NetSrvGetInfo(); g.in_level = 102; g.__ndr_unpack_out__(b)
+    elif kind.startswith("out102"):
+        be = kind.endswith("be"); n64 = "ndr64" in kind
+        g = srvsvc.NetSrvGetInfo(); g.in_level = 102; g.__ndr_unpack_out__(b, bigendian=be, ndr64=n64)
         i = g.out_info
         f = i101f(i); f.update({"users": i.users, "disc": i.disc, "hidden": i.hidden, "announce": i.announce,
             "anndelta": i.anndelta, "licenses": i.licenses, "userpath": i.userpath, "result": g.result[0] & 0xffffffff})
-        rp = g.__ndr_pack_out__()
+        rp = g.__ndr_pack_out__(bigendian=be, ndr64=n64)
     elif kind == "ph":
         v = ndr_unpack(misc.policy_handle, b); f = {"handle_type": v.handle_type, "uuid": str(v.uuid)}; rp = ndr_pack(v)
     elif kind == "twr":
@@ -357,10 +384,10 @@ fn samba_decodes_ours() {
         i2.users = users;
         i2.disc = disc;
         i2.userpath = ws(path.as_deref());
-        input += &format!(
-            "out102 {}\n",
-            enc(&(NetSrvInfo::Info102(Unique::new(i2.clone())), result))
-        );
+        let (v, syntax, rep) = VARIANTS[draw(&mut runner, &(0usize..4))];
+        let out = (NetSrvInfo::Info102(Unique::new(i2.clone())), result);
+        let bytes = encode_all(&out, syntax, rep).unwrap();
+        input += &format!("out102_{v} {}\n", hex::encode(bytes));
         let mut j = i101_json(&i101(p, n.as_deref(), 6, 1, 3, Some("c")));
         let extra = json!({"users": users, "disc": disc, "hidden": 0, "announce": 240, "anndelta": 3000,
                            "licenses": 0, "userpath": opt(&path), "result": result});
