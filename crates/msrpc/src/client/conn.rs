@@ -1,0 +1,479 @@
+//! One client connection: a task that owns a [`msrpc_proto::ClientConnection`] and its transport, and
+//! the handle callers use to bind interfaces and start calls on it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, trace};
+
+use super::{BindingOptions, Reply};
+use crate::error::{Error, Initiator, Result};
+use crate::transport::{Address, Stream};
+use msrpc_ndr::{DataRep, Syntax};
+use msrpc_proto::wire::ProviderReason;
+use msrpc_proto::{
+    ClientConfig, ClientConnection, ClientEvent, ConnectionError, SyntaxId, Win32Status,
+};
+
+/// Where the answer to a bind or alter_context goes: the context id and its transfer syntax.
+type BindReply = oneshot::Sender<Result<(u16, Syntax)>>;
+
+enum Command {
+    Bind {
+        iface: SyntaxId,
+        reply: oneshot::Sender<Result<(u16, Syntax)>>,
+    },
+    Call {
+        local: u64,
+        ctx: u16,
+        opnum: u16,
+        object: Option<uuid::Uuid>,
+        stub: Bytes,
+        reply: oneshot::Sender<Result<Reply>>,
+    },
+    Cancel {
+        local: u64,
+        abortive: bool,
+    },
+    Close,
+}
+
+#[derive(Debug)]
+struct Shared {
+    cmd: mpsc::UnboundedSender<Command>,
+    in_progress: AtomicUsize,
+    usable: AtomicBool,
+    assoc_group: AtomicU32,
+    next_local: AtomicU64,
+    contexts: Mutex<HashMap<SyntaxId, (u16, Syntax)>>,
+    bind_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Bind { iface, .. } => write!(f, "Bind({iface:?})"),
+            Command::Call { local, opnum, .. } => write!(f, "Call({local}, opnum {opnum})"),
+            Command::Cancel { local, abortive } => {
+                write!(f, "Cancel({local}, abortive {abortive})")
+            }
+            Command::Close => write!(f, "Close"),
+        }
+    }
+}
+
+/// A handle to one connection of a binding's pool.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnHandle {
+    shared: Arc<Shared>,
+}
+
+impl ConnHandle {
+    /// Connects and starts the connection's task. `assoc_group` 0 asks the server for a new group.
+    pub(crate) async fn connect(
+        addr: Address,
+        options: BindingOptions,
+        assoc_group: u32,
+        rt: &Handle,
+    ) -> Result<ConnHandle> {
+        let stream = Stream::connect(&addr, options.connect_timeout)
+            .await
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::TimedOut {
+                    Error::ConnectTimeout(options.connect_timeout)
+                } else {
+                    Error::ServerUnavailable { source: e }
+                }
+            })?;
+        let mut cfg = ClientConfig::default();
+        cfg.max_xmit_frag = options.max_fragment;
+        cfg.max_recv_frag = options.max_fragment;
+        cfg.max_response_size = options.max_response_size;
+        cfg.assoc_group = assoc_group;
+        cfg.transfer_syntaxes = if options.offer_ndr64 {
+            vec![SyntaxId::NDR20, SyntaxId::NDR64]
+        } else {
+            vec![SyntaxId::NDR20]
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            cmd: tx,
+            in_progress: AtomicUsize::new(0),
+            usable: AtomicBool::new(true),
+            assoc_group: AtomicU32::new(assoc_group),
+            next_local: AtomicU64::new(1),
+            contexts: Mutex::new(HashMap::new()),
+            bind_lock: tokio::sync::Mutex::new(()),
+        });
+        rt.spawn(run(ClientConnection::new(cfg), stream, rx, shared.clone()));
+        Ok(ConnHandle { shared })
+    }
+
+    pub(crate) fn is_usable(&self) -> bool {
+        self.shared.usable.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn calls_in_progress(&self) -> usize {
+        self.shared.in_progress.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn assoc_group(&self) -> u32 {
+        self.shared.assoc_group.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn close(&self) {
+        let _ = self.shared.cmd.send(Command::Close);
+    }
+
+    /// The negotiated transfer syntax for `iface`, binding (or altering the context) first if needed.
+    pub(crate) async fn ensure_context(&self, iface: SyntaxId) -> Result<Syntax> {
+        if let Some((_, s)) = self.context(&iface) {
+            return Ok(s);
+        }
+        let _guard = self.shared.bind_lock.lock().await;
+        if let Some((_, s)) = self.context(&iface) {
+            return Ok(s);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send(Command::Bind { iface, reply: tx })?;
+        let (ctx, syntax) = rx.await.unwrap_or_else(|_| Err(connection_gone()))?;
+        self.shared
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(iface, (ctx, syntax));
+        Ok(syntax)
+    }
+
+    fn context(&self, iface: &SyntaxId) -> Option<(u16, Syntax)> {
+        self.shared
+            .contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(iface)
+            .copied()
+    }
+
+    fn send(&self, cmd: Command) -> Result<()> {
+        self.shared.cmd.send(cmd).map_err(|_| connection_gone())
+    }
+
+    /// Queues a call; its request goes out as soon as the transport takes it.
+    pub(crate) fn start_call(
+        &self,
+        iface: SyntaxId,
+        opnum: u16,
+        object: Option<uuid::Uuid>,
+        stub: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<PendingCall> {
+        let (ctx, _) = self.context(&iface).ok_or_else(|| {
+            Error::status_msg(Win32Status::RPC_S_INTERNAL_ERROR, "interface not bound")
+        })?;
+        let local = self.shared.next_local.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.shared.in_progress.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.send(Command::Call {
+            local,
+            ctx,
+            opnum,
+            object,
+            stub: Bytes::from(stub),
+            reply: tx,
+        }) {
+            self.shared.in_progress.fetch_sub(1, Ordering::AcqRel);
+            return Err(e);
+        }
+        Ok(PendingCall {
+            conn: self.clone(),
+            local,
+            rx,
+            deadline: timeout.map(|t| (tokio::time::Instant::now() + t, t)),
+            done: false,
+        })
+    }
+}
+
+fn connection_gone() -> Error {
+    Error::Connection {
+        status: Win32Status::RPC_S_COMM_FAILURE,
+        initiator: Initiator::Remote,
+        reason: "the connection is closed".into(),
+    }
+}
+
+/// A call whose request is on its way.
+#[derive(Debug)]
+pub(crate) struct PendingCall {
+    conn: ConnHandle,
+    local: u64,
+    rx: oneshot::Receiver<Result<Reply>>,
+    deadline: Option<(tokio::time::Instant, Duration)>,
+    done: bool,
+}
+
+impl PendingCall {
+    /// Waits for the reply, the fault, the connection's failure or the call timeout.
+    pub(crate) async fn wait(mut self) -> Result<Reply> {
+        let r = match self.deadline {
+            None => (&mut self.rx).await,
+            Some((at, t)) => match tokio::time::timeout_at(at, &mut self.rx).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.cancel(true);
+                    self.done = true;
+                    return Err(Error::CallTimeout(t));
+                }
+            },
+        };
+        self.done = true;
+        r.unwrap_or_else(|_| Err(connection_gone()))
+    }
+
+    /// Tells the server the call is cancelled (co_cancel). Abortive: orphan it locally too.
+    pub(crate) fn cancel(&self, abortive: bool) {
+        let _ = self.conn.send(Command::Cancel {
+            local: self.local,
+            abortive,
+        });
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cancel(true);
+        }
+    }
+}
+
+struct Pending {
+    local: u64,
+    syntax: Syntax,
+    reply: oneshot::Sender<Result<Reply>>,
+}
+
+const READ_BUF: usize = 64 * 1024;
+
+async fn run(
+    mut conn: ClientConnection,
+    stream: Stream,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    shared: Arc<Shared>,
+) {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut out: Option<(Vec<u8>, usize)> = None;
+    let mut calls: HashMap<u32, Pending> = HashMap::new();
+    let mut by_local: HashMap<u64, u32> = HashMap::new();
+    let mut ctx_syntax: HashMap<u16, Syntax> = HashMap::new();
+    let mut bind_waiter: Option<(SyntaxId, BindReply)> = None;
+    let mut eof = false;
+    let mut closing = false;
+
+    let finish_call = |calls: &mut HashMap<u32, Pending>,
+                       by_local: &mut HashMap<u64, u32>,
+                       id: u32,
+                       r: Result<Reply>| {
+        if let Some(p) = calls.remove(&id) {
+            by_local.remove(&p.local);
+            shared.in_progress.fetch_sub(1, Ordering::AcqRel);
+            let _ = p.reply.send(r);
+        }
+    };
+
+    loop {
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                ClientEvent::Bound(outcome) => {
+                    if !outcome.alter {
+                        shared
+                            .assoc_group
+                            .store(outcome.assoc_group, Ordering::Release);
+                    }
+                    if let Some((iface, reply)) = bind_waiter.take() {
+                        let r = if let Some(c) =
+                            outcome.accepted.iter().find(|c| c.interface == iface)
+                        {
+                            let s = if c.transfer_syntax == SyntaxId::NDR64 {
+                                Syntax::Ndr64
+                            } else {
+                                Syntax::Ndr20
+                            };
+                            ctx_syntax.insert(c.context_id, s);
+                            Ok((c.context_id, s))
+                        } else if let Some(r) =
+                            outcome.rejected.iter().find(|c| c.interface == iface)
+                        {
+                            Err(rejected(r.reason))
+                        } else {
+                            Err(Error::Protocol {
+                                initiator: Initiator::Remote,
+                                reason: "the bind answer did not mention the interface".into(),
+                            })
+                        };
+                        let _ = reply.send(r);
+                    }
+                }
+                ClientEvent::BindRejected { reason, .. } => {
+                    if let Some((_, reply)) = bind_waiter.take() {
+                        let _ = reply.send(Err(Error::BindRejected {
+                            status: Win32Status::RPC_S_SERVER_UNAVAILABLE,
+                            reason: format!("bind_nak: {reason:?}"),
+                        }));
+                    }
+                }
+                ClientEvent::AlterContextFailed { status } => {
+                    if let Some((_, reply)) = bind_waiter.take() {
+                        let _ = reply.send(Err(Error::fault(status, true)));
+                    }
+                }
+                ClientEvent::Response {
+                    call_id,
+                    stub,
+                    drep,
+                    ..
+                } => {
+                    let syntax = calls.get(&call_id).map(|p| p.syntax).unwrap_or_default();
+                    let r = match DataRep::parse(drep.0) {
+                        Ok(drep) => Ok(Reply {
+                            stub: stub.to_vec(),
+                            syntax,
+                            drep,
+                        }),
+                        Err(e) => Err(Error::Ndr(e)),
+                    };
+                    finish_call(&mut calls, &mut by_local, call_id, r);
+                }
+                ClientEvent::Fault {
+                    call_id,
+                    status,
+                    did_not_execute,
+                    ..
+                } => {
+                    finish_call(
+                        &mut calls,
+                        &mut by_local,
+                        call_id,
+                        Err(Error::fault(status, did_not_execute)),
+                    );
+                }
+                ClientEvent::Shutdown => {
+                    shared.usable.store(false, Ordering::Release);
+                }
+                ClientEvent::Closed {
+                    error,
+                    calls: failed,
+                } => {
+                    shared.usable.store(false, Ordering::Release);
+                    debug!(?error, "client connection closed");
+                    let err = |e: &ConnectionError| Error::Connection {
+                        status: Win32Status::RPC_S_COMM_FAILURE,
+                        initiator: e.initiator(),
+                        reason: format!("{e:?}"),
+                    };
+                    for id in failed {
+                        finish_call(&mut calls, &mut by_local, id, Err(err(&error)));
+                    }
+                    let ids: Vec<u32> = calls.keys().copied().collect();
+                    for id in ids {
+                        finish_call(&mut calls, &mut by_local, id, Err(err(&error)));
+                    }
+                    if let Some((_, reply)) = bind_waiter.take() {
+                        let _ = reply.send(Err(err(&error)));
+                    }
+                    closing = true;
+                }
+                other => trace!(?other, "client event"),
+            }
+        }
+        if out.is_none() {
+            out = conn.poll_transmit().map(|p| (p, 0));
+        }
+        if out.is_none() && (closing || conn.is_closed() || eof) {
+            break;
+        }
+        tokio::select! {
+            r = wr.write(out.as_ref().map(|(b, p)| &b[*p..]).unwrap_or(&[])), if out.is_some() => {
+                match r {
+                    Ok(0) | Err(_) => { conn.handle_transport_closed(); out = None; eof = true; }
+                    Ok(n) => if let Some((b, p)) = out.as_mut() {
+                        *p += n;
+                        if *p >= b.len() { out = None; }
+                    }
+                }
+            }
+            r = rd.read(&mut buf), if !eof => {
+                match r {
+                    Ok(0) | Err(_) => { conn.handle_transport_closed(); eof = true; }
+                    Ok(n) => conn.handle_bytes(Instant::now(), &buf[..n]),
+                }
+            }
+            cmd = rx.recv(), if !closing => {
+                match cmd {
+                    None | Some(Command::Close) => { conn.close(); closing = true; }
+                    Some(Command::Bind { iface, reply }) => {
+                        let r = if conn.is_bound() { conn.alter_context(&[iface]) } else { conn.bind(&[iface]) };
+                        match r {
+                            Ok(_) => bind_waiter = Some((iface, reply)),
+                            Err(e) => { let _ = reply.send(Err(Error::Protocol { initiator: Initiator::Local, reason: e.to_string() })); }
+                        }
+                    }
+                    Some(Command::Call { local, ctx, opnum, object, stub, reply }) => {
+                        match conn.start_call(ctx, opnum, object, stub) {
+                            Ok(id) => {
+                                let syntax = ctx_syntax.get(&ctx).copied().unwrap_or_default();
+                                calls.insert(id, Pending { local, syntax, reply });
+                                by_local.insert(local, id);
+                            }
+                            Err(e) => {
+                                shared.in_progress.fetch_sub(1, Ordering::AcqRel);
+                                let _ = reply.send(Err(Error::Connection {
+                                    status: Win32Status::RPC_S_CALL_FAILED_DNE,
+                                    initiator: Initiator::Local,
+                                    reason: e.to_string(),
+                                }));
+                            }
+                        }
+                    }
+                    Some(Command::Cancel { local, abortive }) => {
+                        if let Some(&id) = by_local.get(&local) {
+                            if abortive {
+                                let _ = conn.orphan(id);
+                                finish_call(&mut calls, &mut by_local, id, Err(Error::Cancelled { initiator: Initiator::Local }));
+                            } else {
+                                let _ = conn.cancel(id);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    shared.usable.store(false, Ordering::Release);
+    let _ = wr.shutdown().await;
+    let ids: Vec<u32> = calls.keys().copied().collect();
+    for id in ids {
+        finish_call(&mut calls, &mut by_local, id, Err(connection_gone()));
+    }
+}
+
+fn rejected(reason: ProviderReason) -> Error {
+    let status = if reason == ProviderReason::ABSTRACT_SYNTAX_NOT_SUPPORTED {
+        Win32Status::RPC_S_UNKNOWN_IF
+    } else if reason == ProviderReason::PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED {
+        Win32Status::RPC_S_UNSUPPORTED_TRANS_SYN
+    } else {
+        Win32Status::RPC_S_CALL_FAILED_DNE
+    };
+    Error::BindRejected {
+        status,
+        reason: format!("{reason:?}"),
+    }
+}

@@ -1,0 +1,277 @@
+//! The RPC client: binding handles, the association pool, and calls.
+//!
+//! A [`Binding`] is an `RPC_BINDING_HANDLE`: a string binding plus options. Calls made through one
+//! binding share an association: they are multiplexed by call id on one connection (PFC_CONC_MPX), and
+//! more connections are opened only when [`BindingOptions::max_connections`] allows it and the
+//! connections in use are full. Interfaces after the first are added with alter_context.
+//!
+//! Every call ends: with a reply, a fault, a cancel, a timeout, or a connection failure. When a
+//! connection dies every call pending on it fails at once with `RPC_S_COMM_FAILURE` (1820)
+//! (`RPC_S_CALL_FAILED` (1726) where the request had been fully sent and may have executed).
+//!
+//! # Cancel safety
+//! Dropping the future of [`Binding::call`] before it resolves cancels the call: the runtime sends
+//! `co_cancel` and orphans it, and a late reply is discarded. The request may still run on the server.
+
+mod conn;
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::runtime::{Handle, Runtime};
+
+use crate::binding::StringBinding;
+use crate::error::{Error, Result};
+
+use msrpc_ndr::{DataRep, Syntax};
+use msrpc_proto::{SyntaxId, Win32Status};
+
+pub(crate) use conn::ConnHandle;
+
+/// Options of a binding handle (`RpcBindingSetOption` and friends). Every limit has a documented default.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct BindingOptions {
+    /// Connecting gives up after this long with `RPC_S_SERVER_UNAVAILABLE`. Default 20 s.
+    pub connect_timeout: Duration,
+    /// `RPC_C_OPT_CALL_TIMEOUT`: a call not answered within this time is cancelled and ends as
+    /// `RPC_S_CALL_CANCELLED` (1818). Default none.
+    pub call_timeout: Option<Duration>,
+    /// Connections this binding may open to the server. Default 1: every call is multiplexed on one
+    /// connection.
+    pub max_connections: usize,
+    /// Calls in progress on one connection before another connection is opened (or, at
+    /// `max_connections`, before new calls wait). Default 1234.
+    pub max_calls_per_connection: usize,
+    /// The largest fragment offered (`max_xmit_frag`/`max_recv_frag`). Default 5840.
+    pub max_fragment: u16,
+    /// The largest reassembled response stub accepted. Default 64 MiB.
+    pub max_response_size: usize,
+    /// Offer NDR64 besides NDR20 in binds (the server chooses). Default false.
+    pub offer_ndr64: bool,
+    /// `RPC_C_OPT_BINDING_NONCAUSAL`: asynchronous calls made from one thread need not be executed in
+    /// the order they were made. Default false (causal).
+    pub noncausal: bool,
+}
+
+impl Default for BindingOptions {
+    fn default() -> Self {
+        BindingOptions {
+            connect_timeout: Duration::from_secs(20),
+            call_timeout: None,
+            max_connections: 1,
+            max_calls_per_connection: 1234,
+            max_fragment: 5840,
+            max_response_size: 64 * 1024 * 1024,
+            offer_ndr64: false,
+            noncausal: false,
+        }
+    }
+}
+
+/// A reply: the response stub and how to decode it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Reply {
+    /// The NDR-encoded out-parameters and return value.
+    pub stub: Vec<u8>,
+    /// The transfer syntax negotiated for the interface.
+    pub syntax: Syntax,
+    /// The response's data representation.
+    pub drep: DataRep,
+}
+
+/// A binding handle (`RPC_BINDING_HANDLE`). Cheap to clone; clones share the association.
+#[derive(Clone, Debug)]
+pub struct Binding {
+    inner: Arc<BindingInner>,
+}
+
+#[derive(Debug)]
+struct BindingInner {
+    target: StringBinding,
+    options: BindingOptions,
+    pool: Mutex<Vec<ConnHandle>>,
+    /// Held while a connection is being opened, so concurrent first calls share one connection.
+    connecting: tokio::sync::Mutex<()>,
+    /// The association group the server assigned to the first connection; later connections join it.
+    assoc_group: Mutex<u32>,
+    rt: Handle,
+}
+
+impl Binding {
+    /// A binding from a string binding (`RpcBindingFromStringBinding`), with default options.
+    pub fn from_string(binding: &str) -> Result<Binding> {
+        Binding::with_options(binding, BindingOptions::default())
+    }
+
+    /// A binding with options.
+    pub fn with_options(binding: &str, options: BindingOptions) -> Result<Binding> {
+        let target: StringBinding = binding.parse()?;
+        if options.max_connections == 0 || options.max_calls_per_connection == 0 {
+            return Err(Error::status_msg(
+                Win32Status::ERROR_INVALID_PARAMETER,
+                "max_connections and max_calls_per_connection must be at least 1",
+            ));
+        }
+        Ok(Binding {
+            inner: Arc::new(BindingInner {
+                target,
+                options,
+                pool: Mutex::new(Vec::new()),
+                connecting: tokio::sync::Mutex::new(()),
+                assoc_group: Mutex::new(0),
+                rt: runtime_handle(),
+            }),
+        })
+    }
+
+    /// The string binding this handle was made from.
+    pub fn string_binding(&self) -> &StringBinding {
+        &self.inner.target
+    }
+
+    /// The binding's options.
+    pub fn options(&self) -> &BindingOptions {
+        &self.inner.options
+    }
+
+    /// Makes a call and waits for its reply. `encode` receives the transfer syntax negotiated for the
+    /// interface and returns the request stub.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the call (co_cancel, then orphaned); see the module docs.
+    pub async fn call(
+        &self,
+        iface: SyntaxId,
+        opnum: u16,
+        encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+    ) -> Result<Reply> {
+        let pending = self.start(iface, opnum, encode).await?;
+        pending.wait().await
+    }
+
+    /// Makes a call from synchronous code and blocks the thread until the reply. Do not call it on a
+    /// tokio worker thread (it would block the runtime); use [`Binding::call`] there.
+    pub fn call_blocking(
+        &self,
+        iface: SyntaxId,
+        opnum: u16,
+        encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
+    ) -> Result<Reply> {
+        let this = self.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.inner.rt.spawn(async move {
+            let _ = tx.send(this.call(iface, opnum, encode).await);
+        });
+        rx.recv().unwrap_or_else(|_| {
+            Err(Error::status_msg(
+                Win32Status::RPC_S_INTERNAL_ERROR,
+                "the runtime stopped",
+            ))
+        })
+    }
+
+    /// Sends a call and returns once the request is on its way, with a handle to await the reply. An
+    /// error here means the call was never made (the page's "RPC exception"): nothing will follow it.
+    pub(crate) async fn start(
+        &self,
+        iface: SyntaxId,
+        opnum: u16,
+        encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+    ) -> Result<conn::PendingCall> {
+        let conn = self.connection().await?;
+        let syntax = conn.ensure_context(iface).await?;
+        let stub = encode(syntax)?;
+        conn.start_call(
+            iface,
+            opnum,
+            self.inner.target.object(),
+            stub,
+            self.inner.options.call_timeout,
+        )
+    }
+
+    /// A live connection with room for one more call, opening one if the pool allows it.
+    async fn connection(&self) -> Result<ConnHandle> {
+        if let Some(c) = self.pooled() {
+            return Ok(c);
+        }
+        let _opening = self.inner.connecting.lock().await;
+        if let Some(c) = self.pooled() {
+            return Ok(c);
+        }
+        self.open().await
+    }
+
+    /// A pooled connection to use, or `None` when a new one should be opened.
+    fn pooled(&self) -> Option<ConnHandle> {
+        let opts = &self.inner.options;
+        {
+            let mut pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
+            pool.retain(|c| c.is_usable());
+            if let Some(c) = pool
+                .iter()
+                .find(|c| c.calls_in_progress() < opts.max_calls_per_connection)
+            {
+                return Some(c.clone());
+            }
+            if pool.len() >= opts.max_connections {
+                // All connections are full: share the least loaded one; its task queues the call.
+                return pool.iter().min_by_key(|c| c.calls_in_progress()).cloned();
+            }
+        }
+        None
+    }
+
+    async fn open(&self) -> Result<ConnHandle> {
+        let opts = &self.inner.options;
+        let group = *self
+            .inner
+            .assoc_group
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let addr = crate::transport::Address::for_connect(&self.inner.target)?;
+        let conn = ConnHandle::connect(addr, opts.clone(), group, &self.inner.rt).await?;
+        {
+            let mut g = self
+                .inner
+                .assoc_group
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if *g == 0 {
+                *g = conn.assoc_group();
+            }
+        }
+        let mut pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.push(conn.clone());
+        Ok(conn)
+    }
+
+    /// Closes the binding's connections in an orderly way; calls in progress fail with
+    /// `RPC_S_CALL_FAILED`.
+    pub fn close(&self) {
+        let pool = std::mem::take(&mut *self.inner.pool.lock().unwrap_or_else(|p| p.into_inner()));
+        for c in pool {
+            c.close();
+        }
+    }
+}
+
+/// The current tokio runtime, or else a small shared runtime the library starts for synchronous callers.
+fn runtime_handle() -> Handle {
+    if let Ok(h) = Handle::try_current() {
+        return h;
+    }
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("msrpc-runtime")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the msrpc runtime: {e}"))
+    })
+    .handle()
+    .clone()
+}

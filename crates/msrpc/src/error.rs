@@ -1,0 +1,149 @@
+//! The runtime's error type.
+//!
+//! Every error carries the Win32 status a Windows RPC program would see (`RpcExceptionCode()`), so code
+//! ported from Windows can keep matching on status values, while Rust code can match on the variant.
+//! Call-level failures (a fault for one call) and connection-level failures (the association is gone) are
+//! kept apart, and each records which side caused it.
+
+use std::fmt;
+use std::io;
+
+pub use msrpc_proto::Initiator;
+use msrpc_proto::{FaultStatus, Win32Status};
+
+/// An error from the msrpc runtime.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server answered this call with a fault PDU.
+    #[error("the server faulted the call: {status} (Win32 {win32})")]
+    Fault {
+        /// The status in the fault PDU.
+        status: FaultStatus,
+        /// The fault's Win32 equivalent (MS-RPCE 3.1.1.5.5).
+        win32: Win32Status,
+        /// The server set PFC_DID_NOT_EXECUTE: the manager routine was not entered.
+        did_not_execute: bool,
+    },
+    /// The call was cancelled (RPC_S_CALL_CANCELLED, 1818): by `cancel`, by a call timeout, or by drop.
+    #[error("the call was cancelled ({initiator:?}): RPC_S_CALL_CANCELLED (1818)")]
+    Cancelled {
+        /// Who cancelled it.
+        initiator: Initiator,
+    },
+    /// The bind or alter_context was rejected.
+    #[error("the server rejected the binding: {reason} ({status})")]
+    BindRejected {
+        /// The Win32 status for the rejection (RPC_S_UNKNOWN_IF, RPC_S_UNSUPPORTED_TRANS_SYN, ...).
+        status: Win32Status,
+        /// What the server said, in words.
+        reason: String,
+    },
+    /// The server could not be reached (RPC_S_SERVER_UNAVAILABLE, 1722).
+    #[error("the RPC server is unavailable: {source} (RPC_S_SERVER_UNAVAILABLE 1722)")]
+    ServerUnavailable {
+        /// The transport's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection failed while calls were pending (RPC_S_COMM_FAILURE, 1820, or
+    /// RPC_S_CALL_FAILED, 1726, where the call may have executed).
+    #[error("the connection failed ({initiator:?}): {reason} ({status})")]
+    Connection {
+        /// The status reported to the caller.
+        status: Win32Status,
+        /// Who broke it.
+        initiator: Initiator,
+        /// What happened, in words.
+        reason: String,
+    },
+    /// The peer violated the protocol (RPC_S_PROTOCOL_ERROR, 1728).
+    #[error("protocol error ({initiator:?}): {reason} (RPC_S_PROTOCOL_ERROR 1728)")]
+    Protocol {
+        /// Who violated it: `Remote` when we saw a bad PDU.
+        initiator: Initiator,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Stub data could not be marshalled or unmarshalled (RPC_X_BAD_STUB_DATA, 1783).
+    #[error("bad stub data: {0} (RPC_X_BAD_STUB_DATA 1783)")]
+    Ndr(#[from] msrpc_ndr::Error),
+    /// A call timed out: the binding's call timeout expired (reported as RPC_S_CALL_CANCELLED, 1818).
+    #[error("the call timed out after {0:?} (RPC_S_CALL_CANCELLED 1818)")]
+    CallTimeout(std::time::Duration),
+    /// Connecting did not finish within the connect timeout.
+    #[error("connecting timed out after {0:?} (RPC_S_SERVER_UNAVAILABLE 1722)")]
+    ConnectTimeout(std::time::Duration),
+    /// Any other status, with a message: invalid arguments, misuse of a handle, limits.
+    #[error("{message} ({status})")]
+    Status {
+        /// The Win32 status.
+        status: Win32Status,
+        /// What happened and what to try.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The Win32 status a Windows RPC program would see for this error.
+    pub fn status(&self) -> Win32Status {
+        match self {
+            Error::Fault { win32, .. } => *win32,
+            Error::Cancelled { .. } | Error::CallTimeout(_) => Win32Status::RPC_S_CALL_CANCELLED,
+            Error::BindRejected { status, .. } => *status,
+            Error::ServerUnavailable { .. } | Error::ConnectTimeout(_) => {
+                Win32Status::RPC_S_SERVER_UNAVAILABLE
+            }
+            Error::Connection { status, .. } => *status,
+            Error::Protocol { .. } => Win32Status::RPC_S_PROTOCOL_ERROR,
+            Error::Ndr(_) => Win32Status::RPC_X_BAD_STUB_DATA,
+            Error::Status { status, .. } => *status,
+        }
+    }
+
+    /// An error with a status and a message.
+    pub fn status_msg(status: Win32Status, message: impl fmt::Display) -> Self {
+        Error::Status {
+            status,
+            message: message.to_string(),
+        }
+    }
+
+    /// A fault received from the server.
+    pub fn fault(status: FaultStatus, did_not_execute: bool) -> Self {
+        Error::Fault {
+            status,
+            win32: status.to_win32(),
+            did_not_execute,
+        }
+    }
+
+    /// True if the error concerns only this call and the connection can carry on.
+    pub fn is_call_level(&self) -> bool {
+        matches!(
+            self,
+            Error::Fault { .. } | Error::Cancelled { .. } | Error::Ndr(_) | Error::CallTimeout(_)
+        )
+    }
+}
+
+impl From<Win32Status> for Error {
+    fn from(status: Win32Status) -> Self {
+        Error::Status {
+            status,
+            message: status.description().unwrap_or("RPC error").to_string(),
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::binding::BindingError> for Error {
+    fn from(e: crate::binding::BindingError) -> Self {
+        Error::Status {
+            status: e.status(),
+            message: e.to_string(),
+        }
+    }
+}

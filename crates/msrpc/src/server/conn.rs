@@ -1,0 +1,252 @@
+//! One server connection: the task that moves bytes between the transport and
+//! [`msrpc_proto::ServerConnection`], dispatches calls and writes their answers.
+//!
+//! Reading and writing proceed together, so a client that sends while it is being sent to never
+//! deadlocks with the server. Backpressure: when `max_calls_per_connection` calls are in progress, or
+//! more than `max_queued_response_bytes` of answers wait to be written, the task stops reading.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::{debug, trace};
+
+use super::Shared;
+use super::call::{Answer, CallEvent, CallGuard, CallInfo, CallState, Completion, IncomingCall};
+use crate::transport::{PeerAddr, Stream};
+use msrpc_ndr::{DataRep, Syntax};
+use msrpc_proto::{
+    FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection, ServerEvent,
+    SyntaxId,
+};
+
+/// The server's interfaces as the protocol core asks about them during bind.
+struct Registry(Arc<Shared>);
+
+impl InterfaceRegistry for Registry {
+    fn transfer_syntaxes(&self, interface: &SyntaxId) -> Option<Vec<SyntaxId>> {
+        self.0
+            .lookup(interface)
+            .map(|_| vec![SyntaxId::NDR20, SyntaxId::NDR64])
+    }
+
+    fn assoc_group(&self, requested: u32) -> u32 {
+        if requested != 0 {
+            // Joining a group: context handles are kept per group, so a client may only join a
+            // group it names; unknown ids simply start a group with that id.
+            return requested;
+        }
+        self.0.new_assoc_group()
+    }
+}
+
+const READ_BUF: usize = 64 * 1024;
+
+pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: PeerAddr) {
+    let cfg = &shared.config;
+    let mut pc = ProtoConfig::default();
+    pc.max_xmit_frag = cfg.max_fragment;
+    pc.max_recv_frag = cfg.max_fragment;
+    pc.max_request_size = cfg.max_request_size;
+    pc.sec_addr = cfg_sec_addr(&stream);
+    let mut conn = ServerConnection::new(pc, Arc::new(Registry(shared.clone())));
+    let (tx, mut rx) = mpsc::unbounded_channel::<Completion>();
+    let mut calls: HashMap<u32, Arc<CallState>> = HashMap::new();
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut out: Option<(Vec<u8>, usize)> = None;
+    let mut close_all = shared.close_all.subscribe();
+    let mut draining = shared.stop.subscribe();
+    let mut drained = false;
+    let mut eof = false;
+    debug!(?peer, "connection accepted");
+
+    loop {
+        // What the protocol core decided.
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                ServerEvent::Call(c) => dispatch(&shared, &mut conn, &mut calls, &tx, &peer, c),
+                ServerEvent::Cancel { call_id } => {
+                    if let Some(st) = calls.get(&call_id) {
+                        st.signal(CallEvent::Cancel);
+                    }
+                }
+                ServerEvent::Orphaned { call_id } => {
+                    if let Some(st) = calls.remove(&call_id) {
+                        st.signal(CallEvent::Cancel);
+                    }
+                }
+                ServerEvent::Bound { .. } => {}
+                ServerEvent::Closed { error } => {
+                    debug!(?peer, ?error, "connection closing");
+                }
+                other => trace!(?other, "server event"),
+            }
+        }
+        if out.is_none() {
+            out = conn.poll_transmit().map(|p| (p, 0));
+            if out.is_some() {
+                shared.stats.pkts_sent.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if out.is_none() && (conn.is_closed() || eof) {
+            break;
+        }
+
+        let can_read = !eof && !conn.is_closed() && calls.len() < cfg.max_calls_per_connection;
+        let idle_deadline = if calls.is_empty() && out.is_none() {
+            let since = conn.last_activity().unwrap_or_else(Instant::now);
+            Some(tokio::time::Instant::from_std(since + cfg.idle_timeout))
+        } else {
+            None
+        };
+
+        tokio::select! {
+            r = wr.write(out.as_ref().map(|(b, p)| &b[*p..]).unwrap_or(&[])), if out.is_some() => {
+                match r {
+                    Ok(0) | Err(_) => {
+                        conn.handle_transport_closed();
+                        out = None;
+                        eof = true;
+                    }
+                    Ok(n) => {
+                        if let Some((b, p)) = out.as_mut() {
+                            *p += n;
+                            if *p >= b.len() {
+                                out = None;
+                            }
+                        }
+                    }
+                }
+            }
+            r = rd.read(&mut buf), if can_read => {
+                match r {
+                    Ok(0) | Err(_) => {
+                        conn.handle_transport_closed();
+                        eof = true;
+                    }
+                    Ok(n) => {
+                        shared.stats.pkts_received.fetch_add(1, Ordering::Relaxed);
+                        conn.handle_bytes(Instant::now(), &buf[..n]);
+                    }
+                }
+            }
+            Some(c) = rx.recv() => {
+                if calls.remove(&c.call_id).is_some() {
+                    let r = match c.answer {
+                        Answer::Reply(stub) => {
+                            shared.stats.calls_sent.fetch_add(1, Ordering::Relaxed);
+                            conn.respond(c.call_id, Bytes::from(stub))
+                        }
+                        Answer::Fault(status) => {
+                            shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
+                            conn.fault(c.call_id, status, false)
+                        }
+                    };
+                    if let Err(e) = r {
+                        trace!(call_id = c.call_id, error = %e, "answer dropped");
+                    }
+                }
+            }
+            _ = draining.wait_for(|s| *s), if !drained => {
+                // Server stops listening: tell the client to start no new calls here; calls in
+                // progress still get their answers.
+                drained = true;
+                conn.shutdown();
+            }
+            _ = close_all.wait_for(|s| *s) => {
+                // The shutdown grace is over: close now, calls in progress or not.
+                conn.close();
+                out = None;
+            }
+            _ = sleep_until(idle_deadline), if idle_deadline.is_some() => {
+                debug!(?peer, "idle connection closed");
+                conn.close();
+            }
+        }
+    }
+    let _ = wr.shutdown().await;
+    for st in calls.values() {
+        st.signal(CallEvent::ClientDisconnect);
+    }
+    debug!(?peer, "connection closed");
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The secondary address for bind_ack: the local port for TCP, empty for local sockets.
+fn cfg_sec_addr(stream: &Stream) -> String {
+    match stream {
+        Stream::Tcp(s) => s
+            .local_addr()
+            .map(|a| a.port().to_string())
+            .unwrap_or_default(),
+        Stream::Unix(_) => String::new(),
+    }
+}
+
+fn dispatch(
+    shared: &Arc<Shared>,
+    conn: &mut ServerConnection,
+    calls: &mut HashMap<u32, Arc<CallState>>,
+    tx: &mpsc::UnboundedSender<Completion>,
+    peer: &PeerAddr,
+    c: msrpc_proto::IncomingCall,
+) {
+    shared.stats.calls_received.fetch_add(1, Ordering::Relaxed);
+    let fault = |conn: &mut ServerConnection, status: FaultStatus| {
+        shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
+        let _ = conn.fault(c.call_id, status, true);
+    };
+    let Some(iface) = shared.lookup(&c.interface) else {
+        return fault(conn, FaultStatus::NCA_S_UNK_IF);
+    };
+    if c.opnum >= iface.operation_count() {
+        return fault(conn, FaultStatus::NCA_S_OP_RNG_ERROR);
+    }
+    let Ok(drep) = DataRep::parse(c.drep.0) else {
+        return fault(conn, FaultStatus::NCA_S_UNSUPPORTED_TYPE);
+    };
+    let syntax = if c.transfer_syntax == SyntaxId::NDR64 {
+        Syntax::Ndr64
+    } else {
+        Syntax::Ndr20
+    };
+    if shared.calls.fetch_add(1, Ordering::AcqRel) >= shared.config.max_calls {
+        let guard = CallGuard(shared.clone());
+        drop(guard);
+        return fault(conn, FaultStatus::NCA_S_SERVER_TOO_BUSY);
+    }
+    let guard = CallGuard(shared.clone());
+    let state = Arc::new(CallState::default());
+    if c.pending_cancel {
+        state.signal(CallEvent::Cancel);
+    }
+    calls.insert(c.call_id, state.clone());
+    let call = IncomingCall {
+        info: CallInfo {
+            interface: iface.syntax(),
+            opnum: c.opnum,
+            object: c.object,
+            syntax,
+            drep,
+            peer: peer.clone(),
+            assoc_group: conn.assoc_group(),
+            call_id: c.call_id,
+        },
+        stub: c.stub.to_vec(),
+        state,
+        tx: Some(tx.clone()),
+        guard: Some(guard),
+    };
+    iface.dispatch(call);
+}

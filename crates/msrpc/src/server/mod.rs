@@ -1,0 +1,418 @@
+//! The RPC server: interfaces, listeners, limits, dispatch and graceful shutdown.
+//!
+//! ```no_run
+//! # async fn run(iface: std::sync::Arc<dyn msrpc::server::Interface>) -> msrpc::Result<()> {
+//! let server = msrpc::server::Server::builder()
+//!     .interface(iface)
+//!     .listen("ncacn_ip_tcp:127.0.0.1[0]")
+//!     .start()
+//!     .await?;
+//! println!("listening on {}", server.bindings()[0]);
+//! server.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! A server answers every request it accepts exactly once, with a response or a fault, unless the
+//! client orphans it. An [`IncomingCall`] dropped without an answer is faulted with
+//! `RPC_S_CALL_FAILED` (mapped to `nca_s_unspec_reject`), never forgotten.
+
+mod call;
+mod conn;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tracing::{debug, info, warn};
+
+use crate::binding::StringBinding;
+use crate::error::{Error, Result};
+use crate::transport::{Address, Listener};
+use msrpc_proto::{SyntaxId, Win32Status};
+
+pub use call::{CallEvent, CallInfo, FaultCode, IncomingCall, Interface};
+
+/// Server limits and behaviour. Every limit has a documented default.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Connections open at once, over all listeners. Past it, new connections are accepted and closed at
+    /// once. Default 1024.
+    pub max_connections: usize,
+    /// Calls in progress on one connection. Past it the server stops reading from that connection
+    /// (backpressure) rather than faulting well-formed calls. Default 1234.
+    pub max_calls_per_connection: usize,
+    /// Calls in progress in the whole server (`RPC_C_LISTEN_MAX_CALLS_DEFAULT`). Past it, new calls get
+    /// the fault `nca_s_server_too_busy`. Default 1234.
+    pub max_calls: usize,
+    /// The largest reassembled request stub (MS-RPCE 3.3.3.5.4). Default 4 MiB.
+    pub max_request_size: usize,
+    /// The largest fragment the server offers to receive and send (`max_recv_frag`/`max_xmit_frag`).
+    /// Default 5840, as Samba and Windows.
+    pub max_fragment: u16,
+    /// Bytes of responses queued for one connection before the server stops reading more requests from it.
+    /// Default 1 MiB.
+    pub max_queued_response_bytes: usize,
+    /// A connection with no call in progress and no bytes received for this long is closed. Default 15 min.
+    pub idle_timeout: Duration,
+    /// Whether mgmt `stop_server_listening` is honoured. Default false: the call is denied with
+    /// `ERROR_ACCESS_DENIED` (5).
+    pub allow_remote_stop: bool,
+    /// The principal name `mgmt inq_princ_name` answers. Default empty.
+    pub principal_name: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_connections: 1024,
+            max_calls_per_connection: 1234,
+            max_calls: 1234,
+            max_request_size: 4 * 1024 * 1024,
+            max_fragment: 5840,
+            max_queued_response_bytes: 1024 * 1024,
+            idle_timeout: Duration::from_secs(15 * 60),
+            allow_remote_stop: false,
+            principal_name: String::new(),
+        }
+    }
+}
+
+/// Builds a [`Server`].
+#[derive(Default)]
+pub struct ServerBuilder {
+    config: ServerConfig,
+    interfaces: Vec<Arc<dyn Interface>>,
+    listen: Vec<String>,
+    builtin_mgmt: bool,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("config", &self.config)
+            .field("interfaces", &self.interfaces.len())
+            .field("listen", &self.listen)
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// Replaces the configuration.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Registers an interface (`RpcServerRegisterIf`).
+    pub fn interface(mut self, iface: Arc<dyn Interface>) -> Self {
+        self.interfaces.push(iface);
+        self
+    }
+
+    /// Adds a listener, as a string binding: `ncacn_ip_tcp:127.0.0.1[8765]`, `ncacn_ip_tcp:[::1][0]`
+    /// (port 0 picks a free port), `ncalrpc:[name]`.
+    pub fn listen(mut self, binding: impl Into<String>) -> Self {
+        self.listen.push(binding.into());
+        self
+    }
+
+    /// Leaves out the built-in mgmt interface (it is served by default).
+    pub fn without_mgmt(mut self) -> Self {
+        self.builtin_mgmt = false;
+        self
+    }
+
+    /// Binds every listener and starts serving.
+    pub async fn start(self) -> Result<Server> {
+        if self.listen.is_empty() {
+            return Err(Error::status_msg(
+                Win32Status::RPC_S_NO_PROTSEQS_REGISTERED,
+                "no listener: add one with .listen(\"ncacn_ip_tcp:127.0.0.1[0]\")",
+            ));
+        }
+        let with_mgmt = self.builtin_mgmt;
+        let shared = Arc::new(Shared {
+            config: self.config,
+            interfaces: Mutex::new(HashMap::new()),
+            next_assoc_group: std::sync::atomic::AtomicU32::new(0x0001_0000),
+            stats: Stats::default(),
+            connections: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
+            listening: AtomicBool::new(true),
+            stop: watch::channel(false).0,
+            close_all: watch::channel(false).0,
+            idle: Notify::new(),
+            bindings: Mutex::new(Vec::new()),
+        });
+        if with_mgmt {
+            shared.register(Arc::new(crate::mgmt::MgmtInterface::new(Arc::downgrade(
+                &shared,
+            ))))?;
+        }
+        for iface in self.interfaces {
+            shared.register(iface)?;
+        }
+        let mut listeners = Vec::new();
+        for text in &self.listen {
+            let binding: StringBinding = text.parse()?;
+            let addr = Address::for_listen(&binding)?;
+            let listener = Listener::bind(&addr).await.map_err(|e| {
+                Error::status_msg(
+                    Win32Status::RPC_S_CANT_CREATE_ENDPOINT,
+                    format!("cannot listen on {text}: {e}"),
+                )
+            })?;
+            let real = listener.local_addr().map_err(|e| {
+                Error::status_msg(Win32Status::RPC_S_CANT_CREATE_ENDPOINT, e.to_string())
+            })?;
+            let shown = real.apply_to(&binding);
+            info!(binding = %shown, "listening");
+            shared
+                .bindings
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(shown);
+            listeners.push(listener);
+        }
+        for listener in listeners {
+            tokio::spawn(accept_loop(shared.clone(), listener));
+        }
+        Ok(Server { shared })
+    }
+}
+
+/// A running server. Dropping it does not stop it; call [`Server::shutdown`].
+#[derive(Clone, Debug)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// A builder with the default configuration and the built-in mgmt interface.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            builtin_mgmt: true,
+            ..ServerBuilder::default()
+        }
+    }
+
+    /// The bindings the server listens on, with the real ports (`ncacn_ip_tcp:127.0.0.1[49731]`).
+    pub fn bindings(&self) -> Vec<StringBinding> {
+        self.shared
+            .bindings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Registers one more interface while running.
+    pub fn register(&self, iface: Arc<dyn Interface>) -> Result<()> {
+        self.shared.register(iface)
+    }
+
+    /// Counters (the mgmt `inq_stats` values and more).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot(&self.shared)
+    }
+
+    /// Resolves when the server stops listening: after [`Server::shutdown`] or an allowed remote
+    /// `stop_server_listening`.
+    pub async fn stopped(&self) {
+        let mut rx = self.shared.stop.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
+    }
+
+    /// Graceful shutdown: stop accepting connections and new calls, let calls in progress finish for up
+    /// to `grace`, then close every connection.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shared.stop_listening();
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let idle = self.shared.idle.notified();
+            if self.shared.calls.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                warn!(
+                    calls = self.shared.calls.load(Ordering::Acquire),
+                    "shutdown grace expired with calls in progress"
+                );
+                break;
+            }
+        }
+        self.shared.close_all.send_replace(true);
+    }
+}
+
+/// Server state shared by its listeners, connections and the mgmt interface.
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    interfaces: Mutex<HashMap<(uuid::Uuid, u16), Arc<dyn Interface>>>,
+    next_assoc_group: std::sync::atomic::AtomicU32,
+    pub(crate) stats: Stats,
+    connections: AtomicUsize,
+    pub(crate) calls: AtomicUsize,
+    listening: AtomicBool,
+    stop: watch::Sender<bool>,
+    pub(crate) close_all: watch::Sender<bool>,
+    pub(crate) idle: Notify,
+    bindings: Mutex<Vec<StringBinding>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("config", &self.config)
+            .field("connections", &self.connections)
+            .field("calls", &self.calls)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Shared {
+    fn register(&self, iface: Arc<dyn Interface>) -> Result<()> {
+        let id = iface.syntax();
+        let mut map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (id.uuid, id.major);
+        if map.contains_key(&key) {
+            return Err(Error::status_msg(
+                Win32Status::RPC_S_ALREADY_REGISTERED,
+                format!("interface {} v{} is already registered", id.uuid, id.major),
+            ));
+        }
+        debug!(uuid = %id.uuid, major = id.major, minor = id.minor, name = iface.name(), "registered interface");
+        map.insert(key, iface);
+        Ok(())
+    }
+
+    /// The interface that serves `uuid` at a client's version: the same major and a minor at least the
+    /// client's (the DCE rule).
+    pub(crate) fn lookup(&self, offered: &SyntaxId) -> Option<Arc<dyn Interface>> {
+        let map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
+        let iface = map.get(&(offered.uuid, offered.major))?;
+        offered.is_served_by(&iface.syntax()).then(|| iface.clone())
+    }
+
+    /// A new association group id (never 0).
+    pub(crate) fn new_assoc_group(&self) -> u32 {
+        loop {
+            let g = self.next_assoc_group.fetch_add(1, Ordering::Relaxed);
+            if g != 0 {
+                return g;
+            }
+        }
+    }
+
+    /// Every registered interface (mgmt `inq_if_ids`).
+    pub(crate) fn interface_ids(&self) -> Vec<SyntaxId> {
+        let map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
+        let mut ids: Vec<_> = map.values().map(|i| i.syntax()).collect();
+        ids.sort();
+        ids
+    }
+
+    pub(crate) fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn stop_listening(&self) {
+        self.listening.store(false, Ordering::Release);
+        self.stop.send_replace(true);
+    }
+}
+
+/// Server counters.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) calls_received: AtomicU64,
+    pub(crate) calls_sent: AtomicU64,
+    pub(crate) pkts_received: AtomicU64,
+    pub(crate) pkts_sent: AtomicU64,
+    pub(crate) faults_sent: AtomicU64,
+    pub(crate) connections_accepted: AtomicU64,
+    pub(crate) connections_refused: AtomicU64,
+}
+
+/// A copy of the server's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatsSnapshot {
+    /// Requests received (mgmt `rpc_c_stats_calls_in`).
+    pub calls_received: u64,
+    /// Responses sent (mgmt `rpc_c_stats_calls_out`).
+    pub calls_sent: u64,
+    /// PDUs received (mgmt `rpc_c_stats_pkts_in`).
+    pub pkts_received: u64,
+    /// PDUs sent (mgmt `rpc_c_stats_pkts_out`).
+    pub pkts_sent: u64,
+    /// Faults sent.
+    pub faults_sent: u64,
+    /// Connections accepted.
+    pub connections_accepted: u64,
+    /// Connections refused because of `max_connections`.
+    pub connections_refused: u64,
+    /// Connections open now.
+    pub connections_open: u64,
+    /// Calls in progress now.
+    pub calls_in_progress: u64,
+}
+
+impl Stats {
+    fn snapshot(&self, shared: &Shared) -> StatsSnapshot {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        StatsSnapshot {
+            calls_received: l(&self.calls_received),
+            calls_sent: l(&self.calls_sent),
+            pkts_received: l(&self.pkts_received),
+            pkts_sent: l(&self.pkts_sent),
+            faults_sent: l(&self.faults_sent),
+            connections_accepted: l(&self.connections_accepted),
+            connections_refused: l(&self.connections_refused),
+            connections_open: shared.connections.load(Ordering::Relaxed) as u64,
+            calls_in_progress: shared.calls.load(Ordering::Relaxed) as u64,
+        }
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: Listener) {
+    let mut stop = shared.stop.subscribe();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let open = shared.connections.fetch_add(1, Ordering::AcqRel);
+        if open >= shared.config.max_connections {
+            shared.connections.fetch_sub(1, Ordering::AcqRel);
+            shared
+                .stats
+                .connections_refused
+                .fetch_add(1, Ordering::Relaxed);
+            debug!(?peer, "connection refused: max_connections reached");
+            drop(stream);
+            continue;
+        }
+        shared
+            .stats
+            .connections_accepted
+            .fetch_add(1, Ordering::Relaxed);
+        let s = shared.clone();
+        tokio::spawn(async move {
+            conn::serve_connection(s.clone(), stream, peer).await;
+            s.connections.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+    debug!("listener stopped");
+}

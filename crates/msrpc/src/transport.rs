@@ -1,0 +1,279 @@
+//! Transports: `ncacn_ip_tcp` over TCP and `ncalrpc` over Unix domain sockets.
+//!
+//! The runtime sees a transport as a byte stream ([`Stream`]) and a source of streams ([`Listener`]).
+//! Keeping it this small lets tests substitute in-memory pipes.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::binding::{BindingTarget, StringBinding};
+use crate::error::Error;
+use msrpc_proto::Win32Status;
+
+/// Where a listener listens or a client connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// `ncacn_ip_tcp`: a host name or IP literal and a port (0 to pick an ephemeral port when listening).
+    Tcp {
+        /// Host name or IP literal.
+        host: String,
+        /// Port number.
+        port: u16,
+    },
+    /// `ncalrpc`: the path of a Unix domain socket.
+    Local(PathBuf),
+}
+
+/// The peer of an accepted connection, as the server sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerAddr {
+    /// A TCP peer.
+    Tcp(std::net::SocketAddr),
+    /// A local (Unix socket) peer.
+    Local,
+}
+
+impl PeerAddr {
+    /// True for loopback TCP peers and local sockets.
+    pub fn is_local(&self) -> bool {
+        match self {
+            PeerAddr::Tcp(a) => a.ip().is_loopback(),
+            PeerAddr::Local => true,
+        }
+    }
+}
+
+/// A connected byte stream.
+#[derive(Debug)]
+pub enum Stream {
+    /// TCP.
+    Tcp(TcpStream),
+    /// Unix domain socket.
+    Unix(UnixStream),
+}
+
+impl Stream {
+    /// Connects to `addr`, giving up after `timeout`.
+    pub async fn connect(addr: &Address, timeout: Duration) -> io::Result<Stream> {
+        let fut = async {
+            match addr {
+                Address::Tcp { host, port } => {
+                    let s = TcpStream::connect((host.as_str(), *port)).await?;
+                    s.set_nodelay(true)?;
+                    set_keepalive(&s)?;
+                    Ok(Stream::Tcp(s))
+                }
+                Address::Local(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            }
+        };
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")),
+        }
+    }
+}
+
+/// TCP keep-alive for every RPC connection: idle 60 s, then probes every 10 s.
+fn set_keepalive(s: &TcpStream) -> io::Result<()> {
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(60))
+        .with_interval(Duration::from_secs(10));
+    socket2::SockRef::from(s).set_tcp_keepalive(&ka)
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A bound listener.
+#[derive(Debug)]
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// Unix domain socket; the path is removed when the listener is dropped.
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds `addr`. For `ncalrpc` a stale socket file is replaced and missing parent directories are made.
+    pub async fn bind(addr: &Address) -> io::Result<Listener> {
+        match addr {
+            Address::Tcp { host, port } => {
+                let l = TcpListener::bind((host.as_str(), *port)).await?;
+                Ok(Listener::Tcp(l))
+            }
+            Address::Local(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                remove_stale_socket(path)?;
+                Ok(Listener::Unix(UnixListener::bind(path)?, path.clone()))
+            }
+        }
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> io::Result<Address> {
+        match self {
+            Listener::Tcp(l) => {
+                let a = l.local_addr()?;
+                Ok(Address::Tcp {
+                    host: a.ip().to_string(),
+                    port: a.port(),
+                })
+            }
+            Listener::Unix(_, p) => Ok(Address::Local(p.clone())),
+        }
+    }
+
+    /// Accepts the next connection.
+    pub async fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
+        match self {
+            Listener::Tcp(l) => {
+                let (s, a) = l.accept().await?;
+                s.set_nodelay(true)?;
+                set_keepalive(&s)?;
+                Ok((Stream::Tcp(s), PeerAddr::Tcp(a)))
+            }
+            Listener::Unix(l, _) => {
+                let (s, _) = l.accept().await?;
+                Ok((Stream::Unix(s), PeerAddr::Local))
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Removes a socket file left by a dead server; refuses to remove anything that is not a socket, or a
+/// socket some live server still accepts on.
+fn remove_stale_socket(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("{} is in use by a running server", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)
+        }
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a socket", path.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl Address {
+    /// Where to connect for a string binding. A TCP binding without an endpoint needs the endpoint
+    /// mapper, which this client does not consult yet: that is `EPT_S_NOT_REGISTERED` with a hint.
+    pub fn for_connect(binding: &StringBinding) -> Result<Address, Error> {
+        match binding.target()? {
+            BindingTarget::Tcp {
+                host,
+                port: Some(port),
+            } => Ok(Address::Tcp { host, port }),
+            BindingTarget::Tcp { port: None, .. } => Err(Error::status_msg(
+                Win32Status::EPT_S_NOT_REGISTERED,
+                format!(
+                    "{binding} has no endpoint, and resolving it through the endpoint mapper is not \
+                     supported yet; give the port, as in ncacn_ip_tcp:{}[PORT]",
+                    binding.network_addr()
+                ),
+            )),
+            BindingTarget::Lrpc(ep) => ep.socket_path().map(Address::Local).ok_or_else(|| {
+                Error::status_msg(
+                    Win32Status::RPC_S_INVALID_ENDPOINT_FORMAT,
+                    format!("{binding} names no ncalrpc endpoint; write ncalrpc:[NAME]"),
+                )
+            }),
+        }
+    }
+
+    /// Where to listen for a string binding: a TCP binding without an endpoint listens on a dynamic
+    /// port, as `RpcServerUseProtseq` does.
+    pub fn for_listen(binding: &StringBinding) -> Result<Address, Error> {
+        match binding.target()? {
+            BindingTarget::Tcp { host, port } => Ok(Address::Tcp {
+                host,
+                port: port.unwrap_or(0),
+            }),
+            _ => Address::for_connect(binding),
+        }
+    }
+
+    /// `binding` with the endpoint replaced by this address's real one (the port a listener got).
+    pub fn apply_to(&self, binding: &StringBinding) -> StringBinding {
+        match self {
+            Address::Tcp { port, .. } => binding.clone().with_endpoint(port.to_string()),
+            Address::Local(_) => binding.clone(),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Our client against our server over real TCP on loopback (and ncalrpc over a Unix socket).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use msrpc::sample::{self, ASYNC_RPC, AsyncRpcHandler, AsyncRpcServer};
+use msrpc::server::Server;
+use msrpc::{Binding, BindingOptions, Error, FaultStatus, SyntaxId, Win32Status, mgmt};
+
+#[derive(Default)]
+struct Handler {
+    messages: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl AsyncRpcHandler for Handler {
+    fn non_async_func(&self, message: &[u8]) {
+        self.messages.fetch_add(1, Ordering::SeqCst);
+        self.bytes.fetch_add(message.len(), Ordering::SeqCst);
+    }
+    fn shutdown(&self) -> Result<(), Win32Status> {
+        Err(Win32Status::ERROR_ACCESS_DENIED)
+    }
+}
+
+async fn start() -> (Server, String) {
+    let server = Server::builder()
+        .interface(Arc::new(AsyncRpcServer::new(Handler::default())))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let b = server.bindings()[0].to_string();
+    (server, b)
+}
+
+#[tokio::test]
+async fn mgmt_calls_work_end_to_end() {
+    let (server, b) = start().await;
+    let binding = Binding::from_string(&b).unwrap();
+    assert!(mgmt::is_server_listening(&binding).await.unwrap());
+    let ids = mgmt::inq_if_ids(&binding).await.unwrap();
+    assert!(ids.contains(&ASYNC_RPC), "{ids:?}");
+    assert!(ids.contains(&mgmt::MGMT), "{ids:?}");
+    let stats = mgmt::inq_stats(&binding).await.unwrap();
+    assert_eq!(stats.len(), 4);
+    assert!(stats[0] >= 3, "calls in: {stats:?}");
+    let err = mgmt::stop_server_listening(&binding).await.unwrap_err();
+    assert_eq!(err.status(), Win32Status::ERROR_ACCESS_DENIED);
+    assert_eq!(mgmt::inq_princ_name(&binding, 10).await.unwrap(), "");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn sample_calls_and_sync_call_while_async_pending() {
+    let (server, b) = start().await;
+    let binding = Binding::from_string(&b).unwrap();
+    let slow = {
+        let binding = binding.clone();
+        tokio::spawn(async move { sample::async_func(&binding, 300).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // A synchronous call made from a plain thread while the async call is pending, same binding.
+    let b2 = binding.clone();
+    let t0 = std::time::Instant::now();
+    let r = tokio::task::spawn_blocking(move || {
+        b2.call_blocking(ASYNC_RPC, sample::OP_NON_ASYNC_FUNC, |syntax| {
+            let mut e = msrpc_ndr::Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+            e.encode_param(&msrpc_ndr::NdrString::from("hello"))?;
+            Ok(e.into_bytes())
+        })
+    })
+    .await
+    .unwrap();
+    r.unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_millis(250),
+        "sync call waited for the async one"
+    );
+    assert!(!slow.is_finished());
+    slow.await.unwrap().unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn many_concurrent_calls_share_one_connection() {
+    let (server, b) = start().await;
+    let binding = Binding::from_string(&b).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let binding = binding.clone();
+        tasks.push(tokio::spawn(async move {
+            sample::async_func(&binding, 20 + (i % 7) * 10).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(server.stats().connections_accepted, 1);
+    assert_eq!(server.stats().calls_received, 200);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn large_requests_are_fragmented_and_reassembled() {
+    let (server, b) = start().await;
+    let mut opts = BindingOptions::default();
+    opts.max_fragment = 1432;
+    let binding = Binding::with_options(&b, opts).unwrap();
+    let msg = "x".repeat(200_000);
+    sample::non_async_func(&binding, &msg).await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn unknown_opnum_faults_with_op_rng_error() {
+    let (server, b) = start().await;
+    let binding = Binding::from_string(&b).unwrap();
+    let err = binding
+        .call(ASYNC_RPC, 9, |_| Ok(Vec::new()))
+        .await
+        .unwrap_err();
+    match err {
+        Error::Fault {
+            status,
+            win32,
+            did_not_execute,
+        } => {
+            assert_eq!(status, FaultStatus::NCA_S_OP_RNG_ERROR);
+            assert_eq!(win32, Win32Status::RPC_S_PROCNUM_OUT_OF_RANGE);
+            assert!(did_not_execute);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The association carries on.
+    sample::non_async_func(&binding, "still here")
+        .await
+        .unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn unknown_interface_is_rejected_as_unknown_if() {
+    let (server, b) = start().await;
+    let binding = Binding::from_string(&b).unwrap();
+    let other = SyntaxId::new(uuid::uuid!("11111111-2222-3333-4444-555555555555"), 1, 0);
+    let err = binding
+        .call(other, 0, |_| Ok(Vec::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Win32Status::RPC_S_UNKNOWN_IF, "{err}");
+    // A higher minor version than the server's is not served either (DCE version rule).
+    let newer = SyntaxId::new(ASYNC_RPC.uuid, 1, 1);
+    let err = binding
+        .call(newer, 0, |_| Ok(Vec::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Win32Status::RPC_S_UNKNOWN_IF, "{err}");
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn call_timeout_ends_the_call_as_cancelled() {
+    let (server, b) = start().await;
+    let mut opts = BindingOptions::default();
+    opts.call_timeout = Some(Duration::from_millis(100));
+    let binding = Binding::with_options(&b, opts).unwrap();
+    let err = sample::async_func(&binding, 5_000).await.unwrap_err();
+    assert_eq!(err.status(), Win32Status::RPC_S_CALL_CANCELLED);
+    // The server saw the cancel and aborted the call; the connection carries on.
+    sample::non_async_func(&binding, "after timeout")
+        .await
+        .unwrap();
+    server.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(server.stats().calls_in_progress, 0);
+}
+
+#[tokio::test]
+async fn server_gone_fails_pending_calls_promptly() {
+    let (server, b) = start().await;
+    let binding = Binding::from_string(&b).unwrap();
+    let pending = {
+        let binding = binding.clone();
+        tokio::spawn(async move { sample::async_func(&binding, 10_000).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Zero grace: the connection is closed under the pending call.
+    server.shutdown(Duration::ZERO).await;
+    let r = tokio::time::timeout(Duration::from_secs(5), pending)
+        .await
+        .expect("hung")
+        .unwrap();
+    let err = r.unwrap_err();
+    assert!(
+        matches!(
+            err.status(),
+            Win32Status::RPC_S_COMM_FAILURE | Win32Status::RPC_S_CALL_CANCELLED
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_server_is_server_unavailable() {
+    // Bind a port, then close it so nothing listens there.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let binding = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+    let err = mgmt::is_server_listening(&binding).await.unwrap_err();
+    assert_eq!(err.status(), Win32Status::RPC_S_SERVER_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn ncalrpc_over_unix_socket() {
+    let dir = std::env::temp_dir().join(format!("msrpc-test-{}", std::process::id()));
+    let path = dir.join("sample.sock");
+    let binding_text = format!("ncalrpc:[{}]", path.display());
+    let server = Server::builder()
+        .interface(Arc::new(AsyncRpcServer::new(Handler::default())))
+        .listen(binding_text.clone())
+        .start()
+        .await
+        .unwrap();
+    let binding = Binding::from_string(&binding_text).unwrap();
+    assert!(mgmt::is_server_listening(&binding).await.unwrap());
+    sample::non_async_func(&binding, "over a unix socket")
+        .await
+        .unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_running_calls_finish() {
+    let (server, b) = start().await;
+    let binding = Binding::from_string(&b).unwrap();
+    let pending = {
+        let binding = binding.clone();
+        tokio::spawn(async move { sample::async_func(&binding, 200).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    server.shutdown(Duration::from_secs(5)).await;
+    pending.await.unwrap().unwrap();
+}
