@@ -161,6 +161,8 @@ pub struct ServerConnection {
     discarding: Option<u32>,
     /// The highest call id that started a request (MS-RPCE 3.3.3.5.6).
     last_call_id: u32,
+    /// A call that got co_cancel while still being reassembled.
+    cancelled_partial: Option<u32>,
     calls: HashMap<u32, ActiveCall>,
     control: VecDeque<Vec<u8>>,
     responses: VecDeque<Outgoing>,
@@ -196,6 +198,7 @@ impl ServerConnection {
             reassembler: Reassembler::new(limit, false),
             discarding: None,
             last_call_id: 0,
+            cancelled_partial: None,
             calls: HashMap::new(),
             control: VecDeque::new(),
             responses: VecDeque::new(),
@@ -525,11 +528,15 @@ impl ServerConnection {
                     .get(&msg.context_id)
                     .copied()
                     .ok_or(Error::UnknownContext(msg.context_id))?;
+                let cancelled = self.cancelled_partial == Some(call_id);
+                if cancelled {
+                    self.cancelled_partial = None;
+                }
                 self.calls.insert(
                     call_id,
                     ActiveCall {
                         context_id: msg.context_id,
-                        cancel_count: 0,
+                        cancel_count: u8::from(cancelled),
                     },
                 );
                 self.events.push_back(ServerEvent::Call(IncomingCall {
@@ -542,7 +549,7 @@ impl ServerConnection {
                     stub: msg.stub,
                     drep: msg.drep,
                     maybe: msg.first_flags.contains(PfcFlags::MAYBE),
-                    pending_cancel: msg.first_flags.contains(PfcFlags::PENDING_CANCEL),
+                    pending_cancel: msg.first_flags.contains(PfcFlags::PENDING_CANCEL) || cancelled,
                 }));
                 Ok(())
             }
@@ -561,6 +568,9 @@ impl ServerConnection {
         if let Some(c) = self.calls.get_mut(&call_id) {
             c.cancel_count = c.cancel_count.saturating_add(1);
             self.events.push_back(ServerEvent::Cancel { call_id });
+        } else if self.reassembler.contains(call_id) {
+            // Cancelled while its request is still arriving: dispatch it as pending-cancel.
+            self.cancelled_partial = Some(call_id);
         }
     }
 

@@ -502,6 +502,36 @@ fn cancel_before_sending_sets_pending_cancel() {
 }
 
 #[test]
+fn cancel_while_request_is_still_arriving() {
+    let mut c = ClientConfig::default();
+    c.max_xmit_frag = 64;
+    let mut p = Pair::new(c, ServerConfig::default());
+    let o = p.bind(&[EPM]);
+    p.server_events();
+    let id = p
+        .client
+        .start_call(o.accepted[0].context_id, 1, None, stub(200, 0))
+        .unwrap();
+    p.client_one().unwrap();
+    // co_cancel is queued behind the call's remaining fragments (they go out contiguously).
+    p.client.cancel(id).unwrap();
+    let mut kinds = Vec::new();
+    while let Some(f) = p.client_one() {
+        kinds.push(Pdu::parse(&f).unwrap().packet_type());
+    }
+    assert_eq!(kinds.last(), Some(&PacketType::CO_CANCEL));
+    assert!(
+        kinds[..kinds.len() - 1]
+            .iter()
+            .all(|k| *k == PacketType::REQUEST)
+    );
+    let ev = p.server_events();
+    assert!(
+        matches!(&ev[..], [ServerEvent::Call(c), ServerEvent::Cancel { .. }] if c.call_id == id)
+    );
+}
+
+#[test]
 fn abortive_cancel_after_request_sent() {
     let mut p = Pair::default();
     let o = p.bind(&[EPM]);
@@ -775,6 +805,22 @@ fn unknown_context_faults_the_call_only() {
             .iter()
             .any(|e| matches!(e, ServerEvent::Call(c) if c.call_id == 4))
     );
+}
+
+#[test]
+fn co_cancel_between_request_fragments() {
+    let mut p = Pair::default();
+    p.raw_to_server(&raw_bind(1, vec![epm_ctx(0)]).emit().unwrap());
+    p.server_events();
+    p.raw_to_server(&raw_request(2, 0, PfcFlags::FIRST_FRAG, stub(8, 0)));
+    let cancel = Pdu::new(2, PfcFlags::FIRST_AND_LAST, PduBody::CoCancel);
+    p.raw_to_server(&cancel.emit().unwrap());
+    p.raw_to_server(&raw_request(2, 0, PfcFlags::LAST_FRAG, stub(8, 1)));
+    let ev = p.server_events();
+    assert!(matches!(&ev[..], [ServerEvent::Call(c)] if c.pending_cancel && c.stub.len() == 16));
+    p.server.respond(2, stub(1, 0)).unwrap();
+    let out = p.raw_to_server(&[]);
+    assert!(matches!(&out[0].body, PduBody::Response(r) if r.cancel_count == 1));
 }
 
 #[test]
