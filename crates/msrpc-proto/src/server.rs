@@ -270,7 +270,13 @@ impl ServerConnection {
         !self.control.is_empty()
             || (self.state != State::Closed
                 && (self.current.is_some() || !self.responses.is_empty()))
-            || self.current.is_some()
+    }
+
+    /// PDUs and responses queued for transmission. The runtime stops reading from the transport
+    /// while this stays high: a client that never reads must not grow the server's memory, and
+    /// faults and bind answers are queued here too.
+    pub fn transmit_backlog(&self) -> usize {
+        self.control.len() + self.responses.len() + usize::from(self.current.is_some())
     }
 
     /// Send the response stub (NDR, little-endian) of an active call.

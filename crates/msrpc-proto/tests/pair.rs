@@ -285,7 +285,10 @@ fn many_concurrent_calls_answered_out_of_order() {
         out.extend_from_slice(&c.stub);
         p.server.respond(c.call_id, Bytes::from(out)).unwrap();
     }
+    assert_eq!(p.server.transmit_backlog(), 300);
+    assert!(p.server.wants_transmit());
     p.drive();
+    assert_eq!(p.server.transmit_backlog(), 0);
     let mut got = 0;
     for e in p.client_events() {
         let ClientEvent::Response {
