@@ -1,1 +1,382 @@
-//! msrpc-idl
+//! MIDL/ACF compiler for msrpc: reads the IDL and ACF that Windows programmers have and that the
+//! Windows protocol specifications publish, and generates Rust.
+//!
+//! Three stages, kept apart:
+//!
+//! 1. **Front end** — a lexer with positions and a small C preprocessor, and a recursive-descent
+//!    parser for MIDL and ACF syntax.
+//! 2. **Checked model** — names resolved, the base types of MS-DTYP available from a built-in
+//!    prelude (`idl/ms-dtyp.idl`), pointer defaults applied, opnums assigned and every
+//!    `size_is`/`length_is`/`switch_is` expression bound to a field or parameter.
+//! 3. **Generator** — Rust types with NDR20/NDR64 impls of the `msrpc_ndr` traits, per-operation
+//!    request/response structs, an interface descriptor, a server trait and a dispatch function;
+//!    formatted with prettyplease.
+//!
+//! Errors are [`Diagnostics`]: `file:line:col: error: message`, the source line and a caret.
+//! Unsupported constructs (pipes, `[callback]`, COM `[object]` interfaces, `[transmit_as]`…)
+//! are errors, never silently wrong code.
+//!
+//! # From build.rs
+//!
+//! ```no_run
+//! // build.rs
+//! msrpc_idl::Builder::new()
+//!     .include_dir("idl")
+//!     .compile(&["idl/mgmt.idl"], &["idl/mgmt.acf"])
+//!     .expect("IDL compiles");
+//! ```
+//!
+//! and in the crate: `include!(concat!(env!("OUT_DIR"), "/mgmt.rs"));`. Each IDL file becomes
+//! `<stem>.rs`; an ACF is matched to the IDL with the same stem.
+//!
+//! # From a program
+//!
+//! ```no_run
+//! let rust = msrpc_idl::compile_to_string("idl/epm.idl", None)?;
+//! # Ok::<(), msrpc_idl::Diagnostics>(())
+//! ```
+//!
+//! # What the generated code looks like
+//!
+//! Generated code names runtime items only through one path prefix, [`Builder::runtime_path`]
+//! (default `::msrpc::codegen`), and NDR items through [`Builder::ndr_path`] (default
+//! `<runtime_path>::ndr`, i.e. the runtime re-exports `msrpc_ndr` as `ndr`). The runtime module
+//! must provide:
+//!
+//! | Item | Used for |
+//! |---|---|
+//! | `ndr` | re-export of `msrpc_ndr` (unless `ndr_path` points elsewhere) |
+//! | `Uuid` | re-export of `uuid::Uuid` (interface UUIDs, built with `Uuid::from_u128`) |
+//! | `InterfaceDescriptor { name: &'static str, uuid: Uuid, version: (u16, u16), operations: &'static [OperationDescriptor] }` | per-interface constant `INTERFACE` |
+//! | `OperationDescriptor { name: &'static str, opnum: u16, is_async: bool, idempotent: bool, maybe: bool }` | one per operation |
+//! | `Win32Status` | the error a server manager routine returns (the call faults with it) |
+//! | `DispatchError` with variants `UnknownOpnum(u16)`, `Decode(ndr::Error)`, `Encode(ndr::Error)`, `Manager(Win32Status)` | what `dispatch` returns |
+//!
+//! For each IDL type: a Rust type (structs with `pub` fields named as in the IDL; unions as
+//! enums whose variant carries the discriminant; enums as open newtypes with associated
+//! constants) implementing `NdrType`, `NdrEncode`, `NdrDecode` (and the conformant traits for
+//! conformant structures). `size_is`/`length_is`/`switch_is` fields stay ordinary fields and are
+//! checked against the data on encode and on decode.
+//!
+//! For each interface a module named like the interface holds:
+//!
+//! - `INTERFACE: InterfaceDescriptor` (uuid, version, operations with opnums and `[async]` flags);
+//! - for each operation `Op`, `OpRequest` (the `[in]` parameters) and `OpResponse` (the `[out]`
+//!   parameters and `return_value`), each with `OPNUM`, `encode(syntax, rep)`,
+//!   `encode_into(&mut Encoder)`, `decode(stub, syntax, rep)` and `decode_from(&mut Decoder)`.
+//!   A client encodes the request and decodes the response; a server does the reverse.
+//!   `handle_t` parameters are not part of either; a top-level `[ref]` pointer is its pointee.
+//! - `trait Server` with one method per operation, `fn op(&self, req: OpRequest) ->
+//!   Result<OpResponse, Win32Status>`;
+//! - `fn dispatch<S: Server>(server, opnum, stub, syntax, rep) -> Result<Vec<u8>, DispatchError>`,
+//!   which decodes (rejecting trailing bytes), calls the manager routine and encodes the reply.
+//!
+//! The client-call layer is produced by a separate, small part of the generator
+//! ([`Builder::client`], off by default) so the runtime can change its shape freely.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod ast;
+mod check;
+mod diag;
+mod r#gen;
+mod lexer;
+mod model;
+mod parser;
+
+use std::path::{Path, PathBuf};
+
+pub use diag::{Diagnostic, Diagnostics};
+
+use diag::Sources;
+
+/// The MS-DTYP base types, always loaded before the compiled file.
+const PRELUDE: &str = include_str!("../../../idl/ms-dtyp.idl");
+
+/// File names whose `import` is satisfied by the built-in prelude.
+const PRELUDE_NAMES: &[&str] = &[
+    "ms-dtyp.idl",
+    "ms-rpce.idl",
+    "wtypes.idl",
+    "wtypesbase.idl",
+    "basetsd.h",
+    "unknwn.idl",
+    "oaidl.idl",
+    "objidl.idl",
+    "ms-oaut.idl",
+];
+
+/// The errors of [`Builder::compile`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The IDL or ACF did not compile.
+    #[error("{0}")]
+    Compile(#[from] Diagnostics),
+    /// Writing the output failed.
+    #[error("cannot write {path}: {source}")]
+    Io {
+        /// The file being written.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// No output directory: neither [`Builder::out_dir`] nor `OUT_DIR` is set.
+    #[error("no output directory: set Builder::out_dir or run from build.rs (OUT_DIR)")]
+    NoOutDir,
+}
+
+/// Compiles IDL files to Rust, in the manner of `prost-build`.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    include_dirs: Vec<PathBuf>,
+    out_dir: Option<PathBuf>,
+    opts: r#gen::Options,
+    emit_rerun: bool,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// A builder with the default paths (`::msrpc::codegen`).
+    pub fn new() -> Self {
+        Builder {
+            include_dirs: Vec::new(),
+            out_dir: None,
+            opts: r#gen::Options::default(),
+            emit_rerun: true,
+        }
+    }
+
+    /// Adds a directory searched for `import` and `#include` files.
+    pub fn include_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.include_dirs.push(dir.into());
+        self
+    }
+
+    /// Where [`Builder::compile`] writes (default: `$OUT_DIR`).
+    pub fn out_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// The path through which generated code names runtime items (default `::msrpc::codegen`).
+    pub fn runtime_path(mut self, path: impl Into<String>) -> Self {
+        self.opts.runtime_path = path.into();
+        self
+    }
+
+    /// The path through which generated code names `msrpc_ndr` items (default
+    /// `<runtime_path>::ndr`); set `::msrpc_ndr` to use the crate directly.
+    pub fn ndr_path(mut self, path: impl Into<String>) -> Self {
+        self.opts.ndr_path = Some(path.into());
+        self
+    }
+
+    /// Also generate the client-call layer (off by default; see the crate docs).
+    pub fn client(mut self, on: bool) -> Self {
+        self.opts.client = on;
+        self
+    }
+
+    /// Whether [`Builder::compile`] prints `cargo:rerun-if-changed` lines (default true).
+    pub fn emit_rerun_if_changed(mut self, on: bool) -> Self {
+        self.emit_rerun = on;
+        self
+    }
+
+    /// Compiles each IDL file (with the ACF of the same stem from `acfs`, if any) into
+    /// `<out_dir>/<stem>.rs`.
+    pub fn compile(
+        &self,
+        idls: &[impl AsRef<Path>],
+        acfs: &[impl AsRef<Path>],
+    ) -> Result<(), Error> {
+        let out_dir = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or(Error::NoOutDir)?,
+        };
+        for idl in idls {
+            let idl = idl.as_ref();
+            let stem = idl.file_stem().unwrap_or_default();
+            let acf = acfs
+                .iter()
+                .map(AsRef::as_ref)
+                .find(|a| a.file_stem() == Some(stem));
+            if self.emit_rerun {
+                println!("cargo:rerun-if-changed={}", idl.display());
+                if let Some(a) = acf {
+                    println!("cargo:rerun-if-changed={}", a.display());
+                }
+            }
+            let code = self.generate(idl, acf)?;
+            let path = out_dir.join(Path::new(stem).with_extension("rs"));
+            std::fs::write(&path, code).map_err(|source| Error::Io { path, source })?;
+        }
+        Ok(())
+    }
+
+    /// Compiles one IDL file (and optional ACF) to a string of Rust.
+    pub fn generate(&self, idl: &Path, acf: Option<&Path>) -> Result<String, Diagnostics> {
+        let idl_text = read(idl)?;
+        let acf_text = match acf {
+            Some(a) => Some((a.display().to_string(), read(a)?)),
+            None => None,
+        };
+        self.run(
+            idl.display().to_string(),
+            Some(idl.to_path_buf()),
+            idl_text,
+            acf_text,
+        )
+    }
+
+    /// Compiles IDL (and optional ACF) text; `name` labels diagnostics. Imports are looked up in
+    /// the include directories.
+    pub fn generate_from_str(
+        &self,
+        name: &str,
+        idl: &str,
+        acf: Option<&str>,
+    ) -> Result<String, Diagnostics> {
+        let acf = acf.map(|a| {
+            (
+                format!("{}.acf", name.trim_end_matches(".idl")),
+                a.to_string(),
+            )
+        });
+        self.run(name.to_string(), None, idl.to_string(), acf)
+    }
+
+    fn run(
+        &self,
+        name: String,
+        path: Option<PathBuf>,
+        text: String,
+        acf: Option<(String, String)>,
+    ) -> Result<String, Diagnostics> {
+        let mut sources = Sources::default();
+        let mut units = Vec::new();
+        let mut loaded: Vec<PathBuf> = Vec::new();
+        let prelude = sources.add("ms-dtyp.idl".into(), None, PRELUDE.to_string());
+        let file = parse_idl(&mut sources, &self.include_dirs, prelude)?;
+        units.push(check::Unit { file, main: false });
+        let main_id = sources.add(name, path, text);
+        let main = parse_idl(&mut sources, &self.include_dirs, main_id)?;
+        self.load_imports(&mut sources, &main, main_id, &mut units, &mut loaded, 0)?;
+        units.push(check::Unit {
+            file: main,
+            main: true,
+        });
+        let acf = match acf {
+            None => None,
+            Some((aname, atext)) => {
+                let id = sources.add(aname, None, atext);
+                let toks =
+                    lexer::Preprocessor::new(&mut sources, &self.include_dirs).tokenize(id)?;
+                Some(
+                    parser::Parser::new(&toks, &sources)
+                        .acf_file()
+                        .map_err(|d| *d)?,
+                )
+            }
+        };
+        let model = check::Checker::new(&sources)
+            .check(&units, acf.as_ref())
+            .map_err(|d| *d)?;
+        r#gen::generate(&model, &self.opts).map_err(|msg| {
+            Diagnostic::without_location("msrpc-idl", format!("internal error: {msg}")).into()
+        })
+    }
+
+    fn load_imports(
+        &self,
+        sources: &mut Sources,
+        file: &ast::File,
+        from: u32,
+        units: &mut Vec<check::Unit>,
+        loaded: &mut Vec<PathBuf>,
+        depth: usize,
+    ) -> Result<(), Diagnostics> {
+        let imports = file
+            .items
+            .iter()
+            .chain(file.interfaces.iter().flat_map(|i| i.items.iter()))
+            .filter_map(|i| match i {
+                ast::Item::Import(names) => Some(names.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect::<Vec<_>>();
+        for (name, span) in imports {
+            let base = Path::new(&name)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
+            if PRELUDE_NAMES.iter().any(|p| p.eq_ignore_ascii_case(base)) {
+                continue;
+            }
+            let from_path = sources.file(from).path.clone();
+            let Some(found) = lexer::find_file(&name, from_path.as_deref(), &self.include_dirs)
+            else {
+                return Err(sources
+                    .diagnostic(
+                        span,
+                        format!("cannot find imported file `{name}` (add an include_dir)"),
+                    )
+                    .into());
+            };
+            let canon = found.canonicalize().unwrap_or(found.clone());
+            if loaded.contains(&canon) {
+                continue;
+            }
+            if depth > 16 {
+                return Err(sources
+                    .diagnostic(span, "imports nest deeper than 16 levels")
+                    .into());
+            }
+            loaded.push(canon);
+            let text = read(&found)?;
+            let id = sources.add(name.clone(), Some(found), text);
+            let f = parse_idl(sources, &self.include_dirs, id)?;
+            self.load_imports(sources, &f, id, units, loaded, depth + 1)?;
+            units.push(check::Unit {
+                file: f,
+                main: false,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn read(path: &Path) -> Result<String, Diagnostics> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Diagnostic::without_location(path.display().to_string(), format!("cannot read: {e}")).into()
+    })
+}
+
+fn parse_idl(
+    sources: &mut Sources,
+    include_dirs: &[PathBuf],
+    id: u32,
+) -> Result<ast::File, Diagnostics> {
+    let toks = lexer::Preprocessor::new(sources, include_dirs).tokenize(id)?;
+    Ok(parser::Parser::new(&toks, sources)
+        .idl_file()
+        .map_err(|d| *d)?)
+}
+
+/// Compiles one IDL file (and optional ACF) with default options, for the CLI's `msrpc idl`.
+pub fn compile_to_string(
+    idl_path: impl AsRef<Path>,
+    acf_path: Option<&Path>,
+) -> Result<String, Diagnostics> {
+    Builder::new().generate(idl_path.as_ref(), acf_path)
+}

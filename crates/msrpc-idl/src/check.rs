@@ -1,0 +1,1247 @@
+//! From syntax trees to the checked [`Model`].
+
+use std::collections::HashMap;
+
+use crate::ast::{
+    self, Attr, AttrArg, BaseType, Expr, ExprKind, TypeSpec, TypeSpecKind, find_attr,
+};
+use crate::diag::{Diagnostic, Sources, Span};
+use crate::model::*;
+
+type CResult<T> = Result<T, Box<Diagnostic>>;
+
+/// One parsed IDL file and whether it is the file being compiled.
+#[derive(Debug)]
+pub(crate) struct Unit {
+    pub(crate) file: ast::File,
+    pub(crate) main: bool,
+}
+
+/// Where a typedef was declared, for pointer defaults.
+#[derive(Debug, Clone)]
+struct TypedefDecl {
+    attrs: Vec<Attr>,
+    spec: TypeSpec,
+    decl: ast::Declarator,
+    ptr_default: PtrKind,
+    main: bool,
+    span: Span,
+}
+
+/// A resolved typedef name.
+#[derive(Debug, Clone)]
+struct Resolved {
+    ty: Ty,
+    /// The outermost pointer carries no pointer attribute; its kind depends on where it is used.
+    top_ptr_open: bool,
+    /// A non-encapsulated union that needs `switch_is` where it is used.
+    needs_switch: bool,
+}
+
+#[derive(Debug, Clone)]
+struct TagEntry {
+    decl: TagDecl,
+    span: Span,
+    /// The Rust name: the first plain typedef name, else the tag.
+    rust_name: String,
+}
+
+#[derive(Debug, Clone)]
+enum TagDecl {
+    Struct(Vec<ast::Field>, PtrKind, bool),
+    Union(ast::UnionSpec, Vec<Attr>, PtrKind, bool),
+    Enum(Vec<ast::Enumerator>, bool, bool),
+}
+
+#[derive(Debug)]
+pub(crate) struct Checker<'a> {
+    sources: &'a Sources,
+    model: Model,
+    typedefs: HashMap<String, TypedefDecl>,
+    resolved: HashMap<String, Resolved>,
+    /// struct/union/enum tags (`struct _X`, or `struct @file:offset` when anonymous).
+    tags: HashMap<String, TagEntry>,
+    tag_ids: HashMap<String, TypeId>,
+    consts: HashMap<String, i64>,
+    resolving: Vec<String>,
+}
+
+/// Names of siblings visible to conformance expressions, and whether each is a pointer.
+struct Scope<'s> {
+    names: &'s [(String, bool)],
+}
+
+impl<'a> Checker<'a> {
+    pub(crate) fn new(sources: &'a Sources) -> Self {
+        Checker {
+            sources,
+            model: Model::default(),
+            typedefs: HashMap::new(),
+            resolved: HashMap::new(),
+            tags: HashMap::new(),
+            tag_ids: HashMap::new(),
+            consts: HashMap::new(),
+            resolving: Vec::new(),
+        }
+    }
+
+    fn err<T>(&self, span: Span, msg: impl Into<String>) -> CResult<T> {
+        Err(Box::new(self.sources.diagnostic(span, msg)))
+    }
+
+    /// Checks all units (imports and prelude first, main file last) with the optional ACF.
+    pub(crate) fn check(mut self, units: &[Unit], acf: Option<&ast::Acf>) -> CResult<Model> {
+        // Pass 1: collect declarations (names only, so order within a file does not matter).
+        for u in units {
+            for item in &u.file.items {
+                self.collect(item, PtrKind::Unique, u.main)?;
+            }
+            for itf in &u.file.interfaces {
+                let pd = self.pointer_default(&itf.attrs)?;
+                for item in &itf.items {
+                    self.collect(item, pd, u.main)?;
+                }
+            }
+        }
+        // Pass 2: resolve every typedef and tag of the main file (imports resolve on demand).
+        let mut names: Vec<(String, bool)> = self
+            .typedefs
+            .iter()
+            .map(|(n, d)| (n.clone(), d.main))
+            .collect();
+        names.sort_by_key(|(n, _)| self.typedefs[n].span.lo);
+        names.sort_by_key(|(n, _)| self.typedefs[n].span.file);
+        for (n, main) in names {
+            if main {
+                self.resolve_name(&n, self.typedefs[&n].span)?;
+            }
+        }
+        let mut tags: Vec<String> = self
+            .tags
+            .iter()
+            .filter(|(_, e)| match &e.decl {
+                TagDecl::Struct(_, _, m) | TagDecl::Union(_, _, _, m) | TagDecl::Enum(_, _, m) => {
+                    *m
+                }
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        tags.sort_by_key(|n| (self.tags[n].span.file, self.tags[n].span.lo));
+        for t in tags {
+            let span = self.tags[&t].span;
+            self.tag_type(&t, span)?;
+        }
+        // Pass 3: interfaces of the main file.
+        for u in units.iter().filter(|u| u.main) {
+            for itf in &u.file.interfaces {
+                let acf_itf = acf.and_then(|a| a.interfaces.iter().find(|i| i.name == itf.name));
+                let i = self.interface(itf, acf_itf)?;
+                self.model.interfaces.push(i);
+            }
+        }
+        if let Some(acf) = acf {
+            for ai in &acf.interfaces {
+                if !self.model.interfaces.iter().any(|i| i.name == ai.name) {
+                    return self.err(
+                        ai.span,
+                        format!(
+                            "the ACF names interface `{}`, which the IDL does not define",
+                            ai.name
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(self.model)
+    }
+
+    fn pointer_default(&self, attrs: &[Attr]) -> CResult<PtrKind> {
+        match find_attr(attrs, "pointer_default") {
+            None => Ok(PtrKind::Unique),
+            Some(a) => match a.args.first() {
+                Some(AttrArg::Expr(Expr {
+                    kind: ExprKind::Ident(k),
+                    ..
+                })) => match k.as_str() {
+                    "ref" => Ok(PtrKind::Ref),
+                    "unique" => Ok(PtrKind::Unique),
+                    "ptr" => Ok(PtrKind::Full),
+                    _ => self.err(a.span, "pointer_default must be ref, unique or ptr"),
+                },
+                _ => self.err(a.span, "pointer_default must be ref, unique or ptr"),
+            },
+        }
+    }
+
+    fn collect(&mut self, item: &ast::Item, pd: PtrKind, main: bool) -> CResult<()> {
+        match item {
+            ast::Item::Import(_) | ast::Item::Operation(_) => {}
+            ast::Item::Const(c) => {
+                let value = match &c.value.kind {
+                    ExprKind::Str(s) if c.ptrs > 0 => ConstValue::Str(s.clone()),
+                    _ => {
+                        let Some(v) = ast::eval_const(&c.value, &self.consts) else {
+                            return self.err(c.value.span, "not an integer constant expression");
+                        };
+                        self.consts.insert(c.name.clone(), v);
+                        let prim = match &c.ty.kind {
+                            TypeSpecKind::Base(b) => base_prim(*b).unwrap_or(Prim::I32),
+                            TypeSpecKind::Named(n) => match self.typedefs.get(n).cloned() {
+                                Some(_) => match self.resolve_name(n, c.ty.span)?.ty {
+                                    Ty::Prim(p) => p,
+                                    _ => Prim::I32,
+                                },
+                                None => Prim::I32,
+                            },
+                            _ => Prim::I32,
+                        };
+                        ConstValue::Int(v, prim)
+                    }
+                };
+                self.model.consts.push(ConstDef {
+                    name: c.name.clone(),
+                    value,
+                    main,
+                });
+            }
+            ast::Item::Typedef(td) => {
+                self.collect_spec(&td.ty, &td.attrs, pd, main)?;
+                if let Some(key) = spec_key(&td.ty)
+                    && let Some(d) = td.decls.iter().find(|d| d.ptrs == 0 && d.dims.is_empty())
+                    && let Some(e) = self.tags.get_mut(&key)
+                    && e.span == td.ty.span
+                {
+                    e.rust_name = d.name.clone();
+                }
+                for d in &td.decls {
+                    self.typedefs.insert(
+                        d.name.clone(),
+                        TypedefDecl {
+                            attrs: td.attrs.clone(),
+                            spec: td.ty.clone(),
+                            decl: d.clone(),
+                            ptr_default: pd,
+                            main,
+                            span: d.span,
+                        },
+                    );
+                }
+            }
+            ast::Item::TypeDecl(spec, attrs) => self.collect_spec(spec, attrs, pd, main)?,
+        }
+        Ok(())
+    }
+
+    /// Records tagged struct/union/enum definitions (and their enumerator constants).
+    fn collect_spec(
+        &mut self,
+        spec: &TypeSpec,
+        attrs: &[Attr],
+        pd: PtrKind,
+        main: bool,
+    ) -> CResult<()> {
+        let Some(key) = spec_key(spec) else {
+            return Ok(());
+        };
+        let rust_name = key
+            .rsplit(' ')
+            .next()
+            .unwrap_or("Anon")
+            .replace(['@', ':'], "_");
+        let decl = match &spec.kind {
+            TypeSpecKind::Struct(_, Some(fields)) => TagDecl::Struct(fields.clone(), pd, main),
+            TypeSpecKind::Union(u) if u.arms.is_some() => {
+                TagDecl::Union((**u).clone(), attrs.to_vec(), pd, main)
+            }
+            TypeSpecKind::Enum(_, Some(items)) => {
+                let mut next = 0i64;
+                for e in items {
+                    let v = match &e.value {
+                        Some(x) => match ast::eval_const(x, &self.consts) {
+                            Some(v) => v,
+                            None => return self.err(x.span, "not an integer constant expression"),
+                        },
+                        None => next,
+                    };
+                    self.consts.insert(e.name.clone(), v);
+                    next = v.wrapping_add(1);
+                }
+                TagDecl::Enum(items.clone(), ast::has_attr(attrs, "v1_enum"), main)
+            }
+            _ => return Ok(()),
+        };
+        self.tags.insert(
+            key,
+            TagEntry {
+                decl,
+                span: spec.span,
+                rust_name,
+            },
+        );
+        Ok(())
+    }
+
+    // ---- names -------------------------------------------------------------------------------
+
+    fn resolve_name(&mut self, name: &str, use_span: Span) -> CResult<Resolved> {
+        if let Some(r) = self.resolved.get(name) {
+            return Ok(r.clone());
+        }
+        let Some(td) = self.typedefs.get(name).cloned() else {
+            return self.err(use_span, format!("unknown type `{name}`"));
+        };
+        if self.resolving.iter().any(|n| n == name) {
+            return self.err(
+                use_span,
+                format!("type `{name}` is defined in terms of itself"),
+            );
+        }
+        self.resolving.push(name.to_string());
+        let r = self.resolve_typedef(name, &td);
+        self.resolving.pop();
+        let r = r?;
+        self.resolved.insert(name.to_string(), r.clone());
+        Ok(r)
+    }
+
+    fn resolve_typedef(&mut self, name: &str, td: &TypedefDecl) -> CResult<Resolved> {
+        if ast::has_attr(&td.attrs, "context_handle") {
+            return Ok(Resolved {
+                ty: Ty::ContextHandle,
+                top_ptr_open: false,
+                needs_switch: false,
+            });
+        }
+        for a in &td.attrs {
+            if matches!(
+                a.name.as_str(),
+                "transmit_as" | "wire_marshal" | "user_marshal" | "represent_as"
+            ) {
+                return self.err(a.span, format!("`[{}]` is not supported", a.name));
+            }
+            if a.name == "pipe" {
+                return self.err(a.span, "pipes are not supported");
+            }
+        }
+        // An aggregate named by this typedef's first plain declarator takes the typedef's name.
+        let plain = td.decl.ptrs == 0 && td.decl.dims.is_empty();
+        let base = self.spec_type(&td.spec)?;
+        let scope_names: Vec<(String, bool)> = Vec::new();
+        let scope = Scope {
+            names: &scope_names,
+        };
+        let declared_ptr = td
+            .attrs
+            .iter()
+            .any(|a| matches!(a.name.as_str(), "ref" | "unique" | "ptr"));
+        let ty = self.apply_declarator(
+            base.clone(),
+            &td.decl,
+            &td.attrs,
+            &scope,
+            td.ptr_default,
+            false,
+            true,
+        )?;
+        let top_ptr_open = td.decl.ptrs > 0 && td.decl.dims.is_empty() && !declared_ptr
+            || (plain && base.top_ptr_open);
+        // A plain typedef of a base type or of another name: record an alias for the generator.
+        if plain && td.main && !matches!(ty.ty, Ty::Def(id) if self.model.types[id].name == name) {
+            match &ty.ty {
+                Ty::Prim(_) | Ty::Def(_) => {
+                    self.model.types.push(TypeDef {
+                        name: name.to_string(),
+                        kind: DefKind::Alias(ty.ty.clone()),
+                        main: true,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(Resolved {
+            ty: ty.ty,
+            top_ptr_open,
+            needs_switch: ty.needs_switch,
+        })
+    }
+
+    /// The type a type specifier names, before any declarator.
+    fn spec_type(&mut self, spec: &TypeSpec) -> CResult<Resolved> {
+        let plain = |ty| Resolved {
+            ty,
+            top_ptr_open: false,
+            needs_switch: false,
+        };
+        match &spec.kind {
+            TypeSpecKind::Base(BaseType::Void) => self.err(
+                spec.span,
+                "`void` is only allowed as a return type or as `void *` with [context_handle]",
+            ),
+            TypeSpecKind::Base(BaseType::HandleT) => Ok(plain(Ty::Handle)),
+            TypeSpecKind::Base(BaseType::Int3264) | TypeSpecKind::Base(BaseType::UInt3264) => self
+                .err(
+                    spec.span,
+                    "`__int3264` has no fixed wire size; use a 32-bit type",
+                ),
+            TypeSpecKind::Base(b) => Ok(plain(Ty::Prim(base_prim(*b).expect("non-void base")))),
+            TypeSpecKind::Named(n) => self.resolve_name(n, spec.span),
+            TypeSpecKind::Struct(..) | TypeSpecKind::Enum(..) => {
+                let key = spec_key(spec).unwrap_or_default();
+                Ok(plain(Ty::Def(self.tag_type(&key, spec.span)?)))
+            }
+            TypeSpecKind::Union(_) => {
+                let key = spec_key(spec).unwrap_or_default();
+                let id = self.tag_type(&key, spec.span)?;
+                let needs_switch = matches!(&self.model.types[id].kind, DefKind::Union(u) if u.encapsulated.is_none());
+                Ok(Resolved {
+                    ty: Ty::Def(id),
+                    top_ptr_open: false,
+                    needs_switch,
+                })
+            }
+        }
+    }
+
+    fn tag_type(&mut self, key: &str, use_span: Span) -> CResult<TypeId> {
+        if let Some(&id) = self.tag_ids.get(key) {
+            return Ok(id);
+        }
+        let Some(TagEntry {
+            decl,
+            span,
+            rust_name: name,
+        }) = self.tags.get(key).cloned()
+        else {
+            return self.err(use_span, format!("unknown type `{key}`"));
+        };
+        let main = match &decl {
+            TagDecl::Struct(_, _, m) | TagDecl::Union(_, _, _, m) | TagDecl::Enum(_, _, m) => *m,
+        };
+        let id = self.model.types.len();
+        self.model.types.push(TypeDef {
+            name,
+            kind: DefKind::Pending,
+            main,
+        });
+        self.tag_ids.insert(key.to_string(), id);
+        let kind = match decl {
+            TagDecl::Struct(fields, pd, _) => DefKind::Struct(StructDef {
+                fields: self.fields(&fields, pd, span)?,
+            }),
+            TagDecl::Enum(items, v1, _) => DefKind::Enum(EnumDef {
+                v1,
+                variants: items
+                    .iter()
+                    .map(|e| (e.name.clone(), self.consts[&e.name]))
+                    .collect(),
+            }),
+            TagDecl::Union(u, attrs, pd, _) => {
+                DefKind::Union(self.union_def(&u, &attrs, pd, span)?)
+            }
+        };
+        self.model.types[id].kind = kind;
+        Ok(id)
+    }
+
+    fn fields(&mut self, fields: &[ast::Field], pd: PtrKind, _span: Span) -> CResult<Vec<Field>> {
+        let names: Vec<(String, bool)> = fields
+            .iter()
+            .map(|f| (f.decl.name.clone(), f.decl.ptrs > 0))
+            .collect();
+        let scope = Scope { names: &names };
+        let mut out = Vec::new();
+        for (i, f) in fields.iter().enumerate() {
+            let ty = self.field_type(f, &scope, pd, false)?;
+            if matches!(ty, Ty::Handle) {
+                return self.err(f.ty.span, "`handle_t` cannot be a structure member");
+            }
+            if let Ty::Array(a) = &ty
+                && matches!(a.size, ArraySize::Conformant(_))
+                && i + 1 != fields.len()
+            {
+                return self.err(
+                    f.decl.span,
+                    "a conformant array must be the last member of a structure",
+                );
+            }
+            out.push(Field {
+                name: f.decl.name.clone(),
+                ty,
+                range: self.range(&f.attrs)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn union_def(
+        &mut self,
+        u: &ast::UnionSpec,
+        attrs: &[Attr],
+        pd: PtrKind,
+        span: Span,
+    ) -> CResult<UnionDef> {
+        let (switch_type, encapsulated) = match &u.switch {
+            Some((sty, sname, uname)) => {
+                let t = self.switch_prim(sty)?;
+                (
+                    t,
+                    Some((sname.clone(), uname.clone().unwrap_or_else(|| "u".into()))),
+                )
+            }
+            None => match find_attr(attrs, "switch_type") {
+                Some(Attr {
+                    args, span: aspan, ..
+                }) => match args.first() {
+                    Some(AttrArg::Type(t)) => (self.switch_prim(t)?, None),
+                    _ => return self.err(*aspan, "switch_type needs a type"),
+                },
+                // MIDL allows omitting switch_type; the discriminant is then a long.
+                None => (Prim::I32, None),
+            },
+        };
+        let names: Vec<(String, bool)> = Vec::new();
+        let scope = Scope { names: &names };
+        let mut arms = Vec::new();
+        let arm_list = u.arms.as_deref().unwrap_or(&[]);
+        for arm in arm_list {
+            let mut cases = Vec::new();
+            let mut default = false;
+            for c in &arm.cases {
+                match c {
+                    None => default = true,
+                    Some(e) => match ast::eval_const(e, &self.consts) {
+                        Some(v) => cases.push(v),
+                        None => return self.err(e.span, "a case label must be a constant"),
+                    },
+                }
+            }
+            let field = match &arm.field {
+                None => None,
+                Some(f) => Some(Field {
+                    name: f.decl.name.clone(),
+                    ty: self.field_type(f, &scope, pd, false)?,
+                    range: self.range(&f.attrs)?,
+                }),
+            };
+            arms.push(Arm {
+                cases,
+                default,
+                field,
+            });
+        }
+        if arms.is_empty() {
+            return self.err(span, "a union needs at least one arm");
+        }
+        Ok(UnionDef {
+            switch_type,
+            encapsulated,
+            arms,
+        })
+    }
+
+    fn switch_prim(&mut self, t: &TypeSpec) -> CResult<Prim> {
+        let r = self.spec_type(t)?;
+        match r.ty {
+            Ty::Prim(p) if p.is_integer() || p == Prim::Bool => Ok(p),
+            Ty::Def(id) if matches!(self.model.types[id].kind, DefKind::Enum(_)) => Ok(Prim::U16),
+            _ => self.err(
+                t.span,
+                "a union discriminant must be an integer, char, boolean or enum",
+            ),
+        }
+    }
+
+    fn range(&self, attrs: &[Attr]) -> CResult<Option<(i64, i64)>> {
+        let Some(a) = find_attr(attrs, "range") else {
+            return Ok(None);
+        };
+        match a.args.as_slice() {
+            [AttrArg::Expr(lo), AttrArg::Expr(hi)] => {
+                match (
+                    ast::eval_const(lo, &self.consts),
+                    ast::eval_const(hi, &self.consts),
+                ) {
+                    (Some(l), Some(h)) => Ok(Some((l, h))),
+                    _ => self.err(a.span, "range bounds must be constants"),
+                }
+            }
+            _ => self.err(a.span, "range needs two bounds: range(min, max)"),
+        }
+    }
+
+    fn field_type(
+        &mut self,
+        f: &ast::Field,
+        scope: &Scope<'_>,
+        pd: PtrKind,
+        top_param: bool,
+    ) -> CResult<Ty> {
+        if ast::has_attr(&f.attrs, "context_handle") {
+            if f.decl.ptrs == 0 {
+                return self.err(f.decl.span, "a [context_handle] must be a pointer type");
+            }
+            let mut ty = Ty::ContextHandle;
+            for _ in 1..f.decl.ptrs {
+                ty = Ty::Ptr(PtrKind::Ref, Box::new(ty));
+            }
+            return Ok(ty);
+        }
+        if let TypeSpecKind::Base(BaseType::Void) = f.ty.kind {
+            return self.err(
+                f.ty.span,
+                "`void` data needs [context_handle]; untyped pointers cannot be marshalled",
+            );
+        }
+        let base = self.spec_type(&f.ty)?;
+        let r = self.apply_declarator(base, &f.decl, &f.attrs, scope, pd, top_param, false)?;
+        Ok(r.ty)
+    }
+
+    /// Applies pointer levels, array dimensions and their attributes to a base type.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_declarator(
+        &mut self,
+        base: Resolved,
+        decl: &ast::Declarator,
+        attrs: &[Attr],
+        scope: &Scope<'_>,
+        pd: PtrKind,
+        top_param: bool,
+        in_typedef: bool,
+    ) -> CResult<Resolved> {
+        enum Level<'e> {
+            Dim(Option<&'e Expr>),
+            Ptr,
+        }
+        let mut base = base;
+        let mut levels: Vec<Level<'_>> = decl.dims.iter().map(|d| Level::Dim(d.as_ref())).collect();
+        levels.extend((0..decl.ptrs).map(|_| Level::Ptr));
+        // A pointer typedef used with array attributes and no pointer or array of its own
+        // (`[size_is(n)] LPFOO p`): the typedef's pointer is the sized level.
+        let is_string_attr = ast::has_attr(attrs, "string");
+        let sizing = ["size_is", "max_is", "length_is", "first_is", "last_is"]
+            .iter()
+            .any(|n| ast::has_attr(attrs, n))
+            || (is_string_attr
+                && !matches!(&base.ty, Ty::Ptr(_, s) if matches!(**s, Ty::String { .. })));
+        let mut alias_ptr_kind: Option<PtrKind> = None;
+        if levels.is_empty()
+            && sizing
+            && let Ty::Ptr(k, inner) = base.ty.clone()
+        {
+            alias_ptr_kind = (!base.top_ptr_open).then_some(k);
+            base.ty = *inner;
+            base.top_ptr_open = false;
+            levels.push(Level::Ptr);
+        }
+        let nlev = levels.len();
+        let per_level = |name: &str| -> Vec<Option<&Expr>> {
+            match find_attr(attrs, name) {
+                None => Vec::new(),
+                Some(a) => a
+                    .args
+                    .iter()
+                    .map(|x| match x {
+                        AttrArg::Expr(e) => Some(e),
+                        _ => None,
+                    })
+                    .collect(),
+            }
+        };
+        for name in ["size_is", "max_is", "length_is", "last_is", "first_is"] {
+            if let Some(a) = find_attr(attrs, name)
+                && a.args.len() > nlev.max(1)
+            {
+                return self.err(a.span, format!("`{name}` has more arguments than the declaration has pointer or array levels"));
+            }
+        }
+        let size_is = per_level("size_is");
+        let max_is = per_level("max_is");
+        let length_is = per_level("length_is");
+        let last_is = per_level("last_is");
+        let first_is = per_level("first_is");
+        let at = |v: &Vec<Option<&'_ Expr>>, i: usize| v.get(i).copied().flatten().cloned();
+        let is_string = ast::has_attr(attrs, "string");
+        let ptr_attr = attrs.iter().find_map(|a| match a.name.as_str() {
+            "ref" => Some(PtrKind::Ref),
+            "unique" => Some(PtrKind::Unique),
+            "ptr" => Some(PtrKind::Full),
+            _ => None,
+        });
+        let first_ptr_level = levels.iter().position(|l| matches!(l, Level::Ptr));
+        let switch = find_attr(attrs, "switch_is");
+
+        // The innermost type, with the union switch and an open alias pointer settled.
+        let mut ty = base.ty.clone();
+        let mut needs_switch = false;
+        if base.needs_switch {
+            match switch {
+                Some(sw) => {
+                    let Some(AttrArg::Expr(e)) = sw.args.first() else {
+                        return self.err(sw.span, "switch_is needs an expression");
+                    };
+                    ty = attach_switch(ty, self.cexpr(e, scope)?);
+                }
+                None if in_typedef => needs_switch = true,
+                None => {
+                    return self.err(
+                        decl.span,
+                        format!(
+                            "`{}` is a non-encapsulated union and needs [switch_is(...)]",
+                            decl.name
+                        ),
+                    );
+                }
+            }
+        } else if let Some(sw) = switch
+            && !matches!(ty, Ty::Ptr(..))
+        {
+            return self.err(
+                sw.span,
+                "switch_is applies only to a non-encapsulated union",
+            );
+        }
+        if base.top_ptr_open
+            && let Ty::Ptr(kind, _) = &mut ty
+        {
+            *kind = if nlev == 0 {
+                ptr_attr.unwrap_or(if top_param { PtrKind::Ref } else { pd })
+            } else {
+                pd
+            };
+        }
+
+        for (i, level) in levels.iter().enumerate().rev() {
+            let innermost = i + 1 == nlev;
+            let string_here = is_string && innermost;
+            let size = match (at(&size_is, i), at(&max_is, i)) {
+                (Some(s), _) => Some(self.cexpr(&s, scope)?),
+                (None, Some(m)) => Some(CExpr::Binary(
+                    "+",
+                    Box::new(self.cexpr(&m, scope)?),
+                    Box::new(CExpr::Const(1)),
+                )),
+                (None, None) => None,
+            };
+            let first = match at(&first_is, i) {
+                Some(e) => Some(self.cexpr(&e, scope)?),
+                None => None,
+            };
+            let length = match (at(&length_is, i), at(&last_is, i)) {
+                (Some(l), _) => Some(self.cexpr(&l, scope)?),
+                (None, Some(l)) => {
+                    let last = self.cexpr(&l, scope)?;
+                    let f = first.clone().unwrap_or(CExpr::Const(0));
+                    Some(CExpr::Binary(
+                        "+",
+                        Box::new(CExpr::Binary("-", Box::new(last), Box::new(f))),
+                        Box::new(CExpr::Const(1)),
+                    ))
+                }
+                (None, None) => None,
+            };
+            let string_of = |ty: &Ty| match ty {
+                Ty::Prim(Prim::U8) | Ty::Prim(Prim::I8) => Some(false),
+                Ty::Prim(Prim::U16) => Some(true),
+                _ => None,
+            };
+            let inner = if string_here {
+                let Some(wide) = string_of(&ty) else {
+                    let a = find_attr(attrs, "string").map_or(decl.span, |a| a.span);
+                    return self.err(
+                        a,
+                        "[string] applies only to char, byte or wchar_t arrays and pointers",
+                    );
+                };
+                if length.is_some() || first.is_some() {
+                    return self.err(
+                        decl.span,
+                        "[string] cannot be combined with length_is, last_is or first_is",
+                    );
+                }
+                let fixed = match level {
+                    Level::Dim(Some(e)) if size.is_none() => Some(self.const_u64(e)?),
+                    _ => None,
+                };
+                if matches!(level, Level::Dim(None)) && size.is_none() {
+                    return self.err(
+                        decl.span,
+                        "a conformant [string] array needs size_is or max_is",
+                    );
+                }
+                Ty::String { wide, fixed, size }
+            } else {
+                match level {
+                    Level::Ptr => match size {
+                        Some(s) => Ty::Array(Box::new(Array {
+                            elem: ty,
+                            size: ArraySize::Conformant(s),
+                            length,
+                            first,
+                        })),
+                        None => {
+                            if length.is_some() || first.is_some() {
+                                return self.err(
+                                    decl.span,
+                                    "length_is/first_is on a pointer needs size_is or max_is",
+                                );
+                            }
+                            ty
+                        }
+                    },
+                    Level::Dim(d) => {
+                        let asize = match (size, d) {
+                            (Some(s), _) => ArraySize::Conformant(s),
+                            (None, Some(e)) => ArraySize::Fixed(self.const_u64(e)?),
+                            (None, None) => {
+                                return self.err(
+                                    decl.span,
+                                    format!(
+                                        "the conformant array `{}` needs size_is or max_is",
+                                        decl.name
+                                    ),
+                                );
+                            }
+                        };
+                        Ty::Array(Box::new(Array {
+                            elem: ty,
+                            size: asize,
+                            length,
+                            first,
+                        }))
+                    }
+                }
+            };
+            ty = match level {
+                Level::Dim(_) => inner,
+                Level::Ptr => {
+                    let kind = if Some(i) == first_ptr_level {
+                        ptr_attr
+                            .or(alias_ptr_kind)
+                            .unwrap_or(if top_param && i == 0 {
+                                PtrKind::Ref
+                            } else {
+                                pd
+                            })
+                    } else {
+                        pd
+                    };
+                    Ty::Ptr(kind, Box::new(inner))
+                }
+            };
+        }
+        if nlev == 0 {
+            if is_string && !matches!(&ty, Ty::Ptr(_, s) if matches!(**s, Ty::String { .. })) {
+                let a = find_attr(attrs, "string").map_or(decl.span, |a| a.span);
+                return self.err(
+                    a,
+                    "[string] applies only to char, byte or wchar_t arrays and pointers",
+                );
+            }
+            for name in ["size_is", "max_is", "length_is", "first_is", "last_is"] {
+                if let Some(a) = find_attr(attrs, name)
+                    && !matches!(&ty, Ty::Ptr(..))
+                {
+                    return self.err(
+                        a.span,
+                        format!("`{name}` applies only to arrays and pointers"),
+                    );
+                }
+            }
+        }
+        Ok(Resolved {
+            ty,
+            top_ptr_open: false,
+            needs_switch,
+        })
+    }
+
+    fn const_u64(&self, e: &Expr) -> CResult<u64> {
+        match ast::eval_const(e, &self.consts) {
+            Some(v) if v >= 0 => Ok(v as u64),
+            Some(_) => self.err(e.span, "an array size cannot be negative"),
+            None => self.err(
+                e.span,
+                "a fixed array size must be a constant (use size_is for a conformant array)",
+            ),
+        }
+    }
+
+    /// Binds a conformance expression to siblings and constants.
+    fn cexpr(&self, e: &Expr, scope: &Scope<'_>) -> CResult<CExpr> {
+        Ok(match &e.kind {
+            ExprKind::Int(v) => CExpr::Const(*v),
+            ExprKind::Char(c) => CExpr::Const(i64::from(*c)),
+            ExprKind::Ident(n) => match scope.names.iter().position(|(s, _)| s == n) {
+                Some(i) => CExpr::Sibling(i),
+                None => match self.consts.get(n) {
+                    Some(v) => CExpr::Const(*v),
+                    None => {
+                        return self.err(
+                            e.span,
+                            format!("`{n}` is not a field, parameter or constant in scope"),
+                        );
+                    }
+                },
+            },
+            ExprKind::Unary("*", inner) => match &inner.kind {
+                ExprKind::Ident(n) => match scope.names.iter().position(|(s, _)| s == n) {
+                    Some(i) if scope.names[i].1 => CExpr::Deref(i),
+                    Some(_) => return self.err(e.span, format!("`{n}` is not a pointer")),
+                    None => {
+                        return self.err(
+                            inner.span,
+                            format!("`{n}` is not a field or parameter in scope"),
+                        );
+                    }
+                },
+                _ => {
+                    return self.err(
+                        e.span,
+                        "only `*name` dereferences are supported in conformance expressions",
+                    );
+                }
+            },
+            ExprKind::Unary(op, inner) if matches!(*op, "-" | "~" | "!" | "+") => {
+                CExpr::Unary(op, Box::new(self.cexpr(inner, scope)?))
+            }
+            ExprKind::Binary(op, a, b) => CExpr::Binary(
+                op,
+                Box::new(self.cexpr(a, scope)?),
+                Box::new(self.cexpr(b, scope)?),
+            ),
+            ExprKind::Ternary(a, b, c) => CExpr::Ternary(
+                Box::new(self.cexpr(a, scope)?),
+                Box::new(self.cexpr(b, scope)?),
+                Box::new(self.cexpr(c, scope)?),
+            ),
+            ExprKind::Cast(_, inner) => self.cexpr(inner, scope)?,
+            ExprKind::Member(..) => {
+                return self.err(
+                    e.span,
+                    "member access in conformance expressions is not supported",
+                );
+            }
+            _ => return self.err(e.span, "unsupported conformance expression"),
+        })
+    }
+
+    // ---- interfaces ----------------------------------------------------------------------
+
+    fn interface(
+        &mut self,
+        itf: &ast::Interface,
+        acf: Option<&ast::AcfInterface>,
+    ) -> CResult<Interface> {
+        if let Some(b) = &itf.base {
+            let _ = b;
+            return self.err(
+                itf.span,
+                "interface inheritance is only for COM interfaces and is not supported",
+            );
+        }
+        if let Some(a) = find_attr(&itf.attrs, "local") {
+            return self.err(
+                a.span,
+                "`[local]` interfaces have no wire form; remove [local] to generate stubs",
+            );
+        }
+        let Some(uuid_attr) = find_attr(&itf.attrs, "uuid") else {
+            return self.err(
+                itf.span,
+                format!("interface `{}` needs a [uuid(...)] attribute", itf.name),
+            );
+        };
+        let uuid_text = match uuid_attr.args.first() {
+            Some(AttrArg::Raw(r)) => r.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        let Some(uuid) = parse_uuid(&uuid_text) else {
+            return self.err(
+                uuid_attr.span,
+                "malformed uuid: expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+            );
+        };
+        let version = match find_attr(&itf.attrs, "version") {
+            None => (0, 0),
+            Some(a) => {
+                let raw = match a.args.first() {
+                    Some(AttrArg::Raw(r)) => r.clone(),
+                    _ => String::new(),
+                };
+                let mut it = raw.splitn(2, '.');
+                let major = it.next().and_then(|s| s.parse::<u16>().ok());
+                let minor = match it.next() {
+                    None => Some(0),
+                    Some(s) => s.parse::<u16>().ok(),
+                };
+                match (major, minor) {
+                    (Some(a), Some(b)) => (a, b),
+                    _ => return self.err(a.span, "malformed version: expected major.minor"),
+                }
+            }
+        };
+        let pointer_default = self.pointer_default(&itf.attrs)?;
+        let mut endpoints = Vec::new();
+        if let Some(a) = find_attr(&itf.attrs, "endpoint") {
+            for x in &a.args {
+                match x {
+                    AttrArg::Expr(Expr {
+                        kind: ExprKind::Str(s),
+                        ..
+                    }) => endpoints.push(s.clone()),
+                    _ => {
+                        return self.err(
+                            a.span,
+                            "endpoint takes strings such as \"ncacn_ip_tcp:[135]\"",
+                        );
+                    }
+                }
+            }
+        }
+        let mut binding = Binding::Default;
+        if let Some(acf) = acf {
+            for a in &acf.attrs {
+                match a.name.as_str() {
+                    "explicit_handle" => binding = Binding::Explicit,
+                    "auto_handle" => binding = Binding::Auto,
+                    "implicit_handle" => match a.args.first() {
+                        Some(AttrArg::TypedName(_, n)) => binding = Binding::Implicit(n.clone()),
+                        _ => return self.err(a.span, "implicit_handle needs `(handle_t name)`"),
+                    },
+                    "encode" | "decode" => {
+                        return self.err(
+                            a.span,
+                            "type serialization ([encode]/[decode]) is not supported",
+                        );
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut ops = Vec::new();
+        for item in &itf.items {
+            if let ast::Item::Operation(op) = item {
+                let opnum = u16::try_from(ops.len()).map_err(|_| {
+                    Box::new(self.sources.diagnostic(op.span, "too many operations"))
+                })?;
+                ops.push(self.operation(op, opnum, pointer_default)?);
+            }
+        }
+        if let Some(acf) = acf {
+            for aop in &acf.ops {
+                let Some(op) = ops.iter_mut().find(|o| o.name == aop.name) else {
+                    return self.err(
+                        aop.span,
+                        format!(
+                            "the ACF names operation `{}`, which interface `{}` does not declare",
+                            aop.name, itf.name
+                        ),
+                    );
+                };
+                for a in &aop.attrs {
+                    match a.name.as_str() {
+                        "async" => op.is_async = true,
+                        "comm_status" => op.comm_status = Some(String::new()),
+                        "fault_status" => op.fault_status = Some(String::new()),
+                        "encode" | "decode" => {
+                            return self.err(
+                                a.span,
+                                "type serialization ([encode]/[decode]) is not supported",
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                for (pattrs, pname) in &aop.params {
+                    for a in pattrs {
+                        match a.name.as_str() {
+                            "comm_status" => op.comm_status = Some(pname.clone()),
+                            "fault_status" => op.fault_status = Some(pname.clone()),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Interface {
+            name: itf.name.clone(),
+            uuid,
+            uuid_text,
+            version,
+            pointer_default,
+            endpoints,
+            binding,
+            ops,
+        })
+    }
+
+    fn operation(&mut self, op: &ast::Operation, opnum: u16, pd: PtrKind) -> CResult<Operation> {
+        for a in &op.attrs {
+            match a.name.as_str() {
+                "callback" => return self.err(a.span, "[callback] operations are not supported"),
+                "local" => {
+                    return self.err(
+                        a.span,
+                        "[local] operations have no wire form and are not supported",
+                    );
+                }
+                "call_as" => return self.err(a.span, "[call_as] is not supported"),
+                "async" => return self.err(a.span, "[async] belongs in the ACF, not the IDL"),
+                _ => {}
+            }
+        }
+        let names: Vec<(String, bool)> = op
+            .params
+            .iter()
+            .map(|p| {
+                (
+                    p.decl.name.clone(),
+                    p.decl.ptrs > 0 || self.param_is_pointer_alias(p),
+                )
+            })
+            .collect();
+        let scope = Scope { names: &names };
+        let mut params = Vec::new();
+        for p in &op.params {
+            let is_in = ast::has_attr(&p.attrs, "in");
+            let is_out = ast::has_attr(&p.attrs, "out");
+            let is_in = is_in || !is_out;
+            for a in &p.attrs {
+                if a.name == "retval" || a.name == "lcid" {
+                    continue;
+                }
+                if a.name == "iid_is" {
+                    return self.err(a.span, "[iid_is] (COM interface pointers) is not supported");
+                }
+            }
+            let ty = self.field_type(p, &scope, pd, true)?;
+            let (ty, by_ref) = match ty {
+                Ty::Ptr(PtrKind::Ref, inner) => (*inner, true),
+                other => (other, false),
+            };
+            if is_out
+                && !by_ref
+                && !matches!(ty, Ty::Ptr(..))
+                && !matches!(ty, Ty::Array(_) | Ty::String { .. })
+            {
+                return self.err(
+                    p.decl.span,
+                    format!("[out] parameter `{}` must be a pointer", p.decl.name),
+                );
+            }
+            if matches!(ty, Ty::Handle) && is_out {
+                return self.err(p.decl.span, "a handle_t parameter cannot be [out]");
+            }
+            params.push(Param {
+                name: p.decl.name.clone(),
+                is_in,
+                is_out,
+                ty,
+                by_ref,
+                range: self.range(&p.attrs)?,
+            });
+        }
+        let ret = match (&op.ret.kind, op.ret_ptrs) {
+            (TypeSpecKind::Base(BaseType::Void), 0) => None,
+            (TypeSpecKind::Base(BaseType::Void), _) => {
+                return self.err(op.ret.span, "an operation cannot return `void *`");
+            }
+            _ => {
+                let base = self.spec_type(&op.ret)?;
+                if base.needs_switch {
+                    return self.err(
+                        op.ret.span,
+                        "an operation cannot return a non-encapsulated union",
+                    );
+                }
+                let mut ty = base.ty;
+                for _ in 0..op.ret_ptrs {
+                    ty = Ty::Ptr(PtrKind::Unique, Box::new(ty));
+                }
+                if matches!(ty, Ty::Handle) {
+                    return self.err(op.ret.span, "an operation cannot return handle_t");
+                }
+                Some(ty)
+            }
+        };
+        Ok(Operation {
+            name: op.name.clone(),
+            opnum,
+            params,
+            ret,
+            is_async: false,
+            idempotent: ast::has_attr(&op.attrs, "idempotent"),
+            maybe: ast::has_attr(&op.attrs, "maybe"),
+            broadcast: ast::has_attr(&op.attrs, "broadcast"),
+            comm_status: None,
+            fault_status: None,
+        })
+    }
+
+    fn param_is_pointer_alias(&self, p: &ast::Field) -> bool {
+        match &p.ty.kind {
+            TypeSpecKind::Named(n) => self.typedefs.get(n).is_some_and(|t| t.decl.ptrs > 0),
+            _ => false,
+        }
+    }
+}
+
+/// Puts a `switch_is` on the union inside pointers and arrays.
+fn attach_switch(ty: Ty, sw: CExpr) -> Ty {
+    match ty {
+        Ty::Def(id) => Ty::Union(id, sw),
+        Ty::Ptr(k, inner) => Ty::Ptr(k, Box::new(attach_switch(*inner, sw))),
+        Ty::Array(mut a) => {
+            a.elem = attach_switch(a.elem, sw);
+            Ty::Array(a)
+        }
+        other => other,
+    }
+}
+
+/// The tag table key of an aggregate specifier: `struct _X`, or `struct @file:offset` if anonymous.
+fn spec_key(spec: &TypeSpec) -> Option<String> {
+    let (kw, tag) = match &spec.kind {
+        TypeSpecKind::Struct(t, _) => ("struct", t.clone()),
+        TypeSpecKind::Union(u) => ("union", u.tag.clone()),
+        TypeSpecKind::Enum(t, _) => ("enum", t.clone()),
+        _ => return None,
+    };
+    Some(match tag {
+        Some(t) => format!("{kw} {t}"),
+        None => format!("{kw} @{}:{}", spec.span.file, spec.span.lo),
+    })
+}
+
+fn base_prim(b: BaseType) -> Option<Prim> {
+    Some(match b {
+        BaseType::Boolean => Prim::Bool,
+        BaseType::Byte | BaseType::Char | BaseType::UChar | BaseType::USmall => Prim::U8,
+        BaseType::Small => Prim::I8,
+        BaseType::Short => Prim::I16,
+        BaseType::UShort | BaseType::WChar => Prim::U16,
+        BaseType::Long => Prim::I32,
+        BaseType::ULong | BaseType::ErrorStatusT => Prim::U32,
+        BaseType::Hyper => Prim::I64,
+        BaseType::UHyper => Prim::U64,
+        BaseType::Float => Prim::F32,
+        BaseType::Double => Prim::F64,
+        BaseType::Void | BaseType::HandleT | BaseType::Int3264 | BaseType::UInt3264 => return None,
+    })
+}
+
+/// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` into its 16 bytes in text order.
+fn parse_uuid(s: &str) -> Option<[u8; 16]> {
+    let parts: Vec<&str> = s.split('-').collect();
+    if parts.len() != 5 || [8, 4, 4, 4, 12] != parts.iter().map(|p| p.len()).collect::<Vec<_>>()[..]
+    {
+        return None;
+    }
+    let hex: String = parts.concat();
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

@@ -1,0 +1,243 @@
+//! The checked model: names resolved, pointer defaults applied, opnums assigned, conformance
+//! expressions bound to fields or parameters.
+//!
+//! The generator reads only this model, never the syntax tree.
+
+/// Index into [`Model::types`].
+pub(crate) type TypeId = usize;
+
+#[derive(Debug, Default)]
+pub(crate) struct Model {
+    pub(crate) types: Vec<TypeDef>,
+    pub(crate) consts: Vec<ConstDef>,
+    pub(crate) interfaces: Vec<Interface>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ConstDef {
+    pub(crate) name: String,
+    pub(crate) value: ConstValue,
+    /// Defined in the main file (not an import or the prelude).
+    pub(crate) main: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ConstValue {
+    Int(i64, Prim),
+    Str(String),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TypeDef {
+    pub(crate) name: String,
+    pub(crate) kind: DefKind,
+    /// Defined in the main file (not an import or the prelude).
+    pub(crate) main: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum DefKind {
+    /// Being resolved (cycle guard); never seen by the generator.
+    Pending,
+    Struct(StructDef),
+    Union(UnionDef),
+    Enum(EnumDef),
+    /// `typedef X Y;` for a non-pointer, non-aggregate X: emitted as a Rust type alias.
+    Alias(Ty),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct StructDef {
+    pub(crate) fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Field {
+    pub(crate) name: String,
+    pub(crate) ty: Ty,
+    /// `[range(min, max)]`.
+    pub(crate) range: Option<(i64, i64)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct UnionDef {
+    /// The discriminant's wire type.
+    pub(crate) switch_type: Prim,
+    /// For an encapsulated union, the discriminant's name and the union's own name.
+    pub(crate) encapsulated: Option<(String, String)>,
+    pub(crate) arms: Vec<Arm>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Arm {
+    /// Case values; empty with `default` set for the default arm.
+    pub(crate) cases: Vec<i64>,
+    pub(crate) default: bool,
+    /// `None` for an empty arm.
+    pub(crate) field: Option<Field>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EnumDef {
+    pub(crate) v1: bool,
+    pub(crate) variants: Vec<(String, i64)>,
+}
+
+/// Primitive wire types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prim {
+    Bool,
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    U64,
+    I64,
+    F32,
+    F64,
+}
+
+impl Prim {
+    pub(crate) fn size(self) -> usize {
+        match self {
+            Prim::Bool | Prim::U8 | Prim::I8 => 1,
+            Prim::U16 | Prim::I16 => 2,
+            Prim::U32 | Prim::I32 | Prim::F32 => 4,
+            Prim::U64 | Prim::I64 | Prim::F64 => 8,
+        }
+    }
+
+    pub(crate) fn rust(self) -> &'static str {
+        match self {
+            Prim::Bool => "bool",
+            Prim::U8 => "u8",
+            Prim::I8 => "i8",
+            Prim::U16 => "u16",
+            Prim::I16 => "i16",
+            Prim::U32 => "u32",
+            Prim::I32 => "i32",
+            Prim::U64 => "u64",
+            Prim::I64 => "i64",
+            Prim::F32 => "f32",
+            Prim::F64 => "f64",
+        }
+    }
+
+    pub(crate) fn is_integer(self) -> bool {
+        !matches!(self, Prim::F32 | Prim::F64 | Prim::Bool)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PtrKind {
+    Ref,
+    Unique,
+    Full,
+}
+
+/// A resolved type.
+#[derive(Debug, Clone)]
+pub(crate) enum Ty {
+    Prim(Prim),
+    /// A struct, enum or encapsulated union, or an alias of one.
+    Def(TypeId),
+    /// A non-encapsulated union with its `switch_is` expression.
+    Union(TypeId, CExpr),
+    Ptr(PtrKind, Box<Ty>),
+    Array(Box<Array>),
+    /// `[string]` of `char`/`byte` (`wide == false`) or `wchar_t` (`wide == true`).
+    String {
+        wide: bool,
+        /// `Some(n)` for a fixed-size string array (`[string] char s[n]`): a varying string.
+        fixed: Option<u64>,
+        /// `[size_is]` on a conformant string.
+        size: Option<CExpr>,
+    },
+    /// `[context_handle]`: 20 bytes on the wire.
+    ContextHandle,
+    /// `handle_t`: a binding handle, not on the wire.
+    Handle,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Array {
+    pub(crate) elem: Ty,
+    pub(crate) size: ArraySize,
+    /// `[length_is]` (or `last_is`, turned into a length).
+    pub(crate) length: Option<CExpr>,
+    /// `[first_is]`.
+    pub(crate) first: Option<CExpr>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum ArraySize {
+    Fixed(u64),
+    /// `[size_is]` (or `max_is + 1`).
+    Conformant(CExpr),
+}
+
+/// A conformance, variance or switch expression, bound to sibling fields or parameters.
+#[derive(Debug, Clone)]
+pub(crate) enum CExpr {
+    Const(i64),
+    /// A sibling field (struct) or parameter (operation), by index.
+    Sibling(usize),
+    /// `*p` where `p` is a sibling pointer to an integer.
+    Deref(usize),
+    Unary(&'static str, Box<CExpr>),
+    Binary(&'static str, Box<CExpr>, Box<CExpr>),
+    Ternary(Box<CExpr>, Box<CExpr>, Box<CExpr>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Interface {
+    pub(crate) name: String,
+    pub(crate) uuid: [u8; 16],
+    pub(crate) uuid_text: String,
+    pub(crate) version: (u16, u16),
+    pub(crate) pointer_default: PtrKind,
+    pub(crate) endpoints: Vec<String>,
+    pub(crate) binding: Binding,
+    pub(crate) ops: Vec<Operation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// Nothing said in the ACF: handles are whatever the operations declare.
+    Default,
+    Explicit,
+    Implicit(String),
+    Auto,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Operation {
+    pub(crate) name: String,
+    pub(crate) opnum: u16,
+    pub(crate) params: Vec<Param>,
+    /// `None` for `void`.
+    pub(crate) ret: Option<Ty>,
+    pub(crate) is_async: bool,
+    pub(crate) idempotent: bool,
+    pub(crate) maybe: bool,
+    pub(crate) broadcast: bool,
+    /// Where `[comm_status]` / `[fault_status]` apply: `""` for the return value, else a parameter
+    /// name (possibly one declared only in the ACF).
+    pub(crate) comm_status: Option<String>,
+    pub(crate) fault_status: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Param {
+    pub(crate) name: String,
+    pub(crate) is_in: bool,
+    pub(crate) is_out: bool,
+    /// The parameter's type with its top-level `[ref]` pointer (if any) removed:
+    /// NDR gives a top-level `[ref]` no wire representation.
+    pub(crate) ty: Ty,
+    /// The declared type was a top-level `[ref]` pointer (so `*p` in expressions reads `ty`).
+    pub(crate) by_ref: bool,
+    pub(crate) range: Option<(i64, i64)>,
+}

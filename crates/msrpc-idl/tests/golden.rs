@@ -1,0 +1,90 @@
+//! Golden-file tests: every fixture IDL (and the IDL files shipped in the repository's `idl/`)
+//! is compiled and compared with the committed `.rs` beside it. Any difference fails the test.
+//! Run with `MSRPC_BLESS=1` to rewrite the expected files after an intended change.
+//!
+//! The goldens are generated with `runtime_path("crate::rt")` so that `tests/roundtrip.rs` can
+//! `include!` them against a small stand-in runtime module.
+
+use std::path::{Path, PathBuf};
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn builder() -> msrpc_idl::Builder {
+    msrpc_idl::Builder::new()
+        .runtime_path("crate::rt")
+        .ndr_path("::msrpc_ndr")
+        .include_dir(manifest_dir().join("../../idl"))
+}
+
+fn check(idl: &Path, acf: Option<&Path>, expected: &Path, failures: &mut Vec<String>) {
+    let got = match builder().generate(idl, acf) {
+        Ok(code) => code,
+        Err(d) => {
+            failures.push(format!("{} did not compile:\n{d}", idl.display()));
+            return;
+        }
+    };
+    if std::env::var_os("MSRPC_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(expected, &got).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(expected).unwrap_or_default();
+    if want != got {
+        let first = want
+            .lines()
+            .zip(got.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| want.lines().count().min(got.lines().count()));
+        failures.push(format!(
+            "{} differs from {} at line {}:\n  expected: {:?}\n  got:      {:?}\n(rerun with MSRPC_BLESS=1 to accept)",
+            idl.display(),
+            expected.display(),
+            first + 1,
+            want.lines().nth(first).unwrap_or("<end of file>"),
+            got.lines().nth(first).unwrap_or("<end of file>"),
+        ));
+    }
+}
+
+fn with_acf(idl: &Path) -> Option<PathBuf> {
+    let acf = idl.with_extension("acf");
+    acf.is_file().then_some(acf)
+}
+
+#[test]
+fn fixtures_match_goldens() {
+    let dir = manifest_dir().join("tests/fixtures");
+    let mut idls: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("fixtures dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "idl"))
+        .collect();
+    idls.sort();
+    assert!(!idls.is_empty());
+    let mut failures = Vec::new();
+    for idl in &idls {
+        let acf = with_acf(idl);
+        check(
+            idl,
+            acf.as_deref(),
+            &idl.with_extension("rs"),
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn shipped_idl_matches_goldens() {
+    let idl_dir = manifest_dir().join("../../idl");
+    let mut failures = Vec::new();
+    for stem in ["asyncrpc", "mgmt", "epm", "srvsvc"] {
+        let idl = idl_dir.join(format!("{stem}.idl"));
+        let acf = with_acf(&idl);
+        let expected = manifest_dir().join(format!("tests/fixtures/shipped/{stem}.rs"));
+        check(&idl, acf.as_deref(), &expected, &mut failures);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
