@@ -191,6 +191,15 @@ proptest! {
     }
 
     #[test]
+    fn encapsulated_unions(s in syntax(), r in rep(), a in any::<i32>(), b in any::<i64>(), k in 3u16.., c in any::<i8>()) {
+        rt(&Enc::A(a), s, r)?;
+        rt(&Enc::B(b), s, r)?;
+        rt(&Enc::Other(k, c), s, r)?;
+        rt(&ConformantArray(vec![Enc::A(a), Enc::Other(k, c), Enc::B(b)]), s, r)?;
+        rt(&(c, Enc::Other(k, c), Ranged { n: 1 + (a as u32 % 10) }), s, r)?;
+    }
+
+    #[test]
     fn base_types(s in syntax(), r in rep(), id in syntax_id(), attr in any::<u32>(), u in any::<u128>(), floors in vec(floor(), 0..7)) {
         rt(&id, s, r)?;
         rt(&ContextHandle { attributes: attr, uuid: Uuid::from_u128(u) }, s, r)?;
@@ -218,6 +227,7 @@ proptest! {
         probe::<ConformantArray<Pair>>(&bytes, s, r);
         probe::<Node>(&bytes, s, r);
         probe::<[Ref<u16>; 2]>(&bytes, s, r);
+        probe::<(Enc, Ranged)>(&bytes, s, r);
         let _ = Tower::parse(&bytes);
     }
 

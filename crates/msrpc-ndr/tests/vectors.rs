@@ -473,3 +473,33 @@ fn full_pointers_alias() {
         "000000000000020003000000",
     );
 }
+
+#[test]
+fn encapsulated_union_and_range() {
+    round(Enc::A(5), Syntax::Ndr20, LE, "010000000000000005000000");
+    round(
+        Enc::A(5),
+        Syntax::Ndr64,
+        LE,
+        "01000000000000000500000000000000",
+    );
+    round(
+        Enc::B(-1),
+        Syntax::Ndr20,
+        BE,
+        "0002000000000000ffffffffffffffff",
+    );
+    round(Enc::Other(9, -2), Syntax::Ndr20, LE, "0900000000000000fe");
+    round(Ranged { n: 10 }, Syntax::Ndr20, LE, "0a000000");
+    let b = hex::decode("0b000000").unwrap();
+    let e = decode_all::<Ranged>(&b, Syntax::Ndr20, LE, DecodeLimits::default(), true).unwrap_err();
+    assert_eq!(
+        *e.kind(),
+        ErrorKind::OutOfRange {
+            value: 11,
+            min: 1,
+            max: 10
+        }
+    );
+    assert_eq!(e.to_string(), "Ranged.n: value 11 outside range 1..=10");
+}

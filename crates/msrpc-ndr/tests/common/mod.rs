@@ -535,3 +535,105 @@ impl NdrDecode for Node {
         Ok(Node { v, next })
     }
 }
+
+/// An encapsulated union with a `[default]` arm that carries data:
+/// `union switch (short kind) u { case 1: long a; case 2: hyper b; default: small c; }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enc {
+    A(i32),
+    B(i64),
+    Other(u16, i8),
+}
+
+impl Enc {
+    fn kind(&self) -> u16 {
+        match self {
+            Enc::A(_) => 1,
+            Enc::B(_) => 2,
+            Enc::Other(k, _) => *k,
+        }
+    }
+    fn arm_align(s: Syntax) -> usize {
+        i32::align(s).max(i64::align(s)).max(i8::align(s))
+    }
+}
+
+impl NdrType for Enc {
+    fn align(s: Syntax) -> usize {
+        u16::align(s).max(Self::arm_align(s))
+    }
+}
+
+impl NdrEncode for Enc {
+    fn encode_head(&self, e: &mut Encoder) -> Result<()> {
+        let s = e.syntax();
+        e.align(Self::align(s));
+        e.write_u16(self.kind());
+        e.align(Self::arm_align(s));
+        match self {
+            Enc::A(v) => v.encode_head(e)?,
+            Enc::B(v) => v.encode_head(e)?,
+            Enc::Other(_, v) => v.encode_head(e)?,
+        }
+        e.align_ndr64(Self::align(s));
+        Ok(())
+    }
+}
+
+impl NdrDecode for Enc {
+    type Head = Self;
+    fn decode_head(d: &mut Decoder<'_>) -> Result<Self> {
+        d.enter("Enc")?;
+        let s = d.syntax();
+        d.align(Self::align(s))?;
+        let kind = d.field("kind", |d| d.read_u16())?;
+        d.align(Self::arm_align(s))?;
+        let v = match kind {
+            1 => Enc::A(d.field("a", |d| i32::decode_head(d))?),
+            2 => Enc::B(d.field("b", |d| i64::decode_head(d))?),
+            k => Enc::Other(k, d.field("c", |d| i8::decode_head(d))?),
+        };
+        d.align_ndr64(Self::align(s))?;
+        d.leave();
+        Ok(v)
+    }
+    fn decode_deferred(head: Self, _: &mut Decoder<'_>) -> Result<Self> {
+        Ok(head)
+    }
+}
+
+/// `struct { [range(1, 10)] unsigned long n; }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ranged {
+    pub n: u32,
+}
+
+impl NdrType for Ranged {
+    fn align(_: Syntax) -> usize {
+        4
+    }
+}
+
+impl NdrEncode for Ranged {
+    fn encode_head(&self, e: &mut Encoder) -> Result<()> {
+        e.write_u32(self.n);
+        Ok(())
+    }
+}
+
+impl NdrDecode for Ranged {
+    type Head = Self;
+    fn decode_head(d: &mut Decoder<'_>) -> Result<Self> {
+        d.enter("Ranged")?;
+        let n = d.field("n", |d| {
+            let n = d.read_u32()?;
+            d.check_range(u64::from(n), 1, 10)?;
+            Ok(n)
+        })?;
+        d.leave();
+        Ok(Ranged { n })
+    }
+    fn decode_deferred(head: Self, _: &mut Decoder<'_>) -> Result<Self> {
+        Ok(head)
+    }
+}
