@@ -261,7 +261,37 @@
 //! - Nesting (types entered and pointees followed) is bounded by [`DecodeLimits::max_depth`]
 //!   (default 64); full-pointer referents by [`DecodeLimits::max_full_pointers`].
 //! - [`decode_all`] / [`Decoder::finish`] reject trailing bytes when asked.
-//! - Every error is an [`Error`] with an [`ErrorKind`] and the field path.
+//! - Every error is an [`Error`] with an [`ErrorKind`] and the field path. Server stubs that
+//!   want the parameter name in the path decode with
+//!   `d.field("server_unc", |d| d.decode_param())`.
+//! - Encoding trusts its input (it is the program's own data) and has no depth limit.
+//!
+//! # Wire details worth knowing
+//!
+//! - **Referent ids.** The encoder numbers non-null `[unique]`, embedded `[ref]` and full
+//!   pointers `0x00020000, 0x00020004, …` per message, as Windows and Samba do for unique
+//!   pointers. Decoders accept any non-zero id. Samba numbers *full* pointers `1, 2, …` and
+//!   impacket does the same for its `[ptr]`s; both decode fine here.
+//! - **Full pointers.** A referent is written once, at the first pointer (in head order) naming
+//!   it; later pointers repeat the id only. Samba's generated code repeats the id but also
+//!   re-sends the pointee, so a Samba message with *aliased* full pointers does not decode as
+//!   aliased here (no real interface we ship relies on aliasing). A forward alias (a later
+//!   pointer resolved before the owner's pointee) is [`ErrorKind::BadAlias`], never a panic.
+//! - **Padding** bytes are written as zeros and not checked when read.
+//! - **NDR64** ([`Syntax::Ndr64`]): conformance, variance and referent ids are u64 (aligned
+//!   to 8), enums are 32-bit, structures get trailing padding to their alignment, and a
+//!   non-encapsulated union aligns to its union alignment before the discriminant and again
+//!   before the arm. These rules match Samba's NDR64 output byte for byte for srvsvc's
+//!   `NetrServerGetInfo` (see `tests/samba_differential.rs`).
+//! - **[`SyntaxId`]** is UUID + u16 major + u16 minor, each in the data representation's byte
+//!   order (the layout MS-RPCE and Wireshark use for presentation contexts).
+//!
+//! # Not supported
+//!
+//! Pipes, multi-dimensional conformant arrays, `[transmit_as]`/`[wire_marshal]`, interface
+//! pointers and cyclic full-pointer graphs. `[string]` types always send
+//! `max_count == actual_count`; for `[size_is(n), string]` buffers use a
+//! [`ConformantVaryingArray`] of `u8`/`u16` and check the terminator in generated code.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
