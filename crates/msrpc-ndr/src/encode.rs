@@ -1,6 +1,8 @@
 //! The encoder.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::rep::{DataRep, Endian, Syntax};
@@ -17,7 +19,15 @@ pub struct Encoder {
     syntax: Syntax,
     rep: DataRep,
     next_referent: u64,
-    full: HashMap<usize, (u64, usize)>,
+    full: HashMap<usize, FullSlot>,
+    keep_alive: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct FullSlot {
+    id: u64,
+    owner: usize,
+    written: bool,
 }
 
 impl Encoder {
@@ -29,6 +39,7 @@ impl Encoder {
             rep,
             next_referent: u64::from(FIRST_REFERENT_ID),
             full: HashMap::new(),
+            keep_alive: Vec::new(),
         }
     }
 
@@ -175,16 +186,26 @@ impl Encoder {
     /// `object` is a stable key for the pointee (such as its address; `None` for null) and
     /// `occurrence` a stable key for this pointer (such as the address of the pointer value).
     /// The first occurrence to name an object gets a fresh id and owns the pointee: in the
-    /// deferred phase, only the occurrence for which [`Encoder::owns_full_pointee`] is true
-    /// writes it; later occurrences write the same id and nothing else.
+    /// deferred phase it calls [`Encoder::claim_full_pointee`], which says whether to write the
+    /// pointee (true once); later occurrences write the same id and nothing else.
+    ///
+    /// The key must stay unique for the whole message: [`crate::Full`] keeps its object alive in
+    /// the encoder so that its address cannot be reused by another object.
     pub fn write_full_pointer(&mut self, object: Option<usize>, occurrence: usize) -> Result<()> {
         let id = match object {
             None => 0,
             Some(key) => match self.full.get(&key) {
-                Some(&(id, _)) => id,
+                Some(slot) => slot.id,
                 None => {
                     let id = self.fresh_referent();
-                    self.full.insert(key, (id, occurrence));
+                    self.full.insert(
+                        key,
+                        FullSlot {
+                            id,
+                            owner: occurrence,
+                            written: false,
+                        },
+                    );
                     id
                 }
             },
@@ -197,7 +218,25 @@ impl Encoder {
     pub fn owns_full_pointee(&self, object: usize, occurrence: usize) -> bool {
         self.full
             .get(&object)
-            .is_some_and(|&(_, owner)| owner == occurrence)
+            .is_some_and(|slot| slot.owner == occurrence)
+    }
+
+    /// Returns true exactly once per object, to its owning occurrence: the caller must then write
+    /// the pointee. Every other call returns false.
+    pub fn claim_full_pointee(&mut self, object: usize, occurrence: usize) -> bool {
+        match self.full.get_mut(&object) {
+            Some(slot) if slot.owner == occurrence && !slot.written => {
+                slot.written = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Keeps a full pointer's object alive until the encoder is dropped, so that its address
+    /// (the aliasing key) is not reused by another object during this message.
+    pub(crate) fn keep_alive(&mut self, object: Arc<dyn Any + Send + Sync>) {
+        self.keep_alive.push(object);
     }
 
     /// Writes an NDR enum: 16-bit in NDR20 (values above `u16::MAX` are an error), 32-bit in NDR64.

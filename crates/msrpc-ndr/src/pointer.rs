@@ -198,13 +198,16 @@ impl<T> NdrType for Full<T> {
     }
 }
 
-impl<T: NdrEncode> NdrEncode for Full<T> {
+impl<T: NdrEncode + Send + Sync + 'static> NdrEncode for Full<T> {
     fn encode_head(&self, e: &mut Encoder) -> Result<()> {
+        if let Some(a) = &self.0 {
+            e.keep_alive(a.clone());
+        }
         e.write_full_pointer(self.object_key(), self.occurrence_key())
     }
     fn encode_deferred(&self, e: &mut Encoder) -> Result<()> {
         match (&self.0, self.object_key()) {
-            (Some(v), Some(key)) if e.owns_full_pointee(key, self.occurrence_key()) => {
+            (Some(v), Some(key)) if e.claim_full_pointee(key, self.occurrence_key()) => {
                 e.encode_param(&**v)
             }
             _ => Ok(()),

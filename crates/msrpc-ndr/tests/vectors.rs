@@ -503,3 +503,40 @@ fn encapsulated_union_and_range() {
     );
     assert_eq!(e.to_string(), "Ranged.n: value 11 outside range 1..=10");
 }
+
+#[test]
+fn full_pointers_across_parameters_and_temporaries() {
+    let a = std::sync::Arc::new(5u32);
+    let mut e = Encoder::new(Syntax::Ndr20, LE);
+    // The same object as two parameters: the second is an alias without pointee, even though
+    // the two temporaries live at the same stack address.
+    e.encode_param(&Full(Some(a.clone()))).unwrap();
+    e.encode_param(&Full(Some(a.clone()))).unwrap();
+    // Distinct temporaries whose heap memory could be reused: never mistaken for aliases.
+    for v in 6..10u32 {
+        e.encode_param(&Full::new(v)).unwrap();
+    }
+    assert_eq!(
+        hex::encode(e.as_bytes()),
+        concat!(
+            "0000020005000000",
+            "00000200",
+            "0400020006000000",
+            "0800020007000000",
+            "0c00020008000000",
+            "1000020009000000"
+        )
+    );
+    let b = e.into_bytes();
+    let mut d = Decoder::new(&b, Syntax::Ndr20, LE);
+    let x: Full<u32> = d.decode_param().unwrap();
+    let y: Full<u32> = d.decode_param().unwrap();
+    assert!(std::sync::Arc::ptr_eq(
+        x.0.as_ref().unwrap(),
+        y.0.as_ref().unwrap()
+    ));
+    for v in 6..10u32 {
+        assert_eq!(d.decode_param::<Full<u32>>().unwrap().as_ref(), Some(&v));
+    }
+    d.finish().unwrap();
+}
