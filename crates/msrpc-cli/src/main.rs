@@ -1,1 +1,279 @@
-fn main() {}
+//! `msrpc`: the command-line tool for Microsoft RPC.
+
+mod demo;
+mod output;
+
+use std::process::ExitCode;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+use msrpc::sample::{AsyncRpcHandler, AsyncRpcServer};
+use msrpc::server::{Server, ServerConfig};
+use msrpc::{Binding, BindingOptions, Win32Status, mgmt};
+use output::{Failure, known_interface_name};
+
+/// Microsoft RPC (MS-RPCE) from the command line.
+///
+/// Exit codes: 0 success; 1 the RPC call failed (the server answered with a fault or an error status);
+/// 2 bad usage or arguments; 3 the server could not be reached.
+#[derive(Parser, Debug)]
+#[command(name = "msrpc", version, about, long_about = None, after_help = "\
+Examples:
+  msrpc demo
+  msrpc serve --listen ncacn_ip_tcp:127.0.0.1[8765]
+  msrpc ping ncacn_ip_tcp:127.0.0.1[8765]
+  msrpc ifids --json ncacn_ip_tcp:127.0.0.1[135]")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Replay the page "Making the asynchronous call": a server and a client in one process over TCP.
+    Demo {
+        /// AsyncFunc's delay, in milliseconds (the sample's DEFAULT_ASYNC_DELAY is 10000).
+        #[arg(long, default_value_t = 400)]
+        delay: u32,
+    },
+    /// Serve the built-in mgmt interface and the AsyncRPC sample.
+    #[command(after_help = "\
+Examples:
+  msrpc serve --listen ncacn_ip_tcp:127.0.0.1[8765]
+  msrpc serve --listen ncacn_ip_tcp:127.0.0.1[0] --listen ncalrpc:[asyncrpc]
+
+Prints one line `listening on BINDING` per listener, with the real port, once it is ready.
+Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_listening and
+--allow-remote-shutdown was given.")]
+    Serve {
+        /// A string binding to listen on; repeat for several. Port 0 picks a free port.
+        #[arg(long = "listen", required = true, value_name = "BINDING")]
+        listen: Vec<String>,
+        /// Let clients stop the server (AsyncRPC Shutdown, mgmt stop_server_listening).
+        #[arg(long)]
+        allow_remote_shutdown: bool,
+        /// Calls in progress in the whole server before new ones get server_too_busy.
+        #[arg(long, default_value_t = 1234)]
+        max_calls: usize,
+        /// Connections open at once.
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
+        /// Print each NonAsyncFunc message.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Call mgmt is_server_listening and report the round-trip time.
+    #[command(after_help = "\
+Examples:
+  msrpc ping ncacn_ip_tcp:127.0.0.1[135]
+  msrpc ping --count 5 --json ncacn_ip_tcp:127.0.0.1[8765]")]
+    Ping {
+        /// The server's string binding, with the port.
+        binding: String,
+        /// How many calls to make (the first one also connects and binds).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Give up on a call after this many milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the interfaces a server offers (mgmt inq_if_ids).
+    #[command(after_help = "\
+Examples:
+  msrpc ifids ncacn_ip_tcp:127.0.0.1[135]")]
+    Ifids {
+        /// The server's string binding, with the port.
+        binding: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MSRPC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Demo { delay } => demo::run(delay),
+        Command::Serve {
+            listen,
+            allow_remote_shutdown,
+            max_calls,
+            max_connections,
+            verbose,
+        } => serve(
+            listen,
+            allow_remote_shutdown,
+            max_calls,
+            max_connections,
+            verbose,
+        ),
+        Command::Ping {
+            binding,
+            count,
+            timeout_ms,
+            json,
+        } => ping(&binding, count, timeout_ms, json),
+        Command::Ifids { binding, json } => ifids(&binding, json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("{f}");
+            ExitCode::from(f.exit_code())
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::other(format!("cannot start the async runtime: {e}")))
+}
+
+/// The sample's server-side behaviour for `msrpc serve`.
+struct ServeHandler {
+    verbose: bool,
+    allow_shutdown: bool,
+    server: Arc<OnceLock<Server>>,
+}
+
+impl AsyncRpcHandler for ServeHandler {
+    fn non_async_func(&self, message: &[u8]) {
+        if self.verbose {
+            println!("NonAsyncFunc: {}", String::from_utf8_lossy(message));
+        }
+    }
+
+    fn shutdown(&self) -> Result<(), Win32Status> {
+        if !self.allow_shutdown {
+            return Err(Win32Status::ERROR_ACCESS_DENIED);
+        }
+        if let Some(s) = self.server.get() {
+            let s = s.clone();
+            tokio::spawn(async move { s.shutdown(Duration::from_secs(5)).await });
+        }
+        Ok(())
+    }
+}
+
+fn serve(
+    listen: Vec<String>,
+    allow_remote_shutdown: bool,
+    max_calls: usize,
+    max_connections: usize,
+    verbose: bool,
+) -> Result<(), Failure> {
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let slot = Arc::new(OnceLock::new());
+        let handler = ServeHandler {
+            verbose,
+            allow_shutdown: allow_remote_shutdown,
+            server: slot.clone(),
+        };
+        let mut config = ServerConfig::default();
+        config.max_calls = max_calls;
+        config.max_connections = max_connections;
+        config.allow_remote_stop = allow_remote_shutdown;
+        let mut builder = Server::builder()
+            .config(config)
+            .interface(Arc::new(AsyncRpcServer::new(handler)));
+        for l in listen {
+            builder = builder.listen(l);
+        }
+        let server = builder.start().await.map_err(Failure::rpc)?;
+        let _ = slot.set(server.clone());
+        for b in server.bindings() {
+            println!("listening on {b}");
+        }
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| Failure::other(format!("cannot handle SIGTERM: {e}")))?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+            _ = server.stopped() => {}
+        }
+        eprintln!("stopping: letting calls in progress finish (up to 5 s)");
+        server.shutdown(Duration::from_secs(5)).await;
+        Ok(())
+    })
+}
+
+fn ping(binding: &str, count: u32, timeout_ms: u64, json: bool) -> Result<(), Failure> {
+    let rt = runtime()?;
+    let mut options = BindingOptions::default();
+    options.call_timeout = Some(Duration::from_millis(timeout_ms));
+    options.connect_timeout = Duration::from_millis(timeout_ms);
+    let b = Binding::with_options(binding, options).map_err(Failure::rpc)?;
+    let mut rtts = Vec::new();
+    rt.block_on(async {
+        for _ in 0..count.max(1) {
+            let t0 = Instant::now();
+            let listening = mgmt::is_server_listening(&b).await.map_err(Failure::rpc)?;
+            let rtt = t0.elapsed();
+            if !json {
+                println!(
+                    "{binding}: is_server_listening = {listening}, round trip {:.3} ms",
+                    rtt.as_secs_f64() * 1e3
+                );
+            }
+            rtts.push((listening, rtt));
+        }
+        Ok::<(), Failure>(())
+    })?;
+    if json {
+        let v = serde_json::json!({
+            "binding": binding,
+            "calls": rtts.iter().map(|(l, r)| serde_json::json!({
+                "listening": l, "rtt_ms": r.as_secs_f64() * 1e3
+            })).collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    }
+    Ok(())
+}
+
+fn ifids(binding: &str, json: bool) -> Result<(), Failure> {
+    let rt = runtime()?;
+    let b = Binding::from_string(binding).map_err(Failure::rpc)?;
+    let ids = rt.block_on(mgmt::inq_if_ids(&b)).map_err(Failure::rpc)?;
+    if json {
+        let v: Vec<_> = ids
+            .iter()
+            .map(|i| {
+                serde_json::json!({
+                    "uuid": i.uuid.to_string(),
+                    "version": format!("{}.{}", i.major, i.minor),
+                    "name": known_interface_name(&i.uuid),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else {
+        println!("{:<38} {:<8} NAME", "UUID", "VERSION");
+        for i in &ids {
+            println!(
+                "{:<38} {:<8} {}",
+                i.uuid.to_string(),
+                format!("{}.{}", i.major, i.minor),
+                known_interface_name(&i.uuid).unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}

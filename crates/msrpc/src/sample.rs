@@ -19,6 +19,7 @@ use msrpc_ndr::{Decoder, Encoder, NdrString};
 
 use crate::client::Binding;
 use crate::error::Result;
+use crate::notify::AsyncState;
 use crate::server::{CallEvent, IncomingCall, Interface};
 use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
 
@@ -160,6 +161,37 @@ pub async fn shutdown(binding: &Binding) -> Result<()> {
     let reply = binding
         .call(ASYNC_RPC, OP_SHUTDOWN, |_| Ok(Vec::new()))
         .await?;
+    Decoder::new(&reply.stub, reply.syntax, reply.drep).finish()?;
+    Ok(())
+}
+
+/// Client stub, the page's asynchronous form: `AsyncFunc(&Async, hBinding, nAsychDelay)`. Returns as
+/// soon as the request is on its way; completion comes through `state`'s notification, and
+/// [`AsyncState::complete`] then returns `Ok(())`, 1818 if cancelled, or the fault's status.
+///
+/// Blocks the calling thread until the request is queued: call it from an ordinary thread.
+pub fn async_func_start(state: &AsyncState<()>, binding: &Binding, delay_ms: u32) -> Result<()> {
+    binding.call_async(
+        state,
+        ASYNC_RPC,
+        OP_ASYNC_FUNC,
+        move |syntax| {
+            let mut e = Encoder::new(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN);
+            e.write_u32(delay_ms);
+            Ok(e.into_bytes())
+        },
+        |reply| Ok(Decoder::new(&reply.stub, reply.syntax, reply.drep).finish()?),
+    )
+}
+
+/// Client stub: `NonAsyncFunc`, blocking (the page's synchronous call).
+pub fn non_async_func_blocking(binding: &Binding, message: &str) -> Result<()> {
+    let msg = NdrString::from(message);
+    let reply = binding.call_blocking(ASYNC_RPC, OP_NON_ASYNC_FUNC, move |syntax| {
+        let mut e = Encoder::new(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN);
+        e.encode_param(&msg)?;
+        Ok(e.into_bytes())
+    })?;
     Decoder::new(&reply.stub, reply.syntax, reply.drep).finish()?;
     Ok(())
 }

@@ -238,6 +238,29 @@ impl PendingCall {
 
     /// Tells the server the call is cancelled (co_cancel). Abortive: orphan it locally too.
     pub(crate) fn cancel(&self, abortive: bool) {
+        self.canceller().cancel(abortive);
+    }
+
+    /// A handle that can cancel the call while another task waits for it.
+    pub(crate) fn canceller(&self) -> Canceller {
+        Canceller {
+            conn: self.conn.clone(),
+            local: self.local,
+        }
+    }
+}
+
+/// Cancels one pending call.
+#[derive(Clone, Debug)]
+pub(crate) struct Canceller {
+    conn: ConnHandle,
+    local: u64,
+}
+
+impl Canceller {
+    /// Non-abortive: co_cancel, keep waiting for the answer. Abortive: co_cancel or orphaned, and the
+    /// call ends at once as cancelled.
+    pub(crate) fn cancel(&self, abortive: bool) {
         let _ = self.conn.send(Command::Cancel {
             local: self.local,
             abortive,

@@ -22,6 +22,7 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::binding::StringBinding;
 use crate::error::{Error, Result};
+use crate::notify::{AsyncState, CallCompleter};
 
 use msrpc_ndr::{DataRep, Syntax};
 use msrpc_proto::{SyntaxId, Win32Status};
@@ -172,6 +173,69 @@ impl Binding {
         })
     }
 
+    /// Starts an asynchronous call on `state` (the page's `AsyncFunc(&Async, hBinding, ...)`) and
+    /// returns as soon as the request is on its way. Completion is reported through the handle's
+    /// notification; [`AsyncState::complete`] then gives `decode`'s result, or 1818 cancelled, or the
+    /// fault's status.
+    ///
+    /// An error here means the call was never made (the page's RPC exception): the handle is left
+    /// initialised and no notification follows. A handle with a pending call, or one completed and
+    /// not re-initialised, is refused with `RPC_S_INVALID_ASYNC_HANDLE` (1914).
+    ///
+    /// This blocks the calling thread until the request is queued (connecting and binding first if
+    /// needed), as the Windows stub does. Call it from an ordinary thread, not from a tokio worker;
+    /// in async code use [`Binding::call_async_in_task`] or just await [`Binding::call`].
+    pub fn call_async<R: Send + 'static>(
+        &self,
+        state: &AsyncState<R>,
+        iface: SyntaxId,
+        opnum: u16,
+        encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
+        decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
+    ) -> Result<()> {
+        let (slot, completer) = begin_async(state)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let this = self.clone();
+        self.inner.rt.spawn(async move {
+            let started = this.start(iface, opnum, encode).await;
+            drive_async(started, slot, completer, decode, move |r| {
+                let _ = tx.send(r);
+            })
+            .await;
+        });
+        rx.recv().unwrap_or_else(|_| {
+            Err(Error::status_msg(
+                Win32Status::RPC_S_INTERNAL_ERROR,
+                "the runtime stopped",
+            ))
+        })
+    }
+
+    /// [`Binding::call_async`] for async code: resolves once the request is on its way.
+    pub async fn call_async_in_task<R: Send + 'static>(
+        &self,
+        state: &AsyncState<R>,
+        iface: SyntaxId,
+        opnum: u16,
+        encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
+        decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
+    ) -> Result<()> {
+        let (slot, completer) = begin_async(state)?;
+        let started = self.start(iface, opnum, encode).await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner
+            .rt
+            .spawn(drive_async(started, slot, completer, decode, move |r| {
+                let _ = tx.send(r);
+            }));
+        rx.await.unwrap_or_else(|_| {
+            Err(Error::status_msg(
+                Win32Status::RPC_S_INTERNAL_ERROR,
+                "the runtime stopped",
+            ))
+        })
+    }
+
     /// Sends a call and returns once the request is on its way, with a handle to await the reply. An
     /// error here means the call was never made (the page's "RPC exception"): nothing will follow it.
     pub(crate) async fn start(
@@ -256,6 +320,52 @@ impl Binding {
             c.close();
         }
     }
+}
+
+type CancelSlot = Arc<Mutex<Option<conn::Canceller>>>;
+
+/// Starts a call on the handle: the handle's cancel hook reaches the call once it exists.
+fn begin_async<R>(state: &AsyncState<R>) -> Result<(CancelSlot, CallCompleter<R>)> {
+    let slot: CancelSlot = Arc::new(Mutex::new(None));
+    let hook = {
+        let slot = slot.clone();
+        Arc::new(move |abortive: bool| {
+            if let Some(c) = slot.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                c.cancel(abortive);
+            }
+        })
+    };
+    let completer = state.begin(hook).map_err(|status| {
+        Error::status_msg(
+            status,
+            "the async handle has a call pending, or completed and was not re-initialised \
+             (call reinitialize() before reusing it)",
+        )
+    })?;
+    Ok((slot, completer))
+}
+
+/// Reports whether the call started (`started`), then waits for its end and completes the handle.
+async fn drive_async<R>(
+    started: Result<conn::PendingCall>,
+    slot: CancelSlot,
+    completer: CallCompleter<R>,
+    decode: impl FnOnce(Reply) -> Result<R>,
+    report: impl FnOnce(Result<()>),
+) {
+    let pending = match started {
+        Ok(p) => p,
+        Err(e) => {
+            // Failed as it was made: no notification, the handle goes back to initialised.
+            completer.fail_at_start(e.status());
+            report(Err(e));
+            return;
+        }
+    };
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending.canceller());
+    report(Ok(()));
+    let result = pending.wait().await.and_then(decode);
+    completer.finish(result.map_err(|e| e.status()));
 }
 
 /// The current tokio runtime, or else a small shared runtime the library starts for synchronous callers.
