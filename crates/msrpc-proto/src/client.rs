@@ -585,15 +585,19 @@ impl ClientConnection {
             }
             PduBody::Fault(f) => {
                 let call_id = pdu.call_id;
-                if let Some(p) = self
+                if let Some(alter) = self
                     .pending_bind
                     .as_ref()
-                    .filter(|p| p.alter && p.call_id == call_id)
+                    .filter(|p| p.call_id == call_id)
+                    .map(|p| p.alter)
                 {
-                    let _ = p;
                     self.pending_bind = None;
-                    self.events
-                        .push_back(ClientEvent::AlterContextFailed { status: f.status });
+                    if alter {
+                        self.events
+                            .push_back(ClientEvent::AlterContextFailed { status: f.status });
+                    } else {
+                        self.finish(ConnectionError::BindFaulted(f.status), false);
+                    }
                     return Ok(());
                 }
                 if self.calls.remove(&call_id).is_none() {

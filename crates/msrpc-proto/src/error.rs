@@ -179,6 +179,8 @@ pub enum ConnectionError {
     Orphaned,
     /// The server rejected the bind with a bind_nak.
     BindRejected(RejectReason),
+    /// The server answered the bind with a fault PDU.
+    BindFaulted(FaultStatus),
 }
 
 impl ConnectionError {
@@ -186,9 +188,9 @@ impl ConnectionError {
     pub fn initiator(&self) -> Initiator {
         match self {
             ConnectionError::LocallyClosed | ConnectionError::Orphaned => Initiator::Local,
-            ConnectionError::TransportClosed | ConnectionError::BindRejected(_) => {
-                Initiator::Remote
-            }
+            ConnectionError::TransportClosed
+            | ConnectionError::BindRejected(_)
+            | ConnectionError::BindFaulted(_) => Initiator::Remote,
             ConnectionError::Protocol { initiator, .. } => *initiator,
         }
     }

@@ -137,7 +137,8 @@
 //!   impacket set neither yet answer pipelined calls.
 //! - Errors: a fault for an unknown context id is `nca_s_unk_if` with `did_not_execute`; a bind
 //!   with a wrong version is answered with bind_nak reason 4; a bind carrying a security trailer
-//!   (no provider yet) with bind_nak reason 8; any other violation closes the connection, after a
+//!   (no provider yet) with bind_nak reason 8 (an alter_context with `nca_s_proto_error`: it has
+//!   no nak); any other violation closes the connection, after a
 //!   `nca_s_proto_error` fault when the call is known. Fault statuses servers must not send
 //!   (MS-RPCE 3.3.3.5.1) are refused by `fault()` and reported as protocol errors by the client.
 //! - Security trailers parse with any `auth_pad_length` (impacket pads to 4, Samba to 16) and are

@@ -622,10 +622,19 @@ impl ServerConnection {
                 stream_broken
             }
             WireReaction::BindNak(reason) => {
-                if self.state == State::AwaitingBind || is_bind {
-                    self.queue_bind_nak(call_id.unwrap_or(0), reason);
+                let is_alter = header.is_some_and(|h| h.ptype == PacketType::ALTER_CONTEXT);
+                if is_alter && !stream_broken {
+                    // alter_context has no nak: fault it and keep the association.
+                    if let Some(id) = call_id {
+                        self.queue_fault(id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                    }
+                    false
+                } else {
+                    if self.state == State::AwaitingBind || is_bind {
+                        self.queue_bind_nak(call_id.unwrap_or(0), reason);
+                    }
+                    stream_broken || !is_bind
                 }
-                stream_broken || !is_bind
             }
             WireReaction::FaultAndClose => {
                 if let Some(id) = call_id {

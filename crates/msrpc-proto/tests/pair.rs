@@ -746,6 +746,69 @@ fn bind_nak_for_wrong_version_and_for_auth() {
 }
 
 #[test]
+fn alter_context_errors_are_faults() {
+    let mut p = Pair::default();
+    p.raw_to_server(&raw_bind(1, vec![epm_ctx(0)]).emit().unwrap());
+    let mut alter = raw_bind(2, vec![epm_ctx(1)]);
+    alter.body = match alter.body {
+        PduBody::Bind(b) => PduBody::AlterContext(b),
+        other => other,
+    };
+    alter.auth = Some(AuthVerifier::new(
+        AuthType::NTLM,
+        AuthLevel::PKT_INTEGRITY,
+        1,
+        Bytes::from_static(b"NTLMSSP\0"),
+    ));
+    let out = p.raw_to_server(&alter.emit().unwrap());
+    assert!(
+        matches!(&out[0].body, PduBody::Fault(f) if f.status == FaultStatus::NCA_S_PROTO_ERROR)
+    );
+    assert!(!p.server.is_closed());
+
+    // The client side: a fault answering alter_context, then one answering a bind.
+    let mut p = Pair::default();
+    p.bind(&[EPM]);
+    let id = p.client.alter_context(&[MGMT]).unwrap();
+    p.client.poll_transmit().unwrap();
+    let fault = |id| {
+        Pdu::new(
+            id,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Fault(msrpc_proto::wire::Fault {
+                alloc_hint: 0,
+                context_id: 0,
+                cancel_count: 0,
+                flags: 0,
+                status: FaultStatus::NCA_S_UNK_IF,
+                reserved: 0,
+                stub: Bytes::new(),
+            }),
+        )
+        .emit()
+        .unwrap()
+    };
+    p.client.handle_bytes(p.now, &fault(id));
+    assert_eq!(
+        p.client_events(),
+        vec![ClientEvent::AlterContextFailed {
+            status: FaultStatus::NCA_S_UNK_IF
+        }]
+    );
+    assert!(p.client.is_bound());
+    let mut c = ClientConnection::new(ClientConfig::default());
+    let id = c.bind(&[EPM]).unwrap();
+    c.handle_bytes(p.now, &fault(id));
+    assert!(matches!(
+        c.poll_event(),
+        Some(ClientEvent::Closed {
+            error: ConnectionError::BindFaulted(_),
+            ..
+        })
+    ));
+}
+
+#[test]
 fn client_handles_bind_nak() {
     let mut p = Pair::default();
     let id = p.client.bind(&[EPM]).unwrap();
