@@ -312,6 +312,13 @@ impl Binding {
         Ok(conn)
     }
 
+    /// Connections this binding has open now.
+    pub fn connection_count(&self) -> usize {
+        let mut pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.retain(|c| c.is_usable());
+        pool.len()
+    }
+
     /// Closes the binding's connections in an orderly way; calls in progress fail with
     /// `RPC_S_CALL_FAILED`.
     pub fn close(&self) {
