@@ -321,6 +321,69 @@ proptest! {
     }
 
     #[test]
+    fn client_survives_arbitrary_bytes(junk in vec(any::<u8>(), 0..3000), chunk in 1usize..200, ack in any::<bool>()) {
+        let iface = SyntaxId::new(Uuid::from_u128(1), 1, 0);
+        let registry = Arc::new(StaticRegistry::new(vec![(iface, vec![SyntaxId::NDR20])]));
+        let mut server = ServerConnection::new(ServerConfig::default(), registry);
+        let mut client = ClientConnection::new(ClientConfig::default());
+        let now = Instant::now();
+        client.bind(&[iface]).unwrap();
+        let bind = client.poll_transmit().unwrap();
+        if ack {
+            server.handle_bytes(now, &bind);
+            client.handle_bytes(now, &server.poll_transmit().unwrap());
+            if let Some(ctx) = client.context_for(&iface) {
+                for i in 0..5 {
+                    client.start_call(ctx.context_id, i, None, Bytes::from(vec![1u8; 100])).unwrap();
+                }
+            }
+        }
+        for c in junk.chunks(chunk) {
+            client.handle_bytes(now, c);
+            while client.poll_transmit().is_some() {}
+            while client.poll_event().is_some() {}
+        }
+    }
+
+    #[test]
+    fn machines_survive_arbitrary_pdus(pdus in vec(pdu(), 0..20), bind_first in any::<bool>()) {
+        let iface = SyntaxId::new(Uuid::from_u128(1), 1, 0);
+        let registry = Arc::new(StaticRegistry::new(vec![(iface, vec![SyntaxId::NDR20])]));
+        let mut server = ServerConnection::new(ServerConfig::default(), registry);
+        let mut client = ClientConnection::new(ClientConfig::default());
+        let now = Instant::now();
+        client.bind(&[iface]).unwrap();
+        let bind = client.poll_transmit().unwrap();
+        if bind_first {
+            server.handle_bytes(now, &bind);
+            client.handle_bytes(now, &server.poll_transmit().unwrap());
+            if let Some(ctx) = client.context_for(&iface) {
+                for i in 0..3 {
+                    client.start_call(ctx.context_id, i, None, Bytes::from(vec![1u8; 10])).unwrap();
+                }
+            }
+            while client.poll_transmit().is_some() {}
+        }
+        for p in pdus {
+            let bytes = p.emit().unwrap();
+            client.handle_bytes(now, &bytes);
+            server.handle_bytes(now, &bytes);
+            while let Some(out) = client.poll_transmit() {
+                prop_assert!(Pdu::parse(&out).is_ok());
+            }
+            while let Some(out) = server.poll_transmit() {
+                prop_assert!(Pdu::parse(&out).is_ok());
+            }
+            while client.poll_event().is_some() {}
+            while let Some(e) = server.poll_event() {
+                if let ServerEvent::Call(c) = e {
+                    let _ = server.respond(c.call_id, c.stub);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn framer_matches_lengths(sizes in vec(16usize..300, 0..20), chunk in 1usize..64) {
         let mut stream = Vec::new();
         for (i, n) in sizes.iter().enumerate() {
