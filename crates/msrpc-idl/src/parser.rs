@@ -362,7 +362,7 @@ impl<'a> Parser<'a> {
         }
         let params = self.params()?;
         let end = self.prev_span();
-        self.eat_punct(";");
+        self.expect_punct(";")?;
         Ok(Some(Item::Operation(Operation {
             attrs,
             ret: ty,

@@ -3,6 +3,7 @@
 //! NDR64, little- and big-endian.
 
 /// Stand-in for `msrpc::codegen`: exactly the items generated code may name.
+#[allow(dead_code, unreachable_pub)]
 mod rt {
     pub use uuid::Uuid;
 
@@ -35,21 +36,675 @@ mod rt {
     }
 }
 
-mod features {
+mod features_idl {
     include!("fixtures/features.rs");
 }
-mod asyncrpc {
+mod asyncrpc_idl {
     include!("fixtures/shipped/asyncrpc.rs");
 }
-mod mgmt {
+mod mgmt_idl {
     include!("fixtures/shipped/mgmt.rs");
 }
-mod epm {
+mod epm_idl {
     include!("fixtures/shipped/epm.rs");
 }
-mod srvsvc {
+mod srvsvc_idl {
     include!("fixtures/shipped/srvsvc.rs");
 }
 
+use msrpc_ndr::{
+    ConformantArray, ConformantVaryingArray, ContextHandle, DataRep, ErrorKind, Full, NdrString,
+    Ref, Syntax, Unique, VaryingArray, WideString,
+};
+
+const REPS: [(Syntax, DataRep); 4] = [
+    (Syntax::Ndr20, DataRep::LITTLE_ENDIAN),
+    (Syntax::Ndr20, DataRep::BIG_ENDIAN),
+    (Syntax::Ndr64, DataRep::LITTLE_ENDIAN),
+    (Syntax::Ndr64, DataRep::BIG_ENDIAN),
+];
+
+fn round<T>(v: &T)
+where
+    T: msrpc_ndr::NdrEncode + msrpc_ndr::NdrDecode + PartialEq + std::fmt::Debug,
+{
+    for (s, r) in REPS {
+        let bytes = msrpc_ndr::encode_all(v, s, r).expect("encode");
+        let back: T = msrpc_ndr::decode_all(&bytes, s, r, Default::default(), true)
+            .unwrap_or_else(|e| panic!("{s:?} {r:?}: {e}"));
+        assert_eq!(&back, v, "{s:?} {r:?}");
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn shape() -> features_idl::SHAPE {
+    use features_idl::*;
+    SHAPE {
+        count: 2,
+        points: Unique::new(ConformantArray(vec![
+            POINT { x: 1, y: -2 },
+            POINT { x: 3, y: 4 },
+        ])),
+        label: Unique::new(WideString::from("label")),
+        name: VaryingArray::new(b"name\0".to_vec()),
+        color: COLOR::Blue,
+        size: SIZE16::Large,
+        flag: true,
+        big: -5,
+        ratio: 0.5,
+        raw: [1, 2, 3, 4],
+    }
+}
+
 #[test]
-fn compiles() {}
+fn features_types_round_trip() {
+    use features_idl::*;
+    round(&shape());
+    round(&BLOB {
+        len: 3,
+        data: ConformantArray(vec![7, 8, 9]),
+    });
+    round(&BUFFERS {
+        max: 4,
+        used: 2,
+        bytes: Unique::new(ConformantVaryingArray {
+            max_count: 4,
+            offset: 0,
+            items: vec![1, 2],
+        }),
+        fixed: VaryingArray::new(vec![-1, 1]),
+    });
+    for value in [
+        VALUE::Number(-7),
+        VALUE::Text(Unique::new(WideString::from("t"))),
+        VALUE::Text(Unique::null()),
+        VALUE::Point(4, POINT { x: 9, y: 9 }),
+        VALUE::Case5,
+        VALUE::Default(77),
+    ] {
+        round(&TAGGED {
+            kind: value.discriminant(),
+            value,
+        });
+    }
+    for enc in [
+        ENCAPSULATED::H(1 << 40),
+        ENCAPSULATED::Blob(
+            3,
+            Unique::new(BLOB {
+                len: 1,
+                data: ConformantArray(vec![5]),
+            }),
+        ),
+        ENCAPSULATED::Default(-1),
+    ] {
+        round(&enc);
+    }
+    let tail = NODE {
+        value: 2,
+        next: Unique::null(),
+        origin: Ref::new(POINT { x: 0, y: 0 }),
+        shared: Full::null(),
+    };
+    round(&NODE {
+        value: 1,
+        next: Unique::new(tail),
+        origin: Ref::new(POINT { x: 5, y: 6 }),
+        shared: Full::new(POINT { x: 7, y: 8 }),
+    });
+}
+
+#[test]
+fn constants_and_enums() {
+    assert_eq!(features_idl::NEG, -2);
+    assert_eq!(features_idl::MASK, 0x13);
+    assert_eq!(features_idl::COLOR::Green, features_idl::COLOR(2));
+    assert_eq!(features_idl::SIZE16::Large.0, 6);
+    assert_eq!(asyncrpc_idl::DEFAULT_ASYNC_DELAY_MS, 10000);
+    assert_eq!(asyncrpc_idl::DEFAULT_PROTOCOL_SEQUENCE, "ncacn_ip_tcp");
+    assert_eq!(asyncrpc_idl::DEFAULT_ENDPOINT_NAME, "8765");
+    // v1_enum is 32 bits in both syntaxes; a plain enum 16 bits in NDR20.
+    let le = DataRep::LITTLE_ENDIAN;
+    assert_eq!(
+        hex(&msrpc_ndr::encode_all(&features_idl::COLOR::Blue, Syntax::Ndr20, le).unwrap()),
+        "10000000"
+    );
+    assert_eq!(
+        hex(&msrpc_ndr::encode_all(&features_idl::SIZE16::Large, Syntax::Ndr20, le).unwrap()),
+        "0600"
+    );
+    assert_eq!(
+        hex(&msrpc_ndr::encode_all(&features_idl::SIZE16::Large, Syntax::Ndr64, le).unwrap()),
+        "06000000"
+    );
+}
+
+#[test]
+fn sizing_fields_are_checked_both_ways() {
+    use features_idl::*;
+    // Encoding refuses a count that disagrees with the array.
+    let mut bad = shape();
+    bad.count = 3;
+    let err = msrpc_ndr::encode_all(&bad, Syntax::Ndr20, DataRep::LITTLE_ENDIAN).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::SizeMismatch { wire: 2, field: 3 }),
+        "{err}"
+    );
+    // Decoding refuses it too, naming the type.
+    let good = msrpc_ndr::encode_all(&shape(), Syntax::Ndr20, DataRep::LITTLE_ENDIAN).unwrap();
+    let mut tampered = good.clone();
+    tampered[0] = 3; // count
+    let err = msrpc_ndr::decode_all::<SHAPE>(
+        &tampered,
+        Syntax::Ndr20,
+        DataRep::LITTLE_ENDIAN,
+        Default::default(),
+        true,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::SizeMismatch { .. }),
+        "{err}"
+    );
+    assert!(err.path().starts_with("SHAPE"), "{}", err.path());
+    // [range(0, 100)]
+    tampered[0] = 101;
+    let err = msrpc_ndr::decode_all::<SHAPE>(
+        &tampered,
+        Syntax::Ndr20,
+        DataRep::LITTLE_ENDIAN,
+        Default::default(),
+        true,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::OutOfRange { value: 101, .. }),
+        "{err}"
+    );
+    // switch_is: the discriminant must agree with the tag field.
+    let bad = TAGGED {
+        kind: 1,
+        value: VALUE::Case5,
+    };
+    let err = msrpc_ndr::encode_all(&bad, Syntax::Ndr64, DataRep::LITTLE_ENDIAN).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::SwitchMismatch {
+                wire: 5,
+                expected: 1
+            }
+        ),
+        "{err}"
+    );
+    // A union without [default] rejects unknown discriminants.
+    let b = unhex("09000000");
+    let err = msrpc_ndr::decode_all::<srvsvc_idl::SERVER_INFO>(
+        &b,
+        Syntax::Ndr20,
+        DataRep::LITTLE_ENDIAN,
+        Default::default(),
+        true,
+    )
+    .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::BadSwitch(9)), "{err}");
+}
+
+#[test]
+fn requests_and_responses_round_trip() {
+    use features_idl::features::*;
+    let h = ContextHandle {
+        attributes: 0,
+        uuid: uuid::Uuid::from_u128(0x1234),
+    };
+    for (s, r) in REPS {
+        let req = DrawRequest {
+            handle: h,
+            shape: shape(),
+            list: Unique::null(),
+            tagged: features_idl::TAGGED {
+                kind: 2,
+                value: features_idl::VALUE::Text(Unique::new(WideString::from("x"))),
+            },
+            enc: features_idl::ENCAPSULATED::H(3),
+        };
+        let stub = req.encode(s, r).unwrap();
+        assert_eq!(DrawRequest::decode(&stub, s, r).unwrap(), req);
+        // Trailing bytes are rejected.
+        let mut long = stub.clone();
+        long.push(0);
+        assert!(DrawRequest::decode(&long, s, r).is_err());
+
+        let resp = ReadResponse {
+            data: ConformantVaryingArray {
+                max_count: 8,
+                offset: 0,
+                items: vec![1, 2, 3],
+            },
+            actual: 3,
+            buffers: Unique::null(),
+            return_value: 0,
+        };
+        let stub = resp.encode(s, r).unwrap();
+        assert_eq!(ReadResponse::decode(&stub, s, r).unwrap(), resp);
+        // length_is(*actual) is checked.
+        let bad = ReadResponse {
+            actual: 2,
+            ..resp.clone()
+        };
+        assert!(bad.encode(s, r).is_err());
+    }
+    // [range(1, 4096)] on an [in] parameter.
+    let req = ReadRequest {
+        handle: h,
+        size: 0,
+        buffers: Unique::null(),
+    };
+    assert!(matches!(
+        req.encode(Syntax::Ndr20, DataRep::LITTLE_ENDIAN)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::OutOfRange { .. }
+    ));
+}
+
+#[test]
+fn interface_descriptors() {
+    let i = &asyncrpc_idl::async_rpc::INTERFACE;
+    assert_eq!(i.name, "AsyncRPC");
+    assert_eq!(
+        i.uuid,
+        uuid::Uuid::parse_str("7f6c4340-eb67-11d1-b9d7-00c04fad9a3b").unwrap()
+    );
+    assert_eq!(i.version, (1, 0));
+    let ops: Vec<(&str, u16, bool)> = i
+        .operations
+        .iter()
+        .map(|o| (o.name, o.opnum, o.is_async))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            ("NonAsyncFunc", 0, false),
+            ("AsyncFunc", 1, true),
+            ("Shutdown", 2, false)
+        ]
+    );
+    assert_eq!(asyncrpc_idl::async_rpc::ENDPOINTS, ["ncacn_ip_tcp:[8765]"]);
+
+    let m = &mgmt_idl::mgmt::INTERFACE;
+    assert_eq!(
+        m.uuid,
+        uuid::Uuid::parse_str("afa8bd80-7d8a-11c9-bef4-08002b102989").unwrap()
+    );
+    assert_eq!(m.version, (1, 0));
+    let names: Vec<_> = m.operations.iter().map(|o| o.name).collect();
+    assert_eq!(
+        names,
+        [
+            "inq_if_ids",
+            "inq_stats",
+            "is_server_listening",
+            "stop_server_listening",
+            "inq_princ_name"
+        ]
+    );
+
+    let e = &epm_idl::epm::INTERFACE;
+    assert_eq!(
+        e.uuid,
+        uuid::Uuid::parse_str("e1af8308-5d1f-11c9-91a4-08002b14a0fa").unwrap()
+    );
+    assert_eq!(e.version, (3, 0));
+    assert_eq!(e.operations[3].name, "ept_map");
+    assert_eq!(e.operations.len(), 7);
+
+    let s = &srvsvc_idl::srvsvc::INTERFACE;
+    assert_eq!(s.version, (3, 0));
+    assert_eq!(s.operations[15].name, "NetrShareEnum");
+    assert_eq!(s.operations[21].name, "NetrServerGetInfo");
+    assert_eq!(srvsvc_idl::srvsvc::NetrServerGetInfoRequest::OPNUM, 21);
+
+    let f = &features_idl::features::INTERFACE;
+    assert_eq!(f.version, (2, 1));
+    assert!(f.operations[3].idempotent);
+    assert!(f.operations[1].is_async);
+}
+
+#[test]
+fn asyncrpc_request_bytes() {
+    use asyncrpc_idl::async_rpc::*;
+    // [in, string] unsigned char *: top-level [ref], so the conformant varying string itself.
+    let req = NonAsyncFuncRequest {
+        pszMessage: NdrString::from("hi"),
+    };
+    let stub = req.encode(Syntax::Ndr20, DataRep::LITTLE_ENDIAN).unwrap();
+    assert_eq!(
+        hex(&stub),
+        "03000000000000000300000068690000"[..30].to_string()
+    );
+    let req = AsyncFuncRequest { nAsychDelay: 10000 };
+    assert_eq!(
+        hex(&req.encode(Syntax::Ndr20, DataRep::LITTLE_ENDIAN).unwrap()),
+        "10270000"
+    );
+    assert_eq!(
+        hex(&req.encode(Syntax::Ndr20, DataRep::BIG_ENDIAN).unwrap()),
+        "00002710"
+    );
+    // handle_t is not marshalled: Shutdown has an empty stub both ways.
+    assert!(
+        ShutdownRequest {}
+            .encode(Syntax::Ndr64, DataRep::LITTLE_ENDIAN)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        ShutdownResponse {}
+            .encode(Syntax::Ndr64, DataRep::LITTLE_ENDIAN)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Stub data of impacket's `ept_map` request (from ../shared/captures, as in msrpc-ndr's vectors).
+const EPT_MAP_REQUEST: &str = concat!(
+    "01000000",
+    "00000000000000000000000000000000",
+    "02000000",
+    "4b000000",
+    "4b000000",
+    "050013000d785734123412cdabef000123456789ab00000200000013000d045d888aeb1cc9119fe808002b10486002",
+    "000200000001000b0200000001000702000000010009040000000000",
+    "ab",
+    "0000000000000000000000000000000000000000",
+    "04000000",
+);
+
+/// Stub data of Samba's `ept_map` response.
+const EPT_MAP_RESPONSE: &str = concat!(
+    "0000000000000000000000000000000000000000",
+    "01000000",
+    "04000000",
+    "00000000",
+    "01000000",
+    "03000000",
+    "4b000000",
+    "4b000000",
+    "050013000d785734123412cdabef000123456789ab00000200000013000d045d888aeb1cc9119fe808002b10486002",
+    "000200000001000b020000000100070200c03201000904007f000001",
+    "00",
+    "00000000",
+);
+
+#[test]
+fn epm_ept_map_matches_real_traffic() {
+    use epm_idl::epm::*;
+    let le = DataRep::LITTLE_ENDIAN;
+    let req = EptMapRequest::decode(&unhex(EPT_MAP_REQUEST), Syntax::Ndr20, le).unwrap();
+    assert_eq!(req.object.as_ref().map(|g| g.Data1), Some(0));
+    assert_eq!(req.max_towers, 4);
+    assert!(req.entry_handle.is_null());
+    let tower = req.map_tower.as_ref().unwrap();
+    assert_eq!(tower.tower_length, 0x4b);
+    assert_eq!(tower.tower_octet_string.0.len(), 0x4b);
+    // Re-encoded, only our referent ids (from 0x00020000) and the zeroed padding differ.
+    let ours = hex(&req.encode(Syntax::Ndr20, le).unwrap());
+    let expected = format!(
+        "00000200{}04000200{}",
+        &EPT_MAP_REQUEST[8..40],
+        EPT_MAP_REQUEST[48..].replace("0000ab0000", "0000000000")
+    );
+    assert_eq!(ours, expected);
+
+    let resp = EptMapResponse::decode(&unhex(EPT_MAP_RESPONSE), Syntax::Ndr20, le).unwrap();
+    assert_eq!((resp.num_towers, resp.status), (1, 0));
+    assert_eq!(resp.towers.max_count, 4);
+    assert_eq!(resp.towers.items[0].as_ref().unwrap().tower_length, 0x4b);
+    let ours = hex(&resp.encode(Syntax::Ndr20, le).unwrap());
+    assert_eq!(ours, EPT_MAP_RESPONSE.replacen("03000000", "00000200", 1));
+    // And every syntax round-trips.
+    for (s, r) in REPS {
+        assert_eq!(
+            EptMapResponse::decode(&resp.encode(s, r).unwrap(), s, r).unwrap(),
+            resp
+        );
+        assert_eq!(
+            EptMapRequest::decode(&req.encode(s, r).unwrap(), s, r).unwrap(),
+            req
+        );
+    }
+}
+
+struct Mgmt;
+
+impl mgmt_idl::mgmt::Server for Mgmt {
+    fn inq_if_ids(
+        &self,
+        _: mgmt_idl::mgmt::InqIfIdsRequest,
+    ) -> Result<mgmt_idl::mgmt::InqIfIdsResponse, rt::Win32Status> {
+        let id = mgmt_idl::rpc_if_id_t {
+            uuid: mgmt_idl::GUID {
+                Data1: 0xafa8bd80,
+                Data2: 0x7d8a,
+                Data3: 0x11c9,
+                Data4: [0xbe, 0xf4, 8, 0, 0x2b, 0x10, 0x29, 0x89],
+            },
+            vers_major: 1,
+            vers_minor: 0,
+        };
+        Ok(mgmt_idl::mgmt::InqIfIdsResponse {
+            if_id_vector: Unique::new(mgmt_idl::rpc_if_id_vector_t {
+                count: 1,
+                if_id: ConformantArray(vec![Unique::new(id)]),
+            }),
+            status: 0,
+        })
+    }
+    fn inq_stats(
+        &self,
+        req: mgmt_idl::mgmt::InqStatsRequest,
+    ) -> Result<mgmt_idl::mgmt::InqStatsResponse, rt::Win32Status> {
+        let n = req.count.min(4);
+        Ok(mgmt_idl::mgmt::InqStatsResponse {
+            count: n,
+            statistics: ConformantArray((0..n).collect()),
+            status: 0,
+        })
+    }
+    fn is_server_listening(
+        &self,
+        _: mgmt_idl::mgmt::IsServerListeningRequest,
+    ) -> Result<mgmt_idl::mgmt::IsServerListeningResponse, rt::Win32Status> {
+        Ok(mgmt_idl::mgmt::IsServerListeningResponse {
+            status: 0,
+            return_value: 1,
+        })
+    }
+    fn stop_server_listening(
+        &self,
+        _: mgmt_idl::mgmt::StopServerListeningRequest,
+    ) -> Result<mgmt_idl::mgmt::StopServerListeningResponse, rt::Win32Status> {
+        Err(rt::Win32Status(5))
+    }
+    fn inq_princ_name(
+        &self,
+        req: mgmt_idl::mgmt::InqPrincNameRequest,
+    ) -> Result<mgmt_idl::mgmt::InqPrincNameResponse, rt::Win32Status> {
+        Ok(mgmt_idl::mgmt::InqPrincNameResponse {
+            princ_name: ConformantVaryingArray {
+                max_count: u64::from(req.princ_name_size),
+                offset: 0,
+                items: b"host\0".to_vec(),
+            },
+            status: 0,
+        })
+    }
+}
+
+#[test]
+fn mgmt_dispatch() {
+    use mgmt_idl::mgmt::*;
+    for (s, r) in REPS {
+        let stub = InqIfIdsRequest {}.encode(s, r).unwrap();
+        let reply = dispatch(&Mgmt, 0, &stub, s, r).unwrap();
+        let resp = InqIfIdsResponse::decode(&reply, s, r).unwrap();
+        let v = resp.if_id_vector.as_ref().unwrap();
+        assert_eq!(v.count, 1);
+        assert_eq!(v.if_id.0[0].as_ref().unwrap().vers_major, 1);
+
+        let reply = dispatch(
+            &Mgmt,
+            1,
+            &InqStatsRequest { count: 9 }.encode(s, r).unwrap(),
+            s,
+            r,
+        )
+        .unwrap();
+        let resp = InqStatsResponse::decode(&reply, s, r).unwrap();
+        assert_eq!(resp.statistics.0, [0, 1, 2, 3]);
+
+        let reply = dispatch(&Mgmt, 2, &[], s, r).unwrap();
+        assert_eq!(
+            IsServerListeningResponse::decode(&reply, s, r)
+                .unwrap()
+                .return_value,
+            1
+        );
+
+        let reply = dispatch(
+            &Mgmt,
+            4,
+            &InqPrincNameRequest {
+                authn_proto: 9,
+                princ_name_size: 64,
+            }
+            .encode(s, r)
+            .unwrap(),
+            s,
+            r,
+        )
+        .unwrap();
+        let resp = InqPrincNameResponse::decode(&reply, s, r).unwrap();
+        assert_eq!(resp.princ_name.items, b"host\0");
+        assert_eq!(resp.princ_name.max_count, 64);
+
+        assert!(matches!(
+            dispatch(&Mgmt, 3, &[], s, r),
+            Err(rt::DispatchError::Manager(rt::Win32Status(5)))
+        ));
+        assert!(matches!(
+            dispatch(&Mgmt, 5, &[], s, r),
+            Err(rt::DispatchError::UnknownOpnum(5))
+        ));
+        assert!(matches!(
+            dispatch(&Mgmt, 1, &[1], s, r),
+            Err(rt::DispatchError::Decode(_))
+        ));
+    }
+}
+
+struct Srv;
+
+impl srvsvc_idl::srvsvc::Server for Srv {
+    fn netr_share_enum(
+        &self,
+        req: srvsvc_idl::srvsvc::NetrShareEnumRequest,
+    ) -> Result<srvsvc_idl::srvsvc::NetrShareEnumResponse, rt::Win32Status> {
+        use srvsvc_idl::*;
+        let shares = vec![SHARE_INFO_1 {
+            shi1_netname: Unique::new(WideString::from("IPC$")),
+            shi1_type: STYPE_IPC | STYPE_SPECIAL,
+            shi1_remark: Unique::new(WideString::from("IPC Service")),
+        }];
+        assert_eq!(req.InfoStruct.Level, 1);
+        Ok(srvsvc_idl::srvsvc::NetrShareEnumResponse {
+            InfoStruct: SHARE_ENUM_STRUCT {
+                Level: 1,
+                ShareInfo: SHARE_ENUM_UNION::Level1(Unique::new(SHARE_INFO_1_CONTAINER {
+                    EntriesRead: 1,
+                    Buffer: Unique::new(ConformantArray(shares)),
+                })),
+            },
+            TotalEntries: 1,
+            ResumeHandle: req.ResumeHandle,
+            return_value: 0,
+        })
+    }
+    fn netr_server_get_info(
+        &self,
+        req: srvsvc_idl::srvsvc::NetrServerGetInfoRequest,
+    ) -> Result<srvsvc_idl::srvsvc::NetrServerGetInfoResponse, rt::Win32Status> {
+        use srvsvc_idl::*;
+        let info = match req.Level {
+            100 => SERVER_INFO::ServerInfo100(Unique::new(SERVER_INFO_100 {
+                sv100_platform_id: PLATFORM_ID_NT,
+                sv100_name: Unique::new(WideString::from("HOST")),
+            })),
+            _ => return Err(rt::Win32Status(124)),
+        };
+        Ok(srvsvc_idl::srvsvc::NetrServerGetInfoResponse {
+            InfoStruct: info,
+            return_value: 0,
+        })
+    }
+}
+
+#[test]
+fn srvsvc_dispatch_and_placeholders() {
+    use srvsvc_idl::srvsvc::*;
+    for (s, r) in REPS {
+        let req = NetrShareEnumRequest {
+            ServerName: Unique::new(WideString::from("\\\\host")),
+            InfoStruct: srvsvc_idl::SHARE_ENUM_STRUCT {
+                Level: 1,
+                ShareInfo: srvsvc_idl::SHARE_ENUM_UNION::Level1(Unique::new(
+                    srvsvc_idl::SHARE_INFO_1_CONTAINER {
+                        EntriesRead: 0,
+                        Buffer: Unique::null(),
+                    },
+                )),
+            },
+            PreferedMaximumLength: u32::MAX,
+            ResumeHandle: Unique::new(0),
+        };
+        let reply = dispatch(&Srv, 15, &req.encode(s, r).unwrap(), s, r).unwrap();
+        let resp = NetrShareEnumResponse::decode(&reply, s, r).unwrap();
+        let srvsvc_idl::SHARE_ENUM_UNION::Level1(c) = &resp.InfoStruct.ShareInfo else {
+            panic!("level")
+        };
+        let shares = &c.as_ref().unwrap().Buffer.as_ref().unwrap().0;
+        assert_eq!(shares[0].shi1_netname.as_ref().unwrap().to_string(), "IPC$");
+
+        let reply = dispatch(
+            &Srv,
+            21,
+            &NetrServerGetInfoRequest {
+                ServerName: Unique::null(),
+                Level: 100,
+            }
+            .encode(s, r)
+            .unwrap(),
+            s,
+            r,
+        )
+        .unwrap();
+        let resp = NetrServerGetInfoResponse::decode(&reply, s, r).unwrap();
+        assert_eq!(resp.InfoStruct.discriminant(), 100);
+        // Placeholders fault with RPC_S_PROCNUM_OUT_OF_RANGE unless implemented.
+        assert!(matches!(
+            dispatch(&Srv, 9, &[], s, r),
+            Err(rt::DispatchError::Manager(rt::Win32Status(1745)))
+        ));
+    }
+}

@@ -1,0 +1,234 @@
+//! Unsupported or invalid input is an error with `file:line:col`, the source line and a caret,
+//! never generated code.
+
+fn compile(idl: &str, acf: Option<&str>) -> Result<String, msrpc_idl::Diagnostics> {
+    msrpc_idl::Builder::new().generate_from_str("t.idl", idl, acf)
+}
+
+/// Compiles `idl`, expects exactly one error, and checks its position and message.
+#[track_caller]
+fn expect_error(idl: &str, line: usize, col: usize, msg: &str) -> String {
+    expect_error_acf(idl, None, "t.idl", line, col, msg)
+}
+
+#[track_caller]
+fn expect_error_acf(
+    idl: &str,
+    acf: Option<&str>,
+    file: &str,
+    line: usize,
+    col: usize,
+    msg: &str,
+) -> String {
+    let d = compile(idl, acf).expect_err("should not compile");
+    assert_eq!(d.len(), 1);
+    let e = d.iter().next().expect("one");
+    assert_eq!((e.file(), e.line(), e.column()), (file, line, col), "{d}");
+    assert!(
+        e.message().contains(msg),
+        "message {:?} lacks {msg:?}",
+        e.message()
+    );
+    d.to_string()
+}
+
+const HEAD: &str = "[uuid(12345678-1234-abcd-ef00-0123456789ab), version(1.0)]\ninterface T {\n";
+
+#[test]
+fn rendering_has_location_source_line_and_caret() {
+    let text = expect_error(
+        &format!("{HEAD}    typedef pipe char CHAR_PIPE;\n}}\n"),
+        3,
+        13,
+        "pipes are not supported",
+    );
+    assert_eq!(
+        text,
+        "t.idl:3:13: error: pipes are not supported\n  |\n3 |     typedef pipe char CHAR_PIPE;\n  |             ^^^^"
+    );
+}
+
+#[test]
+fn unsupported_constructs() {
+    expect_error(
+        &format!("{HEAD}    [callback] void Cb([in] long x);\n}}\n"),
+        3,
+        6,
+        "[callback] operations are not supported",
+    );
+    expect_error(
+        "[object, uuid(00000000-0000-0000-c000-000000000046)]\ninterface IUnknown {\n}\n",
+        1,
+        2,
+        "COM `[object]` interfaces are not supported",
+    );
+    expect_error("library L {\n}\n", 1, 1, "`library`");
+    expect_error(
+        &format!("{HEAD}    void F([in] long (*fp)(void));\n}}\n"),
+        3,
+        22,
+        "function pointers are not supported",
+    );
+    expect_error(
+        &format!("{HEAD}    typedef [transmit_as(long)] short S;\n}}\nvoid x(void);\n"),
+        3,
+        14,
+        "`[transmit_as]` is not supported",
+    );
+    expect_error(
+        &format!("{HEAD}    void F([in] long x, ...);\n}}\n"),
+        3,
+        25,
+        "variable argument lists",
+    );
+    expect_error(
+        &format!("{HEAD}    void F([in] __int3264 x);\n}}\n"),
+        3,
+        17,
+        "__int3264",
+    );
+    expect_error(
+        &format!("{HEAD}    [local] void F(void);\n}}\n"),
+        3,
+        6,
+        "[local]",
+    );
+    expect_error(
+        &format!("{HEAD}    typedef struct {{ unsigned long a : 3; }} B;\n}}\n"),
+        3,
+        38,
+        "bit fields",
+    );
+}
+
+#[test]
+fn semantic_errors() {
+    expect_error(
+        &format!("{HEAD}    void F([in] NOSUCH x);\n}}\n"),
+        3,
+        17,
+        "unknown type `NOSUCH`",
+    );
+    expect_error(
+        &format!(
+            "{HEAD}    typedef struct {{ long n; [size_is(m)] long *p; }} S;\n    void F([in] S *s);\n}}\n"
+        ),
+        3,
+        39,
+        "`m` is not a field, parameter or constant",
+    );
+    expect_error(
+        &format!(
+            "{HEAD}    typedef [switch_type(long)] union {{ [case(1)] long a; }} U;\n    void F([in] U *u);\n}}\n"
+        ),
+        4,
+        19,
+        "needs [switch_is(...)]",
+    );
+    expect_error(
+        &format!(
+            "{HEAD}    typedef struct {{ long n; [size_is(n)] long a[]; long after; }} S;\n}}\n"
+        ),
+        3,
+        48,
+        "must be the last member",
+    );
+    expect_error(
+        &format!("{HEAD}    void F([out] long x);\n}}\n"),
+        3,
+        23,
+        "must be a pointer",
+    );
+    expect_error(
+        &format!("{HEAD}    void F([in, string] long *x);\n}}\n"),
+        3,
+        17,
+        "[string] applies only to",
+    );
+    expect_error(
+        "[uuid(1234), version(1.0)]\ninterface T {\n}\n",
+        1,
+        2,
+        "malformed uuid",
+    );
+}
+
+#[test]
+fn syntax_and_preprocessor_errors() {
+    expect_error(
+        &format!("{HEAD}    void F([in] long x)\n    void G(void);\n}}\n"),
+        4,
+        5,
+        "expected `;`, found `void`",
+    );
+    expect_error(
+        &format!("{HEAD}    const long X = 1\n}}\n"),
+        4,
+        1,
+        "expected `;`",
+    );
+    expect_error("/* never closed\n", 1, 1, "unterminated comment");
+    expect_error("#ifdef X\n", 2, 1, "missing #endif");
+    expect_error(
+        "#include \"nowhere.idl\"\n",
+        1,
+        10,
+        "cannot find include file",
+    );
+    expect_error(
+        "import \"nowhere.idl\";\n",
+        1,
+        8,
+        "cannot find imported file",
+    );
+    expect_error(
+        "#define F(x) x\nconst long A = F(1);\n",
+        2,
+        16,
+        "function-like macro `F`",
+    );
+    expect_error("const long A = 1 @ 2;\n", 1, 18, "unexpected character `@`");
+}
+
+#[test]
+fn acf_errors_point_into_the_acf() {
+    let idl = format!("{HEAD}    void F(void);\n}}\n");
+    expect_error_acf(
+        &idl,
+        Some("interface T {\n    [async] G();\n}\n"),
+        "t.acf",
+        2,
+        13,
+        "operation `G`",
+    );
+    expect_error_acf(
+        &idl,
+        Some("interface Other {\n}\n"),
+        "t.acf",
+        1,
+        1,
+        "interface `Other`",
+    );
+    expect_error_acf(
+        &idl,
+        Some("interface T {\n    typedef [represent_as(long)] X;\n}\n"),
+        "t.acf",
+        2,
+        14,
+        "[represent_as]",
+    );
+}
+
+#[test]
+fn accepted_and_ignored() {
+    let idl = format!(
+        "#pragma once\ncpp_quote(\"#include <windows.h>\")\n#include <windows.h>\nmidl_pragma warning(disable: 2111)\n{HEAD}    cpp_quote(\"x\")\n    void F([in] handle_t h, [out] error_status_t *st);\n}}\n"
+    );
+    let code = compile(
+        &idl,
+        Some("[auto_handle] interface T { [comm_status] F(); }"),
+    )
+    .expect("compiles");
+    assert!(code.contains("pub struct FRequest"));
+    assert!(code.contains("[comm_status] on return value"));
+}
