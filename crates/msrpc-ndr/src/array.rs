@@ -17,10 +17,15 @@ fn encode_deferreds<T: NdrEncode>(items: &[T], e: &mut Encoder) -> Result<()> {
     items.iter().try_for_each(|v| v.encode_deferred(e))
 }
 
+/// Most elements reserved up front when decoding an array.
+pub(crate) const MAX_PREALLOC: usize = 4096;
+
 /// Reads `count` element heads after checking the input can hold them.
 pub(crate) fn decode_heads<T: NdrDecode>(d: &mut Decoder<'_>, count: u64) -> Result<Vec<T::Head>> {
     let n = d.check_count(count, T::min_size(d.syntax()))?;
-    let mut v = Vec::with_capacity(n);
+    // The count is bounded by the input, but an element's in-memory head can be much larger
+    // than its wire size: reserve a bounded amount and grow only as elements really decode.
+    let mut v = Vec::with_capacity(n.min(MAX_PREALLOC));
     for i in 0..n {
         d.push_index(i as u64);
         v.push(T::decode_head(d)?);

@@ -257,7 +257,8 @@
 //! # Untrusted input
 //!
 //! - A count is checked with [`Decoder::check_count`] (`count * min_size <= remaining`) before
-//!   anything is allocated.
+//!   anything is allocated, and arrays reserve at most 4096 elements up front (an element's
+//!   in-memory size can exceed its wire size), growing only as elements really decode.
 //! - Nesting (types entered and pointees followed) is bounded by [`DecodeLimits::max_depth`]
 //!   (default 64); full-pointer referents by [`DecodeLimits::max_full_pointers`].
 //! - [`decode_all`] / [`Decoder::finish`] reject trailing bytes when asked.

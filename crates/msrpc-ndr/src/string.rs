@@ -92,7 +92,7 @@ fn decode_string<U: Unit>(d: &mut Decoder<'_>, max: u64) -> Result<Vec<U>> {
         return Err(d.error(ErrorKind::StringNotTerminated));
     }
     let n = d.check_count(actual, U::min_size(d.syntax()))?;
-    let mut v = Vec::with_capacity(n);
+    let mut v = Vec::with_capacity(n.min(crate::array::MAX_PREALLOC));
     for _ in 0..n {
         v.push(U::decode_head(d)?);
     }
