@@ -7,7 +7,9 @@ use msrpc_proto::Pdu;
 use msrpc_proto::frag::{PduFramer, Reassembler};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     let limit = 4096;
     let mut r = Reassembler::new(limit, mode & 1 == 1);
     let mut framer = PduFramer::new();

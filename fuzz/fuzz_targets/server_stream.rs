@@ -9,9 +9,18 @@ use libfuzzer_sys::fuzz_target;
 use msrpc_proto::{Pdu, ServerConfig, ServerConnection, ServerEvent, StaticRegistry, SyntaxId};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&chunk, rest)) = data.split_first() else { return };
-    let iface = SyntaxId::new(uuid::Uuid::from_u128(0x7f6c4340_eb67_11d1_b9d7_00c04fad9a3b), 1, 0);
-    let registry = Arc::new(StaticRegistry::new(vec![(iface, vec![SyntaxId::NDR20, SyntaxId::NDR64])]));
+    let Some((&chunk, rest)) = data.split_first() else {
+        return;
+    };
+    let iface = SyntaxId::new(
+        uuid::Uuid::from_u128(0x7f6c4340_eb67_11d1_b9d7_00c04fad9a3b),
+        1,
+        0,
+    );
+    let registry = Arc::new(StaticRegistry::new(vec![(
+        iface,
+        vec![SyntaxId::NDR20, SyntaxId::NDR64],
+    )]));
     let mut config = ServerConfig::default();
     config.max_request_size = 64 * 1024;
     let mut server = ServerConnection::new(config, registry);
@@ -29,4 +38,3 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
-

@@ -465,6 +465,16 @@ impl ClientConnection {
         best
     }
 
+    /// All accepted presentation contexts.
+    pub fn contexts(&self) -> impl Iterator<Item = &PresentationContext> + '_ {
+        self.contexts.values()
+    }
+
+    /// The fragment size this client sends (after the bind_ack).
+    pub fn max_xmit_frag(&self) -> usize {
+        self.xmit_frag
+    }
+
     /// When the last bytes arrived (for the runtime's idle timeouts).
     pub fn last_activity(&self) -> Option<Instant> {
         self.last_activity

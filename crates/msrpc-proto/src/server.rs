@@ -374,6 +374,16 @@ impl ServerConnection {
         self.contexts.get(&context_id)
     }
 
+    /// All accepted presentation contexts.
+    pub fn contexts(&self) -> impl Iterator<Item = &PresentationContext> + '_ {
+        self.contexts.values()
+    }
+
+    /// The fragment size this server sends.
+    pub fn max_xmit_frag(&self) -> usize {
+        self.xmit_frag
+    }
+
     /// When the last bytes arrived (for the runtime's idle timeouts).
     pub fn last_activity(&self) -> Option<Instant> {
         self.last_activity

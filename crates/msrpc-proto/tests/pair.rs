@@ -369,6 +369,24 @@ fn fragmented_requests_and_responses_both_ways() {
 }
 
 #[test]
+fn simulated_time_is_recorded() {
+    let mut p = Pair::default();
+    let start = p.now;
+    assert_eq!(p.server.last_activity(), None);
+    p.bind(&[EPM]);
+    let after_bind = p.server.last_activity().unwrap();
+    assert!(after_bind > start);
+    p.now += Duration::from_secs(3600);
+    p.client.start_call(0, 0, None, stub(1, 0)).unwrap();
+    p.drive();
+    assert!(p.server.last_activity().unwrap() >= after_bind + Duration::from_secs(3600));
+    assert_eq!(p.client.contexts().count(), 1);
+    assert_eq!(p.server.contexts().count(), 1);
+    assert_eq!(p.client.max_xmit_frag(), 5840);
+    assert_eq!(p.server.max_xmit_frag(), 5840);
+}
+
+#[test]
 fn one_byte_chunks() {
     let mut p = Pair::default();
     p.chunk = 1;
