@@ -12,7 +12,6 @@
 //! The stubs here are written by hand; the IDL compiler's output for `idl/AsyncRPC.idl` replaces them.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use msrpc_ndr::{Decoder, Encoder, NdrString};
@@ -20,7 +19,7 @@ use msrpc_ndr::{Decoder, Encoder, NdrString};
 use crate::client::Binding;
 use crate::error::Result;
 use crate::notify::AsyncState;
-use crate::server::{CallEvent, IncomingCall, Interface};
+use crate::server::{AsyncCall, IncomingCall, Interface};
 use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
 
 /// The interface id: `7f6c4340-eb67-11d1-b9d7-00c04fad9a3b` v1.0.
@@ -45,6 +44,29 @@ pub trait AsyncRpcHandler: Send + Sync + 'static {
     fn non_async_func(&self, message: &[u8]);
     /// `Shutdown`: return `Ok` to stop the server, or a status to fault the call with.
     fn shutdown(&self) -> std::result::Result<(), Win32Status>;
+
+    /// `AsyncFunc`, an `[async]` manager: it may return at once and finish `call` later, from any
+    /// thread. The default completes after `delay_ms`, or aborts at once with
+    /// `RPC_S_CALL_CANCELLED` (1818) when the client cancels or goes away.
+    fn async_func(&self, call: AsyncCall<()>, delay_ms: u32) {
+        complete_after_delay(call, delay_ms);
+    }
+}
+
+/// The sample's `AsyncFunc` behaviour: complete after `delay_ms`, or abort with
+/// `RPC_S_CALL_CANCELLED` as soon as the client cancels the call or disconnects.
+pub fn complete_after_delay(call: AsyncCall<()>, delay_ms: u32) {
+    let cancelled = Arc::new(tokio::sync::Notify::new());
+    {
+        let cancelled = cancelled.clone();
+        call.on_event(move |_| cancelled.notify_one());
+    }
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(u64::from(delay_ms))) => call.complete(()),
+            _ = cancelled.notified() => call.abort(Win32Status::RPC_S_CALL_CANCELLED),
+        }
+    });
 }
 
 /// The sample server: `AsyncFunc` is an asynchronous manager that completes after `nAsychDelay`
@@ -98,23 +120,8 @@ impl<H: AsyncRpcHandler> Interface for AsyncRpcServer<H> {
                     call.fault(FaultStatus::NCA_S_FAULT_NDR);
                     return;
                 };
-                let cancelled = Arc::new(tokio::sync::Notify::new());
-                let flag = Arc::new(AtomicBool::new(false));
-                {
-                    let (cancelled, flag) = (cancelled.clone(), flag.clone());
-                    call.subscribe(move |ev| {
-                        if matches!(ev, CallEvent::Cancel | CallEvent::ClientDisconnect) {
-                            flag.store(true, Ordering::Release);
-                            cancelled.notify_one();
-                        }
-                    });
-                }
-                tokio::spawn(async move {
-                    tokio::select! {
-                        _ = tokio::time::sleep(Duration::from_millis(u64::from(delay))) => call.reply(Vec::new()),
-                        _ = cancelled.notified() => call.fault(Win32Status::RPC_S_CALL_CANCELLED),
-                    }
-                });
+                let call = AsyncCall::new(call, |(), _| Ok(()));
+                self.handler.async_func(call, delay);
             }
             OP_SHUTDOWN => match d
                 .finish()

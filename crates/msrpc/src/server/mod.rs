@@ -16,6 +16,7 @@
 //! client orphans it. An [`IncomingCall`] dropped without an answer is faulted with
 //! `RPC_S_CALL_FAILED` (mapped to `nca_s_unspec_reject`), never forgotten.
 
+mod async_call;
 mod call;
 mod conn;
 
@@ -32,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::transport::{Address, Listener};
 use msrpc_proto::{SyntaxId, Win32Status};
 
+pub use async_call::{AsyncCall, ReplyEncoder, Subscription};
 pub use call::{CallEvent, CallInfo, FaultCode, IncomingCall, Interface};
 
 /// Server limits and behaviour. Every limit has a documented default.
