@@ -148,7 +148,16 @@ g = srvsvc.NetSrvGetInfo(); g.in_level = 102; g.out_info = i2; g.result = 0
 g.in_server_unc = "\\\\srv"
 g1 = srvsvc.NetSrvGetInfo(); g1.in_level = 101; g1.out_info = i101(500, "SRV", 6, 1, 0x9003, "hi"); g1.result = 5
 g1.in_server_unc = None
+p = lsa.LookupPrivDisplayName()
+ph = misc.policy_handle(); ph.handle_type = 3; ph.uuid = misc.GUID("12345678-1234-abcd-ef00-0123456789ab")
+p.in_handle = ph
+nm = lsa.String(); nm.string = "SeDebugPrivilege"; p.in_name = nm
+p.in_language_id = 0x409; p.in_language_id_sys = 0x407
+dn = lsa.StringLarge(); dn.string = "Debug programs \u00e9"; p.out_disp_name = dn
+p.out_returned_language_id = 0x409; p.result = 0
 for v, be, n64 in VARIANTS:
+    out("lookupprivdisplayname_in_" + v, p.__ndr_pack_in__(bigendian=be, ndr64=n64))
+    out("lookupprivdisplayname_out_" + v, p.__ndr_pack_out__(bigendian=be, ndr64=n64))
     out("getinfo_out_102_" + v, g.__ndr_pack_out__(bigendian=be, ndr64=n64))
     out("getinfo_in_102_" + v, g.__ndr_pack_in__(bigendian=be, ndr64=n64))
     out("getinfo_out_101_" + v, g1.__ndr_pack_out__(bigendian=be, ndr64=n64))
@@ -248,6 +257,35 @@ fn samba_bytes_match_ours() {
         check_in(&s, &format!("getinfo_out_102_{v}"), &o102, syntax, rep);
         let o101: Out = (NetSrvInfo::Info101(Unique::new(i.clone())), 5);
         check_in(&s, &format!("getinfo_out_101_{v}"), &o101, syntax, rep);
+        // lsa LookupPrivDisplayName: [in] policy_handle *handle, [in, ref] lsa_String *name,
+        // [in] uint16 language_id, language_id_sys; [out, ref] lsa_StringLarge **disp_name,
+        // [out, ref] uint16 *returned_language_id, NTSTATUS.
+        let h = ContextHandle {
+            attributes: 3,
+            uuid: Uuid::parse_str("12345678-1234-abcd-ef00-0123456789ab").unwrap(),
+        };
+        let lin = (
+            h,
+            LsaString::<false>::new(Some("SeDebugPrivilege")),
+            0x409u16,
+            0x407u16,
+        );
+        check_in(
+            &s,
+            &format!("lookupprivdisplayname_in_{v}"),
+            &lin,
+            syntax,
+            rep,
+        );
+        let disp = LsaString::<true>::new(Some("Debug programs \u{e9}"));
+        let lout = (Unique::new(disp), 0x409u16, 0u32);
+        check_in(
+            &s,
+            &format!("lookupprivdisplayname_out_{v}"),
+            &lout,
+            syntax,
+            rep,
+        );
     }
 
     let u = Uuid::parse_str("12345678-1234-abcd-ef00-0123456789ab").unwrap();
