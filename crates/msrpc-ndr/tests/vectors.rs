@@ -540,3 +540,12 @@ fn full_pointers_across_parameters_and_temporaries() {
     }
     d.finish().unwrap();
 }
+
+#[test]
+fn encoder_decoder_and_error_are_send_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Encoder>();
+    assert_send_sync::<Decoder<'static>>();
+    assert_send_sync::<msrpc_ndr::Error>();
+    assert_send_sync::<DecodeLimits>();
+}
