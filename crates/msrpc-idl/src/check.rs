@@ -480,7 +480,7 @@ impl<'a> Checker<'a> {
         pd: PtrKind,
         span: Span,
     ) -> CResult<UnionDef> {
-        let (switch_type, encapsulated) = match &u.switch {
+        let ((switch_type, switch_enum), encapsulated) = match &u.switch {
             Some((sty, sname, uname)) => {
                 let t = self.switch_prim(sty)?;
                 (
@@ -496,7 +496,7 @@ impl<'a> Checker<'a> {
                     _ => return self.err(*aspan, "switch_type needs a type"),
                 },
                 // MIDL allows omitting switch_type; the discriminant is then a long.
-                None => (Prim::I32, None),
+                None => ((Prim::I32, None), None),
             },
         };
         let names: Vec<(String, bool)> = Vec::new();
@@ -534,16 +534,20 @@ impl<'a> Checker<'a> {
         }
         Ok(UnionDef {
             switch_type,
+            switch_enum,
             encapsulated,
             arms,
         })
     }
 
-    fn switch_prim(&mut self, t: &TypeSpec) -> CResult<Prim> {
+    fn switch_prim(&mut self, t: &TypeSpec) -> CResult<(Prim, Option<TypeId>)> {
         let r = self.spec_type(t)?;
         match r.ty {
-            Ty::Prim(p) if p.is_integer() || p == Prim::Bool => Ok(p),
-            Ty::Def(id) if matches!(self.model.types[id].kind, DefKind::Enum(_)) => Ok(Prim::U16),
+            Ty::Prim(Prim::Bool) => Ok((Prim::U8, None)),
+            Ty::Prim(p) if p.is_integer() => Ok((p, None)),
+            Ty::Def(id) if matches!(self.model.types[id].kind, DefKind::Enum(_)) => {
+                Ok((Prim::U32, Some(id)))
+            }
             _ => self.err(
                 t.span,
                 "a union discriminant must be an integer, char, boolean or enum",

@@ -146,19 +146,48 @@ fn prim_lit(p: Prim, v: i64) -> String {
     }
 }
 
-/// A pattern for a discriminant value (negative literals need parentheses-free form).
-fn prim_pat(p: Prim, v: i64) -> String {
-    prim_lit(p, v)
+/// A union discriminant's Rust type: a primitive or an enum newtype.
+struct Disc {
+    rust: String,
+    prim: Prim,
+    is_enum: bool,
 }
 
-fn to_u64(p: Prim, expr: &str) -> String {
-    match p {
-        Prim::Bool => format!("u64::from({expr})"),
-        _ => format!("(({expr}) as u64)"),
+impl Disc {
+    /// A literal (also usable as a pattern) for case value `v`.
+    fn lit(&self, v: i64) -> String {
+        if self.is_enum {
+            format!("{}({}u32)", self.rust, v as u32)
+        } else {
+            prim_lit(self.prim, v)
+        }
+    }
+
+    fn to_u64(&self, expr: &str) -> String {
+        if self.is_enum {
+            format!("u64::from({expr}.0)")
+        } else {
+            format!("(({expr}) as u64)")
+        }
     }
 }
 
 impl Gen<'_> {
+    fn disc(&self, u: &UnionDef) -> Disc {
+        match u.switch_enum {
+            Some(id) => Disc {
+                rust: self.name(id),
+                prim: Prim::U32,
+                is_enum: true,
+            },
+            None => Disc {
+                rust: u.switch_type.rust().to_string(),
+                prim: u.switch_type,
+                is_enum: false,
+            },
+        }
+    }
+
     fn name(&self, id: TypeId) -> String {
         ident(&self.m.types[id].name)
     }
@@ -189,11 +218,13 @@ impl Gen<'_> {
             }
             match &self.m.types[id].kind {
                 DefKind::Struct(s) => s.fields.iter().for_each(|f| collect_ids(&f.ty, &mut stack)),
-                DefKind::Union(u) => u
-                    .arms
-                    .iter()
-                    .filter_map(|a| a.field.as_ref())
-                    .for_each(|f| collect_ids(&f.ty, &mut stack)),
+                DefKind::Union(u) => {
+                    stack.extend(u.switch_enum);
+                    u.arms
+                        .iter()
+                        .filter_map(|a| a.field.as_ref())
+                        .for_each(|f| collect_ids(&f.ty, &mut stack));
+                }
                 DefKind::Alias(t) => collect_ids(t, &mut stack),
                 DefKind::Enum(_) | DefKind::Pending => {}
             }
@@ -650,7 +681,7 @@ impl Gen<'_> {
             }
             Ty::Union(id, sw) => {
                 if let (Some(sw), DefKind::Union(u)) = (cexpr(sw, value), &self.m.types[*id].kind) {
-                    let got = to_u64(u.switch_type, &format!("{place}.discriminant()"));
+                    let got = self.disc(u).to_u64(&format!("{place}.discriminant()"));
                     let _ = write!(
                         out,
                         "{{ let wire: u64 = {got}; let expected: u64 = ({sw}) as u64; if wire != expected {{ return Err({n}::ErrorKind::SwitchMismatch {{ wire, expected }}); }} }}"
@@ -698,8 +729,8 @@ impl Gen<'_> {
         let name = self.name(id);
         let idl_name = &self.m.types[id].name;
         let n = &self.ndr;
-        let p = u.switch_type;
-        let pr = p.rust();
+        let disc = self.disc(u);
+        let pr = disc.rust.as_str();
         // Variants.
         struct V<'a> {
             name: String,
@@ -793,7 +824,7 @@ impl Gen<'_> {
                 (true, true) => format!("{}(d, _)", v.name),
             };
             let val = match v.lit {
-                Some(l) => prim_lit(p, l),
+                Some(l) => disc.lit(l),
                 None => "*d".into(),
             };
             let _ = writeln!(out, "{name}::{pat} => {val},");
@@ -814,8 +845,7 @@ impl Gen<'_> {
             out,
             "{ALLOW} impl {name} {{ fn arm_align(s: {n}::Syntax) -> usize {{ {arm_align} }} }}\n\
              {ALLOW} impl {n}::NdrType for {name} {{ fn align(s: {n}::Syntax) -> usize {{ <{pr} as {n}::NdrType>::align(s).max(Self::arm_align(s)) }} \
-             fn min_size(s: {n}::Syntax) -> usize {{ {}usize.saturating_add({min}) }} }}",
-            p.size()
+             fn min_size(s: {n}::Syntax) -> usize {{ <{pr} as {n}::NdrType>::min_size(s).saturating_add({min}) }} }}"
         );
         // Encode.
         let mut arms_head = String::new();
@@ -894,7 +924,7 @@ impl Gen<'_> {
                 has_default = true;
                 vec!["_".into()]
             } else {
-                v.cases.iter().map(|c| prim_pat(p, *c)).collect()
+                v.cases.iter().map(|c| disc.lit(*c)).collect()
             };
             let decode_f = |f: &Field| {
                 let fname = ident(&f.name);
@@ -941,7 +971,7 @@ impl Gen<'_> {
             let _ = write!(
                 dh_arms,
                 "_ => return Err(d.error({n}::ErrorKind::BadSwitch({}))),",
-                to_u64(p, "disc")
+                disc.to_u64("disc")
             );
         }
         let (dpre, dmid, dpost) = if u.encapsulated.is_some() {

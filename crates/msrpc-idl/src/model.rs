@@ -63,6 +63,8 @@ pub(crate) struct Field {
 pub(crate) struct UnionDef {
     /// The discriminant's wire type.
     pub(crate) switch_type: Prim,
+    /// The discriminant is this enum type (its wire size differs between NDR20 and NDR64).
+    pub(crate) switch_enum: Option<TypeId>,
     /// For an encapsulated union, the discriminant's name and the union's own name.
     pub(crate) encapsulated: Option<(String, String)>,
     pub(crate) arms: Vec<Arm>,
@@ -100,15 +102,6 @@ pub(crate) enum Prim {
 }
 
 impl Prim {
-    pub(crate) fn size(self) -> usize {
-        match self {
-            Prim::Bool | Prim::U8 | Prim::I8 => 1,
-            Prim::U16 | Prim::I16 => 2,
-            Prim::U32 | Prim::I32 | Prim::F32 => 4,
-            Prim::U64 | Prim::I64 | Prim::F64 => 8,
-        }
-    }
-
     pub(crate) fn rust(self) -> &'static str {
         match self {
             Prim::Bool => "bool",

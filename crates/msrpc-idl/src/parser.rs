@@ -31,7 +31,13 @@ pub(crate) struct Parser<'a> {
     toks: &'a [Token],
     pos: usize,
     sources: &'a Sources,
+    /// Nesting of expressions and aggregate bodies, bounded so hostile input cannot overflow
+    /// the stack.
+    depth: usize,
 }
+
+/// Deepest nesting of parentheses, unary operators and struct/union bodies accepted.
+const MAX_DEPTH: usize = 200;
 
 impl<'a> Parser<'a> {
     pub(crate) fn new(toks: &'a [Token], sources: &'a Sources) -> Self {
@@ -39,6 +45,7 @@ impl<'a> Parser<'a> {
             toks,
             pos: 0,
             sources,
+            depth: 0,
         }
     }
 
@@ -486,6 +493,13 @@ impl<'a> Parser<'a> {
     }
 
     pub(crate) fn type_spec(&mut self) -> PResult<TypeSpec> {
+        self.enter()?;
+        let t = self.type_spec_inner();
+        self.depth -= 1;
+        t
+    }
+
+    fn type_spec_inner(&mut self) -> PResult<TypeSpec> {
         self.skip_qualifiers();
         let start = self.span();
         let kind = self.type_spec_kind()?;
@@ -848,7 +862,25 @@ impl<'a> Parser<'a> {
 
     // ---- expressions ---------------------------------------------------------------------
 
+    fn enter(&mut self) -> PResult<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err(
+                self.span(),
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+            );
+        }
+        Ok(())
+    }
+
     pub(crate) fn expr(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let e = self.expr_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn expr_inner(&mut self) -> PResult<Expr> {
         let c = self.binary(0)?;
         if self.eat_punct("?") {
             let a = self.expr()?;
@@ -910,6 +942,13 @@ impl<'a> Parser<'a> {
     }
 
     fn unary(&mut self) -> PResult<Expr> {
+        self.enter()?;
+        let e = self.unary_inner();
+        self.depth -= 1;
+        e
+    }
+
+    fn unary_inner(&mut self) -> PResult<Expr> {
         let start = self.span();
         if let Tok::Punct(p) = self.peek() {
             let op = match *p {

@@ -88,3 +88,29 @@ fn shipped_idl_matches_goldens() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[test]
+fn builder_writes_one_file_per_idl_into_out_dir() {
+    let out = std::env::temp_dir().join(format!("msrpc-idl-test-{}", std::process::id()));
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let idl_dir = manifest_dir().join("../../idl");
+    builder()
+        .out_dir(&out)
+        .emit_rerun_if_changed(false)
+        .compile(
+            &[idl_dir.join("asyncrpc.idl"), idl_dir.join("mgmt.idl")],
+            &[idl_dir.join("asyncrpc.acf")],
+        )
+        .expect("compiles");
+    let asyncrpc = std::fs::read_to_string(out.join("asyncrpc.rs")).expect("asyncrpc.rs");
+    assert!(asyncrpc.contains("is_async: true"), "the ACF was applied");
+    assert!(out.join("mgmt.rs").is_file());
+    // compile_to_string (the CLI's entry point) gives the same text for default options.
+    let cli = msrpc_idl::compile_to_string(
+        idl_dir.join("asyncrpc.idl"),
+        Some(&idl_dir.join("asyncrpc.acf")),
+    )
+    .expect("compiles");
+    assert!(cli.contains("::msrpc::codegen::InterfaceDescriptor"));
+    std::fs::remove_dir_all(&out).ok();
+}

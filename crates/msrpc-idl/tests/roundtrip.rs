@@ -150,6 +150,23 @@ fn features_types_round_trip() {
     ] {
         round(&enc);
     }
+    for v in [BY_ENUM::S(-1), BY_ENUM::L(1 << 50)] {
+        round(&HOLDS_ENUM_UNION {
+            which: v.discriminant(),
+            v,
+        });
+    }
+    let wire =
+        msrpc_ndr::encode_all(&BY_ENUM::S(7), Syntax::Ndr20, DataRep::LITTLE_ENDIAN).unwrap();
+    assert_eq!(hex(&wire), "0000000007000000"); // 16-bit discriminant, then the aligned long
+    let wire =
+        msrpc_ndr::encode_all(&BY_ENUM::S(7), Syntax::Ndr64, DataRep::LITTLE_ENDIAN).unwrap();
+    // NDR64: the union aligns to its largest arm (hyper), the discriminant is 32 bits.
+    assert_eq!(hex(&wire), "000000000000000007000000");
+    round(&CSTR {
+        n: 3,
+        s: ConformantVaryingArray::new(vec![0x41, 0x42, 0]),
+    });
     let tail = NODE {
         value: 2,
         next: Unique::null(),
@@ -277,6 +294,14 @@ fn requests_and_responses_round_trip() {
                 value: features_idl::VALUE::Text(Unique::new(WideString::from("x"))),
             },
             enc: features_idl::ENCAPSULATED::H(3),
+            by_enum: features_idl::HOLDS_ENUM_UNION {
+                which: features_idl::SIZE16::Small,
+                v: features_idl::BY_ENUM::S(1),
+            },
+            cstr: features_idl::CSTR {
+                n: 1,
+                s: ConformantVaryingArray::new(vec![0]),
+            },
         };
         let stub = req.encode(s, r).unwrap();
         assert_eq!(DrawRequest::decode(&stub, s, r).unwrap(), req);
