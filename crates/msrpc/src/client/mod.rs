@@ -244,7 +244,7 @@ impl Binding {
         opnum: u16,
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
     ) -> Result<conn::PendingCall> {
-        let conn = self.connection().await?;
+        let conn = self.connection(iface).await?;
         let syntax = conn.ensure_context(iface).await?;
         let stub = encode(syntax)?;
         conn.start_call(
@@ -257,7 +257,9 @@ impl Binding {
     }
 
     /// A live connection with room for one more call, opening one if the pool allows it.
-    async fn connection(&self) -> Result<ConnHandle> {
+    /// A new connection binds `iface` before it joins the pool, so the association group the server
+    /// assigns is known before another connection is opened to join it.
+    async fn connection(&self, iface: SyntaxId) -> Result<ConnHandle> {
         if let Some(c) = self.pooled() {
             return Ok(c);
         }
@@ -265,7 +267,7 @@ impl Binding {
         if let Some(c) = self.pooled() {
             return Ok(c);
         }
-        self.open().await
+        self.open(iface).await
     }
 
     /// A pooled connection to use, or `None` when a new one should be opened.
@@ -288,7 +290,7 @@ impl Binding {
         None
     }
 
-    async fn open(&self) -> Result<ConnHandle> {
+    async fn open(&self, iface: SyntaxId) -> Result<ConnHandle> {
         let opts = &self.inner.options;
         let group = *self
             .inner
@@ -297,6 +299,7 @@ impl Binding {
             .unwrap_or_else(|p| p.into_inner());
         let addr = crate::transport::Address::for_connect(&self.inner.target)?;
         let conn = ConnHandle::connect(addr, opts.clone(), group, &self.inner.rt).await?;
+        conn.ensure_context(iface).await?;
         {
             let mut g = self
                 .inner

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use crate::transport::PeerAddr;
-use msrpc_ndr::{DataRep, Syntax};
+use msrpc_ndr::{ContextHandle, DataRep, Syntax};
 use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
 
 /// A served interface: what `RpcServerRegisterIf` registers. Generated server stubs implement it; so can
@@ -116,6 +116,7 @@ pub struct IncomingCall {
     pub(crate) state: Arc<CallState>,
     pub(crate) tx: Option<mpsc::UnboundedSender<Completion>>,
     pub(crate) guard: Option<CallGuard>,
+    pub(crate) group: Option<Arc<super::context::AssocGroup>>,
 }
 
 impl fmt::Debug for IncomingCall {
@@ -183,6 +184,51 @@ impl IncomingCall {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(Box::new(f));
+    }
+
+    /// Creates a context handle for `value` in the client's association group. `rundown` runs if the
+    /// client's association ends with the handle still open (the context rundown routine).
+    pub fn new_context<T: Send + 'static>(
+        &self,
+        value: T,
+        rundown: impl FnOnce(T) + Send + 'static,
+    ) -> Result<ContextHandle, FaultStatus> {
+        let group = self
+            .group
+            .as_ref()
+            .ok_or(FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH)?;
+        Ok(group.create(value, rundown))
+    }
+
+    /// The value behind a context handle the client presented. A null, unknown, closed or
+    /// differently-typed handle is `nca_s_fault_context_mismatch` (fault the call with it).
+    pub fn context<T: Send + 'static>(
+        &self,
+        handle: &ContextHandle,
+    ) -> Result<super::ContextValue<T>, FaultStatus> {
+        let group = self
+            .group
+            .as_ref()
+            .ok_or(FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH)?;
+        group.get(handle)
+    }
+
+    /// Closes a context handle and hands back its value (its rundown will not run). Return
+    /// [`ContextHandle::NULL`] to the client in its place.
+    pub fn close_context<T: Send + 'static>(
+        &self,
+        handle: &ContextHandle,
+    ) -> Result<T, FaultStatus> {
+        let group = self
+            .group
+            .as_ref()
+            .ok_or(FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH)?;
+        group.close(handle)
+    }
+
+    /// Context handles open in the client's association group.
+    pub fn open_contexts(&self) -> usize {
+        self.group.as_ref().map_or(0, |g| g.len())
     }
 
     /// Answers with the response stub (the NDR-encoded out-parameters and return value).

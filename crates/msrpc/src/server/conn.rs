@@ -17,6 +17,7 @@ use tracing::{debug, trace};
 
 use super::Shared;
 use super::call::{Answer, CallEvent, CallGuard, CallInfo, CallState, Completion, IncomingCall};
+use super::context::AssocGroup;
 use crate::transport::{PeerAddr, Stream};
 use msrpc_ndr::{DataRep, Syntax};
 use msrpc_proto::{
@@ -35,9 +36,9 @@ impl InterfaceRegistry for Registry {
     }
 
     fn assoc_group(&self, requested: u32) -> u32 {
-        if requested != 0 {
-            // Joining a group: context handles are kept per group, so a client may only join a
-            // group it names; unknown ids simply start a group with that id.
+        // Joining a live group shares its context handles; an unknown id gets a new group
+        // (C706 12.6.3.1: the server creates a group when the one asked for does not exist).
+        if requested != 0 && self.0.groups.exists(requested) {
             return requested;
         }
         self.0.new_assoc_group()
@@ -62,6 +63,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     let mut close_all = shared.close_all.subscribe();
     let mut draining = shared.stop.subscribe();
     let mut drained = false;
+    let mut group: Option<(u32, Arc<AssocGroup>)> = None;
     let mut eof = false;
     debug!(?peer, "connection accepted");
 
@@ -69,7 +71,10 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         // What the protocol core decided.
         while let Some(ev) = conn.poll_event() {
             match ev {
-                ServerEvent::Call(c) => dispatch(&shared, &mut conn, &mut calls, &tx, &peer, c),
+                ServerEvent::Call(c) => {
+                    let g = group.as_ref().map(|(_, g)| g.clone());
+                    dispatch(&shared, &mut conn, &mut calls, &tx, &peer, g, c)
+                }
                 ServerEvent::Cancel { call_id } => {
                     if let Some(st) = calls.get(&call_id) {
                         st.signal(CallEvent::Cancel);
@@ -80,7 +85,11 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                         st.signal(CallEvent::Cancel);
                     }
                 }
-                ServerEvent::Bound { .. } => {}
+                ServerEvent::Bound { assoc_group, .. } => {
+                    if group.is_none() {
+                        group = Some((assoc_group, shared.groups.join(assoc_group)));
+                    }
+                }
                 ServerEvent::Closed { error } => {
                     debug!(?peer, ?error, "connection closing");
                 }
@@ -173,6 +182,9 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     for st in calls.values() {
         st.signal(CallEvent::ClientDisconnect);
     }
+    if let Some((id, g)) = group {
+        shared.groups.leave(id, &g);
+    }
     debug!(?peer, "connection closed");
 }
 
@@ -200,6 +212,7 @@ fn dispatch(
     calls: &mut HashMap<u32, Arc<CallState>>,
     tx: &mpsc::UnboundedSender<Completion>,
     peer: &PeerAddr,
+    group: Option<Arc<AssocGroup>>,
     c: msrpc_proto::IncomingCall,
 ) {
     shared.stats.calls_received.fetch_add(1, Ordering::Relaxed);
@@ -247,6 +260,7 @@ fn dispatch(
         state,
         tx: Some(tx.clone()),
         guard: Some(guard),
+        group,
     };
     iface.dispatch(call);
 }

@@ -19,6 +19,7 @@
 mod async_call;
 mod call;
 mod conn;
+mod context;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -35,6 +36,7 @@ use msrpc_proto::{SyntaxId, Win32Status};
 
 pub use async_call::{AsyncCall, ReplyEncoder, Subscription};
 pub use call::{CallEvent, CallInfo, FaultCode, IncomingCall, Interface};
+pub use context::ContextValue;
 
 /// Server limits and behaviour. Every limit has a documented default.
 #[derive(Clone, Debug)]
@@ -141,6 +143,7 @@ impl ServerBuilder {
             interfaces: Mutex::new(HashMap::new()),
             next_assoc_group: std::sync::atomic::AtomicU32::new(0x0001_0000),
             stats: Stats::default(),
+            groups: context::Groups::default(),
             connections: AtomicUsize::new(0),
             calls: AtomicUsize::new(0),
             listening: AtomicBool::new(true),
@@ -255,6 +258,7 @@ pub(crate) struct Shared {
     interfaces: Mutex<HashMap<(uuid::Uuid, u16), Arc<dyn Interface>>>,
     next_assoc_group: std::sync::atomic::AtomicU32,
     pub(crate) stats: Stats,
+    pub(crate) groups: context::Groups,
     connections: AtomicUsize,
     pub(crate) calls: AtomicUsize,
     listening: AtomicBool,
