@@ -44,6 +44,11 @@ pub struct ClientConfig {
     /// Data representation of the PDUs (and so of the stubs the runtime encodes). Default
     /// little-endian.
     pub drep: Drep,
+    /// Keep the connection after sending an orphaned PDU when the server negotiated
+    /// keep-connection-on-orphan (MS-RPCE 3.3.1.5.10). Default true. Set it to false for servers
+    /// that advertise the feature but do not honour it: samba-dcerpcd 4.17 answers 0x3 yet keeps
+    /// the orphaned call's partial request and faults the next call with `nca_s_proto_error`.
+    pub keep_connection_on_orphan: bool,
 }
 
 impl Default for ClientConfig {
@@ -58,6 +63,7 @@ impl Default for ClientConfig {
             assoc_group: 0,
             conc_mpx: true,
             drep: Drep::LITTLE_ENDIAN,
+            keep_connection_on_orphan: true,
         }
     }
 }
@@ -296,15 +302,23 @@ impl ClientConnection {
     }
 
     /// Non-abortive cancel: tell the server (co_cancel) and keep waiting for its response or fault.
-    /// A call whose request has not started going out carries `PFC_PENDING_CANCEL` instead.
+    ///
+    /// The co_cancel goes out after the call's last request fragment (right away if the request
+    /// is already out). `PFC_PENDING_CANCEL` is never set on requests: samba-dcerpcd answers such a
+    /// request with fault 0x6bd and drops the connection.
     pub fn cancel(&mut self, call_id: u32) -> Result<(), Error> {
         let call = self
             .calls
             .get_mut(&call_id)
             .ok_or(Error::NoSuchCall(call_id))?;
         call.cancel_count = call.cancel_count.saturating_add(1);
-        if let Some(o) = self.requests.iter_mut().find(|o| o.call_id == call_id) {
-            o.extra_flags = o.extra_flags | PfcFlags::PENDING_CANCEL;
+        if let Some(o) = self
+            .requests
+            .iter_mut()
+            .chain(self.current.as_mut())
+            .find(|o| o.call_id == call_id)
+        {
+            o.cancel_after = true;
             return Ok(());
         }
         self.queue_simple(call_id, PduBody::CoCancel);
@@ -331,9 +345,10 @@ impl ClientConnection {
         if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
             self.current = None;
             self.queue_simple(call_id, PduBody::Orphaned);
-            let keep = self
-                .features
-                .is_some_and(|f| f.contains(BindTimeFeatures::KEEP_CONNECTION_ON_ORPHAN));
+            let keep = self.config.keep_connection_on_orphan
+                && self
+                    .features
+                    .is_some_and(|f| f.contains(BindTimeFeatures::KEEP_CONNECTION_ON_ORPHAN));
             if !keep {
                 self.finish(ConnectionError::Orphaned, true);
             }
@@ -385,8 +400,9 @@ impl ClientConnection {
             if let Some(cur) = self.current.as_mut() {
                 match cur.next_fragment(self.xmit_frag) {
                     Ok((bytes, last)) => {
-                        if last {
-                            self.current = None;
+                        // `take` ends the call's turn; a cancel made before it went out follows it.
+                        if last && let Some(done) = self.current.take().filter(|o| o.cancel_after) {
+                            self.queue_simple(done.call_id, PduBody::CoCancel);
                         }
                         return Some(bytes);
                     }

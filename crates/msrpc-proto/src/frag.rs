@@ -266,6 +266,8 @@ pub(crate) struct Outgoing {
     pub(crate) started: bool,
     pub(crate) drep: Drep,
     pub(crate) extra_flags: PfcFlags,
+    /// Send co_cancel right after the last fragment (the call was cancelled before it went out).
+    pub(crate) cancel_after: bool,
 }
 
 impl Outgoing {
@@ -278,6 +280,7 @@ impl Outgoing {
             started: false,
             drep,
             extra_flags: PfcFlags::NONE,
+            cancel_after: false,
         }
     }
 

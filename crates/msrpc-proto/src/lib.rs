@@ -133,6 +133,12 @@
 //!   reason field. A client that gets anything else (impacket's server answers user rejection)
 //!   records no features, so orphaning a call mid-request closes the connection
 //!   (MS-RPCE 3.3.1.5.10).
+//!   samba-dcerpcd 4.17 answers 0x3 but does not drop an orphaned call's partial request (the
+//!   next call is faulted `nca_s_proto_error`): set [`ClientConfig::keep_connection_on_orphan`]
+//!   to false for such servers.
+//! - Cancel: the client never sets `PFC_PENDING_CANCEL` on requests (samba-dcerpcd faults such a
+//!   request with 0x6bd and drops the connection); a cancel before the request went out is a
+//!   co_cancel right after its last fragment. The server still honours the flag from peers.
 //! - `PFC_CONC_MPX` is set by the client and echoed by the server, but not enforced: Samba and
 //!   impacket set neither yet answer pipelined calls.
 //! - Errors: a fault for an unknown context id is `nca_s_unk_if` with `did_not_execute`; a bind

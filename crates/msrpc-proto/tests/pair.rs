@@ -508,7 +508,7 @@ fn non_abortive_cancel() {
 }
 
 #[test]
-fn cancel_before_sending_sets_pending_cancel() {
+fn cancel_before_sending_follows_the_request() {
     let mut p = Pair::default();
     let o = p.bind(&[EPM]);
     p.server_events();
@@ -517,9 +517,15 @@ fn cancel_before_sending_sets_pending_cancel() {
         .start_call(o.accepted[0].context_id, 1, None, stub(4, 0))
         .unwrap();
     p.client.cancel(id).unwrap();
-    p.drive();
+    let first = Pdu::parse(&p.client_one().unwrap()).unwrap();
+    assert_eq!(first.packet_type(), PacketType::REQUEST);
+    assert!(!first.flags.contains(PfcFlags::PENDING_CANCEL));
+    let second = Pdu::parse(&p.client_one().unwrap()).unwrap();
+    assert_eq!(second.packet_type(), PacketType::CO_CANCEL);
     let ev = p.server_events();
-    assert!(matches!(&ev[..], [ServerEvent::Call(c)] if c.pending_cancel));
+    assert!(
+        matches!(&ev[..], [ServerEvent::Call(c), ServerEvent::Cancel { .. }] if !c.pending_cancel)
+    );
 }
 
 #[test]
@@ -622,6 +628,23 @@ fn orphan_mid_request_closes_without_keep_connection() {
     assert_eq!(Pdu::parse(&f).unwrap().packet_type(), PacketType::ORPHANED);
     assert!(p.client.poll_transmit().is_none());
     assert_eq!(ConnectionError::Orphaned.initiator(), Initiator::Local);
+}
+
+#[test]
+fn orphan_mid_request_closes_when_keep_connection_is_not_trusted() {
+    let mut c = ClientConfig::default();
+    c.max_xmit_frag = 64;
+    c.keep_connection_on_orphan = false;
+    let mut p = Pair::new(c, ServerConfig::default());
+    let o = p.bind(&[EPM]);
+    assert_eq!(o.features, Some(BindTimeFeatures::ALL));
+    let id = p
+        .client
+        .start_call(o.accepted[0].context_id, 1, None, stub(500, 0))
+        .unwrap();
+    p.client_one().unwrap();
+    p.client.orphan(id).unwrap();
+    assert!(p.client.is_closed());
 }
 
 #[test]
