@@ -93,6 +93,8 @@ struct BindingInner {
     target: StringBinding,
     options: BindingOptions,
     pool: Mutex<Vec<ConnHandle>>,
+    /// The object UUID sent with each request (`RpcBindingSetObject`); from the string binding.
+    object: Mutex<Option<uuid::Uuid>>,
     /// Held while a connection is being opened, so concurrent first calls share one connection.
     connecting: tokio::sync::Mutex<()>,
     /// The association group the server assigned to the first connection; later connections join it.
@@ -115,11 +117,13 @@ impl Binding {
                 "max_connections and max_calls_per_connection must be at least 1",
             ));
         }
+        let object = target.object();
         Ok(Binding {
             inner: Arc::new(BindingInner {
                 target,
                 options,
                 pool: Mutex::new(Vec::new()),
+                object: Mutex::new(object),
                 connecting: tokio::sync::Mutex::new(()),
                 assoc_group: Mutex::new(0),
                 rt: runtime_handle(),
@@ -130,6 +134,17 @@ impl Binding {
     /// The string binding this handle was made from.
     pub fn string_binding(&self) -> &StringBinding {
         &self.inner.target
+    }
+
+    /// The object UUID sent with each call, if any (`RpcBindingInqObject`).
+    pub fn object(&self) -> Option<uuid::Uuid> {
+        *self.inner.object.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sets the object UUID sent with later calls on this binding and its clones
+    /// (`RpcBindingSetObject`); `None` sends none.
+    pub fn set_object(&self, object: Option<uuid::Uuid>) {
+        *self.inner.object.lock().unwrap_or_else(|p| p.into_inner()) = object;
     }
 
     /// The binding's options.
@@ -250,7 +265,7 @@ impl Binding {
         conn.start_call(
             iface,
             opnum,
-            self.inner.target.object(),
+            self.object(),
             stub,
             self.inner.options.call_timeout,
         )

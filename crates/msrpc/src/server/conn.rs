@@ -31,8 +31,8 @@ struct Registry(Arc<Shared>);
 impl InterfaceRegistry for Registry {
     fn transfer_syntaxes(&self, interface: &SyntaxId) -> Option<Vec<SyntaxId>> {
         self.0
-            .lookup(interface)
-            .map(|_| vec![SyntaxId::NDR20, SyntaxId::NDR64])
+            .serves(interface)
+            .then(|| vec![SyntaxId::NDR20, SyntaxId::NDR64])
     }
 
     fn assoc_group(&self, requested: u32) -> u32 {
@@ -220,8 +220,9 @@ fn dispatch(
         shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
         let _ = conn.fault(c.call_id, status, true);
     };
-    let Some(iface) = shared.lookup(&c.interface) else {
-        return fault(conn, FaultStatus::NCA_S_UNK_IF);
+    let iface = match shared.manager(&c.interface, c.object) {
+        Ok(i) => i,
+        Err(status) => return fault(conn, status),
     };
     if c.opnum >= iface.operation_count() {
         return fault(conn, FaultStatus::NCA_S_OP_RNG_ERROR);

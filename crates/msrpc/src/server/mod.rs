@@ -88,7 +88,8 @@ impl Default for ServerConfig {
 #[derive(Default)]
 pub struct ServerBuilder {
     config: ServerConfig,
-    interfaces: Vec<Arc<dyn Interface>>,
+    interfaces: Vec<(Arc<dyn Interface>, uuid::Uuid)>,
+    object_types: Vec<(uuid::Uuid, uuid::Uuid)>,
     listen: Vec<String>,
     builtin_mgmt: bool,
 }
@@ -110,9 +111,23 @@ impl ServerBuilder {
         self
     }
 
-    /// Registers an interface (`RpcServerRegisterIf`).
+    /// Registers an interface (`RpcServerRegisterIf`) as the manager for objects of the nil type.
     pub fn interface(mut self, iface: Arc<dyn Interface>) -> Self {
-        self.interfaces.push(iface);
+        self.interfaces.push((iface, uuid::Uuid::nil()));
+        self
+    }
+
+    /// Registers an interface's manager for one object type (`RpcServerRegisterIf` with
+    /// `MgrTypeUuid`). Requests whose object UUID has that type (see [`ServerBuilder::object_type`])
+    /// go to this manager.
+    pub fn interface_for_type(mut self, iface: Arc<dyn Interface>, type_uuid: uuid::Uuid) -> Self {
+        self.interfaces.push((iface, type_uuid));
+        self
+    }
+
+    /// Gives an object UUID a type (`RpcObjectSetType`). Objects never given a type have the nil type.
+    pub fn object_type(mut self, object: uuid::Uuid, type_uuid: uuid::Uuid) -> Self {
+        self.object_types.push((object, type_uuid));
         self
     }
 
@@ -141,6 +156,7 @@ impl ServerBuilder {
         let shared = Arc::new(Shared {
             config: self.config,
             interfaces: Mutex::new(HashMap::new()),
+            object_types: Mutex::new(HashMap::new()),
             next_assoc_group: std::sync::atomic::AtomicU32::new(0x0001_0000),
             stats: Stats::default(),
             groups: context::Groups::default(),
@@ -153,12 +169,14 @@ impl ServerBuilder {
             bindings: Mutex::new(Vec::new()),
         });
         if with_mgmt {
-            shared.register(Arc::new(crate::mgmt::MgmtInterface::new(Arc::downgrade(
-                &shared,
-            ))))?;
+            let mgmt = crate::mgmt::MgmtInterface::new(Arc::downgrade(&shared));
+            shared.register(Arc::new(mgmt), uuid::Uuid::nil())?;
         }
-        for iface in self.interfaces {
-            shared.register(iface)?;
+        for (iface, ty) in self.interfaces {
+            shared.register(iface, ty)?;
+        }
+        for (object, ty) in self.object_types {
+            shared.set_object_type(object, ty);
         }
         let mut listeners = Vec::new();
         for text in &self.listen {
@@ -213,9 +231,15 @@ impl Server {
             .clone()
     }
 
-    /// Registers one more interface while running.
+    /// Registers one more interface while running, for the nil object type.
     pub fn register(&self, iface: Arc<dyn Interface>) -> Result<()> {
-        self.shared.register(iface)
+        self.shared.register(iface, uuid::Uuid::nil())
+    }
+
+    /// `RpcObjectSetType` while running: requests for `object` go to the manager registered for
+    /// `type_uuid`. The nil type removes the object's type.
+    pub fn set_object_type(&self, object: uuid::Uuid, type_uuid: uuid::Uuid) {
+        self.shared.set_object_type(object, type_uuid);
     }
 
     /// Counters (the mgmt `inq_stats` values and more).
@@ -255,7 +279,9 @@ impl Server {
 /// Server state shared by its listeners, connections and the mgmt interface.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
-    interfaces: Mutex<HashMap<(uuid::Uuid, u16), Arc<dyn Interface>>>,
+    /// Managers by interface (UUID, major version), then by object type.
+    interfaces: Mutex<HashMap<(uuid::Uuid, u16), HashMap<uuid::Uuid, Arc<dyn Interface>>>>,
+    object_types: Mutex<HashMap<uuid::Uuid, uuid::Uuid>>,
     next_assoc_group: std::sync::atomic::AtomicU32,
     pub(crate) stats: Stats,
     pub(crate) groups: context::Groups,
@@ -279,27 +305,78 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
-    fn register(&self, iface: Arc<dyn Interface>) -> Result<()> {
+    fn register(&self, iface: Arc<dyn Interface>, type_uuid: uuid::Uuid) -> Result<()> {
         let id = iface.syntax();
         let mut map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (id.uuid, id.major);
-        if map.contains_key(&key) {
+        let managers = map.entry((id.uuid, id.major)).or_default();
+        if let Some(existing) = managers.values().next() {
+            if existing.syntax() != id {
+                return Err(Error::status_msg(
+                    Win32Status::RPC_S_ALREADY_REGISTERED,
+                    format!(
+                        "interface {} is already registered as {}",
+                        id.uuid,
+                        existing.syntax().major
+                    ),
+                ));
+            }
+        }
+        if managers.contains_key(&type_uuid) {
             return Err(Error::status_msg(
-                Win32Status::RPC_S_ALREADY_REGISTERED,
-                format!("interface {} v{} is already registered", id.uuid, id.major),
+                Win32Status::RPC_S_TYPE_ALREADY_REGISTERED,
+                format!(
+                    "interface {} v{}.{} already has a manager for type {type_uuid}",
+                    id.uuid, id.major, id.minor
+                ),
             ));
         }
-        debug!(uuid = %id.uuid, major = id.major, minor = id.minor, name = iface.name(), "registered interface");
-        map.insert(key, iface);
+        debug!(uuid = %id.uuid, major = id.major, minor = id.minor, name = iface.name(), %type_uuid, "registered interface");
+        managers.insert(type_uuid, iface);
         Ok(())
     }
 
-    /// The interface that serves `uuid` at a client's version: the same major and a minor at least the
-    /// client's (the DCE rule).
-    pub(crate) fn lookup(&self, offered: &SyntaxId) -> Option<Arc<dyn Interface>> {
+    fn set_object_type(&self, object: uuid::Uuid, type_uuid: uuid::Uuid) {
+        let mut t = self.object_types.lock().unwrap_or_else(|p| p.into_inner());
+        if type_uuid.is_nil() {
+            t.remove(&object);
+        } else {
+            t.insert(object, type_uuid);
+        }
+    }
+
+    /// Whether some manager serves `offered` at the client's version: the same major and a minor at
+    /// least the client's (the DCE rule).
+    pub(crate) fn serves(&self, offered: &SyntaxId) -> bool {
         let map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
-        let iface = map.get(&(offered.uuid, offered.major))?;
-        offered.is_served_by(&iface.syntax()).then(|| iface.clone())
+        map.get(&(offered.uuid, offered.major))
+            .and_then(|m| m.values().next())
+            .is_some_and(|i| offered.is_served_by(&i.syntax()))
+    }
+
+    /// The manager for a call: by interface, then by the type of the call's object (nil when the
+    /// request carries no object UUID or the object has no type). `Err` is the fault to send.
+    pub(crate) fn manager(
+        &self,
+        offered: &SyntaxId,
+        object: Option<uuid::Uuid>,
+    ) -> std::result::Result<Arc<dyn Interface>, msrpc_proto::FaultStatus> {
+        let ty = object
+            .and_then(|o| {
+                self.object_types
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&o)
+                    .copied()
+            })
+            .unwrap_or_else(uuid::Uuid::nil);
+        let map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
+        let managers = map
+            .get(&(offered.uuid, offered.major))
+            .ok_or(msrpc_proto::FaultStatus::NCA_S_UNK_IF)?;
+        managers
+            .get(&ty)
+            .cloned()
+            .ok_or(msrpc_proto::FaultStatus::NCA_S_UNSUPPORTED_TYPE)
     }
 
     /// A new association group id (never 0).
@@ -315,7 +392,11 @@ impl Shared {
     /// Every registered interface (mgmt `inq_if_ids`).
     pub(crate) fn interface_ids(&self) -> Vec<SyntaxId> {
         let map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
-        let mut ids: Vec<_> = map.values().map(|i| i.syntax()).collect();
+        let mut ids: Vec<_> = map
+            .values()
+            .filter_map(|m| m.values().next())
+            .map(|i| i.syntax())
+            .collect();
         ids.sort();
         ids
     }

@@ -1,0 +1,135 @@
+//! Server limits end to end over TCP: each gets a clear fault, reject or close, and the server carries
+//! on serving others.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
+use msrpc::server::{Server, ServerConfig};
+use msrpc::{Binding, Error, FaultStatus, Win32Status, mgmt};
+
+struct Quiet;
+impl AsyncRpcHandler for Quiet {
+    fn non_async_func(&self, _: &[u8]) {}
+    fn shutdown(&self) -> Result<(), Win32Status> {
+        Err(Win32Status::ERROR_ACCESS_DENIED)
+    }
+}
+
+async fn server_with(config: ServerConfig) -> (Server, String) {
+    let server = Server::builder()
+        .config(config)
+        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let b = server.bindings()[0].to_string();
+    (server, b)
+}
+
+#[tokio::test]
+async fn calls_past_max_calls_get_server_too_busy() {
+    let mut c = ServerConfig::default();
+    c.max_calls = 2;
+    let (server, text) = server_with(c).await;
+    let b = Binding::from_string(&text).unwrap();
+    let slow: Vec<_> = (0..2)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { sample::async_func(&b, 500).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    match sample::non_async_func(&b, "one too many").await {
+        Err(Error::Fault {
+            status,
+            did_not_execute,
+            ..
+        }) => {
+            assert_eq!(status, FaultStatus::NCA_S_SERVER_TOO_BUSY);
+            assert!(did_not_execute);
+        }
+        other => panic!("expected server_too_busy, got {other:?}"),
+    }
+    for t in slow {
+        t.await.unwrap().unwrap();
+    }
+    // Below the limit again: served.
+    sample::non_async_func(&b, "served again").await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn connections_past_max_connections_are_closed_and_others_go_on() {
+    let mut c = ServerConfig::default();
+    c.max_connections = 1;
+    let (server, text) = server_with(c).await;
+    let first = Binding::from_string(&text).unwrap();
+    assert!(mgmt::is_server_listening(&first).await.unwrap());
+    let second = Binding::from_string(&text).unwrap();
+    let err = mgmt::is_server_listening(&second).await.unwrap_err();
+    assert_eq!(err.status(), Win32Status::RPC_S_COMM_FAILURE, "{err}");
+    assert!(mgmt::is_server_listening(&first).await.unwrap());
+    assert_eq!(server.stats().connections_refused, 1);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn oversized_request_is_refused_and_the_server_carries_on() {
+    let mut c = ServerConfig::default();
+    c.max_request_size = 64 * 1024;
+    let (server, text) = server_with(c).await;
+    let b = Binding::from_string(&text).unwrap();
+    let err = sample::non_async_func(&b, &"y".repeat(100_000))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Fault { .. } | Error::Connection { .. }),
+        "{err}"
+    );
+    let b2 = Binding::from_string(&text).unwrap();
+    sample::non_async_func(&b2, "small").await.unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+// Multi-threaded: the test reads with a blocking socket while the server runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_bytes_close_the_connection_and_the_server_carries_on() {
+    let (server, text) = server_with(ServerConfig::default()).await;
+    let port: u16 = text
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches(']')
+        .parse()
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // Not DCE/RPC at all: version 9, absurd frag_length.
+    s.write_all(b"\x09\x00\x0b\x03\x10\x00\x00\x00\xff\xff\x00\x00\x01\x00\x00\x00garbage")
+        .unwrap();
+    let mut buf = [0u8; 256];
+    // The server answers with bind_nak (reason 4, protocol version not supported) and closes.
+    let t0 = std::time::Instant::now();
+    let n = s
+        .read(&mut buf)
+        .expect("the server neither answered nor closed the connection");
+    assert!(
+        n >= 17 && buf[2] == 13,
+        "expected a bind_nak, got {:02x?}",
+        &buf[..n]
+    );
+    assert_eq!(buf[16], 4, "reject reason: protocol version not supported");
+    assert_eq!(
+        s.read(&mut buf).unwrap(),
+        0,
+        "the server closes after the bind_nak"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(4));
+    let b = Binding::from_string(&text).unwrap();
+    assert!(mgmt::is_server_listening(&b).await.unwrap());
+    server.shutdown(Duration::from_secs(1)).await;
+}
