@@ -102,10 +102,10 @@ impl<R> AsyncCall<R> {
                 }
                 _ => None,
             };
-            if let Some(e) = fire {
-                if let Err(err) = n.fire(e, token) {
-                    tracing::debug!(error = %err, "subscription notification not delivered");
-                }
+            if let Some(e) = fire
+                && let Err(err) = n.fire(e, token)
+            {
+                tracing::debug!(error = %err, "subscription notification not delivered");
             }
         });
     }

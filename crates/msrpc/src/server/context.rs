@@ -22,11 +22,14 @@ use msrpc_proto::FaultStatus;
 /// A rundown routine, run when the client's association ends with the handle still open.
 type Rundown = Box<dyn FnOnce(Box<dyn Any + Send>) + Send>;
 
+/// Takes a handle's value out of its shared cell, if no call holds it.
+type TakeValue = fn(Arc<dyn Any + Send + Sync>) -> Option<Box<dyn Any + Send>>;
+
 struct Entry {
     type_name: &'static str,
     value: Arc<dyn Any + Send + Sync>,
     rundown: Option<Rundown>,
-    take: fn(Arc<dyn Any + Send + Sync>) -> Option<Box<dyn Any + Send>>,
+    take: TakeValue,
 }
 
 /// The live context handles of one association group.

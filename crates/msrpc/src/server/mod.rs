@@ -276,11 +276,14 @@ impl Server {
     }
 }
 
+/// The managers of one interface, by object type.
+type Managers = HashMap<uuid::Uuid, Arc<dyn Interface>>;
+
 /// Server state shared by its listeners, connections and the mgmt interface.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     /// Managers by interface (UUID, major version), then by object type.
-    interfaces: Mutex<HashMap<(uuid::Uuid, u16), HashMap<uuid::Uuid, Arc<dyn Interface>>>>,
+    interfaces: Mutex<HashMap<(uuid::Uuid, u16), Managers>>,
     object_types: Mutex<HashMap<uuid::Uuid, uuid::Uuid>>,
     next_assoc_group: std::sync::atomic::AtomicU32,
     pub(crate) stats: Stats,
@@ -309,17 +312,17 @@ impl Shared {
         let id = iface.syntax();
         let mut map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
         let managers = map.entry((id.uuid, id.major)).or_default();
-        if let Some(existing) = managers.values().next() {
-            if existing.syntax() != id {
-                return Err(Error::status_msg(
-                    Win32Status::RPC_S_ALREADY_REGISTERED,
-                    format!(
-                        "interface {} is already registered as {}",
-                        id.uuid,
-                        existing.syntax().major
-                    ),
-                ));
-            }
+        if let Some(existing) = managers.values().next()
+            && existing.syntax() != id
+        {
+            let e = existing.syntax();
+            return Err(Error::status_msg(
+                Win32Status::RPC_S_ALREADY_REGISTERED,
+                format!(
+                    "interface {} is already registered as v{}.{}",
+                    id.uuid, e.major, e.minor
+                ),
+            ));
         }
         if managers.contains_key(&type_uuid) {
             return Err(Error::status_msg(
