@@ -44,19 +44,26 @@ fn start_impacket() -> Option<(Peer, u16)> {
     let mut line = String::new();
     // One line, written once the server listens; read_line returns at EOF if it dies first.
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let port = line.trim().strip_prefix("listening on ").and_then(|p| p.parse().ok());
+    let port = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|p| p.parse().ok());
     let port = port.unwrap_or_else(|| panic!("impacket server did not start: {line:?}"));
     Some((peer, port))
 }
 
 #[tokio::test]
 async fn our_client_calls_impacket_dcerpc_server() {
-    let Some((_peer, port)) = start_impacket() else { return };
+    let Some((_peer, port)) = start_impacket() else {
+        return;
+    };
     let b = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
     assert!(mgmt::is_server_listening(&b).await.unwrap());
     assert!(mgmt::is_server_listening(&b).await.unwrap());
     // A second binding (impacket binds one interface per connection).
     let b2 = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
     b.close();
-    sample::non_async_func(&b2, "hello, impacket").await.unwrap();
+    sample::non_async_func(&b2, "hello, impacket")
+        .await
+        .unwrap();
 }

@@ -50,12 +50,18 @@ async fn samba_many_concurrent_calls_on_one_connection() {
     let mut tasks = Vec::new();
     for _ in 0..300 {
         let b = b.clone();
-        tasks.push(tokio::spawn(async move { mgmt::is_server_listening(&b).await }));
+        tasks.push(tokio::spawn(
+            async move { mgmt::is_server_listening(&b).await },
+        ));
     }
     for t in tasks {
         assert!(t.await.unwrap().unwrap());
     }
-    assert_eq!(b.connection_count(), 1, "the calls were not multiplexed on one connection");
+    assert_eq!(
+        b.connection_count(),
+        1,
+        "the calls were not multiplexed on one connection"
+    );
 }
 
 #[tokio::test]
@@ -74,7 +80,8 @@ async fn samba_fragmented_request() {
         Ok(reply) => assert_eq!(reply.stub.len(), 8),
         Err(Error::Fault { status, .. }) => {
             assert!(
-                status == FaultStatus::NCA_S_FAULT_NDR || status == FaultStatus(Win32Status::RPC_X_BAD_STUB_DATA.0),
+                status == FaultStatus::NCA_S_FAULT_NDR
+                    || status == FaultStatus(Win32Status::RPC_X_BAD_STUB_DATA.0),
                 "unexpected fault {status:?}"
             )
         }
