@@ -40,6 +40,18 @@ impl PduFramer {
         self.buf.len()
     }
 
+    /// The `call_id` of the buffered PDU, read without checking the header (for answering a PDU
+    /// whose header was refused, such as a bind with an unsupported version).
+    pub fn peek_call_id(&self) -> Option<u32> {
+        let b = self.buf.get(..HEADER_LEN)?;
+        let id = [b[12], b[13], b[14], b[15]];
+        Some(if b[4] & 0xF0 == 0x10 {
+            u32::from_le_bytes(id)
+        } else {
+            u32::from_be_bytes(id)
+        })
+    }
+
     /// The next whole PDU, if buffered. The header is checked (version, `frag_length` >= 16 and
     /// <= `max_len`) as soon as its first 16 bytes arrive.
     pub fn next_pdu(&mut self, max_len: usize) -> Result<Option<Bytes>, Error> {

@@ -163,6 +163,8 @@ pub struct ServerConnection {
     last_call_id: u32,
     /// A call that got co_cancel while still being reassembled.
     cancelled_partial: Option<u32>,
+    /// The call id of a PDU whose header could not be parsed (for the bind_nak).
+    raw_call_id: Option<u32>,
     calls: HashMap<u32, ActiveCall>,
     control: VecDeque<Vec<u8>>,
     responses: VecDeque<Outgoing>,
@@ -199,6 +201,7 @@ impl ServerConnection {
             discarding: None,
             last_call_id: 0,
             cancelled_partial: None,
+            raw_call_id: None,
             calls: HashMap::new(),
             control: VecDeque::new(),
             responses: VecDeque::new(),
@@ -220,6 +223,8 @@ impl ServerConnection {
                 Ok(Some(raw)) => self.handle_pdu(raw),
                 Ok(None) => break,
                 Err(e) => {
+                    let raw_call_id = self.framer.peek_call_id();
+                    self.raw_call_id = raw_call_id;
                     self.protocol_error(e, None, true);
                     break;
                 }
@@ -618,7 +623,7 @@ impl ServerConnection {
     /// The one place where a protocol error becomes bytes on the wire and/or a close.
     fn protocol_error(&mut self, e: Error, header: Option<Header>, stream_broken: bool) {
         let reaction = e.reaction();
-        let call_id = header.map(|h| h.call_id);
+        let call_id = header.map(|h| h.call_id).or(self.raw_call_id.take());
         let is_bind = header
             .is_some_and(|h| h.ptype == PacketType::BIND || h.ptype == PacketType::ALTER_CONTEXT);
         let close = match reaction {

@@ -750,6 +750,7 @@ fn bind_nak_for_wrong_version_and_for_auth() {
     let mut b = raw_bind(1, vec![epm_ctx(0)]).emit().unwrap();
     b[0] = 4;
     let out = p.raw_to_server(&b);
+    assert_eq!(out[0].call_id, 1);
     assert!(matches!(&out[0].body, PduBody::BindNak(n)
         if n.reason == RejectReason::PROTOCOL_VERSION_NOT_SUPPORTED && n.versions == vec![(5, 0)]));
     assert!(p.server.is_closed());
