@@ -455,13 +455,10 @@ impl<'a> Checker<'a> {
             if matches!(ty, Ty::Handle) {
                 return self.err(f.ty.span, "`handle_t` cannot be a structure member");
             }
-            if let Ty::Array(a) = &ty
-                && matches!(a.size, ArraySize::Conformant(_))
-                && i + 1 != fields.len()
-            {
+            if i + 1 != fields.len() && self.is_conformant(&ty) {
                 return self.err(
                     f.decl.span,
-                    "a conformant array must be the last member of a structure",
+                    "a conformant array, conformant string or conformant structure must be the last member of a structure",
                 );
             }
             out.push(Field {
@@ -471,6 +468,19 @@ impl<'a> Checker<'a> {
             });
         }
         Ok(out)
+    }
+
+    /// A type whose size NDR hoists into the enclosing structure (see the NDR conformant rule).
+    fn is_conformant(&self, ty: &Ty) -> bool {
+        match ty {
+            Ty::Array(a) => matches!(a.size, ArraySize::Conformant(_)),
+            Ty::String { fixed, .. } => fixed.is_none(),
+            Ty::Def(id) => match &self.model.types[*id].kind {
+                DefKind::Struct(s) => s.fields.last().is_some_and(|f| self.is_conformant(&f.ty)),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 
     fn union_def(
@@ -1248,4 +1258,147 @@ fn parse_uuid(s: &str) -> Option<[u8; 16]> {
         *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::*;
+
+    fn model(idl: &str, acf: Option<&str>) -> Model {
+        let acf = acf.map(|a| ("t.acf".to_string(), a.to_string()));
+        crate::Builder::new()
+            .model("t.idl".into(), None, idl.into(), acf)
+            .unwrap_or_else(|d| panic!("{d}"))
+    }
+
+    fn param<'m>(m: &'m Model, op: &str, p: &str) -> &'m Param {
+        m.interfaces[0]
+            .ops
+            .iter()
+            .find(|o| o.name == op)
+            .and_then(|o| o.params.iter().find(|x| x.name == p))
+            .expect("param")
+    }
+
+    fn def<'m>(m: &'m Model, name: &str) -> &'m DefKind {
+        &m.types.iter().find(|t| t.name == name).expect("type").kind
+    }
+
+    const HEAD: &str = "[uuid(12345678-1234-abcd-ef00-0123456789ab), version(1.2), pointer_default(ptr)]\ninterface T {\n";
+
+    #[test]
+    fn pointer_defaults_and_top_level_ref() {
+        let m = model(
+            &format!(
+                "{HEAD}typedef struct {{ long *embedded; [unique] long *u; [ref] long *r; }} S;\n\
+                 void F([in] long *top, [in, unique] long *u, [in] LPWSTR name, [in] S *s,\n\
+                        [in, size_is(, n)] long **two, [in] long n);\n}}\n"
+            ),
+            None,
+        );
+        let DefKind::Struct(s) = def(&m, "S") else {
+            panic!("struct")
+        };
+        let kinds: Vec<_> = s
+            .fields
+            .iter()
+            .map(|f| match f.ty {
+                Ty::Ptr(k, _) => k,
+                _ => panic!("pointer"),
+            })
+            .collect();
+        // Embedded pointers take the interface's pointer_default(ptr) unless attributed.
+        assert_eq!(kinds, [PtrKind::Full, PtrKind::Unique, PtrKind::Ref]);
+        // Top-level pointer parameters are [ref] (and so transparent) unless attributed.
+        let top = param(&m, "F", "top");
+        assert!(top.by_ref && matches!(top.ty, Ty::Prim(Prim::I32)));
+        assert!(matches!(
+            param(&m, "F", "u").ty,
+            Ty::Ptr(PtrKind::Unique, _)
+        ));
+        let name = param(&m, "F", "name");
+        assert!(name.by_ref && matches!(name.ty, Ty::String { wide: true, .. }));
+        // size_is(, n): the second pointer level is the sized one; it takes the default.
+        let two = param(&m, "F", "two");
+        let Ty::Ptr(PtrKind::Full, inner) = &two.ty else {
+            panic!("{:?}", two.ty)
+        };
+        let Ty::Array(a) = &**inner else {
+            panic!("array")
+        };
+        assert!(matches!(a.size, ArraySize::Conformant(CExpr::Sibling(5))));
+    }
+
+    #[test]
+    fn opnums_version_uuid_and_acf() {
+        let m = model(
+            &format!(
+                "{HEAD}void A(void);\nvoid B([in] handle_t h);\n[idempotent] long C(void);\n}}\n"
+            ),
+            Some("[implicit_handle(handle_t hT)] interface T { [async] B(); [fault_status] C(); }"),
+        );
+        let i = &m.interfaces[0];
+        assert_eq!(i.version, (1, 2));
+        assert_eq!(i.uuid[..4], [0x12, 0x34, 0x56, 0x78]);
+        assert_eq!(i.binding, Binding::Implicit("hT".into()));
+        let ops: Vec<_> = i
+            .ops
+            .iter()
+            .map(|o| (o.name.as_str(), o.opnum, o.is_async))
+            .collect();
+        assert_eq!(ops, [("A", 0, false), ("B", 1, true), ("C", 2, false)]);
+        assert!(i.ops[2].idempotent);
+        assert_eq!(i.ops[2].fault_status.as_deref(), Some(""));
+        assert!(matches!(i.ops[1].params[0].ty, Ty::Handle));
+    }
+
+    #[test]
+    fn conformance_expressions_bind_to_siblings() {
+        let m = model(
+            &format!(
+                "{HEAD}const long K = 2;\n\
+                 void F([in] long n, [in, size_is(n * K + 1), length_is(*pn)] byte *b, [in] long *pn,\n\
+                        [in, max_is(n), first_is(1), last_is(n)] byte fixed[]);\n}}\n"
+            ),
+            None,
+        );
+        let Ty::Array(a) = &param(&m, "F", "b").ty else {
+            panic!("array")
+        };
+        let ArraySize::Conformant(CExpr::Binary("+", l, r)) = &a.size else {
+            panic!("{:?}", a.size)
+        };
+        assert!(
+            matches!(&**l, CExpr::Binary("*", x, k) if matches!(**x, CExpr::Sibling(0)) && matches!(**k, CExpr::Const(2)))
+        );
+        assert!(matches!(**r, CExpr::Const(1)));
+        assert!(matches!(a.length, Some(CExpr::Deref(2))));
+        let Ty::Array(f) = &param(&m, "F", "fixed").ty else {
+            panic!("array")
+        };
+        // max_is(n) is size n + 1; last_is(n) with first_is(1) is length n - 1 + 1.
+        assert!(matches!(
+            &f.size,
+            ArraySize::Conformant(CExpr::Binary("+", _, _))
+        ));
+        assert!(matches!(f.first, Some(CExpr::Const(1))));
+        assert!(f.length.is_some());
+    }
+
+    #[test]
+    fn preprocessor_defines_and_conditionals() {
+        let m = model(
+            "#define N 4\n#define WIDE\n#ifdef WIDE\ntypedef wchar_t CH;\n#else\ntypedef char CH;\n#endif\n\
+             #if N > 3 && !defined(NARROW)\nconst long BIG = N * 2;\n#elif 1\nconst long BIG = 0;\n#endif\n",
+            None,
+        );
+        assert!(
+            m.types
+                .iter()
+                .any(|t| t.name == "CH" && matches!(t.kind, DefKind::Alias(Ty::Prim(Prim::U16))))
+        );
+        let big = m.consts.iter().find(|c| c.name == "BIG").expect("BIG");
+        assert!(matches!(big.value, ConstValue::Int(8, Prim::I32)));
+        assert_eq!(m.consts.iter().filter(|c| c.name == "BIG").count(), 1);
+    }
 }

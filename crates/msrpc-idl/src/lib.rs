@@ -262,6 +262,20 @@ impl Builder {
         text: String,
         acf: Option<(String, String)>,
     ) -> Result<String, Diagnostics> {
+        let model = self.model(name, path, text, acf)?;
+        r#gen::generate(&model, &self.opts).map_err(|msg| {
+            Diagnostic::without_location("msrpc-idl", format!("internal error: {msg}")).into()
+        })
+    }
+
+    /// Front end and checker: the checked model of one IDL (plus optional ACF).
+    fn model(
+        &self,
+        name: String,
+        path: Option<PathBuf>,
+        text: String,
+        acf: Option<(String, String)>,
+    ) -> Result<model::Model, Diagnostics> {
         let mut sources = Sources::default();
         let mut units = Vec::new();
         let mut loaded: Vec<PathBuf> = Vec::new();
@@ -288,12 +302,9 @@ impl Builder {
                 )
             }
         };
-        let model = check::Checker::new(&sources)
+        Ok(check::Checker::new(&sources)
             .check(&units, acf.as_ref())
-            .map_err(|d| *d)?;
-        r#gen::generate(&model, &self.opts).map_err(|msg| {
-            Diagnostic::without_location("msrpc-idl", format!("internal error: {msg}")).into()
-        })
+            .map_err(|d| *d)?)
     }
 
     fn load_imports(
