@@ -15,7 +15,9 @@
 
 mod conn;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
@@ -70,6 +72,10 @@ impl Default for BindingOptions {
     }
 }
 
+/// Threads remembered for causal ordering; past it, entries of dead connections are dropped, and
+/// threads beyond it are not pinned.
+const MAX_AFFINITY_ENTRIES: usize = 4096;
+
 /// A reply: the response stub and how to decode it.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -95,6 +101,8 @@ struct BindingInner {
     pool: Mutex<Vec<ConnHandle>>,
     /// The object UUID sent with each request (`RpcBindingSetObject`); from the string binding.
     object: Mutex<Option<uuid::Uuid>>,
+    /// The connection each calling thread's calls go to, for causal ordering.
+    affinity: Mutex<HashMap<ThreadId, ConnHandle>>,
     /// Held while a connection is being opened, so concurrent first calls share one connection.
     connecting: tokio::sync::Mutex<()>,
     /// The association group the server assigned to the first connection; later connections join it.
@@ -125,6 +133,7 @@ impl Binding {
                 pool: Mutex::new(Vec::new()),
                 object: Mutex::new(object),
                 connecting: tokio::sync::Mutex::new(()),
+                affinity: Mutex::new(HashMap::new()),
                 assoc_group: Mutex::new(0),
                 rt: runtime_handle(),
             }),
@@ -163,7 +172,7 @@ impl Binding {
         opnum: u16,
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
     ) -> Result<Reply> {
-        let pending = self.start(iface, opnum, encode).await?;
+        let pending = self.start(iface, opnum, encode, None).await?;
         pending.wait().await
     }
 
@@ -177,8 +186,13 @@ impl Binding {
     ) -> Result<Reply> {
         let this = self.clone();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let caller = std::thread::current().id();
         self.inner.rt.spawn(async move {
-            let _ = tx.send(this.call(iface, opnum, encode).await);
+            let r = match this.start(iface, opnum, encode, Some(caller)).await {
+                Ok(pending) => pending.wait().await,
+                Err(e) => Err(e),
+            };
+            let _ = tx.send(r);
         });
         rx.recv().unwrap_or_else(|_| {
             Err(Error::status_msg(
@@ -211,8 +225,9 @@ impl Binding {
         let (slot, completer) = begin_async(state)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let this = self.clone();
+        let caller = std::thread::current().id();
         self.inner.rt.spawn(async move {
-            let started = this.start(iface, opnum, encode).await;
+            let started = this.start(iface, opnum, encode, Some(caller)).await;
             drive_async(started, slot, completer, decode, move |r| {
                 let _ = tx.send(r);
             })
@@ -236,7 +251,7 @@ impl Binding {
         decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
     ) -> Result<()> {
         let (slot, completer) = begin_async(state)?;
-        let started = self.start(iface, opnum, encode).await;
+        let started = self.start(iface, opnum, encode, None).await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.inner
             .rt
@@ -258,8 +273,9 @@ impl Binding {
         iface: SyntaxId,
         opnum: u16,
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+        caller: Option<ThreadId>,
     ) -> Result<conn::PendingCall> {
-        let conn = self.connection(iface).await?;
+        let conn = self.connection(iface, caller).await?;
         let syntax = conn.ensure_context(iface).await?;
         let stub = encode(syntax)?;
         conn.start_call(
@@ -274,15 +290,49 @@ impl Binding {
     /// A live connection with room for one more call, opening one if the pool allows it.
     /// A new connection binds `iface` before it joins the pool, so the association group the server
     /// assigns is known before another connection is opened to join it.
-    async fn connection(&self, iface: SyntaxId) -> Result<ConnHandle> {
-        if let Some(c) = self.pooled() {
+    ///
+    /// Causal ordering (the default, unless [`BindingOptions::noncausal`]): calls made from one thread
+    /// stay on one connection, where the server receives and dispatches them in the order they were
+    /// made. Non-causal calls go to whichever connection has room.
+    async fn connection(&self, iface: SyntaxId, caller: Option<ThreadId>) -> Result<ConnHandle> {
+        let caller = caller.filter(|_| !self.inner.options.noncausal);
+        if let Some(c) = caller.and_then(|t| self.affine(t)) {
             return Ok(c);
         }
-        let _opening = self.inner.connecting.lock().await;
-        if let Some(c) = self.pooled() {
-            return Ok(c);
+        let c = match self.pooled() {
+            Some(c) => c,
+            None => {
+                let _opening = self.inner.connecting.lock().await;
+                match self.pooled() {
+                    Some(c) => c,
+                    None => self.open(iface).await?,
+                }
+            }
+        };
+        if let Some(t) = caller {
+            let mut map = self
+                .inner
+                .affinity
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if map.len() >= MAX_AFFINITY_ENTRIES {
+                map.retain(|_, c| c.is_usable());
+            }
+            if map.len() < MAX_AFFINITY_ENTRIES {
+                map.insert(t, c.clone());
+            }
         }
-        self.open(iface).await
+        Ok(c)
+    }
+
+    /// The live connection a thread's earlier calls went to.
+    fn affine(&self, t: ThreadId) -> Option<ConnHandle> {
+        let map = self
+            .inner
+            .affinity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(&t).filter(|c| c.is_usable()).cloned()
     }
 
     /// A pooled connection to use, or `None` when a new one should be opened.
