@@ -12,7 +12,7 @@
 use std::sync::Weak;
 use std::sync::atomic::Ordering;
 
-use msrpc_ndr::{Decoder, Encoder};
+use msrpc_ndr::{Decoder, Encoder, NdrDecode, NdrEncode};
 use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
 
 use crate::client::Binding;
@@ -77,7 +77,7 @@ impl Interface for MgmtInterface {
                         e.write_pointer(true)?;
                     }
                     for id in &ids {
-                        write_uuid(&mut e, &id.uuid);
+                        id.uuid.encode_head(&mut e)?;
                         e.write_u16(id.major);
                         e.write_u16(id.minor);
                     }
@@ -154,16 +154,6 @@ impl Interface for MgmtInterface {
     }
 }
 
-/// A UUID in NDR: its fields in the stream's byte order (DCE UUIDs are not a byte string on the wire).
-fn write_uuid(e: &mut Encoder, u: &uuid::Uuid) {
-    let (d1, d2, d3, d4) = u.as_fields();
-    e.align(4);
-    e.write_u32(d1);
-    e.write_u16(d2);
-    e.write_u16(d3);
-    e.write_bytes(d4);
-}
-
 /// An interface id as `inq_if_ids` returns it.
 pub type IfId = SyntaxId;
 
@@ -200,7 +190,7 @@ pub async fn inq_if_ids(binding: &Binding) -> Result<Vec<IfId>> {
         }
         for p in present {
             if p {
-                let uuid = read_uuid(&mut d)?;
+                let uuid = uuid::Uuid::decode_head(&mut d)?;
                 let major = d.read_u16()?;
                 let minor = d.read_u16()?;
                 ids.push(SyntaxId::new(uuid, major, minor));
@@ -277,15 +267,4 @@ fn check_status(status: u32) -> Result<()> {
     } else {
         Err(Error::from(Win32Status(status)))
     }
-}
-
-fn read_uuid(d: &mut Decoder<'_>) -> Result<uuid::Uuid> {
-    d.align(4)?;
-    let d1 = d.read_u32()?;
-    let d2 = d.read_u16()?;
-    let d3 = d.read_u16()?;
-    let tail = d.take(8)?;
-    let mut d4 = [0u8; 8];
-    d4.copy_from_slice(tail);
-    Ok(uuid::Uuid::from_fields(d1, d2, d3, &d4))
 }
