@@ -90,6 +90,27 @@ fn shipped_idl_matches_goldens() {
 }
 
 #[test]
+fn client_layer_matches_golden() {
+    let idl = manifest_dir().join("../../idl/asyncrpc.idl");
+    let acf = with_acf(&idl);
+    let expected = manifest_dir().join("tests/fixtures/client/asyncrpc.rs");
+    let got = builder()
+        .client(true)
+        .generate(&idl, acf.as_deref())
+        .expect("compiles");
+    if std::env::var_os("MSRPC_BLESS").is_some_and(|v| v == "1") {
+        std::fs::write(&expected, &got).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&expected).unwrap_or_default();
+    assert!(
+        want == got,
+        "{} is stale; rerun with MSRPC_BLESS=1",
+        expected.display()
+    );
+}
+
+#[test]
 fn builder_writes_one_file_per_idl_into_out_dir() {
     let out = std::env::temp_dir().join(format!("msrpc-idl-test-{}", std::process::id()));
     std::fs::create_dir_all(&out).expect("mkdir");

@@ -31,3 +31,15 @@ pub enum DispatchError {
     Encode(msrpc_ndr::Error),
     Manager(Win32Status),
 }
+
+/// What the generated client layer (`Builder::client(true)`) calls.
+pub trait ClientCall {
+    type Error: From<msrpc_ndr::Error>;
+    fn transfer(&self) -> (msrpc_ndr::Syntax, msrpc_ndr::DataRep);
+    fn call(
+        &self,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        stub: Vec<u8>,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, Self::Error>> + Send;
+}
