@@ -1,4 +1,4 @@
-//! Fragmentation and reassembly (C706 §12.6.3.7, MS-RPCE 3.3.1.5.x), and framing of PDUs from a
+//! Fragmentation and reassembly (C706 chapter 12; MS-RPCE 3.3.3.5.2, 3.3.3.5.4, 3.3.3.5.6), and framing of PDUs from a
 //! byte stream.
 
 use std::collections::HashMap;
@@ -107,10 +107,13 @@ struct Partial {
 /// Reassembles request or response fragments into [`Message`]s with a size limit.
 ///
 /// With `interleave == false` (a server), only one call may be in reassembly: a first fragment of
-/// another call before the last fragment of the current one is a protocol error, because a
-/// client sends the fragments of one call contiguously (C706 §12.6.3.7; MS-RPCE 3.3.1.5.2 /
-/// 3.3.3.5.7 treat deviations as protocol errors). A client accepts interleaved response
-/// fragments of different calls, each bounded by the limit.
+/// another call before the last fragment of the current one is a protocol error. MS-RPCE 3.3.3.5.2
+/// requires request call ids to increase monotonically with every fragment of a request carrying
+/// the same call id, and says violations SHOULD be rejected as protocol errors (3.3.3.5.7): going
+/// back to an unfinished lower call id after starting a higher one cannot be valid, so a client
+/// must send one call's fragments contiguously. samba-dcerpcd enforces the same (it faults the
+/// next call with `nca_s_proto_error` when an orphaned partial request is left behind). A
+/// client accepts interleaved response fragments of different calls, each bounded by the limit.
 #[derive(Debug)]
 pub struct Reassembler {
     limit: usize,

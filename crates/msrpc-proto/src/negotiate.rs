@@ -1,4 +1,4 @@
-//! Presentation-context negotiation for bind and alter_context (C706 §12.6.4.3, MS-RPCE 3.3.1.5)
+//! Presentation-context negotiation for bind and alter_context (C706 §12.6.4.3, MS-RPCE 3.3.1.5.6)
 //! and bind-time feature negotiation (MS-RPCE 2.2.2.14, 3.3.1.5.3).
 
 use std::collections::HashMap;

@@ -175,7 +175,7 @@ open_code!(
 });
 
 open_code!(
-    /// The reason in a bind_nak (`p_reject_reason_t`, MS-RPCE 2.2.2.5).
+    /// The reason in a bind_nak (`p_reject_reason_t`, C706 §12.6.4.5).
     RejectReason(u16), "6" {
     /// Reason not specified.
     NOT_SPECIFIED = 0;
@@ -315,7 +315,7 @@ impl SyntaxId {
         u32::from(self.major) | (u32::from(self.minor) << 16)
     }
 
-    /// The version rule of C706 §12.6.4.3 / MS-RPCE 3.3.1.5.1: same UUID, same major version, and the
+    /// The interface version rule: same UUID, same major version, and the
     /// server's minor version at least the client's.
     pub fn is_served_by(&self, served: &SyntaxId) -> bool {
         self.uuid == served.uuid && self.major == served.major && served.minor >= self.minor
@@ -480,7 +480,7 @@ pub struct Response {
     pub stub: Bytes,
 }
 
-/// Body of fault (C706 §12.6.4.7, MS-RPCE 2.2.2.9).
+/// Body of fault (C706 §12.6.4.7, MS-RPCE 2.2.2.8).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Fault {
     /// `alloc_hint`.
@@ -500,7 +500,8 @@ pub struct Fault {
 }
 
 impl Fault {
-    /// Fault flag: extended error information is present (MS-RPCE 2.2.2.9).
+    /// Fault flag: extended error information is present (MS-RPCE 2.2.2.8; its length is
+    /// `alloc_hint - 0x20`).
     pub const EXTENDED_ERROR_PRESENT: u8 = 0x01;
 }
 
@@ -551,7 +552,7 @@ impl BindAck {
     }
 }
 
-/// Body of bind_nak (C706 §12.6.4.5, MS-RPCE 2.2.2.5).
+/// Body of bind_nak (C706 §12.6.4.5, with MS-RPCE's additions kept raw in `extra`).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct BindNak {
     /// The reason.
@@ -582,7 +583,7 @@ pub enum PduBody {
     AlterContext(Bind),
     /// alter_context_resp.
     AlterContextResp(BindAck),
-    /// rpc_auth_3; the 4 pad bytes (`max_xmit_frag`/`max_recv_frag` in C706) are kept raw.
+    /// rpc_auth_3 (MS-RPCE 2.2.2.10); the 4 pad bytes (any value, ignored on receipt) are kept raw.
     Auth3 {
         /// The 4 bytes before the security trailer.
         pad: [u8; 4],
