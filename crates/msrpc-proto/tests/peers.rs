@@ -87,11 +87,20 @@ fn run_peer(python: &Path, script: &str) -> Option<(bool, String, Vec<Vec<String
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = thread::spawn(move || {
-        listener.set_nonblocking(false).unwrap();
+        // Each peer uses one connection (impacket's alter_ctx shares it). Bounded wait, so a peer
+        // that dies before connecting cannot hang the test.
+        listener.set_nonblocking(true).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
         let mut logs = Vec::new();
-        // Each peer uses one connection (impacket's alter_ctx shares it).
-        if let Ok((sock, _)) = listener.accept() {
-            logs.push(serve_connection(sock));
+        while Instant::now() < deadline {
+            match listener.accept() {
+                Ok((sock, _)) => {
+                    sock.set_nonblocking(false).unwrap();
+                    logs.push(serve_connection(sock));
+                    break;
+                }
+                Err(_) => thread::sleep(Duration::from_millis(20)),
+            }
         }
         logs
     });
