@@ -72,7 +72,63 @@
 //!   which decodes (rejecting trailing bytes), calls the manager routine and encodes the reply.
 //!
 //! The client-call layer is produced by a separate, small part of the generator
-//! ([`Builder::client`], off by default) so the runtime can change its shape freely.
+//! ([`Builder::client`], off by default) so the runtime can change its shape freely. When on,
+//! each interface module also gets `struct Client<C>(pub C)` with one `async fn` per operation
+//! over a runtime trait `ClientCall { type Error: From<ndr::Error>; fn transfer(&self) ->
+//! (Syntax, DataRep); fn call(&self, &'static InterfaceDescriptor, opnum, Vec<u8>) -> impl
+//! Future<Output = Result<Vec<u8>, Self::Error>> + Send; }`.
+//!
+//! ## Notes for the runtime
+//!
+//! - Inside the `msrpc` crate itself, generate with `runtime_path("crate::codegen")`.
+//! - `Win32Status` must be a tuple struct with a public `u32` (placeholder operations named
+//!   `Opnum<N>…` with no parameters get a default method returning `Win32Status(1745)`,
+//!   `RPC_S_PROCNUM_OUT_OF_RANGE`).
+//! - `[async]` operations (`OperationDescriptor::is_async`) use the same request/response
+//!   structs: a runtime that hands the manager an `AsyncCall` decodes with `OpRequest::decode`
+//!   and later encodes the reply with `OpResponse::encode` itself instead of calling `dispatch`.
+//! - `OpRequest::decode` uses default `DecodeLimits`; use `decode_from` with your own
+//!   `Decoder` (then `finish()`) to apply other limits.
+//! - `[comm_status]`/`[fault_status]` are recorded in the request struct's docs only; turning
+//!   communication errors and faults into status values is the client runtime's job.
+//!
+//! # Supported MIDL
+//!
+//! - Files: `import` (files named `ms-dtyp.idl`, `wtypes.idl`, `unknwn.idl`… are satisfied by the
+//!   built-in MS-DTYP prelude; others are searched beside the importing file and in the include
+//!   directories), `cpp_quote` and `midl_pragma` (ignored), the preprocessor described in
+//!   `lexer.rs` (`#include`, object-like `#define`, `#if`/`#ifdef`/`#elif`/`#else`/`#endif`).
+//! - Interfaces: `uuid`, `version`, `pointer_default`, `endpoint`, `ms_union`, `helpstring` and
+//!   other documentation attributes; operations get opnums in declaration order.
+//! - Types: all base types (`small`, `short`, `long`, `hyper`, `__int8`…`__int64`, `unsigned`,
+//!   `char`, `wchar_t`, `byte`, `boolean`, `float`, `double`, `error_status_t`, `handle_t`),
+//!   `const`, `typedef` with attributes, `struct`, `enum` and `[v1_enum]`, non-encapsulated
+//!   unions (`switch_type`/`switch_is`/`case`/`default`, on integers or enums) and encapsulated
+//!   unions (`union switch (long x) u {…}`), fixed/conformant/varying/conformant-varying arrays
+//!   (`size_is`, `max_is`, `length_is`, `first_is`, `last_is`, including `size_is(, n)` on inner
+//!   pointer levels and on pointer typedefs), `[string]`, `[range]`, `[ref]`/`[unique]`/`[ptr]`,
+//!   `[context_handle]`, `[handle]` typedefs (marshalled as their type, as MIDL does),
+//!   `[in]`, `[out]`, `[retval]`, `[idempotent]`/`[maybe]`/`[broadcast]` (recorded).
+//! - ACF: `[explicit_handle]`, `[implicit_handle(handle_t name)]`, `[auto_handle]` on the
+//!   interface (recorded as `BINDING`), `[async]`, `[comm_status]`, `[fault_status]` on
+//!   operations and parameters; `include` and `typedef` lines are accepted.
+//!
+//! Rust mapping: integers and floats as themselves, `boolean` as `bool`, `char`/`byte` as `u8`,
+//! `wchar_t` as `u16`, enums as `struct E(pub u32)`, `[string]` pointers as `WideString` /
+//! `NdrString` (conformant varying strings; a `[string]` array with a fixed bound or a
+//! `size_is` becomes a `VaryingArray` / `ConformantVaryingArray` whose items include the NUL),
+//! pointers as `Unique<T>` / `Ref<T>` / `Full<T>` (a top-level `[ref]` parameter is the pointee
+//! itself), arrays as `[T; N]` / `ConformantArray<T>` / `VaryingArray<T, N>` /
+//! `ConformantVaryingArray<T>`, context handles as `ContextHandle`.
+//!
+//! # Not supported (each is an error naming the construct)
+//!
+//! Pipes, `[callback]`, `[local]`, `[call_as]`, COM (`[object]` interfaces, `library`,
+//! `coclass`, `dispinterface`, `importlib`, `[iid_is]`, interface inheritance), `[transmit_as]`,
+//! `[wire_marshal]`, `[user_marshal]`, `[represent_as]`, `[encode]`/`[decode]` serialization,
+//! function pointers, bit fields, varargs, `__int3264`, function-like macros, member access in
+//! conformance expressions. Not yet handled: union arms or parameters that are themselves
+//! conformant in ways beyond the above, parameters that exist only in the ACF.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -203,6 +259,13 @@ impl Builder {
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
         };
+        if self.emit_rerun {
+            // Imported files live beside the IDL or in the include directories; a directory
+            // makes cargo rerun when anything in it changes.
+            for dir in &self.include_dirs {
+                println!("cargo:rerun-if-changed={}", dir.display());
+            }
+        }
         for idl in idls {
             let idl = idl.as_ref();
             let stem = idl.file_stem().unwrap_or_default();
