@@ -127,9 +127,33 @@ impl SyntaxId {
         minor: 0,
     };
 
+    /// The nil syntax a server returns with rejected presentation contexts.
+    pub const NIL: SyntaxId = SyntaxId {
+        uuid: Uuid::nil(),
+        major: 0,
+        minor: 0,
+    };
+
     /// A syntax id.
     pub const fn new(uuid: Uuid, major: u16, minor: u16) -> Self {
         SyntaxId { uuid, major, minor }
+    }
+
+    /// The version as one wire `u32`, major version in the low 16 bits (C706 `p_syntax_id_t`).
+    pub fn version_u32(&self) -> u32 {
+        u32::from(self.major) | (u32::from(self.minor) << 16)
+    }
+
+    /// The interface version rule (C706 12.6.4.3, MS-RPCE 3.3.1.5.1): the same UUID and major version,
+    /// and the served minor version at least the one asked for.
+    pub fn is_served_by(&self, served: &SyntaxId) -> bool {
+        self.uuid == served.uuid && self.major == served.major && served.minor >= self.minor
+    }
+}
+
+impl std::fmt::Display for SyntaxId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} v{}.{}", self.uuid, self.major, self.minor)
     }
 }
 

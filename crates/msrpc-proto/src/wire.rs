@@ -276,51 +276,8 @@ impl fmt::Debug for Drep {
     }
 }
 
-/// An interface or transfer syntax identifier: UUID and version (`p_syntax_id_t`).
-///
-/// On the wire the version is one `u32` with the major version in the low 16 bits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
-pub struct SyntaxId {
-    /// The UUID.
-    pub uuid: Uuid,
-    /// Major version.
-    pub major: u16,
-    /// Minor version.
-    pub minor: u16,
-}
-
-impl SyntaxId {
-    /// NDR 2.0: `8a885d04-1ceb-11c9-9fe8-08002b104860` v2.
-    pub const NDR20: SyntaxId = SyntaxId::new(
-        Uuid::from_u128(0x8a885d04_1ceb_11c9_9fe8_08002b104860),
-        2,
-        0,
-    );
-    /// NDR64: `71710533-beba-4937-8319-b5dbef9ccc36` v1.
-    pub const NDR64: SyntaxId = SyntaxId::new(
-        Uuid::from_u128(0x71710533_beba_4937_8319_b5dbef9ccc36),
-        1,
-        0,
-    );
-    /// The nil syntax a server returns with rejected contexts.
-    pub const NIL: SyntaxId = SyntaxId::new(Uuid::nil(), 0, 0);
-
-    /// A syntax id.
-    pub const fn new(uuid: Uuid, major: u16, minor: u16) -> SyntaxId {
-        SyntaxId { uuid, major, minor }
-    }
-
-    /// The version as one wire `u32`.
-    pub fn version_u32(&self) -> u32 {
-        u32::from(self.major) | (u32::from(self.minor) << 16)
-    }
-
-    /// The interface version rule: same UUID, same major version, and the
-    /// server's minor version at least the client's.
-    pub fn is_served_by(&self, served: &SyntaxId) -> bool {
-        self.uuid == served.uuid && self.major == served.major && served.minor >= self.minor
-    }
-}
+/// An interface or transfer syntax identifier (`p_syntax_id_t`): one type shared with msrpc-ndr.
+pub use msrpc_ndr::SyntaxId;
 
 /// The common 16-byte header of every connection-oriented PDU.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
