@@ -305,6 +305,15 @@ impl<'a> Checker<'a> {
     }
 
     fn resolve_typedef(&mut self, name: &str, td: &TypedefDecl) -> CResult<Resolved> {
+        for a in &td.attrs {
+            if matches!(
+                a.name.as_str(),
+                "transmit_as" | "wire_marshal" | "user_marshal" | "represent_as"
+            ) {
+                return self.err(a.span, format!("`[{}]` is not supported", a.name));
+            }
+        }
+        check_attrs(self.sources, &td.attrs, &[TYPE_ATTRS], "a typedef")?;
         if ast::has_attr(&td.attrs, "context_handle") {
             return Ok(Resolved {
                 ty: Ty::ContextHandle,
@@ -590,6 +599,26 @@ impl<'a> Checker<'a> {
         pd: PtrKind,
         top_param: bool,
     ) -> CResult<Ty> {
+        for a in &f.attrs {
+            if a.name == "iid_is" {
+                return self.err(a.span, "[iid_is] (COM interface pointers) is not supported");
+            }
+        }
+        if top_param {
+            check_attrs(
+                self.sources,
+                &f.attrs,
+                &[TYPE_ATTRS, PARAM_ATTRS],
+                "a parameter",
+            )?;
+        } else {
+            check_attrs(
+                self.sources,
+                &f.attrs,
+                &[TYPE_ATTRS],
+                "a structure or union member",
+            )?;
+        }
         if ast::has_attr(&f.attrs, "context_handle") {
             if f.decl.ptrs == 0 {
                 return self.err(f.decl.span, "a [context_handle] must be a pointer type");
@@ -960,6 +989,19 @@ impl<'a> Checker<'a> {
                 "`[local]` interfaces have no wire form; remove [local] to generate stubs",
             );
         }
+        check_attrs(
+            self.sources,
+            &itf.attrs,
+            &[&[
+                "uuid",
+                "version",
+                "pointer_default",
+                "endpoint",
+                "lcid",
+                "nonextensible",
+            ]],
+            "an interface",
+        )?;
         let Some(uuid_attr) = find_attr(&itf.attrs, "uuid") else {
             return self.err(
                 itf.span,
@@ -1015,6 +1057,18 @@ impl<'a> Checker<'a> {
         }
         let mut binding = Binding::Default;
         if let Some(acf) = acf {
+            check_attrs(
+                self.sources,
+                &acf.attrs,
+                &[&[
+                    "explicit_handle",
+                    "implicit_handle",
+                    "auto_handle",
+                    "encode",
+                    "decode",
+                ]],
+                "an ACF interface",
+            )?;
             for a in &acf.attrs {
                 match a.name.as_str() {
                     "explicit_handle" => binding = Binding::Explicit,
@@ -1053,6 +1107,27 @@ impl<'a> Checker<'a> {
                         ),
                     );
                 };
+                check_attrs(
+                    self.sources,
+                    &aop.attrs,
+                    &[&[
+                        "async",
+                        "comm_status",
+                        "fault_status",
+                        "explicit_handle",
+                        "encode",
+                        "decode",
+                    ]],
+                    "an ACF operation",
+                )?;
+                for (pattrs, _) in &aop.params {
+                    check_attrs(
+                        self.sources,
+                        pattrs,
+                        &[&["comm_status", "fault_status", "force_allocate"]],
+                        "an ACF parameter",
+                    )?;
+                }
                 for a in &aop.attrs {
                     match a.name.as_str() {
                         "async" => op.is_async = true,
@@ -1105,6 +1180,12 @@ impl<'a> Checker<'a> {
                 _ => {}
             }
         }
+        check_attrs(
+            self.sources,
+            &op.attrs,
+            &[&["idempotent", "maybe", "broadcast"]],
+            "an operation",
+        )?;
         let names: Vec<(String, bool)> = op
             .params
             .iter()
@@ -1199,6 +1280,68 @@ impl<'a> Checker<'a> {
             _ => false,
         }
     }
+}
+
+/// Attributes that only document or tune the C stubs: accepted everywhere and ignored.
+const DOC_ATTRS: &[&str] = &[
+    "helpstring",
+    "helpcontext",
+    "helpfile",
+    "helpstringcontext",
+    "hidden",
+    "restricted",
+    "custom",
+    "public",
+    "annotation",
+    "nonbrowsable",
+    "code",
+    "nocode",
+    "optimize",
+    "disable_consistency_check",
+    "strict_context_handle",
+    "type_strict_context_handle",
+    "context_handle_noserialize",
+    "context_handle_serialize",
+    "ms_union",
+    "enable_allocate",
+];
+
+/// Attributes that change how a field, parameter or typedef is marshalled, all understood.
+const TYPE_ATTRS: &[&str] = &[
+    "size_is",
+    "max_is",
+    "length_is",
+    "first_is",
+    "last_is",
+    "string",
+    "range",
+    "ref",
+    "unique",
+    "ptr",
+    "switch_is",
+    "switch_type",
+    "context_handle",
+    "handle",
+    "v1_enum",
+];
+
+/// Attributes valid only on parameters.
+const PARAM_ATTRS: &[&str] = &["in", "out", "retval", "comm_status", "fault_status", "lcid"];
+
+/// Refuses any attribute not in `allowed` or [`DOC_ATTRS`]: an unknown attribute might change
+/// the wire format, and msrpc-idl never guesses.
+fn check_attrs(sources: &Sources, attrs: &[Attr], allowed: &[&[&str]], what: &str) -> CResult<()> {
+    for a in attrs {
+        let known = DOC_ATTRS.contains(&a.name.as_str())
+            || allowed.iter().any(|set| set.contains(&a.name.as_str()));
+        if !known {
+            return Err(Box::new(sources.diagnostic(
+                a.span,
+                format!("attribute `[{}]` is not supported on {what}", a.name),
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Puts a `switch_is` on the union inside pointers and arrays.

@@ -93,6 +93,25 @@ fn unsupported_constructs() {
         6,
         "[local]",
     );
+    // Attributes msrpc-idl does not know might change the wire format: refused, not ignored.
+    expect_error(
+        &format!("{HEAD}    void F([in, ignore] long *p);\n}}\n"),
+        3,
+        17,
+        "attribute `[ignore]` is not supported on a parameter",
+    );
+    expect_error(
+        "[uuid(12345678-1234-abcd-ef00-0123456789ab), frobnicate]\ninterface T {\n}\n",
+        1,
+        46,
+        "attribute `[frobnicate]` is not supported on an interface",
+    );
+    expect_error(
+        &format!("{HEAD}    typedef struct {{ [in] long x; }} S;\n}}\n"),
+        3,
+        23,
+        "attribute `[in]` is not supported on a structure or union member",
+    );
     expect_error(
         &format!("{HEAD}    typedef struct {{ unsigned long a : 3; }} B;\n}}\n"),
         3,
