@@ -3,7 +3,7 @@
 //!
 //! Reading and writing proceed together, so a client that sends while it is being sent to never
 //! deadlocks with the server. Backpressure: when `max_calls_per_connection` calls are in progress, or
-//! more than `max_queued_response_bytes` of answers wait to be written, the task stops reading.
+//! `max_queued_answers` answers wait to be written, the task stops reading from the client.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -56,9 +56,10 @@ pub struct ServerConfig {
     /// The largest fragment the server offers to receive and send (`max_recv_frag`/`max_xmit_frag`).
     /// Default 5840, as Samba and Windows.
     pub max_fragment: u16,
-    /// Bytes of responses queued for one connection before the server stops reading more requests from it.
-    /// Default 1 MiB.
-    pub max_queued_response_bytes: usize,
+    /// Answers (responses, faults) queued on one connection and not yet written before the server stops
+    /// reading more requests from it: a client that never reads its responses stalls only itself.
+    /// Default 64.
+    pub max_queued_answers: usize,
     /// A connection with no call in progress and no bytes received for this long is closed. Default 15 min.
     pub idle_timeout: Duration,
     /// Whether mgmt `stop_server_listening` is honoured. Default false: the call is denied with
@@ -76,7 +77,7 @@ impl Default for ServerConfig {
             max_calls: 1234,
             max_request_size: 4 * 1024 * 1024,
             max_fragment: 5840,
-            max_queued_response_bytes: 1024 * 1024,
+            max_queued_answers: 64,
             idle_timeout: Duration::from_secs(15 * 60),
             allow_remote_stop: false,
             principal_name: String::new(),
