@@ -136,6 +136,14 @@ fn features_types_round_trip() {
         n: 3,
         s: ConformantVaryingArray::new(vec![0x41, 0x42, 0]),
     });
+    round(&KEYWORDS {
+        r#type: 1,
+        r#match: 2,
+        self_: 3,
+        v: Unique::new(ConformantArray(vec![4])),
+    });
+    round(&NAMED_DEFAULT::Default(5));
+    round(&NAMED_DEFAULT::Other(9, 6));
     let tail = NODE {
         value: 2,
         next: Unique::null(),
@@ -371,7 +379,7 @@ fn interface_descriptors() {
 
     let f = &features_idl::features::INTERFACE;
     assert_eq!(f.version, (2, 1));
-    assert!(f.operations[3].idempotent);
+    assert!(f.operations[4].idempotent);
     assert!(f.operations[1].is_async);
 }
 
