@@ -96,8 +96,10 @@
 //!
 //! - Files: `import` (files named `ms-dtyp.idl`, `wtypes.idl`, `unknwn.idl`… are satisfied by the
 //!   built-in MS-DTYP prelude; others are searched beside the importing file and in the include
-//!   directories), `cpp_quote` and `midl_pragma` (ignored), the preprocessor described in
-//!   `lexer.rs` (`#include`, object-like `#define`, `#if`/`#ifdef`/`#elif`/`#else`/`#endif`).
+//!   directories), `cpp_quote` and `midl_pragma` (ignored), and a small C preprocessor:
+//!   `#include "file"` (inlined; an unfound `.h` such as `<windows.h>` is skipped), object-like
+//!   `#define`/`#undef`, `#if`/`#elif` over integer expressions with `defined(NAME)`,
+//!   `#ifdef`/`#ifndef`/`#else`/`#endif`, and `#pragma` (ignored).
 //! - Interfaces: `uuid`, `version`, `pointer_default`, `endpoint`, `ms_union`, `helpstring` and
 //!   other documentation attributes; operations get opnums in declaration order.
 //! - Types: all base types (`small`, `short`, `long`, `hyper`, `__int8`…`__int64`, `unsigned`,
