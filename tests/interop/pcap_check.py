@@ -1,0 +1,188 @@
+"""Validates a loopback capture of DCE/RPC traffic with tshark's own dissector.
+
+usage: pcap_check.py PCAP --port P [--port P ...] [--expect TYPE=MIN ...] [--expect-fault STATUS ...]
+
+Each check prints `ok NAME` or `FAIL NAME: why`; the exit status is the number of failures.
+
+What fails:
+- any packet tshark marks malformed (`_ws.malformed`);
+- any expert item of severity warning or error raised by a protocol other than TCP (dcerpc and the
+  interface dissectors such as mgmt or epm): such an item is a real DCE/RPC problem;
+- fewer PDUs of a type than `--expect TYPE=MIN` asks for (so an empty or undecoded capture cannot pass);
+- no fault PDU carrying a status given with `--expect-fault`.
+
+What does not fail, and why (checked against samba-dcerpcd with tshark 4.0):
+- TCP's own expert items (tcp.analysis.*, tcp.connection.*: "Connection reset", retransmissions,
+  "previous segment not captured", ...) describe the transport, not DCE/RPC. They are printed as `note`
+  lines. Items are attributed by the protocol tree they sit in, so a DCE/RPC warning in a frame that
+  also carries a TCP warning still fails.
+- A legitimate fault PDU: tshark's dcerpc dissector adds the expert item `dcerpc.cn_status.expert`
+  ("Fault: nca_op_rng_error") at severity Note, group Response, which is below warning; nothing needs
+  excluding for it. A rejected presentation context in a bind_ack or alter_context_resp raises no expert
+  item at all.
+"""
+import argparse
+import collections
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+PTYPES = {
+    0: "request", 2: "response", 3: "fault", 11: "bind", 12: "bind_ack", 13: "bind_nak",
+    14: "alter_context", 15: "alter_context_resp", 16: "auth3", 17: "shutdown", 18: "co_cancel",
+    19: "orphaned",
+}
+NAMES = {v: k for k, v in PTYPES.items()}
+# Wireshark's expert severities (epan/proto.h: PI_CHAT 0x00200000 ... PI_ERROR 0x00800000)
+PI_WARN = 0x00600000
+SEVERITY = {0x00200000: "chat", 0x00400000: "note", 0x00600000: "warning", 0x00800000: "error"}
+TRANSPORT_PROTOS = {"tcp"}
+TSHARK_TIMEOUT = 120
+
+failures = 0
+
+
+def ok(name):
+    print(f"ok {name}", flush=True)
+
+
+def fail(name, why):
+    global failures
+    failures += 1
+    print(f"FAIL {name}: {why}", flush=True)
+
+
+def tshark(pcap, ports, *args):
+    cmd = ["tshark", "-n", "-r", pcap]
+    for p in ports:
+        cmd += ["-d", f"tcp.port=={p},dcerpc"]
+    cmd += list(args)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=TSHARK_TIMEOUT, check=False)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {r.returncode}: {r.stderr.strip()[-500:]}")
+    return r.stdout
+
+
+def expert_items(packet):
+    """(proto, abbrev, severity, message) for every expert item in one PDML packet."""
+    for proto in packet.findall("proto"):
+        pname = proto.get("name", "")
+        if pname == "_ws.malformed":
+            yield pname, pname, 0x00800000, proto.get("showname", "malformed packet")
+        for ex in proto.iter("field"):
+            if ex.get("name") != "_ws.expert":
+                continue
+            sev, msg, abbrev = 0, ex.get("showname", ""), "?"
+            for child in ex.findall("field"):
+                n = child.get("name", "")
+                if n == "_ws.expert.severity":
+                    sev = int(child.get("show", "0"), 0)
+                elif n == "_ws.expert.message":
+                    msg = child.get("show", msg)
+                elif not n.startswith("_ws.expert"):
+                    abbrev = n
+            yield pname, abbrev, sev, msg
+
+
+def frame_number(packet):
+    for f in packet.iter("field"):
+        if f.get("name") == "num":
+            return int(f.get("show", "0"), 0)
+    return 0
+
+
+def excerpt(pcap, ports, frame):
+    text = tshark(pcap, ports, "-V", "-Y", f"frame.number=={frame}")
+    lines = text.splitlines()
+    start = next((i for i, l in enumerate(lines) if l.startswith("Distributed Computing Environment")), 0)
+    return "\n".join("    | " + l for l in lines[start:start + 60])
+
+
+def check_experts(pcap, ports):
+    xml = tshark(pcap, ports, "-T", "pdml", "-Y", "_ws.malformed || _ws.expert.severity >= warning")
+    offenders = []
+    notes = 0
+    for packet in ET.fromstring(xml).findall("packet"):
+        frame = frame_number(packet)
+        for proto, abbrev, sev, msg in expert_items(packet):
+            if sev < PI_WARN and proto != "_ws.malformed":
+                continue
+            level = SEVERITY.get(sev, hex(sev))
+            if proto in TRANSPORT_PROTOS:
+                notes += 1
+                print(f"note pcap frame {frame}: {proto} {level}: {msg} ({abbrev}), not a DCE/RPC problem")
+            else:
+                offenders.append((frame, proto, abbrev, level, msg))
+    name = "pcap: no malformed or warning-level DCE/RPC packets"
+    if not offenders:
+        ok(name + (f" ({notes} TCP-level notes)" if notes else ""))
+        return
+    fail(name, f"{len(offenders)} expert items")
+    shown = set()
+    for frame, proto, abbrev, level, msg in offenders:
+        print(f"  frame {frame}: {proto} {level}: {msg} ({abbrev})")
+    for frame, *_ in offenders:
+        if frame in shown or len(shown) >= 5:
+            continue
+        shown.add(frame)
+        print(f"  tshark -V excerpt of frame {frame}:")
+        print(excerpt(pcap, ports, frame))
+
+
+def check_counts(pcap, ports, expects, faults):
+    out = tshark(pcap, ports, "-Y", "dcerpc", "-T", "fields", "-E", "occurrence=a",
+                 "-e", "dcerpc.pkt_type", "-e", "dcerpc.cn_status")
+    counts = collections.Counter()
+    statuses = collections.Counter()
+    for line in out.splitlines():
+        cols = line.split("\t")
+        types = [int(t, 0) for t in cols[0].split(",") if t]
+        for t in types:
+            counts[PTYPES.get(t, f"type{t}")] += 1
+        if len(cols) > 1:
+            for s in cols[1].split(","):
+                if s:
+                    statuses[int(s, 0)] += 1
+    seen = ", ".join(f"{n} {c}" for n, c in sorted(counts.items(), key=lambda kv: NAMES.get(kv[0], 99)))
+    print(f"pcap: DCE/RPC PDUs seen: {seen or 'none'}")
+    if not counts:
+        fail("pcap: capture holds DCE/RPC PDUs", "tshark decoded none (empty capture or wrong port?)")
+    for name, want in expects:
+        have = counts.get(name, 0)
+        if have >= want:
+            ok(f"pcap: {have} {name} PDUs (want >= {want})")
+        else:
+            fail(f"pcap: {name} PDUs", f"{have} seen, want >= {want}")
+    for st in faults:
+        if statuses.get(st):
+            ok(f"pcap: fault with status {st:#010x} seen")
+        else:
+            seen_st = ", ".join(f"{s:#x}" for s in statuses) or "none"
+            fail(f"pcap: fault with status {st:#010x}", f"not seen (fault statuses: {seen_st})")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("pcap")
+    ap.add_argument("--port", type=int, action="append", required=True)
+    ap.add_argument("--expect", action="append", default=[], metavar="TYPE=MIN")
+    ap.add_argument("--expect-fault", action="append", default=[], metavar="STATUS")
+    a = ap.parse_args()
+    expects = []
+    for e in a.expect:
+        name, _, n = e.partition("=")
+        if name not in NAMES:
+            ap.error(f"unknown PDU type {name!r}; known: {', '.join(NAMES)}")
+        expects.append((name, int(n or "1")))
+    faults = [int(s, 0) for s in a.expect_fault]
+    try:
+        check_experts(a.pcap, a.port)
+        check_counts(a.pcap, a.port, expects, faults)
+    except (RuntimeError, subprocess.TimeoutExpired, ET.ParseError) as e:
+        fail("pcap: tshark", str(e))
+    print(f"pcap check: {failures} failed")
+    sys.exit(min(failures, 100))
+
+
+if __name__ == "__main__":
+    main()
