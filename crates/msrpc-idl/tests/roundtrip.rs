@@ -143,6 +143,36 @@ fn features_types_round_trip() {
         v: Unique::new(ConformantArray(vec![4])),
     });
     round(&NAMED_DEFAULT::Default(5));
+    round(&USES_DTYP {
+        name: RPC_UNICODE_STRING {
+            Length: 2,
+            MaximumLength: 4,
+            Buffer: Unique::new(ConformantVaryingArray {
+                max_count: 2,
+                offset: 0,
+                items: vec![0x61],
+            }),
+        },
+        when: FILETIME {
+            dwLowDateTime: 1,
+            dwHighDateTime: 2,
+        },
+        big: LARGE_INTEGER { QuadPart: -3 },
+        id: GUID {
+            Data1: 4,
+            Data2: 5,
+            Data3: 6,
+            Data4: [7; 8],
+        },
+        sid: Unique::new(RPC_SID {
+            Revision: 1,
+            SubAuthorityCount: 1,
+            IdentifierAuthority: RPC_SID_IDENTIFIER_AUTHORITY {
+                Value: [0, 0, 0, 0, 0, 5],
+            },
+            SubAuthority: ConformantArray(vec![18]),
+        }),
+    });
     round(&NAMED_DEFAULT::Other(9, 6));
     let tail = NODE {
         value: 2,

@@ -20,6 +20,9 @@ mod srvsvc_idl {
 mod mgmt_idl {
     include!("fixtures/shipped/mgmt.rs");
 }
+mod features_idl {
+    include!("fixtures/features.rs");
+}
 
 const PY: &str = "/usr/bin/python3";
 
@@ -55,7 +58,16 @@ e.out_info_ctr = octr; e.out_totalentries = 2; e.out_resume_handle = 7; e.result
 p = mgmt.inq_princ_name(); p.in_authn_proto = 9; p.in_princ_name_size = 32
 p.out_princ_name = "host/h@REALM"; p.result = 0
 
+from samba.dcerpc import lsa, security
+from samba.ndr import ndr_pack
+ls = lsa.String(); ls.string = "abc"
+ln = lsa.String(); ln.string = None
+sid = lsa.SidArray(); sp = lsa.SidPtr(); sp.sid = security.dom_sid("S-1-5-21-1-2-3"); sid.sids = [sp]; sid.num_sids = 1
+
 for v, be, n64 in VARIANTS:
+    out("lsa_string_" + v, ndr_pack(ls)) if not be and not n64 else None
+    out("lsa_string_null_" + v, ndr_pack(ln)) if not be and not n64 else None
+    out("dom_sid_" + v, ndr_pack(sid)) if not be and not n64 else None
     for name, f in (("getinfo100", g100), ("getinfo101", g101), ("getinfo102", g102), ("shareenum", e), ("princ", p)):
         out(name + "_in_" + v, f.__ndr_pack_in__(bigendian=be, ndr64=n64))
         out(name + "_out_" + v, f.__ndr_pack_out__(bigendian=be, ndr64=n64))
@@ -65,7 +77,7 @@ fn samba_vectors() -> Option<HashMap<String, Vec<u8>>> {
     let available = Command::new(PY)
         .args([
             "-c",
-            "import samba.ndr, samba.dcerpc.srvsvc, samba.dcerpc.mgmt",
+            "import samba.ndr, samba.dcerpc.srvsvc, samba.dcerpc.mgmt, samba.dcerpc.lsa, samba.dcerpc.security",
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -342,4 +354,57 @@ fn generated_stubs_match_samba() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The MS-DTYP prelude's `RPC_UNICODE_STRING` and `RPC_SID` against Samba's `lsa_String` and
+/// `dom_sid2` (same wire layout; Samba packs the SID inside an `lsa_SidArray`), packed as whole values in NDR20 little-endian (`ndr_pack`).
+#[test]
+fn prelude_types_match_samba() {
+    use features_idl::*;
+    let Some(v) = samba_vectors() else { return };
+    let (s, r) = (Syntax::Ndr20, DataRep::LITTLE_ENDIAN);
+    let abc = RPC_UNICODE_STRING {
+        Length: 6,
+        MaximumLength: 6,
+        Buffer: Unique::new(ConformantVaryingArray::new("abc".encode_utf16().collect())),
+    };
+    assert_eq!(
+        msrpc_ndr::encode_all(&abc, s, r).expect("encode"),
+        v["lsa_string_ndr20le"]
+    );
+    let back: RPC_UNICODE_STRING =
+        msrpc_ndr::decode_all(&v["lsa_string_ndr20le"], s, r, Default::default(), true)
+            .expect("decode");
+    assert_eq!(back, abc);
+    let null = RPC_UNICODE_STRING {
+        Length: 0,
+        MaximumLength: 0,
+        Buffer: Unique::null(),
+    };
+    assert_eq!(
+        msrpc_ndr::encode_all(&null, s, r).expect("encode"),
+        v["lsa_string_null_ndr20le"]
+    );
+    let sid = RPC_SID {
+        Revision: 1,
+        SubAuthorityCount: 4,
+        IdentifierAuthority: RPC_SID_IDENTIFIER_AUTHORITY {
+            Value: [0, 0, 0, 0, 0, 5],
+        },
+        SubAuthority: ConformantArray(vec![21, 1, 2, 3]),
+    };
+    // A pointee RPC_SID: hoisted conformance (the sub-authority count), then the structure. In
+    // Samba's bytes that is everything after the last referent id.
+    let ours = msrpc_ndr::encode_all(&sid, s, r).expect("encode");
+    let samba = &v["dom_sid_ndr20le"];
+    assert_eq!(&ours[..], &samba[samba.len() - ours.len()..]);
+    let back: RPC_SID = msrpc_ndr::decode_all(
+        &samba[samba.len() - ours.len()..],
+        s,
+        r,
+        Default::default(),
+        true,
+    )
+    .expect("decode");
+    assert_eq!(back, sid);
 }
