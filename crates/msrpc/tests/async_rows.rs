@@ -1381,3 +1381,28 @@ fn row_call_timeout_ends_as_cancelled() {
     assert_eq!(state.complete(), Ok(()));
     env.stop();
 }
+
+/// The manager completes the call, then the server shuts down gracefully at once (as a
+/// `Shutdown` manager that calls `RpcMgmtStopServerListening` does): the answer already given
+/// must still reach the client.
+#[test]
+#[ignore = "BUG: Server::shutdown closes connections before answers already given are written; the client gets 1820 instead of the reply"]
+fn row_server_complete_then_graceful_shutdown_delivers_reply() {
+    let mut lost = Vec::new();
+    for round in 0..20 {
+        let (env, rx) = Env::held();
+        let b = env.binding();
+        let state = AsyncState::new(Notification::None);
+        sample::async_func_start(&state, &b, round).unwrap();
+        let call = next_call(&rx);
+        call.complete(());
+        env.server_rt
+            .block_on(env.server.shutdown(Duration::from_secs(5)));
+        let st = wait_done(&state);
+        if st != OK {
+            lost.push((round, st));
+        }
+        env.stop();
+    }
+    assert!(lost.is_empty(), "replies lost (round, status): {lost:?}");
+}
