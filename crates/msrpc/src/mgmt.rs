@@ -85,6 +85,11 @@ impl Interface for MgmtInterface {
                 }
                 1 => {
                     let asked = d.read_u32()?;
+                    // Samba's mgmt IDL sends a second [in] u32 ("unknown") that MS-RPCE 2.2.1.3.3
+                    // does not have; accept it so python3-samba's typed client interoperates.
+                    if d.remaining() == 4 {
+                        d.read_u32()?;
+                    }
                     d.finish()?;
                     let stats = &server.stats;
                     let values = [
