@@ -384,11 +384,11 @@ fn interface_descriptors() {
     assert_eq!(
         names,
         [
-            "inq_if_ids",
-            "inq_stats",
-            "is_server_listening",
-            "stop_server_listening",
-            "inq_princ_name"
+            "rpc_mgmt_inq_if_ids",
+            "rpc_mgmt_inq_stats",
+            "rpc_mgmt_is_server_listening",
+            "rpc_mgmt_stop_server_listening",
+            "rpc_mgmt_inq_princ_name"
         ]
     );
 
@@ -521,10 +521,10 @@ fn epm_ept_map_matches_real_traffic() {
 struct Mgmt;
 
 impl mgmt_idl::mgmt::Server for Mgmt {
-    fn inq_if_ids(
+    fn rpc_mgmt_inq_if_ids(
         &self,
-        _: mgmt_idl::mgmt::InqIfIdsRequest,
-    ) -> Result<mgmt_idl::mgmt::InqIfIdsResponse, rt::Win32Status> {
+        _: mgmt_idl::mgmt::RpcMgmtInqIfIdsRequest,
+    ) -> Result<mgmt_idl::mgmt::RpcMgmtInqIfIdsResponse, rt::Win32Status> {
         let id = mgmt_idl::rpc_if_id_t {
             uuid: mgmt_idl::GUID {
                 Data1: 0xafa8bd80,
@@ -535,7 +535,7 @@ impl mgmt_idl::mgmt::Server for Mgmt {
             vers_major: 1,
             vers_minor: 0,
         };
-        Ok(mgmt_idl::mgmt::InqIfIdsResponse {
+        Ok(mgmt_idl::mgmt::RpcMgmtInqIfIdsResponse {
             if_id_vector: Unique::new(mgmt_idl::rpc_if_id_vector_t {
                 count: 1,
                 if_id: ConformantArray(vec![Unique::new(id)]),
@@ -543,37 +543,37 @@ impl mgmt_idl::mgmt::Server for Mgmt {
             status: 0,
         })
     }
-    fn inq_stats(
+    fn rpc_mgmt_inq_stats(
         &self,
-        req: mgmt_idl::mgmt::InqStatsRequest,
-    ) -> Result<mgmt_idl::mgmt::InqStatsResponse, rt::Win32Status> {
+        req: mgmt_idl::mgmt::RpcMgmtInqStatsRequest,
+    ) -> Result<mgmt_idl::mgmt::RpcMgmtInqStatsResponse, rt::Win32Status> {
         let n = req.count.min(4);
-        Ok(mgmt_idl::mgmt::InqStatsResponse {
+        Ok(mgmt_idl::mgmt::RpcMgmtInqStatsResponse {
             count: n,
             statistics: ConformantArray((0..n).collect()),
             status: 0,
         })
     }
-    fn is_server_listening(
+    fn rpc_mgmt_is_server_listening(
         &self,
-        _: mgmt_idl::mgmt::IsServerListeningRequest,
-    ) -> Result<mgmt_idl::mgmt::IsServerListeningResponse, rt::Win32Status> {
-        Ok(mgmt_idl::mgmt::IsServerListeningResponse {
+        _: mgmt_idl::mgmt::RpcMgmtIsServerListeningRequest,
+    ) -> Result<mgmt_idl::mgmt::RpcMgmtIsServerListeningResponse, rt::Win32Status> {
+        Ok(mgmt_idl::mgmt::RpcMgmtIsServerListeningResponse {
             status: 0,
             return_value: 1,
         })
     }
-    fn stop_server_listening(
+    fn rpc_mgmt_stop_server_listening(
         &self,
-        _: mgmt_idl::mgmt::StopServerListeningRequest,
-    ) -> Result<mgmt_idl::mgmt::StopServerListeningResponse, rt::Win32Status> {
+        _: mgmt_idl::mgmt::RpcMgmtStopServerListeningRequest,
+    ) -> Result<mgmt_idl::mgmt::RpcMgmtStopServerListeningResponse, rt::Win32Status> {
         Err(rt::Win32Status(5))
     }
-    fn inq_princ_name(
+    fn rpc_mgmt_inq_princ_name(
         &self,
-        req: mgmt_idl::mgmt::InqPrincNameRequest,
-    ) -> Result<mgmt_idl::mgmt::InqPrincNameResponse, rt::Win32Status> {
-        Ok(mgmt_idl::mgmt::InqPrincNameResponse {
+        req: mgmt_idl::mgmt::RpcMgmtInqPrincNameRequest,
+    ) -> Result<mgmt_idl::mgmt::RpcMgmtInqPrincNameResponse, rt::Win32Status> {
+        Ok(mgmt_idl::mgmt::RpcMgmtInqPrincNameResponse {
             princ_name: ConformantVaryingArray {
                 max_count: u64::from(req.princ_name_size),
                 offset: 0,
@@ -588,9 +588,9 @@ impl mgmt_idl::mgmt::Server for Mgmt {
 fn mgmt_dispatch() {
     use mgmt_idl::mgmt::*;
     for (s, r) in REPS {
-        let stub = InqIfIdsRequest {}.encode(s, r).unwrap();
+        let stub = RpcMgmtInqIfIdsRequest {}.encode(s, r).unwrap();
         let reply = dispatch(&Mgmt, 0, &stub, s, r).unwrap();
-        let resp = InqIfIdsResponse::decode(&reply, s, r).unwrap();
+        let resp = RpcMgmtInqIfIdsResponse::decode(&reply, s, r).unwrap();
         let v = resp.if_id_vector.as_ref().unwrap();
         assert_eq!(v.count, 1);
         assert_eq!(v.if_id.0[0].as_ref().unwrap().vers_major, 1);
@@ -598,17 +598,17 @@ fn mgmt_dispatch() {
         let reply = dispatch(
             &Mgmt,
             1,
-            &InqStatsRequest { count: 9 }.encode(s, r).unwrap(),
+            &RpcMgmtInqStatsRequest { count: 9 }.encode(s, r).unwrap(),
             s,
             r,
         )
         .unwrap();
-        let resp = InqStatsResponse::decode(&reply, s, r).unwrap();
+        let resp = RpcMgmtInqStatsResponse::decode(&reply, s, r).unwrap();
         assert_eq!(resp.statistics.0, [0, 1, 2, 3]);
 
         let reply = dispatch(&Mgmt, 2, &[], s, r).unwrap();
         assert_eq!(
-            IsServerListeningResponse::decode(&reply, s, r)
+            RpcMgmtIsServerListeningResponse::decode(&reply, s, r)
                 .unwrap()
                 .return_value,
             1
@@ -617,7 +617,7 @@ fn mgmt_dispatch() {
         let reply = dispatch(
             &Mgmt,
             4,
-            &InqPrincNameRequest {
+            &RpcMgmtInqPrincNameRequest {
                 authn_proto: 9,
                 princ_name_size: 64,
             }
@@ -627,7 +627,7 @@ fn mgmt_dispatch() {
             r,
         )
         .unwrap();
-        let resp = InqPrincNameResponse::decode(&reply, s, r).unwrap();
+        let resp = RpcMgmtInqPrincNameResponse::decode(&reply, s, r).unwrap();
         assert_eq!(resp.princ_name.items, b"host\0");
         assert_eq!(resp.princ_name.max_count, 64);
 

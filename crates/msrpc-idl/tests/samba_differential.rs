@@ -317,7 +317,7 @@ fn generated_stubs_match_samba() {
 
         // mgmt inq_princ_name (opnum 4): a conformant varying [string] char array.
         use mgmt_idl::mgmt::*;
-        let req = InqPrincNameRequest {
+        let req = RpcMgmtInqPrincNameRequest {
             authn_proto: 9,
             princ_name_size: 32,
         };
@@ -325,12 +325,12 @@ fn generated_stubs_match_samba() {
             v,
             failures,
             format!("princ_in_{name}"),
-            InqPrincNameRequest,
+            RpcMgmtInqPrincNameRequest,
             req,
             s,
             r
         );
-        let resp = InqPrincNameResponse {
+        let resp = RpcMgmtInqPrincNameResponse {
             princ_name: ConformantVaryingArray {
                 max_count: 32,
                 offset: 0,
@@ -342,7 +342,7 @@ fn generated_stubs_match_samba() {
             v,
             failures,
             format!("princ_out_{name}"),
-            InqPrincNameResponse,
+            RpcMgmtInqPrincNameResponse,
             resp,
             s,
             r
