@@ -522,14 +522,42 @@ impl<'a> Checker<'a> {
         let scope = Scope { names: &names };
         let mut arms = Vec::new();
         let arm_list = u.arms.as_deref().unwrap_or(&[]);
+        let mut seen_cases = std::collections::HashSet::new();
+        let mut seen_default = false;
         for arm in arm_list {
             let mut cases = Vec::new();
             let mut default = false;
             for c in &arm.cases {
                 match c {
-                    None => default = true,
+                    None => {
+                        if seen_default {
+                            return self.err(arm.span, "a union has at most one [default] arm");
+                        }
+                        seen_default = true;
+                        default = true;
+                    }
                     Some(e) => match ast::eval_const(e, &self.consts) {
-                        Some(v) => cases.push(v),
+                        Some(v) => {
+                            // Values must fit the discriminant's width (either signedness).
+                            let bits = match switch_type {
+                                Prim::U8 | Prim::I8 | Prim::Bool => 8,
+                                Prim::U16 | Prim::I16 => 16,
+                                Prim::U32 | Prim::I32 | Prim::F32 => 32,
+                                _ => 64,
+                            };
+                            if bits < 64 && (v < -(1i64 << (bits - 1)) || v >= (1i64 << bits)) {
+                                return self.err(
+                                    e.span,
+                                    format!(
+                                        "case value {v} does not fit the {bits}-bit discriminant"
+                                    ),
+                                );
+                            }
+                            if !seen_cases.insert(v) {
+                                return self.err(e.span, format!("case value {v} appears twice"));
+                            }
+                            cases.push(v);
+                        }
                         None => return self.err(e.span, "a case label must be a constant"),
                     },
                 }

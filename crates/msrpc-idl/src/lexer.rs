@@ -465,17 +465,42 @@ fn lex_quoted(
             break;
         }
         if c == b'\\' {
-            let e = bytes.get(i + 1).copied().unwrap_or(b'\\');
-            i += 2;
+            let Some(e) = text.get(i + 1..).and_then(|t| t.chars().next()) else {
+                return Err(
+                    sources.diagnostic(Span::new(file, start, i + 1), "unterminated literal")
+                );
+            };
+            i += 1 + e.len_utf8();
             let ch = match e {
-                b'n' => '\n',
-                b't' => '\t',
-                b'r' => '\r',
-                b'0' => '\0',
-                b'\\' => '\\',
-                b'"' => '"',
-                b'\'' => '\'',
-                other => other as char,
+                'n' => '\n',
+                't' => '\t',
+                'r' => '\r',
+                'a' => '\u{7}',
+                'b' => '\u{8}',
+                'f' => '\u{c}',
+                'v' => '\u{b}',
+                'x' => {
+                    // Up to two hex digits.
+                    let digits: String = text[i..]
+                        .chars()
+                        .take_while(char::is_ascii_hexdigit)
+                        .take(2)
+                        .collect();
+                    i += digits.len();
+                    char::from(u8::from_str_radix(&digits, 16).unwrap_or(0))
+                }
+                '0'..='7' => {
+                    // Up to three octal digits, the first already read.
+                    let more: String = text[i..]
+                        .chars()
+                        .take_while(|c| ('0'..='7').contains(c))
+                        .take(2)
+                        .collect();
+                    i += more.len();
+                    let v = u32::from_str_radix(&format!("{e}{more}"), 8).unwrap_or(0);
+                    char::from_u32(v).unwrap_or('\u{fffd}')
+                }
+                other => other,
             };
             s.push(ch);
             continue;

@@ -364,3 +364,34 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     );
     assert!(compile(&idl, None).is_err());
 }
+
+#[test]
+fn union_case_errors() {
+    let u = |arms: &str| {
+        format!("{HEAD}    typedef [switch_type(unsigned short)] union {{ {arms} }} U;\n}}\n")
+    };
+    expect_error(
+        &u("[case(1)] long a; [case(1)] long b;"),
+        3,
+        75,
+        "case value 1 appears twice",
+    );
+    expect_error(
+        &u("[case(70000)] long a;"),
+        3,
+        57,
+        "does not fit the 16-bit discriminant",
+    );
+    expect_error(
+        &u("[default] long a; [default] long b;"),
+        3,
+        69,
+        "at most one [default]",
+    );
+}
+
+#[test]
+fn string_escapes() {
+    let code = compile(r#"const char *S = "a\x41\101\n\é";"#, None).expect("compiles");
+    assert!(code.contains(r#"pub const S: &str = "aAA\né";"#), "{code}");
+}
