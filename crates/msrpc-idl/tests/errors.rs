@@ -291,6 +291,8 @@ fn mutated_input_never_panics() {
         "\"",
         "/*",
         "0x",
+        "\\\u{e9}",
+        "\\x",
         "-",
         "\u{e9}",
         "[case(1)]",
