@@ -25,6 +25,9 @@ use crate::output::Failure;
 
 static START: OnceLock<Instant> = OnceLock::new();
 
+/// One notification style of the demo: make AsyncFunc and wait for it that way.
+type Style<'a> = dyn Fn(&Binding, u32) -> Result<(), Failure> + 'a;
+
 fn say(who: &str, what: impl std::fmt::Display) {
     let t = START.get_or_init(Instant::now).elapsed();
     println!("[{:>8.1} ms] {who:<6} {what}", t.as_secs_f64() * 1e3);
@@ -81,7 +84,7 @@ pub(crate) fn run(delay: u32) -> Result<(), Failure> {
     let wait = Duration::from_millis(u64::from(delay) * 4 + 5_000);
 
     // Each style: start AsyncFunc, make NonAsyncFunc while it is pending, then be notified.
-    let styles: [(&str, &dyn Fn(&Binding, u32) -> Result<(), Failure>); 7] = [
+    let styles: [(&str, &Style<'_>); 7] = [
         ("event", &|b, d| event_style(b, d, wait)),
         ("polling", &|b, d| polling_style(b, d, wait)),
         ("APC", &|b, d| apc_style(b, d, wait)),

@@ -275,8 +275,26 @@ impl Binding {
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
         caller: Option<ThreadId>,
     ) -> Result<conn::PendingCall> {
-        let conn = self.connection(iface, caller).await?;
-        let syntax = conn.ensure_context(iface).await?;
+        // Connecting and binding are bounded by the connect timeout, and by the call timeout when it
+        // is shorter: a server that accepts but never answers the bind cannot hang the call.
+        let opts = &self.inner.options;
+        let setup = async {
+            let conn = self.connection(iface, caller).await?;
+            let syntax = conn.ensure_context(iface).await?;
+            Ok::<_, Error>((conn, syntax))
+        };
+        let limit = opts
+            .call_timeout
+            .map_or(opts.connect_timeout, |t| t.min(opts.connect_timeout));
+        let (conn, syntax) = match tokio::time::timeout(limit, setup).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(match opts.call_timeout {
+                    Some(t) if t <= opts.connect_timeout => Error::CallTimeout(t),
+                    _ => Error::ConnectTimeout(opts.connect_timeout),
+                });
+            }
+        };
         let stub = encode(syntax)?;
         conn.start_call(
             iface,
@@ -397,16 +415,27 @@ impl Binding {
     }
 }
 
-type CancelSlot = Arc<Mutex<Option<conn::Canceller>>>;
+/// Where the handle's cancel hook finds the call: the call's canceller once the request is queued,
+/// and any cancel asked for before that (`Some(abortive)`), to be applied as soon as the call exists.
+#[derive(Debug, Default)]
+struct CancelTarget {
+    call: Option<conn::Canceller>,
+    early: Option<bool>,
+}
+
+type CancelSlot = Arc<Mutex<CancelTarget>>;
 
 /// Starts a call on the handle: the handle's cancel hook reaches the call once it exists.
 fn begin_async<R>(state: &AsyncState<R>) -> Result<(CancelSlot, CallCompleter<R>)> {
-    let slot: CancelSlot = Arc::new(Mutex::new(None));
+    let slot: CancelSlot = Arc::new(Mutex::new(CancelTarget::default()));
     let hook = {
         let slot = slot.clone();
         Arc::new(move |abortive: bool| {
-            if let Some(c) = slot.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                c.cancel(abortive);
+            let mut t = slot.lock().unwrap_or_else(|p| p.into_inner());
+            match &t.call {
+                Some(c) => c.cancel(abortive),
+                // Still connecting or binding: remember it; an abortive cancel wins.
+                None => t.early = Some(abortive || t.early.unwrap_or(false)),
             }
         })
     };
@@ -437,7 +466,15 @@ async fn drive_async<R>(
             return;
         }
     };
-    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(pending.canceller());
+    {
+        let mut t = slot.lock().unwrap_or_else(|p| p.into_inner());
+        let c = pending.canceller();
+        if let Some(abortive) = t.early.take() {
+            // The client cancelled while the call was being made: tell the server now.
+            c.cancel(abortive);
+        }
+        t.call = Some(c);
+    }
     report(Ok(()));
     let result = pending.wait().await.and_then(decode);
     completer.finish(result.map_err(|e| e.status()));

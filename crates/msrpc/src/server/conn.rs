@@ -63,6 +63,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     let mut close_all = shared.close_all.subscribe();
     let mut draining = shared.stop.subscribe();
     let mut drained = false;
+    let mut closing = false;
     let mut group: Option<(u32, Arc<AssocGroup>)> = None;
     let mut eof = false;
     debug!(?peer, "connection accepted");
@@ -106,7 +107,16 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             break;
         }
 
-        let can_read = !eof && !conn.is_closed() && calls.len() < cfg.max_calls_per_connection;
+        if closing && out.is_none() && !conn.wants_transmit() && !conn.is_closed() {
+            // Shutdown: every answer given before the grace ran out has been written.
+            conn.close();
+            continue;
+        }
+        let can_read = !eof
+            && !closing
+            && !conn.is_closed()
+            && calls.len() < cfg.max_calls_per_connection
+            && conn.transmit_backlog() < cfg.max_queued_answers;
         let idle_deadline = if calls.is_empty() && out.is_none() {
             let since = conn.last_activity().unwrap_or_else(Instant::now);
             Some(tokio::time::Instant::from_std(since + cfg.idle_timeout))
@@ -144,33 +154,28 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     }
                 }
             }
-            Some(c) = rx.recv() => {
-                if calls.remove(&c.call_id).is_some() {
-                    let r = match c.answer {
-                        Answer::Reply(stub) => {
-                            shared.stats.calls_sent.fetch_add(1, Ordering::Relaxed);
-                            conn.respond(c.call_id, Bytes::from(stub))
-                        }
-                        Answer::Fault(status) => {
-                            shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
-                            conn.fault(c.call_id, status, false)
-                        }
-                    };
-                    if let Err(e) = r {
-                        trace!(call_id = c.call_id, error = %e, "answer dropped");
-                    }
-                }
-            }
+            Some(c) = rx.recv() => answer(&shared, &mut conn, &mut calls, c),
             _ = draining.wait_for(|s| *s), if !drained => {
                 // Server stops listening: tell the client to start no new calls here; calls in
                 // progress still get their answers.
                 drained = true;
                 conn.shutdown();
             }
-            _ = close_all.wait_for(|s| *s) => {
-                // The shutdown grace is over: close now, calls in progress or not.
-                conn.close();
-                out = None;
+            _ = close_all.wait_for(|s| *s), if !closing => {
+                // The shutdown grace is over. Answers already given still go out; calls not
+                // answered by now are abandoned (their managers see a cancel); then the
+                // connection closes.
+                closing = true;
+                while let Ok(c) = rx.try_recv() {
+                    answer(&shared, &mut conn, &mut calls, c);
+                }
+                for (_, st) in calls.drain() {
+                    st.signal(CallEvent::Cancel);
+                }
+                if !drained {
+                    drained = true;
+                    conn.shutdown();
+                }
             }
             _ = sleep_until(idle_deadline), if idle_deadline.is_some() => {
                 debug!(?peer, "idle connection closed");
@@ -203,6 +208,31 @@ fn cfg_sec_addr(stream: &Stream) -> String {
             .map(|a| a.port().to_string())
             .unwrap_or_default(),
         Stream::Unix(_) => String::new(),
+    }
+}
+
+/// Sends a manager's answer, unless the call is gone (orphaned, or abandoned at shutdown).
+fn answer(
+    shared: &Shared,
+    conn: &mut ServerConnection,
+    calls: &mut HashMap<u32, Arc<CallState>>,
+    c: Completion,
+) {
+    if calls.remove(&c.call_id).is_none() {
+        return;
+    }
+    let r = match c.answer {
+        Answer::Reply(stub) => {
+            shared.stats.calls_sent.fetch_add(1, Ordering::Relaxed);
+            conn.respond(c.call_id, Bytes::from(stub))
+        }
+        Answer::Fault(status) => {
+            shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
+            conn.fault(c.call_id, status, false)
+        }
+    };
+    if let Err(e) = r {
+        trace!(call_id = c.call_id, error = %e, "answer dropped");
     }
 }
 
