@@ -245,3 +245,27 @@ async fn graceful_shutdown_lets_running_calls_finish() {
     server.shutdown(Duration::from_secs(5)).await;
     pending.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn several_listeners_ipv4_ipv6_and_unix_socket() {
+    let dir = std::env::temp_dir().join(format!("msrpc-multi-{}", std::process::id()));
+    let sock = dir.join("multi.sock");
+    let server = Server::builder()
+        .interface(Arc::new(AsyncRpcServer::new(Handler::default())))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .listen("ncacn_ip_tcp:::1[0]")
+        .listen(format!("ncalrpc:[{}]", sock.display()))
+        .start()
+        .await
+        .unwrap();
+    let bindings = server.bindings();
+    assert_eq!(bindings.len(), 3);
+    for b in &bindings {
+        let text = b.to_string();
+        let binding = Binding::from_string(&text).unwrap();
+        assert!(mgmt::is_server_listening(&binding).await.unwrap(), "{text}");
+        sample::non_async_func(&binding, &text).await.unwrap();
+    }
+    server.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
