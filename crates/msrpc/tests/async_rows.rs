@@ -1257,7 +1257,113 @@ fn row_server_subscribe_client_disconnect_and_call_cancel() {
     );
     wait_done(&state);
     call.abort(CANCELLED);
+
+    // 3. The other styles: a window message, a callback, and an APC to a named thread, which
+    // runs it in its alertable wait.
+    let b = env.binding();
+    let state = AsyncState::new(Notification::None);
+    sample::async_func_start(&state, &b, 3).unwrap();
+    let call = next_call(&rx);
+    let window = MessageQueue::new();
+    call.subscribe(
+        Subscription::CallCancel,
+        Notification::Hwnd {
+            queue: window.clone(),
+            msg: WM_USER + 7,
+        },
+        CallToken(0x77),
+    );
+    let (cb_tx, cb_rx) = mpsc::channel();
+    let cb_tx = Mutex::new(cb_tx);
+    call.subscribe(
+        Subscription::ClientDisconnect,
+        Notification::callback(move |token, ev| {
+            let _ = cb_tx.lock().unwrap().send((token, ev));
+        }),
+        CallToken(0x78),
+    );
+    let (ref_tx, ref_rx) = mpsc::channel();
+    let (apc_tx, apc_rx) = mpsc::channel();
+    let waiter = thread::spawn(move || {
+        ref_tx.send(ThreadRef::current()).unwrap();
+        let end = Instant::now() + WAIT;
+        while Instant::now() < end {
+            if sleep_alertable(Duration::from_millis(50)) == WaitOutcome::IoCompletion {
+                return;
+            }
+        }
+    });
+    let target = ref_rx.recv_timeout(WAIT).unwrap();
+    call.subscribe(
+        Subscription::CallCancel,
+        Notification::apc_to(target.clone(), {
+            let apc_tx = Mutex::new(apc_tx);
+            move |token, ev| {
+                let _ = apc_tx
+                    .lock()
+                    .unwrap()
+                    .send((thread::current().id(), token, ev));
+            }
+        }),
+        CallToken(0x79),
+    );
+    state.cancel(false).unwrap();
+    let m = window.get_message_timeout(WAIT).expect("no window message");
+    assert_eq!((m.msg, m.wparam, m.lparam), (WM_USER + 7, 0, 0x77));
+    assert_eq!(
+        apc_rx.recv_timeout(WAIT).unwrap(),
+        (
+            target.id(),
+            CallToken(0x79),
+            RpcAsyncEvent::ServerCallCancel
+        )
+    );
+    waiter.join().unwrap();
+    assert!(cb_rx.recv_timeout(QUIET).is_err(), "not disconnected yet");
+    b.close();
+    assert_eq!(
+        cb_rx.recv_timeout(WAIT).unwrap(),
+        (CallToken(0x78), RpcAsyncEvent::ClientDisconnect)
+    );
+    wait_done(&state);
+    call.abort(CANCELLED);
     env.stop();
+}
+
+/// Finishing a call whose client or server is gone is harmless, from any thread: nothing is
+/// sent, nothing panics, and the server's count of calls in progress returns to zero.
+#[test]
+fn row_server_complete_after_the_client_or_server_is_gone() {
+    let (env, rx) = Env::held();
+    // The client closed its binding under the call.
+    let b = env.binding();
+    let state = AsyncState::new(Notification::None);
+    sample::async_func_start(&state, &b, 1).unwrap();
+    let call = next_call(&rx);
+    b.close();
+    eventually("the server to see the client go", || call.is_client_gone());
+    thread::spawn(move || call.complete(())).join().unwrap();
+    wait_done(&state);
+    eventually("no call in progress", || {
+        env.server.stats().calls_in_progress == 0
+    });
+    // The server shut down (no grace) with the call held, then its runtime went away.
+    let b = env.binding();
+    let state = AsyncState::new(Notification::None);
+    sample::async_func_start(&state, &b, 2).unwrap();
+    let call = next_call(&rx);
+    let Env {
+        server_rt,
+        client_rt,
+        server,
+        ..
+    } = env;
+    server_rt.block_on(server.shutdown(Duration::ZERO));
+    let st = wait_done(&state);
+    assert_ne!(st, OK, "the call cannot have succeeded");
+    drop(server_rt);
+    thread::spawn(move || call.abort(CANCELLED)).join().unwrap();
+    drop(client_rt);
 }
 
 /// Causal ordering: calls started from one thread on one binding are dispatched by the server
