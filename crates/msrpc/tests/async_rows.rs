@@ -1860,3 +1860,89 @@ fn row_server_subscribe_never_misses_a_cancel_that_races_it() {
     );
     env.stop();
 }
+
+/// A call's future dropped while the call is still being made (its bind held back by the
+/// proxy): either the call never reaches the server, or the server hears the cancel.
+#[test]
+fn row_future_dropped_while_the_call_is_being_made() {
+    let (env, rx) = Env::held();
+    let proxy = Proxy::start(&env.text);
+    proxy.pause();
+    let b = proxy.binding(&env);
+    let fut = env.client_rt.spawn({
+        let b = b.clone();
+        async move { sample::async_func(&b, 1).await }
+    });
+    thread::sleep(Duration::from_millis(150));
+    fut.abort();
+    assert!(env.client_rt.block_on(fut).unwrap_err().is_cancelled());
+    proxy.resume();
+    if let Ok((call, _)) = rx.recv_timeout(Duration::from_secs(1)) {
+        eventually("the server to hear the cancel", || {
+            call.test_cancel() == CANCELLED
+        });
+        call.abort(CANCELLED);
+    }
+    sample::non_async_func_blocking(&b, "after the dropped future").unwrap();
+    env.stop();
+}
+
+/// Whatever ends a call (reply, fault, either cancel, timeout), its notification fires exactly
+/// once.
+#[test]
+fn row_notification_fires_exactly_once_per_call() {
+    let (env, rx) = Env::held();
+    let mut opts = BindingOptions::default();
+    opts.call_timeout = Some(Duration::from_millis(300));
+    let b = env.binding_with(opts);
+    let (note, fired) = counting();
+    let state = AsyncState::new(note);
+    type Ending = fn(&AsyncState<()>, AsyncCall<()>);
+    let endings: [(&str, Ending, Win32Status); 5] = [
+        ("reply", |_, c| c.complete(()), OK),
+        (
+            "fault",
+            |_, c| c.abort(Win32Status::ERROR_ACCESS_DENIED),
+            Win32Status::ERROR_ACCESS_DENIED,
+        ),
+        (
+            "cancel, then reply",
+            |s, c| {
+                s.cancel(false).unwrap();
+                thread::sleep(Duration::from_millis(50));
+                c.complete(());
+            },
+            OK,
+        ),
+        (
+            "abortive cancel, then reply",
+            |s, c| {
+                s.cancel(true).unwrap();
+                c.complete(());
+            },
+            CANCELLED,
+        ),
+        (
+            "timeout, then reply",
+            |s, c| {
+                wait_done(s);
+                c.complete(());
+            },
+            CANCELLED,
+        ),
+    ];
+    for (i, (name, end, want)) in endings.into_iter().enumerate() {
+        state.reinitialize().unwrap();
+        sample::async_func_start(&state, &b, i as u32).unwrap();
+        let call = next_call(&rx);
+        end(&state, call);
+        assert_eq!(wait_done(&state), want, "{name}");
+        thread::sleep(Duration::from_millis(100));
+        assert_eq!(fired.load(Ordering::SeqCst), i + 1, "{name}: fired");
+        assert_eq!(
+            state.complete(),
+            if want == OK { Ok(()) } else { Err(want) }
+        );
+    }
+    env.stop();
+}
