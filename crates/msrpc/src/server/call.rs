@@ -64,7 +64,7 @@ pub(crate) struct Completion {
 }
 
 /// A subscriber to a call's events.
-pub(crate) type Listener = Box<dyn Fn(CallEvent) + Send + Sync>;
+pub(crate) type Listener = Arc<dyn Fn(CallEvent) + Send + Sync>;
 
 /// Per-call state shared between the connection task and whoever holds the call.
 #[derive(Default)]
@@ -99,10 +99,16 @@ impl CallState {
             CallEvent::Cancel => &self.cancelled,
             CallEvent::ClientDisconnect => &self.disconnected,
         };
-        if flag.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+        // The flag is set under the listeners' lock, and `subscribe` reads it under the same lock:
+        // a subscriber added before this point is called here, one added after sees the flag and
+        // calls itself. Either way exactly once. Listeners run with the lock released.
+        let listeners = {
+            let listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
+            if flag.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            listeners.clone()
+        };
         for l in listeners.iter() {
             l(event);
         }
@@ -173,17 +179,25 @@ impl IncomingCall {
     /// Calls `f` when the client cancels the call or disconnects (`RpcServerSubscribeForNotification`).
     /// An event that already happened is delivered at once.
     pub fn subscribe(&self, f: impl Fn(CallEvent) + Send + Sync + 'static) {
-        if self.state.cancelled.load(Ordering::Acquire) {
+        let f: Listener = Arc::new(f);
+        let (cancelled, disconnected) = {
+            let mut listeners = self
+                .state
+                .listeners
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            listeners.push(f.clone());
+            (
+                self.state.cancelled.load(Ordering::Acquire),
+                self.state.disconnected.load(Ordering::Acquire),
+            )
+        };
+        if cancelled {
             f(CallEvent::Cancel);
         }
-        if self.state.disconnected.load(Ordering::Acquire) {
+        if disconnected {
             f(CallEvent::ClientDisconnect);
         }
-        self.state
-            .listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Box::new(f));
     }
 
     /// Creates a context handle for `value` in the client's association group. `rundown` runs if the
