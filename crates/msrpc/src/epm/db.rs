@@ -1,0 +1,428 @@
+//! The endpoint database behind the endpoint mapper: entries of (object, tower, annotation), and the
+//! `ept_lookup` / `ept_map` matching rules of C706 appendix O and MS-RPCE 2.2.1.2 / 3.1.1.
+
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+use msrpc_ndr::SyntaxId;
+use msrpc_ndr::tower::{Floor, Tower};
+use uuid::Uuid;
+
+/// `ept_s_not_registered` / `EPT_S_NOT_REGISTERED` as epm puts it in the status field: no (more)
+/// entries match.
+pub const EPT_S_NOT_REGISTERED: u32 = 0x16c9_a0d6;
+/// `ept_s_invalid_entry`: an entry's tower cannot be used.
+pub const EPT_S_INVALID_ENTRY: u32 = 0x16c9_a0d7;
+/// `ept_s_cant_perform_op`: the operation is refused (e.g. `ept_insert` from a remote caller).
+pub const EPT_S_CANT_PERFORM_OP: u32 = 0x16c9_a0d8;
+
+/// Longest annotation kept (`ept_max_annotation_size`, including the NUL).
+pub const MAX_ANNOTATION: usize = 64;
+
+/// One registered endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The object UUID (nil for "any object").
+    pub object: Uuid,
+    /// The protocol tower: interface, transfer syntax, protocol and endpoint.
+    pub tower: Tower,
+    /// A description, at most 63 characters.
+    pub annotation: String,
+}
+
+impl Entry {
+    fn interface(&self) -> Option<SyntaxId> {
+        self.tower.interface()
+    }
+}
+
+/// `ept_lookup`'s `inquiry_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inquiry {
+    /// `rpc_c_ep_all_elts` (0).
+    All,
+    /// `rpc_c_ep_match_by_if` (1).
+    ByInterface,
+    /// `rpc_c_ep_match_by_obj` (2).
+    ByObject,
+    /// `rpc_c_ep_match_by_both` (3).
+    ByBoth,
+}
+
+impl Inquiry {
+    /// From the wire value; `None` for others.
+    pub fn from_u32(v: u32) -> Option<Inquiry> {
+        Some(match v {
+            0 => Inquiry::All,
+            1 => Inquiry::ByInterface,
+            2 => Inquiry::ByObject,
+            3 => Inquiry::ByBoth,
+            _ => return None,
+        })
+    }
+}
+
+/// `ept_lookup`'s `vers_option`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VersionOption {
+    /// `rpc_c_vers_all` (1): any version.
+    All,
+    /// `rpc_c_vers_compatible` (2): same major, minor at least the one asked.
+    Compatible,
+    /// `rpc_c_vers_exact` (3).
+    Exact,
+    /// `rpc_c_vers_major_only` (4).
+    MajorOnly,
+    /// `rpc_c_vers_upto` (5): at most the version asked.
+    UpTo,
+}
+
+impl VersionOption {
+    /// From the wire value; `None` for others.
+    pub fn from_u32(v: u32) -> Option<VersionOption> {
+        Some(match v {
+            1 => VersionOption::All,
+            2 => VersionOption::Compatible,
+            3 => VersionOption::Exact,
+            4 => VersionOption::MajorOnly,
+            5 => VersionOption::UpTo,
+            _ => return None,
+        })
+    }
+
+    fn matches(self, asked: &SyntaxId, have: &SyntaxId) -> bool {
+        if asked.uuid != have.uuid {
+            return false;
+        }
+        match self {
+            VersionOption::All => true,
+            VersionOption::Compatible => asked.is_served_by(have),
+            VersionOption::Exact => asked.major == have.major && asked.minor == have.minor,
+            VersionOption::MajorOnly => asked.major == have.major,
+            VersionOption::UpTo => (have.major, have.minor) <= (asked.major, asked.minor),
+        }
+    }
+}
+
+/// The endpoint database. Thread-safe; entries keep their insertion order, which is the order
+/// `ept_lookup` pages through them.
+#[derive(Debug, Default)]
+pub struct EndpointDb {
+    entries: Mutex<Vec<Entry>>,
+}
+
+impl EndpointDb {
+    /// An empty database.
+    pub fn new() -> Self {
+        EndpointDb::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `ept_insert`: adds entries. With `replace`, entries with the same object, interface (UUID and
+    /// major version), transfer syntax and protocol are replaced first. A tower without interface and
+    /// transfer-syntax floors is `ept_s_invalid_entry`, and nothing is inserted.
+    pub fn insert(&self, entries: Vec<Entry>, replace: bool) -> Result<(), u32> {
+        if entries
+            .iter()
+            .any(|e| e.tower.interface().is_none() || e.tower.transfer_syntax().is_none())
+        {
+            return Err(EPT_S_INVALID_ENTRY);
+        }
+        let mut db = self.lock();
+        for mut e in entries {
+            truncate_annotation(&mut e.annotation);
+            if replace {
+                db.retain(|old| !same_slot(old, &e));
+            }
+            if !db.contains(&e) {
+                db.push(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// `ept_delete`: removes entries equal in object and tower. `ept_s_not_registered` if one of them
+    /// is not there (the others are still removed).
+    pub fn delete(&self, entries: &[Entry]) -> Result<(), u32> {
+        let mut db = self.lock();
+        let mut missing = false;
+        for e in entries {
+            let before = db.len();
+            db.retain(|old| !(old.object == e.object && old.tower == e.tower));
+            missing |= db.len() == before;
+        }
+        if missing {
+            Err(EPT_S_NOT_REGISTERED)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Removes every entry of one interface (a server unregistering at shutdown).
+    pub fn delete_interface(&self, interface: &SyntaxId, object: Option<Uuid>) {
+        self.lock().retain(|e| {
+            !(e.interface().as_ref() == Some(interface) && object.is_none_or(|o| o == e.object))
+        });
+    }
+
+    /// `ept_lookup`: up to `max` entries matching, from position `start`. Returns the entries and the
+    /// position to continue from, or `None` when nothing is left after them.
+    pub fn lookup(
+        &self,
+        inquiry: Inquiry,
+        object: Option<Uuid>,
+        interface: Option<SyntaxId>,
+        vers: VersionOption,
+        start: usize,
+        max: usize,
+    ) -> (Vec<Entry>, Option<usize>) {
+        let db = self.lock();
+        let want_if = matches!(inquiry, Inquiry::ByInterface | Inquiry::ByBoth);
+        let want_obj = matches!(inquiry, Inquiry::ByObject | Inquiry::ByBoth);
+        let matching = |e: &Entry| {
+            let if_ok = !want_if
+                || match (interface.as_ref(), e.interface()) {
+                    (Some(asked), Some(have)) => vers.matches(asked, &have),
+                    _ => false,
+                };
+            let obj_ok = !want_obj || object.is_some_and(|o| o == e.object);
+            if_ok && obj_ok
+        };
+        let mut out = Vec::new();
+        let mut pos = start;
+        while pos < db.len() && out.len() < max {
+            if matching(&db[pos]) {
+                out.push(db[pos].clone());
+            }
+            pos += 1;
+        }
+        let more = db[pos.min(db.len())..].iter().any(matching);
+        (out, more.then_some(pos))
+    }
+
+    /// `ept_map`: the towers of the registered endpoints that serve `map_tower`'s interface (the DCE
+    /// version rule), transfer syntax and protocol, for `object` (entries for that object first, then
+    /// those registered for any object), from position `start`.
+    ///
+    /// `local_ip` fills a TCP tower whose IP floor is 0.0.0.0 (a server listening on every address)
+    /// with the address the client reached the endpoint mapper on.
+    pub fn map(
+        &self,
+        object: Option<Uuid>,
+        map_tower: &Tower,
+        local_ip: Option<Ipv4Addr>,
+        start: usize,
+        max: usize,
+    ) -> (Vec<Tower>, Option<usize>) {
+        let (Some(asked), Some(transfer)) = (map_tower.interface(), map_tower.transfer_syntax())
+        else {
+            return (Vec::new(), None);
+        };
+        let protocol = protocol_floors(map_tower);
+        let object = object.unwrap_or_else(Uuid::nil);
+        let db = self.lock();
+        let serves = |e: &Entry| {
+            e.interface().is_some_and(|have| asked.is_served_by(&have))
+                && e.tower.transfer_syntax() == Some(transfer)
+                && protocol_floors(&e.tower) == protocol
+        };
+        // The object's own entries first, then entries for any (nil) object.
+        let mut candidates: Vec<&Entry> = db
+            .iter()
+            .filter(|e| serves(e) && e.object == object)
+            .collect();
+        if !object.is_nil() {
+            candidates.extend(db.iter().filter(|e| serves(e) && e.object.is_nil()));
+        }
+        let towers: Vec<Tower> = candidates
+            .iter()
+            .skip(start)
+            .take(max)
+            .map(|e| fill_ip(&e.tower, local_ip))
+            .collect();
+        let next = start + towers.len();
+        (towers, (next < candidates.len()).then_some(next))
+    }
+
+    /// Every entry (for tools and tests).
+    pub fn entries(&self) -> Vec<Entry> {
+        self.lock().clone()
+    }
+}
+
+/// The protocol identifiers of floors 3 and up: what "the same protocol" means when mapping.
+fn protocol_floors(t: &Tower) -> Vec<u8> {
+    t.floors
+        .iter()
+        .skip(2)
+        .filter_map(|f| f.protocol())
+        .collect()
+}
+
+fn same_slot(a: &Entry, b: &Entry) -> bool {
+    a.object == b.object
+        && a.interface().map(|i| (i.uuid, i.major)) == b.interface().map(|i| (i.uuid, i.major))
+        && a.tower.transfer_syntax() == b.tower.transfer_syntax()
+        && protocol_floors(&a.tower) == protocol_floors(&b.tower)
+}
+
+fn fill_ip(t: &Tower, local_ip: Option<Ipv4Addr>) -> Tower {
+    let mut t = t.clone();
+    if let Some(ip) = local_ip {
+        for f in &mut t.floors {
+            if let Floor::Ip(a) = f
+                && a.is_unspecified()
+            {
+                *a = ip;
+            }
+        }
+    }
+    t
+}
+
+fn truncate_annotation(s: &mut String) {
+    while s.len() > MAX_ANNOTATION - 1 {
+        s.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IF_A: SyntaxId = SyntaxId::new(uuid::uuid!("12345678-1234-abcd-ef00-0123456789ab"), 1, 2);
+    const IF_B: SyntaxId = SyntaxId::new(uuid::uuid!("4b324fc8-1670-01d3-1278-5a47bf6ee188"), 3, 0);
+
+    fn tcp(iface: SyntaxId, port: u16) -> Entry {
+        Entry {
+            object: Uuid::nil(),
+            tower: Tower::ncacn_ip_tcp(iface, SyntaxId::NDR20, port, Ipv4Addr::UNSPECIFIED),
+            annotation: format!("port {port}"),
+        }
+    }
+
+    #[test]
+    fn map_follows_the_version_rule_and_the_protocol() {
+        let db = EndpointDb::new();
+        db.insert(vec![tcp(IF_A, 1000), tcp(IF_B, 2000)], false)
+            .unwrap();
+        db.insert(
+            vec![Entry {
+                object: Uuid::nil(),
+                tower: Tower::ncalrpc(IF_A, SyntaxId::NDR20, "a-local"),
+                annotation: String::new(),
+            }],
+            false,
+        )
+        .unwrap();
+        let ask = |v: SyntaxId| Tower::ncacn_ip_tcp(v, SyntaxId::NDR20, 0, Ipv4Addr::UNSPECIFIED);
+        let local = Some(Ipv4Addr::LOCALHOST);
+        let (t, more) = db.map(None, &ask(IF_A), local, 0, 10);
+        assert_eq!(more, None);
+        assert_eq!(t.len(), 1, "the ncalrpc entry is another protocol");
+        assert_eq!(t[0].tcp_port(), Some(1000));
+        assert_eq!(t[0].ip(), Some(Ipv4Addr::LOCALHOST));
+        // A client asking 1.1 is served by 1.2; 1.3 and 2.0 are not.
+        assert_eq!(
+            db.map(None, &ask(SyntaxId::new(IF_A.uuid, 1, 1)), local, 0, 10)
+                .0
+                .len(),
+            1
+        );
+        assert!(
+            db.map(None, &ask(SyntaxId::new(IF_A.uuid, 1, 3)), local, 0, 10)
+                .0
+                .is_empty()
+        );
+        assert!(
+            db.map(None, &ask(SyntaxId::new(IF_A.uuid, 2, 0)), local, 0, 10)
+                .0
+                .is_empty()
+        );
+        // Another transfer syntax is not served.
+        let ndr64 = Tower::ncacn_ip_tcp(IF_A, SyntaxId::NDR64, 0, Ipv4Addr::UNSPECIFIED);
+        assert!(db.map(None, &ndr64, local, 0, 10).0.is_empty());
+    }
+
+    #[test]
+    fn lookup_pages_through_matching_entries() {
+        let db = EndpointDb::new();
+        let entries: Vec<Entry> = (0..10)
+            .map(|i| tcp(if i % 2 == 0 { IF_A } else { IF_B }, 1000 + i))
+            .collect();
+        db.insert(entries, false).unwrap();
+        let (page, next) = db.lookup(Inquiry::All, None, None, VersionOption::All, 0, 4);
+        assert_eq!(page.len(), 4);
+        let (page2, next2) = db.lookup(
+            Inquiry::All,
+            None,
+            None,
+            VersionOption::All,
+            next.unwrap(),
+            4,
+        );
+        assert_eq!(page2.len(), 4);
+        let (page3, next3) = db.lookup(
+            Inquiry::All,
+            None,
+            None,
+            VersionOption::All,
+            next2.unwrap(),
+            4,
+        );
+        assert_eq!((page3.len(), next3), (2, None));
+        let (only_a, _) = db.lookup(
+            Inquiry::ByInterface,
+            None,
+            Some(IF_A),
+            VersionOption::Exact,
+            0,
+            100,
+        );
+        assert_eq!(only_a.len(), 5);
+        assert!(only_a.iter().all(|e| e.tower.interface() == Some(IF_A)));
+        let (none, _) = db.lookup(
+            Inquiry::ByInterface,
+            None,
+            Some(SyntaxId::new(IF_A.uuid, 1, 3)),
+            VersionOption::Compatible,
+            0,
+            100,
+        );
+        assert!(none.is_empty());
+        let (upto, _) = db.lookup(
+            Inquiry::ByInterface,
+            None,
+            Some(SyntaxId::new(IF_A.uuid, 1, 3)),
+            VersionOption::UpTo,
+            0,
+            100,
+        );
+        assert_eq!(upto.len(), 5);
+    }
+
+    #[test]
+    fn insert_replace_and_delete() {
+        let db = EndpointDb::new();
+        db.insert(vec![tcp(IF_A, 1000)], false).unwrap();
+        db.insert(vec![tcp(IF_A, 1001)], true).unwrap();
+        assert_eq!(
+            db.entries().len(),
+            1,
+            "replace drops the old endpoint of the same slot"
+        );
+        assert_eq!(db.entries()[0].tower.tcp_port(), Some(1001));
+        assert_eq!(db.delete(&[tcp(IF_A, 1000)]), Err(EPT_S_NOT_REGISTERED));
+        assert_eq!(db.delete(&[tcp(IF_A, 1001)]), Ok(()));
+        assert!(db.entries().is_empty());
+        let bad = Entry {
+            object: Uuid::nil(),
+            tower: Tower::default(),
+            annotation: String::new(),
+        };
+        assert_eq!(db.insert(vec![bad], false), Err(EPT_S_INVALID_ENTRY));
+    }
+}
