@@ -5,6 +5,7 @@
 //! lives in [`client`], apart from the rest, so the runtime can change its shape.
 
 mod client;
+mod service;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -24,7 +25,7 @@ impl Default for Options {
         Options {
             runtime_path: "::msrpc::codegen".into(),
             ndr_path: None,
-            client: false,
+            client: true,
         }
     }
 }
@@ -1056,11 +1057,24 @@ impl Gen<'_> {
         // Server trait.
         let _ = writeln!(
             out,
-            "/// The manager routines of `{}`. Return `Err(status)` to fault the call with that status.\n pub trait Server {{",
+            "/// The manager routines of `{}`. Return `Err(status)` to fault the call with that status;\n\
+             /// `[async]` routines get an `AsyncCall` and finish it later, from any thread.\n pub trait Server {{",
             itf.name
         );
         for op in &itf.ops {
             let s = upper_camel(&op.name);
+            if op.is_async {
+                let _ = writeln!(
+                    out,
+                    "/// Opnum {}: `{}` (`[async]` in the ACF). Return at once and finish `call` later, from any\n\
+                     /// thread: `call.complete(response)`, or `call.abort(status)` to fault it.\n\
+                     fn {}(&self, call: {rt}::AsyncCall<{s}Response>, req: {s}Request);",
+                    op.opnum,
+                    op.name,
+                    snake(&op.name)
+                );
+                continue;
+            }
             // Placeholders that keep opnums right (`void OpnumNNotUsedOnWire(void);`, as in the
             // Windows protocol specifications) fault unless implemented.
             let placeholder =
@@ -1072,14 +1086,9 @@ impl Gen<'_> {
             };
             let _ = writeln!(
                 out,
-                "/// Opnum {}: `{}`{}{}.\n fn {}(&self, req: {s}Request) -> ::core::result::Result<{s}Response, {rt}::Win32Status> {body}",
+                "/// Opnum {}: `{}`{}.\n fn {}(&self, req: {s}Request) -> ::core::result::Result<{s}Response, {rt}::Win32Status> {body}",
                 op.opnum,
                 op.name,
-                if op.is_async {
-                    " (`[async]` in the ACF)"
-                } else {
-                    ""
-                },
                 if placeholder {
                     "; a placeholder that faults with RPC_S_PROCNUM_OUT_OF_RANGE (1745) unless implemented"
                 } else {
@@ -1091,17 +1100,19 @@ impl Gen<'_> {
         out.push_str("}\n");
         let _ = write!(
             out,
-            "/// Decodes a request stub for `opnum`, calls the manager routine and encodes its reply stub.\n\
-             pub fn dispatch<S: Server + ?Sized>(server: &S, opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep) \
+            "/// Decodes a request stub (in `rep`) for `opnum`, calls the manager routine and encodes its reply\n\
+             /// stub (in `reply_rep`). Only synchronous operations: an `[async]` opnum gives `UnknownOpnum`\n\
+             /// (serve those with an `AsyncCall`, as [`Service`] does).\n\
+             pub fn dispatch<S: Server + ?Sized>(server: &S, opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, reply_rep: {n}::DataRep) \
              -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ match opnum {{"
         );
-        for op in &itf.ops {
+        for op in itf.ops.iter().filter(|op| !op.is_async) {
             let s = upper_camel(&op.name);
             let _ = write!(
                 out,
                 "{} => {{ let req = {s}Request::decode(stub, syntax, rep).map_err({rt}::DispatchError::Decode)?; \
                  let resp = server.{}(req).map_err({rt}::DispatchError::Manager)?; \
-                 resp.encode(syntax, rep).map_err({rt}::DispatchError::Encode) }}",
+                 resp.encode(syntax, reply_rep).map_err({rt}::DispatchError::Encode) }}",
                 op.opnum,
                 snake(&op.name)
             );
@@ -1110,6 +1121,7 @@ impl Gen<'_> {
             out,
             "_ => Err({rt}::DispatchError::UnknownOpnum(opnum)), }} }}"
         );
+        service::service(self, itf, out);
         if opts.client {
             client::client_layer(self, itf, out);
         }

@@ -51,6 +51,8 @@
 //! | `OperationDescriptor { name: &'static str, opnum: u16, is_async: bool, idempotent: bool, maybe: bool }` | one per operation |
 //! | `Win32Status` | the error a server manager routine returns (the call faults with it) |
 //! | `DispatchError` with variants `UnknownOpnum(u16)`, `Decode(ndr::Error)`, `Encode(ndr::Error)`, `Manager(Win32Status)` | what `dispatch` returns |
+//! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>` (`new(call, fn(&R, &mut Encoder))`), `serve_blocking`, `serve_async` | the server adapter `Service` |
+//! | `ClientCall`, `Reply { stub, syntax, drep }`, `AsyncState<R>` | the client layer `Client` |
 //!
 //! For each IDL type: a Rust type (structs with `pub` fields named as in the IDL; unions as
 //! enums whose variant carries the discriminant; enums as open newtypes with associated
@@ -60,23 +62,34 @@
 //!
 //! For each interface a module named like the interface holds:
 //!
-//! - `INTERFACE: InterfaceDescriptor` (uuid, version, operations with opnums and `[async]` flags);
+//! - `INTERFACE: InterfaceDescriptor` (uuid, version, operations with opnums and `[async]` flags;
+//!   `INTERFACE.syntax_id()` is what a client binds to);
 //! - for each operation `Op`, `OpRequest` (the `[in]` parameters) and `OpResponse` (the `[out]`
 //!   parameters and `return_value`), each with `OPNUM`, `encode(syntax, rep)`,
 //!   `encode_into(&mut Encoder)`, `decode(stub, syntax, rep)` and `decode_from(&mut Decoder)`.
 //!   A client encodes the request and decodes the response; a server does the reverse.
 //!   `handle_t` parameters are not part of either; a top-level `[ref]` pointer is its pointee.
-//! - `trait Server` with one method per operation, `fn op(&self, req: OpRequest) ->
-//!   Result<OpResponse, Win32Status>`;
-//! - `fn dispatch<S: Server>(server, opnum, stub, syntax, rep) -> Result<Vec<u8>, DispatchError>`,
-//!   which decodes (rejecting trailing bytes), calls the manager routine and encodes the reply.
-//!
-//! The client-call layer is produced by a separate, small part of the generator
-//! ([`Builder::client`], off by default) so the runtime can change its shape freely. When on,
-//! each interface module also gets `struct Client<C>(pub C)` with one `async fn` per operation
-//! over a runtime trait `ClientCall { type Error: From<ndr::Error>; fn transfer(&self) ->
-//! (Syntax, DataRep); fn call(&self, &'static InterfaceDescriptor, opnum, Vec<u8>) -> impl
-//! Future<Output = Result<Vec<u8>, Self::Error>> + Send; }`.
+//! - `trait Server` with one method per operation: `fn op(&self, req: OpRequest) ->
+//!   Result<OpResponse, Win32Status>` (return `Err(status)` to fault the call with it), or for an
+//!   `[async]` operation `fn op(&self, call: AsyncCall<OpResponse>, req: OpRequest)`: the manager
+//!   returns at once and finishes the call later, from any thread, with `call.complete(resp)` or
+//!   `call.abort(status)`;
+//! - `fn dispatch<S: Server>(server, opnum, stub, syntax, rep, reply_rep) -> Result<Vec<u8>,
+//!   DispatchError>` for the synchronous operations: decodes (rejecting trailing bytes), calls the
+//!   manager routine and encodes the reply;
+//! - `struct Service<S>(pub Arc<S>)` (`Service::new(server)`), the runtime `Interface` for a
+//!   `Server`: synchronous managers run on the blocking thread pool (so they may block), `[async]`
+//!   ones are handed an `AsyncCall` at once; a request that does not decode is faulted with
+//!   `nca_s_fault_ndr` (0x6F7), an unknown opnum with `nca_s_op_rng_error`, and `Err(status)`
+//!   with that status;
+//! - unless [`Builder::client`] is off, `struct Client<C>(pub C)` over a binding handle (for
+//!   msrpc: `Binding` or `&Binding`) with, per operation, `async fn op(&self, req) ->
+//!   Result<OpResponse, C::Error>` (dropping the future cancels the call), `fn
+//!   op_blocking(&self, req)`, and for `[async]` operations `fn op_start(&self, state:
+//!   &AsyncState<OpResponse>, req) -> Result<(), C::Error>` (the `RPC_ASYNC_STATE` form: the
+//!   reply comes through the state's notification and `state.complete()`). The request is
+//!   encoded in a closure the runtime calls once the interface is bound, because only then is
+//!   the transfer syntax (NDR20 or NDR64) known.
 //!
 //! ## Notes for the runtime
 //!
@@ -84,9 +97,6 @@
 //! - `Win32Status` must be a tuple struct with a public `u32` (placeholder operations named
 //!   `Opnum<N>…` with no parameters get a default method returning `Win32Status(1745)`,
 //!   `RPC_S_PROCNUM_OUT_OF_RANGE`).
-//! - `[async]` operations (`OperationDescriptor::is_async`) use the same request/response
-//!   structs: a runtime that hands the manager an `AsyncCall` decodes with `OpRequest::decode`
-//!   and later encodes the reply with `OpResponse::encode` itself instead of calling `dispatch`.
 //! - `OpRequest::decode` uses default `DecodeLimits`; use `decode_from` with your own
 //!   `Decoder` (then `finish()`) to apply other limits.
 //! - `[comm_status]`/`[fault_status]` are recorded in the request struct's docs only; turning
@@ -236,7 +246,7 @@ impl Builder {
         self
     }
 
-    /// Also generate the client-call layer (off by default; see the crate docs).
+    /// Whether to generate the client-call layer `Client` (on by default; see the crate docs).
     pub fn client(mut self, on: bool) -> Self {
         self.opts.client = on;
         self

@@ -1,25 +1,29 @@
-//! The optional client layer end to end, without a network: `Client` encodes each request, a
-//! loopback `ClientCall` hands the stub to the generated `dispatch`, and the client decodes the
-//! reply stub.
+//! The generated client layer and server adapter end to end, without a network: `Client`
+//! encodes each request, a loopback `ClientCall` hands it as an `IncomingCall` to the generated
+//! `Service` (an `Interface` of the stand-in runtime), which decodes it, runs the manager (on
+//! another thread for synchronous routines, with an `AsyncCall` for `[async]` ones) and answers;
+//! the client decodes the reply stub.
 
 #![allow(clippy::unwrap_used)]
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use msrpc_ndr::{DataRep, NdrString, Syntax};
 
 #[path = "support/rt.rs"]
 mod rt;
+use rt as codegen;
 
 mod asyncrpc_idl {
-    include!("fixtures/client/asyncrpc.rs");
+    include!("fixtures/shipped/asyncrpc.rs");
 }
 
 use asyncrpc_idl::async_rpc::*;
+use rt::Interface as _;
 
-/// The manager routines: records what they were asked.
+/// The manager routines: record what they were asked.
 #[derive(Default)]
 struct Sample {
     log: Mutex<Vec<String>>,
@@ -33,15 +37,22 @@ impl Server for Sample {
         self.log.lock().unwrap().push(req.pszMessage.to_string());
         Ok(NonAsyncFuncResponse {})
     }
-    fn async_func(&self, req: AsyncFuncRequest) -> Result<AsyncFuncResponse, rt::Win32Status> {
+    fn async_func(&self, call: rt::AsyncCall<AsyncFuncResponse>, req: AsyncFuncRequest) {
         self.log
             .lock()
             .unwrap()
             .push(format!("delay {}", req.nAsychDelay));
-        Ok(AsyncFuncResponse {})
+        // Finish later, from another thread; 0 means "abort".
+        std::thread::spawn(move || {
+            if req.nAsychDelay == 0 {
+                call.abort(rt::Win32Status(1818));
+            } else {
+                call.complete(AsyncFuncResponse {});
+            }
+        });
     }
     fn shutdown(&self, _: ShutdownRequest) -> Result<ShutdownResponse, rt::Win32Status> {
-        Err(rt::Win32Status(1726))
+        Err(rt::Win32Status(5))
     }
 }
 
@@ -58,30 +69,89 @@ impl From<msrpc_ndr::Error> for CallError {
     }
 }
 
-struct Loopback<'s> {
-    server: &'s Sample,
+struct Loopback {
+    service: Service<Sample>,
     syntax: Syntax,
     rep: DataRep,
 }
 
-impl rt::ClientCall for Loopback<'_> {
-    type Error = CallError;
-    fn transfer(&self) -> (Syntax, DataRep) {
-        (self.syntax, self.rep)
-    }
-    fn call(
+impl Loopback {
+    fn roundtrip(
         &self,
         interface: &'static rt::InterfaceDescriptor,
         opnum: u16,
         stub: Vec<u8>,
-    ) -> impl Future<Output = Result<Vec<u8>, CallError>> + Send {
+    ) -> Result<rt::Reply, CallError> {
         assert_eq!(interface.name, "AsyncRPC");
-        let reply =
-            dispatch(self.server, opnum, &stub, self.syntax, self.rep).map_err(|e| match e {
-                rt::DispatchError::Manager(s) => CallError::Fault(s.0),
-                other => panic!("{other:?}"),
-            });
-        std::future::ready(reply)
+        assert_eq!(self.service.syntax(), interface.syntax_id());
+        let (call, answer) = rt::IncomingCall::new(
+            rt::CallInfo {
+                opnum,
+                syntax: self.syntax,
+                drep: self.rep,
+            },
+            stub,
+        );
+        self.service.dispatch(call);
+        match answer.recv().expect("the call is answered") {
+            Ok(stub) => Ok(rt::Reply {
+                stub,
+                syntax: self.syntax,
+                drep: DataRep::LITTLE_ENDIAN,
+            }),
+            Err(status) => Err(CallError::Fault(status)),
+        }
+    }
+}
+
+impl rt::ClientCall for Loopback {
+    type Error = CallError;
+    fn call<E>(
+        &self,
+        interface: &'static rt::InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+    ) -> impl Future<Output = Result<rt::Reply, CallError>> + Send
+    where
+        E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+    {
+        let r = encode(self.syntax, self.rep)
+            .map_err(CallError::from)
+            .and_then(|stub| self.roundtrip(interface, opnum, stub));
+        std::future::ready(r)
+    }
+    fn call_blocking<E>(
+        &self,
+        interface: &'static rt::InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+    ) -> Result<rt::Reply, CallError>
+    where
+        E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+    {
+        let stub = encode(self.syntax, self.rep)?;
+        self.roundtrip(interface, opnum, stub)
+    }
+    fn call_async<R, E, D>(
+        &self,
+        state: &rt::AsyncState<R>,
+        interface: &'static rt::InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+        decode: D,
+    ) -> Result<(), CallError>
+    where
+        R: Send + 'static,
+        E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+        D: FnOnce(rt::Reply) -> msrpc_ndr::Result<R> + Send + 'static,
+    {
+        let stub = encode(self.syntax, self.rep)?;
+        let outcome = match self.roundtrip(interface, opnum, stub) {
+            Ok(reply) => decode(reply).map_err(|e| e.to_string()),
+            Err(e) => Err(format!("{e:?}")),
+        };
+        *state.outcome.lock().unwrap() = Some(outcome);
+        Ok(())
     }
 }
 
@@ -96,13 +166,13 @@ fn now<F: Future>(f: F) -> F::Output {
 
 #[test]
 fn client_calls_reach_the_server_and_back() {
-    let server = Sample::default();
+    let server = Arc::new(Sample::default());
     for (syntax, rep) in [
         (Syntax::Ndr20, DataRep::LITTLE_ENDIAN),
         (Syntax::Ndr64, DataRep::BIG_ENDIAN),
     ] {
         let client = Client(Loopback {
-            server: &server,
+            service: Service(server.clone()),
             syntax,
             rep,
         });
@@ -110,14 +180,67 @@ fn client_calls_reach_the_server_and_back() {
             pszMessage: NdrString::from("hello"),
         }))
         .unwrap();
+        client
+            .non_async_func_blocking(NonAsyncFuncRequest {
+                pszMessage: NdrString::from("blocking"),
+            })
+            .unwrap();
         now(client.async_func(AsyncFuncRequest { nAsychDelay: 10000 })).unwrap();
         assert!(matches!(
+            now(client.async_func(AsyncFuncRequest { nAsychDelay: 0 })),
+            Err(CallError::Fault(1818))
+        ));
+        let state = rt::AsyncState::default();
+        client
+            .async_func_start(&state, AsyncFuncRequest { nAsychDelay: 7 })
+            .unwrap();
+        assert_eq!(
+            state.outcome.lock().unwrap().take(),
+            Some(Ok(AsyncFuncResponse {}))
+        );
+        assert!(matches!(
             now(client.shutdown(ShutdownRequest {})),
-            Err(CallError::Fault(1726))
+            Err(CallError::Fault(5))
         ));
     }
     assert_eq!(
         *server.log.lock().unwrap(),
-        ["hello", "delay 10000", "hello", "delay 10000"]
+        [
+            "hello",
+            "blocking",
+            "delay 10000",
+            "delay 0",
+            "delay 7",
+            "hello",
+            "blocking",
+            "delay 10000",
+            "delay 0",
+            "delay 7"
+        ]
     );
+}
+
+#[test]
+fn service_faults_bad_stubs_and_unknown_opnums() {
+    let service = Service::new(Sample::default());
+    assert_eq!(service.operation_count(), 3);
+    assert_eq!(service.name(), "AsyncRPC");
+    let answer = |opnum: u16, stub: Vec<u8>| {
+        let (call, rx) = rt::IncomingCall::new(
+            rt::CallInfo {
+                opnum,
+                syntax: Syntax::Ndr20,
+                drep: DataRep::LITTLE_ENDIAN,
+            },
+            stub,
+        );
+        service.dispatch(call);
+        rx.recv().unwrap()
+    };
+    // Opnum past the interface: nca_s_op_rng_error.
+    assert_eq!(answer(3, vec![]), Err(0x1C01_0002));
+    // Trailing bytes or a short stub: nca_s_fault_ndr, for sync and [async] operations alike.
+    assert_eq!(answer(2, vec![0]), Err(0x6F7));
+    assert_eq!(answer(1, vec![1, 0]), Err(0x6F7));
+    assert!(service.0.log.lock().unwrap().is_empty(), "no manager ran");
 }

@@ -4,6 +4,7 @@
 
 #[path = "support/rt.rs"]
 mod rt;
+use rt as codegen;
 
 mod features_idl {
     include!("fixtures/features.rs");
@@ -589,7 +590,7 @@ fn mgmt_dispatch() {
     use mgmt_idl::mgmt::*;
     for (s, r) in REPS {
         let stub = RpcMgmtInqIfIdsRequest {}.encode(s, r).unwrap();
-        let reply = dispatch(&Mgmt, 0, &stub, s, r).unwrap();
+        let reply = dispatch(&Mgmt, 0, &stub, s, r, r).unwrap();
         let resp = RpcMgmtInqIfIdsResponse::decode(&reply, s, r).unwrap();
         let v = resp.if_id_vector.as_ref().unwrap();
         assert_eq!(v.count, 1);
@@ -601,12 +602,13 @@ fn mgmt_dispatch() {
             &RpcMgmtInqStatsRequest { count: 9 }.encode(s, r).unwrap(),
             s,
             r,
+            r,
         )
         .unwrap();
         let resp = RpcMgmtInqStatsResponse::decode(&reply, s, r).unwrap();
         assert_eq!(resp.statistics.0, [0, 1, 2, 3]);
 
-        let reply = dispatch(&Mgmt, 2, &[], s, r).unwrap();
+        let reply = dispatch(&Mgmt, 2, &[], s, r, r).unwrap();
         assert_eq!(
             RpcMgmtIsServerListeningResponse::decode(&reply, s, r)
                 .unwrap()
@@ -625,6 +627,7 @@ fn mgmt_dispatch() {
             .unwrap(),
             s,
             r,
+            r,
         )
         .unwrap();
         let resp = RpcMgmtInqPrincNameResponse::decode(&reply, s, r).unwrap();
@@ -632,15 +635,15 @@ fn mgmt_dispatch() {
         assert_eq!(resp.princ_name.max_count, 64);
 
         assert!(matches!(
-            dispatch(&Mgmt, 3, &[], s, r),
+            dispatch(&Mgmt, 3, &[], s, r, r),
             Err(rt::DispatchError::Manager(rt::Win32Status(5)))
         ));
         assert!(matches!(
-            dispatch(&Mgmt, 5, &[], s, r),
+            dispatch(&Mgmt, 5, &[], s, r, r),
             Err(rt::DispatchError::UnknownOpnum(5))
         ));
         assert!(matches!(
-            dispatch(&Mgmt, 1, &[1], s, r),
+            dispatch(&Mgmt, 1, &[1], s, r, r),
             Err(rt::DispatchError::Decode(_))
         ));
     }
@@ -710,7 +713,7 @@ fn srvsvc_dispatch_and_placeholders() {
             PreferedMaximumLength: u32::MAX,
             ResumeHandle: Unique::new(0),
         };
-        let reply = dispatch(&Srv, 15, &req.encode(s, r).unwrap(), s, r).unwrap();
+        let reply = dispatch(&Srv, 15, &req.encode(s, r).unwrap(), s, r, r).unwrap();
         let resp = NetrShareEnumResponse::decode(&reply, s, r).unwrap();
         let srvsvc_idl::SHARE_ENUM_UNION::Level1(c) = &resp.InfoStruct.ShareInfo else {
             panic!("level")
@@ -729,13 +732,14 @@ fn srvsvc_dispatch_and_placeholders() {
             .unwrap(),
             s,
             r,
+            r,
         )
         .unwrap();
         let resp = NetrServerGetInfoResponse::decode(&reply, s, r).unwrap();
         assert_eq!(resp.InfoStruct.discriminant(), 100);
         // Placeholders fault with RPC_S_PROCNUM_OUT_OF_RANGE unless implemented.
         assert!(matches!(
-            dispatch(&Srv, 9, &[], s, r),
+            dispatch(&Srv, 9, &[], s, r, r),
             Err(rt::DispatchError::Manager(rt::Win32Status(1745)))
         ));
     }

@@ -13,6 +13,7 @@ use msrpc_ndr::{ConformantArray, ConformantVaryingArray, DataRep, Syntax, Unique
 
 #[path = "support/rt.rs"]
 mod rt;
+use rt as codegen;
 
 mod srvsvc_idl {
     include!("fixtures/shipped/srvsvc.rs");

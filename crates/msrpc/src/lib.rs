@@ -9,7 +9,12 @@
 
 pub mod binding;
 pub mod client;
+#[doc(hidden)]
+pub mod codegen;
+pub mod epm;
 pub mod error;
+#[doc(hidden)]
+pub mod generated;
 pub mod mgmt;
 pub mod notify;
 pub mod sample;

@@ -9,20 +9,23 @@
 //! | 3 | `stop_server_listening` | `ERROR_ACCESS_DENIED` unless [`ServerConfig::allow_remote_stop`](crate::server::ServerConfig) |
 //! | 4 | `inq_princ_name` | [`ServerConfig::principal_name`](crate::server::ServerConfig), cut to the client's buffer |
 
-use std::sync::Weak;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
-use msrpc_ndr::{Decoder, Encoder, NdrDecode, NdrEncode};
-use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
+use msrpc_ndr::{ConformantArray, ConformantVaryingArray, DataRep, Unique};
+use msrpc_proto::{SyntaxId, Win32Status};
 
 use crate::client::Binding;
+use crate::codegen;
 use crate::error::{Error, Result};
+use crate::generated::mgmt::{self as idl, mgmt as m};
 use crate::server::{IncomingCall, Interface, Shared};
 
 /// The mgmt interface id.
-pub const MGMT: SyntaxId = SyntaxId::new(uuid::uuid!("afa8bd80-7d8a-11c9-bef4-08002b102989"), 1, 0);
+pub const MGMT: SyntaxId = m::INTERFACE.syntax_id();
 
-/// The server's built-in mgmt implementation.
+/// The server's built-in mgmt implementation: the generated stubs (`idl/mgmt.idl`) around the
+/// server's state.
 #[derive(Debug)]
 pub(crate) struct MgmtInterface {
     server: Weak<Shared>,
@@ -47,7 +50,7 @@ impl Interface for MgmtInterface {
     }
 
     fn operation_count(&self) -> u16 {
-        5
+        m::INTERFACE.operations.len() as u16
     }
 
     fn dispatch(&self, call: IncomingCall) {
@@ -56,214 +59,216 @@ impl Interface for MgmtInterface {
             return;
         };
         let info = call.info();
-        if info.opnum >= self.operation_count() {
-            call.fault(FaultStatus::NCA_S_OP_RNG_ERROR);
-            return;
+        let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
+        let mut stub = call.stub();
+        // Samba's mgmt IDL sends a second [in] u32 ("unknown") in inq_stats that MS-RPCE
+        // 2.2.1.3.3 does not have; the generated decoder rejects trailing bytes, so drop it here
+        // and python3-samba's typed client interoperates.
+        if opnum == m::RpcMgmtInqStatsRequest::OPNUM && stub.len() == 8 {
+            stub = &stub[..4];
         }
-        let mut e = Encoder::new(info.syntax, info.drep);
-        let mut d = Decoder::new(call.stub(), info.syntax, info.drep);
-        let result: Result<(), msrpc_ndr::Error> = (|| {
-            match info.opnum {
-                0 => {
-                    d.finish()?;
-                    let ids = server.interface_ids();
-                    // [out] rpc_if_id_vector_p_t *if_id_vector: a [ptr] to a conformant structure
-                    // { unsigned32 count; [size_is(count)] rpc_if_id_p_t if_id[]; }
-                    e.write_pointer(true)?;
-                    e.write_conformance(ids.len() as u64)?;
-                    e.align(e.syntax().pointer_size());
-                    e.write_u32(ids.len() as u32);
-                    for _ in &ids {
-                        e.write_pointer(true)?;
-                    }
-                    for id in &ids {
-                        id.uuid.encode_head(&mut e)?;
-                        e.write_u16(id.major);
-                        e.write_u16(id.minor);
-                    }
-                    e.write_u32(0);
-                }
-                1 => {
-                    let asked = d.read_u32()?;
-                    // Samba's mgmt IDL sends a second [in] u32 ("unknown") that MS-RPCE 2.2.1.3.3
-                    // does not have; accept it so python3-samba's typed client interoperates.
-                    if d.remaining() == 4 {
-                        d.read_u32()?;
-                    }
-                    d.finish()?;
-                    let stats = &server.stats;
-                    let values = [
-                        stats.calls_received.load(Ordering::Relaxed),
-                        stats.calls_sent.load(Ordering::Relaxed),
-                        stats.pkts_received.load(Ordering::Relaxed),
-                        stats.pkts_sent.load(Ordering::Relaxed),
-                    ];
-                    let n = asked.min(STATS_COUNT);
-                    // [in,out] unsigned32 *count; [out, size_is(*count)] unsigned32 statistics[]
-                    e.write_u32(n);
-                    e.write_conformance(u64::from(n))?;
-                    for v in values.iter().take(n as usize) {
-                        e.write_u32(*v as u32);
-                    }
-                    e.write_u32(0);
-                }
-                2 => {
-                    d.finish()?;
-                    // [out] error_status_t *status, then the boolean32 result
-                    e.write_u32(0);
-                    e.write_u32(u32::from(server.is_listening()));
-                }
-                3 => {
-                    d.finish()?;
-                    if server.config.allow_remote_stop {
-                        server.stop_listening();
-                        e.write_u32(0);
-                    } else {
-                        e.write_u32(Win32Status::ERROR_ACCESS_DENIED.0);
-                    }
-                }
-                4 => {
-                    let _authn_proto = d.read_u32()?;
-                    let size = d.read_u32()?;
-                    d.finish()?;
-                    // [out, string, size_is(princ_name_size)] char princ_name[]
-                    let name = server.config.principal_name.as_bytes();
-                    let (status, text): (u32, &[u8]) = if size == 0 {
-                        (Win32Status::ERROR_INVALID_PARAMETER.0, &[])
-                    } else if name.len() + 1 > size as usize {
-                        (
-                            Win32Status::RPC_X_BYTE_COUNT_TOO_SMALL.0,
-                            &name[..size as usize - 1],
-                        )
-                    } else {
-                        (0, name)
-                    };
-                    e.write_conformance(u64::from(size))?;
-                    e.write_variance(0, text.len() as u64 + 1)?;
-                    e.write_bytes(text);
-                    e.write_u8(0);
-                    e.align(4);
-                    e.write_u32(status);
-                }
-                _ => {}
-            }
-            Ok(())
-        })();
+        // Every manager routine below only reads counters or flips a flag: run them inline.
+        let result = m::dispatch(
+            &Manager { server },
+            opnum,
+            stub,
+            syntax,
+            drep,
+            DataRep::LITTLE_ENDIAN,
+        );
         match result {
-            Ok(()) => call.reply(e.into_bytes()),
-            Err(err) => {
-                tracing::debug!(error = %err, "bad mgmt request");
-                call.fault(FaultStatus::NCA_S_FAULT_NDR);
-            }
+            Ok(reply) => call.reply(reply),
+            Err(e) => codegen::fault(call, e),
         }
+    }
+}
+
+/// The manager routines, for one call.
+struct Manager {
+    server: Arc<Shared>,
+}
+
+impl m::Server for Manager {
+    fn rpc_mgmt_inq_if_ids(
+        &self,
+        _: m::RpcMgmtInqIfIdsRequest,
+    ) -> std::result::Result<m::RpcMgmtInqIfIdsResponse, Win32Status> {
+        let ids: Vec<Unique<idl::rpc_if_id_t>> = self
+            .server
+            .interface_ids()
+            .into_iter()
+            .map(|id| {
+                let (d1, d2, d3, d4) = id.uuid.as_fields();
+                Unique::new(idl::rpc_if_id_t {
+                    uuid: idl::GUID {
+                        Data1: d1,
+                        Data2: d2,
+                        Data3: d3,
+                        Data4: *d4,
+                    },
+                    vers_major: id.major,
+                    vers_minor: id.minor,
+                })
+            })
+            .collect();
+        Ok(m::RpcMgmtInqIfIdsResponse {
+            if_id_vector: Unique::new(idl::rpc_if_id_vector_t {
+                count: ids.len() as u32,
+                if_id: ConformantArray(ids),
+            }),
+            status: 0,
+        })
+    }
+
+    fn rpc_mgmt_inq_stats(
+        &self,
+        req: m::RpcMgmtInqStatsRequest,
+    ) -> std::result::Result<m::RpcMgmtInqStatsResponse, Win32Status> {
+        let stats = &self.server.stats;
+        let values = [
+            stats.calls_received.load(Ordering::Relaxed),
+            stats.calls_sent.load(Ordering::Relaxed),
+            stats.pkts_received.load(Ordering::Relaxed),
+            stats.pkts_sent.load(Ordering::Relaxed),
+        ];
+        let n = req.count.min(STATS_COUNT);
+        Ok(m::RpcMgmtInqStatsResponse {
+            count: n,
+            statistics: ConformantArray(
+                values.iter().take(n as usize).map(|v| *v as u32).collect(),
+            ),
+            status: 0,
+        })
+    }
+
+    fn rpc_mgmt_is_server_listening(
+        &self,
+        _: m::RpcMgmtIsServerListeningRequest,
+    ) -> std::result::Result<m::RpcMgmtIsServerListeningResponse, Win32Status> {
+        Ok(m::RpcMgmtIsServerListeningResponse {
+            status: 0,
+            return_value: u32::from(self.server.is_listening()),
+        })
+    }
+
+    fn rpc_mgmt_stop_server_listening(
+        &self,
+        _: m::RpcMgmtStopServerListeningRequest,
+    ) -> std::result::Result<m::RpcMgmtStopServerListeningResponse, Win32Status> {
+        let status = if self.server.config.allow_remote_stop {
+            self.server.stop_listening();
+            0
+        } else {
+            Win32Status::ERROR_ACCESS_DENIED.0
+        };
+        Ok(m::RpcMgmtStopServerListeningResponse { status })
+    }
+
+    fn rpc_mgmt_inq_princ_name(
+        &self,
+        req: m::RpcMgmtInqPrincNameRequest,
+    ) -> std::result::Result<m::RpcMgmtInqPrincNameResponse, Win32Status> {
+        // [out, string, size_is(princ_name_size)] char princ_name[]: the text and its NUL,
+        // cut to the client's buffer.
+        let size = req.princ_name_size;
+        let name = self.server.config.principal_name.as_bytes();
+        let (status, text): (u32, &[u8]) = if size == 0 {
+            (Win32Status::ERROR_INVALID_PARAMETER.0, &[])
+        } else if name.len() + 1 > size as usize {
+            (
+                Win32Status::RPC_X_BYTE_COUNT_TOO_SMALL.0,
+                &name[..size as usize - 1],
+            )
+        } else {
+            (0, name)
+        };
+        let mut items = text.to_vec();
+        if size != 0 {
+            items.push(0);
+        }
+        Ok(m::RpcMgmtInqPrincNameResponse {
+            princ_name: ConformantVaryingArray {
+                max_count: u64::from(size),
+                offset: 0,
+                items,
+            },
+            status,
+        })
     }
 }
 
 /// An interface id as `inq_if_ids` returns it.
 pub type IfId = SyntaxId;
 
+fn client(binding: &Binding) -> m::Client<&Binding> {
+    m::Client(binding)
+}
+
 /// `rpc_mgmt_is_server_listening` (`RpcMgmtIsServerListening`): true while the server listens.
 pub async fn is_server_listening(binding: &Binding) -> Result<bool> {
-    let reply = binding.call(MGMT, 2, |_| Ok(Vec::new())).await?;
-    let mut d = Decoder::new(&reply.stub, reply.syntax, reply.drep);
-    let status = d.read_u32()?;
-    let listening = d.read_u32()?;
-    d.finish()?;
-    check_status(status)?;
-    Ok(listening != 0)
+    let r = client(binding)
+        .rpc_mgmt_is_server_listening(m::RpcMgmtIsServerListeningRequest {})
+        .await?;
+    check_status(r.status)?;
+    Ok(r.return_value != 0)
 }
 
 /// `rpc_mgmt_inq_if_ids` (`RpcMgmtInqIfIds`): the interfaces the server offers.
 pub async fn inq_if_ids(binding: &Binding) -> Result<Vec<IfId>> {
-    let reply = binding.call(MGMT, 0, |_| Ok(Vec::new())).await?;
-    let mut d = Decoder::new(&reply.stub, reply.syntax, reply.drep);
-    let mut ids = Vec::new();
-    if d.read_referent()? != 0 {
-        let max = d.read_conformance()?;
-        d.align(d.syntax().pointer_size())?;
-        let count = d.read_u32()?;
-        if u64::from(count) != max {
-            return Err(Error::Ndr(d.error(msrpc_ndr::ErrorKind::SizeMismatch {
-                wire: max,
-                field: u64::from(count),
-            })));
-        }
-        let n = d.check_count(max, d.syntax().pointer_size())?;
-        let mut present = Vec::with_capacity(n);
-        for _ in 0..n {
-            present.push(d.read_referent()? != 0);
-        }
-        for p in present {
-            if p {
-                let uuid = uuid::Uuid::decode_head(&mut d)?;
-                let major = d.read_u16()?;
-                let minor = d.read_u16()?;
-                ids.push(SyntaxId::new(uuid, major, minor));
-            }
-        }
-    }
-    d.align(4)?;
-    let status = d.read_u32()?;
-    d.finish()?;
-    check_status(status)?;
+    let r = client(binding)
+        .rpc_mgmt_inq_if_ids(m::RpcMgmtInqIfIdsRequest {})
+        .await?;
+    check_status(r.status)?;
+    let ids = match r.if_id_vector.into_inner() {
+        None => Vec::new(),
+        Some(v) => v
+            .if_id
+            .0
+            .into_iter()
+            .filter_map(Unique::into_inner)
+            .map(|id| {
+                let g = id.uuid;
+                SyntaxId::new(
+                    uuid::Uuid::from_fields(g.Data1, g.Data2, g.Data3, &g.Data4),
+                    id.vers_major,
+                    id.vers_minor,
+                )
+            })
+            .collect(),
+    };
     Ok(ids)
 }
 
 /// `rpc_mgmt_inq_stats` (`RpcMgmtInqStats`): calls in, calls out, PDUs in, PDUs out.
 pub async fn inq_stats(binding: &Binding) -> Result<Vec<u32>> {
-    let reply = binding
-        .call(MGMT, 1, |syntax| {
-            let mut e = Encoder::new(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN);
-            e.write_u32(STATS_COUNT);
-            Ok(e.into_bytes())
-        })
+    let r = client(binding)
+        .rpc_mgmt_inq_stats(m::RpcMgmtInqStatsRequest { count: STATS_COUNT })
         .await?;
-    let mut d = Decoder::new(&reply.stub, reply.syntax, reply.drep);
-    let _count = d.read_u32()?;
-    let max = d.read_conformance()?;
-    let n = d.check_count(max, 4)?;
-    let mut v = Vec::with_capacity(n);
-    for _ in 0..n {
-        v.push(d.read_u32()?);
-    }
-    let status = d.read_u32()?;
-    d.finish()?;
-    check_status(status)?;
-    Ok(v)
+    check_status(r.status)?;
+    Ok(r.statistics.0)
 }
 
 /// `rpc_mgmt_stop_server_listening` (`RpcMgmtStopServerListening`) on a remote server.
 pub async fn stop_server_listening(binding: &Binding) -> Result<()> {
-    let reply = binding.call(MGMT, 3, |_| Ok(Vec::new())).await?;
-    let mut d = Decoder::new(&reply.stub, reply.syntax, reply.drep);
-    let status = d.read_u32()?;
-    d.finish()?;
-    check_status(status)
+    let r = client(binding)
+        .rpc_mgmt_stop_server_listening(m::RpcMgmtStopServerListeningRequest {})
+        .await?;
+    check_status(r.status)
 }
 
 /// `rpc_mgmt_inq_princ_name` (`RpcMgmtInqServerPrincName`): the server's principal name.
 pub async fn inq_princ_name(binding: &Binding, authn_svc: u32) -> Result<String> {
     const SIZE: u32 = 1024;
-    let reply = binding
-        .call(MGMT, 4, |syntax| {
-            let mut e = Encoder::new(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN);
-            e.write_u32(authn_svc);
-            e.write_u32(SIZE);
-            Ok(e.into_bytes())
+    let r = client(binding)
+        .rpc_mgmt_inq_princ_name(m::RpcMgmtInqPrincNameRequest {
+            authn_proto: authn_svc,
+            princ_name_size: SIZE,
         })
         .await?;
-    let mut d = Decoder::new(&reply.stub, reply.syntax, reply.drep);
-    let _max = d.read_conformance()?;
-    let (_offset, actual) = d.read_variance()?;
-    let n = d.check_count(actual, 1)?;
-    let bytes = d.take(n)?;
+    check_status(r.status)?;
+    let bytes = &r.princ_name.items;
     let text = bytes.strip_suffix(&[0]).unwrap_or(bytes);
-    let name = String::from_utf8_lossy(text).into_owned();
-    d.align(4)?;
-    let status = d.read_u32()?;
-    d.finish()?;
-    check_status(status)?;
-    Ok(name)
+    Ok(String::from_utf8_lossy(text).into_owned())
 }
 
 fn check_status(status: u32) -> Result<()> {

@@ -1,8 +1,16 @@
 //! Stand-in for `msrpc::codegen`: exactly the items generated code may name (see the crate
-//! docs). Shared by the tests that `include!` the golden files.
+//! docs), with the same signatures, over an in-memory "wire". Shared by the tests that
+//! `include!` the golden files (mounted at `crate::codegen`).
 #![allow(dead_code, unreachable_pub)]
 
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+pub use msrpc_ndr as ndr;
 pub use uuid::Uuid;
+
+use msrpc_ndr::{DataRep, Encoder, Syntax, SyntaxId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Win32Status(pub u32);
@@ -24,6 +32,12 @@ pub struct InterfaceDescriptor {
     pub operations: &'static [OperationDescriptor],
 }
 
+impl InterfaceDescriptor {
+    pub const fn syntax_id(&self) -> SyntaxId {
+        SyntaxId::new(self.uuid, self.version.0, self.version.1)
+    }
+}
+
 #[derive(Debug)]
 pub enum DispatchError {
     UnknownOpnum(u16),
@@ -32,14 +46,156 @@ pub enum DispatchError {
     Manager(Win32Status),
 }
 
-/// What the generated client layer (`Builder::client(true)`) calls.
+// ---- server side ------------------------------------------------------------------------------
+
+/// What a call ends with on the in-memory wire: a reply stub or a fault status.
+pub type Answer = Result<Vec<u8>, u32>;
+
+pub struct CallInfo {
+    pub opnum: u16,
+    pub syntax: Syntax,
+    pub drep: DataRep,
+}
+
+pub struct IncomingCall {
+    info: CallInfo,
+    stub: Vec<u8>,
+    answer: mpsc::Sender<Answer>,
+}
+
+impl IncomingCall {
+    pub fn new(info: CallInfo, stub: Vec<u8>) -> (Self, mpsc::Receiver<Answer>) {
+        let (answer, rx) = mpsc::channel();
+        (IncomingCall { info, stub, answer }, rx)
+    }
+    pub fn info(&self) -> &CallInfo {
+        &self.info
+    }
+    pub fn stub(&self) -> &[u8] {
+        &self.stub
+    }
+    pub fn reply(self, stub: Vec<u8>) {
+        let _ = self.answer.send(Ok(stub));
+    }
+    pub fn fault(self, status: u32) {
+        let _ = self.answer.send(Err(status));
+    }
+}
+
+pub trait Interface: Send + Sync + 'static {
+    fn syntax(&self) -> SyntaxId;
+    fn name(&self) -> &str;
+    fn operation_count(&self) -> u16;
+    fn dispatch(&self, call: IncomingCall);
+}
+
+pub struct AsyncCall<R> {
+    call: IncomingCall,
+    encode: fn(&R, &mut Encoder) -> msrpc_ndr::Result<()>,
+}
+
+impl<R> AsyncCall<R> {
+    pub fn new(call: IncomingCall, encode: fn(&R, &mut Encoder) -> msrpc_ndr::Result<()>) -> Self {
+        AsyncCall { call, encode }
+    }
+    pub fn complete(self, reply: R) {
+        let mut e = Encoder::new(self.call.info.syntax, DataRep::LITTLE_ENDIAN);
+        match (self.encode)(&reply, &mut e) {
+            Ok(()) => self.call.reply(e.into_bytes()),
+            Err(_) => self.call.fault(0x6F7),
+        }
+    }
+    pub fn abort(self, status: Win32Status) {
+        self.call.fault(status.0);
+    }
+}
+
+pub fn fault(call: IncomingCall, err: DispatchError) {
+    call.fault(match err {
+        DispatchError::UnknownOpnum(_) => 0x1C01_0002,
+        DispatchError::Decode(_) | DispatchError::Encode(_) => 0x6F7,
+        DispatchError::Manager(s) => s.0,
+    });
+}
+
+/// Runs the manager on its own thread (the runtime uses tokio's blocking pool).
+pub fn serve_blocking<F>(call: IncomingCall, f: F)
+where
+    F: FnOnce(u16, &[u8], Syntax, DataRep, DataRep) -> Result<Vec<u8>, DispatchError>
+        + Send
+        + 'static,
+{
+    std::thread::spawn(move || {
+        let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
+        match f(opnum, &call.stub, syntax, drep, DataRep::LITTLE_ENDIAN) {
+            Ok(stub) => call.reply(stub),
+            Err(e) => fault(call, e),
+        }
+    });
+}
+
+pub fn serve_async<Req, Resp>(
+    call: IncomingCall,
+    decode: fn(&[u8], Syntax, DataRep) -> msrpc_ndr::Result<Req>,
+    encode: fn(&Resp, &mut Encoder) -> msrpc_ndr::Result<()>,
+    manager: impl FnOnce(AsyncCall<Resp>, Req),
+) {
+    match decode(&call.stub, call.info.syntax, call.info.drep) {
+        Ok(req) => manager(AsyncCall::new(call, encode), req),
+        Err(e) => fault(call, DispatchError::Decode(e)),
+    }
+}
+
+// ---- client side ------------------------------------------------------------------------------
+
+pub struct Reply {
+    pub stub: Vec<u8>,
+    pub syntax: Syntax,
+    pub drep: DataRep,
+}
+
+/// Holds the outcome of a call started with `call_async`.
+pub struct AsyncState<R> {
+    pub outcome: Mutex<Option<Result<R, String>>>,
+}
+
+impl<R> Default for AsyncState<R> {
+    fn default() -> Self {
+        AsyncState {
+            outcome: Mutex::new(None),
+        }
+    }
+}
+
+/// What the generated client layer calls.
 pub trait ClientCall {
     type Error: From<msrpc_ndr::Error>;
-    fn transfer(&self) -> (msrpc_ndr::Syntax, msrpc_ndr::DataRep);
-    fn call(
+    fn call<E>(
         &self,
         interface: &'static InterfaceDescriptor,
         opnum: u16,
-        stub: Vec<u8>,
-    ) -> impl std::future::Future<Output = Result<Vec<u8>, Self::Error>> + Send;
+        encode: E,
+    ) -> impl Future<Output = Result<Reply, Self::Error>> + Send
+    where
+        E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static;
+    fn call_blocking<E>(
+        &self,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+    ) -> Result<Reply, Self::Error>
+    where
+        E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static;
+    fn call_async<R, E, D>(
+        &self,
+        state: &AsyncState<R>,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+        decode: D,
+    ) -> Result<(), Self::Error>
+    where
+        R: Send + 'static,
+        E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+        D: FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static;
 }

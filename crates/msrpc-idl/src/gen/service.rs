@@ -1,0 +1,56 @@
+//! The server adapter: turns a user's implementation of the generated `Server` trait into the
+//! runtime's `Interface`. Like the client layer, this is the only part of the server side that
+//! assumes a shape for the runtime; the runtime module provides:
+//!
+//! ```text
+//! trait Interface { fn syntax(&self) -> ndr::SyntaxId; fn name(&self) -> &str;
+//!                   fn operation_count(&self) -> u16; fn dispatch(&self, call: IncomingCall); }
+//! IncomingCall::info().opnum
+//! InterfaceDescriptor::syntax_id(&self) -> ndr::SyntaxId
+//! AsyncCall<R>                         // what an [async] manager finishes later
+//! fn serve_async<Req, Resp>(call, decode: fn(&[u8], Syntax, DataRep) -> ndr::Result<Req>,
+//!                           encode: fn(&Resp, &mut Encoder) -> ndr::Result<()>,
+//!                           manager: impl FnOnce(AsyncCall<Resp>, Req));
+//! fn serve_blocking(call, f: impl FnOnce(opnum, stub, syntax, rep, reply_rep)
+//!                   -> Result<Vec<u8>, DispatchError> + Send + 'static);
+//! ```
+
+use std::fmt::Write as _;
+
+use super::{Gen, snake, upper_camel};
+use crate::model::Interface;
+
+pub(super) fn service(g: &Gen<'_>, itf: &Interface, out: &mut String) {
+    let rt = &g.rt;
+    let n = &g.ndr;
+    let count = itf.ops.iter().map(|o| o.opnum + 1).max().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "/// Serves a [`Server`] implementation as a runtime interface (register it with the server).\n\
+         /// Synchronous manager routines run on the blocking thread pool, so they may block;\n\
+         /// `[async]` ones run at once on the connection's task with an `AsyncCall` and must not block.\n\
+         pub struct Service<S: ?Sized>(pub ::std::sync::Arc<S>);\n\
+         impl<S: Server> Service<S> {{ /// Wraps a manager.\n pub fn new(server: S) -> Self {{ Service(::std::sync::Arc::new(server)) }} }}\n\
+         impl<S: ?Sized> ::core::fmt::Debug for Service<S> {{ fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {{ f.write_str({:?}) }} }}\n\
+         impl<S: Server + Send + Sync + 'static + ?Sized> {rt}::Interface for Service<S> {{\n\
+         fn syntax(&self) -> {n}::SyntaxId {{ INTERFACE.syntax_id() }}\n\
+         fn name(&self) -> &str {{ INTERFACE.name }}\n\
+         fn operation_count(&self) -> u16 {{ {count} }}\n\
+         fn dispatch(&self, call: {rt}::IncomingCall) {{ match call.info().opnum {{",
+        format!("Service({})", itf.name)
+    );
+    for op in itf.ops.iter().filter(|op| op.is_async) {
+        let s = upper_camel(&op.name);
+        let _ = write!(
+            out,
+            "{} => {rt}::serve_async(call, {s}Request::decode, {s}Response::encode_into, |call, req| self.0.{}(call, req)),",
+            op.opnum,
+            snake(&op.name)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
+         {rt}::serve_blocking(call, move |opnum, stub, syntax, rep, reply_rep| dispatch(&*server, opnum, stub, syntax, rep, reply_rep)) }} }} }} }}"
+    );
+}
