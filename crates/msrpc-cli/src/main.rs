@@ -1,6 +1,7 @@
 //! `msrpc`: the command-line tool for Microsoft RPC.
 
 mod demo;
+mod idl;
 mod output;
 
 use std::process::ExitCode;
@@ -93,6 +94,15 @@ Examples:
         #[arg(long)]
         json: bool,
     },
+    /// Compile an IDL file (and its ACF) to Rust client and server stubs, as build.rs would.
+    #[command(after_help = "\
+Examples:
+  msrpc idl idl/asyncrpc.idl --acf idl/asyncrpc.acf -o asyncrpc.rs
+  msrpc idl -I idl idl/srvsvc.idl
+
+Exit codes: 0 success; 1 the output could not be written; 2 the IDL or ACF has errors,
+printed as file:line:col with the source line and a caret.")]
+    Idl(idl::IdlArgs),
 }
 
 fn main() -> ExitCode {
@@ -126,6 +136,7 @@ fn main() -> ExitCode {
             json,
         } => ping(&binding, count, timeout_ms, json),
         Command::Ifids { binding, json } => ifids(&binding, json),
+        Command::Idl(args) => return idl::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

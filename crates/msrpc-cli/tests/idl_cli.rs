@@ -1,0 +1,67 @@
+//! `msrpc idl`: compiles the shipped IDL to the same Rust as the library, and reports bad input
+//! with exit code 2 and a `file:line:col` diagnostic with a caret.
+
+use std::process::Command;
+
+fn msrpc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_msrpc"))
+}
+
+fn idl_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../idl")
+}
+
+#[test]
+fn compiles_idl_with_its_acf_to_stdout_and_to_a_file() {
+    let idl = idl_dir();
+    let out = msrpc()
+        .arg("idl")
+        .arg(idl.join("asyncrpc.idl"))
+        .output()
+        .expect("run msrpc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let lib =
+        msrpc_idl::compile_to_string(idl.join("asyncrpc.idl"), Some(&idl.join("asyncrpc.acf")))
+            .expect("compiles");
+    assert_eq!(
+        text, lib,
+        "the ACF beside the IDL is picked up, as MIDL does"
+    );
+    assert!(text.contains("pub fn async_func_start("));
+
+    let file = std::env::temp_dir().join(format!("msrpc-idl-cli-{}.rs", std::process::id()));
+    let st = msrpc()
+        .arg("idl")
+        .args(["-I"])
+        .arg(&idl)
+        .arg(idl.join("srvsvc.idl"))
+        .arg("-o")
+        .arg(&file)
+        .status()
+        .expect("run msrpc");
+    assert!(st.success());
+    let written = std::fs::read_to_string(&file).expect("written");
+    assert!(written.contains("pub mod srvsvc"));
+    std::fs::remove_file(&file).ok();
+}
+
+#[test]
+fn bad_idl_exits_2_with_a_located_diagnostic() {
+    let file = std::env::temp_dir().join(format!("msrpc-idl-cli-bad-{}.idl", std::process::id()));
+    std::fs::write(&file, "interface x {\n    void f([in] pipe int p);\n}\n").expect("write");
+    let out = msrpc().arg("idl").arg(&file).output().expect("run msrpc");
+    std::fs::remove_file(&file).ok();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(":2:17: error: pipes are not supported"),
+        "{err}"
+    );
+    assert!(err.contains("^^^^"), "{err}");
+    assert!(out.stdout.is_empty());
+}
