@@ -18,6 +18,8 @@ pub(crate) struct Options {
     pub(crate) runtime_path: String,
     pub(crate) ndr_path: Option<String>,
     pub(crate) client: bool,
+    /// Synchronous operations' manager routines are `async fn`s (else blocking `fn`s).
+    pub(crate) async_server: bool,
 }
 
 impl Default for Options {
@@ -26,6 +28,7 @@ impl Default for Options {
             runtime_path: "::msrpc::codegen".into(),
             ndr_path: None,
             client: true,
+            async_server: false,
         }
     }
 }
@@ -1079,14 +1082,22 @@ impl Gen<'_> {
             // Windows protocol specifications) fault unless implemented.
             let placeholder =
                 op.name.starts_with("Opnum") && op.params.is_empty() && op.ret.is_none();
-            let body = if placeholder {
-                format!("{{ let _ = req; Err({rt}::Win32Status(1745)) }}")
+            let result = format!("::core::result::Result<{s}Response, {rt}::Win32Status>");
+            let (ret, body) = if opts.async_server {
+                (
+                    format!("impl ::core::future::Future<Output = {result}> + Send"),
+                    format!("{{ async move {{ let _ = req; Err({rt}::Win32Status(1745)) }} }}"),
+                )
             } else {
-                ";".into()
+                (
+                    result,
+                    format!("{{ let _ = req; Err({rt}::Win32Status(1745)) }}"),
+                )
             };
+            let body = if placeholder { body } else { ";".into() };
             let _ = writeln!(
                 out,
-                "/// Opnum {}: `{}`{}.\n fn {}(&self, req: {s}Request) -> ::core::result::Result<{s}Response, {rt}::Win32Status> {body}",
+                "/// Opnum {}: `{}`{}.\n fn {}(&self, req: {s}Request) -> {ret} {body}",
                 op.opnum,
                 op.name,
                 if placeholder {
@@ -1103,25 +1114,27 @@ impl Gen<'_> {
             "/// Decodes a request stub (in `rep`) for `opnum`, calls the manager routine and encodes its reply\n\
              /// stub (in `reply_rep`). Only synchronous operations: an `[async]` opnum gives `UnknownOpnum`\n\
              /// (serve those with an `AsyncCall`, as [`Service`] does).\n\
-             pub fn dispatch<S: Server + ?Sized>(server: &S, opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, reply_rep: {n}::DataRep) \
-             -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ match opnum {{"
+             pub {}fn dispatch<S: Server + ?Sized>(server: &S, opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, reply_rep: {n}::DataRep) \
+             -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ match opnum {{",
+            if opts.async_server { "async " } else { "" }
         );
         for op in itf.ops.iter().filter(|op| !op.is_async) {
             let s = upper_camel(&op.name);
             let _ = write!(
                 out,
                 "{} => {{ let req = {s}Request::decode(stub, syntax, rep).map_err({rt}::DispatchError::Decode)?; \
-                 let resp = server.{}(req).map_err({rt}::DispatchError::Manager)?; \
+                 let resp = server.{}(req){}.map_err({rt}::DispatchError::Manager)?; \
                  resp.encode(syntax, reply_rep).map_err({rt}::DispatchError::Encode) }}",
                 op.opnum,
-                snake(&op.name)
+                snake(&op.name),
+                if opts.async_server { ".await" } else { "" }
             );
         }
         let _ = writeln!(
             out,
             "_ => Err({rt}::DispatchError::UnknownOpnum(opnum)), }} }}"
         );
-        service::service(self, itf, out);
+        service::service(self, itf, opts, out);
         if opts.client {
             client::client_layer(self, itf, out);
         }

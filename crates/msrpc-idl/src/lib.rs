@@ -51,7 +51,7 @@
 //! | `OperationDescriptor { name: &'static str, opnum: u16, is_async: bool, idempotent: bool, maybe: bool }` | one per operation |
 //! | `Win32Status` | the error a server manager routine returns (the call faults with it) |
 //! | `DispatchError` with variants `UnknownOpnum(u16)`, `Decode(ndr::Error)`, `Encode(ndr::Error)`, `Manager(Win32Status)` | what `dispatch` returns |
-//! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>` (`new(call, fn(&R, &mut Encoder))`), `serve_blocking`, `serve_async` | the server adapter `Service` |
+//! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>` (`new(call, fn(&R, &mut Encoder))`), `serve_blocking`, `serve_future`, `serve_async` | the server adapter `Service` |
 //! | `ClientCall`, `Reply { stub, syntax, drep }`, `AsyncState<R>` | the client layer `Client` |
 //!
 //! For each IDL type: a Rust type (structs with `pub` fields named as in the IDL; unions as
@@ -70,7 +70,9 @@
 //!   A client encodes the request and decodes the response; a server does the reverse.
 //!   `handle_t` parameters are not part of either; a top-level `[ref]` pointer is its pointee.
 //! - `trait Server` with one method per operation: `fn op(&self, req: OpRequest) ->
-//!   Result<OpResponse, Win32Status>` (return `Err(status)` to fault the call with it), or for an
+//!   Result<OpResponse, Win32Status>` (return `Err(status)` to fault the call with it; with
+//!   [`Builder::async_server`] it returns `impl Future<Output = that> + Send`, written as an
+//!   `async fn` in the implementation, and `dispatch` is an `async fn`), or for an
 //!   `[async]` operation `fn op(&self, call: AsyncCall<OpResponse>, req: OpRequest)`: the manager
 //!   returns at once and finishes the call later, from any thread, with `call.complete(resp)` or
 //!   `call.abort(status)`;
@@ -78,7 +80,8 @@
 //!   DispatchError>` for the synchronous operations: decodes (rejecting trailing bytes), calls the
 //!   manager routine and encodes the reply;
 //! - `struct Service<S>(pub Arc<S>)` (`Service::new(server)`), the runtime `Interface` for a
-//!   `Server`: synchronous managers run on the blocking thread pool (so they may block), `[async]`
+//!   `Server`: synchronous managers run on the blocking thread pool (so they may block; `async
+//!   fn` managers run on a task each, through `serve_future`), `[async]`
 //!   ones are handed an `AsyncCall` at once; a request that does not decode is faulted with
 //!   `nca_s_fault_ndr` (0x6F7), an unknown opnum with `nca_s_op_rng_error`, and `Err(status)`
 //!   with that status;
@@ -249,6 +252,15 @@ impl Builder {
     /// Whether to generate the client-call layer `Client` (on by default; see the crate docs).
     pub fn client(mut self, on: bool) -> Self {
         self.opts.client = on;
+        self
+    }
+
+    /// Whether the manager routines of synchronous operations are `async fn`s (`fn op(&self, req)
+    /// -> impl Future<Output = Result<OpResponse, Win32Status>> + Send`, implemented with
+    /// `async fn`; `Service` runs each on a task of its own) instead of blocking `fn`s run on the
+    /// blocking thread pool (the default). `[async]` operations get an `AsyncCall` either way.
+    pub fn async_server(mut self, on: bool) -> Self {
+        self.opts.async_server = on;
         self
     }
 

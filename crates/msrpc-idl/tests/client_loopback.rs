@@ -244,3 +244,80 @@ fn service_faults_bad_stubs_and_unknown_opnums() {
     assert_eq!(answer(1, vec![1, 0]), Err(0x6F7));
     assert!(service.0.log.lock().unwrap().is_empty(), "no manager ran");
 }
+
+/// `Builder::async_server(true)`: the synchronous operations' managers are `async fn`s, and the
+/// generated `Service` runs each future to completion (here on the stand-in's thread).
+mod async_server {
+    use super::rt;
+    use msrpc_ndr::{DataRep, NdrString, Syntax};
+    use rt::Interface as _;
+
+    mod idl {
+        include!("fixtures/async_server/asyncrpc.rs");
+    }
+    use idl::async_rpc::*;
+
+    struct Sample;
+
+    impl Server for Sample {
+        async fn non_async_func(
+            &self,
+            req: NonAsyncFuncRequest,
+        ) -> Result<NonAsyncFuncResponse, rt::Win32Status> {
+            // An await point that is not ready at once: the stand-in's executor must be woken.
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = done.clone();
+            std::thread::spawn(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+            std::future::poll_fn(|cx| {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::task::Poll::Ready(())
+                } else {
+                    cx.waker().wake_by_ref();
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            if req.pszMessage.to_string() == "deny" {
+                return Err(rt::Win32Status(5));
+            }
+            Ok(NonAsyncFuncResponse {})
+        }
+        fn async_func(&self, call: rt::AsyncCall<AsyncFuncResponse>, _: AsyncFuncRequest) {
+            call.complete(AsyncFuncResponse {});
+        }
+        async fn shutdown(&self, _: ShutdownRequest) -> Result<ShutdownResponse, rt::Win32Status> {
+            Ok(ShutdownResponse {})
+        }
+    }
+
+    fn call(service: &Service<Sample>, opnum: u16, stub: Vec<u8>) -> rt::Answer {
+        let (call, rx) = rt::IncomingCall::new(
+            rt::CallInfo {
+                opnum,
+                syntax: Syntax::Ndr20,
+                drep: DataRep::LITTLE_ENDIAN,
+            },
+            stub,
+        );
+        service.dispatch(call);
+        rx.recv().unwrap()
+    }
+
+    #[test]
+    fn async_fn_managers_answer_through_the_service() {
+        let service = Service::new(Sample);
+        let req = |m: &str| {
+            NonAsyncFuncRequest {
+                pszMessage: NdrString::from(m),
+            }
+            .encode(Syntax::Ndr20, DataRep::LITTLE_ENDIAN)
+            .unwrap()
+        };
+        assert_eq!(call(&service, 0, req("hello")), Ok(vec![]));
+        assert_eq!(call(&service, 0, req("deny")), Err(5));
+        assert_eq!(call(&service, 2, vec![]), Ok(vec![]));
+        assert_eq!(call(&service, 2, vec![0]), Err(0x6F7));
+        assert_eq!(call(&service, 1, vec![1, 0, 0, 0]), Ok(vec![]));
+        assert_eq!(call(&service, 9, vec![]), Err(0x1C01_0002));
+    }
+}

@@ -91,6 +91,28 @@ fn shipped_idl_matches_goldens() {
 }
 
 #[test]
+fn async_server_matches_golden() {
+    let idl = manifest_dir().join("../../idl/asyncrpc.idl");
+    let acf = with_acf(&idl);
+    let expected = manifest_dir().join("tests/fixtures/async_server/asyncrpc.rs");
+    let got = builder()
+        .async_server(true)
+        .generate(&idl, acf.as_deref())
+        .expect("compiles");
+    if std::env::var_os("MSRPC_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(expected.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&expected, &got).expect("write golden");
+        return;
+    }
+    let want = std::fs::read_to_string(&expected).unwrap_or_default();
+    assert!(
+        want == got,
+        "{} is stale; rerun with MSRPC_BLESS=1",
+        expected.display()
+    );
+}
+
+#[test]
 fn client_layer_is_on_by_default_and_can_be_turned_off() {
     let idl = manifest_dir().join("../../idl/asyncrpc.idl");
     let acf = with_acf(&idl);

@@ -7,8 +7,9 @@
 //! - Clients: [`ClientCall`], implemented for [`Binding`] (and references to it); the request is
 //!   encoded by a closure because the transfer syntax is known only once the interface is bound.
 //! - Servers: the generated `Service<S>` implements [`Interface`] with [`serve_blocking`]
-//!   (synchronous managers, on tokio's blocking pool) and [`serve_async`] (`[async]` managers get
-//!   an [`AsyncCall`]); [`DispatchError`] is mapped to a fault in exactly one place, [`fault`].
+//!   (synchronous managers, on tokio's blocking pool), [`serve_future`] (`async fn` managers, on
+//!   a task each) and [`serve_async`] (`[async]` managers get an [`AsyncCall`]); [`DispatchError`]
+//!   is mapped to a fault in exactly one place, [`fault`].
 
 use std::future::Future;
 
@@ -105,6 +106,26 @@ where
         let info = call.info();
         let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
         match f(opnum, call.stub(), syntax, drep, REPLY_REP) {
+            Ok(stub) => call.reply(stub),
+            Err(e) => fault(call, e),
+        }
+    });
+}
+
+/// Runs an `async fn` manager (`Builder::async_server`) on a task of its own: `f` gets opnum, the
+/// request stub, transfer syntax, the request's data representation and the one to encode the
+/// reply in, and its future's outcome answers the call. Called from `Interface::dispatch`, on the
+/// connection's task. If the future panics the call is dropped, which faults it.
+pub fn serve_future<F, Fut>(mut call: IncomingCall, f: F)
+where
+    F: FnOnce(u16, Vec<u8>, Syntax, DataRep, DataRep) -> Fut,
+    Fut: Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static,
+{
+    let info = call.info();
+    let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
+    let fut = f(opnum, call.take_stub(), syntax, drep, REPLY_REP);
+    tokio::spawn(async move {
+        match fut.await {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
         }

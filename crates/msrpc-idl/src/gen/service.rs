@@ -13,21 +13,25 @@
 //!                           manager: impl FnOnce(AsyncCall<Resp>, Req));
 //! fn serve_blocking(call, f: impl FnOnce(opnum, stub, syntax, rep, reply_rep)
 //!                   -> Result<Vec<u8>, DispatchError> + Send + 'static);
+//! // with Builder::async_server(true):
+//! fn serve_future(call, f: impl FnOnce(opnum, stub: Vec<u8>, syntax, rep, reply_rep)
+//!                 -> impl Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static);
 //! ```
 
 use std::fmt::Write as _;
 
+use super::Options;
 use super::{Gen, snake, upper_camel};
 use crate::model::Interface;
 
-pub(super) fn service(g: &Gen<'_>, itf: &Interface, out: &mut String) {
+pub(super) fn service(g: &Gen<'_>, itf: &Interface, opts: &Options, out: &mut String) {
     let rt = &g.rt;
     let n = &g.ndr;
     let count = itf.ops.iter().map(|o| o.opnum + 1).max().unwrap_or(0);
     let _ = writeln!(
         out,
         "/// Serves a [`Server`] implementation as a runtime interface (register it with the server).\n\
-         /// Synchronous manager routines run on the blocking thread pool, so they may block;\n\
+         /// {}\n\
          /// `[async]` ones run at once on the connection's task with an `AsyncCall` and must not block.\n\
          pub struct Service<S: ?Sized>(pub ::std::sync::Arc<S>);\n\
          impl<S: Server> Service<S> {{ /// Wraps a manager.\n pub fn new(server: S) -> Self {{ Service(::std::sync::Arc::new(server)) }} }}\n\
@@ -37,6 +41,11 @@ pub(super) fn service(g: &Gen<'_>, itf: &Interface, out: &mut String) {
          fn name(&self) -> &str {{ INTERFACE.name }}\n\
          fn operation_count(&self) -> u16 {{ {count} }}\n\
          fn dispatch(&self, call: {rt}::IncomingCall) {{ match call.info().opnum {{",
+        if opts.async_server {
+            "Synchronous manager routines are `async fn`s run on a task of their own;"
+        } else {
+            "Synchronous manager routines run on the blocking thread pool, so they may block;"
+        },
         format!("Service({})", itf.name)
     );
     for op in itf.ops.iter().filter(|op| op.is_async) {
@@ -48,9 +57,17 @@ pub(super) fn service(g: &Gen<'_>, itf: &Interface, out: &mut String) {
             snake(&op.name)
         );
     }
-    let _ = writeln!(
-        out,
-        "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-         {rt}::serve_blocking(call, move |opnum, stub, syntax, rep, reply_rep| dispatch(&*server, opnum, stub, syntax, rep, reply_rep)) }} }} }} }}"
-    );
+    if opts.async_server {
+        let _ = writeln!(
+            out,
+            "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
+             {rt}::serve_future(call, move |opnum, stub, syntax, rep, reply_rep| async move {{ dispatch(&*server, opnum, &stub, syntax, rep, reply_rep).await }}) }} }} }} }}"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
+             {rt}::serve_blocking(call, move |opnum, stub, syntax, rep, reply_rep| dispatch(&*server, opnum, stub, syntax, rep, reply_rep)) }} }} }} }}"
+        );
+    }
 }

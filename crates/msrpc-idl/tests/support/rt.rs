@@ -134,6 +134,45 @@ where
     });
 }
 
+/// Runs the manager's future to completion on its own thread (the runtime spawns a task).
+pub fn serve_future<F, Fut>(call: IncomingCall, f: F)
+where
+    F: FnOnce(u16, Vec<u8>, Syntax, DataRep, DataRep) -> Fut,
+    Fut: Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static,
+{
+    let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
+    let fut = f(
+        opnum,
+        call.stub.clone(),
+        syntax,
+        drep,
+        DataRep::LITTLE_ENDIAN,
+    );
+    std::thread::spawn(move || match block_on(fut) {
+        Ok(stub) => call.reply(stub),
+        Err(e) => fault(call, e),
+    });
+}
+
+/// A minimal executor: polls until ready, parking in between.
+pub fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}
+
 pub fn serve_async<Req, Resp>(
     call: IncomingCall,
     decode: fn(&[u8], Syntax, DataRep) -> msrpc_ndr::Result<Req>,
