@@ -1051,7 +1051,12 @@ impl Gen<'_> {
         };
         let _ = writeln!(
             out,
-            "/// Binding handle mode from the ACF: {binding}.\n pub const BINDING: &str = {:?};",
+            "/// Binding handle mode from the ACF: {}.\n pub const BINDING: &str = {:?};",
+            if binding.starts_with('[') {
+                format!("`{binding}`")
+            } else {
+                binding.clone()
+            },
             binding
         );
         for op in &itf.ops {
