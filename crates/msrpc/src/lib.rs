@@ -22,6 +22,7 @@ pub mod server;
 pub mod transport;
 
 pub use client::{Binding, BindingOptions, Reply};
+pub use codegen::ClientContext;
 pub use error::{Error, Initiator, Result};
 pub use msrpc_ndr::{DataRep, Syntax};
 pub use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
