@@ -45,6 +45,19 @@ pub(crate) fn generate(model: &Model, opts: &Options) -> Result<String, String> 
             .clone()
             .unwrap_or_else(|| format!("{}::ndr", opts.runtime_path)),
     };
+    if opts.async_server
+        && let Some(op) = model
+            .interfaces
+            .iter()
+            .flat_map(|i| i.ops.iter())
+            .find(|op| !op.is_async && uses_contexts(op))
+    {
+        return Err(format!(
+            "Builder::async_server does not support operations with context handles yet (`{}`); \
+             generate blocking managers for this interface",
+            op.name
+        ));
+    }
     let mut out = String::new();
     g.consts(&mut out);
     for id in g.reachable() {
@@ -74,6 +87,27 @@ struct Gen<'m> {
     m: &'m Model,
     rt: String,
     ndr: String,
+}
+
+/// A context handle, possibly behind a pointer (`[in, unique] ctx_t *`).
+pub(crate) fn mentions_context(ty: &Ty) -> bool {
+    match ty {
+        Ty::ContextHandle => true,
+        Ty::Ptr(_, t) => mentions_context(t),
+        _ => false,
+    }
+}
+
+/// An operation whose manager routine gets the call (to create, look up and close context handles
+/// in the client's association group): it has context-handle parameters or returns one.
+pub(crate) fn uses_contexts(op: &Operation) -> bool {
+    op.params.iter().any(|p| mentions_context(&p.ty))
+        || op.ret.as_ref().is_some_and(mentions_context)
+}
+
+/// An interface with synchronous context-handle operations: its `dispatch` takes the call.
+fn dispatch_takes_call(itf: &Interface) -> bool {
+    itf.ops.iter().any(|op| !op.is_async && uses_contexts(op))
 }
 
 /// Escapes Rust keywords.
@@ -1100,9 +1134,19 @@ impl Gen<'_> {
                 )
             };
             let body = if placeholder { body } else { ";".into() };
+            let (call, call_doc) = if uses_contexts(op) {
+                (
+                    format!("call: &{rt}::IncomingCall, "),
+                    "\n/// `call` is the incoming call: create, look up and close its context handles with\n\
+                     /// `call.new_context(value, rundown)`, `call.context::<T>(&h)` and `call.close_context::<T>(&h)`\n\
+                     /// (for msrpc each fails with a `FaultStatus`: return `Err(status.to_win32())` to fault the call with it).",
+                )
+            } else {
+                (String::new(), "")
+            };
             let _ = writeln!(
                 out,
-                "/// Opnum {}: `{}`{}.\n fn {}(&self, req: {s}Request) -> {ret} {body}",
+                "/// Opnum {}: `{}`{}.{call_doc}\n fn {}(&self, {call}req: {s}Request) -> {ret} {body}",
                 op.opnum,
                 op.name,
                 if placeholder {
@@ -1118,20 +1162,31 @@ impl Gen<'_> {
             out,
             "/// Decodes a request stub (in `rep`) for `opnum`, calls the manager routine and encodes its reply\n\
              /// stub (in `reply_rep`). Only synchronous operations: an `[async]` opnum gives `UnknownOpnum`\n\
-             /// (serve those with an `AsyncCall`, as [`Service`] does).\n\
-             pub {}fn dispatch<S: Server + ?Sized>(server: &S, opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, reply_rep: {n}::DataRep) \
+             /// (serve those with an `AsyncCall`, as [`Service`] does).{}\n\
+             pub {}fn dispatch<S: Server + ?Sized>(server: &S, {}opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, reply_rep: {n}::DataRep) \
              -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ match opnum {{",
-            if opts.async_server { "async " } else { "" }
+            if dispatch_takes_call(itf) {
+                "\n/// `call` is handed to the manager routines of the operations with context handles."
+            } else {
+                ""
+            },
+            if opts.async_server { "async " } else { "" },
+            if dispatch_takes_call(itf) {
+                format!("call: &{rt}::IncomingCall, ")
+            } else {
+                String::new()
+            }
         );
         for op in itf.ops.iter().filter(|op| !op.is_async) {
             let s = upper_camel(&op.name);
             let _ = write!(
                 out,
                 "{} => {{ let req = {s}Request::decode(stub, syntax, rep).map_err({rt}::DispatchError::Decode)?; \
-                 let resp = server.{}(req){}.map_err({rt}::DispatchError::Manager)?; \
+                 let resp = server.{}({}req){}.map_err({rt}::DispatchError::Manager)?; \
                  resp.encode(syntax, reply_rep).map_err({rt}::DispatchError::Encode) }}",
                 op.opnum,
                 snake(&op.name),
+                if uses_contexts(op) { "call, " } else { "" },
                 if opts.async_server { ".await" } else { "" }
             );
         }
@@ -1139,7 +1194,7 @@ impl Gen<'_> {
             out,
             "_ => Err({rt}::DispatchError::UnknownOpnum(opnum)), }} }}"
         );
-        service::service(self, itf, opts, out);
+        service::service(self, itf, opts, dispatch_takes_call(itf), out);
         if opts.client {
             client::client_layer(self, itf, out);
         }

@@ -52,7 +52,9 @@
 //! | `Win32Status` | the error a server manager routine returns (the call faults with it) |
 //! | `DispatchError` with variants `UnknownOpnum(u16)`, `Decode(ndr::Error)`, `Encode(ndr::Error)`, `Manager(Win32Status)` | what `dispatch` returns |
 //! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>` (`new(call, fn(&R, &mut Encoder))`), `serve_blocking`, `serve_future`, `serve_async` | the server adapter `Service` |
+//! | `serve_blocking_call` (as `serve_blocking`, `f` also gets `&IncomingCall`) | `Service` of an interface with context-handle operations |
 //! | `ClientCall`, `Reply { stub, syntax, drep }`, `AsyncState<R>` | the client layer `Client` |
+//! | `ClientContext<B>` (`handle`, `check_in`, `route`, `returned`), `ContextCall` (`type Association`, `association()`), `ContextRefused` | the client layer's context-handle operations (see [context handles](#context-handles)) |
 //!
 //! For each IDL type: a Rust type (structs with `pub` fields named as in the IDL; unions as
 //! enums whose variant carries the discriminant; enums as open newtypes with associated
@@ -78,7 +80,8 @@
 //!   `call.abort(status)`;
 //! - `fn dispatch<S: Server>(server, opnum, stub, syntax, rep, reply_rep) -> Result<Vec<u8>,
 //!   DispatchError>` for the synchronous operations: decodes (rejecting trailing bytes), calls the
-//!   manager routine and encodes the reply;
+//!   manager routine and encodes the reply (`dispatch(server, call, opnum, …)` in an interface with
+//!   context-handle operations, see below);
 //! - `struct Service<S>(pub Arc<S>)` (`Service::new(server)`), the runtime `Interface` for a
 //!   `Server`: synchronous managers run on the blocking thread pool (so they may block; `async
 //!   fn` managers run on a task each, through `serve_future`), `[async]`
@@ -93,6 +96,34 @@
 //!   reply comes through the state's notification and `state.complete()`). The request is
 //!   encoded in a closure the runtime calls once the interface is bound, because only then is
 //!   the transfer syntax (NDR20 or NDR64) known.
+
+//! ## Context handles
+//!
+//! Request and response structs carry `[context_handle]` parameters as the 20-byte wire value
+//! `ContextHandle`, on both sides.
+//!
+//! - **Server.** The manager routine of a synchronous operation with a context-handle parameter
+//!   (or return value) also gets the call: `fn op(&self, call: &IncomingCall, req: OpRequest)`,
+//!   so it can create (`call.new_context(value, rundown)`), look up (`call.context::<T>(&h)`) and
+//!   close (`call.close_context::<T>(&h)`) handles in the client's association group; the rundown
+//!   given to `new_context` runs if the association ends with the handle open. Such an
+//!   interface's `dispatch` takes the call after the server, and its `Service` runs managers
+//!   through `serve_blocking_call`. `[async]` managers get their `AsyncCall` as before;
+//!   [`Builder::async_server`] is refused for interfaces with context-handle operations.
+//! - **Client.** An operation with no explicit `handle_t` parameter whose parameters (or return
+//!   value) include top-level context handles gets methods that use `ClientContext<B>`: a handle
+//!   value tied to the binding handle (association) it came back on (for msrpc,
+//!   `msrpc::ClientContext`). They take `OpArgs<B>` (the `[in]` parameters, context handles as
+//!   `ClientContext`; or `OpRequest` if there are none) and return `OpOutput<B>` (the `[out]`
+//!   parameters and return value, likewise; or `OpResponse`), need `C: ContextCall`, and make the
+//!   call over the binding of the first live `[in]` context handle (the MIDL rule: the leftmost
+//!   `[in]` handle parameter is the binding handle), else over the client's own. A null `[in]`
+//!   handle (not `[in, out]`) or a closed one is refused before anything is sent. An `[in, out]`
+//!   handle that comes back null (a close) or changed is closed for every clone of the value sent,
+//!   and comes back as a null (or new) `ClientContext`. Operations with an explicit `handle_t`
+//!   keep the raw form: their binding is that handle, and their context handles stay
+//!   `ContextHandle` values (the server still faults one used on another association with
+//!   `nca_s_fault_context_mismatch`). `[async]` operations' `op_start` keeps the raw form.
 //!
 //! ## Notes for the runtime
 //!

@@ -132,6 +132,44 @@ fn client_layer_is_on_by_default_and_can_be_turned_off() {
 }
 
 #[test]
+fn context_handle_operations_get_client_contexts_and_the_call() {
+    let idl = manifest_dir().join("tests/fixtures/contexts.idl");
+    let code = builder().generate(&idl, None).expect("compiles");
+    // Client: ClientContext in and out, routed over the handle's binding.
+    assert!(code.contains("pub struct GetArgs<B>"));
+    assert!(code.contains("pub counter: crate::codegen::ClientContext<B>"));
+    assert!(code.contains("pub struct CloseOutput<B>"));
+    assert!(
+        !code.contains("pub struct GetOutput"),
+        "no [out] handle: GetResponse"
+    );
+    assert!(code.contains("args.counter.check_in(\"Get\", \"counter\", false)?"));
+    assert!(code.contains("args.counter.check_in(\"Close\", \"counter\", true)?"));
+    assert!(code.contains("crate::codegen::ClientContext::route(&[&args.to, &args.from])"));
+    // Server: managers get the call; dispatch takes it.
+    assert!(code.contains("call: &crate::codegen::IncomingCall,\n            req: GetRequest,"));
+    assert!(code.contains("crate::codegen::serve_blocking_call("));
+    // Explicit handle_t: raw ContextHandle in the client (epm).
+    let epm = builder()
+        .generate(&manifest_dir().join("../../idl/epm.idl"), None)
+        .expect("compiles");
+    assert!(!epm.contains("ClientContext"));
+    assert!(epm.contains(
+        "pub async fn ept_map(\n            &self,\n            req: EptMapRequest,\n        ) -> ::core::result::Result<EptMapResponse, C::Error> {"
+    ));
+    // async_server managers cannot reach the call yet: refused, naming the operation.
+    let err = builder()
+        .async_server(true)
+        .generate(&idl, None)
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        err.contains("context handles") && err.contains("`Open`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn builder_writes_one_file_per_idl_into_out_dir() {
     let out = std::env::temp_dir().join(format!("msrpc-idl-test-{}", std::process::id()));
     std::fs::create_dir_all(&out).expect("mkdir");

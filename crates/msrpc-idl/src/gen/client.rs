@@ -12,7 +12,20 @@
 //!     pub fn op_start(&self, state: &<rt>::AsyncState<OpResponse>, req: OpRequest)
 //!         -> Result<(), C::Error>;
 //! }
+//!     // operations with top-level [context_handle] parameters (or return value) and no
+//!     // explicit handle_t: context handles as ClientContext, the call routed over their binding
+//!     pub async fn op(&self, args: OpArgs<C::Association>) -> Result<OpOutput<C::Association>, C::Error>
+//!         where C: <rt>::ContextCall;
+//!     pub fn op_blocking(&self, args: OpArgs<C::Association>) -> ... where C: <rt>::ContextCall;
+//! }
+//! pub struct OpArgs<B> { /* the [in] parameters; context handles as <rt>::ClientContext<B> */ }
+//! pub struct OpOutput<B> { /* the [out] parameters and return value, likewise */ }
 //! ```
+//!
+//! `OpArgs` is generated only when the operation has `[in]` context handles (else the method
+//! takes `OpRequest`), `OpOutput` only when it has `[out]` ones or returns one (else it returns
+//! `OpResponse`). Operations with an explicit `handle_t` keep the raw form: the explicit handle
+//! is their binding (MIDL's rule), and their context handles stay `ContextHandle` values.
 //!
 //! where the runtime provides (the transfer syntax is known only once the interface is bound,
 //! so the request is encoded by a closure the runtime calls):
@@ -29,12 +42,24 @@
 //!         decode: D) -> Result<(), Self::Error>
 //!         where D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static;
 //! }
+//! pub trait ContextCall: ClientCall<Error: From<ContextRefused>> {
+//!     type Association: ClientCall<Error = Self::Error> + Clone + Send + Sync + 'static;
+//!     fn association(&self) -> Self::Association;
+//! }
+//! impl<B> ClientContext<B> {
+//!     fn handle(&self) -> ndr::ContextHandle;
+//!     fn check_in(&self, operation: &'static str, parameter: &'static str, in_out: bool)
+//!         -> Result<(), ContextRefused>;
+//!     fn route<'a>(ctxs: &[&'a ClientContext<B>]) -> Option<&'a B>;
+//!     fn returned(handle: ndr::ContextHandle, association: &B, input: Option<&ClientContext<B>>)
+//!         -> ClientContext<B> where B: Clone;
+//! }
 //! ```
 
 use std::fmt::Write as _;
 
-use super::{Gen, snake, upper_camel};
-use crate::model::Interface;
+use super::{Gen, ident, snake, upper_camel};
+use crate::model::{Interface, Operation, Ty};
 
 pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
     let rt = &g.rt;
@@ -44,7 +69,15 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
          #[derive(Debug, Clone)] pub struct Client<C>(pub C);\n\
          impl<C: {rt}::ClientCall> Client<C> {{"
     );
+    let mut structs = String::new();
     for op in &itf.ops {
+        if let Some(form) = ContextForm::of(op) {
+            context_methods(g, op, &form, out, &mut structs);
+            if op.is_async {
+                async_start(g, op, out);
+            }
+            continue;
+        }
         let s = upper_camel(&op.name);
         let m = snake(&op.name);
         let f = m.trim_start_matches("r#");
@@ -62,15 +95,250 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
              Ok({s}Response::decode(&reply.stub, reply.syntax, reply.drep)?) }}"
         );
         if op.is_async {
-            let _ = writeln!(
-                out,
-                "/// Starts `{name}` (opnum {opnum}, `[async]`) on `state` and returns once the request is on its way;\n\
-                 /// the reply comes through `state`'s notification and `state.complete()`.\n\
-                 pub fn {f}_start(&self, state: &{rt}::AsyncState<{s}Response>, req: {s}Request) -> ::core::result::Result<(), C::Error> {{ \
-                 self.0.call_async(state, &INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep), \
-                 |reply| {s}Response::decode(&reply.stub, reply.syntax, reply.drep)) }}"
-            );
+            async_start(g, op, out);
         }
     }
     out.push_str("}\n");
+    out.push_str(&structs);
+}
+
+fn async_start(g: &Gen<'_>, op: &Operation, out: &mut String) {
+    let rt = &g.rt;
+    let s = upper_camel(&op.name);
+    let f = snake(&op.name);
+    let f = f.trim_start_matches("r#");
+    let (opnum, name) = (op.opnum, &op.name);
+    let _ = writeln!(
+        out,
+        "/// Starts `{name}` (opnum {opnum}, `[async]`) on `state` and returns once the request is on its way;\n\
+         /// the reply comes through `state`'s notification and `state.complete()`.\n\
+         pub fn {f}_start(&self, state: &{rt}::AsyncState<{s}Response>, req: {s}Request) -> ::core::result::Result<(), C::Error> {{ \
+         self.0.call_async(state, &INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep), \
+         |reply| {s}Response::decode(&reply.stub, reply.syntax, reply.drep)) }}"
+    );
+}
+
+/// How an operation's context handles appear in the client layer.
+struct ContextForm {
+    /// `[in]` context handles: (parameter index, also `[out]`).
+    ins: Vec<(usize, bool)>,
+    /// `[out]` context handles (parameter indices).
+    outs: Vec<usize>,
+    /// The return value is a context handle.
+    ret: bool,
+}
+
+impl ContextForm {
+    /// `None` for operations with no top-level context handle, or with an explicit `handle_t`
+    /// (that handle is the binding; their context handles stay raw values).
+    fn of(op: &Operation) -> Option<Self> {
+        if op.params.iter().any(|p| matches!(p.ty, Ty::Handle)) {
+            return None;
+        }
+        let is_ctx = |t: &Ty| matches!(t, Ty::ContextHandle);
+        let form = ContextForm {
+            ins: (op.params.iter().enumerate())
+                .filter(|(_, p)| p.is_in && is_ctx(&p.ty))
+                .map(|(i, p)| (i, p.is_out))
+                .collect(),
+            outs: (op.params.iter().enumerate())
+                .filter(|(_, p)| p.is_out && is_ctx(&p.ty))
+                .map(|(i, _)| i)
+                .collect(),
+            ret: op.ret.as_ref().is_some_and(is_ctx),
+        };
+        (!form.ins.is_empty() || !form.outs.is_empty() || form.ret).then_some(form)
+    }
+}
+
+/// The async and blocking methods of an operation with context handles, and its `Args`/`Output`
+/// structs (into `structs`, emitted after the `impl`).
+fn context_methods(
+    g: &Gen<'_>,
+    op: &Operation,
+    form: &ContextForm,
+    out: &mut String,
+    structs: &mut String,
+) {
+    let rt = &g.rt;
+    let s = upper_camel(&op.name);
+    let m = snake(&op.name);
+    let f = m.trim_start_matches("r#");
+    let (opnum, name) = (op.opnum, &op.name);
+    let is_ctx_in = |i: usize| form.ins.iter().any(|&(j, _)| j == i);
+    let ins: Vec<usize> = (0..op.params.len())
+        .filter(|&i| op.params[i].is_in)
+        .collect();
+    let outs: Vec<usize> = (0..op.params.len())
+        .filter(|&i| op.params[i].is_out)
+        .collect();
+    let has_args = !form.ins.is_empty();
+    let has_output = !form.outs.is_empty() || form.ret;
+    let ctx_ty = format!("{rt}::ClientContext<B>");
+    if has_args {
+        let _ = writeln!(
+            structs,
+            "/// The `[in]` parameters of `{name}` for [`Client`]: context handles as `ClientContext`\n\
+             /// (the call goes over the binding of the first live one).\n\
+             #[derive(Debug, Clone)] pub struct {s}Args<B> {{"
+        );
+        for &i in &ins {
+            let p = &op.params[i];
+            let ty = if is_ctx_in(i) {
+                ctx_ty.clone()
+            } else {
+                g.rust_ty(&p.ty)
+            };
+            let _ = writeln!(structs, "pub {}: {ty},", ident(&p.name));
+        }
+        structs.push_str("}\n");
+    }
+    if has_output {
+        let _ = writeln!(
+            structs,
+            "/// The `[out]` parameters and return value of `{name}` for [`Client`]: context handles as\n\
+             /// `ClientContext`, tied to the binding the call went over.\n\
+             #[derive(Debug, Clone)] pub struct {s}Output<B> {{"
+        );
+        for &i in &outs {
+            let p = &op.params[i];
+            let ty = if form.outs.contains(&i) {
+                ctx_ty.clone()
+            } else {
+                g.rust_ty(&p.ty)
+            };
+            let _ = writeln!(structs, "pub {}: {ty},", ident(&p.name));
+        }
+        if let Some(r) = &op.ret {
+            let ty = if form.ret {
+                ctx_ty.clone()
+            } else {
+                g.rust_ty(r)
+            };
+            let _ = writeln!(structs, "pub return_value: {ty},");
+        }
+        structs.push_str("}\n");
+    }
+    let assoc = format!("<C as {rt}::ContextCall>::Association");
+    let (arg, arg_ty) = if has_args {
+        ("args", format!("{s}Args<{assoc}>"))
+    } else {
+        ("req", format!("{s}Request"))
+    };
+    let ret_ty = if has_output {
+        format!("{s}Output<{assoc}>")
+    } else {
+        format!("{s}Response")
+    };
+    // Before the call: check the handles, build the wire request, pick the binding.
+    let mut pre = String::new();
+    if has_args {
+        for &(i, in_out) in &form.ins {
+            let p = &op.params[i];
+            let _ = write!(
+                pre,
+                "args.{}.check_in({name:?}, {:?}, {in_out})?; ",
+                ident(&p.name),
+                p.name
+            );
+        }
+        let fields: Vec<String> = ins
+            .iter()
+            .filter(|&&i| !matches!(op.params[i].ty, Ty::Handle))
+            .map(|&i| {
+                let n = ident(&op.params[i].name);
+                if is_ctx_in(i) {
+                    format!("{n}: args.{n}.handle()")
+                } else {
+                    format!("{n}: args.{n}")
+                }
+            })
+            .collect();
+        let ctxs: Vec<String> = form
+            .ins
+            .iter()
+            .map(|&(i, _)| format!("&args.{}", ident(&op.params[i].name)))
+            .collect();
+        let _ = write!(
+            pre,
+            "let req = {s}Request {{ {} }}; let via = {rt}::ClientContext::route(&[{}]);",
+            fields.join(", "),
+            ctxs.join(", ")
+        );
+    }
+    // After the call: wrap the handles that came back.
+    let post = if has_output {
+        let mut fields = Vec::new();
+        for &i in &outs {
+            let n = ident(&op.params[i].name);
+            if form.outs.contains(&i) {
+                let input = if has_args && is_ctx_in(i) {
+                    format!("Some(&args.{n})")
+                } else {
+                    "None".into()
+                };
+                fields.push(format!(
+                    "{n}: {rt}::ClientContext::returned(resp.{n}, &assoc, {input})"
+                ));
+            } else {
+                fields.push(format!("{n}: resp.{n}"));
+            }
+        }
+        if op.ret.is_some() {
+            fields.push(if form.ret {
+                format!(
+                    "return_value: {rt}::ClientContext::returned(resp.return_value, &assoc, None)"
+                )
+            } else {
+                "return_value: resp.return_value".into()
+            });
+        }
+        let assoc = if has_args {
+            format!(
+                "match via {{ Some(b) => ::core::clone::Clone::clone(b), None => {rt}::ContextCall::association(&self.0) }}"
+            )
+        } else {
+            format!("{rt}::ContextCall::association(&self.0)")
+        };
+        format!(
+            "let assoc = {assoc}; Ok({s}Output {{ {} }})",
+            fields.join(", ")
+        )
+    } else {
+        "Ok(resp)".into()
+    };
+    let enc = "move |syntax, rep| req.encode(syntax, rep)";
+    let (call_async, call_blocking, doc) = if has_args {
+        (
+            format!(
+                "match via {{ Some(b) => {rt}::ClientCall::call(b, &INTERFACE, {opnum}, {enc}).await?, \
+                 None => self.0.call(&INTERFACE, {opnum}, {enc}).await? }}"
+            ),
+            format!(
+                "match via {{ Some(b) => {rt}::ClientCall::call_blocking(b, &INTERFACE, {opnum}, {enc})?, \
+                 None => self.0.call_blocking(&INTERFACE, {opnum}, {enc})? }}"
+            ),
+            "over the binding of the first live `[in]`\n\
+             /// context handle (else this client's). A null `[in]` or a closed handle is refused before\n\
+             /// anything is sent.",
+        )
+    } else {
+        (
+            format!("self.0.call(&INTERFACE, {opnum}, {enc}).await?"),
+            format!("self.0.call_blocking(&INTERFACE, {opnum}, {enc})?"),
+            "over this client's binding; the context\n\
+             /// handles that come back are tied to it.",
+        )
+    };
+    let _ = writeln!(
+        out,
+        "/// Calls `{name}` (opnum {opnum}) and awaits the reply, {doc} Dropping the future cancels the call.\n\
+         pub async fn {m}(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
+         {pre} let reply = {call_async}; \
+         let resp = {s}Response::decode(&reply.stub, reply.syntax, reply.drep)?; {post} }}\n\
+         /// Calls `{name}` (opnum {opnum}) from synchronous code, as [`Client::{f}`] does: blocks the thread until the reply.\n\
+         pub fn {f}_blocking(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
+         {pre} let reply = {call_blocking}; \
+         let resp = {s}Response::decode(&reply.stub, reply.syntax, reply.drep)?; {post} }}"
+    );
 }

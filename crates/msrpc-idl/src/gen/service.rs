@@ -13,6 +13,9 @@
 //!                           manager: impl FnOnce(AsyncCall<Resp>, Req));
 //! fn serve_blocking(call, f: impl FnOnce(opnum, stub, syntax, rep, reply_rep)
 //!                   -> Result<Vec<u8>, DispatchError> + Send + 'static);
+//! // interfaces with context-handle operations (their managers get the call):
+//! fn serve_blocking_call(call, f: impl FnOnce(&IncomingCall, opnum, stub, syntax, rep, reply_rep)
+//!                        -> Result<Vec<u8>, DispatchError> + Send + 'static);
 //! // with Builder::async_server(true):
 //! fn serve_future(call, f: impl FnOnce(opnum, stub: Vec<u8>, syntax, rep, reply_rep)
 //!                 -> impl Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static);
@@ -24,7 +27,13 @@ use super::Options;
 use super::{Gen, snake, upper_camel};
 use crate::model::Interface;
 
-pub(super) fn service(g: &Gen<'_>, itf: &Interface, opts: &Options, out: &mut String) {
+pub(super) fn service(
+    g: &Gen<'_>,
+    itf: &Interface,
+    opts: &Options,
+    with_call: bool,
+    out: &mut String,
+) {
     let rt = &g.rt;
     let n = &g.ndr;
     let count = itf.ops.iter().map(|o| o.opnum + 1).max().unwrap_or(0);
@@ -62,6 +71,12 @@ pub(super) fn service(g: &Gen<'_>, itf: &Interface, opts: &Options, out: &mut St
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
              {rt}::serve_future(call, move |opnum, stub, syntax, rep, reply_rep| async move {{ dispatch(&*server, opnum, &stub, syntax, rep, reply_rep).await }}) }} }} }} }}"
+        );
+    } else if with_call {
+        let _ = writeln!(
+            out,
+            "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
+             {rt}::serve_blocking_call(call, move |call, opnum, stub, syntax, rep, reply_rep| dispatch(&*server, call, opnum, stub, syntax, rep, reply_rep)) }} }} }} }}"
         );
     } else {
         let _ = writeln!(

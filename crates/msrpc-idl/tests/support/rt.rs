@@ -118,6 +118,36 @@ pub fn fault(call: IncomingCall, err: DispatchError) {
     });
 }
 
+/// Like `serve_blocking`, handing `f` the call (interfaces with context-handle operations).
+pub fn serve_blocking_call<F>(call: IncomingCall, f: F)
+where
+    F: FnOnce(
+            &IncomingCall,
+            u16,
+            &[u8],
+            Syntax,
+            DataRep,
+            DataRep,
+        ) -> Result<Vec<u8>, DispatchError>
+        + Send
+        + 'static,
+{
+    std::thread::spawn(move || {
+        let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
+        match f(
+            &call,
+            opnum,
+            &call.stub,
+            syntax,
+            drep,
+            DataRep::LITTLE_ENDIAN,
+        ) {
+            Ok(stub) => call.reply(stub),
+            Err(e) => fault(call, e),
+        }
+    });
+}
+
 /// Runs the manager on its own thread (the runtime uses tokio's blocking pool).
 pub fn serve_blocking<F>(call: IncomingCall, f: F)
 where
@@ -237,4 +267,101 @@ pub trait ClientCall {
         R: Send + 'static,
         E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
         D: FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static;
+}
+
+// ---- client context handles ---------------------------------------------------------------------
+
+/// A context handle refused before a call (the runtime's has the same fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextRefused {
+    pub operation: &'static str,
+    pub parameter: &'static str,
+    /// true: closed; false: null.
+    pub closed: bool,
+}
+
+/// A handle value and the binding it came back on; clones share the closed flag.
+#[derive(Debug)]
+pub struct ClientContext<B> {
+    inner: std::sync::Arc<(
+        msrpc_ndr::ContextHandle,
+        Option<B>,
+        std::sync::atomic::AtomicBool,
+    )>,
+}
+
+impl<B> Clone for ClientContext<B> {
+    fn clone(&self) -> Self {
+        ClientContext {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<B> ClientContext<B> {
+    pub fn new(handle: msrpc_ndr::ContextHandle, binding: B) -> Self {
+        ClientContext {
+            inner: std::sync::Arc::new((handle, Some(binding), Default::default())),
+        }
+    }
+    pub fn null() -> Self {
+        ClientContext {
+            inner: std::sync::Arc::new((msrpc_ndr::ContextHandle::NULL, None, Default::default())),
+        }
+    }
+    pub fn handle(&self) -> msrpc_ndr::ContextHandle {
+        self.inner.0
+    }
+    pub fn binding(&self) -> Option<&B> {
+        self.inner.1.as_ref()
+    }
+    pub fn is_closed(&self) -> bool {
+        self.inner.2.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    pub fn check_in(
+        &self,
+        operation: &'static str,
+        parameter: &'static str,
+        in_out: bool,
+    ) -> Result<(), ContextRefused> {
+        let closed = self.is_closed();
+        if closed || (self.inner.0.is_null() && !in_out) {
+            return Err(ContextRefused {
+                operation,
+                parameter,
+                closed,
+            });
+        }
+        Ok(())
+    }
+    pub fn route<'a>(ctxs: &[&'a ClientContext<B>]) -> Option<&'a B> {
+        ctxs.iter()
+            .filter(|c| !c.inner.0.is_null() && !c.is_closed())
+            .find_map(|c| c.binding())
+    }
+    pub fn returned(
+        handle: msrpc_ndr::ContextHandle,
+        association: &B,
+        input: Option<&ClientContext<B>>,
+    ) -> Self
+    where
+        B: Clone,
+    {
+        if let Some(input) = input {
+            if input.handle() == handle && !handle.is_null() {
+                return input.clone();
+            }
+            input
+                .inner
+                .2
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        ClientContext::new(handle, association.clone())
+    }
+}
+
+/// What the generated methods of context-handle operations need of a binding handle.
+pub trait ContextCall: ClientCall<Error: From<ContextRefused>> {
+    type Association: ClientCall<Error = Self::Error> + Clone + Send + Sync + 'static;
+    fn association(&self) -> Self::Association;
 }
