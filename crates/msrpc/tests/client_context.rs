@@ -1,0 +1,321 @@
+//! Context handles through the generated stubs, over TCP: the client keeps each handle tied to the
+//! binding (association) it was returned on and makes the calls that present it over that binding;
+//! the server's managers get the call and keep their handles in the association group's table.
+//!
+//! The stubs are msrpc-idl's golden `tests/fixtures/contexts.rs` (from `contexts.idl`), included
+//! here against the real runtime (mounted at `crate::codegen`, as the goldens expect).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use msrpc::server::{IncomingCall, Server};
+use msrpc::{Binding, ClientContext, Error, FaultStatus, Win32Status};
+use msrpc_ndr::ContextHandle;
+
+mod codegen {
+    pub(crate) use msrpc::codegen::*;
+}
+
+#[allow(clippy::all, missing_docs, dead_code)]
+mod idl {
+    include!("../../msrpc-idl/tests/fixtures/contexts.rs");
+}
+
+use idl::counters::{self as c, Client, Service};
+
+struct Counter(i32);
+
+#[derive(Default)]
+struct Manager {
+    /// Manager routines entered (to show what never reached the server).
+    calls: AtomicUsize,
+    /// Rundowns run (handles left open when an association ended).
+    rundowns: Arc<AtomicUsize>,
+}
+
+impl Manager {
+    fn open(&self, call: &IncomingCall, start: i32) -> Result<ContextHandle, Win32Status> {
+        let rundowns = self.rundowns.clone();
+        call.new_context(Counter(start), move |_| {
+            rundowns.fetch_add(1, Ordering::SeqCst);
+        })
+        .map_err(FaultStatus::to_win32)
+    }
+
+    fn value(call: &IncomingCall, h: &ContextHandle) -> Result<i32, Win32Status> {
+        let v = call.context::<Counter>(h).map_err(FaultStatus::to_win32)?;
+        Ok(v.lock().unwrap().0)
+    }
+}
+
+impl c::Server for Manager {
+    fn open(
+        &self,
+        call: &IncomingCall,
+        req: c::OpenRequest,
+    ) -> Result<c::OpenResponse, Win32Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(c::OpenResponse {
+            counter: self.open(call, req.start)?,
+            return_value: 0,
+        })
+    }
+
+    fn get(&self, call: &IncomingCall, req: c::GetRequest) -> Result<c::GetResponse, Win32Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(c::GetResponse {
+            value: Manager::value(call, &req.counter)?,
+            return_value: 0,
+        })
+    }
+
+    fn add(&self, call: &IncomingCall, req: c::AddRequest) -> Result<c::AddResponse, Win32Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let from = Manager::value(call, &req.from)?;
+        let to = call
+            .context::<Counter>(&req.to)
+            .map_err(FaultStatus::to_win32)?;
+        let mut to = to.lock().unwrap();
+        to.0 += from;
+        Ok(c::AddResponse {
+            value: to.0,
+            return_value: 0,
+        })
+    }
+
+    fn close(
+        &self,
+        call: &IncomingCall,
+        req: c::CloseRequest,
+    ) -> Result<c::CloseResponse, Win32Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        call.close_context::<Counter>(&req.counter)
+            .map_err(FaultStatus::to_win32)?;
+        Ok(c::CloseResponse {
+            counter: ContextHandle::NULL,
+        })
+    }
+
+    fn reset(
+        &self,
+        call: &IncomingCall,
+        req: c::ResetRequest,
+    ) -> Result<c::ResetResponse, Win32Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let counter = if req.counter.is_null() {
+            self.open(call, req.start)?
+        } else {
+            let v = call
+                .context::<Counter>(&req.counter)
+                .map_err(FaultStatus::to_win32)?;
+            v.lock().unwrap().0 = req.start;
+            req.counter
+        };
+        Ok(c::ResetResponse {
+            counter,
+            return_value: 0,
+        })
+    }
+
+    fn create(
+        &self,
+        call: &IncomingCall,
+        req: c::CreateRequest,
+    ) -> Result<c::CreateResponse, Win32Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(c::CreateResponse {
+            return_value: self.open(call, req.start)?,
+        })
+    }
+}
+
+fn get(h: &ClientContext) -> c::GetArgs<Binding> {
+    c::GetArgs { counter: h.clone() }
+}
+
+fn assert_mismatch<T: std::fmt::Debug>(r: Result<T, Error>) {
+    match r {
+        Err(Error::Fault { status, .. }) => {
+            assert_eq!(status, FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH)
+        }
+        other => panic!("expected nca_s_fault_context_mismatch, got {other:?}"),
+    }
+}
+
+fn assert_refused<T: std::fmt::Debug>(r: Result<T, Error>, status: Win32Status) {
+    match r {
+        Err(e @ Error::Status { .. }) => assert_eq!(e.status(), status, "{e}"),
+        other => panic!("expected a local refusal with {status}, got {other:?}"),
+    }
+}
+
+async fn wait_for(n: &AtomicUsize, want: usize) {
+    let t0 = std::time::Instant::now();
+    while n.load(Ordering::SeqCst) < want && t0.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(n.load(Ordering::SeqCst), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_contexts_follow_their_binding() {
+    let manager = Arc::new(Manager::default());
+    let server = Server::builder()
+        .interface(Arc::new(Service(manager.clone())))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let text = server.bindings()[0].to_string();
+    let a = Binding::from_string(&text).unwrap();
+    let b = Binding::from_string(&text).unwrap();
+
+    // Returned on A, tied to A.
+    let h = Client(&a)
+        .open(c::OpenRequest { start: 7 })
+        .await
+        .unwrap()
+        .counter;
+    assert!(!h.is_null() && !h.is_closed());
+    assert_eq!(Client(&a).get(get(&h)).await.unwrap().value, 7);
+
+    // A client over B still makes the call over A, the handle's binding: it works, and B never
+    // even connects.
+    assert_eq!(Client(&b).get(get(&h)).await.unwrap().value, 7);
+    assert_eq!(b.connection_count(), 0);
+
+    // The raw value presented on another association (here: claimed to belong to B) is not in
+    // B's association group: the server faults it.
+    let forged = ClientContext::new(h.handle(), b.clone());
+    assert_mismatch(Client(&a).get(get(&forged)).await);
+    // A handle of B's association as the second [in] handle of a call that goes over A.
+    let hb = Client(&b)
+        .open(c::OpenRequest { start: 100 })
+        .await
+        .unwrap()
+        .counter;
+    assert_mismatch(
+        Client(&a)
+            .add(c::AddArgs {
+                to: h.clone(),
+                from: hb.clone(),
+            })
+            .await,
+    );
+    // Both on A: fine.
+    let h2 = Client(&a)
+        .create(c::CreateRequest { start: 5 })
+        .await
+        .unwrap();
+    let h2 = h2.return_value;
+    let sum = Client(&b)
+        .add(c::AddArgs {
+            to: h.clone(),
+            from: h2.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(sum.value, 12);
+
+    // A null [in] handle is refused before anything is sent (RPC_X_SS_IN_NULL_CONTEXT).
+    let fresh = Binding::from_string(&text).unwrap();
+    let before = manager.calls.load(Ordering::SeqCst);
+    let r = Client(&fresh).get(get(&ClientContext::null())).await;
+    assert_refused(r, Win32Status::RPC_X_SS_IN_NULL_CONTEXT);
+    assert_eq!(fresh.connection_count(), 0);
+    assert_eq!(manager.calls.load(Ordering::SeqCst), before);
+
+    // [in, out] null opens over the client's binding; the same handle back is the same value.
+    let r = Client(&a)
+        .reset(c::ResetArgs {
+            counter: ClientContext::null(),
+            start: 1,
+        })
+        .await
+        .unwrap()
+        .counter;
+    assert!(!r.is_null());
+    let again = Client(&b)
+        .reset(c::ResetArgs {
+            counter: r.clone(),
+            start: 2,
+        })
+        .await
+        .unwrap()
+        .counter;
+    assert_eq!(again.handle(), r.handle());
+    assert!(!r.is_closed());
+    assert_eq!(Client(&a).get(get(&r)).await.unwrap().value, 2);
+
+    // Close: the server gives back null; the ClientContext (every clone) is closed and later
+    // use is refused locally, while the raw value presented again faults on the server.
+    let kept = h.clone();
+    let closed = Client(&a)
+        .close(c::CloseArgs { counter: h })
+        .await
+        .unwrap()
+        .counter;
+    assert!(closed.is_null());
+    assert!(kept.is_closed());
+    let before = manager.calls.load(Ordering::SeqCst);
+    assert_refused(
+        Client(&a).get(get(&kept)).await,
+        Win32Status::ERROR_INVALID_HANDLE,
+    );
+    assert_refused(
+        Client(&a)
+            .close(c::CloseArgs {
+                counter: kept.clone(),
+            })
+            .await,
+        Win32Status::ERROR_INVALID_HANDLE,
+    );
+    assert_refused(
+        Client(&a).get(get(&closed)).await,
+        Win32Status::RPC_X_SS_IN_NULL_CONTEXT,
+    );
+    assert_eq!(manager.calls.load(Ordering::SeqCst), before);
+    let raw = ClientContext::new(kept.handle(), a.clone());
+    assert_mismatch(Client(&a).get(get(&raw)).await);
+
+    // The blocking form, from a plain thread.
+    let a2 = a.clone();
+    let h3 = h2.clone();
+    let v = tokio::task::spawn_blocking(move || {
+        let opened = Client(&a2)
+            .open_blocking(c::OpenRequest { start: 40 })
+            .unwrap()
+            .counter;
+        let v = Client(&a2)
+            .add_blocking(c::AddArgs {
+                to: opened.clone(),
+                from: h3,
+            })
+            .unwrap()
+            .value;
+        let closed = Client(&a2)
+            .close_blocking(c::CloseArgs { counter: opened })
+            .unwrap()
+            .counter;
+        assert!(closed.is_null());
+        v
+    })
+    .await
+    .unwrap();
+    assert_eq!(v, 45);
+
+    // Open on A now: h2 (Create) and r (Reset); on B: hb. Ending B's association (closing its
+    // binding, `RpcBindingFree`) runs down one; ending A's runs down the other two. (Dropping the
+    // last clone of a Binding does not close its connections today; `close` does.)
+    assert_eq!(manager.rundowns.load(Ordering::SeqCst), 0);
+    drop((hb, forged));
+    b.close();
+    wait_for(&manager.rundowns, 1).await;
+    drop((h2, r, again, kept, closed, raw));
+    a.close();
+    wait_for(&manager.rundowns, 3).await;
+    drop(fresh);
+    server.shutdown(Duration::from_secs(1)).await;
+}
