@@ -42,6 +42,11 @@ enum Macro {
 }
 
 /// Runs the lexer and preprocessor over files, loading `#include`d files through `Sources`.
+/// How deeply object-like macros may expand inside one another.
+const MAX_MACRO_DEPTH: usize = 16;
+/// The most tokens a preprocessed file may hold (a guard against exponential macro expansion).
+const MAX_EXPANDED_TOKENS: usize = 1 << 20;
+
 #[derive(Debug)]
 pub(crate) struct Preprocessor<'a> {
     pub(crate) sources: &'a mut Sources,
@@ -176,17 +181,40 @@ impl<'a> Preprocessor<'a> {
         out: &mut Vec<Token>,
         depth: usize,
     ) -> Result<(), Diagnostic> {
-        if let Tok::Ident(name) = &tok.tok {
+        self.expand(tok, out, depth, &mut Vec::new())
+    }
+
+    /// Object-like macro expansion with C's rule that a macro is not expanded again inside its own
+    /// expansion (`active`), a nesting limit, and a cap on the tokens one line may expand to, so a
+    /// hostile file cannot make the expansion grow without bound.
+    fn expand(
+        &self,
+        tok: Token,
+        out: &mut Vec<Token>,
+        depth: usize,
+        active: &mut Vec<String>,
+    ) -> Result<(), Diagnostic> {
+        if let Tok::Ident(name) = &tok.tok
+            && !active.iter().any(|a| a == name)
+        {
             match self.defines.get(name) {
-                Some(Macro::Object(body)) if depth < 16 => {
+                Some(Macro::Object(body)) if depth < MAX_MACRO_DEPTH => {
+                    active.push(name.clone());
                     for t in body {
                         let t = Token {
                             tok: t.tok.clone(),
                             span: tok.span,
                         };
-                        self.push_expanded(t, out, depth + 1)?;
+                        self.expand(t, out, depth + 1, active)?;
                     }
+                    active.pop();
                     return Ok(());
+                }
+                Some(Macro::Object(_)) => {
+                    return Err(self.sources.diagnostic(
+                        tok.span,
+                        format!("macro `{name}` nests deeper than {MAX_MACRO_DEPTH} expansions"),
+                    ));
                 }
                 Some(Macro::Function) => {
                     return Err(self.sources.diagnostic(
@@ -194,8 +222,14 @@ impl<'a> Preprocessor<'a> {
                         format!("function-like macro `{name}` is not supported"),
                     ));
                 }
-                _ => {}
+                None => {}
             }
+        }
+        if out.len() >= MAX_EXPANDED_TOKENS {
+            return Err(self.sources.diagnostic(
+                tok.span,
+                format!("macro expansion exceeds {MAX_EXPANDED_TOKENS} tokens"),
+            ));
         }
         out.push(tok);
         Ok(())
