@@ -45,19 +45,6 @@ pub(crate) fn generate(model: &Model, opts: &Options) -> Result<String, String> 
             .clone()
             .unwrap_or_else(|| format!("{}::ndr", opts.runtime_path)),
     };
-    if opts.async_server
-        && let Some(op) = model
-            .interfaces
-            .iter()
-            .flat_map(|i| i.ops.iter())
-            .find(|op| !op.is_async && uses_contexts(op))
-    {
-        return Err(format!(
-            "Builder::async_server does not support operations with context handles yet (`{}`); \
-             generate blocking managers for this interface",
-            op.name
-        ));
-    }
     let mut out = String::new();
     g.consts(&mut out);
     for id in g.reachable() {

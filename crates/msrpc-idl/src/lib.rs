@@ -52,7 +52,7 @@
 //! | `Win32Status` | the error a server manager routine returns (the call faults with it) |
 //! | `DispatchError` with variants `UnknownOpnum(u16)`, `Decode(ndr::Error)`, `Encode(ndr::Error)`, `Manager(Win32Status)` | what `dispatch` returns |
 //! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>` (`new(call, fn(&R, &mut Encoder))`), `serve_blocking`, `serve_future`, `serve_async` | the server adapter `Service` |
-//! | `serve_blocking_call` (as `serve_blocking`, `f` also gets `&IncomingCall`) | `Service` of an interface with context-handle operations |
+//! | `serve_blocking_call` (as `serve_blocking`, `f` also gets `&IncomingCall`), `serve_future_call` (`f` gets `&'c IncomingCall` and the stub, returns `Pin<Box<dyn Future + Send + 'c>>`) | `Service` of an interface with context-handle operations |
 //! | `ClientCall`, `Reply { stub, syntax, drep }`, `AsyncState<R>` | the client layer `Client` |
 //! | `ClientContext<B>` (`handle`, `check_in`, `route`, `returned`), `ContextCall` (`type Association`, `association()`), `ContextRefused` | the client layer's context-handle operations (see [context handles](#context-handles)) |
 //!
@@ -108,8 +108,10 @@
 //!   close (`call.close_context::<T>(&h)`) handles in the client's association group; the rundown
 //!   given to `new_context` runs if the association ends with the handle open. Such an
 //!   interface's `dispatch` takes the call after the server, and its `Service` runs managers
-//!   through `serve_blocking_call`. `[async]` managers get their `AsyncCall` as before;
-//!   [`Builder::async_server`] is refused for interfaces with context-handle operations.
+//!   through `serve_blocking_call`; with [`Builder::async_server`] the manager's future borrows
+//!   the call (`fn op(&self, call: &IncomingCall, req) -> impl Future + Send`, an `async fn` in
+//!   the implementation) and `Service` runs it through `serve_future_call`, which keeps the call
+//!   until the future is done. `[async]` managers get their `AsyncCall` as before.
 //! - **Client.** An operation with no explicit `handle_t` parameter whose parameters (or return
 //!   value) include top-level context handles gets methods that use `ClientContext<B>`: a handle
 //!   value tied to the binding handle (association) it came back on (for msrpc,

@@ -9,8 +9,9 @@
 //!   Context handles: [`ClientContext`] (re-exported as `msrpc::ClientContext`), a handle value
 //!   tied to the association it was returned on, and [`ContextCall`], what a binding handle must
 //!   also be for the generated methods of operations that take or return context handles.
-//! - Servers of operations with context handles: [`serve_blocking_call`] hands the manager the
-//!   [`IncomingCall`] (for `new_context`, `context`, `close_context`).
+//! - Servers of operations with context handles: [`serve_blocking_call`] and
+//!   [`serve_future_call`] hand the manager the [`IncomingCall`] (for `new_context`, `context`,
+//!   `close_context`).
 //! - Servers: the generated `Service<S>` implements [`Interface`] with [`serve_blocking`]
 //!   (synchronous managers, on tokio's blocking pool), [`serve_future`] (`async fn` managers, on
 //!   a task each) and [`serve_async`] (`[async]` managers get an [`AsyncCall`]); [`DispatchError`]
@@ -160,6 +161,29 @@ where
         let info = call.info();
         let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
         match f(&call, opnum, call.stub(), syntax, drep, REPLY_REP) {
+            Ok(stub) => call.reply(stub),
+            Err(e) => fault(call, e),
+        }
+    });
+}
+
+/// The future [`serve_future_call`] runs: it may borrow the call.
+pub type CallFuture<'c> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'c>>;
+
+/// Like [`serve_future`], for interfaces with context-handle operations: the task owns the call
+/// and `f`'s future borrows it (the generated `dispatch` hands it to those managers).
+pub fn serve_future_call<F>(call: IncomingCall, f: F)
+where
+    F: for<'c> FnOnce(&'c IncomingCall, u16, &'c [u8], Syntax, DataRep, DataRep) -> CallFuture<'c>
+        + Send
+        + 'static,
+{
+    tokio::spawn(async move {
+        let info = call.info();
+        let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
+        let r = f(&call, opnum, call.stub(), syntax, drep, REPLY_REP).await;
+        match r {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
         }

@@ -319,3 +319,137 @@ async fn client_contexts_follow_their_binding() {
     drop(fresh);
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// The same IDL generated with `Builder::async_server(true)`: `async fn` managers that get the
+/// call (the future borrows it; the runtime keeps the call until the future is done).
+#[allow(clippy::all, missing_docs, dead_code)]
+mod idl_async {
+    include!("../../msrpc-idl/tests/fixtures/async_server/contexts.rs");
+}
+
+mod async_managers {
+    use super::*;
+    use idl_async::counters as ac;
+
+    const NOT_HERE: Win32Status = Win32Status(1745);
+
+    #[derive(Default)]
+    struct AsyncManager {
+        rundowns: Arc<AtomicUsize>,
+    }
+
+    impl ac::Server for AsyncManager {
+        async fn open(
+            &self,
+            call: &IncomingCall,
+            req: ac::OpenRequest,
+        ) -> Result<ac::OpenResponse, Win32Status> {
+            tokio::task::yield_now().await;
+            let rundowns = self.rundowns.clone();
+            let counter = call
+                .new_context(Counter(req.start), move |_| {
+                    rundowns.fetch_add(1, Ordering::SeqCst);
+                })
+                .map_err(FaultStatus::to_win32)?;
+            Ok(ac::OpenResponse {
+                counter,
+                return_value: 0,
+            })
+        }
+
+        async fn get(
+            &self,
+            call: &IncomingCall,
+            req: ac::GetRequest,
+        ) -> Result<ac::GetResponse, Win32Status> {
+            tokio::task::yield_now().await;
+            Ok(ac::GetResponse {
+                value: Manager::value(call, &req.counter)?,
+                return_value: 0,
+            })
+        }
+
+        async fn add(
+            &self,
+            _: &IncomingCall,
+            _: ac::AddRequest,
+        ) -> Result<ac::AddResponse, Win32Status> {
+            Err(NOT_HERE)
+        }
+
+        async fn close(
+            &self,
+            call: &IncomingCall,
+            req: ac::CloseRequest,
+        ) -> Result<ac::CloseResponse, Win32Status> {
+            tokio::task::yield_now().await;
+            call.close_context::<Counter>(&req.counter)
+                .map_err(FaultStatus::to_win32)?;
+            Ok(ac::CloseResponse {
+                counter: ContextHandle::NULL,
+            })
+        }
+
+        async fn reset(
+            &self,
+            _: &IncomingCall,
+            _: ac::ResetRequest,
+        ) -> Result<ac::ResetResponse, Win32Status> {
+            Err(NOT_HERE)
+        }
+
+        async fn create(
+            &self,
+            _: &IncomingCall,
+            _: ac::CreateRequest,
+        ) -> Result<ac::CreateResponse, Win32Status> {
+            Err(NOT_HERE)
+        }
+    }
+
+    #[tokio::test]
+    async fn async_fn_managers_get_the_call_too() {
+        let manager = Arc::new(AsyncManager::default());
+        let server = Server::builder()
+            .interface(Arc::new(ac::Service(manager.clone())))
+            .listen("ncacn_ip_tcp:127.0.0.1[0]")
+            .start()
+            .await
+            .unwrap();
+        let text = server.bindings()[0].to_string();
+        let a = Binding::from_string(&text).unwrap();
+        let b = Binding::from_string(&text).unwrap();
+        let h = ac::Client(&a)
+            .open(ac::OpenRequest { start: 3 })
+            .await
+            .unwrap()
+            .counter;
+        let h2 = ac::Client(&a)
+            .open(ac::OpenRequest { start: 4 })
+            .await
+            .unwrap()
+            .counter;
+        let args = |h: &ClientContext| ac::GetArgs { counter: h.clone() };
+        assert_eq!(ac::Client(&b).get(args(&h)).await.unwrap().value, 3);
+        assert_mismatch(
+            ac::Client(&b)
+                .get(args(&ClientContext::new(h.handle(), b.clone())))
+                .await,
+        );
+        let closed = ac::Client(&a)
+            .close(ac::CloseArgs { counter: h.clone() })
+            .await
+            .unwrap()
+            .counter;
+        assert!(closed.is_null() && h.is_closed());
+        assert_refused(
+            ac::Client(&a).get(args(&h)).await,
+            Win32Status::ERROR_INVALID_HANDLE,
+        );
+        assert_eq!(ac::Client(&a).get(args(&h2)).await.unwrap().value, 4);
+        a.close();
+        wait_for(&manager.rundowns, 1).await;
+        b.close();
+        server.shutdown(Duration::from_secs(1)).await;
+    }
+}

@@ -16,6 +16,11 @@
 //! // interfaces with context-handle operations (their managers get the call):
 //! fn serve_blocking_call(call, f: impl FnOnce(&IncomingCall, opnum, stub, syntax, rep, reply_rep)
 //!                        -> Result<Vec<u8>, DispatchError> + Send + 'static);
+//! // with Builder::async_server(true), and with context-handle operations (the future borrows
+//! // the call, which the runtime keeps until it is done):
+//! fn serve_future_call(call, f: impl for<'c> FnOnce(&'c IncomingCall, opnum, &'c [u8], syntax,
+//!                      rep, reply_rep) -> Pin<Box<dyn Future<Output = Result<Vec<u8>,
+//!                      DispatchError>> + Send + 'c>> + Send + 'static);
 //! // with Builder::async_server(true):
 //! fn serve_future(call, f: impl FnOnce(opnum, stub: Vec<u8>, syntax, rep, reply_rep)
 //!                 -> impl Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static);
@@ -66,7 +71,13 @@ pub(super) fn service(
             snake(&op.name)
         );
     }
-    if opts.async_server {
+    if opts.async_server && with_call {
+        let _ = writeln!(
+            out,
+            "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
+             {rt}::serve_future_call(call, move |call, opnum, stub, syntax, rep, reply_rep| ::std::boxed::Box::pin(async move {{ dispatch(&*server, call, opnum, stub, syntax, rep, reply_rep).await }})) }} }} }} }}"
+        );
+    } else if opts.async_server {
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \

@@ -184,6 +184,33 @@ where
     });
 }
 
+pub type CallFuture<'c> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'c>>;
+
+/// Runs a future that borrows the call to completion on its own thread.
+pub fn serve_future_call<F>(call: IncomingCall, f: F)
+where
+    F: for<'c> FnOnce(&'c IncomingCall, u16, &'c [u8], Syntax, DataRep, DataRep) -> CallFuture<'c>
+        + Send
+        + 'static,
+{
+    std::thread::spawn(move || {
+        let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
+        let r = block_on(f(
+            &call,
+            opnum,
+            &call.stub,
+            syntax,
+            drep,
+            DataRep::LITTLE_ENDIAN,
+        ));
+        match r {
+            Ok(stub) => call.reply(stub),
+            Err(e) => fault(call, e),
+        }
+    });
+}
+
 /// A minimal executor: polls until ready, parking in between.
 pub fn block_on<F: Future>(f: F) -> F::Output {
     struct Unpark(std::thread::Thread);
