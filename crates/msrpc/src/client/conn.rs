@@ -299,6 +299,7 @@ async fn run(
     let mut bind_waiter: Option<(SyntaxId, BindReply)> = None;
     let mut eof = false;
     let mut closing = false;
+    let mut draining = false;
 
     let finish_call = |calls: &mut HashMap<u32, Pending>,
                        by_local: &mut HashMap<u64, u32>,
@@ -416,6 +417,10 @@ async fn run(
                 other => trace!(?other, "client event"),
             }
         }
+        if draining && calls.is_empty() && bind_waiter.is_none() && !conn.is_closed() {
+            conn.close();
+            closing = true;
+        }
         if out.is_none() {
             out = conn.poll_transmit().map(|p| (p, 0));
         }
@@ -440,7 +445,12 @@ async fn run(
             }
             cmd = rx.recv(), if !closing => {
                 match cmd {
-                    None | Some(Command::Close) => { conn.close(); closing = true; }
+                    None | Some(Command::Close) => {
+                        // Orderly close: no new calls; the connection closes once the calls in
+                        // progress have their answers.
+                        shared.usable.store(false, Ordering::Release);
+                        draining = true;
+                    }
                     Some(Command::Bind { iface, reply }) => {
                         let r = if conn.is_bound() { conn.alter_context(&[iface]) } else { conn.bind(&[iface]) };
                         match r {
