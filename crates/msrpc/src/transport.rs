@@ -233,7 +233,8 @@ fn remove_stale_socket(path: &Path) -> io::Result<()> {
 
 impl Address {
     /// Where to connect for a string binding. A TCP binding without an endpoint needs the endpoint
-    /// mapper, which this client does not consult yet: that is `EPT_S_NOT_REGISTERED` with a hint.
+    /// mapper: `Binding` resolves it before it gets here (see `msrpc::epm`); here it is
+    /// `EPT_S_NOT_REGISTERED` with a hint.
     pub fn for_connect(binding: &StringBinding) -> Result<Address, Error> {
         match binding.target()? {
             BindingTarget::Tcp {
@@ -243,8 +244,8 @@ impl Address {
             BindingTarget::Tcp { port: None, .. } => Err(Error::status_msg(
                 Win32Status::EPT_S_NOT_REGISTERED,
                 format!(
-                    "{binding} has no endpoint, and resolving it through the endpoint mapper is not \
-                     supported yet; give the port, as in ncacn_ip_tcp:{}[PORT]",
+                    "{binding} has no endpoint: resolve it through the endpoint mapper \
+                     (msrpc::Binding does), or give the port, as in ncacn_ip_tcp:{}[PORT]",
                     binding.network_addr()
                 ),
             )),

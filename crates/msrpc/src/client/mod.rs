@@ -55,6 +55,9 @@ pub struct BindingOptions {
     /// `RPC_C_OPT_BINDING_NONCAUSAL`: asynchronous calls made from one thread need not be executed in
     /// the order they were made. Default false (causal).
     pub noncausal: bool,
+    /// The endpoint mapper's port, asked (`ept_map`) for the port of an `ncacn_ip_tcp` binding
+    /// without an endpoint. Default 135.
+    pub endpoint_mapper_port: u16,
 }
 
 impl Default for BindingOptions {
@@ -68,6 +71,7 @@ impl Default for BindingOptions {
             max_response_size: 64 * 1024 * 1024,
             offer_ndr64: false,
             noncausal: false,
+            endpoint_mapper_port: crate::epm::EPM_PORT,
         }
     }
 }
@@ -107,6 +111,9 @@ struct BindingInner {
     connecting: tokio::sync::Mutex<()>,
     /// The association group the server assigned to the first connection; later connections join it.
     assoc_group: Mutex<u32>,
+    /// The port the endpoint mapper gave for a binding without an endpoint (kept until a connection
+    /// to it fails).
+    resolved_port: Mutex<Option<u16>>,
     rt: Handle,
 }
 
@@ -135,6 +142,7 @@ impl Binding {
                 connecting: tokio::sync::Mutex::new(()),
                 affinity: Mutex::new(HashMap::new()),
                 assoc_group: Mutex::new(0),
+                resolved_port: Mutex::new(None),
                 rt: runtime_handle(),
             }),
         })
@@ -380,8 +388,21 @@ impl Binding {
             .assoc_group
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let addr = crate::transport::Address::for_connect(&self.inner.target)?;
-        let conn = ConnHandle::connect(addr, opts.clone(), group, &self.inner.rt).await?;
+        let (addr, resolved) = self.address(iface).await?;
+        let conn = match ConnHandle::connect(addr, opts.clone(), group, &self.inner.rt).await {
+            Ok(c) => c,
+            Err(e) => {
+                if resolved {
+                    // The server may have moved: ask the endpoint mapper again next time.
+                    *self
+                        .inner
+                        .resolved_port
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = None;
+                }
+                return Err(e);
+            }
+        };
         conn.ensure_context(iface).await?;
         {
             let mut g = self
@@ -396,6 +417,55 @@ impl Binding {
         let mut pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
         pool.push(conn.clone());
         Ok(conn)
+    }
+
+    /// Where to connect. An `ncacn_ip_tcp` binding without an endpoint is resolved through the
+    /// host's endpoint mapper (`ept_map` for `iface`, NDR20, TCP), as the Windows runtime does for
+    /// a partially bound handle; the port is kept for later connections of this binding. The
+    /// flag says whether the address came from the endpoint mapper.
+    async fn address(&self, iface: SyntaxId) -> Result<(crate::transport::Address, bool)> {
+        use crate::binding::BindingTarget;
+        let target = &self.inner.target;
+        if let Ok(BindingTarget::Tcp { host, port: None }) = target.target() {
+            let cached = *self
+                .inner
+                .resolved_port
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let port = match cached {
+                Some(p) => p,
+                None => {
+                    let opts = &self.inner.options;
+                    // Boxed: resolving makes a call on another binding, which opens a connection.
+                    let fut = Box::pin(crate::epm::resolve_tcp(
+                        &host,
+                        opts.endpoint_mapper_port,
+                        iface,
+                        self.object(),
+                        opts,
+                    ));
+                    let p = fut.await?;
+                    *self
+                        .inner
+                        .resolved_port
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(p);
+                    p
+                }
+            };
+            return Ok((crate::transport::Address::Tcp { host, port }, true));
+        }
+        Ok((crate::transport::Address::for_connect(target)?, false))
+    }
+
+    /// The port the endpoint mapper resolved this binding to, if it had no endpoint and a
+    /// connection was made (`RpcBindingToStringBinding` on a fully bound handle shows it).
+    pub fn resolved_port(&self) -> Option<u16> {
+        *self
+            .inner
+            .resolved_port
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Connections this binding has open now.

@@ -19,6 +19,21 @@ pub const EPT_S_CANT_PERFORM_OP: u32 = 0x16c9_a0d8;
 /// Longest annotation kept (`ept_max_annotation_size`, including the NUL).
 pub const MAX_ANNOTATION: usize = 64;
 
+/// Entries the database holds at most; an `ept_insert` past it is refused with
+/// `ept_s_cant_perform_op` and inserts nothing.
+pub const MAX_ENTRIES: usize = 4096;
+
+/// One page of `ept_lookup` results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupPage {
+    /// The matching entries, in registration order.
+    pub entries: Vec<Entry>,
+    /// The cursor to continue from (pass it as `after` to the next call).
+    pub next: u64,
+    /// Whether matching entries remain after this page.
+    pub more: bool,
+}
+
 /// One registered endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -105,10 +120,18 @@ impl VersionOption {
 }
 
 /// The endpoint database. Thread-safe; entries keep their insertion order, which is the order
-/// `ept_lookup` pages through them.
+/// `ept_lookup` pages through them. Each entry carries a sequence number that never repeats, so a
+/// lookup cursor stays valid when other entries come and go between pages.
 #[derive(Debug, Default)]
 pub struct EndpointDb {
-    entries: Mutex<Vec<Entry>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// (sequence number, entry), sequence numbers increasing.
+    entries: Vec<(u64, Entry)>,
+    last_seq: u64,
 }
 
 impl EndpointDb {
@@ -117,8 +140,8 @@ impl EndpointDb {
         EndpointDb::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `ept_insert`: adds entries. With `replace`, entries with the same object, interface (UUID and
@@ -132,13 +155,18 @@ impl EndpointDb {
             return Err(EPT_S_INVALID_ENTRY);
         }
         let mut db = self.lock();
+        if db.entries.len().saturating_add(entries.len()) > MAX_ENTRIES {
+            return Err(EPT_S_CANT_PERFORM_OP);
+        }
         for mut e in entries {
             truncate_annotation(&mut e.annotation);
             if replace {
-                db.retain(|old| !same_slot(old, &e));
+                db.entries.retain(|(_, old)| !same_slot(old, &e));
             }
-            if !db.contains(&e) {
-                db.push(e);
+            if !db.entries.iter().any(|(_, old)| *old == e) {
+                db.last_seq += 1;
+                let seq = db.last_seq;
+                db.entries.push((seq, e));
             }
         }
         Ok(())
@@ -150,9 +178,10 @@ impl EndpointDb {
         let mut db = self.lock();
         let mut missing = false;
         for e in entries {
-            let before = db.len();
-            db.retain(|old| !(old.object == e.object && old.tower == e.tower));
-            missing |= db.len() == before;
+            let before = db.entries.len();
+            db.entries
+                .retain(|(_, old)| !(old.object == e.object && old.tower == e.tower));
+            missing |= db.entries.len() == before;
         }
         if missing {
             Err(EPT_S_NOT_REGISTERED)
@@ -163,22 +192,44 @@ impl EndpointDb {
 
     /// Removes every entry of one interface (a server unregistering at shutdown).
     pub fn delete_interface(&self, interface: &SyntaxId, object: Option<Uuid>) {
-        self.lock().retain(|e| {
+        self.lock().entries.retain(|(_, e)| {
             !(e.interface().as_ref() == Some(interface) && object.is_none_or(|o| o == e.object))
         });
     }
 
-    /// `ept_lookup`: up to `max` entries matching, from position `start`. Returns the entries and the
-    /// position to continue from, or `None` when nothing is left after them.
+    /// Removes every entry whose tower equals `tower` (and whose object is `object`, when given):
+    /// `ept_mgmt_delete`. `ept_s_not_registered` if none matched.
+    pub fn delete_tower(&self, object: Option<Uuid>, tower: &Tower) -> Result<(), u32> {
+        let mut db = self.lock();
+        let before = db.entries.len();
+        db.entries
+            .retain(|(_, e)| !(e.tower == *tower && object.is_none_or(|o| o == e.object)));
+        if db.entries.len() == before {
+            Err(EPT_S_NOT_REGISTERED)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Removes exactly these entries, ignoring the ones already gone (a server unregistering).
+    pub fn remove(&self, entries: &[Entry]) {
+        self.lock().entries.retain(|(_, old)| {
+            !entries
+                .iter()
+                .any(|e| e.object == old.object && e.tower == old.tower)
+        });
+    }
+
+    /// `ept_lookup`: up to `max` entries matching, after cursor `after` (0: from the start).
     pub fn lookup(
         &self,
         inquiry: Inquiry,
         object: Option<Uuid>,
         interface: Option<SyntaxId>,
         vers: VersionOption,
-        start: usize,
+        after: u64,
         max: usize,
-    ) -> (Vec<Entry>, Option<usize>) {
+    ) -> LookupPage {
         let db = self.lock();
         let want_if = matches!(inquiry, Inquiry::ByInterface | Inquiry::ByBoth);
         let want_obj = matches!(inquiry, Inquiry::ByObject | Inquiry::ByBoth);
@@ -191,16 +242,22 @@ impl EndpointDb {
             let obj_ok = !want_obj || object.is_some_and(|o| o == e.object);
             if_ok && obj_ok
         };
-        let mut out = Vec::new();
-        let mut pos = start;
-        while pos < db.len() && out.len() < max {
-            if matching(&db[pos]) {
-                out.push(db[pos].clone());
-            }
-            pos += 1;
+        let mut entries = Vec::new();
+        let mut next = after;
+        let mut rest = db
+            .entries
+            .iter()
+            .filter(|(seq, e)| *seq > after && matching(e));
+        for (seq, e) in rest.by_ref().take(max) {
+            entries.push(e.clone());
+            next = *seq;
         }
-        let more = db[pos.min(db.len())..].iter().any(matching);
-        (out, more.then_some(pos))
+        let more = rest.next().is_some();
+        LookupPage {
+            entries,
+            next,
+            more,
+        }
     }
 
     /// `ept_map`: the towers of the registered endpoints that serve `map_tower`'s interface (the DCE
@@ -231,11 +288,18 @@ impl EndpointDb {
         };
         // The object's own entries first, then entries for any (nil) object.
         let mut candidates: Vec<&Entry> = db
+            .entries
             .iter()
+            .map(|(_, e)| e)
             .filter(|e| serves(e) && e.object == object)
             .collect();
         if !object.is_nil() {
-            candidates.extend(db.iter().filter(|e| serves(e) && e.object.is_nil()));
+            candidates.extend(
+                db.entries
+                    .iter()
+                    .map(|(_, e)| e)
+                    .filter(|e| serves(e) && e.object.is_nil()),
+            );
         }
         let towers: Vec<Tower> = candidates
             .iter()
@@ -249,7 +313,17 @@ impl EndpointDb {
 
     /// Every entry (for tools and tests).
     pub fn entries(&self) -> Vec<Entry> {
-        self.lock().clone()
+        self.lock().entries.iter().map(|(_, e)| e.clone()).collect()
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// True when nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -354,54 +428,108 @@ mod tests {
             .map(|i| tcp(if i % 2 == 0 { IF_A } else { IF_B }, 1000 + i))
             .collect();
         db.insert(entries, false).unwrap();
-        let (page, next) = db.lookup(Inquiry::All, None, None, VersionOption::All, 0, 4);
-        assert_eq!(page.len(), 4);
-        let (page2, next2) = db.lookup(
-            Inquiry::All,
-            None,
-            None,
-            VersionOption::All,
-            next.unwrap(),
-            4,
-        );
-        assert_eq!(page2.len(), 4);
-        let (page3, next3) = db.lookup(
-            Inquiry::All,
-            None,
-            None,
-            VersionOption::All,
-            next2.unwrap(),
-            4,
-        );
-        assert_eq!((page3.len(), next3), (2, None));
-        let (only_a, _) = db.lookup(
-            Inquiry::ByInterface,
-            None,
-            Some(IF_A),
-            VersionOption::Exact,
-            0,
-            100,
-        );
+        let all = |after, max| db.lookup(Inquiry::All, None, None, VersionOption::All, after, max);
+        let p1 = all(0, 4);
+        assert_eq!((p1.entries.len(), p1.more), (4, true));
+        let p2 = all(p1.next, 4);
+        assert_eq!((p2.entries.len(), p2.more), (4, true));
+        let p3 = all(p2.next, 4);
+        assert_eq!((p3.entries.len(), p3.more), (2, false));
+        let p4 = all(p3.next, 4);
+        assert!(p4.entries.is_empty() && !p4.more);
+        let ports: Vec<_> = [p1, p2, p3]
+            .iter()
+            .flat_map(|p| p.entries.iter().map(|e| e.tower.tcp_port().unwrap()))
+            .collect();
+        assert_eq!(ports, (1000..1010).collect::<Vec<_>>());
+        let by_if = |v: SyntaxId, o| db.lookup(Inquiry::ByInterface, None, Some(v), o, 0, 100);
+        let only_a = by_if(IF_A, VersionOption::Exact).entries;
         assert_eq!(only_a.len(), 5);
         assert!(only_a.iter().all(|e| e.tower.interface() == Some(IF_A)));
-        let (none, _) = db.lookup(
-            Inquiry::ByInterface,
-            None,
-            Some(SyntaxId::new(IF_A.uuid, 1, 3)),
-            VersionOption::Compatible,
-            0,
-            100,
+        let v13 = SyntaxId::new(IF_A.uuid, 1, 3);
+        assert!(by_if(v13, VersionOption::Compatible).entries.is_empty());
+        assert_eq!(by_if(v13, VersionOption::UpTo).entries.len(), 5);
+        assert_eq!(by_if(v13, VersionOption::MajorOnly).entries.len(), 5);
+        assert_eq!(by_if(v13, VersionOption::All).entries.len(), 5);
+        assert!(
+            by_if(SyntaxId::new(IF_A.uuid, 1, 1), VersionOption::UpTo)
+                .entries
+                .is_empty()
         );
-        assert!(none.is_empty());
-        let (upto, _) = db.lookup(
-            Inquiry::ByInterface,
-            None,
-            Some(SyntaxId::new(IF_A.uuid, 1, 3)),
-            VersionOption::UpTo,
-            0,
-            100,
+        assert_eq!(
+            by_if(SyntaxId::new(IF_A.uuid, 1, 1), VersionOption::Compatible)
+                .entries
+                .len(),
+            5
         );
-        assert_eq!(upto.len(), 5);
+        assert!(
+            by_if(SyntaxId::new(IF_A.uuid, 2, 0), VersionOption::MajorOnly)
+                .entries
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn lookup_by_object_and_both() {
+        let db = EndpointDb::new();
+        let obj = uuid::uuid!("11111111-2222-3333-4444-555555555555");
+        let mut e = tcp(IF_A, 7);
+        e.object = obj;
+        db.insert(vec![e, tcp(IF_A, 8), tcp(IF_B, 9)], false)
+            .unwrap();
+        let p = db.lookup(
+            Inquiry::ByObject,
+            Some(obj),
+            None,
+            VersionOption::All,
+            0,
+            10,
+        );
+        assert_eq!(p.entries.len(), 1);
+        assert_eq!(p.entries[0].tower.tcp_port(), Some(7));
+        let p = db.lookup(
+            Inquiry::ByBoth,
+            Some(obj),
+            Some(IF_B),
+            VersionOption::All,
+            0,
+            10,
+        );
+        assert!(p.entries.is_empty());
+        let p = db.lookup(
+            Inquiry::ByBoth,
+            Some(obj),
+            Some(IF_A),
+            VersionOption::All,
+            0,
+            10,
+        );
+        assert_eq!(p.entries.len(), 1);
+    }
+
+    #[test]
+    fn cursor_survives_deletes_between_pages() {
+        let db = EndpointDb::new();
+        db.insert((0..6).map(|i| tcp(IF_A, 100 + i)).collect(), false)
+            .unwrap();
+        let p1 = db.lookup(Inquiry::All, None, None, VersionOption::All, 0, 3);
+        // Entries already returned disappear; the cursor still continues at port 103.
+        db.delete(&[tcp(IF_A, 100), tcp(IF_A, 101)]).unwrap();
+        let p2 = db.lookup(Inquiry::All, None, None, VersionOption::All, p1.next, 3);
+        let ports: Vec<_> = p2
+            .entries
+            .iter()
+            .map(|e| e.tower.tcp_port().unwrap())
+            .collect();
+        assert_eq!(ports, vec![103, 104, 105]);
+    }
+
+    #[test]
+    fn insert_is_bounded() {
+        let db = EndpointDb::new();
+        let many: Vec<Entry> = (0..MAX_ENTRIES as u16 + 1).map(|i| tcp(IF_A, i)).collect();
+        assert_eq!(db.insert(many, false), Err(EPT_S_CANT_PERFORM_OP));
+        assert!(db.is_empty());
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct ServerBuilder {
     object_types: Vec<(uuid::Uuid, uuid::Uuid)>,
     listen: Vec<String>,
     builtin_mgmt: bool,
+    /// Serve the endpoint mapper, listening here too.
+    epm_listen: Option<String>,
+    /// Register with the endpoint mapper at this binding.
+    epm_external: Option<String>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -139,6 +143,26 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves the endpoint mapper (epm v3.0) in this server, listening on `binding` as well
+    /// (usually `ncacn_ip_tcp:127.0.0.1[135]`, the well-known endpoint; any port works), and
+    /// registers every interface of the server (mgmt aside) at each of its other listeners, with
+    /// the real ports: listen on `ncacn_ip_tcp:127.0.0.1[0]` and clients resolve the port through
+    /// the endpoint mapper. [`Server::register`] adds later interfaces; shutdown removes them.
+    /// See [`crate::epm`].
+    pub fn endpoint_mapper(mut self, binding: impl Into<String>) -> Self {
+        self.epm_listen = Some(binding.into());
+        self
+    }
+
+    /// Registers every interface of the server (mgmt aside) at each listener with the host's
+    /// endpoint mapper at `epm` (`ept_insert`, usually on `ncacn_ip_tcp:127.0.0.1[135]`; endpoint
+    /// mappers accept it from local callers only), and removes them (`ept_delete`) at shutdown.
+    /// Starting fails if the endpoint mapper refuses.
+    pub fn register_with_endpoint_mapper(mut self, epm: impl Into<String>) -> Self {
+        self.epm_external = Some(epm.into());
+        self
+    }
+
     /// Leaves out the built-in mgmt interface (it is served by default).
     pub fn without_mgmt(mut self) -> Self {
         self.builtin_mgmt = false;
@@ -154,6 +178,19 @@ impl ServerBuilder {
             ));
         }
         let with_mgmt = self.builtin_mgmt;
+        let to_register: Vec<(SyntaxId, String)> = self
+            .interfaces
+            .iter()
+            .map(|(i, _)| (i.syntax(), i.name().to_owned()))
+            .collect();
+        let epm_db = self
+            .epm_listen
+            .as_ref()
+            .map(|_| Arc::new(crate::epm::EndpointDb::new()));
+        let epm_external = match &self.epm_external {
+            Some(b) => Some(crate::client::Binding::from_string(b)?),
+            None => None,
+        };
         let shared = Arc::new(Shared {
             config: self.config,
             interfaces: Mutex::new(HashMap::new()),
@@ -168,10 +205,17 @@ impl ServerBuilder {
             close_all: watch::channel(false).0,
             idle: Notify::new(),
             bindings: Mutex::new(Vec::new()),
+            epm: Mutex::new(None),
         });
         if with_mgmt {
             let mgmt = crate::mgmt::MgmtInterface::new(Arc::downgrade(&shared));
             shared.register(Arc::new(mgmt), uuid::Uuid::nil())?;
+        }
+        if let Some(db) = &epm_db {
+            shared.register(
+                Arc::new(crate::epm::EndpointMapper::new(db.clone())),
+                uuid::Uuid::nil(),
+            )?;
         }
         for (iface, ty) in self.interfaces {
             shared.register(iface, ty)?;
@@ -180,7 +224,9 @@ impl ServerBuilder {
             shared.set_object_type(object, ty);
         }
         let mut listeners = Vec::new();
-        for text in &self.listen {
+        let mut dynamic = Vec::new();
+        let epm_listen = self.epm_listen.iter().map(|b| (b, true));
+        for (text, is_epm) in self.listen.iter().map(|b| (b, false)).chain(epm_listen) {
             let binding: StringBinding = text.parse()?;
             let addr = Address::for_listen(&binding)?;
             let listener = Listener::bind(&addr).await.map_err(|e| {
@@ -194,6 +240,9 @@ impl ServerBuilder {
             })?;
             let shown = real.apply_to(&binding);
             info!(binding = %shown, "listening");
+            if !is_epm {
+                dynamic.push(shown.clone());
+            }
             shared
                 .bindings
                 .lock()
@@ -204,7 +253,16 @@ impl ServerBuilder {
         for listener in listeners {
             tokio::spawn(accept_loop(shared.clone(), listener));
         }
-        Ok(Server { shared })
+        let server = Server { shared };
+        if epm_db.is_some() || epm_external.is_some() {
+            let reg = Arc::new(crate::epm::Registration::new(epm_db, epm_external, dynamic));
+            *server.shared.epm.lock().unwrap_or_else(|p| p.into_inner()) = Some(reg.clone());
+            if let Err(e) = reg.add(&to_register).await {
+                server.shutdown(Duration::ZERO).await;
+                return Err(e);
+            }
+        }
+        Ok(server)
     }
 }
 
@@ -232,9 +290,35 @@ impl Server {
             .clone()
     }
 
-    /// Registers one more interface while running, for the nil object type.
+    /// Registers one more interface while running, for the nil object type. With an endpoint
+    /// mapper (served or external), use [`Server::register_and_announce`] to register its
+    /// endpoints too.
     pub fn register(&self, iface: Arc<dyn Interface>) -> Result<()> {
         self.shared.register(iface, uuid::Uuid::nil())
+    }
+
+    /// [`Server::register`], then registers the interface's endpoints with the endpoint mapper the
+    /// server serves or registers with (nothing more without one).
+    pub async fn register_and_announce(&self, iface: Arc<dyn Interface>) -> Result<()> {
+        let entry = (iface.syntax(), iface.name().to_owned());
+        self.shared.register(iface, uuid::Uuid::nil())?;
+        match self.epm_registration() {
+            Some(reg) => reg.add(&[entry]).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The endpoint map this server serves ([`ServerBuilder::endpoint_mapper`]), if any.
+    pub fn endpoint_db(&self) -> Option<Arc<crate::epm::EndpointDb>> {
+        self.epm_registration()?.local_db().cloned()
+    }
+
+    fn epm_registration(&self) -> Option<Arc<crate::epm::Registration>> {
+        self.shared
+            .epm
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// `RpcObjectSetType` while running: requests for `object` go to the manager registered for
@@ -258,6 +342,10 @@ impl Server {
     /// Graceful shutdown: stop accepting connections and new calls, let calls in progress finish for up
     /// to `grace`, then close every connection.
     pub async fn shutdown(&self, grace: Duration) {
+        // Unregister first, so no client is sent here any more.
+        if let Some(reg) = self.epm_registration() {
+            reg.remove_all().await;
+        }
         self.shared.stop_listening();
         let deadline = tokio::time::Instant::now() + grace;
         loop {
@@ -296,6 +384,8 @@ pub(crate) struct Shared {
     pub(crate) close_all: watch::Sender<bool>,
     pub(crate) idle: Notify,
     bindings: Mutex<Vec<StringBinding>>,
+    /// The endpoints registered with an endpoint mapper, to remove at shutdown.
+    epm: Mutex<Option<Arc<crate::epm::Registration>>>,
 }
 
 impl std::fmt::Debug for Shared {

@@ -1,0 +1,232 @@
+//! Calling an endpoint mapper: `ept_map` (what the client runtime does for a binding without an
+//! endpoint), the whole endpoint map through paged `ept_lookup`, and `ept_insert` / `ept_delete`
+//! for servers registering their dynamic endpoints.
+
+use std::net::Ipv4Addr;
+
+use msrpc_ndr::tower::Tower;
+use msrpc_ndr::{ConformantArray, ContextHandle, Unique};
+use msrpc_proto::{SyntaxId, Win32Status};
+use uuid::Uuid;
+
+use super::db::{EPT_S_NOT_REGISTERED, Entry};
+use super::server::{entry_from_wire, entry_to_wire, guid, twr};
+use crate::client::{Binding, BindingOptions};
+use crate::error::{Error, Result};
+use crate::generated::epm::epm as e;
+
+/// The endpoint mapper's well-known TCP port.
+pub const EPM_PORT: u16 = 135;
+
+/// Entries asked for per `ept_lookup` call by [`lookup_all`].
+const LOOKUP_PAGE: u32 = 100;
+
+/// `ept_lookup` calls [`lookup_all`] makes at most (a server that never ends the walk).
+const MAX_LOOKUP_CALLS: usize = 1000;
+
+/// The status an epm operation answered, as an error (the status's name when Win32 knows it).
+fn ept_status(op: &str, status: u32) -> Error {
+    let win32 = match status {
+        EPT_S_NOT_REGISTERED => Win32Status::EPT_S_NOT_REGISTERED,
+        super::EPT_S_INVALID_ENTRY => Win32Status(1751),
+        super::EPT_S_CANT_PERFORM_OP => Win32Status(1752),
+        s => Win32Status(s),
+    };
+    Error::status_msg(win32, format!("{op} answered status {status:#x}"))
+}
+
+/// `ept_map` for `iface` over NDR20 and `ncacn_ip_tcp`: the towers the endpoint mapper knows, at
+/// most `max` of them. The entry handle, if the mapper returns one, is freed.
+pub async fn map_tcp(
+    epm: &Binding,
+    iface: SyntaxId,
+    object: Option<Uuid>,
+    max: u32,
+) -> Result<Vec<Tower>> {
+    let ask = Tower::ncacn_ip_tcp(iface, SyntaxId::NDR20, 0, Ipv4Addr::UNSPECIFIED);
+    map(epm, &ask, object, max).await
+}
+
+/// `ept_map` with any tower (floors 3 and up name the protocol wanted).
+pub async fn map(
+    epm: &Binding,
+    tower: &Tower,
+    object: Option<Uuid>,
+    max: u32,
+) -> Result<Vec<Tower>> {
+    let bytes = tower.to_bytes()?;
+    let req = e::EptMapRequest {
+        object: object.map_or_else(Unique::null, |o| Unique::new(guid(o))),
+        map_tower: Unique::new(twr(bytes)),
+        entry_handle: ContextHandle::NULL,
+        max_towers: max,
+    };
+    let reply = epm
+        .call(EPM, e::EptMapRequest::OPNUM, move |syntax| {
+            Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+        })
+        .await?;
+    let resp = e::EptMapResponse::decode(&reply.stub, reply.syntax, reply.drep)?;
+    if !resp.entry_handle.is_null() {
+        free_handle(epm, resp.entry_handle).await;
+    }
+    if resp.status != 0 {
+        return Err(ept_status("ept_map", resp.status));
+    }
+    Ok(resp
+        .towers
+        .items
+        .iter()
+        .filter_map(|t| t.as_ref())
+        .filter_map(|t| Tower::parse(&t.tower_octet_string.0).ok())
+        .collect())
+}
+
+/// Every entry of the endpoint map (`ept_lookup` with `rpc_c_ep_all_elts`, paged through the entry
+/// handle, which is freed if the walk stops early).
+pub async fn lookup_all(epm: &Binding) -> Result<Vec<Entry>> {
+    let mut out = Vec::new();
+    let mut handle = ContextHandle::NULL;
+    for _ in 0..MAX_LOOKUP_CALLS {
+        let req = e::EptLookupRequest {
+            inquiry_type: 0,
+            object: Unique::null(),
+            interface_id: Unique::null(),
+            vers_option: 1,
+            entry_handle: handle,
+            max_ents: LOOKUP_PAGE,
+        };
+        let reply = epm
+            .call(EPM, e::EptLookupRequest::OPNUM, move |syntax| {
+                Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+            })
+            .await;
+        let resp = match reply
+            .and_then(|r| Ok(e::EptLookupResponse::decode(&r.stub, r.syntax, r.drep)?))
+        {
+            Ok(r) => r,
+            Err(err) => {
+                if !handle.is_null() {
+                    free_handle(epm, handle).await;
+                }
+                return Err(err);
+            }
+        };
+        out.extend(resp.entries.items.iter().filter_map(entry_from_wire));
+        handle = resp.entry_handle;
+        match resp.status {
+            0 if !handle.is_null() => continue,
+            0 | EPT_S_NOT_REGISTERED => return Ok(out),
+            s => {
+                if !handle.is_null() {
+                    free_handle(epm, handle).await;
+                }
+                return Err(ept_status("ept_lookup", s));
+            }
+        }
+    }
+    if !handle.is_null() {
+        free_handle(epm, handle).await;
+    }
+    Ok(out)
+}
+
+/// `ept_lookup_handle_free`, errors ignored (the handle also runs down with the association).
+async fn free_handle(epm: &Binding, handle: ContextHandle) {
+    let req = e::EptLookupHandleFreeRequest {
+        entry_handle: handle,
+    };
+    let _ = epm
+        .call(EPM, e::EptLookupHandleFreeRequest::OPNUM, move |syntax| {
+            Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+        })
+        .await;
+}
+
+/// `ept_insert`: registers entries (the mapper accepts it from local callers only).
+pub async fn insert(epm: &Binding, entries: &[Entry], replace: bool) -> Result<()> {
+    let wire: Vec<_> = entries.iter().map(entry_to_wire).collect();
+    let req = e::EptInsertRequest {
+        num_ents: wire.len() as u32,
+        entries: ConformantArray(wire),
+        replace: u32::from(replace),
+    };
+    let reply = epm
+        .call(EPM, e::EptInsertRequest::OPNUM, move |syntax| {
+            Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+        })
+        .await?;
+    match e::EptInsertResponse::decode(&reply.stub, reply.syntax, reply.drep)?.status {
+        0 => Ok(()),
+        s => Err(ept_status("ept_insert", s)),
+    }
+}
+
+/// `ept_delete`: removes entries (local callers only).
+pub async fn delete(epm: &Binding, entries: &[Entry]) -> Result<()> {
+    let wire: Vec<_> = entries.iter().map(entry_to_wire).collect();
+    let req = e::EptDeleteRequest {
+        num_ents: wire.len() as u32,
+        entries: ConformantArray(wire),
+    };
+    let reply = epm
+        .call(EPM, e::EptDeleteRequest::OPNUM, move |syntax| {
+            Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+        })
+        .await?;
+    match e::EptDeleteResponse::decode(&reply.stub, reply.syntax, reply.drep)?.status {
+        0 => Ok(()),
+        s => Err(ept_status("ept_delete", s)),
+    }
+}
+
+/// The interface's TCP port on `host`, from the endpoint mapper at `host:epm_port` (what the
+/// Windows runtime does for a partially bound `ncacn_ip_tcp` binding).
+pub(crate) async fn resolve_tcp(
+    host: &str,
+    epm_port: u16,
+    iface: SyntaxId,
+    object: Option<Uuid>,
+    options: &BindingOptions,
+) -> Result<u16> {
+    // IPv6 literals go unbracketed, as string bindings write them.
+    let text = format!("ncacn_ip_tcp:{host}[{epm_port}]");
+    let opts = BindingOptions {
+        connect_timeout: options.connect_timeout,
+        call_timeout: Some(options.call_timeout.unwrap_or(options.connect_timeout)),
+        ..BindingOptions::default()
+    };
+    let epm = Binding::with_options(&text, opts)?;
+    let result = map_tcp(&epm, iface, object, 4).await;
+    epm.close();
+    let towers = match result {
+        Ok(t) => t,
+        Err(err) if err.status() == Win32Status::EPT_S_NOT_REGISTERED => {
+            return Err(not_registered(iface, &text));
+        }
+        Err(err) => {
+            return Err(Error::status_msg(
+                err.status(),
+                format!("asking the endpoint mapper at {text} for {iface}: {err}"),
+            ));
+        }
+    };
+    towers
+        .iter()
+        .find_map(|t| t.tcp_port().filter(|p| *p != 0))
+        .ok_or_else(|| not_registered(iface, &text))
+}
+
+fn not_registered(iface: SyntaxId, epm: &str) -> Error {
+    Error::status_msg(
+        Win32Status::EPT_S_NOT_REGISTERED,
+        format!(
+            "interface {} v{}.{} is not registered with the endpoint mapper at {epm} for \
+             ncacn_ip_tcp",
+            iface.uuid, iface.major, iface.minor
+        ),
+    )
+}
+
+/// The epm interface id.
+const EPM: SyntaxId = super::server::EPM;
