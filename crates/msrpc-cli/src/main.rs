@@ -1,6 +1,7 @@
 //! `msrpc`: the command-line tool for Microsoft RPC.
 
 mod demo;
+mod epm;
 mod idl;
 mod output;
 
@@ -25,7 +26,9 @@ Examples:
   msrpc demo
   msrpc serve --listen ncacn_ip_tcp:127.0.0.1[8765]
   msrpc ping ncacn_ip_tcp:127.0.0.1[8765]
-  msrpc ifids --json ncacn_ip_tcp:127.0.0.1[135]")]
+  msrpc ifids --json ncacn_ip_tcp:127.0.0.1[135]
+  msrpc serve --epm --listen ncacn_ip_tcp:127.0.0.1[0]
+  msrpc epm ncacn_ip_tcp:127.0.0.1")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -44,8 +47,15 @@ enum Command {
 Examples:
   msrpc serve --listen ncacn_ip_tcp:127.0.0.1[8765]
   msrpc serve --listen ncacn_ip_tcp:127.0.0.1[0] --listen ncalrpc:[asyncrpc]
+  msrpc serve --epm --listen ncacn_ip_tcp:127.0.0.1[0]
+  msrpc serve --epm --epm-port 1350 --listen ncacn_ip_tcp:127.0.0.1[0]
+  msrpc serve --register-with ncacn_ip_tcp:127.0.0.1[135] --listen ncacn_ip_tcp:127.0.0.1[0]
 
 Prints one line `listening on BINDING` per listener, with the real port, once it is ready.
+With --epm the server also serves the endpoint mapper (on 127.0.0.1:135 unless --epm-port says
+otherwise; the last `listening on` line) and registers AsyncRPC at its other listeners there, so
+clients reach it as ncacn_ip_tcp:127.0.0.1 without a port. --register-with registers them with
+another endpoint mapper on this host instead (ept_insert). Both unregister at shutdown.
 Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_listening and
 --allow-remote-shutdown was given.")]
     Serve {
@@ -64,6 +74,15 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// Print each NonAsyncFunc message.
         #[arg(long)]
         verbose: bool,
+        /// Serve the endpoint mapper too, and register the server's endpoints in it.
+        #[arg(long)]
+        epm: bool,
+        /// The endpoint mapper's port with --epm (on 127.0.0.1).
+        #[arg(long, default_value_t = 135, requires = "epm")]
+        epm_port: u16,
+        /// Register the server's endpoints with the endpoint mapper at this binding (ept_insert).
+        #[arg(long, value_name = "BINDING", conflicts_with = "epm")]
+        register_with: Option<String>,
     },
     /// Call mgmt is_server_listening and report the round-trip time.
     #[command(after_help = "\
@@ -90,6 +109,25 @@ Examples:
     Ifids {
         /// The server's string binding, with the port.
         binding: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every endpoint an endpoint mapper has registered (ept_lookup), like rpcdump.
+    #[command(after_help = "\
+Examples:
+  msrpc epm ncacn_ip_tcp:127.0.0.1
+  msrpc epm --json ncacn_ip_tcp:127.0.0.1[1350]
+
+Without an endpoint the binding names port 135. Columns: interface UUID, version, the endpoint
+as a string binding, the annotation the server registered, and the name of well-known
+interfaces.")]
+    Epm {
+        /// The endpoint mapper's string binding (port 135 unless given).
+        binding: String,
+        /// Give up after this many milliseconds per call.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -122,12 +160,19 @@ fn main() -> ExitCode {
             max_calls,
             max_connections,
             verbose,
+            epm,
+            epm_port,
+            register_with,
         } => serve(
             listen,
             allow_remote_shutdown,
             max_calls,
             max_connections,
             verbose,
+            EpmMode {
+                serve: epm.then_some(epm_port),
+                register_with,
+            },
         ),
         Command::Ping {
             binding,
@@ -136,6 +181,11 @@ fn main() -> ExitCode {
             json,
         } => ping(&binding, count, timeout_ms, json),
         Command::Ifids { binding, json } => ifids(&binding, json),
+        Command::Epm {
+            binding,
+            timeout_ms,
+            json,
+        } => epm::run(&binding, json, timeout_ms),
         Command::Idl(args) => return idl::run(args),
     };
     match result {
@@ -147,7 +197,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -180,12 +230,21 @@ impl AsyncRpcHandler for ServeHandler {
     }
 }
 
+/// `msrpc serve`'s endpoint mapper options.
+struct EpmMode {
+    /// Serve the endpoint mapper on 127.0.0.1 at this port.
+    serve: Option<u16>,
+    /// Register with the endpoint mapper at this binding.
+    register_with: Option<String>,
+}
+
 fn serve(
     listen: Vec<String>,
     allow_remote_shutdown: bool,
     max_calls: usize,
     max_connections: usize,
     verbose: bool,
+    epm: EpmMode,
 ) -> Result<(), Failure> {
     let rt = runtime()?;
     rt.block_on(async move {
@@ -204,6 +263,12 @@ fn serve(
             .interface(Arc::new(AsyncRpcServer::new(handler)));
         for l in listen {
             builder = builder.listen(l);
+        }
+        if let Some(port) = epm.serve {
+            builder = builder.endpoint_mapper(format!("ncacn_ip_tcp:127.0.0.1[{port}]"));
+        }
+        if let Some(b) = epm.register_with {
+            builder = builder.register_with_endpoint_mapper(b);
         }
         let server = builder.start().await.map_err(Failure::rpc)?;
         let _ = slot.set(server.clone());

@@ -65,7 +65,8 @@ fn hint(status: Win32Status) -> Option<&'static str> {
             "write the binding as Windows does: ncacn_ip_tcp:HOST[PORT] or ncalrpc:[NAME]"
         }
         Win32Status::EPT_S_NOT_REGISTERED => {
-            "give the port in the binding: ncacn_ip_tcp:HOST[PORT]"
+            "the host's endpoint mapper does not know this interface; list what it knows with \
+             `msrpc epm ncacn_ip_tcp:HOST`, or give the port: ncacn_ip_tcp:HOST[PORT]"
         }
         Win32Status::ERROR_ACCESS_DENIED => {
             "the server refused the operation; check its options or your credentials"
