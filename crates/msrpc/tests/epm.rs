@@ -125,25 +125,56 @@ async fn lookup_pages_with_an_entry_handle() {
     let b = epm_binding("127.0.0.1", epm_port);
     let extra: Vec<Entry> = (0..24).map(entry).collect();
     epm::insert(&b, &extra, false).await.unwrap();
-    // 25 entries, 10 a page: 10, 10, 5 with status 0 and the handle kept, then
-    // ept_s_not_registered with a null handle.
+    // 25 entries, 10 a page: 10, 10 with status 0 and the handle kept, then 5 with status 0
+    // and a null handle (a page that is not full ends the walk; impacket relies on it).
     let mut handle = ContextHandle::NULL;
     let mut sizes = Vec::new();
     loop {
         let r = lookup(&b, handle, 10).await.unwrap();
         assert_eq!(r.entries.max_count, 10, "size_is(max_ents)");
-        sizes.push((r.num_ents, r.status));
+        sizes.push((r.num_ents, r.status, r.entry_handle.is_null()));
         handle = r.entry_handle;
-        if r.status != 0 {
-            assert!(handle.is_null());
+        if handle.is_null() {
             break;
         }
-        assert!(!handle.is_null());
     }
-    assert_eq!(
-        sizes,
-        vec![(10, 0), (10, 0), (5, 0), (0, EPT_S_NOT_REGISTERED)]
-    );
+    assert_eq!(sizes, vec![(10, 0, false), (10, 0, false), (5, 0, true)]);
+    // A page that is exactly full keeps the handle; the next call finds nothing:
+    // ept_s_not_registered and a null handle (rpcclient's walk ends on that).
+    let r = lookup(&b, ContextHandle::NULL, 25).await.unwrap();
+    assert_eq!((r.num_ents, r.status), (25, 0));
+    assert!(!r.entry_handle.is_null());
+    let r = lookup(&b, r.entry_handle, 25).await.unwrap();
+    assert_eq!((r.num_ents, r.status), (0, EPT_S_NOT_REGISTERED));
+    assert!(r.entry_handle.is_null());
+    // Nothing matching: ept_s_not_registered and a null handle.
+    let req = e::EptLookupRequest {
+        inquiry_type: 1,
+        object: Unique::null(),
+        interface_id: Unique::new(idl::rpc_if_id_t {
+            uuid: idl::GUID {
+                Data1: 1,
+                Data2: 2,
+                Data3: 3,
+                Data4: [4; 8],
+            },
+            vers_major: 1,
+            vers_minor: 0,
+        }),
+        vers_option: 1,
+        entry_handle: ContextHandle::NULL,
+        max_ents: 10,
+    };
+    let r = call(
+        &b,
+        2,
+        move |s| Ok(req.encode(s, DataRep::LITTLE_ENDIAN)?),
+        e::EptLookupResponse::decode,
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.num_ents, r.status), (0, EPT_S_NOT_REGISTERED));
+    assert!(r.entry_handle.is_null());
     assert_eq!(epm::lookup_all(&b).await.unwrap().len(), 25);
 
     // A handle freed with ept_lookup_handle_free is gone: using it faults.

@@ -158,11 +158,14 @@ impl EndpointDb {
         if db.entries.len().saturating_add(entries.len()) > MAX_ENTRIES {
             return Err(EPT_S_CANT_PERFORM_OP);
         }
+        // Replacing drops the entries registered before this call in the same slots; the new
+        // entries never replace one another (a server registers all its endpoints at once).
+        if replace {
+            db.entries
+                .retain(|(_, old)| !entries.iter().any(|e| same_slot(old, e)));
+        }
         for mut e in entries {
             truncate_annotation(&mut e.annotation);
-            if replace {
-                db.entries.retain(|(_, old)| !same_slot(old, &e));
-            }
             if !db.entries.iter().any(|(_, old)| *old == e) {
                 db.last_seq += 1;
                 let seq = db.last_seq;
@@ -543,6 +546,12 @@ mod tests {
             "replace drops the old endpoint of the same slot"
         );
         assert_eq!(db.entries()[0].tower.tcp_port(), Some(1001));
+        // One call's entries do not replace one another.
+        db.insert(vec![tcp(IF_A, 1002), tcp(IF_A, 1003)], true)
+            .unwrap();
+        let ports: Vec<_> = db.entries().iter().map(|e| e.tower.tcp_port()).collect();
+        assert_eq!(ports, vec![Some(1002), Some(1003)]);
+        db.insert(vec![tcp(IF_A, 1001)], true).unwrap();
         assert_eq!(db.delete(&[tcp(IF_A, 1000)]), Err(EPT_S_NOT_REGISTERED));
         assert_eq!(db.delete(&[tcp(IF_A, 1001)]), Ok(()));
         assert!(db.entries().is_empty());

@@ -17,12 +17,16 @@
 //! reports for remote endpoint-map management (`RpcMgmtEpUnregister`: "returns
 //! EP_S_CANT_PERFORM_OP" on Windows versions after NT).
 //!
-//! Paging follows Samba's epmapper, which clients such as `rpcclient epmlookup` (loops while the
-//! status is 0) and impacket (loops until the handle is null) both handle: a page with entries has
-//! status 0 and keeps the handle open; the call that finds nothing left answers
-//! `ept_s_not_registered` with a null handle and closes it. `ept_map` closes its handle as soon as
-//! nothing remains (C706 O.2.4). Handles are context handles of the client's association group,
-//! run down when it ends; each holds a small cursor, never a copy of the entries.
+//! Paging, as Windows does it: a page with entries has status 0. A page that is not full ends the
+//! walk: its handle comes back null (C706 O.2.3). A full page keeps the handle open even when
+//! nothing is left, and a call that finds nothing (nothing matches, or a walk at its end) answers
+//! `ept_s_not_registered` with a null handle. Both common clients end their walks on this:
+//! `rpcclient epmlookup` asks one entry at a time and stops only at `ept_s_not_registered`;
+//! impacket's `hept_lookup` asks 500, stops at the null handle and raises on any non-zero status.
+//! Samba's own epmapper differs: its last page carries the entries *and* `ept_s_not_registered`
+//! (samba-dcerpcd 4.17), so impacket's `hept_lookup` fails against Samba. `ept_map` closes its
+//! handle as soon as nothing remains. Handles are context handles of the client's association
+//! group, run down when it ends; each holds a small cursor, never a copy of the entries.
 //!
 //! Limits: a page holds at most [`MAX_PAGE`] entries or towers whatever `max_ents` /
 //! `max_towers` asks (the array's size on the wire still says what the client asked, as
@@ -265,30 +269,44 @@ impl EndpointMapper {
             }
             return Ok(reply(ContextHandle::NULL, Vec::new(), EPT_S_NOT_REGISTERED));
         }
-        let handle = if req.entry_handle.is_null() {
-            if call.open_contexts() >= MAX_HANDLES {
-                return Ok(reply(
-                    ContextHandle::NULL,
-                    Vec::new(),
-                    EPT_S_CANT_PERFORM_OP,
-                ));
+        // The walk ends (null handle, status 0) with a page that is not full. A full page keeps
+        // the handle even when nothing is left, and the next call answers ept_s_not_registered:
+        // Windows' way, on which both rpcclient (max_ents 1, stops at 0x16c9a0d6) and impacket
+        // (max_ents 500, stops at the null handle, raises on any other status) end their walks.
+        let keep = page.more || page.entries.len() >= req.max_ents as usize;
+        let handle = match (keep, req.entry_handle.is_null()) {
+            // The last page: the walk is over, the handle closes (C706 O.2.3).
+            (false, true) => ContextHandle::NULL,
+            (false, false) => {
+                call.close_context::<Cursor>(&req.entry_handle)?;
+                ContextHandle::NULL
             }
-            let cursor = Cursor::Lookup {
-                inquiry,
-                object,
-                interface,
-                vers,
-                after: page.next,
-            };
-            call.new_context(cursor, drop)?
-        } else {
-            let cursor = call.context::<Cursor>(&req.entry_handle)?;
-            if let Cursor::Lookup { after, .. } =
-                &mut *cursor.lock().unwrap_or_else(|p| p.into_inner())
-            {
-                *after = page.next;
+            (true, true) => {
+                if call.open_contexts() >= MAX_HANDLES {
+                    return Ok(reply(
+                        ContextHandle::NULL,
+                        Vec::new(),
+                        EPT_S_CANT_PERFORM_OP,
+                    ));
+                }
+                let cursor = Cursor::Lookup {
+                    inquiry,
+                    object,
+                    interface,
+                    vers,
+                    after: page.next,
+                };
+                call.new_context(cursor, drop)?
             }
-            req.entry_handle
+            (true, false) => {
+                let cursor = call.context::<Cursor>(&req.entry_handle)?;
+                if let Cursor::Lookup { after, .. } =
+                    &mut *cursor.lock().unwrap_or_else(|p| p.into_inner())
+                {
+                    *after = page.next;
+                }
+                req.entry_handle
+            }
         };
         let entries = page.entries.iter().map(entry_to_wire).collect();
         Ok(reply(handle, entries, 0))
