@@ -32,27 +32,12 @@ pub(crate) fn run(binding: &str, json: bool, timeout_ms: u64) -> Result<(), Fail
     });
     b.close();
     let entries = entries.map_err(Failure::rpc)?;
-    if json {
-        let v: Vec<_> = entries.iter().map(entry_json).collect();
-        println!("{}", serde_json::Value::Array(v));
-        return Ok(());
-    }
-    println!(
-        "{:<38} {:<7} {:<46} {:<24} NAME",
-        "UUID", "VERSION", "BINDING", "ANNOTATION"
-    );
-    for e in &entries {
-        let (uuid, version) = interface(&e.tower);
-        let name = e
-            .tower
-            .interface()
-            .and_then(|i| known_interface_name(&i.uuid))
-            .unwrap_or("");
-        println!(
-            "{uuid:<38} {version:<7} {:<46} {:<24} {name}",
-            tower_binding(e),
-            e.annotation
-        );
+    // A reader that goes away (`| head`) ends the listing quietly.
+    match print(&entries, json) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+        Err(e) => return Err(Failure::other(format!("cannot write the listing: {e}"))),
+        Ok(()) if json => return Ok(()),
+        Ok(()) => {}
     }
     eprintln!(
         "{} endpoints from {text} in {:.0} ms",
@@ -60,6 +45,36 @@ pub(crate) fn run(binding: &str, json: bool, timeout_ms: u64) -> Result<(), Fail
         t0.elapsed().as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+fn print(entries: &[Entry], json: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let v: Vec<_> = entries.iter().map(entry_json).collect();
+        writeln!(out, "{}", serde_json::Value::Array(v))?;
+        return out.flush();
+    }
+    writeln!(
+        out,
+        "{:<38} {:<7} {:<46} {:<24} NAME",
+        "UUID", "VERSION", "BINDING", "ANNOTATION"
+    )?;
+    for e in entries {
+        let (uuid, version) = interface(&e.tower);
+        let name = e
+            .tower
+            .interface()
+            .and_then(|i| known_interface_name(&i.uuid))
+            .unwrap_or("");
+        writeln!(
+            out,
+            "{uuid:<38} {version:<7} {:<46} {:<24} {name}",
+            tower_binding(e),
+            e.annotation
+        )?;
+    }
+    out.flush()
 }
 
 /// `ncacn_ip_tcp:HOST` → `ncacn_ip_tcp:HOST[135]`: the endpoint mapper's well-known endpoint.
