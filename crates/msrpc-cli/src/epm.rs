@@ -115,6 +115,13 @@ pub(crate) fn tower_binding(e: &Entry) -> String {
                 format!("ncacn_np:{host}[{pipe}]")
             }
             Some(Floor::NamedPipe(name)) => format!("ncalrpc:[{name}]"),
+            // 0x1f: the RPC-over-HTTP port, big-endian like TCP's (Floor keeps it raw).
+            Some(Floor::Other { lhs, rhs }) if lhs.as_slice() == [0x1f] && rhs.len() == 2 => {
+                format!(
+                    "ncacn_http:{host_ip}[{}]",
+                    u16::from_be_bytes([rhs[0], rhs[1]])
+                )
+            }
             _ => "ncacn (unknown transport)".into(),
         },
         Some(Floor::Ncadg { .. }) => match floors.get(1) {
@@ -168,6 +175,14 @@ mod tests {
         assert_eq!(tower_binding(&e), "ncalrpc:[epmapper]");
         e.object = uuid::Uuid::from_u128(2);
         assert!(tower_binding(&e).ends_with("@ncalrpc:[epmapper]"));
+        e.object = uuid::Uuid::nil();
+        let mut http = Tower::ncacn_ip_tcp(id, SyntaxId::NDR20, 593, Ipv4Addr::LOCALHOST);
+        http.floors[3] = Floor::Other {
+            lhs: vec![0x1f],
+            rhs: 593u16.to_be_bytes().to_vec(),
+        };
+        e.tower = http;
+        assert_eq!(tower_binding(&e), "ncacn_http:127.0.0.1[593]");
         e.tower = Tower::default();
         assert!(tower_binding(&e).contains("unknown"));
         assert_eq!(
