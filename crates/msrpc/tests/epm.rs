@@ -387,3 +387,77 @@ async fn register_with_an_external_endpoint_mapper() {
     );
     epm_server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn ncalrpc_bindings_without_an_endpoint_resolve_too() {
+    let name = format!("msrpc-epm-test-{}", std::process::id());
+    let s = Server::builder()
+        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .listen(format!("ncalrpc:[{name}]"))
+        .endpoint_mapper("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let epm_port: u16 = s.bindings()[1].endpoint().unwrap().parse().unwrap();
+    let all = epm::lookup_all(&epm_binding("127.0.0.1", epm_port))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].tower.named_pipe(), Some(name.as_str()));
+    let mut opts = BindingOptions::default();
+    opts.endpoint_mapper_port = epm_port;
+    let b = Binding::with_options("ncalrpc:", opts.clone()).unwrap();
+    sample::non_async_func(&b, "over ncalrpc").await.unwrap();
+    assert!(
+        matches!(b.resolved_address(), Some(msrpc::transport::Address::Local(p)) if p.ends_with(&name)),
+        "{:?}",
+        b.resolved_address()
+    );
+    // Not registered for ncalrpc: 1753 naming the protocol.
+    let b2 = Binding::with_options("ncalrpc:", opts).unwrap();
+    let err = msrpc::mgmt::is_server_listening(&b2).await.unwrap_err();
+    assert_eq!(err.status(), Win32Status::EPT_S_NOT_REGISTERED, "{err}");
+    assert!(err.to_string().contains("ncalrpc"), "{err}");
+    s.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn interfaces_registered_later_are_announced() {
+    let s = Server::builder()
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .endpoint_mapper("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let epm_port: u16 = s.bindings()[1].endpoint().unwrap().parse().unwrap();
+    let b = epm_binding("127.0.0.1", epm_port);
+    assert!(epm::lookup_all(&b).await.unwrap().is_empty());
+    s.register_and_announce(Arc::new(AsyncRpcServer::new(Quiet)))
+        .await
+        .unwrap();
+    let towers = epm::map_tcp(&b, sample::ASYNC_RPC, None, 4).await.unwrap();
+    assert_eq!(towers.len(), 1);
+    s.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn entry_handles_per_association_are_bounded() {
+    let (s, epm_port) = server("127.0.0.1").await;
+    let b = epm_binding("127.0.0.1", epm_port);
+    epm::insert(&b, &[entry(1)], false).await.unwrap();
+    // Two entries, one a page: each walk started leaves a handle open.
+    for _ in 0..epm::MAX_HANDLES {
+        let r = lookup(&b, ContextHandle::NULL, 1).await.unwrap();
+        assert_eq!(r.status, 0);
+        assert!(!r.entry_handle.is_null());
+    }
+    let r = lookup(&b, ContextHandle::NULL, 1).await.unwrap();
+    assert_eq!((r.num_ents, r.status), (0, EPT_S_CANT_PERFORM_OP));
+    // Another association has its own allowance.
+    let other = epm_binding("127.0.0.1", epm_port);
+    assert_eq!(
+        lookup(&other, ContextHandle::NULL, 1).await.unwrap().status,
+        0
+    );
+    s.shutdown(Duration::from_secs(1)).await;
+}

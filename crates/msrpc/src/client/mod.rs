@@ -55,8 +55,8 @@ pub struct BindingOptions {
     /// `RPC_C_OPT_BINDING_NONCAUSAL`: asynchronous calls made from one thread need not be executed in
     /// the order they were made. Default false (causal).
     pub noncausal: bool,
-    /// The endpoint mapper's port, asked (`ept_map`) for the port of an `ncacn_ip_tcp` binding
-    /// without an endpoint. Default 135.
+    /// The endpoint mapper's port, asked (`ept_map`) for the endpoint of a binding without one
+    /// (`ncacn_ip_tcp:HOST` on HOST, `ncalrpc:` on 127.0.0.1). Default 135.
     pub endpoint_mapper_port: u16,
 }
 
@@ -111,9 +111,9 @@ struct BindingInner {
     connecting: tokio::sync::Mutex<()>,
     /// The association group the server assigned to the first connection; later connections join it.
     assoc_group: Mutex<u32>,
-    /// The port the endpoint mapper gave for a binding without an endpoint (kept until a connection
-    /// to it fails).
-    resolved_port: Mutex<Option<u16>>,
+    /// Where the endpoint mapper sent a binding without an endpoint (kept until a connection to it
+    /// fails).
+    resolved: Mutex<Option<crate::transport::Address>>,
     rt: Handle,
 }
 
@@ -142,7 +142,7 @@ impl Binding {
                 connecting: tokio::sync::Mutex::new(()),
                 affinity: Mutex::new(HashMap::new()),
                 assoc_group: Mutex::new(0),
-                resolved_port: Mutex::new(None),
+                resolved: Mutex::new(None),
                 rt: runtime_handle(),
             }),
         })
@@ -396,7 +396,7 @@ impl Binding {
                     // The server may have moved: ask the endpoint mapper again next time.
                     *self
                         .inner
-                        .resolved_port
+                        .resolved
                         .lock()
                         .unwrap_or_else(|p| p.into_inner()) = None;
                 }
@@ -419,53 +419,87 @@ impl Binding {
         Ok(conn)
     }
 
-    /// Where to connect. An `ncacn_ip_tcp` binding without an endpoint is resolved through the
-    /// host's endpoint mapper (`ept_map` for `iface`, NDR20, TCP), as the Windows runtime does for
-    /// a partially bound handle; the port is kept for later connections of this binding. The
-    /// flag says whether the address came from the endpoint mapper.
+    /// Where to connect. A binding without an endpoint is resolved through the endpoint mapper, as
+    /// the Windows runtime does for a partially bound handle: `ncacn_ip_tcp:HOST` asks the one on
+    /// `HOST` (`ept_map` for `iface`, NDR20, TCP), `ncalrpc:` the one on this host (an ncalrpc
+    /// tower). The answer is kept for later connections of this binding. The flag says whether the
+    /// address came from the endpoint mapper.
     async fn address(&self, iface: SyntaxId) -> Result<(crate::transport::Address, bool)> {
         use crate::binding::BindingTarget;
+        use crate::transport::Address;
         let target = &self.inner.target;
-        if let Ok(BindingTarget::Tcp { host, port: None }) = target.target() {
-            let cached = *self
-                .inner
-                .resolved_port
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let port = match cached {
-                Some(p) => p,
-                None => {
-                    let opts = &self.inner.options;
-                    // Boxed: resolving makes a call on another binding, which opens a connection.
-                    let fut = Box::pin(crate::epm::resolve_tcp(
-                        &host,
-                        opts.endpoint_mapper_port,
-                        iface,
-                        self.object(),
-                        opts,
-                    ));
-                    let p = fut.await?;
-                    *self
-                        .inner
-                        .resolved_port
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner()) = Some(p);
-                    p
-                }
-            };
-            return Ok((crate::transport::Address::Tcp { host, port }, true));
-        }
-        Ok((crate::transport::Address::for_connect(target)?, false))
-    }
-
-    /// The port the endpoint mapper resolved this binding to, if it had no endpoint and a
-    /// connection was made (`RpcBindingToStringBinding` on a fully bound handle shows it).
-    pub fn resolved_port(&self) -> Option<u16> {
-        *self
+        let partial = match target.target() {
+            Ok(BindingTarget::Tcp { host, port: None }) => Some(Some(host)),
+            Ok(BindingTarget::Lrpc(ep)) if ep.name().is_none() => Some(None),
+            _ => None,
+        };
+        let Some(tcp_host) = partial else {
+            return Ok((Address::for_connect(target)?, false));
+        };
+        let cached = self
             .inner
-            .resolved_port
+            .resolved
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(addr) = cached {
+            return Ok((addr, true));
+        }
+        let opts = &self.inner.options;
+        // Boxed: resolving makes a call on another binding, which opens a connection.
+        let addr = match tcp_host {
+            Some(host) => {
+                let fut = Box::pin(crate::epm::resolve_tcp(
+                    &host,
+                    opts.endpoint_mapper_port,
+                    iface,
+                    self.object(),
+                    opts,
+                ));
+                let port = fut.await?;
+                Address::Tcp { host, port }
+            }
+            None => {
+                let fut = Box::pin(crate::epm::resolve_lrpc(
+                    opts.endpoint_mapper_port,
+                    iface,
+                    self.object(),
+                    opts,
+                ));
+                fut.await?
+            }
+        };
+        *self
+            .inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(addr.clone());
+        Ok((addr, true))
+    }
+
+    /// The port the endpoint mapper resolved this `ncacn_ip_tcp` binding to, if it had no
+    /// endpoint and a connection was made (`RpcBindingToStringBinding` on a fully bound handle
+    /// shows it).
+    pub fn resolved_port(&self) -> Option<u16> {
+        match &*self
+            .inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+        {
+            Some(crate::transport::Address::Tcp { port, .. }) => Some(*port),
+            _ => None,
+        }
+    }
+
+    /// Where the endpoint mapper sent this binding, if it had no endpoint and a connection was
+    /// made: the TCP host and port, or the ncalrpc socket.
+    pub fn resolved_address(&self) -> Option<crate::transport::Address> {
+        self.inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Connections this binding has open now.

@@ -191,12 +191,7 @@ pub(crate) async fn resolve_tcp(
 ) -> Result<u16> {
     // IPv6 literals go unbracketed, as string bindings write them.
     let text = format!("ncacn_ip_tcp:{host}[{epm_port}]");
-    let opts = BindingOptions {
-        connect_timeout: options.connect_timeout,
-        call_timeout: Some(options.call_timeout.unwrap_or(options.connect_timeout)),
-        ..BindingOptions::default()
-    };
-    let epm = Binding::with_options(&text, opts)?;
+    let epm = Binding::with_options(&text, epm_options(options))?;
     let result = map_tcp(&epm, iface, object, 4).await;
     epm.close();
     let towers = match result {
@@ -217,12 +212,63 @@ pub(crate) async fn resolve_tcp(
         .ok_or_else(|| not_registered(iface, &text))
 }
 
+/// The socket of the interface's `ncalrpc` endpoint on this host, from the endpoint mapper at
+/// `127.0.0.1:epm_port` (an `ncalrpc` map tower).
+pub(crate) async fn resolve_lrpc(
+    epm_port: u16,
+    iface: SyntaxId,
+    object: Option<Uuid>,
+    options: &BindingOptions,
+) -> Result<crate::transport::Address> {
+    let text = format!("ncacn_ip_tcp:127.0.0.1[{epm_port}]");
+    let epm = Binding::with_options(&text, epm_options(options))?;
+    let ask = Tower::ncalrpc(iface, SyntaxId::NDR20, "");
+    let result = map(&epm, &ask, object, 4).await;
+    epm.close();
+    let towers = result.map_err(|err| {
+        if err.status() == Win32Status::EPT_S_NOT_REGISTERED {
+            not_registered_for(iface, &text, "ncalrpc")
+        } else {
+            Error::status_msg(
+                err.status(),
+                format!("asking the endpoint mapper at {text} for {iface}: {err}"),
+            )
+        }
+    })?;
+    let name = towers
+        .iter()
+        .find_map(|t| t.named_pipe().filter(|n| !n.is_empty()))
+        .ok_or_else(|| not_registered_for(iface, &text, "ncalrpc"))?;
+    let bad = || {
+        Error::status_msg(
+            Win32Status::RPC_S_INVALID_ENDPOINT_FORMAT,
+            format!("the endpoint mapper at {text} gave an unusable ncalrpc endpoint {name:?}"),
+        )
+    };
+    let binding: crate::binding::StringBinding =
+        format!("ncalrpc:[{name}]").parse().map_err(|_| bad())?;
+    crate::transport::Address::for_connect(&binding).map_err(|_| bad())
+}
+
+/// Options for the call to the endpoint mapper: the caller's timeouts.
+fn epm_options(options: &BindingOptions) -> BindingOptions {
+    BindingOptions {
+        connect_timeout: options.connect_timeout,
+        call_timeout: Some(options.call_timeout.unwrap_or(options.connect_timeout)),
+        ..BindingOptions::default()
+    }
+}
+
 fn not_registered(iface: SyntaxId, epm: &str) -> Error {
+    not_registered_for(iface, epm, "ncacn_ip_tcp")
+}
+
+fn not_registered_for(iface: SyntaxId, epm: &str, protseq: &str) -> Error {
     Error::status_msg(
         Win32Status::EPT_S_NOT_REGISTERED,
         format!(
             "interface {} v{}.{} is not registered with the endpoint mapper at {epm} for \
-             ncacn_ip_tcp",
+             {protseq}",
             iface.uuid, iface.major, iface.minor
         ),
     )
