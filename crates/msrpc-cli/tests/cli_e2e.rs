@@ -1,0 +1,145 @@
+//! Every `msrpc` subcommand end to end (`idl` and `epm` have their own files): `demo` exits 0,
+//! `serve` prints its bindings and stops on SIGTERM with 0, `ping` and `ifids` against it in text
+//! and JSON, and the exit codes scripts rely on (2 bad usage, 3 unreachable).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn msrpc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_msrpc"))
+}
+
+/// A `msrpc serve` child, killed when the test ends however it ends.
+struct Serve(Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve() -> (Serve, String) {
+    let mut child = msrpc()
+        .args(["serve", "--listen", "ncacn_ip_tcp:127.0.0.1[0]"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run msrpc serve");
+    let out = child.stdout.take().expect("stdout");
+    let s = Serve(child);
+    let line = BufReader::new(out)
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf-8");
+    let binding = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    (s, binding)
+}
+
+#[test]
+fn demo_replays_the_page_and_exits_0() {
+    let out = msrpc()
+        .args(["demo", "--delay", "100"])
+        .output()
+        .expect("run msrpc demo");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("demo   done"), "{text}");
+}
+
+#[test]
+fn serve_ping_ifids_and_sigterm() {
+    let (mut s, binding) = serve();
+    assert!(binding.starts_with("ncacn_ip_tcp:127.0.0.1["), "{binding}");
+
+    let out = msrpc().args(["ping", &binding]).output().expect("ping");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("is_server_listening = true"), "{text}");
+
+    let out = msrpc()
+        .args(["ping", "--json", "--count", "3", &binding])
+        .output()
+        .expect("ping --json");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let calls = v["calls"].as_array().expect("calls");
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| c["listening"] == true));
+
+    let out = msrpc().args(["ifids", &binding]).output().expect("ifids");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("AsyncRPC (Windows SDK sample)"), "{text}");
+    assert!(text.contains("mgmt (remote management)"), "{text}");
+
+    let out = msrpc()
+        .args(["ifids", "--json", &binding])
+        .output()
+        .expect("ifids --json");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let ids: Vec<_> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| format!("{} {}", i["uuid"].as_str().unwrap_or(""), i["version"]))
+        .collect();
+    assert!(
+        ids.contains(&"7f6c4340-eb67-11d1-b9d7-00c04fad9a3b \"1.0\"".to_owned()),
+        "{ids:?}"
+    );
+
+    // SIGTERM: a graceful stop, exit status 0.
+    let pid = s.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(st) = s.0.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < end, "msrpc serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn exit_codes_scripts_rely_on() {
+    // 2: a bad string binding, named in words.
+    let out = msrpc().args(["ping", "bogus:x"]).output().expect("ping");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RPC_S_INVALID_RPC_PROTSEQ (1704"));
+    // 2: bad usage.
+    let out = msrpc().args(["ping"]).output().expect("ping");
+    assert_eq!(out.status.code(), Some(2));
+    // 3: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let out = msrpc()
+        .args(["ifids", &format!("ncacn_ip_tcp:127.0.0.1[{port}]")])
+        .output()
+        .expect("ifids");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("RPC_S_SERVER_UNAVAILABLE (1722") && err.contains("try:"),
+        "{err}"
+    );
+}
