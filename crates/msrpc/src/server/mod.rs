@@ -188,7 +188,15 @@ impl ServerBuilder {
             .as_ref()
             .map(|_| Arc::new(crate::epm::EndpointDb::new()));
         let epm_external = match &self.epm_external {
-            Some(b) => Some(crate::client::Binding::from_string(b)?),
+            Some(b) => {
+                // Bounded, so an endpoint mapper that went away cannot hold up shutdown for long.
+                let opts = crate::client::BindingOptions {
+                    connect_timeout: Duration::from_secs(5),
+                    call_timeout: Some(Duration::from_secs(5)),
+                    ..Default::default()
+                };
+                Some(crate::client::Binding::with_options(b, opts)?)
+            }
             None => None,
         };
         let shared = Arc::new(Shared {
