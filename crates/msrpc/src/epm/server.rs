@@ -13,9 +13,10 @@
 //!
 //! Refusing remote `ept_insert`, `ept_delete` and `ept_mgmt_delete` with the *status*
 //! `ept_s_cant_perform_op` (not a fault) is what the DCE reference rpcd does for unprivileged
-//! callers, what Samba's epmapper does for callers outside its privileged pipe, and what Windows
-//! reports for remote endpoint-map management (`RpcMgmtEpUnregister`: "returns
-//! EP_S_CANT_PERFORM_OP" on Windows versions after NT).
+//! callers and what Windows reports for remote endpoint-map management (`RpcMgmtEpUnregister`:
+//! "returns EP_S_CANT_PERFORM_OP" on Windows versions after NT). samba-dcerpcd 4.17 does not offer
+//! these operations (nor `ept_inq_object`) over `ncacn_ip_tcp` at all: it faults them with
+//! `nca_s_op_rng_error`.
 //!
 //! Paging, as Windows does it: a page with entries has status 0. A page that is not full ends the
 //! walk: its handle comes back null (C706 O.2.3). A full page keeps the handle open even when
