@@ -18,7 +18,8 @@
 //! these operations (nor `ept_inq_object`) over `ncacn_ip_tcp` at all: it faults them with
 //! `nca_s_op_rng_error`.
 //!
-//! Paging, as Windows does it: a page with entries has status 0. A page that is not full ends the
+//! Paging, as Windows must do it for the clients below to work against it (inferred, not observed
+//! here): a page with entries has status 0. A page that is not full ends the
 //! walk: its handle comes back null (C706 O.2.3). A full page keeps the handle open even when
 //! nothing is left, and a call that finds nothing (nothing matches, or a walk at its end) answers
 //! `ept_s_not_registered` with a null handle. Both common clients end their walks on this:
