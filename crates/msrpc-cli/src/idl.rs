@@ -8,7 +8,7 @@ use std::process::ExitCode;
 pub(crate) struct IdlArgs {
     /// The MIDL interface file.
     file: PathBuf,
-    /// The ACF ([async], [explicit_handle], ...). Default: FILE's name with `.acf`, if it exists
+    /// The ACF (`[async]`, `[explicit_handle]`, ...). Default: FILE's name with `.acf`, if it exists
     /// (as MIDL does).
     #[arg(long, value_name = "FILE.acf")]
     acf: Option<PathBuf>,

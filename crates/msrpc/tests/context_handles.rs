@@ -209,3 +209,35 @@ async fn handles_are_shared_by_the_connections_of_one_association_group() {
     b.close();
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn dropping_the_last_binding_ends_the_association() {
+    let rundowns = Arc::new(AtomicUsize::new(0));
+    let server = Server::builder()
+        .interface(Arc::new(Handles {
+            rundowns: rundowns.clone(),
+        }))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let text = server.bindings()[0].to_string();
+    let b = Binding::from_string(&text).unwrap();
+    let h = open(&b, 5).await;
+    assert_eq!(get(&b, h).await.unwrap(), 5);
+    let clone = b.clone();
+    drop(b);
+    // Another handle to the binding keeps the association alive.
+    assert_eq!(get(&clone, h).await.unwrap(), 5);
+    drop(clone);
+    let t0 = std::time::Instant::now();
+    while rundowns.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        rundowns.load(Ordering::SeqCst),
+        1,
+        "the association ended with the binding"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -41,7 +41,10 @@ enum Command {
         local: u64,
         abortive: bool,
     },
+    /// Close now; calls in progress fail.
     Close,
+    /// Close once the calls in progress are answered; start no new ones.
+    Drain,
 }
 
 #[derive(Debug)]
@@ -64,6 +67,7 @@ impl std::fmt::Debug for Command {
                 write!(f, "Cancel({local}, abortive {abortive})")
             }
             Command::Close => write!(f, "Close"),
+            Command::Drain => write!(f, "Drain"),
         }
     }
 }
@@ -129,6 +133,11 @@ impl ConnHandle {
 
     pub(crate) fn close(&self) {
         let _ = self.shared.cmd.send(Command::Close);
+    }
+
+    /// Closes the connection once its calls in progress are answered.
+    pub(crate) fn drain(&self) {
+        let _ = self.shared.cmd.send(Command::Drain);
     }
 
     /// The negotiated transfer syntax for `iface`, binding (or altering the context) first if needed.
@@ -446,6 +455,10 @@ async fn run(
             cmd = rx.recv(), if !closing => {
                 match cmd {
                     None | Some(Command::Close) => {
+                        conn.close();
+                        closing = true;
+                    }
+                    Some(Command::Drain) => {
                         // Orderly close: no new calls; the connection closes once the calls in
                         // progress have their answers.
                         shared.usable.store(false, Ordering::Release);

@@ -584,6 +584,22 @@ async fn drive_async<R>(
     completer.finish(result.map_err(|e| e.status()));
 }
 
+impl Drop for BindingInner {
+    /// The last handle to the binding is gone (`RpcBindingFree`): its connections close once their
+    /// calls in progress are answered, which ends the association (the server runs down its context
+    /// handles).
+    fn drop(&mut self) {
+        for c in self
+            .pool
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            c.drain();
+        }
+    }
+}
+
 /// The current tokio runtime, or else a small shared runtime the library starts for synchronous callers.
 fn runtime_handle() -> Handle {
     if let Ok(h) = Handle::try_current() {
