@@ -22,6 +22,7 @@ use msrpc::server::Server;
 use msrpc::{Binding, Win32Status};
 
 use crate::output::Failure;
+use crate::output::outln;
 
 static START: OnceLock<Instant> = OnceLock::new();
 
@@ -30,7 +31,7 @@ type Style<'a> = dyn Fn(&Binding, u32) -> Result<(), Failure> + 'a;
 
 fn say(who: &str, what: impl std::fmt::Display) {
     let t = START.get_or_init(Instant::now).elapsed();
-    println!("[{:>8.1} ms] {who:<6} {what}", t.as_secs_f64() * 1e3);
+    outln!("[{:>8.1} ms] {who:<6} {what}", t.as_secs_f64() * 1e3);
 }
 
 struct DemoHandler;
@@ -94,36 +95,36 @@ pub(crate) fn run(delay: u32) -> Result<(), Failure> {
         ("Rust Future", &|b, d| future_style(&rt, b, d)),
     ];
     for (name, f) in styles {
-        println!();
+        outln!();
         say("client", format!("--- notification: {name}"));
         f(&binding, delay)?;
     }
 
-    println!();
+    outln!();
     say(
         "client",
         "--- cancel, non-abortive: the server hears co_cancel and aborts with 1818",
     );
     cancel_style(&binding, delay, false, wait)?;
-    println!();
+    outln!();
     say(
         "client",
         "--- cancel, abortive: the call completes at once as cancelled",
     );
     cancel_style(&binding, delay, true, wait)?;
 
-    println!();
+    outln!();
     say(
         "client",
         "--- a call that fails as it is made gets no notification",
     );
     failing_start()?;
 
-    println!();
+    outln!();
     say("client", "--- a handle must be re-initialised before reuse");
     reuse_without_reinitialize(&binding, delay, wait)?;
 
-    println!();
+    outln!();
     rt.block_on(server.shutdown(Duration::from_secs(2)));
     let stats = server.stats();
     say(

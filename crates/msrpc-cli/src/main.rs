@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use msrpc::sample::{AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{Server, ServerConfig};
 use msrpc::{Binding, BindingOptions, Win32Status, mgmt};
-use output::{Failure, known_interface_name};
+use output::{Failure, known_interface_name, outln};
 
 /// Microsoft RPC (MS-RPCE) from the command line.
 ///
@@ -214,7 +214,7 @@ struct ServeHandler {
 impl AsyncRpcHandler for ServeHandler {
     fn non_async_func(&self, message: &[u8]) {
         if self.verbose {
-            println!("NonAsyncFunc: {}", String::from_utf8_lossy(message));
+            outln!("NonAsyncFunc: {}", String::from_utf8_lossy(message));
         }
     }
 
@@ -273,7 +273,7 @@ fn serve(
         let server = builder.start().await.map_err(Failure::rpc)?;
         let _ = slot.set(server.clone());
         for b in server.bindings() {
-            println!("listening on {b}");
+            outln!("listening on {b}");
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -303,7 +303,7 @@ fn ping(binding: &str, count: u32, timeout_ms: u64, json: bool) -> Result<(), Fa
             let listening = mgmt::is_server_listening(&b).await.map_err(Failure::rpc)?;
             let rtt = t0.elapsed();
             if !json {
-                println!(
+                outln!(
                     "{binding}: is_server_listening = {listening}, round trip {:.3} ms",
                     rtt.as_secs_f64() * 1e3
                 );
@@ -319,7 +319,7 @@ fn ping(binding: &str, count: u32, timeout_ms: u64, json: bool) -> Result<(), Fa
                 "listening": l, "rtt_ms": r.as_secs_f64() * 1e3
             })).collect::<Vec<_>>(),
         });
-        println!("{v}");
+        outln!("{v}");
     }
     Ok(())
 }
@@ -339,11 +339,11 @@ fn ifids(binding: &str, json: bool) -> Result<(), Failure> {
                 })
             })
             .collect();
-        println!("{}", serde_json::Value::Array(v));
+        outln!("{}", serde_json::Value::Array(v));
     } else {
-        println!("{:<38} {:<8} NAME", "UUID", "VERSION");
+        outln!("{:<38} {:<8} NAME", "UUID", "VERSION");
         for i in &ids {
-            println!(
+            outln!(
                 "{:<38} {:<8} {}",
                 i.uuid.to_string(),
                 format!("{}.{}", i.major, i.minor),

@@ -1,4 +1,22 @@
-//! Errors in words, exit codes, and the names of well-known interfaces.
+//! Errors in words, exit codes, the names of well-known interfaces, and printing that survives a
+//! closed pipe.
+
+/// `println!` for the tool's output: when stdout is a pipe whose reader has gone (`msrpc ping ... |
+/// head`), the tool stops quietly with exit 0 instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = writeln!(out, $($arg)*).and_then(|()| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: cannot write the output: {e}");
+            std::process::exit(1);
+        }
+    }};
+}
+pub(crate) use outln;
 
 use std::fmt;
 
