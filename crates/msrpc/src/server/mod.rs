@@ -212,6 +212,7 @@ impl ServerBuilder {
             stop: watch::channel(false).0,
             close_all: watch::channel(false).0,
             idle: Notify::new(),
+            closed: Notify::new(),
             bindings: Mutex::new(Vec::new()),
             epm: Mutex::new(None),
         });
@@ -370,8 +371,32 @@ impl Server {
             }
         }
         self.shared.close_all.send_replace(true);
+        // Let the connections write the answers already given and close, so a process that exits
+        // right after `shutdown` does not cut them off. Bounded: a peer that never reads cannot
+        // hold the shutdown up.
+        let flush_deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
+        loop {
+            let closed = self.shared.closed.notified();
+            if self.shared.connections.load(Ordering::Acquire) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(flush_deadline, closed)
+                .await
+                .is_err()
+            {
+                warn!(
+                    connections = self.shared.connections.load(Ordering::Acquire),
+                    "connections still open after shutdown"
+                );
+                break;
+            }
+        }
     }
 }
+
+/// How long [`Server::shutdown`] waits, after the grace period, for connections to write the answers
+/// already given and close.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(2);
 
 /// The managers of one interface, by object type.
 type Managers = HashMap<uuid::Uuid, Arc<dyn Interface>>;
@@ -391,6 +416,8 @@ pub(crate) struct Shared {
     stop: watch::Sender<bool>,
     pub(crate) close_all: watch::Sender<bool>,
     pub(crate) idle: Notify,
+    /// Notified when the last connection closes.
+    closed: Notify,
     bindings: Mutex<Vec<StringBinding>>,
     /// The endpoints registered with an endpoint mapper, to remove at shutdown.
     epm: Mutex<Option<Arc<crate::epm::Registration>>>,
@@ -600,7 +627,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: Listener) {
         let s = shared.clone();
         tokio::spawn(async move {
             conn::serve_connection(s.clone(), stream, peer).await;
-            s.connections.fetch_sub(1, Ordering::AcqRel);
+            if s.connections.fetch_sub(1, Ordering::AcqRel) == 1 {
+                s.closed.notify_waiters();
+            }
         });
     }
     debug!("listener stopped");
