@@ -100,6 +100,7 @@ impl ConnHandle {
         cfg.max_recv_frag = options.max_fragment;
         cfg.max_response_size = options.max_response_size;
         cfg.assoc_group = assoc_group;
+        cfg.keep_connection_on_orphan = options.keep_connection_on_orphan;
         cfg.transfer_syntaxes = if options.offer_ndr64 {
             vec![SyntaxId::NDR20, SyntaxId::NDR64]
         } else {

@@ -55,6 +55,11 @@ pub struct BindingOptions {
     /// `RPC_C_OPT_BINDING_NONCAUSAL`: asynchronous calls made from one thread need not be executed in
     /// the order they were made. Default false (causal).
     pub noncausal: bool,
+    /// Keep the connection after abortively cancelling a call whose request was still being sent,
+    /// when the server accepted the keep-connection-on-orphan feature (MS-RPCE 3.3.1.5.10). Default
+    /// false: Samba 4.17 accepts the feature but then faults the next call on that connection, so the
+    /// connection is closed and a new one opened instead (docs/interop.md).
+    pub keep_connection_on_orphan: bool,
     /// The endpoint mapper's port, asked (`ept_map`) for the endpoint of a binding without one
     /// (`ncacn_ip_tcp:HOST` on HOST, `ncalrpc:` on 127.0.0.1). Default 135.
     pub endpoint_mapper_port: u16,
@@ -71,6 +76,7 @@ impl Default for BindingOptions {
             max_response_size: 64 * 1024 * 1024,
             offer_ndr64: false,
             noncausal: false,
+            keep_connection_on_orphan: false,
             endpoint_mapper_port: crate::epm::EPM_PORT,
         }
     }
