@@ -25,13 +25,26 @@ use crate::output::Failure;
 use crate::output::outln;
 
 static START: OnceLock<Instant> = OnceLock::new();
+static JSON: OnceLock<bool> = OnceLock::new();
 
 /// One notification style of the demo: make AsyncFunc and wait for it that way.
 type Style<'a> = dyn Fn(&Binding, u32) -> Result<(), Failure> + 'a;
 
+/// A blank line between the steps of the text timeline.
+fn blank() {
+    if !JSON.get().copied().unwrap_or(false) {
+        outln!();
+    }
+}
+
 fn say(who: &str, what: impl std::fmt::Display) {
     let t = START.get_or_init(Instant::now).elapsed();
-    outln!("[{:>8.1} ms] {who:<6} {what}", t.as_secs_f64() * 1e3);
+    if JSON.get().copied().unwrap_or(false) {
+        let v = serde_json::json!({ "t_ms": t.as_secs_f64() * 1e3, "who": who, "what": what.to_string() });
+        outln!("{v}");
+    } else {
+        outln!("[{:>8.1} ms] {who:<6} {what}", t.as_secs_f64() * 1e3);
+    }
 }
 
 struct DemoHandler;
@@ -61,8 +74,9 @@ fn check(what: &str, ok: bool) -> Result<(), Failure> {
     }
 }
 
-pub(crate) fn run(delay: u32) -> Result<(), Failure> {
+pub(crate) fn run(delay: u32, json: bool) -> Result<(), Failure> {
     START.get_or_init(Instant::now);
+    let _ = JSON.set(json);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -95,36 +109,36 @@ pub(crate) fn run(delay: u32) -> Result<(), Failure> {
         ("Rust Future", &|b, d| future_style(&rt, b, d)),
     ];
     for (name, f) in styles {
-        outln!();
+        blank();
         say("client", format!("--- notification: {name}"));
         f(&binding, delay)?;
     }
 
-    outln!();
+    blank();
     say(
         "client",
         "--- cancel, non-abortive: the server hears co_cancel and aborts with 1818",
     );
     cancel_style(&binding, delay, false, wait)?;
-    outln!();
+    blank();
     say(
         "client",
         "--- cancel, abortive: the call completes at once as cancelled",
     );
     cancel_style(&binding, delay, true, wait)?;
 
-    outln!();
+    blank();
     say(
         "client",
         "--- a call that fails as it is made gets no notification",
     );
     failing_start()?;
 
-    outln!();
+    blank();
     say("client", "--- a handle must be re-initialised before reuse");
     reuse_without_reinitialize(&binding, delay, wait)?;
 
-    outln!();
+    blank();
     rt.block_on(server.shutdown(Duration::from_secs(2)));
     let stats = server.stats();
     say(

@@ -41,6 +41,9 @@ enum Command {
         /// AsyncFunc's delay, in milliseconds (the sample's DEFAULT_ASYNC_DELAY is 10000).
         #[arg(long, default_value_t = 400)]
         delay: u32,
+        /// Print the timeline as JSON lines ({"t_ms", "who", "what"}) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the built-in mgmt interface and the AsyncRPC sample.
     #[command(after_help = "\
@@ -74,6 +77,9 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// Print each NonAsyncFunc message.
         #[arg(long)]
         verbose: bool,
+        /// Print one JSON object per listener ({"listening": BINDING}) instead of `listening on BINDING`.
+        #[arg(long)]
+        json: bool,
         /// Serve the endpoint mapper too, and register the server's endpoints in it.
         #[arg(long)]
         epm: bool,
@@ -153,7 +159,7 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Demo { delay } => demo::run(delay),
+        Command::Demo { delay, json } => demo::run(delay, json),
         Command::Serve {
             listen,
             allow_remote_shutdown,
@@ -163,6 +169,7 @@ fn main() -> ExitCode {
             epm,
             epm_port,
             register_with,
+            json,
         } => serve(
             listen,
             allow_remote_shutdown,
@@ -173,6 +180,7 @@ fn main() -> ExitCode {
                 serve: epm.then_some(epm_port),
                 register_with,
             },
+            json,
         ),
         Command::Ping {
             binding,
@@ -245,6 +253,7 @@ fn serve(
     max_connections: usize,
     verbose: bool,
     epm: EpmMode,
+    json: bool,
 ) -> Result<(), Failure> {
     let rt = runtime()?;
     rt.block_on(async move {
@@ -273,7 +282,11 @@ fn serve(
         let server = builder.start().await.map_err(Failure::rpc)?;
         let _ = slot.set(server.clone());
         for b in server.bindings() {
-            outln!("listening on {b}");
+            if json {
+                outln!("{}", serde_json::json!({ "listening": b.to_string() }));
+            } else {
+                outln!("listening on {b}");
+            }
         }
         use std::io::Write;
         let _ = std::io::stdout().flush();

@@ -143,3 +143,54 @@ fn exit_codes_scripts_rely_on() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_and_serve_print_json_when_asked() {
+    let out = msrpc()
+        .args(["demo", "--delay", "50", "--json"])
+        .output()
+        .expect("run msrpc demo --json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert!(events.len() > 50, "{} events", events.len());
+    assert!(
+        events
+            .iter()
+            .all(|e| e["t_ms"].is_number() && e["who"].is_string())
+    );
+    let last = events.last().expect("events");
+    assert!(
+        last["what"].as_str().unwrap_or("").starts_with("done"),
+        "{last}"
+    );
+
+    let mut child = msrpc()
+        .args(["serve", "--json", "--listen", "ncacn_ip_tcp:127.0.0.1[0]"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run msrpc serve --json");
+    let stdout = child.stdout.take().expect("stdout");
+    let _serve = Serve(child);
+    let line = BufReader::new(stdout)
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf-8");
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert!(
+        v["listening"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("ncacn_ip_tcp:127.0.0.1["),
+        "{v}"
+    );
+}
