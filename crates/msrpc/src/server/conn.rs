@@ -66,6 +66,11 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     let mut closing = false;
     let mut group: Option<(u32, Arc<AssocGroup>)> = None;
     let mut eof = false;
+    // Slow-loris and half-open bound (`pdu_timeout`): until the first bind, the deadline runs from
+    // the accept; afterwards, from the moment input was left half-received without a whole PDU
+    // completing since.
+    let mut bound = false;
+    let mut pdu_started: Option<Instant> = Some(Instant::now());
     debug!(?peer, "connection accepted");
 
     loop {
@@ -87,6 +92,12 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     }
                 }
                 ServerEvent::Bound { assoc_group, .. } => {
+                    if !bound {
+                        bound = true;
+                        if conn.buffered_bytes() == 0 {
+                            pdu_started = None;
+                        }
+                    }
                     if group.is_none() {
                         group = Some((assoc_group, shared.groups.join(assoc_group)));
                     }
@@ -117,6 +128,19 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             && !conn.is_closed()
             && calls.len() < cfg.max_calls_per_connection
             && conn.transmit_backlog() < cfg.max_queued_answers;
+        if bound {
+            if !can_read || conn.buffered_bytes() == 0 {
+                // Not reading (backpressure) does not count against the client.
+                pdu_started = None;
+            } else if pdu_started.is_none() {
+                pdu_started = Some(Instant::now());
+            }
+        }
+        let pdu_deadline = if can_read {
+            pdu_started.map(|t| tokio::time::Instant::from_std(t + cfg.pdu_timeout))
+        } else {
+            None
+        };
         let idle_deadline = if calls.is_empty() && out.is_none() {
             let since = conn.last_activity().unwrap_or_else(Instant::now);
             Some(tokio::time::Instant::from_std(since + cfg.idle_timeout))
@@ -150,7 +174,13 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     }
                     Ok(n) => {
                         shared.stats.pkts_received.fetch_add(1, Ordering::Relaxed);
+                        let before = conn.buffered_bytes();
                         conn.handle_bytes(Instant::now(), &buf[..n]);
+                        // A whole PDU was consumed (the framer's buffer shrank by more than the
+                        // reassembler grew): progress, the PDU clock restarts.
+                        if bound && conn.buffered_bytes() < before + n {
+                            pdu_started = None;
+                        }
                     }
                 }
             }
@@ -177,8 +207,15 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     conn.shutdown();
                 }
             }
+            _ = sleep_until(pdu_deadline), if pdu_deadline.is_some() => {
+                debug!(?peer, bound, "pdu_timeout: partial PDU or first bind too slow, connection closed");
+                shared.stats.pdu_timeouts.fetch_add(1, Ordering::Relaxed);
+                conn.close();
+                eof = true;
+            }
             _ = sleep_until(idle_deadline), if idle_deadline.is_some() => {
                 debug!(?peer, "idle connection closed");
+                shared.stats.idle_closed.fetch_add(1, Ordering::Relaxed);
                 conn.close();
             }
         }

@@ -62,6 +62,13 @@ pub struct ServerConfig {
     pub max_queued_answers: usize,
     /// A connection with no call in progress and no bytes received for this long is closed. Default 15 min.
     pub idle_timeout: Duration,
+    /// How long a partially received PDU (or request being reassembled) may take before the
+    /// connection is closed, and how long a new connection may take to complete its first bind.
+    /// The clock restarts whenever a whole PDU arrives, so a client that streams many PDUs is never
+    /// cut off; a slow-loris client sending a byte at a time, or a half-open connection that sent
+    /// part of a PDU and went silent, is. Time the server spends not reading (backpressure) does not
+    /// count. Default 30 s.
+    pub pdu_timeout: Duration,
     /// Whether mgmt `stop_server_listening` is honoured. Default false: the call is denied with
     /// `ERROR_ACCESS_DENIED` (5).
     pub allow_remote_stop: bool,
@@ -79,6 +86,7 @@ impl Default for ServerConfig {
             max_fragment: 5840,
             max_queued_answers: 64,
             idle_timeout: Duration::from_secs(15 * 60),
+            pdu_timeout: Duration::from_secs(30),
             allow_remote_stop: false,
             principal_name: String::new(),
         }
@@ -550,6 +558,8 @@ pub(crate) struct Stats {
     pub(crate) faults_sent: AtomicU64,
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_refused: AtomicU64,
+    pub(crate) pdu_timeouts: AtomicU64,
+    pub(crate) idle_closed: AtomicU64,
 }
 
 /// A copy of the server's counters.
@@ -574,6 +584,10 @@ pub struct StatsSnapshot {
     pub connections_open: u64,
     /// Calls in progress now.
     pub calls_in_progress: u64,
+    /// Connections closed by `pdu_timeout` (slow or half-sent PDU, or no bind in time).
+    pub pdu_timeouts: u64,
+    /// Connections closed by `idle_timeout`.
+    pub idle_closed: u64,
 }
 
 impl Stats {
@@ -589,6 +603,8 @@ impl Stats {
             connections_refused: l(&self.connections_refused),
             connections_open: shared.connections.load(Ordering::Relaxed) as u64,
             calls_in_progress: shared.calls.load(Ordering::Relaxed) as u64,
+            pdu_timeouts: l(&self.pdu_timeouts),
+            idle_closed: l(&self.idle_closed),
         }
     }
 }
