@@ -1,5 +1,6 @@
 //! `msrpc`: the command-line tool for Microsoft RPC.
 
+mod bench;
 mod demo;
 mod epm;
 mod idl;
@@ -147,6 +148,9 @@ Examples:
 Exit codes: 0 success; 1 the output could not be written; 2 the IDL or ACF has errors,
 printed as file:line:col with the source line and a caret.")]
     Idl(idl::IdlArgs),
+    /// Benchmarks: so far only the soak (--soak), N clients with K outstanding calls each, with
+    /// cancels and disconnects, checking that no call is lost and resources return to baseline.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -195,6 +199,7 @@ fn main() -> ExitCode {
             json,
         } => epm::run(&binding, json, timeout_ms),
         Command::Idl(args) => return idl::run(args),
+        Command::Bench(args) => return bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
