@@ -50,7 +50,7 @@ async fn start_on(port: u16) -> Server {
         .config(ServerConfig::default())
         .interface(Arc::new(AsyncRpcServer::new(Quiet)))
         .interface(Arc::new(Echo))
-        .listen(&format!("ncacn_ip_tcp:127.0.0.1[{port}]"))
+        .listen(format!("ncacn_ip_tcp:127.0.0.1[{port}]"))
         .start()
         .await
         .unwrap()
@@ -212,12 +212,12 @@ async fn pump(
             tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         }
         let before = moved.fetch_add(n as u64, Ordering::Relaxed) as usize;
-        if let Some(l) = limit {
-            if before + n >= l {
-                let part = l.saturating_sub(before);
-                let _ = w.write_all(&buf[..part]).await;
-                return;
-            }
+        if let Some(l) = limit
+            && before + n >= l
+        {
+            let part = l.saturating_sub(before);
+            let _ = w.write_all(&buf[..part]).await;
+            return;
         }
         if w.write_all(&buf[..n]).await.is_err() {
             return;
