@@ -93,10 +93,9 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 }
                 ServerEvent::Bound { assoc_group, .. } => {
                     if !bound {
+                        // The first bind is done; a PDU sent behind it starts its own clock.
                         bound = true;
-                        if conn.buffered_bytes() == 0 {
-                            pdu_started = None;
-                        }
+                        pdu_started = None;
                     }
                     if group.is_none() {
                         group = Some((assoc_group, shared.groups.join(assoc_group)));
