@@ -299,13 +299,11 @@ async fn proxy_that_delays_drops_and_cuts_gives_no_hang_and_no_wrong_answer() {
     assert_eq!(server.stats().calls_in_progress, 0);
 }
 
-/// Client bug found by the soak: a call whose future is dropped while its binding is opening a
-/// connection (after the TCP connect, before the connection joins the binding's pool) leaves that
-/// connection open for good: the connection task holds its own command sender, so it never sees
-/// that every handle is gone, and nothing drains it. Ignored until the client is fixed (not this
-/// file's owner's code); run with `--ignored` to reproduce.
+/// Regression for a client bug the soak found: a call whose future is dropped while its binding is
+/// opening a connection (after the TCP connect, before the connection joins the binding's pool) left
+/// that connection open for good, because the connection task held its own command sender and never
+/// saw that every handle was gone. Handles now own the sender; the task ends with the last one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "client bug: a connection whose opening future is dropped stays open (see RELIABILITY.md)"]
 async fn dropped_call_while_connecting_leaves_no_connection() {
     let server = start_on(0).await;
     let text = server.bindings()[0].to_string();

@@ -49,7 +49,6 @@ enum Command {
 
 #[derive(Debug)]
 struct Shared {
-    cmd: mpsc::UnboundedSender<Command>,
     in_progress: AtomicUsize,
     usable: AtomicBool,
     assoc_group: AtomicU32,
@@ -76,6 +75,9 @@ impl std::fmt::Debug for Command {
 #[derive(Clone, Debug)]
 pub(crate) struct ConnHandle {
     shared: Arc<Shared>,
+    /// Held by handles only, never by the connection's task: when the last handle (pool entry,
+    /// pending call, canceller) is gone, the task sees its command channel close and ends.
+    cmd: mpsc::UnboundedSender<Command>,
 }
 
 impl ConnHandle {
@@ -108,7 +110,6 @@ impl ConnHandle {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
-            cmd: tx,
             in_progress: AtomicUsize::new(0),
             usable: AtomicBool::new(true),
             assoc_group: AtomicU32::new(assoc_group),
@@ -117,7 +118,7 @@ impl ConnHandle {
             bind_lock: tokio::sync::Mutex::new(()),
         });
         rt.spawn(run(ClientConnection::new(cfg), stream, rx, shared.clone()));
-        Ok(ConnHandle { shared })
+        Ok(ConnHandle { shared, cmd: tx })
     }
 
     pub(crate) fn is_usable(&self) -> bool {
@@ -133,12 +134,12 @@ impl ConnHandle {
     }
 
     pub(crate) fn close(&self) {
-        let _ = self.shared.cmd.send(Command::Close);
+        let _ = self.cmd.send(Command::Close);
     }
 
     /// Closes the connection once its calls in progress are answered.
     pub(crate) fn drain(&self) {
-        let _ = self.shared.cmd.send(Command::Drain);
+        let _ = self.cmd.send(Command::Drain);
     }
 
     /// The negotiated transfer syntax for `iface`, binding (or altering the context) first if needed.
@@ -171,7 +172,7 @@ impl ConnHandle {
     }
 
     fn send(&self, cmd: Command) -> Result<()> {
-        self.shared.cmd.send(cmd).map_err(|_| connection_gone())
+        self.cmd.send(cmd).map_err(|_| connection_gone())
     }
 
     /// Queues a call; its request goes out as soon as the transport takes it.
