@@ -132,6 +132,9 @@ pub(crate) struct SoakConfig {
     /// RSS growth (KiB) allowed above the baseline afterwards: the allocator keeps freed memory
     /// (glibc arenas), so RSS does not return exactly; this bounds what it keeps.
     pub rss_tolerance_kib: u64,
+    /// Live heap bytes allowed above the baseline afterwards (the process's own allocations, counted
+    /// by the tool's global allocator: unlike RSS, this must come back).
+    pub heap_tolerance_bytes: u64,
     /// Abandon calls by dropping their futures at any point (true), or only once the request is
     /// on its way, by dropping the call's `AsyncState` (false).
     pub drop_futures_anywhere: bool,
@@ -148,6 +151,7 @@ impl Default for SoakConfig {
             call_bound: Duration::from_secs(60),
             fd_tolerance: 2,
             rss_tolerance_kib: 256 * 1024,
+            heap_tolerance_bytes: 4 * 1024 * 1024,
             drop_futures_anywhere: true,
         }
     }
@@ -190,6 +194,10 @@ pub(crate) struct SoakReport {
     pub rss_after_kib: u64,
     pub fd_tolerance: u64,
     pub rss_tolerance_kib: u64,
+    pub heap_before: u64,
+    pub heap_peak: u64,
+    pub heap_after: u64,
+    pub heap_tolerance_bytes: u64,
 }
 
 impl SoakReport {
@@ -209,6 +217,7 @@ impl SoakReport {
             && self.server_connections_open_after == 0
             && self.fds_after <= self.fds_before + self.fd_tolerance
             && self.rss_after_kib <= self.rss_before_kib + self.rss_tolerance_kib
+            && self.heap_after <= self.heap_before + self.heap_tolerance_bytes
     }
 
     pub(crate) fn passed(&self) -> bool {
@@ -284,6 +293,16 @@ impl SoakReport {
                 self.rss_before_kib, self.rss_peak_kib, self.rss_after_kib, self.rss_tolerance_kib
             ),
         );
+        row(
+            "live heap before/peak/after",
+            format!(
+                "{}/{}/{} KiB (tolerance +{} KiB)",
+                self.heap_before / 1024,
+                self.heap_peak / 1024,
+                self.heap_after / 1024,
+                self.heap_tolerance_bytes / 1024
+            ),
+        );
         for (st, e) in self.unexplained.iter().take(10) {
             row("unexplained", format!("{st}: {e}"));
         }
@@ -322,6 +341,9 @@ impl SoakReport {
             "rss_before_kib": self.rss_before_kib,
             "rss_peak_kib": self.rss_peak_kib,
             "rss_after_kib": self.rss_after_kib,
+            "heap_before_bytes": self.heap_before,
+            "heap_peak_bytes": self.heap_peak,
+            "heap_after_bytes": self.heap_after,
             "passed": self.passed(),
         })
     }
@@ -456,16 +478,20 @@ pub(crate) async fn run_soak(cfg: SoakConfig) -> SoakReport {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let fds_before = fd_count();
     let rss_before = rss_kib();
+    let heap_before = crate::heap::live_bytes() as u64;
     let peak = Arc::new(AtomicU64::new(rss_before));
+    let heap_peak = Arc::new(AtomicU64::new(heap_before));
     let counters = Arc::new(Counters::default());
     let next_id = Arc::new(AtomicU64::new(1));
     let t0 = Instant::now();
     let deadline = t0 + cfg.duration;
     let sampler = {
         let peak = peak.clone();
+        let heap_peak = heap_peak.clone();
         tokio::spawn(async move {
             loop {
                 peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                heap_peak.fetch_max(crate::heap::live_bytes() as u64, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         })
@@ -521,6 +547,11 @@ pub(crate) async fn run_soak(cfg: SoakConfig) -> SoakReport {
     let fds_after = fd_count();
     let rss_after = rss_kib();
     server.shutdown(Duration::from_secs(2)).await;
+    // The live heap is measured once the soak's own bookkeeping (the executed-call ids the server
+    // recorded for the duplicate check) is released, so only the runtime's memory is judged.
+    let duplicated = recorder.duplicated.load(Ordering::Relaxed);
+    std::mem::take(&mut *recorder.seen.lock().unwrap_or_else(|p| p.into_inner()));
+    let heap_after = crate::heap::live_bytes() as u64;
     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let unexplained = std::mem::take(
         &mut *counters
@@ -540,7 +571,7 @@ pub(crate) async fn run_soak(cfg: SoakConfig) -> SoakReport {
         failed_disconnect: l(&counters.failed_disconnect),
         unexplained,
         hung: l(&counters.hung),
-        duplicated: l(&recorder.duplicated),
+        duplicated,
         answered_not_executed: l(&counters.answered_not_executed),
         disconnects: l(&counters.disconnects),
         cancels_requested_abortive: l(&counters.cancels_abortive),
@@ -556,6 +587,10 @@ pub(crate) async fn run_soak(cfg: SoakConfig) -> SoakReport {
         rss_after_kib: rss_after,
         fd_tolerance: cfg.fd_tolerance,
         rss_tolerance_kib: cfg.rss_tolerance_kib,
+        heap_before,
+        heap_peak: heap_peak.load(Ordering::Relaxed).max(heap_after),
+        heap_after,
+        heap_tolerance_bytes: cfg.heap_tolerance_bytes,
     }
 }
 

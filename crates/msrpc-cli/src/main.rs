@@ -3,6 +3,7 @@
 mod bench;
 mod demo;
 mod epm;
+mod heap;
 mod idl;
 mod output;
 
@@ -152,6 +153,10 @@ printed as file:line:col with the source line and a caret.")]
     /// cancels and disconnects, checking that no call is lost and resources return to baseline.
     Bench(bench::BenchArgs),
 }
+
+/// Counts live heap bytes for `msrpc bench --soak` (see `heap.rs`).
+#[global_allocator]
+static ALLOCATOR: heap::Counting = heap::Counting;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
