@@ -133,3 +133,112 @@ async fn garbage_bytes_close_the_connection_and_the_server_carries_on() {
     assert!(mgmt::is_server_listening(&b).await.unwrap());
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn calls_past_max_calls_per_connection_wait_instead_of_failing() {
+    let mut c = ServerConfig::default();
+    c.max_calls_per_connection = 2;
+    let (server, text) = server_with(c).await;
+    let b = Binding::from_string(&text).unwrap();
+    let t0 = std::time::Instant::now();
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { sample::async_func(&b, 200).await })
+        })
+        .collect();
+    for t in calls {
+        t.await.unwrap().unwrap();
+    }
+    // Two at a time on the one connection: three rounds of 200 ms at least. (A lower bound only.)
+    assert!(
+        t0.elapsed() >= Duration::from_millis(550),
+        "{:?}",
+        t0.elapsed()
+    );
+    assert_eq!(server.stats().connections_accepted, 1);
+    assert_eq!(server.stats().faults_sent, 0);
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_absurd_conformance_count_is_bad_stub_data_not_an_allocation() {
+    let (server, text) = server_with(ServerConfig::default()).await;
+    let b = Binding::from_string(&text).unwrap();
+    // NonAsyncFunc's [string] argument claiming 4 G characters, with 8 bytes behind it.
+    let err = b
+        .call(
+            msrpc::sample::ASYNC_RPC,
+            msrpc::sample::OP_NON_ASYNC_FUNC,
+            |_| {
+                let mut stub = Vec::new();
+                stub.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes()); // max_count
+                stub.extend_from_slice(&0u32.to_le_bytes()); // offset
+                stub.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes()); // actual_count
+                stub.extend_from_slice(b"12345678");
+                Ok(stub)
+            },
+        )
+        .await
+        .unwrap_err();
+    match err {
+        Error::Fault { status, .. } => assert_eq!(status, FaultStatus::NCA_S_FAULT_NDR),
+        other => panic!("{other:?}"),
+    }
+    sample::non_async_func(&b, "the connection carries on")
+        .await
+        .unwrap();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
+// Multi-threaded: the test writes with a blocking socket while the server runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fragment_larger_than_max_recv_frag_closes_only_that_connection() {
+    let (server, text) = server_with(ServerConfig::default()).await;
+    let port: u16 = text
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches(']')
+        .parse()
+        .unwrap();
+    // A real bind, made by the protocol core's client.
+    let mut client = msrpc_proto::ClientConnection::new(msrpc_proto::ClientConfig::default());
+    client.bind(&[msrpc::sample::ASYNC_RPC]).unwrap();
+    let bind = client.poll_transmit().unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(&bind).unwrap();
+    let mut buf = [0u8; 1024];
+    let n = s.read(&mut buf).unwrap();
+    assert!(
+        n >= 16 && buf[2] == 12,
+        "expected a bind_ack, got {:02x?}",
+        &buf[..n]
+    );
+    // A request fragment of 6000 bytes, past the 5840 negotiated.
+    let len: u16 = 6000;
+    let mut req = vec![5, 0, 0, 0x03, 0x10, 0, 0, 0];
+    req.extend_from_slice(&len.to_le_bytes());
+    req.extend_from_slice(&0u16.to_le_bytes());
+    req.extend_from_slice(&2u32.to_le_bytes());
+    req.extend_from_slice(&(u32::from(len) - 24).to_le_bytes()); // alloc_hint
+    req.extend_from_slice(&0u16.to_le_bytes()); // context id
+    req.extend_from_slice(&0u16.to_le_bytes()); // opnum
+    req.resize(usize::from(len), 0);
+    let _ = s.write_all(&req);
+    // The server closes the connection (it may first send a fault or nothing at all).
+    let t0 = std::time::Instant::now();
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "the connection stayed open"
+            ),
+        }
+    }
+    let b = Binding::from_string(&text).unwrap();
+    assert!(mgmt::is_server_listening(&b).await.unwrap());
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -64,6 +64,8 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     let mut draining = shared.stop.subscribe();
     let mut drained = false;
     let mut closing = false;
+    let mut waiting: std::collections::VecDeque<msrpc_proto::IncomingCall> =
+        std::collections::VecDeque::new();
     let mut group: Option<(u32, Arc<AssocGroup>)> = None;
     let mut eof = false;
     // Slow-loris and half-open bound (`pdu_timeout`): until the first bind, the deadline runs from
@@ -77,19 +79,21 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         // What the protocol core decided.
         while let Some(ev) = conn.poll_event() {
             match ev {
-                ServerEvent::Call(c) => {
-                    let g = group.as_ref().map(|(_, g)| g.clone());
-                    dispatch(&shared, &mut conn, &mut calls, &tx, &peer, g, c)
-                }
+                // Calls past max_calls_per_connection wait here, in order, until one in progress
+                // is answered: one read can carry many requests, so stopping reading is not enough.
+                ServerEvent::Call(c) => waiting.push_back(c),
                 ServerEvent::Cancel { call_id } => {
                     if let Some(st) = calls.get(&call_id) {
                         st.signal(CallEvent::Cancel);
+                    } else if let Some(w) = waiting.iter_mut().find(|w| w.call_id == call_id) {
+                        w.pending_cancel = true;
                     }
                 }
                 ServerEvent::Orphaned { call_id } => {
                     if let Some(st) = calls.remove(&call_id) {
                         st.signal(CallEvent::Cancel);
                     }
+                    waiting.retain(|w| w.call_id != call_id);
                 }
                 ServerEvent::Bound { assoc_group, .. } => {
                     if !bound {
@@ -106,6 +110,11 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 }
                 other => trace!(?other, "server event"),
             }
+        }
+        while calls.len() < cfg.max_calls_per_connection && !closing {
+            let Some(c) = waiting.pop_front() else { break };
+            let g = group.as_ref().map(|(_, g)| g.clone());
+            dispatch(&shared, &mut conn, &mut calls, &tx, &peer, g, c);
         }
         if out.is_none() {
             out = conn.poll_transmit().map(|p| (p, 0));
@@ -126,6 +135,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             && !closing
             && !conn.is_closed()
             && calls.len() < cfg.max_calls_per_connection
+            && waiting.is_empty()
             && conn.transmit_backlog() < cfg.max_queued_answers;
         if bound {
             if !can_read || conn.buffered_bytes() == 0 {
@@ -201,6 +211,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 for (_, st) in calls.drain() {
                     st.signal(CallEvent::Cancel);
                 }
+                waiting.clear();
                 if !drained {
                     drained = true;
                     conn.shutdown();
