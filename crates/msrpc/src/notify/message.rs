@@ -1,11 +1,10 @@
 //! A window's message queue (what an `HWND` is posted to).
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::wait::{deadline_after, lock};
+use super::wait::WaitQueue;
 
 /// `WM_USER`: the first message number free for private use; RPC applications usually pick
 /// their completion message at or above it.
@@ -27,29 +26,20 @@ pub struct Message {
 /// each to one reader.
 #[derive(Clone)]
 pub struct MessageQueue {
-    inner: Arc<QueueInner>,
-}
-
-struct QueueInner {
-    messages: Mutex<VecDeque<Message>>,
-    ready: Condvar,
+    inner: Arc<WaitQueue<Message>>,
 }
 
 impl MessageQueue {
     /// A new, empty queue.
     pub fn new() -> MessageQueue {
         MessageQueue {
-            inner: Arc::new(QueueInner {
-                messages: Mutex::new(VecDeque::new()),
-                ready: Condvar::new(),
-            }),
+            inner: Arc::new(WaitQueue::new()),
         }
     }
 
     /// `PostMessage`: appends a message and returns at once.
     pub fn post(&self, message: Message) {
-        lock(&self.inner.messages).push_back(message);
-        self.inner.ready.notify_one();
+        self.inner.push(message);
     }
 
     /// `GetMessage`: removes and returns the oldest message, blocking until there is one.
@@ -64,47 +54,18 @@ impl MessageQueue {
     /// `GetMessage` with a time limit (`MsgWaitForMultipleObjects` then `PeekMessage`): the
     /// oldest message, or `None` if none arrives within `timeout`.
     pub fn get_message_timeout(&self, timeout: Duration) -> Option<Message> {
-        let deadline = deadline_after(timeout);
-        let mut q = lock(&self.inner.messages);
-        loop {
-            if let Some(m) = q.pop_front() {
-                return Some(m);
-            }
-            q = match deadline {
-                None => self
-                    .inner
-                    .ready
-                    .wait(q)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    self.inner
-                        .ready
-                        .wait_timeout(q, d - now)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
+        self.inner.pop(timeout)
     }
 
     /// `PeekMessage(.., PM_REMOVE or PM_NOREMOVE)`: the oldest message without waiting,
     /// removed from the queue when `remove` is true.
     pub fn peek_message(&self, remove: bool) -> Option<Message> {
-        let mut q = lock(&self.inner.messages);
-        if remove {
-            q.pop_front()
-        } else {
-            q.front().copied()
-        }
+        self.inner.peek(remove)
     }
 
     /// Messages queued and not yet taken.
     pub fn queued(&self) -> usize {
-        lock(&self.inner.messages).len()
+        self.inner.len()
     }
 }
 

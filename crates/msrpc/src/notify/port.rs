@@ -1,11 +1,10 @@
 //! I/O completion ports (`CreateIoCompletionPort`).
 
-use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use super::wait::{deadline_after, lock};
+use super::wait::WaitQueue;
 
 /// One completion packet: what `GetQueuedCompletionStatus` returns through
 /// `lpNumberOfBytesTransferred`, `lpCompletionKey` and `lpOverlapped`. For an RPC call these are
@@ -28,71 +27,36 @@ pub struct Completion {
 /// does. Packets are delivered in the order they were posted.
 #[derive(Clone)]
 pub struct CompletionPort {
-    inner: Arc<PortInner>,
-}
-
-struct PortInner {
-    packets: Mutex<VecDeque<Completion>>,
-    ready: Condvar,
+    inner: Arc<WaitQueue<Completion>>,
 }
 
 impl CompletionPort {
     /// `CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0)`: a new, empty port.
     pub fn new() -> CompletionPort {
         CompletionPort {
-            inner: Arc::new(PortInner {
-                packets: Mutex::new(VecDeque::new()),
-                ready: Condvar::new(),
-            }),
+            inner: Arc::new(WaitQueue::new()),
         }
     }
 
     /// `PostQueuedCompletionStatus`: queues a packet and wakes one waiter.
     pub fn post(&self, bytes: u32, key: usize, overlapped: usize) {
-        lock(&self.inner.packets).push_back(Completion {
+        self.inner.push(Completion {
             bytes,
             key,
             overlapped,
         });
-        self.inner.ready.notify_one();
     }
 
     /// `GetQueuedCompletionStatus`: dequeues the oldest packet, waiting up to `timeout` for one
     /// (`Duration::ZERO` polls, [`INFINITE`](super::INFINITE) waits without limit). `None` on
     /// timeout (`WAIT_TIMEOUT`).
     pub fn get_queued_completion_status(&self, timeout: Duration) -> Option<Completion> {
-        let deadline = deadline_after(timeout);
-        let mut q = lock(&self.inner.packets);
-        loop {
-            // Checked before the deadline: a waiter woken for a packet as its time runs out
-            // still takes it, so no packet is left behind while others sleep.
-            if let Some(p) = q.pop_front() {
-                return Some(p);
-            }
-            q = match deadline {
-                None => self
-                    .inner
-                    .ready
-                    .wait(q)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    self.inner
-                        .ready
-                        .wait_timeout(q, d - now)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
+        self.inner.pop(timeout)
     }
 
     /// Packets queued and not yet taken.
     pub fn queued(&self) -> usize {
-        lock(&self.inner.packets).len()
+        self.inner.len()
     }
 }
 

@@ -87,3 +87,73 @@ impl WaiterList {
         self.list.iter().map(|(_, w)| w.clone()).collect()
     }
 }
+
+/// A FIFO that threads wait on: the core of [`CompletionPort`](super::CompletionPort) and
+/// [`MessageQueue`](super::MessageQueue). Each item goes to exactly one taker, in the order pushed.
+pub(crate) struct WaitQueue<T> {
+    items: Mutex<std::collections::VecDeque<T>>,
+    ready: std::sync::Condvar,
+}
+
+impl<T> WaitQueue<T> {
+    pub(crate) fn new() -> Self {
+        WaitQueue {
+            items: Mutex::new(std::collections::VecDeque::new()),
+            ready: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Appends an item and wakes one waiter.
+    pub(crate) fn push(&self, item: T) {
+        lock(&self.items).push_back(item);
+        self.ready.notify_one();
+    }
+
+    /// The oldest item, waiting up to `timeout` (`Duration::ZERO` polls, `INFINITE` waits without
+    /// limit); `None` on timeout.
+    pub(crate) fn pop(&self, timeout: Duration) -> Option<T> {
+        let deadline = deadline_after(timeout);
+        let mut q = lock(&self.items);
+        loop {
+            // Checked before the deadline: a waiter woken for an item as its time runs out still
+            // takes it, so no item is left behind while others sleep.
+            if let Some(item) = q.pop_front() {
+                return Some(item);
+            }
+            q = match deadline {
+                None => self
+                    .ready
+                    .wait(q)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    self.ready
+                        .wait_timeout(q, d - now)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+
+    /// The oldest item without waiting, removed when `remove` is true.
+    pub(crate) fn peek(&self, remove: bool) -> Option<T>
+    where
+        T: Copy,
+    {
+        let mut q = lock(&self.items);
+        if remove {
+            q.pop_front()
+        } else {
+            q.front().copied()
+        }
+    }
+
+    /// Items queued and not yet taken.
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.items).len()
+    }
+}
