@@ -312,12 +312,13 @@ fn dispatch(
     } else {
         Syntax::Ndr20
     };
-    if shared.calls.fetch_add(1, Ordering::AcqRel) >= shared.config.max_calls {
-        let guard = CallGuard(shared.clone());
+    // The call counts as in progress from here until its guard is dropped (answered, or refused).
+    let earlier = shared.calls.fetch_add(1, Ordering::AcqRel);
+    let guard = CallGuard(shared.clone());
+    if earlier >= shared.config.max_calls {
         drop(guard);
         return fault(conn, FaultStatus::NCA_S_SERVER_TOO_BUSY);
     }
-    let guard = CallGuard(shared.clone());
     let state = Arc::new(CallState::default());
     if c.pending_cancel {
         state.signal(CallEvent::Cancel);
