@@ -110,6 +110,27 @@ async fn close(b: &Binding, h: ContextHandle) -> Result<ContextHandle, Error> {
     ))?)
 }
 
+async fn start(rundowns: &Arc<AtomicUsize>) -> (Server, String) {
+    let server = Server::builder()
+        .interface(Arc::new(Handles {
+            rundowns: rundowns.clone(),
+        }))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let text = server.bindings()[0].to_string();
+    (server, text)
+}
+
+/// Waits (at most 5 s) until some rundown has run.
+async fn wait_for_a_rundown(rundowns: &AtomicUsize) {
+    let t0 = std::time::Instant::now();
+    while rundowns.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn assert_mismatch(r: Result<impl std::fmt::Debug, Error>) {
     match r {
         Err(Error::Fault { status, .. }) => {
@@ -122,15 +143,7 @@ fn assert_mismatch(r: Result<impl std::fmt::Debug, Error>) {
 #[tokio::test]
 async fn context_handles_live_per_association_and_run_down() {
     let rundowns = Arc::new(AtomicUsize::new(0));
-    let server = Server::builder()
-        .interface(Arc::new(Handles {
-            rundowns: rundowns.clone(),
-        }))
-        .listen("ncacn_ip_tcp:127.0.0.1[0]")
-        .start()
-        .await
-        .unwrap();
-    let text = server.bindings()[0].to_string();
+    let (server, text) = start(&rundowns).await;
     let b = Binding::from_string(&text).unwrap();
 
     let h1 = open(&b, 7).await;
@@ -167,10 +180,7 @@ async fn context_handles_live_per_association_and_run_down() {
     // The client goes away with h2 and `other` open: h2's rundown runs (other's does nothing).
     assert_eq!(rundowns.load(Ordering::SeqCst), 0);
     b.close();
-    let t0 = std::time::Instant::now();
-    while rundowns.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_a_rundown(&rundowns).await;
     assert_eq!(
         rundowns.load(Ordering::SeqCst),
         1,
@@ -182,15 +192,7 @@ async fn context_handles_live_per_association_and_run_down() {
 #[tokio::test]
 async fn handles_are_shared_by_the_connections_of_one_association_group() {
     let rundowns = Arc::new(AtomicUsize::new(0));
-    let server = Server::builder()
-        .interface(Arc::new(Handles {
-            rundowns: rundowns.clone(),
-        }))
-        .listen("ncacn_ip_tcp:127.0.0.1[0]")
-        .start()
-        .await
-        .unwrap();
-    let text = server.bindings()[0].to_string();
+    let (server, text) = start(&rundowns).await;
     let mut opts = msrpc::BindingOptions::default();
     opts.max_connections = 2;
     opts.max_calls_per_connection = 1;
@@ -213,15 +215,7 @@ async fn handles_are_shared_by_the_connections_of_one_association_group() {
 #[tokio::test]
 async fn dropping_the_last_binding_ends_the_association() {
     let rundowns = Arc::new(AtomicUsize::new(0));
-    let server = Server::builder()
-        .interface(Arc::new(Handles {
-            rundowns: rundowns.clone(),
-        }))
-        .listen("ncacn_ip_tcp:127.0.0.1[0]")
-        .start()
-        .await
-        .unwrap();
-    let text = server.bindings()[0].to_string();
+    let (server, text) = start(&rundowns).await;
     let b = Binding::from_string(&text).unwrap();
     let h = open(&b, 5).await;
     assert_eq!(get(&b, h).await.unwrap(), 5);
@@ -230,10 +224,7 @@ async fn dropping_the_last_binding_ends_the_association() {
     // Another handle to the binding keeps the association alive.
     assert_eq!(get(&clone, h).await.unwrap(), 5);
     drop(clone);
-    let t0 = std::time::Instant::now();
-    while rundowns.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_a_rundown(&rundowns).await;
     assert_eq!(
         rundowns.load(Ordering::SeqCst),
         1,
