@@ -1,21 +1,20 @@
-//! The seam for authentication providers (NTLM, SPNEGO, Kerberos: a later issue).
+//! Authentication: the provider seam and the per-fragment framing around it.
 //!
-//! The wire layer already parses and emits the security trailer ([`AuthVerifier`]) and the
-//! verification trailer ([`crate::vt`]). A provider implements [`SecurityContext`]; the
-//! connection machines will call it to produce the tokens of the bind / alter_context /
-//! rpc_auth_3 legs and to sign, seal and verify request and response fragments. The state
-//! machines in this version do not take a provider yet: a server answers a bind that carries a
-//! security trailer with bind_nak `AUTHENTICATION_TYPE_NOT_RECOGNIZED` (8), and a client never
-//! sends one. [`protect_fragment`] and [`verify_fragment`] already do the per-fragment framing
-//! around a provider (tested with a toy provider); wiring them and the token legs into the
-//! machines is the NTLM/SPNEGO issue.
+//! A provider (NTLM, SPNEGO, Kerberos; the runtime wraps the `sspi` crate) implements
+//! [`SecurityContext`]. The connection machines call it for the tokens of the bind /
+//! bind_ack / rpc_auth_3 / alter_context legs, and to sign, seal and verify every request and
+//! response fragment at the packet, integrity and privacy levels. A server gets its contexts from
+//! an [`Acceptor`], one per `auth_context_id` the client opens.
 //!
-//! Framing rules the machines will apply (MS-RPCE 2.2.2.11, DESIGN §4): the trailer sits in every
-//! fragment; before it the stub is padded so that the trailer starts 16-byte aligned relative to
-//! the start of the stub data, and `auth_pad_length` counts those bytes. Parsing accepts any pad
-//! (impacket pads to 4, Samba to 16).
+//! Framing rules (MS-RPCE 2.2.2.11, DESIGN §4): the trailer sits in every fragment; before it the
+//! stub is padded so that the trailer starts 16-byte aligned relative to the start of the stub
+//! data, and `auth_pad_length` counts those bytes. Parsing accepts any pad (impacket pads to 4,
+//! Samba to 16). The signature covers the whole PDU from the header to the trailer (NTLM always
+//! does; with `PFC_SUPPORT_HEADER_SIGN` every package must); sealing encrypts the stub and pad.
 //!
-//! [`AuthVerifier`]: crate::wire::AuthVerifier
+//! Levels: `CONNECT` authenticates the association only (requests and responses carry no
+//! trailer); `CALL` is raised to `PACKET` on connection-oriented transports, as Windows does;
+//! `PACKET` and `PKT_INTEGRITY` sign every fragment; `PKT_PRIVACY` signs and seals it.
 
 use std::ops::Range;
 
@@ -33,6 +32,95 @@ pub enum AuthStep {
     Complete(Option<Vec<u8>>),
 }
 
+/// What kind of security failure happened; decides the status a caller or peer sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// The credentials were refused (wrong user or password): `ERROR_ACCESS_DENIED` on the wire.
+    LogonFailure,
+    /// A signature, sequence number or sealed payload did not verify: the PDU was altered,
+    /// replayed or reordered (`RPC_S_SEC_PKG_ERROR`).
+    Tampered,
+    /// A token was malformed or arrived out of sequence.
+    BadToken,
+    /// The package or level is not supported here.
+    Unsupported,
+    /// The package failed for another reason.
+    Package,
+}
+
+/// A security provider's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind:?}: {detail}")]
+pub struct AuthError {
+    /// The kind.
+    pub kind: AuthFailure,
+    /// What the package said (never a password or key).
+    pub detail: String,
+}
+
+impl AuthError {
+    /// An error of `kind`.
+    pub fn new(kind: AuthFailure, detail: impl Into<String>) -> AuthError {
+        AuthError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// The authenticated identity of the peer, once a server context is established.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub struct PeerIdentity {
+    /// The user name as the client sent it.
+    pub user: String,
+    /// The domain as the client sent it (may be empty).
+    pub domain: String,
+}
+
+impl PeerIdentity {
+    /// An identity.
+    pub fn new(user: impl Into<String>, domain: impl Into<String>) -> PeerIdentity {
+        PeerIdentity {
+            user: user.into(),
+            domain: domain.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for PeerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.domain.is_empty() {
+            write!(f, "{}", self.user)
+        } else {
+            write!(f, "{}\\{}", self.domain, self.user)
+        }
+    }
+}
+
+/// Whether fragments at `level` carry a signature (`CALL` is raised to `PACKET`).
+pub fn level_protects(level: AuthLevel) -> bool {
+    level.0 >= AuthLevel::CALL.0
+}
+
+/// Whether fragments at `level` are sealed.
+pub fn level_seals(level: AuthLevel) -> bool {
+    level == AuthLevel::PKT_PRIVACY
+}
+
+/// Makes a server's security contexts: one per `auth_context_id` a client opens.
+pub trait Acceptor: Send + Sync {
+    /// A new context for a bind or alter_context carrying `auth_type` at `level`, or
+    /// `Err` with [`AuthFailure::Unsupported`] when this server does not do that package.
+    fn accept(
+        &self,
+        auth_type: AuthType,
+        level: AuthLevel,
+        context_id: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError>;
+}
+
 /// One side's security context for one `auth_context_id` on a connection.
 pub trait SecurityContext: Send {
     /// `auth_type` for the trailer.
@@ -42,7 +130,7 @@ pub trait SecurityContext: Send {
     /// `auth_context_id` for the trailer.
     fn context_id(&self) -> u32;
     /// Feed the peer's token (`None` for a client's first leg) and get the next one.
-    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, Error>;
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError>;
     /// Size of the signature in `auth_value` of request and response fragments.
     fn signature_len(&self) -> usize;
     /// Sign (integrity) or seal and sign (privacy) one fragment in place. `pdu` is the whole
@@ -53,14 +141,18 @@ pub trait SecurityContext: Send {
         pdu: &mut [u8],
         body: Range<usize>,
         signature: Range<usize>,
-    ) -> Result<(), Error>;
+    ) -> Result<(), AuthError>;
     /// Verify (and unseal) one received fragment in place; same ranges as [`protect`](Self::protect).
     fn verify(
         &mut self,
         pdu: &mut [u8],
         body: Range<usize>,
         signature: Range<usize>,
-    ) -> Result<(), Error>;
+    ) -> Result<(), AuthError>;
+    /// The authenticated peer (servers, once established).
+    fn peer_identity(&self) -> Option<PeerIdentity> {
+        None
+    }
 }
 
 /// Alignment of the security trailer relative to the start of the stub data (MS-RPCE 2.2.2.11).
@@ -101,7 +193,8 @@ pub fn protect_fragment(mut pdu: Pdu, ctx: &mut dyn SecurityContext) -> Result<V
     let end = bytes.len();
     let sig_at = end - sig_len;
     let body = stub_at..stub_at + stub_len + pad;
-    ctx.protect(&mut bytes, body, sig_at..end)?;
+    ctx.protect(&mut bytes, body, sig_at..end)
+        .map_err(Error::Security)?;
     Ok(bytes)
 }
 
@@ -127,7 +220,11 @@ pub fn verify_fragment(raw: &mut [u8], ctx: &mut dyn SecurityContext) -> Result<
     let end = raw.len();
     let sig_at = end - a.value.len();
     let trailer_at = sig_at - SEC_TRAILER_LEN;
-    ctx.verify(raw, stub_at..trailer_at, sig_at..end)?;
+    if a.auth_level != ctx.auth_level() {
+        return Err(Error::Auth("security trailer at another level"));
+    }
+    ctx.verify(raw, stub_at..trailer_at, sig_at..end)
+        .map_err(Error::Security)?;
     Pdu::parse(raw)
 }
 
@@ -162,7 +259,7 @@ mod tests {
         fn context_id(&self) -> u32 {
             7
         }
-        fn step(&mut self, _input: Option<&[u8]>) -> Result<AuthStep, Error> {
+        fn step(&mut self, _input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
             Ok(AuthStep::Complete(None))
         }
         fn signature_len(&self) -> usize {
@@ -173,7 +270,7 @@ mod tests {
             pdu: &mut [u8],
             body: Range<usize>,
             signature: Range<usize>,
-        ) -> Result<(), Error> {
+        ) -> Result<(), AuthError> {
             let sig = Toy::sum(pdu, &body);
             pdu[signature].copy_from_slice(&sig);
             for b in &mut pdu[body] {
@@ -186,12 +283,12 @@ mod tests {
             pdu: &mut [u8],
             body: Range<usize>,
             signature: Range<usize>,
-        ) -> Result<(), Error> {
+        ) -> Result<(), AuthError> {
             for b in &mut pdu[body.clone()] {
                 *b ^= 0x5a;
             }
             if pdu[signature] != Toy::sum(pdu, &body) {
-                return Err(Error::Auth("bad signature"));
+                return Err(AuthError::new(AuthFailure::Tampered, "bad signature"));
             }
             Ok(())
         }

@@ -8,13 +8,17 @@ use std::time::Instant;
 use bytes::Bytes;
 use uuid::Uuid;
 
+use crate::auth::{
+    AuthError, AuthFailure, AuthStep, SecurityContext, level_protects, verify_fragment,
+};
 use crate::error::{ConnectionError, Error, Initiator};
 use crate::frag::{MIN_FRAG, OutKind, Outgoing, PduFramer, Reassembler};
 use crate::negotiate::{BindTimeFeatures, PresentationContext, TransferSyntaxPolicy};
 use crate::status::FaultStatus;
+use crate::vt::{VerificationTrailer, VtCommand, VtEntry};
 use crate::wire::{
-    Bind, BindAck, BindAckResult, ContextElement, Drep, PacketType, Pdu, PduBody, PfcFlags,
-    ProviderReason, RejectReason, SyntaxId,
+    AuthVerifier, Bind, BindAck, BindAckResult, ContextElement, Drep, Header, PacketType, Pdu,
+    PduBody, PfcFlags, ProviderReason, RejectReason, SyntaxId,
 };
 
 /// Client limits and offers. `ClientConfig::default()` gives the defaults listed per field.
@@ -175,6 +179,17 @@ struct PendingBind {
     alter: bool,
     offered: Vec<ContextElement>,
     feature_context: Option<u16>,
+    /// This alter_context carries another leg of the security exchange (SPNEGO), not new
+    /// interfaces.
+    auth_leg: bool,
+}
+
+/// The client's security context and how far its exchange got.
+struct ClientSecurity {
+    ctx: Box<dyn SecurityContext>,
+    established: bool,
+    /// The server answered `PFC_SUPPORT_HEADER_SIGN`: requests carry a verification trailer.
+    header_sign: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -209,6 +224,11 @@ pub struct ClientConnection {
     events: VecDeque<ClientEvent>,
     close_after_flush: bool,
     last_activity: Option<Instant>,
+    security: Option<ClientSecurity>,
+    /// The bind's outcome, reported once the security exchange is complete.
+    deferred_bound: Option<BindOutcome>,
+    /// An alter_context leg of the security exchange, queued while the bind_ack is handled.
+    next_auth_leg: Option<PendingBind>,
 }
 
 impl fmt::Debug for ClientConnection {
@@ -220,6 +240,25 @@ impl fmt::Debug for ClientConnection {
             .field("calls", &self.calls.len())
             .finish_non_exhaustive()
     }
+}
+
+impl fmt::Debug for ClientSecurity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientSecurity")
+            .field("established", &self.established)
+            .field("header_sign", &self.header_sign)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The security trailer of a bind-family PDU carrying `token`.
+fn sec_trailer(ctx: &dyn SecurityContext, token: Vec<u8>) -> AuthVerifier {
+    AuthVerifier::new(
+        ctx.auth_type(),
+        ctx.auth_level(),
+        ctx.context_id(),
+        Bytes::from(token),
+    )
 }
 
 impl ClientConnection {
@@ -245,7 +284,32 @@ impl ClientConnection {
             events: VecDeque::new(),
             close_after_flush: false,
             last_activity: None,
+            security: None,
+            deferred_bound: None,
+            next_auth_leg: None,
         }
+    }
+
+    /// Authenticate the association with `ctx` (its package, level and `auth_context_id`). Call
+    /// it before [`bind`](Self::bind). The bind carries the first token; the [`ClientEvent::Bound`]
+    /// event comes once the exchange is complete (after rpc_auth_3 is queued for NTLM, or after
+    /// the last alter_context leg for SPNEGO). At the packet, integrity and privacy levels every
+    /// request fragment is then signed (and sealed), and every response fragment must verify.
+    pub fn set_security(&mut self, ctx: Box<dyn SecurityContext>) -> Result<(), Error> {
+        if self.state != State::Unbound {
+            return Err(Error::InvalidState("set_security: already bound or binding"));
+        }
+        self.security = Some(ClientSecurity {
+            ctx,
+            established: false,
+            header_sign: false,
+        });
+        Ok(())
+    }
+
+    /// True when the association is authenticated and the exchange complete.
+    pub fn is_authenticated(&self) -> bool {
+        self.security.as_ref().is_some_and(|s| s.established)
     }
 
     /// Send a bind offering `interfaces`, each with every configured transfer syntax, plus the
@@ -286,9 +350,25 @@ impl ClientConnection {
         if !self.contexts.contains_key(&context_id) {
             return Err(Error::UnknownContext(context_id));
         }
+        if self.security.as_ref().is_some_and(|s| !s.established) {
+            return Err(Error::InvalidState(
+                "start_call: the security exchange is not complete",
+            ));
+        }
         let call_id = self.alloc_call_id();
+        let protected = self
+            .security
+            .as_ref()
+            .filter(|s| level_protects(s.ctx.auth_level()));
+        let stub = match protected {
+            Some(sec) if sec.header_sign => {
+                self.with_verification_trailer(stub, call_id, context_id, opnum)?
+            }
+            _ => stub,
+        };
+        let auth = protected.map(|s| s.ctx.context_id());
         self.calls.insert(call_id, CallState { cancel_count: 0 });
-        self.requests.push_back(Outgoing::new(
+        let mut out = Outgoing::new(
             call_id,
             OutKind::Request {
                 context_id,
@@ -297,7 +377,9 @@ impl ClientConnection {
             },
             stub,
             self.config.drep,
-        ));
+        );
+        out.auth = auth;
+        self.requests.push_back(out);
         Ok(call_id)
     }
 
@@ -368,7 +450,7 @@ impl ClientConnection {
         while self.state != State::Closed {
             match self.framer.next_pdu(usize::from(u16::MAX)) {
                 Ok(Some(raw)) => {
-                    let r = Pdu::parse_bytes(&raw).and_then(|p| self.handle_pdu(p));
+                    let r = self.unprotect(raw).and_then(|p| self.handle_pdu(p));
                     if let Err(e) = r {
                         self.protocol_error(e);
                     }
@@ -398,7 +480,11 @@ impl ClientConnection {
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         loop {
             if let Some(cur) = self.current.as_mut() {
-                match cur.next_fragment(self.xmit_frag) {
+                let sec = match (cur.auth, self.security.as_mut()) {
+                    (Some(_), Some(s)) => Some(&mut *s.ctx as &mut dyn SecurityContext),
+                    _ => None,
+                };
+                match cur.next_fragment(self.xmit_frag, sec) {
                     Ok((bytes, last)) => {
                         // `take` ends the call's turn; a cancel made before it went out follows it.
                         if last && let Some(done) = self.current.take().filter(|o| o.cancel_after) {
@@ -543,14 +629,25 @@ impl ClientConnection {
         } else {
             PduBody::Bind(bind)
         };
+        let mut auth = None;
+        if let (false, Some(sec)) = (alter, self.security.as_mut()) {
+            let token = match sec.ctx.step(None).map_err(Error::Security)? {
+                AuthStep::Continue(t) => t,
+                AuthStep::Complete(t) => t.unwrap_or_default(),
+            };
+            auth = Some(sec_trailer(sec.ctx.as_ref(), token));
+            flags = flags | PfcFlags::SUPPORT_HEADER_SIGN;
+        }
         let mut pdu = Pdu::new(call_id, flags, body);
         pdu.drep = self.config.drep;
+        pdu.auth = auth;
         self.control.push_back(pdu.emit()?);
         self.pending_bind = Some(PendingBind {
             call_id,
             alter,
             offered,
             feature_context,
+            auth_leg: false,
         });
         if !alter {
             self.state = State::Binding;
@@ -570,7 +667,17 @@ impl ClientConnection {
                     }
                 };
                 let conc = pdu.flags.contains(PfcFlags::CONC_MPX);
-                self.on_bind_ack(pending, ack, conc)
+                if pending.auth_leg {
+                    return self.on_auth_leg(pdu.auth.as_ref());
+                }
+                if !pending.alter && self.security.is_some() {
+                    self.on_bind_auth(&pdu, pending.call_id, &pending.offered)?;
+                }
+                self.on_bind_ack(pending, ack, conc)?;
+                if let Some(leg) = self.next_auth_leg.take() {
+                    self.pending_bind = Some(leg);
+                }
+                Ok(())
             }
             PduBody::BindNak(nak) => {
                 if self.state != State::Binding {
@@ -611,14 +718,14 @@ impl ClientConnection {
             }
             PduBody::Fault(f) => {
                 let call_id = pdu.call_id;
-                if let Some(alter) = self
+                if let Some((alter, leg)) = self
                     .pending_bind
                     .as_ref()
                     .filter(|p| p.call_id == call_id)
-                    .map(|p| p.alter)
+                    .map(|p| (p.alter, p.auth_leg))
                 {
                     self.pending_bind = None;
-                    if alter {
+                    if alter && !leg {
                         self.events
                             .push_back(ClientEvent::AlterContextFailed { status: f.status });
                     } else {
@@ -719,7 +826,7 @@ impl ClientConnection {
             self.state = State::Bound;
         }
         let xmit = u16::try_from(self.xmit_frag).unwrap_or(u16::MAX);
-        self.events.push_back(ClientEvent::Bound(BindOutcome {
+        let outcome = ClientEvent::Bound(BindOutcome {
             alter: pending.alter,
             assoc_group: self.assoc_group,
             sec_addr: ack.sec_addr_str(),
@@ -729,8 +836,167 @@ impl ClientConnection {
             conc_mpx,
             accepted,
             rejected,
-        }));
+        });
+        match (outcome, self.security.as_ref()) {
+            (ClientEvent::Bound(b), Some(sec)) if !pending.alter && !sec.established => {
+                self.deferred_bound = Some(b);
+            }
+            (ev, _) => self.events.push_back(ev),
+        }
         Ok(())
+    }
+
+    /// The bind_ack's security trailer: the server's token. NTLM completes here and sends
+    /// rpc_auth_3; SPNEGO may need another leg over alter_context.
+    fn on_bind_auth(
+        &mut self,
+        pdu: &Pdu,
+        call_id: u32,
+        offered: &[ContextElement],
+    ) -> Result<(), Error> {
+        let Some(sec) = self.security.as_mut() else {
+            return Ok(());
+        };
+        let Some(a) = pdu.auth.as_ref() else {
+            return Err(Error::Security(AuthError::new(
+                AuthFailure::BadToken,
+                "the server accepted the bind without answering its authentication",
+            )));
+        };
+        if a.auth_type != sec.ctx.auth_type() || a.context_id != sec.ctx.context_id() {
+            return Err(Error::Auth("bind_ack for another security context"));
+        }
+        sec.header_sign = pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN);
+        match sec.ctx.step(Some(&a.value)).map_err(Error::Security)? {
+            AuthStep::Complete(token) => {
+                sec.established = true;
+                if let Some(t) = token {
+                    let trailer = sec_trailer(sec.ctx.as_ref(), t);
+                    let mut p = Pdu::new(call_id, PfcFlags::FIRST_AND_LAST, PduBody::Auth3 {
+                        pad: [0; 4],
+                    });
+                    p.drep = self.config.drep;
+                    p.auth = Some(trailer);
+                    self.control.push_back(p.emit()?);
+                }
+            }
+            AuthStep::Continue(t) => {
+                let trailer = sec_trailer(sec.ctx.as_ref(), t);
+                let first: Vec<ContextElement> = offered.iter().take(1).cloned().collect();
+                let leg_id = self.alloc_call_id();
+                let bind = Bind {
+                    max_xmit_frag: self.config.max_xmit_frag,
+                    max_recv_frag: self.config.max_recv_frag,
+                    assoc_group: 0,
+                    contexts: first.clone(),
+                };
+                let mut p = Pdu::new(leg_id, PfcFlags::FIRST_AND_LAST, PduBody::AlterContext(bind));
+                p.drep = self.config.drep;
+                p.auth = Some(trailer);
+                self.control.push_back(p.emit()?);
+                // on_bind_ack takes pending_bind for the bind itself; this one is set after.
+                self.next_auth_leg = Some(PendingBind {
+                    call_id: leg_id,
+                    alter: true,
+                    offered: first,
+                    feature_context: None,
+                    auth_leg: true,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The answer to an alter_context leg of the security exchange.
+    fn on_auth_leg(&mut self, auth: Option<&AuthVerifier>) -> Result<(), Error> {
+        let Some(sec) = self.security.as_mut() else {
+            return Err(Error::UnexpectedPdu(PacketType::ALTER_CONTEXT_RESP));
+        };
+        let token = auth.map(|a| a.value.clone()).unwrap_or_default();
+        match sec.ctx.step(Some(&token)).map_err(Error::Security)? {
+            AuthStep::Complete(_) => {
+                sec.established = true;
+                if let Some(b) = self.deferred_bound.take() {
+                    self.events.push_back(ClientEvent::Bound(b));
+                }
+                Ok(())
+            }
+            AuthStep::Continue(_) => Err(Error::Security(AuthError::new(
+                AuthFailure::BadToken,
+                "the security exchange needs more legs than msrpc supports",
+            ))),
+        }
+    }
+
+    /// Parse a received PDU, verifying (and unsealing) response and fault fragments when the
+    /// association is protected.
+    fn unprotect(&mut self, raw: Bytes) -> Result<Pdu, Error> {
+        let Some(sec) = self
+            .security
+            .as_mut()
+            .filter(|s| s.established && level_protects(s.ctx.auth_level()))
+        else {
+            return Pdu::parse_bytes(&raw);
+        };
+        let header = Header::parse(&raw)?;
+        let signed = header.ptype == PacketType::RESPONSE
+            || (header.ptype == PacketType::FAULT && header.auth_length > 0);
+        if !signed {
+            return Pdu::parse_bytes(&raw);
+        }
+        if header.auth_length == 0 {
+            return Err(Error::Security(AuthError::new(
+                AuthFailure::Tampered,
+                "a response without a signature on a protected association",
+            )));
+        }
+        let mut buf = raw.to_vec();
+        verify_fragment(&mut buf, sec.ctx.as_mut())
+    }
+
+    /// The stub with a verification trailer (MS-RPCE 2.2.2.13) appended, 4-byte aligned: the
+    /// server checks the signed copy of the header fields it carries.
+    fn with_verification_trailer(
+        &self,
+        stub: Bytes,
+        call_id: u32,
+        context_id: u16,
+        opnum: u16,
+    ) -> Result<Bytes, Error> {
+        let Some(ctx) = self.contexts.get(&context_id) else {
+            return Err(Error::UnknownContext(context_id));
+        };
+        let vt = VerificationTrailer {
+            commands: vec![
+                VtEntry {
+                    command: VtCommand::Bitmask1(1),
+                    must_process: false,
+                },
+                VtEntry {
+                    command: VtCommand::PContext {
+                        interface: ctx.interface,
+                        transfer_syntax: ctx.transfer_syntax,
+                    },
+                    must_process: false,
+                },
+                VtEntry {
+                    command: VtCommand::Header2 {
+                        ptype: PacketType::REQUEST,
+                        reserved: [0; 3],
+                        drep: self.config.drep,
+                        call_id,
+                        context_id,
+                        opnum,
+                    },
+                    must_process: false,
+                },
+            ],
+        };
+        let mut v = Vec::with_capacity(stub.len() + 80);
+        v.extend_from_slice(&stub);
+        v.resize(stub.len().next_multiple_of(4), 0);
+        v.extend_from_slice(&vt.emit(self.config.drep.is_little_endian())?);
+        Ok(Bytes::from(v))
     }
 
     fn queue_simple(&mut self, call_id: u32, body: PduBody) {

@@ -88,6 +88,9 @@ pub enum Error {
     /// The PDU carries a security trailer but no security provider is configured or it failed.
     #[error("authentication: {0}")]
     Auth(&'static str),
+    /// The security provider refused a token or a fragment's signature.
+    #[error("security: {0}")]
+    Security(crate::auth::AuthError),
     /// A header field the peer set inconsistently with an earlier fragment or PDU.
     #[error("inconsistent fragment for call {0}")]
     InconsistentFragment(u32),

@@ -6,9 +6,11 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 use uuid::Uuid;
 
+use crate::auth::{SecurityContext, protect_fragment};
 use crate::error::Error;
 use crate::wire::{
     Drep, HEADER_LEN, Header, PacketType, Pdu, PduBody, PfcFlags, Request, Response,
+    SEC_TRAILER_LEN,
 };
 
 /// The smallest fragment every implementation must accept (C706 `MustRecvFragSize`). A peer's
@@ -283,6 +285,8 @@ pub(crate) struct Outgoing {
     pub(crate) extra_flags: PfcFlags,
     /// Send co_cancel right after the last fragment (the call was cancelled before it went out).
     pub(crate) cancel_after: bool,
+    /// The `auth_context_id` whose context signs (and seals) the fragments, if any.
+    pub(crate) auth: Option<u32>,
 }
 
 impl Outgoing {
@@ -296,16 +300,31 @@ impl Outgoing {
             drep,
             extra_flags: PfcFlags::NONE,
             cancel_after: false,
+            auth: None,
         }
     }
 
-    /// Emit the next fragment of at most `max_frag` bytes; true when it was the last.
-    pub(crate) fn next_fragment(&mut self, max_frag: usize) -> Result<(Vec<u8>, bool), Error> {
+    /// Emit the next fragment of at most `max_frag` bytes; true when it was the last. With a
+    /// security context the fragment carries the security trailer and is signed (and sealed):
+    /// every stub chunk but the last is a multiple of 16 bytes, so only the last needs a pad.
+    pub(crate) fn next_fragment(
+        &mut self,
+        max_frag: usize,
+        sec: Option<&mut dyn SecurityContext>,
+    ) -> Result<(Vec<u8>, bool), Error> {
         let header = match self.kind {
             OutKind::Request { object, .. } => 24 + if object.is_some() { 16 } else { 0 },
             OutKind::Response { .. } => 24,
         };
-        let room = max_frag.saturating_sub(header).max(8) & !7;
+        let room = match &sec {
+            None => max_frag.saturating_sub(header).max(8) & !7,
+            Some(ctx) => {
+                max_frag
+                    .saturating_sub(header + SEC_TRAILER_LEN + ctx.signature_len())
+                    .max(16)
+                    & !15
+            }
+        };
         let remaining = self.stub.len() - self.offset;
         let take = remaining.min(room);
         let chunk = self.stub.slice(self.offset..self.offset + take);
@@ -343,7 +362,10 @@ impl Outgoing {
         };
         let mut pdu = Pdu::new(self.call_id, flags, body);
         pdu.drep = self.drep;
-        let bytes = pdu.emit()?;
+        let bytes = match sec {
+            None => pdu.emit()?,
+            Some(ctx) => protect_fragment(pdu, ctx)?,
+        };
         self.offset += take;
         self.started = true;
         Ok((bytes, last))

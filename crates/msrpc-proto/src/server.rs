@@ -8,16 +8,21 @@ use std::time::Instant;
 use bytes::Bytes;
 use uuid::Uuid;
 
+use crate::auth::{
+    Acceptor, AuthError, AuthFailure, AuthStep, PeerIdentity, SecurityContext, level_protects,
+    verify_fragment,
+};
 use crate::error::{ConnectionError, Error, Initiator, WireReaction};
 use crate::frag::{MIN_FRAG, OutKind, Outgoing, PduFramer, Reassembler};
 use crate::negotiate::{
     BindTimeFeatures, InterfaceRegistry, PresentationContext, TransferSyntaxPolicy,
     negotiate_server,
 };
-use crate::status::FaultStatus;
+use crate::status::{FaultStatus, Win32Status};
+use crate::vt::{VerificationTrailer, VtCommand};
 use crate::wire::{
-    BindAck, BindNak, Drep, Fault, Header, PacketType, Pdu, PduBody, PfcFlags, RejectReason,
-    SyntaxId,
+    AuthLevel, AuthType, AuthVerifier, BindAck, BindNak, Drep, Fault, Header, PacketType, Pdu,
+    PduBody, PfcFlags, RejectReason, SyntaxId,
 };
 
 /// Server limits and policy. `ServerConfig::default()` gives the defaults listed per field.
@@ -44,6 +49,9 @@ pub struct ServerConfig {
     pub features: BindTimeFeatures,
     /// Answer `PFC_CONC_MPX` when the client sets it. Default true.
     pub conc_mpx: bool,
+    /// Security contexts (`auth_context_id`s) one connection may open. Past it, a bind or
+    /// alter_context that opens another is refused. Default 16.
+    pub max_auth_contexts: usize,
 }
 
 impl Default for ServerConfig {
@@ -56,6 +64,7 @@ impl Default for ServerConfig {
             transfer_syntax_policy: TransferSyntaxPolicy::PreferNdr20,
             features: BindTimeFeatures::ALL,
             conc_mpx: true,
+            max_auth_contexts: 16,
         }
     }
 }
@@ -84,6 +93,23 @@ pub struct IncomingCall {
     pub maybe: bool,
     /// The client had a cancel pending when it sent the call (`PFC_PENDING_CANCEL`).
     pub pending_cancel: bool,
+    /// How the call was authenticated, or `None` for an unauthenticated call.
+    pub auth: Option<CallAuth>,
+}
+
+/// The security of one call: the context it was made under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CallAuth {
+    /// The package.
+    pub auth_type: AuthType,
+    /// The level the call was protected at (`CONNECT` when the association was authenticated
+    /// and the request carried no trailer).
+    pub level: AuthLevel,
+    /// The `auth_context_id`.
+    pub context_id: u32,
+    /// The authenticated client.
+    pub peer: Option<PeerIdentity>,
 }
 
 /// What happened on a server connection.
@@ -117,6 +143,25 @@ pub enum ServerEvent {
         /// The call.
         call_id: u32,
     },
+    /// A security context was established (after bind, alter_context or rpc_auth_3).
+    Authenticated {
+        /// The `auth_context_id`.
+        context_id: u32,
+        /// The package.
+        auth_type: AuthType,
+        /// The level.
+        level: AuthLevel,
+        /// The client, if the package reports it.
+        peer: Option<PeerIdentity>,
+    },
+    /// A security context failed (wrong credentials, bad token); its calls are refused with
+    /// `ERROR_ACCESS_DENIED`.
+    AuthFailed {
+        /// The `auth_context_id`.
+        context_id: u32,
+        /// Why.
+        error: AuthError,
+    },
     /// The connection is over. Write out what [`ServerConnection::poll_transmit`] still returns,
     /// then close the transport.
     Closed {
@@ -136,6 +181,21 @@ enum State {
 struct ActiveCall {
     context_id: u16,
     cancel_count: u8,
+    /// The security context that protects the response.
+    auth: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    Negotiating,
+    Established,
+    Failed,
+}
+
+struct AuthSlot {
+    ctx: Box<dyn SecurityContext>,
+    state: SlotState,
+    peer: Option<PeerIdentity>,
 }
 
 /// The server side of one connection-oriented association (one transport connection).
@@ -171,6 +231,11 @@ pub struct ServerConnection {
     current: Option<Outgoing>,
     events: VecDeque<ServerEvent>,
     last_activity: Option<Instant>,
+    acceptor: Option<Arc<dyn Acceptor>>,
+    auth: HashMap<u32, AuthSlot>,
+    /// The security context of the request being reassembled (fragments of one call must agree).
+    reassembling_auth: Option<Option<u32>>,
+    header_sign: bool,
 }
 
 impl fmt::Debug for ServerConnection {
@@ -208,7 +273,24 @@ impl ServerConnection {
             current: None,
             events: VecDeque::new(),
             last_activity: None,
+            acceptor: None,
+            auth: HashMap::new(),
+            reassembling_auth: None,
+            header_sign: false,
         }
+    }
+
+    /// Accept authenticated binds: `acceptor` makes a security context for each
+    /// `auth_context_id` a client opens. Without one, a bind carrying a security trailer is
+    /// refused with bind_nak `AUTHENTICATION_TYPE_NOT_RECOGNIZED`.
+    pub fn set_acceptor(&mut self, acceptor: Arc<dyn Acceptor>) {
+        self.acceptor = Some(acceptor);
+    }
+
+    /// Whether the client asked for header signing and the bind was authenticated
+    /// (`PFC_SUPPORT_HEADER_SIGN` answered).
+    pub fn header_signing(&self) -> bool {
+        self.header_sign
     }
 
     /// Feed bytes read from the transport, in any chunking.
@@ -247,12 +329,32 @@ impl ServerConnection {
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         loop {
             if let Some(cur) = self.current.as_mut() {
-                match cur.next_fragment(self.xmit_frag) {
+                if cur.auth.is_some_and(|id| !self.auth.contains_key(&id)) {
+                    self.current = None;
+                    continue;
+                }
+                let sec = cur
+                    .auth
+                    .and_then(|id| self.auth.get_mut(&id))
+                    .map(|slot| &mut *slot.ctx as &mut dyn SecurityContext);
+                match cur.next_fragment(self.xmit_frag, sec) {
                     Ok((bytes, last)) => {
                         if last {
                             self.current = None;
                         }
                         return Some(bytes);
+                    }
+                    Err(e @ Error::Security(_)) => {
+                        // The package cannot sign: the sequence is broken, so is the connection.
+                        self.current = None;
+                        self.finish(
+                            ConnectionError::Protocol {
+                                initiator: Initiator::Local,
+                                error: e,
+                            },
+                            true,
+                        );
+                        continue;
                     }
                     Err(_) => {
                         self.current = None;
@@ -293,7 +395,7 @@ impl ServerConnection {
             .calls
             .remove(&call_id)
             .ok_or(Error::NoSuchCall(call_id))?;
-        self.responses.push_back(Outgoing::new(
+        let mut out = Outgoing::new(
             call_id,
             OutKind::Response {
                 context_id: call.context_id,
@@ -301,7 +403,9 @@ impl ServerConnection {
             },
             stub,
             Drep::LITTLE_ENDIAN,
-        ));
+        );
+        out.auth = call.auth;
+        self.responses.push_back(out);
         Ok(())
     }
 
@@ -406,7 +510,8 @@ impl ServerConnection {
         let result = match pdu.packet_type() {
             PacketType::BIND => self.on_bind(pdu, false),
             PacketType::ALTER_CONTEXT => self.on_bind(pdu, true),
-            PacketType::REQUEST => self.on_request(pdu, raw.len()),
+            PacketType::REQUEST => self.on_request(pdu, &raw),
+            PacketType::AUTH3 => self.on_auth3(pdu),
             PacketType::CO_CANCEL => {
                 self.on_cancel(pdu.call_id);
                 Ok(())
@@ -436,8 +541,19 @@ impl ServerConnection {
             }
             (true, _) => return Err(Error::NotBound),
         }
-        if pdu.auth.is_some() {
-            return Err(Error::Auth("no security provider configured"));
+        let mut ack_auth = None;
+        if let Some(a) = &pdu.auth {
+            match self.bind_auth(a) {
+                Ok(v) => ack_auth = v,
+                Err((reason, status)) => {
+                    if alter {
+                        self.queue_fault(call_id, 0, 0, status, true);
+                    } else {
+                        self.queue_bind_nak(call_id, reason);
+                    }
+                    return Ok(());
+                }
+            }
         }
         let neg = negotiate_server(
             bind,
@@ -474,12 +590,21 @@ impl ServerConnection {
         if self.config.conc_mpx && pdu.flags.contains(PfcFlags::CONC_MPX) {
             flags = flags | PfcFlags::CONC_MPX;
         }
+        if !alter && pdu.auth.is_some() && pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
+            // Every package here signs the whole PDU, header included (MS-RPCE 2.2.2.3).
+            self.header_sign = true;
+        }
+        if self.header_sign && pdu.auth.is_some() {
+            flags = flags | PfcFlags::SUPPORT_HEADER_SIGN;
+        }
         let body = if alter {
             PduBody::AlterContextResp(ack)
         } else {
             PduBody::BindAck(ack)
         };
-        self.queue_pdu(Pdu::new(call_id, flags, body));
+        let mut answer = Pdu::new(call_id, flags, body);
+        answer.auth = ack_auth;
+        self.queue_pdu(answer);
         self.events.push_back(ServerEvent::Bound {
             alter,
             assoc_group: self.assoc_group,
@@ -491,7 +616,8 @@ impl ServerConnection {
         Ok(())
     }
 
-    fn on_request(&mut self, pdu: Pdu, raw_len: usize) -> Result<(), Error> {
+    fn on_request(&mut self, pdu: Pdu, raw: &Bytes) -> Result<(), Error> {
+        let raw_len = raw.len();
         if self.state != State::Bound {
             return Err(Error::NotBound);
         }
@@ -513,15 +639,56 @@ impl ServerConnection {
             }
             return Err(Error::MissingFirstFragment(call_id));
         }
-        if pdu.auth.is_some() {
-            return Err(Error::Auth(
-                "request with a security trailer on an unauthenticated association",
-            ));
-        }
         let max = usize::from(self.config.max_recv_frag);
         if raw_len > max {
             return Err(Error::FragmentTooLarge { len: raw_len, max });
         }
+        // Authentication: which context, and verify (and unseal) the fragment before anything
+        // else reads its stub. A fragment that fails is never dispatched.
+        let auth_id = match &pdu.auth {
+            None => None,
+            Some(a) => Some(a.context_id),
+        };
+        if first {
+            self.reassembling_auth = Some(auth_id);
+        } else if self.reassembling_auth != Some(auth_id) {
+            return Err(Error::InconsistentFragment(call_id));
+        }
+        let pdu = match auth_id {
+            None => pdu,
+            Some(id) => {
+                let state = self.auth.get(&id).map(|s| s.state);
+                if state != Some(SlotState::Established) {
+                    // Unknown context, failed logon, or a request before rpc_auth_3.
+                    self.refuse_and_close(
+                        call_id,
+                        FaultStatus(5),
+                        Error::Security(AuthError::new(
+                            AuthFailure::LogonFailure,
+                            "request on a security context that is not established",
+                        )),
+                    );
+                    return Ok(());
+                }
+                match self.auth.get_mut(&id) {
+                    Some(slot) if level_protects(slot.ctx.auth_level()) => {
+                        let mut buf = raw.to_vec();
+                        match verify_fragment(&mut buf, slot.ctx.as_mut()) {
+                            Ok(clear) => clear,
+                            Err(e) => {
+                                self.refuse_and_close(
+                                    call_id,
+                                    FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0),
+                                    e,
+                                );
+                                return Ok(());
+                            }
+                        }
+                    }
+                    _ => pdu,
+                }
+            }
+        };
         if first {
             self.discarding = None;
             self.last_call_id = call_id;
@@ -543,7 +710,7 @@ impl ServerConnection {
         }
         match self.reassembler.push(pdu) {
             Ok(None) => Ok(()),
-            Ok(Some(msg)) => {
+            Ok(Some(mut msg)) => {
                 let ctx = self
                     .contexts
                     .get(&msg.context_id)
@@ -553,11 +720,23 @@ impl ServerConnection {
                 if cancelled {
                     self.cancelled_partial = None;
                 }
+                let auth = self.call_auth(auth_id);
+                let protected = auth.as_ref().is_some_and(|a| level_protects(a.level));
+                if protected {
+                    match check_verification_trailer(&msg, &ctx) {
+                        Ok(len) => msg.stub.truncate(len),
+                        Err(()) => {
+                            self.queue_fault(call_id, msg.context_id, 0, FaultStatus(5), true);
+                            return Ok(());
+                        }
+                    }
+                }
                 self.calls.insert(
                     call_id,
                     ActiveCall {
                         context_id: msg.context_id,
                         cancel_count: u8::from(cancelled),
+                        auth: if protected { auth_id } else { None },
                     },
                 );
                 self.events.push_back(ServerEvent::Call(IncomingCall {
@@ -571,6 +750,7 @@ impl ServerConnection {
                     drep: msg.drep,
                     maybe: msg.first_flags.contains(PfcFlags::MAYBE),
                     pending_cancel: msg.first_flags.contains(PfcFlags::PENDING_CANCEL) || cancelled,
+                    auth,
                 }));
                 Ok(())
             }
@@ -583,6 +763,161 @@ impl ServerConnection {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Open or continue a security context for a bind / alter_context trailer. `Ok` carries the
+    /// trailer of the answer; `Err` the bind_nak reason (bind) or fault status (alter_context).
+    fn bind_auth(
+        &mut self,
+        a: &AuthVerifier,
+    ) -> Result<Option<AuthVerifier>, (RejectReason, FaultStatus)> {
+        const DENIED: FaultStatus = FaultStatus(5);
+        if a.auth_level.0 < AuthLevel::CONNECT.0 || a.auth_level.0 > AuthLevel::PKT_PRIVACY.0 {
+            return Err((RejectReason::NOT_SPECIFIED, DENIED));
+        }
+        let id = a.context_id;
+        let fresh = !self.auth.contains_key(&id);
+        if fresh {
+            if self.auth.len() >= self.config.max_auth_contexts {
+                return Err((RejectReason::LOCAL_LIMIT_EXCEEDED, DENIED));
+            }
+            let Some(acceptor) = self.acceptor.clone() else {
+                return Err((RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED, DENIED));
+            };
+            let ctx = acceptor
+                .accept(a.auth_type, a.auth_level, id)
+                .map_err(|_| (RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED, DENIED))?;
+            self.auth.insert(
+                id,
+                AuthSlot {
+                    ctx,
+                    state: SlotState::Negotiating,
+                    peer: None,
+                },
+            );
+        }
+        let Some(slot) = self.auth.get_mut(&id) else {
+            return Err((RejectReason::NOT_SPECIFIED, DENIED));
+        };
+        if slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level {
+            return Err((RejectReason::NOT_SPECIFIED, DENIED));
+        }
+        if slot.state != SlotState::Negotiating {
+            // An alter_context on an established context only adds presentation contexts.
+            return Ok(None);
+        }
+        match slot.ctx.step(Some(&a.value)) {
+            Ok(AuthStep::Continue(token)) => Ok(Some(answer_trailer(a, token))),
+            Ok(AuthStep::Complete(token)) => {
+                self.established(id);
+                Ok(token.map(|t| answer_trailer(a, t)))
+            }
+            Err(error) => {
+                if fresh {
+                    self.auth.remove(&id);
+                } else {
+                    slot.state = SlotState::Failed;
+                }
+                self.events.push_back(ServerEvent::AuthFailed {
+                    context_id: id,
+                    error,
+                });
+                Err((RejectReason::NOT_SPECIFIED, DENIED))
+            }
+        }
+    }
+
+    fn established(&mut self, id: u32) {
+        if let Some(slot) = self.auth.get_mut(&id) {
+            slot.state = SlotState::Established;
+            slot.peer = slot.ctx.peer_identity();
+            self.events.push_back(ServerEvent::Authenticated {
+                context_id: id,
+                auth_type: slot.ctx.auth_type(),
+                level: slot.ctx.auth_level(),
+                peer: slot.peer.clone(),
+            });
+        }
+    }
+
+    /// rpc_auth_3: the last leg of a three-leg package (NTLM). Nothing is sent back; a failure
+    /// marks the context failed, and its first request is refused with `ERROR_ACCESS_DENIED`.
+    fn on_auth3(&mut self, pdu: Pdu) -> Result<(), Error> {
+        if self.state != State::Bound {
+            return Err(Error::NotBound);
+        }
+        let Some(a) = pdu.auth else {
+            return Err(Error::Auth("rpc_auth_3 without a security trailer"));
+        };
+        let Some(slot) = self.auth.get_mut(&a.context_id) else {
+            return Err(Error::Auth("rpc_auth_3 for an unknown security context"));
+        };
+        if slot.state != SlotState::Negotiating
+            || slot.ctx.auth_type() != a.auth_type
+            || slot.ctx.auth_level() != a.auth_level
+        {
+            slot.state = SlotState::Failed;
+            return Ok(());
+        }
+        match slot.ctx.step(Some(&a.value)) {
+            Ok(AuthStep::Complete(_)) => self.established(a.context_id),
+            Ok(AuthStep::Continue(_)) => {
+                slot.state = SlotState::Failed;
+                self.events.push_back(ServerEvent::AuthFailed {
+                    context_id: a.context_id,
+                    error: AuthError::new(
+                        AuthFailure::BadToken,
+                        "the package wants another leg after rpc_auth_3",
+                    ),
+                });
+            }
+            Err(error) => {
+                slot.state = SlotState::Failed;
+                self.events.push_back(ServerEvent::AuthFailed {
+                    context_id: a.context_id,
+                    error,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The security of a call: its trailer's context, or the association's connect-level
+    /// context for a request without a trailer.
+    fn call_auth(&self, auth_id: Option<u32>) -> Option<CallAuth> {
+        let (id, slot) = match auth_id {
+            Some(id) => (id, self.auth.get(&id)?),
+            None => {
+                let mut connect = self.auth.iter().filter(|(_, s)| {
+                    s.state == SlotState::Established && s.ctx.auth_level() == AuthLevel::CONNECT
+                });
+                let (id, slot) = connect.next()?;
+                (*id, slot)
+            }
+        };
+        if slot.state != SlotState::Established {
+            return None;
+        }
+        Some(CallAuth {
+            auth_type: slot.ctx.auth_type(),
+            level: slot.ctx.auth_level(),
+            context_id: id,
+            peer: slot.peer.clone(),
+        })
+    }
+
+    /// Fault a request that failed its security check (never dispatched) and close.
+    fn refuse_and_close(&mut self, call_id: u32, status: FaultStatus, error: Error) {
+        self.reassembler.discard(call_id);
+        self.reassembling_auth = None;
+        self.queue_fault(call_id, 0, 0, status, true);
+        self.finish(
+            ConnectionError::Protocol {
+                initiator: Initiator::Remote,
+                error,
+            },
+            true,
+        );
     }
 
     fn on_cancel(&mut self, call_id: u32) {
@@ -681,6 +1016,7 @@ impl ServerConnection {
         self.current = None;
         self.responses.clear();
         self.calls.clear();
+        self.auth.clear();
         self.reassembler = Reassembler::new(0, false);
         self.framer = PduFramer::new();
         self.events.push_back(ServerEvent::Closed { error });
@@ -725,6 +1061,59 @@ impl ServerConnection {
             self.control.push_back(b);
         }
     }
+}
+
+/// The trailer of a bind_ack / alter_context_resp answering `a` with `token`.
+fn answer_trailer(a: &AuthVerifier, token: Vec<u8>) -> AuthVerifier {
+    AuthVerifier::new(a.auth_type, a.auth_level, a.context_id, Bytes::from(token))
+}
+
+/// Check the verification trailer (MS-RPCE 2.2.2.13) at the end of a protected request's stub,
+/// if there is one, against the call; `Ok` is the stub length without it.
+fn check_verification_trailer(
+    msg: &crate::frag::Message,
+    ctx: &PresentationContext,
+) -> Result<usize, ()> {
+    let little = msg.drep.is_little_endian();
+    let Some((at, vt)) = VerificationTrailer::find(&msg.stub, little) else {
+        return Ok(msg.stub.len());
+    };
+    for entry in &vt.commands {
+        match &entry.command {
+            VtCommand::Bitmask1(_) => {}
+            VtCommand::PContext {
+                interface,
+                transfer_syntax,
+            } => {
+                if *interface != ctx.interface || *transfer_syntax != ctx.transfer_syntax {
+                    return Err(());
+                }
+            }
+            VtCommand::Header2 {
+                ptype,
+                drep,
+                call_id,
+                context_id,
+                opnum,
+                ..
+            } => {
+                if *ptype != PacketType::REQUEST
+                    || *drep != msg.drep
+                    || *call_id != msg.call_id
+                    || *context_id != msg.context_id
+                    || *opnum != msg.opnum
+                {
+                    return Err(());
+                }
+            }
+            _ => {
+                if entry.must_process {
+                    return Err(());
+                }
+            }
+        }
+    }
+    Ok(at)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //!   queues, I/O completion ports, window message queues, callbacks.
 //! - [`transport`]: `ncacn_ip_tcp` and `ncalrpc` (Unix domain sockets).
 
+pub mod auth;
 pub mod binding;
 pub mod client;
 #[doc(hidden)]
@@ -21,6 +22,7 @@ pub mod sample;
 pub mod server;
 pub mod transport;
 
+pub use auth::{AuthInfo, AuthnLevel, AuthnService, ClientIdentity, Credentials, UserStore};
 pub use client::{Binding, BindingOptions, Reply};
 pub use codegen::ClientContext;
 pub use error::{Error, Initiator, Result};

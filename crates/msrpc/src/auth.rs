@@ -1,0 +1,895 @@
+//! Authentication: credentials and levels on a binding, a users file for a server, and the NTLM
+//! package (from the `sspi` crate) behind the protocol core's
+//! [`SecurityContext`](msrpc_proto::auth::SecurityContext) seam.
+//!
+//! The Windows names map as follows:
+//!
+//! | Windows | msrpc |
+//! |---|---|
+//! | `RpcBindingSetAuthInfo(h, princ, level, svc, identity, 0)` | [`BindingOptions::auth`](crate::BindingOptions::auth) with an [`AuthInfo`] |
+//! | `RPC_C_AUTHN_LEVEL_*` | [`AuthnLevel`] |
+//! | `RPC_C_AUTHN_WINNT` (NTLM), `RPC_C_AUTHN_GSS_NEGOTIATE` | [`AuthnService`] |
+//! | `SEC_WINNT_AUTH_IDENTITY` | [`Credentials`] |
+//! | `RpcServerRegisterAuthInfo` | [`ServerBuilder::authentication`](crate::server::ServerBuilder::authentication) with a [`UserStore`] |
+//! | `RpcServerRegisterIf3` security callback, `RPC_IF_ALLOW_SECURE_ONLY` | [`InterfaceSecurity`](crate::server::InterfaceSecurity) |
+//! | `RpcBindingInqAuthClient` | [`IncomingCall::client`](crate::server::IncomingCall::client) |
+//!
+//! Passwords are held in memory only as long as the binding or store lives, are never logged,
+//! and are redacted from `Debug` output.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::Path;
+use std::str::FromStr;
+
+use msrpc_proto::auth::{
+    Acceptor, AuthError, AuthFailure, AuthStep, PeerIdentity, SecurityContext, level_seals,
+};
+use msrpc_proto::wire::{AuthLevel, AuthType};
+use sspi::{
+    AuthIdentity, AuthIdentityBuffers, BufferType, ClientRequestFlags,
+    DataRepresentation, EncryptionFlags, Ntlm, SecurityBuffer, SecurityBufferFlags,
+    SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi, SspiEx, SspiImpl, Username,
+};
+
+/// Authentication level (`RPC_C_AUTHN_LEVEL_*`): how much of each call is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[non_exhaustive]
+pub enum AuthnLevel {
+    /// No authentication (`RPC_C_AUTHN_LEVEL_NONE`, 1).
+    #[default]
+    None,
+    /// The association is authenticated once, at bind (`RPC_C_AUTHN_LEVEL_CONNECT`, 2).
+    Connect,
+    /// Raised to [`AuthnLevel::Pkt`] on connection-oriented transports, as Windows does
+    /// (`RPC_C_AUTHN_LEVEL_CALL`, 3).
+    Call,
+    /// Every fragment is signed, replay and reordering are detected (`RPC_C_AUTHN_LEVEL_PKT`, 4).
+    Pkt,
+    /// Every fragment is signed (`RPC_C_AUTHN_LEVEL_PKT_INTEGRITY`, 5).
+    PktIntegrity,
+    /// Every fragment is signed and its stub sealed (`RPC_C_AUTHN_LEVEL_PKT_PRIVACY`, 6).
+    PktPrivacy,
+}
+
+impl AuthnLevel {
+    /// The wire value.
+    pub fn to_wire(self) -> AuthLevel {
+        AuthLevel(match self {
+            AuthnLevel::None => 1,
+            AuthnLevel::Connect => 2,
+            AuthnLevel::Call => 3,
+            AuthnLevel::Pkt => 4,
+            AuthnLevel::PktIntegrity => 5,
+            AuthnLevel::PktPrivacy => 6,
+        })
+    }
+
+    /// From the wire value (0, "default", reads as connect, as Windows does).
+    pub fn from_wire(level: AuthLevel) -> Option<AuthnLevel> {
+        Some(match level.0 {
+            1 => AuthnLevel::None,
+            0 | 2 => AuthnLevel::Connect,
+            3 => AuthnLevel::Call,
+            4 => AuthnLevel::Pkt,
+            5 => AuthnLevel::PktIntegrity,
+            6 => AuthnLevel::PktPrivacy,
+            _ => return None,
+        })
+    }
+
+    /// The level a call actually gets on the wire (`Call` is raised to `Pkt`).
+    pub fn effective(self) -> AuthnLevel {
+        if self == AuthnLevel::Call {
+            AuthnLevel::Pkt
+        } else {
+            self
+        }
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthnLevel::None => "none",
+            AuthnLevel::Connect => "connect",
+            AuthnLevel::Call => "call",
+            AuthnLevel::Pkt => "packet",
+            AuthnLevel::PktIntegrity => "integrity",
+            AuthnLevel::PktPrivacy => "privacy",
+        }
+    }
+}
+
+impl fmt::Display for AuthnLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for AuthnLevel {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.to_ascii_lowercase().as_str() {
+            "none" | "1" => AuthnLevel::None,
+            "connect" | "2" => AuthnLevel::Connect,
+            "call" | "3" => AuthnLevel::Call,
+            "packet" | "pkt" | "4" => AuthnLevel::Pkt,
+            "integrity" | "pkt_integrity" | "sign" | "5" => AuthnLevel::PktIntegrity,
+            "privacy" | "pkt_privacy" | "seal" | "6" => AuthnLevel::PktPrivacy,
+            other => {
+                return Err(format!(
+                    "unknown authentication level {other:?}: use none, connect, call, packet, \
+                     integrity or privacy"
+                ));
+            }
+        })
+    }
+}
+
+/// Authentication service (`RPC_C_AUTHN_*`): the security package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum AuthnService {
+    /// NTLM (`RPC_C_AUTHN_WINNT`, auth type 10).
+    #[default]
+    Ntlm,
+}
+
+impl AuthnService {
+    /// The `auth_type` on the wire.
+    pub fn to_wire(self) -> AuthType {
+        match self {
+            AuthnService::Ntlm => AuthType::NTLM,
+        }
+    }
+
+    /// From the wire value, if msrpc implements that package.
+    pub fn from_wire(t: AuthType) -> Option<AuthnService> {
+        (t == AuthType::NTLM).then_some(AuthnService::Ntlm)
+    }
+}
+
+/// A user's credentials (`SEC_WINNT_AUTH_IDENTITY`). `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    user: String,
+    domain: String,
+    password: String,
+}
+
+impl Credentials {
+    /// Credentials of `user` in `domain` (may be empty).
+    pub fn new(
+        user: impl Into<String>,
+        domain: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Credentials {
+        Credentials {
+            user: user.into(),
+            domain: domain.into(),
+            password: password.into(),
+        }
+    }
+
+    /// Credentials from a user name as Windows writes it: `DOMAIN\user`, `user@domain` or
+    /// `user`.
+    pub fn parse(user: &str, password: impl Into<String>) -> Credentials {
+        let (domain, user) = split_user(user);
+        Credentials::new(user, domain, password)
+    }
+
+    /// The user name.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The domain (may be empty).
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("domain", &self.domain)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `DOMAIN\user` or `user@domain` into (domain, user).
+fn split_user(s: &str) -> (&str, &str) {
+    if let Some((d, u)) = s.split_once('\\') {
+        (d, u)
+    } else if let Some((u, d)) = s.rsplit_once('@') {
+        (d, u)
+    } else {
+        ("", s)
+    }
+}
+
+/// A client's authentication settings for a binding (`RpcBindingSetAuthInfo`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthInfo {
+    /// The level. [`AuthnLevel::None`] means no authentication.
+    pub level: AuthnLevel,
+    /// The package.
+    pub service: AuthnService,
+    /// Whose credentials.
+    pub credentials: Credentials,
+}
+
+impl AuthInfo {
+    /// NTLM at `level` with `credentials`.
+    pub fn ntlm(level: AuthnLevel, credentials: Credentials) -> AuthInfo {
+        AuthInfo {
+            level,
+            service: AuthnService::Ntlm,
+            credentials,
+        }
+    }
+
+    /// A new client security context for one connection.
+    pub(crate) fn client_context(&self, context_id: u32) -> Box<dyn SecurityContext> {
+        match self.service {
+            AuthnService::Ntlm => Box::new(NtlmContext::client(
+                self.level.effective().to_wire(),
+                context_id,
+                &self.credentials,
+            )),
+        }
+    }
+}
+
+/// Who made a call, as the server's managers see it (`RpcBindingInqAuthClient`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ClientIdentity {
+    /// The user name the client authenticated as.
+    pub user: String,
+    /// Its domain, as the client sent it (may be empty).
+    pub domain: String,
+    /// The package.
+    pub service: AuthnService,
+    /// The level the call was protected at.
+    pub level: AuthnLevel,
+}
+
+impl fmt::Display for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.domain.is_empty() {
+            write!(f, "{}", self.user)
+        } else {
+            write!(f, "{}\\{}", self.domain, self.user)
+        }
+    }
+}
+
+/// An error in a users file: which line and why. It never contains a password.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}:{line}: {reason}")]
+pub struct UsersFileError {
+    /// The file (or `<text>`).
+    pub source_name: String,
+    /// The 1-based line.
+    pub line: usize,
+    /// What is wrong.
+    pub reason: String,
+}
+
+#[derive(Clone)]
+struct UserEntry {
+    domain: Option<String>,
+    password: String,
+}
+
+/// The accounts a server accepts for NTLM: from a users file, or built in code.
+///
+/// The file has one account per line, `user:password` (any domain) or `DOMAIN\user:password`
+/// (that domain only). The password is everything after the first `:`. Blank lines and lines
+/// starting with `#` are ignored. User and domain names compare case-insensitively, as Windows
+/// does. `Debug` shows the user names only.
+#[derive(Clone, Default)]
+pub struct UserStore {
+    users: HashMap<String, Vec<UserEntry>>,
+}
+
+impl fmt::Debug for UserStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&String> = self.users.keys().collect();
+        names.sort();
+        f.debug_struct("UserStore").field("users", &names).finish()
+    }
+}
+
+impl UserStore {
+    /// An empty store (refuses everyone).
+    pub fn new() -> UserStore {
+        UserStore::default()
+    }
+
+    /// Adds an account; `user` may be `DOMAIN\user`.
+    pub fn insert(&mut self, user: &str, password: impl Into<String>) {
+        let (domain, name) = split_user(user);
+        self.users
+            .entry(name.to_lowercase())
+            .or_default()
+            .push(UserEntry {
+                domain: (!domain.is_empty()).then(|| domain.to_lowercase()),
+                password: password.into(),
+            });
+    }
+
+    /// Parses users-file text; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<UserStore, UsersFileError> {
+        let mut store = UserStore::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim_end_matches('\r');
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let err = |reason: &str| UsersFileError {
+                source_name: source_name.to_owned(),
+                line: i + 1,
+                reason: reason.to_owned(),
+            };
+            let Some((user, password)) = line.split_once(':') else {
+                return Err(err("expected USER:PASSWORD or DOMAIN\\USER:PASSWORD"));
+            };
+            let user = user.trim();
+            let (domain, name) = split_user(user);
+            if name.is_empty() {
+                return Err(err("the user name is empty"));
+            }
+            if user.contains('\\') && domain.is_empty() {
+                return Err(err("the domain before '\\' is empty"));
+            }
+            if password.is_empty() {
+                return Err(err("the password is empty"));
+            }
+            store.insert(user, password);
+        }
+        Ok(store)
+    }
+
+    /// Reads a users file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<UserStore, UsersFileError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| UsersFileError {
+            source_name: name.clone(),
+            line: 0,
+            reason: format!("cannot read: {e}"),
+        })?;
+        UserStore::parse(&text, &name)
+    }
+
+    /// Accounts in the store.
+    pub fn len(&self) -> usize {
+        self.users.values().map(Vec::len).sum()
+    }
+
+    /// True if the store has no account.
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
+
+    /// The password for `user` in `domain`, if the store has the account.
+    fn password(&self, user: &str, domain: &str) -> Option<&str> {
+        let entries = self.users.get(&user.to_lowercase())?;
+        let domain = domain.to_lowercase();
+        entries
+            .iter()
+            .find(|e| e.domain.as_deref() == Some(domain.as_str()))
+            .or_else(|| entries.iter().find(|e| e.domain.is_none()))
+            .map(|e| e.password.as_str())
+    }
+}
+
+/// A server's security contexts: NTLM, checked against a [`UserStore`].
+#[derive(Debug)]
+pub(crate) struct StoreAcceptor {
+    pub(crate) store: std::sync::Arc<UserStore>,
+}
+
+impl Acceptor for StoreAcceptor {
+    fn accept(
+        &self,
+        auth_type: AuthType,
+        level: AuthLevel,
+        context_id: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        match AuthnService::from_wire(auth_type) {
+            Some(AuthnService::Ntlm) => Ok(Box::new(NtlmContext::server(
+                level,
+                context_id,
+                self.store.clone(),
+            ))),
+            None => Err(AuthError::new(
+                AuthFailure::Unsupported,
+                format!("authentication type {} is not supported", auth_type.0),
+            )),
+        }
+    }
+}
+
+enum Role {
+    Client {
+        creds: Option<AuthIdentityBuffers>,
+    },
+    Server {
+        store: std::sync::Arc<UserStore>,
+        peer: Option<PeerIdentity>,
+    },
+}
+
+/// One NTLM security context (MS-NLMP through `sspi`), client or server side.
+struct NtlmContext {
+    ntlm: Ntlm,
+    role: Role,
+    level: AuthLevel,
+    context_id: u32,
+    legs: u8,
+}
+
+/// An `sspi` error as a provider error; the package's text never contains secrets.
+fn package_error(kind: AuthFailure, e: &sspi::Error) -> AuthError {
+    let kind = match e.error_type {
+        sspi::ErrorKind::LogonDenied => AuthFailure::LogonFailure,
+        sspi::ErrorKind::MessageAltered | sspi::ErrorKind::OutOfSequence => {
+            if kind == AuthFailure::BadToken {
+                AuthFailure::BadToken
+            } else {
+                AuthFailure::Tampered
+            }
+        }
+        _ => kind,
+    };
+    AuthError::new(kind, format!("NTLM: {}", e.description))
+}
+
+/// The most legs either side of NTLM takes; more is a peer looping the exchange.
+const MAX_LEGS: u8 = 3;
+
+impl NtlmContext {
+    fn client(level: AuthLevel, context_id: u32, creds: &Credentials) -> NtlmContext {
+        NtlmContext {
+            ntlm: Ntlm::new(),
+            role: Role::Client {
+                creds: Some(AuthIdentityBuffers::from_utf8(
+                    &creds.user,
+                    &creds.domain,
+                    &creds.password,
+                )),
+            },
+            level,
+            context_id,
+            legs: 0,
+        }
+    }
+
+    fn server(
+        level: AuthLevel,
+        context_id: u32,
+        store: std::sync::Arc<UserStore>,
+    ) -> NtlmContext {
+        NtlmContext {
+            ntlm: Ntlm::new(),
+            role: Role::Server { store, peer: None },
+            level,
+            context_id,
+            legs: 0,
+        }
+    }
+
+    fn client_step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        let Role::Client { creds } = &mut self.role else {
+            return Err(AuthError::new(AuthFailure::Package, "not a client context"));
+        };
+        let mut flags = ClientRequestFlags::ALLOCATE_MEMORY;
+        if self.level.0 >= AuthLevel::CALL.0 {
+            flags |= ClientRequestFlags::INTEGRITY;
+        }
+        if level_seals(self.level) {
+            flags |= ClientRequestFlags::CONFIDENTIALITY;
+        }
+        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+        let mut input_bufs = input.map(|t| vec![SecurityBuffer::new(t.to_vec(), BufferType::Token)]);
+        let mut builder = self
+            .ntlm
+            .initialize_security_context()
+            .with_credentials_handle(creds)
+            .with_context_requirements(flags)
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_output(&mut output);
+        if let Some(i) = input_bufs.as_mut() {
+            builder = builder.with_input(i);
+        }
+        let result = self
+            .ntlm
+            .initialize_security_context_impl(&mut builder)
+            .and_then(|mut g| g.resolve_to_result())
+            .map_err(|e| package_error(AuthFailure::BadToken, &e))?;
+        let token = output.pop().map(|b| b.buffer).unwrap_or_default();
+        match result.status {
+            SecurityStatus::ContinueNeeded => Ok(AuthStep::Continue(token)),
+            SecurityStatus::Ok | SecurityStatus::CompleteNeeded => {
+                Ok(AuthStep::Complete((!token.is_empty()).then_some(token)))
+            }
+            other => Err(AuthError::new(
+                AuthFailure::Package,
+                format!("NTLM: unexpected status {other:?}"),
+            )),
+        }
+    }
+
+    fn server_step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        let Some(input) = input else {
+            return Err(AuthError::new(AuthFailure::BadToken, "no token from the client"));
+        };
+        let mut creds: Option<AuthIdentityBuffers> = None;
+        let mut input_bufs = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
+        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+        let builder = self
+            .ntlm
+            .accept_security_context()
+            .with_credentials_handle(&mut creds)
+            .with_context_requirements(ServerRequestFlags::ALLOCATE_MEMORY)
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_input(&mut input_bufs)
+            .with_output(&mut output);
+        let result = self
+            .ntlm
+            .accept_security_context_impl(builder)
+            .and_then(|mut g| g.resolve_to_result())
+            .map_err(|e| package_error(AuthFailure::BadToken, &e))?;
+        match result.status {
+            SecurityStatus::ContinueNeeded => {
+                let token = output.pop().map(|b| b.buffer).unwrap_or_default();
+                Ok(AuthStep::Continue(token))
+            }
+            SecurityStatus::CompleteNeeded | SecurityStatus::Ok => {
+                self.complete_logon(input)?;
+                Ok(AuthStep::Complete(None))
+            }
+            other => Err(AuthError::new(
+                AuthFailure::Package,
+                format!("NTLM: unexpected status {other:?}"),
+            )),
+        }
+    }
+
+    /// The AUTHENTICATE message arrived: look its user up and let the package check the proof.
+    fn complete_logon(&mut self, authenticate: &[u8]) -> Result<(), AuthError> {
+        let Role::Server { store, peer } = &mut self.role else {
+            return Err(AuthError::new(AuthFailure::Package, "not a server context"));
+        };
+        let msg = parse_authenticate(authenticate)?;
+        let denied =
+            |why: &str| AuthError::new(AuthFailure::LogonFailure, format!("logon denied: {why}"));
+        // sspi 0.23 verifies the password only through the MIC: without one it would accept any
+        // password, so a message without a MIC is refused (every NTLMv2 client of this decade
+        // sends one when the challenge carries a timestamp, as ours does).
+        if !msg.has_mic {
+            return Err(denied("the client sent no message integrity code (MIC)"));
+        }
+        let Some(password) = store.password(&msg.user, &msg.domain) else {
+            return Err(denied("unknown user"));
+        };
+        let username = Username::new(&msg.user, (!msg.domain.is_empty()).then_some(&msg.domain))
+            .map_err(|_| denied("unusable user name"))?;
+        self.ntlm
+            .custom_set_auth_identity(AuthIdentity {
+                username,
+                password: password.to_owned().into(),
+            })
+            .map_err(|e| package_error(AuthFailure::LogonFailure, &e))?;
+        self.ntlm
+            .complete_auth_token(&mut [])
+            .map_err(|e| package_error(AuthFailure::LogonFailure, &e))?;
+        *peer = Some(PeerIdentity::new(msg.user, msg.domain));
+        Ok(())
+    }
+
+    /// Split a fragment into the package's buffers: header, body (sealed or not), trailer and
+    /// signature. The MAC covers the first three.
+    fn buffers<'a>(
+        pdu: &'a mut [u8],
+        body: &Range<usize>,
+        signature: &Range<usize>,
+        seal: bool,
+    ) -> Result<[SecurityBufferRef<'a>; 4], AuthError> {
+        if body.start > body.end || body.end > signature.start || signature.end > pdu.len() {
+            return Err(AuthError::new(AuthFailure::Tampered, "bad fragment layout"));
+        }
+        let (head, rest) = pdu.split_at_mut(body.start);
+        let (stub, rest) = rest.split_at_mut(body.end - body.start);
+        let (trailer, rest) = rest.split_at_mut(signature.start - body.end);
+        let sig = &mut rest[..signature.end - signature.start];
+        let ro = SecurityBufferFlags::SECBUFFER_READONLY_WITH_CHECKSUM;
+        let stub = if seal {
+            SecurityBufferRef::data_buf(stub)
+        } else {
+            SecurityBufferRef::data_buf(stub).with_flags(ro)
+        };
+        Ok([
+            SecurityBufferRef::data_buf(head).with_flags(ro),
+            stub,
+            SecurityBufferRef::data_buf(trailer).with_flags(ro),
+            SecurityBufferRef::token_buf(sig),
+        ])
+    }
+}
+
+impl SecurityContext for NtlmContext {
+    fn auth_type(&self) -> AuthType {
+        AuthType::NTLM
+    }
+
+    fn auth_level(&self) -> AuthLevel {
+        self.level
+    }
+
+    fn context_id(&self) -> u32 {
+        self.context_id
+    }
+
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        self.legs = self.legs.saturating_add(1);
+        if self.legs > MAX_LEGS {
+            return Err(AuthError::new(AuthFailure::BadToken, "too many NTLM legs"));
+        }
+        match self.role {
+            Role::Client { .. } => self.client_step(input),
+            Role::Server { .. } => self.server_step(input),
+        }
+    }
+
+    fn signature_len(&self) -> usize {
+        16
+    }
+
+    fn protect(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        signature: Range<usize>,
+    ) -> Result<(), AuthError> {
+        let seal = level_seals(self.level);
+        let mut bufs = Self::buffers(pdu, &body, &signature, seal)?;
+        self.ntlm
+            .encrypt_message(EncryptionFlags::empty(), &mut bufs)
+            .map_err(|e| package_error(AuthFailure::Package, &e))?;
+        Ok(())
+    }
+
+    fn verify(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        signature: Range<usize>,
+    ) -> Result<(), AuthError> {
+        if signature.end - signature.start != 16 {
+            return Err(AuthError::new(
+                AuthFailure::Tampered,
+                "NTLM signature is not 16 bytes",
+            ));
+        }
+        let seal = level_seals(self.level);
+        let mut bufs = Self::buffers(pdu, &body, &signature, seal)?;
+        self.ntlm
+            .decrypt_message(&mut bufs)
+            .map_err(|e| package_error(AuthFailure::Tampered, &e))?;
+        Ok(())
+    }
+
+    fn peer_identity(&self) -> Option<PeerIdentity> {
+        match &self.role {
+            Role::Server { peer, .. } => peer.clone(),
+            Role::Client { .. } => None,
+        }
+    }
+}
+
+/// What the server needs from an NTLM AUTHENTICATE message (MS-NLMP 2.2.1.3).
+struct AuthenticateInfo {
+    user: String,
+    domain: String,
+    has_mic: bool,
+}
+
+/// Reads the user, domain and whether the NTLMv2 response's AV pairs announce a MIC
+/// (`MsvAvFlags` bit 0x2, MS-NLMP 2.2.2.1). Parsing only; the package checks the proofs.
+fn parse_authenticate(m: &[u8]) -> Result<AuthenticateInfo, AuthError> {
+    let bad = || AuthError::new(AuthFailure::BadToken, "malformed NTLM AUTHENTICATE message");
+    if m.len() < 64 || &m[..8] != b"NTLMSSP\0" || m[8..12] != [3, 0, 0, 0] {
+        return Err(bad());
+    }
+    let field = |at: usize| -> Result<&[u8], AuthError> {
+        let len = usize::from(u16::from_le_bytes([m[at], m[at + 1]]));
+        let off = u32::from_le_bytes([m[at + 4], m[at + 5], m[at + 6], m[at + 7]]) as usize;
+        m.get(off..off.checked_add(len).ok_or_else(bad)?)
+            .ok_or_else(bad)
+    };
+    let utf16 = |b: &[u8]| -> Result<String, AuthError> {
+        if b.len() % 2 != 0 {
+            return Err(bad());
+        }
+        let units: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).map_err(|_| bad())
+    };
+    let nt = field(20)?;
+    let domain = utf16(field(28)?)?;
+    let user = utf16(field(36)?)?;
+    // NTLMv2 response: NTProofStr (16), then the blob: RespType, HiRespType, 6 reserved,
+    // timestamp (8), client challenge (8), 4 reserved, then AV pairs.
+    let mut has_mic = false;
+    let mut at = 16 + 28;
+    while let Some(hdr) = nt.get(at..at + 4) {
+        let id = u16::from_le_bytes([hdr[0], hdr[1]]);
+        let len = usize::from(u16::from_le_bytes([hdr[2], hdr[3]]));
+        if id == 0 {
+            break;
+        }
+        let value = nt.get(at + 4..at + 4 + len).ok_or_else(bad)?;
+        if id == 6 && len == 4 {
+            let flags = u32::from_le_bytes([value[0], value[1], value[2], value[3]]);
+            has_mic = flags & 0x2 != 0;
+        }
+        at += 4 + len;
+    }
+    Ok(AuthenticateInfo {
+        user,
+        domain,
+        has_mic,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use msrpc_proto::auth::{protect_fragment, verify_fragment};
+    use msrpc_proto::wire::{Pdu, PduBody, PfcFlags, Request};
+
+    fn pair(level: AuthLevel, password: &str) -> (NtlmContext, NtlmContext) {
+        let mut store = UserStore::new();
+        store.insert("alice", "s3cret!");
+        let store = std::sync::Arc::new(store);
+        let client = NtlmContext::client(level, 7, &Credentials::new("alice", "WS", password));
+        let server = NtlmContext::server(level, 7, store);
+        (client, server)
+    }
+
+    fn handshake(c: &mut NtlmContext, s: &mut NtlmContext) -> Result<(), AuthError> {
+        let AuthStep::Continue(negotiate) = c.step(None)? else {
+            panic!("client finished early")
+        };
+        let AuthStep::Continue(challenge) = s.step(Some(&negotiate))? else {
+            panic!("server finished early")
+        };
+        let AuthStep::Complete(Some(authenticate)) = c.step(Some(&challenge))? else {
+            panic!("no AUTHENTICATE")
+        };
+        match s.step(Some(&authenticate))? {
+            AuthStep::Complete(None) => Ok(()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn request(stub: &[u8]) -> Pdu {
+        Pdu::new(
+            3,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Request(Request {
+                alloc_hint: stub.len() as u32,
+                context_id: 0,
+                opnum: 1,
+                object: None,
+                stub: bytes::Bytes::copy_from_slice(stub),
+            }),
+        )
+    }
+
+    #[test]
+    fn ntlm_handshake_then_sealed_and_signed_fragments_verify() {
+        for level in [AuthLevel::PKT_INTEGRITY, AuthLevel::PKT_PRIVACY] {
+            let (mut c, mut s) = pair(level, "s3cret!");
+            handshake(&mut c, &mut s).unwrap();
+            assert_eq!(s.peer_identity().unwrap(), PeerIdentity::new("alice", "WS"));
+            for i in 0..3u8 {
+                let stub = vec![i; 37];
+                let mut wire = protect_fragment(request(&stub), &mut c).unwrap();
+                let sealed = !wire.windows(37).any(|w| w == stub.as_slice());
+                assert_eq!(sealed, level == AuthLevel::PKT_PRIVACY);
+                let back = verify_fragment(&mut wire, &mut s).unwrap();
+                let PduBody::Request(r) = back.body else {
+                    panic!()
+                };
+                assert_eq!(&r.stub[..], &stub[..]);
+            }
+        }
+    }
+
+    fn established(level: AuthLevel) -> (NtlmContext, NtlmContext) {
+        let (mut c, mut s) = pair(level, "s3cret!");
+        handshake(&mut c, &mut s).unwrap();
+        (c, s)
+    }
+
+    #[test]
+    fn tampered_replayed_and_reordered_fragments_are_refused() {
+        for level in [AuthLevel::PKT_INTEGRITY, AuthLevel::PKT_PRIVACY] {
+            // Reordered: the second fragment arrives first.
+            let (mut c, mut s) = established(level);
+            let _first = protect_fragment(request(b"one one one one"), &mut c).unwrap();
+            let mut second = protect_fragment(request(b"two two two two"), &mut c).unwrap();
+            assert!(verify_fragment(&mut second, &mut s).is_err());
+            // One flipped bit in the header, the stub or the trailer.
+            for at in [2usize, 30, 44] {
+                let (mut c, mut s) = established(level);
+                let mut wire = protect_fragment(request(b"one one one one"), &mut c).unwrap();
+                wire[at] ^= 0x01;
+                assert!(verify_fragment(&mut wire, &mut s).is_err(), "flip at {at}");
+            }
+            // Replayed: in order both verify, the first again does not.
+            let (mut c, mut s) = established(level);
+            let mut first = protect_fragment(request(b"one one one one"), &mut c).unwrap();
+            let replay = first.clone();
+            let mut second = protect_fragment(request(b"two two two two"), &mut c).unwrap();
+            verify_fragment(&mut first, &mut s).unwrap();
+            verify_fragment(&mut second, &mut s).unwrap();
+            assert!(verify_fragment(&mut replay.clone(), &mut s).is_err());
+        }
+    }
+
+    #[test]
+    fn wrong_password_and_unknown_user_are_logon_failures() {
+        let (mut c, mut s) = pair(AuthLevel::PKT_PRIVACY, "wrong");
+        let e = handshake(&mut c, &mut s).unwrap_err();
+        assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
+        let store = std::sync::Arc::new(UserStore::new());
+        let mut c = NtlmContext::client(AuthLevel::CONNECT, 1, &Credentials::new("bob", "", "x"));
+        let mut s = NtlmContext::server(AuthLevel::CONNECT, 1, store);
+        let e = handshake(&mut c, &mut s).unwrap_err();
+        assert_eq!(e.kind, AuthFailure::LogonFailure);
+    }
+
+    #[test]
+    fn users_file_parses_and_reports_bad_lines_without_passwords() {
+        let text = "# accounts\n\nalice:s3cret!\nCORP\\bob:pa:ss\n";
+        let store = UserStore::parse(text, "users.txt").unwrap();
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.password("ALICE", "anything"), Some("s3cret!"));
+        assert_eq!(store.password("bob", "corp"), Some("pa:ss"));
+        assert_eq!(store.password("bob", "other"), None);
+        assert!(!format!("{store:?}").contains("s3cret"));
+        let e = UserStore::parse("alice:ok\nno-colon-hunter2\n", "u").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(UserStore::parse(":pw\n", "u").unwrap_err().line, 1);
+        assert_eq!(UserStore::parse("\\bob:pw\n", "u").unwrap_err().line, 1);
+        assert_eq!(UserStore::parse("bob:\n", "u").unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn levels_parse_and_credentials_hide_the_password() {
+        assert_eq!("privacy".parse::<AuthnLevel>().unwrap(), AuthnLevel::PktPrivacy);
+        assert_eq!("INTEGRITY".parse::<AuthnLevel>().unwrap(), AuthnLevel::PktIntegrity);
+        assert!("loud".parse::<AuthnLevel>().is_err());
+        assert_eq!(AuthnLevel::Call.effective(), AuthnLevel::Pkt);
+        let c = Credentials::parse("CORP\\alice", "hunter2");
+        assert_eq!((c.domain(), c.user()), ("CORP", "alice"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = Credentials::parse("alice@corp.example", "x");
+        assert_eq!((c.domain(), c.user()), ("corp.example", "alice"));
+    }
+}
