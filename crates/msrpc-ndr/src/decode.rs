@@ -139,10 +139,14 @@ impl<'a> Decoder<'a> {
         T::decode_deferred(head, self)
     }
 
-    /// Succeeds only if every byte was consumed ([`ErrorKind::TrailingBytes`] otherwise).
+    /// Succeeds only if every byte was consumed ([`ErrorKind::TrailingBytes`] otherwise),
+    /// apart from up to 7 zero bytes of alignment padding: a client pads the stub to 4 bytes
+    /// before a verification trailer (MS-RPCE 2.2.2.13), and the server strips only the trailer.
     pub fn finish(&self) -> Result<()> {
-        match self.remaining() {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        match rest.len() {
             0 => Ok(()),
+            n if n < 8 && rest.iter().all(|b| *b == 0) => Ok(()),
             n => Err(Error::new(ErrorKind::TrailingBytes(n))),
         }
     }

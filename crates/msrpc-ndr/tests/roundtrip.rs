@@ -300,6 +300,13 @@ fn trailing_bytes() {
     let mut d = Decoder::new(&b, Syntax::Ndr20, r);
     assert_eq!(d.decode_param::<u32>().unwrap(), 1);
     assert!(d.finish().is_err());
+    // Up to 7 zero bytes are alignment padding (before a verification trailer); 8 are not.
+    for (pad, ok) in [(3usize, true), (7, true), (8, false)] {
+        let mut b = hex::decode("01000000").unwrap();
+        b.resize(4 + pad, 0);
+        let r = decode_all::<u32>(&b, Syntax::Ndr20, r, DecodeLimits::default(), true);
+        assert_eq!(r.is_ok(), ok, "{pad} zero bytes");
+    }
 }
 
 #[test]

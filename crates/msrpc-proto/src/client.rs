@@ -307,6 +307,11 @@ impl ClientConnection {
         Ok(())
     }
 
+    /// True when a security context was set (authenticated or not yet).
+    pub fn is_secured(&self) -> bool {
+        self.security.is_some()
+    }
+
     /// True when the association is authenticated and the exchange complete.
     pub fn is_authenticated(&self) -> bool {
         self.security.as_ref().is_some_and(|s| s.established)

@@ -655,6 +655,18 @@ impl ServerConnection {
             return Err(Error::InconsistentFragment(call_id));
         }
         let pdu = match auth_id {
+            None if self.auth.values().any(|s| s.state == SlotState::Failed) => {
+                // The client failed to log on: it gets no unauthenticated calls either.
+                self.refuse_and_close(
+                    call_id,
+                    FaultStatus(5),
+                    Error::Security(AuthError::new(
+                        AuthFailure::LogonFailure,
+                        "request on an association whose logon failed",
+                    )),
+                );
+                return Ok(());
+            }
             None => pdu,
             Some(id) => {
                 let state = self.auth.get(&id).map(|s| s.state);

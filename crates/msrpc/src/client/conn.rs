@@ -117,7 +117,20 @@ impl ConnHandle {
             contexts: Mutex::new(HashMap::new()),
             bind_lock: tokio::sync::Mutex::new(()),
         });
-        rt.spawn(run(ClientConnection::new(cfg), stream, rx, shared.clone()));
+        let mut conn = ClientConnection::new(cfg);
+        if let Some(auth) = options
+            .auth
+            .as_ref()
+            .filter(|a| a.level > crate::auth::AuthnLevel::None)
+        {
+            let id = NEXT_AUTH_CONTEXT.fetch_add(1, Ordering::Relaxed);
+            conn.set_security(auth.client_context(id))
+                .map_err(|e| Error::Protocol {
+                    initiator: Initiator::Local,
+                    reason: e.to_string(),
+                })?;
+        }
+        rt.spawn(run(conn, stream, rx, shared.clone()));
         Ok(ConnHandle { shared, cmd: tx })
     }
 
@@ -208,6 +221,26 @@ impl ConnHandle {
             deadline: timeout.map(|t| (tokio::time::Instant::now() + t, t)),
             done: false,
         })
+    }
+}
+
+/// `auth_context_id`s of this process's client connections (any value is valid; distinct ones make
+/// captures easier to read).
+static NEXT_AUTH_CONTEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0x4d53_0001);
+
+/// The status a caller sees when its connection ended for `e`.
+fn connection_status(e: &ConnectionError) -> Win32Status {
+    use msrpc_proto::auth::AuthFailure;
+    match e {
+        ConnectionError::Protocol {
+            error: msrpc_proto::Error::Security(a),
+            ..
+        } => match a.kind {
+            AuthFailure::LogonFailure => Win32Status::ERROR_ACCESS_DENIED,
+            AuthFailure::Unsupported => Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE,
+            _ => Win32Status::RPC_S_SEC_PKG_ERROR,
+        },
+        _ => Win32Status::RPC_S_COMM_FAILURE,
     }
 }
 
@@ -358,8 +391,16 @@ async fn run(
                 }
                 ClientEvent::BindRejected { reason, .. } => {
                     if let Some((_, reply)) = bind_waiter.take() {
+                        // A refused authenticated bind is access denied (or an unknown package).
+                        let status = if reason == msrpc_proto::wire::RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED {
+                            Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE
+                        } else if conn.is_secured() {
+                            Win32Status::ERROR_ACCESS_DENIED
+                        } else {
+                            Win32Status::RPC_S_SERVER_UNAVAILABLE
+                        };
                         let _ = reply.send(Err(Error::BindRejected {
-                            status: Win32Status::RPC_S_SERVER_UNAVAILABLE,
+                            status,
                             reason: format!("bind_nak: {reason:?}"),
                         }));
                     }
@@ -409,7 +450,7 @@ async fn run(
                     shared.usable.store(false, Ordering::Release);
                     debug!(?error, "client connection closed");
                     let err = |e: &ConnectionError| Error::Connection {
-                        status: Win32Status::RPC_S_COMM_FAILURE,
+                        status: connection_status(e),
                         initiator: e.initiator(),
                         reason: format!("{e:?}"),
                     };

@@ -63,6 +63,10 @@ pub struct BindingOptions {
     /// The endpoint mapper's port, asked (`ept_map`) for the endpoint of a binding without one
     /// (`ncacn_ip_tcp:HOST` on HOST, `ncalrpc:` on 127.0.0.1). Default 135.
     pub endpoint_mapper_port: u16,
+    /// `RpcBindingSetAuthInfo`: authenticate every connection of this binding (NTLM at the given
+    /// level). Default none: calls are unauthenticated. The endpoint mapper lookup for a binding
+    /// without an endpoint stays unauthenticated, as on Windows.
+    pub auth: Option<crate::auth::AuthInfo>,
 }
 
 impl Default for BindingOptions {
@@ -78,6 +82,7 @@ impl Default for BindingOptions {
             noncausal: false,
             keep_connection_on_orphan: false,
             endpoint_mapper_port: crate::epm::EPM_PORT,
+            auth: None,
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct CallInfo {
     pub assoc_group: u32,
     /// The call id on its connection.
     pub call_id: u32,
+    /// Who made the call and at what level (`RpcBindingInqAuthClient`), or `None` for an
+    /// unauthenticated call.
+    pub client: Option<crate::auth::ClientIdentity>,
 }
 
 /// The answer a connection task receives for a call.
@@ -149,6 +152,12 @@ impl IncomingCall {
     /// The call's facts.
     pub fn info(&self) -> &CallInfo {
         &self.info
+    }
+
+    /// The authenticated client (`RpcBindingInqAuthClient`), or `None` for an unauthenticated
+    /// call.
+    pub fn client(&self) -> Option<&crate::auth::ClientIdentity> {
+        self.info.client.as_ref()
     }
 
     /// The request's stub data (the NDR-encoded in-parameters).

@@ -13,16 +13,17 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tracing::{debug, trace};
+use tracing::{debug, info, trace};
 
-use super::Shared;
+use super::{SecurityCheck, Shared};
+use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
 use super::call::{Answer, CallEvent, CallGuard, CallInfo, CallState, Completion, IncomingCall};
 use super::context::AssocGroup;
 use crate::transport::{PeerAddr, Stream};
 use msrpc_ndr::{DataRep, Syntax};
 use msrpc_proto::{
     FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection, ServerEvent,
-    SyntaxId,
+    SyntaxId, Win32Status,
 };
 
 /// The server's interfaces as the protocol core asks about them during bind.
@@ -55,6 +56,11 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     pc.max_request_size = cfg.max_request_size;
     pc.sec_addr = cfg_sec_addr(&stream);
     let mut conn = ServerConnection::new(pc, Arc::new(Registry(shared.clone())));
+    if let Some(users) = &shared.users {
+        conn.set_acceptor(Arc::new(crate::auth::StoreAcceptor {
+            store: users.clone(),
+        }));
+    }
     let (tx, mut rx) = mpsc::unbounded_channel::<Completion>();
     let mut calls: HashMap<u32, Arc<CallState>> = HashMap::new();
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -104,6 +110,18 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     if group.is_none() {
                         group = Some((assoc_group, shared.groups.join(assoc_group)));
                     }
+                }
+                ServerEvent::Authenticated {
+                    context_id,
+                    level,
+                    peer: client,
+                    ..
+                } => {
+                    debug!(?peer, context_id, level = level.0, client = ?client.map(|c| c.to_string()), "client authenticated");
+                }
+                ServerEvent::AuthFailed { context_id, error } => {
+                    // The package's text names the failure, never the password.
+                    info!(?peer, context_id, %error, "authentication failed");
                 }
                 ServerEvent::Closed { error } => {
                     debug!(?peer, ?error, "connection closing");
@@ -312,6 +330,25 @@ fn dispatch(
     } else {
         Syntax::Ndr20
     };
+    let client = c.auth.as_ref().and_then(|a| {
+        let p = a.peer.as_ref()?;
+        Some(ClientIdentity {
+            user: p.user.clone(),
+            domain: p.domain.clone(),
+            service: AuthnService::from_wire(a.auth_type)?,
+            level: AuthnLevel::from_wire(a.level)?,
+        })
+    });
+    let check = SecurityCheck {
+        client: client.as_ref(),
+        interface: iface.syntax(),
+        opnum: c.opnum,
+        peer,
+    };
+    if !shared.admits(&check) {
+        debug!(?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
+        return fault(conn, FaultStatus(Win32Status::ERROR_ACCESS_DENIED.0));
+    }
     // The call counts as in progress from here until its guard is dropped (answered, or refused).
     let earlier = shared.calls.fetch_add(1, Ordering::AcqRel);
     let guard = CallGuard(shared.clone());
@@ -334,6 +371,7 @@ fn dispatch(
             peer: peer.clone(),
             assoc_group: conn.assoc_group(),
             call_id: c.call_id,
+            client,
         },
         stub: c.stub.to_vec(),
         state,

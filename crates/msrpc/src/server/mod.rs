@@ -29,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
+use crate::auth::{AuthnLevel, ClientIdentity, UserStore};
 use crate::binding::StringBinding;
 use crate::error::{Error, Result};
 use crate::transport::{Address, Listener};
@@ -36,6 +37,7 @@ use msrpc_proto::{SyntaxId, Win32Status};
 
 pub use async_call::{AsyncCall, ReplyEncoder, Subscription};
 pub use call::{CallEvent, CallInfo, FaultCode, IncomingCall, Interface};
+
 pub use context::ContextValue;
 
 /// Server limits and behaviour. Every limit has a documented default.
@@ -93,6 +95,64 @@ impl Default for ServerConfig {
     }
 }
 
+/// What a server asks of the callers of one interface (`RpcServerRegisterIf3`'s flags and
+/// security callback).
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct InterfaceSecurity {
+    /// Calls below this level are refused with `ERROR_ACCESS_DENIED` (5) before the manager
+    /// runs. Default [`AuthnLevel::None`]: anyone.
+    pub min_auth_level: AuthnLevel,
+    /// Called for every call that passed the level check; `false` refuses it with
+    /// `ERROR_ACCESS_DENIED` before the manager runs. Default none.
+    pub callback: Option<SecurityCallback>,
+}
+
+impl InterfaceSecurity {
+    /// Refuse calls below `level`.
+    pub fn min_level(level: AuthnLevel) -> InterfaceSecurity {
+        InterfaceSecurity {
+            min_auth_level: level,
+            callback: None,
+        }
+    }
+
+    /// Also ask `f` about every call (by client identity, interface and opnum).
+    pub fn with_callback(
+        mut self,
+        f: impl Fn(&SecurityCheck<'_>) -> bool + Send + Sync + 'static,
+    ) -> InterfaceSecurity {
+        self.callback = Some(Arc::new(f));
+        self
+    }
+}
+
+impl std::fmt::Debug for InterfaceSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InterfaceSecurity")
+            .field("min_auth_level", &self.min_auth_level)
+            .field("callback", &self.callback.is_some())
+            .finish()
+    }
+}
+
+/// A security callback: `true` lets the call through.
+pub type SecurityCallback = Arc<dyn Fn(&SecurityCheck<'_>) -> bool + Send + Sync>;
+
+/// What a security callback sees about a call before its manager runs.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct SecurityCheck<'a> {
+    /// The authenticated client, or `None`.
+    pub client: Option<&'a ClientIdentity>,
+    /// The interface.
+    pub interface: SyntaxId,
+    /// The operation.
+    pub opnum: u16,
+    /// The client's address.
+    pub peer: &'a crate::transport::PeerAddr,
+}
+
 /// Builds a [`Server`].
 #[derive(Default)]
 pub struct ServerBuilder {
@@ -105,6 +165,9 @@ pub struct ServerBuilder {
     epm_listen: Option<String>,
     /// Register with the endpoint mapper at this binding.
     epm_external: Option<String>,
+    users: Option<Arc<UserStore>>,
+    default_security: InterfaceSecurity,
+    security: Vec<(SyntaxId, InterfaceSecurity)>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -171,6 +234,40 @@ impl ServerBuilder {
         self
     }
 
+    /// Accepts NTLM-authenticated clients whose accounts are in `users`
+    /// (`RpcServerRegisterAuthInfo`). Without it, authenticated binds are refused with bind_nak
+    /// `AUTHENTICATION_TYPE_NOT_RECOGNIZED`.
+    pub fn authentication(mut self, users: Arc<UserStore>) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// The minimum level for every interface of the server except the endpoint mapper (which
+    /// stays open to anonymous lookups, as on Windows) and interfaces given their own
+    /// [`ServerBuilder::interface_security`]. mgmt is included. Default [`AuthnLevel::None`].
+    pub fn min_auth_level(mut self, level: AuthnLevel) -> Self {
+        self.default_security.min_auth_level = level;
+        self
+    }
+
+    /// A security callback for every interface without its own [`InterfaceSecurity`]
+    /// (the endpoint mapper aside).
+    pub fn security_callback(
+        mut self,
+        f: impl Fn(&SecurityCheck<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.default_security.callback = Some(Arc::new(f));
+        self
+    }
+
+    /// The security of one interface (by UUID and major version), replacing the server-wide
+    /// [`min_auth_level`](Self::min_auth_level) and [`security_callback`](Self::security_callback)
+    /// for it.
+    pub fn interface_security(mut self, interface: SyntaxId, security: InterfaceSecurity) -> Self {
+        self.security.push((interface, security));
+        self
+    }
+
     /// Leaves out the built-in mgmt interface (it is served by default).
     pub fn without_mgmt(mut self) -> Self {
         self.builtin_mgmt = false;
@@ -207,7 +304,14 @@ impl ServerBuilder {
             }
             None => None,
         };
+        let mut security = HashMap::new();
+        for (id, sec) in self.security {
+            security.insert((id.uuid, id.major), sec);
+        }
         let shared = Arc::new(Shared {
+            users: self.users,
+            default_security: self.default_security,
+            security,
             config: self.config,
             interfaces: Mutex::new(HashMap::new()),
             object_types: Mutex::new(HashMap::new()),
@@ -412,6 +516,10 @@ type Managers = HashMap<uuid::Uuid, Arc<dyn Interface>>;
 /// Server state shared by its listeners, connections and the mgmt interface.
 pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
+    /// Accounts for NTLM, if the server authenticates.
+    pub(crate) users: Option<Arc<UserStore>>,
+    default_security: InterfaceSecurity,
+    security: HashMap<(uuid::Uuid, u16), InterfaceSecurity>,
     /// Managers by interface (UUID, major version), then by object type.
     interfaces: Mutex<HashMap<(uuid::Uuid, u16), Managers>>,
     object_types: Mutex<HashMap<uuid::Uuid, uuid::Uuid>>,
@@ -514,6 +622,24 @@ impl Shared {
             .get(&ty)
             .cloned()
             .ok_or(msrpc_proto::FaultStatus::NCA_S_UNSUPPORTED_TYPE)
+    }
+
+    /// Whether a call may reach its manager: the interface's minimum level, then its security
+    /// callback. The endpoint mapper is always open.
+    pub(crate) fn admits(&self, check: &SecurityCheck<'_>) -> bool {
+        let id = check.interface;
+        if id.uuid == crate::epm::EPM.uuid {
+            return true;
+        }
+        let sec = self
+            .security
+            .get(&(id.uuid, id.major))
+            .unwrap_or(&self.default_security);
+        let level = check.client.map_or(AuthnLevel::None, |c| c.level);
+        if level < sec.min_auth_level.effective() {
+            return false;
+        }
+        sec.callback.as_ref().is_none_or(|cb| cb(check))
     }
 
     /// A new association group id (never 0).
