@@ -31,6 +31,9 @@ start)
   ncalrpc dir = $dir/ncalrpc
   rpc server dynamic port range = 49200-49300
   disable netbios = yes
+  # Samba refuses the connect authentication level by default (since the 2016 "badlock" fixes);
+  # allow it so the tests can exercise every level.
+  allow dcerpc auth level connect = yes
   log level = 1
 CONF
   pw='Passw0rd!'

@@ -190,6 +190,9 @@ struct ClientSecurity {
     established: bool,
     /// The server answered `PFC_SUPPORT_HEADER_SIGN`: requests carry a verification trailer.
     header_sign: bool,
+    /// A response arrived since the exchange completed: the server accepted the credentials.
+    /// (rpc_auth_3 has no answer; a refused logon shows as a fault on the first call.)
+    confirmed: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -303,6 +306,7 @@ impl ClientConnection {
             ctx,
             established: false,
             header_sign: false,
+            confirmed: false,
         });
         Ok(())
     }
@@ -710,6 +714,9 @@ impl ClientConnection {
                 match self.reassembler.push(pdu)? {
                     None => Ok(()),
                     Some(msg) => {
+                        if let Some(sec) = self.security.as_mut() {
+                            sec.confirmed = true;
+                        }
                         self.calls.remove(&call_id);
                         self.events.push_back(ClientEvent::Response {
                             call_id,
@@ -751,6 +758,20 @@ impl ClientConnection {
                     FaultStatus::NCA_S_PROTO_ERROR
                 } else {
                     f.status
+                };
+                // The first answer on a freshly authenticated association being a protocol error
+                // is the server refusing the credentials: rpc_auth_3 has no reply, and
+                // samba-dcerpcd reports a failed NTLM logon this way where Windows sends
+                // ERROR_ACCESS_DENIED. Report it as the access denied it is.
+                let status = match self.security.as_ref() {
+                    Some(sec)
+                        if sec.established
+                            && !sec.confirmed
+                            && status == FaultStatus::NCA_S_PROTO_ERROR =>
+                    {
+                        FaultStatus(5)
+                    }
+                    _ => status,
                 };
                 self.events.push_back(ClientEvent::Fault {
                     call_id,

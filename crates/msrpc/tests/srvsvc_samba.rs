@@ -322,3 +322,72 @@ mod serde_like {
         }
     }
 }
+
+/// The password scripts/peers/samba.sh gave user `msrpc` (from MSRPC_SAMBA_DIR, else the default
+/// run directory).
+fn samba_password() -> String {
+    let dir = std::env::var("MSRPC_SAMBA_DIR").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/peers/run/samba").to_owned()
+    });
+    std::fs::read_to_string(format!("{dir}/password"))
+        .map(|p| p.trim().to_owned())
+        .unwrap_or_else(|_| "Passw0rd!".to_owned())
+}
+
+/// NTLM against samba-dcerpcd: `NetrServerGetInfo(101)` at every level our client offers (signed
+/// and sealed fragments in both directions, Samba verifying ours and we verifying Samba's), and a
+/// wrong password refused with access denied.
+#[test]
+fn ntlm_to_samba_srvsvc_at_every_level_and_a_wrong_password() {
+    use msrpc::{AuthInfo, AuthnLevel, BindingOptions, Credentials, Win32Status};
+    if !peers_available() {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let port = srvsvc_port().await;
+        let text = format!("ncacn_ip_tcp:127.0.0.1[{port}]");
+        let call = |user: &str, password: String, level: AuthnLevel| {
+            let mut opts = BindingOptions::default();
+            opts.auth = Some(AuthInfo::ntlm(level, Credentials::parse(user, password)));
+            opts.call_timeout = Some(Duration::from_secs(20));
+            let b = Binding::with_options(&text, opts).unwrap();
+            async move {
+                Client(&b)
+                    .netr_server_get_info(s::NetrServerGetInfoRequest {
+                        ServerName: Unique::null(),
+                        Level: 101,
+                    })
+                    .await
+            }
+        };
+        // Connect needs `allow dcerpc auth level connect = yes` (scripts/peers/samba.sh sets it).
+        for level in [
+            AuthnLevel::Connect,
+            AuthnLevel::Pkt,
+            AuthnLevel::PktIntegrity,
+            AuthnLevel::PktPrivacy,
+        ] {
+            match call("msrpc", samba_password(), level).await {
+                Ok(r) => {
+                    assert_eq!(r.return_value, 0, "{level}");
+                    let SERVER_INFO::ServerInfo101(i) = &r.InfoStruct else {
+                        panic!("{level}: {:?}", r.InfoStruct)
+                    };
+                    let name = i.as_ref().unwrap().sv101_name.as_ref().unwrap().to_string();
+                    assert_eq!(name, "PEERSRV", "{level}");
+                }
+                Err(e) => panic!("{level}: {e}"),
+            }
+            // At the connect level requests carry no trailer, and Samba serves them as
+            // anonymous calls after a failed logon (docs/interop.md); from the packet level on,
+            // the first call after a failed logon is refused.
+            if level >= AuthnLevel::Pkt {
+                let e = call("msrpc", "not-the-password".into(), level)
+                    .await
+                    .unwrap_err();
+                assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{level}: {e}");
+            }
+        }
+    });
+}
