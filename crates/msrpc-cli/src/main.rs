@@ -1,5 +1,6 @@
 //! `msrpc`: the command-line tool for Microsoft RPC.
 
+mod auth;
 mod bench;
 mod demo;
 mod epm;
@@ -55,6 +56,7 @@ Examples:
   msrpc serve --epm --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --epm --epm-port 1350 --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --register-with ncacn_ip_tcp:127.0.0.1[135] --listen ncacn_ip_tcp:127.0.0.1[0]
+  msrpc serve --users users.txt --min-auth-level integrity --listen ncacn_ip_tcp:127.0.0.1[8765]
 
 Prints one line `listening on BINDING` per listener, with the real port, once it is ready.
 With --epm the server also serves the endpoint mapper (on 127.0.0.1:135 unless --epm-port says
@@ -91,12 +93,21 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// Register the server's endpoints with the endpoint mapper at this binding (ept_insert).
         #[arg(long, value_name = "BINDING", conflicts_with = "epm")]
         register_with: Option<String>,
+        /// Accept NTLM logons of the accounts in FILE: one `USER:PASSWORD` or
+        /// `DOMAIN\USER:PASSWORD` per line, `#` comments.
+        #[arg(long, value_name = "FILE")]
+        users: Option<std::path::PathBuf>,
+        /// Refuse calls below this level (none, connect, packet, integrity, privacy) with
+        /// access denied, on every interface but the endpoint mapper.
+        #[arg(long, value_name = "LEVEL", default_value = "none")]
+        min_auth_level: msrpc::AuthnLevel,
     },
     /// Call mgmt is_server_listening and report the round-trip time.
     #[command(after_help = "\
 Examples:
   msrpc ping ncacn_ip_tcp:127.0.0.1[135]
-  msrpc ping --count 5 --json ncacn_ip_tcp:127.0.0.1[8765]")]
+  msrpc ping --count 5 --json ncacn_ip_tcp:127.0.0.1[8765]
+  MSRPC_PASSWORD=... msrpc ping --user CORP\\alice --auth-level privacy ncacn_ip_tcp:127.0.0.1[8765]")]
     Ping {
         /// The server's string binding, with the port.
         binding: String,
@@ -109,6 +120,8 @@ Examples:
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        auth: auth::ClientAuthArgs,
     },
     /// List the interfaces a server offers (mgmt inq_if_ids).
     #[command(after_help = "\
@@ -120,6 +133,8 @@ Examples:
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        auth: auth::ClientAuthArgs,
     },
     /// List every endpoint an endpoint mapper has registered (ept_lookup), like rpcdump.
     #[command(after_help = "\
@@ -179,6 +194,8 @@ fn main() -> ExitCode {
             epm_port,
             register_with,
             json,
+            users,
+            min_auth_level,
         } => serve(
             listen,
             allow_remote_shutdown,
@@ -190,14 +207,23 @@ fn main() -> ExitCode {
                 register_with,
             },
             json,
+            ServeAuth {
+                users,
+                min_auth_level,
+            },
         ),
         Command::Ping {
             binding,
             count,
             timeout_ms,
             json,
-        } => ping(&binding, count, timeout_ms, json),
-        Command::Ifids { binding, json } => ifids(&binding, json),
+            auth,
+        } => ping(&binding, count, timeout_ms, json, &auth),
+        Command::Ifids {
+            binding,
+            json,
+            auth,
+        } => ifids(&binding, json, &auth),
         Command::Epm {
             binding,
             timeout_ms,
@@ -256,6 +282,13 @@ struct EpmMode {
     register_with: Option<String>,
 }
 
+/// `msrpc serve`'s authentication options.
+struct ServeAuth {
+    users: Option<std::path::PathBuf>,
+    min_auth_level: msrpc::AuthnLevel,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn serve(
     listen: Vec<String>,
     allow_remote_shutdown: bool,
@@ -264,7 +297,20 @@ fn serve(
     verbose: bool,
     epm: EpmMode,
     json: bool,
+    auth: ServeAuth,
 ) -> Result<(), Failure> {
+    let users = match &auth.users {
+        Some(path) => Some(Arc::new(
+            msrpc::UserStore::from_file(path)
+                .map_err(|e| Failure::usage(format!("users file {e}")))?,
+        )),
+        None => None,
+    };
+    if users.is_none() && auth.min_auth_level > msrpc::AuthnLevel::None {
+        return Err(Failure::usage(
+            "--min-auth-level needs --users FILE: without accounts no client can log on",
+        ));
+    }
     let rt = runtime()?;
     rt.block_on(async move {
         let slot = Arc::new(OnceLock::new());
@@ -279,7 +325,11 @@ fn serve(
         config.allow_remote_stop = allow_remote_shutdown;
         let mut builder = Server::builder()
             .config(config)
-            .interface(Arc::new(AsyncRpcServer::new(handler)));
+            .interface(Arc::new(AsyncRpcServer::new(handler)))
+            .min_auth_level(auth.min_auth_level);
+        if let Some(users) = users {
+            builder = builder.authentication(users);
+        }
         for l in listen {
             builder = builder.listen(l);
         }
@@ -313,11 +363,18 @@ fn serve(
     })
 }
 
-fn ping(binding: &str, count: u32, timeout_ms: u64, json: bool) -> Result<(), Failure> {
+fn ping(
+    binding: &str,
+    count: u32,
+    timeout_ms: u64,
+    json: bool,
+    auth: &auth::ClientAuthArgs,
+) -> Result<(), Failure> {
     let rt = runtime()?;
     let mut options = BindingOptions::default();
     options.call_timeout = Some(Duration::from_millis(timeout_ms));
     options.connect_timeout = Duration::from_millis(timeout_ms);
+    auth.apply(&mut options)?;
     let b = Binding::with_options(binding, options).map_err(Failure::rpc)?;
     let mut rtts = Vec::new();
     rt.block_on(async {
@@ -347,9 +404,11 @@ fn ping(binding: &str, count: u32, timeout_ms: u64, json: bool) -> Result<(), Fa
     Ok(())
 }
 
-fn ifids(binding: &str, json: bool) -> Result<(), Failure> {
+fn ifids(binding: &str, json: bool, auth: &auth::ClientAuthArgs) -> Result<(), Failure> {
     let rt = runtime()?;
-    let b = Binding::from_string(binding).map_err(Failure::rpc)?;
+    let mut options = BindingOptions::default();
+    auth.apply(&mut options)?;
+    let b = Binding::with_options(binding, options).map_err(Failure::rpc)?;
     let ids = rt.block_on(mgmt::inq_if_ids(&b)).map_err(Failure::rpc)?;
     if json {
         let v: Vec<_> = ids

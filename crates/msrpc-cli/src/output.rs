@@ -60,6 +60,14 @@ impl Failure {
         }
     }
 
+    /// Bad usage (exit code 2).
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: format!("error: {}", message.into()),
+            code: 2,
+        }
+    }
+
     pub(crate) fn exit_code(&self) -> u8 {
         self.code
     }
@@ -87,7 +95,14 @@ fn hint(status: Win32Status) -> Option<&'static str> {
              `msrpc epm ncacn_ip_tcp:HOST`, or give the port: ncacn_ip_tcp:HOST[PORT]"
         }
         Win32Status::ERROR_ACCESS_DENIED => {
-            "the server refused the operation; check its options or your credentials"
+            "the server refused the call: check the user and password (--user, $MSRPC_PASSWORD), \
+             or the server wants a higher --auth-level"
+        }
+        Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE => {
+            "the server does not do this authentication; drop --user, or start it with --users FILE"
+        }
+        Win32Status::RPC_S_SEC_PKG_ERROR => {
+            "a signature did not verify: the traffic was altered, or the peer's NTLM is broken"
         }
         Win32Status::RPC_S_CALL_CANCELLED => {
             "the call timed out or was cancelled; raise --timeout-ms if the server is slow"

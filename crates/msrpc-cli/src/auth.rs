@@ -1,0 +1,46 @@
+//! The client commands' authentication options (`--user`, `--auth-level`) and the server's
+//! (`--users`, `--min-auth-level`). Passwords never come from the command line: from the
+//! `MSRPC_PASSWORD` environment variable, else from a prompt on the terminal.
+
+use clap::Args;
+use msrpc::{AuthInfo, AuthnLevel, BindingOptions, Credentials};
+
+use crate::output::Failure;
+
+/// The environment variable a client's password is read from.
+pub(crate) const PASSWORD_ENV: &str = "MSRPC_PASSWORD";
+
+/// Authentication for a client command.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ClientAuthArgs {
+    /// Authenticate with NTLM as this user: DOMAIN\USER, USER@DOMAIN or USER. The password comes
+    /// from $MSRPC_PASSWORD, else from a prompt; never from the command line.
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// The authentication level with --user: connect, packet, integrity (signing) or privacy
+    /// (signing and sealing).
+    #[arg(long, value_name = "LEVEL", default_value = "privacy", requires = "user")]
+    auth_level: AuthnLevel,
+}
+
+impl ClientAuthArgs {
+    /// Sets `options.auth` from the arguments (nothing without --user).
+    pub(crate) fn apply(&self, options: &mut BindingOptions) -> Result<(), Failure> {
+        let Some(user) = &self.user else {
+            return Ok(());
+        };
+        let password = match std::env::var(PASSWORD_ENV) {
+            Ok(p) => p,
+            Err(_) => rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
+                Failure::usage(format!(
+                    "no password: set {PASSWORD_ENV} or run on a terminal to be asked ({e})"
+                ))
+            })?,
+        };
+        options.auth = Some(AuthInfo::ntlm(
+            self.auth_level,
+            Credentials::parse(user, password),
+        ));
+        Ok(())
+    }
+}
