@@ -23,6 +23,7 @@ What does not fail, and why (checked against samba-dcerpcd with tshark 4.0):
 """
 import argparse
 import collections
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -52,8 +53,13 @@ def fail(name, why):
     print(f"FAIL {name}: {why}", flush=True)
 
 
+NTLM_PASSWORD = None  # set by --ntlm-password-env: tshark then decrypts NTLM-sealed stubs
+
+
 def tshark(pcap, ports, *args):
     cmd = ["tshark", "-n", "-r", pcap]
+    if NTLM_PASSWORD is not None:
+        cmd += ["-o", f"ntlmssp.nt_password:{NTLM_PASSWORD}"]
     for p in ports:
         cmd += ["-d", f"tcp.port=={p},dcerpc"]
     cmd += list(args)
@@ -98,7 +104,34 @@ def excerpt(pcap, ports, frame):
     return "\n".join("    | " + l for l in lines[start:start + 60])
 
 
-def check_experts(pcap, ports):
+def empty_sealed_stubs(pcap, ports):
+    """Frames that are requests or responses sealed at privacy with a zero-length stub.
+
+    tshark 4.0 reports such a PDU as malformed once it is given the NTLM password (it throws while
+    decrypting zero bytes); python3-samba's own requests to samba-dcerpcd get the same mark, so it
+    is the dissector's limit, not a wire mistake. Without the password those frames dissect clean,
+    which the first, strict pass checks."""
+    out = tshark(pcap, ports, "-Y", "(dcerpc.pkt_type == 0 || dcerpc.pkt_type == 2) && dcerpc.auth_level == 6",
+                 "-T", "fields", "-e", "frame.number", "-e", "dcerpc.pkt_type", "-e", "dcerpc.cn_frag_len",
+                 "-e", "dcerpc.cn_auth_len", "-e", "dcerpc.auth_pad_len", "-e", "dcerpc.cn_flags.object")
+    frames = {}
+    for line in out.splitlines():
+        cols = line.split("\t")
+        if len(cols) < 5 or not all(cols[:5]):
+            continue
+        frame, ptype, frag, auth, pad = (int(c.split(",")[0], 0) for c in cols[:5])
+        header = 24 + (16 if len(cols) > 5 and cols[5] in ("1", "True") else 0)
+        if frag - header - 8 - auth - pad == 0:
+            frames[frame] = "a sealed empty stub, which tshark cannot decrypt"
+        elif ptype == 0 and (frag - header - 8 - auth) % 16 != 0:
+            # impacket pads sealed stubs to 4, not 16; tshark fails to decrypt those. They are the
+            # client's bytes (our server verified and answered them), judged by the strict pass.
+            frames[frame] = "the client's sealed stub not padded to 16, which tshark cannot decrypt"
+    return frames
+
+
+def check_experts(pcap, ports, exempt=None, label=""):
+    exempt = exempt or {}
     xml = tshark(pcap, ports, "-T", "pdml", "-Y", "_ws.malformed || _ws.expert.severity >= warning")
     offenders = []
     notes = 0
@@ -108,12 +141,17 @@ def check_experts(pcap, ports):
             if sev < PI_WARN and proto != "_ws.malformed":
                 continue
             level = SEVERITY.get(sev, hex(sev))
+            if frame in exempt:
+                notes += 1
+                print(f"note pcap frame {frame}: {proto} {level}: {msg}: {exempt[frame]} "
+                      "(clean without the password)")
+                continue
             if proto in TRANSPORT_PROTOS:
                 notes += 1
                 print(f"note pcap frame {frame}: {proto} {level}: {msg} ({abbrev}), not a DCE/RPC problem")
             else:
                 offenders.append((frame, proto, abbrev, level, msg))
-    name = "pcap: no malformed or warning-level DCE/RPC packets"
+    name = "pcap: no malformed or warning-level DCE/RPC packets" + label
     if not offenders:
         ok(name + (f" ({notes} TCP-level notes)" if notes else ""))
         return
@@ -161,13 +199,38 @@ def check_counts(pcap, ports, expects, faults):
             fail(f"pcap: fault with status {st:#010x}", f"not seen (fault statuses: {seen_st})")
 
 
+def check_decrypted(pcap, ports, texts):
+    """Each text appears in some stub tshark decrypted with the NTLM password."""
+    out = tshark(pcap, ports, "-Y", "dcerpc.decrypted_stub_data", "-T", "fields",
+                 "-e", "dcerpc.decrypted_stub_data")
+    blobs = []
+    for line in out.splitlines():
+        for h in line.replace(":", "").split(","):
+            try:
+                blobs.append(bytes.fromhex(h.strip()))
+            except ValueError:
+                pass
+    print(f"pcap: {len(blobs)} stubs decrypted with the NTLM password")
+    for t in texts:
+        if any(t.encode() in b for b in blobs):
+            ok(f"pcap: decrypted stub holds {t!r}")
+        else:
+            fail(f"pcap: decrypted stub holds {t!r}", f"not among {len(blobs)} decrypted stubs")
+
+
 def main():
+    global NTLM_PASSWORD
     ap = argparse.ArgumentParser()
     ap.add_argument("pcap")
     ap.add_argument("--port", type=int, action="append", required=True)
     ap.add_argument("--expect", action="append", default=[], metavar="TYPE=MIN")
     ap.add_argument("--expect-fault", action="append", default=[], metavar="STATUS")
+    ap.add_argument("--ntlm-password-env", metavar="VAR",
+                    help="decrypt NTLM-sealed stubs with the password in this environment variable")
+    ap.add_argument("--expect-decrypted", action="append", default=[], metavar="TEXT",
+                    help="with --ntlm-password-env: TEXT appears in a decrypted stub")
     a = ap.parse_args()
+    password = os.environ[a.ntlm_password_env] if a.ntlm_password_env else None
     expects = []
     for e in a.expect:
         name, _, n = e.partition("=")
@@ -177,7 +240,12 @@ def main():
     faults = [int(s, 0) for s in a.expect_fault]
     try:
         check_experts(a.pcap, a.port)
+        if password is not None:
+            NTLM_PASSWORD = password
+            check_experts(a.pcap, a.port, empty_sealed_stubs(a.pcap, a.port), " (decrypted)")
         check_counts(a.pcap, a.port, expects, faults)
+        if a.expect_decrypted:
+            check_decrypted(a.pcap, a.port, a.expect_decrypted)
     except (RuntimeError, subprocess.TimeoutExpired, ET.ParseError) as e:
         fail("pcap: tshark", str(e))
     print(f"pcap check: {failures} failed")

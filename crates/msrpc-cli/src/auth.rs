@@ -19,7 +19,12 @@ pub(crate) struct ClientAuthArgs {
     user: Option<String>,
     /// The authentication level with --user: connect, packet, integrity (signing) or privacy
     /// (signing and sealing).
-    #[arg(long, value_name = "LEVEL", default_value = "privacy", requires = "user")]
+    #[arg(
+        long,
+        value_name = "LEVEL",
+        default_value = "privacy",
+        requires = "user"
+    )]
     auth_level: AuthnLevel,
 }
 
@@ -31,11 +36,13 @@ impl ClientAuthArgs {
         };
         let password = match std::env::var(PASSWORD_ENV) {
             Ok(p) => p,
-            Err(_) => rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
-                Failure::usage(format!(
-                    "no password: set {PASSWORD_ENV} or run on a terminal to be asked ({e})"
-                ))
-            })?,
+            Err(_) => {
+                rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
+                    Failure::usage(format!(
+                        "no password: set {PASSWORD_ENV} or run on a terminal to be asked ({e})"
+                    ))
+                })?
+            }
         };
         options.auth = Some(AuthInfo::ntlm(
             self.auth_level,

@@ -300,7 +300,9 @@ impl ClientConnection {
     /// request fragment is then signed (and sealed), and every response fragment must verify.
     pub fn set_security(&mut self, ctx: Box<dyn SecurityContext>) -> Result<(), Error> {
         if self.state != State::Unbound {
-            return Err(Error::InvalidState("set_security: already bound or binding"));
+            return Err(Error::InvalidState(
+                "set_security: already bound or binding",
+            ));
         }
         self.security = Some(ClientSecurity {
             ctx,
@@ -898,9 +900,11 @@ impl ClientConnection {
                 sec.established = true;
                 if let Some(t) = token {
                     let trailer = sec_trailer(sec.ctx.as_ref(), t);
-                    let mut p = Pdu::new(call_id, PfcFlags::FIRST_AND_LAST, PduBody::Auth3 {
-                        pad: [0; 4],
-                    });
+                    let mut p = Pdu::new(
+                        call_id,
+                        PfcFlags::FIRST_AND_LAST,
+                        PduBody::Auth3 { pad: [0; 4] },
+                    );
                     p.drep = self.config.drep;
                     p.auth = Some(trailer);
                     self.control.push_back(p.emit()?);
@@ -916,7 +920,11 @@ impl ClientConnection {
                     assoc_group: 0,
                     contexts: first.clone(),
                 };
-                let mut p = Pdu::new(leg_id, PfcFlags::FIRST_AND_LAST, PduBody::AlterContext(bind));
+                let mut p = Pdu::new(
+                    leg_id,
+                    PfcFlags::FIRST_AND_LAST,
+                    PduBody::AlterContext(bind),
+                );
                 p.drep = self.config.drep;
                 p.auth = Some(trailer);
                 self.control.push_back(p.emit()?);

@@ -688,11 +688,15 @@ impl ServerConnection {
                         match verify_fragment(&mut buf, slot.ctx.as_mut()) {
                             Ok(clear) => clear,
                             Err(e) => {
-                                self.refuse_and_close(
-                                    call_id,
-                                    FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0),
-                                    e,
-                                );
+                                // A logon proven wrong by its first fragment is access denied;
+                                // anything else that fails to verify was altered in flight.
+                                let status = match &e {
+                                    Error::Security(a) if a.kind == AuthFailure::LogonFailure => {
+                                        FaultStatus(5)
+                                    }
+                                    _ => FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0),
+                                };
+                                self.refuse_and_close(call_id, status, e);
                                 return Ok(());
                             }
                         }

@@ -24,13 +24,14 @@ use std::path::Path;
 use std::str::FromStr;
 
 use msrpc_proto::auth::{
-    Acceptor, AuthError, AuthFailure, AuthStep, PeerIdentity, SecurityContext, level_seals,
+    Acceptor, AuthError, AuthFailure, AuthStep, PeerIdentity, SecurityContext, level_protects,
+    level_seals,
 };
 use msrpc_proto::wire::{AuthLevel, AuthType};
 use sspi::{
-    AuthIdentity, AuthIdentityBuffers, BufferType, ClientRequestFlags,
-    DataRepresentation, EncryptionFlags, Ntlm, SecurityBuffer, SecurityBufferFlags,
-    SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi, SspiEx, SspiImpl, Username,
+    AuthIdentity, AuthIdentityBuffers, BufferType, ClientRequestFlags, DataRepresentation,
+    EncryptionFlags, Ntlm, SecurityBuffer, SecurityBufferFlags, SecurityBufferRef, SecurityStatus,
+    ServerRequestFlags, Sspi, SspiEx, SspiImpl, Username,
 };
 
 /// Authentication level (`RPC_C_AUTHN_LEVEL_*`): how much of each call is protected.
@@ -425,6 +426,8 @@ enum Role {
     Server {
         store: std::sync::Arc<UserStore>,
         peer: Option<PeerIdentity>,
+        /// At the signing levels the password is proven by the first fragment that verifies.
+        unproven: bool,
     },
 }
 
@@ -473,14 +476,14 @@ impl NtlmContext {
         }
     }
 
-    fn server(
-        level: AuthLevel,
-        context_id: u32,
-        store: std::sync::Arc<UserStore>,
-    ) -> NtlmContext {
+    fn server(level: AuthLevel, context_id: u32, store: std::sync::Arc<UserStore>) -> NtlmContext {
         NtlmContext {
             ntlm: Ntlm::new(),
-            role: Role::Server { store, peer: None },
+            role: Role::Server {
+                store,
+                peer: None,
+                unproven: false,
+            },
             level,
             context_id,
             legs: 0,
@@ -499,7 +502,8 @@ impl NtlmContext {
             flags |= ClientRequestFlags::CONFIDENTIALITY;
         }
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let mut input_bufs = input.map(|t| vec![SecurityBuffer::new(t.to_vec(), BufferType::Token)]);
+        let mut input_bufs =
+            input.map(|t| vec![SecurityBuffer::new(t.to_vec(), BufferType::Token)]);
         let mut builder = self
             .ntlm
             .initialize_security_context()
@@ -530,7 +534,10 @@ impl NtlmContext {
 
     fn server_step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
         let Some(input) = input else {
-            return Err(AuthError::new(AuthFailure::BadToken, "no token from the client"));
+            return Err(AuthError::new(
+                AuthFailure::BadToken,
+                "no token from the client",
+            ));
         };
         let mut creds: Option<AuthIdentityBuffers> = None;
         let mut input_bufs = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
@@ -566,18 +573,32 @@ impl NtlmContext {
 
     /// The AUTHENTICATE message arrived: look its user up and let the package check the proof.
     fn complete_logon(&mut self, authenticate: &[u8]) -> Result<(), AuthError> {
-        let Role::Server { store, peer } = &mut self.role else {
+        let Role::Server {
+            store,
+            peer,
+            unproven,
+        } = &mut self.role
+        else {
             return Err(AuthError::new(AuthFailure::Package, "not a server context"));
         };
         let msg = parse_authenticate(authenticate)?;
         let denied =
             |why: &str| AuthError::new(AuthFailure::LogonFailure, format!("logon denied: {why}"));
-        // sspi 0.23 verifies the password only through the MIC: without one it would accept any
-        // password, so a message without a MIC is refused (every NTLMv2 client of this decade
-        // sends one when the challenge carries a timestamp, as ours does).
-        if !msg.has_mic {
-            return Err(denied("the client sent no message integrity code (MIC)"));
+        // sspi 0.23 checks the password only through the MIC, and reads the MIC only when the
+        // AUTHENTICATE message also sets NTLMSSP_NEGOTIATE_TARGET_INFO: otherwise it accepts any
+        // password and derives the keys from the one it was given. At the signing levels that
+        // is still sound, because keys from a wrong password cannot verify the client's first
+        // fragment, which is refused as a logon failure before anything is dispatched (see
+        // `verify`). At the connect level nothing else would catch it, so a logon whose MIC
+        // the package does not check is refused there. (impacket sends no MIC; python3-samba
+        // sends one without that flag; sspi's own client has both.)
+        if !msg.mic_checked && !level_protects(self.level) {
+            return Err(denied(
+                "the connect level needs a logon with a message integrity code (MIC) \
+                 over NTLMSSP_NEGOTIATE_TARGET_INFO; use packet, integrity or privacy",
+            ));
         }
+        *unproven = level_protects(self.level);
         let Some(password) = store.password(&msg.user, &msg.domain) else {
             return Err(denied("unknown user"));
         };
@@ -682,10 +703,26 @@ impl SecurityContext for NtlmContext {
         }
         let seal = level_seals(self.level);
         let mut bufs = Self::buffers(pdu, &body, &signature, seal)?;
-        self.ntlm
+        let result = self
+            .ntlm
             .decrypt_message(&mut bufs)
-            .map_err(|e| package_error(AuthFailure::Tampered, &e))?;
-        Ok(())
+            .map_err(|e| package_error(AuthFailure::Tampered, &e));
+        if let Role::Server { unproven, .. } = &mut self.role
+            && *unproven
+        {
+            // The first fragment after the logon proves the password, or not.
+            *unproven = false;
+            if let Err(e) = &result {
+                return Err(AuthError::new(
+                    AuthFailure::LogonFailure,
+                    format!(
+                        "logon denied: the first fragment does not verify ({})",
+                        e.detail
+                    ),
+                ));
+            }
+        }
+        result.map(|_| ())
     }
 
     fn peer_identity(&self) -> Option<PeerIdentity> {
@@ -700,7 +737,9 @@ impl SecurityContext for NtlmContext {
 struct AuthenticateInfo {
     user: String,
     domain: String,
-    has_mic: bool,
+    /// The message has a MIC that sspi verifies: `MsvAvFlags` bit 0x2 and the
+    /// NTLMSSP_NEGOTIATE_TARGET_INFO flag.
+    mic_checked: bool,
 }
 
 /// Reads the user, domain and whether the NTLMv2 response's AV pairs announce a MIC
@@ -746,10 +785,11 @@ fn parse_authenticate(m: &[u8]) -> Result<AuthenticateInfo, AuthError> {
         }
         at += 4 + len;
     }
+    let flags = u32::from_le_bytes([m[60], m[61], m[62], m[63]]);
     Ok(AuthenticateInfo {
         user,
         domain,
-        has_mic,
+        mic_checked: has_mic && flags & 0x0080_0000 != 0,
     })
 }
 
@@ -882,8 +922,14 @@ mod tests {
 
     #[test]
     fn levels_parse_and_credentials_hide_the_password() {
-        assert_eq!("privacy".parse::<AuthnLevel>().unwrap(), AuthnLevel::PktPrivacy);
-        assert_eq!("INTEGRITY".parse::<AuthnLevel>().unwrap(), AuthnLevel::PktIntegrity);
+        assert_eq!(
+            "privacy".parse::<AuthnLevel>().unwrap(),
+            AuthnLevel::PktPrivacy
+        );
+        assert_eq!(
+            "INTEGRITY".parse::<AuthnLevel>().unwrap(),
+            AuthnLevel::PktIntegrity
+        );
         assert!("loud".parse::<AuthnLevel>().is_err());
         assert_eq!(AuthnLevel::Call.effective(), AuthnLevel::Pkt);
         let c = Credentials::parse("CORP\\alice", "hunter2");

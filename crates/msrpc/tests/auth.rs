@@ -112,7 +112,10 @@ async fn every_level_authenticates_and_managers_see_the_client() {
     ] {
         let b = binding(
             &f.text,
-            Some(AuthInfo::ntlm(level, Credentials::new("alice", "WS", "Al1ce-pw"))),
+            Some(AuthInfo::ntlm(
+                level,
+                Credentials::new("alice", "WS", "Al1ce-pw"),
+            )),
         );
         // Small, empty and fragmented (200 KB at 5840-byte fragments) requests and responses.
         for payload in [b"hello".to_vec(), Vec::new(), vec![0x5a; 200_000]] {
@@ -120,7 +123,9 @@ async fn every_level_authenticates_and_managers_see_the_client() {
             assert_eq!(id, format!("WS\\alice {}", level.effective()), "{level}");
             // At the signing levels the stub is padded to 4 before the verification trailer.
             assert_eq!(&echo[..payload.len()], &payload[..], "{level}");
-            assert!(echo[payload.len()..].iter().all(|b| *b == 0) && echo.len() - payload.len() < 4);
+            assert!(
+                echo[payload.len()..].iter().all(|b| *b == 0) && echo.len() - payload.len() < 4
+            );
         }
         // Many concurrent calls on the one connection, each signed/sealed in wire order.
         let mut calls = Vec::new();
@@ -159,7 +164,11 @@ async fn wrong_passwords_unknown_users_and_low_levels_are_access_denied() {
         for level in [AuthnLevel::Connect, AuthnLevel::PktPrivacy] {
             let b = binding(&f.text, Some(AuthInfo::ntlm(level, creds.clone())));
             let e = who(&b, b"x").await.unwrap_err();
-            assert_eq!(status(&e), Win32Status::ERROR_ACCESS_DENIED, "{creds:?} {level}: {e}");
+            assert_eq!(
+                status(&e),
+                Win32Status::ERROR_ACCESS_DENIED,
+                "{creds:?} {level}: {e}"
+            );
             // The open interface refuses them too: the association is not authenticated.
             let e = b.call(OPEN, 1, |_| Ok(Vec::new())).await.unwrap_err();
             assert_eq!(status(&e), Win32Status::ERROR_ACCESS_DENIED, "{e}");
@@ -181,9 +190,23 @@ async fn wrong_passwords_unknown_users_and_low_levels_are_access_denied() {
         Win32Status::ERROR_ACCESS_DENIED
     );
     // The open interface takes both.
-    assert_eq!(anonymous.call(OPEN, 1, |_| Ok(Vec::new())).await.unwrap().stub, b"ok");
-    assert_eq!(low.call(OPEN, 1, |_| Ok(Vec::new())).await.unwrap().stub, b"ok");
-    assert_eq!(f.ran.load(Ordering::SeqCst), 2, "no refused call reached a manager");
+    assert_eq!(
+        anonymous
+            .call(OPEN, 1, |_| Ok(Vec::new()))
+            .await
+            .unwrap()
+            .stub,
+        b"ok"
+    );
+    assert_eq!(
+        low.call(OPEN, 1, |_| Ok(Vec::new())).await.unwrap().stub,
+        b"ok"
+    );
+    assert_eq!(
+        f.ran.load(Ordering::SeqCst),
+        2,
+        "no refused call reached a manager"
+    );
     f.server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -224,7 +247,10 @@ async fn a_security_callback_refuses_by_identity_and_opnum() {
         status(&who(&eve, b"").await.unwrap_err()),
         Win32Status::ERROR_ACCESS_DENIED
     );
-    assert_eq!(eve.call(WHO, 1, |_| Ok(Vec::new())).await.unwrap().stub, b"ok");
+    assert_eq!(
+        eve.call(WHO, 1, |_| Ok(Vec::new())).await.unwrap().stub,
+        b"ok"
+    );
     assert_eq!(ran.load(Ordering::SeqCst), 2);
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -281,19 +307,36 @@ async fn tampering_proxy(target: std::net::SocketAddr) -> std::net::SocketAddr {
 async fn a_request_altered_in_flight_is_refused_and_never_dispatched() {
     for level in [AuthnLevel::PktIntegrity, AuthnLevel::PktPrivacy] {
         let f = start(AuthnLevel::PktIntegrity).await;
-        let port: u16 = f.text.rsplit('[').next().unwrap().trim_end_matches(']').parse().unwrap();
+        let port: u16 = f
+            .text
+            .rsplit('[')
+            .next()
+            .unwrap()
+            .trim_end_matches(']')
+            .parse()
+            .unwrap();
         let proxy = tampering_proxy(([127, 0, 0, 1], port).into()).await;
         let b = binding(
             &format!("ncacn_ip_tcp:127.0.0.1[{}]", proxy.port()),
-            Some(AuthInfo::ntlm(level, Credentials::new("alice", "", "Al1ce-pw"))),
+            Some(AuthInfo::ntlm(
+                level,
+                Credentials::new("alice", "", "Al1ce-pw"),
+            )),
         );
         let e = who(&b, b"transfer 100 to alice").await.unwrap_err();
         // The server faults it with RPC_S_SEC_PKG_ERROR and closes the connection.
         assert!(
-            matches!(status(&e), Win32Status::RPC_S_SEC_PKG_ERROR | Win32Status::RPC_S_COMM_FAILURE),
+            matches!(
+                status(&e),
+                Win32Status::RPC_S_SEC_PKG_ERROR | Win32Status::RPC_S_COMM_FAILURE
+            ),
             "{level}: {e}"
         );
-        assert_eq!(f.ran.load(Ordering::SeqCst), 0, "{level}: the altered call ran");
+        assert_eq!(
+            f.ran.load(Ordering::SeqCst),
+            0,
+            "{level}: the altered call ran"
+        );
         f.server.shutdown(Duration::from_secs(1)).await;
     }
 }

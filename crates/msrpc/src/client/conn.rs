@@ -226,7 +226,8 @@ impl ConnHandle {
 
 /// `auth_context_id`s of this process's client connections (any value is valid; distinct ones make
 /// captures easier to read).
-static NEXT_AUTH_CONTEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0x4d53_0001);
+static NEXT_AUTH_CONTEXT: std::sync::atomic::AtomicU32 =
+    std::sync::atomic::AtomicU32::new(0x4d53_0001);
 
 /// The status a caller sees when its connection ended for `e`.
 fn connection_status(e: &ConnectionError) -> Win32Status {
@@ -392,7 +393,9 @@ async fn run(
                 ClientEvent::BindRejected { reason, .. } => {
                     if let Some((_, reply)) = bind_waiter.take() {
                         // A refused authenticated bind is access denied (or an unknown package).
-                        let status = if reason == msrpc_proto::wire::RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED {
+                        let status = if reason
+                            == msrpc_proto::wire::RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED
+                        {
                             Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE
                         } else if conn.is_secured() {
                             Win32Status::ERROR_ACCESS_DENIED

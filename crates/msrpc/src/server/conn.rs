@@ -15,10 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
 
-use super::{SecurityCheck, Shared};
-use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
 use super::call::{Answer, CallEvent, CallGuard, CallInfo, CallState, Completion, IncomingCall};
 use super::context::AssocGroup;
+use super::{SecurityCheck, Shared};
+use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
 use crate::transport::{PeerAddr, Stream};
 use msrpc_ndr::{DataRep, Syntax};
 use msrpc_proto::{

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# NTLM interop: impacket and python3-samba log on to `msrpc serve --users FILE --min-auth-level integrity`
+# and make signed ([sign], integrity) and sealed ([seal], privacy) calls, while tshark captures; a wrong
+# password must be refused with access denied, and an unauthenticated call below the minimum level too.
+# tshark, given the password, then decrypts the capture: no malformed or warning-level DCE/RPC packet, the
+# logons are there (bind, bind_ack, auth3), and the sealed NonAsyncFunc messages read back in clear.
+#
+# When MSRPC_SAMBA_DIR is set, the same drivers first run against samba-dcerpcd (user msrpc) as a reference.
+# (Our client against Samba is tested by `cargo test -p msrpc --test srvsvc_samba`.)
+source "$(dirname "$0")/lib.sh"
+interop_init auth
+
+require tshark tshark
+py=$(impacket_python)
+require "impacket (python venv)" "$py"
+require "python3-samba" /usr/bin/python3
+/usr/bin/python3 -c 'import samba.dcerpc.mgmt' 2>/dev/null || require "python3-samba" /nonexistent
+
+if samba_reference; then
+  echo "--- reference run: the drivers against samba-dcerpcd on 127.0.0.1:135 (user msrpc)"
+  export MSRPC_TEST_PASSWORD
+  MSRPC_TEST_PASSWORD=$(cat "$MSRPC_SAMBA_DIR/password")
+  run_driver -l samba 120 "$py" "$interop_dir/impacket_auth.py" 135 --peer samba \
+    --user msrpc --password-env MSRPC_TEST_PASSWORD
+  run_driver -l samba 120 /usr/bin/python3 "$interop_dir/samba_auth.py" 135 --peer samba \
+    --user msrpc --password-env MSRPC_TEST_PASSWORD
+else
+  echo "SKIP reference run against Samba (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
+fi
+
+echo "--- msrpc serve --users FILE --min-auth-level integrity"
+export MSRPC_TEST_PASSWORD='C0rrect-horse:battery'
+printf '# test accounts\nalice:%s\nCORP\\bob:other-pw\n' "$MSRPC_TEST_PASSWORD" > "$work/users.txt"
+msrpc_build
+msrpc_start --users "$work/users.txt" --min-auth-level integrity
+if capture_start "$work/msrpc.pcap" "$MSRPC_PORT"; then
+  run_driver -l msrpc 180 "$py" "$interop_dir/impacket_auth.py" "$MSRPC_PORT" \
+    --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
+  run_driver -l msrpc 180 /usr/bin/python3 "$interop_dir/samba_auth.py" "$MSRPC_PORT" \
+    --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
+  # Our own client, so that tshark judges its sealed requests too.
+  binding="ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]"
+  for level in integrity privacy; do
+    if MSRPC_PASSWORD=$MSRPC_TEST_PASSWORD timeout 30 "$MSRPC_BIN" ifids --user 'WS\alice' \
+        --auth-level "$level" "$binding" > "$work/ifids-$level.txt" 2>&1 \
+        && grep -q 7f6c4340-eb67-11d1-b9d7-00c04fad9a3b "$work/ifids-$level.txt"; then
+      ok "[msrpc] msrpc ifids --user --auth-level $level lists AsyncRPC"
+    else
+      fail "[msrpc] msrpc ifids --user --auth-level $level: $(tail -3 "$work/ifids-$level.txt")"
+    fi
+  done
+  if MSRPC_PASSWORD=wrong timeout 30 "$MSRPC_BIN" ping --user alice "$binding" > "$work/wrong.txt" 2>&1; then
+    fail "[msrpc] msrpc ping with a wrong password fails"
+  elif grep -q ERROR_ACCESS_DENIED "$work/wrong.txt"; then
+    ok "[msrpc] msrpc ping with a wrong password fails with ERROR_ACCESS_DENIED"
+  else
+    fail "[msrpc] msrpc ping with a wrong password: $(tail -3 "$work/wrong.txt")"
+  fi
+  capture_stop
+fi
+if grep -q "$MSRPC_TEST_PASSWORD" "$_server_log"; then
+  fail "the server log does not contain the password"
+else
+  ok "the server log does not contain the password"
+fi
+msrpc_stop
+pcap_check -l msrpc "$work/msrpc.pcap" "$MSRPC_PORT" \
+  --ntlm-password-env MSRPC_TEST_PASSWORD \
+  --expect bind=12 --expect bind_ack=12 --expect auth3=12 --expect request=20 --expect response=15 \
+  --expect-fault 5 \
+  --expect-decrypted "sealed hello from impacket privacy 0"
+
+finish
