@@ -239,8 +239,9 @@ fn service_faults_bad_stubs_and_unknown_opnums() {
     };
     // Opnum past the interface: nca_s_op_rng_error.
     assert_eq!(answer(3, vec![]), Err(0x1C01_0002));
-    // Trailing bytes or a short stub: nca_s_fault_ndr, for sync and [async] operations alike.
-    assert_eq!(answer(2, vec![0]), Err(0x6F7));
+    // Trailing bytes (other than up to 7 zero bytes of padding) or a short stub: nca_s_fault_ndr,
+    // for sync and [async] operations alike.
+    assert_eq!(answer(2, vec![0xAA]), Err(0x6F7));
     assert_eq!(answer(1, vec![1, 0]), Err(0x6F7));
     assert!(service.0.log.lock().unwrap().is_empty(), "no manager ran");
 }
@@ -316,7 +317,7 @@ mod async_server {
         assert_eq!(call(&service, 0, req("hello")), Ok(vec![]));
         assert_eq!(call(&service, 0, req("deny")), Err(5));
         assert_eq!(call(&service, 2, vec![]), Ok(vec![]));
-        assert_eq!(call(&service, 2, vec![0]), Err(0x6F7));
+        assert_eq!(call(&service, 2, vec![0xAA]), Err(0x6F7));
         assert_eq!(call(&service, 1, vec![1, 0, 0, 0]), Ok(vec![]));
         assert_eq!(call(&service, 9, vec![]), Err(0x1C01_0002));
     }

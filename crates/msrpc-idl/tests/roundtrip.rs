@@ -313,10 +313,13 @@ fn requests_and_responses_round_trip() {
         };
         let stub = req.encode(s, r).unwrap();
         assert_eq!(DrawRequest::decode(&stub, s, r).unwrap(), req);
-        // Trailing bytes are rejected.
+        // Trailing bytes are rejected, apart from up to 7 zero bytes of alignment padding.
         let mut long = stub.clone();
-        long.push(0);
+        long.push(0x5a);
         assert!(DrawRequest::decode(&long, s, r).is_err());
+        let mut padded = stub.clone();
+        padded.extend_from_slice(&[0; 3]);
+        assert_eq!(DrawRequest::decode(&padded, s, r).unwrap(), req);
 
         let resp = ReadResponse {
             data: ConformantVaryingArray {

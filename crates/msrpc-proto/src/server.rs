@@ -645,10 +645,7 @@ impl ServerConnection {
         }
         // Authentication: which context, and verify (and unseal) the fragment before anything
         // else reads its stub. A fragment that fails is never dispatched.
-        let auth_id = match &pdu.auth {
-            None => None,
-            Some(a) => Some(a.context_id),
-        };
+        let auth_id = pdu.auth.as_ref().map(|a| a.context_id);
         if first {
             self.reassembling_auth = Some(auth_id);
         } else if self.reassembling_auth != Some(auth_id) {

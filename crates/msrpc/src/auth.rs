@@ -1,6 +1,6 @@
 //! Authentication: credentials and levels on a binding, a users file for a server, and the NTLM
 //! package (from the `sspi` crate) behind the protocol core's
-//! [`SecurityContext`](msrpc_proto::auth::SecurityContext) seam.
+//! [`SecurityContext`] seam.
 //!
 //! The Windows names map as follows:
 //!
@@ -598,7 +598,7 @@ impl NtlmContext {
                  over NTLMSSP_NEGOTIATE_TARGET_INFO; use packet, integrity or privacy",
             ));
         }
-        *unproven = level_protects(self.level);
+        *unproven = level_protects(self.level) && !msg.mic_checked;
         let Some(password) = store.password(&msg.user, &msg.domain) else {
             return Err(denied("unknown user"));
         };
@@ -756,7 +756,7 @@ fn parse_authenticate(m: &[u8]) -> Result<AuthenticateInfo, AuthError> {
             .ok_or_else(bad)
     };
     let utf16 = |b: &[u8]| -> Result<String, AuthError> {
-        if b.len() % 2 != 0 {
+        if !b.len().is_multiple_of(2) {
             return Err(bad());
         }
         let units: Vec<u16> = b
