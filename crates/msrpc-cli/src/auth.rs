@@ -3,7 +3,7 @@
 //! `MSRPC_PASSWORD` environment variable, else from a prompt on the terminal.
 
 use clap::Args;
-use msrpc::{AuthInfo, AuthnLevel, BindingOptions, Credentials};
+use msrpc::{AuthInfo, AuthnLevel, AuthnService, BindingOptions, Credentials};
 
 use crate::output::Failure;
 
@@ -26,6 +26,15 @@ pub(crate) struct ClientAuthArgs {
         requires = "user"
     )]
     auth_level: AuthnLevel,
+    /// The security package with --user: ntlm (auth type 10) or negotiate (SPNEGO, auth type 9,
+    /// negotiating NTLM).
+    #[arg(
+        long,
+        value_name = "SERVICE",
+        default_value = "ntlm",
+        requires = "user"
+    )]
+    auth_service: AuthnService,
 }
 
 impl ClientAuthArgs {
@@ -44,10 +53,11 @@ impl ClientAuthArgs {
                 })?
             }
         };
-        options.auth = Some(AuthInfo::ntlm(
-            self.auth_level,
-            Credentials::parse(user, password),
-        ));
+        let creds = Credentials::parse(user, password);
+        options.auth = Some(match self.auth_service {
+            AuthnService::Negotiate => AuthInfo::negotiate(self.auth_level, creds),
+            _ => AuthInfo::ntlm(self.auth_level, creds),
+        });
         Ok(())
     }
 }

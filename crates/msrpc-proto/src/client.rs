@@ -742,6 +742,21 @@ impl ClientConnection {
                     if alter && !leg {
                         self.events
                             .push_back(ClientEvent::AlterContextFailed { status: f.status });
+                    } else if leg {
+                        // The server refused the last leg of the security exchange: the logon.
+                        self.finish(
+                            ConnectionError::Protocol {
+                                initiator: Initiator::Remote,
+                                error: Error::Security(AuthError::new(
+                                    AuthFailure::LogonFailure,
+                                    format!(
+                                        "the server refused the logon (fault {:#x})",
+                                        f.status.0
+                                    ),
+                                )),
+                            },
+                            false,
+                        );
                     } else {
                         self.finish(ConnectionError::BindFaulted(f.status), false);
                     }

@@ -28,10 +28,12 @@ use msrpc_proto::auth::{
     level_seals,
 };
 use msrpc_proto::wire::{AuthLevel, AuthType};
+use sspi::ntlm::NtlmConfig;
 use sspi::{
-    AuthIdentity, AuthIdentityBuffers, BufferType, ClientRequestFlags, DataRepresentation,
-    EncryptionFlags, Ntlm, SecurityBuffer, SecurityBufferFlags, SecurityBufferRef, SecurityStatus,
-    ServerRequestFlags, Sspi, SspiEx, SspiImpl, Username,
+    AuthIdentity, AuthIdentityBuffers, BufferType, ClientRequestFlags, CredentialsBuffers,
+    DataRepresentation, EncryptionFlags, Negotiate, NegotiateConfig, Ntlm, SecurityBuffer,
+    SecurityBufferFlags, SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi, SspiEx,
+    SspiImpl, Username,
 };
 
 /// Authentication level (`RPC_C_AUTHN_LEVEL_*`): how much of each call is protected.
@@ -136,6 +138,9 @@ pub enum AuthnService {
     /// NTLM (`RPC_C_AUTHN_WINNT`, auth type 10).
     #[default]
     Ntlm,
+    /// SPNEGO (`RPC_C_AUTHN_GSS_NEGOTIATE`, auth type 9), negotiating NTLM. Client side only;
+    /// msrpc servers accept NTLM.
+    Negotiate,
 }
 
 impl AuthnService {
@@ -143,12 +148,39 @@ impl AuthnService {
     pub fn to_wire(self) -> AuthType {
         match self {
             AuthnService::Ntlm => AuthType::NTLM,
+            AuthnService::Negotiate => AuthType::SPNEGO,
         }
     }
 
     /// From the wire value, if msrpc implements that package.
     pub fn from_wire(t: AuthType) -> Option<AuthnService> {
-        (t == AuthType::NTLM).then_some(AuthnService::Ntlm)
+        match t {
+            AuthType::NTLM => Some(AuthnService::Ntlm),
+            AuthType::SPNEGO => Some(AuthnService::Negotiate),
+            _ => None,
+        }
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthnService::Ntlm => "ntlm",
+            AuthnService::Negotiate => "negotiate",
+        }
+    }
+}
+
+impl FromStr for AuthnService {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "ntlm" | "winnt" | "10" => Ok(AuthnService::Ntlm),
+            "negotiate" | "spnego" | "9" => Ok(AuthnService::Negotiate),
+            other => Err(format!(
+                "unknown authentication service {other:?}: use ntlm or negotiate"
+            )),
+        }
     }
 }
 
@@ -235,15 +267,29 @@ impl AuthInfo {
         }
     }
 
-    /// A new client security context for one connection.
-    pub(crate) fn client_context(&self, context_id: u32) -> Box<dyn SecurityContext> {
-        match self.service {
-            AuthnService::Ntlm => Box::new(NtlmContext::client(
-                self.level.effective().to_wire(),
-                context_id,
-                &self.credentials,
-            )),
+    /// SPNEGO (negotiating NTLM) at `level` with `credentials`.
+    pub fn negotiate(level: AuthnLevel, credentials: Credentials) -> AuthInfo {
+        AuthInfo {
+            level,
+            service: AuthnService::Negotiate,
+            credentials,
         }
+    }
+
+    /// A new client security context for one connection.
+    pub(crate) fn client_context(
+        &self,
+        context_id: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        let level = self.level.effective().to_wire();
+        Ok(match self.service {
+            AuthnService::Ntlm => {
+                Box::new(NtlmContext::client(level, context_id, &self.credentials))
+            }
+            AuthnService::Negotiate => {
+                Box::new(NegotiateClient::new(level, context_id, &self.credentials)?)
+            }
+        })
     }
 }
 
@@ -411,7 +457,7 @@ impl Acceptor for StoreAcceptor {
                 context_id,
                 self.store.clone(),
             ))),
-            None => Err(AuthError::new(
+            Some(AuthnService::Negotiate) | None => Err(AuthError::new(
                 AuthFailure::Unsupported,
                 format!("authentication type {} is not supported", auth_type.0),
             )),
@@ -494,42 +540,7 @@ impl NtlmContext {
         let Role::Client { creds } = &mut self.role else {
             return Err(AuthError::new(AuthFailure::Package, "not a client context"));
         };
-        let mut flags = ClientRequestFlags::ALLOCATE_MEMORY;
-        if self.level.0 >= AuthLevel::CALL.0 {
-            flags |= ClientRequestFlags::INTEGRITY;
-        }
-        if level_seals(self.level) {
-            flags |= ClientRequestFlags::CONFIDENTIALITY;
-        }
-        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let mut input_bufs =
-            input.map(|t| vec![SecurityBuffer::new(t.to_vec(), BufferType::Token)]);
-        let mut builder = self
-            .ntlm
-            .initialize_security_context()
-            .with_credentials_handle(creds)
-            .with_context_requirements(flags)
-            .with_target_data_representation(DataRepresentation::Native)
-            .with_output(&mut output);
-        if let Some(i) = input_bufs.as_mut() {
-            builder = builder.with_input(i);
-        }
-        let result = self
-            .ntlm
-            .initialize_security_context_impl(&mut builder)
-            .and_then(|mut g| g.resolve_to_result())
-            .map_err(|e| package_error(AuthFailure::BadToken, &e))?;
-        let token = output.pop().map(|b| b.buffer).unwrap_or_default();
-        match result.status {
-            SecurityStatus::ContinueNeeded => Ok(AuthStep::Continue(token)),
-            SecurityStatus::Ok | SecurityStatus::CompleteNeeded => {
-                Ok(AuthStep::Complete((!token.is_empty()).then_some(token)))
-            }
-            other => Err(AuthError::new(
-                AuthFailure::Package,
-                format!("NTLM: unexpected status {other:?}"),
-            )),
-        }
+        init_step(&mut self.ntlm, creds, self.level, input, "NTLM")
     }
 
     fn server_step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
@@ -616,35 +627,6 @@ impl NtlmContext {
         *peer = Some(PeerIdentity::new(msg.user, msg.domain));
         Ok(())
     }
-
-    /// Split a fragment into the package's buffers: header, body (sealed or not), trailer and
-    /// signature. The MAC covers the first three.
-    fn buffers<'a>(
-        pdu: &'a mut [u8],
-        body: &Range<usize>,
-        signature: &Range<usize>,
-        seal: bool,
-    ) -> Result<[SecurityBufferRef<'a>; 4], AuthError> {
-        if body.start > body.end || body.end > signature.start || signature.end > pdu.len() {
-            return Err(AuthError::new(AuthFailure::Tampered, "bad fragment layout"));
-        }
-        let (head, rest) = pdu.split_at_mut(body.start);
-        let (stub, rest) = rest.split_at_mut(body.end - body.start);
-        let (trailer, rest) = rest.split_at_mut(signature.start - body.end);
-        let sig = &mut rest[..signature.end - signature.start];
-        let ro = SecurityBufferFlags::SECBUFFER_READONLY_WITH_CHECKSUM;
-        let stub = if seal {
-            SecurityBufferRef::data_buf(stub)
-        } else {
-            SecurityBufferRef::data_buf(stub).with_flags(ro)
-        };
-        Ok([
-            SecurityBufferRef::data_buf(head).with_flags(ro),
-            stub,
-            SecurityBufferRef::data_buf(trailer).with_flags(ro),
-            SecurityBufferRef::token_buf(sig),
-        ])
-    }
 }
 
 impl SecurityContext for NtlmContext {
@@ -681,12 +663,7 @@ impl SecurityContext for NtlmContext {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
-        let seal = level_seals(self.level);
-        let mut bufs = Self::buffers(pdu, &body, &signature, seal)?;
-        self.ntlm
-            .encrypt_message(EncryptionFlags::empty(), &mut bufs)
-            .map_err(|e| package_error(AuthFailure::Package, &e))?;
-        Ok(())
+        protect_with(&mut self.ntlm, self.level, pdu, &body, &signature)
     }
 
     fn verify(
@@ -695,22 +672,11 @@ impl SecurityContext for NtlmContext {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
-        if signature.end - signature.start != 16 {
-            return Err(AuthError::new(
-                AuthFailure::Tampered,
-                "NTLM signature is not 16 bytes",
-            ));
-        }
-        let seal = level_seals(self.level);
-        let mut bufs = Self::buffers(pdu, &body, &signature, seal)?;
-        let result = self
-            .ntlm
-            .decrypt_message(&mut bufs)
-            .map_err(|e| package_error(AuthFailure::Tampered, &e));
+        let result = verify_with(&mut self.ntlm, self.level, pdu, &body, &signature);
         if let Role::Server { unproven, .. } = &mut self.role
             && *unproven
         {
-            // The first fragment after the logon proves the password, or not.
+            // The first fragment after a logon sspi could not check proves the password, or not.
             *unproven = false;
             if let Err(e) = &result {
                 return Err(AuthError::new(
@@ -722,7 +688,7 @@ impl SecurityContext for NtlmContext {
                 ));
             }
         }
-        result.map(|_| ())
+        result
     }
 
     fn peer_identity(&self) -> Option<PeerIdentity> {
@@ -730,6 +696,193 @@ impl SecurityContext for NtlmContext {
             Role::Server { peer, .. } => peer.clone(),
             Role::Client { .. } => None,
         }
+    }
+}
+
+/// One `InitializeSecurityContext` step of a client package.
+fn init_step<P>(
+    pkg: &mut P,
+    creds: &mut P::CredentialsHandle,
+    level: AuthLevel,
+    input: Option<&[u8]>,
+    name: &str,
+) -> Result<AuthStep, AuthError>
+where
+    P: Sspi + SspiImpl,
+{
+    let mut flags = ClientRequestFlags::ALLOCATE_MEMORY;
+    if level_protects(level) {
+        flags |= ClientRequestFlags::INTEGRITY;
+    }
+    if level_seals(level) {
+        flags |= ClientRequestFlags::CONFIDENTIALITY;
+    }
+    let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+    let mut input_bufs = input.map(|t| vec![SecurityBuffer::new(t.to_vec(), BufferType::Token)]);
+    let mut builder = pkg
+        .initialize_security_context()
+        .with_credentials_handle(creds)
+        .with_context_requirements(flags)
+        .with_target_data_representation(DataRepresentation::Native)
+        .with_output(&mut output);
+    if let Some(i) = input_bufs.as_mut() {
+        builder = builder.with_input(i);
+    }
+    let result = pkg
+        .initialize_security_context_impl(&mut builder)
+        .and_then(|mut g| g.resolve_to_result())
+        .map_err(|e| package_error(AuthFailure::BadToken, &e))?;
+    let token = output.pop().map(|b| b.buffer).unwrap_or_default();
+    match result.status {
+        SecurityStatus::ContinueNeeded => Ok(AuthStep::Continue(token)),
+        SecurityStatus::Ok | SecurityStatus::CompleteNeeded => {
+            Ok(AuthStep::Complete((!token.is_empty()).then_some(token)))
+        }
+        other => Err(AuthError::new(
+            AuthFailure::Package,
+            format!("{name}: unexpected status {other:?}"),
+        )),
+    }
+}
+
+/// Sign (and seal, at privacy) one fragment with a package.
+fn protect_with<P: Sspi>(
+    pkg: &mut P,
+    level: AuthLevel,
+    pdu: &mut [u8],
+    body: &Range<usize>,
+    signature: &Range<usize>,
+) -> Result<(), AuthError> {
+    let mut bufs = fragment_buffers(pdu, body, signature, level_seals(level))?;
+    pkg.encrypt_message(EncryptionFlags::empty(), &mut bufs)
+        .map_err(|e| package_error(AuthFailure::Package, &e))?;
+    Ok(())
+}
+
+/// Verify (and unseal, at privacy) one fragment with a package.
+fn verify_with<P: Sspi>(
+    pkg: &mut P,
+    level: AuthLevel,
+    pdu: &mut [u8],
+    body: &Range<usize>,
+    signature: &Range<usize>,
+) -> Result<(), AuthError> {
+    if signature.end - signature.start != 16 {
+        return Err(AuthError::new(
+            AuthFailure::Tampered,
+            "the signature is not 16 bytes",
+        ));
+    }
+    let mut bufs = fragment_buffers(pdu, body, signature, level_seals(level))?;
+    pkg.decrypt_message(&mut bufs)
+        .map_err(|e| package_error(AuthFailure::Tampered, &e))?;
+    Ok(())
+}
+
+/// Split a fragment into a package's buffers: header, body (sealed or not), trailer and
+/// signature. The MAC covers the first three.
+fn fragment_buffers<'a>(
+    pdu: &'a mut [u8],
+    body: &Range<usize>,
+    signature: &Range<usize>,
+    seal: bool,
+) -> Result<[SecurityBufferRef<'a>; 4], AuthError> {
+    if body.start > body.end || body.end > signature.start || signature.end > pdu.len() {
+        return Err(AuthError::new(AuthFailure::Tampered, "bad fragment layout"));
+    }
+    let (head, rest) = pdu.split_at_mut(body.start);
+    let (stub, rest) = rest.split_at_mut(body.end - body.start);
+    let (trailer, rest) = rest.split_at_mut(signature.start - body.end);
+    let sig = &mut rest[..signature.end - signature.start];
+    let ro = SecurityBufferFlags::SECBUFFER_READONLY_WITH_CHECKSUM;
+    let stub = if seal {
+        SecurityBufferRef::data_buf(stub)
+    } else {
+        SecurityBufferRef::data_buf(stub).with_flags(ro)
+    };
+    Ok([
+        SecurityBufferRef::data_buf(head).with_flags(ro),
+        stub,
+        SecurityBufferRef::data_buf(trailer).with_flags(ro),
+        SecurityBufferRef::token_buf(sig),
+    ])
+}
+
+/// A client's SPNEGO (Negotiate, auth type 9) context: `sspi`'s Negotiate restricted to NTLM,
+/// since no KDC is configured (see docs/auth.md). Its extra leg travels in alter_context.
+struct NegotiateClient {
+    pkg: Negotiate,
+    creds: Option<CredentialsBuffers>,
+    level: AuthLevel,
+    context_id: u32,
+    legs: u8,
+}
+
+impl NegotiateClient {
+    fn new(level: AuthLevel, context_id: u32, creds: &Credentials) -> Result<Self, AuthError> {
+        let config = NegotiateConfig::new(
+            Box::new(NtlmConfig::default()),
+            Some("ntlm".to_owned()),
+            "msrpc".to_owned(),
+        );
+        let pkg =
+            Negotiate::new_client(config).map_err(|e| package_error(AuthFailure::Package, &e))?;
+        Ok(NegotiateClient {
+            pkg,
+            creds: Some(CredentialsBuffers::AuthIdentity(
+                AuthIdentityBuffers::from_utf8(&creds.user, &creds.domain, &creds.password),
+            )),
+            level,
+            context_id,
+            legs: 0,
+        })
+    }
+}
+
+impl SecurityContext for NegotiateClient {
+    fn auth_type(&self) -> AuthType {
+        AuthType::SPNEGO
+    }
+
+    fn auth_level(&self) -> AuthLevel {
+        self.level
+    }
+
+    fn context_id(&self) -> u32 {
+        self.context_id
+    }
+
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        self.legs = self.legs.saturating_add(1);
+        if self.legs > MAX_LEGS + 1 {
+            return Err(AuthError::new(
+                AuthFailure::BadToken,
+                "too many SPNEGO legs",
+            ));
+        }
+        init_step(&mut self.pkg, &mut self.creds, self.level, input, "SPNEGO")
+    }
+
+    fn signature_len(&self) -> usize {
+        16
+    }
+
+    fn protect(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        signature: Range<usize>,
+    ) -> Result<(), AuthError> {
+        protect_with(&mut self.pkg, self.level, pdu, &body, &signature)
+    }
+
+    fn verify(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        signature: Range<usize>,
+    ) -> Result<(), AuthError> {
+        verify_with(&mut self.pkg, self.level, pdu, &body, &signature)
     }
 }
 

@@ -347,9 +347,14 @@ fn ntlm_to_samba_srvsvc_at_every_level_and_a_wrong_password() {
     rt.block_on(async {
         let port = srvsvc_port().await;
         let text = format!("ncacn_ip_tcp:127.0.0.1[{port}]");
-        let call = |user: &str, password: String, level: AuthnLevel| {
+        let call = |user: &str, password: String, level: AuthnLevel, spnego: bool| {
             let mut opts = BindingOptions::default();
-            opts.auth = Some(AuthInfo::ntlm(level, Credentials::parse(user, password)));
+            let creds = Credentials::parse(user, password);
+            opts.auth = Some(if spnego {
+                AuthInfo::negotiate(level, creds)
+            } else {
+                AuthInfo::ntlm(level, creds)
+            });
             opts.call_timeout = Some(Duration::from_secs(20));
             let b = Binding::with_options(&text, opts).unwrap();
             async move {
@@ -362,31 +367,40 @@ fn ntlm_to_samba_srvsvc_at_every_level_and_a_wrong_password() {
             }
         };
         // Connect needs `allow dcerpc auth level connect = yes` (scripts/peers/samba.sh sets it).
-        for level in [
-            AuthnLevel::Connect,
-            AuthnLevel::Pkt,
-            AuthnLevel::PktIntegrity,
-            AuthnLevel::PktPrivacy,
+        // SPNEGO (auth type 9) takes one more leg, over alter_context.
+        for (level, spnego) in [
+            (AuthnLevel::Connect, false),
+            (AuthnLevel::Pkt, false),
+            (AuthnLevel::PktIntegrity, false),
+            (AuthnLevel::PktPrivacy, false),
+            (AuthnLevel::PktIntegrity, true),
+            (AuthnLevel::PktPrivacy, true),
         ] {
-            match call("msrpc", samba_password(), level).await {
+            let level_name = format!("{level}{}", if spnego { " spnego" } else { "" });
+            let level_name = level_name.as_str();
+            match call("msrpc", samba_password(), level, spnego).await {
                 Ok(r) => {
-                    assert_eq!(r.return_value, 0, "{level}");
+                    assert_eq!(r.return_value, 0, "{level_name}");
                     let SERVER_INFO::ServerInfo101(i) = &r.InfoStruct else {
-                        panic!("{level}: {:?}", r.InfoStruct)
+                        panic!("{level_name}: {:?}", r.InfoStruct)
                     };
                     let name = i.as_ref().unwrap().sv101_name.as_ref().unwrap().to_string();
-                    assert_eq!(name, "PEERSRV", "{level}");
+                    assert_eq!(name, "PEERSRV", "{level_name}");
                 }
-                Err(e) => panic!("{level}: {e}"),
+                Err(e) => panic!("{level_name}: {e}"),
             }
             // At the connect level requests carry no trailer, and Samba serves them as
             // anonymous calls after a failed logon (docs/interop.md); from the packet level on,
             // the first call after a failed logon is refused.
             if level >= AuthnLevel::Pkt {
-                let e = call("msrpc", "not-the-password".into(), level)
+                let e = call("msrpc", "not-the-password".into(), level, spnego)
                     .await
                     .unwrap_err();
-                assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{level}: {e}");
+                assert_eq!(
+                    e.status(),
+                    Win32Status::ERROR_ACCESS_DENIED,
+                    "{level_name}: {e}"
+                );
             }
         }
     });

@@ -124,11 +124,13 @@ impl ConnHandle {
             .filter(|a| a.level > crate::auth::AuthnLevel::None)
         {
             let id = NEXT_AUTH_CONTEXT.fetch_add(1, Ordering::Relaxed);
-            conn.set_security(auth.client_context(id))
-                .map_err(|e| Error::Protocol {
-                    initiator: Initiator::Local,
-                    reason: e.to_string(),
-                })?;
+            let ctx = auth
+                .client_context(id)
+                .map_err(|e| Error::status_msg(Win32Status::RPC_S_SEC_PKG_ERROR, e.to_string()))?;
+            conn.set_security(ctx).map_err(|e| Error::Protocol {
+                initiator: Initiator::Local,
+                reason: e.to_string(),
+            })?;
         }
         rt.spawn(run(conn, stream, rx, shared.clone()));
         Ok(ConnHandle { shared, cmd: tx })
