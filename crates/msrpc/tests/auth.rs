@@ -1,6 +1,6 @@
 //! NTLM authentication end to end over TCP, our client against our server: every level, the
 //! client identity seen by managers, minimum levels, the security callback, wrong passwords, and a
-//! sealed request altered in flight by a proxy (never dispatched).
+//! sealed request altered in flight by a proxy (never dispatched), and an altered response.
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -255,8 +255,9 @@ async fn a_security_callback_refuses_by_identity_and_opnum() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
-/// A proxy that flips one bit in the stub of the first request PDU it forwards.
-async fn tampering_proxy(target: std::net::SocketAddr) -> std::net::SocketAddr {
+/// A proxy that flips one bit in the stub of the first PDU of type `ptype` (0 request, 2
+/// response) it forwards.
+async fn tampering_proxy(target: std::net::SocketAddr, ptype: u8) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -264,43 +265,72 @@ async fn tampering_proxy(target: std::net::SocketAddr) -> std::net::SocketAddr {
             return;
         };
         let mut server = tokio::net::TcpStream::connect(target).await.unwrap();
-        let (mut cr, mut cw) = client.split();
-        let (mut sr, mut sw) = server.split();
-        let up = async {
-            let mut flipped = false;
-            let mut pending = Vec::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let n = match cr.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                pending.extend_from_slice(&buf[..n]);
-                // Forward whole PDUs; alter the first request's stub.
-                while pending.len() >= 16 {
-                    let len = usize::from(u16::from_le_bytes([pending[8], pending[9]]));
-                    if pending.len() < len {
-                        break;
-                    }
-                    let mut pdu: Vec<u8> = pending.drain(..len).collect();
-                    if pdu[2] == 0 && !flipped {
-                        pdu[24 + 3] ^= 0x01;
-                        flipped = true;
-                    }
-                    if sw.write_all(&pdu).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            let _ = sw.shutdown().await;
-        };
-        let down = async {
-            let _ = tokio::io::copy(&mut sr, &mut cw).await;
-            let _ = cw.shutdown().await;
-        };
+        let (cr, cw) = client.split();
+        let (sr, sw) = server.split();
+        let up = forward(cr, sw, (ptype == 0).then_some(0));
+        let down = forward(sr, cw, (ptype == 2).then_some(2));
         tokio::join!(up, down);
     });
     addr
+}
+
+/// Copies whole PDUs from `from` to `to`, flipping one stub bit of the first PDU of type `flip`.
+async fn forward(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    mut to: impl tokio::io::AsyncWrite + Unpin,
+    flip: Option<u8>,
+) {
+    let mut flipped = false;
+    let mut pending = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&buf[..n]);
+        while pending.len() >= 16 {
+            let len = usize::from(u16::from_le_bytes([pending[8], pending[9]]));
+            if pending.len() < len {
+                break;
+            }
+            let mut pdu: Vec<u8> = pending.drain(..len).collect();
+            if Some(pdu[2]) == flip && !flipped {
+                pdu[24 + 3] ^= 0x01;
+                flipped = true;
+            }
+            if to.write_all(&pdu).await.is_err() {
+                return;
+            }
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_response_altered_in_flight_fails_the_call_with_sec_pkg_error() {
+    for level in [AuthnLevel::PktIntegrity, AuthnLevel::PktPrivacy] {
+        let f = start(AuthnLevel::PktIntegrity).await;
+        let port: u16 = f
+            .text
+            .rsplit('[')
+            .next()
+            .unwrap()
+            .trim_end_matches(']')
+            .parse()
+            .unwrap();
+        let proxy = tampering_proxy(([127, 0, 0, 1], port).into(), 2).await;
+        let b = binding(
+            &format!("ncacn_ip_tcp:127.0.0.1[{}]", proxy.port()),
+            Some(AuthInfo::ntlm(
+                level,
+                Credentials::new("alice", "", "Al1ce-pw"),
+            )),
+        );
+        let e = who(&b, b"what is my balance").await.unwrap_err();
+        assert_eq!(status(&e), Win32Status::RPC_S_SEC_PKG_ERROR, "{level}: {e}");
+        f.server.shutdown(Duration::from_secs(1)).await;
+    }
 }
 
 #[tokio::test]
@@ -315,7 +345,7 @@ async fn a_request_altered_in_flight_is_refused_and_never_dispatched() {
             .trim_end_matches(']')
             .parse()
             .unwrap();
-        let proxy = tampering_proxy(([127, 0, 0, 1], port).into()).await;
+        let proxy = tampering_proxy(([127, 0, 0, 1], port).into(), 0).await;
         let b = binding(
             &format!("ncacn_ip_tcp:127.0.0.1[{}]", proxy.port()),
             Some(AuthInfo::ntlm(
