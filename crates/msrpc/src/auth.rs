@@ -438,6 +438,13 @@ impl UserStore {
     }
 }
 
+/// The protocol core's [`Acceptor`] for a server that checks NTLM logons against `store` (what
+/// [`ServerBuilder::authentication`](crate::server::ServerBuilder::authentication) installs), for
+/// driving a `msrpc_proto::ServerConnection` directly.
+pub fn ntlm_acceptor(store: std::sync::Arc<UserStore>) -> std::sync::Arc<dyn Acceptor> {
+    std::sync::Arc::new(StoreAcceptor { store })
+}
+
 /// A server's security contexts: NTLM, checked against a [`UserStore`].
 #[derive(Debug)]
 pub(crate) struct StoreAcceptor {
