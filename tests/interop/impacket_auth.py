@@ -117,6 +117,20 @@ def sample_calls(level, max_frag=None):
     dce.disconnect()
 
 
+def second_context(level):
+    # impacket's alter_ctx opens a second NTLM security context (a new auth_context_id) on the same
+    # connection, with its own three legs (alter_context, alter_context_resp, rpc_auth_3).
+    dce = connect(level)
+    dce.bind(mgmt.MSRPC_UUID_MGMT)
+    assert mgmt.his_server_listening(dce)["status"] == 0
+    dce2 = dce.alter_ctx(ASYNCRPC)
+    req = NonAsyncFunc()
+    req["pszMessage"] = f"{MARKER} second context {level}\x00"
+    dce2.request(req, checkError=False)
+    assert mgmt.his_server_listening(dce)["status"] == 0, "the first context still works"
+    dce.disconnect()
+
+
 def denied(fn):
     try:
         fn()
@@ -151,6 +165,8 @@ for level in ["integrity", "privacy"]:
         check(f"NTLM {level}: AsyncRPC NonAsyncFunc x3 and AsyncFunc", lambda level=level: sample_calls(level))
         check(f"NTLM {level}: requests in 64-byte fragments",
               lambda level=level: sample_calls(level, max_frag=64))
+        check(f"NTLM {level}: a second security context on the same connection (alter_context)",
+              lambda level=level: second_context(level))
     check(f"NTLM {level}: a wrong password is refused", lambda level=level: wrong_password(level))
 if not SAMBA:
     check("an unauthenticated call below the minimum level is refused", unauthenticated_refused)
