@@ -358,12 +358,17 @@ fn ntlm_to_samba_srvsvc_at_every_level_and_a_wrong_password() {
             opts.call_timeout = Some(Duration::from_secs(20));
             let b = Binding::with_options(&text, opts).unwrap();
             async move {
-                Client(&b)
+                let r = Client(&b)
                     .netr_server_get_info(s::NetrServerGetInfoRequest {
                         ServerName: Unique::null(),
                         Level: 101,
                     })
-                    .await
+                    .await?;
+                // A second interface on the same authenticated connection (alter_context).
+                let listening = msrpc::mgmt::is_server_listening(&b).await?;
+                assert!(listening);
+                assert_eq!(b.connection_count(), 1);
+                Ok::<_, msrpc::Error>(r)
             }
         };
         // Connect needs `allow dcerpc auth level connect = yes` (scripts/peers/samba.sh sets it).
