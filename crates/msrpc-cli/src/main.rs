@@ -7,6 +7,7 @@ mod epm;
 mod heap;
 mod idl;
 mod output;
+mod perf;
 
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
@@ -164,12 +165,12 @@ Examples:
 Exit codes: 0 success; 1 the output could not be written; 2 the IDL or ACF has errors,
 printed as file:line:col with the source line and a caret.")]
     Idl(idl::IdlArgs),
-    /// Benchmarks: so far only the soak (--soak), N clients with K outstanding calls each, with
-    /// cancels and disconnects, checking that no call is lost and resources return to baseline.
+    /// Benchmarks: speed side by side with the raw TCP limit and the peers (a table, or --json), or
+    /// the soak (--soak): N clients with K outstanding calls each, with cancels and disconnects.
     Bench(bench::BenchArgs),
 }
 
-/// Counts live heap bytes for `msrpc bench --soak` (see `heap.rs`).
+/// Counts live heap bytes for `msrpc bench` (see `heap.rs`).
 #[global_allocator]
 static ALLOCATOR: heap::Counting = heap::Counting;
 
