@@ -10,11 +10,11 @@ use crate::rep::Syntax;
 use crate::traits::{NdrConformant, NdrConformantDecode, NdrDecode, NdrEncode, NdrType};
 
 fn encode_heads<T: NdrEncode>(items: &[T], e: &mut Encoder) -> Result<()> {
-    items.iter().try_for_each(|v| v.encode_head(e))
+    T::encode_array_heads(items, e)
 }
 
 fn encode_deferreds<T: NdrEncode>(items: &[T], e: &mut Encoder) -> Result<()> {
-    items.iter().try_for_each(|v| v.encode_deferred(e))
+    T::encode_array_deferreds(items, e)
 }
 
 /// Most elements reserved up front when decoding an array.
@@ -22,6 +22,14 @@ pub(crate) const MAX_PREALLOC: usize = 4096;
 
 /// Reads `count` element heads after checking the input can hold them.
 pub(crate) fn decode_heads<T: NdrDecode>(d: &mut Decoder<'_>, count: u64) -> Result<Vec<T::Head>> {
+    T::decode_array_heads(d, count)
+}
+
+/// [`NdrDecode::decode_array_heads`]'s default: one head at a time, each index on the error path.
+pub(crate) fn decode_heads_one_by_one<T: NdrDecode>(
+    d: &mut Decoder<'_>,
+    count: u64,
+) -> Result<Vec<T::Head>> {
     let n = d.check_count(count, T::min_size(d.syntax()))?;
     // The count is bounded by the input, but an element's in-memory head can be much larger
     // than its wire size: reserve a bounded amount and grow only as elements really decode.
@@ -36,6 +44,14 @@ pub(crate) fn decode_heads<T: NdrDecode>(d: &mut Decoder<'_>, count: u64) -> Res
 
 /// Completes element heads with their deferred parts.
 pub(crate) fn decode_deferreds<T: NdrDecode>(
+    d: &mut Decoder<'_>,
+    heads: Vec<T::Head>,
+) -> Result<Vec<T>> {
+    T::decode_array_deferreds(d, heads)
+}
+
+/// [`NdrDecode::decode_array_deferreds`]'s default: one element at a time.
+pub(crate) fn decode_deferreds_one_by_one<T: NdrDecode>(
     d: &mut Decoder<'_>,
     heads: Vec<T::Head>,
 ) -> Result<Vec<T>> {

@@ -15,11 +15,11 @@
 use crate::decode::Decoder;
 use crate::encode::Encoder;
 use crate::error::{Error, ErrorKind, Result};
-use crate::rep::Syntax;
+use crate::rep::{Endian, Syntax};
 use crate::traits::{NdrDecode, NdrEncode, NdrType};
 
 macro_rules! prim {
-    ($t:ty, $size:expr, |$e:ident, $v:ident| $enc:expr, |$d:ident| $dec:expr) => {
+    ($t:ty, $size:expr, |$e:ident, $v:ident| $enc:expr, |$d:ident| $dec:expr $(, bulk: $bulk:ident)?) => {
         impl NdrType for $t {
             fn align(_: Syntax) -> usize {
                 $size
@@ -34,6 +34,10 @@ macro_rules! prim {
                 $enc;
                 Ok(())
             }
+            $( bulk_encode!($bulk, $t, $size); )?
+            fn encode_array_deferreds(_: &[$t], _: &mut Encoder) -> Result<()> {
+                Ok(())
+            }
         }
         impl NdrDecode for $t {
             type Head = $t;
@@ -43,33 +47,94 @@ macro_rules! prim {
             fn decode_deferred(head: $t, _: &mut Decoder<'_>) -> Result<$t> {
                 Ok(head)
             }
+            $( bulk_decode!($bulk, $t, $size); )?
+            fn decode_array_deferreds(_: &mut Decoder<'_>, heads: Vec<$t>) -> Result<Vec<$t>> {
+                Ok(heads)
+            }
         }
     };
 }
 
-prim!(u8, 1, |e, v| e.write_u8(v), |d| d.read_u8());
+/// Array heads of a primitive written as one run: `octets` (u8) copies the slice, `numbers` converts
+/// each element to the data representation's byte order into a buffer reserved once.
+macro_rules! bulk_encode {
+    (octets, $t:ty, $size:expr) => {
+        fn encode_array_heads(items: &[$t], e: &mut Encoder) -> Result<()> {
+            e.write_bytes(items);
+            Ok(())
+        }
+    };
+    (numbers, $t:ty, $size:expr) => {
+        fn encode_array_heads(items: &[$t], e: &mut Encoder) -> Result<()> {
+            if items.is_empty() {
+                return Ok(());
+            }
+            e.align($size);
+            e.reserve(items.len() * $size);
+            match e.rep().endian() {
+                Endian::Little => items.iter().for_each(|v| e.write_bytes(&v.to_le_bytes())),
+                Endian::Big => items.iter().for_each(|v| e.write_bytes(&v.to_be_bytes())),
+            }
+            Ok(())
+        }
+    };
+}
+
+/// Array heads of a primitive read as one run after one bounds check. Where the run does not fit
+/// (only possible through the first element's alignment padding), the element-by-element path
+/// runs instead so the error is the same as before.
+macro_rules! bulk_decode {
+    (octets, $t:ty, $size:expr) => {
+        fn decode_array_heads(d: &mut Decoder<'_>, count: u64) -> Result<Vec<$t>> {
+            let n = d.check_count(count, 1)?;
+            Ok(d.take(n)?.to_vec())
+        }
+    };
+    (numbers, $t:ty, $size:expr) => {
+        fn decode_array_heads(d: &mut Decoder<'_>, count: u64) -> Result<Vec<$t>> {
+            let n = d.check_count(count, $size)?;
+            let pad = ($size - d.position() % $size) % $size;
+            if n == 0 || pad + n * $size > d.remaining() {
+                return crate::array::decode_heads_one_by_one::<$t>(d, count);
+            }
+            d.align($size)?;
+            let run = d.take(n * $size)?;
+            let chunks = run.chunks_exact($size);
+            Ok(match d.rep().endian() {
+                Endian::Little => chunks
+                    .map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; $size])))
+                    .collect(),
+                Endian::Big => chunks
+                    .map(|c| <$t>::from_be_bytes(c.try_into().unwrap_or([0; $size])))
+                    .collect(),
+            })
+        }
+    };
+}
+
+prim!(u8, 1, |e, v| e.write_u8(v), |d| d.read_u8(), bulk: octets);
 prim!(i8, 1, |e, v| e.write_i8(v), |d| d.read_i8());
 prim!(bool, 1, |e, v| e.write_u8(u8::from(v)), |d| Ok(d
     .read_u8()?
     != 0));
-prim!(u16, 2, |e, v| e.write_u16(v), |d| d.read_u16());
+prim!(u16, 2, |e, v| e.write_u16(v), |d| d.read_u16(), bulk: numbers);
 prim!(i16, 2, |e, v| e.write_u16(v as u16), |d| Ok(
     d.read_u16()? as i16
-));
-prim!(u32, 4, |e, v| e.write_u32(v), |d| d.read_u32());
+), bulk: numbers);
+prim!(u32, 4, |e, v| e.write_u32(v), |d| d.read_u32(), bulk: numbers);
 prim!(i32, 4, |e, v| e.write_u32(v as u32), |d| Ok(
     d.read_u32()? as i32
-));
-prim!(u64, 8, |e, v| e.write_u64(v), |d| d.read_u64());
+), bulk: numbers);
+prim!(u64, 8, |e, v| e.write_u64(v), |d| d.read_u64(), bulk: numbers);
 prim!(i64, 8, |e, v| e.write_u64(v as u64), |d| Ok(
     d.read_u64()? as i64
-));
+), bulk: numbers);
 prim!(f32, 4, |e, v| e.write_u32(v.to_bits()), |d| Ok(
     f32::from_bits(d.read_u32()?)
-));
+), bulk: numbers);
 prim!(f64, 8, |e, v| e.write_u64(v.to_bits()), |d| Ok(
     f64::from_bits(d.read_u64()?)
-));
+), bulk: numbers);
 
 /// `error_status_t`: a 32-bit status code.
 pub type ErrorStatus = u32;

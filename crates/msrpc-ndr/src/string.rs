@@ -74,9 +74,7 @@ fn encode_string<U: Unit>(units: &[U], e: &mut Encoder, hoisted: bool) -> Result
         e.write_conformance(n)?;
     }
     e.write_variance(0, n)?;
-    for u in units {
-        u.encode_head(e)?;
-    }
+    U::encode_array_heads(units, e)?;
     U::default().encode_head(e)
 }
 
@@ -91,11 +89,7 @@ fn decode_string<U: Unit>(d: &mut Decoder<'_>, max: u64) -> Result<Vec<U>> {
     if actual == 0 {
         return Err(d.error(ErrorKind::StringNotTerminated));
     }
-    let n = d.check_count(actual, U::min_size(d.syntax()))?;
-    let mut v = Vec::with_capacity(n.min(crate::array::MAX_PREALLOC));
-    for _ in 0..n {
-        v.push(U::decode_head(d)?);
-    }
+    let mut v = U::decode_array_heads(d, actual)?;
     match v.pop() {
         Some(last) if last == U::default() => Ok(v),
         _ => Err(d.error(ErrorKind::StringNotTerminated)),

@@ -45,6 +45,27 @@ pub trait NdrEncode: NdrType {
         let _ = e;
         Ok(())
     }
+
+    /// Writes the heads of an array's elements, in order. The default calls
+    /// [`encode_head`](NdrEncode::encode_head) for each; primitives override it to write the whole
+    /// run at once (one alignment, one reservation, one copy for octets). An empty slice writes
+    /// nothing, not even alignment.
+    fn encode_array_heads(items: &[Self], e: &mut Encoder) -> Result<()>
+    where
+        Self: Sized,
+    {
+        items.iter().try_for_each(|v| v.encode_head(e))
+    }
+
+    /// Writes the deferred parts of an array's elements, in order. The default calls
+    /// [`encode_deferred`](NdrEncode::encode_deferred) for each; types without pointers override
+    /// it with nothing.
+    fn encode_array_deferreds(items: &[Self], e: &mut Encoder) -> Result<()>
+    where
+        Self: Sized,
+    {
+        items.iter().try_for_each(|v| v.encode_deferred(e))
+    }
 }
 
 /// Decoding in two phases, mirroring [`NdrEncode`].
@@ -67,6 +88,20 @@ pub trait NdrDecode: NdrType + Sized {
 
     /// Reads the deferred pointees and completes the value.
     fn decode_deferred(head: Self::Head, d: &mut Decoder<'_>) -> Result<Self>;
+
+    /// Reads the heads of `count` array elements, after checking that the input can hold them
+    /// ([`Decoder::check_count`]). The default decodes each head with its index on the error path;
+    /// primitives override it to read the whole run at once.
+    fn decode_array_heads(d: &mut Decoder<'_>, count: u64) -> Result<Vec<Self::Head>> {
+        crate::array::decode_heads_one_by_one::<Self>(d, count)
+    }
+
+    /// Completes array elements with their deferred parts, in order. The default calls
+    /// [`decode_deferred`](NdrDecode::decode_deferred) for each; primitives (whose head is the
+    /// value) override it to hand the heads back unchanged.
+    fn decode_array_deferreds(d: &mut Decoder<'_>, heads: Vec<Self::Head>) -> Result<Vec<Self>> {
+        crate::array::decode_deferreds_one_by_one::<Self>(d, heads)
+    }
 }
 
 /// A type whose size is set by a conformance (max_count) that NDR hoists to the front of the
