@@ -278,3 +278,108 @@ impl Address {
         }
     }
 }
+
+/// PDUs waiting to be written on a connection, written several at a time with one vectored write
+/// (`writev`) instead of one write per PDU: a fragmented message or a burst of answers costs one
+/// system call per batch, and no PDU is copied to build the batch.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    pdus: std::collections::VecDeque<Vec<u8>>,
+    /// Bytes of the front PDU already written.
+    pos: usize,
+    /// Bytes queued and not yet written.
+    bytes: usize,
+}
+
+impl Outbox {
+    /// At most this many PDUs go into one write.
+    pub(crate) const MAX_SLICES: usize = 16;
+    /// PDUs are pulled into the outbox until it holds this many bytes.
+    pub(crate) const BATCH: usize = 64 * 1024;
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pdus.is_empty()
+    }
+
+    /// Pulls PDUs from `next` while the batch has room; returns how many were pulled.
+    pub(crate) fn fill(&mut self, mut next: impl FnMut() -> Option<Vec<u8>>) -> u64 {
+        let mut pulled = 0;
+        while self.pdus.len() < Self::MAX_SLICES && self.bytes < Self::BATCH {
+            let Some(p) = next() else { break };
+            if p.is_empty() {
+                continue;
+            }
+            self.bytes += p.len();
+            self.pdus.push_back(p);
+            pulled += 1;
+        }
+        pulled
+    }
+
+    /// Marks `n` bytes written.
+    pub(crate) fn advance(&mut self, mut n: usize) {
+        self.bytes = self.bytes.saturating_sub(n);
+        while n > 0 {
+            let Some(front) = self.pdus.front() else {
+                break;
+            };
+            let left = front.len() - self.pos;
+            if n < left {
+                self.pos += n;
+                return;
+            }
+            n -= left;
+            self.pdus.pop_front();
+            self.pos = 0;
+        }
+    }
+
+    /// Writes some of the queued bytes with one vectored write; the count written.
+    pub(crate) async fn write_to<W: AsyncWrite + Unpin>(&self, w: &mut W) -> io::Result<usize> {
+        use tokio::io::AsyncWriteExt;
+        let mut iov = [io::IoSlice::new(&[]); Self::MAX_SLICES];
+        let mut k = 0;
+        for (i, p) in self.pdus.iter().enumerate().take(Self::MAX_SLICES) {
+            iov[k] = io::IoSlice::new(if i == 0 { &p[self.pos..] } else { p });
+            k += 1;
+        }
+        w.write_vectored(&iov[..k]).await
+    }
+}
+
+/// A connection's read buffer: small while the connection is idle or carries small PDUs, doubled
+/// (up to [`ReadBuffer::MAX`]) while reads fill it, and given back when the connection goes idle,
+/// so an idle connection holds [`ReadBuffer::MIN`] bytes rather than a large buffer.
+#[derive(Debug)]
+pub(crate) struct ReadBuffer(Vec<u8>);
+
+impl ReadBuffer {
+    pub(crate) const MIN: usize = 4 * 1024;
+    pub(crate) const MAX: usize = 64 * 1024;
+
+    pub(crate) fn new() -> ReadBuffer {
+        ReadBuffer(vec![0; Self::MIN])
+    }
+
+    pub(crate) fn as_mut(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    pub(crate) fn get(&self, n: usize) -> &[u8] {
+        &self.0[..n]
+    }
+
+    /// After a read of `n` bytes: a full buffer means more is waiting, so the next read gets more room.
+    pub(crate) fn filled(&mut self, n: usize) {
+        if n == self.0.len() && n < Self::MAX {
+            self.0 = vec![0; (n * 2).min(Self::MAX)];
+        }
+    }
+
+    /// The connection has nothing in progress: shrink back.
+    pub(crate) fn idle(&mut self) {
+        if self.0.len() > Self::MIN {
+            self.0 = vec![0; Self::MIN];
+        }
+    }
+}

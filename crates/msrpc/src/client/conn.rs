@@ -14,7 +14,7 @@ use tracing::{debug, trace};
 
 use super::{BindingOptions, Reply};
 use crate::error::{Error, Initiator, Result};
-use crate::transport::{Address, Stream};
+use crate::transport::{Address, Outbox, ReadBuffer, Stream};
 use msrpc_ndr::{DataRep, Syntax};
 use msrpc_proto::wire::ProviderReason;
 use msrpc_proto::{
@@ -329,8 +329,6 @@ struct Pending {
     reply: oneshot::Sender<Result<Reply>>,
 }
 
-const READ_BUF: usize = 64 * 1024;
-
 async fn run(
     mut conn: ClientConnection,
     stream: Stream,
@@ -338,8 +336,8 @@ async fn run(
     shared: Arc<Shared>,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut buf = vec![0u8; READ_BUF];
-    let mut out: Option<(Vec<u8>, usize)> = None;
+    let mut buf = ReadBuffer::new();
+    let mut out = Outbox::default();
     let mut calls: HashMap<u32, Pending> = HashMap::new();
     let mut by_local: HashMap<u64, u32> = HashMap::new();
     let mut ctx_syntax: HashMap<u16, Syntax> = HashMap::new();
@@ -424,7 +422,8 @@ async fn run(
                     let syntax = calls.get(&call_id).map(|p| p.syntax).unwrap_or_default();
                     let r = match DataRep::parse(drep.0) {
                         Ok(drep) => Ok(Reply {
-                            stub: stub.to_vec(),
+                            // Zero-copy when the reassembled stub owns its buffer.
+                            stub: Vec::from(stub),
                             syntax,
                             drep,
                         }),
@@ -478,26 +477,24 @@ async fn run(
             conn.close();
             closing = true;
         }
-        if out.is_none() {
-            out = conn.poll_transmit().map(|p| (p, 0));
-        }
-        if out.is_none() && (closing || conn.is_closed() || eof) {
+        out.fill(|| conn.poll_transmit());
+        if out.is_empty() && (closing || conn.is_closed() || eof) {
             break;
         }
+        if calls.is_empty() {
+            buf.idle();
+        }
         tokio::select! {
-            r = wr.write(out.as_ref().map(|(b, p)| &b[*p..]).unwrap_or(&[])), if out.is_some() => {
+            r = out.write_to(&mut wr), if !out.is_empty() => {
                 match r {
-                    Ok(0) | Err(_) => { conn.handle_transport_closed(); out = None; eof = true; }
-                    Ok(n) => if let Some((b, p)) = out.as_mut() {
-                        *p += n;
-                        if *p >= b.len() { out = None; }
-                    }
+                    Ok(0) | Err(_) => { conn.handle_transport_closed(); out = Outbox::default(); eof = true; }
+                    Ok(n) => out.advance(n),
                 }
             }
-            r = rd.read(&mut buf), if !eof => {
+            r = rd.read(buf.as_mut()), if !eof => {
                 match r {
                     Ok(0) | Err(_) => { conn.handle_transport_closed(); eof = true; }
-                    Ok(n) => conn.handle_bytes(Instant::now(), &buf[..n]),
+                    Ok(n) => { conn.handle_bytes(Instant::now(), buf.get(n)); buf.filled(n); }
                 }
             }
             cmd = rx.recv(), if !closing => {

@@ -19,7 +19,7 @@ use super::call::{Answer, CallEvent, CallGuard, CallInfo, CallState, Completion,
 use super::context::AssocGroup;
 use super::{SecurityCheck, Shared};
 use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
-use crate::transport::{PeerAddr, Stream};
+use crate::transport::{Outbox, PeerAddr, ReadBuffer, Stream};
 use msrpc_ndr::{DataRep, Syntax};
 use msrpc_proto::{
     FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection, ServerEvent,
@@ -46,8 +46,6 @@ impl InterfaceRegistry for Registry {
     }
 }
 
-const READ_BUF: usize = 64 * 1024;
-
 pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: PeerAddr) {
     let cfg = &shared.config;
     let mut pc = ProtoConfig::default();
@@ -64,8 +62,8 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     let (tx, mut rx) = mpsc::unbounded_channel::<Completion>();
     let mut calls: HashMap<u32, Arc<CallState>> = HashMap::new();
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut buf = vec![0u8; READ_BUF];
-    let mut out: Option<(Vec<u8>, usize)> = None;
+    let mut buf = ReadBuffer::new();
+    let mut out = Outbox::default();
     let mut close_all = shared.close_all.subscribe();
     let mut draining = shared.stop.subscribe();
     let mut drained = false;
@@ -134,17 +132,16 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             let g = group.as_ref().map(|(_, g)| g.clone());
             dispatch(&shared, &mut conn, &mut calls, &tx, &peer, g, c);
         }
-        if out.is_none() {
-            out = conn.poll_transmit().map(|p| (p, 0));
-            if out.is_some() {
-                shared.stats.pkts_sent.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        if out.is_none() && (conn.is_closed() || eof) {
+        let sent = out.fill(|| conn.poll_transmit());
+        shared.stats.pkts_sent.fetch_add(sent, Ordering::Relaxed);
+        if out.is_empty() && (conn.is_closed() || eof) {
             break;
         }
+        if calls.is_empty() && conn.buffered_bytes() == 0 {
+            buf.idle();
+        }
 
-        if closing && out.is_none() && !conn.wants_transmit() && !conn.is_closed() {
+        if closing && out.is_empty() && !conn.wants_transmit() && !conn.is_closed() {
             // Shutdown: every answer given before the grace ran out has been written.
             conn.close();
             continue;
@@ -168,7 +165,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         } else {
             None
         };
-        let idle_deadline = if calls.is_empty() && out.is_none() {
+        let idle_deadline = if calls.is_empty() && out.is_empty() {
             let since = conn.last_activity().unwrap_or_else(Instant::now);
             Some(tokio::time::Instant::from_std(since + cfg.idle_timeout))
         } else {
@@ -176,24 +173,17 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         };
 
         tokio::select! {
-            r = wr.write(out.as_ref().map(|(b, p)| &b[*p..]).unwrap_or(&[])), if out.is_some() => {
+            r = out.write_to(&mut wr), if !out.is_empty() => {
                 match r {
                     Ok(0) | Err(_) => {
                         conn.handle_transport_closed();
-                        out = None;
+                        out = Outbox::default();
                         eof = true;
                     }
-                    Ok(n) => {
-                        if let Some((b, p)) = out.as_mut() {
-                            *p += n;
-                            if *p >= b.len() {
-                                out = None;
-                            }
-                        }
-                    }
+                    Ok(n) => out.advance(n),
                 }
             }
-            r = rd.read(&mut buf), if can_read => {
+            r = rd.read(buf.as_mut()), if can_read => {
                 match r {
                     Ok(0) | Err(_) => {
                         conn.handle_transport_closed();
@@ -202,7 +192,8 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     Ok(n) => {
                         shared.stats.pkts_received.fetch_add(1, Ordering::Relaxed);
                         let before = conn.buffered_bytes();
-                        conn.handle_bytes(Instant::now(), &buf[..n]);
+                        conn.handle_bytes(Instant::now(), buf.get(n));
+                        buf.filled(n);
                         // A whole PDU was consumed (the framer's buffer shrank by more than the
                         // reassembler grew): progress, the PDU clock restarts.
                         if bound && conn.buffered_bytes() < before + n {
@@ -373,7 +364,8 @@ fn dispatch(
             call_id: c.call_id,
             client,
         },
-        stub: c.stub.to_vec(),
+        // Zero-copy when the reassembled stub owns its buffer.
+        stub: Vec::from(c.stub),
         state,
         tx: Some(tx.clone()),
         guard: Some(guard),
