@@ -174,6 +174,7 @@ async fn connect(port: u16) -> Result<tonic::transport::Channel, String> {
 
 /// One row: `outstanding` calls kept in flight over `conns` connections for `dur`.
 async fn row(
+    name: &str,
     port: u16,
     payload: usize,
     outstanding: usize,
@@ -224,7 +225,7 @@ async fn row(
     let calls = lat.0.len() as u64;
     Ok(serde_json::json!({
         "group": "tonic",
-        "name": if outstanding == 1 { "tonic unary echo, one at a time" } else { "tonic unary echo" },
+        "name": name,
         "payload": payload,
         "outstanding": outstanding,
         "connections": conns,
@@ -273,14 +274,14 @@ fn main() -> std::process::ExitCode {
         let dur = cfg.row_time;
         let mut rows = Vec::new();
         for &p in &cfg.payloads {
-            rows.push(row(port, p, 1, 1, dur).await?);
+            rows.push(row("tonic unary echo, one at a time", port, p, 1, 1, dur).await?);
         }
         for &k in &cfg.concurrency {
-            rows.push(row(port, 0, k, 1, dur).await?);
+            rows.push(row("tonic unary echo, outstanding", port, 0, k, 1, dur).await?);
         }
         for &k in &cfg.concurrency {
             if k >= cfg.connections && cfg.connections > 1 {
-                rows.push(row(port, 0, k, cfg.connections, dur).await?);
+                rows.push(row("tonic unary echo, outstanding", port, 0, k, cfg.connections, dur).await?);
             }
         }
         Ok::<_, String>(rows)

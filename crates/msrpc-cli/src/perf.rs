@@ -1055,7 +1055,7 @@ pub(crate) fn targets(rows: &[Row]) -> Vec<Target> {
     });
     // Throughput at 64 outstanding vs tonic.
     let ours = find(rows, "async", "msrpc", 0, 64, 1);
-    let tonic = find(rows, "tonic", "", 0, 64, 1);
+    let tonic = find(rows, "tonic", "outstanding", 0, 64, 1);
     let r = ratio(
         ours.map(Row::calls_per_s),
         tonic.map(Row::calls_per_s).filter(|_| tonic.is_some()),
@@ -1157,8 +1157,14 @@ fn machine() -> Value {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_default();
+    // Other work on the machine moves the numbers: the load when the run ends is recorded with them.
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default();
     json!({
         "cpu": cpu,
+        "load_1min": load,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "memory_gib": (mem_kib as f64 / 1048576.0 * 10.0).round() / 10.0,
         "kernel": kernel,
@@ -1183,12 +1189,13 @@ fn human_payload(n: usize) -> String {
 pub(crate) fn table(rows: &[Row], targets: &[Target], machine: &Value) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "machine: {} ({} cores, {} GiB), Linux {}, {} build\n\n",
+        "machine: {} ({} cores, {} GiB), Linux {}, {} build, load {}\n\n",
         machine["cpu"].as_str().unwrap_or(""),
         machine["cores"],
         machine["memory_gib"],
         machine["kernel"].as_str().unwrap_or(""),
-        machine["build"].as_str().unwrap_or("")
+        machine["build"].as_str().unwrap_or(""),
+        machine["load_1min"].as_str().unwrap_or("")
     ));
     s.push_str(&format!(
         "{:<7} {:<58} {:>8} {:>5} {:>5} {:>9} {:>10} {:>9} {:>9} {:>9}\n",

@@ -268,13 +268,63 @@ impl IncomingCall {
 
     fn send(&mut self, answer: Answer) {
         if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Completion {
+            let c = Completion {
                 call_id: self.info.call_id,
                 answer,
+            };
+            // Answered inside its connection's `dispatch`: hand it back directly (see `dispatch_inline`).
+            let mut c = Some(c);
+            let _ = INLINE.try_with(|slot| {
+                if let Some((t, q)) = slot.borrow_mut().as_mut()
+                    && t.same_channel(&tx)
+                    && let Some(c) = c.take()
+                {
+                    q.push(c);
+                }
             });
+            if let Some(c) = c {
+                let _ = tx.send(c);
+            }
         }
         self.guard = None;
     }
+}
+
+type InlineSlot = Option<(mpsc::UnboundedSender<Completion>, Vec<Completion>)>;
+
+thread_local! {
+    /// Set by a connection's task while it runs `Interface::dispatch`: answers given before
+    /// `dispatch` returns, on that thread, for that connection, are collected here instead of going
+    /// through the connection's channel, which would wake the task that is already running (and, in
+    /// tokio's multi-threaded scheduler, wake another worker to steal it: a futex wake per call).
+    static INLINE: std::cell::RefCell<InlineSlot> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `dispatch` and returns the answers it gave at once (an inline manager, a decode fault).
+pub(crate) fn dispatch_inline(
+    tx: &mpsc::UnboundedSender<Completion>,
+    dispatch: impl FnOnce(),
+) -> Vec<Completion> {
+    struct Restore(InlineSlot);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            let _ = INLINE.try_with(|s| *s.borrow_mut() = prev);
+        }
+    }
+    let prev = INLINE
+        .try_with(|s| s.replace(Some((tx.clone(), Vec::new()))))
+        .unwrap_or(None);
+    let restore = Restore(prev);
+    dispatch();
+    let mine = INLINE
+        .try_with(|s| s.borrow_mut().take())
+        .ok()
+        .flatten()
+        .map(|(_, q)| q)
+        .unwrap_or_default();
+    drop(restore);
+    mine
 }
 
 impl Drop for IncomingCall {

@@ -371,5 +371,7 @@ fn dispatch(
         guard: Some(guard),
         group,
     };
-    iface.dispatch(call);
+    for c in super::call::dispatch_inline(tx, || iface.dispatch(call)) {
+        answer(shared, conn, calls, c);
+    }
 }
