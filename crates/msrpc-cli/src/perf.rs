@@ -646,7 +646,7 @@ fn mgmt_calls(
         seconds,
         p50_us: p50,
         p99_us: p99,
-        ..Row::new(group, &format!("{name}, {outstanding} outstanding"))
+        ..Row::new(group, format!("{name}, {outstanding} outstanding"))
     })
 }
 
