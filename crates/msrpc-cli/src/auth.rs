@@ -26,8 +26,9 @@ pub(crate) struct ClientAuthArgs {
         requires = "user"
     )]
     auth_level: AuthnLevel,
-    /// The security package with --user: ntlm (auth type 10) or negotiate (SPNEGO, auth type 9,
-    /// negotiating NTLM).
+    /// The security package with --user: ntlm (auth type 10), negotiate (SPNEGO, auth type 9,
+    /// negotiating NTLM) or kerberos (auth type 16, at connect or privacy; needs --kdc and
+    /// --server-principal, and --user USER@REALM).
     #[arg(
         long,
         value_name = "SERVICE",
@@ -35,6 +36,12 @@ pub(crate) struct ClientAuthArgs {
         requires = "user"
     )]
     auth_service: AuthnService,
+    /// Kerberos: the KDC, tcp://HOST:PORT.
+    #[arg(long, value_name = "URL")]
+    kdc: Option<String>,
+    /// Kerberos: the server's service principal, SERVICE/HOST.
+    #[arg(long, value_name = "SPN")]
+    server_principal: Option<String>,
 }
 
 impl ClientAuthArgs {
@@ -56,6 +63,15 @@ impl ClientAuthArgs {
         let creds = Credentials::parse(user, password);
         options.auth = Some(match self.auth_service {
             AuthnService::Negotiate => AuthInfo::negotiate(self.auth_level, creds),
+            AuthnService::Kerberos => {
+                let (Some(kdc), Some(spn)) = (&self.kdc, &self.server_principal) else {
+                    return Err(Failure::usage(
+                        "--auth-service kerberos needs --kdc tcp://HOST:PORT and \
+                         --server-principal SERVICE/HOST",
+                    ));
+                };
+                AuthInfo::kerberos(self.auth_level, creds, kdc, spn)
+            }
             _ => AuthInfo::ntlm(self.auth_level, creds),
         });
         Ok(())

@@ -503,8 +503,29 @@ impl ClientConnection {
                         }
                         return Some(bytes);
                     }
-                    Err(_) => {
-                        self.current = None;
+                    Err(e) => {
+                        // The call cannot be sent: fail it (and, when the package could not
+                        // protect it, the connection, whose sequence is now broken) rather than
+                        // leave it waiting for an answer that will never come.
+                        let call_id = self.current.take().map(|o| o.call_id);
+                        if matches!(e, Error::Security(_)) {
+                            self.finish(
+                                ConnectionError::Protocol {
+                                    initiator: Initiator::Local,
+                                    error: e,
+                                },
+                                false,
+                            );
+                        } else if let Some(id) = call_id
+                            && self.calls.remove(&id).is_some()
+                        {
+                            self.events.push_back(ClientEvent::Fault {
+                                call_id: id,
+                                status: FaultStatus::NCA_S_PROTO_ERROR,
+                                did_not_execute: true,
+                                stub: Bytes::new(),
+                            });
+                        }
                         continue;
                     }
                 }

@@ -141,6 +141,9 @@ pub enum AuthnService {
     /// SPNEGO (`RPC_C_AUTHN_GSS_NEGOTIATE`, auth type 9), negotiating NTLM. Client side only;
     /// msrpc servers accept NTLM.
     Negotiate,
+    /// Kerberos (`RPC_C_AUTHN_GSS_KERBEROS`, auth type 16), DCE style (three legs). Needs a KDC
+    /// ([`AuthInfo::kerberos`], [`KerberosService`]).
+    Kerberos,
 }
 
 impl AuthnService {
@@ -149,6 +152,7 @@ impl AuthnService {
         match self {
             AuthnService::Ntlm => AuthType::NTLM,
             AuthnService::Negotiate => AuthType::SPNEGO,
+            AuthnService::Kerberos => AuthType::KERBEROS,
         }
     }
 
@@ -157,6 +161,7 @@ impl AuthnService {
         match t {
             AuthType::NTLM => Some(AuthnService::Ntlm),
             AuthType::SPNEGO => Some(AuthnService::Negotiate),
+            AuthType::KERBEROS => Some(AuthnService::Kerberos),
             _ => None,
         }
     }
@@ -166,6 +171,7 @@ impl AuthnService {
         match self {
             AuthnService::Ntlm => "ntlm",
             AuthnService::Negotiate => "negotiate",
+            AuthnService::Kerberos => "kerberos",
         }
     }
 }
@@ -177,8 +183,9 @@ impl FromStr for AuthnService {
         match s.to_ascii_lowercase().as_str() {
             "ntlm" | "winnt" | "10" => Ok(AuthnService::Ntlm),
             "negotiate" | "spnego" | "9" => Ok(AuthnService::Negotiate),
+            "kerberos" | "krb5" | "16" => Ok(AuthnService::Kerberos),
             other => Err(format!(
-                "unknown authentication service {other:?}: use ntlm or negotiate"
+                "unknown authentication service {other:?}: use ntlm, negotiate or kerberos"
             )),
         }
     }
@@ -253,8 +260,20 @@ pub struct AuthInfo {
     pub level: AuthnLevel,
     /// The package.
     pub service: AuthnService,
-    /// Whose credentials.
+    /// Whose credentials. For Kerberos the domain is the realm.
     pub credentials: Credentials,
+    /// Kerberos: the KDC (`tcp://HOST:PORT`) and the server's principal (`SERVICE/HOST`).
+    pub kerberos: Option<KerberosTarget>,
+}
+
+/// Where a Kerberos client gets its ticket, and for which service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KerberosTarget {
+    /// The KDC, `tcp://HOST:PORT` (port 88 if left out).
+    pub kdc: String,
+    /// The server's service principal name, `SERVICE/HOST` (for example `host/server.example`).
+    pub service_principal: String,
 }
 
 impl AuthInfo {
@@ -264,6 +283,26 @@ impl AuthInfo {
             level,
             service: AuthnService::Ntlm,
             credentials,
+            kerberos: None,
+        }
+    }
+
+    /// Kerberos at `level`: `credentials` are the user's, with the realm as the domain; the
+    /// ticket for `service_principal` comes from the KDC at `kdc` (`tcp://HOST:PORT`).
+    pub fn kerberos(
+        level: AuthnLevel,
+        credentials: Credentials,
+        kdc: impl Into<String>,
+        service_principal: impl Into<String>,
+    ) -> AuthInfo {
+        AuthInfo {
+            level,
+            service: AuthnService::Kerberos,
+            credentials,
+            kerberos: Some(KerberosTarget {
+                kdc: kdc.into(),
+                service_principal: service_principal.into(),
+            }),
         }
     }
 
@@ -273,6 +312,7 @@ impl AuthInfo {
             level,
             service: AuthnService::Negotiate,
             credentials,
+            kerberos: None,
         }
     }
 
@@ -288,6 +328,21 @@ impl AuthInfo {
             }
             AuthnService::Negotiate => {
                 Box::new(NegotiateClient::new(level, context_id, &self.credentials)?)
+            }
+            AuthnService::Kerberos => {
+                let Some(target) = &self.kerberos else {
+                    return Err(AuthError::new(
+                        AuthFailure::Unsupported,
+                        "Kerberos needs a KDC and a service principal (AuthInfo::kerberos)",
+                    ));
+                };
+                kerberos_level(level)?;
+                Box::new(KerberosContext::client(
+                    level,
+                    context_id,
+                    &self.credentials,
+                    target,
+                )?)
             }
         })
     }
@@ -442,13 +497,18 @@ impl UserStore {
 /// [`ServerBuilder::authentication`](crate::server::ServerBuilder::authentication) installs), for
 /// driving a `msrpc_proto::ServerConnection` directly.
 pub fn ntlm_acceptor(store: std::sync::Arc<UserStore>) -> std::sync::Arc<dyn Acceptor> {
-    std::sync::Arc::new(StoreAcceptor { store })
+    std::sync::Arc::new(StoreAcceptor {
+        store,
+        kerberos: None,
+    })
 }
 
-/// A server's security contexts: NTLM, checked against a [`UserStore`].
+/// A server's security contexts: NTLM checked against a [`UserStore`], and Kerberos when the
+/// server has a [`KerberosService`].
 #[derive(Debug)]
 pub(crate) struct StoreAcceptor {
     pub(crate) store: std::sync::Arc<UserStore>,
+    pub(crate) kerberos: Option<std::sync::Arc<KerberosService>>,
 }
 
 impl Acceptor for StoreAcceptor {
@@ -464,11 +524,77 @@ impl Acceptor for StoreAcceptor {
                 context_id,
                 self.store.clone(),
             ))),
-            Some(AuthnService::Negotiate) | None => Err(AuthError::new(
+            Some(AuthnService::Kerberos) if self.kerberos.is_some() => {
+                kerberos_level(level)?;
+                let service = self.kerberos.as_ref().map(|k| k.as_ref());
+                let Some(service) = service else {
+                    return Err(AuthError::new(
+                        AuthFailure::Unsupported,
+                        "no Kerberos service",
+                    ));
+                };
+                Ok(Box::new(KerberosContext::server(
+                    level, context_id, service,
+                )?))
+            }
+            Some(AuthnService::Negotiate | AuthnService::Kerberos) | None => Err(AuthError::new(
                 AuthFailure::Unsupported,
                 format!("authentication type {} is not supported", auth_type.0),
             )),
         }
+    }
+}
+
+/// A server's Kerberos identity (`RpcServerRegisterAuthInfo` with `RPC_C_AUTHN_GSS_KERBEROS`):
+/// its service principal and the long-term key tickets for it are encrypted with. `Debug` never
+/// shows the key.
+#[derive(Clone)]
+pub struct KerberosService {
+    principal: String,
+    realm: String,
+    key: Vec<u8>,
+    kdc: String,
+}
+
+impl fmt::Debug for KerberosService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KerberosService")
+            .field("principal", &self.principal)
+            .field("realm", &self.realm)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl KerberosService {
+    /// The service `principal` (`SERVICE/HOST`) of `realm`, with the AES256 key derived from
+    /// `password` and the realm's default salt (REALM followed by the principal's components), as
+    /// `kadmin addprinc -pw` makes it. `kdc` (`tcp://HOST:PORT`) is only used for user-to-user
+    /// tickets.
+    pub fn from_password(
+        principal: &str,
+        realm: &str,
+        password: &str,
+        kdc: &str,
+    ) -> Result<KerberosService, AuthError> {
+        let salt = format!("{realm}{}", principal.replace('/', ""));
+        let key = picky_krb::crypto::aes::derive_key_from_password(
+            password,
+            salt,
+            &picky_krb::crypto::aes::AesSize::Aes256,
+        )
+        .map_err(|e| AuthError::new(AuthFailure::Package, format!("Kerberos key: {e}")))?;
+        Ok(KerberosService {
+            principal: principal.to_owned(),
+            realm: realm.to_owned(),
+            key,
+            kdc: kdc.to_owned(),
+        })
+    }
+
+    /// The service principal.
+    pub fn principal(&self) -> &str {
+        &self.principal
     }
 }
 
@@ -813,6 +939,330 @@ fn fragment_buffers<'a>(
         SecurityBufferRef::data_buf(trailer).with_flags(ro),
         SecurityBufferRef::token_buf(sig),
     ])
+}
+
+/// The levels msrpc's Kerberos supports: connect and privacy. `sspi` 0.23 cannot sign a
+/// Kerberos message without sealing it (its `make_signature` is unsupported and its wrap needs a
+/// sealed buffer), so packet and integrity are refused rather than sent wrong.
+fn kerberos_level(level: AuthLevel) -> Result<(), AuthError> {
+    if level_protects(level) && !level_seals(level) {
+        return Err(AuthError::new(
+            AuthFailure::Unsupported,
+            "Kerberos at the packet or integrity level is not supported (sspi 0.23 cannot sign \
+             without sealing): use connect or privacy",
+        ));
+    }
+    Ok(())
+}
+
+/// Talks to a KDC over TCP for `sspi`'s Kerberos (RFC 4120 7.2.2: a 4-byte length, then the
+/// message). Bounded: 5 s to connect and per read or write, replies up to 1 MiB.
+struct KdcClient;
+
+/// The largest KDC reply accepted.
+const MAX_KDC_REPLY: usize = 1024 * 1024;
+
+impl sspi::network_client::NetworkClient for KdcClient {
+    fn send(&self, request: &sspi::generator::NetworkRequest) -> sspi::Result<Vec<u8>> {
+        use std::io::{Read, Write};
+        use std::net::ToSocketAddrs;
+        let err = |m: String| sspi::Error::new(sspi::ErrorKind::NoAuthenticatingAuthority, m);
+        if request.protocol != sspi::NetworkProtocol::Tcp {
+            return Err(err(format!(
+                "KDC over {:?} is not supported: use tcp://",
+                request.protocol
+            )));
+        }
+        let host = request.url.host_str().unwrap_or_default();
+        let port = request.url.port().unwrap_or(88);
+        let addr = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| err(format!("KDC {host}:{port}: {e}")))?
+            .next()
+            .ok_or_else(|| err(format!("KDC {host}:{port}: no address")))?;
+        let timeout = std::time::Duration::from_secs(5);
+        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| err(format!("KDC {addr}: {e}")))?;
+        let io = |e: std::io::Error| err(format!("KDC {addr}: {e}"));
+        s.set_read_timeout(Some(timeout)).map_err(io)?;
+        s.set_write_timeout(Some(timeout)).map_err(io)?;
+        s.write_all(&request.data).map_err(io)?;
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len).map_err(io)?;
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MAX_KDC_REPLY {
+            return Err(err(format!(
+                "KDC {addr}: a {n}-byte reply is over the limit"
+            )));
+        }
+        let mut reply = vec![0u8; n + 4];
+        reply[..4].copy_from_slice(&len);
+        s.read_exact(&mut reply[4..]).map_err(io)?;
+        Ok(reply)
+    }
+}
+
+/// A Kerberos context (MS-KILE, DCE style: AP-REQ in the bind, AP-REP in the bind_ack, the
+/// client's AP-REP in rpc_auth_3), client or server side.
+struct KerberosContext {
+    pkg: sspi::Kerberos,
+    client: Option<(Option<CredentialsBuffers>, String)>,
+    level: AuthLevel,
+    context_id: u32,
+    legs: u8,
+    sig_len: usize,
+    peer: Option<PeerIdentity>,
+}
+
+impl KerberosContext {
+    fn client(
+        level: AuthLevel,
+        context_id: u32,
+        creds: &Credentials,
+        target: &KerberosTarget,
+    ) -> Result<KerberosContext, AuthError> {
+        let config = sspi::KerberosConfig::new_with_kdc_url(&target.kdc, "msrpc".to_owned());
+        let pkg = sspi::Kerberos::new_client_from_config(config)
+            .map_err(|e| package_error(AuthFailure::Package, &e))?;
+        Ok(KerberosContext {
+            pkg,
+            client: Some((
+                Some(CredentialsBuffers::AuthIdentity(
+                    AuthIdentityBuffers::from_utf8(&creds.user, &creds.domain, &creds.password),
+                )),
+                target.service_principal.clone(),
+            )),
+            level,
+            context_id,
+            legs: 0,
+            sig_len: 76,
+            peer: None,
+        })
+    }
+
+    fn server(
+        level: AuthLevel,
+        context_id: u32,
+        service: &KerberosService,
+    ) -> Result<KerberosContext, AuthError> {
+        let names: Vec<&str> = service.principal.split('/').collect();
+        let props = sspi::kerberos::ServerProperties::new(
+            &names,
+            None,
+            std::time::Duration::from_secs(300),
+            Some(service.key.clone().into()),
+        )
+        .map_err(|e| package_error(AuthFailure::Package, &e))?;
+        let config = sspi::KerberosConfig::new_with_kdc_url(&service.kdc, "msrpc".to_owned());
+        let pkg = sspi::Kerberos::new_server_from_config(config, props)
+            .map_err(|e| package_error(AuthFailure::Package, &e))?;
+        Ok(KerberosContext {
+            pkg,
+            client: None,
+            level,
+            context_id,
+            legs: 0,
+            sig_len: 76,
+            peer: None,
+        })
+    }
+
+    fn finish(&mut self) {
+        if let Ok(sizes) = self.pkg.query_context_sizes() {
+            self.sig_len = usize::try_from(sizes.security_trailer).unwrap_or(76);
+        }
+        if self.client.is_none()
+            && let Ok(names) = self.pkg.query_context_names()
+        {
+            let u = names.username;
+            let realm = match u.parts() {
+                sspi::UsernameParts::UserPrincipalName(p) => p.suffix().to_owned(),
+                sspi::UsernameParts::DownLevelLogonName(p) => {
+                    p.netbios_domain().unwrap_or_default().to_owned()
+                }
+            };
+            self.peer = Some(PeerIdentity::new(u.account_name(), realm));
+        }
+    }
+}
+
+impl SecurityContext for KerberosContext {
+    fn auth_type(&self) -> AuthType {
+        AuthType::KERBEROS
+    }
+
+    fn auth_level(&self) -> AuthLevel {
+        self.level
+    }
+
+    fn context_id(&self) -> u32 {
+        self.context_id
+    }
+
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        self.legs = self.legs.saturating_add(1);
+        if self.legs > MAX_LEGS {
+            return Err(AuthError::new(
+                AuthFailure::BadToken,
+                "too many Kerberos legs",
+            ));
+        }
+        let first = self.legs == 1;
+        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+        let mut input_bufs = vec![SecurityBuffer::new(
+            input.map(<[u8]>::to_vec).unwrap_or_default(),
+            BufferType::Token,
+        )];
+        let status = if let Some((creds, spn)) = self.client.as_mut() {
+            let mut flags = ClientRequestFlags::MUTUAL_AUTH
+                | ClientRequestFlags::USE_DCE_STYLE
+                | ClientRequestFlags::ALLOCATE_MEMORY;
+            if level_protects(self.level) {
+                flags |= ClientRequestFlags::INTEGRITY;
+            }
+            if level_seals(self.level) {
+                flags |= ClientRequestFlags::CONFIDENTIALITY;
+            }
+            let mut builder = self
+                .pkg
+                .initialize_security_context()
+                .with_credentials_handle(creds)
+                .with_context_requirements(flags)
+                .with_target_data_representation(DataRepresentation::Native)
+                .with_target_name(spn)
+                .with_input(&mut input_bufs)
+                .with_output(&mut output);
+            // The first leg talks to the KDC (the runtime runs it on a blocking thread); a
+            // refusal there is the logon failing.
+            let kind = if first {
+                AuthFailure::LogonFailure
+            } else {
+                AuthFailure::BadToken
+            };
+            self.pkg
+                .initialize_security_context_impl(&mut builder)
+                .and_then(|mut g| g.resolve_with_client(&KdcClient))
+                .map_err(|e| package_error(kind, &e))?
+                .status
+        } else {
+            let mut creds: Option<CredentialsBuffers> = None;
+            let builder = self
+                .pkg
+                .accept_security_context()
+                .with_credentials_handle(&mut creds)
+                .with_context_requirements(
+                    ServerRequestFlags::USE_DCE_STYLE | ServerRequestFlags::MUTUAL_AUTH,
+                )
+                .with_target_data_representation(DataRepresentation::Native)
+                .with_input(&mut input_bufs)
+                .with_output(&mut output);
+            self.pkg
+                .accept_security_context_impl(builder)
+                .and_then(|mut g| g.resolve_with_client(&KdcClient))
+                .map_err(|e| package_error(AuthFailure::LogonFailure, &e))?
+                .status
+        };
+        let token = output.pop().map(|b| b.buffer).unwrap_or_default();
+        match status {
+            SecurityStatus::ContinueNeeded => Ok(AuthStep::Continue(token)),
+            SecurityStatus::Ok | SecurityStatus::CompleteNeeded => {
+                self.finish();
+                Ok(AuthStep::Complete((!token.is_empty()).then_some(token)))
+            }
+            other => Err(AuthError::new(
+                AuthFailure::Package,
+                format!("Kerberos: unexpected status {other:?}"),
+            )),
+        }
+    }
+
+    fn signature_len(&self) -> usize {
+        self.sig_len
+    }
+
+    fn protect(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        signature: Range<usize>,
+    ) -> Result<(), AuthError> {
+        protect_with(&mut self.pkg, self.level, pdu, &body, &signature)
+    }
+
+    fn verify(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        signature: Range<usize>,
+    ) -> Result<(), AuthError> {
+        let mut bufs = fragment_buffers(pdu, &body, &signature, level_seals(self.level))?;
+        self.pkg
+            .decrypt_message(&mut bufs)
+            .map_err(|e| package_error(AuthFailure::Tampered, &e))?;
+        Ok(())
+    }
+
+    fn peer_identity(&self) -> Option<PeerIdentity> {
+        self.peer.clone()
+    }
+}
+
+/// A context whose first leg already ran (on a blocking thread, since Kerberos's first leg talks
+/// to the KDC): its first `step(None)` hands back that result.
+pub(crate) struct Primed {
+    inner: Box<dyn SecurityContext>,
+    first: Option<Result<AuthStep, AuthError>>,
+}
+
+impl Primed {
+    /// Runs `ctx`'s first leg now (call it off the async runtime).
+    pub(crate) fn new(mut ctx: Box<dyn SecurityContext>) -> Result<Primed, AuthError> {
+        let first = ctx.step(None)?;
+        Ok(Primed {
+            inner: ctx,
+            first: Some(Ok(first)),
+        })
+    }
+}
+
+impl SecurityContext for Primed {
+    fn auth_type(&self) -> AuthType {
+        self.inner.auth_type()
+    }
+    fn auth_level(&self) -> AuthLevel {
+        self.inner.auth_level()
+    }
+    fn context_id(&self) -> u32 {
+        self.inner.context_id()
+    }
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        match (input, self.first.take()) {
+            (None, Some(first)) => first,
+            (input, _) => self.inner.step(input),
+        }
+    }
+    fn signature_len(&self) -> usize {
+        self.inner.signature_len()
+    }
+    fn protect(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        sig: Range<usize>,
+    ) -> Result<(), AuthError> {
+        self.inner.protect(pdu, body, sig)
+    }
+    fn verify(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        sig: Range<usize>,
+    ) -> Result<(), AuthError> {
+        self.inner.verify(pdu, body, sig)
+    }
+    fn peer_identity(&self) -> Option<PeerIdentity> {
+        self.inner.peer_identity()
+    }
 }
 
 /// A client's SPNEGO (Negotiate, auth type 9) context: `sspi`'s Negotiate restricted to NTLM,

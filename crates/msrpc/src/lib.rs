@@ -22,7 +22,10 @@ pub mod sample;
 pub mod server;
 pub mod transport;
 
-pub use auth::{AuthInfo, AuthnLevel, AuthnService, ClientIdentity, Credentials, UserStore};
+pub use auth::{
+    AuthInfo, AuthnLevel, AuthnService, ClientIdentity, Credentials, KerberosService,
+    KerberosTarget, UserStore,
+};
 pub use client::{Binding, BindingOptions, Reply};
 pub use codegen::ClientContext;
 pub use error::{Error, Initiator, Result};

@@ -124,9 +124,26 @@ impl ConnHandle {
             .filter(|a| a.level > crate::auth::AuthnLevel::None)
         {
             let id = NEXT_AUTH_CONTEXT.fetch_add(1, Ordering::Relaxed);
-            let ctx = auth
-                .client_context(id)
-                .map_err(|e| Error::status_msg(Win32Status::RPC_S_SEC_PKG_ERROR, e.to_string()))?;
+            let auth = auth.clone();
+            // The first leg may talk to a KDC (Kerberos): run it off the async runtime.
+            let primed = tokio::task::spawn_blocking(move || {
+                crate::auth::Primed::new(auth.client_context(id)?)
+            })
+            .await
+            .map_err(|e| Error::status_msg(Win32Status::RPC_S_INTERNAL_ERROR, e.to_string()))?;
+            let primed = primed.map_err(|e| {
+                let status = match e.kind {
+                    msrpc_proto::auth::AuthFailure::LogonFailure => {
+                        Win32Status::ERROR_ACCESS_DENIED
+                    }
+                    msrpc_proto::auth::AuthFailure::Unsupported => {
+                        Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE
+                    }
+                    _ => Win32Status::RPC_S_SEC_PKG_ERROR,
+                };
+                Error::status_msg(status, e.to_string())
+            })?;
+            let ctx: Box<dyn msrpc_proto::auth::SecurityContext> = Box::new(primed);
             conn.set_security(ctx).map_err(|e| Error::Protocol {
                 initiator: Initiator::Local,
                 reason: e.to_string(),

@@ -54,9 +54,10 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     pc.max_request_size = cfg.max_request_size;
     pc.sec_addr = cfg_sec_addr(&stream);
     let mut conn = ServerConnection::new(pc, Arc::new(Registry(shared.clone())));
-    if let Some(users) = &shared.users {
+    if shared.users.is_some() || shared.kerberos.is_some() {
         conn.set_acceptor(Arc::new(crate::auth::StoreAcceptor {
-            store: users.clone(),
+            kerberos: shared.kerberos.clone(),
+            store: shared.users.clone().unwrap_or_default(),
         }));
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Completion>();

@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tracing::{debug, info, warn};
 
-use crate::auth::{AuthnLevel, ClientIdentity, UserStore};
+use crate::auth::{AuthnLevel, ClientIdentity, KerberosService, UserStore};
 use crate::binding::StringBinding;
 use crate::error::{Error, Result};
 use crate::transport::{Address, Listener};
@@ -166,6 +166,7 @@ pub struct ServerBuilder {
     /// Register with the endpoint mapper at this binding.
     epm_external: Option<String>,
     users: Option<Arc<UserStore>>,
+    kerberos: Option<Arc<KerberosService>>,
     default_security: InterfaceSecurity,
     security: Vec<(SyntaxId, InterfaceSecurity)>,
 }
@@ -242,6 +243,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Accepts Kerberos (auth type 16, DCE style) for `service`: clients present tickets for its
+    /// principal from their KDC. Combines with [`ServerBuilder::authentication`].
+    pub fn kerberos(mut self, service: KerberosService) -> Self {
+        self.kerberos = Some(Arc::new(service));
+        self
+    }
+
     /// The minimum level for every interface of the server except the endpoint mapper (which
     /// stays open to anonymous lookups, as on Windows) and interfaces given their own
     /// [`ServerBuilder::interface_security`]. mgmt is included. Default [`AuthnLevel::None`].
@@ -310,6 +318,7 @@ impl ServerBuilder {
         }
         let shared = Arc::new(Shared {
             users: self.users,
+            kerberos: self.kerberos,
             default_security: self.default_security,
             security,
             config: self.config,
@@ -518,6 +527,8 @@ pub(crate) struct Shared {
     pub(crate) config: ServerConfig,
     /// Accounts for NTLM, if the server authenticates.
     pub(crate) users: Option<Arc<UserStore>>,
+    /// The Kerberos service, if the server accepts Kerberos.
+    pub(crate) kerberos: Option<Arc<KerberosService>>,
     default_security: InterfaceSecurity,
     security: HashMap<(uuid::Uuid, u16), InterfaceSecurity>,
     /// Managers by interface (UUID, major version), then by object type.
