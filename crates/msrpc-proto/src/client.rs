@@ -671,9 +671,8 @@ impl ClientConnection {
             flags = flags | PfcFlags::SUPPORT_HEADER_SIGN;
         }
         let mut pdu = Pdu::new(call_id, flags, body);
-        pdu.drep = self.config.drep;
         pdu.auth = auth;
-        self.control.push_back(pdu.emit()?);
+        self.push_control(pdu)?;
         self.pending_bind = Some(PendingBind {
             call_id,
             alter,
@@ -807,7 +806,7 @@ impl ClientConnection {
                             && !sec.confirmed
                             && status == FaultStatus::NCA_S_PROTO_ERROR =>
                     {
-                        FaultStatus(5)
+                        FaultStatus::ACCESS_DENIED
                     }
                     _ => status,
                 };
@@ -941,9 +940,8 @@ impl ClientConnection {
                         PfcFlags::FIRST_AND_LAST,
                         PduBody::Auth3 { pad: [0; 4] },
                     );
-                    p.drep = self.config.drep;
                     p.auth = Some(trailer);
-                    self.control.push_back(p.emit()?);
+                    self.push_control(p)?;
                 }
             }
             AuthStep::Continue(t) => {
@@ -961,9 +959,8 @@ impl ClientConnection {
                     PfcFlags::FIRST_AND_LAST,
                     PduBody::AlterContext(bind),
                 );
-                p.drep = self.config.drep;
                 p.auth = Some(trailer);
-                self.control.push_back(p.emit()?);
+                self.push_control(p)?;
                 // on_bind_ack takes pending_bind for the bind itself; this one is set after.
                 self.next_auth_leg = Some(PendingBind {
                     call_id: leg_id,
@@ -1070,11 +1067,16 @@ impl ClientConnection {
     }
 
     fn queue_simple(&mut self, call_id: u32, body: PduBody) {
-        let mut pdu = Pdu::new(call_id, PfcFlags::FIRST_AND_LAST, body);
+        // Emitting a body-less PDU built here cannot fail.
+        let _ = self.push_control(Pdu::new(call_id, PfcFlags::FIRST_AND_LAST, body));
+    }
+
+    /// Queue a PDU of this connection (bind, rpc_auth_3, co_cancel, ...) in its data
+    /// representation, ahead of request fragments.
+    fn push_control(&mut self, mut pdu: Pdu) -> Result<(), Error> {
         pdu.drep = self.config.drep;
-        if let Ok(b) = pdu.emit() {
-            self.control.push_back(b);
-        }
+        self.control.push_back(pdu.emit()?);
+        Ok(())
     }
 
     /// A protocol violation by the server ends the association (the one place for the client).

@@ -136,7 +136,7 @@ impl Error {
             },
             // MS-RPCE 3.3.3.5.4: a request over the size limit SHOULD be faulted with status 5.
             Error::ReassemblyLimit { .. } => WireReaction::Fault {
-                status: FaultStatus(5),
+                status: FaultStatus::ACCESS_DENIED,
                 did_not_execute: true,
             },
             Error::UnsupportedVersion { .. } => {

@@ -195,7 +195,6 @@ enum SlotState {
 struct AuthSlot {
     ctx: Box<dyn SecurityContext>,
     state: SlotState,
-    peer: Option<PeerIdentity>,
 }
 
 /// The server side of one connection-oriented association (one transport connection).
@@ -651,56 +650,42 @@ impl ServerConnection {
         } else if self.reassembling_auth != Some(auth_id) {
             return Err(Error::InconsistentFragment(call_id));
         }
-        let pdu = match auth_id {
+        let refusal = match auth_id {
+            // The client failed to log on: it gets no unauthenticated calls either.
             None if self.auth.values().any(|s| s.state == SlotState::Failed) => {
-                // The client failed to log on: it gets no unauthenticated calls either.
-                self.refuse_and_close(
-                    call_id,
-                    FaultStatus(5),
-                    Error::Security(AuthError::new(
-                        AuthFailure::LogonFailure,
-                        "request on an association whose logon failed",
-                    )),
-                );
-                return Ok(());
+                Some("request on an association whose logon failed")
             }
-            None => pdu,
-            Some(id) => {
-                let state = self.auth.get(&id).map(|s| s.state);
-                if state != Some(SlotState::Established) {
-                    // Unknown context, failed logon, or a request before rpc_auth_3.
-                    self.refuse_and_close(
-                        call_id,
-                        FaultStatus(5),
-                        Error::Security(AuthError::new(
-                            AuthFailure::LogonFailure,
-                            "request on a security context that is not established",
-                        )),
-                    );
-                    return Ok(());
-                }
-                match self.auth.get_mut(&id) {
-                    Some(slot) if level_protects(slot.ctx.auth_level()) => {
-                        let mut buf = raw.to_vec();
-                        match verify_fragment(&mut buf, slot.ctx.as_mut()) {
-                            Ok(clear) => clear,
-                            Err(e) => {
-                                // A logon proven wrong by its first fragment is access denied;
-                                // anything else that fails to verify was altered in flight.
-                                let status = match &e {
-                                    Error::Security(a) if a.kind == AuthFailure::LogonFailure => {
-                                        FaultStatus(5)
-                                    }
-                                    _ => FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0),
-                                };
-                                self.refuse_and_close(call_id, status, e);
-                                return Ok(());
+            // Unknown context, failed logon, or a request before rpc_auth_3.
+            Some(id) if self.auth.get(&id).map(|s| s.state) != Some(SlotState::Established) => {
+                Some("request on a security context that is not established")
+            }
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            let e = Error::Security(AuthError::new(AuthFailure::LogonFailure, why));
+            self.refuse_and_close(call_id, FaultStatus::ACCESS_DENIED, e);
+            return Ok(());
+        }
+        let pdu = match auth_id.and_then(|id| self.auth.get_mut(&id)) {
+            Some(slot) if level_protects(slot.ctx.auth_level()) => {
+                let mut buf = raw.to_vec();
+                match verify_fragment(&mut buf, slot.ctx.as_mut()) {
+                    Ok(clear) => clear,
+                    Err(e) => {
+                        // A logon proven wrong by its first fragment is access denied; anything
+                        // else that fails to verify was altered in flight.
+                        let status = match &e {
+                            Error::Security(a) if a.kind == AuthFailure::LogonFailure => {
+                                FaultStatus::ACCESS_DENIED
                             }
-                        }
+                            _ => FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0),
+                        };
+                        self.refuse_and_close(call_id, status, e);
+                        return Ok(());
                     }
-                    _ => pdu,
                 }
             }
+            _ => pdu,
         };
         if first {
             self.discarding = None;
@@ -739,7 +724,13 @@ impl ServerConnection {
                     match check_verification_trailer(&msg, &ctx) {
                         Ok(len) => msg.stub.truncate(len),
                         Err(()) => {
-                            self.queue_fault(call_id, msg.context_id, 0, FaultStatus(5), true);
+                            self.queue_fault(
+                                call_id,
+                                msg.context_id,
+                                0,
+                                FaultStatus::ACCESS_DENIED,
+                                true,
+                            );
                             return Ok(());
                         }
                     }
@@ -784,7 +775,7 @@ impl ServerConnection {
         &mut self,
         a: &AuthVerifier,
     ) -> Result<Option<AuthVerifier>, (RejectReason, FaultStatus)> {
-        const DENIED: FaultStatus = FaultStatus(5);
+        const DENIED: FaultStatus = FaultStatus::ACCESS_DENIED;
         if a.auth_level.0 < AuthLevel::CONNECT.0 || a.auth_level.0 > AuthLevel::PKT_PRIVACY.0 {
             return Err((RejectReason::NOT_SPECIFIED, DENIED));
         }
@@ -805,7 +796,6 @@ impl ServerConnection {
                 AuthSlot {
                     ctx,
                     state: SlotState::Negotiating,
-                    peer: None,
                 },
             );
         }
@@ -843,12 +833,11 @@ impl ServerConnection {
     fn established(&mut self, id: u32) {
         if let Some(slot) = self.auth.get_mut(&id) {
             slot.state = SlotState::Established;
-            slot.peer = slot.ctx.peer_identity();
             self.events.push_back(ServerEvent::Authenticated {
                 context_id: id,
                 auth_type: slot.ctx.auth_type(),
                 level: slot.ctx.auth_level(),
-                peer: slot.peer.clone(),
+                peer: slot.ctx.peer_identity(),
             });
         }
     }
@@ -872,19 +861,17 @@ impl ServerConnection {
             slot.state = SlotState::Failed;
             return Ok(());
         }
-        match slot.ctx.step(Some(&a.value)) {
-            Ok(AuthStep::Complete(_)) => self.established(a.context_id),
-            Ok(AuthStep::Continue(_)) => {
-                slot.state = SlotState::Failed;
-                self.events.push_back(ServerEvent::AuthFailed {
-                    context_id: a.context_id,
-                    error: AuthError::new(
-                        AuthFailure::BadToken,
-                        "the package wants another leg after rpc_auth_3",
-                    ),
-                });
-            }
-            Err(error) => {
+        let failure = match slot.ctx.step(Some(&a.value)) {
+            Ok(AuthStep::Complete(_)) => None,
+            Ok(AuthStep::Continue(_)) => Some(AuthError::new(
+                AuthFailure::BadToken,
+                "the package wants another leg after rpc_auth_3",
+            )),
+            Err(error) => Some(error),
+        };
+        match failure {
+            None => self.established(a.context_id),
+            Some(error) => {
                 slot.state = SlotState::Failed;
                 self.events.push_back(ServerEvent::AuthFailed {
                     context_id: a.context_id,
@@ -915,7 +902,7 @@ impl ServerConnection {
             auth_type: slot.ctx.auth_type(),
             level: slot.ctx.auth_level(),
             context_id: id,
-            peer: slot.peer.clone(),
+            peer: slot.ctx.peer_identity(),
         })
     }
 

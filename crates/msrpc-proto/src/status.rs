@@ -294,6 +294,11 @@ codes!(FaultStatus {
 });
 
 impl FaultStatus {
+    /// `ERROR_ACCESS_DENIED` (5) in a fault PDU, as Windows servers send it: refused logons,
+    /// calls below an interface's security, requests over the size limit (MS-RPCE 3.3.3.5.4).
+    /// Kept outside the named `nca_s_*` codes, so it prints as the number it is.
+    pub const ACCESS_DENIED: FaultStatus = FaultStatus(5);
+
     /// Statuses a server MUST NOT put in a fault PDU (MS-RPCE 3.3.3.5.1); a client treats them
     /// as a protocol error (3.3.2.5.1).
     pub const FORBIDDEN_ON_WIRE: [FaultStatus; 14] = [
