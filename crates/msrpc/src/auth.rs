@@ -699,20 +699,13 @@ impl NtlmContext {
             .accept_security_context_impl(builder)
             .and_then(|mut g| g.resolve_to_result())
             .map_err(|e| package_error(AuthFailure::BadToken, &e))?;
-        match result.status {
-            SecurityStatus::ContinueNeeded => {
-                let token = output.pop().map(|b| b.buffer).unwrap_or_default();
-                Ok(AuthStep::Continue(token))
-            }
-            SecurityStatus::CompleteNeeded | SecurityStatus::Ok => {
-                self.complete_logon(input)?;
-                Ok(AuthStep::Complete(None))
-            }
-            other => Err(AuthError::new(
-                AuthFailure::Package,
-                format!("NTLM: unexpected status {other:?}"),
-            )),
+        let step = step_from(result.status, output, "NTLM")?;
+        if matches!(step, AuthStep::Complete(_)) {
+            // The AUTHENTICATE leg: sspi's acceptor answers it with no token.
+            self.complete_logon(input)?;
+            return Ok(AuthStep::Complete(None));
         }
+        Ok(step)
     }
 
     /// The AUTHENTICATE message arrived: look its user up and let the package check the proof.
@@ -805,7 +798,7 @@ impl SecurityContext for NtlmContext {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
-        let result = verify_with(&mut self.ntlm, self.level, pdu, &body, &signature);
+        let result = verify_with(&mut self.ntlm, self.level, pdu, &body, &signature, Some(16));
         if let Role::Server { unproven, .. } = &mut self.role
             && *unproven
         {
@@ -843,19 +836,12 @@ fn init_step<P>(
 where
     P: Sspi + SspiImpl,
 {
-    let mut flags = ClientRequestFlags::ALLOCATE_MEMORY;
-    if level_protects(level) {
-        flags |= ClientRequestFlags::INTEGRITY;
-    }
-    if level_seals(level) {
-        flags |= ClientRequestFlags::CONFIDENTIALITY;
-    }
     let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
     let mut input_bufs = input.map(|t| vec![SecurityBuffer::new(t.to_vec(), BufferType::Token)]);
     let mut builder = pkg
         .initialize_security_context()
         .with_credentials_handle(creds)
-        .with_context_requirements(flags)
+        .with_context_requirements(client_flags(level, ClientRequestFlags::empty()))
         .with_target_data_representation(DataRepresentation::Native)
         .with_output(&mut output);
     if let Some(i) = input_bufs.as_mut() {
@@ -865,8 +851,18 @@ where
         .initialize_security_context_impl(&mut builder)
         .and_then(|mut g| g.resolve_to_result())
         .map_err(|e| package_error(AuthFailure::BadToken, &e))?;
+    step_from(result.status, output, name)
+}
+
+/// A package's status and output token as the protocol core's step: another leg, or done
+/// (with a last token when the package made one).
+fn step_from(
+    status: SecurityStatus,
+    mut output: Vec<SecurityBuffer>,
+    name: &str,
+) -> Result<AuthStep, AuthError> {
     let token = output.pop().map(|b| b.buffer).unwrap_or_default();
-    match result.status {
+    match status {
         SecurityStatus::ContinueNeeded => Ok(AuthStep::Continue(token)),
         SecurityStatus::Ok | SecurityStatus::CompleteNeeded => {
             Ok(AuthStep::Complete((!token.is_empty()).then_some(token)))
@@ -876,6 +872,18 @@ where
             format!("{name}: unexpected status {other:?}"),
         )),
     }
+}
+
+/// The context requirements a client asks for at `level`, besides `extra`.
+fn client_flags(level: AuthLevel, extra: ClientRequestFlags) -> ClientRequestFlags {
+    let mut flags = ClientRequestFlags::ALLOCATE_MEMORY | extra;
+    if level_protects(level) {
+        flags |= ClientRequestFlags::INTEGRITY;
+    }
+    if level_seals(level) {
+        flags |= ClientRequestFlags::CONFIDENTIALITY;
+    }
+    flags
 }
 
 /// Sign (and seal, at privacy) one fragment with a package.
@@ -892,18 +900,23 @@ fn protect_with<P: Sspi>(
     Ok(())
 }
 
-/// Verify (and unseal, at privacy) one fragment with a package.
+/// Verify (and unseal, at privacy) one fragment with a package. `fixed_len` is the signature's
+/// length when the package has one (NTLM: 16); Kerberos tokens differ by direction (sspi's
+/// acceptor sends 60 bytes where its initiator sends 76), so they are not checked here.
 fn verify_with<P: Sspi>(
     pkg: &mut P,
     level: AuthLevel,
     pdu: &mut [u8],
     body: &Range<usize>,
     signature: &Range<usize>,
+    fixed_len: Option<usize>,
 ) -> Result<(), AuthError> {
-    if signature.end - signature.start != 16 {
+    if let Some(len) = fixed_len
+        && signature.end - signature.start != len
+    {
         return Err(AuthError::new(
             AuthFailure::Tampered,
-            "the signature is not 16 bytes",
+            format!("the signature is not {len} bytes"),
         ));
     }
     let mut bufs = fragment_buffers(pdu, body, signature, level_seals(level))?;
@@ -1114,15 +1127,10 @@ impl SecurityContext for KerberosContext {
             BufferType::Token,
         )];
         let status = if let Some((creds, spn)) = self.client.as_mut() {
-            let mut flags = ClientRequestFlags::MUTUAL_AUTH
-                | ClientRequestFlags::USE_DCE_STYLE
-                | ClientRequestFlags::ALLOCATE_MEMORY;
-            if level_protects(self.level) {
-                flags |= ClientRequestFlags::INTEGRITY;
-            }
-            if level_seals(self.level) {
-                flags |= ClientRequestFlags::CONFIDENTIALITY;
-            }
+            let flags = client_flags(
+                self.level,
+                ClientRequestFlags::MUTUAL_AUTH | ClientRequestFlags::USE_DCE_STYLE,
+            );
             let mut builder = self
                 .pkg
                 .initialize_security_context()
@@ -1162,18 +1170,11 @@ impl SecurityContext for KerberosContext {
                 .map_err(|e| package_error(AuthFailure::LogonFailure, &e))?
                 .status
         };
-        let token = output.pop().map(|b| b.buffer).unwrap_or_default();
-        match status {
-            SecurityStatus::ContinueNeeded => Ok(AuthStep::Continue(token)),
-            SecurityStatus::Ok | SecurityStatus::CompleteNeeded => {
-                self.finish();
-                Ok(AuthStep::Complete((!token.is_empty()).then_some(token)))
-            }
-            other => Err(AuthError::new(
-                AuthFailure::Package,
-                format!("Kerberos: unexpected status {other:?}"),
-            )),
+        let step = step_from(status, output, "Kerberos")?;
+        if matches!(step, AuthStep::Complete(_)) {
+            self.finish();
         }
+        Ok(step)
     }
 
     fn signature_len(&self) -> usize {
@@ -1195,11 +1196,7 @@ impl SecurityContext for KerberosContext {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
-        let mut bufs = fragment_buffers(pdu, &body, &signature, level_seals(self.level))?;
-        self.pkg
-            .decrypt_message(&mut bufs)
-            .map_err(|e| package_error(AuthFailure::Tampered, &e))?;
-        Ok(())
+        verify_with(&mut self.pkg, self.level, pdu, &body, &signature, None)
     }
 
     fn peer_identity(&self) -> Option<PeerIdentity> {
@@ -1211,7 +1208,7 @@ impl SecurityContext for KerberosContext {
 /// to the KDC): its first `step(None)` hands back that result.
 pub(crate) struct Primed {
     inner: Box<dyn SecurityContext>,
-    first: Option<Result<AuthStep, AuthError>>,
+    first: Option<AuthStep>,
 }
 
 impl Primed {
@@ -1220,7 +1217,7 @@ impl Primed {
         let first = ctx.step(None)?;
         Ok(Primed {
             inner: ctx,
-            first: Some(Ok(first)),
+            first: Some(first),
         })
     }
 }
@@ -1237,7 +1234,7 @@ impl SecurityContext for Primed {
     }
     fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
         match (input, self.first.take()) {
-            (None, Some(first)) => first,
+            (None, Some(first)) => Ok(first),
             (input, _) => self.inner.step(input),
         }
     }
@@ -1339,7 +1336,7 @@ impl SecurityContext for NegotiateClient {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
-        verify_with(&mut self.pkg, self.level, pdu, &body, &signature)
+        verify_with(&mut self.pkg, self.level, pdu, &body, &signature, Some(16))
     }
 }
 

@@ -131,18 +131,8 @@ impl ConnHandle {
             })
             .await
             .map_err(|e| Error::status_msg(Win32Status::RPC_S_INTERNAL_ERROR, e.to_string()))?;
-            let primed = primed.map_err(|e| {
-                let status = match e.kind {
-                    msrpc_proto::auth::AuthFailure::LogonFailure => {
-                        Win32Status::ERROR_ACCESS_DENIED
-                    }
-                    msrpc_proto::auth::AuthFailure::Unsupported => {
-                        Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE
-                    }
-                    _ => Win32Status::RPC_S_SEC_PKG_ERROR,
-                };
-                Error::status_msg(status, e.to_string())
-            })?;
+            let primed =
+                primed.map_err(|e| Error::status_msg(auth_status(e.kind), e.to_string()))?;
             let ctx: Box<dyn msrpc_proto::auth::SecurityContext> = Box::new(primed);
             conn.set_security(ctx).map_err(|e| Error::Protocol {
                 initiator: Initiator::Local,
@@ -250,17 +240,22 @@ static NEXT_AUTH_CONTEXT: std::sync::atomic::AtomicU32 =
 
 /// The status a caller sees when its connection ended for `e`.
 fn connection_status(e: &ConnectionError) -> Win32Status {
-    use msrpc_proto::auth::AuthFailure;
     match e {
         ConnectionError::Protocol {
             error: msrpc_proto::Error::Security(a),
             ..
-        } => match a.kind {
-            AuthFailure::LogonFailure => Win32Status::ERROR_ACCESS_DENIED,
-            AuthFailure::Unsupported => Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE,
-            _ => Win32Status::RPC_S_SEC_PKG_ERROR,
-        },
+        } => auth_status(a.kind),
         _ => Win32Status::RPC_S_COMM_FAILURE,
+    }
+}
+
+/// The status a caller sees for a security failure of this kind.
+fn auth_status(kind: msrpc_proto::auth::AuthFailure) -> Win32Status {
+    use msrpc_proto::auth::AuthFailure;
+    match kind {
+        AuthFailure::LogonFailure => Win32Status::ERROR_ACCESS_DENIED,
+        AuthFailure::Unsupported => Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE,
+        _ => Win32Status::RPC_S_SEC_PKG_ERROR,
     }
 }
 
