@@ -531,35 +531,18 @@ fn async_calls(
             b.call(ECHO, 0, encode_echo(data.clone())).await?;
         }
         let t0 = Instant::now();
-        let deadline = t0 + dur;
-        let mut tasks = Vec::new();
-        for i in 0..outstanding {
+        let (lat, errors) = closed_loop(outstanding, t0 + dur, |i| {
             let b = bindings[i % conns].clone();
             let data = data.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Latencies::default();
-                let mut errors = 0u64;
-                while Instant::now() < deadline && errors < 100 {
-                    let t = Instant::now();
-                    match b.call(ECHO, 0, encode_echo(data.clone())).await {
-                        Ok(r) if check_echo(&r, payload) => lat.record(t),
-                        _ => errors += 1,
-                    }
+            move || {
+                let (b, data) = (b.clone(), data.clone());
+                async move {
+                    matches!(b.call(ECHO, 0, encode_echo(data)).await,
+                        Ok(r) if check_echo(&r, payload))
                 }
-                (lat, errors)
-            }));
-        }
-        let mut lat = Latencies::default();
-        let mut errors = 0;
-        for t in tasks {
-            match t.await {
-                Ok((l, e)) => {
-                    lat.extend(l);
-                    errors += e;
-                }
-                Err(_) => errors += 1,
             }
-        }
+        })
+        .await;
         Ok::<_, msrpc::Error>((lat, errors, t0.elapsed().as_secs_f64()))
     })?;
     for b in &bindings {
@@ -580,11 +563,11 @@ fn async_calls(
     .with_latency(&mut lat))
 }
 
-/// `mgmt is_server_listening`, one call at a time, at `target`.
 /// Outstanding mgmt calls in the mgmt and samba groups: one at a time (the round trip), and 64 on
 /// one connection (what the server answers under load).
 const MGMT_OUTSTANDING: [usize; 2] = [1, 64];
 
+/// `mgmt is_server_listening` at `target`, with `outstanding` calls in flight on one binding.
 fn mgmt_calls(
     rt: &tokio::runtime::Runtime,
     target: &str,
@@ -602,52 +585,73 @@ fn mgmt_calls(
     let (lat, errors, seconds) = rt.block_on(async {
         mgmt::is_server_listening(&b).await?;
         let t0 = Instant::now();
-        let deadline = t0 + dur;
-        let mut tasks = Vec::new();
-        for _ in 0..outstanding.max(1) {
+        let (lat, errors) = closed_loop(outstanding.max(1), t0 + dur, |_| {
             let b = b.clone();
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Latencies::default();
-                let mut errors = 0u64;
-                while Instant::now() < deadline && errors < 100 {
-                    let t = Instant::now();
-                    match mgmt::is_server_listening(&b).await {
-                        Ok(true) => lat.record(t),
-                        _ => errors += 1,
-                    }
-                }
-                (lat, errors)
-            }));
-        }
-        let mut lat = Latencies::default();
-        let mut errors = 0u64;
-        for t in tasks {
-            match t.await {
-                Ok((l, e)) => {
-                    lat.extend(l);
-                    errors += e;
-                }
-                Err(_) => errors += 1,
+            move || {
+                let b = b.clone();
+                async move { matches!(mgmt::is_server_listening(&b).await, Ok(true)) }
             }
-        }
+        })
+        .await;
         Ok::<_, msrpc::Error>((lat, errors, t0.elapsed().as_secs_f64()))
     })?;
     let connections = b.connection_count().max(1);
     b.close();
     let mut lat = lat;
     let calls = lat.0.len() as u64;
-    let p50 = lat.percentile_us(50.0);
-    let p99 = lat.percentile_us(99.0);
     Ok(Row {
         outstanding,
         connections,
         calls,
         errors,
         seconds,
-        p50_us: p50,
-        p99_us: p99,
         ..Row::new(group, format!("{name}, {outstanding} outstanding"))
-    })
+    }
+    .with_latency(&mut lat))
+}
+
+/// Keeps `outstanding` calls in flight until `deadline`: task `i` repeats the call that
+/// `call(i)` makes, which resolves to whether the answer was right; a task stops after 100 wrong
+/// answers. The latencies of the right answers, and how many were wrong (or lost with a task).
+async fn closed_loop<G, Fut>(
+    outstanding: usize,
+    deadline: Instant,
+    call: impl Fn(usize) -> G,
+) -> (Latencies, u64)
+where
+    G: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..outstanding)
+        .map(|i| {
+            let one = call(i);
+            tokio::spawn(async move {
+                let mut lat = Latencies::default();
+                let mut errors = 0u64;
+                while Instant::now() < deadline && errors < 100 {
+                    let t = Instant::now();
+                    if one().await {
+                        lat.record(t);
+                    } else {
+                        errors += 1;
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut lat = Latencies::default();
+    let mut errors = 0u64;
+    for t in tasks {
+        match t.await {
+            Ok((l, e)) => {
+                lat.extend(l);
+                errors += e;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (lat, errors)
 }
 
 // ---------------------------------------------------------------------------------------------
