@@ -307,26 +307,32 @@ async fn forward(
     let _ = to.shutdown().await;
 }
 
+/// A binding for alice at `level` to the fixture's server, through a proxy that flips one stub
+/// bit of the first PDU of type `ptype` (0 request, 2 response).
+async fn alice_through_tampering_proxy(f: &Fixture, ptype: u8, level: AuthnLevel) -> Binding {
+    let port: u16 = f
+        .text
+        .rsplit('[')
+        .next()
+        .unwrap()
+        .trim_end_matches(']')
+        .parse()
+        .unwrap();
+    let proxy = tampering_proxy(([127, 0, 0, 1], port).into(), ptype).await;
+    binding(
+        &format!("ncacn_ip_tcp:127.0.0.1[{}]", proxy.port()),
+        Some(AuthInfo::ntlm(
+            level,
+            Credentials::new("alice", "", "Al1ce-pw"),
+        )),
+    )
+}
+
 #[tokio::test]
 async fn a_response_altered_in_flight_fails_the_call_with_sec_pkg_error() {
     for level in [AuthnLevel::PktIntegrity, AuthnLevel::PktPrivacy] {
         let f = start(AuthnLevel::PktIntegrity).await;
-        let port: u16 = f
-            .text
-            .rsplit('[')
-            .next()
-            .unwrap()
-            .trim_end_matches(']')
-            .parse()
-            .unwrap();
-        let proxy = tampering_proxy(([127, 0, 0, 1], port).into(), 2).await;
-        let b = binding(
-            &format!("ncacn_ip_tcp:127.0.0.1[{}]", proxy.port()),
-            Some(AuthInfo::ntlm(
-                level,
-                Credentials::new("alice", "", "Al1ce-pw"),
-            )),
-        );
+        let b = alice_through_tampering_proxy(&f, 2, level).await;
         let e = who(&b, b"what is my balance").await.unwrap_err();
         assert_eq!(status(&e), Win32Status::RPC_S_SEC_PKG_ERROR, "{level}: {e}");
         f.server.shutdown(Duration::from_secs(1)).await;
@@ -337,22 +343,7 @@ async fn a_response_altered_in_flight_fails_the_call_with_sec_pkg_error() {
 async fn a_request_altered_in_flight_is_refused_and_never_dispatched() {
     for level in [AuthnLevel::PktIntegrity, AuthnLevel::PktPrivacy] {
         let f = start(AuthnLevel::PktIntegrity).await;
-        let port: u16 = f
-            .text
-            .rsplit('[')
-            .next()
-            .unwrap()
-            .trim_end_matches(']')
-            .parse()
-            .unwrap();
-        let proxy = tampering_proxy(([127, 0, 0, 1], port).into(), 0).await;
-        let b = binding(
-            &format!("ncacn_ip_tcp:127.0.0.1[{}]", proxy.port()),
-            Some(AuthInfo::ntlm(
-                level,
-                Credentials::new("alice", "", "Al1ce-pw"),
-            )),
-        );
+        let b = alice_through_tampering_proxy(&f, 0, level).await;
         let e = who(&b, b"transfer 100 to alice").await.unwrap_err();
         // The server faults it with RPC_S_SEC_PKG_ERROR and closes the connection.
         assert!(
