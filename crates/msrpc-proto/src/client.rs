@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Instant;
 
 use bytes::Bytes;
+use msrpc_ndr::{DataRep, Syntax};
 use uuid::Uuid;
 
 use crate::auth::{
@@ -135,8 +136,12 @@ pub enum ClientEvent {
         call_id: u32,
         /// The reassembled stub.
         stub: Bytes,
-        /// Its data representation.
-        drep: Drep,
+        /// The transfer syntax of the call's presentation context, to decode the stub with.
+        syntax: Syntax,
+        /// The stub's data representation. A response whose drep this side cannot decode (EBCDIC
+        /// characters, non-IEEE floats) is reported as a [`ClientEvent::Fault`] with
+        /// `nca_s_unsupported_type` instead, as a server would fault such a request.
+        drep: DataRep,
         /// The server's cancel count (how many cancels it saw).
         cancel_count: u8,
     },
@@ -198,6 +203,8 @@ struct ClientSecurity {
 #[derive(Debug, Clone, Copy)]
 struct CallState {
     cancel_count: u8,
+    /// The presentation context the call was made on (its transfer syntax decodes the response).
+    context_id: u16,
 }
 
 /// The client side of one connection-oriented association.
@@ -378,7 +385,13 @@ impl ClientConnection {
             _ => stub,
         };
         let auth = protected.map(|s| s.ctx.context_id());
-        self.calls.insert(call_id, CallState { cancel_count: 0 });
+        self.calls.insert(
+            call_id,
+            CallState {
+                cancel_count: 0,
+                context_id,
+            },
+        );
         let mut out = Outgoing::new(
             call_id,
             OutKind::Request {
@@ -739,12 +752,25 @@ impl ClientConnection {
                         if let Some(sec) = self.security.as_mut() {
                             sec.confirmed = true;
                         }
-                        self.calls.remove(&call_id);
-                        self.events.push_back(ClientEvent::Response {
-                            call_id,
-                            stub: msg.stub,
-                            drep: msg.drep,
-                            cancel_count: msg.cancel_count,
+                        let call = self.calls.remove(&call_id);
+                        let syntax = call
+                            .and_then(|c| self.contexts.get(&c.context_id))
+                            .map(PresentationContext::syntax)
+                            .unwrap_or_default();
+                        self.events.push_back(match DataRep::parse(msg.drep.0) {
+                            Ok(drep) => ClientEvent::Response {
+                                call_id,
+                                stub: msg.stub,
+                                syntax,
+                                drep,
+                                cancel_count: msg.cancel_count,
+                            },
+                            Err(_) => ClientEvent::Fault {
+                                call_id,
+                                status: FaultStatus::NCA_S_UNSUPPORTED_TYPE,
+                                did_not_execute: false,
+                                stub: Bytes::new(),
+                            },
                         });
                         Ok(())
                     }

@@ -163,14 +163,17 @@ pub enum Initiator {
 }
 
 /// Why a connection (association) ended; distinct from a single call's fault.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectionError {
     /// The local side called `close()`.
+    #[error("this side closed the connection")]
     LocallyClosed,
     /// The transport reported end of stream or an I/O error.
+    #[error("the transport closed")]
     TransportClosed,
     /// A protocol violation; `initiator` says which side committed it.
+    #[error("{}: {error}", if *initiator == Initiator::Local { "this side broke the protocol" } else { "the peer broke the protocol" })]
     Protocol {
         /// Who broke the protocol.
         initiator: Initiator,
@@ -179,10 +182,16 @@ pub enum ConnectionError {
     },
     /// The client orphaned a call whose request was still being sent, and keep-connection-on-orphan
     /// was not negotiated (MS-RPCE 3.3.1.5.10).
+    #[error(
+        "a call was orphaned while its request was being sent, and keep-connection-on-orphan \
+         was not negotiated"
+    )]
     Orphaned,
     /// The server rejected the bind with a bind_nak.
+    #[error("the server rejected the bind: {0:?}")]
     BindRejected(RejectReason),
     /// The server answered the bind with a fault PDU.
+    #[error("the server faulted the bind: {0}")]
     BindFaulted(FaultStatus),
 }
 

@@ -126,6 +126,18 @@ pub struct PresentationContext {
     pub transfer_syntax: SyntaxId,
 }
 
+impl PresentationContext {
+    /// The transfer syntax as the marshalling engine names it: NDR64 when the context chose it,
+    /// NDR20 otherwise (negotiation accepts no other).
+    pub fn syntax(&self) -> msrpc_ndr::Syntax {
+        if self.transfer_syntax == SyntaxId::NDR64 {
+            msrpc_ndr::Syntax::Ndr64
+        } else {
+            msrpc_ndr::Syntax::Ndr20
+        }
+    }
+}
+
 /// The server's answer to the contexts of one bind or alter_context.
 #[derive(Debug)]
 pub(crate) struct ServerNegotiation {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use msrpc_ndr::{DataRep, Syntax};
 use uuid::Uuid;
 
 use crate::auth::{
@@ -79,16 +80,18 @@ pub struct IncomingCall {
     pub context_id: u16,
     /// The interface of that context (as the client offered it).
     pub interface: SyntaxId,
-    /// The negotiated transfer syntax (NDR20 or NDR64).
-    pub transfer_syntax: SyntaxId,
+    /// The negotiated transfer syntax of the call's presentation context.
+    pub syntax: Syntax,
     /// The operation number; the runtime faults unknown ones with `nca_s_op_rng_error`.
     pub opnum: u16,
     /// The object UUID, if the request carried one.
     pub object: Option<Uuid>,
     /// The reassembled stub data.
     pub stub: Bytes,
-    /// The data representation of the stub.
-    pub drep: Drep,
+    /// The data representation of the stub. A request in one this side cannot decode (EBCDIC
+    /// characters, non-IEEE floats) is faulted with `nca_s_unsupported_type` by the connection
+    /// and never reaches the runtime.
+    pub drep: DataRep,
     /// The first fragment had `PFC_MAYBE` (no response expected).
     pub maybe: bool,
     /// The client had a cancel pending when it sent the call (`PFC_PENDING_CANCEL`).
@@ -235,6 +238,8 @@ pub struct ServerConnection {
     /// The security context of the request being reassembled (fragments of one call must agree).
     reassembling_auth: Option<Option<u32>>,
     header_sign: bool,
+    /// Whole PDUs framed from the transport bytes so far.
+    pdus_received: u64,
 }
 
 impl fmt::Debug for ServerConnection {
@@ -253,6 +258,7 @@ impl ServerConnection {
     pub fn new(config: ServerConfig, registry: Arc<dyn InterfaceRegistry>) -> ServerConnection {
         let limit = config.max_request_size;
         ServerConnection {
+            pdus_received: 0,
             xmit_frag: usize::from(config.max_xmit_frag),
             config,
             registry,
@@ -301,7 +307,10 @@ impl ServerConnection {
         self.framer.push(bytes);
         while self.state != State::Closed {
             match self.framer.next_pdu(usize::from(u16::MAX)) {
-                Ok(Some(raw)) => self.handle_pdu(raw),
+                Ok(Some(raw)) => {
+                    self.pdus_received += 1;
+                    self.handle_pdu(raw)
+                }
                 Ok(None) => break,
                 Err(e) => {
                     let raw_call_id = self.framer.peek_call_id();
@@ -454,6 +463,11 @@ impl ServerConnection {
     /// True once the connection is closed.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+
+    /// Whole PDUs received so far (mgmt's `rpc_c_stats_pkts_in` counts these, not socket reads).
+    pub fn pdus_received(&self) -> u64 {
+        self.pdus_received
     }
 
     /// Bytes held for input: the partial PDU being framed plus the request being reassembled
@@ -735,6 +749,17 @@ impl ServerConnection {
                         }
                     }
                 }
+                let Ok(drep) = DataRep::parse(msg.drep.0) else {
+                    // C706 14.1: the receiver converts, but this runtime decodes ASCII and IEEE only.
+                    self.queue_fault(
+                        call_id,
+                        msg.context_id,
+                        0,
+                        FaultStatus::NCA_S_UNSUPPORTED_TYPE,
+                        true,
+                    );
+                    return Ok(());
+                };
                 self.calls.insert(
                     call_id,
                     ActiveCall {
@@ -747,11 +772,11 @@ impl ServerConnection {
                     call_id,
                     context_id: msg.context_id,
                     interface: ctx.interface,
-                    transfer_syntax: ctx.transfer_syntax,
+                    syntax: ctx.syntax(),
                     opnum: msg.opnum,
                     object: msg.object,
                     stub: msg.stub,
-                    drep: msg.drep,
+                    drep,
                     maybe: msg.first_flags.contains(PfcFlags::MAYBE),
                     pending_cancel: msg.first_flags.contains(PfcFlags::PENDING_CANCEL) || cancelled,
                     auth,

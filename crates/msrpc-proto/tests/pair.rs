@@ -418,7 +418,7 @@ fn big_endian_client() {
     let [ServerEvent::Call(call)] = &ev[..] else {
         panic!("{ev:?}")
     };
-    assert_eq!(call.drep, Drep::BIG_ENDIAN);
+    assert_eq!(call.drep, msrpc_ndr::DataRep::BIG_ENDIAN);
     assert_eq!(call.opnum, 0x0102);
     assert_eq!(call.stub, stub(300, 1));
 }

@@ -9,7 +9,7 @@ use std::fmt;
 use std::io;
 
 pub use msrpc_proto::Initiator;
-use msrpc_proto::{FaultStatus, Win32Status};
+use msrpc_proto::{ConnectionError, FaultStatus, Win32Status};
 
 /// An error from the msrpc runtime.
 #[derive(Debug, thiserror::Error)]
@@ -48,14 +48,14 @@ pub enum Error {
     },
     /// The connection failed while calls were pending (RPC_S_COMM_FAILURE, 1820, or
     /// RPC_S_CALL_FAILED, 1726, where the call may have executed).
-    #[error("the connection failed ({initiator:?}): {reason} ({status})")]
+    #[error("the connection failed: {cause} ({status})")]
     Connection {
         /// The status reported to the caller.
         status: Win32Status,
         /// Who broke it.
         initiator: Initiator,
-        /// What happened, in words.
-        reason: String,
+        /// What ended the connection, as the protocol core reported it.
+        cause: ConnectionError,
     },
     /// The peer violated the protocol (RPC_S_PROTOCOL_ERROR, 1728).
     #[error("protocol error ({initiator:?}): {reason} (RPC_S_PROTOCOL_ERROR 1728)")]

@@ -454,6 +454,58 @@ fn row_out_buffers_owned_by_reply() {
     env.stop();
 }
 
+/// The connection's task hands the reply's bytes to the handle and fires the notification; the
+/// out parameters are unmarshalled by `complete()`, on the thread that calls it (as
+/// `RpcAsyncCompleteCall` does), never on the runtime's threads. A reply that does not decode is
+/// reported by `complete()`, and becomes the call's final status.
+#[test]
+fn row_complete_unmarshals_on_the_callers_thread() {
+    let env = Env::with_interface(Arc::new(ReverseServer), Arc::default());
+    let b = env.binding();
+    let encode = |syntax| {
+        let mut e = Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+        e.write_u32(3);
+        for x in [1u32, 2, 3] {
+            e.write_u32(x);
+        }
+        Ok(e.into_bytes())
+    };
+    let ev = Event::auto_reset();
+    let state: AsyncState<u32> = AsyncState::new(Notification::Event(ev.clone()));
+    let decoded_on = Arc::new(Mutex::new(None));
+    let seen = decoded_on.clone();
+    b.call_async(&state, REVERSE_IF, 0, encode, move |reply| {
+        *seen.lock().unwrap() = Some(thread::current().id());
+        Ok(u32::try_from(reply.stub.len()).unwrap())
+    })
+    .unwrap();
+    assert!(ev.wait_timeout(WAIT));
+    assert_eq!(state.status(), Win32Status::OK, "the reply is in");
+    assert_eq!(
+        *decoded_on.lock().unwrap(),
+        None,
+        "decoded before complete()"
+    );
+    // 3 values, the count, the sum and the return value: 6 u32s.
+    assert_eq!(state.complete(), Ok(24));
+    assert_eq!(*decoded_on.lock().unwrap(), Some(thread::current().id()));
+
+    // A decoder that refuses the reply: complete() says so, and so does the status afterwards.
+    state.reinitialize().unwrap();
+    b.call_async(&state, REVERSE_IF, 0, encode, |reply| {
+        let mut d = Decoder::new(&reply.stub, reply.syntax, reply.drep);
+        d.read_u32()?;
+        d.finish()?; // trailing bytes: bad stub data
+        Ok(0)
+    })
+    .unwrap();
+    assert!(ev.wait_timeout(WAIT));
+    assert_eq!(state.status(), Win32Status::OK, "not decoded yet");
+    assert_eq!(state.complete(), Err(Win32Status::RPC_X_BAD_STUB_DATA));
+    assert_eq!(state.status(), Win32Status::RPC_X_BAD_STUB_DATA);
+    env.stop();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Client: notification styles
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 //! One client connection: a task that owns a [`msrpc_proto::ClientConnection`] and its transport, and
 //! the handle callers use to bind interfaces and start calls on it.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use tracing::{debug, trace};
 use super::{BindingOptions, Reply};
 use crate::error::{Error, Initiator, Result};
 use crate::transport::{Address, Outbox, ReadBuffer, Stream};
-use msrpc_ndr::{DataRep, Syntax};
+use msrpc_ndr::Syntax;
 use msrpc_proto::wire::ProviderReason;
 use msrpc_proto::{
     ClientConfig, ClientConnection, ClientEvent, ConnectionError, SyntaxId, Win32Status,
@@ -23,6 +24,26 @@ use msrpc_proto::{
 
 /// Where the answer to a bind or alter_context goes: the context id and its transfer syntax.
 type BindReply = oneshot::Sender<Result<(u16, Syntax)>>;
+
+/// Where a call's outcome goes. The connection task hands the reply's bytes (or the reason the
+/// call failed) to the sink and is done with the call: decoding is the caller's, on the caller's
+/// thread, so a large reply never holds up the other calls on the connection.
+pub(crate) trait CallSink: Send + 'static {
+    /// The call ended: its undecoded reply, or why it failed.
+    fn complete(self: Box<Self>, outcome: Result<Reply>);
+    /// The call was never made (the connection was gone before it took the request): undo
+    /// whatever the sink set up, without any notification.
+    fn not_started(self: Box<Self>);
+}
+
+/// A future or a blocked thread waiting for the reply.
+impl CallSink for oneshot::Sender<Result<Reply>> {
+    fn complete(self: Box<Self>, outcome: Result<Reply>) {
+        let _ = self.send(outcome);
+    }
+
+    fn not_started(self: Box<Self>) {}
+}
 
 enum Command {
     Bind {
@@ -35,7 +56,9 @@ enum Command {
         opnum: u16,
         object: Option<uuid::Uuid>,
         stub: Bytes,
-        reply: oneshot::Sender<Result<Reply>>,
+        /// The binding's call timeout: the task cancels the call when it runs out.
+        timeout: Option<Duration>,
+        sink: Box<dyn CallSink>,
     },
     Cancel {
         local: u64,
@@ -197,7 +220,9 @@ impl ConnHandle {
         self.cmd.send(cmd).map_err(|_| connection_gone())
     }
 
-    /// Queues a call; its request goes out as soon as the transport takes it.
+    /// Queues a call; its request goes out as soon as the transport takes it, and its outcome goes
+    /// to `sink`. On an error the call was never made, and the sink is handed back untouched.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_call(
         &self,
         iface: SyntaxId,
@@ -205,30 +230,33 @@ impl ConnHandle {
         object: Option<uuid::Uuid>,
         stub: Vec<u8>,
         timeout: Option<Duration>,
-    ) -> Result<PendingCall> {
-        let (ctx, _) = self.context(&iface).ok_or_else(|| {
-            Error::status_msg(Win32Status::RPC_S_INTERNAL_ERROR, "interface not bound")
-        })?;
+        sink: Box<dyn CallSink>,
+    ) -> std::result::Result<Canceller, (Error, Box<dyn CallSink>)> {
+        let Some((ctx, _)) = self.context(&iface) else {
+            let e = Error::status_msg(Win32Status::RPC_S_INTERNAL_ERROR, "interface not bound");
+            return Err((e, sink));
+        };
         let local = self.shared.next_local.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
         self.shared.in_progress.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) = self.send(Command::Call {
+        let cmd = Command::Call {
             local,
             ctx,
             opnum,
             object,
             stub: Bytes::from(stub),
-            reply: tx,
-        }) {
+            timeout,
+            sink,
+        };
+        if let Err(mpsc::error::SendError(cmd)) = self.cmd.send(cmd) {
             self.shared.in_progress.fetch_sub(1, Ordering::AcqRel);
-            return Err(e);
+            let Command::Call { sink, .. } = cmd else {
+                unreachable!("the command sent was a call")
+            };
+            return Err((connection_gone(), sink));
         }
-        Ok(PendingCall {
+        Ok(Canceller {
             conn: self.clone(),
             local,
-            rx,
-            deadline: timeout.map(|t| (tokio::time::Instant::now() + t, t)),
-            done: false,
         })
     }
 }
@@ -263,48 +291,51 @@ fn connection_gone() -> Error {
     Error::Connection {
         status: Win32Status::RPC_S_COMM_FAILURE,
         initiator: Initiator::Remote,
-        reason: "the connection is closed".into(),
+        cause: ConnectionError::TransportClosed,
     }
 }
 
-/// A call whose request is on its way.
+/// A call whose request is on its way, awaited by a future or a blocked thread.
 #[derive(Debug)]
 pub(crate) struct PendingCall {
-    conn: ConnHandle,
-    local: u64,
+    canceller: Canceller,
     rx: oneshot::Receiver<Result<Reply>>,
-    deadline: Option<(tokio::time::Instant, Duration)>,
     done: bool,
 }
 
 impl PendingCall {
+    /// Starts a call on `conn` whose reply this handle awaits.
+    pub(crate) fn start(
+        conn: &ConnHandle,
+        iface: SyntaxId,
+        opnum: u16,
+        object: Option<uuid::Uuid>,
+        stub: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<PendingCall> {
+        let (tx, rx) = oneshot::channel();
+        let canceller = conn
+            .start_call(iface, opnum, object, stub, timeout, Box::new(tx))
+            .map_err(|(e, _)| e)?;
+        Ok(PendingCall {
+            canceller,
+            rx,
+            done: false,
+        })
+    }
+
     /// Waits for the reply, the fault, the connection's failure or the call timeout.
     pub(crate) async fn wait(mut self) -> Result<Reply> {
-        let r = match self.deadline {
-            None => (&mut self.rx).await,
-            Some((at, t)) => match tokio::time::timeout_at(at, &mut self.rx).await {
-                Ok(r) => r,
-                Err(_) => {
-                    self.cancel(true);
-                    self.done = true;
-                    return Err(Error::CallTimeout(t));
-                }
-            },
-        };
+        let r = (&mut self.rx).await;
         self.done = true;
         r.unwrap_or_else(|_| Err(connection_gone()))
     }
+}
 
-    /// Tells the server the call is cancelled (co_cancel). Abortive: orphan it locally too.
-    pub(crate) fn cancel(&self, abortive: bool) {
-        self.canceller().cancel(abortive);
-    }
-
-    /// A handle that can cancel the call while another task waits for it.
-    pub(crate) fn canceller(&self) -> Canceller {
-        Canceller {
-            conn: self.conn.clone(),
-            local: self.local,
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if !self.done {
+            self.canceller.cancel(true);
         }
     }
 }
@@ -327,18 +358,11 @@ impl Canceller {
     }
 }
 
-impl Drop for PendingCall {
-    fn drop(&mut self) {
-        if !self.done {
-            self.cancel(true);
-        }
-    }
-}
-
 struct Pending {
     local: u64,
-    syntax: Syntax,
-    reply: oneshot::Sender<Result<Reply>>,
+    sink: Box<dyn CallSink>,
+    /// When the call timeout runs out, and how long it was.
+    deadline: Option<(tokio::time::Instant, Duration)>,
 }
 
 async fn run(
@@ -352,7 +376,8 @@ async fn run(
     let mut out = Outbox::default();
     let mut calls: HashMap<u32, Pending> = HashMap::new();
     let mut by_local: HashMap<u64, u32> = HashMap::new();
-    let mut ctx_syntax: HashMap<u16, Syntax> = HashMap::new();
+    // Call timeouts, earliest first; an entry whose call has ended is skipped when it comes up.
+    let mut timers: BinaryHeap<Reverse<(tokio::time::Instant, u32)>> = BinaryHeap::new();
     let mut bind_waiter: Option<(SyntaxId, BindReply)> = None;
     let mut eof = false;
     let mut closing = false;
@@ -365,7 +390,7 @@ async fn run(
         if let Some(p) = calls.remove(&id) {
             by_local.remove(&p.local);
             shared.in_progress.fetch_sub(1, Ordering::AcqRel);
-            let _ = p.reply.send(r);
+            p.sink.complete(r);
         }
     };
 
@@ -382,13 +407,7 @@ async fn run(
                         let r = if let Some(c) =
                             outcome.accepted.iter().find(|c| c.interface == iface)
                         {
-                            let s = if c.transfer_syntax == SyntaxId::NDR64 {
-                                Syntax::Ndr64
-                            } else {
-                                Syntax::Ndr20
-                            };
-                            ctx_syntax.insert(c.context_id, s);
-                            Ok((c.context_id, s))
+                            Ok((c.context_id, c.syntax()))
                         } else if let Some(r) =
                             outcome.rejected.iter().find(|c| c.interface == iface)
                         {
@@ -428,20 +447,17 @@ async fn run(
                 ClientEvent::Response {
                     call_id,
                     stub,
+                    syntax,
                     drep,
                     ..
                 } => {
-                    let syntax = calls.get(&call_id).map(|p| p.syntax).unwrap_or_default();
-                    let r = match DataRep::parse(drep.0) {
-                        Ok(drep) => Ok(Reply {
-                            // Zero-copy when the reassembled stub owns its buffer.
-                            stub: Vec::from(stub),
-                            syntax,
-                            drep,
-                        }),
-                        Err(e) => Err(Error::Ndr(e)),
+                    let reply = Reply {
+                        // Zero-copy when the reassembled stub owns its buffer.
+                        stub: Vec::from(stub),
+                        syntax,
+                        drep,
                     };
-                    finish_call(&mut calls, &mut by_local, call_id, r);
+                    finish_call(&mut calls, &mut by_local, call_id, Ok(reply));
                 }
                 ClientEvent::Fault {
                     call_id,
@@ -468,7 +484,7 @@ async fn run(
                     let err = |e: &ConnectionError| Error::Connection {
                         status: connection_status(e),
                         initiator: e.initiator(),
-                        reason: format!("{e:?}"),
+                        cause: e.clone(),
                     };
                     for id in failed {
                         finish_call(&mut calls, &mut by_local, id, Err(err(&error)));
@@ -496,7 +512,24 @@ async fn run(
         if calls.is_empty() {
             buf.idle();
         }
+        let next_timer = timers.peek().map(|Reverse((at, _))| *at);
         tokio::select! {
+            _ = sleep_until_some(next_timer), if next_timer.is_some() => {
+                let now = tokio::time::Instant::now();
+                while let Some(&Reverse((at, id))) = timers.peek() {
+                    if at > now {
+                        break;
+                    }
+                    timers.pop();
+                    // The call timeout ran out: orphan the call (co_cancel or orphaned on the wire)
+                    // and end it, as an abortive cancel does.
+                    let Some(t) = calls.get(&id).and_then(|p| p.deadline).filter(|d| d.0 == at).map(|d| d.1) else {
+                        continue;
+                    };
+                    let _ = conn.orphan(id);
+                    finish_call(&mut calls, &mut by_local, id, Err(Error::CallTimeout(t)));
+                }
+            }
             r = out.write_to(&mut wr), if !out.is_empty() => {
                 match r {
                     Ok(0) | Err(_) => { conn.handle_transport_closed(); out = Outbox::default(); eof = true; }
@@ -528,20 +561,21 @@ async fn run(
                             Err(e) => { let _ = reply.send(Err(Error::Protocol { initiator: Initiator::Local, reason: e.to_string() })); }
                         }
                     }
-                    Some(Command::Call { local, ctx, opnum, object, stub, reply }) => {
+                    Some(Command::Call { local, ctx, opnum, object, stub, timeout, sink }) => {
                         match conn.start_call(ctx, opnum, object, stub) {
                             Ok(id) => {
-                                let syntax = ctx_syntax.get(&ctx).copied().unwrap_or_default();
-                                calls.insert(id, Pending { local, syntax, reply });
+                                let deadline = timeout.map(|t| (tokio::time::Instant::now() + t, t));
+                                if let Some((at, _)) = deadline {
+                                    timers.push(Reverse((at, id)));
+                                }
+                                calls.insert(id, Pending { local, sink, deadline });
                                 by_local.insert(local, id);
                             }
                             Err(e) => {
+                                // The connection took the call but cannot make it (closed, or shut
+                                // down by the server): it fails as not executed.
                                 shared.in_progress.fetch_sub(1, Ordering::AcqRel);
-                                let _ = reply.send(Err(Error::Connection {
-                                    status: Win32Status::RPC_S_CALL_FAILED_DNE,
-                                    initiator: Initiator::Local,
-                                    reason: e.to_string(),
-                                }));
+                                sink.complete(Err(Error::status_msg(Win32Status::RPC_S_CALL_FAILED_DNE, e)));
                             }
                         }
                     }
@@ -578,5 +612,13 @@ fn rejected(reason: ProviderReason) -> Error {
     Error::BindRejected {
         status,
         reason: format!("{reason:?}"),
+    }
+}
+
+/// Sleeps until `at`; never resolves for `None` (the branch is disabled then anyway).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -191,48 +191,59 @@ impl Binding {
         opnum: u16,
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
     ) -> Result<Reply> {
-        let pending = self.start(iface, opnum, encode, None).await?;
-        pending.wait().await
+        self.call_from(iface, opnum, encode, None).await
     }
 
-    /// Makes a call from synchronous code and blocks the thread until the reply. Do not call it on a
-    /// tokio worker thread (it would block the runtime); use [`Binding::call`] there.
+    /// Makes a call from synchronous code and blocks the thread until the reply. It is the same
+    /// call as [`Binding::call`], driven from this thread; the connection's task does the I/O.
+    ///
+    /// # Panics
+    /// On a thread that is running async tasks (a tokio worker, or inside `block_on`), as tokio's
+    /// own `block_on` does: blocking there could stall the runtime the call needs. Use
+    /// [`Binding::call`] there, or `tokio::task::spawn_blocking`.
     pub fn call_blocking(
         &self,
         iface: SyntaxId,
         opnum: u16,
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
     ) -> Result<Reply> {
-        let this = self.clone();
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let caller = std::thread::current().id();
-        self.inner.rt.spawn(async move {
-            let r = match this.start(iface, opnum, encode, Some(caller)).await {
-                Ok(pending) => pending.wait().await,
-                Err(e) => Err(e),
-            };
-            let _ = tx.send(r);
-        });
-        rx.recv().unwrap_or_else(|_| {
-            Err(Error::status_msg(
-                Win32Status::RPC_S_INTERNAL_ERROR,
-                "the runtime stopped",
-            ))
-        })
+        self.inner
+            .rt
+            .block_on(self.call_from(iface, opnum, encode, Some(caller)))
+    }
+
+    async fn call_from(
+        &self,
+        iface: SyntaxId,
+        opnum: u16,
+        encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+        caller: Option<ThreadId>,
+    ) -> Result<Reply> {
+        let (conn, stub) = self.prepare(iface, encode, caller).await?;
+        let opts = &self.inner.options;
+        conn::PendingCall::start(&conn, iface, opnum, self.object(), stub, opts.call_timeout)?
+            .wait()
+            .await
     }
 
     /// Starts an asynchronous call on `state` (the page's `AsyncFunc(&Async, hBinding, ...)`) and
     /// returns as soon as the request is on its way. Completion is reported through the handle's
-    /// notification; [`AsyncState::complete`] then gives `decode`'s result, or 1818 cancelled, or the
-    /// fault's status.
+    /// notification; [`AsyncState::complete`] then runs `decode` on the reply (on the thread that
+    /// calls it, as `RpcAsyncCompleteCall` unmarshals on the caller's thread) and gives its
+    /// result, or 1818 cancelled, or the fault's status.
     ///
     /// An error here means the call was never made (the page's RPC exception): the handle is left
     /// initialised and no notification follows. A handle with a pending call, or one completed and
     /// not re-initialised, is refused with `RPC_S_INVALID_ASYNC_HANDLE` (1914).
     ///
     /// This blocks the calling thread until the request is queued (connecting and binding first if
-    /// needed), as the Windows stub does. Call it from an ordinary thread, not from a tokio worker;
-    /// in async code use [`Binding::call_async_in_task`] or just await [`Binding::call`].
+    /// needed), as the Windows stub does; nothing else runs per call: the connection's task
+    /// completes the handle when the reply arrives.
+    ///
+    /// # Panics
+    /// On a thread that is running async tasks, as [`Binding::call_blocking`]; in async code use
+    /// [`Binding::call_async_in_task`] or just await [`Binding::call`].
     pub fn call_async<R: Send + 'static>(
         &self,
         state: &AsyncState<R>,
@@ -241,23 +252,10 @@ impl Binding {
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
         decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
     ) -> Result<()> {
-        let (slot, completer) = begin_async(state)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let this = self.clone();
         let caller = std::thread::current().id();
-        self.inner.rt.spawn(async move {
-            let started = this.start(iface, opnum, encode, Some(caller)).await;
-            drive_async(started, slot, completer, decode, move |r| {
-                let _ = tx.send(r);
-            })
-            .await;
-        });
-        rx.recv().unwrap_or_else(|_| {
-            Err(Error::status_msg(
-                Win32Status::RPC_S_INTERNAL_ERROR,
-                "the runtime stopped",
-            ))
-        })
+        self.inner
+            .rt
+            .block_on(self.start_async(state, iface, opnum, encode, decode, Some(caller)))
     }
 
     /// [`Binding::call_async`] for async code: resolves once the request is on its way.
@@ -269,31 +267,60 @@ impl Binding {
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
         decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
     ) -> Result<()> {
-        let (slot, completer) = begin_async(state)?;
-        let started = self.start(iface, opnum, encode, None).await;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.inner
-            .rt
-            .spawn(drive_async(started, slot, completer, decode, move |r| {
-                let _ = tx.send(r);
-            }));
-        rx.await.unwrap_or_else(|_| {
-            Err(Error::status_msg(
-                Win32Status::RPC_S_INTERNAL_ERROR,
-                "the runtime stopped",
-            ))
-        })
+        self.start_async(state, iface, opnum, encode, decode, None)
+            .await
     }
 
-    /// Sends a call and returns once the request is on its way, with a handle to await the reply. An
-    /// error here means the call was never made (the page's "RPC exception"): nothing will follow it.
-    pub(crate) async fn start(
+    /// Both forms of the asynchronous call: the handle is begun, the request queued with the
+    /// handle itself as the call's sink, and the handle's cancel hook pointed at the call.
+    async fn start_async<R: Send + 'static>(
         &self,
+        state: &AsyncState<R>,
         iface: SyntaxId,
         opnum: u16,
         encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+        decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
         caller: Option<ThreadId>,
-    ) -> Result<conn::PendingCall> {
+    ) -> Result<()> {
+        let (slot, completer) = begin_async(state)?;
+        let (conn, stub) = match self.prepare(iface, encode, caller).await {
+            Ok(p) => p,
+            Err(e) => {
+                // Failed as it was made: no notification, the handle goes back to initialised.
+                completer.fail_at_start(e.status());
+                return Err(e);
+            }
+        };
+        let sink = Box::new(AsyncSink {
+            completer,
+            decode: Box::new(decode),
+        });
+        let timeout = self.inner.options.call_timeout;
+        let canceller = match conn.start_call(iface, opnum, self.object(), stub, timeout, sink) {
+            Ok(c) => c,
+            Err((e, sink)) => {
+                sink.not_started();
+                return Err(e);
+            }
+        };
+        let mut t = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(abortive) = t.early.take() {
+            // The client cancelled while the call was being made: tell the server now.
+            canceller.cancel(abortive);
+        }
+        t.call = Some(canceller);
+        Ok(())
+    }
+
+    /// Everything before the request is queued: a connection with the interface bound, and the
+    /// request stub encoded in the negotiated transfer syntax. An error here means the call was
+    /// never made (the page's "RPC exception"): nothing will follow it.
+    async fn prepare(
+        &self,
+        iface: SyntaxId,
+        encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+        caller: Option<ThreadId>,
+    ) -> Result<(ConnHandle, Vec<u8>)> {
         // Connecting and binding are bounded by the connect timeout, and by the call timeout when it
         // is shorter: a server that accepts but never answers the bind cannot hang the call.
         let opts = &self.inner.options;
@@ -315,13 +342,7 @@ impl Binding {
             }
         };
         let stub = encode(syntax)?;
-        conn.start_call(
-            iface,
-            opnum,
-            self.object(),
-            stub,
-            self.inner.options.call_timeout,
-        )
+        Ok((conn, stub))
     }
 
     /// A live connection with room for one more call, opening one if the pool allows it.
@@ -564,35 +585,30 @@ fn begin_async<R>(state: &AsyncState<R>) -> Result<(CancelSlot, CallCompleter<R>
     Ok((slot, completer))
 }
 
-/// Reports whether the call started (`started`), then waits for its end and completes the handle.
-async fn drive_async<R>(
-    started: Result<conn::PendingCall>,
-    slot: CancelSlot,
+/// An asynchronous call's sink: the connection task completes the handle directly, with the
+/// reply's bytes; `decode` runs later, in [`AsyncState::complete`] or the completion future's poll.
+struct AsyncSink<R> {
     completer: CallCompleter<R>,
-    decode: impl FnOnce(Reply) -> Result<R>,
-    report: impl FnOnce(Result<()>),
-) {
-    let pending = match started {
-        Ok(p) => p,
-        Err(e) => {
-            // Failed as it was made: no notification, the handle goes back to initialised.
-            completer.fail_at_start(e.status());
-            report(Err(e));
-            return;
+    decode: Box<dyn FnOnce(Reply) -> Result<R> + Send>,
+}
+
+impl<R: Send + 'static> conn::CallSink for AsyncSink<R> {
+    fn complete(self: Box<Self>, outcome: Result<Reply>) {
+        let AsyncSink { completer, decode } = *self;
+        match outcome {
+            Ok(reply) => {
+                completer.finish_deferred(move || decode(reply).map_err(|e| e.status()));
+            }
+            Err(e) => {
+                completer.finish(Err(e.status()));
+            }
         }
-    };
-    {
-        let mut t = slot.lock().unwrap_or_else(|p| p.into_inner());
-        let c = pending.canceller();
-        if let Some(abortive) = t.early.take() {
-            // The client cancelled while the call was being made: tell the server now.
-            c.cancel(abortive);
-        }
-        t.call = Some(c);
     }
-    report(Ok(()));
-    let result = pending.wait().await.and_then(decode);
-    completer.finish(result.map_err(|e| e.status()));
+
+    fn not_started(self: Box<Self>) {
+        self.completer
+            .fail_at_start(Win32Status::RPC_S_CALL_FAILED_DNE);
+    }
 }
 
 impl Drop for BindingInner {

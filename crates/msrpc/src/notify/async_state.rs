@@ -100,8 +100,15 @@ enum Phase<R> {
         hook: Arc<dyn CancelHook>,
         cancel_requested: bool,
     },
-    Completed(Result<R, Win32Status>),
+    Completed(Outcome<R>),
     Taken(Win32Status),
+}
+
+/// A completed call's result: ready, or the reply still to be decoded by whoever takes it.
+enum Outcome<R> {
+    Ready(Result<R, Win32Status>),
+    /// The reply arrived; decoding it (on the taker's thread) gives the result.
+    Undecoded(Box<dyn FnOnce() -> Result<R, Win32Status> + Send>),
 }
 
 fn next_token() -> CallToken {
@@ -210,8 +217,8 @@ impl<R> AsyncState<R> {
         match &lock(&self.shared().inner).phase {
             Phase::Initialized => Win32Status::RPC_S_INVALID_ASYNC_HANDLE,
             Phase::Pending { .. } => Win32Status::RPC_S_ASYNC_CALL_PENDING,
-            Phase::Completed(Ok(_)) => Win32Status::OK,
-            Phase::Completed(Err(s)) | Phase::Taken(s) => *s,
+            Phase::Completed(Outcome::Ready(Ok(_)) | Outcome::Undecoded(_)) => Win32Status::OK,
+            Phase::Completed(Outcome::Ready(Err(s))) | Phase::Taken(s) => *s,
         }
     }
 
@@ -225,8 +232,7 @@ impl<R> AsyncState<R> {
     /// `RPC_S_CALL_CANCELLED`, or the fault status. After that the handle needs
     /// [`reinitialize`](AsyncState::reinitialize); `complete` again gives 1914.
     pub fn complete(&self) -> Result<R, Win32Status> {
-        let mut inner = lock(&self.shared().inner);
-        take_result(&mut inner)
+        take_result(&self.shared().inner)
     }
 
     /// `RpcAsyncCancelCall(fAbort)`. Both kinds tell the runtime's hook (which sends
@@ -252,21 +258,42 @@ impl<R> AsyncState<R> {
     }
 }
 
-fn take_result<R>(inner: &mut Inner<R>) -> Result<R, Win32Status> {
-    match &inner.phase {
+/// Takes a completed call's result, decoding the reply if it has not been yet. The decoding runs
+/// with the handle's lock released; the handle reads as taken meanwhile.
+fn take_result<R>(shared: &Mutex<Inner<R>>) -> Result<R, Win32Status> {
+    let outcome = {
+        let mut inner = lock(shared);
+        take_outcome(&mut inner)?
+    };
+    match outcome {
+        Outcome::Ready(r) => r,
+        Outcome::Undecoded(decode) => {
+            let r = decode();
+            if let Err(s) = &r {
+                // A reply that does not decode: the call's final status is the decoding error.
+                let mut inner = lock(shared);
+                if matches!(inner.phase, Phase::Taken(_)) {
+                    inner.phase = Phase::Taken(*s);
+                }
+            }
+            r
+        }
+    }
+}
+
+/// Moves a completed call to `Taken`, handing over its outcome; 997 while pending, 1914 when no
+/// result is there to take.
+fn take_outcome<R>(inner: &mut Inner<R>) -> Result<Outcome<R>, Win32Status> {
+    let final_status = match &inner.phase {
         Phase::Pending { .. } => return Err(Win32Status::RPC_S_ASYNC_CALL_PENDING),
         Phase::Initialized | Phase::Taken(_) => {
             return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
         }
-        Phase::Completed(_) => {}
-    }
-    let final_status = match &inner.phase {
-        Phase::Completed(Ok(_)) => Win32Status::OK,
-        Phase::Completed(Err(s)) => *s,
-        _ => Win32Status::RPC_S_INVALID_ASYNC_HANDLE,
+        Phase::Completed(Outcome::Ready(Err(s))) => *s,
+        Phase::Completed(_) => Win32Status::OK,
     };
     match std::mem::replace(&mut inner.phase, Phase::Taken(final_status)) {
-        Phase::Completed(result) => result,
+        Phase::Completed(outcome) => Ok(outcome),
         _ => Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE),
     }
 }
@@ -288,7 +315,10 @@ fn cancel_shared<R>(shared: &Shared<R>, abortive: bool) -> Result<(), Win32Statu
         hook.cancel(false);
         return Ok(());
     }
-    let done = complete_locked(&mut inner, Err(Win32Status::RPC_S_CALL_CANCELLED));
+    let done = complete_locked(
+        &mut inner,
+        Outcome::Ready(Err(Win32Status::RPC_S_CALL_CANCELLED)),
+    );
     drop(inner);
     hook.cancel(true);
     if let Some(done) = done {
@@ -315,7 +345,7 @@ impl Delivery {
 }
 
 /// Moves a pending call to `Completed`, returning its delivery; `None` if it was not pending.
-fn complete_locked<R>(inner: &mut Inner<R>, result: Result<R, Win32Status>) -> Option<Delivery> {
+fn complete_locked<R>(inner: &mut Inner<R>, result: Outcome<R>) -> Option<Delivery> {
     if !matches!(inner.phase, Phase::Pending { .. }) {
         return None;
     }
@@ -420,10 +450,22 @@ impl<R> CallCompleter<R> {
     /// [`RpcAsyncEvent::CallComplete`]). Returns false, discarding `result`, when the call is
     /// no longer pending (it was cancelled abortively).
     pub fn finish(mut self, result: Result<R, Win32Status>) -> bool {
-        self.finish_inner(result)
+        self.finish_inner(Outcome::Ready(result))
     }
 
-    fn finish_inner(&mut self, result: Result<R, Win32Status>) -> bool {
+    /// The reply arrived, still encoded: store `decode` and fire the notification. `decode` runs
+    /// on the thread that takes the result ([`AsyncState::complete`], or the completion future's
+    /// poll), as `RpcAsyncCompleteCall` unmarshals the out parameters on the caller's thread; the
+    /// status reads 0 until then. Returns false, dropping `decode`, when the call is no longer
+    /// pending.
+    pub fn finish_deferred(
+        mut self,
+        decode: impl FnOnce() -> Result<R, Win32Status> + Send + 'static,
+    ) -> bool {
+        self.finish_inner(Outcome::Undecoded(Box::new(decode)))
+    }
+
+    fn finish_inner(&mut self, result: Outcome<R>) -> bool {
         let Some(shared) = self.shared.take() else {
             return false;
         };
@@ -459,7 +501,7 @@ impl<R> CallCompleter<R> {
 impl<R> Drop for CallCompleter<R> {
     fn drop(&mut self) {
         if self.shared.is_some() {
-            self.finish_inner(Err(Win32Status::RPC_S_CALL_FAILED));
+            self.finish_inner(Outcome::Ready(Err(Win32Status::RPC_S_CALL_FAILED)));
         }
     }
 }
@@ -483,14 +525,15 @@ impl<R> Future for AsyncCompletion<R> {
     type Output = Result<R, Win32Status>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut inner = lock(&self.state.shared().inner);
-        match take_result(&mut inner) {
-            Err(s) if s == Win32Status::RPC_S_ASYNC_CALL_PENDING => {
+        let shared = &self.state.shared().inner;
+        {
+            let mut inner = lock(shared);
+            if matches!(inner.phase, Phase::Pending { .. }) {
                 inner.waker = Some(cx.waker().clone());
-                Poll::Pending
+                return Poll::Pending;
             }
-            other => Poll::Ready(other),
         }
+        Poll::Ready(take_result(shared))
     }
 }
 

@@ -20,7 +20,6 @@ use super::context::AssocGroup;
 use super::{SecurityCheck, Shared};
 use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
 use crate::transport::{Outbox, PeerAddr, ReadBuffer, Stream};
-use msrpc_ndr::{DataRep, Syntax};
 use msrpc_proto::{
     FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection, ServerEvent,
     SyntaxId, Win32Status,
@@ -191,10 +190,11 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                         eof = true;
                     }
                     Ok(n) => {
-                        shared.stats.pkts_received.fetch_add(1, Ordering::Relaxed);
                         let before = conn.buffered_bytes();
+                        let pdus = conn.pdus_received();
                         conn.handle_bytes(Instant::now(), buf.get(n));
                         buf.filled(n);
+                        shared.stats.pkts_received.fetch_add(conn.pdus_received() - pdus, Ordering::Relaxed);
                         // A whole PDU was consumed (the framer's buffer shrank by more than the
                         // reassembler grew): progress, the PDU clock restarts.
                         if bound && conn.buffered_bytes() < before + n {
@@ -314,14 +314,6 @@ fn dispatch(
     if c.opnum >= iface.operation_count() {
         return fault(conn, FaultStatus::NCA_S_OP_RNG_ERROR);
     }
-    let Ok(drep) = DataRep::parse(c.drep.0) else {
-        return fault(conn, FaultStatus::NCA_S_UNSUPPORTED_TYPE);
-    };
-    let syntax = if c.transfer_syntax == SyntaxId::NDR64 {
-        Syntax::Ndr64
-    } else {
-        Syntax::Ndr20
-    };
     let client = c.auth.as_ref().and_then(|a| {
         let p = a.peer.as_ref()?;
         Some(ClientIdentity {
@@ -358,8 +350,8 @@ fn dispatch(
             interface: iface.syntax(),
             opnum: c.opnum,
             object: c.object,
-            syntax,
-            drep,
+            syntax: c.syntax,
+            drep: c.drep,
             peer: peer.clone(),
             assoc_group: conn.assoc_group(),
             call_id: c.call_id,
