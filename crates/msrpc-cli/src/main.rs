@@ -102,6 +102,10 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// access denied, on every interface but the endpoint mapper.
         #[arg(long, value_name = "LEVEL", default_value = "none")]
         min_auth_level: msrpc::AuthnLevel,
+        /// The transfer syntax taken when a client offers both NDR20 and NDR64 (as 64-bit Windows
+        /// and msrpc clients do); a client offering only NDR20 gets NDR20 either way.
+        #[arg(long, value_name = "SYNTAX", default_value = "ndr64")]
+        prefer_syntax: SyntaxArg,
     },
     /// Call mgmt is_server_listening and report the round-trip time.
     #[command(after_help = "\
@@ -197,11 +201,11 @@ fn main() -> ExitCode {
             json,
             users,
             min_auth_level,
+            prefer_syntax,
         } => serve(
             listen,
             allow_remote_shutdown,
-            max_calls,
-            max_connections,
+            (max_calls, max_connections, prefer_syntax.into()),
             verbose,
             EpmMode {
                 serve: epm.then_some(epm_port),
@@ -283,6 +287,24 @@ struct EpmMode {
     register_with: Option<String>,
 }
 
+/// A transfer syntax on the command line.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum SyntaxArg {
+    /// NDR 2.0 (8a885d04-1ceb-11c9-9fe8-08002b104860 v2).
+    Ndr20,
+    /// NDR64 (71710533-beba-4937-8319-b5dbef9ccc36 v1).
+    Ndr64,
+}
+
+impl From<SyntaxArg> for msrpc::Syntax {
+    fn from(s: SyntaxArg) -> Self {
+        match s {
+            SyntaxArg::Ndr20 => msrpc::Syntax::Ndr20,
+            SyntaxArg::Ndr64 => msrpc::Syntax::Ndr64,
+        }
+    }
+}
+
 /// `msrpc serve`'s authentication options.
 struct ServeAuth {
     users: Option<std::path::PathBuf>,
@@ -293,8 +315,7 @@ struct ServeAuth {
 fn serve(
     listen: Vec<String>,
     allow_remote_shutdown: bool,
-    max_calls: usize,
-    max_connections: usize,
+    (max_calls, max_connections, preferred_syntax): (usize, usize, msrpc::Syntax),
     verbose: bool,
     epm: EpmMode,
     json: bool,
@@ -324,6 +345,7 @@ fn serve(
         config.max_calls = max_calls;
         config.max_connections = max_connections;
         config.allow_remote_stop = allow_remote_shutdown;
+        config.preferred_syntax = preferred_syntax;
         let mut builder = Server::builder()
             .config(config)
             .interface(Arc::new(AsyncRpcServer::new(handler)))

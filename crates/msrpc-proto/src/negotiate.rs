@@ -67,13 +67,18 @@ pub enum TransferSyntaxPolicy {
     PreferNdr20,
     /// NDR64 when offered, else NDR20.
     PreferNdr64,
+    /// The first of the registry's transfer syntaxes for the interface (in the order
+    /// [`InterfaceRegistry::transfer_syntaxes`] lists them) that the client offered: a preference
+    /// per interface (MS-RPCE 3.3.3.1.3).
+    RegistryOrder,
 }
 
 /// What a server serves; the runtime implements it (shared by all connections of a server).
 pub trait InterfaceRegistry: Send + Sync {
     /// The transfer syntaxes the server accepts for `interface` (a client's offer: UUID and
-    /// version), or `None` if no registered interface serves it. Implementations apply the
-    /// version rule with [`SyntaxId::is_served_by`].
+    /// version), most preferred first, or `None` if no registered interface serves it.
+    /// Implementations apply the version rule with [`SyntaxId::is_served_by`]. The order decides
+    /// under [`TransferSyntaxPolicy::RegistryOrder`].
     fn transfer_syntaxes(&self, interface: &SyntaxId) -> Option<Vec<SyntaxId>>;
 
     /// The association group for a bind asking for `requested` (0 = a new group). Return
@@ -209,9 +214,10 @@ pub(crate) fn negotiate_server(
             results.push(reject(ProviderReason::ABSTRACT_SYNTAX_NOT_SUPPORTED));
             continue;
         };
-        let choice = offered
-            .get(&el.abstract_syntax)
-            .and_then(|o| choose(o, policy));
+        let choice = offered.get(&el.abstract_syntax).and_then(|o| {
+            let served = served.get(&el.abstract_syntax).and_then(Option::as_deref);
+            choose(o, served.unwrap_or_default(), policy)
+        });
         match choice {
             Some(ts)
                 if el.transfer_syntaxes.contains(&ts) && !taken.contains(&el.abstract_syntax) =>
@@ -253,10 +259,17 @@ fn reject(reason: ProviderReason) -> ContextResult {
     }
 }
 
-fn choose(offered: &[SyntaxId], policy: TransferSyntaxPolicy) -> Option<SyntaxId> {
-    let order = match policy {
-        TransferSyntaxPolicy::PreferNdr20 => [SyntaxId::NDR20, SyntaxId::NDR64],
-        TransferSyntaxPolicy::PreferNdr64 => [SyntaxId::NDR64, SyntaxId::NDR20],
+/// The syntax to accept among `offered` (those of the client's that the registry serves), given
+/// the registry's own list for the interface, most preferred first.
+fn choose(
+    offered: &[SyntaxId],
+    served: &[SyntaxId],
+    policy: TransferSyntaxPolicy,
+) -> Option<SyntaxId> {
+    let order: &[SyntaxId] = match policy {
+        TransferSyntaxPolicy::PreferNdr20 => &[SyntaxId::NDR20, SyntaxId::NDR64],
+        TransferSyntaxPolicy::PreferNdr64 => &[SyntaxId::NDR64, SyntaxId::NDR20],
+        TransferSyntaxPolicy::RegistryOrder => served,
     };
     order
         .iter()

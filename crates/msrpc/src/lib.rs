@@ -31,4 +31,6 @@ pub use codegen::ClientContext;
 pub use error::{Error, Initiator, Result};
 pub use msrpc_ndr::{DataRep, Syntax};
 pub use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
+pub use notify::{AsyncState, Notification};
 pub use server::{IncomingCall, Interface, Server, ServerConfig};
+pub use uuid::Uuid;

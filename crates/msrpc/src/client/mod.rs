@@ -50,7 +50,8 @@ pub struct BindingOptions {
     pub max_fragment: u16,
     /// The largest reassembled response stub accepted. Default 64 MiB.
     pub max_response_size: usize,
-    /// Offer NDR64 besides NDR20 in binds (the server chooses). Default false.
+    /// Offer NDR64 besides NDR20 in binds (the server chooses: Windows and msrpc servers take
+    /// NDR64, Samba and impacket NDR20). Default true, as a 64-bit Windows client does.
     pub offer_ndr64: bool,
     /// `RPC_C_OPT_BINDING_NONCAUSAL`: asynchronous calls made from one thread need not be executed in
     /// the order they were made. Default false (causal).
@@ -78,7 +79,7 @@ impl Default for BindingOptions {
             max_calls_per_connection: 1234,
             max_fragment: 5840,
             max_response_size: 64 * 1024 * 1024,
-            offer_ndr64: false,
+            offer_ndr64: true,
             noncausal: false,
             keep_connection_on_orphan: false,
             endpoint_mapper_port: crate::epm::EPM_PORT,

@@ -20,6 +20,8 @@ use super::context::AssocGroup;
 use super::{SecurityCheck, Shared};
 use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
 use crate::transport::{Outbox, PeerAddr, ReadBuffer, Stream};
+use msrpc_ndr::Syntax;
+use msrpc_proto::negotiate::TransferSyntaxPolicy;
 use msrpc_proto::{
     FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection, ServerEvent,
     SyntaxId, Win32Status,
@@ -30,9 +32,13 @@ struct Registry(Arc<Shared>);
 
 impl InterfaceRegistry for Registry {
     fn transfer_syntaxes(&self, interface: &SyntaxId) -> Option<Vec<SyntaxId>> {
+        // Most preferred first: the core accepts the first of these the client offered.
         self.0
             .serves(interface)
-            .then(|| vec![SyntaxId::NDR20, SyntaxId::NDR64])
+            .then(|| match self.0.preferred_syntax(interface) {
+                Syntax::Ndr64 => vec![SyntaxId::NDR64, SyntaxId::NDR20],
+                _ => vec![SyntaxId::NDR20, SyntaxId::NDR64],
+            })
     }
 
     fn assoc_group(&self, requested: u32) -> u32 {
@@ -51,6 +57,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     pc.max_xmit_frag = cfg.max_fragment;
     pc.max_recv_frag = cfg.max_fragment;
     pc.max_request_size = cfg.max_request_size;
+    pc.transfer_syntax_policy = TransferSyntaxPolicy::RegistryOrder;
     pc.sec_addr = cfg_sec_addr(&stream);
     let mut conn = ServerConnection::new(pc, Arc::new(Registry(shared.clone())));
     if shared.users.is_some() || shared.kerberos.is_some() {

@@ -33,6 +33,7 @@ use crate::auth::{AuthnLevel, ClientIdentity, KerberosService, UserStore};
 use crate::binding::StringBinding;
 use crate::error::{Error, Result};
 use crate::transport::{Address, Listener};
+use msrpc_ndr::Syntax;
 use msrpc_proto::{SyntaxId, Win32Status};
 
 pub use async_call::{AsyncCall, ReplyEncoder, Subscription};
@@ -76,6 +77,11 @@ pub struct ServerConfig {
     pub allow_remote_stop: bool,
     /// The principal name `mgmt inq_princ_name` answers. Default empty.
     pub principal_name: String,
+    /// The transfer syntax accepted when a client offers both NDR20 and NDR64 for an interface
+    /// (MS-RPCE 3.3.1.5.6; per interface with [`ServerBuilder::interface_syntax`]). Default
+    /// [`Syntax::Ndr64`], as a 64-bit Windows server built with MIDL's `/protocol all` does; a
+    /// client that offers only NDR20 (Samba, impacket, 32-bit Windows) gets NDR20 either way.
+    pub preferred_syntax: Syntax,
 }
 
 impl Default for ServerConfig {
@@ -91,6 +97,7 @@ impl Default for ServerConfig {
             pdu_timeout: Duration::from_secs(30),
             allow_remote_stop: false,
             principal_name: String::new(),
+            preferred_syntax: Syntax::Ndr64,
         }
     }
 }
@@ -169,6 +176,7 @@ pub struct ServerBuilder {
     kerberos: Option<Arc<KerberosService>>,
     default_security: InterfaceSecurity,
     security: Vec<(SyntaxId, InterfaceSecurity)>,
+    syntaxes: Vec<(SyntaxId, Syntax)>,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -276,6 +284,13 @@ impl ServerBuilder {
         self
     }
 
+    /// The transfer syntax one interface (by UUID and major version) prefers when a client offers
+    /// both, replacing [`ServerConfig::preferred_syntax`] for it.
+    pub fn interface_syntax(mut self, interface: SyntaxId, syntax: Syntax) -> Self {
+        self.syntaxes.push((interface, syntax));
+        self
+    }
+
     /// Leaves out the built-in mgmt interface (it is served by default).
     pub fn without_mgmt(mut self) -> Self {
         self.builtin_mgmt = false;
@@ -321,6 +336,11 @@ impl ServerBuilder {
             kerberos: self.kerberos,
             default_security: self.default_security,
             security,
+            syntaxes: self
+                .syntaxes
+                .iter()
+                .map(|(i, s)| ((i.uuid, i.major), *s))
+                .collect(),
             config: self.config,
             interfaces: Mutex::new(HashMap::new()),
             object_types: Mutex::new(HashMap::new()),
@@ -531,6 +551,8 @@ pub(crate) struct Shared {
     pub(crate) kerberos: Option<Arc<KerberosService>>,
     default_security: InterfaceSecurity,
     security: HashMap<(uuid::Uuid, u16), InterfaceSecurity>,
+    /// Per-interface transfer syntax preferences (else `config.preferred_syntax`).
+    syntaxes: HashMap<(uuid::Uuid, u16), Syntax>,
     /// Managers by interface (UUID, major version), then by object type.
     interfaces: Mutex<HashMap<(uuid::Uuid, u16), Managers>>,
     object_types: Mutex<HashMap<uuid::Uuid, uuid::Uuid>>,
@@ -607,6 +629,14 @@ impl Shared {
         map.get(&(offered.uuid, offered.major))
             .and_then(|m| m.values().next())
             .is_some_and(|i| offered.is_served_by(&i.syntax()))
+    }
+
+    /// The transfer syntax `interface` prefers when a client offers both.
+    pub(crate) fn preferred_syntax(&self, interface: &SyntaxId) -> Syntax {
+        self.syntaxes
+            .get(&(interface.uuid, interface.major))
+            .copied()
+            .unwrap_or(self.config.preferred_syntax)
     }
 
     /// The manager for a call: by interface, then by the type of the call's object (nil when the
