@@ -43,8 +43,8 @@ impl Failure {
             | Win32Status::RPC_S_INVALID_NET_ADDR => 2,
             _ => 1,
         };
-        let name = status.name().unwrap_or("status");
-        let mut message = format!("error: {name} ({} = {:#x}): {e}", status.0, status.0);
+        // The error names its status once, at the end of its message.
+        let mut message = format!("error: {e}");
         if let Some(hint) = hint(status) {
             message.push_str("\n  try: ");
             message.push_str(hint);

@@ -123,7 +123,10 @@ fn exit_codes_scripts_rely_on() {
     // 2: a bad string binding, named in words.
     let out = msrpc().args(["ping", "bogus:x"]).output().expect("ping");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("RPC_S_INVALID_RPC_PROTSEQ (1704"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("(RPC_S_INVALID_RPC_PROTSEQ 1704)"), "{err}");
+    // The status is named once, not once per layer the error passed through.
+    assert_eq!(err.matches("RPC_S_INVALID_RPC_PROTSEQ").count(), 1, "{err}");
     // 2: bad usage.
     let out = msrpc().args(["ping"]).output().expect("ping");
     assert_eq!(out.status.code(), Some(2));
@@ -139,7 +142,7 @@ fn exit_codes_scripts_rely_on() {
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("RPC_S_SERVER_UNAVAILABLE (1722") && err.contains("try:"),
+        err.contains("(RPC_S_SERVER_UNAVAILABLE 1722)") && err.contains("try:"),
         "{err}"
     );
 }

@@ -100,7 +100,7 @@ fn epm_without_a_server_fails_with_exit_3_and_words() {
         .expect("run msrpc epm");
     assert_eq!(out.status.code(), Some(3));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("RPC_S_SERVER_UNAVAILABLE (1722"), "{err}");
+    assert!(err.contains("(RPC_S_SERVER_UNAVAILABLE 1722)"), "{err}");
     let out = msrpc()
         .args(["epm", "nonsense"])
         .output()

@@ -331,13 +331,25 @@ impl fmt::Display for BindingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {:?}: {} ({} {})",
-            self.part.as_str(),
-            self.text,
-            self.reason,
+            "{} ({} {})",
+            self.without_status(),
             self.status.name().unwrap_or("status"),
             self.status.0
         )
+    }
+}
+
+impl BindingError {
+    /// The message without the status (for an error that names the status itself).
+    pub(crate) fn without_status(&self) -> impl fmt::Display + '_ {
+        struct Text<'a>(&'a BindingError);
+        impl fmt::Display for Text<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let e = self.0;
+                write!(f, "{} {:?}: {}", e.part.as_str(), e.text, e.reason)
+            }
+        }
+        Text(self)
     }
 }
 

@@ -16,7 +16,7 @@ use msrpc_proto::{ConnectionError, FaultStatus, Win32Status};
 #[non_exhaustive]
 pub enum Error {
     /// The server answered this call with a fault PDU.
-    #[error("the server faulted the call: {status} (Win32 {win32})")]
+    #[error("the server faulted the call: {status} ({})", short(*win32))]
     Fault {
         /// The status in the fault PDU.
         status: FaultStatus,
@@ -32,7 +32,7 @@ pub enum Error {
         initiator: Initiator,
     },
     /// The bind or alter_context was rejected.
-    #[error("the server rejected the binding: {reason} ({status})")]
+    #[error("the server rejected the binding: {reason} ({})", short(*status))]
     BindRejected {
         /// The Win32 status for the rejection (RPC_S_UNKNOWN_IF, RPC_S_UNSUPPORTED_TRANS_SYN, ...).
         status: Win32Status,
@@ -48,7 +48,7 @@ pub enum Error {
     },
     /// The connection failed while calls were pending (RPC_S_COMM_FAILURE, 1820, or
     /// RPC_S_CALL_FAILED, 1726, where the call may have executed).
-    #[error("the connection failed: {cause} ({status})")]
+    #[error("the connection failed: {cause} ({})", short(*status))]
     Connection {
         /// The status reported to the caller.
         status: Win32Status,
@@ -75,7 +75,7 @@ pub enum Error {
     #[error("connecting timed out after {0:?} (RPC_S_SERVER_UNAVAILABLE 1722)")]
     ConnectTimeout(std::time::Duration),
     /// Any other status, with a message: invalid arguments, misuse of a handle, limits.
-    #[error("{message} ({status})")]
+    #[error("{message} ({})", short(*status))]
     Status {
         /// The Win32 status.
         status: Win32Status,
@@ -136,6 +136,14 @@ impl From<Win32Status> for Error {
     }
 }
 
+/// A status as every message of this type ends: its name and number, once (`RPC_S_UNKNOWN_IF 1717`).
+fn short(status: Win32Status) -> String {
+    match status.name() {
+        Some(name) => format!("{name} {}", status.0),
+        None => format!("status {} = {:#x}", status.0, status.0),
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -143,7 +151,8 @@ impl From<crate::binding::BindingError> for Error {
     fn from(e: crate::binding::BindingError) -> Self {
         Error::Status {
             status: e.status(),
-            message: e.to_string(),
+            // The status is named once, by this error's own message.
+            message: e.without_status().to_string(),
         }
     }
 }
