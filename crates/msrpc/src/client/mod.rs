@@ -88,6 +88,88 @@ impl Default for BindingOptions {
     }
 }
 
+impl BindingOptions {
+    /// The defaults, to change with the `with_*` methods (the struct is `#[non_exhaustive]`, so
+    /// outside this crate it cannot be written as a literal):
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let options = msrpc::BindingOptions::new()
+    ///     .with_call_timeout(Duration::from_secs(5))
+    ///     .with_max_connections(4);
+    /// assert_eq!(options.max_connections, 4);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`connect_timeout`](Self::connect_timeout).
+    pub fn with_connect_timeout(mut self, connect_timeout: Duration) -> Self {
+        self.connect_timeout = connect_timeout;
+        self
+    }
+
+    /// Sets [`call_timeout`](Self::call_timeout).
+    pub fn with_call_timeout(mut self, call_timeout: Duration) -> Self {
+        self.call_timeout = Some(call_timeout);
+        self
+    }
+
+    /// Sets [`max_connections`](Self::max_connections).
+    pub fn with_max_connections(mut self, max_connections: usize) -> Self {
+        self.max_connections = max_connections;
+        self
+    }
+
+    /// Sets [`max_calls_per_connection`](Self::max_calls_per_connection).
+    pub fn with_max_calls_per_connection(mut self, max_calls_per_connection: usize) -> Self {
+        self.max_calls_per_connection = max_calls_per_connection;
+        self
+    }
+
+    /// Sets [`max_fragment`](Self::max_fragment).
+    pub fn with_max_fragment(mut self, max_fragment: u16) -> Self {
+        self.max_fragment = max_fragment;
+        self
+    }
+
+    /// Sets [`max_response_size`](Self::max_response_size).
+    pub fn with_max_response_size(mut self, max_response_size: usize) -> Self {
+        self.max_response_size = max_response_size;
+        self
+    }
+
+    /// Sets [`offer_ndr64`](Self::offer_ndr64).
+    pub fn with_offer_ndr64(mut self, offer_ndr64: bool) -> Self {
+        self.offer_ndr64 = offer_ndr64;
+        self
+    }
+
+    /// Sets [`noncausal`](Self::noncausal).
+    pub fn with_noncausal(mut self, noncausal: bool) -> Self {
+        self.noncausal = noncausal;
+        self
+    }
+
+    /// Sets [`keep_connection_on_orphan`](Self::keep_connection_on_orphan).
+    pub fn with_keep_connection_on_orphan(mut self, keep_connection_on_orphan: bool) -> Self {
+        self.keep_connection_on_orphan = keep_connection_on_orphan;
+        self
+    }
+
+    /// Sets [`endpoint_mapper_port`](Self::endpoint_mapper_port).
+    pub fn with_endpoint_mapper_port(mut self, endpoint_mapper_port: u16) -> Self {
+        self.endpoint_mapper_port = endpoint_mapper_port;
+        self
+    }
+
+    /// Sets [`auth`](Self::auth): authenticate every connection of the binding.
+    pub fn with_auth(mut self, auth: crate::auth::AuthInfo) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+}
+
 /// Threads remembered for causal ordering; past it, entries of dead connections are dropped, and
 /// threads beyond it are not pinned.
 const MAX_AFFINITY_ENTRIES: usize = 4096;
