@@ -2,32 +2,18 @@
 //! on serving others.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
-use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
+use common::{Quiet, eventually_async, port_of};
+use msrpc::sample;
 use msrpc::server::{Server, ServerConfig};
 use msrpc::{Binding, Error, FaultStatus, Win32Status, mgmt};
 
-struct Quiet;
-impl AsyncRpcHandler for Quiet {
-    fn non_async_func(&self, _: &[u8]) {}
-    fn shutdown(&self) -> Result<(), Win32Status> {
-        Err(Win32Status::ERROR_ACCESS_DENIED)
-    }
-}
-
 async fn server_with(config: ServerConfig) -> (Server, String) {
-    let server = Server::builder()
-        .config(config)
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
-        .listen("ncacn_ip_tcp:127.0.0.1[0]")
-        .start()
-        .await
-        .unwrap();
-    let b = server.bindings()[0].to_string();
-    (server, b)
+    common::sample_server_with(Quiet, config).await
 }
 
 #[tokio::test]
@@ -39,10 +25,13 @@ async fn calls_past_max_calls_get_server_too_busy() {
     let slow: Vec<_> = (0..2)
         .map(|_| {
             let b = b.clone();
-            tokio::spawn(async move { sample::async_func(&b, 500).await })
+            tokio::spawn(async move { sample::async_func(&b, 2_000).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually_async("both slow calls to be running on the server", || {
+        server.stats().calls_in_progress == 2
+    })
+    .await;
     match sample::non_async_func(&b, "one too many").await {
         Err(Error::Fault {
             status,
@@ -99,13 +88,7 @@ async fn oversized_request_is_refused_and_the_server_carries_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_bytes_close_the_connection_and_the_server_carries_on() {
     let (server, text) = server_with(ServerConfig::default()).await;
-    let port: u16 = text
-        .rsplit('[')
-        .next()
-        .unwrap()
-        .trim_end_matches(']')
-        .parse()
-        .unwrap();
+    let port = port_of(&server);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // Not DCE/RPC at all: version 9, absurd frag_length.
@@ -195,13 +178,7 @@ async fn an_absurd_conformance_count_is_bad_stub_data_not_an_allocation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fragment_larger_than_max_recv_frag_closes_only_that_connection() {
     let (server, text) = server_with(ServerConfig::default()).await;
-    let port: u16 = text
-        .rsplit('[')
-        .next()
-        .unwrap()
-        .trim_end_matches(']')
-        .parse()
-        .unwrap();
+    let port = port_of(&server);
     // A real bind, made by the protocol core's client.
     let mut client = msrpc_proto::ClientConnection::new(msrpc_proto::ClientConfig::default());
     client.bind(&[msrpc::sample::ASYNC_RPC]).unwrap();
