@@ -5,11 +5,13 @@
 mod common;
 
 use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Quiet, eventually_async, port_of};
-use msrpc::sample;
-use msrpc::server::{Server, ServerConfig};
+use msrpc::sample::{self, AsyncRpcHandler};
+use msrpc::server::{AsyncCall, Server, ServerConfig};
 use msrpc::{Binding, Error, FaultStatus, Win32Status, mgmt};
 
 async fn server_with(config: ServerConfig) -> (Server, String) {
@@ -117,13 +119,38 @@ async fn garbage_bytes_close_the_connection_and_the_server_carries_on() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// `AsyncFunc` managers that count how many of them run at once, at most.
+#[derive(Clone, Default)]
+struct Overlap {
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl AsyncRpcHandler for Overlap {
+    fn non_async_func(&self, _: &[u8]) {}
+    fn shutdown(&self) -> Result<(), Win32Status> {
+        Err(Win32Status::ERROR_ACCESS_DENIED)
+    }
+    fn async_func(&self, call: AsyncCall<()>, delay_ms: u32) {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let running = self.running.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(u64::from(delay_ms))).await;
+            // Leaves the count before answering, so the next call cannot overtake it.
+            running.fetch_sub(1, Ordering::SeqCst);
+            call.complete(());
+        });
+    }
+}
+
 #[tokio::test]
 async fn calls_past_max_calls_per_connection_wait_instead_of_failing() {
     let mut c = ServerConfig::default();
     c.max_calls_per_connection = 2;
-    let (server, text) = server_with(c).await;
+    let overlap = Overlap::default();
+    let (server, text) = common::sample_server_with(overlap.clone(), c).await;
     let b = Binding::from_string(&text).unwrap();
-    let t0 = std::time::Instant::now();
     let calls: Vec<_> = (0..6)
         .map(|_| {
             let b = b.clone();
@@ -133,13 +160,14 @@ async fn calls_past_max_calls_per_connection_wait_instead_of_failing() {
     for t in calls {
         t.await.unwrap().unwrap();
     }
-    // Two at a time on the one connection: three rounds of 200 ms at least. (A lower bound only.)
-    assert!(
-        t0.elapsed() >= Duration::from_millis(550),
-        "{:?}",
-        t0.elapsed()
+    // Two at a time on the one connection: never more, and the two did overlap.
+    assert_eq!(
+        overlap.most.load(Ordering::SeqCst),
+        2,
+        "calls running at once"
     );
     assert_eq!(server.stats().connections_accepted, 1);
+    assert_eq!(server.stats().calls_received, 6);
     assert_eq!(server.stats().faults_sent, 0);
     server.shutdown(Duration::from_secs(1)).await;
 }
