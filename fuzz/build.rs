@@ -1,10 +1,10 @@
-//! Generates the srvsvc subset (idl/srvsvc.idl) for the ndr_generated target, against msrpc's
+//! Generates the srvsvc subset (crates/msrpc/idl/srvsvc.idl) for the ndr_generated target, against msrpc's
 //! public codegen module.
 
 use std::path::PathBuf;
 
 fn main() {
-    let idl = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../idl");
+    let idl = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../crates/msrpc/idl");
     println!("cargo:rerun-if-changed=build.rs");
     msrpc_idl::Builder::new()
         .runtime_path("::msrpc::codegen")

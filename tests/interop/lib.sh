@@ -2,8 +2,10 @@
 #
 # A run script calls `interop_init NAME`, then uses:
 #   ok MSG / fail MSG                  record one check (prints `ok MSG` / `FAIL MSG`)
+#   skip MSG                           record a part that did not run (prints `SKIP MSG`)
+#   peer_missing MSG                   a peer is missing: `fail` when MSRPC_REQUIRE_PEERS=1, else `skip`
 #   run_driver [-l LABEL] SECS CMD...  run a Python driver; its `ok ...`/`FAIL ...` lines count as checks
-#   require CMD|PATH WHAT              a peer is missing: FAIL when MSRPC_REQUIRE_PEERS=1, else SKIP the script
+#   require WHAT CMD|PATH              the peer must exist, else peer_missing and finish (the rest is skipped)
 #   msrpc_build                        sets MSRPC_BIN (builds `cargo build --release -p msrpc-cli` if unset)
 #   msrpc_start [ARGS...]              `msrpc serve --listen ncacn_ip_tcp:127.0.0.1[0] ARGS`, sets MSRPC_PORT
 #   msrpc_stop                         SIGTERM, bounded wait; checks that it exits 0
@@ -11,12 +13,13 @@
 #   capture_stop                       SIGINT, bounded wait for tshark to flush
 #   pcap_check FILE PORT ARGS...       tshark's dissector finds no DCE/RPC problem and the expected PDUs
 #   samba_reference                    true when a Samba reference run should happen (see below)
-#   finish                             prints `N passed, M failed`, exits non-zero on any failure
+#   finish                             prints `N passed, M failed, K skipped`, exits non-zero on any
+#                                      failure (or when nothing passed and nothing was skipped)
 # Everything started here is stopped by the EXIT trap. Waits and loops are bounded.
 #
 # Environment:
 #   MSRPC_BIN             the msrpc binary to test (default: build target/release/msrpc)
-#   MSRPC_REQUIRE_PEERS   1: a missing peer is a failure (scripts/test sets it); otherwise the script skips
+#   MSRPC_REQUIRE_PEERS   1: a missing peer is a failure (scripts/test sets it); otherwise a skip
 #   MSRPC_IMPACKET_PYTHON python with impacket (default target/peers/venv/bin/python)
 #   MSRPC_SAMBA_DIR       a samba-dcerpcd started by scripts/peers/samba.sh (serves mgmt and epm on
 #                         127.0.0.1:135). When set, the drivers are first run against Samba as a reference,
@@ -29,6 +32,7 @@ interop_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 interop_dir="$interop_root/tests/interop"
 passed=0
 failed=0
+skipped=0
 _pids=()          # background processes to stop on exit
 _server_pid=""
 _server_log=""
@@ -37,6 +41,10 @@ _capture_err=""
 
 ok() { passed=$((passed + 1)); echo "ok $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
+skip() { skipped=$((skipped + 1)); echo "SKIP $*"; }
+peer_missing() {
+  if [ "${MSRPC_REQUIRE_PEERS:-0}" = 1 ]; then fail "$* (MSRPC_REQUIRE_PEERS=1)"; else skip "$*"; fi
+}
 
 interop_init() { # interop_init NAME
   interop_name=$1
@@ -81,21 +89,18 @@ _stop_pid() {
 }
 
 finish() {
-  echo "$passed passed, $failed failed"
-  [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+  echo "$passed passed, $failed failed, $skipped skipped"
+  [ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]
   exit $?
 }
 
-# require WHAT CMD-OR-PATH: the peer must exist
+# require WHAT CMD-OR-PATH: the peer must exist; without it the script ends (a failure when peers are
+# required, else the rest of the script is one skip).
 require() {
   local what=$1 thing=$2
   if command -v "$thing" >/dev/null 2>&1 || [ -x "$thing" ]; then return 0; fi
-  if [ "${MSRPC_REQUIRE_PEERS:-0}" = 1 ]; then
-    fail "peer available: $what ($thing not found)"
-    finish
-  fi
-  echo "SKIP: $what not found ($thing); set up peers with scripts/peers/install.sh"
-  exit 0
+  peer_missing "$interop_name: $what not found ($thing); scripts/peers/install.sh sets up peers"
+  finish
 }
 
 impacket_python() {

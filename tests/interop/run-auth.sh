@@ -25,7 +25,7 @@ if samba_reference; then
   run_driver -l samba 120 /usr/bin/python3 "$interop_dir/samba_auth.py" 135 --peer samba \
     --user msrpc --password-env MSRPC_TEST_PASSWORD
 else
-  echo "SKIP reference run against Samba (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
+  peer_missing "reference run against Samba (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
 fi
 
 echo "--- msrpc serve --users FILE --min-auth-level integrity"

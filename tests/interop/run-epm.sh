@@ -17,7 +17,7 @@
 # python3-samba driver against Samba as a reference, and `msrpc epm ncacn_ip_tcp:127.0.0.1` listing Samba's
 # endpoints (srvsvc among them). The Rust side of that (resolving srvsvc through Samba's epm and calling it)
 # is crates/msrpc/tests/epm_samba.rs.
-# Prints `ok`/`FAIL` lines and `N passed, M failed`; exits non-zero on any failure. Waits are bounded;
+# Prints `ok`/`FAIL`/`SKIP` lines and `N passed, M failed, K skipped`; exits non-zero on any failure. Waits are bounded;
 # everything started here is stopped, and the namespace deleted, on exit.
 source "$(dirname "$0")/lib.sh"
 interop_init epm
@@ -49,12 +49,8 @@ _epm_exit() {
 trap _epm_exit EXIT
 
 if ! ip netns add "$ns" 2>"$work/netns.err"; then
-  if [ "${MSRPC_REQUIRE_PEERS:-0}" = 1 ]; then
-    fail "ip netns add $ns (needs root): $(cat "$work/netns.err")"
-    finish
-  fi
-  echo "SKIP: cannot make a network namespace (needs root): $(cat "$work/netns.err")"
-  exit 0
+  peer_missing "epm: ip netns add $ns (needs root): $(cat "$work/netns.err")"
+  finish
 fi
 _ns_made=1
 ip netns exec "$ns" ip link set lo up || { fail "lo up in $ns"; finish; }
@@ -194,10 +190,8 @@ if timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/135' 2>/dev/null; then
   else
     fail "msrpc epm ncacn_ip_tcp:127.0.0.1 against Samba: $(cat "$work/epm-samba.err")"
   fi
-elif [ "${MSRPC_REQUIRE_PEERS:-0}" = 1 ]; then
-  fail "samba-dcerpcd answers on 127.0.0.1:135 (scripts/peers/samba.sh start DIR)"
 else
-  echo "SKIP the Samba part: nothing answers on 127.0.0.1:135 (scripts/peers/samba.sh start DIR)"
+  peer_missing "the Samba part: nothing answers on 127.0.0.1:135 (scripts/peers/samba.sh start DIR)"
 fi
 
 finish

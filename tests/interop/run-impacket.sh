@@ -11,7 +11,7 @@
 # opnums fault with nca_s_op_rng_error; a bind to an unknown interface rejected with provider_rejection /
 # abstract_syntax_not_supported. Then pcap_check.py: no malformed or warning-level DCE/RPC packet, and the
 # capture holds the PDUs those checks must have produced.
-# Prints `ok`/`FAIL` lines and `N passed, M failed`; exits non-zero on any failure.
+# Prints `ok`/`FAIL`/`SKIP` lines and `N passed, M failed, K skipped`; exits non-zero on any failure.
 source "$(dirname "$0")/lib.sh"
 interop_init impacket
 
@@ -33,7 +33,7 @@ if [ $samba_only -eq 1 ] || samba_reference; then
       --expect request=25 --expect response=15 --expect fault=2 --expect-fault 0x1c010002
   fi
 else
-  echo "SKIP reference run against Samba (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
+  peer_missing "reference run against Samba (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
 fi
 
 if [ $samba_only -eq 0 ]; then

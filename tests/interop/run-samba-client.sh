@@ -11,7 +11,7 @@
 # inq_princ_name, stop_server_listening denied); raw AsyncRPC calls, one of them 20 KB so Samba's client
 # fragments it, and Shutdown denied. Every connection binds with Samba's two presentation contexts (NDR20 and
 # bind-time feature negotiation). Then pcap_check.py as in run-impacket.sh.
-# Prints `ok`/`FAIL` lines and `N passed, M failed`; exits non-zero on any failure.
+# Prints `ok`/`FAIL`/`SKIP` lines and `N passed, M failed, K skipped`; exits non-zero on any failure.
 source "$(dirname "$0")/lib.sh"
 interop_init samba-client
 
@@ -22,9 +22,8 @@ py=/usr/bin/python3
 require tshark tshark
 require "python3-samba (/usr/bin/python3)" "$py"
 if ! "$py" -c 'import samba.dcerpc.mgmt' 2>/dev/null; then
-  if [ "${MSRPC_REQUIRE_PEERS:-0}" = 1 ]; then fail "python3-samba importable by $py"; finish; fi
-  echo "SKIP: python3-samba is not importable by $py"
-  exit 0
+  peer_missing "samba-client: python3-samba is not importable by $py"
+  finish
 fi
 
 if [ $samba_only -eq 1 ] || samba_reference; then
@@ -38,7 +37,7 @@ if [ $samba_only -eq 1 ] || samba_reference; then
       --expect-fault 0x1c010002
   fi
 else
-  echo "SKIP reference run against Samba (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
+  peer_missing "reference run against Samba (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
 fi
 
 if [ $samba_only -eq 0 ]; then

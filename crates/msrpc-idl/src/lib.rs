@@ -6,7 +6,7 @@
 //! 1. **Front end** — a lexer with positions and a small C preprocessor, and a recursive-descent
 //!    parser for MIDL and ACF syntax.
 //! 2. **Checked model** — names resolved, the base types of MS-DTYP available from a built-in
-//!    prelude (`idl/ms-dtyp.idl`), pointer defaults applied, opnums assigned and every
+//!    prelude (this crate's `idl/ms-dtyp.idl`), pointer defaults applied, opnums assigned and every
 //!    `size_is`/`length_is`/`switch_is` expression bound to a field or parameter.
 //! 3. **Generator** — Rust types with NDR20/NDR64 impls of the `msrpc_ndr` traits, per-operation
 //!    request/response structs, an interface descriptor, a server trait and a dispatch function;
@@ -196,7 +196,7 @@ pub use diag::{Diagnostic, Diagnostics};
 use diag::Sources;
 
 /// The MS-DTYP base types, always loaded before the compiled file.
-const PRELUDE: &str = include_str!("../../../idl/ms-dtyp.idl");
+const PRELUDE: &str = include_str!("../idl/ms-dtyp.idl");
 
 /// File names whose `import` is satisfied by the built-in prelude.
 const PRELUDE_NAMES: &[&str] = &[

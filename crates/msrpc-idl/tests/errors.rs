@@ -260,9 +260,9 @@ fn mutated_input_never_panics() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let seeds: Vec<String> = [
         "tests/fixtures/features.idl",
-        "../../idl/srvsvc.idl",
-        "../../idl/epm.idl",
-        "../../idl/ms-dtyp.idl",
+        "../msrpc/idl/srvsvc.idl",
+        "../msrpc/idl/epm.idl",
+        "idl/ms-dtyp.idl",
     ]
     .iter()
     .map(|p| std::fs::read_to_string(root.join(p)).expect("seed"))

@@ -1,4 +1,4 @@
-//! Golden-file tests: every fixture IDL (and the IDL files shipped in the repository's `idl/`)
+//! Golden-file tests: every fixture IDL (and the IDL files msrpc ships, in `crates/msrpc/idl/`)
 //! is compiled and compared with the committed `.rs` beside it. Any difference fails the test.
 //! Run with `MSRPC_BLESS=1` to rewrite the expected files after an intended change.
 //!
@@ -16,7 +16,7 @@ fn manifest_dir() -> PathBuf {
 fn builder() -> msrpc_idl::Builder {
     msrpc_idl::Builder::new()
         .runtime_path("crate::codegen")
-        .include_dir(manifest_dir().join("../../idl"))
+        .include_dir(manifest_dir().join("../msrpc/idl"))
 }
 
 fn check(idl: &Path, acf: Option<&Path>, expected: &Path, failures: &mut Vec<String>) {
@@ -79,7 +79,7 @@ fn fixtures_match_goldens() {
 
 #[test]
 fn shipped_idl_matches_goldens() {
-    let idl_dir = manifest_dir().join("../../idl");
+    let idl_dir = manifest_dir().join("../msrpc/idl");
     let mut failures = Vec::new();
     for stem in ["asyncrpc", "mgmt", "epm", "srvsvc"] {
         let idl = idl_dir.join(format!("{stem}.idl"));
@@ -92,7 +92,7 @@ fn shipped_idl_matches_goldens() {
 
 #[test]
 fn async_server_matches_golden() {
-    async_server_golden(&manifest_dir().join("../../idl/asyncrpc.idl"));
+    async_server_golden(&manifest_dir().join("../msrpc/idl/asyncrpc.idl"));
     async_server_golden(&manifest_dir().join("tests/fixtures/contexts.idl"));
 }
 
@@ -119,7 +119,7 @@ fn async_server_golden(idl: &Path) {
 
 #[test]
 fn client_layer_is_on_by_default_and_can_be_turned_off() {
-    let idl = manifest_dir().join("../../idl/asyncrpc.idl");
+    let idl = manifest_dir().join("../msrpc/idl/asyncrpc.idl");
     let acf = with_acf(&idl);
     let with = builder().generate(&idl, acf.as_deref()).expect("compiles");
     assert!(with.contains("pub struct Client<C>"));
@@ -156,7 +156,7 @@ fn context_handle_operations_get_client_contexts_and_the_call() {
     assert!(code.contains("crate::codegen::serve_blocking_call("));
     // Explicit handle_t: raw ContextHandle in the client (epm).
     let epm = builder()
-        .generate(&manifest_dir().join("../../idl/epm.idl"), None)
+        .generate(&manifest_dir().join("../msrpc/idl/epm.idl"), None)
         .expect("compiles");
     assert!(!epm.contains("ClientContext"));
     assert!(epm.contains(
@@ -175,7 +175,7 @@ fn context_handle_operations_get_client_contexts_and_the_call() {
 fn builder_writes_one_file_per_idl_into_out_dir() {
     let out = std::env::temp_dir().join(format!("msrpc-idl-test-{}", std::process::id()));
     std::fs::create_dir_all(&out).expect("mkdir");
-    let idl_dir = manifest_dir().join("../../idl");
+    let idl_dir = manifest_dir().join("../msrpc/idl");
     builder()
         .out_dir(&out)
         .emit_rerun_if_changed(false)

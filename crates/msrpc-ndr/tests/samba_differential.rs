@@ -8,7 +8,9 @@
 //! Samba's `ndr_pack` of a top-level struct is NDR_SCALARS|NDR_BUFFERS: head then deferred,
 //! exactly [`Encoder::encode_param`]. Operations use `__ndr_pack_in__` / `__ndr_pack_out__`.
 //!
-//! Needs `/usr/bin/python3` with python3-samba. Honors `MSRPC_REQUIRE_PEERS`.
+//! Needs `/usr/bin/python3` with python3-samba, so the tests are ignored by a plain `cargo test`;
+//! `./scripts/test` installs it and runs them with `--include-ignored`, and a missing peer then
+//! fails them.
 
 #![allow(clippy::unwrap_used)]
 
@@ -33,8 +35,8 @@ use common::*;
 
 const PY: &str = "/usr/bin/python3";
 
-/// Returns false (after printing SKIP) when python3-samba is missing and peers are optional.
-fn samba_available() -> bool {
+/// Fails the test when python3-samba is missing.
+fn require_samba() {
     let ok = Command::new(PY)
         .args([
             "-c",
@@ -45,13 +47,10 @@ fn samba_available() -> bool {
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
-    if !ok {
-        if std::env::var("MSRPC_REQUIRE_PEERS").as_deref() == Ok("1") {
-            panic!("MSRPC_REQUIRE_PEERS=1 but {PY} with python3-samba is not available");
-        }
-        println!("SKIP: {PY} with python3-samba is not available");
-    }
-    ok
+    assert!(
+        ok,
+        "{PY} with python3-samba is not available (./scripts/peers/install.sh installs it)"
+    );
 }
 
 fn run_python(script: &str, input: &str) -> String {
@@ -224,10 +223,9 @@ fn samba_hex(samba: &str, name: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs python3-samba: ./scripts/test installs it"]
 fn samba_bytes_match_ours() {
-    if !samba_available() {
-        return;
-    }
+    require_samba();
     let s = run_python(SAMBA_TO_US, "");
 
     check(
@@ -375,10 +373,9 @@ fn draw<S: Strategy>(runner: &mut TestRunner, s: &S) -> S::Value {
 }
 
 #[test]
+#[ignore = "needs python3-samba: ./scripts/test installs it"]
 fn samba_decodes_ours() {
-    if !samba_available() {
-        return;
-    }
+    require_samba();
     let mut runner = TestRunner::deterministic();
     let text = proptest::option::of("[^\\x00]{0,12}");
     let mut input = String::new();
@@ -529,10 +526,9 @@ def build():
 "#;
 
 #[test]
+#[ignore = "needs python3-samba: ./scripts/test installs it"]
 fn epm_map_all_encodings() {
-    if !samba_available() {
-        return;
-    }
+    require_samba();
     let tcp = Tower::ncacn_ip_tcp(lsarpc(), SyntaxId::NDR20, 49202, Ipv4Addr::LOCALHOST);
     let lrpc = Tower::ncalrpc(lsarpc(), SyntaxId::NDR64, "LRPC-0123456789abcdef");
     let hex_twr = |t: &Tower| enc(&Twr::from_tower(t).unwrap());

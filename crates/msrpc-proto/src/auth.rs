@@ -6,7 +6,7 @@
 //! response fragment at the packet, integrity and privacy levels. A server gets its contexts from
 //! an [`Acceptor`], one per `auth_context_id` the client opens.
 //!
-//! Framing rules (MS-RPCE 2.2.2.11, DESIGN §4): the trailer sits in every fragment; before it the
+//! Framing rules (MS-RPCE 2.2.2.11): the trailer sits in every fragment; before it the
 //! stub is padded so that the trailer starts 16-byte aligned relative to the start of the stub
 //! data, and `auth_pad_length` counts those bytes. Parsing accepts any pad (impacket pads to 4,
 //! Samba to 16). The signature covers the whole PDU from the header to the trailer (NTLM always

@@ -107,7 +107,7 @@ pub enum Error {
 
 /// What the receiving side does on the wire about an [`Error`] caused by the peer.
 ///
-/// [`Error::reaction`] is the only place in the crate that decides this (DESIGN §6.5).
+/// [`Error::reaction`] is the only place in the crate that decides this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WireReaction {

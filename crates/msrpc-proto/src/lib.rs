@@ -12,7 +12,8 @@
 //! - [`negotiate`]: presentation contexts, transfer syntaxes and bind-time features.
 //! - [`server::ServerConnection`] and [`client::ClientConnection`]: the association and call
 //!   state machines.
-//! - [`auth`]: the seam for a later security provider.
+//! - [`auth`]: the security provider seam ([`auth::SecurityContext`], [`auth::Acceptor`]; the
+//!   runtime implements NTLM, SPNEGO and Kerberos on it) and the per-fragment trailer framing.
 //! - [`error`]: the crate's error type, the single error-to-wire mapping, and
 //!   [`ConnectionError`] with its [`Initiator`].
 //!
@@ -113,42 +114,9 @@
 //!
 //! # Decisions
 //!
-//! - Fragment size: each side sends fragments of at most the smaller of its own configured
-//!   `max_xmit_frag` and the peer's `max_recv_frag`, the latter raised to 1432 (C706
-//!   `MustRecvFragSize`). The fragments of one call go out contiguously; other PDUs wait for the
-//!   call's last fragment, except an `orphaned` PDU, which ends it.
-//! - Reassembly: `alloc_hint` is only a hint (reservation capped at 64 KiB). A server reassembles
-//!   one call at a time: request fragments of another call before the last fragment of the current
-//!   one close the connection (the fragments of a call are contiguous); a stray non-first fragment
-//!   of a call less than 150 ids old is ignored (MS-RPCE 3.3.3.5.6). A request over
-//!   `max_request_size` (4 MiB) is faulted with status 5 (MS-RPCE 3.3.3.5.4). A client accepts
-//!   interleaved response fragments of different calls, each bounded by `max_response_size`.
-//! - Transfer syntaxes: the client offers one context per (interface, transfer syntax) pair, as
-//!   Windows does, plus one bind-time feature negotiation context (MS-RPCE 3.3.1.5.3). A server
-//!   accepts, per interface and PDU, only the context whose syntax its
-//!   [`negotiate::TransferSyntaxPolicy`] prefers (NDR20 by default) and rejects the others with
-//!   provider reason 2; an interface it does not serve gets reason 1 (version rule: same major,
-//!   server minor ≥ client minor).
-//! - Feature negotiation: the server answers `negotiate_ack` (3) with the accepted bits in the
-//!   reason field. A client that gets anything else (impacket's server answers user rejection)
-//!   records no features, so orphaning a call mid-request closes the connection
-//!   (MS-RPCE 3.3.1.5.10).
-//!   samba-dcerpcd 4.17 answers 0x3 but does not drop an orphaned call's partial request (the
-//!   next call is faulted `nca_s_proto_error`): set [`ClientConfig::keep_connection_on_orphan`]
-//!   to false for such servers.
-//! - Cancel: the client never sets `PFC_PENDING_CANCEL` on requests (samba-dcerpcd faults such a
-//!   request with 0x6bd and drops the connection); a cancel before the request went out is a
-//!   co_cancel right after its last fragment. The server still honours the flag from peers.
-//! - `PFC_CONC_MPX` is set by the client and echoed by the server, but not enforced: Samba and
-//!   impacket set neither yet answer pipelined calls.
-//! - Errors: a fault for an unknown context id is `nca_s_unk_if` with `did_not_execute`; a bind
-//!   with a wrong version is answered with bind_nak reason 4; a bind carrying a security trailer
-//!   (no provider yet) with bind_nak reason 8 (an alter_context with `nca_s_proto_error`: it has
-//!   no nak); any other violation closes the connection, after a
-//!   `nca_s_proto_error` fault when the call is known. Fault statuses servers must not send
-//!   (MS-RPCE 3.3.3.5.1) are refused by `fault()` and reported as protocol errors by the client.
-//! - Security trailers parse with any `auth_pad_length` (impacket pads to 4, Samba to 16) and are
-//!   emitted 16-byte aligned from the stub start ([`auth::protect_fragment`]).
+//! Where the specifications leave room or real peers differ from them (fragment sizes, reassembly,
+//! transfer syntaxes, feature negotiation, cancel, error mapping, trailer padding), the choices and
+//! their reasons are recorded in the repository's `docs/protocol.md`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -1,4 +1,4 @@
-//! Keeps the protocol core free of I/O, clocks and async runtimes (DESIGN §6.1): greps the
+//! Keeps the protocol core free of I/O, clocks and async runtimes (it is sans-IO): greps the
 //! crate's sources and manifest.
 
 use std::path::Path;

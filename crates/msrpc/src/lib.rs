@@ -7,6 +7,8 @@
 //!   queues, I/O completion ports, window message queues, callbacks.
 //! - [`transport`]: `ncacn_ip_tcp` and `ncalrpc` (Unix domain sockets).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod binding;
 pub mod client;

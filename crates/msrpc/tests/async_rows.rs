@@ -1,4 +1,5 @@
-//! DESIGN §3, row by row, over real TCP on 127.0.0.1: the client's asynchronous calls
+//! The Windows page "Making the asynchronous call", statement by statement, and its server side,
+//! over real TCP on 127.0.0.1: the client's asynchronous calls
 //! (`RPC_ASYNC_STATE`, every notification style, cancel, timeouts) and the server's `[async]`
 //! managers (`AsyncCall`: complete from any thread, abort, test_cancel, subscriptions).
 //!
@@ -7,11 +8,14 @@
 //! wait is bounded; timing is only ever checked with generous bounds.
 #![allow(clippy::unwrap_used)]
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+use common::{eventually, stays, within};
 use msrpc::notify::{
     AsyncState, CallToken, Completion, CompletionPort, Event, MessageQueue, Notification,
     RpcAsyncEvent, ThreadRef, WM_USER, WaitOutcome, sleep_alertable,
@@ -26,7 +30,7 @@ use tokio::runtime::Runtime;
 
 /// Upper bound for anything that should happen "soon".
 const WAIT: Duration = Duration::from_secs(5);
-/// How long we watch for something that must not happen.
+/// How long we watch for something that must not happen (with [`stays`]).
 const QUIET: Duration = Duration::from_millis(300);
 
 const OK: Win32Status = Win32Status::OK;
@@ -167,15 +171,6 @@ fn next_call(rx: &mpsc::Receiver<(AsyncCall<()>, u32)>) -> AsyncCall<()> {
         .0
 }
 
-/// Polls `f` until it is true, for at most [`WAIT`].
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + WAIT;
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for: {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Polls `RpcAsyncGetCallStatus` until the call is no longer pending.
 fn wait_done<R>(state: &AsyncState<R>) -> Win32Status {
     eventually("the async call to finish", || state.status() != PENDING);
@@ -312,12 +307,9 @@ fn row_handle_memory_lives_until_reply() {
         kept.complete()
     });
     drop(state);
-    thread::sleep(Duration::from_millis(50));
-    assert_eq!(
-        call.test_cancel(),
-        IN_PROGRESS,
-        "dropping a clone cancelled the call"
-    );
+    stays("dropping a clone cancelled the call", QUIET, || {
+        call.test_cancel() == IN_PROGRESS
+    });
     call.complete(());
     assert_eq!(waiter.join().unwrap(), Ok(()));
 
@@ -343,8 +335,9 @@ fn row_handle_memory_lives_until_reply() {
     // A late answer is discarded without harm.
     call2.complete(());
     call3.abort(CANCELLED);
-    thread::sleep(Duration::from_millis(50));
-    assert_eq!(fired.load(Ordering::SeqCst), 1, "notified twice");
+    stays("notified twice", QUIET, || {
+        fired.load(Ordering::SeqCst) == 1
+    });
     sample::non_async_func_blocking(&b, "still usable").unwrap();
     env.stop();
 }
@@ -398,7 +391,7 @@ impl Interface for ReverseServer {
             call.abort(Win32Status::RPC_X_BAD_STUB_DATA);
             return;
         };
-        // Answer later, from a thread of its own.
+        // Answer later, from a thread of its own (the manager's own work time, not a wait).
         thread::spawn(move || {
             thread::sleep(Duration::from_millis(150));
             let sum = values.iter().fold(0u32, |a, x| a.wrapping_add(*x));
@@ -549,10 +542,11 @@ fn row_polling_status_pending_until_done() {
     let state = AsyncState::new(Notification::None);
     sample::async_func_start(&state, &b, 1).unwrap();
     let call = next_call(&rx);
-    for _ in 0..20 {
-        assert_eq!(state.status(), PENDING);
-        thread::sleep(Duration::from_millis(5));
-    }
+    stays(
+        "the status left 997 before the call was answered",
+        QUIET,
+        || state.status() == PENDING,
+    );
     call.complete(());
     assert_eq!(wait_done(&state), OK);
     assert_eq!(state.complete(), Ok(()));
@@ -592,11 +586,9 @@ fn row_apc_to_calling_thread_runs_only_in_alertable_wait() {
     eventually("the APC to be queued to this thread", || {
         me.pending_apcs() == 1
     });
-    thread::sleep(QUIET);
-    assert!(
-        ran.lock().unwrap().is_empty(),
-        "APC ran outside an alertable wait"
-    );
+    stays("APC ran outside an alertable wait", QUIET, || {
+        ran.lock().unwrap().is_empty()
+    });
     assert_eq!(sleep_alertable(WAIT), WaitOutcome::IoCompletion);
     let ran = ran.lock().unwrap().clone();
     assert_eq!(
@@ -658,11 +650,9 @@ fn row_apc_to_named_thread() {
         sleep_alertable(Duration::from_millis(50)),
         WaitOutcome::Timeout
     );
-    thread::sleep(QUIET);
-    assert!(
-        ran.lock().unwrap().is_empty(),
-        "ran before an alertable wait"
-    );
+    stays("ran before an alertable wait", QUIET, || {
+        ran.lock().unwrap().is_empty()
+    });
     go_tx.send(()).unwrap();
     assert_eq!(
         done_rx.recv_timeout(WAIT).unwrap(),
@@ -941,8 +931,9 @@ fn row_exception_during_call_means_no_notification() {
     let (note, fired) = counting();
     let cb = AsyncState::new(note);
     assert!(sample::async_func_start(&cb, &dead, 10).is_err());
-    thread::sleep(QUIET);
-    assert_eq!(fired.load(Ordering::SeqCst), 0);
+    stays("a failed call called its callback", QUIET, || {
+        fired.load(Ordering::SeqCst) == 0
+    });
 
     // The handle was never started: a call on a live binding works without reinitialize.
     let b = env.binding();
@@ -1067,7 +1058,9 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     let ev = Event::manual_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
     sample::async_func_start(&state, &b, 60_000).unwrap();
-    thread::sleep(Duration::from_millis(50));
+    eventually("AsyncFunc to be running on the server", || {
+        env.server.stats().calls_in_progress == 1
+    });
     state.cancel(false).unwrap();
     assert!(ev.wait_timeout(WAIT));
     assert_eq!(state.complete(), Err(CANCELLED));
@@ -1101,7 +1094,9 @@ fn row_cancel_abortive_completes_at_once_and_tells_server() {
     assert_eq!(call.test_cancel(), CANCELLED);
     // The late reply is discarded.
     call.complete(());
-    thread::sleep(Duration::from_millis(100));
+    stays("the late reply was not discarded", QUIET, || {
+        state.status() == CANCELLED
+    });
     assert_eq!(state.complete(), Err(CANCELLED));
     assert_eq!(
         state.cancel(true),
@@ -1208,8 +1203,9 @@ fn row_server_test_cancel_in_progress_then_cancelled() {
     sample::async_func_start(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     assert_eq!(call.test_cancel(), IN_PROGRESS);
-    thread::sleep(Duration::from_millis(50));
-    assert_eq!(call.test_cancel(), IN_PROGRESS, "no cancel yet");
+    stays("a cancel nobody made", QUIET, || {
+        call.test_cancel() == IN_PROGRESS
+    });
     state.cancel(false).unwrap();
     eventually("test_cancel to report the cancel", || {
         call.test_cancel() == CANCELLED
@@ -1612,10 +1608,12 @@ fn row_server_complete_then_graceful_shutdown_delivers_reply() {
 // ---------------------------------------------------------------------------------------------
 
 /// A TCP proxy on 127.0.0.1 that forwards each accepted connection to `target`. While it is
-/// paused, nothing from the clients is forwarded (their bytes pile up in the socket buffers).
+/// paused, nothing from the clients is forwarded (it holds what it read, and the rest piles up in
+/// the socket buffers). It counts the bytes it has read from clients.
 struct Proxy {
     text: String,
     paused: Arc<AtomicBool>,
+    received: Arc<AtomicU64>,
 }
 
 impl Proxy {
@@ -1628,7 +1626,8 @@ impl Proxy {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let text = format!("ncacn_ip_tcp:127.0.0.1[{}]", l.local_addr().unwrap().port());
         let paused = Arc::new(AtomicBool::new(false));
-        let gate = paused.clone();
+        let received = Arc::new(AtomicU64::new(0));
+        let (gate, count) = (paused.clone(), received.clone());
         thread::spawn(move || {
             for client in l.incoming() {
                 let Ok(client) = client else { return };
@@ -1636,12 +1635,21 @@ impl Proxy {
                     return;
                 };
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let gate = gate.clone();
-                thread::spawn(move || pump(client, server, Some(gate)));
+                let (gate, count) = (gate.clone(), count.clone());
+                thread::spawn(move || pump(client, server, Some((gate, count))));
                 thread::spawn(move || pump(s2, c2, None));
             }
         });
-        Proxy { text, paused }
+        Proxy {
+            text,
+            paused,
+            received,
+        }
+    }
+
+    /// Bytes read from clients so far (forwarded or held).
+    fn received(&self) -> u64 {
+        self.received.load(Ordering::SeqCst)
     }
 
     fn pause(&self) {
@@ -1659,17 +1667,24 @@ impl Proxy {
     }
 }
 
-fn pump(mut from: std::net::TcpStream, mut to: std::net::TcpStream, gate: Option<Arc<AtomicBool>>) {
+/// Copies `from` to `to`. With a gate (client to server): counts what it reads, and holds it
+/// while the gate is set.
+fn pump(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    gate: Option<(Arc<AtomicBool>, Arc<AtomicU64>)>,
+) {
     use std::io::{Read, Write};
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        while gate.as_ref().is_some_and(|g| g.load(Ordering::SeqCst)) {
-            thread::sleep(Duration::from_millis(5));
-        }
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                while gate.as_ref().is_some_and(|g| g.load(Ordering::SeqCst)) {
+                if let Some((_, count)) = &gate {
+                    count.fetch_add(n as u64, Ordering::SeqCst);
+                }
+                // The pause gate: a flag the test flips, polled (it is not a wait for an event).
+                while gate.as_ref().is_some_and(|(g, _)| g.load(Ordering::SeqCst)) {
                     thread::sleep(Duration::from_millis(5));
                 }
                 if to.write_all(&buf[..n]).is_err() {
@@ -1690,35 +1705,26 @@ fn row_cancel_while_the_call_is_being_made_is_not_lost() {
     let (env, rx) = Env::held();
     let proxy = Proxy::start(&env.text);
     for abortive in [false, true] {
-        // The call's connect goes through, its bind waits in the proxy for 600 ms.
+        // The call's connect goes through, its bind waits in the proxy until the cancel is made.
         proxy.pause();
         let b = proxy.binding(&env);
-        let resume = {
-            let paused = proxy.paused.clone();
-            thread::spawn(move || {
-                thread::sleep(Duration::from_millis(600));
-                paused.store(false, Ordering::SeqCst);
-            })
-        };
+        let before = proxy.received();
         let state = AsyncState::new(Notification::None);
         let starter = {
             let (state, b) = (state.clone(), b.clone());
             thread::spawn(move || sample::async_func_start(&state, &b, 1))
         };
-        thread::sleep(Duration::from_millis(150));
+        eventually("the bind to reach the proxy", || proxy.received() > before);
         assert_eq!(state.status(), PENDING, "the call has begun on the handle");
         state.cancel(abortive).unwrap();
         if abortive {
             assert_eq!(state.status(), CANCELLED, "abortive: at once");
         }
+        proxy.resume();
         let started = starter.join().unwrap();
-        resume.join().unwrap();
         match rx.recv_timeout(WAIT) {
             Ok((call, _)) => {
-                let heard = (0..100).any(|_| {
-                    thread::sleep(Duration::from_millis(20));
-                    call.test_cancel() == CANCELLED
-                });
+                let heard = within(Duration::from_secs(2), || call.test_cancel() == CANCELLED);
                 call.abort(CANCELLED);
                 assert!(
                     heard,
@@ -1840,16 +1846,18 @@ fn row_cancel_abortive_while_request_is_being_sent() {
     // The proxy holds the bytes back, so most of the request is still unsent at the cancel.
     proxy.pause();
     state.reinitialize().unwrap();
+    let sent = proxy.received();
     start(&state, BIG).unwrap();
-    thread::sleep(Duration::from_millis(300));
+    eventually("the request to begin arriving at the proxy", || {
+        proxy.received() > sent
+    });
     state.cancel(true).unwrap();
     assert_eq!(state.status(), CANCELLED, "completed at once");
     proxy.resume();
-    thread::sleep(Duration::from_millis(1500));
-    assert_eq!(
-        env.server.stats().calls_received,
-        received,
-        "the server ran a call the client orphaned while sending it"
+    stays(
+        "the server ran a call the client orphaned while sending it",
+        Duration::from_millis(1500),
+        || env.server.stats().calls_received == received,
     );
     // The binding carries on.
     state.reinitialize().unwrap();
@@ -1872,8 +1880,9 @@ fn row_server_subscribe_never_misses_a_cancel_that_races_it() {
         sample::async_func_start(&state, &b, round).unwrap();
         let call = Arc::new(next_call(&rx));
         let fired = Arc::new(AtomicUsize::new(0));
+        let subscribed = Arc::new(AtomicUsize::new(0));
         let subscriber = {
-            let (call, fired) = (call.clone(), fired.clone());
+            let (call, fired, subscribed) = (call.clone(), fired.clone(), subscribed.clone());
             thread::spawn(move || {
                 let mut made = 0usize;
                 let mut after = 0;
@@ -1889,15 +1898,19 @@ fn row_server_subscribe_never_misses_a_cancel_that_races_it() {
                         }
                     });
                     made += 1;
+                    subscribed.store(made, Ordering::SeqCst);
                 }
                 made
             })
         };
-        thread::sleep(Duration::from_millis(20));
+        // The cancel races subscriptions already under way.
+        eventually("the subscriber to begin", || {
+            subscribed.load(Ordering::SeqCst) > 0
+        });
         state.cancel(false).unwrap();
         let made = subscriber.join().unwrap();
-        // Let a signal() still walking the listeners finish.
-        thread::sleep(Duration::from_millis(300));
+        // A signal() may still be walking the listeners: wait for it to reach them all.
+        within(WAIT, || fired.load(Ordering::SeqCst) >= made);
         let n = fired.load(Ordering::SeqCst);
         if n != made {
             lost_rounds.push((round, made, n));
@@ -1924,7 +1937,7 @@ fn row_future_dropped_while_the_call_is_being_made() {
         let b = b.clone();
         async move { sample::async_func(&b, 1).await }
     });
-    thread::sleep(Duration::from_millis(150));
+    eventually("the bind to reach the proxy", || proxy.received() > 0);
     fut.abort();
     assert!(env.client_rt.block_on(fut).unwrap_err().is_cancelled());
     proxy.resume();
@@ -1960,7 +1973,9 @@ fn row_notification_fires_exactly_once_per_call() {
             "cancel, then reply",
             |s, c| {
                 s.cancel(false).unwrap();
-                thread::sleep(Duration::from_millis(50));
+                eventually("the server to hear the cancel", || {
+                    c.test_cancel() == CANCELLED
+                });
                 c.complete(());
             },
             OK,
@@ -1988,8 +2003,12 @@ fn row_notification_fires_exactly_once_per_call() {
         let call = next_call(&rx);
         end(&state, call);
         assert_eq!(wait_done(&state), want, "{name}");
-        thread::sleep(Duration::from_millis(100));
-        assert_eq!(fired.load(Ordering::SeqCst), i + 1, "{name}: fired");
+        eventually(&format!("{name}: the notification"), || {
+            fired.load(Ordering::SeqCst) > i
+        });
+        stays(&format!("{name}: fired twice"), QUIET, || {
+            fired.load(Ordering::SeqCst) == i + 1
+        });
         assert_eq!(
             state.complete(),
             if want == OK { Ok(()) } else { Err(want) }

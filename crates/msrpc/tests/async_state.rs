@@ -1,4 +1,5 @@
-//! `AsyncState` (RPC_ASYNC_STATE), one test per row of DESIGN §3 that needs no network.
+//! `AsyncState` (RPC_ASYNC_STATE): one test per statement of the Windows page "Making the
+//! asynchronous call" that needs no network.
 //! The "runtime" here is the test itself, driving `begin` and the `CallCompleter`.
 #![allow(clippy::unwrap_used)]
 

@@ -6,6 +6,8 @@
 //! here against the real runtime (mounted at `crate::codegen`, as the goldens expect).
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -151,11 +153,12 @@ fn assert_refused<T: std::fmt::Debug>(r: Result<T, Error>, status: Win32Status) 
     }
 }
 
+/// Waits (bounded) until `n` reaches `want`, and checks it did not go past it.
 async fn wait_for(n: &AtomicUsize, want: usize) {
-    let t0 = std::time::Instant::now();
-    while n.load(Ordering::SeqCst) < want && t0.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::eventually_async(&format!("{want} rundowns"), || {
+        n.load(Ordering::SeqCst) >= want
+    })
+    .await;
     assert_eq!(n.load(Ordering::SeqCst), want);
 }
 

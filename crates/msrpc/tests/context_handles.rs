@@ -2,6 +2,8 @@
 //! down when the client's association ends.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -123,12 +125,9 @@ async fn start(rundowns: &Arc<AtomicUsize>) -> (Server, String) {
     (server, text)
 }
 
-/// Waits (at most 5 s) until some rundown has run.
+/// Waits (bounded) until some rundown has run.
 async fn wait_for_a_rundown(rundowns: &AtomicUsize) {
-    let t0 = std::time::Instant::now();
-    while rundowns.load(Ordering::SeqCst) == 0 && t0.elapsed() < Duration::from_secs(5) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    common::eventually_async("a rundown to run", || rundowns.load(Ordering::SeqCst) > 0).await;
 }
 
 fn assert_mismatch(r: Result<impl std::fmt::Debug, Error>) {

@@ -5,27 +5,21 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::Quiet;
 use msrpc::epm::{self, EPT_S_CANT_PERFORM_OP, EPT_S_NOT_REGISTERED, Entry};
 use msrpc::generated::epm::{self as idl, epm as e};
-use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
+use msrpc::sample::{self, AsyncRpcServer};
 use msrpc::server::Server;
 use msrpc::{Binding, BindingOptions, DataRep, SyntaxId, Win32Status};
 use msrpc_ndr::tower::Tower;
 use msrpc_ndr::{ConformantArray, ContextHandle, Unique};
 use uuid::Uuid;
-
-struct Quiet;
-
-impl AsyncRpcHandler for Quiet {
-    fn non_async_func(&self, _: &[u8]) {}
-    fn shutdown(&self) -> Result<(), Win32Status> {
-        Err(Win32Status::ERROR_ACCESS_DENIED)
-    }
-}
 
 /// A server with the endpoint mapper on an ephemeral port and the AsyncRPC sample on another.
 /// Returns the server and the epm port.

@@ -7,12 +7,12 @@
 //!    `ept_s_not_registered`) and finds srvsvc on ncacn_ip_tcp at that port;
 //! 3. an interface Samba does not serve fails with EPT_S_NOT_REGISTERED (1753), naming it.
 //!
-//! Honors `MSRPC_REQUIRE_PEERS`: when it is `1` a missing samba-dcerpcd fails the test; otherwise
-//! the test prints `SKIP: reason` and passes.
+//! Ignored by a plain `cargo test`; `./scripts/test` starts samba-dcerpcd and runs them with
+//! `--include-ignored`, and a missing Samba then fails them.
 
 #![allow(clippy::unwrap_used, non_snake_case)]
 
-use std::time::Duration;
+mod common;
 
 use msrpc::{Binding, SyntaxId, Win32Status};
 use msrpc_ndr::Unique;
@@ -27,27 +27,10 @@ mod srvsvc_idl {
 use srvsvc_idl::SERVER_INFO;
 use srvsvc_idl::srvsvc::{self as s, Client};
 
-fn samba_epm_up() -> bool {
-    let require = std::env::var("MSRPC_REQUIRE_PEERS").as_deref() == Ok("1");
-    let up = std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:135".parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .is_ok();
-    if up {
-        return true;
-    }
-    let why = "samba-dcerpcd is not listening on 127.0.0.1:135 (scripts/peers/samba.sh start DIR)";
-    assert!(!require, "{why} (MSRPC_REQUIRE_PEERS=1)");
-    eprintln!("SKIP: {why}");
-    false
-}
-
 #[tokio::test]
+#[ignore = "needs samba-dcerpcd: ./scripts/test starts it"]
 async fn resolves_srvsvc_through_sambas_endpoint_mapper_and_calls_it() {
-    if !samba_epm_up() {
-        return;
-    }
+    common::require_samba();
     let b = Binding::from_string("ncacn_ip_tcp:127.0.0.1").unwrap();
     let r = Client(&b)
         .netr_server_get_info(s::NetrServerGetInfoRequest {
@@ -88,10 +71,9 @@ async fn resolves_srvsvc_through_sambas_endpoint_mapper_and_calls_it() {
 }
 
 #[tokio::test]
+#[ignore = "needs samba-dcerpcd: ./scripts/test starts it"]
 async fn an_interface_samba_does_not_serve_is_not_registered() {
-    if !samba_epm_up() {
-        return;
-    }
+    common::require_samba();
     let b = Binding::from_string("ncacn_ip_tcp:127.0.0.1").unwrap();
     let missing = SyntaxId::new(uuid::uuid!("01234567-89ab-cdef-0123-456789abcdef"), 1, 0);
     let err = b.call(missing, 0, |_| Ok(Vec::new())).await.unwrap_err();

@@ -1,4 +1,4 @@
-//! The stubs `build.rs` generates from `idl/`: they are byte for byte the goldens committed in
+//! The stubs `build.rs` generates from this crate's `idl/`: they are byte for byte the goldens committed in
 //! msrpc-idl (so CI fails when either drifts), and the generated server adapter (`Service`) and
 //! client (`Client`) work over the real runtime: synchronous managers, `[async]` managers with an
 //! `AsyncCall`, the three client forms, and the dispatch-error-to-fault mapping.

@@ -2,32 +2,20 @@
 //! on serving others.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
-use msrpc::server::{Server, ServerConfig};
+use common::{Quiet, eventually_async, port_of};
+use msrpc::sample::{self, AsyncRpcHandler};
+use msrpc::server::{AsyncCall, Server, ServerConfig};
 use msrpc::{Binding, Error, FaultStatus, Win32Status, mgmt};
 
-struct Quiet;
-impl AsyncRpcHandler for Quiet {
-    fn non_async_func(&self, _: &[u8]) {}
-    fn shutdown(&self) -> Result<(), Win32Status> {
-        Err(Win32Status::ERROR_ACCESS_DENIED)
-    }
-}
-
 async fn server_with(config: ServerConfig) -> (Server, String) {
-    let server = Server::builder()
-        .config(config)
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
-        .listen("ncacn_ip_tcp:127.0.0.1[0]")
-        .start()
-        .await
-        .unwrap();
-    let b = server.bindings()[0].to_string();
-    (server, b)
+    common::sample_server_with(Quiet, config).await
 }
 
 #[tokio::test]
@@ -39,10 +27,13 @@ async fn calls_past_max_calls_get_server_too_busy() {
     let slow: Vec<_> = (0..2)
         .map(|_| {
             let b = b.clone();
-            tokio::spawn(async move { sample::async_func(&b, 500).await })
+            tokio::spawn(async move { sample::async_func(&b, 2_000).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually_async("both slow calls to be running on the server", || {
+        server.stats().calls_in_progress == 2
+    })
+    .await;
     match sample::non_async_func(&b, "one too many").await {
         Err(Error::Fault {
             status,
@@ -99,13 +90,7 @@ async fn oversized_request_is_refused_and_the_server_carries_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_bytes_close_the_connection_and_the_server_carries_on() {
     let (server, text) = server_with(ServerConfig::default()).await;
-    let port: u16 = text
-        .rsplit('[')
-        .next()
-        .unwrap()
-        .trim_end_matches(']')
-        .parse()
-        .unwrap();
+    let port = port_of(&server);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     // Not DCE/RPC at all: version 9, absurd frag_length.
@@ -134,13 +119,38 @@ async fn garbage_bytes_close_the_connection_and_the_server_carries_on() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// `AsyncFunc` managers that count how many of them run at once, at most.
+#[derive(Clone, Default)]
+struct Overlap {
+    running: Arc<AtomicUsize>,
+    most: Arc<AtomicUsize>,
+}
+
+impl AsyncRpcHandler for Overlap {
+    fn non_async_func(&self, _: &[u8]) {}
+    fn shutdown(&self) -> Result<(), Win32Status> {
+        Err(Win32Status::ERROR_ACCESS_DENIED)
+    }
+    fn async_func(&self, call: AsyncCall<()>, delay_ms: u32) {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let running = self.running.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(u64::from(delay_ms))).await;
+            // Leaves the count before answering, so the next call cannot overtake it.
+            running.fetch_sub(1, Ordering::SeqCst);
+            call.complete(());
+        });
+    }
+}
+
 #[tokio::test]
 async fn calls_past_max_calls_per_connection_wait_instead_of_failing() {
     let mut c = ServerConfig::default();
     c.max_calls_per_connection = 2;
-    let (server, text) = server_with(c).await;
+    let overlap = Overlap::default();
+    let (server, text) = common::sample_server_with(overlap.clone(), c).await;
     let b = Binding::from_string(&text).unwrap();
-    let t0 = std::time::Instant::now();
     let calls: Vec<_> = (0..6)
         .map(|_| {
             let b = b.clone();
@@ -150,13 +160,14 @@ async fn calls_past_max_calls_per_connection_wait_instead_of_failing() {
     for t in calls {
         t.await.unwrap().unwrap();
     }
-    // Two at a time on the one connection: three rounds of 200 ms at least. (A lower bound only.)
-    assert!(
-        t0.elapsed() >= Duration::from_millis(550),
-        "{:?}",
-        t0.elapsed()
+    // Two at a time on the one connection: never more, and the two did overlap.
+    assert_eq!(
+        overlap.most.load(Ordering::SeqCst),
+        2,
+        "calls running at once"
     );
     assert_eq!(server.stats().connections_accepted, 1);
+    assert_eq!(server.stats().calls_received, 6);
     assert_eq!(server.stats().faults_sent, 0);
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -195,13 +206,7 @@ async fn an_absurd_conformance_count_is_bad_stub_data_not_an_allocation() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fragment_larger_than_max_recv_frag_closes_only_that_connection() {
     let (server, text) = server_with(ServerConfig::default()).await;
-    let port: u16 = text
-        .rsplit('[')
-        .next()
-        .unwrap()
-        .trim_end_matches(']')
-        .parse()
-        .unwrap();
+    let port = port_of(&server);
     // A real bind, made by the protocol core's client.
     let mut client = msrpc_proto::ClientConnection::new(msrpc_proto::ClientConfig::default());
     client.bind(&[msrpc::sample::ASYNC_RPC]).unwrap();

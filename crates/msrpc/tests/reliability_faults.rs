@@ -4,23 +4,18 @@
 //! Every loop is bounded in count and time; every server and proxy a test starts is stopped by it.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
+use common::{Quiet, eventually_async, port_of};
+use msrpc::sample::{self, AsyncRpcServer};
 use msrpc::server::{Server, ServerConfig};
 use msrpc::{Binding, BindingOptions, IncomingCall, Interface, SyntaxId, Win32Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-struct Quiet;
-impl AsyncRpcHandler for Quiet {
-    fn non_async_func(&self, _: &[u8]) {}
-    fn shutdown(&self) -> Result<(), Win32Status> {
-        Err(Win32Status::ERROR_ACCESS_DENIED)
-    }
-}
 
 /// Replies with its request stub, so a wrong answer is visible.
 struct Echo;
@@ -56,16 +51,6 @@ async fn start_on(port: u16) -> Server {
         .unwrap()
 }
 
-fn port_of(server: &Server) -> u16 {
-    let b = server.bindings()[0].to_string();
-    b.rsplit('[')
-        .next()
-        .unwrap()
-        .trim_end_matches(']')
-        .parse()
-        .unwrap()
-}
-
 /// A server on its own runtime, which the test can kill by shutting the runtime down: every task
 /// and socket of the server goes at once, as if the process died.
 fn server_on_own_runtime(port: u16) -> (tokio::runtime::Runtime, Server, u16) {
@@ -95,7 +80,10 @@ async fn server_killed_mid_call_then_restarted_on_the_same_port() {
             tokio::spawn(async move { sample::async_func(&b, 20_000).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually_async("the ten calls to be running on the server", || {
+        server.stats().calls_in_progress == 10
+    })
+    .await;
     // Kill: the server's runtime goes away with every task and socket.
     let t0 = Instant::now();
     tokio::task::spawn_blocking(move || {
@@ -315,14 +303,10 @@ async fn dropped_call_while_connecting_leaves_no_connection() {
         let _ = tokio::time::timeout(wait, sample::async_func(&b, 50)).await;
         drop(b);
     }
-    let t0 = Instant::now();
-    while server.stats().connections_open > 0 && t0.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let open = server.stats().connections_open;
+    eventually_async(
+        "every connection to close after every binding was dropped",
+        || server.stats().connections_open == 0,
+    )
+    .await;
     server.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(
-        open, 0,
-        "connections left open after every binding was dropped"
-    );
 }

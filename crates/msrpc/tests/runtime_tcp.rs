@@ -1,40 +1,17 @@
 //! Our client against our server over real TCP on loopback (and ncalrpc over a Unix socket).
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use msrpc::sample::{self, ASYNC_RPC, AsyncRpcHandler, AsyncRpcServer};
+use common::{Quiet, eventually_async, sample_server as start};
+use msrpc::sample::{self, ASYNC_RPC, AsyncRpcServer};
 use msrpc::server::Server;
 use msrpc::{Binding, BindingOptions, Error, FaultStatus, SyntaxId, Win32Status, mgmt};
-
-#[derive(Default)]
-struct Handler {
-    messages: AtomicUsize,
-    bytes: AtomicUsize,
-}
-
-impl AsyncRpcHandler for Handler {
-    fn non_async_func(&self, message: &[u8]) {
-        self.messages.fetch_add(1, Ordering::SeqCst);
-        self.bytes.fetch_add(message.len(), Ordering::SeqCst);
-    }
-    fn shutdown(&self) -> Result<(), Win32Status> {
-        Err(Win32Status::ERROR_ACCESS_DENIED)
-    }
-}
-
-async fn start() -> (Server, String) {
-    let server = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Handler::default())))
-        .listen("ncacn_ip_tcp:127.0.0.1[0]")
-        .start()
-        .await
-        .unwrap();
-    let b = server.bindings()[0].to_string();
-    (server, b)
-}
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 #[tokio::test]
 async fn mgmt_calls_work_end_to_end() {
@@ -59,12 +36,14 @@ async fn sample_calls_and_sync_call_while_async_pending() {
     let binding = Binding::from_string(&b).unwrap();
     let slow = {
         let binding = binding.clone();
-        tokio::spawn(async move { sample::async_func(&binding, 300).await })
+        tokio::spawn(async move { sample::async_func(&binding, 2_000).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    eventually_async("AsyncFunc to be running on the server", || {
+        server.stats().calls_in_progress == 1
+    })
+    .await;
     // A synchronous call made from a plain thread while the async call is pending, same binding.
     let b2 = binding.clone();
-    let t0 = std::time::Instant::now();
     let r = tokio::task::spawn_blocking(move || {
         b2.call_blocking(ASYNC_RPC, sample::OP_NON_ASYNC_FUNC, |syntax| {
             let mut e = msrpc_ndr::Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
@@ -76,10 +55,9 @@ async fn sample_calls_and_sync_call_while_async_pending() {
     .unwrap();
     r.unwrap();
     assert!(
-        t0.elapsed() < Duration::from_millis(250),
-        "sync call waited for the async one"
+        !slow.is_finished(),
+        "the sync call waited for the async one"
     );
-    assert!(!slow.is_finished());
     slow.await.unwrap().unwrap();
     server.shutdown(Duration::from_secs(1)).await;
 }
@@ -103,14 +81,91 @@ async fn many_concurrent_calls_share_one_connection() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// A loopback proxy in front of `127.0.0.1:target` that forwards both ways and records the header
+/// of every PDU the client sends: (packet type, pfc_flags, frag_length). The task is the caller's
+/// to abort.
+async fn recording_proxy(
+    target: u16,
+) -> (
+    u16,
+    Arc<Mutex<Vec<(u8, u8, u16)>>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let task = tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = TcpStream::connect(("127.0.0.1", target)).await.unwrap();
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            let log = log.clone();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            });
+            tokio::spawn(async move {
+                let mut pdu = vec![0u8; 16];
+                while cr.read_exact(&mut pdu[..16]).await.is_ok() {
+                    // Our client writes little-endian headers (drep 0x10).
+                    let frag_length = u16::from_le_bytes([pdu[8], pdu[9]]);
+                    pdu.resize(usize::from(frag_length).max(16), 0);
+                    if cr.read_exact(&mut pdu[16..]).await.is_err() {
+                        return;
+                    }
+                    log.lock().unwrap().push((pdu[2], pdu[3], frag_length));
+                    if sw.write_all(&pdu).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen, task)
+}
+
 #[tokio::test]
 async fn large_requests_are_fragmented_and_reassembled() {
-    let (server, b) = start().await;
+    const PFC_FIRST_FRAG: u8 = 0x01;
+    const PFC_LAST_FRAG: u8 = 0x02;
+    const REQUEST: u8 = 0;
+    let (server, _) = start().await;
+    let (port, seen, proxy) = recording_proxy(common::port_of(&server)).await;
     let mut opts = BindingOptions::default();
     opts.max_fragment = 1432;
-    let binding = Binding::with_options(&b, opts).unwrap();
+    let binding = Binding::with_options(&format!("ncacn_ip_tcp:127.0.0.1[{port}]"), opts).unwrap();
     let msg = "x".repeat(200_000);
     sample::non_async_func(&binding, &msg).await.unwrap();
+    assert_eq!(server.stats().calls_received, 1, "one call on the server");
+    let requests: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(ptype, ..)| *ptype == REQUEST)
+        .copied()
+        .collect();
+    // 200 000 bytes of stub in fragments of at most 1432 bytes, headers included.
+    assert!(
+        requests.len() >= 200_000 / 1432,
+        "{} fragments",
+        requests.len()
+    );
+    assert!(
+        requests.iter().all(|(_, _, len)| *len <= 1432),
+        "a fragment over max_fragment: {requests:?}"
+    );
+    let first = requests.iter().filter(|(_, f, _)| f & PFC_FIRST_FRAG != 0);
+    let last = requests.iter().filter(|(_, f, _)| f & PFC_LAST_FRAG != 0);
+    assert_eq!(first.count(), 1, "one first fragment");
+    assert_eq!(last.count(), 1, "one last fragment");
+    assert_ne!(requests[0].1 & PFC_FIRST_FRAG, 0, "the first is first");
+    assert_ne!(
+        requests[requests.len() - 1].1 & PFC_LAST_FRAG,
+        0,
+        "the last is last"
+    );
+    drop(binding);
+    proxy.abort();
     server.shutdown(Duration::from_secs(1)).await;
 }
 
@@ -185,7 +240,10 @@ async fn server_gone_fails_pending_calls_promptly() {
         let binding = binding.clone();
         tokio::spawn(async move { sample::async_func(&binding, 10_000).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually_async("the call to be running on the server", || {
+        server.stats().calls_in_progress == 1
+    })
+    .await;
     // Zero grace: the connection is closed under the pending call.
     server.shutdown(Duration::ZERO).await;
     let r = tokio::time::timeout(Duration::from_secs(5), pending)
@@ -219,7 +277,7 @@ async fn ncalrpc_over_unix_socket() {
     let path = dir.join("sample.sock");
     let binding_text = format!("ncalrpc:[{}]", path.display());
     let server = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Handler::default())))
+        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
         .listen(binding_text.clone())
         .start()
         .await
@@ -239,10 +297,21 @@ async fn graceful_shutdown_lets_running_calls_finish() {
     let binding = Binding::from_string(&b).unwrap();
     let pending = {
         let binding = binding.clone();
-        tokio::spawn(async move { sample::async_func(&binding, 200).await })
+        tokio::spawn(async move { sample::async_func(&binding, 500).await })
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    server.shutdown(Duration::from_secs(5)).await;
+    // Shut down only once the call is running on the server, so the grace period is what lets
+    // it finish.
+    eventually_async("the call to be running on the server", || {
+        server.stats().calls_in_progress == 1
+    })
+    .await;
+    server.shutdown(Duration::from_secs(30)).await;
+    assert_eq!(server.stats().calls_in_progress, 0);
+    assert_eq!(
+        server.stats().calls_sent,
+        1,
+        "the running call was answered"
+    );
     pending.await.unwrap().unwrap();
 }
 
@@ -251,7 +320,7 @@ async fn several_listeners_ipv4_ipv6_and_unix_socket() {
     let dir = std::env::temp_dir().join(format!("msrpc-multi-{}", std::process::id()));
     let sock = dir.join("multi.sock");
     let server = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Handler::default())))
+        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
         .listen("ncacn_ip_tcp:::1[0]")
         .listen(format!("ncalrpc:[{}]", sock.display()))

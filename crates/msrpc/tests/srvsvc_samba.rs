@@ -5,15 +5,17 @@
 //! 1. srvsvc's dynamic port comes from Samba's endpoint mapper (127.0.0.1:135) through the
 //!    generated epm client (`ept_map` with an `ncacn_ip_tcp` tower);
 //! 2. `NetrServerGetInfo` at levels 100, 101 and 102, and `NetrShareEnum` at level 1, go
-//!    through the generated srvsvc client over msrpc's `Binding` (unauthenticated: msrpc has
-//!    no NTLM yet; Samba answers these calls anonymously over ncacn_ip_tcp);
+//!    through the generated srvsvc client over msrpc's `Binding` (unauthenticated: Samba answers
+//!    these calls anonymously over ncacn_ip_tcp; the NTLM test below authenticates them);
 //! 3. python3-samba makes the same calls anonymously (`NetSrvGetInfo`, `NetShareEnumAll`:
 //!    Samba's names for opnums 21 and 15) and every field must match.
 //!
-//! Honors `MSRPC_REQUIRE_PEERS`: when it is `1` a missing samba-dcerpcd or python3-samba fails
-//! the test; otherwise the test prints `SKIP: reason` and passes.
+//! Ignored by a plain `cargo test`; `./scripts/test` starts samba-dcerpcd, installs
+//! python3-samba and runs them with `--include-ignored`, and a missing peer then fails them.
 
 #![allow(clippy::unwrap_used, non_snake_case)]
+
+mod common;
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -37,26 +39,10 @@ use srvsvc_idl::{SERVER_INFO, SHARE_ENUM_STRUCT, SHARE_ENUM_UNION, SHARE_INFO_1_
 
 const PY: &str = "/usr/bin/python3";
 
-/// Skips (or, with MSRPC_REQUIRE_PEERS=1, fails) when a peer is missing.
-fn peers_available() -> bool {
-    let require = std::env::var("MSRPC_REQUIRE_PEERS").as_deref() == Ok("1");
-    let epm_up = std::net::TcpStream::connect_timeout(
-        &"127.0.0.1:135".parse().unwrap(),
-        Duration::from_secs(2),
-    )
-    .is_ok();
-    let samba_py = Command::new(PY)
-        .args(["-c", "import samba.dcerpc.srvsvc"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    let missing = match (epm_up, samba_py) {
-        (true, true) => return true,
-        (false, _) => "samba-dcerpcd is not listening on 127.0.0.1:135",
-        (true, false) => "python3-samba is not installed for /usr/bin/python3",
-    };
-    assert!(!require, "{missing} (MSRPC_REQUIRE_PEERS=1)");
-    eprintln!("SKIP: {missing}");
-    false
+/// Fails the test when samba-dcerpcd or python3-samba is missing.
+fn require_peers() {
+    common::require_samba();
+    common::require_python3_samba("samba.dcerpc.srvsvc");
 }
 
 /// Asks Samba's endpoint mapper for srvsvc's ncacn_ip_tcp port with the generated epm client.
@@ -271,10 +257,9 @@ fn theirs(port: u16) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs samba-dcerpcd and python3-samba: ./scripts/test starts it"]
 fn srvsvc_subset_matches_python3_samba() {
-    if !peers_available() {
-        return;
-    }
+    require_peers();
     let port = tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(srvsvc_port());
@@ -338,11 +323,10 @@ fn samba_password() -> String {
 /// and sealed fragments in both directions, Samba verifying ours and we verifying Samba's), and a
 /// wrong password refused with access denied.
 #[test]
+#[ignore = "needs samba-dcerpcd: ./scripts/test starts it"]
 fn ntlm_to_samba_srvsvc_at_every_level_and_a_wrong_password() {
     use msrpc::{AuthInfo, AuthnLevel, BindingOptions, Credentials, Win32Status};
-    if !peers_available() {
-        return;
-    }
+    require_peers();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let port = srvsvc_port().await;

@@ -64,8 +64,9 @@ pub struct BindingOptions {
     /// The endpoint mapper's port, asked (`ept_map`) for the endpoint of a binding without one
     /// (`ncacn_ip_tcp:HOST` on HOST, `ncalrpc:` on 127.0.0.1). Default 135.
     pub endpoint_mapper_port: u16,
-    /// `RpcBindingSetAuthInfo`: authenticate every connection of this binding (NTLM at the given
-    /// level). Default none: calls are unauthenticated. The endpoint mapper lookup for a binding
+    /// `RpcBindingSetAuthInfo`: authenticate every connection of this binding with the package
+    /// and level of the [`AuthInfo`](crate::auth::AuthInfo) (NTLM, SPNEGO or Kerberos). Default
+    /// none: calls are unauthenticated. The endpoint mapper lookup for a binding
     /// without an endpoint stays unauthenticated, as on Windows.
     pub auth: Option<crate::auth::AuthInfo>,
 }
