@@ -579,3 +579,27 @@ async fn the_smb_session_key_reaches_the_binding() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs smbd: ./scripts/test starts it"]
+async fn no_endpoint_resolves_through_the_epmapper_pipe() {
+    let (port, pw) = smbd();
+    // `ncacn_np:HOST` without a pipe: ept_map over \pipe\epmapper names \pipe\srvsvc.
+    let b = Binding::with_options("ncacn_np:127.0.0.1", options(port, &pw)).unwrap();
+    let info = server_info_101(&b).await.unwrap();
+    assert!(info.starts_with("info101 500 NPSRV"), "{info}");
+    assert_eq!(
+        b.resolved_address(),
+        Some(msrpc::transport::Address::Pipe {
+            host: "127.0.0.1".into(),
+            pipe: "srvsvc".into()
+        })
+    );
+    // An interface the server does not have: EPT_S_NOT_REGISTERED, not a hang or a panic.
+    let e = msrpc::mgmt::inq_if_ids(
+        &Binding::with_options("ncacn_np:127.0.0.1", options(port, &pw)).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status(), Win32Status::EPT_S_NOT_REGISTERED, "{e:?}");
+}

@@ -483,6 +483,10 @@ impl Binding {
         use crate::binding::BindingTarget;
         use crate::transport::Address;
         let target = &self.inner.target;
+        #[cfg(feature = "ncacn-np")]
+        if let Ok(BindingTarget::Np { host, pipe: None }) = target.target() {
+            return self.resolve_np(host, iface).await;
+        }
         let partial = match target.target() {
             Ok(BindingTarget::Tcp { host, port: None }) => Some(Some(host)),
             Ok(BindingTarget::Lrpc(ep)) if ep.name().is_none() => Some(None),
@@ -524,6 +528,38 @@ impl Binding {
                 fut.await?
             }
         };
+        *self
+            .inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(addr.clone());
+        Ok((addr, true))
+    }
+
+    /// `ncacn_np:HOST` without a pipe: the endpoint mapper over `\pipe\epmapper` names it.
+    #[cfg(feature = "ncacn-np")]
+    async fn resolve_np(
+        &self,
+        host: String,
+        iface: SyntaxId,
+    ) -> Result<(crate::transport::Address, bool)> {
+        let cached = self
+            .inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(addr) = cached {
+            return Ok((addr, true));
+        }
+        let fut = Box::pin(crate::epm::resolve_np(
+            &host,
+            iface,
+            self.object(),
+            &self.inner.options,
+        ));
+        let pipe = fut.await?;
+        let addr = crate::transport::Address::Pipe { host, pipe };
         *self
             .inner
             .resolved
