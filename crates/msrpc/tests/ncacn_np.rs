@@ -74,6 +74,25 @@ impl OwnSmbd {
         OwnSmbd { dir }
     }
 
+    /// Starts `stopped`'s smbd again, on `port`.
+    fn restart(stopped: &OwnSmbd, port: u16) -> OwnSmbd {
+        let out = Command::new(root().join("scripts/peers/smbd.sh"))
+            .arg("start")
+            .arg(&stopped.dir)
+            .arg(port.to_string())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "smbd.sh start again on {port}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        OwnSmbd {
+            dir: stopped.dir.clone(),
+        }
+    }
+
     fn peer(&self) -> (u16, String) {
         read_peer(&self.dir)
     }
@@ -498,21 +517,39 @@ async fn smbd_killed_mid_call_fails_the_pending_calls() {
         rx.recv().await.unwrap();
     }
     own.stop();
+    let mut in_flight = 0;
     for w in workers {
         let e = tokio::time::timeout(Duration::from_secs(60), w)
             .await
             .expect("a call hung after smbd died")
             .unwrap();
         let st = e.status();
-        assert!(
-            st == Win32Status::RPC_S_CALL_FAILED
-                || st == Win32Status::RPC_S_COMM_FAILURE
-                || st == Win32Status::RPC_S_SERVER_UNAVAILABLE,
-            "{e:?}"
-        );
+        if st == Win32Status::RPC_S_CALL_FAILED || st == Win32Status::RPC_S_COMM_FAILURE {
+            in_flight += 1;
+        } else {
+            // A call made after the pipe was gone cannot connect.
+            assert_eq!(st, Win32Status::RPC_S_SERVER_UNAVAILABLE, "{e:?}");
+        }
     }
-    // Reconnect: a new smbd on the same port, a new session, the binding works again.
-    drop(own);
+    assert!(in_flight > 0, "no call was in progress when smbd died");
+
+    // Reconnect: smbd again on the same port; the same binding opens a new session and pipe.
+    let again = OwnSmbd::restart(&own, port);
+    let info = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match server_info_101(&b).await {
+                Ok(i) => break i,
+                Err(e) => {
+                    assert_eq!(e.status(), Win32Status::RPC_S_SERVER_UNAVAILABLE, "{e:?}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the binding reconnects to the restarted smbd");
+    assert!(info.starts_with("info101 500 NPSRV"), "{info}");
+    drop(again);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -438,11 +438,25 @@ impl Binding {
 
     async fn open(&self, iface: SyntaxId) -> Result<ConnHandle> {
         let opts = &self.inner.options;
-        let group = *self
+        // A new connection joins the association group of the binding's live connections. When
+        // none is left (the server closed them all, or restarted), the association is gone and
+        // the server would refuse the old group with bind_nak: start a new one.
+        let alive = self
             .inner
-            .assoc_group
+            .pool
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|c| c.is_usable());
+        let group = if alive {
+            *self
+                .inner
+                .assoc_group
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+        } else {
+            0
+        };
         let (addr, resolved) = self.address(iface).await?;
         let conn = match ConnHandle::connect(addr, opts.clone(), group, &self.inner.rt).await {
             Ok(c) => c,
@@ -465,7 +479,7 @@ impl Binding {
                 .assoc_group
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if *g == 0 {
+            if group == 0 {
                 *g = conn.assoc_group();
             }
         }
