@@ -7,10 +7,10 @@
 # smbd serves IPC$; the pipes behind it (\pipe\srvsvc, \pipe\epmapper, \pipe\lsarpc, ...) are
 # answered by a samba-dcerpcd that smbd starts on demand (as --np-helper: it listens on no TCP port,
 # so it does not clash with the samba-dcerpcd of samba.sh on 127.0.0.1:135).
-# DIR/encrypted.conf is a second configuration of the same server state with "smb encrypt =
-# required", for the SMB3 encryption test (smbd.sh start-encrypted DIR2 starts it the same way).
+# smbd.sh start-encrypted DIR [PORT] is the same with "smb encrypt = required" (the SMB3 encryption
+# test); smbd.sh start-smb21 DIR [PORT] caps the dialect at SMB 2.1 (the SMB 2.x session key test).
 set -euo pipefail
-cmd=${1:?start|start-encrypted|stop}
+cmd=${1:?start|start-encrypted|start-smb21|stop}
 dir=${2:?state directory}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
@@ -27,10 +27,11 @@ PY
 }
 
 case "$cmd" in
-start|start-encrypted)
+start|start-encrypted|start-smb21)
   port=${3:-$(free_port)}
-  encrypt=""
-  [ "$cmd" = start-encrypted ] && encrypt="  smb encrypt = required"
+  extra=""
+  [ "$cmd" = start-encrypted ] && extra="  smb encrypt = required"
+  [ "$cmd" = start-smb21 ] && extra="  server max protocol = SMB2_10"
   mkdir -p "$dir"/{private,state,lock,pid,cache,ncalrpc,share}
   cat > "$conf" <<CONF
 [global]
@@ -58,7 +59,7 @@ start|start-encrypted)
   # exercise every level on top of the pipe.
   allow dcerpc auth level connect = yes
   log level = 1
-$encrypt
+$extra
 
 [scratch]
   path = $dir/share
@@ -96,5 +97,5 @@ stop)
     rm -f "$dir/smbd.pid"
   fi
   ;;
-*) echo "usage: $0 start|start-encrypted|stop DIR [PORT]" >&2; exit 2;;
+*) echo "usage: $0 start|start-encrypted|start-smb21|stop DIR [PORT]" >&2; exit 2;;
 esac

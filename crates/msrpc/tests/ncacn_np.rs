@@ -640,3 +640,36 @@ async fn no_endpoint_resolves_through_the_epmapper_pipe() {
     .unwrap_err();
     assert_eq!(e.status(), Win32Status::EPT_S_NOT_REGISTERED, "{e:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs smbd: ./scripts/test starts it"]
+async fn the_smb2_session_key_is_the_one_the_session_signs_with() {
+    // An SMB 2.1 server: the session key stubs need is the SMB session key, which SMB 2.x signs
+    // every message with, so a session whose signed requests the server accepts (and whose signed
+    // answers smb2 verified) holds the right key.
+    let own = OwnSmbd::start("smb21", "start-smb21");
+    let (port, pw) = own.peer();
+    let b = Binding::with_options(&pipe("srvsvc"), options(port, &pw)).unwrap();
+    server_info_101(&b).await.unwrap();
+    let info = b.smb_info().unwrap();
+    assert_eq!(info.dialect, 0x0210, "{info:?}");
+    assert!(info.signed, "{info:?}");
+    let key = b.smb_session_key().unwrap();
+    assert_eq!(key.len(), 16);
+    assert!(key.iter().any(|&x| x != 0));
+    // Another pipe on the session: the same key. Another session (another binding's credentials
+    // are the same, so force a new one by another server): a different key.
+    let c = Binding::with_options(&pipe("epmapper"), options(port, &pw)).unwrap();
+    msrpc::mgmt::inq_if_ids(&c).await.unwrap();
+    assert_eq!(c.smb_info().unwrap().session_id, info.session_id);
+    assert_eq!(c.smb_session_key().unwrap(), key);
+    let other = OwnSmbd::start("smb21b", "start-smb21");
+    let (port2, pw2) = other.peer();
+    let d = Binding::with_options(&pipe("srvsvc"), options(port2, &pw2)).unwrap();
+    server_info_101(&d).await.unwrap();
+    assert_ne!(
+        d.smb_session_key().unwrap(),
+        key,
+        "a new session has a new key"
+    );
+}
