@@ -196,12 +196,12 @@ async fn open_session(
         } else {
             "session setup"
         };
-        smb_error(&where_, what, e)
+        smb_error(&where_, what, e, creds.user().is_empty())
     })?;
     let tree = client
         .connect_share("IPC$")
         .await
-        .map_err(|e| smb_error(&where_, "tree connect to IPC$", e))?;
+        .map_err(|e| smb_error(&where_, "tree connect to IPC$", e, creds.user().is_empty()))?;
     let conn = client.connection().clone();
     let params = conn.params();
     let dialect = params.as_ref().map_or(0, |p| p.dialect as u16);
@@ -225,28 +225,43 @@ async fn open_session(
     })
 }
 
-/// An SMB-layer failure as the runtime reports it: access denied, logon failure, no such pipe,
-/// signing or encryption required, or the server unreachable.
-fn smb_error(where_: &str, what: &str, e: smb2::Error) -> Error {
+/// An SMB-layer failure as the runtime reports it: access denied (a refused logon, no access,
+/// signing the session cannot give) as `ERROR_ACCESS_DENIED`; no such pipe, an unreachable server
+/// or a broken SMB connection as `RPC_S_SERVER_UNAVAILABLE`.
+/// `anonymous`: the session was asked for without credentials.
+fn smb_error(where_: &str, what: &str, e: smb2::Error, anonymous: bool) -> Error {
+    use smb2::ErrorKind as K;
     let nt = e.status().map(|s| s.0);
-    let status = match (nt, e.kind()) {
-        (Some(0xC000_0022), _) | (_, smb2::ErrorKind::AccessDenied) => {
-            Win32Status::ERROR_ACCESS_DENIED
-        }
-        // STATUS_LOGON_FAILURE, STATUS_ACCOUNT_*, STATUS_WRONG_PASSWORD, STATUS_PASSWORD_*.
-        (
-            Some(0xC000_006D | 0xC000_006A | 0xC000_006E..=0xC000_0072 | 0xC000_0193 | 0xC000_0224),
-            _,
+    let denied = matches!(
+        nt,
+        // STATUS_ACCESS_DENIED, STATUS_LOGON_FAILURE, STATUS_NO_SUCH_USER, STATUS_WRONG_PASSWORD,
+        // STATUS_ACCOUNT_RESTRICTION .. STATUS_ACCOUNT_DISABLED, STATUS_ACCOUNT_EXPIRED,
+        // STATUS_PASSWORD_MUST_CHANGE, STATUS_ACCOUNT_LOCKED_OUT.
+        Some(
+            0xC000_0022 | 0xC000_006D | 0xC000_0064 | 0xC000_006A | 0xC000_006E
+                ..=0xC000_0072 | 0xC000_0193 | 0xC000_0224 | 0xC000_0234
         )
-        | (_, smb2::ErrorKind::AuthRequired) => Win32Status::ERROR_ACCESS_DENIED,
-        (Some(0xC000_0034 | 0xC000_003A | 0xC000_00BE | 0xC000_00CC), _)
-        | (_, smb2::ErrorKind::NotFound) => Win32Status::RPC_S_SERVER_UNAVAILABLE,
-        _ => Win32Status::RPC_S_SERVER_UNAVAILABLE,
+    ) || matches!(
+        e.kind(),
+        K::AccessDenied | K::AuthRequired | K::SigningRequired
+    );
+    let status = if denied {
+        Win32Status::ERROR_ACCESS_DENIED
+    } else {
+        Win32Status::RPC_S_SERVER_UNAVAILABLE
+    };
+    let hint = match e.kind() {
+        K::SigningRequired => " (the server requires signing, which a guest session cannot do)",
+        K::AuthRequired if anonymous => {
+            " (the server refuses anonymous sessions: give credentials)"
+        }
+        K::AuthRequired => " (check the user name and password)",
+        _ => "",
     };
     Error::Smb {
         status,
         nt_status: nt,
-        message: format!("{where_}: {what} failed: {e}"),
+        message: format!("{where_}: {what} failed: {e}{hint}"),
     }
 }
 
@@ -315,7 +330,7 @@ async fn connect_here(host: &str, pipe: &str, options: &BindingOptions) -> Resul
         .conn
         .execute(Command::Create, &req, Some(session.tree))
         .await
-        .map_err(|e| smb_error(&where_, &format!("opening \\pipe\\{pipe}"), e))?;
+        .map_err(|e| smb_error(&where_, &format!("opening \\pipe\\{pipe}"), e, false))?;
     if frame.header.status != NtStatus::SUCCESS {
         return Err(smb_error(
             &where_,
@@ -324,6 +339,7 @@ async fn connect_here(host: &str, pipe: &str, options: &BindingOptions) -> Resul
                 status: frame.header.status,
                 command: Command::Create,
             },
+            false,
         ));
     }
     let resp = CreateResponse::unpack(&mut ReadCursor::new(&frame.body)).map_err(|e| {

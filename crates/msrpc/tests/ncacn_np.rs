@@ -436,6 +436,15 @@ async fn errors_a_user_can_act_on() {
     );
     assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED);
 
+    // No credentials at all: an anonymous session, which this smbd refuses.
+    let mut o = BindingOptions::default();
+    o.smb.port = port;
+    let b = Binding::with_options(&pipe("srvsvc"), o).unwrap();
+    let e = server_info_101(&b).await.unwrap_err();
+    assert!(matches!(e, Error::Smb { .. }), "{e:?}");
+    assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED);
+    assert!(e.to_string().contains("anonymous"), "{e}");
+
     // Right SMB credentials, wrong RPC credentials: access denied at the RPC layer instead.
     let mut o = options(port, &pw);
     o.auth = Some(AuthInfo::ntlm(
