@@ -7,6 +7,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 
 need_apt=()
 [ -x /usr/libexec/samba/samba-dcerpcd ] || need_apt+=(samba)
+[ -x /usr/sbin/smbd ] || need_apt+=(samba)
 command -v rpcclient >/dev/null || need_apt+=(smbclient)
 command -v smbpasswd >/dev/null || need_apt+=(samba-common-bin)
 /usr/bin/python3 -c 'import samba.dcerpc.epmapper' 2>/dev/null || need_apt+=(python3-samba)

@@ -18,7 +18,7 @@ pub(crate) struct ClientAuthArgs {
     #[arg(long, value_name = "USER")]
     user: Option<String>,
     /// The authentication level with --user: connect, packet, integrity (signing) or privacy
-    /// (signing and sealing).
+    /// (signing and sealing); none authenticates only the SMB session of an ncacn_np binding.
     #[arg(
         long,
         value_name = "LEVEL",
@@ -42,6 +42,22 @@ pub(crate) struct ClientAuthArgs {
     /// Kerberos: the server's service principal, SERVICE/HOST.
     #[arg(long, value_name = "SPN")]
     server_principal: Option<String>,
+}
+
+/// The SMB layer of `ncacn_np` bindings, for every client command that takes a binding.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct SmbArgs {
+    /// The SMB server's TCP port for ncacn_np bindings (named pipes). The SMB session
+    /// authenticates as --user (with --auth-level none for SMB authentication only).
+    #[arg(long, value_name = "PORT", default_value_t = 445)]
+    smb_port: u16,
+}
+
+impl SmbArgs {
+    /// Sets `options.smb` from the arguments.
+    pub(crate) fn apply(&self, options: &mut BindingOptions) {
+        options.smb.port = self.smb_port;
+    }
 }
 
 impl ClientAuthArgs {

@@ -10,11 +10,19 @@ use msrpc_ndr::tower::{Floor, Tower};
 use crate::output::{Failure, known_interface_name};
 
 /// Lists the endpoint map at `binding` (its endpoint defaults to 135).
-pub(crate) fn run(binding: &str, json: bool, timeout_ms: u64) -> Result<(), Failure> {
+pub(crate) fn run(
+    binding: &str,
+    json: bool,
+    timeout_ms: u64,
+    auth: &crate::auth::ClientAuthArgs,
+    smb: &crate::auth::SmbArgs,
+) -> Result<(), Failure> {
     let text = with_default_endpoint(binding)?;
     let mut options = BindingOptions::default();
     options.connect_timeout = Duration::from_millis(timeout_ms);
     options.call_timeout = Some(Duration::from_millis(timeout_ms));
+    auth.apply(&mut options)?;
+    smb.apply(&mut options);
     let b = Binding::with_options(&text, options).map_err(Failure::rpc)?;
     let rt = crate::runtime()?;
     let t0 = Instant::now();
@@ -77,13 +85,19 @@ fn print(entries: &[Entry], json: bool) -> std::io::Result<()> {
     out.flush()
 }
 
-/// `ncacn_ip_tcp:HOST` → `ncacn_ip_tcp:HOST[135]`: the endpoint mapper's well-known endpoint.
+/// `ncacn_ip_tcp:HOST` → `ncacn_ip_tcp:HOST[135]`, `ncacn_np:HOST` → `ncacn_np:HOST[\pipe\epmapper]`:
+/// the endpoint mapper's well-known endpoint.
 fn with_default_endpoint(binding: &str) -> Result<String, Failure> {
     let parsed: StringBinding = binding
         .parse()
         .map_err(|e: msrpc::binding::BindingError| Failure::rpc(e.into()))?;
     Ok(if parsed.endpoint().is_none_or(str::is_empty) {
-        parsed.with_endpoint(epm::EPM_PORT.to_string()).to_string()
+        let ep = if parsed.protseq() == msrpc::binding::ProtocolSequence::NcacnNp {
+            r"\pipe\epmapper".to_owned()
+        } else {
+            epm::EPM_PORT.to_string()
+        };
+        parsed.with_endpoint(ep).to_string()
     } else {
         parsed.to_string()
     })

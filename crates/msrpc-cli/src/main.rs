@@ -127,11 +127,15 @@ Examples:
         json: bool,
         #[command(flatten)]
         auth: auth::ClientAuthArgs,
+        #[command(flatten)]
+        smb: auth::SmbArgs,
     },
     /// List the interfaces a server offers (mgmt inq_if_ids).
     #[command(after_help = "\
 Examples:
-  msrpc ifids ncacn_ip_tcp:127.0.0.1[135]")]
+  msrpc ifids ncacn_ip_tcp:127.0.0.1[135]
+  MSRPC_PASSWORD=... msrpc ifids --user 'DOMAIN\\USER' 'ncacn_np:HOST[\\pipe\\srvsvc]'
+  MSRPC_PASSWORD=... msrpc ifids --smb-port 4455 --user msrpc --auth-level none 'ncacn_np:127.0.0.1[\\pipe\\epmapper]'")]
     Ifids {
         /// The server's string binding, with the port.
         binding: String,
@@ -140,14 +144,17 @@ Examples:
         json: bool,
         #[command(flatten)]
         auth: auth::ClientAuthArgs,
+        #[command(flatten)]
+        smb: auth::SmbArgs,
     },
     /// List every endpoint an endpoint mapper has registered (ept_lookup), like rpcdump.
     #[command(after_help = "\
 Examples:
   msrpc epm ncacn_ip_tcp:127.0.0.1
   msrpc epm --json ncacn_ip_tcp:127.0.0.1[1350]
+  MSRPC_PASSWORD=... msrpc epm --user msrpc --auth-level none ncacn_np:HOST
 
-Without an endpoint the binding names port 135. Columns: interface UUID, version, the endpoint
+Without an endpoint the binding names port 135 (\\pipe\\epmapper for ncacn_np). Columns: interface UUID, version, the endpoint
 as a string binding, the annotation the server registered, and the name of well-known
 interfaces.")]
     Epm {
@@ -159,6 +166,10 @@ interfaces.")]
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        auth: auth::ClientAuthArgs,
+        #[command(flatten)]
+        smb: auth::SmbArgs,
     },
     /// Compile an IDL file (and its ACF) to Rust client and server stubs, as build.rs would.
     #[command(after_help = "\
@@ -223,17 +234,21 @@ fn main() -> ExitCode {
             timeout_ms,
             json,
             auth,
-        } => ping(&binding, count, timeout_ms, json, &auth),
+            smb,
+        } => ping(&binding, count, timeout_ms, json, &auth, &smb),
         Command::Ifids {
             binding,
             json,
             auth,
-        } => ifids(&binding, json, &auth),
+            smb,
+        } => ifids(&binding, json, &auth, &smb),
         Command::Epm {
             binding,
             timeout_ms,
             json,
-        } => epm::run(&binding, json, timeout_ms),
+            auth,
+            smb,
+        } => epm::run(&binding, json, timeout_ms, &auth, &smb),
         Command::Idl(args) => return idl::run(args),
         Command::Bench(args) => return bench::run(args),
     };
@@ -392,12 +407,14 @@ fn ping(
     timeout_ms: u64,
     json: bool,
     auth: &auth::ClientAuthArgs,
+    smb: &auth::SmbArgs,
 ) -> Result<(), Failure> {
     let rt = runtime()?;
     let mut options = BindingOptions::default();
     options.call_timeout = Some(Duration::from_millis(timeout_ms));
     options.connect_timeout = Duration::from_millis(timeout_ms);
     auth.apply(&mut options)?;
+    smb.apply(&mut options);
     let b = Binding::with_options(binding, options).map_err(Failure::rpc)?;
     let mut rtts = Vec::new();
     rt.block_on(async {
@@ -427,10 +444,16 @@ fn ping(
     Ok(())
 }
 
-fn ifids(binding: &str, json: bool, auth: &auth::ClientAuthArgs) -> Result<(), Failure> {
+fn ifids(
+    binding: &str,
+    json: bool,
+    auth: &auth::ClientAuthArgs,
+    smb: &auth::SmbArgs,
+) -> Result<(), Failure> {
     let rt = runtime()?;
     let mut options = BindingOptions::default();
     auth.apply(&mut options)?;
+    smb.apply(&mut options);
     let b = Binding::with_options(binding, options).map_err(Failure::rpc)?;
     let ids = rt.block_on(mgmt::inq_if_ids(&b)).map_err(Failure::rpc)?;
     if json {

@@ -229,6 +229,12 @@ impl Credentials {
     pub fn domain(&self) -> &str {
         &self.domain
     }
+
+    /// The password, for the transports that authenticate with it (the SMB session).
+    #[cfg_attr(not(feature = "ncacn-np"), allow(dead_code))]
+    pub(crate) fn password(&self) -> &str {
+        &self.password
+    }
 }
 
 impl fmt::Debug for Credentials {

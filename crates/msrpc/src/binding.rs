@@ -27,7 +27,8 @@
 //! - **Protocol sequence.** Every name on Microsoft's "string binding" list is recognised
 //!   (case-insensitively; composed in lower case). An unknown name is
 //!   [`RPC_S_INVALID_RPC_PROTSEQ`](Win32Status::RPC_S_INVALID_RPC_PROTSEQ) (1704). A known name
-//!   this runtime does not implement (`ncacn_np`, `ncacn_http`, `ncadg_ip_udp`, ...) parses, as
+//!   this runtime does not implement (`ncacn_http`, `ncadg_ip_udp`, ...; `ncacn_np` without the
+//!   `ncacn-np` cargo feature) parses, as
 //!   it does with `RpcStringBindingParse`, but [`StringBinding::target`] reports
 //!   [`RPC_S_PROTSEQ_NOT_SUPPORTED`](Win32Status::RPC_S_PROTSEQ_NOT_SUPPORTED) (1703).
 //! - **Network address.** Everything between the first unescaped `:` and the first unescaped `[`.
@@ -38,8 +39,11 @@
 //!
 //! # Escapes
 //!
-//! A backslash escapes the character after it in every field, as in the Windows parser: `\x`
-//! stands for `x`. Composing escapes `@`, `:`, `[`, `]` and `\` in every field, as
+//! A backslash escapes the special character after it in every field, as in the Windows parser:
+//! `\@`, `\:`, `\[`, `\]`, `\\`, `\,` and `\=` stand for the character. Before any other
+//! character a backslash stands for itself, so the named-pipe endpoint a shell user types,
+//! `ncacn_np:HOST[\pipe\srvsvc]`, is the endpoint `\pipe\srvsvc`, the same as the composed form
+//! `ncacn_np:HOST[\\pipe\\srvsvc]`. Composing escapes `@`, `:`, `[`, `]` and `\` in every field, as
 //! `RpcStringBindingCompose` does; so an `ncacn_np` endpoint `\pipe\lsarpc` is written
 //! `\\pipe\\lsarpc`. Inside the brackets this module also escapes `,` and `=` (Windows leaves them
 //! bare, which makes an endpoint or option containing them ambiguous); the Windows parser reads the
@@ -68,7 +72,8 @@
 //!
 //! Parsing checks the endpoint format of the protocol sequences this runtime implements: an
 //! `ncacn_ip_tcp` endpoint is a decimal port 0..=65535, an `ncalrpc` endpoint follows the rules
-//! above; otherwise [`RPC_S_INVALID_ENDPOINT_FORMAT`](Win32Status::RPC_S_INVALID_ENDPOINT_FORMAT)
+//! above, an `ncacn_np` endpoint is `\pipe\NAME` (the prefix in any case, `NAME` not empty);
+//! otherwise [`RPC_S_INVALID_ENDPOINT_FORMAT`](Win32Status::RPC_S_INVALID_ENDPOINT_FORMAT)
 //! (1706). No field may contain NUL.
 
 use std::env;
@@ -99,7 +104,8 @@ pub enum ProtocolSequence {
     NcacnIpTcp,
     /// `ncalrpc`: local RPC; here a Unix domain socket. Supported.
     Ncalrpc,
-    /// `ncacn_np`: connection-oriented RPC over SMB named pipes. Recognised, not supported.
+    /// `ncacn_np`: connection-oriented RPC over SMB2/3 named pipes. Supported on the client with
+    /// the `ncacn-np` cargo feature.
     NcacnNp,
     /// `ncacn_http`: RPC over HTTP. Recognised, not supported.
     NcacnHttp,
@@ -159,9 +165,11 @@ impl ProtocolSequence {
             })
     }
 
-    /// True for the protocol sequences this runtime can use: `ncacn_ip_tcp` and `ncalrpc`.
+    /// True for the protocol sequences this runtime can use: `ncacn_ip_tcp`, `ncalrpc`, and
+    /// `ncacn_np` (client side) with the `ncacn-np` cargo feature.
     pub fn is_supported(self) -> bool {
         matches!(self, Self::NcacnIpTcp | Self::Ncalrpc)
+            || (self == Self::NcacnNp && cfg!(feature = "ncacn-np"))
     }
 }
 
@@ -201,6 +209,22 @@ pub enum BindingTarget {
     },
     /// `ncalrpc` over a Unix domain socket.
     Lrpc(LrpcEndpoint),
+    /// `ncacn_np`: a named pipe on an SMB2/3 server (client side, `ncacn-np` feature). An empty
+    /// network address becomes `127.0.0.1`, and a leading `\\` (`\\server`) is dropped.
+    Np {
+        /// Host name or IP literal of the SMB server.
+        host: String,
+        /// The pipe's name without the `\pipe\` prefix (`srvsvc`), or `None` when the binding
+        /// has no endpoint: the endpoint mapper over `\pipe\epmapper` must resolve it.
+        pipe: Option<String>,
+    },
+}
+
+/// The pipe name of an `ncacn_np` endpoint `\pipe\NAME` (prefix in any ASCII case), or `None`.
+pub fn pipe_name(endpoint: &str) -> Option<&str> {
+    let prefix = endpoint.get(..6)?;
+    let name = &endpoint[6..];
+    (prefix.eq_ignore_ascii_case("\\pipe\\") && !name.is_empty()).then_some(name)
 }
 
 /// The endpoint of an `ncalrpc` binding; see the module docs for where its socket lives.
@@ -500,6 +524,18 @@ impl StringBinding {
                     check_lrpc_name(e)?;
                 }
             }
+            ProtocolSequence::NcacnNp => {
+                if let Some(e) = &self.endpoint
+                    && pipe_name(e).is_none()
+                {
+                    return Err(BindingError::new(
+                        Win32Status::RPC_S_INVALID_ENDPOINT_FORMAT,
+                        BindingPart::Endpoint,
+                        e,
+                        "an ncacn_np endpoint is \\pipe\\NAME, as in ncacn_np:HOST[\\pipe\\srvsvc]",
+                    ));
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -522,11 +558,32 @@ impl StringBinding {
             ProtocolSequence::Ncalrpc => Ok(BindingTarget::Lrpc(LrpcEndpoint {
                 name: self.endpoint.clone(),
             })),
+            ProtocolSequence::NcacnNp if cfg!(feature = "ncacn-np") => {
+                let host = self.network_addr.trim_start_matches('\\');
+                Ok(BindingTarget::Np {
+                    host: if host.is_empty() {
+                        "127.0.0.1".to_owned()
+                    } else {
+                        host.to_owned()
+                    },
+                    pipe: self
+                        .endpoint
+                        .as_deref()
+                        .and_then(pipe_name)
+                        .map(str::to_owned),
+                })
+            }
+            ProtocolSequence::NcacnNp => Err(BindingError::new(
+                Win32Status::RPC_S_PROTSEQ_NOT_SUPPORTED,
+                BindingPart::ProtocolSequence,
+                "ncacn_np",
+                "this build of msrpc has no named pipes: enable the ncacn-np cargo feature",
+            )),
             other => Err(BindingError::new(
                 Win32Status::RPC_S_PROTSEQ_NOT_SUPPORTED,
                 BindingPart::ProtocolSequence,
                 other.as_str(),
-                "this runtime supports only ncacn_ip_tcp and ncalrpc",
+                "this runtime supports ncacn_ip_tcp, ncalrpc and (client side) ncacn_np",
             )),
         }
     }
@@ -593,6 +650,10 @@ fn check_lrpc_name(e: &str) -> Result<(), BindingError> {
 
 /// Characters `RpcStringBindingCompose` escapes in every field.
 const ESCAPED: &[char] = &['@', ':', '[', ']', '\\'];
+
+/// Characters a backslash escapes when parsing: [`ESCAPED`] and the two this module also escapes
+/// inside the brackets. Before any other character a backslash stands for itself.
+const SPECIAL: &[char] = &['@', ':', '[', ']', '\\', ',', '='];
 
 fn escape_into(out: &mut String, s: &str, extra: &[char]) {
     for c in s.chars() {
@@ -663,7 +724,13 @@ fn unescape(s: &str, part: BindingPart) -> Result<String, BindingError> {
     while let Some(c) = chars.next() {
         if c == '\\' {
             match chars.next() {
-                Some(n) => out.push(n),
+                Some(n) if SPECIAL.contains(&n) => out.push(n),
+                // A backslash before an ordinary character is itself: `[\pipe\srvsvc]` as a
+                // shell user types it is the endpoint `\pipe\srvsvc`.
+                Some(n) => {
+                    out.push('\\');
+                    out.push(n);
+                }
                 None => {
                     return Err(BindingError::new(
                         Win32Status::RPC_S_INVALID_STRING_BINDING,

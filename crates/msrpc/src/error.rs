@@ -74,6 +74,19 @@ pub enum Error {
     /// Connecting did not finish within the connect timeout.
     #[error("connecting timed out after {0:?} (RPC_S_SERVER_UNAVAILABLE 1722)")]
     ConnectTimeout(std::time::Duration),
+    /// The SMB layer under a named pipe (`ncacn_np`) refused: the SMB session setup (a wrong
+    /// password is `ERROR_ACCESS_DENIED` here, not at the RPC layer), the tree connect to `IPC$`,
+    /// opening the pipe (no such pipe is `RPC_S_SERVER_UNAVAILABLE`), or signing or encryption
+    /// the server requires.
+    #[error("{message} ({status})")]
+    Smb {
+        /// The Win32 status reported to the caller.
+        status: Win32Status,
+        /// The NTSTATUS the SMB server answered with, when it answered one.
+        nt_status: Option<u32>,
+        /// What happened, in words.
+        message: String,
+    },
     /// Any other status, with a message: invalid arguments, misuse of a handle, limits.
     #[error("{message} ({})", short(*status))]
     Status {
@@ -97,7 +110,7 @@ impl Error {
             Error::Connection { status, .. } => *status,
             Error::Protocol { .. } => Win32Status::RPC_S_PROTOCOL_ERROR,
             Error::Ndr(_) => Win32Status::RPC_X_BAD_STUB_DATA,
-            Error::Status { status, .. } => *status,
+            Error::Status { status, .. } | Error::Smb { status, .. } => *status,
         }
     }
 

@@ -6,6 +6,7 @@
 //! - [`notify`]: `AsyncState` (`RPC_ASYNC_STATE`) and the notification primitives: events, APC
 //!   queues, I/O completion ports, window message queues, callbacks.
 //! - [`transport`]: `ncacn_ip_tcp` and `ncalrpc` (Unix domain sockets).
+//! - `np` (cargo feature `ncacn-np`): `ncacn_np`, RPC over SMB2/3 named pipes, client side.
 
 #![warn(missing_docs)]
 
@@ -20,6 +21,8 @@ pub mod error;
 pub mod generated;
 pub mod mgmt;
 pub mod notify;
+#[cfg(feature = "ncacn-np")]
+pub mod np;
 pub mod sample;
 pub mod server;
 pub mod transport;
@@ -28,7 +31,7 @@ pub use auth::{
     AuthInfo, AuthnLevel, AuthnService, ClientIdentity, Credentials, KerberosService,
     KerberosTarget, UserStore,
 };
-pub use client::{Binding, BindingOptions, Reply};
+pub use client::{Binding, BindingOptions, Reply, SmbOptions};
 pub use codegen::ClientContext;
 pub use error::{Error, Initiator, Result};
 pub use msrpc_ndr::{DataRep, Syntax};

@@ -1,4 +1,5 @@
-//! Transports: `ncacn_ip_tcp` over TCP and `ncalrpc` over Unix domain sockets.
+//! Transports: `ncacn_ip_tcp` over TCP, `ncalrpc` over Unix domain sockets, and (client side,
+//! cargo feature `ncacn-np`) `ncacn_np` over SMB2/3 named pipes.
 //!
 //! The runtime sees a transport as a byte stream ([`Stream`]) and a source of streams ([`Listener`]).
 //! Keeping it this small lets tests substitute in-memory pipes.
@@ -13,6 +14,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::binding::{BindingTarget, StringBinding};
+#[cfg(feature = "ncacn-np")]
+pub use crate::np::SmbSessionInfo as SmbInfo;
+/// What the SMB layer of a named-pipe connection negotiated (only with the `ncacn-np` feature).
+#[cfg(not(feature = "ncacn-np"))]
+#[derive(Clone, Debug)]
+pub enum SmbInfo {}
 use crate::error::Error;
 use msrpc_proto::Win32Status;
 
@@ -28,6 +35,14 @@ pub enum Address {
     },
     /// `ncalrpc`: the path of a Unix domain socket.
     Local(PathBuf),
+    /// `ncacn_np`: a named pipe on an SMB server (client side). The SMB port is
+    /// [`SmbOptions::port`](crate::SmbOptions::port).
+    Pipe {
+        /// Host name or IP literal of the SMB server.
+        host: String,
+        /// The pipe's name, without the `\pipe\` prefix.
+        pipe: String,
+    },
 }
 
 /// The peer of an accepted connection, as the server sees it.
@@ -56,9 +71,56 @@ pub enum Stream {
     Tcp(TcpStream),
     /// Unix domain socket.
     Unix(UnixStream),
+    /// A named pipe: the runtime's end of the byte stream a task carries over SMB.
+    #[cfg(feature = "ncacn-np")]
+    Pipe(tokio::io::DuplexStream),
 }
 
 impl Stream {
+    /// Connects to `addr` with a binding's options: TCP and Unix sockets as [`Stream::connect`]
+    /// does; a named pipe opens (or reuses) the SMB session to its server and opens the pipe. The
+    /// whole of it gives up after `options.connect_timeout`.
+    pub(crate) async fn connect_with(
+        addr: &Address,
+        options: &crate::BindingOptions,
+    ) -> Result<(Stream, Option<SmbInfo>), Error> {
+        match addr {
+            #[cfg(feature = "ncacn-np")]
+            Address::Pipe { host, pipe } => {
+                match tokio::time::timeout(
+                    options.connect_timeout,
+                    crate::np::connect(host, pipe, options),
+                )
+                .await
+                {
+                    Ok(Ok(p)) => Ok((Stream::Pipe(p.stream), Some(p.info))),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(Error::ConnectTimeout(options.connect_timeout)),
+                }
+            }
+            _ => Stream::connect(addr, options.connect_timeout)
+                .await
+                .map(|s| (s, None))
+                .map_err(|e| {
+                    if e.kind() == io::ErrorKind::TimedOut {
+                        Error::ConnectTimeout(options.connect_timeout)
+                    } else {
+                        Error::ServerUnavailable { source: e }
+                    }
+                }),
+        }
+    }
+
+    /// The largest fragment to offer on this stream: [`SmbOptions::max_fragment`](crate::SmbOptions)
+    /// (4280) on a named pipe, [`BindingOptions::max_fragment`](crate::BindingOptions) otherwise.
+    pub(crate) fn max_fragment(&self, options: &crate::BindingOptions) -> u16 {
+        match self {
+            #[cfg(feature = "ncacn-np")]
+            Stream::Pipe(_) => options.smb.max_fragment,
+            _ => options.max_fragment,
+        }
+    }
+
     /// Connects to `addr`, giving up after `timeout`.
     pub async fn connect(addr: &Address, timeout: Duration) -> io::Result<Stream> {
         let fut = async {
@@ -70,6 +132,10 @@ impl Stream {
                     Ok(Stream::Tcp(s))
                 }
                 Address::Local(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+                Address::Pipe { .. } => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a named pipe needs the binding's options: connect it through a Binding",
+                )),
             }
         };
         match tokio::time::timeout(timeout, fut).await {
@@ -96,6 +162,8 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(feature = "ncacn-np")]
+            Stream::Pipe(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -109,6 +177,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(feature = "ncacn-np")]
+            Stream::Pipe(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -120,6 +190,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "ncacn-np")]
+            Stream::Pipe(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -131,6 +203,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(feature = "ncacn-np")]
+            Stream::Pipe(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -138,6 +212,8 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(feature = "ncacn-np")]
+            Stream::Pipe(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -159,6 +235,10 @@ impl Listener {
                 let l = TcpListener::bind((host.as_str(), *port)).await?;
                 Ok(Listener::Tcp(l))
             }
+            Address::Pipe { .. } => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "ncacn_np is client-side only: msrpc cannot serve named pipes (it needs an SMB server)",
+            )),
             Address::Local(path) => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir)?;
@@ -249,6 +329,18 @@ impl Address {
                     binding.network_addr()
                 ),
             )),
+            BindingTarget::Np {
+                host,
+                pipe: Some(pipe),
+            } => Ok(Address::Pipe { host, pipe }),
+            BindingTarget::Np { pipe: None, .. } => Err(Error::status_msg(
+                Win32Status::EPT_S_NOT_REGISTERED,
+                format!(
+                    "{binding} has no endpoint: resolve it through the endpoint mapper \
+                     (msrpc::Binding does), or name the pipe, as in ncacn_np:{}[\\pipe\\srvsvc]",
+                    binding.network_addr()
+                ),
+            )),
             BindingTarget::Lrpc(ep) => ep.socket_path().map(Address::Local).ok_or_else(|| {
                 Error::status_msg(
                     Win32Status::RPC_S_INVALID_ENDPOINT_FORMAT,
@@ -266,6 +358,13 @@ impl Address {
                 host,
                 port: port.unwrap_or(0),
             }),
+            BindingTarget::Np { .. } => Err(Error::status_msg(
+                Win32Status::RPC_S_PROTSEQ_NOT_SUPPORTED,
+                format!(
+                    "{binding}: ncacn_np is client-side only; msrpc cannot serve named pipes \
+                     (that needs an SMB server)"
+                ),
+            )),
             _ => Address::for_connect(binding),
         }
     }
@@ -275,6 +374,7 @@ impl Address {
         match self {
             Address::Tcp { port, .. } => binding.clone().with_endpoint(port.to_string()),
             Address::Local(_) => binding.clone(),
+            Address::Pipe { pipe, .. } => binding.clone().with_endpoint(format!("\\pipe\\{pipe}")),
         }
     }
 }

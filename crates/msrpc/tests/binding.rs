@@ -158,20 +158,77 @@ fn ncalrpc_names_and_paths() {
 }
 
 #[test]
-fn named_pipes_parse_but_are_not_supported() {
+fn named_pipes_parse_and_are_supported_with_the_feature() {
     let b = parse(r"ncacn_np:\\\\server[\\pipe\\lsarpc]");
     assert_eq!(b.protseq(), ProtocolSequence::NcacnNp);
     assert_eq!(b.network_addr(), r"\\server");
     assert_eq!(b.endpoint(), Some(r"\pipe\lsarpc"));
     assert_eq!(b.to_string(), r"ncacn_np:\\\\server[\\pipe\\lsarpc]");
-    let e = b.target().unwrap_err();
-    assert_eq!(e.status(), Win32Status::RPC_S_PROTSEQ_NOT_SUPPORTED);
-    assert_eq!(e.part(), BindingPart::ProtocolSequence);
-    assert!(!ProtocolSequence::NcacnNp.is_supported());
+    if cfg!(feature = "ncacn-np") {
+        assert!(ProtocolSequence::NcacnNp.is_supported());
+        assert_eq!(
+            b.target().unwrap(),
+            BindingTarget::Np {
+                host: "server".into(),
+                pipe: Some("lsarpc".into())
+            }
+        );
+    } else {
+        let e = b.target().unwrap_err();
+        assert_eq!(e.status(), Win32Status::RPC_S_PROTSEQ_NOT_SUPPORTED);
+        assert_eq!(e.part(), BindingPart::ProtocolSequence);
+        assert!(!ProtocolSequence::NcacnNp.is_supported());
+    }
     assert_eq!(
         parse("ncacn_spx:x").protseq(),
         ProtocolSequence::Retired("ncacn_spx")
     );
+}
+
+#[test]
+fn pipe_endpoints_as_a_shell_user_types_them() {
+    // Single backslashes (a backslash before an ordinary character stands for itself) and the
+    // composed, escaped form give the same endpoint.
+    let typed = parse(r"ncacn_np:127.0.0.1[\pipe\srvsvc]");
+    let composed = parse(r"ncacn_np:127.0.0.1[\\pipe\\srvsvc]");
+    assert_eq!(typed.endpoint(), Some(r"\pipe\srvsvc"));
+    assert_eq!(typed, composed);
+    assert_eq!(typed.to_string(), r"ncacn_np:127.0.0.1[\\pipe\\srvsvc]");
+    // The prefix in any case; the name kept as written.
+    assert_eq!(
+        msrpc::binding::pipe_name(parse(r"ncacn_np:h[\PIPE\SrvSvc]").endpoint().unwrap()),
+        Some("SrvSvc")
+    );
+    // Escapes of special characters still work: `\]` inside the endpoint.
+    assert_eq!(
+        parse(r"ncacn_np:h[\pipe\a\]b]").endpoint(),
+        Some(r"\pipe\a]b")
+    );
+    for bad in [
+        r"ncacn_np:h[srvsvc]",
+        r"ncacn_np:h[\\pipe\\]",
+        r"ncacn_np:h[\pip\x]",
+    ] {
+        let e = bad.parse::<StringBinding>().unwrap_err();
+        assert_eq!(
+            (e.status(), e.part()),
+            (
+                Win32Status::RPC_S_INVALID_ENDPOINT_FORMAT,
+                BindingPart::Endpoint
+            ),
+            "{bad}"
+        );
+    }
+    if cfg!(feature = "ncacn-np") {
+        // No endpoint: the endpoint mapper resolves it; an empty host is this machine.
+        assert_eq!(
+            parse("ncacn_np:").target().unwrap(),
+            BindingTarget::Np {
+                host: "127.0.0.1".into(),
+                pipe: None
+            }
+        );
+    }
 }
 
 #[test]

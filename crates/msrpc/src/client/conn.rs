@@ -78,6 +78,8 @@ struct Shared {
     next_local: AtomicU64,
     contexts: Mutex<HashMap<SyntaxId, (u16, Syntax)>>,
     bind_lock: tokio::sync::Mutex<()>,
+    /// What the SMB layer negotiated, on a named pipe.
+    smb: Option<crate::transport::SmbInfo>,
 }
 
 impl std::fmt::Debug for Command {
@@ -111,18 +113,10 @@ impl ConnHandle {
         assoc_group: u32,
         rt: &Handle,
     ) -> Result<ConnHandle> {
-        let stream = Stream::connect(&addr, options.connect_timeout)
-            .await
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::TimedOut {
-                    Error::ConnectTimeout(options.connect_timeout)
-                } else {
-                    Error::ServerUnavailable { source: e }
-                }
-            })?;
+        let (stream, smb) = Stream::connect_with(&addr, &options).await?;
         let mut cfg = ClientConfig::default();
-        cfg.max_xmit_frag = options.max_fragment;
-        cfg.max_recv_frag = options.max_fragment;
+        cfg.max_xmit_frag = stream.max_fragment(&options);
+        cfg.max_recv_frag = cfg.max_xmit_frag;
         cfg.max_response_size = options.max_response_size;
         cfg.assoc_group = assoc_group;
         cfg.keep_connection_on_orphan = options.keep_connection_on_orphan;
@@ -139,6 +133,7 @@ impl ConnHandle {
             next_local: AtomicU64::new(1),
             contexts: Mutex::new(HashMap::new()),
             bind_lock: tokio::sync::Mutex::new(()),
+            smb,
         });
         let mut conn = ClientConnection::new(cfg);
         if let Some(auth) = options
@@ -172,6 +167,11 @@ impl ConnHandle {
 
     pub(crate) fn calls_in_progress(&self) -> usize {
         self.shared.in_progress.load(Ordering::Acquire)
+    }
+
+    /// What the SMB layer of a named-pipe connection negotiated.
+    pub(crate) fn smb_info(&self) -> Option<&crate::transport::SmbInfo> {
+        self.shared.smb.as_ref()
     }
 
     pub(crate) fn assoc_group(&self) -> u32 {

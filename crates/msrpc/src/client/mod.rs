@@ -69,6 +69,49 @@ pub struct BindingOptions {
     /// none: calls are unauthenticated. The endpoint mapper lookup for a binding
     /// without an endpoint stays unauthenticated, as on Windows.
     pub auth: Option<crate::auth::AuthInfo>,
+    /// The SMB layer of `ncacn_np` bindings (port 445, credentials, pipe I/O). Ignored by the
+    /// other protocol sequences.
+    pub smb: SmbOptions,
+}
+
+/// Settings of the SMB2/3 session and pipe under an `ncacn_np` binding (cargo feature
+/// `ncacn-np`; docs/named-pipes.md).
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SmbOptions {
+    /// The SMB server's TCP port. Default 445.
+    pub port: u16,
+    /// Who the SMB session authenticates as (NTLM). Default none: the credentials of
+    /// [`BindingOptions::auth`], or an anonymous session when there are none.
+    pub credentials: Option<crate::auth::Credentials>,
+    /// Send the last fragment of a request (or a bind) with FSCTL_PIPE_TRANSCEIVE, which writes it
+    /// and reads the reply in one SMB exchange, when no other reply is awaited on the pipe.
+    /// Otherwise (and always when false) PDUs go out as SMB2 WRITEs and replies come back through
+    /// SMB2 READs. Default true.
+    pub transceive: bool,
+    /// The length asked for in each pipe READ or TRANSCEIVE; a longer message arrives in several
+    /// reads. Default 65536.
+    pub read_size: u32,
+    /// The largest fragment offered on a pipe (`max_xmit_frag`/`max_recv_frag`), in place of
+    /// [`BindingOptions::max_fragment`]. Default 4280, as Windows uses on named pipes.
+    pub max_fragment: u16,
+    /// How long an SMB request may go without any sign of life from the server (an interim
+    /// STATUS_PENDING counts) before the SMB connection is given up; `None` waits indefinitely.
+    /// Default 30 s.
+    pub response_timeout: Option<Duration>,
+}
+
+impl Default for SmbOptions {
+    fn default() -> Self {
+        SmbOptions {
+            port: 445,
+            credentials: None,
+            transceive: true,
+            read_size: 65536,
+            max_fragment: 4280,
+            response_timeout: Some(Duration::from_secs(30)),
+        }
+    }
 }
 
 impl Default for BindingOptions {
@@ -85,6 +128,7 @@ impl Default for BindingOptions {
             keep_connection_on_orphan: false,
             endpoint_mapper_port: crate::epm::EPM_PORT,
             auth: None,
+            smb: SmbOptions::default(),
         }
     }
 }
@@ -499,11 +543,25 @@ impl Binding {
 
     async fn open(&self, iface: SyntaxId) -> Result<ConnHandle> {
         let opts = &self.inner.options;
-        let group = *self
+        // A new connection joins the association group of the binding's live connections. When
+        // none is left (the server closed them all, or restarted), the association is gone and
+        // the server would refuse the old group with bind_nak: start a new one.
+        let alive = self
             .inner
-            .assoc_group
+            .pool
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|c| c.is_usable());
+        let group = if alive {
+            *self
+                .inner
+                .assoc_group
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+        } else {
+            0
+        };
         let (addr, resolved) = self.address(iface).await?;
         let conn = match ConnHandle::connect(addr, opts.clone(), group, &self.inner.rt).await {
             Ok(c) => c,
@@ -526,7 +584,7 @@ impl Binding {
                 .assoc_group
                 .lock()
                 .unwrap_or_else(|p| p.into_inner());
-            if *g == 0 {
+            if group == 0 {
                 *g = conn.assoc_group();
             }
         }
@@ -544,6 +602,10 @@ impl Binding {
         use crate::binding::BindingTarget;
         use crate::transport::Address;
         let target = &self.inner.target;
+        #[cfg(feature = "ncacn-np")]
+        if let Ok(BindingTarget::Np { host, pipe: None }) = target.target() {
+            return self.resolve_np(host, iface).await;
+        }
         let partial = match target.target() {
             Ok(BindingTarget::Tcp { host, port: None }) => Some(Some(host)),
             Ok(BindingTarget::Lrpc(ep)) if ep.name().is_none() => Some(None),
@@ -593,6 +655,38 @@ impl Binding {
         Ok((addr, true))
     }
 
+    /// `ncacn_np:HOST` without a pipe: the endpoint mapper over `\pipe\epmapper` names it.
+    #[cfg(feature = "ncacn-np")]
+    async fn resolve_np(
+        &self,
+        host: String,
+        iface: SyntaxId,
+    ) -> Result<(crate::transport::Address, bool)> {
+        let cached = self
+            .inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(addr) = cached {
+            return Ok((addr, true));
+        }
+        let fut = Box::pin(crate::epm::resolve_np(
+            &host,
+            iface,
+            self.object(),
+            &self.inner.options,
+        ));
+        let pipe = fut.await?;
+        let addr = crate::transport::Address::Pipe { host, pipe };
+        *self
+            .inner
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(addr.clone());
+        Ok((addr, true))
+    }
+
     /// The port the endpoint mapper resolved this `ncacn_ip_tcp` binding to, if it had no
     /// endpoint and a connection was made (`RpcBindingToStringBinding` on a fully bound handle
     /// shows it).
@@ -616,6 +710,48 @@ impl Binding {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// What the SMB layer of this `ncacn_np` binding negotiated (dialect, signing, encryption,
+    /// session key), from one of its open pipes; `None` when it has no pipe open (make a call
+    /// first) or is not a named-pipe binding.
+    pub fn smb_info(&self) -> Option<crate::transport::SmbInfo> {
+        let mut pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
+        pool.retain(|c| c.is_usable());
+        pool.iter().find_map(|c| c.smb_info().cloned())
+    }
+
+    /// The session key of the SMB session under this `ncacn_np` binding, which samr and lsarpc
+    /// stubs encrypt passwords with (`RpcBindingInqSecurityContextKeyInfo`; docs/named-pipes.md).
+    ///
+    /// Errors: `RPC_S_NO_CONTEXT_AVAILABLE` (1765) when the binding has no pipe open yet (make a
+    /// call first), is not a named-pipe binding, or the session is SMB 3.x, whose application key
+    /// the SMB crate does not expose.
+    pub fn smb_session_key(&self) -> Result<Vec<u8>> {
+        #[cfg(feature = "ncacn-np")]
+        {
+            let info = self.smb_info().ok_or_else(|| {
+                Error::status_msg(
+                    Win32Status::RPC_S_NO_CONTEXT_AVAILABLE,
+                    "no SMB session: the binding is not ncacn_np, or has no pipe open yet (make a call first)",
+                )
+            })?;
+            info.session_key.clone().ok_or_else(|| {
+                Error::status_msg(
+                    Win32Status::RPC_S_NO_CONTEXT_AVAILABLE,
+                    format!(
+                        "the SMB session (dialect {:#06x}) has no session key available: the smb2 \
+                         crate does not expose the SMB 3.x application key",
+                        info.dialect
+                    ),
+                )
+            })
+        }
+        #[cfg(not(feature = "ncacn-np"))]
+        Err(Error::status_msg(
+            Win32Status::RPC_S_NO_CONTEXT_AVAILABLE,
+            "no SMB session: this build of msrpc has no named pipes (cargo feature ncacn-np)",
+        ))
     }
 
     /// Connections this binding has open now.

@@ -250,6 +250,57 @@ pub(crate) async fn resolve_lrpc(
     crate::transport::Address::for_connect(&binding).map_err(|_| bad())
 }
 
+/// The pipe of the interface's `ncacn_np` endpoint on `host`, from the endpoint mapper over
+/// `\pipe\epmapper` on the same SMB server and session (an `ncacn_np` map tower). The name comes
+/// back without its `\pipe\` prefix.
+#[cfg(feature = "ncacn-np")]
+pub(crate) async fn resolve_np(
+    host: &str,
+    iface: SyntaxId,
+    object: Option<Uuid>,
+    options: &BindingOptions,
+) -> Result<String> {
+    use msrpc_ndr::tower::Floor;
+    let text = format!("ncacn_np:{host}[\\pipe\\epmapper]");
+    let mut opts = epm_options(options);
+    // The same SMB session as the binding's pipes (its port and credentials); the endpoint
+    // mapper call itself stays unauthenticated at the RPC level, as on Windows.
+    opts.smb = options.smb.clone();
+    if opts.smb.credentials.is_none() {
+        opts.smb.credentials = options.auth.as_ref().map(|a| a.credentials.clone());
+    }
+    let epm = Binding::with_options(&text, opts)?;
+    let ask = Tower {
+        floors: vec![
+            Floor::Uuid(iface),
+            Floor::Uuid(SyntaxId::NDR20),
+            Floor::Ncacn { minor: 0 },
+            Floor::Smb(String::new()),
+            Floor::NetBios(String::new()),
+        ],
+    };
+    let result = map(&epm, &ask, object, 4).await;
+    epm.close();
+    let towers = result.map_err(|err| {
+        if err.status() == Win32Status::EPT_S_NOT_REGISTERED {
+            not_registered_for(iface, &text, "ncacn_np")
+        } else {
+            Error::status_msg(
+                err.status(),
+                format!("asking the endpoint mapper at {text} for {iface}: {err}"),
+            )
+        }
+    })?;
+    towers
+        .iter()
+        .flat_map(|t| t.floors.iter())
+        .find_map(|f| match f {
+            Floor::Smb(p) => crate::binding::pipe_name(p).map(str::to_owned),
+            _ => None,
+        })
+        .ok_or_else(|| not_registered_for(iface, &text, "ncacn_np"))
+}
+
 /// Options for the call to the endpoint mapper: the caller's timeouts.
 fn epm_options(options: &BindingOptions) -> BindingOptions {
     BindingOptions {

@@ -13,6 +13,8 @@ mod db;
 mod register;
 mod server;
 
+#[cfg(feature = "ncacn-np")]
+pub(crate) use client::resolve_np;
 pub use client::{EPM_PORT, delete, insert, lookup_all, map, map_tcp};
 pub(crate) use client::{resolve_lrpc, resolve_tcp};
 pub use db::{

@@ -1,0 +1,98 @@
+//! `msrpc ifids` and `msrpc epm` over named pipes (`ncacn_np`) against the smbd `./scripts/test`
+//! starts (scripts/peers/smbd.sh, `MSRPC_SMBD_DIR`): the README's newcomer path, and a wrong
+//! password (exit 1, access denied).
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn smbd() -> (u16, String) {
+    let dir = std::env::var_os("MSRPC_SMBD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/run/smbd")
+        });
+    let port = std::fs::read_to_string(dir.join("port"))
+        .unwrap_or_else(|e| panic!("{}/port: {e}; start scripts/peers/smbd.sh", dir.display()));
+    let pw = std::fs::read_to_string(dir.join("password")).unwrap();
+    (port.trim().parse().unwrap(), pw.trim().to_owned())
+}
+
+fn msrpc(args: &[&str], password: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_msrpc"))
+        .args(args)
+        .env("MSRPC_PASSWORD", password)
+        .output()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs smbd: ./scripts/test starts it"]
+fn ifids_over_a_pipe_and_a_wrong_password() {
+    let (port, pw) = smbd();
+    let port = port.to_string();
+    let out = msrpc(
+        &[
+            "ifids",
+            "--smb-port",
+            &port,
+            "--user",
+            "msrpc",
+            r"ncacn_np:127.0.0.1[\pipe\srvsvc]",
+        ],
+        &pw,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("4b324fc8-1670-01d3-1278-5a47bf6ee188"),
+        "srvsvc listed: {stdout}"
+    );
+
+    let out = msrpc(
+        &[
+            "ifids",
+            "--smb-port",
+            &port,
+            "--user",
+            "msrpc",
+            r"ncacn_np:127.0.0.1[\pipe\srvsvc]",
+        ],
+        "wrong-password",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ERROR_ACCESS_DENIED"), "{stderr}");
+    assert!(stderr.contains("session setup"), "SMB-level: {stderr}");
+}
+
+#[test]
+#[ignore = "needs smbd: ./scripts/test starts it"]
+fn epm_over_the_epmapper_pipe() {
+    let (port, pw) = smbd();
+    let out = msrpc(
+        &[
+            "epm",
+            "--smb-port",
+            &port.to_string(),
+            "--user",
+            "msrpc",
+            "--auth-level",
+            "none",
+            "ncacn_np:127.0.0.1",
+        ],
+        &pw,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(r"ncacn_np:127.0.0.1[\\pipe\\epmapper]"),
+        "{stderr}"
+    );
+}
