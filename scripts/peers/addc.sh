@@ -11,6 +11,7 @@
 #                              alice.password     user alice (group msrpc-testers), pre-authentication on
 #                              service.password   account srv1, SPN host/srv1.ad.msrpc.test, AES only
 #                              service.keytab     srv1's keys, from `samba-tool domain exportkeytab`
+#                              alice.keytab       alice's keys (a client logon without a password)
 #                              env                MSRPC_ADDC_* (realm, SPNs, namespace, paths)
 #                            and waits until the KDC and the RPC services answer.
 #   addc.sh exec DIR CMD...  runs CMD inside the namespace with KRB5_CONFIG and DIR/env set; the names
@@ -74,6 +75,7 @@ db.modify_ldif(f"dn: {sys.argv[2]}\nchangetype: modify\nreplace: msDS-SupportedE
 PY
   samba-tool domain exportkeytab "$out/service.keytab" --principal="$service_spn" -s "$conf" \
     >> "$out/provision.log" 2>&1
+  samba-tool domain exportkeytab "$out/alice.keytab" --principal=alice -s "$conf" >> "$out/provision.log" 2>&1
   echo "$out" > "$out/provisioned-at"
 }
 
@@ -123,7 +125,7 @@ start)
   rm -rf "$dir/dc"
   cp -a "$cache/dc" "$dir/dc"
   sed -i "s#$(cat "$cache/provisioned-at")/dc#$dir/dc#g" "$dir/dc/etc/smb.conf"
-  cp "$cache/service.keytab" "$dir/service.keytab"
+  cp "$cache/service.keytab" "$cache/alice.keytab" "$dir/"
   printf '%s\n' "$alice_pw" > "$dir/alice.password"
   printf '%s\n' "$service_pw" > "$dir/service.password"
   cat > "$dir/krb5.conf" <<CONF
@@ -154,6 +156,7 @@ MSRPC_ADDC_SERVICE_HOST=srv1.$dns
 MSRPC_ADDC_KEYTAB=$dir/service.keytab
 MSRPC_ADDC_USER=alice
 MSRPC_ADDC_PASSWORD_FILE=$dir/alice.password
+MSRPC_ADDC_USER_KEYTAB=$dir/alice.keytab
 ENV
   # ip netns exec bind-mounts /etc/netns/NAME/hosts over /etc/hosts inside the namespace.
   mkdir -p "/etc/netns/$ns"
