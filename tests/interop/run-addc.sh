@@ -2,7 +2,10 @@
 # Kerberos against a real Active Directory domain: the Samba AD DC of scripts/peers/addc.sh, in its own
 # network namespace. MIT kinit/kvno get AES tickets from its KDC for the DC and for msrpc's service account,
 # the exported keytab holds that account's current keys, and python3-samba calls the DC's mgmt with
-# Kerberos at connect, integrity and privacy (a wrong password refused). Everything runs inside the namespace.
+# Kerberos at connect, integrity and privacy (a wrong password refused): the reference run. Then
+# `msrpc serve --keytab` (the exported keytab, SPN host/srv1.ad.msrpc.test) is called by the same
+# python3-samba driver and by msrpc's own CLI at every level, with a password and with a keytab, and the
+# CLI calls the DC's mgmt with Kerberos. Everything runs inside the namespace.
 #
 # Uses the DC in MSRPC_ADDC_DIR (./scripts/test starts it); without it, starts one in the work directory and
 # stops it on exit.
@@ -67,5 +70,50 @@ fi
 echo "--- python3-samba with Kerberos to the DC's mgmt on 127.0.0.1:135 (in the namespace)"
 run_driver -l dc 120 "$addc" exec "$dc_dir" /usr/bin/python3 "$interop_dir/samba_krb5.py" 135 \
   "$MSRPC_ADDC_DC_HOST" --peer dc
+
+echo "--- msrpc serve --keytab (host/srv1) in the namespace"
+msrpc_build
+real_bin=$MSRPC_BIN
+# msrpc_start runs "$MSRPC_BIN serve ...": run it inside the namespace (exec all the way, so the pid
+# lib.sh stops is msrpc's).
+printf '#!/bin/sh\nexec "%s" exec "%s" "%s" "$@"\n' "$addc" "$dc_dir" "$real_bin" > "$work/msrpc-in-ns"
+chmod +x "$work/msrpc-in-ns"
+MSRPC_BIN="$work/msrpc-in-ns"
+msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN" --min-auth-level connect
+run_driver -l msrpc 120 "$addc" exec "$dc_dir" /usr/bin/python3 "$interop_dir/samba_krb5.py" "$MSRPC_PORT" \
+  "$MSRPC_ADDC_SERVICE_HOST" --peer msrpc
+user="$MSRPC_ADDC_USER@$MSRPC_ADDC_REALM"
+krb=(--auth-service kerberos --kdc "$MSRPC_ADDC_KDC_URL")
+pw=$(cat "$MSRPC_ADDC_PASSWORD_FILE")
+for level in connect packet integrity privacy; do
+  if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ifids --user "$user" "${krb[@]}" \
+      --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level "$level" \
+      "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ifids-$level.txt" 2>&1 \
+      && grep -q 7f6c4340-eb67-11d1-b9d7-00c04fad9a3b "$work/ifids-$level.txt"; then
+    ok "msrpc ifids with Kerberos at $level to msrpc serve --keytab"
+  else
+    fail "msrpc ifids with Kerberos at $level to msrpc serve --keytab: $(tail -3 "$work/ifids-$level.txt")"
+  fi
+done
+if in_dc timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" --keytab "$MSRPC_ADDC_USER_KEYTAB" \
+    --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level integrity \
+    "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ping-keytab.txt" 2>&1; then
+  ok "msrpc ping --keytab (alice's key, no password) at integrity to msrpc serve --keytab"
+else
+  fail "msrpc ping --keytab to msrpc serve --keytab: $(tail -3 "$work/ping-keytab.txt")"
+fi
+if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" \
+    --server-principal "$MSRPC_ADDC_DC_SPN" --auth-level privacy "ncacn_ip_tcp:127.0.0.1[135]" \
+    > "$work/ping-dc.txt" 2>&1; then
+  ok "msrpc ping with Kerberos at privacy to the DC's mgmt"
+else
+  fail "msrpc ping with Kerberos to the DC: $(tail -3 "$work/ping-dc.txt")"
+fi
+if grep -q "$pw" "$_server_log"; then
+  fail "the server log does not contain the password"
+else
+  ok "the server log does not contain the password"
+fi
+msrpc_stop
 
 finish

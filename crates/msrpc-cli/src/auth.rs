@@ -27,7 +27,7 @@ pub(crate) struct ClientAuthArgs {
     )]
     auth_level: AuthnLevel,
     /// The security package with --user: ntlm (auth type 10), negotiate (SPNEGO, auth type 9,
-    /// negotiating NTLM) or kerberos (auth type 16, at connect or privacy; needs --kdc and
+    /// negotiating NTLM) or kerberos (auth type 16, at every level; needs --kdc and
     /// --server-principal, and --user USER@REALM).
     #[arg(
         long,
@@ -42,6 +42,9 @@ pub(crate) struct ClientAuthArgs {
     /// Kerberos: the server's service principal, SERVICE/HOST.
     #[arg(long, value_name = "SPN")]
     server_principal: Option<String>,
+    /// Kerberos: log on with USER's key from this keytab instead of a password.
+    #[arg(long, value_name = "FILE")]
+    keytab: Option<std::path::PathBuf>,
 }
 
 impl ClientAuthArgs {
@@ -52,6 +55,8 @@ impl ClientAuthArgs {
         };
         let password = match std::env::var(PASSWORD_ENV) {
             Ok(p) => p,
+            // A keytab logon needs no password.
+            Err(_) if self.keytab.is_some() => String::new(),
             Err(_) => {
                 rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
                     Failure::usage(format!(
@@ -70,7 +75,16 @@ impl ClientAuthArgs {
                          --server-principal SERVICE/HOST",
                     ));
                 };
-                AuthInfo::kerberos(self.auth_level, creds, kdc, spn)
+                let info = AuthInfo::kerberos(self.auth_level, creds, kdc, spn);
+                match &self.keytab {
+                    None => info,
+                    Some(path) => {
+                        let keytab =
+                            msrpc::Keytab::from_file(path).map_err(|e| Failure::usage(e.detail))?;
+                        info.with_keytab(&keytab)
+                            .map_err(|e| Failure::usage(e.detail))?
+                    }
+                }
             }
             _ => AuthInfo::ntlm(self.auth_level, creds),
         });

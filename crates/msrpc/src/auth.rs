@@ -1316,7 +1316,11 @@ impl SecurityContext for KerberosContext {
             self.pkg
                 .accept_security_context_impl(builder)
                 .and_then(|mut g| g.resolve_with_client(&KdcClient))
-                .map_err(|e| krb_error(AuthFailure::LogonFailure, &e))?
+                .map_err(|e| {
+                    let e = krb_error(AuthFailure::LogonFailure, &e);
+                    tracing::debug!(leg = self.legs, error = %e, "Kerberos logon refused");
+                    e
+                })?
                 .status
         };
         let step = step_from(status, output, "Kerberos")?;
