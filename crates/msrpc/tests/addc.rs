@@ -19,7 +19,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use msrpc::server::{IncomingCall, Interface, InterfaceSecurity, Server};
 use msrpc::{
@@ -273,7 +276,10 @@ async fn bad_logons_give_clear_errors() {
 
 const WHO: SyntaxId = SyntaxId::new(uuid::uuid!("0e3f5a7c-1b2d-4e6f-8a9b-0c1d2e3f4a61"), 1, 0);
 
-struct Who;
+#[derive(Default)]
+struct Who {
+    ran: AtomicUsize,
+}
 
 impl Interface for Who {
     fn syntax(&self) -> SyntaxId {
@@ -286,6 +292,7 @@ impl Interface for Who {
         1
     }
     fn dispatch(&self, call: IncomingCall) {
+        self.ran.fetch_add(1, Ordering::SeqCst);
         let out = match call.client() {
             Some(c) => format!("{}@{} {}", c.user, c.domain, c.level),
             None => "anonymous".into(),
@@ -302,7 +309,7 @@ async fn a_server_with_the_exported_keytab_accepts_the_domains_tickets() {
     let spn = dc.var("MSRPC_ADDC_SERVICE_SPN").to_owned();
     let service = KerberosService::from_keytab(&keytab, Some(&spn), dc.kdc()).unwrap();
     let s = Server::builder()
-        .interface(Arc::new(Who))
+        .interface(Arc::new(Who::default()))
         .kerberos(service)
         .interface_security(WHO, InterfaceSecurity::min_level(AuthnLevel::Connect))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
@@ -328,4 +335,143 @@ async fn a_server_with_the_exported_keytab_accepts_the_domains_tickets() {
         }
     }
     s.shutdown(Duration::from_secs(1)).await;
+}
+
+/// What the proxy does to the first request it forwards.
+#[derive(Clone, Copy, Debug)]
+enum Tamper {
+    /// Flip one bit of its stub.
+    Flip,
+    /// Forward it, and once its response has gone back, send it again (a finished call's id,
+    /// so only the sequence number gives the copy away).
+    Replay,
+}
+
+/// Reads whole PDUs from `from` into `pending`; `None` at the end of the stream.
+async fn next_pdu(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    pending: &mut Vec<u8>,
+) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        if pending.len() >= 16 {
+            let len = usize::from(u16::from_le_bytes([pending[8], pending[9]]));
+            if len >= 16 && pending.len() >= len {
+                return Some(pending.drain(..len).collect());
+            }
+        }
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => pending.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A proxy to `target` that tampers with the first request; `closed` fires when the server has
+/// closed its side.
+async fn tampering_proxy(
+    target: std::net::SocketAddr,
+    how: Tamper,
+) -> (u16, tokio::sync::oneshot::Receiver<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let Ok((client, _)) = listener.accept().await else {
+            return;
+        };
+        let server = tokio::net::TcpStream::connect(target).await.unwrap();
+        let (mut cr, mut cw) = client.into_split();
+        let (mut sr, sw) = server.into_split();
+        let sw = Arc::new(tokio::sync::Mutex::new(sw));
+        let first: Arc<std::sync::Mutex<Option<Vec<u8>>>> = Arc::default();
+        let (up_sw, up_first) = (sw.clone(), first.clone());
+        tokio::spawn(async move {
+            let mut pending = Vec::new();
+            let mut seen = false;
+            while let Some(mut pdu) = next_pdu(&mut cr, &mut pending).await {
+                if pdu[2] == 0 && !seen {
+                    seen = true;
+                    match how {
+                        Tamper::Flip => pdu[24 + 1] ^= 0x01,
+                        Tamper::Replay => *up_first.lock().unwrap() = Some(pdu.clone()),
+                    }
+                }
+                if up_sw.lock().await.write_all(&pdu).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let mut pending = Vec::new();
+        while let Some(pdu) = next_pdu(&mut sr, &mut pending).await {
+            if cw.write_all(&pdu).await.is_err() {
+                break;
+            }
+            let copy = if pdu[2] == 2 {
+                first.lock().unwrap().take()
+            } else {
+                None
+            };
+            if let Some(copy) = copy {
+                let _ = sw.lock().await.write_all(&copy).await;
+            }
+        }
+        let _ = cw.shutdown().await;
+        let _ = tx.send(());
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn altered_and_replayed_kerberos_requests_are_never_dispatched() {
+    let dc = dc();
+    let keytab = Keytab::from_file(dc.var("MSRPC_ADDC_KEYTAB")).unwrap();
+    let spn = dc.var("MSRPC_ADDC_SERVICE_SPN").to_owned();
+    for level in [AuthnLevel::PktIntegrity, AuthnLevel::PktPrivacy] {
+        for how in [Tamper::Flip, Tamper::Replay] {
+            let who = Arc::new(Who::default());
+            let s = Server::builder()
+                .interface(who.clone())
+                .kerberos(KerberosService::from_keytab(&keytab, Some(&spn), dc.kdc()).unwrap())
+                .listen("ncacn_ip_tcp:127.0.0.1[0]")
+                .start()
+                .await
+                .unwrap();
+            let port = s.bindings()[0].endpoint().unwrap().parse::<u16>().unwrap();
+            let (proxy, closed) = tampering_proxy(([127, 0, 0, 1], port).into(), how).await;
+            let mut o = BindingOptions::default();
+            o.call_timeout = Some(Duration::from_secs(30));
+            o.auth = Some(dc.auth(level, &dc.password, &spn));
+            let b = Binding::with_options(&format!("ncacn_ip_tcp:127.0.0.1[{proxy}]"), o).unwrap();
+            let r = b.call(WHO, 0, |_| Ok(b"pay alice".to_vec())).await;
+            match how {
+                Tamper::Flip => {
+                    let e = r.expect_err("an altered request");
+                    assert!(
+                        matches!(
+                            e.status(),
+                            Win32Status::RPC_S_SEC_PKG_ERROR | Win32Status::RPC_S_COMM_FAILURE
+                        ),
+                        "{level} {how:?}: {e}"
+                    );
+                    assert_eq!(
+                        who.ran.load(Ordering::SeqCst),
+                        0,
+                        "{level}: the altered call ran"
+                    );
+                }
+                Tamper::Replay => {
+                    r.unwrap_or_else(|e| panic!("{level}: the original request: {e}"));
+                    // The server refuses the copy (its sequence number is old) and closes.
+                    tokio::time::timeout(Duration::from_secs(20), closed)
+                        .await
+                        .expect("the server closes the connection after the replay")
+                        .unwrap();
+                    assert_eq!(who.ran.load(Ordering::SeqCst), 1, "{level}: the replay ran");
+                }
+            }
+            s.shutdown(Duration::from_secs(1)).await;
+        }
+    }
 }
