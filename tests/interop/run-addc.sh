@@ -109,6 +109,13 @@ if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" "${krb[@]
 else
   fail "msrpc ping with Kerberos to the DC: $(tail -3 "$work/ping-dc.txt")"
 fi
+if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" --auth-service negotiate \
+    --kdc "$MSRPC_ADDC_KDC_URL" --server-principal "$MSRPC_ADDC_DC_SPN" --auth-level integrity \
+    "ncacn_ip_tcp:127.0.0.1[135]" > "$work/ping-dc-spnego.txt" 2>&1; then
+  ok "msrpc ping with SPNEGO choosing Kerberos at integrity to the DC's mgmt"
+else
+  fail "msrpc ping with SPNEGO/Kerberos to the DC: $(tail -3 "$work/ping-dc-spnego.txt")"
+fi
 if grep -q "$pw" "$_server_log"; then
   fail "the server log does not contain the password"
 else

@@ -27,7 +27,7 @@ pub(crate) struct ClientAuthArgs {
     )]
     auth_level: AuthnLevel,
     /// The security package with --user: ntlm (auth type 10), negotiate (SPNEGO, auth type 9,
-    /// negotiating NTLM) or kerberos (auth type 16, at every level; needs --kdc and
+    /// negotiating NTLM, or Kerberos when --kdc is given) or kerberos (auth type 16, at every level; needs --kdc and
     /// --server-principal, and --user USER@REALM).
     #[arg(
         long,
@@ -67,15 +67,21 @@ impl ClientAuthArgs {
         };
         let creds = Credentials::parse(user, password);
         options.auth = Some(match self.auth_service {
-            AuthnService::Negotiate => AuthInfo::negotiate(self.auth_level, creds),
-            AuthnService::Kerberos => {
+            AuthnService::Negotiate if self.kdc.is_none() => {
+                AuthInfo::negotiate(self.auth_level, creds)
+            }
+            AuthnService::Negotiate | AuthnService::Kerberos => {
                 let (Some(kdc), Some(spn)) = (&self.kdc, &self.server_principal) else {
                     return Err(Failure::usage(
                         "--auth-service kerberos needs --kdc tcp://HOST:PORT and \
                          --server-principal SERVICE/HOST",
                     ));
                 };
-                let info = AuthInfo::kerberos(self.auth_level, creds, kdc, spn);
+                let info = if self.auth_service == AuthnService::Negotiate {
+                    AuthInfo::negotiate_kerberos(self.auth_level, creds, kdc, spn)
+                } else {
+                    AuthInfo::kerberos(self.auth_level, creds, kdc, spn)
+                };
                 match &self.keytab {
                     None => info,
                     Some(path) => {

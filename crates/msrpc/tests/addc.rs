@@ -475,3 +475,27 @@ async fn altered_and_replayed_kerberos_requests_are_never_dispatched() {
         }
     }
 }
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn negotiate_choosing_kerberos_to_the_dcs_mgmt_and_samr_at_every_level() {
+    let dc = dc();
+    let spn = dc.var("MSRPC_ADDC_DC_SPN").to_owned();
+    let samr = tcp_port(SAMR).await;
+    let user = || Credentials::new(dc.var("MSRPC_ADDC_USER"), dc.realm(), &dc.password);
+    for level in LEVELS {
+        let auth = || AuthInfo::negotiate_kerberos(level, user(), dc.kdc(), &spn);
+        let b = dc.dc_binding(135, auth());
+        let ids = mgmt::inq_if_ids(&b)
+            .await
+            .unwrap_or_else(|e| panic!("{level}: SPNEGO/Kerberos mgmt: {e}"));
+        assert!(ids.iter().any(|i| i.uuid == EPM), "{level}");
+        if level != AuthnLevel::Connect {
+            let reply = samr_domains(&dc.dc_binding(samr, auth()))
+                .await
+                .unwrap_or_else(|e| panic!("{level}: SPNEGO/Kerberos samr: {e}"));
+            let n = utf16(dc.var("MSRPC_ADDC_DOMAIN"));
+            assert!(reply.windows(n.len()).any(|w| w == n.as_slice()), "{level}");
+        }
+    }
+}
