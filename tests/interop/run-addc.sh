@@ -80,6 +80,10 @@ printf '#!/bin/sh\nexec "%s" exec "%s" "%s" "$@"\n' "$addc" "$dc_dir" "$real_bin
 chmod +x "$work/msrpc-in-ns"
 MSRPC_BIN="$work/msrpc-in-ns"
 msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN" --min-auth-level connect
+# lib.sh's capture runs `tshark -i lo`: the namespace's lo (exec, so the pid it stops is tshark's).
+tshark() { exec ip netns exec "$MSRPC_ADDC_NETNS" tshark "$@"; }
+captured=0
+capture_start "$work/krb5.pcap" "$MSRPC_PORT" 135 && captured=1
 run_driver -l msrpc 120 "$addc" exec "$dc_dir" /usr/bin/python3 "$interop_dir/samba_krb5.py" "$MSRPC_PORT" \
   "$MSRPC_ADDC_SERVICE_HOST" --peer msrpc
 user="$MSRPC_ADDC_USER@$MSRPC_ADDC_REALM"
@@ -115,6 +119,13 @@ if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" --auth-se
   ok "msrpc ping with SPNEGO choosing Kerberos at integrity to the DC's mgmt"
 else
   fail "msrpc ping with SPNEGO/Kerberos to the DC: $(tail -3 "$work/ping-dc-spnego.txt")"
+fi
+if [ $captured = 1 ]; then
+  capture_stop
+  # tshark dissects the Kerberos and SPNEGO tokens and finds nothing wrong with msrpc's or the DC's
+  # PDUs (MIC and wrap tokens included).
+  pcap_check -l msrpc "$work/krb5.pcap" "$MSRPC_PORT" --port 135 --expect bind=8 --expect auth3=4 \
+    --expect request=10 --expect response=10 --expect alter_context=1
 fi
 if grep -q "$pw" "$_server_log"; then
   fail "the server log does not contain the password"
