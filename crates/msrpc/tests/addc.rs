@@ -9,9 +9,11 @@
 //! (`./scripts/test` does this.) `addc.sh exec` sets `MSRPC_ADDC_DIR` and the other `MSRPC_ADDC_*`
 //! variables from DIR/env.
 //!
-//! - msrpc's client with the DC's own PAC-bearing AES256 tickets (password and keytab logons)
-//!   calls the DC's mgmt on 135 and its samr and lsarpc on the ports its endpoint mapper gives,
-//!   at connect, packet, integrity and privacy, with calls in parallel on one connection;
+//! - msrpc's client with the DC's own PAC-bearing AES256 tickets (password and keytab logons,
+//!   plain Kerberos and SPNEGO choosing Kerberos) calls the DC's mgmt on 135 and its samr,
+//!   netlogon and lsarpc on the ports its endpoint mapper gives, at connect, packet, integrity and
+//!   privacy, with calls in parallel on one connection;
+//! - requests altered or replayed in flight are never dispatched;
 //! - a wrong password, an unknown user, a wrong SPN and an unreachable KDC give clear errors;
 //! - msrpc's server with the service account's exported keytab accepts msrpc's client at every
 //!   level and shows the manager the client's name.
@@ -40,6 +42,8 @@ const LEVELS: [AuthnLevel; 4] = [
 const LSARPC: SyntaxId = SyntaxId::new(uuid::uuid!("12345778-1234-abcd-ef00-0123456789ab"), 0, 0);
 /// samr (MS-SAMR), v1.0.
 const SAMR: SyntaxId = SyntaxId::new(uuid::uuid!("12345778-1234-abcd-ef00-0123456789ac"), 1, 0);
+/// netlogon (MS-NRPC), v1.0.
+const NETLOGON: SyntaxId = SyntaxId::new(uuid::uuid!("12345678-1234-abcd-ef00-01234567cffb"), 1, 0);
 const EPM: uuid::Uuid = uuid::uuid!("e1af8308-5d1f-11c9-91a4-08002b14a0fa");
 
 struct Dc {
@@ -496,6 +500,67 @@ async fn negotiate_choosing_kerberos_to_the_dcs_mgmt_and_samr_at_every_level() {
                 .unwrap_or_else(|e| panic!("{level}: SPNEGO/Kerberos samr: {e}"));
             let n = utf16(dc.var("MSRPC_ADDC_DOMAIN"));
             assert!(reply.windows(n.len()).any(|w| w == n.as_slice()), "{level}");
+        }
+    }
+}
+
+/// NetrServerReqChallenge (MS-NRPC opnum 4) for computer `name`: the server's 8-byte challenge.
+async fn netlogon_challenge(b: &Binding, name: &str) -> msrpc::Result<Vec<u8>> {
+    // PrimaryName: a null unique pointer; ComputerName: a conformant varying string with its
+    // terminating zero, padded to 4; ClientChallenge: 8 bytes.
+    let chars: Vec<u16> = name.encode_utf16().chain([0]).collect();
+    let n = chars.len() as u32;
+    let mut req = vec![0u8; 4];
+    for v in [n, 0, n] {
+        req.extend_from_slice(&v.to_le_bytes());
+    }
+    req.extend(chars.iter().flat_map(|c| c.to_le_bytes()));
+    while !req.len().is_multiple_of(4) {
+        req.push(0);
+    }
+    req.extend_from_slice(&[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+    let r = b.call(NETLOGON, 4, move |_| Ok(req)).await?;
+    assert_eq!(r.stub.len(), 12, "a challenge and a status");
+    assert_eq!(&r.stub[8..], &[0; 4], "NetrServerReqChallenge status");
+    Ok(r.stub[..8].to_vec())
+}
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn kerberos_to_the_dcs_netlogon_at_every_level() {
+    let dc = dc();
+    let spn = dc.var("MSRPC_ADDC_DC_SPN").to_owned();
+    let port = tcp_port(NETLOGON).await;
+    for level in LEVELS {
+        for auth in [
+            dc.auth(level, &dc.password, &spn),
+            AuthInfo::negotiate_kerberos(
+                level,
+                Credentials::new(dc.var("MSRPC_ADDC_USER"), dc.realm(), &dc.password),
+                dc.kdc(),
+                &spn,
+            ),
+        ] {
+            let service = auth.service;
+            let b = dc.dc_binding(port, auth);
+            if level == AuthnLevel::Connect {
+                // This DC refuses netlogon at connect, to python3-samba too.
+                let e = netlogon_challenge(&b, "WS1")
+                    .await
+                    .expect_err("netlogon at connect");
+                assert_eq!(
+                    e.status(),
+                    Win32Status::ERROR_ACCESS_DENIED,
+                    "{service:?}: {e}"
+                );
+                continue;
+            }
+            let c1 = netlogon_challenge(&b, "WS1")
+                .await
+                .unwrap_or_else(|e| panic!("{level} {service:?}: netlogon: {e}"));
+            let c2 = netlogon_challenge(&b, "WS1").await.unwrap();
+            // A fresh random challenge each time.
+            assert_ne!(c1, c2, "{level} {service:?}");
         }
     }
 }
