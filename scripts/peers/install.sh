@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests use, when missing: Samba (samba-dcerpcd, rpcclient,
-# python3-samba), tshark, an MIT Kerberos KDC (krb5-kdc, kadmin.local), and a Python venv with
-# impacket under target/peers/venv.
+# python3-samba, and winbind, without which the AD DC of addc.sh exits at once), tshark, an MIT Kerberos
+# KDC and its tools (krb5-kdc, kadmin.local, kinit, kvno), and a Python venv with impacket under
+# target/peers/venv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
 need_apt=()
 [ -x /usr/libexec/samba/samba-dcerpcd ] || need_apt+=(samba)
 [ -x /usr/sbin/smbd ] || need_apt+=(samba)
+[ -x /usr/sbin/winbindd ] || need_apt+=(winbind)
 command -v rpcclient >/dev/null || need_apt+=(smbclient)
 command -v smbpasswd >/dev/null || need_apt+=(samba-common-bin)
 /usr/bin/python3 -c 'import samba.dcerpc.epmapper' 2>/dev/null || need_apt+=(python3-samba)
 command -v tshark >/dev/null || need_apt+=(tshark)
 [ -x /usr/sbin/krb5kdc ] || need_apt+=(krb5-kdc)
 [ -x /usr/sbin/kadmin.local ] || need_apt+=(krb5-admin-server)
+command -v kvno >/dev/null || need_apt+=(krb5-user)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing apt packages: ${need_apt[*]}"

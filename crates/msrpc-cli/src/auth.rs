@@ -27,7 +27,7 @@ pub(crate) struct ClientAuthArgs {
     )]
     auth_level: AuthnLevel,
     /// The security package with --user: ntlm (auth type 10), negotiate (SPNEGO, auth type 9,
-    /// negotiating NTLM) or kerberos (auth type 16, at connect or privacy; needs --kdc and
+    /// negotiating NTLM, or Kerberos when --kdc is given) or kerberos (auth type 16, at every level; needs --kdc and
     /// --server-principal, and --user USER@REALM).
     #[arg(
         long,
@@ -42,6 +42,9 @@ pub(crate) struct ClientAuthArgs {
     /// Kerberos: the server's service principal, SERVICE/HOST.
     #[arg(long, value_name = "SPN")]
     server_principal: Option<String>,
+    /// Kerberos: log on with USER's key from this keytab instead of a password.
+    #[arg(long, value_name = "FILE")]
+    keytab: Option<std::path::PathBuf>,
 }
 
 /// The SMB layer of `ncacn_np` bindings, for every client command that takes a binding.
@@ -68,6 +71,8 @@ impl ClientAuthArgs {
         };
         let password = match std::env::var(PASSWORD_ENV) {
             Ok(p) => p,
+            // A keytab logon needs no password.
+            Err(_) if self.keytab.is_some() => String::new(),
             Err(_) => {
                 rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
                     Failure::usage(format!(
@@ -78,15 +83,30 @@ impl ClientAuthArgs {
         };
         let creds = Credentials::parse(user, password);
         options.auth = Some(match self.auth_service {
-            AuthnService::Negotiate => AuthInfo::negotiate(self.auth_level, creds),
-            AuthnService::Kerberos => {
+            AuthnService::Negotiate if self.kdc.is_none() => {
+                AuthInfo::negotiate(self.auth_level, creds)
+            }
+            AuthnService::Negotiate | AuthnService::Kerberos => {
                 let (Some(kdc), Some(spn)) = (&self.kdc, &self.server_principal) else {
                     return Err(Failure::usage(
                         "--auth-service kerberos needs --kdc tcp://HOST:PORT and \
                          --server-principal SERVICE/HOST",
                     ));
                 };
-                AuthInfo::kerberos(self.auth_level, creds, kdc, spn)
+                let info = if self.auth_service == AuthnService::Negotiate {
+                    AuthInfo::negotiate_kerberos(self.auth_level, creds, kdc, spn)
+                } else {
+                    AuthInfo::kerberos(self.auth_level, creds, kdc, spn)
+                };
+                match &self.keytab {
+                    None => info,
+                    Some(path) => {
+                        let keytab =
+                            msrpc::Keytab::from_file(path).map_err(|e| Failure::usage(e.detail))?;
+                        info.with_keytab(&keytab)
+                            .map_err(|e| Failure::usage(e.detail))?
+                    }
+                }
             }
             _ => AuthInfo::ntlm(self.auth_level, creds),
         });

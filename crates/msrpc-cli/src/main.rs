@@ -58,6 +58,7 @@ Examples:
   msrpc serve --epm --epm-port 1350 --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --register-with ncacn_ip_tcp:127.0.0.1[135] --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --users users.txt --min-auth-level integrity --listen ncacn_ip_tcp:127.0.0.1[8765]
+  msrpc serve --keytab srv1.keytab --service-principal host/srv1.corp.example --listen ncacn_ip_tcp:0.0.0.0[8765]
 
 Prints one line `listening on BINDING` per listener, with the real port, once it is ready.
 With --epm the server also serves the endpoint mapper (on 127.0.0.1:135 unless --epm-port says
@@ -98,6 +99,14 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// `DOMAIN\USER:PASSWORD` per line, `#` comments.
         #[arg(long, value_name = "FILE")]
         users: Option<std::path::PathBuf>,
+        /// Accept Kerberos (auth type 16, every level) with the service keys in this keytab
+        /// (`samba-tool domain exportkeytab`, `kadmin ktadd`, `ktutil`).
+        #[arg(long, value_name = "FILE")]
+        keytab: Option<std::path::PathBuf>,
+        /// With --keytab: the principal to be, SERVICE/HOST (default: the keytab's first);
+        /// tickets for the keytab's other principals are accepted too.
+        #[arg(long, value_name = "SPN", requires = "keytab")]
+        service_principal: Option<String>,
         /// Refuse calls below this level (none, connect, packet, integrity, privacy) with
         /// access denied, on every interface but the endpoint mapper.
         #[arg(long, value_name = "LEVEL", default_value = "none")]
@@ -211,6 +220,8 @@ fn main() -> ExitCode {
             register_with,
             json,
             users,
+            keytab,
+            service_principal,
             min_auth_level,
             prefer_syntax,
         } => serve(
@@ -225,6 +236,8 @@ fn main() -> ExitCode {
             json,
             ServeAuth {
                 users,
+                keytab,
+                service_principal,
                 min_auth_level,
             },
         ),
@@ -323,6 +336,8 @@ impl From<SyntaxArg> for msrpc::Syntax {
 /// `msrpc serve`'s authentication options.
 struct ServeAuth {
     users: Option<std::path::PathBuf>,
+    keytab: Option<std::path::PathBuf>,
+    service_principal: Option<String>,
     min_auth_level: msrpc::AuthnLevel,
 }
 
@@ -343,9 +358,24 @@ fn serve(
         )),
         None => None,
     };
-    if users.is_none() && auth.min_auth_level > msrpc::AuthnLevel::None {
+    let kerberos = match &auth.keytab {
+        Some(path) => {
+            let keytab = msrpc::Keytab::from_file(path).map_err(|e| Failure::usage(e.detail))?;
+            // The KDC is only asked for user-to-user tickets, which msrpc's server does not use.
+            let service = msrpc::KerberosService::from_keytab(
+                &keytab,
+                auth.service_principal.as_deref(),
+                "tcp://127.0.0.1:88",
+            )
+            .map_err(|e| Failure::usage(format!("keytab {}: {}", path.display(), e.detail)))?;
+            Some(service)
+        }
+        None => None,
+    };
+    if users.is_none() && kerberos.is_none() && auth.min_auth_level > msrpc::AuthnLevel::None {
         return Err(Failure::usage(
-            "--min-auth-level needs --users FILE: without accounts no client can log on",
+            "--min-auth-level needs --users FILE or --keytab FILE: without accounts no client \
+             can log on",
         ));
     }
     let rt = runtime()?;
@@ -367,6 +397,9 @@ fn serve(
             .min_auth_level(auth.min_auth_level);
         if let Some(users) = users {
             builder = builder.authentication(users);
+        }
+        if let Some(service) = kerberos {
+            builder = builder.kerberos(service);
         }
         for l in listen {
             builder = builder.listen(l);

@@ -28,8 +28,8 @@ pub mod server;
 pub mod transport;
 
 pub use auth::{
-    AuthInfo, AuthnLevel, AuthnService, ClientIdentity, Credentials, KerberosService,
-    KerberosTarget, UserStore,
+    AuthInfo, AuthnLevel, AuthnService, ClientIdentity, ClientKey, Credentials, KerberosService,
+    KerberosTarget, Keytab, UserStore,
 };
 pub use client::{Binding, BindingOptions, Reply, SmbOptions};
 pub use codegen::ClientContext;

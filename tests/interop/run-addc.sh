@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Kerberos against a real Active Directory domain: the Samba AD DC of scripts/peers/addc.sh, in its own
+# network namespace. MIT kinit/kvno get AES tickets from its KDC for the DC and for msrpc's service account,
+# the exported keytab holds that account's current keys, and python3-samba calls the DC's mgmt with
+# Kerberos at connect, integrity and privacy (a wrong password refused): the reference run. Then
+# `msrpc serve --keytab` (the exported keytab, SPN host/srv1.ad.msrpc.test) is called by the same
+# python3-samba driver and by msrpc's own CLI at every level, with a password and with a keytab, and the
+# CLI calls the DC's mgmt with Kerberos. Everything runs inside the namespace.
+#
+# Uses the DC in MSRPC_ADDC_DIR (./scripts/test starts it); without it, starts one in the work directory and
+# stops it on exit.
+source "$(dirname "$0")/lib.sh"
+interop_init addc
+
+require samba /usr/sbin/samba
+require winbindd /usr/sbin/winbindd
+require kinit kinit
+/usr/bin/python3 -c 'import samba.dcerpc.mgmt' 2>/dev/null || require "python3-samba" /nonexistent
+addc="$interop_root/scripts/peers/addc.sh"
+
+own_dc=""
+if [ -n "${MSRPC_ADDC_DIR:-}" ] && [ -f "$MSRPC_ADDC_DIR/samba.pid" ]; then
+  dc_dir=$MSRPC_ADDC_DIR
+else
+  dc_dir="$work/addc"
+  own_dc=1
+  trap '"$addc" stop "$dc_dir" >/dev/null 2>&1; _interop_exit' EXIT
+  if "$addc" start "$dc_dir"; then ok "addc.sh start"; else fail "addc.sh start"; finish; fi
+fi
+in_dc() { "$addc" exec "$dc_dir" "$@"; }
+# shellcheck disable=SC1091
+. "$dc_dir/env"
+export KRB5CCNAME="FILE:$work/ccache"
+
+if in_dc kinit "$MSRPC_ADDC_USER" < "$MSRPC_ADDC_PASSWORD_FILE" > "$work/kinit.txt" 2>&1; then
+  ok "kinit $MSRPC_ADDC_USER@$MSRPC_ADDC_REALM with its password"
+else
+  fail "kinit $MSRPC_ADDC_USER: $(tail -2 "$work/kinit.txt")"
+fi
+if in_dc kvno "$MSRPC_ADDC_DC_SPN" "$MSRPC_ADDC_SERVICE_SPN" > "$work/kvno.txt" 2>&1 \
+    && in_dc klist -e > "$work/klist.txt" 2>&1; then
+  for spn in "$MSRPC_ADDC_DC_SPN" "$MSRPC_ADDC_SERVICE_SPN"; do
+    if grep -A1 "$spn@" "$work/klist.txt" | grep -q 'aes256-cts-hmac-sha1-96, aes256-cts-hmac-sha1-96'; then
+      ok "kvno $spn: an AES256 ticket with an AES256 session key"
+    else
+      fail "kvno $spn: AES256 ticket and session key; klist -e says: $(grep -A1 "$spn@" "$work/klist.txt")"
+    fi
+  done
+else
+  fail "kvno $MSRPC_ADDC_DC_SPN $MSRPC_ADDC_SERVICE_SPN: $(tail -2 "$work/kvno.txt")"
+fi
+printf 'Wr0ng-%s\n' "$(cat "$MSRPC_ADDC_PASSWORD_FILE")" > "$work/wrong.password"
+if in_dc env KRB5CCNAME="FILE:$work/ccache.wrong" kinit "$MSRPC_ADDC_USER" < "$work/wrong.password" \
+    > "$work/kinit-wrong.txt" 2>&1; then
+  fail "kinit with a wrong password is refused"
+elif grep -qi 'pre-authentication failed\|password incorrect' "$work/kinit-wrong.txt"; then
+  ok "kinit with a wrong password is refused (pre-authentication failed)"
+else
+  fail "kinit with a wrong password: $(tail -2 "$work/kinit-wrong.txt")"
+fi
+# The keytab holds the account's current keys: a ticket the KDC issues for the SPN decrypts with it.
+if klist -ke "$MSRPC_ADDC_KEYTAB" 2>/dev/null | grep -q "$MSRPC_ADDC_SERVICE_SPN@$MSRPC_ADDC_REALM (aes256-cts-hmac-sha1-96)" \
+    && in_dc kvno -k "$MSRPC_ADDC_KEYTAB" "$MSRPC_ADDC_SERVICE_SPN" > "$work/kvno-keytab.txt" 2>&1 \
+    && grep -q 'keytab entry valid' "$work/kvno-keytab.txt"; then
+  ok "the exported keytab has $MSRPC_ADDC_SERVICE_SPN's AES256 key, and the KDC's ticket decrypts with it"
+else
+  fail "keytab $MSRPC_ADDC_KEYTAB: $(klist -ke "$MSRPC_ADDC_KEYTAB" 2>&1 | tail -2) $(tail -2 "$work/kvno-keytab.txt" 2>/dev/null)"
+fi
+
+echo "--- python3-samba with Kerberos to the DC's mgmt on 127.0.0.1:135 (in the namespace)"
+run_driver -l dc 120 "$addc" exec "$dc_dir" /usr/bin/python3 "$interop_dir/samba_krb5.py" 135 \
+  "$MSRPC_ADDC_DC_HOST" --peer dc
+
+echo "--- msrpc serve --keytab (host/srv1) in the namespace"
+msrpc_build
+real_bin=$MSRPC_BIN
+# msrpc_start runs "$MSRPC_BIN serve ...": run it inside the namespace (exec all the way, so the pid
+# lib.sh stops is msrpc's).
+printf '#!/bin/sh\nexec "%s" exec "%s" "%s" "$@"\n' "$addc" "$dc_dir" "$real_bin" > "$work/msrpc-in-ns"
+chmod +x "$work/msrpc-in-ns"
+MSRPC_BIN="$work/msrpc-in-ns"
+msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN" --min-auth-level connect
+# lib.sh's capture runs `tshark -i lo`: the namespace's lo (exec, so the pid it stops is tshark's).
+tshark() { exec ip netns exec "$MSRPC_ADDC_NETNS" tshark "$@"; }
+captured=0
+capture_start "$work/krb5.pcap" "$MSRPC_PORT" 135 && captured=1
+run_driver -l msrpc 120 "$addc" exec "$dc_dir" /usr/bin/python3 "$interop_dir/samba_krb5.py" "$MSRPC_PORT" \
+  "$MSRPC_ADDC_SERVICE_HOST" --peer msrpc
+user="$MSRPC_ADDC_USER@$MSRPC_ADDC_REALM"
+krb=(--auth-service kerberos --kdc "$MSRPC_ADDC_KDC_URL")
+pw=$(cat "$MSRPC_ADDC_PASSWORD_FILE")
+for level in connect packet integrity privacy; do
+  if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ifids --user "$user" "${krb[@]}" \
+      --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level "$level" \
+      "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ifids-$level.txt" 2>&1 \
+      && grep -q 7f6c4340-eb67-11d1-b9d7-00c04fad9a3b "$work/ifids-$level.txt"; then
+    ok "msrpc ifids with Kerberos at $level to msrpc serve --keytab"
+  else
+    fail "msrpc ifids with Kerberos at $level to msrpc serve --keytab: $(tail -3 "$work/ifids-$level.txt")"
+  fi
+done
+if in_dc timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" --keytab "$MSRPC_ADDC_USER_KEYTAB" \
+    --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level integrity \
+    "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ping-keytab.txt" 2>&1; then
+  ok "msrpc ping --keytab (alice's key, no password) at integrity to msrpc serve --keytab"
+else
+  fail "msrpc ping --keytab to msrpc serve --keytab: $(tail -3 "$work/ping-keytab.txt")"
+fi
+if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" \
+    --server-principal "$MSRPC_ADDC_DC_SPN" --auth-level privacy "ncacn_ip_tcp:127.0.0.1[135]" \
+    > "$work/ping-dc.txt" 2>&1; then
+  ok "msrpc ping with Kerberos at privacy to the DC's mgmt"
+else
+  fail "msrpc ping with Kerberos to the DC: $(tail -3 "$work/ping-dc.txt")"
+fi
+if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" --auth-service negotiate \
+    --kdc "$MSRPC_ADDC_KDC_URL" --server-principal "$MSRPC_ADDC_DC_SPN" --auth-level integrity \
+    "ncacn_ip_tcp:127.0.0.1[135]" > "$work/ping-dc-spnego.txt" 2>&1; then
+  ok "msrpc ping with SPNEGO choosing Kerberos at integrity to the DC's mgmt"
+else
+  fail "msrpc ping with SPNEGO/Kerberos to the DC: $(tail -3 "$work/ping-dc-spnego.txt")"
+fi
+if [ $captured = 1 ]; then
+  capture_stop
+  # tshark dissects the Kerberos and SPNEGO tokens and finds nothing wrong with msrpc's or the DC's
+  # PDUs (MIC and wrap tokens included).
+  pcap_check -l msrpc "$work/krb5.pcap" "$MSRPC_PORT" --port 135 --expect bind=8 --expect auth3=4 \
+    --expect request=10 --expect response=10 --expect alter_context=1
+fi
+if grep -q "$pw" "$_server_log"; then
+  fail "the server log does not contain the password"
+else
+  ok "the server log does not contain the password"
+fi
+msrpc_stop
+
+finish
