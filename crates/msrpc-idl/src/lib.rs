@@ -188,6 +188,7 @@ mod r#gen;
 mod lexer;
 mod model;
 mod parser;
+mod preprocess;
 
 use std::path::{Path, PathBuf};
 
@@ -414,7 +415,7 @@ impl Builder {
             Some((aname, atext)) => {
                 let id = sources.add(aname, None, atext);
                 let toks =
-                    lexer::Preprocessor::new(&mut sources, &self.include_dirs).tokenize(id)?;
+                    preprocess::Preprocessor::new(&mut sources, &self.include_dirs).tokenize(id)?;
                 Some(
                     parser::Parser::new(&toks, &sources)
                         .acf_file()
@@ -455,7 +456,8 @@ impl Builder {
                 continue;
             }
             let from_path = sources.file(from).path.clone();
-            let Some(found) = lexer::find_file(&name, from_path.as_deref(), &self.include_dirs)
+            let Some(found) =
+                preprocess::find_file(&name, from_path.as_deref(), &self.include_dirs)
             else {
                 return Err(sources
                     .diagnostic(
@@ -498,7 +500,7 @@ fn parse_idl(
     include_dirs: &[PathBuf],
     id: u32,
 ) -> Result<ast::File, Diagnostics> {
-    let toks = lexer::Preprocessor::new(sources, include_dirs).tokenize(id)?;
+    let toks = preprocess::Preprocessor::new(sources, include_dirs).tokenize(id)?;
     Ok(parser::Parser::new(&toks, sources)
         .idl_file()
         .map_err(|d| *d)?)
