@@ -250,7 +250,7 @@ fn service_faults_bad_stubs_and_unknown_opnums() {
 /// generated `Service` runs each future to completion (here on the stand-in's thread).
 mod async_server {
     use super::rt;
-    use msrpc_ndr::{DataRep, NdrString, Syntax};
+    use msrpc_ndr::{DataRep, NdrString, Stub as _, Syntax};
     use rt::Interface as _;
 
     mod idl {

@@ -27,7 +27,7 @@ pub use auth::{
     KerberosTarget, UserStore,
 };
 pub use client::{Binding, BindingOptions, Reply};
-pub use codegen::ClientContext;
+pub use codegen::{ClientContext, Stub};
 pub use error::{Error, Initiator, Result};
 pub use msrpc_ndr::{DataRep, Syntax};
 pub use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
