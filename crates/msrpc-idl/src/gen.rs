@@ -1289,7 +1289,7 @@ impl Gen<'_> {
              /// encodes its reply stub (as the runtime's `encode_reply` does). Only synchronous operations:\n\
              /// an `[async]` opnum gives `UnknownOpnum` (serve those with an `AsyncCall`, as [`Service`] does).{}\n\
              pub {}fn dispatch<S: Server + ?Sized>(server: &S, {}opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, limits: {n}::DecodeLimits) \
-             -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ match opnum {{",
+             -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ let input = (stub, syntax, rep, limits); match opnum {{",
             if takes_call {
                 "\n/// `call` is handed to the manager routines of the operations with context handles."
             } else {
@@ -1303,16 +1303,17 @@ impl Gen<'_> {
             }
         );
         for op in itf.ops.iter().filter(|op| !op.is_async) {
-            let s = upper_camel(&op.name);
+            let (helper, wait) = if opts.async_server {
+                ("dispatch_op_future", ".await")
+            } else {
+                ("dispatch_op", "")
+            };
             let _ = write!(
                 out,
-                "{} => {{ let req = {s}Request::decode_with_limits(stub, syntax, rep, limits).map_err({rt}::DispatchError::Decode)?; \
-                 let resp = server.{}({}req){}.map_err({rt}::DispatchError::Manager)?; \
-                 {rt}::encode_reply(&resp, syntax).map_err({rt}::DispatchError::Encode) }}",
+                "{} => {rt}::{helper}(input, |req| server.{}({}req)){wait},",
                 op.opnum,
                 snake(&op.name),
                 if uses_contexts(op) { "call, " } else { "" },
-                if opts.async_server { ".await" } else { "" }
             );
         }
         let _ = writeln!(

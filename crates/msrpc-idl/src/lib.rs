@@ -53,7 +53,7 @@
 //! | `OperationDescriptor { name: &'static str, opnum: u16, is_async: bool, idempotent: bool, maybe: bool }` | one per operation |
 //! | `Win32Status` | the error a server manager routine returns (the call faults with it) |
 //! | `DispatchError` with variants `UnknownOpnum(u16)`, `Decode(ndr::Error)`, `Encode(ndr::Error)`, `Manager(Win32Status)` | what `dispatch` returns |
-//! | `encode_reply<T: ndr::Stub>(&T, Syntax) -> ndr::Result<Vec<u8>>` | `dispatch` encodes the manager's response with it (the runtime picks the data representation) |
+//! | `dispatch_op<Req: ndr::Stub, Resp: ndr::Stub>((stub, syntax, rep, limits), manager: impl FnOnce(Req) -> Result<Resp, Win32Status>) -> Result<Vec<u8>, DispatchError>` and `dispatch_op_future` (the same with an `async` manager) | each arm of `dispatch`: decode under the limits, run the manager, encode the reply |
 //! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>`, `serve_blocking`, `serve_future` (their `f` gets opnum, stub, syntax, rep and the `ndr::DecodeLimits` to decode under), `serve_async::<Req, Resp>(call, manager)` | the server adapter `Service` |
 //! | `serve_blocking_call` (as `serve_blocking`, `f` also gets `&IncomingCall`), `serve_future_call` (`f` gets `&'c IncomingCall` and the stub, returns `Pin<Box<dyn Future + Send + 'c>>`) | `Service` of an interface with context-handle operations |
 //! | `ClientCall`, `Reply { stub, syntax, drep }`, `decode_reply<T: ndr::Stub>(&Reply) -> ndr::Result<T>`, `AsyncState<R>` | the client layer `Client` |
@@ -88,8 +88,8 @@
 //!   `call.abort(status)`;
 //! - `fn dispatch<S: Server>(server, opnum, stub, syntax, rep, limits: ndr::DecodeLimits) ->
 //!   Result<Vec<u8>, DispatchError>` for the synchronous operations: decodes under `limits`
-//!   (rejecting trailing bytes), calls the manager routine and encodes the reply with
-//!   `encode_reply` (`dispatch(server, call, opnum, …)` in an interface with context-handle
+//!   (rejecting trailing bytes), calls the manager routine and encodes the reply, through
+//!   `dispatch_op` (`dispatch(server, call, opnum, …)` in an interface with context-handle
 //!   operations, see below);
 //! - `struct Service<S>(pub Arc<S>)` (`Service::new(server)`), the runtime `Interface` for a
 //!   `Server`: synchronous managers run on the blocking thread pool (so they may block; `async

@@ -4,9 +4,10 @@
 //!
 //! - Types and their NDR: [`ndr`] (`msrpc_ndr`), [`Uuid`] (also what MS-DTYP's `GUID` becomes).
 //!   Every generated `*Request` and `*Response` implements [`Stub`] (`use msrpc::Stub as _;` to
-//!   call its `encode`/`decode`); replies are encoded with [`encode_reply`] (server) and
-//!   decoded with [`decode_reply`] (client), so the data representation and the decode limits
-//!   are the runtime's choice, not the generated code's.
+//!   call its `encode`/`decode`); each arm of a generated `dispatch` is [`dispatch_op`] (or
+//!   [`dispatch_op_future`]), which encodes the reply with [`encode_reply`], and clients decode
+//!   replies with [`decode_reply`], so the data representation and the decode limits are the
+//!   runtime's choice, not the generated code's.
 //! - Interfaces: [`InterfaceDescriptor`], [`OperationDescriptor`].
 //! - Clients: [`ClientCall`], implemented for [`Binding`] (and references to it); the request is
 //!   encoded by a closure because the transfer syntax is known only once the interface is bound.
@@ -113,6 +114,35 @@ const REPLY_REP: DataRep = DataRep::LITTLE_ENDIAN;
 /// `dispatch` calls with the manager's response).
 pub fn encode_reply<T: Stub>(reply: &T, syntax: Syntax) -> ndr::Result<Vec<u8>> {
     reply.encode(syntax, REPLY_REP)
+}
+
+/// What a generated `dispatch` decodes a request from: the stub, its transfer syntax and data
+/// representation, and the limits to decode it under.
+pub type StubInput<'a> = (&'a [u8], Syntax, DataRep, DecodeLimits);
+
+/// One synchronous operation of a generated `dispatch`: decodes the request stub under the
+/// input's limits (rejecting trailing bytes), runs the manager routine and encodes its response
+/// with [`encode_reply`].
+pub fn dispatch_op<Req: Stub, Resp: Stub>(
+    (stub, syntax, rep, limits): StubInput<'_>,
+    manager: impl FnOnce(Req) -> Result<Resp, Win32Status>,
+) -> Result<Vec<u8>, DispatchError> {
+    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let resp = manager(req).map_err(DispatchError::Manager)?;
+    encode_reply(&resp, syntax).map_err(DispatchError::Encode)
+}
+
+/// [`dispatch_op`] for an `async fn` manager (`Builder::async_server`).
+pub async fn dispatch_op_future<Req: Stub, Resp: Stub, Fut>(
+    (stub, syntax, rep, limits): StubInput<'_>,
+    manager: impl FnOnce(Req) -> Fut,
+) -> Result<Vec<u8>, DispatchError>
+where
+    Fut: Future<Output = Result<Resp, Win32Status>>,
+{
+    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let resp = manager(req).await.map_err(DispatchError::Manager)?;
+    encode_reply(&resp, syntax).map_err(DispatchError::Encode)
 }
 
 /// The limits a call's request stub is decoded under.

@@ -9,7 +9,9 @@
 //! InterfaceDescriptor::syntax_id(&self) -> ndr::SyntaxId
 //! AsyncCall<R>                         // what an [async] manager finishes later
 //! fn serve_async<Req: ndr::Stub, Resp: ndr::Stub>(call, manager: impl FnOnce(AsyncCall<Resp>, Req));
-//! fn encode_reply<T: ndr::Stub>(reply: &T, syntax) -> ndr::Result<Vec<u8>>;  // what dispatch uses
+//! // each arm of the generated `dispatch` (`dispatch_op_future(..).await` with async_server):
+//! fn dispatch_op<Req: ndr::Stub, Resp: ndr::Stub>((stub, syntax, rep, limits),
+//!     manager: impl FnOnce(Req) -> Result<Resp, Win32Status>) -> Result<Vec<u8>, DispatchError>;
 //! // `limits` below are the ndr::DecodeLimits the runtime decodes this call's request under:
 //! fn serve_blocking(call, f: impl FnOnce(opnum, stub, syntax, rep, limits)
 //!                   -> Result<Vec<u8>, DispatchError> + Send + 'static);

@@ -141,6 +141,29 @@ pub fn encode_reply<T: Stub>(reply: &T, syntax: Syntax) -> msrpc_ndr::Result<Vec
     reply.encode(syntax, DataRep::LITTLE_ENDIAN)
 }
 
+pub type StubInput<'a> = (&'a [u8], Syntax, DataRep, DecodeLimits);
+
+pub fn dispatch_op<Req: Stub, Resp: Stub>(
+    (stub, syntax, rep, limits): StubInput<'_>,
+    manager: impl FnOnce(Req) -> Result<Resp, Win32Status>,
+) -> Result<Vec<u8>, DispatchError> {
+    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let resp = manager(req).map_err(DispatchError::Manager)?;
+    encode_reply(&resp, syntax).map_err(DispatchError::Encode)
+}
+
+pub async fn dispatch_op_future<Req: Stub, Resp: Stub, Fut>(
+    (stub, syntax, rep, limits): StubInput<'_>,
+    manager: impl FnOnce(Req) -> Fut,
+) -> Result<Vec<u8>, DispatchError>
+where
+    Fut: Future<Output = Result<Resp, Win32Status>>,
+{
+    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let resp = manager(req).await.map_err(DispatchError::Manager)?;
+    encode_reply(&resp, syntax).map_err(DispatchError::Encode)
+}
+
 /// The limits a call's request is decoded under (a test may set them per call).
 pub fn call_limits(call: &IncomingCall) -> DecodeLimits {
     call.limits
