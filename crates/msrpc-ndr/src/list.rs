@@ -27,7 +27,7 @@ use crate::traits::{NdrDecode, NdrEncode};
 
 /// A structure with one `[unique]` pointer to its own type: a node of a linked list.
 ///
-/// The provided functions of this module ([`drop`], [`clone`], [`eq`], [`fmt`]) walk the chain
+/// The provided functions of this module ([`drop`], [`clone`], [`eq`], [`fmt()`]) walk the chain
 /// in a loop; generated code implements `Drop`, `Clone`, `PartialEq` and `Debug` with them.
 pub trait Linked: Sized {
     /// The link to the next node.
