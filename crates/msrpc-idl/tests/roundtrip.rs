@@ -738,6 +738,17 @@ fn srvsvc_dispatch_and_placeholders() {
             dispatch(&Srv, 9, &[], s, r, lim),
             Err(rt::DispatchError::Manager(rt::Win32Status(1745)))
         ));
+        // The caller's limits apply: ServerName, the level-1 container and ResumeHandle are
+        // three pointees.
+        let stub = req.encode(s, r).unwrap();
+        let tight = lim.with_max_pointees(2);
+        match dispatch(&Srv, 15, &stub, s, r, tight) {
+            Err(rt::DispatchError::Decode(e)) => {
+                assert_eq!(e.kind(), &ErrorKind::PointeeLimit(2), "{e}")
+            }
+            other => panic!("decoded past max_pointees: {other:?}"),
+        }
+        assert!(dispatch(&Srv, 15, &stub, s, r, lim.with_max_pointees(3)).is_ok());
     }
 }
 
