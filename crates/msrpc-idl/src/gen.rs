@@ -1163,10 +1163,7 @@ impl Gen<'_> {
     // ---- interfaces --------------------------------------------------------------------------
 
     fn interface(&self, itf: &Interface, opts: &Options, out: &mut String) {
-        let rt = &self.rt;
-        let n = &self.ndr;
         let modname = snake(&itf.name);
-        let uuid_hex: String = itf.uuid.iter().map(|b| format!("{b:02x}")).collect();
         let _ = writeln!(
             out,
             "/// Interface `{}` {{{}}} v{}.{}, pointer_default({}).\npub mod {modname} {{ use super::*;",
@@ -1180,7 +1177,24 @@ impl Gen<'_> {
                 PtrKind::Full => "ptr",
             }
         );
-        // Descriptor.
+        self.interface_consts(itf, out);
+        for op in &itf.ops {
+            self.op_structs(op, out);
+        }
+        self.server_trait(itf, opts, out);
+        let takes_call = dispatch_takes_call(itf);
+        self.dispatch_fn(itf, opts, takes_call, out);
+        service::service(self, itf, opts, takes_call, out);
+        if opts.client {
+            client::client_layer(self, itf, out);
+        }
+        out.push_str("}\n");
+    }
+
+    /// `INTERFACE`, `ENDPOINTS` and `BINDING`.
+    fn interface_consts(&self, itf: &Interface, out: &mut String) {
+        let rt = &self.rt;
+        let uuid_hex: String = itf.uuid.iter().map(|b| format!("{b:02x}")).collect();
         let _ = writeln!(
             out,
             "/// The interface's identity and operations.\n pub const INTERFACE: {rt}::InterfaceDescriptor = {rt}::InterfaceDescriptor {{ \
@@ -1217,10 +1231,11 @@ impl Gen<'_> {
             },
             binding
         );
-        for op in &itf.ops {
-            self.op_structs(op, out);
-        }
-        // Server trait.
+    }
+
+    /// The `Server` trait: one manager routine per operation.
+    fn server_trait(&self, itf: &Interface, opts: &Options, out: &mut String) {
+        let rt = &self.rt;
         let _ = writeln!(
             out,
             "/// The manager routines of `{}`. Return `Err(status)` to fault the call with that status;\n\
@@ -1282,7 +1297,11 @@ impl Gen<'_> {
             );
         }
         out.push_str("}\n");
-        let takes_call = dispatch_takes_call(itf);
+    }
+
+    /// `dispatch`: the synchronous operations, one `dispatch_op` each.
+    fn dispatch_fn(&self, itf: &Interface, opts: &Options, takes_call: bool, out: &mut String) {
+        let (rt, n) = (&self.rt, &self.ndr);
         let _ = write!(
             out,
             "/// Decodes a request stub (in `rep`, under `limits`) for `opnum`, calls the manager routine and\n\
@@ -1320,11 +1339,6 @@ impl Gen<'_> {
             out,
             "_ => Err({rt}::DispatchError::UnknownOpnum(opnum)), }} }}"
         );
-        service::service(self, itf, opts, takes_call, out);
-        if opts.client {
-            client::client_layer(self, itf, out);
-        }
-        out.push_str("}\n");
     }
 
     fn op_structs(&self, op: &Operation, out: &mut String) {
