@@ -119,7 +119,8 @@ pub(crate) fn ident(name: &str) -> String {
         "typeof", "unsized", "virtual", "yield", "try", "gen",
     ];
     match name {
-        "self" | "Self" | "super" | "crate" | "_" => format!("{name}_"),
+        // `rt` and `ndr` are the generated module's aliases for the runtime and NDR paths.
+        "self" | "Self" | "super" | "crate" | "_" | "rt" | "ndr" => format!("{name}_"),
         n if KW.contains(&n) => format!("r#{n}"),
         n => n.to_string(),
     }
