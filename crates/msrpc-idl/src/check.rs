@@ -680,20 +680,14 @@ impl<'a> Checker<'a> {
         top_param: bool,
         in_typedef: bool,
     ) -> CResult<Resolved> {
-        enum Level<'e> {
-            Dim(Option<&'e Expr>),
-            Ptr,
-        }
         let mut base = base;
         let mut levels: Vec<Level<'_>> = decl.dims.iter().map(|d| Level::Dim(d.as_ref())).collect();
         levels.extend((0..decl.ptrs).map(|_| Level::Ptr));
         // A pointer typedef used with array attributes and no pointer or array of its own
         // (`[size_is(n)] LPFOO p`): the typedef's pointer is the sized level.
-        let is_string_attr = ast::has_attr(attrs, "string");
-        let sizing = ["size_is", "max_is", "length_is", "first_is", "last_is"]
-            .iter()
-            .any(|n| ast::has_attr(attrs, n))
-            || (is_string_attr
+        let is_string = ast::has_attr(attrs, "string");
+        let sizing = SIZING.iter().any(|n| ast::has_attr(attrs, n))
+            || (is_string
                 && !matches!(&base.ty, Ty::Ptr(_, s) if matches!(**s, Ty::String { .. })));
         let mut alias_ptr_kind: Option<PtrKind> = None;
         if levels.is_empty()
@@ -706,33 +700,14 @@ impl<'a> Checker<'a> {
             levels.push(Level::Ptr);
         }
         let nlev = levels.len();
-        let per_level = |name: &str| -> Vec<Option<&Expr>> {
-            match find_attr(attrs, name) {
-                None => Vec::new(),
-                Some(a) => a
-                    .args
-                    .iter()
-                    .map(|x| match x {
-                        AttrArg::Expr(e) => Some(e),
-                        _ => None,
-                    })
-                    .collect(),
-            }
-        };
-        for name in ["size_is", "max_is", "length_is", "last_is", "first_is"] {
+        for name in SIZING {
             if let Some(a) = find_attr(attrs, name)
                 && a.args.len() > nlev.max(1)
             {
                 return self.err(a.span, format!("`{name}` has more arguments than the declaration has pointer or array levels"));
             }
         }
-        let size_is = per_level("size_is");
-        let max_is = per_level("max_is");
-        let length_is = per_level("length_is");
-        let last_is = per_level("last_is");
-        let first_is = per_level("first_is");
-        let at = |v: &Vec<Option<&'_ Expr>>, i: usize| v.get(i).copied().flatten().cloned();
-        let is_string = ast::has_attr(attrs, "string");
+        let bounds = LevelAttrs::of(attrs);
         let ptr_attr = attrs.iter().find_map(|a| match a.name.as_str() {
             "ref" => Some(PtrKind::Ref),
             "unique" => Some(PtrKind::Unique),
@@ -740,38 +715,9 @@ impl<'a> Checker<'a> {
             _ => None,
         });
         let first_ptr_level = levels.iter().position(|l| matches!(l, Level::Ptr));
-        let switch = find_attr(attrs, "switch_is");
 
         // The innermost type, with the union switch and an open alias pointer settled.
-        let mut ty = base.ty.clone();
-        let mut needs_switch = false;
-        if base.needs_switch {
-            match switch {
-                Some(sw) => {
-                    let Some(AttrArg::Expr(e)) = sw.args.first() else {
-                        return self.err(sw.span, "switch_is needs an expression");
-                    };
-                    ty = attach_switch(ty, self.cexpr(e, scope)?);
-                }
-                None if in_typedef => needs_switch = true,
-                None => {
-                    return self.err(
-                        decl.span,
-                        format!(
-                            "`{}` is a non-encapsulated union and needs [switch_is(...)]",
-                            decl.name
-                        ),
-                    );
-                }
-            }
-        } else if let Some(sw) = switch
-            && !matches!(ty, Ty::Ptr(..))
-        {
-            return self.err(
-                sw.span,
-                "switch_is applies only to a non-encapsulated union",
-            );
-        }
+        let (mut ty, needs_switch) = self.settle_switch(&base, decl, attrs, scope, in_typedef)?;
         if base.top_ptr_open
             && let Ty::Ptr(kind, _) = &mut ty
         {
@@ -783,106 +729,9 @@ impl<'a> Checker<'a> {
         }
 
         for (i, level) in levels.iter().enumerate().rev() {
-            let innermost = i + 1 == nlev;
-            let string_here = is_string && innermost;
-            let size = match (at(&size_is, i), at(&max_is, i)) {
-                (Some(s), _) => Some(self.cexpr(&s, scope)?),
-                (None, Some(m)) => Some(CExpr::Binary(
-                    "+",
-                    Box::new(self.cexpr(&m, scope)?),
-                    Box::new(CExpr::Const(1)),
-                )),
-                (None, None) => None,
-            };
-            let first = match at(&first_is, i) {
-                Some(e) => Some(self.cexpr(&e, scope)?),
-                None => None,
-            };
-            let length = match (at(&length_is, i), at(&last_is, i)) {
-                (Some(l), _) => Some(self.cexpr(&l, scope)?),
-                (None, Some(l)) => {
-                    let last = self.cexpr(&l, scope)?;
-                    let f = first.clone().unwrap_or(CExpr::Const(0));
-                    Some(CExpr::Binary(
-                        "+",
-                        Box::new(CExpr::Binary("-", Box::new(last), Box::new(f))),
-                        Box::new(CExpr::Const(1)),
-                    ))
-                }
-                (None, None) => None,
-            };
-            let string_of = |ty: &Ty| match ty {
-                Ty::Prim(Prim::U8) | Ty::Prim(Prim::I8) => Some(false),
-                Ty::Prim(Prim::U16) => Some(true),
-                _ => None,
-            };
-            let inner = if string_here {
-                let Some(wide) = string_of(&ty) else {
-                    let a = find_attr(attrs, "string").map_or(decl.span, |a| a.span);
-                    return self.err(
-                        a,
-                        "[string] applies only to char, byte or wchar_t arrays and pointers",
-                    );
-                };
-                if length.is_some() || first.is_some() {
-                    return self.err(
-                        decl.span,
-                        "[string] cannot be combined with length_is, last_is or first_is",
-                    );
-                }
-                let fixed = match level {
-                    Level::Dim(Some(e)) if size.is_none() => Some(self.const_u64(e)?),
-                    _ => None,
-                };
-                if matches!(level, Level::Dim(None)) && size.is_none() {
-                    return self.err(
-                        decl.span,
-                        "a conformant [string] array needs size_is or max_is",
-                    );
-                }
-                Ty::String { wide, fixed, size }
-            } else {
-                match level {
-                    Level::Ptr => match size {
-                        Some(s) => Ty::Array(Box::new(Array {
-                            elem: ty,
-                            size: ArraySize::Conformant(s),
-                            length,
-                            first,
-                        })),
-                        None => {
-                            if length.is_some() || first.is_some() {
-                                return self.err(
-                                    decl.span,
-                                    "length_is/first_is on a pointer needs size_is or max_is",
-                                );
-                            }
-                            ty
-                        }
-                    },
-                    Level::Dim(d) => {
-                        let asize = match (size, d) {
-                            (Some(s), _) => ArraySize::Conformant(s),
-                            (None, Some(e)) => ArraySize::Fixed(self.const_u64(e)?),
-                            (None, None) => {
-                                return self.err(
-                                    decl.span,
-                                    format!(
-                                        "the conformant array `{}` needs size_is or max_is",
-                                        decl.name
-                                    ),
-                                );
-                            }
-                        };
-                        Ty::Array(Box::new(Array {
-                            elem: ty,
-                            size: asize,
-                            length,
-                            first,
-                        }))
-                    }
-                }
-            };
+            let string_here = is_string && i + 1 == nlev;
+            let sfl = self.level_bounds(&bounds, i, scope)?;
+            let inner = self.level_type(ty, level, sfl, string_here, decl, attrs)?;
             ty = match level {
                 Level::Dim(_) => inner,
                 Level::Ptr => {
@@ -902,29 +751,191 @@ impl<'a> Checker<'a> {
             };
         }
         if nlev == 0 {
-            if is_string && !matches!(&ty, Ty::Ptr(_, s) if matches!(**s, Ty::String { .. })) {
-                let a = find_attr(attrs, "string").map_or(decl.span, |a| a.span);
-                return self.err(
-                    a,
-                    "[string] applies only to char, byte or wchar_t arrays and pointers",
-                );
-            }
-            for name in ["size_is", "max_is", "length_is", "first_is", "last_is"] {
-                if let Some(a) = find_attr(attrs, name)
-                    && !matches!(&ty, Ty::Ptr(..))
-                {
-                    return self.err(
-                        a.span,
-                        format!("`{name}` applies only to arrays and pointers"),
-                    );
-                }
-            }
+            self.check_unsized(&ty, decl, attrs, is_string)?;
         }
         Ok(Resolved {
             ty,
             top_ptr_open: false,
             needs_switch,
         })
+    }
+
+    /// The declarator's innermost type with a non-encapsulated union's `[switch_is]` attached,
+    /// and whether the switch is still needed (a typedef leaves it to the use).
+    fn settle_switch(
+        &mut self,
+        base: &Resolved,
+        decl: &ast::Declarator,
+        attrs: &[Attr],
+        scope: &Scope<'_>,
+        in_typedef: bool,
+    ) -> CResult<(Ty, bool)> {
+        let ty = base.ty.clone();
+        let switch = find_attr(attrs, "switch_is");
+        if base.needs_switch {
+            return match switch {
+                Some(sw) => {
+                    let Some(AttrArg::Expr(e)) = sw.args.first() else {
+                        return self.err(sw.span, "switch_is needs an expression");
+                    };
+                    Ok((attach_switch(ty, self.cexpr(e, scope)?), false))
+                }
+                None if in_typedef => Ok((ty, true)),
+                None => self.err(
+                    decl.span,
+                    format!(
+                        "`{}` is a non-encapsulated union and needs [switch_is(...)]",
+                        decl.name
+                    ),
+                ),
+            };
+        }
+        if let Some(sw) = switch
+            && !matches!(ty, Ty::Ptr(..))
+        {
+            return self.err(
+                sw.span,
+                "switch_is applies only to a non-encapsulated union",
+            );
+        }
+        Ok((ty, false))
+    }
+
+    /// Level `i`'s size, first and length expressions from the sizing attributes.
+    fn level_bounds(
+        &mut self,
+        bounds: &LevelAttrs<'_>,
+        i: usize,
+        scope: &Scope<'_>,
+    ) -> CResult<(Option<CExpr>, Option<CExpr>, Option<CExpr>)> {
+        let at = |v: &Vec<Option<&'_ Expr>>| v.get(i).copied().flatten().cloned();
+        let size = match (at(&bounds.size_is), at(&bounds.max_is)) {
+            (Some(s), _) => Some(self.cexpr(&s, scope)?),
+            (None, Some(m)) => Some(CExpr::Binary(
+                "+",
+                Box::new(self.cexpr(&m, scope)?),
+                Box::new(CExpr::Const(1)),
+            )),
+            (None, None) => None,
+        };
+        let first = match at(&bounds.first_is) {
+            Some(e) => Some(self.cexpr(&e, scope)?),
+            None => None,
+        };
+        let length = match (at(&bounds.length_is), at(&bounds.last_is)) {
+            (Some(l), _) => Some(self.cexpr(&l, scope)?),
+            (None, Some(l)) => {
+                let last = self.cexpr(&l, scope)?;
+                let f = first.clone().unwrap_or(CExpr::Const(0));
+                Some(CExpr::Binary(
+                    "+",
+                    Box::new(CExpr::Binary("-", Box::new(last), Box::new(f))),
+                    Box::new(CExpr::Const(1)),
+                ))
+            }
+            (None, None) => None,
+        };
+        Ok((size, first, length))
+    }
+
+    /// What one pointer or array level makes of `ty` given its (size, first, length), before
+    /// the pointer itself is wrapped around it: a string, an array, or `ty` unchanged.
+    fn level_type(
+        &mut self,
+        ty: Ty,
+        level: &Level<'_>,
+        (size, first, length): (Option<CExpr>, Option<CExpr>, Option<CExpr>),
+        string_here: bool,
+        decl: &ast::Declarator,
+        attrs: &[Attr],
+    ) -> CResult<Ty> {
+        if string_here {
+            let wide = match ty {
+                Ty::Prim(Prim::U8) | Ty::Prim(Prim::I8) => false,
+                Ty::Prim(Prim::U16) => true,
+                _ => {
+                    let a = find_attr(attrs, "string").map_or(decl.span, |a| a.span);
+                    return self.err(
+                        a,
+                        "[string] applies only to char, byte or wchar_t arrays and pointers",
+                    );
+                }
+            };
+            if length.is_some() || first.is_some() {
+                return self.err(
+                    decl.span,
+                    "[string] cannot be combined with length_is, last_is or first_is",
+                );
+            }
+            let fixed = match level {
+                Level::Dim(Some(e)) if size.is_none() => Some(self.const_u64(e)?),
+                _ => None,
+            };
+            if matches!(level, Level::Dim(None)) && size.is_none() {
+                return self.err(
+                    decl.span,
+                    "a conformant [string] array needs size_is or max_is",
+                );
+            }
+            return Ok(Ty::String { wide, fixed, size });
+        }
+        let size = match (level, size) {
+            (_, Some(s)) => ArraySize::Conformant(s),
+            (Level::Ptr, None) => {
+                if length.is_some() || first.is_some() {
+                    return self.err(
+                        decl.span,
+                        "length_is/first_is on a pointer needs size_is or max_is",
+                    );
+                }
+                return Ok(ty);
+            }
+            (Level::Dim(Some(e)), None) => ArraySize::Fixed(self.const_u64(e)?),
+            (Level::Dim(None), None) => {
+                return self.err(
+                    decl.span,
+                    format!(
+                        "the conformant array `{}` needs size_is or max_is",
+                        decl.name
+                    ),
+                );
+            }
+        };
+        Ok(Ty::Array(Box::new(Array {
+            elem: ty,
+            size,
+            length,
+            first,
+        })))
+    }
+
+    /// A declarator with no pointer or array level of its own: `[string]` and the sizing
+    /// attributes need one (here, through a pointer typedef).
+    fn check_unsized(
+        &self,
+        ty: &Ty,
+        decl: &ast::Declarator,
+        attrs: &[Attr],
+        is_string: bool,
+    ) -> CResult<()> {
+        if is_string && !matches!(ty, Ty::Ptr(_, s) if matches!(**s, Ty::String { .. })) {
+            let a = find_attr(attrs, "string").map_or(decl.span, |a| a.span);
+            return self.err(
+                a,
+                "[string] applies only to char, byte or wchar_t arrays and pointers",
+            );
+        }
+        for name in SIZING {
+            if let Some(a) = find_attr(attrs, name)
+                && !matches!(ty, Ty::Ptr(..))
+            {
+                return self.err(
+                    a.span,
+                    format!("`{name}` applies only to arrays and pointers"),
+                );
+            }
+        }
+        Ok(())
     }
 
     fn const_u64(&self, e: &Expr) -> CResult<u64> {
@@ -1370,6 +1381,48 @@ fn check_attrs(sources: &Sources, attrs: &[Attr], allowed: &[&[&str]], what: &st
         }
     }
     Ok(())
+}
+
+/// The attributes that size or bound a pointer or array level.
+const SIZING: [&str; 5] = ["size_is", "max_is", "length_is", "first_is", "last_is"];
+
+/// One pointer or array level of a declarator, outermost first.
+enum Level<'e> {
+    /// `[N]` or `[]`.
+    Dim(Option<&'e Expr>),
+    /// `*`.
+    Ptr,
+}
+
+/// The sizing attributes' arguments, one per level (`None` where a level's argument is empty).
+struct LevelAttrs<'a> {
+    size_is: Vec<Option<&'a Expr>>,
+    max_is: Vec<Option<&'a Expr>>,
+    length_is: Vec<Option<&'a Expr>>,
+    last_is: Vec<Option<&'a Expr>>,
+    first_is: Vec<Option<&'a Expr>>,
+}
+
+impl<'a> LevelAttrs<'a> {
+    fn of(attrs: &'a [Attr]) -> Self {
+        let per_level = |name: &str| -> Vec<Option<&'a Expr>> {
+            find_attr(attrs, name).map_or_else(Vec::new, |a| {
+                (a.args.iter())
+                    .map(|x| match x {
+                        AttrArg::Expr(e) => Some(e),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        };
+        LevelAttrs {
+            size_is: per_level("size_is"),
+            max_is: per_level("max_is"),
+            length_is: per_level("length_is"),
+            last_is: per_level("last_is"),
+            first_is: per_level("first_is"),
+        }
+    }
 }
 
 /// Puts a `switch_is` on the union inside pointers and arrays.

@@ -33,19 +33,30 @@ impl Default for Options {
     }
 }
 
-/// Lints generated items opt out of (the names follow the IDL, not Rust conventions).
-const ALLOW: &str = "#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals)] #[allow(unused, missing_docs, unreachable_pub, clippy::all)]";
+/// The lints the generated module opts out of, once (the names follow the IDL, not Rust
+/// conventions; not every interface uses every helper it imports).
+const ALLOW: &str = "#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, unused, missing_docs, unreachable_pub, clippy::all)]";
+
+/// The module everything is generated into; the file re-exports its contents.
+const MODULE: &str = "__msrpc_idl";
 
 pub(crate) fn generate(model: &Model, opts: &Options) -> Result<String, String> {
     let g = Gen {
         m: model,
-        rt: opts.runtime_path.clone(),
-        ndr: opts
-            .ndr_path
-            .clone()
-            .unwrap_or_else(|| format!("{}::ndr", opts.runtime_path)),
+        rt: "rt".into(),
+        ndr: "ndr".into(),
     };
-    let mut out = String::new();
+    let ndr_use = match &opts.ndr_path {
+        Some(p) => format!("use {p} as ndr;"),
+        None => "use rt::ndr;".into(),
+    };
+    let mut out = format!(
+        "#[allow(unreachable_pub)] pub use self::{MODULE}::*;\n\
+         /// The generated items, re-exported above: one lint allowance and two short paths for all\n\
+         /// of them (`rt` is the runtime's codegen module, `ndr` its NDR crate).\n\
+         {ALLOW} mod {MODULE} {{ use {} as rt; {ndr_use} use ndr::Stub as _;\n",
+        opts.runtime_path
+    );
     g.consts(&mut out);
     for id in g.reachable() {
         g.typedef(id, &mut out);
@@ -53,6 +64,7 @@ pub(crate) fn generate(model: &Model, opts: &Options) -> Result<String, String> 
     for itf in &model.interfaces {
         g.interface(itf, opts, &mut out);
     }
+    out.push_str("}\n");
     let file = syn::parse_file(&out).map_err(|e| {
         let line = e.span().start().line;
         let ctx: String = out
@@ -107,7 +119,8 @@ pub(crate) fn ident(name: &str) -> String {
         "typeof", "unsized", "virtual", "yield", "try", "gen",
     ];
     match name {
-        "self" | "Self" | "super" | "crate" | "_" => format!("{name}_"),
+        // `rt` and `ndr` are the generated module's aliases for the runtime and NDR paths.
+        "self" | "Self" | "super" | "crate" | "_" | "rt" | "ndr" => format!("{name}_"),
         n if KW.contains(&n) => format!("r#{n}"),
         n => n.to_string(),
     }
@@ -217,6 +230,26 @@ impl Gen<'_> {
         ident(&self.m.types[id].name)
     }
 
+    /// MS-DTYP's `GUID` (`unsigned long`, two `unsigned short`s, `byte[8]`), which is generated
+    /// as `uuid::Uuid` (whose NDR is the same four fields) instead of a structure of its own.
+    fn is_guid(&self, id: TypeId) -> bool {
+        let t = &self.m.types[id];
+        let DefKind::Struct(s) = &t.kind else {
+            return false;
+        };
+        let tys: Vec<&Ty> = s.fields.iter().map(|f| &f.ty).collect();
+        matches!(t.name.as_str(), "GUID" | "_GUID" | "UUID")
+            && matches!(
+                tys.as_slice(),
+                [
+                    Ty::Prim(Prim::U32),
+                    Ty::Prim(Prim::U16),
+                    Ty::Prim(Prim::U16),
+                    Ty::Array(a),
+                ] if matches!((&a.size, &a.length, &a.elem), (ArraySize::Fixed(8), None, Ty::Prim(Prim::U8)))
+            )
+    }
+
     // ---- reachability ------------------------------------------------------------------------
 
     fn reachable(&self) -> Vec<TypeId> {
@@ -263,6 +296,7 @@ impl Gen<'_> {
         let n = &self.ndr;
         match ty {
             Ty::Prim(p) => p.rust().into(),
+            Ty::Def(id) if self.is_guid(*id) => format!("{}::Uuid", self.rt),
             Ty::Def(id) | Ty::Union(id, _) => self.name(*id),
             Ty::Ptr(k, t) => {
                 let w = match k {
@@ -320,20 +354,23 @@ impl Gen<'_> {
                 ConstValue::Int(v, p) => {
                     let _ = writeln!(
                         out,
-                        "{ALLOW} pub const {}: {} = {};",
+                        "pub const {}: {} = {};",
                         ident(&c.name),
                         p.rust(),
                         prim_lit(*p, *v)
                     );
                 }
                 ConstValue::Str(s) => {
-                    let _ = writeln!(out, "{ALLOW} pub const {}: &str = {s:?};", ident(&c.name));
+                    let _ = writeln!(out, "pub const {}: &str = {s:?};", ident(&c.name));
                 }
             }
         }
     }
 
     fn typedef(&self, id: TypeId, out: &mut String) {
+        if self.is_guid(id) {
+            return;
+        }
         let t = &self.m.types[id];
         match &t.kind {
             DefKind::Struct(s) => self.struct_def(id, s, out),
@@ -342,7 +379,7 @@ impl Gen<'_> {
             DefKind::Alias(ty) => {
                 let _ = writeln!(
                     out,
-                    "/// `{}` from the IDL.\n{ALLOW} pub type {} = {};",
+                    "/// `{}` from the IDL.\npub type {} = {};",
                     t.name,
                     self.name(id),
                     self.rust_ty(ty)
@@ -358,7 +395,7 @@ impl Gen<'_> {
         let _ = writeln!(
             out,
             "/// Enumeration `{}` ({}): an open newtype; unknown values stay representable.\n\
-             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]\n{ALLOW} pub struct {name}(pub u32);",
+             #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]\npub struct {name}(pub u32);",
             self.m.types[id].name,
             if e.v1 {
                 "v1_enum, 32 bits on the wire"
@@ -366,7 +403,7 @@ impl Gen<'_> {
                 "16 bits in NDR20, 32 in NDR64"
             }
         );
-        let _ = writeln!(out, "{ALLOW} impl {name} {{");
+        let _ = writeln!(out, "impl {name} {{");
         for (v, val) in &e.variants {
             let _ = writeln!(
                 out,
@@ -391,9 +428,9 @@ impl Gen<'_> {
         };
         let _ = writeln!(
             out,
-            "{ALLOW} impl {n}::NdrType for {name} {{ fn align(s: {n}::Syntax) -> usize {{ {align} }} fn min_size(s: {n}::Syntax) -> usize {{ {align} }} }}\n\
-             {ALLOW} impl {n}::NdrEncode for {name} {{ fn encode_head(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {write} }} }}\n\
-             {ALLOW} impl {n}::NdrDecode for {name} {{ type Head = Self; fn decode_head(d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ Ok({name}({read}?)) }} \
+            "impl {n}::NdrType for {name} {{ fn align(s: {n}::Syntax) -> usize {{ {align} }} fn min_size(s: {n}::Syntax) -> usize {{ {align} }} }}\n\
+             impl {n}::NdrEncode for {name} {{ fn encode_head(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {write} }} }}\n\
+             impl {n}::NdrDecode for {name} {{ type Head = Self; fn decode_head(d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ Ok({name}({read}?)) }} \
              fn decode_deferred(head: Self, _d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ Ok(head) }} }}"
         );
     }
@@ -402,38 +439,75 @@ impl Gen<'_> {
         let name = self.name(id);
         let idl_name = &self.m.types[id].name;
         let n = &self.ndr;
+        let link = self.link_field(id, s);
         let _ = writeln!(
             out,
-            "/// Structure `{idl_name}`.\n#[derive(Debug, Clone, PartialEq)]\n{ALLOW} pub struct {name} {{"
+            "/// Structure `{idl_name}`{}\n{}pub struct {name} {{",
+            if link.is_some() {
+                ": a linked-list node (dropped, cloned, compared, printed and coded in a loop)."
+            } else {
+                "."
+            },
+            if link.is_some() {
+                ""
+            } else {
+                "#[derive(Debug, Clone, PartialEq)]\n"
+            }
         );
         for f in &s.fields {
             let _ = writeln!(out, "pub {}: {},", ident(&f.name), self.rust_ty(&f.ty));
         }
         out.push_str("}\n");
-        let fields: Vec<FieldSpec<'_>> = s
-            .fields
-            .iter()
-            .map(|f| (ident(&f.name), &f.ty, f.range))
-            .collect();
-        let conformant = s.fields.last().is_some_and(|f| self.is_conformant(&f.ty));
-        // Checks of size_is / length_is / switch_is / range against the data.
-        let check = self.checks_fn(&fields, |i| Access::Field(&s.fields[i].ty), "self.");
-        let has_check = !check.is_empty();
-        let check_call_enc = if has_check {
-            format!("self.ndr_check().map_err({n}::Error::new)?;")
-        } else {
-            String::new()
+        let st = StructGen {
+            name: &name,
+            idl_name,
+            fields: (s.fields.iter())
+                .map(|f| (ident(&f.name), &f.ty, f.range))
+                .collect(),
+            conformant: s.fields.last().is_some_and(|f| self.is_conformant(&f.ty)),
+            // Checks of size_is / length_is / switch_is / range against the data.
+            check: self.checks_fn(
+                &(s.fields.iter())
+                    .map(|f| (ident(&f.name), &f.ty, f.range))
+                    .collect::<Vec<_>>(),
+                |i| Access::Field(&s.fields[i].ty),
+                "self.",
+            ),
+            link,
         };
-        if has_check {
+        if !st.check.is_empty() {
             let _ = writeln!(
                 out,
-                "{ALLOW} impl {name} {{ fn ndr_check(&self) -> ::core::result::Result<(), {n}::ErrorKind> {{ {check} Ok(()) }} }}"
+                "impl {name} {{ fn ndr_check(&self) -> ::core::result::Result<(), {n}::ErrorKind> {{ {} Ok(()) }} }}",
+                st.check
             );
         }
-        // NdrType
+        self.struct_type_impl(&st, out);
+        self.struct_encode_impl(&st, out);
+        self.struct_decode_impl(&st, out);
+        if st.link.is_some() {
+            self.linked_impls(&st, out);
+        }
+    }
+
+    /// The one member that is a `[unique]` pointer to the structure itself, if there is exactly
+    /// one: the structure is a linked-list node (`ndr::list`).
+    fn link_field(&self, id: TypeId, s: &StructDef) -> Option<usize> {
+        let links: Vec<usize> = (s.fields.iter().enumerate())
+            .filter(|(_, f)| matches!(&f.ty, Ty::Ptr(PtrKind::Unique, t) if matches!(**t, Ty::Def(d) if d == id)))
+            .map(|(i, _)| i)
+            .collect();
+        match links.as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
+    }
+
+    fn struct_type_impl(&self, st: &StructGen<'_>, out: &mut String) {
+        let n = &self.ndr;
         let mut align = "1usize".to_string();
         let mut min = "0usize".to_string();
-        for (_, ty, _) in &fields {
+        for (_, ty, _) in &st.fields {
             let _ = write!(align, ".max({}::align(s))", self.qual(ty, "NdrType"));
             let _ = write!(
                 min,
@@ -443,131 +517,239 @@ impl Gen<'_> {
         }
         let _ = writeln!(
             out,
-            "{ALLOW} impl {n}::NdrType for {name} {{ fn align(s: {n}::Syntax) -> usize {{ {align} }} fn min_size(s: {n}::Syntax) -> usize {{ {min} }} }}"
+            "impl {n}::NdrType for {} {{ fn align(s: {n}::Syntax) -> usize {{ {align} }} fn min_size(s: {n}::Syntax) -> usize {{ {min} }} }}",
+            st.name
         );
-        // Encode.
-        let mut body = String::new();
-        body.push_str(&check_call_enc);
-        body.push_str("e.align(<Self as ");
-        let _ = write!(body, "{n}::NdrType>::align(e.syntax()));");
-        for (i, (f, ty, _)) in fields.iter().enumerate() {
-            if conformant && i + 1 == fields.len() {
-                let _ = write!(
-                    body,
-                    "{}::encode_body_head(&self.{f}, e)?;",
-                    self.qual(ty, "NdrConformant")
-                );
-            } else {
-                let _ = write!(
-                    body,
-                    "{}::encode_head(&self.{f}, e)?;",
-                    self.qual(ty, "NdrEncode")
-                );
-            }
-        }
-        let _ = write!(
-            body,
-            "e.align_ndr64(<Self as {n}::NdrType>::align(e.syntax())); Ok(())"
-        );
-        let mut deferred = String::new();
-        for (f, ty, _) in &fields {
+    }
+
+    /// `encode_deferred` calls for the members in `range` that have pointers.
+    fn deferred_encodes(&self, st: &StructGen<'_>, range: std::ops::Range<usize>) -> String {
+        let mut out = String::new();
+        for (f, ty, _) in &st.fields[range] {
             if self.has_pointers(ty) {
                 let _ = write!(
-                    deferred,
+                    out,
                     "{}::encode_deferred(&self.{f}, e)?;",
                     self.qual(ty, "NdrEncode")
                 );
             }
         }
-        if conformant {
-            let (lf, lty, _) = fields.last().expect("conformant has a last field");
+        out
+    }
+
+    fn struct_encode_impl(&self, st: &StructGen<'_>, out: &mut String) {
+        let n = &self.ndr;
+        let name = st.name;
+        let mut body = String::new();
+        if !st.check.is_empty() {
+            let _ = write!(body, "self.ndr_check().map_err({n}::Error::new)?;");
+        }
+        let _ = write!(body, "e.align(<Self as {n}::NdrType>::align(e.syntax()));");
+        for (i, (f, ty, _)) in st.fields.iter().enumerate() {
+            let (tr, method) = if st.conformant && i + 1 == st.fields.len() {
+                ("NdrConformant", "encode_body_head")
+            } else {
+                ("NdrEncode", "encode_head")
+            };
+            let _ = write!(body, "{}::{method}(&self.{f}, e)?;", self.qual(ty, tr));
+        }
+        let _ = write!(
+            body,
+            "e.align_ndr64(<Self as {n}::NdrType>::align(e.syntax())); Ok(())"
+        );
+        let sig = format!("(&self, e: &mut {n}::Encoder) -> {n}::Result<()>");
+        // Without pointers the deferred part is empty: the trait's default.
+        let deferred = match self.deferred_encodes(st, 0..st.fields.len()) {
+            _ if st.link.is_some() => {
+                format!("fn encode_deferred{sig} {{ {n}::list::encode_deferred(self, e) }}")
+            }
+            d if d.is_empty() => String::new(),
+            d => format!("fn encode_deferred{sig} {{ {d} Ok(()) }}"),
+        };
+        if st.conformant {
+            let (lf, lty, _) = st.fields.last().expect("conformant has a last field");
             let _ = writeln!(
                 out,
-                "{ALLOW} impl {n}::NdrEncode for {name} {{ \
-                 fn encode_head(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ e.write_conformance({n}::NdrConformant::max_count(self))?; {n}::NdrConformant::encode_body_head(self, e) }} \
-                 fn encode_deferred(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {deferred} Ok(()) }} }}\n\
-                 {ALLOW} impl {n}::NdrConformant for {name} {{ \
+                "impl {n}::NdrEncode for {name} {{ \
+                 fn encode_head{sig} {{ e.write_conformance({n}::NdrConformant::max_count(self))?; {n}::NdrConformant::encode_body_head(self, e) }} \
+                 {deferred} }}\n\
+                 impl {n}::NdrConformant for {name} {{ \
                  fn max_count(&self) -> u64 {{ {}::max_count(&self.{lf}) }} \
-                 fn encode_body_head(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {body} }} }}",
+                 fn encode_body_head{sig} {{ {body} }} }}",
                 self.qual(lty, "NdrConformant")
             );
         } else {
             let _ = writeln!(
                 out,
-                "{ALLOW} impl {n}::NdrEncode for {name} {{ \
-                 fn encode_head(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {body} }} \
-                 fn encode_deferred(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {deferred} Ok(()) }} }}"
+                "impl {n}::NdrEncode for {name} {{ fn encode_head{sig} {{ {body} }} {deferred} }}"
             );
         }
-        // Decode.
-        let head_ty = tuple(
-            fields
-                .iter()
-                .map(|(_, ty, _)| format!("{}::Head", self.qual(ty, "NdrDecode"))),
-        );
-        let locals: Vec<String> = (0..fields.len()).map(|i| format!("f{i}")).collect();
-        let mut dh = String::new();
-        let _ = write!(dh, "d.enter({idl_name:?})?;");
-        if conformant {
-            dh.push_str("let max_count = d.read_conformance()?;");
-        }
-        let _ = write!(dh, "d.align(<Self as {n}::NdrType>::align(d.syntax()))?;");
-        for (i, (f, ty, _)) in fields.iter().enumerate() {
-            let fname = f.trim_start_matches("r#");
-            if conformant && i + 1 == fields.len() {
-                let _ = write!(
-                    dh,
-                    "let f{i} = d.field({fname:?}, |d| {}::decode_body_head(d, max_count))?;",
-                    self.qual(ty, "NdrConformantDecode")
-                );
-            } else {
-                let _ = write!(
-                    dh,
-                    "let f{i} = d.field({fname:?}, |d| {}::decode_head(d))?;",
-                    self.qual(ty, "NdrDecode")
-                );
-            }
-        }
-        let _ = write!(
-            dh,
-            "d.align_ndr64(<Self as {n}::NdrType>::align(d.syntax()))?; d.leave(); Ok({})",
-            tuple(locals.iter().cloned())
-        );
-        let mut dd = String::new();
-        let _ = write!(dd, "d.enter({idl_name:?})?;");
-        for (i, (f, ty, _)) in fields.iter().enumerate() {
+    }
+
+    /// `let fI = d.field(.., decode_deferred(fI, d))?;` for the members in `range`.
+    fn deferred_decodes(&self, st: &StructGen<'_>, range: std::ops::Range<usize>) -> String {
+        let mut out = String::new();
+        for i in range {
+            let (f, ty, _) = &st.fields[i];
             let fname = f.trim_start_matches("r#");
             let _ = write!(
-                dd,
+                out,
                 "let f{i} = d.field({fname:?}, |d| {}::decode_deferred(f{i}, d))?;",
                 self.qual(ty, "NdrDecode")
             );
         }
-        let inits: Vec<String> = fields
-            .iter()
-            .enumerate()
+        out
+    }
+
+    /// Builds the value from the locals `f0..`, checks it and leaves the type.
+    fn build_value(&self, st: &StructGen<'_>) -> String {
+        let inits: Vec<String> = (st.fields.iter().enumerate())
             .map(|(i, (f, _, _))| format!("{f}: f{i}"))
             .collect();
-        let _ = write!(dd, "let v = {name} {{ {} }};", inits.join(", "));
-        if has_check {
-            dd.push_str("v.ndr_check().map_err(|k| d.error(k))?;");
+        let check = if st.check.is_empty() {
+            ""
+        } else {
+            "v.ndr_check().map_err(|k| d.error(k))?;"
+        };
+        format!(
+            "let v = {} {{ {} }}; {check} d.leave(); Ok(v)",
+            st.name,
+            inits.join(", ")
+        )
+    }
+
+    fn struct_decode_impl(&self, st: &StructGen<'_>, out: &mut String) {
+        let n = &self.ndr;
+        let (name, idl_name) = (st.name, st.idl_name);
+        let head_ty = tuple(
+            (st.fields.iter()).map(|(_, ty, _)| format!("{}::Head", self.qual(ty, "NdrDecode"))),
+        );
+        let locals = || tuple((0..st.fields.len()).map(|i| format!("f{i}")));
+        let mut body = String::new();
+        let _ = write!(body, "d.align(<Self as {n}::NdrType>::align(d.syntax()))?;");
+        for (i, (f, ty, _)) in st.fields.iter().enumerate() {
+            let fname = f.trim_start_matches("r#");
+            let call = if st.conformant && i + 1 == st.fields.len() {
+                format!(
+                    "{}::decode_body_head(d, max_count)",
+                    self.qual(ty, "NdrConformantDecode")
+                )
+            } else {
+                format!("{}::decode_head(d)", self.qual(ty, "NdrDecode"))
+            };
+            let _ = write!(body, "let f{i} = d.field({fname:?}, |d| {call})?;");
         }
-        dd.push_str("d.leave(); Ok(v)");
-        let pat = tuple(locals.iter().cloned());
+        let _ = write!(
+            body,
+            "d.align_ndr64(<Self as {n}::NdrType>::align(d.syntax()))?; d.leave(); Ok({})",
+            locals()
+        );
+        let read_conformance = if st.conformant {
+            "let max_count = d.read_conformance()?;"
+        } else {
+            ""
+        };
+        let deferred = if st.link.is_some() {
+            format!("{n}::list::decode_deferred(head, d)")
+        } else {
+            format!(
+                "let {} = head; d.enter({idl_name:?})?; {} {}",
+                locals(),
+                self.deferred_decodes(st, 0..st.fields.len()),
+                self.build_value(st)
+            )
+        };
         let _ = writeln!(
             out,
-            "{ALLOW} impl {n}::NdrDecode for {name} {{ type Head = {head_ty}; \
-             fn decode_head(d: &mut {n}::Decoder<'_>) -> {n}::Result<Self::Head> {{ {dh} }} \
-             fn decode_deferred({pat}: Self::Head, d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ {dd} }} }}"
+            "impl {n}::NdrDecode for {name} {{ type Head = {head_ty}; \
+             fn decode_head(d: &mut {n}::Decoder<'_>) -> {n}::Result<Self::Head> {{ d.enter({idl_name:?})?; {read_conformance} {body} }} \
+             fn decode_deferred(head: Self::Head, d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ {deferred} }} }}"
         );
-        if conformant {
-            let dh_body = dh.replacen("let max_count = d.read_conformance()?;", "", 1);
+        if st.conformant {
             let _ = writeln!(
                 out,
-                "{ALLOW} impl {n}::NdrConformantDecode for {name} {{ \
-                 fn decode_body_head(d: &mut {n}::Decoder<'_>, max_count: u64) -> {n}::Result<Self::Head> {{ {dh_body} }} }}"
+                "impl {n}::NdrConformantDecode for {name} {{ \
+                 fn decode_body_head(d: &mut {n}::Decoder<'_>, max_count: u64) -> {n}::Result<Self::Head> {{ d.enter({idl_name:?})?; {body} }} }}"
             );
         }
+    }
+
+    /// A linked-list node's `Drop`, `Clone`, `PartialEq`, `Debug` and its halves around the link
+    /// (`ndr::list`).
+    fn linked_impls(&self, st: &StructGen<'_>, out: &mut String) {
+        let n = &self.ndr;
+        let (name, idl_name) = (st.name, st.idl_name);
+        let k = st.link.expect("a linked structure");
+        let link = &st.fields[k].0;
+        let others: Vec<&String> = (st.fields.iter().enumerate())
+            .filter(|(i, _)| *i != k)
+            .map(|(_, (f, _, _))| f)
+            .collect();
+        let clone_fields: Vec<String> = (st.fields.iter().enumerate())
+            .map(|(i, (f, _, _))| {
+                if i == k {
+                    format!("{f}: {n}::Unique::null()")
+                } else {
+                    format!("{f}: ::core::clone::Clone::clone(&self.{f})")
+                }
+            })
+            .collect();
+        let eq = if others.is_empty() {
+            "true".to_string()
+        } else {
+            (others.iter().map(|f| format!("self.{f} == other.{f}")))
+                .collect::<Vec<_>>()
+                .join(" && ")
+        };
+        let dbg: String = (others.iter())
+            .map(|f| format!(".field({:?}, &self.{f})", f.trim_start_matches("r#")))
+            .collect();
+        let fmt = "::core::fmt";
+        let _ = writeln!(
+            out,
+            "impl ::core::ops::Drop for {name} {{ fn drop(&mut self) {{ {n}::list::drop(self) }} }}\n\
+             impl ::core::clone::Clone for {name} {{ fn clone(&self) -> Self {{ {n}::list::clone(self) }} }}\n\
+             impl ::core::cmp::PartialEq for {name} {{ fn eq(&self, other: &Self) -> bool {{ {n}::list::eq(self, other) }} }}\n\
+             impl {fmt}::Debug for {name} {{ fn fmt(&self, f: &mut {fmt}::Formatter<'_>) -> {fmt}::Result {{ {n}::list::fmt(self, f) }} }}\n\
+             impl {n}::list::Linked for {name} {{ \
+             fn link(&self) -> &{n}::Unique<Self> {{ &self.{link} }} \
+             fn link_mut(&mut self) -> &mut {n}::Unique<Self> {{ &mut self.{link} }} \
+             fn clone_node(&self) -> Self {{ {name} {{ {} }} }} \
+             fn eq_node(&self, other: &Self) -> bool {{ {eq} }} \
+             fn fmt_node(&self, f: &mut {fmt}::Formatter<'_>) -> {fmt}::Result {{ f.debug_struct({idl_name:?}){dbg}.finish() }} }}",
+            clone_fields.join(", ")
+        );
+        let sig = format!("(&self, e: &mut {n}::Encoder) -> {n}::Result<()>");
+        let _ = writeln!(
+            out,
+            "impl {n}::list::LinkedEncode for {name} {{ \
+             fn encode_before_link{sig} {{ {} Ok(()) }} \
+             fn encode_after_link{sig} {{ {} Ok(()) }} }}",
+            self.deferred_encodes(st, 0..k),
+            self.deferred_encodes(st, k + 1..st.fields.len())
+        );
+        let count = st.fields.len();
+        let partial_ty = tuple((0..count).filter(|&i| i != k).map(|i| {
+            let ty = self.rust_ty(st.fields[i].1);
+            if i < k {
+                ty
+            } else {
+                format!("<{ty} as {n}::NdrDecode>::Head")
+            }
+        }));
+        let partial = tuple((0..count).filter(|&i| i != k).map(|i| format!("f{i}")));
+        let all = tuple((0..count).map(|i| format!("f{i}")));
+        let _ = writeln!(
+            out,
+            "impl {n}::list::LinkedDecode for {name} {{ type Partial = {partial_ty}; \
+             fn decode_before_link(head: Self::Head, d: &mut {n}::Decoder<'_>) -> {n}::Result<(Self::Partial, bool)> {{ \
+             let {all} = head; d.enter({idl_name:?})?; {} d.leave(); Ok(({partial}, f{k})) }} \
+             fn decode_after_link(partial: Self::Partial, link: {n}::Unique<Self>, d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ \
+             let {partial} = partial; let f{k} = link; d.enter({idl_name:?})?; {} {} }} }}",
+            self.deferred_decodes(st, 0..k),
+            self.deferred_decodes(st, k + 1..count),
+            self.build_value(st)
+        );
     }
 
     fn has_pointers(&self, ty: &Ty) -> bool {
@@ -751,76 +933,42 @@ impl Gen<'_> {
     // ---- unions ------------------------------------------------------------------------------
 
     fn union_def(&self, id: TypeId, u: &UnionDef, out: &mut String) {
-        let name = self.name(id);
-        let idl_name = &self.m.types[id].name;
-        let n = &self.ndr;
         let disc = self.disc(u);
-        let pr = disc.rust.as_str();
-        // Variants.
-        struct V<'a> {
-            name: String,
-            /// Single case value, if the variant does not carry the discriminant.
-            lit: Option<i64>,
-            cases: Vec<i64>,
-            default: bool,
-            field: Option<&'a Field>,
-        }
-        let mut vs: Vec<V<'_>> = Vec::new();
-        let mut used = BTreeSet::new();
-        for arm in &u.arms {
-            let single = !arm.default && arm.cases.len() == 1;
-            let base = match (&arm.field, arm.default) {
-                (Some(f), _) => upper_camel(&f.name),
-                (None, true) => "Default".into(),
-                (None, false) => {
-                    let v = arm.cases[0];
-                    if v < 0 {
-                        format!("CaseMinus{}", v.unsigned_abs())
-                    } else {
-                        format!("Case{v}")
-                    }
-                }
-            };
-            let mut vname = base.clone();
-            let mut k = 2;
-            while !used.insert(vname.clone()) {
-                vname = format!("{base}{k}");
-                k += 1;
-            }
-            vs.push(V {
-                name: vname,
-                lit: single.then(|| arm.cases[0]),
-                cases: arm.cases.clone(),
-                default: arm.default,
-                field: arm.field.as_ref(),
-            });
-        }
-        let kind = if u.encapsulated.is_some() {
+        let ug = UnionGen {
+            name: self.name(id),
+            idl_name: &self.m.types[id].name,
+            head: format!("{}Head", self.m.types[id].name),
+            variants: union_variants(u),
+            encapsulated: u.encapsulated.is_some(),
+            disc,
+        };
+        self.union_type(&ug, out);
+        self.union_encode_impl(&ug, out);
+        self.union_decode_impl(&ug, out);
+    }
+
+    /// The enum (one variant per arm), `discriminant()` and `NdrType`.
+    fn union_type(&self, ug: &UnionGen<'_>, out: &mut String) {
+        let (n, name, pr) = (&self.ndr, &ug.name, ug.disc.rust.as_str());
+        let kind = if ug.encapsulated {
             "Encapsulated union"
         } else {
             "Union"
         };
         let _ = writeln!(
             out,
-            "/// {kind} `{idl_name}` (discriminant `{pr}`): the variant is the discriminant.\n#[derive(Debug, Clone, PartialEq)]\n{ALLOW} pub enum {name} {{"
+            "/// {kind} `{}` (discriminant `{pr}`): the variant is the discriminant.\n#[derive(Debug, Clone, PartialEq)]\npub enum {name} {{",
+            ug.idl_name
         );
-        for v in &vs {
-            let carried = if v.lit.is_none() {
-                pr.to_string()
-            } else {
-                String::new()
-            };
+        for v in &ug.variants {
             let mut parts = Vec::new();
-            if !carried.is_empty() {
-                parts.push(carried);
+            if v.lit.is_none() {
+                parts.push(pr.to_string());
             }
             if let Some(f) = v.field {
                 parts.push(self.rust_ty(&f.ty));
             }
-            let cases = v
-                .cases
-                .iter()
-                .map(|c| c.to_string())
+            let cases = (v.cases.iter().map(|c| c.to_string()))
                 .collect::<Vec<_>>()
                 .join(", ");
             let doc = match (v.default, v.field) {
@@ -836,12 +984,11 @@ impl Gen<'_> {
             }
         }
         out.push_str("}\n");
-        // discriminant()
         let _ = writeln!(
             out,
-            "{ALLOW} impl {name} {{ /// The discriminant this value is sent with.\n pub fn discriminant(&self) -> {pr} {{ match self {{"
+            "impl {name} {{ /// The discriminant this value is sent with.\n pub fn discriminant(&self) -> {pr} {{ match self {{"
         );
-        for v in &vs {
+        for v in &ug.variants {
             let pat = match (v.lit.is_none(), v.field.is_some()) {
                 (false, false) => v.name.clone(),
                 (false, true) => format!("{}(_)", v.name),
@@ -849,16 +996,15 @@ impl Gen<'_> {
                 (true, true) => format!("{}(d, _)", v.name),
             };
             let val = match v.lit {
-                Some(l) => disc.lit(l),
+                Some(l) => ug.disc.lit(l),
                 None => "*d".into(),
             };
             let _ = writeln!(out, "{name}::{pat} => {val},");
         }
-        out.push_str("} } }\n");
-        // NdrType
+        out.push_str("} }\n");
         let mut arm_align = "1usize".to_string();
         let mut min = "usize::MAX".to_string();
-        for v in &vs {
+        for v in &ug.variants {
             if let Some(f) = v.field {
                 let _ = write!(arm_align, ".max({}::align(s))", self.qual(&f.ty, "NdrType"));
                 let _ = write!(min, ".min({}::min_size(s))", self.qual(&f.ty, "NdrType"));
@@ -868,65 +1014,77 @@ impl Gen<'_> {
         }
         let _ = writeln!(
             out,
-            "{ALLOW} impl {name} {{ fn arm_align(s: {n}::Syntax) -> usize {{ {arm_align} }} }}\n\
-             {ALLOW} impl {n}::NdrType for {name} {{ fn align(s: {n}::Syntax) -> usize {{ <{pr} as {n}::NdrType>::align(s).max(Self::arm_align(s)) }} \
+            "fn arm_align(s: {n}::Syntax) -> usize {{ {arm_align} }} }}\n\
+             impl {n}::NdrType for {name} {{ fn align(s: {n}::Syntax) -> usize {{ <{pr} as {n}::NdrType>::align(s).max(Self::arm_align(s)) }} \
              fn min_size(s: {n}::Syntax) -> usize {{ <{pr} as {n}::NdrType>::min_size(s).saturating_add({min}) }} }}"
         );
-        // Encode.
-        let mut arms_head = String::new();
-        let mut arms_def = String::new();
-        for v in &vs {
-            let (pat, bind) = match (v.lit.is_none(), v.field.is_some()) {
-                (false, false) => (v.name.clone(), false),
-                (false, true) => (format!("{}(x)", v.name), true),
-                (true, false) => (format!("{}(_)", v.name), false),
-                (true, true) => (format!("{}(_, x)", v.name), true),
-            };
-            if bind {
-                let f = v.field.expect("bound");
-                let _ = write!(
-                    arms_head,
-                    "{name}::{pat} => {}::encode_head(x, e),",
-                    self.qual(&f.ty, "NdrEncode")
-                );
-                if self.has_pointers(&f.ty) {
-                    let _ = write!(
-                        arms_def,
-                        "{name}::{pat} => {}::encode_deferred(x, e),",
-                        self.qual(&f.ty, "NdrEncode")
-                    );
-                }
-            } else {
-                let _ = write!(arms_head, "{name}::{pat} => Ok(()),");
-            }
-        }
-        let (pre, mid, post) = if u.encapsulated.is_some() {
+    }
+
+    /// The alignment before the discriminant, before the arm, and after it (`e` or `d`; the
+    /// decoder's return a `Result`).
+    fn union_aligns(&self, ug: &UnionGen<'_>, x: &str) -> (String, String, String) {
+        let n = &self.ndr;
+        let q = if x == "d" { "?" } else { "" };
+        let own = format!("<Self as {n}::NdrType>::align({x}.syntax())");
+        if ug.encapsulated {
             (
-                format!("e.align(<Self as {n}::NdrType>::align(e.syntax()));"),
-                "e.align(Self::arm_align(e.syntax()));".to_string(),
-                format!("e.align_ndr64(<Self as {n}::NdrType>::align(e.syntax()));"),
+                format!("{x}.align({own}){q};"),
+                format!("{x}.align(Self::arm_align({x}.syntax())){q};"),
+                format!("{x}.align_ndr64({own}){q};"),
             )
         } else {
             (
-                format!("e.align_ndr64(<Self as {n}::NdrType>::align(e.syntax()));"),
-                format!("e.align_ndr64(<Self as {n}::NdrType>::align(e.syntax()));"),
+                format!("{x}.align_ndr64({own}){q};"),
+                format!("{x}.align_ndr64({own}){q};"),
                 String::new(),
             )
+        }
+    }
+
+    fn union_encode_impl(&self, ug: &UnionGen<'_>, out: &mut String) {
+        let (n, name, pr) = (&self.ndr, &ug.name, ug.disc.rust.as_str());
+        let mut arms_head = String::new();
+        let mut arms_def = String::new();
+        for v in &ug.variants {
+            let pat = match (v.lit.is_none(), v.field.is_some()) {
+                (false, false) => v.name.clone(),
+                (false, true) => format!("{}(x)", v.name),
+                (true, false) => format!("{}(_)", v.name),
+                (true, true) => format!("{}(_, x)", v.name),
+            };
+            let Some(f) = v.field else {
+                let _ = write!(arms_head, "{name}::{pat} => Ok(()),");
+                continue;
+            };
+            let q = self.qual(&f.ty, "NdrEncode");
+            let _ = write!(arms_head, "{name}::{pat} => {q}::encode_head(x, e),");
+            if self.has_pointers(&f.ty) {
+                let _ = write!(arms_def, "{name}::{pat} => {q}::encode_deferred(x, e),");
+            }
+        }
+        let (pre, mid, post) = self.union_aligns(ug, "e");
+        let sig = format!("(&self, e: &mut {n}::Encoder) -> {n}::Result<()>");
+        let deferred = if arms_def.is_empty() {
+            String::new()
+        } else {
+            format!("fn encode_deferred{sig} {{ match self {{ {arms_def} _ => Ok(()) }} }}")
         };
         let _ = writeln!(
             out,
-            "{ALLOW} impl {n}::NdrEncode for {name} {{ \
-             fn encode_head(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {pre} <{pr} as {n}::NdrEncode>::encode_head(&self.discriminant(), e)?; {mid} \
-             match self {{ {arms_head} }}?; {post} Ok(()) }} \
-             fn encode_deferred(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ match self {{ {arms_def} _ => Ok(()) }} }} }}"
+            "impl {n}::NdrEncode for {name} {{ \
+             fn encode_head{sig} {{ {pre} <{pr} as {n}::NdrEncode>::encode_head(&self.discriminant(), e)?; {mid} \
+             match self {{ {arms_head} }}?; {post} Ok(()) }} {deferred} }}"
         );
-        // Head enum and decode.
-        let head = format!("{}Head", self.m.types[id].name);
+    }
+
+    fn union_decode_impl(&self, ug: &UnionGen<'_>, out: &mut String) {
+        let (n, name, pr, head) = (&self.ndr, &ug.name, ug.disc.rust.as_str(), &ug.head);
+        let idl_name = ug.idl_name;
         let _ = writeln!(
             out,
-            "/// Decoding state of [`{name}`] between the head and deferred phases.\n#[doc(hidden)]\n{ALLOW} pub enum {head} {{"
+            "/// Decoding state of [`{name}`] between the head and deferred phases.\n#[doc(hidden)]\npub enum {head} {{"
         );
-        for v in &vs {
+        for v in &ug.variants {
             let mut parts = Vec::new();
             if v.lit.is_none() {
                 parts.push(pr.to_string());
@@ -943,81 +1101,61 @@ impl Gen<'_> {
         out.push_str("}\n");
         let mut dh_arms = String::new();
         let mut dd_arms = String::new();
-        let mut has_default = false;
-        for v in &vs {
+        for v in &ug.variants {
             let pats: Vec<String> = if v.default {
-                has_default = true;
                 vec!["_".into()]
             } else {
-                v.cases.iter().map(|c| disc.lit(*c)).collect()
+                v.cases.iter().map(|c| ug.disc.lit(*c)).collect()
             };
-            let decode_f = |f: &Field| {
-                let fname = ident(&f.name);
-                let fname = fname.trim_start_matches("r#");
+            let field = |f: &Field, phase: &str, arg: &str| {
                 format!(
-                    "d.field({fname:?}, |d| {}::decode_head(d))?",
+                    "d.field({:?}, |d| {}::decode_{phase}({arg}d))?",
+                    ident(&f.name).trim_start_matches("r#"),
                     self.qual(&f.ty, "NdrDecode")
                 )
             };
+            let vn = &v.name;
             let (hv, dv) = match (v.lit.is_none(), v.field) {
                 (false, None) => (
-                    format!("{head}::{}", v.name),
-                    format!("{head}::{} => {name}::{},", v.name, v.name),
+                    format!("{head}::{vn}"),
+                    format!("{head}::{vn} => {name}::{vn},"),
                 ),
                 (false, Some(f)) => (
-                    format!("{head}::{}({})", v.name, decode_f(f)),
+                    format!("{head}::{vn}({})", field(f, "head", "")),
                     format!(
-                        "{head}::{}(h) => {name}::{}(d.field({:?}, |d| {}::decode_deferred(h, d))?),",
-                        v.name,
-                        v.name,
-                        ident(&f.name).trim_start_matches("r#"),
-                        self.qual(&f.ty, "NdrDecode")
+                        "{head}::{vn}(h) => {name}::{vn}({}),",
+                        field(f, "deferred", "h, ")
                     ),
                 ),
                 (true, None) => (
-                    format!("{head}::{}(disc)", v.name),
-                    format!("{head}::{}(x) => {name}::{}(x),", v.name, v.name),
+                    format!("{head}::{vn}(disc)"),
+                    format!("{head}::{vn}(x) => {name}::{vn}(x),"),
                 ),
                 (true, Some(f)) => (
-                    format!("{head}::{}(disc, {})", v.name, decode_f(f)),
+                    format!("{head}::{vn}(disc, {})", field(f, "head", "")),
                     format!(
-                        "{head}::{}(x, h) => {name}::{}(x, d.field({:?}, |d| {}::decode_deferred(h, d))?),",
-                        v.name,
-                        v.name,
-                        ident(&f.name).trim_start_matches("r#"),
-                        self.qual(&f.ty, "NdrDecode")
+                        "{head}::{vn}(x, h) => {name}::{vn}(x, {}),",
+                        field(f, "deferred", "h, ")
                     ),
                 ),
             };
             let _ = write!(dh_arms, "{} => {hv},", pats.join(" | "));
             dd_arms.push_str(&dv);
         }
-        if !has_default {
+        if !ug.variants.iter().any(|v| v.default) {
             let _ = write!(
                 dh_arms,
                 "_ => return Err(d.error({n}::ErrorKind::BadSwitch({}))),",
-                disc.to_u64("disc")
+                ug.disc.to_u64("disc")
             );
         }
-        let (dpre, dmid, dpost) = if u.encapsulated.is_some() {
-            (
-                format!("d.align(<Self as {n}::NdrType>::align(d.syntax()))?;"),
-                "d.align(Self::arm_align(d.syntax()))?;".to_string(),
-                format!("d.align_ndr64(<Self as {n}::NdrType>::align(d.syntax()))?;"),
-            )
-        } else {
-            (
-                format!("d.align_ndr64(<Self as {n}::NdrType>::align(d.syntax()))?;"),
-                format!("d.align_ndr64(<Self as {n}::NdrType>::align(d.syntax()))?;"),
-                String::new(),
-            )
-        };
+        let (pre, mid, post) = self.union_aligns(ug, "d");
         let _ = writeln!(
             out,
-            "{ALLOW} impl {n}::NdrDecode for {name} {{ type Head = {head}; \
-             fn decode_head(d: &mut {n}::Decoder<'_>) -> {n}::Result<{head}> {{ d.enter({idl_name:?})?; {dpre} \
-             let disc = <{pr} as {n}::NdrDecode>::decode_head(d)?; {dmid} \
-             let h = match disc {{ {dh_arms} }}; {dpost} d.leave(); Ok(h) }} \
+            "impl {n}::NdrDecode for {name} {{ type Head = {head}; \
+             fn decode_head(d: &mut {n}::Decoder<'_>) -> {n}::Result<{head}> {{ d.enter({idl_name:?})?; {pre} \
+             let disc = <{pr} as {n}::NdrDecode>::decode_head(d)?; {mid} \
+             let h = match disc {{ {dh_arms} }}; {post} d.leave(); Ok(h) }} \
              fn decode_deferred(head: {head}, d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ d.enter({idl_name:?})?; \
              let v = match head {{ {dd_arms} }}; d.leave(); Ok(v) }} }}"
         );
@@ -1026,13 +1164,10 @@ impl Gen<'_> {
     // ---- interfaces --------------------------------------------------------------------------
 
     fn interface(&self, itf: &Interface, opts: &Options, out: &mut String) {
-        let rt = &self.rt;
-        let n = &self.ndr;
         let modname = snake(&itf.name);
-        let uuid_hex: String = itf.uuid.iter().map(|b| format!("{b:02x}")).collect();
         let _ = writeln!(
             out,
-            "/// Interface `{}` {{{}}} v{}.{}, pointer_default({}).\n{ALLOW} pub mod {modname} {{ use super::*;",
+            "/// Interface `{}` {{{}}} v{}.{}, pointer_default({}).\npub mod {modname} {{ use super::*;",
             itf.name,
             itf.uuid_text,
             itf.version.0,
@@ -1043,7 +1178,24 @@ impl Gen<'_> {
                 PtrKind::Full => "ptr",
             }
         );
-        // Descriptor.
+        self.interface_consts(itf, out);
+        for op in &itf.ops {
+            self.op_structs(op, out);
+        }
+        self.server_trait(itf, opts, out);
+        let takes_call = dispatch_takes_call(itf);
+        self.dispatch_fn(itf, opts, takes_call, out);
+        service::service(self, itf, opts, takes_call, out);
+        if opts.client {
+            client::client_layer(self, itf, out);
+        }
+        out.push_str("}\n");
+    }
+
+    /// `INTERFACE`, `ENDPOINTS` and `BINDING`.
+    fn interface_consts(&self, itf: &Interface, out: &mut String) {
+        let rt = &self.rt;
+        let uuid_hex: String = itf.uuid.iter().map(|b| format!("{b:02x}")).collect();
         let _ = writeln!(
             out,
             "/// The interface's identity and operations.\n pub const INTERFACE: {rt}::InterfaceDescriptor = {rt}::InterfaceDescriptor {{ \
@@ -1080,10 +1232,11 @@ impl Gen<'_> {
             },
             binding
         );
-        for op in &itf.ops {
-            self.op_structs(op, out);
-        }
-        // Server trait.
+    }
+
+    /// The `Server` trait: one manager routine per operation.
+    fn server_trait(&self, itf: &Interface, opts: &Options, out: &mut String) {
+        let rt = &self.rt;
         let _ = writeln!(
             out,
             "/// The manager routines of `{}`. Return `Err(status)` to fault the call with that status;\n\
@@ -1145,47 +1298,48 @@ impl Gen<'_> {
             );
         }
         out.push_str("}\n");
+    }
+
+    /// `dispatch`: the synchronous operations, one `dispatch_op` each.
+    fn dispatch_fn(&self, itf: &Interface, opts: &Options, takes_call: bool, out: &mut String) {
+        let (rt, n) = (&self.rt, &self.ndr);
         let _ = write!(
             out,
-            "/// Decodes a request stub (in `rep`) for `opnum`, calls the manager routine and encodes its reply\n\
-             /// stub (in `reply_rep`). Only synchronous operations: an `[async]` opnum gives `UnknownOpnum`\n\
-             /// (serve those with an `AsyncCall`, as [`Service`] does).{}\n\
-             pub {}fn dispatch<S: Server + ?Sized>(server: &S, {}opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, reply_rep: {n}::DataRep) \
-             -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ match opnum {{",
-            if dispatch_takes_call(itf) {
+            "/// Decodes a request stub (in `rep`, under `limits`) for `opnum`, calls the manager routine and\n\
+             /// encodes its reply stub (as the runtime's `encode_reply` does). Only synchronous operations:\n\
+             /// an `[async]` opnum gives `UnknownOpnum` (serve those with an `AsyncCall`, as [`Service`] does).{}\n\
+             pub {}fn dispatch<S: Server + ?Sized>(server: &S, {}opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, limits: {n}::DecodeLimits) \
+             -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ let input = (stub, syntax, rep, limits); match opnum {{",
+            if takes_call {
                 "\n/// `call` is handed to the manager routines of the operations with context handles."
             } else {
                 ""
             },
             if opts.async_server { "async " } else { "" },
-            if dispatch_takes_call(itf) {
+            if takes_call {
                 format!("call: &{rt}::IncomingCall, ")
             } else {
                 String::new()
             }
         );
         for op in itf.ops.iter().filter(|op| !op.is_async) {
-            let s = upper_camel(&op.name);
+            let (helper, wait) = if opts.async_server {
+                ("dispatch_op_future", ".await")
+            } else {
+                ("dispatch_op", "")
+            };
             let _ = write!(
                 out,
-                "{} => {{ let req = {s}Request::decode(stub, syntax, rep).map_err({rt}::DispatchError::Decode)?; \
-                 let resp = server.{}({}req){}.map_err({rt}::DispatchError::Manager)?; \
-                 resp.encode(syntax, reply_rep).map_err({rt}::DispatchError::Encode) }}",
+                "{} => {rt}::{helper}(input, |req| server.{}({}req)){wait},",
                 op.opnum,
                 snake(&op.name),
                 if uses_contexts(op) { "call, " } else { "" },
-                if opts.async_server { ".await" } else { "" }
             );
         }
         let _ = writeln!(
             out,
             "_ => Err({rt}::DispatchError::UnknownOpnum(opnum)), }} }}"
         );
-        service::service(self, itf, opts, dispatch_takes_call(itf), out);
-        if opts.client {
-            client::client_layer(self, itf, out);
-        }
-        out.push_str("}\n");
     }
 
     fn op_structs(&self, op: &Operation, out: &mut String) {
@@ -1293,8 +1447,6 @@ impl Gen<'_> {
             // Value checks on our fields, with sibling names resolved against all parameters.
             let mut body = String::new();
             for (f, ty, range) in &check_fields {
-                let one = vec![(f.clone(), *ty, *range)];
-                let _ = one;
                 let place = format!("self.{f}");
                 if let Some((lo, hi)) = range
                     && let Some(v) = self.int_value(ty, &place)
@@ -1354,26 +1506,17 @@ impl Gen<'_> {
             dec.push_str("v.ndr_check().map_err(|k| d.error(k))?;");
         }
         dec.push_str("Ok(v)");
-        let check_fn = if has_check {
-            format!(
-                "fn ndr_check(&self) -> ::core::result::Result<(), {n}::ErrorKind> {{ {check} Ok(()) }}"
-            )
-        } else {
-            String::new()
-        };
+        if has_check {
+            let _ = writeln!(
+                out,
+                "impl {sname} {{ fn ndr_check(&self) -> ::core::result::Result<(), {n}::ErrorKind> {{ {check} Ok(()) }} }}"
+            );
+        }
         let _ = writeln!(
             out,
-            "impl {sname} {{ \
-             /// The operation number.\n pub const OPNUM: u16 = {opnum}; \
-             /// Encodes into `e` (which must be at the start of the stub data).\n \
-             pub fn encode_into(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {enc} Ok(()) }} \
-             /// Decodes from `d`; the caller checks for trailing bytes.\n \
-             pub fn decode_from(d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ {dec} }} \
-             /// Encodes a whole stub.\n \
-             pub fn encode(&self, syntax: {n}::Syntax, rep: {n}::DataRep) -> {n}::Result<::std::vec::Vec<u8>> {{ let mut e = {n}::Encoder::new(syntax, rep); self.encode_into(&mut e)?; Ok(e.into_bytes()) }} \
-             /// Decodes a whole stub with default limits, rejecting trailing bytes.\n \
-             pub fn decode(stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep) -> {n}::Result<Self> {{ let mut d = {n}::Decoder::new(stub, syntax, rep); let v = Self::decode_from(&mut d)?; d.finish()?; Ok(v) }} \
-             {check_fn} }}",
+            "impl {n}::Stub for {sname} {{ const OPNUM: u16 = {opnum}; \
+             fn encode_into(&self, e: &mut {n}::Encoder) -> {n}::Result<()> {{ {enc} Ok(()) }} \
+             fn decode_from(d: &mut {n}::Decoder<'_>) -> {n}::Result<Self> {{ {dec} }} }}",
             opnum = op.opnum
         );
     }
@@ -1384,6 +1527,74 @@ type Range = Option<(i64, i64)>;
 
 /// A member or parameter as the checks see it: Rust name, type and range.
 type FieldSpec<'t> = (String, &'t Ty, Range);
+
+/// What the pieces of one union's code share.
+struct UnionGen<'t> {
+    /// The Rust name.
+    name: String,
+    /// The IDL name (for the error path).
+    idl_name: &'t str,
+    /// The head enum's name.
+    head: String,
+    variants: Vec<Variant<'t>>,
+    encapsulated: bool,
+    disc: Disc,
+}
+
+/// One arm of a union as an enum variant.
+struct Variant<'a> {
+    name: String,
+    /// The single case value, if the variant does not carry the discriminant.
+    lit: Option<i64>,
+    cases: Vec<i64>,
+    default: bool,
+    field: Option<&'a Field>,
+}
+
+/// The variants of a union's enum, named after their member (or case), made unique.
+fn union_variants(u: &UnionDef) -> Vec<Variant<'_>> {
+    let mut used = BTreeSet::new();
+    let mut vs = Vec::new();
+    for arm in &u.arms {
+        let base = match (&arm.field, arm.default) {
+            (Some(f), _) => upper_camel(&f.name),
+            (None, true) => "Default".into(),
+            (None, false) => match arm.cases[0] {
+                v if v < 0 => format!("CaseMinus{}", v.unsigned_abs()),
+                v => format!("Case{v}"),
+            },
+        };
+        let mut name = base.clone();
+        let mut k = 2;
+        while !used.insert(name.clone()) {
+            name = format!("{base}{k}");
+            k += 1;
+        }
+        vs.push(Variant {
+            name,
+            lit: (!arm.default && arm.cases.len() == 1).then(|| arm.cases[0]),
+            cases: arm.cases.clone(),
+            default: arm.default,
+            field: arm.field.as_ref(),
+        });
+    }
+    vs
+}
+
+/// What the pieces of one structure's code share.
+struct StructGen<'t> {
+    /// The Rust name.
+    name: &'t str,
+    /// The IDL name (for the error path).
+    idl_name: &'t str,
+    fields: Vec<FieldSpec<'t>>,
+    /// The last member is conformant (its max_count is hoisted).
+    conformant: bool,
+    /// The body of `ndr_check`, empty if nothing is checked.
+    check: String,
+    /// The linked-list link member, if the structure is a list node.
+    link: Option<usize>,
+}
 
 /// How a sibling of a checked value is stored.
 #[derive(Clone, Copy)]

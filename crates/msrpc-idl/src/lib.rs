@@ -38,10 +38,12 @@
 //!
 //! # What the generated code looks like
 //!
-//! Generated code names runtime items only through one path prefix, [`Builder::runtime_path`]
-//! (default `::msrpc::codegen`), and NDR items through [`Builder::ndr_path`] (default
-//! `<runtime_path>::ndr`, i.e. the runtime re-exports `msrpc_ndr` as `ndr`). The runtime module
-//! must provide:
+//! Everything is generated into one private module, `__msrpc_idl`, which the file re-exports
+//! (`pub use self::__msrpc_idl::*;`): one `#[allow(..)]` for the IDL's naming and for helpers an
+//! interface does not use, and two short aliases, `rt` for the runtime module
+//! ([`Builder::runtime_path`], default `::msrpc::codegen`) and `ndr` for the NDR crate
+//! ([`Builder::ndr_path`], default `<runtime_path>::ndr`, i.e. the runtime re-exports
+//! `msrpc_ndr` as `ndr`). Generated code names nothing else. The runtime module must provide:
 //!
 //! | Item | Used for |
 //! |---|---|
@@ -51,25 +53,31 @@
 //! | `OperationDescriptor { name: &'static str, opnum: u16, is_async: bool, idempotent: bool, maybe: bool }` | one per operation |
 //! | `Win32Status` | the error a server manager routine returns (the call faults with it) |
 //! | `DispatchError` with variants `UnknownOpnum(u16)`, `Decode(ndr::Error)`, `Encode(ndr::Error)`, `Manager(Win32Status)` | what `dispatch` returns |
-//! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>` (`new(call, fn(&R, &mut Encoder))`), `serve_blocking`, `serve_future`, `serve_async` | the server adapter `Service` |
+//! | `dispatch_op<Req: ndr::Stub, Resp: ndr::Stub>((stub, syntax, rep, limits), manager: impl FnOnce(Req) -> Result<Resp, Win32Status>) -> Result<Vec<u8>, DispatchError>` and `dispatch_op_future` (the same with an `async` manager) | each arm of `dispatch`: decode under the limits, run the manager, encode the reply |
+//! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>`, `serve_blocking`, `serve_future` (their `f` gets opnum, stub, syntax, rep and the `ndr::DecodeLimits` to decode under), `serve_async::<Req, Resp>(call, manager)` | the server adapter `Service` |
 //! | `serve_blocking_call` (as `serve_blocking`, `f` also gets `&IncomingCall`), `serve_future_call` (`f` gets `&'c IncomingCall` and the stub, returns `Pin<Box<dyn Future + Send + 'c>>`) | `Service` of an interface with context-handle operations |
-//! | `ClientCall`, `Reply { stub, syntax, drep }`, `AsyncState<R>` | the client layer `Client` |
+//! | `ClientCall`, `Reply { stub, syntax, drep }`, `decode_reply<T: ndr::Stub>(&Reply) -> ndr::Result<T>`, `AsyncState<R>` | the client layer `Client` |
 //! | `ClientContext<B>` (`handle`, `check_in`, `route`, `returned`), `ContextCall` (`type Association`, `association()`), `ContextRefused` | the client layer's context-handle operations (see [context handles](#context-handles)) |
 //!
 //! For each IDL type: a Rust type (structs with `pub` fields named as in the IDL; unions as
 //! enums whose variant carries the discriminant; enums as open newtypes with associated
 //! constants) implementing `NdrType`, `NdrEncode`, `NdrDecode` (and the conformant traits for
 //! conformant structures). `size_is`/`length_is`/`switch_is` fields stay ordinary fields and are
-//! checked against the data on encode and on decode.
+//! checked against the data on encode and on decode. MS-DTYP's `GUID` is `Uuid` (same NDR).
+//! A structure with one `[unique]` pointer to its own type is a linked-list node: it implements
+//! `ndr::list::{Linked, LinkedEncode, LinkedDecode}`, and its `Drop`, `Clone`, `PartialEq` and
+//! `Debug` (which prints the nodes as a list) and its NDR walk the list in a loop, so a long list
+//! neither overflows the stack nor counts against the decoder's depth limit.
 //!
 //! For each interface a module named like the interface holds:
 //!
 //! - `INTERFACE: InterfaceDescriptor` (uuid, version, operations with opnums and `[async]` flags;
 //!   `INTERFACE.syntax_id()` is what a client binds to);
 //! - for each operation `Op`, `OpRequest` (the `[in]` parameters) and `OpResponse` (the `[out]`
-//!   parameters and `return_value`), each with `OPNUM`, `encode(syntax, rep)`,
-//!   `encode_into(&mut Encoder)`, `decode(stub, syntax, rep)` and `decode_from(&mut Decoder)`.
-//!   A client encodes the request and decodes the response; a server does the reverse.
+//!   parameters and `return_value`), each implementing `ndr::Stub`: `OPNUM`, `encode(syntax,
+//!   rep)`, `encode_into(&mut Encoder)`, `decode(stub, syntax, rep)`, `decode_with_limits(..,
+//!   limits)` and `decode_from(&mut Decoder)` (`use msrpc::Stub as _;` to call them). A client
+//!   encodes the request and decodes the response; a server does the reverse.
 //!   `handle_t` parameters are not part of either; a top-level `[ref]` pointer is its pointee.
 //! - `trait Server` with one method per operation: `fn op(&self, req: OpRequest) ->
 //!   Result<OpResponse, Win32Status>` (return `Err(status)` to fault the call with it; with
@@ -78,10 +86,11 @@
 //!   `[async]` operation `fn op(&self, call: AsyncCall<OpResponse>, req: OpRequest)`: the manager
 //!   returns at once and finishes the call later, from any thread, with `call.complete(resp)` or
 //!   `call.abort(status)`;
-//! - `fn dispatch<S: Server>(server, opnum, stub, syntax, rep, reply_rep) -> Result<Vec<u8>,
-//!   DispatchError>` for the synchronous operations: decodes (rejecting trailing bytes), calls the
-//!   manager routine and encodes the reply (`dispatch(server, call, opnum, …)` in an interface with
-//!   context-handle operations, see below);
+//! - `fn dispatch<S: Server>(server, opnum, stub, syntax, rep, limits: ndr::DecodeLimits) ->
+//!   Result<Vec<u8>, DispatchError>` for the synchronous operations: decodes under `limits`
+//!   (rejecting trailing bytes), calls the manager routine and encodes the reply, through
+//!   `dispatch_op` (`dispatch(server, call, opnum, …)` in an interface with context-handle
+//!   operations, see below);
 //! - `struct Service<S>(pub Arc<S>)` (`Service::new(server)`), the runtime `Interface` for a
 //!   `Server`: synchronous managers run on the blocking thread pool (so they may block; `async
 //!   fn` managers run on a task each, through `serve_future`), `[async]`
@@ -133,8 +142,9 @@
 //! - `Win32Status` must be a tuple struct with a public `u32` (placeholder operations named
 //!   `Opnum<N>…` with no parameters get a default method returning `Win32Status(1745)`,
 //!   `RPC_S_PROCNUM_OUT_OF_RANGE`).
-//! - `OpRequest::decode` uses default `DecodeLimits`; use `decode_from` with your own
-//!   `Decoder` (then `finish()`) to apply other limits.
+//! - `OpRequest::decode` uses default `DecodeLimits`; `decode_with_limits` takes others. The
+//!   generated `Service` decodes under the limits its `serve_*` helpers pass, and the client
+//!   layer through `decode_reply`, so the runtime sets both.
 //! - `[comm_status]`/`[fault_status]` are recorded in the request struct's docs only; turning
 //!   communication errors and faults into status values is the client runtime's job.
 //!
@@ -188,6 +198,7 @@ mod r#gen;
 mod lexer;
 mod model;
 mod parser;
+mod preprocess;
 
 use std::path::{Path, PathBuf};
 
@@ -414,7 +425,7 @@ impl Builder {
             Some((aname, atext)) => {
                 let id = sources.add(aname, None, atext);
                 let toks =
-                    lexer::Preprocessor::new(&mut sources, &self.include_dirs).tokenize(id)?;
+                    preprocess::Preprocessor::new(&mut sources, &self.include_dirs).tokenize(id)?;
                 Some(
                     parser::Parser::new(&toks, &sources)
                         .acf_file()
@@ -455,7 +466,8 @@ impl Builder {
                 continue;
             }
             let from_path = sources.file(from).path.clone();
-            let Some(found) = lexer::find_file(&name, from_path.as_deref(), &self.include_dirs)
+            let Some(found) =
+                preprocess::find_file(&name, from_path.as_deref(), &self.include_dirs)
             else {
                 return Err(sources
                     .diagnostic(
@@ -498,7 +510,7 @@ fn parse_idl(
     include_dirs: &[PathBuf],
     id: u32,
 ) -> Result<ast::File, Diagnostics> {
-    let toks = lexer::Preprocessor::new(sources, include_dirs).tokenize(id)?;
+    let toks = preprocess::Preprocessor::new(sources, include_dirs).tokenize(id)?;
     Ok(parser::Parser::new(&toks, sources)
         .idl_file()
         .map_err(|d| *d)?)

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use msrpc_ndr::{DataRep, NdrString, Syntax};
+use msrpc_ndr::{DataRep, DecodeLimits, NdrString, Stub as _, Syntax};
 
 #[path = "support/rt.rs"]
 mod rt;
@@ -244,13 +244,35 @@ fn service_faults_bad_stubs_and_unknown_opnums() {
     assert_eq!(answer(2, vec![0xAA]), Err(0x6F7));
     assert_eq!(answer(1, vec![1, 0]), Err(0x6F7));
     assert!(service.0.log.lock().unwrap().is_empty(), "no manager ran");
+    // The request is decoded under the call's limits (the runtime's `call_limits`): the
+    // 6-unit string "hello\0" is 6 bytes of `max_bytes`.
+    let stub = NonAsyncFuncRequest {
+        pszMessage: NdrString::from("hello"),
+    }
+    .encode(Syntax::Ndr20, DataRep::LITTLE_ENDIAN)
+    .unwrap();
+    let limited = |max_bytes: usize| {
+        let (call, rx) = rt::IncomingCall::new(
+            rt::CallInfo {
+                opnum: 0,
+                syntax: Syntax::Ndr20,
+                drep: DataRep::LITTLE_ENDIAN,
+            },
+            stub.clone(),
+        );
+        service.dispatch(call.with_limits(DecodeLimits::default().with_max_bytes(max_bytes)));
+        rx.recv().unwrap()
+    };
+    assert_eq!(limited(5), Err(0x6F7));
+    assert!(service.0.log.lock().unwrap().is_empty(), "no manager ran");
+    assert!(limited(6).is_ok());
 }
 
 /// `Builder::async_server(true)`: the synchronous operations' managers are `async fn`s, and the
 /// generated `Service` runs each future to completion (here on the stand-in's thread).
 mod async_server {
     use super::rt;
-    use msrpc_ndr::{DataRep, NdrString, Syntax};
+    use msrpc_ndr::{DataRep, NdrString, Stub as _, Syntax};
     use rt::Interface as _;
 
     mod idl {

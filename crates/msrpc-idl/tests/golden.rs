@@ -142,7 +142,7 @@ fn context_handle_operations_get_client_contexts_and_the_call() {
     let code = builder().generate(&idl, None).expect("compiles");
     // Client: ClientContext in and out, routed over the handle's binding.
     assert!(code.contains("pub struct GetArgs<B>"));
-    assert!(code.contains("pub counter: crate::codegen::ClientContext<B>"));
+    assert!(code.contains("pub counter: rt::ClientContext<B>"));
     assert!(code.contains("pub struct CloseOutput<B>"));
     assert!(
         !code.contains("pub struct GetOutput"),
@@ -150,17 +150,17 @@ fn context_handle_operations_get_client_contexts_and_the_call() {
     );
     assert!(code.contains("args.counter.check_in(\"Get\", \"counter\", false)?"));
     assert!(code.contains("args.counter.check_in(\"Close\", \"counter\", true)?"));
-    assert!(code.contains("crate::codegen::ClientContext::route(&[&args.to, &args.from])"));
+    assert!(code.contains("rt::ClientContext::route(&[&args.to, &args.from])"));
     // Server: managers get the call; dispatch takes it.
-    assert!(code.contains("call: &crate::codegen::IncomingCall,\n            req: GetRequest,"));
-    assert!(code.contains("crate::codegen::serve_blocking_call("));
+    assert!(code.contains("call: &rt::IncomingCall,\n                req: GetRequest,"));
+    assert!(code.contains("rt::serve_blocking_call("));
     // Explicit handle_t: raw ContextHandle in the client (epm).
     let epm = builder()
         .generate(&manifest_dir().join("../msrpc/idl/epm.idl"), None)
         .expect("compiles");
     assert!(!epm.contains("ClientContext"));
     assert!(epm.contains(
-        "pub async fn ept_map(\n            &self,\n            req: EptMapRequest,\n        ) -> ::core::result::Result<EptMapResponse, C::Error> {"
+        "pub async fn ept_map(\n                &self,\n                req: EptMapRequest,\n            ) -> ::core::result::Result<EptMapResponse, C::Error> {"
     ));
     // async_server: the future borrows the call, which the runtime keeps until it is done
     // (fixtures/async_server/contexts.rs, run by crates/msrpc/tests/client_context.rs).
@@ -168,7 +168,7 @@ fn context_handle_operations_get_client_contexts_and_the_call() {
         .async_server(true)
         .generate(&idl, None)
         .expect("compiles");
-    assert!(code.contains("crate::codegen::serve_future_call("));
+    assert!(code.contains("rt::serve_future_call("));
 }
 
 #[test]
@@ -193,6 +193,7 @@ fn builder_writes_one_file_per_idl_into_out_dir() {
         Some(&idl_dir.join("asyncrpc.acf")),
     )
     .expect("compiles");
-    assert!(cli.contains("::msrpc::codegen::InterfaceDescriptor"));
+    assert!(cli.contains("use ::msrpc::codegen as rt;"));
+    assert!(cli.contains("rt::InterfaceDescriptor"));
     std::fs::remove_dir_all(&out).ok();
 }

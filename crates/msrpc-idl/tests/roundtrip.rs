@@ -24,7 +24,7 @@ mod srvsvc_idl {
 
 use msrpc_ndr::{
     ConformantArray, ConformantVaryingArray, ContextHandle, DataRep, ErrorKind, Full, NdrString,
-    Ref, Syntax, Unique, VaryingArray, WideString,
+    Ref, Stub as _, Syntax, Unique, VaryingArray, WideString,
 };
 
 const REPS: [(Syntax, DataRep); 4] = [
@@ -159,12 +159,7 @@ fn features_types_round_trip() {
             dwHighDateTime: 2,
         },
         big: LARGE_INTEGER { QuadPart: -3 },
-        id: GUID {
-            Data1: 4,
-            Data2: 5,
-            Data3: 6,
-            Data4: [7; 8],
-        },
+        id: uuid::Uuid::from_fields(4, 5, 6, &[7; 8]),
         sid: Unique::new(RPC_SID {
             Revision: 1,
             SubAuthorityCount: 1,
@@ -488,7 +483,7 @@ fn epm_ept_map_matches_real_traffic() {
     use epm_idl::epm::*;
     let le = DataRep::LITTLE_ENDIAN;
     let req = EptMapRequest::decode(&unhex(EPT_MAP_REQUEST), Syntax::Ndr20, le).unwrap();
-    assert_eq!(req.object.as_ref().map(|g| g.Data1), Some(0));
+    assert_eq!(req.object.as_ref().map(|g| g.as_fields().0), Some(0));
     assert_eq!(req.max_towers, 4);
     assert!(req.entry_handle.is_null());
     let tower = req.map_tower.as_ref().unwrap();
@@ -530,12 +525,7 @@ impl mgmt_idl::mgmt::Server for Mgmt {
         _: mgmt_idl::mgmt::RpcMgmtInqIfIdsRequest,
     ) -> Result<mgmt_idl::mgmt::RpcMgmtInqIfIdsResponse, rt::Win32Status> {
         let id = mgmt_idl::rpc_if_id_t {
-            uuid: mgmt_idl::GUID {
-                Data1: 0xafa8bd80,
-                Data2: 0x7d8a,
-                Data3: 0x11c9,
-                Data4: [0xbe, 0xf4, 8, 0, 0x2b, 0x10, 0x29, 0x89],
-            },
+            uuid: uuid::Uuid::from_u128(0xafa8bd80_7d8a_11c9_bef4_08002b102989),
             vers_major: 1,
             vers_minor: 0,
         };
@@ -591,10 +581,12 @@ impl mgmt_idl::mgmt::Server for Mgmt {
 #[test]
 fn mgmt_dispatch() {
     use mgmt_idl::mgmt::*;
+    // Replies are always little-endian (what msrpc servers announce), under default limits.
+    let (le, lim) = (DataRep::LITTLE_ENDIAN, msrpc_ndr::DecodeLimits::default());
     for (s, r) in REPS {
         let stub = RpcMgmtInqIfIdsRequest {}.encode(s, r).unwrap();
-        let reply = dispatch(&Mgmt, 0, &stub, s, r, r).unwrap();
-        let resp = RpcMgmtInqIfIdsResponse::decode(&reply, s, r).unwrap();
+        let reply = dispatch(&Mgmt, 0, &stub, s, r, lim).unwrap();
+        let resp = RpcMgmtInqIfIdsResponse::decode(&reply, s, le).unwrap();
         let v = resp.if_id_vector.as_ref().unwrap();
         assert_eq!(v.count, 1);
         assert_eq!(v.if_id.0[0].as_ref().unwrap().vers_major, 1);
@@ -605,15 +597,15 @@ fn mgmt_dispatch() {
             &RpcMgmtInqStatsRequest { count: 9 }.encode(s, r).unwrap(),
             s,
             r,
-            r,
+            lim,
         )
         .unwrap();
-        let resp = RpcMgmtInqStatsResponse::decode(&reply, s, r).unwrap();
+        let resp = RpcMgmtInqStatsResponse::decode(&reply, s, le).unwrap();
         assert_eq!(resp.statistics.0, [0, 1, 2, 3]);
 
-        let reply = dispatch(&Mgmt, 2, &[], s, r, r).unwrap();
+        let reply = dispatch(&Mgmt, 2, &[], s, r, lim).unwrap();
         assert_eq!(
-            RpcMgmtIsServerListeningResponse::decode(&reply, s, r)
+            RpcMgmtIsServerListeningResponse::decode(&reply, s, le)
                 .unwrap()
                 .return_value,
             1
@@ -630,23 +622,23 @@ fn mgmt_dispatch() {
             .unwrap(),
             s,
             r,
-            r,
+            lim,
         )
         .unwrap();
-        let resp = RpcMgmtInqPrincNameResponse::decode(&reply, s, r).unwrap();
+        let resp = RpcMgmtInqPrincNameResponse::decode(&reply, s, le).unwrap();
         assert_eq!(resp.princ_name.items, b"host\0");
         assert_eq!(resp.princ_name.max_count, 64);
 
         assert!(matches!(
-            dispatch(&Mgmt, 3, &[], s, r, r),
+            dispatch(&Mgmt, 3, &[], s, r, lim),
             Err(rt::DispatchError::Manager(rt::Win32Status(5)))
         ));
         assert!(matches!(
-            dispatch(&Mgmt, 5, &[], s, r, r),
+            dispatch(&Mgmt, 5, &[], s, r, lim),
             Err(rt::DispatchError::UnknownOpnum(5))
         ));
         assert!(matches!(
-            dispatch(&Mgmt, 1, &[1], s, r, r),
+            dispatch(&Mgmt, 1, &[1], s, r, lim),
             Err(rt::DispatchError::Decode(_))
         ));
     }
@@ -700,6 +692,7 @@ impl srvsvc_idl::srvsvc::Server for Srv {
 
 #[test]
 fn srvsvc_dispatch_and_placeholders() {
+    let (le, lim) = (DataRep::LITTLE_ENDIAN, msrpc_ndr::DecodeLimits::default());
     use srvsvc_idl::srvsvc::*;
     for (s, r) in REPS {
         let req = NetrShareEnumRequest {
@@ -716,8 +709,8 @@ fn srvsvc_dispatch_and_placeholders() {
             PreferedMaximumLength: u32::MAX,
             ResumeHandle: Unique::new(0),
         };
-        let reply = dispatch(&Srv, 15, &req.encode(s, r).unwrap(), s, r, r).unwrap();
-        let resp = NetrShareEnumResponse::decode(&reply, s, r).unwrap();
+        let reply = dispatch(&Srv, 15, &req.encode(s, r).unwrap(), s, r, lim).unwrap();
+        let resp = NetrShareEnumResponse::decode(&reply, s, le).unwrap();
         let srvsvc_idl::SHARE_ENUM_UNION::Level1(c) = &resp.InfoStruct.ShareInfo else {
             panic!("level")
         };
@@ -735,15 +728,120 @@ fn srvsvc_dispatch_and_placeholders() {
             .unwrap(),
             s,
             r,
-            r,
+            lim,
         )
         .unwrap();
-        let resp = NetrServerGetInfoResponse::decode(&reply, s, r).unwrap();
+        let resp = NetrServerGetInfoResponse::decode(&reply, s, le).unwrap();
         assert_eq!(resp.InfoStruct.discriminant(), 100);
         // Placeholders fault with RPC_S_PROCNUM_OUT_OF_RANGE unless implemented.
         assert!(matches!(
-            dispatch(&Srv, 9, &[], s, r, r),
+            dispatch(&Srv, 9, &[], s, r, lim),
             Err(rt::DispatchError::Manager(rt::Win32Status(1745)))
         ));
+        // The caller's limits apply: ServerName, the level-1 container and ResumeHandle are
+        // three pointees.
+        let stub = req.encode(s, r).unwrap();
+        let tight = lim.with_max_pointees(2);
+        match dispatch(&Srv, 15, &stub, s, r, tight) {
+            Err(rt::DispatchError::Decode(e)) => {
+                assert_eq!(e.kind(), &ErrorKind::PointeeLimit(2), "{e}")
+            }
+            other => panic!("decoded past max_pointees: {other:?}"),
+        }
+        assert!(dispatch(&Srv, 15, &stub, s, r, lim.with_max_pointees(3)).is_ok());
     }
+}
+
+/// A 100 000-node list (`struct _NODE { ...; struct _NODE *next; }`) round-trips in both
+/// syntaxes, and is dropped, cloned, compared and printed, on a thread with a tokio worker's
+/// 2 MiB stack: nothing recurses once per node. Its length is bounded by `max_pointees`, not by
+/// `max_depth` (64).
+#[test]
+fn long_list_on_a_small_stack() {
+    use features_idl::{NODE, POINT};
+    use msrpc_ndr::list::Linked as _;
+    const N: i32 = 100_000;
+    let run = || {
+        let node = |value: i32, next: Unique<NODE>| NODE {
+            value,
+            next,
+            origin: Ref::new(POINT {
+                x: value,
+                y: -value,
+            }),
+            shared: Full::null(),
+        };
+        let mut list = node(N - 1, Unique::null());
+        for v in (0..N - 1).rev() {
+            list = node(v, Unique::new(list));
+        }
+        assert_eq!(list.iter().count(), N as usize);
+        let copy = list.clone();
+        assert_eq!(copy, list);
+        let mut other = list.clone();
+        let mut last = &mut other;
+        while let Some(next) = last.next.0.as_deref_mut() {
+            last = next;
+        }
+        last.value = -1;
+        assert_ne!(other, list, "the last node differs");
+        drop(other);
+        let text = format!("{list:?}");
+        assert!(text.starts_with("[NODE { value: 0, origin: Ref(POINT { x: 0, y: 0 })"));
+        assert!(
+            text.contains("NODE { value: 99999,"),
+            "every node is printed"
+        );
+        // Pointees: N-1 links and N `origin`s (`shared` is null).
+        let pointees = (2 * N - 1) as usize;
+        for (syntax, rep) in REPS {
+            let bytes = msrpc_ndr::encode_all(&list, syntax, rep).unwrap();
+            let limits = msrpc_ndr::DecodeLimits::default();
+            assert_eq!(limits.max_depth, 64);
+            let back: NODE = msrpc_ndr::decode_all(&bytes, syntax, rep, limits, true).unwrap();
+            assert_eq!(back, list);
+            let at = limits.with_max_pointees(pointees);
+            let back: NODE = msrpc_ndr::decode_all(&bytes, syntax, rep, at, true).unwrap();
+            assert_eq!(back.iter().count(), N as usize);
+            let past = limits.with_max_pointees(pointees - 1);
+            let err = msrpc_ndr::decode_all::<NODE>(&bytes, syntax, rep, past, true).unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::PointeeLimit(pointees - 1), "{err}");
+        }
+    };
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The wire order of a list is unchanged: each node's pointees before the link, then the next
+/// node, then its pointees after the link (here `origin`, innermost node first).
+#[test]
+fn list_wire_order_is_depth_first() {
+    use features_idl::{NODE, POINT};
+    let tail = NODE {
+        value: 2,
+        next: Unique::null(),
+        origin: Ref::new(POINT { x: 3, y: 4 }),
+        shared: Full::null(),
+    };
+    let head = NODE {
+        value: 1,
+        next: Unique::new(tail),
+        origin: Ref::new(POINT { x: 5, y: 6 }),
+        shared: Full::null(),
+    };
+    let bytes = msrpc_ndr::encode_all(&head, Syntax::Ndr20, DataRep::LITTLE_ENDIAN).unwrap();
+    assert_eq!(
+        hex(&bytes),
+        concat!(
+            "01000000", "00000200", "04000200",
+            "00000000", // head: value, next, origin, shared
+            "02000000", "00000000", "08000200", "00000000", // next node's head
+            "03000000", "04000000", // next node's origin
+            "05000000", "06000000", // this node's origin
+        )
+    );
 }

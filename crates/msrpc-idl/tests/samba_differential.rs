@@ -10,7 +10,9 @@
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 
-use msrpc_ndr::{ConformantArray, ConformantVaryingArray, DataRep, Syntax, Unique, WideString};
+use msrpc_ndr::{
+    ConformantArray, ConformantVaryingArray, DataRep, Stub as _, Syntax, Unique, WideString,
+};
 
 #[path = "support/rt.rs"]
 mod rt;

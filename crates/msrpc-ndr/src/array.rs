@@ -31,6 +31,7 @@ pub(crate) fn decode_heads_one_by_one<T: NdrDecode>(
     count: u64,
 ) -> Result<Vec<T::Head>> {
     let n = d.check_count(count, T::min_size(d.syntax()))?;
+    d.charge::<T>(n)?;
     // The count is bounded by the input, but an element's in-memory head can be much larger
     // than its wire size: reserve a bounded amount and grow only as elements really decode.
     let mut v = Vec::with_capacity(n.min(MAX_PREALLOC));

@@ -18,6 +18,18 @@ pub struct DecodeLimits {
     /// Maximum number of distinct full-pointer (`[ptr]`) referents per message
     /// (default [`DecodeLimits::DEFAULT_MAX_FULL_POINTERS`] = 65 536).
     pub max_full_pointers: usize,
+    /// Maximum number of non-null pointees (`[unique]`, `[ref]`, `[ptr]`, and each node of a
+    /// linked list) decoded per message (default [`DecodeLimits::DEFAULT_MAX_POINTEES`] =
+    /// 1 048 576). Bounds the work of a message whose length is in pointers rather than nesting:
+    /// a linked list decodes without recursing, so its length is bounded here, not by
+    /// [`DecodeLimits::max_depth`].
+    pub max_pointees: usize,
+    /// Maximum memory, in bytes, the decoded value may take (default
+    /// [`DecodeLimits::DEFAULT_MAX_BYTES`] = 64 MiB), as the decoder counts it: the in-memory
+    /// size of every pointee and of every array, string and conformant element it allocates.
+    /// A small wire value can be larger in memory (a 4-byte referent id becomes a boxed value);
+    /// this bounds that amplification per message.
+    pub max_bytes: usize,
 }
 
 impl DecodeLimits {
@@ -25,6 +37,10 @@ impl DecodeLimits {
     pub const DEFAULT_MAX_DEPTH: usize = 64;
     /// Default for [`DecodeLimits::max_full_pointers`].
     pub const DEFAULT_MAX_FULL_POINTERS: usize = 65_536;
+    /// Default for [`DecodeLimits::max_pointees`].
+    pub const DEFAULT_MAX_POINTEES: usize = 1 << 20;
+    /// Default for [`DecodeLimits::max_bytes`] (64 MiB).
+    pub const DEFAULT_MAX_BYTES: usize = 64 << 20;
 
     /// Sets [`DecodeLimits::max_depth`].
     pub fn with_max_depth(mut self, v: usize) -> Self {
@@ -37,6 +53,18 @@ impl DecodeLimits {
         self.max_full_pointers = v;
         self
     }
+
+    /// Sets [`DecodeLimits::max_pointees`].
+    pub fn with_max_pointees(mut self, v: usize) -> Self {
+        self.max_pointees = v;
+        self
+    }
+
+    /// Sets [`DecodeLimits::max_bytes`].
+    pub fn with_max_bytes(mut self, v: usize) -> Self {
+        self.max_bytes = v;
+        self
+    }
 }
 
 impl Default for DecodeLimits {
@@ -44,6 +72,8 @@ impl Default for DecodeLimits {
         DecodeLimits {
             max_depth: Self::DEFAULT_MAX_DEPTH,
             max_full_pointers: Self::DEFAULT_MAX_FULL_POINTERS,
+            max_pointees: Self::DEFAULT_MAX_POINTEES,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -80,6 +110,8 @@ pub struct Decoder<'a> {
     path: Vec<Seg>,
     full: HashMap<u64, FullEntry>,
     full_occurrences: u64,
+    pointees: usize,
+    bytes: usize,
 }
 
 impl<'a> Decoder<'a> {
@@ -105,6 +137,8 @@ impl<'a> Decoder<'a> {
             path: Vec::new(),
             full: HashMap::new(),
             full_occurrences: 0,
+            pointees: 0,
+            bytes: 0,
         }
     }
 
@@ -240,6 +274,46 @@ impl<'a> Decoder<'a> {
     /// Builds an error at the current field path.
     pub fn error(&self, kind: ErrorKind) -> Error {
         Error::with_path(kind, self.path())
+    }
+
+    // ---- work limits ----
+
+    /// Counts one non-null pointee of type `T` against [`DecodeLimits::max_pointees`] and its
+    /// in-memory size against [`DecodeLimits::max_bytes`]. Pointer types call it before
+    /// decoding their pointee, and [`crate::list`] once per list node.
+    pub fn pointee<T>(&mut self) -> Result<()> {
+        if self.pointees >= self.limits.max_pointees {
+            return Err(self.error(ErrorKind::PointeeLimit(self.limits.max_pointees)));
+        }
+        self.pointees += 1;
+        self.charge::<T>(1)
+    }
+
+    /// Counts `count` values of type `T` that are about to be allocated (array elements, string
+    /// units) against [`DecodeLimits::max_bytes`].
+    pub fn charge<T>(&mut self, count: usize) -> Result<()> {
+        let size = std::mem::size_of::<T>().max(1);
+        let total = count
+            .checked_mul(size)
+            .and_then(|n| n.checked_add(self.bytes))
+            .filter(|&n| n <= self.limits.max_bytes);
+        match total {
+            Some(n) => {
+                self.bytes = n;
+                Ok(())
+            }
+            None => Err(self.error(ErrorKind::ByteLimit(self.limits.max_bytes))),
+        }
+    }
+
+    /// Non-null pointees decoded so far.
+    pub fn pointees(&self) -> usize {
+        self.pointees
+    }
+
+    /// Bytes charged so far (see [`DecodeLimits::max_bytes`]).
+    pub fn bytes_charged(&self) -> usize {
+        self.bytes
     }
 
     // ---- primitive reads ----
@@ -433,6 +507,7 @@ impl<'a> Decoder<'a> {
         }
         match self.full.get(&id) {
             Some(FullEntry::Pending { owner }) if *owner == occurrence => {
+                self.pointee::<T>()?;
                 self.descend()?;
                 let v: T = self.decode_param()?;
                 self.ascend();

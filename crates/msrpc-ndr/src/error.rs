@@ -108,6 +108,13 @@ pub enum ErrorKind {
     /// More full pointers than [`DecodeLimits::max_full_pointers`](crate::DecodeLimits::max_full_pointers).
     #[error("full pointer limit {0} exceeded")]
     FullPointerLimit(usize),
+    /// More pointees than [`DecodeLimits::max_pointees`](crate::DecodeLimits::max_pointees).
+    #[error("pointee limit {0} exceeded")]
+    PointeeLimit(usize),
+    /// The decoded value would take more memory than
+    /// [`DecodeLimits::max_bytes`](crate::DecodeLimits::max_bytes).
+    #[error("decoded-size limit of {0} bytes exceeded")]
+    ByteLimit(usize),
     /// A `[ref]` pointer had a null referent id.
     #[error("null [ref] pointer")]
     NullRefPointer,

@@ -260,7 +260,12 @@
 //!   anything is allocated, and arrays reserve at most 4096 elements up front (an element's
 //!   in-memory size can exceed its wire size), growing only as elements really decode.
 //! - Nesting (types entered and pointees followed) is bounded by [`DecodeLimits::max_depth`]
-//!   (default 64); full-pointer referents by [`DecodeLimits::max_full_pointers`].
+//!   (default 64); full-pointer referents by [`DecodeLimits::max_full_pointers`] (65 536).
+//! - Work is bounded per message, whatever its shape: non-null pointees by
+//!   [`DecodeLimits::max_pointees`] (default 1 048 576) and the memory the decoded value takes
+//!   by [`DecodeLimits::max_bytes`] (default 64 MiB, counted as the in-memory size of every
+//!   pointee and array element allocated). Linked lists ([`list`]) decode in a loop, so their
+//!   length is bounded by these, not by the depth.
 //! - [`decode_all`] / [`Decoder::finish`] reject trailing bytes when asked.
 //! - Every error is an [`Error`] with an [`ErrorKind`] and the field path. Server stubs that
 //!   want the parameter name in the path decode with
@@ -301,10 +306,12 @@ mod array;
 mod decode;
 mod encode;
 mod error;
+pub mod list;
 mod pointer;
 pub mod primitives;
 mod rep;
 mod string;
+mod stub;
 pub mod tower;
 mod traits;
 mod tuple;
@@ -318,5 +325,6 @@ pub use pointer::{Full, Ref, Unique};
 pub use primitives::{ErrorStatus, Int3264, UInt3264};
 pub use rep::{DataRep, Endian, Syntax};
 pub use string::{NdrString, WideString};
+pub use stub::Stub;
 pub use traits::{NdrConformant, NdrConformantDecode, NdrDecode, NdrEncode, NdrType};
 pub use types::{ContextHandle, SyntaxId};

@@ -88,6 +88,7 @@ impl<T: NdrDecode> NdrDecode for Unique<T> {
         if !head {
             return Ok(Unique(None));
         }
+        d.pointee::<T>()?;
         d.descend()?;
         let v = d.decode_param::<T>()?;
         d.ascend();
@@ -141,6 +142,7 @@ impl<T: NdrDecode> NdrDecode for Ref<T> {
         }
     }
     fn decode_deferred(_: u64, d: &mut Decoder<'_>) -> Result<Self> {
+        d.pointee::<T>()?;
         d.descend()?;
         let v = d.decode_param::<T>()?;
         d.ascend();

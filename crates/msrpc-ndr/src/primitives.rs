@@ -87,6 +87,7 @@ macro_rules! bulk_decode {
     (octets, $t:ty, $size:expr) => {
         fn decode_array_heads(d: &mut Decoder<'_>, count: u64) -> Result<Vec<$t>> {
             let n = d.check_count(count, 1)?;
+            d.charge::<$t>(n)?;
             Ok(d.take(n)?.to_vec())
         }
     };
@@ -98,6 +99,7 @@ macro_rules! bulk_decode {
                 return crate::array::decode_heads_one_by_one::<$t>(d, count);
             }
             d.align($size)?;
+            d.charge::<$t>(n)?;
             let run = d.take(n * $size)?;
             let chunks = run.chunks_exact($size);
             Ok(match d.rep().endian() {

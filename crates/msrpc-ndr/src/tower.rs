@@ -375,6 +375,7 @@ impl NdrDecode for Twr {
         d.pop();
         d.push_field("tower_octet_string");
         let n = d.check_count(max, 1)?;
+        d.charge::<u8>(n)?;
         let bytes = d.take(n)?.to_vec();
         d.pop();
         d.align_ndr64(Self::align(d.syntax()))?;

@@ -2,7 +2,12 @@
 //! reaches the runtime only through this module (`::msrpc::codegen`, or `crate::codegen` inside
 //! msrpc), so the runtime can change behind it.
 //!
-//! - Types and their NDR: [`ndr`] (`msrpc_ndr`), [`Uuid`].
+//! - Types and their NDR: [`ndr`] (`msrpc_ndr`), [`Uuid`] (also what MS-DTYP's `GUID` becomes).
+//!   Every generated `*Request` and `*Response` implements [`Stub`] (`use msrpc::Stub as _;` to
+//!   call its `encode`/`decode`); each arm of a generated `dispatch` is [`dispatch_op`] (or
+//!   [`dispatch_op_future`]), which encodes the reply with [`encode_reply`], and clients decode
+//!   replies with [`decode_reply`], so the data representation and the decode limits are the
+//!   runtime's choice, not the generated code's.
 //! - Interfaces: [`InterfaceDescriptor`], [`OperationDescriptor`].
 //! - Clients: [`ClientCall`], implemented for [`Binding`] (and references to it); the request is
 //!   encoded by a closure because the transfer syntax is known only once the interface is bound.
@@ -15,17 +20,20 @@
 //! - Servers: the generated `Service<S>` implements [`Interface`] with [`serve_blocking`]
 //!   (synchronous managers, on tokio's blocking pool), [`serve_future`] (`async fn` managers, on
 //!   a task each) and [`serve_async`] (`[async]` managers get an [`AsyncCall`]); [`DispatchError`]
-//!   is mapped to a fault in exactly one place, [`fault`].
+//!   is mapped to a fault in exactly one place, [`fault`]. Each decodes the request under the
+//!   [`DecodeLimits`] of [`call_limits`], which the generated `dispatch` takes as its last
+//!   argument.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use msrpc_ndr::{DataRep, Encoder, Syntax, SyntaxId};
+use msrpc_ndr::{DataRep, Syntax, SyntaxId};
 use msrpc_proto::FaultStatus;
 
 pub use msrpc_ndr as ndr;
+pub use msrpc_ndr::{DecodeLimits, Stub};
 pub use msrpc_proto::Win32Status;
 pub use uuid::Uuid;
 
@@ -102,19 +110,77 @@ pub fn fault(call: IncomingCall, err: DispatchError) {
 /// The data representation msrpc servers announce in their response headers.
 const REPLY_REP: DataRep = DataRep::LITTLE_ENDIAN;
 
+/// Encodes a reply stub in the data representation msrpc servers announce (what the generated
+/// `dispatch` calls with the manager's response).
+pub fn encode_reply<T: Stub>(reply: &T, syntax: Syntax) -> ndr::Result<Vec<u8>> {
+    reply.encode(syntax, REPLY_REP)
+}
+
+/// What a generated `dispatch` decodes a request from: the stub, its transfer syntax and data
+/// representation, and the limits to decode it under.
+pub type StubInput<'a> = (&'a [u8], Syntax, DataRep, DecodeLimits);
+
+/// One synchronous operation of a generated `dispatch`: decodes the request stub under the
+/// input's limits (rejecting trailing bytes), runs the manager routine and encodes its response
+/// with [`encode_reply`].
+pub fn dispatch_op<Req: Stub, Resp: Stub>(
+    (stub, syntax, rep, limits): StubInput<'_>,
+    manager: impl FnOnce(Req) -> Result<Resp, Win32Status>,
+) -> Result<Vec<u8>, DispatchError> {
+    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let resp = manager(req).map_err(DispatchError::Manager)?;
+    encode_reply(&resp, syntax).map_err(DispatchError::Encode)
+}
+
+/// [`dispatch_op`] for an `async fn` manager (`Builder::async_server`).
+pub async fn dispatch_op_future<Req: Stub, Resp: Stub, Fut>(
+    (stub, syntax, rep, limits): StubInput<'_>,
+    manager: impl FnOnce(Req) -> Fut,
+) -> Result<Vec<u8>, DispatchError>
+where
+    Fut: Future<Output = Result<Resp, Win32Status>>,
+{
+    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let resp = manager(req).await.map_err(DispatchError::Manager)?;
+    encode_reply(&resp, syntax).map_err(DispatchError::Encode)
+}
+
+/// The limits a call's request stub is decoded under.
+///
+/// Today these are [`DecodeLimits::default`] for every call; the server's configuration is the
+/// place to set them (the one function to change when it does).
+pub fn call_limits(call: &IncomingCall) -> DecodeLimits {
+    let _ = call;
+    DecodeLimits::default()
+}
+
+/// Decodes a reply stub under the limits of the binding it came over (what the generated
+/// client methods call).
+///
+/// Today these are [`DecodeLimits::default`]; the binding's options are the place to set them.
+pub fn decode_reply<T: Stub>(reply: &Reply) -> ndr::Result<T> {
+    T::decode_with_limits(
+        &reply.stub,
+        reply.syntax,
+        reply.drep,
+        DecodeLimits::default(),
+    )
+}
+
 /// Runs a synchronous manager on tokio's blocking pool (`f` gets opnum, request stub, transfer
-/// syntax, the request's data representation and the one to encode the reply in) and answers the
-/// call with its reply or fault. Called from `Interface::dispatch`, on the connection's task.
+/// syntax, the request's data representation and the [`call_limits`] to decode it under) and
+/// answers the call with its reply or fault. Called from `Interface::dispatch`, on the
+/// connection's task.
 pub fn serve_blocking<F>(call: IncomingCall, f: F)
 where
-    F: FnOnce(u16, &[u8], Syntax, DataRep, DataRep) -> Result<Vec<u8>, DispatchError>
+    F: FnOnce(u16, &[u8], Syntax, DataRep, DecodeLimits) -> Result<Vec<u8>, DispatchError>
         + Send
         + 'static,
 {
     tokio::task::spawn_blocking(move || {
         let info = call.info();
         let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
-        match f(opnum, call.stub(), syntax, drep, REPLY_REP) {
+        match f(opnum, call.stub(), syntax, drep, call_limits(&call)) {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
         }
@@ -122,17 +188,18 @@ where
 }
 
 /// Runs an `async fn` manager (`Builder::async_server`) on a task of its own: `f` gets opnum, the
-/// request stub, transfer syntax, the request's data representation and the one to encode the
-/// reply in, and its future's outcome answers the call. Called from `Interface::dispatch`, on the
+/// request stub, transfer syntax, the request's data representation and the [`call_limits`],
+/// and its future's outcome answers the call. Called from `Interface::dispatch`, on the
 /// connection's task. If the future panics the call is dropped, which faults it.
 pub fn serve_future<F, Fut>(mut call: IncomingCall, f: F)
 where
-    F: FnOnce(u16, Vec<u8>, Syntax, DataRep, DataRep) -> Fut,
+    F: FnOnce(u16, Vec<u8>, Syntax, DataRep, DecodeLimits) -> Fut,
     Fut: Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static,
 {
     let info = call.info();
     let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
-    let fut = f(opnum, call.take_stub(), syntax, drep, REPLY_REP);
+    let limits = call_limits(&call);
+    let fut = f(opnum, call.take_stub(), syntax, drep, limits);
     tokio::spawn(async move {
         match fut.await {
             Ok(stub) => call.reply(stub),
@@ -152,7 +219,7 @@ where
             &[u8],
             Syntax,
             DataRep,
-            DataRep,
+            DecodeLimits,
         ) -> Result<Vec<u8>, DispatchError>
         + Send
         + 'static,
@@ -160,7 +227,7 @@ where
     tokio::task::spawn_blocking(move || {
         let info = call.info();
         let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
-        match f(&call, opnum, call.stub(), syntax, drep, REPLY_REP) {
+        match f(&call, opnum, call.stub(), syntax, drep, call_limits(&call)) {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
         }
@@ -175,14 +242,22 @@ pub type CallFuture<'c> =
 /// and `f`'s future borrows it (the generated `dispatch` hands it to those managers).
 pub fn serve_future_call<F>(call: IncomingCall, f: F)
 where
-    F: for<'c> FnOnce(&'c IncomingCall, u16, &'c [u8], Syntax, DataRep, DataRep) -> CallFuture<'c>
+    F: for<'c> FnOnce(
+            &'c IncomingCall,
+            u16,
+            &'c [u8],
+            Syntax,
+            DataRep,
+            DecodeLimits,
+        ) -> CallFuture<'c>
         + Send
         + 'static,
 {
     tokio::spawn(async move {
         let info = call.info();
         let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
-        let r = f(&call, opnum, call.stub(), syntax, drep, REPLY_REP).await;
+        let limits = call_limits(&call);
+        let r = f(&call, opnum, call.stub(), syntax, drep, limits).await;
         match r {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
@@ -190,18 +265,16 @@ where
     });
 }
 
-/// Decodes the request of an `[async]` operation and hands the manager an [`AsyncCall`], at once,
-/// on the connection's task (the manager must not block). A request that does not decode is
-/// faulted with `nca_s_fault_ndr` and the manager is not entered.
-pub fn serve_async<Req, Resp>(
+/// Decodes the request of an `[async]` operation (under [`call_limits`]) and hands the manager
+/// an [`AsyncCall`], at once, on the connection's task (the manager must not block). A request
+/// that does not decode is faulted with `nca_s_fault_ndr` and the manager is not entered.
+pub fn serve_async<Req: Stub, Resp: Stub>(
     call: IncomingCall,
-    decode: fn(&[u8], Syntax, DataRep) -> ndr::Result<Req>,
-    encode: fn(&Resp, &mut Encoder) -> ndr::Result<()>,
     manager: impl FnOnce(AsyncCall<Resp>, Req),
 ) {
     let info = call.info();
-    match decode(call.stub(), info.syntax, info.drep) {
-        Ok(req) => manager(AsyncCall::new(call, encode), req),
+    match Req::decode_with_limits(call.stub(), info.syntax, info.drep, call_limits(&call)) {
+        Ok(req) => manager(AsyncCall::new(call, Resp::encode_into), req),
         Err(e) => fault(call, DispatchError::Decode(e)),
     }
 }

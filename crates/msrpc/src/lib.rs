@@ -32,7 +32,7 @@ pub use auth::{
     KerberosTarget, Keytab, UserStore,
 };
 pub use client::{Binding, BindingOptions, Reply, SmbOptions};
-pub use codegen::ClientContext;
+pub use codegen::{ClientContext, Stub};
 pub use error::{Error, Initiator, Result};
 pub use msrpc_ndr::{DataRep, Syntax};
 pub use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};

@@ -12,11 +12,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use msrpc_ndr::{ConformantArray, ConformantVaryingArray, DataRep, Unique};
+use msrpc_ndr::{ConformantArray, ConformantVaryingArray, Unique};
 use msrpc_proto::{SyntaxId, Win32Status};
 
 use crate::client::Binding;
-use crate::codegen;
+use crate::codegen::{self, Stub as _};
 use crate::error::{Error, Result};
 use crate::generated::mgmt::{self as idl, mgmt as m};
 use crate::server::{IncomingCall, Interface, Shared};
@@ -68,14 +68,8 @@ impl Interface for MgmtInterface {
             stub = &stub[..4];
         }
         // Every manager routine below only reads counters or flips a flag: run them inline.
-        let result = m::dispatch(
-            &Manager { server },
-            opnum,
-            stub,
-            syntax,
-            drep,
-            DataRep::LITTLE_ENDIAN,
-        );
+        let limits = codegen::call_limits(&call);
+        let result = m::dispatch(&Manager { server }, opnum, stub, syntax, drep, limits);
         match result {
             Ok(reply) => call.reply(reply),
             Err(e) => codegen::fault(call, e),
@@ -98,14 +92,8 @@ impl m::Server for Manager {
             .interface_ids()
             .into_iter()
             .map(|id| {
-                let (d1, d2, d3, d4) = id.uuid.as_fields();
                 Unique::new(idl::rpc_if_id_t {
-                    uuid: idl::GUID {
-                        Data1: d1,
-                        Data2: d2,
-                        Data3: d3,
-                        Data4: *d4,
-                    },
+                    uuid: id.uuid,
                     vers_major: id.major,
                     vers_minor: id.minor,
                 })
@@ -226,14 +214,7 @@ pub async fn inq_if_ids(binding: &Binding) -> Result<Vec<IfId>> {
             .0
             .into_iter()
             .filter_map(Unique::into_inner)
-            .map(|id| {
-                let g = id.uuid;
-                SyntaxId::new(
-                    uuid::Uuid::from_fields(g.Data1, g.Data2, g.Data3, &g.Data4),
-                    id.vers_major,
-                    id.vers_minor,
-                )
-            })
+            .map(|id| SyntaxId::new(id.uuid, id.vers_major, id.vers_minor))
             .collect(),
     };
     Ok(ids)

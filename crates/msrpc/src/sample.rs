@@ -18,7 +18,7 @@ use std::time::Duration;
 use msrpc_ndr::NdrString;
 
 use crate::client::Binding;
-use crate::codegen::{self, ClientCall, DispatchError};
+use crate::codegen::{self, ClientCall, DispatchError, Stub as _};
 use crate::error::Result;
 use crate::generated::asyncrpc::{self as idl, async_rpc as a};
 use crate::notify::AsyncState;
@@ -109,27 +109,31 @@ impl<H: AsyncRpcHandler> Interface for AsyncRpcServer<H> {
 
     fn dispatch(&self, call: IncomingCall) {
         if call.info().opnum == OP_ASYNC_FUNC {
-            codegen::serve_async(
-                call,
-                a::AsyncFuncRequest::decode,
-                encode_async_func_reply,
-                |call, req| self.handler.async_func(call, req.nAsychDelay),
-            );
+            let (syntax, drep) = (call.info().syntax, call.info().drep);
+            let limits = codegen::call_limits(&call);
+            match a::AsyncFuncRequest::decode_with_limits(call.stub(), syntax, drep, limits) {
+                Ok(req) => self.handler.async_func(
+                    AsyncCall::new(call, encode_async_func_reply),
+                    req.nAsychDelay,
+                ),
+                Err(e) => codegen::fault(call, DispatchError::Decode(e)),
+            }
             return;
         }
         let handler = self.handler.clone();
-        codegen::serve_blocking(call, move |opnum, stub, syntax, rep, reply_rep| {
+        codegen::serve_blocking(call, move |opnum, stub, syntax, rep, limits| {
             match opnum {
                 OP_NON_ASYNC_FUNC => {
-                    let req = a::NonAsyncFuncRequest::decode(stub, syntax, rep)
+                    let req = a::NonAsyncFuncRequest::decode_with_limits(stub, syntax, rep, limits)
                         .map_err(DispatchError::Decode)?;
                     handler.non_async_func(req.pszMessage.as_bytes());
-                    a::NonAsyncFuncResponse {}.encode(syntax, reply_rep)
+                    codegen::encode_reply(&a::NonAsyncFuncResponse {}, syntax)
                 }
                 OP_SHUTDOWN => {
-                    a::ShutdownRequest::decode(stub, syntax, rep).map_err(DispatchError::Decode)?;
+                    a::ShutdownRequest::decode_with_limits(stub, syntax, rep, limits)
+                        .map_err(DispatchError::Decode)?;
                     handler.shutdown().map_err(DispatchError::Manager)?;
-                    a::ShutdownResponse {}.encode(syntax, reply_rep)
+                    codegen::encode_reply(&a::ShutdownResponse {}, syntax)
                 }
                 _ => return Err(DispatchError::UnknownOpnum(opnum)),
             }

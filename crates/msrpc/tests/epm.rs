@@ -16,7 +16,7 @@ use msrpc::epm::{self, EPT_S_CANT_PERFORM_OP, EPT_S_NOT_REGISTERED, Entry};
 use msrpc::generated::epm::{self as idl, epm as e};
 use msrpc::sample::{self, AsyncRpcServer};
 use msrpc::server::Server;
-use msrpc::{Binding, BindingOptions, DataRep, SyntaxId, Win32Status};
+use msrpc::{Binding, BindingOptions, DataRep, Stub as _, SyntaxId, Win32Status};
 use msrpc_ndr::tower::Tower;
 use msrpc_ndr::{ConformantArray, ContextHandle, Unique};
 use uuid::Uuid;
@@ -146,12 +146,7 @@ async fn lookup_pages_with_an_entry_handle() {
         inquiry_type: 1,
         object: Unique::null(),
         interface_id: Unique::new(idl::rpc_if_id_t {
-            uuid: idl::GUID {
-                Data1: 1,
-                Data2: 2,
-                Data3: 3,
-                Data4: [4; 8],
-            },
+            uuid: Uuid::from_fields(1, 2, 3, &[4; 8]),
             vers_major: 1,
             vers_minor: 0,
         }),

@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use msrpc::generated::epm::{self as epm_idl, epm};
-use msrpc::{Binding, DataRep};
+use msrpc::{Binding, DataRep, Stub as _};
 use msrpc_ndr::tower::Tower;
 use msrpc_ndr::{ConformantArray, ContextHandle, SyntaxId, Unique, WideString};
 

@@ -32,6 +32,7 @@
 //!
 //! ```text
 //! pub struct Reply { pub stub: Vec<u8>, pub syntax: ndr::Syntax, pub drep: ndr::DataRep }
+//! fn decode_reply<T: ndr::Stub>(reply: &Reply) -> ndr::Result<T>;  // under the binding's limits
 //! pub trait ClientCall {
 //!     type Error: From<ndr::Error>;
 //!     fn call<E>(&self, interface: &'static InterfaceDescriptor, opnum: u16, encode: E)
@@ -88,11 +89,11 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
             "/// Calls `{name}` (opnum {opnum}) and awaits the reply. Dropping the future cancels the call.\n\
              pub async fn {m}(&self, req: {s}Request) -> ::core::result::Result<{s}Response, C::Error> {{ \
              let reply = self.0.call(&INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep)).await?; \
-             Ok({s}Response::decode(&reply.stub, reply.syntax, reply.drep)?) }}\n\
+             Ok({rt}::decode_reply(&reply)?) }}\n\
              /// Calls `{name}` (opnum {opnum}) from synchronous code: blocks the thread until the reply.\n\
              pub fn {f}_blocking(&self, req: {s}Request) -> ::core::result::Result<{s}Response, C::Error> {{ \
              let reply = self.0.call_blocking(&INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep))?; \
-             Ok({s}Response::decode(&reply.stub, reply.syntax, reply.drep)?) }}"
+             Ok({rt}::decode_reply(&reply)?) }}"
         );
         if op.is_async {
             async_start(g, op, out);
@@ -114,7 +115,7 @@ fn async_start(g: &Gen<'_>, op: &Operation, out: &mut String) {
          /// the reply comes through `state`'s notification and `state.complete()`.\n\
          pub fn {f}_start(&self, state: &{rt}::AsyncState<{s}Response>, req: {s}Request) -> ::core::result::Result<(), C::Error> {{ \
          self.0.call_async(state, &INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep), \
-         |reply| {s}Response::decode(&reply.stub, reply.syntax, reply.drep)) }}"
+         |reply| {rt}::decode_reply(&reply)) }}"
     );
 }
 
@@ -335,10 +336,10 @@ fn context_methods(
         "/// Calls `{name}` (opnum {opnum}) and awaits the reply, {doc} Dropping the future cancels the call.\n\
          pub async fn {m}(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
          {pre} let reply = {call_async}; \
-         let resp = {s}Response::decode(&reply.stub, reply.syntax, reply.drep)?; {post} }}\n\
+         let resp: {s}Response = {rt}::decode_reply(&reply)?; {post} }}\n\
          /// Calls `{name}` (opnum {opnum}) from synchronous code, as [`Client::{f}`] does: blocks the thread until the reply.\n\
          pub fn {f}_blocking(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
          {pre} let reply = {call_blocking}; \
-         let resp = {s}Response::decode(&reply.stub, reply.syntax, reply.drep)?; {post} }}"
+         let resp: {s}Response = {rt}::decode_reply(&reply)?; {post} }}"
     );
 }

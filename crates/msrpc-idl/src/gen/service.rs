@@ -8,21 +8,23 @@
 //! IncomingCall::info().opnum
 //! InterfaceDescriptor::syntax_id(&self) -> ndr::SyntaxId
 //! AsyncCall<R>                         // what an [async] manager finishes later
-//! fn serve_async<Req, Resp>(call, decode: fn(&[u8], Syntax, DataRep) -> ndr::Result<Req>,
-//!                           encode: fn(&Resp, &mut Encoder) -> ndr::Result<()>,
-//!                           manager: impl FnOnce(AsyncCall<Resp>, Req));
-//! fn serve_blocking(call, f: impl FnOnce(opnum, stub, syntax, rep, reply_rep)
+//! fn serve_async<Req: ndr::Stub, Resp: ndr::Stub>(call, manager: impl FnOnce(AsyncCall<Resp>, Req));
+//! // each arm of the generated `dispatch` (`dispatch_op_future(..).await` with async_server):
+//! fn dispatch_op<Req: ndr::Stub, Resp: ndr::Stub>((stub, syntax, rep, limits),
+//!     manager: impl FnOnce(Req) -> Result<Resp, Win32Status>) -> Result<Vec<u8>, DispatchError>;
+//! // `limits` below are the ndr::DecodeLimits the runtime decodes this call's request under:
+//! fn serve_blocking(call, f: impl FnOnce(opnum, stub, syntax, rep, limits)
 //!                   -> Result<Vec<u8>, DispatchError> + Send + 'static);
 //! // interfaces with context-handle operations (their managers get the call):
-//! fn serve_blocking_call(call, f: impl FnOnce(&IncomingCall, opnum, stub, syntax, rep, reply_rep)
+//! fn serve_blocking_call(call, f: impl FnOnce(&IncomingCall, opnum, stub, syntax, rep, limits)
 //!                        -> Result<Vec<u8>, DispatchError> + Send + 'static);
 //! // with Builder::async_server(true), and with context-handle operations (the future borrows
 //! // the call, which the runtime keeps until it is done):
 //! fn serve_future_call(call, f: impl for<'c> FnOnce(&'c IncomingCall, opnum, &'c [u8], syntax,
-//!                      rep, reply_rep) -> Pin<Box<dyn Future<Output = Result<Vec<u8>,
+//!                      rep, limits) -> Pin<Box<dyn Future<Output = Result<Vec<u8>,
 //!                      DispatchError>> + Send + 'c>> + Send + 'static);
 //! // with Builder::async_server(true):
-//! fn serve_future(call, f: impl FnOnce(opnum, stub: Vec<u8>, syntax, rep, reply_rep)
+//! fn serve_future(call, f: impl FnOnce(opnum, stub: Vec<u8>, syntax, rep, limits)
 //!                 -> impl Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static);
 //! ```
 
@@ -66,7 +68,7 @@ pub(super) fn service(
         let s = upper_camel(&op.name);
         let _ = write!(
             out,
-            "{} => {rt}::serve_async(call, {s}Request::decode, {s}Response::encode_into, |call, req| self.0.{}(call, req)),",
+            "{} => {rt}::serve_async::<{s}Request, {s}Response>(call, |call, req| self.0.{}(call, req)),",
             op.opnum,
             snake(&op.name)
         );
@@ -75,25 +77,25 @@ pub(super) fn service(
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-             {rt}::serve_future_call(call, move |call, opnum, stub, syntax, rep, reply_rep| ::std::boxed::Box::pin(async move {{ dispatch(&*server, call, opnum, stub, syntax, rep, reply_rep).await }})) }} }} }} }}"
+             {rt}::serve_future_call(call, move |call, opnum, stub, syntax, rep, limits| ::std::boxed::Box::pin(async move {{ dispatch(&*server, call, opnum, stub, syntax, rep, limits).await }})) }} }} }} }}"
         );
     } else if opts.async_server {
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-             {rt}::serve_future(call, move |opnum, stub, syntax, rep, reply_rep| async move {{ dispatch(&*server, opnum, &stub, syntax, rep, reply_rep).await }}) }} }} }} }}"
+             {rt}::serve_future(call, move |opnum, stub, syntax, rep, limits| async move {{ dispatch(&*server, opnum, &stub, syntax, rep, limits).await }}) }} }} }} }}"
         );
     } else if with_call {
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-             {rt}::serve_blocking_call(call, move |call, opnum, stub, syntax, rep, reply_rep| dispatch(&*server, call, opnum, stub, syntax, rep, reply_rep)) }} }} }} }}"
+             {rt}::serve_blocking_call(call, move |call, opnum, stub, syntax, rep, limits| dispatch(&*server, call, opnum, stub, syntax, rep, limits)) }} }} }} }}"
         );
     } else {
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-             {rt}::serve_blocking(call, move |opnum, stub, syntax, rep, reply_rep| dispatch(&*server, opnum, stub, syntax, rep, reply_rep)) }} }} }} }}"
+             {rt}::serve_blocking(call, move |opnum, stub, syntax, rep, limits| dispatch(&*server, opnum, stub, syntax, rep, limits)) }} }} }} }}"
         );
     }
 }

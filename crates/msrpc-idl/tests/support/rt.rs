@@ -8,9 +8,10 @@ use std::sync::Mutex;
 use std::sync::mpsc;
 
 pub use msrpc_ndr as ndr;
+pub use msrpc_ndr::{DecodeLimits, Stub};
 pub use uuid::Uuid;
 
-use msrpc_ndr::{DataRep, Encoder, Syntax, SyntaxId};
+use msrpc_ndr::{DataRep, Syntax, SyntaxId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Win32Status(pub u32);
@@ -61,12 +62,27 @@ pub struct IncomingCall {
     info: CallInfo,
     stub: Vec<u8>,
     answer: mpsc::Sender<Answer>,
+    limits: DecodeLimits,
 }
 
 impl IncomingCall {
     pub fn new(info: CallInfo, stub: Vec<u8>) -> (Self, mpsc::Receiver<Answer>) {
         let (answer, rx) = mpsc::channel();
-        (IncomingCall { info, stub, answer }, rx)
+        let limits = DecodeLimits::default();
+        (
+            IncomingCall {
+                info,
+                stub,
+                answer,
+                limits,
+            },
+            rx,
+        )
+    }
+    /// Decodes this call's request under `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: DecodeLimits) -> Self {
+        self.limits = limits;
+        self
     }
     pub fn info(&self) -> &CallInfo {
         &self.info
@@ -91,17 +107,19 @@ pub trait Interface: Send + Sync + 'static {
 
 pub struct AsyncCall<R> {
     call: IncomingCall,
-    encode: fn(&R, &mut Encoder) -> msrpc_ndr::Result<()>,
+    _reply: std::marker::PhantomData<fn(R)>,
 }
 
-impl<R> AsyncCall<R> {
-    pub fn new(call: IncomingCall, encode: fn(&R, &mut Encoder) -> msrpc_ndr::Result<()>) -> Self {
-        AsyncCall { call, encode }
+impl<R: Stub> AsyncCall<R> {
+    pub fn new(call: IncomingCall) -> Self {
+        AsyncCall {
+            call,
+            _reply: std::marker::PhantomData,
+        }
     }
     pub fn complete(self, reply: R) {
-        let mut e = Encoder::new(self.call.info.syntax, DataRep::LITTLE_ENDIAN);
-        match (self.encode)(&reply, &mut e) {
-            Ok(()) => self.call.reply(e.into_bytes()),
+        match encode_reply(&reply, self.call.info.syntax) {
+            Ok(stub) => self.call.reply(stub),
             Err(_) => self.call.fault(0x6F7),
         }
     }
@@ -118,6 +136,43 @@ pub fn fault(call: IncomingCall, err: DispatchError) {
     });
 }
 
+/// Replies go out little-endian, as the runtime's do.
+pub fn encode_reply<T: Stub>(reply: &T, syntax: Syntax) -> msrpc_ndr::Result<Vec<u8>> {
+    reply.encode(syntax, DataRep::LITTLE_ENDIAN)
+}
+
+pub type StubInput<'a> = (&'a [u8], Syntax, DataRep, DecodeLimits);
+
+pub fn dispatch_op<Req: Stub, Resp: Stub>(
+    (stub, syntax, rep, limits): StubInput<'_>,
+    manager: impl FnOnce(Req) -> Result<Resp, Win32Status>,
+) -> Result<Vec<u8>, DispatchError> {
+    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let resp = manager(req).map_err(DispatchError::Manager)?;
+    encode_reply(&resp, syntax).map_err(DispatchError::Encode)
+}
+
+pub async fn dispatch_op_future<Req: Stub, Resp: Stub, Fut>(
+    (stub, syntax, rep, limits): StubInput<'_>,
+    manager: impl FnOnce(Req) -> Fut,
+) -> Result<Vec<u8>, DispatchError>
+where
+    Fut: Future<Output = Result<Resp, Win32Status>>,
+{
+    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let resp = manager(req).await.map_err(DispatchError::Manager)?;
+    encode_reply(&resp, syntax).map_err(DispatchError::Encode)
+}
+
+/// The limits a call's request is decoded under (a test may set them per call).
+pub fn call_limits(call: &IncomingCall) -> DecodeLimits {
+    call.limits
+}
+
+pub fn decode_reply<T: Stub>(reply: &Reply) -> msrpc_ndr::Result<T> {
+    T::decode(&reply.stub, reply.syntax, reply.drep)
+}
+
 /// Like `serve_blocking`, handing `f` the call (interfaces with context-handle operations).
 pub fn serve_blocking_call<F>(call: IncomingCall, f: F)
 where
@@ -127,21 +182,14 @@ where
             &[u8],
             Syntax,
             DataRep,
-            DataRep,
+            DecodeLimits,
         ) -> Result<Vec<u8>, DispatchError>
         + Send
         + 'static,
 {
     std::thread::spawn(move || {
         let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
-        match f(
-            &call,
-            opnum,
-            &call.stub,
-            syntax,
-            drep,
-            DataRep::LITTLE_ENDIAN,
-        ) {
+        match f(&call, opnum, &call.stub, syntax, drep, call.limits) {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
         }
@@ -151,13 +199,13 @@ where
 /// Runs the manager on its own thread (the runtime uses tokio's blocking pool).
 pub fn serve_blocking<F>(call: IncomingCall, f: F)
 where
-    F: FnOnce(u16, &[u8], Syntax, DataRep, DataRep) -> Result<Vec<u8>, DispatchError>
+    F: FnOnce(u16, &[u8], Syntax, DataRep, DecodeLimits) -> Result<Vec<u8>, DispatchError>
         + Send
         + 'static,
 {
     std::thread::spawn(move || {
         let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
-        match f(opnum, &call.stub, syntax, drep, DataRep::LITTLE_ENDIAN) {
+        match f(opnum, &call.stub, syntax, drep, call.limits) {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
         }
@@ -167,17 +215,11 @@ where
 /// Runs the manager's future to completion on its own thread (the runtime spawns a task).
 pub fn serve_future<F, Fut>(call: IncomingCall, f: F)
 where
-    F: FnOnce(u16, Vec<u8>, Syntax, DataRep, DataRep) -> Fut,
+    F: FnOnce(u16, Vec<u8>, Syntax, DataRep, DecodeLimits) -> Fut,
     Fut: Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static,
 {
     let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
-    let fut = f(
-        opnum,
-        call.stub.clone(),
-        syntax,
-        drep,
-        DataRep::LITTLE_ENDIAN,
-    );
+    let fut = f(opnum, call.stub.clone(), syntax, drep, call.limits);
     std::thread::spawn(move || match block_on(fut) {
         Ok(stub) => call.reply(stub),
         Err(e) => fault(call, e),
@@ -190,20 +232,20 @@ pub type CallFuture<'c> =
 /// Runs a future that borrows the call to completion on its own thread.
 pub fn serve_future_call<F>(call: IncomingCall, f: F)
 where
-    F: for<'c> FnOnce(&'c IncomingCall, u16, &'c [u8], Syntax, DataRep, DataRep) -> CallFuture<'c>
+    F: for<'c> FnOnce(
+            &'c IncomingCall,
+            u16,
+            &'c [u8],
+            Syntax,
+            DataRep,
+            DecodeLimits,
+        ) -> CallFuture<'c>
         + Send
         + 'static,
 {
     std::thread::spawn(move || {
         let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
-        let r = block_on(f(
-            &call,
-            opnum,
-            &call.stub,
-            syntax,
-            drep,
-            DataRep::LITTLE_ENDIAN,
-        ));
+        let r = block_on(f(&call, opnum, &call.stub, syntax, drep, call.limits));
         match r {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
@@ -230,14 +272,12 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
-pub fn serve_async<Req, Resp>(
+pub fn serve_async<Req: Stub, Resp: Stub>(
     call: IncomingCall,
-    decode: fn(&[u8], Syntax, DataRep) -> msrpc_ndr::Result<Req>,
-    encode: fn(&Resp, &mut Encoder) -> msrpc_ndr::Result<()>,
     manager: impl FnOnce(AsyncCall<Resp>, Req),
 ) {
-    match decode(&call.stub, call.info.syntax, call.info.drep) {
-        Ok(req) => manager(AsyncCall::new(call, encode), req),
+    match Req::decode_with_limits(&call.stub, call.info.syntax, call.info.drep, call.limits) {
+        Ok(req) => manager(AsyncCall::new(call), req),
         Err(e) => fault(call, DispatchError::Decode(e)),
     }
 }

@@ -10,8 +10,9 @@ use msrpc_proto::{SyntaxId, Win32Status};
 use uuid::Uuid;
 
 use super::db::{EPT_S_NOT_REGISTERED, Entry};
-use super::server::{entry_from_wire, entry_to_wire, guid, twr};
+use super::server::{entry_from_wire, entry_to_wire, twr};
 use crate::client::{Binding, BindingOptions};
+use crate::codegen::Stub as _;
 use crate::error::{Error, Result};
 use crate::generated::epm::epm as e;
 
@@ -56,7 +57,7 @@ pub async fn map(
 ) -> Result<Vec<Tower>> {
     let bytes = tower.to_bytes()?;
     let req = e::EptMapRequest {
-        object: object.map_or_else(Unique::null, |o| Unique::new(guid(o))),
+        object: object.map_or_else(Unique::null, Unique::new),
         map_tower: Unique::new(twr(bytes)),
         entry_handle: ContextHandle::NULL,
         max_towers: max,

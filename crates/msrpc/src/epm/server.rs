@@ -49,6 +49,7 @@ use super::db::{
     EPT_S_CANT_PERFORM_OP, EPT_S_INVALID_ENTRY, EPT_S_NOT_REGISTERED, EndpointDb, Entry, Inquiry,
     VersionOption,
 };
+use crate::codegen::Stub as _;
 use crate::generated::epm::{self as idl, epm as e};
 use crate::server::{IncomingCall, Interface};
 use crate::transport::PeerAddr;
@@ -164,7 +165,7 @@ impl EndpointMapper {
             5 => {
                 e::EptInqObjectRequest::decode(stub, syntax, drep).map_err(ndr)?;
                 e::EptInqObjectResponse {
-                    ept_object: guid(self.object),
+                    ept_object: self.object,
                     status: 0,
                 }
                 .encode(syntax, out)
@@ -182,7 +183,7 @@ impl EndpointMapper {
                     {
                         Some(Ok(tower)) => {
                             let object = (req.object_speced != 0)
-                                .then(|| req.object.as_ref().map(uuid_of).unwrap_or_default());
+                                .then(|| req.object.as_ref().copied().unwrap_or_default());
                             self.db.delete_tower(object, &tower).err().unwrap_or(0)
                         }
                         _ => EPT_S_INVALID_ENTRY,
@@ -241,14 +242,8 @@ impl EndpointMapper {
             let interface = req
                 .interface_id
                 .as_ref()
-                .map(|i| SyntaxId::new(uuid_of(&i.uuid), i.vers_major, i.vers_minor));
-            (
-                inquiry,
-                req.object.as_ref().map(uuid_of),
-                interface,
-                vers,
-                0,
-            )
+                .map(|i| SyntaxId::new(i.uuid, i.vers_major, i.vers_minor));
+            (inquiry, req.object.as_ref().copied(), interface, vers, 0)
         } else {
             let cursor = call.context::<Cursor>(&req.entry_handle)?;
             let c = cursor.lock().unwrap_or_else(|p| p.into_inner());
@@ -337,7 +332,7 @@ impl EndpointMapper {
             let Some(tower) = tower.filter(|t| t.interface().is_some()) else {
                 return Ok(reply(ContextHandle::NULL, Vec::new(), EPT_S_NOT_REGISTERED));
             };
-            (req.object.as_ref().map(uuid_of), tower, 0)
+            (req.object.as_ref().copied(), tower, 0)
         } else {
             let cursor = call.context::<Cursor>(&req.entry_handle)?;
             let c = cursor.lock().unwrap_or_else(|p| p.into_inner());
@@ -432,22 +427,6 @@ pub(crate) fn twr(bytes: Vec<u8>) -> idl::twr_t {
     }
 }
 
-/// The wire GUID of a UUID.
-pub(crate) fn guid(u: Uuid) -> idl::GUID {
-    let (d1, d2, d3, d4) = u.as_fields();
-    idl::GUID {
-        Data1: d1,
-        Data2: d2,
-        Data3: d3,
-        Data4: *d4,
-    }
-}
-
-/// The UUID of a wire GUID.
-pub(crate) fn uuid_of(g: &idl::GUID) -> Uuid {
-    Uuid::from_fields(g.Data1, g.Data2, g.Data3, &g.Data4)
-}
-
 /// An entry as `ept_entry_t`: the annotation NUL-terminated, as Windows and Samba send it.
 pub(crate) fn entry_to_wire(en: &Entry) -> idl::ept_entry_t {
     let mut annotation: Vec<u8> = en
@@ -457,7 +436,7 @@ pub(crate) fn entry_to_wire(en: &Entry) -> idl::ept_entry_t {
         .collect();
     annotation.push(0);
     idl::ept_entry_t {
-        object: guid(en.object),
+        object: en.object,
         tower: match en.tower.to_bytes() {
             Ok(b) => Unique::new(twr(b)),
             Err(_) => Unique::null(),
@@ -471,7 +450,7 @@ pub(crate) fn entry_from_wire(w: &idl::ept_entry_t) -> Option<Entry> {
     let tower = Tower::parse(&w.tower.as_ref()?.tower_octet_string.0).ok()?;
     let text = w.annotation.items.split(|b| *b == 0).next().unwrap_or(&[]);
     Some(Entry {
-        object: uuid_of(&w.object),
+        object: w.object,
         tower,
         annotation: String::from_utf8_lossy(text).into_owned(),
     })
