@@ -303,10 +303,17 @@ pub(crate) async fn connect(
     pipe: &str,
     options: &BindingOptions,
 ) -> Result<PipeStream> {
+    /// Stops the connect on the SMB runtime when the caller gives up on it (connect timeout, drop).
+    struct AbortOnDrop(tokio::task::AbortHandle);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
     let (host, pipe, options) = (host.to_owned(), pipe.to_owned(), options.clone());
-    smb_runtime()?
-        .spawn(async move { connect_here(&host, &pipe, &options).await })
-        .await
+    let task = smb_runtime()?.spawn(async move { connect_here(&host, &pipe, &options).await });
+    let _abort = AbortOnDrop(task.abort_handle());
+    task.await
         .map_err(|e| Error::status_msg(Win32Status::RPC_S_INTERNAL_ERROR, e.to_string()))?
 }
 

@@ -464,6 +464,25 @@ async fn errors_a_user_can_act_on() {
     let e = server_info_101(&b).await.unwrap_err();
     assert_eq!(e.status(), Win32Status::RPC_S_SERVER_UNAVAILABLE, "{e:?}");
 
+    // A server that accepts the TCP connection and never speaks SMB: the connect timeout ends it.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let mut o = options(silent_port, &pw);
+    o.connect_timeout = Duration::from_secs(1);
+    let b = Binding::with_options(&pipe("srvsvc"), o).unwrap();
+    let e = tokio::time::timeout(Duration::from_secs(30), server_info_101(&b))
+        .await
+        .expect("a silent SMB server hung the call")
+        .unwrap_err();
+    assert_eq!(e.status(), Win32Status::RPC_S_SERVER_UNAVAILABLE, "{e:?}");
+    holder.abort();
+
     // The endpoint must be \pipe\NAME.
     let e = Binding::from_string(r"ncacn_np:127.0.0.1[srvsvc]").unwrap_err();
     assert_eq!(e.status(), Win32Status::RPC_S_INVALID_ENDPOINT_FORMAT);
