@@ -145,26 +145,17 @@ where
     encode_reply(&resp, syntax).map_err(DispatchError::Encode)
 }
 
-/// The limits a call's request stub is decoded under.
-///
-/// Today these are [`DecodeLimits::default`] for every call; the server's configuration is the
-/// place to set them (the one function to change when it does).
+/// The limits a call's request stub is decoded under: the server's
+/// [`ServerConfig::decode_limits`](crate::server::ServerConfig::decode_limits).
 pub fn call_limits(call: &IncomingCall) -> DecodeLimits {
-    let _ = call;
-    DecodeLimits::default()
+    call.info().decode_limits
 }
 
-/// Decodes a reply stub under the limits of the binding it came over (what the generated
-/// client methods call).
-///
-/// Today these are [`DecodeLimits::default`]; the binding's options are the place to set them.
+/// Decodes a reply stub under the limits of the binding it came over
+/// ([`BindingOptions::decode_limits`](crate::BindingOptions::decode_limits)); what the generated
+/// client methods call.
 pub fn decode_reply<T: Stub>(reply: &Reply) -> ndr::Result<T> {
-    T::decode_with_limits(
-        &reply.stub,
-        reply.syntax,
-        reply.drep,
-        DecodeLimits::default(),
-    )
+    T::decode_with_limits(&reply.stub, reply.syntax, reply.drep, reply.limits)
 }
 
 /// Runs a synchronous manager on tokio's blocking pool (`f` gets opnum, request stub, transfer

@@ -34,7 +34,7 @@ pub use auth::{
 pub use client::{Binding, BindingOptions, Reply, SmbOptions};
 pub use codegen::{ClientContext, Stub};
 pub use error::{Error, Initiator, Result};
-pub use msrpc_ndr::{DataRep, Syntax};
+pub use msrpc_ndr::{DataRep, DecodeLimits, Syntax};
 pub use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
 pub use notify::{AsyncState, Notification};
 pub use server::{IncomingCall, Interface, Server, ServerConfig};

@@ -2,14 +2,15 @@
 //! `[in, out]` parameter between two msrpc peers over TCP on loopback: the generated list node
 //! is encoded, decoded, dropped and compared in loops, so neither the client (on tokio workers
 //! with 2 MiB stacks) nor the server's manager thread overflows its stack, and the list is not cut
-//! off by `DecodeLimits::max_depth`. Run with the client offering NDR20 only and NDR20 + NDR64
-//! (the server chooses).
+//! off by `DecodeLimits::max_depth`. Run at NDR20 (the client offering NDR20 only) and at NDR64
+//! (the client offering both, and the server preferring NDR64 by default). The decode limits
+//! that bound such a list are a server setting and a binding setting.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use msrpc::server::Server;
-use msrpc::{Binding, BindingOptions, Win32Status};
+use msrpc::server::{Server, ServerConfig};
+use msrpc::{Binding, BindingOptions, DecodeLimits, Win32Status};
 use msrpc_ndr::Unique;
 use msrpc_ndr::list::Linked as _;
 
@@ -89,4 +90,43 @@ async fn a_long_list_round_trips_between_msrpc_peers() {
         assert_eq!(expected, N, "offer_ndr64: {offer_ndr64}");
     }
     server.shutdown(Duration::from_secs(2)).await;
+}
+
+/// `ServerConfig::decode_limits` bounds what the server decodes, `BindingOptions::decode_limits`
+/// what the client decodes: a 100-node list passes a limit of 100 pointees, and fails one of 99
+/// with `RPC_X_BAD_STUB_DATA` on whichever side the limit is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_decode_limits_are_a_server_and_a_binding_setting() {
+    let limits = |n| DecodeLimits::default().with_max_pointees(n);
+    let start = |server_limit| async move {
+        let mut config = ServerConfig::default();
+        config.decode_limits = limits(server_limit);
+        Server::builder()
+            .config(config)
+            .interface(Arc::new(l::Service::new(Bumper)))
+            .listen("ncacn_ip_tcp:127.0.0.1[0]")
+            .start()
+            .await
+            .unwrap()
+    };
+    let bump = |address: String, client_limit| async move {
+        let options = BindingOptions::new().with_decode_limits(limits(client_limit));
+        let b = Binding::with_options(&address, options).unwrap();
+        let r = l::Client(&b)
+            .bump(l::BumpRequest { list: list(100, 0) })
+            .await;
+        b.close();
+        r.map(|resp| resp.return_value)
+    };
+    for (server_limit, client_limit, outcome) in [
+        (100, 100, Ok(100)),
+        (99, 1_000_000, Err(Win32Status::RPC_X_BAD_STUB_DATA)),
+        (1_000_000, 99, Err(Win32Status::RPC_X_BAD_STUB_DATA)),
+    ] {
+        let server = start(server_limit).await;
+        let address = server.bindings()[0].to_string();
+        let got = bump(address, client_limit).await.map_err(|e| e.status());
+        assert_eq!(got, outcome, "server {server_limit}, client {client_limit}");
+        server.shutdown(Duration::from_secs(2)).await;
+    }
 }

@@ -80,6 +80,8 @@ struct Shared {
     bind_lock: tokio::sync::Mutex<()>,
     /// What the SMB layer negotiated, on a named pipe.
     smb: Option<crate::transport::SmbInfo>,
+    /// The binding's limits, handed to each reply.
+    decode_limits: msrpc_ndr::DecodeLimits,
 }
 
 impl std::fmt::Debug for Command {
@@ -134,6 +136,7 @@ impl ConnHandle {
             contexts: Mutex::new(HashMap::new()),
             bind_lock: tokio::sync::Mutex::new(()),
             smb,
+            decode_limits: options.decode_limits,
         });
         let mut conn = ClientConnection::new(cfg);
         if let Some(auth) = options
@@ -456,6 +459,7 @@ async fn run(
                         stub: Vec::from(stub),
                         syntax,
                         drep,
+                        limits: shared.decode_limits,
                     };
                     finish_call(&mut calls, &mut by_local, call_id, Ok(reply));
                 }

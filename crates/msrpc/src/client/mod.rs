@@ -26,7 +26,7 @@ use crate::binding::StringBinding;
 use crate::error::{Error, Result};
 use crate::notify::{AsyncState, CallCompleter};
 
-use msrpc_ndr::{DataRep, Syntax};
+use msrpc_ndr::{DataRep, DecodeLimits, Syntax};
 use msrpc_proto::{SyntaxId, Win32Status};
 
 pub(crate) use conn::ConnHandle;
@@ -50,6 +50,11 @@ pub struct BindingOptions {
     pub max_fragment: u16,
     /// The largest reassembled response stub accepted. Default 64 MiB.
     pub max_response_size: usize,
+    /// What decoding one reply may cost: nesting depth, pointers, pointees and bytes allocated
+    /// ([`DecodeLimits`]; its defaults: depth 64, 65,536 full pointers, 1,048,576 pointees,
+    /// 64 MiB). The generated client stubs decode under these (`msrpc::codegen::decode_reply`); a
+    /// reply past them fails the call with `RPC_X_BAD_STUB_DATA`.
+    pub decode_limits: DecodeLimits,
     /// Offer NDR64 besides NDR20 in binds (the server chooses: Windows and msrpc servers take
     /// NDR64, Samba and impacket NDR20). Default true, as a 64-bit Windows client does.
     pub offer_ndr64: bool,
@@ -123,6 +128,7 @@ impl Default for BindingOptions {
             max_calls_per_connection: 1234,
             max_fragment: 5840,
             max_response_size: 64 * 1024 * 1024,
+            decode_limits: DecodeLimits::default(),
             offer_ndr64: true,
             noncausal: false,
             keep_connection_on_orphan: false,
@@ -184,6 +190,12 @@ impl BindingOptions {
         self
     }
 
+    /// Sets [`decode_limits`](Self::decode_limits).
+    pub fn with_decode_limits(mut self, decode_limits: DecodeLimits) -> Self {
+        self.decode_limits = decode_limits;
+        self
+    }
+
     /// Sets [`offer_ndr64`](Self::offer_ndr64).
     pub fn with_offer_ndr64(mut self, offer_ndr64: bool) -> Self {
         self.offer_ndr64 = offer_ndr64;
@@ -229,6 +241,8 @@ pub struct Reply {
     pub syntax: Syntax,
     /// The response's data representation.
     pub drep: DataRep,
+    /// The limits to decode it under: the binding's [`BindingOptions::decode_limits`].
+    pub limits: DecodeLimits,
 }
 
 /// A binding handle (`RPC_BINDING_HANDLE`). Cheap to clone; clones share the association.

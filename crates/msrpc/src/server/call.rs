@@ -51,6 +51,9 @@ pub struct CallInfo {
     /// Who made the call and at what level (`RpcBindingInqAuthClient`), or `None` for an
     /// unauthenticated call.
     pub client: Option<crate::auth::ClientIdentity>,
+    /// The limits to decode the request stub under: the server's
+    /// [`ServerConfig::decode_limits`](super::ServerConfig::decode_limits).
+    pub decode_limits: msrpc_ndr::DecodeLimits,
 }
 
 /// The answer a connection task receives for a call.

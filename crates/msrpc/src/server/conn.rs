@@ -368,6 +368,7 @@ fn dispatch(
             assoc_group: conn.assoc_group(),
             call_id: c.call_id,
             client,
+            decode_limits: shared.config.decode_limits,
         },
         // Zero-copy when the reassembled stub owns its buffer.
         stub: Vec::from(c.stub),

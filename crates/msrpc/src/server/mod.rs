@@ -33,7 +33,7 @@ use crate::auth::{AuthnLevel, ClientIdentity, KerberosService, UserStore};
 use crate::binding::StringBinding;
 use crate::error::{Error, Result};
 use crate::transport::{Address, Listener};
-use msrpc_ndr::Syntax;
+use msrpc_ndr::{DecodeLimits, Syntax};
 use msrpc_proto::{SyntaxId, Win32Status};
 
 pub use async_call::{AsyncCall, ReplyEncoder, Subscription};
@@ -82,6 +82,11 @@ pub struct ServerConfig {
     /// [`Syntax::Ndr64`], as a 64-bit Windows server built with MIDL's `/protocol all` does; a
     /// client that offers only NDR20 (Samba, impacket, 32-bit Windows) gets NDR20 either way.
     pub preferred_syntax: Syntax,
+    /// What decoding one request may cost: nesting depth, pointers, pointees and bytes allocated
+    /// ([`DecodeLimits`]; its defaults: depth 64, 65,536 full pointers, 1,048,576 pointees,
+    /// 64 MiB). The generated server stubs decode under these; a request past them is faulted with
+    /// `RPC_X_BAD_STUB_DATA` before the manager runs.
+    pub decode_limits: DecodeLimits,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +103,7 @@ impl Default for ServerConfig {
             allow_remote_stop: false,
             principal_name: String::new(),
             preferred_syntax: Syntax::Ndr64,
+            decode_limits: DecodeLimits::default(),
         }
     }
 }
