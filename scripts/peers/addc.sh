@@ -8,7 +8,8 @@
 #                            on 135, LDAP, SMB, all on that namespace's loopback (no clash with the host's
 #                            127.0.0.1:135). Writes into DIR:
 #                              krb5.conf          for the realm (KDC 127.0.0.1:88 inside the namespace)
-#                              alice.password     user alice (group msrpc-testers), pre-authentication on
+#                              alice.password     user alice (group msrpc-testers, its SID in env),
+#                                                 pre-authentication on
 #                              service.password   account srv1, SPN host/srv1.ad.msrpc.test, AES only
 #                              service.keytab     srv1's keys, from `samba-tool domain exportkeytab`
 #                              alice.keytab       alice's keys (a client logon without a password)
@@ -59,6 +60,8 @@ provision() {
   samba-tool user create alice "$alice_pw" -s "$conf" >> "$out/provision.log" 2>&1
   samba-tool group add msrpc-testers -s "$conf" >> "$out/provision.log" 2>&1
   samba-tool group addmembers msrpc-testers alice -s "$conf" >> "$out/provision.log" 2>&1
+  samba-tool group show msrpc-testers --attributes=objectSid -s "$conf" 2>> "$out/provision.log" \
+    | sed -n 's/^objectSid: //p' > "$out/testers.sid"
   samba-tool user create srv1 "$service_pw" -s "$conf" >> "$out/provision.log" 2>&1
   samba-tool spn add "$service_spn" srv1 -s "$conf" >> "$out/provision.log" 2>&1
   # AES128 and AES256 only (msDS-SupportedEncryptionTypes 0x18), as AD's hardened defaults give.
@@ -157,6 +160,7 @@ MSRPC_ADDC_KEYTAB=$dir/service.keytab
 MSRPC_ADDC_USER=alice
 MSRPC_ADDC_PASSWORD_FILE=$dir/alice.password
 MSRPC_ADDC_USER_KEYTAB=$dir/alice.keytab
+MSRPC_ADDC_TESTERS_SID=$(cat "$cache/testers.sid")
 ENV
   # ip netns exec bind-mounts /etc/netns/NAME/hosts over /etc/hosts inside the namespace.
   mkdir -p "/etc/netns/$ns"

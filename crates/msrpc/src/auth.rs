@@ -38,6 +38,7 @@ use sspi::{
 
 mod keytab;
 mod mic;
+mod pac;
 
 pub use keytab::{Keytab, KeytabEntry, MAX_KEYTAB_BYTES};
 
@@ -429,6 +430,9 @@ pub struct ClientIdentity {
     pub user: String,
     /// Its domain, as the client sent it (may be empty).
     pub domain: String,
+    /// The SIDs of its groups, primary group first, when the package says: Kerberos tickets
+    /// from Active Directory carry them in their PAC. Empty for NTLM.
+    pub groups: Vec<String>,
     /// The package.
     pub service: AuthnService,
     /// The level the call was protected at.
@@ -1180,6 +1184,10 @@ struct KerberosContext {
     /// Once established: the MICs of the packet and integrity levels, and the sequence check of
     /// every token that arrives.
     per_message: Option<mic::PerMessage>,
+    /// Server side: the service keys, to read the client's groups from the ticket's PAC.
+    service_keys: Vec<Vec<u8>>,
+    /// Server side: the client's group SIDs, once its AP-REQ is accepted.
+    groups: Vec<String>,
 }
 
 /// The auth_value length before the context is established: the MIC token (packet,
@@ -1208,6 +1216,8 @@ impl KerberosContext {
             sig_len: kerberos_sig_len(level),
             peer: None,
             per_message: None,
+            service_keys: Vec::new(),
+            groups: Vec::new(),
         })
     }
 
@@ -1242,6 +1252,10 @@ impl KerberosContext {
             sig_len: kerberos_sig_len(level),
             peer: None,
             per_message: None,
+            service_keys: std::iter::once(service.key.clone())
+                .chain(service.others.iter().map(|(_, k)| k.clone()))
+                .collect(),
+            groups: Vec::new(),
         })
     }
 
@@ -1269,7 +1283,10 @@ impl KerberosContext {
                     p.netbios_domain().unwrap_or_default().to_owned()
                 }
             };
-            self.peer = Some(PeerIdentity::new(u.account_name(), realm));
+            self.peer = Some(
+                PeerIdentity::new(u.account_name(), realm)
+                    .with_groups(std::mem::take(&mut self.groups)),
+            );
         }
         Ok(())
     }
@@ -1340,7 +1357,8 @@ impl SecurityContext for KerberosContext {
                 .with_target_data_representation(DataRepresentation::Native)
                 .with_input(&mut input_bufs)
                 .with_output(&mut output);
-            self.pkg
+            let status = self
+                .pkg
                 .accept_security_context_impl(builder)
                 .and_then(|mut g| g.resolve_with_client(&KdcClient))
                 .map_err(|e| {
@@ -1348,7 +1366,13 @@ impl SecurityContext for KerberosContext {
                     tracing::debug!(leg = self.legs, error = %e, "Kerberos logon refused");
                     e
                 })?
-                .status
+                .status;
+            if first && let Some(token) = input {
+                // sspi accepted the ticket: read the groups from its PAC.
+                let keys: Vec<&[u8]> = self.service_keys.iter().map(Vec::as_slice).collect();
+                self.groups = pac::groups(token, &keys).unwrap_or_default();
+            }
+            status
         };
         let step = step_from(status, output, "Kerberos")?;
         if matches!(step, AuthStep::Complete(_)) {
@@ -1592,6 +1616,8 @@ impl SecurityContext for NegotiateKerberos {
                 sig_len: kerberos_sig_len(self.level),
                 peer: None,
                 per_message: None,
+                service_keys: Vec::new(),
+                groups: Vec::new(),
             };
             krb.finish()?;
             self.krb = Some(krb);
