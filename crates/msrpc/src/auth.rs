@@ -1,6 +1,6 @@
-//! Authentication: credentials and levels on a binding, a users file for a server, and the NTLM
-//! package (from the `sspi` crate) behind the protocol core's
-//! [`SecurityContext`] seam.
+//! Authentication: credentials and levels on a binding, a users file and keytabs for a server, and
+//! the NTLM, SPNEGO and Kerberos packages (from the `sspi` crate, with Kerberos MIC tokens and the
+//! PAC read on picky-krb) behind the protocol core's [`SecurityContext`] seam.
 //!
 //! The Windows names map as follows:
 //!
@@ -144,8 +144,9 @@ pub enum AuthnService {
     /// NTLM (`RPC_C_AUTHN_WINNT`, auth type 10).
     #[default]
     Ntlm,
-    /// SPNEGO (`RPC_C_AUTHN_GSS_NEGOTIATE`, auth type 9), negotiating NTLM. Client side only;
-    /// msrpc servers accept NTLM.
+    /// SPNEGO (`RPC_C_AUTHN_GSS_NEGOTIATE`, auth type 9), negotiating NTLM, or Kerberos when a
+    /// KDC is given ([`AuthInfo::negotiate_kerberos`]). Client side only; msrpc servers accept
+    /// NTLM and Kerberos.
     Negotiate,
     /// Kerberos (`RPC_C_AUTHN_GSS_KERBEROS`, auth type 16), DCE style (three legs). Needs a KDC
     /// ([`AuthInfo::kerberos`], [`KerberosService`]).
