@@ -134,4 +134,35 @@ else
 fi
 msrpc_stop
 
+echo "--- clock skew (faketime)"
+require faketime faketime
+fakelib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketimeMT\.so')
+[ -n "$fakelib" ] || require "libfaketime" /nonexistent
+# A server whose clock is an hour ahead refuses the authenticator (5 minutes allowed). libfaketime is
+# preloaded directly (the faketime wrapper would stand between lib.sh's SIGTERM and the server).
+printf '#!/bin/sh\nexec "%s" exec "%s" env LD_PRELOAD="%s" FAKETIME=+1h "%s" "$@"\n' "$addc" "$dc_dir" \
+  "$fakelib" "$real_bin" > "$work/msrpc-skewed"
+chmod +x "$work/msrpc-skewed"
+MSRPC_BIN="$work/msrpc-skewed"
+MSRPC_LOG=msrpc=debug msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN"
+if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" \
+    --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level integrity \
+    "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ping-skew.txt" 2>&1; then
+  fail "a server an hour ahead refuses the logon"
+elif grep -q ERROR_ACCESS_DENIED "$work/ping-skew.txt" && grep -q "time skew is too big" "$_server_log"; then
+  ok "a server an hour ahead refuses the logon (client: ERROR_ACCESS_DENIED; server log: time skew is too big)"
+else
+  fail "a server an hour ahead: $(tail -2 "$work/ping-skew.txt"); $(grep -i skew "$_server_log" | tail -1)"
+fi
+msrpc_stop
+# A client an hour ahead: sspi learns the KDC's time from its KRB_AP_ERR_SKEW and corrects, as Windows
+# clients do, so the call to the DC succeeds.
+if MSRPC_PASSWORD=$pw in_dc faketime -f +1h timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" \
+    --server-principal "$MSRPC_ADDC_DC_SPN" --auth-level integrity "ncacn_ip_tcp:127.0.0.1[135]" \
+    > "$work/ping-skew-client.txt" 2>&1; then
+  ok "a client an hour ahead still calls the DC (the KDC's time corrects the skew)"
+else
+  fail "a client an hour ahead: $(tail -2 "$work/ping-skew-client.txt")"
+fi
+
 finish
