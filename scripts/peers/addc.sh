@@ -16,7 +16,7 @@
 #                              env                MSRPC_ADDC_* (realm, SPNs, namespace, paths)
 #                            and waits until the KDC and the RPC services answer.
 #   addc.sh exec DIR CMD...  runs CMD inside the namespace with KRB5_CONFIG and DIR/env set; the names
-#                            dc1 and srv1 (short and in the realm) resolve to 127.0.0.1 there
+#                            dc1 and srv1 (short and in the realm) resolve to 127.0.0.1 and 127.0.0.2 there
 #   addc.sh stop DIR         stops the DC and every process left in its namespace, deletes the namespace
 # Needs root (ip netns), and the samba, winbind and krb5-user packages (scripts/peers/install.sh).
 set -euo pipefail
@@ -164,7 +164,9 @@ MSRPC_ADDC_TESTERS_SID=$(cat "$cache/testers.sid")
 ENV
   # ip netns exec bind-mounts /etc/netns/NAME/hosts over /etc/hosts inside the namespace.
   mkdir -p "/etc/netns/$ns"
-  printf '127.0.0.1 localhost dc1.%s dc1 srv1.%s srv1\n::1 localhost\n' "$dns" "$dns" > "/etc/netns/$ns/hosts"
+  # srv1 (msrpc's server) is 127.0.0.2, so that it can have an endpoint mapper on 135 too.
+  printf '127.0.0.1 localhost dc1.%s dc1\n127.0.0.2 srv1.%s srv1\n::1 localhost\n' "$dns" "$dns" \
+    > "/etc/netns/$ns/hosts"
   ip netns add "$ns"
   in_ns ip link set lo up
   setsid ip netns exec "$ns" samba -i -s "$dir/dc/etc/smb.conf" --debuglevel=1 > "$dir/samba.log" 2>&1 &

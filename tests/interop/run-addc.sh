@@ -79,7 +79,9 @@ real_bin=$MSRPC_BIN
 printf '#!/bin/sh\nexec "%s" exec "%s" "%s" "$@"\n' "$addc" "$dc_dir" "$real_bin" > "$work/msrpc-in-ns"
 chmod +x "$work/msrpc-in-ns"
 MSRPC_BIN="$work/msrpc-in-ns"
-msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN" --min-auth-level connect
+# With its endpoint mapper on 127.0.0.2:135 (srv1's address in the namespace; the DC has 127.0.0.1:135).
+msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN" --min-auth-level connect \
+  --epm --epm-address 127.0.0.2
 # lib.sh's capture runs `tshark -i lo`: the namespace's lo (exec, so the pid it stops is tshark's).
 tshark() { exec ip netns exec "$MSRPC_ADDC_NETNS" tshark "$@"; }
 captured=0
@@ -119,6 +121,23 @@ if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" --auth-se
   ok "msrpc ping with SPNEGO choosing Kerberos at integrity to the DC's mgmt"
 else
   fail "msrpc ping with SPNEGO/Kerberos to the DC: $(tail -3 "$work/ping-dc-spnego.txt")"
+fi
+# rpcclient (Samba's C client, raw Kerberos, auth type 16) asks msrpc's endpoint mapper for its entries.
+if command -v rpcclient > /dev/null; then
+  printf '[global]\n realm = %s\n workgroup = %s\n interfaces = lo\n' "$MSRPC_ADDC_REALM" \
+    "$MSRPC_ADDC_DOMAIN" > "$work/rpcclient.conf"
+  for option in sign seal; do
+    if in_dc timeout 30 rpcclient -s "$work/rpcclient.conf" --use-kerberos=required \
+        --use-krb5-ccache="$work/ccache" "ncacn_ip_tcp:$MSRPC_ADDC_SERVICE_HOST[$option,krb5]" \
+        -c epmlookup > "$work/rpcclient-$option.txt" 2>&1 \
+        && grep -q "7f6c4340-eb67-11d1-b9d7-00c04fad9a3b.*AsyncRPC" "$work/rpcclient-$option.txt"; then
+      ok "rpcclient --use-kerberos=required [$option,krb5]: epmlookup on msrpc serve --keytab lists AsyncRPC"
+    else
+      fail "rpcclient Kerberos [$option] to msrpc's epm: $(tail -3 "$work/rpcclient-$option.txt")"
+    fi
+  done
+else
+  require rpcclient rpcclient
 fi
 if [ $captured = 1 ]; then
   capture_stop
