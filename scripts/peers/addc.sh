@@ -8,14 +8,15 @@
 #                            on 135, LDAP, SMB, all on that namespace's loopback (no clash with the host's
 #                            127.0.0.1:135). Writes into DIR:
 #                              krb5.conf          for the realm (KDC 127.0.0.1:88 inside the namespace)
-#                              alice.password     user alice (group msrpc-testers), pre-authentication on
+#                              alice.password     user alice (group msrpc-testers, its SID in env),
+#                                                 pre-authentication on
 #                              service.password   account srv1, SPN host/srv1.ad.msrpc.test, AES only
 #                              service.keytab     srv1's keys, from `samba-tool domain exportkeytab`
 #                              alice.keytab       alice's keys (a client logon without a password)
 #                              env                MSRPC_ADDC_* (realm, SPNs, namespace, paths)
 #                            and waits until the KDC and the RPC services answer.
 #   addc.sh exec DIR CMD...  runs CMD inside the namespace with KRB5_CONFIG and DIR/env set; the names
-#                            dc1 and srv1 (short and in the realm) resolve to 127.0.0.1 there
+#                            dc1 and srv1 (short and in the realm) resolve to 127.0.0.1 and 127.0.0.2 there
 #   addc.sh stop DIR         stops the DC and every process left in its namespace, deletes the namespace
 # Needs root (ip netns), and the samba, winbind and krb5-user packages (scripts/peers/install.sh).
 set -euo pipefail
@@ -59,6 +60,8 @@ provision() {
   samba-tool user create alice "$alice_pw" -s "$conf" >> "$out/provision.log" 2>&1
   samba-tool group add msrpc-testers -s "$conf" >> "$out/provision.log" 2>&1
   samba-tool group addmembers msrpc-testers alice -s "$conf" >> "$out/provision.log" 2>&1
+  samba-tool group show msrpc-testers --attributes=objectSid -s "$conf" 2>> "$out/provision.log" \
+    | sed -n 's/^objectSid: //p' > "$out/testers.sid"
   samba-tool user create srv1 "$service_pw" -s "$conf" >> "$out/provision.log" 2>&1
   samba-tool spn add "$service_spn" srv1 -s "$conf" >> "$out/provision.log" 2>&1
   # AES128 and AES256 only (msDS-SupportedEncryptionTypes 0x18), as AD's hardened defaults give.
@@ -157,10 +160,13 @@ MSRPC_ADDC_KEYTAB=$dir/service.keytab
 MSRPC_ADDC_USER=alice
 MSRPC_ADDC_PASSWORD_FILE=$dir/alice.password
 MSRPC_ADDC_USER_KEYTAB=$dir/alice.keytab
+MSRPC_ADDC_TESTERS_SID=$(cat "$cache/testers.sid")
 ENV
   # ip netns exec bind-mounts /etc/netns/NAME/hosts over /etc/hosts inside the namespace.
   mkdir -p "/etc/netns/$ns"
-  printf '127.0.0.1 localhost dc1.%s dc1 srv1.%s srv1\n::1 localhost\n' "$dns" "$dns" > "/etc/netns/$ns/hosts"
+  # srv1 (msrpc's server) is 127.0.0.2, so that it can have an endpoint mapper on 135 too.
+  printf '127.0.0.1 localhost dc1.%s dc1\n127.0.0.2 srv1.%s srv1\n::1 localhost\n' "$dns" "$dns" \
+    > "/etc/netns/$ns/hosts"
   ip netns add "$ns"
   in_ns ip link set lo up
   setsid ip netns exec "$ns" samba -i -s "$dir/dc/etc/smb.conf" --debuglevel=1 > "$dir/samba.log" 2>&1 &

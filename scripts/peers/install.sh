@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests use, when missing: Samba (samba-dcerpcd, rpcclient,
 # python3-samba, and winbind, without which the AD DC of addc.sh exits at once), tshark, an MIT Kerberos
-# KDC and its tools (krb5-kdc, kadmin.local, kinit, kvno), and a Python venv with impacket under
-# target/peers/venv.
+# KDC and its tools (krb5-kdc, kadmin.local, kinit, kvno), faketime (the clock-skew checks), and a
+# Python venv with impacket under target/peers/venv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
@@ -17,6 +17,7 @@ command -v tshark >/dev/null || need_apt+=(tshark)
 [ -x /usr/sbin/krb5kdc ] || need_apt+=(krb5-kdc)
 [ -x /usr/sbin/kadmin.local ] || need_apt+=(krb5-admin-server)
 command -v kvno >/dev/null || need_apt+=(krb5-user)
+command -v faketime >/dev/null || need_apt+=(faketime)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing apt packages: ${need_apt[*]}"

@@ -79,7 +79,9 @@ real_bin=$MSRPC_BIN
 printf '#!/bin/sh\nexec "%s" exec "%s" "%s" "$@"\n' "$addc" "$dc_dir" "$real_bin" > "$work/msrpc-in-ns"
 chmod +x "$work/msrpc-in-ns"
 MSRPC_BIN="$work/msrpc-in-ns"
-msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN" --min-auth-level connect
+# With its endpoint mapper on 127.0.0.2:135 (srv1's address in the namespace; the DC has 127.0.0.1:135).
+msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN" --min-auth-level connect \
+  --epm --epm-address 127.0.0.2
 # lib.sh's capture runs `tshark -i lo`: the namespace's lo (exec, so the pid it stops is tshark's).
 tshark() { exec ip netns exec "$MSRPC_ADDC_NETNS" tshark "$@"; }
 captured=0
@@ -120,6 +122,23 @@ if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" --auth-se
 else
   fail "msrpc ping with SPNEGO/Kerberos to the DC: $(tail -3 "$work/ping-dc-spnego.txt")"
 fi
+# rpcclient (Samba's C client, raw Kerberos, auth type 16) asks msrpc's endpoint mapper for its entries.
+if command -v rpcclient > /dev/null; then
+  printf '[global]\n realm = %s\n workgroup = %s\n interfaces = lo\n' "$MSRPC_ADDC_REALM" \
+    "$MSRPC_ADDC_DOMAIN" > "$work/rpcclient.conf"
+  for option in sign seal; do
+    if in_dc timeout 30 rpcclient -s "$work/rpcclient.conf" --use-kerberos=required \
+        --use-krb5-ccache="$work/ccache" "ncacn_ip_tcp:$MSRPC_ADDC_SERVICE_HOST[$option,krb5]" \
+        -c epmlookup > "$work/rpcclient-$option.txt" 2>&1 \
+        && grep -q "7f6c4340-eb67-11d1-b9d7-00c04fad9a3b.*AsyncRPC" "$work/rpcclient-$option.txt"; then
+      ok "rpcclient --use-kerberos=required [$option,krb5]: epmlookup on msrpc serve --keytab lists AsyncRPC"
+    else
+      fail "rpcclient Kerberos [$option] to msrpc's epm: $(tail -3 "$work/rpcclient-$option.txt")"
+    fi
+  done
+else
+  require rpcclient rpcclient
+fi
 if [ $captured = 1 ]; then
   capture_stop
   # tshark dissects the Kerberos and SPNEGO tokens and finds nothing wrong with msrpc's or the DC's
@@ -133,5 +152,36 @@ else
   ok "the server log does not contain the password"
 fi
 msrpc_stop
+
+echo "--- clock skew (faketime)"
+require faketime faketime
+fakelib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketimeMT\.so')
+[ -n "$fakelib" ] || require "libfaketime" /nonexistent
+# A server whose clock is an hour ahead refuses the authenticator (5 minutes allowed). libfaketime is
+# preloaded directly (the faketime wrapper would stand between lib.sh's SIGTERM and the server).
+printf '#!/bin/sh\nexec "%s" exec "%s" env LD_PRELOAD="%s" FAKETIME=+1h "%s" "$@"\n' "$addc" "$dc_dir" \
+  "$fakelib" "$real_bin" > "$work/msrpc-skewed"
+chmod +x "$work/msrpc-skewed"
+MSRPC_BIN="$work/msrpc-skewed"
+MSRPC_LOG=msrpc=debug msrpc_start --keytab "$MSRPC_ADDC_KEYTAB" --service-principal "$MSRPC_ADDC_SERVICE_SPN"
+if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" \
+    --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level integrity \
+    "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ping-skew.txt" 2>&1; then
+  fail "a server an hour ahead refuses the logon"
+elif grep -q ERROR_ACCESS_DENIED "$work/ping-skew.txt" && grep -q "time skew is too big" "$_server_log"; then
+  ok "a server an hour ahead refuses the logon (client: ERROR_ACCESS_DENIED; server log: time skew is too big)"
+else
+  fail "a server an hour ahead: $(tail -2 "$work/ping-skew.txt"); $(grep -i skew "$_server_log" | tail -1)"
+fi
+msrpc_stop
+# A client an hour ahead: sspi learns the KDC's time from its KRB_AP_ERR_SKEW and corrects, as Windows
+# clients do, so the call to the DC succeeds.
+if MSRPC_PASSWORD=$pw in_dc faketime -f +1h timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" \
+    --server-principal "$MSRPC_ADDC_DC_SPN" --auth-level integrity "ncacn_ip_tcp:127.0.0.1[135]" \
+    > "$work/ping-skew-client.txt" 2>&1; then
+  ok "a client an hour ahead still calls the DC (the KDC's time corrects the skew)"
+else
+  fail "a client an hour ahead: $(tail -2 "$work/ping-skew-client.txt")"
+fi
 
 finish

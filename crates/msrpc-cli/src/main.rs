@@ -89,9 +89,13 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// Serve the endpoint mapper too, and register the server's endpoints in it.
         #[arg(long)]
         epm: bool,
-        /// The endpoint mapper's port with --epm (on 127.0.0.1).
+        /// The endpoint mapper's port with --epm.
         #[arg(long, default_value_t = 135, requires = "epm")]
         epm_port: u16,
+        /// The endpoint mapper's IPv4 address with --epm (another loopback address such as
+        /// 127.0.0.2 leaves 127.0.0.1:135 to another endpoint mapper).
+        #[arg(long, default_value = "127.0.0.1", requires = "epm")]
+        epm_address: std::net::Ipv4Addr,
         /// Register the server's endpoints with the endpoint mapper at this binding (ept_insert).
         #[arg(long, value_name = "BINDING", conflicts_with = "epm")]
         register_with: Option<String>,
@@ -217,6 +221,7 @@ fn main() -> ExitCode {
             verbose,
             epm,
             epm_port,
+            epm_address,
             register_with,
             json,
             users,
@@ -230,7 +235,7 @@ fn main() -> ExitCode {
             (max_calls, max_connections, prefer_syntax.into()),
             verbose,
             EpmMode {
-                serve: epm.then_some(epm_port),
+                serve: epm.then_some((epm_address, epm_port)),
                 register_with,
             },
             json,
@@ -309,8 +314,8 @@ impl AsyncRpcHandler for ServeHandler {
 
 /// `msrpc serve`'s endpoint mapper options.
 struct EpmMode {
-    /// Serve the endpoint mapper on 127.0.0.1 at this port.
-    serve: Option<u16>,
+    /// Serve the endpoint mapper at this address and port.
+    serve: Option<(std::net::Ipv4Addr, u16)>,
     /// Register with the endpoint mapper at this binding.
     register_with: Option<String>,
 }
@@ -404,8 +409,8 @@ fn serve(
         for l in listen {
             builder = builder.listen(l);
         }
-        if let Some(port) = epm.serve {
-            builder = builder.endpoint_mapper(format!("ncacn_ip_tcp:127.0.0.1[{port}]"));
+        if let Some((address, port)) = epm.serve {
+            builder = builder.endpoint_mapper(format!("ncacn_ip_tcp:{address}[{port}]"));
         }
         if let Some(b) = epm.register_with {
             builder = builder.register_with_endpoint_mapper(b);

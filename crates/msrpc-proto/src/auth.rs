@@ -77,6 +77,9 @@ pub struct PeerIdentity {
     pub user: String,
     /// The domain as the client sent it (may be empty).
     pub domain: String,
+    /// The SIDs of the client's groups when its package says (Kerberos: from the ticket's PAC,
+    /// primary group first); empty otherwise.
+    pub groups: Vec<String>,
 }
 
 impl PeerIdentity {
@@ -85,7 +88,14 @@ impl PeerIdentity {
         PeerIdentity {
             user: user.into(),
             domain: domain.into(),
+            groups: Vec::new(),
         }
+    }
+
+    /// The identity with the client's group SIDs.
+    pub fn with_groups(mut self, groups: Vec<String>) -> PeerIdentity {
+        self.groups = groups;
+        self
     }
 }
 

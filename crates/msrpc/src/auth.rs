@@ -1,6 +1,6 @@
-//! Authentication: credentials and levels on a binding, a users file for a server, and the NTLM
-//! package (from the `sspi` crate) behind the protocol core's
-//! [`SecurityContext`] seam.
+//! Authentication: credentials and levels on a binding, a users file and keytabs for a server, and
+//! the NTLM, SPNEGO and Kerberos packages (from the `sspi` crate, with Kerberos MIC tokens and the
+//! PAC read on picky-krb) behind the protocol core's [`SecurityContext`] seam.
 //!
 //! The Windows names map as follows:
 //!
@@ -38,6 +38,7 @@ use sspi::{
 
 mod keytab;
 mod mic;
+mod pac;
 
 pub use keytab::{Keytab, KeytabEntry, MAX_KEYTAB_BYTES};
 
@@ -143,8 +144,9 @@ pub enum AuthnService {
     /// NTLM (`RPC_C_AUTHN_WINNT`, auth type 10).
     #[default]
     Ntlm,
-    /// SPNEGO (`RPC_C_AUTHN_GSS_NEGOTIATE`, auth type 9), negotiating NTLM. Client side only;
-    /// msrpc servers accept NTLM.
+    /// SPNEGO (`RPC_C_AUTHN_GSS_NEGOTIATE`, auth type 9), negotiating NTLM, or Kerberos when a
+    /// KDC is given ([`AuthInfo::negotiate_kerberos`]). Client side only; msrpc servers accept
+    /// NTLM and Kerberos.
     Negotiate,
     /// Kerberos (`RPC_C_AUTHN_GSS_KERBEROS`, auth type 16), DCE style (three legs). Needs a KDC
     /// ([`AuthInfo::kerberos`], [`KerberosService`]).
@@ -435,6 +437,9 @@ pub struct ClientIdentity {
     pub user: String,
     /// Its domain, as the client sent it (may be empty).
     pub domain: String,
+    /// The SIDs of its groups, primary group first, when the package says: Kerberos tickets
+    /// from Active Directory carry them in their PAC. Empty for NTLM.
+    pub groups: Vec<String>,
     /// The package.
     pub service: AuthnService,
     /// The level the call was protected at.
@@ -1186,6 +1191,10 @@ struct KerberosContext {
     /// Once established: the MICs of the packet and integrity levels, and the sequence check of
     /// every token that arrives.
     per_message: Option<mic::PerMessage>,
+    /// Server side: the service keys, to read the client's groups from the ticket's PAC.
+    service_keys: Vec<Vec<u8>>,
+    /// Server side: the client's group SIDs, once its AP-REQ is accepted.
+    groups: Vec<String>,
 }
 
 /// The auth_value length before the context is established: the MIC token (packet,
@@ -1214,6 +1223,8 @@ impl KerberosContext {
             sig_len: kerberos_sig_len(level),
             peer: None,
             per_message: None,
+            service_keys: Vec::new(),
+            groups: Vec::new(),
         })
     }
 
@@ -1248,6 +1259,10 @@ impl KerberosContext {
             sig_len: kerberos_sig_len(level),
             peer: None,
             per_message: None,
+            service_keys: std::iter::once(service.key.clone())
+                .chain(service.others.iter().map(|(_, k)| k.clone()))
+                .collect(),
+            groups: Vec::new(),
         })
     }
 
@@ -1275,7 +1290,10 @@ impl KerberosContext {
                     p.netbios_domain().unwrap_or_default().to_owned()
                 }
             };
-            self.peer = Some(PeerIdentity::new(u.account_name(), realm));
+            self.peer = Some(
+                PeerIdentity::new(u.account_name(), realm)
+                    .with_groups(std::mem::take(&mut self.groups)),
+            );
         }
         Ok(())
     }
@@ -1346,7 +1364,8 @@ impl SecurityContext for KerberosContext {
                 .with_target_data_representation(DataRepresentation::Native)
                 .with_input(&mut input_bufs)
                 .with_output(&mut output);
-            self.pkg
+            let status = self
+                .pkg
                 .accept_security_context_impl(builder)
                 .and_then(|mut g| g.resolve_with_client(&KdcClient))
                 .map_err(|e| {
@@ -1354,7 +1373,13 @@ impl SecurityContext for KerberosContext {
                     tracing::debug!(leg = self.legs, error = %e, "Kerberos logon refused");
                     e
                 })?
-                .status
+                .status;
+            if first && let Some(token) = input {
+                // sspi accepted the ticket: read the groups from its PAC.
+                let keys: Vec<&[u8]> = self.service_keys.iter().map(Vec::as_slice).collect();
+                self.groups = pac::groups(token, &keys).unwrap_or_default();
+            }
+            status
         };
         let step = step_from(status, output, "Kerberos")?;
         if matches!(step, AuthStep::Complete(_)) {
@@ -1598,6 +1623,8 @@ impl SecurityContext for NegotiateKerberos {
                 sig_len: kerberos_sig_len(self.level),
                 peer: None,
                 per_message: None,
+                service_keys: Vec::new(),
+                groups: Vec::new(),
             };
             krb.finish()?;
             self.krb = Some(krb);

@@ -299,7 +299,13 @@ impl Interface for Who {
     fn dispatch(&self, call: IncomingCall) {
         self.ran.fetch_add(1, Ordering::SeqCst);
         let out = match call.client() {
-            Some(c) => format!("{}@{} {}", c.user, c.domain, c.level),
+            Some(c) => format!(
+                "{}@{} {}\n{}",
+                c.user,
+                c.domain,
+                c.level,
+                c.groups.join(",")
+            ),
             None => "anonymous".into(),
         };
         call.reply(out.into_bytes());
@@ -333,9 +339,18 @@ async fn addc_a_server_with_the_exported_keytab_accepts_the_domains_tickets() {
                 .await
                 .unwrap_or_else(|e| panic!("{level}: {e}"));
             let who = String::from_utf8(r.stub).unwrap();
+            let (name, groups) = who.split_once('\n').unwrap();
             assert_eq!(
-                who.to_lowercase(),
+                name.to_lowercase(),
                 format!("alice@{} {level}", dc.realm()).to_lowercase()
+            );
+            // The groups from the ticket's PAC: Domain Users (RID 513) first, as alice's
+            // primary group, and msrpc-testers.
+            let groups: Vec<&str> = groups.split(',').collect();
+            assert!(groups[0].ends_with("-513"), "{level}: {groups:?}");
+            assert!(
+                groups.contains(&dc.var("MSRPC_ADDC_TESTERS_SID")),
+                "{level}: {groups:?}"
             );
         }
     }

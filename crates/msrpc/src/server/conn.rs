@@ -331,6 +331,7 @@ fn dispatch(
         Some(ClientIdentity {
             user: p.user.clone(),
             domain: p.domain.clone(),
+            groups: p.groups.clone(),
             service: AuthnService::from_wire(a.auth_type)?,
             level: AuthnLevel::from_wire(a.level)?,
         })
