@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use msrpc::sample::{AsyncRpcHandler, AsyncRpcServer};
-use msrpc::server::{IncomingCall, Interface, Server, ServerConfig};
+use msrpc::server::{Dispatch, IncomingCall, Interface, Server, ServerConfig};
 use msrpc::{Binding, BindingOptions, DataRep, Syntax, SyntaxId, Win32Status, mgmt, sample};
 use msrpc_ndr::{
     ConformantArray, Decoder, Encoder, NdrDecode, NdrEncode, NdrType, Unique, WideString,
@@ -364,7 +364,7 @@ impl Interface for Echo {
     fn operation_count(&self) -> u16 {
         1
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let info = call.info();
         let mut d = Decoder::new(call.stub(), info.syntax, info.drep);
         let data = match d
@@ -372,15 +372,12 @@ impl Interface for Echo {
             .and_then(|v| d.finish().map(|_| v))
         {
             Ok(v) => v,
-            Err(_) => {
-                call.fault(Win32Status::RPC_X_BAD_STUB_DATA);
-                return;
-            }
+            Err(_) => return call.answer_fault(Win32Status::RPC_X_BAD_STUB_DATA),
         };
         let mut e = Encoder::new(info.syntax, DataRep::LITTLE_ENDIAN);
         match e.encode_param(&data) {
-            Ok(()) => call.reply(e.into_bytes()),
-            Err(_) => call.fault(Win32Status::RPC_X_BAD_STUB_DATA),
+            Ok(()) => call.answer(e.into_bytes()),
+            Err(_) => call.answer_fault(Win32Status::RPC_X_BAD_STUB_DATA),
         }
     }
 }

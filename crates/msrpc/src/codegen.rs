@@ -40,7 +40,7 @@ pub use uuid::Uuid;
 pub use crate::client::{Binding, Reply};
 pub use crate::error::Error;
 pub use crate::notify::AsyncState;
-pub use crate::server::{AsyncCall, IncomingCall, Interface};
+pub use crate::server::{AsyncCall, Dispatch, IncomingCall, Interface};
 
 /// An interface's identity and operations (the generated `INTERFACE` constant).
 #[derive(Debug, Clone, Copy)]
@@ -93,17 +93,27 @@ pub enum DispatchError {
 
 /// Faults `call` for `err`: the one mapping from dispatch errors to fault statuses.
 pub fn fault(call: IncomingCall, err: DispatchError) {
+    call.fault(fault_code(err));
+}
+
+/// [`fault`] inside `Interface::dispatch`: the fault goes straight back to the connection.
+pub fn answer_fault(call: IncomingCall, err: DispatchError) -> Dispatch {
+    call.answer_fault(fault_code(err))
+}
+
+/// The fault a failed dispatch answers with.
+fn fault_code(err: DispatchError) -> crate::server::FaultCode {
     match err {
-        DispatchError::UnknownOpnum(_) => call.fault(FaultStatus::NCA_S_OP_RNG_ERROR),
+        DispatchError::UnknownOpnum(_) => FaultStatus::NCA_S_OP_RNG_ERROR.into(),
         DispatchError::Decode(e) => {
             tracing::debug!(error = %e, "request stub does not decode");
-            call.fault(FaultStatus::NCA_S_FAULT_NDR);
+            FaultStatus::NCA_S_FAULT_NDR.into()
         }
         DispatchError::Encode(e) => {
             tracing::warn!(error = %e, "reply stub does not encode");
-            call.fault(FaultStatus::NCA_S_FAULT_NDR);
+            FaultStatus::NCA_S_FAULT_NDR.into()
         }
-        DispatchError::Manager(status) => call.fault(status),
+        DispatchError::Manager(status) => status.into(),
     }
 }
 
@@ -162,7 +172,7 @@ pub fn decode_reply<T: Stub>(reply: &Reply) -> ndr::Result<T> {
 /// syntax, the request's data representation and the [`call_limits`] to decode it under) and
 /// answers the call with its reply or fault. Called from `Interface::dispatch`, on the
 /// connection's task.
-pub fn serve_blocking<F>(call: IncomingCall, f: F)
+pub fn serve_blocking<F>(call: IncomingCall, f: F) -> Dispatch
 where
     F: FnOnce(u16, &[u8], Syntax, DataRep, DecodeLimits) -> Result<Vec<u8>, DispatchError>
         + Send
@@ -176,13 +186,14 @@ where
             Err(e) => fault(call, e),
         }
     });
+    Dispatch::Deferred
 }
 
 /// Runs an `async fn` manager (`Builder::async_server`) on a task of its own: `f` gets opnum, the
 /// request stub, transfer syntax, the request's data representation and the [`call_limits`],
 /// and its future's outcome answers the call. Called from `Interface::dispatch`, on the
 /// connection's task. If the future panics the call is dropped, which faults it.
-pub fn serve_future<F, Fut>(mut call: IncomingCall, f: F)
+pub fn serve_future<F, Fut>(mut call: IncomingCall, f: F) -> Dispatch
 where
     F: FnOnce(u16, Vec<u8>, Syntax, DataRep, DecodeLimits) -> Fut,
     Fut: Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static,
@@ -197,12 +208,13 @@ where
             Err(e) => fault(call, e),
         }
     });
+    Dispatch::Deferred
 }
 
 /// Like [`serve_blocking`], for interfaces whose operations use context handles: `f` also gets the
 /// call, which the generated `dispatch` passes to the manager routines of those operations so they
 /// can create, look up and close handles in the client's association group.
-pub fn serve_blocking_call<F>(call: IncomingCall, f: F)
+pub fn serve_blocking_call<F>(call: IncomingCall, f: F) -> Dispatch
 where
     F: FnOnce(
             &IncomingCall,
@@ -223,6 +235,7 @@ where
             Err(e) => fault(call, e),
         }
     });
+    Dispatch::Deferred
 }
 
 /// The future [`serve_future_call`] runs: it may borrow the call.
@@ -231,7 +244,7 @@ pub type CallFuture<'c> =
 
 /// Like [`serve_future`], for interfaces with context-handle operations: the task owns the call
 /// and `f`'s future borrows it (the generated `dispatch` hands it to those managers).
-pub fn serve_future_call<F>(call: IncomingCall, f: F)
+pub fn serve_future_call<F>(call: IncomingCall, f: F) -> Dispatch
 where
     F: for<'c> FnOnce(
             &'c IncomingCall,
@@ -254,6 +267,7 @@ where
             Err(e) => fault(call, e),
         }
     });
+    Dispatch::Deferred
 }
 
 /// Decodes the request of an `[async]` operation (under [`call_limits`]) and hands the manager
@@ -262,11 +276,14 @@ where
 pub fn serve_async<Req: Stub, Resp: Stub>(
     call: IncomingCall,
     manager: impl FnOnce(AsyncCall<Resp>, Req),
-) {
+) -> Dispatch {
     let info = call.info();
     match Req::decode_with_limits(call.stub(), info.syntax, info.drep, call_limits(&call)) {
-        Ok(req) => manager(AsyncCall::new(call, Resp::encode_into), req),
-        Err(e) => fault(call, DispatchError::Decode(e)),
+        Ok(req) => {
+            manager(AsyncCall::new(call, Resp::encode_into), req);
+            Dispatch::Deferred
+        }
+        Err(e) => answer_fault(call, DispatchError::Decode(e)),
     }
 }
 

@@ -19,7 +19,7 @@ use crate::client::Binding;
 use crate::codegen::{self, Stub as _};
 use crate::error::{Error, Result};
 use crate::generated::mgmt::{self as idl, mgmt as m};
-use crate::server::{IncomingCall, Interface, Shared};
+use crate::server::{Dispatch, IncomingCall, Interface, Shared};
 
 /// The mgmt interface id.
 pub const MGMT: SyntaxId = m::INTERFACE.syntax_id();
@@ -53,10 +53,9 @@ impl Interface for MgmtInterface {
         m::INTERFACE.operations.len() as u16
     }
 
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let Some(server) = self.server.upgrade() else {
-            call.fault(Win32Status::RPC_S_NOT_LISTENING);
-            return;
+            return call.answer_fault(Win32Status::RPC_S_NOT_LISTENING);
         };
         let info = call.info();
         let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
@@ -71,8 +70,8 @@ impl Interface for MgmtInterface {
         let limits = codegen::call_limits(&call);
         let result = m::dispatch(&Manager { server }, opnum, stub, syntax, drep, limits);
         match result {
-            Ok(reply) => call.reply(reply),
-            Err(e) => codegen::fault(call, e),
+            Ok(reply) => call.answer(reply),
+            Err(e) => codegen::answer_fault(call, e),
         }
     }
 }

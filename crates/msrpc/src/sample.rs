@@ -22,7 +22,7 @@ use crate::codegen::{self, ClientCall, DispatchError, Stub as _};
 use crate::error::Result;
 use crate::generated::asyncrpc::{self as idl, async_rpc as a};
 use crate::notify::AsyncState;
-use crate::server::{AsyncCall, IncomingCall, Interface};
+use crate::server::{AsyncCall, Dispatch, IncomingCall, Interface};
 use msrpc_proto::{SyntaxId, Win32Status};
 
 /// The interface id: `7f6c4340-eb67-11d1-b9d7-00c04fad9a3b` v1.0.
@@ -107,18 +107,21 @@ impl<H: AsyncRpcHandler> Interface for AsyncRpcServer<H> {
         a::INTERFACE.operations.len() as u16
     }
 
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         if call.info().opnum == OP_ASYNC_FUNC {
             let (syntax, drep) = (call.info().syntax, call.info().drep);
             let limits = codegen::call_limits(&call);
-            match a::AsyncFuncRequest::decode_with_limits(call.stub(), syntax, drep, limits) {
-                Ok(req) => self.handler.async_func(
-                    AsyncCall::new(call, encode_async_func_reply),
-                    req.nAsychDelay,
-                ),
-                Err(e) => codegen::fault(call, DispatchError::Decode(e)),
-            }
-            return;
+            return match a::AsyncFuncRequest::decode_with_limits(call.stub(), syntax, drep, limits)
+            {
+                Ok(req) => {
+                    self.handler.async_func(
+                        AsyncCall::new(call, encode_async_func_reply),
+                        req.nAsychDelay,
+                    );
+                    Dispatch::Deferred
+                }
+                Err(e) => codegen::answer_fault(call, DispatchError::Decode(e)),
+            };
         }
         let handler = self.handler.clone();
         codegen::serve_blocking(call, move |opnum, stub, syntax, rep, limits| {
@@ -138,7 +141,7 @@ impl<H: AsyncRpcHandler> Interface for AsyncRpcServer<H> {
                 _ => return Err(DispatchError::UnknownOpnum(opnum)),
             }
             .map_err(DispatchError::Encode)
-        });
+        })
     }
 }
 

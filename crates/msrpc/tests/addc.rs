@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use msrpc::server::{IncomingCall, Interface, InterfaceSecurity, Server};
+use msrpc::server::{Dispatch, IncomingCall, Interface, InterfaceSecurity, Server};
 use msrpc::{
     AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, KerberosService, Keytab, SyntaxId,
     Win32Status, epm, mgmt,
@@ -296,7 +296,7 @@ impl Interface for Who {
     fn operation_count(&self) -> u16 {
         1
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         self.ran.fetch_add(1, Ordering::SeqCst);
         let out = match call.client() {
             Some(c) => format!(
@@ -308,7 +308,7 @@ impl Interface for Who {
             ),
             None => "anonymous".into(),
         };
-        call.reply(out.into_bytes());
+        call.answer(out.into_bytes())
     }
 }
 

@@ -22,7 +22,7 @@ use msrpc::notify::{
 };
 use msrpc::sample::{self, ASYNC_RPC, AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{
-    AsyncCall, CallEvent, IncomingCall, Interface, Server, ServerConfig, Subscription,
+    AsyncCall, CallEvent, Dispatch, IncomingCall, Interface, Server, ServerConfig, Subscription,
 };
 use msrpc::{Binding, BindingOptions, Error, FaultStatus, SyntaxId, Win32Status};
 use msrpc_ndr::{Decoder, Encoder};
@@ -366,7 +366,7 @@ impl Interface for ReverseServer {
     fn operation_count(&self) -> u16 {
         1
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let info = call.info();
         let mut d = Decoder::new(call.stub(), info.syntax, info.drep);
         let values: msrpc_ndr::Result<Vec<u32>> = (|| {
@@ -389,7 +389,7 @@ impl Interface for ReverseServer {
         });
         let Ok(values) = values else {
             call.abort(Win32Status::RPC_X_BAD_STUB_DATA);
-            return;
+            return Dispatch::Deferred;
         };
         // Answer later, from a thread of its own (the manager's own work time, not a wait).
         thread::spawn(move || {
@@ -398,6 +398,7 @@ impl Interface for ReverseServer {
             let rev = values.into_iter().rev().collect();
             call.complete((rev, sum, 0));
         });
+        Dispatch::Deferred
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use msrpc::server::{IncomingCall, Interface, InterfaceSecurity, Server};
+use msrpc::server::{Dispatch, IncomingCall, Interface, InterfaceSecurity, Server};
 use msrpc::{
     AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, Error, SyntaxId, UserStore,
     Win32Status,
@@ -34,10 +34,10 @@ impl Interface for Who {
     fn operation_count(&self) -> u16 {
         2
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         self.ran.fetch_add(1, Ordering::SeqCst);
         if call.info().opnum == 1 {
-            return call.reply(b"ok".to_vec());
+            return call.answer(b"ok".to_vec());
         }
         let mut out = match call.client() {
             Some(c) => format!("{c} {}", c.level).into_bytes(),
@@ -45,7 +45,7 @@ impl Interface for Who {
         };
         out.push(0);
         out.extend_from_slice(call.stub());
-        call.reply(out);
+        call.answer(out)
     }
 }
 

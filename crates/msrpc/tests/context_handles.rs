@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use msrpc::server::{IncomingCall, Interface, Server};
+use msrpc::server::{Dispatch, IncomingCall, Interface, Server};
 use msrpc::{Binding, Error, FaultStatus, SyntaxId};
 use msrpc_ndr::{ContextHandle, Decoder, Encoder, NdrDecode};
 
@@ -32,7 +32,7 @@ impl Interface for Handles {
     fn operation_count(&self) -> u16 {
         4
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let info = call.info();
         let mut d = Decoder::new(call.stub(), info.syntax, info.drep);
         let mut e = Encoder::new(info.syntax, msrpc::DataRep::LITTLE_ENDIAN);
@@ -70,8 +70,8 @@ impl Interface for Handles {
             Ok(())
         })();
         match r {
-            Ok(()) => call.reply(e.into_bytes()),
-            Err(f) => call.fault(f),
+            Ok(()) => call.answer(e.into_bytes()),
+            Err(f) => call.answer_fault(f),
         }
     }
 }

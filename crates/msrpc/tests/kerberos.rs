@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use msrpc::server::{IncomingCall, Interface, InterfaceSecurity, Server};
+use msrpc::server::{Dispatch, IncomingCall, Interface, InterfaceSecurity, Server};
 use msrpc::{
     AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, KerberosService, SyntaxId,
     Win32Status,
@@ -33,7 +33,7 @@ impl Interface for Who {
     fn operation_count(&self) -> u16 {
         1
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let mut out = match call.client() {
             Some(c) => format!("{}@{} {} {:?}", c.user, c.domain, c.level, c.service),
             None => "anonymous".into(),
@@ -41,7 +41,7 @@ impl Interface for Who {
         .into_bytes();
         out.push(0);
         out.extend_from_slice(call.stub());
-        call.reply(out);
+        call.answer(out)
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use msrpc::server::{IncomingCall, Interface, Server};
+use msrpc::server::{Dispatch, IncomingCall, Interface, Server};
 use msrpc::{Binding, Error, FaultStatus, SyntaxId, Win32Status};
 
 const IFACE: SyntaxId = SyntaxId::new(uuid::uuid!("5c8e3a10-7d2f-4b61-a0e4-9f1b2c3d4e5f"), 2, 3);
@@ -28,10 +28,10 @@ impl Interface for Manager {
     fn operation_count(&self) -> u16 {
         1
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let mut out = vec![self.0];
         out.extend_from_slice(call.info().object.unwrap_or_default().as_bytes());
-        call.reply(out);
+        call.answer(out)
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::{Quiet, eventually_async, port_of};
 use msrpc::sample::{self, AsyncRpcServer};
-use msrpc::server::{Server, ServerConfig};
+use msrpc::server::{Dispatch, Server, ServerConfig};
 use msrpc::{Binding, BindingOptions, IncomingCall, Interface, SyntaxId, Win32Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -34,9 +34,9 @@ impl Interface for Echo {
     fn operation_count(&self) -> u16 {
         1
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let stub = call.stub().to_vec();
-        call.reply(stub);
+        call.answer(stub)
     }
 }
 

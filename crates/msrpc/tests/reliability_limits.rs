@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msrpc::server::{Server, ServerConfig};
+use msrpc::server::{Dispatch, Server, ServerConfig};
 use msrpc::{Binding, IncomingCall, Interface, SyntaxId, mgmt};
 
 /// A test interface whose only operation replies with its request stub (so a large request gets a
@@ -33,9 +33,9 @@ impl Interface for Echo {
     fn operation_count(&self) -> u16 {
         1
     }
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let stub = call.stub().to_vec();
-        call.reply(stub);
+        call.answer(stub)
     }
 }
 

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! trait Interface { fn syntax(&self) -> ndr::SyntaxId; fn name(&self) -> &str;
-//!                   fn operation_count(&self) -> u16; fn dispatch(&self, call: IncomingCall); }
+//!                   fn operation_count(&self) -> u16; fn dispatch(&self, call: IncomingCall) -> Dispatch; }
 //! IncomingCall::info().opnum
 //! InterfaceDescriptor::syntax_id(&self) -> ndr::SyntaxId
 //! AsyncCall<R>                         // what an [async] manager finishes later
@@ -56,7 +56,7 @@ pub(super) fn service(
          fn syntax(&self) -> {n}::SyntaxId {{ INTERFACE.syntax_id() }}\n\
          fn name(&self) -> &str {{ INTERFACE.name }}\n\
          fn operation_count(&self) -> u16 {{ {count} }}\n\
-         fn dispatch(&self, call: {rt}::IncomingCall) {{ match call.info().opnum {{",
+         fn dispatch(&self, call: {rt}::IncomingCall) -> {rt}::Dispatch {{ match call.info().opnum {{",
         if opts.async_server {
             "Synchronous manager routines are `async fn`s run on a task of their own;"
         } else {

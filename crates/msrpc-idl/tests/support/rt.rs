@@ -102,7 +102,13 @@ pub trait Interface: Send + Sync + 'static {
     fn syntax(&self) -> SyntaxId;
     fn name(&self) -> &str;
     fn operation_count(&self) -> u16;
-    fn dispatch(&self, call: IncomingCall);
+    fn dispatch(&self, call: IncomingCall) -> Dispatch;
+}
+
+/// What `dispatch` did: this mock answers every call through its channel, so always deferred.
+#[derive(Debug)]
+pub enum Dispatch {
+    Deferred,
 }
 
 pub struct AsyncCall<R> {
@@ -174,7 +180,7 @@ pub fn decode_reply<T: Stub>(reply: &Reply) -> msrpc_ndr::Result<T> {
 }
 
 /// Like `serve_blocking`, handing `f` the call (interfaces with context-handle operations).
-pub fn serve_blocking_call<F>(call: IncomingCall, f: F)
+pub fn serve_blocking_call<F>(call: IncomingCall, f: F) -> Dispatch
 where
     F: FnOnce(
             &IncomingCall,
@@ -194,10 +200,11 @@ where
             Err(e) => fault(call, e),
         }
     });
+    Dispatch::Deferred
 }
 
 /// Runs the manager on its own thread (the runtime uses tokio's blocking pool).
-pub fn serve_blocking<F>(call: IncomingCall, f: F)
+pub fn serve_blocking<F>(call: IncomingCall, f: F) -> Dispatch
 where
     F: FnOnce(u16, &[u8], Syntax, DataRep, DecodeLimits) -> Result<Vec<u8>, DispatchError>
         + Send
@@ -210,10 +217,11 @@ where
             Err(e) => fault(call, e),
         }
     });
+    Dispatch::Deferred
 }
 
 /// Runs the manager's future to completion on its own thread (the runtime spawns a task).
-pub fn serve_future<F, Fut>(call: IncomingCall, f: F)
+pub fn serve_future<F, Fut>(call: IncomingCall, f: F) -> Dispatch
 where
     F: FnOnce(u16, Vec<u8>, Syntax, DataRep, DecodeLimits) -> Fut,
     Fut: Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'static,
@@ -224,13 +232,14 @@ where
         Ok(stub) => call.reply(stub),
         Err(e) => fault(call, e),
     });
+    Dispatch::Deferred
 }
 
 pub type CallFuture<'c> =
     std::pin::Pin<Box<dyn Future<Output = Result<Vec<u8>, DispatchError>> + Send + 'c>>;
 
 /// Runs a future that borrows the call to completion on its own thread.
-pub fn serve_future_call<F>(call: IncomingCall, f: F)
+pub fn serve_future_call<F>(call: IncomingCall, f: F) -> Dispatch
 where
     F: for<'c> FnOnce(
             &'c IncomingCall,
@@ -251,6 +260,7 @@ where
             Err(e) => fault(call, e),
         }
     });
+    Dispatch::Deferred
 }
 
 /// A minimal executor: polls until ready, parking in between.
@@ -275,11 +285,12 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 pub fn serve_async<Req: Stub, Resp: Stub>(
     call: IncomingCall,
     manager: impl FnOnce(AsyncCall<Resp>, Req),
-) {
+) -> Dispatch {
     match Req::decode_with_limits(&call.stub, call.info.syntax, call.info.drep, call.limits) {
         Ok(req) => manager(AsyncCall::new(call), req),
         Err(e) => fault(call, DispatchError::Decode(e)),
     }
+    Dispatch::Deferred
 }
 
 // ---- client side ------------------------------------------------------------------------------

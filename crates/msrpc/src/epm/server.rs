@@ -51,7 +51,7 @@ use super::db::{
 };
 use crate::codegen::Stub as _;
 use crate::generated::epm::{self as idl, epm as e};
-use crate::server::{IncomingCall, Interface};
+use crate::server::{Dispatch, IncomingCall, Interface};
 use crate::transport::PeerAddr;
 
 /// The epm interface id (`e1af8308-5d1f-11c9-91a4-08002b14a0fa` v3.0).
@@ -410,11 +410,11 @@ impl Interface for EndpointMapper {
         e::INTERFACE.operations.len() as u16
     }
 
-    fn dispatch(&self, call: IncomingCall) {
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
         // Every operation is a short walk over an in-memory table under a mutex: answer inline.
         match self.run(&call) {
-            Ok(stub) => call.reply(stub),
-            Err(status) => call.fault(status),
+            Ok(stub) => call.answer(stub),
+            Err(status) => call.answer_fault(status),
         }
     }
 }

@@ -13,8 +13,10 @@ use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
 /// A served interface: what `RpcServerRegisterIf` registers. Generated server stubs implement it; so can
 /// hand-written code.
 ///
-/// `dispatch` is called on the connection's task and must not block: decode, then hand the call to a
-/// task or a thread (the generated stubs do this for you), and answer it from there.
+/// `dispatch` is called on the connection's task and must not block: decode, then either answer at
+/// once ([`IncomingCall::answer`], for work that takes no time) or hand the call to a task or a
+/// thread (the generated stubs do this for you) and answer it from there
+/// ([`IncomingCall::reply`]), returning [`Dispatch::Deferred`].
 pub trait Interface: Send + Sync + 'static {
     /// The interface UUID and version.
     fn syntax(&self) -> SyntaxId;
@@ -23,10 +25,29 @@ pub trait Interface: Send + Sync + 'static {
     /// The number of operations; opnums at or past it are faulted with `nca_s_op_rng_error` before
     /// `dispatch` is called.
     fn operation_count(&self) -> u16;
-    /// Handles one call. The call must be answered exactly once ([`IncomingCall::reply`] or
-    /// [`IncomingCall::fault`]); dropping it unanswered faults it with `nca_s_unspec_reject`.
-    fn dispatch(&self, call: IncomingCall);
+    /// Handles one call, and says how: answered here (the value of [`IncomingCall::answer`] or
+    /// [`IncomingCall::answer_fault`]) or [`Dispatch::Deferred`]. A deferred call must be answered
+    /// exactly once ([`IncomingCall::reply`] or [`IncomingCall::fault`]); dropping it unanswered
+    /// faults it with `nca_s_unspec_reject`.
+    fn dispatch(&self, call: IncomingCall) -> Dispatch;
 }
+
+/// What [`Interface::dispatch`] did with its call.
+#[must_use = "return it from Interface::dispatch: an answer given there goes straight to the connection"]
+#[derive(Debug)]
+pub enum Dispatch {
+    /// Answered inside `dispatch` ([`IncomingCall::answer`], [`IncomingCall::answer_fault`]): the
+    /// connection writes the answer as soon as `dispatch` returns, with no hand-off.
+    Answered(Answered),
+    /// Handed on (to a task, a thread, an `[async]` manager), to be answered from there with
+    /// [`IncomingCall::reply`] or [`IncomingCall::fault`] (or faulted when dropped).
+    Deferred,
+}
+
+/// An answer given inside [`Interface::dispatch`]; only the connection that dispatched the call
+/// opens it.
+#[derive(Debug)]
+pub struct Answered(pub(crate) Completion);
 
 /// Facts about a call: who made it and how.
 #[derive(Debug)]
@@ -257,9 +278,32 @@ impl IncomingCall {
         self.group.as_ref().map_or(0, |g| g.len())
     }
 
-    /// Answers with the response stub (the NDR-encoded out-parameters and return value).
+    /// Answers with the response stub (the NDR-encoded out-parameters and return value), from
+    /// any thread, after `dispatch` deferred the call.
     pub fn reply(mut self, stub: Vec<u8>) {
         self.send(Answer::Reply(stub));
+    }
+
+    /// Answers with the response stub inside [`Interface::dispatch`]: return the value from it.
+    pub fn answer(mut self, stub: Vec<u8>) -> Dispatch {
+        self.take(Answer::Reply(stub))
+    }
+
+    /// Faults the call inside [`Interface::dispatch`] (mapped as [`IncomingCall::fault`] maps):
+    /// return the value from it.
+    pub fn answer_fault(mut self, status: impl Into<FaultCode>) -> Dispatch {
+        self.take(Answer::Fault(status.into().0))
+    }
+
+    fn take(&mut self, answer: Answer) -> Dispatch {
+        self.guard = None;
+        match self.tx.take() {
+            Some(_) => Dispatch::Answered(Answered(Completion {
+                call_id: self.info.call_id,
+                answer,
+            })),
+            None => Dispatch::Deferred,
+        }
     }
 
     /// Answers with a fault. A Win32 status is mapped to its `nca_s_*` equivalent (MS-RPCE 3.1.1.5.5);
@@ -271,63 +315,13 @@ impl IncomingCall {
 
     fn send(&mut self, answer: Answer) {
         if let Some(tx) = self.tx.take() {
-            let c = Completion {
+            let _ = tx.send(Completion {
                 call_id: self.info.call_id,
                 answer,
-            };
-            // Answered inside its connection's `dispatch`: hand it back directly (see `dispatch_inline`).
-            let mut c = Some(c);
-            let _ = INLINE.try_with(|slot| {
-                if let Some((t, q)) = slot.borrow_mut().as_mut()
-                    && t.same_channel(&tx)
-                    && let Some(c) = c.take()
-                {
-                    q.push(c);
-                }
             });
-            if let Some(c) = c {
-                let _ = tx.send(c);
-            }
         }
         self.guard = None;
     }
-}
-
-type InlineSlot = Option<(mpsc::UnboundedSender<Completion>, Vec<Completion>)>;
-
-thread_local! {
-    /// Set by a connection's task while it runs `Interface::dispatch`: answers given before
-    /// `dispatch` returns, on that thread, for that connection, are collected here instead of going
-    /// through the connection's channel, which would wake the task that is already running (and, in
-    /// tokio's multi-threaded scheduler, wake another worker to steal it: a futex wake per call).
-    static INLINE: std::cell::RefCell<InlineSlot> = const { std::cell::RefCell::new(None) };
-}
-
-/// Runs `dispatch` and returns the answers it gave at once (an inline manager, a decode fault).
-pub(crate) fn dispatch_inline(
-    tx: &mpsc::UnboundedSender<Completion>,
-    dispatch: impl FnOnce(),
-) -> Vec<Completion> {
-    struct Restore(InlineSlot);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            let prev = self.0.take();
-            let _ = INLINE.try_with(|s| *s.borrow_mut() = prev);
-        }
-    }
-    let prev = INLINE
-        .try_with(|s| s.replace(Some((tx.clone(), Vec::new()))))
-        .unwrap_or(None);
-    let restore = Restore(prev);
-    dispatch();
-    let mine = INLINE
-        .try_with(|s| s.borrow_mut().take())
-        .ok()
-        .flatten()
-        .map(|(_, q)| q)
-        .unwrap_or_default();
-    drop(restore);
-    mine
 }
 
 impl Drop for IncomingCall {

@@ -15,7 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
 
-use super::call::{Answer, CallEvent, CallGuard, CallInfo, CallState, Completion, IncomingCall};
+use super::call::{
+    Answer, Answered, CallEvent, CallGuard, CallInfo, CallState, Completion, Dispatch, IncomingCall,
+};
 use super::context::AssocGroup;
 use super::{SecurityCheck, Shared};
 use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
@@ -378,7 +380,7 @@ fn dispatch(
         guard: Some(guard),
         group,
     };
-    for c in super::call::dispatch_inline(tx, || iface.dispatch(call)) {
+    if let Dispatch::Answered(Answered(c)) = iface.dispatch(call) {
         answer(shared, conn, calls, c);
     }
 }

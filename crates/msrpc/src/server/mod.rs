@@ -37,7 +37,7 @@ use msrpc_ndr::{DecodeLimits, Syntax};
 use msrpc_proto::{SyntaxId, Win32Status};
 
 pub use async_call::{AsyncCall, ReplyEncoder, Subscription};
-pub use call::{CallEvent, CallInfo, FaultCode, IncomingCall, Interface};
+pub use call::{Answered, CallEvent, CallInfo, Dispatch, FaultCode, IncomingCall, Interface};
 
 pub use context::ContextValue;
 
