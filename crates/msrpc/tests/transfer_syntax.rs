@@ -91,3 +91,32 @@ async fn the_server_and_each_interface_choose_the_preference() {
     );
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// The endpoint mapper prefers NDR20 (its clients speak NDR20, tshark dissects only NDR20 towers),
+/// in a server whose other interfaces prefer NDR64.
+#[tokio::test]
+async fn the_endpoint_mapper_prefers_ndr20() {
+    let server = Server::builder()
+        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .endpoint_mapper("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    // The endpoint mapper is an interface of the server: every listener serves it.
+    let epm_binding = server.bindings()[0].to_string();
+    let b = Binding::from_string(&epm_binding).unwrap();
+    // ept_lookup_handle_free (opnum 4) of a null handle: 20 zero bytes in either syntax.
+    let r = b
+        .call(msrpc::epm::EPM, 4, |_| Ok(vec![0; 20]))
+        .await
+        .unwrap();
+    assert_eq!(r.syntax, Syntax::Ndr20);
+    let m = b.call(mgmt::MGMT, 2, |_| Ok(Vec::new())).await.unwrap();
+    assert_eq!(
+        m.syntax,
+        Syntax::Ndr64,
+        "mgmt on the same server keeps NDR64"
+    );
+    server.shutdown(Duration::from_secs(1)).await;
+}

@@ -342,11 +342,15 @@ impl ServerBuilder {
             kerberos: self.kerberos,
             default_security: self.default_security,
             security,
-            syntaxes: self
-                .syntaxes
-                .iter()
-                .map(|(i, s)| ((i.uuid, i.major), *s))
-                .collect(),
+            syntaxes: {
+                // The endpoint mapper prefers NDR20 unless told otherwise: its clients (Windows'
+                // runtime resolving endpoints, impacket, Samba) speak NDR20 to it, and tshark
+                // dissects its towers in NDR20 only.
+                let epm = crate::epm::EPM;
+                let mut m: HashMap<_, _> = HashMap::from([((epm.uuid, epm.major), Syntax::Ndr20)]);
+                m.extend(self.syntaxes.iter().map(|(i, s)| ((i.uuid, i.major), *s)));
+                m
+            },
             config: self.config,
             interfaces: Mutex::new(HashMap::new()),
             object_types: Mutex::new(HashMap::new()),
