@@ -60,9 +60,10 @@ msrpc_build
 
 # wait_lines FILE N PID: up to 30 s for N "listening on" lines from PID
 wait_lines() {
-  local file=$1 n=$2 pid=$3 i
+  local file=$1 n=$2 pid=$3 i c
   for ((i = 0; i < 300; i++)); do
-    [ "$(grep -c '^listening on ' "$file" 2>/dev/null)" -ge "$n" ] && return 0
+    c=$(grep -c '^listening on ' "$file" 2>/dev/null)
+    [ "${c:-0}" -ge "$n" ] && return 0
     kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.1
   done
