@@ -21,9 +21,30 @@ pub const MIN_FRAG: u16 = 1432;
 pub const ALLOC_HINT_CAP: usize = 64 * 1024;
 
 /// Cuts a transport byte stream into whole PDUs by their `frag_length`.
-#[derive(Debug, Default)]
+///
+/// The framer's buffer is the connection's one input buffer: the runtime reads the transport
+/// straight into [`PduFramer::read_buf`] (no copy from a read buffer of its own), and the PDUs
+/// cut from it share its allocation.
+#[derive(Debug)]
 pub struct PduFramer {
     buf: BytesMut,
+    /// The room the next read gets: [`READ_MIN`], doubled (up to [`READ_MAX`]) while reads fill
+    /// it, back to the minimum when the connection goes idle.
+    read_size: usize,
+}
+
+/// The smallest room a transport read gets (and what an idle connection holds).
+pub const READ_MIN: usize = 4 * 1024;
+/// The largest room a transport read gets.
+pub const READ_MAX: usize = 64 * 1024;
+
+impl Default for PduFramer {
+    fn default() -> Self {
+        PduFramer {
+            buf: BytesMut::new(),
+            read_size: READ_MIN,
+        }
+    }
 }
 
 impl PduFramer {
@@ -32,9 +53,34 @@ impl PduFramer {
         PduFramer::default()
     }
 
-    /// Append transport bytes.
+    /// Append transport bytes (for callers that did not read into [`PduFramer::read_buf`]).
     pub fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// The buffer to read the transport into: the bytes not yet framed, with room for the next
+    /// read after them. Call [`PduFramer::filled`] with what the read added.
+    pub fn read_buf(&mut self) -> &mut BytesMut {
+        if self.buf.capacity() - self.buf.len() < self.read_size {
+            self.buf.reserve(self.read_size);
+        }
+        &mut self.buf
+    }
+
+    /// A read into [`PduFramer::read_buf`] added `n` bytes: one that filled its room means more
+    /// is waiting, so the next read gets more.
+    pub fn filled(&mut self, n: usize) {
+        if n >= self.read_size && self.read_size < READ_MAX {
+            self.read_size = (self.read_size * 2).min(READ_MAX);
+        }
+    }
+
+    /// The connection has nothing in progress: give back a large empty buffer.
+    pub fn idle(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > READ_MIN {
+            self.buf = BytesMut::new();
+            self.read_size = READ_MIN;
+        }
     }
 
     /// Bytes buffered and not yet returned as PDUs.
@@ -68,12 +114,7 @@ impl PduFramer {
         if self.buf.len() < len {
             return Ok(None);
         }
-        let pdu = self.buf.split_to(len).freeze();
-        if self.buf.is_empty() {
-            // Release the allocation of a drained buffer.
-            self.buf = BytesMut::new();
-        }
-        Ok(Some(pdu))
+        Ok(Some(self.buf.split_to(len).freeze()))
     }
 }
 
@@ -369,5 +410,36 @@ impl Outgoing {
         self.offset += take;
         self.started = true;
         Ok((bytes, last))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The input buffer's room starts at READ_MIN, doubles while reads fill it (up to READ_MAX),
+    /// and an idle framer with nothing buffered gives a large buffer back.
+    #[test]
+    fn the_read_room_grows_with_full_reads_and_shrinks_when_idle() {
+        let mut f = PduFramer::new();
+        assert!(f.read_buf().capacity() >= READ_MIN);
+        let mut room = READ_MIN;
+        while room < READ_MAX {
+            f.filled(room);
+            room = (room * 2).min(READ_MAX);
+            let b = f.read_buf();
+            assert!(b.capacity() - b.len() >= room, "room {room}");
+        }
+        f.filled(READ_MAX);
+        let b = f.read_buf();
+        assert!(b.capacity() - b.len() < 2 * READ_MAX + READ_MIN, "capped at READ_MAX");
+        f.idle();
+        assert_eq!(f.buf.capacity(), 0, "idle and empty: the buffer is given back");
+        // Bytes read into the buffer frame like pushed ones.
+        let pdu = [5u8, 0, 11, 3, 0x10, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0, 0];
+        f.read_buf().extend_from_slice(&pdu);
+        f.filled(pdu.len());
+        assert_eq!(f.next_pdu(usize::from(u16::MAX)).unwrap().unwrap().as_ref(), &pdu);
+        assert_eq!(f.buffered(), 0);
     }
 }

@@ -300,11 +300,37 @@ impl ServerConnection {
 
     /// Feed bytes read from the transport, in any chunking.
     pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
+        if self.state != State::Closed {
+            self.framer.push(bytes);
+        }
+        self.process_input(now);
+    }
+
+    /// The connection's input buffer, to read the transport into (tokio's `read_buf`, say): the
+    /// bytes not yet framed, with room for the next read after them. Then call
+    /// [`handle_input`](Self::handle_input) with the number of bytes the read added. Reading here
+    /// saves the copy [`handle_bytes`](Self::handle_bytes) makes.
+    pub fn input_buffer(&mut self) -> &mut bytes::BytesMut {
+        self.framer.read_buf()
+    }
+
+    /// `n` bytes were read into [`input_buffer`](Self::input_buffer): frame and handle what is
+    /// complete, as [`handle_bytes`](Self::handle_bytes) does.
+    pub fn handle_input(&mut self, now: Instant, n: usize) {
+        self.framer.filled(n);
+        self.process_input(now);
+    }
+
+    /// Nothing is in progress: let the input buffer shrink back to its minimum.
+    pub fn release_input_buffer(&mut self) {
+        self.framer.idle();
+    }
+
+    fn process_input(&mut self, now: Instant) {
         if self.state == State::Closed {
             return;
         }
         self.last_activity = Some(now);
-        self.framer.push(bytes);
         while self.state != State::Closed {
             match self.framer.next_pdu(usize::from(u16::MAX)) {
                 Ok(Some(raw)) => {

@@ -15,7 +15,7 @@ use tracing::{debug, trace};
 
 use super::{BindingOptions, Reply};
 use crate::error::{Error, Initiator, Result};
-use crate::transport::{Address, Outbox, ReadBuffer, Stream};
+use crate::transport::{Address, Outbox, Stream};
 use msrpc_ndr::Syntax;
 use msrpc_proto::wire::ProviderReason;
 use msrpc_proto::{
@@ -375,7 +375,6 @@ async fn run(
     shared: Arc<Shared>,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut buf = ReadBuffer::new();
     let mut out = Outbox::default();
     let mut calls: HashMap<u32, Pending> = HashMap::new();
     let mut by_local: HashMap<u64, u32> = HashMap::new();
@@ -514,7 +513,7 @@ async fn run(
             break;
         }
         if calls.is_empty() {
-            buf.idle();
+            conn.release_input_buffer();
         }
         let next_timer = timers.peek().map(|Reverse((at, _))| *at);
         tokio::select! {
@@ -540,10 +539,11 @@ async fn run(
                     Ok(n) => out.advance(n),
                 }
             }
-            r = rd.read(buf.as_mut()), if !eof => {
+            // Straight into the core's input buffer: no copy.
+            r = rd.read_buf(conn.input_buffer()), if !eof => {
                 match r {
                     Ok(0) | Err(_) => { conn.handle_transport_closed(); eof = true; }
-                    Ok(n) => { conn.handle_bytes(Instant::now(), buf.get(n)); buf.filled(n); }
+                    Ok(n) => conn.handle_input(Instant::now(), n),
                 }
             }
             cmd = rx.recv(), if !closing => {

@@ -21,7 +21,7 @@ use super::call::{
 use super::context::AssocGroup;
 use super::{SecurityCheck, Shared};
 use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
-use crate::transport::{Outbox, PeerAddr, ReadBuffer, Stream};
+use crate::transport::{Outbox, PeerAddr, Stream};
 use msrpc_ndr::Syntax;
 use msrpc_proto::negotiate::TransferSyntaxPolicy;
 use msrpc_proto::{
@@ -71,7 +71,6 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     let (tx, mut rx) = mpsc::unbounded_channel::<Completion>();
     let mut calls: HashMap<u32, Arc<CallState>> = HashMap::new();
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut buf = ReadBuffer::new();
     let mut out = Outbox::default();
     let mut close_all = shared.close_all.subscribe();
     let mut draining = shared.stop.subscribe();
@@ -147,7 +146,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             break;
         }
         if calls.is_empty() && conn.buffered_bytes() == 0 {
-            buf.idle();
+            conn.release_input_buffer();
         }
 
         if closing && out.is_empty() && !conn.wants_transmit() && !conn.is_closed() {
@@ -192,21 +191,22 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     Ok(n) => out.advance(n),
                 }
             }
-            r = rd.read(buf.as_mut()), if can_read => {
+            // Straight into the core's input buffer: no copy.
+            r = rd.read_buf(conn.input_buffer()), if can_read => {
                 match r {
                     Ok(0) | Err(_) => {
                         conn.handle_transport_closed();
                         eof = true;
                     }
                     Ok(n) => {
+                        // (The bytes read are already in: `before` counts them.)
                         let before = conn.buffered_bytes();
                         let pdus = conn.pdus_received();
-                        conn.handle_bytes(Instant::now(), buf.get(n));
-                        buf.filled(n);
+                        conn.handle_input(Instant::now(), n);
                         shared.stats.pkts_received.fetch_add(conn.pdus_received() - pdus, Ordering::Relaxed);
                         // A whole PDU was consumed (the framer's buffer shrank by more than the
                         // reassembler grew): progress, the PDU clock restarts.
-                        if bound && conn.buffered_bytes() < before + n {
+                        if bound && conn.buffered_bytes() < before {
                             pdu_started = None;
                         }
                     }
