@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use msrpc::CancelMode;
 use msrpc::notify::{AsyncState, Notification};
 use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{Server, ServerConfig};
@@ -897,8 +898,14 @@ async fn state_call(
         return Outcome::Error(e);
     }
     tokio::time::sleep(wait).await;
-    let asked =
-        state.status() == Win32Status::RPC_S_ASYNC_CALL_PENDING && state.cancel(abortive).is_ok();
+    let asked = state.status() == Win32Status::RPC_S_ASYNC_CALL_PENDING
+        && state
+            .cancel(if abortive {
+                CancelMode::Abortive
+            } else {
+                CancelMode::NonAbortive
+            })
+            .is_ok();
     if asked {
         if abortive {
             counters.cancels_abortive.fetch_add(1, Ordering::Relaxed);
@@ -911,7 +918,7 @@ async fn state_call(
     while state.status() == Win32Status::RPC_S_ASYNC_CALL_PENDING {
         if t0.elapsed() > bound {
             // Abandon it abortively so it does not linger, and count it hung.
-            let _ = state.cancel(true);
+            let _ = state.cancel(CancelMode::Abortive);
             return Outcome::Hung;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use msrpc::CancelMode;
 use msrpc::notify::{
     AsyncState, CompletionPort, Event, MessageQueue, Notification, RpcAsyncEvent, WM_USER,
     sleep_alertable,
@@ -370,7 +371,11 @@ fn cancel_style(b: &Binding, delay: u32, abortive: bool, wait: Duration) -> Resu
     );
     let t0 = Instant::now();
     state
-        .cancel(abortive)
+        .cancel(if abortive {
+            CancelMode::Abortive
+        } else {
+            CancelMode::NonAbortive
+        })
         .map_err(|s| Failure::other(format!("cancel: {s}")))?;
     check(
         "the notification still fires after a cancel",

@@ -432,14 +432,24 @@ mod tests {
         }
         f.filled(READ_MAX);
         let b = f.read_buf();
-        assert!(b.capacity() - b.len() < 2 * READ_MAX + READ_MIN, "capped at READ_MAX");
+        assert!(
+            b.capacity() - b.len() < 2 * READ_MAX + READ_MIN,
+            "capped at READ_MAX"
+        );
         f.idle();
-        assert_eq!(f.buf.capacity(), 0, "idle and empty: the buffer is given back");
+        assert_eq!(
+            f.buf.capacity(),
+            0,
+            "idle and empty: the buffer is given back"
+        );
         // Bytes read into the buffer frame like pushed ones.
         let pdu = [5u8, 0, 11, 3, 0x10, 0, 0, 0, 16, 0, 0, 0, 1, 0, 0, 0];
         f.read_buf().extend_from_slice(&pdu);
         f.filled(pdu.len());
-        assert_eq!(f.next_pdu(usize::from(u16::MAX)).unwrap().unwrap().as_ref(), &pdu);
+        assert_eq!(
+            f.next_pdu(usize::from(u16::MAX)).unwrap().unwrap().as_ref(),
+            &pdu
+        );
         assert_eq!(f.buffered(), 0);
     }
 }

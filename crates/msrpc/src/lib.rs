@@ -36,6 +36,6 @@ pub use codegen::{ClientContext, Stub};
 pub use error::{Error, Initiator, Result};
 pub use msrpc_ndr::{DataRep, DecodeLimits, Syntax};
 pub use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
-pub use notify::{AsyncState, Notification};
+pub use notify::{AsyncState, CancelMode, Notification};
 pub use server::{IncomingCall, Interface, Server, ServerConfig};
 pub use uuid::Uuid;

@@ -16,6 +16,7 @@ use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use common::{eventually, stays, within};
+use msrpc::CancelMode;
 use msrpc::notify::{
     AsyncState, CallToken, Completion, CompletionPort, Event, MessageQueue, Notification,
     RpcAsyncEvent, ThreadRef, WM_USER, WaitOutcome, sleep_alertable,
@@ -1006,7 +1007,7 @@ fn row_complete_returns_outs_or_final_status() {
     state.reinitialize().unwrap();
     sample::async_func_start(&state, &b, 3).unwrap();
     let call = next_call(&rx);
-    state.cancel(true).unwrap();
+    state.cancel(CancelMode::Abortive).unwrap();
     assert_eq!(state.complete(), Err(CANCELLED));
     assert_eq!(state.complete(), Err(INVALID_HANDLE));
     call.abort(CANCELLED);
@@ -1025,7 +1026,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     // The server completes normally despite the cancel.
     sample::async_func_start(&state, &b, 1).unwrap();
     let call = next_call(&rx);
-    state.cancel(false).unwrap();
+    state.cancel(CancelMode::NonAbortive).unwrap();
     eventually("the server to see the cancel", || {
         call.test_cancel() == CANCELLED
     });
@@ -1043,7 +1044,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     ev.reset();
     sample::async_func_start(&state, &b, 2).unwrap();
     let call = next_call(&rx);
-    state.cancel(false).unwrap();
+    state.cancel(CancelMode::NonAbortive).unwrap();
     eventually("the server to see the cancel", || {
         call.test_cancel() == CANCELLED
     });
@@ -1062,7 +1063,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     eventually("AsyncFunc to be running on the server", || {
         env.server.stats().calls_in_progress == 1
     });
-    state.cancel(false).unwrap();
+    state.cancel(CancelMode::NonAbortive).unwrap();
     assert!(ev.wait_timeout(WAIT));
     assert_eq!(state.complete(), Err(CANCELLED));
     env.stop();
@@ -1084,7 +1085,7 @@ fn row_cancel_abortive_completes_at_once_and_tells_server() {
         Notification::Event(heard.clone()),
         CallToken(1),
     );
-    state.cancel(true).unwrap();
+    state.cancel(CancelMode::Abortive).unwrap();
     // At once: no waiting for the server.
     assert!(ev.is_set(), "the notification fired inside cancel()");
     assert_eq!(state.status(), CANCELLED);
@@ -1100,7 +1101,7 @@ fn row_cancel_abortive_completes_at_once_and_tells_server() {
     });
     assert_eq!(state.complete(), Err(CANCELLED));
     assert_eq!(
-        state.cancel(true),
+        state.cancel(CancelMode::Abortive),
         Err(INVALID_HANDLE),
         "nothing left to cancel"
     );
@@ -1207,7 +1208,7 @@ fn row_server_test_cancel_in_progress_then_cancelled() {
     stays("a cancel nobody made", QUIET, || {
         call.test_cancel() == IN_PROGRESS
     });
-    state.cancel(false).unwrap();
+    state.cancel(CancelMode::NonAbortive).unwrap();
     eventually("test_cancel to report the cancel", || {
         call.test_cancel() == CANCELLED
     });
@@ -1240,7 +1241,7 @@ fn row_server_subscribe_client_disconnect_and_call_cancel() {
         Notification::Event(on_disconnect.clone()),
         CallToken(1),
     );
-    state.cancel(false).unwrap();
+    state.cancel(CancelMode::NonAbortive).unwrap();
     assert!(on_cancel.wait_timeout(WAIT), "CallCancel not delivered");
     assert!(!on_disconnect.wait_timeout(QUIET), "not disconnected yet");
     b.close();
@@ -1278,7 +1279,7 @@ fn row_server_subscribe_client_disconnect_and_call_cancel() {
         },
         CallToken(2),
     );
-    state.cancel(false).unwrap();
+    state.cancel(CancelMode::NonAbortive).unwrap();
     eventually("the server to see the cancel", || {
         call.test_cancel() == CANCELLED
     });
@@ -1356,7 +1357,7 @@ fn row_server_subscribe_client_disconnect_and_call_cancel() {
         }),
         CallToken(0x79),
     );
-    state.cancel(false).unwrap();
+    state.cancel(CancelMode::NonAbortive).unwrap();
     let m = window.get_message_timeout(WAIT).expect("no window message");
     assert_eq!((m.msg, m.wparam, m.lparam), (WM_USER + 7, 0, 0x77));
     assert_eq!(
@@ -1717,7 +1718,13 @@ fn row_cancel_while_the_call_is_being_made_is_not_lost() {
         };
         eventually("the bind to reach the proxy", || proxy.received() > before);
         assert_eq!(state.status(), PENDING, "the call has begun on the handle");
-        state.cancel(abortive).unwrap();
+        state
+            .cancel(if abortive {
+                CancelMode::Abortive
+            } else {
+                CancelMode::NonAbortive
+            })
+            .unwrap();
         if abortive {
             assert_eq!(state.status(), CANCELLED, "abortive: at once");
         }
@@ -1852,7 +1859,7 @@ fn row_cancel_abortive_while_request_is_being_sent() {
     eventually("the request to begin arriving at the proxy", || {
         proxy.received() > sent
     });
-    state.cancel(true).unwrap();
+    state.cancel(CancelMode::Abortive).unwrap();
     assert_eq!(state.status(), CANCELLED, "completed at once");
     proxy.resume();
     stays(
@@ -1908,7 +1915,7 @@ fn row_server_subscribe_never_misses_a_cancel_that_races_it() {
         eventually("the subscriber to begin", || {
             subscribed.load(Ordering::SeqCst) > 0
         });
-        state.cancel(false).unwrap();
+        state.cancel(CancelMode::NonAbortive).unwrap();
         let made = subscriber.join().unwrap();
         // A signal() may still be walking the listeners: wait for it to reach them all.
         within(WAIT, || fired.load(Ordering::SeqCst) >= made);
@@ -1973,7 +1980,7 @@ fn row_notification_fires_exactly_once_per_call() {
         (
             "cancel, then reply",
             |s, c| {
-                s.cancel(false).unwrap();
+                s.cancel(CancelMode::NonAbortive).unwrap();
                 eventually("the server to hear the cancel", || {
                     c.test_cancel() == CANCELLED
                 });
@@ -1984,7 +1991,7 @@ fn row_notification_fires_exactly_once_per_call() {
         (
             "abortive cancel, then reply",
             |s, c| {
-                s.cancel(true).unwrap();
+                s.cancel(CancelMode::Abortive).unwrap();
                 c.complete(());
             },
             CANCELLED,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::Duration;
 
+use msrpc::CancelMode;
 use msrpc::notify::{
     AsyncState, CallToken, CancelHook, Completion, CompletionPort, Event, Message, MessageQueue,
     Notification, RpcAsyncEvent, ThreadRef, UserInfo, WM_USER, WaitOutcome, sleep_alertable,
@@ -323,7 +324,7 @@ fn complete_call_returns_outs_or_pending_cancelled_or_fault_and_anything_but_pen
     assert_eq!(state.complete(), Err(INVALID_HANDLE), "final: taken once");
     state.reinitialize().unwrap();
     let _call = state.begin(no_cancel()).unwrap();
-    state.cancel(true).unwrap();
+    state.cancel(CancelMode::Abortive).unwrap();
     assert_eq!(state.complete(), Err(CANCELLED));
 }
 
@@ -333,7 +334,7 @@ fn cancel_call_non_abortive_keeps_waiting_for_the_reply() {
     let (n, fired) = counting();
     let state: AsyncState<u8> = AsyncState::new(n);
     let call = state.begin(hook.clone()).unwrap();
-    state.cancel(false).unwrap();
+    state.cancel(CancelMode::NonAbortive).unwrap();
     assert_eq!(*hook.0.lock().unwrap(), vec![false], "server told");
     assert!(call.is_cancel_requested());
     assert_eq!(state.status(), PENDING);
@@ -350,7 +351,7 @@ fn cancel_call_abortive_completes_at_once_as_cancelled_and_discards_the_reply() 
     let (n, fired) = counting();
     let state: AsyncState<u8> = AsyncState::new(n);
     let call = state.begin(hook.clone()).unwrap();
-    state.cancel(true).unwrap();
+    state.cancel(CancelMode::Abortive).unwrap();
     assert_eq!(*hook.0.lock().unwrap(), vec![true]);
     assert_eq!(state.status(), CANCELLED);
     assert_eq!(
@@ -361,7 +362,11 @@ fn cancel_call_abortive_completes_at_once_as_cancelled_and_discards_the_reply() 
     assert!(!call.finish(Ok(1)), "later reply discarded");
     assert_eq!(fired.load(Ordering::SeqCst), 1, "and fires only once");
     assert_eq!(state.complete(), Err(CANCELLED));
-    assert_eq!(state.cancel(true), Err(INVALID_HANDLE), "nothing pending");
+    assert_eq!(
+        state.cancel(CancelMode::Abortive),
+        Err(INVALID_HANDLE),
+        "nothing pending"
+    );
 }
 
 #[test]
@@ -372,7 +377,7 @@ fn notification_fires_exactly_once_when_reply_and_abortive_cancel_race() {
         let call = state.begin(no_cancel()).unwrap();
         let s2 = state.clone();
         let a = thread::spawn(move || call.finish(Ok(round)));
-        let b = thread::spawn(move || s2.cancel(true));
+        let b = thread::spawn(move || s2.cancel(CancelMode::Abortive));
         let finished = a.join().unwrap();
         let cancelled = b.join().unwrap().is_ok();
         assert_eq!(fired.load(Ordering::SeqCst), 1, "round {round}");
@@ -400,7 +405,7 @@ fn a_dropped_completer_completes_the_call_as_failed() {
 fn a_stale_completer_cannot_complete_a_later_call() {
     let state: AsyncState<u8> = AsyncState::new(Notification::None);
     let first = state.begin(no_cancel()).unwrap();
-    state.cancel(true).unwrap();
+    state.cancel(CancelMode::Abortive).unwrap();
     state.complete().unwrap_err();
     state.reinitialize().unwrap();
     let second = state.begin(no_cancel()).unwrap();

@@ -63,6 +63,17 @@ impl<F: Fn(bool) + Send + Sync> CancelHook for F {
     }
 }
 
+/// How [`AsyncState::cancel`] cancels: `RpcAsyncCancelCall`'s `fAbort`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CancelMode {
+    /// `fAbort = FALSE`: tell the server (`co_cancel`) and keep waiting: the call completes with
+    /// the server's answer, which may be a reply, or a fault with 1818.
+    NonAbortive,
+    /// `fAbort = TRUE`: tell the server, and complete the call at once as 1818
+    /// `RPC_S_CALL_CANCELLED`; a later answer is discarded.
+    Abortive,
+}
+
 /// The async handle (`RPC_ASYNC_STATE`) of a call whose reply decodes to `R`. Clones are further
 /// handles to the same state. See the module docs for its life.
 pub struct AsyncState<R> {
@@ -239,8 +250,8 @@ impl<R> AsyncState<R> {
     /// `co_cancel`). Non-abortive: the call stays pending until the server's reply or fault
     /// arrives. Abortive: the call completes at once as 1818 `RPC_S_CALL_CANCELLED`, the
     /// notification fires, and a later reply is discarded. 1914 when no call is pending.
-    pub fn cancel(&self, abortive: bool) -> Result<(), Win32Status> {
-        cancel_shared(self.shared(), abortive)
+    pub fn cancel(&self, mode: CancelMode) -> Result<(), Win32Status> {
+        cancel_shared(self.shared(), mode == CancelMode::Abortive)
     }
 
     /// A future resolving to what [`complete`](AsyncState::complete) returns once the call is

@@ -45,7 +45,7 @@ use std::time::Duration;
 
 pub use apc::{ApcRoutine, QueueApcError, ThreadRef, sleep_alertable};
 pub use async_state::{
-    AsyncCompletion, AsyncState, CallCompleter, CancelHook, UserInfo, WeakAsyncState,
+    AsyncCompletion, AsyncState, CallCompleter, CancelHook, CancelMode, UserInfo, WeakAsyncState,
 };
 pub use event::{Event, EventWait};
 pub use message::{Message, MessageQueue, WM_USER};
