@@ -850,7 +850,7 @@ async fn abandon_after_send(
     let state: AsyncState<()> = AsyncState::new(Notification::None);
     let started = tokio::time::timeout(
         bound,
-        b.call_async_in_task(
+        b.start(
             &state,
             sample::ASYNC_RPC,
             sample::OP_ASYNC_FUNC,
@@ -886,7 +886,7 @@ async fn state_call(
 ) -> Outcome {
     let state: AsyncState<()> = AsyncState::new(Notification::None);
     let started = b
-        .call_async_in_task(
+        .start(
             &state,
             sample::ASYNC_RPC,
             sample::OP_ASYNC_FUNC,

@@ -161,7 +161,7 @@ fn start(state: &AsyncState<()>, b: &Binding, delay: u32) -> Result<(), Failure>
         "client",
         format!("AsyncFunc(&Async, hBinding, {delay}) ..."),
     );
-    sample::async_func_start(state, b, delay).map_err(Failure::rpc)?;
+    sample::async_func_start_blocking(state, b, delay).map_err(Failure::rpc)?;
     say("client", "... returned at once; the call is pending");
     Ok(())
 }
@@ -416,7 +416,7 @@ fn failing_start() -> Result<(), Failure> {
         "client",
         format!("AsyncFunc on ncacn_ip_tcp:127.0.0.1[{port}], where nothing listens"),
     );
-    match sample::async_func_start(&state, &dead, 10) {
+    match sample::async_func_start_blocking(&state, &dead, 10) {
         Ok(()) => Err(Failure::other("the call to a dead endpoint was accepted")),
         Err(e) => {
             say(
@@ -446,7 +446,7 @@ fn reuse_without_reinitialize(b: &Binding, delay: u32, wait: Duration) -> Result
         "client",
         "AsyncFunc again on the same, still pending handle ...",
     );
-    let e = match sample::async_func_start(&state, b, delay / 4) {
+    let e = match sample::async_func_start_blocking(&state, b, delay / 4) {
         Ok(()) => return Err(Failure::other("a pending handle was accepted")),
         Err(e) => e,
     };
@@ -460,7 +460,7 @@ fn reuse_without_reinitialize(b: &Binding, delay: u32, wait: Duration) -> Result
     )?;
     check("the first call completes", ev.wait_timeout(wait))?;
     finish(&state)?;
-    let e = match sample::async_func_start(&state, b, delay / 4) {
+    let e = match sample::async_func_start_blocking(&state, b, delay / 4) {
         Ok(()) => {
             return Err(Failure::other(
                 "a completed, not re-initialised handle was accepted",

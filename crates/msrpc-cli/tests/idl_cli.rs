@@ -32,7 +32,8 @@ fn compiles_idl_with_its_acf_to_stdout_and_to_a_file() {
         text, lib,
         "the ACF beside the IDL is picked up, as MIDL does"
     );
-    assert!(text.contains("pub fn async_func_start("));
+    assert!(text.contains("pub async fn async_func_start("));
+    assert!(text.contains("pub fn async_func_start_blocking("));
 
     let file = std::env::temp_dir().join(format!("msrpc-idl-cli-{}.rs", std::process::id()));
     let st = msrpc()

@@ -132,7 +132,22 @@ impl rt::ClientCall for Loopback {
         let stub = encode(self.syntax, self.rep)?;
         self.roundtrip(interface, opnum, stub)
     }
-    fn call_async<R, E, D>(
+    fn start<R, E, D>(
+        &self,
+        state: &rt::AsyncState<R>,
+        interface: &'static rt::InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+        decode: D,
+    ) -> impl Future<Output = Result<(), CallError>> + Send
+    where
+        R: Send + 'static,
+        E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+        D: FnOnce(rt::Reply) -> msrpc_ndr::Result<R> + Send + 'static,
+    {
+        std::future::ready(self.start_blocking(state, interface, opnum, encode, decode))
+    }
+    fn start_blocking<R, E, D>(
         &self,
         state: &rt::AsyncState<R>,
         interface: &'static rt::InterfaceDescriptor,
@@ -192,7 +207,7 @@ fn client_calls_reach_the_server_and_back() {
         ));
         let state = rt::AsyncState::default();
         client
-            .async_func_start(&state, AsyncFuncRequest { nAsychDelay: 7 })
+            .async_func_start_blocking(&state, AsyncFuncRequest { nAsychDelay: 7 })
             .unwrap();
         assert_eq!(
             state.outcome.lock().unwrap().take(),

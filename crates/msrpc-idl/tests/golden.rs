@@ -124,10 +124,14 @@ fn client_layer_is_on_by_default_and_can_be_turned_off() {
     let with = builder().generate(&idl, acf.as_deref()).expect("compiles");
     assert!(with.contains("pub struct Client<C>"));
     assert!(
-        with.contains("pub fn async_func_start("),
+        with.contains("pub async fn async_func_start("),
         "[async] gets the AsyncState form"
     );
-    assert!(!with.contains("pub fn non_async_func_start("));
+    assert!(
+        with.contains("pub fn async_func_start_blocking("),
+        "and its blocking form"
+    );
+    assert!(!with.contains("fn non_async_func_start"));
     let without = builder()
         .client(false)
         .generate(&idl, acf.as_deref())

@@ -313,9 +313,25 @@ pub trait ClientCall {
     where
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static;
 
-    /// Starts an asynchronous call on `state` (the page's form); `decode` runs when the reply
-    /// arrives and its value is what `state.complete()` returns.
-    fn call_async<R, E, D>(
+    /// Starts an asynchronous call on `state` (the page's form) from async code, resolving once
+    /// the request is on its way; `decode` runs when `state.complete()` takes the reply, and its
+    /// value is what that returns.
+    fn start<R, E, D>(
+        &self,
+        state: &AsyncState<R>,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+        decode: D,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send
+    where
+        R: Send + 'static,
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
+        D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static;
+
+    /// [`ClientCall::start`] from synchronous code: blocks the thread until the request is on its
+    /// way (the page's `AsyncFunc(&Async, hBinding, ...)`).
+    fn start_blocking<R, E, D>(
         &self,
         state: &AsyncState<R>,
         interface: &'static InterfaceDescriptor,
@@ -363,7 +379,30 @@ impl ClientCall for Binding {
         })
     }
 
-    fn call_async<R, E, D>(
+    fn start<R, E, D>(
+        &self,
+        state: &AsyncState<R>,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+        decode: D,
+    ) -> impl Future<Output = Result<(), Error>> + Send
+    where
+        R: Send + 'static,
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
+        D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
+    {
+        Binding::start(
+            self,
+            state,
+            interface.syntax_id(),
+            opnum,
+            move |syntax| Ok(encode(syntax, REQUEST_REP)?),
+            move |reply| Ok(decode(reply)?),
+        )
+    }
+
+    fn start_blocking<R, E, D>(
         &self,
         state: &AsyncState<R>,
         interface: &'static InterfaceDescriptor,
@@ -376,7 +415,7 @@ impl ClientCall for Binding {
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
         D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
     {
-        Binding::call_async(
+        Binding::start_blocking(
             self,
             state,
             interface.syntax_id(),
@@ -414,7 +453,23 @@ impl<T: ClientCall + Sync + ?Sized> ClientCall for &T {
         (**self).call_blocking(interface, opnum, encode)
     }
 
-    fn call_async<R, E, D>(
+    fn start<R, E, D>(
+        &self,
+        state: &AsyncState<R>,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+        decode: D,
+    ) -> impl Future<Output = Result<(), T::Error>> + Send
+    where
+        R: Send + 'static,
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
+        D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
+    {
+        (**self).start(state, interface, opnum, encode, decode)
+    }
+
+    fn start_blocking<R, E, D>(
         &self,
         state: &AsyncState<R>,
         interface: &'static InterfaceDescriptor,
@@ -427,7 +482,7 @@ impl<T: ClientCall + Sync + ?Sized> ClientCall for &T {
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
         D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
     {
-        (**self).call_async(state, interface, opnum, encode, decode)
+        (**self).start_blocking(state, interface, opnum, encode, decode)
     }
 }
 

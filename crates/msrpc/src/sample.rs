@@ -175,12 +175,17 @@ pub async fn shutdown(binding: &Binding) -> Result<()> {
 /// soon as the request is on its way; completion comes through `state`'s notification, and
 /// [`AsyncState::complete`] then returns `Ok(())`, 1818 if cancelled, or the fault's status.
 ///
-/// Blocks the calling thread until the request is queued: call it from an ordinary thread.
-pub fn async_func_start(state: &AsyncState<()>, binding: &Binding, delay_ms: u32) -> Result<()> {
+/// Blocks the calling thread until the request is queued: call it from an ordinary thread (in
+/// async code, await [`async_func_start`]).
+pub fn async_func_start_blocking(
+    state: &AsyncState<()>,
+    binding: &Binding,
+    delay_ms: u32,
+) -> Result<()> {
     let req = a::AsyncFuncRequest {
         nAsychDelay: delay_ms,
     };
-    ClientCall::call_async(
+    ClientCall::start_blocking(
         binding,
         state,
         &a::INTERFACE,
@@ -188,6 +193,27 @@ pub fn async_func_start(state: &AsyncState<()>, binding: &Binding, delay_ms: u32
         move |syntax, rep| req.encode(syntax, rep),
         |reply| a::AsyncFuncResponse::decode(&reply.stub, reply.syntax, reply.drep).map(|_| ()),
     )
+}
+
+/// [`async_func_start_blocking`] for async code: resolves once the request is on its way, never
+/// blocking a runtime worker.
+pub async fn async_func_start(
+    state: &AsyncState<()>,
+    binding: &Binding,
+    delay_ms: u32,
+) -> Result<()> {
+    let req = a::AsyncFuncRequest {
+        nAsychDelay: delay_ms,
+    };
+    ClientCall::start(
+        binding,
+        state,
+        &a::INTERFACE,
+        OP_ASYNC_FUNC,
+        move |syntax, rep| req.encode(syntax, rep),
+        |reply| a::AsyncFuncResponse::decode(&reply.stub, reply.syntax, reply.drep).map(|_| ()),
+    )
+    .await
 }
 
 /// Client stub: `NonAsyncFunc`, blocking (the page's synchronous call).

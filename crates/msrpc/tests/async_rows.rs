@@ -213,14 +213,14 @@ fn row_initialize_handle_then_reinitialize_before_reuse() {
         "no call started on a new handle"
     );
     for round in 0..3 {
-        sample::async_func_start(&state, &b, 20).unwrap();
+        sample::async_func_start_blocking(&state, &b, 20).unwrap();
         assert!(ev.wait_timeout(WAIT), "round {round}: no notification");
         assert_eq!(state.complete(), Ok(()), "round {round}");
         state.reinitialize().unwrap();
         assert_eq!(state.status(), INVALID_HANDLE, "re-initialised: no call");
     }
     // Re-initialising a handle whose call is pending is refused, and leaves the call alone.
-    sample::async_func_start(&state, &b, 200).unwrap();
+    sample::async_func_start_blocking(&state, &b, 200).unwrap();
     assert_eq!(state.reinitialize(), Err(INVALID_HANDLE));
     assert_eq!(state.status(), PENDING);
     assert!(ev.wait_timeout(WAIT));
@@ -235,9 +235,9 @@ fn row_each_pending_call_needs_its_own_handle() {
     let (env, rx) = Env::held();
     let b = env.binding();
     let first = AsyncState::new(Notification::None);
-    sample::async_func_start(&first, &b, 1).unwrap();
+    sample::async_func_start_blocking(&first, &b, 1).unwrap();
     let call1 = next_call(&rx);
-    let err = sample::async_func_start(&first, &b, 2).unwrap_err();
+    let err = sample::async_func_start_blocking(&first, &b, 2).unwrap_err();
     assert_eq!(err.status(), INVALID_HANDLE, "{err}");
     assert!(
         rx.recv_timeout(QUIET).is_err(),
@@ -246,7 +246,7 @@ fn row_each_pending_call_needs_its_own_handle() {
     assert_eq!(first.status(), PENDING, "the first call is untouched");
     // A handle of its own works while the first is pending.
     let second = AsyncState::new(Notification::None);
-    sample::async_func_start(&second, &b, 3).unwrap();
+    sample::async_func_start_blocking(&second, &b, 3).unwrap();
     let call2 = next_call(&rx);
     call2.complete(());
     assert_eq!(wait_done(&second), OK);
@@ -266,14 +266,14 @@ fn row_reinitialize_before_another_call() {
     let b = env.binding();
     let ev = Event::manual_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
-    sample::async_func_start(&state, &b, 10).unwrap();
+    sample::async_func_start_blocking(&state, &b, 10).unwrap();
     assert!(ev.wait_timeout(WAIT));
     // Completed, result not yet taken.
-    let err = sample::async_func_start(&state, &b, 11).unwrap_err();
+    let err = sample::async_func_start_blocking(&state, &b, 11).unwrap_err();
     assert_eq!(err.status(), INVALID_HANDLE, "{err}");
     assert_eq!(state.complete(), Ok(()), "the refusal kept the result");
     // Completed and taken.
-    let err = sample::async_func_start(&state, &b, 12).unwrap_err();
+    let err = sample::async_func_start_blocking(&state, &b, 12).unwrap_err();
     assert_eq!(err.status(), INVALID_HANDLE, "{err}");
     assert_eq!(
         env.server.stats().calls_received,
@@ -282,7 +282,7 @@ fn row_reinitialize_before_another_call() {
     );
     state.reinitialize().unwrap();
     ev.reset();
-    sample::async_func_start(&state, &b, 13).unwrap();
+    sample::async_func_start_blocking(&state, &b, 13).unwrap();
     assert!(ev.wait_timeout(WAIT));
     assert_eq!(state.complete(), Ok(()));
     assert_eq!(env.log(), vec!["async:10", "async:13"]);
@@ -300,7 +300,7 @@ fn row_handle_memory_lives_until_reply() {
     // 1. A clone kept on another thread: dropping ours does not disturb the call.
     let ev = Event::manual_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     let kept = state.clone();
     let waiter = thread::spawn(move || {
@@ -320,8 +320,8 @@ fn row_handle_memory_lives_until_reply() {
     let state: AsyncState<()> = AsyncState::new(Notification::Event(ev.clone()));
     let weak = state.downgrade();
     let cb_state = AsyncState::new(note);
-    sample::async_func_start(&state, &b, 2).unwrap();
-    sample::async_func_start(&cb_state, &b, 3).unwrap();
+    sample::async_func_start_blocking(&state, &b, 2).unwrap();
+    sample::async_func_start_blocking(&cb_state, &b, 3).unwrap();
     let call2 = next_call(&rx);
     let call3 = next_call(&rx);
     drop(state);
@@ -411,7 +411,7 @@ fn row_out_buffers_owned_by_reply() {
     let state: AsyncState<ReverseOut> = AsyncState::new(Notification::Event(ev.clone()));
     // The [in, out] buffer moves into the call: the caller cannot free it while it is pending.
     let inout: Vec<u32> = (1..=1000).collect();
-    b.call_async(
+    b.start_blocking(
         &state,
         REVERSE_IF,
         0,
@@ -469,7 +469,7 @@ fn row_complete_unmarshals_on_the_callers_thread() {
     let state: AsyncState<u32> = AsyncState::new(Notification::Event(ev.clone()));
     let decoded_on = Arc::new(Mutex::new(None));
     let seen = decoded_on.clone();
-    b.call_async(&state, REVERSE_IF, 0, encode, move |reply| {
+    b.start_blocking(&state, REVERSE_IF, 0, encode, move |reply| {
         *seen.lock().unwrap() = Some(thread::current().id());
         Ok(u32::try_from(reply.stub.len()).unwrap())
     })
@@ -487,7 +487,7 @@ fn row_complete_unmarshals_on_the_callers_thread() {
 
     // A decoder that refuses the reply: complete() says so, and so does the status afterwards.
     state.reinitialize().unwrap();
-    b.call_async(&state, REVERSE_IF, 0, encode, |reply| {
+    b.start_blocking(&state, REVERSE_IF, 0, encode, |reply| {
         let mut d = Decoder::new(&reply.stub, reply.syntax, reply.drep);
         d.read_u32()?;
         d.finish()?; // trailing bytes: bad stub data
@@ -514,8 +514,8 @@ fn row_event_notification() {
     let manual = Event::manual_reset();
     let a = AsyncState::new(Notification::Event(auto.clone()));
     let m = AsyncState::new(Notification::Event(manual.clone()));
-    sample::async_func_start(&a, &b, 1).unwrap();
-    sample::async_func_start(&m, &b, 2).unwrap();
+    sample::async_func_start_blocking(&a, &b, 1).unwrap();
+    sample::async_func_start_blocking(&m, &b, 2).unwrap();
     let call_a = next_call(&rx);
     let call_m = next_call(&rx);
     assert!(!auto.wait_timeout(QUIET), "set before the reply");
@@ -542,7 +542,7 @@ fn row_polling_status_pending_until_done() {
     let (env, rx) = Env::held();
     let b = env.binding();
     let state = AsyncState::new(Notification::None);
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     stays(
         "the status left 997 before the call was answered",
@@ -556,7 +556,7 @@ fn row_polling_status_pending_until_done() {
 
     // A fault: polling ends with the fault's status.
     state.reinitialize().unwrap();
-    sample::async_func_start(&state, &b, 2).unwrap();
+    sample::async_func_start_blocking(&state, &b, 2).unwrap();
     let call = next_call(&rx);
     assert_eq!(state.status(), PENDING);
     call.abort(Win32Status::ERROR_ACCESS_DENIED);
@@ -581,7 +581,7 @@ fn row_apc_to_calling_thread_runs_only_in_alertable_wait() {
         }
     }));
     let me = ThreadRef::current();
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     next_call(&rx).complete(());
     // The call completes, but the APC waits for an alertable wait of this thread.
     assert_eq!(wait_done(&state), OK);
@@ -607,7 +607,7 @@ fn row_apc_to_calling_thread_runs_only_in_alertable_wait() {
     // Event::wait_alertable runs it too.
     state.reinitialize().unwrap();
     let ev = Event::manual_reset();
-    sample::async_func_start(&state, &b, 2).unwrap();
+    sample::async_func_start_blocking(&state, &b, 2).unwrap();
     next_call(&rx).complete(());
     assert_eq!(wait_done(&state), OK);
     assert_eq!(ev.wait_alertable(WAIT), WaitOutcome::IoCompletion);
@@ -636,7 +636,7 @@ fn row_apc_to_named_thread() {
         let ran = ran.clone();
         move |_, ev| ran.lock().unwrap().push((thread::current().id(), ev))
     }));
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     next_call(&rx).complete(());
     assert_eq!(wait_done(&state), OK);
     eventually("the APC to be queued to the named thread", || {
@@ -700,7 +700,7 @@ fn row_io_completion_port_gets_bytes_key_overlapped() {
         })
         .collect();
     for (i, s) in states.iter().enumerate() {
-        sample::async_func_start(s, &b, i as u32).unwrap();
+        sample::async_func_start_blocking(s, &b, i as u32).unwrap();
     }
     let calls: Vec<_> = (0..N).map(|_| next_call(&rx)).collect();
     assert_eq!(port.queued(), 0);
@@ -741,8 +741,8 @@ fn row_window_message_wparam_0_lparam_call() {
         queue: queue.clone(),
         msg: WM_USER + 2,
     });
-    sample::async_func_start(&s1, &b, 1).unwrap();
-    sample::async_func_start(&s2, &b, 2).unwrap();
+    sample::async_func_start_blocking(&s1, &b, 1).unwrap();
+    sample::async_func_start_blocking(&s2, &b, 2).unwrap();
     let c1 = next_call(&rx);
     let c2 = next_call(&rx);
     assert_eq!(queue.peek_message(false), None, "posted before the reply");
@@ -793,7 +793,7 @@ fn row_callback_notification() {
                 .send((thread::current().id(), token, ev, r));
         }))
         .unwrap();
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     assert!(
         results.recv_timeout(QUIET).is_err(),
         "called before the reply"
@@ -884,7 +884,7 @@ fn row_sync_calls_while_async_pending_same_binding() {
     let b = env.binding();
     let ev = Event::auto_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     for i in 0..5 {
         sample::non_async_func_blocking(&b, &format!("meanwhile {i}")).unwrap();
@@ -922,7 +922,7 @@ fn row_exception_during_call_means_no_notification() {
     let ev = Event::manual_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
     let t0 = Instant::now();
-    let err = sample::async_func_start(&state, &dead, 10).unwrap_err();
+    let err = sample::async_func_start_blocking(&state, &dead, 10).unwrap_err();
     assert!(t0.elapsed() < WAIT, "the failure was not prompt");
     assert_eq!(err.status(), Win32Status::RPC_S_SERVER_UNAVAILABLE, "{err}");
     assert!(!ev.wait_timeout(QUIET), "a failed call notified");
@@ -932,17 +932,17 @@ fn row_exception_during_call_means_no_notification() {
     // The same with a callback: never called.
     let (note, fired) = counting();
     let cb = AsyncState::new(note);
-    assert!(sample::async_func_start(&cb, &dead, 10).is_err());
+    assert!(sample::async_func_start_blocking(&cb, &dead, 10).is_err());
     stays("a failed call called its callback", QUIET, || {
         fired.load(Ordering::SeqCst) == 0
     });
 
     // The handle was never started: a call on a live binding works without reinitialize.
     let b = env.binding();
-    sample::async_func_start(&state, &b, 10).unwrap();
+    sample::async_func_start_blocking(&state, &b, 10).unwrap();
     assert!(ev.wait_timeout(WAIT));
     assert_eq!(state.complete(), Ok(()));
-    sample::async_func_start(&cb, &b, 10).unwrap();
+    sample::async_func_start_blocking(&cb, &b, 10).unwrap();
     eventually("the callback", || fired.load(Ordering::SeqCst) == 1);
     assert_eq!(cb.complete(), Ok(()));
 
@@ -952,11 +952,11 @@ fn row_exception_during_call_means_no_notification() {
     state.reinitialize().unwrap();
     ev.reset();
     let err = b
-        .call_async(&state, unknown, 0, |_| Ok(Vec::new()), |_| Ok(()))
+        .start_blocking(&state, unknown, 0, |_| Ok(Vec::new()), |_| Ok(()))
         .unwrap_err();
     assert_eq!(err.status(), Win32Status::RPC_S_UNKNOWN_IF, "{err}");
     let err = b
-        .call_async(
+        .start_blocking(
             &state,
             ASYNC_RPC,
             sample::OP_ASYNC_FUNC,
@@ -971,7 +971,7 @@ fn row_exception_during_call_means_no_notification() {
     assert_eq!(err.status(), Win32Status::RPC_X_BAD_STUB_DATA, "{err}");
     assert!(!ev.wait_timeout(QUIET), "a failed call notified");
     assert_eq!(state.status(), INVALID_HANDLE, "still never started");
-    sample::async_func_start(&state, &b, 10).unwrap();
+    sample::async_func_start_blocking(&state, &b, 10).unwrap();
     assert!(ev.wait_timeout(WAIT));
     assert_eq!(state.complete(), Ok(()));
     env.stop();
@@ -985,7 +985,7 @@ fn row_complete_returns_outs_or_final_status() {
     let b = env.binding();
     let state = AsyncState::new(Notification::None);
     // Success.
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     for _ in 0..3 {
         assert_eq!(state.complete(), Err(PENDING));
@@ -996,7 +996,7 @@ fn row_complete_returns_outs_or_final_status() {
     assert_eq!(state.complete(), Err(INVALID_HANDLE));
     // A fault.
     state.reinitialize().unwrap();
-    sample::async_func_start(&state, &b, 2).unwrap();
+    sample::async_func_start_blocking(&state, &b, 2).unwrap();
     let call = next_call(&rx);
     assert_eq!(state.complete(), Err(PENDING));
     call.abort(Win32Status::RPC_X_BAD_STUB_DATA);
@@ -1005,7 +1005,7 @@ fn row_complete_returns_outs_or_final_status() {
     assert_eq!(state.complete(), Err(INVALID_HANDLE));
     // Cancelled.
     state.reinitialize().unwrap();
-    sample::async_func_start(&state, &b, 3).unwrap();
+    sample::async_func_start_blocking(&state, &b, 3).unwrap();
     let call = next_call(&rx);
     state.cancel(CancelMode::Abortive).unwrap();
     assert_eq!(state.complete(), Err(CANCELLED));
@@ -1024,7 +1024,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     let state = AsyncState::new(Notification::Event(ev.clone()));
 
     // The server completes normally despite the cancel.
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     state.cancel(CancelMode::NonAbortive).unwrap();
     eventually("the server to see the cancel", || {
@@ -1042,7 +1042,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     // The server aborts on the cancel.
     state.reinitialize().unwrap();
     ev.reset();
-    sample::async_func_start(&state, &b, 2).unwrap();
+    sample::async_func_start_blocking(&state, &b, 2).unwrap();
     let call = next_call(&rx);
     state.cancel(CancelMode::NonAbortive).unwrap();
     eventually("the server to see the cancel", || {
@@ -1059,7 +1059,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     let b = env.binding();
     let ev = Event::manual_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
-    sample::async_func_start(&state, &b, 60_000).unwrap();
+    sample::async_func_start_blocking(&state, &b, 60_000).unwrap();
     eventually("AsyncFunc to be running on the server", || {
         env.server.stats().calls_in_progress == 1
     });
@@ -1077,7 +1077,7 @@ fn row_cancel_abortive_completes_at_once_and_tells_server() {
     let b = env.binding();
     let ev = Event::manual_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     let heard = Event::manual_reset();
     call.subscribe(
@@ -1139,7 +1139,7 @@ fn row_server_manager_gets_async_handle_and_completes_from_any_thread() {
     let b = env.binding();
     let ev = Event::auto_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
-    sample::async_func_start(&state, &b, 300).unwrap();
+    sample::async_func_start_blocking(&state, &b, 300).unwrap();
     eventually("the manager to return", || returned.load(Ordering::SeqCst));
     assert_eq!(state.status(), PENDING, "returning did not finish the call");
     // The connection keeps serving while the manager's call is outstanding.
@@ -1171,7 +1171,7 @@ fn row_server_abort_reaches_client_as_fault_status() {
         (0, Win32Status::RPC_S_CALL_FAILED),
     ] {
         state.reinitialize().unwrap();
-        sample::async_func_start(&state, &b, code).unwrap();
+        sample::async_func_start_blocking(&state, &b, code).unwrap();
         assert!(ev.wait_timeout(WAIT), "abort({code}) did not notify");
         assert_eq!(state.complete(), Err(want), "abort({code})");
     }
@@ -1202,7 +1202,7 @@ fn row_server_test_cancel_in_progress_then_cancelled() {
     let (env, rx) = Env::held();
     let b = env.binding();
     let state = AsyncState::new(Notification::None);
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     assert_eq!(call.test_cancel(), IN_PROGRESS);
     stays("a cancel nobody made", QUIET, || {
@@ -1227,7 +1227,7 @@ fn row_server_subscribe_client_disconnect_and_call_cancel() {
     // 1. Events. Cancel first, then the client closes its binding under the call.
     let b = env.binding();
     let state = AsyncState::new(Notification::None);
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     let on_cancel = Event::manual_reset();
     let on_disconnect = Event::manual_reset();
@@ -1266,7 +1266,7 @@ fn row_server_subscribe_client_disconnect_and_call_cancel() {
     // is delivered at once.
     let b = env.binding();
     let state = AsyncState::new(Notification::None);
-    sample::async_func_start(&state, &b, 2).unwrap();
+    sample::async_func_start_blocking(&state, &b, 2).unwrap();
     let call = next_call(&rx);
     let port = CompletionPort::new();
     call.subscribe(
@@ -1312,7 +1312,7 @@ fn row_server_subscribe_client_disconnect_and_call_cancel() {
     // runs it in its alertable wait.
     let b = env.binding();
     let state = AsyncState::new(Notification::None);
-    sample::async_func_start(&state, &b, 3).unwrap();
+    sample::async_func_start_blocking(&state, &b, 3).unwrap();
     let call = next_call(&rx);
     let window = MessageQueue::new();
     call.subscribe(
@@ -1388,7 +1388,7 @@ fn row_server_complete_after_the_client_or_server_is_gone() {
     // The client closed its binding under the call.
     let b = env.binding();
     let state = AsyncState::new(Notification::None);
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     b.close();
     eventually("the server to see the client go", || call.is_client_gone());
@@ -1400,7 +1400,7 @@ fn row_server_complete_after_the_client_or_server_is_gone() {
     // The server shut down (no grace) with the call held, then its runtime went away.
     let b = env.binding();
     let state = AsyncState::new(Notification::None);
-    sample::async_func_start(&state, &b, 2).unwrap();
+    sample::async_func_start_blocking(&state, &b, 2).unwrap();
     let call = next_call(&rx);
     let Env {
         server_rt,
@@ -1432,7 +1432,7 @@ fn row_causal_ordering_per_binding_and_thread() {
             .collect();
         let mut want = Vec::new();
         for (i, s) in states.iter().enumerate() {
-            sample::async_func_start(s, &b, i as u32).unwrap();
+            sample::async_func_start_blocking(s, &b, i as u32).unwrap();
             want.push(format!("async:{i}"));
             if i % 10 == 9 {
                 sample::non_async_func_blocking(&b, &format!("{i}")).unwrap();
@@ -1477,7 +1477,7 @@ fn row_causal_ordering_across_connections_of_one_binding() {
         let mut held = Vec::new();
         // Several calls stay in progress, so a pool of 1-call connections would want to grow.
         for (i, s) in states.iter().enumerate() {
-            sample::async_func_start(s, b, base + i as u32).unwrap();
+            sample::async_func_start_blocking(s, b, base + i as u32).unwrap();
             while let Ok((call, d)) = rx.recv_timeout(Duration::from_millis(20)) {
                 order.push(d - base);
                 held.push(call);
@@ -1513,7 +1513,7 @@ fn row_causal_ordering_across_connections_of_one_binding() {
         let b = b.clone();
         thread::spawn(move || {
             let s = AsyncState::new(Notification::None);
-            sample::async_func_start(&s, &b, 1_000_000).unwrap();
+            sample::async_func_start_blocking(&s, &b, 1_000_000).unwrap();
             s
         })
         .join()
@@ -1552,7 +1552,7 @@ fn row_call_timeout_ends_as_cancelled() {
     let ev = Event::manual_reset();
     let state = AsyncState::new(Notification::Event(ev.clone()));
     let t0 = Instant::now();
-    sample::async_func_start(&state, &b, 1).unwrap();
+    sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     assert!(ev.wait_timeout(WAIT), "the timeout did not end the call");
     let took = t0.elapsed();
@@ -1574,7 +1574,7 @@ fn row_call_timeout_ends_as_cancelled() {
     // A call answered in time is not affected.
     state.reinitialize().unwrap();
     ev.reset();
-    sample::async_func_start(&state, &b, 3).unwrap();
+    sample::async_func_start_blocking(&state, &b, 3).unwrap();
     next_call(&rx).complete(());
     assert!(ev.wait_timeout(WAIT));
     assert_eq!(state.complete(), Ok(()));
@@ -1591,7 +1591,7 @@ fn row_server_complete_then_graceful_shutdown_delivers_reply() {
         let (env, rx) = Env::held();
         let b = env.binding();
         let state = AsyncState::new(Notification::None);
-        sample::async_func_start(&state, &b, round).unwrap();
+        sample::async_func_start_blocking(&state, &b, round).unwrap();
         let call = next_call(&rx);
         call.complete(());
         env.server_rt
@@ -1714,7 +1714,7 @@ fn row_cancel_while_the_call_is_being_made_is_not_lost() {
         let state = AsyncState::new(Notification::None);
         let starter = {
             let (state, b) = (state.clone(), b.clone());
-            thread::spawn(move || sample::async_func_start(&state, &b, 1))
+            thread::spawn(move || sample::async_func_start_blocking(&state, &b, 1))
         };
         eventually("the bind to reach the proxy", || proxy.received() > before);
         assert_eq!(state.status(), PENDING, "the call has begun on the handle");
@@ -1783,7 +1783,7 @@ fn row_call_timeout_covers_a_server_that_never_answers_the_bind() {
     {
         let state = state.clone();
         thread::spawn(move || {
-            let _ = tx.send(sample::async_func_start(&state, &b, 1));
+            let _ = tx.send(sample::async_func_start_blocking(&state, &b, 1));
         });
     }
     let started = done.recv_timeout(WAIT);
@@ -1818,7 +1818,7 @@ fn row_cancel_abortive_while_request_is_being_sent() {
     let proxy = Proxy::start(&env.text);
     let b = proxy.binding(&env);
     let start = |state: &AsyncState<ReverseOut>, n: u32| {
-        b.call_async(
+        b.start_blocking(
             state,
             REVERSE_IF,
             0,
@@ -1885,7 +1885,7 @@ fn row_server_subscribe_never_misses_a_cancel_that_races_it() {
     let mut lost_rounds = Vec::new();
     for round in 0..5 {
         let state = AsyncState::new(Notification::None);
-        sample::async_func_start(&state, &b, round).unwrap();
+        sample::async_func_start_blocking(&state, &b, round).unwrap();
         let call = Arc::new(next_call(&rx));
         let fired = Arc::new(AtomicUsize::new(0));
         let subscribed = Arc::new(AtomicUsize::new(0));
@@ -2007,7 +2007,7 @@ fn row_notification_fires_exactly_once_per_call() {
     ];
     for (i, (name, end, want)) in endings.into_iter().enumerate() {
         state.reinitialize().unwrap();
-        sample::async_func_start(&state, &b, i as u32).unwrap();
+        sample::async_func_start_blocking(&state, &b, i as u32).unwrap();
         let call = next_call(&rx);
         end(&state, call);
         assert_eq!(wait_done(&state), want, "{name}");

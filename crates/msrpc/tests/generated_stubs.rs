@@ -117,7 +117,7 @@ fn generated_service_and_client_over_tcp() {
         .unwrap();
     let state = AsyncState::new(Notification::None);
     client
-        .async_func_start(&state, a::AsyncFuncRequest { nAsychDelay: 2 })
+        .async_func_start_blocking(&state, a::AsyncFuncRequest { nAsychDelay: 2 })
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let outcome = loop {

@@ -47,7 +47,7 @@ fn run(binding: &str, delay: u32) -> Result<(), Box<dyn Error>> {
 
     // RpcTryExcept { AsyncFunc(&Async, AsyncRPC_ClientIfHandle, nAsychDelay); }
     println!("Calling the remote procedure 'AsyncFunc'");
-    if let Err(e) = sample::async_func_start(&state, &binding, delay) {
+    if let Err(e) = sample::async_func_start_blocking(&state, &binding, delay) {
         // RpcExcept(1): the call was not made, and no notification will follow.
         let code = e.status().0;
         println!("AsyncFunc: Run time reported exception {code:#x} = {code}");

@@ -8,8 +8,10 @@
 //! impl<C: <rt>::ClientCall> Client<C> {
 //!     pub async fn op(&self, req: OpRequest) -> Result<OpResponse, C::Error>;
 //!     pub fn op_blocking(&self, req: OpRequest) -> Result<OpResponse, C::Error>;
-//!     // [async] operations only: the AsyncState form
-//!     pub fn op_start(&self, state: &<rt>::AsyncState<OpResponse>, req: OpRequest)
+//!     // [async] operations only: the AsyncState form, awaited or from a plain thread
+//!     pub async fn op_start(&self, state: &<rt>::AsyncState<OpResponse>, req: OpRequest)
+//!         -> Result<(), C::Error>;
+//!     pub fn op_start_blocking(&self, state: &<rt>::AsyncState<OpResponse>, req: OpRequest)
 //!         -> Result<(), C::Error>;
 //! }
 //!     // operations with top-level [context_handle] parameters (or return value) and no
@@ -39,9 +41,11 @@
 //!         -> impl Future<Output = Result<Reply, Self::Error>> + Send
 //!         where E: FnOnce(ndr::Syntax, ndr::DataRep) -> ndr::Result<Vec<u8>> + Send + 'static;
 //!     fn call_blocking<E>(&self, interface, opnum, encode: E) -> Result<Reply, Self::Error>;
-//!     fn call_async<R, E, D>(&self, state: &AsyncState<R>, interface, opnum, encode: E,
-//!         decode: D) -> Result<(), Self::Error>
+//!     fn start<R, E, D>(&self, state: &AsyncState<R>, interface, opnum, encode: E, decode: D)
+//!         -> impl Future<Output = Result<(), Self::Error>> + Send
 //!         where D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static;
+//!     fn start_blocking<R, E, D>(&self, state, interface, opnum, encode: E, decode: D)
+//!         -> Result<(), Self::Error>;
 //! }
 //! pub trait ContextCall: ClientCall<Error: From<ContextRefused>> {
 //!     type Association: ClientCall<Error = Self::Error> + Clone + Send + Sync + 'static;
@@ -111,10 +115,14 @@ fn async_start(g: &Gen<'_>, op: &Operation, out: &mut String) {
     let (opnum, name) = (op.opnum, &op.name);
     let _ = writeln!(
         out,
-        "/// Starts `{name}` (opnum {opnum}, `[async]`) on `state` and returns once the request is on its way;\n\
-         /// the reply comes through `state`'s notification and `state.complete()`.\n\
-         pub fn {f}_start(&self, state: &{rt}::AsyncState<{s}Response>, req: {s}Request) -> ::core::result::Result<(), C::Error> {{ \
-         self.0.call_async(state, &INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep), \
+        "/// Starts `{name}` (opnum {opnum}, `[async]`) on `state` and resolves once the request is on its way;\n\
+         /// the reply comes through `state`'s notification and `state.complete()`. Never blocks a runtime worker.\n\
+         pub async fn {f}_start(&self, state: &{rt}::AsyncState<{s}Response>, req: {s}Request) -> ::core::result::Result<(), C::Error> {{ \
+         self.0.start(state, &INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep), \
+         |reply| {rt}::decode_reply(&reply)).await }}\n\
+         /// [`Self::{f}_start`] from synchronous code (the page's form): blocks the thread until the request is on its way.\n\
+         pub fn {f}_start_blocking(&self, state: &{rt}::AsyncState<{s}Response>, req: {s}Request) -> ::core::result::Result<(), C::Error> {{ \
+         self.0.start_blocking(state, &INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep), \
          |reply| {rt}::decode_reply(&reply)) }}"
     );
 }

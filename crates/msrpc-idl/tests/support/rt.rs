@@ -333,7 +333,19 @@ pub trait ClientCall {
     ) -> Result<Reply, Self::Error>
     where
         E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static;
-    fn call_async<R, E, D>(
+    fn start<R, E, D>(
+        &self,
+        state: &AsyncState<R>,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        encode: E,
+        decode: D,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send
+    where
+        R: Send + 'static,
+        E: FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+        D: FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static;
+    fn start_blocking<R, E, D>(
         &self,
         state: &AsyncState<R>,
         interface: &'static InterfaceDescriptor,

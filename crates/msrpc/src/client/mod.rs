@@ -385,8 +385,8 @@ impl Binding {
     ///
     /// # Panics
     /// On a thread that is running async tasks, as [`Binding::call_blocking`]; in async code use
-    /// [`Binding::call_async_in_task`] or just await [`Binding::call`].
-    pub fn call_async<R: Send + 'static>(
+    /// [`Binding::start`] or just await [`Binding::call`].
+    pub fn start_blocking<R: Send + 'static>(
         &self,
         state: &AsyncState<R>,
         iface: SyntaxId,
@@ -400,8 +400,9 @@ impl Binding {
             .block_on(self.start_async(state, iface, opnum, encode, decode, Some(caller)))
     }
 
-    /// [`Binding::call_async`] for async code: resolves once the request is on its way.
-    pub async fn call_async_in_task<R: Send + 'static>(
+    /// [`Binding::start_blocking`] for async code (never blocks a runtime worker): resolves once
+    /// the request is on its way, with the same errors; completion then comes through `state`.
+    pub async fn start<R: Send + 'static>(
         &self,
         state: &AsyncState<R>,
         iface: SyntaxId,
