@@ -54,6 +54,24 @@ impl ServerProcess {
         self.lines.try_iter().collect()
     }
 
+    /// Every line the server printed after those already read, once it has exited: read until
+    /// its stdout closes (the reader thread may still be forwarding lines when the process is
+    /// gone), within WAIT.
+    fn rest_after_exit(&self) -> Vec<String> {
+        let end = Instant::now() + WAIT;
+        let mut rest = Vec::new();
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => rest.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return rest,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the server's stdout stayed open: {rest:?}")
+                }
+            }
+        }
+    }
+
     /// Waits for the process to exit by itself.
     fn wait_exit(&mut self) -> std::process::ExitStatus {
         let end = Instant::now() + WAIT;
@@ -214,7 +232,7 @@ fn shutdown_and_wait(server: &mut ServerProcess) {
         .expect("the Shutdown call was not answered");
     let st = server.wait_exit();
     assert!(st.success(), "server exit: {st:?}");
-    let rest = server.drain();
+    let rest = server.rest_after_exit();
     assert!(rest.contains(&"Shutdown requested".to_string()), "{rest:?}");
     assert!(rest.contains(&"server stopped".to_string()), "{rest:?}");
 }
