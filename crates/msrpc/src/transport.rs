@@ -66,7 +66,7 @@ impl PeerAddr {
 
 /// A connected byte stream.
 #[derive(Debug)]
-pub enum Stream {
+pub(crate) enum Stream {
     /// TCP.
     Tcp(TcpStream),
     /// Unix domain socket.
@@ -122,7 +122,7 @@ impl Stream {
     }
 
     /// Connects to `addr`, giving up after `timeout`.
-    pub async fn connect(addr: &Address, timeout: Duration) -> io::Result<Stream> {
+    pub(crate) async fn connect(addr: &Address, timeout: Duration) -> io::Result<Stream> {
         let fut = async {
             match addr {
                 Address::Tcp { host, port } => {
@@ -220,7 +220,7 @@ impl AsyncWrite for Stream {
 
 /// A bound listener.
 #[derive(Debug)]
-pub enum Listener {
+pub(crate) enum Listener {
     /// TCP.
     Tcp(TcpListener),
     /// Unix domain socket; the path is removed when the listener is dropped.
@@ -229,7 +229,7 @@ pub enum Listener {
 
 impl Listener {
     /// Binds `addr`. For `ncalrpc` a stale socket file is replaced and missing parent directories are made.
-    pub async fn bind(addr: &Address) -> io::Result<Listener> {
+    pub(crate) async fn bind(addr: &Address) -> io::Result<Listener> {
         match addr {
             Address::Tcp { host, port } => {
                 let l = TcpListener::bind((host.as_str(), *port)).await?;
@@ -250,7 +250,7 @@ impl Listener {
     }
 
     /// The address actually bound (the real port when 0 was asked for).
-    pub fn local_addr(&self) -> io::Result<Address> {
+    pub(crate) fn local_addr(&self) -> io::Result<Address> {
         match self {
             Listener::Tcp(l) => {
                 let a = l.local_addr()?;
@@ -264,7 +264,7 @@ impl Listener {
     }
 
     /// Accepts the next connection.
-    pub async fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
+    pub(crate) async fn accept(&self) -> io::Result<(Stream, PeerAddr)> {
         match self {
             Listener::Tcp(l) => {
                 let (s, a) = l.accept().await?;
