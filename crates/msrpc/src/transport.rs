@@ -1,7 +1,7 @@
 //! Transports: `ncacn_ip_tcp` over TCP, `ncalrpc` over Unix domain sockets, and (client side,
 //! cargo feature `ncacn-np`) `ncacn_np` over SMB2/3 named pipes.
 //!
-//! The runtime sees a transport as a byte stream ([`Stream`]) and a source of streams ([`Listener`]).
+//! The runtime sees a transport as a byte stream (`Stream`) and a source of streams (`Listener`), both internal.
 //! Keeping it this small lets tests substitute in-memory pipes.
 
 use std::io;
