@@ -663,7 +663,12 @@ impl ServerConnection {
         };
         if let Some(why) = refusal {
             let e = Error::Security(AuthError::new(AuthFailure::LogonFailure, why));
-            self.refuse_and_close(call_id, FaultStatus::ACCESS_DENIED, e);
+            self.refuse_and_close(
+                call_id,
+                request_context(&pdu),
+                FaultStatus::ACCESS_DENIED,
+                e,
+            );
             return Ok(());
         }
         let pdu = match auth_id.and_then(|id| self.auth.get_mut(&id)) {
@@ -680,7 +685,7 @@ impl ServerConnection {
                             }
                             _ => FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0),
                         };
-                        self.refuse_and_close(call_id, status, e);
+                        self.refuse_and_close(call_id, request_context(&pdu), status, e);
                         return Ok(());
                     }
                 }
@@ -813,7 +818,10 @@ impl ServerConnection {
             Ok(AuthStep::Continue(token)) => Ok(Some(answer_trailer(a, token))),
             Ok(AuthStep::Complete(token)) => {
                 self.established(id);
-                Ok(token.map(|t| answer_trailer(a, t)))
+                // A leg that carried a trailer is answered with one, even when the package has
+                // nothing more to say: Windows sends an 8-byte trailer with an empty token
+                // (auth_length 0) on the alter_context_resp that completes NTLM's third leg.
+                Ok(Some(answer_trailer(a, token.unwrap_or_default())))
             }
             Err(error) => {
                 if fresh {
@@ -906,11 +914,19 @@ impl ServerConnection {
         })
     }
 
-    /// Fault a request that failed its security check (never dispatched) and close.
-    fn refuse_and_close(&mut self, call_id: u32, status: FaultStatus, error: Error) {
+    /// Fault a request that failed its security check (never dispatched) and close. As Windows
+    /// does (the suite's `_test_auth_none_level_request`, `test_ntlmssp_auth_middle_*`), the
+    /// fault names the request's presentation context and has no `PFC_DID_NOT_EXECUTE`.
+    fn refuse_and_close(
+        &mut self,
+        call_id: u32,
+        context_id: u16,
+        status: FaultStatus,
+        error: Error,
+    ) {
         self.reassembler.discard(call_id);
         self.reassembling_auth = None;
-        self.queue_fault(call_id, 0, 0, status, true);
+        self.queue_fault(call_id, context_id, 0, status, false);
         self.finish(
             ConnectionError::Protocol {
                 initiator: Initiator::Remote,
@@ -987,8 +1003,10 @@ impl ServerConnection {
                 }
             }
             WireReaction::FaultAndClose => {
+                // A fault the connection does not survive carries no PFC_DID_NOT_EXECUTE: Windows
+                // sends 0x03 before it disconnects (the suite's test_ntlmssp_auth_middle_alone).
                 if let Some(id) = call_id {
-                    self.queue_fault(id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                    self.queue_fault(id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, false);
                 }
                 true
             }
@@ -1035,7 +1053,7 @@ impl ServerConnection {
             flags = flags | PfcFlags::DID_NOT_EXECUTE;
         }
         let body = PduBody::Fault(Fault {
-            alloc_hint: 0,
+            alloc_hint: FAULT_ALLOC_HINT,
             context_id,
             cancel_count,
             flags: 0,
@@ -1060,6 +1078,18 @@ impl ServerConnection {
         if let Ok(b) = pdu.emit() {
             self.control.push_back(b);
         }
+    }
+}
+
+/// `alloc_hint` of a fault with no stub. Windows and Samba never send 0 there (the suite asserts
+/// it, e.g. `_test_auth_none_level_request`); Samba 4.17 sends 24 (captures/impacket-to-samba-*).
+const FAULT_ALLOC_HINT: u32 = 24;
+
+/// The presentation context a request names (0 for a continuation fragment).
+fn request_context(pdu: &Pdu) -> u16 {
+    match &pdu.body {
+        PduBody::Request(r) => r.context_id,
+        _ => 0,
     }
 }
 
