@@ -180,7 +180,8 @@ pub enum ConnectionError {
     /// The client orphaned a call whose request was still being sent, and keep-connection-on-orphan
     /// was not negotiated (MS-RPCE 3.3.1.5.10).
     Orphaned,
-    /// The server rejected the bind with a bind_nak.
+    /// A bind_nak ended the association: on the client, the server rejected the bind; on the
+    /// server, the bind it refused (Windows disconnects after every bind_nak).
     BindRejected(RejectReason),
     /// The server answered the bind with a fault PDU.
     BindFaulted(FaultStatus),

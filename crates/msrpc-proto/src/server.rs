@@ -504,6 +504,24 @@ impl ServerConnection {
         };
         let pdu = match Pdu::parse_bytes(&raw) {
             Ok(p) => p,
+            Err(e) if header.ptype == PacketType::BIND && self.state == State::AwaitingBind => {
+                // A first bind that cannot be parsed is refused as Windows does, then the close:
+                // bind_nak "protocol version not supported" when its auth_length overruns it
+                // (the suite's test_invalid_auth_noctx), else "not specified" (a bind cut short
+                // after its context count: test_no_auth_no_ctx).
+                let reason = match e {
+                    Error::BadAuthLength(_) => RejectReason::PROTOCOL_VERSION_NOT_SUPPORTED,
+                    _ => RejectReason::NOT_SPECIFIED,
+                };
+                self.queue_bind_nak(header.call_id, reason);
+                return self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: e,
+                    },
+                    true,
+                );
+            }
             Err(e) => return self.protocol_error(e, Some(header), true),
         };
         let result = match pdu.packet_type() {
@@ -534,11 +552,33 @@ impl ServerConnection {
         match (alter, self.state) {
             (false, State::AwaitingBind) | (true, State::Bound) => {}
             (false, _) => {
-                // A second bind on an association: refuse it, keep the association.
-                self.queue_bind_nak(call_id, RejectReason::NOT_SPECIFIED);
+                // A second bind on an association: refuse it and end the association.
+                self.nak_and_close(call_id, RejectReason::NOT_SPECIFIED);
                 return Ok(());
             }
             (true, _) => return Err(Error::NotBound),
+        }
+        if bind.contexts.is_empty() {
+            // A bind or alter_context that offers no presentation context ends the association,
+            // as Windows does (the suite's test_no_auth_no_ctx, test_no_auth_invalid_valid_request,
+            // test_alter_no_auth_no_ctx): bind_nak "not specified", or for alter_context a fault
+            // nca_s_proto_error with PFC_DID_NOT_EXECUTE; then the close.
+            if alter {
+                self.queue_fault(call_id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+            } else {
+                self.queue_bind_nak(call_id, RejectReason::NOT_SPECIFIED);
+            }
+            self.finish(
+                ConnectionError::Protocol {
+                    initiator: Initiator::Remote,
+                    error: Error::Malformed {
+                        pdu: pdu.packet_type(),
+                        what: "no presentation context",
+                    },
+                },
+                true,
+            );
+            return Ok(());
         }
         let mut ack_auth = None;
         if let Some(a) = &pdu.auth {
@@ -548,7 +588,7 @@ impl ServerConnection {
                     if alter {
                         self.queue_fault(call_id, 0, 0, status, true);
                     } else {
-                        self.queue_bind_nak(call_id, reason);
+                        self.nak_and_close(call_id, reason);
                     }
                     return Ok(());
                 }
@@ -999,7 +1039,8 @@ impl ServerConnection {
                     if self.state == State::AwaitingBind || is_bind {
                         self.queue_bind_nak(call_id.unwrap_or(0), reason);
                     }
-                    stream_broken || !is_bind
+                    // Windows closes the connection after every bind_nak.
+                    true
                 }
             }
             WireReaction::FaultAndClose => {
@@ -1064,11 +1105,21 @@ impl ServerConnection {
         self.queue_pdu(Pdu::new(call_id, flags, body));
     }
 
+    /// Refuse a bind and end the association: Windows disconnects after every bind_nak (the
+    /// suite's `_test_auth_type_level_bind_nak`, `test_no_auth_valid_valid_request`: "wait for a
+    /// disconnect").
+    fn nak_and_close(&mut self, call_id: u32, reason: RejectReason) {
+        self.queue_bind_nak(call_id, reason);
+        self.finish(ConnectionError::BindRejected(reason), true);
+    }
+
     fn queue_bind_nak(&mut self, call_id: u32, reason: RejectReason) {
+        // reason (2) + count (1) + one version (2) after the 16-byte header: Windows pads the
+        // body to a multiple of 4 with 3 zero bytes (the suite's assertPadding(rep.u._pad, 3)).
         let body = PduBody::BindNak(BindNak {
             reason,
             versions: vec![(5, 0)],
-            extra: Bytes::new(),
+            extra: Bytes::from_static(&[0; 3]),
         });
         self.queue_pdu(Pdu::new(call_id, PfcFlags::FIRST_AND_LAST, body));
     }

@@ -234,3 +234,75 @@ fn a_call_level_fault_keeps_did_not_execute_and_a_nonzero_alloc_hint() {
     assert_ne!(u32::from_le_bytes(fault[16..20].try_into().unwrap()), 0);
     assert!(!s.is_closed());
 }
+
+#[test]
+fn a_bind_nak_is_padded_to_four_bytes_and_ends_the_association() {
+    let mut s = bound_unauthenticated();
+    let nak = one(
+        &mut s,
+        &Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        ),
+    );
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    // header, reason 0, one version 5.0, three pad bytes.
+    assert_eq!(nak.len(), 24);
+    assert_eq!(&nak[16..], &[0, 0, 1, 5, 0, 0, 0, 0]);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_bind_without_contexts_gets_bind_nak_not_specified() {
+    let mut s = server();
+    let nak = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![])),
+        ),
+    );
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    assert_eq!(u16::from_le_bytes([nak[16], nak[17]]), 0);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn an_alter_context_without_contexts_is_faulted_proto_error_then_closed() {
+    let mut s = bound_unauthenticated();
+    let fault = one(
+        &mut s,
+        &Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(bind_body(vec![])),
+        ),
+    );
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(fault[3], 0x23);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_bind_whose_auth_length_overruns_it_gets_bind_nak_protocol_version() {
+    let mut s = server();
+    let mut raw = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![])),
+    )
+    .emit()
+    .unwrap();
+    raw[10] = 8; // auth_length 8, and no trailer
+    s.handle_bytes(Instant::now(), &raw);
+    let nak = s.poll_transmit().unwrap();
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    assert_eq!(u16::from_le_bytes([nak[16], nak[17]]), 4);
+    assert!(s.is_closed());
+}
