@@ -145,7 +145,10 @@ impl Error {
             Error::Auth(_) => {
                 WireReaction::BindNak(RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED)
             }
-            Error::NotBound
+            // A fragment over max_recv_frag: Windows faults it nca_s_proto_error (0x03), then
+            // disconnects (the suite's _test_neg_xmit_check_values).
+            Error::FragmentTooLarge { .. }
+            | Error::NotBound
             | Error::InterleavedFragments { .. }
             | Error::MissingFirstFragment(_) => WireReaction::FaultAndClose,
             _ => WireReaction::Close,

@@ -13,7 +13,7 @@ use crate::auth::{
     verify_fragment,
 };
 use crate::error::{ConnectionError, Error, Initiator, WireReaction};
-use crate::frag::{MIN_FRAG, OutKind, Outgoing, PduFramer, Reassembler};
+use crate::frag::{OutKind, Outgoing, PduFramer, Reassembler};
 use crate::negotiate::{
     BindTimeFeatures, InterfaceRegistry, PresentationContext, TransferSyntaxPolicy,
     negotiate_server,
@@ -604,16 +604,20 @@ impl ServerConnection {
         if !alter {
             self.assoc_group = self.registry.assoc_group(bind.assoc_group);
             self.features = neg.features;
-            let peer_recv = bind.max_recv_frag.max(MIN_FRAG);
-            let xmit = self.config.max_xmit_frag.min(peer_recv);
-            self.xmit_frag = usize::from(xmit);
+            self.xmit_frag = usize::from(negotiate_frag(
+                bind.max_xmit_frag,
+                bind.max_recv_frag,
+                self.config.max_xmit_frag,
+            ));
             self.state = State::Bound;
         }
         for c in &neg.accepted {
             self.contexts.insert(c.context_id, *c);
         }
+        // Both fields carry the negotiated size, on bind_ack and every alter_context_resp (the
+        // alter_context's own sizes are ignored); receiving still accepts up to max_recv_frag.
         let xmit = u16::try_from(self.xmit_frag).unwrap_or(u16::MAX);
-        let recv = self.config.max_recv_frag;
+        let recv = xmit;
         let ack = BindAck {
             max_xmit_frag: xmit,
             max_recv_frag: recv,
@@ -1132,6 +1136,19 @@ impl ServerConnection {
     }
 }
 
+/// The smallest fragment size Windows negotiates, whatever the client offers (the suite's
+/// `test_neg_xmit_0_0`: a bind offering 0 and 0 is answered with 2048).
+const MIN_NEGOTIATED_FRAG: u16 = 2048;
+
+/// The fragment size a bind negotiates, as Windows: the smallest of the client's
+/// `max_xmit_frag`, its `max_recv_frag` and the server's own limit, raised to 2048 (but never
+/// above the server's limit), rounded down to a multiple of 8 (the suite's `test_neg_xmit_*`:
+/// 0xffff/3199 gives 3192, 0/0xffff gives 2048). The bind_ack carries it in both fields.
+fn negotiate_frag(peer_xmit: u16, peer_recv: u16, own: u16) -> u16 {
+    let n = peer_xmit.min(peer_recv).min(own);
+    n.max(MIN_NEGOTIATED_FRAG.min(own)) & !7
+}
+
 /// `alloc_hint` of a fault with no stub. Windows and Samba never send 0 there (the suite asserts
 /// it, e.g. `_test_auth_none_level_request`); Samba 4.17 sends 24 (captures/impacket-to-samba-*).
 const FAULT_ALLOC_HINT: u32 = 24;
@@ -1205,5 +1222,17 @@ mod tests {
     fn connection_is_send() {
         fn is_send<T: Send>() {}
         is_send::<ServerConnection>();
+    }
+
+    #[test]
+    fn fragment_size_negotiation_follows_windows() {
+        assert_eq!(negotiate_frag(0xffff, 0xffff, 5840), 5840);
+        assert_eq!(negotiate_frag(0, 0xffff, 5840), 2048);
+        assert_eq!(negotiate_frag(0xffff, 0, 5840), 2048);
+        assert_eq!(negotiate_frag(3199, 0xffff, 5840), 3192);
+        assert_eq!(negotiate_frag(0xffff, 3199, 5840), 3192);
+        assert_eq!(negotiate_frag(4280, 4280, 5840), 4280);
+        // A server configured below 2048 never sends more than its own limit.
+        assert_eq!(negotiate_frag(0xffff, 0xffff, 1024), 1024);
     }
 }

@@ -306,3 +306,59 @@ fn a_bind_whose_auth_length_overruns_it_gets_bind_nak_protocol_version() {
     assert_eq!(u16::from_le_bytes([nak[16], nak[17]]), 4);
     assert!(s.is_closed());
 }
+
+#[test]
+fn bind_ack_and_alter_context_resp_carry_the_negotiated_size_in_both_fields() {
+    let mut s = server();
+    let mut b = bind_body(vec![ctx(1)]);
+    b.max_xmit_frag = 0xffff;
+    b.max_recv_frag = 3199;
+    let ack = one(
+        &mut s,
+        &Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Bind(b)),
+    );
+    assert_eq!(&ack[16..20], &[0x78, 0x0c, 0x78, 0x0c], "3192 and 3192");
+    // alter_context's own sizes are ignored.
+    let mut a = bind_body(vec![ctx(2)]);
+    a.max_xmit_frag = 0xffff;
+    a.max_recv_frag = 0xffff;
+    let resp = one(
+        &mut s,
+        &Pdu::new(1, PfcFlags::FIRST_AND_LAST, PduBody::AlterContext(a)),
+    );
+    assert_eq!(&resp[16..20], &[0x78, 0x0c, 0x78, 0x0c]);
+    // Receiving still accepts fragments up to the server's own 5840; one byte more is a
+    // proto_error fault (0x03, context 0), then the close.
+    let req = |len: usize| {
+        Pdu::new(
+            2,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Request(Request {
+                alloc_hint: 0,
+                context_id: 1,
+                opnum: 0,
+                object: None,
+                stub: Bytes::from(vec![0; len - 24]),
+            }),
+        )
+    };
+    assert!(exchange(&mut s, &req(5840)).is_empty());
+    let mut s2 = server();
+    one(
+        &mut s2,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        ),
+    );
+    let fault = one(&mut s2, &req(5841));
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(fault[3], 0x03);
+    assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 0);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s2.is_closed());
+}
