@@ -228,9 +228,13 @@ pub(crate) fn negotiate_server(
     }
 }
 
+/// A context element is a bind-time feature negotiation when its first transfer syntax is the
+/// feature syntax; Windows ignores any transfer syntaxes after it (the suite's
+/// `test_no_auth_bind_time_*_ignore_additional`) and answers from the first one's bits.
 fn is_feature_element(el: &ContextElement) -> bool {
-    el.transfer_syntaxes.len() == 1
-        && BindTimeFeatures::from_syntax(&el.transfer_syntaxes[0]).is_some()
+    el.transfer_syntaxes
+        .first()
+        .is_some_and(|t| BindTimeFeatures::from_syntax(t).is_some())
 }
 
 fn reject(reason: ProviderReason) -> ContextResult {

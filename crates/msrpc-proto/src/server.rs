@@ -397,7 +397,9 @@ impl ServerConnection {
         let mut out = Outgoing::new(
             call_id,
             OutKind::Response {
-                context_id: call.context_id,
+                // Windows writes only the low byte of the request's context id into the
+                // response (the suite's `rep.u.context_id == req.u.context_id & 0xff`).
+                context_id: call.context_id & 0xff,
                 cancel_count: call.cancel_count,
             },
             stub,
@@ -751,7 +753,8 @@ impl ServerConnection {
                 if !last {
                     self.discarding = Some(call_id);
                 }
-                self.call_error(Error::UnknownContext(ctx), call_id, ctx);
+                // The fault names context 0, not the unknown one (test_no_auth_presentation_ctx_invalid1).
+                self.call_error(Error::UnknownContext(ctx), call_id, 0);
                 return Ok(());
             }
         }

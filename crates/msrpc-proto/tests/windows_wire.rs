@@ -362,3 +362,62 @@ fn bind_ack_and_alter_context_resp_carry_the_negotiated_size_in_both_fields() {
     );
     assert!(s2.is_closed());
 }
+
+#[test]
+fn a_feature_element_is_read_from_its_first_transfer_syntax_and_the_rest_ignored() {
+    let mut s = server();
+    // 6cb71c2c-9812-4540-0300-000000000000 v1: both features, then NDR20 which is ignored.
+    let btf = SyntaxId::new(uuid!("6cb71c2c-9812-4540-0300-000000000000"), 1, 0);
+    let el = ContextElement {
+        context_id: 1,
+        abstract_syntax: IFACE,
+        transfer_syntaxes: vec![btf, SyntaxId::NDR20],
+    };
+    let ack = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![el])),
+        ),
+    );
+    let PduBody::BindAck(a) = Pdu::parse(&ack).unwrap().body else {
+        panic!("bind_ack expected")
+    };
+    assert_eq!(a.results[0].result.0, 3, "negotiate_ack");
+    assert_eq!(a.results[0].reason, 3, "both features");
+}
+
+#[test]
+fn a_response_carries_the_low_byte_of_the_context_id_and_an_unknown_context_fault_names_0() {
+    let mut s = server();
+    one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(0x1001)])),
+        ),
+    );
+    let req = |call_id: u32, context_id: u16| {
+        Pdu::new(
+            call_id,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Request(Request {
+                alloc_hint: 0,
+                context_id,
+                opnum: 0,
+                object: None,
+                stub: Bytes::new(),
+            }),
+        )
+    };
+    assert!(exchange(&mut s, &req(2, 0x1001)).is_empty());
+    s.respond(2, Bytes::from_static(&[0; 4])).unwrap();
+    let resp = s.poll_transmit().unwrap();
+    assert_eq!(resp[2], PacketType::RESPONSE.0);
+    assert_eq!(u16::from_le_bytes([resp[20], resp[21]]), 0x01);
+    let fault = one(&mut s, &req(3, 12345));
+    assert_eq!(fault[3], 0x23);
+    assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 0);
+}
