@@ -631,15 +631,18 @@ impl ServerConnection {
             },
             results: neg.results,
         };
+        // As Windows (the suite's test_no_auth_request_{bind,alter}_pfc_*, do_generic_bind):
+        // bind_ack answers CONC_MPX when asked; alter_context_resp never does; both answer
+        // SUPPORT_HEADER_SIGN exactly when this PDU asked for it, with or without a trailer.
         let mut flags = PfcFlags::FIRST_AND_LAST;
-        if self.config.conc_mpx && pdu.flags.contains(PfcFlags::CONC_MPX) {
+        if !alter && self.config.conc_mpx && pdu.flags.contains(PfcFlags::CONC_MPX) {
             flags = flags | PfcFlags::CONC_MPX;
         }
         if !alter && pdu.auth.is_some() && pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
             // Every package here signs the whole PDU, header included (MS-RPCE 2.2.2.3).
             self.header_sign = true;
         }
-        if self.header_sign && pdu.auth.is_some() {
+        if pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
             flags = flags | PfcFlags::SUPPORT_HEADER_SIGN;
         }
         let body = if alter {

@@ -421,3 +421,32 @@ fn a_response_carries_the_low_byte_of_the_context_id_and_an_unknown_context_faul
     assert_eq!(fault[3], 0x23);
     assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 0);
 }
+
+#[test]
+fn bind_ack_and_alter_context_resp_answer_the_flags_of_their_own_pdu() {
+    let mut s = server();
+    let hs = PfcFlags::FIRST_AND_LAST | PfcFlags::SUPPORT_HEADER_SIGN;
+    let ack = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            hs | PfcFlags::CONC_MPX,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        ),
+    );
+    assert_eq!(
+        ack[3], 0x17,
+        "FIRST|LAST|HEADER_SIGN|CONC_MPX, without a trailer too"
+    );
+    let alter = |id, flags| Pdu::new(id, flags, PduBody::AlterContext(bind_body(vec![ctx(2)])));
+    assert_eq!(
+        one(&mut s, &alter(1, PfcFlags(0xff)))[3],
+        0x07,
+        "no CONC_MPX on alter_context_resp"
+    );
+    assert_eq!(
+        one(&mut s, &alter(2, PfcFlags::FIRST_AND_LAST))[3],
+        0x03,
+        "no HEADER_SIGN unless asked"
+    );
+}
