@@ -77,7 +77,9 @@ pub trait InterfaceRegistry: Send + Sync {
     fn transfer_syntaxes(&self, interface: &SyntaxId) -> Option<Vec<SyntaxId>>;
 
     /// The association group for a bind asking for `requested` (0 = a new group). Return
-    /// `requested` to let the connection join that group, or allocate a fresh non-zero id.
+    /// `requested` to let the connection join that group, a fresh non-zero id for a new group,
+    /// or 0 to refuse the bind: Windows answers a bind for a group that does not exist with
+    /// bind_nak "not specified" (Samba's raw_protocol `test_assoc_group_fail*`, docs/interop.md).
     fn assoc_group(&self, requested: u32) -> u32;
 }
 

@@ -582,6 +582,15 @@ impl ServerConnection {
             );
             return Ok(());
         }
+        let mut group = self.assoc_group;
+        if !alter {
+            group = self.registry.assoc_group(bind.assoc_group);
+            if group == 0 {
+                // The registry refused the group the bind asked for (it does not exist).
+                self.nak_and_close(call_id, RejectReason::NOT_SPECIFIED);
+                return Ok(());
+            }
+        }
         let mut ack_auth = None;
         if let Some(a) = &pdu.auth {
             match self.bind_auth(a) {
@@ -604,7 +613,7 @@ impl ServerConnection {
             self.features.is_some() || alter,
         );
         if !alter {
-            self.assoc_group = self.registry.assoc_group(bind.assoc_group);
+            self.assoc_group = group;
             self.features = neg.features;
             self.xmit_frag = usize::from(negotiate_frag(
                 bind.max_xmit_frag,

@@ -450,3 +450,38 @@ fn bind_ack_and_alter_context_resp_answer_the_flags_of_their_own_pdu() {
         "no HEADER_SIGN unless asked"
     );
 }
+
+/// Serves IFACE; group 7 exists, any other requested group does not.
+struct Groups;
+
+impl msrpc_proto::InterfaceRegistry for Groups {
+    fn transfer_syntaxes(&self, i: &SyntaxId) -> Option<Vec<SyntaxId>> {
+        (*i == IFACE).then(|| vec![SyntaxId::NDR20])
+    }
+    fn assoc_group(&self, requested: u32) -> u32 {
+        match requested {
+            0 => 9,
+            7 => 7,
+            _ => 0,
+        }
+    }
+}
+
+#[test]
+fn a_bind_for_an_association_group_that_does_not_exist_gets_bind_nak() {
+    let bind = |group| {
+        let mut b = bind_body(vec![ctx(1)]);
+        b.assoc_group = group;
+        Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Bind(b))
+    };
+    for (group, answer) in [
+        (0, PacketType::BIND_ACK),
+        (7, PacketType::BIND_ACK),
+        (8, PacketType::BIND_NAK),
+    ] {
+        let mut s = ServerConnection::new(ServerConfig::default(), Arc::new(Groups));
+        let out = one(&mut s, &bind(group));
+        assert_eq!(out[2], answer.0, "group {group}");
+        assert_eq!(s.is_closed(), answer == PacketType::BIND_NAK);
+    }
+}
