@@ -230,6 +230,22 @@ pub(crate) fn negotiate_server(
     }
 }
 
+/// A presentation context list Windows refuses as a whole (bind_nak, or a proto_error fault for
+/// alter_context, then the close): an element with no transfer syntax (the suite's
+/// `test_no_auth_presentation_ctx_invalid2`, `_invalid3`), or more than one bind-time feature
+/// negotiation element (`test_no_auth_bind_time_twice`).
+pub(crate) fn malformed_context_list(bind: &Bind) -> bool {
+    bind.contexts
+        .iter()
+        .any(|el| el.transfer_syntaxes.is_empty())
+        || bind
+            .contexts
+            .iter()
+            .filter(|el| is_feature_element(el))
+            .count()
+            > 1
+}
+
 /// A context element is a bind-time feature negotiation when its first transfer syntax is the
 /// feature syntax; Windows ignores any transfer syntaxes after it (the suite's
 /// `test_no_auth_bind_time_*_ignore_additional`) and answers from the first one's bits.

@@ -16,7 +16,7 @@ use crate::error::{ConnectionError, Error, Initiator, WireReaction};
 use crate::frag::{OutKind, Outgoing, PduFramer, Reassembler};
 use crate::negotiate::{
     BindTimeFeatures, InterfaceRegistry, PresentationContext, TransferSyntaxPolicy,
-    negotiate_server,
+    malformed_context_list, negotiate_server,
 };
 use crate::status::{FaultStatus, Win32Status};
 use crate::vt::{VerificationTrailer, VtCommand};
@@ -560,7 +560,7 @@ impl ServerConnection {
             }
             (true, _) => return Err(Error::NotBound),
         }
-        if bind.contexts.is_empty() {
+        if bind.contexts.is_empty() || malformed_context_list(bind) {
             // A bind or alter_context that offers no presentation context ends the association,
             // as Windows does (the suite's test_no_auth_no_ctx, test_no_auth_invalid_valid_request,
             // test_alter_no_auth_no_ctx): bind_nak "not specified", or for alter_context a fault

@@ -485,3 +485,56 @@ fn a_bind_for_an_association_group_that_does_not_exist_gets_bind_nak() {
         assert_eq!(s.is_closed(), answer == PacketType::BIND_NAK);
     }
 }
+
+#[test]
+fn a_context_without_transfer_syntaxes_or_two_feature_elements_end_the_association() {
+    let empty = ContextElement {
+        context_id: 1,
+        abstract_syntax: IFACE,
+        transfer_syntaxes: vec![],
+    };
+    let mut s = server();
+    let nak = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![empty.clone()])),
+        ),
+    );
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    assert!(s.is_closed());
+
+    let btf = |bits: &str| {
+        let u = uuid::Uuid::parse_str(&format!("6cb71c2c-9812-4540-{bits}-000000000000")).unwrap();
+        ContextElement {
+            context_id: 1,
+            abstract_syntax: SyntaxId::new(uuid::Uuid::nil(), 0, 0),
+            transfer_syntaxes: vec![SyntaxId::new(u, 1, 0)],
+        }
+    };
+    let mut s = server();
+    let twice = vec![btf("0100"), btf("0200")];
+    let nak = one(
+        &mut s,
+        &Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Bind(bind_body(twice))),
+    );
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    assert!(s.is_closed());
+
+    let mut s = bound_unauthenticated();
+    let fault = one(
+        &mut s,
+        &Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(bind_body(vec![empty])),
+        ),
+    );
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s.is_closed());
+}
