@@ -394,11 +394,25 @@ impl Binding {
 
     async fn open(&self, iface: SyntaxId) -> Result<ConnHandle> {
         let opts = &self.inner.options;
-        let group = *self
-            .inner
-            .assoc_group
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        // An association group lives as long as one of its connections: with none left, the
+        // server has forgotten it (Windows refuses a bind for a group that does not exist), so
+        // the new connection starts a new group.
+        let alive = {
+            let mut pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
+            pool.retain(|c| c.is_usable());
+            !pool.is_empty()
+        };
+        let group = {
+            let mut g = self
+                .inner
+                .assoc_group
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if !alive {
+                *g = 0;
+            }
+            *g
+        };
         let (addr, resolved) = self.address(iface).await?;
         let conn = match ConnHandle::connect(addr, opts.clone(), group, &self.inner.rt).await {
             Ok(c) => c,
