@@ -930,7 +930,9 @@ fn co_cancel_between_request_fragments() {
     assert!(matches!(&ev[..], [ServerEvent::Call(c)] if c.pending_cancel && c.stub.len() == 16));
     p.server.respond(2, stub(1, 0)).unwrap();
     let out = p.raw_to_server(&[]);
-    assert!(matches!(&out[0].body, PduBody::Response(r) if r.cancel_count == 1));
+    // Not counted in cancel_count (it used to be 1): Windows answers 0 (Samba's raw_protocol
+    // test_co_cancel_request_after_first); the manager still saw pending_cancel.
+    assert!(matches!(&out[0].body, PduBody::Response(r) if r.cancel_count == 0));
 }
 
 #[test]
