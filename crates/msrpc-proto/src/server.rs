@@ -524,6 +524,19 @@ impl ServerConnection {
                     true,
                 );
             }
+            Err(e) if header.ptype == PacketType::ALTER_CONTEXT && self.state == State::Bound => {
+                // An alter_context that cannot be parsed (one cut short after its context count:
+                // the suite's test_alter_no_auth_no_ctx) is faulted nca_s_proto_error with
+                // PFC_DID_NOT_EXECUTE, as other alter_context faults, then the close.
+                self.queue_fault(header.call_id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                return self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: e,
+                    },
+                    true,
+                );
+            }
             Err(e) => return self.protocol_error(e, Some(header), true),
         };
         let result = match pdu.packet_type() {

@@ -538,3 +538,26 @@ fn a_context_without_transfer_syntaxes_or_two_feature_elements_end_the_associati
     );
     assert!(s.is_closed());
 }
+
+#[test]
+fn an_alter_context_cut_short_after_its_context_count_is_faulted_then_closed() {
+    let mut s = bound_unauthenticated();
+    let mut raw = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![])),
+    )
+    .emit()
+    .unwrap();
+    raw.truncate(25); // no reserved bytes after n_context_elem
+    raw[8] = 25;
+    s.handle_bytes(Instant::now(), &raw);
+    let fault = s.poll_transmit().unwrap();
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(fault[3], 0x23);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s.is_closed());
+}
