@@ -145,7 +145,10 @@ impl Error {
             Error::Auth(_) => {
                 WireReaction::BindNak(RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED)
             }
-            Error::NotBound
+            // A fragment over max_recv_frag: Windows faults it nca_s_proto_error (0x03), then
+            // disconnects (the suite's _test_neg_xmit_check_values).
+            Error::FragmentTooLarge { .. }
+            | Error::NotBound
             | Error::InterleavedFragments { .. }
             | Error::MissingFirstFragment(_) => WireReaction::FaultAndClose,
             _ => WireReaction::Close,
@@ -187,8 +190,9 @@ pub enum ConnectionError {
          was not negotiated"
     )]
     Orphaned,
-    /// The server rejected the bind with a bind_nak.
-    #[error("the server rejected the bind: {0:?}")]
+    /// A bind_nak ended the association: on the client, the server rejected the bind; on the
+    /// server, the bind it refused (Windows disconnects after every bind_nak).
+    #[error("a bind_nak ended the association: {0:?}")]
     BindRejected(RejectReason),
     /// The server answered the bind with a fault PDU.
     #[error("the server faulted the bind: {0}")]

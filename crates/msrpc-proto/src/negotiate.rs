@@ -82,7 +82,9 @@ pub trait InterfaceRegistry: Send + Sync {
     fn transfer_syntaxes(&self, interface: &SyntaxId) -> Option<Vec<SyntaxId>>;
 
     /// The association group for a bind asking for `requested` (0 = a new group). Return
-    /// `requested` to let the connection join that group, or allocate a fresh non-zero id.
+    /// `requested` to let the connection join that group, a fresh non-zero id for a new group,
+    /// or 0 to refuse the bind: Windows answers a bind for a group that does not exist with
+    /// bind_nak "not specified" (Samba's raw_protocol `test_assoc_group_fail*`, docs/interop.md).
     fn assoc_group(&self, requested: u32) -> u32;
 }
 
@@ -246,9 +248,29 @@ pub(crate) fn negotiate_server(
     }
 }
 
+/// A presentation context list Windows refuses as a whole (bind_nak, or a proto_error fault for
+/// alter_context, then the close): an element with no transfer syntax (the suite's
+/// `test_no_auth_presentation_ctx_invalid2`, `_invalid3`), or more than one bind-time feature
+/// negotiation element (`test_no_auth_bind_time_twice`).
+pub(crate) fn malformed_context_list(bind: &Bind) -> bool {
+    bind.contexts
+        .iter()
+        .any(|el| el.transfer_syntaxes.is_empty())
+        || bind
+            .contexts
+            .iter()
+            .filter(|el| is_feature_element(el))
+            .count()
+            > 1
+}
+
+/// A context element is a bind-time feature negotiation when its first transfer syntax is the
+/// feature syntax; Windows ignores any transfer syntaxes after it (the suite's
+/// `test_no_auth_bind_time_*_ignore_additional`) and answers from the first one's bits.
 fn is_feature_element(el: &ContextElement) -> bool {
-    el.transfer_syntaxes.len() == 1
-        && BindTimeFeatures::from_syntax(&el.transfer_syntaxes[0]).is_some()
+    el.transfer_syntaxes
+        .first()
+        .is_some_and(|t| BindTimeFeatures::from_syntax(t).is_some())
 }
 
 fn reject(reason: ProviderReason) -> ContextResult {

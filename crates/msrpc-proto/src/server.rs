@@ -14,10 +14,10 @@ use crate::auth::{
     verify_fragment,
 };
 use crate::error::{ConnectionError, Error, Initiator, WireReaction};
-use crate::frag::{MIN_FRAG, OutKind, Outgoing, PduFramer, Reassembler};
+use crate::frag::{OutKind, Outgoing, PduFramer, Reassembler};
 use crate::negotiate::{
     BindTimeFeatures, InterfaceRegistry, PresentationContext, TransferSyntaxPolicy,
-    negotiate_server,
+    malformed_context_list, negotiate_server,
 };
 use crate::status::{FaultStatus, Win32Status};
 use crate::vt::{VerificationTrailer, VtCommand};
@@ -432,7 +432,9 @@ impl ServerConnection {
         let mut out = Outgoing::new(
             call_id,
             OutKind::Response {
-                context_id: call.context_id,
+                // Windows writes only the low byte of the request's context id into the
+                // response (the suite's `rep.u.context_id == req.u.context_id & 0xff`).
+                context_id: call.context_id & 0xff,
                 cancel_count: call.cancel_count,
             },
             stub,
@@ -544,6 +546,37 @@ impl ServerConnection {
         };
         let pdu = match Pdu::parse_bytes(&raw) {
             Ok(p) => p,
+            Err(e) if header.ptype == PacketType::BIND && self.state == State::AwaitingBind => {
+                // A first bind that cannot be parsed is refused as Windows does, then the close:
+                // bind_nak "protocol version not supported" when its auth_length overruns it
+                // (the suite's test_invalid_auth_noctx), else "not specified" (a bind cut short
+                // after its context count: test_no_auth_no_ctx).
+                let reason = match e {
+                    Error::BadAuthLength(_) => RejectReason::PROTOCOL_VERSION_NOT_SUPPORTED,
+                    _ => RejectReason::NOT_SPECIFIED,
+                };
+                self.queue_bind_nak(header.call_id, reason);
+                return self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: e,
+                    },
+                    true,
+                );
+            }
+            Err(e) if header.ptype == PacketType::ALTER_CONTEXT && self.state == State::Bound => {
+                // An alter_context that cannot be parsed (one cut short after its context count:
+                // the suite's test_alter_no_auth_no_ctx) is faulted nca_s_proto_error with
+                // PFC_DID_NOT_EXECUTE, as other alter_context faults, then the close.
+                self.queue_fault(header.call_id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                return self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: e,
+                    },
+                    true,
+                );
+            }
             Err(e) => return self.protocol_error(e, Some(header), true),
         };
         let result = match pdu.packet_type() {
@@ -574,11 +607,42 @@ impl ServerConnection {
         match (alter, self.state) {
             (false, State::AwaitingBind) | (true, State::Bound) => {}
             (false, _) => {
-                // A second bind on an association: refuse it, keep the association.
-                self.queue_bind_nak(call_id, RejectReason::NOT_SPECIFIED);
+                // A second bind on an association: refuse it and end the association.
+                self.nak_and_close(call_id, RejectReason::NOT_SPECIFIED);
                 return Ok(());
             }
             (true, _) => return Err(Error::NotBound),
+        }
+        if bind.contexts.is_empty() || malformed_context_list(bind) {
+            // A bind or alter_context that offers no presentation context ends the association,
+            // as Windows does (the suite's test_no_auth_no_ctx, test_no_auth_invalid_valid_request,
+            // test_alter_no_auth_no_ctx): bind_nak "not specified", or for alter_context a fault
+            // nca_s_proto_error with PFC_DID_NOT_EXECUTE; then the close.
+            if alter {
+                self.queue_fault(call_id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+            } else {
+                self.queue_bind_nak(call_id, RejectReason::NOT_SPECIFIED);
+            }
+            self.finish(
+                ConnectionError::Protocol {
+                    initiator: Initiator::Remote,
+                    error: Error::Malformed {
+                        pdu: pdu.packet_type(),
+                        what: "no presentation context",
+                    },
+                },
+                true,
+            );
+            return Ok(());
+        }
+        let mut group = self.assoc_group;
+        if !alter {
+            group = self.registry.assoc_group(bind.assoc_group);
+            if group == 0 {
+                // The registry refused the group the bind asked for (it does not exist).
+                self.nak_and_close(call_id, RejectReason::NOT_SPECIFIED);
+                return Ok(());
+            }
         }
         let mut ack_auth = None;
         if let Some(a) = &pdu.auth {
@@ -588,7 +652,7 @@ impl ServerConnection {
                     if alter {
                         self.queue_fault(call_id, 0, 0, status, true);
                     } else {
-                        self.queue_bind_nak(call_id, reason);
+                        self.nak_and_close(call_id, reason);
                     }
                     return Ok(());
                 }
@@ -602,18 +666,22 @@ impl ServerConnection {
             self.features.is_some() || alter,
         );
         if !alter {
-            self.assoc_group = self.registry.assoc_group(bind.assoc_group);
+            self.assoc_group = group;
             self.features = neg.features;
-            let peer_recv = bind.max_recv_frag.max(MIN_FRAG);
-            let xmit = self.config.max_xmit_frag.min(peer_recv);
-            self.xmit_frag = usize::from(xmit);
+            self.xmit_frag = usize::from(negotiate_frag(
+                bind.max_xmit_frag,
+                bind.max_recv_frag,
+                self.config.max_xmit_frag,
+            ));
             self.state = State::Bound;
         }
         for c in &neg.accepted {
             self.contexts.insert(c.context_id, *c);
         }
+        // Both fields carry the negotiated size, on bind_ack and every alter_context_resp (the
+        // alter_context's own sizes are ignored); receiving still accepts up to max_recv_frag.
         let xmit = u16::try_from(self.xmit_frag).unwrap_or(u16::MAX);
-        let recv = self.config.max_recv_frag;
+        let recv = xmit;
         let ack = BindAck {
             max_xmit_frag: xmit,
             max_recv_frag: recv,
@@ -625,15 +693,18 @@ impl ServerConnection {
             },
             results: neg.results,
         };
+        // As Windows (the suite's test_no_auth_request_{bind,alter}_pfc_*, do_generic_bind):
+        // bind_ack answers CONC_MPX when asked; alter_context_resp never does; both answer
+        // SUPPORT_HEADER_SIGN exactly when this PDU asked for it, with or without a trailer.
         let mut flags = PfcFlags::FIRST_AND_LAST;
-        if self.config.conc_mpx && pdu.flags.contains(PfcFlags::CONC_MPX) {
+        if !alter && self.config.conc_mpx && pdu.flags.contains(PfcFlags::CONC_MPX) {
             flags = flags | PfcFlags::CONC_MPX;
         }
         if !alter && pdu.auth.is_some() && pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
             // Every package here signs the whole PDU, header included (MS-RPCE 2.2.2.3).
             self.header_sign = true;
         }
-        if self.header_sign && pdu.auth.is_some() {
+        if pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
             flags = flags | PfcFlags::SUPPORT_HEADER_SIGN;
         }
         let body = if alter {
@@ -703,7 +774,12 @@ impl ServerConnection {
         };
         if let Some(why) = refusal {
             let e = Error::Security(AuthError::new(AuthFailure::LogonFailure, why));
-            self.refuse_and_close(call_id, FaultStatus::ACCESS_DENIED, e);
+            self.refuse_and_close(
+                call_id,
+                request_context(&pdu),
+                FaultStatus::ACCESS_DENIED,
+                e,
+            );
             return Ok(());
         }
         let pdu = match auth_id.and_then(|id| self.auth.get_mut(&id)) {
@@ -720,7 +796,7 @@ impl ServerConnection {
                             }
                             _ => FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0),
                         };
-                        self.refuse_and_close(call_id, status, e);
+                        self.refuse_and_close(call_id, request_context(&pdu), status, e);
                         return Ok(());
                     }
                 }
@@ -742,7 +818,8 @@ impl ServerConnection {
                 if !last {
                     self.discarding = Some(call_id);
                 }
-                self.call_error(Error::UnknownContext(ctx), call_id, ctx);
+                // The fault names context 0, not the unknown one (test_no_auth_presentation_ctx_invalid1).
+                self.call_error(Error::UnknownContext(ctx), call_id, 0);
                 return Ok(());
             }
         }
@@ -790,7 +867,10 @@ impl ServerConnection {
                     call_id,
                     ActiveCall {
                         context_id: msg.context_id,
-                        cancel_count: u8::from(cancelled),
+                        // A co_cancel that came while the request was still arriving reaches
+                        // the manager as pending_cancel but is not counted in the response's
+                        // cancel_count, as Windows (the suite's test_co_cancel_request_after_first).
+                        cancel_count: 0,
                         auth: if protected { auth_id } else { None },
                     },
                 );
@@ -864,7 +944,10 @@ impl ServerConnection {
             Ok(AuthStep::Continue(token)) => Ok(Some(answer_trailer(a, token))),
             Ok(AuthStep::Complete(token)) => {
                 self.established(id);
-                Ok(token.map(|t| answer_trailer(a, t)))
+                // A leg that carried a trailer is answered with one, even when the package has
+                // nothing more to say: Windows sends an 8-byte trailer with an empty token
+                // (auth_length 0) on the alter_context_resp that completes NTLM's third leg.
+                Ok(Some(answer_trailer(a, token.unwrap_or_default())))
             }
             Err(error) => {
                 if fresh {
@@ -957,11 +1040,19 @@ impl ServerConnection {
         })
     }
 
-    /// Fault a request that failed its security check (never dispatched) and close.
-    fn refuse_and_close(&mut self, call_id: u32, status: FaultStatus, error: Error) {
+    /// Fault a request that failed its security check (never dispatched) and close. As Windows
+    /// does (the suite's `_test_auth_none_level_request`, `test_ntlmssp_auth_middle_*`), the
+    /// fault names the request's presentation context and has no `PFC_DID_NOT_EXECUTE`.
+    fn refuse_and_close(
+        &mut self,
+        call_id: u32,
+        context_id: u16,
+        status: FaultStatus,
+        error: Error,
+    ) {
         self.reassembler.discard(call_id);
         self.reassembling_auth = None;
-        self.queue_fault(call_id, 0, 0, status, true);
+        self.queue_fault(call_id, context_id, 0, status, false);
         self.finish(
             ConnectionError::Protocol {
                 initiator: Initiator::Remote,
@@ -1034,12 +1125,15 @@ impl ServerConnection {
                     if self.state == State::AwaitingBind || is_bind {
                         self.queue_bind_nak(call_id.unwrap_or(0), reason);
                     }
-                    stream_broken || !is_bind
+                    // Windows closes the connection after every bind_nak.
+                    true
                 }
             }
             WireReaction::FaultAndClose => {
+                // A fault the connection does not survive carries no PFC_DID_NOT_EXECUTE: Windows
+                // sends 0x03 before it disconnects (the suite's test_ntlmssp_auth_middle_alone).
                 if let Some(id) = call_id {
-                    self.queue_fault(id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                    self.queue_fault(id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, false);
                 }
                 true
             }
@@ -1086,7 +1180,7 @@ impl ServerConnection {
             flags = flags | PfcFlags::DID_NOT_EXECUTE;
         }
         let body = PduBody::Fault(Fault {
-            alloc_hint: 0,
+            alloc_hint: FAULT_ALLOC_HINT,
             context_id,
             cancel_count,
             flags: 0,
@@ -1097,11 +1191,21 @@ impl ServerConnection {
         self.queue_pdu(Pdu::new(call_id, flags, body));
     }
 
+    /// Refuse a bind and end the association: Windows disconnects after every bind_nak (the
+    /// suite's `_test_auth_type_level_bind_nak`, `test_no_auth_valid_valid_request`: "wait for a
+    /// disconnect").
+    fn nak_and_close(&mut self, call_id: u32, reason: RejectReason) {
+        self.queue_bind_nak(call_id, reason);
+        self.finish(ConnectionError::BindRejected(reason), true);
+    }
+
     fn queue_bind_nak(&mut self, call_id: u32, reason: RejectReason) {
+        // reason (2) + count (1) + one version (2) after the 16-byte header: Windows pads the
+        // body to a multiple of 4 with 3 zero bytes (the suite's assertPadding(rep.u._pad, 3)).
         let body = PduBody::BindNak(BindNak {
             reason,
             versions: vec![(5, 0)],
-            extra: Bytes::new(),
+            extra: Bytes::from_static(&[0; 3]),
         });
         self.queue_pdu(Pdu::new(call_id, PfcFlags::FIRST_AND_LAST, body));
     }
@@ -1111,6 +1215,31 @@ impl ServerConnection {
         if let Ok(b) = pdu.emit() {
             self.control.push_back(b);
         }
+    }
+}
+
+/// The smallest fragment size Windows negotiates, whatever the client offers (the suite's
+/// `test_neg_xmit_0_0`: a bind offering 0 and 0 is answered with 2048).
+const MIN_NEGOTIATED_FRAG: u16 = 2048;
+
+/// The fragment size a bind negotiates, as Windows: the smallest of the client's
+/// `max_xmit_frag`, its `max_recv_frag` and the server's own limit, raised to 2048 (but never
+/// above the server's limit), rounded down to a multiple of 8 (the suite's `test_neg_xmit_*`:
+/// 0xffff/3199 gives 3192, 0/0xffff gives 2048). The bind_ack carries it in both fields.
+fn negotiate_frag(peer_xmit: u16, peer_recv: u16, own: u16) -> u16 {
+    let n = peer_xmit.min(peer_recv).min(own);
+    n.max(MIN_NEGOTIATED_FRAG.min(own)) & !7
+}
+
+/// `alloc_hint` of a fault with no stub. Windows and Samba never send 0 there (the suite asserts
+/// it, e.g. `_test_auth_none_level_request`); Samba 4.17 sends 24 (captures/impacket-to-samba-*).
+const FAULT_ALLOC_HINT: u32 = 24;
+
+/// The presentation context a request names (0 for a continuation fragment).
+fn request_context(pdu: &Pdu) -> u16 {
+    match &pdu.body {
+        PduBody::Request(r) => r.context_id,
+        _ => 0,
     }
 }
 
@@ -1175,5 +1304,17 @@ mod tests {
     fn connection_is_send() {
         fn is_send<T: Send>() {}
         is_send::<ServerConnection>();
+    }
+
+    #[test]
+    fn fragment_size_negotiation_follows_windows() {
+        assert_eq!(negotiate_frag(0xffff, 0xffff, 5840), 5840);
+        assert_eq!(negotiate_frag(0, 0xffff, 5840), 2048);
+        assert_eq!(negotiate_frag(0xffff, 0, 5840), 2048);
+        assert_eq!(negotiate_frag(3199, 0xffff, 5840), 3192);
+        assert_eq!(negotiate_frag(0xffff, 3199, 5840), 3192);
+        assert_eq!(negotiate_frag(4280, 4280, 5840), 4280);
+        // A server configured below 2048 never sends more than its own limit.
+        assert_eq!(negotiate_frag(0xffff, 0xffff, 1024), 1024);
     }
 }

@@ -829,6 +829,10 @@ fn parse_bind_ack(r: &mut Reader<'_>) -> Result<BindAck, Error> {
             transfer_syntax: r.syntax()?,
         });
     }
+    // Windows answers a leg that completed a security context with an empty trailer
+    // (auth_length 0, so the 8 bytes are not framed as a trailer): accept what follows the
+    // results instead of rejecting it as trailing bytes.
+    let _ = r.rest();
     Ok(BindAck {
         max_xmit_frag,
         max_recv_frag,

@@ -765,7 +765,9 @@ fn bind_nak_for_wrong_version_and_for_auth() {
         }]
     ));
 
-    // A bind with a security trailer and no provider: bind_nak 8, connection stays.
+    // A bind with a security trailer and no provider: bind_nak 8, then the close (as Windows
+    // after every bind_nak, Samba's raw_protocol _test_auth_type_level_bind_nak; the connection
+    // used to stay open for another bind).
     let mut p = Pair::default();
     let mut bind = raw_bind(1, vec![epm_ctx(0)]);
     bind.auth = Some(AuthVerifier::new(
@@ -778,13 +780,14 @@ fn bind_nak_for_wrong_version_and_for_auth() {
     assert!(
         matches!(&out[0].body, PduBody::BindNak(n) if n.reason == RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED)
     );
-    assert!(!p.server.is_closed());
-    // A plain bind afterwards works.
+    assert!(p.server.is_closed());
+    // A plain bind, then a second bind on the association: refused with bind_nak, then closed.
+    let mut p = Pair::default();
     let out = p.raw_to_server(&raw_bind(2, vec![epm_ctx(0)]).emit().unwrap());
     assert_eq!(out[0].packet_type(), PacketType::BIND_ACK);
-    // A second bind on the association is refused with bind_nak.
     let out = p.raw_to_server(&raw_bind(3, vec![epm_ctx(0)]).emit().unwrap());
     assert_eq!(out[0].packet_type(), PacketType::BIND_NAK);
+    assert!(p.server.is_closed());
 }
 
 #[test]
@@ -927,7 +930,9 @@ fn co_cancel_between_request_fragments() {
     assert!(matches!(&ev[..], [ServerEvent::Call(c)] if c.pending_cancel && c.stub.len() == 16));
     p.server.respond(2, stub(1, 0)).unwrap();
     let out = p.raw_to_server(&[]);
-    assert!(matches!(&out[0].body, PduBody::Response(r) if r.cancel_count == 1));
+    // Not counted in cancel_count (it used to be 1): Windows answers 0 (Samba's raw_protocol
+    // test_co_cancel_request_after_first); the manager still saw pending_cancel.
+    assert!(matches!(&out[0].body, PduBody::Response(r) if r.cancel_count == 0));
 }
 
 #[test]

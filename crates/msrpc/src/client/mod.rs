@@ -558,24 +558,24 @@ impl Binding {
 
     async fn open(&self, iface: SyntaxId) -> Result<ConnHandle> {
         let opts = &self.inner.options;
-        // A new connection joins the association group of the binding's live connections. When
-        // none is left (the server closed them all, or restarted), the association is gone and
-        // the server would refuse the old group with bind_nak: start a new one.
-        let alive = self
-            .inner
-            .pool
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .any(|c| c.is_usable());
-        let group = if alive {
-            *self
+        // An association group lives as long as one of its connections: with none left, the
+        // server has forgotten it (Windows refuses a bind for a group that does not exist), so
+        // the new connection starts a new group.
+        let alive = {
+            let mut pool = self.inner.pool.lock().unwrap_or_else(|p| p.into_inner());
+            pool.retain(|c| c.is_usable());
+            !pool.is_empty()
+        };
+        let group = {
+            let mut g = self
                 .inner
                 .assoc_group
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
-        } else {
-            0
+                .unwrap_or_else(|p| p.into_inner());
+            if !alive {
+                *g = 0;
+            }
+            *g
         };
         let (addr, resolved) = self.address(iface).await?;
         let conn = match ConnHandle::connect(addr, opts.clone(), group, &self.inner.rt).await {

@@ -44,12 +44,17 @@ impl InterfaceRegistry for Registry {
     }
 
     fn assoc_group(&self, requested: u32) -> u32 {
-        // Joining a live group shares its context handles; an unknown id gets a new group
-        // (C706 12.6.3.1: the server creates a group when the one asked for does not exist).
-        if requested != 0 && self.0.groups.exists(requested) {
-            return requested;
+        // Joining a live group shares its context handles. An unknown id is refused (0), as
+        // Windows does (bind_nak; Samba's raw_protocol test_assoc_group_fail*), where C706
+        // 12.6.3.1 would create a group.
+        if requested == 0 {
+            return self.0.new_assoc_group();
         }
-        self.0.new_assoc_group()
+        if self.0.groups.exists(requested) {
+            requested
+        } else {
+            0
+        }
     }
 }
 

@@ -1,0 +1,563 @@
+//! Windows' behaviour on the wire, one rule a test, as Samba's raw DCE/RPC conformance suite
+//! (python3-samba `samba.tests.dcerpc.raw_protocol`, checked against Windows) shows it. Raw PDUs
+//! go into a `ServerConnection` and the answers are read back byte by byte. docs/interop.md
+//! lists each rule with its source.
+
+#![allow(clippy::unwrap_used)]
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use msrpc_proto::auth::{Acceptor, AuthError, AuthFailure, AuthStep, SecurityContext};
+use msrpc_proto::wire::{
+    AuthLevel, AuthType, AuthVerifier, Bind, ContextElement, PacketType, Pdu, PduBody, PfcFlags,
+    Request,
+};
+use msrpc_proto::{ServerConfig, ServerConnection, StaticRegistry, SyntaxId};
+use uuid::uuid;
+
+const IFACE: SyntaxId = SyntaxId::new(uuid!("afa8bd80-7d8a-11c9-bef4-08002b102989"), 1, 0);
+
+/// A three-leg package: NEG -> CHAL -> AUTH, which completes with no token (as NTLM).
+struct ThreeLegs {
+    level: AuthLevel,
+}
+
+impl SecurityContext for ThreeLegs {
+    fn auth_type(&self) -> AuthType {
+        AuthType::NTLM
+    }
+    fn auth_level(&self) -> AuthLevel {
+        self.level
+    }
+    fn context_id(&self) -> u32 {
+        1
+    }
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        match input {
+            Some(b"NEG") => Ok(AuthStep::Continue(b"CHAL".to_vec())),
+            Some(b"AUTH") => Ok(AuthStep::Complete(None)),
+            _ => Err(AuthError::new(AuthFailure::LogonFailure, "wrong token")),
+        }
+    }
+    fn signature_len(&self) -> usize {
+        16
+    }
+    fn protect(&mut self, _: &mut [u8], _: Range<usize>, _: Range<usize>) -> Result<(), AuthError> {
+        Ok(())
+    }
+    fn verify(&mut self, _: &mut [u8], _: Range<usize>, _: Range<usize>) -> Result<(), AuthError> {
+        Err(AuthError::new(AuthFailure::Tampered, "never verifies"))
+    }
+}
+
+struct Acc;
+
+impl Acceptor for Acc {
+    fn accept(
+        &self,
+        _: AuthType,
+        level: AuthLevel,
+        _: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        Ok(Box::new(ThreeLegs { level }))
+    }
+}
+
+fn server() -> ServerConnection {
+    let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
+    let mut s = ServerConnection::new(ServerConfig::default(), registry);
+    s.set_acceptor(Arc::new(Acc));
+    s
+}
+
+fn ctx(id: u16) -> ContextElement {
+    ContextElement {
+        context_id: id,
+        abstract_syntax: IFACE,
+        transfer_syntaxes: vec![SyntaxId::NDR20],
+    }
+}
+
+fn bind_body(contexts: Vec<ContextElement>) -> Bind {
+    Bind {
+        max_xmit_frag: 5840,
+        max_recv_frag: 5840,
+        assoc_group: 0,
+        contexts,
+    }
+}
+
+fn trailer(value: &'static [u8]) -> AuthVerifier {
+    AuthVerifier::new(
+        AuthType::NTLM,
+        AuthLevel::PKT_INTEGRITY,
+        1,
+        Bytes::from_static(value),
+    )
+}
+
+/// Feed `pdu`, return every PDU the server sends back (raw).
+fn exchange(s: &mut ServerConnection, pdu: &Pdu) -> Vec<Vec<u8>> {
+    s.handle_bytes(Instant::now(), &pdu.emit().unwrap());
+    std::iter::from_fn(|| s.poll_transmit()).collect()
+}
+
+fn one(s: &mut ServerConnection, pdu: &Pdu) -> Vec<u8> {
+    let mut out = exchange(s, pdu);
+    assert_eq!(out.len(), 1, "one answer expected");
+    out.remove(0)
+}
+
+fn bound_unauthenticated() -> ServerConnection {
+    let mut s = server();
+    let ack = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        ),
+    );
+    assert_eq!(ack[2], PacketType::BIND_ACK.0);
+    s
+}
+
+#[test]
+fn the_alter_context_leg_that_completes_a_context_is_answered_with_an_empty_trailer() {
+    let mut s = server();
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(trailer(b"NEG"));
+    let ack = one(&mut s, &bind);
+    assert_eq!(ack[2], PacketType::BIND_ACK.0);
+    let mut alter = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1)])),
+    );
+    alter.auth = Some(trailer(b"AUTH"));
+    let resp = one(&mut s, &alter);
+    assert_eq!(resp[2], PacketType::ALTER_CONTEXT_RESP.0);
+    // auth_length 0, and the last 8 bytes are the trailer: NTLM, integrity, pad 0, context 1.
+    assert_eq!(u16::from_le_bytes([resp[10], resp[11]]), 0);
+    assert_eq!(&resp[resp.len() - 8..], &[0x0a, 5, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(
+        usize::from(u16::from_le_bytes([resp[8], resp[9]])),
+        resp.len()
+    );
+    // And our own parser takes the PDU (the 8 bytes are not a framed trailer).
+    let parsed = Pdu::parse(&resp).unwrap();
+    assert!(matches!(parsed.body, PduBody::AlterContextResp(_)));
+}
+
+#[test]
+fn a_request_refused_for_its_security_is_faulted_without_did_not_execute_and_names_its_context() {
+    let mut s = bound_unauthenticated();
+    let mut req = Pdu::new(
+        3,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Request(Request {
+            alloc_hint: 0,
+            context_id: 1,
+            opnum: 0,
+            object: None,
+            stub: Bytes::new(),
+        }),
+    );
+    // A trailer for a security context that was never opened.
+    req.auth = Some(AuthVerifier::new(
+        AuthType(1),
+        AuthLevel::CONNECT,
+        0,
+        Bytes::from_static(b"none"),
+    ));
+    let fault = one(&mut s, &req);
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(fault[3], 0x03, "pfc_flags: FIRST|LAST, no DID_NOT_EXECUTE");
+    assert_ne!(
+        u32::from_le_bytes(fault[16..20].try_into().unwrap()),
+        0,
+        "alloc_hint"
+    );
+    assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 1, "context_id");
+    assert_eq!(u32::from_le_bytes(fault[24..28].try_into().unwrap()), 5);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_fault_the_connection_does_not_survive_has_no_did_not_execute() {
+    let mut s = bound_unauthenticated();
+    // A middle fragment of a call that never started: protocol error, then the close.
+    let req = Pdu::new(
+        7,
+        PfcFlags(0),
+        PduBody::Request(Request {
+            alloc_hint: 0,
+            context_id: 1,
+            opnum: 0,
+            object: None,
+            stub: Bytes::from_static(&[0; 8]),
+        }),
+    );
+    let fault = one(&mut s, &req);
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(fault[3], 0x03);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_call_level_fault_keeps_did_not_execute_and_a_nonzero_alloc_hint() {
+    let mut s = bound_unauthenticated();
+    let req = Pdu::new(
+        2,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Request(Request {
+            alloc_hint: 0,
+            context_id: 9,
+            opnum: 0,
+            object: None,
+            stub: Bytes::new(),
+        }),
+    );
+    let fault = one(&mut s, &req);
+    assert_eq!(fault[3], 0x23, "unknown context: the call did not execute");
+    assert_ne!(u32::from_le_bytes(fault[16..20].try_into().unwrap()), 0);
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn a_bind_nak_is_padded_to_four_bytes_and_ends_the_association() {
+    let mut s = bound_unauthenticated();
+    let nak = one(
+        &mut s,
+        &Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        ),
+    );
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    // header, reason 0, one version 5.0, three pad bytes.
+    assert_eq!(nak.len(), 24);
+    assert_eq!(&nak[16..], &[0, 0, 1, 5, 0, 0, 0, 0]);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_bind_without_contexts_gets_bind_nak_not_specified() {
+    let mut s = server();
+    let nak = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![])),
+        ),
+    );
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    assert_eq!(u16::from_le_bytes([nak[16], nak[17]]), 0);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn an_alter_context_without_contexts_is_faulted_proto_error_then_closed() {
+    let mut s = bound_unauthenticated();
+    let fault = one(
+        &mut s,
+        &Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(bind_body(vec![])),
+        ),
+    );
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(fault[3], 0x23);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s.is_closed());
+}
+
+#[test]
+fn a_bind_whose_auth_length_overruns_it_gets_bind_nak_protocol_version() {
+    let mut s = server();
+    let mut raw = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![])),
+    )
+    .emit()
+    .unwrap();
+    raw[10] = 8; // auth_length 8, and no trailer
+    s.handle_bytes(Instant::now(), &raw);
+    let nak = s.poll_transmit().unwrap();
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    assert_eq!(u16::from_le_bytes([nak[16], nak[17]]), 4);
+    assert!(s.is_closed());
+}
+
+#[test]
+fn bind_ack_and_alter_context_resp_carry_the_negotiated_size_in_both_fields() {
+    let mut s = server();
+    let mut b = bind_body(vec![ctx(1)]);
+    b.max_xmit_frag = 0xffff;
+    b.max_recv_frag = 3199;
+    let ack = one(
+        &mut s,
+        &Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Bind(b)),
+    );
+    assert_eq!(&ack[16..20], &[0x78, 0x0c, 0x78, 0x0c], "3192 and 3192");
+    // alter_context's own sizes are ignored.
+    let mut a = bind_body(vec![ctx(2)]);
+    a.max_xmit_frag = 0xffff;
+    a.max_recv_frag = 0xffff;
+    let resp = one(
+        &mut s,
+        &Pdu::new(1, PfcFlags::FIRST_AND_LAST, PduBody::AlterContext(a)),
+    );
+    assert_eq!(&resp[16..20], &[0x78, 0x0c, 0x78, 0x0c]);
+    // Receiving still accepts fragments up to the server's own 5840; one byte more is a
+    // proto_error fault (0x03, context 0), then the close.
+    let req = |len: usize| {
+        Pdu::new(
+            2,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Request(Request {
+                alloc_hint: 0,
+                context_id: 1,
+                opnum: 0,
+                object: None,
+                stub: Bytes::from(vec![0; len - 24]),
+            }),
+        )
+    };
+    assert!(exchange(&mut s, &req(5840)).is_empty());
+    let mut s2 = server();
+    one(
+        &mut s2,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        ),
+    );
+    let fault = one(&mut s2, &req(5841));
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(fault[3], 0x03);
+    assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 0);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s2.is_closed());
+}
+
+#[test]
+fn a_feature_element_is_read_from_its_first_transfer_syntax_and_the_rest_ignored() {
+    let mut s = server();
+    // 6cb71c2c-9812-4540-0300-000000000000 v1: both features, then NDR20 which is ignored.
+    let btf = SyntaxId::new(uuid!("6cb71c2c-9812-4540-0300-000000000000"), 1, 0);
+    let el = ContextElement {
+        context_id: 1,
+        abstract_syntax: IFACE,
+        transfer_syntaxes: vec![btf, SyntaxId::NDR20],
+    };
+    let ack = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![el])),
+        ),
+    );
+    let PduBody::BindAck(a) = Pdu::parse(&ack).unwrap().body else {
+        panic!("bind_ack expected")
+    };
+    assert_eq!(a.results[0].result.0, 3, "negotiate_ack");
+    assert_eq!(a.results[0].reason, 3, "both features");
+}
+
+#[test]
+fn a_response_carries_the_low_byte_of_the_context_id_and_an_unknown_context_fault_names_0() {
+    let mut s = server();
+    one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(0x1001)])),
+        ),
+    );
+    let req = |call_id: u32, context_id: u16| {
+        Pdu::new(
+            call_id,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Request(Request {
+                alloc_hint: 0,
+                context_id,
+                opnum: 0,
+                object: None,
+                stub: Bytes::new(),
+            }),
+        )
+    };
+    assert!(exchange(&mut s, &req(2, 0x1001)).is_empty());
+    s.respond(2, Bytes::from_static(&[0; 4])).unwrap();
+    let resp = s.poll_transmit().unwrap();
+    assert_eq!(resp[2], PacketType::RESPONSE.0);
+    assert_eq!(u16::from_le_bytes([resp[20], resp[21]]), 0x01);
+    let fault = one(&mut s, &req(3, 12345));
+    assert_eq!(fault[3], 0x23);
+    assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 0);
+}
+
+#[test]
+fn bind_ack_and_alter_context_resp_answer_the_flags_of_their_own_pdu() {
+    let mut s = server();
+    let hs = PfcFlags::FIRST_AND_LAST | PfcFlags::SUPPORT_HEADER_SIGN;
+    let ack = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            hs | PfcFlags::CONC_MPX,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        ),
+    );
+    assert_eq!(
+        ack[3], 0x17,
+        "FIRST|LAST|HEADER_SIGN|CONC_MPX, without a trailer too"
+    );
+    let alter = |id, flags| Pdu::new(id, flags, PduBody::AlterContext(bind_body(vec![ctx(2)])));
+    assert_eq!(
+        one(&mut s, &alter(1, PfcFlags(0xff)))[3],
+        0x07,
+        "no CONC_MPX on alter_context_resp"
+    );
+    assert_eq!(
+        one(&mut s, &alter(2, PfcFlags::FIRST_AND_LAST))[3],
+        0x03,
+        "no HEADER_SIGN unless asked"
+    );
+}
+
+/// Serves IFACE; group 7 exists, any other requested group does not.
+struct Groups;
+
+impl msrpc_proto::InterfaceRegistry for Groups {
+    fn transfer_syntaxes(&self, i: &SyntaxId) -> Option<Vec<SyntaxId>> {
+        (*i == IFACE).then(|| vec![SyntaxId::NDR20])
+    }
+    fn assoc_group(&self, requested: u32) -> u32 {
+        match requested {
+            0 => 9,
+            7 => 7,
+            _ => 0,
+        }
+    }
+}
+
+#[test]
+fn a_bind_for_an_association_group_that_does_not_exist_gets_bind_nak() {
+    let bind = |group| {
+        let mut b = bind_body(vec![ctx(1)]);
+        b.assoc_group = group;
+        Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Bind(b))
+    };
+    for (group, answer) in [
+        (0, PacketType::BIND_ACK),
+        (7, PacketType::BIND_ACK),
+        (8, PacketType::BIND_NAK),
+    ] {
+        let mut s = ServerConnection::new(ServerConfig::default(), Arc::new(Groups));
+        let out = one(&mut s, &bind(group));
+        assert_eq!(out[2], answer.0, "group {group}");
+        assert_eq!(s.is_closed(), answer == PacketType::BIND_NAK);
+    }
+}
+
+#[test]
+fn a_context_without_transfer_syntaxes_or_two_feature_elements_end_the_association() {
+    let empty = ContextElement {
+        context_id: 1,
+        abstract_syntax: IFACE,
+        transfer_syntaxes: vec![],
+    };
+    let mut s = server();
+    let nak = one(
+        &mut s,
+        &Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![empty.clone()])),
+        ),
+    );
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    assert!(s.is_closed());
+
+    let btf = |bits: &str| {
+        let u = uuid::Uuid::parse_str(&format!("6cb71c2c-9812-4540-{bits}-000000000000")).unwrap();
+        ContextElement {
+            context_id: 1,
+            abstract_syntax: SyntaxId::new(uuid::Uuid::nil(), 0, 0),
+            transfer_syntaxes: vec![SyntaxId::new(u, 1, 0)],
+        }
+    };
+    let mut s = server();
+    let twice = vec![btf("0100"), btf("0200")];
+    let nak = one(
+        &mut s,
+        &Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Bind(bind_body(twice))),
+    );
+    assert_eq!(nak[2], PacketType::BIND_NAK.0);
+    assert!(s.is_closed());
+
+    let mut s = bound_unauthenticated();
+    let fault = one(
+        &mut s,
+        &Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(bind_body(vec![empty])),
+        ),
+    );
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s.is_closed());
+}
+
+#[test]
+fn an_alter_context_cut_short_after_its_context_count_is_faulted_then_closed() {
+    let mut s = bound_unauthenticated();
+    let mut raw = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![])),
+    )
+    .emit()
+    .unwrap();
+    raw.truncate(25); // no reserved bytes after n_context_elem
+    raw[8] = 25;
+    s.handle_bytes(Instant::now(), &raw);
+    let fault = s.poll_transmit().unwrap();
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(fault[3], 0x23);
+    assert_eq!(
+        u32::from_le_bytes(fault[24..28].try_into().unwrap()),
+        0x1c01_000b
+    );
+    assert!(s.is_closed());
+}
