@@ -446,3 +446,12 @@ impl Outbox {
         w.write_vectored(&iov[..k]).await
     }
 }
+
+/// Sleeps until `deadline`; never resolves for `None` (for a `select!` branch that is disabled
+/// then anyway). The connection tasks' timers (call timeouts, PDU and idle deadlines) use it.
+pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

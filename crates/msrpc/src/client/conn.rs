@@ -517,7 +517,7 @@ async fn run(
         }
         let next_timer = timers.peek().map(|Reverse((at, _))| *at);
         tokio::select! {
-            _ = sleep_until_some(next_timer), if next_timer.is_some() => {
+            _ = crate::transport::sleep_until(next_timer), if next_timer.is_some() => {
                 let now = tokio::time::Instant::now();
                 while let Some(&Reverse((at, id))) = timers.peek() {
                     if at > now {
@@ -616,13 +616,5 @@ fn rejected(reason: ProviderReason) -> Error {
     Error::BindRejected {
         status,
         reason: format!("{reason:?}"),
-    }
-}
-
-/// Sleeps until `at`; never resolves for `None` (the branch is disabled then anyway).
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

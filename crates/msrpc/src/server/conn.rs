@@ -241,13 +241,13 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     conn.shutdown();
                 }
             }
-            _ = sleep_until(pdu_deadline), if pdu_deadline.is_some() => {
+            _ = crate::transport::sleep_until(pdu_deadline), if pdu_deadline.is_some() => {
                 debug!(?peer, bound, "pdu_timeout: partial PDU or first bind too slow, connection closed");
                 shared.stats.pdu_timeouts.fetch_add(1, Ordering::Relaxed);
                 conn.close();
                 eof = true;
             }
-            _ = sleep_until(idle_deadline), if idle_deadline.is_some() => {
+            _ = crate::transport::sleep_until(idle_deadline), if idle_deadline.is_some() => {
                 debug!(?peer, "idle connection closed");
                 shared.stats.idle_closed.fetch_add(1, Ordering::Relaxed);
                 conn.close();
@@ -262,13 +262,6 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         shared.groups.leave(id, &g);
     }
     debug!(?peer, "connection closed");
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The secondary address for bind_ack: the local port for TCP, empty for local sockets.
