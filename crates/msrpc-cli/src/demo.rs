@@ -195,7 +195,7 @@ fn finish(state: &AsyncState<()>) -> Result<(), Failure> {
             );
             Ok(())
         }
-        Err(s) => Err(Failure::other(format!("AsyncFunc failed: {s}"))),
+        Err(e) => Err(Failure::other(format!("AsyncFunc failed: {e}"))),
     }
 }
 
@@ -376,7 +376,7 @@ fn cancel_style(b: &Binding, delay: u32, abortive: bool, wait: Duration) -> Resu
         } else {
             CancelMode::NonAbortive
         })
-        .map_err(|s| Failure::other(format!("cancel: {s}")))?;
+        .map_err(|e| Failure::other(format!("cancel: {e}")))?;
     check(
         "the notification still fires after a cancel",
         ev.wait_timeout(wait),
@@ -389,10 +389,10 @@ fn cancel_style(b: &Binding, delay: u32, abortive: bool, wait: Duration) -> Resu
         ),
     );
     match state.complete() {
-        Err(s) if s == Win32Status::RPC_S_CALL_CANCELLED => {
+        Err(e) if e.status() == Win32Status::RPC_S_CALL_CANCELLED => {
             say(
                 "client",
-                format!("RpcAsyncCompleteCall: {}", status_name(s)),
+                format!("RpcAsyncCompleteCall: {}", status_name(e.status())),
             );
             Ok(())
         }
@@ -481,7 +481,7 @@ fn reuse_without_reinitialize(b: &Binding, delay: u32, wait: Duration) -> Result
     )?;
     state
         .reinitialize()
-        .map_err(|s| Failure::other(format!("reinitialize: {s}")))?;
+        .map_err(|e| Failure::other(format!("reinitialize: {e}")))?;
     say(
         "client",
         "RpcAsyncInitializeHandle(&Async): the handle is ready again",

@@ -345,9 +345,6 @@ pub trait ClientCall {
         D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static;
 }
 
-/// The data representation msrpc clients send (and announce in their request headers).
-const REQUEST_REP: DataRep = DataRep::LITTLE_ENDIAN;
-
 impl ClientCall for Binding {
     type Error = Error;
 
@@ -360,9 +357,7 @@ impl ClientCall for Binding {
     where
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
     {
-        Binding::call(self, interface.syntax_id(), opnum, move |syntax| {
-            Ok(encode(syntax, REQUEST_REP)?)
-        })
+        Binding::call(self, interface.syntax_id(), opnum, encode)
     }
 
     fn call_blocking<E>(
@@ -374,9 +369,7 @@ impl ClientCall for Binding {
     where
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
     {
-        Binding::call_blocking(self, interface.syntax_id(), opnum, move |syntax| {
-            Ok(encode(syntax, REQUEST_REP)?)
-        })
+        Binding::call_blocking(self, interface.syntax_id(), opnum, encode)
     }
 
     fn start<R, E, D>(
@@ -392,14 +385,7 @@ impl ClientCall for Binding {
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
         D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
     {
-        Binding::start(
-            self,
-            state,
-            interface.syntax_id(),
-            opnum,
-            move |syntax| Ok(encode(syntax, REQUEST_REP)?),
-            move |reply| Ok(decode(reply)?),
-        )
+        Binding::start(self, state, interface.syntax_id(), opnum, encode, decode)
     }
 
     fn start_blocking<R, E, D>(
@@ -415,14 +401,7 @@ impl ClientCall for Binding {
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
         D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
     {
-        Binding::start_blocking(
-            self,
-            state,
-            interface.syntax_id(),
-            opnum,
-            move |syntax| Ok(encode(syntax, REQUEST_REP)?),
-            move |reply| Ok(decode(reply)?),
-        )
+        Binding::start_blocking(self, state, interface.syntax_id(), opnum, encode, decode)
     }
 }
 

@@ -9,6 +9,7 @@ use std::fmt;
 use std::io;
 
 pub use msrpc_proto::Initiator;
+pub use msrpc_proto::wire::{BindAckResult, ProviderReason, RejectReason};
 use msrpc_proto::{ConnectionError, FaultStatus, Win32Status};
 
 /// An error from the msrpc runtime.
@@ -36,8 +37,8 @@ pub enum Error {
     BindRejected {
         /// The Win32 status for the rejection (RPC_S_UNKNOWN_IF, RPC_S_UNSUPPORTED_TRANS_SYN, ...).
         status: Win32Status,
-        /// What the server said, in words.
-        reason: String,
+        /// What the server said: the reason code of its bind_ack result or bind_nak.
+        reason: BindRejection,
     },
     /// The server could not be reached (RPC_S_SERVER_UNAVAILABLE, 1722).
     #[error("the RPC server is unavailable: {source} (RPC_S_SERVER_UNAVAILABLE 1722)")]
@@ -95,6 +96,92 @@ pub enum Error {
         /// What happened and what to try.
         message: String,
     },
+}
+
+/// Why a server refused a bind or alter_context ([`Error::BindRejected`]): the reason code it sent,
+/// which prints in words (`abstract syntax not supported`). Unknown codes stay representable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BindRejection {
+    /// The interface's presentation context was rejected in bind_ack or alter_context_resp; the
+    /// association itself stands.
+    Context {
+        /// `provider_rejection` (the RPC runtime) or `user_rejection` (the server application).
+        result: BindAckResult,
+        /// `p_provider_reason_t`.
+        reason: ProviderReason,
+    },
+    /// The whole bind was refused with bind_nak (`p_reject_reason_t`); the server closes the
+    /// connection.
+    Nak(RejectReason),
+}
+
+impl BindRejection {
+    /// The Win32 status a Windows client reports for this rejection. A presentation context
+    /// rejected for its abstract syntax is `RPC_S_UNKNOWN_IF` (1717), for its transfer syntaxes
+    /// `RPC_S_UNSUPPORTED_TRANS_SYN` (1730), for any other reason `RPC_S_CALL_FAILED_DNE` (1727). A
+    /// bind_nak for an unknown authentication type is `RPC_S_UNKNOWN_AUTHN_SERVICE` (1747); any
+    /// other bind_nak is `ERROR_ACCESS_DENIED` (5) on an authenticated bind (`secured`) and
+    /// `RPC_S_SERVER_UNAVAILABLE` (1722) on an unauthenticated one.
+    pub(crate) fn status(self, secured: bool) -> Win32Status {
+        match self {
+            BindRejection::Context { reason, .. } => match reason {
+                ProviderReason::ABSTRACT_SYNTAX_NOT_SUPPORTED => Win32Status::RPC_S_UNKNOWN_IF,
+                ProviderReason::PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED => {
+                    Win32Status::RPC_S_UNSUPPORTED_TRANS_SYN
+                }
+                _ => Win32Status::RPC_S_CALL_FAILED_DNE,
+            },
+            BindRejection::Nak(RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED) => {
+                Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE
+            }
+            BindRejection::Nak(_) if secured => Win32Status::ERROR_ACCESS_DENIED,
+            BindRejection::Nak(_) => Win32Status::RPC_S_SERVER_UNAVAILABLE,
+        }
+    }
+}
+
+impl fmt::Display for BindRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            BindRejection::Context { result, reason } => {
+                if result == BindAckResult::USER_REJECTION {
+                    f.write_str("user rejection, ")?;
+                }
+                match reason {
+                    ProviderReason::NOT_SPECIFIED => f.write_str("reason not specified"),
+                    ProviderReason::ABSTRACT_SYNTAX_NOT_SUPPORTED => {
+                        f.write_str("abstract syntax not supported")
+                    }
+                    ProviderReason::PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED => {
+                        f.write_str("proposed transfer syntaxes not supported")
+                    }
+                    ProviderReason::LOCAL_LIMIT_EXCEEDED => f.write_str("local limit exceeded"),
+                    ProviderReason(other) => write!(f, "provider reason {other:#06x}"),
+                }
+            }
+            BindRejection::Nak(reason) => {
+                f.write_str("bind_nak, ")?;
+                f.write_str(match reason {
+                    RejectReason::NOT_SPECIFIED => "reason not specified",
+                    RejectReason::TEMPORARY_CONGESTION => "temporary congestion",
+                    RejectReason::LOCAL_LIMIT_EXCEEDED => "local limit exceeded",
+                    RejectReason::CALLED_PADDR_UNKNOWN => "called presentation address unknown",
+                    RejectReason::PROTOCOL_VERSION_NOT_SUPPORTED => {
+                        "protocol version not supported"
+                    }
+                    RejectReason::DEFAULT_CONTEXT_NOT_SUPPORTED => "default context not supported",
+                    RejectReason::USER_DATA_NOT_READABLE => "user data not readable",
+                    RejectReason::NO_PSAP_AVAILABLE => "no PSAP available",
+                    RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED => {
+                        "authentication type not recognized"
+                    }
+                    RejectReason::INVALID_CHECKSUM => "invalid checksum",
+                    RejectReason(other) => return write!(f, "reject reason {other:#06x}"),
+                })
+            }
+        }
+    }
 }
 
 impl Error {

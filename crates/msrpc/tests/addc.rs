@@ -119,7 +119,7 @@ async fn samr_domains(b: &Binding) -> msrpc::Result<Vec<u8>> {
     // SAM_SERVER_LOOKUP_DOMAIN.
     let mut connect = vec![0u8; 4];
     connect.extend_from_slice(&0x30u32.to_le_bytes());
-    let r = b.call(SAMR, 57, move |_| Ok(connect)).await?;
+    let r = b.call(SAMR, 57, move |_, _| Ok(connect)).await?;
     assert_eq!(r.stub.len(), 24, "a server handle and a status");
     assert_eq!(&r.stub[20..], &[0; 4], "SamrConnect2 status");
     let handle = r.stub[..20].to_vec();
@@ -127,8 +127,8 @@ async fn samr_domains(b: &Binding) -> msrpc::Result<Vec<u8>> {
     let mut enumerate = handle.clone();
     enumerate.extend_from_slice(&0u32.to_le_bytes());
     enumerate.extend_from_slice(&1000u32.to_le_bytes());
-    let domains = b.call(SAMR, 6, move |_| Ok(enumerate)).await?;
-    let close = b.call(SAMR, 1, move |_| Ok(handle)).await?;
+    let domains = b.call(SAMR, 6, move |_, _| Ok(enumerate)).await?;
+    let close = b.call(SAMR, 1, move |_, _| Ok(handle)).await?;
     assert_eq!(&close.stub[20..], &[0; 4], "SamrCloseHandle status");
     Ok(domains.stub)
 }
@@ -140,7 +140,7 @@ async fn lsa_open_policy(b: &Binding) -> msrpc::Result<Vec<u8>> {
     open.extend_from_slice(&24u32.to_le_bytes());
     open.extend_from_slice(&[0; 20]);
     open.extend_from_slice(&0x0000_0001u32.to_le_bytes());
-    Ok(b.call(LSARPC, 44, move |_| Ok(open)).await?.stub)
+    Ok(b.call(LSARPC, 44, move |_, _| Ok(open)).await?.stub)
 }
 
 #[tokio::test]
@@ -335,7 +335,7 @@ async fn addc_a_server_with_the_exported_keytab_accepts_the_domains_tickets() {
         let b = Binding::with_options(&text, o).unwrap();
         for _ in 0..3 {
             let r = b
-                .call(WHO, 0, |_| Ok(Vec::new()))
+                .call(WHO, 0, |_, _| Ok(Vec::new()))
                 .await
                 .unwrap_or_else(|e| panic!("{level}: {e}"));
             let who = String::from_utf8(r.stub).unwrap();
@@ -464,7 +464,7 @@ async fn addc_altered_and_replayed_kerberos_requests_are_never_dispatched() {
             o.call_timeout = Some(Duration::from_secs(30));
             o.auth = Some(dc.auth(level, &dc.password, &spn));
             let b = Binding::with_options(&format!("ncacn_ip_tcp:127.0.0.1[{proxy}]"), o).unwrap();
-            let r = b.call(WHO, 0, |_| Ok(b"pay alice".to_vec())).await;
+            let r = b.call(WHO, 0, |_, _| Ok(b"pay alice".to_vec())).await;
             match how {
                 Tamper::Flip => {
                     let e = r.expect_err("an altered request");
@@ -535,7 +535,7 @@ async fn netlogon_challenge(b: &Binding, name: &str) -> msrpc::Result<Vec<u8>> {
         req.push(0);
     }
     req.extend_from_slice(&[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
-    let r = b.call(NETLOGON, 4, move |_| Ok(req)).await?;
+    let r = b.call(NETLOGON, 4, move |_, _| Ok(req)).await?;
     assert_eq!(r.stub.len(), 12, "a challenge and a status");
     assert_eq!(&r.stub[8..], &[0; 4], "NetrServerReqChallenge status");
     Ok(r.stub[..8].to_vec())

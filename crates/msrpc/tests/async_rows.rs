@@ -40,6 +40,12 @@ const INVALID_HANDLE: Win32Status = Win32Status::RPC_S_INVALID_ASYNC_HANDLE;
 const CANCELLED: Win32Status = Win32Status::RPC_S_CALL_CANCELLED;
 const IN_PROGRESS: Win32Status = Win32Status::RPC_S_CALL_IN_PROGRESS;
 
+/// A handle operation's result with its error reduced to the status `RpcAsyncCompleteCall` (or
+/// the other `RpcAsync*` functions) would return.
+fn st<T>(r: msrpc::Result<T>) -> Result<T, Win32Status> {
+    r.map_err(|e| e.status())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
@@ -215,16 +221,16 @@ fn row_initialize_handle_then_reinitialize_before_reuse() {
     for round in 0..3 {
         sample::async_func_start_blocking(&state, &b, 20).unwrap();
         assert!(ev.wait_timeout(WAIT), "round {round}: no notification");
-        assert_eq!(state.complete(), Ok(()), "round {round}");
+        assert_eq!(st(state.complete()), Ok(()), "round {round}");
         state.reinitialize().unwrap();
         assert_eq!(state.status(), INVALID_HANDLE, "re-initialised: no call");
     }
     // Re-initialising a handle whose call is pending is refused, and leaves the call alone.
     sample::async_func_start_blocking(&state, &b, 200).unwrap();
-    assert_eq!(state.reinitialize(), Err(INVALID_HANDLE));
+    assert_eq!(st(state.reinitialize()), Err(INVALID_HANDLE));
     assert_eq!(state.status(), PENDING);
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     env.stop();
 }
 
@@ -253,7 +259,10 @@ fn row_each_pending_call_needs_its_own_handle() {
     assert_eq!(first.status(), PENDING);
     call1.complete(());
     assert_eq!(wait_done(&first), OK);
-    assert_eq!((first.complete(), second.complete()), (Ok(()), Ok(())));
+    assert_eq!(
+        (st(first.complete()), st(second.complete())),
+        (Ok(()), Ok(()))
+    );
     assert_eq!(env.log(), vec!["async:1", "async:3"]);
     env.stop();
 }
@@ -271,7 +280,7 @@ fn row_reinitialize_before_another_call() {
     // Completed, result not yet taken.
     let err = sample::async_func_start_blocking(&state, &b, 11).unwrap_err();
     assert_eq!(err.status(), INVALID_HANDLE, "{err}");
-    assert_eq!(state.complete(), Ok(()), "the refusal kept the result");
+    assert_eq!(st(state.complete()), Ok(()), "the refusal kept the result");
     // Completed and taken.
     let err = sample::async_func_start_blocking(&state, &b, 12).unwrap_err();
     assert_eq!(err.status(), INVALID_HANDLE, "{err}");
@@ -284,7 +293,7 @@ fn row_reinitialize_before_another_call() {
     ev.reset();
     sample::async_func_start_blocking(&state, &b, 13).unwrap();
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     assert_eq!(env.log(), vec!["async:10", "async:13"]);
     env.stop();
 }
@@ -312,7 +321,7 @@ fn row_handle_memory_lives_until_reply() {
         call.test_cancel() == IN_PROGRESS
     });
     call.complete(());
-    assert_eq!(waiter.join().unwrap(), Ok(()));
+    assert_eq!(st(waiter.join().unwrap()), Ok(()));
 
     // 2. The last handle dropped while pending: the call is orphaned, cleanly.
     let ev = Event::manual_reset();
@@ -415,8 +424,8 @@ fn row_out_buffers_owned_by_reply() {
         &state,
         REVERSE_IF,
         0,
-        move |syntax| {
-            let mut e = Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+        move |syntax, rep| {
+            let mut e = Encoder::new(syntax, rep);
             e.write_u32(u32::try_from(inout.len()).unwrap());
             for x in &inout {
                 e.write_u32(*x);
@@ -438,7 +447,11 @@ fn row_out_buffers_owned_by_reply() {
     )
     .unwrap();
     assert_eq!(state.status(), PENDING);
-    assert_eq!(state.complete(), Err(PENDING), "no outs before the reply");
+    assert_eq!(
+        st(state.complete()),
+        Err(PENDING),
+        "no outs before the reply"
+    );
     assert!(ev.wait_timeout(WAIT));
     // The outs are owned values handed over by complete(); they outlive the handle.
     let (values, sum, ret) = state.complete().unwrap();
@@ -457,8 +470,8 @@ fn row_out_buffers_owned_by_reply() {
 fn row_complete_unmarshals_on_the_callers_thread() {
     let env = Env::with_interface(Arc::new(ReverseServer), Arc::default());
     let b = env.binding();
-    let encode = |syntax| {
-        let mut e = Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+    let encode = |syntax, rep| {
+        let mut e = Encoder::new(syntax, rep);
         e.write_u32(3);
         for x in [1u32, 2, 3] {
             e.write_u32(x);
@@ -482,7 +495,7 @@ fn row_complete_unmarshals_on_the_callers_thread() {
         "decoded before complete()"
     );
     // 3 values, the count, the sum and the return value: 6 u32s.
-    assert_eq!(state.complete(), Ok(24));
+    assert_eq!(st(state.complete()), Ok(24));
     assert_eq!(*decoded_on.lock().unwrap(), Some(thread::current().id()));
 
     // A decoder that refuses the reply: complete() says so, and so does the status afterwards.
@@ -496,7 +509,7 @@ fn row_complete_unmarshals_on_the_callers_thread() {
     .unwrap();
     assert!(ev.wait_timeout(WAIT));
     assert_eq!(state.status(), Win32Status::OK, "not decoded yet");
-    assert_eq!(state.complete(), Err(Win32Status::RPC_X_BAD_STUB_DATA));
+    assert_eq!(st(state.complete()), Err(Win32Status::RPC_X_BAD_STUB_DATA));
     assert_eq!(state.status(), Win32Status::RPC_X_BAD_STUB_DATA);
     env.stop();
 }
@@ -531,7 +544,7 @@ fn row_event_notification() {
         !auto.is_set(),
         "an auto-reset event is consumed by the wait"
     );
-    assert_eq!((a.complete(), m.complete()), (Ok(()), Ok(())));
+    assert_eq!((st(a.complete()), st(m.complete())), (Ok(()), Ok(())));
     env.stop();
 }
 
@@ -551,7 +564,7 @@ fn row_polling_status_pending_until_done() {
     );
     call.complete(());
     assert_eq!(wait_done(&state), OK);
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     assert_eq!(state.status(), OK, "the final status stays readable");
 
     // A fault: polling ends with the fault's status.
@@ -561,7 +574,7 @@ fn row_polling_status_pending_until_done() {
     assert_eq!(state.status(), PENDING);
     call.abort(Win32Status::ERROR_ACCESS_DENIED);
     assert_eq!(wait_done(&state), Win32Status::ERROR_ACCESS_DENIED);
-    assert_eq!(state.complete(), Err(Win32Status::ERROR_ACCESS_DENIED));
+    assert_eq!(st(state.complete()), Err(Win32Status::ERROR_ACCESS_DENIED));
     env.stop();
 }
 
@@ -602,7 +615,7 @@ fn row_apc_to_calling_thread_runs_only_in_alertable_wait() {
         )]
     );
     assert_eq!(me.pending_apcs(), 0);
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
 
     // Event::wait_alertable runs it too.
     state.reinitialize().unwrap();
@@ -611,7 +624,7 @@ fn row_apc_to_calling_thread_runs_only_in_alertable_wait() {
     next_call(&rx).complete(());
     assert_eq!(wait_done(&state), OK);
     assert_eq!(ev.wait_alertable(WAIT), WaitOutcome::IoCompletion);
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     env.stop();
 }
 
@@ -665,7 +678,7 @@ fn row_apc_to_named_thread() {
         ran.lock().unwrap().clone(),
         vec![(target.id(), RpcAsyncEvent::CallComplete)]
     );
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     env.stop();
 }
 
@@ -722,7 +735,7 @@ fn row_io_completion_port_gets_bytes_key_overlapped() {
     assert_eq!(got, want, "one packet per call, each taken once");
     for c in got {
         let s = &states[c.key - 0xA000];
-        assert_eq!(s.complete(), Ok(()));
+        assert_eq!(st(s.complete()), Ok(()));
     }
     env.stop();
 }
@@ -760,7 +773,7 @@ fn row_window_message_wparam_0_lparam_call() {
             (&s2, WM_USER + 2)
         };
         assert_eq!(m.msg, msg);
-        seen.push((msg, state.complete()));
+        seen.push((msg, st(state.complete())));
     }
     seen.sort_by_key(|(m, _)| *m);
     assert_eq!(
@@ -786,7 +799,7 @@ fn row_callback_notification() {
     let weak = state.downgrade();
     state
         .set_notification(Notification::callback(move |token, ev| {
-            let r = weak.upgrade().map(|s| s.complete());
+            let r = weak.upgrade().map(|s| st(s.complete()));
             let _ = tx
                 .lock()
                 .unwrap()
@@ -805,7 +818,7 @@ fn row_callback_notification() {
     assert_eq!(ev, RpcAsyncEvent::CallComplete);
     assert_eq!(r, Some(Ok(())));
     assert!(results.recv_timeout(QUIET).is_err(), "called twice");
-    assert_eq!(state.complete(), Err(INVALID_HANDLE), "already taken");
+    assert_eq!(st(state.complete()), Err(INVALID_HANDLE), "already taken");
     env.stop();
 }
 
@@ -893,7 +906,7 @@ fn row_sync_calls_while_async_pending_same_binding() {
     assert!(!ev.is_set());
     call.complete(());
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     assert_eq!(b.connection_count(), 1);
     assert_eq!(env.server.stats().connections_accepted, 1, "one connection");
     assert_eq!(
@@ -927,7 +940,7 @@ fn row_exception_during_call_means_no_notification() {
     assert_eq!(err.status(), Win32Status::RPC_S_SERVER_UNAVAILABLE, "{err}");
     assert!(!ev.wait_timeout(QUIET), "a failed call notified");
     assert_eq!(state.status(), INVALID_HANDLE, "no call on the handle");
-    assert_eq!(state.complete(), Err(INVALID_HANDLE));
+    assert_eq!(st(state.complete()), Err(INVALID_HANDLE));
 
     // The same with a callback: never called.
     let (note, fired) = counting();
@@ -941,10 +954,10 @@ fn row_exception_during_call_means_no_notification() {
     let b = env.binding();
     sample::async_func_start_blocking(&state, &b, 10).unwrap();
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     sample::async_func_start_blocking(&cb, &b, 10).unwrap();
     eventually("the callback", || fired.load(Ordering::SeqCst) == 1);
-    assert_eq!(cb.complete(), Ok(()));
+    assert_eq!(st(cb.complete()), Ok(()));
 
     // Other failures as the call is made: an interface the server does not offer (the bind
     // is rejected) and in-parameters that cannot be marshalled. Err at once, no notification.
@@ -952,19 +965,32 @@ fn row_exception_during_call_means_no_notification() {
     state.reinitialize().unwrap();
     ev.reset();
     let err = b
-        .start_blocking(&state, unknown, 0, |_| Ok(Vec::new()), |_| Ok(()))
+        .start_blocking(&state, unknown, 0, |_, _| Ok(Vec::new()), |_| Ok(()))
         .unwrap_err();
     assert_eq!(err.status(), Win32Status::RPC_S_UNKNOWN_IF, "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::BindRejected {
+                reason: msrpc::error::BindRejection::Context {
+                    reason: msrpc::error::ProviderReason::ABSTRACT_SYNTAX_NOT_SUPPORTED,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "the server rejected the binding: abstract syntax not supported (RPC_S_UNKNOWN_IF 1717)"
+    );
     let err = b
         .start_blocking(
             &state,
             ASYNC_RPC,
             sample::OP_ASYNC_FUNC,
-            |_| {
-                Err(Error::Ndr(msrpc_ndr::Error::new(
-                    msrpc_ndr::ErrorKind::NullRefPointer,
-                )))
-            },
+            |_, _| Err(msrpc_ndr::Error::new(msrpc_ndr::ErrorKind::NullRefPointer)),
             |_| Ok(()),
         )
         .unwrap_err();
@@ -973,7 +999,7 @@ fn row_exception_during_call_means_no_notification() {
     assert_eq!(state.status(), INVALID_HANDLE, "still never started");
     sample::async_func_start_blocking(&state, &b, 10).unwrap();
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     env.stop();
 }
 
@@ -988,28 +1014,28 @@ fn row_complete_returns_outs_or_final_status() {
     sample::async_func_start_blocking(&state, &b, 1).unwrap();
     let call = next_call(&rx);
     for _ in 0..3 {
-        assert_eq!(state.complete(), Err(PENDING));
+        assert_eq!(st(state.complete()), Err(PENDING));
     }
     call.complete(());
     wait_done(&state);
-    assert_eq!(state.complete(), Ok(()));
-    assert_eq!(state.complete(), Err(INVALID_HANDLE));
+    assert_eq!(st(state.complete()), Ok(()));
+    assert_eq!(st(state.complete()), Err(INVALID_HANDLE));
     // A fault.
     state.reinitialize().unwrap();
     sample::async_func_start_blocking(&state, &b, 2).unwrap();
     let call = next_call(&rx);
-    assert_eq!(state.complete(), Err(PENDING));
+    assert_eq!(st(state.complete()), Err(PENDING));
     call.abort(Win32Status::RPC_X_BAD_STUB_DATA);
     wait_done(&state);
-    assert_eq!(state.complete(), Err(Win32Status::RPC_X_BAD_STUB_DATA));
-    assert_eq!(state.complete(), Err(INVALID_HANDLE));
+    assert_eq!(st(state.complete()), Err(Win32Status::RPC_X_BAD_STUB_DATA));
+    assert_eq!(st(state.complete()), Err(INVALID_HANDLE));
     // Cancelled.
     state.reinitialize().unwrap();
     sample::async_func_start_blocking(&state, &b, 3).unwrap();
     let call = next_call(&rx);
     state.cancel(CancelMode::Abortive).unwrap();
-    assert_eq!(state.complete(), Err(CANCELLED));
-    assert_eq!(state.complete(), Err(INVALID_HANDLE));
+    assert_eq!(st(state.complete()), Err(CANCELLED));
+    assert_eq!(st(state.complete()), Err(INVALID_HANDLE));
     call.abort(CANCELLED);
     env.stop();
 }
@@ -1037,7 +1063,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     assert_eq!(state.status(), PENDING);
     call.complete(());
     assert!(ev.wait_timeout(WAIT), "the notification still fires");
-    assert_eq!(state.complete(), Ok(()), "the server's answer wins");
+    assert_eq!(st(state.complete()), Ok(()), "the server's answer wins");
 
     // The server aborts on the cancel.
     state.reinitialize().unwrap();
@@ -1051,7 +1077,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     assert_eq!(state.status(), PENDING);
     call.abort(CANCELLED);
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Err(CANCELLED));
+    assert_eq!(st(state.complete()), Err(CANCELLED));
     env.stop();
 
     // The sample as shipped aborts at once when the client cancels.
@@ -1065,7 +1091,7 @@ fn row_cancel_non_abortive_waits_for_server_reply() {
     });
     state.cancel(CancelMode::NonAbortive).unwrap();
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Err(CANCELLED));
+    assert_eq!(st(state.complete()), Err(CANCELLED));
     env.stop();
 }
 
@@ -1099,9 +1125,9 @@ fn row_cancel_abortive_completes_at_once_and_tells_server() {
     stays("the late reply was not discarded", QUIET, || {
         state.status() == CANCELLED
     });
-    assert_eq!(state.complete(), Err(CANCELLED));
+    assert_eq!(st(state.complete()), Err(CANCELLED));
     assert_eq!(
-        state.cancel(CancelMode::Abortive),
+        st(state.cancel(CancelMode::Abortive)),
         Err(INVALID_HANDLE),
         "nothing left to cancel"
     );
@@ -1145,7 +1171,7 @@ fn row_server_manager_gets_async_handle_and_completes_from_any_thread() {
     // The connection keeps serving while the manager's call is outstanding.
     sample::non_async_func_blocking(&b, "while the manager's call is open").unwrap();
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     let (dispatcher, completer) = rx.recv_timeout(WAIT).unwrap();
     assert_ne!(dispatcher, completer, "completed from another thread");
     env.stop();
@@ -1173,7 +1199,10 @@ fn row_server_abort_reaches_client_as_fault_status() {
         state.reinitialize().unwrap();
         sample::async_func_start_blocking(&state, &b, code).unwrap();
         assert!(ev.wait_timeout(WAIT), "abort({code}) did not notify");
-        assert_eq!(state.complete(), Err(want), "abort({code})");
+        // complete() hands over the server's fault itself, with its status and flags.
+        let e = state.complete().unwrap_err();
+        assert_eq!(e.status(), want, "abort({code})");
+        assert!(matches!(e, Error::Fault { .. }), "abort({code}): {e:?}");
     }
     // On the wire: 5 travels as 5, 1818 as nca_s_fault_cancel.
     for (code, wire, win32) in [
@@ -1557,7 +1586,7 @@ fn row_call_timeout_ends_as_cancelled() {
     assert!(ev.wait_timeout(WAIT), "the timeout did not end the call");
     let took = t0.elapsed();
     assert!(took >= Duration::from_millis(150), "ended early: {took:?}");
-    assert_eq!(state.complete(), Err(CANCELLED));
+    assert_eq!(st(state.complete()), Err(CANCELLED));
     eventually("the server to hear the cancel", || {
         call.test_cancel() == CANCELLED
     });
@@ -1577,7 +1606,7 @@ fn row_call_timeout_ends_as_cancelled() {
     sample::async_func_start_blocking(&state, &b, 3).unwrap();
     next_call(&rx).complete(());
     assert!(ev.wait_timeout(WAIT));
-    assert_eq!(state.complete(), Ok(()));
+    assert_eq!(st(state.complete()), Ok(()));
     env.stop();
 }
 
@@ -1798,7 +1827,7 @@ fn row_call_timeout_covers_a_server_that_never_answers_the_bind() {
         ),
         Ok(Ok(())) => {
             assert!(ev.wait_timeout(WAIT));
-            assert_eq!(state.complete(), Err(CANCELLED));
+            assert_eq!(st(state.complete()), Err(CANCELLED));
         }
     }
     assert!(took < Duration::from_secs(4), "took {took:?}");
@@ -1822,8 +1851,8 @@ fn row_cancel_abortive_while_request_is_being_sent() {
             state,
             REVERSE_IF,
             0,
-            move |syntax| {
-                let mut e = Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+            move |syntax, rep| {
+                let mut e = Encoder::new(syntax, rep);
                 e.write_u32(n);
                 for x in 0..n {
                     e.write_u32(x);
@@ -2018,7 +2047,7 @@ fn row_notification_fires_exactly_once_per_call() {
             fired.load(Ordering::SeqCst) == i + 1
         });
         assert_eq!(
-            state.complete(),
+            st(state.complete()),
             if want == OK { Ok(()) } else { Err(want) }
         );
     }

@@ -88,7 +88,7 @@ fn binding(text: &str, auth: Option<AuthInfo>) -> Binding {
 
 async fn who(b: &Binding, payload: &[u8]) -> Result<(String, Vec<u8>), Error> {
     let p = payload.to_vec();
-    let r = b.call(WHO, 0, move |_| Ok(p)).await?;
+    let r = b.call(WHO, 0, move |_, _| Ok(p)).await?;
     let at = r.stub.iter().position(|b| *b == 0).unwrap();
     Ok((
         String::from_utf8(r.stub[..at].to_vec()).unwrap(),
@@ -170,7 +170,7 @@ async fn wrong_passwords_unknown_users_and_low_levels_are_access_denied() {
                 "{creds:?} {level}: {e}"
             );
             // The open interface refuses them too: the association is not authenticated.
-            let e = b.call(OPEN, 1, |_| Ok(Vec::new())).await.unwrap_err();
+            let e = b.call(OPEN, 1, |_, _| Ok(Vec::new())).await.unwrap_err();
             assert_eq!(status(&e), Win32Status::ERROR_ACCESS_DENIED, "{e}");
         }
     }
@@ -192,14 +192,14 @@ async fn wrong_passwords_unknown_users_and_low_levels_are_access_denied() {
     // The open interface takes both.
     assert_eq!(
         anonymous
-            .call(OPEN, 1, |_| Ok(Vec::new()))
+            .call(OPEN, 1, |_, _| Ok(Vec::new()))
             .await
             .unwrap()
             .stub,
         b"ok"
     );
     assert_eq!(
-        low.call(OPEN, 1, |_| Ok(Vec::new())).await.unwrap().stub,
+        low.call(OPEN, 1, |_, _| Ok(Vec::new())).await.unwrap().stub,
         b"ok"
     );
     assert_eq!(
@@ -248,7 +248,7 @@ async fn a_security_callback_refuses_by_identity_and_opnum() {
         Win32Status::ERROR_ACCESS_DENIED
     );
     assert_eq!(
-        eve.call(WHO, 1, |_| Ok(Vec::new())).await.unwrap().stub,
+        eve.call(WHO, 1, |_, _| Ok(Vec::new())).await.unwrap().stub,
         b"ok"
     );
     assert_eq!(ran.load(Ordering::SeqCst), 2);

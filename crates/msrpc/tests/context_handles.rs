@@ -78,8 +78,8 @@ impl Interface for Handles {
 
 async fn open(b: &Binding, v: u32) -> ContextHandle {
     let r = b
-        .call(IFACE, 0, move |s| {
-            let mut e = Encoder::new(s, msrpc::DataRep::LITTLE_ENDIAN);
+        .call(IFACE, 0, move |s, rep| {
+            let mut e = Encoder::new(s, rep);
             e.write_u32(v);
             Ok(e.into_bytes())
         })
@@ -90,8 +90,8 @@ async fn open(b: &Binding, v: u32) -> ContextHandle {
 
 async fn get(b: &Binding, h: ContextHandle) -> Result<u32, Error> {
     let r = b
-        .call(IFACE, 1, move |s| {
-            let mut e = Encoder::new(s, msrpc::DataRep::LITTLE_ENDIAN);
+        .call(IFACE, 1, move |s, rep| {
+            let mut e = Encoder::new(s, rep);
             e.encode_param(&h)?;
             Ok(e.into_bytes())
         })
@@ -101,8 +101,8 @@ async fn get(b: &Binding, h: ContextHandle) -> Result<u32, Error> {
 
 async fn close(b: &Binding, h: ContextHandle) -> Result<ContextHandle, Error> {
     let r = b
-        .call(IFACE, 2, move |s| {
-            let mut e = Encoder::new(s, msrpc::DataRep::LITTLE_ENDIAN);
+        .call(IFACE, 2, move |s, rep| {
+            let mut e = Encoder::new(s, rep);
             e.encode_param(&h)?;
             Ok(e.into_bytes())
         })
@@ -153,7 +153,7 @@ async fn context_handles_live_per_association_and_run_down() {
 
     // A handle of another type, an unknown one, and a closed one: context mismatch.
     let other = {
-        let r = b.call(IFACE, 3, |_| Ok(Vec::new())).await.unwrap();
+        let r = b.call(IFACE, 3, |_, _| Ok(Vec::new())).await.unwrap();
         ContextHandle::decode_head(&mut Decoder::new(&r.stub, r.syntax, r.drep)).unwrap()
     };
     assert_mismatch(get(&b, other).await);

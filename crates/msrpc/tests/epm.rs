@@ -42,7 +42,7 @@ fn epm_binding(host: &str, port: u16) -> Binding {
 async fn call<T>(
     b: &Binding,
     opnum: u16,
-    encode: impl FnOnce(msrpc::Syntax) -> msrpc::Result<Vec<u8>>,
+    encode: impl FnOnce(msrpc::Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
     decode: impl FnOnce(&[u8], msrpc::Syntax, DataRep) -> msrpc_ndr::Result<T>,
 ) -> msrpc::Result<T> {
     let r = b.call(epm::EPM, opnum, encode).await?;
@@ -65,7 +65,7 @@ async fn lookup(
     call(
         b,
         2,
-        move |s| Ok(req.encode(s, DataRep::LITTLE_ENDIAN)?),
+        move |s, rep| req.encode(s, rep),
         e::EptLookupResponse::decode,
     )
     .await
@@ -157,7 +157,7 @@ async fn lookup_pages_with_an_entry_handle() {
     let r = call(
         &b,
         2,
-        move |s| Ok(req.encode(s, DataRep::LITTLE_ENDIAN)?),
+        move |s, rep| req.encode(s, rep),
         e::EptLookupResponse::decode,
     )
     .await
@@ -174,7 +174,7 @@ async fn lookup_pages_with_an_entry_handle() {
     let freed = call(
         &b,
         4,
-        move |s| Ok(req.encode(s, DataRep::LITTLE_ENDIAN)?),
+        move |s, rep| req.encode(s, rep),
         e::EptLookupHandleFreeResponse::decode,
     )
     .await
@@ -224,7 +224,7 @@ async fn map_pages_and_bad_towers() {
         let r = call(
             &b,
             3,
-            move |s| Ok(req.encode(s, DataRep::LITTLE_ENDIAN)?),
+            move |s, rep| req.encode(s, rep),
             e::EptMapResponse::decode,
         )
         .await
@@ -266,7 +266,7 @@ async fn map_pages_and_bad_towers() {
         let r = call(
             &b,
             3,
-            move |s| Ok(req.encode(s, DataRep::LITTLE_ENDIAN)?),
+            move |s, rep| req.encode(s, rep),
             e::EptMapResponse::decode,
         )
         .await
@@ -275,7 +275,7 @@ async fn map_pages_and_bad_towers() {
     }
     // Garbage stub data: a fault, not a crash.
     let err = b
-        .call(epm::EPM, 3, |_| Ok(vec![1, 2, 3]))
+        .call(epm::EPM, 3, |_, _| Ok(vec![1, 2, 3]))
         .await
         .unwrap_err();
     assert_eq!(err.status().0, 0x6f7, "{err}");
@@ -323,7 +323,7 @@ async fn insert_and_delete_are_for_local_callers_only() {
     let r = call(
         &remote,
         6,
-        move |s| Ok(req.encode(s, DataRep::LITTLE_ENDIAN)?),
+        move |s, rep| req.encode(s, rep),
         e::EptMgmtDeleteResponse::decode,
     )
     .await
@@ -334,7 +334,7 @@ async fn insert_and_delete_are_for_local_callers_only() {
     let r = call(
         &local,
         6,
-        move |s| Ok(req2.encode(s, DataRep::LITTLE_ENDIAN)?),
+        move |s, rep| req2.encode(s, rep),
         e::EptMgmtDeleteResponse::decode,
     )
     .await

@@ -76,7 +76,7 @@ async fn an_interface_samba_does_not_serve_is_not_registered() {
     common::require_samba();
     let b = Binding::from_string("ncacn_ip_tcp:127.0.0.1").unwrap();
     let missing = SyntaxId::new(uuid::uuid!("01234567-89ab-cdef-0123-456789abcdef"), 1, 0);
-    let err = b.call(missing, 0, |_| Ok(Vec::new())).await.unwrap_err();
+    let err = b.call(missing, 0, |_, _| Ok(Vec::new())).await.unwrap_err();
     assert_eq!(err.status(), Win32Status::EPT_S_NOT_REGISTERED, "{err}");
     let text = err.to_string();
     assert!(

@@ -122,7 +122,7 @@ fn generated_service_and_client_over_tcp() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let outcome = loop {
         match state.complete() {
-            Err(s) if s == Win32Status::RPC_S_ASYNC_CALL_PENDING => {
+            Err(e) if e.status() == Win32Status::RPC_S_ASYNC_CALL_PENDING => {
                 assert!(
                     std::time::Instant::now() < deadline,
                     "AsyncFunc never completed"
@@ -132,18 +132,18 @@ fn generated_service_and_client_over_tcp() {
             other => break other,
         }
     };
-    assert_eq!(outcome, Ok(a::AsyncFuncResponse {}));
+    assert_eq!(outcome.unwrap(), a::AsyncFuncResponse {});
 
     // Bad stub data (trailing bytes) is faulted with nca_s_fault_ndr before any manager runs.
     let e = rt
-        .block_on(binding.call(a::INTERFACE.syntax_id(), 2, |_| Ok(vec![1, 2, 3, 4])))
+        .block_on(binding.call(a::INTERFACE.syntax_id(), 2, |_, _| Ok(vec![1, 2, 3, 4])))
         .unwrap_err();
     assert!(
         matches!(e, Error::Fault { status, .. } if status == FaultStatus::NCA_S_FAULT_NDR),
         "{e}"
     );
     let e = rt
-        .block_on(binding.call(a::INTERFACE.syntax_id(), 1, |_| Ok(vec![1])))
+        .block_on(binding.call(a::INTERFACE.syntax_id(), 1, |_, _| Ok(vec![1])))
         .unwrap_err();
     assert!(
         matches!(e, Error::Fault { status, .. } if status == FaultStatus::NCA_S_FAULT_NDR),

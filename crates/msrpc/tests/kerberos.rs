@@ -103,7 +103,7 @@ fn binding(text: &str, k: &Kdc, password: &str, level: AuthnLevel) -> Binding {
 
 async fn who(b: &Binding, payload: &[u8]) -> msrpc::Result<(String, Vec<u8>)> {
     let p = payload.to_vec();
-    let r = b.call(WHO, 0, move |_| Ok(p)).await?;
+    let r = b.call(WHO, 0, move |_, _| Ok(p)).await?;
     let at = r.stub.iter().position(|b| *b == 0).unwrap();
     Ok((
         String::from_utf8(r.stub[..at].to_vec()).unwrap(),

@@ -181,7 +181,7 @@ async fn an_absurd_conformance_count_is_bad_stub_data_not_an_allocation() {
         .call(
             msrpc::sample::ASYNC_RPC,
             msrpc::sample::OP_NON_ASYNC_FUNC,
-            |_| {
+            |_, _| {
                 let mut stub = Vec::new();
                 stub.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes()); // max_count
                 stub.extend_from_slice(&0u32.to_le_bytes()); // offset

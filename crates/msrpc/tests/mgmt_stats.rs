@@ -39,8 +39,8 @@ async fn pkts_in_counts_request_fragments() {
     let stub_len = Arc::new(AtomicUsize::new(0));
     let len = stub_len.clone();
     binding
-        .call(ASYNC_RPC, sample::OP_NON_ASYNC_FUNC, move |syntax| {
-            let mut e = msrpc_ndr::Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+        .call(ASYNC_RPC, sample::OP_NON_ASYNC_FUNC, move |syntax, rep| {
+            let mut e = msrpc_ndr::Encoder::new(syntax, rep);
             e.encode_param(&msrpc_ndr::NdrString::from("x".repeat(20_000).as_str()))?;
             let stub = e.into_bytes();
             len.store(stub.len(), Ordering::SeqCst);

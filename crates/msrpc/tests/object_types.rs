@@ -36,7 +36,7 @@ impl Interface for Manager {
 }
 
 async fn which(b: &Binding) -> Result<(u8, uuid::Uuid), Error> {
-    let r = b.call(IFACE, 0, |_| Ok(Vec::new())).await?;
+    let r = b.call(IFACE, 0, |_, _| Ok(Vec::new())).await?;
     Ok((r.stub[0], uuid::Uuid::from_slice(&r.stub[1..17]).unwrap()))
 }
 
@@ -91,11 +91,14 @@ async fn interface_versions_follow_the_dce_rule() {
     // The server has 2.3: clients asking 2.0 .. 2.3 are served; 2.4 and 1.x and 3.x are not.
     for minor in 0..=3 {
         let v = SyntaxId::new(IFACE.uuid, 2, minor);
-        assert!(b.call(v, 0, |_| Ok(Vec::new())).await.is_ok(), "2.{minor}");
+        assert!(
+            b.call(v, 0, |_, _| Ok(Vec::new())).await.is_ok(),
+            "2.{minor}"
+        );
     }
     for (major, minor) in [(2, 4), (1, 0), (3, 0)] {
         let v = SyntaxId::new(IFACE.uuid, major, minor);
-        let err = b.call(v, 0, |_| Ok(Vec::new())).await.unwrap_err();
+        let err = b.call(v, 0, |_, _| Ok(Vec::new())).await.unwrap_err();
         assert_eq!(
             err.status(),
             Win32Status::RPC_S_UNKNOWN_IF,

@@ -245,10 +245,12 @@ async fn proxy_that_delays_drops_and_cuts_gives_no_hang_and_no_wrong_answer() {
                 let len = rng.below(20_000) as usize;
                 let data: Vec<u8> = (0..len).map(|k| (k as u64 ^ i ^ c) as u8).collect();
                 let d = data.clone();
-                let r =
-                    tokio::time::timeout(Duration::from_secs(30), b.call(ECHO, 0, move |_| Ok(d)))
-                        .await
-                        .expect("a call through the proxy hung");
+                let r = tokio::time::timeout(
+                    Duration::from_secs(30),
+                    b.call(ECHO, 0, move |_, _| Ok(d)),
+                )
+                .await
+                .expect("a call through the proxy hung");
                 match r {
                     Ok(reply) => {
                         assert_eq!(reply.stub, data, "wrong answer through the proxy");

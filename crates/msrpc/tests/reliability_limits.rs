@@ -143,7 +143,7 @@ fn wait_closed(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
 
 async fn echo(b: &Binding, data: &[u8]) -> msrpc::Result<Vec<u8>> {
     let d = data.to_vec();
-    Ok(b.call(ECHO, 0, move |_| Ok(d)).await?.stub)
+    Ok(b.call(ECHO, 0, move |_, _| Ok(d)).await?.stub)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

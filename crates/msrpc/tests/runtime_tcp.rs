@@ -45,8 +45,8 @@ async fn sample_calls_and_sync_call_while_async_pending() {
     // A synchronous call made from a plain thread while the async call is pending, same binding.
     let b2 = binding.clone();
     let r = tokio::task::spawn_blocking(move || {
-        b2.call_blocking(ASYNC_RPC, sample::OP_NON_ASYNC_FUNC, |syntax| {
-            let mut e = msrpc_ndr::Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+        b2.call_blocking(ASYNC_RPC, sample::OP_NON_ASYNC_FUNC, |syntax, rep| {
+            let mut e = msrpc_ndr::Encoder::new(syntax, rep);
             e.encode_param(&msrpc_ndr::NdrString::from("hello"))?;
             Ok(e.into_bytes())
         })
@@ -174,7 +174,7 @@ async fn unknown_opnum_faults_with_op_rng_error() {
     let (server, b) = start().await;
     let binding = Binding::from_string(&b).unwrap();
     let err = binding
-        .call(ASYNC_RPC, 9, |_| Ok(Vec::new()))
+        .call(ASYNC_RPC, 9, |_, _| Ok(Vec::new()))
         .await
         .unwrap_err();
     match err {
@@ -202,14 +202,14 @@ async fn unknown_interface_is_rejected_as_unknown_if() {
     let binding = Binding::from_string(&b).unwrap();
     let other = SyntaxId::new(uuid::uuid!("11111111-2222-3333-4444-555555555555"), 1, 0);
     let err = binding
-        .call(other, 0, |_| Ok(Vec::new()))
+        .call(other, 0, |_, _| Ok(Vec::new()))
         .await
         .unwrap_err();
     assert_eq!(err.status(), Win32Status::RPC_S_UNKNOWN_IF, "{err}");
     // A higher minor version than the server's is not served either (DCE version rule).
     let newer = SyntaxId::new(ASYNC_RPC.uuid, 1, 1);
     let err = binding
-        .call(newer, 0, |_| Ok(Vec::new()))
+        .call(newer, 0, |_, _| Ok(Vec::new()))
         .await
         .unwrap_err();
     assert_eq!(err.status(), Win32Status::RPC_S_UNKNOWN_IF, "{err}");

@@ -56,7 +56,7 @@ async fn samba_fragmented_request() {
     // is_server_listening takes no input; 20 KB of stub data crosses 15 fragments. Samba
     // reassembles them and rejects the surplus as bad stub data, or ignores it: either answer
     // proves the fragments were reassembled into one call.
-    let r = b.call(mgmt::MGMT, 2, |_| Ok(vec![0u8; 20_000])).await;
+    let r = b.call(mgmt::MGMT, 2, |_, _| Ok(vec![0u8; 20_000])).await;
     match r {
         Ok(reply) => assert_eq!(reply.stub.len(), 8),
         Err(Error::Fault { status, .. }) => {

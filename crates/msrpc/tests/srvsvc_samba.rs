@@ -22,7 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use msrpc::generated::epm::{self as epm_idl, epm};
-use msrpc::{Binding, DataRep, Stub as _};
+use msrpc::{Binding, Stub as _};
 use msrpc_ndr::tower::Tower;
 use msrpc_ndr::{ConformantArray, ContextHandle, SyntaxId, Unique, WideString};
 
@@ -185,12 +185,12 @@ fn ours(port: u16) -> Vec<String> {
 
         // The reply of one call re-encodes to Samba's exact bytes (nothing lost in decoding).
         let reply = b
-            .call(s::INTERFACE.syntax_id(), 21, |syntax| {
-                Ok(s::NetrServerGetInfoRequest {
+            .call(s::INTERFACE.syntax_id(), 21, |syntax, rep| {
+                s::NetrServerGetInfoRequest {
                     ServerName: Unique::null(),
                     Level: 102,
                 }
-                .encode(syntax, DataRep::LITTLE_ENDIAN)?)
+                .encode(syntax, rep)
             })
             .await
             .unwrap();

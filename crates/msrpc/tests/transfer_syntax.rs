@@ -34,14 +34,14 @@ async fn syntaxes(server: &Server, offer_ndr64: bool) -> (Syntax, Syntax) {
     opts.offer_ndr64 = offer_ndr64;
     let b = Binding::with_options(&server.bindings()[0].to_string(), opts).unwrap();
     let m = b
-        .call(mgmt::MGMT, 2, |_| Ok(Vec::new())) // is_server_listening: no [in] parameters
+        .call(mgmt::MGMT, 2, |_, _| Ok(Vec::new())) // is_server_listening: no [in] parameters
         .await
         .unwrap();
     // The reply decodes in the syntax it names, whichever that is.
     sample::non_async_func(&b, "hello").await.unwrap();
     let s = b
-        .call(ASYNC_RPC, sample::OP_NON_ASYNC_FUNC, |syntax| {
-            let mut e = msrpc_ndr::Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+        .call(ASYNC_RPC, sample::OP_NON_ASYNC_FUNC, |syntax, rep| {
+            let mut e = msrpc_ndr::Encoder::new(syntax, rep);
             e.encode_param(&msrpc_ndr::NdrString::from("x"))?;
             Ok(e.into_bytes())
         })
@@ -108,11 +108,11 @@ async fn the_endpoint_mapper_prefers_ndr20() {
     let b = Binding::from_string(&epm_binding).unwrap();
     // ept_lookup_handle_free (opnum 4) of a null handle: 20 zero bytes in either syntax.
     let r = b
-        .call(msrpc::epm::EPM, 4, |_| Ok(vec![0; 20]))
+        .call(msrpc::epm::EPM, 4, |_, _| Ok(vec![0; 20]))
         .await
         .unwrap();
     assert_eq!(r.syntax, Syntax::Ndr20);
-    let m = b.call(mgmt::MGMT, 2, |_| Ok(Vec::new())).await.unwrap();
+    let m = b.call(mgmt::MGMT, 2, |_, _| Ok(Vec::new())).await.unwrap();
     assert_eq!(
         m.syntax,
         Syntax::Ndr64,

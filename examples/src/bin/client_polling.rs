@@ -69,7 +69,7 @@ fn run(binding: &str, delay: u32) -> Result<(), Box<dyn Error>> {
     // RpcAsyncCompleteCall(&Async, NULL)
     match state.complete() {
         Ok(()) => println!("AsyncFunc completed (status 0)"),
-        Err(status) => return Err(format!("AsyncFunc failed: {status:?}").into()),
+        Err(e) => return Err(format!("AsyncFunc failed: {e}").into()),
     }
     Ok(())
 }

@@ -629,9 +629,11 @@ async fn timed(
     }
 }
 
-fn encode_delay(delay: u32) -> impl FnOnce(msrpc::Syntax) -> msrpc::Result<Vec<u8>> + Send {
-    move |syntax| {
-        let mut e = msrpc_ndr::Encoder::new(syntax, msrpc::DataRep::LITTLE_ENDIAN);
+fn encode_delay(
+    delay: u32,
+) -> impl FnOnce(msrpc::Syntax, msrpc::DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send {
+    move |syntax, rep| {
+        let mut e = msrpc_ndr::Encoder::new(syntax, rep);
         e.encode_param(&delay)?;
         Ok(e.into_bytes())
     }
@@ -669,7 +671,7 @@ async fn abandon_after_send(
     }
     match state.complete() {
         Ok(()) => Outcome::Answered,
-        Err(st) => Outcome::Error(msrpc::Error::status_msg(st, "AsyncState::complete")),
+        Err(e) => Outcome::Error(e),
     }
 }
 
@@ -723,8 +725,8 @@ async fn state_call(
     }
     match state.complete() {
         Ok(()) => Outcome::Answered,
-        Err(st) if st == Win32Status::RPC_S_CALL_CANCELLED && asked => Outcome::Cancelled,
-        Err(st) => Outcome::Error(msrpc::Error::status_msg(st, "AsyncState::complete")),
+        Err(e) if e.status() == Win32Status::RPC_S_CALL_CANCELLED && asked => Outcome::Cancelled,
+        Err(e) => Outcome::Error(e),
     }
 }
 

@@ -457,9 +457,9 @@ impl Bench {
 
 fn encode_echo(
     payload: Arc<ConformantArray<u8>>,
-) -> impl FnOnce(Syntax) -> msrpc::Result<Vec<u8>> + Send + 'static {
-    move |syntax| {
-        let mut e = Encoder::new(syntax, DataRep::LITTLE_ENDIAN);
+) -> impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static {
+    move |syntax, rep| {
+        let mut e = Encoder::new(syntax, rep);
         e.encode_param(&*payload)?;
         Ok(e.into_bytes())
     }

@@ -14,10 +14,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, trace};
 
 use super::{BindingOptions, Reply};
-use crate::error::{Error, Initiator, Result};
+use crate::error::{BindRejection, Error, Initiator, Result};
+use crate::notify::CancelMode;
 use crate::transport::{Address, Outbox, Stream};
 use msrpc_ndr::Syntax;
-use msrpc_proto::wire::ProviderReason;
 use msrpc_proto::{
     ClientConfig, ClientConnection, ClientEvent, ConnectionError, SyntaxId, Win32Status,
 };
@@ -338,7 +338,7 @@ impl PendingCall {
 impl Drop for PendingCall {
     fn drop(&mut self) {
         if !self.done {
-            self.canceller.cancel(true);
+            self.canceller.cancel(CancelMode::Abortive);
         }
     }
 }
@@ -353,10 +353,10 @@ pub(crate) struct Canceller {
 impl Canceller {
     /// Non-abortive: co_cancel, keep waiting for the answer. Abortive: co_cancel or orphaned, and the
     /// call ends at once as cancelled.
-    pub(crate) fn cancel(&self, abortive: bool) {
+    pub(crate) fn cancel(&self, mode: CancelMode) {
         let _ = self.conn.send(Command::Cancel {
             local: self.local,
-            abortive,
+            abortive: mode == CancelMode::Abortive,
         });
     }
 }
@@ -413,7 +413,14 @@ async fn run(
                         } else if let Some(r) =
                             outcome.rejected.iter().find(|c| c.interface == iface)
                         {
-                            Err(rejected(r.reason))
+                            let reason = BindRejection::Context {
+                                result: r.result,
+                                reason: r.reason,
+                            };
+                            Err(Error::BindRejected {
+                                status: reason.status(conn.is_secured()),
+                                reason,
+                            })
                         } else {
                             Err(Error::Protocol {
                                 initiator: Initiator::Remote,
@@ -426,18 +433,10 @@ async fn run(
                 ClientEvent::BindRejected { reason, .. } => {
                     if let Some((_, reply)) = bind_waiter.take() {
                         // A refused authenticated bind is access denied (or an unknown package).
-                        let status = if reason
-                            == msrpc_proto::wire::RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED
-                        {
-                            Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE
-                        } else if conn.is_secured() {
-                            Win32Status::ERROR_ACCESS_DENIED
-                        } else {
-                            Win32Status::RPC_S_SERVER_UNAVAILABLE
-                        };
+                        let reason = BindRejection::Nak(reason);
                         let _ = reply.send(Err(Error::BindRejected {
-                            status,
-                            reason: format!("bind_nak: {reason:?}"),
+                            status: reason.status(conn.is_secured()),
+                            reason,
                         }));
                     }
                 }
@@ -602,19 +601,5 @@ async fn run(
     let ids: Vec<u32> = calls.keys().copied().collect();
     for id in ids {
         finish_call(&mut calls, &mut by_local, id, Err(connection_gone()));
-    }
-}
-
-fn rejected(reason: ProviderReason) -> Error {
-    let status = if reason == ProviderReason::ABSTRACT_SYNTAX_NOT_SUPPORTED {
-        Win32Status::RPC_S_UNKNOWN_IF
-    } else if reason == ProviderReason::PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED {
-        Win32Status::RPC_S_UNSUPPORTED_TRANS_SYN
-    } else {
-        Win32Status::RPC_S_CALL_FAILED_DNE
-    };
-    Error::BindRejected {
-        status,
-        reason: format!("{reason:?}"),
     }
 }

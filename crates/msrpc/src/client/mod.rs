@@ -24,7 +24,7 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::binding::StringBinding;
 use crate::error::{Error, Result};
-use crate::notify::{AsyncState, CallCompleter};
+use crate::notify::{AsyncState, CallCompleter, CancelMode};
 
 use msrpc_ndr::{DataRep, DecodeLimits, Syntax};
 use msrpc_proto::{SyntaxId, Win32Status};
@@ -227,6 +227,9 @@ impl BindingOptions {
     }
 }
 
+/// The data representation msrpc clients send (and announce in their request headers).
+const REQUEST_REP: DataRep = DataRep::LITTLE_ENDIAN;
+
 /// Threads remembered for causal ordering; past it, entries of dead connections are dropped, and
 /// threads beyond it are not pinned.
 const MAX_AFFINITY_ENTRIES: usize = 4096;
@@ -323,7 +326,22 @@ impl Binding {
     }
 
     /// Makes a call and waits for its reply. `encode` receives the transfer syntax negotiated for the
-    /// interface and returns the request stub.
+    /// interface and the data representation to encode in (msrpc clients send little-endian), and
+    /// returns the request stub: the same closure as the generated stubs hand
+    /// [`ClientCall`](crate::codegen::ClientCall).
+    ///
+    /// ```no_run
+    /// # async fn demo() -> msrpc::Result<()> {
+    /// use msrpc::{Binding, SyntaxId, Uuid};
+    ///
+    /// const IFACE: SyntaxId = SyntaxId::new(
+    ///     Uuid::from_u128(0x7f6c4340_eb67_11d1_b9d7_00c04fad9a3b), 1, 0);
+    /// let b = Binding::from_string("ncacn_ip_tcp:127.0.0.1[8765]")?;
+    /// // Opnum 2 of the AsyncRPC sample (`Shutdown`) has no [in] parameters: an empty stub.
+    /// let reply = b.call(IFACE, 2, |_syntax, _rep| Ok(Vec::new())).await?;
+    /// assert!(reply.stub.is_empty());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Cancel safety
     /// Dropping the future cancels the call (co_cancel, then orphaned); see the module docs.
@@ -331,7 +349,7 @@ impl Binding {
         &self,
         iface: SyntaxId,
         opnum: u16,
-        encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
     ) -> Result<Reply> {
         self.call_from(iface, opnum, encode, None).await
     }
@@ -347,7 +365,7 @@ impl Binding {
         &self,
         iface: SyntaxId,
         opnum: u16,
-        encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
     ) -> Result<Reply> {
         let caller = std::thread::current().id();
         self.inner
@@ -359,7 +377,7 @@ impl Binding {
         &self,
         iface: SyntaxId,
         opnum: u16,
-        encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
         caller: Option<ThreadId>,
     ) -> Result<Reply> {
         let (conn, stub) = self.prepare(iface, encode, caller).await?;
@@ -391,8 +409,8 @@ impl Binding {
         state: &AsyncState<R>,
         iface: SyntaxId,
         opnum: u16,
-        encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
-        decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+        decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
     ) -> Result<()> {
         let caller = std::thread::current().id();
         self.inner
@@ -407,8 +425,8 @@ impl Binding {
         state: &AsyncState<R>,
         iface: SyntaxId,
         opnum: u16,
-        encode: impl FnOnce(Syntax) -> Result<Vec<u8>> + Send + 'static,
-        decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+        decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
     ) -> Result<()> {
         self.start_async(state, iface, opnum, encode, decode, None)
             .await
@@ -421,8 +439,8 @@ impl Binding {
         state: &AsyncState<R>,
         iface: SyntaxId,
         opnum: u16,
-        encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
-        decode: impl FnOnce(Reply) -> Result<R> + Send + 'static,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
+        decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
         caller: Option<ThreadId>,
     ) -> Result<()> {
         let (slot, completer) = begin_async(state)?;
@@ -430,7 +448,7 @@ impl Binding {
             Ok(p) => p,
             Err(e) => {
                 // Failed as it was made: no notification, the handle goes back to initialised.
-                completer.fail_at_start(e.status());
+                completer.fail_at_start();
                 return Err(e);
             }
         };
@@ -447,9 +465,9 @@ impl Binding {
             }
         };
         let mut t = slot.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(abortive) = t.early.take() {
+        if let Some(mode) = t.early.take() {
             // The client cancelled while the call was being made: tell the server now.
-            canceller.cancel(abortive);
+            canceller.cancel(mode);
         }
         t.call = Some(canceller);
         Ok(())
@@ -461,7 +479,7 @@ impl Binding {
     async fn prepare(
         &self,
         iface: SyntaxId,
-        encode: impl FnOnce(Syntax) -> Result<Vec<u8>>,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
         caller: Option<ThreadId>,
     ) -> Result<(ConnHandle, Vec<u8>)> {
         // Connecting and binding are bounded by the connect timeout, and by the call timeout when it
@@ -484,7 +502,7 @@ impl Binding {
                 });
             }
         };
-        let stub = encode(syntax)?;
+        let stub = encode(syntax, REQUEST_REP)?;
         Ok((conn, stub))
     }
 
@@ -787,11 +805,11 @@ impl Binding {
 }
 
 /// Where the handle's cancel hook finds the call: the call's canceller once the request is queued,
-/// and any cancel asked for before that (`Some(abortive)`), to be applied as soon as the call exists.
+/// and any cancel asked for before that, to be applied as soon as the call exists.
 #[derive(Debug, Default)]
 struct CancelTarget {
     call: Option<conn::Canceller>,
-    early: Option<bool>,
+    early: Option<CancelMode>,
 }
 
 type CancelSlot = Arc<Mutex<CancelTarget>>;
@@ -801,22 +819,17 @@ fn begin_async<R>(state: &AsyncState<R>) -> Result<(CancelSlot, CallCompleter<R>
     let slot: CancelSlot = Arc::new(Mutex::new(CancelTarget::default()));
     let hook = {
         let slot = slot.clone();
-        Arc::new(move |abortive: bool| {
+        Arc::new(move |mode: CancelMode| {
             let mut t = slot.lock().unwrap_or_else(|p| p.into_inner());
             match &t.call {
-                Some(c) => c.cancel(abortive),
+                Some(c) => c.cancel(mode),
                 // Still connecting or binding: remember it; an abortive cancel wins.
-                None => t.early = Some(abortive || t.early.unwrap_or(false)),
+                None if t.early == Some(CancelMode::Abortive) => {}
+                None => t.early = Some(mode),
             }
         })
     };
-    let completer = state.begin(hook).map_err(|status| {
-        Error::status_msg(
-            status,
-            "the async handle has a call pending, or completed and was not re-initialised \
-             (call reinitialize() before reusing it)",
-        )
-    })?;
+    let completer = state.begin(hook)?;
     Ok((slot, completer))
 }
 
@@ -824,7 +837,7 @@ fn begin_async<R>(state: &AsyncState<R>) -> Result<(CancelSlot, CallCompleter<R>
 /// reply's bytes; `decode` runs later, in [`AsyncState::complete`] or the completion future's poll.
 struct AsyncSink<R> {
     completer: CallCompleter<R>,
-    decode: Box<dyn FnOnce(Reply) -> Result<R> + Send>,
+    decode: Box<dyn FnOnce(Reply) -> msrpc_ndr::Result<R> + Send>,
 }
 
 impl<R: Send + 'static> conn::CallSink for AsyncSink<R> {
@@ -832,17 +845,16 @@ impl<R: Send + 'static> conn::CallSink for AsyncSink<R> {
         let AsyncSink { completer, decode } = *self;
         match outcome {
             Ok(reply) => {
-                completer.finish_deferred(move || decode(reply).map_err(|e| e.status()));
+                completer.finish_deferred(move || Ok(decode(reply)?));
             }
             Err(e) => {
-                completer.finish(Err(e.status()));
+                completer.finish(Err(e));
             }
         }
     }
 
     fn not_started(self: Box<Self>) {
-        self.completer
-            .fail_at_start(Win32Status::RPC_S_CALL_FAILED_DNE);
+        self.completer.fail_at_start();
     }
 }
 

@@ -9,7 +9,7 @@ use msrpc_ndr::{ConformantArray, ContextHandle, Unique};
 use msrpc_proto::{SyntaxId, Win32Status};
 use uuid::Uuid;
 
-use super::db::{EPT_S_NOT_REGISTERED, Entry};
+use super::db::{EPT_S_NOT_REGISTERED, Entry, EptError};
 use super::server::{entry_from_wire, entry_to_wire, twr};
 use crate::client::{Binding, BindingOptions};
 use crate::codegen::Stub as _;
@@ -27,13 +27,13 @@ const MAX_LOOKUP_CALLS: usize = 1000;
 
 /// The status an epm operation answered, as an error (the status's name when Win32 knows it).
 fn ept_status(op: &str, status: u32) -> Error {
-    let win32 = match status {
-        EPT_S_NOT_REGISTERED => Win32Status::EPT_S_NOT_REGISTERED,
-        super::EPT_S_INVALID_ENTRY => Win32Status(1751),
-        super::EPT_S_CANT_PERFORM_OP => Win32Status(1752),
-        s => Win32Status(s),
-    };
-    Error::status_msg(win32, format!("{op} answered status {status:#x}"))
+    match EptError::from_code(status) {
+        Some(e) => Error::status_msg(e.status(), format!("{op} answered status {status:#x}: {e}")),
+        None => Error::status_msg(
+            Win32Status(status),
+            format!("{op} answered status {status:#x}"),
+        ),
+    }
 }
 
 /// `ept_map` for `iface` over NDR20 and `ncacn_ip_tcp`: the towers the endpoint mapper knows, at
@@ -63,8 +63,8 @@ pub async fn map(
         max_towers: max,
     };
     let reply = epm
-        .call(EPM, e::EptMapRequest::OPNUM, move |syntax| {
-            Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+        .call(EPM, e::EptMapRequest::OPNUM, move |syntax, rep| {
+            req.encode(syntax, rep)
         })
         .await?;
     let resp = e::EptMapResponse::decode(&reply.stub, reply.syntax, reply.drep)?;
@@ -98,8 +98,8 @@ pub async fn lookup_all(epm: &Binding) -> Result<Vec<Entry>> {
             max_ents: LOOKUP_PAGE,
         };
         let reply = epm
-            .call(EPM, e::EptLookupRequest::OPNUM, move |syntax| {
-                Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+            .call(EPM, e::EptLookupRequest::OPNUM, move |syntax, rep| {
+                req.encode(syntax, rep)
             })
             .await;
         let resp = match reply
@@ -138,9 +138,11 @@ async fn free_handle(epm: &Binding, handle: ContextHandle) {
         entry_handle: handle,
     };
     let _ = epm
-        .call(EPM, e::EptLookupHandleFreeRequest::OPNUM, move |syntax| {
-            Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
-        })
+        .call(
+            EPM,
+            e::EptLookupHandleFreeRequest::OPNUM,
+            move |syntax, rep| req.encode(syntax, rep),
+        )
         .await;
 }
 
@@ -153,8 +155,8 @@ pub async fn insert(epm: &Binding, entries: &[Entry], replace: bool) -> Result<(
         replace: u32::from(replace),
     };
     let reply = epm
-        .call(EPM, e::EptInsertRequest::OPNUM, move |syntax| {
-            Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+        .call(EPM, e::EptInsertRequest::OPNUM, move |syntax, rep| {
+            req.encode(syntax, rep)
         })
         .await?;
     match e::EptInsertResponse::decode(&reply.stub, reply.syntax, reply.drep)?.status {
@@ -171,8 +173,8 @@ pub async fn delete(epm: &Binding, entries: &[Entry]) -> Result<()> {
         entries: ConformantArray(wire),
     };
     let reply = epm
-        .call(EPM, e::EptDeleteRequest::OPNUM, move |syntax| {
-            Ok(req.encode(syntax, msrpc_ndr::DataRep::LITTLE_ENDIAN)?)
+        .call(EPM, e::EptDeleteRequest::OPNUM, move |syntax, rep| {
+            req.encode(syntax, rep)
         })
         .await?;
     match e::EptDeleteResponse::decode(&reply.stub, reply.syntax, reply.drep)?.status {

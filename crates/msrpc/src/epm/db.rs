@@ -4,8 +4,11 @@
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
+use std::fmt;
+
 use msrpc_ndr::SyntaxId;
 use msrpc_ndr::tower::{Floor, Tower};
+use msrpc_proto::Win32Status;
 use uuid::Uuid;
 
 /// `ept_s_not_registered` / `EPT_S_NOT_REGISTERED` as epm puts it in the status field: no (more)
@@ -15,6 +18,75 @@ pub const EPT_S_NOT_REGISTERED: u32 = 0x16c9_a0d6;
 pub const EPT_S_INVALID_ENTRY: u32 = 0x16c9_a0d7;
 /// `ept_s_cant_perform_op`: the operation is refused (e.g. `ept_insert` from a remote caller).
 pub const EPT_S_CANT_PERFORM_OP: u32 = 0x16c9_a0d8;
+
+/// Why the endpoint database refused an operation: one of the `ept_s_*` statuses the endpoint
+/// mapper answers in the operation's status field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EptError {
+    /// `ept_s_not_registered`: no entry matches.
+    NotRegistered,
+    /// `ept_s_invalid_entry`: an entry's tower cannot be used (no interface or transfer-syntax
+    /// floor).
+    InvalidEntry,
+    /// `ept_s_cant_perform_op`: the operation is refused (a remote caller, or the map is full).
+    CantPerformOp,
+}
+
+impl EptError {
+    /// The Win32 status a Windows program sees: `EPT_S_NOT_REGISTERED` (1753),
+    /// `EPT_S_INVALID_ENTRY` (1751) or `EPT_S_CANT_PERFORM_OP` (1752).
+    pub fn status(self) -> Win32Status {
+        match self {
+            EptError::NotRegistered => Win32Status::EPT_S_NOT_REGISTERED,
+            EptError::InvalidEntry => Win32Status(1751),
+            EptError::CantPerformOp => Win32Status(1752),
+        }
+    }
+
+    /// The status as the endpoint mapper puts it on the wire ([`EPT_S_NOT_REGISTERED`],
+    /// [`EPT_S_INVALID_ENTRY`], [`EPT_S_CANT_PERFORM_OP`]).
+    pub fn code(self) -> u32 {
+        match self {
+            EptError::NotRegistered => EPT_S_NOT_REGISTERED,
+            EptError::InvalidEntry => EPT_S_INVALID_ENTRY,
+            EptError::CantPerformOp => EPT_S_CANT_PERFORM_OP,
+        }
+    }
+
+    /// The error a status field holds, if it is one of the three.
+    pub fn from_code(code: u32) -> Option<EptError> {
+        match code {
+            EPT_S_NOT_REGISTERED => Some(EptError::NotRegistered),
+            EPT_S_INVALID_ENTRY => Some(EptError::InvalidEntry),
+            EPT_S_CANT_PERFORM_OP => Some(EptError::CantPerformOp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EptError::NotRegistered => "no entry of the endpoint map matches",
+            EptError::InvalidEntry => {
+                "an entry's tower cannot be used (it needs interface and transfer syntax floors)"
+            }
+            EptError::CantPerformOp => {
+                "the endpoint mapper cannot perform the operation (refused to a remote caller, \
+                 or the map is full)"
+            }
+        })
+    }
+}
+
+impl std::error::Error for EptError {}
+
+impl From<EptError> for crate::Error {
+    fn from(e: EptError) -> Self {
+        crate::Error::status_msg(e.status(), e)
+    }
+}
 
 /// Longest annotation kept (`ept_max_annotation_size`, including the NUL).
 pub const MAX_ANNOTATION: usize = 64;
@@ -147,16 +219,16 @@ impl EndpointDb {
     /// `ept_insert`: adds entries. With `replace`, entries with the same object, interface (UUID and
     /// major version), transfer syntax and protocol are replaced first. A tower without interface and
     /// transfer-syntax floors is `ept_s_invalid_entry`, and nothing is inserted.
-    pub fn insert(&self, entries: Vec<Entry>, replace: bool) -> Result<(), u32> {
+    pub fn insert(&self, entries: Vec<Entry>, replace: bool) -> Result<(), EptError> {
         if entries
             .iter()
             .any(|e| e.tower.interface().is_none() || e.tower.transfer_syntax().is_none())
         {
-            return Err(EPT_S_INVALID_ENTRY);
+            return Err(EptError::InvalidEntry);
         }
         let mut db = self.lock();
         if db.entries.len().saturating_add(entries.len()) > MAX_ENTRIES {
-            return Err(EPT_S_CANT_PERFORM_OP);
+            return Err(EptError::CantPerformOp);
         }
         // Replacing drops the entries registered before this call in the same slots; the new
         // entries never replace one another (a server registers all its endpoints at once).
@@ -177,7 +249,7 @@ impl EndpointDb {
 
     /// `ept_delete`: removes entries equal in object and tower. `ept_s_not_registered` if one of them
     /// is not there (the others are still removed).
-    pub fn delete(&self, entries: &[Entry]) -> Result<(), u32> {
+    pub fn delete(&self, entries: &[Entry]) -> Result<(), EptError> {
         let mut db = self.lock();
         let mut missing = false;
         for e in entries {
@@ -187,7 +259,7 @@ impl EndpointDb {
             missing |= db.entries.len() == before;
         }
         if missing {
-            Err(EPT_S_NOT_REGISTERED)
+            Err(EptError::NotRegistered)
         } else {
             Ok(())
         }
@@ -202,13 +274,13 @@ impl EndpointDb {
 
     /// Removes every entry whose tower equals `tower` (and whose object is `object`, when given):
     /// `ept_mgmt_delete`. `ept_s_not_registered` if none matched.
-    pub fn delete_tower(&self, object: Option<Uuid>, tower: &Tower) -> Result<(), u32> {
+    pub fn delete_tower(&self, object: Option<Uuid>, tower: &Tower) -> Result<(), EptError> {
         let mut db = self.lock();
         let before = db.entries.len();
         db.entries
             .retain(|(_, e)| !(e.tower == *tower && object.is_none_or(|o| o == e.object)));
         if db.entries.len() == before {
-            Err(EPT_S_NOT_REGISTERED)
+            Err(EptError::NotRegistered)
         } else {
             Ok(())
         }
@@ -531,7 +603,7 @@ mod tests {
     fn insert_is_bounded() {
         let db = EndpointDb::new();
         let many: Vec<Entry> = (0..MAX_ENTRIES as u16 + 1).map(|i| tcp(IF_A, i)).collect();
-        assert_eq!(db.insert(many, false), Err(EPT_S_CANT_PERFORM_OP));
+        assert_eq!(db.insert(many, false), Err(EptError::CantPerformOp));
         assert!(db.is_empty());
     }
 
@@ -552,7 +624,7 @@ mod tests {
         let ports: Vec<_> = db.entries().iter().map(|e| e.tower.tcp_port()).collect();
         assert_eq!(ports, vec![Some(1002), Some(1003)]);
         db.insert(vec![tcp(IF_A, 1001)], true).unwrap();
-        assert_eq!(db.delete(&[tcp(IF_A, 1000)]), Err(EPT_S_NOT_REGISTERED));
+        assert_eq!(db.delete(&[tcp(IF_A, 1000)]), Err(EptError::NotRegistered));
         assert_eq!(db.delete(&[tcp(IF_A, 1001)]), Ok(()));
         assert!(db.entries().is_empty());
         let bad = Entry {
@@ -560,6 +632,6 @@ mod tests {
             tower: Tower::default(),
             annotation: String::new(),
         };
-        assert_eq!(db.insert(vec![bad], false), Err(EPT_S_INVALID_ENTRY));
+        assert_eq!(db.insert(vec![bad], false), Err(EptError::InvalidEntry));
     }
 }

@@ -18,8 +18,8 @@ pub(crate) use client::resolve_np;
 pub use client::{EPM_PORT, delete, insert, lookup_all, map, map_tcp};
 pub(crate) use client::{resolve_lrpc, resolve_tcp};
 pub use db::{
-    EPT_S_CANT_PERFORM_OP, EPT_S_INVALID_ENTRY, EPT_S_NOT_REGISTERED, EndpointDb, Entry, Inquiry,
-    LookupPage, MAX_ANNOTATION, MAX_ENTRIES, VersionOption,
+    EPT_S_CANT_PERFORM_OP, EPT_S_INVALID_ENTRY, EPT_S_NOT_REGISTERED, EndpointDb, Entry, EptError,
+    Inquiry, LookupPage, MAX_ANNOTATION, MAX_ENTRIES, VersionOption,
 };
 pub(crate) use register::Registration;
 pub use server::{EPM, EndpointMapper, MAX_HANDLES, MAX_PAGE};

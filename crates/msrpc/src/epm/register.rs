@@ -56,10 +56,10 @@ impl Registration {
             return Ok(());
         }
         if let Some(db) = &self.local {
-            db.insert(entries.clone(), true).map_err(|s| {
+            db.insert(entries.clone(), true).map_err(|e| {
                 crate::Error::status_msg(
-                    crate::Win32Status(1752),
-                    format!("the endpoint map refused the entries (status {s:#x})"),
+                    e.status(),
+                    format!("the endpoint map refused the entries: {e}"),
                 )
             })?;
         }

@@ -118,7 +118,7 @@ impl EndpointMapper {
                 let req = e::EptInsertRequest::decode(stub, syntax, drep).map_err(ndr)?;
                 let status = if local {
                     entries_from_wire(&req.entries.0)
-                        .and_then(|v| self.db.insert(v, req.replace != 0))
+                        .and_then(|v| self.db.insert(v, req.replace != 0).map_err(|e| e.code()))
                         .err()
                         .unwrap_or(0)
                 } else {
@@ -132,7 +132,7 @@ impl EndpointMapper {
                 let req = e::EptDeleteRequest::decode(stub, syntax, drep).map_err(ndr)?;
                 let status = if local {
                     entries_from_wire(&req.entries.0)
-                        .and_then(|v| self.db.delete(&v))
+                        .and_then(|v| self.db.delete(&v).map_err(|e| e.code()))
                         .err()
                         .unwrap_or(0)
                 } else {
@@ -184,7 +184,10 @@ impl EndpointMapper {
                         Some(Ok(tower)) => {
                             let object = (req.object_speced != 0)
                                 .then(|| req.object.as_ref().copied().unwrap_or_default());
-                            self.db.delete_tower(object, &tower).err().unwrap_or(0)
+                            self.db
+                                .delete_tower(object, &tower)
+                                .err()
+                                .map_or(0, |e| e.code())
                         }
                         _ => EPT_S_INVALID_ENTRY,
                     }

@@ -11,22 +11,22 @@
 //!
 //! - The client creates the handle with a [`Notification`] (`RpcAsyncInitializeHandle` plus
 //!   setting `NotificationType` and `u`).
-//! - The runtime calls [`AsyncState::begin`] as the call starts. It refuses with 1914
-//!   `RPC_S_INVALID_ASYNC_HANDLE` unless the handle is `Initialized`: a pending handle cannot
-//!   carry a second call, and a used one must be [re-initialised](AsyncState::reinitialize)
-//!   first. `begin` returns the [`CallCompleter`], the runtime's half.
-//! - When the reply (or a fault) arrives the runtime calls [`CallCompleter::finish`], which
-//!   stores the result and fires the notification exactly once.
+//! - The runtime begins the call on the handle as the call starts (`Binding::start`, or a
+//!   generated `op_start` form). It refuses with 1914 `RPC_S_INVALID_ASYNC_HANDLE` unless the
+//!   handle is `Initialized`: a pending handle cannot carry a second call, and a used one must be
+//!   [re-initialised](AsyncState::reinitialize) first.
+//! - When the reply (or a fault) arrives the runtime stores it in the handle and fires the
+//!   notification exactly once.
 //! - The client polls [`AsyncState::status`] (997 `RPC_S_ASYNC_CALL_PENDING` until done) and
 //!   takes the result with [`AsyncState::complete`] (`RpcAsyncCompleteCall`), or awaits
-//!   [`AsyncState::completion`].
+//!   [`AsyncState::completion`]. Both give an [`Error`](crate::Error) whose
+//!   [`status`](crate::Error::status) is the one `RpcAsyncCompleteCall` returns.
 //!
 //! # Ownership
 //!
-//! The handle is shared: clones are further handles, and the runtime's [`CallCompleter`] keeps
-//! the state alive while the call is pending, so nothing is freed under the call. When the last
-//! client handle is dropped while the call is pending, the call is cancelled abortively (the
-//! runtime's hook is told to orphan it).
+//! The handle is shared: clones are further handles, and the runtime keeps the state alive while
+//! the call is pending, so nothing is freed under the call. When the last client handle is
+//! dropped while the call is pending, the call is cancelled abortively (orphaned).
 //!
 //! A notification routine that needs the handle should capture a [`WeakAsyncState`]
 //! ([`AsyncState::downgrade`]): a strong clone stored inside the handle's own notification
@@ -40,26 +40,28 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 
+use msrpc_proto::Initiator;
 use msrpc_proto::status::Win32Status;
 
 use super::wait::lock;
 use super::{CallToken, Notification, RpcAsyncEvent};
+use crate::error::{Error, Result};
 
 /// The `UserInfo` field of `RPC_ASYNC_STATE`: anything the application wants to keep with the
 /// handle.
 pub type UserInfo = Arc<dyn Any + Send + Sync>;
 
 /// How the runtime hears about [`AsyncState::cancel`]: it sends `co_cancel` (both kinds) and,
-/// when `abortive`, orphans the call locally. Called with no lock held, on the cancelling
+/// when abortive, orphans the call locally. Called with no lock held, on the cancelling
 /// thread; must not block.
-pub trait CancelHook: Send + Sync {
+pub(crate) trait CancelHook: Send + Sync {
     /// The client cancelled the pending call.
-    fn cancel(&self, abortive: bool);
+    fn cancel(&self, mode: CancelMode);
 }
 
-impl<F: Fn(bool) + Send + Sync> CancelHook for F {
-    fn cancel(&self, abortive: bool) {
-        self(abortive)
+impl<F: Fn(CancelMode) + Send + Sync> CancelHook for F {
+    fn cancel(&self, mode: CancelMode) {
+        self(mode)
     }
 }
 
@@ -112,15 +114,25 @@ enum Phase<R> {
         cancel_requested: bool,
     },
     Completed(Outcome<R>),
+    /// The result was taken; the call's final status stays readable.
     Taken(Win32Status),
 }
 
 /// A completed call's result: ready, or the reply still to be decoded by whoever takes it.
 enum Outcome<R> {
-    Ready(Result<R, Win32Status>),
+    Ready(Result<R>),
     /// The reply arrived; decoding it (on the taker's thread) gives the result.
-    Undecoded(Box<dyn FnOnce() -> Result<R, Win32Status> + Send>),
+    Undecoded(Box<dyn FnOnce() -> Result<R> + Send>),
 }
+
+/// 1914 `RPC_S_INVALID_ASYNC_HANDLE`, with what was wrong with the handle.
+fn invalid_handle(what: &str) -> Error {
+    Error::status_msg(Win32Status::RPC_S_INVALID_ASYNC_HANDLE, what)
+}
+
+const PENDING_HANDLE: &str = "the async handle has a call pending";
+const USED_HANDLE: &str = "the async handle has a call pending, or completed and was not \
+                           re-initialised (call reinitialize() before reusing it)";
 
 fn next_token() -> CallToken {
     static NEXT: AtomicUsize = AtomicUsize::new(1);
@@ -163,12 +175,12 @@ impl<R> AsyncState<R> {
     }
 
     /// `RpcAsyncInitializeHandle` on an existing handle: makes a used handle ready for another
-    /// call, dropping a result not taken with `complete`. 1914 `RPC_S_INVALID_ASYNC_HANDLE`
-    /// while a call is pending.
-    pub fn reinitialize(&self) -> Result<(), Win32Status> {
+    /// call, dropping a result not taken with `complete`. An error with status 1914
+    /// `RPC_S_INVALID_ASYNC_HANDLE` while a call is pending.
+    pub fn reinitialize(&self) -> Result<()> {
         let mut inner = lock(&self.shared().inner);
         if matches!(inner.phase, Phase::Pending { .. }) {
-            return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+            return Err(invalid_handle(PENDING_HANDLE));
         }
         inner.phase = Phase::Initialized;
         inner.waker = None;
@@ -180,12 +192,12 @@ impl<R> AsyncState<R> {
         lock(&self.shared().inner).notification.clone()
     }
 
-    /// Changes the notification for the next call. 1914 while a call is pending (the pending
-    /// call keeps the one it started with either way).
-    pub fn set_notification(&self, notification: Notification) -> Result<(), Win32Status> {
+    /// Changes the notification for the next call. An error with status 1914 while a call is
+    /// pending (the pending call keeps the one it started with either way).
+    pub fn set_notification(&self, notification: Notification) -> Result<()> {
         let mut inner = lock(&self.shared().inner);
         if matches!(inner.phase, Phase::Pending { .. }) {
-            return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+            return Err(invalid_handle(PENDING_HANDLE));
         }
         inner.notification = notification;
         Ok(())
@@ -204,10 +216,10 @@ impl<R> AsyncState<R> {
     /// Runtime side: a call starts on this handle. Resolves an APC notification without a
     /// thread to the calling thread, keeps `hook` for [`AsyncState::cancel`], and returns the
     /// completer. 1914 `RPC_S_INVALID_ASYNC_HANDLE` unless the handle is initialised and idle.
-    pub fn begin(&self, hook: Arc<dyn CancelHook>) -> Result<CallCompleter<R>, Win32Status> {
+    pub(crate) fn begin(&self, hook: Arc<dyn CancelHook>) -> Result<CallCompleter<R>> {
         let mut inner = lock(&self.shared().inner);
         if !matches!(inner.phase, Phase::Initialized) {
-            return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+            return Err(invalid_handle(USED_HANDLE));
         }
         inner.generation += 1;
         inner.phase = Phase::Pending {
@@ -229,7 +241,8 @@ impl<R> AsyncState<R> {
             Phase::Initialized => Win32Status::RPC_S_INVALID_ASYNC_HANDLE,
             Phase::Pending { .. } => Win32Status::RPC_S_ASYNC_CALL_PENDING,
             Phase::Completed(Outcome::Ready(Ok(_)) | Outcome::Undecoded(_)) => Win32Status::OK,
-            Phase::Completed(Outcome::Ready(Err(s))) | Phase::Taken(s) => *s,
+            Phase::Completed(Outcome::Ready(Err(e))) => e.status(),
+            Phase::Taken(s) => *s,
         }
     }
 
@@ -238,20 +251,35 @@ impl<R> AsyncState<R> {
         matches!(lock(&self.shared().inner).phase, Phase::Pending { .. })
     }
 
-    /// `RpcAsyncCompleteCall`: the call's result, handing over the reply. `Err(997)` while
-    /// pending (try again later); otherwise the answer is final: the reply, 1818
-    /// `RPC_S_CALL_CANCELLED`, or the fault status. After that the handle needs
-    /// [`reinitialize`](AsyncState::reinitialize); `complete` again gives 1914.
-    pub fn complete(&self) -> Result<R, Win32Status> {
+    /// `RpcAsyncCompleteCall`: the call's result, handing over the reply.
+    ///
+    /// The error's [`status`](Error::status) is what `RpcAsyncCompleteCall` returns:
+    /// 997 `RPC_S_ASYNC_CALL_PENDING` while pending (try again later; nothing is taken);
+    /// otherwise the answer is final: the reply, or the call's error ([`Error::Cancelled`], 1818
+    /// `RPC_S_CALL_CANCELLED`; [`Error::Fault`] with the server's fault status; a connection
+    /// failure; 1783 `RPC_X_BAD_STUB_DATA` when the reply does not decode). After that the
+    /// handle needs [`reinitialize`](AsyncState::reinitialize); `complete` again, or on a handle
+    /// with no call, gives 1914 `RPC_S_INVALID_ASYNC_HANDLE`.
+    ///
+    /// ```
+    /// use msrpc::{AsyncState, Notification, Win32Status};
+    ///
+    /// let state: AsyncState<u32> = AsyncState::new(Notification::None);
+    /// // No call was started on the handle.
+    /// let e = state.complete().unwrap_err();
+    /// assert_eq!(e.status(), Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+    /// ```
+    pub fn complete(&self) -> Result<R> {
         take_result(&self.shared().inner)
     }
 
     /// `RpcAsyncCancelCall(fAbort)`. Both kinds tell the runtime's hook (which sends
     /// `co_cancel`). Non-abortive: the call stays pending until the server's reply or fault
     /// arrives. Abortive: the call completes at once as 1818 `RPC_S_CALL_CANCELLED`, the
-    /// notification fires, and a later reply is discarded. 1914 when no call is pending.
-    pub fn cancel(&self, mode: CancelMode) -> Result<(), Win32Status> {
-        cancel_shared(self.shared(), mode == CancelMode::Abortive)
+    /// notification fires, and a later reply is discarded. An error with status 1914
+    /// `RPC_S_INVALID_ASYNC_HANDLE` when no call is pending.
+    pub fn cancel(&self, mode: CancelMode) -> Result<()> {
+        cancel_shared(self.shared(), mode)
     }
 
     /// A future resolving to what [`complete`](AsyncState::complete) returns once the call is
@@ -271,7 +299,7 @@ impl<R> AsyncState<R> {
 
 /// Takes a completed call's result, decoding the reply if it has not been yet. The decoding runs
 /// with the handle's lock released; the handle reads as taken meanwhile.
-fn take_result<R>(shared: &Mutex<Inner<R>>) -> Result<R, Win32Status> {
+fn take_result<R>(shared: &Mutex<Inner<R>>) -> Result<R> {
     let outcome = {
         let mut inner = lock(shared);
         take_outcome(&mut inner)?
@@ -280,11 +308,11 @@ fn take_result<R>(shared: &Mutex<Inner<R>>) -> Result<R, Win32Status> {
         Outcome::Ready(r) => r,
         Outcome::Undecoded(decode) => {
             let r = decode();
-            if let Err(s) = &r {
+            if let Err(e) = &r {
                 // A reply that does not decode: the call's final status is the decoding error.
                 let mut inner = lock(shared);
                 if matches!(inner.phase, Phase::Taken(_)) {
-                    inner.phase = Phase::Taken(*s);
+                    inner.phase = Phase::Taken(e.status());
                 }
             }
             r
@@ -294,22 +322,32 @@ fn take_result<R>(shared: &Mutex<Inner<R>>) -> Result<R, Win32Status> {
 
 /// Moves a completed call to `Taken`, handing over its outcome; 997 while pending, 1914 when no
 /// result is there to take.
-fn take_outcome<R>(inner: &mut Inner<R>) -> Result<Outcome<R>, Win32Status> {
+fn take_outcome<R>(inner: &mut Inner<R>) -> Result<Outcome<R>> {
     let final_status = match &inner.phase {
-        Phase::Pending { .. } => return Err(Win32Status::RPC_S_ASYNC_CALL_PENDING),
-        Phase::Initialized | Phase::Taken(_) => {
-            return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+        Phase::Pending { .. } => {
+            return Err(Error::status_msg(
+                Win32Status::RPC_S_ASYNC_CALL_PENDING,
+                "the asynchronous call is still pending (complete it once its notification fires)",
+            ));
         }
-        Phase::Completed(Outcome::Ready(Err(s))) => *s,
+        Phase::Initialized => {
+            return Err(invalid_handle("no call was started on the async handle"));
+        }
+        Phase::Taken(_) => {
+            return Err(invalid_handle(
+                "the call's result was already taken (reinitialize() the handle for another call)",
+            ));
+        }
+        Phase::Completed(Outcome::Ready(Err(e))) => e.status(),
         Phase::Completed(_) => Win32Status::OK,
     };
     match std::mem::replace(&mut inner.phase, Phase::Taken(final_status)) {
         Phase::Completed(outcome) => Ok(outcome),
-        _ => Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE),
+        _ => Err(invalid_handle("no completed call on the async handle")),
     }
 }
 
-fn cancel_shared<R>(shared: &Shared<R>, abortive: bool) -> Result<(), Win32Status> {
+fn cancel_shared<R>(shared: &Shared<R>, mode: CancelMode) -> Result<()> {
     let mut inner = lock(&shared.inner);
     let Phase::Pending {
         hook,
@@ -317,21 +355,23 @@ fn cancel_shared<R>(shared: &Shared<R>, abortive: bool) -> Result<(), Win32Statu
         ..
     } = &mut inner.phase
     else {
-        return Err(Win32Status::RPC_S_INVALID_ASYNC_HANDLE);
+        return Err(invalid_handle("no call is pending on the async handle"));
     };
     *cancel_requested = true;
     let hook = hook.clone();
-    if !abortive {
+    if mode == CancelMode::NonAbortive {
         drop(inner);
-        hook.cancel(false);
+        hook.cancel(mode);
         return Ok(());
     }
     let done = complete_locked(
         &mut inner,
-        Outcome::Ready(Err(Win32Status::RPC_S_CALL_CANCELLED)),
+        Outcome::Ready(Err(Error::Cancelled {
+            initiator: Initiator::Local,
+        })),
     );
     drop(inner);
-    hook.cancel(true);
+    hook.cancel(mode);
     if let Some(done) = done {
         done.deliver(shared.token);
     }
@@ -395,7 +435,7 @@ impl<R> WeakAsyncState<R> {
 impl<R> Drop for Handle<R> {
     fn drop(&mut self) {
         // The last client handle is gone: nobody can take the result, so orphan the call.
-        let _ = cancel_shared(&self.shared, true);
+        let _ = cancel_shared(&self.shared, CancelMode::Abortive);
     }
 }
 
@@ -428,19 +468,20 @@ impl<R> fmt::Debug for WeakAsyncState<R> {
 /// Dropped without [`finish`](CallCompleter::finish) or
 /// [`fail_at_start`](CallCompleter::fail_at_start) (for example, when the connection task
 /// dies), it completes the call as 1726 `RPC_S_CALL_FAILED` so the client is never left waiting.
-pub struct CallCompleter<R> {
+pub(crate) struct CallCompleter<R> {
     shared: Option<Arc<Shared<R>>>,
     generation: u64,
 }
 
 impl<R> CallCompleter<R> {
     /// The handle's token.
-    pub fn token(&self) -> Option<CallToken> {
+    pub(crate) fn token(&self) -> Option<CallToken> {
         self.shared.as_ref().map(|s| s.token)
     }
 
     /// True once the client asked to cancel (either kind).
-    pub fn is_cancel_requested(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_cancel_requested(&self) -> bool {
         let Some(shared) = &self.shared else {
             return false;
         };
@@ -460,7 +501,7 @@ impl<R> CallCompleter<R> {
     /// The reply (or fault status) arrived: store it and fire the notification (with
     /// [`RpcAsyncEvent::CallComplete`]). Returns false, discarding `result`, when the call is
     /// no longer pending (it was cancelled abortively).
-    pub fn finish(mut self, result: Result<R, Win32Status>) -> bool {
+    pub(crate) fn finish(mut self, result: Result<R>) -> bool {
         self.finish_inner(Outcome::Ready(result))
     }
 
@@ -469,9 +510,9 @@ impl<R> CallCompleter<R> {
     /// poll), as `RpcAsyncCompleteCall` unmarshals the out parameters on the caller's thread; the
     /// status reads 0 until then. Returns false, dropping `decode`, when the call is no longer
     /// pending.
-    pub fn finish_deferred(
+    pub(crate) fn finish_deferred(
         mut self,
-        decode: impl FnOnce() -> Result<R, Win32Status> + Send + 'static,
+        decode: impl FnOnce() -> Result<R> + Send + 'static,
     ) -> bool {
         self.finish_inner(Outcome::Undecoded(Box::new(decode)))
     }
@@ -496,23 +537,25 @@ impl<R> CallCompleter<R> {
     }
 
     /// The call failed as it was made (the stub would raise an exception): the handle returns
-    /// to `Initialized` and no notification fires, as on Windows. The caller reports `status`
-    /// to the client directly; it is returned for convenience.
-    pub fn fail_at_start(mut self, status: Win32Status) -> Win32Status {
+    /// to `Initialized` and no notification fires, as on Windows. The caller reports the error
+    /// to the client directly.
+    pub(crate) fn fail_at_start(mut self) {
         if let Some(shared) = self.shared.take() {
             let mut inner = lock(&shared.inner);
             if inner.generation == self.generation && matches!(inner.phase, Phase::Pending { .. }) {
                 inner.phase = Phase::Initialized;
             }
         }
-        status
     }
 }
 
 impl<R> Drop for CallCompleter<R> {
     fn drop(&mut self) {
         if self.shared.is_some() {
-            self.finish_inner(Outcome::Ready(Err(Win32Status::RPC_S_CALL_FAILED)));
+            self.finish_inner(Outcome::Ready(Err(Error::status_msg(
+                Win32Status::RPC_S_CALL_FAILED,
+                "the runtime dropped the call without completing it",
+            ))));
         }
     }
 }
@@ -533,7 +576,7 @@ pub struct AsyncCompletion<R> {
 }
 
 impl<R> Future for AsyncCompletion<R> {
-    type Output = Result<R, Win32Status>;
+    type Output = Result<R>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let shared = &self.state.shared().inner;
@@ -555,3 +598,6 @@ impl<R> fmt::Debug for AsyncCompletion<R> {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests;

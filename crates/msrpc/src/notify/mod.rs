@@ -44,9 +44,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use apc::{ApcRoutine, QueueApcError, ThreadRef, sleep_alertable};
-pub use async_state::{
-    AsyncCompletion, AsyncState, CallCompleter, CancelHook, CancelMode, UserInfo, WeakAsyncState,
-};
+pub(crate) use async_state::CallCompleter;
+pub use async_state::{AsyncCompletion, AsyncState, CancelMode, UserInfo, WeakAsyncState};
 pub use event::{Event, EventWait};
 pub use message::{Message, MessageQueue, WM_USER};
 pub use port::{Completion, CompletionPort};
