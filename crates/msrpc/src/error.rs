@@ -209,8 +209,8 @@ impl Error {
         }
     }
 
-    /// A fault received from the server.
-    pub fn fault(status: FaultStatus, did_not_execute: bool) -> Self {
+    /// A fault received from the server (the runtime's; applications match [`Error::Fault`]).
+    pub(crate) fn fault(status: FaultStatus, did_not_execute: bool) -> Self {
         Error::Fault {
             status,
             win32: status.to_win32(),

@@ -39,3 +39,8 @@ pub use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
 pub use notify::{AsyncState, CancelMode, Notification};
 pub use server::{IncomingCall, Interface, Server, ServerConfig};
 pub use uuid::Uuid;
+
+/// The crate README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
