@@ -256,3 +256,51 @@ impl From<crate::binding::BindingError> for Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bind_rejection_prints_its_reason_in_words_and_its_status_once() {
+        let unknown_if = BindRejection::Context {
+            result: BindAckResult::PROVIDER_REJECTION,
+            reason: ProviderReason::ABSTRACT_SYNTAX_NOT_SUPPORTED,
+        };
+        let e = Error::BindRejected {
+            status: unknown_if.status(false),
+            reason: unknown_if,
+        };
+        assert_eq!(e.status(), Win32Status::RPC_S_UNKNOWN_IF);
+        assert_eq!(
+            e.to_string(),
+            "the server rejected the binding: abstract syntax not supported (RPC_S_UNKNOWN_IF 1717)"
+        );
+        let ts = BindRejection::Context {
+            result: BindAckResult::PROVIDER_REJECTION,
+            reason: ProviderReason::PROPOSED_TRANSFER_SYNTAXES_NOT_SUPPORTED,
+        };
+        assert_eq!(ts.status(false), Win32Status::RPC_S_UNSUPPORTED_TRANS_SYN);
+        assert_eq!(ts.to_string(), "proposed transfer syntaxes not supported");
+        let user = BindRejection::Context {
+            result: BindAckResult::USER_REJECTION,
+            reason: ProviderReason(0x77),
+        };
+        assert_eq!(user.status(true), Win32Status::RPC_S_CALL_FAILED_DNE);
+        assert_eq!(user.to_string(), "user rejection, provider reason 0x0077");
+
+        let auth = BindRejection::Nak(RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED);
+        assert_eq!(auth.status(true), Win32Status::RPC_S_UNKNOWN_AUTHN_SERVICE);
+        assert_eq!(
+            auth.to_string(),
+            "bind_nak, authentication type not recognized"
+        );
+        let nak = BindRejection::Nak(RejectReason::NOT_SPECIFIED);
+        assert_eq!(nak.status(true), Win32Status::ERROR_ACCESS_DENIED);
+        assert_eq!(nak.status(false), Win32Status::RPC_S_SERVER_UNAVAILABLE);
+        assert_eq!(
+            BindRejection::Nak(RejectReason(42)).to_string(),
+            "bind_nak, reject reason 0x002a"
+        );
+    }
+}

@@ -634,4 +634,25 @@ mod tests {
         };
         assert_eq!(db.insert(vec![bad], false), Err(EptError::InvalidEntry));
     }
+
+    #[test]
+    fn ept_errors_map_to_the_wire_and_win32_statuses() {
+        for (e, code, win32) in [
+            (EptError::NotRegistered, EPT_S_NOT_REGISTERED, 1753),
+            (EptError::InvalidEntry, EPT_S_INVALID_ENTRY, 1751),
+            (EptError::CantPerformOp, EPT_S_CANT_PERFORM_OP, 1752),
+        ] {
+            assert_eq!(e.code(), code);
+            assert_eq!(EptError::from_code(code), Some(e));
+            assert_eq!(e.status(), Win32Status(win32));
+            let err = crate::Error::from(e);
+            assert_eq!(err.status(), Win32Status(win32));
+            assert!(err.to_string().starts_with(&e.to_string()), "{err}");
+        }
+        assert_eq!(EptError::from_code(0), None);
+        assert_eq!(
+            EptError::NotRegistered.to_string(),
+            "no entry of the endpoint map matches"
+        );
+    }
 }
