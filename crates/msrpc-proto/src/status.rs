@@ -161,6 +161,10 @@ codes!(Win32Status {
     RPC_S_UNSUPPORTED_AUTHN_LEVEL = 1821, "the requested authentication level is not supported";
     /// `EPT_S_NOT_REGISTERED`.
     EPT_S_NOT_REGISTERED = 1753, "there are no more endpoints available from the endpoint mapper";
+    /// `EPT_S_INVALID_ENTRY`.
+    EPT_S_INVALID_ENTRY = 1751, "the entry is invalid";
+    /// `EPT_S_CANT_PERFORM_OP`.
+    EPT_S_CANT_PERFORM_OP = 1752, "the requested operation cannot be performed";
     /// `RPC_X_SS_CONTEXT_MISMATCH` / `ERROR_INVALID_HANDLE` as the runtime reports a bad context handle.
     ERROR_INVALID_HANDLE = 6, "the handle is invalid";
     /// `RPC_X_SS_IN_NULL_CONTEXT`.

@@ -39,8 +39,8 @@ impl EptError {
     pub fn status(self) -> Win32Status {
         match self {
             EptError::NotRegistered => Win32Status::EPT_S_NOT_REGISTERED,
-            EptError::InvalidEntry => Win32Status(1751),
-            EptError::CantPerformOp => Win32Status(1752),
+            EptError::InvalidEntry => Win32Status::EPT_S_INVALID_ENTRY,
+            EptError::CantPerformOp => Win32Status::EPT_S_CANT_PERFORM_OP,
         }
     }
 
