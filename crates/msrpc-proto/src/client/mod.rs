@@ -1,5 +1,9 @@
 //! The client side of one connection: bind / alter_context negotiation and concurrent calls,
 //! sans-IO.
+//!
+//! This file holds the connection, its configuration and events, and its public API; `bind.rs`
+//! sends the bind and handles its answers and the security exchange; `receive.rs` takes the PDUs
+//! the server sends (responses, faults, shutdown), verifying protected ones.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -9,18 +13,19 @@ use bytes::Bytes;
 use msrpc_ndr::{DataRep, Syntax};
 use uuid::Uuid;
 
-use crate::auth::{
-    AuthError, AuthFailure, AuthStep, SecurityContext, level_protects, verify_fragment,
-};
+use crate::auth::{SecurityContext, level_protects};
 use crate::error::{ConnectionError, Error, Initiator};
-use crate::frag::{MIN_FRAG, OutKind, Outgoing, PduFramer, Reassembler};
+use crate::frag::{OutKind, Outgoing, PduFramer, Reassembler};
 use crate::negotiate::{BindTimeFeatures, PresentationContext, TransferSyntaxPolicy};
 use crate::status::FaultStatus;
 use crate::vt::{VerificationTrailer, VtCommand, VtEntry};
 use crate::wire::{
-    AuthVerifier, Bind, BindAck, BindAckResult, ContextElement, Drep, Header, PacketType, Pdu,
-    PduBody, PfcFlags, ProviderReason, RejectReason, SyntaxId,
+    BindAckResult, ContextElement, Drep, PacketType, Pdu, PduBody, PfcFlags, ProviderReason,
+    RejectReason, SyntaxId,
 };
+
+mod bind;
+mod receive;
 
 /// Client limits and offers. `ClientConfig::default()` gives the defaults listed per field.
 #[derive(Debug, Clone)]
@@ -209,7 +214,7 @@ struct CallState {
 
 /// The client side of one connection-oriented association.
 ///
-/// Call [`bind`](Self::bind), then [`start_call`](Self::start_call) any number of times; feed
+/// Call `bind.rs`(Self::bind), then [`start_call`](Self::start_call) any number of times; feed
 /// transport bytes to [`handle_bytes`](Self::handle_bytes) and drain
 /// [`poll_event`](Self::poll_event) and [`poll_transmit`](Self::poll_transmit). Request fragments
 /// are produced lazily, one PDU per `poll_transmit`, and the fragments of one call go out
@@ -261,16 +266,6 @@ impl fmt::Debug for ClientSecurity {
     }
 }
 
-/// The security trailer of a bind-family PDU carrying `token`.
-fn sec_trailer(ctx: &dyn SecurityContext, token: Vec<u8>) -> AuthVerifier {
-    AuthVerifier::new(
-        ctx.auth_type(),
-        ctx.auth_level(),
-        ctx.context_id(),
-        Bytes::from(token),
-    )
-}
-
 impl ClientConnection {
     /// A connection that has not bound yet.
     pub fn new(config: ClientConfig) -> ClientConnection {
@@ -301,7 +296,7 @@ impl ClientConnection {
     }
 
     /// Authenticate the association with `ctx` (its package, level and `auth_context_id`). Call
-    /// it before [`bind`](Self::bind). The bind carries the first token; the [`ClientEvent::Bound`]
+    /// it before `bind.rs`(Self::bind). The bind carries the first token; the [`ClientEvent::Bound`]
     /// event comes once the exchange is complete (after rpc_auth_3 is queued for NTLM, or after
     /// the last alter_context leg for SPNEGO). At the packet, integrity and privacy levels every
     /// request fragment is then signed (and sealed), and every response fragment must verify.
@@ -657,420 +652,6 @@ impl ClientConnection {
         let id = self.next_call_id;
         self.next_call_id = self.next_call_id.wrapping_add(1).max(1);
         id
-    }
-
-    fn send_bind(&mut self, interfaces: &[SyntaxId], alter: bool) -> Result<u32, Error> {
-        let mut offered = Vec::new();
-        for i in interfaces {
-            for ts in &self.config.transfer_syntaxes {
-                offered.push(ContextElement {
-                    context_id: self.next_context_id,
-                    abstract_syntax: *i,
-                    transfer_syntaxes: vec![*ts],
-                });
-                self.next_context_id = self.next_context_id.wrapping_add(1);
-            }
-        }
-        let mut feature_context = None;
-        if let (false, Some(f), Some(first)) = (alter, self.config.features, interfaces.first()) {
-            feature_context = Some(self.next_context_id);
-            offered.push(ContextElement {
-                context_id: self.next_context_id,
-                abstract_syntax: *first,
-                transfer_syntaxes: vec![f.to_syntax()],
-            });
-            self.next_context_id = self.next_context_id.wrapping_add(1);
-        }
-        if offered.len() > usize::from(u8::MAX) {
-            return Err(Error::TooLarge("n_context_elem"));
-        }
-        let call_id = self.alloc_call_id();
-        let bind = Bind {
-            max_xmit_frag: self.config.max_xmit_frag,
-            max_recv_frag: self.config.max_recv_frag,
-            assoc_group: self.assoc_group,
-            contexts: offered.clone(),
-        };
-        let mut flags = PfcFlags::FIRST_AND_LAST;
-        if self.config.conc_mpx {
-            flags = flags | PfcFlags::CONC_MPX;
-        }
-        let body = if alter {
-            PduBody::AlterContext(bind)
-        } else {
-            PduBody::Bind(bind)
-        };
-        let mut auth = None;
-        if let (false, Some(sec)) = (alter, self.security.as_mut()) {
-            let token = match sec.ctx.step(None).map_err(Error::Security)? {
-                AuthStep::Continue(t) => t,
-                AuthStep::Complete(t) => t.unwrap_or_default(),
-            };
-            auth = Some(sec_trailer(sec.ctx.as_ref(), token));
-            flags = flags | PfcFlags::SUPPORT_HEADER_SIGN;
-        }
-        let mut pdu = Pdu::new(call_id, flags, body);
-        pdu.auth = auth;
-        self.push_control(pdu)?;
-        self.pending_bind = Some(PendingBind {
-            call_id,
-            alter,
-            offered,
-            feature_context,
-            auth_leg: false,
-        });
-        if !alter {
-            self.state = State::Binding;
-        }
-        Ok(call_id)
-    }
-
-    fn handle_pdu(&mut self, pdu: Pdu) -> Result<(), Error> {
-        match pdu.body {
-            PduBody::BindAck(ref ack) | PduBody::AlterContextResp(ref ack) => {
-                let alter = pdu.packet_type() == PacketType::ALTER_CONTEXT_RESP;
-                let pending = match self.pending_bind.take() {
-                    Some(p) if p.alter == alter && p.call_id == pdu.call_id => p,
-                    other => {
-                        self.pending_bind = other;
-                        return Err(Error::UnexpectedPdu(pdu.packet_type()));
-                    }
-                };
-                let conc = pdu.flags.contains(PfcFlags::CONC_MPX);
-                if pending.auth_leg {
-                    return self.on_auth_leg(pdu.auth.as_ref());
-                }
-                if !pending.alter && self.security.is_some() {
-                    self.on_bind_auth(&pdu, pending.call_id, &pending.offered)?;
-                }
-                self.on_bind_ack(pending, ack, conc)?;
-                if let Some(leg) = self.next_auth_leg.take() {
-                    self.pending_bind = Some(leg);
-                }
-                Ok(())
-            }
-            PduBody::BindNak(nak) => {
-                if self.state != State::Binding {
-                    return Err(Error::UnexpectedPdu(PacketType::BIND_NAK));
-                }
-                self.pending_bind = None;
-                self.events.push_back(ClientEvent::BindRejected {
-                    reason: nak.reason,
-                    versions: nak.versions,
-                });
-                self.finish(ConnectionError::BindRejected(nak.reason), false);
-                Ok(())
-            }
-            PduBody::Response(_) => {
-                let call_id = pdu.call_id;
-                if !self.calls.contains_key(&call_id) {
-                    // Orphaned or unknown call: discard (bounded: nothing is buffered).
-                    self.reassembler.discard(call_id);
-                    return Ok(());
-                }
-                if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
-                    // The server answered before the whole request went out: stop sending it.
-                    self.current = None;
-                }
-                match self.reassembler.push(pdu)? {
-                    None => Ok(()),
-                    Some(msg) => {
-                        if let Some(sec) = self.security.as_mut() {
-                            sec.confirmed = true;
-                        }
-                        let call = self.calls.remove(&call_id);
-                        let syntax = call
-                            .and_then(|c| self.contexts.get(&c.context_id))
-                            .map(PresentationContext::syntax)
-                            .unwrap_or_default();
-                        self.events.push_back(match DataRep::parse(msg.drep.0) {
-                            Ok(drep) => ClientEvent::Response {
-                                call_id,
-                                stub: msg.stub,
-                                syntax,
-                                drep,
-                                cancel_count: msg.cancel_count,
-                            },
-                            Err(_) => ClientEvent::Fault {
-                                call_id,
-                                status: FaultStatus::NCA_S_UNSUPPORTED_TYPE,
-                                did_not_execute: false,
-                                stub: Bytes::new(),
-                            },
-                        });
-                        Ok(())
-                    }
-                }
-            }
-            PduBody::Fault(f) => {
-                let call_id = pdu.call_id;
-                if let Some((alter, leg)) = self
-                    .pending_bind
-                    .as_ref()
-                    .filter(|p| p.call_id == call_id)
-                    .map(|p| (p.alter, p.auth_leg))
-                {
-                    self.pending_bind = None;
-                    if alter && !leg {
-                        self.events
-                            .push_back(ClientEvent::AlterContextFailed { status: f.status });
-                    } else if leg {
-                        // The server refused the last leg of the security exchange: the logon.
-                        self.finish(
-                            ConnectionError::Protocol {
-                                initiator: Initiator::Remote,
-                                error: Error::Security(AuthError::new(
-                                    AuthFailure::LogonFailure,
-                                    format!(
-                                        "the server refused the logon (fault {:#x})",
-                                        f.status.0
-                                    ),
-                                )),
-                            },
-                            false,
-                        );
-                    } else {
-                        self.finish(ConnectionError::BindFaulted(f.status), false);
-                    }
-                    return Ok(());
-                }
-                if self.calls.remove(&call_id).is_none() {
-                    return Ok(());
-                }
-                self.reassembler.discard(call_id);
-                if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
-                    self.current = None;
-                }
-                self.requests.retain(|o| o.call_id != call_id);
-                // MS-RPCE 3.3.2.5.1: a status servers must not send is a protocol error.
-                let status = if f.status.is_forbidden_on_wire() {
-                    FaultStatus::NCA_S_PROTO_ERROR
-                } else {
-                    f.status
-                };
-                // The first answer on a freshly authenticated association being a protocol error
-                // is the server refusing the credentials: rpc_auth_3 has no reply, and
-                // samba-dcerpcd reports a failed NTLM logon this way where Windows sends
-                // ERROR_ACCESS_DENIED. Report it as the access denied it is.
-                let status = match self.security.as_ref() {
-                    Some(sec)
-                        if sec.established
-                            && !sec.confirmed
-                            && status == FaultStatus::NCA_S_PROTO_ERROR =>
-                    {
-                        FaultStatus::ACCESS_DENIED
-                    }
-                    _ => status,
-                };
-                self.events.push_back(ClientEvent::Fault {
-                    call_id,
-                    status,
-                    did_not_execute: pdu.flags.contains(PfcFlags::DID_NOT_EXECUTE),
-                    stub: f.stub,
-                });
-                Ok(())
-            }
-            PduBody::Shutdown => {
-                if !self.shutdown {
-                    self.shutdown = true;
-                    self.events.push_back(ClientEvent::Shutdown);
-                }
-                Ok(())
-            }
-            other => Err(Error::UnexpectedPdu(other.packet_type())),
-        }
-    }
-
-    fn on_bind_ack(
-        &mut self,
-        pending: PendingBind,
-        ack: &BindAck,
-        conc_mpx: bool,
-    ) -> Result<(), Error> {
-        if ack.results.len() != pending.offered.len() {
-            return Err(Error::Malformed {
-                pdu: PacketType::BIND_ACK,
-                what: "result count differs from the offered contexts",
-            });
-        }
-        let mut accepted = Vec::new();
-        let mut rejected = Vec::new();
-        let mut features = if pending.alter { self.features } else { None };
-        for (offer, res) in pending.offered.iter().zip(&ack.results) {
-            let offered_ts = offer
-                .transfer_syntaxes
-                .first()
-                .copied()
-                .unwrap_or(SyntaxId::NIL);
-            if Some(offer.context_id) == pending.feature_context {
-                if res.result == BindAckResult::NEGOTIATE_ACK {
-                    let asked = BindTimeFeatures::from_syntax(&offered_ts).unwrap_or_default();
-                    features = Some(BindTimeFeatures(res.reason).intersect(asked));
-                }
-                continue;
-            }
-            if res.result == BindAckResult::ACCEPTANCE {
-                if !offer.transfer_syntaxes.contains(&res.transfer_syntax) {
-                    return Err(Error::Malformed {
-                        pdu: PacketType::BIND_ACK,
-                        what: "accepted a transfer syntax that was not offered",
-                    });
-                }
-                let c = PresentationContext {
-                    context_id: offer.context_id,
-                    interface: offer.abstract_syntax,
-                    transfer_syntax: res.transfer_syntax,
-                };
-                self.contexts.insert(c.context_id, c);
-                accepted.push(c);
-            } else {
-                rejected.push(RejectedContext {
-                    context_id: offer.context_id,
-                    interface: offer.abstract_syntax,
-                    transfer_syntax: offered_ts,
-                    result: res.result,
-                    reason: ProviderReason(res.reason),
-                });
-            }
-        }
-        if !pending.alter {
-            self.assoc_group = ack.assoc_group;
-            self.features = features;
-            let peer_recv = ack.max_recv_frag.max(MIN_FRAG);
-            self.xmit_frag = usize::from(self.config.max_xmit_frag.min(peer_recv));
-            self.state = State::Bound;
-        }
-        let xmit = u16::try_from(self.xmit_frag).unwrap_or(u16::MAX);
-        let outcome = ClientEvent::Bound(BindOutcome {
-            alter: pending.alter,
-            assoc_group: self.assoc_group,
-            sec_addr: ack.sec_addr_str(),
-            max_xmit_frag: xmit,
-            max_recv_frag: ack.max_xmit_frag,
-            features: self.features,
-            conc_mpx,
-            accepted,
-            rejected,
-        });
-        match (outcome, self.security.as_ref()) {
-            (ClientEvent::Bound(b), Some(sec)) if !pending.alter && !sec.established => {
-                self.deferred_bound = Some(b);
-            }
-            (ev, _) => self.events.push_back(ev),
-        }
-        Ok(())
-    }
-
-    /// The bind_ack's security trailer: the server's token. NTLM completes here and sends
-    /// rpc_auth_3; SPNEGO may need another leg over alter_context.
-    fn on_bind_auth(
-        &mut self,
-        pdu: &Pdu,
-        call_id: u32,
-        offered: &[ContextElement],
-    ) -> Result<(), Error> {
-        let Some(sec) = self.security.as_mut() else {
-            return Ok(());
-        };
-        let Some(a) = pdu.auth.as_ref() else {
-            return Err(Error::Security(AuthError::new(
-                AuthFailure::BadToken,
-                "the server accepted the bind without answering its authentication",
-            )));
-        };
-        if a.auth_type != sec.ctx.auth_type() || a.context_id != sec.ctx.context_id() {
-            return Err(Error::Auth("bind_ack for another security context"));
-        }
-        sec.header_sign = pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN);
-        match sec.ctx.step(Some(&a.value)).map_err(Error::Security)? {
-            AuthStep::Complete(token) => {
-                sec.established = true;
-                if let Some(t) = token {
-                    let trailer = sec_trailer(sec.ctx.as_ref(), t);
-                    let mut p = Pdu::new(
-                        call_id,
-                        PfcFlags::FIRST_AND_LAST,
-                        PduBody::Auth3 { pad: [0; 4] },
-                    );
-                    p.auth = Some(trailer);
-                    self.push_control(p)?;
-                }
-            }
-            AuthStep::Continue(t) => {
-                let trailer = sec_trailer(sec.ctx.as_ref(), t);
-                let first: Vec<ContextElement> = offered.iter().take(1).cloned().collect();
-                let leg_id = self.alloc_call_id();
-                let bind = Bind {
-                    max_xmit_frag: self.config.max_xmit_frag,
-                    max_recv_frag: self.config.max_recv_frag,
-                    assoc_group: 0,
-                    contexts: first.clone(),
-                };
-                let mut p = Pdu::new(
-                    leg_id,
-                    PfcFlags::FIRST_AND_LAST,
-                    PduBody::AlterContext(bind),
-                );
-                p.auth = Some(trailer);
-                self.push_control(p)?;
-                // on_bind_ack takes pending_bind for the bind itself; this one is set after.
-                self.next_auth_leg = Some(PendingBind {
-                    call_id: leg_id,
-                    alter: true,
-                    offered: first,
-                    feature_context: None,
-                    auth_leg: true,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// The answer to an alter_context leg of the security exchange.
-    fn on_auth_leg(&mut self, auth: Option<&AuthVerifier>) -> Result<(), Error> {
-        let Some(sec) = self.security.as_mut() else {
-            return Err(Error::UnexpectedPdu(PacketType::ALTER_CONTEXT_RESP));
-        };
-        let token = auth.map(|a| a.value.clone()).unwrap_or_default();
-        match sec.ctx.step(Some(&token)).map_err(Error::Security)? {
-            AuthStep::Complete(_) => {
-                sec.established = true;
-                if let Some(b) = self.deferred_bound.take() {
-                    self.events.push_back(ClientEvent::Bound(b));
-                }
-                Ok(())
-            }
-            AuthStep::Continue(_) => Err(Error::Security(AuthError::new(
-                AuthFailure::BadToken,
-                "the security exchange needs more legs than msrpc supports",
-            ))),
-        }
-    }
-
-    /// Parse a received PDU, verifying (and unsealing) response and fault fragments when the
-    /// association is protected.
-    fn unprotect(&mut self, raw: Bytes) -> Result<Pdu, Error> {
-        let Some(sec) = self
-            .security
-            .as_mut()
-            .filter(|s| s.established && level_protects(s.ctx.auth_level()))
-        else {
-            return Pdu::parse_bytes(&raw);
-        };
-        let header = Header::parse(&raw)?;
-        let signed = header.ptype == PacketType::RESPONSE
-            || (header.ptype == PacketType::FAULT && header.auth_length > 0);
-        if !signed {
-            return Pdu::parse_bytes(&raw);
-        }
-        if header.auth_length == 0 {
-            return Err(Error::Security(AuthError::new(
-                AuthFailure::Tampered,
-                "a response without a signature on a protected association",
-            )));
-        }
-        let mut buf = raw.to_vec();
-        verify_fragment(&mut buf, sec.ctx.as_mut())
     }
 
     /// The stub with a verification trailer (MS-RPCE 2.2.2.13) appended, 4-byte aligned: the
