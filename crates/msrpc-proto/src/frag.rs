@@ -31,6 +31,18 @@ pub struct PduFramer {
     /// The room the next read gets: [`READ_MIN`], doubled (up to [`READ_MAX`]) while reads fill
     /// it, back to the minimum when the connection goes idle.
     read_size: usize,
+    /// The header of the PDU at the front of `buf`, parsed once when its first 16 bytes arrived.
+    header: Option<Header>,
+}
+
+/// One PDU cut from the stream: its bytes, and its header, parsed (and checked) once by the
+/// framer. Decode it with [`Pdu::decode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The checked common header.
+    pub header: Header,
+    /// The whole PDU (`frag_length` bytes), sharing the input buffer's allocation.
+    pub bytes: Bytes,
 }
 
 /// The smallest room a transport read gets (and what an idle connection holds).
@@ -43,6 +55,7 @@ impl Default for PduFramer {
         PduFramer {
             buf: BytesMut::new(),
             read_size: READ_MIN,
+            header: None,
         }
     }
 }
@@ -100,21 +113,40 @@ impl PduFramer {
         })
     }
 
-    /// The next whole PDU, if buffered. The header is checked (version, `frag_length` >= 16 and
-    /// <= `max_len`) as soon as its first 16 bytes arrive.
-    pub fn next_pdu(&mut self, max_len: usize) -> Result<Option<Bytes>, Error> {
-        if self.buf.len() < HEADER_LEN {
-            return Ok(None);
-        }
-        let h = Header::parse(&self.buf[..HEADER_LEN])?;
-        let len = usize::from(h.frag_length);
-        if len > max_len {
-            return Err(Error::FragmentTooLarge { len, max: max_len });
-        }
+    /// The next whole PDU, if buffered, with its header. The header is parsed and checked
+    /// (version, `frag_length` >= 16 and <= `max_len`) once, as soon as its first 16 bytes
+    /// arrive; nothing after this parses it again.
+    pub fn next_frame(&mut self, max_len: usize) -> Result<Option<Frame>, Error> {
+        let header = match self.header {
+            Some(h) => h,
+            None => {
+                if self.buf.len() < HEADER_LEN {
+                    return Ok(None);
+                }
+                let h = Header::parse(&self.buf[..HEADER_LEN])?;
+                let len = usize::from(h.frag_length);
+                if len > max_len {
+                    return Err(Error::FragmentTooLarge { len, max: max_len });
+                }
+                self.header = Some(h);
+                h
+            }
+        };
+        let len = usize::from(header.frag_length);
         if self.buf.len() < len {
             return Ok(None);
         }
-        Ok(Some(self.buf.split_to(len).freeze()))
+        self.header = None;
+        Ok(Some(Frame {
+            header,
+            bytes: self.buf.split_to(len).freeze(),
+        }))
+    }
+
+    /// The next whole PDU's bytes, if buffered (as [`next_frame`](Self::next_frame), without
+    /// the header).
+    pub fn next_pdu(&mut self, max_len: usize) -> Result<Option<Bytes>, Error> {
+        Ok(self.next_frame(max_len)?.map(|f| f.bytes))
     }
 }
 

@@ -124,9 +124,11 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod frag;
+mod input;
 pub mod negotiate;
 pub mod server;
 pub mod status;
+mod transmit;
 pub mod vt;
 pub mod wire;
 

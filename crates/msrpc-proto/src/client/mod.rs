@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::time::Instant;
 
 use bytes::Bytes;
 use msrpc_ndr::{DataRep, Syntax};
@@ -15,9 +14,11 @@ use uuid::Uuid;
 
 use crate::auth::{SecurityContext, level_protects};
 use crate::error::{ConnectionError, Error, Initiator};
-use crate::frag::{OutKind, Outgoing, PduFramer, Reassembler};
+use crate::frag::{Frame, OutKind, Outgoing, Reassembler};
+use crate::input::{Input, Receive, input_api};
 use crate::negotiate::{BindTimeFeatures, PresentationContext, TransferSyntaxPolicy};
 use crate::status::FaultStatus;
+use crate::transmit::{Signers, Transmit, Unsendable};
 use crate::vt::{VerificationTrailer, VtCommand, VtEntry};
 use crate::wire::{
     BindAckResult, ContextElement, Drep, PacketType, Pdu, PduBody, PfcFlags, ProviderReason,
@@ -221,7 +222,7 @@ struct CallState {
 /// contiguously; other calls' requests, co_cancel and orphaned PDUs go out between calls.
 pub struct ClientConnection {
     config: ClientConfig,
-    framer: PduFramer,
+    input: Input,
     state: State,
     next_call_id: u32,
     next_context_id: u16,
@@ -233,17 +234,43 @@ pub struct ClientConnection {
     shutdown: bool,
     calls: HashMap<u32, CallState>,
     reassembler: Reassembler,
-    control: VecDeque<Vec<u8>>,
-    requests: VecDeque<Outgoing>,
-    current: Option<Outgoing>,
+    transmit: Transmit,
     events: VecDeque<ClientEvent>,
     close_after_flush: bool,
-    last_activity: Option<Instant>,
     security: Option<ClientSecurity>,
     /// The bind's outcome, reported once the security exchange is complete.
     deferred_bound: Option<BindOutcome>,
     /// An alter_context leg of the security exchange, queued while the bind_ack is handled.
     next_auth_leg: Option<PendingBind>,
+}
+
+impl Receive for ClientConnection {
+    fn input(&mut self) -> &mut Input {
+        &mut self.input
+    }
+
+    fn closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    fn handle_frame(&mut self, frame: Frame) {
+        let r = self.unprotect(frame).and_then(|p| self.handle_pdu(p));
+        if let Err(e) = r {
+            self.protocol_error(e);
+        }
+    }
+
+    fn framing_error(&mut self, error: Error, _call_id: Option<u32>) {
+        self.protocol_error(error);
+    }
+}
+
+/// The client's one security context protects every protected call.
+impl Signers for Option<ClientSecurity> {
+    fn signer(&mut self, _auth_context_id: u32) -> Option<&mut dyn SecurityContext> {
+        self.as_mut()
+            .map(|s| &mut *s.ctx as &mut dyn SecurityContext)
+    }
 }
 
 impl fmt::Debug for ClientConnection {
@@ -274,7 +301,7 @@ impl ClientConnection {
             reassembler: Reassembler::new(config.max_response_size, true),
             assoc_group: config.assoc_group,
             config,
-            framer: PduFramer::new(),
+            input: Input::default(),
             state: State::Unbound,
             next_call_id: 1,
             next_context_id: 0,
@@ -283,12 +310,9 @@ impl ClientConnection {
             contexts: HashMap::new(),
             shutdown: false,
             calls: HashMap::new(),
-            control: VecDeque::new(),
-            requests: VecDeque::new(),
-            current: None,
+            transmit: Transmit::default(),
             events: VecDeque::new(),
             close_after_flush: false,
-            last_activity: None,
             security: None,
             deferred_bound: None,
             next_auth_leg: None,
@@ -398,7 +422,7 @@ impl ClientConnection {
             self.config.drep,
         );
         out.auth = auth;
-        self.requests.push_back(out);
+        self.transmit.push_call(out);
         Ok(call_id)
     }
 
@@ -413,12 +437,7 @@ impl ClientConnection {
             .get_mut(&call_id)
             .ok_or(Error::NoSuchCall(call_id))?;
         call.cancel_count = call.cancel_count.saturating_add(1);
-        if let Some(o) = self
-            .requests
-            .iter_mut()
-            .chain(self.current.as_mut())
-            .find(|o| o.call_id == call_id)
-        {
+        if let Some(o) = self.transmit.find_mut(call_id) {
             o.cancel_after = true;
             return Ok(());
         }
@@ -438,13 +457,10 @@ impl ClientConnection {
             .remove(&call_id)
             .ok_or(Error::NoSuchCall(call_id))?;
         self.reassembler.discard(call_id);
-        let queued = self.requests.len();
-        self.requests.retain(|o| o.call_id != call_id);
-        if self.requests.len() != queued {
+        if self.transmit.drop_queued(call_id) {
             return Ok(());
         }
-        if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
-            self.current = None;
+        if self.transmit.stop_current(call_id) {
             self.queue_simple(call_id, PduBody::Orphaned);
             let keep = self.config.keep_connection_on_orphan
                 && self
@@ -459,52 +475,7 @@ impl ClientConnection {
         Ok(())
     }
 
-    /// Feed bytes read from the transport, in any chunking.
-    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
-        if self.state != State::Closed {
-            self.framer.push(bytes);
-        }
-        self.process_input(now);
-    }
-
-    /// The connection's input buffer, to read the transport into (tokio's `read_buf`, say): the
-    /// bytes not yet framed, with room for the next read after them. Then call
-    /// [`handle_input`](Self::handle_input) with the number of bytes the read added. Reading here
-    /// saves the copy [`handle_bytes`](Self::handle_bytes) makes.
-    pub fn input_buffer(&mut self) -> &mut bytes::BytesMut {
-        self.framer.read_buf()
-    }
-
-    /// `n` bytes were read into [`input_buffer`](Self::input_buffer): frame and handle what is
-    /// complete, as [`handle_bytes`](Self::handle_bytes) does.
-    pub fn handle_input(&mut self, now: Instant, n: usize) {
-        self.framer.filled(n);
-        self.process_input(now);
-    }
-
-    /// Nothing is in progress: let the input buffer shrink back to its minimum.
-    pub fn release_input_buffer(&mut self) {
-        self.framer.idle();
-    }
-
-    fn process_input(&mut self, now: Instant) {
-        if self.state == State::Closed {
-            return;
-        }
-        self.last_activity = Some(now);
-        while self.state != State::Closed {
-            match self.framer.next_pdu(usize::from(u16::MAX)) {
-                Ok(Some(raw)) => {
-                    let r = self.unprotect(raw).and_then(|p| self.handle_pdu(p));
-                    if let Err(e) = r {
-                        self.protocol_error(e);
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => self.protocol_error(e),
-            }
-        }
-    }
+    input_api!();
 
     /// The transport reached end of stream or failed.
     pub fn handle_transport_closed(&mut self) {
@@ -524,61 +495,40 @@ impl ClientConnection {
     /// The next PDU to write, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         loop {
-            if let Some(cur) = self.current.as_mut() {
-                let sec = match (cur.auth, self.security.as_mut()) {
-                    (Some(_), Some(s)) => Some(&mut *s.ctx as &mut dyn SecurityContext),
-                    _ => None,
+            let open = self.state != State::Closed && !self.close_after_flush;
+            let Unsendable { call_id, error } =
+                match self
+                    .transmit
+                    .poll(self.xmit_frag, open, &mut self.security)?
+                {
+                    Ok(pdu) => return Some(pdu),
+                    Err(unsendable) => unsendable,
                 };
-                match cur.next_fragment(self.xmit_frag, sec) {
-                    Ok((bytes, last)) => {
-                        // `take` ends the call's turn; a cancel made before it went out follows it.
-                        if last && let Some(done) = self.current.take().filter(|o| o.cancel_after) {
-                            self.queue_simple(done.call_id, PduBody::CoCancel);
-                        }
-                        return Some(bytes);
-                    }
-                    Err(e) => {
-                        // The call cannot be sent: fail it (and, when the package could not
-                        // protect it, the connection, whose sequence is now broken) rather than
-                        // leave it waiting for an answer that will never come.
-                        let call_id = self.current.take().map(|o| o.call_id);
-                        if matches!(e, Error::Security(_)) {
-                            self.finish(
-                                ConnectionError::Protocol {
-                                    initiator: Initiator::Local,
-                                    error: e,
-                                },
-                                false,
-                            );
-                        } else if let Some(id) = call_id
-                            && self.calls.remove(&id).is_some()
-                        {
-                            self.events.push_back(ClientEvent::Fault {
-                                call_id: id,
-                                status: FaultStatus::NCA_S_PROTO_ERROR,
-                                did_not_execute: true,
-                                stub: Bytes::new(),
-                            });
-                        }
-                        continue;
-                    }
-                }
+            // The call cannot be sent: fail it (and, when the package could not protect it, the
+            // connection, whose sequence is now broken) rather than leave it waiting for an
+            // answer that will never come.
+            if matches!(error, Error::Security(_)) {
+                self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Local,
+                        error,
+                    },
+                    false,
+                );
+            } else if self.calls.remove(&call_id).is_some() {
+                self.events.push_back(ClientEvent::Fault {
+                    call_id,
+                    status: FaultStatus::NCA_S_PROTO_ERROR,
+                    did_not_execute: true,
+                    stub: Bytes::new(),
+                });
             }
-            if let Some(c) = self.control.pop_front() {
-                return Some(c);
-            }
-            if self.state == State::Closed || self.close_after_flush {
-                return None;
-            }
-            self.current = Some(self.requests.pop_front()?);
         }
     }
 
     /// True if [`poll_transmit`](Self::poll_transmit) has something to return.
     pub fn wants_transmit(&self) -> bool {
-        !self.control.is_empty()
-            || (self.state != State::Closed
-                && (self.current.is_some() || !self.requests.is_empty()))
+        self.transmit.wants(self.state != State::Closed)
     }
 
     /// True once the connection is closed.
@@ -643,11 +593,6 @@ impl ClientConnection {
         self.xmit_frag
     }
 
-    /// When the last bytes arrived (for the runtime's idle timeouts).
-    pub fn last_activity(&self) -> Option<Instant> {
-        self.last_activity
-    }
-
     fn alloc_call_id(&mut self) -> u32 {
         let id = self.next_call_id;
         self.next_call_id = self.next_call_id.wrapping_add(1).max(1);
@@ -708,7 +653,7 @@ impl ClientConnection {
     /// representation, ahead of request fragments.
     fn push_control(&mut self, mut pdu: Pdu) -> Result<(), Error> {
         pdu.drep = self.config.drep;
-        self.control.push_back(pdu.emit()?);
+        self.transmit.push_control(pdu.emit()?);
         Ok(())
     }
 
@@ -730,15 +675,14 @@ impl ClientConnection {
         self.state = State::Closed;
         self.close_after_flush = true;
         if !keep_control {
-            self.control.clear();
+            self.transmit.clear_control();
         }
-        self.current = None;
-        self.requests.clear();
+        self.transmit.clear_calls();
         self.pending_bind = None;
         let mut calls: Vec<u32> = self.calls.drain().map(|(id, _)| id).collect();
         calls.sort_unstable();
         self.reassembler = Reassembler::new(0, true);
-        self.framer = PduFramer::new();
+        self.input.discard();
         self.events.push_back(ClientEvent::Closed { error, calls });
     }
 }

@@ -5,11 +5,12 @@ use bytes::Bytes;
 use msrpc_ndr::DataRep;
 
 use super::{ClientConnection, ClientEvent, State};
-use crate::auth::{AuthError, AuthFailure, level_protects, verify_fragment};
+use crate::auth::{AuthError, AuthFailure, level_protects, verify_decoded};
 use crate::error::{ConnectionError, Error, Initiator};
+use crate::frag::Frame;
 use crate::negotiate::PresentationContext;
 use crate::status::FaultStatus;
-use crate::wire::{Header, PacketType, Pdu, PduBody, PfcFlags};
+use crate::wire::{PacketType, Pdu, PduBody, PfcFlags};
 
 impl ClientConnection {
     pub(super) fn handle_pdu(&mut self, pdu: Pdu) -> Result<(), Error> {
@@ -55,10 +56,8 @@ impl ClientConnection {
                     self.reassembler.discard(call_id);
                     return Ok(());
                 }
-                if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
-                    // The server answered before the whole request went out: stop sending it.
-                    self.current = None;
-                }
+                // The server answered before the whole request went out: stop sending it.
+                self.transmit.stop_current(call_id);
                 match self.reassembler.push(pdu)? {
                     None => Ok(()),
                     Some(msg) => {
@@ -125,10 +124,8 @@ impl ClientConnection {
                     return Ok(());
                 }
                 self.reassembler.discard(call_id);
-                if self.current.as_ref().is_some_and(|o| o.call_id == call_id) {
-                    self.current = None;
-                }
-                self.requests.retain(|o| o.call_id != call_id);
+                self.transmit.stop_current(call_id);
+                self.transmit.drop_queued(call_id);
                 // MS-RPCE 3.3.2.5.1: a status servers must not send is a protocol error.
                 let status = if f.status.is_forbidden_on_wire() {
                     FaultStatus::NCA_S_PROTO_ERROR
@@ -170,19 +167,19 @@ impl ClientConnection {
 
     /// Parse a received PDU, verifying (and unsealing) response and fault fragments when the
     /// association is protected.
-    pub(super) fn unprotect(&mut self, raw: Bytes) -> Result<Pdu, Error> {
+    pub(super) fn unprotect(&mut self, frame: Frame) -> Result<Pdu, Error> {
+        let Frame { header, bytes: raw } = frame;
         let Some(sec) = self
             .security
             .as_mut()
             .filter(|s| s.established && level_protects(s.ctx.auth_level()))
         else {
-            return Pdu::parse_bytes(&raw);
+            return Pdu::decode(&header, &raw);
         };
-        let header = Header::parse(&raw)?;
         let signed = header.ptype == PacketType::RESPONSE
             || (header.ptype == PacketType::FAULT && header.auth_length > 0);
         if !signed {
-            return Pdu::parse_bytes(&raw);
+            return Pdu::decode(&header, &raw);
         }
         if header.auth_length == 0 {
             return Err(Error::Security(AuthError::new(
@@ -190,7 +187,7 @@ impl ClientConnection {
                 "a response without a signature on a protected association",
             )));
         }
-        let mut buf = raw.to_vec();
-        verify_fragment(&mut buf, sec.ctx.as_mut())
+        let pdu = Pdu::decode(&header, &raw)?;
+        verify_decoded(pdu, &raw, sec.ctx.as_mut())
     }
 }

@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use super::{ServerConnection, ServerEvent, State};
 use crate::error::{ConnectionError, Error, Initiator, WireReaction};
-use crate::frag::{PduFramer, Reassembler};
+use crate::frag::Reassembler;
 use crate::status::FaultStatus;
 use crate::wire::{BindNak, Fault, Header, PacketType, Pdu, PduBody, PfcFlags, RejectReason};
 
@@ -69,14 +69,13 @@ impl ServerConnection {
         }
         self.state = State::Closed;
         if !keep_control {
-            self.control.clear();
+            self.transmit.clear_control();
         }
-        self.current = None;
-        self.responses.clear();
+        self.transmit.clear_calls();
         self.calls.clear();
         self.auth.clear();
         self.reassembler = Reassembler::new(0, false);
-        self.framer = PduFramer::new();
+        self.input.discard();
         self.events.push_back(ServerEvent::Closed { error });
     }
 
@@ -126,7 +125,7 @@ impl ServerConnection {
     pub(super) fn queue_pdu(&mut self, pdu: Pdu) {
         // Emission of PDUs built here cannot fail (all counts are bounded by what was parsed).
         if let Ok(b) = pdu.emit() {
-            self.control.push_back(b);
+            self.transmit.push_control(b);
         }
     }
 }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use msrpc_ndr::DataRep;
 
 use super::{ActiveCall, CallAuth, IncomingCall, ServerConnection, ServerEvent, SlotState, State};
-use crate::auth::{AuthError, AuthFailure, level_protects, verify_fragment};
+use crate::auth::{AuthError, AuthFailure, level_protects, verify_decoded};
 use crate::error::{ConnectionError, Error, Initiator, WireReaction};
 use crate::negotiate::PresentationContext;
 use crate::status::{FaultStatus, Win32Status};
@@ -70,8 +70,8 @@ impl ServerConnection {
         }
         let pdu = match auth_id.and_then(|id| self.auth.get_mut(&id)) {
             Some(slot) if level_protects(slot.ctx.auth_level()) => {
-                let mut buf = raw.to_vec();
-                match verify_fragment(&mut buf, slot.ctx.as_mut()) {
+                let context_id = request_context(&pdu);
+                match verify_decoded(pdu, raw, slot.ctx.as_mut()) {
                     Ok(clear) => clear,
                     Err(e) => {
                         // A logon proven wrong by its first fragment is access denied; anything
@@ -82,7 +82,7 @@ impl ServerConnection {
                             }
                             _ => FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0),
                         };
-                        self.refuse_and_close(call_id, request_context(&pdu), status, e);
+                        self.refuse_and_close(call_id, context_id, status, e);
                         return Ok(());
                     }
                 }
@@ -249,7 +249,7 @@ impl ServerConnection {
         }
         let was_active = self.calls.remove(&call_id).is_some();
         // A response not yet started is dropped; one being sent finishes to keep the stream sane.
-        self.responses.retain(|o| o.call_id != call_id);
+        self.transmit.drop_queued(call_id);
         if was_active {
             self.events.push_back(ServerEvent::Orphaned { call_id });
         }

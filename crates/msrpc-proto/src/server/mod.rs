@@ -7,7 +7,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use msrpc_ndr::{DataRep, Syntax};
@@ -15,13 +14,15 @@ use uuid::Uuid;
 
 use crate::auth::{Acceptor, AuthError, PeerIdentity, SecurityContext};
 use crate::error::{ConnectionError, Error, Initiator};
-use crate::frag::{OutKind, Outgoing, PduFramer, Reassembler};
+use crate::frag::{Frame, OutKind, Outgoing, Reassembler};
+use crate::input::{Input, Receive, input_api};
 use crate::negotiate::{
     BindTimeFeatures, InterfaceRegistry, PresentationContext, TransferSyntaxPolicy,
 };
 use crate::status::FaultStatus;
+use crate::transmit::{Signers, Transmit, Unsendable};
 use crate::wire::{
-    AuthLevel, AuthType, Drep, Header, PacketType, Pdu, PduBody, PfcFlags, RejectReason, SyntaxId,
+    AuthLevel, AuthType, Drep, PacketType, Pdu, PduBody, PfcFlags, RejectReason, SyntaxId,
 };
 
 mod answer;
@@ -213,7 +214,7 @@ struct AuthSlot {
 pub struct ServerConnection {
     config: ServerConfig,
     registry: Arc<dyn InterfaceRegistry>,
-    framer: PduFramer,
+    input: Input,
     state: State,
     assoc_group: u32,
     xmit_frag: usize,
@@ -230,18 +231,39 @@ pub struct ServerConnection {
     /// The call id of a PDU whose header could not be parsed (for the bind_nak).
     raw_call_id: Option<u32>,
     calls: HashMap<u32, ActiveCall>,
-    control: VecDeque<Vec<u8>>,
-    responses: VecDeque<Outgoing>,
-    current: Option<Outgoing>,
+    transmit: Transmit,
     events: VecDeque<ServerEvent>,
-    last_activity: Option<Instant>,
     acceptor: Option<Arc<dyn Acceptor>>,
     auth: HashMap<u32, AuthSlot>,
     /// The security context of the request being reassembled (fragments of one call must agree).
     reassembling_auth: Option<Option<u32>>,
     header_sign: bool,
-    /// Whole PDUs framed from the transport bytes so far.
-    pdus_received: u64,
+}
+
+impl Receive for ServerConnection {
+    fn input(&mut self) -> &mut Input {
+        &mut self.input
+    }
+
+    fn closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    fn handle_frame(&mut self, frame: Frame) {
+        self.handle_pdu(frame);
+    }
+
+    fn framing_error(&mut self, error: Error, call_id: Option<u32>) {
+        self.raw_call_id = call_id;
+        self.protocol_error(error, None, true);
+    }
+}
+
+impl Signers for HashMap<u32, AuthSlot> {
+    fn signer(&mut self, auth_context_id: u32) -> Option<&mut dyn SecurityContext> {
+        self.get_mut(&auth_context_id)
+            .map(|slot| &mut *slot.ctx as &mut dyn SecurityContext)
+    }
 }
 
 impl fmt::Debug for ServerConnection {
@@ -260,11 +282,10 @@ impl ServerConnection {
     pub fn new(config: ServerConfig, registry: Arc<dyn InterfaceRegistry>) -> ServerConnection {
         let limit = config.max_request_size;
         ServerConnection {
-            pdus_received: 0,
             xmit_frag: usize::from(config.max_xmit_frag),
             config,
             registry,
-            framer: PduFramer::new(),
+            input: Input::default(),
             state: State::AwaitingBind,
             assoc_group: 0,
             features: None,
@@ -275,11 +296,8 @@ impl ServerConnection {
             cancelled_partial: None,
             raw_call_id: None,
             calls: HashMap::new(),
-            control: VecDeque::new(),
-            responses: VecDeque::new(),
-            current: None,
+            transmit: Transmit::default(),
             events: VecDeque::new(),
-            last_activity: None,
             acceptor: None,
             auth: HashMap::new(),
             reassembling_auth: None,
@@ -300,55 +318,7 @@ impl ServerConnection {
         self.header_sign
     }
 
-    /// Feed bytes read from the transport, in any chunking.
-    pub fn handle_bytes(&mut self, now: Instant, bytes: &[u8]) {
-        if self.state != State::Closed {
-            self.framer.push(bytes);
-        }
-        self.process_input(now);
-    }
-
-    /// The connection's input buffer, to read the transport into (tokio's `read_buf`, say): the
-    /// bytes not yet framed, with room for the next read after them. Then call
-    /// [`handle_input`](Self::handle_input) with the number of bytes the read added. Reading here
-    /// saves the copy [`handle_bytes`](Self::handle_bytes) makes.
-    pub fn input_buffer(&mut self) -> &mut bytes::BytesMut {
-        self.framer.read_buf()
-    }
-
-    /// `n` bytes were read into [`input_buffer`](Self::input_buffer): frame and handle what is
-    /// complete, as [`handle_bytes`](Self::handle_bytes) does.
-    pub fn handle_input(&mut self, now: Instant, n: usize) {
-        self.framer.filled(n);
-        self.process_input(now);
-    }
-
-    /// Nothing is in progress: let the input buffer shrink back to its minimum.
-    pub fn release_input_buffer(&mut self) {
-        self.framer.idle();
-    }
-
-    fn process_input(&mut self, now: Instant) {
-        if self.state == State::Closed {
-            return;
-        }
-        self.last_activity = Some(now);
-        while self.state != State::Closed {
-            match self.framer.next_pdu(usize::from(u16::MAX)) {
-                Ok(Some(raw)) => {
-                    self.pdus_received += 1;
-                    self.handle_pdu(raw)
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    let raw_call_id = self.framer.peek_call_id();
-                    self.raw_call_id = raw_call_id;
-                    self.protocol_error(e, None, true);
-                    break;
-                }
-            }
-        }
-    }
+    input_api!();
 
     /// The transport reached end of stream or failed.
     pub fn handle_transport_closed(&mut self) {
@@ -364,62 +334,38 @@ impl ServerConnection {
     /// bind answers go out between responses.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
         loop {
-            if let Some(cur) = self.current.as_mut() {
-                if cur.auth.is_some_and(|id| !self.auth.contains_key(&id)) {
-                    self.current = None;
-                    continue;
+            let open = self.state != State::Closed;
+            match self.transmit.poll(self.xmit_frag, open, &mut self.auth)? {
+                Ok(pdu) => return Some(pdu),
+                Err(Unsendable {
+                    error: error @ Error::Security(_),
+                    ..
+                }) => {
+                    // The package cannot sign: the sequence is broken, so is the connection.
+                    self.finish(
+                        ConnectionError::Protocol {
+                            initiator: Initiator::Local,
+                            error,
+                        },
+                        true,
+                    );
                 }
-                let sec = cur
-                    .auth
-                    .and_then(|id| self.auth.get_mut(&id))
-                    .map(|slot| &mut *slot.ctx as &mut dyn SecurityContext);
-                match cur.next_fragment(self.xmit_frag, sec) {
-                    Ok((bytes, last)) => {
-                        if last {
-                            self.current = None;
-                        }
-                        return Some(bytes);
-                    }
-                    Err(e @ Error::Security(_)) => {
-                        // The package cannot sign: the sequence is broken, so is the connection.
-                        self.current = None;
-                        self.finish(
-                            ConnectionError::Protocol {
-                                initiator: Initiator::Local,
-                                error: e,
-                            },
-                            true,
-                        );
-                        continue;
-                    }
-                    Err(_) => {
-                        self.current = None;
-                        continue;
-                    }
-                }
+                // A response that cannot be emitted is dropped.
+                Err(_) => {}
             }
-            if let Some(c) = self.control.pop_front() {
-                return Some(c);
-            }
-            if self.state == State::Closed {
-                return None;
-            }
-            self.current = Some(self.responses.pop_front()?);
         }
     }
 
     /// True if [`poll_transmit`](Self::poll_transmit) has something to return.
     pub fn wants_transmit(&self) -> bool {
-        !self.control.is_empty()
-            || (self.state != State::Closed
-                && (self.current.is_some() || !self.responses.is_empty()))
+        self.transmit.wants(self.state != State::Closed)
     }
 
     /// PDUs and responses queued for transmission. The runtime stops reading from the transport
     /// while this stays high: a client that never reads must not grow the server's memory, and
     /// faults and bind answers are queued here too.
     pub fn transmit_backlog(&self) -> usize {
-        self.control.len() + self.responses.len() + usize::from(self.current.is_some())
+        self.transmit.backlog()
     }
 
     /// Send the response stub (NDR, little-endian) of an active call.
@@ -443,7 +389,7 @@ impl ServerConnection {
             Drep::LITTLE_ENDIAN,
         );
         out.auth = call.auth;
-        self.responses.push_back(out);
+        self.transmit.push_call(out);
         Ok(())
     }
 
@@ -486,7 +432,7 @@ impl ServerConnection {
 
     /// Close the connection now; unsent responses are dropped.
     pub fn close(&mut self) {
-        self.control.clear();
+        self.transmit.clear_control();
         self.finish(ConnectionError::LocallyClosed, false);
     }
 
@@ -497,13 +443,13 @@ impl ServerConnection {
 
     /// Whole PDUs received so far (mgmt's `rpc_c_stats_pkts_in` counts these, not socket reads).
     pub fn pdus_received(&self) -> u64 {
-        self.pdus_received
+        self.input.pdus_received()
     }
 
     /// Bytes held for input: the partial PDU being framed plus the request being reassembled
     /// (bounded by 64 KiB plus `max_request_size`).
     pub fn buffered_bytes(&self) -> usize {
-        self.framer.buffered() + self.reassembler.buffered()
+        self.input.buffered() + self.reassembler.buffered()
     }
 
     /// Calls dispatched and not yet answered.
@@ -536,17 +482,9 @@ impl ServerConnection {
         self.xmit_frag
     }
 
-    /// When the last bytes arrived (for the runtime's idle timeouts).
-    pub fn last_activity(&self) -> Option<Instant> {
-        self.last_activity
-    }
-
-    fn handle_pdu(&mut self, raw: Bytes) {
-        let header = match Header::parse(&raw) {
-            Ok(h) => h,
-            Err(e) => return self.protocol_error(e, None, true),
-        };
-        let pdu = match Pdu::parse_bytes(&raw) {
+    fn handle_pdu(&mut self, frame: Frame) {
+        let Frame { header, bytes: raw } = frame;
+        let pdu = match Pdu::decode(&header, &raw) {
             Ok(p) => p,
             Err(e) if header.ptype == PacketType::BIND && self.state == State::AwaitingBind => {
                 // A first bind that cannot be parsed is refused as Windows does, then the close:

@@ -105,7 +105,13 @@ impl Pdu {
 
     /// Parse exactly one PDU from shared bytes; stub data is sliced, not copied.
     pub fn parse_bytes(buf: &Bytes) -> Result<Pdu, Error> {
-        let h = Header::parse(buf)?;
+        Self::decode(&Header::parse(buf)?, buf)
+    }
+
+    /// Decode one PDU whose header was already parsed from `buf`'s first 16 bytes (by the
+    /// framer: [`Frame`](crate::frag::Frame)); the header is not parsed again. Stub data is
+    /// sliced, not copied.
+    pub fn decode(h: &Header, buf: &Bytes) -> Result<Pdu, Error> {
         let frag_len = usize::from(h.frag_length);
         if frag_len != buf.len() {
             return Err(Error::BadFragLength {
@@ -152,7 +158,7 @@ impl Pdu {
             h.drep.is_little_endian(),
             h.ptype,
         );
-        let body = parse_body(&h, &mut r)?;
+        let body = parse_body(h, &mut r)?;
         Ok(Pdu {
             rpc_vers_minor: h.rpc_vers_minor,
             flags: h.flags,
