@@ -21,8 +21,8 @@ use crate::status::FaultStatus;
 use crate::transmit::{Signers, Transmit, Unsendable};
 use crate::vt::{VerificationTrailer, VtCommand, VtEntry};
 use crate::wire::{
-    BindAckResult, ContextElement, Drep, PacketType, Pdu, PduBody, PfcFlags, ProviderReason,
-    RejectReason, SyntaxId,
+    BindAckResult, ContextElement, Drep, Execution, PacketType, Pdu, PduBody, PfcFlags,
+    ProviderReason, RejectReason, SyntaxId,
 };
 
 mod bind;
@@ -159,8 +159,8 @@ pub enum ClientEvent {
         call_id: u32,
         /// The status (map with [`FaultStatus::to_win32`]).
         status: FaultStatus,
-        /// `PFC_DID_NOT_EXECUTE` was set.
-        did_not_execute: bool,
+        /// Whether the fault carried `PFC_DID_NOT_EXECUTE`.
+        execution: Execution,
         /// Extended error stub data, if any.
         stub: Bytes,
     },
@@ -519,7 +519,7 @@ impl ClientConnection {
                 self.events.push_back(ClientEvent::Fault {
                     call_id,
                     status: FaultStatus::NCA_S_PROTO_ERROR,
-                    did_not_execute: true,
+                    execution: Execution::DidNotExecute,
                     stub: Bytes::new(),
                 });
             }

@@ -10,7 +10,7 @@ use crate::error::{ConnectionError, Error, Initiator};
 use crate::frag::Frame;
 use crate::negotiate::PresentationContext;
 use crate::status::FaultStatus;
-use crate::wire::{PacketType, Pdu, PduBody, PfcFlags};
+use crate::wire::{Execution, PacketType, Pdu, PduBody, PfcFlags};
 
 impl ClientConnection {
     pub(super) fn handle_pdu(&mut self, pdu: Pdu) -> Result<(), Error> {
@@ -80,7 +80,7 @@ impl ClientConnection {
                             Err(_) => ClientEvent::Fault {
                                 call_id,
                                 status: FaultStatus::NCA_S_UNSUPPORTED_TYPE,
-                                did_not_execute: false,
+                                execution: Execution::MayHaveExecuted,
                                 stub: Bytes::new(),
                             },
                         });
@@ -149,7 +149,7 @@ impl ClientConnection {
                 self.events.push_back(ClientEvent::Fault {
                     call_id,
                     status,
-                    did_not_execute: pdu.flags.contains(PfcFlags::DID_NOT_EXECUTE),
+                    execution: Execution::from_flags(pdu.flags),
                     stub: f.stub,
                 });
                 Ok(())

@@ -7,7 +7,9 @@ use super::{ServerConnection, ServerEvent, State};
 use crate::error::{ConnectionError, Error, Initiator, WireReaction};
 use crate::frag::Reassembler;
 use crate::status::FaultStatus;
-use crate::wire::{BindNak, Fault, Header, PacketType, Pdu, PduBody, PfcFlags, RejectReason};
+use crate::wire::{
+    BindNak, Execution, Fault, Header, PacketType, Pdu, PduBody, PfcFlags, RejectReason,
+};
 
 impl ServerConnection {
     /// The one place where a protocol error becomes bytes on the wire and/or a close.
@@ -17,12 +19,9 @@ impl ServerConnection {
         let is_bind = header
             .is_some_and(|h| h.ptype == PacketType::BIND || h.ptype == PacketType::ALTER_CONTEXT);
         let close = match reaction {
-            WireReaction::Fault {
-                status,
-                did_not_execute,
-            } => {
+            WireReaction::Fault { status, execution } => {
                 if let Some(id) = call_id {
-                    self.queue_fault(id, 0, 0, status, did_not_execute);
+                    self.queue_fault(id, 0, 0, status, execution);
                 }
                 stream_broken
             }
@@ -31,7 +30,13 @@ impl ServerConnection {
                 if is_alter && !stream_broken {
                     // alter_context has no nak: fault it and keep the association.
                     if let Some(id) = call_id {
-                        self.queue_fault(id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                        self.queue_fault(
+                            id,
+                            0,
+                            0,
+                            FaultStatus::NCA_S_PROTO_ERROR,
+                            Execution::DidNotExecute,
+                        );
                     }
                     false
                 } else {
@@ -46,7 +51,13 @@ impl ServerConnection {
                 // A fault the connection does not survive carries no PFC_DID_NOT_EXECUTE: Windows
                 // sends 0x03 before it disconnects (the suite's test_ntlmssp_auth_middle_alone).
                 if let Some(id) = call_id {
-                    self.queue_fault(id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, false);
+                    self.queue_fault(
+                        id,
+                        0,
+                        0,
+                        FaultStatus::NCA_S_PROTO_ERROR,
+                        Execution::MayHaveExecuted,
+                    );
                 }
                 true
             }
@@ -85,12 +96,9 @@ impl ServerConnection {
         context_id: u16,
         cancel_count: u8,
         status: FaultStatus,
-        dne: bool,
+        execution: Execution,
     ) {
-        let mut flags = PfcFlags::FIRST_AND_LAST;
-        if dne {
-            flags = flags | PfcFlags::DID_NOT_EXECUTE;
-        }
+        let flags = PfcFlags::FIRST_AND_LAST | execution.flags();
         let body = PduBody::Fault(Fault {
             alloc_hint: FAULT_ALLOC_HINT,
             context_id,

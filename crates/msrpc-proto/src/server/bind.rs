@@ -8,7 +8,9 @@ use crate::auth::{AuthError, AuthFailure, AuthStep};
 use crate::error::{ConnectionError, Error, Initiator};
 use crate::negotiate::{malformed_context_list, negotiate_server};
 use crate::status::FaultStatus;
-use crate::wire::{AuthLevel, AuthVerifier, BindAck, Pdu, PduBody, PfcFlags, RejectReason};
+use crate::wire::{
+    AuthLevel, AuthVerifier, BindAck, Execution, Pdu, PduBody, PfcFlags, RejectReason,
+};
 
 impl ServerConnection {
     pub(super) fn on_bind(&mut self, pdu: Pdu, alter: bool) -> Result<(), Error> {
@@ -31,7 +33,13 @@ impl ServerConnection {
             // test_alter_no_auth_no_ctx): bind_nak "not specified", or for alter_context a fault
             // nca_s_proto_error with PFC_DID_NOT_EXECUTE; then the close.
             if alter {
-                self.queue_fault(call_id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                self.queue_fault(
+                    call_id,
+                    0,
+                    0,
+                    FaultStatus::NCA_S_PROTO_ERROR,
+                    Execution::DidNotExecute,
+                );
             } else {
                 self.queue_bind_nak(call_id, RejectReason::NOT_SPECIFIED);
             }
@@ -62,7 +70,7 @@ impl ServerConnection {
                 Ok(v) => ack_auth = v,
                 Err((reason, status)) => {
                     if alter {
-                        self.queue_fault(call_id, 0, 0, status, true);
+                        self.queue_fault(call_id, 0, 0, status, Execution::DidNotExecute);
                     } else {
                         self.nak_and_close(call_id, reason);
                     }

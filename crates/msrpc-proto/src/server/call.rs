@@ -9,7 +9,7 @@ use crate::error::{ConnectionError, Error, Initiator, WireReaction};
 use crate::negotiate::PresentationContext;
 use crate::status::{FaultStatus, Win32Status};
 use crate::vt::{VerificationTrailer, VtCommand};
-use crate::wire::{AuthLevel, PacketType, Pdu, PduBody, PfcFlags};
+use crate::wire::{AuthLevel, Execution, PacketType, Pdu, PduBody, PfcFlags};
 
 impl ServerConnection {
     pub(super) fn on_request(&mut self, pdu: Pdu, raw: &Bytes) -> Result<(), Error> {
@@ -132,7 +132,7 @@ impl ServerConnection {
                                 msg.context_id,
                                 0,
                                 FaultStatus::ACCESS_DENIED,
-                                true,
+                                Execution::DidNotExecute,
                             );
                             return Ok(());
                         }
@@ -145,7 +145,7 @@ impl ServerConnection {
                         msg.context_id,
                         0,
                         FaultStatus::NCA_S_UNSUPPORTED_TYPE,
-                        true,
+                        Execution::DidNotExecute,
                     );
                     return Ok(());
                 };
@@ -222,7 +222,7 @@ impl ServerConnection {
     ) {
         self.reassembler.discard(call_id);
         self.reassembling_auth = None;
-        self.queue_fault(call_id, context_id, 0, status, false);
+        self.queue_fault(call_id, context_id, 0, status, Execution::MayHaveExecuted);
         self.finish(
             ConnectionError::Protocol {
                 initiator: Initiator::Remote,
@@ -258,12 +258,8 @@ impl ServerConnection {
 
     /// A failure of one call that leaves the association intact.
     pub(super) fn call_error(&mut self, e: Error, call_id: u32, context_id: u16) {
-        if let WireReaction::Fault {
-            status,
-            did_not_execute,
-        } = e.reaction()
-        {
-            self.queue_fault(call_id, context_id, 0, status, did_not_execute);
+        if let WireReaction::Fault { status, execution } = e.reaction() {
+            self.queue_fault(call_id, context_id, 0, status, execution);
         }
     }
 }

@@ -22,7 +22,8 @@ use crate::negotiate::{
 use crate::status::FaultStatus;
 use crate::transmit::{Signers, Transmit, Unsendable};
 use crate::wire::{
-    AuthLevel, AuthType, Drep, PacketType, Pdu, PduBody, PfcFlags, RejectReason, SyntaxId,
+    AuthLevel, AuthType, Drep, Execution, PacketType, Pdu, PduBody, PfcFlags, RejectReason,
+    SyntaxId,
 };
 
 mod answer;
@@ -393,13 +394,14 @@ impl ServerConnection {
         Ok(())
     }
 
-    /// Fault an active call. `did_not_execute` sets `PFC_DID_NOT_EXECUTE`. The statuses of
+    /// Fault an active call; [`Execution::DidNotExecute`] sets `PFC_DID_NOT_EXECUTE` (the manager
+    /// routine was not entered: the client may retry). The statuses of
     /// [`FaultStatus::FORBIDDEN_ON_WIRE`] (0 among them) are refused (MS-RPCE 3.3.3.5.1).
     pub fn fault(
         &mut self,
         call_id: u32,
         status: FaultStatus,
-        did_not_execute: bool,
+        execution: Execution,
     ) -> Result<(), Error> {
         if self.state == State::Closed {
             return Err(Error::InvalidState("connection closed"));
@@ -418,7 +420,7 @@ impl ServerConnection {
             call.context_id,
             call.cancel_count,
             status,
-            did_not_execute,
+            execution,
         );
         Ok(())
     }
@@ -508,7 +510,13 @@ impl ServerConnection {
                 // An alter_context that cannot be parsed (one cut short after its context count:
                 // the suite's test_alter_no_auth_no_ctx) is faulted nca_s_proto_error with
                 // PFC_DID_NOT_EXECUTE, as other alter_context faults, then the close.
-                self.queue_fault(header.call_id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                self.queue_fault(
+                    header.call_id,
+                    0,
+                    0,
+                    FaultStatus::NCA_S_PROTO_ERROR,
+                    Execution::DidNotExecute,
+                );
                 return self.finish(
                     ConnectionError::Protocol {
                         initiator: Initiator::Remote,

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 use uuid::Uuid;
 
+use super::PfcFlags;
 use crate::status::FaultStatus;
 
 /// Body of request (C706 §12.6.4.9).
@@ -52,6 +53,38 @@ pub struct Fault {
     pub reserved: u32,
     /// Stub data (extended error information when flag 0x01 is set).
     pub stub: Bytes,
+}
+
+/// Whether a faulted call's manager routine ran, as a fault says with `PFC_DID_NOT_EXECUTE`
+/// (C706 §12.6.3.1). A call that did not execute (RPC_S_CALL_FAILED_DNE's "DNE") may be retried
+/// safely, even when it is not idempotent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Execution {
+    /// `PFC_DID_NOT_EXECUTE` is set: the call was refused before its manager routine was entered
+    /// (unknown interface or operation, a request that could not be taken).
+    DidNotExecute,
+    /// The flag is clear: the manager routine may have run (a fault it raised, or one the server
+    /// cannot vouch for).
+    MayHaveExecuted,
+}
+
+impl Execution {
+    /// What a fault's `pfc_flags` say.
+    pub fn from_flags(flags: PfcFlags) -> Execution {
+        if flags.contains(PfcFlags::DID_NOT_EXECUTE) {
+            Execution::DidNotExecute
+        } else {
+            Execution::MayHaveExecuted
+        }
+    }
+
+    /// The `pfc_flags` bit for a fault: `PFC_DID_NOT_EXECUTE` or none.
+    pub fn flags(self) -> PfcFlags {
+        match self {
+            Execution::DidNotExecute => PfcFlags::DID_NOT_EXECUTE,
+            Execution::MayHaveExecuted => PfcFlags::NONE,
+        }
+    }
 }
 
 impl Fault {

@@ -60,7 +60,7 @@ pub use self::bind::{
     Bind, BindAck, BindAckResult, BindNak, ContextElement, ContextResult, ProviderReason,
     RejectReason,
 };
-pub use self::call::{Fault, Request, Response};
+pub use self::call::{Execution, Fault, Request, Response};
 pub(crate) use self::codec::{Reader, Writer};
 pub use self::codec::{put_uuid, uuid_from_wire};
 pub use self::header::{Drep, HEADER_LEN, Header, PacketType, PfcFlags};
