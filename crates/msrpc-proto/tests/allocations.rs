@@ -5,6 +5,7 @@
 //! `unsafe` is here only because implementing `GlobalAlloc` requires it (as in msrpc-cli's
 //! `heap.rs`): each method forwards to the system allocator unchanged and bumps a counter.
 #![allow(unsafe_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
