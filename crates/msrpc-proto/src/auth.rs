@@ -212,6 +212,45 @@ pub fn protect_fragment(mut pdu: Pdu, ctx: &mut dyn SecurityContext) -> Result<V
 /// The returned PDU's stub is the clear text; its `auth` holds the trailer as received.
 pub fn verify_fragment(raw: &mut [u8], ctx: &mut dyn SecurityContext) -> Result<Pdu, Error> {
     let parsed = Pdu::parse(raw)?;
+    verify_in_place(&parsed, raw, ctx)?;
+    Pdu::parse(raw)
+}
+
+/// [`verify_fragment`] for a fragment the connection already decoded from `raw`: the fragment
+/// is copied once (to unseal it), and the clear stub and pad are sliced from the copy into
+/// `pdu` instead of parsing the fragment again.
+pub(crate) fn verify_decoded(
+    mut pdu: Pdu,
+    raw: &[u8],
+    ctx: &mut dyn SecurityContext,
+) -> Result<Pdu, Error> {
+    let mut buf = raw.to_vec();
+    let body = verify_in_place(&pdu, &mut buf, ctx)?;
+    let clear = Bytes::from(buf);
+    let stub_len = match &pdu.body {
+        PduBody::Request(r) => r.stub.len(),
+        PduBody::Response(r) => r.stub.len(),
+        _ => 0,
+    };
+    let stub = clear.slice(body.start..body.start + stub_len);
+    match &mut pdu.body {
+        PduBody::Request(r) => r.stub = stub,
+        PduBody::Response(r) => r.stub = stub,
+        _ => {}
+    }
+    if let Some(a) = &mut pdu.auth {
+        a.pad = clear.slice(body.start + stub_len..body.end);
+    }
+    Ok(pdu)
+}
+
+/// Check `parsed`'s trailer against `ctx` and verify (unseal) `raw`, the bytes it was parsed
+/// from, in place. Returns the range of the stub and pad.
+fn verify_in_place(
+    parsed: &Pdu,
+    raw: &mut [u8],
+    ctx: &mut dyn SecurityContext,
+) -> Result<Range<usize>, Error> {
     let Some(a) = &parsed.auth else {
         return Err(Error::Auth("fragment without a security trailer"));
     };
@@ -235,7 +274,7 @@ pub fn verify_fragment(raw: &mut [u8], ctx: &mut dyn SecurityContext) -> Result<
     }
     ctx.verify(raw, stub_at..trailer_at, sig_at..end)
         .map_err(Error::Security)?;
-    Pdu::parse(raw)
+    Ok(stub_at..trailer_at)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The crate's one error type, and the one place that maps errors to what goes on the wire.
 
 use crate::status::FaultStatus;
-use crate::wire::{PacketType, RejectReason};
+use crate::wire::{Execution, PacketType, RejectReason};
 
 /// Everything that can go wrong in this crate: malformed PDUs, protocol violations by the peer,
 /// limits, and misuse of the state machines by the local caller.
@@ -115,8 +115,8 @@ pub enum WireReaction {
     Fault {
         /// The status in the fault PDU.
         status: FaultStatus,
-        /// Set `PFC_DID_NOT_EXECUTE`.
-        did_not_execute: bool,
+        /// Whether the fault carries `PFC_DID_NOT_EXECUTE`.
+        execution: Execution,
     },
     /// Answer the bind with a bind_nak carrying this reason, then keep the connection.
     BindNak(RejectReason),
@@ -132,12 +132,12 @@ impl Error {
         match self {
             Error::UnknownContext(_) => WireReaction::Fault {
                 status: FaultStatus::NCA_S_UNK_IF,
-                did_not_execute: true,
+                execution: Execution::DidNotExecute,
             },
             // MS-RPCE 3.3.3.5.4: a request over the size limit SHOULD be faulted with status 5.
             Error::ReassemblyLimit { .. } => WireReaction::Fault {
                 status: FaultStatus::ACCESS_DENIED,
-                did_not_execute: true,
+                execution: Execution::DidNotExecute,
             },
             Error::UnsupportedVersion { .. } => {
                 WireReaction::BindNak(RejectReason::PROTOCOL_VERSION_NOT_SUPPORTED)

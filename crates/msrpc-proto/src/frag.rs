@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 use uuid::Uuid;
 
-use crate::auth::{SecurityContext, protect_fragment};
+use crate::auth::{SecurityContext, auth_pad_len};
 use crate::error::Error;
 use crate::wire::{
     Drep, HEADER_LEN, Header, PacketType, Pdu, PduBody, PfcFlags, Request, Response,
-    SEC_TRAILER_LEN,
+    SEC_TRAILER_LEN, Writer,
 };
 
 /// The smallest fragment every implementation must accept (C706 `MustRecvFragSize`). A peer's
@@ -31,6 +31,18 @@ pub struct PduFramer {
     /// The room the next read gets: [`READ_MIN`], doubled (up to [`READ_MAX`]) while reads fill
     /// it, back to the minimum when the connection goes idle.
     read_size: usize,
+    /// The header of the PDU at the front of `buf`, parsed once when its first 16 bytes arrived.
+    header: Option<Header>,
+}
+
+/// One PDU cut from the stream: its bytes, and its header, parsed (and checked) once by the
+/// framer. Decode it with [`Pdu::decode`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The checked common header.
+    pub header: Header,
+    /// The whole PDU (`frag_length` bytes), sharing the input buffer's allocation.
+    pub bytes: Bytes,
 }
 
 /// The smallest room a transport read gets (and what an idle connection holds).
@@ -43,6 +55,7 @@ impl Default for PduFramer {
         PduFramer {
             buf: BytesMut::new(),
             read_size: READ_MIN,
+            header: None,
         }
     }
 }
@@ -100,21 +113,40 @@ impl PduFramer {
         })
     }
 
-    /// The next whole PDU, if buffered. The header is checked (version, `frag_length` >= 16 and
-    /// <= `max_len`) as soon as its first 16 bytes arrive.
-    pub fn next_pdu(&mut self, max_len: usize) -> Result<Option<Bytes>, Error> {
-        if self.buf.len() < HEADER_LEN {
-            return Ok(None);
-        }
-        let h = Header::parse(&self.buf[..HEADER_LEN])?;
-        let len = usize::from(h.frag_length);
-        if len > max_len {
-            return Err(Error::FragmentTooLarge { len, max: max_len });
-        }
+    /// The next whole PDU, if buffered, with its header. The header is parsed and checked
+    /// (version, `frag_length` >= 16 and <= `max_len`) once, as soon as its first 16 bytes
+    /// arrive; nothing after this parses it again.
+    pub fn next_frame(&mut self, max_len: usize) -> Result<Option<Frame>, Error> {
+        let header = match self.header {
+            Some(h) => h,
+            None => {
+                if self.buf.len() < HEADER_LEN {
+                    return Ok(None);
+                }
+                let h = Header::parse(&self.buf[..HEADER_LEN])?;
+                let len = usize::from(h.frag_length);
+                if len > max_len {
+                    return Err(Error::FragmentTooLarge { len, max: max_len });
+                }
+                self.header = Some(h);
+                h
+            }
+        };
+        let len = usize::from(header.frag_length);
         if self.buf.len() < len {
             return Ok(None);
         }
-        Ok(Some(self.buf.split_to(len).freeze()))
+        self.header = None;
+        Ok(Some(Frame {
+            header,
+            bytes: self.buf.split_to(len).freeze(),
+        }))
+    }
+
+    /// The next whole PDU's bytes, if buffered (as [`next_frame`](Self::next_frame), without
+    /// the header).
+    pub fn next_pdu(&mut self, max_len: usize) -> Result<Option<Bytes>, Error> {
+        Ok(self.next_frame(max_len)?.map(|f| f.bytes))
     }
 }
 
@@ -368,7 +400,7 @@ impl Outgoing {
         };
         let remaining = self.stub.len() - self.offset;
         let take = remaining.min(room);
-        let chunk = self.stub.slice(self.offset..self.offset + take);
+        let chunk = &self.stub[self.offset..self.offset + take];
         let mut flags = self.extra_flags;
         if !self.started {
             flags = flags | PfcFlags::FIRST_FRAG;
@@ -378,38 +410,83 @@ impl Outgoing {
             flags = flags | PfcFlags::LAST_FRAG;
         }
         let alloc_hint = u32::try_from(remaining).unwrap_or(u32::MAX);
-        let body = match self.kind {
+        let bytes = self.emit_fragment(flags, alloc_hint, chunk, sec)?;
+        self.offset += take;
+        self.started = true;
+        Ok((bytes, last))
+    }
+
+    /// Write one fragment carrying `chunk` into a buffer allocated once at its final size
+    /// (header, body fields, stub, and with a security context the pad, the trailer and the
+    /// signature), then let the context sign (and seal) it in place. The bytes are those
+    /// [`Pdu::emit`] and [`protect_fragment`](crate::auth::protect_fragment) give.
+    fn emit_fragment(
+        &self,
+        flags: PfcFlags,
+        alloc_hint: u32,
+        chunk: &[u8],
+        sec: Option<&mut dyn SecurityContext>,
+    ) -> Result<Vec<u8>, Error> {
+        let (ptype, flags, stub_at) = match self.kind {
+            OutKind::Request { object, .. } => (
+                PacketType::REQUEST,
+                flags.with(PfcFlags::OBJECT_UUID, object.is_some()),
+                HEADER_LEN + 8 + if object.is_some() { 16 } else { 0 },
+            ),
+            OutKind::Response { .. } => (PacketType::RESPONSE, flags, HEADER_LEN + 8),
+        };
+        let (pad, sig_len) = match &sec {
+            None => (0, 0),
+            Some(ctx) => (auth_pad_len(chunk.len()), ctx.signature_len()),
+        };
+        let trailer = if sec.is_some() { SEC_TRAILER_LEN } else { 0 };
+        let len = stub_at + chunk.len() + pad + trailer + sig_len;
+        let frag_length = u16::try_from(len).map_err(|_| Error::TooLarge("frag_length"))?;
+        let auth_length = u16::try_from(sig_len).map_err(|_| Error::TooLarge("auth_length"))?;
+        let mut w = Writer {
+            buf: Vec::with_capacity(len),
+            le: self.drep.is_little_endian(),
+        };
+        w.buf.extend_from_slice(&[5, 0, ptype.0, flags.0]);
+        w.buf.extend_from_slice(&self.drep.0);
+        w.u16(frag_length);
+        w.u16(auth_length);
+        w.u32(self.call_id);
+        w.u32(alloc_hint);
+        match self.kind {
             OutKind::Request {
                 context_id,
                 opnum,
                 object,
-            } => PduBody::Request(Request {
-                alloc_hint,
-                context_id,
-                opnum,
-                object,
-                stub: chunk,
-            }),
+            } => {
+                w.u16(context_id);
+                w.u16(opnum);
+                if let Some(o) = &object {
+                    w.uuid(o);
+                }
+            }
             OutKind::Response {
                 context_id,
                 cancel_count,
-            } => PduBody::Response(Response {
-                alloc_hint,
-                context_id,
-                cancel_count,
-                reserved: 0,
-                stub: chunk,
-            }),
+            } => {
+                w.u16(context_id);
+                w.buf.extend_from_slice(&[cancel_count, 0]);
+            }
+        }
+        w.buf.extend_from_slice(chunk);
+        let Some(ctx) = sec else {
+            return Ok(w.buf);
         };
-        let mut pdu = Pdu::new(self.call_id, flags, body);
-        pdu.drep = self.drep;
-        let bytes = match sec {
-            None => pdu.emit()?,
-            Some(ctx) => protect_fragment(pdu, ctx)?,
-        };
-        self.offset += take;
-        self.started = true;
-        Ok((bytes, last))
+        w.buf.resize(stub_at + chunk.len() + pad, 0);
+        // pad < 16, so it fits auth_pad_length.
+        w.buf
+            .extend_from_slice(&[ctx.auth_type().0, ctx.auth_level().0, pad as u8, 0]);
+        w.u32(ctx.context_id());
+        w.buf.resize(len, 0);
+        let body = stub_at..stub_at + chunk.len() + pad;
+        ctx.protect(&mut w.buf, body, len - sig_len..len)
+            .map_err(Error::Security)?;
+        Ok(w.buf)
     }
 }
 
@@ -451,5 +528,150 @@ mod tests {
             &pdu
         );
         assert_eq!(f.buffered(), 0);
+    }
+
+    /// A toy package: "seals" by XOR and "signs" with a sum over the whole fragment.
+    struct Toy;
+
+    impl SecurityContext for Toy {
+        fn auth_type(&self) -> crate::wire::AuthType {
+            crate::wire::AuthType::NTLM
+        }
+        fn auth_level(&self) -> crate::wire::AuthLevel {
+            crate::wire::AuthLevel::PKT_PRIVACY
+        }
+        fn context_id(&self) -> u32 {
+            0x0102_0304
+        }
+        fn step(
+            &mut self,
+            _: Option<&[u8]>,
+        ) -> Result<crate::auth::AuthStep, crate::auth::AuthError> {
+            Ok(crate::auth::AuthStep::Complete(None))
+        }
+        fn signature_len(&self) -> usize {
+            16
+        }
+        fn protect(
+            &mut self,
+            pdu: &mut [u8],
+            body: std::ops::Range<usize>,
+            signature: std::ops::Range<usize>,
+        ) -> Result<(), crate::auth::AuthError> {
+            let sum = pdu[..signature.start]
+                .iter()
+                .fold(7u8, |a, b| a.wrapping_mul(31).wrapping_add(*b));
+            for b in &mut pdu[body] {
+                *b ^= 0x5a;
+            }
+            pdu[signature].fill(sum);
+            Ok(())
+        }
+        fn verify(
+            &mut self,
+            _: &mut [u8],
+            _: std::ops::Range<usize>,
+            _: std::ops::Range<usize>,
+        ) -> Result<(), crate::auth::AuthError> {
+            Ok(())
+        }
+    }
+
+    /// The fragments written straight into their buffer are byte for byte those a `Pdu` emits
+    /// (and `protect_fragment` protects), for requests with and without an object, responses,
+    /// both byte orders, with and without a security context, cut into one or many fragments;
+    /// each buffer is allocated at its final size.
+    #[test]
+    fn fragments_are_the_bytes_a_pdu_emits_in_a_buffer_of_their_size() {
+        let object = Some(uuid::uuid!("00112233-4455-6677-8899-aabbccddeeff"));
+        let kinds = [
+            OutKind::Request {
+                context_id: 3,
+                opnum: 9,
+                object: None,
+            },
+            OutKind::Request {
+                context_id: 0x0102,
+                opnum: 0x0304,
+                object,
+            },
+            OutKind::Response {
+                context_id: 1,
+                cancel_count: 2,
+            },
+        ];
+        let mut checked = 0;
+        for kind in kinds {
+            for drep in [Drep::LITTLE_ENDIAN, Drep::BIG_ENDIAN] {
+                for secured in [false, true] {
+                    for len in [0usize, 5, 100, 5000] {
+                        for max_frag in [1432usize, 5840] {
+                            let stub = Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>());
+                            let mut out = Outgoing::new(77, kind, stub.clone(), drep);
+                            out.extra_flags = PfcFlags::MAYBE;
+                            let mut offset = 0;
+                            loop {
+                                let mut toy = Toy;
+                                let sec = secured.then_some(&mut toy as &mut dyn SecurityContext);
+                                let (bytes, last) = out.next_fragment(max_frag, sec).unwrap();
+                                assert_eq!(bytes.capacity(), bytes.len(), "one right-sized buffer");
+                                let take = out.offset - offset;
+                                let mut flags = PfcFlags::MAYBE;
+                                if offset == 0 {
+                                    flags = flags | PfcFlags::FIRST_FRAG;
+                                }
+                                if last {
+                                    flags = flags | PfcFlags::LAST_FRAG;
+                                }
+                                let chunk = stub.slice(offset..offset + take);
+                                let alloc_hint = (len - offset) as u32;
+                                let body = match kind {
+                                    OutKind::Request {
+                                        context_id,
+                                        opnum,
+                                        object,
+                                    } => PduBody::Request(Request {
+                                        alloc_hint,
+                                        context_id,
+                                        opnum,
+                                        object,
+                                        stub: chunk,
+                                    }),
+                                    OutKind::Response {
+                                        context_id,
+                                        cancel_count,
+                                    } => PduBody::Response(Response {
+                                        alloc_hint,
+                                        context_id,
+                                        cancel_count,
+                                        reserved: 0,
+                                        stub: chunk,
+                                    }),
+                                };
+                                let mut pdu = Pdu::new(77, flags, body);
+                                pdu.drep = drep;
+                                let expected = if secured {
+                                    crate::auth::protect_fragment(pdu, &mut Toy).unwrap()
+                                } else {
+                                    pdu.emit().unwrap()
+                                };
+                                assert_eq!(
+                                    bytes, expected,
+                                    "{kind:?} {drep:?} {secured} {len} {max_frag}"
+                                );
+                                assert!(bytes.len() <= max_frag);
+                                checked += 1;
+                                offset = out.offset;
+                                if last {
+                                    break;
+                                }
+                            }
+                            assert_eq!(offset, len);
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 48, "several fragments per message were compared");
     }
 }

@@ -90,7 +90,7 @@
 //! allocates association groups; [`StaticRegistry`] is a ready one). Per connection set
 //! [`ServerConfig::sec_addr`] to the listener's endpoint (`"49664"`, `"\\PIPE\\epmapper"`).
 //! For each [`ServerEvent::Call`]: look up the opnum (fault unknown ones with
-//! `FaultStatus::NCA_S_OP_RNG_ERROR`, `did_not_execute = true`), decode the stub with the call's
+//! `FaultStatus::NCA_S_OP_RNG_ERROR` and [`Execution::DidNotExecute`]), decode the stub with the call's
 //! `transfer_syntax` and `drep`, and answer with [`ServerConnection::respond`] (stub encoded
 //! little-endian: responses always go out with drep `10 00 00 00`) or
 //! [`ServerConnection::fault`]. [`ServerEvent::Cancel`] feeds the call's `test_cancel`;
@@ -124,9 +124,11 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod frag;
+mod input;
 pub mod negotiate;
 pub mod server;
 pub mod status;
+mod transmit;
 pub mod vt;
 pub mod wire;
 
@@ -135,4 +137,4 @@ pub use error::{ConnectionError, Error, Initiator};
 pub use negotiate::{BindTimeFeatures, InterfaceRegistry, PresentationContext, StaticRegistry};
 pub use server::{IncomingCall, ServerConfig, ServerConnection, ServerEvent};
 pub use status::{FaultStatus, Win32Status};
-pub use wire::{Pdu, SyntaxId};
+pub use wire::{Execution, Pdu, SyntaxId};

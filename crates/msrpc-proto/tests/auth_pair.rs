@@ -14,7 +14,7 @@ use msrpc_proto::auth::{
 };
 use msrpc_proto::wire::{AuthLevel, AuthType, PacketType, Pdu};
 use msrpc_proto::{
-    ClientConfig, ClientConnection, ClientEvent, Error, FaultStatus, ServerConfig,
+    ClientConfig, ClientConnection, ClientEvent, Error, Execution, FaultStatus, ServerConfig,
     ServerConnection, ServerEvent, StaticRegistry, SyntaxId,
 };
 use uuid::uuid;
@@ -370,7 +370,7 @@ fn a_failed_logon_refuses_the_first_call_with_access_denied_and_closes() {
     // raw_protocol _test_auth_none_level_request: pfc_flags 0x03); it used to set the flag.
     assert!(
         events.iter().any(|e| matches!(e,
-            ClientEvent::Fault { call_id, status, did_not_execute: false, .. }
+            ClientEvent::Fault { call_id, status, execution: Execution::MayHaveExecuted, .. }
                 if *call_id == id && *status == FaultStatus(5))),
         "{events:?}"
     );

@@ -13,8 +13,8 @@ use msrpc_proto::wire::{
     PfcFlags, ProviderReason, RejectReason, Request,
 };
 use msrpc_proto::{
-    ClientConfig, ClientConnection, ClientEvent, ConnectionError, Error, FaultStatus, Initiator,
-    ServerConfig, ServerConnection, ServerEvent, StaticRegistry, SyntaxId,
+    ClientConfig, ClientConnection, ClientEvent, ConnectionError, Error, Execution, FaultStatus,
+    Initiator, ServerConfig, ServerConnection, ServerEvent, StaticRegistry, SyntaxId,
 };
 use uuid::uuid;
 
@@ -436,7 +436,11 @@ fn fault_is_call_level() {
         if let ServerEvent::Call(c) = e {
             if c.opnum == 99 {
                 p.server
-                    .fault(c.call_id, FaultStatus::NCA_S_OP_RNG_ERROR, true)
+                    .fault(
+                        c.call_id,
+                        FaultStatus::NCA_S_OP_RNG_ERROR,
+                        Execution::DidNotExecute,
+                    )
                     .unwrap();
             } else {
                 p.server.respond(c.call_id, stub(2, 2)).unwrap();
@@ -446,7 +450,7 @@ fn fault_is_call_level() {
     p.drive();
     let ev = p.client_events();
     assert!(
-        matches!(&ev[0], ClientEvent::Fault { call_id, status, did_not_execute: true, .. }
+        matches!(&ev[0], ClientEvent::Fault { call_id, status, execution: Execution::DidNotExecute, .. }
         if *call_id == a && status.to_win32().0 == 1745)
     );
     assert!(matches!(&ev[1], ClientEvent::Response { call_id, .. } if *call_id == b));
@@ -456,8 +460,16 @@ fn fault_is_call_level() {
     let c = p.client.start_call(ctx, 1, None, stub(4, 0)).unwrap();
     p.drive();
     p.server_events();
-    assert!(p.server.fault(c, FaultStatus(0), false).is_err());
-    assert!(p.server.fault(c, FaultStatus(0xC000_0005), false).is_err());
+    assert!(
+        p.server
+            .fault(c, FaultStatus(0), Execution::MayHaveExecuted)
+            .is_err()
+    );
+    assert!(
+        p.server
+            .fault(c, FaultStatus(0xC000_0005), Execution::MayHaveExecuted)
+            .is_err()
+    );
     // ...and reported as a protocol error when a peer sends one anyway (3.3.2.5.1).
     let raw = Pdu::new(
         c,

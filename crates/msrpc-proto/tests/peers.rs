@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use msrpc_proto::{
-    FaultStatus, ServerConfig, ServerConnection, ServerEvent, StaticRegistry, SyntaxId,
+    Execution, FaultStatus, ServerConfig, ServerConnection, ServerEvent, StaticRegistry, SyntaxId,
 };
 use uuid::uuid;
 
@@ -45,8 +45,12 @@ fn serve_connection(mut sock: TcpStream) -> Vec<String> {
                         c.stub.len()
                     ));
                     if c.opnum == 9 {
-                        conn.fault(c.call_id, FaultStatus::NCA_S_OP_RNG_ERROR, true)
-                            .unwrap();
+                        conn.fault(
+                            c.call_id,
+                            FaultStatus::NCA_S_OP_RNG_ERROR,
+                            Execution::DidNotExecute,
+                        )
+                        .unwrap();
                     } else {
                         let mut out = b"echo:".to_vec();
                         if c.object.is_some() {

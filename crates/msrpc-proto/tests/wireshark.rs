@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use msrpc_proto::{
-    ClientConfig, ClientConnection, FaultStatus, ServerConfig, ServerConnection, ServerEvent,
-    StaticRegistry, SyntaxId,
+    ClientConfig, ClientConnection, Execution, FaultStatus, ServerConfig, ServerConnection,
+    ServerEvent, StaticRegistry, SyntaxId,
 };
 use uuid::uuid;
 
@@ -55,7 +55,11 @@ fn conversation() -> Vec<(bool, Vec<u8>)> {
                 if let ServerEvent::Call(c) = ev {
                     match c.opnum {
                         9 => server
-                            .fault(c.call_id, FaultStatus::NCA_S_OP_RNG_ERROR, true)
+                            .fault(
+                                c.call_id,
+                                FaultStatus::NCA_S_OP_RNG_ERROR,
+                                Execution::DidNotExecute,
+                            )
                             .unwrap(),
                         8 => {}
                         _ => server.respond(c.call_id, c.stub).unwrap(),

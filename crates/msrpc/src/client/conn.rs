@@ -19,7 +19,7 @@ use crate::notify::CancelMode;
 use crate::transport::{Address, Outbox, Stream};
 use msrpc_ndr::Syntax;
 use msrpc_proto::{
-    ClientConfig, ClientConnection, ClientEvent, ConnectionError, SyntaxId, Win32Status,
+    ClientConfig, ClientConnection, ClientEvent, ConnectionError, Execution, SyntaxId, Win32Status,
 };
 
 /// Where the answer to a bind or alter_context goes: the context id and its transfer syntax.
@@ -464,9 +464,10 @@ async fn run(
                 ClientEvent::Fault {
                     call_id,
                     status,
-                    did_not_execute,
+                    execution,
                     ..
                 } => {
+                    let did_not_execute = execution == Execution::DidNotExecute;
                     finish_call(
                         &mut calls,
                         &mut by_local,

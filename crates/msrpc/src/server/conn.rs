@@ -25,8 +25,8 @@ use crate::transport::{Outbox, PeerAddr, Stream};
 use msrpc_ndr::Syntax;
 use msrpc_proto::negotiate::TransferSyntaxPolicy;
 use msrpc_proto::{
-    FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection, ServerEvent,
-    SyntaxId, Win32Status,
+    Execution, FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection,
+    ServerEvent, SyntaxId, Win32Status,
 };
 
 /// The server's interfaces as the protocol core asks about them during bind.
@@ -297,7 +297,7 @@ fn answer(
         }
         Answer::Fault(status) => {
             shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
-            conn.fault(c.call_id, status, false)
+            conn.fault(c.call_id, status, Execution::MayHaveExecuted)
         }
     };
     if let Err(e) = r {
@@ -317,7 +317,7 @@ fn dispatch(
     shared.stats.calls_received.fetch_add(1, Ordering::Relaxed);
     let fault = |conn: &mut ServerConnection, status: FaultStatus| {
         shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
-        let _ = conn.fault(c.call_id, status, true);
+        let _ = conn.fault(c.call_id, status, Execution::DidNotExecute);
     };
     let iface = match shared.manager(&c.interface, c.object) {
         Ok(i) => i,
