@@ -10,7 +10,7 @@ use std::io;
 
 pub use msrpc_proto::Initiator;
 pub use msrpc_proto::wire::{BindAckResult, ProviderReason, RejectReason};
-use msrpc_proto::{ConnectionError, FaultStatus, Win32Status};
+use msrpc_proto::{ConnectionError, Execution, FaultStatus, Win32Status};
 
 /// An error from the msrpc runtime.
 #[derive(Debug, thiserror::Error)]
@@ -23,8 +23,9 @@ pub enum Error {
         status: FaultStatus,
         /// The fault's Win32 equivalent (MS-RPCE 3.1.1.5.5).
         win32: Win32Status,
-        /// The server set PFC_DID_NOT_EXECUTE: the manager routine was not entered.
-        did_not_execute: bool,
+        /// Whether the manager routine may have run: [`Execution::DidNotExecute`] when the
+        /// server set PFC_DID_NOT_EXECUTE (the call is safe to retry).
+        execution: Execution,
     },
     /// The call was cancelled (RPC_S_CALL_CANCELLED, 1818): by `cancel`, by a call timeout, or by drop.
     #[error("the call was cancelled ({initiator:?}): RPC_S_CALL_CANCELLED (1818)")]
@@ -210,11 +211,11 @@ impl Error {
     }
 
     /// A fault received from the server (the runtime's; applications match [`Error::Fault`]).
-    pub(crate) fn fault(status: FaultStatus, did_not_execute: bool) -> Self {
+    pub(crate) fn fault(status: FaultStatus, execution: Execution) -> Self {
         Error::Fault {
             status,
             win32: status.to_win32(),
-            did_not_execute,
+            execution,
         }
     }
 

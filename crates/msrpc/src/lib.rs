@@ -35,7 +35,7 @@ pub use client::{Binding, BindingOptions, Reply, SmbOptions};
 pub use codegen::{ClientContext, Stub};
 pub use error::{Error, Initiator, Result};
 pub use msrpc_ndr::{DataRep, DecodeLimits, Syntax};
-pub use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
+pub use msrpc_proto::{Execution, FaultStatus, SyntaxId, Win32Status};
 pub use notify::{AsyncState, CancelMode, Notification};
 pub use server::{IncomingCall, Interface, Server, ServerConfig};
 pub use uuid::Uuid;

@@ -36,12 +36,10 @@ async fn calls_past_max_calls_get_server_too_busy() {
     .await;
     match sample::non_async_func(&b, "one too many").await {
         Err(Error::Fault {
-            status,
-            did_not_execute,
-            ..
+            status, execution, ..
         }) => {
             assert_eq!(status, FaultStatus::NCA_S_SERVER_TOO_BUSY);
-            assert!(did_not_execute);
+            assert_eq!(execution, msrpc::Execution::DidNotExecute);
         }
         other => panic!("expected server_too_busy, got {other:?}"),
     }

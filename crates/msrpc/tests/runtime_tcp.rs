@@ -181,11 +181,11 @@ async fn unknown_opnum_faults_with_op_rng_error() {
         Error::Fault {
             status,
             win32,
-            did_not_execute,
+            execution,
         } => {
             assert_eq!(status, FaultStatus::NCA_S_OP_RNG_ERROR);
             assert_eq!(win32, Win32Status::RPC_S_PROCNUM_OUT_OF_RANGE);
-            assert!(did_not_execute);
+            assert_eq!(execution, msrpc::Execution::DidNotExecute);
         }
         other => panic!("{other:?}"),
     }

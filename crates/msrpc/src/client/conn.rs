@@ -442,7 +442,7 @@ async fn run(
                 }
                 ClientEvent::AlterContextFailed { status } => {
                     if let Some((_, reply)) = bind_waiter.take() {
-                        let _ = reply.send(Err(Error::fault(status, true)));
+                        let _ = reply.send(Err(Error::fault(status, Execution::DidNotExecute)));
                     }
                 }
                 ClientEvent::Response {
@@ -467,12 +467,11 @@ async fn run(
                     execution,
                     ..
                 } => {
-                    let did_not_execute = execution == Execution::DidNotExecute;
                     finish_call(
                         &mut calls,
                         &mut by_local,
                         call_id,
-                        Err(Error::fault(status, did_not_execute)),
+                        Err(Error::fault(status, execution)),
                     );
                 }
                 ClientEvent::Shutdown => {

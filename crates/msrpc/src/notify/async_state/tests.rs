@@ -478,17 +478,20 @@ fn complete_keeps_the_calls_typed_error() {
     let state: AsyncState<u8> = AsyncState::new(Notification::None);
     let call = state.begin(no_cancel()).unwrap();
     let fault = msrpc_proto::FaultStatus(0x1C01_0002);
-    call.finish(Err(Error::fault(fault, true)));
+    call.finish(Err(Error::fault(
+        fault,
+        msrpc_proto::Execution::DidNotExecute,
+    )));
     assert_eq!(state.status(), Win32Status::RPC_S_PROCNUM_OUT_OF_RANGE);
     match state.complete() {
         Err(Error::Fault {
             status,
             win32,
-            did_not_execute,
+            execution,
         }) => {
             assert_eq!(status, fault);
             assert_eq!(win32, Win32Status::RPC_S_PROCNUM_OUT_OF_RANGE);
-            assert!(did_not_execute);
+            assert_eq!(execution, msrpc_proto::Execution::DidNotExecute);
         }
         other => panic!("expected the fault, got {other:?}"),
     }
