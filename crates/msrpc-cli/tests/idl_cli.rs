@@ -8,7 +8,7 @@ fn msrpc() -> Command {
 }
 
 fn idl_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../msrpc/idl")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../msrpc-sample/idl")
 }
 
 #[test]

@@ -104,9 +104,16 @@ pub(crate) fn uses_contexts(op: &Operation) -> bool {
         || op.ret.as_ref().is_some_and(mentions_context)
 }
 
-/// An interface with synchronous context-handle operations: its `dispatch` takes the call.
+/// An operation whose manager routine gets the call: it uses context handles, or it declares its
+/// binding handle (`[in] handle_t h`), which a Windows manager receives to ask who called
+/// (`RpcBindingInqAuthClient`) and from where; here that is the `IncomingCall`.
+pub(crate) fn gets_call(op: &Operation) -> bool {
+    uses_contexts(op) || op.params.iter().any(|p| matches!(p.ty, Ty::Handle))
+}
+
+/// An interface with synchronous operations that get the call: its `dispatch` takes it.
 fn dispatch_takes_call(itf: &Interface) -> bool {
-    itf.ops.iter().any(|op| !op.is_async && uses_contexts(op))
+    itf.ops.iter().any(|op| !op.is_async && gets_call(op))
 }
 
 /// Escapes Rust keywords.
@@ -1240,8 +1247,14 @@ impl Gen<'_> {
         let _ = writeln!(
             out,
             "/// The manager routines of `{}`. Return `Err(status)` to fault the call with that status;\n\
-             /// `[async]` routines get an `AsyncCall` and finish it later, from any thread.\n pub trait Server {{",
-            itf.name
+             /// `[async]` routines get an `AsyncCall` and finish it later, from any thread.{}\n pub trait Server {{",
+            itf.name,
+            if itf.ops.iter().any(gets_call) {
+                "\n/// A `call` parameter (where the IDL has a `handle_t` or context handles) is the incoming call:\n\
+                 /// who made it (`call.client()`), from where and how (`call.info()`)."
+            } else {
+                ""
+            }
         );
         for op in &itf.ops {
             let s = upper_camel(&op.name);
@@ -1281,6 +1294,8 @@ impl Gen<'_> {
                      /// `call.new_context(value, rundown)`, `call.context::<T>(&h)` and `call.close_context::<T>(&h)`\n\
                      /// (for msrpc each fails with a `FaultStatus`: return `Err(status.to_win32())` to fault the call with it).",
                 )
+            } else if gets_call(op) {
+                (format!("call: &{rt}::IncomingCall, "), "")
             } else {
                 (String::new(), "")
             };
@@ -1297,7 +1312,18 @@ impl Gen<'_> {
                 snake(&op.name)
             );
         }
-        out.push_str("}\n");
+        let _ = writeln!(
+            out,
+            "/// Sees every call first, on the connection's task (a Windows security callback's place):\n\
+             /// `Err(status)` faults it unentered; `Ok(run)` says where a synchronous routine runs: {}.\n\
+             fn accept(&self, call: &mut {rt}::IncomingCall) -> ::core::result::Result<{rt}::RunOn, {rt}::Win32Status> {{ let _ = call; Ok({rt}::RunOn::Pool) }} }}",
+            if opts.async_server {
+                "ignored\n/// (`async fn` routines always run on a task of their own)"
+            } else {
+                "`Pool`\n\
+                 /// (the default), where it may block, or `ConnectionTask`, for routines that return at once"
+            },
+        );
     }
 
     /// `dispatch`: the synchronous operations, one `dispatch_op` each.
@@ -1311,7 +1337,7 @@ impl Gen<'_> {
              pub {}fn dispatch<S: Server + ?Sized>(server: &S, {}opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, limits: {n}::DecodeLimits) \
              -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ let input = (stub, syntax, rep, limits); match opnum {{",
             if takes_call {
-                "\n/// `call` is handed to the manager routines of the operations with context handles."
+                "\n/// `call` is handed to the manager routines that take it (context handles, `handle_t`)."
             } else {
                 ""
             },
@@ -1333,7 +1359,7 @@ impl Gen<'_> {
                 "{} => {rt}::{helper}(input, |req| server.{}({}req)){wait},",
                 op.opnum,
                 snake(&op.name),
-                if uses_contexts(op) { "call, " } else { "" },
+                if gets_call(op) { "call, " } else { "" },
             );
         }
         let _ = writeln!(

@@ -28,12 +28,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use msrpc::sample::{AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{Dispatch, IncomingCall, Interface, Server, ServerConfig};
-use msrpc::{Binding, BindingOptions, DataRep, Syntax, SyntaxId, Win32Status, mgmt, sample};
+use msrpc::{Binding, BindingOptions, DataRep, Syntax, SyntaxId, Win32Status, mgmt};
 use msrpc_ndr::{
     ConformantArray, Decoder, Encoder, NdrDecode, NdrEncode, NdrType, Unique, WideString,
 };
+use msrpc_sample as sample;
+use msrpc_sample::AsyncRpcHandler;
 use serde_json::{Value, json};
 
 /// The bench echo interface: opnum 0 takes a conformant byte array and returns it.
@@ -420,7 +421,7 @@ impl Bench {
                 Server::builder()
                     .config(sc)
                     .interface(Arc::new(Echo))
-                    .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+                    .interface(Arc::new(msrpc_sample::service(Quiet)))
                     .listen("ncacn_ip_tcp:127.0.0.1[0]")
                     .start(),
             )
