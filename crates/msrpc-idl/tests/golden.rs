@@ -168,13 +168,28 @@ fn context_handle_operations_get_client_contexts_and_the_call() {
     // Server: managers get the call; dispatch takes it.
     assert!(code.contains("call: &rt::IncomingCall,\n                req: GetRequest,"));
     assert!(code.contains("rt::serve_blocking_call("));
-    // Explicit handle_t: raw ContextHandle in the client (epm).
+    // Explicit handle_t: ClientContext in and out too, but the call goes over the client's own
+    // binding (the explicit handle), not routed by the handles (epm).
     let epm = builder()
         .generate(&manifest_dir().join("../msrpc/idl/epm.idl"), None)
         .expect("compiles");
-    assert!(!epm.contains("ClientContext"));
-    assert!(epm.contains(
-        "pub async fn ept_map(\n                &self,\n                req: EptMapRequest,\n            ) -> ::core::result::Result<EptMapResponse, C::Error> {"
+    assert!(epm.contains("pub entry_handle: rt::ClientContext<B>"));
+    assert!(epm.contains("args: EptMapArgs<<C as rt::ContextCall>::Association>"));
+    assert!(epm.contains("EptMapOutput<<C as rt::ContextCall>::Association>"));
+    assert!(epm.contains("args.entry_handle.check_in(\"ept_map\", \"entry_handle\", true)?"));
+    assert!(
+        !epm.contains("ClientContext::route"),
+        "the explicit handle is the binding"
+    );
+    // [async] with context handles: the AsyncState forms take the same Args (features.idl's Draw).
+    let features = builder()
+        .generate(
+            &manifest_dir().join("tests/fixtures/features.idl"),
+            Some(&manifest_dir().join("tests/fixtures/features.acf")),
+        )
+        .expect("compiles");
+    assert!(features.contains(
+        "state: &rt::AsyncState<DrawResponse>,\n                args: DrawArgs<<C as rt::ContextCall>::Association>,"
     ));
     // async_server: the future borrows the call, which the runtime keeps until it is done
     // (fixtures/async_server/contexts.rs, run by crates/msrpc/tests/client_context.rs).
