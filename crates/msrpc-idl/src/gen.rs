@@ -35,7 +35,7 @@ impl Default for Options {
 
 /// The lints the generated module opts out of, once (the names follow the IDL, not Rust
 /// conventions; not every interface uses every helper it imports).
-const ALLOW: &str = "#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, unused, missing_docs, unreachable_pub, clippy::all)]";
+const ALLOW: &str = "#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, unused, missing_docs, missing_debug_implementations, unreachable_pub, clippy::all)]";
 
 /// The module everything is generated into; the file re-exports its contents.
 const MODULE: &str = "__msrpc_idl";

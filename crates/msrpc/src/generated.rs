@@ -12,3 +12,10 @@ pub mod mgmt {
 pub mod epm {
     include!(concat!(env!("OUT_DIR"), "/epm.rs"));
 }
+
+/// `idl/srvsvc.idl`: the MS-SRVS subset (`NetrShareEnum` levels 0 and 1, `NetrServerGetInfo`
+/// levels 100-102), with cargo feature `srvsvc`.
+#[cfg(feature = "srvsvc")]
+pub mod srvsvc {
+    include!(concat!(env!("OUT_DIR"), "/srvsvc.rs"));
+}

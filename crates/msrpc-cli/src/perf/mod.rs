@@ -30,9 +30,7 @@ use std::time::{Duration, Instant};
 
 use msrpc::server::{Dispatch, IncomingCall, Interface, Server, ServerConfig};
 use msrpc::{Binding, BindingOptions, DataRep, Syntax, SyntaxId, Win32Status, mgmt};
-use msrpc_ndr::{
-    ConformantArray, Decoder, Encoder, NdrDecode, NdrEncode, NdrType, Unique, WideString,
-};
+use msrpc_ndr::{ConformantArray, Decoder, Encoder, Unique, WideString};
 use msrpc_sample as sample;
 use msrpc_sample::AsyncRpcHandler;
 use serde_json::{Value, json};
