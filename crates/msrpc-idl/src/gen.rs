@@ -111,6 +111,16 @@ pub(crate) fn gets_call(op: &Operation) -> bool {
     uses_contexts(op) || op.params.iter().any(|p| matches!(p.ty, Ty::Handle))
 }
 
+/// The name of the generated `Server`'s hook that sees every call first: `accept`, or `accept_`
+/// when an operation already has that name.
+pub(crate) fn accept_hook(itf: &Interface) -> &'static str {
+    if itf.ops.iter().any(|op| snake(&op.name) == "accept") {
+        "accept_"
+    } else {
+        "accept"
+    }
+}
+
 /// An interface with synchronous operations that get the call: its `dispatch` takes it.
 fn dispatch_takes_call(itf: &Interface) -> bool {
     itf.ops.iter().any(|op| !op.is_async && gets_call(op))
@@ -1316,13 +1326,14 @@ impl Gen<'_> {
             out,
             "/// Sees every call first, on the connection's task (a Windows security callback's place):\n\
              /// `Err(status)` faults it unentered; `Ok(run)` says where a synchronous routine runs: {}.\n\
-             fn accept(&self, call: &mut {rt}::IncomingCall) -> ::core::result::Result<{rt}::RunOn, {rt}::Win32Status> {{ let _ = call; Ok({rt}::RunOn::Pool) }} }}",
+             fn {}(&self, call: &mut {rt}::IncomingCall) -> ::core::result::Result<{rt}::RunOn, {rt}::Win32Status> {{ let _ = call; Ok({rt}::RunOn::Pool) }} }}",
             if opts.async_server {
                 "ignored\n/// (`async fn` routines always run on a task of their own)"
             } else {
                 "`Pool`\n\
                  /// (the default), where it may block, or `ConnectionTask`, for routines that return at once"
             },
+            accept_hook(itf),
         );
     }
 

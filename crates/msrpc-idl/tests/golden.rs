@@ -220,3 +220,24 @@ fn builder_writes_one_file_per_idl_into_out_dir() {
     assert!(cli.contains("rt::InterfaceDescriptor"));
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn the_accept_hook_steps_aside_for_an_operation_named_accept() {
+    let idl = "[uuid(0b9c2f4e-4d61-4f1c-9a5e-7c3d2b1a0f99), version(1.0)]\n\
+               interface Gate { long Accept([in] long n); long Other([in] long n); }\n";
+    let code = builder()
+        .generate_from_str("gate.idl", idl, None)
+        .expect("compiles");
+    assert!(
+        code.contains("fn accept(\n                &self,\n                req: AcceptRequest,")
+    );
+    assert!(code.contains(
+        "fn accept_(\n                &self,\n                call: &mut rt::IncomingCall,"
+    ));
+    assert!(code.contains("self.0.accept_(&mut call)"));
+    // Without the clash the hook is `accept`.
+    let plain = builder()
+        .generate_from_str("gate.idl", &idl.replace("Accept", "Admit"), None)
+        .expect("compiles");
+    assert!(plain.contains("self.0.accept(&mut call)"));
+}

@@ -61,14 +61,15 @@ pub(super) fn service(
          fn name(&self) -> &str {{ INTERFACE.name }}\n\
          fn operation_count(&self) -> u16 {{ {count} }}\n\
          fn dispatch(&self, mut call: {rt}::IncomingCall) -> {rt}::Dispatch {{ \
-         let run = match self.0.accept(&mut call) {{ Ok(run) => run, Err(status) => return {rt}::refuse(call, status) }}; \
+         let run = match self.0.{}(&mut call) {{ Ok(run) => run, Err(status) => return {rt}::refuse(call, status) }}; \
          match call.info().opnum {{",
         if opts.async_server {
             "Synchronous manager routines are `async fn`s run on a task of their own;"
         } else {
             "Synchronous manager routines run where `Server::accept` says (by default the blocking pool);"
         },
-        format!("Service({})", itf.name)
+        format!("Service({})", itf.name),
+        super::accept_hook(itf)
     );
     for op in itf.ops.iter().filter(|op| op.is_async) {
         let s = upper_camel(&op.name);
