@@ -13,12 +13,11 @@ fn main() {
         .include_dir(&idl)
         .compile(
             &[
-                idl.join("asyncrpc.idl"),
                 idl.join("mgmt.idl"),
                 idl.join("epm.idl"),
                 idl.join("srvsvc.idl"),
             ],
-            &[idl.join("asyncrpc.acf")],
+            &[] as &[PathBuf],
         )
         .unwrap_or_else(|e| panic!("IDL compile failed:\n{e}"));
 }

@@ -228,7 +228,7 @@ fn shutdown_and_wait(server: &mut ServerProcess) {
         .build()
         .unwrap();
     let binding = msrpc::Binding::from_string(&server.binding).unwrap();
-    rt.block_on(msrpc::sample::shutdown(&binding))
+    rt.block_on(msrpc_sample::shutdown(&binding))
         .expect("the Shutdown call was not answered");
     let st = server.wait_exit();
     assert!(st.success(), "server exit: {st:?}");

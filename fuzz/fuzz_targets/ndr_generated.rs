@@ -7,7 +7,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use msrpc::Stub as _;
-use msrpc::generated::{asyncrpc::async_rpc, epm::epm, mgmt::mgmt};
+use msrpc::generated::{epm::epm, mgmt::mgmt};
+use msrpc_sample::idl::async_rpc;
 use msrpc_ndr::list::Linked as _;
 use msrpc_ndr::{DataRep, DecodeLimits, ErrorKind, Syntax};
 

@@ -18,9 +18,9 @@ use msrpc::notify::{
     AsyncState, CompletionPort, Event, MessageQueue, Notification, RpcAsyncEvent, WM_USER,
     sleep_alertable,
 };
-use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::Server;
 use msrpc::{Binding, Win32Status};
+use msrpc_sample::{self as sample, AsyncRpcHandler};
 
 use crate::output::Failure;
 use crate::output::outln;
@@ -86,7 +86,7 @@ pub(crate) fn run(delay: u32, json: bool) -> Result<(), Failure> {
     let server = rt
         .block_on(
             Server::builder()
-                .interface(Arc::new(AsyncRpcServer::new(DemoHandler)))
+                .interface(Arc::new(msrpc_sample::service(DemoHandler)))
                 .listen("ncacn_ip_tcp:127.0.0.1[0]")
                 .start(),
         )

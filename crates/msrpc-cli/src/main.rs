@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 
-use msrpc::sample::{AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{Server, ServerConfig};
 use msrpc::{Binding, BindingOptions, Win32Status, mgmt};
+use msrpc_sample::AsyncRpcHandler;
 use output::{Failure, known_interface_name, outln};
 
 /// Microsoft RPC (MS-RPCE) from the command line.
@@ -398,7 +398,7 @@ fn serve(
         config.preferred_syntax = preferred_syntax;
         let mut builder = Server::builder()
             .config(config)
-            .interface(Arc::new(AsyncRpcServer::new(handler)))
+            .interface(Arc::new(msrpc_sample::service(handler)))
             .min_auth_level(auth.min_auth_level);
         if let Some(users) = users {
             builder = builder.authentication(users);

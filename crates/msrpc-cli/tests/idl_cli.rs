@@ -7,7 +7,13 @@ fn msrpc() -> Command {
     Command::new(env!("CARGO_BIN_EXE_msrpc"))
 }
 
+/// The AsyncRPC sample's IDL and ACF (msrpc-sample's).
 fn idl_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../msrpc-sample/idl")
+}
+
+/// msrpc's shipped IDL (srvsvc imports from there).
+fn msrpc_idl_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../msrpc/idl")
 }
 
@@ -39,8 +45,8 @@ fn compiles_idl_with_its_acf_to_stdout_and_to_a_file() {
     let st = msrpc()
         .arg("idl")
         .args(["-I"])
-        .arg(&idl)
-        .arg(idl.join("srvsvc.idl"))
+        .arg(msrpc_idl_dir())
+        .arg(msrpc_idl_dir().join("srvsvc.idl"))
         .arg("-o")
         .arg(&file)
         .status()

@@ -35,7 +35,7 @@ impl Default for Options {
 
 /// The lints the generated module opts out of, once (the names follow the IDL, not Rust
 /// conventions; not every interface uses every helper it imports).
-const ALLOW: &str = "#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, unused, missing_docs, unreachable_pub, clippy::all)]";
+const ALLOW: &str = "#[allow(non_camel_case_types, non_snake_case, non_upper_case_globals, unused, missing_docs, missing_debug_implementations, unreachable_pub, clippy::all)]";
 
 /// The module everything is generated into; the file re-exports its contents.
 const MODULE: &str = "__msrpc_idl";
@@ -104,9 +104,26 @@ pub(crate) fn uses_contexts(op: &Operation) -> bool {
         || op.ret.as_ref().is_some_and(mentions_context)
 }
 
-/// An interface with synchronous context-handle operations: its `dispatch` takes the call.
+/// An operation whose manager routine gets the call: it uses context handles, or it declares its
+/// binding handle (`[in] handle_t h`), which a Windows manager receives to ask who called
+/// (`RpcBindingInqAuthClient`) and from where; here that is the `IncomingCall`.
+pub(crate) fn gets_call(op: &Operation) -> bool {
+    uses_contexts(op) || op.params.iter().any(|p| matches!(p.ty, Ty::Handle))
+}
+
+/// The name of the generated `Server`'s hook that sees every call first: `accept`, or `accept_`
+/// when an operation already has that name.
+pub(crate) fn accept_hook(itf: &Interface) -> &'static str {
+    if itf.ops.iter().any(|op| snake(&op.name) == "accept") {
+        "accept_"
+    } else {
+        "accept"
+    }
+}
+
+/// An interface with synchronous operations that get the call: its `dispatch` takes it.
 fn dispatch_takes_call(itf: &Interface) -> bool {
-    itf.ops.iter().any(|op| !op.is_async && uses_contexts(op))
+    itf.ops.iter().any(|op| !op.is_async && gets_call(op))
 }
 
 /// Escapes Rust keywords.
@@ -1240,8 +1257,14 @@ impl Gen<'_> {
         let _ = writeln!(
             out,
             "/// The manager routines of `{}`. Return `Err(status)` to fault the call with that status;\n\
-             /// `[async]` routines get an `AsyncCall` and finish it later, from any thread.\n pub trait Server {{",
-            itf.name
+             /// `[async]` routines get an `AsyncCall` and finish it later, from any thread.{}\n pub trait Server {{",
+            itf.name,
+            if itf.ops.iter().any(gets_call) {
+                "\n/// A `call` parameter (where the IDL has a `handle_t` or context handles) is the incoming call:\n\
+                 /// who made it (`call.client()`), from where and how (`call.info()`)."
+            } else {
+                ""
+            }
         );
         for op in &itf.ops {
             let s = upper_camel(&op.name);
@@ -1281,6 +1304,8 @@ impl Gen<'_> {
                      /// `call.new_context(value, rundown)`, `call.context::<T>(&h)` and `call.close_context::<T>(&h)`\n\
                      /// (for msrpc each fails with a `FaultStatus`: return `Err(status.to_win32())` to fault the call with it).",
                 )
+            } else if gets_call(op) {
+                (format!("call: &{rt}::IncomingCall, "), "")
             } else {
                 (String::new(), "")
             };
@@ -1297,7 +1322,19 @@ impl Gen<'_> {
                 snake(&op.name)
             );
         }
-        out.push_str("}\n");
+        let _ = writeln!(
+            out,
+            "/// Sees every call first, on the connection's task (a Windows security callback's place):\n\
+             /// `Err(status)` faults it unentered; `Ok(run)` says where a synchronous routine runs: {}.\n\
+             fn {}(&self, call: &mut {rt}::IncomingCall) -> ::core::result::Result<{rt}::RunOn, {rt}::Win32Status> {{ let _ = call; Ok({rt}::RunOn::Pool) }} }}",
+            if opts.async_server {
+                "ignored\n/// (`async fn` routines always run on a task of their own)"
+            } else {
+                "`Pool`\n\
+                 /// (the default), where it may block, or `ConnectionTask`, for routines that return at once"
+            },
+            accept_hook(itf),
+        );
     }
 
     /// `dispatch`: the synchronous operations, one `dispatch_op` each.
@@ -1311,7 +1348,7 @@ impl Gen<'_> {
              pub {}fn dispatch<S: Server + ?Sized>(server: &S, {}opnum: u16, stub: &[u8], syntax: {n}::Syntax, rep: {n}::DataRep, limits: {n}::DecodeLimits) \
              -> ::core::result::Result<::std::vec::Vec<u8>, {rt}::DispatchError> {{ let input = (stub, syntax, rep, limits); match opnum {{",
             if takes_call {
-                "\n/// `call` is handed to the manager routines of the operations with context handles."
+                "\n/// `call` is handed to the manager routines that take it (context handles, `handle_t`)."
             } else {
                 ""
             },
@@ -1333,7 +1370,7 @@ impl Gen<'_> {
                 "{} => {rt}::{helper}(input, |req| server.{}({}req)){wait},",
                 op.opnum,
                 snake(&op.name),
-                if uses_contexts(op) { "call, " } else { "" },
+                if gets_call(op) { "call, " } else { "" },
             );
         }
         let _ = writeln!(

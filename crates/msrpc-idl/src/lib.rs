@@ -54,8 +54,8 @@
 //! | `Win32Status` | the error a server manager routine returns (the call faults with it) |
 //! | `DispatchError` with variants `UnknownOpnum(u16)`, `Decode(ndr::Error)`, `Encode(ndr::Error)`, `Manager(Win32Status)` | what `dispatch` returns |
 //! | `dispatch_op<Req: ndr::Stub, Resp: ndr::Stub>((stub, syntax, rep, limits), manager: impl FnOnce(Req) -> Result<Resp, Win32Status>) -> Result<Vec<u8>, DispatchError>` and `dispatch_op_future` (the same with an `async` manager) | each arm of `dispatch`: decode under the limits, run the manager, encode the reply |
-//! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>`, `serve_blocking`, `serve_future` (their `f` gets opnum, stub, syntax, rep and the `ndr::DecodeLimits` to decode under), `serve_async::<Req, Resp>(call, manager)` | the server adapter `Service` |
-//! | `serve_blocking_call` (as `serve_blocking`, `f` also gets `&IncomingCall`), `serve_future_call` (`f` gets `&'c IncomingCall` and the stub, returns `Pin<Box<dyn Future + Send + 'c>>`) | `Service` of an interface with context-handle operations |
+//! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>`, `RunOn` (`Pool`, `ConnectionTask`), `refuse(call, Win32Status) -> Dispatch`, `serve_blocking(call, run: RunOn, f)`, `serve_future(call, f)` (their `f` gets opnum, stub, syntax, rep and the `ndr::DecodeLimits` to decode under), `serve_async::<Req, Resp>(call, manager)` | the server adapter `Service` and `Server::accept` |
+//! | `serve_blocking_call(call, run, f)` (as `serve_blocking`, `f` also gets `&IncomingCall`), `serve_future_call` (`f` gets `&'c IncomingCall` and the stub, returns `Pin<Box<dyn Future + Send + 'c>>`) | `Service` of an interface whose managers take the call (context handles, `handle_t`) |
 //! | `ClientCall`, `Reply { stub, syntax, drep }`, `decode_reply<T: ndr::Stub>(&Reply) -> ndr::Result<T>`, `AsyncState<R>` | the client layer `Client` |
 //! | `ClientContext<B>` (`handle`, `check_in`, `route`, `returned`), `ContextCall` (`type Association`, `association()`), `ContextRefused` | the client layer's context-handle operations (see [context handles](#context-handles)) |
 //!
@@ -85,15 +85,25 @@
 //!   `async fn` in the implementation, and `dispatch` is an `async fn`), or for an
 //!   `[async]` operation `fn op(&self, call: AsyncCall<OpResponse>, req: OpRequest)`: the manager
 //!   returns at once and finishes the call later, from any thread, with `call.complete(resp)` or
-//!   `call.abort(status)`;
+//!   `call.abort(status)`. A synchronous operation with an `[in] handle_t` parameter (or context
+//!   handles, below) gets the call too, `fn op(&self, call: &IncomingCall, req: OpRequest)`, as a
+//!   Windows manager gets its binding handle: who called (`call.client()`, `RpcBindingInqAuthClient`)
+//!   and from where (`call.info()`); an `[async]` manager reaches the same through
+//!   `AsyncCall::incoming()`. One provided method sees every call first, on the connection's
+//!   task, before its request is decoded: `fn accept(&self, call: &mut IncomingCall) ->
+//!   Result<RunOn, Win32Status>` (a Windows interface security callback's place): `Err(status)`
+//!   faults the call without entering a manager, `Ok(RunOn::Pool)` (the default) runs a
+//!   synchronous manager on the blocking pool, `Ok(RunOn::ConnectionTask)` runs it there and then
+//!   (for routines that never block: msrpc's mgmt and endpoint mapper);
 //! - `fn dispatch<S: Server>(server, opnum, stub, syntax, rep, limits: ndr::DecodeLimits) ->
 //!   Result<Vec<u8>, DispatchError>` for the synchronous operations: decodes under `limits`
 //!   (rejecting trailing bytes), calls the manager routine and encodes the reply, through
 //!   `dispatch_op` (`dispatch(server, call, opnum, …)` in an interface with context-handle
-//!   operations, see below);
+//!   whose managers take the call);
 //! - `struct Service<S>(pub Arc<S>)` (`Service::new(server)`), the runtime `Interface` for a
-//!   `Server`: synchronous managers run on the blocking thread pool (so they may block; `async
-//!   fn` managers run on a task each, through `serve_future`), `[async]`
+//!   `Server`: it asks `accept`, then synchronous managers run where it said (by default on the
+//!   blocking thread pool, so they may block; `async fn` managers run on a task each, through
+//!   `serve_future`), `[async]`
 //!   ones are handed an `AsyncCall` at once; a request that does not decode is faulted with
 //!   `nca_s_fault_ndr` (0x6F7), an unknown opnum with `nca_s_op_rng_error`, and `Err(status)`
 //!   with that status;
@@ -102,7 +112,8 @@
 //!   Result<OpResponse, C::Error>` (dropping the future cancels the call), `fn
 //!   op_blocking(&self, req)`, and for `[async]` operations `fn op_start(&self, state:
 //!   &AsyncState<OpResponse>, req) -> Result<(), C::Error>` (the `RPC_ASYNC_STATE` form: the
-//!   reply comes through the state's notification and `state.complete()`). The request is
+//!   reply comes through the state's notification and `state.complete()`; it takes and gives
+//!   what `op` does, `ClientContext`s included). The request is
 //!   encoded in a closure the runtime calls once the interface is bound, because only then is
 //!   the transfer syntax (NDR20 or NDR64) known.
 
@@ -121,8 +132,8 @@
 //!   the call (`fn op(&self, call: &IncomingCall, req) -> impl Future + Send`, an `async fn` in
 //!   the implementation) and `Service` runs it through `serve_future_call`, which keeps the call
 //!   until the future is done. `[async]` managers get their `AsyncCall` as before.
-//! - **Client.** An operation with no explicit `handle_t` parameter whose parameters (or return
-//!   value) include top-level context handles gets methods that use `ClientContext<B>`: a handle
+//! - **Client.** An operation whose parameters (or return value) include top-level context
+//!   handles gets methods that use `ClientContext<B>`: a handle
 //!   value tied to the binding handle (association) it came back on (for msrpc,
 //!   `msrpc::ClientContext`). They take `OpArgs<B>` (the `[in]` parameters, context handles as
 //!   `ClientContext`; or `OpRequest` if there are none) and return `OpOutput<B>` (the `[out]`
@@ -131,10 +142,11 @@
 //!   `[in]` handle parameter is the binding handle), else over the client's own. A null `[in]`
 //!   handle (not `[in, out]`) or a closed one is refused before anything is sent. An `[in, out]`
 //!   handle that comes back null (a close) or changed is closed for every clone of the value sent,
-//!   and comes back as a null (or new) `ClientContext`. Operations with an explicit `handle_t`
-//!   keep the raw form: their binding is that handle, and their context handles stay
-//!   `ContextHandle` values (the server still faults one used on another association with
-//!   `nca_s_fault_context_mismatch`). `[async]` operations' `op_start` keeps the raw form.
+//!   and comes back as a null (or new) `ClientContext`. An operation with an explicit `handle_t`
+//!   takes and returns `ClientContext`s the same way, but its call goes over the client's own
+//!   binding, which is that handle (the server faults a context handle of another association
+//!   with `nca_s_fault_context_mismatch`). `[async]` operations' `op_start` and
+//!   `op_start_blocking` take the same `OpArgs` and complete on an `AsyncState<OpOutput<B>>`.
 //!
 //! ## Notes for the runtime
 //!

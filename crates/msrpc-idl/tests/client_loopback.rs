@@ -32,6 +32,7 @@ struct Sample {
 impl Server for Sample {
     fn non_async_func(
         &self,
+        _: &rt::IncomingCall,
         req: NonAsyncFuncRequest,
     ) -> Result<NonAsyncFuncResponse, rt::Win32Status> {
         self.log.lock().unwrap().push(req.pszMessage.to_string());
@@ -51,7 +52,11 @@ impl Server for Sample {
             }
         });
     }
-    fn shutdown(&self, _: ShutdownRequest) -> Result<ShutdownResponse, rt::Win32Status> {
+    fn shutdown(
+        &self,
+        _: &rt::IncomingCall,
+        _: ShutdownRequest,
+    ) -> Result<ShutdownResponse, rt::Win32Status> {
         Err(rt::Win32Status(5))
     }
 }
@@ -300,6 +305,7 @@ mod async_server {
     impl Server for Sample {
         async fn non_async_func(
             &self,
+            _: &rt::IncomingCall,
             req: NonAsyncFuncRequest,
         ) -> Result<NonAsyncFuncResponse, rt::Win32Status> {
             // An await point that is not ready at once: the stand-in's executor must be woken.
@@ -323,7 +329,11 @@ mod async_server {
         fn async_func(&self, call: rt::AsyncCall<AsyncFuncResponse>, _: AsyncFuncRequest) {
             call.complete(AsyncFuncResponse {});
         }
-        async fn shutdown(&self, _: ShutdownRequest) -> Result<ShutdownResponse, rt::Win32Status> {
+        async fn shutdown(
+            &self,
+            _: &rt::IncomingCall,
+            _: ShutdownRequest,
+        ) -> Result<ShutdownResponse, rt::Win32Status> {
             Ok(ShutdownResponse {})
         }
     }

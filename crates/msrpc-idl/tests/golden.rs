@@ -19,6 +19,17 @@ fn builder() -> msrpc_idl::Builder {
         .include_dir(manifest_dir().join("../msrpc/idl"))
 }
 
+/// Where a shipped IDL file lives: the AsyncRPC sample's in the crate that compiles it
+/// (`crates/msrpc-sample`), the others in msrpc's `idl/`.
+fn shipped_idl(stem: &str) -> PathBuf {
+    let dir = if stem == "asyncrpc" {
+        "../msrpc-sample/idl"
+    } else {
+        "../msrpc/idl"
+    };
+    manifest_dir().join(dir).join(format!("{stem}.idl"))
+}
+
 fn check(idl: &Path, acf: Option<&Path>, expected: &Path, failures: &mut Vec<String>) {
     let got = match builder().generate(idl, acf) {
         Ok(code) => code,
@@ -79,10 +90,9 @@ fn fixtures_match_goldens() {
 
 #[test]
 fn shipped_idl_matches_goldens() {
-    let idl_dir = manifest_dir().join("../msrpc/idl");
     let mut failures = Vec::new();
     for stem in ["asyncrpc", "mgmt", "epm", "srvsvc"] {
-        let idl = idl_dir.join(format!("{stem}.idl"));
+        let idl = shipped_idl(stem);
         let acf = with_acf(&idl);
         let expected = manifest_dir().join(format!("tests/fixtures/shipped/{stem}.rs"));
         check(&idl, acf.as_deref(), &expected, &mut failures);
@@ -92,7 +102,7 @@ fn shipped_idl_matches_goldens() {
 
 #[test]
 fn async_server_matches_golden() {
-    async_server_golden(&manifest_dir().join("../msrpc/idl/asyncrpc.idl"));
+    async_server_golden(&shipped_idl("asyncrpc"));
     async_server_golden(&manifest_dir().join("tests/fixtures/contexts.idl"));
 }
 
@@ -119,7 +129,7 @@ fn async_server_golden(idl: &Path) {
 
 #[test]
 fn client_layer_is_on_by_default_and_can_be_turned_off() {
-    let idl = manifest_dir().join("../msrpc/idl/asyncrpc.idl");
+    let idl = shipped_idl("asyncrpc");
     let acf = with_acf(&idl);
     let with = builder().generate(&idl, acf.as_deref()).expect("compiles");
     assert!(with.contains("pub struct Client<C>"));
@@ -158,13 +168,28 @@ fn context_handle_operations_get_client_contexts_and_the_call() {
     // Server: managers get the call; dispatch takes it.
     assert!(code.contains("call: &rt::IncomingCall,\n                req: GetRequest,"));
     assert!(code.contains("rt::serve_blocking_call("));
-    // Explicit handle_t: raw ContextHandle in the client (epm).
+    // Explicit handle_t: ClientContext in and out too, but the call goes over the client's own
+    // binding (the explicit handle), not routed by the handles (epm).
     let epm = builder()
         .generate(&manifest_dir().join("../msrpc/idl/epm.idl"), None)
         .expect("compiles");
-    assert!(!epm.contains("ClientContext"));
-    assert!(epm.contains(
-        "pub async fn ept_map(\n                &self,\n                req: EptMapRequest,\n            ) -> ::core::result::Result<EptMapResponse, C::Error> {"
+    assert!(epm.contains("pub entry_handle: rt::ClientContext<B>"));
+    assert!(epm.contains("args: EptMapArgs<<C as rt::ContextCall>::Association>"));
+    assert!(epm.contains("EptMapOutput<<C as rt::ContextCall>::Association>"));
+    assert!(epm.contains("args.entry_handle.check_in(\"ept_map\", \"entry_handle\", true)?"));
+    assert!(
+        !epm.contains("ClientContext::route"),
+        "the explicit handle is the binding"
+    );
+    // [async] with context handles: the AsyncState forms take the same Args (features.idl's Draw).
+    let features = builder()
+        .generate(
+            &manifest_dir().join("tests/fixtures/features.idl"),
+            Some(&manifest_dir().join("tests/fixtures/features.acf")),
+        )
+        .expect("compiles");
+    assert!(features.contains(
+        "state: &rt::AsyncState<DrawResponse>,\n                args: DrawArgs<<C as rt::ContextCall>::Association>,"
     ));
     // async_server: the future borrows the call, which the runtime keeps until it is done
     // (fixtures/async_server/contexts.rs, run by crates/msrpc/tests/client_context.rs).
@@ -179,25 +204,40 @@ fn context_handle_operations_get_client_contexts_and_the_call() {
 fn builder_writes_one_file_per_idl_into_out_dir() {
     let out = std::env::temp_dir().join(format!("msrpc-idl-test-{}", std::process::id()));
     std::fs::create_dir_all(&out).expect("mkdir");
-    let idl_dir = manifest_dir().join("../msrpc/idl");
+    let (asyncrpc_idl, mgmt_idl) = (shipped_idl("asyncrpc"), shipped_idl("mgmt"));
+    let asyncrpc_acf = asyncrpc_idl.with_extension("acf");
     builder()
         .out_dir(&out)
         .emit_rerun_if_changed(false)
-        .compile(
-            &[idl_dir.join("asyncrpc.idl"), idl_dir.join("mgmt.idl")],
-            &[idl_dir.join("asyncrpc.acf")],
-        )
+        .compile(&[&asyncrpc_idl, &mgmt_idl], &[&asyncrpc_acf])
         .expect("compiles");
     let asyncrpc = std::fs::read_to_string(out.join("asyncrpc.rs")).expect("asyncrpc.rs");
     assert!(asyncrpc.contains("is_async: true"), "the ACF was applied");
     assert!(out.join("mgmt.rs").is_file());
     // compile_to_string (the CLI's entry point) gives the same text for default options.
-    let cli = msrpc_idl::compile_to_string(
-        idl_dir.join("asyncrpc.idl"),
-        Some(&idl_dir.join("asyncrpc.acf")),
-    )
-    .expect("compiles");
+    let cli = msrpc_idl::compile_to_string(&asyncrpc_idl, Some(&asyncrpc_acf)).expect("compiles");
     assert!(cli.contains("use ::msrpc::codegen as rt;"));
     assert!(cli.contains("rt::InterfaceDescriptor"));
     std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn the_accept_hook_steps_aside_for_an_operation_named_accept() {
+    let idl = "[uuid(0b9c2f4e-4d61-4f1c-9a5e-7c3d2b1a0f99), version(1.0)]\n\
+               interface Gate { long Accept([in] long n); long Other([in] long n); }\n";
+    let code = builder()
+        .generate_from_str("gate.idl", idl, None)
+        .expect("compiles");
+    assert!(
+        code.contains("fn accept(\n                &self,\n                req: AcceptRequest,")
+    );
+    assert!(code.contains(
+        "fn accept_(\n                &self,\n                call: &mut rt::IncomingCall,"
+    ));
+    assert!(code.contains("self.0.accept_(&mut call)"));
+    // Without the clash the hook is `accept`.
+    let plain = builder()
+        .generate_from_str("gate.idl", &idl.replace("Accept", "Admit"), None)
+        .expect("compiles");
+    assert!(plain.contains("self.0.accept(&mut call)"));
 }

@@ -522,6 +522,7 @@ struct Mgmt;
 impl mgmt_idl::mgmt::Server for Mgmt {
     fn rpc_mgmt_inq_if_ids(
         &self,
+        _: &rt::IncomingCall,
         _: mgmt_idl::mgmt::RpcMgmtInqIfIdsRequest,
     ) -> Result<mgmt_idl::mgmt::RpcMgmtInqIfIdsResponse, rt::Win32Status> {
         let id = mgmt_idl::rpc_if_id_t {
@@ -539,6 +540,7 @@ impl mgmt_idl::mgmt::Server for Mgmt {
     }
     fn rpc_mgmt_inq_stats(
         &self,
+        _: &rt::IncomingCall,
         req: mgmt_idl::mgmt::RpcMgmtInqStatsRequest,
     ) -> Result<mgmt_idl::mgmt::RpcMgmtInqStatsResponse, rt::Win32Status> {
         let n = req.count.min(4);
@@ -550,6 +552,7 @@ impl mgmt_idl::mgmt::Server for Mgmt {
     }
     fn rpc_mgmt_is_server_listening(
         &self,
+        _: &rt::IncomingCall,
         _: mgmt_idl::mgmt::RpcMgmtIsServerListeningRequest,
     ) -> Result<mgmt_idl::mgmt::RpcMgmtIsServerListeningResponse, rt::Win32Status> {
         Ok(mgmt_idl::mgmt::RpcMgmtIsServerListeningResponse {
@@ -559,12 +562,14 @@ impl mgmt_idl::mgmt::Server for Mgmt {
     }
     fn rpc_mgmt_stop_server_listening(
         &self,
+        _: &rt::IncomingCall,
         _: mgmt_idl::mgmt::RpcMgmtStopServerListeningRequest,
     ) -> Result<mgmt_idl::mgmt::RpcMgmtStopServerListeningResponse, rt::Win32Status> {
         Err(rt::Win32Status(5))
     }
     fn rpc_mgmt_inq_princ_name(
         &self,
+        _: &rt::IncomingCall,
         req: mgmt_idl::mgmt::RpcMgmtInqPrincNameRequest,
     ) -> Result<mgmt_idl::mgmt::RpcMgmtInqPrincNameResponse, rt::Win32Status> {
         Ok(mgmt_idl::mgmt::RpcMgmtInqPrincNameResponse {
@@ -584,8 +589,16 @@ fn mgmt_dispatch() {
     // Replies are always little-endian (what msrpc servers announce), under default limits.
     let (le, lim) = (DataRep::LITTLE_ENDIAN, msrpc_ndr::DecodeLimits::default());
     for (s, r) in REPS {
+        // What the managers get for their `handle_t`; these ones do not look at it.
+        let info = rt::CallInfo {
+            opnum: 0,
+            syntax: s,
+            drep: r,
+        };
+        let (call, _answers) = rt::IncomingCall::new(info, Vec::new());
+        let call = &call;
         let stub = RpcMgmtInqIfIdsRequest {}.encode(s, r).unwrap();
-        let reply = dispatch(&Mgmt, 0, &stub, s, r, lim).unwrap();
+        let reply = dispatch(&Mgmt, call, 0, &stub, s, r, lim).unwrap();
         let resp = RpcMgmtInqIfIdsResponse::decode(&reply, s, le).unwrap();
         let v = resp.if_id_vector.as_ref().unwrap();
         assert_eq!(v.count, 1);
@@ -593,6 +606,7 @@ fn mgmt_dispatch() {
 
         let reply = dispatch(
             &Mgmt,
+            call,
             1,
             &RpcMgmtInqStatsRequest { count: 9 }.encode(s, r).unwrap(),
             s,
@@ -603,7 +617,7 @@ fn mgmt_dispatch() {
         let resp = RpcMgmtInqStatsResponse::decode(&reply, s, le).unwrap();
         assert_eq!(resp.statistics.0, [0, 1, 2, 3]);
 
-        let reply = dispatch(&Mgmt, 2, &[], s, r, lim).unwrap();
+        let reply = dispatch(&Mgmt, call, 2, &[], s, r, lim).unwrap();
         assert_eq!(
             RpcMgmtIsServerListeningResponse::decode(&reply, s, le)
                 .unwrap()
@@ -613,6 +627,7 @@ fn mgmt_dispatch() {
 
         let reply = dispatch(
             &Mgmt,
+            call,
             4,
             &RpcMgmtInqPrincNameRequest {
                 authn_proto: 9,
@@ -630,15 +645,15 @@ fn mgmt_dispatch() {
         assert_eq!(resp.princ_name.max_count, 64);
 
         assert!(matches!(
-            dispatch(&Mgmt, 3, &[], s, r, lim),
+            dispatch(&Mgmt, call, 3, &[], s, r, lim),
             Err(rt::DispatchError::Manager(rt::Win32Status(5)))
         ));
         assert!(matches!(
-            dispatch(&Mgmt, 5, &[], s, r, lim),
+            dispatch(&Mgmt, call, 5, &[], s, r, lim),
             Err(rt::DispatchError::UnknownOpnum(5))
         ));
         assert!(matches!(
-            dispatch(&Mgmt, 1, &[1], s, r, lim),
+            dispatch(&Mgmt, call, 1, &[1], s, r, lim),
             Err(rt::DispatchError::Decode(_))
         ));
     }

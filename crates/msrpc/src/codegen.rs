@@ -14,9 +14,11 @@
 //!   Context handles: [`ClientContext`] (re-exported as `msrpc::ClientContext`), a handle value
 //!   tied to the association it was returned on, and [`ContextCall`], what a binding handle must
 //!   also be for the generated methods of operations that take or return context handles.
-//! - Servers of operations with context handles: [`serve_blocking_call`] and
-//!   [`serve_future_call`] hand the manager the [`IncomingCall`] (for `new_context`, `context`,
-//!   `close_context`).
+//! - Servers whose managers take the call (operations with context handles or a `handle_t`):
+//!   [`serve_blocking_call`] and [`serve_future_call`] hand the manager the [`IncomingCall`] (for
+//!   `client`, `info`, `new_context`, `context`, `close_context`). The generated `Server::accept`
+//!   sees every call first and returns where its manager runs, a [`RunOn`], or a status that
+//!   [`refuse`] faults it with.
 //! - Servers: the generated `Service<S>` implements [`Interface`] with [`serve_blocking`]
 //!   (synchronous managers, on tokio's blocking pool), [`serve_future`] (`async fn` managers, on
 //!   a task each) and [`serve_async`] (`[async]` managers get an [`AsyncCall`]); [`DispatchError`]
@@ -40,7 +42,7 @@ pub use uuid::Uuid;
 pub use crate::client::{Binding, Reply};
 pub use crate::error::Error;
 pub use crate::notify::AsyncState;
-pub use crate::server::{AsyncCall, Dispatch, IncomingCall, Interface};
+pub use crate::server::{AsyncCall, Dispatch, IncomingCall, Interface, RunOn};
 
 /// An interface's identity and operations (the generated `INTERFACE` constant).
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +101,12 @@ pub fn fault(call: IncomingCall, err: DispatchError) {
 /// [`fault`] inside `Interface::dispatch`: the fault goes straight back to the connection.
 pub fn answer_fault(call: IncomingCall, err: DispatchError) -> Dispatch {
     call.answer_fault(fault_code(err))
+}
+
+/// Answers a call the generated `Server::accept` refused: faulted with `status`, the manager not
+/// entered.
+pub fn refuse(call: IncomingCall, status: Win32Status) -> Dispatch {
+    answer_fault(call, DispatchError::Manager(status))
 }
 
 /// The fault a failed dispatch answers with.
@@ -168,25 +176,19 @@ pub fn decode_reply<T: Stub>(reply: &Reply) -> ndr::Result<T> {
     T::decode_with_limits(&reply.stub, reply.syntax, reply.drep, reply.limits)
 }
 
-/// Runs a synchronous manager on tokio's blocking pool (`f` gets opnum, request stub, transfer
-/// syntax, the request's data representation and the [`call_limits`] to decode it under) and
-/// answers the call with its reply or fault. Called from `Interface::dispatch`, on the
-/// connection's task.
-pub fn serve_blocking<F>(call: IncomingCall, f: F) -> Dispatch
+/// Runs a synchronous manager where `run` says (tokio's blocking pool, or the connection's task
+/// for [`RunOn::ConnectionTask`]; `f` gets opnum, request stub, transfer syntax, the request's
+/// data representation and the [`call_limits`] to decode it under) and answers the call with its
+/// reply or fault. Called from `Interface::dispatch`, on the connection's task.
+pub fn serve_blocking<F>(call: IncomingCall, run: RunOn, f: F) -> Dispatch
 where
     F: FnOnce(u16, &[u8], Syntax, DataRep, DecodeLimits) -> Result<Vec<u8>, DispatchError>
         + Send
         + 'static,
 {
-    tokio::task::spawn_blocking(move || {
-        let info = call.info();
-        let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
-        match f(opnum, call.stub(), syntax, drep, call_limits(&call)) {
-            Ok(stub) => call.reply(stub),
-            Err(e) => fault(call, e),
-        }
-    });
-    Dispatch::Deferred
+    serve_blocking_call(call, run, move |_, opnum, stub, syntax, rep, limits| {
+        f(opnum, stub, syntax, rep, limits)
+    })
 }
 
 /// Runs an `async fn` manager (`Builder::async_server`) on a task of its own: `f` gets opnum, the
@@ -211,10 +213,10 @@ where
     Dispatch::Deferred
 }
 
-/// Like [`serve_blocking`], for interfaces whose operations use context handles: `f` also gets the
-/// call, which the generated `dispatch` passes to the manager routines of those operations so they
-/// can create, look up and close handles in the client's association group.
-pub fn serve_blocking_call<F>(call: IncomingCall, f: F) -> Dispatch
+/// Like [`serve_blocking`], for interfaces whose manager routines take the call (context handles,
+/// `handle_t`): `f` also gets the call, which the generated `dispatch` passes to those routines so
+/// they can see who called and create, look up and close handles in the client's association group.
+pub fn serve_blocking_call<F>(call: IncomingCall, run: RunOn, f: F) -> Dispatch
 where
     F: FnOnce(
             &IncomingCall,
@@ -227,15 +229,24 @@ where
         + Send
         + 'static,
 {
-    tokio::task::spawn_blocking(move || {
+    let serve = move |call: &IncomingCall| {
         let info = call.info();
         let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
-        match f(&call, opnum, call.stub(), syntax, drep, call_limits(&call)) {
-            Ok(stub) => call.reply(stub),
-            Err(e) => fault(call, e),
+        f(call, opnum, call.stub(), syntax, drep, call_limits(call))
+    };
+    match run {
+        RunOn::ConnectionTask => match serve(&call) {
+            Ok(stub) => call.answer(stub),
+            Err(e) => answer_fault(call, e),
+        },
+        RunOn::Pool => {
+            tokio::task::spawn_blocking(move || match serve(&call) {
+                Ok(stub) => call.reply(stub),
+                Err(e) => fault(call, e),
+            });
+            Dispatch::Deferred
         }
-    });
-    Dispatch::Deferred
+    }
 }
 
 /// The future [`serve_future_call`] runs: it may borrow the call.

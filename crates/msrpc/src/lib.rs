@@ -23,7 +23,6 @@ pub mod mgmt;
 pub mod notify;
 #[cfg(feature = "ncacn-np")]
 pub mod np;
-pub mod sample;
 pub mod server;
 pub mod transport;
 

@@ -16,55 +16,49 @@ use msrpc_ndr::{ConformantArray, ConformantVaryingArray, Unique};
 use msrpc_proto::{SyntaxId, Win32Status};
 
 use crate::client::Binding;
-use crate::codegen::{self, Stub as _};
+use crate::codegen::{RunOn, Stub as _};
 use crate::error::{Error, Result};
 use crate::generated::mgmt::{self as idl, mgmt as m};
-use crate::server::{Dispatch, IncomingCall, Interface, Shared};
+use crate::server::{IncomingCall, Shared};
 
 /// The mgmt interface id.
 pub const MGMT: SyntaxId = m::INTERFACE.syntax_id();
 
-/// The server's built-in mgmt implementation: the generated stubs (`idl/mgmt.idl`) around the
-/// server's state.
+/// The server's built-in mgmt implementation: the generated `Service` (`idl/mgmt.idl`) around
+/// these manager routines, which read the server's state.
+pub(crate) type MgmtInterface = m::Service<Manager>;
+
+/// The manager routines, over the server they describe.
 #[derive(Debug)]
-pub(crate) struct MgmtInterface {
+pub(crate) struct Manager {
     server: Weak<Shared>,
 }
 
-impl MgmtInterface {
+impl Manager {
     pub(crate) fn new(server: Weak<Shared>) -> Self {
-        MgmtInterface { server }
+        Manager { server }
+    }
+
+    /// The server, or `RPC_S_NOT_LISTENING` once it is gone.
+    fn server(&self) -> std::result::Result<Arc<Shared>, Win32Status> {
+        self.server
+            .upgrade()
+            .ok_or(Win32Status::RPC_S_NOT_LISTENING)
     }
 }
 
 /// Number of statistics `inq_stats` returns (`rpc_c_stats_array_max_size`).
 const STATS_COUNT: u32 = 4;
 
-impl Interface for MgmtInterface {
-    fn syntax(&self) -> SyntaxId {
-        MGMT
-    }
-
-    fn name(&self) -> &str {
-        "mgmt"
-    }
-
-    fn operation_count(&self) -> u16 {
-        m::INTERFACE.operations.len() as u16
-    }
-
-    fn dispatch(&self, call: IncomingCall) -> Dispatch {
-        let Some(server) = self.server.upgrade() else {
-            return call.answer_fault(Win32Status::RPC_S_NOT_LISTENING);
-        };
-        let info = call.info();
-        let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);
-        let mut stub = call.stub();
+impl m::Server for Manager {
+    fn accept(&self, call: &mut IncomingCall) -> std::result::Result<RunOn, Win32Status> {
+        self.server()?;
+        let opnum = call.info().opnum;
         // Samba's mgmt IDL sends a second [in] u32 ("unknown") in inq_stats that MS-RPCE
         // 2.2.1.3.3 does not have; the generated decoder rejects trailing bytes, so drop it here
         // and python3-samba's typed client interoperates.
-        if opnum == m::RpcMgmtInqStatsRequest::OPNUM && stub.len() == 8 {
-            stub = &stub[..4];
+        if opnum == m::RpcMgmtInqStatsRequest::OPNUM && call.stub().len() == 8 {
+            call.truncate_stub(4);
         }
         // Windows ignores the stub of an operation with no [in] parameters: Samba's raw_protocol
         // suite (test_neg_xmit_*) calls inq_if_ids with up to 5816 zero bytes and gets a
@@ -76,30 +70,19 @@ impl Interface for MgmtInterface {
         ]
         .contains(&opnum)
         {
-            stub = &[];
+            call.truncate_stub(0);
         }
         // Every manager routine below only reads counters or flips a flag: run them inline.
-        let limits = codegen::call_limits(&call);
-        let result = m::dispatch(&Manager { server }, opnum, stub, syntax, drep, limits);
-        match result {
-            Ok(reply) => call.answer(reply),
-            Err(e) => codegen::answer_fault(call, e),
-        }
+        Ok(RunOn::ConnectionTask)
     }
-}
 
-/// The manager routines, for one call.
-struct Manager {
-    server: Arc<Shared>,
-}
-
-impl m::Server for Manager {
     fn rpc_mgmt_inq_if_ids(
         &self,
+        _: &IncomingCall,
         _: m::RpcMgmtInqIfIdsRequest,
     ) -> std::result::Result<m::RpcMgmtInqIfIdsResponse, Win32Status> {
         let ids: Vec<Unique<idl::rpc_if_id_t>> = self
-            .server
+            .server()?
             .interface_ids()
             .into_iter()
             .map(|id| {
@@ -121,9 +104,11 @@ impl m::Server for Manager {
 
     fn rpc_mgmt_inq_stats(
         &self,
+        _: &IncomingCall,
         req: m::RpcMgmtInqStatsRequest,
     ) -> std::result::Result<m::RpcMgmtInqStatsResponse, Win32Status> {
-        let stats = &self.server.stats;
+        let server = self.server()?;
+        let stats = &server.stats;
         let values = [
             stats.calls_received.load(Ordering::Relaxed),
             stats.calls_sent.load(Ordering::Relaxed),
@@ -142,20 +127,23 @@ impl m::Server for Manager {
 
     fn rpc_mgmt_is_server_listening(
         &self,
+        _: &IncomingCall,
         _: m::RpcMgmtIsServerListeningRequest,
     ) -> std::result::Result<m::RpcMgmtIsServerListeningResponse, Win32Status> {
         Ok(m::RpcMgmtIsServerListeningResponse {
             status: 0,
-            return_value: u32::from(self.server.is_listening()),
+            return_value: u32::from(self.server()?.is_listening()),
         })
     }
 
     fn rpc_mgmt_stop_server_listening(
         &self,
+        _: &IncomingCall,
         _: m::RpcMgmtStopServerListeningRequest,
     ) -> std::result::Result<m::RpcMgmtStopServerListeningResponse, Win32Status> {
-        let status = if self.server.config.allow_remote_stop {
-            self.server.stop_listening();
+        let server = self.server()?;
+        let status = if server.config.allow_remote_stop {
+            server.stop_listening();
             0
         } else {
             Win32Status::ERROR_ACCESS_DENIED.0
@@ -165,12 +153,14 @@ impl m::Server for Manager {
 
     fn rpc_mgmt_inq_princ_name(
         &self,
+        _: &IncomingCall,
         req: m::RpcMgmtInqPrincNameRequest,
     ) -> std::result::Result<m::RpcMgmtInqPrincNameResponse, Win32Status> {
         // [out, string, size_is(princ_name_size)] char princ_name[]: the text and its NUL,
         // cut to the client's buffer.
         let size = req.princ_name_size;
-        let name = self.server.config.principal_name.as_bytes();
+        let server = self.server()?;
+        let name = server.config.principal_name.as_bytes();
         let (status, text): (u32, &[u8]) = if size == 0 {
             (Win32Status::ERROR_INVALID_PARAMETER.0, &[])
         } else if name.len() + 1 > size as usize {

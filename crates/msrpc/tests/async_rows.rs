@@ -21,12 +21,12 @@ use msrpc::notify::{
     AsyncState, CallToken, Completion, CompletionPort, Event, MessageQueue, Notification,
     RpcAsyncEvent, ThreadRef, WM_USER, WaitOutcome, sleep_alertable,
 };
-use msrpc::sample::{self, ASYNC_RPC, AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{
     AsyncCall, CallEvent, Dispatch, IncomingCall, Interface, Server, ServerConfig, Subscription,
 };
 use msrpc::{Binding, BindingOptions, Error, FaultStatus, SyntaxId, Win32Status};
 use msrpc_ndr::{Decoder, Encoder};
+use msrpc_sample::{self as sample, ASYNC_RPC, AsyncRpcHandler};
 use tokio::runtime::Runtime;
 
 /// Upper bound for anything that should happen "soon".
@@ -99,7 +99,7 @@ impl Env {
             log: log.clone(),
             on_async: Box::new(on_async),
         };
-        Env::with_interface(Arc::new(AsyncRpcServer::new(handler)), log)
+        Env::with_interface(Arc::new(msrpc_sample::service(handler)), log)
     }
 
     /// The sample as shipped: `AsyncFunc` completes after its delay, or aborts with 1818 when

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use msrpc::server::{IncomingCall, Server};
+use msrpc::notify::{AsyncState, Notification};
+use msrpc::server::{AsyncCall, IncomingCall, Server};
 use msrpc::{Binding, ClientContext, Error, FaultStatus, Win32Status};
 use msrpc_ndr::ContextHandle;
 
@@ -52,7 +53,39 @@ impl Manager {
     }
 }
 
+/// What `Bump` does in the caller's association group: adds `by` and gives the handle back, or
+/// closes it (null back) when `by` is 0. `[async]` managers reach the group through
+/// `AsyncCall::incoming`, as synchronous ones do through their `call`.
+fn bump_in(
+    call: &IncomingCall,
+    counter: &ContextHandle,
+    by: i32,
+) -> Result<(ContextHandle, i32), FaultStatus> {
+    if by == 0 {
+        let closed = call.close_context::<Counter>(counter)?;
+        return Ok((ContextHandle::NULL, closed.0));
+    }
+    let v = call.context::<Counter>(counter)?;
+    let mut v = v.lock().unwrap();
+    v.0 += by;
+    Ok((*counter, v.0))
+}
+
 impl c::Server for Manager {
+    fn bump(&self, call: AsyncCall<c::BumpResponse>, req: c::BumpRequest) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let done = bump_in(call.incoming(), &req.counter, req.by);
+        // Finished later, from another thread.
+        std::thread::spawn(move || match done {
+            Ok((counter, value)) => call.complete(c::BumpResponse {
+                counter,
+                value,
+                return_value: 0,
+            }),
+            Err(status) => call.abort(status),
+        });
+    }
+
     fn open(
         &self,
         call: &IncomingCall,
@@ -323,6 +356,86 @@ async fn client_contexts_follow_their_binding() {
     server.shutdown(Duration::from_secs(1)).await;
 }
 
+/// `Bump` is `[async]`: its AsyncState forms take `BumpArgs` with a `ClientContext`, route the call
+/// over the handle's binding, and complete with a `BumpOutput` whose handle is the same value (or
+/// closes it), as the awaited form does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_start_forms_take_and_give_client_contexts() {
+    let manager = Arc::new(Manager::default());
+    let server = Server::builder()
+        .interface(Arc::new(Service(manager.clone())))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let text = server.bindings()[0].to_string();
+    let a = Binding::from_string(&text).unwrap();
+    let b = Binding::from_string(&text).unwrap();
+    let h = Client(&a)
+        .open(c::OpenRequest { start: 1 })
+        .await
+        .unwrap()
+        .counter;
+
+    // Started through a client over B: the call goes over A, the handle's binding.
+    let state = AsyncState::new(Notification::None);
+    Client(&b)
+        .bump_start(
+            &state,
+            c::BumpArgs {
+                counter: h.clone(),
+                by: 4,
+            },
+        )
+        .await
+        .unwrap();
+    let out = state.completion().await.unwrap();
+    assert_eq!(out.value, 5);
+    assert_eq!(out.counter.handle(), h.handle());
+    assert!(!h.is_closed());
+    assert_eq!(b.connection_count(), 0);
+    // The handle that came back is tied to A: it works wherever it is presented from.
+    assert_eq!(Client(&b).get(get(&out.counter)).await.unwrap().value, 5);
+
+    // The page's form from a plain thread: by 0 closes the handle, and every clone with it.
+    let (b2, h2) = (b.clone(), h.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        let state = AsyncState::new(Notification::None);
+        Client(&b2)
+            .bump_start_blocking(&state, c::BumpArgs { counter: h2, by: 0 })
+            .unwrap();
+        let deadline = std::time::Instant::now() + common::WAIT;
+        loop {
+            match state.complete() {
+                Err(e) if e.status() == Win32Status::RPC_S_ASYNC_CALL_PENDING => {
+                    assert!(std::time::Instant::now() < deadline, "Bump never completed");
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                other => break other.unwrap(),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(out.counter.is_null());
+    assert_eq!(out.value, 5);
+    assert!(h.is_closed());
+
+    // A closed handle is refused before anything is sent, as by the other forms.
+    let before = manager.calls.load(Ordering::SeqCst);
+    let state = AsyncState::new(Notification::None);
+    assert_refused(
+        Client(&a)
+            .bump_start(&state, c::BumpArgs { counter: h, by: 1 })
+            .await,
+        Win32Status::ERROR_INVALID_HANDLE,
+    );
+    assert_eq!(manager.calls.load(Ordering::SeqCst), before);
+    a.close();
+    b.close();
+    server.shutdown(Duration::from_secs(1)).await;
+}
+
 /// The same IDL generated with `Builder::async_server(true)`: `async fn` managers that get the
 /// call (the future borrows it; the runtime keeps the call until the future is done).
 #[allow(clippy::all, missing_docs, dead_code)]
@@ -342,6 +455,17 @@ mod async_managers {
     }
 
     impl ac::Server for AsyncManager {
+        fn bump(&self, call: AsyncCall<ac::BumpResponse>, req: ac::BumpRequest) {
+            match bump_in(call.incoming(), &req.counter, req.by) {
+                Ok((counter, value)) => call.complete(ac::BumpResponse {
+                    counter,
+                    value,
+                    return_value: 0,
+                }),
+                Err(status) => call.abort(status),
+            }
+        }
+
         async fn open(
             &self,
             call: &IncomingCall,

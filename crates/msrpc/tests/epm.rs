@@ -14,18 +14,18 @@ use std::time::Duration;
 use common::Quiet;
 use msrpc::epm::{self, EPT_S_CANT_PERFORM_OP, EPT_S_NOT_REGISTERED, Entry};
 use msrpc::generated::epm::{self as idl, epm as e};
-use msrpc::sample::{self, AsyncRpcServer};
 use msrpc::server::Server;
 use msrpc::{Binding, BindingOptions, DataRep, Stub as _, SyntaxId, Win32Status};
 use msrpc_ndr::tower::Tower;
 use msrpc_ndr::{ConformantArray, ContextHandle, Unique};
+use msrpc_sample as sample;
 use uuid::Uuid;
 
 /// A server with the endpoint mapper on an ephemeral port and the AsyncRPC sample on another.
 /// Returns the server and the epm port.
 async fn server(listen_ip: &str) -> (Server, u16) {
     let s = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen(format!("ncacn_ip_tcp:{listen_ip}[0]"))
         .endpoint_mapper(format!("ncacn_ip_tcp:{listen_ip}[0]"))
         .start()
@@ -349,7 +349,7 @@ async fn register_with_an_external_endpoint_mapper() {
     let (epm_server, epm_port) = server("127.0.0.1").await;
     let b = epm_binding("127.0.0.1", epm_port);
     let app = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
         .register_with_endpoint_mapper(format!("ncacn_ip_tcp:127.0.0.1[{epm_port}]"))
         .start()
@@ -381,7 +381,7 @@ async fn register_with_an_external_endpoint_mapper() {
 async fn ncalrpc_bindings_without_an_endpoint_resolve_too() {
     let name = format!("msrpc-epm-test-{}", std::process::id());
     let s = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen(format!("ncalrpc:[{name}]"))
         .endpoint_mapper("ncacn_ip_tcp:127.0.0.1[0]")
         .start()
@@ -421,7 +421,7 @@ async fn interfaces_registered_later_are_announced() {
     let epm_port: u16 = s.bindings()[1].endpoint().unwrap().parse().unwrap();
     let b = epm_binding("127.0.0.1", epm_port);
     assert!(epm::lookup_all(&b).await.unwrap().is_empty());
-    s.register_and_announce(Arc::new(AsyncRpcServer::new(Quiet)))
+    s.register_and_announce(Arc::new(msrpc_sample::service(Quiet)))
         .await
         .unwrap();
     let towers = epm::map_tcp(&b, sample::ASYNC_RPC, None, 4).await.unwrap();

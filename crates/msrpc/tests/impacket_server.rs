@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 
 use common::{impacket_python, workspace};
 
-use msrpc::{Binding, mgmt, sample};
+use msrpc::{Binding, mgmt};
+use msrpc_sample as sample;
 
 struct Peer(Child);
 

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Quiet, eventually_async, port_of};
-use msrpc::sample::{self, AsyncRpcHandler};
 use msrpc::server::{AsyncCall, Server, ServerConfig};
 use msrpc::{Binding, Error, FaultStatus, Win32Status, mgmt};
+use msrpc_sample::{self as sample, AsyncRpcHandler};
 
 async fn server_with(config: ServerConfig) -> (Server, String) {
     common::sample_server_with(Quiet, config).await
@@ -177,8 +177,8 @@ async fn an_absurd_conformance_count_is_bad_stub_data_not_an_allocation() {
     // NonAsyncFunc's [string] argument claiming 4 G characters, with 8 bytes behind it.
     let err = b
         .call(
-            msrpc::sample::ASYNC_RPC,
-            msrpc::sample::OP_NON_ASYNC_FUNC,
+            msrpc_sample::ASYNC_RPC,
+            msrpc_sample::OP_NON_ASYNC_FUNC,
             |_, _| {
                 let mut stub = Vec::new();
                 stub.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes()); // max_count
@@ -207,7 +207,7 @@ async fn a_fragment_larger_than_max_recv_frag_closes_only_that_connection() {
     let port = port_of(&server);
     // A real bind, made by the protocol core's client.
     let mut client = msrpc_proto::ClientConnection::new(msrpc_proto::ClientConfig::default());
-    client.bind(&[msrpc::sample::ASYNC_RPC]).unwrap();
+    client.bind(&[msrpc_sample::ASYNC_RPC]).unwrap();
     let bind = client.poll_transmit().unwrap();
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();

@@ -28,7 +28,11 @@ const N: i32 = 100_000;
 struct Bumper;
 
 impl l::Server for Bumper {
-    fn bump(&self, req: l::BumpRequest) -> Result<l::BumpResponse, Win32Status> {
+    fn bump(
+        &self,
+        _: &msrpc::IncomingCall,
+        req: l::BumpRequest,
+    ) -> Result<l::BumpResponse, Win32Status> {
         let mut list = req.list;
         let mut count = 0;
         let mut cur = list.0.as_deref_mut();

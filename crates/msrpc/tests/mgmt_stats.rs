@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use msrpc::sample::{self, ASYNC_RPC, AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::Server;
 use msrpc::{Binding, BindingOptions, Win32Status, mgmt};
+use msrpc_sample::{self as sample, ASYNC_RPC, AsyncRpcHandler};
 
 struct Quiet;
 
@@ -23,7 +23,7 @@ impl AsyncRpcHandler for Quiet {
 #[tokio::test]
 async fn pkts_in_counts_request_fragments() {
     let server = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
         .start()
         .await

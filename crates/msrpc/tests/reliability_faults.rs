@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Quiet, eventually_async, port_of};
-use msrpc::sample::{self, AsyncRpcServer};
 use msrpc::server::{Dispatch, Server, ServerConfig};
 use msrpc::{Binding, BindingOptions, IncomingCall, Interface, SyntaxId, Win32Status};
+use msrpc_sample as sample;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -43,7 +43,7 @@ impl Interface for Echo {
 async fn start_on(port: u16) -> Server {
     Server::builder()
         .config(ServerConfig::default())
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .interface(Arc::new(Echo))
         .listen(format!("ncacn_ip_tcp:127.0.0.1[{port}]"))
         .start()

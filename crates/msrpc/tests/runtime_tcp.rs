@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Quiet, eventually_async, sample_server as start};
-use msrpc::sample::{self, ASYNC_RPC, AsyncRpcServer};
 use msrpc::server::Server;
 use msrpc::{Binding, BindingOptions, Error, FaultStatus, SyntaxId, Win32Status, mgmt};
+use msrpc_sample::{self as sample, ASYNC_RPC};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -277,7 +277,7 @@ async fn ncalrpc_over_unix_socket() {
     let path = dir.join("sample.sock");
     let binding_text = format!("ncalrpc:[{}]", path.display());
     let server = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen(binding_text.clone())
         .start()
         .await
@@ -320,7 +320,7 @@ async fn several_listeners_ipv4_ipv6_and_unix_socket() {
     let dir = std::env::temp_dir().join(format!("msrpc-multi-{}", std::process::id()));
     let sock = dir.join("multi.sock");
     let server = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
         .listen("ncacn_ip_tcp:::1[0]")
         .listen(format!("ncalrpc:[{}]", sock.display()))

@@ -24,7 +24,7 @@ use std::time::Duration;
 use msrpc::generated::epm::{self as epm_idl, epm};
 use msrpc::{Binding, Stub as _};
 use msrpc_ndr::tower::Tower;
-use msrpc_ndr::{ConformantArray, ContextHandle, SyntaxId, Unique, WideString};
+use msrpc_ndr::{ConformantArray, SyntaxId, Unique, WideString};
 
 // Generated code names the runtime as `crate::codegen`; in a user crate that is `::msrpc::codegen`
 // (the Builder default). Here the test mounts it at the crate root.
@@ -53,13 +53,13 @@ async fn srvsvc_port() -> u16 {
         .to_bytes()
         .unwrap();
     let resp = epm::Client(&epm_binding)
-        .ept_map(epm::EptMapRequest {
+        .ept_map(epm::EptMapArgs {
             object: Unique::null(),
             map_tower: Unique::new(epm_idl::twr_t {
                 tower_length: tower.len() as u32,
                 tower_octet_string: ConformantArray(tower),
             }),
-            entry_handle: ContextHandle::NULL,
+            entry_handle: msrpc::ClientContext::null(),
             max_towers: 4,
         })
         .await

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use msrpc::sample::{self, ASYNC_RPC, AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{Server, ServerBuilder, ServerConfig};
 use msrpc::{Binding, BindingOptions, Syntax, Win32Status, mgmt};
+use msrpc_sample::{self as sample, ASYNC_RPC, AsyncRpcHandler};
 
 struct Quiet;
 
@@ -24,7 +24,7 @@ fn builder(preferred: Syntax) -> ServerBuilder {
     config.preferred_syntax = preferred;
     Server::builder()
         .config(config)
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
 }
 
@@ -53,7 +53,7 @@ async fn syntaxes(server: &Server, offer_ndr64: bool) -> (Syntax, Syntax) {
 #[tokio::test]
 async fn two_msrpc_peers_choose_ndr64_by_default() {
     let server = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
         .start()
         .await
@@ -97,7 +97,7 @@ async fn the_server_and_each_interface_choose_the_preference() {
 #[tokio::test]
 async fn the_endpoint_mapper_prefers_ndr20() {
     let server = Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Quiet)))
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
         .endpoint_mapper("ncacn_ip_tcp:127.0.0.1[0]")
         .start()

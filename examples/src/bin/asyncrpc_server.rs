@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use msrpc::Win32Status;
-use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{AsyncCall, Server};
+use msrpc_sample::{self as sample, AsyncRpcHandler};
 use tokio::sync::Notify;
 
 struct Manager {
@@ -53,9 +53,7 @@ async fn main() -> ExitCode {
 
     // RpcServerUseProtseqEp + RpcServerRegisterIf + RpcServerListen.
     let server = match Server::builder()
-        .interface(Arc::new(AsyncRpcServer::new(Manager {
-            stop: stop.clone(),
-        })))
+        .interface(Arc::new(sample::service(Manager { stop: stop.clone() })))
         .listen(binding)
         .start()
         .await

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use msrpc::Binding;
 use msrpc::notify::{AsyncState, Notification, sleep_alertable};
-use msrpc::sample;
+use msrpc_sample as sample;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use msrpc::Binding;
 use msrpc::notify::{AsyncState, Notification};
-use msrpc::sample;
+use msrpc_sample as sample;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();

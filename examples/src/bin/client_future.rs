@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use msrpc::Binding;
-use msrpc::sample;
+use msrpc_sample as sample;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use msrpc::Binding;
 use msrpc::notify::{AsyncState, MessageQueue, Notification, WM_USER};
-use msrpc::sample;
+use msrpc_sample as sample;
 
 /// The message the runtime posts when the call completes.
 const WM_ASYNC_DONE: u32 = WM_USER + 1;

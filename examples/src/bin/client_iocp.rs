@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use msrpc::Binding;
 use msrpc::notify::{AsyncState, CompletionPort, Notification};
-use msrpc::sample;
+use msrpc_sample as sample;
 
 /// The completion key and the "OVERLAPPED" value this client gives its call.
 const KEY: usize = 0xA5;

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use msrpc::notify::{AsyncState, Notification};
-use msrpc::sample;
 use msrpc::{Binding, Win32Status};
+use msrpc_sample as sample;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use msrpc::CancelMode;
 use msrpc::notify::{AsyncState, Notification};
-use msrpc::sample::{self, AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{Server, ServerConfig};
 use msrpc::{Binding, Win32Status};
+use msrpc_sample::{self as sample, AsyncRpcHandler};
 
 /// What the soak does.
 #[derive(Clone, Debug)]
@@ -353,7 +353,7 @@ pub(crate) async fn run_soak(cfg: SoakConfig) -> SoakReport {
     sc.max_connections = cfg.clients * 4 + 64;
     let server = match Server::builder()
         .config(sc)
-        .interface(Arc::new(AsyncRpcServer::new(Handler(recorder.clone()))))
+        .interface(Arc::new(msrpc_sample::service(Handler(recorder.clone()))))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
         .start()
         .await

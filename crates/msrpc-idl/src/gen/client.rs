@@ -14,8 +14,8 @@
 //!     pub fn op_start_blocking(&self, state: &<rt>::AsyncState<OpResponse>, req: OpRequest)
 //!         -> Result<(), C::Error>;
 //! }
-//!     // operations with top-level [context_handle] parameters (or return value) and no
-//!     // explicit handle_t: context handles as ClientContext, the call routed over their binding
+//!     // operations with top-level [context_handle] parameters (or return value): context handles
+//!     // as ClientContext, the call routed over their binding (unless it has an explicit handle_t)
 //!     pub async fn op(&self, args: OpArgs<C::Association>) -> Result<OpOutput<C::Association>, C::Error>
 //!         where C: <rt>::ContextCall;
 //!     pub fn op_blocking(&self, args: OpArgs<C::Association>) -> ... where C: <rt>::ContextCall;
@@ -26,8 +26,10 @@
 //!
 //! `OpArgs` is generated only when the operation has `[in]` context handles (else the method
 //! takes `OpRequest`), `OpOutput` only when it has `[out]` ones or returns one (else it returns
-//! `OpResponse`). Operations with an explicit `handle_t` keep the raw form: the explicit handle
-//! is their binding (MIDL's rule), and their context handles stay `ContextHandle` values.
+//! `OpResponse`). An operation with an explicit `handle_t` takes and returns `ClientContext`s
+//! too, but its call is not routed by them: the explicit handle (the client's binding) is its
+//! binding (MIDL's rule). `[async]` context-handle operations get `op_start` and
+//! `op_start_blocking` with the same `OpArgs`, on an `AsyncState<OpOutput<..>>`.
 //!
 //! where the runtime provides (the transfer syntax is known only once the interface is bound,
 //! so the request is encoded by a closure the runtime calls):
@@ -78,9 +80,6 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
     for op in &itf.ops {
         if let Some(form) = ContextForm::of(op) {
             context_methods(g, op, &form, out, &mut structs);
-            if op.is_async {
-                async_start(g, op, out);
-            }
             continue;
         }
         let s = upper_camel(&op.name);
@@ -135,15 +134,14 @@ struct ContextForm {
     outs: Vec<usize>,
     /// The return value is a context handle.
     ret: bool,
+    /// The operation has an explicit `handle_t`: that is its binding (MIDL's rule), so the call
+    /// is not routed by its context handles.
+    explicit: bool,
 }
 
 impl ContextForm {
-    /// `None` for operations with no top-level context handle, or with an explicit `handle_t`
-    /// (that handle is the binding; their context handles stay raw values).
+    /// `None` for operations with no top-level context handle.
     fn of(op: &Operation) -> Option<Self> {
-        if op.params.iter().any(|p| matches!(p.ty, Ty::Handle)) {
-            return None;
-        }
         let is_ctx = |t: &Ty| matches!(t, Ty::ContextHandle);
         let form = ContextForm {
             ins: (op.params.iter().enumerate())
@@ -155,6 +153,7 @@ impl ContextForm {
                 .map(|(i, _)| i)
                 .collect(),
             ret: op.ret.as_ref().is_some_and(is_ctx),
+            explicit: op.params.iter().any(|p| matches!(p.ty, Ty::Handle)),
         };
         (!form.ins.is_empty() || !form.outs.is_empty() || form.ret).then_some(form)
     }
@@ -193,6 +192,10 @@ fn context_methods(
         );
         for &i in &ins {
             let p = &op.params[i];
+            if matches!(p.ty, Ty::Handle) {
+                // The explicit binding handle is the client's own.
+                continue;
+            }
             let ty = if is_ctx_in(i) {
                 ctx_ty.clone()
             } else {
@@ -239,6 +242,9 @@ fn context_methods(
     } else {
         format!("{s}Response")
     };
+    // The call goes over the binding of the first live [in] handle, unless the operation names
+    // its binding (an explicit handle_t) or presents no handle.
+    let route = has_args && !form.explicit;
     // Before the call: check the handles, build the wire request, pick the binding.
     let mut pre = String::new();
     if has_args {
@@ -263,6 +269,9 @@ fn context_methods(
                 }
             })
             .collect();
+        let _ = write!(pre, "let req = {s}Request {{ {} }};", fields.join(", "));
+    }
+    if route {
         let ctxs: Vec<String> = form
             .ins
             .iter()
@@ -270,12 +279,19 @@ fn context_methods(
             .collect();
         let _ = write!(
             pre,
-            "let req = {s}Request {{ {} }}; let via = {rt}::ClientContext::route(&[{}]);",
-            fields.join(", "),
+            " let via = {rt}::ClientContext::route(&[{}]);",
             ctxs.join(", ")
         );
     }
-    // After the call: wrap the handles that came back.
+    // The association the handles that come back are tied to.
+    let assoc_expr = if route {
+        format!(
+            "match via {{ Some(b) => ::core::clone::Clone::clone(b), None => {rt}::ContextCall::association(&self.0) }}"
+        )
+    } else {
+        format!("{rt}::ContextCall::association(&self.0)")
+    };
+    // After the call: wrap the handles that came back (`resp` decoded, `assoc` bound).
     let post = if has_output {
         let mut fields = Vec::new();
         for &i in &outs {
@@ -302,22 +318,17 @@ fn context_methods(
                 "return_value: resp.return_value".into()
             });
         }
-        let assoc = if has_args {
-            format!(
-                "match via {{ Some(b) => ::core::clone::Clone::clone(b), None => {rt}::ContextCall::association(&self.0) }}"
-            )
-        } else {
-            format!("{rt}::ContextCall::association(&self.0)")
-        };
-        format!(
-            "let assoc = {assoc}; Ok({s}Output {{ {} }})",
-            fields.join(", ")
-        )
+        format!("Ok({s}Output {{ {} }})", fields.join(", "))
     } else {
         "Ok(resp)".into()
     };
+    let post_call = if has_output {
+        format!("let assoc = {assoc_expr}; {post}")
+    } else {
+        post.clone()
+    };
     let enc = "move |syntax, rep| req.encode(syntax, rep)";
-    let (call_async, call_blocking, doc) = if has_args {
+    let (call_async, call_blocking, doc) = if route {
         (
             format!(
                 "match via {{ Some(b) => {rt}::ClientCall::call(b, &INTERFACE, {opnum}, {enc}).await?, \
@@ -335,8 +346,13 @@ fn context_methods(
         (
             format!("self.0.call(&INTERFACE, {opnum}, {enc}).await?"),
             format!("self.0.call_blocking(&INTERFACE, {opnum}, {enc})?"),
-            "over this client's binding; the context\n\
-             /// handles that come back are tied to it.",
+            if form.explicit {
+                "over this client's binding (the explicit\n\
+                 /// `handle_t`); the context handles that come back are tied to it."
+            } else {
+                "over this client's binding; the context\n\
+                 /// handles that come back are tied to it."
+            },
         )
     };
     let _ = writeln!(
@@ -344,10 +360,65 @@ fn context_methods(
         "/// Calls `{name}` (opnum {opnum}) and awaits the reply, {doc} Dropping the future cancels the call.\n\
          pub async fn {m}(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
          {pre} let reply = {call_async}; \
-         let resp: {s}Response = {rt}::decode_reply(&reply)?; {post} }}\n\
+         let resp: {s}Response = {rt}::decode_reply(&reply)?; {post_call} }}\n\
          /// Calls `{name}` (opnum {opnum}) from synchronous code, as [`Client::{f}`] does: blocks the thread until the reply.\n\
          pub fn {f}_blocking(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
          {pre} let reply = {call_blocking}; \
-         let resp: {s}Response = {rt}::decode_reply(&reply)?; {post} }}"
+         let resp: {s}Response = {rt}::decode_reply(&reply)?; {post_call} }}"
+    );
+    if !op.is_async {
+        return;
+    }
+    // The AsyncState forms take and give the same values: `decode` owns what wrapping the reply's
+    // handles needs (the association, and the `[in, out]` handles it may close), so the binding
+    // routed to is owned too.
+    let mut start_pre = pre;
+    // `decode` may own `[in, out]` handles of `args`, which `via` borrows: own the binding.
+    let own_via = route && has_output;
+    if own_via {
+        start_pre
+            .push_str(" let via = ::core::option::Option::map(via, ::core::clone::Clone::clone);");
+    }
+    let via_ref = if own_via { "&via" } else { "via" };
+    let decode = if has_output {
+        let assoc_expr = if route {
+            format!(
+                "match &via {{ Some(b) => ::core::clone::Clone::clone(b), None => {rt}::ContextCall::association(&self.0) }}"
+            )
+        } else {
+            assoc_expr
+        };
+        let _ = write!(start_pre, " let assoc = {assoc_expr};");
+        format!("move |reply| {{ let resp: {s}Response = {rt}::decode_reply(&reply)?; {post} }}")
+    } else {
+        format!("|reply| {rt}::decode_reply(&reply)")
+    };
+    let (start_async, start_blocking) = if route {
+        (
+            format!(
+                "match {via_ref} {{ Some(b) => {rt}::ClientCall::start(b, state, &INTERFACE, {opnum}, {enc}, decode).await, \
+                 None => self.0.start(state, &INTERFACE, {opnum}, {enc}, decode).await }}"
+            ),
+            format!(
+                "match {via_ref} {{ Some(b) => {rt}::ClientCall::start_blocking(b, state, &INTERFACE, {opnum}, {enc}, decode), \
+                 None => self.0.start_blocking(state, &INTERFACE, {opnum}, {enc}, decode) }}"
+            ),
+        )
+    } else {
+        (
+            format!("self.0.start(state, &INTERFACE, {opnum}, {enc}, decode).await"),
+            format!("self.0.start_blocking(state, &INTERFACE, {opnum}, {enc}, decode)"),
+        )
+    };
+    let _ = writeln!(
+        out,
+        "/// Starts `{name}` (opnum {opnum}, `[async]`) on `state`, taking and giving what [`Client::{f}`] does, and\n\
+         /// resolves once the request is on its way; the reply comes through `state`'s notification and\n\
+         /// `state.complete()`. Never blocks a runtime worker.\n\
+         pub async fn {f}_start(&self, state: &{rt}::AsyncState<{ret_ty}>, {arg}: {arg_ty}) -> ::core::result::Result<(), C::Error> where C: {rt}::ContextCall {{ \
+         {start_pre} let decode = {decode}; {start_async} }}\n\
+         /// [`Self::{f}_start`] from synchronous code (the page's form): blocks the thread until the request is on its way.\n\
+         pub fn {f}_start_blocking(&self, state: &{rt}::AsyncState<{ret_ty}>, {arg}: {arg_ty}) -> ::core::result::Result<(), C::Error> where C: {rt}::ContextCall {{ \
+         {start_pre} let decode = {decode}; {start_blocking} }}"
     );
 }

@@ -6,6 +6,9 @@
 //! trait Interface { fn syntax(&self) -> ndr::SyntaxId; fn name(&self) -> &str;
 //!                   fn operation_count(&self) -> u16; fn dispatch(&self, call: IncomingCall) -> Dispatch; }
 //! IncomingCall::info().opnum
+//! // what the generated `Server::accept` returns, and what answers a call it refused:
+//! enum RunOn { Pool, ConnectionTask }
+//! fn refuse(call, status: Win32Status) -> Dispatch;
 //! InterfaceDescriptor::syntax_id(&self) -> ndr::SyntaxId
 //! AsyncCall<R>                         // what an [async] manager finishes later
 //! fn serve_async<Req: ndr::Stub, Resp: ndr::Stub>(call, manager: impl FnOnce(AsyncCall<Resp>, Req));
@@ -13,10 +16,11 @@
 //! fn dispatch_op<Req: ndr::Stub, Resp: ndr::Stub>((stub, syntax, rep, limits),
 //!     manager: impl FnOnce(Req) -> Result<Resp, Win32Status>) -> Result<Vec<u8>, DispatchError>;
 //! // `limits` below are the ndr::DecodeLimits the runtime decodes this call's request under:
-//! fn serve_blocking(call, f: impl FnOnce(opnum, stub, syntax, rep, limits)
+//! // `run` is what `Server::accept` returned (`ConnectionTask`: call `f` there and answer at once):
+//! fn serve_blocking(call, run: RunOn, f: impl FnOnce(opnum, stub, syntax, rep, limits)
 //!                   -> Result<Vec<u8>, DispatchError> + Send + 'static);
 //! // interfaces with context-handle operations (their managers get the call):
-//! fn serve_blocking_call(call, f: impl FnOnce(&IncomingCall, opnum, stub, syntax, rep, limits)
+//! fn serve_blocking_call(call, run: RunOn, f: impl FnOnce(&IncomingCall, opnum, stub, syntax, rep, limits)
 //!                        -> Result<Vec<u8>, DispatchError> + Send + 'static);
 //! // with Builder::async_server(true), and with context-handle operations (the future borrows
 //! // the call, which the runtime keeps until it is done):
@@ -56,13 +60,16 @@ pub(super) fn service(
          fn syntax(&self) -> {n}::SyntaxId {{ INTERFACE.syntax_id() }}\n\
          fn name(&self) -> &str {{ INTERFACE.name }}\n\
          fn operation_count(&self) -> u16 {{ {count} }}\n\
-         fn dispatch(&self, call: {rt}::IncomingCall) -> {rt}::Dispatch {{ match call.info().opnum {{",
+         fn dispatch(&self, mut call: {rt}::IncomingCall) -> {rt}::Dispatch {{ \
+         let run = match self.0.{}(&mut call) {{ Ok(run) => run, Err(status) => return {rt}::refuse(call, status) }}; \
+         match call.info().opnum {{",
         if opts.async_server {
             "Synchronous manager routines are `async fn`s run on a task of their own;"
         } else {
-            "Synchronous manager routines run on the blocking thread pool, so they may block;"
+            "Synchronous manager routines run where `Server::accept` says (by default the blocking pool);"
         },
-        format!("Service({})", itf.name)
+        format!("Service({})", itf.name),
+        super::accept_hook(itf)
     );
     for op in itf.ops.iter().filter(|op| op.is_async) {
         let s = upper_camel(&op.name);
@@ -77,25 +84,25 @@ pub(super) fn service(
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-             {rt}::serve_future_call(call, move |call, opnum, stub, syntax, rep, limits| ::std::boxed::Box::pin(async move {{ dispatch(&*server, call, opnum, stub, syntax, rep, limits).await }})) }} }} }} }}"
+             let _ = run; {rt}::serve_future_call(call, move |call, opnum, stub, syntax, rep, limits| ::std::boxed::Box::pin(async move {{ dispatch(&*server, call, opnum, stub, syntax, rep, limits).await }})) }} }} }} }}"
         );
     } else if opts.async_server {
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-             {rt}::serve_future(call, move |opnum, stub, syntax, rep, limits| async move {{ dispatch(&*server, opnum, &stub, syntax, rep, limits).await }}) }} }} }} }}"
+             let _ = run; {rt}::serve_future(call, move |opnum, stub, syntax, rep, limits| async move {{ dispatch(&*server, opnum, &stub, syntax, rep, limits).await }}) }} }} }} }}"
         );
     } else if with_call {
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-             {rt}::serve_blocking_call(call, move |call, opnum, stub, syntax, rep, limits| dispatch(&*server, call, opnum, stub, syntax, rep, limits)) }} }} }} }}"
+             {rt}::serve_blocking_call(call, run, move |call, opnum, stub, syntax, rep, limits| dispatch(&*server, call, opnum, stub, syntax, rep, limits)) }} }} }} }}"
         );
     } else {
         let _ = writeln!(
             out,
             "_ => {{ let server = ::std::sync::Arc::clone(&self.0); \
-             {rt}::serve_blocking(call, move |opnum, stub, syntax, rep, limits| dispatch(&*server, opnum, stub, syntax, rep, limits)) }} }} }} }}"
+             {rt}::serve_blocking(call, run, move |opnum, stub, syntax, rep, limits| dispatch(&*server, opnum, stub, syntax, rep, limits)) }} }} }} }}"
         );
     }
 }

@@ -134,6 +134,19 @@ impl<R: Stub> AsyncCall<R> {
     }
 }
 
+/// Where a synchronous manager runs (what the generated `Server::accept` returns).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOn {
+    Pool,
+    ConnectionTask,
+}
+
+/// A call the generated `Server::accept` refused.
+pub fn refuse(call: IncomingCall, status: Win32Status) -> Dispatch {
+    call.fault(status.0);
+    Dispatch::Deferred
+}
+
 pub fn fault(call: IncomingCall, err: DispatchError) {
     call.fault(match err {
         DispatchError::UnknownOpnum(_) => 0x1C01_0002,
@@ -179,8 +192,8 @@ pub fn decode_reply<T: Stub>(reply: &Reply) -> msrpc_ndr::Result<T> {
     T::decode(&reply.stub, reply.syntax, reply.drep)
 }
 
-/// Like `serve_blocking`, handing `f` the call (interfaces with context-handle operations).
-pub fn serve_blocking_call<F>(call: IncomingCall, f: F) -> Dispatch
+/// Like `serve_blocking`, handing `f` the call (managers that take it: context handles, `handle_t`).
+pub fn serve_blocking_call<F>(call: IncomingCall, run: RunOn, f: F) -> Dispatch
 where
     F: FnOnce(
             &IncomingCall,
@@ -193,31 +206,31 @@ where
         + Send
         + 'static,
 {
-    std::thread::spawn(move || {
+    let serve = move || {
         let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
         match f(&call, opnum, &call.stub, syntax, drep, call.limits) {
             Ok(stub) => call.reply(stub),
             Err(e) => fault(call, e),
         }
-    });
+    };
+    match run {
+        RunOn::ConnectionTask => serve(),
+        RunOn::Pool => drop(std::thread::spawn(serve)),
+    }
     Dispatch::Deferred
 }
 
-/// Runs the manager on its own thread (the runtime uses tokio's blocking pool).
-pub fn serve_blocking<F>(call: IncomingCall, f: F) -> Dispatch
+/// Runs the manager on its own thread (the runtime uses tokio's blocking pool), or at once for
+/// `RunOn::ConnectionTask`.
+pub fn serve_blocking<F>(call: IncomingCall, run: RunOn, f: F) -> Dispatch
 where
     F: FnOnce(u16, &[u8], Syntax, DataRep, DecodeLimits) -> Result<Vec<u8>, DispatchError>
         + Send
         + 'static,
 {
-    std::thread::spawn(move || {
-        let (opnum, syntax, drep) = (call.info.opnum, call.info.syntax, call.info.drep);
-        match f(opnum, &call.stub, syntax, drep, call.limits) {
-            Ok(stub) => call.reply(stub),
-            Err(e) => fault(call, e),
-        }
-    });
-    Dispatch::Deferred
+    serve_blocking_call(call, run, move |_, opnum, stub, syntax, rep, limits| {
+        f(opnum, stub, syntax, rep, limits)
+    })
 }
 
 /// Runs the manager's future to completion on its own thread (the runtime spawns a task).

@@ -22,4 +22,4 @@ pub use db::{
     Inquiry, LookupPage, MAX_ANNOTATION, MAX_ENTRIES, VersionOption,
 };
 pub(crate) use register::Registration;
-pub use server::{EPM, EndpointMapper, MAX_HANDLES, MAX_PAGE};
+pub use server::{EPM, EndpointMapper, EndpointMapperService, MAX_HANDLES, MAX_PAGE};

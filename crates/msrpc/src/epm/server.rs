@@ -1,5 +1,5 @@
 //! The endpoint mapper as a served interface: [`EndpointMapper`] answers the seven epm operations
-//! from an [`EndpointDb`].
+//! from an [`EndpointDb`], served through the generated `Service` ([`EndpointMapperService`]).
 //!
 //! | opnum | operation | msrpc answers |
 //! |---|---|---|
@@ -39,23 +39,24 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use msrpc_ndr::tower::Tower;
-use msrpc_ndr::{
-    ConformantArray, ConformantVaryingArray, ContextHandle, DataRep, Unique, VaryingArray,
-};
-use msrpc_proto::{FaultStatus, SyntaxId};
+use msrpc_ndr::{ConformantArray, ConformantVaryingArray, ContextHandle, Unique, VaryingArray};
+use msrpc_proto::{FaultStatus, SyntaxId, Win32Status};
 use uuid::Uuid;
 
 use super::db::{
     EPT_S_CANT_PERFORM_OP, EPT_S_INVALID_ENTRY, EPT_S_NOT_REGISTERED, EndpointDb, Entry, Inquiry,
     VersionOption,
 };
-use crate::codegen::Stub as _;
 use crate::generated::epm::{self as idl, epm as e};
-use crate::server::{Dispatch, IncomingCall, Interface};
+use crate::server::{IncomingCall, RunOn};
 use crate::transport::PeerAddr;
 
 /// The epm interface id (`e1af8308-5d1f-11c9-91a4-08002b14a0fa` v3.0).
 pub const EPM: SyntaxId = e::INTERFACE.syntax_id();
+
+/// The endpoint mapper as a served interface: the generated `Service` of `idl/epm.idl` around an
+/// [`EndpointMapper`].
+pub type EndpointMapperService = e::Service<EndpointMapper>;
 
 /// Entries or towers in one `ept_lookup` / `ept_map` reply, at most.
 pub const MAX_PAGE: usize = 500;
@@ -64,8 +65,8 @@ pub const MAX_PAGE: usize = 500;
 /// answers `ept_s_cant_perform_op`.
 pub const MAX_HANDLES: usize = 256;
 
-/// The endpoint mapper interface over a shared [`EndpointDb`]. Register it with a server (the
-/// server builder's `endpoint_mapper` option does).
+/// The endpoint mapper's manager routines over a shared [`EndpointDb`]. Register
+/// [`EndpointMapper::service`] with a server (the server builder's `endpoint_mapper` option does).
 #[derive(Debug, Clone)]
 pub struct EndpointMapper {
     db: Arc<EndpointDb>,
@@ -89,9 +90,6 @@ enum Cursor {
     },
 }
 
-/// A call's outcome: the reply stub, or the fault.
-type Outcome = Result<Vec<u8>, FaultStatus>;
-
 impl EndpointMapper {
     /// An endpoint mapper over `db`.
     pub fn new(db: Arc<EndpointDb>) -> Self {
@@ -101,103 +99,14 @@ impl EndpointMapper {
         }
     }
 
+    /// The generated `Service` serving it: the interface to register.
+    pub fn service(self) -> EndpointMapperService {
+        e::Service::new(self)
+    }
+
     /// The database it answers from.
     pub fn db(&self) -> &Arc<EndpointDb> {
         &self.db
-    }
-
-    fn run(&self, call: &IncomingCall) -> Outcome {
-        let info = call.info();
-        let (syntax, drep) = (info.syntax, info.drep);
-        let local = info.peer.is_local();
-        let stub = call.stub();
-        let ndr = |_| FaultStatus::NCA_S_FAULT_NDR;
-        let out = DataRep::LITTLE_ENDIAN;
-        match info.opnum {
-            0 => {
-                let req = e::EptInsertRequest::decode(stub, syntax, drep).map_err(ndr)?;
-                let status = if local {
-                    entries_from_wire(&req.entries.0)
-                        .and_then(|v| self.db.insert(v, req.replace != 0).map_err(|e| e.code()))
-                        .err()
-                        .unwrap_or(0)
-                } else {
-                    EPT_S_CANT_PERFORM_OP
-                };
-                e::EptInsertResponse { status }
-                    .encode(syntax, out)
-                    .map_err(ndr)
-            }
-            1 => {
-                let req = e::EptDeleteRequest::decode(stub, syntax, drep).map_err(ndr)?;
-                let status = if local {
-                    entries_from_wire(&req.entries.0)
-                        .and_then(|v| self.db.delete(&v).map_err(|e| e.code()))
-                        .err()
-                        .unwrap_or(0)
-                } else {
-                    EPT_S_CANT_PERFORM_OP
-                };
-                e::EptDeleteResponse { status }
-                    .encode(syntax, out)
-                    .map_err(ndr)
-            }
-            2 => {
-                let req = e::EptLookupRequest::decode(stub, syntax, drep).map_err(ndr)?;
-                self.lookup(call, req)?.encode(syntax, out).map_err(ndr)
-            }
-            3 => {
-                let req = e::EptMapRequest::decode(stub, syntax, drep).map_err(ndr)?;
-                self.map(call, req)?.encode(syntax, out).map_err(ndr)
-            }
-            4 => {
-                let req = e::EptLookupHandleFreeRequest::decode(stub, syntax, drep).map_err(ndr)?;
-                if !req.entry_handle.is_null() {
-                    call.close_context::<Cursor>(&req.entry_handle)?;
-                }
-                e::EptLookupHandleFreeResponse {
-                    entry_handle: ContextHandle::NULL,
-                    status: 0,
-                }
-                .encode(syntax, out)
-                .map_err(ndr)
-            }
-            5 => {
-                e::EptInqObjectRequest::decode(stub, syntax, drep).map_err(ndr)?;
-                e::EptInqObjectResponse {
-                    ept_object: self.object,
-                    status: 0,
-                }
-                .encode(syntax, out)
-                .map_err(ndr)
-            }
-            6 => {
-                let req = e::EptMgmtDeleteRequest::decode(stub, syntax, drep).map_err(ndr)?;
-                let status = if !local {
-                    EPT_S_CANT_PERFORM_OP
-                } else {
-                    match req
-                        .tower
-                        .as_ref()
-                        .map(|t| Tower::parse(&t.tower_octet_string.0))
-                    {
-                        Some(Ok(tower)) => {
-                            let object = (req.object_speced != 0)
-                                .then(|| req.object.as_ref().copied().unwrap_or_default());
-                            self.db
-                                .delete_tower(object, &tower)
-                                .err()
-                                .map_or(0, |e| e.code())
-                        }
-                        _ => EPT_S_INVALID_ENTRY,
-                    }
-                };
-                e::EptMgmtDeleteResponse { status }
-                    .encode(syntax, out)
-                    .map_err(ndr)
-            }
-            _ => Err(FaultStatus::NCA_S_OP_RNG_ERROR),
-        }
     }
 
     fn lookup(
@@ -400,25 +309,111 @@ impl EndpointMapper {
     }
 }
 
-impl Interface for EndpointMapper {
-    fn syntax(&self) -> SyntaxId {
-        EPM
+/// The manager routines: each is a short walk over an in-memory table under a mutex, so they run
+/// on the connection's task and are answered there ([`RunOn::ConnectionTask`]). A fault status
+/// from the context-handle table (`nca_s_fault_context_mismatch`) travels as its Win32 status,
+/// which faults the call with the same code.
+impl e::Server for EndpointMapper {
+    fn accept(&self, _: &mut IncomingCall) -> Result<RunOn, Win32Status> {
+        Ok(RunOn::ConnectionTask)
     }
 
-    fn name(&self) -> &str {
-        "epm"
+    fn ept_insert(
+        &self,
+        call: &IncomingCall,
+        req: e::EptInsertRequest,
+    ) -> Result<e::EptInsertResponse, Win32Status> {
+        let status = if call.info().peer.is_local() {
+            entries_from_wire(&req.entries.0)
+                .and_then(|v| self.db.insert(v, req.replace != 0).map_err(|e| e.code()))
+                .err()
+                .unwrap_or(0)
+        } else {
+            EPT_S_CANT_PERFORM_OP
+        };
+        Ok(e::EptInsertResponse { status })
     }
 
-    fn operation_count(&self) -> u16 {
-        e::INTERFACE.operations.len() as u16
+    fn ept_delete(
+        &self,
+        call: &IncomingCall,
+        req: e::EptDeleteRequest,
+    ) -> Result<e::EptDeleteResponse, Win32Status> {
+        let status = if call.info().peer.is_local() {
+            entries_from_wire(&req.entries.0)
+                .and_then(|v| self.db.delete(&v).map_err(|e| e.code()))
+                .err()
+                .unwrap_or(0)
+        } else {
+            EPT_S_CANT_PERFORM_OP
+        };
+        Ok(e::EptDeleteResponse { status })
     }
 
-    fn dispatch(&self, call: IncomingCall) -> Dispatch {
-        // Every operation is a short walk over an in-memory table under a mutex: answer inline.
-        match self.run(&call) {
-            Ok(stub) => call.answer(stub),
-            Err(status) => call.answer_fault(status),
+    fn ept_lookup(
+        &self,
+        call: &IncomingCall,
+        req: e::EptLookupRequest,
+    ) -> Result<e::EptLookupResponse, Win32Status> {
+        self.lookup(call, req).map_err(FaultStatus::to_win32)
+    }
+
+    fn ept_map(
+        &self,
+        call: &IncomingCall,
+        req: e::EptMapRequest,
+    ) -> Result<e::EptMapResponse, Win32Status> {
+        self.map(call, req).map_err(FaultStatus::to_win32)
+    }
+
+    fn ept_lookup_handle_free(
+        &self,
+        call: &IncomingCall,
+        req: e::EptLookupHandleFreeRequest,
+    ) -> Result<e::EptLookupHandleFreeResponse, Win32Status> {
+        if !req.entry_handle.is_null() {
+            call.close_context::<Cursor>(&req.entry_handle)
+                .map_err(FaultStatus::to_win32)?;
         }
+        Ok(e::EptLookupHandleFreeResponse {
+            entry_handle: ContextHandle::NULL,
+            status: 0,
+        })
+    }
+
+    fn ept_inq_object(
+        &self,
+        _: &IncomingCall,
+        _: e::EptInqObjectRequest,
+    ) -> Result<e::EptInqObjectResponse, Win32Status> {
+        Ok(e::EptInqObjectResponse {
+            ept_object: self.object,
+            status: 0,
+        })
+    }
+
+    fn ept_mgmt_delete(
+        &self,
+        call: &IncomingCall,
+        req: e::EptMgmtDeleteRequest,
+    ) -> Result<e::EptMgmtDeleteResponse, Win32Status> {
+        let status = if !call.info().peer.is_local() {
+            EPT_S_CANT_PERFORM_OP
+        } else {
+            match req
+                .tower
+                .as_ref()
+                .map(|t| Tower::parse(&t.tower_octet_string.0))
+            {
+                Some(Ok(tower)) => {
+                    let object = (req.object_speced != 0)
+                        .then(|| req.object.as_ref().copied().unwrap_or_default());
+                    self.db.delete_tower(object, &tower).err().map_or(0, |e| e.code())
+                }
+                _ => EPT_S_INVALID_ENTRY,
+            }
+        };
+        Ok(e::EptMgmtDeleteResponse { status })
     }
 }
 

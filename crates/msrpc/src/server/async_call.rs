@@ -50,9 +50,30 @@ impl<R> AsyncCall<R> {
         AsyncCall { call, encode }
     }
 
+    /// The same call, to be finished with another reply type: `encode` writes an `R2` as this
+    /// call's response (a handler's `AsyncCall<()>` for an operation without `[out]` parameters).
+    pub fn with_encoder<R2>(self, encode: ReplyEncoder<R2>) -> AsyncCall<R2> {
+        AsyncCall {
+            call: self.call,
+            encode,
+        }
+    }
+
     /// Facts about the call.
     pub fn info(&self) -> &CallInfo {
         self.call.info()
+    }
+
+    /// The incoming call, as a synchronous manager's `call` parameter is: who made it
+    /// ([`IncomingCall::client`]) and the context handles of its association group
+    /// ([`IncomingCall::new_context`], [`IncomingCall::context`], [`IncomingCall::close_context`]).
+    pub fn incoming(&self) -> &IncomingCall {
+        &self.call
+    }
+
+    /// The authenticated client (`RpcBindingInqAuthClient`), or `None` for an unauthenticated call.
+    pub fn client(&self) -> Option<&crate::auth::ClientIdentity> {
+        self.call.client()
     }
 
     /// `RpcAsyncCompleteCall` on the server: sends the reply. From any thread.

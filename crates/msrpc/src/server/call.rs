@@ -44,6 +44,20 @@ pub enum Dispatch {
     Deferred,
 }
 
+/// Where a generated `Service` runs a synchronous manager routine: what the generated
+/// `Server::accept` returns for each call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum RunOn {
+    /// Off the connection's task: on tokio's blocking pool for a blocking routine (so it may block),
+    /// on a task of its own for an `async fn` one. The default.
+    #[default]
+    Pool,
+    /// On the connection's task, there and then, answered with no hand-off: for routines that
+    /// return at once (read a table, flip a flag) and never block. `async fn` routines ignore it.
+    ConnectionTask,
+}
+
 /// An answer given inside [`Interface::dispatch`]; only the connection that dispatched the call
 /// opens it.
 #[derive(Debug)]
@@ -187,6 +201,12 @@ impl IncomingCall {
     /// The request's stub data (the NDR-encoded in-parameters).
     pub fn stub(&self) -> &[u8] {
         &self.stub
+    }
+
+    /// Drops the stub bytes past `len`, before the request is decoded: for an interface that
+    /// tolerates what some peers append (the generated `Server::accept` may call it).
+    pub fn truncate_stub(&mut self, len: usize) {
+        self.stub.truncate(len);
     }
 
     /// Takes the stub data out of the call.

@@ -37,7 +37,9 @@ use msrpc_ndr::{DecodeLimits, Syntax};
 use msrpc_proto::{SyntaxId, Win32Status};
 
 pub use async_call::{AsyncCall, ReplyEncoder, Subscription};
-pub use call::{Answered, CallEvent, CallInfo, Dispatch, FaultCode, IncomingCall, Interface};
+pub use call::{
+    Answered, CallEvent, CallInfo, Dispatch, FaultCode, IncomingCall, Interface, RunOn,
+};
 
 pub use context::ContextValue;
 
@@ -368,12 +370,13 @@ impl ServerBuilder {
             epm: Mutex::new(None),
         });
         if with_mgmt {
-            let mgmt = crate::mgmt::MgmtInterface::new(Arc::downgrade(&shared));
+            let mgmt =
+                crate::mgmt::MgmtInterface::new(crate::mgmt::Manager::new(Arc::downgrade(&shared)));
             shared.register(Arc::new(mgmt), uuid::Uuid::nil())?;
         }
         if let Some(db) = &epm_db {
             shared.register(
-                Arc::new(crate::epm::EndpointMapper::new(db.clone())),
+                Arc::new(crate::epm::EndpointMapper::new(db.clone()).service()),
                 uuid::Uuid::nil(),
             )?;
         }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use msrpc::Win32Status;
-use msrpc::sample::{AsyncRpcHandler, AsyncRpcServer};
 use msrpc::server::{Server, ServerConfig};
+use msrpc_sample::AsyncRpcHandler;
 
 /// The longest any test waits for something that should happen soon. A deadline, not a timing
 /// target: a test that hits it fails with the name of what it waited for.
@@ -39,7 +39,7 @@ pub async fn sample_server_with(
 ) -> (Server, String) {
     let server = Server::builder()
         .config(config)
-        .interface(Arc::new(AsyncRpcServer::new(handler)))
+        .interface(Arc::new(msrpc_sample::service(handler)))
         .listen("ncacn_ip_tcp:127.0.0.1[0]")
         .start()
         .await
