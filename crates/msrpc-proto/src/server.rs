@@ -955,11 +955,20 @@ impl ServerConnection {
                 } else {
                     slot.state = SlotState::Failed;
                 }
+                // A package that cannot give the level asked for (SPNEGO's NTLM session does not
+                // seal at privacy) faults an alter_context leg with RPC_S_SEC_PKG_ERROR, as
+                // Windows (the suite's test_spnego_privacy_bind_{none,sign}); a refused logon
+                // or a bad token with access denied.
+                let status = if error.kind == AuthFailure::Package {
+                    FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0)
+                } else {
+                    DENIED
+                };
                 self.events.push_back(ServerEvent::AuthFailed {
                     context_id: id,
                     error,
                 });
-                Err((RejectReason::NOT_SPECIFIED, DENIED))
+                Err((RejectReason::NOT_SPECIFIED, status))
             }
         }
     }

@@ -192,6 +192,42 @@ impl NtlmSession {
     }
 }
 
+/// Checks an NTLMv2 response against `password` (MS-NLMP 3.3.2): NTProofStr, the first 16 bytes
+/// of the AUTHENTICATE message's NtChallengeResponse, must be HMAC_MD5(NTOWFv2, ServerChallenge ||
+/// the rest of the response), where NTOWFv2 = HMAC_MD5(MD4(UNICODE(password)),
+/// UNICODE(Uppercase(user) || domain)), with the user and domain as the message carries them.
+/// `None` when the message holds no NTLMv2 response (NTLMv1, anonymous): nothing to check here.
+pub(super) fn ntlmv2_proof_matches(
+    authenticate: &[u8],
+    challenge: &[u8],
+    user: &str,
+    domain: &str,
+    password: &str,
+) -> Option<bool> {
+    let server_challenge = challenge.get(24..32)?;
+    let header = authenticate.get(20..28)?;
+    let len = usize::from(u16::from_le_bytes([header[0], header[1]]));
+    let off = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    let nt = authenticate.get(off..off.checked_add(len)?)?;
+    // NTLMv1 responses are 24 bytes; an NTLMv2 one is NTProofStr and a blob of at least 28.
+    if nt.len() < 16 + 28 {
+        return None;
+    }
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let nt_hash: [u8; 16] = md4::Md4::digest(utf16(password)).into();
+    let hmac = |key: &[u8], parts: &[&[u8]]| -> Option<[u8; 16]> {
+        let mut mac = <Hmac<Md5>>::new_from_slice(key).ok()?;
+        for p in parts {
+            mac.update(p);
+        }
+        Some(mac.finalize().into_bytes().into())
+    };
+    let identity = utf16(&format!("{}{}", user.to_uppercase(), domain));
+    let ntowf = hmac(&nt_hash, &[&identity])?;
+    let proof = hmac(&ntowf, &[server_challenge, &nt[16..]])?;
+    Some(constant_time_eq(&proof, &nt[..16]))
+}
+
 fn check_layout(
     pdu: &[u8],
     body: &std::ops::Range<usize>,
@@ -248,6 +284,52 @@ mod tests {
                 0x01, 0, 0, 0, 0x7f, 0xb3, 0x8e, 0xc5, 0xc5, 0x5d, 0x49, 0x76, 0, 0, 0, 0
             ]
         );
+    }
+
+    /// MS-NLMP 4.2.4: user "User", domain "Domain", password "Password", server challenge
+    /// 0123456789abcdef, the `temp` of 4.2.4.1.3, NTProofStr 68cd0ab8...
+    #[test]
+    fn ntlmv2_proof_matches_ms_nlmp_4_2_4_sample() {
+        let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+        let mut temp = vec![1u8, 1, 0, 0, 0, 0, 0, 0];
+        temp.extend([0u8; 8]);
+        temp.extend([0xaau8; 8]);
+        temp.extend([0u8; 4]);
+        temp.extend([2u8, 0, 12, 0]);
+        temp.extend(utf16("Domain"));
+        temp.extend([1u8, 0, 12, 0]);
+        temp.extend(utf16("Server"));
+        temp.extend([0u8; 8]);
+        let proof = [
+            0x68, 0xcd, 0x0a, 0xb8, 0x51, 0xe5, 0x1c, 0x96, 0xaa, 0xbc, 0x92, 0x7b, 0xeb, 0xef,
+            0x6a, 0x1c,
+        ];
+        let mut nt = proof.to_vec();
+        nt.extend(&temp);
+        let mut auth = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        auth.resize(88, 0);
+        auth[20..22].copy_from_slice(&(nt.len() as u16).to_le_bytes());
+        auth[24..28].copy_from_slice(&88u32.to_le_bytes());
+        auth.extend(&nt);
+        let mut challenge = vec![0u8; 32];
+        challenge[24..].copy_from_slice(&[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+        assert_eq!(
+            ntlmv2_proof_matches(&auth, &challenge, "User", "Domain", "Password"),
+            Some(true)
+        );
+        assert_eq!(
+            ntlmv2_proof_matches(&auth, &challenge, "User", "Domain", "Passw0rd"),
+            Some(false)
+        );
+        assert_eq!(
+            ntlmv2_proof_matches(&auth, &challenge, "User", "Other", "Password"),
+            Some(false)
+        );
+        // Truncated messages and NTLMv1-sized responses have nothing to check.
+        assert_eq!(ntlmv2_proof_matches(&auth[..40], &challenge, "User", "Domain", "Password"), None);
+        assert_eq!(ntlmv2_proof_matches(&auth, &challenge[..20], "User", "Domain", "Password"), None);
+        auth[20..22].copy_from_slice(&24u16.to_le_bytes());
+        assert_eq!(ntlmv2_proof_matches(&auth, &challenge, "User", "Domain", "Password"), None);
     }
 
     #[test]

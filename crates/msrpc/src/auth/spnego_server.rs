@@ -18,7 +18,7 @@ use msrpc_proto::wire::{AuthLevel, AuthType};
 
 use super::der::{Reader, encode, tag};
 use super::ntlm::NtlmContext;
-use super::ntlm_session::{NtlmSession, SIGNATURE_LEN};
+use super::ntlm_session::{NtlmSession, SIGNATURE_LEN, ntlmv2_proof_matches};
 use super::users::UserStore;
 
 /// The NTLM mechanism, 1.3.6.1.4.1.311.2.2.10 (the contents of its OID).
@@ -34,6 +34,9 @@ const REJECT: u8 = 2;
 /// The most legs a client may take: NegTokenInit, then up to three NegTokenResp (NEGOTIATE,
 /// AUTHENTICATE when NTLM was not optimistic), with room for one more.
 const MAX_SPNEGO_LEGS: u8 = 5;
+
+/// NTLMSSP_NEGOTIATE_SEAL.
+const NEGOTIATE_SEAL: u32 = 0x0000_0020;
 
 enum State {
     /// Waiting for the NegTokenInit.
@@ -59,6 +62,9 @@ pub(super) struct NegotiateServer {
     session: Option<NtlmSession>,
     /// The password is proven by the first fragment that verifies (no MIC checked it).
     unproven: bool,
+    store: Arc<UserStore>,
+    /// The CHALLENGE message sent, for checking the NTLMv2 response.
+    challenge: Vec<u8>,
 }
 
 impl NegotiateServer {
@@ -66,7 +72,7 @@ impl NegotiateServer {
         NegotiateServer {
             // The inner context never signs, and never refuses a connect-level logon itself:
             // here the mechListMIC, or the first fragment, proves the password (see `finish`).
-            ntlm: NtlmContext::server(AuthLevel::PKT_INTEGRITY, context_id, store),
+            ntlm: NtlmContext::server(AuthLevel::PKT_INTEGRITY, context_id, store.clone()),
             state: State::Init,
             level,
             context_id,
@@ -75,6 +81,8 @@ impl NegotiateServer {
             ntlm_first: false,
             session: None,
             unproven: false,
+            store,
+            challenge: Vec::new(),
         }
     }
 
@@ -104,7 +112,10 @@ impl NegotiateServer {
         // The optimistic token is the client's first mechanism's: use it only if that is NTLM.
         let response = match (self.ntlm_first, init.mech_token) {
             (true, Some(t)) => match self.ntlm.step(Some(t))? {
-                AuthStep::Continue(challenge) => Some(challenge),
+                AuthStep::Continue(challenge) => {
+                    self.challenge.clone_from(&challenge);
+                    Some(challenge)
+                }
                 AuthStep::Complete(_) => {
                     return Err(AuthError::new(
                         AuthFailure::BadToken,
@@ -138,6 +149,7 @@ impl NegotiateServer {
         };
         match self.ntlm.step(Some(inner))? {
             AuthStep::Continue(challenge) => {
+                self.challenge.clone_from(&challenge);
                 if resp.mech_list_mic.is_some() {
                     return Err(AuthError::new(
                         AuthFailure::BadToken,
@@ -151,18 +163,43 @@ impl NegotiateServer {
                     None,
                 )))
             }
-            AuthStep::Complete(_) => self.finish(resp.mech_list_mic),
+            AuthStep::Complete(_) => self.finish(inner, resp.mech_list_mic),
         }
     }
 
-    /// NTLM accepted the AUTHENTICATE message: check the client's mechListMIC, answer with ours.
-    fn finish(&mut self, client_mic: Option<&[u8]>) -> Result<AuthStep, AuthError> {
-        let Some((key, flags, unproven)) = self.ntlm.server_session() else {
+    /// NTLM accepted the AUTHENTICATE message: check its NTLMv2 response and the client's
+    /// mechListMIC, and answer with ours.
+    fn finish(
+        &mut self,
+        authenticate: &[u8],
+        client_mic: Option<&[u8]>,
+    ) -> Result<AuthStep, AuthError> {
+        let (Some((key, flags, mut unproven)), Some(peer)) =
+            (self.ntlm.server_session(), self.ntlm.peer_identity())
+        else {
             return Err(AuthError::new(
                 AuthFailure::Package,
                 "SPNEGO: NTLM finished without a session",
             ));
         };
+        let denied = |why: &str| AuthError::new(AuthFailure::LogonFailure, format!("logon denied: {why}"));
+        // sspi checks the password only through the NTLM MIC, and only sometimes (docs/auth.md):
+        // check the NTLMv2 response itself.
+        if let Some(password) = self.store.password(&peer.user, &peer.domain) {
+            match ntlmv2_proof_matches(authenticate, &self.challenge, &peer.user, &peer.domain, password) {
+                Some(true) => unproven = false,
+                Some(false) => return Err(denied("the NTLMv2 response does not match the password")),
+                None => {}
+            }
+        }
+        // As Windows (the suite's test_spnego_privacy_bind_{none,sign}): privacy needs an NTLM
+        // session that seals; the leg is refused with RPC_S_SEC_PKG_ERROR.
+        if level_seals(self.level) && flags & NEGOTIATE_SEAL == 0 {
+            return Err(AuthError::new(
+                AuthFailure::Package,
+                "SPNEGO: the privacy level, but the NTLM session does not seal",
+            ));
+        }
         let mut session = NtlmSession::server(&key, flags)?;
         let answer = match client_mic {
             Some(mic) => {
