@@ -650,7 +650,23 @@ impl ServerConnection {
                 Ok(v) => ack_auth = v,
                 Err((reason, status)) => {
                     if alter {
+                        let leg_failed = self
+                            .auth
+                            .get(&a.context_id)
+                            .is_some_and(|s| s.state == SlotState::Failed);
                         self.queue_fault(call_id, 0, 0, status, true);
+                        if leg_failed {
+                            // A failed leg of a security exchange in progress ends the
+                            // association after the fault, as Windows (the suite's
+                            // test_spnego_change_auth_level, _type1, _type3).
+                            self.finish(
+                                ConnectionError::Protocol {
+                                    initiator: Initiator::Remote,
+                                    error: Error::Auth("a leg of the security exchange failed"),
+                                },
+                                true,
+                            );
+                        }
                     } else {
                         self.nak_and_close(call_id, reason);
                     }
@@ -919,9 +935,14 @@ impl ServerConnection {
             let Some(acceptor) = self.acceptor.clone() else {
                 return Err((RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED, DENIED));
             };
+            // A package this server does not have: reason 8. A package that refuses the level
+            // (SPNEGO at the call level, as Windows: the suite's test_spnego_call_bind): 9.
             let ctx = acceptor
                 .accept(a.auth_type, a.auth_level, id)
-                .map_err(|_| (RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED, DENIED))?;
+                .map_err(|e| match e.kind {
+                    AuthFailure::Package => (RejectReason::INVALID_CHECKSUM, DENIED),
+                    _ => (RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED, DENIED),
+                })?;
             self.auth.insert(
                 id,
                 AuthSlot {
@@ -933,6 +954,20 @@ impl ServerConnection {
         let Some(slot) = self.auth.get_mut(&id) else {
             return Err((RejectReason::NOT_SPECIFIED, DENIED));
         };
+        if slot.state == SlotState::Negotiating
+            && (slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level)
+        {
+            // A leg that changes the package or the level fails the exchange. As Windows (the
+            // suite's test_spnego_change_auth_type1, _type3, _level): another package is
+            // RPC_S_SEC_PKG_ERROR, none or another level access denied.
+            slot.state = SlotState::Failed;
+            let status = if slot.ctx.auth_type() != a.auth_type && a.auth_type != AuthType::NONE {
+                FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0)
+            } else {
+                DENIED
+            };
+            return Err((RejectReason::NOT_SPECIFIED, status));
+        }
         if slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level {
             return Err((RejectReason::NOT_SPECIFIED, DENIED));
         }

@@ -477,7 +477,11 @@ async fn a_negotiate_request_altered_in_flight_is_never_dispatched() {
             ),
             "{level}: {e}"
         );
-        assert_eq!(f.ran.load(Ordering::SeqCst), 0, "{level}: the altered call ran");
+        assert_eq!(
+            f.ran.load(Ordering::SeqCst),
+            0,
+            "{level}: the altered call ran"
+        );
         f.server.shutdown(Duration::from_secs(1)).await;
     }
 }

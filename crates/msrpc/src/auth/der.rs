@@ -24,7 +24,10 @@ pub(super) struct Element<'a> {
 }
 
 fn bad(what: &str) -> AuthError {
-    AuthError::new(AuthFailure::BadToken, format!("malformed SPNEGO token: {what}"))
+    AuthError::new(
+        AuthFailure::BadToken,
+        format!("malformed SPNEGO token: {what}"),
+    )
 }
 
 /// Reads the elements of one constructed value, in order.

@@ -124,6 +124,13 @@ impl Acceptor for StoreAcceptor {
                 context_id,
                 self.store.clone(),
             ))),
+            // As Windows (the suite's test_spnego_call_bind): Negotiate at the call level is
+            // refused (bind_nak reason 9); clients raise it to packet on connection-oriented
+            // transports, as msrpc's does.
+            Some(AuthnService::Negotiate) if level == AuthLevel::CALL => Err(AuthError::new(
+                AuthFailure::Package,
+                "Negotiate at the call level: use packet (connection-oriented transports)",
+            )),
             Some(AuthnService::Negotiate) => Ok(Box::new(NegotiateServer::new(
                 level,
                 context_id,

@@ -70,7 +70,8 @@ impl Direction {
 
 fn new_handle(key: &[u8; 16]) -> Result<Rc4, AuthError> {
     use rc4::KeyInit as _;
-    Rc4::new_from_slice(key).map_err(|_| AuthError::new(AuthFailure::Package, "NTLM: bad sealing key"))
+    Rc4::new_from_slice(key)
+        .map_err(|_| AuthError::new(AuthFailure::Package, "NTLM: bad sealing key"))
 }
 
 fn signature(checksum: [u8; 8], seq: u32) -> [u8; SIGNATURE_LEN] {
@@ -274,8 +275,8 @@ mod tests {
         assert_eq!(
             &pdu[..n],
             &[
-                0x54, 0xe5, 0x01, 0x65, 0xbf, 0x19, 0x36, 0xdc, 0x99, 0x60, 0x20, 0xc1, 0x81,
-                0x1b, 0x0f, 0x06, 0xfb, 0x5f
+                0x54, 0xe5, 0x01, 0x65, 0xbf, 0x19, 0x36, 0xdc, 0x99, 0x60, 0x20, 0xc1, 0x81, 0x1b,
+                0x0f, 0x06, 0xfb, 0x5f
             ]
         );
         assert_eq!(
@@ -326,10 +327,19 @@ mod tests {
             Some(false)
         );
         // Truncated messages and NTLMv1-sized responses have nothing to check.
-        assert_eq!(ntlmv2_proof_matches(&auth[..40], &challenge, "User", "Domain", "Password"), None);
-        assert_eq!(ntlmv2_proof_matches(&auth, &challenge[..20], "User", "Domain", "Password"), None);
+        assert_eq!(
+            ntlmv2_proof_matches(&auth[..40], &challenge, "User", "Domain", "Password"),
+            None
+        );
+        assert_eq!(
+            ntlmv2_proof_matches(&auth, &challenge[..20], "User", "Domain", "Password"),
+            None
+        );
         auth[20..22].copy_from_slice(&24u16.to_le_bytes());
-        assert_eq!(ntlmv2_proof_matches(&auth, &challenge, "User", "Domain", "Password"), None);
+        assert_eq!(
+            ntlmv2_proof_matches(&auth, &challenge, "User", "Domain", "Password"),
+            None
+        );
     }
 
     #[test]

@@ -182,13 +182,22 @@ impl NegotiateServer {
                 "SPNEGO: NTLM finished without a session",
             ));
         };
-        let denied = |why: &str| AuthError::new(AuthFailure::LogonFailure, format!("logon denied: {why}"));
+        let denied =
+            |why: &str| AuthError::new(AuthFailure::LogonFailure, format!("logon denied: {why}"));
         // sspi checks the password only through the NTLM MIC, and only sometimes (docs/auth.md):
         // check the NTLMv2 response itself.
         if let Some(password) = self.store.password(&peer.user, &peer.domain) {
-            match ntlmv2_proof_matches(authenticate, &self.challenge, &peer.user, &peer.domain, password) {
+            match ntlmv2_proof_matches(
+                authenticate,
+                &self.challenge,
+                &peer.user,
+                &peer.domain,
+                password,
+            ) {
                 Some(true) => unproven = false,
-                Some(false) => return Err(denied("the NTLMv2 response does not match the password")),
+                Some(false) => {
+                    return Err(denied("the NTLMv2 response does not match the password"));
+                }
                 None => {}
             }
         }
@@ -346,7 +355,12 @@ struct Init<'a> {
 /// around NegotiationToken's negTokenInit [0] (RFC 4178 4.2.1; MS-SPNG's NegTokenInit2 has the
 /// same fields here).
 fn parse_init(token: &[u8]) -> Result<Init<'_>, AuthError> {
-    let bad = |what: &str| AuthError::new(AuthFailure::BadToken, format!("SPNEGO NegTokenInit: {what}"));
+    let bad = |what: &str| {
+        AuthError::new(
+            AuthFailure::BadToken,
+            format!("SPNEGO NegTokenInit: {what}"),
+        )
+    };
     let mut r = Reader::new(token)?;
     let app = r.expect(tag::APPLICATION_0, "not a GSS-API initial token")?;
     if !r.is_empty() {
@@ -409,7 +423,12 @@ struct Resp<'a> {
 }
 
 fn parse_resp(token: &[u8]) -> Result<Resp<'_>, AuthError> {
-    let bad = |what: &str| AuthError::new(AuthFailure::BadToken, format!("SPNEGO NegTokenResp: {what}"));
+    let bad = |what: &str| {
+        AuthError::new(
+            AuthFailure::BadToken,
+            format!("SPNEGO NegTokenResp: {what}"),
+        )
+    };
     let mut r = Reader::new(token)?;
     let choice = r.expect(tag::context(1), "not a negTokenResp")?;
     if !r.is_empty() {
@@ -541,9 +560,27 @@ mod tests {
         assert!(parse_init(&encode(tag::APPLICATION_0, &gss)).is_err());
         // NegTokenResp: bad negState, unknown field, a token that is not an OCTET STRING.
         for bad in [
-            encode(tag::context(1), &encode(tag::SEQUENCE, &encode(tag::context(0), &encode(tag::ENUMERATED, &[9])))),
-            encode(tag::context(1), &encode(tag::SEQUENCE, &encode(tag::context(5), &encode(tag::OCTET_STRING, b"")))),
-            encode(tag::context(1), &encode(tag::SEQUENCE, &encode(tag::context(2), &encode(tag::OID, b"")))),
+            encode(
+                tag::context(1),
+                &encode(
+                    tag::SEQUENCE,
+                    &encode(tag::context(0), &encode(tag::ENUMERATED, &[9])),
+                ),
+            ),
+            encode(
+                tag::context(1),
+                &encode(
+                    tag::SEQUENCE,
+                    &encode(tag::context(5), &encode(tag::OCTET_STRING, b"")),
+                ),
+            ),
+            encode(
+                tag::context(1),
+                &encode(
+                    tag::SEQUENCE,
+                    &encode(tag::context(2), &encode(tag::OID, b"")),
+                ),
+            ),
             vec![0xa1, 0x84, 0xff, 0xff, 0xff, 0xff],
             Vec::new(),
         ] {
@@ -573,7 +610,10 @@ mod tests {
         let store = Arc::new(UserStore::new());
         let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store);
         let AuthStep::Continue(t) = s
-            .step(Some(&init_token(&[KRB5, NTLM_OID], Some(b"a Kerberos AP-REQ"))))
+            .step(Some(&init_token(
+                &[KRB5, NTLM_OID],
+                Some(b"a Kerberos AP-REQ"),
+            )))
             .unwrap()
         else {
             panic!()
