@@ -92,6 +92,14 @@ impl NtlmContext {
         Some((keys.session_key.as_ref().clone(), *flags, *unproven))
     }
 
+    /// The client's exported session key once its logon is complete (tests of the SPNEGO
+    /// acceptor play the client's side with it).
+    #[cfg(test)]
+    pub(super) fn client_session_key(&self) -> Option<Vec<u8>> {
+        let keys = self.ntlm.query_context_session_key().ok()?;
+        Some(keys.session_key.as_ref().clone())
+    }
+
     fn client_step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
         let Role::Client { creds } = &mut self.role else {
             return Err(AuthError::new(AuthFailure::Package, "not a client context"));

@@ -106,6 +106,17 @@ impl NtlmSession {
         })
     }
 
+    /// The client's side of the same session (tests of the acceptor).
+    #[cfg(test)]
+    pub(super) fn client(session_key: &[u8], flags: u32) -> NtlmSession {
+        #[allow(clippy::unwrap_used)]
+        NtlmSession {
+            send: Direction::new(session_key, CLIENT_SIGN, CLIENT_SEAL).unwrap(),
+            recv: Direction::new(session_key, SERVER_SIGN, SERVER_SEAL).unwrap(),
+            key_exch: flags & NEGOTIATE_KEY_EXCH != 0,
+        }
+    }
+
     /// The server's mechListMIC over `data`: a signature with the next sequence number, made
     /// with a copy of the handle in its initial state, so that the handle is as it was (MS-SPNG
     /// 3.2.5.1). Call it before any message is signed.

@@ -605,6 +605,94 @@ mod tests {
         assert_eq!(e.kind, AuthFailure::BadToken);
     }
 
+    fn resp_token(response: Option<&[u8]>, mic: Option<&[u8]>) -> Vec<u8> {
+        neg_token_resp(None, false, response, mic)
+    }
+
+    /// A whole exchange with sspi's NTLM client inside hand-made SPNEGO tokens, the client's
+    /// mechListMIC made with its own session keys: `tamper_mic` flips a bit of it.
+    fn exchange(
+        level: AuthLevel,
+        password: &str,
+        send_mic: bool,
+        tamper_mic: bool,
+    ) -> Result<(NtlmSession, NegotiateServer), AuthError> {
+        use super::super::config::Credentials;
+        let mut store = UserStore::new();
+        store.insert("alice", "s3cret!");
+        let mut server = NegotiateServer::new(level, 3, Arc::new(store));
+        let mut client = NtlmContext::client(level, 3, &Credentials::new("alice", "WS", password));
+        let AuthStep::Continue(negotiate) = client.step(None)? else {
+            panic!("no NEGOTIATE")
+        };
+        let init = init_token(&[NTLM_OID, KRB5], Some(&negotiate));
+        let mech_types = parse_init(&init)?.mech_types.to_vec();
+        let AuthStep::Continue(first) = server.step(Some(&init))? else {
+            panic!("finished early")
+        };
+        let r = parse_resp(&first)?;
+        assert_eq!(r.neg_state, Some(ACCEPT_INCOMPLETE));
+        let AuthStep::Complete(Some(authenticate)) = client.step(r.response_token)? else {
+            panic!("no AUTHENTICATE")
+        };
+        let key = client.client_session_key().unwrap();
+        let flags = u32::from_le_bytes(authenticate[60..64].try_into().unwrap());
+        let mut session = NtlmSession::client(&key, flags);
+        let mic = send_mic.then(|| {
+            let mut m = session.make_mic(&mech_types).unwrap();
+            if tamper_mic {
+                m[5] ^= 1;
+            }
+            m
+        });
+        let AuthStep::Complete(Some(last)) =
+            server.step(Some(&resp_token(Some(&authenticate), mic.as_ref().map(|m| &m[..]))))?
+        else {
+            panic!("not complete")
+        };
+        let r = parse_resp(&last)?;
+        assert_eq!(r.neg_state, Some(ACCEPT_COMPLETED));
+        match (send_mic, r.mech_list_mic) {
+            (true, Some(m)) => session.verify_mic(&mech_types, m)?,
+            (false, None) => {}
+            (sent, got) => panic!("client MIC {sent}, server MIC {got:?}"),
+        }
+        Ok((session, server))
+    }
+
+    #[test]
+    fn mechlistmics_verify_both_ways_then_fragments_do() {
+        for level in [AuthLevel::CONNECT, AuthLevel::PKT_INTEGRITY, AuthLevel::PKT_PRIVACY] {
+            for send_mic in [true, false] {
+                let (mut client, mut server) = exchange(level, "s3cret!", send_mic, false).unwrap();
+                assert_eq!(server.peer_identity().unwrap(), PeerIdentity::new("alice", "WS"));
+                let seal = level_seals(level);
+                let mut frag = b"header..stub-stub-stub..trailer\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+                    .to_vec();
+                let plain = frag.clone();
+                client.protect(&mut frag, 8..24, 31..47, seal).unwrap();
+                server.verify(&mut frag, 8..24, 31..47).unwrap();
+                assert_eq!(frag[..31], plain[..31]);
+                // The server's answer verifies on the client's side.
+                let mut answer = plain.clone();
+                server.protect(&mut answer, 8..24, 31..47).unwrap();
+                client.verify(&mut answer, 8..24, 31..47, seal).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_mechlistmic_or_password_fails_the_logon() {
+        let e = exchange(AuthLevel::PKT_INTEGRITY, "s3cret!", true, true).err().unwrap();
+        assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
+        for level in [AuthLevel::CONNECT, AuthLevel::PKT_PRIVACY] {
+            for send_mic in [true, false] {
+                let e = exchange(level, "wrong", send_mic, false).err().unwrap();
+                assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
+            }
+        }
+    }
+
     #[test]
     fn ntlm_not_first_is_selected_without_using_the_optimistic_token() {
         let store = Arc::new(UserStore::new());
