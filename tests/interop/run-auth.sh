@@ -70,6 +70,7 @@ msrpc_stop
 pcap_check -l msrpc "$work/msrpc.pcap" "$MSRPC_PORT" \
   --ntlm-password-env MSRPC_TEST_PASSWORD \
   --expect bind=12 --expect bind_ack=12 --expect auth3=12 --expect request=20 --expect response=15 \
+  --expect alter_context=6 --expect alter_context_resp=4 \
   --expect-fault 5 \
   --expect-decrypted "sealed hello from impacket privacy 0"
 

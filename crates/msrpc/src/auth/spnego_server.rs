@@ -645,8 +645,10 @@ mod tests {
             }
             m
         });
-        let AuthStep::Complete(Some(last)) =
-            server.step(Some(&resp_token(Some(&authenticate), mic.as_ref().map(|m| &m[..]))))?
+        let AuthStep::Complete(Some(last)) = server.step(Some(&resp_token(
+            Some(&authenticate),
+            mic.as_ref().map(|m| &m[..]),
+        )))?
         else {
             panic!("not complete")
         };
@@ -662,13 +664,20 @@ mod tests {
 
     #[test]
     fn mechlistmics_verify_both_ways_then_fragments_do() {
-        for level in [AuthLevel::CONNECT, AuthLevel::PKT_INTEGRITY, AuthLevel::PKT_PRIVACY] {
+        for level in [
+            AuthLevel::CONNECT,
+            AuthLevel::PKT_INTEGRITY,
+            AuthLevel::PKT_PRIVACY,
+        ] {
             for send_mic in [true, false] {
                 let (mut client, mut server) = exchange(level, "s3cret!", send_mic, false).unwrap();
-                assert_eq!(server.peer_identity().unwrap(), PeerIdentity::new("alice", "WS"));
+                assert_eq!(
+                    server.peer_identity().unwrap(),
+                    PeerIdentity::new("alice", "WS")
+                );
                 let seal = level_seals(level);
-                let mut frag = b"header..stub-stub-stub..trailer\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
-                    .to_vec();
+                let mut frag =
+                    b"header..stub-stub-stub..trailer\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
                 let plain = frag.clone();
                 client.protect(&mut frag, 8..24, 31..47, seal).unwrap();
                 server.verify(&mut frag, 8..24, 31..47).unwrap();
@@ -683,7 +692,9 @@ mod tests {
 
     #[test]
     fn a_wrong_mechlistmic_or_password_fails_the_logon() {
-        let e = exchange(AuthLevel::PKT_INTEGRITY, "s3cret!", true, true).err().unwrap();
+        let e = exchange(AuthLevel::PKT_INTEGRITY, "s3cret!", true, true)
+            .err()
+            .unwrap();
         assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
         for level in [AuthLevel::CONNECT, AuthLevel::PKT_PRIVACY] {
             for send_mic in [true, false] {
