@@ -217,6 +217,10 @@ pub struct ServerConnection {
     xmit_frag: usize,
     features: Option<BindTimeFeatures>,
     contexts: HashMap<u16, PresentationContext>,
+    /// Each presentation context element as last offered (bind or alter_context), by id: a leg
+    /// of a security exchange in progress must offer them unchanged. Bounded like `contexts`:
+    /// one entry per `p_cont_id` (u16), and elements come from PDUs within `max_recv_frag`.
+    offered: HashMap<u16, crate::wire::ContextElement>,
     reassembler: Reassembler,
     /// A call faulted during reassembly whose remaining fragments are dropped. Fragments of one
     /// call are contiguous, so one is enough (and bounds memory).
@@ -267,6 +271,7 @@ impl ServerConnection {
             assoc_group: 0,
             features: None,
             contexts: HashMap::new(),
+            offered: HashMap::new(),
             reassembler: Reassembler::new(limit, false),
             discarding: None,
             last_call_id: 0,
@@ -646,6 +651,32 @@ impl ServerConnection {
         }
         let mut ack_auth = None;
         if let Some(a) = &pdu.auth {
+            let in_progress = self
+                .auth
+                .get(&a.context_id)
+                .is_some_and(|s| s.state == SlotState::Negotiating);
+            if alter
+                && in_progress
+                && a.auth_type != AuthType::NONE
+                && bind
+                    .contexts
+                    .iter()
+                    .any(|c| self.offered.get(&c.context_id) != Some(c))
+            {
+                // A leg of a security exchange in progress that changes a presentation context
+                // (its interface or transfer syntaxes) is faulted nca_s_proto_error, then the
+                // close, as Windows (the suite's test_spnego_change_abstract, _transfer,
+                // _auth_type2).
+                self.queue_fault(call_id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+                self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: Error::Auth("a security leg changed a presentation context"),
+                    },
+                    true,
+                );
+                return Ok(());
+            }
             match self.bind_auth(a) {
                 Ok(v) => ack_auth = v,
                 Err((reason, status)) => {
@@ -693,6 +724,9 @@ impl ServerConnection {
         }
         for c in &neg.accepted {
             self.contexts.insert(c.context_id, *c);
+        }
+        for c in &bind.contexts {
+            self.offered.insert(c.context_id, c.clone());
         }
         // Both fields carry the negotiated size, on bind_ack and every alter_context_resp (the
         // alter_context's own sizes are ignored); receiving still accepts up to max_recv_frag.

@@ -561,3 +561,125 @@ fn an_alter_context_cut_short_after_its_context_count_is_faulted_then_closed() {
     );
     assert!(s.is_closed());
 }
+
+/// Bind with NEG, then send `alter` as the next leg; returns the answer and the server.
+fn leg_after_neg(alter: Pdu) -> (Vec<u8>, ServerConnection) {
+    let mut s = server();
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(trailer(b"NEG"));
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let answer = one(&mut s, &alter);
+    (answer, s)
+}
+
+fn fault_status(fault: &[u8]) -> u32 {
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    u32::from_le_bytes(fault[24..28].try_into().unwrap())
+}
+
+#[test]
+fn a_failed_leg_of_an_exchange_in_progress_is_faulted_then_closed() {
+    // A token the package refuses (a wrong password): access denied.
+    let mut alter = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1)])),
+    );
+    alter.auth = Some(trailer(b"BAD"));
+    let (fault, s) = leg_after_neg(alter.clone());
+    assert_eq!(fault_status(&fault), 5);
+    assert_eq!(fault[3], 0x23, "PFC_DID_NOT_EXECUTE");
+    assert!(s.is_closed());
+    // A leg that changes the package: RPC_S_SEC_PKG_ERROR.
+    let mut other = alter.clone();
+    other.auth = Some(AuthVerifier::new(
+        AuthType::KERBEROS,
+        AuthLevel::PKT_INTEGRITY,
+        1,
+        Bytes::from_static(b"AUTH"),
+    ));
+    let (fault, s) = leg_after_neg(other);
+    assert_eq!(fault_status(&fault), 0x721);
+    assert!(s.is_closed());
+    // One that changes the level, or names auth type none: access denied.
+    for (t, l) in [
+        (AuthType::NTLM, AuthLevel::PKT_PRIVACY),
+        (AuthType::NONE, AuthLevel::PKT_INTEGRITY),
+    ] {
+        let mut changed = alter.clone();
+        changed.auth = Some(AuthVerifier::new(t, l, 1, Bytes::from_static(b"AUTH")));
+        let (fault, s) = leg_after_neg(changed);
+        assert_eq!(fault_status(&fault), 5);
+        assert!(s.is_closed());
+    }
+    // The same leg with the right token completes and the association stays.
+    let mut good = alter;
+    good.auth = Some(trailer(b"AUTH"));
+    let (resp, s) = leg_after_neg(good);
+    assert_eq!(resp[2], PacketType::ALTER_CONTEXT_RESP.0);
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn a_leg_that_changes_a_presentation_context_is_faulted_proto_error_then_closed() {
+    let changed = [
+        ContextElement {
+            transfer_syntaxes: vec![SyntaxId::NDR20, SyntaxId::NDR64],
+            ..ctx(1)
+        },
+        ContextElement {
+            abstract_syntax: SyntaxId::new(uuid!("e1af8308-5d1f-11c9-91a4-08002b14a0fa"), 3, 0),
+            ..ctx(1)
+        },
+    ];
+    for c in changed {
+        let mut alter = Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(bind_body(vec![c])),
+        );
+        alter.auth = Some(trailer(b"AUTH"));
+        let (fault, s) = leg_after_neg(alter);
+        assert_eq!(fault_status(&fault), 0x1c01_000b);
+        assert_eq!(fault[3], 0x23);
+        assert!(s.is_closed());
+    }
+}
+
+/// Refuses every level with `AuthFailure::Package` (as the runtime's Negotiate at the call
+/// level), or every package with `Unsupported`.
+struct Refusing(AuthFailure);
+
+impl Acceptor for Refusing {
+    fn accept(
+        &self,
+        _: AuthType,
+        _: AuthLevel,
+        _: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        Err(AuthError::new(self.0, "refused"))
+    }
+}
+
+#[test]
+fn a_package_that_refuses_the_level_gets_bind_nak_9_an_unknown_one_8() {
+    for (kind, reason) in [(AuthFailure::Package, 9u8), (AuthFailure::Unsupported, 8)] {
+        let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
+        let mut s = ServerConnection::new(ServerConfig::default(), registry);
+        s.set_acceptor(Arc::new(Refusing(kind)));
+        let mut bind = Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        );
+        bind.auth = Some(trailer(b"NEG"));
+        let nak = one(&mut s, &bind);
+        assert_eq!(nak[2], PacketType::BIND_NAK.0);
+        assert_eq!(nak[16], reason, "{kind:?}");
+        assert!(s.is_closed());
+    }
+}
