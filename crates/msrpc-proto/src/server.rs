@@ -811,6 +811,24 @@ impl ServerConnection {
         } else if self.reassembling_auth != Some(auth_id) {
             return Err(Error::InconsistentFragment(call_id));
         }
+        if auth_id
+            .is_some_and(|id| self.auth.get(&id).map(|s| s.state) == Some(SlotState::Negotiating))
+        {
+            // A request on a security context whose exchange has not finished is a protocol
+            // error, as Windows (the suite's test_spnego_unfinished_request): nca_s_proto_error
+            // naming context 0, with PFC_DID_NOT_EXECUTE, then the close.
+            self.reassembler.discard(call_id);
+            self.reassembling_auth = None;
+            self.queue_fault(call_id, 0, 0, FaultStatus::NCA_S_PROTO_ERROR, true);
+            self.finish(
+                ConnectionError::Protocol {
+                    initiator: Initiator::Remote,
+                    error: Error::Auth("a request before the security exchange finished"),
+                },
+                true,
+            );
+            return Ok(());
+        }
         let refusal = match auth_id {
             // The client failed to log on: it gets no unauthenticated calls either.
             None if self.auth.values().any(|s| s.state == SlotState::Failed) => {

@@ -683,3 +683,32 @@ fn a_package_that_refuses_the_level_gets_bind_nak_9_an_unknown_one_8() {
         assert!(s.is_closed());
     }
 }
+
+#[test]
+fn a_request_before_the_security_exchange_finished_is_a_protocol_error_then_closed() {
+    let mut s = server();
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(trailer(b"NEG"));
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let mut req = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Request(Request {
+            alloc_hint: 0,
+            context_id: 1,
+            opnum: 0,
+            object: None,
+            stub: Bytes::new(),
+        }),
+    );
+    req.auth = Some(trailer(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    let fault = one(&mut s, &req);
+    assert_eq!(fault_status(&fault), 0x1c01_000b);
+    assert_eq!(fault[3], 0x23, "PFC_DID_NOT_EXECUTE");
+    assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 0, "context 0");
+    assert!(s.is_closed());
+}
