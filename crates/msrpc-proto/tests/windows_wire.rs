@@ -712,3 +712,144 @@ fn a_request_before_the_security_exchange_finished_is_a_protocol_error_then_clos
     assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 0, "context 0");
     assert!(s.is_closed());
 }
+
+/// Completes on AUTH with a token still to send back (as SPNEGO's accept-completed).
+struct LastWord;
+
+impl Acceptor for LastWord {
+    fn accept(
+        &self,
+        _: AuthType,
+        level: AuthLevel,
+        _: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        struct Ctx(AuthLevel);
+        impl SecurityContext for Ctx {
+            fn auth_type(&self) -> AuthType {
+                AuthType::NTLM
+            }
+            fn auth_level(&self) -> AuthLevel {
+                self.0
+            }
+            fn context_id(&self) -> u32 {
+                1
+            }
+            fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+                match input {
+                    Some(b"NEG") => Ok(AuthStep::Continue(b"CHAL".to_vec())),
+                    _ => Ok(AuthStep::Complete(Some(b"DONE".to_vec()))),
+                }
+            }
+            fn signature_len(&self) -> usize {
+                16
+            }
+            fn protect(
+                &mut self,
+                _: &mut [u8],
+                _: Range<usize>,
+                _: Range<usize>,
+            ) -> Result<(), AuthError> {
+                Ok(())
+            }
+            fn verify(
+                &mut self,
+                _: &mut [u8],
+                _: Range<usize>,
+                _: Range<usize>,
+            ) -> Result<(), AuthError> {
+                Ok(())
+            }
+        }
+        Ok(Box::new(Ctx(level)))
+    }
+}
+
+fn request(call_id: u32, auth: Option<AuthVerifier>) -> Pdu {
+    let mut req = Pdu::new(
+        call_id,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Request(Request {
+            alloc_hint: 0,
+            context_id: 1,
+            opnum: 0,
+            object: None,
+            stub: Bytes::new(),
+        }),
+    );
+    req.auth = auth;
+    req
+}
+
+#[test]
+fn rpc_auth_3_cannot_finish_a_package_that_has_a_token_to_answer() {
+    for (acceptor, completes) in [
+        (Arc::new(Acc) as Arc<dyn Acceptor>, true),
+        (Arc::new(LastWord) as Arc<dyn Acceptor>, false),
+    ] {
+        let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
+        let mut s = ServerConnection::new(ServerConfig::default(), registry);
+        s.set_acceptor(acceptor);
+        let level = AuthLevel::CONNECT;
+        let t =
+            |v: &'static [u8]| AuthVerifier::new(AuthType::NTLM, level, 1, Bytes::from_static(v));
+        let mut bind = Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        );
+        bind.auth = Some(t(b"NEG"));
+        assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+        let mut auth3 = Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Auth3 { pad: [0; 4] });
+        auth3.auth = Some(t(b"AUTH"));
+        assert!(exchange(&mut s, &auth3).is_empty());
+        let answers = exchange(&mut s, &request(2, Some(t(&[0; 16]))));
+        if completes {
+            // Established at connect: the call is dispatched (nothing is sent yet).
+            assert!(answers.is_empty(), "{answers:?}");
+            assert!(!s.is_closed());
+        } else {
+            assert_eq!(fault_status(&answers[0]), 5);
+            assert!(s.is_closed());
+        }
+    }
+}
+
+#[test]
+fn a_request_at_another_level_than_its_context_is_access_denied_then_closed() {
+    let mut s = server();
+    let c = |v: &'static [u8]| {
+        AuthVerifier::new(AuthType::NTLM, AuthLevel::CONNECT, 1, Bytes::from_static(v))
+    };
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(c(b"NEG"));
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let mut alter = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1)])),
+    );
+    alter.auth = Some(c(b"AUTH"));
+    assert_eq!(one(&mut s, &alter)[2], PacketType::ALTER_CONTEXT_RESP.0);
+    let packet = AuthVerifier::new(
+        AuthType::NTLM,
+        AuthLevel::PACKET,
+        1,
+        Bytes::from_static(&[0; 16]),
+    );
+    let fault = one(&mut s, &request(2, Some(packet)));
+    assert_eq!(fault_status(&fault), 5);
+    assert_eq!(
+        fault[3], 0x03,
+        "no PFC_DID_NOT_EXECUTE: the connection does not survive it"
+    );
+    assert_eq!(
+        u16::from_le_bytes([fault[20], fault[21]]),
+        1,
+        "the request's context"
+    );
+    assert!(s.is_closed());
+}

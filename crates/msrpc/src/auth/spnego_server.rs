@@ -65,6 +65,8 @@ pub(super) struct NegotiateServer {
     store: Arc<UserStore>,
     /// The CHALLENGE message sent, for checking the NTLMv2 response.
     challenge: Vec<u8>,
+    /// The logon was anonymous (no identity, no session).
+    anonymous: bool,
 }
 
 impl NegotiateServer {
@@ -83,6 +85,7 @@ impl NegotiateServer {
             unproven: false,
             store,
             challenge: Vec::new(),
+            anonymous: false,
         }
     }
 
@@ -147,6 +150,20 @@ impl NegotiateServer {
                 "SPNEGO: a NegTokenResp without an NTLM token",
             ));
         };
+        if !self.challenge.is_empty() && is_anonymous_authenticate(inner) {
+            // An anonymous logon (MS-NLMP 3.2.5.1.2: no user, empty responses) authenticates
+            // nobody: the context is established, as Windows does, but has no identity and no
+            // session keys, so its calls are unauthenticated calls (an interface with a minimum
+            // level refuses them) and nothing can be signed or sealed with it.
+            self.anonymous = true;
+            self.state = State::Done;
+            return Ok(AuthStep::Complete(Some(neg_token_resp(
+                Some(ACCEPT_COMPLETED),
+                false,
+                None,
+                None,
+            ))));
+        }
         match self.ntlm.step(Some(inner))? {
             AuthStep::Continue(challenge) => {
                 self.challenge.clone_from(&challenge);
@@ -338,10 +355,22 @@ impl SecurityContext for NegotiateServer {
 
     fn peer_identity(&self) -> Option<PeerIdentity> {
         match self.state {
-            State::Done => self.ntlm.peer_identity(),
+            State::Done if !self.anonymous => self.ntlm.peer_identity(),
             _ => None,
         }
     }
+}
+
+/// Whether `m` is an anonymous NTLM AUTHENTICATE message (MS-NLMP 3.2.5.1.2): no user name, an
+/// empty NtChallengeResponse and an LmChallengeResponse of at most one (zero) byte.
+fn is_anonymous_authenticate(m: &[u8]) -> bool {
+    let len = |at: usize| m.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    m.len() >= 64
+        && &m[..8] == b"NTLMSSP\0"
+        && m[8..12] == [3, 0, 0, 0]
+        && len(12).is_some_and(|l| l <= 1)
+        && len(20) == Some(0)
+        && len(36) == Some(0)
 }
 
 /// The fields of a NegTokenInit the acceptor uses.
@@ -702,6 +731,49 @@ mod tests {
                 assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
             }
         }
+    }
+
+    #[test]
+    fn an_anonymous_logon_establishes_a_context_with_no_identity_and_no_keys() {
+        use super::super::config::Credentials;
+        let mut anonymous = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        anonymous.resize(64, 0);
+        assert!(is_anonymous_authenticate(&anonymous));
+        let store = Arc::new(UserStore::new());
+        let mut s = NegotiateServer::new(AuthLevel::CONNECT, 1, store);
+        // Before the CHALLENGE it is no logon at all.
+        let mut early = NegotiateServer::new(AuthLevel::CONNECT, 1, Arc::new(UserStore::new()));
+        assert!(
+            early
+                .step(Some(&init_token(&[NTLM_OID], Some(&anonymous))))
+                .is_err()
+        );
+        let mut client = NtlmContext::client(AuthLevel::CONNECT, 1, &Credentials::new("", "", ""));
+        let AuthStep::Continue(negotiate) = client.step(None).unwrap() else {
+            panic!()
+        };
+        let AuthStep::Continue(_) = s
+            .step(Some(&init_token(&[NTLM_OID], Some(&negotiate))))
+            .unwrap()
+        else {
+            panic!()
+        };
+        let AuthStep::Complete(Some(last)) =
+            s.step(Some(&resp_token(Some(&anonymous), None))).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(parse_resp(&last).unwrap().neg_state, Some(ACCEPT_COMPLETED));
+        assert_eq!(s.peer_identity(), None);
+        let mut frag = vec![0u8; 40];
+        assert!(s.protect(&mut frag, 8..16, 24..40).is_err());
+        // A user name, or any response, makes it a logon to check.
+        let mut named = anonymous.clone();
+        named[36] = 2;
+        assert!(!is_anonymous_authenticate(&named));
+        let mut nt = anonymous;
+        nt[20] = 24;
+        assert!(!is_anonymous_authenticate(&nt));
     }
 
     #[test]
