@@ -40,14 +40,17 @@ if capture_start "$work/msrpc.pcap" "$MSRPC_PORT"; then
     --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
   # Our own client, so that tshark judges its sealed requests too.
   binding="ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]"
-  for level in integrity privacy; do
-    if MSRPC_PASSWORD=$MSRPC_TEST_PASSWORD timeout 30 "$MSRPC_BIN" ifids --user 'WS\alice' \
-        --auth-level "$level" "$binding" > "$work/ifids-$level.txt" 2>&1 \
-        && grep -q 7f6c4340-eb67-11d1-b9d7-00c04fad9a3b "$work/ifids-$level.txt"; then
-      ok "[msrpc] msrpc ifids --user --auth-level $level lists AsyncRPC"
-    else
-      fail "[msrpc] msrpc ifids --user --auth-level $level: $(tail -3 "$work/ifids-$level.txt")"
-    fi
+  for service in ntlm negotiate; do
+    for level in integrity privacy; do
+      out="$work/ifids-$service-$level.txt"
+      if MSRPC_PASSWORD=$MSRPC_TEST_PASSWORD timeout 30 "$MSRPC_BIN" ifids --user 'WS\alice' \
+          --auth-service "$service" --auth-level "$level" "$binding" > "$out" 2>&1 \
+          && grep -q 7f6c4340-eb67-11d1-b9d7-00c04fad9a3b "$out"; then
+        ok "[msrpc] msrpc ifids --user --auth-service $service --auth-level $level lists AsyncRPC"
+      else
+        fail "[msrpc] msrpc ifids --auth-service $service --auth-level $level: $(tail -3 "$out")"
+      fi
+    done
   done
   if MSRPC_PASSWORD=wrong timeout 30 "$MSRPC_BIN" ping --user alice "$binding" > "$work/wrong.txt" 2>&1; then
     fail "[msrpc] msrpc ping with a wrong password fails"
@@ -67,6 +70,7 @@ msrpc_stop
 pcap_check -l msrpc "$work/msrpc.pcap" "$MSRPC_PORT" \
   --ntlm-password-env MSRPC_TEST_PASSWORD \
   --expect bind=12 --expect bind_ack=12 --expect auth3=12 --expect request=20 --expect response=15 \
+  --expect alter_context=6 --expect alter_context_resp=4 \
   --expect-fault 5 \
   --expect-decrypted "sealed hello from impacket privacy 0"
 

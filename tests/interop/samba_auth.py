@@ -1,5 +1,5 @@
-"""python3-samba (a client no one here wrote) logs on to a DCE/RPC server with NTLM and makes signed
-and sealed calls. Unlike impacket it verifies every signature the server sends and sends a
+"""python3-samba (a client no one here wrote) logs on to a DCE/RPC server with NTLM, directly and
+inside SPNEGO (Negotiate), and makes signed and sealed calls. Unlike impacket it verifies every signature the server sends and sends a
 verification trailer, so it judges our server's side of the protection.
 
 usage: /usr/bin/python3 samba_auth.py PORT --user USER --password-env VAR [--peer msrpc|samba]
@@ -53,11 +53,14 @@ def creds(password=PASSWORD):
     c.set_username(USER)
     c.set_domain(DOMAIN)
     c.set_password(password)
+    # No KDC here: SPNEGO offers NTLM only, as a Windows client without a domain does.
+    c.set_kerberos_state(credentials.DONT_USE_KERBEROS)
     return c
 
 
 def binding(option):
-    return f"ncacn_ip_tcp:127.0.0.1[{ARGS.port},{option},ntlm]"
+    # "sign,ntlm" or "sign,spnego": the option, then the package.
+    return f"ncacn_ip_tcp:127.0.0.1[{ARGS.port},{option}]"
 
 
 def mgmt_calls(option):
@@ -74,10 +77,18 @@ NT_STATUS_ACCESS_DENIED = 0xC0000022
 RPC_NT_PROTOCOL_ERROR = 0xC002001D
 
 
+NT_STATUS_LOGON_FAILURE = 0xC000006D
+
+
 def wrong_password(option):
-    # msrpc answers the first call after a failed logon with fault 5 (access denied), as Windows
-    # does; samba-dcerpcd answers it with nca_s_proto_error (docs/interop.md).
-    expected = {RPC_NT_PROTOCOL_ERROR} if SAMBA else {NT_STATUS_ACCESS_DENIED}
+    # NTLM: msrpc answers the first call after a failed logon with fault 5 (access denied), as
+    # Windows does; samba-dcerpcd answers it with nca_s_proto_error (docs/interop.md). SPNEGO: the
+    # last leg (alter_context) is refused with fault 5, which python3-samba reports as a logon
+    # failure of the bind.
+    if option.endswith("spnego"):
+        expected = {NT_STATUS_LOGON_FAILURE}
+    else:
+        expected = {RPC_NT_PROTOCOL_ERROR} if SAMBA else {NT_STATUS_ACCESS_DENIED}
     try:
         m = mgmt.mgmt(binding(option), LP, creds(PASSWORD + "-wrong"))
         m.request_timeout = TIMEOUT
@@ -90,8 +101,12 @@ def wrong_password(option):
     raise AssertionError("the call was accepted")
 
 
-for option in ["sign", "seal"]:
-    check(f"NTLM [{option}]: mgmt inq_if_ids and is_server_listening", lambda o=option: mgmt_calls(o))
-    check(f"NTLM [{option}]: a wrong password is refused", lambda o=option: wrong_password(o))
-print(f"python3-samba NTLM client ({ARGS.peer}): {passes} passed, {failures} failed")
+for package in ["ntlm", "spnego"]:
+    for level in ["sign", "seal"]:
+        option = f"{level},{package}"
+        name = "NTLM" if package == "ntlm" else "SPNEGO (NTLM)"
+        check(f"{name} [{option}]: mgmt inq_if_ids and is_server_listening",
+              lambda o=option: mgmt_calls(o))
+        check(f"{name} [{option}]: a wrong password is refused", lambda o=option: wrong_password(o))
+print(f"python3-samba NTLM and SPNEGO clients ({ARGS.peer}): {passes} passed, {failures} failed")
 sys.exit(min(failures, 100))

@@ -561,3 +561,295 @@ fn an_alter_context_cut_short_after_its_context_count_is_faulted_then_closed() {
     );
     assert!(s.is_closed());
 }
+
+/// Bind with NEG, then send `alter` as the next leg; returns the answer and the server.
+fn leg_after_neg(alter: Pdu) -> (Vec<u8>, ServerConnection) {
+    let mut s = server();
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(trailer(b"NEG"));
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let answer = one(&mut s, &alter);
+    (answer, s)
+}
+
+fn fault_status(fault: &[u8]) -> u32 {
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    u32::from_le_bytes(fault[24..28].try_into().unwrap())
+}
+
+#[test]
+fn a_failed_leg_of_an_exchange_in_progress_is_faulted_then_closed() {
+    // A token the package refuses (a wrong password): access denied.
+    let mut alter = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1)])),
+    );
+    alter.auth = Some(trailer(b"BAD"));
+    let (fault, s) = leg_after_neg(alter.clone());
+    assert_eq!(fault_status(&fault), 5);
+    assert_eq!(fault[3], 0x23, "PFC_DID_NOT_EXECUTE");
+    assert!(s.is_closed());
+    // A leg that changes the package: RPC_S_SEC_PKG_ERROR.
+    let mut other = alter.clone();
+    other.auth = Some(AuthVerifier::new(
+        AuthType::KERBEROS,
+        AuthLevel::PKT_INTEGRITY,
+        1,
+        Bytes::from_static(b"AUTH"),
+    ));
+    let (fault, s) = leg_after_neg(other);
+    assert_eq!(fault_status(&fault), 0x721);
+    assert!(s.is_closed());
+    // One that changes the level, or names auth type none: access denied.
+    for (t, l) in [
+        (AuthType::NTLM, AuthLevel::PKT_PRIVACY),
+        (AuthType::NONE, AuthLevel::PKT_INTEGRITY),
+    ] {
+        let mut changed = alter.clone();
+        changed.auth = Some(AuthVerifier::new(t, l, 1, Bytes::from_static(b"AUTH")));
+        let (fault, s) = leg_after_neg(changed);
+        assert_eq!(fault_status(&fault), 5);
+        assert!(s.is_closed());
+    }
+    // The same leg with the right token completes and the association stays.
+    let mut good = alter;
+    good.auth = Some(trailer(b"AUTH"));
+    let (resp, s) = leg_after_neg(good);
+    assert_eq!(resp[2], PacketType::ALTER_CONTEXT_RESP.0);
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn a_leg_that_changes_a_presentation_context_is_faulted_proto_error_then_closed() {
+    let changed = [
+        ContextElement {
+            transfer_syntaxes: vec![SyntaxId::NDR20, SyntaxId::NDR64],
+            ..ctx(1)
+        },
+        ContextElement {
+            abstract_syntax: SyntaxId::new(uuid!("e1af8308-5d1f-11c9-91a4-08002b14a0fa"), 3, 0),
+            ..ctx(1)
+        },
+    ];
+    for c in changed {
+        let mut alter = Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(bind_body(vec![c])),
+        );
+        alter.auth = Some(trailer(b"AUTH"));
+        let (fault, s) = leg_after_neg(alter);
+        assert_eq!(fault_status(&fault), 0x1c01_000b);
+        assert_eq!(fault[3], 0x23);
+        assert!(s.is_closed());
+    }
+}
+
+/// Refuses every level with `AuthFailure::Package` (as the runtime's Negotiate at the call
+/// level), or every package with `Unsupported`.
+struct Refusing(AuthFailure);
+
+impl Acceptor for Refusing {
+    fn accept(
+        &self,
+        _: AuthType,
+        _: AuthLevel,
+        _: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        Err(AuthError::new(self.0, "refused"))
+    }
+}
+
+#[test]
+fn a_package_that_refuses_the_level_gets_bind_nak_9_an_unknown_one_8() {
+    for (kind, reason) in [(AuthFailure::Package, 9u8), (AuthFailure::Unsupported, 8)] {
+        let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
+        let mut s = ServerConnection::new(ServerConfig::default(), registry);
+        s.set_acceptor(Arc::new(Refusing(kind)));
+        let mut bind = Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        );
+        bind.auth = Some(trailer(b"NEG"));
+        let nak = one(&mut s, &bind);
+        assert_eq!(nak[2], PacketType::BIND_NAK.0);
+        assert_eq!(nak[16], reason, "{kind:?}");
+        assert!(s.is_closed());
+    }
+}
+
+#[test]
+fn a_request_before_the_security_exchange_finished_is_a_protocol_error_then_closed() {
+    let mut s = server();
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(trailer(b"NEG"));
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let mut req = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Request(Request {
+            alloc_hint: 0,
+            context_id: 1,
+            opnum: 0,
+            object: None,
+            stub: Bytes::new(),
+        }),
+    );
+    req.auth = Some(trailer(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
+    let fault = one(&mut s, &req);
+    assert_eq!(fault_status(&fault), 0x1c01_000b);
+    assert_eq!(fault[3], 0x23, "PFC_DID_NOT_EXECUTE");
+    assert_eq!(u16::from_le_bytes([fault[20], fault[21]]), 0, "context 0");
+    assert!(s.is_closed());
+}
+
+/// Completes on AUTH with a token still to send back (as SPNEGO's accept-completed).
+struct LastWord;
+
+impl Acceptor for LastWord {
+    fn accept(
+        &self,
+        _: AuthType,
+        level: AuthLevel,
+        _: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        struct Ctx(AuthLevel);
+        impl SecurityContext for Ctx {
+            fn auth_type(&self) -> AuthType {
+                AuthType::NTLM
+            }
+            fn auth_level(&self) -> AuthLevel {
+                self.0
+            }
+            fn context_id(&self) -> u32 {
+                1
+            }
+            fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+                match input {
+                    Some(b"NEG") => Ok(AuthStep::Continue(b"CHAL".to_vec())),
+                    _ => Ok(AuthStep::Complete(Some(b"DONE".to_vec()))),
+                }
+            }
+            fn signature_len(&self) -> usize {
+                16
+            }
+            fn protect(
+                &mut self,
+                _: &mut [u8],
+                _: Range<usize>,
+                _: Range<usize>,
+            ) -> Result<(), AuthError> {
+                Ok(())
+            }
+            fn verify(
+                &mut self,
+                _: &mut [u8],
+                _: Range<usize>,
+                _: Range<usize>,
+            ) -> Result<(), AuthError> {
+                Ok(())
+            }
+        }
+        Ok(Box::new(Ctx(level)))
+    }
+}
+
+fn request(call_id: u32, auth: Option<AuthVerifier>) -> Pdu {
+    let mut req = Pdu::new(
+        call_id,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Request(Request {
+            alloc_hint: 0,
+            context_id: 1,
+            opnum: 0,
+            object: None,
+            stub: Bytes::new(),
+        }),
+    );
+    req.auth = auth;
+    req
+}
+
+#[test]
+fn rpc_auth_3_cannot_finish_a_package_that_has_a_token_to_answer() {
+    for (acceptor, completes) in [
+        (Arc::new(Acc) as Arc<dyn Acceptor>, true),
+        (Arc::new(LastWord) as Arc<dyn Acceptor>, false),
+    ] {
+        let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
+        let mut s = ServerConnection::new(ServerConfig::default(), registry);
+        s.set_acceptor(acceptor);
+        let level = AuthLevel::CONNECT;
+        let t =
+            |v: &'static [u8]| AuthVerifier::new(AuthType::NTLM, level, 1, Bytes::from_static(v));
+        let mut bind = Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        );
+        bind.auth = Some(t(b"NEG"));
+        assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+        let mut auth3 = Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Auth3 { pad: [0; 4] });
+        auth3.auth = Some(t(b"AUTH"));
+        assert!(exchange(&mut s, &auth3).is_empty());
+        let answers = exchange(&mut s, &request(2, Some(t(&[0; 16]))));
+        if completes {
+            // Established at connect: the call is dispatched (nothing is sent yet).
+            assert!(answers.is_empty(), "{answers:?}");
+            assert!(!s.is_closed());
+        } else {
+            assert_eq!(fault_status(&answers[0]), 5);
+            assert!(s.is_closed());
+        }
+    }
+}
+
+#[test]
+fn a_request_at_another_level_than_its_context_is_access_denied_then_closed() {
+    let mut s = server();
+    let c = |v: &'static [u8]| {
+        AuthVerifier::new(AuthType::NTLM, AuthLevel::CONNECT, 1, Bytes::from_static(v))
+    };
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(c(b"NEG"));
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let mut alter = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1)])),
+    );
+    alter.auth = Some(c(b"AUTH"));
+    assert_eq!(one(&mut s, &alter)[2], PacketType::ALTER_CONTEXT_RESP.0);
+    let packet = AuthVerifier::new(
+        AuthType::NTLM,
+        AuthLevel::PACKET,
+        1,
+        Bytes::from_static(&[0; 16]),
+    );
+    let fault = one(&mut s, &request(2, Some(packet)));
+    assert_eq!(fault_status(&fault), 5);
+    assert_eq!(
+        fault[3], 0x03,
+        "no PFC_DID_NOT_EXECUTE: the connection does not survive it"
+    );
+    assert_eq!(
+        u16::from_le_bytes([fault[20], fault[21]]),
+        1,
+        "the request's context"
+    );
+    assert!(s.is_closed());
+}

@@ -7,9 +7,9 @@ use super::{AuthSlot, ServerConnection, ServerEvent, SlotState, State};
 use crate::auth::{AuthError, AuthFailure, AuthStep};
 use crate::error::{ConnectionError, Error, Initiator};
 use crate::negotiate::{malformed_context_list, negotiate_server};
-use crate::status::FaultStatus;
+use crate::status::{FaultStatus, Win32Status};
 use crate::wire::{
-    AuthLevel, AuthVerifier, BindAck, Execution, Pdu, PduBody, PfcFlags, RejectReason,
+    AuthLevel, AuthType, AuthVerifier, BindAck, Execution, Pdu, PduBody, PfcFlags, RejectReason,
 };
 
 impl ServerConnection {
@@ -66,11 +66,59 @@ impl ServerConnection {
         }
         let mut ack_auth = None;
         if let Some(a) = &pdu.auth {
+            let in_progress = self
+                .auth
+                .get(&a.context_id)
+                .is_some_and(|s| s.state == SlotState::Negotiating);
+            if alter
+                && in_progress
+                && a.auth_type != AuthType::NONE
+                && bind
+                    .contexts
+                    .iter()
+                    .any(|c| self.offered.get(&c.context_id) != Some(c))
+            {
+                // A leg of a security exchange in progress that changes a presentation context
+                // (its interface or transfer syntaxes) is faulted nca_s_proto_error, then the
+                // close, as Windows (the suite's test_spnego_change_abstract, _transfer,
+                // _auth_type2).
+                self.queue_fault(
+                    call_id,
+                    0,
+                    0,
+                    FaultStatus::NCA_S_PROTO_ERROR,
+                    Execution::DidNotExecute,
+                );
+                self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: Error::Auth("a security leg changed a presentation context"),
+                    },
+                    true,
+                );
+                return Ok(());
+            }
             match self.bind_auth(a) {
                 Ok(v) => ack_auth = v,
                 Err((reason, status)) => {
                     if alter {
+                        let leg_failed = self
+                            .auth
+                            .get(&a.context_id)
+                            .is_some_and(|s| s.state == SlotState::Failed);
                         self.queue_fault(call_id, 0, 0, status, Execution::DidNotExecute);
+                        if leg_failed {
+                            // A failed leg of a security exchange in progress ends the
+                            // association after the fault, as Windows (the suite's
+                            // test_spnego_change_auth_level, _type1, _type3).
+                            self.finish(
+                                ConnectionError::Protocol {
+                                    initiator: Initiator::Remote,
+                                    error: Error::Auth("a leg of the security exchange failed"),
+                                },
+                                true,
+                            );
+                        }
                     } else {
                         self.nak_and_close(call_id, reason);
                     }
@@ -97,6 +145,9 @@ impl ServerConnection {
         }
         for c in &neg.accepted {
             self.contexts.insert(c.context_id, *c);
+        }
+        for c in &bind.contexts {
+            self.offered.insert(c.context_id, c.clone());
         }
         // Both fields carry the negotiated size, on bind_ack and every alter_context_resp (the
         // alter_context's own sizes are ignored); receiving still accepts up to max_recv_frag.
@@ -167,7 +218,10 @@ impl ServerConnection {
             };
             let ctx = acceptor
                 .accept(a.auth_type, a.auth_level, id)
-                .map_err(|_| (RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED, DENIED))?;
+                .map_err(|e| match e.kind {
+                    AuthFailure::Package => (RejectReason::INVALID_CHECKSUM, DENIED),
+                    _ => (RejectReason::AUTHENTICATION_TYPE_NOT_RECOGNIZED, DENIED),
+                })?;
             self.auth.insert(
                 id,
                 AuthSlot {
@@ -179,6 +233,20 @@ impl ServerConnection {
         let Some(slot) = self.auth.get_mut(&id) else {
             return Err((RejectReason::NOT_SPECIFIED, DENIED));
         };
+        if slot.state == SlotState::Negotiating
+            && (slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level)
+        {
+            // A leg that changes the package or the level fails the exchange. As Windows (the
+            // suite's test_spnego_change_auth_type1, _type3, _level): another package is
+            // RPC_S_SEC_PKG_ERROR, none or another level access denied.
+            slot.state = SlotState::Failed;
+            let status = if slot.ctx.auth_type() != a.auth_type && a.auth_type != AuthType::NONE {
+                FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0)
+            } else {
+                DENIED
+            };
+            return Err((RejectReason::NOT_SPECIFIED, status));
+        }
         if slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level {
             return Err((RejectReason::NOT_SPECIFIED, DENIED));
         }
@@ -201,11 +269,20 @@ impl ServerConnection {
                 } else {
                     slot.state = SlotState::Failed;
                 }
+                // A package that cannot give the level asked for (SPNEGO's NTLM session does not
+                // seal at privacy) faults an alter_context leg with RPC_S_SEC_PKG_ERROR, as
+                // Windows (the suite's test_spnego_privacy_bind_{none,sign}); a refused logon
+                // or a bad token with access denied.
+                let status = if error.kind == AuthFailure::Package {
+                    FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0)
+                } else {
+                    DENIED
+                };
                 self.events.push_back(ServerEvent::AuthFailed {
                     context_id: id,
                     error,
                 });
-                Err((RejectReason::NOT_SPECIFIED, DENIED))
+                Err((RejectReason::NOT_SPECIFIED, status))
             }
         }
     }
@@ -242,7 +319,14 @@ impl ServerConnection {
             return Ok(());
         }
         let failure = match slot.ctx.step(Some(&a.value)) {
-            Ok(AuthStep::Complete(_)) => None,
+            Ok(AuthStep::Complete(None)) => None,
+            // rpc_auth_3 has no answer: a package that completes with a token still to send
+            // (SPNEGO's accept-completed) has not finished for its peer, and fails, as Windows
+            // (the suite's test_spnego_auth3). SPNEGO's last leg belongs in alter_context.
+            Ok(AuthStep::Complete(Some(_))) => Some(AuthError::new(
+                AuthFailure::BadToken,
+                "the package has a token to answer rpc_auth_3 with, and rpc_auth_3 has no answer",
+            )),
             Ok(AuthStep::Continue(_)) => Some(AuthError::new(
                 AuthFailure::BadToken,
                 "the package wants another leg after rpc_auth_3",

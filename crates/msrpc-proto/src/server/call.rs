@@ -47,6 +47,30 @@ impl ServerConnection {
         } else if self.reassembling_auth != Some(auth_id) {
             return Err(Error::InconsistentFragment(call_id));
         }
+        if auth_id
+            .is_some_and(|id| self.auth.get(&id).map(|s| s.state) == Some(SlotState::Negotiating))
+        {
+            // A request on a security context whose exchange has not finished is a protocol
+            // error, as Windows (the suite's test_spnego_unfinished_request): nca_s_proto_error
+            // naming context 0, with PFC_DID_NOT_EXECUTE, then the close.
+            self.reassembler.discard(call_id);
+            self.reassembling_auth = None;
+            self.queue_fault(
+                call_id,
+                0,
+                0,
+                FaultStatus::NCA_S_PROTO_ERROR,
+                Execution::DidNotExecute,
+            );
+            self.finish(
+                ConnectionError::Protocol {
+                    initiator: Initiator::Remote,
+                    error: Error::Auth("a request before the security exchange finished"),
+                },
+                true,
+            );
+            return Ok(());
+        }
         let refusal = match auth_id {
             // The client failed to log on: it gets no unauthenticated calls either.
             None if self.auth.values().any(|s| s.state == SlotState::Failed) => {
@@ -55,6 +79,14 @@ impl ServerConnection {
             // Unknown context, failed logon, or a request before rpc_auth_3.
             Some(id) if self.auth.get(&id).map(|s| s.state) != Some(SlotState::Established) => {
                 Some("request on a security context that is not established")
+            }
+            // A trailer at another level than its context's, as Windows (the suite's
+            // test_spnego_connect_*_upgrade, test_spnego_*_downgrade_connect): access denied.
+            Some(id)
+                if pdu.auth.as_ref().map(|a| a.auth_level)
+                    != self.auth.get(&id).map(|s| s.ctx.auth_level()) =>
+            {
+                Some("request at another level than its security context")
             }
             _ => None,
         };

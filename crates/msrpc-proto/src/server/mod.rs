@@ -221,6 +221,10 @@ pub struct ServerConnection {
     xmit_frag: usize,
     features: Option<BindTimeFeatures>,
     contexts: HashMap<u16, PresentationContext>,
+    /// Each presentation context element as last offered (bind or alter_context), by id: a leg
+    /// of a security exchange in progress must offer them unchanged. Bounded like `contexts`:
+    /// one entry per `p_cont_id` (u16), and elements come from PDUs within `max_recv_frag`.
+    offered: HashMap<u16, crate::wire::ContextElement>,
     reassembler: Reassembler,
     /// A call faulted during reassembly whose remaining fragments are dropped. Fragments of one
     /// call are contiguous, so one is enough (and bounds memory).
@@ -291,6 +295,7 @@ impl ServerConnection {
             assoc_group: 0,
             features: None,
             contexts: HashMap::new(),
+            offered: HashMap::new(),
             reassembler: Reassembler::new(limit, false),
             discarding: None,
             last_call_id: 0,

@@ -25,6 +25,8 @@ enum Role {
         peer: Option<PeerIdentity>,
         /// At the signing levels the password is proven by the first fragment that verifies.
         unproven: bool,
+        /// The AUTHENTICATE message's flags, once it arrived.
+        flags: u32,
     },
 }
 
@@ -65,11 +67,37 @@ impl NtlmContext {
                 store,
                 peer: None,
                 unproven: false,
+                flags: 0,
             },
             level,
             context_id,
             legs: 0,
         }
+    }
+
+    /// Once a server logon is complete: `sspi`'s exported session key, the flags the client
+    /// chose (its AUTHENTICATE message's), and whether the password is still unproven (`sspi`
+    /// checked no MIC). SPNEGO keeps its own session keys from these (see `ntlm_session`).
+    pub(super) fn server_session(&self) -> Option<(Vec<u8>, u32, bool)> {
+        let Role::Server {
+            peer: Some(_),
+            unproven,
+            flags,
+            ..
+        } = &self.role
+        else {
+            return None;
+        };
+        let keys = self.ntlm.query_context_session_key().ok()?;
+        Some((keys.session_key.as_ref().clone(), *flags, *unproven))
+    }
+
+    /// The client's exported session key once its logon is complete (tests of the SPNEGO
+    /// acceptor play the client's side with it).
+    #[cfg(test)]
+    pub(super) fn client_session_key(&self) -> Option<Vec<u8>> {
+        let keys = self.ntlm.query_context_session_key().ok()?;
+        Some(keys.session_key.as_ref().clone())
     }
 
     fn client_step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
@@ -117,6 +145,7 @@ impl NtlmContext {
             store,
             peer,
             unproven,
+            flags,
         } = &mut self.role
         else {
             return Err(AuthError::new(AuthFailure::Package, "not a server context"));
@@ -139,6 +168,7 @@ impl NtlmContext {
             ));
         }
         *unproven = level_protects(self.level) && !msg.mic_checked;
+        *flags = msg.flags;
         let Some(password) = store.password(&msg.user, &msg.domain) else {
             return Err(denied("unknown user"));
         };
@@ -235,6 +265,8 @@ struct AuthenticateInfo {
     /// The message has a MIC that sspi verifies: `MsvAvFlags` bit 0x2 and the
     /// NTLMSSP_NEGOTIATE_TARGET_INFO flag.
     mic_checked: bool,
+    /// NegotiateFlags.
+    flags: u32,
 }
 
 /// Reads the user, domain and whether the NTLMv2 response's AV pairs announce a MIC
@@ -285,6 +317,7 @@ fn parse_authenticate(m: &[u8]) -> Result<AuthenticateInfo, AuthError> {
         user,
         domain,
         mic_checked: has_mic && flags & 0x0080_0000 != 0,
+        flags,
     })
 }
 

@@ -408,7 +408,10 @@ impl e::Server for EndpointMapper {
                 Some(Ok(tower)) => {
                     let object = (req.object_speced != 0)
                         .then(|| req.object.as_ref().copied().unwrap_or_default());
-                    self.db.delete_tower(object, &tower).err().map_or(0, |e| e.code())
+                    self.db
+                        .delete_tower(object, &tower)
+                        .err()
+                        .map_or(0, |e| e.code())
                 }
                 _ => EPT_S_INVALID_ENTRY,
             }

@@ -252,7 +252,9 @@ impl ServerBuilder {
     }
 
     /// Accepts NTLM-authenticated clients whose accounts are in `users`
-    /// (`RpcServerRegisterAuthInfo`). Without it, authenticated binds are refused with bind_nak
+    /// (`RpcServerRegisterAuthInfo`), with NTLM (auth type 10) directly or inside Negotiate
+    /// (SPNEGO, auth type 9), as a Windows server registered with `RPC_C_AUTHN_GSS_NEGOTIATE`
+    /// does. Without it, authenticated binds are refused with bind_nak
     /// `AUTHENTICATION_TYPE_NOT_RECOGNIZED`.
     pub fn authentication(mut self, users: Arc<UserStore>) -> Self {
         self.users = Some(users);

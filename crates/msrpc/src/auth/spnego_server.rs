@@ -1,0 +1,797 @@
+//! SPNEGO (Negotiate, auth type 9) on the server: an acceptor of RFC 4178 with MS-SPNG's
+//! variations, negotiating NTLM through the users-file NTLM context.
+//!
+//! The legs over DCE/RPC: bind (NegTokenInit: mechTypes and usually an optimistic NTLM
+//! NEGOTIATE), bind_ack (NegTokenResp: accept-incomplete, supportedMech NTLM, the CHALLENGE),
+//! then the client's AUTHENTICATE and mechListMIC in alter_context (or rpc_auth_3), answered by
+//! accept-completed and the server's mechListMIC in the alter_context_resp. When NTLM is not
+//! the client's first choice, the optimistic token is dropped and the bind_ack only selects
+//! NTLM; the NEGOTIATE then comes in an extra alter_context leg.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use msrpc_proto::auth::{
+    AuthError, AuthFailure, AuthStep, PeerIdentity, SecurityContext, level_protects, level_seals,
+};
+use msrpc_proto::wire::{AuthLevel, AuthType};
+
+use super::der::{Reader, encode, tag};
+use super::ntlm::NtlmContext;
+use super::ntlm_session::{NtlmSession, SIGNATURE_LEN, ntlmv2_proof_matches};
+use super::users::UserStore;
+
+/// The NTLM mechanism, 1.3.6.1.4.1.311.2.2.10 (the contents of its OID).
+const NTLM_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
+/// SPNEGO itself, 1.3.6.1.5.5.2, in the GSS-API wrapper of the first token.
+const SPNEGO_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
+
+/// negState (RFC 4178 4.2.2).
+const ACCEPT_COMPLETED: u8 = 0;
+const ACCEPT_INCOMPLETE: u8 = 1;
+const REJECT: u8 = 2;
+
+/// The most legs a client may take: NegTokenInit, then up to three NegTokenResp (NEGOTIATE,
+/// AUTHENTICATE when NTLM was not optimistic), with room for one more.
+const MAX_SPNEGO_LEGS: u8 = 5;
+
+/// NTLMSSP_NEGOTIATE_SEAL.
+const NEGOTIATE_SEAL: u32 = 0x0000_0020;
+
+enum State {
+    /// Waiting for the NegTokenInit.
+    Init,
+    /// NTLM chosen; waiting for its next token.
+    Ntlm,
+    /// The logon is complete.
+    Done,
+}
+
+/// A server's SPNEGO context: SPNEGO framing around [`NtlmContext`]'s server, with the NTLM
+/// session keys kept here (see `ntlm_session`) so the mechListMIC can be made as MS-SPNG says.
+pub(super) struct NegotiateServer {
+    ntlm: NtlmContext,
+    state: State,
+    level: AuthLevel,
+    context_id: u32,
+    legs: u8,
+    /// The DER of the client's MechTypeList, as received: what both mechListMICs cover.
+    mech_types: Vec<u8>,
+    /// NTLM was the client's first mechanism (its mechListMIC may then be omitted).
+    ntlm_first: bool,
+    session: Option<NtlmSession>,
+    /// The password is proven by the first fragment that verifies (no MIC checked it).
+    unproven: bool,
+    store: Arc<UserStore>,
+    /// The CHALLENGE message sent, for checking the NTLMv2 response.
+    challenge: Vec<u8>,
+    /// The logon was anonymous (no identity, no session).
+    anonymous: bool,
+}
+
+impl NegotiateServer {
+    pub(super) fn new(level: AuthLevel, context_id: u32, store: Arc<UserStore>) -> Self {
+        NegotiateServer {
+            // The inner context never signs, and never refuses a connect-level logon itself:
+            // here the mechListMIC, or the first fragment, proves the password (see `finish`).
+            ntlm: NtlmContext::server(AuthLevel::PKT_INTEGRITY, context_id, store.clone()),
+            state: State::Init,
+            level,
+            context_id,
+            legs: 0,
+            mech_types: Vec::new(),
+            ntlm_first: false,
+            session: None,
+            unproven: false,
+            store,
+            challenge: Vec::new(),
+            anonymous: false,
+        }
+    }
+
+    fn on_init(&mut self, token: &[u8]) -> Result<AuthStep, AuthError> {
+        let init = parse_init(token)?;
+        let mut r = Reader::new(init.mech_types)?;
+        let list = r.expect(tag::SEQUENCE, "mechTypes is not a SEQUENCE")?;
+        let mut oids = r.inner(&list)?;
+        let mut position = None;
+        let mut index = 0usize;
+        while !oids.is_empty() {
+            let oid = oids.expect(tag::OID, "mechTypes holds something other than an OID")?;
+            if oid.contents == NTLM_OID && position.is_none() {
+                position = Some(index);
+            }
+            index += 1;
+        }
+        let Some(position) = position else {
+            return Err(AuthError::new(
+                AuthFailure::Unsupported,
+                "SPNEGO: the client offers no mechanism this server supports (NTLM)",
+            ));
+        };
+        self.mech_types = init.mech_types.to_vec();
+        self.ntlm_first = position == 0;
+        self.state = State::Ntlm;
+        // The optimistic token is the client's first mechanism's: use it only if that is NTLM.
+        let response = match (self.ntlm_first, init.mech_token) {
+            (true, Some(t)) => match self.ntlm.step(Some(t))? {
+                AuthStep::Continue(challenge) => {
+                    self.challenge.clone_from(&challenge);
+                    Some(challenge)
+                }
+                AuthStep::Complete(_) => {
+                    return Err(AuthError::new(
+                        AuthFailure::BadToken,
+                        "SPNEGO: the optimistic NTLM token is not a NEGOTIATE message",
+                    ));
+                }
+            },
+            _ => None,
+        };
+        Ok(AuthStep::Continue(neg_token_resp(
+            Some(ACCEPT_INCOMPLETE),
+            true,
+            response.as_deref(),
+            None,
+        )))
+    }
+
+    fn on_resp(&mut self, token: &[u8]) -> Result<AuthStep, AuthError> {
+        let resp = parse_resp(token)?;
+        if resp.neg_state == Some(REJECT) {
+            return Err(AuthError::new(
+                AuthFailure::LogonFailure,
+                "SPNEGO: the client rejected the negotiation",
+            ));
+        }
+        let Some(inner) = resp.response_token else {
+            return Err(AuthError::new(
+                AuthFailure::BadToken,
+                "SPNEGO: a NegTokenResp without an NTLM token",
+            ));
+        };
+        if !self.challenge.is_empty() && is_anonymous_authenticate(inner) {
+            // An anonymous logon (MS-NLMP 3.2.5.1.2: no user, empty responses) authenticates
+            // nobody: the context is established, as Windows does, but has no identity and no
+            // session keys, so its calls are unauthenticated calls (an interface with a minimum
+            // level refuses them) and nothing can be signed or sealed with it.
+            self.anonymous = true;
+            self.state = State::Done;
+            return Ok(AuthStep::Complete(Some(neg_token_resp(
+                Some(ACCEPT_COMPLETED),
+                false,
+                None,
+                None,
+            ))));
+        }
+        match self.ntlm.step(Some(inner))? {
+            AuthStep::Continue(challenge) => {
+                self.challenge.clone_from(&challenge);
+                if resp.mech_list_mic.is_some() {
+                    return Err(AuthError::new(
+                        AuthFailure::BadToken,
+                        "SPNEGO: a mechListMIC before the logon is complete",
+                    ));
+                }
+                Ok(AuthStep::Continue(neg_token_resp(
+                    Some(ACCEPT_INCOMPLETE),
+                    false,
+                    Some(&challenge),
+                    None,
+                )))
+            }
+            AuthStep::Complete(_) => self.finish(inner, resp.mech_list_mic),
+        }
+    }
+
+    /// NTLM accepted the AUTHENTICATE message: check its NTLMv2 response and the client's
+    /// mechListMIC, and answer with ours.
+    fn finish(
+        &mut self,
+        authenticate: &[u8],
+        client_mic: Option<&[u8]>,
+    ) -> Result<AuthStep, AuthError> {
+        let (Some((key, flags, mut unproven)), Some(peer)) =
+            (self.ntlm.server_session(), self.ntlm.peer_identity())
+        else {
+            return Err(AuthError::new(
+                AuthFailure::Package,
+                "SPNEGO: NTLM finished without a session",
+            ));
+        };
+        let denied =
+            |why: &str| AuthError::new(AuthFailure::LogonFailure, format!("logon denied: {why}"));
+        // sspi checks the password only through the NTLM MIC, and only sometimes (docs/auth.md):
+        // check the NTLMv2 response itself.
+        if let Some(password) = self.store.password(&peer.user, &peer.domain) {
+            match ntlmv2_proof_matches(
+                authenticate,
+                &self.challenge,
+                &peer.user,
+                &peer.domain,
+                password,
+            ) {
+                Some(true) => unproven = false,
+                Some(false) => {
+                    return Err(denied("the NTLMv2 response does not match the password"));
+                }
+                None => {}
+            }
+        }
+        // As Windows (the suite's test_spnego_privacy_bind_{none,sign}): privacy needs an NTLM
+        // session that seals; the leg is refused with RPC_S_SEC_PKG_ERROR.
+        if level_seals(self.level) && flags & NEGOTIATE_SEAL == 0 {
+            return Err(AuthError::new(
+                AuthFailure::Package,
+                "SPNEGO: the privacy level, but the NTLM session does not seal",
+            ));
+        }
+        let mut session = NtlmSession::server(&key, flags)?;
+        let answer = match client_mic {
+            Some(mic) => {
+                if mic.len() != SIGNATURE_LEN {
+                    return Err(AuthError::new(
+                        AuthFailure::LogonFailure,
+                        "logon denied: the SPNEGO mechListMIC is not an NTLM signature",
+                    ));
+                }
+                // Keys from a wrong password cannot make this MIC: it proves the password.
+                session.verify_mic(&self.mech_types, mic)?;
+                self.unproven = false;
+                let ours = session.make_mic(&self.mech_types)?;
+                neg_token_resp(Some(ACCEPT_COMPLETED), false, None, Some(&ours))
+            }
+            None => {
+                // RFC 4178 5: the MICs may be left out only when the mechanism chosen is the
+                // initiator's first; otherwise a downgrade could hide behind their absence.
+                if !self.ntlm_first {
+                    return Err(AuthError::new(
+                        AuthFailure::LogonFailure,
+                        "logon denied: SPNEGO chose a mechanism other than the client's first, \
+                         and the client sent no mechListMIC",
+                    ));
+                }
+                if unproven && !level_protects(self.level) {
+                    return Err(AuthError::new(
+                        AuthFailure::LogonFailure,
+                        "logon denied: at the connect level the password needs a MIC to prove \
+                         it (an NTLM MIC over NTLMSSP_NEGOTIATE_TARGET_INFO, or the SPNEGO \
+                         mechListMIC); use packet, integrity or privacy",
+                    ));
+                }
+                self.unproven = unproven;
+                neg_token_resp(Some(ACCEPT_COMPLETED), false, None, None)
+            }
+        };
+        self.session = Some(session);
+        self.state = State::Done;
+        Ok(AuthStep::Complete(Some(answer)))
+    }
+
+    fn session(&mut self) -> Result<&mut NtlmSession, AuthError> {
+        self.session.as_mut().ok_or_else(|| {
+            AuthError::new(
+                AuthFailure::Package,
+                "SPNEGO: the security context is not established",
+            )
+        })
+    }
+}
+
+impl SecurityContext for NegotiateServer {
+    fn auth_type(&self) -> AuthType {
+        AuthType::SPNEGO
+    }
+
+    fn auth_level(&self) -> AuthLevel {
+        self.level
+    }
+
+    fn context_id(&self) -> u32 {
+        self.context_id
+    }
+
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        self.legs = self.legs.saturating_add(1);
+        if self.legs > MAX_SPNEGO_LEGS {
+            return Err(AuthError::new(
+                AuthFailure::BadToken,
+                "too many SPNEGO legs",
+            ));
+        }
+        let Some(token) = input else {
+            return Err(AuthError::new(
+                AuthFailure::BadToken,
+                "no token from the client",
+            ));
+        };
+        match self.state {
+            State::Init => self.on_init(token),
+            State::Ntlm => self.on_resp(token),
+            State::Done => Err(AuthError::new(
+                AuthFailure::BadToken,
+                "SPNEGO: a token after the exchange completed",
+            )),
+        }
+    }
+
+    fn signature_len(&self) -> usize {
+        SIGNATURE_LEN
+    }
+
+    fn protect(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        signature: Range<usize>,
+    ) -> Result<(), AuthError> {
+        let seal = level_seals(self.level);
+        self.session()?.protect(pdu, body, signature, seal)
+    }
+
+    fn verify(
+        &mut self,
+        pdu: &mut [u8],
+        body: Range<usize>,
+        signature: Range<usize>,
+    ) -> Result<(), AuthError> {
+        let seal = level_seals(self.level);
+        let result = self.session()?.verify(pdu, body, signature, seal);
+        if self.unproven {
+            // As for plain NTLM: keys from a wrong password cannot verify the first fragment.
+            self.unproven = false;
+            if let Err(e) = &result {
+                return Err(AuthError::new(
+                    AuthFailure::LogonFailure,
+                    format!(
+                        "logon denied: the first fragment does not verify ({})",
+                        e.detail
+                    ),
+                ));
+            }
+        }
+        result
+    }
+
+    fn peer_identity(&self) -> Option<PeerIdentity> {
+        match self.state {
+            State::Done if !self.anonymous => self.ntlm.peer_identity(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `m` is an anonymous NTLM AUTHENTICATE message (MS-NLMP 3.2.5.1.2): no user name, an
+/// empty NtChallengeResponse and an LmChallengeResponse of at most one (zero) byte.
+fn is_anonymous_authenticate(m: &[u8]) -> bool {
+    let len = |at: usize| m.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    m.len() >= 64
+        && &m[..8] == b"NTLMSSP\0"
+        && m[8..12] == [3, 0, 0, 0]
+        && len(12).is_some_and(|l| l <= 1)
+        && len(20) == Some(0)
+        && len(36) == Some(0)
+}
+
+/// The fields of a NegTokenInit the acceptor uses.
+struct Init<'a> {
+    /// The whole MechTypeList (SEQUENCE OF OID), as received.
+    mech_types: &'a [u8],
+    mech_token: Option<&'a [u8]>,
+}
+
+/// Reads the first token: the GSS-API InitialContextToken (RFC 2743 3.1) with the SPNEGO OID
+/// around NegotiationToken's negTokenInit [0] (RFC 4178 4.2.1; MS-SPNG's NegTokenInit2 has the
+/// same fields here).
+fn parse_init(token: &[u8]) -> Result<Init<'_>, AuthError> {
+    let bad = |what: &str| {
+        AuthError::new(
+            AuthFailure::BadToken,
+            format!("SPNEGO NegTokenInit: {what}"),
+        )
+    };
+    let mut r = Reader::new(token)?;
+    let app = r.expect(tag::APPLICATION_0, "not a GSS-API initial token")?;
+    if !r.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    let mut gss = r.inner(&app)?;
+    let oid = gss.expect(tag::OID, "no mechanism OID")?;
+    if oid.contents != SPNEGO_OID {
+        return Err(bad("not SPNEGO"));
+    }
+    let choice = gss.expect(tag::context(0), "not a negTokenInit")?;
+    if !gss.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    let seq = gss.explicit(&choice)?;
+    if seq.tag != tag::SEQUENCE {
+        return Err(bad("not a SEQUENCE"));
+    }
+    let mut fields = gss.inner(&choice)?.inner(&seq)?;
+    let mut mech_types = None;
+    let mut mech_token = None;
+    let mut last = None;
+    while !fields.is_empty() {
+        let f = fields.next()?;
+        let n = f.tag ^ 0xa0;
+        if f.tag & 0xe0 != 0xa0 || last.is_some_and(|l| n <= l) {
+            return Err(bad("fields out of order"));
+        }
+        last = Some(n);
+        match n {
+            0 => mech_types = Some(fields.explicit(&f)?.raw),
+            2 => {
+                let v = fields.explicit(&f)?;
+                if v.tag != tag::OCTET_STRING {
+                    return Err(bad("mechToken is not an OCTET STRING"));
+                }
+                mech_token = Some(v.contents);
+            }
+            // reqFlags [1] is ignored (MS-SPNG 3.1.5.3), as are negHints [3] and mechListMIC
+            // (RFC 4178's [3], NegTokenInit2's [4]): the MIC belongs to the last leg.
+            _ => {
+                fields.explicit(&f)?;
+            }
+        }
+    }
+    let Some(mech_types) = mech_types else {
+        return Err(bad("no mechTypes"));
+    };
+    Ok(Init {
+        mech_types,
+        mech_token,
+    })
+}
+
+/// The fields of a NegTokenResp (RFC 4178 4.2.2).
+struct Resp<'a> {
+    neg_state: Option<u8>,
+    response_token: Option<&'a [u8]>,
+    mech_list_mic: Option<&'a [u8]>,
+}
+
+fn parse_resp(token: &[u8]) -> Result<Resp<'_>, AuthError> {
+    let bad = |what: &str| {
+        AuthError::new(
+            AuthFailure::BadToken,
+            format!("SPNEGO NegTokenResp: {what}"),
+        )
+    };
+    let mut r = Reader::new(token)?;
+    let choice = r.expect(tag::context(1), "not a negTokenResp")?;
+    if !r.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    let seq = r.explicit(&choice)?;
+    if seq.tag != tag::SEQUENCE {
+        return Err(bad("not a SEQUENCE"));
+    }
+    let mut fields = r.inner(&choice)?.inner(&seq)?;
+    let mut resp = Resp {
+        neg_state: None,
+        response_token: None,
+        mech_list_mic: None,
+    };
+    let mut last = None;
+    while !fields.is_empty() {
+        let f = fields.next()?;
+        let n = f.tag ^ 0xa0;
+        if f.tag & 0xe0 != 0xa0 || last.is_some_and(|l| n <= l) {
+            return Err(bad("fields out of order"));
+        }
+        last = Some(n);
+        let v = fields.explicit(&f)?;
+        match n {
+            0 => {
+                if v.tag != tag::ENUMERATED || v.contents.len() != 1 || v.contents[0] > 3 {
+                    return Err(bad("bad negState"));
+                }
+                resp.neg_state = Some(v.contents[0]);
+            }
+            // supportedMech [1]: the client has nothing to choose; ignored.
+            1 => {}
+            2 | 3 => {
+                if v.tag != tag::OCTET_STRING {
+                    return Err(bad("a token is not an OCTET STRING"));
+                }
+                if n == 2 {
+                    resp.response_token = Some(v.contents);
+                } else {
+                    resp.mech_list_mic = Some(v.contents);
+                }
+            }
+            _ => return Err(bad("unknown field")),
+        }
+    }
+    Ok(resp)
+}
+
+/// A NegTokenResp: `[1] SEQUENCE { negState [0], supportedMech [1] NTLM, responseToken [2],
+/// mechListMIC [3] }`, each field present when given.
+fn neg_token_resp(
+    state: Option<u8>,
+    supported_mech: bool,
+    response: Option<&[u8]>,
+    mic: Option<&[u8]>,
+) -> Vec<u8> {
+    let mut fields = Vec::new();
+    if let Some(s) = state {
+        fields.extend(encode(tag::context(0), &encode(tag::ENUMERATED, &[s])));
+    }
+    if supported_mech {
+        fields.extend(encode(tag::context(1), &encode(tag::OID, NTLM_OID)));
+    }
+    if let Some(t) = response {
+        fields.extend(encode(tag::context(2), &encode(tag::OCTET_STRING, t)));
+    }
+    if let Some(m) = mic {
+        fields.extend(encode(tag::context(3), &encode(tag::OCTET_STRING, m)));
+    }
+    encode(tag::context(1), &encode(tag::SEQUENCE, &fields))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn oid(contents: &[u8]) -> Vec<u8> {
+        encode(tag::OID, contents)
+    }
+
+    fn init_token(mechs: &[&[u8]], token: Option<&[u8]>) -> Vec<u8> {
+        let list: Vec<u8> = mechs.iter().flat_map(|m| oid(m)).collect();
+        let mut fields = encode(tag::context(0), &encode(tag::SEQUENCE, &list));
+        if let Some(t) = token {
+            fields.extend(encode(tag::context(2), &encode(tag::OCTET_STRING, t)));
+        }
+        let neg = encode(tag::context(0), &encode(tag::SEQUENCE, &fields));
+        let mut gss = oid(SPNEGO_OID);
+        gss.extend(neg);
+        encode(tag::APPLICATION_0, &gss)
+    }
+
+    const KRB5: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+
+    #[test]
+    fn negtokeninit_fields_are_read_with_the_raw_mechtypes() {
+        let t = init_token(&[KRB5, NTLM_OID], Some(b"NTLMSSP\0"));
+        let init = parse_init(&t).unwrap();
+        assert_eq!(init.mech_token, Some(&b"NTLMSSP\0"[..]));
+        let mut expected = oid(KRB5);
+        expected.extend(oid(NTLM_OID));
+        assert_eq!(init.mech_types, &encode(tag::SEQUENCE, &expected)[..]);
+    }
+
+    #[test]
+    fn garbage_and_truncated_tokens_are_bad_tokens() {
+        let good = init_token(&[NTLM_OID], Some(b"NTLMSSP\0\x01\0\0\0"));
+        for cut in 0..good.len() {
+            let e = parse_init(&good[..cut]).err().unwrap();
+            assert_eq!(e.kind, AuthFailure::BadToken, "cut at {cut}");
+        }
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(parse_init(&trailing).is_err());
+        // Not SPNEGO's OID, a negTokenResp where the init belongs, fields out of order.
+        let mut other = good.clone();
+        other[4] ^= 1;
+        assert!(parse_init(&other).is_err());
+        assert!(parse_init(&neg_token_resp(Some(0), false, None, None)).is_err());
+        let fields = [
+            encode(tag::context(2), &encode(tag::OCTET_STRING, b"x")),
+            encode(tag::context(0), &encode(tag::SEQUENCE, &oid(NTLM_OID))),
+        ]
+        .concat();
+        let mut gss = oid(SPNEGO_OID);
+        gss.extend(encode(tag::context(0), &encode(tag::SEQUENCE, &fields)));
+        assert!(parse_init(&encode(tag::APPLICATION_0, &gss)).is_err());
+        // NegTokenResp: bad negState, unknown field, a token that is not an OCTET STRING.
+        for bad in [
+            encode(
+                tag::context(1),
+                &encode(
+                    tag::SEQUENCE,
+                    &encode(tag::context(0), &encode(tag::ENUMERATED, &[9])),
+                ),
+            ),
+            encode(
+                tag::context(1),
+                &encode(
+                    tag::SEQUENCE,
+                    &encode(tag::context(5), &encode(tag::OCTET_STRING, b"")),
+                ),
+            ),
+            encode(
+                tag::context(1),
+                &encode(
+                    tag::SEQUENCE,
+                    &encode(tag::context(2), &encode(tag::OID, b"")),
+                ),
+            ),
+            vec![0xa1, 0x84, 0xff, 0xff, 0xff, 0xff],
+            Vec::new(),
+        ] {
+            assert!(parse_resp(&bad).is_err(), "{bad:02x?}");
+        }
+        for cut in 0..20 {
+            let t = neg_token_resp(Some(1), false, Some(b"0123456789"), None);
+            if cut < t.len() {
+                assert!(parse_resp(&t[..cut]).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn a_client_offering_no_ntlm_is_refused_and_a_garbage_token_too() {
+        let store = Arc::new(UserStore::new());
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone());
+        let e = s.step(Some(&init_token(&[KRB5], Some(b"x")))).unwrap_err();
+        assert_eq!(e.kind, AuthFailure::Unsupported);
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store);
+        let e = s.step(Some(&[0x60, 0x03, 0x01, 0x02])).unwrap_err();
+        assert_eq!(e.kind, AuthFailure::BadToken);
+    }
+
+    fn resp_token(response: Option<&[u8]>, mic: Option<&[u8]>) -> Vec<u8> {
+        neg_token_resp(None, false, response, mic)
+    }
+
+    /// A whole exchange with sspi's NTLM client inside hand-made SPNEGO tokens, the client's
+    /// mechListMIC made with its own session keys: `tamper_mic` flips a bit of it.
+    fn exchange(
+        level: AuthLevel,
+        password: &str,
+        send_mic: bool,
+        tamper_mic: bool,
+    ) -> Result<(NtlmSession, NegotiateServer), AuthError> {
+        use super::super::config::Credentials;
+        let mut store = UserStore::new();
+        store.insert("alice", "s3cret!");
+        let mut server = NegotiateServer::new(level, 3, Arc::new(store));
+        let mut client = NtlmContext::client(level, 3, &Credentials::new("alice", "WS", password));
+        let AuthStep::Continue(negotiate) = client.step(None)? else {
+            panic!("no NEGOTIATE")
+        };
+        let init = init_token(&[NTLM_OID, KRB5], Some(&negotiate));
+        let mech_types = parse_init(&init)?.mech_types.to_vec();
+        let AuthStep::Continue(first) = server.step(Some(&init))? else {
+            panic!("finished early")
+        };
+        let r = parse_resp(&first)?;
+        assert_eq!(r.neg_state, Some(ACCEPT_INCOMPLETE));
+        let AuthStep::Complete(Some(authenticate)) = client.step(r.response_token)? else {
+            panic!("no AUTHENTICATE")
+        };
+        let key = client.client_session_key().unwrap();
+        let flags = u32::from_le_bytes(authenticate[60..64].try_into().unwrap());
+        let mut session = NtlmSession::client(&key, flags);
+        let mic = send_mic.then(|| {
+            let mut m = session.make_mic(&mech_types).unwrap();
+            if tamper_mic {
+                m[5] ^= 1;
+            }
+            m
+        });
+        let AuthStep::Complete(Some(last)) = server.step(Some(&resp_token(
+            Some(&authenticate),
+            mic.as_ref().map(|m| &m[..]),
+        )))?
+        else {
+            panic!("not complete")
+        };
+        let r = parse_resp(&last)?;
+        assert_eq!(r.neg_state, Some(ACCEPT_COMPLETED));
+        match (send_mic, r.mech_list_mic) {
+            (true, Some(m)) => session.verify_mic(&mech_types, m)?,
+            (false, None) => {}
+            (sent, got) => panic!("client MIC {sent}, server MIC {got:?}"),
+        }
+        Ok((session, server))
+    }
+
+    #[test]
+    fn mechlistmics_verify_both_ways_then_fragments_do() {
+        for level in [
+            AuthLevel::CONNECT,
+            AuthLevel::PKT_INTEGRITY,
+            AuthLevel::PKT_PRIVACY,
+        ] {
+            for send_mic in [true, false] {
+                let (mut client, mut server) = exchange(level, "s3cret!", send_mic, false).unwrap();
+                assert_eq!(
+                    server.peer_identity().unwrap(),
+                    PeerIdentity::new("alice", "WS")
+                );
+                let seal = level_seals(level);
+                let mut frag =
+                    b"header..stub-stub-stub..trailer\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+                let plain = frag.clone();
+                client.protect(&mut frag, 8..24, 31..47, seal).unwrap();
+                server.verify(&mut frag, 8..24, 31..47).unwrap();
+                assert_eq!(frag[..31], plain[..31]);
+                // The server's answer verifies on the client's side.
+                let mut answer = plain.clone();
+                server.protect(&mut answer, 8..24, 31..47).unwrap();
+                client.verify(&mut answer, 8..24, 31..47, seal).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_mechlistmic_or_password_fails_the_logon() {
+        let e = exchange(AuthLevel::PKT_INTEGRITY, "s3cret!", true, true)
+            .err()
+            .unwrap();
+        assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
+        for level in [AuthLevel::CONNECT, AuthLevel::PKT_PRIVACY] {
+            for send_mic in [true, false] {
+                let e = exchange(level, "wrong", send_mic, false).err().unwrap();
+                assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_anonymous_logon_establishes_a_context_with_no_identity_and_no_keys() {
+        use super::super::config::Credentials;
+        let mut anonymous = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        anonymous.resize(64, 0);
+        assert!(is_anonymous_authenticate(&anonymous));
+        let store = Arc::new(UserStore::new());
+        let mut s = NegotiateServer::new(AuthLevel::CONNECT, 1, store);
+        // Before the CHALLENGE it is no logon at all.
+        let mut early = NegotiateServer::new(AuthLevel::CONNECT, 1, Arc::new(UserStore::new()));
+        assert!(
+            early
+                .step(Some(&init_token(&[NTLM_OID], Some(&anonymous))))
+                .is_err()
+        );
+        let mut client = NtlmContext::client(AuthLevel::CONNECT, 1, &Credentials::new("", "", ""));
+        let AuthStep::Continue(negotiate) = client.step(None).unwrap() else {
+            panic!()
+        };
+        let AuthStep::Continue(_) = s
+            .step(Some(&init_token(&[NTLM_OID], Some(&negotiate))))
+            .unwrap()
+        else {
+            panic!()
+        };
+        let AuthStep::Complete(Some(last)) =
+            s.step(Some(&resp_token(Some(&anonymous), None))).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(parse_resp(&last).unwrap().neg_state, Some(ACCEPT_COMPLETED));
+        assert_eq!(s.peer_identity(), None);
+        let mut frag = vec![0u8; 40];
+        assert!(s.protect(&mut frag, 8..16, 24..40).is_err());
+        // A user name, or any response, makes it a logon to check.
+        let mut named = anonymous.clone();
+        named[36] = 2;
+        assert!(!is_anonymous_authenticate(&named));
+        let mut nt = anonymous;
+        nt[20] = 24;
+        assert!(!is_anonymous_authenticate(&nt));
+    }
+
+    #[test]
+    fn ntlm_not_first_is_selected_without_using_the_optimistic_token() {
+        let store = Arc::new(UserStore::new());
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store);
+        let AuthStep::Continue(t) = s
+            .step(Some(&init_token(
+                &[KRB5, NTLM_OID],
+                Some(b"a Kerberos AP-REQ"),
+            )))
+            .unwrap()
+        else {
+            panic!()
+        };
+        // accept-incomplete, supportedMech NTLM, no responseToken.
+        let expected = neg_token_resp(Some(ACCEPT_INCOMPLETE), true, None, None);
+        assert_eq!(t, expected);
+        assert!(!s.ntlm_first);
+    }
+}
