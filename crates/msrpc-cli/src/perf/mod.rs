@@ -56,6 +56,9 @@ pub(crate) struct PerfConfig {
     pub groups: Vec<String>,
     pub tonic: Option<PathBuf>,
     pub samba: Option<String>,
+    /// The options of the `samba` rows' binding: `--smb-port`, and `--user` for an `ncacn_np`
+    /// binding (smbd).
+    pub samba_options: BindingOptions,
     pub samba_python: Option<PathBuf>,
     pub idle_connections: usize,
     pub outstanding_calls: usize,
@@ -567,6 +570,7 @@ const MGMT_OUTSTANDING: [usize; 2] = [1, 64];
 fn mgmt_calls(
     rt: &tokio::runtime::Runtime,
     target: &str,
+    options: &BindingOptions,
     group: &str,
     name: &str,
     outstanding: usize,
@@ -574,7 +578,7 @@ fn mgmt_calls(
 ) -> msrpc::Result<Row> {
     let b = {
         let _in = rt.enter();
-        let mut o = BindingOptions::default();
+        let mut o = options.clone();
         o.call_timeout = Some(Duration::from_secs(10));
         Binding::with_options(target, o)?
     };
@@ -978,6 +982,7 @@ pub(crate) fn measure(cfg: &PerfConfig) -> Result<Vec<Row>, String> {
                         mgmt_calls(
                             &bench.client_rt,
                             &bench.binding,
+                            &BindingOptions::default(),
                             "mgmt",
                             "msrpc client -> msrpc server: mgmt is_server_listening",
                             k,
@@ -987,12 +992,26 @@ pub(crate) fn measure(cfg: &PerfConfig) -> Result<Vec<Row>, String> {
                     );
                 }
                 if let Some(target) = &cfg.samba {
+                    // Over a named pipe the peer is smbd (with samba-dcerpcd behind it): rows of
+                    // group `smbd`, which the TCP targets against samba-dcerpcd do not read.
+                    let (group, name) = if target.to_ascii_lowercase().starts_with("ncacn_np:") {
+                        (
+                            "smbd",
+                            "msrpc client -> smbd named pipe: mgmt is_server_listening",
+                        )
+                    } else {
+                        (
+                            "samba",
+                            "msrpc client -> samba-dcerpcd: mgmt is_server_listening",
+                        )
+                    };
                     rows.push(
                         mgmt_calls(
                             &bench.client_rt,
                             target,
-                            "samba",
-                            "msrpc client -> samba-dcerpcd: mgmt is_server_listening",
+                            &cfg.samba_options,
+                            group,
+                            name,
                             k,
                             dur,
                         )
