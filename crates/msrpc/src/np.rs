@@ -1016,6 +1016,108 @@ mod tests {
         assert!(bad.feed(&p).is_err());
     }
 
+    fn with_auth(auth: Option<crate::auth::AuthInfo>) -> BindingOptions {
+        let mut o = BindingOptions::default();
+        o.auth = auth;
+        o
+    }
+
+    fn krb(level: crate::auth::AuthnLevel) -> crate::auth::AuthInfo {
+        crate::auth::AuthInfo::kerberos(
+            level,
+            Credentials::new("alice", "AD.EXAMPLE", "pw"),
+            "tcp://kdc.ad.example:88",
+            "host/dc1.ad.example",
+        )
+    }
+
+    #[test]
+    fn the_smb_logon_follows_the_rpc_credentials() {
+        use crate::auth::{AuthInfo, AuthnLevel};
+        use crate::client::{SmbAuth, SmbKerberos};
+        // Kerberos RPC credentials: Kerberos for cifs/<the binding's host name>.
+        let k = kerberos_logon("fs1.ad.example", &with_auth(Some(krb(AuthnLevel::None))))
+            .unwrap()
+            .expect("Kerberos");
+        assert_eq!(k.server_host, "fs1.ad.example");
+        assert_eq!(k.kdc, "kdc.ad.example:88");
+        assert_eq!(k.ccache, None);
+        // Negotiate with a KDC too; to an IP address, the host of the RPC SPN.
+        let neg = AuthInfo::negotiate_kerberos(
+            AuthnLevel::PktPrivacy,
+            Credentials::new("alice", "AD.EXAMPLE", "pw"),
+            "kdc.ad.example",
+            "host/dc1.ad.example@AD.EXAMPLE",
+        );
+        let k = kerberos_logon("10.0.0.5", &with_auth(Some(neg)))
+            .unwrap()
+            .expect("Kerberos");
+        assert_eq!(k.server_host, "dc1.ad.example");
+        assert_eq!(k.kdc, "kdc.ad.example");
+        // NTLM, Negotiate without a KDC, nothing, or SMB credentials of their own: NTLM.
+        let creds = || Credentials::new("alice", "AD", "pw");
+        for auth in [
+            Some(AuthInfo::ntlm(AuthnLevel::PktPrivacy, creds())),
+            Some(AuthInfo::negotiate(AuthnLevel::PktPrivacy, creds())),
+            None,
+        ] {
+            assert_eq!(kerberos_logon("fs1", &with_auth(auth)).unwrap(), None);
+        }
+        let mut o = with_auth(Some(krb(AuthnLevel::None)));
+        o.smb.credentials = Some(creds());
+        assert_eq!(kerberos_logon("fs1", &o).unwrap(), None);
+        // Forced either way.
+        let mut o = with_auth(Some(krb(AuthnLevel::None)));
+        o.smb.auth = SmbAuth::Ntlm;
+        assert_eq!(kerberos_logon("fs1", &o).unwrap(), None);
+        let mut o = with_auth(Some(AuthInfo::ntlm(AuthnLevel::None, creds())));
+        o.smb.auth = SmbAuth::Kerberos(
+            SmbKerberos::new("kdc:88")
+                .with_server_host("fs9.ad.example")
+                .with_ccache("/tmp/cc"),
+        );
+        let k = kerberos_logon("10.0.0.5", &o).unwrap().expect("Kerberos");
+        assert_eq!(k.server_host, "fs9.ad.example");
+        assert_eq!(k.ccache.as_deref(), Some(std::path::Path::new("/tmp/cc")));
+        // An IP address and nothing to name the host with: refused, with the way out.
+        o.smb.auth = SmbAuth::Kerberos(SmbKerberos::new("kdc:88"));
+        let e = kerberos_logon("::1", &o).unwrap_err();
+        assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED);
+        assert!(e.to_string().contains("server_host"), "{e}");
+    }
+
+    #[test]
+    fn kerberos_errors_are_named() {
+        let k = KerberosLogon {
+            kdc: "kdc:88".into(),
+            server_host: "fs1".into(),
+            ccache: None,
+        };
+        let e = kerberos_error(
+            "SMB server fs1:445",
+            &k,
+            smb2::Error::Auth {
+                message: "Kerberos AS exchange failed: KRB-ERROR code 24 ()".into(),
+            },
+        );
+        assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED);
+        let text = e.to_string();
+        assert!(
+            text.contains("wrong password") && text.contains("cifs/fs1"),
+            "{text}"
+        );
+        let e = kerberos_error(
+            "SMB server fs1:445",
+            &k,
+            smb2::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused)),
+        );
+        assert!(
+            e.to_string().contains("KDC at kdc:88 is unreachable"),
+            "{e}"
+        );
+        assert_eq!(krb_error_name(999), None);
+    }
+
     #[test]
     fn which_pdus_await_a_reply() {
         assert!(awaits_reply(&pdu(PTYPE_BIND, 0x03, 16)));

@@ -198,8 +198,8 @@ async fn addc_rpc_kerberos_on_top_of_the_kerberos_smb_session_at_every_level() {
             let b = dc.pipe(host, "lsarpc", options(auth));
             if level == AuthnLevel::Connect {
                 // At connect the DC binds and answers mgmt, but faults LsarOpenPolicy2 with
-                // access denied; python3-samba's `[krb5,connect]` gets a handle (an open
-                // difference, docs/named-pipes.md).
+                // access denied (python3-samba's `[krb5,connect]` on a pipe binds with no auth
+                // at all, so it never meets this; docs/named-pipes.md).
                 let e = lsa_open_and_close(&b).await.expect_err("lsarpc at connect");
                 assert_eq!(
                     e.status(),
