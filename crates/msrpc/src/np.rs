@@ -1017,9 +1017,10 @@ mod tests {
     }
 
     fn with_auth(auth: Option<crate::auth::AuthInfo>) -> BindingOptions {
-        let mut o = BindingOptions::default();
-        o.auth = auth;
-        o
+        BindingOptions {
+            auth,
+            ..BindingOptions::default()
+        }
     }
 
     fn krb(level: crate::auth::AuthnLevel) -> crate::auth::AuthInfo {
