@@ -169,7 +169,15 @@ ENV
     > "/etc/netns/$ns/hosts"
   ip netns add "$ns"
   in_ns ip link set lo up
-  setsid ip netns exec "$ns" samba -i -s "$dir/dc/etc/smb.conf" --debuglevel=1 > "$dir/samba.log" 2>&1 &
+  # smbd finds winbindd (which maps the users' SIDs to uids for every SMB session) through
+  # libwbclient's built-in /run/samba/winbindd, whatever `winbindd socket directory` says; without
+  # it every SMB session setup to the DC fails with NT_STATUS_INTERNAL_ERROR (NTLM and Kerberos,
+  # smbclient too). So the DC runs in a mount namespace of its own where this DC's socket
+  # directory is bind-mounted on /run/samba/winbindd (an empty directory on the host).
+  mkdir -p /run/samba/winbindd "$dir/dc/winbindd"
+  setsid ip netns exec "$ns" unshare -m --propagation private sh -c \
+    'mount --bind "$1/dc/winbindd" /run/samba/winbindd && exec samba -i -s "$1/dc/etc/smb.conf" --debuglevel=1' \
+    sh "$dir" > "$dir/samba.log" 2>&1 &
   echo $! > "$dir/samba.pid"
   for _ in $(seq 1 300); do
     if ! kill -0 "$(cat "$dir/samba.pid")" 2>/dev/null; then

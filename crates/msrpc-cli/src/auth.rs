@@ -51,7 +51,9 @@ pub(crate) struct ClientAuthArgs {
 #[derive(Args, Debug, Clone)]
 pub(crate) struct SmbArgs {
     /// The SMB server's TCP port for ncacn_np bindings (named pipes). The SMB session
-    /// authenticates as --user (with --auth-level none for SMB authentication only).
+    /// authenticates as --user (with --auth-level none for SMB authentication only): with
+    /// Kerberos (a ticket for cifs/HOST) when --auth-service is kerberos, or negotiate with --kdc;
+    /// with NTLM otherwise.
     #[arg(long, value_name = "PORT", default_value_t = 445)]
     smb_port: u16,
 }

@@ -195,7 +195,7 @@ printed as file:line:col with the source line and a caret.")]
     Idl(idl::IdlArgs),
     /// Benchmarks: speed side by side with the raw TCP limit and the peers (a table, or --json), or
     /// the soak (--soak): N clients with K outstanding calls each, with cancels and disconnects.
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// Counts live heap bytes for `msrpc bench` (see `heap.rs`).
@@ -268,7 +268,7 @@ fn main() -> ExitCode {
             smb,
         } => epm::run(&binding, json, timeout_ms, &auth, &smb),
         Command::Idl(args) => return idl::run(args),
-        Command::Bench(args) => return bench::run(args),
+        Command::Bench(args) => return bench::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

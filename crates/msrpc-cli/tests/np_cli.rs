@@ -96,3 +96,48 @@ fn epm_over_the_epmapper_pipe() {
         "{stderr}"
     );
 }
+
+/// The AD DC of `scripts/peers/addc.sh` (run inside its namespace: `addc.sh exec DIR cargo test
+/// ... addc_`): `msrpc ifids` over `\pipe\lsarpc` with Kerberos at the SMB layer and RPC privacy,
+/// and a wrong password (exit 1, the KDC's refusal in words).
+#[test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+fn addc_ifids_over_a_pipe_with_kerberos() {
+    let dir =
+        std::env::var("MSRPC_ADDC_DIR").expect("run inside the DC's namespace (addc.sh exec)");
+    let pw = std::fs::read_to_string(format!("{dir}/alice.password")).unwrap();
+    let args = |level: &'static str| {
+        [
+            "ifids",
+            "--user",
+            "alice@AD.MSRPC.TEST",
+            "--auth-service",
+            "kerberos",
+            "--kdc",
+            "tcp://127.0.0.1:88",
+            "--server-principal",
+            "host/dc1.ad.msrpc.test",
+            "--auth-level",
+            level,
+            r"ncacn_np:dc1.ad.msrpc.test[\pipe\lsarpc]",
+        ]
+    };
+    let out = msrpc(&args("privacy"), pw.trim());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("12345778-1234-abcd-ef00-0123456789ab"),
+        "lsarpc listed: {stdout}"
+    );
+    let out = msrpc(&args("none"), "Wr0ng-pw!");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("KDC_ERR_PREAUTH_FAILED") && stderr.contains("ERROR_ACCESS_DENIED"),
+        "{stderr}"
+    );
+}

@@ -30,7 +30,7 @@ pub use auth::{
     AuthInfo, AuthnLevel, AuthnService, ClientIdentity, ClientKey, Credentials, KerberosService,
     KerberosTarget, Keytab, UserStore,
 };
-pub use client::{Binding, BindingOptions, Reply, SmbOptions};
+pub use client::{Binding, BindingOptions, Reply, SmbAuth, SmbKerberos, SmbOptions};
 pub use codegen::{ClientContext, Stub};
 pub use error::{Error, Initiator, Result};
 pub use msrpc_ndr::{DataRep, DecodeLimits, Syntax};

@@ -62,6 +62,8 @@ pub struct SmbSessionInfo {
     pub session_key: Option<Vec<u8>>,
     /// The SMB session id: pipes on one session share it.
     pub session_id: u64,
+    /// The session logged on with Kerberos (else NTLM, or anonymous).
+    pub kerberos: bool,
     /// The most replies this pipe awaited at once (updated while it is open): more than one means
     /// calls overlapped on the pipe.
     peak: Arc<AtomicUsize>,
@@ -86,6 +88,7 @@ impl std::fmt::Debug for SmbSessionInfo {
                 &self.session_key.as_ref().map(|_| "<redacted>"),
             )
             .field("session_id", &format_args!("{:#x}", self.session_id))
+            .field("kerberos", &self.kerberos)
             .field("peak_replies_awaited", &self.peak_replies_awaited())
             .finish()
     }
@@ -93,8 +96,9 @@ impl std::fmt::Debug for SmbSessionInfo {
 
 /// An authenticated SMB session with `IPC$` connected, shared by the pipes opened on it.
 struct SmbSession {
-    /// Kept for the session's lifetime: dropping the client would end the session.
-    _client: tokio::sync::Mutex<smb2::SmbClient>,
+    /// Kept for the session's lifetime: dropping the client would end the session. `None` for
+    /// a Kerberos session, which `conn` alone keeps.
+    _client: Option<tokio::sync::Mutex<smb2::SmbClient>>,
     conn: smb2::client::connection::Connection,
     tree: TreeId,
     info: SmbSessionInfo,
@@ -109,9 +113,9 @@ impl std::fmt::Debug for SmbSession {
     }
 }
 
-/// Sessions by server, port and credentials. Entries are weak: a session lives as long as a pipe
-/// uses it.
-type SessionKey = (String, u16, String, String, String);
+/// Sessions by server, port, credentials and logon (NTLM, or Kerberos with its KDC, `cifs/HOST`
+/// and ccache). Entries are weak: a session lives as long as a pipe uses it.
+type SessionKey = (String, u16, String, String, String, String);
 static SESSIONS: Mutex<Option<HashMap<SessionKey, Weak<SmbSession>>>> = Mutex::new(None);
 /// Serialises session setup, so concurrent first connections to one server share one session.
 static SETUP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -128,14 +132,91 @@ fn smb_credentials(options: &BindingOptions) -> Credentials {
     Credentials::new("", "", "")
 }
 
+/// A Kerberos logon of the SMB session: the KDC (`HOST:PORT`), the host of `cifs/HOST`, and the
+/// credential cache if the tickets come from one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct KerberosLogon {
+    kdc: String,
+    server_host: String,
+    ccache: Option<std::path::PathBuf>,
+}
+
+/// How the SMB session logs on ([`SmbOptions::auth`]): `None` for NTLM (or anonymous).
+fn kerberos_logon(host: &str, options: &BindingOptions) -> Result<Option<KerberosLogon>> {
+    use crate::client::{SmbAuth, SmbKerberos};
+    let rpc_target = options.auth.as_ref().and_then(|a| {
+        let kerberos = matches!(
+            a.service,
+            crate::auth::AuthnService::Kerberos | crate::auth::AuthnService::Negotiate
+        );
+        a.kerberos.as_ref().filter(|_| kerberos)
+    });
+    let krb = match &options.smb.auth {
+        SmbAuth::Ntlm => return Ok(None),
+        SmbAuth::Kerberos(k) => k.clone(),
+        SmbAuth::Auto => match rpc_target {
+            Some(t) if options.smb.credentials.is_none() => {
+                if t.client_key.is_some() {
+                    return Err(Error::status_msg(
+                        Win32Status::ERROR_ACCESS_DENIED,
+                        "SMB session setup: Kerberos from a keytab is not available at the SMB \
+                         layer (the smb2 crate logs on with a password or a credential cache): \
+                         `kinit -k -t KEYTAB USER` and set SmbKerberos::ccache, or give a password",
+                    ));
+                }
+                SmbKerberos::new(t.kdc.clone())
+            }
+            _ => return Ok(None),
+        },
+    };
+    let server_host = match krb.server_host {
+        Some(h) => h,
+        None if host.parse::<std::net::IpAddr>().is_err() => host.to_owned(),
+        None => match rpc_target
+            .and_then(|t| t.service_principal.split_once('/'))
+            .map(|(_, h)| h.split(['@', ':']).next().unwrap_or(h))
+            .filter(|h| !h.is_empty())
+        {
+            Some(h) => h.to_owned(),
+            None => {
+                return Err(Error::Smb {
+                    status: Win32Status::ERROR_ACCESS_DENIED,
+                    nt_status: None,
+                    message: format!(
+                        "SMB session setup: Kerberos needs the server's host name for cifs/HOST, \
+                         and the binding names the IP address {host}: name the host in the \
+                         binding or set SmbKerberos::server_host"
+                    ),
+                });
+            }
+        },
+    };
+    let kdc = krb.kdc.trim();
+    let kdc = kdc.strip_prefix("tcp://").unwrap_or(kdc);
+    Ok(Some(KerberosLogon {
+        kdc: kdc.trim_end_matches('/').to_owned(),
+        server_host,
+        ccache: krb.ccache,
+    }))
+}
+
 async fn session(host: &str, options: &BindingOptions) -> Result<Arc<SmbSession>> {
     let creds = smb_credentials(options);
+    let kerberos = kerberos_logon(host, options)?;
     let key: SessionKey = (
         host.to_ascii_lowercase(),
         options.smb.port,
         creds.user().to_owned(),
         creds.domain().to_ascii_lowercase(),
         creds.password().to_owned(),
+        kerberos.as_ref().map_or_else(String::new, |k| {
+            format!(
+                "krb5 {} cifs/{} {:?}",
+                k.kdc,
+                k.server_host.to_ascii_lowercase(),
+                k.ccache
+            )
+        }),
     );
     let lookup = |key: &SessionKey| {
         let mut map = SESSIONS.lock().unwrap_or_else(|p| p.into_inner());
@@ -152,7 +233,10 @@ async fn session(host: &str, options: &BindingOptions) -> Result<Arc<SmbSession>
     if let Some(s) = lookup(&key) {
         return Ok(s);
     }
-    let s = Arc::new(open_session(host, &creds, options).await?);
+    let s = Arc::new(match &kerberos {
+        Some(k) => open_kerberos_session(host, &creds, k, options).await?,
+        None => open_session(host, &creds, options).await?,
+    });
     SESSIONS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -203,10 +287,25 @@ async fn open_session(
         .await
         .map_err(|e| smb_error(&where_, "tree connect to IPC$", e, creds.user().is_empty()))?;
     let conn = client.connection().clone();
-    let params = conn.params();
-    let dialect = params.as_ref().map_or(0, |p| p.dialect as u16);
-    let session = client.session();
-    let info = SmbSessionInfo {
+    let info = session_info(&conn, client.session(), &tree, false);
+    debug!(%host, ?info, "SMB session up (NTLM), IPC$ connected");
+    Ok(SmbSession {
+        tree: tree.tree_id,
+        _client: Some(tokio::sync::Mutex::new(client)),
+        conn,
+        info,
+    })
+}
+
+/// What the pipes of a session learn about it.
+fn session_info(
+    conn: &smb2::client::connection::Connection,
+    session: &smb2::Session,
+    tree: &smb2::Tree,
+    kerberos: bool,
+) -> SmbSessionInfo {
+    let dialect = conn.params().as_ref().map_or(0, |p| p.dialect as u16);
+    SmbSessionInfo {
         dialect,
         signed: session.should_sign,
         encrypted: session.should_encrypt || tree.encrypt_data,
@@ -214,12 +313,212 @@ async fn open_session(
         session_key: (dialect < 0x0300 && !session.signing_key.is_empty())
             .then(|| session.signing_key.clone()),
         session_id: session.session_id.0,
+        kerberos,
         peak: Arc::new(AtomicUsize::new(0)),
+    }
+}
+
+/// How long the TCP connect that checks the KDC is there may take (or the connect timeout,
+/// if shorter).
+const KDC_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Kerberos error codes (RFC 4120 7.5.9) a logon meets, in words.
+fn krb_error_name(code: u32) -> Option<&'static str> {
+    Some(match code {
+        13 => {
+            "KDC_ERR_BADOPTION: the KDC refused the ticket options (with a TGT from a \
+             credential cache: it must be forwardable, `kinit -f`)"
+        }
+        6 => "KDC_ERR_C_PRINCIPAL_UNKNOWN: client not found in the Kerberos database",
+        7 => "KDC_ERR_S_PRINCIPAL_UNKNOWN: server not found in the Kerberos database (no such SPN)",
+        14 => "KDC_ERR_ETYPE_NOSUPP: no common encryption type",
+        18 => "KDC_ERR_CLIENT_REVOKED: the account is disabled or locked out",
+        23 => "KDC_ERR_KEY_EXPIRED: the password has expired",
+        24 => "KDC_ERR_PREAUTH_FAILED: wrong password (logon failure)",
+        31 => "KRB_AP_ERR_BAD_INTEGRITY",
+        32 => "KRB_AP_ERR_TKT_EXPIRED: the ticket has expired",
+        37 => "KRB_AP_ERR_SKEW: clock skew too great",
+        41 => "KRB_AP_ERR_MODIFIED: the server could not decrypt the ticket",
+        _ => return None,
+    })
+}
+
+/// A failed Kerberos SMB session setup as the runtime reports it: a refusal by the KDC or the
+/// server, an unreachable KDC and a bad credential cache are `ERROR_ACCESS_DENIED`, with the
+/// Kerberos error in words where there is one.
+fn kerberos_error(where_: &str, k: &KerberosLogon, e: smb2::Error) -> Error {
+    let detail = match &e {
+        smb2::Error::Auth { message } => {
+            let code = message
+                .split_once("KRB-ERROR code ")
+                .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse::<u32>().ok());
+            match code.and_then(krb_error_name) {
+                Some(name) => format!("{message}: {name}"),
+                None => message.clone(),
+            }
+        }
+        smb2::Error::Io(io) => format!("the KDC at {} is unreachable: {io}", k.kdc),
+        smb2::Error::Timeout => format!("no answer from the KDC at {} or the SMB server", k.kdc),
+        _ => {
+            return smb_error(
+                where_,
+                &format!("Kerberos session setup for cifs/{}", k.server_host),
+                e,
+                false,
+            );
+        }
     };
-    debug!(%host, ?info, "SMB session up, IPC$ connected");
+    Error::Smb {
+        status: Win32Status::ERROR_ACCESS_DENIED,
+        nt_status: e.status().map(|s| s.0),
+        message: format!(
+            "{where_}: Kerberos session setup for cifs/{} (KDC {}) failed: {detail}",
+            k.server_host, k.kdc
+        ),
+    }
+}
+
+/// An SMB session logged on with Kerberos: the AS and TGS exchanges for `cifs/HOST` (or the
+/// tickets of a credential cache), then the AP-REQ in SPNEGO in one SESSION_SETUP.
+async fn open_kerberos_session(
+    host: &str,
+    creds: &Credentials,
+    k: &KerberosLogon,
+    options: &BindingOptions,
+) -> Result<SmbSession> {
+    use smb2::auth::kerberos::KerberosCredentials;
+    use smb2::client::connection::Connection;
+    let where_ = format!("SMB server {}", addr(host, options.smb.port));
+    let mut username = creds.user().to_owned();
+    let mut realm = creds.domain().to_ascii_uppercase();
+    let ccache = match &k.ccache {
+        None => None,
+        Some(path) => {
+            let text = path.to_string_lossy();
+            let path = std::path::Path::new(text.strip_prefix("FILE:").unwrap_or(&text));
+            let cc =
+                smb2::auth::kerberos::ccache::load_ccache(Some(path)).map_err(|e| Error::Smb {
+                    status: Win32Status::ERROR_ACCESS_DENIED,
+                    nt_status: None,
+                    message: format!(
+                        "{where_}: Kerberos session setup: no usable credential cache at {}: {e}",
+                        path.display()
+                    ),
+                })?;
+            let me = &cc.default_principal;
+            if username.is_empty() {
+                username = me.components.join("/");
+            }
+            if realm.is_empty() {
+                realm = me.realm.clone();
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let usable = cc
+                .find_service_ticket("cifs", &k.server_host, &realm)
+                .or_else(|| cc.find_tgt(&realm));
+            match usable {
+                None => {
+                    return Err(Error::Smb {
+                        status: Win32Status::ERROR_ACCESS_DENIED,
+                        nt_status: None,
+                        message: format!(
+                            "{where_}: Kerberos session setup: the credential cache {} has no \
+                             ticket for krbtgt/{realm} or cifs/{} (kinit first)",
+                            path.display(),
+                            k.server_host
+                        ),
+                    });
+                }
+                Some(t) if u64::from(t.endtime) <= now => {
+                    return Err(Error::Smb {
+                        status: Win32Status::ERROR_ACCESS_DENIED,
+                        nt_status: None,
+                        message: format!(
+                            "{where_}: Kerberos session setup: the ticket in the credential cache \
+                             {} has expired (kinit again)",
+                            path.display()
+                        ),
+                    });
+                }
+                Some(_) => {}
+            }
+            Some(cc)
+        }
+    };
+    if username.is_empty() || realm.is_empty() {
+        return Err(Error::Smb {
+            status: Win32Status::ERROR_ACCESS_DENIED,
+            nt_status: None,
+            message: format!(
+                "{where_}: Kerberos session setup needs a user and a realm (USER@REALM)"
+            ),
+        });
+    }
+    // smb2 asks the KDC over UDP first and waits 10 s for each of three tries before TCP, so
+    // a KDC that is not there would only show as the connect timeout. A TCP connect first
+    // (every AD KDC serves TCP) says so at once.
+    let kdc_addr = if k.kdc.contains(':') {
+        k.kdc.clone()
+    } else {
+        format!("{}:88", k.kdc)
+    };
+    match tokio::time::timeout(
+        options.connect_timeout.min(KDC_PROBE_TIMEOUT),
+        tokio::net::TcpStream::connect(&kdc_addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => {
+            return Err(kerberos_error(&where_, k, smb2::Error::Io(e)));
+        }
+        Err(_) => {
+            return Err(kerberos_error(&where_, k, smb2::Error::Timeout));
+        }
+    }
+    let kc = KerberosCredentials {
+        username,
+        password: creds.password().to_owned(),
+        realm,
+        kdc_address: k.kdc.clone(),
+    };
+    let connect = smb2::transport::ConnectOptions::with_timeout(options.connect_timeout);
+    let mut conn = Connection::connect_with(&addr(host, options.smb.port), connect)
+        .await
+        .map_err(|e| smb_error(&where_, "connect", e, false))?;
+    conn.set_response_timeout(options.smb.response_timeout);
+    conn.negotiate()
+        .await
+        .map_err(|e| smb_error(&where_, "negotiate", e, false))?;
+    let session = match &ccache {
+        Some(cc) => {
+            smb2::Session::setup_kerberos_from_ccache(&mut conn, &kc, &k.server_host, cc).await
+        }
+        None => smb2::Session::setup_kerberos(&mut conn, &kc, &k.server_host).await,
+    }
+    .map_err(|e| kerberos_error(&where_, k, e))?;
+    let tree = smb2::Tree::connect(&mut conn, "IPC$")
+        .await
+        .map_err(|e| smb_error(&where_, "tree connect to IPC$", e, false))?;
+    // A share that asks for encryption gets it, as smb2's own connect_share does.
+    if tree.encrypt_data
+        && !conn.should_encrypt()
+        && let (Some(enc), Some(dec)) = (&session.encryption_key, &session.decryption_key)
+    {
+        let cipher = conn
+            .params()
+            .and_then(|p| p.cipher)
+            .unwrap_or(smb2::crypto::encryption::Cipher::Aes128Ccm);
+        conn.activate_encryption(enc.clone(), dec.clone(), cipher);
+    }
+    let info = session_info(&conn, &session, &tree, true);
+    debug!(%host, spn = %format_args!("cifs/{}", k.server_host), ?info, "SMB session up (Kerberos), IPC$ connected");
     Ok(SmbSession {
         tree: tree.tree_id,
-        _client: tokio::sync::Mutex::new(client),
+        _client: None,
         conn,
         info,
     })
@@ -715,6 +1014,109 @@ mod tests {
         let mut p = pdu(PTYPE_RESPONSE, 0x03, 16);
         p[8] = 4;
         assert!(bad.feed(&p).is_err());
+    }
+
+    fn with_auth(auth: Option<crate::auth::AuthInfo>) -> BindingOptions {
+        BindingOptions {
+            auth,
+            ..BindingOptions::default()
+        }
+    }
+
+    fn krb(level: crate::auth::AuthnLevel) -> crate::auth::AuthInfo {
+        crate::auth::AuthInfo::kerberos(
+            level,
+            Credentials::new("alice", "AD.EXAMPLE", "pw"),
+            "tcp://kdc.ad.example:88",
+            "host/dc1.ad.example",
+        )
+    }
+
+    #[test]
+    fn the_smb_logon_follows_the_rpc_credentials() {
+        use crate::auth::{AuthInfo, AuthnLevel};
+        use crate::client::{SmbAuth, SmbKerberos};
+        // Kerberos RPC credentials: Kerberos for cifs/<the binding's host name>.
+        let k = kerberos_logon("fs1.ad.example", &with_auth(Some(krb(AuthnLevel::None))))
+            .unwrap()
+            .expect("Kerberos");
+        assert_eq!(k.server_host, "fs1.ad.example");
+        assert_eq!(k.kdc, "kdc.ad.example:88");
+        assert_eq!(k.ccache, None);
+        // Negotiate with a KDC too; to an IP address, the host of the RPC SPN.
+        let neg = AuthInfo::negotiate_kerberos(
+            AuthnLevel::PktPrivacy,
+            Credentials::new("alice", "AD.EXAMPLE", "pw"),
+            "kdc.ad.example",
+            "host/dc1.ad.example@AD.EXAMPLE",
+        );
+        let k = kerberos_logon("10.0.0.5", &with_auth(Some(neg)))
+            .unwrap()
+            .expect("Kerberos");
+        assert_eq!(k.server_host, "dc1.ad.example");
+        assert_eq!(k.kdc, "kdc.ad.example");
+        // NTLM, Negotiate without a KDC, nothing, or SMB credentials of their own: NTLM.
+        let creds = || Credentials::new("alice", "AD", "pw");
+        for auth in [
+            Some(AuthInfo::ntlm(AuthnLevel::PktPrivacy, creds())),
+            Some(AuthInfo::negotiate(AuthnLevel::PktPrivacy, creds())),
+            None,
+        ] {
+            assert_eq!(kerberos_logon("fs1", &with_auth(auth)).unwrap(), None);
+        }
+        let mut o = with_auth(Some(krb(AuthnLevel::None)));
+        o.smb.credentials = Some(creds());
+        assert_eq!(kerberos_logon("fs1", &o).unwrap(), None);
+        // Forced either way.
+        let mut o = with_auth(Some(krb(AuthnLevel::None)));
+        o.smb.auth = SmbAuth::Ntlm;
+        assert_eq!(kerberos_logon("fs1", &o).unwrap(), None);
+        let mut o = with_auth(Some(AuthInfo::ntlm(AuthnLevel::None, creds())));
+        o.smb.auth = SmbAuth::Kerberos(
+            SmbKerberos::new("kdc:88")
+                .with_server_host("fs9.ad.example")
+                .with_ccache("/tmp/cc"),
+        );
+        let k = kerberos_logon("10.0.0.5", &o).unwrap().expect("Kerberos");
+        assert_eq!(k.server_host, "fs9.ad.example");
+        assert_eq!(k.ccache.as_deref(), Some(std::path::Path::new("/tmp/cc")));
+        // An IP address and nothing to name the host with: refused, with the way out.
+        o.smb.auth = SmbAuth::Kerberos(SmbKerberos::new("kdc:88"));
+        let e = kerberos_logon("::1", &o).unwrap_err();
+        assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED);
+        assert!(e.to_string().contains("server_host"), "{e}");
+    }
+
+    #[test]
+    fn kerberos_errors_are_named() {
+        let k = KerberosLogon {
+            kdc: "kdc:88".into(),
+            server_host: "fs1".into(),
+            ccache: None,
+        };
+        let e = kerberos_error(
+            "SMB server fs1:445",
+            &k,
+            smb2::Error::Auth {
+                message: "Kerberos AS exchange failed: KRB-ERROR code 24 ()".into(),
+            },
+        );
+        assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED);
+        let text = e.to_string();
+        assert!(
+            text.contains("wrong password") && text.contains("cifs/fs1"),
+            "{text}"
+        );
+        let e = kerberos_error(
+            "SMB server fs1:445",
+            &k,
+            smb2::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused)),
+        );
+        assert!(
+            e.to_string().contains("KDC at kdc:88 is unreachable"),
+            "{e}"
+        );
+        assert_eq!(krb_error_name(999), None);
     }
 
     #[test]

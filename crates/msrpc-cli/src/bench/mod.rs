@@ -26,6 +26,8 @@ Examples:
   msrpc bench --tonic target/release/msrpc-bench-tonic   with tonic gRPC side by side
   msrpc bench --only async --concurrency 64 --row-seconds 10
   msrpc bench --against-samba 'ncacn_ip_tcp:127.0.0.1[135]' --only mgmt   (scripts/bench-samba)
+  MSRPC_PASSWORD=... msrpc bench --only mgmt --against-samba 'ncacn_np:127.0.0.1[\\pipe\\srvsvc]' \\
+      --smb-port 4455 --user msrpc --auth-level none        (the same over a named pipe to smbd)
   msrpc bench --smoke                           seconds-long, for scripts/test
   msrpc bench --soak
   msrpc bench --soak --clients 200 --outstanding 16 --seconds 60 --json
@@ -66,6 +68,12 @@ pub(crate) struct BenchArgs {
     /// Compare with samba-dcerpcd at this binding (mgmt is_server_listening); it must be running.
     #[arg(long, value_name = "BINDING")]
     against_samba: Option<String>,
+    #[command(flatten)]
+    smb: crate::auth::SmbArgs,
+    /// With --against-samba: authentication of that binding (an ncacn_np binding to smbd needs
+    /// --user, with --auth-level none for the SMB session only).
+    #[command(flatten)]
+    auth: crate::auth::ClientAuthArgs,
     /// With --against-samba: the python3-samba client script (scripts/bench-samba-client.py).
     #[arg(long, value_name = "SCRIPT", requires = "against_samba")]
     samba_python: Option<std::path::PathBuf>,
@@ -175,6 +183,12 @@ fn run_perf(args: BenchArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let mut samba_options = msrpc::BindingOptions::default();
+    args.smb.apply(&mut samba_options);
+    if let Err(e) = args.auth.apply(&mut samba_options) {
+        eprintln!("msrpc bench: {e}");
+        return ExitCode::from(2);
+    }
     let cfg = if args.smoke {
         crate::perf::PerfConfig {
             row_time: Duration::from_millis(150),
@@ -184,6 +198,7 @@ fn run_perf(args: BenchArgs) -> ExitCode {
             groups: args.only,
             tonic: args.tonic,
             samba: args.against_samba,
+            samba_options: samba_options.clone(),
             samba_python: args.samba_python,
             idle_connections: 20,
             outstanding_calls: 50,
@@ -198,6 +213,7 @@ fn run_perf(args: BenchArgs) -> ExitCode {
             groups: args.only,
             tonic: args.tonic,
             samba: args.against_samba,
+            samba_options: samba_options.clone(),
             samba_python: args.samba_python,
             idle_connections: args.idle_connections,
             outstanding_calls: args.outstanding_calls,

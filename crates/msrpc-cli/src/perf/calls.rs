@@ -225,6 +225,7 @@ pub(super) const MGMT_OUTSTANDING: [usize; 2] = [1, 64];
 pub(super) fn mgmt_calls(
     rt: &tokio::runtime::Runtime,
     target: &str,
+    options: &BindingOptions,
     group: &str,
     name: &str,
     outstanding: usize,
@@ -232,7 +233,7 @@ pub(super) fn mgmt_calls(
 ) -> msrpc::Result<Row> {
     let b = {
         let _in = rt.enter();
-        let mut o = BindingOptions::default();
+        let mut o = options.clone();
         o.call_timeout = Some(Duration::from_secs(10));
         Binding::with_options(target, o)?
     };

@@ -55,6 +55,9 @@ pub(crate) struct PerfConfig {
     pub groups: Vec<String>,
     pub tonic: Option<PathBuf>,
     pub samba: Option<String>,
+    /// The options of the `samba` rows' binding: `--smb-port`, and `--user` for an `ncacn_np`
+    /// binding (smbd).
+    pub samba_options: BindingOptions,
     pub samba_python: Option<PathBuf>,
     pub idle_connections: usize,
     pub outstanding_calls: usize,
@@ -297,6 +300,7 @@ pub(crate) fn measure(cfg: &PerfConfig) -> Result<Vec<Row>, String> {
                         mgmt_calls(
                             &bench.client_rt,
                             &bench.binding,
+                            &BindingOptions::default(),
                             "mgmt",
                             "msrpc client -> msrpc server: mgmt is_server_listening",
                             k,
@@ -306,12 +310,26 @@ pub(crate) fn measure(cfg: &PerfConfig) -> Result<Vec<Row>, String> {
                     );
                 }
                 if let Some(target) = &cfg.samba {
+                    // Over a named pipe the peer is smbd (with samba-dcerpcd behind it): rows of
+                    // group `smbd`, which the TCP targets against samba-dcerpcd do not read.
+                    let (group, name) = if target.to_ascii_lowercase().starts_with("ncacn_np:") {
+                        (
+                            "smbd",
+                            "msrpc client -> smbd named pipe: mgmt is_server_listening",
+                        )
+                    } else {
+                        (
+                            "samba",
+                            "msrpc client -> samba-dcerpcd: mgmt is_server_listening",
+                        )
+                    };
                     rows.push(
                         mgmt_calls(
                             &bench.client_rt,
                             target,
-                            "samba",
-                            "msrpc client -> samba-dcerpcd: mgmt is_server_listening",
+                            &cfg.samba_options,
+                            group,
+                            name,
                             k,
                             dur,
                         )

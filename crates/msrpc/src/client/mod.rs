@@ -86,9 +86,13 @@ pub struct BindingOptions {
 pub struct SmbOptions {
     /// The SMB server's TCP port. Default 445.
     pub port: u16,
-    /// Who the SMB session authenticates as (NTLM). Default none: the credentials of
+    /// Who the SMB session authenticates as. Default none: the credentials of
     /// [`BindingOptions::auth`], or an anonymous session when there are none.
     pub credentials: Option<crate::auth::Credentials>,
+    /// How the SMB session authenticates: NTLM or Kerberos. Default [`SmbAuth::Auto`]: Kerberos
+    /// when the binding's RPC authentication is Kerberos (or Negotiate with a KDC) and supplies the
+    /// SMB credentials, NTLM otherwise.
+    pub auth: SmbAuth,
     /// Send the last fragment of a request (or a bind) with FSCTL_PIPE_TRANSCEIVE, which writes it
     /// and reads the reply in one SMB exchange, when no other reply is awaited on the pipe.
     /// Otherwise (and always when false) PDUs go out as SMB2 WRITEs and replies come back through
@@ -106,11 +110,69 @@ pub struct SmbOptions {
     pub response_timeout: Option<Duration>,
 }
 
+/// How the SMB session of an `ncacn_np` binding authenticates ([`SmbOptions::auth`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SmbAuth {
+    /// As the binding's RPC authentication: Kerberos, with its KDC, when
+    /// [`BindingOptions::auth`] is Kerberos or Negotiate with a
+    /// [`KerberosTarget`](crate::auth::KerberosTarget) and [`SmbOptions::credentials`] is not
+    /// set (so the SMB session logs on with the RPC credentials); NTLM otherwise. This is what
+    /// a Windows client does in a domain: the SMB session and the RPC bind both use Kerberos.
+    #[default]
+    Auto,
+    /// NTLM, whatever the RPC authentication is.
+    Ntlm,
+    /// Kerberos (SPNEGO wrapping a Kerberos AP-REQ in SESSION_SETUP), for the service principal
+    /// `cifs/HOST`.
+    Kerberos(SmbKerberos),
+}
+
+/// Kerberos for an SMB session ([`SmbAuth::Kerberos`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SmbKerberos {
+    /// The KDC, `tcp://HOST:PORT` or `HOST:PORT` (port 88 if left out).
+    pub kdc: String,
+    /// The host name in the SMB server's principal `cifs/HOST`. Default none: the binding's
+    /// network address when it is a name (as Windows does for `\\HOST\IPC$`), else the host
+    /// of the RPC service principal (`host/dc1.corp.example` gives `dc1.corp.example`); a
+    /// binding to an IP address with neither fails, since an IP address has no SPN.
+    pub server_host: Option<String>,
+    /// Take the TGT (or a `cifs/HOST` service ticket) from this MIT credential cache (`FILE:`
+    /// prefix optional) instead of logging on with the password. Default none.
+    pub ccache: Option<std::path::PathBuf>,
+}
+
+impl SmbKerberos {
+    /// Kerberos through the KDC at `kdc`, with the other settings at their defaults.
+    pub fn new(kdc: impl Into<String>) -> SmbKerberos {
+        SmbKerberos {
+            kdc: kdc.into(),
+            server_host: None,
+            ccache: None,
+        }
+    }
+
+    /// Sets [`SmbKerberos::server_host`].
+    pub fn with_server_host(mut self, host: impl Into<String>) -> SmbKerberos {
+        self.server_host = Some(host.into());
+        self
+    }
+
+    /// Sets [`SmbKerberos::ccache`].
+    pub fn with_ccache(mut self, path: impl Into<std::path::PathBuf>) -> SmbKerberos {
+        self.ccache = Some(path.into());
+        self
+    }
+}
+
 impl Default for SmbOptions {
     fn default() -> Self {
         SmbOptions {
             port: 445,
             credentials: None,
+            auth: SmbAuth::Auto,
             transceive: true,
             read_size: 65536,
             max_fragment: 4280,
