@@ -98,6 +98,33 @@ impl ServerConnection {
                 );
                 return Ok(());
             }
+            if !self.auth.contains_key(&a.context_id)
+                && self.auth.len() >= self.config.max_auth_contexts
+            {
+                // One security context too many (ServerConfig::max_auth_contexts, by default
+                // Windows' 2049: the suite's test_multiple_auth_limit): an alter_context is
+                // faulted nca_s_proto_error with PFC_DID_NOT_EXECUTE, a bind naked "local limit
+                // exceeded"; then the close.
+                if alter {
+                    self.queue_fault(
+                        call_id,
+                        0,
+                        0,
+                        FaultStatus::NCA_S_PROTO_ERROR,
+                        Execution::DidNotExecute,
+                    );
+                    self.finish(
+                        ConnectionError::Protocol {
+                            initiator: Initiator::Remote,
+                            error: Error::Auth("too many security contexts on the connection"),
+                        },
+                        true,
+                    );
+                } else {
+                    self.nak_and_close(call_id, RejectReason::LOCAL_LIMIT_EXCEEDED);
+                }
+                return Ok(());
+            }
             match self.bind_auth(a) {
                 Ok(v) => ack_auth = v,
                 Err((reason, status)) => {
@@ -170,6 +197,7 @@ impl ServerConnection {
         let mut flags = PfcFlags::FIRST_AND_LAST;
         if !alter && self.config.conc_mpx && pdu.flags.contains(PfcFlags::CONC_MPX) {
             flags = flags | PfcFlags::CONC_MPX;
+            self.mpx = true;
         }
         if !alter && pdu.auth.is_some() && pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
             // Every package here signs the whole PDU, header included (MS-RPCE 2.2.2.3).
