@@ -1139,3 +1139,63 @@ fn one_security_context_past_the_limit_is_faulted_proto_error_then_closed() {
     assert_eq!(call_and_context(&fault), (3, 0, 0x23));
     assert!(s.is_closed());
 }
+
+/// `pdu` emitted, with the auth_pad_length of its trailer set to `pad` (no pad bytes added).
+fn with_pad_length(pdu: &Pdu, pad: impl Fn(usize) -> usize) -> Vec<u8> {
+    let mut b = pdu.emit().unwrap();
+    let auth_len = usize::from(u16::from_le_bytes([b[10], b[11]]));
+    let trailer_at = b.len() - auth_len - 8;
+    b[trailer_at + 2] = u8::try_from(pad(trailer_at)).unwrap();
+    b
+}
+
+#[test]
+fn a_bind_auth_pad_length_is_not_stripped_only_checked_against_the_trailer_offset_less_24() {
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(trailer(b"NEG"));
+    // A pad that would swallow the context list: the body is still read up to the trailer.
+    let mut s = server();
+    let out = feed(&mut s, &with_pad_length(&bind, |at| at - 24));
+    assert_eq!(out[0][2], PacketType::BIND_ACK.0);
+    assert!(!s.is_closed());
+    // One more: bind_nak "protocol version not supported" (4), then the close.
+    let mut s = server();
+    let out = feed(&mut s, &with_pad_length(&bind, |at| at - 24 + 1));
+    assert_eq!(out[0][2], PacketType::BIND_NAK.0);
+    assert_eq!(u16::from_le_bytes([out[0][16], out[0][17]]), 4);
+    assert!(s.is_closed());
+    // A real pad (bytes present before the trailer) is still taken.
+    let mut padded = bind.clone();
+    padded.auth.as_mut().unwrap().pad = Bytes::from_static(&[0; 4]);
+    let mut s = server();
+    assert_eq!(one(&mut s, &padded)[2], PacketType::BIND_ACK.0);
+}
+
+#[test]
+fn an_rpc_auth_3_whose_pad_does_not_fit_is_faulted_no_memory_then_closed() {
+    for (pad, refused) in [(0, false), (1, true)] {
+        let mut s = server();
+        let mut bind = Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        );
+        bind.auth = Some(trailer(b"NEG"));
+        assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+        let mut auth3 = Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Auth3 { pad: [0; 4] });
+        auth3.auth = Some(trailer(b"AUTH"));
+        let out = feed(&mut s, &with_pad_length(&auth3, |_| pad));
+        if refused {
+            assert_eq!(fault_status(&out[0]), 0x1c00_001b);
+            assert_eq!(call_and_context(&out[0]), (0, 0, 0x23));
+            assert!(s.is_closed());
+        } else {
+            assert!(out.is_empty());
+            assert!(!s.is_closed());
+        }
+    }
+}

@@ -535,6 +535,27 @@ impl ServerConnection {
                     true,
                 );
             }
+            Err(e @ Error::BadAuthLength(_))
+                if header.ptype == PacketType::AUTH3 && self.state == State::Bound =>
+            {
+                // An rpc_auth_3 whose auth_pad_length does not fit is faulted
+                // nca_s_fault_remote_no_memory with PFC_DID_NOT_EXECUTE, naming context 0, then
+                // the close, as Windows (the suite's test_ntlmssp_auth_pad_fail_auth3).
+                self.queue_fault(
+                    header.call_id,
+                    0,
+                    0,
+                    FaultStatus::NCA_S_FAULT_REMOTE_NO_MEMORY,
+                    Execution::DidNotExecute,
+                );
+                return self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: e,
+                    },
+                    true,
+                );
+            }
             Err(e) => return self.protocol_error(e, Some(header), true),
         };
         let result = match pdu.packet_type() {
