@@ -1199,3 +1199,36 @@ fn an_rpc_auth_3_whose_pad_does_not_fit_is_faulted_no_memory_then_closed() {
         }
     }
 }
+
+#[test]
+fn a_new_exchange_on_an_established_context_is_refused_then_closed() {
+    // Over alter_context: access denied, PFC_DID_NOT_EXECUTE, context 0.
+    let mut s = bound_with_contexts(ServerConfig::default(), false, &[2]);
+    let mut alter = Pdu::new(
+        5,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1)])),
+    );
+    alter.auth = Some(keyed_trailer(2, b"NEG"));
+    let fault = one(&mut s, &alter);
+    assert_eq!(fault_status(&fault), 5);
+    assert_eq!(call_and_context(&fault), (5, 0, 0x23));
+    assert!(s.is_closed());
+    // Over rpc_auth_3: nca_s_proto_error, PFC_DID_NOT_EXECUTE, context 0.
+    let mut s = bound_with_contexts(ServerConfig::default(), false, &[2]);
+    let mut auth3 = Pdu::new(6, PfcFlags::FIRST_AND_LAST, PduBody::Auth3 { pad: [0; 4] });
+    auth3.auth = Some(keyed_trailer(2, b"NEG"));
+    let fault = one(&mut s, &auth3);
+    assert_eq!(fault_status(&fault), PROTO_ERROR);
+    assert_eq!(call_and_context(&fault), (6, 0, 0x23));
+    assert!(s.is_closed());
+    // An alter_context without a trailer still only adds presentation contexts.
+    let mut s = bound_with_contexts(ServerConfig::default(), false, &[2]);
+    let alter = Pdu::new(
+        7,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1), ctx(3)])),
+    );
+    assert_eq!(one(&mut s, &alter)[2], PacketType::ALTER_CONTEXT_RESP.0);
+    assert!(!s.is_closed());
+}

@@ -278,8 +278,15 @@ impl ServerConnection {
         if slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level {
             return Err((RejectReason::NOT_SPECIFIED, DENIED));
         }
+        if slot.state == SlotState::Established {
+            // A trailer for a context already established starts a new exchange on it, which
+            // Windows refuses: the alter_context is faulted access denied, then the close (the
+            // suite's test_spnego_connect_reauth_alter). An alter_context that only adds
+            // presentation contexts carries no trailer.
+            slot.state = SlotState::Failed;
+            return Err((RejectReason::NOT_SPECIFIED, DENIED));
+        }
         if slot.state != SlotState::Negotiating {
-            // An alter_context on an established context only adds presentation contexts.
             return Ok(None);
         }
         match slot.ctx.step(Some(&a.value)) {
@@ -339,6 +346,27 @@ impl ServerConnection {
         let Some(slot) = self.auth.get_mut(&a.context_id) else {
             return Err(Error::Auth("rpc_auth_3 for an unknown security context"));
         };
+        if slot.state == SlotState::Established {
+            // rpc_auth_3 on a context already established (a new exchange started there) is
+            // faulted nca_s_proto_error with PFC_DID_NOT_EXECUTE, then the close, as Windows (the
+            // suite's test_spnego_connect_reauth_auth3).
+            slot.state = SlotState::Failed;
+            self.queue_fault(
+                pdu.call_id,
+                0,
+                0,
+                FaultStatus::NCA_S_PROTO_ERROR,
+                Execution::DidNotExecute,
+            );
+            self.finish(
+                ConnectionError::Protocol {
+                    initiator: Initiator::Remote,
+                    error: Error::Auth("rpc_auth_3 on an established security context"),
+                },
+                true,
+            );
+            return Ok(());
+        }
         if slot.state != SlotState::Negotiating
             || slot.ctx.auth_type() != a.auth_type
             || slot.ctx.auth_level() != a.auth_level
