@@ -1232,3 +1232,51 @@ fn a_new_exchange_on_an_established_context_is_refused_then_closed() {
     assert_eq!(one(&mut s, &alter)[2], PacketType::ALTER_CONTEXT_RESP.0);
     assert!(!s.is_closed());
 }
+
+#[test]
+fn an_alter_context_that_changes_an_accepted_transfer_syntax_is_a_protocol_error_then_closed() {
+    let registry = Arc::new(StaticRegistry::new(vec![(
+        IFACE,
+        vec![SyntaxId::NDR20, SyntaxId::NDR64],
+    )]));
+    let bound = || {
+        let mut s = ServerConnection::new(ServerConfig::default(), registry.clone());
+        let bind = Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        );
+        assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+        s
+    };
+    let alter = |syntaxes: Vec<SyntaxId>| {
+        Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(bind_body(vec![ContextElement {
+                context_id: 1,
+                abstract_syntax: IFACE,
+                transfer_syntaxes: syntaxes,
+            }])),
+        )
+    };
+    // Context 1 has NDR20; offering it NDR64 instead: nca_s_proto_error, then the close.
+    let mut s = bound();
+    let fault = one(&mut s, &alter(vec![SyntaxId::NDR64]));
+    assert_eq!(fault_status(&fault), PROTO_ERROR);
+    assert_eq!(call_and_context(&fault), (1, 0, 0x23));
+    assert!(s.is_closed());
+    // The same syntax again is fine; unknown syntaxes only are rejected and the context stays.
+    let mut s = bound();
+    assert_eq!(
+        one(&mut s, &alter(vec![SyntaxId::NDR20]))[2],
+        PacketType::ALTER_CONTEXT_RESP.0
+    );
+    let unknown = SyntaxId::new(uuid!("e1af8308-5d1f-11c9-91a4-08002b14a0fa"), 3, 0);
+    assert_eq!(
+        one(&mut s, &alter(vec![unknown]))[2],
+        PacketType::ALTER_CONTEXT_RESP.0
+    );
+    assert!(!s.is_closed());
+    assert_eq!(s.context(1).unwrap().transfer_syntax, SyntaxId::NDR20);
+}

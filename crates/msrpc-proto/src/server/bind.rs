@@ -160,6 +160,37 @@ impl ServerConnection {
             self.config.features,
             self.features.is_some() || alter,
         );
+        if alter
+            && neg.accepted.iter().any(|c| {
+                self.contexts
+                    .get(&c.context_id)
+                    .is_some_and(|old| old.transfer_syntax != c.transfer_syntax)
+            })
+        {
+            // An alter_context that would give an accepted presentation context another
+            // transfer syntax is faulted nca_s_proto_error with PFC_DID_NOT_EXECUTE, then the
+            // close, as Windows (the suite's test_no_auth_presentation_ctx_invalid4); one whose
+            // syntaxes are all unknown is only rejected, and the context stays
+            // (test_no_auth_presentation_ctx_valid2).
+            self.queue_fault(
+                call_id,
+                0,
+                0,
+                FaultStatus::NCA_S_PROTO_ERROR,
+                Execution::DidNotExecute,
+            );
+            self.finish(
+                ConnectionError::Protocol {
+                    initiator: Initiator::Remote,
+                    error: Error::Malformed {
+                        pdu: pdu.packet_type(),
+                        what: "a presentation context's transfer syntax changed",
+                    },
+                },
+                true,
+            );
+            return Ok(());
+        }
         if !alter {
             self.assoc_group = group;
             self.features = neg.features;
