@@ -212,7 +212,7 @@ pub fn protect_fragment(mut pdu: Pdu, ctx: &mut dyn SecurityContext) -> Result<V
 /// The returned PDU's stub is the clear text; its `auth` holds the trailer as received.
 pub fn verify_fragment(raw: &mut [u8], ctx: &mut dyn SecurityContext) -> Result<Pdu, Error> {
     let parsed = Pdu::parse(raw)?;
-    verify_in_place(&parsed, raw, ctx)?;
+    verify_in_place(&parsed, raw, ctx, true)?;
     Pdu::parse(raw)
 }
 
@@ -220,12 +220,32 @@ pub fn verify_fragment(raw: &mut [u8], ctx: &mut dyn SecurityContext) -> Result<
 /// is copied once (to unseal it), and the clear stub and pad are sliced from the copy into
 /// `pdu` instead of parsing the fragment again.
 pub(crate) fn verify_decoded(
-    mut pdu: Pdu,
+    pdu: Pdu,
     raw: &[u8],
     ctx: &mut dyn SecurityContext,
 ) -> Result<Pdu, Error> {
+    verify_decoded_with(pdu, raw, ctx, true)
+}
+
+/// [`verify_decoded`] for a continuation fragment, which is verified with its call's context
+/// whatever its trailer's `auth_type`, `auth_level` and `auth_context_id` say (Windows ignores
+/// them: the suite's test_ntlmssp_multi_auth_first1_lastSame111).
+pub(crate) fn verify_continuation(
+    pdu: Pdu,
+    raw: &[u8],
+    ctx: &mut dyn SecurityContext,
+) -> Result<Pdu, Error> {
+    verify_decoded_with(pdu, raw, ctx, false)
+}
+
+fn verify_decoded_with(
+    mut pdu: Pdu,
+    raw: &[u8],
+    ctx: &mut dyn SecurityContext,
+    check_fields: bool,
+) -> Result<Pdu, Error> {
     let mut buf = raw.to_vec();
-    let body = verify_in_place(&pdu, &mut buf, ctx)?;
+    let body = verify_in_place(&pdu, &mut buf, ctx, check_fields)?;
     let clear = Bytes::from(buf);
     let stub_len = match &pdu.body {
         PduBody::Request(r) => r.stub.len(),
@@ -250,11 +270,12 @@ fn verify_in_place(
     parsed: &Pdu,
     raw: &mut [u8],
     ctx: &mut dyn SecurityContext,
+    check_fields: bool,
 ) -> Result<Range<usize>, Error> {
     let Some(a) = &parsed.auth else {
         return Err(Error::Auth("fragment without a security trailer"));
     };
-    if a.auth_type != ctx.auth_type() || a.context_id != ctx.context_id() {
+    if check_fields && (a.auth_type != ctx.auth_type() || a.context_id != ctx.context_id()) {
         return Err(Error::Auth("security trailer for another context"));
     }
     let stub_at = match &parsed.body {
@@ -269,7 +290,7 @@ fn verify_in_place(
     let end = raw.len();
     let sig_at = end - a.value.len();
     let trailer_at = sig_at - SEC_TRAILER_LEN;
-    if a.auth_level != ctx.auth_level() {
+    if check_fields && a.auth_level != ctx.auth_level() {
         return Err(Error::Auth("security trailer at another level"));
     }
     ctx.verify(raw, stub_at..trailer_at, sig_at..end)

@@ -221,6 +221,16 @@ impl Reassembler {
         self.partial.contains_key(&call_id)
     }
 
+    /// The call in reassembly and the presentation context its first fragment named, when
+    /// exactly one is (always the case without interleaving).
+    pub fn single(&self) -> Option<(u32, u16)> {
+        let mut it = self.partial.iter();
+        match (it.next(), it.next()) {
+            (Some((id, p)), None) => Some((*id, p.msg.context_id)),
+            _ => None,
+        }
+    }
+
     /// Drop a call's buffered fragments.
     pub fn discard(&mut self, call_id: u32) -> bool {
         self.partial.remove(&call_id).is_some()

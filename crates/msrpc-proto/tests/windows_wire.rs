@@ -853,3 +853,430 @@ fn a_request_at_another_level_than_its_context_is_access_denied_then_closed() {
     );
     assert!(s.is_closed());
 }
+
+/// A two-leg package (NEG, then AUTH on alter_context) whose signature is 16 bytes of its
+/// `auth_context_id`: a fragment verifies only with the context that signed it.
+struct Keyed {
+    id: u32,
+    level: AuthLevel,
+}
+
+impl SecurityContext for Keyed {
+    fn auth_type(&self) -> AuthType {
+        AuthType::NTLM
+    }
+    fn auth_level(&self) -> AuthLevel {
+        self.level
+    }
+    fn context_id(&self) -> u32 {
+        self.id
+    }
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        match input {
+            Some(b"NEG") => Ok(AuthStep::Continue(b"CHAL".to_vec())),
+            Some(b"AUTH") => Ok(AuthStep::Complete(None)),
+            _ => Err(AuthError::new(AuthFailure::LogonFailure, "wrong token")),
+        }
+    }
+    fn signature_len(&self) -> usize {
+        16
+    }
+    fn protect(
+        &mut self,
+        pdu: &mut [u8],
+        _: Range<usize>,
+        sig: Range<usize>,
+    ) -> Result<(), AuthError> {
+        pdu[sig].fill(self.id as u8);
+        Ok(())
+    }
+    fn verify(
+        &mut self,
+        pdu: &mut [u8],
+        _: Range<usize>,
+        sig: Range<usize>,
+    ) -> Result<(), AuthError> {
+        if pdu[sig].iter().all(|b| *b == self.id as u8) {
+            Ok(())
+        } else {
+            Err(AuthError::new(
+                AuthFailure::Tampered,
+                "another context's signature",
+            ))
+        }
+    }
+}
+
+struct KeyedAcc;
+
+impl Acceptor for KeyedAcc {
+    fn accept(
+        &self,
+        _: AuthType,
+        level: AuthLevel,
+        id: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        Ok(Box::new(Keyed { id, level }))
+    }
+}
+
+const PROTO_ERROR: u32 = 0x1c01_000b;
+const SEC_PKG_ERROR: u32 = 0x0000_0721;
+
+fn keyed_trailer(id: u32, value: &'static [u8]) -> AuthVerifier {
+    AuthVerifier::new(
+        AuthType::NTLM,
+        AuthLevel::PKT_INTEGRITY,
+        id,
+        Bytes::from_static(value),
+    )
+}
+
+/// An unauthenticated bind (with `PFC_CONC_MPX` when `mpx`), then security contexts `ids`, each
+/// opened by alter_context at integrity, as the suite's `_test_generic_auth_first_2nd`.
+fn bound_with_contexts(config: ServerConfig, mpx: bool, ids: &[u32]) -> ServerConnection {
+    let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
+    let mut s = ServerConnection::new(config, registry);
+    s.set_acceptor(Arc::new(KeyedAcc));
+    let mut flags = PfcFlags::FIRST_AND_LAST;
+    if mpx {
+        flags = flags | PfcFlags::CONC_MPX;
+    }
+    let ack = one(
+        &mut s,
+        &Pdu::new(0, flags, PduBody::Bind(bind_body(vec![ctx(1)]))),
+    );
+    assert_eq!(ack[2], PacketType::BIND_ACK.0);
+    for &id in ids {
+        for leg in [&b"NEG"[..], &b"AUTH"[..]] {
+            let mut alter = Pdu::new(
+                id,
+                PfcFlags::FIRST_AND_LAST,
+                PduBody::AlterContext(bind_body(vec![ctx(1)])),
+            );
+            let value: &'static [u8] = if leg == b"NEG" { b"NEG" } else { b"AUTH" };
+            alter.auth = Some(keyed_trailer(id, value));
+            assert_eq!(one(&mut s, &alter)[2], PacketType::ALTER_CONTEXT_RESP.0);
+        }
+    }
+    while s.poll_event().is_some() {}
+    s
+}
+
+/// A request fragment of call `call_id` on presentation context `context_id`, signed by
+/// security context `signer` (or without a trailer), its trailer naming `auth`.
+fn fragment(
+    call_id: u32,
+    flags: PfcFlags,
+    context_id: u16,
+    signer: Option<u32>,
+    auth: (AuthType, AuthLevel, u32),
+) -> Vec<u8> {
+    let mut req = Pdu::new(
+        call_id,
+        flags,
+        PduBody::Request(Request {
+            alloc_hint: 32,
+            context_id,
+            opnum: 0,
+            object: None,
+            stub: Bytes::from_static(&[0xfe; 16]),
+        }),
+    );
+    if let Some(id) = signer {
+        let sig = Bytes::from(vec![id as u8; 16]);
+        req.auth = Some(AuthVerifier::new(auth.0, auth.1, auth.2, sig));
+    }
+    req.emit().unwrap()
+}
+
+fn feed(s: &mut ServerConnection, bytes: &[u8]) -> Vec<Vec<u8>> {
+    s.handle_bytes(Instant::now(), bytes);
+    std::iter::from_fn(|| s.poll_transmit()).collect()
+}
+
+fn call_and_context(fault: &[u8]) -> (u32, u16, u8) {
+    (
+        u32::from_le_bytes(fault[12..16].try_into().unwrap()),
+        u16::from_le_bytes([fault[20], fault[21]]),
+        fault[3],
+    )
+}
+
+const OWN: (AuthType, AuthLevel, u32) = (AuthType::NTLM, AuthLevel::PKT_INTEGRITY, 1);
+
+#[test]
+fn a_fragment_of_another_call_during_reassembly_is_a_protocol_error_then_closed() {
+    // Without CONC_MPX the fault names the call in reassembly and its context; with it, the
+    // new call and context 0. Never PFC_DID_NOT_EXECUTE.
+    for (mpx, second_first, expected) in [
+        (false, false, (3, 1, 0x03)),
+        (false, true, (3, 1, 0x03)),
+        (true, false, (4, 0, 0x03)),
+        (true, true, (4, 0, 0x03)),
+    ] {
+        let mut s = bound_with_contexts(ServerConfig::default(), mpx, &[1, 2]);
+        assert!(feed(&mut s, &fragment(3, PfcFlags::FIRST_FRAG, 1, Some(1), OWN)).is_empty());
+        let flags = if second_first {
+            PfcFlags::FIRST_FRAG
+        } else {
+            PfcFlags::LAST_FRAG
+        };
+        let other = (AuthType::NTLM, AuthLevel::PKT_INTEGRITY, 2);
+        let out = feed(&mut s, &fragment(4, flags, 1, Some(2), other));
+        assert_eq!(out.len(), 1, "mpx {mpx}");
+        assert_eq!(fault_status(&out[0]), PROTO_ERROR);
+        assert_eq!(call_and_context(&out[0]), expected, "mpx {mpx}");
+        assert!(s.is_closed());
+    }
+}
+
+#[test]
+fn a_continuation_fragment_is_verified_with_its_calls_context_whatever_it_names() {
+    // Trailer fields, p_cont_id and opnum of a continuation are ignored: the call completes.
+    let mut s = bound_with_contexts(ServerConfig::default(), false, &[1, 2]);
+    assert!(feed(&mut s, &fragment(3, PfcFlags::FIRST_FRAG, 1, Some(1), OWN)).is_empty());
+    let junk = (AuthType(111), AuthLevel(111), 111);
+    assert!(
+        feed(
+            &mut s,
+            &fragment(3, PfcFlags::LAST_FRAG, 111, Some(1), junk)
+        )
+        .is_empty()
+    );
+    let call = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+        msrpc_proto::ServerEvent::Call(c) => Some(c),
+        _ => None,
+    });
+    let call = call.expect("the call is dispatched");
+    assert_eq!((call.call_id, call.context_id, call.stub.len()), (3, 1, 32));
+    assert_eq!(call.auth.unwrap().context_id, 1);
+
+    // Signed by another context (whose trailer it names): RPC_S_SEC_PKG_ERROR; without a
+    // trailer, or a first fragment again: nca_s_proto_error. Each names the call's context.
+    let ctx2 = (AuthType::NTLM, AuthLevel::PACKET, 2);
+    for (flags, signer, names, status) in [
+        (PfcFlags::LAST_FRAG, Some(2), ctx2, SEC_PKG_ERROR),
+        (PfcFlags::FIRST_FRAG, Some(2), ctx2, SEC_PKG_ERROR),
+        (PfcFlags::LAST_FRAG, None, OWN, PROTO_ERROR),
+        (PfcFlags::FIRST_FRAG, None, OWN, PROTO_ERROR),
+        (PfcFlags::FIRST_FRAG, Some(1), junk, PROTO_ERROR),
+    ] {
+        let mut s = bound_with_contexts(ServerConfig::default(), false, &[1, 2]);
+        assert!(feed(&mut s, &fragment(3, PfcFlags::FIRST_FRAG, 1, Some(1), OWN)).is_empty());
+        let out = feed(&mut s, &fragment(3, flags, 111, signer, names));
+        assert_eq!(out.len(), 1);
+        assert_eq!(fault_status(&out[0]), status, "{flags:?} {signer:?}");
+        assert_eq!(call_and_context(&out[0]), (3, 1, 0x03));
+        assert!(s.is_closed());
+    }
+}
+
+#[test]
+fn with_conc_mpx_a_stray_fragment_is_checked_as_a_request_before_it_is_refused() {
+    // Unknown presentation context: nca_s_unknown_if, context 0, PFC_DID_NOT_EXECUTE, still up.
+    let mut s = bound_with_contexts(ServerConfig::default(), true, &[1]);
+    let out = feed(&mut s, &fragment(3, PfcFlags::NONE, 111, Some(1), OWN));
+    assert_eq!(fault_status(&out[0]), 0x1c01_0003);
+    assert_eq!(call_and_context(&out[0]), (3, 0, 0x23));
+    assert!(!s.is_closed());
+    // A trailer naming no established context: access denied naming the request's context.
+    let mut s = bound_with_contexts(ServerConfig::default(), true, &[1]);
+    let other = (AuthType::NTLM, AuthLevel::PKT_INTEGRITY, 111);
+    let out = feed(&mut s, &fragment(3, PfcFlags::NONE, 1, Some(1), other));
+    assert_eq!(fault_status(&out[0]), 5);
+    assert_eq!(call_and_context(&out[0]), (3, 1, 0x03));
+    assert!(s.is_closed());
+    // Everything right but the first fragment: nca_s_proto_error naming the context.
+    let mut s = bound_with_contexts(ServerConfig::default(), true, &[1]);
+    let out = feed(&mut s, &fragment(3, PfcFlags::NONE, 1, Some(1), OWN));
+    assert_eq!(fault_status(&out[0]), PROTO_ERROR);
+    assert_eq!(call_and_context(&out[0]), (3, 1, 0x03));
+    assert!(s.is_closed());
+}
+
+#[test]
+fn an_orphaned_pdu_for_a_request_still_arriving_is_ignored() {
+    let mut s = bound_unauthenticated();
+    let first = Pdu::new(
+        1,
+        PfcFlags::FIRST_FRAG,
+        PduBody::Request(Request {
+            alloc_hint: 0,
+            context_id: 1,
+            opnum: 0,
+            object: None,
+            stub: Bytes::from_static(&[1; 8]),
+        }),
+    );
+    assert!(exchange(&mut s, &first).is_empty());
+    let orphaned = Pdu::new(1, PfcFlags::FIRST_AND_LAST, PduBody::Orphaned);
+    assert!(exchange(&mut s, &orphaned).is_empty());
+    let mut last = first.clone();
+    last.flags = PfcFlags::LAST_FRAG;
+    assert!(exchange(&mut s, &last).is_empty());
+    let call = std::iter::from_fn(|| s.poll_event()).find_map(|e| match e {
+        msrpc_proto::ServerEvent::Call(c) => Some(c),
+        _ => None,
+    });
+    assert_eq!(call.expect("the call completes").stub.len(), 16);
+}
+
+#[test]
+fn one_security_context_past_the_limit_is_faulted_proto_error_then_closed() {
+    assert_eq!(ServerConfig::default().max_auth_contexts, 2049);
+    let mut config = ServerConfig::default();
+    config.max_auth_contexts = 2;
+    let mut s = bound_with_contexts(config, false, &[1, 2]);
+    let mut alter = Pdu::new(
+        3,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1)])),
+    );
+    alter.auth = Some(keyed_trailer(3, b"NEG"));
+    let fault = one(&mut s, &alter);
+    assert_eq!(fault_status(&fault), PROTO_ERROR);
+    assert_eq!(call_and_context(&fault), (3, 0, 0x23));
+    assert!(s.is_closed());
+}
+
+/// `pdu` emitted, with the auth_pad_length of its trailer set to `pad` (no pad bytes added).
+fn with_pad_length(pdu: &Pdu, pad: impl Fn(usize) -> usize) -> Vec<u8> {
+    let mut b = pdu.emit().unwrap();
+    let auth_len = usize::from(u16::from_le_bytes([b[10], b[11]]));
+    let trailer_at = b.len() - auth_len - 8;
+    b[trailer_at + 2] = u8::try_from(pad(trailer_at)).unwrap();
+    b
+}
+
+#[test]
+fn a_bind_auth_pad_length_is_not_stripped_only_checked_against_the_trailer_offset_less_24() {
+    let mut bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    bind.auth = Some(trailer(b"NEG"));
+    // A pad that would swallow the context list: the body is still read up to the trailer.
+    let mut s = server();
+    let out = feed(&mut s, &with_pad_length(&bind, |at| at - 24));
+    assert_eq!(out[0][2], PacketType::BIND_ACK.0);
+    assert!(!s.is_closed());
+    // One more: bind_nak "protocol version not supported" (4), then the close.
+    let mut s = server();
+    let out = feed(&mut s, &with_pad_length(&bind, |at| at - 24 + 1));
+    assert_eq!(out[0][2], PacketType::BIND_NAK.0);
+    assert_eq!(u16::from_le_bytes([out[0][16], out[0][17]]), 4);
+    assert!(s.is_closed());
+    // A real pad (bytes present before the trailer) is still taken.
+    let mut padded = bind.clone();
+    padded.auth.as_mut().unwrap().pad = Bytes::from_static(&[0; 4]);
+    let mut s = server();
+    assert_eq!(one(&mut s, &padded)[2], PacketType::BIND_ACK.0);
+}
+
+#[test]
+fn an_rpc_auth_3_whose_pad_does_not_fit_is_faulted_no_memory_then_closed() {
+    for (pad, refused) in [(0, false), (1, true)] {
+        let mut s = server();
+        let mut bind = Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        );
+        bind.auth = Some(trailer(b"NEG"));
+        assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+        let mut auth3 = Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Auth3 { pad: [0; 4] });
+        auth3.auth = Some(trailer(b"AUTH"));
+        let out = feed(&mut s, &with_pad_length(&auth3, |_| pad));
+        if refused {
+            assert_eq!(fault_status(&out[0]), 0x1c00_001b);
+            assert_eq!(call_and_context(&out[0]), (0, 0, 0x23));
+            assert!(s.is_closed());
+        } else {
+            assert!(out.is_empty());
+            assert!(!s.is_closed());
+        }
+    }
+}
+
+#[test]
+fn a_new_exchange_on_an_established_context_is_refused_then_closed() {
+    // Over alter_context: access denied, PFC_DID_NOT_EXECUTE, context 0.
+    let mut s = bound_with_contexts(ServerConfig::default(), false, &[2]);
+    let mut alter = Pdu::new(
+        5,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1)])),
+    );
+    alter.auth = Some(keyed_trailer(2, b"NEG"));
+    let fault = one(&mut s, &alter);
+    assert_eq!(fault_status(&fault), 5);
+    assert_eq!(call_and_context(&fault), (5, 0, 0x23));
+    assert!(s.is_closed());
+    // Over rpc_auth_3: nca_s_proto_error, PFC_DID_NOT_EXECUTE, context 0.
+    let mut s = bound_with_contexts(ServerConfig::default(), false, &[2]);
+    let mut auth3 = Pdu::new(6, PfcFlags::FIRST_AND_LAST, PduBody::Auth3 { pad: [0; 4] });
+    auth3.auth = Some(keyed_trailer(2, b"NEG"));
+    let fault = one(&mut s, &auth3);
+    assert_eq!(fault_status(&fault), PROTO_ERROR);
+    assert_eq!(call_and_context(&fault), (6, 0, 0x23));
+    assert!(s.is_closed());
+    // An alter_context without a trailer still only adds presentation contexts.
+    let mut s = bound_with_contexts(ServerConfig::default(), false, &[2]);
+    let alter = Pdu::new(
+        7,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(bind_body(vec![ctx(1), ctx(3)])),
+    );
+    assert_eq!(one(&mut s, &alter)[2], PacketType::ALTER_CONTEXT_RESP.0);
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn an_alter_context_that_changes_an_accepted_transfer_syntax_is_a_protocol_error_then_closed() {
+    let registry = Arc::new(StaticRegistry::new(vec![(
+        IFACE,
+        vec![SyntaxId::NDR20, SyntaxId::NDR64],
+    )]));
+    let bound = || {
+        let mut s = ServerConnection::new(ServerConfig::default(), registry.clone());
+        let bind = Pdu::new(
+            0,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::Bind(bind_body(vec![ctx(1)])),
+        );
+        assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+        s
+    };
+    let alter = |syntaxes: Vec<SyntaxId>| {
+        Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(bind_body(vec![ContextElement {
+                context_id: 1,
+                abstract_syntax: IFACE,
+                transfer_syntaxes: syntaxes,
+            }])),
+        )
+    };
+    // Context 1 has NDR20; offering it NDR64 instead: nca_s_proto_error, then the close.
+    let mut s = bound();
+    let fault = one(&mut s, &alter(vec![SyntaxId::NDR64]));
+    assert_eq!(fault_status(&fault), PROTO_ERROR);
+    assert_eq!(call_and_context(&fault), (1, 0, 0x23));
+    assert!(s.is_closed());
+    // The same syntax again is fine; unknown syntaxes only are rejected and the context stays.
+    let mut s = bound();
+    assert_eq!(
+        one(&mut s, &alter(vec![SyntaxId::NDR20]))[2],
+        PacketType::ALTER_CONTEXT_RESP.0
+    );
+    let unknown = SyntaxId::new(uuid!("e1af8308-5d1f-11c9-91a4-08002b14a0fa"), 3, 0);
+    assert_eq!(
+        one(&mut s, &alter(vec![unknown]))[2],
+        PacketType::ALTER_CONTEXT_RESP.0
+    );
+    assert!(!s.is_closed());
+    assert_eq!(s.context(1).unwrap().transfer_syntax, SyntaxId::NDR20);
+}

@@ -98,6 +98,33 @@ impl ServerConnection {
                 );
                 return Ok(());
             }
+            if !self.auth.contains_key(&a.context_id)
+                && self.auth.len() >= self.config.max_auth_contexts
+            {
+                // One security context too many (ServerConfig::max_auth_contexts, by default
+                // Windows' 2049: the suite's test_multiple_auth_limit): an alter_context is
+                // faulted nca_s_proto_error with PFC_DID_NOT_EXECUTE, a bind naked "local limit
+                // exceeded"; then the close.
+                if alter {
+                    self.queue_fault(
+                        call_id,
+                        0,
+                        0,
+                        FaultStatus::NCA_S_PROTO_ERROR,
+                        Execution::DidNotExecute,
+                    );
+                    self.finish(
+                        ConnectionError::Protocol {
+                            initiator: Initiator::Remote,
+                            error: Error::Auth("too many security contexts on the connection"),
+                        },
+                        true,
+                    );
+                } else {
+                    self.nak_and_close(call_id, RejectReason::LOCAL_LIMIT_EXCEEDED);
+                }
+                return Ok(());
+            }
             match self.bind_auth(a) {
                 Ok(v) => ack_auth = v,
                 Err((reason, status)) => {
@@ -133,6 +160,37 @@ impl ServerConnection {
             self.config.features,
             self.features.is_some() || alter,
         );
+        if alter
+            && neg.accepted.iter().any(|c| {
+                self.contexts
+                    .get(&c.context_id)
+                    .is_some_and(|old| old.transfer_syntax != c.transfer_syntax)
+            })
+        {
+            // An alter_context that would give an accepted presentation context another
+            // transfer syntax is faulted nca_s_proto_error with PFC_DID_NOT_EXECUTE, then the
+            // close, as Windows (the suite's test_no_auth_presentation_ctx_invalid4); one whose
+            // syntaxes are all unknown is only rejected, and the context stays
+            // (test_no_auth_presentation_ctx_valid2).
+            self.queue_fault(
+                call_id,
+                0,
+                0,
+                FaultStatus::NCA_S_PROTO_ERROR,
+                Execution::DidNotExecute,
+            );
+            self.finish(
+                ConnectionError::Protocol {
+                    initiator: Initiator::Remote,
+                    error: Error::Malformed {
+                        pdu: pdu.packet_type(),
+                        what: "a presentation context's transfer syntax changed",
+                    },
+                },
+                true,
+            );
+            return Ok(());
+        }
         if !alter {
             self.assoc_group = group;
             self.features = neg.features;
@@ -170,6 +228,7 @@ impl ServerConnection {
         let mut flags = PfcFlags::FIRST_AND_LAST;
         if !alter && self.config.conc_mpx && pdu.flags.contains(PfcFlags::CONC_MPX) {
             flags = flags | PfcFlags::CONC_MPX;
+            self.mpx = true;
         }
         if !alter && pdu.auth.is_some() && pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
             // Every package here signs the whole PDU, header included (MS-RPCE 2.2.2.3).
@@ -250,8 +309,15 @@ impl ServerConnection {
         if slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level {
             return Err((RejectReason::NOT_SPECIFIED, DENIED));
         }
+        if slot.state == SlotState::Established {
+            // A trailer for a context already established starts a new exchange on it, which
+            // Windows refuses: the alter_context is faulted access denied, then the close (the
+            // suite's test_spnego_connect_reauth_alter). An alter_context that only adds
+            // presentation contexts carries no trailer.
+            slot.state = SlotState::Failed;
+            return Err((RejectReason::NOT_SPECIFIED, DENIED));
+        }
         if slot.state != SlotState::Negotiating {
-            // An alter_context on an established context only adds presentation contexts.
             return Ok(None);
         }
         match slot.ctx.step(Some(&a.value)) {
@@ -311,6 +377,27 @@ impl ServerConnection {
         let Some(slot) = self.auth.get_mut(&a.context_id) else {
             return Err(Error::Auth("rpc_auth_3 for an unknown security context"));
         };
+        if slot.state == SlotState::Established {
+            // rpc_auth_3 on a context already established (a new exchange started there) is
+            // faulted nca_s_proto_error with PFC_DID_NOT_EXECUTE, then the close, as Windows (the
+            // suite's test_spnego_connect_reauth_auth3).
+            slot.state = SlotState::Failed;
+            self.queue_fault(
+                pdu.call_id,
+                0,
+                0,
+                FaultStatus::NCA_S_PROTO_ERROR,
+                Execution::DidNotExecute,
+            );
+            self.finish(
+                ConnectionError::Protocol {
+                    initiator: Initiator::Remote,
+                    error: Error::Auth("rpc_auth_3 on an established security context"),
+                },
+                true,
+            );
+            return Ok(());
+        }
         if slot.state != SlotState::Negotiating
             || slot.ctx.auth_type() != a.auth_type
             || slot.ctx.auth_level() != a.auth_level

@@ -4,9 +4,9 @@ use bytes::Bytes;
 use msrpc_ndr::DataRep;
 
 use super::{ActiveCall, CallAuth, IncomingCall, ServerConnection, ServerEvent, SlotState, State};
-use crate::auth::{AuthError, AuthFailure, level_protects, verify_decoded};
+use crate::auth::{AuthError, AuthFailure, level_protects, verify_continuation, verify_decoded};
 use crate::error::{ConnectionError, Error, Initiator, WireReaction};
-use crate::negotiate::PresentationContext;
+use crate::negotiate::{BindTimeFeatures, PresentationContext};
 use crate::status::{FaultStatus, Win32Status};
 use crate::vt::{VerificationTrailer, VtCommand};
 use crate::wire::{AuthLevel, Execution, PacketType, Pdu, PduBody, PfcFlags};
@@ -24,6 +24,45 @@ impl ServerConnection {
             if last {
                 self.discarding = None;
             }
+            return Ok(());
+        }
+        if let Some((current, current_ctx)) = self.reassembler.single() {
+            return self.on_fragment_during_reassembly(pdu, raw, current, current_ctx);
+        }
+        let ignored = call_id != self.last_call_id && self.last_call_id.wrapping_sub(call_id) < 150;
+        if !first && self.mpx && !ignored && !self.calls.contains_key(&call_id) {
+            // With PFC_CONC_MPX, a fragment of an unknown call that is not its first is checked
+            // as a request before it is refused, as Windows (the suite's
+            // test_ntlmssp_auth_MPX_middle_*): an unknown presentation context is faulted
+            // nca_s_unknown_if (context 0, PFC_DID_NOT_EXECUTE) and the connection stays; a
+            // trailer naming no established context, or another package or level than its
+            // context's, access denied and the close; else nca_s_proto_error naming the
+            // fragment's presentation context, and the close.
+            let ctx = request_context(&pdu);
+            if !self.contexts.contains_key(&ctx) {
+                self.call_error(Error::UnknownContext(ctx), call_id, 0);
+                return Ok(());
+            }
+            let (status, why) = match &pdu.auth {
+                Some(a)
+                    if self.auth.get(&a.context_id).is_none_or(|s| {
+                        s.state != SlotState::Established
+                            || s.ctx.auth_type() != a.auth_type
+                            || s.ctx.auth_level() != a.auth_level
+                    }) =>
+                {
+                    (
+                        FaultStatus::ACCESS_DENIED,
+                        "a fragment on a security context that is not established",
+                    )
+                }
+                _ => (
+                    FaultStatus::NCA_S_PROTO_ERROR,
+                    "a fragment of a call whose first fragment never came",
+                ),
+            };
+            let e = Error::Security(AuthError::new(AuthFailure::LogonFailure, why));
+            self.refuse_and_close(call_id, ctx, status, e);
             return Ok(());
         }
         if !first && !self.reassembler.contains(call_id) {
@@ -141,6 +180,12 @@ impl ServerConnection {
                 return Ok(());
             }
         }
+        self.push_fragment(pdu, call_id, auth_id)
+    }
+
+    /// Reassemble a verified request fragment; dispatch the call when it is complete.
+    fn push_fragment(&mut self, pdu: Pdu, call_id: u32, auth_id: Option<u32>) -> Result<(), Error> {
+        let last = pdu.flags.contains(PfcFlags::LAST_FRAG);
         match self.reassembler.push(pdu) {
             Ok(None) => Ok(()),
             Ok(Some(mut msg)) => {
@@ -218,6 +263,99 @@ impl ServerConnection {
         }
     }
 
+    /// A request fragment while the request `current` (first fragment on presentation context
+    /// `current_ctx`) is being reassembled. As Windows (the suite's
+    /// test_ntlmssp_multi_auth_first1_* and test_orphaned_request_after_first_*):
+    /// - a fragment of another call is nca_s_proto_error and the close; the fault names the call
+    ///   in reassembly and its presentation context, or with `PFC_CONC_MPX` the new call and
+    ///   context 0; never `PFC_DID_NOT_EXECUTE`;
+    /// - a fragment of the same call is verified with the security context of its first
+    ///   fragment, whatever its own trailer names (its `auth_type`, `auth_level`,
+    ///   `auth_context_id`, `p_cont_id` and `opnum` are ignored): one without a trailer is
+    ///   nca_s_proto_error, one that does not verify `RPC_S_SEC_PKG_ERROR`, one with
+    ///   `PFC_FIRST_FRAG` again nca_s_proto_error; each names the call's presentation context,
+    ///   then the close.
+    fn on_fragment_during_reassembly(
+        &mut self,
+        pdu: Pdu,
+        raw: &Bytes,
+        current: u32,
+        current_ctx: u16,
+    ) -> Result<(), Error> {
+        let call_id = pdu.call_id;
+        let proto = FaultStatus::NCA_S_PROTO_ERROR;
+        if call_id != current {
+            let e = Error::InterleavedFragments {
+                previous: current,
+                new: call_id,
+            };
+            let (id, ctx) = if self.mpx {
+                (call_id, 0)
+            } else {
+                (current, current_ctx)
+            };
+            self.reassembler.discard(current);
+            self.refuse_and_close(id, ctx, proto, e);
+            return Ok(());
+        }
+        let max = usize::from(self.config.max_recv_frag);
+        if raw.len() > max {
+            return Err(Error::FragmentTooLarge {
+                len: raw.len(),
+                max,
+            });
+        }
+        let first = pdu.flags.contains(PfcFlags::FIRST_FRAG);
+        let call_auth = self.reassembling_auth.flatten();
+        let mut pdu = match call_auth {
+            None if pdu.auth.is_some() => {
+                self.refuse_and_close(
+                    call_id,
+                    current_ctx,
+                    proto,
+                    Error::InconsistentFragment(call_id),
+                );
+                return Ok(());
+            }
+            None => pdu,
+            Some(_) if pdu.auth.is_none() => {
+                self.refuse_and_close(
+                    call_id,
+                    current_ctx,
+                    proto,
+                    Error::InconsistentFragment(call_id),
+                );
+                return Ok(());
+            }
+            Some(id) => match self.auth.get_mut(&id) {
+                Some(slot) if level_protects(slot.ctx.auth_level()) => {
+                    match verify_continuation(pdu, raw, slot.ctx.as_mut()) {
+                        Ok(clear) => clear,
+                        Err(e) => {
+                            let status = FaultStatus(Win32Status::RPC_S_SEC_PKG_ERROR.0);
+                            self.refuse_and_close(call_id, current_ctx, status, e);
+                            return Ok(());
+                        }
+                    }
+                }
+                _ => pdu,
+            },
+        };
+        if first {
+            self.refuse_and_close(
+                call_id,
+                current_ctx,
+                proto,
+                Error::InconsistentFragment(call_id),
+            );
+            return Ok(());
+        }
+        if let PduBody::Request(r) = &mut pdu.body {
+            r.context_id = current_ctx;
+        }
+        self.push_fragment(pdu, call_id, call_auth)
+    }
+
     /// The security of a call: its trailer's context, or the association's connect-level
     /// context for a request without a trailer.
     pub(super) fn call_auth(&self, auth_id: Option<u32>) -> Option<CallAuth> {
@@ -275,6 +413,16 @@ impl ServerConnection {
     }
 
     pub(super) fn on_orphaned(&mut self, call_id: u32) {
+        let keep = self
+            .features
+            .is_some_and(|f| f.contains(BindTimeFeatures::KEEP_CONNECTION_ON_ORPHAN));
+        if !keep && self.reassembler.contains(call_id) {
+            // Without keep-connection-on-orphan, an orphaned PDU for a request still arriving is
+            // ignored: its next fragments continue it, as Windows (the suite's
+            // test_orphaned_request_after_first_last, _no_last and their _mpx forms). With it,
+            // the client abandons the partial request and goes on (MS-RPCE 3.3.1.5.10).
+            return;
+        }
         let was_partial = self.reassembler.discard(call_id);
         if self.discarding == Some(call_id) {
             self.discarding = None;

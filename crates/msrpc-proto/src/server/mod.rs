@@ -54,8 +54,10 @@ pub struct ServerConfig {
     pub features: BindTimeFeatures,
     /// Answer `PFC_CONC_MPX` when the client sets it. Default true.
     pub conc_mpx: bool,
-    /// Security contexts (`auth_context_id`s) one connection may open. Past it, a bind or
-    /// alter_context that opens another is refused. Default 16.
+    /// Security contexts (`auth_context_id`s) one connection may open. Past it, an
+    /// alter_context that opens another is faulted `nca_s_proto_error` and the connection
+    /// closed. Default 2049, Windows' limit (the suite's test_multiple_auth_limit); each context
+    /// holds a package's session state (a few hundred bytes to a few KiB for NTLM).
     pub max_auth_contexts: usize,
 }
 
@@ -69,7 +71,7 @@ impl Default for ServerConfig {
             transfer_syntax_policy: TransferSyntaxPolicy::PreferNdr20,
             features: BindTimeFeatures::ALL,
             conc_mpx: true,
-            max_auth_contexts: 16,
+            max_auth_contexts: 2049,
         }
     }
 }
@@ -243,6 +245,8 @@ pub struct ServerConnection {
     /// The security context of the request being reassembled (fragments of one call must agree).
     reassembling_auth: Option<Option<u32>>,
     header_sign: bool,
+    /// The bind negotiated `PFC_CONC_MPX`.
+    mpx: bool,
 }
 
 impl Receive for ServerConnection {
@@ -308,6 +312,7 @@ impl ServerConnection {
             auth: HashMap::new(),
             reassembling_auth: None,
             header_sign: false,
+            mpx: false,
         }
     }
 
@@ -520,6 +525,27 @@ impl ServerConnection {
                     0,
                     0,
                     FaultStatus::NCA_S_PROTO_ERROR,
+                    Execution::DidNotExecute,
+                );
+                return self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: e,
+                    },
+                    true,
+                );
+            }
+            Err(e @ Error::BadAuthLength(_))
+                if header.ptype == PacketType::AUTH3 && self.state == State::Bound =>
+            {
+                // An rpc_auth_3 whose auth_pad_length does not fit is faulted
+                // nca_s_fault_remote_no_memory with PFC_DID_NOT_EXECUTE, naming context 0, then
+                // the close, as Windows (the suite's test_ntlmssp_auth_pad_fail_auth3).
+                self.queue_fault(
+                    header.call_id,
+                    0,
+                    0,
+                    FaultStatus::NCA_S_FAULT_REMOTE_NO_MEMORY,
                     Execution::DidNotExecute,
                 );
                 return self.finish(
