@@ -135,6 +135,7 @@ impl Acceptor for StoreAcceptor {
                 level,
                 context_id,
                 self.store.clone(),
+                self.kerberos.clone(),
             ))),
             Some(AuthnService::Kerberos) if self.kerberos.is_some() => {
                 let service = self.kerberos.as_ref().map(|k| k.as_ref());
