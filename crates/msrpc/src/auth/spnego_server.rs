@@ -786,7 +786,7 @@ mod tests {
         encode(tag::APPLICATION_0, &gss)
     }
 
-    const KRB5: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+    const KRB5: &[u8] = KRB5_OID;
 
     #[test]
     fn negtokeninit_fields_are_read_with_the_raw_mechtypes() {
@@ -1028,5 +1028,99 @@ mod tests {
         let expected = neg_token_resp(Some(ACCEPT_INCOMPLETE), Some(NTLM_OID), None, None);
         assert_eq!(t, expected);
         assert!(!s.first_choice);
+    }
+
+    fn service() -> Option<Arc<KerberosService>> {
+        Some(Arc::new(
+            KerberosService::from_password(
+                "host/srv1.example.test",
+                "EXAMPLE.TEST",
+                "Srv1-pw",
+                "tcp://127.0.0.1:9",
+            )
+            .unwrap(),
+        ))
+    }
+
+    #[test]
+    fn with_a_keytab_kerberos_is_chosen_under_the_oid_the_client_named() {
+        let store = Arc::new(UserStore::new());
+        // Kerberos (MS's OID) not first: selected with no token, and the MIC will be required.
+        let other: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x1e];
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone(), service());
+        let AuthStep::Continue(t) = s
+            .step(Some(&init_token(
+                &[other, MS_KRB5_OID, NTLM_OID],
+                Some(b"NEGOEX"),
+            )))
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            t,
+            neg_token_resp(Some(ACCEPT_INCOMPLETE), Some(MS_KRB5_OID), None, None)
+        );
+        assert!(!s.first_choice);
+        assert!(matches!(s.state, State::Kerberos));
+        // Kerberos first, with a token that is no AP-REQ: refused, never a panic.
+        for (mech, token) in [
+            (KRB5_OID, &b"not an AP-REQ"[..]),
+            (MS_KRB5_OID, &[0x6e, 0x03, 0x30, 0x01, 0x00][..]),
+            (KRB5_OID, &[0x60, 0x05, 0x06, 0x03, 0x2a, 0x03, 0x04][..]),
+        ] {
+            let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone(), service());
+            let e = s
+                .step(Some(&init_token(&[mech, NTLM_OID], Some(token))))
+                .unwrap_err();
+            assert!(
+                matches!(e.kind, AuthFailure::BadToken | AuthFailure::LogonFailure),
+                "{e}"
+            );
+            assert_eq!(s.peer_identity(), None);
+        }
+        // No keytab: Kerberos first falls back to NTLM (the optimistic AP-REQ dropped).
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone(), None);
+        let AuthStep::Continue(t) = s
+            .step(Some(&init_token(
+                &[MS_KRB5_OID, KRB5_OID, NTLM_OID],
+                Some(b"AP-REQ"),
+            )))
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            t,
+            neg_token_resp(Some(ACCEPT_INCOMPLETE), Some(NTLM_OID), None, None)
+        );
+        // Kerberos only and no keytab: nothing to choose.
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store, None);
+        let e = s
+            .step(Some(&init_token(&[KRB5_OID], Some(b"AP-REQ"))))
+            .unwrap_err();
+        assert_eq!(e.kind, AuthFailure::Unsupported);
+    }
+
+    #[test]
+    fn a_gss_api_header_around_the_ap_req_is_taken_off() {
+        let ap_req = [0x6e, 0x02, 0x30, 0x00];
+        let mut inner = oid(KRB5_OID);
+        inner.extend([0x01, 0x00]);
+        inner.extend(ap_req);
+        let wrapped = encode(tag::APPLICATION_0, &inner);
+        assert_eq!(strip_gss_header(&wrapped).unwrap(), &ap_req);
+        assert_eq!(strip_gss_header(&ap_req).unwrap(), &ap_req);
+        // Another mechanism's OID, another TOK_ID, truncation: bad tokens.
+        let mut other = oid(NTLM_OID);
+        other.extend([0x01, 0x00]);
+        assert!(strip_gss_header(&encode(tag::APPLICATION_0, &other)).is_err());
+        let mut ap_rep = oid(MS_KRB5_OID);
+        ap_rep.extend([0x02, 0x00]);
+        assert!(strip_gss_header(&encode(tag::APPLICATION_0, &ap_rep)).is_err());
+        for cut in 1..wrapped.len() {
+            let _ = strip_gss_header(&wrapped[..cut]);
+        }
+        assert!(strip_gss_header(&wrapped[..5]).is_err());
     }
 }
