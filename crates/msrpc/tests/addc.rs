@@ -18,6 +18,8 @@
 //! - a wrong password, an unknown user, a wrong SPN and an unreachable KDC give clear errors;
 //! - msrpc's server with the service account's exported keytab accepts msrpc's client at every
 //!   level and shows the manager the client's name.
+//! - the same server negotiates Kerberos inside SPNEGO (auth type 9) at every level, refusing a
+//!   ticket for another service; a server without a keytab refuses a Kerberos-only Negotiate client.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
