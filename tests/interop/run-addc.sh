@@ -2,7 +2,8 @@
 # Kerberos against a real Active Directory domain: the Samba AD DC of scripts/peers/addc.sh, in its own
 # network namespace. MIT kinit/kvno get AES tickets from its KDC for the DC and for msrpc's service account,
 # the exported keytab holds that account's current keys, and python3-samba calls the DC's mgmt with
-# Kerberos at connect, integrity and privacy (a wrong password refused): the reference run. Then
+# Kerberos at connect, integrity and privacy and with SPNEGO choosing Kerberos at integrity and privacy (a
+# wrong password refused): the reference run. Then
 # `msrpc serve --keytab` (the exported keytab, SPN host/srv1.ad.msrpc.test) is called by the same
 # python3-samba driver and by msrpc's own CLI at every level, with a password and with a keytab, and the
 # CLI calls the DC's mgmt with Kerberos. Everything runs inside the namespace.
@@ -101,6 +102,17 @@ for level in connect packet integrity privacy; do
     fail "msrpc ifids with Kerberos at $level to msrpc serve --keytab: $(tail -3 "$work/ifids-$level.txt")"
   fi
 done
+# SPNEGO choosing Kerberos (auth type 9) to the same server: its Negotiate acceptor takes the AP-REQ.
+for level in connect packet integrity privacy; do
+  if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ifids --user "$user" --auth-service negotiate \
+      --kdc "$MSRPC_ADDC_KDC_URL" --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level "$level" \
+      "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ifids-spnego-$level.txt" 2>&1 \
+      && grep -q 7f6c4340-eb67-11d1-b9d7-00c04fad9a3b "$work/ifids-spnego-$level.txt"; then
+    ok "msrpc ifids with SPNEGO choosing Kerberos at $level to msrpc serve --keytab"
+  else
+    fail "msrpc ifids with SPNEGO/Kerberos at $level to msrpc serve --keytab: $(tail -3 "$work/ifids-spnego-$level.txt")"
+  fi
+done
 if in_dc timeout 30 "$real_bin" ping --user "$user" "${krb[@]}" --keytab "$MSRPC_ADDC_USER_KEYTAB" \
     --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level integrity \
     "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ping-keytab.txt" 2>&1; then
@@ -143,8 +155,8 @@ if [ $captured = 1 ]; then
   capture_stop
   # tshark dissects the Kerberos and SPNEGO tokens and finds nothing wrong with msrpc's or the DC's
   # PDUs (MIC and wrap tokens included).
-  pcap_check -l msrpc "$work/krb5.pcap" "$MSRPC_PORT" --port 135 --expect bind=8 --expect auth3=4 \
-    --expect request=10 --expect response=10 --expect alter_context=1
+  pcap_check -l msrpc "$work/krb5.pcap" "$MSRPC_PORT" --port 135 --expect bind=14 --expect auth3=4 \
+    --expect request=18 --expect response=18 --expect alter_context=7
 fi
 if grep -q "$pw" "$_server_log"; then
   fail "the server log does not contain the password"

@@ -1,6 +1,7 @@
 """python3-samba calls a DCE/RPC server with Kerberos (auth type 16, no NTLM fallback) at the connect,
-integrity ([sign]) and privacy ([seal]) levels, with a ticket from the Samba AD DC's KDC, and a wrong
-password must be refused. Runs inside the DC's network namespace (scripts/peers/addc.sh exec).
+integrity ([sign]) and privacy ([seal]) levels, and with SPNEGO choosing Kerberos ([spnego,sign],
+[spnego,seal]: MUST_USE_KERBEROS credentials, so only Kerberos is offered, with mechListMICs both ways),
+with a ticket from the Samba AD DC's KDC, and a wrong password must be refused. Runs inside the DC's network namespace (scripts/peers/addc.sh exec).
 
 usage: addc.sh exec DIR /usr/bin/python3 samba_krb5.py PORT TARGET_HOST [--peer dc|msrpc]
 
@@ -53,14 +54,14 @@ def creds(password=PASSWORD):
     return c
 
 
-def binding(option):
-    opts = ",".join(o for o in ("krb5", option, f"target_hostname={ARGS.target_host}") if o)
+def binding(option, mech="krb5"):
+    opts = ",".join(o for o in (mech, option, f"target_hostname={ARGS.target_host}") if o)
     return f"ncacn_ip_tcp:127.0.0.1[{ARGS.port},{opts}]"
 
 
-def calls(option):
+def calls(option, mech="krb5"):
     def run():
-        m = mgmt.mgmt(binding(option), LP, creds())
+        m = mgmt.mgmt(binding(option, mech), LP, creds())
         ids = m.inq_if_ids()
         if ids.count < 1:
             raise AssertionError(f"inq_if_ids listed {ids.count} interfaces")
@@ -85,5 +86,8 @@ def wrong_password():
 for level, option in (("connect", ""), ("integrity", "sign"), ("privacy", "seal")):
     check(f"python3-samba Kerberos {level}: mgmt inq_if_ids and is_server_listening to "
           f"{ARGS.peer} (host/{ARGS.target_host})", calls(option))
+for level, option in (("integrity", "sign"), ("privacy", "seal")):
+    check(f"python3-samba SPNEGO/Kerberos {level}: mgmt inq_if_ids and is_server_listening to "
+          f"{ARGS.peer} (host/{ARGS.target_host})", calls(option, "spnego"))
 check(f"python3-samba Kerberos with a wrong password is refused by the KDC ({ARGS.peer})", wrong_password)
 sys.exit(failures)

@@ -18,6 +18,8 @@
 //! - a wrong password, an unknown user, a wrong SPN and an unreachable KDC give clear errors;
 //! - msrpc's server with the service account's exported keytab accepts msrpc's client at every
 //!   level and shows the manager the client's name.
+//! - the same server negotiates Kerberos inside SPNEGO (auth type 9) at every level, refusing a
+//!   ticket for another service; a server without a keytab refuses a Kerberos-only Negotiate client.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -579,4 +581,105 @@ async fn addc_kerberos_to_the_dcs_netlogon_at_every_level() {
             assert_ne!(c1, c2, "{level} {service:?}");
         }
     }
+}
+
+/// A server with `service` (a keytab) and/or an empty users file, serving [`Who`].
+async fn who_server(service: Option<KerberosService>, who: Arc<Who>) -> Server {
+    let mut builder = Server::builder()
+        .interface(who)
+        .interface_security(WHO, InterfaceSecurity::min_level(AuthnLevel::Connect))
+        .authentication(Arc::new(msrpc::UserStore::new()));
+    if let Some(s) = service {
+        builder = builder.kerberos(s);
+    }
+    builder
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn addc_negotiate_choosing_kerberos_to_a_keytab_server_at_every_level() {
+    let dc = dc();
+    let keytab = Keytab::from_file(dc.var("MSRPC_ADDC_KEYTAB")).unwrap();
+    let spn = dc.var("MSRPC_ADDC_SERVICE_SPN").to_owned();
+    let service = KerberosService::from_keytab(&keytab, Some(&spn), dc.kdc()).unwrap();
+    let who = Arc::new(Who::default());
+    let s = who_server(Some(service), who.clone()).await;
+    let text = s.bindings()[0].to_string();
+    let user = || Credentials::new(dc.var("MSRPC_ADDC_USER"), dc.realm(), &dc.password);
+    for level in LEVELS {
+        let mut o = BindingOptions::default();
+        o.call_timeout = Some(Duration::from_secs(30));
+        o.auth = Some(AuthInfo::negotiate_kerberos(level, user(), dc.kdc(), &spn));
+        let b = Binding::with_options(&text, o).unwrap();
+        // Several calls: the sequence numbers after the mechListMICs line up both ways.
+        for _ in 0..3 {
+            let r = b
+                .call(WHO, 0, |_, _| Ok(Vec::new()))
+                .await
+                .unwrap_or_else(|e| panic!("{level}: SPNEGO/Kerberos to the keytab server: {e}"));
+            let who = String::from_utf8(r.stub).unwrap();
+            let (name, groups) = who.split_once('\n').unwrap();
+            assert_eq!(
+                name.to_lowercase(),
+                format!("alice@{} {level}", dc.realm()).to_lowercase()
+            );
+            let groups: Vec<&str> = groups.split(',').collect();
+            assert!(groups[0].ends_with("-513"), "{level}: {groups:?}");
+            assert!(
+                groups.contains(&dc.var("MSRPC_ADDC_TESTERS_SID")),
+                "{level}: {groups:?}"
+            );
+        }
+    }
+    assert_eq!(who.ran.load(Ordering::SeqCst), 12);
+    s.shutdown(Duration::from_secs(1)).await;
+}
+
+/// One call to [`Who`] on `s`, SPNEGO choosing Kerberos at integrity with a ticket for `spn`.
+async fn negotiate_kerberos_who(dc: &Dc, s: &Server, spn: &str) -> msrpc::Result<msrpc::Reply> {
+    let user = Credentials::new(dc.var("MSRPC_ADDC_USER"), dc.realm(), &dc.password);
+    let mut o = BindingOptions::default();
+    o.call_timeout = Some(Duration::from_secs(30));
+    o.auth = Some(AuthInfo::negotiate_kerberos(
+        AuthnLevel::PktIntegrity,
+        user,
+        dc.kdc(),
+        spn,
+    ));
+    let b = Binding::with_options(&s.bindings()[0].to_string(), o).unwrap();
+    b.call(WHO, 0, |_, _| Ok(Vec::new())).await
+}
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn addc_negotiate_kerberos_with_a_wrong_ticket_or_no_keytab_is_refused() {
+    let dc = dc();
+    let keytab = Keytab::from_file(dc.var("MSRPC_ADDC_KEYTAB")).unwrap();
+    let spn = dc.var("MSRPC_ADDC_SERVICE_SPN").to_owned();
+    // A ticket for another service (the DC's): the keytab has no key for it.
+    let service = KerberosService::from_keytab(&keytab, Some(&spn), dc.kdc()).unwrap();
+    let who = Arc::new(Who::default());
+    let s = who_server(Some(service), who.clone()).await;
+    let e = negotiate_kerberos_who(&dc, &s, dc.var("MSRPC_ADDC_DC_SPN"))
+        .await
+        .expect_err("a ticket for another service is refused");
+    eprintln!("wrong ticket: {e}");
+    assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{e}");
+    assert_eq!(who.ran.load(Ordering::SeqCst), 0);
+    s.shutdown(Duration::from_secs(1)).await;
+    // No keytab: a client that offers only Kerberos has nothing to fall back to (bind_nak: the
+    // NegTokenInit offers no mechanism the server has).
+    let who = Arc::new(Who::default());
+    let s = who_server(None, who.clone()).await;
+    let e = negotiate_kerberos_who(&dc, &s, &spn)
+        .await
+        .expect_err("Kerberos without a keytab is refused");
+    eprintln!("no keytab: {e}");
+    assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{e}");
+    assert_eq!(who.ran.load(Ordering::SeqCst), 0);
+    s.shutdown(Duration::from_secs(1)).await;
 }

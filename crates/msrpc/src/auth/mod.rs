@@ -102,9 +102,9 @@ pub fn ntlm_acceptor(store: std::sync::Arc<UserStore>) -> std::sync::Arc<dyn Acc
     })
 }
 
-/// A server's security contexts: NTLM checked against a [`UserStore`], directly or inside
-/// SPNEGO (Negotiate, as a Windows server registered with `RPC_C_AUTHN_GSS_NEGOTIATE` accepts),
-/// and Kerberos when the server has a [`KerberosService`].
+/// A server's security contexts: NTLM checked against a [`UserStore`], and Kerberos when the
+/// server has a [`KerberosService`], each directly or inside SPNEGO (Negotiate, as a Windows server
+/// registered with `RPC_C_AUTHN_GSS_NEGOTIATE` accepts).
 #[derive(Debug)]
 pub(crate) struct StoreAcceptor {
     pub(crate) store: std::sync::Arc<UserStore>,
@@ -135,6 +135,7 @@ impl Acceptor for StoreAcceptor {
                 level,
                 context_id,
                 self.store.clone(),
+                self.kerberos.clone(),
             ))),
             Some(AuthnService::Kerberos) if self.kerberos.is_some() => {
                 let service = self.kerberos.as_ref().map(|k| k.as_ref());

@@ -1,5 +1,16 @@
 //! SPNEGO (Negotiate, auth type 9) on the server: an acceptor of RFC 4178 with MS-SPNG's
-//! variations, negotiating NTLM through the users-file NTLM context.
+//! variations, negotiating Kerberos through the keytab's Kerberos context when the server has
+//! one, and NTLM through the users-file NTLM context.
+//!
+//! The mechanism chosen is the first in the client's mechTypes that this server supports
+//! (Kerberos, under either of its OIDs, only with a keytab). When it is the client's first, its
+//! optimistic token is used; otherwise the first reply only selects it, and the mechListMIC is
+//! then required (RFC 4178 5).
+//!
+//! Kerberos (DCE style, mutual authentication as RPC clients ask): bind (NegTokenInit with the
+//! AP-REQ), bind_ack (accept-incomplete, supportedMech as the client named it, the AP-REP), then
+//! the client's AP-REP and mechListMIC in alter_context, answered by accept-completed and the
+//! server's mechListMIC (an RFC 4121 MIC token over the mechTypes) in the alter_context_resp.
 //!
 //! The legs over DCE/RPC: bind (NegTokenInit: mechTypes and usually an optimistic NTLM
 //! NEGOTIATE), bind_ack (NegTokenResp: accept-incomplete, supportedMech NTLM, the CHALLENGE),
@@ -17,6 +28,8 @@ use msrpc_proto::auth::{
 use msrpc_proto::wire::{AuthLevel, AuthType};
 
 use super::der::{Reader, encode, tag};
+use super::kerberos::{KerberosContext, KerberosService, kerberos_sig_len};
+use super::mic::MIC_LEN;
 use super::ntlm::NtlmContext;
 use super::ntlm_session::{NtlmSession, SIGNATURE_LEN, ntlmv2_proof_matches};
 use super::users::UserStore;
@@ -25,6 +38,11 @@ use super::users::UserStore;
 const NTLM_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
 /// SPNEGO itself, 1.3.6.1.5.5.2, in the GSS-API wrapper of the first token.
 const SPNEGO_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
+/// Kerberos V5, 1.2.840.113554.1.2.2 (RFC 4121).
+const KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+/// Microsoft's Kerberos OID, 1.2.840.48018.1.2.2 (MS-SPNG 3.1.5.2), which Windows and Samba
+/// list first.
+const MS_KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02];
 
 /// negState (RFC 4178 4.2.2).
 const ACCEPT_COMPLETED: u8 = 0;
@@ -43,6 +61,9 @@ enum State {
     Init,
     /// NTLM chosen; waiting for its next token.
     Ntlm,
+    /// Kerberos chosen; waiting for its next token (the AP-REQ if it was not optimistic, then
+    /// the client's AP-REP).
+    Kerberos,
     /// The logon is complete.
     Done,
 }
@@ -57,8 +78,14 @@ pub(super) struct NegotiateServer {
     legs: u8,
     /// The DER of the client's MechTypeList, as received: what both mechListMICs cover.
     mech_types: Vec<u8>,
-    /// NTLM was the client's first mechanism (its mechListMIC may then be omitted).
-    ntlm_first: bool,
+    /// The mechanism chosen was the client's first (its mechListMIC may then be omitted).
+    first_choice: bool,
+    /// The OID contents of the mechanism chosen, as the client named it (supportedMech).
+    chosen: &'static [u8],
+    /// The server's Kerberos identity, when it has a keytab.
+    service: Option<Arc<KerberosService>>,
+    /// The Kerberos context, once Kerberos is chosen.
+    krb: Option<KerberosContext>,
     session: Option<NtlmSession>,
     /// The password is proven by the first fragment that verifies (no MIC checked it).
     unproven: bool,
@@ -70,7 +97,12 @@ pub(super) struct NegotiateServer {
 }
 
 impl NegotiateServer {
-    pub(super) fn new(level: AuthLevel, context_id: u32, store: Arc<UserStore>) -> Self {
+    pub(super) fn new(
+        level: AuthLevel,
+        context_id: u32,
+        store: Arc<UserStore>,
+        service: Option<Arc<KerberosService>>,
+    ) -> Self {
         NegotiateServer {
             // The inner context never signs, and never refuses a connect-level logon itself:
             // here the mechListMIC, or the first fragment, proves the password (see `finish`).
@@ -80,7 +112,10 @@ impl NegotiateServer {
             context_id,
             legs: 0,
             mech_types: Vec::new(),
-            ntlm_first: false,
+            first_choice: false,
+            chosen: NTLM_OID,
+            service,
+            krb: None,
             session: None,
             unproven: false,
             store,
@@ -94,27 +129,49 @@ impl NegotiateServer {
         let mut r = Reader::new(init.mech_types)?;
         let list = r.expect(tag::SEQUENCE, "mechTypes is not a SEQUENCE")?;
         let mut oids = r.inner(&list)?;
-        let mut position = None;
+        // The first mechanism of the client's list that this server supports.
+        let mut choice: Option<(usize, &'static [u8])> = None;
         let mut index = 0usize;
         while !oids.is_empty() {
             let oid = oids.expect(tag::OID, "mechTypes holds something other than an OID")?;
-            if oid.contents == NTLM_OID && position.is_none() {
-                position = Some(index);
+            if choice.is_none() {
+                if oid.contents == NTLM_OID {
+                    choice = Some((index, NTLM_OID));
+                } else if self.service.is_some() && oid.contents == KRB5_OID {
+                    choice = Some((index, KRB5_OID));
+                } else if self.service.is_some() && oid.contents == MS_KRB5_OID {
+                    choice = Some((index, MS_KRB5_OID));
+                }
             }
             index += 1;
         }
-        let Some(position) = position else {
+        let Some((position, chosen)) = choice else {
             return Err(AuthError::new(
                 AuthFailure::Unsupported,
-                "SPNEGO: the client offers no mechanism this server supports (NTLM)",
+                if self.service.is_some() {
+                    "SPNEGO: the client offers no mechanism this server supports (Kerberos, NTLM)"
+                } else {
+                    "SPNEGO: the client offers no mechanism this server supports (NTLM; \
+                     Kerberos needs a keytab)"
+                },
             ));
         };
         self.mech_types = init.mech_types.to_vec();
-        self.ntlm_first = position == 0;
+        self.first_choice = position == 0;
+        self.chosen = chosen;
+        // The optimistic token is the client's first mechanism's: use it only if that is the
+        // one chosen.
+        let optimistic = if self.first_choice {
+            init.mech_token
+        } else {
+            None
+        };
+        if chosen != NTLM_OID {
+            return self.on_kerberos_init(optimistic);
+        }
         self.state = State::Ntlm;
-        // The optimistic token is the client's first mechanism's: use it only if that is NTLM.
-        let response = match (self.ntlm_first, init.mech_token) {
-            (true, Some(t)) => match self.ntlm.step(Some(t))? {
+        let response = match optimistic {
+            Some(t) => match self.ntlm.step(Some(t))? {
                 AuthStep::Continue(challenge) => {
                     self.challenge.clone_from(&challenge);
                     Some(challenge)
@@ -126,14 +183,132 @@ impl NegotiateServer {
                     ));
                 }
             },
-            _ => None,
+            None => None,
         };
         Ok(AuthStep::Continue(neg_token_resp(
             Some(ACCEPT_INCOMPLETE),
-            true,
+            Some(self.chosen),
             response.as_deref(),
             None,
         )))
+    }
+
+    /// Kerberos chosen: the server's Kerberos context takes the AP-REQ when it came as the
+    /// optimistic token; otherwise the reply only selects Kerberos.
+    fn on_kerberos_init(&mut self, optimistic: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        let Some(service) = self.service.as_deref() else {
+            return Err(AuthError::new(
+                AuthFailure::Unsupported,
+                "SPNEGO: Kerberos without a keytab",
+            ));
+        };
+        self.krb = Some(KerberosContext::server(
+            self.level,
+            self.context_id,
+            service,
+        )?);
+        self.state = State::Kerberos;
+        match optimistic {
+            Some(t) => self.kerberos_step(t, None, true),
+            None => Ok(AuthStep::Continue(neg_token_resp(
+                Some(ACCEPT_INCOMPLETE),
+                Some(self.chosen),
+                None,
+                None,
+            ))),
+        }
+    }
+
+    /// One Kerberos token (the AP-REQ, or the client's AP-REP), and the client's mechListMIC
+    /// when it came with it. `select` puts supportedMech in the reply (the first reply).
+    fn kerberos_step(
+        &mut self,
+        token: &[u8],
+        client_mic: Option<&[u8]>,
+        select: bool,
+    ) -> Result<AuthStep, AuthError> {
+        let supported = select.then_some(self.chosen);
+        let krb = self
+            .krb
+            .as_mut()
+            .ok_or_else(super::kerberos::not_established)?;
+        match krb.step(Some(strip_gss_header(token)?))? {
+            AuthStep::Continue(reply) => {
+                if client_mic.is_some() {
+                    return Err(AuthError::new(
+                        AuthFailure::BadToken,
+                        "SPNEGO: a mechListMIC before the logon is complete",
+                    ));
+                }
+                Ok(AuthStep::Continue(neg_token_resp(
+                    Some(ACCEPT_INCOMPLETE),
+                    supported,
+                    Some(&reply),
+                    None,
+                )))
+            }
+            AuthStep::Complete(reply) => {
+                let answer = self.kerberos_finish(client_mic, supported, reply.as_deref())?;
+                self.state = State::Done;
+                Ok(AuthStep::Complete(Some(answer)))
+            }
+        }
+    }
+
+    /// Kerberos accepted the logon: check the client's mechListMIC (RFC 4121 MIC token over
+    /// the mechTypes as received) and answer with ours, under the context's key and sequence.
+    fn kerberos_finish(
+        &mut self,
+        client_mic: Option<&[u8]>,
+        supported: Option<&'static [u8]>,
+        reply: Option<&[u8]>,
+    ) -> Result<Vec<u8>, AuthError> {
+        let krb = self
+            .krb
+            .as_mut()
+            .ok_or_else(super::kerberos::not_established)?;
+        let Some(mic) = client_mic else {
+            // RFC 4178 5: the MICs may be left out only when the mechanism chosen is the
+            // initiator's first; otherwise a downgrade could hide behind their absence.
+            if !self.first_choice {
+                return Err(AuthError::new(
+                    AuthFailure::LogonFailure,
+                    "logon denied: SPNEGO chose a mechanism other than the client's first, \
+                     and the client sent no mechListMIC",
+                ));
+            }
+            return Ok(neg_token_resp(
+                Some(ACCEPT_COMPLETED),
+                supported,
+                reply,
+                None,
+            ));
+        };
+        let pm = krb
+            .per_message
+            .as_mut()
+            .ok_or_else(super::kerberos::not_established)?;
+        pm.verify(&self.mech_types, mic).map_err(|e| {
+            AuthError::new(
+                AuthFailure::LogonFailure,
+                format!(
+                    "logon denied: the SPNEGO mechListMIC does not verify ({})",
+                    e.detail
+                ),
+            )
+        })?;
+        let seq = u64::from(krb.pkg.next_seq_number());
+        let mut ours = [0u8; MIC_LEN];
+        krb.per_message
+            .as_ref()
+            .ok_or_else(super::kerberos::not_established)?
+            .sign(seq, &self.mech_types, &mut ours)?;
+        Ok(neg_token_resp(
+            Some(ACCEPT_COMPLETED),
+            supported,
+            reply,
+            Some(&ours),
+        ))
     }
 
     fn on_resp(&mut self, token: &[u8]) -> Result<AuthStep, AuthError> {
@@ -159,7 +334,7 @@ impl NegotiateServer {
             self.state = State::Done;
             return Ok(AuthStep::Complete(Some(neg_token_resp(
                 Some(ACCEPT_COMPLETED),
-                false,
+                None,
                 None,
                 None,
             ))));
@@ -175,7 +350,7 @@ impl NegotiateServer {
                 }
                 Ok(AuthStep::Continue(neg_token_resp(
                     Some(ACCEPT_INCOMPLETE),
-                    false,
+                    None,
                     Some(&challenge),
                     None,
                 )))
@@ -239,12 +414,12 @@ impl NegotiateServer {
                 session.verify_mic(&self.mech_types, mic)?;
                 self.unproven = false;
                 let ours = session.make_mic(&self.mech_types)?;
-                neg_token_resp(Some(ACCEPT_COMPLETED), false, None, Some(&ours))
+                neg_token_resp(Some(ACCEPT_COMPLETED), None, None, Some(&ours))
             }
             None => {
                 // RFC 4178 5: the MICs may be left out only when the mechanism chosen is the
                 // initiator's first; otherwise a downgrade could hide behind their absence.
-                if !self.ntlm_first {
+                if !self.first_choice {
                     return Err(AuthError::new(
                         AuthFailure::LogonFailure,
                         "logon denied: SPNEGO chose a mechanism other than the client's first, \
@@ -260,12 +435,29 @@ impl NegotiateServer {
                     ));
                 }
                 self.unproven = unproven;
-                neg_token_resp(Some(ACCEPT_COMPLETED), false, None, None)
+                neg_token_resp(Some(ACCEPT_COMPLETED), None, None, None)
             }
         };
         self.session = Some(session);
         self.state = State::Done;
         Ok(AuthStep::Complete(Some(answer)))
+    }
+
+    fn on_kerberos_resp(&mut self, token: &[u8]) -> Result<AuthStep, AuthError> {
+        let resp = parse_resp(token)?;
+        if resp.neg_state == Some(REJECT) {
+            return Err(AuthError::new(
+                AuthFailure::LogonFailure,
+                "SPNEGO: the client rejected the negotiation",
+            ));
+        }
+        let Some(inner) = resp.response_token else {
+            return Err(AuthError::new(
+                AuthFailure::BadToken,
+                "SPNEGO: a NegTokenResp without a Kerberos token",
+            ));
+        };
+        self.kerberos_step(inner, resp.mech_list_mic, false)
     }
 
     fn session(&mut self) -> Result<&mut NtlmSession, AuthError> {
@@ -308,6 +500,7 @@ impl SecurityContext for NegotiateServer {
         match self.state {
             State::Init => self.on_init(token),
             State::Ntlm => self.on_resp(token),
+            State::Kerberos => self.on_kerberos_resp(token),
             State::Done => Err(AuthError::new(
                 AuthFailure::BadToken,
                 "SPNEGO: a token after the exchange completed",
@@ -316,7 +509,11 @@ impl SecurityContext for NegotiateServer {
     }
 
     fn signature_len(&self) -> usize {
-        SIGNATURE_LEN
+        match &self.krb {
+            Some(k) if k.per_message.is_some() => k.signature_len(),
+            Some(_) => kerberos_sig_len(self.level),
+            None => SIGNATURE_LEN,
+        }
     }
 
     fn protect(
@@ -325,6 +522,9 @@ impl SecurityContext for NegotiateServer {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
+        if let Some(k) = self.krb.as_mut() {
+            return k.protect(pdu, body, signature);
+        }
         let seal = level_seals(self.level);
         self.session()?.protect(pdu, body, signature, seal)
     }
@@ -335,6 +535,9 @@ impl SecurityContext for NegotiateServer {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
+        if let Some(k) = self.krb.as_mut() {
+            return k.verify(pdu, body, signature);
+        }
         let seal = level_seals(self.level);
         let result = self.session()?.verify(pdu, body, signature, seal);
         if self.unproven {
@@ -355,6 +558,7 @@ impl SecurityContext for NegotiateServer {
 
     fn peer_identity(&self) -> Option<PeerIdentity> {
         match self.state {
+            State::Done if self.krb.is_some() => self.krb.as_ref()?.peer_identity(),
             State::Done if !self.anonymous => self.ntlm.peer_identity(),
             _ => None,
         }
@@ -371,6 +575,36 @@ fn is_anonymous_authenticate(m: &[u8]) -> bool {
         && len(12).is_some_and(|l| l <= 1)
         && len(20) == Some(0)
         && len(36) == Some(0)
+}
+
+/// A Kerberos token as the Kerberos context takes it: DCE style sends the AP-REQ bare, but a
+/// client may wrap it in the GSS-API header (RFC 4121 4.1: `60 len`, the Kerberos OID, TOK_ID
+/// `01 00`), which is taken off here.
+fn strip_gss_header(token: &[u8]) -> Result<&[u8], AuthError> {
+    if token.first() != Some(&tag::APPLICATION_0) {
+        return Ok(token);
+    }
+    let bad = |what: &str| {
+        AuthError::new(
+            AuthFailure::BadToken,
+            format!("SPNEGO: the Kerberos token's GSS-API header: {what}"),
+        )
+    };
+    let mut r = Reader::new(token)?;
+    let app = r.expect(tag::APPLICATION_0, "not a GSS-API token")?;
+    if !r.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    let mut gss = r.inner(&app)?;
+    let oid = gss.expect(tag::OID, "no mechanism OID")?;
+    if oid.contents != KRB5_OID && oid.contents != MS_KRB5_OID {
+        return Err(bad("not Kerberos"));
+    }
+    let rest = &app.contents[oid.raw.len()..];
+    match rest {
+        [0x01, 0x00, ap_req @ ..] => Ok(ap_req),
+        _ => Err(bad("not an AP-REQ (TOK_ID 01 00)")),
+    }
 }
 
 /// The fields of a NegTokenInit the acceptor uses.
@@ -507,11 +741,11 @@ fn parse_resp(token: &[u8]) -> Result<Resp<'_>, AuthError> {
     Ok(resp)
 }
 
-/// A NegTokenResp: `[1] SEQUENCE { negState [0], supportedMech [1] NTLM, responseToken [2],
-/// mechListMIC [3] }`, each field present when given.
+/// A NegTokenResp: `[1] SEQUENCE { negState [0], supportedMech [1], responseToken [2],
+/// mechListMIC [3] }`, each field present when given (supportedMech as OID contents).
 fn neg_token_resp(
     state: Option<u8>,
-    supported_mech: bool,
+    supported_mech: Option<&[u8]>,
     response: Option<&[u8]>,
     mic: Option<&[u8]>,
 ) -> Vec<u8> {
@@ -519,8 +753,8 @@ fn neg_token_resp(
     if let Some(s) = state {
         fields.extend(encode(tag::context(0), &encode(tag::ENUMERATED, &[s])));
     }
-    if supported_mech {
-        fields.extend(encode(tag::context(1), &encode(tag::OID, NTLM_OID)));
+    if let Some(oid) = supported_mech {
+        fields.extend(encode(tag::context(1), &encode(tag::OID, oid)));
     }
     if let Some(t) = response {
         fields.extend(encode(tag::context(2), &encode(tag::OCTET_STRING, t)));
@@ -552,7 +786,7 @@ mod tests {
         encode(tag::APPLICATION_0, &gss)
     }
 
-    const KRB5: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+    const KRB5: &[u8] = KRB5_OID;
 
     #[test]
     fn negtokeninit_fields_are_read_with_the_raw_mechtypes() {
@@ -578,7 +812,7 @@ mod tests {
         let mut other = good.clone();
         other[4] ^= 1;
         assert!(parse_init(&other).is_err());
-        assert!(parse_init(&neg_token_resp(Some(0), false, None, None)).is_err());
+        assert!(parse_init(&neg_token_resp(Some(0), None, None, None)).is_err());
         let fields = [
             encode(tag::context(2), &encode(tag::OCTET_STRING, b"x")),
             encode(tag::context(0), &encode(tag::SEQUENCE, &oid(NTLM_OID))),
@@ -616,7 +850,7 @@ mod tests {
             assert!(parse_resp(&bad).is_err(), "{bad:02x?}");
         }
         for cut in 0..20 {
-            let t = neg_token_resp(Some(1), false, Some(b"0123456789"), None);
+            let t = neg_token_resp(Some(1), None, Some(b"0123456789"), None);
             if cut < t.len() {
                 assert!(parse_resp(&t[..cut]).is_err());
             }
@@ -626,16 +860,16 @@ mod tests {
     #[test]
     fn a_client_offering_no_ntlm_is_refused_and_a_garbage_token_too() {
         let store = Arc::new(UserStore::new());
-        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone());
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone(), None);
         let e = s.step(Some(&init_token(&[KRB5], Some(b"x")))).unwrap_err();
         assert_eq!(e.kind, AuthFailure::Unsupported);
-        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store);
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store, None);
         let e = s.step(Some(&[0x60, 0x03, 0x01, 0x02])).unwrap_err();
         assert_eq!(e.kind, AuthFailure::BadToken);
     }
 
     fn resp_token(response: Option<&[u8]>, mic: Option<&[u8]>) -> Vec<u8> {
-        neg_token_resp(None, false, response, mic)
+        neg_token_resp(None, None, response, mic)
     }
 
     /// A whole exchange with sspi's NTLM client inside hand-made SPNEGO tokens, the client's
@@ -649,7 +883,7 @@ mod tests {
         use super::super::config::Credentials;
         let mut store = UserStore::new();
         store.insert("alice", "s3cret!");
-        let mut server = NegotiateServer::new(level, 3, Arc::new(store));
+        let mut server = NegotiateServer::new(level, 3, Arc::new(store), None);
         let mut client = NtlmContext::client(level, 3, &Credentials::new("alice", "WS", password));
         let AuthStep::Continue(negotiate) = client.step(None)? else {
             panic!("no NEGOTIATE")
@@ -740,9 +974,10 @@ mod tests {
         anonymous.resize(64, 0);
         assert!(is_anonymous_authenticate(&anonymous));
         let store = Arc::new(UserStore::new());
-        let mut s = NegotiateServer::new(AuthLevel::CONNECT, 1, store);
+        let mut s = NegotiateServer::new(AuthLevel::CONNECT, 1, store, None);
         // Before the CHALLENGE it is no logon at all.
-        let mut early = NegotiateServer::new(AuthLevel::CONNECT, 1, Arc::new(UserStore::new()));
+        let mut early =
+            NegotiateServer::new(AuthLevel::CONNECT, 1, Arc::new(UserStore::new()), None);
         assert!(
             early
                 .step(Some(&init_token(&[NTLM_OID], Some(&anonymous))))
@@ -779,7 +1014,7 @@ mod tests {
     #[test]
     fn ntlm_not_first_is_selected_without_using_the_optimistic_token() {
         let store = Arc::new(UserStore::new());
-        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store);
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store, None);
         let AuthStep::Continue(t) = s
             .step(Some(&init_token(
                 &[KRB5, NTLM_OID],
@@ -790,8 +1025,102 @@ mod tests {
             panic!()
         };
         // accept-incomplete, supportedMech NTLM, no responseToken.
-        let expected = neg_token_resp(Some(ACCEPT_INCOMPLETE), true, None, None);
+        let expected = neg_token_resp(Some(ACCEPT_INCOMPLETE), Some(NTLM_OID), None, None);
         assert_eq!(t, expected);
-        assert!(!s.ntlm_first);
+        assert!(!s.first_choice);
+    }
+
+    fn service() -> Option<Arc<KerberosService>> {
+        Some(Arc::new(
+            KerberosService::from_password(
+                "host/srv1.example.test",
+                "EXAMPLE.TEST",
+                "Srv1-pw",
+                "tcp://127.0.0.1:9",
+            )
+            .unwrap(),
+        ))
+    }
+
+    #[test]
+    fn with_a_keytab_kerberos_is_chosen_under_the_oid_the_client_named() {
+        let store = Arc::new(UserStore::new());
+        // Kerberos (MS's OID) not first: selected with no token, and the MIC will be required.
+        let other: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x1e];
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone(), service());
+        let AuthStep::Continue(t) = s
+            .step(Some(&init_token(
+                &[other, MS_KRB5_OID, NTLM_OID],
+                Some(b"NEGOEX"),
+            )))
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            t,
+            neg_token_resp(Some(ACCEPT_INCOMPLETE), Some(MS_KRB5_OID), None, None)
+        );
+        assert!(!s.first_choice);
+        assert!(matches!(s.state, State::Kerberos));
+        // Kerberos first, with a token that is no AP-REQ: refused, never a panic.
+        for (mech, token) in [
+            (KRB5_OID, &b"not an AP-REQ"[..]),
+            (MS_KRB5_OID, &[0x6e, 0x03, 0x30, 0x01, 0x00][..]),
+            (KRB5_OID, &[0x60, 0x05, 0x06, 0x03, 0x2a, 0x03, 0x04][..]),
+        ] {
+            let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone(), service());
+            let e = s
+                .step(Some(&init_token(&[mech, NTLM_OID], Some(token))))
+                .unwrap_err();
+            assert!(
+                matches!(e.kind, AuthFailure::BadToken | AuthFailure::LogonFailure),
+                "{e}"
+            );
+            assert_eq!(s.peer_identity(), None);
+        }
+        // No keytab: Kerberos first falls back to NTLM (the optimistic AP-REQ dropped).
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store.clone(), None);
+        let AuthStep::Continue(t) = s
+            .step(Some(&init_token(
+                &[MS_KRB5_OID, KRB5_OID, NTLM_OID],
+                Some(b"AP-REQ"),
+            )))
+            .unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            t,
+            neg_token_resp(Some(ACCEPT_INCOMPLETE), Some(NTLM_OID), None, None)
+        );
+        // Kerberos only and no keytab: nothing to choose.
+        let mut s = NegotiateServer::new(AuthLevel::PKT_INTEGRITY, 1, store, None);
+        let e = s
+            .step(Some(&init_token(&[KRB5_OID], Some(b"AP-REQ"))))
+            .unwrap_err();
+        assert_eq!(e.kind, AuthFailure::Unsupported);
+    }
+
+    #[test]
+    fn a_gss_api_header_around_the_ap_req_is_taken_off() {
+        let ap_req = [0x6e, 0x02, 0x30, 0x00];
+        let mut inner = oid(KRB5_OID);
+        inner.extend([0x01, 0x00]);
+        inner.extend(ap_req);
+        let wrapped = encode(tag::APPLICATION_0, &inner);
+        assert_eq!(strip_gss_header(&wrapped).unwrap(), &ap_req);
+        assert_eq!(strip_gss_header(&ap_req).unwrap(), &ap_req);
+        // Another mechanism's OID, another TOK_ID, truncation: bad tokens.
+        let mut other = oid(NTLM_OID);
+        other.extend([0x01, 0x00]);
+        assert!(strip_gss_header(&encode(tag::APPLICATION_0, &other)).is_err());
+        let mut ap_rep = oid(MS_KRB5_OID);
+        ap_rep.extend([0x02, 0x00]);
+        assert!(strip_gss_header(&encode(tag::APPLICATION_0, &ap_rep)).is_err());
+        for cut in 1..wrapped.len() {
+            let _ = strip_gss_header(&wrapped[..cut]);
+        }
+        assert!(strip_gss_header(&wrapped[..5]).is_err());
     }
 }
