@@ -15,34 +15,34 @@ use std::time::Instant;
 
 use msrpc_proto::{FaultStatus, Win32Status};
 
-/// One call's span and the moment it began (read only when the span is enabled).
+/// One call's span and the moment it began: nothing but a null pointer when nobody listens, so
+/// the in-flight maps of both connection tasks grow by one word per call.
 #[derive(Debug)]
-pub(crate) struct CallSpan {
-    span: tracing::Span,
-    start: Option<Instant>,
-}
+pub(crate) struct CallSpan(Option<Box<(tracing::Span, Instant)>>);
 
 impl CallSpan {
     /// Wraps a span made by [`call_span!`]; the clock is read only when someone listens.
     pub(crate) fn new(span: tracing::Span) -> CallSpan {
-        let start = (!span.is_disabled()).then(Instant::now);
-        CallSpan { span, start }
+        CallSpan((!span.is_disabled()).then(|| Box::new((span, Instant::now()))))
     }
 
-    /// The span, to enter while code of the call runs.
-    pub(crate) fn span(&self) -> &tracing::Span {
-        &self.span
+    /// The span, to enter while code of the call runs (a disabled one when nobody listens).
+    pub(crate) fn span(&self) -> tracing::Span {
+        self.0
+            .as_ref()
+            .map_or_else(tracing::Span::none, |b| b.0.clone())
     }
 
     /// Records the final status (computed only when the span is enabled) and the duration, emits
     /// the "call ended" event and closes the span.
     pub(crate) fn end(self, status: impl FnOnce() -> Cow<'static, str>) {
-        let Some(start) = self.start else { return };
+        let Some(b) = self.0 else { return };
+        let (span, start) = *b;
         let us = start.elapsed().as_micros() as u64;
         let status = status();
-        self.span.record("status", &*status);
-        self.span.record("duration_us", us);
-        tracing::debug!(target: "msrpc::call", parent: &self.span, "call ended");
+        span.record("status", &*status);
+        span.record("duration_us", us);
+        tracing::debug!(target: "msrpc::call", parent: &span, "call ended");
     }
 }
 

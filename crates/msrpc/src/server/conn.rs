@@ -374,7 +374,7 @@ fn dispatch(
         peer,
     };
     if !shared.admits(&check) {
-        debug!(parent: span.span(), ?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
+        debug!(parent: &span.span(), ?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
         return fault(conn, FaultStatus(Win32Status::ERROR_ACCESS_DENIED.0), span);
     }
     // The call counts as in progress from here until its guard is dropped (answered, or refused).
@@ -390,7 +390,7 @@ fn dispatch(
     }
     // Events of the manager that runs here (inline managers, `Service::accept`, decode faults)
     // nest under the call's span.
-    let entered = span.span().clone();
+    let entered = span.span();
     calls.insert(
         c.call_id,
         InFlight {
