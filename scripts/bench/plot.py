@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the SVG plot of BENCHMARKS.md from `msrpc bench --json-out` output: calls per second against
-calls outstanding, for msrpc, tonic and the raw TCP limit, on one connection and over several.
+calls outstanding, for msrpc (its client, and the batched raw client against its server), tonic and
+the raw framing limit, on one connection and over several.
 
 usage: scripts/bench/plot.py BENCH.json OUT.svg
 
@@ -17,8 +18,10 @@ L, R, T, B = 80, 240, 40, 60  # margins
 def series(rows):
     out = {}
     spec = [
-        ("raw TCP limit, 1 connection", "limit", "raw TCP stream", 1, "#777777", "6,4"),
-        ("raw TCP limit, {n} connections", "limit", "raw TCP stream", "n", "#777777", ""),
+        ("raw framing limit, 1 connection", "limit", "batched raw client -> raw framing server", 1, "#777777", "6,4"),
+        ("raw framing limit, {n} connections", "limit", "batched raw client -> raw framing server", "n", "#777777", ""),
+        ("msrpc server, batched client, 1 conn.", "server", "batched raw client -> msrpc server", 1, "#2ca02c", "6,4"),
+        ("msrpc server, batched client, {n} conns", "server", "batched raw client -> msrpc server", "n", "#2ca02c", ""),
         ("msrpc, 1 connection", "async", "msrpc", 1, "#d62728", "6,4"),
         ("msrpc, {n} connections", "async", "msrpc", "n", "#d62728", ""),
         ("tonic, 1 connection", "tonic", "tonic unary echo, outstanding", 1, "#1f77b4", "6,4"),

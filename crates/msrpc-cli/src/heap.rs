@@ -1,4 +1,5 @@
-//! A counting global allocator: the live heap bytes of the process, so the soak can show that memory
+//! A counting global allocator: the live heap bytes of the process and the allocations made (the
+//! bench's allocations per call), so the soak can show that memory
 //! returns to its baseline (RSS cannot: the C allocator keeps freed pages for reuse).
 //!
 //! This is the one place in the tool with `unsafe`: implementing `GlobalAlloc` requires it. Each
@@ -9,6 +10,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Allocations made (`alloc`, `alloc_zeroed`, `realloc`): what `msrpc bench` counts per call.
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 
 /// The system allocator, counting the bytes it has handed out and not yet had back.
 #[derive(Debug)]
@@ -22,6 +25,7 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         p
     }
@@ -31,6 +35,7 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.alloc_zeroed(layout) };
         if !p.is_null() {
             LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         p
     }
@@ -45,6 +50,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded unchanged.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
             LIVE.fetch_add(new_size, Ordering::Relaxed);
             LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
         }
@@ -55,4 +61,9 @@ unsafe impl GlobalAlloc for Counting {
 /// Heap bytes allocated and not freed, now.
 pub(crate) fn live_bytes() -> usize {
     LIVE.load(Ordering::Relaxed)
+}
+
+/// Allocations (including reallocations) made by the process so far.
+pub(crate) fn allocations() -> usize {
+    ALLOCS.load(Ordering::Relaxed)
 }

@@ -6,6 +6,7 @@ mod demo;
 mod epm;
 mod heap;
 mod idl;
+mod logging;
 mod output;
 mod perf;
 
@@ -36,6 +37,12 @@ Examples:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log at this level (error, warn, info, debug, trace) for msrpc, on stderr; `debug` prints
+    /// one line per call with its status. Any tracing-subscriber `EnvFilter` directive is taken
+    /// too. Without it: the `RUST_LOG` environment variable, else `MSRPC_LOG` (the older name),
+    /// else `warn`.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,19 +205,48 @@ printed as file:line:col with the source line and a caret.")]
     Bench(Box<bench::BenchArgs>),
 }
 
+/// The log filter: `--log-level`, else `RUST_LOG`, else `MSRPC_LOG`, else `warn`. A bare level
+/// applies to msrpc's own crates (the other crates stay at `warn`); anything else is an `EnvFilter`
+/// directive list as `RUST_LOG` takes. Returns the directives, checked.
+fn log_filter(flag: Option<&str>) -> Result<String, String> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let (spec, from) = match flag {
+        Some(f) => (f.to_string(), "--log-level"),
+        None => match env("RUST_LOG") {
+            Some(v) => (v, "RUST_LOG"),
+            None => match env("MSRPC_LOG") {
+                Some(v) => (v, "MSRPC_LOG"),
+                None => ("warn".to_string(), "the default"),
+            },
+        },
+    };
+    let level = spec.trim().to_ascii_lowercase();
+    let spec = match level.as_str() {
+        "off" => level,
+        "error" | "warn" | "info" | "debug" | "trace" => {
+            format!("warn,msrpc={level},msrpc_proto={level},msrpc_cli={level}")
+        }
+        _ => spec,
+    };
+    tracing_subscriber::EnvFilter::try_new(&spec)
+        .map_err(|e| format!("{from}: bad log filter {spec:?}: {e}"))?;
+    Ok(spec)
+}
+
 /// Counts live heap bytes for `msrpc bench` (see `heap.rs`).
 #[global_allocator]
 static ALLOCATOR: heap::Counting = heap::Counting;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MSRPC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = match log_filter(cli.log_level.as_deref()) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("msrpc: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    logging::init(filter);
     let result = match cli.command {
         Command::Demo { delay, json } => demo::run(delay, json),
         Command::Serve {

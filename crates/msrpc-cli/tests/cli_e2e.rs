@@ -197,3 +197,120 @@ fn demo_and_serve_print_json_when_asked() {
         "{v}"
     );
 }
+
+/// `msrpc serve --log-level debug` prints one line per call with its status in words: the span of
+/// the `ping`'s is_server_listening, and of a call to an opnum mgmt does not have.
+#[test]
+fn serve_log_level_debug_prints_a_line_per_call() {
+    let mut child = msrpc()
+        .args([
+            "serve",
+            "--log-level",
+            "debug",
+            "--listen",
+            "ncacn_ip_tcp:127.0.0.1[0]",
+        ])
+        .env_remove("RUST_LOG")
+        .env_remove("MSRPC_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run msrpc serve");
+    let out = child.stdout.take().expect("stdout");
+    let err = child.stderr.take().expect("stderr");
+    let s = Serve(child);
+    let line = BufReader::new(out)
+        .lines()
+        .next()
+        .expect("a line")
+        .expect("utf-8");
+    let binding = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    // The server's stderr, line by line, read on a thread so the wait below is bounded.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+
+    let ping = msrpc()
+        .args(["ping", &binding])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("ping");
+    assert!(ping.status.success());
+
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let call_line = loop {
+        let left = end.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("rpc_call") => break l,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!(
+                "no per-call line within 10 s; stderr so far:\n{}",
+                seen.join("\n")
+            ),
+        }
+    };
+    for want in [
+        "side=\"server\"",
+        "interface=mgmt",
+        "opnum=2",
+        "status=\"ok\"",
+        "duration_us=",
+        "call ended",
+    ] {
+        assert!(call_line.contains(want), "{want} missing in {call_line}");
+    }
+    // Not a terminal: no colour codes in the line.
+    assert!(!call_line.contains('\u{1b}'), "{call_line}");
+    drop(s);
+}
+
+/// `RUST_LOG` is taken as tracing-subscriber's `EnvFilter` does, and `MSRPC_LOG` still works when
+/// `RUST_LOG` is not set; a bad filter is bad usage (2).
+#[test]
+fn log_filters_from_the_environment() {
+    for (var, value) in [("RUST_LOG", "msrpc=info"), ("MSRPC_LOG", "msrpc=info")] {
+        let mut cmd = msrpc();
+        cmd.args(["serve", "--listen", "ncacn_ip_tcp:127.0.0.1[0]"])
+            .env_remove("RUST_LOG")
+            .env_remove("MSRPC_LOG")
+            .env(var, value)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run msrpc serve");
+        let err = child.stderr.take().expect("stderr");
+        let out = child.stdout.take().expect("stdout");
+        let s = Serve(child);
+        let _ = BufReader::new(out).lines().next();
+        // The server logs `listening` at info once its listener is up.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{var}={value}: nothing logged"));
+        assert!(
+            line.contains("INFO") && line.contains("listening"),
+            "{var}: {line}"
+        );
+        drop(s);
+    }
+    let out = msrpc()
+        .args(["--log-level", "msrpc=notalevel", "ifids", "x"])
+        .output()
+        .expect("run msrpc");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -24,6 +24,7 @@ pub mod notify;
 #[cfg(feature = "ncacn-np")]
 pub mod np;
 pub mod server;
+mod trace;
 pub mod transport;
 
 pub use auth::{

@@ -32,7 +32,9 @@ Examples:
   msrpc bench --soak
   msrpc bench --soak --clients 200 --outstanding 16 --seconds 60 --json
 
-Groups (--only): limit (raw TCP), null (blocking calls), async (outstanding calls), mgmt
+Groups (--only): limit (raw TCP: ping-pong; a batched client against a framing server), server
+(the same batched client against msrpc's server), null (blocking calls, allocations per call, and
+with a subscriber listening to the spans), async (outstanding calls), mgmt
 (is_server_listening), ndr (encode/decode vs memcpy), memory (per idle connection and per
 outstanding call); tonic and samba rows come with --tonic and --against-samba.
 
@@ -53,13 +55,13 @@ pub(crate) struct BenchArgs {
     /// Payloads of the raw ping-pong and blocking-call rows, in bytes.
     #[arg(long, value_delimiter = ',', default_values_t = [0usize, 1024, 65536, 1048576])]
     payloads: Vec<usize>,
-    /// Calls outstanding in the raw stream and async rows.
+    /// Calls outstanding in the batched-client (limit, server) and async rows.
     #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 64, 256])]
     concurrency: Vec<usize>,
     /// Connections of the multi-connection rows (the outstanding calls are spread over them).
     #[arg(long, default_value_t = 4)]
     connections: usize,
-    /// Only these groups (limit, null, async, mgmt, ndr, memory); default all.
+    /// Only these groups (limit, server, null, async, mgmt, ndr, memory); default all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The tonic echo benchmark binary (benches/tonic-echo), run as a child for the tonic rows.
@@ -175,7 +177,7 @@ fn run_perf(args: BenchArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    const GROUPS: [&str; 6] = ["limit", "null", "async", "mgmt", "ndr", "memory"];
+    const GROUPS: [&str; 7] = ["limit", "server", "null", "async", "mgmt", "ndr", "memory"];
     if let Some(g) = args.only.iter().find(|g| !GROUPS.contains(&g.as_str())) {
         eprintln!(
             "msrpc bench: unknown group `{g}` (known: {})",

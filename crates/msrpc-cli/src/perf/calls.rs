@@ -54,6 +54,8 @@ pub(super) struct Bench {
     pub(super) client_rt: tokio::runtime::Runtime,
     pub(super) server: Server,
     pub(super) binding: String,
+    /// The server's TCP port (for the batched raw client).
+    pub(super) port: u16,
 }
 
 pub(super) fn two_worker_runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
@@ -88,7 +90,12 @@ impl Bench {
             .first()
             .map(|b| b.to_string())
             .ok_or("the server has no listener")?;
+        let port = binding
+            .rsplit_once('[')
+            .and_then(|(_, p)| p.trim_end_matches(']').parse().ok())
+            .ok_or_else(|| format!("no port in {binding}"))?;
         Ok(Bench {
+            port,
             server_rt,
             client_rt,
             server,
@@ -135,12 +142,28 @@ pub(super) fn payload_of(n: usize) -> Arc<ConformantArray<u8>> {
 }
 
 // (b) blocking null calls
-pub(super) fn null_blocking(bench: &Bench, payload: usize, dur: Duration) -> msrpc::Result<Row> {
+pub(super) fn null_blocking(
+    bench: &Bench,
+    payload: usize,
+    dur: Duration,
+    subscriber: bool,
+) -> msrpc::Result<Row> {
+    let listening = if subscriber {
+        Some(
+            crate::logging::listen_to_calls()
+                .map_err(|e| msrpc::Error::status_msg(Win32Status::RPC_S_INTERNAL_ERROR, e))?,
+        )
+    } else {
+        None
+    };
     let b = bench.binding()?;
     let data = payload_of(payload);
     b.call_blocking(ECHO, 0, encode_echo(data.clone()))?;
     let mut lat = Latencies::default();
+    // Reserved before counting: the latency list's growth is the harness's, not the call's.
+    lat.0.reserve(4_000_000);
     let mut errors = 0;
+    let allocs0 = crate::heap::allocations();
     let t0 = Instant::now();
     while t0.elapsed() < dur {
         let t = Instant::now();
@@ -153,8 +176,11 @@ pub(super) fn null_blocking(bench: &Bench, payload: usize, dur: Duration) -> msr
         }
     }
     let seconds = t0.elapsed().as_secs_f64();
+    let allocs = crate::heap::allocations() - allocs0;
+    drop(listening);
     b.close();
     let calls = lat.0.len() as u64;
+    let allocs_each = (calls > 0).then(|| allocs as f64 / calls as f64);
     Ok(Row {
         payload,
         outstanding: 1,
@@ -163,7 +189,19 @@ pub(super) fn null_blocking(bench: &Bench, payload: usize, dur: Duration) -> msr
         errors,
         seconds,
         bytes: calls * payload as u64,
-        ..Row::new("null", "msrpc blocking call")
+        allocs_each,
+        note: format!(
+            "{:.1} allocations per call (client and server)",
+            allocs_each.unwrap_or(f64::NAN)
+        ),
+        ..Row::new(
+            "null",
+            if subscriber {
+                "msrpc blocking call, a subscriber listening to the spans"
+            } else {
+                "msrpc blocking call"
+            },
+        )
     }
     .with_latency(&mut lat))
 }

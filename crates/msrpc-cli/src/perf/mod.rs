@@ -4,10 +4,16 @@
 //! Groups of rows, each measured for a fixed time (`--row-seconds`), in this process over TCP on
 //! 127.0.0.1:
 //! - `limit`: raw TCP on blocking sockets carrying exactly the bytes msrpc puts on the wire for the same
-//!   call (request PDUs with their headers, response PDUs): a ping-pong, and a pipelined stream with
-//!   N requests in flight on one or on several connections.
+//!   call (request PDUs with their headers, response PDUs): a ping-pong; and a batched client (one
+//!   write per batch of requests, buffered reads) with N requests outstanding on one or several
+//!   connections to a framing server that only reads each PDU by its `frag_length` and answers it
+//!   with a canned response carrying its call id.
+//! - `server`: the same batched client against msrpc's server (the echo interface): the server's
+//!   throughput against that limit.
 //! - `null`: a blocking msrpc call ([`Binding::call_blocking`]) of the bench echo interface with each
-//!   payload, one at a time. The server decodes the NDR byte array and encodes it back.
+//!   payload, one at a time. The server decodes the NDR byte array and encodes it back. Allocations
+//!   per call are counted (client and server together); the 0 B row is measured again with a
+//!   subscriber listening to every call's span at `debug` (formatted, written nowhere).
 //! - `async`: N `async` calls ([`Binding::call`]) outstanding on one connection, then over several.
 //! - `mgmt`: `mgmt is_server_listening` against msrpc's own server (the call the Samba comparison makes).
 //! - `tonic`: rows from the tonic gRPC echo benchmark (benches/tonic-echo), run as a child process
@@ -23,7 +29,7 @@
 //! or the run ends.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,6 +93,8 @@ pub(crate) struct Row {
     pub p99_us: Option<f64>,
     /// Memory rows: bytes per item (connection or call).
     pub heap_each: Option<f64>,
+    /// Heap allocations per call (client and server together), where counted.
+    pub allocs_each: Option<f64>,
     pub rss_each: Option<f64>,
     pub note: String,
 }
@@ -138,6 +146,7 @@ impl Row {
             "p50_us": self.p50_us,
             "p99_us": self.p99_us,
             "heap_bytes_each": self.heap_each,
+            "allocations_each": self.allocs_each,
             "rss_bytes_each": self.rss_each,
             "note": self.note,
         })
@@ -161,6 +170,7 @@ impl Row {
             p50_us: f("p50_us"),
             p99_us: f("p99_us"),
             heap_each: None,
+            allocs_each: None,
             rss_each: None,
             note: s("note").unwrap_or_default(),
         })
@@ -247,6 +257,21 @@ fn child_rows(cmd: &mut std::process::Command, what: &str) -> Result<Vec<Row>, S
     Ok(rows)
 }
 
+/// (outstanding in all, connections) of the throughput rows: each concurrency on one connection,
+/// then spread over `--connections` where it divides into at least one each.
+fn spreads(cfg: &PerfConfig) -> Vec<(usize, usize)> {
+    let mut v: Vec<(usize, usize)> = cfg.concurrency.iter().map(|&k| (k, 1)).collect();
+    if cfg.connections > 1 {
+        v.extend(
+            cfg.concurrency
+                .iter()
+                .filter(|&&k| k >= cfg.connections)
+                .map(|&k| (k, cfg.connections)),
+        );
+    }
+    v
+}
+
 fn list(v: &[usize]) -> String {
     v.iter().map(usize::to_string).collect::<Vec<_>>().join(",")
 }
@@ -264,16 +289,11 @@ pub(crate) fn measure(cfg: &PerfConfig) -> Result<Vec<Row>, String> {
         for &p in &cfg.payloads {
             rows.push(raw_pingpong(p, dur).map_err(io)?);
         }
-        for &k in &cfg.concurrency {
-            rows.push(raw_stream(0, k, 1, dur).map_err(io)?);
-        }
-        for &k in &cfg.concurrency {
-            if k >= cfg.connections && cfg.connections > 1 {
-                rows.push(raw_stream(0, k / cfg.connections, cfg.connections, dur).map_err(io)?);
-            }
+        for (k, c) in spreads(cfg) {
+            rows.push(raw_framing(k / c, c, dur).map_err(io)?);
         }
     }
-    let needs_server = ["null", "async", "mgmt", "memory", "samba"]
+    let needs_server = ["null", "server", "async", "mgmt", "memory", "samba"]
         .iter()
         .any(|g| cfg.wants(g));
     if needs_server {
@@ -281,7 +301,14 @@ pub(crate) fn measure(cfg: &PerfConfig) -> Result<Vec<Row>, String> {
         let r = (|| {
             if cfg.wants("null") {
                 for &p in &cfg.payloads {
-                    rows.push(null_blocking(&bench, p, dur).map_err(rpc)?);
+                    rows.push(null_blocking(&bench, p, dur, false).map_err(rpc)?);
+                }
+                // The 0 B call again with a subscriber that listens to every call's span.
+                rows.push(null_blocking(&bench, 0, dur, true).map_err(rpc)?);
+            }
+            if cfg.wants("server") {
+                for (k, c) in spreads(cfg) {
+                    rows.push(batched_msrpc(bench.port, k / c, c, dur).map_err(io)?);
                 }
             }
             if cfg.wants("async") {

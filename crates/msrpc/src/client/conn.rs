@@ -16,6 +16,7 @@ use tracing::{debug, trace};
 use super::{BindingOptions, Reply};
 use crate::error::{BindRejection, Error, Initiator, Result};
 use crate::notify::CancelMode;
+use crate::trace::{CallSpan, call_span, fault_words, level_words, win32_words};
 use crate::transport::{Address, Outbox, Stream};
 use msrpc_ndr::Syntax;
 use msrpc_proto::{
@@ -53,6 +54,8 @@ enum Command {
     Call {
         local: u64,
         ctx: u16,
+        /// The interface, and its IDL name when a generated stub made the call (for the span).
+        iface: (SyntaxId, Option<&'static str>),
         opnum: u16,
         object: Option<uuid::Uuid>,
         stub: Bytes,
@@ -82,6 +85,8 @@ struct Shared {
     smb: Option<crate::transport::SmbInfo>,
     /// The binding's limits, handed to each reply.
     decode_limits: msrpc_ndr::DecodeLimits,
+    /// The authentication level of the connection's calls, for their spans.
+    auth_level: &'static str,
 }
 
 impl std::fmt::Debug for Command {
@@ -137,6 +142,13 @@ impl ConnHandle {
             bind_lock: tokio::sync::Mutex::new(()),
             smb,
             decode_limits: options.decode_limits,
+            auth_level: level_words(
+                options
+                    .auth
+                    .as_ref()
+                    .map(|a| a.level.effective())
+                    .filter(|l| *l > crate::auth::AuthnLevel::None),
+            ),
         });
         let mut conn = ClientConnection::new(cfg);
         if let Some(auth) = options
@@ -228,7 +240,7 @@ impl ConnHandle {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_call(
         &self,
-        iface: SyntaxId,
+        (iface, name): (SyntaxId, Option<&'static str>),
         opnum: u16,
         object: Option<uuid::Uuid>,
         stub: Vec<u8>,
@@ -244,6 +256,7 @@ impl ConnHandle {
         let cmd = Command::Call {
             local,
             ctx,
+            iface: (iface, name),
             opnum,
             object,
             stub: Bytes::from(stub),
@@ -261,6 +274,29 @@ impl ConnHandle {
             conn: self.clone(),
             local,
         })
+    }
+}
+
+/// How a client call ended, in words, for its span.
+fn outcome_words(r: &Result<Reply>) -> std::borrow::Cow<'static, str> {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(Error::Fault { status, .. }) => fault_words(*status),
+        Err(Error::CallTimeout(_)) => "timed out".into(),
+        Err(Error::Cancelled { .. }) => "cancelled".into(),
+        Err(e) => win32_words(e.status()),
+    }
+}
+
+/// An interface for a span: its IDL name when known, else its UUID and version.
+struct InterfaceName((SyntaxId, Option<&'static str>));
+
+impl std::fmt::Display for InterfaceName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            (_, Some(name)) => f.write_str(name),
+            (id, None) => write!(f, "{id}"),
+        }
     }
 }
 
@@ -310,7 +346,7 @@ impl PendingCall {
     /// Starts a call on `conn` whose reply this handle awaits.
     pub(crate) fn start(
         conn: &ConnHandle,
-        iface: SyntaxId,
+        iface: (SyntaxId, Option<&'static str>),
         opnum: u16,
         object: Option<uuid::Uuid>,
         stub: Vec<u8>,
@@ -364,6 +400,7 @@ impl Canceller {
 struct Pending {
     local: u64,
     sink: Box<dyn CallSink>,
+    span: CallSpan,
     /// When the call timeout runs out, and how long it was.
     deadline: Option<(tokio::time::Instant, Duration)>,
 }
@@ -392,6 +429,7 @@ async fn run(
         if let Some(p) = calls.remove(&id) {
             by_local.remove(&p.local);
             shared.in_progress.fetch_sub(1, Ordering::AcqRel);
+            p.span.end(|| outcome_words(&r));
             p.sink.complete(r);
         }
     };
@@ -564,14 +602,22 @@ async fn run(
                             Err(e) => { let _ = reply.send(Err(Error::Protocol { initiator: Initiator::Local, reason: e.to_string() })); }
                         }
                     }
-                    Some(Command::Call { local, ctx, opnum, object, stub, timeout, sink }) => {
+                    Some(Command::Call { local, ctx, iface, opnum, object, stub, timeout, sink }) => {
                         match conn.start_call(ctx, opnum, object, stub) {
                             Ok(id) => {
                                 let deadline = timeout.map(|t| (tokio::time::Instant::now() + t, t));
                                 if let Some((at, _)) = deadline {
                                     timers.push(Reverse((at, id)));
                                 }
-                                calls.insert(id, Pending { local, sink, deadline });
+                                let span = call_span!(
+                                    "client",
+                                    InterfaceName(iface),
+                                    opnum,
+                                    id,
+                                    shared.assoc_group.load(Ordering::Relaxed),
+                                    shared.auth_level
+                                );
+                                calls.insert(id, Pending { local, sink, span, deadline });
                                 by_local.insert(local, id);
                             }
                             Err(e) => {

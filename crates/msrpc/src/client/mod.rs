@@ -413,7 +413,18 @@ impl Binding {
         opnum: u16,
         encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
     ) -> Result<Reply> {
-        self.call_from(iface, opnum, encode, None).await
+        self.call_from(iface, None, opnum, encode, None).await
+    }
+
+    /// [`Binding::call`] with the interface's name for the call's span (generated stubs).
+    pub(crate) async fn call_named(
+        &self,
+        iface: SyntaxId,
+        name: &'static str,
+        opnum: u16,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
+    ) -> Result<Reply> {
+        self.call_from(iface, Some(name), opnum, encode, None).await
     }
 
     /// Makes a call from synchronous code and blocks the thread until the reply. It is the same
@@ -429,24 +440,43 @@ impl Binding {
         opnum: u16,
         encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
     ) -> Result<Reply> {
+        self.call_blocking_named(iface, None, opnum, encode)
+    }
+
+    /// [`Binding::call_blocking`], with the interface's name for the call's span when known.
+    pub(crate) fn call_blocking_named(
+        &self,
+        iface: SyntaxId,
+        name: Option<&'static str>,
+        opnum: u16,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+    ) -> Result<Reply> {
         let caller = std::thread::current().id();
         self.inner
             .rt
-            .block_on(self.call_from(iface, opnum, encode, Some(caller)))
+            .block_on(self.call_from(iface, name, opnum, encode, Some(caller)))
     }
 
     async fn call_from(
         &self,
         iface: SyntaxId,
+        name: Option<&'static str>,
         opnum: u16,
         encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
         caller: Option<ThreadId>,
     ) -> Result<Reply> {
         let (conn, stub) = self.prepare(iface, encode, caller).await?;
         let opts = &self.inner.options;
-        conn::PendingCall::start(&conn, iface, opnum, self.object(), stub, opts.call_timeout)?
-            .wait()
-            .await
+        conn::PendingCall::start(
+            &conn,
+            (iface, name),
+            opnum,
+            self.object(),
+            stub,
+            opts.call_timeout,
+        )?
+        .wait()
+        .await
     }
 
     /// Starts an asynchronous call on `state` (the page's `AsyncFunc(&Async, hBinding, ...)`) and
@@ -474,10 +504,28 @@ impl Binding {
         encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
         decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
     ) -> Result<()> {
+        self.start_blocking_named(state, iface, None, opnum, encode, decode)
+    }
+
+    /// [`Binding::start_blocking`], with the interface's name for the call's span when known.
+    pub(crate) fn start_blocking_named<R: Send + 'static>(
+        &self,
+        state: &AsyncState<R>,
+        iface: SyntaxId,
+        name: Option<&'static str>,
+        opnum: u16,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+        decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
+    ) -> Result<()> {
         let caller = std::thread::current().id();
-        self.inner
-            .rt
-            .block_on(self.start_async(state, iface, opnum, encode, decode, Some(caller)))
+        self.inner.rt.block_on(self.start_async(
+            state,
+            (iface, name),
+            opnum,
+            encode,
+            decode,
+            Some(caller),
+        ))
     }
 
     /// [`Binding::start_blocking`] for async code (never blocks a runtime worker): resolves once
@@ -490,7 +538,21 @@ impl Binding {
         encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
         decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
     ) -> Result<()> {
-        self.start_async(state, iface, opnum, encode, decode, None)
+        self.start_async(state, (iface, None), opnum, encode, decode, None)
+            .await
+    }
+
+    /// [`Binding::start`], with the interface's name for the call's span.
+    pub(crate) async fn start_named<R: Send + 'static>(
+        &self,
+        state: &AsyncState<R>,
+        iface: SyntaxId,
+        name: &'static str,
+        opnum: u16,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+        decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
+    ) -> Result<()> {
+        self.start_async(state, (iface, Some(name)), opnum, encode, decode, None)
             .await
     }
 
@@ -499,7 +561,7 @@ impl Binding {
     async fn start_async<R: Send + 'static>(
         &self,
         state: &AsyncState<R>,
-        iface: SyntaxId,
+        (iface, name): (SyntaxId, Option<&'static str>),
         opnum: u16,
         encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
         decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
@@ -519,13 +581,14 @@ impl Binding {
             decode: Box::new(decode),
         });
         let timeout = self.inner.options.call_timeout;
-        let canceller = match conn.start_call(iface, opnum, self.object(), stub, timeout, sink) {
-            Ok(c) => c,
-            Err((e, sink)) => {
-                sink.not_started();
-                return Err(e);
-            }
-        };
+        let canceller =
+            match conn.start_call((iface, name), opnum, self.object(), stub, timeout, sink) {
+                Ok(c) => c,
+                Err((e, sink)) => {
+                    sink.not_started();
+                    return Err(e);
+                }
+            };
         let mut t = slot.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mode) = t.early.take() {
             // The client cancelled while the call was being made: tell the server now.

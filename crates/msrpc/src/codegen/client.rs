@@ -74,7 +74,7 @@ impl ClientCall for Binding {
     where
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
     {
-        Binding::call(self, interface.syntax_id(), opnum, encode)
+        Binding::call_named(self, interface.syntax_id(), interface.name, opnum, encode)
     }
 
     fn call_blocking<E>(
@@ -86,7 +86,13 @@ impl ClientCall for Binding {
     where
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
     {
-        Binding::call_blocking(self, interface.syntax_id(), opnum, encode)
+        Binding::call_blocking_named(
+            self,
+            interface.syntax_id(),
+            Some(interface.name),
+            opnum,
+            encode,
+        )
     }
 
     fn start<R, E, D>(
@@ -102,7 +108,15 @@ impl ClientCall for Binding {
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
         D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
     {
-        Binding::start(self, state, interface.syntax_id(), opnum, encode, decode)
+        Binding::start_named(
+            self,
+            state,
+            interface.syntax_id(),
+            interface.name,
+            opnum,
+            encode,
+            decode,
+        )
     }
 
     fn start_blocking<R, E, D>(
@@ -118,7 +132,15 @@ impl ClientCall for Binding {
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
         D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
     {
-        Binding::start_blocking(self, state, interface.syntax_id(), opnum, encode, decode)
+        Binding::start_blocking_named(
+            self,
+            state,
+            interface.syntax_id(),
+            Some(interface.name),
+            opnum,
+            encode,
+            decode,
+        )
     }
 }
 

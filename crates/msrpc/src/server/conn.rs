@@ -21,6 +21,7 @@ use super::call::{
 use super::context::AssocGroup;
 use super::{SecurityCheck, Shared};
 use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
+use crate::trace::{CallSpan, call_span, fault_words, level_words};
 use crate::transport::{Outbox, PeerAddr, Stream};
 use msrpc_ndr::Syntax;
 use msrpc_proto::negotiate::TransferSyntaxPolicy;
@@ -28,6 +29,13 @@ use msrpc_proto::{
     Execution, FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection,
     ServerEvent, SyntaxId, Win32Status,
 };
+
+/// A call in progress on this connection: its state, shared with whoever holds the call, and its
+/// span, which the connection task ends with the call's final status.
+struct InFlight {
+    state: Arc<CallState>,
+    span: CallSpan,
+}
 
 /// The server's interfaces as the protocol core asks about them during bind.
 struct Registry(Arc<Shared>);
@@ -74,7 +82,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         }));
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Completion>();
-    let mut calls: HashMap<u32, Arc<CallState>> = HashMap::new();
+    let mut calls: HashMap<u32, InFlight> = HashMap::new();
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut out = Outbox::default();
     let mut close_all = shared.close_all.subscribe();
@@ -100,15 +108,16 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 // is answered: one read can carry many requests, so stopping reading is not enough.
                 ServerEvent::Call(c) => waiting.push_back(c),
                 ServerEvent::Cancel { call_id } => {
-                    if let Some(st) = calls.get(&call_id) {
-                        st.signal(CallEvent::Cancel);
+                    if let Some(c) = calls.get(&call_id) {
+                        c.state.signal(CallEvent::Cancel);
                     } else if let Some(w) = waiting.iter_mut().find(|w| w.call_id == call_id) {
                         w.pending_cancel = true;
                     }
                 }
                 ServerEvent::Orphaned { call_id } => {
-                    if let Some(st) = calls.remove(&call_id) {
-                        st.signal(CallEvent::Cancel);
+                    if let Some(c) = calls.remove(&call_id) {
+                        c.state.signal(CallEvent::Cancel);
+                        c.span.end(|| "orphaned by the client".into());
                     }
                     waiting.retain(|w| w.call_id != call_id);
                 }
@@ -232,8 +241,9 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 while let Ok(c) = rx.try_recv() {
                     answer(&shared, &mut conn, &mut calls, c);
                 }
-                for (_, st) in calls.drain() {
-                    st.signal(CallEvent::Cancel);
+                for (_, c) in calls.drain() {
+                    c.state.signal(CallEvent::Cancel);
+                    c.span.end(|| "abandoned at shutdown".into());
                 }
                 waiting.clear();
                 if !drained {
@@ -255,8 +265,9 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         }
     }
     let _ = wr.shutdown().await;
-    for st in calls.values() {
-        st.signal(CallEvent::ClientDisconnect);
+    for (_, c) in calls.drain() {
+        c.state.signal(CallEvent::ClientDisconnect);
+        c.span.end(|| "client disconnected".into());
     }
     if let Some((id, g)) = group {
         shared.groups.leave(id, &g);
@@ -284,47 +295,67 @@ fn cfg_sec_addr(stream: &Stream) -> String {
 fn answer(
     shared: &Shared,
     conn: &mut ServerConnection,
-    calls: &mut HashMap<u32, Arc<CallState>>,
+    calls: &mut HashMap<u32, InFlight>,
     c: Completion,
 ) {
-    if calls.remove(&c.call_id).is_none() {
+    let Some(live) = calls.remove(&c.call_id) else {
         return;
-    }
-    let r = match c.answer {
+    };
+    let (r, fault) = match c.answer {
         Answer::Reply(stub) => {
             shared.stats.calls_sent.fetch_add(1, Ordering::Relaxed);
-            conn.respond(c.call_id, Bytes::from(stub))
+            (conn.respond(c.call_id, Bytes::from(stub)), None)
         }
         Answer::Fault(status) => {
             shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
-            conn.fault(c.call_id, status, Execution::MayHaveExecuted)
+            (
+                conn.fault(c.call_id, status, Execution::MayHaveExecuted),
+                Some(status),
+            )
         }
     };
-    if let Err(e) = r {
-        trace!(call_id = c.call_id, error = %e, "answer dropped");
+    match r {
+        Ok(()) => live.span.end(|| fault.map_or("ok".into(), fault_words)),
+        Err(e) => {
+            trace!(call_id = c.call_id, error = %e, "answer dropped");
+            live.span.end(|| format!("answer dropped: {e}").into());
+        }
     }
 }
 
 fn dispatch(
     shared: &Arc<Shared>,
     conn: &mut ServerConnection,
-    calls: &mut HashMap<u32, Arc<CallState>>,
+    calls: &mut HashMap<u32, InFlight>,
     tx: &mpsc::UnboundedSender<Completion>,
     peer: &PeerAddr,
     group: Option<Arc<AssocGroup>>,
     c: msrpc_proto::IncomingCall,
 ) {
     shared.stats.calls_received.fetch_add(1, Ordering::Relaxed);
-    let fault = |conn: &mut ServerConnection, status: FaultStatus| {
+    let iface = shared.manager(&c.interface, c.object);
+    let level = c.auth.as_ref().and_then(|a| AuthnLevel::from_wire(a.level));
+    let span = call_span!(
+        "server",
+        iface
+            .as_ref()
+            .map_or_else(|_| c.interface.to_string(), |i| i.name().to_string()),
+        c.opnum,
+        c.call_id,
+        conn.assoc_group(),
+        level_words(level)
+    );
+    let fault = |conn: &mut ServerConnection, status: FaultStatus, span: CallSpan| {
         shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
         let _ = conn.fault(c.call_id, status, Execution::DidNotExecute);
+        span.end(|| fault_words(status));
     };
-    let iface = match shared.manager(&c.interface, c.object) {
+    let iface = match iface {
         Ok(i) => i,
-        Err(status) => return fault(conn, status),
+        Err(status) => return fault(conn, status, span),
     };
     if c.opnum >= iface.operation_count() {
-        return fault(conn, FaultStatus::NCA_S_OP_RNG_ERROR);
+        return fault(conn, FaultStatus::NCA_S_OP_RNG_ERROR, span);
     }
     let client = c.auth.as_ref().and_then(|a| {
         let p = a.peer.as_ref()?;
@@ -343,21 +374,30 @@ fn dispatch(
         peer,
     };
     if !shared.admits(&check) {
-        debug!(?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
-        return fault(conn, FaultStatus(Win32Status::ERROR_ACCESS_DENIED.0));
+        debug!(parent: &span.span(), ?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
+        return fault(conn, FaultStatus(Win32Status::ERROR_ACCESS_DENIED.0), span);
     }
     // The call counts as in progress from here until its guard is dropped (answered, or refused).
     let earlier = shared.calls.fetch_add(1, Ordering::AcqRel);
     let guard = CallGuard(shared.clone());
     if earlier >= shared.config.max_calls {
         drop(guard);
-        return fault(conn, FaultStatus::NCA_S_SERVER_TOO_BUSY);
+        return fault(conn, FaultStatus::NCA_S_SERVER_TOO_BUSY, span);
     }
     let state = Arc::new(CallState::default());
     if c.pending_cancel {
         state.signal(CallEvent::Cancel);
     }
-    calls.insert(c.call_id, state.clone());
+    // Events of the manager that runs here (inline managers, `Service::accept`, decode faults)
+    // nest under the call's span.
+    let entered = span.span();
+    calls.insert(
+        c.call_id,
+        InFlight {
+            state: state.clone(),
+            span,
+        },
+    );
     let call = IncomingCall {
         info: CallInfo {
             interface: iface.syntax(),
@@ -378,7 +418,8 @@ fn dispatch(
         guard: Some(guard),
         group,
     };
-    if let Dispatch::Answered(Answered(c)) = iface.dispatch(call) {
+    let d = entered.in_scope(|| iface.dispatch(call));
+    if let Dispatch::Answered(Answered(c)) = d {
         answer(shared, conn, calls, c);
     }
 }
