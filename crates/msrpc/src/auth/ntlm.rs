@@ -204,19 +204,14 @@ impl NtlmContext {
         // Without an NTLMv2 response (NTLMv1) only the package's MIC or, at the signing levels,
         // the client's first fragment can prove it: keys from a wrong password cannot verify it
         // (see `verify`). At the connect level nothing else would, so such a logon is refused.
-        let proven = match ntlmv2_proof_matches(
-            authenticate,
-            challenge,
-            &msg.user,
-            &msg.domain,
-            password,
-        ) {
-            Some(true) => true,
-            Some(false) => {
-                return Err(denied("the NTLMv2 response does not match the password"));
-            }
-            None => msg.mic_checked,
-        };
+        let proven =
+            match ntlmv2_proof_matches(authenticate, challenge, &msg.user, &msg.domain, password) {
+                Some(true) => true,
+                Some(false) => {
+                    return Err(denied("the NTLMv2 response does not match the password"));
+                }
+                None => msg.mic_checked,
+            };
         if !proven && !level_protects(self.level) {
             return Err(denied(
                 "the connect level needs an NTLMv2 response or a logon with a message \
@@ -526,7 +521,11 @@ mod tests {
         // With NTLMSSP_NEGOTIATE_TARGET_INFO cleared sspi checks no MIC (impacket's case): the
         // NTLMv2 response alone decides, at the connect and packet levels too.
         let no_target_info = |m: &mut Vec<u8>| m[62] &= !0x80;
-        for level in [AuthLevel::CONNECT, AuthLevel::PACKET, AuthLevel::PKT_PRIVACY] {
+        for level in [
+            AuthLevel::CONNECT,
+            AuthLevel::PACKET,
+            AuthLevel::PKT_PRIVACY,
+        ] {
             let (mut c, mut s) = pair(level, "s3cret!");
             handshake_edited(&mut c, &mut s, no_target_info).unwrap();
             assert_eq!(s.peer_identity().unwrap(), PeerIdentity::new("alice", "WS"));

@@ -359,10 +359,7 @@ impl NegotiateServer {
 
     /// NTLM accepted the AUTHENTICATE message (it checked the NTLMv2 response): check the client's
     /// mechListMIC, and answer with ours.
-    fn finish(
-        &mut self,
-        client_mic: Option<&[u8]>,
-    ) -> Result<AuthStep, AuthError> {
+    fn finish(&mut self, client_mic: Option<&[u8]>) -> Result<AuthStep, AuthError> {
         let Some((key, flags, unproven)) = self.ntlm.server_session() else {
             return Err(AuthError::new(
                 AuthFailure::Package,
