@@ -1,7 +1,7 @@
 """impacket (a client no one here wrote) logs on to a DCE/RPC server with NTLM and makes signed and
 sealed calls.
 
-usage: impacket_auth.py PORT --user USER --password-env VAR [--peer msrpc|samba]
+usage: impacket_auth.py PORT --user USER --password-env VAR [--peer msrpc|samba] [--low-levels]
 
 Each check prints `ok NAME` or `FAIL NAME: why`; the exit status is the number of failures.
 
@@ -9,6 +9,9 @@ Each check prints `ok NAME` or `FAIL NAME: why`; the exit status is the number o
     sample, both refusing calls below integrity.
 --peer samba: samba-dcerpcd's mgmt on 127.0.0.1:135, which proves the checks themselves (Samba does not
     refuse unauthenticated mgmt calls, so that check is msrpc-only).
+--low-levels: instead, the connect and packet levels against `msrpc serve --users FILE` (no minimum
+    level): mgmt calls with the right password, and a wrong one refused. impacket sends no NTLM MIC, so
+    only the server's own check of the NTLMv2 response (NTProofStr) decides these logons.
 
 impacket signs and seals what it sends and unseals what it receives, but never verifies the server's
 signatures; our server's signatures are verified by msrpc's own client tests and by python3-samba.
@@ -22,6 +25,8 @@ from impacket.dcerpc.v5.dtypes import STR, ULONG
 from impacket.dcerpc.v5.ndr import NDRCALL
 from impacket.dcerpc.v5.rpcrt import (
     DCERPCException,
+    RPC_C_AUTHN_LEVEL_CONNECT,
+    RPC_C_AUTHN_LEVEL_PKT,
     RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
     RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
     RPC_C_AUTHN_WINNT,
@@ -33,6 +38,7 @@ ap.add_argument("port", type=int)
 ap.add_argument("--user", required=True)
 ap.add_argument("--password-env", required=True)
 ap.add_argument("--peer", choices=["msrpc", "samba"], default="msrpc")
+ap.add_argument("--low-levels", action="store_true")
 ARGS = ap.parse_args()
 PORT = ARGS.port
 SAMBA = ARGS.peer == "samba"
@@ -41,7 +47,12 @@ DOMAIN, _, USER = ARGS.user.rpartition("\\")
 
 ASYNCRPC = uuidtup_to_bin(("7f6c4340-eb67-11d1-b9d7-00c04fad9a3b", "1.0"))
 TIMEOUT = 10
-LEVELS = {"integrity": RPC_C_AUTHN_LEVEL_PKT_INTEGRITY, "privacy": RPC_C_AUTHN_LEVEL_PKT_PRIVACY}
+LEVELS = {
+    "connect": RPC_C_AUTHN_LEVEL_CONNECT,
+    "packet": RPC_C_AUTHN_LEVEL_PKT,
+    "integrity": RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
+    "privacy": RPC_C_AUTHN_LEVEL_PKT_PRIVACY,
+}
 # A marker the tshark check looks for in the decrypted capture.
 MARKER = "sealed hello from impacket"
 
@@ -158,6 +169,13 @@ def unauthenticated_refused():
         mgmt.his_server_listening(dce)
     print(f"  refused: {denied(go)}", flush=True)
 
+
+if ARGS.low_levels:
+    for level in ["connect", "packet"]:
+        check(f"NTLM {level}: mgmt inq_if_ids and is_server_listening", lambda level=level: mgmt_calls(level))
+        check(f"NTLM {level}: a wrong password is refused", lambda level=level: wrong_password(level))
+    print(f"impacket NTLM client ({ARGS.peer}, connect and packet): {passes} passed, {failures} failed")
+    sys.exit(min(failures, 100))
 
 for level in ["integrity", "privacy"]:
     check(f"NTLM {level}: mgmt inq_if_ids and is_server_listening", lambda level=level: mgmt_calls(level))

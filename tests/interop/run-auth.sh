@@ -2,6 +2,8 @@
 # NTLM interop: impacket and python3-samba log on to `msrpc serve --users FILE --min-auth-level integrity`
 # and make signed ([sign], integrity) and sealed ([seal], privacy) calls, while tshark captures; a wrong
 # password must be refused with access denied, and an unauthenticated call below the minimum level too.
+# Then, against a server with no minimum level, impacket at connect and packet: the right password logs
+# on, a wrong one is refused.
 # tshark, given the password, then decrypts the capture: no malformed or warning-level DCE/RPC packet, the
 # logons are there (bind, bind_ack, auth3), and the sealed NonAsyncFunc messages read back in clear.
 #
@@ -73,5 +75,12 @@ pcap_check -l msrpc "$work/msrpc.pcap" "$MSRPC_PORT" \
   --expect alter_context=6 --expect alter_context_resp=4 \
   --expect-fault 5 \
   --expect-decrypted "sealed hello from impacket privacy 0"
+
+echo "--- msrpc serve --users FILE (no minimum level): impacket at connect and packet"
+# impacket sends no NTLM MIC: only the server's check of the NTLMv2 response decides these logons.
+msrpc_start --users "$work/users.txt"
+run_driver -l msrpc-low 120 "$py" "$interop_dir/impacket_auth.py" "$MSRPC_PORT" --low-levels \
+  --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
+msrpc_stop
 
 finish

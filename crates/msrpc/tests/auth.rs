@@ -162,7 +162,7 @@ async fn wrong_passwords_unknown_users_and_low_levels_are_access_denied() {
         Credentials::new("bob", "OTHER", "b0b-pw"),
     ];
     for creds in cases {
-        for level in [AuthnLevel::Connect, AuthnLevel::PktPrivacy] {
+        for level in [AuthnLevel::Connect, AuthnLevel::Pkt, AuthnLevel::PktPrivacy] {
             let b = binding(&f.text, Some(AuthInfo::ntlm(level, creds.clone())));
             let e = who(&b, b"x").await.unwrap_err();
             assert_eq!(

@@ -13,6 +13,7 @@ use sspi::{
 };
 
 use super::config::Credentials;
+use super::ntlm_session::ntlmv2_proof_matches;
 use super::sspi_glue::{MAX_LEGS, init_step, package_error, protect_with, step_from, verify_with};
 use super::users::UserStore;
 
@@ -27,6 +28,10 @@ enum Role {
         unproven: bool,
         /// The AUTHENTICATE message's flags, once it arrived.
         flags: u32,
+        /// The CHALLENGE message sent, for checking the NTLMv2 response.
+        challenge: Vec<u8>,
+        /// The logon was anonymous (MS-NLMP 3.2.5.1.2): no identity, no session keys.
+        anonymous: bool,
     },
 }
 
@@ -68,6 +73,8 @@ impl NtlmContext {
                 peer: None,
                 unproven: false,
                 flags: 0,
+                challenge: Vec::new(),
+                anonymous: false,
             },
             level,
             context_id,
@@ -100,6 +107,19 @@ impl NtlmContext {
         Some(keys.session_key.as_ref().clone())
     }
 
+    /// An anonymous server context has no session keys: nothing is signed or checked with it.
+    fn has_keys(&self) -> Result<(), AuthError> {
+        match &self.role {
+            Role::Server {
+                anonymous: true, ..
+            } => Err(AuthError::new(
+                AuthFailure::Package,
+                "NTLM: an anonymous security context has no session keys",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn client_step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
         let Role::Client { creds } = &mut self.role else {
             return Err(AuthError::new(AuthFailure::Package, "not a client context"));
@@ -114,6 +134,20 @@ impl NtlmContext {
                 "no token from the client",
             ));
         };
+        if let Role::Server {
+            challenge,
+            anonymous,
+            ..
+        } = &mut self.role
+            && !challenge.is_empty()
+            && is_anonymous_authenticate(input)
+        {
+            // An anonymous logon authenticates nobody: the context is established, as Windows
+            // does, with no identity and no session keys (docs/auth.md), and the package never
+            // sees it. Its calls are unauthenticated calls; nothing can be signed with it.
+            *anonymous = true;
+            return Ok(AuthStep::Complete(None));
+        }
         let mut creds: Option<AuthIdentityBuffers> = None;
         let mut input_bufs = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
@@ -131,6 +165,10 @@ impl NtlmContext {
             .and_then(|mut g| g.resolve_to_result())
             .map_err(|e| package_error(AuthFailure::BadToken, &e))?;
         let step = step_from(result.status, output, "NTLM")?;
+        if let (AuthStep::Continue(sent), Role::Server { challenge, .. }) = (&step, &mut self.role)
+        {
+            challenge.clone_from(sent);
+        }
         if matches!(step, AuthStep::Complete(_)) {
             // The AUTHENTICATE leg: sspi's acceptor answers it with no token.
             self.complete_logon(input)?;
@@ -139,13 +177,16 @@ impl NtlmContext {
         Ok(step)
     }
 
-    /// The AUTHENTICATE message arrived: look its user up and let the package check the proof.
+    /// The AUTHENTICATE message arrived: look its user up, check its NTLMv2 response against the
+    /// stored password, and let the package derive the keys.
     fn complete_logon(&mut self, authenticate: &[u8]) -> Result<(), AuthError> {
         let Role::Server {
             store,
             peer,
             unproven,
             flags,
+            challenge,
+            ..
         } = &mut self.role
         else {
             return Err(AuthError::new(AuthFailure::Package, "not a server context"));
@@ -153,25 +194,33 @@ impl NtlmContext {
         let msg = parse_authenticate(authenticate)?;
         let denied =
             |why: &str| AuthError::new(AuthFailure::LogonFailure, format!("logon denied: {why}"));
-        // sspi 0.23 checks the password only through the MIC, and reads the MIC only when the
-        // AUTHENTICATE message also sets NTLMSSP_NEGOTIATE_TARGET_INFO: otherwise it accepts any
-        // password and derives the keys from the one it was given. At the signing levels that
-        // is still sound, because keys from a wrong password cannot verify the client's first
-        // fragment, which is refused as a logon failure before anything is dispatched (see
-        // `verify`). At the connect level nothing else would catch it, so a logon whose MIC
-        // the package does not check is refused there. (impacket sends no MIC; python3-samba
-        // sends one without that flag; sspi's own client has both.)
-        if !msg.mic_checked && !level_protects(self.level) {
-            return Err(denied(
-                "the connect level needs a logon with a message integrity code (MIC) \
-                 over NTLMSSP_NEGOTIATE_TARGET_INFO; use packet, integrity or privacy",
-            ));
-        }
-        *unproven = level_protects(self.level) && !msg.mic_checked;
-        *flags = msg.flags;
         let Some(password) = store.password(&msg.user, &msg.domain) else {
             return Err(denied("unknown user"));
         };
+        // sspi 0.23 checks the password only through the MIC, and reads the MIC only when the
+        // AUTHENTICATE message also sets NTLMSSP_NEGOTIATE_TARGET_INFO: otherwise it accepts any
+        // password and derives the keys from the one it was given. So the NTLMv2 response
+        // (NTProofStr, MS-NLMP 3.3.2) is checked here, which proves the password at every level.
+        // Without an NTLMv2 response (NTLMv1) only the package's MIC or, at the signing levels,
+        // the client's first fragment can prove it: keys from a wrong password cannot verify it
+        // (see `verify`). At the connect level nothing else would, so such a logon is refused.
+        let proven =
+            match ntlmv2_proof_matches(authenticate, challenge, &msg.user, &msg.domain, password) {
+                Some(true) => true,
+                Some(false) => {
+                    return Err(denied("the NTLMv2 response does not match the password"));
+                }
+                None => msg.mic_checked,
+            };
+        if !proven && !level_protects(self.level) {
+            return Err(denied(
+                "the connect level needs an NTLMv2 response or a logon with a message \
+                 integrity code (MIC) over NTLMSSP_NEGOTIATE_TARGET_INFO; use packet, \
+                 integrity or privacy",
+            ));
+        }
+        *unproven = level_protects(self.level) && !proven;
+        *flags = msg.flags;
         let username = Username::new(&msg.user, (!msg.domain.is_empty()).then_some(&msg.domain))
             .map_err(|_| denied("unusable user name"))?;
         self.ntlm
@@ -222,6 +271,7 @@ impl SecurityContext for NtlmContext {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
+        self.has_keys()?;
         protect_with(&mut self.ntlm, self.level, pdu, &body, &signature)
     }
 
@@ -231,6 +281,7 @@ impl SecurityContext for NtlmContext {
         body: Range<usize>,
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
+        self.has_keys()?;
         let result = verify_with(&mut self.ntlm, self.level, pdu, &body, &signature, Some(16));
         if let Role::Server { unproven, .. } = &mut self.role
             && *unproven
@@ -256,6 +307,18 @@ impl SecurityContext for NtlmContext {
             Role::Client { .. } => None,
         }
     }
+}
+
+/// Whether `m` is an anonymous NTLM AUTHENTICATE message (MS-NLMP 3.2.5.1.2): no user name, an
+/// empty NtChallengeResponse and an LmChallengeResponse of at most one (zero) byte.
+pub(super) fn is_anonymous_authenticate(m: &[u8]) -> bool {
+    let len = |at: usize| m.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    m.len() >= 64
+        && &m[..8] == b"NTLMSSP\0"
+        && m[8..12] == [3, 0, 0, 0]
+        && len(12).is_some_and(|l| l <= 1)
+        && len(20) == Some(0)
+        && len(36) == Some(0)
 }
 
 /// What the server needs from an NTLM AUTHENTICATE message (MS-NLMP 2.2.1.3).
@@ -429,5 +492,80 @@ mod tests {
         let mut s = NtlmContext::server(AuthLevel::CONNECT, 1, store);
         let e = handshake(&mut c, &mut s).unwrap_err();
         assert_eq!(e.kind, AuthFailure::LogonFailure);
+    }
+
+    /// Runs a logon whose AUTHENTICATE message is first passed through `edit`.
+    fn handshake_edited(
+        c: &mut NtlmContext,
+        s: &mut NtlmContext,
+        edit: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), AuthError> {
+        let AuthStep::Continue(negotiate) = c.step(None)? else {
+            panic!("client finished early")
+        };
+        let AuthStep::Continue(challenge) = s.step(Some(&negotiate))? else {
+            panic!("server finished early")
+        };
+        let AuthStep::Complete(Some(mut authenticate)) = c.step(Some(&challenge))? else {
+            panic!("no AUTHENTICATE")
+        };
+        edit(&mut authenticate);
+        match s.step(Some(&authenticate))? {
+            AuthStep::Complete(None) => Ok(()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_mic_the_ntlmv2_response_proves_the_password_at_every_level() {
+        // With NTLMSSP_NEGOTIATE_TARGET_INFO cleared sspi checks no MIC (impacket's case): the
+        // NTLMv2 response alone decides, at the connect and packet levels too.
+        let no_target_info = |m: &mut Vec<u8>| m[62] &= !0x80;
+        for level in [
+            AuthLevel::CONNECT,
+            AuthLevel::PACKET,
+            AuthLevel::PKT_PRIVACY,
+        ] {
+            let (mut c, mut s) = pair(level, "s3cret!");
+            handshake_edited(&mut c, &mut s, no_target_info).unwrap();
+            assert_eq!(s.peer_identity().unwrap(), PeerIdentity::new("alice", "WS"));
+            let (_, _, unproven) = s.server_session().unwrap();
+            assert!(!unproven, "{level:?}");
+            let (mut c, mut s) = pair(level, "wrong");
+            let e = handshake_edited(&mut c, &mut s, no_target_info).unwrap_err();
+            assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
+            assert!(e.detail.contains("NTLMv2 response"), "{e}");
+            assert!(s.peer_identity().is_none());
+        }
+    }
+
+    #[test]
+    fn an_anonymous_logon_establishes_a_context_with_no_identity_and_no_keys() {
+        let mut anonymous = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        anonymous.resize(64, 0);
+        for level in [AuthLevel::CONNECT, AuthLevel::PKT_INTEGRITY] {
+            let (mut c, mut s) = pair(level, "unused");
+            let AuthStep::Continue(negotiate) = c.step(None).unwrap() else {
+                panic!()
+            };
+            // Before a CHALLENGE was sent it is no logon at all.
+            let (_, mut early) = pair(level, "unused");
+            assert!(early.step(Some(&anonymous)).is_err());
+            assert!(matches!(
+                s.step(Some(&negotiate)).unwrap(),
+                AuthStep::Continue(_)
+            ));
+            assert!(matches!(
+                s.step(Some(&anonymous)).unwrap(),
+                AuthStep::Complete(None)
+            ));
+            assert!(s.peer_identity().is_none());
+            assert!(s.server_session().is_none());
+            let mut wire = vec![0u8; 64];
+            let e = s.protect(&mut wire, 16..48, 48..64).unwrap_err();
+            assert!(e.detail.contains("anonymous"), "{e}");
+            let e = s.verify(&mut wire, 16..48, 48..64).unwrap_err();
+            assert!(e.detail.contains("anonymous"), "{e}");
+        }
     }
 }
