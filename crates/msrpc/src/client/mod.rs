@@ -416,17 +416,6 @@ impl Binding {
         self.call_from(iface, None, opnum, encode, None).await
     }
 
-    /// [`Binding::call`] with the interface's name for the call's span (generated stubs).
-    pub(crate) async fn call_named(
-        &self,
-        iface: SyntaxId,
-        name: &'static str,
-        opnum: u16,
-        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
-    ) -> Result<Reply> {
-        self.call_from(iface, Some(name), opnum, encode, None).await
-    }
-
     /// Makes a call from synchronous code and blocks the thread until the reply. It is the same
     /// call as [`Binding::call`], driven from this thread; the connection's task does the I/O.
     ///
@@ -457,7 +446,9 @@ impl Binding {
             .block_on(self.call_from(iface, name, opnum, encode, Some(caller)))
     }
 
-    async fn call_from(
+    /// Every form of the call: `name` is the interface's name for the call's span (generated
+    /// stubs know it), `caller` the thread blocked on it, if any.
+    pub(crate) async fn call_from(
         &self,
         iface: SyntaxId,
         name: Option<&'static str>,
@@ -542,23 +533,9 @@ impl Binding {
             .await
     }
 
-    /// [`Binding::start`], with the interface's name for the call's span.
-    pub(crate) async fn start_named<R: Send + 'static>(
-        &self,
-        state: &AsyncState<R>,
-        iface: SyntaxId,
-        name: &'static str,
-        opnum: u16,
-        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
-        decode: impl FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static,
-    ) -> Result<()> {
-        self.start_async(state, (iface, Some(name)), opnum, encode, decode, None)
-            .await
-    }
-
     /// Both forms of the asynchronous call: the handle is begun, the request queued with the
     /// handle itself as the call's sink, and the handle's cancel hook pointed at the call.
-    async fn start_async<R: Send + 'static>(
+    pub(crate) async fn start_async<R: Send + 'static>(
         &self,
         state: &AsyncState<R>,
         (iface, name): (SyntaxId, Option<&'static str>),

@@ -74,7 +74,14 @@ impl ClientCall for Binding {
     where
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
     {
-        Binding::call_named(self, interface.syntax_id(), interface.name, opnum, encode)
+        Binding::call_from(
+            self,
+            interface.syntax_id(),
+            Some(interface.name),
+            opnum,
+            encode,
+            None,
+        )
     }
 
     fn call_blocking<E>(
@@ -108,14 +115,14 @@ impl ClientCall for Binding {
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
         D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static,
     {
-        Binding::start_named(
+        Binding::start_async(
             self,
             state,
-            interface.syntax_id(),
-            interface.name,
+            (interface.syntax_id(), Some(interface.name)),
             opnum,
             encode,
             decode,
+            None,
         )
     }
 
