@@ -292,9 +292,10 @@ impl ServerConnection {
         let Some(slot) = self.auth.get_mut(&id) else {
             return Err((RejectReason::NOT_SPECIFIED, DENIED));
         };
-        if slot.state == SlotState::Negotiating
-            && (slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level)
-        {
+        if slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level {
+            if slot.state != SlotState::Negotiating {
+                return Err((RejectReason::NOT_SPECIFIED, DENIED));
+            }
             // A leg that changes the package or the level fails the exchange. As Windows (the
             // suite's test_spnego_change_auth_type1, _type3, _level): another package is
             // RPC_S_SEC_PKG_ERROR, none or another level access denied.
@@ -305,9 +306,6 @@ impl ServerConnection {
                 DENIED
             };
             return Err((RejectReason::NOT_SPECIFIED, status));
-        }
-        if slot.ctx.auth_type() != a.auth_type || slot.ctx.auth_level() != a.auth_level {
-            return Err((RejectReason::NOT_SPECIFIED, DENIED));
         }
         if slot.state == SlotState::Established {
             // A trailer for a context already established starts a new exchange on it, which
