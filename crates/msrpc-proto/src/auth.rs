@@ -80,6 +80,9 @@ pub struct PeerIdentity {
     /// The SIDs of the client's groups when its package says (Kerberos: from the ticket's PAC,
     /// primary group first); empty otherwise.
     pub groups: Vec<String>,
+    /// The logon was anonymous (MS-NLMP 3.2.5.1.2, directly or inside SPNEGO): the context is
+    /// established but authenticates nobody; `user` and `domain` are Windows' names for it.
+    pub anonymous: bool,
 }
 
 impl PeerIdentity {
@@ -89,6 +92,18 @@ impl PeerIdentity {
             user: user.into(),
             domain: domain.into(),
             groups: Vec::new(),
+            anonymous: false,
+        }
+    }
+
+    /// The identity of an anonymous logon: `NT AUTHORITY\ANONYMOUS LOGON`, as Windows names it
+    /// (`RpcBindingInqAuthClient` on an anonymous NTLM context), flagged as anonymous.
+    pub fn anonymous() -> PeerIdentity {
+        PeerIdentity {
+            user: "ANONYMOUS LOGON".into(),
+            domain: "NT AUTHORITY".into(),
+            groups: Vec::new(),
+            anonymous: true,
         }
     }
 

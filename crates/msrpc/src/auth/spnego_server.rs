@@ -534,7 +534,8 @@ impl SecurityContext for NegotiateServer {
     fn peer_identity(&self) -> Option<PeerIdentity> {
         match self.state {
             State::Done if self.krb.is_some() => self.krb.as_ref()?.peer_identity(),
-            State::Done if !self.anonymous => self.ntlm.peer_identity(),
+            State::Done if self.anonymous => Some(PeerIdentity::anonymous()),
+            State::Done => self.ntlm.peer_identity(),
             _ => None,
         }
     }
@@ -931,7 +932,7 @@ mod tests {
     }
 
     #[test]
-    fn an_anonymous_logon_establishes_a_context_with_no_identity_and_no_keys() {
+    fn an_anonymous_logon_establishes_a_context_with_the_anonymous_identity_and_no_keys() {
         use super::super::config::Credentials;
         let mut anonymous = b"NTLMSSP\0\x03\0\0\0".to_vec();
         anonymous.resize(64, 0);
@@ -962,7 +963,7 @@ mod tests {
             panic!()
         };
         assert_eq!(parse_resp(&last).unwrap().neg_state, Some(ACCEPT_COMPLETED));
-        assert_eq!(s.peer_identity(), None);
+        assert_eq!(s.peer_identity(), Some(PeerIdentity::anonymous()));
         let mut frag = vec![0u8; 40];
         assert!(s.protect(&mut frag, 8..16, 24..40).is_err());
         // A user name, or any response, makes it a logon to check.
