@@ -18,10 +18,14 @@
 # suite waits 10-100 ms for "no answer" in places): each is expected to pass and is rerun once before it
 # counts as failed.
 #
-# Prints the failures, `N passed, M failed` for every class and in all, the run time, and closes with the
-# harness's own `N passed, M failed` (tests that match the lists, tests that do not). Options:
-#   --update   rewrite raw-protocol.knownfail from this run (keeping the reasons of tests already listed)
-#   TEST ...   run only these (Class.test_name); the lists are then checked for those tests only
+# Prints the failures, `N passed, M failed` for every class and in all, the run time, the harness's own
+# checks (tests that match the lists, tests that do not), and closes with the suite's count of tests:
+# `raw suite: N passed, M failed, K skipped of T tests`. Options:
+#   --update   rewrite raw-protocol.knownfail from this run: a listed test keeps its written reason, with
+#              the failure it shows now in the closing parentheses (each refreshed one is named); a
+#              skipped test keeps its line (the krb5 tests when no AD DC is there); a passing one goes
+#   TEST ...   run only these (Class.test_name); the lists are then checked for those tests only, and
+#              --update touches only their lines
 # Everything started here is stopped, and the namespace deleted, on exit.
 source "$(dirname "$0")/lib.sh"
 interop_init raw-protocol
@@ -242,12 +246,36 @@ fi
 [ "$ran" -gt 0 ] && ok "$ran tests ran: $expected as the lists expect, $unexpected_fail new failure(s), $unexpected_pass listed test(s) now passing"
 
 if [ $update -eq 1 ]; then
+  # A listed line is NAME<TAB>CLASS: REASON (FAILURE); FAILURE is the suite's first line and place,
+  # refreshed from this run, REASON is written by hand and kept (a changed failure is named, so that its
+  # reason can be checked). Tests this run did not judge (skipped, or not run: TEST ... given) keep their
+  # lines.
   {
     sed -n '/^#/p' "$knownfail" 2>/dev/null
+    while IFS= read -r line; do
+      case "$line" in ''|'#'*) continue;; esac
+      name=${line%%$'\t'*}
+      row=$(grep -m1 -F "$name"$'\t' "$work/final.tsv")
+      [ -z "$row" ] && { echo "$line"; continue; }
+      IFS=$'\t' read -r _ result class _ why <<< "$row"
+      case "$result" in
+        pass) ;;
+        skip) echo "$line";;
+        *)
+          reason=${line#*$'\t'}
+          reason=${reason#*: }
+          written=$(printf '%s' "$reason" | sed -E 's/ \([A-Za-z_.]*(Error|Exception|Failure|Exit)[^(]*(\(.*)?\)$//')
+          new=$(printf '%s\t%s: %s (%s)' "$name" "$class" "$written" "$why")
+          [ "$new" != "$line" ] && echo "refreshed: $name" >&2
+          echo "$new";;
+      esac
+    done < "$knownfail"
+    # New failures, after the listed ones.
     while IFS=$'\t' read -r name result class secs_ why; do
       [ "$result" = pass ] || [ "$result" = skip ] && continue
-      old=$(listed "$name" "$knownfail")
-      if [ -n "$old" ]; then echo "$old"; else printf '%s\t%s: %s\n' "$name" "$class" "$why"; fi
+      [ -n "$(listed "$name" "$knownfail")" ] && continue
+      echo "new: $name (give it a reason)" >&2
+      printf '%s\t%s: %s\n' "$name" "$class" "$why"
     done < "$work/final.tsv"
   } > "$work/knownfail.new"
   mv "$work/knownfail.new" "$knownfail"
@@ -255,4 +283,10 @@ if [ $update -eq 1 ]; then
 fi
 
 msrpc_stop
-finish
+# The last line counts tests, not the harness's checks.
+total=$(awk -F'\t' '{ n++; if ($2 == "pass") p++; else if ($2 == "skip") s++; else f++ }
+  END { printf "raw suite: %d passed, %d failed, %d skipped of %d tests", p, f, s, n }' "$work/final.tsv")
+echo "harness checks: $passed passed, $failed failed, $skipped skipped"
+echo "$total"
+[ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]
+exit $?
