@@ -6,7 +6,8 @@
 # wrong password refused): the reference run. Then
 # `msrpc serve --keytab` (the exported keytab, SPN host/srv1.ad.msrpc.test) is called by the same
 # python3-samba driver and by msrpc's own CLI at every level, with a password and with a keytab, and the
-# CLI calls the DC's mgmt with Kerberos. Everything runs inside the namespace.
+# CLI calls the DC's mgmt with Kerberos, and impacket -k (tickets from the ccache) calls msrpc serve --keytab
+# at every level. Everything runs inside the namespace.
 #
 # Uses the DC in MSRPC_ADDC_DIR (./scripts/test starts it); without it, starts one in the work directory and
 # stops it on exit.
@@ -157,6 +158,23 @@ if [ $captured = 1 ]; then
   # PDUs (MIC and wrap tokens included).
   pcap_check -l msrpc "$work/krb5.pcap" "$MSRPC_PORT" --port 135 --expect bind=14 --expect auth3=4 \
     --expect request=18 --expect response=18 --expect alter_context=7
+fi
+# impacket's Kerberos (-k: SPNEGO with the AP-REQ, its third leg an alter_context), from the ccache that
+# kinit and kvno filled above (impacket cannot get tickets from this KDC itself: docs/auth.md). Outside the
+# capture: its alter_context repeats its context item, which is impacket's, not ours, to judge. Not at
+# the packet level: there impacket's Kerberos sends its requests unsigned, which the server refuses (access
+# denied, below its minimum level), as it should.
+py=$(impacket_python)
+if [ -x "$py" ]; then
+  run_driver -l msrpc 120 "$addc" exec "$dc_dir" env KRB5CCNAME="$work/ccache" "$py" \
+    "$interop_dir/impacket_krb5.py" 127.0.0.1 "$MSRPC_PORT" --spn-host "$MSRPC_ADDC_SERVICE_HOST" \
+    --user "$MSRPC_ADDC_USER" --domain "$MSRPC_ADDC_REALM" --levels connect integrity privacy
+  # The DC's ticket (host/dc1) presented to msrpc serve: refused.
+  run_driver -l msrpc 120 "$addc" exec "$dc_dir" env KRB5CCNAME="$work/ccache" "$py" \
+    "$interop_dir/impacket_krb5.py" 127.0.0.1 "$MSRPC_PORT" --spn-host "$MSRPC_ADDC_DC_HOST" \
+    --user "$MSRPC_ADDC_USER" --domain "$MSRPC_ADDC_REALM" --levels integrity --refused
+else
+  peer_missing "impacket (python venv) for impacket -k ($py)"
 fi
 if grep -q "$pw" "$_server_log"; then
   fail "the server log does not contain the password"

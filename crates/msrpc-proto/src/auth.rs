@@ -178,6 +178,16 @@ pub trait SecurityContext: Send {
     fn peer_identity(&self) -> Option<PeerIdentity> {
         None
     }
+    /// Whether header signing (`PFC_SUPPORT_HEADER_SIGN`, MS-RPCE 2.2.2.3) is in force on the
+    /// association: then [`protect`](Self::protect) and [`verify`](Self::verify) cover the whole
+    /// PDU, header and trailer included; otherwise a package that can tell the two apart
+    /// (Kerberos, as Windows' does) covers only the stub and pad (`body`). NTLM covers the whole
+    /// PDU either way, as Windows' does, and ignores this. The protocol core calls it whenever an
+    /// association's header signing is settled or changes (after each bind, alter_context and
+    /// bind_ack), for every context; until then a context assumes it is on.
+    fn set_header_signing(&mut self, on: bool) {
+        let _ = on;
+    }
 }
 
 /// Alignment of the security trailer relative to the start of the stub data (MS-RPCE 2.2.2.11).

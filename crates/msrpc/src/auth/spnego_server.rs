@@ -93,6 +93,8 @@ pub(super) struct NegotiateServer {
     challenge: Vec<u8>,
     /// The logon was anonymous (no identity, no session).
     anonymous: bool,
+    /// Header signing, for the Kerberos context (NTLM signs the header either way).
+    header_sign: bool,
 }
 
 impl NegotiateServer {
@@ -119,6 +121,7 @@ impl NegotiateServer {
             unproven: false,
             challenge: Vec::new(),
             anonymous: false,
+            header_sign: true,
         }
     }
 
@@ -200,11 +203,9 @@ impl NegotiateServer {
                 "SPNEGO: Kerberos without a keytab",
             ));
         };
-        self.krb = Some(KerberosContext::server(
-            self.level,
-            self.context_id,
-            service,
-        )?);
+        let mut krb = KerberosContext::server(self.level, self.context_id, service)?;
+        krb.header_sign = self.header_sign;
+        self.krb = Some(krb);
         self.state = State::Kerberos;
         match optimistic {
             Some(t) => self.kerberos_step(t, None, true),
@@ -537,6 +538,13 @@ impl SecurityContext for NegotiateServer {
             State::Done if self.anonymous => Some(PeerIdentity::anonymous()),
             State::Done => self.ntlm.peer_identity(),
             _ => None,
+        }
+    }
+
+    fn set_header_signing(&mut self, on: bool) {
+        self.header_sign = on;
+        if let Some(k) = self.krb.as_mut() {
+            k.set_header_signing(on);
         }
     }
 }
