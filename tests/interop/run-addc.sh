@@ -135,6 +135,15 @@ if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" --auth-se
 else
   fail "msrpc ping with SPNEGO/Kerberos to the DC: $(tail -3 "$work/ping-dc-spnego.txt")"
 fi
+# The README's lsarpc example, as written there (Kerberos for the SMB session and for RPC at privacy).
+if MSRPC_PASSWORD=$pw in_dc timeout 60 "$real_bin" ifids --user alice@AD.MSRPC.TEST \
+    --auth-service kerberos --kdc tcp://127.0.0.1:88 --server-principal host/dc1.ad.msrpc.test \
+    'ncacn_np:dc1.ad.msrpc.test[\pipe\lsarpc]' > "$work/readme-lsarpc.txt" 2>&1 \
+    && grep -q '12345778-1234-abcd-ef00-0123456789ab .*lsarpc' "$work/readme-lsarpc.txt"; then
+  ok "the README's Kerberos call to the DC's \\pipe\\lsarpc lists lsarpc"
+else
+  fail "the README's Kerberos call to the DC's lsarpc: $(tail -3 "$work/readme-lsarpc.txt")"
+fi
 # rpcclient (Samba's C client, raw Kerberos, auth type 16) asks msrpc's endpoint mapper for its entries.
 if command -v rpcclient > /dev/null; then
   printf '[global]\n realm = %s\n workgroup = %s\n interfaces = lo\n' "$MSRPC_ADDC_REALM" \
