@@ -3,7 +3,7 @@
 # and make signed ([sign], integrity) and sealed ([seal], privacy) calls, while tshark captures; a wrong
 # password must be refused with access denied, and an unauthenticated call below the minimum level too.
 # Then, against a server with no minimum level, impacket at connect and packet: the right password logs
-# on, a wrong one is refused; impacket's NTLMv1 is refused at every level. Last, impacket's anonymous
+# on, a wrong one is refused; impacket's and python3-samba's NTLMv1 are refused at every level. Last, impacket's anonymous
 # logons: served by mgmt and the endpoint mapper, refused by the AsyncRPC sample, and by all three
 # with --no-anonymous.
 # tshark, given the password, then decrypts the capture: no malformed or warning-level DCE/RPC packet, the
@@ -85,6 +85,9 @@ run_driver -l msrpc-low 120 "$py" "$interop_dir/impacket_auth.py" "$MSRPC_PORT" 
   --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
 # impacket's NTLMv1 (ntlm.USE_NTLMv2 = False): refused at every level, the right password too.
 run_driver -l msrpc-ntlmv1 120 "$py" "$interop_dir/impacket_auth.py" "$MSRPC_PORT" --ntlmv1 \
+  --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
+# python3-samba with `client ntlmv2 auth = no`: refused too, NTLM and SPNEGO.
+run_driver -l msrpc-ntlmv1 120 /usr/bin/python3 "$interop_dir/samba_auth.py" "$MSRPC_PORT" --ntlmv1 \
   --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
 msrpc_stop
 
