@@ -5,10 +5,11 @@
 # The suite connects to TCP port 135 of $SERVER, and scripts/test runs samba-dcerpcd on the host's
 # 127.0.0.1:135, so msrpc serve and the suite run together in a network namespace of their own.
 # raw_protocol.py runs the suite and classifies each test by what it used (see its docstring):
-#   core      mgmt and epm only, with no auth, NTLM, SPNEGO-with-NTLM or anonymous logons (157 tests: the
+#   core      mgmt and epm only, with no auth, NTLM, SPNEGO-with-NTLM or anonymous logons (156 tests: the
 #             issue counted 155, but test_spnego_change_auth_type1 and 2 only put auth type 16 in an alter
-#             to see it refused, and need no KDC)
-#   krb5      a Kerberos security context (the Active Directory issue)
+#             to see it refused, and need no KDC; test_spnego_multiple_auth_hdr_signing is krb5, below)
+#   krb5      a Kerberos security context (the Active Directory issue), and the one test whose assertions
+#             need SPNEGO to choose Kerberos (raw_protocol.py's SPNEGO_KERBEROS; 10 tests)
 #   needs-np  SMB named pipes on the server side (out of scope: msrpc has no SMB server)
 #   needs-if  netlogon or lsarpc over TCP (out of scope: msrpc serve does not host them)
 #
