@@ -18,6 +18,8 @@
 #   addc.sh exec DIR CMD...  runs CMD inside the namespace with KRB5_CONFIG and DIR/env set; the names
 #                            dc1 and srv1 (short and in the realm) resolve to 127.0.0.1 and 127.0.0.2 there
 #   addc.sh stop DIR         stops the DC and every process left in its namespace, deletes the namespace
+# DCs started with different DIRs run side by side (seen: two at once): each has its own namespace, named from
+# DIR, with its own loopback, so their ports never meet.
 # Needs root (ip netns), and the samba, winbind and krb5-user packages (scripts/peers/install.sh).
 set -euo pipefail
 cmd=${1:?start|stop|exec}

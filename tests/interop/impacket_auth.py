@@ -12,6 +12,13 @@ Each check prints `ok NAME` or `FAIL NAME: why`; the exit status is the number o
 --low-levels: instead, the connect and packet levels against `msrpc serve --users FILE` (no minimum
     level): mgmt calls with the right password, and a wrong one refused. impacket sends no NTLM MIC, so
     only the server's own check of the NTLMv2 response (NTProofStr) decides these logons.
+--anonymous --epm-port P: instead, anonymous NTLM logons (impacket's empty user and password: empty LM
+    and NT responses, MS-NLMP 3.2.5.1.2) at the connect level against `msrpc serve --users FILE --epm
+    --epm-port P`: mgmt and the endpoint mapper serve them, the AsyncRPC sample refuses them with access
+    denied. With --refused (a server started with --no-anonymous) all three refuse them.
+--ntlmv1: instead, impacket's NTLMv1 (ntlm.USE_NTLMv2 = False) at connect, packet, integrity and
+    privacy against `msrpc serve --users FILE`: refused at every level (docs/auth.md: msrpc does not
+    accept NTLMv1), the right password as much as a wrong one.
 
 impacket signs and seals what it sends and unseals what it receives, but never verifies the server's
 signatures; our server's signatures are verified by msrpc's own client tests and by python3-samba.
@@ -39,6 +46,10 @@ ap.add_argument("--user", required=True)
 ap.add_argument("--password-env", required=True)
 ap.add_argument("--peer", choices=["msrpc", "samba"], default="msrpc")
 ap.add_argument("--low-levels", action="store_true")
+ap.add_argument("--anonymous", action="store_true")
+ap.add_argument("--refused", action="store_true")
+ap.add_argument("--epm-port", type=int)
+ap.add_argument("--ntlmv1", action="store_true")
 ARGS = ap.parse_args()
 PORT = ARGS.port
 SAMBA = ARGS.peer == "samba"
@@ -90,12 +101,12 @@ def check(name, fn):
         print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
 
 
-def connect(level, password=PASSWORD, max_frag=None):
-    t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:127.0.0.1[{PORT}]")
+def connect(level, password=PASSWORD, max_frag=None, user=None, port=None):
+    t = transport.DCERPCTransportFactory(f"ncacn_ip_tcp:127.0.0.1[{port or PORT}]")
     t.set_connect_timeout(TIMEOUT)
     dce = t.get_dce_rpc()
     if level is not None:
-        dce.set_credentials(USER, password, DOMAIN)
+        dce.set_credentials(USER if user is None else user, password, "" if user == "" else DOMAIN)
         dce.set_auth_type(RPC_C_AUTHN_WINNT)
         dce.set_auth_level(LEVELS[level])
     if max_frag:
@@ -169,6 +180,58 @@ def unauthenticated_refused():
         mgmt.his_server_listening(dce)
     print(f"  refused: {denied(go)}", flush=True)
 
+
+def anonymous_mgmt():
+    dce = connect("connect", password="", user="")
+    dce.bind(mgmt.MSRPC_UUID_MGMT)
+    r = mgmt.hinq_if_ids(dce)
+    assert r["if_id_vector"]["count"] >= 1
+    dce.disconnect()
+
+
+def anonymous_epm():
+    dce = connect("connect", password="", user="", port=ARGS.epm_port)
+    r = epm.hept_lookup(None, dce=dce)  # binds the endpoint mapper itself
+    assert len(r) >= 1, r
+    dce.disconnect()
+
+
+def anonymous_sample():
+    dce = connect("connect", password="", user="")
+    dce.bind(ASYNCRPC)
+    req = NonAsyncFunc()
+    req["pszMessage"] = "anonymous\x00"
+    dce.request(req)
+
+
+def refused(fn):
+    def go():
+        print(f"  refused: {denied(fn)}", flush=True)
+    return go
+
+
+if ARGS.anonymous:
+    from impacket.dcerpc.v5 import epm
+    if ARGS.refused:
+        check("anonymous NTLM (connect): mgmt refuses it", refused(anonymous_mgmt))
+        check("anonymous NTLM (connect): the endpoint mapper refuses it", refused(anonymous_epm))
+    else:
+        check("anonymous NTLM (connect): mgmt inq_if_ids", anonymous_mgmt)
+        check("anonymous NTLM (connect): the endpoint mapper's ept_lookup", anonymous_epm)
+    check("anonymous NTLM (connect): the AsyncRPC sample refuses it", refused(anonymous_sample))
+    print(f"impacket anonymous NTLM ({'--no-anonymous' if ARGS.refused else 'default'}): "
+          f"{passes} passed, {failures} failed")
+    sys.exit(min(failures, 100))
+
+if ARGS.ntlmv1:
+    from impacket import ntlm
+    ntlm.USE_NTLMv2 = False
+    for level in ["connect", "packet", "integrity", "privacy"]:
+        check(f"NTLMv1 {level}: the right password is refused",
+              lambda level=level: print(f"  refused: {denied(lambda: mgmt_calls(level))}", flush=True))
+        check(f"NTLMv1 {level}: a wrong password is refused", lambda level=level: wrong_password(level))
+    print(f"impacket NTLMv1 client: {passes} passed, {failures} failed")
+    sys.exit(min(failures, 100))
 
 if ARGS.low_levels:
     for level in ["connect", "packet"]:

@@ -64,7 +64,7 @@ _interop_exit() {
   if [ "$rc" -eq 0 ] && [ "${INTEROP_KEEP:-0}" != 1 ]; then
     rm -rf "$work"
   else
-    echo "interop $interop_name: kept $work (pcaps, logs)"
+    echo "interop $interop_name: kept $work ($(cd "$work" 2>/dev/null && ls | head -20 | tr '\n' ' '))"
   fi
   exit "$rc"
 }

@@ -6,7 +6,8 @@
 # wrong password refused): the reference run. Then
 # `msrpc serve --keytab` (the exported keytab, SPN host/srv1.ad.msrpc.test) is called by the same
 # python3-samba driver and by msrpc's own CLI at every level, with a password and with a keytab, and the
-# CLI calls the DC's mgmt with Kerberos. Everything runs inside the namespace.
+# CLI calls the DC's mgmt with Kerberos, and impacket -k (tickets from the ccache) calls msrpc serve --keytab
+# at every level. Everything runs inside the namespace.
 #
 # Uses the DC in MSRPC_ADDC_DIR (./scripts/test starts it); without it, starts one in the work directory and
 # stops it on exit.
@@ -134,6 +135,15 @@ if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" --auth-se
 else
   fail "msrpc ping with SPNEGO/Kerberos to the DC: $(tail -3 "$work/ping-dc-spnego.txt")"
 fi
+# The README's lsarpc example, as written there (Kerberos for the SMB session and for RPC at privacy).
+if MSRPC_PASSWORD=$pw in_dc timeout 60 "$real_bin" ifids --user alice@AD.MSRPC.TEST \
+    --auth-service kerberos --kdc tcp://127.0.0.1:88 --server-principal host/dc1.ad.msrpc.test \
+    'ncacn_np:dc1.ad.msrpc.test[\pipe\lsarpc]' > "$work/readme-lsarpc.txt" 2>&1 \
+    && grep -q '12345778-1234-abcd-ef00-0123456789ab .*lsarpc' "$work/readme-lsarpc.txt"; then
+  ok "the README's Kerberos call to the DC's \\pipe\\lsarpc lists lsarpc"
+else
+  fail "the README's Kerberos call to the DC's lsarpc: $(tail -3 "$work/readme-lsarpc.txt")"
+fi
 # rpcclient (Samba's C client, raw Kerberos, auth type 16) asks msrpc's endpoint mapper for its entries.
 if command -v rpcclient > /dev/null; then
   printf '[global]\n realm = %s\n workgroup = %s\n interfaces = lo\n' "$MSRPC_ADDC_REALM" \
@@ -151,12 +161,33 @@ if command -v rpcclient > /dev/null; then
 else
   require rpcclient rpcclient
 fi
+# impacket's Kerberos (-k: SPNEGO with the AP-REQ, its third leg an alter_context), from the ccache that
+# kinit and kvno filled above (impacket cannot get tickets from this KDC itself: docs/auth.md). It does not
+# ask for header signing, so msrpc's Kerberos tokens here cover the stub only, and the capture's check
+# judges those PDUs too (impacket's alter_context, which repeats its context item, dissects clean). Not at
+# the packet level: there impacket's Kerberos sends its requests unsigned, which the server refuses (access
+# denied, below its minimum level), as it should.
+py=$(impacket_python)
+if [ -x "$py" ]; then
+  run_driver -l msrpc 120 "$addc" exec "$dc_dir" env KRB5CCNAME="$work/ccache" "$py" \
+    "$interop_dir/impacket_krb5.py" 127.0.0.1 "$MSRPC_PORT" --spn-host "$MSRPC_ADDC_SERVICE_HOST" \
+    --user "$MSRPC_ADDC_USER" --domain "$MSRPC_ADDC_REALM" --levels connect integrity privacy
+else
+  peer_missing "impacket (python venv) for impacket -k ($py)"
+fi
 if [ $captured = 1 ]; then
   capture_stop
   # tshark dissects the Kerberos and SPNEGO tokens and finds nothing wrong with msrpc's or the DC's
   # PDUs (MIC and wrap tokens included).
   pcap_check -l msrpc "$work/krb5.pcap" "$MSRPC_PORT" --port 135 --expect bind=14 --expect auth3=4 \
     --expect request=18 --expect response=18 --expect alter_context=7
+fi
+# The DC's ticket (host/dc1) presented to msrpc serve by impacket: refused (after the capture, whose check
+# would flag the bind_nak as a warning).
+if [ -x "$py" ]; then
+  run_driver -l msrpc 120 "$addc" exec "$dc_dir" env KRB5CCNAME="$work/ccache" "$py" \
+    "$interop_dir/impacket_krb5.py" 127.0.0.1 "$MSRPC_PORT" --spn-host "$MSRPC_ADDC_DC_HOST" \
+    --user "$MSRPC_ADDC_USER" --domain "$MSRPC_ADDC_REALM" --levels integrity --refused
 fi
 if grep -q "$pw" "$_server_log"; then
   fail "the server log does not contain the password"

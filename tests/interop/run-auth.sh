@@ -3,7 +3,9 @@
 # and make signed ([sign], integrity) and sealed ([seal], privacy) calls, while tshark captures; a wrong
 # password must be refused with access denied, and an unauthenticated call below the minimum level too.
 # Then, against a server with no minimum level, impacket at connect and packet: the right password logs
-# on, a wrong one is refused.
+# on, a wrong one is refused; impacket's and python3-samba's NTLMv1 are refused at every level. Last, impacket's anonymous
+# logons: served by mgmt and the endpoint mapper, refused by the AsyncRPC sample, and by all three
+# with --no-anonymous.
 # tshark, given the password, then decrypts the capture: no malformed or warning-level DCE/RPC packet, the
 # logons are there (bind, bind_ack, auth3), and the sealed NonAsyncFunc messages read back in clear.
 #
@@ -81,6 +83,24 @@ echo "--- msrpc serve --users FILE (no minimum level): impacket at connect and p
 msrpc_start --users "$work/users.txt"
 run_driver -l msrpc-low 120 "$py" "$interop_dir/impacket_auth.py" "$MSRPC_PORT" --low-levels \
   --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
+# impacket's NTLMv1 (ntlm.USE_NTLMv2 = False): refused at every level, the right password too.
+run_driver -l msrpc-ntlmv1 120 "$py" "$interop_dir/impacket_auth.py" "$MSRPC_PORT" --ntlmv1 \
+  --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
+# python3-samba with `client ntlmv2 auth = no`: refused too, NTLM and SPNEGO.
+run_driver -l msrpc-ntlmv1 120 /usr/bin/python3 "$interop_dir/samba_auth.py" "$MSRPC_PORT" --ntlmv1 \
+  --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
+msrpc_stop
+
+echo "--- anonymous NTLM logons: msrpc serve --users FILE --epm, then with --no-anonymous"
+# The endpoint mapper on a free port of its own (127.0.0.1:135 belongs to other tests).
+epm_port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+msrpc_start --users "$work/users.txt" --epm --epm-port "$epm_port"
+run_driver -l msrpc-anon 120 "$py" "$interop_dir/impacket_auth.py" "$MSRPC_PORT" --anonymous \
+  --epm-port "$epm_port" --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
+msrpc_stop
+msrpc_start --users "$work/users.txt" --epm --epm-port "$epm_port" --no-anonymous
+run_driver -l msrpc-no-anon 120 "$py" "$interop_dir/impacket_auth.py" "$MSRPC_PORT" --anonymous \
+  --refused --epm-port "$epm_port" --user 'WS\alice' --password-env MSRPC_TEST_PASSWORD
 msrpc_stop
 
 finish

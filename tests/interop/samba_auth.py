@@ -8,6 +8,9 @@ Each check prints `ok NAME` or `FAIL NAME: why`; the exit status is the number o
 
 --peer msrpc (default): `msrpc serve --users FILE --min-auth-level integrity`.
 --peer samba: samba-dcerpcd's mgmt on 127.0.0.1:135 (the reference run).
+--ntlmv1: instead, `client ntlmv2 auth = no` (python3-samba then sends NTLMv1 responses), NTLM and SPNEGO
+    at connect, sign and seal against `msrpc serve --users FILE`: refused, the right password too
+    (docs/auth.md: msrpc does not accept NTLMv1).
 
 Only the typed mgmt client is used: python3-samba 4.17's raw `base.ClientConnection` crashes the
 interpreter (SIGSEGV) as soon as it is given credentials, against samba-dcerpcd as much as against
@@ -25,6 +28,7 @@ ap.add_argument("port", type=int)
 ap.add_argument("--user", required=True)
 ap.add_argument("--password-env", required=True)
 ap.add_argument("--peer", choices=["msrpc", "samba"], default="msrpc")
+ap.add_argument("--ntlmv1", action="store_true")
 ARGS = ap.parse_args()
 SAMBA = ARGS.peer == "samba"
 PASSWORD = os.environ[ARGS.password_env]
@@ -32,6 +36,9 @@ DOMAIN, _, USER = ARGS.user.rpartition("\\")
 TIMEOUT = 10
 
 LP = param.LoadParm()
+if ARGS.ntlmv1:
+    LP.set("client ntlmv2 auth", "no")
+    LP.set("client lanman auth", "no")
 failures = 0
 passes = 0
 
@@ -100,6 +107,30 @@ def wrong_password(option):
         return
     raise AssertionError("the call was accepted")
 
+
+def ntlmv1_refused(option):
+    # NTLM: the first call after the failed logon gets fault 5 (access denied); SPNEGO: its last
+    # leg does, which python3-samba reports as a logon failure.
+    try:
+        m = mgmt.mgmt(binding(option), LP, creds())
+        m.request_timeout = TIMEOUT
+        m.is_server_listening()
+    except RuntimeError as e:
+        code = e.args[0] & 0xFFFFFFFF
+        assert code in {NT_STATUS_ACCESS_DENIED, NT_STATUS_LOGON_FAILURE}, f"{code:#x} {e}"
+        print(f"  refused: {code:#x} {e.args[1]}", flush=True)
+        return
+    raise AssertionError("an NTLMv1 logon was accepted")
+
+
+if ARGS.ntlmv1:
+    for package in ["ntlm", "spnego"]:
+        for level in ["connect", "sign", "seal"]:
+            option = f"{level},{package}"
+            check(f"NTLMv1 [{option}] with the right password is refused",
+                  lambda o=option: ntlmv1_refused(o))
+    print(f"python3-samba NTLMv1 ({ARGS.peer}): {passes} passed, {failures} failed")
+    sys.exit(min(failures, 100))
 
 for package in ["ntlm", "spnego"]:
     for level in ["sign", "seal"]:

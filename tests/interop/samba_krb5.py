@@ -1,6 +1,7 @@
 """python3-samba calls a DCE/RPC server with Kerberos (auth type 16, no NTLM fallback) at the connect,
-integrity ([sign]) and privacy ([seal]) levels, and with SPNEGO choosing Kerberos ([spnego,sign],
-[spnego,seal]: MUST_USE_KERBEROS credentials, so only Kerberos is offered, with mechListMICs both ways),
+packet ([packet]), integrity ([sign]) and privacy ([seal]) levels, and with SPNEGO choosing Kerberos
+([spnego], [spnego,packet], [spnego,sign], [spnego,seal]: MUST_USE_KERBEROS credentials, so only Kerberos
+is offered, with mechListMICs both ways),
 with a ticket from the Samba AD DC's KDC, and a wrong password must be refused. Runs inside the DC's network namespace (scripts/peers/addc.sh exec).
 
 usage: addc.sh exec DIR /usr/bin/python3 samba_krb5.py PORT TARGET_HOST [--peer dc|msrpc]
@@ -83,10 +84,11 @@ def wrong_password():
     raise AssertionError("a wrong password was accepted")
 
 
-for level, option in (("connect", ""), ("integrity", "sign"), ("privacy", "seal")):
+LEVELS = (("connect", ""), ("packet", "packet"), ("integrity", "sign"), ("privacy", "seal"))
+for level, option in LEVELS:
     check(f"python3-samba Kerberos {level}: mgmt inq_if_ids and is_server_listening to "
           f"{ARGS.peer} (host/{ARGS.target_host})", calls(option))
-for level, option in (("integrity", "sign"), ("privacy", "seal")):
+for level, option in LEVELS:
     check(f"python3-samba SPNEGO/Kerberos {level}: mgmt inq_if_ids and is_server_listening to "
           f"{ARGS.peer} (host/{ARGS.target_host})", calls(option, "spnego"))
 check(f"python3-samba Kerberos with a wrong password is refused by the KDC ({ARGS.peer})", wrong_password)

@@ -122,6 +122,11 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// access denied, on every interface but the endpoint mapper.
         #[arg(long, value_name = "LEVEL", default_value = "none")]
         min_auth_level: msrpc::AuthnLevel,
+        /// Refuse anonymous NTLM logons (direct or inside SPNEGO) everywhere, the endpoint mapper
+        /// and mgmt included, with access denied. Without it they reach the endpoint mapper and
+        /// mgmt only, as on Windows; the AsyncRPC sample refuses them either way.
+        #[arg(long)]
+        no_anonymous: bool,
         /// The transfer syntax taken when a client offers both NDR20 and NDR64 (as 64-bit Windows
         /// and msrpc clients do); a client offering only NDR20 gets NDR20 either way.
         #[arg(long, value_name = "SYNTAX", default_value = "ndr64")]
@@ -264,6 +269,7 @@ fn main() -> ExitCode {
             keytab,
             service_principal,
             min_auth_level,
+            no_anonymous,
             prefer_syntax,
         } => serve(
             listen,
@@ -280,6 +286,7 @@ fn main() -> ExitCode {
                 keytab,
                 service_principal,
                 min_auth_level,
+                no_anonymous,
             },
         ),
         Command::Ping {
@@ -380,6 +387,7 @@ struct ServeAuth {
     keytab: Option<std::path::PathBuf>,
     service_principal: Option<String>,
     min_auth_level: msrpc::AuthnLevel,
+    no_anonymous: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -441,6 +449,9 @@ fn serve(
         }
         if let Some(service) = kerberos {
             builder = builder.kerberos(service);
+        }
+        if auth.no_anonymous {
+            builder = builder.refuse_anonymous();
         }
         for l in listen {
             builder = builder.listen(l);

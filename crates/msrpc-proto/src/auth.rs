@@ -80,6 +80,9 @@ pub struct PeerIdentity {
     /// The SIDs of the client's groups when its package says (Kerberos: from the ticket's PAC,
     /// primary group first); empty otherwise.
     pub groups: Vec<String>,
+    /// The logon was anonymous (MS-NLMP 3.2.5.1.2, directly or inside SPNEGO): the context is
+    /// established but authenticates nobody; `user` and `domain` are Windows' names for it.
+    pub anonymous: bool,
 }
 
 impl PeerIdentity {
@@ -89,6 +92,18 @@ impl PeerIdentity {
             user: user.into(),
             domain: domain.into(),
             groups: Vec::new(),
+            anonymous: false,
+        }
+    }
+
+    /// The identity of an anonymous logon: `NT AUTHORITY\ANONYMOUS LOGON`, as Windows names it
+    /// (`RpcBindingInqAuthClient` on an anonymous NTLM context), flagged as anonymous.
+    pub fn anonymous() -> PeerIdentity {
+        PeerIdentity {
+            user: "ANONYMOUS LOGON".into(),
+            domain: "NT AUTHORITY".into(),
+            groups: Vec::new(),
+            anonymous: true,
         }
     }
 
@@ -162,6 +177,16 @@ pub trait SecurityContext: Send {
     /// The authenticated peer (servers, once established).
     fn peer_identity(&self) -> Option<PeerIdentity> {
         None
+    }
+    /// Whether header signing (`PFC_SUPPORT_HEADER_SIGN`, MS-RPCE 2.2.2.3) is in force on the
+    /// association: then [`protect`](Self::protect) and [`verify`](Self::verify) cover the whole
+    /// PDU, header and trailer included; otherwise a package that can tell the two apart
+    /// (Kerberos, as Windows' does) covers only the stub and pad (`body`). NTLM covers the whole
+    /// PDU either way, as Windows' does, and ignores this. The protocol core calls it whenever an
+    /// association's header signing is settled or changes (after each bind, alter_context and
+    /// bind_ack), for every context; until then a context assumes it is on.
+    fn set_header_signing(&mut self, on: bool) {
+        let _ = on;
     }
 }
 

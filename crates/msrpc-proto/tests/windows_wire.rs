@@ -1280,3 +1280,192 @@ fn an_alter_context_that_changes_an_accepted_transfer_syntax_is_a_protocol_error
     assert!(!s.is_closed());
     assert_eq!(s.context(1).unwrap().transfer_syntax, SyntaxId::NDR20);
 }
+
+/// A three-leg context that records what the core tells it about header signing.
+struct HeaderProbe {
+    inner: ThreeLegs,
+    /// The last `set_header_signing` value (None: never told).
+    told: Arc<std::sync::Mutex<Option<bool>>>,
+}
+
+impl SecurityContext for HeaderProbe {
+    fn auth_type(&self) -> AuthType {
+        self.inner.auth_type()
+    }
+    fn auth_level(&self) -> AuthLevel {
+        self.inner.auth_level()
+    }
+    fn context_id(&self) -> u32 {
+        1
+    }
+    fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
+        self.inner.step(input)
+    }
+    fn signature_len(&self) -> usize {
+        16
+    }
+    fn protect(&mut self, _: &mut [u8], _: Range<usize>, _: Range<usize>) -> Result<(), AuthError> {
+        Ok(())
+    }
+    fn verify(&mut self, _: &mut [u8], _: Range<usize>, _: Range<usize>) -> Result<(), AuthError> {
+        Ok(())
+    }
+    fn set_header_signing(&mut self, on: bool) {
+        *self.told.lock().unwrap() = Some(on);
+    }
+}
+
+struct ProbeAcc(Arc<std::sync::Mutex<Option<bool>>>);
+
+impl Acceptor for ProbeAcc {
+    fn accept(
+        &self,
+        _: AuthType,
+        level: AuthLevel,
+        _: u32,
+    ) -> Result<Box<dyn SecurityContext>, AuthError> {
+        Ok(Box::new(HeaderProbe {
+            inner: ThreeLegs { level },
+            told: self.0.clone(),
+        }))
+    }
+}
+
+/// How far header signing got: `flags` on the bind (NEG), then the second leg as `second`
+/// (alter_context or rpc_auth_3) with `flags2`, then an alter_context without a trailer with
+/// `flags3` (None: not sent). Returns what the context was told after each step.
+fn header_signing_after(
+    flags: PfcFlags,
+    second: PacketType,
+    flags2: PfcFlags,
+    flags3: Option<PfcFlags>,
+) -> Vec<Option<bool>> {
+    let told = Arc::new(std::sync::Mutex::new(None));
+    let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
+    let mut s = ServerConnection::new(ServerConfig::default(), registry);
+    s.set_acceptor(Arc::new(ProbeAcc(told.clone())));
+    let mut seen = Vec::new();
+    let mut bind = Pdu::new(0, flags, PduBody::Bind(bind_body(vec![ctx(1)])));
+    bind.auth = Some(trailer(b"NEG"));
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    seen.push(*told.lock().unwrap());
+    let body = if second == PacketType::AUTH3 {
+        PduBody::Auth3 { pad: [0; 4] }
+    } else {
+        PduBody::AlterContext(bind_body(vec![ctx(1)]))
+    };
+    let mut leg = Pdu::new(1, flags2, body);
+    leg.auth = Some(trailer(b"AUTH"));
+    let _ = exchange(&mut s, &leg);
+    seen.push(*told.lock().unwrap());
+    if let Some(f) = flags3 {
+        let alter = Pdu::new(2, f, PduBody::AlterContext(bind_body(vec![ctx(1)])));
+        assert_eq!(one(&mut s, &alter)[2], PacketType::ALTER_CONTEXT_RESP.0);
+        seen.push(*told.lock().unwrap());
+    }
+    assert_eq!(
+        s.header_signing(),
+        seen.last().copied().flatten().unwrap_or(false)
+    );
+    seen
+}
+
+#[test]
+fn header_signing_is_told_to_the_context_and_turned_on_by_bind_or_alter_context_never_auth3() {
+    let plain = PfcFlags::FIRST_AND_LAST;
+    let hs = PfcFlags::FIRST_AND_LAST | PfcFlags::SUPPORT_HEADER_SIGN;
+    let alter = PacketType::ALTER_CONTEXT;
+    let auth3 = PacketType::AUTH3;
+    // Asked for on the bind: on from the start.
+    assert_eq!(
+        header_signing_after(hs, auth3, plain, None),
+        [Some(true), Some(true)]
+    );
+    // Not asked for: the context signs without the header (Kerberos: the stub only).
+    assert_eq!(
+        header_signing_after(plain, auth3, plain, None),
+        [Some(false), Some(false)]
+    );
+    // The suite's test_krb5_hdr_sign_delayed3: rpc_auth_3 asking for it does not turn it on.
+    assert_eq!(
+        header_signing_after(plain, auth3, hs, None),
+        [Some(false), Some(false)]
+    );
+    // test_krb5_hdr_sign_delayed2: the second leg, an alter_context asking for it, does.
+    assert_eq!(
+        header_signing_after(plain, alter, hs, None),
+        [Some(false), Some(true)]
+    );
+    // test_krb5_hdr_sign_delayed1: a later alter_context without a trailer does too, for the
+    // whole association; and a later one without the flag does not turn it off.
+    assert_eq!(
+        header_signing_after(plain, auth3, plain, Some(hs)),
+        [Some(false), Some(false), Some(true)]
+    );
+    assert_eq!(
+        header_signing_after(hs, auth3, plain, Some(plain)),
+        [Some(true), Some(true), Some(true)]
+    );
+}
+
+/// `pdu` emitted, with `extra` inserted after its context list (before any trailer), and its
+/// lengths fixed up.
+fn with_bytes_after_contexts(pdu: &Pdu, extra: &[u8]) -> Vec<u8> {
+    let mut raw = pdu.emit().unwrap();
+    let auth_len = usize::from(u16::from_le_bytes([raw[10], raw[11]]));
+    let trailer_at = if auth_len == 0 {
+        raw.len()
+    } else {
+        raw.len() - auth_len - 8
+    };
+    raw.splice(trailer_at..trailer_at, extra.iter().copied());
+    let len = u16::try_from(raw.len()).unwrap();
+    raw[8..10].copy_from_slice(&len.to_le_bytes());
+    raw
+}
+
+#[test]
+fn an_authenticated_alter_context_may_carry_bytes_after_its_context_list() {
+    // impacket's Kerberos third leg: the 44-byte context item again after a count of 1, pad 0.
+    let one_ctx = bind_body(vec![ctx(1)]);
+    let item = {
+        let raw = Pdu::new(
+            1,
+            PfcFlags::FIRST_AND_LAST,
+            PduBody::AlterContext(one_ctx.clone()),
+        )
+        .emit()
+        .unwrap();
+        raw[raw.len() - 44..].to_vec()
+    };
+    let mut alter = Pdu::new(
+        1,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::AlterContext(one_ctx.clone()),
+    );
+    alter.auth = Some(trailer(b"AUTH"));
+    let raw = with_bytes_after_contexts(&alter, &item);
+    let parsed = Pdu::parse(&raw).unwrap();
+    let PduBody::AlterContext(b) = &parsed.body else {
+        panic!()
+    };
+    assert_eq!(b.contexts.len(), 1);
+    assert_eq!(&parsed.auth.unwrap().value[..], b"AUTH");
+    // The server completes the exchange on it.
+    let mut s = server();
+    let mut bind = Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Bind(one_ctx.clone()));
+    bind.auth = Some(trailer(b"NEG"));
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    s.handle_bytes(Instant::now(), &raw);
+    let out: Vec<_> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0][2], PacketType::ALTER_CONTEXT_RESP.0);
+    assert!(!s.is_closed());
+    // Without a trailer the same bytes are trailing bytes.
+    let bare = Pdu::new(1, PfcFlags::FIRST_AND_LAST, PduBody::AlterContext(one_ctx));
+    let raw = with_bytes_after_contexts(&bare, &item);
+    assert!(matches!(
+        Pdu::parse(&raw),
+        Err(msrpc_proto::Error::TrailingBytes(44))
+    ));
+}

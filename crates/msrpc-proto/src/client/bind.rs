@@ -180,6 +180,7 @@ impl ClientConnection {
             return Err(Error::Auth("bind_ack for another security context"));
         }
         sec.header_sign = pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN);
+        sec.ctx.set_header_signing(sec.header_sign);
         match sec.ctx.step(Some(&a.value)).map_err(Error::Security)? {
             AuthStep::Complete(token) => {
                 sec.established = true;

@@ -230,9 +230,16 @@ impl ServerConnection {
             flags = flags | PfcFlags::CONC_MPX;
             self.mpx = true;
         }
-        if !alter && pdu.auth.is_some() && pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
-            // Every package here signs the whole PDU, header included (MS-RPCE 2.2.2.3).
+        if pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) && !self.auth.is_empty() {
+            // Header signing (MS-RPCE 2.2.2.3) is on for the whole association once a bind or an
+            // alter_context of an authenticated association asks for it, with or without a
+            // trailer of its own; rpc_auth_3 never turns it on, and nothing turns it off (as
+            // Windows: the suite's test_krb5_hdr_sign_delayed1, _delayed2, _delayed3).
             self.header_sign = true;
+        }
+        // Every context learns it: Kerberos signs the stub only without it.
+        for slot in self.auth.values_mut() {
+            slot.ctx.set_header_signing(self.header_sign);
         }
         if pdu.flags.contains(PfcFlags::SUPPORT_HEADER_SIGN) {
             flags = flags | PfcFlags::SUPPORT_HEADER_SIGN;

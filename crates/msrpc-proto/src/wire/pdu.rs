@@ -188,11 +188,19 @@ impl Pdu {
             h.drep.is_little_endian(),
             h.ptype,
         );
-        // A bind or alter_context may end with up to auth_pad_length bytes its body does not use.
-        let slack = auth
-            .as_ref()
-            .filter(|_| in_body_pad(h))
-            .map_or(0, |a| a.pad.len());
+        // A bind or alter_context with a security trailer may end with bytes its body does not
+        // use, whatever auth_pad_length says: Windows reads the context list and takes the trailer
+        // from the end. impacket's Kerberos (SPNEGO) third leg, an alter_context, repeats its
+        // 44-byte context item after a context count of 1, with a pad length of 0, and Windows
+        // servers accept it (impacket's `-k` tools work against them; docs/interop.md). rpc_auth_3
+        // may end with up to auth_pad_length bytes.
+        let slack = match &auth {
+            Some(_) if h.ptype == PacketType::BIND || h.ptype == PacketType::ALTER_CONTEXT => {
+                usize::MAX
+            }
+            Some(a) if in_body_pad(h) => a.pad.len(),
+            _ => 0,
+        };
         let body = parse_body(h, &mut r, slack)?;
         Ok(Pdu {
             rpc_vers_minor: h.rpc_vers_minor,

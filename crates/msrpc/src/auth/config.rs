@@ -375,6 +375,18 @@ pub struct ClientIdentity {
     pub service: AuthnService,
     /// The level the call was protected at.
     pub level: AuthnLevel,
+    /// The logon was anonymous (an NTLM AUTHENTICATE with no user and empty responses, MS-NLMP
+    /// 3.2.5.1.2, directly or inside SPNEGO): the caller is nobody, named as Windows names it
+    /// (`NT AUTHORITY\\ANONYMOUS LOGON`). It never has a user's rights: interfaces refuse it
+    /// unless registered with [`InterfaceSecurity::allow_anonymous`](crate::server::InterfaceSecurity::allow_anonymous).
+    pub anonymous: bool,
+}
+
+impl ClientIdentity {
+    /// Whether the caller logged on anonymously (see [`ClientIdentity::anonymous`]).
+    pub fn is_anonymous(&self) -> bool {
+        self.anonymous
+    }
 }
 
 impl fmt::Display for ClientIdentity {

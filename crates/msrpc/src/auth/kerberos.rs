@@ -15,7 +15,10 @@ use sspi::{
 
 use super::config::{Credentials, KerberosTarget};
 use super::keytab::{Keytab, KeytabEntry};
-use super::sspi_glue::{MAX_LEGS, client_flags, krb_error, protect_with, step_from, verify_with};
+use super::sspi_glue::{
+    MAX_LEGS, client_flags, krb_error, protect_with, seal_stub_with, step_from, unseal_stub_with,
+    verify_with,
+};
 use super::{mic, pac};
 
 /// A server's Kerberos identity (`RpcServerRegisterAuthInfo` with `RPC_C_AUTHN_GSS_KERBEROS`):
@@ -219,6 +222,9 @@ pub(super) struct KerberosContext {
     pub(super) service_keys: Vec<Vec<u8>>,
     /// Server side: the client's group SIDs, once its AP-REQ is accepted.
     pub(super) groups: Vec<String>,
+    /// Header signing is in force (`PFC_SUPPORT_HEADER_SIGN`): tokens cover the whole PDU;
+    /// otherwise the stub and pad only, as Windows' Kerberos does.
+    pub(super) header_sign: bool,
 }
 
 /// The auth_value length before the context is established: the MIC token (packet,
@@ -249,6 +255,7 @@ impl KerberosContext {
             per_message: None,
             service_keys: Vec::new(),
             groups: Vec::new(),
+            header_sign: true,
         })
     }
 
@@ -287,6 +294,7 @@ impl KerberosContext {
                 .chain(service.others.iter().map(|(_, k)| k.clone()))
                 .collect(),
             groups: Vec::new(),
+            header_sign: true,
         })
     }
 
@@ -423,16 +431,24 @@ impl SecurityContext for KerberosContext {
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
         if level_seals(self.level) {
+            if !self.header_sign {
+                return seal_stub_with(&mut self.pkg, pdu, &body, &signature);
+            }
             return protect_with(&mut self.pkg, self.level, pdu, &body, &signature);
         }
         let pm = self.per_message.as_ref().ok_or_else(not_established)?;
-        if signature.start > signature.end || signature.end > pdu.len() {
+        if body.start > body.end || body.end > signature.start || signature.end > pdu.len() {
             return Err(AuthError::new(AuthFailure::Package, "bad fragment layout"));
         }
         // The same sequence as sspi's wrap tokens: the package's next number.
         let seq = u64::from(self.pkg.next_seq_number());
         let (signed, rest) = pdu.split_at_mut(signature.start);
-        pm.sign(seq, signed, &mut rest[..signature.end - signature.start])
+        let out = &mut rest[..signature.end - signature.start];
+        if self.header_sign {
+            pm.sign(seq, signed, out)
+        } else {
+            pm.sign(seq, &signed[body], out)
+        }
     }
 
     fn verify(
@@ -448,14 +464,29 @@ impl SecurityContext for KerberosContext {
         if level_seals(self.level) {
             // sspi's decrypt_message checks no sequence number: msrpc does, around it.
             let seq = pm.check_wrap(token)?;
-            verify_with(&mut self.pkg, self.level, pdu, &body, &signature, None)?;
+            if self.header_sign {
+                verify_with(&mut self.pkg, self.level, pdu, &body, &signature, None)?;
+            } else {
+                unseal_stub_with(&mut self.pkg, pdu, &body, &signature)?;
+            }
             if let Some(pm) = self.per_message.as_mut() {
                 pm.commit(seq);
             }
             return Ok(());
         }
         let token = token.to_vec();
-        pm.verify(&pdu[..signature.start], &token)
+        if self.header_sign {
+            pm.verify(&pdu[..signature.start], &token)
+        } else {
+            let stub = pdu
+                .get(body)
+                .ok_or_else(|| AuthError::new(AuthFailure::Tampered, "bad fragment layout"))?;
+            pm.verify(stub, &token)
+        }
+    }
+
+    fn set_header_signing(&mut self, on: bool) {
+        self.header_sign = on;
     }
 
     fn peer_identity(&self) -> Option<PeerIdentity> {

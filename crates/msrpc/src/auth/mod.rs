@@ -213,4 +213,7 @@ impl SecurityContext for Primed {
     fn peer_identity(&self) -> Option<PeerIdentity> {
         self.inner.peer_identity()
     }
+    fn set_header_signing(&mut self, on: bool) {
+        self.inner.set_header_signing(on);
+    }
 }

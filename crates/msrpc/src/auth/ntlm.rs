@@ -143,10 +143,18 @@ impl NtlmContext {
             && is_anonymous_authenticate(input)
         {
             // An anonymous logon authenticates nobody: the context is established, as Windows
-            // does, with no identity and no session keys (docs/auth.md), and the package never
-            // sees it. Its calls are unauthenticated calls; nothing can be signed with it.
+            // does, with the anonymous identity and no session keys (docs/auth.md), and the
+            // package never sees it. Nothing can be signed with it.
             *anonymous = true;
             return Ok(AuthStep::Complete(None));
+        }
+        if is_ntlmv1_authenticate(input) {
+            // NTLMv1 (or LM only): refused, as a Windows server at LmCompatibilityLevel 5 (the
+            // default for domain controllers) refuses it; sspi could not read it anyway.
+            return Err(AuthError::new(
+                AuthFailure::LogonFailure,
+                "logon denied: NTLMv1 and LM responses are not accepted (use NTLMv2)",
+            ));
         }
         let mut creds: Option<AuthIdentityBuffers> = None;
         let mut input_bufs = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
@@ -201,9 +209,10 @@ impl NtlmContext {
         // AUTHENTICATE message also sets NTLMSSP_NEGOTIATE_TARGET_INFO: otherwise it accepts any
         // password and derives the keys from the one it was given. So the NTLMv2 response
         // (NTProofStr, MS-NLMP 3.3.2) is checked here, which proves the password at every level.
-        // Without an NTLMv2 response (NTLMv1) only the package's MIC or, at the signing levels,
-        // the client's first fragment can prove it: keys from a wrong password cannot verify it
-        // (see `verify`). At the connect level nothing else would, so such a logon is refused.
+        // NTLMv1 was refused before sspi saw it; should a response still not read as NTLMv2,
+        // only the package's MIC or, at the signing levels, the client's first fragment can prove
+        // the password: keys from a wrong password cannot verify it (see `verify`). At the connect
+        // level nothing else would, so such a logon is refused.
         let proven =
             match ntlmv2_proof_matches(authenticate, challenge, &msg.user, &msg.domain, password) {
                 Some(true) => true,
@@ -303,6 +312,9 @@ impl SecurityContext for NtlmContext {
 
     fn peer_identity(&self) -> Option<PeerIdentity> {
         match &self.role {
+            Role::Server {
+                anonymous: true, ..
+            } => Some(PeerIdentity::anonymous()),
             Role::Server { peer, .. } => peer.clone(),
             Role::Client { .. } => None,
         }
@@ -319,6 +331,19 @@ pub(super) fn is_anonymous_authenticate(m: &[u8]) -> bool {
         && len(12).is_some_and(|l| l <= 1)
         && len(20) == Some(0)
         && len(36) == Some(0)
+}
+
+/// Whether `m` is an NTLM AUTHENTICATE message (MS-NLMP 2.2.1.3) whose NtChallengeResponse is not
+/// an NTLMv2 response: NTLMv1's is 24 bytes (MS-NLMP 3.3.1), an LM-only logon's empty with a
+/// 24-byte LmChallengeResponse; an NTLMv2 response is NTProofStr (16) and a client challenge of
+/// at least 28 more. Anonymous messages (no user, empty responses) are not NTLMv1.
+pub(super) fn is_ntlmv1_authenticate(m: &[u8]) -> bool {
+    let len = |at: usize| m.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    m.len() >= 64
+        && &m[..8] == b"NTLMSSP\0"
+        && m[8..12] == [3, 0, 0, 0]
+        && !is_anonymous_authenticate(m)
+        && len(20).is_some_and(|nt| nt <= 24)
 }
 
 /// What the server needs from an NTLM AUTHENTICATE message (MS-NLMP 2.2.1.3).
@@ -540,7 +565,45 @@ mod tests {
     }
 
     #[test]
-    fn an_anonymous_logon_establishes_a_context_with_no_identity_and_no_keys() {
+    fn ntlmv1_and_lm_responses_are_refused_as_a_logon_failure() {
+        // An AUTHENTICATE with a 24-byte LmChallengeResponse at 64 and a 24-byte
+        // NtChallengeResponse at 88 (NTLMv1), user "u" at 112.
+        let mut v1 = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        v1.resize(114, 0);
+        let field = |m: &mut Vec<u8>, at: usize, len: u16, off: u32| {
+            m[at..at + 2].copy_from_slice(&len.to_le_bytes());
+            m[at + 2..at + 4].copy_from_slice(&len.to_le_bytes());
+            m[at + 4..at + 8].copy_from_slice(&off.to_le_bytes());
+        };
+        field(&mut v1, 12, 24, 64);
+        field(&mut v1, 20, 24, 88);
+        field(&mut v1, 36, 1, 112);
+        assert!(is_ntlmv1_authenticate(&v1));
+        let mut lm_only = v1.clone();
+        field(&mut lm_only, 20, 0, 88);
+        assert!(is_ntlmv1_authenticate(&lm_only));
+        let mut v2 = v1.clone();
+        field(&mut v2, 20, 72, 88);
+        assert!(!is_ntlmv1_authenticate(&v2));
+        let mut anonymous = b"NTLMSSP\0\x03\0\0\0".to_vec();
+        anonymous.resize(64, 0);
+        assert!(!is_anonymous_authenticate(&v1));
+        assert!(!is_ntlmv1_authenticate(&anonymous));
+        let (mut c, mut s) = pair(AuthLevel::PKT_INTEGRITY, "unused");
+        let AuthStep::Continue(negotiate) = c.step(None).unwrap() else {
+            panic!()
+        };
+        assert!(matches!(
+            s.step(Some(&negotiate)).unwrap(),
+            AuthStep::Continue(_)
+        ));
+        let e = s.step(Some(&v1)).unwrap_err();
+        assert_eq!(e.kind, AuthFailure::LogonFailure, "{e}");
+        assert!(e.detail.contains("NTLMv1"), "{e}");
+    }
+
+    #[test]
+    fn an_anonymous_logon_establishes_a_context_with_the_anonymous_identity_and_no_keys() {
         let mut anonymous = b"NTLMSSP\0\x03\0\0\0".to_vec();
         anonymous.resize(64, 0);
         for level in [AuthLevel::CONNECT, AuthLevel::PKT_INTEGRITY] {
@@ -559,7 +622,9 @@ mod tests {
                 s.step(Some(&anonymous)).unwrap(),
                 AuthStep::Complete(None)
             ));
-            assert!(s.peer_identity().is_none());
+            let id = s.peer_identity().unwrap();
+            assert!(id.anonymous);
+            assert_eq!(id.to_string(), "NT AUTHORITY\\ANONYMOUS LOGON");
             assert!(s.server_session().is_none());
             let mut wire = vec![0u8; 64];
             let e = s.protect(&mut wire, 16..48, 48..64).unwrap_err();

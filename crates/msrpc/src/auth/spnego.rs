@@ -31,6 +31,8 @@ pub(super) struct NegotiateKerberos {
     context_id: u32,
     legs: u8,
     krb: Option<KerberosContext>,
+    /// Header signing, for the Kerberos context once there is one.
+    header_sign: bool,
 }
 
 impl NegotiateKerberos {
@@ -57,6 +59,7 @@ impl NegotiateKerberos {
             context_id,
             legs: 0,
             krb: None,
+            header_sign: true,
         })
     }
 }
@@ -141,6 +144,7 @@ impl SecurityContext for NegotiateKerberos {
                 per_message: None,
                 service_keys: Vec::new(),
                 groups: Vec::new(),
+                header_sign: self.header_sign,
             };
             krb.finish()?;
             self.krb = Some(krb);
@@ -175,6 +179,13 @@ impl SecurityContext for NegotiateKerberos {
         match self.krb.as_mut() {
             Some(k) => k.verify(pdu, body, signature),
             None => Err(not_established()),
+        }
+    }
+
+    fn set_header_signing(&mut self, on: bool) {
+        self.header_sign = on;
+        if let Some(k) = self.krb.as_mut() {
+            k.set_header_signing(on);
         }
     }
 }

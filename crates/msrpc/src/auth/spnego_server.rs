@@ -93,6 +93,8 @@ pub(super) struct NegotiateServer {
     challenge: Vec<u8>,
     /// The logon was anonymous (no identity, no session).
     anonymous: bool,
+    /// Header signing, for the Kerberos context (NTLM signs the header either way).
+    header_sign: bool,
 }
 
 impl NegotiateServer {
@@ -119,6 +121,7 @@ impl NegotiateServer {
             unproven: false,
             challenge: Vec::new(),
             anonymous: false,
+            header_sign: true,
         }
     }
 
@@ -200,11 +203,9 @@ impl NegotiateServer {
                 "SPNEGO: Kerberos without a keytab",
             ));
         };
-        self.krb = Some(KerberosContext::server(
-            self.level,
-            self.context_id,
-            service,
-        )?);
+        let mut krb = KerberosContext::server(self.level, self.context_id, service)?;
+        krb.header_sign = self.header_sign;
+        self.krb = Some(krb);
         self.state = State::Kerberos;
         match optimistic {
             Some(t) => self.kerberos_step(t, None, true),
@@ -534,8 +535,16 @@ impl SecurityContext for NegotiateServer {
     fn peer_identity(&self) -> Option<PeerIdentity> {
         match self.state {
             State::Done if self.krb.is_some() => self.krb.as_ref()?.peer_identity(),
-            State::Done if !self.anonymous => self.ntlm.peer_identity(),
+            State::Done if self.anonymous => Some(PeerIdentity::anonymous()),
+            State::Done => self.ntlm.peer_identity(),
             _ => None,
+        }
+    }
+
+    fn set_header_signing(&mut self, on: bool) {
+        self.header_sign = on;
+        if let Some(k) = self.krb.as_mut() {
+            k.set_header_signing(on);
         }
     }
 }
@@ -931,7 +940,7 @@ mod tests {
     }
 
     #[test]
-    fn an_anonymous_logon_establishes_a_context_with_no_identity_and_no_keys() {
+    fn an_anonymous_logon_establishes_a_context_with_the_anonymous_identity_and_no_keys() {
         use super::super::config::Credentials;
         let mut anonymous = b"NTLMSSP\0\x03\0\0\0".to_vec();
         anonymous.resize(64, 0);
@@ -962,7 +971,7 @@ mod tests {
             panic!()
         };
         assert_eq!(parse_resp(&last).unwrap().neg_state, Some(ACCEPT_COMPLETED));
-        assert_eq!(s.peer_identity(), None);
+        assert_eq!(s.peer_identity(), Some(PeerIdentity::anonymous()));
         let mut frag = vec![0u8; 40];
         assert!(s.protect(&mut frag, 8..16, 24..40).is_err());
         // A user name, or any response, makes it a logon to check.

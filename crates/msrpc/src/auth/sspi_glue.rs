@@ -140,6 +140,51 @@ pub(super) fn verify_with<P: Sspi>(
     Ok(())
 }
 
+/// Sign and seal (privacy) one fragment's stub and pad only, with nothing of the header or the
+/// trailer: what Kerberos does without header signing (`PFC_SUPPORT_HEADER_SIGN` not negotiated).
+pub(super) fn seal_stub_with<P: Sspi>(
+    pkg: &mut P,
+    pdu: &mut [u8],
+    body: &Range<usize>,
+    signature: &Range<usize>,
+) -> Result<(), AuthError> {
+    let mut bufs = stub_buffers(pdu, body, signature)?;
+    pkg.encrypt_message(EncryptionFlags::empty(), &mut bufs)
+        .map_err(|e| sspi_error(AuthFailure::Package, &e, "sealing"))?;
+    Ok(())
+}
+
+/// Verify and unseal one fragment sealed by [`seal_stub_with`].
+pub(super) fn unseal_stub_with<P: Sspi>(
+    pkg: &mut P,
+    pdu: &mut [u8],
+    body: &Range<usize>,
+    signature: &Range<usize>,
+) -> Result<(), AuthError> {
+    let mut bufs = stub_buffers(pdu, body, signature)?;
+    pkg.decrypt_message(&mut bufs)
+        .map_err(|e| sspi_error(AuthFailure::Tampered, &e, "verifying"))?;
+    Ok(())
+}
+
+/// A fragment's stub and pad (sealed) and its signature, as a package's buffers.
+fn stub_buffers<'a>(
+    pdu: &'a mut [u8],
+    body: &Range<usize>,
+    signature: &Range<usize>,
+) -> Result<[SecurityBufferRef<'a>; 2], AuthError> {
+    if body.start > body.end || body.end > signature.start || signature.end > pdu.len() {
+        return Err(AuthError::new(AuthFailure::Tampered, "bad fragment layout"));
+    }
+    let (_, rest) = pdu.split_at_mut(body.start);
+    let (stub, rest) = rest.split_at_mut(body.end - body.start);
+    let sig = &mut rest[signature.start - body.end..signature.end - body.end];
+    Ok([
+        SecurityBufferRef::data_buf(stub),
+        SecurityBufferRef::token_buf(sig),
+    ])
+}
+
 /// Split a fragment into a package's buffers: header, body (sealed or not), trailer and
 /// signature. The MAC covers the first three.
 fn fragment_buffers<'a>(

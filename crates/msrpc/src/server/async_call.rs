@@ -71,7 +71,8 @@ impl<R> AsyncCall<R> {
         &self.call
     }
 
-    /// The authenticated client (`RpcBindingInqAuthClient`), or `None` for an unauthenticated call.
+    /// The authenticated client (`RpcBindingInqAuthClient`), anonymous logons included, or `None`
+    /// for a call with no security context (see [`IncomingCall::client`]).
     pub fn client(&self) -> Option<&crate::auth::ClientIdentity> {
         self.call.client()
     }

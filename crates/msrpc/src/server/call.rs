@@ -83,8 +83,8 @@ pub struct CallInfo {
     pub assoc_group: u32,
     /// The call id on its connection.
     pub call_id: u32,
-    /// Who made the call and at what level (`RpcBindingInqAuthClient`), or `None` for an
-    /// unauthenticated call.
+    /// Who made the call and at what level (`RpcBindingInqAuthClient`; anonymous logons have the
+    /// anonymous identity), or `None` for a call with no security context.
     pub client: Option<crate::auth::ClientIdentity>,
     /// The limits to decode the request stub under: the server's
     /// [`ServerConfig::decode_limits`](super::ServerConfig::decode_limits).
@@ -192,8 +192,9 @@ impl IncomingCall {
         &self.info
     }
 
-    /// The authenticated client (`RpcBindingInqAuthClient`), or `None` for an unauthenticated
-    /// call.
+    /// The authenticated client (`RpcBindingInqAuthClient`), anonymous logons included
+    /// ([`ClientIdentity::is_anonymous`](crate::auth::ClientIdentity::is_anonymous)), or `None`
+    /// for a call with no security context.
     pub fn client(&self) -> Option<&crate::auth::ClientIdentity> {
         self.info.client.as_ref()
     }

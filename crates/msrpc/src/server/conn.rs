@@ -365,6 +365,7 @@ fn dispatch(
             groups: p.groups.clone(),
             service: AuthnService::from_wire(a.auth_type)?,
             level: AuthnLevel::from_wire(a.level)?,
+            anonymous: p.anonymous,
         })
     });
     let check = SecurityCheck {

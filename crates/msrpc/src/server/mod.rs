@@ -121,6 +121,13 @@ pub struct InterfaceSecurity {
     /// Called for every call that passed the level check; `false` refuses it with
     /// `ERROR_ACCESS_DENIED` before the manager runs. Default none.
     pub callback: Option<SecurityCallback>,
+    /// Whether anonymous logons (an anonymous NTLM context, directly or inside SPNEGO:
+    /// [`ClientIdentity::anonymous`]) may call the interface. Default `false`: they are refused
+    /// with `ERROR_ACCESS_DENIED` (5) before the level check and the callback, which is stricter
+    /// than Windows (it leaves them to the security callback). The built-in endpoint mapper and
+    /// mgmt serve them, as Windows' do. Calls with no security context at all are not anonymous
+    /// logons: [`min_auth_level`](Self::min_auth_level) governs them.
+    pub allow_anonymous: bool,
 }
 
 impl InterfaceSecurity {
@@ -129,7 +136,15 @@ impl InterfaceSecurity {
         InterfaceSecurity {
             min_auth_level: level,
             callback: None,
+            allow_anonymous: false,
         }
+    }
+
+    /// Lets anonymous logons call the interface (they still pass the level check and the
+    /// callback, which sees [`ClientIdentity::is_anonymous`]).
+    pub fn allow_anonymous(mut self) -> InterfaceSecurity {
+        self.allow_anonymous = true;
+        self
     }
 
     /// Also ask `f` about every call (by client identity, interface and opnum).
@@ -147,6 +162,7 @@ impl std::fmt::Debug for InterfaceSecurity {
         f.debug_struct("InterfaceSecurity")
             .field("min_auth_level", &self.min_auth_level)
             .field("callback", &self.callback.is_some())
+            .field("allow_anonymous", &self.allow_anonymous)
             .finish()
     }
 }
@@ -158,7 +174,8 @@ pub type SecurityCallback = Arc<dyn Fn(&SecurityCheck<'_>) -> bool + Send + Sync
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct SecurityCheck<'a> {
-    /// The authenticated client, or `None`.
+    /// The client's identity (anonymous logons included: [`ClientIdentity::is_anonymous`]), or
+    /// `None` for a call with no security context.
     pub client: Option<&'a ClientIdentity>,
     /// The interface.
     pub interface: SyntaxId,
@@ -185,6 +202,7 @@ pub struct ServerBuilder {
     default_security: InterfaceSecurity,
     security: Vec<(SyntaxId, InterfaceSecurity)>,
     syntaxes: Vec<(SyntaxId, Syntax)>,
+    refuse_anonymous: bool,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -276,6 +294,21 @@ impl ServerBuilder {
         self
     }
 
+    /// Lets anonymous logons call every interface without its own [`InterfaceSecurity`] (see
+    /// [`InterfaceSecurity::allow_anonymous`]; by default they are refused).
+    pub fn allow_anonymous(mut self) -> Self {
+        self.default_security.allow_anonymous = true;
+        self
+    }
+
+    /// Refuses anonymous logons everywhere, the endpoint mapper and mgmt included, whatever an
+    /// interface allows: their calls get `ERROR_ACCESS_DENIED` (5) before any manager runs
+    /// (`msrpc serve --no-anonymous`).
+    pub fn refuse_anonymous(mut self) -> Self {
+        self.refuse_anonymous = true;
+        self
+    }
+
     /// A security callback for every interface without its own [`InterfaceSecurity`]
     /// (the endpoint mapper aside).
     pub fn security_callback(
@@ -345,6 +378,7 @@ impl ServerBuilder {
             users: self.users,
             kerberos: self.kerberos,
             default_security: self.default_security,
+            refuse_anonymous: self.refuse_anonymous,
             security,
             syntaxes: {
                 // The endpoint mapper prefers NDR20 unless told otherwise: its clients (Windows'
@@ -565,6 +599,8 @@ pub(crate) struct Shared {
     /// The Kerberos service, if the server accepts Kerberos.
     pub(crate) kerberos: Option<Arc<KerberosService>>,
     default_security: InterfaceSecurity,
+    /// Anonymous logons are refused everywhere ([`ServerBuilder::refuse_anonymous`]).
+    refuse_anonymous: bool,
     security: HashMap<(uuid::Uuid, u16), InterfaceSecurity>,
     /// Per-interface transfer syntax preferences (else `config.preferred_syntax`).
     syntaxes: HashMap<(uuid::Uuid, u16), Syntax>,
@@ -680,10 +716,15 @@ impl Shared {
             .ok_or(msrpc_proto::FaultStatus::NCA_S_UNSUPPORTED_TYPE)
     }
 
-    /// Whether a call may reach its manager: the interface's minimum level, then its security
-    /// callback. The endpoint mapper is always open.
+    /// Whether a call may reach its manager: the anonymous policy, the interface's minimum level,
+    /// then its security callback. The endpoint mapper is always open (but to anonymous logons
+    /// only when the server does not refuse them), mgmt serves anonymous logons too (docs/auth.md).
     pub(crate) fn admits(&self, check: &SecurityCheck<'_>) -> bool {
         let id = check.interface;
+        let anonymous = check.client.is_some_and(|c| c.anonymous);
+        if anonymous && self.refuse_anonymous {
+            return false;
+        }
         if id.uuid == crate::epm::EPM.uuid {
             return true;
         }
@@ -691,6 +732,10 @@ impl Shared {
             .security
             .get(&(id.uuid, id.major))
             .unwrap_or(&self.default_security);
+        let builtin = id.uuid == crate::mgmt::MGMT.uuid;
+        if anonymous && !sec.allow_anonymous && !builtin {
+            return false;
+        }
         let level = check.client.map_or(AuthnLevel::None, |c| c.level);
         if level < sec.min_auth_level.effective() {
             return false;
