@@ -680,6 +680,20 @@ impl Shared {
             .ok_or(msrpc_proto::FaultStatus::NCA_S_UNSUPPORTED_TYPE)
     }
 
+    /// True when [`admits`](Self::admits) passes every call to `id` whatever its client: the
+    /// endpoint mapper, and interfaces with no minimum level and no callback. The interfaces'
+    /// security is fixed when the server is built, so a connection may remember this.
+    pub(crate) fn admits_all(&self, id: &SyntaxId) -> bool {
+        if id.uuid == crate::epm::EPM.uuid {
+            return true;
+        }
+        let sec = self
+            .security
+            .get(&(id.uuid, id.major))
+            .unwrap_or(&self.default_security);
+        sec.min_auth_level.effective() == AuthnLevel::None && sec.callback.is_none()
+    }
+
     /// Whether a call may reach its manager: the interface's minimum level, then its security
     /// callback. The endpoint mapper is always open.
     pub(crate) fn admits(&self, check: &SecurityCheck<'_>) -> bool {
