@@ -452,3 +452,52 @@ pub(crate) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Outbox;
+
+    /// PDUs pulled together sit in one buffer and go out in one write; a partial write keeps the
+    /// rest; the batch stops at `BATCH` bytes; an idle outbox gives a large buffer back.
+    #[tokio::test]
+    async fn pdus_ready_together_go_out_in_one_write() {
+        let mut out = Outbox::default();
+        let mut n = 0u8;
+        let pulled = out.fill(|b| {
+            if n == 64 {
+                return false;
+            }
+            b.extend_from_slice(&[n; 28]);
+            n += 1;
+            true
+        });
+        assert_eq!(pulled, 64);
+        let mut sink = Vec::new();
+        let written = out.write_to(&mut sink).await.unwrap();
+        assert_eq!(written, 64 * 28, "one write carries all 64");
+        assert_eq!(sink[27], 0);
+        assert_eq!(sink[28], 1);
+        assert_eq!(sink[63 * 28], 63);
+        // A partial write: the rest stays, in order.
+        out.advance(10);
+        assert!(!out.is_empty());
+        let mut rest = Vec::new();
+        out.write_to(&mut rest).await.unwrap();
+        assert_eq!(rest.len(), 64 * 28 - 10);
+        assert_eq!(rest[..], sink[10..]);
+        out.advance(rest.len());
+        assert!(out.is_empty());
+        // The batch is bounded: a producer with more never fills past BATCH plus one PDU.
+        let pulled = out.fill(|b| {
+            b.extend_from_slice(&[7; 5840]);
+            true
+        });
+        assert_eq!(pulled as usize, Outbox::BATCH.div_ceil(5840));
+        let mut big = Vec::new();
+        let w = out.write_to(&mut big).await.unwrap();
+        out.advance(w);
+        assert!(out.is_empty());
+        out.release();
+        assert!(out.buf.capacity() <= Outbox::KEEP);
+    }
+}
