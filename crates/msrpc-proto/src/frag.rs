@@ -1,7 +1,7 @@
 //! Fragmentation and reassembly (C706 chapter 12; MS-RPCE 3.3.3.5.2, 3.3.3.5.4, 3.3.3.5.6), and framing of PDUs from a
 //! byte stream.
 
-use std::collections::HashMap;
+use crate::idmap::IdMap;
 
 use bytes::{Bytes, BytesMut};
 use uuid::Uuid;
@@ -193,7 +193,7 @@ struct Partial {
 pub struct Reassembler {
     limit: usize,
     interleave: bool,
-    partial: HashMap<u32, Partial>,
+    partial: IdMap<u32, Partial>,
 }
 
 impl Reassembler {
@@ -202,7 +202,7 @@ impl Reassembler {
         Reassembler {
             limit,
             interleave,
-            partial: HashMap::new(),
+            partial: IdMap::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! sends the bind and handles its answers and the security exchange; `receive.rs` takes the PDUs
 //! the server sends (responses, faults, shutdown), verifying protected ones.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 use bytes::Bytes;
@@ -231,7 +231,7 @@ pub struct ClientConnection {
     assoc_group: u32,
     xmit_frag: usize,
     features: Option<BindTimeFeatures>,
-    contexts: HashMap<u16, PresentationContext>,
+    contexts: IdMap<u16, PresentationContext>,
     shutdown: bool,
     calls: IdMap<u32, CallState>,
     reassembler: Reassembler,
@@ -308,7 +308,7 @@ impl ClientConnection {
             next_context_id: 0,
             pending_bind: None,
             features: None,
-            contexts: HashMap::new(),
+            contexts: IdMap::default(),
             shutdown: false,
             calls: IdMap::default(),
             transmit: Transmit::default(),

@@ -223,7 +223,7 @@ pub struct ServerConnection {
     assoc_group: u32,
     xmit_frag: usize,
     features: Option<BindTimeFeatures>,
-    contexts: HashMap<u16, PresentationContext>,
+    contexts: IdMap<u16, PresentationContext>,
     /// Each presentation context element as last offered (bind or alter_context), by id: a leg
     /// of a security exchange in progress must offer them unchanged. Bounded like `contexts`:
     /// one entry per `p_cont_id` (u16), and elements come from PDUs within `max_recv_frag`.
@@ -299,7 +299,7 @@ impl ServerConnection {
             state: State::AwaitingBind,
             assoc_group: 0,
             features: None,
-            contexts: HashMap::new(),
+            contexts: IdMap::default(),
             offered: HashMap::new(),
             reassembler: Reassembler::new(limit, false),
             discarding: None,
