@@ -412,8 +412,9 @@ impl Outbox {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
-        } else if self.pos >= Self::BATCH {
-            // A large batch is partly written: move the rest to the front before adding more.
+        } else if self.pos >= Self::KEEP {
+            // A batch is partly written (the peer reads slowly): move the rest to the front
+            // before adding more, so the buffer stays under KEEP + BATCH + one fragment.
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
