@@ -126,7 +126,8 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     // the accept; afterwards, from the moment input was left half-received without a whole PDU
     // completing since.
     let mut bound = false;
-    let mut pdu_started: Option<Instant> = Some(Instant::now());
+    let accepted = Instant::now();
+    let mut pdu_started: Option<Instant> = Some(accepted);
     debug!(?peer, "connection accepted");
 
     loop {
@@ -228,7 +229,9 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             None
         };
         let idle_deadline = if calls.is_empty() && out.is_empty() {
-            let since = conn.last_activity().unwrap_or_else(Instant::now);
+            // Idle since the last bytes came, or since the accept when none came yet (the
+            // deadline never moves earlier, which the idle timer below relies on).
+            let since = conn.last_activity().unwrap_or(accepted);
             Some(tokio::time::Instant::from_std(since + cfg.idle_timeout))
         } else {
             None
