@@ -400,16 +400,38 @@ fn dispatch(
     {
         *last_manager = None;
     }
-    let iface = match last_manager {
-        Some(m) => Ok(m.manager.clone()),
-        None => shared.manager(&c.interface, c.object),
-    };
+    // The manager, borrowed (no `Arc` clone, whose count every connection task would bounce
+    // between cores): from the remembered one, else looked up and, for a call without an object
+    // UUID, remembered.
+    let mut looked_up: Option<Arc<dyn super::Interface>> = None;
+    let mut refused = None;
+    if last_manager.is_none() {
+        match shared.manager(&c.interface, c.object) {
+            Ok(m) if c.object.is_none() => {
+                *last_manager = Some(LastManager {
+                    offered: c.interface,
+                    admits_all: shared.admits_all(&m.syntax()),
+                    manager: m,
+                });
+            }
+            Ok(m) => looked_up = Some(m),
+            Err(status) => refused = Some(status),
+        }
+    }
+    let iface: Result<(&Arc<dyn super::Interface>, bool), FaultStatus> =
+        match (refused, &looked_up, &*last_manager) {
+            (Some(status), _, _) => Err(status),
+            (None, Some(m), _) => Ok((m, shared.admits_all(&m.syntax()))),
+            (None, None, Some(l)) => Ok((&l.manager, l.admits_all)),
+            // Looked up above when nothing was remembered.
+            (None, None, None) => Err(FaultStatus::NCA_S_UNK_IF),
+        };
     let level = c.auth.as_ref().and_then(|a| AuthnLevel::from_wire(a.level));
     let span = call_span!(
         "server",
         iface
             .as_ref()
-            .map_or_else(|_| c.interface.to_string(), |i| i.name().to_string()),
+            .map_or_else(|_| c.interface.to_string(), |(i, _)| i.name().to_string()),
         c.opnum,
         c.call_id,
         conn.assoc_group(),
@@ -420,7 +442,7 @@ fn dispatch(
         let _ = conn.fault(c.call_id, status, Execution::DidNotExecute);
         span.end(|| fault_words(status));
     };
-    let iface = match iface {
+    let (iface, admits_all) = match iface {
         Ok(i) => i,
         Err(status) => return fault(conn, status, span),
     };
@@ -442,20 +464,6 @@ fn dispatch(
         interface: iface.syntax(),
         opnum: c.opnum,
         peer,
-    };
-    let admits_all = match last_manager {
-        Some(m) => m.admits_all,
-        None => {
-            let all = shared.admits_all(&iface.syntax());
-            if c.object.is_none() {
-                *last_manager = Some(LastManager {
-                    offered: c.interface,
-                    manager: iface.clone(),
-                    admits_all: all,
-                });
-            }
-            all
-        }
     };
     if !admits_all && !shared.admits(&check) {
         debug!(parent: &span.span(), ?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
