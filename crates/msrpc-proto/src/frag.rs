@@ -1,7 +1,7 @@
 //! Fragmentation and reassembly (C706 chapter 12; MS-RPCE 3.3.3.5.2, 3.3.3.5.4, 3.3.3.5.6), and framing of PDUs from a
 //! byte stream.
 
-use std::collections::HashMap;
+use crate::idmap::IdMap;
 
 use bytes::{Bytes, BytesMut};
 use uuid::Uuid;
@@ -193,7 +193,7 @@ struct Partial {
 pub struct Reassembler {
     limit: usize,
     interleave: bool,
-    partial: HashMap<u32, Partial>,
+    partial: IdMap<u32, Partial>,
 }
 
 impl Reassembler {
@@ -202,7 +202,7 @@ impl Reassembler {
         Reassembler {
             limit,
             interleave,
-            partial: HashMap::new(),
+            partial: IdMap::default(),
         }
     }
 
@@ -355,13 +355,69 @@ pub(crate) enum OutKind {
     },
 }
 
+/// A request or response stub handed to a machine to send: bytes shared with something else
+/// ([`Bytes`]) or a vector of its own (what an NDR encoder returns). Taking the vector as it is
+/// saves the allocation `Bytes::from(Vec)` makes for a vector whose capacity exceeds its length.
+#[derive(Clone, Debug)]
+pub enum Stub {
+    /// Shared bytes.
+    Shared(Bytes),
+    /// A vector of its own.
+    Owned(Vec<u8>),
+}
+
+impl Stub {
+    /// The stub's bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        match self {
+            Stub::Shared(b) => b,
+            Stub::Owned(v) => v,
+        }
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// True for an empty stub.
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+}
+
+impl Default for Stub {
+    fn default() -> Stub {
+        Stub::Owned(Vec::new())
+    }
+}
+
+impl From<Bytes> for Stub {
+    fn from(b: Bytes) -> Stub {
+        Stub::Shared(b)
+    }
+}
+
+impl From<Vec<u8>> for Stub {
+    fn from(v: Vec<u8>) -> Stub {
+        Stub::Owned(v)
+    }
+}
+
+impl std::ops::Deref for Stub {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
 /// A request or response being sent, cut into fragments lazily, one per call to
 /// [`next_fragment`](Outgoing::next_fragment).
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) call_id: u32,
     pub(crate) kind: OutKind,
-    pub(crate) stub: Bytes,
+    pub(crate) stub: Stub,
     pub(crate) offset: usize,
     pub(crate) started: bool,
     pub(crate) drep: Drep,
@@ -373,7 +429,7 @@ pub(crate) struct Outgoing {
 }
 
 impl Outgoing {
-    pub(crate) fn new(call_id: u32, kind: OutKind, stub: Bytes, drep: Drep) -> Outgoing {
+    pub(crate) fn new(call_id: u32, kind: OutKind, stub: Stub, drep: Drep) -> Outgoing {
         Outgoing {
             call_id,
             kind,
@@ -390,11 +446,26 @@ impl Outgoing {
     /// Emit the next fragment of at most `max_frag` bytes; true when it was the last. With a
     /// security context the fragment carries the security trailer and is signed (and sealed):
     /// every stub chunk but the last is a multiple of 16 bytes, so only the last needs a pad.
+    #[cfg(test)]
     pub(crate) fn next_fragment(
         &mut self,
         max_frag: usize,
         sec: Option<&mut dyn SecurityContext>,
     ) -> Result<(Vec<u8>, bool), Error> {
+        let mut buf = Vec::new();
+        let last = self.next_fragment_into(&mut buf, max_frag, sec)?;
+        Ok((buf, last))
+    }
+
+    /// [`next_fragment`](Self::next_fragment), appending the fragment to `buf` (the transport's
+    /// batch) instead of a buffer of its own; true when it was the last. On an error `buf` is as
+    /// it was.
+    pub(crate) fn next_fragment_into(
+        &mut self,
+        buf: &mut Vec<u8>,
+        max_frag: usize,
+        sec: Option<&mut dyn SecurityContext>,
+    ) -> Result<bool, Error> {
         let header = match self.kind {
             OutKind::Request { object, .. } => 24 + if object.is_some() { 16 } else { 0 },
             OutKind::Response { .. } => 24,
@@ -410,7 +481,6 @@ impl Outgoing {
         };
         let remaining = self.stub.len() - self.offset;
         let take = remaining.min(room);
-        let chunk = &self.stub[self.offset..self.offset + take];
         let mut flags = self.extra_flags;
         if !self.started {
             flags = flags | PfcFlags::FIRST_FRAG;
@@ -420,10 +490,11 @@ impl Outgoing {
             flags = flags | PfcFlags::LAST_FRAG;
         }
         let alloc_hint = u32::try_from(remaining).unwrap_or(u32::MAX);
-        let bytes = self.emit_fragment(flags, alloc_hint, chunk, sec)?;
+        let chunk = self.offset..self.offset + take;
+        self.emit_fragment(buf, flags, alloc_hint, chunk, sec)?;
         self.offset += take;
         self.started = true;
-        Ok((bytes, last))
+        Ok(last)
     }
 
     /// Write one fragment carrying `chunk` into a buffer allocated once at its final size
@@ -432,11 +503,13 @@ impl Outgoing {
     /// [`Pdu::emit`] and [`protect_fragment`](crate::auth::protect_fragment) give.
     fn emit_fragment(
         &self,
+        out: &mut Vec<u8>,
         flags: PfcFlags,
         alloc_hint: u32,
-        chunk: &[u8],
+        chunk: std::ops::Range<usize>,
         sec: Option<&mut dyn SecurityContext>,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<(), Error> {
+        let chunk = &self.stub[chunk];
         let (ptype, flags, stub_at) = match self.kind {
             OutKind::Request { object, .. } => (
                 PacketType::REQUEST,
@@ -453,8 +526,12 @@ impl Outgoing {
         let len = stub_at + chunk.len() + pad + trailer + sig_len;
         let frag_length = u16::try_from(len).map_err(|_| Error::TooLarge("frag_length"))?;
         let auth_length = u16::try_from(sig_len).map_err(|_| Error::TooLarge("auth_length"))?;
+        // The fragment goes after what `out` holds: `at` is where it starts. `reserve` on an
+        // empty buffer allocates exactly `len`, so a fragment of its own is right-sized.
+        let at = out.len();
+        out.reserve(len);
         let mut w = Writer {
-            buf: Vec::with_capacity(len),
+            buf: std::mem::take(out),
             le: self.drep.is_little_endian(),
         };
         w.buf.extend_from_slice(&[5, 0, ptype.0, flags.0]);
@@ -485,18 +562,23 @@ impl Outgoing {
         }
         w.buf.extend_from_slice(chunk);
         let Some(ctx) = sec else {
-            return Ok(w.buf);
+            *out = w.buf;
+            return Ok(());
         };
-        w.buf.resize(stub_at + chunk.len() + pad, 0);
+        w.buf.resize(at + stub_at + chunk.len() + pad, 0);
         // pad < 16, so it fits auth_pad_length.
         w.buf
             .extend_from_slice(&[ctx.auth_type().0, ctx.auth_level().0, pad as u8, 0]);
         w.u32(ctx.context_id());
-        w.buf.resize(len, 0);
+        w.buf.resize(at + len, 0);
         let body = stub_at..stub_at + chunk.len() + pad;
-        ctx.protect(&mut w.buf, body, len - sig_len..len)
-            .map_err(Error::Security)?;
-        Ok(w.buf)
+        let signed = ctx.protect(&mut w.buf[at..], body, len - sig_len..len);
+        *out = w.buf;
+        if let Err(e) = signed {
+            out.truncate(at);
+            return Err(Error::Security(e));
+        }
+        Ok(())
     }
 }
 
@@ -617,7 +699,7 @@ mod tests {
                     for len in [0usize, 5, 100, 5000] {
                         for max_frag in [1432usize, 5840] {
                             let stub = Bytes::from((0..len).map(|i| i as u8).collect::<Vec<_>>());
-                            let mut out = Outgoing::new(77, kind, stub.clone(), drep);
+                            let mut out = Outgoing::new(77, kind, stub.clone().into(), drep);
                             out.extra_flags = PfcFlags::MAYBE;
                             let mut offset = 0;
                             loop {

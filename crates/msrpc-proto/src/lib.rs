@@ -124,6 +124,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod frag;
+pub mod idmap;
 mod input;
 pub mod negotiate;
 pub mod server;
@@ -134,6 +135,8 @@ pub mod wire;
 
 pub use client::{BindOutcome, ClientConfig, ClientConnection, ClientEvent};
 pub use error::{ConnectionError, Error, Initiator};
+pub use frag::Stub;
+pub use idmap::IdMap;
 pub use negotiate::{BindTimeFeatures, InterfaceRegistry, PresentationContext, StaticRegistry};
 pub use server::{IncomingCall, ServerConfig, ServerConnection, ServerEvent};
 pub use status::{FaultStatus, Win32Status};

@@ -47,16 +47,18 @@ impl Transmit {
         self.calls.push_back(out);
     }
 
-    /// The next PDU, cut into at most `max_frag` bytes. With `open` false (the connection is
-    /// closing) only the fragments of the current call and the connection's own PDUs go out; a
-    /// call whose security context is gone is dropped. `Err` is a call that cannot be sent:
-    /// the caller decides what becomes of it, and polls again.
+    /// The next PDU, cut into at most `max_frag` bytes, appended to `buf`. With `open` false
+    /// (the connection is closing) only the fragments of the current call and the connection's
+    /// own PDUs go out; a call whose security context is gone is dropped. `Err` is a call that
+    /// cannot be sent (`buf` is left as it was): the caller decides what becomes of it, and
+    /// polls again.
     pub(crate) fn poll(
         &mut self,
+        buf: &mut Vec<u8>,
         max_frag: usize,
         open: bool,
         signers: &mut dyn Signers,
-    ) -> Option<Result<Vec<u8>, Unsendable>> {
+    ) -> Option<Result<(), Unsendable>> {
         loop {
             if let Some(cur) = self.current.as_mut() {
                 let sec = match cur.auth {
@@ -69,8 +71,8 @@ impl Transmit {
                         }
                     },
                 };
-                match cur.next_fragment(max_frag, sec) {
-                    Ok((bytes, last)) => {
+                match cur.next_fragment_into(buf, max_frag, sec) {
+                    Ok(last) => {
                         // `take` ends the call's turn; a cancel made before it went out follows it.
                         if last
                             && let Some(done) = self.current.take()
@@ -84,7 +86,7 @@ impl Transmit {
                                 self.control.push_back(b);
                             }
                         }
-                        return Some(Ok(bytes));
+                        return Some(Ok(()));
                     }
                     Err(error) => {
                         let call_id = cur.call_id;
@@ -94,7 +96,12 @@ impl Transmit {
                 }
             }
             if let Some(c) = self.control.pop_front() {
-                return Some(Ok(c));
+                if buf.is_empty() {
+                    *buf = c;
+                } else {
+                    buf.extend_from_slice(&c);
+                }
+                return Some(Ok(()));
             }
             if !open {
                 return None;

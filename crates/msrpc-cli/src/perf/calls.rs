@@ -346,3 +346,101 @@ where
     }
     (lat, errors)
 }
+
+// (b') the same call, the I/O on the calling thread
+/// The 0 B echo call with msrpc's client state machine (`msrpc_proto::ClientConnection`, the
+/// one `Binding` runs in its connection task) driven on the calling thread over a blocking
+/// socket, against msrpc's server: what a blocking call would cost if it did its own I/O instead
+/// of handing the call to the runtime and waiting to be woken (docs/runtime.md, "Synchronous
+/// callers"). The server and the bytes on the wire are the same as the `null` row's.
+pub(super) fn null_on_calling_thread(
+    bench: &Bench,
+    payload: usize,
+    dur: Duration,
+) -> std::io::Result<Row> {
+    use msrpc_proto::{ClientConfig, ClientConnection, ClientEvent};
+    let bad = |m: String| std::io::Error::other(m);
+    let mut s = TcpStream::connect(("127.0.0.1", bench.port))?;
+    s.set_nodelay(true)?;
+    let mut cfg = ClientConfig::default();
+    cfg.transfer_syntaxes = vec![SyntaxId::NDR20, SyntaxId::NDR64];
+    let mut c = ClientConnection::new(cfg);
+    let mut out = Vec::new();
+    let mut inb = vec![0u8; 64 * 1024];
+    // One round: write what the core has to send, then read until `done` says the answer came.
+    let mut round = |c: &mut ClientConnection,
+                     s: &mut TcpStream,
+                     done: &mut dyn FnMut(ClientEvent) -> bool|
+     -> std::io::Result<()> {
+        out.clear();
+        while c.poll_transmit_into(&mut out) {}
+        s.write_all(&out)?;
+        loop {
+            while let Some(ev) = c.poll_event() {
+                if done(ev) {
+                    return Ok(());
+                }
+            }
+            let n = s.read(&mut inb)?;
+            if n == 0 {
+                return Err(bad("the server closed the connection".into()));
+            }
+            c.handle_bytes(Instant::now(), &inb[..n]);
+        }
+    };
+    c.bind(&[ECHO]).map_err(|e| bad(e.to_string()))?;
+    round(&mut c, &mut s, &mut |ev| {
+        matches!(ev, ClientEvent::Bound(_))
+    })?;
+    let ctx = c
+        .context_for(&ECHO)
+        .ok_or_else(|| bad("the echo interface was not accepted".into()))?;
+    let data = payload_of(payload);
+    let mut lat = Latencies::default();
+    lat.0.reserve(4_000_000);
+    let mut errors = 0;
+    let t0 = Instant::now();
+    while t0.elapsed() < dur && errors <= 100 {
+        let t = Instant::now();
+        let stub = encode_echo(data.clone())(ctx.syntax(), DataRep::LITTLE_ENDIAN)
+            .map_err(|e| bad(e.to_string()))?;
+        c.start_call(ctx.context_id, 0, None, stub)
+            .map_err(|e| bad(e.to_string()))?;
+        let mut ok = false;
+        round(&mut c, &mut s, &mut |ev| match ev {
+            ClientEvent::Response {
+                stub, syntax, drep, ..
+            } => {
+                let mut d = Decoder::new(&stub, syntax, drep);
+                ok = d
+                    .decode_param::<ConformantArray<u8>>()
+                    .is_ok_and(|v| v.0.len() == payload);
+                true
+            }
+            ClientEvent::Fault { .. } | ClientEvent::Closed { .. } => true,
+            _ => false,
+        })?;
+        if ok {
+            lat.record(t);
+        } else {
+            errors += 1;
+        }
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let calls = lat.0.len() as u64;
+    Ok(Row {
+        payload,
+        outstanding: 1,
+        connections: 1,
+        calls,
+        errors,
+        seconds,
+        bytes: calls * payload as u64,
+        note: "msrpc_proto::ClientConnection on the calling thread, blocking socket".into(),
+        ..Row::new(
+            "null",
+            "msrpc client core on the calling thread (an experiment), msrpc server",
+        )
+    }
+    .with_latency(&mut lat))
+}

@@ -5,7 +5,7 @@
 //! sends the bind and handles its answers and the security exchange; `receive.rs` takes the PDUs
 //! the server sends (responses, faults, shutdown), verifying protected ones.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 use bytes::Bytes;
@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use crate::auth::{SecurityContext, level_protects};
 use crate::error::{ConnectionError, Error, Initiator};
-use crate::frag::{Frame, OutKind, Outgoing, Reassembler};
+use crate::frag::{Frame, OutKind, Outgoing, Reassembler, Stub};
+use crate::idmap::IdMap;
 use crate::input::{Input, Receive, input_api};
 use crate::negotiate::{BindTimeFeatures, PresentationContext, TransferSyntaxPolicy};
 use crate::status::FaultStatus;
@@ -230,9 +231,9 @@ pub struct ClientConnection {
     assoc_group: u32,
     xmit_frag: usize,
     features: Option<BindTimeFeatures>,
-    contexts: HashMap<u16, PresentationContext>,
+    contexts: IdMap<u16, PresentationContext>,
     shutdown: bool,
-    calls: HashMap<u32, CallState>,
+    calls: IdMap<u32, CallState>,
     reassembler: Reassembler,
     transmit: Transmit,
     events: VecDeque<ClientEvent>,
@@ -307,9 +308,9 @@ impl ClientConnection {
             next_context_id: 0,
             pending_bind: None,
             features: None,
-            contexts: HashMap::new(),
+            contexts: IdMap::default(),
             shutdown: false,
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             transmit: Transmit::default(),
             events: VecDeque::new(),
             close_after_flush: false,
@@ -376,8 +377,9 @@ impl ClientConnection {
         context_id: u16,
         opnum: u16,
         object: Option<Uuid>,
-        stub: Bytes,
+        stub: impl Into<Stub>,
     ) -> Result<u32, Error> {
+        let stub = stub.into();
         if self.state == State::Closed {
             return Err(Error::InvalidState("connection closed"));
         }
@@ -399,7 +401,7 @@ impl ClientConnection {
             .filter(|s| level_protects(s.ctx.auth_level()));
         let stub = match protected {
             Some(sec) if sec.header_sign => {
-                self.with_verification_trailer(stub, call_id, context_id, opnum)?
+                self.with_verification_trailer(&stub, call_id, context_id, opnum)?
             }
             _ => stub,
         };
@@ -494,16 +496,26 @@ impl ClientConnection {
 
     /// The next PDU to write, if any.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        let mut pdu = Vec::new();
+        self.poll_transmit_into(&mut pdu).then_some(pdu)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit), appending the PDU to `buf` (a batch of PDUs to
+    /// write together) instead of returning a buffer of its own; false when there is nothing to
+    /// send.
+    pub fn poll_transmit_into(&mut self, buf: &mut Vec<u8>) -> bool {
         loop {
             let open = self.state != State::Closed && !self.close_after_flush;
-            let Unsendable { call_id, error } =
-                match self
-                    .transmit
-                    .poll(self.xmit_frag, open, &mut self.security)?
-                {
-                    Ok(pdu) => return Some(pdu),
-                    Err(unsendable) => unsendable,
-                };
+            let Some(r) = self
+                .transmit
+                .poll(buf, self.xmit_frag, open, &mut self.security)
+            else {
+                return false;
+            };
+            let Unsendable { call_id, error } = match r {
+                Ok(()) => return true,
+                Err(unsendable) => unsendable,
+            };
             // The call cannot be sent: fail it (and, when the package could not protect it, the
             // connection, whose sequence is now broken) rather than leave it waiting for an
             // answer that will never come.
@@ -603,11 +615,11 @@ impl ClientConnection {
     /// server checks the signed copy of the header fields it carries.
     fn with_verification_trailer(
         &self,
-        stub: Bytes,
+        stub: &[u8],
         call_id: u32,
         context_id: u16,
         opnum: u16,
-    ) -> Result<Bytes, Error> {
+    ) -> Result<Stub, Error> {
         let Some(ctx) = self.contexts.get(&context_id) else {
             return Err(Error::UnknownContext(context_id));
         };
@@ -638,10 +650,10 @@ impl ClientConnection {
             ],
         };
         let mut v = Vec::with_capacity(stub.len() + 80);
-        v.extend_from_slice(&stub);
+        v.extend_from_slice(stub);
         v.resize(stub.len().next_multiple_of(4), 0);
         v.extend_from_slice(&vt.emit(self.config.drep.is_little_endian())?);
-        Ok(Bytes::from(v))
+        Ok(Stub::Owned(v))
     }
 
     fn queue_simple(&mut self, call_id: u32, body: PduBody) {

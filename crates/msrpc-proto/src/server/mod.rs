@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use crate::auth::{Acceptor, AuthError, PeerIdentity, SecurityContext};
 use crate::error::{ConnectionError, Error, Initiator};
-use crate::frag::{Frame, OutKind, Outgoing, Reassembler};
+use crate::frag::{Frame, OutKind, Outgoing, Reassembler, Stub};
+use crate::idmap::IdMap;
 use crate::input::{Input, Receive, input_api};
 use crate::negotiate::{
     BindTimeFeatures, InterfaceRegistry, PresentationContext, TransferSyntaxPolicy,
@@ -222,7 +223,7 @@ pub struct ServerConnection {
     assoc_group: u32,
     xmit_frag: usize,
     features: Option<BindTimeFeatures>,
-    contexts: HashMap<u16, PresentationContext>,
+    contexts: IdMap<u16, PresentationContext>,
     /// Each presentation context element as last offered (bind or alter_context), by id: a leg
     /// of a security exchange in progress must offer them unchanged. Bounded like `contexts`:
     /// one entry per `p_cont_id` (u16), and elements come from PDUs within `max_recv_frag`.
@@ -237,7 +238,7 @@ pub struct ServerConnection {
     cancelled_partial: Option<u32>,
     /// The call id of a PDU whose header could not be parsed (for the bind_nak).
     raw_call_id: Option<u32>,
-    calls: HashMap<u32, ActiveCall>,
+    calls: IdMap<u32, ActiveCall>,
     transmit: Transmit,
     events: VecDeque<ServerEvent>,
     acceptor: Option<Arc<dyn Acceptor>>,
@@ -298,14 +299,14 @@ impl ServerConnection {
             state: State::AwaitingBind,
             assoc_group: 0,
             features: None,
-            contexts: HashMap::new(),
+            contexts: IdMap::default(),
             offered: HashMap::new(),
             reassembler: Reassembler::new(limit, false),
             discarding: None,
             last_call_id: 0,
             cancelled_partial: None,
             raw_call_id: None,
-            calls: HashMap::new(),
+            calls: IdMap::default(),
             transmit: Transmit::default(),
             events: VecDeque::new(),
             acceptor: None,
@@ -344,10 +345,25 @@ impl ServerConnection {
     /// The next PDU to write, if any. Fragments of one response go out contiguously; faults and
     /// bind answers go out between responses.
     pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        let mut pdu = Vec::new();
+        self.poll_transmit_into(&mut pdu).then_some(pdu)
+    }
+
+    /// [`poll_transmit`](Self::poll_transmit), appending the PDU to `buf` (a batch of PDUs to
+    /// write together) instead of returning a buffer of its own; false when there is nothing to
+    /// send. A transport that writes what `buf` holds in one system call sends the answers
+    /// ready together in one write, with no allocation per PDU.
+    pub fn poll_transmit_into(&mut self, buf: &mut Vec<u8>) -> bool {
         loop {
             let open = self.state != State::Closed;
-            match self.transmit.poll(self.xmit_frag, open, &mut self.auth)? {
-                Ok(pdu) => return Some(pdu),
+            let Some(r) = self
+                .transmit
+                .poll(buf, self.xmit_frag, open, &mut self.auth)
+            else {
+                return false;
+            };
+            match r {
+                Ok(()) => return true,
                 Err(Unsendable {
                     error: error @ Error::Security(_),
                     ..
@@ -380,7 +396,7 @@ impl ServerConnection {
     }
 
     /// Send the response stub (NDR, little-endian) of an active call.
-    pub fn respond(&mut self, call_id: u32, stub: Bytes) -> Result<(), Error> {
+    pub fn respond(&mut self, call_id: u32, stub: impl Into<Stub>) -> Result<(), Error> {
         if self.state == State::Closed {
             return Err(Error::InvalidState("connection closed"));
         }
@@ -396,7 +412,7 @@ impl ServerConnection {
                 context_id: call.context_id & 0xff,
                 cancel_count: call.cancel_count,
             },
-            stub,
+            stub.into(),
             Drep::LITTLE_ENDIAN,
         );
         out.auth = call.auth;

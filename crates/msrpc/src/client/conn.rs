@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
@@ -20,7 +19,8 @@ use crate::trace::{CallSpan, call_span, fault_words, level_words, win32_words};
 use crate::transport::{Address, Outbox, Stream};
 use msrpc_ndr::Syntax;
 use msrpc_proto::{
-    ClientConfig, ClientConnection, ClientEvent, ConnectionError, Execution, SyntaxId, Win32Status,
+    ClientConfig, ClientConnection, ClientEvent, ConnectionError, Execution, IdMap, SyntaxId,
+    Win32Status,
 };
 
 /// Where the answer to a bind or alter_context goes: the context id and its transfer syntax.
@@ -37,13 +37,31 @@ pub(crate) trait CallSink: Send + 'static {
     fn not_started(self: Box<Self>);
 }
 
-/// A future or a blocked thread waiting for the reply.
-impl CallSink for oneshot::Sender<Result<Reply>> {
-    fn complete(self: Box<Self>, outcome: Result<Reply>) {
-        let _ = self.send(outcome);
+/// A call's sink: the oneshot of a future or a blocked thread held as it is (no box per call),
+/// or any other sink (an async handle's) boxed.
+pub(crate) enum Sink {
+    /// `Binding::call` and `call_blocking`.
+    Reply(oneshot::Sender<Result<Reply>>),
+    /// The others.
+    Boxed(Box<dyn CallSink>),
+}
+
+impl Sink {
+    fn complete(self, outcome: Result<Reply>) {
+        match self {
+            Sink::Reply(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Sink::Boxed(s) => s.complete(outcome),
+        }
     }
 
-    fn not_started(self: Box<Self>) {}
+    /// See [`CallSink::not_started`].
+    pub(crate) fn not_started(self) {
+        if let Sink::Boxed(s) = self {
+            s.not_started();
+        }
+    }
 }
 
 enum Command {
@@ -58,10 +76,10 @@ enum Command {
         iface: (SyntaxId, Option<&'static str>),
         opnum: u16,
         object: Option<uuid::Uuid>,
-        stub: Bytes,
+        stub: Vec<u8>,
         /// The binding's call timeout: the task cancels the call when it runs out.
         timeout: Option<Duration>,
-        sink: Box<dyn CallSink>,
+        sink: Sink,
     },
     Cancel {
         local: u64,
@@ -245,8 +263,8 @@ impl ConnHandle {
         object: Option<uuid::Uuid>,
         stub: Vec<u8>,
         timeout: Option<Duration>,
-        sink: Box<dyn CallSink>,
-    ) -> std::result::Result<Canceller, (Error, Box<dyn CallSink>)> {
+        sink: Sink,
+    ) -> std::result::Result<Canceller, (Error, Sink)> {
         let Some((ctx, _)) = self.context(&iface) else {
             let e = Error::status_msg(Win32Status::RPC_S_INTERNAL_ERROR, "interface not bound");
             return Err((e, sink));
@@ -259,7 +277,7 @@ impl ConnHandle {
             iface: (iface, name),
             opnum,
             object,
-            stub: Bytes::from(stub),
+            stub,
             timeout,
             sink,
         };
@@ -354,7 +372,7 @@ impl PendingCall {
     ) -> Result<PendingCall> {
         let (tx, rx) = oneshot::channel();
         let canceller = conn
-            .start_call(iface, opnum, object, stub, timeout, Box::new(tx))
+            .start_call(iface, opnum, object, stub, timeout, Sink::Reply(tx))
             .map_err(|(e, _)| e)?;
         Ok(PendingCall {
             canceller,
@@ -399,7 +417,7 @@ impl Canceller {
 
 struct Pending {
     local: u64,
-    sink: Box<dyn CallSink>,
+    sink: Sink,
     span: CallSpan,
     /// When the call timeout runs out, and how long it was.
     deadline: Option<(tokio::time::Instant, Duration)>,
@@ -413,17 +431,20 @@ async fn run(
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut out = Outbox::default();
-    let mut calls: HashMap<u32, Pending> = HashMap::new();
-    let mut by_local: HashMap<u64, u32> = HashMap::new();
+    let mut calls: IdMap<u32, Pending> = IdMap::default();
+    let mut by_local: IdMap<u64, u32> = IdMap::default();
     // Call timeouts, earliest first; an entry whose call has ended is skipped when it comes up.
     let mut timers: BinaryHeap<Reverse<(tokio::time::Instant, u32)>> = BinaryHeap::new();
     let mut bind_waiter: Option<(SyntaxId, BindReply)> = None;
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<tokio::time::Instant> = None;
     let mut eof = false;
     let mut closing = false;
     let mut draining = false;
 
-    let finish_call = |calls: &mut HashMap<u32, Pending>,
-                       by_local: &mut HashMap<u64, u32>,
+    let finish_call = |calls: &mut IdMap<u32, Pending>,
+                       by_local: &mut IdMap<u64, u32>,
                        id: u32,
                        r: Result<Reply>| {
         if let Some(p) = calls.remove(&id) {
@@ -545,16 +566,36 @@ async fn run(
             conn.close();
             closing = true;
         }
-        out.fill(|| conn.poll_transmit());
+        out.fill(|b| conn.poll_transmit_into(b));
         if out.is_empty() && (closing || conn.is_closed() || eof) {
             break;
         }
         if calls.is_empty() {
             conn.release_input_buffer();
+            out.release();
+        }
+        // Entries of calls that ended stay in the heap until they come up: with a long call
+        // timeout and many short calls, drop them once they outnumber the live ones.
+        if timers.len() > 2 * calls.len() + 64 {
+            timers.retain(|Reverse((at, id))| {
+                calls
+                    .get(id)
+                    .and_then(|p| p.deadline)
+                    .is_some_and(|d| d.0 == *at)
+            });
         }
         let next_timer = timers.peek().map(|Reverse((at, _))| *at);
+        // One timer for the task, moved only when the earliest deadline changes (not made and
+        // registered anew on every turn of the loop).
+        if next_timer != armed {
+            if let Some(at) = next_timer {
+                timer.as_mut().reset(at);
+            }
+            armed = next_timer;
+        }
         tokio::select! {
-            _ = crate::transport::sleep_until(next_timer), if next_timer.is_some() => {
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
                 let now = tokio::time::Instant::now();
                 while let Some(&Reverse((at, id))) = timers.peek() {
                     if at > now {

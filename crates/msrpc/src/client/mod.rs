@@ -553,10 +553,10 @@ impl Binding {
                 return Err(e);
             }
         };
-        let sink = Box::new(AsyncSink {
+        let sink = conn::Sink::Boxed(Box::new(AsyncSink {
             completer,
             decode: Box::new(decode),
-        });
+        }));
         let timeout = self.inner.options.call_timeout;
         let canceller =
             match conn.start_call((iface, name), opnum, self.object(), stub, timeout, sink) {

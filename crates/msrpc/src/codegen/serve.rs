@@ -113,6 +113,8 @@ where
             Err(e) => answer_fault(call, e),
         },
         RunOn::Pool => {
+            let mut call = call;
+            call.detach_stub();
             tokio::task::spawn_blocking(move || match serve(&call) {
                 Ok(stub) => call.reply(stub),
                 Err(e) => fault(call, e),
@@ -128,7 +130,7 @@ pub type CallFuture<'c> =
 
 /// Like [`serve_future`], for interfaces with context-handle operations: the task owns the call
 /// and `f`'s future borrows it (the generated `dispatch` hands it to those managers).
-pub fn serve_future_call<F>(call: IncomingCall, f: F) -> Dispatch
+pub fn serve_future_call<F>(mut call: IncomingCall, f: F) -> Dispatch
 where
     F: for<'c> FnOnce(
             &'c IncomingCall,
@@ -141,6 +143,7 @@ where
         + Send
         + 'static,
 {
+    call.detach_stub();
     tokio::spawn(async move {
         let info = call.info();
         let (opnum, syntax, drep) = (info.opnum, info.syntax, info.drep);

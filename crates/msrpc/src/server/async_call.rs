@@ -46,7 +46,10 @@ pub enum Subscription {
 
 impl<R> AsyncCall<R> {
     /// Wraps a call; generated server stubs do this for `[async]` operations.
-    pub fn new(call: IncomingCall, encode: ReplyEncoder<R>) -> Self {
+    pub fn new(mut call: IncomingCall, encode: ReplyEncoder<R>) -> Self {
+        // The request is decoded by now: its bytes (maybe a slice of the connection's read
+        // buffer) are not kept for as long as the manager holds the call.
+        call.release_stub();
         AsyncCall { call, encode }
     }
 

@@ -135,6 +135,17 @@ pub enum CallEvent {
 }
 
 impl CallState {
+    /// Back to a new call's state, for reuse by the connection task (which holds the only
+    /// reference).
+    pub(crate) fn reset(&mut self) {
+        *self.cancelled.get_mut() = false;
+        *self.disconnected.get_mut() = false;
+        self.listeners
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     pub(crate) fn signal(&self, event: CallEvent) {
         let flag = match event {
             CallEvent::Cancel => &self.cancelled,
@@ -159,7 +170,12 @@ impl CallState {
 /// One call to answer. Answer it exactly once, from any thread.
 pub struct IncomingCall {
     pub(crate) info: CallInfo,
-    pub(crate) stub: Vec<u8>,
+    /// The request stub. For a request that came in one fragment it is a slice of the
+    /// connection's input buffer (no copy is made for a call answered inside `dispatch`); the
+    /// runtime's helpers that answer later make it a copy of its own first
+    /// ([`detach_stub`](IncomingCall::detach_stub)), so a call held for long never holds on to
+    /// the connection's buffer.
+    pub(crate) stub: bytes::Bytes,
     pub(crate) state: Arc<CallState>,
     pub(crate) tx: Option<mpsc::UnboundedSender<Completion>>,
     pub(crate) guard: Option<CallGuard>,
@@ -212,7 +228,23 @@ impl IncomingCall {
 
     /// Takes the stub data out of the call.
     pub fn take_stub(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.stub)
+        // No copy when the stub owns its buffer (a reassembled request); else one.
+        Vec::from(std::mem::take(&mut self.stub))
+    }
+
+    /// Makes the stub a copy of its own when it is a slice of the connection's input buffer.
+    /// Call it before keeping the call past [`Interface::dispatch`] (on another task or thread,
+    /// or held for an `[async]` manager): a few bytes kept then do not keep the connection's
+    /// whole read buffer alive. The runtime's `codegen::serve_*` helpers do this themselves.
+    pub fn detach_stub(&mut self) {
+        if !self.stub.is_empty() {
+            self.stub = bytes::Bytes::from(self.stub.to_vec());
+        }
+    }
+
+    /// Lets the stub go (the request is decoded and nothing reads it again).
+    pub(crate) fn release_stub(&mut self) {
+        self.stub = bytes::Bytes::new();
     }
 
     /// `RpcServerTestCancel`: `RPC_S_CALL_CANCELLED` (1818) once the client has cancelled the call,

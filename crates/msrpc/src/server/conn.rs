@@ -5,12 +5,10 @@
 //! deadlocks with the server. Backpressure: when `max_calls_per_connection` calls are in progress, or
 //! `max_queued_answers` answers wait to be written, the task stops reading from the client.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
@@ -26,8 +24,8 @@ use crate::transport::{Outbox, PeerAddr, Stream};
 use msrpc_ndr::Syntax;
 use msrpc_proto::negotiate::TransferSyntaxPolicy;
 use msrpc_proto::{
-    Execution, FaultStatus, InterfaceRegistry, ServerConfig as ProtoConfig, ServerConnection,
-    ServerEvent, SyntaxId, Win32Status,
+    Execution, FaultStatus, IdMap, InterfaceRegistry, ServerConfig as ProtoConfig,
+    ServerConnection, ServerEvent, SyntaxId, Win32Status,
 };
 
 /// A call in progress on this connection: its state, shared with whoever holds the call, and its
@@ -35,6 +33,19 @@ use msrpc_proto::{
 struct InFlight {
     state: Arc<CallState>,
     span: CallSpan,
+}
+
+/// The manager the connection's last call without an object UUID went to, so that the next
+/// call to the same interface skips the server's interface table (a lock and two lookups) and
+/// its security table. Valid for as long as the connection lives: a manager, once registered,
+/// is never replaced or removed (a second one for the same type is refused), and the
+/// interfaces' security is fixed when the server is built. Calls with an object UUID always
+/// look up the table, as `set_object_type` may change the object's type at any time.
+struct LastManager {
+    offered: SyntaxId,
+    manager: Arc<dyn super::Interface>,
+    /// [`Shared::admits_all`] for it.
+    admits_all: bool,
 }
 
 /// The server's interfaces as the protocol core asks about them during bind.
@@ -82,11 +93,29 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         }));
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Completion>();
-    let mut calls: HashMap<u32, InFlight> = HashMap::new();
+    let mut calls: IdMap<u32, InFlight> = IdMap::default();
+    // The state of the last call answered, kept for the next one when nothing else holds it
+    // (every call answered inside `dispatch`): no allocation per such call.
+    let mut spare: Option<Arc<CallState>> = None;
+    let mut last_manager: Option<LastManager> = None;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut out = Outbox::default();
     let mut close_all = shared.close_all.subscribe();
     let mut draining = shared.stop.subscribe();
+    // The two shutdown signals as futures made once (not a watch registration per turn of the
+    // loop); each is polled only until it has fired.
+    let stop_listening = async move {
+        let _ = draining.wait_for(|s| *s).await;
+    };
+    tokio::pin!(stop_listening);
+    let grace_over = async move {
+        let _ = close_all.wait_for(|s| *s).await;
+    };
+    tokio::pin!(grace_over);
+    // The idle timer, made once. It may fire early (activity since moved the deadline on):
+    // then it is set to the real deadline.
+    let idle_timer = tokio::time::sleep(cfg.idle_timeout);
+    tokio::pin!(idle_timer);
     let mut drained = false;
     let mut closing = false;
     let mut waiting: std::collections::VecDeque<msrpc_proto::IncomingCall> =
@@ -97,7 +126,8 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     // the accept; afterwards, from the moment input was left half-received without a whole PDU
     // completing since.
     let mut bound = false;
-    let mut pdu_started: Option<Instant> = Some(Instant::now());
+    let accepted = Instant::now();
+    let mut pdu_started: Option<Instant> = Some(accepted);
     debug!(?peer, "connection accepted");
 
     loop {
@@ -152,15 +182,26 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         while calls.len() < cfg.max_calls_per_connection && !closing {
             let Some(c) = waiting.pop_front() else { break };
             let g = group.as_ref().map(|(_, g)| g.clone());
-            dispatch(&shared, &mut conn, &mut calls, &tx, &peer, g, c);
+            dispatch(
+                &shared,
+                &mut conn,
+                &mut calls,
+                &mut spare,
+                &mut last_manager,
+                &tx,
+                &peer,
+                g,
+                c,
+            );
         }
-        let sent = out.fill(|| conn.poll_transmit());
+        let sent = out.fill(|b| conn.poll_transmit_into(b));
         shared.stats.pkts_sent.fetch_add(sent, Ordering::Relaxed);
         if out.is_empty() && (conn.is_closed() || eof) {
             break;
         }
         if calls.is_empty() && conn.buffered_bytes() == 0 {
             conn.release_input_buffer();
+            out.release();
         }
 
         if closing && out.is_empty() && !conn.wants_transmit() && !conn.is_closed() {
@@ -188,7 +229,9 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             None
         };
         let idle_deadline = if calls.is_empty() && out.is_empty() {
-            let since = conn.last_activity().unwrap_or_else(Instant::now);
+            // Idle since the last bytes came, or since the accept when none came yet (the
+            // deadline never moves earlier, which the idle timer below relies on).
+            let since = conn.last_activity().unwrap_or(accepted);
             Some(tokio::time::Instant::from_std(since + cfg.idle_timeout))
         } else {
             None
@@ -226,20 +269,20 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     }
                 }
             }
-            Some(c) = rx.recv() => answer(&shared, &mut conn, &mut calls, c),
-            _ = draining.wait_for(|s| *s), if !drained => {
+            Some(c) = rx.recv() => answer(&shared, &mut conn, &mut calls, &mut spare, c),
+            () = &mut stop_listening, if !drained => {
                 // Server stops listening: tell the client to start no new calls here; calls in
                 // progress still get their answers.
                 drained = true;
                 conn.shutdown();
             }
-            _ = close_all.wait_for(|s| *s), if !closing => {
+            () = &mut grace_over, if !closing => {
                 // The shutdown grace is over. Answers already given still go out; calls not
                 // answered by now are abandoned (their managers see a cancel); then the
                 // connection closes.
                 closing = true;
                 while let Ok(c) = rx.try_recv() {
-                    answer(&shared, &mut conn, &mut calls, c);
+                    answer(&shared, &mut conn, &mut calls, &mut spare, c);
                 }
                 for (_, c) in calls.drain() {
                     c.state.signal(CallEvent::Cancel);
@@ -257,10 +300,15 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 conn.close();
                 eof = true;
             }
-            _ = crate::transport::sleep_until(idle_deadline), if idle_deadline.is_some() => {
-                debug!(?peer, "idle connection closed");
-                shared.stats.idle_closed.fetch_add(1, Ordering::Relaxed);
-                conn.close();
+            () = &mut idle_timer, if idle_deadline.is_some() => {
+                match idle_deadline {
+                    Some(d) if tokio::time::Instant::now() < d => idle_timer.as_mut().reset(d),
+                    _ => {
+                        debug!(?peer, "idle connection closed");
+                        shared.stats.idle_closed.fetch_add(1, Ordering::Relaxed);
+                        conn.close();
+                    }
+                }
             }
         }
     }
@@ -295,16 +343,26 @@ fn cfg_sec_addr(stream: &Stream) -> String {
 fn answer(
     shared: &Shared,
     conn: &mut ServerConnection,
-    calls: &mut HashMap<u32, InFlight>,
+    calls: &mut IdMap<u32, InFlight>,
+    spare: &mut Option<Arc<CallState>>,
     c: Completion,
 ) {
-    let Some(live) = calls.remove(&c.call_id) else {
+    let Some(InFlight {
+        state: mut call_state,
+        span,
+    }) = calls.remove(&c.call_id)
+    else {
         return;
     };
+    if let Some(s) = Arc::get_mut(&mut call_state) {
+        // Nobody else holds it: it serves the next call.
+        s.reset();
+        *spare = Some(call_state);
+    }
     let (r, fault) = match c.answer {
         Answer::Reply(stub) => {
             shared.stats.calls_sent.fetch_add(1, Ordering::Relaxed);
-            (conn.respond(c.call_id, Bytes::from(stub)), None)
+            (conn.respond(c.call_id, stub), None)
         }
         Answer::Fault(status) => {
             shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
@@ -315,31 +373,65 @@ fn answer(
         }
     };
     match r {
-        Ok(()) => live.span.end(|| fault.map_or("ok".into(), fault_words)),
+        Ok(()) => span.end(|| fault.map_or("ok".into(), fault_words)),
         Err(e) => {
             trace!(call_id = c.call_id, error = %e, "answer dropped");
-            live.span.end(|| format!("answer dropped: {e}").into());
+            span.end(|| format!("answer dropped: {e}").into());
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn dispatch(
     shared: &Arc<Shared>,
     conn: &mut ServerConnection,
-    calls: &mut HashMap<u32, InFlight>,
+    calls: &mut IdMap<u32, InFlight>,
+    spare: &mut Option<Arc<CallState>>,
+    last_manager: &mut Option<LastManager>,
     tx: &mpsc::UnboundedSender<Completion>,
     peer: &PeerAddr,
     group: Option<Arc<AssocGroup>>,
     c: msrpc_proto::IncomingCall,
 ) {
     shared.stats.calls_received.fetch_add(1, Ordering::Relaxed);
-    let iface = shared.manager(&c.interface, c.object);
+    if last_manager
+        .as_ref()
+        .is_some_and(|m| c.object.is_some() || m.offered != c.interface)
+    {
+        *last_manager = None;
+    }
+    // The manager, borrowed (no `Arc` clone, whose count every connection task would bounce
+    // between cores): from the remembered one, else looked up and, for a call without an object
+    // UUID, remembered.
+    let mut looked_up: Option<Arc<dyn super::Interface>> = None;
+    let mut refused = None;
+    if last_manager.is_none() {
+        match shared.manager(&c.interface, c.object) {
+            Ok(m) if c.object.is_none() => {
+                *last_manager = Some(LastManager {
+                    offered: c.interface,
+                    admits_all: shared.admits_all(&m.syntax()),
+                    manager: m,
+                });
+            }
+            Ok(m) => looked_up = Some(m),
+            Err(status) => refused = Some(status),
+        }
+    }
+    let iface: Result<(&Arc<dyn super::Interface>, bool), FaultStatus> =
+        match (refused, &looked_up, &*last_manager) {
+            (Some(status), _, _) => Err(status),
+            (None, Some(m), _) => Ok((m, shared.admits_all(&m.syntax()))),
+            (None, None, Some(l)) => Ok((&l.manager, l.admits_all)),
+            // Looked up above when nothing was remembered.
+            (None, None, None) => Err(FaultStatus::NCA_S_UNK_IF),
+        };
     let level = c.auth.as_ref().and_then(|a| AuthnLevel::from_wire(a.level));
     let span = call_span!(
         "server",
         iface
             .as_ref()
-            .map_or_else(|_| c.interface.to_string(), |i| i.name().to_string()),
+            .map_or_else(|_| c.interface.to_string(), |(i, _)| i.name().to_string()),
         c.opnum,
         c.call_id,
         conn.assoc_group(),
@@ -350,7 +442,7 @@ fn dispatch(
         let _ = conn.fault(c.call_id, status, Execution::DidNotExecute);
         span.end(|| fault_words(status));
     };
-    let iface = match iface {
+    let (iface, admits_all) = match iface {
         Ok(i) => i,
         Err(status) => return fault(conn, status, span),
     };
@@ -374,7 +466,8 @@ fn dispatch(
         opnum: c.opnum,
         peer,
     };
-    if !shared.admits(&check) {
+    let anonymous = client.as_ref().is_some_and(|c| c.anonymous);
+    if !(admits_all && !anonymous) && !shared.admits(&check) {
         debug!(parent: &span.span(), ?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
         return fault(conn, FaultStatus(Win32Status::ERROR_ACCESS_DENIED.0), span);
     }
@@ -385,7 +478,7 @@ fn dispatch(
         drop(guard);
         return fault(conn, FaultStatus::NCA_S_SERVER_TOO_BUSY, span);
     }
-    let state = Arc::new(CallState::default());
+    let state = spare.take().unwrap_or_default();
     if c.pending_cancel {
         state.signal(CallEvent::Cancel);
     }
@@ -412,8 +505,9 @@ fn dispatch(
             client,
             decode_limits: shared.config.decode_limits,
         },
-        // Zero-copy when the reassembled stub owns its buffer.
-        stub: Vec::from(c.stub),
+        // As the core cut it, no copy: a slice of the input buffer for a request of one
+        // fragment (the helpers that answer later detach it), else the reassembled buffer.
+        stub: c.stub,
         state,
         tx: Some(tx.clone()),
         guard: Some(guard),
@@ -421,6 +515,6 @@ fn dispatch(
     };
     let d = entered.in_scope(|| iface.dispatch(call));
     if let Dispatch::Answered(Answered(c)) = d {
-        answer(shared, conn, calls, c);
+        answer(shared, conn, calls, spare, c);
     }
 }

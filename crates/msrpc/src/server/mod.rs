@@ -716,6 +716,21 @@ impl Shared {
             .ok_or(msrpc_proto::FaultStatus::NCA_S_UNSUPPORTED_TYPE)
     }
 
+    /// True when [`admits`](Self::admits) passes every call to `id` from a caller that is not an
+    /// anonymous logon: the endpoint mapper, and interfaces with no minimum level and no callback.
+    /// The interfaces' security is fixed when the server is built, so a connection may remember
+    /// this; anonymous logons always go through [`admits`](Self::admits) (the anonymous policy).
+    pub(crate) fn admits_all(&self, id: &SyntaxId) -> bool {
+        if id.uuid == crate::epm::EPM.uuid {
+            return true;
+        }
+        let sec = self
+            .security
+            .get(&(id.uuid, id.major))
+            .unwrap_or(&self.default_security);
+        sec.min_auth_level.effective() == AuthnLevel::None && sec.callback.is_none()
+    }
+
     /// Whether a call may reach its manager: the anonymous policy, the interface's minimum level,
     /// then its security callback. The endpoint mapper is always open (but to anonymous logons
     /// only when the server does not refuse them), mgmt serves anonymous logons too (docs/auth.md).
