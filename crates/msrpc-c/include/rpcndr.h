@@ -78,6 +78,16 @@ typedef struct _MSRPC_INTERFACE {
     handle_t *implicit_handle; /* the ACF's implicit_handle global, or NULL */
 } MSRPC_INTERFACE;
 
+/* A server thunk (STEM_s.c): calls the manager routine with the unmarshalled parameters
+ * (`args[i]` points at the i-th C parameter's value), inside RpcTryExcept; returns the code a
+ * manager raised, or 0. */
+typedef RPC_STATUS (*MSRPC_SERVER_THUNK)(PRPC_ASYNC_STATE pAsync, void **args, void *ret);
+
+typedef struct _MSRPC_SERVER_INTERFACE {
+    const MSRPC_INTERFACE *itf;
+    const MSRPC_SERVER_THUNK *thunks; /* one per procedure */
+} MSRPC_SERVER_INTERFACE;
+
 /* The engine's entry points, called by the generated client stubs. `args[i]` points at the
  * i-th C parameter; `ret` at the return value's storage (NULL for void). A non-zero status is
  * raised by the stub (RpcRaiseException), never by the library. */
