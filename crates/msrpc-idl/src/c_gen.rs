@@ -70,7 +70,11 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
     let guard = format!(
         "MSRPC_IDL_{}_H",
         stem.chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+            .map(|c| if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            })
             .collect::<String>()
     );
     let mut h = banner.clone();
@@ -152,7 +156,11 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
         for op in &ops {
             server_thunk(&itf.name, op, &mut sv);
         }
-        let _ = write!(sv, "static const MSRPC_SERVER_THUNK {}__thunks[] = {{", itf.name);
+        let _ = write!(
+            sv,
+            "static const MSRPC_SERVER_THUNK {}__thunks[] = {{",
+            itf.name
+        );
         for op in &ops {
             let _ = write!(sv, " {}__{}_s,", itf.name, op.name);
         }
@@ -407,7 +415,14 @@ fn c_op(m: &Model, itf: &Interface, op: &Operation, index: usize) -> Result<COp,
             .clone()
             .ok_or_else(|| unsupported(&format!("the type spelling of parameter `{}`", p.name)))?;
         let (base, ptrs, name) = split_decl(&decl);
-        let c_type = format!("{base}{}", if ptrs > 0 { " ".to_string() + &"*".repeat(ptrs) } else { String::new() });
+        let c_type = format!(
+            "{base}{}",
+            if ptrs > 0 {
+                " ".to_string() + &"*".repeat(ptrs)
+            } else {
+                String::new()
+            }
+        );
         let mut flags = Vec::new();
         if p.is_in {
             flags.push("MSRPC_P_IN");
@@ -427,9 +442,7 @@ fn c_op(m: &Model, itf: &Interface, op: &Operation, index: usize) -> Result<COp,
                 fixed: None,
                 size: None,
             } if p.by_ref && p.is_in && !p.is_out => string_row(*wide, false, &c_type),
-            Ty::Ptr(PtrKind::Unique, inner)
-                if !p.by_ref && p.is_in && !p.is_out =>
-            {
+            Ty::Ptr(PtrKind::Unique, inner) if !p.by_ref && p.is_in && !p.is_out => {
                 match &**inner {
                     Ty::String {
                         wide,
@@ -446,7 +459,10 @@ fn c_op(m: &Model, itf: &Interface, op: &Operation, index: usize) -> Result<COp,
                 let (kind, signed, wire) = prim_shape(prim);
                 if p.by_ref {
                     if ptrs != 1 {
-                        return Err(unsupported(&format!("the pointer spelling of `{}`", p.name)));
+                        return Err(unsupported(&format!(
+                            "the pointer spelling of `{}`",
+                            p.name
+                        )));
                     }
                     flags.push("MSRPC_P_BYREF");
                     format!(

@@ -1274,9 +1274,8 @@ impl<'a> Checker<'a> {
                 ty,
                 by_ref,
                 range: self.range(&p.attrs)?,
-                c_decl: c_spelling(&p.ty.kind).map(|base| {
-                    format!("{base} {}{}", "*".repeat(p.decl.ptrs), p.decl.name)
-                }),
+                c_decl: c_spelling(&p.ty.kind)
+                    .map(|base| format!("{base} {}{}", "*".repeat(p.decl.ptrs), p.decl.name)),
             });
         }
         let ret = match (&op.ret.kind, op.ret_ptrs) {

@@ -94,6 +94,11 @@ RpcEndExcept
     pending = RpcAsyncGetCallStatus(&Async);
     printf("after NonAsyncFunc, AsyncFunc status %ld (%s)\n", (long)pending,
            pending == RPC_S_ASYNC_CALL_PENDING ? "still pending" : "done");
+    if (pending == RPC_S_INVALID_ASYNC_HANDLE) {
+        /* The call failed as it was made (the exception above): no notification will come. */
+        printf("AsyncFunc was never made\n");
+        return 1;
+    }
     wait = WaitForSingleObject(Async.u.hEvent, 60000);
     if (wait != WAIT_OBJECT_0) {
         printf("AsyncFunc: no completion event (wait %lu)\n", (unsigned long)wait);
