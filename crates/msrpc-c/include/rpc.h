@@ -108,6 +108,42 @@ RPC_STATUS RPC_ENTRY RpcStringFreeA(RPC_CSTR *String);
 RPC_STATUS RPC_ENTRY RpcStringFreeW(RPC_WSTR *String);
 RPC_STATUS RPC_ENTRY RpcBindingFree(RPC_BINDING_HANDLE *Binding);
 
+/* Servers. RpcServerUseProtseqEp listens on every address, as Windows does, unless the environment
+ * variable MSRPC_LISTEN_ADDRESS names one (e.g. 127.0.0.1). Interfaces are the _s_ifspec of
+ * `msrpc idl --lang c`; manager types, EPVs, flags, limits, callbacks and security descriptors
+ * are accepted and not used yet (docs/c-abi.md). */
+#define RPC_IF_AUTOLISTEN 0x0001
+#define RPC_IF_OLE 0x0002
+#define RPC_IF_ALLOW_UNKNOWN_AUTHORITY 0x0004
+#define RPC_IF_ALLOW_SECURE_ONLY 0x0008
+#define RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH 0x0010
+#define RPC_IF_ALLOW_LOCAL_ONLY 0x0020
+#define RPC_IF_SEC_NO_CACHE 0x0040
+typedef RPC_STATUS RPC_ENTRY RPC_IF_CALLBACK_FN_T(RPC_IF_HANDLE InterfaceUuid, void *Context);
+
+RPC_STATUS RPC_ENTRY RpcServerUseProtseqEpA(RPC_CSTR Protseq, unsigned int MaxCalls, RPC_CSTR Endpoint,
+                                            void *SecurityDescriptor);
+RPC_STATUS RPC_ENTRY RpcServerUseProtseqEpW(RPC_WSTR Protseq, unsigned int MaxCalls, RPC_WSTR Endpoint,
+                                            void *SecurityDescriptor);
+RPC_STATUS RPC_ENTRY RpcServerRegisterIf(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv);
+RPC_STATUS RPC_ENTRY RpcServerRegisterIf2(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv, unsigned int Flags,
+                                          unsigned int MaxCalls, unsigned int MaxRpcSize,
+                                          RPC_IF_CALLBACK_FN_T *IfCallbackFn);
+RPC_STATUS RPC_ENTRY RpcServerRegisterIf3(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv, unsigned int Flags,
+                                          unsigned int MaxCalls, unsigned int MaxRpcSize,
+                                          RPC_IF_CALLBACK_FN_T *IfCallback, void *SecurityDescriptor);
+RPC_STATUS RPC_ENTRY RpcServerUnregisterIf(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, unsigned int WaitForCallsToComplete);
+RPC_STATUS RPC_ENTRY RpcServerListen(unsigned int MinimumCallThreads, unsigned int MaxCalls, unsigned int DontWait);
+RPC_STATUS RPC_ENTRY RpcMgmtStopServerListening(RPC_BINDING_HANDLE Binding);
+RPC_STATUS RPC_ENTRY RpcMgmtWaitServerListen(void);
+RPC_STATUS RPC_ENTRY RpcServerTestCancel(RPC_BINDING_HANDLE BindingHandle);
+
+#ifdef UNICODE
+#define RpcServerUseProtseqEp RpcServerUseProtseqEpW
+#else
+#define RpcServerUseProtseqEp RpcServerUseProtseqEpA
+#endif
+
 #ifdef UNICODE
 #define RpcStringBindingCompose RpcStringBindingComposeW
 #define RpcBindingFromStringBinding RpcBindingFromStringBindingW

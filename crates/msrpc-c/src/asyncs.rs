@@ -97,6 +97,30 @@ pub struct RpcAsyncState {
 #[cfg(target_pointer_width = "64")]
 const _: () = assert!(std::mem::size_of::<RpcAsyncState>() == 112);
 
+impl RpcAsyncState {
+    /// A server-side handle, owned by the runtime for one `[async]` call: initialised, with
+    /// `RuntimeInfo` its own address (what `RpcAsyncGetCallHandle` gives `RpcServerTestCancel`).
+    pub(crate) fn new_server() -> Box<RpcAsyncState> {
+        let mut b = Box::new(RpcAsyncState {
+            size: std::mem::size_of::<RpcAsyncState>() as u32,
+            signature: RPC_ASYNC_SIGNATURE,
+            lock: 0,
+            flags: 0,
+            stub_info: std::ptr::null_mut(),
+            user_info: std::ptr::null_mut(),
+            runtime_info: std::ptr::null_mut(),
+            event: 0,
+            notification_type: NOTIFY_NONE,
+            u: NotificationInfo {
+                event: std::ptr::null_mut(),
+            },
+            reserved: [0; 4],
+        });
+        b.runtime_info = (&mut *b as *mut RpcAsyncState).cast();
+        b
+    }
+}
+
 /// One call started on a handle and not yet completed.
 #[derive(Clone)]
 struct Call {
@@ -207,6 +231,11 @@ pub unsafe extern "C" fn RpcAsyncCompleteCall(p: *mut RpcAsyncState, reply: *mut
     // SAFETY: NULL or readable (caller).
     if !unsafe { valid(p) } {
         return RPC_S_INVALID_ASYNC_HANDLE;
+    }
+    // A server manager completing its [async] call.
+    // SAFETY: reply is the return value's storage (caller).
+    if let Some(s) = unsafe { crate::server::complete(p, reply) } {
+        return s;
     }
     let Some(c) = call_of(p) else {
         return RPC_S_INVALID_ASYNC_HANDLE;

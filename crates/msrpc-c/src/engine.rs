@@ -105,11 +105,65 @@ pub struct MsrpcInterface {
     implicit_handle: *mut *mut c_void,
 }
 
+/// One procedure for the server: opnum, `[async]`, parameters.
+pub(crate) type ProcInfo = (u16, bool, Vec<P>);
+
+/// The checked operations of a generated interface table, for the server: (opnum, is_async,
+/// params) per procedure, in table order.
+///
+/// # Safety
+/// `itf` is NULL or points to a table `msrpc idl --lang c` wrote.
+pub(crate) unsafe fn load_all(
+    itf: *const MsrpcInterface,
+) -> Result<(SyntaxId, String, Vec<ProcInfo>), i32> {
+    if itf.is_null() {
+        return Err(RPC_S_INVALID_ARG);
+    }
+    // SAFETY: itf points to a generated table (caller).
+    let (count, id, name) = unsafe { ((*itf).proc_count, (*itf).id, (*itf).name) };
+    let name = if name.is_null() {
+        String::from("interface")
+    } else {
+        // SAFETY: the generated name is a NUL-terminated C string literal.
+        unsafe { std::ffi::CStr::from_ptr(name) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let mut procs = Vec::new();
+    for i in 0..count.min(u32::from(u16::MAX)) {
+        // SAFETY: the same table (caller).
+        let op = unsafe { Op::load(itf, i) }?;
+        procs.push((op.opnum, op.is_async, op.params));
+    }
+    Ok((id.syntax_id(), name, procs))
+}
+
 /// One parameter, copied out of the table.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct P {
     flags: u32,
     ty: MsrpcType,
+}
+
+impl P {
+    pub(crate) fn is_in(&self) -> bool {
+        self.flags & P_IN != 0
+    }
+    pub(crate) fn is_out(&self) -> bool {
+        self.flags & P_OUT != 0
+    }
+    pub(crate) fn is_return(&self) -> bool {
+        self.flags & P_RETURN != 0
+    }
+    pub(crate) fn is_handle(&self) -> bool {
+        self.ty.kind == T_HANDLE
+    }
+    pub(crate) fn is_byref(&self) -> bool {
+        self.flags & P_BYREF != 0
+    }
+    pub(crate) fn is_string(&self) -> bool {
+        self.ty.kind == T_STRING
+    }
 }
 
 /// An operation, loaded and checked.
@@ -118,7 +172,7 @@ pub(crate) struct Op {
     pub(crate) iface: SyntaxId,
     pub(crate) opnum: u16,
     pub(crate) is_async: bool,
-    params: Vec<P>,
+    pub(crate) params: Vec<P>,
     implicit: *mut *mut c_void,
 }
 
@@ -292,7 +346,7 @@ impl Op {
 ///
 /// # Safety
 /// `at` points to a readable C object of `p.ty` (`mem_size` bytes; for a string, the pointer).
-unsafe fn read_val(p: &P, at: *const u8) -> Result<Val, i32> {
+pub(crate) unsafe fn read_val(p: &P, at: *const u8) -> Result<Val, i32> {
     let ty = &p.ty;
     match ty.kind {
         T_INT => {
@@ -390,7 +444,18 @@ pub(crate) fn encode(vals: &[Val], syntax: Syntax, rep: DataRep) -> msrpc_ndr::R
 
 /// Decodes a reply's values under the binding's limits.
 pub(crate) fn decode(plan: &[P], reply: &msrpc::Reply) -> msrpc_ndr::Result<Outs> {
-    let mut d = Decoder::with_limits(&reply.stub, reply.syntax, reply.drep, reply.limits);
+    decode_values(plan, &reply.stub, reply.syntax, reply.drep, reply.limits)
+}
+
+/// Decodes top-level values of the plan's types (a request's `[in]` or a reply's `[out]`).
+pub(crate) fn decode_values(
+    plan: &[P],
+    stub: &[u8],
+    syntax: Syntax,
+    rep: DataRep,
+    limits: msrpc_ndr::DecodeLimits,
+) -> msrpc_ndr::Result<Outs> {
+    let mut d = Decoder::with_limits(stub, syntax, rep, limits);
     let mut out = Vec::with_capacity(plan.len());
     for p in plan {
         let signed = p.ty.flags & TF_SIGNED != 0;
@@ -403,6 +468,18 @@ pub(crate) fn decode(plan: &[P], reply: &msrpc::Reply) -> msrpc_ndr::Result<Outs
             (T_INT, 2, true) => Val::I(i64::from(d.decode_param::<i16>()?), 2),
             (T_INT, 4, true) => Val::I(i64::from(d.decode_param::<i32>()?), 4),
             (T_INT, _, true) => Val::I(d.decode_param::<i64>()?, 8),
+            (T_STRING, 1, _) if p.ty.flags & TF_UNIQUE != 0 => Val::Str8(
+                d.decode_param::<Unique<NdrString>>()?
+                    .into_inner()
+                    .map(|s| s.0),
+            ),
+            (T_STRING, 1, _) => Val::Str8(Some(d.decode_param::<NdrString>()?.0)),
+            (T_STRING, _, _) if p.ty.flags & TF_UNIQUE != 0 => Val::Str16(
+                d.decode_param::<Unique<WideString>>()?
+                    .into_inner()
+                    .map(|s| s.0),
+            ),
+            (T_STRING, _, _) => Val::Str16(Some(d.decode_param::<WideString>()?.0)),
             (T_FLOAT, _, _) if p.ty.mem_size == 4 => Val::F32(d.decode_param::<f32>()?),
             (T_FLOAT, _, _) => Val::F64(d.decode_param::<f64>()?),
             _ => {
@@ -441,7 +518,7 @@ pub(crate) unsafe fn store(sinks: &Sinks, outs: &[Val], ret: *mut c_void) {
 
 /// # Safety
 /// `at` is a writable C object of `p.ty`.
-unsafe fn write_val(p: &P, at: *mut u8, v: &Val) {
+pub(crate) unsafe fn write_val(p: &P, at: *mut u8, v: &Val) {
     let n: i128 = match v {
         Val::U(x, _) => i128::from(*x),
         Val::I(x, _) => i128::from(*x),

@@ -16,6 +16,7 @@ mod binding;
 mod engine;
 mod exc;
 mod handles;
+mod server;
 mod status;
 mod strings;
 mod win32;
@@ -30,6 +31,11 @@ pub use binding::{
 };
 pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
 pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};
+pub use server::{
+    RpcAsyncAbortCall, RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerListen,
+    RpcServerRegisterIf, RpcServerRegisterIf2, RpcServerRegisterIf3, RpcServerTestCancel,
+    RpcServerUnregisterIf, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW,
+};
 pub use win32::{
     CloseHandle, CreateEventA, CreateEventW, CreateIoCompletionPort, CreateWindowExA,
     DestroyWindow, GetCurrentThread, GetLastError, GetMessageA, GetMessageW,

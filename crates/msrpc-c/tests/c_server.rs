@@ -1,0 +1,163 @@
+//! The C server (examples/c/asyncrpc/server.c, written as a Windows programmer writes one) called
+//! by msrpc's Rust client (sync, [async] completed from the manager's thread, both kinds of
+//! cancel, Shutdown stopping the server) and by the C client.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use msrpc::notify::{AsyncState, CancelMode, Event, Notification};
+use msrpc::{Binding, Win32Status};
+
+use common::*;
+
+fn build_server(name: &str) -> (PathBuf, PathBuf) {
+    let dir = asyncrpc_stubs(name);
+    let exe = dir.join("server");
+    cc(
+        &dir,
+        &[
+            root().join("examples/c/asyncrpc/server.c"),
+            dir.join("asyncrpc_s.c"),
+        ],
+        &exe,
+        &["-pthread"],
+    );
+    (dir, exe)
+}
+
+/// A free loopback port (bound, read, released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts the C server on loopback and waits (bounded) until it accepts connections.
+fn start(exe: &PathBuf, dir: &std::path::Path) -> (Child, u16, PathBuf) {
+    let port = free_port();
+    let out = dir.join("server.out");
+    let child = Command::new(exe)
+        .arg(port.to_string())
+        .env("MSRPC_LISTEN_ADDRESS", "127.0.0.1")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the C server never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, port, out)
+}
+
+/// Waits (bounded) for the server to exit; kills it past the limit.
+fn wait_exit(mut child: Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn rust_client_against_the_c_server() {
+    let (dir, exe) = build_server("c-server-rust");
+    let (child, port, out) = start(&exe, &dir);
+    let binding = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+
+    msrpc_sample::non_async_func_blocking(&binding, "from Rust").unwrap();
+
+    // [async], completed by the manager's worker thread after 300 ms.
+    let done = Event::auto_reset();
+    let state = AsyncState::new(Notification::Event(done.clone()));
+    msrpc_sample::async_func_start_blocking(&state, &binding, 300).unwrap();
+    assert!(state.is_pending());
+    assert!(done.wait_timeout(Duration::from_secs(20)));
+    state.complete().unwrap();
+
+    // Non-abortive cancel: the manager sees RpcServerTestCancel and aborts with 1818.
+    state.reinitialize().unwrap();
+    msrpc_sample::async_func_start_blocking(&state, &binding, 60_000).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    state.cancel(CancelMode::NonAbortive).unwrap();
+    assert!(
+        done.wait_timeout(Duration::from_secs(20)),
+        "the cancel was answered"
+    );
+    let e = state.complete().unwrap_err();
+    assert_eq!(e.status(), Win32Status::RPC_S_CALL_CANCELLED, "{e}");
+
+    // Abortive cancel: completes at once; the server also sees the cancel and aborts.
+    state.reinitialize().unwrap();
+    msrpc_sample::async_func_start_blocking(&state, &binding, 60_000).unwrap();
+    state.cancel(CancelMode::Abortive).unwrap();
+    let e = state.complete().unwrap_err();
+    assert_eq!(e.status(), Win32Status::RPC_S_CALL_CANCELLED, "{e}");
+
+    // Shutdown stops the C server (RpcMgmtStopServerListening in the manager).
+    msrpc_sample::shutdown_blocking(&binding).unwrap();
+    let code = wait_exit(child, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("NonAsyncFunc: from Rust"), "{log}");
+    assert!(
+        log.contains("AsyncFunc: completed after 300 ms, RpcAsyncCompleteCall returned 0"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("AsyncFunc: cancelled by the client after")
+            .count(),
+        2,
+        "{log}"
+    );
+    // The non-abortive cancel's abort answered the call (0); after the abortive one the client
+    // had gone on, and the server still aborted its call cleanly.
+    assert!(log.contains("RpcAsyncAbortCall returned 0"), "{log}");
+    assert!(
+        log.contains("RpcServerListen returned 0; server stopped"),
+        "{log}"
+    );
+}
+
+#[test]
+fn c_client_against_the_c_server() {
+    let (dir, exe) = build_server("c-server-c");
+    let client = build_example("c-server-client", "client_event.c", &[]);
+    let (child, port, out) = start(&exe, &dir);
+    let r = run(
+        &client,
+        &[&port.to_string(), "500"],
+        &[],
+        Duration::from_secs(60),
+    );
+    let code = wait_exit(child, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("still pending"), "{r:?}");
+    assert!(
+        r.stdout.contains("RpcAsyncCompleteCall returned 0"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("Shutdown: accepted"), "{r:?}");
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("NonAsyncFunc: hello from the page's C code"),
+        "{log}"
+    );
+}
