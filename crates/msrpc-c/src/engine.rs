@@ -183,8 +183,12 @@ pub(crate) enum Val {
     I(i64, u16),
     F32(f32),
     F64(f64),
+    /// A `[ref]` string (`None` never leaves the engine: a NULL `[ref]` is refused).
     Str8(Option<Vec<u8>>),
     Str16(Option<Vec<u16>>),
+    /// A `[unique]` string: NULL or not.
+    UStr8(Option<Vec<u8>>),
+    UStr16(Option<Vec<u16>>),
 }
 
 /// The reply of an operation, decoded: out values in parameter order, then the return value.
@@ -397,15 +401,19 @@ pub(crate) unsafe fn read_val(p: &P, at: *const u8) -> Result<Val, i32> {
                     return Err(RPC_X_NULL_REF_POINTER);
                 }
                 return Ok(if ty.wire_size == 1 {
-                    Val::Str8(None)
+                    Val::UStr8(None)
                 } else {
-                    Val::Str16(None)
+                    Val::UStr16(None)
                 });
             }
             if ty.wire_size == 1 {
                 // SAFETY: a non-NULL [string] parameter is NUL-terminated (the IDL's contract).
                 let v = unsafe { strings::read_units(s) }.ok_or(RPC_X_INVALID_BOUND)?;
-                Ok(Val::Str8(Some(v)))
+                Ok(if ty.flags & TF_UNIQUE != 0 {
+                    Val::UStr8(Some(v))
+                } else {
+                    Val::Str8(Some(v))
+                })
             } else {
                 // SAFETY: as above, in 16-bit units.
                 let v =
@@ -435,8 +443,15 @@ pub(crate) fn encode(vals: &[Val], syntax: Syntax, rep: DataRep) -> msrpc_ndr::R
             // A [ref] string is its pointee; a [unique] one a Unique pointer (see read_val).
             Val::Str8(Some(s)) => e.encode_param(&NdrString(s.clone()))?,
             Val::Str16(Some(s)) => e.encode_param(&WideString(s.clone()))?,
-            Val::Str8(None) => e.encode_param(&Unique::<NdrString>(None))?,
-            Val::Str16(None) => e.encode_param(&Unique::<WideString>(None))?,
+            Val::Str8(None) | Val::Str16(None) => {
+                return Err(msrpc_ndr::Error::new(msrpc_ndr::ErrorKind::Invalid(
+                    "a NULL [ref] string",
+                )));
+            }
+            Val::UStr8(s) => e.encode_param(&Unique(s.clone().map(|s| Box::new(NdrString(s)))))?,
+            Val::UStr16(s) => {
+                e.encode_param(&Unique(s.clone().map(|s| Box::new(WideString(s)))))?
+            }
         }
     }
     Ok(e.into_bytes())

@@ -143,12 +143,12 @@ impl Frame {
             };
             if p.is_string() {
                 let ptr: usize = match v {
-                    Some(Val::Str8(Some(mut s))) => {
+                    Some(Val::Str8(Some(mut s)) | Val::UStr8(Some(mut s))) => {
                         s.push(0);
                         f.strings8.push(s);
                         f.strings8.last().map_or(0, |s| s.as_ptr() as usize)
                     }
-                    Some(Val::Str16(Some(mut s))) => {
+                    Some(Val::Str16(Some(mut s)) | Val::UStr16(Some(mut s))) => {
                         s.push(0);
                         f.strings16.push(s);
                         f.strings16.last().map_or(0, |s| s.as_ptr() as usize)
@@ -201,7 +201,7 @@ fn answer(call: IncomingCall, frame: &Frame, syntax: Syntax) {
         Ok(v) => v,
         Err(s) => return call.fault(Win32Status(s as u32)),
     };
-    match engine::encode(&vals, syntax, DataRep::default()) {
+    match engine::encode(&vals, syntax, DataRep::LITTLE_ENDIAN) {
         Ok(stub) => call.reply(stub),
         Err(_) => call.fault(Win32Status(RPC_X_BAD_STUB_DATA as u32)),
     }
@@ -603,9 +603,19 @@ pub extern "C" fn RpcServerListen(_min_threads: u32, _max_calls: u32, dont_wait:
     if dont_wait != 0 {
         return RPC_S_OK;
     }
-    runtime().block_on(server.stopped());
-    state().server = None;
+    wait_stopped(&server);
     RPC_S_OK
+}
+
+/// Waits until the server stops listening, then until the calls in progress (the manager that
+/// called `RpcMgmtStopServerListening` among them) have been answered, for up to
+/// [`STOP_GRACE`], as `RpcServerListen` returns on Windows once its calls are done.
+fn wait_stopped(server: &Server) {
+    runtime().block_on(async {
+        server.stopped().await;
+        server.shutdown(STOP_GRACE).await;
+    });
+    state().server = None;
 }
 
 /// `RpcMgmtWaitServerListen`: blocks until the server stops (1715 when it is not listening).
@@ -614,8 +624,7 @@ pub extern "C" fn RpcMgmtWaitServerListen() -> i32 {
     let Some(server) = state().server.clone() else {
         return RPC_S_NOT_LISTENING;
     };
-    runtime().block_on(server.stopped());
-    state().server = None;
+    wait_stopped(&server);
     RPC_S_OK
 }
 

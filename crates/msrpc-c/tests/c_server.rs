@@ -31,31 +31,33 @@ fn build_server(name: &str) -> (PathBuf, PathBuf) {
     (dir, exe)
 }
 
-/// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts the C server on loopback and waits (bounded) until it accepts connections.
+/// Starts the C server on an ephemeral loopback port (endpoint "0") and reads the port from the
+/// line libmsrpc_c prints when it listens (bounded wait).
 fn start(exe: &PathBuf, dir: &std::path::Path) -> (Child, u16, PathBuf) {
-    let port = free_port();
     let out = dir.join("server.out");
+    let err = dir.join("server.err");
     let child = Command::new(exe)
-        .arg(port.to_string())
+        .arg("0")
         .env("MSRPC_LISTEN_ADDRESS", "127.0.0.1")
         .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the C server never listened");
+    let port = loop {
+        let text = std::fs::read_to_string(&err).unwrap_or_default();
+        if let Some(rest) = text.split("listening on ncacn_ip_tcp:127.0.0.1[").nth(1)
+            && let Some(p) = rest.split(']').next().and_then(|p| p.parse::<u16>().ok())
+        {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the C server never listened: {text}"
+        );
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
     (child, port, out)
 }
 
@@ -160,4 +162,42 @@ fn c_client_against_the_c_server() {
         log.contains("NonAsyncFunc: hello from the page's C code"),
         "{log}"
     );
+}
+
+#[test]
+fn scalars_outs_returns_and_strings_c_to_c() {
+    // tests/fixtures/calc.idl: signed and unsigned integers of every size, [out] and [in, out]
+    // through [ref] pointers, return values, [unique] and WCHAR strings, LP64 `long`.
+    let dir = scratch("calc");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("calc.idl"), Some(&fx.join("calc.acf")), &dir);
+    let server = dir.join("calc_server");
+    cc(
+        &dir,
+        &[fx.join("calc_server.c"), dir.join("calc_s.c")],
+        &server,
+        &[],
+    );
+    let client = dir.join("calc_client");
+    cc(
+        &dir,
+        &[fx.join("calc_client.c"), dir.join("calc_c.c")],
+        &client,
+        &[],
+    );
+    let (child, port, _) = start(&server, &dir);
+    let r = run(&client, &[&port.to_string()], &[], Duration::from_secs(60));
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for want in [
+        "Add: -1 sum -4",
+        "Mix: -5000000302 counter 42 half 2000000000.0",
+        "Length: 3004 4",
+        // 0x100000000 in a 64-bit C long does not fit the wire's 32 bits: RPC_X_INVALID_BOUND.
+        "Add with a 33-bit long: exception 1734",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {r:?}");
+    }
 }
