@@ -8,7 +8,7 @@ mod common;
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use msrpc::notify::{AsyncState, CancelMode, Event, Notification};
