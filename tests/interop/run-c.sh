@@ -74,4 +74,51 @@ else
   sed 's/^/    | /' "$work/misuse.cc.log" | tail -20
 fi
 msrpc_stop
+
+# The C server (server.c, as a Windows programmer writes one), called by impacket and by the C client.
+start_c_server() { # sets C_PORT; the library prints the port it listens on
+  C_LOG="$work/c-server.$1"
+  MSRPC_LISTEN_ADDRESS=127.0.0.1 timeout --kill-after=5 120 "$work/server" 0 > "$C_LOG.out" 2> "$C_LOG.err" &
+  C_PID=$!
+  _pids+=("$C_PID")
+  C_PORT=""
+  for ((i = 0; i < 200; i++)); do
+    C_PORT=$(grep -m1 -o 'listening on ncacn_ip_tcp:127\.0\.0\.1\[[0-9]*\]' "$C_LOG.err" 2>/dev/null | sed 's/.*\[\([0-9]*\)\]/\1/')
+    [ -n "$C_PORT" ] && break
+    sleep 0.1
+  done
+  [ -n "$C_PORT" ] && ok "C server listening on 127.0.0.1:$C_PORT" || fail "C server listening"
+}
+wait_c_server() { # the C server exits 0 after Shutdown
+  local rc
+  wait "$C_PID"
+  rc=$?
+  [ $rc -eq 0 ] && ok "C server exited 0 after Shutdown ($1)" || fail "C server exited 0 after Shutdown ($1): status $rc"
+}
+# shellcheck disable=SC2086
+if cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -pthread -I"$gen" "$ex/server.c" "$gen/asyncrpc_s.c" $flags -o "$work/server" \
+    2> "$work/server.cc.log"; then
+  ok "server.c builds with cc -Wall -Werror ... -lmsrpc_c"
+  start_c_server impacket
+  py=$(impacket_python)
+  if [ -n "$C_PORT" ] && [ -x "$py" ]; then
+    run_driver -l impacket 60 "$py" "$interop_dir/impacket_c_server.py" "$C_PORT"
+    wait_c_server impacket
+  elif [ -n "$C_PORT" ]; then
+    peer_missing "impacket (python venv) for the C server"
+    kill "$C_PID" 2>/dev/null
+  fi
+  start_c_server c
+  if [ -n "$C_PORT" ]; then
+    timeout --kill-after=5 60 "$work/client_event" "$C_PORT" 500 > "$work/c-to-c.out" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && ok "client_event against the C server exits 0" || fail "client_event against the C server (status $rc)"
+    grep -q "Shutdown: accepted" "$work/c-to-c.out" && ok "C client: Shutdown accepted by the C server" \
+      || fail "C client: Shutdown accepted by the C server"
+    wait_c_server "C client"
+  fi
+else
+  fail "server.c builds with cc -Wall -Werror:"
+  sed 's/^/    | /' "$work/server.cc.log" | tail -20
+fi
 finish
