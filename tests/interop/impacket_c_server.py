@@ -25,13 +25,25 @@ class NonAsyncFunc(NDRCALL):
     structure = (("pszMessage", STR),)
 
 
+class NonAsyncFuncResponse(NDRCALL):
+    structure = ()
+
+
 class AsyncFunc(NDRCALL):
     opnum = 1
     structure = (("nAsychDelay", ULONG),)
 
 
+class AsyncFuncResponse(NDRCALL):
+    structure = ()
+
+
 class Shutdown(NDRCALL):
     opnum = 2
+    structure = ()
+
+
+class ShutdownResponse(NDRCALL):
     structure = ()
 
 
@@ -81,8 +93,8 @@ check("AsyncFunc completed by the C [async] manager", async_func)
 def listening():
     m = connect()
     m.bind(mgmt.MSRPC_UUID_MGMT)
-    r = mgmt.hinq_is_server_listening(m)
-    assert r["status"] == 0 and r["ErrorCode"] == 0, r.dump()
+    r = mgmt.his_server_listening(m)
+    assert r["status"] == 0, f"status {r['status']:#x}"
     m.disconnect()
 
 
