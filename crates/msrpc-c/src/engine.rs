@@ -602,3 +602,57 @@ pub unsafe extern "C" fn MsrpcClientCall(
 }
 
 pub use crate::asyncs::MsrpcAsyncClientCall;
+
+#[cfg(test)]
+mod tests {
+    use msrpc_ndr::{DataRep, Stub as _, Syntax};
+    use msrpc_sample::idl::async_rpc as a;
+
+    use super::*;
+
+    /// The C engine and the Rust stubs put the same bytes on the wire for the same values, at
+    /// NDR20 and NDR64 (the requests of the AsyncRPC sample, as C tables describe them).
+    #[test]
+    fn same_bytes_as_the_rust_stubs() {
+        for syntax in [Syntax::Ndr20, Syntax::Ndr64] {
+            let rep = DataRep::LITTLE_ENDIAN;
+            let c = encode(&[Val::Str8(Some(b"hello".to_vec()))], syntax, rep).unwrap();
+            let rust = a::NonAsyncFuncRequest {
+                pszMessage: msrpc_ndr::NdrString(b"hello".to_vec()),
+            }
+            .encode(syntax, rep)
+            .unwrap();
+            assert_eq!(c, rust, "{syntax:?}");
+            let c = encode(&[Val::U(10_000, 4)], syntax, rep).unwrap();
+            let rust = a::AsyncFuncRequest {
+                nAsychDelay: 10_000,
+            }
+            .encode(syntax, rep)
+            .unwrap();
+            assert_eq!(c, rust, "{syntax:?}");
+        }
+    }
+
+    /// What the engine reads from C memory: an LP64 `unsigned long` (8 bytes) within the wire's
+    /// 32 bits is sent as 32 bits; above it, refused.
+    #[test]
+    fn lp64_long_against_the_wire() {
+        let p = P {
+            flags: P_IN,
+            ty: MsrpcType {
+                kind: T_INT,
+                flags: 0,
+                wire_size: 4,
+                mem_size: 8,
+            },
+        };
+        let ok: u64 = 0xFFFF_FFFF;
+        // SAFETY: a u64 on the stack, 8 readable bytes.
+        let v = unsafe { read_val(&p, (&ok as *const u64).cast()) }.unwrap();
+        assert_eq!(v, Val::U(0xFFFF_FFFF, 4));
+        let big: u64 = 0x1_0000_0000;
+        // SAFETY: as above.
+        let e = unsafe { read_val(&p, (&big as *const u64).cast()) }.unwrap_err();
+        assert_eq!(e, RPC_X_INVALID_BOUND);
+    }
+}

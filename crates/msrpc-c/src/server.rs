@@ -629,7 +629,7 @@ pub extern "C" fn RpcMgmtWaitServerListen() -> i32 {
 }
 
 /// `RpcMgmtStopServerListening(NULL)`: stops the server (calls in progress get
-/// [`STOP_GRACE`]); returns at once, `RpcServerListen` and `RpcMgmtWaitServerListen` return when
+/// 5 s, `STOP_GRACE`); returns at once, `RpcServerListen` and `RpcMgmtWaitServerListen` return when
 /// it has stopped. A binding handle (a remote stop) is not supported: 1702.
 #[unsafe(no_mangle)]
 pub extern "C" fn RpcMgmtStopServerListening(binding: *mut c_void) -> i32 {
