@@ -73,6 +73,21 @@ else
   fail "misuse.c builds with cc -Wall -Werror:"
   sed 's/^/    | /' "$work/misuse.cc.log" | tail -20
 fi
+# The static library: the same client linked with libmsrpc_c.a, no shared library at run time.
+if cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -I"$gen" -I"$interop_root/crates/msrpc-c/include" "$ex/client_event.c" \
+    "$gen/asyncrpc_c.c" "$interop_root/target/release/libmsrpc_c.a" -lpthread -ldl -lm -o "$work/client_static" \
+    2> "$work/client_static.cc.log"; then
+  ok "client_event links with libmsrpc_c.a"
+  if timeout --kill-after=5 60 "$work/client_static" "$MSRPC_PORT" 300 > "$work/client_static.out" 2>&1 \
+      && grep -q "RpcAsyncCompleteCall returned 0" "$work/client_static.out"; then
+    ok "statically linked client_event runs against msrpc serve"
+  else
+    fail "statically linked client_event runs against msrpc serve"
+  fi
+else
+  fail "client_event links with libmsrpc_c.a:"
+  sed 's/^/    | /' "$work/client_static.cc.log" | tail -20
+fi
 msrpc_stop
 
 # The C server (server.c, as a Windows programmer writes one), called by impacket and by the C client.
