@@ -108,6 +108,13 @@ RPC_STATUS RPC_ENTRY RpcStringFreeA(RPC_CSTR *String);
 RPC_STATUS RPC_ENTRY RpcStringFreeW(RPC_WSTR *String);
 RPC_STATUS RPC_ENTRY RpcBindingFree(RPC_BINDING_HANDLE *Binding);
 
+/* Binding options: RPC_C_OPT_CALL_TIMEOUT (ms, 0 = none; an expired call ends as 1818) and
+ * RPC_C_OPT_BINDING_NONCAUSAL. */
+#define RPC_C_OPT_BINDING_NONCAUSAL 9
+#define RPC_C_OPT_CALL_TIMEOUT 12
+RPC_STATUS RPC_ENTRY RpcBindingSetOption(RPC_BINDING_HANDLE hBinding, unsigned long option, ULONG_PTR optionValue);
+RPC_STATUS RPC_ENTRY RpcBindingInqOption(RPC_BINDING_HANDLE hBinding, unsigned long option, ULONG_PTR *pOptionValue);
+
 /* Servers. RpcServerUseProtseqEp listens on every address, as Windows does, unless the environment
  * variable MSRPC_LISTEN_ADDRESS names one (e.g. 127.0.0.1). Interfaces are the _s_ifspec of
  * `msrpc idl --lang c`; manager types, EPVs, flags, limits, callbacks and security descriptors

@@ -280,6 +280,81 @@ pub unsafe extern "C" fn RpcBindingFree(binding: *mut *mut c_void) -> i32 {
     RPC_S_OK
 }
 
+/// `RPC_C_OPT_BINDING_NONCAUSAL`.
+const RPC_C_OPT_BINDING_NONCAUSAL: u32 = 9;
+/// `RPC_C_OPT_CALL_TIMEOUT`.
+const RPC_C_OPT_CALL_TIMEOUT: u32 = 12;
+
+/// `RpcBindingSetOption`: `RPC_C_OPT_CALL_TIMEOUT` (milliseconds; 0 = none: a call that outlives
+/// it ends as 1818 cancelled) and `RPC_C_OPT_BINDING_NONCAUSAL` (0 or 1). The handle then names a
+/// binding with the new options (calls already made keep theirs; the next call opens a new
+/// association). Other options: `RPC_S_INVALID_ARG`.
+#[unsafe(no_mangle)]
+pub extern "C" fn RpcBindingSetOption(
+    h: *mut c_void,
+    option: std::ffi::c_ulong,
+    value: usize,
+) -> i32 {
+    let Ok(option) = u32::try_from(option) else {
+        return RPC_S_INVALID_ARG;
+    };
+    let Some(b) = lookup(h) else {
+        return RPC_S_INVALID_BINDING;
+    };
+    let mut opts = b.options().clone();
+    match option {
+        RPC_C_OPT_CALL_TIMEOUT => {
+            opts.call_timeout =
+                (value != 0).then(|| std::time::Duration::from_millis(value as u64));
+        }
+        RPC_C_OPT_BINDING_NONCAUSAL => opts.noncausal = value != 0,
+        _ => return RPC_S_INVALID_ARG,
+    }
+    let nb = match Binding::with_options(&b.string_binding().to_string(), opts) {
+        Ok(nb) => nb,
+        Err(e) => return of(&e),
+    };
+    match table().map.get_mut(&(h as usize)) {
+        Some(slot) => {
+            *slot = nb;
+            RPC_S_OK
+        }
+        None => RPC_S_INVALID_BINDING,
+    }
+}
+
+/// `RpcBindingInqOption` for the options [`RpcBindingSetOption`] sets.
+///
+/// # Safety
+/// `value` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqOption(
+    h: *mut c_void,
+    option: std::ffi::c_ulong,
+    value: *mut usize,
+) -> i32 {
+    let Ok(option) = u32::try_from(option) else {
+        return RPC_S_INVALID_ARG;
+    };
+    let Some(b) = lookup(h) else {
+        return RPC_S_INVALID_BINDING;
+    };
+    if value.is_null() {
+        return RPC_S_INVALID_ARG;
+    }
+    let v = match option {
+        RPC_C_OPT_CALL_TIMEOUT => b
+            .options()
+            .call_timeout
+            .map_or(0, |d| d.as_millis() as usize),
+        RPC_C_OPT_BINDING_NONCAUSAL => usize::from(b.options().noncausal),
+        _ => return RPC_S_INVALID_ARG,
+    };
+    // SAFETY: value is not NULL and writable (caller).
+    unsafe { *value = v };
+    RPC_S_OK
+}
+
 #[cfg(test)]
 mod tests {
     use super::compose;

@@ -27,7 +27,8 @@ pub use asyncs::{
 };
 pub use binding::{
     RpcBindingFree, RpcBindingFromStringBindingA, RpcBindingFromStringBindingW,
-    RpcStringBindingComposeA, RpcStringBindingComposeW, RpcStringFreeA, RpcStringFreeW,
+    RpcBindingInqOption, RpcBindingSetOption, RpcStringBindingComposeA, RpcStringBindingComposeW,
+    RpcStringFreeA, RpcStringFreeW,
 };
 pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
 pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};

@@ -38,6 +38,7 @@ fn start(exe: &PathBuf, dir: &std::path::Path) -> (Child, u16, PathBuf) {
     let err = dir.join("server.err");
     let child = Command::new(exe)
         .arg("0")
+        .env("LD_LIBRARY_PATH", lib_dir())
         .env("MSRPC_LISTEN_ADDRESS", "127.0.0.1")
         .stdout(std::fs::File::create(&out).unwrap())
         .stderr(std::fs::File::create(&err).unwrap())

@@ -122,6 +122,24 @@ int main(int argc, char **argv)
     check("completed at once as cancelled", wait_and_complete(&A), RPC_S_CALL_CANCELLED);
     check("a sync call still works after the cancels", try_sync(AsyncRPC_ClientIfHandle, msg), 0);
 
+    /* RPC_C_OPT_CALL_TIMEOUT: a call that outlives it ends as cancelled (1818). */
+    {
+        RPC_BINDING_HANDLE saved = AsyncRPC_ClientIfHandle;
+        RPC_BINDING_HANDLE timed = NULL;
+        ULONG_PTR v = 0;
+        check("a second binding", RpcBindingFromStringBinding(sample_string_binding, &timed), RPC_S_OK);
+        check("RpcBindingSetOption(RPC_C_OPT_CALL_TIMEOUT, 300)", RpcBindingSetOption(timed, RPC_C_OPT_CALL_TIMEOUT, 300),
+              RPC_S_OK);
+        check("RpcBindingInqOption(RPC_C_OPT_CALL_TIMEOUT)", RpcBindingInqOption(timed, RPC_C_OPT_CALL_TIMEOUT, &v) == 0
+                  ? (long)v : -1, 300);
+        check("an unknown option", RpcBindingSetOption(timed, 999, 1), RPC_S_INVALID_ARG);
+        AsyncRPC_ClientIfHandle = timed;
+        check("start a 30 s AsyncFunc on it", try_async(&A, 30000), 0);
+        AsyncRPC_ClientIfHandle = saved;
+        check("it ends at the timeout as cancelled", wait_and_complete(&A), RPC_S_CALL_CANCELLED);
+        check("free the second binding", RpcBindingFree(&timed), RPC_S_OK);
+    }
+
     /* Bindings and strings. */
     check("call on a made-up binding", try_sync((handle_t)(ULONG_PTR)0x1234, msg), RPC_S_INVALID_BINDING);
     check("NULL [ref] string", try_sync(AsyncRPC_ClientIfHandle, NULL), RPC_X_NULL_REF_POINTER);

@@ -16,10 +16,11 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The directory holding libmsrpc_c.so: the profile directory of this test binary.
+/// The directory holding libmsrpc_c.so: `deps/` beside this test binary, where `cargo test`
+/// builds the cdylib afresh (it copies it up to the profile directory only on `cargo build`).
 pub fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    let dir = exe.parent().unwrap().to_path_buf();
     assert!(
         dir.join("libmsrpc_c.so").is_file(),
         "libmsrpc_c.so not found in {} (cargo builds it with the tests)",
@@ -84,8 +85,10 @@ pub struct Run {
 
 /// Runs `exe` with `args`, killing it after `limit`.
 pub fn run(exe: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
+    // The library cargo just built, not a stale copy an inherited LD_LIBRARY_PATH could name.
     let mut child = Command::new(exe)
         .args(args)
+        .env("LD_LIBRARY_PATH", lib_dir())
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
