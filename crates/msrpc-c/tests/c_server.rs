@@ -113,6 +113,22 @@ fn rust_client_against_the_c_server() {
     let e = state.complete().unwrap_err();
     assert_eq!(e.status(), Win32Status::RPC_S_CALL_CANCELLED, "{e}");
 
+    // Both cancels reach the manager's worker, which aborts its call (bounded wait: the worker
+    // polls RpcServerTestCancel every 10 ms).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&out)
+        .unwrap()
+        .matches("AsyncFunc: cancelled by the client after")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw both cancels"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
     // Shutdown stops the C server (RpcMgmtStopServerListening in the manager).
     msrpc_sample::shutdown_blocking(&binding).unwrap();
     let code = wait_exit(child, Duration::from_secs(30));
