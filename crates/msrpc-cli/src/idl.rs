@@ -12,9 +12,14 @@ pub(crate) struct IdlArgs {
     /// (as MIDL does).
     #[arg(long, value_name = "FILE.acf")]
     acf: Option<PathBuf>,
-    /// Write the Rust here instead of to standard output.
-    #[arg(short = 'o', long = "out", value_name = "OUT.rs")]
+    /// Write the Rust here instead of to standard output; with `--lang c`, the directory the
+    /// three C files go to (default: the current directory).
+    #[arg(short = 'o', long = "out", value_name = "OUT.rs|DIR")]
     out: Option<PathBuf>,
+    /// The language of the stubs: `rust` (default), or `c` for libmsrpc_c (`STEM.h`, `STEM_c.c`,
+    /// `STEM_s.c` with MIDL's names; docs/c-abi.md).
+    #[arg(long, default_value = "rust", value_parser = ["rust", "c"])]
+    lang: String,
     /// A directory searched for `import` and `#include` files; repeat for several.
     #[arg(short = 'I', long = "include", value_name = "DIR")]
     include: Vec<PathBuf>,
@@ -39,6 +44,9 @@ pub(crate) fn run(args: IdlArgs) -> ExitCode {
     for dir in args.include {
         builder = builder.include_dir(dir);
     }
+    if args.lang == "c" {
+        return run_c(&builder, &args.file, acf.as_deref(), args.out.as_deref());
+    }
     let code = match builder.generate(&args.file, acf.as_deref()) {
         Ok(code) => code,
         Err(diagnostics) => {
@@ -59,4 +67,37 @@ pub(crate) fn run(args: IdlArgs) -> ExitCode {
             }
         },
     }
+}
+
+/// `--lang c`: writes `DIR/STEM.h`, `DIR/STEM_c.c` and `DIR/STEM_s.c`.
+fn run_c(
+    builder: &msrpc_idl::Builder,
+    file: &std::path::Path,
+    acf: Option<&std::path::Path>,
+    out: Option<&std::path::Path>,
+) -> ExitCode {
+    let stubs = match builder.generate_c(file, acf) {
+        Ok(s) => s,
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = out.unwrap_or(std::path::Path::new("."));
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("error: cannot create {}: {e}", dir.display());
+        return ExitCode::from(1);
+    }
+    for (name, text) in [
+        (format!("{}.h", stubs.stem), &stubs.header),
+        (format!("{}_c.c", stubs.stem), &stubs.client),
+        (format!("{}_s.c", stubs.stem), &stubs.server),
+    ] {
+        let path = dir.join(name);
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    ExitCode::SUCCESS
 }

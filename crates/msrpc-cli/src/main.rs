@@ -196,10 +196,12 @@ interfaces.")]
         #[command(flatten)]
         smb: auth::SmbArgs,
     },
-    /// Compile an IDL file (and its ACF) to Rust client and server stubs, as build.rs would.
+    /// Compile an IDL file (and its ACF) to Rust client and server stubs, as build.rs would, or
+    /// to C stubs for libmsrpc_c (--lang c).
     #[command(after_help = "\
 Examples:
   msrpc idl idl/asyncrpc.idl --acf idl/asyncrpc.acf -o asyncrpc.rs
+  msrpc idl --lang c asyncrpc.idl --acf asyncrpc.acf -o build/   (asyncrpc.h, asyncrpc_c.c, asyncrpc_s.c)
   msrpc idl -I idl idl/srvsvc.idl
 
 Exit codes: 0 success; 1 the output could not be written; 2 the IDL or ACF has errors,

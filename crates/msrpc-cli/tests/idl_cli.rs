@@ -72,3 +72,35 @@ fn bad_idl_exits_2_with_a_located_diagnostic() {
     assert!(err.contains("^^^^"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn lang_c_writes_the_three_files() {
+    let dir = std::env::temp_dir().join(format!("msrpc-idl-c-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let idl = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/c/asyncrpc/asyncrpc.idl"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_msrpc"))
+        .args(["idl", "--lang", "c", idl, "-o"])
+        .arg(&dir)
+        .output()
+        .expect("msrpc runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h = std::fs::read_to_string(dir.join("asyncrpc.h")).expect("asyncrpc.h");
+    // The ACF beside the IDL was found: the implicit handle and the [async] form.
+    assert!(
+        h.contains("extern handle_t AsyncRPC_ClientIfHandle;"),
+        "{h}"
+    );
+    assert!(
+        h.contains("void AsyncFunc(PRPC_ASYNC_STATE AsyncFunc_AsyncHandle"),
+        "{h}"
+    );
+    assert!(dir.join("asyncrpc_c.c").is_file() && dir.join("asyncrpc_s.c").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}

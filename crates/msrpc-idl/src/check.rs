@@ -1274,6 +1274,8 @@ impl<'a> Checker<'a> {
                 ty,
                 by_ref,
                 range: self.range(&p.attrs)?,
+                c_decl: c_spelling(&p.ty.kind)
+                    .map(|base| format!("{base} {}{}", "*".repeat(p.decl.ptrs), p.decl.name)),
             });
         }
         let ret = match (&op.ret.kind, op.ret_ptrs) {
@@ -1299,11 +1301,16 @@ impl<'a> Checker<'a> {
                 Some(ty)
             }
         };
+        let ret_c = match ret {
+            None => None,
+            Some(_) => c_spelling(&op.ret.kind).map(|b| format!("{b}{}", " *".repeat(op.ret_ptrs))),
+        };
         Ok(Operation {
             name: op.name.clone(),
             opnum,
             params,
             ret,
+            ret_c,
             is_async: false,
             idempotent: ast::has_attr(&op.attrs, "idempotent"),
             maybe: ast::has_attr(&op.attrs, "maybe"),
@@ -1319,6 +1326,38 @@ impl<'a> Checker<'a> {
             _ => false,
         }
     }
+}
+
+/// The C spelling of a base or named type, as MIDL writes it in a header (`wchar_t` is `WCHAR`,
+/// 16 bits, on every platform; docs/c-abi.md).
+fn c_spelling(kind: &TypeSpecKind) -> Option<String> {
+    let s = match kind {
+        TypeSpecKind::Named(n) => return Some(n.clone()),
+        TypeSpecKind::Base(b) => match b {
+            BaseType::Void => "void",
+            BaseType::Boolean => "boolean",
+            BaseType::Byte => "byte",
+            BaseType::Char => "char",
+            BaseType::UChar => "unsigned char",
+            BaseType::Small => "small",
+            BaseType::USmall => "unsigned char",
+            BaseType::Short => "short",
+            BaseType::UShort => "unsigned short",
+            BaseType::Long => "long",
+            BaseType::ULong => "unsigned long",
+            BaseType::Hyper => "hyper",
+            BaseType::UHyper => "MIDL_uhyper",
+            BaseType::Int3264 => "INT_PTR",
+            BaseType::UInt3264 => "UINT_PTR",
+            BaseType::Float => "float",
+            BaseType::Double => "double",
+            BaseType::WChar => "WCHAR",
+            BaseType::HandleT => "handle_t",
+            BaseType::ErrorStatusT => "error_status_t",
+        },
+        _ => return None,
+    };
+    Some(s.to_string())
 }
 
 /// Attributes that only document or tune the C stubs: accepted everywhere and ignored.

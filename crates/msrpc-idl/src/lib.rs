@@ -204,6 +204,7 @@
 #![warn(missing_docs)]
 
 mod ast;
+mod c_gen;
 mod check;
 mod diag;
 mod r#gen;
@@ -214,6 +215,7 @@ mod preprocess;
 
 use std::path::{Path, PathBuf};
 
+pub use c_gen::CStubs;
 pub use diag::{Diagnostic, Diagnostics};
 
 use diag::Sources;
@@ -396,6 +398,53 @@ impl Builder {
             )
         });
         self.run(name.to_string(), None, idl.to_string(), acf)
+    }
+
+    /// Compiles one IDL file (and optional ACF) to the C stubs of `msrpc idl --lang c`
+    /// (`STEM.h`, `STEM_c.c`, `STEM_s.c`, for libmsrpc_c; docs/c-abi.md).
+    pub fn generate_c(&self, idl: &Path, acf: Option<&Path>) -> Result<CStubs, Diagnostics> {
+        let idl_text = read(idl)?;
+        let acf_text = match acf {
+            Some(a) => Some((a.display().to_string(), read(a)?)),
+            None => None,
+        };
+        let stem = idl
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("stubs")
+            .to_string();
+        let source = idl
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("stubs.idl")
+            .to_string();
+        let model = self.model(
+            idl.display().to_string(),
+            Some(idl.to_path_buf()),
+            idl_text,
+            acf_text,
+        )?;
+        c_gen::generate(&model, &stem, &source)
+            .map_err(|msg| Diagnostic::without_location(idl.display().to_string(), msg).into())
+    }
+
+    /// [`Builder::generate_c`] from text; `name` (`x.idl`) gives the stem and labels diagnostics.
+    pub fn generate_c_from_str(
+        &self,
+        name: &str,
+        idl: &str,
+        acf: Option<&str>,
+    ) -> Result<CStubs, Diagnostics> {
+        let acf = acf.map(|a| {
+            (
+                format!("{}.acf", name.trim_end_matches(".idl")),
+                a.to_string(),
+            )
+        });
+        let stem = name.trim_end_matches(".idl").to_string();
+        let model = self.model(name.to_string(), None, idl.to_string(), acf)?;
+        c_gen::generate(&model, &stem, name)
+            .map_err(|msg| Diagnostic::without_location(name, msg).into())
     }
 
     fn run(

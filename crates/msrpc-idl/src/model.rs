@@ -212,6 +212,8 @@ pub(crate) struct Operation {
     pub(crate) params: Vec<Param>,
     /// `None` for `void`.
     pub(crate) ret: Option<Ty>,
+    /// The return type's C spelling (`None` for `void` or a spelling the C stubs do not write).
+    pub(crate) ret_c: Option<String>,
     pub(crate) is_async: bool,
     pub(crate) idempotent: bool,
     pub(crate) maybe: bool,
@@ -233,4 +235,7 @@ pub(crate) struct Param {
     /// The declared type was a top-level `[ref]` pointer (so `*p` in expressions reads `ty`).
     pub(crate) by_ref: bool,
     pub(crate) range: Option<(i64, i64)>,
+    /// The parameter's C declaration as the IDL spells it (base type, pointers, name), for the
+    /// C stubs' prototypes; `None` where the spelling is not a plain base or named type.
+    pub(crate) c_decl: Option<String>,
 }

@@ -1,0 +1,248 @@
+/* rpc.h for libmsrpc_c: the Windows RPC runtime API (rpcdce.h, rpcnterr.h and the exception
+ * macros), on msrpc. See docs/c-abi.md. */
+#ifndef MSRPC_C_RPC_H
+#define MSRPC_C_RPC_H
+
+#include <windows.h>
+#include <setjmp.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RPC_ENTRY
+#define RPC_VAR_ENTRY
+#define __RPC_FAR
+#define __RPC_API
+#define __RPC_USER
+#define __RPC_STUB
+#define __RPC_CALLEE
+#define RPC_IF_CALLBACK_FN void
+
+typedef LONG RPC_STATUS;
+typedef void *RPC_BINDING_HANDLE;
+typedef RPC_BINDING_HANDLE handle_t;
+typedef void *RPC_IF_HANDLE;
+typedef unsigned char *RPC_CSTR;
+typedef unsigned short *RPC_WSTR;
+typedef const unsigned char *RPC_CCSTR;
+typedef const unsigned short *RPC_CWSTR;
+typedef void *RPC_AUTH_IDENTITY_HANDLE;
+typedef void *RPC_AUTHZ_HANDLE;
+
+#ifndef GUID_DEFINED
+#define GUID_DEFINED
+typedef struct _GUID {
+    DWORD Data1;
+    WORD Data2;
+    WORD Data3;
+    BYTE Data4[8];
+} GUID;
+#endif
+typedef GUID UUID;
+typedef GUID IID;
+
+typedef struct _RPC_VERSION {
+    unsigned short MajorVersion;
+    unsigned short MinorVersion;
+} RPC_VERSION;
+
+typedef struct _RPC_SYNTAX_IDENTIFIER {
+    GUID SyntaxGUID;
+    RPC_VERSION SyntaxVersion;
+} RPC_SYNTAX_IDENTIFIER, *PRPC_SYNTAX_IDENTIFIER;
+
+/* Status codes (Win32 values). */
+#define RPC_S_OK 0L
+#define RPC_S_ACCESS_DENIED 5L
+#define RPC_S_INVALID_HANDLE 6L
+#define RPC_S_OUT_OF_MEMORY 14L
+#define RPC_S_INVALID_ARG 87L
+#define RPC_S_ASYNC_CALL_PENDING 997L
+#define RPC_S_TIMEOUT 1460L
+#define RPC_S_INVALID_STRING_BINDING 1700L
+#define RPC_S_WRONG_KIND_OF_BINDING 1701L
+#define RPC_S_INVALID_BINDING 1702L
+#define RPC_S_PROTSEQ_NOT_SUPPORTED 1703L
+#define RPC_S_INVALID_RPC_PROTSEQ 1704L
+#define RPC_S_INVALID_STRING_UUID 1705L
+#define RPC_S_INVALID_ENDPOINT_FORMAT 1706L
+#define RPC_S_INVALID_NET_ADDR 1707L
+#define RPC_S_NO_ENDPOINT_FOUND 1708L
+#define RPC_S_ALREADY_REGISTERED 1711L
+#define RPC_S_TYPE_ALREADY_REGISTERED 1712L
+#define RPC_S_ALREADY_LISTENING 1713L
+#define RPC_S_NO_PROTSEQS_REGISTERED 1714L
+#define RPC_S_NOT_LISTENING 1715L
+#define RPC_S_UNKNOWN_IF 1717L
+#define RPC_S_SERVER_UNAVAILABLE 1722L
+#define RPC_S_SERVER_TOO_BUSY 1723L
+#define RPC_S_NO_CALL_ACTIVE 1725L
+#define RPC_S_CALL_FAILED 1726L
+#define RPC_S_CALL_FAILED_DNE 1727L
+#define RPC_S_PROTOCOL_ERROR 1728L
+#define RPC_S_UNSUPPORTED_TRANS_SYN 1730L
+#define RPC_S_PROCNUM_OUT_OF_RANGE 1745L
+#define RPC_S_CANNOT_SUPPORT 1764L
+#define RPC_X_NULL_REF_POINTER 1780L
+#define RPC_X_BAD_STUB_DATA 1783L
+#define RPC_S_CALL_IN_PROGRESS 1791L
+#define RPC_S_CALL_CANCELLED 1818L
+#define RPC_S_COMM_FAILURE 1820L
+#define RPC_X_INVALID_BOUND 1734L
+#define RPC_S_INVALID_ASYNC_HANDLE 1914L
+#define RPC_S_INVALID_ASYNC_CALL 1915L
+#define RPC_X_SS_CONTEXT_MISMATCH 6L
+
+#define RPC_C_LISTEN_MAX_CALLS_DEFAULT 1234
+#define RPC_C_PROTSEQ_MAX_REQS_DEFAULT 10
+
+/* String bindings. The strings the runtime returns are freed with RpcStringFree. */
+RPC_STATUS RPC_ENTRY RpcStringBindingComposeA(RPC_CSTR ObjUuid, RPC_CSTR ProtSeq, RPC_CSTR NetworkAddr,
+                                              RPC_CSTR Endpoint, RPC_CSTR Options, RPC_CSTR *StringBinding);
+RPC_STATUS RPC_ENTRY RpcStringBindingComposeW(RPC_WSTR ObjUuid, RPC_WSTR ProtSeq, RPC_WSTR NetworkAddr,
+                                              RPC_WSTR Endpoint, RPC_WSTR Options, RPC_WSTR *StringBinding);
+RPC_STATUS RPC_ENTRY RpcBindingFromStringBindingA(RPC_CSTR StringBinding, RPC_BINDING_HANDLE *Binding);
+RPC_STATUS RPC_ENTRY RpcBindingFromStringBindingW(RPC_WSTR StringBinding, RPC_BINDING_HANDLE *Binding);
+RPC_STATUS RPC_ENTRY RpcStringFreeA(RPC_CSTR *String);
+RPC_STATUS RPC_ENTRY RpcStringFreeW(RPC_WSTR *String);
+RPC_STATUS RPC_ENTRY RpcBindingFree(RPC_BINDING_HANDLE *Binding);
+
+/* Binding options: RPC_C_OPT_CALL_TIMEOUT (ms, 0 = none; an expired call ends as 1818) and
+ * RPC_C_OPT_BINDING_NONCAUSAL. */
+#define RPC_C_OPT_BINDING_NONCAUSAL 9
+#define RPC_C_OPT_CALL_TIMEOUT 12
+RPC_STATUS RPC_ENTRY RpcBindingSetOption(RPC_BINDING_HANDLE hBinding, unsigned long option, ULONG_PTR optionValue);
+RPC_STATUS RPC_ENTRY RpcBindingInqOption(RPC_BINDING_HANDLE hBinding, unsigned long option, ULONG_PTR *pOptionValue);
+
+/* Servers. RpcServerUseProtseqEp listens on every address, as Windows does, unless the environment
+ * variable MSRPC_LISTEN_ADDRESS names one (e.g. 127.0.0.1). Interfaces are the _s_ifspec of
+ * `msrpc idl --lang c`; manager types, EPVs, flags, limits, callbacks and security descriptors
+ * are accepted and not used yet (docs/c-abi.md). */
+#define RPC_IF_AUTOLISTEN 0x0001
+#define RPC_IF_OLE 0x0002
+#define RPC_IF_ALLOW_UNKNOWN_AUTHORITY 0x0004
+#define RPC_IF_ALLOW_SECURE_ONLY 0x0008
+#define RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH 0x0010
+#define RPC_IF_ALLOW_LOCAL_ONLY 0x0020
+#define RPC_IF_SEC_NO_CACHE 0x0040
+typedef RPC_STATUS RPC_ENTRY RPC_IF_CALLBACK_FN_T(RPC_IF_HANDLE InterfaceUuid, void *Context);
+
+RPC_STATUS RPC_ENTRY RpcServerUseProtseqEpA(RPC_CSTR Protseq, unsigned int MaxCalls, RPC_CSTR Endpoint,
+                                            void *SecurityDescriptor);
+RPC_STATUS RPC_ENTRY RpcServerUseProtseqEpW(RPC_WSTR Protseq, unsigned int MaxCalls, RPC_WSTR Endpoint,
+                                            void *SecurityDescriptor);
+RPC_STATUS RPC_ENTRY RpcServerRegisterIf(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv);
+RPC_STATUS RPC_ENTRY RpcServerRegisterIf2(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv, unsigned int Flags,
+                                          unsigned int MaxCalls, unsigned int MaxRpcSize,
+                                          RPC_IF_CALLBACK_FN_T *IfCallbackFn);
+RPC_STATUS RPC_ENTRY RpcServerRegisterIf3(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv, unsigned int Flags,
+                                          unsigned int MaxCalls, unsigned int MaxRpcSize,
+                                          RPC_IF_CALLBACK_FN_T *IfCallback, void *SecurityDescriptor);
+RPC_STATUS RPC_ENTRY RpcServerUnregisterIf(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, unsigned int WaitForCallsToComplete);
+RPC_STATUS RPC_ENTRY RpcServerListen(unsigned int MinimumCallThreads, unsigned int MaxCalls, unsigned int DontWait);
+RPC_STATUS RPC_ENTRY RpcMgmtStopServerListening(RPC_BINDING_HANDLE Binding);
+RPC_STATUS RPC_ENTRY RpcMgmtWaitServerListen(void);
+RPC_STATUS RPC_ENTRY RpcServerTestCancel(RPC_BINDING_HANDLE BindingHandle);
+
+#ifdef UNICODE
+#define RpcServerUseProtseqEp RpcServerUseProtseqEpW
+#else
+#define RpcServerUseProtseqEp RpcServerUseProtseqEpA
+#endif
+
+#ifdef UNICODE
+#define RpcStringBindingCompose RpcStringBindingComposeW
+#define RpcBindingFromStringBinding RpcBindingFromStringBindingW
+#define RpcStringFree RpcStringFreeW
+#else
+#define RpcStringBindingCompose RpcStringBindingComposeA
+#define RpcBindingFromStringBinding RpcBindingFromStringBindingA
+#define RpcStringFree RpcStringFreeA
+#endif
+
+/* ---- Exceptions: RpcTryExcept / RpcExcept / RpcEndExcept, RpcTryFinally ----------------------
+ *
+ * Windows implements these with structured exception handling; here they are setjmp/longjmp.
+ * Each RpcTryExcept pushes a frame on the calling thread's frame stack in libmsrpc_c;
+ * RpcRaiseException pops the innermost frame and longjmps to it from C code (this header),
+ * never across a Rust frame: the library's own functions return a status and the generated
+ * stubs raise it. A raise with no frame, or from a routine the library calls back (an APC, a
+ * notification callback, a manager routine) with no frame of its own inside that routine,
+ * prints the code and aborts the process, as an unhandled exception ends a Windows process.
+ *
+ * Caveats of setjmp: a local variable changed inside the RpcTryExcept block and read in the
+ * handler must be `volatile`; do not leave the block with return, goto or break (the frame
+ * would stay pushed; the next raise on the thread pops it and jumps into a dead stack frame). */
+
+typedef struct _MSRPC_EXC_FRAME {
+    volatile RPC_STATUS code;
+    volatile int abnormal;
+    jmp_buf jb;
+} MSRPC_EXC_FRAME;
+
+void RPC_ENTRY MsrpcExcPush(MSRPC_EXC_FRAME *frame);
+void RPC_ENTRY MsrpcExcPop(MSRPC_EXC_FRAME *frame);
+MSRPC_EXC_FRAME *RPC_ENTRY MsrpcExcUnwind(void);
+__attribute__((noreturn)) void RPC_ENTRY MsrpcExcUnhandled(RPC_STATUS code);
+
+__attribute__((noreturn)) static inline void RpcRaiseException(RPC_STATUS exception)
+{
+    MSRPC_EXC_FRAME *frame = MsrpcExcUnwind();
+    if (frame == NULL)
+        MsrpcExcUnhandled(exception);
+    frame->code = exception;
+    longjmp(frame->jb, 1);
+}
+
+#define EXCEPTION_EXECUTE_HANDLER 1
+#define EXCEPTION_CONTINUE_SEARCH 0
+
+#define RpcTryExcept                                                                              \
+    {                                                                                             \
+        MSRPC_EXC_FRAME __msrpc_frame;                                                            \
+        MsrpcExcPush(&__msrpc_frame);                                                             \
+        if (setjmp(__msrpc_frame.jb) == 0) {
+
+#define RpcExcept(filter)                                                                         \
+        MsrpcExcPop(&__msrpc_frame);                                                              \
+        } else if (!(filter)) {                                                                   \
+            RpcRaiseException(__msrpc_frame.code);                                                \
+        } else {
+
+#define RpcEndExcept                                                                              \
+        }                                                                                         \
+    }
+
+#define RpcExceptionCode() (__msrpc_frame.code)
+
+#define RpcTryFinally                                                                             \
+    {                                                                                             \
+        MSRPC_EXC_FRAME __msrpc_frame;                                                            \
+        __msrpc_frame.abnormal = 0;                                                               \
+        MsrpcExcPush(&__msrpc_frame);                                                             \
+        if (setjmp(__msrpc_frame.jb) == 0) {
+
+#define RpcFinally                                                                                \
+        MsrpcExcPop(&__msrpc_frame);                                                              \
+        } else {                                                                                  \
+            __msrpc_frame.abnormal = 1;                                                           \
+        }                                                                                         \
+        {
+
+#define RpcEndFinally                                                                             \
+        }                                                                                         \
+        if (__msrpc_frame.abnormal)                                                               \
+            RpcRaiseException(__msrpc_frame.code);                                                \
+    }
+
+#define RpcAbnormalTermination() (__msrpc_frame.abnormal)
+
+#ifdef __cplusplus
+}
+#endif
+
+#include <rpcasync.h>
+#include <rpcndr.h>
+
+#endif

@@ -1,0 +1,199 @@
+/* windows.h for libmsrpc_c: the subset of the Win32 API that Windows RPC programs and the
+ * notification styles of "Making the asynchronous call" use, on Linux.
+ *
+ * Type sizes follow Windows (LLP64) where the wire or the programmer needs them: DWORD, LONG,
+ * ULONG, UINT and BOOL are 32 bits, WCHAR is 16 bits (a UTF-16 code unit), pointers and the
+ * *_PTR types are pointer-sized. The C keywords keep the compiler's sizes: on LP64 Linux a plain
+ * `long` is 64 bits (see docs/c-abi.md for how the stubs marshal IDL `long`). */
+#ifndef MSRPC_C_WINDOWS_H
+#define MSRPC_C_WINDOWS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define WINAPI
+#define APIENTRY
+#define CALLBACK
+#define VOID void
+#ifndef CONST
+#define CONST const
+#endif
+#ifndef TRUE
+#define TRUE 1
+#endif
+#ifndef FALSE
+#define FALSE 0
+#endif
+
+typedef int BOOL;
+typedef unsigned char BOOLEAN;
+typedef unsigned char BYTE;
+typedef unsigned char UCHAR;
+typedef char CHAR;
+typedef unsigned short WORD;
+typedef unsigned short USHORT;
+typedef short SHORT;
+typedef unsigned int DWORD;
+typedef int INT;
+typedef unsigned int UINT;
+typedef int LONG;
+typedef unsigned int ULONG;
+typedef long long LONGLONG;
+typedef unsigned long long ULONGLONG;
+typedef int64_t INT64;
+typedef uint64_t UINT64;
+typedef intptr_t LONG_PTR;
+typedef uintptr_t ULONG_PTR;
+typedef uintptr_t DWORD_PTR;
+typedef intptr_t INT_PTR;
+typedef uintptr_t UINT_PTR;
+typedef size_t SIZE_T;
+typedef LONG HRESULT;
+typedef unsigned short WCHAR;
+typedef CHAR *LPSTR;
+typedef const CHAR *LPCSTR;
+typedef WCHAR *LPWSTR;
+typedef const WCHAR *LPCWSTR;
+typedef void *PVOID;
+typedef void *LPVOID;
+typedef const void *LPCVOID;
+typedef DWORD *LPDWORD;
+typedef ULONG_PTR *PULONG_PTR;
+typedef void *HANDLE;
+typedef HANDLE *PHANDLE;
+typedef struct HWND__ *HWND;
+typedef UINT_PTR WPARAM;
+typedef LONG_PTR LPARAM;
+typedef LONG_PTR LRESULT;
+
+#define INVALID_HANDLE_VALUE ((HANDLE)(LONG_PTR)-1)
+#define INFINITE 0xFFFFFFFFu
+#define WAIT_OBJECT_0 0x00000000u
+#define WAIT_ABANDONED 0x00000080u
+#define WAIT_IO_COMPLETION 0x000000C0u
+#define WAIT_TIMEOUT 0x00000102u
+#define WAIT_FAILED 0xFFFFFFFFu
+#define MAXIMUM_WAIT_OBJECTS 64
+
+#define ERROR_SUCCESS 0L
+#define NO_ERROR 0L
+#define ERROR_INVALID_HANDLE 6L
+#define ERROR_NOT_ENOUGH_MEMORY 8L
+#define ERROR_OUTOFMEMORY 14L
+#define ERROR_INVALID_PARAMETER 87L
+#define ERROR_ABANDONED_WAIT_0 735L
+#define WAIT_TIMEOUT_ERROR 258L
+#define ERROR_IO_PENDING 997L
+
+#define WM_NULL 0x0000
+#define WM_QUIT 0x0012
+#define WM_USER 0x0400
+#define PM_NOREMOVE 0x0000
+#define PM_REMOVE 0x0001
+#define HWND_MESSAGE ((HWND)(LONG_PTR)-3)
+
+typedef struct _SECURITY_ATTRIBUTES {
+    DWORD nLength;
+    LPVOID lpSecurityDescriptor;
+    BOOL bInheritHandle;
+} SECURITY_ATTRIBUTES, *PSECURITY_ATTRIBUTES, *LPSECURITY_ATTRIBUTES;
+
+typedef struct _OVERLAPPED {
+    ULONG_PTR Internal;
+    ULONG_PTR InternalHigh;
+    union {
+        struct {
+            DWORD Offset;
+            DWORD OffsetHigh;
+        } s;
+        PVOID Pointer;
+    } u;
+    HANDLE hEvent;
+} OVERLAPPED, *LPOVERLAPPED;
+
+typedef struct tagPOINT {
+    LONG x;
+    LONG y;
+} POINT;
+
+typedef struct tagMSG {
+    HWND hwnd;
+    UINT message;
+    WPARAM wParam;
+    LPARAM lParam;
+    DWORD time;
+    POINT pt;
+} MSG, *PMSG, *LPMSG;
+
+typedef void (WINAPI *PAPCFUNC)(ULONG_PTR Parameter);
+
+/* Errors: the calling thread's last error, as Win32 keeps it. */
+DWORD WINAPI GetLastError(void);
+void WINAPI SetLastError(DWORD dwErrCode);
+
+/* Events. The name must be NULL (named objects are not supported: ERROR_INVALID_PARAMETER). */
+HANDLE WINAPI CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
+                           LPCSTR lpName);
+HANDLE WINAPI CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
+                           LPCWSTR lpName);
+BOOL WINAPI SetEvent(HANDLE hEvent);
+BOOL WINAPI ResetEvent(HANDLE hEvent);
+
+/* Waits. Event handles only (and completion ports are not waitable, as on Windows). */
+DWORD WINAPI WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
+DWORD WINAPI WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
+DWORD WINAPI WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds);
+DWORD WINAPI SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
+void WINAPI Sleep(DWORD dwMilliseconds);
+
+/* Threads and APCs: GetCurrentThread is the pseudo-handle of the calling thread, as on Windows. */
+HANDLE WINAPI GetCurrentThread(void);
+DWORD WINAPI QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread, ULONG_PTR dwData);
+
+/* I/O completion ports: FileHandle must be INVALID_HANDLE_VALUE (a port with no file), or an
+ * existing port with ExistingCompletionPort to add nothing. */
+HANDLE WINAPI CreateIoCompletionPort(HANDLE FileHandle, HANDLE ExistingCompletionPort, ULONG_PTR CompletionKey,
+                                     DWORD NumberOfConcurrentThreads);
+BOOL WINAPI GetQueuedCompletionStatus(HANDLE CompletionPort, LPDWORD lpNumberOfBytesTransferred,
+                                      PULONG_PTR lpCompletionKey, LPOVERLAPPED *lpOverlapped, DWORD dwMilliseconds);
+BOOL WINAPI PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBytesTransferred,
+                                       ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped);
+
+/* Message-only windows: CreateWindowExA/W with hWndParent = HWND_MESSAGE (class and names are
+ * ignored), then PostMessage/GetMessage/PeekMessage on it; DestroyWindow frees it. */
+HWND WINAPI CreateWindowExA(DWORD dwExStyle, LPCSTR lpClassName, LPCSTR lpWindowName, DWORD dwStyle, int X, int Y,
+                            int nWidth, int nHeight, HWND hWndParent, void *hMenu, void *hInstance, LPVOID lpParam);
+BOOL WINAPI DestroyWindow(HWND hWnd);
+BOOL WINAPI PostMessageA(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam);
+BOOL WINAPI PostMessageW(HWND hWnd, UINT Msg, WPARAM wParam, LPARAM lParam);
+BOOL WINAPI GetMessageA(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax);
+BOOL WINAPI GetMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax);
+BOOL WINAPI PeekMessageA(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax, UINT wRemoveMsg);
+BOOL WINAPI PeekMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax, UINT wRemoveMsg);
+
+BOOL WINAPI CloseHandle(HANDLE hObject);
+
+#ifdef UNICODE
+#define CreateEvent CreateEventW
+#define PostMessage PostMessageW
+#define GetMessage GetMessageW
+#define PeekMessage PeekMessageW
+#else
+#define CreateEvent CreateEventA
+#define PostMessage PostMessageA
+#define GetMessage GetMessageA
+#define PeekMessage PeekMessageA
+#endif
+#define CreateWindowEx CreateWindowExA
+
+#ifdef __cplusplus
+}
+#endif
+
+#include <rpc.h>
+
+#endif

@@ -1,0 +1,46 @@
+//! libmsrpc_c: the Windows RPC C API on msrpc, so that C programs written for Windows RPC (the
+//! page "Making the asynchronous call" and the SDK's AsyncRPC sample among them) build and run on
+//! Linux with `cc ... -lmsrpc_c`.
+//!
+//! The headers are in `include/` (`windows.h` subset, `rpc.h`, `rpcasync.h`, `rpcndr.h`); the
+//! stubs come from `msrpc idl --lang c`. Design and decisions (LP64, 16-bit `WCHAR`, exceptions
+//! with setjmp/longjmp, the table-driven stub engine) are in `docs/c-abi.md`.
+//!
+//! Every exported function validates what it can (handles are looked up in tables, never
+//! dereferenced as pointers; `RPC_ASYNC_STATE` is checked for its Size and Signature) and
+//! returns Windows' status codes. Nothing here unwinds or jumps across a Rust frame: the library
+//! returns statuses, and the C stubs raise them.
+
+mod asyncs;
+mod binding;
+mod engine;
+mod exc;
+mod handles;
+mod server;
+mod status;
+mod strings;
+mod win32;
+
+pub use asyncs::{
+    RpcAsyncCancelCall, RpcAsyncCompleteCall, RpcAsyncGetCallStatus, RpcAsyncInitializeHandle,
+    RpcAsyncState,
+};
+pub use binding::{
+    RpcBindingFree, RpcBindingFromStringBindingA, RpcBindingFromStringBindingW,
+    RpcBindingInqOption, RpcBindingSetOption, RpcStringBindingComposeA, RpcStringBindingComposeW,
+    RpcStringFreeA, RpcStringFreeW,
+};
+pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
+pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};
+pub use server::{
+    RpcAsyncAbortCall, RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerListen,
+    RpcServerRegisterIf, RpcServerRegisterIf2, RpcServerRegisterIf3, RpcServerTestCancel,
+    RpcServerUnregisterIf, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW,
+};
+pub use win32::{
+    CloseHandle, CreateEventA, CreateEventW, CreateIoCompletionPort, CreateWindowExA,
+    DestroyWindow, GetCurrentThread, GetLastError, GetMessageA, GetMessageW,
+    GetQueuedCompletionStatus, Msg, PeekMessageA, PeekMessageW, PostMessageA, PostMessageW,
+    PostQueuedCompletionStatus, QueueUserAPC, ResetEvent, SetEvent, SetLastError, Sleep, SleepEx,
+    WaitForMultipleObjects, WaitForSingleObject, WaitForSingleObjectEx,
+};

@@ -1,0 +1,220 @@
+//! The C server (examples/c/asyncrpc/server.c, written as a Windows programmer writes one) called
+//! by msrpc's Rust client (sync, [async] completed from the manager's thread, both kinds of
+//! cancel, Shutdown stopping the server) and by the C client.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use msrpc::notify::{AsyncState, CancelMode, Event, Notification};
+use msrpc::{Binding, Win32Status};
+
+use common::*;
+
+fn build_server(name: &str) -> (PathBuf, PathBuf) {
+    let dir = asyncrpc_stubs(name);
+    let exe = dir.join("server");
+    cc(
+        &dir,
+        &[
+            root().join("examples/c/asyncrpc/server.c"),
+            dir.join("asyncrpc_s.c"),
+        ],
+        &exe,
+        &["-pthread"],
+    );
+    (dir, exe)
+}
+
+/// Starts the C server on an ephemeral loopback port (endpoint "0") and reads the port from the
+/// line libmsrpc_c prints when it listens (bounded wait).
+fn start(exe: &PathBuf, dir: &std::path::Path) -> (Child, u16, PathBuf) {
+    let out = dir.join("server.out");
+    let err = dir.join("server.err");
+    let child = Command::new(exe)
+        .arg("0")
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("MSRPC_LISTEN_ADDRESS", "127.0.0.1")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        let text = std::fs::read_to_string(&err).unwrap_or_default();
+        if let Some(rest) = text.split("listening on ncacn_ip_tcp:127.0.0.1[").nth(1)
+            && let Some(p) = rest.split(']').next().and_then(|p| p.parse::<u16>().ok())
+        {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the C server never listened: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
+    (child, port, out)
+}
+
+/// Waits (bounded) for the server to exit; kills it past the limit.
+fn wait_exit(mut child: Child, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn rust_client_against_the_c_server() {
+    let (dir, exe) = build_server("c-server-rust");
+    let (child, port, out) = start(&exe, &dir);
+    let binding = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+
+    msrpc_sample::non_async_func_blocking(&binding, "from Rust").unwrap();
+
+    // [async], completed by the manager's worker thread after 300 ms.
+    let done = Event::auto_reset();
+    let state = AsyncState::new(Notification::Event(done.clone()));
+    msrpc_sample::async_func_start_blocking(&state, &binding, 300).unwrap();
+    assert!(state.is_pending());
+    assert!(done.wait_timeout(Duration::from_secs(20)));
+    state.complete().unwrap();
+
+    // Non-abortive cancel: the manager sees RpcServerTestCancel and aborts with 1818.
+    state.reinitialize().unwrap();
+    msrpc_sample::async_func_start_blocking(&state, &binding, 60_000).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    state.cancel(CancelMode::NonAbortive).unwrap();
+    assert!(
+        done.wait_timeout(Duration::from_secs(20)),
+        "the cancel was answered"
+    );
+    let e = state.complete().unwrap_err();
+    assert_eq!(e.status(), Win32Status::RPC_S_CALL_CANCELLED, "{e}");
+
+    // Abortive cancel: completes at once; the server also sees the cancel and aborts.
+    state.reinitialize().unwrap();
+    msrpc_sample::async_func_start_blocking(&state, &binding, 60_000).unwrap();
+    state.cancel(CancelMode::Abortive).unwrap();
+    let e = state.complete().unwrap_err();
+    assert_eq!(e.status(), Win32Status::RPC_S_CALL_CANCELLED, "{e}");
+
+    // Both cancels reach the manager's worker, which aborts its call (bounded wait: the worker
+    // polls RpcServerTestCancel every 10 ms).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&out)
+        .unwrap()
+        .matches("AsyncFunc: cancelled by the client after")
+        .count()
+        < 2
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw both cancels"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // Shutdown stops the C server (RpcMgmtStopServerListening in the manager).
+    msrpc_sample::shutdown_blocking(&binding).unwrap();
+    let code = wait_exit(child, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("NonAsyncFunc: from Rust"), "{log}");
+    assert!(
+        log.contains("AsyncFunc: completed after 300 ms, RpcAsyncCompleteCall returned 0"),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("AsyncFunc: cancelled by the client after")
+            .count(),
+        2,
+        "{log}"
+    );
+    // The non-abortive cancel's abort answered the call (0); after the abortive one the client
+    // had gone on, and the server still aborted its call cleanly.
+    assert!(log.contains("RpcAsyncAbortCall returned 0"), "{log}");
+    assert!(
+        log.contains("RpcServerListen returned 0; server stopped"),
+        "{log}"
+    );
+}
+
+#[test]
+fn c_client_against_the_c_server() {
+    let (dir, exe) = build_server("c-server-c");
+    let client = build_example("c-server-client", "client_event.c", &[]);
+    let (child, port, out) = start(&exe, &dir);
+    let r = run(
+        &client,
+        &[&port.to_string(), "500"],
+        &[],
+        Duration::from_secs(60),
+    );
+    let code = wait_exit(child, Duration::from_secs(30));
+    let log = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("still pending"), "{r:?}");
+    assert!(
+        r.stdout.contains("RpcAsyncCompleteCall returned 0"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("Shutdown: accepted"), "{r:?}");
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("NonAsyncFunc: hello from the page's C code"),
+        "{log}"
+    );
+}
+
+#[test]
+fn scalars_outs_returns_and_strings_c_to_c() {
+    // tests/fixtures/calc.idl: signed and unsigned integers of every size, [out] and [in, out]
+    // through [ref] pointers, return values, [unique] and WCHAR strings, LP64 `long`.
+    let dir = scratch("calc");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("calc.idl"), Some(&fx.join("calc.acf")), &dir);
+    let server = dir.join("calc_server");
+    cc(
+        &dir,
+        &[fx.join("calc_server.c"), dir.join("calc_s.c")],
+        &server,
+        &[],
+    );
+    let client = dir.join("calc_client");
+    cc(
+        &dir,
+        &[fx.join("calc_client.c"), dir.join("calc_c.c")],
+        &client,
+        &[],
+    );
+    let (child, port, _) = start(&server, &dir);
+    let r = run(&client, &[&port.to_string()], &[], Duration::from_secs(60));
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for want in [
+        "Add: -1 sum -4",
+        "Mix: -5000000302 counter 42 half 2000000000.0",
+        "Length: 3004 4",
+        // 0x100000000 in a 64-bit C long does not fit the wire's 32 bits: RPC_X_INVALID_BOUND.
+        "Add with a 33-bit long: exception 1734",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {r:?}");
+    }
+}

@@ -1,0 +1,30 @@
+//! The Win32 subset of windows.h from C, on its own: tests/fixtures/win32.c.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[test]
+fn win32_subset_from_c() {
+    let dir = scratch("win32");
+    let exe = dir.join("win32");
+    cc(
+        &dir,
+        &[root().join("crates/msrpc-c/tests/fixtures/win32.c")],
+        &exe,
+        &[],
+    );
+    let r = run(&exe, &[], &[], Duration::from_secs(60));
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        48,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+}

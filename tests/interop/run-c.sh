@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The page's C code on Linux: examples/c/asyncrpc's C clients, built with `cc -Wall -Werror` from the
+# stubs of `msrpc idl --lang c` and libmsrpc_c (through its pkg-config file), run against `msrpc serve`
+# on loopback while tshark captures; tshark's dissector then judges the bytes.
+#
+# Checks, per client program (client_*.c): it builds; it exits 0; its output shows the asynchronous call
+# still pending after the synchronous one (the overlap), RpcAsyncCompleteCall returning 0, and the
+# refused Shutdown raised as exception 5. Then: no malformed or warning-level DCE/RPC packet in the capture,
+# and the PDUs those runs must have produced. Last, misuse.c: Windows' status codes for misuse, cancels.
+# Prints `ok`/`FAIL`/`SKIP` lines and `N passed, M failed, K skipped`; exits non-zero on any failure.
+source "$(dirname "$0")/lib.sh"
+interop_init c
+
+require "a C compiler" cc
+require pkg-config pkg-config
+
+msrpc_build
+echo "building msrpc-c (release)"
+if ! (cd "$interop_root" && cargo build --release -p msrpc-c --locked -q); then
+  fail "cargo build --release -p msrpc-c"
+  finish
+fi
+[ -f "$interop_root/target/release/libmsrpc_c.so" ] && ok "libmsrpc_c.so built" || fail "libmsrpc_c.so built"
+[ -f "$interop_root/target/release/libmsrpc_c.a" ] && ok "libmsrpc_c.a built" || fail "libmsrpc_c.a built"
+
+ex="$interop_root/examples/c/asyncrpc"
+gen="$work/gen"
+if "$MSRPC_BIN" idl --lang c "$ex/asyncrpc.idl" --acf "$ex/asyncrpc.acf" -o "$gen"; then
+  ok "msrpc idl --lang c wrote $(cd "$gen" && echo *)"
+else
+  fail "msrpc idl --lang c"
+  finish
+fi
+flags=$(PKG_CONFIG_PATH="$interop_root/crates/msrpc-c" pkg-config --cflags --libs msrpc_c)
+
+msrpc_start
+have_capture=0
+if command -v tshark > /dev/null && capture_start "$work/c.pcap" "$MSRPC_PORT"; then
+  have_capture=1
+fi
+nclients=0
+for src in "$ex"/client_*.c; do
+  nclients=$((nclients + 1))
+  name=$(basename "$src" .c)
+  # shellcheck disable=SC2086
+  if ! cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -I"$gen" "$src" "$gen/asyncrpc_c.c" $flags -o "$work/$name" \
+      2> "$work/$name.cc.log"; then
+    fail "$name builds with cc -Wall -Werror:"
+    sed 's/^/    | /' "$work/$name.cc.log" | tail -20
+    continue
+  fi
+  ok "$name builds with cc -Wall -Werror ... -lmsrpc_c"
+  timeout --kill-after=5 60 "$work/$name" "$MSRPC_PORT" 1500 > "$work/$name.out" 2>&1
+  rc=$?
+  [ $rc -eq 0 ] && ok "$name exits 0" || fail "$name exits 0 (status $rc)"
+  for want in "still pending" "RpcAsyncCompleteCall returned 0" "Shutdown: Run time reported exception 0x5 = 5"; do
+    if grep -q "$want" "$work/$name.out"; then ok "$name: $want"; else fail "$name: $want"; fi
+  done
+  if [ $rc -ne 0 ]; then sed 's/^/    | /' "$work/$name.out" | tail -20; fi
+done
+if [ $have_capture -eq 1 ]; then
+  capture_stop
+  # per client: one connection, AsyncFunc + NonAsyncFunc answered, Shutdown refused with 5
+  pcap_check "$work/c.pcap" "$MSRPC_PORT" --expect bind=$nclients --expect request=$((3 * nclients)) \
+    --expect response=$((2 * nclients)) --expect fault=$nclients --expect-fault 5
+fi
+# Misuse gets Windows' codes (misuse.c prints ok/FAIL lines and exits with the number of failures).
+# shellcheck disable=SC2086
+if cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -I"$gen" "$ex/misuse.c" "$gen/asyncrpc_c.c" $flags -o "$work/misuse" \
+    2> "$work/misuse.cc.log"; then
+  run_driver -l misuse 120 "$work/misuse" "$MSRPC_PORT"
+else
+  fail "misuse.c builds with cc -Wall -Werror:"
+  sed 's/^/    | /' "$work/misuse.cc.log" | tail -20
+fi
+# The static library: the same client linked with libmsrpc_c.a, no shared library at run time.
+if cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -I"$gen" -I"$interop_root/crates/msrpc-c/include" "$ex/client_event.c" \
+    "$gen/asyncrpc_c.c" "$interop_root/target/release/libmsrpc_c.a" -lpthread -ldl -lm -o "$work/client_static" \
+    2> "$work/client_static.cc.log"; then
+  ok "client_event links with libmsrpc_c.a"
+  if timeout --kill-after=5 60 "$work/client_static" "$MSRPC_PORT" 300 > "$work/client_static.out" 2>&1 \
+      && grep -q "RpcAsyncCompleteCall returned 0" "$work/client_static.out"; then
+    ok "statically linked client_event runs against msrpc serve"
+  else
+    fail "statically linked client_event runs against msrpc serve"
+  fi
+else
+  fail "client_event links with libmsrpc_c.a:"
+  sed 's/^/    | /' "$work/client_static.cc.log" | tail -20
+fi
+msrpc_stop
+
+# The C server (server.c, as a Windows programmer writes one), called by impacket and by the C client.
+start_c_server() { # sets C_PORT; the library prints the port it listens on
+  C_LOG="$work/c-server.$1"
+  MSRPC_LISTEN_ADDRESS=127.0.0.1 timeout --kill-after=5 120 "$work/server" 0 > "$C_LOG.out" 2> "$C_LOG.err" &
+  C_PID=$!
+  _pids+=("$C_PID")
+  C_PORT=""
+  for ((i = 0; i < 200; i++)); do
+    C_PORT=$(grep -m1 -o 'listening on ncacn_ip_tcp:127\.0\.0\.1\[[0-9]*\]' "$C_LOG.err" 2>/dev/null | sed 's/.*\[\([0-9]*\)\]/\1/')
+    [ -n "$C_PORT" ] && break
+    sleep 0.1
+  done
+  [ -n "$C_PORT" ] && ok "C server listening on 127.0.0.1:$C_PORT" || fail "C server listening"
+}
+wait_c_server() { # the C server exits 0 after Shutdown
+  local rc
+  wait "$C_PID"
+  rc=$?
+  [ $rc -eq 0 ] && ok "C server exited 0 after Shutdown ($1)" || fail "C server exited 0 after Shutdown ($1): status $rc"
+}
+# shellcheck disable=SC2086
+if cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -pthread -I"$gen" "$ex/server.c" "$gen/asyncrpc_s.c" $flags -o "$work/server" \
+    2> "$work/server.cc.log"; then
+  ok "server.c builds with cc -Wall -Werror ... -lmsrpc_c"
+  start_c_server impacket
+  py=$(impacket_python)
+  if [ -n "$C_PORT" ] && [ -x "$py" ]; then
+    run_driver -l impacket 60 "$py" "$interop_dir/impacket_c_server.py" "$C_PORT"
+    wait_c_server impacket
+  elif [ -n "$C_PORT" ]; then
+    peer_missing "impacket (python venv) for the C server"
+    kill "$C_PID" 2>/dev/null
+  fi
+  start_c_server c
+  if [ -n "$C_PORT" ]; then
+    timeout --kill-after=5 60 "$work/client_event" "$C_PORT" 500 > "$work/c-to-c.out" 2>&1
+    rc=$?
+    [ $rc -eq 0 ] && ok "client_event against the C server exits 0" || fail "client_event against the C server (status $rc)"
+    grep -q "Shutdown: accepted" "$work/c-to-c.out" && ok "C client: Shutdown accepted by the C server" \
+      || fail "C client: Shutdown accepted by the C server"
+    wait_c_server "C client"
+  fi
+else
+  fail "server.c builds with cc -Wall -Werror:"
+  sed 's/^/    | /' "$work/server.cc.log" | tail -20
+fi
+finish
