@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the interop tests use, when missing: Samba (samba-dcerpcd, rpcclient,
 # python3-samba, and winbind, without which the AD DC of addc.sh exits at once), tshark, an MIT Kerberos
-# KDC and its tools (krb5-kdc, kadmin.local, kinit, kvno), faketime (the clock-skew checks), and a
+# KDC and its tools (krb5-kdc, kadmin.local, kinit, kvno), faketime (the clock-skew checks), pkg-config (the C ABI's
+# examples build through libmsrpc_c's .pc file), and a
 # Python venv with impacket under target/peers/venv.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,6 +19,7 @@ command -v tshark >/dev/null || need_apt+=(tshark)
 [ -x /usr/sbin/kadmin.local ] || need_apt+=(krb5-admin-server)
 command -v kvno >/dev/null || need_apt+=(krb5-user)
 command -v faketime >/dev/null || need_apt+=(faketime)
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing apt packages: ${need_apt[*]}"
