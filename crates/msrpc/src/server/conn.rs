@@ -466,8 +466,10 @@ fn dispatch(
         opnum: c.opnum,
         peer,
     };
-    let anonymous = client.as_ref().is_some_and(|c| c.anonymous);
-    if !(admits_all && !anonymous) && !shared.admits(&check) {
+    // The remembered verdict covers callers that are not anonymous logons; those always meet
+    // the anonymous policy in `admits`.
+    let remembered = admits_all && !client.as_ref().is_some_and(|c| c.anonymous);
+    if !remembered && !shared.admits(&check) {
         debug!(parent: &span.span(), ?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
         return fault(conn, FaultStatus(Win32Status::ERROR_ACCESS_DENIED.0), span);
     }
