@@ -182,6 +182,21 @@ Examples:
 
 Prints the domain SID, then `RID: DOMAIN\\NAME (SidTypeUser)` per RID that maps.")]
     Lookupsid(tools::LookupsidArgs),
+    /// List the Win32 services of a server's Service Control Manager (svcctl REnumServicesStatusW).
+    #[command(after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc services --user 'DOMAIN\\USER' ncacn_np:HOST
+
+Columns: name, state (RUNNING, STOPPED, ...), display name.")]
+    Services(tools::ToolArgs),
+    /// The registry (winreg).
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc reg query --user 'DOMAIN\\USER' ncacn_np:HOST 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion'"
+    )]
+    Reg(tools::RegCommand),
     /// List the interfaces a server offers (mgmt inq_if_ids).
     #[command(after_help = "\
 Examples:
@@ -339,6 +354,8 @@ fn main() -> ExitCode {
         Command::Users(args) => tools::users(&args),
         Command::Groups(args) => tools::groups(&args),
         Command::Lookupsid(args) => tools::lookupsid(&args),
+        Command::Services(args) => tools::services(&args),
+        Command::Reg(cmd) => tools::reg(&cmd),
         Command::Idl(args) => return idl::run(args),
         Command::Bench(args) => return bench::run(*args),
     };

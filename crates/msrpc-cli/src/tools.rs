@@ -290,3 +290,92 @@ pub(crate) fn lookupsid(args: &LookupsidArgs) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// `msrpc reg`'s subcommands.
+#[derive(clap::Subcommand, Debug)]
+pub(crate) enum RegCommand {
+    /// List a key's subkeys and values (winreg BaseRegEnumKey, BaseRegEnumValue).
+    Query(RegQueryArgs),
+}
+
+/// `msrpc reg query`'s arguments.
+#[derive(Args, Debug)]
+pub(crate) struct RegQueryArgs {
+    #[command(flatten)]
+    tool: ToolArgs,
+    /// The key: HKLM\PATH, HKU\PATH, HKCU\PATH or HKCR\PATH (or the long hive names).
+    key: String,
+}
+
+pub(crate) fn services(args: &ToolArgs) -> Result<(), Failure> {
+    let rt = runtime()?;
+    let b = args.binding("svcctl")?;
+    let list = rt
+        .block_on(msrpc_windows::svcctl::services(&b))
+        .map_err(failure)?;
+    if args.json {
+        let v: Vec<_> = list
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "name": s.name,
+                    "display_name": s.display_name,
+                    "type": s.service_type,
+                    "state": s.state_name(),
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::Value::Array(v));
+    } else {
+        outln!("{:<32} {:<16} DISPLAY NAME", "NAME", "STATE");
+        for s in &list {
+            outln!("{:<32} {:<16} {}", s.name, s.state_name(), s.display_name);
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn reg(cmd: &RegCommand) -> Result<(), Failure> {
+    let RegCommand::Query(args) = cmd;
+    let rt = runtime()?;
+    let t = &args.tool;
+    let b = t.binding("winreg")?;
+    let (subkeys, values) = rt
+        .block_on(async {
+            let k = msrpc_windows::winreg::Key::open(&b, &args.key).await?;
+            let subkeys = k.subkeys().await?;
+            let values = k.values().await?;
+            k.close().await?;
+            Ok::<_, Error>((subkeys, values))
+        })
+        .map_err(failure)?;
+    if t.json {
+        let mut v: Vec<_> = subkeys
+            .iter()
+            .map(|k| serde_json::json!({"name": k, "kind": "key"}))
+            .collect();
+        v.extend(values.iter().map(|x| {
+            serde_json::json!({
+                "name": x.name,
+                "kind": "value",
+                "type": x.kind_name(),
+                "data": x.display(),
+            })
+        }));
+        outln!("{}", serde_json::Value::Array(v));
+    } else {
+        let key = args.key.trim_matches('\\');
+        for k in &subkeys {
+            outln!("{key}\\{k}");
+        }
+        for x in &values {
+            let name = if x.name.is_empty() {
+                "(Default)"
+            } else {
+                &x.name
+            };
+            outln!("    {name}    {}    {}", x.kind_name(), x.display());
+        }
+    }
+    Ok(())
+}

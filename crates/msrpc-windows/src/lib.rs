@@ -46,12 +46,14 @@ interface!(
 interface!(
     "winreg",
     winreg,
-    "[MS-RRP] Windows Remote Registry Protocol (generated stubs: `winreg::winreg::Client`)."
+    "[MS-RRP] Windows Remote Registry Protocol: the generated stubs (`winreg::winreg::Client`) and [`winreg::Key`].",
+    ext
 );
 interface!(
     "svcctl",
     svcctl,
-    "[MS-SCMR] Service Control Manager Remote Protocol (generated stubs: `svcctl::svcctl::Client`)."
+    "[MS-SCMR] Service Control Manager Remote Protocol: the generated stubs (`svcctl::svcctl::Client`) and [`svcctl::services`].",
+    ext
 );
 interface!(
     "samr",

@@ -123,6 +123,7 @@ impl Error {
 /// `Result` of the thin layer.
 pub type Result<T> = std::result::Result<T, Error>;
 
+#[cfg_attr(not(any(feature = "samr", feature = "lsarpc")), allow(dead_code))]
 pub(crate) fn nt(op: &'static str, v: i32) -> Result<NtStatus> {
     let s = NtStatus::from_return(v);
     if s.is_success() {
