@@ -40,4 +40,28 @@ for start in range(500, 4001, 250):
     for n in resp['TranslatedNames']['Names']:
         if n['Use'] != 8: names.append(n['Name'])
 out['lookupsid'] = sorted(names)
+from impacket.dcerpc.v5 import scmr, rrp
+d = dce('svcctl', scmr.MSRPC_UUID_SCMR)
+sc = scmr.hROpenSCManagerW(d, dwDesiredAccess=scmr.SC_MANAGER_CONNECT | scmr.SC_MANAGER_ENUMERATE_SERVICE)['lpScHandle']
+svcs = scmr.hREnumServicesStatusW(d, sc, scmr.SERVICE_WIN32_OWN_PROCESS | scmr.SERVICE_WIN32_SHARE_PROCESS, scmr.SERVICE_STATE_ALL)
+out['services'] = sorted(s['lpServiceName'][:-1] for s in svcs)
+d = dce('winreg', rrp.MSRPC_UUID_RRP)
+hk = rrp.hOpenLocalMachine(d)['phKey']
+key = rrp.hBaseRegOpenKey(d, hk, 'SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\x00', samDesired=rrp.KEY_READ)['phkResult']
+regnames = []
+i = 0
+while True:
+    try:
+        regnames.append(rrp.hBaseRegEnumKey(d, key, i)['lpNameOut'][:-1]); i += 1
+    except rrp.DCERPCSessionError as e:
+        if e.get_error_code() == 259: break
+        raise
+i = 0
+while True:
+    try:
+        regnames.append(rrp.hBaseRegEnumValue(d, key, i)['lpValueNameOut'][:-1]); i += 1
+    except rrp.DCERPCSessionError as e:
+        if e.get_error_code() == 259: break
+        raise
+out['reg'] = sorted(regnames)
 print(json.dumps(out))

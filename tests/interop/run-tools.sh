@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The tools over the ready-made interfaces (msrpc shares, users, groups, lookupsid; crate
-# msrpc-windows) against Samba's smbd over named pipes (scripts/peers/smbd.sh, MSRPC_SMBD_DIR):
+# msrpc-windows; also services and reg query) against Samba's smbd over named pipes (scripts/peers/smbd.sh, MSRPC_SMBD_DIR):
 # each one's --json names equal impacket's answers on the same server (impacket_tools.py:
-# srvs.hNetrShareEnum, samr enumerations, lsat.hLsarLookupSids over RIDs 500..4000).
+# srvs.hNetrShareEnum, samr enumerations, lsat.hLsarLookupSids over RIDs 500..4000,
+# scmr.hREnumServicesStatusW, rrp key and value enumeration of HKLM\...\CurrentVersion).
 source "$(dirname "$0")/lib.sh"
 interop_init tools
 
@@ -22,9 +23,12 @@ if ! timeout 120 "$py" "$(dirname "$0")/impacket_tools.py" "$port" > "$work/impa
 fi
 ok "[impacket] reference answers: $(cat "$work/impacket.json")"
 
-for tool in shares users groups lookupsid; do
-  if ! MSRPC_PASSWORD=$MSRPC_TEST_PASSWORD timeout 120 "$MSRPC_BIN" "$tool" --json \
-      --smb-port "$port" --user msrpc ncacn_np:127.0.0.1 > "$work/$tool.json" 2> "$work/$tool.err"; then
+regkey='HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion'
+for tool in shares users groups lookupsid services reg; do
+  args=("$tool" --json --smb-port "$port" --user msrpc ncacn_np:127.0.0.1)
+  [ "$tool" = reg ] && args=(reg query --json --smb-port "$port" --user msrpc ncacn_np:127.0.0.1 "$regkey")
+  if ! MSRPC_PASSWORD=$MSRPC_TEST_PASSWORD timeout 120 "$MSRPC_BIN" "${args[@]}" \
+      > "$work/$tool.json" 2> "$work/$tool.err"; then
     fail "[msrpc] msrpc $tool: $(tail -3 "$work/$tool.err")"
     continue
   fi

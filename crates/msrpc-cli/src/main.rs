@@ -197,6 +197,14 @@ Examples:
   MSRPC_PASSWORD=... msrpc reg query --user 'DOMAIN\\USER' ncacn_np:HOST 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion'"
     )]
     Reg(tools::RegCommand),
+    /// Read the newest records of an event log (eventlog ElfrReadELW, backwards).
+    #[command(after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc eventlog --user 'DOMAIN\\USER' ncacn_np:HOST System
+  MSRPC_PASSWORD=... msrpc eventlog --count 5 --json ncacn_np:HOST Application
+
+--json gives each record's source as `name`.")]
+    Eventlog(tools::EventlogArgs),
     /// List the interfaces a server offers (mgmt inq_if_ids).
     #[command(after_help = "\
 Examples:
@@ -356,6 +364,7 @@ fn main() -> ExitCode {
         Command::Lookupsid(args) => tools::lookupsid(&args),
         Command::Services(args) => tools::services(&args),
         Command::Reg(cmd) => tools::reg(&cmd),
+        Command::Eventlog(args) => tools::eventlog(&args),
         Command::Idl(args) => return idl::run(args),
         Command::Bench(args) => return bench::run(*args),
     };

@@ -379,3 +379,64 @@ pub(crate) fn reg(cmd: &RegCommand) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// `msrpc eventlog`'s arguments.
+#[derive(Args, Debug)]
+pub(crate) struct EventlogArgs {
+    #[command(flatten)]
+    tool: ToolArgs,
+    /// The log: Application, System, Security, or another the server keeps.
+    log: String,
+    /// How many of the newest records to print.
+    #[arg(long, default_value_t = 20)]
+    count: usize,
+}
+
+pub(crate) fn eventlog(args: &EventlogArgs) -> Result<(), Failure> {
+    let rt = runtime()?;
+    let t = &args.tool;
+    let b = t.binding("eventlog")?;
+    let records = rt
+        .block_on(msrpc_windows::eventlog::newest_records(
+            &b, &args.log, args.count,
+        ))
+        .map_err(failure)?;
+    if t.json {
+        let v: Vec<_> = records
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.source,
+                    "record": r.number,
+                    "time_generated": r.time_generated,
+                    "event_id": r.event_id,
+                    "event_type": r.event_type,
+                    "computer": r.computer,
+                    "strings": r.strings,
+                })
+            })
+            .collect();
+        outln!("{}", serde_json::Value::Array(v));
+    } else {
+        outln!(
+            "{:<8} {:<12} {:<10} {:<5} {:<20} STRINGS",
+            "RECORD",
+            "TIME",
+            "EVENT ID",
+            "TYPE",
+            "SOURCE"
+        );
+        for r in &records {
+            outln!(
+                "{:<8} {:<12} {:<10} {:<5} {:<20} {}",
+                r.number,
+                r.time_generated,
+                r.event_id,
+                r.event_type,
+                r.source,
+                r.strings.join(" | ")
+            );
+        }
+    }
+    Ok(())
+}

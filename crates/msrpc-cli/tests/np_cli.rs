@@ -181,6 +181,29 @@ fn windows_tools_over_pipes() {
     names(&run("groups", &pw));
     let found = names(&run("lookupsid", &pw));
     assert!(found.contains(&"msrpc".to_owned()), "{found:?}");
+    // Samba's svcctl lists its own services (smbd runs as root here; as another user
+    // OpenSCManager is access denied), and its registry has the CurrentVersion key.
+    let services = names(&run("services", &pw));
+    assert!(
+        services.contains(&"RemoteRegistry".to_owned()),
+        "{services:?}"
+    );
+    let reg = msrpc(
+        &[
+            "reg",
+            "query",
+            "--json",
+            "--smb-port",
+            &port,
+            "--user",
+            "msrpc",
+            "ncacn_np:127.0.0.1",
+            r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion",
+        ],
+        &pw,
+    );
+    let reg = names(&reg);
+    assert!(reg.contains(&"SystemRoot".to_owned()), "{reg:?}");
 
     let out = run("users", "wrong-password");
     let stderr = String::from_utf8_lossy(&out.stderr);

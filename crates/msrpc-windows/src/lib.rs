@@ -75,7 +75,8 @@ interface!(
 interface!(
     "eventlog",
     eventlog,
-    "[MS-EVEN] EventLog Remoting Protocol (generated stubs: `eventlog::eventlog::Client`)."
+    "[MS-EVEN] EventLog Remoting Protocol: the generated stubs (`eventlog::eventlog::Client`) and [`eventlog::newest_records`].",
+    ext
 );
 interface!(
     "netlogon",

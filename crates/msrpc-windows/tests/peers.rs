@@ -174,3 +174,55 @@ fn errors_carry_the_status_name() {
         );
     });
 }
+
+/// svcctl, winreg and eventlog over smbd's pipes: Samba's service list, its registry's
+/// `CurrentVersion` key, and an event log it does not keep refused by NT name.
+#[cfg(all(feature = "svcctl", feature = "winreg", feature = "eventlog"))]
+#[test]
+#[ignore = "needs smbd: ./scripts/test starts it (scripts/peers/smbd.sh)"]
+fn services_registry_and_eventlog_over_named_pipes() {
+    use msrpc_windows::winreg::Key;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let services = msrpc_windows::svcctl::services(&np("svcctl"))
+            .await
+            .unwrap();
+        let rr = services
+            .iter()
+            .find(|s| s.name == "RemoteRegistry")
+            .expect("Samba lists RemoteRegistry");
+        assert_eq!(rr.state_name(), "RUNNING", "{rr:?}");
+
+        let b = np("winreg");
+        let k = Key::open(&b, r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion")
+            .await
+            .unwrap();
+        let subkeys = k.subkeys().await.unwrap();
+        assert!(subkeys.iter().any(|s| s == "Winlogon"), "{subkeys:?}");
+        let values = k.values().await.unwrap();
+        let root = values
+            .iter()
+            .find(|v| v.name == "SystemRoot")
+            .expect("SystemRoot");
+        assert_eq!(root.kind_name(), "REG_SZ");
+        assert!(
+            root.display().to_ascii_lowercase().ends_with(r"\windows"),
+            "{root:?}"
+        );
+        k.close().await.unwrap();
+        let err = Key::open(&b, r"HKLM\NoSuchKey\AtAll")
+            .await
+            .expect_err("missing key");
+        assert_eq!(
+            err.win32(),
+            Some(Win32Status(2)),
+            "ERROR_FILE_NOT_FOUND: {err}"
+        );
+
+        let err = msrpc_windows::eventlog::newest_records(&np("eventlog"), "Security", 5)
+            .await
+            .expect_err("smbd keeps no Security log");
+        assert!(matches!(err, Error::Nt { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("ElfrOpenELW: STATUS_"), "{err}");
+    });
+}
