@@ -44,7 +44,12 @@ fuzz_target!(|data: &[u8]| {
         1 => round_trip!(srvsvc::NetrServerGetInfoResponse, stub, syntax, rep),
         2 => round_trip!(srvsvc::NetrShareGetInfoResponse, stub, syntax, rep),
         3 => round_trip!(samr::SamrConnect5Response, stub, syntax, rep),
-        4 => round_trip!(samr::SamrEnumerateDomainsInSamServerResponse, stub, syntax, rep),
+        4 => round_trip!(
+            samr::SamrEnumerateDomainsInSamServerResponse,
+            stub,
+            syntax,
+            rep
+        ),
         5 => round_trip!(samr::SamrLookupDomainInSamServerResponse, stub, syntax, rep),
         6 => round_trip!(samr::SamrEnumerateUsersInDomainResponse, stub, syntax, rep),
         7 => round_trip!(samr::SamrQueryInformationUserResponse, stub, syntax, rep),
@@ -53,7 +58,12 @@ fuzz_target!(|data: &[u8]| {
         10 => round_trip!(lsat::LsarLookupSidsResponse, stub, syntax, rep),
         11 => round_trip!(lsat::LsarLookupNamesResponse, stub, syntax, rep),
         12 => round_trip!(lsad::LsarQueryInformationPolicyResponse, stub, syntax, rep),
-        13 => round_trip!(lsad::LsarEnumerateTrustedDomainsExResponse, stub, syntax, rep),
+        13 => round_trip!(
+            lsad::LsarEnumerateTrustedDomainsExResponse,
+            stub,
+            syntax,
+            rep
+        ),
         14 => round_trip!(svcctl::REnumServicesStatusWResponse, stub, syntax, rep),
         15 => round_trip!(svcctl::RQueryServiceConfigWResponse, stub, syntax, rep),
         16 => round_trip!(winreg::BaseRegEnumKeyResponse, stub, syntax, rep),
