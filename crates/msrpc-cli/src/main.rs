@@ -9,6 +9,7 @@ mod idl;
 mod logging;
 mod output;
 mod perf;
+mod tools;
 
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
@@ -155,6 +156,60 @@ Examples:
         #[command(flatten)]
         smb: auth::SmbArgs,
     },
+    /// List a server's shares (srvsvc NetrShareEnum, level 1).
+    #[command(after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc shares --user 'DOMAIN\\USER' ncacn_np:HOST
+  MSRPC_PASSWORD=... msrpc shares --json --smb-port 4455 --user msrpc ncacn_np:127.0.0.1
+
+Columns: name, type (Disk, Printer, Device, IPC; special for the administrative ones), remark.")]
+    Shares(tools::ToolArgs),
+    /// List the users of a server's account domain (samr SamrEnumerateUsersInDomain).
+    #[command(after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc users --user 'DOMAIN\\USER' ncacn_np:HOST
+  MSRPC_PASSWORD=... msrpc users --json ncacn_ip_tcp:HOST
+
+Columns: name, RID, domain, SID.")]
+    Users(tools::ToolArgs),
+    /// List the groups of a server: the account domain's groups and aliases, and Builtin's aliases (samr).
+    #[command(after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc groups --user 'DOMAIN\\USER' ncacn_np:HOST
+
+Columns: name, kind (group or alias), RID, domain, SID.")]
+    Groups(tools::ToolArgs),
+    /// Translate the account domain's RIDs to names (lsarpc LsarLookupSids), like impacket's lookupsid.py.
+    #[command(after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc lookupsid --user 'DOMAIN\\USER' ncacn_np:HOST
+  MSRPC_PASSWORD=... msrpc lookupsid --max-rid 1100 --json ncacn_np:HOST
+
+Prints the domain SID, then `RID: DOMAIN\\NAME (SidTypeUser)` per RID that maps.")]
+    Lookupsid(tools::LookupsidArgs),
+    /// List the Win32 services of a server's Service Control Manager (svcctl REnumServicesStatusW).
+    #[command(after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc services --user 'DOMAIN\\USER' ncacn_np:HOST
+
+Columns: name, state (RUNNING, STOPPED, ...), display name.")]
+    Services(tools::ToolArgs),
+    /// The registry (winreg).
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc reg query --user 'DOMAIN\\USER' ncacn_np:HOST 'HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion'"
+    )]
+    Reg(tools::RegCommand),
+    /// Read the newest records of an event log (eventlog ElfrReadELW, backwards).
+    #[command(after_help = "\
+Examples:
+  MSRPC_PASSWORD=... msrpc eventlog --user 'DOMAIN\\USER' ncacn_np:HOST System
+  MSRPC_PASSWORD=... msrpc eventlog --count 5 --json ncacn_np:HOST Application
+
+--json gives each record's source as `name`.")]
+    Eventlog(tools::EventlogArgs),
     /// List the interfaces a server offers (mgmt inq_if_ids).
     #[command(after_help = "\
 Examples:
@@ -312,6 +367,13 @@ fn main() -> ExitCode {
             auth,
             smb,
         } => epm::run(&binding, json, timeout_ms, &auth, &smb),
+        Command::Shares(args) => tools::shares(&args),
+        Command::Users(args) => tools::users(&args),
+        Command::Groups(args) => tools::groups(&args),
+        Command::Lookupsid(args) => tools::lookupsid(&args),
+        Command::Services(args) => tools::services(&args),
+        Command::Reg(cmd) => tools::reg(&cmd),
+        Command::Eventlog(args) => tools::eventlog(&args),
         Command::Idl(args) => return idl::run(args),
         Command::Bench(args) => return bench::run(*args),
     };

@@ -314,3 +314,28 @@ fn log_filters_from_the_environment() {
         .expect("run msrpc");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn windows_tools_exit_codes() {
+    // A bad binding is exit 2, an unreachable server exit 3, for each of the tools.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    for tool in ["shares", "users", "groups", "lookupsid"] {
+        let out = msrpc().args([tool, "bogus:x"]).output().expect(tool);
+        assert_eq!(out.status.code(), Some(2), "{tool}");
+        let out = msrpc()
+            .args([tool, &format!("ncacn_ip_tcp:127.0.0.1[{port}]")])
+            .output()
+            .expect(tool);
+        assert_eq!(out.status.code(), Some(3), "{tool}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("RPC_S_SERVER_UNAVAILABLE"), "{tool}: {err}");
+    }
+    let out = msrpc()
+        .args(["lookupsid", "--max-rid", "10", "ncacn_ip_tcp:127.0.0.1[1]"])
+        .output()
+        .expect("lookupsid");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -141,3 +141,72 @@ fn addc_ifids_over_a_pipe_with_kerberos() {
         "{stderr}"
     );
 }
+
+/// `msrpc shares`, `users`, `groups` and `lookupsid` over `ncacn_np:HOST` (each interface's own
+/// pipe): --json is an array of objects with `name`; a wrong password is exit 1 by name.
+#[test]
+#[ignore = "needs smbd: ./scripts/test starts it"]
+fn windows_tools_over_pipes() {
+    let (port, pw) = smbd();
+    let port = port.to_string();
+    let run = |tool: &str, pw: &str| {
+        msrpc(
+            &[
+                tool,
+                "--json",
+                "--smb-port",
+                &port,
+                "--user",
+                "msrpc",
+                "ncacn_np:127.0.0.1",
+            ],
+            pw,
+        )
+    };
+    let names = |out: &Output| -> Vec<String> {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(names(&run("shares", &pw)).contains(&"IPC$".to_owned()));
+    assert!(names(&run("users", &pw)).contains(&"msrpc".to_owned()));
+    names(&run("groups", &pw));
+    let found = names(&run("lookupsid", &pw));
+    assert!(found.contains(&"msrpc".to_owned()), "{found:?}");
+    // Samba's svcctl lists its own services (smbd runs as root here; as another user
+    // OpenSCManager is access denied), and its registry has the CurrentVersion key.
+    let services = names(&run("services", &pw));
+    assert!(
+        services.contains(&"RemoteRegistry".to_owned()),
+        "{services:?}"
+    );
+    let reg = msrpc(
+        &[
+            "reg",
+            "query",
+            "--json",
+            "--smb-port",
+            &port,
+            "--user",
+            "msrpc",
+            "ncacn_np:127.0.0.1",
+            r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion",
+        ],
+        &pw,
+    );
+    let reg = names(&reg);
+    assert!(reg.contains(&"SystemRoot".to_owned()), "{reg:?}");
+
+    let out = run("users", "wrong-password");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ERROR_ACCESS_DENIED"), "{stderr}");
+}

@@ -64,6 +64,12 @@ pub(crate) struct Checker<'a> {
     tag_ids: HashMap<String, TypeId>,
     consts: HashMap<String, i64>,
     resolving: Vec<String>,
+    /// The source id of the built-in prelude.
+    prelude_file: Option<u32>,
+    /// Types of the main file that do not resolve are left out instead of failing the
+    /// compilation (for generating the prelude's own module, whose non-NDR types are
+    /// declared for names only).
+    tolerant: bool,
 }
 
 /// Names of siblings visible to conformance expressions, and whether each is a pointer.
@@ -82,7 +88,21 @@ impl<'a> Checker<'a> {
             tag_ids: HashMap::new(),
             consts: HashMap::new(),
             resolving: Vec::new(),
+            prelude_file: None,
+            tolerant: false,
         }
+    }
+
+    /// Marks source `file` as the built-in prelude.
+    pub(crate) fn prelude_file(mut self, file: u32) -> Self {
+        self.prelude_file = Some(file);
+        self
+    }
+
+    /// Leaves out main-file types that do not resolve (see the field).
+    pub(crate) fn tolerant(mut self, on: bool) -> Self {
+        self.tolerant = on;
+        self
     }
 
     fn err<T>(&self, span: Span, msg: impl Into<String>) -> CResult<T> {
@@ -112,24 +132,50 @@ impl<'a> Checker<'a> {
         names.sort_by_key(|(n, _)| self.typedefs[n].span.lo);
         names.sort_by_key(|(n, _)| self.typedefs[n].span.file);
         for (n, main) in names {
-            if main {
-                self.resolve_name(&n, self.typedefs[&n].span)?;
+            // `typedef void *PVOID;` and the like (MS-DTYP has several) have no NDR form; as
+            // with MIDL, only a use of one is an error.
+            let td = &self.typedefs[&n];
+            let untyped = matches!(td.spec.kind, TypeSpecKind::Base(BaseType::Void))
+                && !ast::has_attr(&td.attrs, "context_handle")
+                || match &td.spec.kind {
+                    TypeSpecKind::Struct(_, Some(fields)) => fields.iter().any(is_c_union_member),
+                    TypeSpecKind::Union(u) => is_c_union(u),
+                    _ => false,
+                };
+            if main && !untyped {
+                let r = self.resolve_name(&n, self.typedefs[&n].span);
+                if !self.tolerant {
+                    r?;
+                } else {
+                    self.resolving.clear();
+                }
             }
         }
         let mut tags: Vec<String> = self
             .tags
             .iter()
             .filter(|(_, e)| match &e.decl {
-                TagDecl::Struct(_, _, m) | TagDecl::Union(_, _, _, m) | TagDecl::Enum(_, _, m) => {
-                    *m
-                }
+                TagDecl::Struct(fields, _, m) => *m && !fields.iter().any(is_c_union_member),
+                // A C union (arms without `[case]`) is refused where it is used, not here.
+                TagDecl::Union(u, _, _, m) => *m && !is_c_union(u),
+                TagDecl::Enum(_, _, m) => *m,
             })
             .map(|(n, _)| n.clone())
             .collect();
         tags.sort_by_key(|n| (self.tags[n].span.file, self.tags[n].span.lo));
         for t in tags {
             let span = self.tags[&t].span;
-            self.tag_type(&t, span)?;
+            let before = self.model.types.len();
+            match self.tag_type(&t, span) {
+                Ok(_) => {}
+                Err(e) if !self.tolerant => return Err(e),
+                Err(_) => {
+                    // Left out: what it pushed stays Pending, which the generator skips.
+                    for t in &mut self.model.types[before..] {
+                        t.kind = DefKind::Pending;
+                    }
+                }
+            }
         }
         // Pass 3: interfaces of the main file.
         for u in units.iter().filter(|u| u.main) {
@@ -205,7 +251,13 @@ impl<'a> Checker<'a> {
                 });
             }
             ast::Item::Typedef(td) => {
-                self.collect_spec(&td.ty, &td.attrs, pd, main)?;
+                let hint = td
+                    .decls
+                    .iter()
+                    .find(|d| d.ptrs == 0 && d.dims.is_empty())
+                    .or(td.decls.first())
+                    .map(|d| d.name.clone());
+                self.collect_spec(&td.ty, &td.attrs, pd, main, hint.as_deref())?;
                 if let Some(key) = spec_key(&td.ty)
                     && let Some(d) = td.decls.iter().find(|d| d.ptrs == 0 && d.dims.is_empty())
                     && let Some(e) = self.tags.get_mut(&key)
@@ -227,27 +279,49 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            ast::Item::TypeDecl(spec, attrs) => self.collect_spec(spec, attrs, pd, main)?,
+            ast::Item::TypeDecl(spec, attrs) => self.collect_spec(spec, attrs, pd, main, None)?,
         }
         Ok(())
     }
 
-    /// Records tagged struct/union/enum definitions (and their enumerator constants).
+    /// Records tagged struct/union/enum definitions (and their enumerator constants), and those
+    /// defined inline inside a structure or union, named (`union _U { ... } u;`) or anonymous
+    /// (`union { ... } u;`). An anonymous one is named after where it sits: `hint` is the
+    /// enclosing typedef's name, and a member's aggregate gets `<enclosing>_<member>`.
     fn collect_spec(
         &mut self,
         spec: &TypeSpec,
         attrs: &[Attr],
         pd: PtrKind,
         main: bool,
+        hint: Option<&str>,
     ) -> CResult<()> {
         let Some(key) = spec_key(spec) else {
             return Ok(());
         };
-        let rust_name = key
-            .rsplit(' ')
-            .next()
-            .unwrap_or("Anon")
-            .replace(['@', ':'], "_");
+        let tagged = !key.contains('@');
+        let rust_name = match hint {
+            Some(h) if !tagged => h.to_string(),
+            _ => key
+                .rsplit(' ')
+                .next()
+                .unwrap_or("Anon")
+                .replace(['@', ':'], "_"),
+        };
+        let inner: Vec<&ast::Field> = match &spec.kind {
+            TypeSpecKind::Struct(_, Some(fields)) => fields.iter().collect(),
+            TypeSpecKind::Union(u) => u
+                .arms
+                .iter()
+                .flatten()
+                .filter_map(|a| a.field.as_ref())
+                .collect(),
+            _ => Vec::new(),
+        };
+        for f in inner {
+            let nested = format!("{rust_name}_{}", f.decl.name);
+            self.collect_spec(&f.ty, &f.attrs, pd, main, Some(&nested))?;
+        }
         let decl = match &spec.kind {
             TypeSpecKind::Struct(_, Some(fields)) => TagDecl::Struct(fields.clone(), pd, main),
             TypeSpecKind::Union(u) if u.arms.is_some() => {
@@ -299,7 +373,24 @@ impl<'a> Checker<'a> {
         self.resolving.push(name.to_string());
         let r = self.resolve_typedef(name, &td);
         self.resolving.pop();
-        let r = r?;
+        // A type of another file (the prelude, an import) that cannot be used: say so where
+        // it is used, and where it was declared.
+        let r = r.map_err(|e| {
+            if td.span.file != use_span.file && self.resolving.is_empty() {
+                Box::new(self.sources.diagnostic(
+                    use_span,
+                    format!(
+                        "`{name}` cannot be used here: {} (declared at {}:{}:{})",
+                        e.message(),
+                        e.file(),
+                        e.line(),
+                        e.column()
+                    ),
+                ))
+            } else {
+                e
+            }
+        })?;
         self.resolved.insert(name.to_string(), r.clone());
         Ok(r)
     }
@@ -362,6 +453,7 @@ impl<'a> Checker<'a> {
                         name: name.to_string(),
                         kind: DefKind::Alias(ty.ty.clone()),
                         main: true,
+                        prelude: self.prelude_file == Some(td.span.file),
                     });
                 }
                 _ => {}
@@ -387,11 +479,8 @@ impl<'a> Checker<'a> {
                 "`void` is only allowed as a return type or as `void *` with [context_handle]",
             ),
             TypeSpecKind::Base(BaseType::HandleT) => Ok(plain(Ty::Handle)),
-            TypeSpecKind::Base(BaseType::Int3264) | TypeSpecKind::Base(BaseType::UInt3264) => self
-                .err(
-                    spec.span,
-                    "`__int3264` has no fixed wire size; use a 32-bit type",
-                ),
+            TypeSpecKind::Base(BaseType::Int3264) => Ok(plain(Ty::Int3264 { signed: true })),
+            TypeSpecKind::Base(BaseType::UInt3264) => Ok(plain(Ty::Int3264 { signed: false })),
             TypeSpecKind::Base(b) => Ok(plain(Ty::Prim(base_prim(*b).expect("non-void base")))),
             TypeSpecKind::Named(n) => self.resolve_name(n, spec.span),
             TypeSpecKind::Struct(..) | TypeSpecKind::Enum(..) => {
@@ -431,6 +520,7 @@ impl<'a> Checker<'a> {
             name,
             kind: DefKind::Pending,
             main,
+            prelude: self.prelude_file == Some(span.file),
         });
         self.tag_ids.insert(key.to_string(), id);
         let kind = match decl {
@@ -525,6 +615,12 @@ impl<'a> Checker<'a> {
         let mut seen_cases = std::collections::HashSet::new();
         let mut seen_default = false;
         for arm in arm_list {
+            if arm.cases.is_empty() {
+                return self.err(
+                    arm.span,
+                    "a union arm needs `[case(...)]` or `[default]` (a C union without them has no NDR form)",
+                );
+            }
             let mut cases = Vec::new();
             let mut default = false;
             for c in &arm.cases {
@@ -602,15 +698,16 @@ impl<'a> Checker<'a> {
         }
     }
 
-    fn range(&self, attrs: &[Attr]) -> CResult<Option<(i64, i64)>> {
+    fn range(&mut self, attrs: &[Attr]) -> CResult<Option<(i64, i64)>> {
         let Some(a) = find_attr(attrs, "range") else {
             return Ok(None);
         };
         match a.args.as_slice() {
             [AttrArg::Expr(lo), AttrArg::Expr(hi)] => {
+                let (lo, hi) = (self.fold_sizeof(lo)?, self.fold_sizeof(hi)?);
                 match (
-                    ast::eval_const(lo, &self.consts),
-                    ast::eval_const(hi, &self.consts),
+                    ast::eval_const(&lo, &self.consts),
+                    ast::eval_const(&hi, &self.consts),
                 ) {
                     (Some(l), Some(h)) => Ok(Some((l, h))),
                     _ => self.err(a.span, "range bounds must be constants"),
@@ -685,7 +782,44 @@ impl<'a> Checker<'a> {
         levels.extend((0..decl.ptrs).map(|_| Level::Ptr));
         // A pointer typedef used with array attributes and no pointer or array of its own
         // (`[size_is(n)] LPFOO p`): the typedef's pointer is the sized level.
-        let is_string = ast::has_attr(attrs, "string");
+        let mut is_string = ast::has_attr(attrs, "string");
+        let wanted_levels = SIZING
+            .iter()
+            .filter_map(|n| find_attr(attrs, n))
+            .map(|a| a.args.len())
+            .max()
+            .unwrap_or(0);
+        // `[string]` on a string typedef with a size of its own (`[string, size_is(n)] LPSTR p`):
+        // the typedef's pointer is the sized string level, so look through its `[string]`.
+        if is_string
+            && levels.is_empty()
+            && wanted_levels > 0
+            && let Ty::Ptr(k, s) = &base.ty
+            && let Ty::String {
+                wide,
+                fixed: None,
+                size: None,
+            } = **s
+        {
+            let unit = if wide { Prim::U16 } else { Prim::U8 };
+            base.ty = Ty::Ptr(*k, Box::new(Ty::Prim(unit)));
+        }
+        // Sizing attributes that reach into a pointer typedef's levels (`[size_is(, n)]
+        // TASK_NAMES *p` with `typedef [string] wchar_t **TASK_NAMES`): the typedef's pointers
+        // become levels of this declaration, and a `[string]` the typedef already applies is
+        // not applied again.
+        if !levels.is_empty() && wanted_levels > levels.len() && matches!(base.ty, Ty::Ptr(..)) {
+            if is_string && ends_in_string(&base.ty) {
+                is_string = false;
+            }
+            while levels.len() < wanted_levels
+                && let Ty::Ptr(_, inner) = base.ty.clone()
+            {
+                base.ty = *inner;
+                base.top_ptr_open = false;
+                levels.push(Level::Ptr);
+            }
+        }
         let sizing = SIZING.iter().any(|n| ast::has_attr(attrs, n))
             || (is_string
                 && !matches!(&base.ty, Ty::Ptr(_, s) if matches!(**s, Ty::String { .. })));
@@ -938,7 +1072,51 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    fn const_u64(&self, e: &Expr) -> CResult<u64> {
+    /// `e` with each `sizeof(type)` replaced by the type's size, for constant expressions such
+    /// as MS-WKST's `MAX_PASSWORDBLOB_SIZE`. Only types of a fixed NDR size that C agrees with
+    /// are measured: the integer, character and floating types and enums (4 octets, as MIDL's
+    /// C compiler lays them out); a structure's C size depends on the C compiler's packing, so
+    /// `sizeof` of one is an error.
+    fn fold_sizeof(&mut self, e: &Expr) -> CResult<Expr> {
+        let kind = match &e.kind {
+            ExprKind::Sizeof(t) => {
+                let r = self.spec_type(t)?;
+                let n = match r.ty {
+                    Ty::Prim(p) => match p {
+                        Prim::Bool | Prim::U8 | Prim::I8 => 1,
+                        Prim::U16 | Prim::I16 => 2,
+                        Prim::U32 | Prim::I32 | Prim::F32 => 4,
+                        Prim::U64 | Prim::I64 | Prim::F64 => 8,
+                    },
+                    Ty::Def(id) if matches!(self.model.types[id].kind, DefKind::Enum(_)) => 4,
+                    _ => {
+                        return self.err(
+                            e.span,
+                            "sizeof is only computed for integer, character, floating and enum types",
+                        );
+                    }
+                };
+                ExprKind::Int(n)
+            }
+            ExprKind::Unary(op, x) => ExprKind::Unary(op, Box::new(self.fold_sizeof(x)?)),
+            ExprKind::Binary(op, a, b) => ExprKind::Binary(
+                op,
+                Box::new(self.fold_sizeof(a)?),
+                Box::new(self.fold_sizeof(b)?),
+            ),
+            ExprKind::Ternary(c, a, b) => ExprKind::Ternary(
+                Box::new(self.fold_sizeof(c)?),
+                Box::new(self.fold_sizeof(a)?),
+                Box::new(self.fold_sizeof(b)?),
+            ),
+            ExprKind::Cast(t, x) => ExprKind::Cast(t.clone(), Box::new(self.fold_sizeof(x)?)),
+            other => other.clone(),
+        };
+        Ok(Expr { kind, span: e.span })
+    }
+
+    fn const_u64(&mut self, e: &Expr) -> CResult<u64> {
+        let e = &self.fold_sizeof(e)?;
         match ast::eval_const(e, &self.consts) {
             Some(v) if v >= 0 => Ok(v as u64),
             Some(_) => self.err(e.span, "an array size cannot be negative"),
@@ -1474,6 +1652,36 @@ fn attach_switch(ty: Ty, sw: CExpr) -> Ty {
             Ty::Array(a)
         }
         other => other,
+    }
+}
+
+/// A union with an arm that has no `[case]` or `[default]`, as in C (MS-DTYP's EVENT_HEADER).
+fn is_c_union(u: &ast::UnionSpec) -> bool {
+    u.switch.is_none() && u.arms.iter().flatten().any(|a| a.cases.is_empty())
+}
+
+/// A structure member whose type is, or holds inline, such a union.
+fn is_c_union_member(f: &ast::Field) -> bool {
+    match &f.ty.kind {
+        TypeSpecKind::Union(u) => {
+            is_c_union(u)
+                || u.arms
+                    .iter()
+                    .flatten()
+                    .filter_map(|a| a.field.as_ref())
+                    .any(is_c_union_member)
+        }
+        TypeSpecKind::Struct(_, Some(fields)) => fields.iter().any(is_c_union_member),
+        _ => false,
+    }
+}
+
+/// Whether a type is a string behind zero or more pointers.
+fn ends_in_string(ty: &Ty) -> bool {
+    match ty {
+        Ty::String { .. } => true,
+        Ty::Ptr(_, t) => ends_in_string(t),
+        _ => false,
     }
 }
 

@@ -20,6 +20,9 @@ pub(crate) struct Options {
     pub(crate) client: bool,
     /// Synchronous operations' manager routines are `async fn`s (else blocking `fn`s).
     pub(crate) async_server: bool,
+    /// Where the prelude's types live when they are generated once for many files
+    /// (`Builder::shared_prelude`); `None` generates them into each file.
+    pub(crate) shared_prelude: Option<String>,
 }
 
 impl Default for Options {
@@ -29,6 +32,7 @@ impl Default for Options {
             ndr_path: None,
             client: true,
             async_server: false,
+            shared_prelude: None,
         }
     }
 }
@@ -45,6 +49,7 @@ pub(crate) fn generate(model: &Model, opts: &Options) -> Result<String, String> 
         m: model,
         rt: "rt".into(),
         ndr: "ndr".into(),
+        shared: opts.shared_prelude.clone(),
     };
     let ndr_use = match &opts.ndr_path {
         Some(p) => format!("use {p} as ndr;"),
@@ -59,7 +64,9 @@ pub(crate) fn generate(model: &Model, opts: &Options) -> Result<String, String> 
     );
     g.consts(&mut out);
     for id in g.reachable() {
-        g.typedef(id, &mut out);
+        if !g.is_shared(id) {
+            g.typedef(id, &mut out);
+        }
     }
     for itf in &model.interfaces {
         g.interface(itf, opts, &mut out);
@@ -86,6 +93,8 @@ struct Gen<'m> {
     m: &'m Model,
     rt: String,
     ndr: String,
+    /// `Options::shared_prelude`.
+    shared: Option<String>,
 }
 
 /// A context handle, possibly behind a pointer (`[in, unique] ctx_t *`).
@@ -244,7 +253,18 @@ impl Gen<'_> {
     }
 
     fn name(&self, id: TypeId) -> String {
-        ident(&self.m.types[id].name)
+        match &self.shared {
+            Some(path) if self.is_shared(id) => {
+                format!("{path}::{}", ident(&self.m.types[id].name))
+            }
+            _ => ident(&self.m.types[id].name),
+        }
+    }
+
+    /// A prelude type that lives in the shared module instead of this file.
+    fn is_shared(&self, id: TypeId) -> bool {
+        let t = &self.m.types[id];
+        self.shared.is_some() && t.prelude && !t.main
     }
 
     /// MS-DTYP's `GUID` (`unsigned long`, two `unsigned short`s, `byte[8]`), which is generated
@@ -344,6 +364,8 @@ impl Gen<'_> {
                 }
             }
             Ty::ContextHandle => format!("{n}::ContextHandle"),
+            Ty::Int3264 { signed: true } => format!("{n}::Int3264"),
+            Ty::Int3264 { signed: false } => format!("{n}::UInt3264"),
             Ty::Handle => "()".into(),
         }
     }
@@ -939,6 +961,7 @@ impl Gen<'_> {
         match ty {
             Ty::Prim(Prim::Bool) => Some(format!("i64::from({place})")),
             Ty::Prim(p) if p.is_integer() => Some(format!("({place} as i64)")),
+            Ty::Int3264 { .. } => Some(format!("({place}.0 as i64)")),
             Ty::Def(id) => match &self.m.types[*id].kind {
                 DefKind::Enum(_) => Some(format!("({place}.0 as i64)")),
                 _ => None,

@@ -169,7 +169,23 @@
 //!   `#define`/`#undef`, `#if`/`#elif` over integer expressions with `defined(NAME)`,
 //!   `#ifdef`/`#ifndef`/`#else`/`#endif`, and `#pragma` (ignored).
 //! - Interfaces: `uuid`, `version`, `pointer_default`, `endpoint`, `ms_union`, `helpstring` and
-//!   other documentation attributes; operations get opnums in declaration order.
+//!   other documentation attributes (a trailing comma in an attribute list is accepted, as MIDL
+//!   does); operations get opnums in declaration order. A no-break space (U+00A0, which IDL
+//!   copied from the specifications' documents carries) is whitespace.
+//! - Structures and unions defined inline inside a structure or union, named
+//!   (`[switch_is(Level)] union _U { ... } Name;`) or anonymous (`union { ... } u;`, and with no
+//!   member name at all, `union { ... };`, whose member is then called `u`, or `s` for a
+//!   structure). An anonymous one is generated as `<Enclosing>_<member>`.
+//! - `__int3264` (`ULONG_PTR`, `DWORD_PTR`, `SIZE_T`) as `ndr::Int3264` / `ndr::UInt3264`: 4
+//!   octets in NDR20, 8 in NDR64. `sizeof` of integer, character, floating and enum types in
+//!   constant expressions (`[range(0, 8 + 256 * sizeof(WCHAR))]`).
+//! - `[string]` on a type that is already a string typedef (`[in, string] LPWSTR s`, also with a
+//!   size: `[string, size_is(n)] LPSTR s`), and sizing attributes that reach into a pointer
+//!   typedef's levels (`[size_is(, n)] TASK_NAMES *p` with `typedef [string] wchar_t **TASK_NAMES`).
+//! - The whole of MS-DTYP's Appendix A in the prelude; its types with no NDR form (`void *`
+//!   handles, C unions whose arms have no `[case]`) are an error only where an IDL uses them.
+//!   [`Builder::shared_prelude`] and [`Builder::generate_prelude`] generate the prelude's types
+//!   once for a crate of many interfaces.
 //! - Types: all base types (`small`, `short`, `long`, `hyper`, `__int8`…`__int64`, `unsigned`,
 //!   `char`, `wchar_t`, `byte`, `boolean`, `float`, `double`, `error_status_t`, `handle_t`),
 //!   `const`, `typedef` with attributes, `struct`, `enum` and `[v1_enum]`, non-encapsulated
@@ -196,7 +212,7 @@
 //! Pipes, `[callback]`, `[local]`, `[call_as]`, COM (`[object]` interfaces, `library`,
 //! `coclass`, `dispinterface`, `importlib`, `[iid_is]`, interface inheritance), `[transmit_as]`,
 //! `[wire_marshal]`, `[user_marshal]`, `[represent_as]`, `[encode]`/`[decode]` serialization,
-//! function pointers, bit fields, varargs, `__int3264`, function-like macros, member access in
+//! function pointers, bit fields, varargs, function-like macros, member access in
 //! conformance expressions. Not yet handled: union arms or parameters that are themselves
 //! conformant in ways beyond the above, parameters that exist only in the ACF.
 
@@ -230,6 +246,8 @@ const PRELUDE_NAMES: &[&str] = &[
     "wtypes.idl",
     "wtypesbase.idl",
     "basetsd.h",
+    // The Windows SDK header that declares GUID; real IDL (MS-TSCH's, for one) includes it.
+    "guiddef.h",
     "unknwn.idl",
     "oaidl.idl",
     "objidl.idl",
@@ -320,6 +338,35 @@ impl Builder {
     pub fn async_server(mut self, on: bool) -> Self {
         self.opts.async_server = on;
         self
+    }
+
+    /// Generates the MS-DTYP prelude's types (`RPC_UNICODE_STRING`, `RPC_SID`, `FILETIME`...)
+    /// into no file: each file names them as `<path>::NAME` instead, and the crate generates
+    /// them once with [`Builder::generate_prelude`] into the module at `path` (for example
+    /// `crate::dtyp`). Without it (the default) each file carries the prelude types it uses.
+    pub fn shared_prelude(mut self, path: impl Into<String>) -> Self {
+        self.opts.shared_prelude = Some(path.into());
+        self
+    }
+
+    /// The Rust of every MS-DTYP prelude type that has an NDR form, for the module that
+    /// [`Builder::shared_prelude`] names (the prelude's `void *` handles and C unions, which
+    /// have none, are left out).
+    pub fn generate_prelude(&self) -> Result<String, Diagnostics> {
+        let mut sources = Sources::default();
+        let prelude = sources.add("ms-dtyp.idl".into(), None, PRELUDE.to_string());
+        let file = parse_idl(&mut sources, &self.include_dirs, prelude)?;
+        let units = vec![check::Unit { file, main: true }];
+        let model = check::Checker::new(&sources)
+            .prelude_file(prelude)
+            .tolerant(true)
+            .check(&units, None)
+            .map_err(|d| *d)?;
+        let mut opts = self.opts.clone();
+        opts.shared_prelude = None;
+        r#gen::generate(&model, &opts).map_err(|msg| {
+            Diagnostic::without_location("msrpc-idl", format!("internal error: {msg}")).into()
+        })
     }
 
     /// Whether [`Builder::compile`] prints `cargo:rerun-if-changed` lines (default true).
@@ -495,6 +542,7 @@ impl Builder {
             }
         };
         Ok(check::Checker::new(&sources)
+            .prelude_file(prelude)
             .check(&units, acf.as_ref())
             .map_err(|d| *d)?)
     }
@@ -530,10 +578,18 @@ impl Builder {
             let Some(found) =
                 preprocess::find_file(&name, from_path.as_deref(), &self.include_dirs)
             else {
+                let hint = if base.to_ascii_lowercase().ends_with(".h") {
+                    "msrpc-idl ships no Windows SDK headers; the built-in MS-DTYP prelude stands in for"
+                } else {
+                    "the IDL of another protocol (MS-ICPR imports MS-WCCE's ms-wcce.idl, say) must be written beside this file or in an include_dir; the built-in MS-DTYP prelude stands in for"
+                };
                 return Err(sources
                     .diagnostic(
                         span,
-                        format!("cannot find imported file `{name}` (add an include_dir)"),
+                        format!(
+                            "cannot find imported file `{name}` beside the importing file or in an include_dir ({hint} {})",
+                            PRELUDE_NAMES.join(", ")
+                        ),
                     )
                     .into());
             };

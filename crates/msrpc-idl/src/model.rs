@@ -33,6 +33,9 @@ pub(crate) struct TypeDef {
     pub(crate) kind: DefKind,
     /// Defined in the main file (not an import or the prelude).
     pub(crate) main: bool,
+    /// Defined in the built-in MS-DTYP prelude (generated once into a shared module when
+    /// `Builder::shared_prelude` is set).
+    pub(crate) prelude: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +150,11 @@ pub(crate) enum Ty {
         fixed: Option<u64>,
         /// `[size_is]` on a conformant string.
         size: Option<CExpr>,
+    },
+    /// `__int3264` (`signed == true`) or `unsigned __int3264`: 4 octets in NDR20, 8 in NDR64
+    /// (`msrpc_ndr::Int3264` / `UInt3264`).
+    Int3264 {
+        signed: bool,
     },
     /// `[context_handle]`: 20 bytes on the wire.
     ContextHandle,

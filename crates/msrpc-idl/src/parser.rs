@@ -424,6 +424,10 @@ impl<'a> Parser<'a> {
                     break;
                 }
                 self.expect_punct(",")?;
+                // MIDL accepts a trailing comma: `[uuid(...), version(1.0), ]`.
+                if self.eat_punct("]") {
+                    break;
+                }
             }
         }
         Ok(attrs)
@@ -646,6 +650,11 @@ impl<'a> Parser<'a> {
             }
             let attrs = self.attr_lists()?;
             let ty = self.type_spec()?;
+            if let Some(decl) = self.anonymous_member(&ty, &fields) {
+                fields.push(Field { attrs, ty, decl });
+                self.expect_punct(";")?;
+                continue;
+            }
             loop {
                 let decl = self.declarator(true)?;
                 fields.push(Field {
@@ -659,6 +668,33 @@ impl<'a> Parser<'a> {
             }
             self.expect_punct(";")?;
         }
+    }
+
+    /// A member that is an inline structure or union definition with no name (`union { ... };`,
+    /// which MIDL accepts as C does) gets one: `u` for a union, `s` for a structure, numbered
+    /// from 2 when a sibling already has the name.
+    fn anonymous_member(&self, ty: &TypeSpec, siblings: &[Field]) -> Option<Declarator> {
+        if !self.is_punct(";") {
+            return None;
+        }
+        let base = match &ty.kind {
+            TypeSpecKind::Union(u) if u.arms.is_some() => "u",
+            TypeSpecKind::Struct(_, Some(_)) => "s",
+            _ => return None,
+        };
+        let taken = |n: &str| siblings.iter().any(|f| f.decl.name == n);
+        let mut name = base.to_string();
+        let mut k = 2;
+        while taken(&name) {
+            name = format!("{base}{k}");
+            k += 1;
+        }
+        Some(Declarator {
+            ptrs: 0,
+            name,
+            dims: Vec::new(),
+            span: ty.span,
+        })
     }
 
     fn union_rest(&mut self, start: Span) -> PResult<UnionSpec> {
@@ -759,14 +795,20 @@ impl<'a> Parser<'a> {
                     _ => attrs.push(a),
                 }
             }
-            if cases.is_empty() {
-                return self.err(arm_start, "a union arm needs `[case(...)]` or `[default]`");
-            }
+            // An arm without `[case]` or `[default]` is a C union's member: it parses (MS-DTYP's
+            // EVENT_HEADER has one) and the checker refuses the union if anything uses it.
             let field = if self.eat_punct(";") {
                 None
             } else {
                 let ty = self.type_spec()?;
-                let decl = self.declarator(true)?;
+                let siblings: Vec<Field> = arms
+                    .iter()
+                    .filter_map(|a: &UnionArm| a.field.clone())
+                    .collect();
+                let decl = match self.anonymous_member(&ty, &siblings) {
+                    Some(d) => d,
+                    None => self.declarator(true)?,
+                };
                 self.expect_punct(";")?;
                 Some(Field { attrs, ty, decl })
             };

@@ -88,6 +88,12 @@ impl<'a> Preprocessor<'a> {
                 i += 1;
                 continue;
             }
+            // U+00A0 NO-BREAK SPACE (UTF-8 C2 A0) is whitespace: IDL copied out of the Windows
+            // protocol specifications' documents carries it between tokens.
+            if c == 0xC2 && bytes.get(i + 1) == Some(&0xA0) {
+                i += 2;
+                continue;
+            }
             if c == b'/' && bytes.get(i + 1) == Some(&b'/') {
                 while i < bytes.len() && bytes[i] != b'\n' {
                     i += 1;
@@ -276,6 +282,10 @@ impl<'a> Preprocessor<'a> {
             let c = bytes[i];
             if c == b'\\' || c.is_ascii_whitespace() {
                 i += 1;
+                continue;
+            }
+            if c == 0xC2 && bytes.get(i + 1) == Some(&0xA0) {
+                i += 2;
                 continue;
             }
             if c == b'/' && bytes.get(i + 1) == Some(&b'/') {

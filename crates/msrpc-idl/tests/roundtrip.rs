@@ -21,6 +21,9 @@ mod epm_idl {
 mod srvsvc_idl {
     include!("fixtures/shipped/srvsvc.rs");
 }
+mod spec_idl {
+    include!("fixtures/spec.rs");
+}
 
 use msrpc_ndr::{
     ConformantArray, ConformantVaryingArray, ContextHandle, DataRep, ErrorKind, Full, NdrString,
@@ -859,4 +862,91 @@ fn list_wire_order_is_depth_first() {
             "05000000", "06000000", // this node's origin
         )
     );
+}
+
+// ---- constructs of the specifications' full IDL (fixtures/spec.idl) -------------------------
+
+fn spec_config() -> spec_idl::CONFIG {
+    use spec_idl::*;
+    CONFIG {
+        Level: 1,
+        u: _CONFIG_u::Description(Unique::new(WideString::from("svc"))),
+        s: _CONFIG_s {
+            Handle: msrpc_ndr::UInt3264(0xFFFF_FFFF),
+            Offset: msrpc_ndr::Int3264(-2),
+        },
+    }
+}
+
+#[test]
+fn inline_unions_and_structures_round_trip() {
+    use spec_idl::*;
+    round(&spec_config());
+    round(&ENUM_STRUCT {
+        Level: 1,
+        Info: _ENUM_UNION::Level1(Unique::new(INFO_1 {
+            id: 7,
+            name: Unique::new(WideString::from("one")),
+        })),
+    });
+    let name = RPC_UNICODE_STRING {
+        Length: 4,
+        MaximumLength: 4,
+        Buffer: Unique::new(ConformantVaryingArray::new(vec![0x61, 0x62])),
+    };
+    for data in [
+        _RECORD_Data::Number(5),
+        _RECORD_Data::Name(name),
+        _RECORD_Data::Default(9),
+    ] {
+        let r = RECORD {
+            Type: data.discriminant(),
+            Data: data,
+        };
+        round(&r);
+    }
+}
+
+#[test]
+fn inline_union_discriminant_must_match_its_switch() {
+    let mut c = spec_config();
+    c.Level = 2;
+    let err = msrpc_ndr::encode_all(&c, Syntax::Ndr20, DataRep::LITTLE_ENDIAN)
+        .expect_err("Level 2 with the Description arm");
+    assert!(
+        err.to_string().contains("Level") || err.to_string().contains("switch"),
+        "{err}"
+    );
+}
+
+#[test]
+fn int3264_is_four_octets_in_ndr20_and_eight_in_ndr64() {
+    let c = spec_config();
+    let le = DataRep::LITTLE_ENDIAN;
+    let n20 = msrpc_ndr::encode_all(&c.s, Syntax::Ndr20, le).expect("ndr20");
+    let n64 = msrpc_ndr::encode_all(&c.s, Syntax::Ndr64, le).expect("ndr64");
+    assert_eq!(hex(&n20), "fffffffffeffffff");
+    assert_eq!(hex(&n64), "ffffffff00000000feffffffffffffff");
+    // A value wider than 32 bits cannot go out as NDR20.
+    let mut wide = c.s.clone();
+    wide.Handle = msrpc_ndr::UInt3264(1 << 32);
+    assert!(msrpc_ndr::encode_all(&wide, Syntax::Ndr20, le).is_err());
+    assert!(msrpc_ndr::encode_all(&wide, Syntax::Ndr64, le).is_ok());
+}
+
+#[test]
+fn sizeof_in_a_range_is_computed() {
+    use spec_idl::*;
+    // NAME_MAX = 8 + 16 * sizeof(WCHAR) + sizeof(ULONG) = 44.
+    let job = |cb| JOB {
+        JobTime: msrpc_ndr::UInt3264(1),
+        Size: msrpc_ndr::UInt3264(2),
+        cbName: cb,
+        Luid: LUID {
+            LowPart: 3,
+            HighPart: -4,
+        },
+    };
+    round(&job(44));
+    assert!(msrpc_ndr::encode_all(&job(45), Syntax::Ndr20, DataRep::LITTLE_ENDIAN).is_err());
 }

@@ -1,0 +1,228 @@
+//! The thin layer against Samba: smbd's named pipes (scripts/peers/smbd.sh, `MSRPC_SMBD_DIR`)
+//! and samba-dcerpcd over TCP (scripts/peers/samba.sh on 127.0.0.1:135, `MSRPC_SAMBA_DIR`).
+//! Ignored by a plain `cargo test`; `./scripts/test` starts both and runs them.
+
+#![allow(clippy::unwrap_used)]
+#![cfg(all(
+    feature = "srvsvc",
+    feature = "samr",
+    feature = "lsarpc",
+    feature = "ncacn-np"
+))]
+
+use std::path::PathBuf;
+
+use msrpc::{AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, Win32Status};
+use msrpc_windows::lsat::{POLICY_READ_AND_LOOKUP, Policy};
+use msrpc_windows::samr::SamServer;
+use msrpc_windows::{Error, Sid, srvsvc};
+
+fn peer_dir(env: &str, default: &str) -> PathBuf {
+    std::env::var_os(env)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(default))
+}
+
+/// smbd's port and user `msrpc`'s password.
+fn smbd() -> (u16, String) {
+    let dir = peer_dir("MSRPC_SMBD_DIR", "../../target/peers/run/smbd");
+    let port = std::fs::read_to_string(dir.join("port"))
+        .unwrap_or_else(|e| panic!("{}/port: {e}; start scripts/peers/smbd.sh", dir.display()));
+    let pw = std::fs::read_to_string(dir.join("password")).unwrap();
+    (port.trim().parse().unwrap(), pw.trim().to_owned())
+}
+
+fn np(pipe: &str) -> Binding {
+    let (port, pw) = smbd();
+    let mut o = BindingOptions::default();
+    o.smb.port = port;
+    o.smb.credentials = Some(Credentials::parse("msrpc", &pw));
+    Binding::with_options(&format!(r"ncacn_np:127.0.0.1[\pipe\{pipe}]"), o).unwrap()
+}
+
+fn tcp() -> Binding {
+    let dir = peer_dir("MSRPC_SAMBA_DIR", "../../target/peers/run/samba");
+    let pw = std::fs::read_to_string(dir.join("password"))
+        .map(|p| p.trim().to_owned())
+        .unwrap_or_else(|_| "Passw0rd!".to_owned());
+    let mut o = BindingOptions::default();
+    o.auth = Some(AuthInfo::ntlm(
+        AuthnLevel::PktPrivacy,
+        Credentials::parse("msrpc", &pw),
+    ));
+    // No endpoint: msrpc asks the host's endpoint mapper (127.0.0.1:135) for each interface.
+    Binding::with_options("ncacn_ip_tcp:127.0.0.1", o).unwrap()
+}
+
+/// Shares, the SAM's domains, users and groups, and the account domain's SIDs translated, all
+/// through the thin layer over `b(pipe)`.
+///
+/// Over TCP (`lsa: false`) Samba serves lsarpc only for LsarLookupSids3/LsarLookupNames4 under a
+/// Netlogon secure channel, as Windows does ([MS-LSAT] 3.1.4.9): LsarOpenPolicy2 is faulted with
+/// access denied there, and the test checks exactly that.
+async fn everything(b: impl Fn(&str) -> Binding, lsa: bool) {
+    let shares = srvsvc::shares(&b("srvsvc")).await.unwrap();
+    let ipc = shares
+        .iter()
+        .find(|s| s.name == "IPC$")
+        .expect("IPC$ listed");
+    assert_eq!(ipc.kind, 0x8000_0003, "STYPE_IPC | STYPE_SPECIAL");
+    assert_eq!(ipc.kind_name(), "IPC (special)");
+
+    let sam_b = b("samr");
+    let sam = SamServer::connect(&sam_b).await.unwrap();
+    let domains = sam.domains().await.unwrap();
+    assert!(domains.iter().any(|d| d == "Builtin"), "{domains:?}");
+    let (name, domain) = sam.account_domain().await.unwrap();
+    assert!(domains.contains(&name));
+    let sid = domain.sid().clone();
+    assert!(sid.to_string().starts_with("S-1-5-21-"), "{sid}");
+    let mut pages = 0;
+    let users = domain.users(&mut |_| pages += 1).await.unwrap();
+    assert!(pages >= 1);
+    let me = users
+        .iter()
+        .find(|u| u.name == "msrpc")
+        .expect("user msrpc");
+    assert!(me.rid >= 1000, "{me:?}");
+    domain.groups(&mut |_| {}).await.unwrap();
+    domain.aliases(&mut |_| {}).await.unwrap();
+    let builtin = sam
+        .open_domain(&sam.lookup_domain("Builtin").await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(builtin.sid().to_string(), "S-1-5-32");
+    builtin.aliases(&mut |_| {}).await.unwrap();
+    // A handle that was closed is refused before anything is sent.
+    let h = domain.handle().context().clone();
+    domain.close().await.unwrap();
+    let again = msrpc_windows::samr::samr::Client(&sam_b)
+        .samr_enumerate_users_in_domain(msrpc_windows::samr::samr::SamrEnumerateUsersInDomainArgs {
+            DomainHandle: h,
+            EnumerationContext: 0,
+            UserAccountControl: 0,
+            PreferedMaximumLength: 1024,
+        })
+        .await
+        .expect_err("closed handle");
+    assert_eq!(again.status(), Win32Status::ERROR_INVALID_HANDLE, "{again}");
+    drop(builtin); // closes in the background
+    sam.close().await.unwrap();
+
+    if !lsa {
+        let err = Policy::open(&b("lsarpc"), POLICY_READ_AND_LOOKUP)
+            .await
+            .expect_err("lsarpc over TCP without a secure channel");
+        assert_eq!(err.win32(), Some(Win32Status::ERROR_ACCESS_DENIED), "{err}");
+        return;
+    }
+    let lsa = Policy::open(&b("lsarpc"), POLICY_READ_AND_LOOKUP)
+        .await
+        .unwrap();
+    let (lsa_name, lsa_sid) = lsa.account_domain().await.unwrap();
+    assert_eq!(lsa_sid, sid, "LSA and SAM agree on the account domain");
+    assert!(lsa_name.eq_ignore_ascii_case(&name));
+    let bogus: Sid = format!("{sid}-999999").parse().unwrap();
+    let t = lsa
+        .lookup_sids(&[sid.with_rid(me.rid), bogus.clone()])
+        .await
+        .unwrap();
+    assert_eq!(t.len(), 2);
+    assert_eq!(
+        (t[0].name.as_str(), t[0].kind_name()),
+        ("msrpc", "SidTypeUser")
+    );
+    assert!(t[0].domain.eq_ignore_ascii_case(&name), "{:?}", t[0]);
+    assert_eq!(
+        (t[1].sid.clone(), t[1].kind_name()),
+        (bogus.clone(), "SidTypeUnknown")
+    );
+    // None of them mapping is an empty answer, not an error.
+    assert!(lsa.lookup_sids(&[bogus]).await.unwrap().is_empty());
+    lsa.close().await.unwrap();
+}
+
+#[test]
+#[ignore = "needs smbd: ./scripts/test starts it (scripts/peers/smbd.sh)"]
+fn samba_over_named_pipes() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(everything(np, true));
+}
+
+#[test]
+#[ignore = "needs samba-dcerpcd: ./scripts/test starts it (scripts/peers/samba.sh)"]
+fn samba_dcerpcd_over_tcp() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(everything(|_| tcp(), false));
+}
+
+#[test]
+#[ignore = "needs smbd: ./scripts/test starts it (scripts/peers/smbd.sh)"]
+fn errors_carry_the_status_name() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sam = SamServer::connect(&np("samr")).await.unwrap();
+        let err = sam
+            .lookup_domain("NoSuchDomain")
+            .await
+            .expect_err("no such domain");
+        assert!(matches!(err, Error::Nt { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("STATUS_NO_SUCH_DOMAIN (0xC00000DF)"),
+            "{err}"
+        );
+    });
+}
+
+/// svcctl, winreg and eventlog over smbd's pipes: Samba's service list, its registry's
+/// `CurrentVersion` key, and an event log it does not keep refused by NT name.
+#[cfg(all(feature = "svcctl", feature = "winreg", feature = "eventlog"))]
+#[test]
+#[ignore = "needs smbd: ./scripts/test starts it (scripts/peers/smbd.sh)"]
+fn services_registry_and_eventlog_over_named_pipes() {
+    use msrpc_windows::winreg::Key;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let services = msrpc_windows::svcctl::services(&np("svcctl"))
+            .await
+            .unwrap();
+        let rr = services
+            .iter()
+            .find(|s| s.name == "RemoteRegistry")
+            .expect("Samba lists RemoteRegistry");
+        assert_eq!(rr.state_name(), "RUNNING", "{rr:?}");
+
+        let b = np("winreg");
+        let k = Key::open(&b, r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion")
+            .await
+            .unwrap();
+        let subkeys = k.subkeys().await.unwrap();
+        assert!(subkeys.iter().any(|s| s == "Winlogon"), "{subkeys:?}");
+        let values = k.values().await.unwrap();
+        let root = values
+            .iter()
+            .find(|v| v.name == "SystemRoot")
+            .expect("SystemRoot");
+        assert_eq!(root.kind_name(), "REG_SZ");
+        assert!(
+            root.display().to_ascii_lowercase().ends_with(r"\windows"),
+            "{root:?}"
+        );
+        k.close().await.unwrap();
+        let err = Key::open(&b, r"HKLM\NoSuchKey\AtAll")
+            .await
+            .expect_err("missing key");
+        assert_eq!(
+            err.win32(),
+            Some(Win32Status(2)),
+            "ERROR_FILE_NOT_FOUND: {err}"
+        );
+
+        let err = msrpc_windows::eventlog::newest_records(&np("eventlog"), "Security", 5)
+            .await
+            .expect_err("smbd keeps no Security log");
+        assert!(matches!(err, Error::Nt { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("ElfrOpenELW: STATUS_"), "{err}");
+    });
+}
