@@ -29,6 +29,7 @@ use msrpc_proto::wire::{AuthLevel, AuthType};
 // `pac`) and `spnego`, on the shared `sspi` plumbing of `sspi_glue`. This file picks the context
 // a connection gets: `AuthInfo::client_context` on the client, `StoreAcceptor` on the server, and
 // `Primed` for a first leg run ahead of time.
+mod ccache;
 mod config;
 mod der;
 mod kerberos;
@@ -42,6 +43,10 @@ mod spnego_server;
 mod sspi_glue;
 mod users;
 
+pub use ccache::{
+    Ccache, CcacheCredential, CcachePrincipal, MAX_CCACHE_BYTES, MAX_CCACHE_COUNT,
+    MAX_CCACHE_CREDENTIALS,
+};
 pub use config::{
     AuthInfo, AuthnLevel, AuthnService, ClientIdentity, ClientKey, Credentials, KerberosTarget,
 };
