@@ -34,6 +34,7 @@ mod config;
 mod der;
 mod kerberos;
 mod keytab;
+mod krb_initiator;
 mod mic;
 mod ntlm;
 mod ntlm_session;
@@ -55,6 +56,7 @@ pub use keytab::{Keytab, KeytabEntry, MAX_KEYTAB_BYTES};
 pub use users::{UserStore, UsersFileError};
 
 use kerberos::KerberosContext;
+use krb_initiator::TgtKerberos;
 use ntlm::NtlmContext;
 use spnego::{NegotiateClient, NegotiateKerberos};
 use spnego_server::NegotiateServer;
@@ -86,6 +88,15 @@ impl AuthInfo {
                         "Kerberos needs a KDC and a service principal (AuthInfo::kerberos)",
                     ));
                 };
+                if let Some(tgt) = self.tgt()? {
+                    return Ok(Box::new(TgtKerberos::new(
+                        level,
+                        context_id,
+                        tgt,
+                        &target.kdc,
+                        &target.service_principal,
+                    )));
+                }
                 Box::new(KerberosContext::client(
                     level,
                     context_id,
@@ -94,6 +105,28 @@ impl AuthInfo {
                 )?)
             }
         })
+    }
+}
+
+impl AuthInfo {
+    /// The TGT a Kerberos client starts from: the one [`AuthInfo::with_ccache`] read, or, when
+    /// the credentials have no password and no keytab key, the one of the cache `KRB5CCNAME`
+    /// names (read now). `None`: the AS exchange with the password or key.
+    fn tgt(&self) -> Result<Option<krb_initiator::Tgt>, AuthError> {
+        let Some(target) = &self.kerberos else {
+            return Ok(None);
+        };
+        if let Some(tgt) = &target.tgt {
+            return Ok(Some(tgt.clone()));
+        }
+        if !self.credentials.password.is_empty() || target.client_key.is_some() {
+            return Ok(None);
+        }
+        let Some(path) = std::env::var_os("KRB5CCNAME") else {
+            return Ok(None);
+        };
+        let info = self.clone().with_ccache(path)?;
+        Ok(info.kerberos.and_then(|t| t.tgt))
     }
 }
 
