@@ -185,3 +185,132 @@ async fn addc_a_ccache_tgt_calls_the_dcs_mgmt_samr_and_lsarpc_at_every_level() {
         assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{level}: {e}");
     }
 }
+
+const WHO: SyntaxId = SyntaxId::new(uuid::uuid!("0e3f5a7c-1b2d-4e6f-8a9b-0c1d2e3f4a62"), 1, 0);
+
+#[derive(Default)]
+struct Who;
+
+impl Interface for Who {
+    fn syntax(&self) -> SyntaxId {
+        WHO
+    }
+    fn name(&self) -> &str {
+        "who"
+    }
+    fn operation_count(&self) -> u16 {
+        1
+    }
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
+        let out = match call.client() {
+            Some(c) => format!("{}@{} {}", c.user, c.domain, c.level),
+            None => "anonymous".into(),
+        };
+        call.answer(out.into_bytes())
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn addc_a_ccache_tgt_logs_on_to_a_keytab_server_at_every_level() {
+    let dc = dc();
+    let cache = dc.kinit("ccache-test.server", &[]);
+    let keytab = Keytab::from_file(dc.var("MSRPC_ADDC_KEYTAB")).unwrap();
+    let spn = dc.var("MSRPC_ADDC_SERVICE_SPN").to_owned();
+    let service =
+        KerberosService::from_keytab(&keytab, Some(&spn), dc.var("MSRPC_ADDC_KDC_URL")).unwrap();
+    let s = Server::builder()
+        .interface(Arc::new(Who))
+        .kerberos(service)
+        .interface_security(WHO, InterfaceSecurity::min_level(AuthnLevel::Connect))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let text = s.bindings()[0].to_string();
+    for level in LEVELS {
+        let b = binding(&text, dc.auth(level, &cache, &spn));
+        for _ in 0..3 {
+            let r = b
+                .call(WHO, 0, |_, _| Ok(Vec::new()))
+                .await
+                .unwrap_or_else(|e| panic!("{level}: {e}"));
+            let who = String::from_utf8(r.stub).unwrap();
+            assert_eq!(
+                who.to_lowercase(),
+                format!("alice@{} {level}", dc.var("MSRPC_ADDC_REALM")).to_lowercase()
+            );
+        }
+    }
+    // A ticket for another service (the DC's): the keytab server cannot read it.
+    let b = binding(
+        &text,
+        dc.auth(
+            AuthnLevel::PktIntegrity,
+            &cache,
+            dc.var("MSRPC_ADDC_DC_SPN"),
+        ),
+    );
+    let e = b.call(WHO, 0, |_, _| Ok(Vec::new())).await.unwrap_err();
+    assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{e}");
+    s.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn addc_an_expired_tgt_a_cache_without_one_and_a_kdc_refusal_give_clear_errors() {
+    let dc = dc();
+    let spn = dc.var("MSRPC_ADDC_DC_SPN").to_owned();
+    let kdc = dc.var("MSRPC_ADDC_KDC_URL");
+    let level = AuthnLevel::PktIntegrity;
+    // A TGT that lives 2 seconds, read after it has expired.
+    let short = dc.kinit("ccache-test.short", &["-l", "2s"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let e = AuthInfo::kerberos(level, Credentials::new("", "", ""), kdc, &spn)
+        .with_ccache(&short)
+        .unwrap_err();
+    eprintln!("expired: {e}");
+    assert!(e.detail.contains("expired"), "{e}");
+    // A cache with no TGT for the realm asked for.
+    let cache = dc.kinit("ccache-test.errors", &[]);
+    let e = AuthInfo::kerberos(
+        level,
+        Credentials::new("alice", "OTHER.TEST", ""),
+        kdc,
+        &spn,
+    )
+    .with_ccache(&cache)
+    .unwrap_err();
+    eprintln!("no TGT: {e}");
+    assert!(
+        e.detail.contains("no TGT (krbtgt/OTHER.TEST@OTHER.TEST)"),
+        "{e}"
+    );
+    // Not a cache at all.
+    let e = AuthInfo::kerberos(level, Credentials::new("", "", ""), kdc, &spn)
+        .with_ccache(dc.var("MSRPC_ADDC_KEYTAB"))
+        .unwrap_err();
+    eprintln!("a keytab: {e}");
+    assert!(e.detail.contains("malformed credential cache"), "{e}");
+    // The KDC refuses a TGS-REQ for a principal it does not know.
+    let b = dc.binding(135, dc.auth(level, &cache, "host/nosuch.ad.msrpc.test"));
+    let e = mgmt::is_server_listening(&b).await.unwrap_err();
+    eprintln!("unknown SPN: {e}");
+    assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{e}");
+    assert!(e.to_string().contains("server not found"), "{e}");
+    // An unreachable KDC.
+    let auth = AuthInfo::kerberos(
+        level,
+        Credentials::new("", "", ""),
+        "tcp://127.0.0.1:9",
+        &spn,
+    )
+    .with_ccache(&cache)
+    .unwrap();
+    let e = mgmt::is_server_listening(&dc.binding(135, auth))
+        .await
+        .unwrap_err();
+    eprintln!("unreachable KDC: {e}");
+    assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{e}");
+    assert!(e.to_string().contains("KDC 127.0.0.1:9"), "{e}");
+}

@@ -169,7 +169,8 @@ impl Ccache {
             0x0503 => {}
             0x0501 | 0x0502 => {
                 return Err(malformed(&format!(
-                    "version {version:#06x} (native byte order) is not supported: use 0x0504"
+                    "version {version:#06x} is not read (an old native-byte-order cache, or a \
+                     keytab, which starts the same way): kinit writes 0x0504"
                 )));
             }
             v => return Err(malformed(&format!("unknown version {v:#06x}"))),
