@@ -56,6 +56,17 @@ impl Dc {
         .with_ccache(cache)
         .unwrap()
     }
+    /// The same inside SPNEGO (auth type 9, Kerberos only).
+    fn negotiate(&self, level: AuthnLevel, cache: &Path, spn: &str) -> AuthInfo {
+        AuthInfo::negotiate_kerberos(
+            level,
+            Credentials::new("", "", ""),
+            self.var("MSRPC_ADDC_KDC_URL"),
+            spn,
+        )
+        .with_ccache(cache)
+        .unwrap()
+    }
     fn binding(&self, port: u16, auth: AuthInfo) -> Binding {
         binding(&format!("ncacn_ip_tcp:127.0.0.1[{port}]"), auth)
     }
@@ -313,4 +324,58 @@ async fn addc_an_expired_tgt_a_cache_without_one_and_a_kdc_refusal_give_clear_er
     eprintln!("unreachable KDC: {e}");
     assert_eq!(e.status(), Win32Status::ERROR_ACCESS_DENIED, "{e}");
     assert!(e.to_string().contains("KDC 127.0.0.1:9"), "{e}");
+}
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn addc_spnego_with_a_ccache_tgt_to_the_dc_and_a_keytab_server_at_every_level() {
+    let dc = dc();
+    let cache = dc.kinit("ccache-test.spnego", &[]);
+    let dc_spn = dc.var("MSRPC_ADDC_DC_SPN").to_owned();
+    let samr = tcp_port(SAMR).await;
+    let keytab = Keytab::from_file(dc.var("MSRPC_ADDC_KEYTAB")).unwrap();
+    let spn = dc.var("MSRPC_ADDC_SERVICE_SPN").to_owned();
+    let service =
+        KerberosService::from_keytab(&keytab, Some(&spn), dc.var("MSRPC_ADDC_KDC_URL")).unwrap();
+    let s = Server::builder()
+        .interface(Arc::new(Who))
+        .kerberos(service)
+        .interface_security(WHO, InterfaceSecurity::min_level(AuthnLevel::Connect))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let text = s.bindings()[0].to_string();
+    for level in LEVELS {
+        let b = dc.binding(135, dc.negotiate(level, &cache, &dc_spn));
+        for _ in 0..3 {
+            assert!(
+                mgmt::is_server_listening(&b)
+                    .await
+                    .unwrap_or_else(|e| panic!("{level}: DC mgmt: {e}")),
+                "{level}"
+            );
+        }
+        if level != AuthnLevel::Connect {
+            let b = dc.binding(samr, dc.negotiate(level, &cache, &dc_spn));
+            let reply = samr_domains(&b)
+                .await
+                .unwrap_or_else(|e| panic!("{level}: samr: {e}"));
+            let n = utf16("BUILTIN");
+            assert!(reply.windows(n.len()).any(|w| w == n.as_slice()), "{level}");
+        }
+        let b = binding(&text, dc.negotiate(level, &cache, &spn));
+        for _ in 0..3 {
+            let r = b
+                .call(WHO, 0, |_, _| Ok(Vec::new()))
+                .await
+                .unwrap_or_else(|e| panic!("{level}: keytab server: {e}"));
+            let who = String::from_utf8(r.stub).unwrap();
+            assert_eq!(
+                who.to_lowercase(),
+                format!("alice@{} {level}", dc.var("MSRPC_ADDC_REALM")).to_lowercase()
+            );
+        }
+    }
+    s.shutdown(Duration::from_secs(1)).await;
 }

@@ -56,7 +56,7 @@ pub use keytab::{Keytab, KeytabEntry, MAX_KEYTAB_BYTES};
 pub use users::{UserStore, UsersFileError};
 
 use kerberos::KerberosContext;
-use krb_initiator::TgtKerberos;
+use krb_initiator::{NegotiateTgt, TgtKerberos};
 use ntlm::NtlmContext;
 use spnego::{NegotiateClient, NegotiateKerberos};
 use spnego_server::NegotiateServer;
@@ -73,6 +73,15 @@ impl AuthInfo {
                 Box::new(NtlmContext::client(level, context_id, &self.credentials))
             }
             AuthnService::Negotiate => match &self.kerberos {
+                Some(target) if let Some(tgt) = self.tgt()? => {
+                    Box::new(NegotiateTgt::new(TgtKerberos::new(
+                        level,
+                        context_id,
+                        tgt,
+                        &target.kdc,
+                        &target.service_principal,
+                    )))
+                }
                 Some(target) => Box::new(NegotiateKerberos::new(
                     level,
                     context_id,
