@@ -379,3 +379,24 @@ async fn addc_spnego_with_a_ccache_tgt_to_the_dc_and_a_keytab_server_at_every_le
     }
     s.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn addc_parallel_calls_with_a_ccache_tgt_on_one_signed_and_one_sealed_connection() {
+    let dc = dc();
+    let cache = dc.kinit("ccache-test.parallel", &[]);
+    let spn = dc.var("MSRPC_ADDC_DC_SPN").to_owned();
+    for level in [AuthnLevel::PktIntegrity, AuthnLevel::PktPrivacy] {
+        let b = dc.binding(135, dc.auth(level, &cache, &spn));
+        mgmt::is_server_listening(&b).await.unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let b = b.clone();
+            tasks.push(tokio::spawn(async move { mgmt::inq_if_ids(&b).await }));
+        }
+        for t in tasks {
+            let ids = t.await.unwrap().unwrap_or_else(|e| panic!("{level}: {e}"));
+            assert!(ids.iter().any(|i| i.uuid == EPM), "{level}");
+        }
+    }
+}
