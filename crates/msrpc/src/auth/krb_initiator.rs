@@ -706,6 +706,126 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A context that has sent its AP-REQ (as after the TGS exchange), without a KDC.
+    fn after_ap_req() -> TgtKerberos {
+        let cc =
+            super::super::ccache::Ccache::parse(include_bytes!("../../tests/data/alice.ccache"))
+                .unwrap();
+        let tgt = Tgt::from_credential(cc.tgt(None, 0).unwrap(), cc.time_offset).unwrap();
+        let mut ctx = TgtKerberos::new(
+            AuthLevel::PKT_INTEGRITY,
+            0,
+            tgt,
+            "tcp://127.0.0.1:9",
+            "host/x",
+        );
+        let now = time::OffsetDateTime::now_utc();
+        ctx.state = State::SentApReq {
+            key: vec![7; 32],
+            enctype: CipherSuite::Aes256CtsHmacSha196,
+            ctime: KerberosTime::from(GeneralizedTime::from(now)),
+            cusec: now.microsecond(),
+        };
+        ctx.legs = 1;
+        ctx
+    }
+
+    fn ap_rep(key: &[u8], part: &EncApRepPart) -> Vec<u8> {
+        use picky_krb::data_types::EncryptedData;
+        use picky_krb::messages::ApRepInner;
+        let plain = picky_asn1_der::to_vec(part).unwrap();
+        let cipher = CipherSuite::Aes256CtsHmacSha196
+            .cipher()
+            .encrypt(key, AP_REP_ENC, &plain)
+            .unwrap();
+        let rep = ApRep::from(ApRepInner {
+            pvno: ExplicitContextTag0::from(IntegerAsn1::from(vec![5])),
+            msg_type: ExplicitContextTag1::from(IntegerAsn1::from(vec![15])),
+            enc_part: ExplicitContextTag2::from(EncryptedData {
+                etype: ExplicitContextTag0::from(IntegerAsn1::from(vec![18])),
+                kvno: Optional::from(None),
+                cipher: ExplicitContextTag2::from(OctetStringAsn1::from(cipher)),
+            }),
+        });
+        picky_asn1_der::to_vec(&rep).unwrap()
+    }
+
+    #[test]
+    fn an_ap_rep_must_decrypt_echo_our_time_and_carry_a_subkey() {
+        use picky_krb::data_types::EncApRepPartInner;
+        let part = |ctx: &TgtKerberos, cusec_delta: u32, subkey: bool| {
+            let State::SentApReq { ctime, cusec, .. } = &ctx.state else {
+                unreachable!()
+            };
+            EncApRepPart::from(EncApRepPartInner {
+                ctime: ExplicitContextTag0::from(ctime.clone()),
+                cusec: ExplicitContextTag1::from(unsigned(cusec + cusec_delta)),
+                subkey: Optional::from(subkey.then(|| {
+                    ExplicitContextTag2::from(EncryptionKey {
+                        key_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![18])),
+                        key_value: ExplicitContextTag1::from(OctetStringAsn1::from(vec![9; 32])),
+                    })
+                })),
+                seq_number: Optional::from(Some(ExplicitContextTag3::from(unsigned(77)))),
+            })
+        };
+        // Not the service: another key.
+        let mut ctx = after_ap_req();
+        let e = ctx
+            .step(Some(&ap_rep(&[8; 32], &part(&ctx, 0, true))))
+            .unwrap_err();
+        assert_eq!(e.kind, AuthFailure::LogonFailure, "{}", e.detail);
+        assert!(e.detail.contains("does not decrypt"), "{}", e.detail);
+        // Not our authenticator's time: a replayed AP-REP.
+        let mut ctx = after_ap_req();
+        let e = ctx
+            .step(Some(&ap_rep(&[7; 32], &part(&ctx, 1, true))))
+            .unwrap_err();
+        assert!(e.detail.contains("echo"), "{}", e.detail);
+        // No subkey.
+        let mut ctx = after_ap_req();
+        let e = ctx
+            .step(Some(&ap_rep(&[7; 32], &part(&ctx, 0, false))))
+            .unwrap_err();
+        assert!(e.detail.contains("subkey"), "{}", e.detail);
+        // Garbage, truncated.
+        let mut ctx = after_ap_req();
+        let good = ap_rep(&[7; 32], &part(&ctx, 0, true));
+        assert!(ctx.step(Some(&good[..good.len() / 2])).is_err());
+        // The real thing (after the bad token, which left the context waiting): the third leg,
+        // and tokens under the acceptor's subkey.
+        let AuthStep::Complete(Some(third)) = ctx.step(Some(&good)).unwrap() else {
+            panic!("no third leg");
+        };
+        assert_eq!(third.first(), Some(&0x6f), "an AP-REP");
+        let mut pdu = vec![0u8; 32 + mic::MIC_LEN];
+        ctx.protect(&mut pdu, 16..24, 32..32 + mic::MIC_LEN)
+            .unwrap();
+        let mut server = PerMessage::new(vec![9; 32], false).unwrap();
+        server.verify(&pdu[..32], &pdu[32..]).unwrap();
+        assert!(ctx.step(Some(&good)).is_err(), "a fourth leg");
+    }
+
+    #[test]
+    fn spnego_refusals_and_bad_tokens_are_errors() {
+        use super::super::spnego_server::{REJECT, neg_token_resp};
+        let mut neg = NegotiateTgt::new(after_ap_req());
+        neg.legs = 1;
+        let e = neg
+            .step(Some(&neg_token_resp(Some(REJECT), None, None, None)))
+            .unwrap_err();
+        assert_eq!(e.kind, AuthFailure::LogonFailure, "{}", e.detail);
+        let mut neg = NegotiateTgt::new(after_ap_req());
+        neg.legs = 1;
+        assert!(neg.step(Some(&[0xa1, 0x05, 0x30])).is_err());
+        let mut neg = NegotiateTgt::new(after_ap_req());
+        neg.legs = 1;
+        let e = neg
+            .step(Some(&neg_token_resp(Some(1), None, None, None)))
+            .unwrap_err();
+        assert!(e.detail.contains("no AP-REP"), "{}", e.detail);
+    }
+
     #[test]
     fn kdc_urls_parse_or_give_clear_errors() {
         assert_eq!(
