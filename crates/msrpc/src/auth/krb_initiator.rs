@@ -114,7 +114,10 @@ impl Tgt {
             key: cred.key().to_vec(),
             enctype,
             cname: PrincipalName {
-                name_type: ExplicitContextTag0::from(IntegerAsn1::from(vec![1])),
+                // The cache's name type (1, NT-PRINCIPAL, from kinit).
+                name_type: ExplicitContextTag0::from(IntegerAsn1::from_bytes_be_unsigned(
+                    cred.client.name_type.to_be_bytes().to_vec(),
+                )),
                 name_string: ExplicitContextTag1::from(Asn1SequenceOf::from(names)),
             },
             realm: cred.client.realm.clone(),
