@@ -6,7 +6,8 @@
 # wrong password refused): the reference run. Then
 # `msrpc serve --keytab` (the exported keytab, SPN host/srv1.ad.msrpc.test) is called by the same
 # python3-samba driver and by msrpc's own CLI at every level, with a password and with a keytab, and the
-# CLI calls the DC's mgmt with Kerberos, and impacket -k (tickets from the ccache) calls msrpc serve --keytab
+# CLI calls the DC's mgmt with Kerberos (also from the TGT in kinit's ccache, --ccache and $KRB5CCNAME, plain and
+# SPNEGO), and impacket -k (tickets from the ccache) calls msrpc serve --keytab
 # at every level. Everything runs inside the namespace.
 #
 # Uses the DC in MSRPC_ADDC_DIR (./scripts/test starts it); without it, starts one in the work directory and
@@ -135,6 +136,28 @@ if MSRPC_PASSWORD=$pw in_dc timeout 30 "$real_bin" ping --user "$user" --auth-se
 else
   fail "msrpc ping with SPNEGO/Kerberos to the DC: $(tail -3 "$work/ping-dc-spnego.txt")"
 fi
+# A TGT from the ccache kinit filled above (no password, no keytab): --ccache FILE, and $KRB5CCNAME alone.
+for level in connect packet integrity privacy; do
+  for svc in kerberos negotiate; do
+    if in_dc timeout 30 "$real_bin" ifids --user "$user" --auth-service $svc --kdc "$MSRPC_ADDC_KDC_URL" \
+        --ccache "$work/ccache" --server-principal "$MSRPC_ADDC_SERVICE_SPN" --auth-level $level \
+        "ncacn_ip_tcp:127.0.0.1[$MSRPC_PORT]" > "$work/ifids-ccache-$svc-$level.txt" 2>&1 \
+        && grep -q 7f6c4340-eb67-11d1-b9d7-00c04fad9a3b "$work/ifids-ccache-$svc-$level.txt"; then
+      ok "msrpc ifids --ccache ($svc) at $level to msrpc serve --keytab"
+    else
+      fail "msrpc ifids --ccache ($svc) at $level to msrpc serve --keytab: $(tail -3 "$work/ifids-ccache-$svc-$level.txt")"
+    fi
+  done
+done
+for svc in kerberos negotiate; do
+  if in_dc env -u MSRPC_PASSWORD KRB5CCNAME="FILE:$work/ccache" timeout 30 "$real_bin" ping --user "$user" \
+      --auth-service $svc --kdc "$MSRPC_ADDC_KDC_URL" --server-principal "$MSRPC_ADDC_DC_SPN" \
+      --auth-level privacy "ncacn_ip_tcp:127.0.0.1[135]" > "$work/ping-dc-ccache-$svc.txt" 2>&1; then
+    ok "msrpc ping ($svc, the TGT from \$KRB5CCNAME) at privacy to the DC's mgmt"
+  else
+    fail "msrpc ping ($svc) with \$KRB5CCNAME to the DC: $(tail -3 "$work/ping-dc-ccache-$svc.txt")"
+  fi
+done
 # The README's lsarpc example, as written there (Kerberos for the SMB session and for RPC at privacy).
 if MSRPC_PASSWORD=$pw in_dc timeout 60 "$real_bin" ifids --user alice@AD.MSRPC.TEST \
     --auth-service kerberos --kdc tcp://127.0.0.1:88 --server-principal host/dc1.ad.msrpc.test \
@@ -179,8 +202,8 @@ if [ $captured = 1 ]; then
   capture_stop
   # tshark dissects the Kerberos and SPNEGO tokens and finds nothing wrong with msrpc's or the DC's
   # PDUs (MIC and wrap tokens included).
-  pcap_check -l msrpc "$work/krb5.pcap" "$MSRPC_PORT" --port 135 --expect bind=14 --expect auth3=4 \
-    --expect request=18 --expect response=18 --expect alter_context=7
+  pcap_check -l msrpc "$work/krb5.pcap" "$MSRPC_PORT" --port 135 --expect bind=24 --expect auth3=9 \
+    --expect request=28 --expect response=28 --expect alter_context=12
 fi
 # The DC's ticket (host/dc1) presented to msrpc serve by impacket: refused (after the capture, whose check
 # would flag the bind_nak as a warning).

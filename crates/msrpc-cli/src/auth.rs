@@ -45,6 +45,11 @@ pub(crate) struct ClientAuthArgs {
     /// Kerberos: log on with USER's key from this keytab instead of a password.
     #[arg(long, value_name = "FILE")]
     keytab: Option<std::path::PathBuf>,
+    /// Kerberos: start from the TGT in this MIT credential cache (`kinit -c FILE:PATH`; a
+    /// FILE: prefix is taken) instead of a password: no password is asked for. Without it, and
+    /// with neither $MSRPC_PASSWORD nor --keytab, the cache $KRB5CCNAME names is used when set.
+    #[arg(long, value_name = "FILE", conflicts_with = "keytab")]
+    ccache: Option<std::path::PathBuf>,
 }
 
 /// The SMB layer of `ncacn_np` bindings, for every client command that takes a binding.
@@ -73,8 +78,16 @@ impl ClientAuthArgs {
         };
         let password = match std::env::var(PASSWORD_ENV) {
             Ok(p) => p,
-            // A keytab logon needs no password.
-            Err(_) if self.keytab.is_some() => String::new(),
+            // A keytab or ccache logon needs no password.
+            Err(_) if self.keytab.is_some() || self.ccache.is_some() => String::new(),
+            // Kerberos with $KRB5CCNAME: the library reads that cache.
+            Err(_)
+                if self.auth_service != AuthnService::Ntlm
+                    && self.kdc.is_some()
+                    && std::env::var_os("KRB5CCNAME").is_some() =>
+            {
+                String::new()
+            }
             Err(_) => {
                 rpassword::prompt_password(format!("password for {user}: ")).map_err(|e| {
                     Failure::usage(format!(
@@ -100,6 +113,15 @@ impl ClientAuthArgs {
                 } else {
                     AuthInfo::kerberos(self.auth_level, creds, kdc, spn)
                 };
+                if let Some(path) = &self.ccache {
+                    return {
+                        options.auth = Some(
+                            info.with_ccache(path)
+                                .map_err(|e| Failure::usage(e.detail))?,
+                        );
+                        Ok(())
+                    };
+                }
                 match &self.keytab {
                     None => info,
                     Some(path) => {

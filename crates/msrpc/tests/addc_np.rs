@@ -367,3 +367,44 @@ async fn addc_kerberos_smb_bad_logons_give_clear_errors() {
         .expect("an unreachable KDC never hangs");
     expect_denied("unreachable KDC", r, &["kdc at 127.0.0.1:9", "unreachable"]);
 }
+
+#[tokio::test]
+#[ignore = "needs addc: ./scripts/test starts it"]
+async fn addc_one_ccache_for_the_smb_session_and_rpc_kerberos_over_pipes() {
+    let dc = dc();
+    let host = dc.var("MSRPC_ADDC_DC_HOST");
+    let cache = format!("{}/np-rpc-ccache.ccache", dc.dir);
+    let _ = std::fs::remove_file(&cache);
+    assert!(kinit(&dc, &cache), "kinit alice");
+    for level in [
+        AuthnLevel::Pkt,
+        AuthnLevel::PktIntegrity,
+        AuthnLevel::PktPrivacy,
+    ] {
+        let nobody = || Credentials::new("", "", "");
+        let spn = dc.var("MSRPC_ADDC_DC_SPN");
+        for auth in [
+            AuthInfo::kerberos(level, nobody(), dc.kdc(), spn),
+            AuthInfo::negotiate_kerberos(level, nobody(), dc.kdc(), spn),
+        ] {
+            // No password anywhere: the SMB session's cifs ticket and RPC's host ticket both come
+            // from the cache's TGT.
+            let auth = auth.with_ccache(&cache).unwrap();
+            let service = auth.service;
+            let mut o = options(auth);
+            o.smb.auth = SmbAuth::Kerberos(SmbKerberos::new(dc.kdc()).with_ccache(&cache));
+            let b = dc.pipe(host, "lsarpc", o.clone());
+            lsa_open_and_close(&b)
+                .await
+                .unwrap_or_else(|e| panic!("{level} {service:?}: lsarpc: {e}"));
+            assert_kerberos_session(&b, &format!("{level} {service:?}"));
+            let b = dc.pipe(host, "samr", o);
+            let reply = samr_domains(&b)
+                .await
+                .unwrap_or_else(|e| panic!("{level} {service:?}: samr: {e}"));
+            let n = utf16("BUILTIN");
+            assert!(reply.windows(n.len()).any(|w| w == n.as_slice()), "{level}");
+        }
+    }
+    std::fs::remove_file(&cache).unwrap();
+}

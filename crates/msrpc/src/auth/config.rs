@@ -7,7 +7,9 @@ use std::str::FromStr;
 use msrpc_proto::auth::{AuthError, AuthFailure};
 use msrpc_proto::wire::{AuthLevel, AuthType};
 
+use super::ccache::Ccache;
 use super::keytab::{self, Keytab};
+use super::krb_initiator::Tgt;
 
 /// Authentication level (`RPC_C_AUTHN_LEVEL_*`): how much of each call is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -257,6 +259,9 @@ pub struct KerberosTarget {
     /// The client's long-term key from a keytab, used instead of the password
     /// ([`AuthInfo::with_keytab`]).
     pub client_key: Option<ClientKey>,
+    /// The TGT from a credential cache ([`AuthInfo::with_ccache`]), used instead of an AS
+    /// exchange.
+    pub(crate) tgt: Option<Tgt>,
 }
 
 /// A client's long-term Kerberos key (from a keytab). `Debug` never shows it.
@@ -303,6 +308,7 @@ impl AuthInfo {
                 kdc: kdc.into(),
                 service_principal: service_principal.into(),
                 client_key: None,
+                tgt: None,
             }),
         }
     }
@@ -332,6 +338,40 @@ impl AuthInfo {
         });
         if self.credentials.domain.is_empty() {
             self.credentials.domain = entry.realm.clone();
+        }
+        Ok(self)
+    }
+
+    /// Kerberos starting from the TGT in the MIT credential cache at `path` (`kinit -c
+    /// FILE:PATH`; a `FILE:` prefix as in `KRB5CCNAME` is accepted): the TGS exchange for the
+    /// service uses the TGT and its session key, so neither a password nor a keytab is needed.
+    /// The TGT is the one of the credentials' realm (their domain), or of the cache's default
+    /// principal when the domain is empty; an empty user and domain are filled in from the
+    /// cache. Fails with a clear error when this is not Kerberos (or Negotiate choosing it),
+    /// the file cannot be read, it has no TGT for the realm, or the TGT has expired.
+    ///
+    /// Without this, a Kerberos binding whose credentials have no password (and no keytab)
+    /// reads the cache `KRB5CCNAME` names when a connection starts.
+    pub fn with_ccache(mut self, path: impl AsRef<std::path::Path>) -> Result<AuthInfo, AuthError> {
+        let Some(target) = self.kerberos.as_mut() else {
+            return Err(AuthError::new(
+                AuthFailure::Unsupported,
+                "a credential cache is for Kerberos (AuthInfo::kerberos)",
+            ));
+        };
+        let cc = Ccache::from_file(path)?;
+        let realm =
+            (!self.credentials.domain.is_empty()).then_some(self.credentials.domain.as_str());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let cred = cc.tgt(realm, now)?;
+        target.tgt = Some(Tgt::from_credential(cred, cc.time_offset)?);
+        if self.credentials.user.is_empty() {
+            self.credentials.user = cc.principal.name();
+        }
+        if self.credentials.domain.is_empty() {
+            self.credentials.domain = cc.principal.realm.clone();
         }
         Ok(self)
     }

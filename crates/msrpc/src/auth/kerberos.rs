@@ -139,8 +139,6 @@ const MAX_KDC_REPLY: usize = 1024 * 1024;
 
 impl sspi::network_client::NetworkClient for KdcClient {
     fn send(&self, request: &sspi::generator::NetworkRequest) -> sspi::Result<Vec<u8>> {
-        use std::io::{Read, Write};
-        use std::net::ToSocketAddrs;
         let err = |m: String| sspi::Error::new(sspi::ErrorKind::NoAuthenticatingAuthority, m);
         if request.protocol != sspi::NetworkProtocol::Tcp {
             return Err(err(format!(
@@ -150,31 +148,38 @@ impl sspi::network_client::NetworkClient for KdcClient {
         }
         let host = request.url.host_str().unwrap_or_default();
         let port = request.url.port().unwrap_or(88);
-        let addr = (host, port)
-            .to_socket_addrs()
-            .map_err(|e| err(format!("KDC {host}:{port}: {e}")))?
-            .next()
-            .ok_or_else(|| err(format!("KDC {host}:{port}: no address")))?;
-        let timeout = std::time::Duration::from_secs(5);
-        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
-            .map_err(|e| err(format!("KDC {addr}: {e}")))?;
-        let io = |e: std::io::Error| err(format!("KDC {addr}: {e}"));
-        s.set_read_timeout(Some(timeout)).map_err(io)?;
-        s.set_write_timeout(Some(timeout)).map_err(io)?;
-        s.write_all(&request.data).map_err(io)?;
-        let mut len = [0u8; 4];
-        s.read_exact(&mut len).map_err(io)?;
-        let n = u32::from_be_bytes(len) as usize;
-        if n > MAX_KDC_REPLY {
-            return Err(err(format!(
-                "KDC {addr}: a {n}-byte reply is over the limit"
-            )));
-        }
-        let mut reply = vec![0u8; n + 4];
-        reply[..4].copy_from_slice(&len);
-        s.read_exact(&mut reply[4..]).map_err(io)?;
-        Ok(reply)
+        kdc_exchange(host, port, &request.data).map_err(err)
     }
+}
+
+/// One request to the KDC at `host:port` over TCP: `request` is already framed (a 4-byte
+/// length, then the message); the reply comes back with its 4-byte length. Bounded as
+/// [`KdcClient`] says.
+pub(super) fn kdc_exchange(host: &str, port: u16, request: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("KDC {host}:{port}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("KDC {host}:{port}: no address"))?;
+    let timeout = std::time::Duration::from_secs(5);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| format!("KDC {addr}: {e}"))?;
+    let io = |e: std::io::Error| format!("KDC {addr}: {e}");
+    s.set_read_timeout(Some(timeout)).map_err(io)?;
+    s.set_write_timeout(Some(timeout)).map_err(io)?;
+    s.write_all(request).map_err(io)?;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).map_err(io)?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_KDC_REPLY {
+        return Err(format!("KDC {addr}: a {n}-byte reply is over the limit"));
+    }
+    let mut reply = vec![0u8; n + 4];
+    reply[..4].copy_from_slice(&len);
+    s.read_exact(&mut reply[4..]).map_err(io)?;
+    Ok(reply)
 }
 
 /// A Kerberos client's credentials for `sspi`: the password, or the key from a keytab.

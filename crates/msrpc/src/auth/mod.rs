@@ -29,10 +29,12 @@ use msrpc_proto::wire::{AuthLevel, AuthType};
 // `pac`) and `spnego`, on the shared `sspi` plumbing of `sspi_glue`. This file picks the context
 // a connection gets: `AuthInfo::client_context` on the client, `StoreAcceptor` on the server, and
 // `Primed` for a first leg run ahead of time.
+mod ccache;
 mod config;
 mod der;
 mod kerberos;
 mod keytab;
+mod krb_initiator;
 mod mic;
 mod ntlm;
 mod ntlm_session;
@@ -42,6 +44,10 @@ mod spnego_server;
 mod sspi_glue;
 mod users;
 
+pub use ccache::{
+    Ccache, CcacheCredential, CcachePrincipal, MAX_CCACHE_BYTES, MAX_CCACHE_COUNT,
+    MAX_CCACHE_CREDENTIALS,
+};
 pub use config::{
     AuthInfo, AuthnLevel, AuthnService, ClientIdentity, ClientKey, Credentials, KerberosTarget,
 };
@@ -50,6 +56,7 @@ pub use keytab::{Keytab, KeytabEntry, MAX_KEYTAB_BYTES};
 pub use users::{UserStore, UsersFileError};
 
 use kerberos::KerberosContext;
+use krb_initiator::{NegotiateTgt, TgtKerberos};
 use ntlm::NtlmContext;
 use spnego::{NegotiateClient, NegotiateKerberos};
 use spnego_server::NegotiateServer;
@@ -66,6 +73,15 @@ impl AuthInfo {
                 Box::new(NtlmContext::client(level, context_id, &self.credentials))
             }
             AuthnService::Negotiate => match &self.kerberos {
+                Some(target) if let Some(tgt) = self.tgt()? => {
+                    Box::new(NegotiateTgt::new(TgtKerberos::new(
+                        level,
+                        context_id,
+                        tgt,
+                        &target.kdc,
+                        &target.service_principal,
+                    )))
+                }
                 Some(target) => Box::new(NegotiateKerberos::new(
                     level,
                     context_id,
@@ -81,6 +97,15 @@ impl AuthInfo {
                         "Kerberos needs a KDC and a service principal (AuthInfo::kerberos)",
                     ));
                 };
+                if let Some(tgt) = self.tgt()? {
+                    return Ok(Box::new(TgtKerberos::new(
+                        level,
+                        context_id,
+                        tgt,
+                        &target.kdc,
+                        &target.service_principal,
+                    )));
+                }
                 Box::new(KerberosContext::client(
                     level,
                     context_id,
@@ -89,6 +114,28 @@ impl AuthInfo {
                 )?)
             }
         })
+    }
+}
+
+impl AuthInfo {
+    /// The TGT a Kerberos client starts from: the one [`AuthInfo::with_ccache`] read, or, when
+    /// the credentials have no password and no keytab key, the one of the cache `KRB5CCNAME`
+    /// names (read now). `None`: the AS exchange with the password or key.
+    fn tgt(&self) -> Result<Option<krb_initiator::Tgt>, AuthError> {
+        let Some(target) = &self.kerberos else {
+            return Ok(None);
+        };
+        if let Some(tgt) = &target.tgt {
+            return Ok(Some(tgt.clone()));
+        }
+        if !self.credentials.password.is_empty() || target.client_key.is_some() {
+            return Ok(None);
+        }
+        let Some(path) = std::env::var_os("KRB5CCNAME") else {
+            return Ok(None);
+        };
+        let info = self.clone().with_ccache(path)?;
+        Ok(info.kerberos.and_then(|t| t.tgt))
     }
 }
 

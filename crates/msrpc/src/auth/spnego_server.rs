@@ -37,17 +37,17 @@ use super::users::UserStore;
 /// The NTLM mechanism, 1.3.6.1.4.1.311.2.2.10 (the contents of its OID).
 const NTLM_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0x37, 0x02, 0x02, 0x0a];
 /// SPNEGO itself, 1.3.6.1.5.5.2, in the GSS-API wrapper of the first token.
-const SPNEGO_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
+pub(super) const SPNEGO_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x02];
 /// Kerberos V5, 1.2.840.113554.1.2.2 (RFC 4121).
-const KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
+pub(super) const KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x12, 0x01, 0x02, 0x02];
 /// Microsoft's Kerberos OID, 1.2.840.48018.1.2.2 (MS-SPNG 3.1.5.2), which Windows and Samba
 /// list first.
-const MS_KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02];
+pub(super) const MS_KRB5_OID: &[u8] = &[0x2a, 0x86, 0x48, 0x82, 0xf7, 0x12, 0x01, 0x02, 0x02];
 
 /// negState (RFC 4178 4.2.2).
-const ACCEPT_COMPLETED: u8 = 0;
+pub(super) const ACCEPT_COMPLETED: u8 = 0;
 const ACCEPT_INCOMPLETE: u8 = 1;
-const REJECT: u8 = 2;
+pub(super) const REJECT: u8 = 2;
 
 /// The most legs a client may take: NegTokenInit, then up to three NegTokenResp (NEGOTIATE,
 /// AUTHENTICATE when NTLM was not optimistic), with room for one more.
@@ -651,13 +651,13 @@ fn parse_init(token: &[u8]) -> Result<Init<'_>, AuthError> {
 }
 
 /// The fields of a NegTokenResp (RFC 4178 4.2.2).
-struct Resp<'a> {
-    neg_state: Option<u8>,
-    response_token: Option<&'a [u8]>,
-    mech_list_mic: Option<&'a [u8]>,
+pub(super) struct Resp<'a> {
+    pub(super) neg_state: Option<u8>,
+    pub(super) response_token: Option<&'a [u8]>,
+    pub(super) mech_list_mic: Option<&'a [u8]>,
 }
 
-fn parse_resp(token: &[u8]) -> Result<Resp<'_>, AuthError> {
+pub(super) fn parse_resp(token: &[u8]) -> Result<Resp<'_>, AuthError> {
     let bad = |what: &str| {
         AuthError::new(
             AuthFailure::BadToken,
@@ -715,7 +715,7 @@ fn parse_resp(token: &[u8]) -> Result<Resp<'_>, AuthError> {
 
 /// A NegTokenResp: `[1] SEQUENCE { negState [0], supportedMech [1], responseToken [2],
 /// mechListMIC [3] }`, each field present when given (supportedMech as OID contents).
-fn neg_token_resp(
+pub(super) fn neg_token_resp(
     state: Option<u8>,
     supported_mech: Option<&[u8]>,
     response: Option<&[u8]>,
