@@ -16,6 +16,7 @@
 use std::fmt;
 use std::path::Path;
 
+use super::be_reader::BeReader;
 use msrpc_proto::auth::{AuthError, AuthFailure};
 
 /// The largest credential cache file read ([`Ccache::from_file`]); a TGT entry is about 1-2 KiB
@@ -145,17 +146,14 @@ impl Ccache {
         if bytes.len() > MAX_CCACHE_BYTES {
             return Err(malformed(&format!("larger than {MAX_CCACHE_BYTES} bytes")));
         }
-        let mut r = Reader { b: bytes, at: 0 };
+        let mut r = Reader(BeReader::new(bytes, malformed));
         let version = r.u16()?;
         let mut time_offset = None;
         match version {
             0x0504 => {
                 let len = usize::from(r.u16()?);
-                let mut h = Reader {
-                    b: r.take(len)?,
-                    at: 0,
-                };
-                while h.at < h.b.len() {
+                let mut h = BeReader::new(r.take(len)?, malformed);
+                while !h.is_empty() {
                     let tag = h.u16()?;
                     let n = usize::from(h.u16()?);
                     let data = h.take(n)?;
@@ -177,7 +175,7 @@ impl Ccache {
         }
         let principal = r.principal()?;
         let mut credentials = Vec::new();
-        while r.at < bytes.len() {
+        while !r.is_empty() {
             if credentials.len() == MAX_CCACHE_CREDENTIALS {
                 return Err(malformed(&format!(
                     "more than {MAX_CCACHE_CREDENTIALS} credentials"
@@ -267,37 +265,23 @@ fn malformed(why: &str) -> AuthError {
     )
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
+/// The shared big-endian reader, with the credential cache's own records.
+struct Reader<'a>(BeReader<'a>);
+
+impl<'a> std::ops::Deref for Reader<'a> {
+    type Target = BeReader<'a>;
+    fn deref(&self) -> &BeReader<'a> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reader<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], AuthError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|e| *e <= self.b.len())
-            .ok_or_else(|| malformed("truncated"))?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-
-    fn u8(&mut self) -> Result<u8, AuthError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, AuthError> {
-        let s = self.take(2)?;
-        Ok(u16::from_be_bytes([s[0], s[1]]))
-    }
-
-    fn u32(&mut self) -> Result<u32, AuthError> {
-        let s = self.take(4)?;
-        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-
     /// A 4-byte length and that many bytes (never more than what is left).
     fn data(&mut self) -> Result<&'a [u8], AuthError> {
         let n = self.u32()? as usize;
@@ -305,7 +289,8 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self) -> Result<String, AuthError> {
-        String::from_utf8(self.data()?.to_vec()).map_err(|_| malformed("a name that is not UTF-8"))
+        let n = self.u32()? as usize;
+        self.utf8(n)
     }
 
     fn count(&mut self, what: &str) -> Result<usize, AuthError> {

@@ -10,6 +10,7 @@
 use std::fmt;
 use std::path::Path;
 
+use super::be_reader::BeReader;
 use msrpc_proto::auth::{AuthError, AuthFailure};
 
 /// The largest keytab file read (`Keytab::from_file`); a real one is a few hundred bytes per key.
@@ -88,7 +89,7 @@ impl Keytab {
 
     /// Parses keytab bytes.
     pub fn parse(bytes: &[u8]) -> Result<Keytab, AuthError> {
-        let mut r = Reader { b: bytes, at: 0 };
+        let mut r = BeReader::new(bytes, malformed);
         match r.u16()? {
             0x0502 => {}
             0x0501 => {
@@ -99,7 +100,7 @@ impl Keytab {
             v => return Err(malformed(&format!("unknown version {v:#06x}"))),
         }
         let mut entries = Vec::new();
-        while r.at < bytes.len() {
+        while !r.is_empty() {
             let len = r.u32()? as i32;
             let n = len.unsigned_abs() as usize;
             let record = r.take(n)?;
@@ -128,12 +129,12 @@ impl Keytab {
 }
 
 fn parse_entry(record: &[u8]) -> Result<KeytabEntry, AuthError> {
-    let mut r = Reader { b: record, at: 0 };
+    let mut r = BeReader::new(record, malformed);
     let count = r.u16()?;
-    let realm = r.string()?;
+    let realm = string(&mut r)?;
     let mut components = Vec::new();
     for _ in 0..count {
-        components.push(r.string()?);
+        components.push(string(&mut r)?);
     }
     let _name_type = r.u32()?;
     let _timestamp = r.u32()?;
@@ -142,7 +143,7 @@ fn parse_entry(record: &[u8]) -> Result<KeytabEntry, AuthError> {
     let key_len = usize::from(r.u16()?);
     let key = r.take(key_len)?.to_vec();
     let mut kvno = u32::from(kvno8);
-    if record.len() - r.at >= 4 {
+    if r.remaining() >= 4 {
         let v = r.u32()?;
         if v != 0 {
             kvno = v;
@@ -164,34 +165,10 @@ fn malformed(why: &str) -> AuthError {
     AuthError::new(AuthFailure::Package, format!("malformed keytab: {why}"))
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], AuthError> {
-        let end = self
-            .at
-            .checked_add(n)
-            .filter(|e| *e <= self.b.len())
-            .ok_or_else(|| malformed("truncated"))?;
-        let s = &self.b[self.at..end];
-        self.at = end;
-        Ok(s)
-    }
-    fn u16(&mut self) -> Result<u16, AuthError> {
-        let s = self.take(2)?;
-        Ok(u16::from_be_bytes([s[0], s[1]]))
-    }
-    fn u32(&mut self) -> Result<u32, AuthError> {
-        let s = self.take(4)?;
-        Ok(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-    }
-    fn string(&mut self) -> Result<String, AuthError> {
-        let n = usize::from(self.u16()?);
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| malformed("a name that is not UTF-8"))
-    }
+/// A keytab string: a 2-byte length and that many bytes of UTF-8.
+fn string(r: &mut BeReader<'_>) -> Result<String, AuthError> {
+    let n = usize::from(r.u16()?);
+    r.utf8(n)
 }
 
 #[cfg(test)]

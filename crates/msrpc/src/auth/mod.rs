@@ -29,6 +29,7 @@ use msrpc_proto::wire::{AuthLevel, AuthType};
 // `pac`) and `spnego`, on the shared `sspi` plumbing of `sspi_glue`. This file picks the context
 // a connection gets: `AuthInfo::client_context` on the client, `StoreAcceptor` on the server, and
 // `Primed` for a first leg run ahead of time.
+mod be_reader;
 mod ccache;
 mod config;
 mod der;
