@@ -220,8 +220,9 @@ pub unsafe extern "C" fn RpcAsyncGetCallStatus(p: *mut RpcAsyncState) -> i32 {
 
 /// `RpcAsyncCompleteCall`: 997 while pending (nothing taken; try again); otherwise the call's
 /// final status, with the `[out]` parameters written and the return value stored at `reply`
-/// (when the operation has one and `reply` is not NULL). Afterwards the handle can carry a new
-/// call (as on Windows XP and later); completing again gives 1914.
+/// (when the operation has one and `reply` is not NULL). Afterwards the handle must be
+/// re-initialised before it carries a new call; until then every function, and completing again,
+/// gives 1914.
 ///
 /// # Safety
 /// `p` is NULL or points to a readable `RPC_ASYNC_STATE`; `reply` is NULL or the operation's
@@ -243,6 +244,8 @@ pub unsafe extern "C" fn RpcAsyncCompleteCall(p: *mut RpcAsyncState, reply: *mut
     match c.state.complete() {
         Ok(outs) => {
             forget(p, c.id);
+            // SAFETY: p is the handle the call was started on, writable (caller).
+            unsafe { spend(p) };
             // SAFETY: the program keeps the [out] buffers alive until the reply (the page's
             // rule) and passes the return value's storage as `reply` (caller).
             unsafe { engine::store(&c.sinks, &outs, reply) };
@@ -252,10 +255,25 @@ pub unsafe extern "C" fn RpcAsyncCompleteCall(p: *mut RpcAsyncState, reply: *mut
             let s = of(&e);
             if s != 997 {
                 forget(p, c.id);
+                // SAFETY: as above.
+                unsafe { spend(p) };
             }
             s
         }
     }
+}
+
+/// A completed call's handle must be re-initialised before it carries another call (the page:
+/// "before making another call on an existing asynchronous handle, the client must re-initialise
+/// it", or the stub may raise): its signature is cleared, so every function and the next call's
+/// stub see an uninitialised handle (1914) until `RpcAsyncInitializeHandle`, which keeps the
+/// program's own fields (UserInfo, NotificationType, `u`).
+///
+/// # Safety
+/// `p` points to a writable `RPC_ASYNC_STATE`.
+unsafe fn spend(p: *mut RpcAsyncState) {
+    // SAFETY: writable (caller); a plain u32 field.
+    unsafe { (*p).signature = 0 };
 }
 
 /// `RpcAsyncCancelCall`: `fAbortCall = FALSE` asks the server and keeps waiting for its answer;
