@@ -16,8 +16,8 @@ use sspi::{
 use super::config::{Credentials, KerberosTarget};
 use super::keytab::{Keytab, KeytabEntry};
 use super::sspi_glue::{
-    MAX_LEGS, client_flags, krb_error, protect_with, seal_stub_with, step_from, unseal_stub_with,
-    verify_with,
+    MAX_LEGS, client_flags, krb_error, next_leg, protect_with, seal_stub_with, step_from,
+    unseal_stub_with, verify_with,
 };
 use super::{mic, pac};
 
@@ -350,13 +350,7 @@ impl SecurityContext for KerberosContext {
     }
 
     fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
-        self.legs = self.legs.saturating_add(1);
-        if self.legs > MAX_LEGS {
-            return Err(AuthError::new(
-                AuthFailure::BadToken,
-                "too many Kerberos legs",
-            ));
-        }
+        next_leg(&mut self.legs, MAX_LEGS, "Kerberos")?;
         let first = self.legs == 1;
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
         let mut input_bufs = vec![SecurityBuffer::new(

@@ -44,7 +44,7 @@ use sspi::kerberos::flags::ApOptions;
 use super::ccache::CcacheCredential;
 use super::kerberos::{kdc_exchange, not_established};
 use super::mic::{self, PerMessage, WRAP_EC};
-use super::sspi_glue::{MAX_LEGS, krb_error};
+use super::sspi_glue::{MAX_LEGS, krb_error, next_leg};
 
 /// RFC 4121 4.1.1.1 and MS-KILE 3.2.5.2 checksum flags.
 const GSS_C_MUTUAL_FLAG: u32 = 0x2;
@@ -426,13 +426,7 @@ impl SecurityContext for TgtKerberos {
     }
 
     fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
-        self.legs = self.legs.saturating_add(1);
-        if self.legs > MAX_LEGS {
-            return Err(AuthError::new(
-                AuthFailure::BadToken,
-                "too many Kerberos legs",
-            ));
-        }
+        next_leg(&mut self.legs, MAX_LEGS, "Kerberos")?;
         match (&self.state, input) {
             (State::Start, _) => self.first_leg(),
             (State::SentApReq { .. }, Some(token)) => self.second_leg(token),

@@ -14,7 +14,9 @@ use sspi::{
 
 use super::config::Credentials;
 use super::ntlm_session::ntlmv2_proof_matches;
-use super::sspi_glue::{MAX_LEGS, init_step, package_error, protect_with, step_from, verify_with};
+use super::sspi_glue::{
+    MAX_LEGS, init_step, next_leg, package_error, protect_with, step_from, verify_with,
+};
 use super::users::UserStore;
 
 enum Role {
@@ -260,10 +262,7 @@ impl SecurityContext for NtlmContext {
     }
 
     fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
-        self.legs = self.legs.saturating_add(1);
-        if self.legs > MAX_LEGS {
-            return Err(AuthError::new(AuthFailure::BadToken, "too many NTLM legs"));
-        }
+        next_leg(&mut self.legs, MAX_LEGS, "NTLM")?;
         match self.role {
             Role::Client { .. } => self.client_step(input),
             Role::Server { .. } => self.server_step(input),

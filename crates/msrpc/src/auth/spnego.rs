@@ -16,8 +16,8 @@ use super::kerberos::{
     KdcClient, KerberosContext, kerberos_credentials, kerberos_sig_len, not_established,
 };
 use super::sspi_glue::{
-    MAX_LEGS, client_flags, init_step, krb_error, package_error, protect_with, sspi_error,
-    step_from, verify_with,
+    MAX_LEGS, client_flags, init_step, krb_error, next_leg, package_error, protect_with,
+    sspi_error, step_from, verify_with,
 };
 
 /// A client's SPNEGO context negotiating Kerberos (`sspi`'s Negotiate restricted to Kerberos, DCE
@@ -78,13 +78,7 @@ impl SecurityContext for NegotiateKerberos {
     }
 
     fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
-        self.legs = self.legs.saturating_add(1);
-        if self.legs > MAX_LEGS + 1 {
-            return Err(AuthError::new(
-                AuthFailure::BadToken,
-                "too many SPNEGO legs",
-            ));
-        }
+        next_leg(&mut self.legs, MAX_LEGS + 1, "SPNEGO")?;
         let kind = if self.legs == 1 {
             AuthFailure::LogonFailure
         } else {
@@ -284,13 +278,7 @@ impl SecurityContext for NegotiateClient {
     }
 
     fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
-        self.legs = self.legs.saturating_add(1);
-        if self.legs > MAX_LEGS + 1 {
-            return Err(AuthError::new(
-                AuthFailure::BadToken,
-                "too many SPNEGO legs",
-            ));
-        }
+        next_leg(&mut self.legs, MAX_LEGS + 1, "SPNEGO")?;
         init_step(&mut self.pkg, &mut self.creds, self.level, input, "SPNEGO")
     }
 

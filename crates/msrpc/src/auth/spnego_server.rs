@@ -460,13 +460,7 @@ impl SecurityContext for NegotiateServer {
     }
 
     fn step(&mut self, input: Option<&[u8]>) -> Result<AuthStep, AuthError> {
-        self.legs = self.legs.saturating_add(1);
-        if self.legs > MAX_SPNEGO_LEGS {
-            return Err(AuthError::new(
-                AuthFailure::BadToken,
-                "too many SPNEGO legs",
-            ));
-        }
+        super::sspi_glue::next_leg(&mut self.legs, MAX_SPNEGO_LEGS, "SPNEGO")?;
         let Some(token) = input else {
             return Err(AuthError::new(
                 AuthFailure::BadToken,

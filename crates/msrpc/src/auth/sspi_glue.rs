@@ -40,6 +40,19 @@ pub(super) fn sspi_error(kind: AuthFailure, e: &sspi::Error, name: &str) -> Auth
 /// The most legs either side of NTLM takes; more is a peer looping the exchange.
 pub(super) const MAX_LEGS: u8 = 3;
 
+/// Counts one more leg of an exchange: `BadToken` ("too many PACKAGE legs") past `max`, so a peer
+/// cannot keep an exchange going for ever.
+pub(super) fn next_leg(legs: &mut u8, max: u8, package: &str) -> Result<(), AuthError> {
+    *legs = legs.saturating_add(1);
+    if *legs > max {
+        return Err(AuthError::new(
+            AuthFailure::BadToken,
+            format!("too many {package} legs"),
+        ));
+    }
+    Ok(())
+}
+
 /// One `InitializeSecurityContext` step of a client package.
 pub(super) fn init_step<P>(
     pkg: &mut P,
