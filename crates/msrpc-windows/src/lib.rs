@@ -26,9 +26,11 @@ macro_rules! interface {
     };
 }
 
+pub mod paging;
 mod sid;
 mod status;
 
+pub use paging::{Page, Paged};
 pub use sid::{MAX_SUB_AUTHORITIES, Sid, SidParseError, string_of, unicode_string};
 pub use status::{Error, NtStatus, Result};
 

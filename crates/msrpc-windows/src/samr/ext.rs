@@ -11,6 +11,7 @@ use super::samr::{
 };
 use super::{SAMPR_ENUMERATION_BUFFER, SAMPR_REVISION_INFO, SAMPR_REVISION_INFO_V1};
 use crate::status::nt;
+use crate::paging::{Page, Paged};
 use crate::{Error, NtStatus, Result, Sid, string_of, unicode_string};
 
 /// `MAXIMUM_ALLOWED` ([MS-DTYP] 2.4.3): the access the caller's rights allow.
@@ -116,13 +117,11 @@ impl SamServer {
     /// The names of the server's domains (`SamrEnumerateDomainsInSamServer`): the account
     /// domain and `Builtin`.
     pub async fn domains(&self) -> Result<Vec<String>> {
-        let c = Client(&self.binding);
-        let h = self.handle.context().clone();
-        enumerate("SamrEnumerateDomainsInSamServer", |ctx| {
-            let c = &c;
-            let h = h.clone();
+        let (b, h) = (self.binding.clone(), self.handle.context().clone());
+        accounts("SamrEnumerateDomainsInSamServer", move |ctx| {
+            let (b, h) = (b.clone(), h.clone());
             async move {
-                let r = c
+                let r = Client(&b)
                     .samr_enumerate_domains_in_sam_server(SamrEnumerateDomainsInSamServerArgs {
                         ServerHandle: h,
                         EnumerationContext: ctx,
@@ -131,7 +130,8 @@ impl SamServer {
                     .await?;
                 Ok((r.return_value, r.EnumerationContext, r.Buffer.as_ref().cloned()))
             }
-        }, &mut |_| {})
+        })
+        .collect(&mut |_| {})
         .await
         .map(|v| v.into_iter().map(|a| a.name).collect())
     }
@@ -209,13 +209,16 @@ impl SamDomain {
     /// Every user (`SamrEnumerateUsersInDomain`, all account types); `progress` gets the count
     /// so far after each page.
     pub async fn users(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Account>> {
-        let c = Client(&self.binding);
-        let h = self.handle.context().clone();
-        enumerate("SamrEnumerateUsersInDomain", |ctx| {
-            let c = &c;
-            let h = h.clone();
+        self.enumerate_users().collect(progress).await
+    }
+
+    /// The users, fetched a page at a time as they are read (`SamrEnumerateUsersInDomain`).
+    pub fn enumerate_users(&self) -> Paged<'_, u32, Account> {
+        let (b, h) = (self.binding.clone(), self.handle.context().clone());
+        accounts("SamrEnumerateUsersInDomain", move |ctx| {
+            let (b, h) = (b.clone(), h.clone());
             async move {
-                let r = c
+                let r = Client(&b)
                     .samr_enumerate_users_in_domain(SamrEnumerateUsersInDomainArgs {
                         DomainHandle: h,
                         EnumerationContext: ctx,
@@ -225,19 +228,21 @@ impl SamDomain {
                     .await?;
                 Ok((r.return_value, r.EnumerationContext, r.Buffer.as_ref().cloned()))
             }
-        }, progress)
-        .await
+        })
     }
 
     /// Every domain group (`SamrEnumerateGroupsInDomain`).
     pub async fn groups(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Account>> {
-        let c = Client(&self.binding);
-        let h = self.handle.context().clone();
-        enumerate("SamrEnumerateGroupsInDomain", |ctx| {
-            let c = &c;
-            let h = h.clone();
+        self.enumerate_groups().collect(progress).await
+    }
+
+    /// The domain groups, a page at a time (`SamrEnumerateGroupsInDomain`).
+    pub fn enumerate_groups(&self) -> Paged<'_, u32, Account> {
+        let (b, h) = (self.binding.clone(), self.handle.context().clone());
+        accounts("SamrEnumerateGroupsInDomain", move |ctx| {
+            let (b, h) = (b.clone(), h.clone());
             async move {
-                let r = c
+                let r = Client(&b)
                     .samr_enumerate_groups_in_domain(SamrEnumerateGroupsInDomainArgs {
                         DomainHandle: h,
                         EnumerationContext: ctx,
@@ -246,19 +251,21 @@ impl SamDomain {
                     .await?;
                 Ok((r.return_value, r.EnumerationContext, r.Buffer.as_ref().cloned()))
             }
-        }, progress)
-        .await
+        })
     }
 
     /// Every alias (local group; `SamrEnumerateAliasesInDomain`).
     pub async fn aliases(&self, progress: &mut dyn FnMut(usize)) -> Result<Vec<Account>> {
-        let c = Client(&self.binding);
-        let h = self.handle.context().clone();
-        enumerate("SamrEnumerateAliasesInDomain", |ctx| {
-            let c = &c;
-            let h = h.clone();
+        self.enumerate_aliases().collect(progress).await
+    }
+
+    /// The aliases, a page at a time (`SamrEnumerateAliasesInDomain`).
+    pub fn enumerate_aliases(&self) -> Paged<'_, u32, Account> {
+        let (b, h) = (self.binding.clone(), self.handle.context().clone());
+        accounts("SamrEnumerateAliasesInDomain", move |ctx| {
+            let (b, h) = (b.clone(), h.clone());
             async move {
-                let r = c
+                let r = Client(&b)
                     .samr_enumerate_aliases_in_domain(SamrEnumerateAliasesInDomainArgs {
                         DomainHandle: h,
                         EnumerationContext: ctx,
@@ -267,8 +274,7 @@ impl SamDomain {
                     .await?;
                 Ok((r.return_value, r.EnumerationContext, r.Buffer.as_ref().cloned()))
             }
-        }, progress)
-        .await
+        })
     }
 
     /// Closes the domain handle now (dropping closes it too).
@@ -277,36 +283,39 @@ impl SamDomain {
     }
 }
 
-/// Follows an enumeration context while the server answers `STATUS_MORE_ENTRIES`.
-async fn enumerate<F, Fut>(
-    op: &'static str,
-    mut call: F,
-    progress: &mut dyn FnMut(usize),
-) -> Result<Vec<Account>>
+/// An enumeration that follows the enumeration context while the server answers
+/// `STATUS_MORE_ENTRIES` with entries (a page with none ends it: such a server would otherwise
+/// be asked for ever), at most [`MAX_ENUMERATION_PAGES`] calls.
+fn accounts<'a, F, Fut>(op: &'static str, mut call: F) -> Paged<'a, u32, Account>
 where
-    F: FnMut(u32) -> Fut,
-    Fut: Future<Output = Result<(i32, u32, Option<SAMPR_ENUMERATION_BUFFER>)>>,
+    F: FnMut(u32) -> Fut + Send + 'a,
+    Fut: Future<Output = Result<(i32, u32, Option<SAMPR_ENUMERATION_BUFFER>)>> + Send + 'a,
 {
-    let mut out = Vec::new();
-    let mut ctx = 0u32;
-    for _ in 0..MAX_ENUMERATION_PAGES {
-        let (ret, next, buf) = call(ctx).await?;
-        let status = nt(op, ret)?;
-        let before = out.len();
-        if let Some(items) = buf.as_ref().and_then(|b| b.Buffer.as_ref()) {
-            out.extend(items.0.iter().map(|e| Account {
-                rid: e.RelativeId,
-                name: string_of(&e.Name),
-            }));
+    Paged::new(op, 0u32, move |ctx| {
+        let reply = call(ctx);
+        async move {
+            let (ret, next, buf) = reply.await?;
+            let status = nt(op, ret)?;
+            let items: Vec<Account> = buf
+                .as_ref()
+                .and_then(|b| b.Buffer.as_ref())
+                .map(|items| {
+                    items
+                        .0
+                        .iter()
+                        .map(|e| Account {
+                            rid: e.RelativeId,
+                            name: string_of(&e.Name),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let more = status == NtStatus::STATUS_MORE_ENTRIES && !items.is_empty();
+            Ok(Page {
+                items,
+                next: more.then_some(next),
+            })
         }
-        progress(out.len());
-        if status != NtStatus::STATUS_MORE_ENTRIES || out.len() == before {
-            return Ok(out);
-        }
-        ctx = next;
-    }
-    Err(Error::Reply {
-        op,
-        what: format!("more than {MAX_ENUMERATION_PAGES} pages"),
     })
+    .max_pages(MAX_ENUMERATION_PAGES)
 }

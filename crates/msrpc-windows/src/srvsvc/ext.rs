@@ -5,6 +5,7 @@ use msrpc::codegen::ndr;
 
 use super::srvsvc::{Client, NetrShareEnumRequest};
 use super::{SHARE_ENUM_STRUCT, SHARE_ENUM_UNION, SHARE_INFO_1_CONTAINER};
+use crate::paging::{Page, Paged};
 use crate::{Error, Result};
 
 /// `ERROR_MORE_DATA`: NetrShareEnum has more entries for the resume handle.
@@ -45,54 +46,68 @@ impl Share {
 }
 
 /// Every share of the server (NetrShareEnum at level 1, following the resume handle while the
-/// server answers `ERROR_MORE_DATA`), over a binding to `\pipe\srvsvc` or srvsvc's TCP port.
+/// server answers `ERROR_MORE_DATA`), over a binding to `\\pipe\\srvsvc` or srvsvc's TCP port.
 pub async fn shares(b: &Binding) -> Result<Vec<Share>> {
-    let client = Client(b);
-    let mut out = Vec::new();
-    let mut resume = 0u32;
-    for _ in 0..MAX_SHARE_PAGES {
-        let resp = client
-            .netr_share_enum(NetrShareEnumRequest {
-                ServerName: ndr::Unique::default(),
-                InfoStruct: SHARE_ENUM_STRUCT {
-                    Level: 1,
-                    ShareInfo: SHARE_ENUM_UNION::Level1(ndr::Unique::new(SHARE_INFO_1_CONTAINER {
-                        EntriesRead: 0,
-                        Buffer: ndr::Unique::default(),
-                    })),
-                },
-                PreferedMaximumLength: u32::MAX,
-                ResumeHandle: ndr::Unique::new(resume),
-            })
-            .await?;
-        if resp.return_value != 0 && resp.return_value != ERROR_MORE_DATA {
-            return Err(Error::Win32 {
-                op: "NetrShareEnum",
-                status: msrpc::Win32Status(resp.return_value),
-            });
-        }
-        let SHARE_ENUM_UNION::Level1(c) = resp.InfoStruct.ShareInfo else {
-            return Err(Error::Reply {
-                op: "NetrShareEnum",
-                what: "the reply is not at level 1".into(),
-            });
-        };
-        let before = out.len();
-        if let Some(items) = c.as_ref().and_then(|c| c.Buffer.as_ref()) {
-            out.extend(items.0.iter().map(|s| Share {
-                name: s.shi1_netname.as_ref().map(|n| n.to_string_lossy()).unwrap_or_default(),
-                kind: s.shi1_type,
-                remark: s.shi1_remark.as_ref().map(|n| n.to_string_lossy()).unwrap_or_default(),
-            }));
-        }
-        let next = resp.ResumeHandle.as_ref().copied();
-        if resp.return_value != ERROR_MORE_DATA || out.len() == before || next.is_none() {
-            return Ok(out);
-        }
-        resume = next.unwrap_or_default();
+    enumerate_shares(b).collect(&mut |_| {}).await
+}
+
+/// The shares, a page (one NetrShareEnum call) at a time, at most [`MAX_SHARE_PAGES`] calls.
+pub fn enumerate_shares(b: &Binding) -> Paged<'_, u32, Share> {
+    let b = b.clone();
+    Paged::new("NetrShareEnum", 0u32, move |resume| {
+        let b = b.clone();
+        async move { share_page(&b, resume).await }
+    })
+    .max_pages(MAX_SHARE_PAGES)
+}
+
+async fn share_page(b: &Binding, resume: u32) -> Result<Page<u32, Share>> {
+    let resp = Client(b)
+        .netr_share_enum(NetrShareEnumRequest {
+            ServerName: ndr::Unique::default(),
+            InfoStruct: SHARE_ENUM_STRUCT {
+                Level: 1,
+                ShareInfo: SHARE_ENUM_UNION::Level1(ndr::Unique::new(SHARE_INFO_1_CONTAINER {
+                    EntriesRead: 0,
+                    Buffer: ndr::Unique::default(),
+                })),
+            },
+            PreferedMaximumLength: u32::MAX,
+            ResumeHandle: ndr::Unique::new(resume),
+        })
+        .await?;
+    if resp.return_value != 0 && resp.return_value != ERROR_MORE_DATA {
+        return Err(Error::Win32 {
+            op: "NetrShareEnum",
+            status: msrpc::Win32Status(resp.return_value),
+        });
     }
-    Err(Error::Reply {
-        op: "NetrShareEnum",
-        what: format!("more than {MAX_SHARE_PAGES} pages of shares"),
+    let SHARE_ENUM_UNION::Level1(c) = resp.InfoStruct.ShareInfo else {
+        return Err(Error::Reply {
+            op: "NetrShareEnum",
+            what: "the reply is not at level 1".into(),
+        });
+    };
+    let items: Vec<Share> = c
+        .as_ref()
+        .and_then(|c| c.Buffer.as_ref())
+        .map(|items| {
+            items
+                .0
+                .iter()
+                .map(|s| Share {
+                    name: s.shi1_netname.as_ref().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                    kind: s.shi1_type,
+                    remark: s.shi1_remark.as_ref().map(|n| n.to_string_lossy()).unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // More only while the server says so, sends entries and a resume handle to go on from.
+    let next = resp.ResumeHandle.as_ref().copied();
+    let more = resp.return_value == ERROR_MORE_DATA && !items.is_empty();
+    Ok(Page {
+        items,
+        next: next.filter(|_| more),
     })
 }
