@@ -12,6 +12,24 @@
 
 use std::path::PathBuf;
 
+#[path = "peers/ops.rs"]
+mod ops;
+#[cfg(feature = "eventlog")]
+#[path = "peers/ops_eventlog.rs"]
+mod ops_eventlog;
+#[cfg(feature = "srvsvc")]
+#[path = "peers/ops_srvsvc.rs"]
+mod ops_srvsvc;
+#[cfg(feature = "svcctl")]
+#[path = "peers/ops_svcctl.rs"]
+mod ops_svcctl;
+#[cfg(feature = "winreg")]
+#[path = "peers/ops_winreg.rs"]
+mod ops_winreg;
+#[cfg(feature = "wkssvc")]
+#[path = "peers/ops_wkssvc.rs"]
+mod ops_wkssvc;
+
 use msrpc::{AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, Win32Status};
 use msrpc_windows::lsat::{POLICY_READ_AND_LOOKUP, Policy};
 use msrpc_windows::samr::SamServer;
@@ -224,5 +242,29 @@ fn services_registry_and_eventlog_over_named_pipes() {
             .expect_err("smbd keeps no Security log");
         assert!(matches!(err, Error::Nt { .. }), "{err:?}");
         assert!(err.to_string().starts_with("ElfrOpenELW: STATUS_"), "{err}");
+    });
+}
+
+/// Every operation Samba implements for srvsvc, wkssvc, winreg, svcctl and eventlog (tests/peers/
+/// ops*.rs), over smbd's pipes: each outcome as expected, the count printed.
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
+#[test]
+#[ignore = "needs smbd: ./scripts/test starts it (scripts/peers/smbd.sh)"]
+fn every_operation_samba_implements_over_named_pipes() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let tallies = vec![
+            ops_srvsvc::run(&np("srvsvc")).await,
+            ops_wkssvc::run(&np("wkssvc")).await,
+            ops_winreg::run(&np("winreg")).await,
+            ops_svcctl::run(&np("svcctl")).await,
+            ops_eventlog::run(&np("eventlog")).await,
+        ];
+        ops::report(&tallies);
     });
 }
