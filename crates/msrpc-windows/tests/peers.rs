@@ -17,6 +17,9 @@ mod ops;
 #[cfg(feature = "eventlog")]
 #[path = "peers/ops_eventlog.rs"]
 mod ops_eventlog;
+#[cfg(feature = "samr")]
+#[path = "peers/ops_samr.rs"]
+mod ops_samr;
 #[cfg(feature = "srvsvc")]
 #[path = "peers/ops_srvsvc.rs"]
 mod ops_srvsvc;
@@ -264,6 +267,7 @@ fn every_operation_samba_implements_over_named_pipes() {
             ops_winreg::run(&np("winreg")).await,
             ops_svcctl::run(&np("svcctl")).await,
             ops_eventlog::run(&np("eventlog")).await,
+            ops_samr::run(&np("samr")).await,
         ];
         ops::report(&tallies);
     });
