@@ -17,6 +17,8 @@ mod ops;
 #[cfg(feature = "eventlog")]
 #[path = "peers/ops_eventlog.rs"]
 mod ops_eventlog;
+#[path = "peers/ops_lsa.rs"]
+mod ops_lsa;
 #[cfg(feature = "samr")]
 #[path = "peers/ops_samr.rs"]
 mod ops_samr;
@@ -268,6 +270,7 @@ fn every_operation_samba_implements_over_named_pipes() {
             ops_svcctl::run(&np("svcctl")).await,
             ops_eventlog::run(&np("eventlog")).await,
             ops_samr::run(&np("samr")).await,
+            ops_lsa::run(&np("lsarpc")).await,
         ];
         ops::report(&tallies);
     });

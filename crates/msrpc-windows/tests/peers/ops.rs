@@ -37,11 +37,13 @@ pub(crate) const ERROR_INVALID_LEVEL: u32 = 124;
 pub(crate) const ERROR_MORE_DATA: u32 = 234;
 pub(crate) const ERROR_NO_MORE_ITEMS: u32 = 259;
 pub(crate) const RPC_X_BAD_STUB_DATA: u32 = 1783;
+pub(crate) const RPC_S_PROCNUM_OUT_OF_RANGE: u32 = 1745;
 // NTSTATUS values.
 pub(crate) const STATUS_MORE_ENTRIES: u32 = 0x0000_0105;
 pub(crate) const STATUS_SOME_NOT_MAPPED: u32 = 0x0000_0107;
 pub(crate) const STATUS_NO_MORE_ENTRIES: u32 = 0x8000_001A;
 pub(crate) const STATUS_INVALID_INFO_CLASS: u32 = 0xC000_0003;
+pub(crate) const STATUS_UNSUCCESSFUL: u32 = 0xC000_0001;
 pub(crate) const STATUS_INVALID_HANDLE: u32 = 0xC000_0008;
 pub(crate) const STATUS_INVALID_PARAMETER: u32 = 0xC000_000D;
 pub(crate) const STATUS_ACCESS_DENIED: u32 = 0xC000_0022;
@@ -282,6 +284,60 @@ pub(crate) const SAMBA_IMPLEMENTED: &[(&str, &[&str])] = &[
             "SamrUnicodeChangePasswordUser4",
         ],
     ),
+    (
+        "lsarpc",
+        &[
+            "LsarClose",
+            "LsarEnumeratePrivileges",
+            "LsarQuerySecurityObject",
+            "LsarOpenPolicy",
+            "LsarQueryInformationPolicy",
+            "LsarCreateAccount",
+            "LsarEnumerateAccounts",
+            "LsarEnumerateTrustedDomains",
+            "LsarLookupNames",
+            "LsarLookupSids",
+            "LsarCreateSecret",
+            "LsarOpenAccount",
+            "LsarEnumeratePrivilegesAccount",
+            "LsarAddPrivilegesToAccount",
+            "LsarRemovePrivilegesFromAccount",
+            "LsarGetSystemAccessAccount",
+            "LsarSetSystemAccessAccount",
+            "LsarOpenTrustedDomain",
+            "LsarQueryInfoTrustedDomain",
+            "LsarSetInformationTrustedDomain",
+            "LsarOpenSecret",
+            "LsarSetSecret",
+            "LsarQuerySecret",
+            "LsarLookupPrivilegeValue",
+            "LsarLookupPrivilegeName",
+            "LsarLookupPrivilegeDisplayName",
+            "LsarDeleteObject",
+            "LsarEnumerateAccountsWithUserRight",
+            "LsarEnumerateAccountRights",
+            "LsarAddAccountRights",
+            "LsarRemoveAccountRights",
+            "LsarQueryTrustedDomainInfo",
+            "LsarSetTrustedDomainInfo",
+            "LsarDeleteTrustedDomain",
+            "LsarOpenPolicy2",
+            "LsarGetUserName",
+            "LsarQueryTrustedDomainInfoByName",
+            "LsarSetTrustedDomainInfoByName",
+            "LsarEnumerateTrustedDomainsEx",
+            "LsarOpenTrustedDomainByName",
+            "LsarLookupSids2",
+            "LsarLookupNames2",
+            "LsarCreateTrustedDomainEx2",
+            "LsarLookupNames3",
+            "LsarSetForestTrustInformation",
+            "LsarLookupSids3",
+            "LsarLookupNames4",
+            "LsarCreateTrustedDomainEx3",
+            "LsarOpenPolicy3",
+        ],
+    ),
 ];
 
 /// Operations of [`SAMBA_IMPLEMENTED`] that no test calls, and why.
@@ -335,6 +391,41 @@ pub(crate) const NOT_CALLED: &[(&str, &str, &str)] = &[
         "samr",
         "SamrValidatePassword",
         "not called yet: SAM_VALIDATE_INPUT_ARG's nested unions not written in the test",
+    ),
+    (
+        "lsarpc",
+        "LsarQueryInfoTrustedDomain",
+        "not called yet: needs a trusted-domain handle, and this standalone server has no trusts",
+    ),
+    (
+        "lsarpc",
+        "LsarSetInformationTrustedDomain",
+        "not called yet: LSAPR_TRUSTED_DOMAIN_INFO's union not written in the test",
+    ),
+    (
+        "lsarpc",
+        "LsarSetTrustedDomainInfo",
+        "not called yet: LSAPR_TRUSTED_DOMAIN_INFO's union not written in the test",
+    ),
+    (
+        "lsarpc",
+        "LsarSetTrustedDomainInfoByName",
+        "not called yet: LSAPR_TRUSTED_DOMAIN_INFO's union not written in the test",
+    ),
+    (
+        "lsarpc",
+        "LsarCreateTrustedDomainEx2",
+        "not called yet: needs encrypted LSAPR_TRUSTED_DOMAIN_AUTH_INFORMATION_INTERNAL",
+    ),
+    (
+        "lsarpc",
+        "LsarCreateTrustedDomainEx3",
+        "not called yet: needs AES-encrypted trust authentication information",
+    ),
+    (
+        "lsarpc",
+        "LsarSetForestTrustInformation",
+        "not called yet: LSA_FOREST_TRUST_INFORMATION's records not written in the test",
     ),
     (
         "eventlog",
