@@ -450,7 +450,10 @@ pub(crate) fn report(tallies: &[Tally]) {
             .filter(|op| t.called.iter().any(|(c, _)| c == op))
             .collect();
         for (c, _) in &t.called {
-            assert!(ops.contains(c), "{iface}::{c} is called but not in SAMBA_IMPLEMENTED");
+            assert!(
+                ops.contains(c),
+                "{iface}::{c} is called but not in SAMBA_IMPLEMENTED"
+            );
         }
         let missing: Vec<&str> = ops
             .iter()
@@ -472,7 +475,12 @@ pub(crate) fn report(tallies: &[Tally]) {
         );
     }
     println!("in all: {called_total} of {total} operations Samba implements called");
-    assert!(wrong.is_empty(), "{} unexpected:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} unexpected:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
 }
 
 /// A handle the server never gave (to reach an operation's handle check when no real handle

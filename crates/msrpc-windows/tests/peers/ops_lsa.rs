@@ -266,12 +266,10 @@ pub(crate) async fn run(b: &Binding) -> Tally {
     call!(
         t,
         "LsarEnumerateAccountsWithUserRight",
-        d.lsar_enumerate_accounts_with_user_right(
-            lsad::LsarEnumerateAccountsWithUserRightArgs {
-                PolicyHandle: p.clone(),
-                UserRight: Unique::new(unicode_string("SeShutdownPrivilege")),
-            }
-        ),
+        d.lsar_enumerate_accounts_with_user_right(lsad::LsarEnumerateAccountsWithUserRightArgs {
+            PolicyHandle: p.clone(),
+            UserRight: Unique::new(unicode_string("SeShutdownPrivilege")),
+        }),
         OK
     );
     let rights = || LSAPR_USER_RIGHT_SET {

@@ -325,7 +325,11 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         .as_ref()
         .and_then(|e| e.0.first().copied())
         .unwrap_or_default();
-    t.expect("SamrLookupNamesInDomain", rid >= 1000, format!("msrpc's RID {rid}"));
+    t.expect(
+        "SamrLookupNamesInDomain",
+        rid >= 1000,
+        format!("msrpc's RID {rid}"),
+    );
     call!(
         t,
         "SamrLookupNamesInDomain",
@@ -444,11 +448,9 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         call!(
             t,
             "SamrGetUserDomainPasswordInformation",
-            c.samr_get_user_domain_password_information(
-                SamrGetUserDomainPasswordInformationArgs {
-                    UserHandle: user.clone()
-                }
-            ),
+            c.samr_get_user_domain_password_information(SamrGetUserDomainPasswordInformationArgs {
+                UserHandle: user.clone()
+            }),
             OK
         );
         if let Some(sd) = sd {
@@ -539,9 +541,11 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             c.samr_set_information_group(SamrSetInformationGroupArgs {
                 GroupHandle: g.clone(),
                 GroupInformationClass: GROUP_INFORMATION_CLASS::GroupAdminCommentInformation,
-                Buffer: SAMPR_GROUP_INFO_BUFFER::AdminComment(SAMPR_GROUP_ADM_COMMENT_INFORMATION {
-                    AdminComment: unicode_string("msrpc"),
-                }),
+                Buffer: SAMPR_GROUP_INFO_BUFFER::AdminComment(
+                    SAMPR_GROUP_ADM_COMMENT_INFORMATION {
+                        AdminComment: unicode_string("msrpc"),
+                    }
+                ),
             }),
             Status(STATUS_ACCESS_DENIED)
         );
@@ -618,9 +622,11 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             c.samr_set_information_alias(SamrSetInformationAliasArgs {
                 AliasHandle: a.clone(),
                 AliasInformationClass: ALIAS_INFORMATION_CLASS::AliasAdminCommentInformation,
-                Buffer: SAMPR_ALIAS_INFO_BUFFER::AdminComment(SAMPR_ALIAS_ADM_COMMENT_INFORMATION {
-                    AdminComment: unicode_string("msrpc"),
-                }),
+                Buffer: SAMPR_ALIAS_INFO_BUFFER::AdminComment(
+                    SAMPR_ALIAS_ADM_COMMENT_INFORMATION {
+                        AdminComment: unicode_string("msrpc"),
+                    }
+                ),
             }),
             Fault(ERROR_INVALID_HANDLE)
         );

@@ -182,9 +182,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             ServerName: none(),
             NetName: WideString::from("scratch"),
             Level: 1005,
-            ShareInfo: SHARE_INFO::ShareInfo1005(Unique::new(SHARE_INFO_1005 {
-                shi1005_flags: 0,
-            })),
+            ShareInfo: SHARE_INFO::ShareInfo1005(Unique::new(SHARE_INFO_1005 { shi1005_flags: 0 })),
             ParmErr: Unique::new(0),
         }),
         Status(ERROR_ACCESS_DENIED)
@@ -334,7 +332,10 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         t.expect(
             "NetrpGetFileSecurity",
             bytes >= 20 && bytes == sd.Length as usize,
-            format!("a self-relative security descriptor of {} octets", sd.Length),
+            format!(
+                "a self-relative security descriptor of {} octets",
+                sd.Length
+            ),
         );
     }
     call!(

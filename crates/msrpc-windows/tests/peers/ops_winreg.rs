@@ -88,8 +88,18 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             }
         }};
     }
-    root!("OpenClassesRoot", open_classes_root, OpenClassesRootRequest, OK);
-    root!("OpenCurrentUser", open_current_user, OpenCurrentUserRequest, OK);
+    root!(
+        "OpenClassesRoot",
+        open_classes_root,
+        OpenClassesRootRequest,
+        OK
+    );
+    root!(
+        "OpenCurrentUser",
+        open_current_user,
+        OpenCurrentUserRequest,
+        OK
+    );
     root!(
         "OpenPerformanceData",
         open_performance_data,

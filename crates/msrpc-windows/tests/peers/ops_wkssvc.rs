@@ -53,12 +53,12 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         Status(ERROR_INVALID_LEVEL)
     );
     let r = msrpc_windows::wkssvc::logged_on_users(b).await;
-    t.record("NetrWkstaUserEnum", outcome(&r), Status(ERROR_ACCESS_DENIED));
-    let password = || {
-        Unique::new(JOINPR_ENCRYPTED_USER_PASSWORD {
-            Buffer: [0; 524],
-        })
-    };
+    t.record(
+        "NetrWkstaUserEnum",
+        outcome(&r),
+        Status(ERROR_ACCESS_DENIED),
+    );
+    let password = || Unique::new(JOINPR_ENCRYPTED_USER_PASSWORD { Buffer: [0; 524] });
     call!(
         t,
         "NetrJoinDomain2",
