@@ -29,29 +29,21 @@ pub(crate) const OK: Outcome = Status(0);
 pub(crate) const ERROR_FILE_NOT_FOUND: u32 = 2;
 pub(crate) const ERROR_ACCESS_DENIED: u32 = 5;
 pub(crate) const ERROR_INVALID_HANDLE: u32 = 6;
-pub(crate) const ERROR_NOT_SUPPORTED: u32 = 50;
-pub(crate) const ERROR_INVALID_PARAMETER: u32 = 87;
-pub(crate) const ERROR_INSUFFICIENT_BUFFER: u32 = 122;
 pub(crate) const ERROR_INVALID_NAME: u32 = 123;
 pub(crate) const ERROR_INVALID_LEVEL: u32 = 124;
-pub(crate) const ERROR_MORE_DATA: u32 = 234;
 pub(crate) const ERROR_NO_MORE_ITEMS: u32 = 259;
 pub(crate) const RPC_X_BAD_STUB_DATA: u32 = 1783;
 pub(crate) const RPC_S_PROCNUM_OUT_OF_RANGE: u32 = 1745;
 // NTSTATUS values.
-pub(crate) const STATUS_MORE_ENTRIES: u32 = 0x0000_0105;
 pub(crate) const STATUS_SOME_NOT_MAPPED: u32 = 0x0000_0107;
 pub(crate) const STATUS_NO_MORE_ENTRIES: u32 = 0x8000_001A;
 pub(crate) const STATUS_INVALID_INFO_CLASS: u32 = 0xC000_0003;
 pub(crate) const STATUS_UNSUCCESSFUL: u32 = 0xC000_0001;
-pub(crate) const STATUS_INVALID_HANDLE: u32 = 0xC000_0008;
 pub(crate) const STATUS_INVALID_PARAMETER: u32 = 0xC000_000D;
 pub(crate) const STATUS_ACCESS_DENIED: u32 = 0xC000_0022;
 pub(crate) const STATUS_OBJECT_NAME_NOT_FOUND: u32 = 0xC000_0034;
 pub(crate) const STATUS_OBJECT_PATH_INVALID: u32 = 0xC000_0039;
-pub(crate) const STATUS_NO_SUCH_USER: u32 = 0xC000_0064;
 pub(crate) const STATUS_NONE_MAPPED: u32 = 0xC000_0073;
-pub(crate) const STATUS_NOT_SUPPORTED: u32 = 0xC000_00BB;
 pub(crate) const STATUS_NO_SUCH_ALIAS: u32 = 0xC000_0151;
 
 /// What one interface's run called, and the outcomes that were not the expected ones.

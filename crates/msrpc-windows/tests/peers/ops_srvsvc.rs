@@ -17,7 +17,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
     let c = Client(b);
     let none = Unique::<WideString>::default;
 
-    let r = call!(
+    call!(
         t,
         "NetrConnectionEnum",
         c.netr_connection_enum(NetrConnectionEnumRequest {
