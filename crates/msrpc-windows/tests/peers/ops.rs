@@ -43,6 +43,7 @@ pub(crate) const STATUS_INVALID_PARAMETER: u32 = 0xC000_000D;
 pub(crate) const STATUS_ACCESS_DENIED: u32 = 0xC000_0022;
 pub(crate) const STATUS_OBJECT_NAME_NOT_FOUND: u32 = 0xC000_0034;
 pub(crate) const STATUS_OBJECT_PATH_INVALID: u32 = 0xC000_0039;
+pub(crate) const STATUS_WRONG_PASSWORD: u32 = 0xC000_006A;
 pub(crate) const STATUS_NONE_MAPPED: u32 = 0xC000_0073;
 pub(crate) const STATUS_NO_SUCH_ALIAS: u32 = 0xC000_0151;
 
@@ -363,16 +364,6 @@ pub(crate) const NOT_CALLED: &[(&str, &str, &str)] = &[
         "samr",
         "SamrUnicodeChangePasswordUser3",
         "MS-SAMR's IDL has opnum 63 as Opnum63NotUsedOnWire; Samba implements ChangePasswordUser3",
-    ),
-    (
-        "samr",
-        "SamrOemChangePasswordUser2",
-        "not called yet: needs an RC4-encrypted SAMPR_ENCRYPTED_USER_PASSWORD built from a known password",
-    ),
-    (
-        "samr",
-        "SamrUnicodeChangePasswordUser2",
-        "not called yet: needs an RC4-encrypted SAMPR_ENCRYPTED_USER_PASSWORD",
     ),
     (
         "samr",

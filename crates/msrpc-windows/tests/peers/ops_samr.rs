@@ -659,6 +659,39 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         );
     }
 
+    // Password changes with no encrypted buffers: the OEM form is refused as malformed; the
+    // Unicode form is taken as a wrong password (STATUS_WRONG_PASSWORD; this Samba's default
+    // policy locks no account out).
+    call!(
+        t,
+        "SamrUnicodeChangePasswordUser2",
+        c.samr_unicode_change_password_user2(SamrUnicodeChangePasswordUser2Request {
+            ServerName: Unique::default(),
+            UserName: unicode_string("msrpc"),
+            NewPasswordEncryptedWithOldNt: Unique::default(),
+            OldNtOwfPasswordEncryptedWithNewNt: Unique::default(),
+            LmPresent: 0,
+            NewPasswordEncryptedWithOldLm: Unique::default(),
+            OldLmOwfPasswordEncryptedWithNewNt: Unique::default(),
+        }),
+        Status(STATUS_WRONG_PASSWORD)
+    );
+    call!(
+        t,
+        "SamrOemChangePasswordUser2",
+        c.samr_oem_change_password_user2(SamrOemChangePasswordUser2Request {
+            ServerName: Unique::default(),
+            UserName: RPC_STRING {
+                Length: 5,
+                MaximumLength: 5,
+                Buffer: Unique::new(ConformantVaryingArray::new(b"msrpc".to_vec())),
+            },
+            NewPasswordEncryptedWithOldLm: Unique::default(),
+            OldLmOwfPasswordEncryptedWithNewLm: Unique::default(),
+        }),
+        Status(STATUS_INVALID_PARAMETER)
+    );
+
     // Creations: refused to msrpc.
     call!(
         t,
