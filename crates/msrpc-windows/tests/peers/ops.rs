@@ -377,26 +377,6 @@ pub(crate) const NOT_CALLED: &[(&str, &str, &str)] = &[
     ),
     (
         "lsarpc",
-        "LsarQueryInfoTrustedDomain",
-        "not called yet: needs a trusted-domain handle, and this standalone server has no trusts",
-    ),
-    (
-        "lsarpc",
-        "LsarSetInformationTrustedDomain",
-        "not called yet: LSAPR_TRUSTED_DOMAIN_INFO's union not written in the test",
-    ),
-    (
-        "lsarpc",
-        "LsarSetTrustedDomainInfo",
-        "not called yet: LSAPR_TRUSTED_DOMAIN_INFO's union not written in the test",
-    ),
-    (
-        "lsarpc",
-        "LsarSetTrustedDomainInfoByName",
-        "not called yet: LSAPR_TRUSTED_DOMAIN_INFO's union not written in the test",
-    ),
-    (
-        "lsarpc",
         "LsarCreateTrustedDomainEx2",
         "not called yet: needs encrypted LSAPR_TRUSTED_DOMAIN_AUTH_INFORMATION_INTERNAL",
     ),

@@ -390,6 +390,56 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         Status(STATUS_ACCESS_DENIED)
     );
 
+    // Trusted-domain information (TRUSTED_POSIX_OFFSET_INFO, the simplest class): by SID and by
+    // name on the policy handle (no such trust: Samba answers as for the opens above), and on a
+    // trusted-domain handle the server never gave.
+    let posix = || {
+        LSAPR_TRUSTED_DOMAIN_INFO::TrustedPosixOffsetInfo(TRUSTED_POSIX_OFFSET_INFO {
+            Offset: 0x10_0000,
+        })
+    };
+    call!(
+        t,
+        "LsarSetTrustedDomainInfo",
+        d.lsar_set_trusted_domain_info(lsad::LsarSetTrustedDomainInfoArgs {
+            PolicyHandle: p.clone(),
+            TrustedDomainSid: RPC_SID::from(&other),
+            InformationClass: TRUSTED_INFORMATION_CLASS::TrustedPosixOffsetInformation,
+            TrustedDomainInformation: posix(),
+        }),
+        Status(STATUS_INVALID_PARAMETER)
+    );
+    call!(
+        t,
+        "LsarSetTrustedDomainInfoByName",
+        d.lsar_set_trusted_domain_info_by_name(lsad::LsarSetTrustedDomainInfoByNameArgs {
+            PolicyHandle: p.clone(),
+            TrustedDomainName: unicode_string("NOSUCHDOMAIN"),
+            InformationClass: TRUSTED_INFORMATION_CLASS::TrustedPosixOffsetInformation,
+            TrustedDomainInformation: posix(),
+        }),
+        Status(STATUS_UNSUCCESSFUL)
+    );
+    call!(
+        t,
+        "LsarQueryInfoTrustedDomain",
+        d.lsar_query_info_trusted_domain(lsad::LsarQueryInfoTrustedDomainArgs {
+            TrustedDomainHandle: forged(b),
+            InformationClass: TRUSTED_INFORMATION_CLASS::TrustedPosixOffsetInformation,
+        }),
+        Fault(ERROR_INVALID_HANDLE)
+    );
+    call!(
+        t,
+        "LsarSetInformationTrustedDomain",
+        d.lsar_set_information_trusted_domain(lsad::LsarSetInformationTrustedDomainArgs {
+            TrustedDomainHandle: forged(b),
+            InformationClass: TRUSTED_INFORMATION_CLASS::TrustedPosixOffsetInformation,
+            TrustedDomainInformation: posix(),
+        }),
+        Fault(ERROR_INVALID_HANDLE)
+    );
+
     // msrpc's account object (Samba opens one for any SID), then secrets, which this server
     // does not have: a handle it never gave.
     call!(
