@@ -440,6 +440,64 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         Fault(ERROR_INVALID_HANDLE)
     );
 
+    // Creating a trust and setting forest-trust records: a standalone server does not support
+    // them (STATUS_NOT_SUPPORTED); CreateTrustedDomainEx3 is newer than this smbd (op_rng_error).
+    let trust = || LSAPR_TRUSTED_DOMAIN_INFORMATION_EX {
+        Name: unicode_string("trust.example"),
+        FlatName: unicode_string("TRUST"),
+        Sid: Unique::new(RPC_SID::from(&other)),
+        TrustDirection: 3,
+        TrustType: 2,
+        TrustAttributes: 0,
+    };
+    call!(
+        t,
+        "LsarCreateTrustedDomainEx2",
+        d.lsar_create_trusted_domain_ex2(lsad::LsarCreateTrustedDomainEx2Args {
+            PolicyHandle: p.clone(),
+            TrustedDomainInformation: trust(),
+            AuthenticationInformation: LSAPR_TRUSTED_DOMAIN_AUTH_INFORMATION_INTERNAL {
+                AuthBlob: LSAPR_TRUSTED_DOMAIN_AUTH_BLOB {
+                    AuthSize: 0,
+                    AuthBlob: Unique::default(),
+                },
+            },
+            DesiredAccess: MAXIMUM_ALLOWED,
+        }),
+        Status(STATUS_NOT_SUPPORTED)
+    );
+    call!(
+        t,
+        "LsarCreateTrustedDomainEx3",
+        d.lsar_create_trusted_domain_ex3(lsad::LsarCreateTrustedDomainEx3Args {
+            PolicyHandle: p.clone(),
+            TrustedDomainInformation: trust(),
+            AuthenticationInformation: LSAPR_TRUSTED_DOMAIN_AUTH_INFORMATION_INTERNAL_AES {
+                AuthData: [0; 64],
+                Salt: [0; 16],
+                cbCipher: 0,
+                Cipher: Unique::default(),
+            },
+            DesiredAccess: MAXIMUM_ALLOWED,
+        }),
+        Fault(RPC_S_PROCNUM_OUT_OF_RANGE)
+    );
+    call!(
+        t,
+        "LsarSetForestTrustInformation",
+        d.lsar_set_forest_trust_information(lsad::LsarSetForestTrustInformationArgs {
+            PolicyHandle: p.clone(),
+            TrustedDomainName: unicode_string("trust.example"),
+            HighestRecordType: LSA_FOREST_TRUST_RECORD_TYPE::ForestTrustTopLevelName,
+            ForestTrustInfo: LSA_FOREST_TRUST_INFORMATION {
+                RecordCount: 0,
+                Entries: Unique::default(),
+            },
+            CheckOnly: 1,
+        }),
+        Status(STATUS_NOT_SUPPORTED)
+    );
+
     // msrpc's account object (Samba opens one for any SID), then secrets, which this server
     // does not have: a handle it never gave.
     call!(

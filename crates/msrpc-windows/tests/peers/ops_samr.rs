@@ -692,6 +692,48 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         Status(STATUS_INVALID_PARAMETER)
     );
 
+    // The AES form with an all-zero (so undecryptable) buffer.
+    call!(
+        t,
+        "SamrUnicodeChangePasswordUser4",
+        c.samr_unicode_change_password_user4(SamrUnicodeChangePasswordUser4Request {
+            ServerName: Unique::default(),
+            UserName: unicode_string("msrpc"),
+            EncryptedPassword: SAMPR_ENCRYPTED_PASSWORD_AES {
+                AuthData: [0; 64],
+                Salt: [0; 16],
+                cbCipher: 16,
+                Cipher: Unique::new(ConformantArray(vec![0; 16])),
+                PBKDF2Iterations: 5000,
+            },
+        }),
+        Status(STATUS_WRONG_PASSWORD)
+    );
+    let zero = || msrpc_windows::dtyp::LARGE_INTEGER { QuadPart: 0 };
+    // Samba serves SamrValidatePassword over TCP and ncalrpc only: faulted on a named pipe.
+    call!(
+        t,
+        "SamrValidatePassword",
+        c.samr_validate_password(SamrValidatePasswordRequest {
+            ValidationType: PASSWORD_POLICY_VALIDATION_TYPE::SamValidateAuthentication,
+            InputArg: SAM_VALIDATE_INPUT_ARG::ValidateAuthenticationInput(
+                SAM_VALIDATE_AUTHENTICATION_INPUT_ARG {
+                    InputPersistedFields: SAM_VALIDATE_PERSISTED_FIELDS {
+                        PresentFields: 0,
+                        PasswordLastSet: zero(),
+                        BadPasswordTime: zero(),
+                        LockoutTime: zero(),
+                        BadPasswordCount: 0,
+                        PasswordHistoryLength: 0,
+                        PasswordHistory: Unique::default(),
+                    },
+                    PasswordMatched: 1,
+                },
+            ),
+        }),
+        Fault(ERROR_ACCESS_DENIED)
+    );
+
     // Creations: refused to msrpc.
     call!(
         t,
