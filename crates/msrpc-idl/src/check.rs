@@ -70,6 +70,9 @@ pub(crate) struct Checker<'a> {
     /// compilation (for generating the prelude's own module, whose non-NDR types are
     /// declared for names only).
     tolerant: bool,
+    /// Unions declared without `switch_type` whose discriminant a `switch_is` use has set: the
+    /// type it took and where, so that a use switching on another type is refused.
+    implied_switch: HashMap<TypeId, ((Prim, Option<TypeId>), Span)>,
 }
 
 /// Names of siblings visible to conformance expressions, and whether each is a pointer.
@@ -90,6 +93,7 @@ impl<'a> Checker<'a> {
             resolving: Vec::new(),
             prelude_file: None,
             tolerant: false,
+            implied_switch: HashMap::new(),
         }
     }
 
@@ -566,6 +570,12 @@ impl<'a> Checker<'a> {
                 range: self.range(&f.attrs)?,
             });
         }
+        let siblings: Vec<(&Ty, Span)> = out
+            .iter()
+            .zip(fields)
+            .map(|(o, f)| (&o.ty, f.decl.span))
+            .collect();
+        self.imply_switch_types(&siblings)?;
         Ok(out)
     }
 
@@ -589,6 +599,7 @@ impl<'a> Checker<'a> {
         pd: PtrKind,
         span: Span,
     ) -> CResult<UnionDef> {
+        let mut switch_implied = false;
         let ((switch_type, switch_enum), encapsulated) = match &u.switch {
             Some((sty, sname, uname)) => {
                 let t = self.switch_prim(sty)?;
@@ -604,8 +615,12 @@ impl<'a> Checker<'a> {
                     Some(AttrArg::Type(t)) => (self.switch_prim(t)?, None),
                     _ => return self.err(*aspan, "switch_type needs a type"),
                 },
-                // MIDL allows omitting switch_type; the discriminant is then a long.
-                None => ((Prim::I32, None), None),
+                // MIDL allows omitting switch_type; the discriminant then has the type of the
+                // switch_is field or parameter (see `imply_switch_types`), a long until then.
+                None => {
+                    switch_implied = true;
+                    ((Prim::I32, None), None)
+                }
             },
         };
         let names: Vec<(String, bool)> = Vec::new();
@@ -634,14 +649,10 @@ impl<'a> Checker<'a> {
                     }
                     Some(e) => match ast::eval_const(e, &self.consts) {
                         Some(v) => {
-                            // Values must fit the discriminant's width (either signedness).
-                            let bits = match switch_type {
-                                Prim::U8 | Prim::I8 | Prim::Bool => 8,
-                                Prim::U16 | Prim::I16 => 16,
-                                Prim::U32 | Prim::I32 | Prim::F32 => 32,
-                                _ => 64,
-                            };
-                            if bits < 64 && (v < -(1i64 << (bits - 1)) || v >= (1i64 << bits)) {
+                            // Values must fit the discriminant's width (either signedness); an
+                            // implied discriminant is checked at the use that sets it.
+                            let bits = disc_bits(switch_type);
+                            if !switch_implied && !fits_bits(v, bits) {
                                 return self.err(
                                     e.span,
                                     format!(
@@ -677,10 +688,110 @@ impl<'a> Checker<'a> {
         }
         Ok(UnionDef {
             switch_type,
+            switch_implied,
             switch_enum,
             encapsulated,
             arms,
         })
+    }
+
+    /// MIDL's rule for a non-encapsulated union declared without `switch_type`: its discriminant
+    /// has the type of the field or parameter its `switch_is` names (`USHORT Type;
+    /// [switch_is(Type)] union {...}` switches on 16 bits). `siblings` are the types of a
+    /// structure's fields or an operation's parameters (a top-level `[ref]` removed) with each
+    /// one's span. A switch on an expression other than `name` or `*name` keeps the `long`; a
+    /// union switched on two different types is refused (give it a `switch_type`).
+    fn imply_switch_types(&mut self, siblings: &[(&Ty, Span)]) -> CResult<()> {
+        for &(ty, span) in siblings {
+            let Some((id, sw)) = union_use(ty) else {
+                continue;
+            };
+            let DefKind::Union(u) = &self.model.types[id].kind else {
+                continue;
+            };
+            if !u.switch_implied {
+                continue;
+            }
+            let field = match sw {
+                CExpr::Sibling(i) => siblings.get(*i).map(|s| s.0),
+                // `*p`: a structure's pointer field, or a parameter whose `[ref]` is removed.
+                CExpr::Deref(i) => siblings.get(*i).map(|s| match s.0 {
+                    Ty::Ptr(_, inner) => &**inner,
+                    other => other,
+                }),
+                _ => None,
+            };
+            let Some(disc) = field.and_then(|t| self.disc_of(t)) else {
+                continue;
+            };
+            let name = self.model.types[id].name.clone();
+            if let Some(&(first, at)) = self.implied_switch.get(&id) {
+                if first != disc {
+                    let d = self.sources.diagnostic(at, "");
+                    let at = format!("{}:{}", d.file(), d.line());
+                    return self.err(
+                        span,
+                        format!(
+                            "union `{name}` has no switch_type and is switched here on {} but on {} at its first use ({at}); give it a switch_type",
+                            self.disc_name(disc),
+                            self.disc_name(first),
+                        ),
+                    );
+                }
+                continue;
+            }
+            let bits = if disc.1.is_some() {
+                16
+            } else {
+                disc_bits(disc.0)
+            };
+            let DefKind::Union(u) = &mut self.model.types[id].kind else {
+                continue;
+            };
+            if let Some(v) = u
+                .arms
+                .iter()
+                .flat_map(|a| a.cases.iter().copied())
+                .find(|&v| !fits_bits(v, bits))
+            {
+                return self.err(
+                    span,
+                    format!(
+                        "union `{name}` is switched here on {bits} bits, which its case value {v} does not fit"
+                    ),
+                );
+            }
+            u.switch_type = disc.0;
+            u.switch_enum = disc.1;
+            self.implied_switch.insert(id, (disc, span));
+        }
+        Ok(())
+    }
+
+    /// The discriminant a `switch_is` field of type `ty` gives (as `switch_prim` does for a
+    /// `switch_type`), through aliases; `None` for a type that cannot be one.
+    fn disc_of(&self, ty: &Ty) -> Option<(Prim, Option<TypeId>)> {
+        let mut ty = ty;
+        for _ in 0..MAX_ALIAS_DEPTH {
+            match ty {
+                Ty::Prim(Prim::Bool) => return Some((Prim::U8, None)),
+                Ty::Prim(p) if p.is_integer() => return Some((*p, None)),
+                Ty::Def(id) => match &self.model.types[*id].kind {
+                    DefKind::Enum(_) => return Some((Prim::U32, Some(*id))),
+                    DefKind::Alias(t) => ty = t,
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    fn disc_name(&self, (p, e): (Prim, Option<TypeId>)) -> String {
+        match e {
+            Some(id) => format!("enum `{}`", self.model.types[id].name),
+            None => format!("`{}`", p.rust()),
+        }
     }
 
     fn switch_prim(&mut self, t: &TypeSpec) -> CResult<(Prim, Option<TypeId>)> {
@@ -1456,6 +1567,12 @@ impl<'a> Checker<'a> {
                     .map(|base| format!("{base} {}{}", "*".repeat(p.decl.ptrs), p.decl.name)),
             });
         }
+        let siblings: Vec<(&Ty, Span)> = params
+            .iter()
+            .zip(&op.params)
+            .map(|(p, a)| (&p.ty, a.decl.span))
+            .collect();
+        self.imply_switch_types(&siblings)?;
         let ret = match (&op.ret.kind, op.ret_ptrs) {
             (TypeSpecKind::Base(BaseType::Void), 0) => None,
             (TypeSpecKind::Base(BaseType::Void), _) => {
@@ -1639,6 +1756,35 @@ impl<'a> LevelAttrs<'a> {
             last_is: per_level("last_is"),
             first_is: per_level("first_is"),
         }
+    }
+}
+
+/// How deep `disc_of` follows aliases of aliases (a typedef chain; real IDL has two or three).
+const MAX_ALIAS_DEPTH: usize = 64;
+
+/// The width of a discriminant of type `p`.
+fn disc_bits(p: Prim) -> u32 {
+    match p {
+        Prim::U8 | Prim::I8 | Prim::Bool => 8,
+        Prim::U16 | Prim::I16 => 16,
+        Prim::U32 | Prim::I32 | Prim::F32 => 32,
+        _ => 64,
+    }
+}
+
+/// `v` fits `bits` bits, read as signed or unsigned.
+fn fits_bits(v: i64, bits: u32) -> bool {
+    bits >= 64 || (v >= -(1i64 << (bits - 1)) && v < (1i64 << bits))
+}
+
+/// The non-encapsulated union a field or parameter holds (inside pointers and arrays), with its
+/// `switch_is` expression.
+fn union_use(ty: &Ty) -> Option<(TypeId, &CExpr)> {
+    match ty {
+        Ty::Union(id, sw) => Some((*id, sw)),
+        Ty::Ptr(_, inner) => union_use(inner),
+        Ty::Array(a) => union_use(&a.elem),
+        _ => None,
     }
 }
 

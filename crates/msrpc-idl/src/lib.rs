@@ -189,7 +189,8 @@
 //! - Types: all base types (`small`, `short`, `long`, `hyper`, `__int8`…`__int64`, `unsigned`,
 //!   `char`, `wchar_t`, `byte`, `boolean`, `float`, `double`, `error_status_t`, `handle_t`),
 //!   `const`, `typedef` with attributes, `struct`, `enum` and `[v1_enum]`, non-encapsulated
-//!   unions (`switch_type`/`switch_is`/`case`/`default`, on integers or enums) and encapsulated
+//!   unions (`switch_type`/`switch_is`/`case`/`default`, on integers or enums; with no
+//!   `switch_type` the discriminant has the type of the `switch_is` field, as in MIDL) and encapsulated
 //!   unions (`union switch (long x) u {…}`), fixed/conformant/varying/conformant-varying arrays
 //!   (`size_is`, `max_is`, `length_is`, `first_is`, `last_is`, including `size_is(, n)` on inner
 //!   pointer levels and on pointer typedefs), `[string]`, `[range]`, `[ref]`/`[unique]`/`[ptr]`,

@@ -66,6 +66,9 @@ pub(crate) struct Field {
 pub(crate) struct UnionDef {
     /// The discriminant's wire type.
     pub(crate) switch_type: Prim,
+    /// Declared without `switch_type` (and not encapsulated): the discriminant takes the type of
+    /// the `switch_is` field or parameter that selects it (MIDL's rule), `long` until a use says.
+    pub(crate) switch_implied: bool,
     /// The discriminant is this enum type (its wire size differs between NDR20 and NDR64).
     pub(crate) switch_enum: Option<TypeId>,
     /// For an encapsulated union, the discriminant's name and the union's own name.

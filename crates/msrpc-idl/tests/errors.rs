@@ -386,6 +386,27 @@ fn union_case_errors() {
     );
 }
 
+/// A union with no `switch_type` takes the type of its `switch_is` field (MIDL's rule): two uses
+/// on different types are refused, and the cases must fit the type a use gives.
+#[test]
+fn implied_union_discriminant_errors() {
+    let u = "    typedef union _U { [case(1)] long a; [case(300)] short b; } U;\n";
+    expect_error(
+        &format!(
+            "{HEAD}{u}    typedef struct _A {{ long k; [switch_is(k)] U u; }} A;\n    typedef struct _B {{ short k; [switch_is(k)] U u; }} B;\n}}\n"
+        ),
+        5,
+        51,
+        "union `U` has no switch_type and is switched here on `i16` but on `i32` at its first use (t.idl:4); give it a switch_type",
+    );
+    expect_error(
+        &format!("{HEAD}{u}    void F([in] byte k, [in, switch_is(k)] U *u);\n}}\n"),
+        4,
+        46,
+        "union `U` is switched here on 8 bits, which its case value 300 does not fit",
+    );
+}
+
 #[test]
 fn string_escapes() {
     let code = compile(r#"const char *S = "a\x41\101\n\é";"#, None).expect("compiles");

@@ -950,3 +950,48 @@ fn sizeof_in_a_range_is_computed() {
     round(&job(44));
     assert!(msrpc_ndr::encode_all(&job(45), Syntax::Ndr20, DataRep::LITTLE_ENDIAN).is_err());
 }
+
+/// With no `switch_type`, a non-encapsulated union's discriminant has the type of its
+/// `switch_is` field or parameter (MIDL's rule): 16 bits after `USHORT Kind`, 8 after
+/// `BYTE Tag`; it used to be 32 bits whatever the field.
+#[test]
+fn implied_discriminant_takes_the_switch_is_type() {
+    use spec_idl::spec::SpecSwitchRequest;
+    use spec_idl::*;
+    let le = DataRep::LITTLE_ENDIAN;
+    let number = SHORT_SWITCH {
+        Kind: 1,
+        Data: _SHORT_SWITCH_Data::Number(5),
+    };
+    let small = SHORT_SWITCH {
+        Kind: 2,
+        Data: _SHORT_SWITCH_Data::Small(9),
+    };
+    round(&number);
+    round(&small);
+    let wire = |v: &SHORT_SWITCH, s| hex(&msrpc_ndr::encode_all(v, s, le).expect("encode"));
+    // NDR20: Kind, the union's own 2-octet discriminant, the arm at its alignment.
+    assert_eq!(wire(&number, Syntax::Ndr20), "0100010005000000");
+    assert_eq!(wire(&small, Syntax::Ndr20), "020002000900");
+    // NDR64: the union is aligned to its largest member (4), its discriminant still 2 octets,
+    // and the structure is padded to its alignment.
+    assert_eq!(wire(&number, Syntax::Ndr64), "010000000100000005000000");
+    assert_eq!(wire(&small, Syntax::Ndr64), "020000000200000009000000");
+    for (s, r) in REPS {
+        let req = SpecSwitchRequest {
+            Tag: 1,
+            Value: BYTE_UNION::Number(7),
+            Short: small.clone(),
+        };
+        let stub = req.encode(s, r).unwrap();
+        assert_eq!(SpecSwitchRequest::decode(&stub, s, r).unwrap(), req);
+        // Tag, then the union's one-octet discriminant (NDR64 aligns the union to 4), then
+        // Number.
+        match (s, r == le) {
+            (Syntax::Ndr20, true) => assert_eq!(hex(&stub[..8]), "0101000007000000"),
+            (Syntax::Ndr64, true) => assert_eq!(hex(&stub[..12]), "010000000100000007000000"),
+            _ => {}
+        }
+    }
+    assert_eq!(BYTE_UNION::Default(200).discriminant(), 200u8);
+}

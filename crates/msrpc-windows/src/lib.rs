@@ -43,7 +43,8 @@ interface!(
 interface!(
     "wkssvc",
     wkssvc,
-    "[MS-WKST] Workstation Service Remote Protocol (generated stubs: `wkssvc::wkssvc::Client`)."
+    "[MS-WKST] Workstation Service Remote Protocol: the generated stubs (`wkssvc::wkssvc::Client`), [`wkssvc::workstation_info`] and [`wkssvc::logged_on_users`].",
+    ext
 );
 interface!(
     "winreg",
