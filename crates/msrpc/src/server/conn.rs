@@ -188,6 +188,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 &mut calls,
                 &mut spare,
                 &mut last_manager,
+                &mut out,
                 &tx,
                 &peer,
                 g,
@@ -259,7 +260,32 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                         // (The bytes read are already in: `before` counts them.)
                         let before = conn.buffered_bytes();
                         let pdus = conn.pdus_received();
-                        conn.handle_input(Instant::now(), n);
+                        // A call that takes the core's fast path is dispatched here and then,
+                        // when nothing is ahead of it (the core hands one over only once its
+                        // earlier events are polled; `waiting` keeps the calls that came
+                        // before it): the same order as through the event queue, one move.
+                        conn.handle_input_calls(Instant::now(), n, |conn, c| {
+                            if waiting.is_empty()
+                                && calls.len() < cfg.max_calls_per_connection
+                                && !closing
+                            {
+                                let g = group.as_ref().map(|(_, g)| g.clone());
+                                dispatch(
+                                    &shared,
+                                    conn,
+                                    &mut calls,
+                                    &mut spare,
+                                    &mut last_manager,
+                                    &mut out,
+                                    &tx,
+                                    &peer,
+                                    g,
+                                    c,
+                                );
+                            } else {
+                                waiting.push_back(c);
+                            }
+                        });
                         shared.stats.pkts_received.fetch_add(conn.pdus_received() - pdus, Ordering::Relaxed);
                         // A whole PDU was consumed (the framer's buffer shrank by more than the
                         // reassembler grew): progress, the PDU clock restarts.
@@ -269,7 +295,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     }
                 }
             }
-            Some(c) = rx.recv() => answer(&shared, &mut conn, &mut calls, &mut spare, c),
+            Some(c) = rx.recv() => answer(&shared, &mut conn, &mut calls, &mut spare, &mut out, c),
             () = &mut stop_listening, if !drained => {
                 // Server stops listening: tell the client to start no new calls here; calls in
                 // progress still get their answers.
@@ -282,7 +308,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 // connection closes.
                 closing = true;
                 while let Ok(c) = rx.try_recv() {
-                    answer(&shared, &mut conn, &mut calls, &mut spare, c);
+                    answer(&shared, &mut conn, &mut calls, &mut spare, &mut out, c);
                 }
                 for (_, c) in calls.drain() {
                     c.state.signal(CallEvent::Cancel);
@@ -345,6 +371,7 @@ fn answer(
     conn: &mut ServerConnection,
     calls: &mut IdMap<u32, InFlight>,
     spare: &mut Option<Arc<CallState>>,
+    out: &mut Outbox,
     c: Completion,
 ) {
     let Some(InFlight {
@@ -362,7 +389,17 @@ fn answer(
     let (r, fault) = match c.answer {
         Answer::Reply(stub) => {
             shared.stats.calls_sent.fetch_add(1, Ordering::Relaxed);
-            (conn.respond(c.call_id, stub), None)
+            // Straight into the outbox when it is the next PDU to go anyway (the core checks)
+            // and the batch has room; else queued in the core, as before.
+            let r = match out.room() {
+                Some(buf) => conn.respond_into(c.call_id, stub, buf).map(|direct| {
+                    if direct {
+                        shared.stats.pkts_sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }),
+                None => conn.respond(c.call_id, stub),
+            };
+            (r, None)
         }
         Answer::Fault(status) => {
             shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
@@ -388,6 +425,7 @@ fn dispatch(
     calls: &mut IdMap<u32, InFlight>,
     spare: &mut Option<Arc<CallState>>,
     last_manager: &mut Option<LastManager>,
+    out: &mut Outbox,
     tx: &mpsc::UnboundedSender<Completion>,
     peer: &PeerAddr,
     group: Option<Arc<AssocGroup>>,
@@ -517,6 +555,6 @@ fn dispatch(
     };
     let d = entered.in_scope(|| iface.dispatch(call));
     if let Dispatch::Answered(Answered(c)) = d {
-        answer(shared, conn, calls, spare, c);
+        answer(shared, conn, calls, spare, out, c);
     }
 }
