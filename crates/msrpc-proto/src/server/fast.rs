@@ -7,7 +7,7 @@
 //! (`call.rs`, `transmit.rs`), which keeps every wire rule: faults, call id checks,
 //! `max_recv_frag`, causal order.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use msrpc_ndr::DataRep;
 
 use super::{ActiveCall, IncomingCall, ServerConnection, State};
@@ -65,7 +65,7 @@ impl ServerConnection {
     /// in progress, a data representation this side decodes. `Err` gives the frame back for
     /// the general path. The state afterwards is what `on_request` and `push_fragment` leave.
     fn fast_request(&mut self, frame: Frame) -> Result<IncomingCall, Frame> {
-        let h = &frame.header;
+        let h = frame.header;
         let len = frame.bytes.len();
         if h.ptype != PacketType::REQUEST
             || h.auth_length != 0
@@ -101,9 +101,14 @@ impl ServerConnection {
             return Err(frame);
         };
         let (interface, syntax) = (ctx.interface, ctx.syntax());
-        if self.calls.contains_key(&call_id) {
+        let std::collections::hash_map::Entry::Vacant(slot) = self.calls.entry(call_id) else {
             return Err(frame);
-        }
+        };
+        slot.insert(ActiveCall {
+            context_id,
+            cancel_count: 0,
+            auth: None,
+        });
         let flags = h.flags;
         // What on_request and push_fragment leave behind for such a request.
         self.reassembling_auth = Some(None);
@@ -113,15 +118,9 @@ impl ServerConnection {
         if cancelled {
             self.cancelled_partial = None;
         }
-        self.calls.insert(
-            call_id,
-            ActiveCall {
-                context_id,
-                cancel_count: 0,
-                auth: None,
-            },
-        );
-        let stub: Bytes = frame.bytes.slice(HEADER_LEN + REQUEST_FIELDS..);
+        // The stub is the PDU's bytes past the fields, moved in place (no second reference).
+        let mut stub: Bytes = frame.bytes;
+        stub.advance(HEADER_LEN + REQUEST_FIELDS);
         Ok(IncomingCall {
             call_id,
             context_id,
@@ -164,8 +163,12 @@ impl ServerConnection {
         };
         let frag_length = (RESPONSE_HEADER + stub.len()) as u16;
         let alloc_hint = stub.len() as u32;
-        buf.reserve(RESPONSE_HEADER + stub.len());
-        buf.extend_from_slice(&[
+        let [f0, f1] = frag_length.to_le_bytes();
+        let [c0, c1, c2, c3] = call_id.to_le_bytes();
+        let [a0, a1, a2, a3] = alloc_hint.to_le_bytes();
+        // Windows writes only the low byte of the request's context id (see `respond`).
+        let context = (call.context_id & 0xff) as u8;
+        let header: [u8; RESPONSE_HEADER] = [
             5,
             0,
             PacketType::RESPONSE.0,
@@ -174,14 +177,25 @@ impl ServerConnection {
             0,
             0,
             0,
-        ]);
-        buf.extend_from_slice(&frag_length.to_le_bytes());
-        buf.extend_from_slice(&[0, 0]);
-        buf.extend_from_slice(&call_id.to_le_bytes());
-        buf.extend_from_slice(&alloc_hint.to_le_bytes());
-        // Windows writes only the low byte of the request's context id (see `respond`).
-        buf.extend_from_slice(&(call.context_id & 0xff).to_le_bytes());
-        buf.extend_from_slice(&[call.cancel_count, 0]);
+            f0,
+            f1,
+            0,
+            0,
+            c0,
+            c1,
+            c2,
+            c3,
+            a0,
+            a1,
+            a2,
+            a3,
+            context,
+            0,
+            call.cancel_count,
+            0,
+        ];
+        buf.reserve(RESPONSE_HEADER + stub.len());
+        buf.extend_from_slice(&header);
         buf.extend_from_slice(&stub);
         Ok(true)
     }

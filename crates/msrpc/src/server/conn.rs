@@ -374,13 +374,24 @@ fn answer(
     out: &mut Outbox,
     c: Completion,
 ) {
-    let Some(InFlight {
+    if let Some(flight) = calls.remove(&c.call_id) {
+        finish(shared, conn, spare, out, flight, c);
+    }
+}
+
+/// Sends the answer of a call in progress and ends its span.
+fn finish(
+    shared: &Shared,
+    conn: &mut ServerConnection,
+    spare: &mut Option<Arc<CallState>>,
+    out: &mut Outbox,
+    flight: InFlight,
+    c: Completion,
+) {
+    let InFlight {
         state: mut call_state,
         span,
-    }) = calls.remove(&c.call_id)
-    else {
-        return;
-    };
+    } = flight;
     if let Some(s) = Arc::get_mut(&mut call_state) {
         // Nobody else holds it: it serves the next call.
         s.reset();
@@ -525,13 +536,8 @@ fn dispatch(
     // Events of the manager that runs here (inline managers, `Service::accept`, decode faults)
     // nest under the call's span.
     let entered = span.span();
-    calls.insert(
-        c.call_id,
-        InFlight {
-            state: state.clone(),
-            span,
-        },
-    );
+    let kept = state.clone();
+    let call_id = c.call_id;
     let call = IncomingCall {
         info: CallInfo {
             interface: iface.syntax(),
@@ -554,7 +560,14 @@ fn dispatch(
         group,
     };
     let d = entered.in_scope(|| iface.dispatch(call));
-    if let Dispatch::Answered(Answered(c)) = d {
-        answer(shared, conn, calls, spare, out, c);
+    let flight = InFlight { state: kept, span };
+    match d {
+        // Answered there and then: never in `calls` (nothing else can have seen it).
+        Dispatch::Answered(Answered(c)) => finish(shared, conn, spare, out, flight, c),
+        // The answer comes through `tx`, which the loop reads only after this returns: the
+        // call is in `calls` by then.
+        Dispatch::Deferred => {
+            calls.insert(call_id, flight);
+        }
     }
 }
