@@ -11,9 +11,9 @@ use crate::frag::{Frame, PduFramer};
 /// The connection's input: the framer, when bytes last arrived, and how many PDUs came.
 #[derive(Debug, Default)]
 pub(crate) struct Input {
-    framer: PduFramer,
-    last_activity: Option<Instant>,
-    pdus_received: u64,
+    pub(crate) framer: PduFramer,
+    pub(crate) last_activity: Option<Instant>,
+    pub(crate) pdus_received: u64,
 }
 
 impl Input {

@@ -409,6 +409,22 @@ impl Outbox {
     /// Pulls PDUs from `next` (which appends one to the buffer, or returns false) while the
     /// batch has room; returns how many were pulled.
     pub(crate) fn fill(&mut self, mut next: impl FnMut(&mut Vec<u8>) -> bool) -> u64 {
+        self.compact();
+        let mut pulled = 0;
+        while self.buf.len() - self.pos < Self::BATCH && next(&mut self.buf) {
+            pulled += 1;
+        }
+        pulled
+    }
+
+    /// The buffer to append one PDU to, when the batch has room (as [`fill`](Self::fill)
+    /// checks before each PDU it pulls).
+    pub(crate) fn room(&mut self) -> Option<&mut Vec<u8>> {
+        self.compact();
+        (self.buf.len() - self.pos < Self::BATCH).then_some(&mut self.buf)
+    }
+
+    fn compact(&mut self) {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
@@ -418,11 +434,6 @@ impl Outbox {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        let mut pulled = 0;
-        while self.buf.len() - self.pos < Self::BATCH && next(&mut self.buf) {
-            pulled += 1;
-        }
-        pulled
     }
 
     /// Marks `n` bytes written.

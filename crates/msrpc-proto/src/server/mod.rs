@@ -30,6 +30,7 @@ use crate::wire::{
 mod answer;
 mod bind;
 mod call;
+mod fast;
 
 /// Server limits and policy. `ServerConfig::default()` gives the defaults listed per field.
 #[derive(Debug, Clone)]

@@ -188,6 +188,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 &mut calls,
                 &mut spare,
                 &mut last_manager,
+                &mut out,
                 &tx,
                 &peer,
                 g,
@@ -259,7 +260,32 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                         // (The bytes read are already in: `before` counts them.)
                         let before = conn.buffered_bytes();
                         let pdus = conn.pdus_received();
-                        conn.handle_input(Instant::now(), n);
+                        // A call that takes the core's fast path is dispatched here and then,
+                        // when nothing is ahead of it (the core hands one over only once its
+                        // earlier events are polled; `waiting` keeps the calls that came
+                        // before it): the same order as through the event queue, one move.
+                        conn.handle_input_calls(Instant::now(), n, |conn, c| {
+                            if waiting.is_empty()
+                                && calls.len() < cfg.max_calls_per_connection
+                                && !closing
+                            {
+                                let g = group.as_ref().map(|(_, g)| g.clone());
+                                dispatch(
+                                    &shared,
+                                    conn,
+                                    &mut calls,
+                                    &mut spare,
+                                    &mut last_manager,
+                                    &mut out,
+                                    &tx,
+                                    &peer,
+                                    g,
+                                    c,
+                                );
+                            } else {
+                                waiting.push_back(c);
+                            }
+                        });
                         shared.stats.pkts_received.fetch_add(conn.pdus_received() - pdus, Ordering::Relaxed);
                         // A whole PDU was consumed (the framer's buffer shrank by more than the
                         // reassembler grew): progress, the PDU clock restarts.
@@ -269,7 +295,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     }
                 }
             }
-            Some(c) = rx.recv() => answer(&shared, &mut conn, &mut calls, &mut spare, c),
+            Some(c) = rx.recv() => answer(&shared, &mut conn, &mut calls, &mut spare, &mut out, c),
             () = &mut stop_listening, if !drained => {
                 // Server stops listening: tell the client to start no new calls here; calls in
                 // progress still get their answers.
@@ -282,7 +308,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 // connection closes.
                 closing = true;
                 while let Ok(c) = rx.try_recv() {
-                    answer(&shared, &mut conn, &mut calls, &mut spare, c);
+                    answer(&shared, &mut conn, &mut calls, &mut spare, &mut out, c);
                 }
                 for (_, c) in calls.drain() {
                     c.state.signal(CallEvent::Cancel);
@@ -345,15 +371,27 @@ fn answer(
     conn: &mut ServerConnection,
     calls: &mut IdMap<u32, InFlight>,
     spare: &mut Option<Arc<CallState>>,
+    out: &mut Outbox,
     c: Completion,
 ) {
-    let Some(InFlight {
+    if let Some(flight) = calls.remove(&c.call_id) {
+        finish(shared, conn, spare, out, flight, c);
+    }
+}
+
+/// Sends the answer of a call in progress and ends its span.
+fn finish(
+    shared: &Shared,
+    conn: &mut ServerConnection,
+    spare: &mut Option<Arc<CallState>>,
+    out: &mut Outbox,
+    flight: InFlight,
+    c: Completion,
+) {
+    let InFlight {
         state: mut call_state,
         span,
-    }) = calls.remove(&c.call_id)
-    else {
-        return;
-    };
+    } = flight;
     if let Some(s) = Arc::get_mut(&mut call_state) {
         // Nobody else holds it: it serves the next call.
         s.reset();
@@ -362,7 +400,17 @@ fn answer(
     let (r, fault) = match c.answer {
         Answer::Reply(stub) => {
             shared.stats.calls_sent.fetch_add(1, Ordering::Relaxed);
-            (conn.respond(c.call_id, stub), None)
+            // Straight into the outbox when it is the next PDU to go anyway (the core checks)
+            // and the batch has room; else queued in the core, as before.
+            let r = match out.room() {
+                Some(buf) => conn.respond_into(c.call_id, stub, buf).map(|direct| {
+                    if direct {
+                        shared.stats.pkts_sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }),
+                None => conn.respond(c.call_id, stub),
+            };
+            (r, None)
         }
         Answer::Fault(status) => {
             shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
@@ -388,6 +436,7 @@ fn dispatch(
     calls: &mut IdMap<u32, InFlight>,
     spare: &mut Option<Arc<CallState>>,
     last_manager: &mut Option<LastManager>,
+    out: &mut Outbox,
     tx: &mpsc::UnboundedSender<Completion>,
     peer: &PeerAddr,
     group: Option<Arc<AssocGroup>>,
@@ -487,13 +536,8 @@ fn dispatch(
     // Events of the manager that runs here (inline managers, `Service::accept`, decode faults)
     // nest under the call's span.
     let entered = span.span();
-    calls.insert(
-        c.call_id,
-        InFlight {
-            state: state.clone(),
-            span,
-        },
-    );
+    let kept = state.clone();
+    let call_id = c.call_id;
     let call = IncomingCall {
         info: CallInfo {
             interface: iface.syntax(),
@@ -516,7 +560,14 @@ fn dispatch(
         group,
     };
     let d = entered.in_scope(|| iface.dispatch(call));
-    if let Dispatch::Answered(Answered(c)) = d {
-        answer(shared, conn, calls, spare, c);
+    let flight = InFlight { state: kept, span };
+    match d {
+        // Answered there and then: never in `calls` (nothing else can have seen it).
+        Dispatch::Answered(Answered(c)) => finish(shared, conn, spare, out, flight, c),
+        // The answer comes through `tx`, which the loop reads only after this returns: the
+        // call is in `calls` by then.
+        Dispatch::Deferred => {
+            calls.insert(call_id, flight);
+        }
     }
 }
