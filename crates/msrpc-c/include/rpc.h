@@ -17,7 +17,6 @@ extern "C" {
 #define __RPC_USER
 #define __RPC_STUB
 #define __RPC_CALLEE
-#define RPC_IF_CALLBACK_FN void
 
 typedef LONG RPC_STATUS;
 typedef void *RPC_BINDING_HANDLE;
@@ -93,6 +92,12 @@ typedef struct _RPC_SYNTAX_IDENTIFIER {
 #define RPC_S_INVALID_ASYNC_HANDLE 1914L
 #define RPC_S_INVALID_ASYNC_CALL 1915L
 #define RPC_X_SS_CONTEXT_MISMATCH 6L
+#define RPC_S_BINDING_HAS_NO_AUTH 1746L
+#define RPC_S_UNKNOWN_AUTHN_SERVICE 1747L
+#define RPC_S_UNKNOWN_AUTHN_LEVEL 1748L
+#define RPC_S_INVALID_AUTH_IDENTITY 1749L
+#define RPC_S_UNKNOWN_AUTHZ_SERVICE 1750L
+#define ERROR_LOGON_FAILURE 1326L
 
 #define RPC_C_LISTEN_MAX_CALLS_DEFAULT 1234
 #define RPC_C_PROTSEQ_MAX_REQS_DEFAULT 10
@@ -114,6 +119,103 @@ RPC_STATUS RPC_ENTRY RpcBindingFree(RPC_BINDING_HANDLE *Binding);
 #define RPC_C_OPT_CALL_TIMEOUT 12
 RPC_STATUS RPC_ENTRY RpcBindingSetOption(RPC_BINDING_HANDLE hBinding, unsigned long option, ULONG_PTR optionValue);
 RPC_STATUS RPC_ENTRY RpcBindingInqOption(RPC_BINDING_HANDLE hBinding, unsigned long option, ULONG_PTR *pOptionValue);
+
+/* Authentication (client). RpcBindingSetAuthInfo(Ex) maps onto msrpc's AuthInfo: NTLM
+ * (RPC_C_AUTHN_WINNT, and RPC_C_AUTHN_DEFAULT), SPNEGO (RPC_C_AUTHN_GSS_NEGOTIATE) and Kerberos
+ * (RPC_C_AUTHN_GSS_KERBEROS: ServerPrincName is the SPN, the KDC is named by the environment
+ * variable MSRPC_KDC, tcp://HOST:PORT; a NULL identity uses the credential cache KRB5CCNAME
+ * names). NTLM needs an identity (there is no logged-on user to default to: 1749). A logon the
+ * server refuses fails the next call with RPC_S_ACCESS_DENIED (5). See docs/c-abi.md. */
+#define RPC_C_AUTHN_LEVEL_DEFAULT 0
+#define RPC_C_AUTHN_LEVEL_NONE 1
+#define RPC_C_AUTHN_LEVEL_CONNECT 2
+#define RPC_C_AUTHN_LEVEL_CALL 3
+#define RPC_C_AUTHN_LEVEL_PKT 4
+#define RPC_C_AUTHN_LEVEL_PKT_INTEGRITY 5
+#define RPC_C_AUTHN_LEVEL_PKT_PRIVACY 6
+
+#define RPC_C_AUTHN_NONE 0
+#define RPC_C_AUTHN_GSS_NEGOTIATE 9
+#define RPC_C_AUTHN_WINNT 10
+#define RPC_C_AUTHN_GSS_KERBEROS 16
+#define RPC_C_AUTHN_DEFAULT 0xFFFFFFFFL
+
+#define RPC_C_AUTHZ_NONE 0
+#define RPC_C_AUTHZ_NAME 1
+#define RPC_C_AUTHZ_DCE 2
+#define RPC_C_AUTHZ_DEFAULT 0xFFFFFFFF
+
+/* SEC_WINNT_AUTH_IDENTITY with Windows' layout: lengths are 32-bit, in characters, without the
+ * NUL; Flags says which of the two forms it is, whichever function receives it. */
+#define SEC_WINNT_AUTH_IDENTITY_ANSI 0x1
+#define SEC_WINNT_AUTH_IDENTITY_UNICODE 0x2
+typedef struct _SEC_WINNT_AUTH_IDENTITY_A {
+    unsigned char *User;
+    ULONG UserLength;
+    unsigned char *Domain;
+    ULONG DomainLength;
+    unsigned char *Password;
+    ULONG PasswordLength;
+    ULONG Flags;
+} SEC_WINNT_AUTH_IDENTITY_A, *PSEC_WINNT_AUTH_IDENTITY_A;
+typedef struct _SEC_WINNT_AUTH_IDENTITY_W {
+    unsigned short *User;
+    ULONG UserLength;
+    unsigned short *Domain;
+    ULONG DomainLength;
+    unsigned short *Password;
+    ULONG PasswordLength;
+    ULONG Flags;
+} SEC_WINNT_AUTH_IDENTITY_W, *PSEC_WINNT_AUTH_IDENTITY_W;
+#ifdef UNICODE
+#define SEC_WINNT_AUTH_IDENTITY SEC_WINNT_AUTH_IDENTITY_W
+#define PSEC_WINNT_AUTH_IDENTITY PSEC_WINNT_AUTH_IDENTITY_W
+#else
+#define SEC_WINNT_AUTH_IDENTITY SEC_WINNT_AUTH_IDENTITY_A
+#define PSEC_WINNT_AUTH_IDENTITY PSEC_WINNT_AUTH_IDENTITY_A
+#endif
+
+/* RPC_SECURITY_QOS (Windows' layout). Version is checked (1..5); the rest is accepted and not
+ * used: msrpc's packages authenticate the client; mutual authentication is Kerberos' own. */
+#define RPC_C_SECURITY_QOS_VERSION 1L
+#define RPC_C_SECURITY_QOS_VERSION_1 1L
+#define RPC_C_QOS_CAPABILITIES_DEFAULT 0x0
+#define RPC_C_QOS_CAPABILITIES_MUTUAL_AUTH 0x1
+#define RPC_C_QOS_IDENTITY_STATIC 0
+#define RPC_C_QOS_IDENTITY_DYNAMIC 1
+#define RPC_C_IMP_LEVEL_DEFAULT 0
+#define RPC_C_IMP_LEVEL_ANONYMOUS 1
+#define RPC_C_IMP_LEVEL_IDENTIFY 2
+#define RPC_C_IMP_LEVEL_IMPERSONATE 3
+#define RPC_C_IMP_LEVEL_DELEGATE 4
+typedef struct _RPC_SECURITY_QOS {
+    ULONG Version;
+    ULONG Capabilities;
+    ULONG IdentityTracking;
+    ULONG ImpersonationType;
+} RPC_SECURITY_QOS, *PRPC_SECURITY_QOS;
+
+RPC_STATUS RPC_ENTRY RpcBindingSetAuthInfoA(RPC_BINDING_HANDLE Binding, RPC_CSTR ServerPrincName,
+                                            unsigned long AuthnLevel, unsigned long AuthnSvc,
+                                            RPC_AUTH_IDENTITY_HANDLE AuthIdentity, unsigned long AuthzSvc);
+RPC_STATUS RPC_ENTRY RpcBindingSetAuthInfoW(RPC_BINDING_HANDLE Binding, RPC_WSTR ServerPrincName,
+                                            unsigned long AuthnLevel, unsigned long AuthnSvc,
+                                            RPC_AUTH_IDENTITY_HANDLE AuthIdentity, unsigned long AuthzSvc);
+RPC_STATUS RPC_ENTRY RpcBindingSetAuthInfoExA(RPC_BINDING_HANDLE Binding, RPC_CSTR ServerPrincName,
+                                              unsigned long AuthnLevel, unsigned long AuthnSvc,
+                                              RPC_AUTH_IDENTITY_HANDLE AuthIdentity, unsigned long AuthzSvc,
+                                              RPC_SECURITY_QOS *SecurityQOS);
+RPC_STATUS RPC_ENTRY RpcBindingSetAuthInfoExW(RPC_BINDING_HANDLE Binding, RPC_WSTR ServerPrincName,
+                                              unsigned long AuthnLevel, unsigned long AuthnSvc,
+                                              RPC_AUTH_IDENTITY_HANDLE AuthIdentity, unsigned long AuthzSvc,
+                                              RPC_SECURITY_QOS *SecurityQOS);
+#ifdef UNICODE
+#define RpcBindingSetAuthInfo RpcBindingSetAuthInfoW
+#define RpcBindingSetAuthInfoEx RpcBindingSetAuthInfoExW
+#else
+#define RpcBindingSetAuthInfo RpcBindingSetAuthInfoA
+#define RpcBindingSetAuthInfoEx RpcBindingSetAuthInfoExA
+#endif
 
 /* Servers. RpcServerUseProtseqEp listens on every address, as Windows does, unless the environment
  * variable MSRPC_LISTEN_ADDRESS names one (e.g. 127.0.0.1). Interfaces are the _s_ifspec of

@@ -27,7 +27,9 @@ pub use asyncs::{
 };
 pub use binding::{
     RpcBindingFree, RpcBindingFromStringBindingA, RpcBindingFromStringBindingW,
-    RpcBindingInqOption, RpcBindingSetOption, RpcStringBindingComposeA, RpcStringBindingComposeW,
+    RpcBindingInqOption, RpcBindingSetAuthInfoA, RpcBindingSetAuthInfoExA,
+    RpcBindingSetAuthInfoExW, RpcBindingSetAuthInfoW, RpcBindingSetOption, RpcSecurityQos,
+    SecWinntAuthIdentity, RpcStringBindingComposeA, RpcStringBindingComposeW,
     RpcStringFreeA, RpcStringFreeW,
 };
 pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
