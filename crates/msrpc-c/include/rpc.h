@@ -219,8 +219,12 @@ RPC_STATUS RPC_ENTRY RpcBindingSetAuthInfoExW(RPC_BINDING_HANDLE Binding, RPC_WS
 
 /* Servers. RpcServerUseProtseqEp listens on every address, as Windows does, unless the environment
  * variable MSRPC_LISTEN_ADDRESS names one (e.g. 127.0.0.1). Interfaces are the _s_ifspec of
- * `msrpc idl --lang c`; manager types, EPVs, flags, limits, callbacks and security descriptors
- * are accepted and not used yet (docs/c-abi.md). */
+ * `msrpc idl --lang c`. RpcServerRegisterIf2/3 act on RPC_IF_ALLOW_SECURE_ONLY,
+ * RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH, RPC_IF_ALLOW_LOCAL_ONLY, the security callback (asked on
+ * every call, as with RPC_IF_SEC_NO_CACHE) and MaxRpcSize (a larger request: 5); manager types,
+ * EPVs, the per-interface MaxCalls (auto-listen only on Windows) and security descriptors are
+ * accepted and not used (docs/c-abi.md). Managers get a server binding handle valid during
+ * their call. */
 #define RPC_IF_AUTOLISTEN 0x0001
 #define RPC_IF_OLE 0x0002
 #define RPC_IF_ALLOW_UNKNOWN_AUTHORITY 0x0004
@@ -228,7 +232,10 @@ RPC_STATUS RPC_ENTRY RpcBindingSetAuthInfoExW(RPC_BINDING_HANDLE Binding, RPC_WS
 #define RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH 0x0010
 #define RPC_IF_ALLOW_LOCAL_ONLY 0x0020
 #define RPC_IF_SEC_NO_CACHE 0x0040
-typedef RPC_STATUS RPC_ENTRY RPC_IF_CALLBACK_FN_T(RPC_IF_HANDLE InterfaceUuid, void *Context);
+/* The security callback: Context is the call's server binding handle (RpcBindingInqAuthClient
+ * takes it); a non-zero return refuses the call with RPC_S_ACCESS_DENIED (5). */
+typedef RPC_STATUS RPC_ENTRY RPC_IF_CALLBACK_FN(RPC_IF_HANDLE InterfaceUuid, void *Context);
+typedef RPC_IF_CALLBACK_FN RPC_IF_CALLBACK_FN_T;
 
 RPC_STATUS RPC_ENTRY RpcServerUseProtseqEpA(RPC_CSTR Protseq, unsigned int MaxCalls, RPC_CSTR Endpoint,
                                             void *SecurityDescriptor);
@@ -237,15 +244,56 @@ RPC_STATUS RPC_ENTRY RpcServerUseProtseqEpW(RPC_WSTR Protseq, unsigned int MaxCa
 RPC_STATUS RPC_ENTRY RpcServerRegisterIf(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv);
 RPC_STATUS RPC_ENTRY RpcServerRegisterIf2(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv, unsigned int Flags,
                                           unsigned int MaxCalls, unsigned int MaxRpcSize,
-                                          RPC_IF_CALLBACK_FN_T *IfCallbackFn);
+                                          RPC_IF_CALLBACK_FN *IfCallbackFn);
 RPC_STATUS RPC_ENTRY RpcServerRegisterIf3(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, void *MgrEpv, unsigned int Flags,
                                           unsigned int MaxCalls, unsigned int MaxRpcSize,
-                                          RPC_IF_CALLBACK_FN_T *IfCallback, void *SecurityDescriptor);
+                                          RPC_IF_CALLBACK_FN *IfCallback, void *SecurityDescriptor);
 RPC_STATUS RPC_ENTRY RpcServerUnregisterIf(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUuid, unsigned int WaitForCallsToComplete);
 RPC_STATUS RPC_ENTRY RpcServerListen(unsigned int MinimumCallThreads, unsigned int MaxCalls, unsigned int DontWait);
 RPC_STATUS RPC_ENTRY RpcMgmtStopServerListening(RPC_BINDING_HANDLE Binding);
 RPC_STATUS RPC_ENTRY RpcMgmtWaitServerListen(void);
 RPC_STATUS RPC_ENTRY RpcServerTestCancel(RPC_BINDING_HANDLE BindingHandle);
+
+/* Server authentication. RpcServerRegisterAuthInfo with RPC_C_AUTHN_WINNT, RPC_C_AUTHN_GSS_NEGOTIATE
+ * or RPC_C_AUTHN_DEFAULT accepts NTLM logons (directly or in SPNEGO) of the accounts in the users
+ * file the environment variable MSRPC_USERS_FILE names (user:password or DOMAIN\user:password
+ * lines, as `msrpc serve --users`); with RPC_C_AUTHN_GSS_KERBEROS, tickets for ServerPrincName
+ * with the key in the keytab KRB5_KTNAME names. Call it before RpcServerListen. */
+typedef void(RPC_ENTRY *RPC_AUTH_KEY_RETRIEVAL_FN)(void *Arg, RPC_WSTR ServerPrincName, unsigned long KeyVer,
+                                                   void **Key, RPC_STATUS *Status);
+RPC_STATUS RPC_ENTRY RpcServerRegisterAuthInfoA(RPC_CSTR ServerPrincName, unsigned long AuthnSvc,
+                                                RPC_AUTH_KEY_RETRIEVAL_FN GetKeyFn, void *Arg);
+RPC_STATUS RPC_ENTRY RpcServerRegisterAuthInfoW(RPC_WSTR ServerPrincName, unsigned long AuthnSvc,
+                                                RPC_AUTH_KEY_RETRIEVAL_FN GetKeyFn, void *Arg);
+
+/* Who called: on the manager's binding handle (or NULL for the calling thread's synchronous
+ * call). Privs is the client's name, DOMAIN\user (valid during the call); ServerPrincName is
+ * freed with RpcStringFree. RPC_S_BINDING_HAS_NO_AUTH (1746) for an unauthenticated call. */
+#define RPC_QUERY_SERVER_PRINCIPAL_NAME 0x02
+#define RPC_QUERY_CLIENT_PRINCIPAL_NAME 0x04
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthClientA(RPC_BINDING_HANDLE ClientBinding, RPC_AUTHZ_HANDLE *Privs,
+                                              RPC_CSTR *ServerPrincName, unsigned long *AuthnLevel,
+                                              unsigned long *AuthnSvc, unsigned long *AuthzSvc);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthClientW(RPC_BINDING_HANDLE ClientBinding, RPC_AUTHZ_HANDLE *Privs,
+                                              RPC_WSTR *ServerPrincName, unsigned long *AuthnLevel,
+                                              unsigned long *AuthnSvc, unsigned long *AuthzSvc);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthClientExA(RPC_BINDING_HANDLE ClientBinding, RPC_AUTHZ_HANDLE *Privs,
+                                                RPC_CSTR *ServerPrincName, unsigned long *AuthnLevel,
+                                                unsigned long *AuthnSvc, unsigned long *AuthzSvc,
+                                                unsigned long Flags);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthClientExW(RPC_BINDING_HANDLE ClientBinding, RPC_AUTHZ_HANDLE *Privs,
+                                                RPC_WSTR *ServerPrincName, unsigned long *AuthnLevel,
+                                                unsigned long *AuthnSvc, unsigned long *AuthzSvc,
+                                                unsigned long Flags);
+#ifdef UNICODE
+#define RpcServerRegisterAuthInfo RpcServerRegisterAuthInfoW
+#define RpcBindingInqAuthClient RpcBindingInqAuthClientW
+#define RpcBindingInqAuthClientEx RpcBindingInqAuthClientExW
+#else
+#define RpcServerRegisterAuthInfo RpcServerRegisterAuthInfoA
+#define RpcBindingInqAuthClient RpcBindingInqAuthClientA
+#define RpcBindingInqAuthClientEx RpcBindingInqAuthClientExA
+#endif
 
 #ifdef UNICODE
 #define RpcServerUseProtseqEp RpcServerUseProtseqEpW

@@ -35,8 +35,10 @@ pub use binding::{
 pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
 pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};
 pub use server::{
-    RpcAsyncAbortCall, RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerListen,
-    RpcServerRegisterIf, RpcServerRegisterIf2, RpcServerRegisterIf3, RpcServerTestCancel,
+    RpcAsyncAbortCall, RpcBindingInqAuthClientA, RpcBindingInqAuthClientExA,
+    RpcBindingInqAuthClientExW, RpcBindingInqAuthClientW, RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerListen,
+    RpcServerRegisterAuthInfoA, RpcServerRegisterAuthInfoW, RpcServerRegisterIf,
+    RpcServerRegisterIf2, RpcServerRegisterIf3, RpcServerTestCancel,
     RpcServerUnregisterIf, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW,
 };
 pub use win32::{

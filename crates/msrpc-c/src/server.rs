@@ -68,6 +68,12 @@ struct State {
     /// Registered interfaces by syntax.
     ifaces: Vec<(SyntaxId, Arc<CInterface>)>,
     server: Option<Arc<Server>>,
+    /// `RpcServerRegisterAuthInfo` with NTLM or Negotiate: the accounts of `MSRPC_USERS_FILE`.
+    users: Option<Arc<msrpc::UserStore>>,
+    /// `RpcServerRegisterAuthInfo` with Kerberos: the service from the keytab `KRB5_KTNAME` names.
+    kerberos: Option<msrpc::KerberosService>,
+    /// The principal name registered (what `RpcBindingInqAuthClient` reports as the server's).
+    principal: String,
 }
 
 fn state() -> MutexGuard<'static, State> {
@@ -85,11 +91,62 @@ struct CProc {
     thunk: Thunk,
 }
 
+/// `RPC_IF_CALLBACK_FN`: the interface's security callback, with the interface handle and the
+/// call's server binding handle.
+type IfCallback = unsafe extern "C" fn(*mut c_void, *mut c_void) -> i32;
+
+/// `RPC_IF_ALLOW_SECURE_ONLY`: calls without authentication (or at level none) are refused.
+const RPC_IF_ALLOW_SECURE_ONLY: u32 = 0x0008;
+/// `RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH`: the security callback is asked about unauthenticated
+/// calls too (without it they are refused before the callback, as on Windows).
+const RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH: u32 = 0x0010;
+/// `RPC_IF_ALLOW_LOCAL_ONLY`: only local callers (`ncalrpc`); TCP calls are refused, even from
+/// the loopback address, as Windows refuses every `ncacn_ip_tcp` call.
+const RPC_IF_ALLOW_LOCAL_ONLY: u32 = 0x0020;
+/// `RPC_S_ACCESS_DENIED`: what a refused call gets.
+const RPC_S_ACCESS_DENIED: u32 = 5;
+
 /// A `STEM_s.c` interface as an msrpc interface.
 struct CInterface {
     syntax: SyntaxId,
     name: String,
     procs: Vec<CProc>,
+    security: Arc<IfSecurity>,
+    /// `MaxRpcSize`: a request stub larger than this is refused with 5 before decoding.
+    max_rpc_size: usize,
+}
+
+/// What `RpcServerRegisterIf2/3` asked of an interface's callers.
+struct IfSecurity {
+    /// The flags this library acts on.
+    flags: u32,
+    callback: Option<IfCallback>,
+    /// The `RPC_IF_HANDLE` registered, passed to the callback.
+    ifspec: usize,
+}
+
+impl IfSecurity {
+    /// The checks `RpcServerRegisterIf2/3` asked for, before the manager runs: `false` refuses
+    /// the call with 5. Runs on a blocking thread (the callback is the program's C code).
+    fn admit(&self, client: Option<&msrpc::ClientIdentity>, local: bool, handle: usize) -> bool {
+        let authenticated = client.is_some_and(|c| c.level != msrpc::AuthnLevel::None);
+        if self.flags & RPC_IF_ALLOW_LOCAL_ONLY != 0 && !local {
+            return false;
+        }
+        if self.flags & RPC_IF_ALLOW_SECURE_ONLY != 0 && !authenticated {
+            return false;
+        }
+        let Some(cb) = self.callback else {
+            return true;
+        };
+        if !authenticated && self.flags & RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH == 0 {
+            return false;
+        }
+        // SAFETY: the program's RPC_IF_CALLBACK_FN, with the interface handle it registered and
+        // this call's server binding handle (valid until the call is answered), behind a barrier.
+        let s = with_barrier(|| unsafe { cb(self.ifspec as *mut c_void, handle as *mut c_void) });
+        s == 0
+    }
 }
 
 /// The storage of one call's C parameters: every slot is 16 bytes, 8-aligned, on the heap, so
@@ -115,7 +172,7 @@ unsafe impl Send for Frame {}
 
 impl Frame {
     /// Lays out the parameters, filling the `[in]` ones from `vals` (in order).
-    fn new(params: &[P], vals: Vec<Val>) -> Result<Frame, i32> {
+    fn new(params: &[P], vals: Vec<Val>, handle: usize) -> Result<Frame, i32> {
         let n = params.iter().filter(|p| !p.is_return()).count();
         let mut f = Frame {
             slots: vec![[0u64; 2]; n.max(1)].into_boxed_slice(),
@@ -132,8 +189,9 @@ impl Frame {
             let slot = f.slots[i].as_mut_ptr().cast::<u8>();
             f.args.push(slot.cast());
             if p.is_handle() {
-                // The server binding handle: NULL here (the call is the thread's, for
-                // RpcServerTestCancel(NULL)).
+                // The call's server binding handle (RpcBindingInqAuthClient takes it).
+                // SAFETY: slot is 16 writable, 8-aligned bytes of this frame.
+                unsafe { slot.cast::<usize>().write(handle) };
                 continue;
             }
             let v = if p.is_in() {
@@ -210,6 +268,8 @@ fn answer(call: IncomingCall, frame: &Frame, syntax: Syntax) {
 thread_local! {
     /// The call whose synchronous manager runs on this thread (for RpcServerTestCancel(NULL)).
     static CURRENT: Cell<*const IncomingCall> = const { Cell::new(std::ptr::null()) };
+    /// Its server binding handle (for RpcBindingInqAuthClient(NULL)).
+    static CURRENT_BINDING: Cell<usize> = const { Cell::new(0) };
 }
 
 /// An `[async]` call waiting for its manager.
@@ -218,6 +278,17 @@ struct Pending {
     frame: Frame,
     syntax: Syntax,
     handle: Box<RpcAsyncState>,
+    /// The call's server binding handle, ended with the call.
+    _binding: BindingGuard,
+}
+
+/// A server binding handle, valid until this is dropped (the call answered).
+struct BindingGuard(usize);
+
+impl Drop for BindingGuard {
+    fn drop(&mut self) {
+        crate::binding::remove_server(self.0);
+    }
 }
 
 // SAFETY: the handle is a heap RPC_ASYNC_STATE owned by this entry, whose only pointers are its
@@ -249,6 +320,9 @@ impl Interface for CInterface {
         let Some(proc) = self.procs.iter().find(|p| p.opnum == opnum) else {
             return call.answer_fault(Win32Status::RPC_S_PROCNUM_OUT_OF_RANGE);
         };
+        if call.stub().len() > self.max_rpc_size {
+            return call.answer_fault(Win32Status(RPC_S_ACCESS_DENIED));
+        }
         let plan: Vec<P> = proc
             .params
             .iter()
@@ -259,15 +333,23 @@ impl Interface for CInterface {
             Ok(v) => v,
             Err(_) => return call.answer_fault(Win32Status::RPC_X_BAD_STUB_DATA),
         };
-        let mut frame = match Frame::new(&proc.params, vals) {
+        let principal = state().principal.clone();
+        let binding = BindingGuard(crate::binding::insert_server(
+            crate::binding::ServerCall::new(call.client().cloned(), principal),
+        ));
+        let mut frame = match Frame::new(&proc.params, vals, binding.0) {
             Ok(f) => f,
             Err(s) => return call.answer_fault(Win32Status(s as u32)),
         };
         let thunk = proc.thunk;
+        let sec = self.security.clone();
+        let local = matches!(info.peer, msrpc::transport::PeerAddr::Local);
+        let client = call.client().cloned();
         if proc.is_async {
             let mut handle = RpcAsyncState::new_server();
             let key = &mut *handle as *mut RpcAsyncState as usize;
             let args = frame.args.as_mut_ptr() as usize;
+            let bh = binding.0;
             pending().insert(
                 key,
                 Pending {
@@ -275,9 +357,16 @@ impl Interface for CInterface {
                     frame,
                     syntax,
                     handle,
+                    _binding: binding,
                 },
             );
             tokio::task::spawn_blocking(move || {
+                if !sec.admit(client.as_ref(), local, bh) {
+                    if let Some(p) = pending().remove(&key) {
+                        p.call.fault(Win32Status(RPC_S_ACCESS_DENIED));
+                    }
+                    return;
+                }
                 // SAFETY: the generated thunk with its handle (alive in the table until the
                 // manager completes or aborts) and the frame's argument array, which lives in
                 // the same entry and does not move (a Vec's buffer stays where it is when the
@@ -299,7 +388,12 @@ impl Interface for CInterface {
             return Dispatch::Deferred;
         }
         tokio::task::spawn_blocking(move || {
+            if !sec.admit(client.as_ref(), local, binding.0) {
+                drop(binding);
+                return call.fault(Win32Status(RPC_S_ACCESS_DENIED));
+            }
             CURRENT.with(|c| c.set(&call));
+            CURRENT_BINDING.with(|c| c.set(binding.0));
             let ret = frame.ret.as_mut_ptr().cast::<c_void>();
             // SAFETY: the generated thunk with this call's frame: args point at its slots, ret at
             // its return storage, all alive for the call.
@@ -307,6 +401,8 @@ impl Interface for CInterface {
                 thunk(std::ptr::null_mut(), frame.args.as_mut_ptr(), ret)
             });
             CURRENT.with(|c| c.set(std::ptr::null()));
+            CURRENT_BINDING.with(|c| c.set(0));
+            drop(binding);
             if s != 0 {
                 call.fault(Win32Status(s as u32));
             } else {
@@ -444,10 +540,10 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
     ifspec: *mut c_void,
     _mgr_type: *mut c_void,
     _mgr_epv: *mut c_void,
-    _flags: u32,
+    flags: u32,
     _max_calls: u32,
-    _max_rpc_size: u32,
-    _callback: *mut c_void,
+    max_rpc_size: u32,
+    callback: Option<IfCallback>,
     _security: *mut c_void,
 ) -> i32 {
     let s = ifspec as *const MsrpcServerInterface;
@@ -478,6 +574,16 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
         syntax,
         name,
         procs: cprocs,
+        security: Arc::new(IfSecurity {
+            flags,
+            callback,
+            ifspec: ifspec as usize,
+        }),
+        max_rpc_size: if max_rpc_size == u32::MAX {
+            usize::MAX
+        } else {
+            max_rpc_size as usize
+        },
     });
     let mut st = state();
     if st.ifaces.iter().any(|(s, _)| *s == syntax) {
@@ -504,7 +610,7 @@ pub unsafe extern "C" fn RpcServerRegisterIf2(
     flags: u32,
     max_calls: u32,
     max_rpc_size: u32,
-    callback: *mut c_void,
+    callback: Option<IfCallback>,
 ) -> i32 {
     // SAFETY: the same contract.
     unsafe {
@@ -540,7 +646,7 @@ pub unsafe extern "C" fn RpcServerRegisterIf(
             0,
             1234,
             u32::MAX,
-            std::ptr::null_mut(),
+            None,
             std::ptr::null_mut(),
         )
     }
@@ -570,11 +676,13 @@ pub extern "C" fn RpcServerUnregisterIf(ifspec: *mut c_void, _mgr: *mut c_void, 
     }
 }
 
-/// `RpcServerListen`: starts the server on the endpoints and interfaces registered so far;
-/// with `DontWait = FALSE` blocks until `RpcMgmtStopServerListening`. 1713 when already listening,
+/// `RpcServerListen`: starts the server on the endpoints and interfaces registered so far (and
+/// the authentication `RpcServerRegisterAuthInfo` registered); `MaxCalls` bounds the calls in
+/// progress (msrpc's `ServerConfig::max_calls`; 0 keeps its default, 1234); with
+/// `DontWait = FALSE` blocks until `RpcMgmtStopServerListening`. 1713 when already listening,
 /// 1714 with no endpoint; a listener that cannot be opened gives its status.
 #[unsafe(no_mangle)]
-pub extern "C" fn RpcServerListen(_min_threads: u32, _max_calls: u32, dont_wait: u32) -> i32 {
+pub extern "C" fn RpcServerListen(_min_threads: u32, max_calls: u32, dont_wait: u32) -> i32 {
     let server = {
         let mut st = state();
         if st.server.is_some() {
@@ -583,7 +691,19 @@ pub extern "C" fn RpcServerListen(_min_threads: u32, _max_calls: u32, dont_wait:
         if st.listen.is_empty() {
             return RPC_S_NO_PROTSEQS_REGISTERED;
         }
-        let mut b = Server::builder();
+        let mut config = msrpc::ServerConfig::default();
+        // MaxCalls: calls in progress in the whole server (past it: RPC_S_SERVER_TOO_BUSY).
+        if max_calls != 0 {
+            config.max_calls = max_calls as usize;
+        }
+        config.principal_name = st.principal.clone();
+        let mut b = Server::builder().config(config);
+        if let Some(users) = &st.users {
+            b = b.authentication(users.clone());
+        }
+        if let Some(k) = &st.kerberos {
+            b = b.kerberos(k.clone());
+        }
         for (_, itf) in &st.ifaces {
             b = b.interface(itf.clone() as Arc<dyn Interface>);
         }
@@ -641,4 +761,295 @@ pub extern "C" fn RpcMgmtStopServerListening(binding: *mut c_void) -> i32 {
     };
     runtime().spawn(async move { server.shutdown(STOP_GRACE).await });
     RPC_S_OK
+}
+
+/// The environment variable naming the users file (`user:password` or `DOMAIN\user:password`
+/// lines, as `msrpc serve --users`) whose accounts `RpcServerRegisterAuthInfo` with NTLM or
+/// Negotiate accepts: a Windows server checks logons against the machine's accounts; here they
+/// come from the file.
+pub(crate) const USERS_FILE_VAR: &str = "MSRPC_USERS_FILE";
+/// The environment variable naming the keytab (`FILE:` prefix taken) for
+/// `RpcServerRegisterAuthInfo` with Kerberos, as MIT Kerberos names it.
+pub(crate) const KEYTAB_VAR: &str = "KRB5_KTNAME";
+
+fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_void) -> i32 {
+    use crate::binding::{
+        RPC_C_AUTHN_DEFAULT, RPC_C_AUTHN_GSS_KERBEROS, RPC_C_AUTHN_GSS_NEGOTIATE,
+        RPC_C_AUTHN_WINNT, RPC_S_INVALID_AUTH_IDENTITY, RPC_S_UNKNOWN_AUTHN_SERVICE,
+    };
+    if !get_key.is_null() {
+        // A key-retrieval function is for the retired RPC_C_AUTHN_DCE_PRIVATE package.
+        return RPC_S_INVALID_ARG;
+    }
+    let principal = principal.unwrap_or_default();
+    let mut st = state();
+    if st.server.is_some() {
+        // msrpc fixes a server's security when it starts: register before RpcServerListen.
+        return RPC_S_ALREADY_LISTENING;
+    }
+    match service {
+        RPC_C_AUTHN_WINNT | RPC_C_AUTHN_GSS_NEGOTIATE | RPC_C_AUTHN_DEFAULT => {
+            let Some(path) = std::env::var_os(USERS_FILE_VAR) else {
+                eprintln!(
+                    "libmsrpc_c: RpcServerRegisterAuthInfo: set {USERS_FILE_VAR} to a users file \
+                     (user:password lines) for NTLM logons"
+                );
+                return RPC_S_INVALID_AUTH_IDENTITY;
+            };
+            match msrpc::UserStore::from_file(&path) {
+                Ok(u) => st.users = Some(Arc::new(u)),
+                Err(e) => {
+                    eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: users file {e}");
+                    return RPC_S_INVALID_AUTH_IDENTITY;
+                }
+            }
+        }
+        RPC_C_AUTHN_GSS_KERBEROS => {
+            let Some(path) = std::env::var(KEYTAB_VAR).ok().filter(|p| !p.is_empty()) else {
+                eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: set {KEYTAB_VAR} to a keytab");
+                return RPC_S_INVALID_AUTH_IDENTITY;
+            };
+            let path = path.strip_prefix("FILE:").unwrap_or(&path).to_string();
+            let service = msrpc::Keytab::from_file(&path).and_then(|k| {
+                msrpc::KerberosService::from_keytab(
+                    &k,
+                    (!principal.is_empty()).then_some(principal.as_str()),
+                    // Only asked for user-to-user tickets, which msrpc's server does not use.
+                    "tcp://127.0.0.1:88",
+                )
+            });
+            match service {
+                Ok(k) => st.kerberos = Some(k),
+                Err(e) => {
+                    eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: keytab {path}: {}", e.detail);
+                    return RPC_S_INVALID_AUTH_IDENTITY;
+                }
+            }
+        }
+        _ => return RPC_S_UNKNOWN_AUTHN_SERVICE,
+    }
+    st.principal = principal;
+    RPC_S_OK
+}
+
+/// `RpcServerRegisterAuthInfoA`: accept clients authenticated with `AuthnSvc`:
+/// `RPC_C_AUTHN_WINNT`, `RPC_C_AUTHN_GSS_NEGOTIATE` or `RPC_C_AUTHN_DEFAULT` (NTLM, directly or
+/// in SPNEGO, against the accounts of the users file `MSRPC_USERS_FILE` names), or
+/// `RPC_C_AUTHN_GSS_KERBEROS` (the keytab `KRB5_KTNAME` names, for `ServerPrincName`). Call it
+/// before `RpcServerListen` (after: 1713). `GetKeyFn` must be NULL, as Windows requires for
+/// these packages; `Arg` is not used. 1747 for another package, 1749 when the file is missing
+/// or bad (the reason goes to standard error).
+///
+/// # Safety
+/// `principal` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerRegisterAuthInfoA(
+    principal: *const u8,
+    service: std::ffi::c_ulong,
+    get_key: *mut c_void,
+    _arg: *mut c_void,
+) -> i32 {
+    // SAFETY: NULL or NUL-terminated (caller).
+    let Ok(p) = (unsafe { strings::arg_a(principal) }) else {
+        return RPC_S_INVALID_ARG;
+    };
+    let Ok(service) = u32::try_from(service) else {
+        return crate::binding::RPC_S_UNKNOWN_AUTHN_SERVICE;
+    };
+    register_auth_info(p, service, get_key)
+}
+
+/// `RpcServerRegisterAuthInfoW`.
+///
+/// # Safety
+/// As [`RpcServerRegisterAuthInfoA`], with a 16-bit string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerRegisterAuthInfoW(
+    principal: *const u16,
+    service: std::ffi::c_ulong,
+    get_key: *mut c_void,
+    _arg: *mut c_void,
+) -> i32 {
+    // SAFETY: NULL or NUL-terminated (caller).
+    let Ok(p) = (unsafe { strings::arg_w(principal) }) else {
+        return RPC_S_INVALID_ARG;
+    };
+    let Ok(service) = u32::try_from(service) else {
+        return crate::binding::RPC_S_UNKNOWN_AUTHN_SERVICE;
+    };
+    register_auth_info(p, service, get_key)
+}
+
+/// `RPC_S_BINDING_HAS_NO_AUTH`: the call is not authenticated.
+const RPC_S_BINDING_HAS_NO_AUTH: i32 = 1746;
+/// `RPC_QUERY_SERVER_PRINCIPAL_NAME`, `RPC_QUERY_CLIENT_PRINCIPAL_NAME`: the Ex flags accepted
+/// (both names are always available).
+const RPC_QUERY_FLAGS: u32 = 0x2 | 0x4;
+
+/// The common part of `RpcBindingInqAuthClient(Ex)A/W`: `wide` picks the string form.
+///
+/// # Safety
+/// Each out pointer is NULL or writable.
+#[allow(clippy::too_many_arguments)]
+unsafe fn inq_auth_client(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut c_void,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+    flags: u32,
+    wide: bool,
+) -> i32 {
+    let call = if h.is_null() {
+        // NULL: the call this thread's manager is running.
+        match CURRENT_BINDING.with(Cell::get) {
+            0 => return RPC_S_NO_CALL_ACTIVE,
+            b => crate::binding::lookup_server(b as *mut c_void),
+        }
+    } else {
+        crate::binding::lookup_server(h)
+    };
+    let Some(call) = call else {
+        return if crate::binding::lookup(h).is_some() {
+            crate::binding::RPC_S_WRONG_KIND_OF_BINDING
+        } else {
+            RPC_S_INVALID_BINDING
+        };
+    };
+    if flags & !RPC_QUERY_FLAGS != 0 {
+        return RPC_S_INVALID_ARG;
+    }
+    let Some(client) = &call.client else {
+        return RPC_S_BINDING_HAS_NO_AUTH;
+    };
+    let svc = match client.service {
+        msrpc::AuthnService::Negotiate => crate::binding::RPC_C_AUTHN_GSS_NEGOTIATE,
+        msrpc::AuthnService::Kerberos => crate::binding::RPC_C_AUTHN_GSS_KERBEROS,
+        _ => crate::binding::RPC_C_AUTHN_WINNT,
+    };
+    let lvl: u32 = match client.level {
+        msrpc::AuthnLevel::None => 1,
+        msrpc::AuthnLevel::Connect => 2,
+        msrpc::AuthnLevel::Call => 3,
+        msrpc::AuthnLevel::Pkt => 4,
+        msrpc::AuthnLevel::PktIntegrity => 5,
+        _ => 6,
+    };
+    if !server_princ.is_null() {
+        let p: *mut c_void = if wide {
+            strings::give_w(&call.server_principal).cast()
+        } else {
+            match strings::give_a(&call.server_principal) {
+                Some(p) => p.cast(),
+                None => return RPC_S_OUT_OF_MEMORY,
+            }
+        };
+        // SAFETY: writable (caller); the string is freed with RpcStringFree, as on Windows.
+        unsafe { *server_princ = p };
+    }
+    if !privs.is_null() {
+        // The client's principal name, `DOMAIN\user`, owned by the call (valid until it ends).
+        let p: *mut c_void = if wide {
+            call.privs_w.as_ptr() as *mut c_void
+        } else {
+            call.privs_a.as_ptr() as *mut c_void
+        };
+        // SAFETY: writable (caller).
+        unsafe { *privs = p };
+    }
+    // SAFETY: each is NULL or writable (caller).
+    unsafe {
+        if !level.is_null() {
+            *level = lvl.into();
+        }
+        if !service.is_null() {
+            *service = svc.into();
+        }
+        if !authz.is_null() {
+            *authz = 0;
+        }
+    }
+    RPC_S_OK
+}
+
+/// `RpcBindingInqAuthClientA`: who made the call whose server binding handle `ClientBinding` is
+/// (the manager's `handle_t`, or NULL for this thread's call): `Privs` gets the client's name
+/// (`DOMAIN\user`, valid during the call), `ServerPrincName` the registered principal (free it
+/// with `RpcStringFree`), `AuthnLevel` and `AuthnSvc` what the call used, `AuthzSvc`
+/// `RPC_C_AUTHZ_NONE`. 1746 `RPC_S_BINDING_HAS_NO_AUTH` for an unauthenticated call.
+///
+/// # Safety
+/// Each out pointer is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthClientA(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut u8,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_client(h, privs, server_princ.cast(), level, service, authz, 0, false)
+    }
+}
+
+/// `RpcBindingInqAuthClientW`.
+///
+/// # Safety
+/// As [`RpcBindingInqAuthClientA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthClientW(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut u16,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { inq_auth_client(h, privs, server_princ.cast(), level, service, authz, 0, true) }
+}
+
+/// `RpcBindingInqAuthClientExA`: as [`RpcBindingInqAuthClientA`], with `Flags`
+/// (`RPC_QUERY_SERVER_PRINCIPAL_NAME`, `RPC_QUERY_CLIENT_PRINCIPAL_NAME`; others: 87).
+///
+/// # Safety
+/// As [`RpcBindingInqAuthClientA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthClientExA(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut u8,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+    flags: std::ffi::c_ulong,
+) -> i32 {
+    let flags = u32::try_from(flags).unwrap_or(u32::MAX);
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_client(h, privs, server_princ.cast(), level, service, authz, flags, false)
+    }
+}
+
+/// `RpcBindingInqAuthClientExW`.
+///
+/// # Safety
+/// As [`RpcBindingInqAuthClientA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthClientExW(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut u16,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+    flags: std::ffi::c_ulong,
+) -> i32 {
+    let flags = u32::try_from(flags).unwrap_or(u32::MAX);
+    // SAFETY: the caller's contract, passed on.
+    unsafe { inq_auth_client(h, privs, server_princ.cast(), level, service, authz, flags, true) }
 }
