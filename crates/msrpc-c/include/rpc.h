@@ -91,6 +91,8 @@ typedef struct _RPC_SYNTAX_IDENTIFIER {
 #define RPC_X_INVALID_BOUND 1734L
 #define RPC_S_INVALID_ASYNC_HANDLE 1914L
 #define RPC_S_INVALID_ASYNC_CALL 1915L
+#define EPT_S_NOT_REGISTERED 1753L
+#define EPT_S_CANT_PERFORM_OP 1752L
 #define RPC_X_SS_CONTEXT_MISMATCH 6L
 #define RPC_S_BINDING_HAS_NO_AUTH 1746L
 #define RPC_S_UNKNOWN_AUTHN_SERVICE 1747L
@@ -253,6 +255,43 @@ RPC_STATUS RPC_ENTRY RpcServerListen(unsigned int MinimumCallThreads, unsigned i
 RPC_STATUS RPC_ENTRY RpcMgmtStopServerListening(RPC_BINDING_HANDLE Binding);
 RPC_STATUS RPC_ENTRY RpcMgmtWaitServerListen(void);
 RPC_STATUS RPC_ENTRY RpcServerTestCancel(RPC_BINDING_HANDLE BindingHandle);
+
+/* Dynamic endpoints and the endpoint mapper. RpcServerUseProtseq listens on an endpoint the
+ * runtime picks; RpcServerInqBindings gives the server's bindings with the real endpoints (its
+ * first call opens the listeners, so calls are served from then on; register authentication
+ * before it); RpcEpRegister / RpcEpUnregister add and remove them at the local endpoint mapper
+ * (127.0.0.1, port MSRPC_EPM_PORT or 135), where clients with no endpoint in their binding find
+ * them (those clients ask MSRPC_EPM_PORT too). */
+typedef struct _RPC_BINDING_VECTOR {
+    unsigned long Count;
+    RPC_BINDING_HANDLE BindingH[1];
+} RPC_BINDING_VECTOR;
+typedef struct _UUID_VECTOR {
+    unsigned long Count;
+    UUID *Uuid[1];
+} UUID_VECTOR;
+RPC_STATUS RPC_ENTRY RpcServerUseProtseqA(RPC_CSTR Protseq, unsigned int MaxCalls, void *SecurityDescriptor);
+RPC_STATUS RPC_ENTRY RpcServerUseProtseqW(RPC_WSTR Protseq, unsigned int MaxCalls, void *SecurityDescriptor);
+RPC_STATUS RPC_ENTRY RpcServerInqBindings(RPC_BINDING_VECTOR **BindingVector);
+RPC_STATUS RPC_ENTRY RpcBindingVectorFree(RPC_BINDING_VECTOR **BindingVector);
+RPC_STATUS RPC_ENTRY RpcEpRegisterA(RPC_IF_HANDLE IfSpec, RPC_BINDING_VECTOR *BindingVector, UUID_VECTOR *UuidVector,
+                                    RPC_CSTR Annotation);
+RPC_STATUS RPC_ENTRY RpcEpRegisterW(RPC_IF_HANDLE IfSpec, RPC_BINDING_VECTOR *BindingVector, UUID_VECTOR *UuidVector,
+                                    RPC_WSTR Annotation);
+RPC_STATUS RPC_ENTRY RpcEpRegisterNoReplaceA(RPC_IF_HANDLE IfSpec, RPC_BINDING_VECTOR *BindingVector,
+                                             UUID_VECTOR *UuidVector, RPC_CSTR Annotation);
+RPC_STATUS RPC_ENTRY RpcEpRegisterNoReplaceW(RPC_IF_HANDLE IfSpec, RPC_BINDING_VECTOR *BindingVector,
+                                             UUID_VECTOR *UuidVector, RPC_WSTR Annotation);
+RPC_STATUS RPC_ENTRY RpcEpUnregister(RPC_IF_HANDLE IfSpec, RPC_BINDING_VECTOR *BindingVector, UUID_VECTOR *UuidVector);
+#ifdef UNICODE
+#define RpcServerUseProtseq RpcServerUseProtseqW
+#define RpcEpRegister RpcEpRegisterW
+#define RpcEpRegisterNoReplace RpcEpRegisterNoReplaceW
+#else
+#define RpcServerUseProtseq RpcServerUseProtseqA
+#define RpcEpRegister RpcEpRegisterA
+#define RpcEpRegisterNoReplace RpcEpRegisterNoReplaceA
+#endif
 
 /* Server authentication. RpcServerRegisterAuthInfo with RPC_C_AUTHN_WINNT, RPC_C_AUTHN_GSS_NEGOTIATE
  * or RPC_C_AUTHN_DEFAULT accepts NTLM logons (directly or in SPNEGO) of the accounts in the users

@@ -95,7 +95,7 @@ pub(crate) fn remove_server(h: usize) {
     }
 }
 
-fn insert(b: Binding) -> Option<usize> {
+pub(crate) fn insert(b: Binding) -> Option<usize> {
     insert_entry(Entry::Client(b))
 }
 
@@ -228,6 +228,16 @@ pub unsafe extern "C" fn RpcStringBindingComposeW(
     RPC_S_OK
 }
 
+/// The environment variable naming the endpoint mapper's TCP port on 127.0.0.1 (default 135, the
+/// well-known one): where bindings without an endpoint are resolved and `RpcEpRegister`
+/// registers. For tests and for hosts whose endpoint mapper is elsewhere.
+pub(crate) const EPM_PORT_VAR: &str = "MSRPC_EPM_PORT";
+
+/// The endpoint mapper's port from [`EPM_PORT_VAR`], when set and valid.
+pub(crate) fn epm_port() -> Option<u16> {
+    std::env::var(EPM_PORT_VAR).ok()?.parse().ok()
+}
+
 fn from_string(s: Result<Option<String>, ()>, binding: *mut *mut c_void) -> i32 {
     if binding.is_null() {
         return RPC_S_INVALID_ARG;
@@ -239,6 +249,18 @@ fn from_string(s: Result<Option<String>, ()>, binding: *mut *mut c_void) -> i32 
     let b = match Binding::from_string(&s) {
         Ok(b) => b,
         Err(e) => return of(&e),
+    };
+    // A binding without an endpoint asks the endpoint mapper on MSRPC_EPM_PORT (default 135).
+    let b = match epm_port() {
+        Some(port) if port != b.options().endpoint_mapper_port => {
+            let mut o = b.options().clone();
+            o.endpoint_mapper_port = port;
+            match Binding::with_options(&s, o) {
+                Ok(b) => b,
+                Err(e) => return of(&e),
+            }
+        }
+        _ => b,
     };
     let Some(h) = insert(b) else {
         return RPC_S_OUT_OF_MEMORY;

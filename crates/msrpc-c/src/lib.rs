@@ -38,7 +38,9 @@ pub use server::{
     RpcAsyncAbortCall, RpcBindingInqAuthClientA, RpcBindingInqAuthClientExA,
     RpcBindingInqAuthClientExW, RpcBindingInqAuthClientW, RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerListen,
     RpcServerRegisterAuthInfoA, RpcServerRegisterAuthInfoW, RpcServerRegisterIf,
-    RpcServerRegisterIf2, RpcServerRegisterIf3, RpcServerTestCancel,
+    RpcBindingVectorFree, RpcEpRegisterA, RpcEpRegisterNoReplaceA, RpcEpRegisterNoReplaceW,
+    RpcEpRegisterW, RpcEpUnregister, RpcServerInqBindings, RpcServerRegisterIf2,
+    RpcServerRegisterIf3, RpcServerUseProtseqA, RpcServerUseProtseqW, RpcServerTestCancel,
     RpcServerUnregisterIf, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW,
 };
 pub use win32::{

@@ -68,6 +68,13 @@ struct State {
     /// Registered interfaces by syntax.
     ifaces: Vec<(SyntaxId, Arc<CInterface>)>,
     server: Option<Arc<Server>>,
+    /// `RpcServerListen` was called (the server may have started earlier, for
+    /// `RpcServerInqBindings`).
+    listening: bool,
+    /// The `RpcEpRegister` entries, by interface, for `RpcEpUnregister`.
+    ep_entries: Vec<(SyntaxId, Vec<msrpc::epm::Entry>)>,
+    /// `RpcServerUseProtseq` endpoints handed out for ncalrpc.
+    dynamic_lrpc: u32,
     /// `RpcServerRegisterAuthInfo` with NTLM or Negotiate: the accounts of `MSRPC_USERS_FILE`.
     users: Option<Arc<msrpc::UserStore>>,
     /// `RpcServerRegisterAuthInfo` with Kerberos: the service from the keytab `KRB5_KTNAME` names.
@@ -685,39 +692,18 @@ pub extern "C" fn RpcServerUnregisterIf(ifspec: *mut c_void, _mgr: *mut c_void, 
 pub extern "C" fn RpcServerListen(_min_threads: u32, max_calls: u32, dont_wait: u32) -> i32 {
     let server = {
         let mut st = state();
-        if st.server.is_some() {
+        if st.listening {
             return RPC_S_ALREADY_LISTENING;
         }
-        if st.listen.is_empty() {
-            return RPC_S_NO_PROTSEQS_REGISTERED;
-        }
-        let mut config = msrpc::ServerConfig::default();
-        // MaxCalls: calls in progress in the whole server (past it: RPC_S_SERVER_TOO_BUSY).
-        if max_calls != 0 {
-            config.max_calls = max_calls as usize;
-        }
-        config.principal_name = st.principal.clone();
-        let mut b = Server::builder().config(config);
-        if let Some(users) = &st.users {
-            b = b.authentication(users.clone());
-        }
-        if let Some(k) = &st.kerberos {
-            b = b.kerberos(k.clone());
-        }
-        for (_, itf) in &st.ifaces {
-            b = b.interface(itf.clone() as Arc<dyn Interface>);
-        }
-        for l in &st.listen {
-            b = b.listen(l.clone());
-        }
-        let server = match runtime().block_on(b.start()) {
-            Ok(s) => Arc::new(s),
-            Err(e) => return of(&e),
+        let server = match &st.server {
+            // Started early by RpcServerInqBindings (its endpoints had to exist).
+            Some(s) => s.clone(),
+            None => match start_server(&mut st, max_calls) {
+                Ok(s) => s,
+                Err(e) => return e,
+            },
         };
-        for binding in server.bindings() {
-            eprintln!("libmsrpc_c: listening on {binding}");
-        }
-        st.server = Some(server.clone());
+        st.listening = true;
         server
     };
     if dont_wait != 0 {
@@ -725,6 +711,41 @@ pub extern "C" fn RpcServerListen(_min_threads: u32, max_calls: u32, dont_wait: 
     }
     wait_stopped(&server);
     RPC_S_OK
+}
+
+/// Starts the msrpc server on the endpoints, interfaces and authentication registered so far.
+fn start_server(st: &mut State, max_calls: u32) -> Result<Arc<Server>, i32> {
+    if st.listen.is_empty() {
+        return Err(RPC_S_NO_PROTSEQS_REGISTERED);
+    }
+    let mut config = msrpc::ServerConfig::default();
+    // MaxCalls: calls in progress in the whole server (past it: RPC_S_SERVER_TOO_BUSY).
+    if max_calls != 0 {
+        config.max_calls = max_calls as usize;
+    }
+    config.principal_name = st.principal.clone();
+    let mut b = Server::builder().config(config);
+    if let Some(users) = &st.users {
+        b = b.authentication(users.clone());
+    }
+    if let Some(k) = &st.kerberos {
+        b = b.kerberos(k.clone());
+    }
+    for (_, itf) in &st.ifaces {
+        b = b.interface(itf.clone() as Arc<dyn Interface>);
+    }
+    for l in &st.listen {
+        b = b.listen(l.clone());
+    }
+    let server = match runtime().block_on(b.start()) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return Err(of(&e)),
+    };
+    for binding in server.bindings() {
+        eprintln!("libmsrpc_c: listening on {binding}");
+    }
+    st.server = Some(server.clone());
+    Ok(server)
 }
 
 /// Waits until the server stops listening, then until the calls in progress (the manager that
@@ -735,14 +756,20 @@ fn wait_stopped(server: &Server) {
         server.stopped().await;
         server.shutdown(STOP_GRACE).await;
     });
-    state().server = None;
+    let mut st = state();
+    st.server = None;
+    st.listening = false;
 }
 
 /// `RpcMgmtWaitServerListen`: blocks until the server stops (1715 when it is not listening).
 #[unsafe(no_mangle)]
 pub extern "C" fn RpcMgmtWaitServerListen() -> i32 {
-    let Some(server) = state().server.clone() else {
-        return RPC_S_NOT_LISTENING;
+    let server = {
+        let st = state();
+        match &st.server {
+            Some(s) if st.listening => s.clone(),
+            _ => return RPC_S_NOT_LISTENING,
+        }
     };
     wait_stopped(&server);
     RPC_S_OK
@@ -1052,4 +1079,391 @@ pub unsafe extern "C" fn RpcBindingInqAuthClientExW(
     let flags = u32::try_from(flags).unwrap_or(u32::MAX);
     // SAFETY: the caller's contract, passed on.
     unsafe { inq_auth_client(h, privs, server_princ.cast(), level, service, authz, flags, true) }
+}
+
+fn use_protseq_dynamic(protseq: Option<String>) -> i32 {
+    let Some(protseq) = protseq else {
+        return RPC_S_INVALID_ARG;
+    };
+    let endpoint = match protseq.as_str() {
+        // Port 0: the system picks one; RpcServerInqBindings tells which.
+        "ncacn_ip_tcp" => "0".to_string(),
+        "ncalrpc" => {
+            let mut st = state();
+            st.dynamic_lrpc += 1;
+            format!("msrpc-c-{}-{}", std::process::id(), st.dynamic_lrpc)
+        }
+        _ => return 1703,
+    };
+    use_protseq(Some(protseq), Some(endpoint))
+}
+
+/// `RpcServerUseProtseqA`: listen with `Protseq` on an endpoint the runtime picks (a free TCP
+/// port; for `ncalrpc` a name of its own); `RpcServerInqBindings` says which.
+///
+/// # Safety
+/// `protseq` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerUseProtseqA(
+    protseq: *const u8,
+    _max_calls: u32,
+    _security: *mut c_void,
+) -> i32 {
+    // SAFETY: NULL or NUL-terminated (caller).
+    use_protseq_dynamic(unsafe { strings::arg_a(protseq) }.ok().flatten())
+}
+
+/// `RpcServerUseProtseqW`.
+///
+/// # Safety
+/// `protseq` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerUseProtseqW(
+    protseq: *const u16,
+    _max_calls: u32,
+    _security: *mut c_void,
+) -> i32 {
+    // SAFETY: NULL or NUL-terminated (caller).
+    use_protseq_dynamic(unsafe { strings::arg_w(protseq) }.ok().flatten())
+}
+
+/// Binding vectors handed out and not yet freed: address -> words (count + handles).
+fn vectors() -> MutexGuard<'static, HashMap<usize, usize>> {
+    static V: OnceLock<Mutex<HashMap<usize, usize>>> = OnceLock::new();
+    V.get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// `RpcServerInqBindings`: an `RPC_BINDING_VECTOR` of binding handles for the server's
+/// endpoints, with the real ports (free it with `RpcBindingVectorFree`). The endpoints must be
+/// open for that, so the first call starts the server's listeners (calls are served from then
+/// on, before `RpcServerListen`; authentication must be registered before it). 1714 with no
+/// endpoint.
+///
+/// # Safety
+/// `vector` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerInqBindings(vector: *mut *mut c_void) -> i32 {
+    if vector.is_null() {
+        return RPC_S_INVALID_ARG;
+    }
+    let server = {
+        let mut st = state();
+        match &st.server {
+            Some(s) => s.clone(),
+            None => match start_server(&mut st, 0) {
+                Ok(s) => s,
+                Err(e) => return e,
+            },
+        }
+    };
+    let mut words: Vec<usize> = vec![0];
+    for sb in server.bindings() {
+        let Ok(b) = msrpc::Binding::from_string(&sb.to_string()) else {
+            continue;
+        };
+        match crate::binding::insert(b) {
+            Some(h) => words.push(h),
+            None => {
+                for h in &words[1..] {
+                    let mut p = *h as *mut c_void;
+                    // SAFETY: a handle just made, in a local.
+                    let _ = unsafe { crate::binding::RpcBindingFree(&mut p) };
+                }
+                return RPC_S_OUT_OF_MEMORY;
+            }
+        }
+    }
+    words[0] = words.len() - 1;
+    let len = words.len();
+    let p = Box::into_raw(words.into_boxed_slice()) as *mut usize;
+    vectors().insert(p as usize, len);
+    // SAFETY: vector is writable (caller).
+    unsafe { *vector = p.cast() };
+    RPC_S_OK
+}
+
+/// `RpcBindingVectorFree`: frees the vector and its binding handles, and sets `*BindingVector`
+/// to NULL. A vector the runtime did not hand out: 87.
+///
+/// # Safety
+/// `vector` is NULL or points to a readable and writable pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingVectorFree(vector: *mut *mut c_void) -> i32 {
+    if vector.is_null() {
+        return RPC_S_INVALID_ARG;
+    }
+    // SAFETY: readable (caller).
+    let p = unsafe { *vector } as usize;
+    let Some(len) = vectors().remove(&p) else {
+        return RPC_S_INVALID_ARG;
+    };
+    // SAFETY: p and len came from Box::into_raw of a boxed slice in RpcServerInqBindings, and
+    // were just removed from the table, so this frees it once.
+    let words = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p as *mut usize, len)) };
+    for h in &words[1..] {
+        let mut hp = *h as *mut c_void;
+        // SAFETY: a local copy of the handle; a handle the program freed already is refused.
+        let _ = unsafe { crate::binding::RpcBindingFree(&mut hp) };
+    }
+    // SAFETY: writable (caller).
+    unsafe { *vector = std::ptr::null_mut() };
+    RPC_S_OK
+}
+
+/// The largest `RPC_BINDING_VECTOR` / `UUID_VECTOR` count read from C memory.
+pub(crate) const MAX_VECTOR: usize = 1 << 16;
+
+/// The endpoint-map entries of `RpcEpRegister`'s arguments.
+///
+/// # Safety
+/// `ifspec` is a generated server ifspec; `bindings` an `RPC_BINDING_VECTOR`; `uuids` NULL or a
+/// `UUID_VECTOR`.
+unsafe fn ep_entries(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: Option<String>,
+) -> Result<(SyntaxId, Vec<msrpc::epm::Entry>), i32> {
+    if ifspec.is_null() || bindings.is_null() {
+        return Err(RPC_S_INVALID_ARG);
+    }
+    let s = ifspec as *const MsrpcServerInterface;
+    // SAFETY: a generated MSRPC_SERVER_INTERFACE (caller).
+    let (syntax, name, _) = unsafe { engine::load_all((*s).itf) }?;
+    // SAFETY: an RPC_BINDING_VECTOR: an unsigned long count, then the handles (caller).
+    let n = unsafe { *(bindings as *const std::ffi::c_ulong) } as usize;
+    if n > MAX_VECTOR {
+        return Err(RPC_S_INVALID_ARG);
+    }
+    // SAFETY: the handles follow the count, each pointer-sized and aligned (the C layout).
+    let hs = unsafe { std::slice::from_raw_parts((bindings as *const usize).add(1), n) };
+    let mut objects = vec![uuid::Uuid::nil()];
+    if !uuids.is_null() {
+        // SAFETY: a UUID_VECTOR: an unsigned long count, then UUID pointers (caller).
+        let m = unsafe { *(uuids as *const std::ffi::c_ulong) } as usize;
+        if m > MAX_VECTOR {
+            return Err(RPC_S_INVALID_ARG);
+        }
+        // SAFETY: the pointers follow the count.
+        let ps = unsafe { std::slice::from_raw_parts((uuids as *const *const [u8; 16]).add(1), m) };
+        objects.clear();
+        for p in ps {
+            if p.is_null() {
+                return Err(RPC_S_INVALID_ARG);
+            }
+            // SAFETY: a GUID: 16 readable bytes, Data1..3 little-endian on this platform.
+            let g = unsafe { **p };
+            objects.push(uuid::Uuid::from_bytes_le(g));
+        }
+        if objects.is_empty() {
+            objects.push(uuid::Uuid::nil());
+        }
+    }
+    let annotation: String = annotation
+        .unwrap_or(name)
+        .chars()
+        .take(msrpc::epm::MAX_ANNOTATION - 1)
+        .collect();
+    let mut out = Vec::new();
+    for h in hs {
+        let Some(b) = crate::binding::lookup(*h as *mut c_void) else {
+            return Err(RPC_S_INVALID_BINDING);
+        };
+        let tower = match b.string_binding().target() {
+            Ok(msrpc::binding::BindingTarget::Tcp {
+                host,
+                port: Some(port),
+            }) => {
+                let Ok(ip) = host.parse::<std::net::Ipv4Addr>() else {
+                    // IPv6 and host names have no tower form (the IP floor is IPv4).
+                    continue;
+                };
+                msrpc_ndr::tower::Tower::ncacn_ip_tcp(syntax, SyntaxId::NDR20, port, ip)
+            }
+            Ok(msrpc::binding::BindingTarget::Lrpc(ep)) => match ep.name() {
+                Some(n) => msrpc_ndr::tower::Tower::ncalrpc(syntax, SyntaxId::NDR20, n),
+                None => continue,
+            },
+            // No tower form for this protocol sequence here: RPC_S_PROTSEQ_NOT_SUPPORTED.
+            _ => return Err(1703),
+        };
+        for o in &objects {
+            out.push(msrpc::epm::Entry {
+                object: *o,
+                tower: tower.clone(),
+                annotation: annotation.clone(),
+            });
+        }
+    }
+    Ok((syntax, out))
+}
+
+/// The local endpoint mapper: `ncacn_ip_tcp:127.0.0.1[PORT]`, PORT from `MSRPC_EPM_PORT` or 135.
+fn local_epm() -> Result<msrpc::Binding, i32> {
+    let port = crate::binding::epm_port().unwrap_or(135);
+    msrpc::Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).map_err(|e| of(&e))
+}
+
+/// The common part of the `RpcEpRegister` functions.
+///
+/// # Safety
+/// As [`ep_entries`].
+unsafe fn ep_register(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: Result<Option<String>, ()>,
+    replace: bool,
+) -> i32 {
+    let Ok(annotation) = annotation else {
+        return RPC_S_INVALID_ARG;
+    };
+    // SAFETY: the caller's contract, passed on.
+    let (syntax, entries) = match unsafe { ep_entries(ifspec, bindings, uuids, annotation) } {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let epm = match local_epm() {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let r = runtime().block_on(async {
+        let r = msrpc::epm::insert(&epm, &entries, replace).await;
+        epm.close();
+        r
+    });
+    if let Err(e) = r {
+        return of(&e);
+    }
+    let mut st = state();
+    match st.ep_entries.iter_mut().find(|(s, _)| *s == syntax) {
+        Some((_, v)) => v.extend(entries),
+        None => st.ep_entries.push((syntax, entries)),
+    }
+    RPC_S_OK
+}
+
+/// `RpcEpRegisterA`: registers the interface at the endpoints of `BindingVector` (from
+/// `RpcServerInqBindings`), for the objects of `UuidVector` (NULL: the nil object), with the
+/// local endpoint mapper (`ept_insert` on 127.0.0.1, port `MSRPC_EPM_PORT` or 135), replacing
+/// entries for the same interface, object and endpoint. Clients then bind with no endpoint.
+/// The mapper's refusal or absence gives its status (1722 when nothing listens).
+///
+/// # Safety
+/// `ifspec` a generated server ifspec; `bindings` an `RPC_BINDING_VECTOR`; `uuids` NULL or a
+/// `UUID_VECTOR`; `annotation` NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpRegisterA(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: *const u8,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { ep_register(ifspec, bindings, uuids, strings::arg_a(annotation), true) }
+}
+
+/// `RpcEpRegisterW`.
+///
+/// # Safety
+/// As [`RpcEpRegisterA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpRegisterW(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: *const u16,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { ep_register(ifspec, bindings, uuids, strings::arg_w(annotation), true) }
+}
+
+/// `RpcEpRegisterNoReplaceA`: as [`RpcEpRegisterA`], keeping existing entries.
+///
+/// # Safety
+/// As [`RpcEpRegisterA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpRegisterNoReplaceA(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: *const u8,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { ep_register(ifspec, bindings, uuids, strings::arg_a(annotation), false) }
+}
+
+/// `RpcEpRegisterNoReplaceW`.
+///
+/// # Safety
+/// As [`RpcEpRegisterA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpRegisterNoReplaceW(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: *const u16,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { ep_register(ifspec, bindings, uuids, strings::arg_w(annotation), false) }
+}
+
+/// `RpcEpUnregister`: removes the interface's entries for the endpoints of `BindingVector` and
+/// the objects of `UuidVector` from the local endpoint mapper (`ept_delete`).
+///
+/// # Safety
+/// As [`RpcEpRegisterA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpUnregister(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on; the annotation does not take part in deletes
+    // (the registered one is used).
+    let (syntax, entries) = match unsafe { ep_entries(ifspec, bindings, uuids, None) } {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    // Delete what was registered (with its annotation) for these towers and objects.
+    let registered: Vec<msrpc::epm::Entry> = {
+        let st = state();
+        st.ep_entries
+            .iter()
+            .filter(|(s, _)| *s == syntax)
+            .flat_map(|(_, v)| v.iter())
+            .filter(|e| {
+                entries
+                    .iter()
+                    .any(|x| x.object == e.object && x.tower == e.tower)
+            })
+            .cloned()
+            .collect()
+    };
+    let to_delete = if registered.is_empty() {
+        entries
+    } else {
+        registered
+    };
+    let epm = match local_epm() {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let r = runtime().block_on(async {
+        let r = msrpc::epm::delete(&epm, &to_delete).await;
+        epm.close();
+        r
+    });
+    if let Err(e) = r {
+        return of(&e);
+    }
+    let mut st = state();
+    for (s, v) in st.ep_entries.iter_mut() {
+        if *s == syntax {
+            v.retain(|e| !to_delete.contains(e));
+        }
+    }
+    RPC_S_OK
 }
