@@ -40,7 +40,8 @@ pub use server::{
     RpcServerRegisterAuthInfoA, RpcServerRegisterAuthInfoW, RpcServerRegisterIf,
     RpcBindingVectorFree, RpcEpRegisterA, RpcEpRegisterNoReplaceA, RpcEpRegisterNoReplaceW,
     RpcEpRegisterW, RpcEpUnregister, RpcServerInqBindings, RpcServerRegisterIf2,
-    RpcServerRegisterIf3, RpcServerUseProtseqA, RpcServerUseProtseqW, RpcServerTestCancel,
+    RpcServerRegisterIf3, RpcServerSubscribeForNotification, RpcServerUnsubscribeForNotification,
+    RpcServerUseProtseqA, RpcServerUseProtseqW, RpcServerTestCancel,
     RpcServerUnregisterIf, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW,
 };
 pub use win32::{

@@ -287,6 +287,9 @@ struct Pending {
     handle: Box<RpcAsyncState>,
     /// The call's server binding handle, ended with the call.
     _binding: BindingGuard,
+    /// `RpcServerSubscribeForNotification` subscriptions: (notification, still subscribed,
+    /// deliveries so far).
+    subs: Vec<(u32, Arc<std::sync::atomic::AtomicBool>, Arc<std::sync::atomic::AtomicU32>)>,
 }
 
 /// A server binding handle, valid until this is dropped (the call answered).
@@ -365,6 +368,7 @@ impl Interface for CInterface {
                     syntax,
                     handle,
                     _binding: binding,
+                    subs: Vec::new(),
                 },
             );
             tokio::task::spawn_blocking(move || {
@@ -1464,6 +1468,102 @@ pub unsafe extern "C" fn RpcEpUnregister(
         if *s == syntax {
             v.retain(|e| !to_delete.contains(e));
         }
+    }
+    RPC_S_OK
+}
+
+/// `RpcNotificationClientDisconnect`, `RpcNotificationCallCancel`.
+const RPC_NOTIFICATION_CLIENT_DISCONNECT: u32 = 1;
+const RPC_NOTIFICATION_CALL_CANCEL: u32 = 2;
+/// `RPC_ASYNC_EVENT` `RpcClientDisconnect`, `RpcClientCancel`.
+const RPC_CLIENT_DISCONNECT: u32 = 3;
+const RPC_CLIENT_CANCEL: u32 = 4;
+
+/// `RpcServerSubscribeForNotification`: on an `[async]` call's handle
+/// (`RpcAsyncGetCallHandle(pAsync)` in its manager), be told when the client disconnects
+/// (`RpcNotificationClientDisconnect`, event `RpcClientDisconnect`) or cancels the call
+/// (`RpcNotificationCallCancel`, `RpcClientCancel`), in the style `NotificationType` and
+/// `NotificationInfo` give (those of `RPC_ASYNC_STATE`). An event that already happened is
+/// delivered at once; each is delivered once. Until the call is answered. 1725 for a handle
+/// that is not a pending server call, 87 for another notification or a bad style.
+///
+/// # Safety
+/// `info` is NULL or points to an `RPC_ASYNC_NOTIFICATION_INFO`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerSubscribeForNotification(
+    call: *mut c_void,
+    notification: u32,
+    kind: u32,
+    info: *const c_void,
+) -> i32 {
+    let want = match notification {
+        RPC_NOTIFICATION_CLIENT_DISCONNECT => msrpc::server::CallEvent::ClientDisconnect,
+        RPC_NOTIFICATION_CALL_CANCEL => msrpc::server::CallEvent::Cancel,
+        _ => return RPC_S_INVALID_ARG,
+    };
+    if !pending().contains_key(&(call as usize)) {
+        return RPC_S_NO_CALL_ACTIVE;
+    }
+    // SAFETY: info is NULL or an RPC_ASYNC_NOTIFICATION_INFO (caller).
+    let deliver = match unsafe { crate::asyncs::subscriber(call as usize, kind, info.cast()) } {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    let active = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let count = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut table = pending();
+    let Some(p) = table.get_mut(&(call as usize)) else {
+        return RPC_S_NO_CALL_ACTIVE;
+    };
+    // A new subscription to the same notification replaces the old one.
+    for (n, a, _) in &p.subs {
+        if *n == notification {
+            a.store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+    p.subs.retain(|(n, _, _)| *n != notification);
+    p.subs.push((notification, active.clone(), count.clone()));
+    let ev = if notification == RPC_NOTIFICATION_CALL_CANCEL {
+        RPC_CLIENT_CANCEL
+    } else {
+        RPC_CLIENT_DISCONNECT
+    };
+    // Subscribed under the table's lock: msrpc delivers at once for an event already past, and
+    // no delivery runs the program's code on this thread (a Callback runs on a thread of its
+    // own), so nothing re-enters the table here.
+    p.call.subscribe(move |e| {
+        if e == want && active.load(std::sync::atomic::Ordering::Acquire) {
+            count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            deliver(ev);
+        }
+    });
+    RPC_S_OK
+}
+
+/// `RpcServerUnsubscribeForNotification`: ends the subscription; `NotificationsQueued` (if not
+/// NULL) gets how many notifications it delivered. 1725 for a handle that is not a pending
+/// server call; 87 when there was no such subscription.
+///
+/// # Safety
+/// `queued` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerUnsubscribeForNotification(
+    call: *mut c_void,
+    notification: u32,
+    queued: *mut std::ffi::c_ulong,
+) -> i32 {
+    let mut table = pending();
+    let Some(p) = table.get_mut(&(call as usize)) else {
+        return RPC_S_NO_CALL_ACTIVE;
+    };
+    let Some(i) = p.subs.iter().position(|(n, _, _)| *n == notification) else {
+        return RPC_S_INVALID_ARG;
+    };
+    let (_, active, count) = p.subs.remove(i);
+    active.store(false, std::sync::atomic::Ordering::Release);
+    if !queued.is_null() {
+        // SAFETY: writable (caller).
+        unsafe { *queued = count.load(std::sync::atomic::Ordering::Acquire).into() };
     }
     RPC_S_OK
 }

@@ -218,18 +218,26 @@ pub extern "C" fn QueueUserAPC(routine: Option<ApcFn>, thread: *mut c_void, data
     let Some(routine) = routine else {
         return fail(ERROR_INVALID_PARAMETER, 0);
     };
-    if thread as usize != CURRENT_THREAD {
+    let Some(target) = thread_ref(thread as usize) else {
         return fail(ERROR_INVALID_HANDLE, 0);
-    }
+    };
     let apc = Box::new(move || {
         // SAFETY: the program gave a PAPCFUNC; Windows calls it with its ULONG_PTR, as here, on
         // the thread it was queued to.
         with_barrier(|| unsafe { routine(data) })
     });
-    match ThreadRef::current().queue_apc(apc) {
+    match target.queue_apc(apc) {
         Ok(()) => 1,
         Err(_) => fail(ERROR_INVALID_HANDLE, 0),
     }
+}
+
+/// The thread a thread handle names: `GetCurrentThread()`'s pseudo-handle is the calling thread.
+pub(crate) fn thread_ref(h: usize) -> Option<ThreadRef> {
+    if h == CURRENT_THREAD {
+        return Some(ThreadRef::current());
+    }
+    None
 }
 
 /// `CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, n)`: a new port. Associating files
