@@ -46,7 +46,8 @@ pub use server::{
 };
 pub use win32::{
     CloseHandle, CreateEventA, CreateEventW, CreateIoCompletionPort, CreateWindowExA,
-    DestroyWindow, GetCurrentThread, GetLastError, GetMessageA, GetMessageW,
+    DestroyWindow, GetCurrentThread, GetExitCodeThread, GetLastError, MsrpcCreateThread,
+    MsrpcThreadEnter, MsrpcThreadExitFrame, MsrpcThreadExitUnhandled, OpenEventA, OpenEventW, GetMessageA, GetMessageW,
     GetQueuedCompletionStatus, Msg, PeekMessageA, PeekMessageW, PostMessageA, PostMessageW,
     PostQueuedCompletionStatus, QueueUserAPC, ResetEvent, SetEvent, SetLastError, Sleep, SleepEx,
     WaitForMultipleObjects, WaitForSingleObject, WaitForSingleObjectEx,
