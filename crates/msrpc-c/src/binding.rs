@@ -610,8 +610,8 @@ pub(crate) fn auth_info(
     if level == AuthnLevel::None {
         return Ok(None);
     }
-    let kerberos = service == AuthnService::Kerberos
-        || (service == AuthnService::Negotiate && kdc.is_some());
+    let kerberos =
+        service == AuthnService::Kerberos || (service == AuthnService::Negotiate && kdc.is_some());
     if kerberos {
         // A NULL identity: the TGT of the cache KRB5CCNAME names (the library reads it).
         let creds = credentials.unwrap_or_else(|| msrpc::Credentials::new("", "", ""));
@@ -844,11 +844,17 @@ mod tests {
         let i = auth_info(None, 6, RPC_C_AUTHN_WINNT, c(), 0, None)
             .unwrap()
             .unwrap();
-        assert_eq!((i.level, i.service), (AuthnLevel::PktPrivacy, AuthnService::Ntlm));
+        assert_eq!(
+            (i.level, i.service),
+            (AuthnLevel::PktPrivacy, AuthnService::Ntlm)
+        );
         let i = auth_info(None, 0, RPC_C_AUTHN_DEFAULT, c(), 0, None)
             .unwrap()
             .unwrap();
-        assert_eq!((i.level, i.service), (AuthnLevel::Connect, AuthnService::Ntlm));
+        assert_eq!(
+            (i.level, i.service),
+            (AuthnLevel::Connect, AuthnService::Ntlm)
+        );
         let i = auth_info(None, 5, RPC_C_AUTHN_GSS_NEGOTIATE, c(), 0, None)
             .unwrap()
             .unwrap();
@@ -870,7 +876,10 @@ mod tests {
             Some("host/server.example")
         );
         // Level none and service none: no authentication.
-        assert_eq!(auth_info(None, 1, RPC_C_AUTHN_WINNT, c(), 0, None), Ok(None));
+        assert_eq!(
+            auth_info(None, 1, RPC_C_AUTHN_WINNT, c(), 0, None),
+            Ok(None)
+        );
         assert_eq!(auth_info(None, 6, RPC_C_AUTHN_NONE, c(), 0, None), Ok(None));
         // Errors, with Windows' codes.
         assert_eq!(

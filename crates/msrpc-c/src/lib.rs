@@ -29,26 +29,26 @@ pub use binding::{
     RpcBindingFree, RpcBindingFromStringBindingA, RpcBindingFromStringBindingW,
     RpcBindingInqOption, RpcBindingSetAuthInfoA, RpcBindingSetAuthInfoExA,
     RpcBindingSetAuthInfoExW, RpcBindingSetAuthInfoW, RpcBindingSetOption, RpcSecurityQos,
-    SecWinntAuthIdentity, RpcStringBindingComposeA, RpcStringBindingComposeW,
-    RpcStringFreeA, RpcStringFreeW,
+    RpcStringBindingComposeA, RpcStringBindingComposeW, RpcStringFreeA, RpcStringFreeW,
+    SecWinntAuthIdentity,
 };
 pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
 pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};
 pub use server::{
     RpcAsyncAbortCall, RpcBindingInqAuthClientA, RpcBindingInqAuthClientExA,
-    RpcBindingInqAuthClientExW, RpcBindingInqAuthClientW, RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerListen,
+    RpcBindingInqAuthClientExW, RpcBindingInqAuthClientW, RpcBindingVectorFree, RpcEpRegisterA,
+    RpcEpRegisterNoReplaceA, RpcEpRegisterNoReplaceW, RpcEpRegisterW, RpcEpUnregister,
+    RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerInqBindings, RpcServerListen,
     RpcServerRegisterAuthInfoA, RpcServerRegisterAuthInfoW, RpcServerRegisterIf,
-    RpcBindingVectorFree, RpcEpRegisterA, RpcEpRegisterNoReplaceA, RpcEpRegisterNoReplaceW,
-    RpcEpRegisterW, RpcEpUnregister, RpcServerInqBindings, RpcServerRegisterIf2,
-    RpcServerRegisterIf3, RpcServerSubscribeForNotification, RpcServerUnsubscribeForNotification,
-    RpcServerUseProtseqA, RpcServerUseProtseqW, RpcServerTestCancel,
-    RpcServerUnregisterIf, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW,
+    RpcServerRegisterIf2, RpcServerRegisterIf3, RpcServerSubscribeForNotification,
+    RpcServerTestCancel, RpcServerUnregisterIf, RpcServerUnsubscribeForNotification,
+    RpcServerUseProtseqA, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW, RpcServerUseProtseqW,
 };
 pub use win32::{
     CloseHandle, CreateEventA, CreateEventW, CreateIoCompletionPort, CreateWindowExA,
-    DestroyWindow, GetCurrentThread, GetExitCodeThread, GetLastError, MsrpcCreateThread,
-    MsrpcThreadEnter, MsrpcThreadExitFrame, MsrpcThreadExitUnhandled, OpenEventA, OpenEventW, GetMessageA, GetMessageW,
-    GetQueuedCompletionStatus, Msg, PeekMessageA, PeekMessageW, PostMessageA, PostMessageW,
-    PostQueuedCompletionStatus, QueueUserAPC, ResetEvent, SetEvent, SetLastError, Sleep, SleepEx,
-    WaitForMultipleObjects, WaitForSingleObject, WaitForSingleObjectEx,
+    DestroyWindow, GetCurrentThread, GetExitCodeThread, GetLastError, GetMessageA, GetMessageW,
+    GetQueuedCompletionStatus, Msg, MsrpcCreateThread, MsrpcThreadEnter, MsrpcThreadExitFrame,
+    MsrpcThreadExitUnhandled, OpenEventA, OpenEventW, PeekMessageA, PeekMessageW, PostMessageA,
+    PostMessageW, PostQueuedCompletionStatus, QueueUserAPC, ResetEvent, SetEvent, SetLastError,
+    Sleep, SleepEx, WaitForMultipleObjects, WaitForSingleObject, WaitForSingleObjectEx,
 };

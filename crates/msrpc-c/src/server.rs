@@ -289,7 +289,11 @@ struct Pending {
     _binding: BindingGuard,
     /// `RpcServerSubscribeForNotification` subscriptions: (notification, still subscribed,
     /// deliveries so far).
-    subs: Vec<(u32, Arc<std::sync::atomic::AtomicBool>, Arc<std::sync::atomic::AtomicU32>)>,
+    subs: Vec<(
+        u32,
+        Arc<std::sync::atomic::AtomicBool>,
+        Arc<std::sync::atomic::AtomicU32>,
+    )>,
 }
 
 /// A server binding handle, valid until this is dropped (the call answered).
@@ -852,7 +856,10 @@ fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_v
             match service {
                 Ok(k) => st.kerberos = Some(k),
                 Err(e) => {
-                    eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: keytab {path}: {}", e.detail);
+                    eprintln!(
+                        "libmsrpc_c: RpcServerRegisterAuthInfo: keytab {path}: {}",
+                        e.detail
+                    );
                     return RPC_S_INVALID_AUTH_IDENTITY;
                 }
             }
@@ -1023,7 +1030,16 @@ pub unsafe extern "C" fn RpcBindingInqAuthClientA(
 ) -> i32 {
     // SAFETY: the caller's contract, passed on.
     unsafe {
-        inq_auth_client(h, privs, server_princ.cast(), level, service, authz, 0, false)
+        inq_auth_client(
+            h,
+            privs,
+            server_princ.cast(),
+            level,
+            service,
+            authz,
+            0,
+            false,
+        )
     }
 }
 
@@ -1041,7 +1057,18 @@ pub unsafe extern "C" fn RpcBindingInqAuthClientW(
     authz: *mut std::ffi::c_ulong,
 ) -> i32 {
     // SAFETY: the caller's contract, passed on.
-    unsafe { inq_auth_client(h, privs, server_princ.cast(), level, service, authz, 0, true) }
+    unsafe {
+        inq_auth_client(
+            h,
+            privs,
+            server_princ.cast(),
+            level,
+            service,
+            authz,
+            0,
+            true,
+        )
+    }
 }
 
 /// `RpcBindingInqAuthClientExA`: as [`RpcBindingInqAuthClientA`], with `Flags`
@@ -1062,7 +1089,16 @@ pub unsafe extern "C" fn RpcBindingInqAuthClientExA(
     let flags = u32::try_from(flags).unwrap_or(u32::MAX);
     // SAFETY: the caller's contract, passed on.
     unsafe {
-        inq_auth_client(h, privs, server_princ.cast(), level, service, authz, flags, false)
+        inq_auth_client(
+            h,
+            privs,
+            server_princ.cast(),
+            level,
+            service,
+            authz,
+            flags,
+            false,
+        )
     }
 }
 
@@ -1082,7 +1118,18 @@ pub unsafe extern "C" fn RpcBindingInqAuthClientExW(
 ) -> i32 {
     let flags = u32::try_from(flags).unwrap_or(u32::MAX);
     // SAFETY: the caller's contract, passed on.
-    unsafe { inq_auth_client(h, privs, server_princ.cast(), level, service, authz, flags, true) }
+    unsafe {
+        inq_auth_client(
+            h,
+            privs,
+            server_princ.cast(),
+            level,
+            service,
+            authz,
+            flags,
+            true,
+        )
+    }
 }
 
 fn use_protseq_dynamic(protseq: Option<String>) -> i32 {

@@ -149,7 +149,9 @@ pub unsafe extern "C" fn CreateEventA(
     name: *const u8,
 ) -> *mut c_void {
     // SAFETY: NULL or NUL-terminated (caller).
-    create_event(manual_reset, initial_state, unsafe { crate::strings::arg_a(name) })
+    create_event(manual_reset, initial_state, unsafe {
+        crate::strings::arg_a(name)
+    })
 }
 
 /// `CreateEventW`.
@@ -164,7 +166,9 @@ pub unsafe extern "C" fn CreateEventW(
     name: *const u16,
 ) -> *mut c_void {
     // SAFETY: NULL or NUL-terminated (caller).
-    create_event(manual_reset, initial_state, unsafe { crate::strings::arg_w(name) })
+    create_event(manual_reset, initial_state, unsafe {
+        crate::strings::arg_w(name)
+    })
 }
 
 fn open_event(name: Result<Option<String>, ()>) -> *mut c_void {
@@ -517,7 +521,8 @@ pub extern "C" fn CreateWindowExA(
 }
 
 /// Which thread created each window: `GetMessage(NULL, ..)` reads that thread's windows.
-fn owners() -> std::sync::MutexGuard<'static, std::collections::HashMap<usize, std::thread::ThreadId>> {
+fn owners()
+-> std::sync::MutexGuard<'static, std::collections::HashMap<usize, std::thread::ThreadId>> {
     static O: std::sync::OnceLock<
         std::sync::Mutex<std::collections::HashMap<usize, std::thread::ThreadId>>,
     > = std::sync::OnceLock::new();

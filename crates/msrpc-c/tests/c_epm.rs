@@ -136,7 +136,10 @@ fn c_server_registers_its_dynamic_endpoint_and_clients_resolve_it() {
     rt.block_on(epm.shutdown(Duration::from_secs(5)));
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("RpcServerUseProtseq: 0"), "{log}");
-    assert!(log.contains("RpcServerInqBindings: 0, 1 binding(s)"), "{log}");
+    assert!(
+        log.contains("RpcServerInqBindings: 0, 1 binding(s)"),
+        "{log}"
+    );
     assert!(log.contains("NonAsyncFunc: resolved by Rust"), "{log}");
     assert!(log.contains("NonAsyncFunc: authenticated hello"), "{log}");
     assert!(log.contains("RpcEpUnregister: 0"), "{log}");

@@ -109,7 +109,10 @@ fn a_client_that_disconnects_mid_call_is_noticed_by_the_manager() {
     wait_for(&out, "RpcAsyncAbortCall:");
     let log = stop(server, port, &out);
     assert!(log.contains("misuse: 87 1725"), "{log}");
-    assert!(log.contains("AsyncFunc: client disconnected (event)"), "{log}");
+    assert!(
+        log.contains("AsyncFunc: client disconnected (event)"),
+        "{log}"
+    );
     assert!(log.contains("unsubscribe: 0, queued 1"), "{log}");
     assert!(!log.contains("completed after"), "{log}");
 }
@@ -124,7 +127,10 @@ fn a_client_cancel_reaches_the_managers_callback() {
     msrpc_sample::async_func_start_blocking(&state, &b, 60_000).unwrap();
     wait_for(&out, "AsyncFunc: subscribed 0 0");
     state.cancel(CancelMode::NonAbortive).unwrap();
-    assert!(done.wait_timeout(Duration::from_secs(20)), "the cancel was answered");
+    assert!(
+        done.wait_timeout(Duration::from_secs(20)),
+        "the cancel was answered"
+    );
     assert_eq!(
         state.complete().unwrap_err().status(),
         Win32Status::RPC_S_CALL_CANCELLED
@@ -136,7 +142,10 @@ fn a_client_cancel_reaches_the_managers_callback() {
     state.complete().unwrap();
     let log = stop(server, port, &out);
     // RpcClientCancel is 4.
-    assert!(log.contains("AsyncFunc: cancelled (callback, event 4)"), "{log}");
+    assert!(
+        log.contains("AsyncFunc: cancelled (callback, event 4)"),
+        "{log}"
+    );
     assert!(log.contains("unsubscribe: 0, queued 1"), "{log}");
     assert!(log.contains("RpcAsyncAbortCall: 0"), "{log}");
     assert!(log.contains("AsyncFunc: completed after 50 ms: 0"), "{log}");

@@ -113,7 +113,10 @@ fn secure_only_interface_with_inq_auth_client() {
         Win32Status::OK
     );
     // [async], at integrity, as bob of CORP: the manager's binding handle says so.
-    let bob = binding(port, Some((AuthnLevel::PktIntegrity, "CORP\\bob", "b0b-pw")));
+    let bob = binding(
+        port,
+        Some((AuthnLevel::PktIntegrity, "CORP\\bob", "b0b-pw")),
+    );
     let done = Event::auto_reset();
     let state = AsyncState::new(Notification::Event(done.clone()));
     msrpc_sample::async_func_start_blocking(&state, &bob, 0).unwrap();
@@ -145,7 +148,10 @@ fn secure_only_interface_with_inq_auth_client() {
         log.contains("AsyncFunc: client CORP\\bob level 5 svc 10 authz 0 princ host/cserver"),
         "{log}"
     );
-    assert!(!log.contains("anonymous") && !log.contains("NonAsyncFunc: wrong"), "{log}");
+    assert!(
+        !log.contains("anonymous") && !log.contains("NonAsyncFunc: wrong"),
+        "{log}"
+    );
     assert!(!log.contains("disagree"), "{log}");
 }
 
@@ -169,7 +175,10 @@ fn security_callback_refuses_and_unauthenticated_calls_never_reach_it() {
     msrpc_sample::async_func_start_blocking(&state, &bob, 0).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while state.is_pending() {
-        assert!(Instant::now() < deadline, "the refused [async] call never completed");
+        assert!(
+            Instant::now() < deadline,
+            "the refused [async] call never completed"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(
@@ -187,8 +196,14 @@ fn security_callback_refuses_and_unauthenticated_calls_never_reach_it() {
     assert!(log.contains("callback: alice"), "{log}");
     assert_eq!(log.matches("callback: CORP\\bob").count(), 2, "{log}");
     assert!(log.contains("NonAsyncFunc: from alice"), "{log}");
-    assert!(!log.contains("from bob") && !log.contains("\nAsyncFunc: client"), "{log}");
-    assert!(!log.contains("unauthenticated") && !log.contains("anonymous"), "{log}");
+    assert!(
+        !log.contains("from bob") && !log.contains("\nAsyncFunc: client"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("unauthenticated") && !log.contains("anonymous"),
+        "{log}"
+    );
 }
 
 #[test]
