@@ -407,7 +407,9 @@ pub(crate) fn thread_ref(h: usize) -> Option<ThreadRef> {
         return Some(ThreadRef::current());
     }
     match handles::get(h)? {
-        Object::Thread(t) => t.thread.get().cloned(),
+        Object::Thread(t) if !t.exited.load(std::sync::atomic::Ordering::Acquire) => {
+            t.thread.get().cloned()
+        }
         _ => None,
     }
 }
@@ -745,6 +747,9 @@ pub(crate) const DEFAULT_THREAD_STACK: usize = 2 << 20;
 pub(crate) struct ThreadObj {
     pub(crate) thread: std::sync::OnceLock<ThreadRef>,
     pub(crate) done: Event,
+    /// Set before `done`: from then on the thread takes no APCs (its queue closes a little
+    /// later, when its thread-local storage is torn down).
+    exited: std::sync::atomic::AtomicBool,
     code: std::sync::atomic::AtomicU32,
     id: u32,
 }
@@ -788,6 +793,7 @@ pub unsafe extern "C" fn MsrpcCreateThread(
     let obj = std::sync::Arc::new(ThreadObj {
         thread: std::sync::OnceLock::new(),
         done: Event::manual_reset(),
+        exited: std::sync::atomic::AtomicBool::new(false),
         code: std::sync::atomic::AtomicU32::new(STILL_ACTIVE),
         id: NEXT_ID.fetch_add(4, std::sync::atomic::Ordering::Relaxed),
     });
@@ -811,6 +817,7 @@ pub unsafe extern "C" fn MsrpcCreateThread(
             let code = with_barrier(|| unsafe { trampoline(Some(start), param as *mut c_void) });
             let _ = THREAD_FRAME.try_with(|f| f.set((0, 0)));
             o.code.store(code, std::sync::atomic::Ordering::Release);
+            o.exited.store(true, std::sync::atomic::Ordering::Release);
             o.done.set();
         });
     if spawned.is_err() {
