@@ -40,10 +40,16 @@ fn build(name: &str) -> (PathBuf, PathBuf) {
 /// Starts the server in `mode` on an ephemeral loopback port; the port comes from the line
 /// libmsrpc_c prints (bounded wait).
 fn start(exe: &Path, dir: &Path, mode: &str) -> (Child, u16, PathBuf) {
+    start_with(exe, dir, mode, &[])
+}
+
+fn start_with(exe: &Path, dir: &Path, mode: &str, extra: &[&str]) -> (Child, u16, PathBuf) {
     let out = dir.join(format!("{mode}.out"));
     let err = dir.join(format!("{mode}.err"));
     let child = Command::new(exe)
         .args(["0", mode])
+        .args(extra)
+        .env("MSRPC_NCALRPC_DIR", dir)
         .env("LD_LIBRARY_PATH", lib_dir())
         .env("MSRPC_LISTEN_ADDRESS", "127.0.0.1")
         .env("MSRPC_USERS_FILE", dir.join("users.txt"))
@@ -250,4 +256,48 @@ fn max_rpc_size_refuses_larger_requests() {
     let log = stop(child, port, &out);
     assert!(log.contains("NonAsyncFunc: short"), "{log}");
     assert!(!log.contains(&long), "{log}");
+}
+
+#[test]
+fn local_only_interface_refuses_tcp_and_serves_ncalrpc() {
+    let (dir, exe) = build("c-server-local");
+    let (mut child, port, out) = start_with(&exe, &dir, "local", &["c-local"]);
+    // Even authenticated and from the loopback address: ncacn_ip_tcp is not local, as on Windows.
+    let alice = binding(port, Some((AuthnLevel::PktPrivacy, "alice", "Al1ce-pw")));
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&alice, "over tcp")),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    // ncalrpc (a Unix socket in the scratch directory) is local: served.
+    let socket = dir.join("c-local");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no ncalrpc socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lrpc = Binding::from_string(&format!("ncalrpc:[{}]", socket.display())).unwrap();
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&lrpc, "over ncalrpc")),
+        Win32Status::OK
+    );
+    assert_eq!(
+        status(msrpc_sample::shutdown_blocking(&lrpc)),
+        Win32Status::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("over tcp"), "{log}");
+    assert!(log.contains("NonAsyncFunc: over ncalrpc"), "{log}");
 }
