@@ -254,6 +254,8 @@ RPC_STATUS RPC_ENTRY RpcServerUnregisterIf(RPC_IF_HANDLE IfSpec, UUID *MgrTypeUu
 RPC_STATUS RPC_ENTRY RpcServerListen(unsigned int MinimumCallThreads, unsigned int MaxCalls, unsigned int DontWait);
 RPC_STATUS RPC_ENTRY RpcMgmtStopServerListening(RPC_BINDING_HANDLE Binding);
 RPC_STATUS RPC_ENTRY RpcMgmtWaitServerListen(void);
+/* RpcServerTestCancel: on RpcAsyncGetCallHandle(pAsync), a manager's binding handle, or NULL for
+ * the calling thread's synchronous call: RPC_S_OK once the client cancelled, else 1791. */
 RPC_STATUS RPC_ENTRY RpcServerTestCancel(RPC_BINDING_HANDLE BindingHandle);
 
 /* Dynamic endpoints and the endpoint mapper. RpcServerUseProtseq listens on an endpoint the

@@ -32,10 +32,16 @@ pub(crate) struct ServerCall {
     pub(crate) server_principal: String,
     pub(crate) privs_a: std::ffi::CString,
     pub(crate) privs_w: Vec<u16>,
+    /// Set when the client cancels the call (`RpcServerTestCancel` on this handle).
+    pub(crate) cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ServerCall {
-    pub(crate) fn new(client: Option<msrpc::ClientIdentity>, server_principal: String) -> Self {
+    pub(crate) fn new(
+        client: Option<msrpc::ClientIdentity>,
+        server_principal: String,
+        cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
         let name = client.as_ref().map(|c| c.to_string()).unwrap_or_default();
         let mut w: Vec<u16> = name.encode_utf16().collect();
         w.push(0);
@@ -44,6 +50,7 @@ impl ServerCall {
             privs_w: w,
             client,
             server_principal,
+            cancelled,
         }
     }
 }

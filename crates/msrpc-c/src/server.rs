@@ -348,8 +348,15 @@ impl Interface for CInterface {
             Err(_) => return call.answer_fault(Win32Status::RPC_X_BAD_STUB_DATA),
         };
         let principal = state().principal.clone();
+        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cancelled.clone();
+        call.subscribe(move |e| {
+            if e == msrpc::server::CallEvent::Cancel {
+                flag.store(true, std::sync::atomic::Ordering::Release);
+            }
+        });
         let binding = BindingGuard(crate::binding::insert_server(
-            crate::binding::ServerCall::new(call.client().cloned(), principal),
+            crate::binding::ServerCall::new(call.client().cloned(), principal, cancelled),
         ));
         let mut frame = match Frame::new(&proc.params, vals, binding.0) {
             Ok(f) => f,
@@ -465,8 +472,9 @@ pub extern "C" fn RpcAsyncAbortCall(p: *mut RpcAsyncState, code: std::ffi::c_ulo
     }
 }
 
-/// `RpcServerTestCancel`: on `RpcAsyncGetCallHandle(pAsync)` of an `[async]` call, or NULL for
-/// the synchronous call this thread's manager is running: `RPC_S_OK` when the client cancelled
+/// `RpcServerTestCancel`: on `RpcAsyncGetCallHandle(pAsync)` of an `[async]` call, on a
+/// manager's server binding handle, or NULL for the synchronous call this thread's manager is
+/// running: `RPC_S_OK` when the client cancelled
 /// it, 1791 `RPC_S_CALL_IN_PROGRESS` otherwise, 1725 `RPC_S_NO_CALL_ACTIVE` with no such call.
 #[unsafe(no_mangle)]
 pub extern "C" fn RpcServerTestCancel(call: *mut c_void) -> i32 {
@@ -479,9 +487,19 @@ pub extern "C" fn RpcServerTestCancel(call: *mut c_void) -> i32 {
         // manager; it is reset before that closure uses the call again.
         unsafe { &*cur }.test_cancel()
     } else {
-        match pending().get(&(call as usize)) {
-            Some(e) => e.call.test_cancel(),
-            None => return RPC_S_NO_CALL_ACTIVE,
+        let async_call = pending()
+            .get(&(call as usize))
+            .map(|e| e.call.test_cancel());
+        match async_call {
+            Some(s) => s,
+            // A manager's server binding handle (its call's, sync or [async]).
+            None => match crate::binding::lookup_server(call) {
+                Some(c) if c.cancelled.load(std::sync::atomic::Ordering::Acquire) => {
+                    Win32Status::RPC_S_CALL_CANCELLED
+                }
+                Some(_) => Win32Status::RPC_S_CALL_IN_PROGRESS,
+                None => return RPC_S_NO_CALL_ACTIVE,
+            },
         }
     };
     if s == Win32Status::RPC_S_CALL_CANCELLED || s == Win32Status::OK {
