@@ -133,9 +133,9 @@ struct IfSecurity {
 }
 
 impl IfSecurity {
-    /// The checks `RpcServerRegisterIf2/3` asked for, before the manager runs: `false` refuses
-    /// the call with 5. Runs on a blocking thread (the callback is the program's C code).
-    fn admit(&self, client: Option<&msrpc::ClientIdentity>, local: bool, handle: usize) -> bool {
+    /// The flag checks, which run no program code: done before the request is decoded (as
+    /// Windows refuses before unmarshalling), and again in [`IfSecurity::admit`].
+    fn precheck(&self, client: Option<&msrpc::ClientIdentity>, local: bool) -> bool {
         let authenticated = client.is_some_and(|c| c.level != msrpc::AuthnLevel::None);
         if self.flags & RPC_IF_ALLOW_LOCAL_ONLY != 0 && !local {
             return false;
@@ -143,12 +143,22 @@ impl IfSecurity {
         if self.flags & RPC_IF_ALLOW_SECURE_ONLY != 0 && !authenticated {
             return false;
         }
+        // Without RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH an interface with a callback refuses
+        // unauthenticated calls before asking it.
+        !(self.callback.is_some()
+            && !authenticated
+            && self.flags & RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH == 0)
+    }
+
+    /// The checks `RpcServerRegisterIf2/3` asked for, before the manager runs: `false` refuses
+    /// the call with 5. Runs on a blocking thread (the callback is the program's C code).
+    fn admit(&self, client: Option<&msrpc::ClientIdentity>, local: bool, handle: usize) -> bool {
+        if !self.precheck(client, local) {
+            return false;
+        }
         let Some(cb) = self.callback else {
             return true;
         };
-        if !authenticated && self.flags & RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH == 0 {
-            return false;
-        }
         // SAFETY: the program's RPC_IF_CALLBACK_FN, with the interface handle it registered and
         // this call's server binding handle (valid until the call is answered), behind a barrier.
         let s = with_barrier(|| unsafe { cb(self.ifspec as *mut c_void, handle as *mut c_void) });
@@ -337,6 +347,10 @@ impl Interface for CInterface {
         if call.stub().len() > self.max_rpc_size {
             return call.answer_fault(Win32Status(RPC_S_ACCESS_DENIED));
         }
+        let local = matches!(info.peer, msrpc::transport::PeerAddr::Local);
+        if !self.security.precheck(call.client(), local) {
+            return call.answer_fault(Win32Status(RPC_S_ACCESS_DENIED));
+        }
         let plan: Vec<P> = proc
             .params
             .iter()
@@ -364,7 +378,6 @@ impl Interface for CInterface {
         };
         let thunk = proc.thunk;
         let sec = self.security.clone();
-        let local = matches!(info.peer, msrpc::transport::PeerAddr::Local);
         let client = call.client().cloned();
         if proc.is_async {
             let mut handle = RpcAsyncState::new_server();
