@@ -154,6 +154,9 @@ msrpc_build() {
 # server does not print `listening on ncacn_ip_tcp:127.0.0.1[PORT]` within 30 s.
 msrpc_start() {
   _server_log="$work/msrpc-serve.log"
+  # Emptied first: a second msrpc_start would otherwise read the previous server's port from the
+  # old log before the new process's redirection truncates it.
+  : > "$_server_log"
   "$MSRPC_BIN" serve --listen 'ncacn_ip_tcp:127.0.0.1[0]' "$@" > "$_server_log" 2>&1 &
   _server_pid=$!
   local i line

@@ -136,4 +136,102 @@ else
   fail "server.c builds with cc -Wall -Werror:"
   sed 's/^/    | /' "$work/server.cc.log" | tail -20
 fi
+# Security from C (issue 24): auth_client.c (RpcBindingSetAuthInfo) against `msrpc serve --users FILE
+# --min-auth-level integrity`; auth_server.c (RpcServerRegisterAuthInfo, a security callback) called by
+# impacket with NTLM; ep_server.c (RpcServerUseProtseq, RpcEpRegister) against `msrpc serve --epm`.
+fx="$interop_root/crates/msrpc-c/tests/fixtures"
+printf '# accounts of the C security checks\nalice:Al1ce-pw\nCORP\\bob:b0b-pw\n' > "$work/users.txt"
+# shellcheck disable=SC2086
+if cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -I"$gen" "$fx/auth_client.c" "$gen/asyncrpc_c.c" $flags \
+    -o "$work/auth_client" 2> "$work/auth_client.cc.log"; then
+  ok "auth_client.c builds with cc -Wall -Werror"
+  msrpc_start --users "$work/users.txt" --min-auth-level integrity
+  for case in "A 6 alice Al1ce-pw|call: 0" "W 5 CORP\\bob b0b-pw|call: 0" "EX 6 alice Al1ce-pw|call: 0" \
+      "A 6 alice wrong|call: exception 5" "A 2 alice Al1ce-pw|call: exception 5" "NONE 0 - -|call: exception 5"; do
+    args=${case%%|*}
+    want=${case#*|}
+    # shellcheck disable=SC2086
+    timeout --kill-after=5 60 "$work/auth_client" "$MSRPC_PORT" $args > "$work/auth_client.out" 2>&1
+    if grep -qx "$want" "$work/auth_client.out"; then
+      ok "C client RpcBindingSetAuthInfo $args against msrpc serve: $want"
+    else
+      fail "C client RpcBindingSetAuthInfo $args against msrpc serve: $want"
+      sed 's/^/    | /' "$work/auth_client.out" | tail -10
+    fi
+  done
+  msrpc_stop
+else
+  fail "auth_client.c builds with cc -Wall -Werror:"
+  sed 's/^/    | /' "$work/auth_client.cc.log" | tail -20
+fi
+# shellcheck disable=SC2086
+if cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -I"$gen" "$fx/auth_server.c" "$gen/asyncrpc_s.c" $flags \
+    -o "$work/auth_server" 2> "$work/auth_server.cc.log"; then
+  ok "auth_server.c builds with cc -Wall -Werror"
+  py=$(impacket_python)
+  if [ -x "$py" ]; then
+    C_LOG="$work/c-auth-server"
+    MSRPC_USERS_FILE="$work/users.txt" MSRPC_LISTEN_ADDRESS=127.0.0.1 timeout --kill-after=5 120 \
+      "$work/auth_server" 0 callback > "$C_LOG.out" 2> "$C_LOG.err" &
+    C_PID=$!
+    _pids+=("$C_PID")
+    C_PORT=""
+    for ((i = 0; i < 200; i++)); do
+      C_PORT=$(grep -m1 -o 'listening on ncacn_ip_tcp:127\.0\.0\.1\[[0-9]*\]' "$C_LOG.err" 2>/dev/null | sed 's/.*\[\([0-9]*\)\]/\1/')
+      [ -n "$C_PORT" ] && break
+      sleep 0.1
+    done
+    if [ -n "$C_PORT" ]; then
+      ok "C server with security listening on 127.0.0.1:$C_PORT"
+      run_driver -l impacket-auth 60 "$py" "$interop_dir/impacket_c_server_auth.py" "$C_PORT"
+      wait_c_server "impacket with NTLM"
+      grep -q "client alice level 6 svc 10" "$C_LOG.out" && ok "the C manager saw alice at privacy (RpcBindingInqAuthClient)" \
+        || fail "the C manager saw alice at privacy (RpcBindingInqAuthClient)"
+      grep -q 'callback: CORP\\bob' "$C_LOG.out" && ok "the C security callback saw CORP\\bob" \
+        || fail "the C security callback saw CORP\\bob"
+    else
+      fail "C server with security listening"
+      kill "$C_PID" 2>/dev/null
+    fi
+  else
+    peer_missing "impacket (python venv) for the C server with security"
+  fi
+else
+  fail "auth_server.c builds with cc -Wall -Werror:"
+  sed 's/^/    | /' "$work/auth_server.cc.log" | tail -20
+fi
+# shellcheck disable=SC2086
+if cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -I"$gen" "$fx/ep_server.c" "$gen/asyncrpc_s.c" $flags \
+    -o "$work/ep_server" 2> "$work/ep_server.cc.log"; then
+  ok "ep_server.c builds with cc -Wall -Werror"
+  epm_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  msrpc_start --epm --epm-port "$epm_port"
+  MSRPC_EPM_PORT=$epm_port MSRPC_LISTEN_ADDRESS=127.0.0.1 timeout --kill-after=5 60 "$work/ep_server" \
+    > "$work/ep_server.out" 2> "$work/ep_server.err" &
+  C_PID=$!
+  _pids+=("$C_PID")
+  for ((i = 0; i < 200; i++)); do
+    grep -q "RpcEpRegister:" "$work/ep_server.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q "RpcEpRegister: 0" "$work/ep_server.out" && ok "C server RpcEpRegister with msrpc serve --epm" \
+    || fail "C server RpcEpRegister with msrpc serve --epm"
+  if "$MSRPC_BIN" epm "ncacn_ip_tcp:127.0.0.1[$epm_port]" > "$work/epm.out" 2>&1 \
+      && grep -q "AsyncRPC sample from C" "$work/epm.out"; then
+    ok "msrpc epm lists the C server's endpoint"
+  else
+    fail "msrpc epm lists the C server's endpoint"
+    sed 's/^/    | /' "$work/epm.out" | tail -10
+  fi
+  # A C client with no endpoint resolves it through the endpoint mapper, then stops the server.
+  MSRPC_EPM_PORT=$epm_port timeout --kill-after=5 60 "$work/client_event" "" 100 > "$work/ep-client.out" 2>&1
+  grep -q "Shutdown: accepted" "$work/ep-client.out" && ok "client_event with no endpoint reaches the C server" \
+    || fail "client_event with no endpoint reaches the C server"
+  wait_c_server "RpcEpUnregister"
+  grep -q "RpcEpUnregister: 0" "$work/ep_server.out" && ok "C server RpcEpUnregister" || fail "C server RpcEpUnregister"
+  msrpc_stop
+else
+  fail "ep_server.c builds with cc -Wall -Werror:"
+  sed 's/^/    | /' "$work/ep_server.cc.log" | tail -20
+fi
 finish

@@ -84,6 +84,21 @@ RPC_STATUS RPC_ENTRY RpcAsyncCancelCall(PRPC_ASYNC_STATE pAsync, BOOL fAbortCall
 /* Server side: fault the [async] call with ExceptionCode (the handle is freed). */
 RPC_STATUS RPC_ENTRY RpcAsyncAbortCall(PRPC_ASYNC_STATE pAsync, unsigned long ExceptionCode);
 
+/* Server side: be told when an [async] call's client disconnects or cancels, on
+ * RpcAsyncGetCallHandle(pAsync), in one of the handle's notification styles (the routines get
+ * the async handle, a NULL context and RpcClientDisconnect or RpcClientCancel; a Callback runs
+ * on a thread of its own). Until the call is answered. */
+typedef enum _RPC_NOTIFICATIONS {
+    RpcNotificationCallNone = 0,
+    RpcNotificationClientDisconnect = 1,
+    RpcNotificationCallCancel = 2
+} RPC_NOTIFICATIONS;
+RPC_STATUS RPC_ENTRY RpcServerSubscribeForNotification(RPC_BINDING_HANDLE Binding, RPC_NOTIFICATIONS Notification,
+                                                       RPC_NOTIFICATION_TYPES NotificationType,
+                                                       RPC_ASYNC_NOTIFICATION_INFO *NotificationInfo);
+RPC_STATUS RPC_ENTRY RpcServerUnsubscribeForNotification(RPC_BINDING_HANDLE Binding, RPC_NOTIFICATIONS Notification,
+                                                         unsigned long *NotificationsQueued);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@
 #ifndef MSRPC_C_WINDOWS_H
 #define MSRPC_C_WINDOWS_H
 
+#include <setjmp.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,13 @@ typedef LONG_PTR LRESULT;
 #define ERROR_NOT_ENOUGH_MEMORY 8L
 #define ERROR_OUTOFMEMORY 14L
 #define ERROR_INVALID_PARAMETER 87L
+#define ERROR_FILE_NOT_FOUND 2L
+#define ERROR_ALREADY_EXISTS 183L
+#define STILL_ACTIVE 259L
+#define CREATE_SUSPENDED 0x00000004
+#define EVENT_ALL_ACCESS 0x1F0003
+#define EVENT_MODIFY_STATE 0x0002
+#define SYNCHRONIZE 0x00100000L
 #define ERROR_ABANDONED_WAIT_0 735L
 #define WAIT_TIMEOUT_ERROR 258L
 #define ERROR_IO_PENDING 997L
@@ -135,24 +143,77 @@ typedef void (WINAPI *PAPCFUNC)(ULONG_PTR Parameter);
 DWORD WINAPI GetLastError(void);
 void WINAPI SetLastError(DWORD dwErrCode);
 
-/* Events. The name must be NULL (named objects are not supported: ERROR_INVALID_PARAMETER). */
+/* Events. A name (at most 260 characters) names the event within this process: CreateEvent of
+ * an existing name gives a new handle to it with GetLastError() ERROR_ALREADY_EXISTS; OpenEvent
+ * finds it (NULL, ERROR_FILE_NOT_FOUND when none); the name lives while a handle is open. */
 HANDLE WINAPI CreateEventA(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
                            LPCSTR lpName);
 HANDLE WINAPI CreateEventW(LPSECURITY_ATTRIBUTES lpEventAttributes, BOOL bManualReset, BOOL bInitialState,
                            LPCWSTR lpName);
+HANDLE WINAPI OpenEventA(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCSTR lpName);
+HANDLE WINAPI OpenEventW(DWORD dwDesiredAccess, BOOL bInheritHandle, LPCWSTR lpName);
 BOOL WINAPI SetEvent(HANDLE hEvent);
 BOOL WINAPI ResetEvent(HANDLE hEvent);
 
-/* Waits. Event handles only (and completion ports are not waitable, as on Windows). */
+/* Waits on events and threads (a thread is signaled once it has ended; completion ports are
+ * not waitable, as on Windows). WaitForMultipleObjects with bWaitAll = TRUE returns once all
+ * are signaled at once, consuming the auto-reset ones (looked at every millisecond). */
 DWORD WINAPI WaitForSingleObject(HANDLE hHandle, DWORD dwMilliseconds);
 DWORD WINAPI WaitForSingleObjectEx(HANDLE hHandle, DWORD dwMilliseconds, BOOL bAlertable);
 DWORD WINAPI WaitForMultipleObjects(DWORD nCount, const HANDLE *lpHandles, BOOL bWaitAll, DWORD dwMilliseconds);
 DWORD WINAPI SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
 void WINAPI Sleep(DWORD dwMilliseconds);
 
-/* Threads and APCs: GetCurrentThread is the pseudo-handle of the calling thread, as on Windows. */
+/* Threads and APCs: GetCurrentThread is the pseudo-handle of the calling thread, as on Windows.
+ * CreateThread runs the routine on a new thread (CREATE_SUSPENDED is not supported); wait for
+ * its handle, then GetExitCodeThread gives the routine's return value or ExitThread's code.
+ * QueueUserAPC queues to the calling thread or a CreateThread thread, run in its next alertable
+ * wait. ExitThread works in a CreateThread thread's own code (not the main thread, not inside
+ * an APC or notification routine the library calls: the process then ends with a message): it
+ * longjmps to the thread's start, in C, and skips RpcFinally blocks as Windows' ExitThread
+ * skips __finally. */
 HANDLE WINAPI GetCurrentThread(void);
 DWORD WINAPI QueueUserAPC(PAPCFUNC pfnAPC, HANDLE hThread, ULONG_PTR dwData);
+
+typedef DWORD(WINAPI *LPTHREAD_START_ROUTINE)(LPVOID lpThreadParameter);
+typedef struct _MSRPC_THREAD_FRAME {
+    volatile DWORD code;
+    jmp_buf jb;
+} MSRPC_THREAD_FRAME;
+HANDLE WINAPI MsrpcCreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
+                                LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter, DWORD dwCreationFlags,
+                                LPDWORD lpThreadId, DWORD(WINAPI *trampoline)(LPTHREAD_START_ROUTINE, LPVOID));
+void WINAPI MsrpcThreadEnter(MSRPC_THREAD_FRAME *frame);
+MSRPC_THREAD_FRAME *WINAPI MsrpcThreadExitFrame(void);
+__attribute__((noreturn)) void WINAPI MsrpcThreadExitUnhandled(DWORD dwExitCode);
+BOOL WINAPI GetExitCodeThread(HANDLE hThread, LPDWORD lpExitCode);
+
+/* The thread's first C frame: ExitThread jumps back here, so the jump crosses only C frames. */
+static inline DWORD WINAPI MsrpcThreadTrampoline(LPTHREAD_START_ROUTINE start, LPVOID param)
+{
+    MSRPC_THREAD_FRAME frame;
+    MsrpcThreadEnter(&frame);
+    if (setjmp(frame.jb) == 0)
+        return start(param);
+    return frame.code;
+}
+
+static inline HANDLE WINAPI CreateThread(LPSECURITY_ATTRIBUTES lpThreadAttributes, SIZE_T dwStackSize,
+                                         LPTHREAD_START_ROUTINE lpStartAddress, LPVOID lpParameter,
+                                         DWORD dwCreationFlags, LPDWORD lpThreadId)
+{
+    return MsrpcCreateThread(lpThreadAttributes, dwStackSize, lpStartAddress, lpParameter, dwCreationFlags,
+                             lpThreadId, MsrpcThreadTrampoline);
+}
+
+__attribute__((noreturn)) static inline void WINAPI ExitThread(DWORD dwExitCode)
+{
+    MSRPC_THREAD_FRAME *frame = MsrpcThreadExitFrame();
+    if (frame == NULL)
+        MsrpcThreadExitUnhandled(dwExitCode);
+    frame->code = dwExitCode;
+    longjmp(frame->jb, 1);
+}
 
 /* I/O completion ports: FileHandle must be INVALID_HANDLE_VALUE (a port with no file), or an
  * existing port with ExistingCompletionPort to add nothing. */
@@ -164,7 +225,9 @@ BOOL WINAPI PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBy
                                        ULONG_PTR dwCompletionKey, LPOVERLAPPED lpOverlapped);
 
 /* Message-only windows: CreateWindowExA/W with hWndParent = HWND_MESSAGE (class and names are
- * ignored), then PostMessage/GetMessage/PeekMessage on it; DestroyWindow frees it. */
+ * ignored), then PostMessage/GetMessage/PeekMessage on it; DestroyWindow frees it. GetMessage and
+ * PeekMessage with hWnd = NULL read every window the calling thread created (GetMessage on a
+ * thread with none: -1, as there is no other queue to wait on). */
 HWND WINAPI CreateWindowExA(DWORD dwExStyle, LPCSTR lpClassName, LPCSTR lpWindowName, DWORD dwStyle, int X, int Y,
                             int nWidth, int nHeight, HWND hWndParent, void *hMenu, void *hInstance, LPVOID lpParam);
 BOOL WINAPI DestroyWindow(HWND hWnd);
@@ -179,11 +242,13 @@ BOOL WINAPI CloseHandle(HANDLE hObject);
 
 #ifdef UNICODE
 #define CreateEvent CreateEventW
+#define OpenEvent OpenEventW
 #define PostMessage PostMessageW
 #define GetMessage GetMessageW
 #define PeekMessage PeekMessageW
 #else
 #define CreateEvent CreateEventA
+#define OpenEvent OpenEventA
 #define PostMessage PostMessageA
 #define GetMessage GetMessageA
 #define PeekMessage PeekMessageA

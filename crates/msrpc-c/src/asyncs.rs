@@ -384,6 +384,88 @@ unsafe fn notification(p: *mut RpcAsyncState) -> Result<Notification, i32> {
     })
 }
 
+/// A delivery of a server-side notification (`RpcServerSubscribeForNotification`): the event
+/// value (`RpcClientDisconnect` 3, `RpcClientCancel` 4) in.
+pub(crate) type Deliver = Box<dyn Fn(u32) + Send + Sync>;
+
+/// How a subscription delivers, from its `NotificationType` and `NotificationInfo` (the async
+/// handle's styles): Event sets the event; APC queues the routine to `hThread` (0 or
+/// `GetCurrentThread()`: the subscribing thread; or a `CreateThread` handle), run in its next
+/// alertable wait; IOC posts the packet; HWND posts `Msg` with `lParam` the handle's address;
+/// Callback calls the routine on a thread of its own. Routines get the async handle's address
+/// (`addr`), a NULL context and the event.
+///
+/// # Safety
+/// `info` points to a readable `RPC_ASYNC_NOTIFICATION_INFO`.
+pub(crate) unsafe fn subscriber(
+    addr: usize,
+    kind: u32,
+    info: *const NotificationInfo,
+) -> Result<Deliver, i32> {
+    if info.is_null() && kind != NOTIFY_NONE {
+        return Err(RPC_S_INVALID_ARG);
+    }
+    let routine_call = move |routine: NotifyFn, ev: u32| {
+        // SAFETY: the program's RPCNOTIFICATION_ROUTINE with the server async handle (alive until
+        // the call is answered; the subscription ends then), no context and the event.
+        with_barrier(|| unsafe { routine(addr as *mut RpcAsyncState, std::ptr::null_mut(), ev) })
+    };
+    Ok(match kind {
+        NOTIFY_NONE => Box::new(|_| {}),
+        NOTIFY_EVENT => {
+            // SAFETY: readable (caller); the member NotificationType names, plain data.
+            let h = unsafe { (*info).event } as usize;
+            let e = handles::event(h).ok_or(RPC_S_INVALID_ARG)?;
+            Box::new(move |_| e.set())
+        }
+        NOTIFY_APC => {
+            // SAFETY: as above.
+            let apc = unsafe { (*info).apc };
+            let routine = apc.routine.ok_or(RPC_S_INVALID_ARG)?;
+            let t = match apc.thread as usize {
+                0 => CURRENT_THREAD,
+                t => t,
+            };
+            let thread = crate::win32::thread_ref(t).ok_or(RPC_S_INVALID_ARG)?;
+            Box::new(move |ev| {
+                let _ = thread.queue_apc(Box::new(move || routine_call(routine, ev)));
+            })
+        }
+        NOTIFY_IOC => {
+            // SAFETY: as above.
+            let ioc = unsafe { (*info).ioc };
+            let port = handles::port(ioc.port as usize).ok_or(RPC_S_INVALID_ARG)?;
+            let (bytes, key, ov) = (ioc.bytes, ioc.key, ioc.overlapped as usize);
+            Box::new(move |_| port.post(bytes, key, ov))
+        }
+        NOTIFY_HWND => {
+            // SAFETY: as above.
+            let h = unsafe { (*info).hwnd };
+            let queue = handles::window(h.hwnd as usize).ok_or(RPC_S_INVALID_ARG)?;
+            let msg = h.msg;
+            Box::new(move |_| {
+                queue.post(Message {
+                    msg,
+                    wparam: 0,
+                    lparam: addr,
+                })
+            })
+        }
+        NOTIFY_CALLBACK => {
+            // SAFETY: as above.
+            let routine = unsafe { (*info).routine }.ok_or(RPC_S_INVALID_ARG)?;
+            // On a thread of its own: the routine may call back into the library (complete or
+            // abort the call) while the runtime holds the call's state.
+            Box::new(move |ev| {
+                let _ = std::thread::Builder::new()
+                    .name("msrpc-c-notify".into())
+                    .spawn(move || routine_call(routine, ev));
+            })
+        }
+        _ => return Err(RPC_S_INVALID_ARG),
+    })
+}
+
 static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
 
 /// The asynchronous call of a generated client stub (an `[async]` operation): marshals the

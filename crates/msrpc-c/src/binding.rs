@@ -15,9 +15,49 @@ use crate::strings;
 /// `RPC_S_OUT_OF_MEMORY`.
 pub(crate) const MAX_BINDINGS: usize = 1 << 16;
 
+/// What a binding handle names: a client binding (`RpcBindingFromStringBinding`), or the server
+/// binding handle a manager receives for its call (valid during the call).
+enum Entry {
+    Client(Binding),
+    Server(std::sync::Arc<ServerCall>),
+}
+
+/// The server side of one call, as `RpcBindingInqAuthClient` sees it through the manager's
+/// binding handle. The principal strings are owned here, so the `Privs` pointers handed out stay
+/// valid until the call ends (as on Windows).
+#[derive(Debug)]
+pub(crate) struct ServerCall {
+    pub(crate) client: Option<msrpc::ClientIdentity>,
+    /// The server's principal name (`RpcServerRegisterAuthInfo`).
+    pub(crate) server_principal: String,
+    pub(crate) privs_a: std::ffi::CString,
+    pub(crate) privs_w: Vec<u16>,
+    /// Set when the client cancels the call (`RpcServerTestCancel` on this handle).
+    pub(crate) cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ServerCall {
+    pub(crate) fn new(
+        client: Option<msrpc::ClientIdentity>,
+        server_principal: String,
+        cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Self {
+        let name = client.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        let mut w: Vec<u16> = name.encode_utf16().collect();
+        w.push(0);
+        ServerCall {
+            privs_a: std::ffi::CString::new(name.replace('\0', "")).unwrap_or_default(),
+            privs_w: w,
+            client,
+            server_principal,
+            cancelled,
+        }
+    }
+}
+
 struct Table {
     next: usize,
-    map: HashMap<usize, Binding>,
+    map: HashMap<usize, Entry>,
 }
 
 fn table() -> MutexGuard<'static, Table> {
@@ -34,10 +74,39 @@ fn table() -> MutexGuard<'static, Table> {
 
 /// The binding a handle names.
 pub(crate) fn lookup(h: *mut c_void) -> Option<Binding> {
-    table().map.get(&(h as usize)).cloned()
+    match table().map.get(&(h as usize)) {
+        Some(Entry::Client(b)) => Some(b.clone()),
+        _ => None,
+    }
 }
 
-fn insert(b: Binding) -> Option<usize> {
+/// The server call a manager's binding handle names.
+pub(crate) fn lookup_server(h: *mut c_void) -> Option<std::sync::Arc<ServerCall>> {
+    match table().map.get(&(h as usize)) {
+        Some(Entry::Server(c)) => Some(c.clone()),
+        _ => None,
+    }
+}
+
+/// A server binding handle for a call (NULL-like 0 when the table is full: the manager then
+/// gets NULL, as before).
+pub(crate) fn insert_server(c: ServerCall) -> usize {
+    insert_entry(Entry::Server(std::sync::Arc::new(c))).unwrap_or(0)
+}
+
+/// Ends a server binding handle (the call was answered).
+pub(crate) fn remove_server(h: usize) {
+    let mut t = table();
+    if let Some(Entry::Server(_)) = t.map.get(&h) {
+        t.map.remove(&h);
+    }
+}
+
+pub(crate) fn insert(b: Binding) -> Option<usize> {
+    insert_entry(Entry::Client(b))
+}
+
+fn insert_entry(b: Entry) -> Option<usize> {
     let mut t = table();
     if t.map.len() >= MAX_BINDINGS {
         return None;
@@ -166,6 +235,16 @@ pub unsafe extern "C" fn RpcStringBindingComposeW(
     RPC_S_OK
 }
 
+/// The environment variable naming the endpoint mapper's TCP port on 127.0.0.1 (default 135, the
+/// well-known one): where bindings without an endpoint are resolved and `RpcEpRegister`
+/// registers. For tests and for hosts whose endpoint mapper is elsewhere.
+pub(crate) const EPM_PORT_VAR: &str = "MSRPC_EPM_PORT";
+
+/// The endpoint mapper's port from [`EPM_PORT_VAR`], when set and valid.
+pub(crate) fn epm_port() -> Option<u16> {
+    std::env::var(EPM_PORT_VAR).ok()?.parse().ok()
+}
+
 fn from_string(s: Result<Option<String>, ()>, binding: *mut *mut c_void) -> i32 {
     if binding.is_null() {
         return RPC_S_INVALID_ARG;
@@ -177,6 +256,18 @@ fn from_string(s: Result<Option<String>, ()>, binding: *mut *mut c_void) -> i32 
     let b = match Binding::from_string(&s) {
         Ok(b) => b,
         Err(e) => return of(&e),
+    };
+    // A binding without an endpoint asks the endpoint mapper on MSRPC_EPM_PORT (default 135).
+    let b = match epm_port() {
+        Some(port) if port != b.options().endpoint_mapper_port => {
+            let mut o = b.options().clone();
+            o.endpoint_mapper_port = port;
+            match Binding::with_options(&s, o) {
+                Ok(b) => b,
+                Err(e) => return of(&e),
+            }
+        }
+        _ => b,
     };
     let Some(h) = insert(b) else {
         return RPC_S_OUT_OF_MEMORY;
@@ -272,8 +363,15 @@ pub unsafe extern "C" fn RpcBindingFree(binding: *mut *mut c_void) -> i32 {
     }
     // SAFETY: binding is not NULL, readable (caller).
     let h = unsafe { *binding };
-    if table().map.remove(&(h as usize)).is_none() {
-        return RPC_S_INVALID_BINDING;
+    {
+        let mut t = table();
+        match t.map.get(&(h as usize)) {
+            Some(Entry::Client(_)) => {
+                t.map.remove(&(h as usize));
+            }
+            Some(Entry::Server(_)) => return RPC_S_WRONG_KIND_OF_BINDING,
+            None => return RPC_S_INVALID_BINDING,
+        }
     }
     // SAFETY: binding is writable (caller).
     unsafe { *binding = std::ptr::null_mut() };
@@ -310,16 +408,21 @@ pub extern "C" fn RpcBindingSetOption(
         RPC_C_OPT_BINDING_NONCAUSAL => opts.noncausal = value != 0,
         _ => return RPC_S_INVALID_ARG,
     }
+    replace_options(h, &b, opts)
+}
+
+/// Points handle `h` (naming `b`) at a binding like `b` with `opts`.
+fn replace_options(h: *mut c_void, b: &Binding, opts: msrpc::BindingOptions) -> i32 {
     let nb = match Binding::with_options(&b.string_binding().to_string(), opts) {
         Ok(nb) => nb,
         Err(e) => return of(&e),
     };
     match table().map.get_mut(&(h as usize)) {
-        Some(slot) => {
-            *slot = nb;
+        Some(slot @ Entry::Client(_)) => {
+            *slot = Entry::Client(nb);
             RPC_S_OK
         }
-        None => RPC_S_INVALID_BINDING,
+        _ => RPC_S_INVALID_BINDING,
     }
 }
 
@@ -355,9 +458,365 @@ pub unsafe extern "C" fn RpcBindingInqOption(
     RPC_S_OK
 }
 
+/// `RPC_S_WRONG_KIND_OF_BINDING`: a server binding handle where a client one is needed.
+pub(crate) const RPC_S_WRONG_KIND_OF_BINDING: i32 = 1701;
+/// `RPC_S_UNKNOWN_AUTHN_SERVICE`.
+pub(crate) const RPC_S_UNKNOWN_AUTHN_SERVICE: i32 = 1747;
+/// `RPC_S_UNKNOWN_AUTHN_LEVEL`.
+pub(crate) const RPC_S_UNKNOWN_AUTHN_LEVEL: i32 = 1748;
+/// `RPC_S_INVALID_AUTH_IDENTITY`.
+pub(crate) const RPC_S_INVALID_AUTH_IDENTITY: i32 = 1749;
+/// `RPC_S_UNKNOWN_AUTHZ_SERVICE`.
+pub(crate) const RPC_S_UNKNOWN_AUTHZ_SERVICE: i32 = 1750;
+
+/// `RPC_C_AUTHN_NONE`, `RPC_C_AUTHN_GSS_NEGOTIATE`, `RPC_C_AUTHN_WINNT`,
+/// `RPC_C_AUTHN_GSS_KERBEROS`, `RPC_C_AUTHN_DEFAULT`.
+pub(crate) const RPC_C_AUTHN_NONE: u32 = 0;
+pub(crate) const RPC_C_AUTHN_GSS_NEGOTIATE: u32 = 9;
+pub(crate) const RPC_C_AUTHN_WINNT: u32 = 10;
+pub(crate) const RPC_C_AUTHN_GSS_KERBEROS: u32 = 16;
+pub(crate) const RPC_C_AUTHN_DEFAULT: u32 = 0xFFFF_FFFF;
+/// `SEC_WINNT_AUTH_IDENTITY_ANSI` / `_UNICODE`: how the identity's strings are encoded.
+const SEC_WINNT_AUTH_IDENTITY_ANSI: u32 = 0x1;
+const SEC_WINNT_AUTH_IDENTITY_UNICODE: u32 = 0x2;
+/// `RPC_C_SECURITY_QOS_VERSION`: the oldest `RPC_SECURITY_QOS` (later versions extend it).
+const RPC_C_SECURITY_QOS_VERSION: u32 = 1;
+/// The newest `RPC_SECURITY_QOS_V*` version Windows defines.
+const RPC_C_SECURITY_QOS_VERSION_MAX: u32 = 5;
+
+/// The environment variable naming the KDC (`tcp://HOST:PORT`) for Kerberos bindings
+/// (`RPC_C_AUTHN_GSS_KERBEROS`, and `RPC_C_AUTHN_GSS_NEGOTIATE` choosing Kerberos): Windows
+/// finds the domain's KDC itself; here it must be named.
+pub(crate) const KDC_VAR: &str = "MSRPC_KDC";
+
+/// `SEC_WINNT_AUTH_IDENTITY_A` / `_W` with Windows' layout (the lengths are 32-bit `ULONG`s,
+/// in characters, without a NUL): `U` is `u8` or `u16`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SecWinntAuthIdentity<U> {
+    user: *const U,
+    user_length: u32,
+    domain: *const U,
+    domain_length: u32,
+    password: *const U,
+    password_length: u32,
+    flags: u32,
+}
+
+/// `RPC_SECURITY_QOS` (version 1; the later versions start the same).
+#[repr(C)]
+#[derive(Debug)]
+pub struct RpcSecurityQos {
+    version: u32,
+    capabilities: u32,
+    identity_tracking: u32,
+    impersonation_type: u32,
+}
+
+/// Reads `len` units at `p` (NULL with length 0 is the empty string).
+///
+/// # Safety
+/// `p` points to `len` readable units, or is NULL.
+unsafe fn units<U: Copy>(p: *const U, len: u32) -> Result<Vec<U>, i32> {
+    let len = len as usize;
+    if len > strings::MAX_STRING_UNITS {
+        return Err(RPC_S_INVALID_ARG);
+    }
+    if p.is_null() {
+        return if len == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(RPC_S_INVALID_ARG)
+        };
+    }
+    // SAFETY: p points to len readable units (caller), len is bounded.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) }.to_vec())
+}
+
+/// The credentials of a `SEC_WINNT_AUTH_IDENTITY_A/W` (which one by its Flags, as on Windows,
+/// whichever function was called).
+///
+/// # Safety
+/// `id` points to a `SEC_WINNT_AUTH_IDENTITY_A` or `_W` whose pointers and lengths agree.
+unsafe fn identity(id: *const c_void) -> Result<msrpc::Credentials, i32> {
+    // SAFETY: both forms have the same layout up to the pointee type; Flags is read first.
+    let flags = unsafe { (*(id as *const SecWinntAuthIdentity<u8>)).flags };
+    let (user, domain, password) = match flags {
+        SEC_WINNT_AUTH_IDENTITY_ANSI => {
+            // SAFETY: an ANSI identity (its Flags say so, the caller's contract).
+            let i = unsafe { &*(id as *const SecWinntAuthIdentity<u8>) };
+            let s = |p, n| -> Result<String, i32> {
+                // SAFETY: the identity's pointer and length (caller).
+                let v = unsafe { units(p, n) }?;
+                String::from_utf8(v).map_err(|_| RPC_S_INVALID_ARG)
+            };
+            (
+                s(i.user, i.user_length)?,
+                s(i.domain, i.domain_length)?,
+                s(i.password, i.password_length)?,
+            )
+        }
+        SEC_WINNT_AUTH_IDENTITY_UNICODE => {
+            // SAFETY: a UTF-16 identity (its Flags say so).
+            let i = unsafe { &*(id as *const SecWinntAuthIdentity<u16>) };
+            let s = |p, n| -> Result<String, i32> {
+                // SAFETY: the identity's pointer and length (caller).
+                let v = unsafe { units(p, n) }?;
+                String::from_utf16(&v).map_err(|_| RPC_S_INVALID_ARG)
+            };
+            (
+                s(i.user, i.user_length)?,
+                s(i.domain, i.domain_length)?,
+                s(i.password, i.password_length)?,
+            )
+        }
+        _ => return Err(RPC_S_INVALID_ARG),
+    };
+    if [&user, &domain, &password].iter().any(|s| s.contains('\0')) {
+        return Err(RPC_S_INVALID_ARG);
+    }
+    Ok(if domain.is_empty() {
+        // `DOMAIN\user` or `user@domain` in User, as Windows accepts it.
+        msrpc::Credentials::parse(&user, password)
+    } else {
+        msrpc::Credentials::new(user, domain, password)
+    })
+}
+
+/// The `AuthInfo` of `RpcBindingSetAuthInfo(Ex)`'s arguments; `None`: no authentication.
+pub(crate) fn auth_info(
+    principal: Option<String>,
+    level: u32,
+    service: u32,
+    credentials: Option<msrpc::Credentials>,
+    authz: u32,
+    kdc: Option<String>,
+) -> Result<Option<msrpc::AuthInfo>, i32> {
+    use msrpc::{AuthInfo, AuthnLevel, AuthnService};
+    // RPC_C_AUTHZ_NONE, _NAME, _DCE, _DEFAULT: accepted, not used (the packages have none).
+    if !matches!(authz, 0..=2 | 0xFFFF_FFFF) {
+        return Err(RPC_S_UNKNOWN_AUTHZ_SERVICE);
+    }
+    // RPC_C_AUTHN_LEVEL_DEFAULT (0) is connect, as Windows' default for these packages.
+    let level = match level {
+        0 | 2 => AuthnLevel::Connect,
+        1 => AuthnLevel::None,
+        3 => AuthnLevel::Call,
+        4 => AuthnLevel::Pkt,
+        5 => AuthnLevel::PktIntegrity,
+        6 => AuthnLevel::PktPrivacy,
+        _ => return Err(RPC_S_UNKNOWN_AUTHN_LEVEL),
+    };
+    let service = match service {
+        RPC_C_AUTHN_NONE => return Ok(None),
+        RPC_C_AUTHN_WINNT | RPC_C_AUTHN_DEFAULT => AuthnService::Ntlm,
+        RPC_C_AUTHN_GSS_NEGOTIATE => AuthnService::Negotiate,
+        RPC_C_AUTHN_GSS_KERBEROS => AuthnService::Kerberos,
+        _ => return Err(RPC_S_UNKNOWN_AUTHN_SERVICE),
+    };
+    if level == AuthnLevel::None {
+        return Ok(None);
+    }
+    let kerberos =
+        service == AuthnService::Kerberos || (service == AuthnService::Negotiate && kdc.is_some());
+    if kerberos {
+        // A NULL identity: the TGT of the cache KRB5CCNAME names (the library reads it).
+        let creds = credentials.unwrap_or_else(|| msrpc::Credentials::new("", "", ""));
+        let (Some(kdc), Some(spn)) = (kdc, principal.filter(|p| !p.is_empty())) else {
+            // Kerberos needs the KDC (MSRPC_KDC) and the server's principal name.
+            return Err(RPC_S_INVALID_AUTH_IDENTITY);
+        };
+        return Ok(Some(if service == AuthnService::Kerberos {
+            AuthInfo::kerberos(level, creds, kdc, spn)
+        } else {
+            AuthInfo::negotiate_kerberos(level, creds, kdc, spn)
+        }));
+    }
+    // NTLM needs the user's credentials: there is no logged-on Windows user to default to.
+    let creds = credentials.ok_or(RPC_S_INVALID_AUTH_IDENTITY)?;
+    Ok(Some(match service {
+        AuthnService::Negotiate => AuthInfo::negotiate(level, creds),
+        _ => AuthInfo::ntlm(level, creds),
+    }))
+}
+
+/// The common part of the four `RpcBindingSetAuthInfo` functions.
+///
+/// # Safety
+/// `identity` is NULL or a `SEC_WINNT_AUTH_IDENTITY_A/W`; `qos` is NULL or an `RPC_SECURITY_QOS`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn set_auth_info(
+    h: *mut c_void,
+    principal: Result<Option<String>, ()>,
+    level: std::ffi::c_ulong,
+    service: std::ffi::c_ulong,
+    identity_p: *mut c_void,
+    authz: std::ffi::c_ulong,
+    qos: *const RpcSecurityQos,
+) -> i32 {
+    let Some(b) = lookup(h) else {
+        return match table().map.get(&(h as usize)) {
+            Some(Entry::Server(_)) => RPC_S_WRONG_KIND_OF_BINDING,
+            _ => RPC_S_INVALID_BINDING,
+        };
+    };
+    let Ok(principal) = principal else {
+        return RPC_S_INVALID_ARG;
+    };
+    let (Ok(level), Ok(service), Ok(authz)) = (
+        u32::try_from(level),
+        u32::try_from(service),
+        u32::try_from(authz),
+    ) else {
+        return RPC_S_INVALID_ARG;
+    };
+    if !qos.is_null() {
+        // SAFETY: qos points to an RPC_SECURITY_QOS (caller).
+        let v = unsafe { (*qos).version };
+        if !(RPC_C_SECURITY_QOS_VERSION..=RPC_C_SECURITY_QOS_VERSION_MAX).contains(&v) {
+            return RPC_S_INVALID_ARG;
+        }
+    }
+    let creds = if identity_p.is_null() {
+        None
+    } else {
+        // SAFETY: identity_p is a SEC_WINNT_AUTH_IDENTITY_A/W (caller).
+        match unsafe { identity(identity_p) } {
+            Ok(c) => Some(c),
+            Err(s) => return s,
+        }
+    };
+    let kdc = std::env::var(KDC_VAR).ok().filter(|k| !k.is_empty());
+    let info = match auth_info(principal, level, service, creds, authz, kdc) {
+        Ok(i) => i,
+        Err(s) => return s,
+    };
+    let mut opts = b.options().clone();
+    opts.auth = info;
+    replace_options(h, &b, opts)
+}
+
+/// `RpcBindingSetAuthInfoExA`: authenticate the binding's calls. `AuthnLevel` 0 (default:
+/// connect) or 1..6 (1, none, and `AuthnSvc` `RPC_C_AUTHN_NONE` remove authentication);
+/// `AuthnSvc` `RPC_C_AUTHN_WINNT` (NTLM), `RPC_C_AUTHN_GSS_NEGOTIATE` (SPNEGO),
+/// `RPC_C_AUTHN_GSS_KERBEROS` or `RPC_C_AUTHN_DEFAULT` (NTLM); `AuthIdentity` a
+/// `SEC_WINNT_AUTH_IDENTITY_A` or `_W` (by its Flags). Kerberos needs `ServerPrincName` (the SPN)
+/// and the KDC in `MSRPC_KDC`. `SecurityQos` is checked for its version and otherwise not used.
+/// The next call opens a new, authenticated association; a logon the server refuses fails the
+/// call with 5 `RPC_S_ACCESS_DENIED`.
+///
+/// # Safety
+/// `principal` is NULL or NUL-terminated; `identity` NULL or a valid identity; `qos` NULL or a
+/// valid `RPC_SECURITY_QOS`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingSetAuthInfoExA(
+    h: *mut c_void,
+    principal: *const u8,
+    level: std::ffi::c_ulong,
+    service: std::ffi::c_ulong,
+    identity: *mut c_void,
+    authz: std::ffi::c_ulong,
+    qos: *const RpcSecurityQos,
+) -> i32 {
+    // SAFETY: the contract is the caller's, passed on.
+    unsafe {
+        set_auth_info(
+            h,
+            strings::arg_a(principal),
+            level,
+            service,
+            identity,
+            authz,
+            qos,
+        )
+    }
+}
+
+/// `RpcBindingSetAuthInfoExW`.
+///
+/// # Safety
+/// As [`RpcBindingSetAuthInfoExA`], with a 16-bit principal name.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingSetAuthInfoExW(
+    h: *mut c_void,
+    principal: *const u16,
+    level: std::ffi::c_ulong,
+    service: std::ffi::c_ulong,
+    identity: *mut c_void,
+    authz: std::ffi::c_ulong,
+    qos: *const RpcSecurityQos,
+) -> i32 {
+    // SAFETY: the contract is the caller's, passed on.
+    unsafe {
+        set_auth_info(
+            h,
+            strings::arg_w(principal),
+            level,
+            service,
+            identity,
+            authz,
+            qos,
+        )
+    }
+}
+
+/// `RpcBindingSetAuthInfoA`: [`RpcBindingSetAuthInfoExA`] without a QOS.
+///
+/// # Safety
+/// As [`RpcBindingSetAuthInfoExA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingSetAuthInfoA(
+    h: *mut c_void,
+    principal: *const u8,
+    level: std::ffi::c_ulong,
+    service: std::ffi::c_ulong,
+    identity: *mut c_void,
+    authz: std::ffi::c_ulong,
+) -> i32 {
+    // SAFETY: the contract is the caller's, passed on.
+    unsafe {
+        RpcBindingSetAuthInfoExA(
+            h,
+            principal,
+            level,
+            service,
+            identity,
+            authz,
+            std::ptr::null(),
+        )
+    }
+}
+
+/// `RpcBindingSetAuthInfoW`.
+///
+/// # Safety
+/// As [`RpcBindingSetAuthInfoExW`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingSetAuthInfoW(
+    h: *mut c_void,
+    principal: *const u16,
+    level: std::ffi::c_ulong,
+    service: std::ffi::c_ulong,
+    identity: *mut c_void,
+    authz: std::ffi::c_ulong,
+) -> i32 {
+    // SAFETY: the contract is the caller's, passed on.
+    unsafe {
+        RpcBindingSetAuthInfoExW(
+            h,
+            principal,
+            level,
+            service,
+            identity,
+            authz,
+            std::ptr::null(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::compose;
+    use super::*;
 
     fn s(x: &str) -> Option<String> {
         Some(x.to_string())
@@ -382,6 +841,73 @@ mod tests {
         assert_eq!(
             compose(None, s("ncacn_ip_tcp"), s("h"), s(""), s("")),
             "ncacn_ip_tcp:h"
+        );
+    }
+
+    #[test]
+    fn auth_arguments_map_onto_auth_info() {
+        use msrpc::{AuthnLevel, AuthnService, Credentials};
+        let c = || Some(Credentials::new("alice", "", "pw"));
+        let i = auth_info(None, 6, RPC_C_AUTHN_WINNT, c(), 0, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (i.level, i.service),
+            (AuthnLevel::PktPrivacy, AuthnService::Ntlm)
+        );
+        let i = auth_info(None, 0, RPC_C_AUTHN_DEFAULT, c(), 0, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (i.level, i.service),
+            (AuthnLevel::Connect, AuthnService::Ntlm)
+        );
+        let i = auth_info(None, 5, RPC_C_AUTHN_GSS_NEGOTIATE, c(), 0, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(i.service, AuthnService::Negotiate);
+        assert!(i.kerberos.is_none());
+        let k = auth_info(
+            s("host/server.example"),
+            4,
+            RPC_C_AUTHN_GSS_KERBEROS,
+            None,
+            0,
+            s("tcp://127.0.0.1:88"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(k.service, AuthnService::Kerberos);
+        assert_eq!(
+            k.kerberos.as_ref().map(|t| t.service_principal.as_str()),
+            Some("host/server.example")
+        );
+        // Level none and service none: no authentication.
+        assert_eq!(
+            auth_info(None, 1, RPC_C_AUTHN_WINNT, c(), 0, None),
+            Ok(None)
+        );
+        assert_eq!(auth_info(None, 6, RPC_C_AUTHN_NONE, c(), 0, None), Ok(None));
+        // Errors, with Windows' codes.
+        assert_eq!(
+            auth_info(None, 7, RPC_C_AUTHN_WINNT, c(), 0, None),
+            Err(RPC_S_UNKNOWN_AUTHN_LEVEL)
+        );
+        assert_eq!(
+            auth_info(None, 6, 68, c(), 0, None),
+            Err(RPC_S_UNKNOWN_AUTHN_SERVICE)
+        );
+        assert_eq!(
+            auth_info(None, 6, RPC_C_AUTHN_WINNT, c(), 9, None),
+            Err(RPC_S_UNKNOWN_AUTHZ_SERVICE)
+        );
+        assert_eq!(
+            auth_info(None, 6, RPC_C_AUTHN_WINNT, None, 0, None),
+            Err(RPC_S_INVALID_AUTH_IDENTITY)
+        );
+        assert_eq!(
+            auth_info(None, 6, RPC_C_AUTHN_GSS_KERBEROS, c(), 0, None),
+            Err(RPC_S_INVALID_AUTH_IDENTITY)
         );
     }
 }

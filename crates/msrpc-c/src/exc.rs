@@ -75,3 +75,23 @@ pub(crate) fn with_barrier<T>(f: impl FnOnce() -> T) -> T {
     });
     out
 }
+
+/// How many frames (and barriers) this thread has pushed.
+pub(crate) fn depth() -> usize {
+    FRAMES.try_with(|v| v.borrow().len()).unwrap_or(0)
+}
+
+/// Drops every frame above `depth`, if none of them is a barrier (a jump to a C frame at that
+/// depth would then cross only C frames); false, leaving the stack alone, otherwise.
+pub(crate) fn unwind_to(depth: usize) -> bool {
+    FRAMES
+        .try_with(|v| {
+            let mut v = v.borrow_mut();
+            if v.len() < depth || v[depth..].contains(&BARRIER) {
+                return false;
+            }
+            v.truncate(depth);
+            true
+        })
+        .unwrap_or(false)
+}

@@ -13,6 +13,8 @@ pub(crate) enum Object {
     Port(CompletionPort),
     /// A message-only window: its queue.
     Window(MessageQueue),
+    /// A thread from `CreateThread`.
+    Thread(std::sync::Arc<crate::win32::ThreadObj>),
 }
 
 /// Handle values, as Windows spaces them: multiples of 4 from 0x100, so NULL,

@@ -27,20 +27,28 @@ pub use asyncs::{
 };
 pub use binding::{
     RpcBindingFree, RpcBindingFromStringBindingA, RpcBindingFromStringBindingW,
-    RpcBindingInqOption, RpcBindingSetOption, RpcStringBindingComposeA, RpcStringBindingComposeW,
-    RpcStringFreeA, RpcStringFreeW,
+    RpcBindingInqOption, RpcBindingSetAuthInfoA, RpcBindingSetAuthInfoExA,
+    RpcBindingSetAuthInfoExW, RpcBindingSetAuthInfoW, RpcBindingSetOption, RpcSecurityQos,
+    RpcStringBindingComposeA, RpcStringBindingComposeW, RpcStringFreeA, RpcStringFreeW,
+    SecWinntAuthIdentity,
 };
 pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
 pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};
 pub use server::{
-    RpcAsyncAbortCall, RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerListen,
-    RpcServerRegisterIf, RpcServerRegisterIf2, RpcServerRegisterIf3, RpcServerTestCancel,
-    RpcServerUnregisterIf, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW,
+    RpcAsyncAbortCall, RpcBindingInqAuthClientA, RpcBindingInqAuthClientExA,
+    RpcBindingInqAuthClientExW, RpcBindingInqAuthClientW, RpcBindingVectorFree, RpcEpRegisterA,
+    RpcEpRegisterNoReplaceA, RpcEpRegisterNoReplaceW, RpcEpRegisterW, RpcEpUnregister,
+    RpcMgmtStopServerListening, RpcMgmtWaitServerListen, RpcServerInqBindings, RpcServerListen,
+    RpcServerRegisterAuthInfoA, RpcServerRegisterAuthInfoW, RpcServerRegisterIf,
+    RpcServerRegisterIf2, RpcServerRegisterIf3, RpcServerSubscribeForNotification,
+    RpcServerTestCancel, RpcServerUnregisterIf, RpcServerUnsubscribeForNotification,
+    RpcServerUseProtseqA, RpcServerUseProtseqEpA, RpcServerUseProtseqEpW, RpcServerUseProtseqW,
 };
 pub use win32::{
     CloseHandle, CreateEventA, CreateEventW, CreateIoCompletionPort, CreateWindowExA,
-    DestroyWindow, GetCurrentThread, GetLastError, GetMessageA, GetMessageW,
-    GetQueuedCompletionStatus, Msg, PeekMessageA, PeekMessageW, PostMessageA, PostMessageW,
-    PostQueuedCompletionStatus, QueueUserAPC, ResetEvent, SetEvent, SetLastError, Sleep, SleepEx,
-    WaitForMultipleObjects, WaitForSingleObject, WaitForSingleObjectEx,
+    DestroyWindow, GetCurrentThread, GetExitCodeThread, GetLastError, GetMessageA, GetMessageW,
+    GetQueuedCompletionStatus, Msg, MsrpcCreateThread, MsrpcThreadEnter, MsrpcThreadExitFrame,
+    MsrpcThreadExitUnhandled, OpenEventA, OpenEventW, PeekMessageA, PeekMessageW, PostMessageA,
+    PostMessageW, PostQueuedCompletionStatus, QueueUserAPC, ResetEvent, SetEvent, SetLastError,
+    Sleep, SleepEx, WaitForMultipleObjects, WaitForSingleObject, WaitForSingleObjectEx,
 };

@@ -68,6 +68,19 @@ struct State {
     /// Registered interfaces by syntax.
     ifaces: Vec<(SyntaxId, Arc<CInterface>)>,
     server: Option<Arc<Server>>,
+    /// `RpcServerListen` was called (the server may have started earlier, for
+    /// `RpcServerInqBindings`).
+    listening: bool,
+    /// The `RpcEpRegister` entries, by interface, for `RpcEpUnregister`.
+    ep_entries: Vec<(SyntaxId, Vec<msrpc::epm::Entry>)>,
+    /// `RpcServerUseProtseq` endpoints handed out for ncalrpc.
+    dynamic_lrpc: u32,
+    /// `RpcServerRegisterAuthInfo` with NTLM or Negotiate: the accounts of `MSRPC_USERS_FILE`.
+    users: Option<Arc<msrpc::UserStore>>,
+    /// `RpcServerRegisterAuthInfo` with Kerberos: the service from the keytab `KRB5_KTNAME` names.
+    kerberos: Option<msrpc::KerberosService>,
+    /// The principal name registered (what `RpcBindingInqAuthClient` reports as the server's).
+    principal: String,
 }
 
 fn state() -> MutexGuard<'static, State> {
@@ -85,11 +98,72 @@ struct CProc {
     thunk: Thunk,
 }
 
+/// `RPC_IF_CALLBACK_FN`: the interface's security callback, with the interface handle and the
+/// call's server binding handle.
+type IfCallback = unsafe extern "C" fn(*mut c_void, *mut c_void) -> i32;
+
+/// `RPC_IF_ALLOW_SECURE_ONLY`: calls without authentication (or at level none) are refused.
+const RPC_IF_ALLOW_SECURE_ONLY: u32 = 0x0008;
+/// `RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH`: the security callback is asked about unauthenticated
+/// calls too (without it they are refused before the callback, as on Windows).
+const RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH: u32 = 0x0010;
+/// `RPC_IF_ALLOW_LOCAL_ONLY`: only local callers (`ncalrpc`); TCP calls are refused, even from
+/// the loopback address, as Windows refuses every `ncacn_ip_tcp` call.
+const RPC_IF_ALLOW_LOCAL_ONLY: u32 = 0x0020;
+/// `RPC_S_ACCESS_DENIED`: what a refused call gets.
+const RPC_S_ACCESS_DENIED: u32 = 5;
+
 /// A `STEM_s.c` interface as an msrpc interface.
 struct CInterface {
     syntax: SyntaxId,
     name: String,
     procs: Vec<CProc>,
+    security: Arc<IfSecurity>,
+    /// `MaxRpcSize`: a request stub larger than this is refused with 5 before decoding.
+    max_rpc_size: usize,
+}
+
+/// What `RpcServerRegisterIf2/3` asked of an interface's callers.
+struct IfSecurity {
+    /// The flags this library acts on.
+    flags: u32,
+    callback: Option<IfCallback>,
+    /// The `RPC_IF_HANDLE` registered, passed to the callback.
+    ifspec: usize,
+}
+
+impl IfSecurity {
+    /// The flag checks, which run no program code: done before the request is decoded (as
+    /// Windows refuses before unmarshalling), and again in [`IfSecurity::admit`].
+    fn precheck(&self, client: Option<&msrpc::ClientIdentity>, local: bool) -> bool {
+        let authenticated = client.is_some_and(|c| c.level != msrpc::AuthnLevel::None);
+        if self.flags & RPC_IF_ALLOW_LOCAL_ONLY != 0 && !local {
+            return false;
+        }
+        if self.flags & RPC_IF_ALLOW_SECURE_ONLY != 0 && !authenticated {
+            return false;
+        }
+        // Without RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH an interface with a callback refuses
+        // unauthenticated calls before asking it.
+        !(self.callback.is_some()
+            && !authenticated
+            && self.flags & RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH == 0)
+    }
+
+    /// The checks `RpcServerRegisterIf2/3` asked for, before the manager runs: `false` refuses
+    /// the call with 5. Runs on a blocking thread (the callback is the program's C code).
+    fn admit(&self, client: Option<&msrpc::ClientIdentity>, local: bool, handle: usize) -> bool {
+        if !self.precheck(client, local) {
+            return false;
+        }
+        let Some(cb) = self.callback else {
+            return true;
+        };
+        // SAFETY: the program's RPC_IF_CALLBACK_FN, with the interface handle it registered and
+        // this call's server binding handle (valid until the call is answered), behind a barrier.
+        let s = with_barrier(|| unsafe { cb(self.ifspec as *mut c_void, handle as *mut c_void) });
+        s == 0
+    }
 }
 
 /// The storage of one call's C parameters: every slot is 16 bytes, 8-aligned, on the heap, so
@@ -115,7 +189,7 @@ unsafe impl Send for Frame {}
 
 impl Frame {
     /// Lays out the parameters, filling the `[in]` ones from `vals` (in order).
-    fn new(params: &[P], vals: Vec<Val>) -> Result<Frame, i32> {
+    fn new(params: &[P], vals: Vec<Val>, handle: usize) -> Result<Frame, i32> {
         let n = params.iter().filter(|p| !p.is_return()).count();
         let mut f = Frame {
             slots: vec![[0u64; 2]; n.max(1)].into_boxed_slice(),
@@ -132,8 +206,9 @@ impl Frame {
             let slot = f.slots[i].as_mut_ptr().cast::<u8>();
             f.args.push(slot.cast());
             if p.is_handle() {
-                // The server binding handle: NULL here (the call is the thread's, for
-                // RpcServerTestCancel(NULL)).
+                // The call's server binding handle (RpcBindingInqAuthClient takes it).
+                // SAFETY: slot is 16 writable, 8-aligned bytes of this frame.
+                unsafe { slot.cast::<usize>().write(handle) };
                 continue;
             }
             let v = if p.is_in() {
@@ -210,6 +285,8 @@ fn answer(call: IncomingCall, frame: &Frame, syntax: Syntax) {
 thread_local! {
     /// The call whose synchronous manager runs on this thread (for RpcServerTestCancel(NULL)).
     static CURRENT: Cell<*const IncomingCall> = const { Cell::new(std::ptr::null()) };
+    /// Its server binding handle (for RpcBindingInqAuthClient(NULL)).
+    static CURRENT_BINDING: Cell<usize> = const { Cell::new(0) };
 }
 
 /// An `[async]` call waiting for its manager.
@@ -218,6 +295,24 @@ struct Pending {
     frame: Frame,
     syntax: Syntax,
     handle: Box<RpcAsyncState>,
+    /// The call's server binding handle, ended with the call.
+    _binding: BindingGuard,
+    /// `RpcServerSubscribeForNotification` subscriptions: (notification, still subscribed,
+    /// deliveries so far).
+    subs: Vec<(
+        u32,
+        Arc<std::sync::atomic::AtomicBool>,
+        Arc<std::sync::atomic::AtomicU32>,
+    )>,
+}
+
+/// A server binding handle, valid until this is dropped (the call answered).
+struct BindingGuard(usize);
+
+impl Drop for BindingGuard {
+    fn drop(&mut self) {
+        crate::binding::remove_server(self.0);
+    }
 }
 
 // SAFETY: the handle is a heap RPC_ASYNC_STATE owned by this entry, whose only pointers are its
@@ -249,6 +344,13 @@ impl Interface for CInterface {
         let Some(proc) = self.procs.iter().find(|p| p.opnum == opnum) else {
             return call.answer_fault(Win32Status::RPC_S_PROCNUM_OUT_OF_RANGE);
         };
+        if call.stub().len() > self.max_rpc_size {
+            return call.answer_fault(Win32Status(RPC_S_ACCESS_DENIED));
+        }
+        let local = matches!(info.peer, msrpc::transport::PeerAddr::Local);
+        if !self.security.precheck(call.client(), local) {
+            return call.answer_fault(Win32Status(RPC_S_ACCESS_DENIED));
+        }
         let plan: Vec<P> = proc
             .params
             .iter()
@@ -259,15 +361,29 @@ impl Interface for CInterface {
             Ok(v) => v,
             Err(_) => return call.answer_fault(Win32Status::RPC_X_BAD_STUB_DATA),
         };
-        let mut frame = match Frame::new(&proc.params, vals) {
+        let principal = state().principal.clone();
+        let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = cancelled.clone();
+        call.subscribe(move |e| {
+            if e == msrpc::server::CallEvent::Cancel {
+                flag.store(true, std::sync::atomic::Ordering::Release);
+            }
+        });
+        let binding = BindingGuard(crate::binding::insert_server(
+            crate::binding::ServerCall::new(call.client().cloned(), principal, cancelled),
+        ));
+        let mut frame = match Frame::new(&proc.params, vals, binding.0) {
             Ok(f) => f,
             Err(s) => return call.answer_fault(Win32Status(s as u32)),
         };
         let thunk = proc.thunk;
+        let sec = self.security.clone();
+        let client = call.client().cloned();
         if proc.is_async {
             let mut handle = RpcAsyncState::new_server();
             let key = &mut *handle as *mut RpcAsyncState as usize;
             let args = frame.args.as_mut_ptr() as usize;
+            let bh = binding.0;
             pending().insert(
                 key,
                 Pending {
@@ -275,9 +391,17 @@ impl Interface for CInterface {
                     frame,
                     syntax,
                     handle,
+                    _binding: binding,
+                    subs: Vec::new(),
                 },
             );
             tokio::task::spawn_blocking(move || {
+                if !sec.admit(client.as_ref(), local, bh) {
+                    if let Some(p) = pending().remove(&key) {
+                        p.call.fault(Win32Status(RPC_S_ACCESS_DENIED));
+                    }
+                    return;
+                }
                 // SAFETY: the generated thunk with its handle (alive in the table until the
                 // manager completes or aborts) and the frame's argument array, which lives in
                 // the same entry and does not move (a Vec's buffer stays where it is when the
@@ -299,7 +423,12 @@ impl Interface for CInterface {
             return Dispatch::Deferred;
         }
         tokio::task::spawn_blocking(move || {
+            if !sec.admit(client.as_ref(), local, binding.0) {
+                drop(binding);
+                return call.fault(Win32Status(RPC_S_ACCESS_DENIED));
+            }
             CURRENT.with(|c| c.set(&call));
+            CURRENT_BINDING.with(|c| c.set(binding.0));
             let ret = frame.ret.as_mut_ptr().cast::<c_void>();
             // SAFETY: the generated thunk with this call's frame: args point at its slots, ret at
             // its return storage, all alive for the call.
@@ -307,6 +436,8 @@ impl Interface for CInterface {
                 thunk(std::ptr::null_mut(), frame.args.as_mut_ptr(), ret)
             });
             CURRENT.with(|c| c.set(std::ptr::null()));
+            CURRENT_BINDING.with(|c| c.set(0));
+            drop(binding);
             if s != 0 {
                 call.fault(Win32Status(s as u32));
             } else {
@@ -354,8 +485,9 @@ pub extern "C" fn RpcAsyncAbortCall(p: *mut RpcAsyncState, code: std::ffi::c_ulo
     }
 }
 
-/// `RpcServerTestCancel`: on `RpcAsyncGetCallHandle(pAsync)` of an `[async]` call, or NULL for
-/// the synchronous call this thread's manager is running: `RPC_S_OK` when the client cancelled
+/// `RpcServerTestCancel`: on `RpcAsyncGetCallHandle(pAsync)` of an `[async]` call, on a
+/// manager's server binding handle, or NULL for the synchronous call this thread's manager is
+/// running: `RPC_S_OK` when the client cancelled
 /// it, 1791 `RPC_S_CALL_IN_PROGRESS` otherwise, 1725 `RPC_S_NO_CALL_ACTIVE` with no such call.
 #[unsafe(no_mangle)]
 pub extern "C" fn RpcServerTestCancel(call: *mut c_void) -> i32 {
@@ -368,9 +500,19 @@ pub extern "C" fn RpcServerTestCancel(call: *mut c_void) -> i32 {
         // manager; it is reset before that closure uses the call again.
         unsafe { &*cur }.test_cancel()
     } else {
-        match pending().get(&(call as usize)) {
-            Some(e) => e.call.test_cancel(),
-            None => return RPC_S_NO_CALL_ACTIVE,
+        let async_call = pending()
+            .get(&(call as usize))
+            .map(|e| e.call.test_cancel());
+        match async_call {
+            Some(s) => s,
+            // A manager's server binding handle (its call's, sync or [async]).
+            None => match crate::binding::lookup_server(call) {
+                Some(c) if c.cancelled.load(std::sync::atomic::Ordering::Acquire) => {
+                    Win32Status::RPC_S_CALL_CANCELLED
+                }
+                Some(_) => Win32Status::RPC_S_CALL_IN_PROGRESS,
+                None => return RPC_S_NO_CALL_ACTIVE,
+            },
         }
     };
     if s == Win32Status::RPC_S_CALL_CANCELLED || s == Win32Status::OK {
@@ -444,10 +586,10 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
     ifspec: *mut c_void,
     _mgr_type: *mut c_void,
     _mgr_epv: *mut c_void,
-    _flags: u32,
+    flags: u32,
     _max_calls: u32,
-    _max_rpc_size: u32,
-    _callback: *mut c_void,
+    max_rpc_size: u32,
+    callback: Option<IfCallback>,
     _security: *mut c_void,
 ) -> i32 {
     let s = ifspec as *const MsrpcServerInterface;
@@ -478,6 +620,16 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
         syntax,
         name,
         procs: cprocs,
+        security: Arc::new(IfSecurity {
+            flags,
+            callback,
+            ifspec: ifspec as usize,
+        }),
+        max_rpc_size: if max_rpc_size == u32::MAX {
+            usize::MAX
+        } else {
+            max_rpc_size as usize
+        },
     });
     let mut st = state();
     if st.ifaces.iter().any(|(s, _)| *s == syntax) {
@@ -504,7 +656,7 @@ pub unsafe extern "C" fn RpcServerRegisterIf2(
     flags: u32,
     max_calls: u32,
     max_rpc_size: u32,
-    callback: *mut c_void,
+    callback: Option<IfCallback>,
 ) -> i32 {
     // SAFETY: the same contract.
     unsafe {
@@ -540,7 +692,7 @@ pub unsafe extern "C" fn RpcServerRegisterIf(
             0,
             1234,
             u32::MAX,
-            std::ptr::null_mut(),
+            None,
             std::ptr::null_mut(),
         )
     }
@@ -570,34 +722,27 @@ pub extern "C" fn RpcServerUnregisterIf(ifspec: *mut c_void, _mgr: *mut c_void, 
     }
 }
 
-/// `RpcServerListen`: starts the server on the endpoints and interfaces registered so far;
-/// with `DontWait = FALSE` blocks until `RpcMgmtStopServerListening`. 1713 when already listening,
+/// `RpcServerListen`: starts the server on the endpoints and interfaces registered so far (and
+/// the authentication `RpcServerRegisterAuthInfo` registered); `MaxCalls` bounds the calls in
+/// progress (msrpc's `ServerConfig::max_calls`; 0 keeps its default, 1234); with
+/// `DontWait = FALSE` blocks until `RpcMgmtStopServerListening`. 1713 when already listening,
 /// 1714 with no endpoint; a listener that cannot be opened gives its status.
 #[unsafe(no_mangle)]
-pub extern "C" fn RpcServerListen(_min_threads: u32, _max_calls: u32, dont_wait: u32) -> i32 {
+pub extern "C" fn RpcServerListen(_min_threads: u32, max_calls: u32, dont_wait: u32) -> i32 {
     let server = {
         let mut st = state();
-        if st.server.is_some() {
+        if st.listening {
             return RPC_S_ALREADY_LISTENING;
         }
-        if st.listen.is_empty() {
-            return RPC_S_NO_PROTSEQS_REGISTERED;
-        }
-        let mut b = Server::builder();
-        for (_, itf) in &st.ifaces {
-            b = b.interface(itf.clone() as Arc<dyn Interface>);
-        }
-        for l in &st.listen {
-            b = b.listen(l.clone());
-        }
-        let server = match runtime().block_on(b.start()) {
-            Ok(s) => Arc::new(s),
-            Err(e) => return of(&e),
+        let server = match &st.server {
+            // Started early by RpcServerInqBindings (its endpoints had to exist).
+            Some(s) => s.clone(),
+            None => match start_server(&mut st, max_calls) {
+                Ok(s) => s,
+                Err(e) => return e,
+            },
         };
-        for binding in server.bindings() {
-            eprintln!("libmsrpc_c: listening on {binding}");
-        }
-        st.server = Some(server.clone());
+        st.listening = true;
         server
     };
     if dont_wait != 0 {
@@ -605,6 +750,41 @@ pub extern "C" fn RpcServerListen(_min_threads: u32, _max_calls: u32, dont_wait:
     }
     wait_stopped(&server);
     RPC_S_OK
+}
+
+/// Starts the msrpc server on the endpoints, interfaces and authentication registered so far.
+fn start_server(st: &mut State, max_calls: u32) -> Result<Arc<Server>, i32> {
+    if st.listen.is_empty() {
+        return Err(RPC_S_NO_PROTSEQS_REGISTERED);
+    }
+    let mut config = msrpc::ServerConfig::default();
+    // MaxCalls: calls in progress in the whole server (past it: RPC_S_SERVER_TOO_BUSY).
+    if max_calls != 0 {
+        config.max_calls = max_calls as usize;
+    }
+    config.principal_name = st.principal.clone();
+    let mut b = Server::builder().config(config);
+    if let Some(users) = &st.users {
+        b = b.authentication(users.clone());
+    }
+    if let Some(k) = &st.kerberos {
+        b = b.kerberos(k.clone());
+    }
+    for (_, itf) in &st.ifaces {
+        b = b.interface(itf.clone() as Arc<dyn Interface>);
+    }
+    for l in &st.listen {
+        b = b.listen(l.clone());
+    }
+    let server = match runtime().block_on(b.start()) {
+        Ok(s) => Arc::new(s),
+        Err(e) => return Err(of(&e)),
+    };
+    for binding in server.bindings() {
+        eprintln!("libmsrpc_c: listening on {binding}");
+    }
+    st.server = Some(server.clone());
+    Ok(server)
 }
 
 /// Waits until the server stops listening, then until the calls in progress (the manager that
@@ -615,14 +795,20 @@ fn wait_stopped(server: &Server) {
         server.stopped().await;
         server.shutdown(STOP_GRACE).await;
     });
-    state().server = None;
+    let mut st = state();
+    st.server = None;
+    st.listening = false;
 }
 
 /// `RpcMgmtWaitServerListen`: blocks until the server stops (1715 when it is not listening).
 #[unsafe(no_mangle)]
 pub extern "C" fn RpcMgmtWaitServerListen() -> i32 {
-    let Some(server) = state().server.clone() else {
-        return RPC_S_NOT_LISTENING;
+    let server = {
+        let st = state();
+        match &st.server {
+            Some(s) if st.listening => s.clone(),
+            _ => return RPC_S_NOT_LISTENING,
+        }
     };
     wait_stopped(&server);
     RPC_S_OK
@@ -640,5 +826,822 @@ pub extern "C" fn RpcMgmtStopServerListening(binding: *mut c_void) -> i32 {
         return RPC_S_NOT_LISTENING;
     };
     runtime().spawn(async move { server.shutdown(STOP_GRACE).await });
+    RPC_S_OK
+}
+
+/// The environment variable naming the users file (`user:password` or `DOMAIN\user:password`
+/// lines, as `msrpc serve --users`) whose accounts `RpcServerRegisterAuthInfo` with NTLM or
+/// Negotiate accepts: a Windows server checks logons against the machine's accounts; here they
+/// come from the file.
+pub(crate) const USERS_FILE_VAR: &str = "MSRPC_USERS_FILE";
+/// The environment variable naming the keytab (`FILE:` prefix taken) for
+/// `RpcServerRegisterAuthInfo` with Kerberos, as MIT Kerberos names it.
+pub(crate) const KEYTAB_VAR: &str = "KRB5_KTNAME";
+
+fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_void) -> i32 {
+    use crate::binding::{
+        RPC_C_AUTHN_DEFAULT, RPC_C_AUTHN_GSS_KERBEROS, RPC_C_AUTHN_GSS_NEGOTIATE,
+        RPC_C_AUTHN_WINNT, RPC_S_INVALID_AUTH_IDENTITY, RPC_S_UNKNOWN_AUTHN_SERVICE,
+    };
+    if !get_key.is_null() {
+        // A key-retrieval function is for the retired RPC_C_AUTHN_DCE_PRIVATE package.
+        return RPC_S_INVALID_ARG;
+    }
+    let principal = principal.unwrap_or_default();
+    let mut st = state();
+    if st.server.is_some() {
+        // msrpc fixes a server's security when it starts: register before RpcServerListen.
+        return RPC_S_ALREADY_LISTENING;
+    }
+    match service {
+        RPC_C_AUTHN_WINNT | RPC_C_AUTHN_GSS_NEGOTIATE | RPC_C_AUTHN_DEFAULT => {
+            let Some(path) = std::env::var_os(USERS_FILE_VAR) else {
+                eprintln!(
+                    "libmsrpc_c: RpcServerRegisterAuthInfo: set {USERS_FILE_VAR} to a users file \
+                     (user:password lines) for NTLM logons"
+                );
+                return RPC_S_INVALID_AUTH_IDENTITY;
+            };
+            match msrpc::UserStore::from_file(&path) {
+                Ok(u) => st.users = Some(Arc::new(u)),
+                Err(e) => {
+                    eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: users file {e}");
+                    return RPC_S_INVALID_AUTH_IDENTITY;
+                }
+            }
+        }
+        RPC_C_AUTHN_GSS_KERBEROS => {
+            let Some(path) = std::env::var(KEYTAB_VAR).ok().filter(|p| !p.is_empty()) else {
+                eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: set {KEYTAB_VAR} to a keytab");
+                return RPC_S_INVALID_AUTH_IDENTITY;
+            };
+            let path = path.strip_prefix("FILE:").unwrap_or(&path).to_string();
+            let service = msrpc::Keytab::from_file(&path).and_then(|k| {
+                msrpc::KerberosService::from_keytab(
+                    &k,
+                    (!principal.is_empty()).then_some(principal.as_str()),
+                    // Only asked for user-to-user tickets, which msrpc's server does not use.
+                    "tcp://127.0.0.1:88",
+                )
+            });
+            match service {
+                Ok(k) => st.kerberos = Some(k),
+                Err(e) => {
+                    eprintln!(
+                        "libmsrpc_c: RpcServerRegisterAuthInfo: keytab {path}: {}",
+                        e.detail
+                    );
+                    return RPC_S_INVALID_AUTH_IDENTITY;
+                }
+            }
+        }
+        _ => return RPC_S_UNKNOWN_AUTHN_SERVICE,
+    }
+    st.principal = principal;
+    RPC_S_OK
+}
+
+/// `RpcServerRegisterAuthInfoA`: accept clients authenticated with `AuthnSvc`:
+/// `RPC_C_AUTHN_WINNT`, `RPC_C_AUTHN_GSS_NEGOTIATE` or `RPC_C_AUTHN_DEFAULT` (NTLM, directly or
+/// in SPNEGO, against the accounts of the users file `MSRPC_USERS_FILE` names), or
+/// `RPC_C_AUTHN_GSS_KERBEROS` (the keytab `KRB5_KTNAME` names, for `ServerPrincName`). Call it
+/// before `RpcServerListen` (after: 1713). `GetKeyFn` must be NULL, as Windows requires for
+/// these packages; `Arg` is not used. 1747 for another package, 1749 when the file is missing
+/// or bad (the reason goes to standard error).
+///
+/// # Safety
+/// `principal` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerRegisterAuthInfoA(
+    principal: *const u8,
+    service: std::ffi::c_ulong,
+    get_key: *mut c_void,
+    _arg: *mut c_void,
+) -> i32 {
+    // SAFETY: NULL or NUL-terminated (caller).
+    let Ok(p) = (unsafe { strings::arg_a(principal) }) else {
+        return RPC_S_INVALID_ARG;
+    };
+    let Ok(service) = u32::try_from(service) else {
+        return crate::binding::RPC_S_UNKNOWN_AUTHN_SERVICE;
+    };
+    register_auth_info(p, service, get_key)
+}
+
+/// `RpcServerRegisterAuthInfoW`.
+///
+/// # Safety
+/// As [`RpcServerRegisterAuthInfoA`], with a 16-bit string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerRegisterAuthInfoW(
+    principal: *const u16,
+    service: std::ffi::c_ulong,
+    get_key: *mut c_void,
+    _arg: *mut c_void,
+) -> i32 {
+    // SAFETY: NULL or NUL-terminated (caller).
+    let Ok(p) = (unsafe { strings::arg_w(principal) }) else {
+        return RPC_S_INVALID_ARG;
+    };
+    let Ok(service) = u32::try_from(service) else {
+        return crate::binding::RPC_S_UNKNOWN_AUTHN_SERVICE;
+    };
+    register_auth_info(p, service, get_key)
+}
+
+/// `RPC_S_BINDING_HAS_NO_AUTH`: the call is not authenticated.
+const RPC_S_BINDING_HAS_NO_AUTH: i32 = 1746;
+/// `RPC_QUERY_SERVER_PRINCIPAL_NAME`, `RPC_QUERY_CLIENT_PRINCIPAL_NAME`: the Ex flags accepted
+/// (both names are always available).
+const RPC_QUERY_FLAGS: u32 = 0x2 | 0x4;
+
+/// The common part of `RpcBindingInqAuthClient(Ex)A/W`: `wide` picks the string form.
+///
+/// # Safety
+/// Each out pointer is NULL or writable.
+#[allow(clippy::too_many_arguments)]
+unsafe fn inq_auth_client(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut c_void,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+    flags: u32,
+    wide: bool,
+) -> i32 {
+    let call = if h.is_null() {
+        // NULL: the call this thread's manager is running.
+        match CURRENT_BINDING.with(Cell::get) {
+            0 => return RPC_S_NO_CALL_ACTIVE,
+            b => crate::binding::lookup_server(b as *mut c_void),
+        }
+    } else {
+        crate::binding::lookup_server(h)
+    };
+    let Some(call) = call else {
+        return if crate::binding::lookup(h).is_some() {
+            crate::binding::RPC_S_WRONG_KIND_OF_BINDING
+        } else {
+            RPC_S_INVALID_BINDING
+        };
+    };
+    if flags & !RPC_QUERY_FLAGS != 0 {
+        return RPC_S_INVALID_ARG;
+    }
+    let Some(client) = &call.client else {
+        return RPC_S_BINDING_HAS_NO_AUTH;
+    };
+    let svc = match client.service {
+        msrpc::AuthnService::Negotiate => crate::binding::RPC_C_AUTHN_GSS_NEGOTIATE,
+        msrpc::AuthnService::Kerberos => crate::binding::RPC_C_AUTHN_GSS_KERBEROS,
+        _ => crate::binding::RPC_C_AUTHN_WINNT,
+    };
+    let lvl: u32 = match client.level {
+        msrpc::AuthnLevel::None => 1,
+        msrpc::AuthnLevel::Connect => 2,
+        msrpc::AuthnLevel::Call => 3,
+        msrpc::AuthnLevel::Pkt => 4,
+        msrpc::AuthnLevel::PktIntegrity => 5,
+        _ => 6,
+    };
+    if !server_princ.is_null() {
+        let p: *mut c_void = if wide {
+            strings::give_w(&call.server_principal).cast()
+        } else {
+            match strings::give_a(&call.server_principal) {
+                Some(p) => p.cast(),
+                None => return RPC_S_OUT_OF_MEMORY,
+            }
+        };
+        // SAFETY: writable (caller); the string is freed with RpcStringFree, as on Windows.
+        unsafe { *server_princ = p };
+    }
+    if !privs.is_null() {
+        // The client's principal name, `DOMAIN\user`, owned by the call (valid until it ends).
+        let p: *mut c_void = if wide {
+            call.privs_w.as_ptr() as *mut c_void
+        } else {
+            call.privs_a.as_ptr() as *mut c_void
+        };
+        // SAFETY: writable (caller).
+        unsafe { *privs = p };
+    }
+    // SAFETY: each is NULL or writable (caller).
+    unsafe {
+        if !level.is_null() {
+            *level = lvl.into();
+        }
+        if !service.is_null() {
+            *service = svc.into();
+        }
+        if !authz.is_null() {
+            *authz = 0;
+        }
+    }
+    RPC_S_OK
+}
+
+/// `RpcBindingInqAuthClientA`: who made the call whose server binding handle `ClientBinding` is
+/// (the manager's `handle_t`, or NULL for this thread's call): `Privs` gets the client's name
+/// (`DOMAIN\user`, valid during the call), `ServerPrincName` the registered principal (free it
+/// with `RpcStringFree`), `AuthnLevel` and `AuthnSvc` what the call used, `AuthzSvc`
+/// `RPC_C_AUTHZ_NONE`. 1746 `RPC_S_BINDING_HAS_NO_AUTH` for an unauthenticated call.
+///
+/// # Safety
+/// Each out pointer is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthClientA(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut u8,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_client(
+            h,
+            privs,
+            server_princ.cast(),
+            level,
+            service,
+            authz,
+            0,
+            false,
+        )
+    }
+}
+
+/// `RpcBindingInqAuthClientW`.
+///
+/// # Safety
+/// As [`RpcBindingInqAuthClientA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthClientW(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut u16,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_client(
+            h,
+            privs,
+            server_princ.cast(),
+            level,
+            service,
+            authz,
+            0,
+            true,
+        )
+    }
+}
+
+/// `RpcBindingInqAuthClientExA`: as [`RpcBindingInqAuthClientA`], with `Flags`
+/// (`RPC_QUERY_SERVER_PRINCIPAL_NAME`, `RPC_QUERY_CLIENT_PRINCIPAL_NAME`; others: 87).
+///
+/// # Safety
+/// As [`RpcBindingInqAuthClientA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthClientExA(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut u8,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+    flags: std::ffi::c_ulong,
+) -> i32 {
+    let flags = u32::try_from(flags).unwrap_or(u32::MAX);
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_client(
+            h,
+            privs,
+            server_princ.cast(),
+            level,
+            service,
+            authz,
+            flags,
+            false,
+        )
+    }
+}
+
+/// `RpcBindingInqAuthClientExW`.
+///
+/// # Safety
+/// As [`RpcBindingInqAuthClientA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthClientExW(
+    h: *mut c_void,
+    privs: *mut *mut c_void,
+    server_princ: *mut *mut u16,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    authz: *mut std::ffi::c_ulong,
+    flags: std::ffi::c_ulong,
+) -> i32 {
+    let flags = u32::try_from(flags).unwrap_or(u32::MAX);
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_client(
+            h,
+            privs,
+            server_princ.cast(),
+            level,
+            service,
+            authz,
+            flags,
+            true,
+        )
+    }
+}
+
+fn use_protseq_dynamic(protseq: Option<String>) -> i32 {
+    let Some(protseq) = protseq else {
+        return RPC_S_INVALID_ARG;
+    };
+    let endpoint = match protseq.as_str() {
+        // Port 0: the system picks one; RpcServerInqBindings tells which.
+        "ncacn_ip_tcp" => "0".to_string(),
+        "ncalrpc" => {
+            let mut st = state();
+            st.dynamic_lrpc += 1;
+            format!("msrpc-c-{}-{}", std::process::id(), st.dynamic_lrpc)
+        }
+        _ => return 1703,
+    };
+    use_protseq(Some(protseq), Some(endpoint))
+}
+
+/// `RpcServerUseProtseqA`: listen with `Protseq` on an endpoint the runtime picks (a free TCP
+/// port; for `ncalrpc` a name of its own); `RpcServerInqBindings` says which.
+///
+/// # Safety
+/// `protseq` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerUseProtseqA(
+    protseq: *const u8,
+    _max_calls: u32,
+    _security: *mut c_void,
+) -> i32 {
+    // SAFETY: NULL or NUL-terminated (caller).
+    use_protseq_dynamic(unsafe { strings::arg_a(protseq) }.ok().flatten())
+}
+
+/// `RpcServerUseProtseqW`.
+///
+/// # Safety
+/// `protseq` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerUseProtseqW(
+    protseq: *const u16,
+    _max_calls: u32,
+    _security: *mut c_void,
+) -> i32 {
+    // SAFETY: NULL or NUL-terminated (caller).
+    use_protseq_dynamic(unsafe { strings::arg_w(protseq) }.ok().flatten())
+}
+
+/// Binding vectors handed out and not yet freed: address -> words (count + handles).
+fn vectors() -> MutexGuard<'static, HashMap<usize, usize>> {
+    static V: OnceLock<Mutex<HashMap<usize, usize>>> = OnceLock::new();
+    V.get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// `RpcServerInqBindings`: an `RPC_BINDING_VECTOR` of binding handles for the server's
+/// endpoints, with the real ports (free it with `RpcBindingVectorFree`). The endpoints must be
+/// open for that, so the first call starts the server's listeners (calls are served from then
+/// on, before `RpcServerListen`; authentication must be registered before it). 1714 with no
+/// endpoint.
+///
+/// # Safety
+/// `vector` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerInqBindings(vector: *mut *mut c_void) -> i32 {
+    if vector.is_null() {
+        return RPC_S_INVALID_ARG;
+    }
+    let server = {
+        let mut st = state();
+        match &st.server {
+            Some(s) => s.clone(),
+            None => match start_server(&mut st, 0) {
+                Ok(s) => s,
+                Err(e) => return e,
+            },
+        }
+    };
+    let mut words: Vec<usize> = vec![0];
+    for sb in server.bindings() {
+        let Ok(b) = msrpc::Binding::from_string(&sb.to_string()) else {
+            continue;
+        };
+        match crate::binding::insert(b) {
+            Some(h) => words.push(h),
+            None => {
+                for h in &words[1..] {
+                    let mut p = *h as *mut c_void;
+                    // SAFETY: a handle just made, in a local.
+                    let _ = unsafe { crate::binding::RpcBindingFree(&mut p) };
+                }
+                return RPC_S_OUT_OF_MEMORY;
+            }
+        }
+    }
+    words[0] = words.len() - 1;
+    let len = words.len();
+    let p = Box::into_raw(words.into_boxed_slice()) as *mut usize;
+    vectors().insert(p as usize, len);
+    // SAFETY: vector is writable (caller).
+    unsafe { *vector = p.cast() };
+    RPC_S_OK
+}
+
+/// `RpcBindingVectorFree`: frees the vector and its binding handles, and sets `*BindingVector`
+/// to NULL. A vector the runtime did not hand out: 87.
+///
+/// # Safety
+/// `vector` is NULL or points to a readable and writable pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingVectorFree(vector: *mut *mut c_void) -> i32 {
+    if vector.is_null() {
+        return RPC_S_INVALID_ARG;
+    }
+    // SAFETY: readable (caller).
+    let p = unsafe { *vector } as usize;
+    let Some(len) = vectors().remove(&p) else {
+        return RPC_S_INVALID_ARG;
+    };
+    // SAFETY: p and len came from Box::into_raw of a boxed slice in RpcServerInqBindings, and
+    // were just removed from the table, so this frees it once.
+    let words = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p as *mut usize, len)) };
+    for h in &words[1..] {
+        let mut hp = *h as *mut c_void;
+        // SAFETY: a local copy of the handle; a handle the program freed already is refused.
+        let _ = unsafe { crate::binding::RpcBindingFree(&mut hp) };
+    }
+    // SAFETY: writable (caller).
+    unsafe { *vector = std::ptr::null_mut() };
+    RPC_S_OK
+}
+
+/// The largest `RPC_BINDING_VECTOR` / `UUID_VECTOR` count read from C memory.
+pub(crate) const MAX_VECTOR: usize = 1 << 16;
+
+/// The endpoint-map entries of `RpcEpRegister`'s arguments.
+///
+/// # Safety
+/// `ifspec` is a generated server ifspec; `bindings` an `RPC_BINDING_VECTOR`; `uuids` NULL or a
+/// `UUID_VECTOR`.
+unsafe fn ep_entries(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: Option<String>,
+) -> Result<(SyntaxId, Vec<msrpc::epm::Entry>), i32> {
+    if ifspec.is_null() || bindings.is_null() {
+        return Err(RPC_S_INVALID_ARG);
+    }
+    let s = ifspec as *const MsrpcServerInterface;
+    // SAFETY: a generated MSRPC_SERVER_INTERFACE (caller).
+    let (syntax, name, _) = unsafe { engine::load_all((*s).itf) }?;
+    // SAFETY: an RPC_BINDING_VECTOR: an unsigned long count, then the handles (caller).
+    let n = unsafe { *(bindings as *const std::ffi::c_ulong) } as usize;
+    if n > MAX_VECTOR {
+        return Err(RPC_S_INVALID_ARG);
+    }
+    // SAFETY: the handles follow the count, each pointer-sized and aligned (the C layout).
+    let hs = unsafe { std::slice::from_raw_parts((bindings as *const usize).add(1), n) };
+    let mut objects = vec![uuid::Uuid::nil()];
+    if !uuids.is_null() {
+        // SAFETY: a UUID_VECTOR: an unsigned long count, then UUID pointers (caller).
+        let m = unsafe { *(uuids as *const std::ffi::c_ulong) } as usize;
+        if m > MAX_VECTOR {
+            return Err(RPC_S_INVALID_ARG);
+        }
+        // SAFETY: the pointers follow the count.
+        let ps = unsafe { std::slice::from_raw_parts((uuids as *const *const [u8; 16]).add(1), m) };
+        objects.clear();
+        for p in ps {
+            if p.is_null() {
+                return Err(RPC_S_INVALID_ARG);
+            }
+            // SAFETY: a GUID: 16 readable bytes, Data1..3 little-endian on this platform.
+            let g = unsafe { **p };
+            objects.push(uuid::Uuid::from_bytes_le(g));
+        }
+        if objects.is_empty() {
+            objects.push(uuid::Uuid::nil());
+        }
+    }
+    let annotation: String = annotation
+        .unwrap_or(name)
+        .chars()
+        .take(msrpc::epm::MAX_ANNOTATION - 1)
+        .collect();
+    let mut out = Vec::new();
+    for h in hs {
+        let Some(b) = crate::binding::lookup(*h as *mut c_void) else {
+            return Err(RPC_S_INVALID_BINDING);
+        };
+        let tower = match b.string_binding().target() {
+            Ok(msrpc::binding::BindingTarget::Tcp {
+                host,
+                port: Some(port),
+            }) => {
+                let Ok(ip) = host.parse::<std::net::Ipv4Addr>() else {
+                    // IPv6 and host names have no tower form (the IP floor is IPv4).
+                    continue;
+                };
+                msrpc_ndr::tower::Tower::ncacn_ip_tcp(syntax, SyntaxId::NDR20, port, ip)
+            }
+            Ok(msrpc::binding::BindingTarget::Lrpc(ep)) => match ep.name() {
+                Some(n) => msrpc_ndr::tower::Tower::ncalrpc(syntax, SyntaxId::NDR20, n),
+                None => continue,
+            },
+            // No tower form for this protocol sequence here: RPC_S_PROTSEQ_NOT_SUPPORTED.
+            _ => return Err(1703),
+        };
+        for o in &objects {
+            out.push(msrpc::epm::Entry {
+                object: *o,
+                tower: tower.clone(),
+                annotation: annotation.clone(),
+            });
+        }
+    }
+    Ok((syntax, out))
+}
+
+/// The local endpoint mapper: `ncacn_ip_tcp:127.0.0.1[PORT]`, PORT from `MSRPC_EPM_PORT` or 135.
+fn local_epm() -> Result<msrpc::Binding, i32> {
+    let port = crate::binding::epm_port().unwrap_or(135);
+    msrpc::Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).map_err(|e| of(&e))
+}
+
+/// The common part of the `RpcEpRegister` functions.
+///
+/// # Safety
+/// As [`ep_entries`].
+unsafe fn ep_register(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: Result<Option<String>, ()>,
+    replace: bool,
+) -> i32 {
+    let Ok(annotation) = annotation else {
+        return RPC_S_INVALID_ARG;
+    };
+    // SAFETY: the caller's contract, passed on.
+    let (syntax, entries) = match unsafe { ep_entries(ifspec, bindings, uuids, annotation) } {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    let epm = match local_epm() {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let r = runtime().block_on(async {
+        let r = msrpc::epm::insert(&epm, &entries, replace).await;
+        epm.close();
+        r
+    });
+    if let Err(e) = r {
+        return of(&e);
+    }
+    let mut st = state();
+    match st.ep_entries.iter_mut().find(|(s, _)| *s == syntax) {
+        Some((_, v)) => v.extend(entries),
+        None => st.ep_entries.push((syntax, entries)),
+    }
+    RPC_S_OK
+}
+
+/// `RpcEpRegisterA`: registers the interface at the endpoints of `BindingVector` (from
+/// `RpcServerInqBindings`), for the objects of `UuidVector` (NULL: the nil object), with the
+/// local endpoint mapper (`ept_insert` on 127.0.0.1, port `MSRPC_EPM_PORT` or 135), replacing
+/// entries for the same interface, object and endpoint. Clients then bind with no endpoint.
+/// The mapper's refusal or absence gives its status (1722 when nothing listens).
+///
+/// # Safety
+/// `ifspec` a generated server ifspec; `bindings` an `RPC_BINDING_VECTOR`; `uuids` NULL or a
+/// `UUID_VECTOR`; `annotation` NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpRegisterA(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: *const u8,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { ep_register(ifspec, bindings, uuids, strings::arg_a(annotation), true) }
+}
+
+/// `RpcEpRegisterW`.
+///
+/// # Safety
+/// As [`RpcEpRegisterA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpRegisterW(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: *const u16,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { ep_register(ifspec, bindings, uuids, strings::arg_w(annotation), true) }
+}
+
+/// `RpcEpRegisterNoReplaceA`: as [`RpcEpRegisterA`], keeping existing entries.
+///
+/// # Safety
+/// As [`RpcEpRegisterA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpRegisterNoReplaceA(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: *const u8,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { ep_register(ifspec, bindings, uuids, strings::arg_a(annotation), false) }
+}
+
+/// `RpcEpRegisterNoReplaceW`.
+///
+/// # Safety
+/// As [`RpcEpRegisterA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpRegisterNoReplaceW(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+    annotation: *const u16,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe { ep_register(ifspec, bindings, uuids, strings::arg_w(annotation), false) }
+}
+
+/// `RpcEpUnregister`: removes the interface's entries for the endpoints of `BindingVector` and
+/// the objects of `UuidVector` from the local endpoint mapper (`ept_delete`).
+///
+/// # Safety
+/// As [`RpcEpRegisterA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcEpUnregister(
+    ifspec: *mut c_void,
+    bindings: *const c_void,
+    uuids: *const c_void,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on; the annotation does not take part in deletes
+    // (the registered one is used).
+    let (syntax, entries) = match unsafe { ep_entries(ifspec, bindings, uuids, None) } {
+        Ok(x) => x,
+        Err(e) => return e,
+    };
+    // Delete what was registered (with its annotation) for these towers and objects.
+    let registered: Vec<msrpc::epm::Entry> = {
+        let st = state();
+        st.ep_entries
+            .iter()
+            .filter(|(s, _)| *s == syntax)
+            .flat_map(|(_, v)| v.iter())
+            .filter(|e| {
+                entries
+                    .iter()
+                    .any(|x| x.object == e.object && x.tower == e.tower)
+            })
+            .cloned()
+            .collect()
+    };
+    let to_delete = if registered.is_empty() {
+        entries
+    } else {
+        registered
+    };
+    let epm = match local_epm() {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let r = runtime().block_on(async {
+        let r = msrpc::epm::delete(&epm, &to_delete).await;
+        epm.close();
+        r
+    });
+    if let Err(e) = r {
+        return of(&e);
+    }
+    let mut st = state();
+    for (s, v) in st.ep_entries.iter_mut() {
+        if *s == syntax {
+            v.retain(|e| !to_delete.contains(e));
+        }
+    }
+    RPC_S_OK
+}
+
+/// `RpcNotificationClientDisconnect`, `RpcNotificationCallCancel`.
+const RPC_NOTIFICATION_CLIENT_DISCONNECT: u32 = 1;
+const RPC_NOTIFICATION_CALL_CANCEL: u32 = 2;
+/// `RPC_ASYNC_EVENT` `RpcClientDisconnect`, `RpcClientCancel`.
+const RPC_CLIENT_DISCONNECT: u32 = 3;
+const RPC_CLIENT_CANCEL: u32 = 4;
+
+/// `RpcServerSubscribeForNotification`: on an `[async]` call's handle
+/// (`RpcAsyncGetCallHandle(pAsync)` in its manager), be told when the client disconnects
+/// (`RpcNotificationClientDisconnect`, event `RpcClientDisconnect`) or cancels the call
+/// (`RpcNotificationCallCancel`, `RpcClientCancel`), in the style `NotificationType` and
+/// `NotificationInfo` give (those of `RPC_ASYNC_STATE`). An event that already happened is
+/// delivered at once; each is delivered once. Until the call is answered. 1725 for a handle
+/// that is not a pending server call, 87 for another notification or a bad style.
+///
+/// # Safety
+/// `info` is NULL or points to an `RPC_ASYNC_NOTIFICATION_INFO`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerSubscribeForNotification(
+    call: *mut c_void,
+    notification: u32,
+    kind: u32,
+    info: *const c_void,
+) -> i32 {
+    let want = match notification {
+        RPC_NOTIFICATION_CLIENT_DISCONNECT => msrpc::server::CallEvent::ClientDisconnect,
+        RPC_NOTIFICATION_CALL_CANCEL => msrpc::server::CallEvent::Cancel,
+        _ => return RPC_S_INVALID_ARG,
+    };
+    if !pending().contains_key(&(call as usize)) {
+        return RPC_S_NO_CALL_ACTIVE;
+    }
+    // SAFETY: info is NULL or an RPC_ASYNC_NOTIFICATION_INFO (caller).
+    let deliver = match unsafe { crate::asyncs::subscriber(call as usize, kind, info.cast()) } {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    let active = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let count = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut table = pending();
+    let Some(p) = table.get_mut(&(call as usize)) else {
+        return RPC_S_NO_CALL_ACTIVE;
+    };
+    // A new subscription to the same notification replaces the old one.
+    for (n, a, _) in &p.subs {
+        if *n == notification {
+            a.store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+    p.subs.retain(|(n, _, _)| *n != notification);
+    p.subs.push((notification, active.clone(), count.clone()));
+    let ev = if notification == RPC_NOTIFICATION_CALL_CANCEL {
+        RPC_CLIENT_CANCEL
+    } else {
+        RPC_CLIENT_DISCONNECT
+    };
+    // Subscribed under the table's lock: msrpc delivers at once for an event already past, and
+    // no delivery runs the program's code on this thread (a Callback runs on a thread of its
+    // own), so nothing re-enters the table here.
+    p.call.subscribe(move |e| {
+        if e == want && active.load(std::sync::atomic::Ordering::Acquire) {
+            count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+            deliver(ev);
+        }
+    });
+    RPC_S_OK
+}
+
+/// `RpcServerUnsubscribeForNotification`: ends the subscription; `NotificationsQueued` (if not
+/// NULL) gets how many notifications it delivered. 1725 for a handle that is not a pending
+/// server call; 87 when there was no such subscription.
+///
+/// # Safety
+/// `queued` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcServerUnsubscribeForNotification(
+    call: *mut c_void,
+    notification: u32,
+    queued: *mut std::ffi::c_ulong,
+) -> i32 {
+    let mut table = pending();
+    let Some(p) = table.get_mut(&(call as usize)) else {
+        return RPC_S_NO_CALL_ACTIVE;
+    };
+    let Some(i) = p.subs.iter().position(|(n, _, _)| *n == notification) else {
+        return RPC_S_INVALID_ARG;
+    };
+    let (_, active, count) = p.subs.remove(i);
+    active.store(false, std::sync::atomic::Ordering::Release);
+    if !queued.is_null() {
+        // SAFETY: writable (caller).
+        unsafe { *queued = count.load(std::sync::atomic::Ordering::Acquire).into() };
+    }
     RPC_S_OK
 }

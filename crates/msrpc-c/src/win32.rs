@@ -57,38 +57,146 @@ fn timeout(ms: u32) -> Duration {
     }
 }
 
-fn create_event(manual: i32, initial: i32, named: bool) -> *mut c_void {
-    if named {
-        // Named (shared) kernel objects do not exist here.
-        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-    }
-    match handles::insert(Object::Event(Event::new(manual != 0, initial != 0))) {
-        Some(h) => h as *mut c_void,
-        None => fail(8, std::ptr::null_mut()),
+/// `ERROR_FILE_NOT_FOUND`: `OpenEvent` of a name nothing has.
+const ERROR_FILE_NOT_FOUND: u32 = 2;
+/// `ERROR_ALREADY_EXISTS`: `CreateEvent` of a name that exists (the handle names that event).
+const ERROR_ALREADY_EXISTS: u32 = 183;
+/// The longest object name, in UTF-16 units (`MAX_PATH`); longer: 87.
+pub(crate) const MAX_NAME_UNITS: usize = 260;
+
+/// Named events, within this process: name -> (the event, handles open to it). A name lives
+/// while a handle to it is open, as on Windows.
+#[derive(Default)]
+struct Names {
+    by_name: std::collections::HashMap<String, (Event, usize)>,
+    by_handle: std::collections::HashMap<usize, String>,
+}
+
+fn names() -> std::sync::MutexGuard<'static, Names> {
+    static N: std::sync::OnceLock<std::sync::Mutex<Names>> = std::sync::OnceLock::new();
+    N.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// A handle to the named event `name`, creating it (`create`) with `manual`/`initial` when it
+/// does not exist. NULL with the last error set otherwise.
+fn named_event(name: &str, create: Option<(bool, bool)>) -> *mut c_void {
+    let mut n = names();
+    let existing = n.by_name.get(name).map(|(e, _)| e.clone());
+    let (event, existed) = match (existing, create) {
+        (Some(e), _) => (e, true),
+        (None, Some((manual, initial))) => (Event::new(manual, initial), false),
+        (None, None) => return fail(ERROR_FILE_NOT_FOUND, std::ptr::null_mut()),
+    };
+    let Some(h) = handles::insert(Object::Event(event.clone())) else {
+        return fail(8, std::ptr::null_mut());
+    };
+    n.by_name.entry(name.to_string()).or_insert((event, 0)).1 += 1;
+    n.by_handle.insert(h, name.to_string());
+    // CreateEvent reports an existing name through the last error, and succeeds.
+    SetLastError(if existed && create.is_some() {
+        ERROR_ALREADY_EXISTS
+    } else {
+        0
+    });
+    h as *mut c_void
+}
+
+/// A closed handle no longer keeps its name alive.
+fn close_name(h: usize) {
+    let mut n = names();
+    if let Some(name) = n.by_handle.remove(&h)
+        && let Some(entry) = n.by_name.get_mut(&name)
+    {
+        entry.1 -= 1;
+        if entry.1 == 0 {
+            n.by_name.remove(&name);
+        }
     }
 }
 
-/// `CreateEventA`: a new event handle, or NULL (`GetLastError`: 87 for a name, as named objects
-/// are not supported). The security attributes are ignored.
+fn create_event(manual: i32, initial: i32, name: Result<Option<String>, ()>) -> *mut c_void {
+    match name {
+        Err(()) => fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut()),
+        Ok(Some(n)) if n.encode_utf16().count() > MAX_NAME_UNITS => {
+            fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut())
+        }
+        Ok(Some(n)) => named_event(&n, Some((manual != 0, initial != 0))),
+        Ok(None) => match handles::insert(Object::Event(Event::new(manual != 0, initial != 0))) {
+            Some(h) => {
+                SetLastError(0);
+                h as *mut c_void
+            }
+            None => fail(8, std::ptr::null_mut()),
+        },
+    }
+}
+
+/// `CreateEventA`: a new event handle, or NULL. With a name (at most 260 characters), the
+/// event of that name in this process: created if new, else a new handle to it with
+/// `GetLastError()` 183 `ERROR_ALREADY_EXISTS` (the flags are then ignored, as on Windows).
+/// Names are per process (there are no other processes' objects here). The security
+/// attributes are ignored.
+///
+/// # Safety
+/// `name` is NULL or NUL-terminated.
 #[unsafe(no_mangle)]
-pub extern "C" fn CreateEventA(
+pub unsafe extern "C" fn CreateEventA(
     _attributes: *mut c_void,
     manual_reset: i32,
     initial_state: i32,
     name: *const u8,
 ) -> *mut c_void {
-    create_event(manual_reset, initial_state, !name.is_null())
+    // SAFETY: NULL or NUL-terminated (caller).
+    create_event(manual_reset, initial_state, unsafe {
+        crate::strings::arg_a(name)
+    })
 }
 
 /// `CreateEventW`.
+///
+/// # Safety
+/// As [`CreateEventA`].
 #[unsafe(no_mangle)]
-pub extern "C" fn CreateEventW(
+pub unsafe extern "C" fn CreateEventW(
     _attributes: *mut c_void,
     manual_reset: i32,
     initial_state: i32,
     name: *const u16,
 ) -> *mut c_void {
-    create_event(manual_reset, initial_state, !name.is_null())
+    // SAFETY: NULL or NUL-terminated (caller).
+    create_event(manual_reset, initial_state, unsafe {
+        crate::strings::arg_w(name)
+    })
+}
+
+fn open_event(name: Result<Option<String>, ()>) -> *mut c_void {
+    match name {
+        Ok(Some(n)) => named_event(&n, None),
+        _ => fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut()),
+    }
+}
+
+/// `OpenEventA`: a new handle to the named event, or NULL with 2 `ERROR_FILE_NOT_FOUND`. The
+/// access mask and inheritance are ignored.
+///
+/// # Safety
+/// `name` is NULL or NUL-terminated.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn OpenEventA(_access: u32, _inherit: i32, name: *const u8) -> *mut c_void {
+    // SAFETY: NULL or NUL-terminated (caller).
+    open_event(unsafe { crate::strings::arg_a(name) })
+}
+
+/// `OpenEventW`.
+///
+/// # Safety
+/// As [`OpenEventA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn OpenEventW(_access: u32, _inherit: i32, name: *const u16) -> *mut c_void {
+    // SAFETY: NULL or NUL-terminated (caller).
+    open_event(unsafe { crate::strings::arg_w(name) })
 }
 
 /// `SetEvent`.
@@ -115,8 +223,8 @@ pub extern "C" fn ResetEvent(h: *mut c_void) -> i32 {
     }
 }
 
-/// `WaitForSingleObject` on an event: `WAIT_OBJECT_0`, `WAIT_TIMEOUT`, or `WAIT_FAILED`
-/// (`ERROR_INVALID_HANDLE`) for anything but an event.
+/// `WaitForSingleObject` on an event or a thread (signaled once it has exited):
+/// `WAIT_OBJECT_0`, `WAIT_TIMEOUT`, or `WAIT_FAILED` (`ERROR_INVALID_HANDLE`) for anything else.
 #[unsafe(no_mangle)]
 pub extern "C" fn WaitForSingleObject(h: *mut c_void, ms: u32) -> u32 {
     WaitForSingleObjectEx(h, ms, 0)
@@ -126,7 +234,7 @@ pub extern "C" fn WaitForSingleObject(h: *mut c_void, ms: u32) -> u32 {
 /// `WAIT_IO_COMPLETION`.
 #[unsafe(no_mangle)]
 pub extern "C" fn WaitForSingleObjectEx(h: *mut c_void, ms: u32, alertable: i32) -> u32 {
-    let Some(e) = handles::event(h as usize) else {
+    let Some(e) = waitable(h as usize) else {
         return fail(ERROR_INVALID_HANDLE, WAIT_FAILED);
     };
     if alertable != 0 {
@@ -146,8 +254,51 @@ pub extern "C" fn WaitForSingleObjectEx(h: *mut c_void, ms: u32, alertable: i32)
     }
 }
 
-/// `WaitForMultipleObjects` on events with `bWaitAll = FALSE`: `WAIT_OBJECT_0 + i` for the
-/// first signaled one. `bWaitAll = TRUE` is not supported (`WAIT_FAILED`, 87).
+/// How often a `bWaitAll = TRUE` wait looks at its objects again (msrpc's events can be waited
+/// for one at a time or any of several, not all at once). Default 1 ms.
+pub(crate) const WAIT_ALL_POLL: Duration = Duration::from_millis(1);
+
+/// The object a wait on handle `h` waits for: an event, or a thread's exit.
+fn waitable(h: usize) -> Option<Event> {
+    match handles::get(h)? {
+        Object::Event(e) => Some(e),
+        Object::Thread(t) => Some(t.done.clone()),
+        _ => None,
+    }
+}
+
+/// Takes every one of `events` at once, if all are signaled (consuming the auto-reset ones),
+/// else none. Serialised among wait-all waiters; a single waiter taking one in between undoes
+/// the attempt.
+fn take_all(events: &[Event]) -> bool {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    if !events.iter().all(Event::is_set) {
+        return false;
+    }
+    let mut taken: Vec<&Event> = Vec::new();
+    for e in events {
+        if e.is_manual_reset() {
+            continue;
+        }
+        if e.try_wait() {
+            taken.push(e);
+        } else {
+            // Lost to another waiter: give back what this attempt consumed.
+            for t in taken {
+                t.set();
+            }
+            return false;
+        }
+    }
+    true
+}
+
+/// `WaitForMultipleObjects` on events and threads. `bWaitAll = FALSE`: `WAIT_OBJECT_0 + i` for
+/// the lowest signaled one (only it is consumed). `bWaitAll = TRUE`: `WAIT_OBJECT_0` once all
+/// are signaled at the same time, consuming every auto-reset one then (checked every
+/// [`WAIT_ALL_POLL`]). `WAIT_TIMEOUT`, or `WAIT_FAILED` with 87 (count 0 or above 64, a handle
+/// given twice with `bWaitAll`) or 6 (a handle that is not an event or thread).
 ///
 /// # Safety
 /// `handles` points to `count` readable handles.
@@ -158,16 +309,34 @@ pub unsafe extern "C" fn WaitForMultipleObjects(
     wait_all: i32,
     ms: u32,
 ) -> u32 {
-    if count == 0 || count > MAXIMUM_WAIT_OBJECTS || handles.is_null() || wait_all != 0 {
+    if count == 0 || count > MAXIMUM_WAIT_OBJECTS || handles.is_null() {
         return fail(ERROR_INVALID_PARAMETER, WAIT_FAILED);
     }
     // SAFETY: handles points to count readable handles (caller); count <= 64.
     let hs = unsafe { std::slice::from_raw_parts(handles, count as usize) };
     let mut events = Vec::with_capacity(hs.len());
     for &h in hs {
-        match handles::event(h as usize) {
+        match waitable(h as usize) {
             Some(e) => events.push(e),
             None => return fail(ERROR_INVALID_HANDLE, WAIT_FAILED),
+        }
+    }
+    if wait_all != 0 {
+        let mut seen = std::collections::HashSet::new();
+        if !hs.iter().all(|h| seen.insert(*h as usize)) {
+            // Windows: ERROR_INVALID_PARAMETER for a duplicate in a wait-all.
+            return fail(ERROR_INVALID_PARAMETER, WAIT_FAILED);
+        }
+        let deadline = (ms != INFINITE_MS)
+            .then(|| std::time::Instant::now() + Duration::from_millis(u64::from(ms)));
+        loop {
+            if take_all(&events) {
+                return WAIT_OBJECT_0;
+            }
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return WAIT_TIMEOUT;
+            }
+            std::thread::sleep(WAIT_ALL_POLL);
         }
     }
     let refs: Vec<&Event> = events.iter().collect();
@@ -210,25 +379,38 @@ pub extern "C" fn GetCurrentThread() -> *mut c_void {
 /// A C APC or notification routine pointer, called on the thread that runs it.
 pub(crate) type ApcFn = unsafe extern "C" fn(usize);
 
-/// `QueueUserAPC` to the calling thread (`GetCurrentThread()`): the routine runs with `data` in
-/// the thread's next alertable wait. Other thread handles do not exist here (0,
-/// `ERROR_INVALID_HANDLE`).
+/// `QueueUserAPC` to the calling thread (`GetCurrentThread()`) or a `CreateThread` thread: the
+/// routine runs with `data` on that thread, in its next alertable wait. 0 with
+/// `ERROR_INVALID_HANDLE` for another handle or a thread that has exited.
 #[unsafe(no_mangle)]
 pub extern "C" fn QueueUserAPC(routine: Option<ApcFn>, thread: *mut c_void, data: usize) -> u32 {
     let Some(routine) = routine else {
         return fail(ERROR_INVALID_PARAMETER, 0);
     };
-    if thread as usize != CURRENT_THREAD {
+    let Some(target) = thread_ref(thread as usize) else {
         return fail(ERROR_INVALID_HANDLE, 0);
-    }
+    };
     let apc = Box::new(move || {
         // SAFETY: the program gave a PAPCFUNC; Windows calls it with its ULONG_PTR, as here, on
         // the thread it was queued to.
         with_barrier(|| unsafe { routine(data) })
     });
-    match ThreadRef::current().queue_apc(apc) {
+    match target.queue_apc(apc) {
         Ok(()) => 1,
         Err(_) => fail(ERROR_INVALID_HANDLE, 0),
+    }
+}
+
+/// The thread a thread handle names: `GetCurrentThread()`'s pseudo-handle is the calling thread.
+pub(crate) fn thread_ref(h: usize) -> Option<ThreadRef> {
+    if h == CURRENT_THREAD {
+        return Some(ThreadRef::current());
+    }
+    match handles::get(h)? {
+        Object::Thread(t) if !t.exited.load(std::sync::atomic::Ordering::Acquire) => {
+            t.thread.get().cloned()
+        }
+        _ => None,
     }
 }
 
@@ -332,9 +514,37 @@ pub extern "C" fn CreateWindowExA(
         return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
     }
     match handles::insert(Object::Window(MessageQueue::new())) {
-        Some(h) => h as *mut c_void,
+        Some(h) => {
+            owners().insert(h, std::thread::current().id());
+            h as *mut c_void
+        }
         None => fail(8, std::ptr::null_mut()),
     }
+}
+
+/// Which thread created each window: `GetMessage(NULL, ..)` reads that thread's windows.
+fn owners()
+-> std::sync::MutexGuard<'static, std::collections::HashMap<usize, std::thread::ThreadId>> {
+    static O: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<usize, std::thread::ThreadId>>,
+    > = std::sync::OnceLock::new();
+    O.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// The calling thread's windows, oldest first, with their queues.
+fn my_windows() -> Vec<(usize, MessageQueue)> {
+    let me = std::thread::current().id();
+    let mut hs: Vec<usize> = owners()
+        .iter()
+        .filter(|(_, t)| **t == me)
+        .map(|(h, _)| *h)
+        .collect();
+    hs.sort_unstable();
+    hs.into_iter()
+        .filter_map(|h| handles::window(h).map(|q| (h, q)))
+        .collect()
 }
 
 /// `DestroyWindow`.
@@ -343,6 +553,7 @@ pub extern "C" fn DestroyWindow(hwnd: *mut c_void) -> i32 {
     match handles::get(hwnd as usize) {
         Some(Object::Window(_)) => {
             handles::remove(hwnd as usize);
+            owners().remove(&(hwnd as usize));
             1
         }
         _ => fail(1400, 0),
@@ -401,23 +612,42 @@ unsafe fn store(out: *mut Msg, hwnd: *mut c_void, m: &Message) {
     };
 }
 
-/// `GetMessageA` on a message-only window: blocks for its next message; returns 0 for
-/// `WM_QUIT`, -1 for a window that is not one (or `hWnd = NULL`, since threads have no queue of
-/// their own here). The filter range must be 0, 0.
+/// `GetMessageA` on a message-only window, or with `hWnd = NULL` on every window the calling
+/// thread created (the first message of any of them; with several, they are looked at every
+/// [`WAIT_ALL_POLL`]): blocks for the next message; returns 0 for `WM_QUIT`, -1 for a window
+/// that is not one, or for NULL on a thread with no window (there is no thread queue of its own
+/// to wait on: waiting would never end). The filter range must be 0, 0.
 ///
 /// # Safety
 /// `msg` is writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn GetMessageA(msg: *mut Msg, hwnd: *mut c_void, min: u32, max: u32) -> i32 {
-    let Some(q) = handles::window(hwnd as usize) else {
-        return fail(1400, -1);
-    };
     if msg.is_null() || min != 0 || max != 0 {
         return fail(ERROR_INVALID_PARAMETER, -1);
     }
-    let m = q.get_message();
+    let (from, m) = if hwnd.is_null() {
+        let ws = my_windows();
+        match ws.as_slice() {
+            [] => return fail(1400, -1),
+            [(h, q)] => (*h, q.get_message()),
+            _ => loop {
+                if let Some((h, m)) = ws
+                    .iter()
+                    .find_map(|(h, q)| q.peek_message(true).map(|m| (*h, m)))
+                {
+                    break (h, m);
+                }
+                std::thread::sleep(WAIT_ALL_POLL);
+            },
+        }
+    } else {
+        let Some(q) = handles::window(hwnd as usize) else {
+            return fail(1400, -1);
+        };
+        (hwnd as usize, q.get_message())
+    };
     // SAFETY: msg is writable (caller) and not NULL.
-    unsafe { store(msg, hwnd, &m) };
+    unsafe { store(msg, from as *mut c_void, &m) };
     i32::from(m.msg != WM_QUIT)
 }
 
@@ -431,8 +661,8 @@ pub unsafe extern "C" fn GetMessageW(msg: *mut Msg, hwnd: *mut c_void, min: u32,
     unsafe { GetMessageA(msg, hwnd, min, max) }
 }
 
-/// `PeekMessageA` on a message-only window: TRUE with a message (removed with `PM_REMOVE`),
-/// FALSE when none is queued.
+/// `PeekMessageA` on a message-only window, or with `hWnd = NULL` on the calling thread's
+/// windows: TRUE with a message (removed with `PM_REMOVE`), FALSE when none is queued.
 ///
 /// # Safety
 /// `msg` is writable.
@@ -444,16 +674,24 @@ pub unsafe extern "C" fn PeekMessageA(
     max: u32,
     remove: u32,
 ) -> i32 {
-    let Some(q) = handles::window(hwnd as usize) else {
-        return fail(1400, 0);
-    };
     if msg.is_null() || min != 0 || max != 0 {
         return fail(ERROR_INVALID_PARAMETER, 0);
     }
-    match q.peek_message(remove & PM_REMOVE != 0) {
-        Some(m) => {
+    let queues = if hwnd.is_null() {
+        my_windows()
+    } else {
+        match handles::window(hwnd as usize) {
+            Some(q) => vec![(hwnd as usize, q)],
+            None => return fail(1400, 0),
+        }
+    };
+    match queues
+        .iter()
+        .find_map(|(h, q)| q.peek_message(remove & PM_REMOVE != 0).map(|m| (*h, m)))
+    {
+        Some((h, m)) => {
             // SAFETY: msg is writable (caller) and not NULL.
-            unsafe { store(msg, hwnd, &m) };
+            unsafe { store(msg, h as *mut c_void, &m) };
             1
         }
         None => 0,
@@ -476,7 +714,8 @@ pub unsafe extern "C" fn PeekMessageW(
     unsafe { PeekMessageA(msg, hwnd, min, max, remove) }
 }
 
-/// `CloseHandle` on an event or port (windows are destroyed with `DestroyWindow`); the
+/// `CloseHandle` on an event, port or thread (the thread runs on; windows are destroyed with
+/// `DestroyWindow`); the
 /// pseudo-handle of `GetCurrentThread` closes as a no-op, as on Windows.
 #[unsafe(no_mangle)]
 pub extern "C" fn CloseHandle(h: *mut c_void) -> i32 {
@@ -484,10 +723,160 @@ pub extern "C" fn CloseHandle(h: *mut c_void) -> i32 {
         return 1;
     }
     match handles::get(h as usize) {
-        Some(Object::Event(_) | Object::Port(_)) => {
+        Some(Object::Event(_) | Object::Port(_) | Object::Thread(_)) => {
             handles::remove(h as usize);
+            close_name(h as usize);
             1
         }
         _ => fail(ERROR_INVALID_HANDLE, 0),
     }
+}
+
+/// `STILL_ACTIVE`: `GetExitCodeThread` of a thread that runs.
+const STILL_ACTIVE: u32 = 259;
+/// `CREATE_SUSPENDED`: not supported (there is no `ResumeThread`).
+const CREATE_SUSPENDED: u32 = 0x4;
+/// The smallest stack `CreateThread` gives a thread (a smaller `dwStackSize` is raised to it).
+pub(crate) const MIN_THREAD_STACK: usize = 64 * 1024;
+/// The stack of a thread created with `dwStackSize = 0` (Rust's and glibc's usual 2 MiB).
+pub(crate) const DEFAULT_THREAD_STACK: usize = 2 << 20;
+
+/// A `CreateThread` thread: its APC queue (once it runs), its exit (a manual-reset event, what
+/// waits on the handle wait for) and exit code.
+#[derive(Debug)]
+pub(crate) struct ThreadObj {
+    pub(crate) thread: std::sync::OnceLock<ThreadRef>,
+    pub(crate) done: Event,
+    /// Set before `done`: from then on the thread takes no APCs (its queue closes a little
+    /// later, when its thread-local storage is torn down).
+    exited: std::sync::atomic::AtomicBool,
+    code: std::sync::atomic::AtomicU32,
+    id: u32,
+}
+
+/// `LPTHREAD_START_ROUTINE`.
+type StartFn = unsafe extern "C" fn(*mut c_void) -> u32;
+/// The header's `MsrpcThreadTrampoline`: calls the start routine in a C frame that `ExitThread`
+/// can jump back to.
+type TrampolineFn = unsafe extern "C" fn(Option<StartFn>, *mut c_void) -> u32;
+
+thread_local! {
+    /// This thread's trampoline frame and the exception-frame depth at its entry.
+    static THREAD_FRAME: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// `CreateThread` (through the inline wrapper in `windows.h`, which passes its trampoline): runs
+/// `start(param)` on a new thread; the handle is signaled when it ends, `GetExitCodeThread` then
+/// gives its return value (or `ExitThread`'s code). `dwCreationFlags` `CREATE_SUSPENDED` is
+/// not supported (NULL, 87). The thread id is written to `lpThreadId` if not NULL.
+///
+/// # Safety
+/// `start` and `trampoline` are C functions of those types; `tid` is NULL or writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn MsrpcCreateThread(
+    _attributes: *mut c_void,
+    stack: usize,
+    start: Option<StartFn>,
+    param: *mut c_void,
+    flags: u32,
+    tid: *mut u32,
+    trampoline: Option<TrampolineFn>,
+) -> *mut c_void {
+    let (Some(start), Some(trampoline)) = (start, trampoline) else {
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+    };
+    if flags & CREATE_SUSPENDED != 0 {
+        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
+    }
+    static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0x1000);
+    let obj = std::sync::Arc::new(ThreadObj {
+        thread: std::sync::OnceLock::new(),
+        done: Event::manual_reset(),
+        exited: std::sync::atomic::AtomicBool::new(false),
+        code: std::sync::atomic::AtomicU32::new(STILL_ACTIVE),
+        id: NEXT_ID.fetch_add(4, std::sync::atomic::Ordering::Relaxed),
+    });
+    let Some(h) = handles::insert(Object::Thread(obj.clone())) else {
+        return fail(8, std::ptr::null_mut());
+    };
+    let started = Event::manual_reset();
+    let (o, st, param) = (obj.clone(), started.clone(), param as usize);
+    let spawned = std::thread::Builder::new()
+        .name("msrpc-c-thread".into())
+        .stack_size(if stack == 0 {
+            DEFAULT_THREAD_STACK
+        } else {
+            stack.max(MIN_THREAD_STACK)
+        })
+        .spawn(move || {
+            let _ = o.thread.set(ThreadRef::current());
+            st.set();
+            // SAFETY: the header's trampoline with the program's start routine and parameter,
+            // behind a barrier (an exception the routine does not catch ends the process).
+            let code = with_barrier(|| unsafe { trampoline(Some(start), param as *mut c_void) });
+            let _ = THREAD_FRAME.try_with(|f| f.set((0, 0)));
+            o.code.store(code, std::sync::atomic::Ordering::Release);
+            o.exited.store(true, std::sync::atomic::Ordering::Release);
+            o.done.set();
+        });
+    if spawned.is_err() {
+        handles::remove(h);
+        return fail(8, std::ptr::null_mut());
+    }
+    // Return once the thread can take APCs (QueueUserAPC right after CreateThread works).
+    started.wait();
+    if !tid.is_null() {
+        // SAFETY: writable (caller).
+        unsafe { *tid = obj.id };
+    }
+    h as *mut c_void
+}
+
+/// Called by the header's trampoline on the new thread, before the start routine: `frame` is
+/// where `ExitThread` jumps.
+#[unsafe(no_mangle)]
+pub extern "C" fn MsrpcThreadEnter(frame: *mut c_void) {
+    let d = crate::exc::depth();
+    let _ = THREAD_FRAME.try_with(|f| f.set((frame as usize, d)));
+}
+
+/// `ExitThread`'s first half (inline in `windows.h`): the trampoline frame to jump to, with the
+/// exception frames above it dropped; NULL when this is not a `CreateThread` thread, or when a
+/// library callback (an APC, a notification routine) lies between, which the jump would cross.
+#[unsafe(no_mangle)]
+pub extern "C" fn MsrpcThreadExitFrame() -> *mut c_void {
+    let (frame, depth) = THREAD_FRAME.try_with(Cell::get).unwrap_or((0, 0));
+    if frame == 0 || !crate::exc::unwind_to(depth) {
+        return std::ptr::null_mut();
+    }
+    frame as *mut c_void
+}
+
+/// `ExitThread` where it cannot jump: the process ends with a message (never a jump across the
+/// library's frames).
+#[unsafe(no_mangle)]
+pub extern "C" fn MsrpcThreadExitUnhandled(code: u32) -> ! {
+    eprintln!(
+        "libmsrpc_c: ExitThread({code}) outside a CreateThread thread's own code (the main \
+         thread, or inside a routine the library called back): not supported"
+    );
+    std::process::abort()
+}
+
+/// `GetExitCodeThread`: the thread's exit code, or 259 `STILL_ACTIVE` while it runs.
+///
+/// # Safety
+/// `code` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn GetExitCodeThread(h: *mut c_void, code: *mut u32) -> i32 {
+    let Some(Object::Thread(t)) = handles::get(h as usize) else {
+        return fail(ERROR_INVALID_HANDLE, 0);
+    };
+    if code.is_null() {
+        return fail(ERROR_INVALID_PARAMETER, 0);
+    }
+    // SAFETY: writable (caller).
+    unsafe { *code = t.code.load(std::sync::atomic::Ordering::Acquire) };
+    1
 }

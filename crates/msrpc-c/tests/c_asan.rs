@@ -60,3 +60,57 @@ fn clients_under_address_sanitizer() {
         assert!(!r.stderr.contains("Sanitizer"), "{p}: {}", r.stderr);
     }
 }
+
+#[test]
+fn auth_client_and_win32_threads_under_address_sanitizer() {
+    // win32_threads.c: threads, ExitThread's longjmp, APCs to other threads, named events.
+    let dir = scratch("asan-threads");
+    let threads = dir.join("win32_threads");
+    cc(
+        &dir,
+        &[root().join("crates/msrpc-c/tests/fixtures/win32_threads.c")],
+        &threads,
+        &[ASAN, &["-pthread"]].concat(),
+    );
+    let r = run(
+        &threads,
+        &[],
+        &[("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")],
+        Duration::from_secs(120),
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(!r.stderr.contains("Sanitizer"), "{}", r.stderr);
+
+    // auth_client.c: RpcBindingSetAuthInfo A, W and Ex (with its misuse) against the sample
+    // server (no accounts there: the logon is refused, 5, which exercises the failure paths).
+    let stubs = asyncrpc_stubs("asan-auth");
+    let exe = stubs.join("auth_client");
+    cc(
+        &stubs,
+        &[
+            root().join("crates/msrpc-c/tests/fixtures/auth_client.c"),
+            stubs.join("asyncrpc_c.c"),
+        ],
+        &exe,
+        ASAN,
+    );
+    let srv = SampleServer::start();
+    let port = srv.port.to_string();
+    let runs: Vec<Run> = ["A", "W", "EX", "NONE"]
+        .iter()
+        .map(|form| {
+            run(
+                &exe,
+                &[&port, form, "6", "CORP\\alice", "pw"],
+                &[("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")],
+                Duration::from_secs(120),
+            )
+        })
+        .collect();
+    srv.stop();
+    for r in &runs {
+        assert_eq!(r.code, Some(0), "{r:?}");
+        assert!(!r.stderr.contains("Sanitizer"), "{}", r.stderr);
+        assert!(r.stdout.contains("call: "), "{r:?}");
+    }
+}

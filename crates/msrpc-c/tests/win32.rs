@@ -28,3 +28,24 @@ fn win32_subset_from_c() {
     );
     assert_eq!(r.code, Some(0), "{r:?}");
 }
+
+#[test]
+fn threads_wait_all_named_events_and_thread_messages_from_c() {
+    let dir = scratch("win32-threads");
+    let exe = dir.join("win32_threads");
+    cc(
+        &dir,
+        &[root().join("crates/msrpc-c/tests/fixtures/win32_threads.c")],
+        &exe,
+        &["-pthread"],
+    );
+    let r = run(&exe, &[], &[], Duration::from_secs(120));
+    assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        38,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+}

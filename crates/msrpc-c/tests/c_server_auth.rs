@@ -1,0 +1,303 @@
+//! Security on the C server (tests/fixtures/auth_server.c, written as a Windows programmer
+//! writes one): `RpcServerRegisterAuthInfo` with NTLM accounts from `MSRPC_USERS_FILE`,
+//! `RpcServerRegisterIf2` flags (`RPC_IF_ALLOW_SECURE_ONLY`, `RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH`),
+//! the security callback and `MaxRpcSize`, and managers asking `RpcBindingInqAuthClient` (A, W,
+//! Ex, NULL) about the caller on their binding handle; called by msrpc's Rust client.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use msrpc::notify::{AsyncState, Event, Notification};
+use msrpc::{AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, Win32Status};
+
+use common::*;
+
+fn build(name: &str) -> (PathBuf, PathBuf) {
+    let dir = asyncrpc_stubs(name);
+    let exe = dir.join("auth_server");
+    cc(
+        &dir,
+        &[
+            root().join("crates/msrpc-c/tests/fixtures/auth_server.c"),
+            dir.join("asyncrpc_s.c"),
+        ],
+        &exe,
+        &[],
+    );
+    std::fs::write(
+        dir.join("users.txt"),
+        "# the C server's accounts\nalice:Al1ce-pw\nCORP\\bob:b0b-pw\n",
+    )
+    .unwrap();
+    (dir, exe)
+}
+
+/// Starts the server in `mode` on an ephemeral loopback port; the port comes from the line
+/// libmsrpc_c prints (bounded wait).
+fn start(exe: &Path, dir: &Path, mode: &str) -> (Child, u16, PathBuf) {
+    start_with(exe, dir, mode, &[])
+}
+
+fn start_with(exe: &Path, dir: &Path, mode: &str, extra: &[&str]) -> (Child, u16, PathBuf) {
+    let out = dir.join(format!("{mode}.out"));
+    let err = dir.join(format!("{mode}.err"));
+    let child = Command::new(exe)
+        .args(["0", mode])
+        .args(extra)
+        .env("MSRPC_NCALRPC_DIR", dir)
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("MSRPC_LISTEN_ADDRESS", "127.0.0.1")
+        .env("MSRPC_USERS_FILE", dir.join("users.txt"))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        let text = std::fs::read_to_string(&err).unwrap_or_default();
+        if let Some(rest) = text.split("listening on ncacn_ip_tcp:127.0.0.1[").nth(1)
+            && let Some(p) = rest.split(']').next().and_then(|p| p.parse::<u16>().ok())
+        {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the C server never listened: {text} {}",
+            std::fs::read_to_string(&out).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (child, port, out)
+}
+
+fn binding(port: u16, auth: Option<(AuthnLevel, &str, &str)>) -> Binding {
+    let mut o = BindingOptions::default();
+    o.auth = auth.map(|(l, u, p)| AuthInfo::ntlm(l, Credentials::parse(u, p)));
+    Binding::with_options(&format!("ncacn_ip_tcp:127.0.0.1[{port}]"), o).unwrap()
+}
+
+fn status(r: msrpc::Result<()>) -> Win32Status {
+    match r {
+        Ok(()) => Win32Status::OK,
+        Err(e) => e.status(),
+    }
+}
+
+/// Stops the server with an authenticated Shutdown and waits (bounded) for it to exit.
+fn stop(mut child: Child, port: u16, out: &Path) -> String {
+    let b = binding(port, Some((AuthnLevel::PktPrivacy, "alice", "Al1ce-pw")));
+    let _ = msrpc_sample::shutdown_blocking(&b);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(out).unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    log
+}
+
+#[test]
+fn secure_only_interface_with_inq_auth_client() {
+    let (dir, exe) = build("c-server-secure");
+    let (child, port, out) = start(&exe, &dir, "secure");
+    let alice = binding(port, Some((AuthnLevel::PktPrivacy, "alice", "Al1ce-pw")));
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&alice, "from alice")),
+        Win32Status::OK
+    );
+    // [async], at integrity, as bob of CORP: the manager's binding handle says so.
+    let bob = binding(
+        port,
+        Some((AuthnLevel::PktIntegrity, "CORP\\bob", "b0b-pw")),
+    );
+    let done = Event::auto_reset();
+    let state = AsyncState::new(Notification::Event(done.clone()));
+    msrpc_sample::async_func_start_blocking(&state, &bob, 0).unwrap();
+    assert!(done.wait_timeout(Duration::from_secs(20)));
+    state.complete().unwrap();
+    // Unauthenticated and a wrong password: 5, and the manager never runs.
+    let anon = binding(port, None);
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&anon, "anonymous")),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    let wrong = binding(port, Some((AuthnLevel::PktPrivacy, "alice", "wrong")));
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&wrong, "wrong")),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    let log = stop(child, port, &out);
+    assert!(log.contains("RpcServerRegisterAuthInfo(77): 1747"), "{log}");
+    assert!(log.contains("RpcServerRegisterAuthInfo: 0"), "{log}");
+    assert!(log.contains("NonAsyncFunc: from alice"), "{log}");
+    assert!(
+        log.contains(
+            "NonAsyncFunc: client alice level 6 svc 10 authz 0 princ host/cserver wide same"
+        ),
+        "{log}"
+    );
+    assert!(log.contains("NonAsyncFunc: NULL handle same"), "{log}");
+    assert!(
+        log.contains("AsyncFunc: client CORP\\bob level 5 svc 10 authz 0 princ host/cserver"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("anonymous") && !log.contains("NonAsyncFunc: wrong"),
+        "{log}"
+    );
+    assert!(!log.contains("disagree"), "{log}");
+}
+
+#[test]
+fn security_callback_refuses_and_unauthenticated_calls_never_reach_it() {
+    let (dir, exe) = build("c-server-callback");
+    let (child, port, out) = start(&exe, &dir, "callback");
+    let alice = binding(port, Some((AuthnLevel::PktIntegrity, "alice", "Al1ce-pw")));
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&alice, "from alice")),
+        Win32Status::OK
+    );
+    // The callback refuses bob: 5, before the manager.
+    let bob = binding(port, Some((AuthnLevel::PktPrivacy, "CORP\\bob", "b0b-pw")));
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&bob, "from bob")),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    // [async] calls go through the callback too.
+    let state = AsyncState::new(Notification::None);
+    msrpc_sample::async_func_start_blocking(&state, &bob, 0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state.is_pending() {
+        assert!(
+            Instant::now() < deadline,
+            "the refused [async] call never completed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        state.complete().unwrap_err().status(),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    // Without RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH an unauthenticated call is refused before
+    // the callback is asked.
+    let anon = binding(port, None);
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&anon, "anonymous")),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    let log = stop(child, port, &out);
+    assert!(log.contains("callback: alice"), "{log}");
+    assert_eq!(log.matches("callback: CORP\\bob").count(), 2, "{log}");
+    assert!(log.contains("NonAsyncFunc: from alice"), "{log}");
+    assert!(
+        !log.contains("from bob") && !log.contains("\nAsyncFunc: client"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("unauthenticated") && !log.contains("anonymous"),
+        "{log}"
+    );
+}
+
+#[test]
+fn callbacks_with_no_auth_see_unauthenticated_calls() {
+    let (dir, exe) = build("c-server-noauth");
+    let (child, port, out) = start(&exe, &dir, "noauth");
+    let anon = binding(port, None);
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&anon, "anonymous")),
+        Win32Status::OK
+    );
+    let bob = binding(port, Some((AuthnLevel::PktPrivacy, "CORP\\bob", "b0b-pw")));
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&bob, "from bob")),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    let log = stop(child, port, &out);
+    assert!(
+        log.contains("callback: unauthenticated (1746), let through"),
+        "{log}"
+    );
+    assert!(log.contains("NonAsyncFunc: anonymous"), "{log}");
+    assert!(
+        log.contains("NonAsyncFunc: RpcBindingInqAuthClient 1746"),
+        "{log}"
+    );
+    assert!(!log.contains("from bob"), "{log}");
+}
+
+#[test]
+fn max_rpc_size_refuses_larger_requests() {
+    let (dir, exe) = build("c-server-maxsize");
+    let (child, port, out) = start(&exe, &dir, "maxsize");
+    let anon = binding(port, None);
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&anon, "short")),
+        Win32Status::OK
+    );
+    let long = "x".repeat(100);
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&anon, &long)),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    let log = stop(child, port, &out);
+    assert!(log.contains("NonAsyncFunc: short"), "{log}");
+    assert!(!log.contains(&long), "{log}");
+}
+
+#[test]
+fn local_only_interface_refuses_tcp_and_serves_ncalrpc() {
+    let (dir, exe) = build("c-server-local");
+    let (mut child, port, out) = start_with(&exe, &dir, "local", &["c-local"]);
+    // Even authenticated and from the loopback address: ncacn_ip_tcp is not local, as on Windows.
+    let alice = binding(port, Some((AuthnLevel::PktPrivacy, "alice", "Al1ce-pw")));
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&alice, "over tcp")),
+        Win32Status::ERROR_ACCESS_DENIED
+    );
+    // ncalrpc (a Unix socket in the scratch directory) is local: served.
+    let socket = dir.join("c-local");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no ncalrpc socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lrpc = Binding::from_string(&format!("ncalrpc:[{}]", socket.display())).unwrap();
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&lrpc, "over ncalrpc")),
+        Win32Status::OK
+    );
+    assert_eq!(
+        status(msrpc_sample::shutdown_blocking(&lrpc)),
+        Win32Status::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(!log.contains("over tcp"), "{log}");
+    assert!(log.contains("NonAsyncFunc: over ncalrpc"), "{log}");
+}
