@@ -106,6 +106,22 @@ struct Frame {
     /// (param, address of its [out] pointee) in order.
     outs: Vec<(P, *mut u8)>,
     ret_p: Option<P>,
+    /// Constructed-type storage (descriptor root, object), from `MIDL_user_allocate`: freed
+    /// with its pointees when the frame goes (rich.rs).
+    rich: Vec<(u32, *mut u8)>,
+    /// Context handles that came in (address of their C object, UUID), for closing.
+    ctx_in: Vec<(usize, u128)>,
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        for (root, at) in self.rich.drain(..) {
+            // SAFETY: at is this frame's allocation for root; its pointers are NULL or
+            // MIDL_user_allocate'd (by the engine or the manager).
+            unsafe { crate::rich::free_pointees(root, at) };
+            crate::rich::free_top(at);
+        }
+    }
 }
 
 // SAFETY: the raw pointers in a Frame point only into the Frame's own heap allocations (slots,
@@ -126,6 +142,8 @@ impl Frame {
             args: Vec::with_capacity(n),
             outs: Vec::new(),
             ret_p: params.iter().find(|p| p.is_return()).copied(),
+            rich: Vec::new(),
+            ctx_in: Vec::new(),
         };
         let mut vals = vals.into_iter();
         for (i, p) in params.iter().filter(|p| !p.is_return()).enumerate() {
@@ -141,6 +159,34 @@ impl Frame {
             } else {
                 None
             };
+            if let Some(root) = p.rich_root() {
+                let v = match v {
+                    Some(Val::Rich(_, v)) => Some(v),
+                    _ => None,
+                };
+                let at = crate::rich::alloc_for(root, v.as_ref())?;
+                f.rich.push((root, at));
+                if let Some(v) = &v {
+                    let mut w = crate::rich::Writer::new(crate::rich::Side::Server);
+                    // SAFETY: at is a fresh zeroed allocation sized for v.
+                    let r = unsafe { w.write_top(root, at, v) };
+                    f.ctx_in.append(&mut w.ctx_in);
+                    r?;
+                }
+                if p.is_out() {
+                    f.outs.push((*p, at));
+                }
+                if p.is_byref() {
+                    // SAFETY: slot is writable (this frame's).
+                    unsafe { slot.cast::<usize>().write(at as usize) };
+                } else {
+                    // A constructed value by value: the manager's argument is the object.
+                    if let Some(a) = f.args.last_mut() {
+                        *a = at.cast();
+                    }
+                }
+                continue;
+            }
             if p.is_string() {
                 let ptr: usize = match v {
                     Some(Val::Str8(Some(mut s)) | Val::UStr8(Some(mut s))) => {
@@ -184,6 +230,20 @@ impl Frame {
     fn outs(&self) -> Result<Vec<Val>, i32> {
         let mut v = Vec::new();
         for (p, at) in &self.outs {
+            if let Some(root) = p.rich_root() {
+                // SAFETY: at is this frame's object for root; args are the frame's arguments.
+                let r = unsafe {
+                    crate::rich::read_top(
+                        root,
+                        *at,
+                        self.args.as_ptr(),
+                        crate::rich::Side::Server,
+                        &self.ctx_in,
+                    )
+                }?;
+                v.push(Val::Rich(root, r));
+                continue;
+            }
             // SAFETY: at is this frame's pointee storage for p, initialised (zero or the manager's).
             v.push(unsafe { engine::read_val(p, *at) }?);
         }

@@ -406,6 +406,9 @@ impl<'a> Checker<'a> {
         }
         check_attrs(self.sources, &td.attrs, &[TYPE_ATTRS], "a typedef")?;
         if ast::has_attr(&td.attrs, "context_handle") {
+            if !self.model.context_handles.iter().any(|n| n == name) {
+                self.model.context_handles.push(name.to_string());
+            }
             return Ok(Resolved {
                 ty: Ty::ContextHandle,
                 top_ptr_open: false,

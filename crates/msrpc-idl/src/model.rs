@@ -11,6 +11,9 @@ pub(crate) struct Model {
     pub(crate) types: Vec<TypeDef>,
     pub(crate) consts: Vec<ConstDef>,
     pub(crate) interfaces: Vec<Interface>,
+    /// The names of `[context_handle]` typedefs (`typedef [context_handle] void *PCTX;`), which
+    /// the C header declares as `void *`.
+    pub(crate) context_handles: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
