@@ -505,7 +505,7 @@ impl Reader<'_> {
         if depth > MAX_NESTING {
             return Err(RPC_X_INVALID_BOUND);
         }
-        // SAFETY (for the whole match): `at` is a C object of node n (caller); members, elements
+        // SAFETY: (for the whole match) `at` is a C object of node n (caller); members, elements
         // and pointees are at the offsets and sizes the C compiler gave the tables.
         unsafe {
             Ok(match &self.nodes[n] {
@@ -746,7 +746,7 @@ impl Writer {
         if depth > MAX_NESTING {
             return Err(RPC_X_BAD_STUB_DATA);
         }
-        // SAFETY (for the whole match): `at` is a writable C object of node n, sized for `v`
+        // SAFETY: (for the whole match) `at` is a writable C object of node n, sized for `v`
         // (caller); pointees are fresh allocations sized by size_for.
         unsafe {
             match (&nodes[n], v) {

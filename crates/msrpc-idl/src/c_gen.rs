@@ -877,24 +877,7 @@ impl<'m> Descs<'m> {
         }
         let m = self.m;
         Ok(match ty {
-            Ty::Prim(p) => {
-                let name = self.fresh();
-                let init = match p {
-                    Prim::F32 | Prim::F64 => {
-                        format!(".kind = MSRPC_D_FLOAT, .mem_size = sizeof({})", prim_c(*p))
-                    }
-                    _ => {
-                        let (_, signed, wire) = prim_shape(*p);
-                        format!(
-                            ".kind = MSRPC_D_INT, .flags = {}, .wire_size = {wire}, .mem_size = sizeof({})",
-                            if signed { "MSRPC_DF_SIGNED" } else { "0" },
-                            prim_c(*p)
-                        )
-                    }
-                };
-                self.emit(&name, &init);
-                format!("&{name}")
-            }
+            Ty::Prim(p) => self.prim_desc(*p, &format!("sizeof({})", prim_c(*p)))?,
             Ty::Def(id) => match &m.types[*id].kind {
                 DefKind::Alias(t) => self.desc(t, ctx, depth + 1)?,
                 _ => format!("&{}", self.named(*id, depth + 1)?),
@@ -935,37 +918,8 @@ impl<'m> Descs<'m> {
             }
             Ty::Array(a) => {
                 let elem = self.desc(&a.elem, ctx, depth + 1)?;
-                let ec = c_ty(m, &a.elem)?;
-                let (conf, count, size) = match &a.size {
-                    ArraySize::Fixed(n) => (false, *n, None),
-                    ArraySize::Conformant(e) => (true, 0, Some(e)),
-                };
-                let size = self.expr(size, ctx)?;
-                let length = self.expr(a.length.as_ref(), ctx)?;
-                let first = if a.length.is_some() {
-                    self.expr(a.first.as_ref(), ctx)?
-                } else {
-                    "NULL".into()
-                };
-                let mut flags = Vec::new();
-                if conf {
-                    flags.push("MSRPC_DF_CONFORMANT");
-                }
-                if a.length.is_some() {
-                    flags.push("MSRPC_DF_VARYING");
-                }
-                if flags.is_empty() {
-                    flags.push("0");
-                }
-                let name = self.fresh();
-                self.emit(
-                    &name,
-                    &format!(
-                        ".kind = MSRPC_D_ARRAY, .flags = {}, .mem_size = sizeof({ec}), .count = {count}, .inner = {elem}, .size_is = {size}, .length_is = {length}, .first_is = {first}",
-                        flags.join(" | ")
-                    ),
-                );
-                format!("&{name}")
+                let ec = format!("sizeof({})", c_ty(m, &a.elem)?);
+                self.array_desc(a, elem, &ec, ctx)?
             }
             Ty::String {
                 wide,
@@ -996,6 +950,62 @@ impl<'m> Descs<'m> {
             Ty::Int3264 { .. } => return Err("__int3264".into()),
             Ty::Handle => return Err("a handle_t member".into()),
         })
+    }
+
+    fn prim_desc(&mut self, p: Prim, size: &str) -> Result<String, String> {
+        let name = self.fresh();
+        let init = match p {
+            Prim::F32 | Prim::F64 => format!(".kind = MSRPC_D_FLOAT, .mem_size = {size}"),
+            _ => {
+                let (_, signed, wire) = prim_shape(p);
+                format!(
+                    ".kind = MSRPC_D_INT, .flags = {}, .wire_size = {wire}, .mem_size = {size}",
+                    if signed { "MSRPC_DF_SIGNED" } else { "0" }
+                )
+            }
+        };
+        self.emit(&name, &init);
+        Ok(format!("&{name}"))
+    }
+
+    /// An array's descriptor; `ec` is the element's C size expression.
+    fn array_desc(
+        &mut self,
+        a: &Array,
+        elem: String,
+        ec: &str,
+        ctx: &ExprCtx<'_>,
+    ) -> Result<String, String> {
+        let (conf, count, size) = match &a.size {
+            ArraySize::Fixed(n) => (false, *n, None),
+            ArraySize::Conformant(e) => (true, 0, Some(e)),
+        };
+        let size = self.expr(size, ctx)?;
+        let length = self.expr(a.length.as_ref(), ctx)?;
+        let first = if a.length.is_some() {
+            self.expr(a.first.as_ref(), ctx)?
+        } else {
+            "NULL".into()
+        };
+        let mut flags = Vec::new();
+        if conf {
+            flags.push("MSRPC_DF_CONFORMANT");
+        }
+        if a.length.is_some() {
+            flags.push("MSRPC_DF_VARYING");
+        }
+        if flags.is_empty() {
+            flags.push("0");
+        }
+        let name = self.fresh();
+        self.emit(
+            &name,
+            &format!(
+                ".kind = MSRPC_D_ARRAY, .flags = {}, .mem_size = {ec}, .count = {count}, .inner = {elem}, .size_is = {size}, .length_is = {length}, .first_is = {first}",
+                flags.join(" | ")
+            ),
+        );
+        Ok(format!("&{name}"))
     }
 
     fn disc(&mut self, u: &UnionDef, depth: usize) -> Result<String, String> {
@@ -1060,7 +1070,22 @@ impl<'m> Descs<'m> {
             DefKind::Struct(s) => {
                 let mut rows = Vec::new();
                 for f in &s.fields {
-                    let d = self.desc(&f.ty, &ExprCtx::Struct(&t.name, &s.fields), depth + 1)?;
+                    let ctx = ExprCtx::Struct(&t.name, &s.fields);
+                    // A base-type member (or an array of them) gets the member's own sizeof: the
+                    // C definition may come from a header (GUID's DWORD Data1 for `unsigned long`).
+                    let member = format!("((({} *)0)->{})", t.name, f.name);
+                    let d = match &f.ty {
+                        Ty::Prim(p) => self.prim_desc(*p, &format!("sizeof{member}"))?,
+                        Ty::Array(a) if matches!(a.elem, Ty::Prim(_)) => {
+                            let Ty::Prim(p) = a.elem else {
+                                unreachable!("matched above")
+                            };
+                            let ec = format!("sizeof{member}[0]");
+                            let elem = self.prim_desc(p, &ec)?;
+                            self.array_desc(a, elem, &ec, &ctx)?
+                        }
+                        ty => self.desc(ty, &ctx, depth + 1)?,
+                    };
                     rows.push(format!(
                         "{{ \"{0}\", offsetof({1}, {0}), {d} }}",
                         f.name, t.name
