@@ -193,4 +193,25 @@ if "$MSRPC_BIN" idl --lang c "$rich/rich.idl" -o "$rgen"; then
 else
   fail "msrpc idl --lang c examples/c/rich/rich.idl"
 fi
+# mgmt in C: C stubs of crates/msrpc/idl/mgmt.idl and examples/c/mgmt/mgmt_client.c (inq_if_ids,
+# is_server_listening, inq_stats, inq_princ_name) against samba-dcerpcd's mgmt on 127.0.0.1:135
+# (when MSRPC_SAMBA_DIR says one runs) and against msrpc serve.
+mgen="$work/mgmt-gen"
+# shellcheck disable=SC2086
+if "$MSRPC_BIN" idl --lang c "$interop_root/crates/msrpc/idl/mgmt.idl" -o "$mgen" \
+  && cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -I"$mgen" "$interop_root/examples/c/mgmt/mgmt_client.c" \
+    "$mgen/mgmt_c.c" $flags -o "$work/mgmt_client" 2> "$work/mgmt_client.cc.log"; then
+  ok "mgmt_client builds with cc -Wall -Werror from the C stubs of mgmt.idl"
+  if samba_reference; then
+    run_driver -l samba-mgmt 60 "$work/mgmt_client" 127.0.0.1 135
+  else
+    peer_missing "the C mgmt client against samba-dcerpcd (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
+  fi
+  msrpc_start
+  run_driver -l msrpc-mgmt 60 "$work/mgmt_client" 127.0.0.1 "$MSRPC_PORT"
+  msrpc_stop
+else
+  fail "mgmt_client builds from the C stubs of mgmt.idl:"
+  sed 's/^/    | /' "$work/mgmt_client.cc.log" 2>/dev/null | tail -20
+fi
 finish

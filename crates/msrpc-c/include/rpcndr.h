@@ -80,6 +80,7 @@ typedef struct _MSRPC_TYPE {
 #define MSRPC_DF_CONFORMANT 0x20u
 #define MSRPC_DF_VARYING 0x40u
 #define MSRPC_DF_ENCAPSULATED 0x80u
+#define MSRPC_DF_STRING 0x100u /* a conformant varying array of characters: its length runs to the NUL */
 
 typedef long long (*MSRPC_EXPR)(const void *base, void *const *args);
 typedef struct _MSRPC_TYPEDESC MSRPC_TYPEDESC;

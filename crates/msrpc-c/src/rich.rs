@@ -48,6 +48,7 @@ const DF_FULL: u16 = 0x10;
 const DF_CONFORMANT: u16 = 0x20;
 const DF_VARYING: u16 = 0x40;
 const DF_ENCAPSULATED: u16 = 0x80;
+const DF_STRING: u16 = 0x100;
 
 type Expr = unsafe extern "C" fn(*const c_void, *const *mut c_void) -> i64;
 
@@ -129,6 +130,8 @@ pub(crate) enum Node {
         count: u32,
         conformant: bool,
         varying: bool,
+        /// `[string, size_is]`: the length runs to the first NUL (included).
+        string: bool,
         size_is: Option<Expr>,
         length_is: Option<Expr>,
         first_is: Option<Expr>,
@@ -237,6 +240,7 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
             count: t.count,
             conformant: t.flags & DF_CONFORMANT != 0,
             varying: t.flags & DF_VARYING != 0,
+            string: t.flags & DF_STRING != 0,
             size_is: t.size_is,
             length_is: t.length_is,
             first_is: t.first_is,
@@ -440,6 +444,32 @@ fn mem_size(nodes: &[Node], n: usize) -> usize {
     }
 }
 
+/// Storage for a server's `[out]`-only parameter of node `n`: a conformant array's size comes
+/// from its `size_is` over the call's arguments.
+///
+/// # Safety
+/// `args` is the frame's argument array, every parameter already in place.
+pub(crate) unsafe fn alloc_out(n: u32, args: *const *mut c_void) -> Result<*mut u8, i32> {
+    let nodes = nodes();
+    let size = match &nodes[n as usize] {
+        Node::Array {
+            conformant: true,
+            size_is: Some(f),
+            elem_mem,
+            ..
+        } => {
+            // SAFETY: a generated expression over the arguments (caller).
+            let v = unsafe { f(std::ptr::null(), args) };
+            if v < 0 || v as u64 > MAX_ELEMENTS {
+                return Err(RPC_X_INVALID_BOUND);
+            }
+            (v as usize).saturating_mul(*elem_mem as usize)
+        }
+        _ => mem_size(&nodes, n as usize),
+    };
+    user_alloc(size)
+}
+
 /// Storage for a top-level value of node `n` (server side).
 pub(crate) fn alloc_for(n: u32, v: Option<&V>) -> Result<*mut u8, i32> {
     let nodes = nodes();
@@ -564,6 +594,7 @@ impl Reader<'_> {
                     count,
                     conformant,
                     varying,
+                    string,
                     size_is,
                     length_is,
                     first_is,
@@ -573,7 +604,17 @@ impl Reader<'_> {
                     } else {
                         u64::from(*count)
                     };
-                    let (offset, len) = if *varying {
+                    let (offset, len) = if *string {
+                        // The characters up to and with the NUL, within the buffer.
+                        let unit = *elem_mem as usize;
+                        let len = (0..max)
+                            .find(|&i| {
+                                let p = at.add(i as usize * unit);
+                                read_int(p, *elem_mem, false) == 0
+                            })
+                            .ok_or(RPC_X_INVALID_BOUND)?;
+                        (0, len + 1)
+                    } else if *varying {
                         let off = if first_is.is_some() {
                             self.eval(*first_is, base)?
                         } else {

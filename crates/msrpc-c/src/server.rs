@@ -146,6 +146,7 @@ impl Frame {
             ctx_in: Vec::new(),
         };
         let mut vals = vals.into_iter();
+        let mut out_only: Vec<(usize, usize, u32)> = Vec::new();
         for (i, p) in params.iter().filter(|p| !p.is_return()).enumerate() {
             let slot = f.slots[i].as_mut_ptr().cast::<u8>();
             f.args.push(slot.cast());
@@ -164,6 +165,12 @@ impl Frame {
                     Some(Val::Rich(_, v)) => Some(v),
                     _ => None,
                 };
+                if v.is_none() && p.is_byref() {
+                    // [out]-only: sized once every parameter is in place (below).
+                    out_only.push((i, f.outs.len(), root));
+                    f.outs.push((*p, std::ptr::null_mut()));
+                    continue;
+                }
                 let at = crate::rich::alloc_for(root, v.as_ref())?;
                 f.rich.push((root, at));
                 if let Some(v) = &v {
@@ -223,7 +230,23 @@ impl Frame {
                 unsafe { engine::write_val(p, slot, v) };
             }
         }
+        f.place_out_only(out_only)?;
         Ok(f)
+    }
+
+    /// Allocates the `[out]`-only constructed parameters once the others are in place (their
+    /// `size_is` may name any parameter). Their `[out]` order is kept.
+    fn place_out_only(&mut self, out_only: Vec<(usize, usize, u32)>) -> Result<(), i32> {
+        for (i, k, root) in out_only {
+            // SAFETY: every argument of the frame is in place.
+            let at = unsafe { crate::rich::alloc_out(root, self.args.as_ptr()) }?;
+            self.rich.push((root, at));
+            let slot = self.slots[i].as_mut_ptr().cast::<usize>();
+            // SAFETY: slot is this frame's, writable.
+            unsafe { slot.write(at as usize) };
+            self.outs[k].1 = at;
+        }
+        Ok(())
     }
 
     /// The `[out]` values and the return value, read back after the manager ran.

@@ -514,3 +514,35 @@ fn c_to_c_under_address_sanitizer() {
     assert!(!r.stderr.contains("Sanitizer"), "client: {}", r.stderr);
     assert!(!server_err.contains("Sanitizer"), "server: {server_err}");
 }
+
+#[test]
+fn mgmt_c_client_against_msrpc() {
+    // The C stubs of crates/msrpc/idl/mgmt.idl (imported types, pointer typedefs, an [out]-only
+    // conformant array, a [string, size_is] buffer) against msrpc's built-in mgmt.
+    let dir = scratch("mgmt-c");
+    stubs(&root().join("crates/msrpc/idl/mgmt.idl"), None, &dir);
+    let exe = dir.join("mgmt_client");
+    cc(
+        &dir,
+        &[
+            root().join("examples/c/mgmt/mgmt_client.c"),
+            dir.join("mgmt_c.c"),
+        ],
+        &exe,
+        &["-fsanitize=address", "-fno-omit-frame-pointer"],
+    );
+    let srv = SampleServer::start();
+    let r = run(
+        &exe,
+        &["127.0.0.1", &srv.port.to_string()],
+        &[("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")],
+        Duration::from_secs(60),
+    );
+    srv.stop();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(
+        r.stdout.contains("interface afa8bd80-7d8a-11c9 v1.0"),
+        "{r:?}"
+    );
+    assert!(!r.stderr.contains("Sanitizer"), "{}", r.stderr);
+}

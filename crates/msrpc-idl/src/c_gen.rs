@@ -498,16 +498,11 @@ fn c_op(
                 string_row(*wide, true, &c_type)
             }
             ty if as_prim(m, ty).is_none() || (!p.by_ref && ptrs != 0) => {
-                if p.by_ref && p.is_out && !p.is_in && is_conformant_top(ty) {
-                    return Err(unsupported(&format!(
-                        "the [out]-only conformant array or string `{}` (give it [in, out] or a pointer to it)",
-                        p.name
-                    )));
-                }
                 let d = descs
                     .desc(ty, &ExprCtx::Params(&pctx), 0)
                     .map_err(|e| unsupported(&format!("{e} in parameter `{}`", p.name)))?;
-                if p.by_ref {
+                // An array parameter (`long a[]`) is a pointer to its elements in C.
+                if p.by_ref || (ptrs > 0 && is_conformant_top(ty)) || matches!(ty, Ty::Array(_)) {
                     flags.push("MSRPC_P_BYREF");
                 }
                 desc = d;
@@ -654,11 +649,18 @@ fn header_types(m: &Model, out: &mut String) -> Result<(), String> {
     for name in &m.context_handles {
         let _ = writeln!(out, "typedef void *{name};");
     }
+    // The main file's types and the imported ones (the prelude's come from windows.h/rpc.h).
     let main: Vec<TypeId> = (0..m.types.len())
-        .filter(|&i| m.types[i].main && !m.types[i].prelude)
+        .filter(|&i| !m.types[i].prelude)
         .collect();
+    let mut enums = String::new();
+    let mut aggregates = String::new();
     for &id in &main {
         let t = &m.types[id];
+        let out = match &t.kind {
+            DefKind::Enum(_) => &mut enums,
+            _ => &mut aggregates,
+        };
         match &t.kind {
             DefKind::Enum(e) => {
                 let vs: Vec<String> = (e.variants.iter())
@@ -672,6 +674,7 @@ fn header_types(m: &Model, out: &mut String) -> Result<(), String> {
                     t.name
                 );
             }
+            DefKind::Alias(_) if m.c_typedefs.iter().any(|(n, _)| *n == t.name) => {}
             DefKind::Alias(ty) => {
                 let _ = writeln!(out, "typedef {};", c_member(m, ty, &t.name)?);
             }
@@ -686,6 +689,13 @@ fn header_types(m: &Model, out: &mut String) -> Result<(), String> {
             }
             DefKind::Pending => {}
         }
+    }
+    // Forward declarations, then the enums and the typedefs (which may name either), then the
+    // definitions.
+    out.push_str(&aggregates);
+    out.push_str(&enums);
+    for (_, line) in &m.c_typedefs {
+        let _ = writeln!(out, "{line}");
     }
     let mut done = vec![false; m.types.len()];
     for &id in &main {
@@ -718,7 +728,7 @@ fn define(
     out: &mut String,
     depth: usize,
 ) -> Result<(), String> {
-    if done[id] || depth > 64 {
+    if done[id] || depth > 64 || m.types[id].prelude {
         return Ok(());
     }
     done[id] = true;
@@ -946,7 +956,31 @@ impl<'m> Descs<'m> {
                 self.emit(&name, ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *)");
                 format!("&{name}")
             }
-            Ty::String { .. } => return Err("a fixed-size or [size_is] [string]".into()),
+            Ty::String {
+                wide,
+                fixed: None,
+                size: Some(e),
+            } => {
+                // `[string, size_is(n)] char s[]`: a conformant varying array of characters whose
+                // length is up to and with the NUL.
+                let unit = if *wide { Prim::U16 } else { Prim::U8 };
+                let ec = if *wide {
+                    "sizeof(WCHAR)"
+                } else {
+                    "sizeof(char)"
+                };
+                let elem = self.prim_desc(unit, ec)?;
+                let size = self.expr(Some(e), ctx)?;
+                let name = self.fresh();
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_ARRAY, .flags = MSRPC_DF_CONFORMANT | MSRPC_DF_VARYING | MSRPC_DF_STRING, .mem_size = {ec}, .inner = {elem}, .size_is = {size}"
+                    ),
+                );
+                format!("&{name}")
+            }
+            Ty::String { .. } => return Err("a fixed-size [string] array".into()),
             Ty::Int3264 { .. } => return Err("__int3264".into()),
             Ty::Handle => return Err("a handle_t member".into()),
         })
