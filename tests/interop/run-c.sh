@@ -203,7 +203,7 @@ if "$MSRPC_BIN" idl --lang c "$interop_root/crates/msrpc/idl/mgmt.idl" -o "$mgen
     "$mgen/mgmt_c.c" $flags -o "$work/mgmt_client" 2> "$work/mgmt_client.cc.log"; then
   ok "mgmt_client builds with cc -Wall -Werror from the C stubs of mgmt.idl"
   if samba_reference; then
-    run_driver -l samba-mgmt 60 "$work/mgmt_client" 127.0.0.1 135
+    run_driver -l samba-mgmt 60 "$work/mgmt_client" 127.0.0.1 135 samba
   else
     peer_missing "the C mgmt client against samba-dcerpcd (MSRPC_SAMBA_DIR unset; see scripts/peers/samba.sh)"
   fi
