@@ -546,3 +546,56 @@ fn mgmt_c_client_against_msrpc() {
     );
     assert!(!r.stderr.contains("Sanitizer"), "{}", r.stderr);
 }
+
+#[test]
+fn the_c_server_faults_bad_stubs_and_keeps_serving() {
+    // Every third truncation of valid SendBag and Unions requests (in the negotiated syntax) is
+    // faulted with RPC_X_BAD_STUB_DATA (1783) by the C server's engine; nothing crashes, and a
+    // valid call still succeeds afterwards.
+    let dir = scratch("rich-bad");
+    stubs(&idl(), None, &dir);
+    let server = build(&dir, "rich_server", "rich_s.c", &[]);
+    let (child, port) = start(&server, &dir, &[]);
+    let binding = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+    let iface = INTERFACE.syntax_id();
+    // The syntax the association negotiated (the bad stubs are cut from requests in it).
+    let negotiated = Arc::new(Mutex::new(None));
+    let n2 = negotiated.clone();
+    binding
+        .call_blocking(iface, 5, move |syntax, rep| {
+            *n2.lock().unwrap() = Some(syntax);
+            StringsRequest {
+                s: NdrString::from("x"),
+            }
+            .encode(syntax, rep)
+        })
+        .unwrap();
+    let syntax = negotiated.lock().unwrap().unwrap();
+    let requests: Vec<(u16, Vec<u8>)> = rust_requests(syntax)
+        .into_iter()
+        .filter(|(op, _)| matches!(op, 2 | 4))
+        .collect();
+    let mut statuses = Vec::new();
+    for (op, full) in &requests {
+        for cut in (0..full.len()).step_by(3) {
+            let bytes = full[..cut].to_vec();
+            let r = binding.call_blocking(iface, *op, move |s, _| {
+                assert_eq!(s, syntax, "one association, one syntax");
+                Ok(bytes)
+            });
+            statuses.push((*op, cut, r.map(|_| ()).map_err(|e| e.status())));
+        }
+    }
+    let ok = Client(&binding).strings_blocking(StringsRequest {
+        s: NdrString::from("still here"),
+    });
+    stop(child);
+    for (op, cut, s) in &statuses {
+        assert_eq!(
+            *s,
+            Err(Win32Status(1783)),
+            "{syntax:?}: opnum {op} cut at {cut} bytes"
+        );
+    }
+    assert_eq!(ok.unwrap().return_value, 10);
+}
