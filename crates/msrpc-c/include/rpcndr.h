@@ -55,10 +55,71 @@ typedef struct _MSRPC_TYPE {
     unsigned short mem_size;  /* sizeof the C object */
 } MSRPC_TYPE;
 
+/* Constructed types (MSRPC_T_DESC parameters): a graph of descriptors, one per named type and
+ * one per use of an array, pointer or non-encapsulated union (whose size_is / length_is /
+ * switch_is belong to the use). Every C size and offset is sizeof / offsetof; the expressions are
+ * C functions the generator writes, evaluated on the struct holding the member (`base`) or on the
+ * operation's arguments (`args`, as the client stub passes them). */
+#define MSRPC_T_DESC 6u     /* MSRPC_PARAM.desc describes the parameter (its pointee if BYREF) */
+
+#define MSRPC_D_INT 1u      /* wire_size 1, 2, 4, 8; MSRPC_DF_SIGNED */
+#define MSRPC_D_FLOAT 2u    /* mem_size 4 or 8 */
+#define MSRPC_D_ENUM 3u     /* 16 bits at NDR20, 32 at NDR64; MSRPC_DF_V1ENUM: always 32 */
+#define MSRPC_D_STRING 4u   /* [string]: the characters (wire_size 1 or 2 per unit), NUL-terminated */
+#define MSRPC_D_POINTER 5u  /* MSRPC_DF_REF / UNIQUE / FULL; inner: the pointee */
+#define MSRPC_D_STRUCT 6u   /* count fields */
+#define MSRPC_D_ARRAY 7u    /* inner: element (mem_size: the element's sizeof); count: fixed size */
+#define MSRPC_D_UNION 8u    /* inner: discriminant; count arms; MSRPC_DF_ENCAPSULATED */
+#define MSRPC_D_CONTEXT 9u  /* [context_handle] (a void * in C; 20 bytes on the wire) */
+
+#define MSRPC_DF_SIGNED 0x1u
+#define MSRPC_DF_V1ENUM 0x2u
+#define MSRPC_DF_REF 0x4u
+#define MSRPC_DF_UNIQUE 0x8u
+#define MSRPC_DF_FULL 0x10u
+#define MSRPC_DF_CONFORMANT 0x20u
+#define MSRPC_DF_VARYING 0x40u
+#define MSRPC_DF_ENCAPSULATED 0x80u
+#define MSRPC_DF_STRING 0x100u /* a conformant varying array of characters: its length runs to the NUL */
+
+typedef long long (*MSRPC_EXPR)(const void *base, void *const *args);
+typedef struct _MSRPC_TYPEDESC MSRPC_TYPEDESC;
+
+typedef struct _MSRPC_FIELD {
+    const char *name;
+    unsigned int offset; /* offsetof */
+    const MSRPC_TYPEDESC *type;
+} MSRPC_FIELD;
+
+typedef struct _MSRPC_ARM {
+    long long value;
+    unsigned int is_default;
+    const MSRPC_TYPEDESC *type; /* NULL: an empty arm */
+} MSRPC_ARM;
+
+struct _MSRPC_TYPEDESC {
+    unsigned short kind;
+    unsigned short flags;
+    unsigned int wire_size;
+    unsigned int mem_size;
+    unsigned int count;
+    const MSRPC_TYPEDESC *inner;
+    const MSRPC_FIELD *fields;
+    const MSRPC_ARM *arms;
+    MSRPC_EXPR size_is;
+    MSRPC_EXPR length_is;
+    MSRPC_EXPR first_is;
+    MSRPC_EXPR switch_is;
+    unsigned int disc_offset; /* encapsulated union: offsetof the discriminant */
+    unsigned int arm_offset;  /* encapsulated union: offsetof the union member */
+    const char *name;
+};
+
 typedef struct _MSRPC_PARAM {
     const char *name;
     unsigned int flags;
     MSRPC_TYPE type;
+    const MSRPC_TYPEDESC *desc; /* MSRPC_T_DESC only */
 } MSRPC_PARAM;
 
 typedef struct _MSRPC_PROC {

@@ -26,6 +26,7 @@ const T_HANDLE: u16 = 1;
 const T_INT: u16 = 2;
 const T_STRING: u16 = 3;
 const T_FLOAT: u16 = 4;
+const T_DESC: u16 = 6;
 
 const TF_SIGNED: u16 = 0x1;
 const TF_UNIQUE: u16 = 0x2;
@@ -50,6 +51,7 @@ pub(crate) struct MsrpcParam {
     name: *const c_char,
     flags: u32,
     ty: MsrpcType,
+    desc: *const crate::rich::TypeDesc,
 }
 
 /// `MSRPC_PROC`.
@@ -143,6 +145,8 @@ pub(crate) unsafe fn load_all(
 pub(crate) struct P {
     flags: u32,
     ty: MsrpcType,
+    /// A constructed type's descriptor root (`T_DESC`; see rich.rs).
+    root: u32,
 }
 
 impl P {
@@ -163,6 +167,10 @@ impl P {
     }
     pub(crate) fn is_string(&self) -> bool {
         self.ty.kind == T_STRING
+    }
+    /// A constructed type: its descriptor root.
+    pub(crate) fn rich_root(&self) -> Option<u32> {
+        (self.ty.kind == T_DESC).then_some(self.root)
     }
 }
 
@@ -189,6 +197,8 @@ pub(crate) enum Val {
     /// A `[unique]` string: NULL or not.
     UStr8(Option<Vec<u8>>),
     UStr16(Option<Vec<u16>>),
+    /// A constructed type (descriptor root, value).
+    Rich(u32, crate::rich::V),
 }
 
 /// The reply of an operation, decoded: out values in parameter order, then the return value.
@@ -243,14 +253,22 @@ impl Op {
                 T_INT => int_ok(&p.ty),
                 T_FLOAT => matches!(p.ty.mem_size, 4 | 8),
                 T_STRING => matches!(p.ty.wire_size, 1 | 2),
+                T_DESC => true,
                 _ => false,
             };
             if !ok {
                 return Err(RPC_S_INVALID_ARG);
             }
+            let root = if p.ty.kind == T_DESC {
+                // SAFETY: the generated descriptor of this parameter.
+                unsafe { crate::rich::load(p.desc) }?
+            } else {
+                0
+            };
             params.push(P {
                 flags: p.flags,
                 ty: p.ty,
+                root,
             });
         }
         Ok(Op {
@@ -326,6 +344,14 @@ impl Op {
                 sinks.outs.push((*p, at as usize));
             }
             if p.flags & P_IN != 0 {
+                if p.ty.kind == T_DESC {
+                    // SAFETY: `at` is the C object the descriptor describes; args the stub's.
+                    let v = unsafe {
+                        crate::rich::read_top(p.root, at, args, crate::rich::Side::Client, &[])
+                    }?;
+                    vals.push(Val::Rich(p.root, v));
+                    continue;
+                }
                 // SAFETY: `at` points to a C value of the type the table describes.
                 vals.push(unsafe { read_val(p, at) }?);
             }
@@ -428,8 +454,10 @@ pub(crate) unsafe fn read_val(p: &P, at: *const u8) -> Result<Val, i32> {
 /// Encodes the `[in]` values (each a top-level parameter) in the negotiated syntax.
 pub(crate) fn encode(vals: &[Val], syntax: Syntax, rep: DataRep) -> msrpc_ndr::Result<Vec<u8>> {
     let mut e = Encoder::new(syntax, rep);
+    let nodes = crate::rich::nodes();
     for v in vals {
         match v {
+            Val::Rich(root, v) => crate::rich::encode_param(&nodes, *root, v, &mut e)?,
             Val::U(x, 1) => e.encode_param(&(*x as u8))?,
             Val::U(x, 2) => e.encode_param(&(*x as u16))?,
             Val::U(x, 4) => e.encode_param(&(*x as u32))?,
@@ -472,7 +500,12 @@ pub(crate) fn decode_values(
 ) -> msrpc_ndr::Result<Outs> {
     let mut d = Decoder::with_limits(stub, syntax, rep, limits);
     let mut out = Vec::with_capacity(plan.len());
+    let mut rich = crate::rich::Dec::new();
     for p in plan {
+        if p.ty.kind == T_DESC {
+            out.push(Val::Rich(p.root, rich.param(p.root, &mut d)?));
+            continue;
+        }
         let signed = p.ty.flags & TF_SIGNED != 0;
         let v = match (p.ty.kind, p.ty.wire_size, signed) {
             (T_INT, 1, false) => Val::U(u64::from(d.decode_param::<u8>()?), 1),
@@ -534,6 +567,12 @@ pub(crate) unsafe fn store(sinks: &Sinks, outs: &[Val], ret: *mut c_void) {
 /// # Safety
 /// `at` is a writable C object of `p.ty`.
 pub(crate) unsafe fn write_val(p: &P, at: *mut u8, v: &Val) {
+    if let Val::Rich(root, v) = v {
+        // SAFETY: `at` is the caller's C object of this type; [out] pointees are allocated.
+        let _ =
+            unsafe { crate::rich::Writer::new(crate::rich::Side::Client).write_top(*root, at, v) };
+        return;
+    }
     let n: i128 = match v {
         Val::U(x, _) => i128::from(*x),
         Val::I(x, _) => i128::from(*x),
@@ -645,6 +684,7 @@ mod tests {
                 wire_size: 4,
                 mem_size: 8,
             },
+            root: 0,
         };
         let ok: u64 = 0xFFFF_FFFF;
         // SAFETY: a u64 on the stack, 8 readable bytes.

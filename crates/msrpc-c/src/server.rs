@@ -180,6 +180,22 @@ struct Frame {
     /// (param, address of its [out] pointee) in order.
     outs: Vec<(P, *mut u8)>,
     ret_p: Option<P>,
+    /// Constructed-type storage (descriptor root, object), from `MIDL_user_allocate`: freed
+    /// with its pointees when the frame goes (rich.rs).
+    rich: Vec<(u32, *mut u8)>,
+    /// Context handles that came in (address of their C object, UUID), for closing.
+    ctx_in: Vec<(usize, u128)>,
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        for (root, at) in self.rich.drain(..) {
+            // SAFETY: at is this frame's allocation for root; its pointers are NULL or
+            // MIDL_user_allocate'd (by the engine or the manager).
+            unsafe { crate::rich::free_pointees(root, at) };
+            crate::rich::free_top(at);
+        }
+    }
 }
 
 // SAFETY: the raw pointers in a Frame point only into the Frame's own heap allocations (slots,
@@ -200,8 +216,11 @@ impl Frame {
             args: Vec::with_capacity(n),
             outs: Vec::new(),
             ret_p: params.iter().find(|p| p.is_return()).copied(),
+            rich: Vec::new(),
+            ctx_in: Vec::new(),
         };
         let mut vals = vals.into_iter();
+        let mut out_only: Vec<(usize, usize, u32)> = Vec::new();
         for (i, p) in params.iter().filter(|p| !p.is_return()).enumerate() {
             let slot = f.slots[i].as_mut_ptr().cast::<u8>();
             f.args.push(slot.cast());
@@ -216,6 +235,40 @@ impl Frame {
             } else {
                 None
             };
+            if let Some(root) = p.rich_root() {
+                let v = match v {
+                    Some(Val::Rich(_, v)) => Some(v),
+                    _ => None,
+                };
+                if v.is_none() && p.is_byref() {
+                    // [out]-only: sized once every parameter is in place (below).
+                    out_only.push((i, f.outs.len(), root));
+                    f.outs.push((*p, std::ptr::null_mut()));
+                    continue;
+                }
+                let at = crate::rich::alloc_for(root, v.as_ref())?;
+                f.rich.push((root, at));
+                if let Some(v) = &v {
+                    let mut w = crate::rich::Writer::new(crate::rich::Side::Server);
+                    // SAFETY: at is a fresh zeroed allocation sized for v.
+                    let r = unsafe { w.write_top(root, at, v) };
+                    f.ctx_in.append(&mut w.ctx_in);
+                    r?;
+                }
+                if p.is_out() {
+                    f.outs.push((*p, at));
+                }
+                if p.is_byref() {
+                    // SAFETY: slot is writable (this frame's).
+                    unsafe { slot.cast::<usize>().write(at as usize) };
+                } else {
+                    // A constructed value by value: the manager's argument is the object.
+                    if let Some(a) = f.args.last_mut() {
+                        *a = at.cast();
+                    }
+                }
+                continue;
+            }
             if p.is_string() {
                 let ptr: usize = match v {
                     Some(Val::Str8(Some(mut s)) | Val::UStr8(Some(mut s))) => {
@@ -252,13 +305,43 @@ impl Frame {
                 unsafe { engine::write_val(p, slot, v) };
             }
         }
+        f.place_out_only(out_only)?;
         Ok(f)
+    }
+
+    /// Allocates the `[out]`-only constructed parameters once the others are in place (their
+    /// `size_is` may name any parameter). Their `[out]` order is kept.
+    fn place_out_only(&mut self, out_only: Vec<(usize, usize, u32)>) -> Result<(), i32> {
+        for (i, k, root) in out_only {
+            // SAFETY: every argument of the frame is in place.
+            let at = unsafe { crate::rich::alloc_out(root, self.args.as_ptr()) }?;
+            self.rich.push((root, at));
+            let slot = self.slots[i].as_mut_ptr().cast::<usize>();
+            // SAFETY: slot is this frame's, writable.
+            unsafe { slot.write(at as usize) };
+            self.outs[k].1 = at;
+        }
+        Ok(())
     }
 
     /// The `[out]` values and the return value, read back after the manager ran.
     fn outs(&self) -> Result<Vec<Val>, i32> {
         let mut v = Vec::new();
         for (p, at) in &self.outs {
+            if let Some(root) = p.rich_root() {
+                // SAFETY: at is this frame's object for root; args are the frame's arguments.
+                let r = unsafe {
+                    crate::rich::read_top(
+                        root,
+                        *at,
+                        self.args.as_ptr(),
+                        crate::rich::Side::Server,
+                        &self.ctx_in,
+                    )
+                }?;
+                v.push(Val::Rich(root, r));
+                continue;
+            }
             // SAFETY: at is this frame's pointee storage for p, initialised (zero or the manager's).
             v.push(unsafe { engine::read_val(p, *at) }?);
         }

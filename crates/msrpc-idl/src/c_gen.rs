@@ -93,17 +93,27 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
         }
     }
     let mut cl = banner.clone();
-    let _ = write!(cl, "#include <string.h>\n#include \"{stem}.h\"\n");
+    let _ = write!(
+        cl,
+        "#include <stddef.h>\n#include <string.h>\n#include \"{stem}.h\"\n"
+    );
     let mut sv = banner;
-    let _ = write!(sv, "#include <string.h>\n#include \"{stem}.h\"\n");
+    let _ = write!(
+        sv,
+        "#include <stddef.h>\n#include <string.h>\n#include \"{stem}.h\"\n"
+    );
 
+    header_types(m, &mut h)
+        .map_err(|e| format!("msrpc idl --lang c: {e} is not supported by the C stubs yet"))?;
     for itf in &m.interfaces {
+        let mut descs = Descs::new(m, &itf.name);
         let ops = itf
             .ops
             .iter()
             .enumerate()
-            .map(|(i, op)| c_op(m, itf, op, i))
+            .map(|(i, op)| c_op(m, itf, op, i, &mut descs))
             .collect::<Result<Vec<_>, _>>()?;
+        let desc_text = descs.text();
         let (maj, min) = itf.version;
         let spec = format!("{}_v{maj}_{min}", itf.name);
         let _ = writeln!(h, "\n/* interface {} {}.{} */", itf.name, maj, min);
@@ -117,7 +127,7 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
         let _ = writeln!(h, "extern RPC_IF_HANDLE {spec}_s_ifspec;");
 
         // The tables, in both files (each is compiled on its own).
-        let tables = tables(itf, &ops);
+        let tables = format!("{desc_text}{}", tables(itf, &ops));
         let implicit = match &itf.binding {
             Binding::Implicit(hname) => format!("&{hname}"),
             _ => "NULL".into(),
@@ -380,7 +390,13 @@ fn split_decl(decl: &str) -> (String, usize, String) {
     (head.to_string(), ptrs, name[ptrs..].to_string())
 }
 
-fn c_op(m: &Model, itf: &Interface, op: &Operation, index: usize) -> Result<COp, String> {
+fn c_op(
+    m: &Model,
+    itf: &Interface,
+    op: &Operation,
+    index: usize,
+    descs: &mut Descs<'_>,
+) -> Result<COp, String> {
     let unsupported = |what: &str| {
         format!(
             "msrpc idl --lang c: {}::{}: {what} is not supported by the C stubs yet",
@@ -409,6 +425,26 @@ fn c_op(m: &Model, itf: &Interface, op: &Operation, index: usize) -> Result<COp,
             }
         }
     }
+    // Where each model parameter is among the C arguments, with its C type (for expressions).
+    let shift = params.len();
+    let mut pctx: Vec<(usize, String)> = Vec::new();
+    for (i, p) in op.params.iter().enumerate() {
+        let ct = match &p.c_decl {
+            Some(d) => {
+                let (base, ptrs, _) = split_decl(d);
+                format!(
+                    "{base}{}",
+                    if ptrs > 0 {
+                        " ".to_string() + &"*".repeat(ptrs)
+                    } else {
+                        String::new()
+                    }
+                )
+            }
+            None => "void *".into(),
+        };
+        pctx.push((i + shift, ct));
+    }
     for p in &op.params {
         let decl = p
             .c_decl
@@ -423,6 +459,7 @@ fn c_op(m: &Model, itf: &Interface, op: &Operation, index: usize) -> Result<COp,
                 String::new()
             }
         );
+        let mut desc = String::from("NULL");
         let mut flags = Vec::new();
         if p.is_in {
             flags.push("MSRPC_P_IN");
@@ -442,15 +479,34 @@ fn c_op(m: &Model, itf: &Interface, op: &Operation, index: usize) -> Result<COp,
                 fixed: None,
                 size: None,
             } if p.by_ref && p.is_in && !p.is_out => string_row(*wide, false, &c_type),
-            Ty::Ptr(PtrKind::Unique, inner) if !p.by_ref && p.is_in && !p.is_out => {
-                match &**inner {
-                    Ty::String {
-                        wide,
-                        fixed: None,
-                        size: None,
-                    } => string_row(*wide, true, &c_type),
-                    _ => return Err(unsupported(&format!("the [unique] pointer `{}`", p.name))),
+            Ty::Ptr(PtrKind::Unique, inner)
+                if !p.by_ref
+                    && p.is_in
+                    && !p.is_out
+                    && matches!(
+                        &**inner,
+                        Ty::String {
+                            fixed: None,
+                            size: None,
+                            ..
+                        }
+                    ) =>
+            {
+                let Ty::String { wide, .. } = &**inner else {
+                    unreachable!("matched above")
+                };
+                string_row(*wide, true, &c_type)
+            }
+            ty if as_prim(m, ty).is_none() || (!p.by_ref && ptrs != 0) => {
+                let d = descs
+                    .desc(ty, &ExprCtx::Params(&pctx), 0)
+                    .map_err(|e| unsupported(&format!("{e} in parameter `{}`", p.name)))?;
+                // An array parameter (`long a[]`) is a pointer to its elements in C.
+                if p.by_ref || (ptrs > 0 && is_conformant_top(ty)) || matches!(ty, Ty::Array(_)) {
+                    flags.push("MSRPC_P_BYREF");
                 }
+                desc = d;
+                format!("{{ MSRPC_T_DESC, 0, 0, sizeof({c_type}) }}")
             }
             ty => {
                 let Some(prim) = as_prim(m, ty) else {
@@ -484,7 +540,7 @@ fn c_op(m: &Model, itf: &Interface, op: &Operation, index: usize) -> Result<COp,
             decl,
             name: name.clone(),
             c_type,
-            row: format!("{{ \"{name}\", {}, {ty_row} }}", flags.join(" | ")),
+            row: format!("{{ \"{name}\", {}, {ty_row}, {desc} }}", flags.join(" | ")),
         });
     }
     let ret = match &op.ret {
@@ -522,4 +578,619 @@ fn string_row(wide: bool, unique: bool, c_type: &str) -> String {
         if unique { "MSRPC_TF_UNIQUE" } else { "0" },
         if wide { 2 } else { 1 }
     )
+}
+
+// ---- constructed types: header typedefs and descriptor tables ----------------------------------
+
+/// The C spelling of a primitive, as MIDL's headers spell the IDL type.
+fn prim_c(p: Prim) -> &'static str {
+    match p {
+        Prim::Bool => "boolean",
+        Prim::U8 => "unsigned char",
+        Prim::I8 => "small",
+        Prim::U16 => "unsigned short",
+        Prim::I16 => "short",
+        Prim::U32 => "unsigned long",
+        Prim::I32 => "long",
+        Prim::U64 => "MIDL_uhyper",
+        Prim::I64 => "hyper",
+        Prim::F32 => "float",
+        Prim::F64 => "double",
+    }
+}
+
+/// The C type of a value of `ty` (not an array: see [`c_member`]).
+fn c_ty(m: &Model, ty: &Ty) -> Result<String, String> {
+    Ok(match ty {
+        Ty::Prim(p) => prim_c(*p).to_string(),
+        Ty::Def(id) | Ty::Union(id, _) => m.types[*id].name.clone(),
+        Ty::Ptr(_, inner) => match &**inner {
+            Ty::String { wide: false, .. } => "char *".into(),
+            Ty::String { wide: true, .. } => "WCHAR *".into(),
+            Ty::Array(a) => format!("{} *", c_ty(m, &a.elem)?),
+            t => format!("{} *", c_ty(m, t)?),
+        },
+        Ty::ContextHandle => "void *".into(),
+        Ty::Handle => "handle_t".into(),
+        Ty::Int3264 { signed: true } => "INT_PTR".into(),
+        Ty::Int3264 { signed: false } => "UINT_PTR".into(),
+        Ty::String { .. } | Ty::Array(_) => {
+            return Err("an inline array or string outside a structure member".into());
+        }
+    })
+}
+
+/// A structure or union member's declaration (`short vary[8]`, `long data[1]`, `POINT2 *points`).
+fn c_member(m: &Model, ty: &Ty, name: &str) -> Result<String, String> {
+    Ok(match ty {
+        Ty::Array(a) => {
+            let n = match a.size {
+                ArraySize::Fixed(n) => n,
+                // A conformant member is the structure's last: MIDL declares it with one element.
+                ArraySize::Conformant(_) => 1,
+            };
+            format!("{} {name}[{n}]", c_ty(m, &a.elem)?)
+        }
+        Ty::String { .. } => return Err(format!("the inline [string] member `{name}`")),
+        t => {
+            let c = c_ty(m, t)?;
+            if c.ends_with('*') {
+                format!("{c}{name}")
+            } else {
+                format!("{c} {name}")
+            }
+        }
+    })
+}
+
+/// The types the header defines: the main file's structures, unions, enums and aliases, in an
+/// order where every by-value member's type comes first.
+fn header_types(m: &Model, out: &mut String) -> Result<(), String> {
+    for name in &m.context_handles {
+        let _ = writeln!(out, "typedef void *{name};");
+    }
+    // The main file's types and the imported ones (the prelude's come from windows.h/rpc.h).
+    let main: Vec<TypeId> = (0..m.types.len())
+        .filter(|&i| !m.types[i].prelude)
+        .collect();
+    let mut enums = String::new();
+    let mut aggregates = String::new();
+    for &id in &main {
+        let t = &m.types[id];
+        let out = match &t.kind {
+            DefKind::Enum(_) => &mut enums,
+            _ => &mut aggregates,
+        };
+        match &t.kind {
+            DefKind::Enum(e) => {
+                let vs: Vec<String> = (e.variants.iter())
+                    .map(|(n, v)| format!("{n} = {v}"))
+                    .collect();
+                let _ = writeln!(
+                    out,
+                    "typedef enum {} {{ {} }} {};",
+                    tag(&t.name),
+                    vs.join(", "),
+                    t.name
+                );
+            }
+            DefKind::Alias(_) if m.c_typedefs.iter().any(|(n, _)| *n == t.name) => {}
+            DefKind::Alias(ty) => {
+                let _ = writeln!(out, "typedef {};", c_member(m, ty, &t.name)?);
+            }
+            DefKind::Struct(_) => {
+                let _ = writeln!(out, "typedef struct {} {};", tag(&t.name), t.name);
+            }
+            DefKind::Union(u) if u.encapsulated.is_some() => {
+                let _ = writeln!(out, "typedef struct {} {};", tag(&t.name), t.name);
+            }
+            DefKind::Union(_) => {
+                let _ = writeln!(out, "typedef union {} {};", tag(&t.name), t.name);
+            }
+            DefKind::Pending => {}
+        }
+    }
+    // Forward declarations, then the enums and the typedefs (which may name either), then the
+    // definitions.
+    out.push_str(&aggregates);
+    out.push_str(&enums);
+    for (_, line) in &m.c_typedefs {
+        let _ = writeln!(out, "{line}");
+    }
+    let mut done = vec![false; m.types.len()];
+    for &id in &main {
+        define(m, id, &mut done, out, 0)?;
+    }
+    Ok(())
+}
+
+fn tag(name: &str) -> String {
+    if name.starts_with('_') {
+        format!("{name}_")
+    } else {
+        format!("_{name}")
+    }
+}
+
+/// By-value type dependencies of a member.
+fn by_value_deps(ty: &Ty, out: &mut Vec<TypeId>) {
+    match ty {
+        Ty::Def(id) | Ty::Union(id, _) => out.push(*id),
+        Ty::Array(a) => by_value_deps(&a.elem, out),
+        _ => {}
+    }
+}
+
+fn define(
+    m: &Model,
+    id: TypeId,
+    done: &mut [bool],
+    out: &mut String,
+    depth: usize,
+) -> Result<(), String> {
+    if done[id] || depth > 64 || m.types[id].prelude {
+        return Ok(());
+    }
+    done[id] = true;
+    let t = &m.types[id];
+    let mut deps = Vec::new();
+    match &t.kind {
+        DefKind::Struct(s) => s
+            .fields
+            .iter()
+            .for_each(|f| by_value_deps(&f.ty, &mut deps)),
+        DefKind::Union(u) => (u.arms.iter().filter_map(|a| a.field.as_ref()))
+            .for_each(|f| by_value_deps(&f.ty, &mut deps)),
+        _ => return Ok(()),
+    }
+    for d in deps {
+        define(m, d, done, out, depth + 1)?;
+    }
+    match &t.kind {
+        DefKind::Struct(s) => {
+            let _ = writeln!(out, "struct {} {{", tag(&t.name));
+            for f in &s.fields {
+                let _ = writeln!(out, "    {};", c_member(m, &f.ty, &f.name)?);
+            }
+            if s.fields.is_empty() {
+                out.push_str("    char msrpc_empty;\n");
+            }
+            out.push_str("};\n");
+        }
+        DefKind::Union(u) => {
+            let mut arms = String::new();
+            for f in u.arms.iter().filter_map(|a| a.field.as_ref()) {
+                let _ = writeln!(arms, "        {};", c_member(m, &f.ty, &f.name)?);
+            }
+            if arms.is_empty() {
+                arms.push_str("        char msrpc_empty;\n");
+            }
+            match &u.encapsulated {
+                Some((disc, uname)) => {
+                    let dty = match u.switch_enum {
+                        Some(e) => m.types[e].name.clone(),
+                        None => prim_c(u.switch_type).to_string(),
+                    };
+                    let _ = writeln!(
+                        out,
+                        "struct {} {{\n    {dty} {disc};\n    union {{\n{arms}    }} {uname};\n}};",
+                        tag(&t.name)
+                    );
+                }
+                None => {
+                    let _ = writeln!(out, "union {} {{\n{arms}}};", tag(&t.name));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Where a conformance or switch expression finds its operands.
+enum ExprCtx<'a> {
+    /// Members of the C structure `name`.
+    Struct(&'a str, &'a [Field]),
+    /// The operation's parameters: (C argument index, C type) per model parameter.
+    Params(&'a [(usize, String)]),
+    None,
+}
+
+/// The descriptor tables of one interface.
+struct Descs<'m> {
+    m: &'m Model,
+    prefix: String,
+    fwd: String,
+    funcs: String,
+    body: String,
+    named: std::collections::HashMap<TypeId, String>,
+    arms_done: std::collections::HashSet<TypeId>,
+    n: usize,
+}
+
+impl<'m> Descs<'m> {
+    fn new(m: &'m Model, prefix: &str) -> Self {
+        Descs {
+            m,
+            prefix: prefix.to_string(),
+            fwd: String::new(),
+            funcs: String::new(),
+            body: String::new(),
+            named: Default::default(),
+            arms_done: Default::default(),
+            n: 0,
+        }
+    }
+
+    fn fresh(&mut self) -> String {
+        self.n += 1;
+        format!("{}__d{}", self.prefix, self.n)
+    }
+
+    fn emit(&mut self, name: &str, init: &str) {
+        let _ = writeln!(self.fwd, "static const MSRPC_TYPEDESC {name};");
+        let _ = writeln!(
+            self.body,
+            "static const MSRPC_TYPEDESC {name} = {{ {init} }};"
+        );
+    }
+
+    /// A C function computing `e`, or `NULL`.
+    fn expr(&mut self, e: Option<&CExpr>, ctx: &ExprCtx<'_>) -> Result<String, String> {
+        let Some(e) = e else {
+            return Ok("NULL".into());
+        };
+        let text = match ctx {
+            ExprCtx::Struct(sname, fields) => {
+                let val = |i: usize, deref: bool| -> Option<String> {
+                    let f = fields.get(i)?;
+                    Some(if deref {
+                        format!("(s->{0} ? (long long)*s->{0} : 0)", f.name)
+                    } else {
+                        format!("(long long)s->{}", f.name)
+                    })
+                };
+                let body = c_expr(e, &val).ok_or("an expression naming an unknown member")?;
+                format!(
+                    "const {sname} *s = (const {sname} *)msrpc_base; (void)msrpc_args; return {body};"
+                )
+            }
+            ExprCtx::Params(ps) => {
+                let val = |i: usize, deref: bool| -> Option<String> {
+                    let (k, ct) = ps.get(i)?;
+                    Some(if deref {
+                        format!(
+                            "(*({ct} *)msrpc_args[{k}] ? (long long)**({ct} *)msrpc_args[{k}] : 0)"
+                        )
+                    } else {
+                        format!("(long long)*({ct} *)msrpc_args[{k}]")
+                    })
+                };
+                let body = c_expr(e, &val).ok_or("an expression naming an unknown parameter")?;
+                format!("(void)msrpc_base; return {body};")
+            }
+            ExprCtx::None => return Err("a conformance expression out of context".into()),
+        };
+        self.n += 1;
+        let name = format!("{}__e{}", self.prefix, self.n);
+        let _ = writeln!(
+            self.funcs,
+            "static long long {name}(const void *msrpc_base, void *const *msrpc_args) {{ {text} }}"
+        );
+        Ok(name)
+    }
+
+    /// The descriptor of `ty` used in `ctx`: `&name`.
+    fn desc(&mut self, ty: &Ty, ctx: &ExprCtx<'_>, depth: usize) -> Result<String, String> {
+        if depth > 64 {
+            return Err("types nested too deeply".into());
+        }
+        let m = self.m;
+        Ok(match ty {
+            Ty::Prim(p) => self.prim_desc(*p, &format!("sizeof({})", prim_c(*p)))?,
+            Ty::Def(id) => match &m.types[*id].kind {
+                DefKind::Alias(t) => self.desc(t, ctx, depth + 1)?,
+                _ => format!("&{}", self.named(*id, depth + 1)?),
+            },
+            Ty::Union(id, sw) => {
+                let DefKind::Union(u) = &m.types[*id].kind else {
+                    return Err("a switch on a non-union".into());
+                };
+                let arms = self.arms(*id, u, depth + 1)?;
+                let disc = self.disc(u, depth + 1)?;
+                let sw = self.expr(Some(sw), ctx)?;
+                let name = self.fresh();
+                let tname = &m.types[*id].name;
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_UNION, .mem_size = sizeof({tname}), .count = {}, .inner = {disc}, .arms = {arms}, .switch_is = {sw}, .name = \"{tname}\"",
+                        u.arms.len()
+                    ),
+                );
+                format!("&{name}")
+            }
+            Ty::Ptr(k, inner) => {
+                let inner = self.desc(inner, ctx, depth + 1)?;
+                let name = self.fresh();
+                let flag = match k {
+                    PtrKind::Ref => "MSRPC_DF_REF",
+                    PtrKind::Unique => "MSRPC_DF_UNIQUE",
+                    PtrKind::Full => "MSRPC_DF_FULL",
+                };
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_POINTER, .flags = {flag}, .mem_size = sizeof(void *), .inner = {inner}"
+                    ),
+                );
+                format!("&{name}")
+            }
+            Ty::Array(a) => {
+                let elem = self.desc(&a.elem, ctx, depth + 1)?;
+                let ec = format!("sizeof({})", c_ty(m, &a.elem)?);
+                self.array_desc(a, elem, &ec, ctx)?
+            }
+            Ty::String {
+                wide,
+                fixed: None,
+                size: None,
+            } => {
+                let name = self.fresh();
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_STRING, .wire_size = {}, .mem_size = {}",
+                        if *wide { 2 } else { 1 },
+                        if *wide {
+                            "sizeof(WCHAR)"
+                        } else {
+                            "sizeof(char)"
+                        }
+                    ),
+                );
+                format!("&{name}")
+            }
+            Ty::ContextHandle => {
+                let name = self.fresh();
+                self.emit(&name, ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *)");
+                format!("&{name}")
+            }
+            Ty::String {
+                wide,
+                fixed: None,
+                size: Some(e),
+            } => {
+                // `[string, size_is(n)] char s[]`: a conformant varying array of characters whose
+                // length is up to and with the NUL.
+                let unit = if *wide { Prim::U16 } else { Prim::U8 };
+                let ec = if *wide {
+                    "sizeof(WCHAR)"
+                } else {
+                    "sizeof(char)"
+                };
+                let elem = self.prim_desc(unit, ec)?;
+                let size = self.expr(Some(e), ctx)?;
+                let name = self.fresh();
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_ARRAY, .flags = MSRPC_DF_CONFORMANT | MSRPC_DF_VARYING | MSRPC_DF_STRING, .mem_size = {ec}, .inner = {elem}, .size_is = {size}"
+                    ),
+                );
+                format!("&{name}")
+            }
+            Ty::String { .. } => return Err("a fixed-size [string] array".into()),
+            Ty::Int3264 { .. } => return Err("__int3264".into()),
+            Ty::Handle => return Err("a handle_t member".into()),
+        })
+    }
+
+    fn prim_desc(&mut self, p: Prim, size: &str) -> Result<String, String> {
+        let name = self.fresh();
+        let init = match p {
+            Prim::F32 | Prim::F64 => format!(".kind = MSRPC_D_FLOAT, .mem_size = {size}"),
+            _ => {
+                let (_, signed, wire) = prim_shape(p);
+                format!(
+                    ".kind = MSRPC_D_INT, .flags = {}, .wire_size = {wire}, .mem_size = {size}",
+                    if signed { "MSRPC_DF_SIGNED" } else { "0" }
+                )
+            }
+        };
+        self.emit(&name, &init);
+        Ok(format!("&{name}"))
+    }
+
+    /// An array's descriptor; `ec` is the element's C size expression.
+    fn array_desc(
+        &mut self,
+        a: &Array,
+        elem: String,
+        ec: &str,
+        ctx: &ExprCtx<'_>,
+    ) -> Result<String, String> {
+        let (conf, count, size) = match &a.size {
+            ArraySize::Fixed(n) => (false, *n, None),
+            ArraySize::Conformant(e) => (true, 0, Some(e)),
+        };
+        let size = self.expr(size, ctx)?;
+        let length = self.expr(a.length.as_ref(), ctx)?;
+        let first = if a.length.is_some() {
+            self.expr(a.first.as_ref(), ctx)?
+        } else {
+            "NULL".into()
+        };
+        let mut flags = Vec::new();
+        if conf {
+            flags.push("MSRPC_DF_CONFORMANT");
+        }
+        if a.length.is_some() {
+            flags.push("MSRPC_DF_VARYING");
+        }
+        if flags.is_empty() {
+            flags.push("0");
+        }
+        let name = self.fresh();
+        self.emit(
+            &name,
+            &format!(
+                ".kind = MSRPC_D_ARRAY, .flags = {}, .mem_size = {ec}, .count = {count}, .inner = {elem}, .size_is = {size}, .length_is = {length}, .first_is = {first}",
+                flags.join(" | ")
+            ),
+        );
+        Ok(format!("&{name}"))
+    }
+
+    fn disc(&mut self, u: &UnionDef, depth: usize) -> Result<String, String> {
+        match u.switch_enum {
+            Some(e) => Ok(format!("&{}", self.named(e, depth)?)),
+            None => self.desc(&Ty::Prim(u.switch_type), &ExprCtx::None, depth),
+        }
+    }
+
+    fn arms(&mut self, id: TypeId, u: &UnionDef, depth: usize) -> Result<String, String> {
+        let key = format!("{}__arms_{}", self.prefix, self.m.types[id].name);
+        if !self.arms_done.insert(id) {
+            return Ok(key);
+        }
+        // Declare it (sized) before the members: a union may reach itself through a pointer.
+        let rows_n: usize = (u.arms.iter())
+            .map(|a| a.cases.len() + usize::from(a.default))
+            .sum();
+        let _ = writeln!(self.fwd, "static const MSRPC_ARM {key}[{}];", rows_n.max(1));
+        let mut rows = Vec::new();
+        for a in &u.arms {
+            let d = match &a.field {
+                Some(f) => self.desc(&f.ty, &ExprCtx::None, depth + 1)?,
+                None => "NULL".into(),
+            };
+            if a.default {
+                rows.push(format!("{{ 0, 1, {d} }}"));
+            }
+            for c in &a.cases {
+                rows.push(format!("{{ {c}LL, 0, {d} }}"));
+            }
+        }
+        let _ = writeln!(
+            self.body,
+            "static const MSRPC_ARM {key}[] = {{ {} }};",
+            if rows.is_empty() {
+                "{ 0, 1, NULL }".to_string()
+            } else {
+                rows.join(", ")
+            }
+        );
+        Ok(key)
+    }
+
+    /// The descriptor of a named structure, enum or encapsulated union (emitted once).
+    fn named(&mut self, id: TypeId, depth: usize) -> Result<String, String> {
+        if let Some(n) = self.named.get(&id) {
+            return Ok(n.clone());
+        }
+        let m = self.m;
+        let t = &m.types[id];
+        let name = format!("{}__t_{}", self.prefix, t.name);
+        self.named.insert(id, name.clone());
+        let _ = writeln!(self.fwd, "static const MSRPC_TYPEDESC {name};");
+        let init = match &t.kind {
+            DefKind::Enum(e) => format!(
+                ".kind = MSRPC_D_ENUM, .flags = {}, .mem_size = sizeof({}), .name = \"{}\"",
+                if e.v1 { "MSRPC_DF_V1ENUM" } else { "0" },
+                t.name,
+                t.name
+            ),
+            DefKind::Struct(s) => {
+                let mut rows = Vec::new();
+                for f in &s.fields {
+                    let ctx = ExprCtx::Struct(&t.name, &s.fields);
+                    // A base-type member (or an array of them) gets the member's own sizeof: the
+                    // C definition may come from a header (GUID's DWORD Data1 for `unsigned long`).
+                    let member = format!("((({} *)0)->{})", t.name, f.name);
+                    let d = match &f.ty {
+                        Ty::Prim(p) => self.prim_desc(*p, &format!("sizeof{member}"))?,
+                        Ty::Array(a) if matches!(a.elem, Ty::Prim(_)) => {
+                            let Ty::Prim(p) = a.elem else {
+                                unreachable!("matched above")
+                            };
+                            let ec = format!("sizeof{member}[0]");
+                            let elem = self.prim_desc(p, &ec)?;
+                            self.array_desc(a, elem, &ec, &ctx)?
+                        }
+                        ty => self.desc(ty, &ctx, depth + 1)?,
+                    };
+                    rows.push(format!(
+                        "{{ \"{0}\", offsetof({1}, {0}), {d} }}",
+                        f.name, t.name
+                    ));
+                }
+                let fields = format!("{name}_fields");
+                let _ = writeln!(
+                    self.body,
+                    "static const MSRPC_FIELD {fields}[] = {{ {} }};",
+                    if rows.is_empty() {
+                        "{ NULL, 0, NULL }".to_string()
+                    } else {
+                        rows.join(", ")
+                    }
+                );
+                format!(
+                    ".kind = MSRPC_D_STRUCT, .mem_size = sizeof({0}), .count = {1}, .fields = {fields}, .name = \"{0}\"",
+                    t.name,
+                    s.fields.len()
+                )
+            }
+            DefKind::Union(u) => {
+                let Some((disc_name, uname)) = &u.encapsulated else {
+                    return Err(format!("the union `{}` used without [switch_is]", t.name));
+                };
+                let arms = self.arms(id, u, depth + 1)?;
+                let disc = self.disc(u, depth + 1)?;
+                format!(
+                    ".kind = MSRPC_D_UNION, .flags = MSRPC_DF_ENCAPSULATED, .mem_size = sizeof({0}), .count = {1}, .inner = {disc}, .arms = {arms}, .disc_offset = offsetof({0}, {disc_name}), .arm_offset = offsetof({0}, {uname}), .name = \"{0}\"",
+                    t.name,
+                    u.arms.len()
+                )
+            }
+            DefKind::Alias(_) | DefKind::Pending => {
+                return Err(format!("the type `{}`", t.name));
+            }
+        };
+        let _ = writeln!(
+            self.body,
+            "static const MSRPC_TYPEDESC {name} = {{ {init} }};"
+        );
+        Ok(name)
+    }
+
+    fn text(&self) -> String {
+        format!("\n{}{}{}", self.fwd, self.funcs, self.body)
+    }
+}
+
+/// A C expression for a conformance, variance or switch expression.
+fn c_expr(e: &CExpr, val: &dyn Fn(usize, bool) -> Option<String>) -> Option<String> {
+    Some(match e {
+        CExpr::Const(v) => format!("{v}LL"),
+        CExpr::Sibling(i) => val(*i, false)?,
+        CExpr::Deref(i) => val(*i, true)?,
+        CExpr::Unary(op, a) => format!("({op}{})", c_expr(a, val)?),
+        CExpr::Binary(op, a, b) => format!("({} {op} {})", c_expr(a, val)?, c_expr(b, val)?),
+        CExpr::Ternary(c, a, b) => format!(
+            "({} ? {} : {})",
+            c_expr(c, val)?,
+            c_expr(a, val)?,
+            c_expr(b, val)?
+        ),
+    })
+}
+
+/// A conformant array or string: its storage's size comes from the data.
+fn is_conformant_top(ty: &Ty) -> bool {
+    match ty {
+        Ty::Array(a) => matches!(a.size, ArraySize::Conformant(_)),
+        Ty::String { fixed: None, .. } => true,
+        _ => false,
+    }
 }

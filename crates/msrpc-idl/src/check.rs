@@ -410,6 +410,9 @@ impl<'a> Checker<'a> {
         }
         check_attrs(self.sources, &td.attrs, &[TYPE_ATTRS], "a typedef")?;
         if ast::has_attr(&td.attrs, "context_handle") {
+            if !self.model.context_handles.iter().any(|n| n == name) {
+                self.model.context_handles.push(name.to_string());
+            }
             return Ok(Resolved {
                 ty: Ty::ContextHandle,
                 top_ptr_open: false,
@@ -449,6 +452,17 @@ impl<'a> Checker<'a> {
         )?;
         let top_ptr_open = td.decl.ptrs > 0 && td.decl.dims.is_empty() && !declared_ptr
             || (plain && base.top_ptr_open);
+        // The C header's typedef of a base or named type (`typedef unsigned long unsigned32;`,
+        // `typedef rpc_if_id_t *rpc_if_id_p_t;`), for the C stubs; the prelude's are windows.h's.
+        if td.decl.dims.is_empty()
+            && self.prelude_file != Some(td.span.file)
+            && !matches!(ty.ty, Ty::Def(id) if self.model.types[id].name == name)
+            && let Some(c) = c_spelling(&td.spec.kind)
+            && !self.model.c_typedefs.iter().any(|(n, _)| n == name)
+        {
+            let line = format!("typedef {c} {}{name};", "*".repeat(td.decl.ptrs));
+            self.model.c_typedefs.push((name.to_string(), line));
+        }
         // A plain typedef of a base type or of another name: record an alias for the generator.
         if plain && td.main && !matches!(ty.ty, Ty::Def(id) if self.model.types[id].name == name) {
             match &ty.ty {
@@ -1563,8 +1577,11 @@ impl<'a> Checker<'a> {
                 ty,
                 by_ref,
                 range: self.range(&p.attrs)?,
-                c_decl: c_spelling(&p.ty.kind)
-                    .map(|base| format!("{base} {}{}", "*".repeat(p.decl.ptrs), p.decl.name)),
+                // An array parameter (`x[]`, `x[*]`) is a pointer in C.
+                c_decl: c_spelling(&p.ty.kind).map(|base| {
+                    let ptrs = p.decl.ptrs + usize::from(!p.decl.dims.is_empty());
+                    format!("{base} {}{}", "*".repeat(ptrs), p.decl.name)
+                }),
             });
         }
         let siblings: Vec<(&Ty, Span)> = params

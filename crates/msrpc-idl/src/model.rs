@@ -11,6 +11,12 @@ pub(crate) struct Model {
     pub(crate) types: Vec<TypeDef>,
     pub(crate) consts: Vec<ConstDef>,
     pub(crate) interfaces: Vec<Interface>,
+    /// The names of `[context_handle]` typedefs (`typedef [context_handle] void *PCTX;`), which
+    /// the C header declares as `void *`.
+    pub(crate) context_handles: Vec<String>,
+    /// The C typedefs of base and named types outside the prelude, in resolution order (name,
+    /// the `typedef ...;` line), for the C header.
+    pub(crate) c_typedefs: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]

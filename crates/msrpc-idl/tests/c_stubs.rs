@@ -67,8 +67,21 @@ fn explicit_handle_adds_idl_handle() {
 }
 
 #[test]
+fn structures_get_typedefs_and_offsetof_tables() {
+    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef struct { long n; [size_is(n)] short a[]; } S; void F([in] handle_t h, [in] S *s); }";
+    let s = msrpc_idl::Builder::new()
+        .generate_c_from_str("t.idl", idl, None)
+        .unwrap();
+    assert!(s.header.contains("typedef struct _S S;"), "{}", s.header);
+    assert!(s.header.contains("    short a[1];"), "{}", s.header);
+    assert!(s.client.contains("offsetof(S, a)"), "{}", s.client);
+    assert!(s.client.contains("MSRPC_DF_CONFORMANT"), "{}", s.client);
+    assert!(s.client.contains("return (long long)s->n;"), "{}", s.client);
+}
+
+#[test]
 fn unsupported_constructs_are_errors() {
-    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef struct { long a; } S; void F([in] handle_t h, [in] S *s); }";
+    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { void F([in] handle_t h, [in] __int3264 x); }";
     let e = msrpc_idl::Builder::new()
         .generate_c_from_str("t.idl", idl, None)
         .unwrap_err()
