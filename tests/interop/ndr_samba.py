@@ -389,6 +389,18 @@ def job_enum_out():
     return f
 
 
+def job_enum_command_out():
+    f = atsvc.JobEnum()
+    e1 = build(atsvc.JobEnumInfo, job_id=1, job_time=3600000, days_of_month=0x40000001, days_of_week=0x7f,
+               flags=0x11, command="cmd /c echo hi")
+    e2 = build(atsvc.JobEnumInfo, job_id=7, job_time=0, days_of_month=0, days_of_week=1, flags=0, command=None)
+    f.out_ctr = build(atsvc.enum_ctr, entries_read=2, first_entry=[e1, e2])
+    f.out_total_entries = 2
+    f.out_resume_handle = 7
+    f.result = 0
+    return f
+
+
 CASES = {
     "dtyp.RPC_UNICODE_STRING": ("struct", lambda: lstr("Administrator")),
     "dtyp.RPC_UNICODE_STRING.empty": ("struct", lambda: lstr("")),
@@ -431,6 +443,7 @@ CASES = {
     "netlogon.NETLOGON_AUTHENTICATOR": ("struct", authenticator),
     "atsvc.NetrJobGetInfo.out": ("out", job_getinfo_out),
     "atsvc.NetrJobEnum.out": ("out", job_enum_out),
+    "atsvc.NetrJobEnum.out.command": ("out", job_enum_command_out),
 }
 
 PACK = {"struct": ndr_pack, "in": ndr_pack_in, "out": ndr_pack_out}

@@ -76,7 +76,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd hex length");
+    assert!(s.len().is_multiple_of(2), "odd hex length");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
@@ -783,6 +783,40 @@ fn atsvc_cases() -> Vec<Case> {
                 },
                 pTotalEntries: 1,
                 pResumeHandle: Unique::default(),
+                return_value: 0,
+            },
+            NDR64,
+        ),
+        // The thin layer's wire-correct AT_ENUM (a [string] Command, as AT_INFO's): the reply
+        // Samba and Windows send.
+        stub_differing(
+            "atsvc.NetrJobEnum.out.command",
+            msrpc_windows::atsvc::NetrJobEnumReply {
+                entries_read: 2,
+                entries: Unique::new(ConformantArray(vec![
+                    msrpc_windows::atsvc::AtEnum {
+                        job_id: 1,
+                        info: AT_INFO {
+                            JobTime: ndr::UInt3264(3_600_000),
+                            DaysOfMonth: 0x4000_0001,
+                            DaysOfWeek: 0x7f,
+                            Flags: 0x11,
+                            Command: ws(Some("cmd /c echo hi")),
+                        },
+                    },
+                    msrpc_windows::atsvc::AtEnum {
+                        job_id: 7,
+                        info: AT_INFO {
+                            JobTime: ndr::UInt3264(0),
+                            DaysOfMonth: 0,
+                            DaysOfWeek: 1,
+                            Flags: 0,
+                            Command: ws(None),
+                        },
+                    },
+                ])),
+                total_entries: 2,
+                resume_handle: Unique::new(7),
                 return_value: 0,
             },
             NDR64,
