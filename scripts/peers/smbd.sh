@@ -59,6 +59,8 @@ start|start-encrypted|start-smb21)
   # exercise every level on top of the pipe.
   allow dcerpc auth level connect = yes
   log level = 1
+  # One event log with records the eventlog test reads back (written below with eventlogadm).
+  eventlog list = MsrpcTest
 $extra
 
 [scratch]
@@ -68,6 +70,20 @@ CONF
   pw='Passw0rd!'
   echo "$pw" > "$dir/password"
   echo "$port" > "$dir/port"
+  # Two records in event log MsrpcTest, newest last, for msrpc-windows' tests/eventlog_peer.rs
+  # and msrpc-cli's tests/eventlog_cli.rs. Written at the current time: Samba prunes records
+  # older than the log's retention (7 days) when it opens the log. Samba's access check is the
+  # NT ACL its tdb's file mode maps to, so the file is made world-readable for user msrpc.
+  now=$(date +%s)
+  rec() { printf 'LEN: 0\nRS1: 1699505740\nRCN: 0\nTMG: %s\nTMW: %s\nEID: %s\nETP: %s\nECT: 0\nRS2: 0\nCRN: 0\nUSL: 0\nSRC: msrpc-test\nSRN: NPSRV\nSTR: %s\nSTR: %s\nDAT:\n\n' \
+    "$now" "$now" "$@"; }
+  rm -f "$dir/state/eventlog/msrpctest.tdb"
+  if { rec 4242 WARNING "first record" "written by smbd.sh"; rec 4243 ERROR "second record" "the newest"; } |
+      eventlogadm -s "$conf" -o write MsrpcTest > "$dir/eventlogadm.log" 2>&1; then
+    chmod 0644 "$dir/state/eventlog/msrpctest.tdb"
+  else
+    echo "eventlogadm failed (the eventlog tests will fail); see $dir/eventlogadm.log" >&2
+  fi
   id msrpc >/dev/null 2>&1 || useradd -M -s /usr/sbin/nologin msrpc
   printf '%s\n%s\n' "$pw" "$pw" | smbpasswd -c "$conf" -s -a msrpc >/dev/null
   setsid /usr/sbin/smbd -F --no-process-group --debug-stdout --configfile="$conf" \

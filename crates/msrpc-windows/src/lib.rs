@@ -84,12 +84,14 @@ interface!(
 interface!(
     "netlogon",
     netlogon,
-    "[MS-NRPC] Netlogon Remote Protocol (generated stubs: `netlogon::logon::Client`)."
+    "[MS-NRPC] Netlogon Remote Protocol: the generated stubs (`netlogon::logon::Client`), [`netlogon::dc_name`] and [`netlogon::server_req_challenge`].",
+    ext
 );
 interface!(
     "tsch",
     atsvc,
-    "[MS-TSCH] ATSvc interface (generated stubs: `atsvc::atsvc::Client`)."
+    "[MS-TSCH] ATSvc interface: the generated stubs (`atsvc::atsvc::Client`) and [`atsvc::jobs`].",
+    ext
 );
 interface!(
     "tsch",
@@ -99,5 +101,6 @@ interface!(
 interface!(
     "tsch",
     schrpc,
-    "[MS-TSCH] ITaskSchedulerService interface (generated stubs: `schrpc::i_task_scheduler_service::Client`)."
+    "[MS-TSCH] ITaskSchedulerService interface: the generated stubs (`schrpc::i_task_scheduler_service::Client`), [`schrpc::tasks`] and [`schrpc::task_info`].",
+    ext
 );

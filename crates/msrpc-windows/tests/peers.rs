@@ -12,26 +12,70 @@
 
 use std::path::PathBuf;
 
+// The per-operation run (every_operation_samba_implements_over_named_pipes) needs every interface
+// it calls; the workspace build has only the CLI's six, and scripts/test runs it with --features all.
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 #[path = "peers/ops.rs"]
 mod ops;
-#[cfg(feature = "eventlog")]
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 #[path = "peers/ops_eventlog.rs"]
 mod ops_eventlog;
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 #[path = "peers/ops_lsa.rs"]
 mod ops_lsa;
-#[cfg(feature = "samr")]
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 #[path = "peers/ops_samr.rs"]
 mod ops_samr;
-#[cfg(feature = "srvsvc")]
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 #[path = "peers/ops_srvsvc.rs"]
 mod ops_srvsvc;
-#[cfg(feature = "svcctl")]
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 #[path = "peers/ops_svcctl.rs"]
 mod ops_svcctl;
-#[cfg(feature = "winreg")]
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 #[path = "peers/ops_winreg.rs"]
 mod ops_winreg;
-#[cfg(feature = "wkssvc")]
+#[cfg(all(
+    feature = "wkssvc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 #[path = "peers/ops_wkssvc.rs"]
 mod ops_wkssvc;
 

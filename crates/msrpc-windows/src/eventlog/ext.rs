@@ -1,14 +1,26 @@
 //! The thin layer over eventlog: [`newest_records`] reads a log's newest records (ElfrOpenELW,
-//! ElfrReadELW backwards, ElfrCloseEL; [MS-EVEN] 3.1.4).
+//! ElfrNumberOfRecords, ElfrOldestRecord, ElfrReadELW backwards from the newest record,
+//! ElfrCloseEL; [MS-EVEN] 3.1.4).
+//!
+//! The reads seek (`EVENTLOG_SEEK_READ`) to the newest record number, oldest + count - 1, rather
+//! than read sequentially from where the handle starts: Samba starts a new handle's sequential
+//! position at the *oldest* record whatever the direction, so a sequential backwards read there
+//! returns only the oldest record.
 
 use msrpc::Binding;
 use msrpc::codegen::ndr;
 
-use super::eventlog::{Client, ElfrCloseELArgs, ElfrOpenELWRequest, ElfrReadELWArgs};
+use super::eventlog::{
+    Client, ElfrCloseELArgs, ElfrNumberOfRecordsArgs, ElfrOldestRecordArgs, ElfrOpenELWRequest,
+    ElfrReadELWArgs,
+};
 use crate::{Error, NtStatus, Result, unicode_string};
 
-/// `EVENTLOG_SEQUENTIAL_READ | EVENTLOG_BACKWARDS_READ`: newest first.
-const NEWEST_FIRST: u32 = 0x0001 | 0x0008;
+/// `EVENTLOG_SEEK_READ | EVENTLOG_BACKWARDS_READ`: from `RecordOffset` towards the oldest.
+const SEEK_BACKWARDS: u32 = 0x0002 | 0x0008;
+/// The most ElfrReadELW calls one [`newest_records`] makes (each brings at least one record, so
+/// this bounds a server that keeps answering).
+pub const MAX_READS: usize = 4096;
 /// `STATUS_END_OF_FILE`: no more records.
 const STATUS_END_OF_FILE: u32 = 0xC000_0011;
 /// `STATUS_BUFFER_TOO_SMALL`.
@@ -66,12 +78,32 @@ pub async fn newest_records(b: &Binding, log: &str, max: usize) -> Result<Vec<Re
     let mut out = Vec::new();
     let mut size = READ_BYTES;
     let result = async {
-        while out.len() < max {
+        let n = c
+            .elfr_number_of_records(ElfrNumberOfRecordsArgs {
+                LogHandle: h.clone(),
+            })
+            .await?;
+        nt("ElfrNumberOfRecords", n.return_value)?;
+        if n.NumberOfRecords == 0 {
+            return Ok(());
+        }
+        let o = c
+            .elfr_oldest_record(ElfrOldestRecordArgs {
+                LogHandle: h.clone(),
+            })
+            .await?;
+        nt("ElfrOldestRecord", o.return_value)?;
+        let oldest = o.OldestRecordNumber;
+        // Record numbers may wrap ([MS-EVEN] 3.1.1.2): the newest is oldest + count - 1.
+        let mut next = oldest.wrapping_add(n.NumberOfRecords - 1);
+        let mut reads = 0;
+        while out.len() < max && reads < MAX_READS {
+            reads += 1;
             let r = c
                 .elfr_read_elw(ElfrReadELWArgs {
                     LogHandle: h.clone(),
-                    ReadFlags: NEWEST_FIRST,
-                    RecordOffset: 0,
+                    ReadFlags: SEEK_BACKWARDS,
+                    RecordOffset: next,
                     NumberOfBytesToRead: size,
                 })
                 .await?;
@@ -92,10 +124,14 @@ pub async fn newest_records(b: &Binding, log: &str, max: usize) -> Result<Vec<Re
                 what: format!("{n} bytes read but {} sent", r.Buffer.0.len()),
             })?;
             let got = parse(buf)?;
-            if got.is_empty() {
+            let Some(last) = got.last().map(|r| r.number) else {
+                break;
+            };
+            out.extend(got);
+            if last == oldest {
                 break;
             }
-            out.extend(got);
+            next = last.wrapping_sub(1);
         }
         Ok::<_, Error>(())
     }
