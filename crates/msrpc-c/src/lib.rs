@@ -51,5 +51,6 @@ pub use win32::{
     GetQueuedCompletionStatus, Msg, MsrpcCreateThread, MsrpcThreadEnter, MsrpcThreadExitFrame,
     MsrpcThreadExitUnhandled, OpenEventA, OpenEventW, PeekMessageA, PeekMessageW, PostMessageA,
     PostMessageW, PostQueuedCompletionStatus, QueueUserAPC, ResetEvent, SetEvent, SetLastError,
-    Sleep, SleepEx, WaitForMultipleObjects, WaitForSingleObject, WaitForSingleObjectEx,
+    Sleep, SleepEx, WAIT_ALL_POLL, WaitForMultipleObjects, WaitForSingleObject,
+    WaitForSingleObjectEx,
 };

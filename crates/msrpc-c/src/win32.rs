@@ -256,7 +256,7 @@ pub extern "C" fn WaitForSingleObjectEx(h: *mut c_void, ms: u32, alertable: i32)
 
 /// How often a `bWaitAll = TRUE` wait looks at its objects again (msrpc's events can be waited
 /// for one at a time or any of several, not all at once). Default 1 ms.
-pub(crate) const WAIT_ALL_POLL: Duration = Duration::from_millis(1);
+pub const WAIT_ALL_POLL: Duration = Duration::from_millis(1);
 
 /// The object a wait on handle `h` waits for: an event, or a thread's exit.
 fn waitable(h: usize) -> Option<Event> {
