@@ -1,7 +1,8 @@
 //! Every operation Samba's server implements for srvsvc, wkssvc, winreg, svcctl, samr, lsarpc and
-//! eventlog, called once or more over smbd's named pipes through the generated stubs, each with
-//! the status (or fault) Samba answers as user `msrpc` (no privileges, not an administrator) and
-//! its reply decoded.
+//! eventlog, called once or more through the generated stubs over each [`Peer`] (smbd's named
+//! pipes, samba-dcerpcd's TCP endpoints), each with the status (or fault) Samba answers as user
+//! `msrpc` (no privileges, not an administrator) and its reply decoded. Where the two answer
+//! differently, each `run` says which and why at the call.
 //!
 //! "Implements" is read from Samba's `source3/rpc_server/*/srv_*_nt.c`: an operation whose
 //! server routine does more than fault with `DCERPC_FAULT_OP_RNG_ERROR` or return
@@ -11,6 +12,43 @@
 //! called and which were not (and why, in [`NOT_CALLED`]).
 
 use msrpc::Binding;
+
+/// Which Samba the calls go to. The two are configured differently (scripts/peers/smbd.sh and
+/// samba.sh), and Samba checks the transport in some operations.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Peer {
+    /// smbd's named pipes (`ncacn_np`, SMB as user `msrpc`): server `NPSRV`, share `scratch`.
+    Smbd,
+    /// samba-dcerpcd's `ncacn_ip_tcp` endpoints, resolved through its endpoint mapper on 135,
+    /// NTLM at privacy as user `msrpc`: server `PEERSRV`, no share but `IPC$`.
+    Dcerpcd,
+}
+
+impl Peer {
+    /// The transport, for the report.
+    pub(crate) fn transport(self) -> &'static str {
+        match self {
+            Peer::Smbd => "smbd's named pipes",
+            Peer::Dcerpcd => "samba-dcerpcd's TCP",
+        }
+    }
+
+    /// The server's NetBIOS name (and its SAM's account domain).
+    pub(crate) fn server(self) -> &'static str {
+        match self {
+            Peer::Smbd => "NPSRV",
+            Peer::Dcerpcd => "PEERSRV",
+        }
+    }
+
+    /// `smbd` over the named pipes, `tcp` over samba-dcerpcd's TCP.
+    pub(crate) fn pick<T>(self, smbd: T, tcp: T) -> T {
+        match self {
+            Peer::Smbd => smbd,
+            Peer::Dcerpcd => tcp,
+        }
+    }
+}
 
 /// What a call came back with: the operation's own return value (decoded from the reply), or the
 /// call's error (an RPC fault or a refusal), by its Win32 number.
@@ -34,6 +72,7 @@ pub(crate) const ERROR_INVALID_LEVEL: u32 = 124;
 pub(crate) const ERROR_NO_MORE_ITEMS: u32 = 259;
 pub(crate) const RPC_X_BAD_STUB_DATA: u32 = 1783;
 pub(crate) const RPC_S_PROCNUM_OUT_OF_RANGE: u32 = 1745;
+pub(crate) const EPT_S_NOT_REGISTERED: u32 = 1753;
 // NTSTATUS values.
 pub(crate) const STATUS_SOME_NOT_MAPPED: u32 = 0x0000_0107;
 pub(crate) const STATUS_NO_MORE_ENTRIES: u32 = 0x8000_001A;
@@ -52,14 +91,20 @@ pub(crate) const STATUS_NO_SUCH_ALIAS: u32 = 0xC000_0151;
 #[derive(Debug)]
 pub(crate) struct Tally {
     pub(crate) iface: &'static str,
+    pub(crate) peer: Peer,
+    /// False when [`NOT_SERVED`] says the peer does not serve the interface and the run stopped
+    /// after its first call, which the endpoint mapper refused.
+    pub(crate) served: bool,
     pub(crate) called: Vec<(&'static str, Outcome)>,
     pub(crate) wrong: Vec<String>,
 }
 
 impl Tally {
-    pub(crate) fn new(iface: &'static str) -> Self {
+    pub(crate) fn new(iface: &'static str, peer: Peer) -> Self {
         Tally {
             iface,
+            peer,
+            served: true,
             called: Vec::new(),
             wrong: Vec::new(),
         }
@@ -80,17 +125,34 @@ impl Tally {
     ) {
         if got != want {
             self.wrong.push(format!(
-                "{}::{op}: got {got:x?}, expected {want:x?} {detail}",
-                self.iface
+                "{}::{op} over {}: got {got:x?}, expected {want:x?} {detail}",
+                self.iface,
+                self.peer.transport()
             ));
         }
         self.called.push((op, got));
     }
 
+    /// Whether [`NOT_SERVED`] lists this interface for this peer; if so, the run stops here (its
+    /// first call asserted the endpoint mapper's refusal) and [`report`] says why.
+    pub(crate) fn unserved(&mut self) -> bool {
+        let listed = NOT_SERVED
+            .iter()
+            .any(|(p, i, _)| *p == self.peer && *i == self.iface);
+        if listed {
+            self.served = false;
+        }
+        listed
+    }
+
     /// Records a check on a decoded reply's contents.
     pub(crate) fn expect(&mut self, op: &'static str, ok: bool, what: impl std::fmt::Display) {
         if !ok {
-            self.wrong.push(format!("{}::{op}: {what}", self.iface));
+            self.wrong.push(format!(
+                "{}::{op} over {}: {what}",
+                self.iface,
+                self.peer.transport()
+            ));
         }
     }
 }
@@ -373,6 +435,24 @@ pub(crate) const NOT_CALLED: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Interfaces a peer does not serve at all, and why. Each run calls its first operation there
+/// anyway, asserts the endpoint mapper's refusal (`EPT_S_NOT_REGISTERED`) and stops; the report
+/// counts none of its operations as called.
+pub(crate) const NOT_SERVED: &[(Peer, &str, &str)] = &[
+    (
+        Peer::Dcerpcd,
+        "svcctl",
+        "Samba's svcctl.idl gives it the endpoints ncacn_np:[\\pipe\\svcctl] and ncalrpc: only, so \
+         samba-dcerpcd registers no ncacn_ip_tcp tower for it",
+    ),
+    (
+        Peer::Dcerpcd,
+        "eventlog",
+        "Samba's eventlog.idl names no endpoint, so PIDL's default, ncacn_np:[\\pipe\\eventlog], \
+         is its only one: no ncacn_ip_tcp tower",
+    ),
+];
+
 /// Prints the count per interface and in all, and fails on any unexpected outcome or any
 /// implemented operation neither called nor listed in [`NOT_CALLED`].
 pub(crate) fn report(tallies: &[Tally]) {
@@ -383,6 +463,32 @@ pub(crate) fn report(tallies: &[Tally]) {
             continue;
         };
         wrong.extend(t.wrong.iter().cloned());
+        if !t.served {
+            let why = NOT_SERVED
+                .iter()
+                .find(|(p, i, _)| *p == t.peer && i == iface)
+                .map(|(_, _, why)| *why)
+                .unwrap_or_default();
+            let refused = t
+                .called
+                .iter()
+                .all(|(_, o)| *o == Fault(EPT_S_NOT_REGISTERED));
+            if !refused || t.called.is_empty() {
+                wrong.push(format!(
+                    "{iface} over {}: listed as not served, but called: {:x?}",
+                    t.peer.transport(),
+                    t.called
+                ));
+            }
+            total += ops.len();
+            println!(
+                "{iface} over {}: 0 of {} operations Samba implements called: not served \
+                 (the endpoint mapper's EPT_S_NOT_REGISTERED asserted); {why}",
+                t.peer.transport(),
+                ops.len()
+            );
+            continue;
+        }
         let called: Vec<&str> = ops
             .iter()
             .copied()
@@ -406,11 +512,19 @@ pub(crate) fn report(tallies: &[Tally]) {
         }
         total += ops.len();
         called_total += called.len();
+        let faulted = t
+            .called
+            .iter()
+            .filter(|(_, o)| matches!(o, Fault(_)))
+            .count();
         println!(
-            "{iface}: {} of {} operations Samba implements called ({} calls); not called: {missing:?}",
+            "{iface} over {}: {} of {} operations Samba implements called ({} calls: {} answered \
+             with a status, {faulted} faulted or refused); not called: {missing:?}",
+            t.peer.transport(),
             called.len(),
             ops.len(),
-            t.called.len()
+            t.called.len(),
+            t.called.len() - faulted
         );
     }
     println!("in all: {called_total} of {total} operations Samba implements called");

@@ -16,8 +16,8 @@ use crate::ops::*;
 /// `EVENTLOG_SEQUENTIAL_READ | EVENTLOG_FORWARDS_READ`.
 const EVENTLOG_READ: u32 = 0x0001 | 0x0004;
 
-pub(crate) async fn run(b: &Binding) -> Tally {
-    let mut t = Tally::new("eventlog");
+pub(crate) async fn run(b: &Binding, peer: Peer) -> Tally {
+    let mut t = Tally::new("eventlog", peer);
     let c = Client(b);
     call!(
         t,
@@ -29,8 +29,16 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             MajorVersion: 1,
             MinorVersion: 1,
         }),
-        Status(STATUS_OBJECT_PATH_INVALID)
+        // samba-dcerpcd does not serve eventlog over TCP (ops::NOT_SERVED): its endpoint
+        // mapper refuses the interface and the run stops there.
+        peer.pick(
+            Status(STATUS_OBJECT_PATH_INVALID),
+            Fault(EPT_S_NOT_REGISTERED)
+        )
     );
+    if t.unserved() {
+        return t;
+    }
     call!(
         t,
         "ElfrNumberOfRecords",

@@ -2,7 +2,9 @@
 //! arguments. The policy handle comes from LSAT's LsarOpenPolicy2 and serves LSAD's calls (one
 //! interface). Account, secret and trusted-domain objects do not exist on this standalone
 //! server, so their handle operations are called with a handle the server never gave (Samba
-//! faults those with nca_s_fault_context_mismatch).
+//! faults those with nca_s_fault_context_mismatch). Over samba-dcerpcd's TCP no policy can be
+//! opened (Samba keeps LSA's opens to named pipes and ncalrpc): every call is still made, and
+//! refused as `np_only` and `unknown_handle` below say.
 
 use msrpc::Binding;
 use msrpc::codegen::ndr::{ConformantArray, Unique};
@@ -42,16 +44,24 @@ fn lsat_attrs() -> msrpc_windows::lsat::LSAPR_OBJECT_ATTRIBUTES {
     }
 }
 
-pub(crate) async fn run(b: &Binding) -> Tally {
+pub(crate) async fn run(b: &Binding, peer: Peer) -> Tally {
     use msrpc_windows::lsad::*;
     use msrpc_windows::lsat::{
         LSAP_LOOKUP_LEVEL, LSAPR_SID_ENUM_BUFFER, LSAPR_SID_INFORMATION, LSAPR_TRANSLATED_NAMES,
         LSAPR_TRANSLATED_NAMES_EX, LSAPR_TRANSLATED_SIDS, LSAPR_TRANSLATED_SIDS_EX,
         LSAPR_TRANSLATED_SIDS_EX2,
     };
-    let mut t = Tally::new("lsarpc");
+    let mut t = Tally::new("lsarpc", peer);
     let d = lsad::Client(b);
     let l = lsat::Client(b);
+    // Over TCP, Samba refuses the LSA operations it keeps to ncacn_np and ncalrpc (the opens,
+    // LsarClose, the lookups but LookupSids3/LookupNames4, LsarGetUserName) with a fault,
+    // access denied, before it looks at any handle (`source3/rpc_server/lsa/srv_lsa_nt.c`).
+    let np_only = |smbd: Outcome| peer.pick(smbd, Fault(ERROR_ACCESS_DENIED));
+    // The rest check no transport: over TCP they are called on a handle the server never gave
+    // (no policy can be opened there), which Samba's handle lookup faults
+    // (nca_s_fault_context_mismatch).
+    let unknown_handle = |smbd: Outcome| peer.pick(smbd, Fault(ERROR_INVALID_HANDLE));
 
     if let Some(o) = call!(
         t,
@@ -61,7 +71,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             ObjectAttributes: lsad_attrs(),
             DesiredAccess: MAXIMUM_ALLOWED,
         }),
-        OK
+        np_only(OK)
     ) {
         call!(
             t,
@@ -69,7 +79,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             d.lsar_close(lsad::LsarCloseArgs {
                 ObjectHandle: o.PolicyHandle
             }),
-            OK
+            np_only(OK)
         );
     }
     if let Some(o) = call!(
@@ -95,10 +105,13 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             d.lsar_close(lsad::LsarCloseArgs {
                 ObjectHandle: o.PolicyHandle
             }),
-            OK
+            np_only(OK)
         );
     }
-    let Some(p) = call!(
+    // Over TCP, Samba opens no policy (it serves lsarpc there for a Netlogon secure channel's
+    // LookupSids3/LookupNames4, as Windows does): the calls on a policy handle are made with one
+    // the server never gave, and each is refused as below.
+    let p = call!(
         t,
         "LsarOpenPolicy2",
         l.lsar_open_policy2(lsat::LsarOpenPolicy2Request {
@@ -106,11 +119,13 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             ObjectAttributes: lsat_attrs(),
             DesiredAccess: MAXIMUM_ALLOWED,
         }),
-        OK
-    ) else {
-        return t;
+        peer.pick(OK, Fault(ERROR_ACCESS_DENIED))
+    );
+    let p = match (p, peer) {
+        (Some(p), _) => p.PolicyHandle,
+        (None, Peer::Dcerpcd) => forged(b),
+        (None, Peer::Smbd) => return t,
     };
-    let p = p.PolicyHandle;
 
     let mut account_sid = None;
     // A standalone server has no DNS domain information (STATUS_INVALID_INFO_CLASS). The
@@ -136,13 +151,17 @@ pub(crate) async fn run(b: &Binding) -> Tally {
                 PolicyHandle: p.clone(),
                 InformationClass: class,
             }),
-            want
+            unknown_handle(want)
         ) && let Some(LSAPR_POLICY_INFORMATION::PolicyAccountDomainInfo(i)) =
             o.PolicyInformation.as_ref()
         {
             account_sid = i.DomainSid.as_ref().map(Sid::from);
         }
     }
+    // Over TCP no policy is queried; the calls that take the account domain's SID are refused
+    // before the SID is looked at, so any domain SID serves.
+    let account_sid = account_sid
+        .or_else(|| (peer == Peer::Dcerpcd).then(|| "S-1-5-21-1000-2000-3000".parse().unwrap()));
     let Some(account_sid) = account_sid else {
         t.expect("LsarQueryInformationPolicy", false, "no account domain SID");
         return t;
@@ -155,7 +174,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             ObjectHandle: p.clone(),
             SecurityInformation: 4,
         }),
-        OK
+        unknown_handle(OK)
     );
     if let Some(o) = call!(
         t,
@@ -165,7 +184,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             EnumerationContext: 0,
             PreferedMaximumLength: 0x1_0000,
         }),
-        OK
+        unknown_handle(OK)
     ) {
         t.expect(
             "LsarEnumeratePrivileges",
@@ -180,7 +199,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             PolicyHandle: p.clone(),
             Name: unicode_string("SeShutdownPrivilege"),
         }),
-        OK
+        unknown_handle(OK)
     ) {
         t.expect(
             "LsarLookupPrivilegeValue",
@@ -195,7 +214,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             PolicyHandle: p.clone(),
             Name: unicode_string("SeNoSuchPrivilege"),
         }),
-        Status(STATUS_NO_SUCH_PRIVILEGE)
+        unknown_handle(Status(STATUS_NO_SUCH_PRIVILEGE))
     );
     call!(
         t,
@@ -207,7 +226,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
                 HighPart: 0,
             },
         }),
-        OK
+        unknown_handle(OK)
     );
     call!(
         t,
@@ -218,7 +237,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             ClientLanguage: 0,
             ClientSystemDefaultLanguage: 0,
         }),
-        OK
+        unknown_handle(OK)
     );
     // Samba's IDL bounds PreferedMaximumLength to 8192 ([range]); past it, a fault.
     call!(
@@ -229,7 +248,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             EnumerationContext: 0,
             PreferedMaximumLength: 4096,
         }),
-        OK
+        unknown_handle(OK)
     );
     call!(
         t,
@@ -240,7 +259,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             PreferedMaximumLength: 0x1_0000,
         }),
         // No trusts.
-        Status(STATUS_NO_MORE_ENTRIES)
+        unknown_handle(Status(STATUS_NO_MORE_ENTRIES))
     );
     // Samba's classic (non-AD) LSA faults the Ex form.
     call!(
@@ -261,7 +280,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             PolicyHandle: p.clone(),
             AccountSid: RPC_SID::from(&me),
         }),
-        Status(STATUS_OBJECT_NAME_NOT_FOUND)
+        unknown_handle(Status(STATUS_OBJECT_NAME_NOT_FOUND))
     );
     call!(
         t,
@@ -270,7 +289,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             PolicyHandle: p.clone(),
             UserRight: Unique::new(unicode_string("SeShutdownPrivilege")),
         }),
-        OK
+        unknown_handle(OK)
     );
     let rights = || LSAPR_USER_RIGHT_SET {
         Entries: 1,
@@ -284,7 +303,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             AccountSid: RPC_SID::from(&me),
             UserRights: rights(),
         }),
-        Status(STATUS_ACCESS_DENIED)
+        unknown_handle(Status(STATUS_ACCESS_DENIED))
     );
     call!(
         t,
@@ -295,7 +314,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             AllRights: 0,
             UserRights: rights(),
         }),
-        Status(STATUS_ACCESS_DENIED)
+        unknown_handle(Status(STATUS_ACCESS_DENIED))
     );
     call!(
         t,
@@ -305,7 +324,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             AccountSid: RPC_SID::from(&me),
             DesiredAccess: MAXIMUM_ALLOWED,
         }),
-        Status(STATUS_ACCESS_DENIED)
+        unknown_handle(Status(STATUS_ACCESS_DENIED))
     );
     let account = call!(
         t,
@@ -315,7 +334,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             AccountSid: RPC_SID::from(&me),
             DesiredAccess: MAXIMUM_ALLOWED,
         }),
-        OK
+        unknown_handle(OK)
     )
     .map(|o| o.AccountHandle)
     .unwrap_or_else(|| forged(b));
@@ -327,7 +346,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             SecretName: unicode_string("msrpc-secret"),
             DesiredAccess: MAXIMUM_ALLOWED,
         }),
-        Status(STATUS_ACCESS_DENIED)
+        unknown_handle(Status(STATUS_ACCESS_DENIED))
     );
     call!(
         t,
@@ -337,7 +356,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             SecretName: unicode_string("msrpc-secret"),
             DesiredAccess: MAXIMUM_ALLOWED,
         }),
-        Status(STATUS_OBJECT_NAME_NOT_FOUND)
+        unknown_handle(Status(STATUS_OBJECT_NAME_NOT_FOUND))
     );
     let other: Sid = "S-1-5-21-1-2-3".parse().unwrap();
     call!(
@@ -348,7 +367,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             TrustedDomainSid: RPC_SID::from(&other),
             DesiredAccess: MAXIMUM_ALLOWED,
         }),
-        Status(STATUS_INVALID_PARAMETER)
+        unknown_handle(Status(STATUS_INVALID_PARAMETER))
     );
     call!(
         t,
@@ -358,7 +377,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             TrustedDomainName: unicode_string("NOSUCHDOMAIN"),
             DesiredAccess: MAXIMUM_ALLOWED,
         }),
-        Status(STATUS_UNSUCCESSFUL)
+        unknown_handle(Status(STATUS_UNSUCCESSFUL))
     );
     call!(
         t,
@@ -368,7 +387,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             TrustedDomainSid: RPC_SID::from(&other),
             InformationClass: TRUSTED_INFORMATION_CLASS::TrustedDomainNameInformation,
         }),
-        Status(STATUS_INVALID_PARAMETER)
+        unknown_handle(Status(STATUS_INVALID_PARAMETER))
     );
     call!(
         t,
@@ -378,7 +397,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             TrustedDomainName: unicode_string("NOSUCHDOMAIN"),
             InformationClass: TRUSTED_INFORMATION_CLASS::TrustedDomainNameInformation,
         }),
-        Status(STATUS_UNSUCCESSFUL)
+        unknown_handle(Status(STATUS_UNSUCCESSFUL))
     );
     call!(
         t,
@@ -387,7 +406,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             PolicyHandle: p.clone(),
             TrustedDomainSid: RPC_SID::from(&other),
         }),
-        Status(STATUS_ACCESS_DENIED)
+        unknown_handle(Status(STATUS_ACCESS_DENIED))
     );
 
     // Trusted-domain information (TRUSTED_POSIX_OFFSET_INFO, the simplest class): by SID and by
@@ -407,7 +426,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             InformationClass: TRUSTED_INFORMATION_CLASS::TrustedPosixOffsetInformation,
             TrustedDomainInformation: posix(),
         }),
-        Status(STATUS_INVALID_PARAMETER)
+        unknown_handle(Status(STATUS_INVALID_PARAMETER))
     );
     call!(
         t,
@@ -418,7 +437,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             InformationClass: TRUSTED_INFORMATION_CLASS::TrustedPosixOffsetInformation,
             TrustedDomainInformation: posix(),
         }),
-        Status(STATUS_UNSUCCESSFUL)
+        unknown_handle(Status(STATUS_UNSUCCESSFUL))
     );
     call!(
         t,
@@ -506,7 +525,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         d.lsar_enumerate_privileges_account(lsad::LsarEnumeratePrivilegesAccountArgs {
             AccountHandle: account.clone()
         }),
-        Status(STATUS_OBJECT_NAME_NOT_FOUND)
+        unknown_handle(Status(STATUS_OBJECT_NAME_NOT_FOUND))
     );
     call!(
         t,
@@ -514,7 +533,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         d.lsar_get_system_access_account(lsad::LsarGetSystemAccessAccountArgs {
             AccountHandle: account.clone()
         }),
-        Status(STATUS_OBJECT_NAME_NOT_FOUND)
+        unknown_handle(Status(STATUS_OBJECT_NAME_NOT_FOUND))
     );
     call!(
         t,
@@ -523,7 +542,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             AccountHandle: account.clone(),
             SystemAccess: 1,
         }),
-        Status(STATUS_ACCESS_DENIED)
+        unknown_handle(Status(STATUS_ACCESS_DENIED))
     );
     let privs = || LSAPR_PRIVILEGE_SET {
         PrivilegeCount: 0,
@@ -537,7 +556,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             AccountHandle: account.clone(),
             Privileges: privs(),
         }),
-        Status(STATUS_ACCESS_DENIED)
+        unknown_handle(Status(STATUS_ACCESS_DENIED))
     );
     call!(
         t,
@@ -547,7 +566,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             AllPrivileges: 1,
             Privileges: Unique::default(),
         }),
-        Status(STATUS_ACCESS_DENIED)
+        unknown_handle(Status(STATUS_ACCESS_DENIED))
     );
     // msrpc's account object has no privileges entry (nothing to list or read; writes refused).
     call!(
@@ -556,7 +575,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         d.lsar_close(lsad::LsarCloseArgs {
             ObjectHandle: account
         }),
-        OK
+        np_only(OK)
     );
     call!(
         t,
@@ -605,7 +624,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             LookupLevel: LSAP_LOOKUP_LEVEL::LsapLookupWksta,
             MappedCount: 0,
         }),
-        OK
+        np_only(OK)
     ) {
         t.expect("LsarLookupNames", o.MappedCount == 1, "msrpc mapped");
     }
@@ -625,7 +644,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             LookupOptions: 0,
             ClientRevision: 2,
         }),
-        OK
+        np_only(OK)
     );
     call!(
         t,
@@ -643,7 +662,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             LookupOptions: 0,
             ClientRevision: 2,
         }),
-        OK
+        np_only(OK)
     );
     let sids = || LSAPR_SID_ENUM_BUFFER {
         Entries: 1,
@@ -664,7 +683,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             LookupLevel: LSAP_LOOKUP_LEVEL::LsapLookupWksta,
             MappedCount: 0,
         }),
-        OK
+        np_only(OK)
     );
     call!(
         t,
@@ -681,10 +700,11 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             LookupOptions: 0,
             ClientRevision: 2,
         }),
-        OK
+        np_only(OK)
     );
-    // LookupSids3 and LookupNames4 are for a Netlogon secure channel ([MS-LSAT] 3.1.4.9):
-    // refused over a plain named pipe.
+    // LookupSids3 and LookupNames4 are for a Netlogon secure channel ([MS-LSAT] 3.1.4.9): Samba
+    // serves them over TCP only, so a named pipe is refused by the transport check and TCP under
+    // NTLM (not Schannel) by the authentication check; the same fault, access denied, on both.
     call!(
         t,
         "LsarLookupSids3",
@@ -726,7 +746,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             UserName: Unique::default(),
             DomainName: Unique::new(Unique::default()),
         }),
-        OK
+        np_only(OK)
     ) {
         let name = o
             .UserName
@@ -739,7 +759,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         t,
         "LsarClose",
         d.lsar_close(lsad::LsarCloseArgs { ObjectHandle: p }),
-        OK
+        np_only(OK)
     );
     t
 }

@@ -34,8 +34,8 @@ fn names_of(names: &[&str]) -> ConformantVaryingArray<msrpc_windows::dtyp::RPC_U
     }
 }
 
-pub(crate) async fn run(b: &Binding) -> Tally {
-    let mut t = Tally::new("samr");
+pub(crate) async fn run(b: &Binding, peer: Peer) -> Tally {
+    let mut t = Tally::new("samr", peer);
     let c = Client(b);
 
     // The four connects; each handle closed.
@@ -114,7 +114,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         "SamrLookupDomainInSamServer",
         c.samr_lookup_domain_in_sam_server(SamrLookupDomainInSamServerArgs {
             ServerHandle: server.clone(),
-            Name: unicode_string("NPSRV"),
+            Name: unicode_string(peer.server()),
         }),
         OK
     ) else {
@@ -195,7 +195,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             Some(SAMPR_DOMAIN_INFO_BUFFER::General(g)) => {
                 msrpc_windows::string_of(&g.DomainName).eq_ignore_ascii_case("MSRPCTEST")
                     && msrpc_windows::string_of(&g.ReplicaSourceNodeName)
-                        .eq_ignore_ascii_case("NPSRV")
+                        .eq_ignore_ascii_case(peer.server())
                     && g.UserCount >= 1
             }
             _ => false,
@@ -710,7 +710,10 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         Status(STATUS_WRONG_PASSWORD)
     );
     let zero = || msrpc_windows::dtyp::LARGE_INTEGER { QuadPart: 0 };
-    // Samba serves SamrValidatePassword over TCP and ncalrpc only: faulted on a named pipe.
+    // Samba serves SamrValidatePassword over TCP and ncalrpc only, at privacy, and on a DC
+    // only (`_samr_ValidatePassword`): faulted with access denied on a named pipe by the
+    // transport check, and over TCP (NTLM at privacy) by the server-role check, as both Samba
+    // peers here are standalone servers. The same fault, for two reasons.
     call!(
         t,
         "SamrValidatePassword",

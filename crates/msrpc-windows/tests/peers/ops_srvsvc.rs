@@ -12,10 +12,13 @@ fn w(s: &str) -> Unique<WideString> {
     Unique::new(WideString::from(s))
 }
 
-pub(crate) async fn run(b: &Binding) -> Tally {
-    let mut t = Tally::new("srvsvc");
+pub(crate) async fn run(b: &Binding, peer: Peer) -> Tally {
+    let mut t = Tally::new("srvsvc", peer);
     let c = Client(b);
     let none = Unique::<WideString>::default;
+    // smbd.sh's config has disk share `scratch`; samba.sh's has no share, so over TCP the share
+    // operations name `IPC$`, which every Samba has.
+    let share = peer.pick("scratch", "IPC$");
 
     call!(
         t,
@@ -146,8 +149,8 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         };
         t.expect(
             "NetrShareEnum",
-            names.iter().any(|n| n == "scratch"),
-            format!("level 0 lists scratch: {names:?}"),
+            names.iter().any(|n| n == share),
+            format!("level 0 lists {share}: {names:?}"),
         );
     }
     let r = call!(
@@ -155,15 +158,21 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         "NetrShareGetInfo",
         c.netr_share_get_info(NetrShareGetInfoRequest {
             ServerName: none(),
-            NetName: WideString::from("scratch"),
+            NetName: WideString::from(share),
             Level: 1,
         }),
         OK
     );
     if let Some(r) = r {
+        // STYPE_DISKTREE; IPC$ is STYPE_IPC | STYPE_SPECIAL.
+        let kind = peer.pick(0, 0x8000_0003);
         let ok = matches!(&r.InfoStruct, SHARE_INFO::ShareInfo1(i)
-            if i.as_ref().is_some_and(|i| i.shi1_type == 0));
-        t.expect("NetrShareGetInfo", ok, "scratch is a disk share at level 1");
+            if i.as_ref().is_some_and(|i| i.shi1_type == kind));
+        t.expect(
+            "NetrShareGetInfo",
+            ok,
+            format!("{share} is of type {kind:#x} at level 1"),
+        );
     }
     call!(
         t,
@@ -180,7 +189,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         "NetrShareSetInfo",
         c.netr_share_set_info(NetrShareSetInfoRequest {
             ServerName: none(),
-            NetName: WideString::from("scratch"),
+            NetName: WideString::from(share),
             Level: 1005,
             ShareInfo: SHARE_INFO::ShareInfo1005(Unique::new(SHARE_INFO_1005 { shi1005_flags: 0 })),
             ParmErr: Unique::new(0),
@@ -192,7 +201,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         "NetrShareDel",
         c.netr_share_del(NetrShareDelRequest {
             ServerName: none(),
-            NetName: WideString::from("scratch"),
+            NetName: WideString::from(share),
             Reserved: 0,
         }),
         Status(ERROR_ACCESS_DENIED)
@@ -202,7 +211,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         "NetrShareDelSticky",
         c.netr_share_del_sticky(NetrShareDelStickyRequest {
             ServerName: none(),
-            NetName: WideString::from("scratch"),
+            NetName: WideString::from(share),
             Reserved: 0,
         }),
         Status(ERROR_ACCESS_DENIED)
@@ -228,8 +237,8 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             .unwrap_or_default();
         t.expect(
             "NetrServerGetInfo",
-            name.eq_ignore_ascii_case("NPSRV"),
-            format!("level {level} names the server NPSRV: {name:?}"),
+            name.eq_ignore_ascii_case(peer.server()),
+            format!("level {level} names the server {}: {name:?}", peer.server()),
         );
     }
     call!(
@@ -280,7 +289,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         "NetprNameValidate",
         c.netpr_name_validate(NetprNameValidateRequest {
             ServerName: none(),
-            Name: WideString::from("scratch"),
+            Name: WideString::from(share),
             NameType: 9,
             Flags: 0,
         }),
@@ -320,7 +329,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         "NetrpGetFileSecurity",
         c.netrp_get_file_security(NetrpGetFileSecurityRequest {
             ServerName: none(),
-            ShareName: w("scratch"),
+            ShareName: w(share),
             lpFileName: WideString::from(""),
             RequestedInformation: 7,
         }),
@@ -343,7 +352,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         "NetrpSetFileSecurity",
         c.netrp_set_file_security(NetrpSetFileSecurityRequest {
             ServerName: none(),
-            ShareName: w("scratch"),
+            ShareName: w(share),
             lpFileName: WideString::from(""),
             SecurityInformation: 4,
             SecurityDescriptor: sd.unwrap_or(ADT_SECURITY_DESCRIPTOR {

@@ -19,10 +19,12 @@ const SERVICE_RUNNING: u32 = 4;
 /// `ERROR_SERVICE_DOES_NOT_EXIST`.
 const ERROR_SERVICE_DOES_NOT_EXIST: u32 = 1060;
 
-pub(crate) async fn run(b: &Binding) -> Tally {
-    let mut t = Tally::new("svcctl");
+pub(crate) async fn run(b: &Binding, peer: Peer) -> Tally {
+    let mut t = Tally::new("svcctl", peer);
     let c = Client(b);
-    let Some(scm) = call!(
+    // samba-dcerpcd does not serve svcctl over TCP (ops::NOT_SERVED): its endpoint mapper
+    // refuses the interface and the run stops there.
+    let scm = call!(
         t,
         "ROpenSCManagerW",
         c.r_open_sc_manager_w(ROpenSCManagerWRequest {
@@ -30,8 +32,12 @@ pub(crate) async fn run(b: &Binding) -> Tally {
             lpDatabaseName: Unique::default(),
             dwDesiredAccess: SCM_READ,
         }),
-        OK
-    ) else {
+        peer.pick(OK, Fault(EPT_S_NOT_REGISTERED))
+    );
+    if t.unserved() {
+        return t;
+    }
+    let Some(scm) = scm else {
         return t;
     };
     let scm: ClientContext<Binding> = scm.lpScHandle;

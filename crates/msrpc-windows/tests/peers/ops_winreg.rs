@@ -64,8 +64,8 @@ async fn close(t: &mut Tally, c: &Client<&Binding>, h: ClientContext<Binding>) {
     );
 }
 
-pub(crate) async fn run(b: &Binding) -> Tally {
-    let mut t = Tally::new("winreg");
+pub(crate) async fn run(b: &Binding, peer: Peer) -> Tally {
+    let mut t = Tally::new("winreg", peer);
     let c = Client(b);
 
     // The predefined keys; Samba serves HKCR, HKCU, HKLM, HKPD, HKU, HKCC, HKPT and HKPN.

@@ -16,8 +16,8 @@ fn outcome<T>(r: &msrpc_windows::Result<T>) -> Outcome {
     }
 }
 
-pub(crate) async fn run(b: &Binding) -> Tally {
-    let mut t = Tally::new("wkssvc");
+pub(crate) async fn run(b: &Binding, peer: Peer) -> Tally {
+    let mut t = Tally::new("wkssvc", peer);
     // Level 100 is open to anyone, 101 to authenticated users; Samba gives 102 to
     // administrators only.
     let r = msrpc_windows::wkssvc::workstation_info(b, InfoLevel::L100).await;
@@ -26,7 +26,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
         t.expect(
             "NetrWkstaGetInfo",
             i.platform_id == 500
-                && i.computer_name.eq_ignore_ascii_case("NPSRV")
+                && i.computer_name.eq_ignore_ascii_case(peer.server())
                 && i.domain.eq_ignore_ascii_case("MSRPCTEST"),
             format!("level 100: {i:?}"),
         );
@@ -36,7 +36,7 @@ pub(crate) async fn run(b: &Binding) -> Tally {
     if let Ok(i) = &r {
         t.expect(
             "NetrWkstaGetInfo",
-            i.computer_name.eq_ignore_ascii_case("NPSRV") && i.lan_root.is_some(),
+            i.computer_name.eq_ignore_ascii_case(peer.server()) && i.lan_root.is_some(),
             format!("level 101: {i:?}"),
         );
     }
