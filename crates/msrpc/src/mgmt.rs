@@ -9,7 +9,6 @@
 //! | 3 | `stop_server_listening` | `ERROR_ACCESS_DENIED` unless [`ServerConfig::allow_remote_stop`](crate::server::ServerConfig) |
 //! | 4 | `inq_princ_name` | [`ServerConfig::principal_name`](crate::server::ServerConfig), cut to the client's buffer |
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use msrpc_ndr::{ConformantArray, ConformantVaryingArray, Unique};
@@ -108,13 +107,9 @@ impl m::Server for Manager {
         req: m::RpcMgmtInqStatsRequest,
     ) -> std::result::Result<m::RpcMgmtInqStatsResponse, Win32Status> {
         let server = self.server()?;
-        let stats = &server.stats;
-        let values = [
-            stats.calls_received.load(Ordering::Relaxed),
-            stats.calls_sent.load(Ordering::Relaxed),
-            stats.pkts_received.load(Ordering::Relaxed),
-            stats.pkts_sent.load(Ordering::Relaxed),
-        ];
+        // calls in, calls out, PDUs in, PDUs out: the first four of the server's totals.
+        let t = server.stats.totals();
+        let values = [t[0], t[1], t[2], t[3]];
         let n = req.count.min(STATS_COUNT);
         Ok(m::RpcMgmtInqStatsResponse {
             count: n,

@@ -63,3 +63,41 @@ async fn pkts_in_counts_request_fragments() {
     assert_eq!(after[0] - before[0], 2, "{before:?} -> {after:?}");
     server.shutdown(Duration::from_secs(1)).await;
 }
+
+/// The counters of a connection that has closed stay in the server's totals: each connection
+/// counts its own, and they are folded into the closed connections' sum when it ends.
+#[tokio::test]
+async fn closed_connections_stay_counted() {
+    let server = Server::builder()
+        .interface(Arc::new(msrpc_sample::service(Quiet)))
+        .listen("ncacn_ip_tcp:127.0.0.1[0]")
+        .start()
+        .await
+        .unwrap();
+    let b = server.bindings()[0].to_string();
+    let first = Binding::from_string(&b).unwrap();
+    sample::non_async_func(&first, "one").await.unwrap();
+    sample::non_async_func(&first, "two").await.unwrap();
+    drop(first);
+    // Bounded wait for the server to see the connection end.
+    let mut open = u64::MAX;
+    for _ in 0..200 {
+        open = server.stats().connections_open;
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(open, 0, "the first connection closed");
+    let s = server.stats();
+    assert_eq!((s.calls_received, s.calls_sent), (2, 2), "{s:?}");
+
+    let second = Binding::from_string(&b).unwrap();
+    sample::non_async_func(&second, "three").await.unwrap();
+    let s = server.stats();
+    assert_eq!((s.calls_received, s.calls_sent), (3, 3), "{s:?}");
+    // inq_stats is a call of its own on the open connection, counted in before it is answered.
+    let v = mgmt::inq_stats(&second).await.unwrap();
+    assert_eq!((v[0], v[1]), (4, 3), "{v:?}");
+    server.shutdown(Duration::from_secs(1)).await;
+}

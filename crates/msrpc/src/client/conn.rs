@@ -240,7 +240,8 @@ impl ConnHandle {
         Ok(syntax)
     }
 
-    fn context(&self, iface: &SyntaxId) -> Option<(u16, Syntax)> {
+    /// The context id and transfer syntax `iface` is bound with on this connection, if it is.
+    pub(crate) fn context(&self, iface: &SyntaxId) -> Option<(u16, Syntax)> {
         self.shared
             .contexts
             .lock()
@@ -258,6 +259,21 @@ impl ConnHandle {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_call(
         &self,
+        iface: (SyntaxId, Option<&'static str>),
+        opnum: u16,
+        object: Option<uuid::Uuid>,
+        stub: Vec<u8>,
+        timeout: Option<Duration>,
+        sink: Sink,
+    ) -> std::result::Result<Canceller, (Error, Sink)> {
+        self.clone()
+            .start_call_owned(iface, opnum, object, stub, timeout, sink)
+    }
+
+    /// [`ConnHandle::start_call`], the handle moved into the call's canceller (no clone of its
+    /// `Arc` and channel sender per call).
+    pub(crate) fn start_call_owned(
+        self,
         (iface, name): (SyntaxId, Option<&'static str>),
         opnum: u16,
         object: Option<uuid::Uuid>,
@@ -288,10 +304,7 @@ impl ConnHandle {
             };
             return Err((connection_gone(), sink));
         }
-        Ok(Canceller {
-            conn: self.clone(),
-            local,
-        })
+        Ok(Canceller { conn: self, local })
     }
 }
 
@@ -363,7 +376,7 @@ pub(crate) struct PendingCall {
 impl PendingCall {
     /// Starts a call on `conn` whose reply this handle awaits.
     pub(crate) fn start(
-        conn: &ConnHandle,
+        conn: ConnHandle,
         iface: (SyntaxId, Option<&'static str>),
         opnum: u16,
         object: Option<uuid::Uuid>,
@@ -372,7 +385,7 @@ impl PendingCall {
     ) -> Result<PendingCall> {
         let (tx, rx) = oneshot::channel();
         let canceller = conn
-            .start_call(iface, opnum, object, stub, timeout, Sink::Reply(tx))
+            .start_call_owned(iface, opnum, object, stub, timeout, Sink::Reply(tx))
             .map_err(|(e, _)| e)?;
         Ok(PendingCall {
             canceller,

@@ -107,12 +107,16 @@ pub(crate) struct Completion {
 /// A subscriber to a call's events.
 pub(crate) type Listener = Arc<dyn Fn(CallEvent) + Send + Sync>;
 
-/// Per-call state shared between the connection task and whoever holds the call.
-#[derive(Default)]
+/// Per-call state shared between the connection task and whoever holds the call. The
+/// connection task reuses it from call to call when nothing else holds it, so what every call
+/// of the connection needs is held here once, not cloned per call: the connection's answer
+/// channel and the server (whose count of calls in progress the call is in).
 pub(crate) struct CallState {
     pub(crate) cancelled: AtomicBool,
     pub(crate) disconnected: AtomicBool,
     pub(crate) listeners: Mutex<Vec<Listener>>,
+    pub(crate) tx: mpsc::UnboundedSender<Completion>,
+    pub(crate) shared: Arc<super::Shared>,
 }
 
 impl fmt::Debug for CallState {
@@ -135,6 +139,16 @@ pub enum CallEvent {
 }
 
 impl CallState {
+    pub(crate) fn new(tx: mpsc::UnboundedSender<Completion>, shared: Arc<super::Shared>) -> Self {
+        CallState {
+            cancelled: AtomicBool::new(false),
+            disconnected: AtomicBool::new(false),
+            listeners: Mutex::new(Vec::new()),
+            tx,
+            shared,
+        }
+    }
+
     /// Back to a new call's state, for reuse by the connection task (which holds the only
     /// reference).
     pub(crate) fn reset(&mut self) {
@@ -177,8 +191,10 @@ pub struct IncomingCall {
     /// the connection's buffer.
     pub(crate) stub: bytes::Bytes,
     pub(crate) state: Arc<CallState>,
-    pub(crate) tx: Option<mpsc::UnboundedSender<Completion>>,
-    pub(crate) guard: Option<CallGuard>,
+    /// Not answered yet (the answer goes through `state.tx`, or back from `dispatch`).
+    pub(crate) open: bool,
+    /// In the server's count of calls in progress (`state.shared.calls`) until answered.
+    pub(crate) counted: bool,
     pub(crate) group: Option<Arc<super::context::AssocGroup>>,
 }
 
@@ -191,14 +207,10 @@ impl fmt::Debug for IncomingCall {
     }
 }
 
-/// Counts a call as in progress in the server until dropped.
-pub(crate) struct CallGuard(pub(crate) Arc<super::Shared>);
-
-impl Drop for CallGuard {
-    fn drop(&mut self) {
-        if self.0.calls.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
-        }
+/// A call is no longer in progress in the server.
+pub(crate) fn call_ended(shared: &super::Shared) {
+    if shared.calls.fetch_sub(1, Ordering::AcqRel) == 1 {
+        shared.idle.notify_waiters();
     }
 }
 
@@ -349,13 +361,20 @@ impl IncomingCall {
     }
 
     fn take(&mut self, answer: Answer) -> Dispatch {
-        self.guard = None;
-        match self.tx.take() {
-            Some(_) => Dispatch::Answered(Answered(Completion {
+        self.uncount();
+        if std::mem::take(&mut self.open) {
+            Dispatch::Answered(Answered(Completion {
                 call_id: self.info.call_id,
                 answer,
-            })),
-            None => Dispatch::Deferred,
+            }))
+        } else {
+            Dispatch::Deferred
+        }
+    }
+
+    fn uncount(&mut self) {
+        if std::mem::take(&mut self.counted) {
+            call_ended(&self.state.shared);
         }
     }
 
@@ -367,19 +386,19 @@ impl IncomingCall {
     }
 
     fn send(&mut self, answer: Answer) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Completion {
+        if std::mem::take(&mut self.open) {
+            let _ = self.state.tx.send(Completion {
                 call_id: self.info.call_id,
                 answer,
             });
         }
-        self.guard = None;
+        self.uncount();
     }
 }
 
 impl Drop for IncomingCall {
     fn drop(&mut self) {
-        if self.tx.is_some() {
+        if self.open {
             tracing::warn!(
                 call_id = self.info.call_id,
                 opnum = self.info.opnum,

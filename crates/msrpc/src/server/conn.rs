@@ -14,10 +14,10 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, trace};
 
 use super::call::{
-    Answer, Answered, CallEvent, CallGuard, CallInfo, CallState, Completion, Dispatch, IncomingCall,
+    Answer, Answered, CallEvent, CallInfo, CallState, Completion, Dispatch, IncomingCall,
 };
 use super::context::AssocGroup;
-use super::{SecurityCheck, Shared};
+use super::{ConnCounters, ConnStats, SecurityCheck, Shared};
 use crate::auth::{AuthnLevel, AuthnService, ClientIdentity};
 use crate::trace::{CallSpan, call_span, fault_words, level_words};
 use crate::transport::{Outbox, PeerAddr, Stream};
@@ -93,6 +93,9 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
         }));
     }
     let (tx, mut rx) = mpsc::unbounded_channel::<Completion>();
+    // This connection's calls and PDUs, counted here and summed with the others' when read.
+    let counters = ConnCounters::register(&shared);
+    let stats: &ConnStats = &counters;
     let mut calls: IdMap<u32, InFlight> = IdMap::default();
     // The state of the last call answered, kept for the next one when nothing else holds it
     // (every call answered inside `dispatch`): no allocation per such call.
@@ -184,6 +187,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             let g = group.as_ref().map(|(_, g)| g.clone());
             dispatch(
                 &shared,
+                stats,
                 &mut conn,
                 &mut calls,
                 &mut spare,
@@ -196,7 +200,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             );
         }
         let sent = out.fill(|b| conn.poll_transmit_into(b));
-        shared.stats.pkts_sent.fetch_add(sent, Ordering::Relaxed);
+        stats.add(ConnStats::PKTS_SENT, sent);
         if out.is_empty() && (conn.is_closed() || eof) {
             break;
         }
@@ -272,6 +276,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                                 let g = group.as_ref().map(|(_, g)| g.clone());
                                 dispatch(
                                     &shared,
+                                    stats,
                                     conn,
                                     &mut calls,
                                     &mut spare,
@@ -286,7 +291,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                                 waiting.push_back(c);
                             }
                         });
-                        shared.stats.pkts_received.fetch_add(conn.pdus_received() - pdus, Ordering::Relaxed);
+                        stats.add(ConnStats::PKTS_RECEIVED, conn.pdus_received() - pdus);
                         // A whole PDU was consumed (the framer's buffer shrank by more than the
                         // reassembler grew): progress, the PDU clock restarts.
                         if bound && conn.buffered_bytes() < before {
@@ -295,7 +300,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     }
                 }
             }
-            Some(c) = rx.recv() => answer(&shared, &mut conn, &mut calls, &mut spare, &mut out, c),
+            Some(c) = rx.recv() => answer(stats, &mut conn, &mut calls, &mut spare, &mut out, c),
             () = &mut stop_listening, if !drained => {
                 // Server stops listening: tell the client to start no new calls here; calls in
                 // progress still get their answers.
@@ -308,7 +313,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                 // connection closes.
                 closing = true;
                 while let Ok(c) = rx.try_recv() {
-                    answer(&shared, &mut conn, &mut calls, &mut spare, &mut out, c);
+                    answer(stats, &mut conn, &mut calls, &mut spare, &mut out, c);
                 }
                 for (_, c) in calls.drain() {
                     c.state.signal(CallEvent::Cancel);
@@ -367,7 +372,7 @@ fn cfg_sec_addr(stream: &Stream) -> String {
 
 /// Sends a manager's answer, unless the call is gone (orphaned, or abandoned at shutdown).
 fn answer(
-    shared: &Shared,
+    stats: &ConnStats,
     conn: &mut ServerConnection,
     calls: &mut IdMap<u32, InFlight>,
     spare: &mut Option<Arc<CallState>>,
@@ -375,13 +380,13 @@ fn answer(
     c: Completion,
 ) {
     if let Some(flight) = calls.remove(&c.call_id) {
-        finish(shared, conn, spare, out, flight, c);
+        finish(stats, conn, spare, out, flight, c);
     }
 }
 
 /// Sends the answer of a call in progress and ends its span.
 fn finish(
-    shared: &Shared,
+    stats: &ConnStats,
     conn: &mut ServerConnection,
     spare: &mut Option<Arc<CallState>>,
     out: &mut Outbox,
@@ -399,13 +404,13 @@ fn finish(
     }
     let (r, fault) = match c.answer {
         Answer::Reply(stub) => {
-            shared.stats.calls_sent.fetch_add(1, Ordering::Relaxed);
+            stats.add(ConnStats::CALLS_SENT, 1);
             // Straight into the outbox when it is the next PDU to go anyway (the core checks)
             // and the batch has room; else queued in the core, as before.
             let r = match out.room() {
                 Some(buf) => conn.respond_into(c.call_id, stub, buf).map(|direct| {
                     if direct {
-                        shared.stats.pkts_sent.fetch_add(1, Ordering::Relaxed);
+                        stats.add(ConnStats::PKTS_SENT, 1);
                     }
                 }),
                 None => conn.respond(c.call_id, stub),
@@ -413,7 +418,7 @@ fn finish(
             (r, None)
         }
         Answer::Fault(status) => {
-            shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
+            stats.add(ConnStats::FAULTS_SENT, 1);
             (
                 conn.fault(c.call_id, status, Execution::MayHaveExecuted),
                 Some(status),
@@ -432,6 +437,7 @@ fn finish(
 #[allow(clippy::too_many_arguments)]
 fn dispatch(
     shared: &Arc<Shared>,
+    stats: &ConnStats,
     conn: &mut ServerConnection,
     calls: &mut IdMap<u32, InFlight>,
     spare: &mut Option<Arc<CallState>>,
@@ -442,7 +448,7 @@ fn dispatch(
     group: Option<Arc<AssocGroup>>,
     c: msrpc_proto::IncomingCall,
 ) {
-    shared.stats.calls_received.fetch_add(1, Ordering::Relaxed);
+    stats.add(ConnStats::CALLS_RECEIVED, 1);
     if last_manager
         .as_ref()
         .is_some_and(|m| c.object.is_some() || m.offered != c.interface)
@@ -487,7 +493,7 @@ fn dispatch(
         level_words(level)
     );
     let fault = |conn: &mut ServerConnection, status: FaultStatus, span: CallSpan| {
-        shared.stats.faults_sent.fetch_add(1, Ordering::Relaxed);
+        stats.add(ConnStats::FAULTS_SENT, 1);
         let _ = conn.fault(c.call_id, status, Execution::DidNotExecute);
         span.end(|| fault_words(status));
     };
@@ -522,14 +528,15 @@ fn dispatch(
         debug!(parent: &span.span(), ?peer, opnum = c.opnum, client = ?client.as_ref().map(|c| c.to_string()), "call refused by the interface's security");
         return fault(conn, FaultStatus(Win32Status::ERROR_ACCESS_DENIED.0), span);
     }
-    // The call counts as in progress from here until its guard is dropped (answered, or refused).
+    // The call counts as in progress from here until it is answered (or refused).
     let earlier = shared.calls.fetch_add(1, Ordering::AcqRel);
-    let guard = CallGuard(shared.clone());
     if earlier >= shared.config.max_calls {
-        drop(guard);
+        super::call::call_ended(shared);
         return fault(conn, FaultStatus::NCA_S_SERVER_TOO_BUSY, span);
     }
-    let state = spare.take().unwrap_or_default();
+    let state = spare
+        .take()
+        .unwrap_or_else(|| Arc::new(CallState::new(tx.clone(), shared.clone())));
     if c.pending_cancel {
         state.signal(CallEvent::Cancel);
     }
@@ -555,15 +562,15 @@ fn dispatch(
         // fragment (the helpers that answer later detach it), else the reassembled buffer.
         stub: c.stub,
         state,
-        tx: Some(tx.clone()),
-        guard: Some(guard),
+        open: true,
+        counted: true,
         group,
     };
     let d = entered.in_scope(|| iface.dispatch(call));
     let flight = InFlight { state: kept, span };
     match d {
         // Answered there and then: never in `calls` (nothing else can have seen it).
-        Dispatch::Answered(Answered(c)) => finish(shared, conn, spare, out, flight, c),
+        Dispatch::Answered(Answered(c)) => finish(stats, conn, spare, out, flight, c),
         // The answer comes through `tx`, which the loop reads only after this returns: the
         // call is in `calls` by then.
         Dispatch::Deferred => {

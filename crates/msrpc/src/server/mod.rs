@@ -790,18 +790,118 @@ impl Shared {
     }
 }
 
-/// Server counters.
+/// Server counters. The per-call ones (calls and PDUs in and out, faults) are counted by each
+/// connection in a [`ConnStats`] of its own, which only its task writes: no atomic
+/// read-modify-write on a cache line every connection shares, once per call. They are summed when
+/// read ([`Stats::totals`]): the totals of the connections that have closed, plus those of every
+/// connection still open, taken under one lock, so a read is exact (mgmt `inq_stats`).
 #[derive(Debug, Default)]
 pub(crate) struct Stats {
-    pub(crate) calls_received: AtomicU64,
-    pub(crate) calls_sent: AtomicU64,
-    pub(crate) pkts_received: AtomicU64,
-    pub(crate) pkts_sent: AtomicU64,
-    pub(crate) faults_sent: AtomicU64,
+    /// Connections open now, and the sum of the counters of those that have closed.
+    conns: Mutex<ConnTotals>,
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) connections_refused: AtomicU64,
     pub(crate) pdu_timeouts: AtomicU64,
     pub(crate) idle_closed: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct ConnTotals {
+    open: Vec<Arc<ConnStats>>,
+    closed: [u64; ConnStats::COUNTERS],
+}
+
+/// One connection's per-call counters. Written by its connection task only (a load and a
+/// store, no read-modify-write), read by [`Stats::totals`] from anywhere. On a cache line of its
+/// own.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct ConnStats {
+    /// calls received, calls sent, PDUs received, PDUs sent, faults sent.
+    counters: [AtomicU64; ConnStats::COUNTERS],
+}
+
+impl ConnStats {
+    const COUNTERS: usize = 5;
+    pub(crate) const CALLS_RECEIVED: usize = 0;
+    pub(crate) const CALLS_SENT: usize = 1;
+    pub(crate) const PKTS_RECEIVED: usize = 2;
+    pub(crate) const PKTS_SENT: usize = 3;
+    pub(crate) const FAULTS_SENT: usize = 4;
+
+    /// Adds `n` to counter `i`. Only the connection's own task calls it (one writer).
+    #[inline]
+    pub(crate) fn add(&self, i: usize, n: u64) {
+        let c = &self.counters[i];
+        c.store(c.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    fn values(&self) -> [u64; ConnStats::COUNTERS] {
+        std::array::from_fn(|i| self.counters[i].load(Ordering::Relaxed))
+    }
+}
+
+/// A connection's counters, registered with the server while the connection lives; dropping it
+/// folds them into the closed connections' totals.
+pub(crate) struct ConnCounters {
+    shared: Arc<Shared>,
+    stats: Arc<ConnStats>,
+}
+
+impl ConnCounters {
+    pub(crate) fn register(shared: &Arc<Shared>) -> ConnCounters {
+        let stats = Arc::new(ConnStats::default());
+        shared
+            .stats
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open
+            .push(stats.clone());
+        ConnCounters {
+            shared: shared.clone(),
+            stats,
+        }
+    }
+}
+
+impl std::ops::Deref for ConnCounters {
+    type Target = ConnStats;
+    fn deref(&self) -> &ConnStats {
+        &self.stats
+    }
+}
+
+impl Drop for ConnCounters {
+    fn drop(&mut self) {
+        let mut t = self
+            .shared
+            .stats
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = t.open.iter().position(|s| Arc::ptr_eq(s, &self.stats)) {
+            t.open.swap_remove(i);
+        }
+        for (sum, v) in t.closed.iter_mut().zip(self.stats.values()) {
+            *sum = sum.wrapping_add(v);
+        }
+    }
+}
+
+impl Stats {
+    /// The per-call counters summed over every connection, open or closed, in
+    /// [`ConnStats`]' order.
+    pub(crate) fn totals(&self) -> [u64; ConnStats::COUNTERS] {
+        let t = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut sum = t.closed;
+        for c in &t.open {
+            for (s, v) in sum.iter_mut().zip(c.values()) {
+                *s = s.wrapping_add(v);
+            }
+        }
+        sum
+    }
 }
 
 /// A copy of the server's counters.
@@ -835,12 +935,13 @@ pub struct StatsSnapshot {
 impl Stats {
     fn snapshot(&self, shared: &Shared) -> StatsSnapshot {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let t = self.totals();
         StatsSnapshot {
-            calls_received: l(&self.calls_received),
-            calls_sent: l(&self.calls_sent),
-            pkts_received: l(&self.pkts_received),
-            pkts_sent: l(&self.pkts_sent),
-            faults_sent: l(&self.faults_sent),
+            calls_received: t[ConnStats::CALLS_RECEIVED],
+            calls_sent: t[ConnStats::CALLS_SENT],
+            pkts_received: t[ConnStats::PKTS_RECEIVED],
+            pkts_sent: t[ConnStats::PKTS_SENT],
+            faults_sent: t[ConnStats::FAULTS_SENT],
             connections_accepted: l(&self.connections_accepted),
             connections_refused: l(&self.connections_refused),
             connections_open: shared.connections.load(Ordering::Relaxed) as u64,
