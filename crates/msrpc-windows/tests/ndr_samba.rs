@@ -24,6 +24,15 @@
 //! `--features all` (wkssvc, netlogon and atsvc cases too).
 
 #![allow(clippy::unwrap_used)]
+// The cases need at least the workspace's six interfaces (more come with --features all).
+#![cfg(all(
+    feature = "srvsvc",
+    feature = "samr",
+    feature = "lsarpc",
+    feature = "svcctl",
+    feature = "winreg",
+    feature = "eventlog"
+))]
 
 use std::fmt::Debug;
 use std::io::Write as _;

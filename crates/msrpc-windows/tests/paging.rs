@@ -5,29 +5,15 @@
 #![allow(clippy::unwrap_used)]
 #![cfg(all(feature = "srvsvc", feature = "samr", feature = "ncacn-np"))]
 
+mod common;
+
+use common::np;
 use std::future::poll_fn;
-use std::path::PathBuf;
 use std::pin::Pin;
 
-use msrpc::{Binding, BindingOptions, Credentials};
 use msrpc_windows::paging::Stream;
 use msrpc_windows::samr::SamServer;
 use msrpc_windows::srvsvc;
-
-fn np(pipe: &str) -> Binding {
-    let dir = std::env::var_os("MSRPC_SMBD_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/peers/run/smbd")
-        });
-    let port = std::fs::read_to_string(dir.join("port"))
-        .unwrap_or_else(|e| panic!("{}/port: {e}; start scripts/peers/smbd.sh", dir.display()));
-    let pw = std::fs::read_to_string(dir.join("password")).unwrap();
-    let mut o = BindingOptions::default();
-    o.smb.port = port.trim().parse().unwrap();
-    o.smb.credentials = Some(Credentials::parse("msrpc", pw.trim()));
-    Binding::with_options(&format!(r"ncacn_np:127.0.0.1[\pipe\{pipe}]"), o).unwrap()
-}
 
 #[tokio::test]
 #[ignore = "needs PEER: smbd (scripts/peers/smbd.sh)"]

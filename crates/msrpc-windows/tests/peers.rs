@@ -10,102 +10,34 @@
     feature = "ncacn-np"
 ))]
 
-use std::path::PathBuf;
+mod common;
 
-// The per-operation run (every_operation_samba_implements_over_named_pipes) needs every interface
-// it calls; the workspace build has only the CLI's six, and scripts/test runs it with --features all.
+use common::{np, peer_dir};
+
+// The per-operation runs (every_operation_samba_implements_over_*) need every interface they
+// call; the workspace build has only the CLI's six, and scripts/test runs them with --features all.
 #[cfg(all(
     feature = "wkssvc",
     feature = "svcctl",
     feature = "winreg",
     feature = "eventlog"
 ))]
-#[path = "peers/ops.rs"]
-mod ops;
+#[path = "peers/per_op.rs"]
+mod per_op;
 #[cfg(all(
     feature = "wkssvc",
     feature = "svcctl",
     feature = "winreg",
     feature = "eventlog"
 ))]
-#[path = "peers/ops_eventlog.rs"]
-mod ops_eventlog;
-#[cfg(all(
-    feature = "wkssvc",
-    feature = "svcctl",
-    feature = "winreg",
-    feature = "eventlog"
-))]
-#[path = "peers/ops_lsa.rs"]
-mod ops_lsa;
-#[cfg(all(
-    feature = "wkssvc",
-    feature = "svcctl",
-    feature = "winreg",
-    feature = "eventlog"
-))]
-#[path = "peers/ops_samr.rs"]
-mod ops_samr;
-#[cfg(all(
-    feature = "wkssvc",
-    feature = "svcctl",
-    feature = "winreg",
-    feature = "eventlog"
-))]
-#[path = "peers/ops_srvsvc.rs"]
-mod ops_srvsvc;
-#[cfg(all(
-    feature = "wkssvc",
-    feature = "svcctl",
-    feature = "winreg",
-    feature = "eventlog"
-))]
-#[path = "peers/ops_svcctl.rs"]
-mod ops_svcctl;
-#[cfg(all(
-    feature = "wkssvc",
-    feature = "svcctl",
-    feature = "winreg",
-    feature = "eventlog"
-))]
-#[path = "peers/ops_winreg.rs"]
-mod ops_winreg;
-#[cfg(all(
-    feature = "wkssvc",
-    feature = "svcctl",
-    feature = "winreg",
-    feature = "eventlog"
-))]
-#[path = "peers/ops_wkssvc.rs"]
-mod ops_wkssvc;
+use per_op::{
+    ops, ops_eventlog, ops_lsa, ops_samr, ops_srvsvc, ops_svcctl, ops_winreg, ops_wkssvc,
+};
 
 use msrpc::{AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, Win32Status};
 use msrpc_windows::lsat::{POLICY_READ_AND_LOOKUP, Policy};
 use msrpc_windows::samr::SamServer;
 use msrpc_windows::{Error, Sid, srvsvc};
-
-fn peer_dir(env: &str, default: &str) -> PathBuf {
-    std::env::var_os(env)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(default))
-}
-
-/// smbd's port and user `msrpc`'s password.
-fn smbd() -> (u16, String) {
-    let dir = peer_dir("MSRPC_SMBD_DIR", "../../target/peers/run/smbd");
-    let port = std::fs::read_to_string(dir.join("port"))
-        .unwrap_or_else(|e| panic!("{}/port: {e}; start scripts/peers/smbd.sh", dir.display()));
-    let pw = std::fs::read_to_string(dir.join("password")).unwrap();
-    (port.trim().parse().unwrap(), pw.trim().to_owned())
-}
-
-fn np(pipe: &str) -> Binding {
-    let (port, pw) = smbd();
-    let mut o = BindingOptions::default();
-    o.smb.port = port;
-    o.smb.credentials = Some(Credentials::parse("msrpc", &pw));
-    Binding::with_options(&format!(r"ncacn_np:127.0.0.1[\pipe\{pipe}]"), o).unwrap()
-}
 
 fn tcp() -> Binding {
     let dir = peer_dir("MSRPC_SAMBA_DIR", "../../target/peers/run/samba");
