@@ -1,5 +1,5 @@
-//! NDR decoding of the ready-made Windows interfaces' stubs (crate msrpc-windows, generated from the
-//! specifications' full IDL): the replies a client decodes from an untrusted server, fed arbitrary
+//! NDR decoding of the ready-made Windows interfaces' stubs (crate msrpc-windows with every
+//! interface, generated from the specifications' full IDL): the replies a client decodes from an untrusted server, fed arbitrary
 //! stub data in every transfer syntax and byte order. No panic, and whatever decodes re-encodes
 //! to bytes that decode to the same value.
 #![no_main]
@@ -7,13 +7,17 @@
 use libfuzzer_sys::fuzz_target;
 use msrpc::Stub as _;
 use msrpc_ndr::{DataRep, Syntax};
+use msrpc_windows::atsvc::atsvc;
 use msrpc_windows::eventlog::eventlog as even;
 use msrpc_windows::lsad::lsarpc as lsad;
 use msrpc_windows::lsat::lsarpc as lsat;
+use msrpc_windows::netlogon::logon;
 use msrpc_windows::samr::samr;
+use msrpc_windows::schrpc::i_task_scheduler_service as schrpc;
 use msrpc_windows::srvsvc::srvsvc;
 use msrpc_windows::svcctl::svcctl;
 use msrpc_windows::winreg::winreg;
+use msrpc_windows::wkssvc::wkssvc;
 
 macro_rules! round_trip {
     ($ty:ty, $stub:expr, $syntax:expr, $rep:expr) => {{
@@ -73,6 +77,14 @@ fuzz_target!(|data: &[u8]| {
         20 => round_trip!(srvsvc::NetrShareEnumRequest, stub, syntax, rep),
         21 => round_trip!(samr::SamrConnect5Request, stub, syntax, rep),
         22 => round_trip!(lsat::LsarLookupSidsRequest, stub, syntax, rep),
+        23 => round_trip!(wkssvc::NetrWkstaGetInfoResponse, stub, syntax, rep),
+        24 => round_trip!(wkssvc::NetrWkstaUserEnumResponse, stub, syntax, rep),
+        25 => round_trip!(logon::DsrGetDcNameEx2Response, stub, syntax, rep),
+        26 => round_trip!(logon::NetrServerAuthenticate3Response, stub, syntax, rep),
+        27 => round_trip!(logon::NetrLogonGetCapabilitiesResponse, stub, syntax, rep),
+        28 => round_trip!(atsvc::NetrJobEnumResponse, stub, syntax, rep),
+        29 => round_trip!(schrpc::SchRpcEnumTasksResponse, stub, syntax, rep),
+        30 => round_trip!(schrpc::SchRpcGetTaskInfoResponse, stub, syntax, rep),
         _ => {}
     }
 });
