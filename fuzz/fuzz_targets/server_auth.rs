@@ -49,7 +49,10 @@ fuzz_target!(|data: &[u8]| {
         while let Some(ev) = server.poll_event() {
             if let ServerEvent::Call(call) = ev {
                 // Nobody can log on without alice's password: an authenticated call cannot appear.
-                assert!(call.auth.is_none(), "a call on a context that did not log on");
+                assert!(
+                    call.auth.is_none(),
+                    "a call on a context that did not log on"
+                );
                 let _ = server.respond(call.call_id, call.stub);
             }
         }
