@@ -19,8 +19,8 @@ use msrpc::Binding;
 use msrpc::codegen::{Dispatch, IncomingCall, Interface, Win32Status};
 use msrpc::server::Server;
 use msrpc_ndr::{
-    ConformantArray, ConformantVaryingArray, ContextHandle, DataRep, Full, NdrString, Stub as _,
-    Syntax, SyntaxId, Unique, VaryingArray, WideString,
+    ConformantArray, ConformantVaryingArray, ContextHandle, DataRep, Full, Int3264, NdrString,
+    Stub as _, Syntax, SyntaxId, UInt3264, Unique, VaryingArray, WideString,
 };
 
 use common::*;
@@ -188,6 +188,29 @@ impl rich_idl::rich::Server for Manager {
             return_value: 2,
         })
     }
+    fn extras(&self, _: &IncomingCall, req: ExtrasRequest) -> Result<ExtrasResponse, Win32Status> {
+        let e = req.e;
+        let n = e.tag.items.len() as i32;
+        Ok(ExtrasResponse {
+            back: EXTRA {
+                sp: Int3264(e.sp.0 + req.ip.0),
+                up: UInt3264(e.up.0 + 1),
+                ..e
+            },
+            return_value: n,
+        })
+    }
+}
+
+/// The `EXTRA` rich_client.c sends: `[string] char tag[20]` and `WCHAR wtag[6]` (the characters
+/// with the NUL), `__int3264` and `unsigned __int3264`.
+fn extra() -> EXTRA {
+    EXTRA {
+        tag: VaryingArray::new(b"hello\0".to_vec()),
+        sp: Int3264(-70_000),
+        up: UInt3264(0x7fff_ffff),
+        wtag: VaryingArray::new("wide\0".encode_utf16().collect()),
+    }
 }
 
 type Log = Arc<Mutex<Vec<(u16, Syntax, Vec<u8>)>>>;
@@ -300,6 +323,15 @@ fn rust_requests(syntax: Syntax) -> Vec<(u16, Vec<u8>)> {
         5,
         StringsRequest {
             s: NdrString::from("text"),
+        }
+        .encode(syntax, rep)
+        .unwrap(),
+    ));
+    v.push((
+        9,
+        ExtrasRequest {
+            ip: Int3264(-3),
+            e: extra(),
         }
         .encode(syntax, rep)
         .unwrap(),
@@ -450,6 +482,12 @@ fn c_to_c_and_the_rust_client_against_the_c_server() {
             s: NdrString::from("rs"),
         })
         .map_err(|e| e.to_string());
+    let extras = c
+        .extras_blocking(ExtrasRequest {
+            ip: Int3264(10),
+            e: extra(),
+        })
+        .map_err(|e| e.to_string());
     let opened = c
         .open_ctx_blocking(OpenCtxRequest { v: 77 })
         .map_err(|e| e.to_string());
@@ -485,6 +523,15 @@ fn c_to_c_and_the_rust_client_against_the_c_server() {
     assert_eq!(
         strings.w_back.as_ref().map(|s| s.to_string_lossy()),
         Some("wide back".to_string())
+    );
+    let extras = extras.unwrap();
+    assert_eq!(extras.return_value, 6);
+    assert_eq!(extras.back.tag.items, b"hello\0".to_vec());
+    assert_eq!(extras.back.sp, Int3264(-69_990));
+    assert_eq!(extras.back.up, UInt3264(0x8000_0000));
+    assert_eq!(
+        extras.back.wtag.items,
+        "wide\0".encode_utf16().collect::<Vec<u16>>()
     );
     let opened = opened.unwrap();
     assert_eq!(opened.return_value, 0);

@@ -631,6 +631,12 @@ fn c_member(m: &Model, ty: &Ty, name: &str) -> Result<String, String> {
             };
             format!("{} {name}[{n}]", c_ty(m, &a.elem)?)
         }
+        // `[string] char s[20]`: a fixed buffer whose characters run to the NUL.
+        Ty::String {
+            wide,
+            fixed: Some(n),
+            size: None,
+        } => format!("{} {name}[{n}]", if *wide { "WCHAR" } else { "char" }),
         Ty::String { .. } => return Err(format!("the inline [string] member `{name}`")),
         t => {
             let c = c_ty(m, t)?;
@@ -980,8 +986,43 @@ impl<'m> Descs<'m> {
                 );
                 format!("&{name}")
             }
-            Ty::String { .. } => return Err("a fixed-size [string] array".into()),
-            Ty::Int3264 { .. } => return Err("__int3264".into()),
+            Ty::String {
+                wide,
+                fixed: Some(k),
+                size: None,
+            } => {
+                // `[string] char s[20]`: a varying array of 20 characters (the Rust stubs'
+                // `VaryingArray<u8, 20>`) whose length is up to and with the NUL.
+                let unit = if *wide { Prim::U16 } else { Prim::U8 };
+                let ec = if *wide {
+                    "sizeof(WCHAR)"
+                } else {
+                    "sizeof(char)"
+                };
+                let elem = self.prim_desc(unit, ec)?;
+                let name = self.fresh();
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_ARRAY, .flags = MSRPC_DF_VARYING | MSRPC_DF_STRING, .mem_size = {ec}, .count = {k}, .inner = {elem}"
+                    ),
+                );
+                format!("&{name}")
+            }
+            Ty::String { .. } => return Err("this [string] array".into()),
+            Ty::Int3264 { signed } => {
+                // wire_size 0: 4 bytes at NDR20, 8 at NDR64 (msrpc-ndr's Int3264/UInt3264).
+                let name = self.fresh();
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_INT, .flags = {}, .wire_size = 0, .mem_size = sizeof({})",
+                        if *signed { "MSRPC_DF_SIGNED" } else { "0" },
+                        if *signed { "INT_PTR" } else { "UINT_PTR" }
+                    ),
+                );
+                format!("&{name}")
+            }
             Ty::Handle => return Err("a handle_t member".into()),
         })
     }

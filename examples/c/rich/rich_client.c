@@ -133,6 +133,21 @@ int main(int argc, char **argv)
         MIDL_user_free(w_back);
     }
     {
+        /* [string] char tag[20] (its characters run to the NUL), __int3264 (4 bytes at NDR20,
+         * 8 at NDR64) and unsigned __int3264. */
+        EXTRA e, back;
+        memset(&e, 0, sizeof e);
+        memset(&back, 0, sizeof back);
+        strcpy(e.tag, "hello");
+        e.sp = -70000;
+        e.up = 0x7fffffff;
+        memcpy(e.wtag, u"wide", sizeof(u"wide"));
+        r = Extras(h, -3, &e, &back);
+        check(r == 6 && strcmp(back.tag, "hello") == 0 && back.sp == -70003 &&
+                  back.up == 0x80000000u && wide_eq(back.wtag, u"wide"),
+              "Extras: fixed [string] arrays, __int3264");
+    }
+    {
         PCTX ctx = NULL;
         r = OpenCtx(h, 1234, &ctx);
         check(r == 0 && ctx != NULL, "OpenCtx: [out] context handle");

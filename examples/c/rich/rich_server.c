@@ -137,6 +137,15 @@ long CloseCtx(handle_t h, PCTX *ctx)
     return 2;
 }
 
+long Extras(handle_t h, INT_PTR ip, EXTRA *e, EXTRA *back)
+{
+    (void)h;
+    *back = *e;
+    back->sp = e->sp + ip;
+    back->up = e->up + 1;
+    return (long)strlen(e->tag) + 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
