@@ -14,8 +14,8 @@ use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use msrpc_ndr::{
-    ContextHandle, Decoder, Encoder, Error, ErrorKind, Int3264, NdrConformant,
-    NdrConformantDecode, NdrDecode, NdrEncode, NdrString, Syntax, UInt3264, WideString,
+    ContextHandle, Decoder, Encoder, Error, ErrorKind, Int3264, NdrConformant, NdrConformantDecode,
+    NdrDecode, NdrEncode, NdrString, Syntax, UInt3264, WideString,
 };
 
 use crate::status::*;
@@ -192,7 +192,9 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
     let t = unsafe { &*d };
     let node = match t.kind {
         // wire_size 0: `__int3264` (4 bytes at NDR20, 8 at NDR64).
-        D_INT if matches!(t.wire_size, 0 | 1 | 2 | 4 | 8) && matches!(t.mem_size, 1 | 2 | 4 | 8) => {
+        D_INT
+            if matches!(t.wire_size, 0 | 1 | 2 | 4 | 8) && matches!(t.mem_size, 1 | 2 | 4 | 8) =>
+        {
             Node::Int {
                 wire: t.wire_size as u8,
                 signed: t.flags & DF_SIGNED != 0,
@@ -479,6 +481,11 @@ pub(crate) fn alloc_for(n: u32, v: Option<&V>) -> Result<*mut u8, i32> {
         None => mem_size(&nodes, n as usize),
     };
     user_alloc(size)
+}
+
+/// `sizeof` the C object of node `n` (as the table says).
+pub(crate) fn top_size(n: u32) -> usize {
+    mem_size(&nodes(), n as usize)
 }
 
 // ---- C memory: reading -------------------------------------------------------------------------

@@ -200,6 +200,61 @@ impl rich_idl::rich::Server for Manager {
             return_value: n,
         })
     }
+    fn ret_shape(
+        &self,
+        _: &IncomingCall,
+        req: RetShapeRequest,
+    ) -> Result<RetShapeResponse, Win32Status> {
+        Ok(RetShapeResponse {
+            return_value: SHAPE {
+                a: pt(req.x, 0),
+                b: pt(0, 3),
+                color: COLOR::GREEN,
+                id: -i64::from(req.x),
+                filled: true,
+            },
+        })
+    }
+    fn ret_point(
+        &self,
+        _: &IncomingCall,
+        req: RetPointRequest,
+    ) -> Result<RetPointResponse, Win32Status> {
+        Ok(RetPointResponse {
+            return_value: if req.x == 0 {
+                Unique::null()
+            } else {
+                Unique::new(pt(req.x, -1))
+            },
+        })
+    }
+    fn ret_eu(&self, _: &IncomingCall, req: RetEuRequest) -> Result<RetEuResponse, Win32Status> {
+        Ok(RetEuResponse {
+            return_value: match req.kind {
+                1 => EU::L(11),
+                2 => EU::D(0.5),
+                k => EU::Default(k),
+            },
+        })
+    }
+    fn ret_color(
+        &self,
+        _: &IncomingCall,
+        req: RetColorRequest,
+    ) -> Result<RetColorResponse, Win32Status> {
+        Ok(RetColorResponse {
+            return_value: if req.i == 0 { COLOR::RED } else { COLOR::BLUE },
+        })
+    }
+    fn ret_wide(
+        &self,
+        _: &IncomingCall,
+        req: RetWideRequest,
+    ) -> Result<RetWideResponse, Win32Status> {
+        Ok(RetWideResponse {
+            return_value: Int3264(req.v.0 * 2),
+        })
+    }
 }
 
 /// The `EXTRA` rich_client.c sends: `[string] char tag[20]` and `WCHAR wtag[6]` (the characters
@@ -332,6 +387,19 @@ fn rust_requests(syntax: Syntax) -> Vec<(u16, Vec<u8>)> {
         ExtrasRequest {
             ip: Int3264(-3),
             e: extra(),
+        }
+        .encode(syntax, rep)
+        .unwrap(),
+    ));
+    v.push((10, RetShapeRequest { x: 21 }.encode(syntax, rep).unwrap()));
+    v.push((11, RetPointRequest { x: 5 }.encode(syntax, rep).unwrap()));
+    v.push((12, RetEuRequest { kind: 2 }.encode(syntax, rep).unwrap()));
+    v.push((11, RetPointRequest { x: 0 }.encode(syntax, rep).unwrap()));
+    v.push((13, RetColorRequest { i: 1 }.encode(syntax, rep).unwrap()));
+    v.push((
+        14,
+        RetWideRequest {
+            v: Int3264(-40_000),
         }
         .encode(syntax, rep)
         .unwrap(),
@@ -488,6 +556,12 @@ fn c_to_c_and_the_rust_client_against_the_c_server() {
             e: extra(),
         })
         .map_err(|e| e.to_string());
+    let shape = c
+        .ret_shape_blocking(RetShapeRequest { x: 8 })
+        .map_err(|e| e.to_string());
+    let point = c
+        .ret_point_blocking(RetPointRequest { x: 4 })
+        .map_err(|e| e.to_string());
     let opened = c
         .open_ctx_blocking(OpenCtxRequest { v: 77 })
         .map_err(|e| e.to_string());
@@ -532,6 +606,15 @@ fn c_to_c_and_the_rust_client_against_the_c_server() {
     assert_eq!(
         extras.back.wtag.items,
         "wide\0".encode_utf16().collect::<Vec<u16>>()
+    );
+    let shape = shape.unwrap().return_value;
+    assert_eq!(
+        (shape.a, shape.b, shape.color, shape.id, shape.filled),
+        (pt(8, 0), pt(0, 3), COLOR::GREEN, -8, true)
+    );
+    assert_eq!(
+        point.unwrap().return_value.as_ref().cloned(),
+        Some(pt(4, -1))
     );
     let opened = opened.unwrap();
     assert_eq!(opened.return_value, 0);

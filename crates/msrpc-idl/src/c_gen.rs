@@ -550,12 +550,25 @@ fn c_op(
                 .ret_c
                 .clone()
                 .ok_or_else(|| unsupported("the return type's spelling"))?;
-            let prim = as_prim(m, ty).ok_or_else(|| unsupported("the return type"))?;
-            let (kind, signed, wire) = prim_shape(prim);
-            let row = format!(
-                "{{ \"return\", MSRPC_P_RETURN, {{ {kind}, {}, {wire}, sizeof({c}) }} }}",
-                if signed { "MSRPC_TF_SIGNED" } else { "0" }
-            );
+            let row = match as_prim(m, ty) {
+                Some(prim) => {
+                    let (kind, signed, wire) = prim_shape(prim);
+                    format!(
+                        "{{ \"return\", MSRPC_P_RETURN, {{ {kind}, {}, {wire}, sizeof({c}) }} }}",
+                        if signed { "MSRPC_TF_SIGNED" } else { "0" }
+                    )
+                }
+                // A constructed return value (a structure, union, enum, pointer, __int3264): its
+                // descriptor, as for a parameter passed by value.
+                None => {
+                    let d = descs
+                        .desc(ty, &ExprCtx::Params(&pctx), 0)
+                        .map_err(|e| unsupported(&format!("{e} in the return type")))?;
+                    format!(
+                        "{{ \"return\", MSRPC_P_RETURN, {{ MSRPC_T_DESC, 0, 0, sizeof({c}) }}, {d} }}"
+                    )
+                }
+            };
             Some((c, row))
         }
     };
