@@ -13,8 +13,9 @@
 //! Supported so far: base integer and floating types (and typedefs of them) by value and
 //! through `[ref]` pointers (`[out]`, `[in, out]`), `[string]` `char`/`byte`/`wchar_t` pointers
 //! (`[ref]` or `[unique]`, `[in]`), `handle_t`, explicit and implicit binding handles, `[async]`
-//! operations, return values of those types. Anything else is a clear error naming the
-//! parameter, never wrong code.
+//! operations, the constructed types (structures, unions, enums, arrays, pointers, context
+//! handles, `__int3264`, fixed-size `[string]` arrays) and return values of all of them.
+//! Anything else is a clear error naming the parameter, never wrong code.
 
 use std::fmt::Write as _;
 
