@@ -62,7 +62,7 @@ typedef struct _MSRPC_TYPE {
  * operation's arguments (`args`, as the client stub passes them). */
 #define MSRPC_T_DESC 6u     /* MSRPC_PARAM.desc describes the parameter (its pointee if BYREF) */
 
-#define MSRPC_D_INT 1u      /* wire_size 1, 2, 4, 8; MSRPC_DF_SIGNED */
+#define MSRPC_D_INT 1u      /* wire_size 1, 2, 4, 8, or 0 for __int3264 (4 at NDR20, 8 at NDR64); MSRPC_DF_SIGNED */
 #define MSRPC_D_FLOAT 2u    /* mem_size 4 or 8 */
 #define MSRPC_D_ENUM 3u     /* 16 bits at NDR20, 32 at NDR64; MSRPC_DF_V1ENUM: always 32 */
 #define MSRPC_D_STRING 4u   /* [string]: the characters (wire_size 1 or 2 per unit), NUL-terminated */

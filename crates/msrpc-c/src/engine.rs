@@ -168,6 +168,10 @@ impl P {
     pub(crate) fn is_string(&self) -> bool {
         self.ty.kind == T_STRING
     }
+    /// `sizeof` the C type (for `MSRPC_P_BYREF`, the pointee's).
+    pub(crate) fn mem_size(&self) -> usize {
+        self.ty.mem_size as usize
+    }
     /// A constructed type: its descriptor root.
     pub(crate) fn rich_root(&self) -> Option<u32> {
         (self.ty.kind == T_DESC).then_some(self.root)

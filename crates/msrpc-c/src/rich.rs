@@ -14,8 +14,8 @@ use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use msrpc_ndr::{
-    ContextHandle, Decoder, Encoder, Error, ErrorKind, NdrConformant, NdrConformantDecode,
-    NdrDecode, NdrEncode, NdrString, Syntax, WideString,
+    ContextHandle, Decoder, Encoder, Error, ErrorKind, Int3264, NdrConformant, NdrConformantDecode,
+    NdrDecode, NdrEncode, NdrString, Syntax, UInt3264, WideString,
 };
 
 use crate::status::*;
@@ -191,7 +191,10 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
     // SAFETY: d points to a generated descriptor (caller).
     let t = unsafe { &*d };
     let node = match t.kind {
-        D_INT if matches!(t.wire_size, 1 | 2 | 4 | 8) && matches!(t.mem_size, 1 | 2 | 4 | 8) => {
+        // wire_size 0: `__int3264` (4 bytes at NDR20, 8 at NDR64).
+        D_INT
+            if matches!(t.wire_size, 0 | 1 | 2 | 4 | 8) && matches!(t.mem_size, 1 | 2 | 4 | 8) =>
+        {
             Node::Int {
                 wire: t.wire_size as u8,
                 signed: t.flags & DF_SIGNED != 0,
@@ -480,6 +483,11 @@ pub(crate) fn alloc_for(n: u32, v: Option<&V>) -> Result<*mut u8, i32> {
     user_alloc(size)
 }
 
+/// `sizeof` the C object of node `n` (as the table says).
+pub(crate) fn top_size(n: u32) -> usize {
+    mem_size(&nodes(), n as usize)
+}
+
 // ---- C memory: reading -------------------------------------------------------------------------
 
 struct Reader<'a> {
@@ -541,7 +549,8 @@ impl Reader<'_> {
             Ok(match &self.nodes[n] {
                 Node::Int { wire, signed, mem } => {
                     let raw = read_int(at, *mem, *signed);
-                    let bits = u32::from(*wire) * 8;
+                    // __int3264 (wire 0) is checked against NDR20's 32 bits when encoded.
+                    let bits = if *wire == 0 { 64 } else { u32::from(*wire) * 8 };
                     if *signed {
                         let (lo, hi) = (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1);
                         if raw < lo || raw > hi {
@@ -942,6 +951,7 @@ fn align_of(nodes: &[Node], n: usize, s: Syntax, depth: usize) -> usize {
         return 1;
     }
     match &nodes[n] {
+        Node::Int { wire: 0, .. } => s.count_size(),
         Node::Int { wire, .. } => usize::from(*wire),
         Node::Float { mem } => *mem as usize,
         Node::Enum { v1: true, .. } => 4,
@@ -1035,12 +1045,14 @@ fn head(
     let s = e.syntax();
     match (&nodes[n], v) {
         (Node::Int { wire, .. }, V::U(x)) => match wire {
+            0 => UInt3264(*x).encode_head(e),
             1 => (*x as u8).encode_head(e),
             2 => (*x as u16).encode_head(e),
             4 => (*x as u32).encode_head(e),
             _ => x.encode_head(e),
         },
         (Node::Int { wire, .. }, V::I(x)) => match wire {
+            0 => Int3264(*x).encode_head(e),
             1 => (*x as i8).encode_head(e),
             2 => (*x as i16).encode_head(e),
             4 => (*x as i32).encode_head(e),
@@ -1257,12 +1269,14 @@ impl Dec {
                 signed: false,
                 ..
             } => V::U(match wire {
+                0 => UInt3264::decode_head(d)?.0,
                 1 => u64::from(u8::decode_head(d)?),
                 2 => u64::from(u16::decode_head(d)?),
                 4 => u64::from(u32::decode_head(d)?),
                 _ => u64::decode_head(d)?,
             }),
             Node::Int { wire, .. } => V::I(match wire {
+                0 => Int3264::decode_head(d)?.0,
                 1 => i64::from(i8::decode_head(d)?),
                 2 => i64::from(i16::decode_head(d)?),
                 4 => i64::from(i32::decode_head(d)?),

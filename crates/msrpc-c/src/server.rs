@@ -176,6 +176,8 @@ struct Frame {
     strings8: Vec<Vec<u8>>,
     strings16: Vec<Vec<u16>>,
     ret: Box<[u64; 2]>,
+    /// A constructed return value's object (in `rich`, freed with it), else NULL: `ret` is used.
+    ret_rich: *mut u8,
     args: Vec<*mut c_void>,
     /// (param, address of its [out] pointee) in order.
     outs: Vec<(P, *mut u8)>,
@@ -213,6 +215,7 @@ impl Frame {
             strings8: Vec::new(),
             strings16: Vec::new(),
             ret: Box::new([0; 2]),
+            ret_rich: std::ptr::null_mut(),
             args: Vec::with_capacity(n),
             outs: Vec::new(),
             ret_p: params.iter().find(|p| p.is_return()).copied(),
@@ -306,6 +309,13 @@ impl Frame {
             }
         }
         f.place_out_only(out_only)?;
+        if let Some(root) = f.ret_p.and_then(|p| p.rich_root()) {
+            // The manager's constructed return value lands here; its pointees (the manager's
+            // MIDL_user_allocate'd memory) are freed with it after the reply.
+            let at = crate::rich::alloc_for(root, None)?;
+            f.rich.push((root, at));
+            f.ret_rich = at;
+        }
         Ok(f)
     }
 
@@ -322,6 +332,15 @@ impl Frame {
             self.outs[k].1 = at;
         }
         Ok(())
+    }
+
+    /// Where the thunk writes the manager's return value.
+    fn ret_ptr(&mut self) -> *mut c_void {
+        if self.ret_rich.is_null() {
+            self.ret.as_mut_ptr().cast()
+        } else {
+            self.ret_rich.cast()
+        }
     }
 
     /// The `[out]` values and the return value, read back after the manager ran.
@@ -345,7 +364,22 @@ impl Frame {
             // SAFETY: at is this frame's pointee storage for p, initialised (zero or the manager's).
             v.push(unsafe { engine::read_val(p, *at) }?);
         }
-        if let Some(p) = &self.ret_p {
+        if let (Some(root), false) = (
+            self.ret_p.and_then(|p| p.rich_root()),
+            self.ret_rich.is_null(),
+        ) {
+            // SAFETY: ret_rich is this frame's object for root, written by the thunk (or zero).
+            let r = unsafe {
+                crate::rich::read_top(
+                    root,
+                    self.ret_rich,
+                    self.args.as_ptr(),
+                    crate::rich::Side::Server,
+                    &self.ctx_in,
+                )
+            }?;
+            v.push(Val::Rich(root, r));
+        } else if let Some(p) = &self.ret_p {
             // SAFETY: ret is this frame's storage, written by the thunk (or zero).
             v.push(unsafe { engine::read_val(p, self.ret.as_ptr().cast()) }?);
         }
@@ -512,7 +546,7 @@ impl Interface for CInterface {
             }
             CURRENT.with(|c| c.set(&call));
             CURRENT_BINDING.with(|c| c.set(binding.0));
-            let ret = frame.ret.as_mut_ptr().cast::<c_void>();
+            let ret = frame.ret_ptr();
             // SAFETY: the generated thunk with this call's frame: args point at its slots, ret at
             // its return storage, all alive for the call.
             let s = with_barrier(|| unsafe {
@@ -538,7 +572,21 @@ impl Interface for CInterface {
 /// `reply` is NULL or points to the operation's return value.
 pub(crate) unsafe fn complete(p: *mut RpcAsyncState, reply: *mut c_void) -> Option<i32> {
     let mut entry = pending().remove(&(p as usize))?;
-    if let (Some(rp), false) = (entry.frame.ret_p, reply.is_null()) {
+    if let (Some(root), false) = (
+        entry.frame.ret_p.and_then(|p| p.rich_root()),
+        reply.is_null() || entry.frame.ret_rich.is_null(),
+    ) {
+        // A constructed return value: the manager's object, copied as C copies a return value;
+        // its pointees are the frame's from now on.
+        let n = entry
+            .frame
+            .ret_p
+            .map_or(0, |p| p.mem_size())
+            .min(crate::rich::top_size(root));
+        // SAFETY: reply points to the manager's return value of the C type (caller), at least
+        // `n` bytes; ret_rich is the frame's allocation of the same type.
+        unsafe { std::ptr::copy_nonoverlapping(reply.cast::<u8>(), entry.frame.ret_rich, n) };
+    } else if let (Some(rp), false) = (entry.frame.ret_p, reply.is_null()) {
         // SAFETY: reply points to the return value (caller), mem_size bytes.
         match unsafe { engine::read_val(&rp, reply.cast()) } {
             // SAFETY: ret is the frame's 16-byte storage.

@@ -19,8 +19,8 @@ use msrpc::Binding;
 use msrpc::codegen::{Dispatch, IncomingCall, Interface, Win32Status};
 use msrpc::server::Server;
 use msrpc_ndr::{
-    ConformantArray, ConformantVaryingArray, ContextHandle, DataRep, Full, NdrString, Stub as _,
-    Syntax, SyntaxId, Unique, VaryingArray, WideString,
+    ConformantArray, ConformantVaryingArray, ContextHandle, DataRep, Full, Int3264, NdrString,
+    Stub as _, Syntax, SyntaxId, UInt3264, Unique, VaryingArray, WideString,
 };
 
 use common::*;
@@ -188,6 +188,84 @@ impl rich_idl::rich::Server for Manager {
             return_value: 2,
         })
     }
+    fn extras(&self, _: &IncomingCall, req: ExtrasRequest) -> Result<ExtrasResponse, Win32Status> {
+        let e = req.e;
+        let n = e.tag.items.len() as i32;
+        Ok(ExtrasResponse {
+            back: EXTRA {
+                sp: Int3264(e.sp.0 + req.ip.0),
+                up: UInt3264(e.up.0 + 1),
+                ..e
+            },
+            return_value: n,
+        })
+    }
+    fn ret_shape(
+        &self,
+        _: &IncomingCall,
+        req: RetShapeRequest,
+    ) -> Result<RetShapeResponse, Win32Status> {
+        Ok(RetShapeResponse {
+            return_value: SHAPE {
+                a: pt(req.x, 0),
+                b: pt(0, 3),
+                color: COLOR::GREEN,
+                id: -i64::from(req.x),
+                filled: true,
+            },
+        })
+    }
+    fn ret_point(
+        &self,
+        _: &IncomingCall,
+        req: RetPointRequest,
+    ) -> Result<RetPointResponse, Win32Status> {
+        Ok(RetPointResponse {
+            return_value: if req.x == 0 {
+                Unique::null()
+            } else {
+                Unique::new(pt(req.x, -1))
+            },
+        })
+    }
+    fn ret_eu(&self, _: &IncomingCall, req: RetEuRequest) -> Result<RetEuResponse, Win32Status> {
+        Ok(RetEuResponse {
+            return_value: match req.kind {
+                1 => EU::L(11),
+                2 => EU::D(0.5),
+                k => EU::Default(k),
+            },
+        })
+    }
+    fn ret_color(
+        &self,
+        _: &IncomingCall,
+        req: RetColorRequest,
+    ) -> Result<RetColorResponse, Win32Status> {
+        Ok(RetColorResponse {
+            return_value: if req.i == 0 { COLOR::RED } else { COLOR::BLUE },
+        })
+    }
+    fn ret_wide(
+        &self,
+        _: &IncomingCall,
+        req: RetWideRequest,
+    ) -> Result<RetWideResponse, Win32Status> {
+        Ok(RetWideResponse {
+            return_value: Int3264(req.v.0 * 2),
+        })
+    }
+}
+
+/// The `EXTRA` rich_client.c sends: `[string] char tag[20]` and `WCHAR wtag[6]` (the characters
+/// with the NUL), `__int3264` and `unsigned __int3264`.
+fn extra() -> EXTRA {
+    EXTRA {
+        tag: VaryingArray::new(b"hello\0".to_vec()),
+        sp: Int3264(-70_000),
+        up: UInt3264(0x7fff_ffff),
+        wtag: VaryingArray::new("wide\0".encode_utf16().collect()),
+    }
 }
 
 type Log = Arc<Mutex<Vec<(u16, Syntax, Vec<u8>)>>>;
@@ -300,6 +378,28 @@ fn rust_requests(syntax: Syntax) -> Vec<(u16, Vec<u8>)> {
         5,
         StringsRequest {
             s: NdrString::from("text"),
+        }
+        .encode(syntax, rep)
+        .unwrap(),
+    ));
+    v.push((
+        9,
+        ExtrasRequest {
+            ip: Int3264(-3),
+            e: extra(),
+        }
+        .encode(syntax, rep)
+        .unwrap(),
+    ));
+    v.push((10, RetShapeRequest { x: 21 }.encode(syntax, rep).unwrap()));
+    v.push((11, RetPointRequest { x: 5 }.encode(syntax, rep).unwrap()));
+    v.push((12, RetEuRequest { kind: 2 }.encode(syntax, rep).unwrap()));
+    v.push((11, RetPointRequest { x: 0 }.encode(syntax, rep).unwrap()));
+    v.push((13, RetColorRequest { i: 1 }.encode(syntax, rep).unwrap()));
+    v.push((
+        14,
+        RetWideRequest {
+            v: Int3264(-40_000),
         }
         .encode(syntax, rep)
         .unwrap(),
@@ -450,6 +550,18 @@ fn c_to_c_and_the_rust_client_against_the_c_server() {
             s: NdrString::from("rs"),
         })
         .map_err(|e| e.to_string());
+    let extras = c
+        .extras_blocking(ExtrasRequest {
+            ip: Int3264(10),
+            e: extra(),
+        })
+        .map_err(|e| e.to_string());
+    let shape = c
+        .ret_shape_blocking(RetShapeRequest { x: 8 })
+        .map_err(|e| e.to_string());
+    let point = c
+        .ret_point_blocking(RetPointRequest { x: 4 })
+        .map_err(|e| e.to_string());
     let opened = c
         .open_ctx_blocking(OpenCtxRequest { v: 77 })
         .map_err(|e| e.to_string());
@@ -485,6 +597,24 @@ fn c_to_c_and_the_rust_client_against_the_c_server() {
     assert_eq!(
         strings.w_back.as_ref().map(|s| s.to_string_lossy()),
         Some("wide back".to_string())
+    );
+    let extras = extras.unwrap();
+    assert_eq!(extras.return_value, 6);
+    assert_eq!(extras.back.tag.items, b"hello\0".to_vec());
+    assert_eq!(extras.back.sp, Int3264(-69_990));
+    assert_eq!(extras.back.up, UInt3264(0x8000_0000));
+    assert_eq!(
+        extras.back.wtag.items,
+        "wide\0".encode_utf16().collect::<Vec<u16>>()
+    );
+    let shape = shape.unwrap().return_value;
+    assert_eq!(
+        (shape.a, shape.b, shape.color, shape.id, shape.filled),
+        (pt(8, 0), pt(0, 3), COLOR::GREEN, -8, true)
+    );
+    assert_eq!(
+        point.unwrap().return_value.as_ref().cloned(),
+        Some(pt(4, -1))
     );
     let opened = opened.unwrap();
     assert_eq!(opened.return_value, 0);

@@ -13,8 +13,9 @@
 //! Supported so far: base integer and floating types (and typedefs of them) by value and
 //! through `[ref]` pointers (`[out]`, `[in, out]`), `[string]` `char`/`byte`/`wchar_t` pointers
 //! (`[ref]` or `[unique]`, `[in]`), `handle_t`, explicit and implicit binding handles, `[async]`
-//! operations, return values of those types. Anything else is a clear error naming the
-//! parameter, never wrong code.
+//! operations, the constructed types (structures, unions, enums, arrays, pointers, context
+//! handles, `__int3264`, fixed-size `[string]` arrays) and return values of all of them.
+//! Anything else is a clear error naming the parameter, never wrong code.
 
 use std::fmt::Write as _;
 
@@ -550,12 +551,25 @@ fn c_op(
                 .ret_c
                 .clone()
                 .ok_or_else(|| unsupported("the return type's spelling"))?;
-            let prim = as_prim(m, ty).ok_or_else(|| unsupported("the return type"))?;
-            let (kind, signed, wire) = prim_shape(prim);
-            let row = format!(
-                "{{ \"return\", MSRPC_P_RETURN, {{ {kind}, {}, {wire}, sizeof({c}) }} }}",
-                if signed { "MSRPC_TF_SIGNED" } else { "0" }
-            );
+            let row = match as_prim(m, ty) {
+                Some(prim) => {
+                    let (kind, signed, wire) = prim_shape(prim);
+                    format!(
+                        "{{ \"return\", MSRPC_P_RETURN, {{ {kind}, {}, {wire}, sizeof({c}) }} }}",
+                        if signed { "MSRPC_TF_SIGNED" } else { "0" }
+                    )
+                }
+                // A constructed return value (a structure, union, enum, pointer, __int3264): its
+                // descriptor, as for a parameter passed by value.
+                None => {
+                    let d = descs
+                        .desc(ty, &ExprCtx::Params(&pctx), 0)
+                        .map_err(|e| unsupported(&format!("{e} in the return type")))?;
+                    format!(
+                        "{{ \"return\", MSRPC_P_RETURN, {{ MSRPC_T_DESC, 0, 0, sizeof({c}) }}, {d} }}"
+                    )
+                }
+            };
             Some((c, row))
         }
     };
@@ -631,6 +645,12 @@ fn c_member(m: &Model, ty: &Ty, name: &str) -> Result<String, String> {
             };
             format!("{} {name}[{n}]", c_ty(m, &a.elem)?)
         }
+        // `[string] char s[20]`: a fixed buffer whose characters run to the NUL.
+        Ty::String {
+            wide,
+            fixed: Some(n),
+            size: None,
+        } => format!("{} {name}[{n}]", if *wide { "WCHAR" } else { "char" }),
         Ty::String { .. } => return Err(format!("the inline [string] member `{name}`")),
         t => {
             let c = c_ty(m, t)?;
@@ -980,8 +1000,43 @@ impl<'m> Descs<'m> {
                 );
                 format!("&{name}")
             }
-            Ty::String { .. } => return Err("a fixed-size [string] array".into()),
-            Ty::Int3264 { .. } => return Err("__int3264".into()),
+            Ty::String {
+                wide,
+                fixed: Some(k),
+                size: None,
+            } => {
+                // `[string] char s[20]`: a varying array of 20 characters (the Rust stubs'
+                // `VaryingArray<u8, 20>`) whose length is up to and with the NUL.
+                let unit = if *wide { Prim::U16 } else { Prim::U8 };
+                let ec = if *wide {
+                    "sizeof(WCHAR)"
+                } else {
+                    "sizeof(char)"
+                };
+                let elem = self.prim_desc(unit, ec)?;
+                let name = self.fresh();
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_ARRAY, .flags = MSRPC_DF_VARYING | MSRPC_DF_STRING, .mem_size = {ec}, .count = {k}, .inner = {elem}"
+                    ),
+                );
+                format!("&{name}")
+            }
+            Ty::String { .. } => return Err("this [string] array".into()),
+            Ty::Int3264 { signed } => {
+                // wire_size 0: 4 bytes at NDR20, 8 at NDR64 (msrpc-ndr's Int3264/UInt3264).
+                let name = self.fresh();
+                self.emit(
+                    &name,
+                    &format!(
+                        ".kind = MSRPC_D_INT, .flags = {}, .wire_size = 0, .mem_size = sizeof({})",
+                        if *signed { "MSRPC_DF_SIGNED" } else { "0" },
+                        if *signed { "INT_PTR" } else { "UINT_PTR" }
+                    ),
+                );
+                format!("&{name}")
+            }
             Ty::Handle => return Err("a handle_t member".into()),
         })
     }

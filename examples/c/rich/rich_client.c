@@ -133,6 +133,36 @@ int main(int argc, char **argv)
         MIDL_user_free(w_back);
     }
     {
+        /* [string] char tag[20] (its characters run to the NUL), __int3264 (4 bytes at NDR20,
+         * 8 at NDR64) and unsigned __int3264. */
+        EXTRA e, back;
+        memset(&e, 0, sizeof e);
+        memset(&back, 0, sizeof back);
+        strcpy(e.tag, "hello");
+        e.sp = -70000;
+        e.up = 0x7fffffff;
+        memcpy(e.wtag, u"wide", sizeof(u"wide"));
+        r = Extras(h, -3, &e, &back);
+        check(r == 6 && strcmp(back.tag, "hello") == 0 && back.sp == -70003 &&
+                  back.up == 0x80000000u && wide_eq(back.wtag, u"wide"),
+              "Extras: fixed [string] arrays, __int3264");
+    }
+    {
+        /* Constructed return values: a structure, a [unique] pointer (allocated with
+         * MIDL_user_allocate, NULL), an encapsulated union, an enum, __int3264. */
+        SHAPE sh = RetShape(h, 21);
+        POINT2 *pp = RetPoint(h, 5);
+        EU e = RetEu(h, 2);
+        check(sh.a.x == 21 && sh.b.y == 3 && sh.color == GREEN && sh.id == -21 && sh.filled,
+              "RetShape: a structure returned");
+        check(pp && pp->x == 5 && pp->y == -1, "RetPoint: a pointer returned");
+        MIDL_user_free(pp);
+        check(RetPoint(h, 0) == NULL, "RetPoint: NULL returned");
+        check(e.kind == 2 && e.u.d == 0.5, "RetEu: an encapsulated union returned");
+        check(RetColor(h, 1) == BLUE, "RetColor: an enum returned");
+        check(RetWide(h, -40000) == -80000, "RetWide: __int3264 returned");
+    }
+    {
         PCTX ctx = NULL;
         r = OpenCtx(h, 1234, &ctx);
         check(r == 0 && ctx != NULL, "OpenCtx: [out] context handle");

@@ -137,6 +137,57 @@ long CloseCtx(handle_t h, PCTX *ctx)
     return 2;
 }
 
+long Extras(handle_t h, INT_PTR ip, EXTRA *e, EXTRA *back)
+{
+    (void)h;
+    *back = *e;
+    back->sp = e->sp + ip;
+    back->up = e->up + 1;
+    return (long)strlen(e->tag) + 1;
+}
+
+SHAPE RetShape(handle_t h, long x)
+{
+    SHAPE s;
+    (void)h;
+    memset(&s, 0, sizeof s);
+    s.a.x = x;
+    s.b.y = 3;
+    s.color = GREEN;
+    s.id = -x;
+    s.filled = 1;
+    return s;
+}
+
+POINT2 *RetPoint(handle_t h, long x)
+{
+    POINT2 *p;
+    (void)h;
+    if (x == 0)
+        return NULL;
+    p = MIDL_user_allocate(sizeof *p);
+    p->x = x;
+    p->y = -1;
+    return p;
+}
+
+EU RetEu(handle_t h, short kind)
+{
+    EU e;
+    (void)h;
+    memset(&e, 0, sizeof e);
+    e.kind = kind;
+    if (kind == 1)
+        e.u.l = 11;
+    else if (kind == 2)
+        e.u.d = 0.5;
+    return e;
+}
+
+COLOR RetColor(handle_t h, long i) { (void)h; return i == 0 ? RED : BLUE; }
+
+INT_PTR RetWide(handle_t h, INT_PTR v) { (void)h; return v * 2; }
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
