@@ -176,3 +176,94 @@ fn wrong_password_low_level_and_no_auth_are_access_denied() {
     srv.stop();
     assert_eq!(n, 0, "no refused call reached the manager");
 }
+
+/// The KDC `scripts/peers/kdc.sh start DIR` started (`MSRPC_KDC_DIR`): its URL, realm, and the
+/// passwords of `alice` and `host/localhost`.
+fn kdc() -> (String, String, String, String) {
+    let dir = std::env::var("MSRPC_KDC_DIR")
+        .expect("MSRPC_KDC_DIR is not set: scripts/peers/kdc.sh start DIR starts a KDC");
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{dir}/{f}"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let env = read("env");
+    let var = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{k} in {dir}/env"))
+            .to_owned()
+    };
+    (
+        var("MSRPC_KDC_URL"),
+        var("MSRPC_KDC_REALM"),
+        read("alice.password"),
+        read("service.password"),
+    )
+}
+
+/// Kerberos from C: `RpcBindingSetAuthInfoA` with `RPC_C_AUTHN_GSS_KERBEROS` (and with
+/// `RPC_C_AUTHN_GSS_NEGOTIATE`, which chooses Kerberos) gets a ticket for `host/localhost` from
+/// the MIT KDC and calls the sample server, which holds that principal's key and refuses calls
+/// below integrity; a wrong password is refused with 5.
+#[test]
+#[ignore = "needs PEER: krb5kdc (scripts/peers/kdc.sh, MSRPC_KDC_DIR)"]
+fn c_client_authenticates_with_kerberos_against_the_kdc() {
+    let (url, realm, alice, service) = kdc();
+    let exe = build_client("auth-client-krb");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let key =
+        msrpc::KerberosService::from_password("host/localhost", &realm, &service, &url).unwrap();
+    let server = rt.block_on(async {
+        Server::builder()
+            .interface(Arc::new(msrpc_sample::service(Handler(log.clone()))))
+            .kerberos(key)
+            .min_auth_level(AuthnLevel::PktIntegrity)
+            .listen("ncacn_ip_tcp:127.0.0.1[0]")
+            .start()
+            .await
+            .unwrap()
+    });
+    let port = server.bindings()[0]
+        .to_string()
+        .rsplit_once('[')
+        .and_then(|(_, p)| p.trim_end_matches(']').parse::<u16>().ok())
+        .unwrap()
+        .to_string();
+    let user = format!("{realm}\\alice");
+    let cases = [
+        ("KRB", "5", alice.as_str(), "call: 0\n"),
+        ("KRB", "6", alice.as_str(), "call: 0\n"),
+        ("NEGO", "6", alice.as_str(), "call: 0\n"),
+        ("KRB", "6", "not-alice's-password", "call: exception 5\n"),
+    ];
+    for (form, level, pw, want) in cases {
+        let r = run(
+            &exe,
+            &[&port, form, level, &user, pw, "host/localhost"],
+            &[("MSRPC_KDC", url.as_str())],
+            Duration::from_secs(60),
+        );
+        assert_eq!(r.code, Some(0), "{form} {level}: {r:?}");
+        assert!(
+            r.stdout.contains("RpcBindingSetAuthInfo: 0\n"),
+            "{form} {level}: {r:?}"
+        );
+        assert!(
+            r.stdout.contains(want),
+            "{form} {level}: want {want:?}: {r:?}"
+        );
+    }
+    let n = log.lock().unwrap().len();
+    rt.block_on(server.shutdown(Duration::from_secs(5)));
+    assert_eq!(
+        n, 3,
+        "the three authenticated calls reached the manager, the refused one did not"
+    );
+}
