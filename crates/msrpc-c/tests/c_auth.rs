@@ -79,18 +79,13 @@ impl AuthServer {
 }
 
 fn build_client(name: &str) -> std::path::PathBuf {
-    let dir = asyncrpc_stubs(name);
-    let exe = dir.join("auth_client");
-    cc(
-        &dir,
-        &[
-            root().join("crates/msrpc-c/tests/fixtures/auth_client.c"),
-            dir.join("asyncrpc_c.c"),
-        ],
-        &exe,
+    build_with_sample(
+        name,
+        "crates/msrpc-c/tests/fixtures/auth_client.c",
+        "asyncrpc_c.c",
         &[],
-    );
-    exe
+    )
+    .1
 }
 
 #[test]

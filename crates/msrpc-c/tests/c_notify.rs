@@ -17,15 +17,10 @@ use msrpc::{Binding, Win32Status};
 use common::*;
 
 fn build(name: &str) -> (PathBuf, PathBuf) {
-    let dir = asyncrpc_stubs(name);
-    let exe = dir.join("notify_server");
-    cc(
-        &dir,
-        &[
-            root().join("crates/msrpc-c/tests/fixtures/notify_server.c"),
-            dir.join("asyncrpc_s.c"),
-        ],
-        &exe,
+    let (dir, exe) = build_with_sample(
+        name,
+        "crates/msrpc-c/tests/fixtures/notify_server.c",
+        "asyncrpc_s.c",
         &["-pthread"],
     );
     (dir, exe)

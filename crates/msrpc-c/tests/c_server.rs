@@ -17,15 +17,10 @@ use msrpc::{Binding, Win32Status};
 use common::*;
 
 fn build_server(name: &str) -> (PathBuf, PathBuf) {
-    let dir = asyncrpc_stubs(name);
-    let exe = dir.join("server");
-    cc(
-        &dir,
-        &[
-            root().join("examples/c/asyncrpc/server.c"),
-            dir.join("asyncrpc_s.c"),
-        ],
-        &exe,
+    let (dir, exe) = build_with_sample(
+        name,
+        "examples/c/asyncrpc/server.c",
+        "asyncrpc_s.c",
         &["-pthread"],
     );
     (dir, exe)

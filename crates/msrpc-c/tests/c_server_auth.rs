@@ -18,15 +18,10 @@ use msrpc::{AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, Win32Sta
 use common::*;
 
 fn build(name: &str) -> (PathBuf, PathBuf) {
-    let dir = asyncrpc_stubs(name);
-    let exe = dir.join("auth_server");
-    cc(
-        &dir,
-        &[
-            root().join("crates/msrpc-c/tests/fixtures/auth_server.c"),
-            dir.join("asyncrpc_s.c"),
-        ],
-        &exe,
+    let (dir, exe) = build_with_sample(
+        name,
+        "crates/msrpc-c/tests/fixtures/auth_server.c",
+        "asyncrpc_s.c",
         &[],
     );
     std::fs::write(

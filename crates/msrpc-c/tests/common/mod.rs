@@ -187,16 +187,23 @@ pub fn asyncrpc_stubs(name: &str) -> PathBuf {
 
 /// Builds one of examples/c/asyncrpc's programs with the sample's client stubs.
 pub fn build_example(name: &str, program: &str, extra: &[&str]) -> PathBuf {
+    let path = format!("examples/c/asyncrpc/{program}");
+    build_with_sample(name, &path, "asyncrpc_c.c", extra).1
+}
+
+/// Builds the C program at `program` (a path below the repository root) with the sample's
+/// stubs `stubs` (`asyncrpc_c.c` for a client, `asyncrpc_s.c` for a server) in the scratch
+/// directory `name`; returns the directory and the executable (named after the source).
+pub fn build_with_sample(
+    name: &str,
+    program: &str,
+    stubs: &str,
+    extra: &[&str],
+) -> (PathBuf, PathBuf) {
     let dir = asyncrpc_stubs(name);
-    let exe = dir.join(program.trim_end_matches(".c"));
-    cc(
-        &dir,
-        &[
-            root().join("examples/c/asyncrpc").join(program),
-            dir.join("asyncrpc_c.c"),
-        ],
-        &exe,
-        extra,
-    );
-    exe
+    let source = root().join(program);
+    let stem = source.file_stem().unwrap().to_string_lossy().into_owned();
+    let exe = dir.join(stem);
+    cc(&dir, &[source, dir.join(stubs)], &exe, extra);
+    (dir, exe)
 }
