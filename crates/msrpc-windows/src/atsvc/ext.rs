@@ -16,6 +16,7 @@ use msrpc::{Binding, Win32Status};
 
 use super::AT_INFO;
 use super::atsvc::{INTERFACE, NetrJobEnumRequest};
+use crate::paging::{Page, Paged};
 use crate::{Error, Result};
 
 /// `ERROR_MORE_DATA`: NetrJobEnum has more jobs for the resume handle.
@@ -195,32 +196,44 @@ pub struct Job {
 /// Every AT job of the server over `b` (`\pipe\atsvc`), following the resume handle while the
 /// server answers `ERROR_MORE_DATA`.
 pub async fn jobs(b: &Binding) -> Result<Vec<Job>> {
-    let mut out = Vec::new();
-    let mut resume = 0u32;
-    for _ in 0..MAX_JOB_PAGES {
-        let req = NetrJobEnumRequest {
-            ServerName: ndr::Unique::default(),
-            pEnumContainer: super::AT_ENUM_CONTAINER {
-                EntriesRead: 0,
-                Buffer: ndr::Unique::default(),
-            },
-            PreferedMaximumLength: u32::MAX,
-            pResumeHandle: ndr::Unique::new(resume),
-        };
-        let reply = ClientCall::call(&b, &INTERFACE, NETR_JOB_ENUM, move |syntax, rep| {
-            req.encode(syntax, rep)
-        })
-        .await?;
-        let r: NetrJobEnumReply = rt::decode_reply(&reply).map_err(msrpc::Error::from)?;
-        if r.return_value != 0 && r.return_value != ERROR_MORE_DATA {
-            return Err(Error::Win32 {
-                op: "NetrJobEnum",
-                status: Win32Status(r.return_value),
-            });
-        }
-        let got = r.entries.into_inner().map(|a| a.0).unwrap_or_default();
-        let before = out.len();
-        out.extend(got.into_iter().map(|e| Job {
+    enumerate_jobs(b).collect(&mut |_| {}).await
+}
+
+/// The AT jobs, a page (one NetrJobEnum call) at a time, at most [`MAX_JOB_PAGES`] calls.
+pub fn enumerate_jobs(b: &Binding) -> Paged<'_, u32, Job> {
+    let b = b.clone();
+    Paged::new("NetrJobEnum", 0u32, move |resume| {
+        let b = b.clone();
+        async move { job_page(&b, resume).await }
+    })
+    .max_pages(MAX_JOB_PAGES)
+}
+
+async fn job_page(b: &Binding, resume: u32) -> Result<Page<u32, Job>> {
+    let req = NetrJobEnumRequest {
+        ServerName: ndr::Unique::default(),
+        pEnumContainer: super::AT_ENUM_CONTAINER {
+            EntriesRead: 0,
+            Buffer: ndr::Unique::default(),
+        },
+        PreferedMaximumLength: u32::MAX,
+        pResumeHandle: ndr::Unique::new(resume),
+    };
+    let reply = ClientCall::call(&b, &INTERFACE, NETR_JOB_ENUM, move |syntax, rep| {
+        req.encode(syntax, rep)
+    })
+    .await?;
+    let r: NetrJobEnumReply = rt::decode_reply(&reply).map_err(msrpc::Error::from)?;
+    if r.return_value != 0 && r.return_value != ERROR_MORE_DATA {
+        return Err(Error::Win32 {
+            op: "NetrJobEnum",
+            status: Win32Status(r.return_value),
+        });
+    }
+    let got = r.entries.into_inner().map(|a| a.0).unwrap_or_default();
+    let items: Vec<Job> = got
+        .into_iter()
+        .map(|e| Job {
             id: e.job_id,
             time_ms: e.info.JobTime.0,
             days_of_month: e.info.DaysOfMonth,
@@ -232,15 +245,10 @@ pub async fn jobs(b: &Binding) -> Result<Vec<Job>> {
                 .as_ref()
                 .map(|c| c.to_string_lossy())
                 .unwrap_or_default(),
-        }));
-        let next = r.resume_handle.as_ref().copied();
-        if r.return_value != ERROR_MORE_DATA || out.len() == before {
-            return Ok(out);
-        }
-        match next {
-            Some(n) if n != resume => resume = n,
-            _ => return Ok(out),
-        }
-    }
-    Ok(out)
+        })
+        .collect();
+    // More only while the server says so, sends jobs and a new resume handle to go on from.
+    let more = r.return_value == ERROR_MORE_DATA && !items.is_empty();
+    let next = r.resume_handle.as_ref().copied().filter(|n| more && *n != resume);
+    Ok(Page { items, next })
 }

@@ -7,6 +7,7 @@ use msrpc::codegen::ndr;
 use msrpc::{Binding, Win32Status};
 
 use super::i_task_scheduler_service::{Client, SchRpcEnumTasksRequest, SchRpcGetTaskInfoRequest};
+use crate::paging::{Page, Paged};
 use crate::{Error, Result};
 
 /// `TASK_ENUM_HIDDEN`: also list hidden tasks.
@@ -41,41 +42,50 @@ fn hresult(op: &'static str, hr: i32) -> Error {
 /// binding to ITaskSchedulerService (`\pipe\atsvc`, or its TCP port), with `flags`
 /// ([`TASK_ENUM_HIDDEN`] or 0).
 pub async fn tasks(b: &Binding, folder: &str, flags: u32) -> Result<Vec<String>> {
-    let c = Client(b);
-    let mut out = Vec::new();
-    let mut start = 0u32;
-    for _ in 0..MAX_TASK_PAGES {
-        let r = c
-            .sch_rpc_enum_tasks(SchRpcEnumTasksRequest {
-                path: folder.into(),
-                flags,
-                startIndex: start,
-                cRequested: TASK_BATCH,
-            })
-            .await?;
-        if r.return_value != 0 && r.return_value != S_FALSE {
-            return Err(hresult("SchRpcEnumTasks", r.return_value));
-        }
-        let names: Vec<ndr::Unique<ndr::WideString>> =
-            r.pNames.into_inner().map(|a| a.0).unwrap_or_default();
-        if names.len() as u64 != u64::from(r.pcNames) {
-            return Err(Error::Reply {
-                op: "SchRpcEnumTasks",
-                what: format!("{} names for pcNames {}", names.len(), r.pcNames),
-            });
-        }
-        let got = names.len();
-        out.extend(
-            names
-                .into_iter()
-                .map(|n| n.as_ref().map(|s| s.to_string_lossy()).unwrap_or_default()),
-        );
-        if r.return_value != S_FALSE || got == 0 || r.startIndex <= start {
-            return Ok(out);
-        }
-        start = r.startIndex;
+    enumerate_tasks(b, folder, flags).collect(&mut |_| {}).await
+}
+
+/// The task names, [`TASK_BATCH`] per SchRpcEnumTasks call, following `startIndex` while the
+/// server answers `S_FALSE`, at most [`MAX_TASK_PAGES`] calls.
+pub fn enumerate_tasks<'a>(b: &'a Binding, folder: &str, flags: u32) -> Paged<'a, u32, String> {
+    let (b, folder) = (b.clone(), folder.to_owned());
+    Paged::new("SchRpcEnumTasks", 0u32, move |start| {
+        let (b, folder) = (b.clone(), folder.clone());
+        async move { task_page(&b, &folder, flags, start).await }
+    })
+    .max_pages(MAX_TASK_PAGES)
+}
+
+async fn task_page(b: &Binding, folder: &str, flags: u32, start: u32) -> Result<Page<u32, String>> {
+    let r = Client(b)
+        .sch_rpc_enum_tasks(SchRpcEnumTasksRequest {
+            path: folder.into(),
+            flags,
+            startIndex: start,
+            cRequested: TASK_BATCH,
+        })
+        .await?;
+    if r.return_value != 0 && r.return_value != S_FALSE {
+        return Err(hresult("SchRpcEnumTasks", r.return_value));
     }
-    Ok(out)
+    let names: Vec<ndr::Unique<ndr::WideString>> =
+        r.pNames.into_inner().map(|a| a.0).unwrap_or_default();
+    if names.len() as u64 != u64::from(r.pcNames) {
+        return Err(Error::Reply {
+            op: "SchRpcEnumTasks",
+            what: format!("{} names for pcNames {}", names.len(), r.pcNames),
+        });
+    }
+    let items: Vec<String> = names
+        .into_iter()
+        .map(|n| n.as_ref().map(|s| s.to_string_lossy()).unwrap_or_default())
+        .collect();
+    // More while the server says so, brings names and moves `startIndex` forward.
+    let more = r.return_value == S_FALSE && !items.is_empty() && r.startIndex > start;
+    Ok(Page {
+        items,
+        next: more.then_some(r.startIndex),
+    })
 }
 
 /// A task's `pEnabled` and `pState` (`TASK_STATE`: 0 unknown, 1 disabled, 2 queued, 3 ready,

@@ -8,6 +8,7 @@ use super::wkssvc::{Client, NetrWkstaGetInfoRequest, NetrWkstaUserEnumRequest};
 use super::{
     _WKSTA_USER_ENUM_UNION, WKSTA_INFO, WKSTA_USER_ENUM_STRUCT, WKSTA_USER_INFO_1_CONTAINER,
 };
+use crate::paging::{Page, Paged};
 use crate::{Error, Result};
 
 /// `ERROR_MORE_DATA`: NetrWkstaUserEnum has more entries for the resume handle.
@@ -139,56 +140,67 @@ pub struct LoggedOnUser {
 /// handle while the server answers `ERROR_MORE_DATA`). Windows and Samba allow it to
 /// administrators only (`ERROR_ACCESS_DENIED` otherwise).
 pub async fn logged_on_users(b: &Binding) -> Result<Vec<LoggedOnUser>> {
-    let op = "NetrWkstaUserEnum";
-    let client = Client(b);
-    let mut out = Vec::new();
-    let mut resume = 0u32;
-    for _ in 0..MAX_USER_PAGES {
-        let resp = client
-            .netr_wksta_user_enum(NetrWkstaUserEnumRequest {
-                ServerName: ndr::Unique::default(),
-                UserInfo: WKSTA_USER_ENUM_STRUCT {
-                    Level: 1,
-                    WkstaUserInfo: _WKSTA_USER_ENUM_UNION::Level1(ndr::Unique::new(
-                        WKSTA_USER_INFO_1_CONTAINER {
-                            EntriesRead: 0,
-                            Buffer: ndr::Unique::default(),
-                        },
-                    )),
-                },
-                PreferredMaximumLength: USER_PAGE_BYTES,
-                ResumeHandle: ndr::Unique::new(resume),
-            })
-            .await?;
-        if resp.return_value != 0 && resp.return_value != ERROR_MORE_DATA {
-            return Err(Error::Win32 {
-                op,
-                status: Win32Status(resp.return_value),
-            });
-        }
-        let _WKSTA_USER_ENUM_UNION::Level1(c) = resp.UserInfo.WkstaUserInfo else {
-            return Err(Error::Reply {
-                op,
-                what: "the reply is not at level 1".into(),
-            });
-        };
-        let before = out.len();
-        if let Some(items) = c.as_ref().and_then(|c| c.Buffer.as_ref()) {
-            out.extend(items.0.iter().map(|u| LoggedOnUser {
-                name: text(&u.wkui1_username),
-                logon_domain: text(&u.wkui1_logon_domain),
-                other_domains: text(&u.wkui1_oth_domains),
-                logon_server: text(&u.wkui1_logon_server),
-            }));
-        }
-        let next = resp.ResumeHandle.as_ref().copied();
-        if resp.return_value != ERROR_MORE_DATA || out.len() == before || next.is_none() {
-            return Ok(out);
-        }
-        resume = next.unwrap_or_default();
-    }
-    Err(Error::Reply {
-        op,
-        what: format!("more than {MAX_USER_PAGES} pages of users"),
+    enumerate_logged_on_users(b).collect(&mut |_| {}).await
+}
+
+/// The logged-on users, a page (one NetrWkstaUserEnum call) at a time, at most
+/// [`MAX_USER_PAGES`] calls.
+pub fn enumerate_logged_on_users(b: &Binding) -> Paged<'_, u32, LoggedOnUser> {
+    let b = b.clone();
+    Paged::new("NetrWkstaUserEnum", 0u32, move |resume| {
+        let b = b.clone();
+        async move { user_page(&b, resume).await }
     })
+    .max_pages(MAX_USER_PAGES)
+}
+
+async fn user_page(b: &Binding, resume: u32) -> Result<Page<u32, LoggedOnUser>> {
+    let op = "NetrWkstaUserEnum";
+    let resp = Client(b)
+        .netr_wksta_user_enum(NetrWkstaUserEnumRequest {
+            ServerName: ndr::Unique::default(),
+            UserInfo: WKSTA_USER_ENUM_STRUCT {
+                Level: 1,
+                WkstaUserInfo: _WKSTA_USER_ENUM_UNION::Level1(ndr::Unique::new(
+                    WKSTA_USER_INFO_1_CONTAINER {
+                        EntriesRead: 0,
+                        Buffer: ndr::Unique::default(),
+                    },
+                )),
+            },
+            PreferredMaximumLength: USER_PAGE_BYTES,
+            ResumeHandle: ndr::Unique::new(resume),
+        })
+        .await?;
+    if resp.return_value != 0 && resp.return_value != ERROR_MORE_DATA {
+        return Err(Error::Win32 {
+            op,
+            status: Win32Status(resp.return_value),
+        });
+    }
+    let _WKSTA_USER_ENUM_UNION::Level1(c) = resp.UserInfo.WkstaUserInfo else {
+        return Err(Error::Reply {
+            op,
+            what: "the reply is not at level 1".into(),
+        });
+    };
+    let items: Vec<LoggedOnUser> = c
+        .as_ref()
+        .and_then(|c| c.Buffer.as_ref())
+        .map(|items| {
+            items
+                .0
+                .iter()
+                .map(|u| LoggedOnUser {
+                    name: text(&u.wkui1_username),
+                    logon_domain: text(&u.wkui1_logon_domain),
+                    other_domains: text(&u.wkui1_oth_domains),
+                    logon_server: text(&u.wkui1_logon_server),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let more = resp.return_value == ERROR_MORE_DATA && !items.is_empty();
+    let next = resp.ResumeHandle.as_ref().copied().filter(|_| more);
+    Ok(Page { items, next })
 }
