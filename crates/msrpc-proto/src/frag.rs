@@ -411,6 +411,12 @@ impl std::ops::Deref for Stub {
     }
 }
 
+/// The stub bytes an unprotected fragment of at most `max_frag` bytes carries after `header`
+/// bytes of header and body fields: a multiple of 8, and at least 8.
+pub(crate) fn plain_room(max_frag: usize, header: usize) -> usize {
+    max_frag.saturating_sub(header).max(8) & !7
+}
+
 /// A request or response being sent, cut into fragments lazily, one per call to
 /// [`next_fragment`](Outgoing::next_fragment).
 #[derive(Debug)]
@@ -471,7 +477,7 @@ impl Outgoing {
             OutKind::Response { .. } => 24,
         };
         let room = match &sec {
-            None => max_frag.saturating_sub(header).max(8) & !7,
+            None => plain_room(max_frag, header),
             Some(ctx) => {
                 max_frag
                     .saturating_sub(header + SEC_TRAILER_LEN + ctx.signature_len())

@@ -12,9 +12,9 @@ use msrpc_ndr::DataRep;
 
 use super::{ActiveCall, IncomingCall, ServerConnection, State};
 use crate::error::Error;
-use crate::frag::{Frame, Stub};
+use crate::frag::{Frame, OutKind, Outgoing, Stub, plain_room};
 use crate::input::Receive;
-use crate::wire::{HEADER_LEN, PacketType, PfcFlags};
+use crate::wire::{Drep, HEADER_LEN, PacketType, PfcFlags};
 
 /// The request body's fixed fields: `alloc_hint`, `p_cont_id`, `opnum`.
 const REQUEST_FIELDS: usize = 8;
@@ -148,7 +148,7 @@ impl ServerConnection {
         buf: &mut Vec<u8>,
     ) -> Result<bool, Error> {
         let stub = stub.into();
-        let fits = stub.len() <= self.xmit_frag.saturating_sub(RESPONSE_HEADER).max(8) & !7
+        let fits = stub.len() <= plain_room(self.xmit_frag, RESPONSE_HEADER)
             && RESPONSE_HEADER + stub.len() <= usize::from(u16::MAX);
         let direct = self.state != State::Closed
             && fits
@@ -161,42 +161,19 @@ impl ServerConnection {
         let Some(call) = self.calls.remove(&call_id) else {
             return Err(Error::NoSuchCall(call_id));
         };
-        let frag_length = (RESPONSE_HEADER + stub.len()) as u16;
-        let alloc_hint = stub.len() as u32;
-        let [f0, f1] = frag_length.to_le_bytes();
-        let [c0, c1, c2, c3] = call_id.to_le_bytes();
-        let [a0, a1, a2, a3] = alloc_hint.to_le_bytes();
-        // Windows writes only the low byte of the request's context id (see `respond`).
-        let context = (call.context_id & 0xff) as u8;
-        let header: [u8; RESPONSE_HEADER] = [
-            5,
-            0,
-            PacketType::RESPONSE.0,
-            PfcFlags::FIRST_AND_LAST.0,
-            0x10,
-            0,
-            0,
-            0,
-            f0,
-            f1,
-            0,
-            0,
-            c0,
-            c1,
-            c2,
-            c3,
-            a0,
-            a1,
-            a2,
-            a3,
-            context,
-            0,
-            call.cancel_count,
-            0,
-        ];
-        buf.reserve(RESPONSE_HEADER + stub.len());
-        buf.extend_from_slice(&header);
-        buf.extend_from_slice(&stub);
+        // The same fragment `respond` queues and `poll_transmit_into` writes, written now.
+        let mut out = Outgoing::new(
+            call_id,
+            OutKind::Response {
+                // Windows writes only the low byte of the request's context id (see `respond`).
+                context_id: call.context_id & 0xff,
+                cancel_count: call.cancel_count,
+            },
+            stub,
+            Drep::LITTLE_ENDIAN,
+        );
+        let last = out.next_fragment_into(buf, self.xmit_frag, None)?;
+        debug_assert!(last, "a stub that fits is one fragment");
         Ok(true)
     }
 }
