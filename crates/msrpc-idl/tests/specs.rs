@@ -56,7 +56,11 @@ fn every_transcribed_spec_compiles_or_is_a_known_failure() {
         .filter(|p| p.extension().is_some_and(|x| x == "idl"))
         .collect();
     files.sort();
-    assert!(files.len() >= 13, "{} IDL files in tests/specs", files.len());
+    assert!(
+        files.len() >= 13,
+        "{} IDL files in tests/specs",
+        files.len()
+    );
     let mut ok = 0;
     let mut problems = Vec::new();
     for path in &files {
@@ -67,16 +71,18 @@ fn every_transcribed_spec_compiles_or_is_a_known_failure() {
                 assert!(code.contains("pub "), "{stem}: no items generated");
                 ok += 1;
             }
-            (Ok(_), Some(_)) => problems.push(format!(
-                "{stem} now compiles: take it off KNOWN_FAILURES"
-            )),
+            (Ok(_), Some(_)) => {
+                problems.push(format!("{stem} now compiles: take it off KNOWN_FAILURES"))
+            }
             (Err(e), None) => problems.push(format!("{stem} does not compile:\n{e}")),
             (Err(e), Some((_, want, _))) => {
                 let first = e.lines().next().unwrap_or_default();
                 // Diagnostics name the file by its full path; compare from the file name on.
                 let first = first.rsplit('/').next().unwrap_or(first);
                 if first != *want {
-                    problems.push(format!("{stem}: error changed:\n  was {want}\n  now {first}"));
+                    problems.push(format!(
+                        "{stem}: error changed:\n  was {want}\n  now {first}"
+                    ));
                 }
             }
         }
