@@ -8,7 +8,8 @@ IDL, and this script removes exactly those, nothing else:
 - the blank line it puts between every two lines of the listing (runs of blank lines become none);
 - HTML anchors (`<a id="Section_6"></a>`) and Markdown headings (`## 6.1 Appendix A.1: ATSvc.idl`);
 - the prose paragraphs before the listing ("For ease of implementation, ...", "**Note** ...",
-  "The syntax uses ...");
+  "The syntax uses ...", and any line carrying a Markdown link such as `[**IDL**](#gt_...)`
+  or `[MS-RPCE](../MS-RPCE/MS-RPCE.md)`, which IDL never has);
 - a `- ` list-item prefix the converter put on some lines of the listing.
 
 Usage: openspecs-idl.py SPEC.md OUT.idl [OUT2.idl ...]
@@ -20,6 +21,7 @@ import re
 import sys
 
 PROSE = ("For ease of implementation", "**Note**", "The syntax uses")
+MD_LINK = re.compile(r"\]\((#|\.\./)")
 
 
 def appendix_lines(text):
@@ -59,7 +61,7 @@ def clean(lines):
             continue
         if re.fullmatch(r"\s*<a id=\"[^\"]*\"></a>\s*", s):
             continue
-        if s.startswith(PROSE):
+        if s.startswith(PROSE) or MD_LINK.search(s):
             continue
         if s.startswith("- "):
             s = s[2:]

@@ -230,7 +230,9 @@ impl<'a> Checker<'a> {
                 let value = match &c.value.kind {
                     ExprKind::Str(s) if c.ptrs > 0 => ConstValue::Str(s.clone()),
                     _ => {
-                        let Some(v) = ast::eval_const(&c.value, &self.consts) else {
+                        // `sizeof(type)` folded first (`MAX_PAYLOAD / sizeof(WCHAR)`, MS-EVEN6).
+                        let folded = self.fold_sizeof(&c.value)?;
+                        let Some(v) = ast::eval_const(&folded, &self.consts) else {
                             return self.err(c.value.span, "not an integer constant expression");
                         };
                         self.consts.insert(c.name.clone(), v);
@@ -870,6 +872,18 @@ impl<'a> Checker<'a> {
             )?;
         }
         if ast::has_attr(&f.attrs, "context_handle") {
+            // On a type that is already a `[context_handle]` typedef (`[out, context_handle]
+            // PCONTEXT_HANDLE_REMOTE_SUBSCRIPTION *handle`, MS-EVEN6) the attribute repeats
+            // the typedef's: each pointer of the declarator is a reference to the handle.
+            if !matches!(f.ty.kind, TypeSpecKind::Base(BaseType::Void))
+                && matches!(self.spec_type(&f.ty)?.ty, Ty::ContextHandle)
+            {
+                let mut ty = Ty::ContextHandle;
+                for _ in 0..f.decl.ptrs {
+                    ty = Ty::Ptr(PtrKind::Ref, Box::new(ty));
+                }
+                return Ok(ty);
+            }
             if f.decl.ptrs == 0 {
                 return self.err(f.decl.span, "a [context_handle] must be a pointer type");
             }
@@ -944,6 +958,16 @@ impl<'a> Checker<'a> {
                 base.top_ptr_open = false;
                 levels.push(Level::Ptr);
             }
+        }
+        // `[string]` on a pointer or array of a string typedef (`[out, string] LPWSTR *p`,
+        // MS-FSRVP; `[size_is(count), string] LPWSTR *ptr`, MS-EVEN6): MIDL takes it as the
+        // typedef's `[string]`, not a second one.
+        if is_string
+            && !levels.is_empty()
+            && wanted_levels <= levels.len()
+            && ends_in_string(&base.ty)
+        {
+            is_string = false;
         }
         let sizing = SIZING.iter().any(|n| ast::has_attr(attrs, n))
             || (is_string
@@ -1069,22 +1093,22 @@ impl<'a> Checker<'a> {
     ) -> CResult<(Option<CExpr>, Option<CExpr>, Option<CExpr>)> {
         let at = |v: &Vec<Option<&'_ Expr>>| v.get(i).copied().flatten().cloned();
         let size = match (at(&bounds.size_is), at(&bounds.max_is)) {
-            (Some(s), _) => Some(self.cexpr(&s, scope)?),
+            (Some(s), _) => Some(self.bound(&s, scope)?),
             (None, Some(m)) => Some(CExpr::Binary(
                 "+",
-                Box::new(self.cexpr(&m, scope)?),
+                Box::new(self.bound(&m, scope)?),
                 Box::new(CExpr::Const(1)),
             )),
             (None, None) => None,
         };
         let first = match at(&bounds.first_is) {
-            Some(e) => Some(self.cexpr(&e, scope)?),
+            Some(e) => Some(self.bound(&e, scope)?),
             None => None,
         };
         let length = match (at(&bounds.length_is), at(&bounds.last_is)) {
-            (Some(l), _) => Some(self.cexpr(&l, scope)?),
+            (Some(l), _) => Some(self.bound(&l, scope)?),
             (None, Some(l)) => {
-                let last = self.cexpr(&l, scope)?;
+                let last = self.bound(&l, scope)?;
                 let f = first.clone().unwrap_or(CExpr::Const(0));
                 Some(CExpr::Binary(
                     "+",
@@ -1206,22 +1230,14 @@ impl<'a> Checker<'a> {
         let kind = match &e.kind {
             ExprKind::Sizeof(t) => {
                 let r = self.spec_type(t)?;
-                let n = match r.ty {
-                    Ty::Prim(p) => match p {
-                        Prim::Bool | Prim::U8 | Prim::I8 => 1,
-                        Prim::U16 | Prim::I16 => 2,
-                        Prim::U32 | Prim::I32 | Prim::F32 => 4,
-                        Prim::U64 | Prim::I64 | Prim::F64 => 8,
-                    },
-                    Ty::Def(id) if matches!(self.model.types[id].kind, DefKind::Enum(_)) => 4,
-                    _ => {
-                        return self.err(
-                            e.span,
-                            "sizeof is only computed for integer, character, floating and enum types",
-                        );
-                    }
+                let Some((n, _)) = c_layout(&r.ty, &self.model.types, 0) else {
+                    return self.err(
+                        e.span,
+                        "sizeof is only computed for integer, character, floating and enum types \
+                         and structs and fixed arrays of them",
+                    );
                 };
-                ExprKind::Int(n)
+                ExprKind::Int(n as i64)
             }
             ExprKind::Unary(op, x) => ExprKind::Unary(op, Box::new(self.fold_sizeof(x)?)),
             ExprKind::Binary(op, a, b) => ExprKind::Binary(
@@ -1250,6 +1266,13 @@ impl<'a> Checker<'a> {
                 "a fixed array size must be a constant (use size_is for a conformant array)",
             ),
         }
+    }
+
+    /// A sizing attribute's expression bound to siblings and constants, `sizeof(type)` folded
+    /// first (`size_is(cbValueName / sizeof(wchar_t))`, MS-RPRN and MS-PAR).
+    fn bound(&mut self, e: &Expr, scope: &Scope<'_>) -> CResult<CExpr> {
+        let e = self.fold_sizeof(e)?;
+        self.cexpr(&e, scope)
     }
 
     /// Binds a conformance expression to siblings and constants.
@@ -1840,6 +1863,51 @@ fn is_c_union_member(f: &ast::Field) -> bool {
 }
 
 /// Whether a type is a string behind zero or more pointers.
+/// How deep [`c_layout`] follows nested structs before it gives up.
+const MAX_SIZEOF_DEPTH: usize = 16;
+
+/// The C size and alignment of `ty` (natural alignment, as MIDL's `sizeof` sees it): integer,
+/// character, floating and enum types, and structs and fixed arrays of them (`sizeof(GUID)` is
+/// 16, MS-EVEN6). `None` for anything with a pointer, a conformant part or a union.
+fn c_layout(ty: &Ty, types: &[TypeDef], depth: usize) -> Option<(u64, u64)> {
+    if depth > MAX_SIZEOF_DEPTH {
+        return None;
+    }
+    match ty {
+        Ty::Prim(p) => {
+            let n = match p {
+                Prim::Bool | Prim::U8 | Prim::I8 => 1,
+                Prim::U16 | Prim::I16 => 2,
+                Prim::U32 | Prim::I32 | Prim::F32 => 4,
+                Prim::U64 | Prim::I64 | Prim::F64 => 8,
+            };
+            Some((n, n))
+        }
+        Ty::Def(id) => match &types.get(*id)?.kind {
+            DefKind::Enum(_) => Some((4, 4)),
+            DefKind::Alias(t) => c_layout(t, types, depth + 1),
+            DefKind::Struct(st) => {
+                let (mut size, mut align) = (0u64, 1u64);
+                for f in &st.fields {
+                    let (n, a) = c_layout(&f.ty, types, depth + 1)?;
+                    size = size.next_multiple_of(a).checked_add(n)?;
+                    align = align.max(a);
+                }
+                Some((size.next_multiple_of(align), align))
+            }
+            _ => None,
+        },
+        Ty::Array(a) => match a.size {
+            ArraySize::Fixed(n) if a.length.is_none() && a.first.is_none() => {
+                let (m, al) = c_layout(&a.elem, types, depth + 1)?;
+                Some((m.checked_mul(n)?, al))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn ends_in_string(ty: &Ty) -> bool {
     match ty {
         Ty::String { .. } => true,

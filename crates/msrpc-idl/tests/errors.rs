@@ -466,15 +466,51 @@ fn missing_imports_say_what_to_do() {
 }
 
 #[test]
-fn sizeof_of_a_structure_is_refused() {
+fn sizeof_of_a_structure_with_a_pointer_is_refused() {
     expect_error(
         &format!(
-            "{HEAD}    typedef struct _S {{ [range(0, sizeof(FILETIME))] long n; }} S;\n    void F([in] S s);\n}}\n"
+            "{HEAD}    typedef struct _S {{ [range(0, sizeof(RPC_UNICODE_STRING))] long n; }} S;\n    void F([in] S s);\n}}\n"
         ),
         3,
         35,
         "sizeof is only computed",
     );
+}
+
+/// `sizeof` of fixed structures (C layout) in constants, and in sizing attributes (MS-EVEN6's
+/// `MAX_PAYLOAD / sizeof(GUID)`, MS-RPRN's `size_is(cbValueName/sizeof(wchar_t))`).
+#[test]
+fn sizeof_in_constants_and_sizing_attributes() {
+    let with_sizeof = compile(
+        &format!(
+            "{HEAD}    const long N = 64 / sizeof(GUID) + sizeof(FILETIME);\n    void F([in] long cb, [out, size_is(cb / sizeof(wchar_t))] wchar_t *p, [in, range(0, N)] long n);\n}}\n"
+        ),
+        None,
+    )
+    .expect("sizeof compiles");
+    let folded = compile(
+        &format!(
+            "{HEAD}    const long N = 12;\n    void F([in] long cb, [out, size_is(cb / 2)] wchar_t *p, [in, range(0, N)] long n);\n}}\n"
+        ),
+        None,
+    )
+    .expect("folded compiles");
+    assert_eq!(with_sizeof, folded);
+}
+
+/// Attributes that repeat what a typedef already says are accepted and change nothing:
+/// `[string]` on a pointer or array of `LPWSTR` (MS-FSRVP, MS-EVEN6), `[context_handle]` on a
+/// context-handle typedef (MS-EVEN6).
+#[test]
+fn attributes_repeating_the_typedef_are_redundant() {
+    let body = |s: &str, c: &str| {
+        format!(
+            "{HEAD}    typedef [context_handle] void *PCH;\n    void F([in] long n, [out{s}] LPWSTR *a, [in, size_is(n){s}] LPWSTR *b, [out{c}] PCH *h, [in{c}] PCH g);\n}}\n"
+        )
+    };
+    let plain = compile(&body("", ""), None).expect("plain");
+    let repeated = compile(&body(", string", ", context_handle"), None).expect("repeated");
+    assert_eq!(plain, repeated);
 }
 
 #[test]
