@@ -129,6 +129,8 @@ pub(crate) enum TypeSpecKind {
     Struct(Option<String>, Option<Vec<Field>>),
     Union(Box<UnionSpec>),
     Enum(Option<String>, Option<Vec<Enumerator>>),
+    /// `pipe T` (only in a typedef: `typedef pipe T NAME;`).
+    Pipe(Box<TypeSpec>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -404,6 +404,9 @@ fn c_op(
             itf.name, op.name
         )
     };
+    if let Some(p) = op.params.iter().find(|p| matches!(p.ty, Ty::Pipe(_))) {
+        return Err(unsupported(&format!("pipes (`{}` is a DCE pipe)", p.name)));
+    }
     let mut params = Vec::new();
     let has_handle = op.params.iter().any(|p| matches!(p.ty, Ty::Handle));
     if !has_handle {
@@ -631,6 +634,7 @@ fn c_ty(m: &Model, ty: &Ty) -> Result<String, String> {
         Ty::String { .. } | Ty::Array(_) => {
             return Err("an inline array or string outside a structure member".into());
         }
+        Ty::Pipe(_) => return Err("pipes".into()),
     })
 }
 
@@ -1024,6 +1028,7 @@ impl<'m> Descs<'m> {
                 format!("&{name}")
             }
             Ty::String { .. } => return Err("this [string] array".into()),
+            Ty::Pipe(_) => return Err("pipes".into()),
             Ty::Int3264 { signed } => {
                 // wire_size 0: 4 bytes at NDR20, 8 at NDR64 (msrpc-ndr's Int3264/UInt3264).
                 let name = self.fresh();

@@ -503,6 +503,21 @@ impl<'a> Checker<'a> {
             TypeSpecKind::Base(BaseType::UInt3264) => Ok(plain(Ty::Int3264 { signed: false })),
             TypeSpecKind::Base(b) => Ok(plain(Ty::Prim(base_prim(*b).expect("non-void base")))),
             TypeSpecKind::Named(n) => self.resolve_name(n, spec.span),
+            TypeSpecKind::Pipe(elem) => {
+                let e = self.spec_type(elem)?;
+                let problem = if e.needs_switch {
+                    Some("a union")
+                } else {
+                    pipe_element_problem(&self.model, &e.ty, 0)
+                };
+                if let Some(what) = problem {
+                    return self.err(
+                        elem.span,
+                        format!("a pipe's element type cannot be or contain {what}"),
+                    );
+                }
+                Ok(plain(Ty::Pipe(Box::new(e.ty))))
+            }
             TypeSpecKind::Struct(..) | TypeSpecKind::Enum(..) => {
                 let key = spec_key(spec).unwrap_or_default();
                 Ok(plain(Ty::Def(self.tag_type(&key, spec.span)?)))
@@ -901,6 +916,15 @@ impl<'a> Checker<'a> {
         }
         let base = self.spec_type(&f.ty)?;
         let r = self.apply_declarator(base, &f.decl, &f.attrs, scope, pd, top_param, false)?;
+        if !top_param && contains_pipe(&r.ty) {
+            return self.err(
+                f.decl.span,
+                format!(
+                    "`{}`: a pipe cannot be a structure or union member (only a parameter)",
+                    f.decl.name
+                ),
+            );
+        }
         Ok(r.ty)
     }
 
@@ -1593,6 +1617,32 @@ impl<'a> Checker<'a> {
             if matches!(ty, Ty::Handle) && is_out {
                 return self.err(p.decl.span, "a handle_t parameter cannot be [out]");
             }
+            // Pipes (the MIDL `pipe` page): by value or through a top-level [ref] pointer only,
+            // and not in an [idempotent] operation.
+            let pipe_here = match &ty {
+                Ty::Pipe(elem) => !contains_pipe(elem),
+                other => !contains_pipe(other),
+            };
+            if !pipe_here {
+                return self.err(
+                    p.decl.span,
+                    format!(
+                        "pipe parameter `{}` must be passed by value or through a [ref] pointer (not [unique], [ptr], an array or a pointer to a pointer)",
+                        p.decl.name
+                    ),
+                );
+            }
+            if matches!(ty, Ty::Pipe(_))
+                && let Some(a) = find_attr(&op.attrs, "idempotent")
+            {
+                return self.err(
+                    a.span,
+                    format!(
+                        "[idempotent] cannot be applied to `{}`: it has a pipe parameter",
+                        op.name
+                    ),
+                );
+            }
             params.push(Param {
                 name: p.decl.name.clone(),
                 is_in,
@@ -1633,6 +1683,9 @@ impl<'a> Checker<'a> {
                 if matches!(ty, Ty::Handle) {
                     return self.err(op.ret.span, "an operation cannot return handle_t");
                 }
+                if contains_pipe(&ty) {
+                    return self.err(op.ret.span, "an operation cannot return a pipe");
+                }
                 Some(ty)
             }
         };
@@ -1660,6 +1713,50 @@ impl<'a> Checker<'a> {
             TypeSpecKind::Named(n) => self.typedefs.get(n).is_some_and(|t| t.decl.ptrs > 0),
             _ => false,
         }
+    }
+}
+
+/// Whether `ty` is or holds (through pointers and arrays) a pipe.
+fn contains_pipe(ty: &Ty) -> bool {
+    match ty {
+        Ty::Pipe(_) => true,
+        Ty::Ptr(_, t) => contains_pipe(t),
+        Ty::Array(a) => contains_pipe(&a.elem),
+        _ => false,
+    }
+}
+
+/// What makes `ty` unfit as a pipe's element, if anything (the MIDL `pipe` page: no pointer,
+/// conformant or varying array, handle or context handle; in Microsoft's pipes no union, 16-bit
+/// enum or `__int3264` either).
+fn pipe_element_problem(m: &Model, ty: &Ty, depth: usize) -> Option<&'static str> {
+    if depth > 64 {
+        return None;
+    }
+    match ty {
+        Ty::Prim(_) => None,
+        Ty::Ptr(..) => Some("a pointer"),
+        Ty::Array(a) => match (&a.size, &a.length) {
+            (ArraySize::Fixed(_), None) => pipe_element_problem(m, &a.elem, depth + 1),
+            _ => Some("a conformant or varying array"),
+        },
+        Ty::String { .. } => Some("a string (a conformant or varying array)"),
+        Ty::ContextHandle => Some("a context handle"),
+        Ty::Handle => Some("a handle"),
+        Ty::Int3264 { .. } => Some("an __int3264"),
+        Ty::Pipe(_) => Some("a pipe"),
+        Ty::Union(..) => Some("a union"),
+        Ty::Def(id) => match &m.types[*id].kind {
+            DefKind::Struct(s) => s
+                .fields
+                .iter()
+                .find_map(|f| pipe_element_problem(m, &f.ty, depth + 1)),
+            DefKind::Union(_) => Some("a union"),
+            DefKind::Enum(e) if !e.v1 => Some("a 16-bit enum (declare it [v1_enum])"),
+            DefKind::Enum(_) => None,
+            DefKind::Alias(t) => pipe_element_problem(m, t, depth + 1),
+            DefKind::Pending => Some("a pointer"),
+        },
     }
 }
 

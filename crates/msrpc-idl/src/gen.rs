@@ -367,6 +367,7 @@ impl Gen<'_> {
             Ty::Int3264 { signed: true } => format!("{n}::Int3264"),
             Ty::Int3264 { signed: false } => format!("{n}::UInt3264"),
             Ty::Handle => "()".into(),
+            Ty::Pipe(t) => format!("{n}::Pipe<{}>", self.rust_ty(t)),
         }
     }
 
@@ -1418,6 +1419,13 @@ impl Gen<'_> {
             .filter(|(_, p)| p.is_out && !matches!(p.ty, Ty::Handle))
             .map(|(i, _)| i)
             .collect();
+        // DCE pipes go after every other [in] parameter, and before every other [out] parameter
+        // and the return value ("Combining Pipe and Nonpipe Parameters"; docs/codegen.md).
+        let is_pipe = |i: &usize| matches!(op.params[*i].ty, Ty::Pipe(_));
+        let (pipes, plain): (Vec<usize>, Vec<usize>) = ins.into_iter().partition(is_pipe);
+        let ins: Vec<usize> = plain.into_iter().chain(pipes).collect();
+        let (pipes, plain): (Vec<usize>, Vec<usize>) = outs.into_iter().partition(is_pipe);
+        let outs: Vec<usize> = pipes.into_iter().chain(plain).collect();
         let bcast = if op.broadcast { " `[broadcast]`." } else { "" };
         let flags = match (&op.comm_status, &op.fault_status) {
             (None, None) => String::new(),
@@ -1681,6 +1689,7 @@ fn collect_ids(ty: &Ty, out: &mut Vec<TypeId>) {
         Ty::Def(id) | Ty::Union(id, _) => out.push(*id),
         Ty::Ptr(_, t) => collect_ids(t, out),
         Ty::Array(a) => collect_ids(&a.elem, out),
+        Ty::Pipe(t) => collect_ids(t, out),
         _ => {}
     }
 }

@@ -169,6 +169,9 @@ pub(crate) enum Ty {
     ContextHandle,
     /// `handle_t`: a binding handle, not on the wire.
     Handle,
+    /// `pipe T` (`typedef pipe T NAME;`): only as a parameter, by value or through a top-level
+    /// `[ref]` pointer (`msrpc_ndr::Pipe<T>`, buffered).
+    Pipe(Box<Ty>),
 }
 
 #[derive(Debug, Clone)]

@@ -555,7 +555,12 @@ impl<'a> Parser<'a> {
                 return Ok(TypeSpecKind::Enum(tag, body));
             }
             "pipe" => {
-                return self.err(start, "pipes are not supported");
+                self.bump();
+                let elem = self.type_spec()?;
+                if self.is_punct("*") {
+                    return self.err(self.span(), "a pipe's element type cannot be a pointer");
+                }
+                return Ok(TypeSpecKind::Pipe(Box::new(elem)));
             }
             _ => {}
         }

@@ -15,16 +15,6 @@ const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
         "a function-like #define used in switch_is (`#define ELEMENT_MASK(E) ...`)",
     ),
     (
-        "efsr",
-        "efsr.idl:13:9: error: pipes are not supported",
-        "`typedef pipe unsigned char EFS_EXIM_PIPE` (DCE pipes)",
-    ),
-    (
-        "frs2",
-        "frs2.idl:187:9: error: pipes are not supported",
-        "`typedef pipe byte BYTE_PIPE` (DCE pipes)",
-    ),
-    (
         "icpr",
         "ms-wcce.idl:31:1: error: COM `[object]` interfaces are not supported; only DCE RPC interfaces are",
         "imports MS-WCCE, whose IDL is the DCOM interface ICertRequestD (`[object]`) over ms-dcom.idl",

@@ -30,6 +30,11 @@ pub struct DecodeLimits {
     /// A small wire value can be larger in memory (a 4-byte referent id becomes a boxed value);
     /// this bounds that amplification per message.
     pub max_bytes: usize,
+    /// Maximum number of chunks in one DCE pipe (default
+    /// [`DecodeLimits::DEFAULT_MAX_PIPE_CHUNKS`] = 65 536). A pipe's elements are also charged
+    /// against [`DecodeLimits::max_bytes`], so this bounds the per-chunk overhead (a chunk of one
+    /// octet is a `Vec` of its own).
+    pub max_pipe_chunks: usize,
 }
 
 impl DecodeLimits {
@@ -41,6 +46,14 @@ impl DecodeLimits {
     pub const DEFAULT_MAX_POINTEES: usize = 1 << 20;
     /// Default for [`DecodeLimits::max_bytes`] (64 MiB).
     pub const DEFAULT_MAX_BYTES: usize = 64 << 20;
+    /// Default for [`DecodeLimits::max_pipe_chunks`].
+    pub const DEFAULT_MAX_PIPE_CHUNKS: usize = 65_536;
+
+    /// Sets [`DecodeLimits::max_pipe_chunks`].
+    pub fn with_max_pipe_chunks(mut self, v: usize) -> Self {
+        self.max_pipe_chunks = v;
+        self
+    }
 
     /// Sets [`DecodeLimits::max_depth`].
     pub fn with_max_depth(mut self, v: usize) -> Self {
@@ -74,6 +87,7 @@ impl Default for DecodeLimits {
             max_full_pointers: Self::DEFAULT_MAX_FULL_POINTERS,
             max_pointees: Self::DEFAULT_MAX_POINTEES,
             max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_pipe_chunks: Self::DEFAULT_MAX_PIPE_CHUNKS,
         }
     }
 }

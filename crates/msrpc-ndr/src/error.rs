@@ -186,6 +186,26 @@ pub enum ErrorKind {
     /// A malformed protocol tower.
     #[error("invalid tower: {0}")]
     InvalidTower(&'static str),
+    /// A pipe's data ended before its terminating empty chunk.
+    #[error(
+        "pipe not terminated: the data ends after {chunks} chunks without the empty chunk that ends a pipe"
+    )]
+    PipeNotTerminated {
+        /// Chunks read before the data ended.
+        chunks: usize,
+    },
+    /// A pipe had more chunks than
+    /// [`DecodeLimits::max_pipe_chunks`](crate::DecodeLimits::max_pipe_chunks).
+    #[error("pipe chunk limit {0} exceeded")]
+    PipeChunkLimit(usize),
+    /// An NDR64 pipe chunk's trailing negated count does not negate its count.
+    #[error("NDR64 pipe chunk of {count} elements ends with {negated:#x}, not the negated count")]
+    PipeChunkMismatch {
+        /// The chunk's element count.
+        count: u64,
+        /// The 64-bit value after the elements.
+        negated: u64,
+    },
     /// Any other invariant violation, described.
     #[error("{0}")]
     Invalid(&'static str),
