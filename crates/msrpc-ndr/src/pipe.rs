@@ -194,3 +194,99 @@ impl<T: NdrDecode> NdrDecode for Pipe<T> {
         Ok(head)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DataRep, DecodeLimits, decode_all, encode_all};
+
+    const LE: DataRep = DataRep::LITTLE_ENDIAN;
+
+    fn decode<T: NdrDecode>(bytes: &[u8], syntax: Syntax) -> Result<Pipe<T>> {
+        decode_all::<Pipe<T>>(bytes, syntax, LE, DecodeLimits::default(), true)
+    }
+
+    #[test]
+    fn u16_chunks_align_after_the_count() {
+        let p = Pipe::new(vec![vec![0x0102u16, 0x0304]]);
+        let b = encode_all(&p, Syntax::Ndr20, LE).unwrap();
+        assert_eq!(b, [2, 0, 0, 0, 2, 1, 4, 3, 0, 0, 0, 0]);
+        assert_eq!(decode::<u16>(&b, Syntax::Ndr20).unwrap(), p);
+        // u64 elements: the count (4 octets) is followed by padding to 8 in NDR20.
+        let p = Pipe::new(vec![vec![7u64]]);
+        let b = encode_all(&p, Syntax::Ndr20, LE).unwrap();
+        assert_eq!(b.len(), 4 + 4 + 8 + 4);
+        assert_eq!(decode::<u64>(&b, Syntax::Ndr20).unwrap(), p);
+    }
+
+    #[test]
+    fn an_empty_pipe_is_only_the_terminator() {
+        let p: Pipe<u8> = Pipe::default();
+        assert_eq!(encode_all(&p, Syntax::Ndr20, LE).unwrap(), [0; 4]);
+        assert_eq!(encode_all(&p, Syntax::Ndr64, LE).unwrap(), [0; 16]);
+        assert!(decode::<u8>(&[0; 4], Syntax::Ndr20).unwrap().chunks().is_empty());
+        assert!(decode::<u8>(&[0; 16], Syntax::Ndr64).unwrap().chunks().is_empty());
+    }
+
+    #[test]
+    fn a_missing_terminator_is_a_clear_error() {
+        let e = decode::<u8>(&[2, 0, 0, 0, 9, 9], Syntax::Ndr20).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::PipeNotTerminated { chunks: 1 });
+        assert!(e.to_string().contains("pipe not terminated"), "{e}");
+        let e = decode::<u8>(&[], Syntax::Ndr20).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::PipeNotTerminated { chunks: 0 });
+    }
+
+    #[test]
+    fn a_count_larger_than_the_input_is_refused_before_allocating() {
+        let mut b = u32::MAX.to_le_bytes().to_vec();
+        b.extend_from_slice(&[1, 2, 3, 0, 0, 0, 0]);
+        let e = decode::<u8>(&b, Syntax::Ndr20).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::CountTooLarge { count, .. } if *count == u64::from(u32::MAX)), "{e}");
+        // NDR64: above 2^31 - 1 elements a chunk is invalid whatever the input.
+        let mut b = (1u64 << 31).to_le_bytes().to_vec();
+        b.extend_from_slice(&[0; 16]);
+        let e = decode::<u8>(&b, Syntax::Ndr64).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::ValueTooLarge(1 << 31));
+    }
+
+    #[test]
+    fn ndr64_checks_the_negated_count() {
+        let p = Pipe::new(vec![vec![5u8, 6]]);
+        let mut b = encode_all(&p, Syntax::Ndr64, LE).unwrap();
+        assert_eq!(decode::<u8>(&b, Syntax::Ndr64).unwrap(), p);
+        b[16] = 0xfd; // -3 instead of -2
+        let e = decode::<u8>(&b, Syntax::Ndr64).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::PipeChunkMismatch { count: 2, .. }), "{e}");
+        // A terminator whose second u64 is not zero.
+        let mut t = vec![0u8; 16];
+        t[8] = 1;
+        let e = decode::<u8>(&t, Syntax::Ndr64).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::PipeChunkMismatch { count: 0, negated: 1 }), "{e}");
+    }
+
+    #[test]
+    fn the_chunk_limit_and_the_byte_limit_bound_a_pipe() {
+        let p: Pipe<u8> = (0..10).map(|i| vec![i]).collect();
+        let b = encode_all(&p, Syntax::Ndr20, LE).unwrap();
+        let limits = DecodeLimits::default().with_max_pipe_chunks(10);
+        assert_eq!(decode_all::<Pipe<u8>>(&b, Syntax::Ndr20, LE, limits, true).unwrap(), p);
+        let limits = DecodeLimits::default().with_max_pipe_chunks(9);
+        let e = decode_all::<Pipe<u8>>(&b, Syntax::Ndr20, LE, limits, true).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::PipeChunkLimit(9));
+        let p = Pipe::new(vec![vec![0u8; 1000]]);
+        let b = encode_all(&p, Syntax::Ndr20, LE).unwrap();
+        let limits = DecodeLimits::default().with_max_bytes(999);
+        let e = decode_all::<Pipe<u8>>(&b, Syntax::Ndr20, LE, limits, true).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::ByteLimit(999));
+    }
+
+    #[test]
+    fn helpers() {
+        let p = Pipe::from_slice(&[1u8, 2, 3, 4, 5], 2);
+        assert_eq!(p.chunks(), [vec![1, 2], vec![3, 4], vec![5]]);
+        assert_eq!((p.total_len(), p.concat()), (5, vec![1, 2, 3, 4, 5]));
+        assert_eq!(Pipe::from_slice(&[1u8], 0).chunks().len(), 1);
+        assert!(Pipe::<u8>::new(vec![vec![]]).is_empty());
+    }
+}
