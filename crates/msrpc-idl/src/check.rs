@@ -302,6 +302,11 @@ impl<'a> Checker<'a> {
         main: bool,
         hint: Option<&str>,
     ) -> CResult<()> {
+        // `typedef pipe struct { ... } P;`: the element aggregate, named `P_element` if anonymous.
+        if let TypeSpecKind::Pipe(elem) = &spec.kind {
+            let hint = hint.map(|h| format!("{h}_element"));
+            return self.collect_spec(elem, attrs, pd, main, hint.as_deref());
+        }
         let Some(key) = spec_key(spec) else {
             return Ok(());
         };

@@ -99,3 +99,21 @@ fn unsupported_constructs_are_errors() {
         .to_string();
     assert!(e.contains("has no binding handle"), "{e}");
 }
+
+#[test]
+fn pipes_are_refused_by_the_c_stubs() {
+    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef pipe unsigned char BP; void F([in] handle_t h, [in] BP *data); }";
+    // The Rust generator takes it...
+    msrpc_idl::Builder::new()
+        .generate_from_str("t.idl", idl, None)
+        .unwrap();
+    // ...the C stubs say they do not.
+    let e = msrpc_idl::Builder::new()
+        .generate_c_from_str("t.idl", idl, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("T::F: pipes (`data` is a DCE pipe) is not supported by the C stubs yet"),
+        "{e}"
+    );
+}

@@ -37,15 +37,88 @@ const HEAD: &str = "[uuid(12345678-1234-abcd-ef00-0123456789ab), version(1.0)]\n
 #[test]
 fn rendering_has_location_source_line_and_caret() {
     let text = expect_error(
-        &format!("{HEAD}    typedef pipe char CHAR_PIPE;\n}}\n"),
+        &format!("{HEAD}    [callback] void Cb([in] long x);\n}}\n"),
         3,
-        13,
-        "pipes are not supported",
+        6,
+        "[callback] operations are not supported",
     );
     assert_eq!(
         text,
-        "t.idl:3:13: error: pipes are not supported\n  |\n3 |     typedef pipe char CHAR_PIPE;\n  |             ^^^^"
+        "t.idl:3:6: error: [callback] operations are not supported\n  |\n3 |     [callback] void Cb([in] long x);\n  |      ^^^^^^^^"
     );
+}
+
+/// What MIDL's `pipe` page refuses is an error where it is written.
+#[test]
+fn misplaced_pipes() {
+    let pipe = |rest: &str| format!("{HEAD}    typedef pipe long LP;\n{rest}\n}}\n");
+    expect_error(
+        &pipe("    typedef struct { LP p; } S;\n    void F([in] S s);"),
+        4,
+        25,
+        "a pipe cannot be a structure or union member",
+    );
+    expect_error(
+        &pipe("    void F([in, unique] LP *p);"),
+        4,
+        28,
+        "must be passed by value or through a [ref] pointer",
+    );
+    expect_error(
+        &pipe("    void F([in] LP p[2]);"),
+        4,
+        20,
+        "must be passed by value or through a [ref] pointer",
+    );
+    expect_error(
+        &pipe("    [idempotent] void F([in] LP p);"),
+        4,
+        6,
+        "[idempotent] cannot be applied to `F`",
+    );
+    expect_error(
+        &pipe("    void F([out] LP p);"),
+        4,
+        21,
+        "[out] parameter `p` must be a pointer",
+    );
+    expect_error(
+        &pipe("    LP F(void);"),
+        4,
+        5,
+        "an operation cannot return a pipe",
+    );
+    expect_error(
+        &format!("{HEAD}    typedef pipe char *CP;\n}}\n"),
+        3,
+        23,
+        "a pipe's element type cannot be a pointer",
+    );
+    for (elem, what) in [
+        ("struct { long *p; }", "a pointer"),
+        (
+            "struct { long n; [size_is(n)] long a[]; }",
+            "a conformant or varying array",
+        ),
+        ("short", ""),
+        ("enum { A, B }", "a 16-bit enum"),
+        ("union switch (long k) { case 1: long x; }", "a union"),
+        ("__int3264", "an __int3264"),
+        ("handle_t", "a handle"),
+    ] {
+        let idl = format!("{HEAD}    typedef pipe {elem} P;\n    void F([in] P p);\n}}\n");
+        match compile(&idl, None) {
+            Ok(_) => assert!(what.is_empty(), "pipe of {elem} compiled"),
+            Err(d) => {
+                let msg = d.to_string();
+                assert!(!what.is_empty(), "pipe of {elem}: {msg}");
+                assert!(
+                    msg.contains(&format!("cannot be or contain {what}")),
+                    "{msg}"
+                );
+            }
+        }
+    }
 }
 
 #[test]

@@ -224,8 +224,18 @@ mod tests {
         let p: Pipe<u8> = Pipe::default();
         assert_eq!(encode_all(&p, Syntax::Ndr20, LE).unwrap(), [0; 4]);
         assert_eq!(encode_all(&p, Syntax::Ndr64, LE).unwrap(), [0; 16]);
-        assert!(decode::<u8>(&[0; 4], Syntax::Ndr20).unwrap().chunks().is_empty());
-        assert!(decode::<u8>(&[0; 16], Syntax::Ndr64).unwrap().chunks().is_empty());
+        assert!(
+            decode::<u8>(&[0; 4], Syntax::Ndr20)
+                .unwrap()
+                .chunks()
+                .is_empty()
+        );
+        assert!(
+            decode::<u8>(&[0; 16], Syntax::Ndr64)
+                .unwrap()
+                .chunks()
+                .is_empty()
+        );
     }
 
     #[test]
@@ -242,7 +252,10 @@ mod tests {
         let mut b = u32::MAX.to_le_bytes().to_vec();
         b.extend_from_slice(&[1, 2, 3, 0, 0, 0, 0]);
         let e = decode::<u8>(&b, Syntax::Ndr20).unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::CountTooLarge { count, .. } if *count == u64::from(u32::MAX)), "{e}");
+        assert!(
+            matches!(e.kind(), ErrorKind::CountTooLarge { count, .. } if *count == u64::from(u32::MAX)),
+            "{e}"
+        );
         // NDR64: above 2^31 - 1 elements a chunk is invalid whatever the input.
         let mut b = (1u64 << 31).to_le_bytes().to_vec();
         b.extend_from_slice(&[0; 16]);
@@ -257,12 +270,24 @@ mod tests {
         assert_eq!(decode::<u8>(&b, Syntax::Ndr64).unwrap(), p);
         b[16] = 0xfd; // -3 instead of -2
         let e = decode::<u8>(&b, Syntax::Ndr64).unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::PipeChunkMismatch { count: 2, .. }), "{e}");
+        assert!(
+            matches!(e.kind(), ErrorKind::PipeChunkMismatch { count: 2, .. }),
+            "{e}"
+        );
         // A terminator whose second u64 is not zero.
         let mut t = vec![0u8; 16];
         t[8] = 1;
         let e = decode::<u8>(&t, Syntax::Ndr64).unwrap_err();
-        assert!(matches!(e.kind(), ErrorKind::PipeChunkMismatch { count: 0, negated: 1 }), "{e}");
+        assert!(
+            matches!(
+                e.kind(),
+                ErrorKind::PipeChunkMismatch {
+                    count: 0,
+                    negated: 1
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -270,7 +295,10 @@ mod tests {
         let p: Pipe<u8> = (0..10).map(|i| vec![i]).collect();
         let b = encode_all(&p, Syntax::Ndr20, LE).unwrap();
         let limits = DecodeLimits::default().with_max_pipe_chunks(10);
-        assert_eq!(decode_all::<Pipe<u8>>(&b, Syntax::Ndr20, LE, limits, true).unwrap(), p);
+        assert_eq!(
+            decode_all::<Pipe<u8>>(&b, Syntax::Ndr20, LE, limits, true).unwrap(),
+            p
+        );
         let limits = DecodeLimits::default().with_max_pipe_chunks(9);
         let e = decode_all::<Pipe<u8>>(&b, Syntax::Ndr20, LE, limits, true).unwrap_err();
         assert_eq!(e.kind(), &ErrorKind::PipeChunkLimit(9));

@@ -37,12 +37,9 @@ impl p::Server for Demo {
     ) -> Result<p::UploadResponse, Win32Status> {
         // The manager sees the chunks as they were sent; answer with a digest of them.
         let total = req.data.total_len() as u32;
-        let sum = req
-            .data
-            .chunks()
-            .iter()
-            .flatten()
-            .fold(req.tag, |acc, &b| acc.wrapping_mul(31).wrapping_add(u32::from(b)));
+        let sum = req.data.chunks().iter().flatten().fold(req.tag, |acc, &b| {
+            acc.wrapping_mul(31).wrapping_add(u32::from(b))
+        });
         Ok(p::UploadResponse {
             total: total ^ (sum & 0xff00_0000),
             return_value: req.data.chunks().len() as i32,
@@ -93,10 +90,9 @@ impl p::Server for Demo {
 /// What `Demo::upload` answers for `data` (total octets, with the digest's top byte).
 fn digest(tag: u32, data: &[Vec<u8>]) -> u32 {
     let total: usize = data.iter().map(Vec::len).sum();
-    let sum = data
-        .iter()
-        .flatten()
-        .fold(tag, |acc, &b| acc.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let sum = data.iter().flatten().fold(tag, |acc, &b| {
+        acc.wrapping_mul(31).wrapping_add(u32::from(b))
+    });
     total as u32 ^ (sum & 0xff00_0000)
 }
 
