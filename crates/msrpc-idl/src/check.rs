@@ -434,7 +434,10 @@ impl<'a> Checker<'a> {
                 return self.err(a.span, format!("`[{}]` is not supported", a.name));
             }
             if a.name == "pipe" {
-                return self.err(a.span, "pipes are not supported");
+                return self.err(
+                    a.span,
+                    "`pipe` is a type constructor, not an attribute: `typedef pipe T NAME;`",
+                );
             }
         }
         // An aggregate named by this typedef's first plain declarator takes the typedef's name.
@@ -875,6 +878,12 @@ impl<'a> Checker<'a> {
             if a.name == "iid_is" {
                 return self.err(a.span, "[iid_is] (COM interface pointers) is not supported");
             }
+        }
+        if let TypeSpecKind::Pipe(_) = f.ty.kind {
+            return self.err(
+                f.ty.span,
+                "a pipe type must be declared with `typedef pipe T NAME;` and used by name",
+            );
         }
         if top_param {
             check_attrs(

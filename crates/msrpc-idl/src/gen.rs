@@ -1494,6 +1494,11 @@ impl Gen<'_> {
             "/// {doc}\n#[derive(Debug, Clone, PartialEq)]\n pub struct {sname} {{"
         );
         for (f, ty, _) in &fields {
+            if matches!(ty, Ty::Pipe(_)) {
+                out.push_str(
+                    "/// A DCE pipe, buffered: all of its chunks, in order (an empty chunk is not sent).\n",
+                );
+            }
             let _ = writeln!(out, "pub {f}: {},", self.rust_ty(ty));
         }
         out.push_str("}\n");

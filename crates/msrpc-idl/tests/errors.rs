@@ -89,6 +89,12 @@ fn misplaced_pipes() {
         "an operation cannot return a pipe",
     );
     expect_error(
+        &format!("{HEAD}    void f([in] pipe int p);\n}}\n"),
+        3,
+        17,
+        "a pipe type must be declared with `typedef pipe T NAME;`",
+    );
+    expect_error(
         &format!("{HEAD}    typedef pipe char *CP;\n}}\n"),
         3,
         23,

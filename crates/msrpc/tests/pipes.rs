@@ -1,7 +1,8 @@
 //! DCE pipes between two msrpc peers over TCP on loopback (the IDL is msrpc-idl's
-//! tests/fixtures/pipes.idl): an `[in]` pipe, an `[out]` pipe and a pipe of structures both ways,
-//! in NDR20 and NDR64; pipes larger than a fragment; empty pipes; and a request whose pipe has no
-//! terminating empty chunk, which the server faults with `RPC_X_BAD_STUB_DATA`.
+//! tests/fixtures/pipes.idl): an `[in]` pipe, an `[out]` pipe, a pipe of structures both ways and
+//! an `[in, out]` pipe, in NDR20 and NDR64; pipes larger than a fragment; empty pipes; and a
+//! request whose pipe has no terminating empty chunk, which the server faults with
+//! `RPC_X_BAD_STUB_DATA`.
 //!
 //! Pipes are buffered (the whole request and the whole response, fragmented by the runtime), not
 //! streamed: docs/codegen.md, "Pipes".
@@ -84,6 +85,19 @@ impl p::Server for Demo {
             })
             .collect();
         Ok(p::EchoResponse { back })
+    }
+
+    fn reverse(
+        &self,
+        _: &msrpc::IncomingCall,
+        req: p::ReverseRequest,
+    ) -> Result<p::ReverseResponse, Win32Status> {
+        let mut chunks = req.data.into_chunks();
+        chunks.reverse();
+        Ok(p::ReverseResponse {
+            count: chunks.len() as u32,
+            data: Pipe::new(chunks),
+        })
     }
 }
 
@@ -215,6 +229,21 @@ async fn pipes_round_trip_in_both_directions_and_both_syntaxes() {
             })
             .collect();
         assert_eq!(resp.back.into_chunks(), want, "ndr64: {offer_ndr64}");
+
+        // [in, out]: the same pipe parameter both ways.
+        let chunks: Vec<Vec<u8>> = (0..3u8)
+            .map(|i| vec![i; 3000 * usize::from(i + 1)])
+            .collect();
+        let resp = c
+            .reverse(p::ReverseRequest {
+                data: Pipe::new(chunks.clone()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(resp.count, 3);
+        let mut want = chunks;
+        want.reverse();
+        assert_eq!(resp.data.into_chunks(), want);
         b.close();
     }
     server.shutdown(Duration::from_secs(2)).await;
