@@ -13,7 +13,7 @@
 //!    formatted with prettyplease.
 //!
 //! Errors are [`Diagnostics`]: `file:line:col: error: message`, the source line and a caret.
-//! Unsupported constructs (pipes, `[callback]`, COM `[object]` interfaces, `[transmit_as]`…)
+//! Unsupported constructs (`[callback]`, COM `[object]` interfaces, `[transmit_as]`…)
 //! are errors, never silently wrong code.
 //!
 //! # From build.rs
@@ -206,11 +206,14 @@
 //! `size_is` becomes a `VaryingArray` / `ConformantVaryingArray` whose items include the NUL),
 //! pointers as `Unique<T>` / `Ref<T>` / `Full<T>` (a top-level `[ref]` parameter is the pointee
 //! itself), arrays as `[T; N]` / `ConformantArray<T>` / `VaryingArray<T, N>` /
-//! `ConformantVaryingArray<T>`, context handles as `ContextHandle`.
+//! `ConformantVaryingArray<T>`, context handles as `ContextHandle`, DCE pipes
+//! (`typedef pipe T NAME;`) as `Pipe<T>`, buffered: every chunk in the request or response, an
+//! `[in]` pipe after the other `[in]` parameters and an `[out]` pipe before the other `[out]`
+//! parameters, as on the wire (docs/codegen.md, "Pipes").
 //!
 //! # Not supported (each is an error naming the construct)
 //!
-//! Pipes, `[callback]`, `[local]`, `[call_as]`, COM (`[object]` interfaces, `library`,
+//! Streamed pipes (pipes are buffered), `[callback]`, `[local]`, `[call_as]`, COM (`[object]` interfaces, `library`,
 //! `coclass`, `dispinterface`, `importlib`, `[iid_is]`, interface inheritance), `[transmit_as]`,
 //! `[wire_marshal]`, `[user_marshal]`, `[represent_as]`, `[encode]`/`[decode]` serialization,
 //! function pointers, bit fields, varargs, function-like macros, member access in

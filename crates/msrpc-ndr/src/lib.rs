@@ -292,9 +292,13 @@
 //! - **[`SyntaxId`]** is UUID + u16 major + u16 minor, each in the data representation's byte
 //!   order (the layout MS-RPCE and Wireshark use for presentation contexts).
 //!
+//! - **[`Pipe`]** (DCE pipes) is buffered: all chunks in memory, encoded as C706's chunks in NDR20
+//!   and MS-RPCE 2.2.5.3.4.5's (count, elements, negated count) in NDR64; empty chunks are not
+//!   sent, and decoding is bounded by [`DecodeLimits::max_pipe_chunks`] and `max_bytes`.
+//!
 //! # Not supported
 //!
-//! Pipes, multi-dimensional conformant arrays, `[transmit_as]`/`[wire_marshal]`, interface
+//! Streamed (push/pull) pipes, multi-dimensional conformant arrays, `[transmit_as]`/`[wire_marshal]`, interface
 //! pointers and cyclic full-pointer graphs. `[string]` types always send
 //! `max_count == actual_count`; for `[size_is(n), string]` buffers use a
 //! [`ConformantVaryingArray`] of `u8`/`u16` and check the terminator in generated code.
