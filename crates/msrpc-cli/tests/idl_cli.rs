@@ -60,13 +60,17 @@ fn compiles_idl_with_its_acf_to_stdout_and_to_a_file() {
 #[test]
 fn bad_idl_exits_2_with_a_located_diagnostic() {
     let file = std::env::temp_dir().join(format!("msrpc-idl-cli-bad-{}.idl", std::process::id()));
-    std::fs::write(&file, "interface x {\n    void f([in] pipe int p);\n}\n").expect("write");
+    std::fs::write(
+        &file,
+        "[uuid(12345678-1234-abcd-ef00-0123456789ab), version(1.0)] interface x {\n    void f([in] pipe int p);\n}\n",
+    )
+    .expect("write");
     let out = msrpc().arg("idl").arg(&file).output().expect("run msrpc");
     std::fs::remove_file(&file).ok();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains(":2:17: error: pipes are not supported"),
+        err.contains(":2:17: error: a pipe type must be declared with `typedef pipe T NAME;`"),
         "{err}"
     );
     assert!(err.contains("^^^^"), "{err}");

@@ -7,6 +7,8 @@
 //! Pipes are buffered (the whole request and the whole response, fragmented by the runtime), not
 //! streamed: docs/codegen.md, "Pipes".
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
