@@ -22,8 +22,8 @@ use msrpc::codegen;
 mod pipes_idl {
     include!("../../msrpc-idl/tests/fixtures/pipes.rs");
 }
-use pipes_idl::PAIR;
 use pipes_idl::pipe_demo as p;
+use pipes_idl::{HYPER_PIPE_element, PAIR};
 
 /// Octet `i` of a downloaded stream.
 fn octet(i: usize) -> u8 {
@@ -87,6 +87,18 @@ impl p::Server for Demo {
             })
             .collect();
         Ok(p::EchoResponse { back })
+    }
+
+    fn sum(
+        &self,
+        _: &msrpc::IncomingCall,
+        req: p::SumRequest,
+    ) -> Result<p::SumResponse, Win32Status> {
+        let values = req.values.concat();
+        Ok(p::SumResponse {
+            count: values.len() as u32,
+            return_value: values.iter().fold(0i64, |a, x| a.wrapping_add(x.v)),
+        })
     }
 
     fn reverse(
@@ -232,6 +244,22 @@ async fn pipes_round_trip_in_both_directions_and_both_syntaxes() {
             .collect();
         assert_eq!(resp.back.into_chunks(), want, "ndr64: {offer_ndr64}");
 
+        // 8-byte elements (padding after each NDR20 count), 3 chunks.
+        let values: Vec<HYPER_PIPE_element> = (0..2500i64)
+            .map(|i| HYPER_PIPE_element { v: i << 33 })
+            .collect();
+        let resp = c
+            .sum(p::SumRequest {
+                values: Pipe::from_slice(&values, 1000),
+            })
+            .await
+            .unwrap();
+        assert_eq!(resp.count, 2500);
+        assert_eq!(
+            resp.return_value,
+            (0..2500i64).map(|i| i << 33).sum::<i64>()
+        );
+
         // [in, out]: the same pipe parameter both ways.
         let chunks: Vec<Vec<u8>> = (0..3u8)
             .map(|i| vec![i; 3000 * usize::from(i + 1)])
@@ -362,6 +390,21 @@ fn pipe_stubs_match_hand_computed_bytes() {
     assert_eq!(
         p::DownloadResponse::decode(ndr20, Syntax::Ndr20, le).unwrap(),
         resp
+    );
+    // An 8-byte aligned element: the NDR20 count is padded to 8 before it.
+    let sum = p::SumRequest {
+        values: Pipe::new(vec![vec![HYPER_PIPE_element { v: 0x0102 }]]),
+    };
+    #[rustfmt::skip]
+    let ndr20: &[u8] = &[
+        1, 0, 0, 0, 0, 0, 0, 0,             // count 1, padding to 8
+        2, 1, 0, 0, 0, 0, 0, 0,             // v
+        0, 0, 0, 0,                         // end of pipe
+    ];
+    assert_eq!(sum.encode(Syntax::Ndr20, le).unwrap(), ndr20);
+    assert_eq!(
+        p::SumRequest::decode(ndr20, Syntax::Ndr20, le).unwrap(),
+        sum
     );
     // Big-endian data representation: the counts swap, the octets do not.
     assert_eq!(
