@@ -336,6 +336,39 @@ RPC_STATUS RPC_ENTRY RpcBindingInqAuthClientExW(RPC_BINDING_HANDLE ClientBinding
 #define RpcBindingInqAuthClientEx RpcBindingInqAuthClientExA
 #endif
 
+/* The client handle's authentication (what RpcBindingSetAuthInfo(Ex) set: the level and service
+ * as the calls use them, the AuthIdentity handle passed, the principal, freed with RpcStringFree,
+ * NULL if none was given; RPC_S_BINDING_HAS_NO_AUTH without), its string binding (on a manager's
+ * server binding handle: the client's protseq and network address), a copy, and a reset (the
+ * endpoint removed: the next call asks the endpoint mapper). */
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthInfoA(RPC_BINDING_HANDLE Binding, RPC_CSTR *ServerPrincName,
+                                            unsigned long *AuthnLevel, unsigned long *AuthnSvc,
+                                            RPC_AUTH_IDENTITY_HANDLE *AuthIdentity, unsigned long *AuthzSvc);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthInfoW(RPC_BINDING_HANDLE Binding, RPC_WSTR *ServerPrincName,
+                                            unsigned long *AuthnLevel, unsigned long *AuthnSvc,
+                                            RPC_AUTH_IDENTITY_HANDLE *AuthIdentity, unsigned long *AuthzSvc);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthInfoExA(RPC_BINDING_HANDLE Binding, RPC_CSTR *ServerPrincName,
+                                              unsigned long *AuthnLevel, unsigned long *AuthnSvc,
+                                              RPC_AUTH_IDENTITY_HANDLE *AuthIdentity, unsigned long *AuthzSvc,
+                                              unsigned long RpcQosVersion, RPC_SECURITY_QOS *SecurityQOS);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthInfoExW(RPC_BINDING_HANDLE Binding, RPC_WSTR *ServerPrincName,
+                                              unsigned long *AuthnLevel, unsigned long *AuthnSvc,
+                                              RPC_AUTH_IDENTITY_HANDLE *AuthIdentity, unsigned long *AuthzSvc,
+                                              unsigned long RpcQosVersion, RPC_SECURITY_QOS *SecurityQOS);
+RPC_STATUS RPC_ENTRY RpcBindingToStringBindingA(RPC_BINDING_HANDLE Binding, RPC_CSTR *StringBinding);
+RPC_STATUS RPC_ENTRY RpcBindingToStringBindingW(RPC_BINDING_HANDLE Binding, RPC_WSTR *StringBinding);
+RPC_STATUS RPC_ENTRY RpcBindingCopy(RPC_BINDING_HANDLE SourceBinding, RPC_BINDING_HANDLE *DestinationBinding);
+RPC_STATUS RPC_ENTRY RpcBindingReset(RPC_BINDING_HANDLE Binding);
+#ifdef UNICODE
+#define RpcBindingInqAuthInfo RpcBindingInqAuthInfoW
+#define RpcBindingInqAuthInfoEx RpcBindingInqAuthInfoExW
+#define RpcBindingToStringBinding RpcBindingToStringBindingW
+#else
+#define RpcBindingInqAuthInfo RpcBindingInqAuthInfoA
+#define RpcBindingInqAuthInfoEx RpcBindingInqAuthInfoExA
+#define RpcBindingToStringBinding RpcBindingToStringBindingA
+#endif
+
 #ifdef UNICODE
 #define RpcServerUseProtseqEp RpcServerUseProtseqEpW
 #else

@@ -27,6 +27,11 @@ pub use asyncs::{
     RpcAsyncState,
 };
 pub use binding::{
+    RpcBindingCopy, RpcBindingInqAuthInfoA, RpcBindingInqAuthInfoExA, RpcBindingInqAuthInfoExW,
+    RpcBindingInqAuthInfoW, RpcBindingReset, RpcBindingToStringBindingA,
+    RpcBindingToStringBindingW,
+};
+pub use binding::{
     RpcBindingFree, RpcBindingFromStringBindingA, RpcBindingFromStringBindingW,
     RpcBindingInqOption, RpcBindingSetAuthInfoA, RpcBindingSetAuthInfoExA,
     RpcBindingSetAuthInfoExW, RpcBindingSetAuthInfoW, RpcBindingSetOption, RpcSecurityQos,

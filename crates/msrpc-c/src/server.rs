@@ -486,8 +486,10 @@ impl Interface for CInterface {
                 flag.store(true, std::sync::atomic::Ordering::Release);
             }
         });
+        let peer = crate::binding::client_string_binding(info.object, &info.peer);
         let binding = BindingGuard(crate::binding::insert_server(
-            crate::binding::ServerCall::new(call.client().cloned(), principal, cancelled),
+            crate::binding::ServerCall::new(call.client().cloned(), principal, cancelled)
+                .with_peer(peer),
         ));
         let mut frame = match Frame::new(&proc.params, vals, binding.0) {
             Ok(f) => f,
@@ -969,6 +971,52 @@ pub(crate) const USERS_FILE_VAR: &str = "MSRPC_USERS_FILE";
 /// `RpcServerRegisterAuthInfo` with Kerberos, as MIT Kerberos names it.
 pub(crate) const KEYTAB_VAR: &str = "KRB5_KTNAME";
 
+/// The NTLM accounts of the users file [`USERS_FILE_VAR`] names (1749 with the reason on
+/// standard error when it is missing or bad).
+fn load_users() -> Result<Arc<msrpc::UserStore>, i32> {
+    use crate::binding::RPC_S_INVALID_AUTH_IDENTITY;
+    let Some(path) = std::env::var_os(USERS_FILE_VAR) else {
+        eprintln!(
+            "libmsrpc_c: RpcServerRegisterAuthInfo: set {USERS_FILE_VAR} to a users file \
+             (user:password lines) for NTLM logons"
+        );
+        return Err(RPC_S_INVALID_AUTH_IDENTITY);
+    };
+    msrpc::UserStore::from_file(&path)
+        .map(Arc::new)
+        .map_err(|e| {
+            eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: users file {e}");
+            RPC_S_INVALID_AUTH_IDENTITY
+        })
+}
+
+/// The Kerberos service `principal` (or the keytab's first principal when empty) with its key
+/// from the keytab [`KEYTAB_VAR`] names (1749 with the reason on standard error otherwise).
+fn load_keytab(principal: &str) -> Result<msrpc::KerberosService, i32> {
+    use crate::binding::RPC_S_INVALID_AUTH_IDENTITY;
+    let Some(path) = std::env::var(KEYTAB_VAR).ok().filter(|p| !p.is_empty()) else {
+        eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: set {KEYTAB_VAR} to a keytab");
+        return Err(RPC_S_INVALID_AUTH_IDENTITY);
+    };
+    let path = path.strip_prefix("FILE:").unwrap_or(&path).to_string();
+    msrpc::Keytab::from_file(&path)
+        .and_then(|k| {
+            msrpc::KerberosService::from_keytab(
+                &k,
+                (!principal.is_empty()).then_some(principal),
+                // Only asked for user-to-user tickets, which msrpc's server does not use.
+                "tcp://127.0.0.1:88",
+            )
+        })
+        .map_err(|e| {
+            eprintln!(
+                "libmsrpc_c: RpcServerRegisterAuthInfo: keytab {path}: {}",
+                e.detail
+            );
+            RPC_S_INVALID_AUTH_IDENTITY
+        })
+}
+
 fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_void) -> i32 {
     use crate::binding::{
         RPC_C_AUTHN_DEFAULT, RPC_C_AUTHN_GSS_KERBEROS, RPC_C_AUTHN_GSS_NEGOTIATE,
@@ -985,47 +1033,39 @@ fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_v
         return RPC_S_ALREADY_LISTENING;
     }
     match service {
-        RPC_C_AUTHN_WINNT | RPC_C_AUTHN_GSS_NEGOTIATE | RPC_C_AUTHN_DEFAULT => {
-            let Some(path) = std::env::var_os(USERS_FILE_VAR) else {
+        RPC_C_AUTHN_WINNT | RPC_C_AUTHN_DEFAULT => match load_users() {
+            Ok(u) => st.users = Some(u),
+            Err(s) => return s,
+        },
+        RPC_C_AUTHN_GSS_NEGOTIATE => {
+            // SPNEGO offers what the server has: NTLM with the users file, Kerberos with the
+            // keytab (either or both; Windows' Negotiate has both from the machine's domain).
+            let have_users = std::env::var_os(USERS_FILE_VAR).is_some();
+            let have_keytab = std::env::var(KEYTAB_VAR).is_ok_and(|p| !p.is_empty());
+            if !have_users && !have_keytab {
                 eprintln!(
-                    "libmsrpc_c: RpcServerRegisterAuthInfo: set {USERS_FILE_VAR} to a users file \
-                     (user:password lines) for NTLM logons"
+                    "libmsrpc_c: RpcServerRegisterAuthInfo: set {USERS_FILE_VAR} (NTLM accounts) \
+                     or {KEYTAB_VAR} (a keytab, for Kerberos) for RPC_C_AUTHN_GSS_NEGOTIATE"
                 );
                 return RPC_S_INVALID_AUTH_IDENTITY;
-            };
-            match msrpc::UserStore::from_file(&path) {
-                Ok(u) => st.users = Some(Arc::new(u)),
-                Err(e) => {
-                    eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: users file {e}");
-                    return RPC_S_INVALID_AUTH_IDENTITY;
+            }
+            if have_users {
+                match load_users() {
+                    Ok(u) => st.users = Some(u),
+                    Err(s) => return s,
+                }
+            }
+            if have_keytab {
+                match load_keytab(&principal) {
+                    Ok(k) => st.kerberos = Some(k),
+                    Err(s) => return s,
                 }
             }
         }
-        RPC_C_AUTHN_GSS_KERBEROS => {
-            let Some(path) = std::env::var(KEYTAB_VAR).ok().filter(|p| !p.is_empty()) else {
-                eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: set {KEYTAB_VAR} to a keytab");
-                return RPC_S_INVALID_AUTH_IDENTITY;
-            };
-            let path = path.strip_prefix("FILE:").unwrap_or(&path).to_string();
-            let service = msrpc::Keytab::from_file(&path).and_then(|k| {
-                msrpc::KerberosService::from_keytab(
-                    &k,
-                    (!principal.is_empty()).then_some(principal.as_str()),
-                    // Only asked for user-to-user tickets, which msrpc's server does not use.
-                    "tcp://127.0.0.1:88",
-                )
-            });
-            match service {
-                Ok(k) => st.kerberos = Some(k),
-                Err(e) => {
-                    eprintln!(
-                        "libmsrpc_c: RpcServerRegisterAuthInfo: keytab {path}: {}",
-                        e.detail
-                    );
-                    return RPC_S_INVALID_AUTH_IDENTITY;
-                }
-            }
-        }
+        RPC_C_AUTHN_GSS_KERBEROS => match load_keytab(&principal) {
+            Ok(k) => st.kerberos = Some(k),
+            Err(s) => return s,
+        },
         _ => return RPC_S_UNKNOWN_AUTHN_SERVICE,
     }
     st.principal = principal;
