@@ -59,3 +59,6 @@ pub use win32::{
     Sleep, SleepEx, WAIT_ALL_POLL, WaitForMultipleObjects, WaitForSingleObject,
     WaitForSingleObjectEx,
 };
+pub use win32::{
+    GetCurrentThreadId, PostThreadMessageA, PostThreadMessageW, ResumeThread, SuspendThread,
+};
