@@ -121,6 +121,41 @@ struct CInterface {
     security: Arc<IfSecurity>,
     /// `MaxRpcSize`: a request stub larger than this is refused with 5 before decoding.
     max_rpc_size: usize,
+    /// An `RPC_IF_AUTOLISTEN` interface's `MaxCalls`: calls in progress on it beyond this are
+    /// refused with 1723 `RPC_S_SERVER_TOO_BUSY` (`None`: only the server's limit applies).
+    max_calls: Option<usize>,
+    /// Its calls in progress (dispatched and not yet answered).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// `RPC_IF_AUTOLISTEN`: the interface is served from its registration, without
+/// `RpcServerListen`, and its `MaxCalls` applies.
+const RPC_IF_AUTOLISTEN: u32 = 0x0001;
+/// `RPC_S_SERVER_TOO_BUSY`: an auto-listen interface has `MaxCalls` calls in progress.
+const RPC_S_SERVER_TOO_BUSY: u32 = 1723;
+
+/// One call in progress on an auto-listen interface, counted until it is answered (dropped).
+struct CallSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl CInterface {
+    /// A slot for one more call, or `None` when the interface's `MaxCalls` are in progress.
+    fn call_slot(&self) -> Option<Option<CallSlot>> {
+        let Some(max) = self.max_calls else {
+            return Some(None);
+        };
+        let n = self
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let slot = CallSlot(self.in_flight.clone());
+        // Past the limit: the slot just taken is given back as it drops.
+        (n < max).then_some(Some(slot))
+    }
 }
 
 /// What `RpcServerRegisterIf2/3` asked of an interface's callers.
@@ -414,6 +449,8 @@ struct Pending {
     handle: Box<RpcAsyncState>,
     /// The call's server binding handle, ended with the call.
     _binding: BindingGuard,
+    /// Its place among an auto-listen interface's `MaxCalls`, given back with the call.
+    _slot: Option<CallSlot>,
     /// `RpcServerSubscribeForNotification` subscriptions: (notification, still subscribed,
     /// deliveries so far).
     subs: Vec<(
@@ -468,6 +505,9 @@ impl Interface for CInterface {
         if !self.security.precheck(call.client(), local) {
             return call.answer_fault(Win32Status(RPC_S_ACCESS_DENIED));
         }
+        let Some(slot) = self.call_slot() else {
+            return call.answer_fault(Win32Status(RPC_S_SERVER_TOO_BUSY));
+        };
         let plan: Vec<P> = proc
             .params
             .iter()
@@ -512,6 +552,7 @@ impl Interface for CInterface {
                     handle,
                     _binding: binding,
                     subs: Vec::new(),
+                    _slot: slot,
                 },
             );
             tokio::task::spawn_blocking(move || {
@@ -542,6 +583,8 @@ impl Interface for CInterface {
             return Dispatch::Deferred;
         }
         tokio::task::spawn_blocking(move || {
+            // Counted among the interface's MaxCalls until this closure has answered.
+            let _slot = slot;
             if !sec.admit(client.as_ref(), local, binding.0) {
                 drop(binding);
                 return call.fault(Win32Status(RPC_S_ACCESS_DENIED));
@@ -706,8 +749,12 @@ pub unsafe extern "C" fn RpcServerUseProtseqEpW(
     use_protseq(p.ok().flatten(), e.ok().flatten())
 }
 
-/// `RpcServerRegisterIf3`: registers a `STEM_s.c` interface (`Itf_vM_m_s_ifspec`); the manager
-/// type, EPV, flags, limits, callback and security descriptor are accepted and not used (a C
+/// `RpcServerRegisterIf3`: registers a `STEM_s.c` interface (`Itf_vM_m_s_ifspec`) with the
+/// flags, `MaxRpcSize` and security callback of "Security on the C server" (docs/c-abi.md). With
+/// `RPC_IF_AUTOLISTEN` the server starts at once (the endpoints must be registered, else 1714)
+/// and `MaxCalls` bounds the interface's calls in progress (beyond: 1723
+/// `RPC_S_SERVER_TOO_BUSY`; 0: no limit of its own); without it `MaxCalls` is ignored, as on
+/// Windows. The manager type, EPV and security descriptor are accepted and not used (a C
 /// server's managers are the functions the prototypes name). Registering while listening adds
 /// the interface to the running server.
 ///
@@ -720,7 +767,7 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
     _mgr_type: *mut c_void,
     _mgr_epv: *mut c_void,
     flags: u32,
-    _max_calls: u32,
+    max_calls: u32,
     max_rpc_size: u32,
     callback: Option<IfCallback>,
     _security: *mut c_void,
@@ -763,6 +810,9 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
         } else {
             max_rpc_size as usize
         },
+        // Windows applies MaxCalls to auto-listen interfaces only (0: no limit of its own).
+        max_calls: (flags & RPC_IF_AUTOLISTEN != 0 && max_calls != 0).then_some(max_calls as usize),
+        in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     });
     let mut st = state();
     if st.ifaces.iter().any(|(s, _)| *s == syntax) {
@@ -774,6 +824,14 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
         return 1711;
     }
     st.ifaces.push((syntax, itf));
+    if flags & RPC_IF_AUTOLISTEN != 0 && st.server.is_none() {
+        // Auto-listen: served from now on, without RpcServerListen (the endpoints must be
+        // registered first: 1714 otherwise, and the interface is not registered).
+        if let Err(e) = start_server(&mut st, 0) {
+            st.ifaces.retain(|(s, _)| *s != syntax);
+            return e;
+        }
+    }
     RPC_S_OK
 }
 
@@ -837,7 +895,9 @@ pub unsafe extern "C" fn RpcServerRegisterIf(
 pub extern "C" fn RpcServerUnregisterIf(ifspec: *mut c_void, _mgr: *mut c_void, _wait: u32) -> i32 {
     let mut st = state();
     if ifspec.is_null() {
-        st.ifaces.clear();
+        // Auto-listen interfaces stay: NULL does not affect them, as on Windows.
+        st.ifaces
+            .retain(|(_, i)| i.security.flags & RPC_IF_AUTOLISTEN != 0);
         return RPC_S_OK;
     }
     let s = ifspec as *const MsrpcServerInterface;

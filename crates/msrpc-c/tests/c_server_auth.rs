@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use msrpc::notify::{AsyncState, Event, Notification};
+use msrpc::notify::{AsyncState, CancelMode, Event, Notification};
 use msrpc::{AuthInfo, AuthnLevel, Binding, BindingOptions, Credentials, Win32Status};
 
 use common::*;
@@ -531,4 +531,57 @@ fn kerberos_on_the_c_server_from_the_c_client() {
     let (_, log) = wait_exit(child, &out, None);
     assert!(log.contains("RpcServerRegisterAuthInfo: 0\n"), "{log}");
     assert!(!log.contains("NonAsyncFunc"), "{log}");
+}
+
+/// `RpcServerRegisterIf2(.., RPC_IF_AUTOLISTEN, MaxCalls 1, ..)` and no `RpcServerListen`: the
+/// interface is served from its registration, and while one call is in progress on it the next
+/// is refused with 1723 `RPC_S_SERVER_TOO_BUSY`; once that call is answered (the client cancels
+/// it, the manager aborts it) calls pass again.
+#[test]
+fn auto_listen_interface_is_served_without_listen_and_bounded_by_max_calls() {
+    let (dir, exe) = build("c-server-autolisten");
+    let (child, port, out) = start(&exe, &dir, "autolisten");
+    let anon = binding(port, None);
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&anon, "first")),
+        Win32Status::OK
+    );
+    // An [async] call the manager holds: the interface's one call in progress.
+    let state = AsyncState::new(Notification::None);
+    msrpc_sample::async_func_start_blocking(&state, &anon, 1).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("AsyncFunc: holding")
+    {
+        assert!(Instant::now() < deadline, "the manager never held the call");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&anon, "too many")),
+        Win32Status(1723)
+    );
+    // The held call ends (cancelled by the client, aborted by the manager): room again.
+    state.cancel(CancelMode::NonAbortive).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while state.is_pending() {
+        assert!(Instant::now() < deadline, "the cancel was never answered");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        state.complete().unwrap_err().status(),
+        Win32Status::RPC_S_CALL_CANCELLED
+    );
+    assert_eq!(
+        status(msrpc_sample::non_async_func_blocking(&anon, "after")),
+        Win32Status::OK
+    );
+    let (code, log) = wait_exit(child, &out, Some(&anon));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("NonAsyncFunc: first"), "{log}");
+    assert!(log.contains("NonAsyncFunc: after"), "{log}");
+    assert!(!log.contains("too many"), "{log}");
+    assert!(log.contains("AsyncFunc: cancelled, abort 0"), "{log}");
+    assert!(log.contains("RpcServerUnregisterIf: 0"), "{log}");
+    assert!(!log.contains("RpcServerListen"), "{log}");
 }
