@@ -1051,7 +1051,7 @@ pub unsafe extern "C" fn RpcBindingToStringBindingW(
 /// `RpcBindingCopy`: a new client handle naming the same binding, with its options and
 /// authentication (`RpcBindingInqAuthInfo` reports the same); each handle changes and frees on
 /// its own from then on. 1701 for a server call's handle, 1702 for one that is not a handle, 87
-/// for a NULL `DestinationBinding`, 14 when [`MAX_BINDINGS`] are open.
+/// for a NULL `DestinationBinding`, 14 when `MAX_BINDINGS` (2^16) handles are open.
 ///
 /// # Safety
 /// `dest` is NULL or writable.

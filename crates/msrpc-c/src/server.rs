@@ -1133,9 +1133,10 @@ fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_v
 }
 
 /// `RpcServerRegisterAuthInfoA`: accept clients authenticated with `AuthnSvc`:
-/// `RPC_C_AUTHN_WINNT`, `RPC_C_AUTHN_GSS_NEGOTIATE` or `RPC_C_AUTHN_DEFAULT` (NTLM, directly or
-/// in SPNEGO, against the accounts of the users file `MSRPC_USERS_FILE` names), or
-/// `RPC_C_AUTHN_GSS_KERBEROS` (the keytab `KRB5_KTNAME` names, for `ServerPrincName`). Call it
+/// `RPC_C_AUTHN_WINNT` or `RPC_C_AUTHN_DEFAULT` (NTLM, directly or in SPNEGO, against the
+/// accounts of the users file `MSRPC_USERS_FILE` names), `RPC_C_AUTHN_GSS_KERBEROS` (the keytab
+/// `KRB5_KTNAME` names, for `ServerPrincName`), or `RPC_C_AUTHN_GSS_NEGOTIATE` (whichever of the
+/// two is set, at least one). Call it
 /// before `RpcServerListen` (after: 1713). `GetKeyFn` must be NULL, as Windows requires for
 /// these packages; `Arg` is not used. 1747 for another package, 1749 when the file is missing
 /// or bad (the reason goes to standard error).

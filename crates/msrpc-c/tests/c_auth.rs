@@ -289,6 +289,11 @@ fn c_client_authenticates_with_kerberos_against_the_kdc() {
             r.stdout.contains(want),
             "{form} {level}: want {want:?}: {r:?}"
         );
+        // RpcBindingInqAuthInfo: the package, level and SPN as set.
+        let svc = if form == "KRB" { 16 } else { 9 };
+        let inq =
+            format!("inq: 0 level {level} svc {svc} authz 0 princ host/localhost identity same\n");
+        assert!(r.stdout.contains(&inq), "{form} {level}: {inq}: {r:?}");
     }
     let n = log.lock().unwrap().len();
     rt.block_on(server.shutdown(Duration::from_secs(5)));
