@@ -361,6 +361,9 @@ RPC_STATUS RPC_ENTRY RpcBindingToStringBindingA(RPC_BINDING_HANDLE Binding, RPC_
 RPC_STATUS RPC_ENTRY RpcBindingToStringBindingW(RPC_BINDING_HANDLE Binding, RPC_WSTR *StringBinding);
 RPC_STATUS RPC_ENTRY RpcBindingCopy(RPC_BINDING_HANDLE SourceBinding, RPC_BINDING_HANDLE *DestinationBinding);
 RPC_STATUS RPC_ENTRY RpcBindingReset(RPC_BINDING_HANDLE Binding);
+/* On a manager's binding handle (or NULL in a synchronous manager): a partially-bound handle to
+ * the caller (its address, no endpoint, no authentication); RPC_S_CANNOT_SUPPORT for ncalrpc. */
+RPC_STATUS RPC_ENTRY RpcBindingServerFromClient(RPC_BINDING_HANDLE ClientBinding, RPC_BINDING_HANDLE *ServerBinding);
 #ifdef UNICODE
 #define RpcBindingInqAuthInfo RpcBindingInqAuthInfoW
 #define RpcBindingInqAuthInfoEx RpcBindingInqAuthInfoExW

@@ -1225,6 +1225,40 @@ pub unsafe extern "C" fn RpcBindingSetAuthInfoW(
     }
 }
 
+/// `RPC_S_CANNOT_SUPPORT`: `RpcBindingServerFromClient` cannot name the client's host.
+const RPC_S_CANNOT_SUPPORT: i32 = 1764;
+
+/// `RpcBindingServerFromClient`: a partially-bound client handle to the caller of a manager's
+/// call (`ClientBinding` its server binding handle, or NULL for the call this thread's
+/// synchronous manager runs): the client's protocol sequence and network address and the call's
+/// object UUID, no endpoint and no authentication, as the documentation describes it (free it
+/// with `RpcBindingFree`; `RpcBindingToStringBinding` names the client's address). 1764
+/// `RPC_S_CANNOT_SUPPORT` for an `ncalrpc` caller (a local socket has no address to bind to
+/// here), 1701 for a client handle, 1702 for one that is not a handle (or NULL outside a call).
+///
+/// # Safety
+/// `server_binding` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingServerFromClient(
+    client_binding: *mut c_void,
+    server_binding: *mut *mut c_void,
+) -> i32 {
+    let h = if client_binding.is_null() {
+        crate::server::current_binding()
+    } else {
+        client_binding as usize
+    };
+    let peer = match table().map.get(&h) {
+        Some(Entry::Server(c)) => c.peer.clone(),
+        Some(Entry::Client(_)) => return RPC_S_WRONG_KIND_OF_BINDING,
+        None => return RPC_S_INVALID_BINDING,
+    };
+    if !peer.contains("ncacn_ip_tcp:") {
+        return RPC_S_CANNOT_SUPPORT;
+    }
+    from_string(Ok(Some(peer)), server_binding)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,8 +28,8 @@ pub use asyncs::{
 };
 pub use binding::{
     RpcBindingCopy, RpcBindingInqAuthInfoA, RpcBindingInqAuthInfoExA, RpcBindingInqAuthInfoExW,
-    RpcBindingInqAuthInfoW, RpcBindingReset, RpcBindingToStringBindingA,
-    RpcBindingToStringBindingW,
+    RpcBindingInqAuthInfoW, RpcBindingReset, RpcBindingServerFromClient,
+    RpcBindingToStringBindingA, RpcBindingToStringBindingW,
 };
 pub use binding::{
     RpcBindingFree, RpcBindingFromStringBindingA, RpcBindingFromStringBindingW,

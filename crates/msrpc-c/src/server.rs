@@ -441,6 +441,12 @@ thread_local! {
     static CURRENT_BINDING: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The server binding handle of the synchronous call this thread's manager is running (0:
+/// none), for the functions that take NULL for it.
+pub(crate) fn current_binding() -> usize {
+    CURRENT_BINDING.with(Cell::get)
+}
+
 /// An `[async]` call waiting for its manager.
 struct Pending {
     call: IncomingCall,

@@ -181,7 +181,18 @@ fn secure_only_interface_with_inq_auth_client() {
             )),
             "{log}"
         );
+        // RpcBindingServerFromClient: the caller's address, no endpoint, no authentication.
+        assert!(
+            log.contains(&format!(
+                "{m}: server from client 0 ncacn_ip_tcp:127.0.0.1 auth 1746\n"
+            )),
+            "{log}"
+        );
     }
+    assert!(
+        log.contains("NonAsyncFunc: server from client (NULL) 0\n"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -325,6 +336,10 @@ fn local_only_interface_refuses_tcp_and_serves_ncalrpc() {
     assert!(log.contains("NonAsyncFunc: over ncalrpc"), "{log}");
     assert!(
         log.contains("NonAsyncFunc: string binding 0 ncalrpc:\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("NonAsyncFunc: server from client 1764\n"),
         "{log}"
     );
 }
