@@ -245,7 +245,10 @@ BOOL WINAPI CloseHandle(HANDLE hObject);
 /* Thread ids and thread message queues: a thread gets its queue from its first GetMessage,
  * PeekMessage or CreateWindowEx (PeekMessage(&msg, NULL, 0, 0, PM_NOREMOVE) is the idiom), as
  * on Windows; PostThreadMessage to a thread without one fails with ERROR_INVALID_THREAD_ID.
- * GetMessage/PeekMessage with hWnd NULL read it (MSG.hwnd NULL) and the thread's windows. */
+ * GetMessage/PeekMessage with hWnd NULL read it (MSG.hwnd NULL) and the thread's windows.
+ * Filter ranges take the oldest message in wMsgFilterMin..wMsgFilterMax (both 0: any) and
+ * WM_QUIT always; a queue holds at most 10000 messages (then ERROR_NOT_ENOUGH_QUOTA). */
+#define ERROR_NOT_ENOUGH_QUOTA 1816L
 #define ERROR_NOT_SUPPORTED 50L
 #define ERROR_SIGNAL_REFUSED 156L
 #define ERROR_INVALID_THREAD_ID 1444L

@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use std::time::Duration;
 
 use msrpc::notify::{
-    CompletionPort, Event, INFINITE, Message, MessageQueue, ThreadRef, WaitOutcome, sleep_alertable,
+    CompletionPort, Event, INFINITE, Message, ThreadRef, WaitOutcome, sleep_alertable,
 };
 
 use crate::exc::with_barrier;
@@ -492,6 +492,90 @@ pub extern "C" fn PostQueuedCompletionStatus(
     }
 }
 
+/// A message queue (a window's, or a thread's): messages in the order posted, taken by
+/// `GetMessage`/`PeekMessage` with their filter range.
+#[derive(Clone, Default)]
+pub(crate) struct MsgQueue {
+    inner: std::sync::Arc<(
+        std::sync::Mutex<std::collections::VecDeque<Message>>,
+        std::sync::Condvar,
+    )>,
+}
+
+impl std::fmt::Debug for MsgQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgQueue").finish_non_exhaustive()
+    }
+}
+
+/// The most messages a queue holds, as Windows' per-thread limit (10000 by default): past it
+/// `PostMessage`/`PostThreadMessage` fail with 1816 `ERROR_NOT_ENOUGH_QUOTA`.
+pub(crate) const MAX_QUEUED_MESSAGES: usize = 10_000;
+const ERROR_NOT_ENOUGH_QUOTA: u32 = 1816;
+
+/// A `GetMessage`/`PeekMessage` filter: `wMsgFilterMin`..=`wMsgFilterMax`, both 0 for every
+/// message; `WM_QUIT` is always taken, as the documentation says.
+#[derive(Clone, Copy)]
+struct Filter(u32, u32);
+
+impl Filter {
+    fn takes(self, m: &Message) -> bool {
+        (self.0 == 0 && self.1 == 0) || (self.0..=self.1).contains(&m.msg) || m.msg == WM_QUIT
+    }
+}
+
+impl MsgQueue {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Message>> {
+        self.inner.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends a message the program posts; false when [`MAX_QUEUED_MESSAGES`] are queued.
+    fn try_post(&self, m: Message) -> bool {
+        let mut q = self.lock();
+        if q.len() >= MAX_QUEUED_MESSAGES {
+            return false;
+        }
+        q.push_back(m);
+        self.inner.1.notify_all();
+        true
+    }
+
+    /// Appends a notification the runtime posts (an `HWND`-style completion: one per call,
+    /// never refused).
+    pub(crate) fn post(&self, m: Message) {
+        self.lock().push_back(m);
+        self.inner.1.notify_all();
+    }
+
+    /// The oldest message the filter takes, removed when `remove`.
+    fn take(&self, f: Filter, remove: bool) -> Option<Message> {
+        let mut q = self.lock();
+        let i = q.iter().position(|m| f.takes(m))?;
+        if remove {
+            q.remove(i)
+        } else {
+            q.get(i).copied()
+        }
+    }
+
+    /// Waits for the oldest message the filter takes and removes it.
+    fn wait_take(&self, f: Filter) -> Message {
+        let mut q = self.lock();
+        loop {
+            if let Some(i) = q.iter().position(|m| f.takes(m))
+                && let Some(m) = q.remove(i)
+            {
+                return m;
+            }
+            q = self.inner.1.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
 /// `CreateWindowExA` for a message-only window (`hWndParent = HWND_MESSAGE`; the class, names,
 /// styles and geometry are ignored). Other windows do not exist here (NULL, 87).
 #[unsafe(no_mangle)]
@@ -515,7 +599,7 @@ pub extern "C" fn CreateWindowExA(
     }
     // A USER call: the thread gets its message queue, as on Windows.
     let _ = my_queue();
-    match handles::insert(Object::Window(MessageQueue::new())) {
+    match handles::insert(Object::Window(MsgQueue::new())) {
         Some(h) => {
             owners().insert(h, std::thread::current().id());
             h as *mut c_void
@@ -537,7 +621,7 @@ fn owners()
 
 /// The calling thread's queues: its thread message queue (`hwnd` NULL, created now if it has
 /// none), then its windows, oldest first.
-fn my_windows() -> Vec<(usize, MessageQueue)> {
+fn my_windows() -> Vec<(usize, MsgQueue)> {
     let me = std::thread::current().id();
     let mut hs: Vec<usize> = owners()
         .iter()
@@ -555,8 +639,8 @@ fn my_windows() -> Vec<(usize, MessageQueue)> {
 
 /// Thread message queues by thread id (`PostThreadMessage`): a thread has one from its first
 /// `GetMessage`, `PeekMessage` or `CreateWindowEx`, as on Windows, until it ends.
-fn thread_queues() -> std::sync::MutexGuard<'static, std::collections::HashMap<u32, MessageQueue>> {
-    static Q: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<u32, MessageQueue>>> =
+fn thread_queues() -> std::sync::MutexGuard<'static, std::collections::HashMap<u32, MsgQueue>> {
+    static Q: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<u32, MsgQueue>>> =
         std::sync::OnceLock::new();
     Q.get_or_init(Default::default)
         .lock()
@@ -574,7 +658,7 @@ impl Drop for QueueGuard {
 
 thread_local! {
     /// This thread's message queue, once it has one.
-    static MY_QUEUE: std::cell::RefCell<Option<(MessageQueue, QueueGuard)>> =
+    static MY_QUEUE: std::cell::RefCell<Option<(MsgQueue, QueueGuard)>> =
         const { std::cell::RefCell::new(None) };
     /// This thread's id (`GetCurrentThreadId`), 0 until asked for.
     static THREAD_ID: Cell<u32> = const { Cell::new(0) };
@@ -585,13 +669,13 @@ thread_local! {
 
 /// The calling thread's message queue, created (and registered for `PostThreadMessage`) on
 /// first use.
-fn my_queue() -> MessageQueue {
+fn my_queue() -> MsgQueue {
     MY_QUEUE
         .try_with(|q| {
             q.borrow_mut()
                 .get_or_insert_with(|| {
                     let id = current_thread_id();
-                    let queue = MessageQueue::new();
+                    let queue = MsgQueue::new();
                     thread_queues().insert(id, queue.clone());
                     (queue, QueueGuard(id))
                 })
@@ -644,12 +728,15 @@ pub extern "C" fn PostThreadMessageA(tid: u32, msg: u32, wparam: usize, lparam: 
     let q = thread_queues().get(&tid).cloned();
     match q {
         Some(q) => {
-            q.post(Message {
+            if q.try_post(Message {
                 msg,
                 wparam,
                 lparam: lparam as usize,
-            });
-            1
+            }) {
+                1
+            } else {
+                fail(ERROR_NOT_ENOUGH_QUOTA, 0)
+            }
         }
         None => fail(ERROR_INVALID_THREAD_ID, 0),
     }
@@ -691,12 +778,15 @@ pub struct Msg {
 pub extern "C" fn PostMessageA(hwnd: *mut c_void, msg: u32, wparam: usize, lparam: isize) -> i32 {
     match handles::window(hwnd as usize) {
         Some(q) => {
-            q.post(Message {
+            if q.try_post(Message {
                 msg,
                 wparam,
                 lparam: lparam as usize,
-            });
-            1
+            }) {
+                1
+            } else {
+                fail(ERROR_NOT_ENOUGH_QUOTA, 0)
+            }
         }
         None => fail(1400, 0),
     }
@@ -729,8 +819,8 @@ unsafe fn store(out: *mut Msg, hwnd: *mut c_void, m: &Message) {
 /// `GetMessageA` on a message-only window, or with `hWnd = NULL` on the calling thread's
 /// message queue (`PostThreadMessage`, `MSG.hwnd` NULL) and every window it created (the first
 /// message of any of them; with several, they are looked at every [`WAIT_ALL_POLL`]): blocks
-/// for the next message; returns 0 for `WM_QUIT`, -1 for a window that is not one. The filter
-/// range must be 0, 0 (87 otherwise; the call still gives the thread its queue).
+/// for the next message the filter range takes (`wMsgFilterMin`..=`wMsgFilterMax`, both 0 for
+/// any; `WM_QUIT` always); returns 0 for `WM_QUIT`, -1 for a window that is not one.
 ///
 /// # Safety
 /// `msg` is writable.
@@ -738,18 +828,19 @@ unsafe fn store(out: *mut Msg, hwnd: *mut c_void, m: &Message) {
 pub unsafe extern "C" fn GetMessageA(msg: *mut Msg, hwnd: *mut c_void, min: u32, max: u32) -> i32 {
     // A USER call: the thread gets its message queue (PostThreadMessage can reach it).
     let _ = my_queue();
-    if msg.is_null() || min != 0 || max != 0 {
+    if msg.is_null() {
         return fail(ERROR_INVALID_PARAMETER, -1);
     }
+    let f = Filter(min, max);
     let (from, m) = if hwnd.is_null() {
         let ws = my_windows();
         match ws.as_slice() {
             [] => return fail(1400, -1),
-            [(h, q)] => (*h, q.get_message()),
+            [(h, q)] => (*h, q.wait_take(f)),
             _ => loop {
                 if let Some((h, m)) = ws
                     .iter()
-                    .find_map(|(h, q)| q.peek_message(true).map(|m| (*h, m)))
+                    .find_map(|(h, q)| q.take(f, true).map(|m| (*h, m)))
                 {
                     break (h, m);
                 }
@@ -760,7 +851,7 @@ pub unsafe extern "C" fn GetMessageA(msg: *mut Msg, hwnd: *mut c_void, min: u32,
         let Some(q) = handles::window(hwnd as usize) else {
             return fail(1400, -1);
         };
-        (hwnd as usize, q.get_message())
+        (hwnd as usize, q.wait_take(f))
     };
     // SAFETY: msg is writable (caller) and not NULL.
     unsafe { store(msg, from as *mut c_void, &m) };
@@ -793,9 +884,10 @@ pub unsafe extern "C" fn PeekMessageA(
     remove: u32,
 ) -> i32 {
     let _ = my_queue();
-    if msg.is_null() || min != 0 || max != 0 {
+    if msg.is_null() {
         return fail(ERROR_INVALID_PARAMETER, 0);
     }
+    let f = Filter(min, max);
     let queues = if hwnd.is_null() {
         my_windows()
     } else {
@@ -806,7 +898,7 @@ pub unsafe extern "C" fn PeekMessageA(
     };
     match queues
         .iter()
-        .find_map(|(h, q)| q.peek_message(remove & PM_REMOVE != 0).map(|m| (*h, m)))
+        .find_map(|(h, q)| q.take(f, remove & PM_REMOVE != 0).map(|m| (*h, m)))
     {
         Some((h, m)) => {
             // SAFETY: msg is writable (caller) and not NULL.
