@@ -223,9 +223,10 @@ RPC_STATUS RPC_ENTRY RpcBindingSetAuthInfoExW(RPC_BINDING_HANDLE Binding, RPC_WS
  * variable MSRPC_LISTEN_ADDRESS names one (e.g. 127.0.0.1). Interfaces are the _s_ifspec of
  * `msrpc idl --lang c`. RpcServerRegisterIf2/3 act on RPC_IF_ALLOW_SECURE_ONLY,
  * RPC_IF_ALLOW_CALLBACKS_WITH_NO_AUTH, RPC_IF_ALLOW_LOCAL_ONLY, the security callback (asked on
- * every call, as with RPC_IF_SEC_NO_CACHE) and MaxRpcSize (a larger request: 5); manager types,
- * EPVs, the per-interface MaxCalls (auto-listen only on Windows) and security descriptors are
- * accepted and not used (docs/c-abi.md). Managers get a server binding handle valid during
+ * every call, as with RPC_IF_SEC_NO_CACHE), MaxRpcSize (a larger request: 5) and RPC_IF_AUTOLISTEN
+ * (served from the registration, no RpcServerListen needed; MaxCalls bounds its calls in
+ * progress, beyond: 1723 RPC_S_SERVER_TOO_BUSY); manager types, EPVs and security descriptors
+ * are accepted and not used (docs/c-abi.md). Managers get a server binding handle valid during
  * their call. */
 #define RPC_IF_AUTOLISTEN 0x0001
 #define RPC_IF_OLE 0x0002
@@ -295,11 +296,12 @@ RPC_STATUS RPC_ENTRY RpcEpUnregister(RPC_IF_HANDLE IfSpec, RPC_BINDING_VECTOR *B
 #define RpcEpRegisterNoReplace RpcEpRegisterNoReplaceA
 #endif
 
-/* Server authentication. RpcServerRegisterAuthInfo with RPC_C_AUTHN_WINNT, RPC_C_AUTHN_GSS_NEGOTIATE
- * or RPC_C_AUTHN_DEFAULT accepts NTLM logons (directly or in SPNEGO) of the accounts in the users
- * file the environment variable MSRPC_USERS_FILE names (user:password or DOMAIN\user:password
- * lines, as `msrpc serve --users`); with RPC_C_AUTHN_GSS_KERBEROS, tickets for ServerPrincName
- * with the key in the keytab KRB5_KTNAME names. Call it before RpcServerListen. */
+/* Server authentication. RpcServerRegisterAuthInfo with RPC_C_AUTHN_WINNT or RPC_C_AUTHN_DEFAULT
+ * accepts NTLM logons (directly or in SPNEGO) of the accounts in the users file the environment
+ * variable MSRPC_USERS_FILE names (user:password or DOMAIN\user:password lines, as `msrpc serve
+ * --users`); with RPC_C_AUTHN_GSS_KERBEROS, tickets for ServerPrincName with the key in the keytab
+ * KRB5_KTNAME names; RPC_C_AUTHN_GSS_NEGOTIATE takes whichever of the two is set. Call it before
+ * RpcServerListen. */
 typedef void(RPC_ENTRY *RPC_AUTH_KEY_RETRIEVAL_FN)(void *Arg, RPC_WSTR ServerPrincName, unsigned long KeyVer,
                                                    void **Key, RPC_STATUS *Status);
 RPC_STATUS RPC_ENTRY RpcServerRegisterAuthInfoA(RPC_CSTR ServerPrincName, unsigned long AuthnSvc,
@@ -334,6 +336,42 @@ RPC_STATUS RPC_ENTRY RpcBindingInqAuthClientExW(RPC_BINDING_HANDLE ClientBinding
 #define RpcServerRegisterAuthInfo RpcServerRegisterAuthInfoA
 #define RpcBindingInqAuthClient RpcBindingInqAuthClientA
 #define RpcBindingInqAuthClientEx RpcBindingInqAuthClientExA
+#endif
+
+/* The client handle's authentication (what RpcBindingSetAuthInfo(Ex) set: the level and service
+ * as the calls use them, the AuthIdentity handle passed, the principal, freed with RpcStringFree,
+ * NULL if none was given; RPC_S_BINDING_HAS_NO_AUTH without), its string binding (on a manager's
+ * server binding handle: the client's protseq and network address), a copy, and a reset (the
+ * endpoint removed: the next call asks the endpoint mapper). */
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthInfoA(RPC_BINDING_HANDLE Binding, RPC_CSTR *ServerPrincName,
+                                            unsigned long *AuthnLevel, unsigned long *AuthnSvc,
+                                            RPC_AUTH_IDENTITY_HANDLE *AuthIdentity, unsigned long *AuthzSvc);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthInfoW(RPC_BINDING_HANDLE Binding, RPC_WSTR *ServerPrincName,
+                                            unsigned long *AuthnLevel, unsigned long *AuthnSvc,
+                                            RPC_AUTH_IDENTITY_HANDLE *AuthIdentity, unsigned long *AuthzSvc);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthInfoExA(RPC_BINDING_HANDLE Binding, RPC_CSTR *ServerPrincName,
+                                              unsigned long *AuthnLevel, unsigned long *AuthnSvc,
+                                              RPC_AUTH_IDENTITY_HANDLE *AuthIdentity, unsigned long *AuthzSvc,
+                                              unsigned long RpcQosVersion, RPC_SECURITY_QOS *SecurityQOS);
+RPC_STATUS RPC_ENTRY RpcBindingInqAuthInfoExW(RPC_BINDING_HANDLE Binding, RPC_WSTR *ServerPrincName,
+                                              unsigned long *AuthnLevel, unsigned long *AuthnSvc,
+                                              RPC_AUTH_IDENTITY_HANDLE *AuthIdentity, unsigned long *AuthzSvc,
+                                              unsigned long RpcQosVersion, RPC_SECURITY_QOS *SecurityQOS);
+RPC_STATUS RPC_ENTRY RpcBindingToStringBindingA(RPC_BINDING_HANDLE Binding, RPC_CSTR *StringBinding);
+RPC_STATUS RPC_ENTRY RpcBindingToStringBindingW(RPC_BINDING_HANDLE Binding, RPC_WSTR *StringBinding);
+RPC_STATUS RPC_ENTRY RpcBindingCopy(RPC_BINDING_HANDLE SourceBinding, RPC_BINDING_HANDLE *DestinationBinding);
+RPC_STATUS RPC_ENTRY RpcBindingReset(RPC_BINDING_HANDLE Binding);
+/* On a manager's binding handle (or NULL in a synchronous manager): a partially-bound handle to
+ * the caller (its address, no endpoint, no authentication); RPC_S_CANNOT_SUPPORT for ncalrpc. */
+RPC_STATUS RPC_ENTRY RpcBindingServerFromClient(RPC_BINDING_HANDLE ClientBinding, RPC_BINDING_HANDLE *ServerBinding);
+#ifdef UNICODE
+#define RpcBindingInqAuthInfo RpcBindingInqAuthInfoW
+#define RpcBindingInqAuthInfoEx RpcBindingInqAuthInfoExW
+#define RpcBindingToStringBinding RpcBindingToStringBindingW
+#else
+#define RpcBindingInqAuthInfo RpcBindingInqAuthInfoA
+#define RpcBindingInqAuthInfoEx RpcBindingInqAuthInfoExA
+#define RpcBindingToStringBinding RpcBindingToStringBindingA
 #endif
 
 #ifdef UNICODE

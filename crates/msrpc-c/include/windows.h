@@ -165,8 +165,10 @@ DWORD WINAPI SleepEx(DWORD dwMilliseconds, BOOL bAlertable);
 void WINAPI Sleep(DWORD dwMilliseconds);
 
 /* Threads and APCs: GetCurrentThread is the pseudo-handle of the calling thread, as on Windows.
- * CreateThread runs the routine on a new thread (CREATE_SUSPENDED is not supported); wait for
- * its handle, then GetExitCodeThread gives the routine's return value or ExitThread's code.
+ * CreateThread runs the routine on a new thread (with CREATE_SUSPENDED once ResumeThread
+ * brings its suspend count to 0); wait for its handle, then GetExitCodeThread gives the
+ * routine's return value or ExitThread's code. SuspendThread works on a thread that has not
+ * started yet and on the calling thread (another running thread: (DWORD)-1, ERROR_NOT_SUPPORTED).
  * QueueUserAPC queues to the calling thread or a CreateThread thread, run in its next alertable
  * wait. ExitThread works in a CreateThread thread's own code (not the main thread, not inside
  * an APC or notification routine the library calls: the process then ends with a message): it
@@ -226,8 +228,8 @@ BOOL WINAPI PostQueuedCompletionStatus(HANDLE CompletionPort, DWORD dwNumberOfBy
 
 /* Message-only windows: CreateWindowExA/W with hWndParent = HWND_MESSAGE (class and names are
  * ignored), then PostMessage/GetMessage/PeekMessage on it; DestroyWindow frees it. GetMessage and
- * PeekMessage with hWnd = NULL read every window the calling thread created (GetMessage on a
- * thread with none: -1, as there is no other queue to wait on). */
+ * PeekMessage with hWnd = NULL read the calling thread's message queue and every window it
+ * created. */
 HWND WINAPI CreateWindowExA(DWORD dwExStyle, LPCSTR lpClassName, LPCSTR lpWindowName, DWORD dwStyle, int X, int Y,
                             int nWidth, int nHeight, HWND hWndParent, void *hMenu, void *hInstance, LPVOID lpParam);
 BOOL WINAPI DestroyWindow(HWND hWnd);
@@ -239,6 +241,28 @@ BOOL WINAPI PeekMessageA(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFi
 BOOL WINAPI PeekMessageW(LPMSG lpMsg, HWND hWnd, UINT wMsgFilterMin, UINT wMsgFilterMax, UINT wRemoveMsg);
 
 BOOL WINAPI CloseHandle(HANDLE hObject);
+
+/* Thread ids and thread message queues: a thread gets its queue from its first GetMessage,
+ * PeekMessage or CreateWindowEx (PeekMessage(&msg, NULL, 0, 0, PM_NOREMOVE) is the idiom), as
+ * on Windows; PostThreadMessage to a thread without one fails with ERROR_INVALID_THREAD_ID.
+ * GetMessage/PeekMessage with hWnd NULL read it (MSG.hwnd NULL) and the thread's windows.
+ * Filter ranges take the oldest message in wMsgFilterMin..wMsgFilterMax (both 0: any) and
+ * WM_QUIT always; a queue holds at most 10000 messages (then ERROR_NOT_ENOUGH_QUOTA). */
+#define ERROR_NOT_ENOUGH_QUOTA 1816L
+#define ERROR_NOT_SUPPORTED 50L
+#define ERROR_SIGNAL_REFUSED 156L
+#define ERROR_INVALID_THREAD_ID 1444L
+#define MAXIMUM_SUSPEND_COUNT 0x7F
+DWORD WINAPI GetCurrentThreadId(void);
+DWORD WINAPI SuspendThread(HANDLE hThread);
+DWORD WINAPI ResumeThread(HANDLE hThread);
+BOOL WINAPI PostThreadMessageA(DWORD idThread, UINT Msg, WPARAM wParam, LPARAM lParam);
+BOOL WINAPI PostThreadMessageW(DWORD idThread, UINT Msg, WPARAM wParam, LPARAM lParam);
+#ifdef UNICODE
+#define PostThreadMessage PostThreadMessageW
+#else
+#define PostThreadMessage PostThreadMessageA
+#endif
 
 #ifdef UNICODE
 #define CreateEvent CreateEventW

@@ -34,6 +34,9 @@ pub(crate) struct ServerCall {
     pub(crate) privs_w: Vec<u16>,
     /// Set when the client cancels the call (`RpcServerTestCancel` on this handle).
     pub(crate) cancelled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// `RpcBindingToStringBinding` of this handle: the client's protocol sequence and network
+    /// address (and the call's object UUID), without an endpoint, as Windows gives it.
+    pub(crate) peer: String,
 }
 
 impl ServerCall {
@@ -51,13 +54,59 @@ impl ServerCall {
             client,
             server_principal,
             cancelled,
+            peer: String::new(),
         }
     }
+
+    /// The same, with `RpcBindingToStringBinding`'s string for the call.
+    pub(crate) fn with_peer(mut self, peer: String) -> Self {
+        self.peer = peer;
+        self
+    }
+}
+
+/// The string binding of a server call's binding handle: `[object@]protseq:client-address`, as
+/// `RpcBindingToStringBinding` gives it on Windows for a server call (the client's address; a
+/// local `ncalrpc` caller has no network address, so it is `ncalrpc:`).
+pub(crate) fn client_string_binding(
+    object: Option<uuid::Uuid>,
+    peer: &msrpc::transport::PeerAddr,
+) -> String {
+    let mut s = String::new();
+    if let Some(o) = object.filter(|o| !o.is_nil()) {
+        s.push_str(&o.hyphenated().to_string());
+        s.push('@');
+    }
+    match peer {
+        msrpc::transport::PeerAddr::Tcp(a) => {
+            s.push_str("ncacn_ip_tcp:");
+            s.push_str(&a.ip().to_string());
+        }
+        msrpc::transport::PeerAddr::Local => s.push_str("ncalrpc:"),
+    }
+    s
 }
 
 struct Table {
     next: usize,
     map: HashMap<usize, Entry>,
+    /// What `RpcBindingSetAuthInfo(Ex)` set on each client handle (`RpcBindingInqAuthInfo`).
+    auth: HashMap<usize, AuthRecord>,
+}
+
+/// The authentication `RpcBindingSetAuthInfo(Ex)` set on a client handle, as
+/// `RpcBindingInqAuthInfo(Ex)` reports it: the level and service in effect (default and
+/// `RPC_C_AUTHN_LEVEL_CALL` resolved as they are used), the identity handle the program passed,
+/// the principal name, the authorization service and the version-1 QOS fields.
+#[derive(Clone, Debug)]
+struct AuthRecord {
+    principal: Option<String>,
+    level: u32,
+    service: u32,
+    identity: usize,
+    authz: u32,
+    /// Capabilities, IdentityTracking, ImpersonationType (zero: the defaults, without a QOS).
+    qos: [u32; 3],
 }
 
 fn table() -> MutexGuard<'static, Table> {
@@ -66,6 +115,7 @@ fn table() -> MutexGuard<'static, Table> {
         Mutex::new(Table {
             next: 0x1000,
             map: HashMap::new(),
+            auth: HashMap::new(),
         })
     })
     .lock()
@@ -368,6 +418,7 @@ pub unsafe extern "C" fn RpcBindingFree(binding: *mut *mut c_void) -> i32 {
         match t.map.get(&(h as usize)) {
             Some(Entry::Client(_)) => {
                 t.map.remove(&(h as usize));
+                t.auth.remove(&(h as usize));
             }
             Some(Entry::Server(_)) => return RPC_S_WRONG_KIND_OF_BINDING,
             None => return RPC_S_INVALID_BINDING,
@@ -670,12 +721,14 @@ unsafe fn set_auth_info(
     ) else {
         return RPC_S_INVALID_ARG;
     };
+    let mut qos_fields = [0u32; 3];
     if !qos.is_null() {
         // SAFETY: qos points to an RPC_SECURITY_QOS (caller).
-        let v = unsafe { (*qos).version };
-        if !(RPC_C_SECURITY_QOS_VERSION..=RPC_C_SECURITY_QOS_VERSION_MAX).contains(&v) {
+        let q = unsafe { &*qos };
+        if !(RPC_C_SECURITY_QOS_VERSION..=RPC_C_SECURITY_QOS_VERSION_MAX).contains(&q.version) {
             return RPC_S_INVALID_ARG;
         }
+        qos_fields = [q.capabilities, q.identity_tracking, q.impersonation_type];
     }
     let creds = if identity_p.is_null() {
         None
@@ -687,13 +740,371 @@ unsafe fn set_auth_info(
         }
     };
     let kdc = std::env::var(KDC_VAR).ok().filter(|k| !k.is_empty());
-    let info = match auth_info(principal, level, service, creds, authz, kdc) {
+    let info = match auth_info(principal.clone(), level, service, creds, authz, kdc) {
         Ok(i) => i,
         Err(s) => return s,
     };
+    let record = info.as_ref().map(|_| AuthRecord {
+        principal,
+        // As the calls use them: default is connect, call is raised to packet.
+        level: match level {
+            0 => 2,
+            3 => 4,
+            l => l,
+        },
+        service: if service == RPC_C_AUTHN_DEFAULT {
+            RPC_C_AUTHN_WINNT
+        } else {
+            service
+        },
+        identity: identity_p as usize,
+        authz: if authz == 0xFFFF_FFFF { 0 } else { authz },
+        qos: qos_fields,
+    });
     let mut opts = b.options().clone();
     opts.auth = info;
-    replace_options(h, &b, opts)
+    let s = replace_options(h, &b, opts);
+    if s == RPC_S_OK {
+        let mut t = table();
+        match record {
+            Some(r) => t.auth.insert(h as usize, r),
+            None => t.auth.remove(&(h as usize)),
+        };
+    }
+    s
+}
+
+/// `RPC_S_BINDING_HAS_NO_AUTH`: a client handle without `RpcBindingSetAuthInfo`.
+const RPC_S_BINDING_HAS_NO_AUTH: i32 = 1746;
+
+/// The client handle's record for `RpcBindingInqAuthInfo`: 1702 for a handle that is not one,
+/// 1701 for a server call's handle, 1746 without authentication.
+fn auth_record(h: *mut c_void) -> Result<AuthRecord, i32> {
+    let t = table();
+    match t.map.get(&(h as usize)) {
+        Some(Entry::Client(_)) => t
+            .auth
+            .get(&(h as usize))
+            .cloned()
+            .ok_or(RPC_S_BINDING_HAS_NO_AUTH),
+        Some(Entry::Server(_)) => Err(RPC_S_WRONG_KIND_OF_BINDING),
+        None => Err(RPC_S_INVALID_BINDING),
+    }
+}
+
+/// The common part of the four `RpcBindingInqAuthInfo` functions; `wide` picks the string form.
+///
+/// # Safety
+/// Each out pointer is NULL or writable; `qos` is NULL or a writable `RPC_SECURITY_QOS`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn inq_auth_info(
+    h: *mut c_void,
+    principal: *mut *mut c_void,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    identity: *mut *mut c_void,
+    authz: *mut std::ffi::c_ulong,
+    qos_version: std::ffi::c_ulong,
+    qos: *mut RpcSecurityQos,
+    wide: bool,
+) -> i32 {
+    let r = match auth_record(h) {
+        Ok(r) => r,
+        Err(s) => return s,
+    };
+    if !qos.is_null() && qos_version < std::ffi::c_ulong::from(RPC_C_SECURITY_QOS_VERSION) {
+        return RPC_S_INVALID_ARG;
+    }
+    let name: *mut c_void = match (&r.principal, wide) {
+        (None, _) => std::ptr::null_mut(),
+        (Some(p), true) => strings::give_w(p).cast(),
+        (Some(p), false) => match strings::give_a(p) {
+            Some(p) => p.cast(),
+            None => return RPC_S_OUT_OF_MEMORY,
+        },
+    };
+    // SAFETY: each out pointer is NULL (skipped) or writable (caller).
+    unsafe {
+        if !principal.is_null() {
+            // The program frees it with RpcStringFree (NULL when none was set).
+            *principal = name;
+        } else if !name.is_null() {
+            if wide {
+                strings::free_w(name.cast());
+            } else {
+                strings::free_a(name.cast());
+            }
+        }
+        if !level.is_null() {
+            *level = r.level.into();
+        }
+        if !service.is_null() {
+            *service = r.service.into();
+        }
+        if !identity.is_null() {
+            *identity = r.identity as *mut c_void;
+        }
+        if !authz.is_null() {
+            *authz = r.authz.into();
+        }
+        if !qos.is_null() {
+            *qos = RpcSecurityQos {
+                version: RPC_C_SECURITY_QOS_VERSION,
+                capabilities: r.qos[0],
+                identity_tracking: r.qos[1],
+                impersonation_type: r.qos[2],
+            };
+        }
+    }
+    RPC_S_OK
+}
+
+/// `RpcBindingInqAuthInfoA`: what `RpcBindingSetAuthInfo(Ex)` set on the client handle:
+/// `ServerPrincName` (free it with `RpcStringFree`; NULL when none was given), `AuthnLevel` and
+/// `AuthnSvc` as the calls use them (`RPC_C_AUTHN_LEVEL_DEFAULT` is connect, `_CALL` packet,
+/// `RPC_C_AUTHN_DEFAULT` is `RPC_C_AUTHN_WINNT`), the `AuthIdentity` handle the program passed,
+/// `AuthzSvc` (`RPC_C_AUTHZ_DEFAULT` is `NONE`). 1746 `RPC_S_BINDING_HAS_NO_AUTH` when none is
+/// set (or it was removed with level or service none), 1701 for a server call's handle, 1702
+/// for one that is not a handle.
+///
+/// # Safety
+/// Each out pointer is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthInfoA(
+    h: *mut c_void,
+    principal: *mut *mut u8,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    identity: *mut *mut c_void,
+    authz: *mut std::ffi::c_ulong,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_info(
+            h,
+            principal.cast(),
+            level,
+            service,
+            identity,
+            authz,
+            0,
+            std::ptr::null_mut(),
+            false,
+        )
+    }
+}
+
+/// `RpcBindingInqAuthInfoW`.
+///
+/// # Safety
+/// As [`RpcBindingInqAuthInfoA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingInqAuthInfoW(
+    h: *mut c_void,
+    principal: *mut *mut u16,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    identity: *mut *mut c_void,
+    authz: *mut std::ffi::c_ulong,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_info(
+            h,
+            principal.cast(),
+            level,
+            service,
+            identity,
+            authz,
+            0,
+            std::ptr::null_mut(),
+            true,
+        )
+    }
+}
+
+/// `RpcBindingInqAuthInfoExA`: [`RpcBindingInqAuthInfoA`] and the QOS: `SecurityQOS` (if not
+/// NULL) gets the version-1 fields `RpcBindingSetAuthInfoEx` set (zeros, the defaults, when it
+/// was given none), `Version` 1. `RpcQosVersion` below 1 with a QOS: 87.
+///
+/// # Safety
+/// As [`RpcBindingInqAuthInfoA`]; `qos` is NULL or a writable `RPC_SECURITY_QOS`.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn RpcBindingInqAuthInfoExA(
+    h: *mut c_void,
+    principal: *mut *mut u8,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    identity: *mut *mut c_void,
+    authz: *mut std::ffi::c_ulong,
+    qos_version: std::ffi::c_ulong,
+    qos: *mut RpcSecurityQos,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_info(
+            h,
+            principal.cast(),
+            level,
+            service,
+            identity,
+            authz,
+            qos_version,
+            qos,
+            false,
+        )
+    }
+}
+
+/// `RpcBindingInqAuthInfoExW`.
+///
+/// # Safety
+/// As [`RpcBindingInqAuthInfoExA`].
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn RpcBindingInqAuthInfoExW(
+    h: *mut c_void,
+    principal: *mut *mut u16,
+    level: *mut std::ffi::c_ulong,
+    service: *mut std::ffi::c_ulong,
+    identity: *mut *mut c_void,
+    authz: *mut std::ffi::c_ulong,
+    qos_version: std::ffi::c_ulong,
+    qos: *mut RpcSecurityQos,
+) -> i32 {
+    // SAFETY: the caller's contract, passed on.
+    unsafe {
+        inq_auth_info(
+            h,
+            principal.cast(),
+            level,
+            service,
+            identity,
+            authz,
+            qos_version,
+            qos,
+            true,
+        )
+    }
+}
+
+/// The string `RpcBindingToStringBinding` gives for handle `h`: a client handle's binding
+/// (`[object@]protseq:address[endpoint,options]`, as msrpc writes it), or a server call's
+/// `protseq:client-address`.
+fn to_string_binding(h: *mut c_void) -> Result<String, i32> {
+    match table().map.get(&(h as usize)) {
+        Some(Entry::Client(b)) => Ok(b.string_binding().to_string()),
+        Some(Entry::Server(c)) => Ok(c.peer.clone()),
+        None => Err(RPC_S_INVALID_BINDING),
+    }
+}
+
+/// `RpcBindingToStringBindingA`: the string binding of a client handle (its protocol sequence,
+/// address, endpoint and options, and object UUID if any), or of a manager's server binding
+/// handle: the client's protocol sequence and network address, no endpoint (as Windows gives
+/// it). Free it with `RpcStringFree`. A NULL `StringBinding` returns nothing (RPC_S_OK, as the
+/// documentation allows); 1702 for a handle that is not one.
+///
+/// # Safety
+/// `string_binding` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingToStringBindingA(
+    h: *mut c_void,
+    string_binding: *mut *mut u8,
+) -> i32 {
+    let s = match to_string_binding(h) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    if string_binding.is_null() {
+        return RPC_S_OK;
+    }
+    let Some(p) = strings::give_a(&s) else {
+        return RPC_S_OUT_OF_MEMORY;
+    };
+    // SAFETY: not NULL, writable (caller).
+    unsafe { *string_binding = p };
+    RPC_S_OK
+}
+
+/// `RpcBindingToStringBindingW`.
+///
+/// # Safety
+/// As [`RpcBindingToStringBindingA`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingToStringBindingW(
+    h: *mut c_void,
+    string_binding: *mut *mut u16,
+) -> i32 {
+    let s = match to_string_binding(h) {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    if !string_binding.is_null() {
+        // SAFETY: not NULL, writable (caller).
+        unsafe { *string_binding = strings::give_w(&s) };
+    }
+    RPC_S_OK
+}
+
+/// `RpcBindingCopy`: a new client handle naming the same binding, with its options and
+/// authentication (`RpcBindingInqAuthInfo` reports the same); each handle changes and frees on
+/// its own from then on. 1701 for a server call's handle, 1702 for one that is not a handle, 87
+/// for a NULL `DestinationBinding`, 14 when `MAX_BINDINGS` (2^16) handles are open.
+///
+/// # Safety
+/// `dest` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingCopy(src: *mut c_void, dest: *mut *mut c_void) -> i32 {
+    let (b, auth) = {
+        let t = table();
+        match t.map.get(&(src as usize)) {
+            Some(Entry::Client(b)) => (b.clone(), t.auth.get(&(src as usize)).cloned()),
+            Some(Entry::Server(_)) => return RPC_S_WRONG_KIND_OF_BINDING,
+            None => return RPC_S_INVALID_BINDING,
+        }
+    };
+    if dest.is_null() {
+        return RPC_S_INVALID_ARG;
+    }
+    let Some(h) = insert(b) else {
+        return RPC_S_OUT_OF_MEMORY;
+    };
+    if let Some(a) = auth {
+        table().auth.insert(h, a);
+    }
+    // SAFETY: not NULL, writable (caller).
+    unsafe { *dest = h as *mut c_void };
+    RPC_S_OK
+}
+
+/// `RpcBindingReset`: removes the client handle's endpoint, so the next call asks the endpoint
+/// mapper again (port `MSRPC_EPM_PORT`, default 135); options and authentication stay. 1701 for a
+/// server call's handle, 1702 for one that is not a handle.
+#[unsafe(no_mangle)]
+pub extern "C" fn RpcBindingReset(h: *mut c_void) -> i32 {
+    let b = match table().map.get(&(h as usize)) {
+        Some(Entry::Client(b)) => b.clone(),
+        Some(Entry::Server(_)) => return RPC_S_WRONG_KIND_OF_BINDING,
+        None => return RPC_S_INVALID_BINDING,
+    };
+    let sb = b.string_binding().clone().with_endpoint("");
+    let mut opts = b.options().clone();
+    if let Some(port) = epm_port() {
+        opts.endpoint_mapper_port = port;
+    }
+    let nb = match Binding::with_options(&sb.to_string(), opts) {
+        Ok(nb) => nb,
+        Err(e) => return of(&e),
+    };
+    match table().map.get_mut(&(h as usize)) {
+        Some(slot @ Entry::Client(_)) => {
+            *slot = Entry::Client(nb);
+            RPC_S_OK
+        }
+        _ => RPC_S_INVALID_BINDING,
+    }
 }
 
 /// `RpcBindingSetAuthInfoExA`: authenticate the binding's calls. `AuthnLevel` 0 (default:
@@ -812,6 +1223,40 @@ pub unsafe extern "C" fn RpcBindingSetAuthInfoW(
             std::ptr::null(),
         )
     }
+}
+
+/// `RPC_S_CANNOT_SUPPORT`: `RpcBindingServerFromClient` cannot name the client's host.
+const RPC_S_CANNOT_SUPPORT: i32 = 1764;
+
+/// `RpcBindingServerFromClient`: a partially-bound client handle to the caller of a manager's
+/// call (`ClientBinding` its server binding handle, or NULL for the call this thread's
+/// synchronous manager runs): the client's protocol sequence and network address and the call's
+/// object UUID, no endpoint and no authentication, as the documentation describes it (free it
+/// with `RpcBindingFree`; `RpcBindingToStringBinding` names the client's address). 1764
+/// `RPC_S_CANNOT_SUPPORT` for an `ncalrpc` caller (a local socket has no address to bind to
+/// here), 1701 for a client handle, 1702 for one that is not a handle (or NULL outside a call).
+///
+/// # Safety
+/// `server_binding` is NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn RpcBindingServerFromClient(
+    client_binding: *mut c_void,
+    server_binding: *mut *mut c_void,
+) -> i32 {
+    let h = if client_binding.is_null() {
+        crate::server::current_binding()
+    } else {
+        client_binding as usize
+    };
+    let peer = match table().map.get(&h) {
+        Some(Entry::Server(c)) => c.peer.clone(),
+        Some(Entry::Client(_)) => return RPC_S_WRONG_KIND_OF_BINDING,
+        None => return RPC_S_INVALID_BINDING,
+    };
+    if !peer.contains("ncacn_ip_tcp:") {
+        return RPC_S_CANNOT_SUPPORT;
+    }
+    from_string(Ok(Some(peer)), server_binding)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use msrpc::notify::{CompletionPort, Event, MessageQueue};
+use msrpc::notify::{CompletionPort, Event};
+
+use crate::win32::MsgQueue;
 
 /// What a handle names.
 #[derive(Clone)]
@@ -12,7 +14,7 @@ pub(crate) enum Object {
     Event(Event),
     Port(CompletionPort),
     /// A message-only window: its queue.
-    Window(MessageQueue),
+    Window(MsgQueue),
     /// A thread from `CreateThread`.
     Thread(std::sync::Arc<crate::win32::ThreadObj>),
 }
@@ -82,7 +84,7 @@ pub(crate) fn port(h: usize) -> Option<CompletionPort> {
     }
 }
 
-pub(crate) fn window(h: usize) -> Option<MessageQueue> {
+pub(crate) fn window(h: usize) -> Option<MsgQueue> {
     match get(h) {
         Some(Object::Window(q)) => Some(q),
         _ => None,

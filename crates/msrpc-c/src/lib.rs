@@ -27,6 +27,11 @@ pub use asyncs::{
     RpcAsyncState,
 };
 pub use binding::{
+    RpcBindingCopy, RpcBindingInqAuthInfoA, RpcBindingInqAuthInfoExA, RpcBindingInqAuthInfoExW,
+    RpcBindingInqAuthInfoW, RpcBindingReset, RpcBindingServerFromClient,
+    RpcBindingToStringBindingA, RpcBindingToStringBindingW,
+};
+pub use binding::{
     RpcBindingFree, RpcBindingFromStringBindingA, RpcBindingFromStringBindingW,
     RpcBindingInqOption, RpcBindingSetAuthInfoA, RpcBindingSetAuthInfoExA,
     RpcBindingSetAuthInfoExW, RpcBindingSetAuthInfoW, RpcBindingSetOption, RpcSecurityQos,
@@ -53,4 +58,7 @@ pub use win32::{
     PostMessageW, PostQueuedCompletionStatus, QueueUserAPC, ResetEvent, SetEvent, SetLastError,
     Sleep, SleepEx, WAIT_ALL_POLL, WaitForMultipleObjects, WaitForSingleObject,
     WaitForSingleObjectEx,
+};
+pub use win32::{
+    GetCurrentThreadId, PostThreadMessageA, PostThreadMessageW, ResumeThread, SuspendThread,
 };

@@ -121,6 +121,41 @@ struct CInterface {
     security: Arc<IfSecurity>,
     /// `MaxRpcSize`: a request stub larger than this is refused with 5 before decoding.
     max_rpc_size: usize,
+    /// An `RPC_IF_AUTOLISTEN` interface's `MaxCalls`: calls in progress on it beyond this are
+    /// refused with 1723 `RPC_S_SERVER_TOO_BUSY` (`None`: only the server's limit applies).
+    max_calls: Option<usize>,
+    /// Its calls in progress (dispatched and not yet answered).
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// `RPC_IF_AUTOLISTEN`: the interface is served from its registration, without
+/// `RpcServerListen`, and its `MaxCalls` applies.
+const RPC_IF_AUTOLISTEN: u32 = 0x0001;
+/// `RPC_S_SERVER_TOO_BUSY`: an auto-listen interface has `MaxCalls` calls in progress.
+const RPC_S_SERVER_TOO_BUSY: u32 = 1723;
+
+/// One call in progress on an auto-listen interface, counted until it is answered (dropped).
+struct CallSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for CallSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl CInterface {
+    /// A slot for one more call, or `None` when the interface's `MaxCalls` are in progress.
+    fn call_slot(&self) -> Option<Option<CallSlot>> {
+        let Some(max) = self.max_calls else {
+            return Some(None);
+        };
+        let n = self
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let slot = CallSlot(self.in_flight.clone());
+        // Past the limit: the slot just taken is given back as it drops.
+        (n < max).then_some(Some(slot))
+    }
 }
 
 /// What `RpcServerRegisterIf2/3` asked of an interface's callers.
@@ -406,6 +441,12 @@ thread_local! {
     static CURRENT_BINDING: Cell<usize> = const { Cell::new(0) };
 }
 
+/// The server binding handle of the synchronous call this thread's manager is running (0:
+/// none), for the functions that take NULL for it.
+pub(crate) fn current_binding() -> usize {
+    CURRENT_BINDING.with(Cell::get)
+}
+
 /// An `[async]` call waiting for its manager.
 struct Pending {
     call: IncomingCall,
@@ -414,6 +455,8 @@ struct Pending {
     handle: Box<RpcAsyncState>,
     /// The call's server binding handle, ended with the call.
     _binding: BindingGuard,
+    /// Its place among an auto-listen interface's `MaxCalls`, given back with the call.
+    _slot: Option<CallSlot>,
     /// `RpcServerSubscribeForNotification` subscriptions: (notification, still subscribed,
     /// deliveries so far).
     subs: Vec<(
@@ -468,6 +511,9 @@ impl Interface for CInterface {
         if !self.security.precheck(call.client(), local) {
             return call.answer_fault(Win32Status(RPC_S_ACCESS_DENIED));
         }
+        let Some(slot) = self.call_slot() else {
+            return call.answer_fault(Win32Status(RPC_S_SERVER_TOO_BUSY));
+        };
         let plan: Vec<P> = proc
             .params
             .iter()
@@ -486,8 +532,10 @@ impl Interface for CInterface {
                 flag.store(true, std::sync::atomic::Ordering::Release);
             }
         });
+        let peer = crate::binding::client_string_binding(info.object, &info.peer);
         let binding = BindingGuard(crate::binding::insert_server(
-            crate::binding::ServerCall::new(call.client().cloned(), principal, cancelled),
+            crate::binding::ServerCall::new(call.client().cloned(), principal, cancelled)
+                .with_peer(peer),
         ));
         let mut frame = match Frame::new(&proc.params, vals, binding.0) {
             Ok(f) => f,
@@ -510,6 +558,7 @@ impl Interface for CInterface {
                     handle,
                     _binding: binding,
                     subs: Vec::new(),
+                    _slot: slot,
                 },
             );
             tokio::task::spawn_blocking(move || {
@@ -540,6 +589,8 @@ impl Interface for CInterface {
             return Dispatch::Deferred;
         }
         tokio::task::spawn_blocking(move || {
+            // Counted among the interface's MaxCalls until this closure has answered.
+            let _slot = slot;
             if !sec.admit(client.as_ref(), local, binding.0) {
                 drop(binding);
                 return call.fault(Win32Status(RPC_S_ACCESS_DENIED));
@@ -704,8 +755,12 @@ pub unsafe extern "C" fn RpcServerUseProtseqEpW(
     use_protseq(p.ok().flatten(), e.ok().flatten())
 }
 
-/// `RpcServerRegisterIf3`: registers a `STEM_s.c` interface (`Itf_vM_m_s_ifspec`); the manager
-/// type, EPV, flags, limits, callback and security descriptor are accepted and not used (a C
+/// `RpcServerRegisterIf3`: registers a `STEM_s.c` interface (`Itf_vM_m_s_ifspec`) with the
+/// flags, `MaxRpcSize` and security callback of "Security on the C server" (docs/c-abi.md). With
+/// `RPC_IF_AUTOLISTEN` the server starts at once (the endpoints must be registered, else 1714)
+/// and `MaxCalls` bounds the interface's calls in progress (beyond: 1723
+/// `RPC_S_SERVER_TOO_BUSY`; 0: no limit of its own); without it `MaxCalls` is ignored, as on
+/// Windows. The manager type, EPV and security descriptor are accepted and not used (a C
 /// server's managers are the functions the prototypes name). Registering while listening adds
 /// the interface to the running server.
 ///
@@ -718,7 +773,7 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
     _mgr_type: *mut c_void,
     _mgr_epv: *mut c_void,
     flags: u32,
-    _max_calls: u32,
+    max_calls: u32,
     max_rpc_size: u32,
     callback: Option<IfCallback>,
     _security: *mut c_void,
@@ -761,6 +816,9 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
         } else {
             max_rpc_size as usize
         },
+        // Windows applies MaxCalls to auto-listen interfaces only (0: no limit of its own).
+        max_calls: (flags & RPC_IF_AUTOLISTEN != 0 && max_calls != 0).then_some(max_calls as usize),
+        in_flight: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     });
     let mut st = state();
     if st.ifaces.iter().any(|(s, _)| *s == syntax) {
@@ -772,6 +830,14 @@ pub unsafe extern "C" fn RpcServerRegisterIf3(
         return 1711;
     }
     st.ifaces.push((syntax, itf));
+    if flags & RPC_IF_AUTOLISTEN != 0 && st.server.is_none() {
+        // Auto-listen: served from now on, without RpcServerListen (the endpoints must be
+        // registered first: 1714 otherwise, and the interface is not registered).
+        if let Err(e) = start_server(&mut st, 0) {
+            st.ifaces.retain(|(s, _)| *s != syntax);
+            return e;
+        }
+    }
     RPC_S_OK
 }
 
@@ -835,7 +901,9 @@ pub unsafe extern "C" fn RpcServerRegisterIf(
 pub extern "C" fn RpcServerUnregisterIf(ifspec: *mut c_void, _mgr: *mut c_void, _wait: u32) -> i32 {
     let mut st = state();
     if ifspec.is_null() {
-        st.ifaces.clear();
+        // Auto-listen interfaces stay: NULL does not affect them, as on Windows.
+        st.ifaces
+            .retain(|(_, i)| i.security.flags & RPC_IF_AUTOLISTEN != 0);
         return RPC_S_OK;
     }
     let s = ifspec as *const MsrpcServerInterface;
@@ -969,6 +1037,52 @@ pub(crate) const USERS_FILE_VAR: &str = "MSRPC_USERS_FILE";
 /// `RpcServerRegisterAuthInfo` with Kerberos, as MIT Kerberos names it.
 pub(crate) const KEYTAB_VAR: &str = "KRB5_KTNAME";
 
+/// The NTLM accounts of the users file [`USERS_FILE_VAR`] names (1749 with the reason on
+/// standard error when it is missing or bad).
+fn load_users() -> Result<Arc<msrpc::UserStore>, i32> {
+    use crate::binding::RPC_S_INVALID_AUTH_IDENTITY;
+    let Some(path) = std::env::var_os(USERS_FILE_VAR) else {
+        eprintln!(
+            "libmsrpc_c: RpcServerRegisterAuthInfo: set {USERS_FILE_VAR} to a users file \
+             (user:password lines) for NTLM logons"
+        );
+        return Err(RPC_S_INVALID_AUTH_IDENTITY);
+    };
+    msrpc::UserStore::from_file(&path)
+        .map(Arc::new)
+        .map_err(|e| {
+            eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: users file {e}");
+            RPC_S_INVALID_AUTH_IDENTITY
+        })
+}
+
+/// The Kerberos service `principal` (or the keytab's first principal when empty) with its key
+/// from the keytab [`KEYTAB_VAR`] names (1749 with the reason on standard error otherwise).
+fn load_keytab(principal: &str) -> Result<msrpc::KerberosService, i32> {
+    use crate::binding::RPC_S_INVALID_AUTH_IDENTITY;
+    let Some(path) = std::env::var(KEYTAB_VAR).ok().filter(|p| !p.is_empty()) else {
+        eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: set {KEYTAB_VAR} to a keytab");
+        return Err(RPC_S_INVALID_AUTH_IDENTITY);
+    };
+    let path = path.strip_prefix("FILE:").unwrap_or(&path).to_string();
+    msrpc::Keytab::from_file(&path)
+        .and_then(|k| {
+            msrpc::KerberosService::from_keytab(
+                &k,
+                (!principal.is_empty()).then_some(principal),
+                // Only asked for user-to-user tickets, which msrpc's server does not use.
+                "tcp://127.0.0.1:88",
+            )
+        })
+        .map_err(|e| {
+            eprintln!(
+                "libmsrpc_c: RpcServerRegisterAuthInfo: keytab {path}: {}",
+                e.detail
+            );
+            RPC_S_INVALID_AUTH_IDENTITY
+        })
+}
+
 fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_void) -> i32 {
     use crate::binding::{
         RPC_C_AUTHN_DEFAULT, RPC_C_AUTHN_GSS_KERBEROS, RPC_C_AUTHN_GSS_NEGOTIATE,
@@ -985,47 +1099,39 @@ fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_v
         return RPC_S_ALREADY_LISTENING;
     }
     match service {
-        RPC_C_AUTHN_WINNT | RPC_C_AUTHN_GSS_NEGOTIATE | RPC_C_AUTHN_DEFAULT => {
-            let Some(path) = std::env::var_os(USERS_FILE_VAR) else {
+        RPC_C_AUTHN_WINNT | RPC_C_AUTHN_DEFAULT => match load_users() {
+            Ok(u) => st.users = Some(u),
+            Err(s) => return s,
+        },
+        RPC_C_AUTHN_GSS_NEGOTIATE => {
+            // SPNEGO offers what the server has: NTLM with the users file, Kerberos with the
+            // keytab (either or both; Windows' Negotiate has both from the machine's domain).
+            let have_users = std::env::var_os(USERS_FILE_VAR).is_some();
+            let have_keytab = std::env::var(KEYTAB_VAR).is_ok_and(|p| !p.is_empty());
+            if !have_users && !have_keytab {
                 eprintln!(
-                    "libmsrpc_c: RpcServerRegisterAuthInfo: set {USERS_FILE_VAR} to a users file \
-                     (user:password lines) for NTLM logons"
+                    "libmsrpc_c: RpcServerRegisterAuthInfo: set {USERS_FILE_VAR} (NTLM accounts) \
+                     or {KEYTAB_VAR} (a keytab, for Kerberos) for RPC_C_AUTHN_GSS_NEGOTIATE"
                 );
                 return RPC_S_INVALID_AUTH_IDENTITY;
-            };
-            match msrpc::UserStore::from_file(&path) {
-                Ok(u) => st.users = Some(Arc::new(u)),
-                Err(e) => {
-                    eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: users file {e}");
-                    return RPC_S_INVALID_AUTH_IDENTITY;
+            }
+            if have_users {
+                match load_users() {
+                    Ok(u) => st.users = Some(u),
+                    Err(s) => return s,
+                }
+            }
+            if have_keytab {
+                match load_keytab(&principal) {
+                    Ok(k) => st.kerberos = Some(k),
+                    Err(s) => return s,
                 }
             }
         }
-        RPC_C_AUTHN_GSS_KERBEROS => {
-            let Some(path) = std::env::var(KEYTAB_VAR).ok().filter(|p| !p.is_empty()) else {
-                eprintln!("libmsrpc_c: RpcServerRegisterAuthInfo: set {KEYTAB_VAR} to a keytab");
-                return RPC_S_INVALID_AUTH_IDENTITY;
-            };
-            let path = path.strip_prefix("FILE:").unwrap_or(&path).to_string();
-            let service = msrpc::Keytab::from_file(&path).and_then(|k| {
-                msrpc::KerberosService::from_keytab(
-                    &k,
-                    (!principal.is_empty()).then_some(principal.as_str()),
-                    // Only asked for user-to-user tickets, which msrpc's server does not use.
-                    "tcp://127.0.0.1:88",
-                )
-            });
-            match service {
-                Ok(k) => st.kerberos = Some(k),
-                Err(e) => {
-                    eprintln!(
-                        "libmsrpc_c: RpcServerRegisterAuthInfo: keytab {path}: {}",
-                        e.detail
-                    );
-                    return RPC_S_INVALID_AUTH_IDENTITY;
-                }
-            }
-        }
+        RPC_C_AUTHN_GSS_KERBEROS => match load_keytab(&principal) {
+            Ok(k) => st.kerberos = Some(k),
+            Err(s) => return s,
+        },
         _ => return RPC_S_UNKNOWN_AUTHN_SERVICE,
     }
     st.principal = principal;
@@ -1033,9 +1139,10 @@ fn register_auth_info(principal: Option<String>, service: u32, get_key: *mut c_v
 }
 
 /// `RpcServerRegisterAuthInfoA`: accept clients authenticated with `AuthnSvc`:
-/// `RPC_C_AUTHN_WINNT`, `RPC_C_AUTHN_GSS_NEGOTIATE` or `RPC_C_AUTHN_DEFAULT` (NTLM, directly or
-/// in SPNEGO, against the accounts of the users file `MSRPC_USERS_FILE` names), or
-/// `RPC_C_AUTHN_GSS_KERBEROS` (the keytab `KRB5_KTNAME` names, for `ServerPrincName`). Call it
+/// `RPC_C_AUTHN_WINNT` or `RPC_C_AUTHN_DEFAULT` (NTLM, directly or in SPNEGO, against the
+/// accounts of the users file `MSRPC_USERS_FILE` names), `RPC_C_AUTHN_GSS_KERBEROS` (the keytab
+/// `KRB5_KTNAME` names, for `ServerPrincName`), or `RPC_C_AUTHN_GSS_NEGOTIATE` (whichever of the
+/// two is set, at least one). Call it
 /// before `RpcServerListen` (after: 1713). `GetKeyFn` must be NULL, as Windows requires for
 /// these packages; `Arg` is not used. 1747 for another package, 1749 when the file is missing
 /// or bad (the reason goes to standard error).

@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use std::time::Duration;
 
 use msrpc::notify::{
-    CompletionPort, Event, INFINITE, Message, MessageQueue, ThreadRef, WaitOutcome, sleep_alertable,
+    CompletionPort, Event, INFINITE, Message, ThreadRef, WaitOutcome, sleep_alertable,
 };
 
 use crate::exc::with_barrier;
@@ -492,6 +492,90 @@ pub extern "C" fn PostQueuedCompletionStatus(
     }
 }
 
+/// A message queue (a window's, or a thread's): messages in the order posted, taken by
+/// `GetMessage`/`PeekMessage` with their filter range.
+#[derive(Clone, Default)]
+pub(crate) struct MsgQueue {
+    inner: std::sync::Arc<(
+        std::sync::Mutex<std::collections::VecDeque<Message>>,
+        std::sync::Condvar,
+    )>,
+}
+
+impl std::fmt::Debug for MsgQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MsgQueue").finish_non_exhaustive()
+    }
+}
+
+/// The most messages a queue holds, as Windows' per-thread limit (10000 by default): past it
+/// `PostMessage`/`PostThreadMessage` fail with 1816 `ERROR_NOT_ENOUGH_QUOTA`.
+pub(crate) const MAX_QUEUED_MESSAGES: usize = 10_000;
+const ERROR_NOT_ENOUGH_QUOTA: u32 = 1816;
+
+/// A `GetMessage`/`PeekMessage` filter: `wMsgFilterMin`..=`wMsgFilterMax`, both 0 for every
+/// message; `WM_QUIT` is always taken, as the documentation says.
+#[derive(Clone, Copy)]
+struct Filter(u32, u32);
+
+impl Filter {
+    fn takes(self, m: &Message) -> bool {
+        (self.0 == 0 && self.1 == 0) || (self.0..=self.1).contains(&m.msg) || m.msg == WM_QUIT
+    }
+}
+
+impl MsgQueue {
+    fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Message>> {
+        self.inner.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends a message the program posts; false when [`MAX_QUEUED_MESSAGES`] are queued.
+    fn try_post(&self, m: Message) -> bool {
+        let mut q = self.lock();
+        if q.len() >= MAX_QUEUED_MESSAGES {
+            return false;
+        }
+        q.push_back(m);
+        self.inner.1.notify_all();
+        true
+    }
+
+    /// Appends a notification the runtime posts (an `HWND`-style completion: one per call,
+    /// never refused).
+    pub(crate) fn post(&self, m: Message) {
+        self.lock().push_back(m);
+        self.inner.1.notify_all();
+    }
+
+    /// The oldest message the filter takes, removed when `remove`.
+    fn take(&self, f: Filter, remove: bool) -> Option<Message> {
+        let mut q = self.lock();
+        let i = q.iter().position(|m| f.takes(m))?;
+        if remove {
+            q.remove(i)
+        } else {
+            q.get(i).copied()
+        }
+    }
+
+    /// Waits for the oldest message the filter takes and removes it.
+    fn wait_take(&self, f: Filter) -> Message {
+        let mut q = self.lock();
+        loop {
+            if let Some(i) = q.iter().position(|m| f.takes(m))
+                && let Some(m) = q.remove(i)
+            {
+                return m;
+            }
+            q = self.inner.1.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
 /// `CreateWindowExA` for a message-only window (`hWndParent = HWND_MESSAGE`; the class, names,
 /// styles and geometry are ignored). Other windows do not exist here (NULL, 87).
 #[unsafe(no_mangle)]
@@ -513,7 +597,9 @@ pub extern "C" fn CreateWindowExA(
     if parent as usize != HWND_MESSAGE {
         return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
     }
-    match handles::insert(Object::Window(MessageQueue::new())) {
+    // A USER call: the thread gets its message queue, as on Windows.
+    let _ = my_queue();
+    match handles::insert(Object::Window(MsgQueue::new())) {
         Some(h) => {
             owners().insert(h, std::thread::current().id());
             h as *mut c_void
@@ -533,8 +619,9 @@ fn owners()
         .unwrap_or_else(|p| p.into_inner())
 }
 
-/// The calling thread's windows, oldest first, with their queues.
-fn my_windows() -> Vec<(usize, MessageQueue)> {
+/// The calling thread's queues: its thread message queue (`hwnd` NULL, created now if it has
+/// none), then its windows, oldest first.
+fn my_windows() -> Vec<(usize, MsgQueue)> {
     let me = std::thread::current().id();
     let mut hs: Vec<usize> = owners()
         .iter()
@@ -542,9 +629,123 @@ fn my_windows() -> Vec<(usize, MessageQueue)> {
         .map(|(h, _)| *h)
         .collect();
     hs.sort_unstable();
-    hs.into_iter()
-        .filter_map(|h| handles::window(h).map(|q| (h, q)))
+    std::iter::once((0, my_queue()))
+        .chain(
+            hs.into_iter()
+                .filter_map(|h| handles::window(h).map(|q| (h, q))),
+        )
         .collect()
+}
+
+/// Thread message queues by thread id (`PostThreadMessage`): a thread has one from its first
+/// `GetMessage`, `PeekMessage` or `CreateWindowEx`, as on Windows, until it ends.
+fn thread_queues() -> std::sync::MutexGuard<'static, std::collections::HashMap<u32, MsgQueue>> {
+    static Q: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<u32, MsgQueue>>> =
+        std::sync::OnceLock::new();
+    Q.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// Removes a thread's queue when the thread ends.
+struct QueueGuard(u32);
+
+impl Drop for QueueGuard {
+    fn drop(&mut self) {
+        thread_queues().remove(&self.0);
+    }
+}
+
+thread_local! {
+    /// This thread's message queue, once it has one.
+    static MY_QUEUE: std::cell::RefCell<Option<(MsgQueue, QueueGuard)>> =
+        const { std::cell::RefCell::new(None) };
+    /// This thread's id (`GetCurrentThreadId`), 0 until asked for.
+    static THREAD_ID: Cell<u32> = const { Cell::new(0) };
+    /// The `CreateThread` object of this thread, if it is one (`SuspendThread` on itself).
+    static MY_THREAD: std::cell::RefCell<Option<std::sync::Arc<ThreadObj>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The calling thread's message queue, created (and registered for `PostThreadMessage`) on
+/// first use.
+fn my_queue() -> MsgQueue {
+    MY_QUEUE
+        .try_with(|q| {
+            q.borrow_mut()
+                .get_or_insert_with(|| {
+                    let id = current_thread_id();
+                    let queue = MsgQueue::new();
+                    thread_queues().insert(id, queue.clone());
+                    (queue, QueueGuard(id))
+                })
+                .0
+                .clone()
+        })
+        .unwrap_or_default()
+}
+
+/// Thread ids, as `CreateThread`'s `lpThreadId` and `GetCurrentThreadId` give them: multiples of
+/// 4 from 0x1000, never 0.
+static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0x1000);
+
+fn next_thread_id() -> u32 {
+    loop {
+        let id = NEXT_ID.fetch_add(4, std::sync::atomic::Ordering::Relaxed);
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+fn current_thread_id() -> u32 {
+    THREAD_ID
+        .try_with(|c| {
+            if c.get() == 0 {
+                c.set(next_thread_id());
+            }
+            c.get()
+        })
+        .unwrap_or(0)
+}
+
+/// `GetCurrentThreadId`: the calling thread's id (for a `CreateThread` thread, the one
+/// `lpThreadId` received); `PostThreadMessage` takes it.
+#[unsafe(no_mangle)]
+pub extern "C" fn GetCurrentThreadId() -> u32 {
+    current_thread_id()
+}
+
+/// `ERROR_INVALID_THREAD_ID`: `PostThreadMessage` to a thread with no message queue.
+const ERROR_INVALID_THREAD_ID: u32 = 1444;
+
+/// `PostThreadMessageA`: posts to the message queue of thread `idThread` (`GetMessage` or
+/// `PeekMessage` with `hWnd = NULL` on that thread receive it, with `MSG.hwnd` NULL). FALSE with
+/// 1444 `ERROR_INVALID_THREAD_ID` when the thread has no queue (it has not called
+/// `GetMessage`, `PeekMessage` or `CreateWindowEx` yet, or it has ended), as on Windows.
+#[unsafe(no_mangle)]
+pub extern "C" fn PostThreadMessageA(tid: u32, msg: u32, wparam: usize, lparam: isize) -> i32 {
+    let q = thread_queues().get(&tid).cloned();
+    match q {
+        Some(q) => {
+            if q.try_post(Message {
+                msg,
+                wparam,
+                lparam: lparam as usize,
+            }) {
+                1
+            } else {
+                fail(ERROR_NOT_ENOUGH_QUOTA, 0)
+            }
+        }
+        None => fail(ERROR_INVALID_THREAD_ID, 0),
+    }
+}
+
+/// `PostThreadMessageW`.
+#[unsafe(no_mangle)]
+pub extern "C" fn PostThreadMessageW(tid: u32, msg: u32, wparam: usize, lparam: isize) -> i32 {
+    PostThreadMessageA(tid, msg, wparam, lparam)
 }
 
 /// `DestroyWindow`.
@@ -577,12 +778,15 @@ pub struct Msg {
 pub extern "C" fn PostMessageA(hwnd: *mut c_void, msg: u32, wparam: usize, lparam: isize) -> i32 {
     match handles::window(hwnd as usize) {
         Some(q) => {
-            q.post(Message {
+            if q.try_post(Message {
                 msg,
                 wparam,
                 lparam: lparam as usize,
-            });
-            1
+            }) {
+                1
+            } else {
+                fail(ERROR_NOT_ENOUGH_QUOTA, 0)
+            }
         }
         None => fail(1400, 0),
     }
@@ -612,28 +816,31 @@ unsafe fn store(out: *mut Msg, hwnd: *mut c_void, m: &Message) {
     };
 }
 
-/// `GetMessageA` on a message-only window, or with `hWnd = NULL` on every window the calling
-/// thread created (the first message of any of them; with several, they are looked at every
-/// [`WAIT_ALL_POLL`]): blocks for the next message; returns 0 for `WM_QUIT`, -1 for a window
-/// that is not one, or for NULL on a thread with no window (there is no thread queue of its own
-/// to wait on: waiting would never end). The filter range must be 0, 0.
+/// `GetMessageA` on a message-only window, or with `hWnd = NULL` on the calling thread's
+/// message queue (`PostThreadMessage`, `MSG.hwnd` NULL) and every window it created (the first
+/// message of any of them; with several, they are looked at every [`WAIT_ALL_POLL`]): blocks
+/// for the next message the filter range takes (`wMsgFilterMin`..=`wMsgFilterMax`, both 0 for
+/// any; `WM_QUIT` always); returns 0 for `WM_QUIT`, -1 for a window that is not one.
 ///
 /// # Safety
 /// `msg` is writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn GetMessageA(msg: *mut Msg, hwnd: *mut c_void, min: u32, max: u32) -> i32 {
-    if msg.is_null() || min != 0 || max != 0 {
+    // A USER call: the thread gets its message queue (PostThreadMessage can reach it).
+    let _ = my_queue();
+    if msg.is_null() {
         return fail(ERROR_INVALID_PARAMETER, -1);
     }
+    let f = Filter(min, max);
     let (from, m) = if hwnd.is_null() {
         let ws = my_windows();
         match ws.as_slice() {
             [] => return fail(1400, -1),
-            [(h, q)] => (*h, q.get_message()),
+            [(h, q)] => (*h, q.wait_take(f)),
             _ => loop {
                 if let Some((h, m)) = ws
                     .iter()
-                    .find_map(|(h, q)| q.peek_message(true).map(|m| (*h, m)))
+                    .find_map(|(h, q)| q.take(f, true).map(|m| (*h, m)))
                 {
                     break (h, m);
                 }
@@ -644,7 +851,7 @@ pub unsafe extern "C" fn GetMessageA(msg: *mut Msg, hwnd: *mut c_void, min: u32,
         let Some(q) = handles::window(hwnd as usize) else {
             return fail(1400, -1);
         };
-        (hwnd as usize, q.get_message())
+        (hwnd as usize, q.wait_take(f))
     };
     // SAFETY: msg is writable (caller) and not NULL.
     unsafe { store(msg, from as *mut c_void, &m) };
@@ -662,7 +869,9 @@ pub unsafe extern "C" fn GetMessageW(msg: *mut Msg, hwnd: *mut c_void, min: u32,
 }
 
 /// `PeekMessageA` on a message-only window, or with `hWnd = NULL` on the calling thread's
-/// windows: TRUE with a message (removed with `PM_REMOVE`), FALSE when none is queued.
+/// message queue and windows: TRUE with a message (removed with `PM_REMOVE`), FALSE when none is
+/// queued. The first call gives the thread its message queue (`PeekMessage(&msg, NULL, 0, 0,
+/// PM_NOREMOVE)` before `PostThreadMessage` reaches it, as on Windows).
 ///
 /// # Safety
 /// `msg` is writable.
@@ -674,9 +883,11 @@ pub unsafe extern "C" fn PeekMessageA(
     max: u32,
     remove: u32,
 ) -> i32 {
-    if msg.is_null() || min != 0 || max != 0 {
+    let _ = my_queue();
+    if msg.is_null() {
         return fail(ERROR_INVALID_PARAMETER, 0);
     }
+    let f = Filter(min, max);
     let queues = if hwnd.is_null() {
         my_windows()
     } else {
@@ -687,7 +898,7 @@ pub unsafe extern "C" fn PeekMessageA(
     };
     match queues
         .iter()
-        .find_map(|(h, q)| q.peek_message(remove & PM_REMOVE != 0).map(|m| (*h, m)))
+        .find_map(|(h, q)| q.take(f, remove & PM_REMOVE != 0).map(|m| (*h, m)))
     {
         Some((h, m)) => {
             // SAFETY: msg is writable (caller) and not NULL.
@@ -734,8 +945,13 @@ pub extern "C" fn CloseHandle(h: *mut c_void) -> i32 {
 
 /// `STILL_ACTIVE`: `GetExitCodeThread` of a thread that runs.
 const STILL_ACTIVE: u32 = 259;
-/// `CREATE_SUSPENDED`: not supported (there is no `ResumeThread`).
+/// `CREATE_SUSPENDED`: the thread waits for `ResumeThread` before its routine runs.
 const CREATE_SUSPENDED: u32 = 0x4;
+/// `MAXIMUM_SUSPEND_COUNT`: `SuspendThread` past it fails with 156 `ERROR_SIGNAL_REFUSED`.
+const MAXIMUM_SUSPEND_COUNT: u32 = 0x7F;
+const ERROR_SIGNAL_REFUSED: u32 = 156;
+/// `ERROR_NOT_SUPPORTED`: `SuspendThread` of another thread that already runs.
+const ERROR_NOT_SUPPORTED: u32 = 50;
 /// The smallest stack `CreateThread` gives a thread (a smaller `dwStackSize` is raised to it).
 pub(crate) const MIN_THREAD_STACK: usize = 64 * 1024;
 /// The stack of a thread created with `dwStackSize = 0` (Rust's and glibc's usual 2 MiB).
@@ -752,6 +968,26 @@ pub(crate) struct ThreadObj {
     exited: std::sync::atomic::AtomicBool,
     code: std::sync::atomic::AtomicU32,
     id: u32,
+    /// (suspend count, the routine has started), and the gate the thread waits at.
+    suspend: std::sync::Mutex<(u32, bool)>,
+    resumed: std::sync::Condvar,
+}
+
+impl ThreadObj {
+    fn gate(&self) -> std::sync::MutexGuard<'_, (u32, bool)> {
+        self.suspend.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Waits while the suspend count is above 0 (the guard's lock is released while waiting).
+    fn wait_resumed<'a>(
+        &self,
+        mut g: std::sync::MutexGuard<'a, (u32, bool)>,
+    ) -> std::sync::MutexGuard<'a, (u32, bool)> {
+        while g.0 > 0 {
+            g = self.resumed.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        g
+    }
 }
 
 /// `LPTHREAD_START_ROUTINE`.
@@ -767,8 +1003,8 @@ thread_local! {
 
 /// `CreateThread` (through the inline wrapper in `windows.h`, which passes its trampoline): runs
 /// `start(param)` on a new thread; the handle is signaled when it ends, `GetExitCodeThread` then
-/// gives its return value (or `ExitThread`'s code). `dwCreationFlags` `CREATE_SUSPENDED` is
-/// not supported (NULL, 87). The thread id is written to `lpThreadId` if not NULL.
+/// gives its return value (or `ExitThread`'s code). With `dwCreationFlags` `CREATE_SUSPENDED`
+/// the routine waits for `ResumeThread`. The thread id is written to `lpThreadId` if not NULL.
 ///
 /// # Safety
 /// `start` and `trampoline` are C functions of those types; `tid` is NULL or writable.
@@ -786,16 +1022,14 @@ pub unsafe extern "C" fn MsrpcCreateThread(
     let (Some(start), Some(trampoline)) = (start, trampoline) else {
         return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
     };
-    if flags & CREATE_SUSPENDED != 0 {
-        return fail(ERROR_INVALID_PARAMETER, std::ptr::null_mut());
-    }
-    static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0x1000);
     let obj = std::sync::Arc::new(ThreadObj {
         thread: std::sync::OnceLock::new(),
         done: Event::manual_reset(),
         exited: std::sync::atomic::AtomicBool::new(false),
         code: std::sync::atomic::AtomicU32::new(STILL_ACTIVE),
-        id: NEXT_ID.fetch_add(4, std::sync::atomic::Ordering::Relaxed),
+        id: next_thread_id(),
+        suspend: std::sync::Mutex::new((u32::from(flags & CREATE_SUSPENDED != 0), false)),
+        resumed: std::sync::Condvar::new(),
     });
     let Some(h) = handles::insert(Object::Thread(obj.clone())) else {
         return fail(8, std::ptr::null_mut());
@@ -811,11 +1045,19 @@ pub unsafe extern "C" fn MsrpcCreateThread(
         })
         .spawn(move || {
             let _ = o.thread.set(ThreadRef::current());
+            let _ = THREAD_ID.try_with(|c| c.set(o.id));
+            let _ = MY_THREAD.try_with(|t| *t.borrow_mut() = Some(o.clone()));
             st.set();
+            // CREATE_SUSPENDED: the routine waits for ResumeThread (APCs queued meanwhile wait
+            // for its first alertable wait, as on Windows).
+            o.wait_resumed(o.gate()).1 = true;
             // SAFETY: the header's trampoline with the program's start routine and parameter,
             // behind a barrier (an exception the routine does not catch ends the process).
             let code = with_barrier(|| unsafe { trampoline(Some(start), param as *mut c_void) });
             let _ = THREAD_FRAME.try_with(|f| f.set((0, 0)));
+            // Its message queue ends with it: PostThreadMessage fails from the moment a wait
+            // sees the thread ended.
+            let _ = MY_QUEUE.try_with(|q| q.borrow_mut().take());
             o.code.store(code, std::sync::atomic::Ordering::Release);
             o.exited.store(true, std::sync::atomic::Ordering::Release);
             o.done.set();
@@ -879,4 +1121,79 @@ pub unsafe extern "C" fn GetExitCodeThread(h: *mut c_void, code: *mut u32) -> i3
     // SAFETY: writable (caller).
     unsafe { *code = t.code.load(std::sync::atomic::Ordering::Acquire) };
     1
+}
+
+/// The thread object a handle names for `SuspendThread`/`ResumeThread`: `GetCurrentThread()` is
+/// the calling thread's (a `CreateThread` thread's only).
+fn thread_obj(h: usize) -> Result<std::sync::Arc<ThreadObj>, u32> {
+    if h == CURRENT_THREAD {
+        return MY_THREAD
+            .try_with(|t| t.borrow().clone())
+            .ok()
+            .flatten()
+            .ok_or(ERROR_NOT_SUPPORTED);
+    }
+    match handles::get(h) {
+        Some(Object::Thread(t)) => Ok(t),
+        _ => Err(ERROR_INVALID_HANDLE),
+    }
+}
+
+/// `SuspendThread`: raises the thread's suspend count and returns the previous one. A thread
+/// created with `CREATE_SUSPENDED` that has not run yet, or the calling thread itself (which then
+/// waits until `ResumeThread` brings the count to 0), as on Windows. Stopping another thread
+/// that already runs at an arbitrary point is not done here (it would stop it holding whatever
+/// lock it holds): `(DWORD)-1` with 50 `ERROR_NOT_SUPPORTED`; 156 past 127 suspensions, 6 for
+/// a handle that is not a thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn SuspendThread(h: *mut c_void) -> u32 {
+    let t = match thread_obj(h as usize) {
+        Ok(t) => t,
+        Err(e) => return fail(e, u32::MAX),
+    };
+    let me = MY_THREAD
+        .try_with(|m| {
+            m.borrow()
+                .as_ref()
+                .is_some_and(|m| std::sync::Arc::ptr_eq(m, &t))
+        })
+        .unwrap_or(false);
+    let mut g = t.gate();
+    if g.1 && !me {
+        return fail(ERROR_NOT_SUPPORTED, u32::MAX);
+    }
+    if g.0 >= MAXIMUM_SUSPEND_COUNT {
+        return fail(ERROR_SIGNAL_REFUSED, u32::MAX);
+    }
+    let previous = g.0;
+    g.0 += 1;
+    if me {
+        // Suspends itself: back when another thread resumes it.
+        drop(t.wait_resumed(g));
+    }
+    previous
+}
+
+/// `ResumeThread`: lowers the suspend count and returns the previous one (0: it was not
+/// suspended, nothing changes); at 0 the thread runs. `(DWORD)-1` with 6 for a handle that is not
+/// a thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn ResumeThread(h: *mut c_void) -> u32 {
+    if h as usize == CURRENT_THREAD {
+        // The calling thread runs: its count is 0.
+        return 0;
+    }
+    let t = match thread_obj(h as usize) {
+        Ok(t) => t,
+        Err(e) => return fail(e, u32::MAX),
+    };
+    let mut g = t.gate();
+    let previous = g.0;
+    if previous > 0 {
+        g.0 -= 1;
+        if g.0 == 0 {
+            t.resumed.notify_all();
+        }
+    }
+    previous
 }

@@ -130,6 +130,28 @@ fn c_client_authenticates_with_ntlm_at_integrity_and_privacy() {
         if form == "EX" {
             assert!(r.stdout.contains("bad qos: 87\n"), "{r:?}");
         }
+        // RpcBindingInqAuthInfo(A, W, Ex) gives back what was set, on the handle and on a copy;
+        // RpcBindingToStringBinding names the binding, RpcBindingReset drops its endpoint.
+        let princ = if form == "W" {
+            "ignored-for-ntlm"
+        } else {
+            "(null)"
+        };
+        let inq = format!("level {level} svc 10 authz 0 princ {princ} identity same\n");
+        let imp = if form == "EX" { 2 } else { 0 };
+        for line in [
+            format!("inq: 0 {inq}"),
+            format!("inq copy: 0 {inq}"),
+            format!("inq W/Ex: same, qos version 1 caps 0 tracking 0 imp {imp}\n"),
+            "inq Ex, QOS version 0: 87\n".to_string(),
+            format!("RpcBindingToStringBinding: 0 ncacn_ip_tcp:127.0.0.1[{port}]\n"),
+            "RpcBindingCopy: 0\n".to_string(),
+            "RpcBindingReset: 0\n".to_string(),
+            "after reset: ncacn_ip_tcp:127.0.0.1\n".to_string(),
+            "bad handle: inq 1702 to-string 1702 copy 1702 reset 1702\n".to_string(),
+        ] {
+            assert!(r.stdout.contains(&line), "{form} {level}: {line}: {r:?}");
+        }
     }
     let n = srv.log.lock().unwrap().len();
     srv.stop();
@@ -151,6 +173,9 @@ fn wrong_password_low_level_and_no_auth_are_access_denied() {
         // Right password, level below the server's minimum (connect, packet).
         ("A", "2", "alice", "Al1ce-pw"),
         ("A", "4", "alice", "Al1ce-pw"),
+        // Default (connect) and call level (raised to packet, as RpcBindingInqAuthInfo says).
+        ("A", "0", "alice", "Al1ce-pw"),
+        ("A", "3", "alice", "Al1ce-pw"),
         // No authentication at all.
         ("NONE", "0", "-", "-"),
     ];
@@ -166,6 +191,16 @@ fn wrong_password_low_level_and_no_auth_are_access_denied() {
             r.stdout.contains("call: exception 5\n"),
             "{form} {level} {user}: {r:?}"
         );
+        let inq = match (form, level) {
+            ("NONE", _) => "inq: 1746\n".to_string(),
+            (_, "0") => "inq: 0 level 2 svc 10 ".to_string(),
+            (_, "3") => "inq: 0 level 4 svc 10 ".to_string(),
+            (_, l) => format!("inq: 0 level {l} svc 10 "),
+        };
+        assert!(r.stdout.contains(&inq), "{form} {level}: {inq}: {r:?}");
+        if form == "NONE" {
+            assert!(r.stdout.contains("inq copy: 1746\n"), "{r:?}");
+        }
     }
     let n = srv.log.lock().unwrap().len();
     srv.stop();
@@ -254,6 +289,11 @@ fn c_client_authenticates_with_kerberos_against_the_kdc() {
             r.stdout.contains(want),
             "{form} {level}: want {want:?}: {r:?}"
         );
+        // RpcBindingInqAuthInfo: the package, level and SPN as set.
+        let svc = if form == "KRB" { 16 } else { 9 };
+        let inq =
+            format!("inq: 0 level {level} svc {svc} authz 0 princ host/localhost identity same\n");
+        assert!(r.stdout.contains(&inq), "{form} {level}: {inq}: {r:?}");
     }
     let n = log.lock().unwrap().len();
     rt.block_on(server.shutdown(Duration::from_secs(5)));

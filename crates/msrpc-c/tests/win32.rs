@@ -43,7 +43,7 @@ fn threads_wait_all_named_events_and_thread_messages_from_c() {
     assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
     assert_eq!(
         r.stdout.lines().filter(|l| l.starts_with("ok ")).count(),
-        38,
+        80,
         "{}",
         r.stdout
     );

@@ -23,8 +23,11 @@ int main(int argc, char **argv)
     printf("PeekMessage before completion: %d\n", PeekMessage(&msg, hwnd, 0, 0, PM_NOREMOVE));
     got = GetMessage(&msg, hwnd, 0, 0);
     printf("GetMessage: %d message 0x%x lParam %s\n", got, msg.message,
-           msg.lParam == (LPARAM)&Async ? "ok" : "wrong");
-    if (got != TRUE || msg.message != WM_ASYNC_DONE || msg.lParam != (LPARAM)&Async)
+           msg.lParam == (LPARAM)&Async && msg.wParam == 0 && msg.hwnd == hwnd ? "ok" : "wrong");
+    /* As Windows documents RpcNotificationTypeHwnd: the message u.HWND.Msg, to u.HWND.hWnd, with
+     * wParam 0 and lParam the RPC_ASYNC_STATE's address. */
+    if (got != TRUE || msg.message != WM_ASYNC_DONE || msg.lParam != (LPARAM)&Async || msg.wParam != 0 ||
+        msg.hwnd != hwnd)
         return 1;
     DestroyWindow(hwnd);
     return sample_end(RpcAsyncCompleteCall((PRPC_ASYNC_STATE)msg.lParam, NULL));
