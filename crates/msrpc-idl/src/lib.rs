@@ -165,8 +165,11 @@
 //! - Files: `import` (files named `ms-dtyp.idl`, `wtypes.idl`, `unknwn.idl`… are satisfied by the
 //!   built-in MS-DTYP prelude; others are searched beside the importing file and in the include
 //!   directories), `cpp_quote` and `midl_pragma` (ignored), and a small C preprocessor:
-//!   `#include "file"` (inlined; an unfound `.h` such as `<windows.h>` is skipped), object-like
-//!   `#define`/`#undef`, `#if`/`#elif` over integer expressions with `defined(NAME)`,
+//!   `#include "file"` (inlined; an unfound `.h` such as `<windows.h>` is skipped), object-like and
+//!   function-like `#define` (`#define MASK(E) ...`, expanded as C does: arguments split at
+//!   top-level commas and macro-expanded, the result rescanned, no macro expanded inside its own
+//!   expansion; no `#`/`##` operators, no variadic macros) and `#undef`, `#if`/`#elif` over
+//!   integer expressions with `defined(NAME)`,
 //!   `#ifdef`/`#ifndef`/`#else`/`#endif`, and `#pragma` (ignored).
 //! - Interfaces: `uuid`, `version`, `pointer_default`, `endpoint`, `ms_union`, `helpstring` and
 //!   other documentation attributes (a trailing comma in an attribute list is accepted, as MIDL
@@ -213,7 +216,8 @@
 //! Pipes, `[callback]`, `[local]`, `[call_as]`, COM (`[object]` interfaces, `library`,
 //! `coclass`, `dispinterface`, `importlib`, `[iid_is]`, interface inheritance), `[transmit_as]`,
 //! `[wire_marshal]`, `[user_marshal]`, `[represent_as]`, `[encode]`/`[decode]` serialization,
-//! function pointers, bit fields, varargs, function-like macros, member access in
+//! function pointers, bit fields, varargs, the `#` and `##` macro operators and variadic macros,
+//! member access in
 //! conformance expressions. Not yet handled: union arms or parameters that are themselves
 //! conformant in ways beyond the above, parameters that exist only in the ACF.
 

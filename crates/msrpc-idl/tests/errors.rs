@@ -195,10 +195,10 @@ fn syntax_and_preprocessor_errors() {
         "cannot find imported file",
     );
     expect_error(
-        "#define F(x) x\nconst long A = F(1);\n",
+        "#define F(x, y) x\nconst long A = F(1);\n",
         2,
         16,
-        "function-like macro `F`",
+        "macro `F` takes 2 arguments, given 1",
     );
     expect_error("const long A = 1 @ 2;\n", 1, 18, "unexpected character `@`");
 }

@@ -10,11 +10,6 @@ use std::path::{Path, PathBuf};
 /// (file stem, first line of the error, the construct MIDL accepts and msrpc-idl does not).
 const KNOWN_FAILURES: &[(&str, &str, &str)] = &[
     (
-        "dhcpm",
-        "dhcpm.idl:119:12: error: function-like macro `ELEMENT_MASK` is not supported",
-        "a function-like #define used in switch_is (`#define ELEMENT_MASK(E) ...`)",
-    ),
-    (
         "efsr",
         "efsr.idl:13:9: error: pipes are not supported",
         "`typedef pipe unsigned char EFS_EXIM_PIPE` (DCE pipes)",
