@@ -214,12 +214,6 @@ impl<'a> Parser<'a> {
         name: String,
         start: Span,
     ) -> PResult<Interface> {
-        if let Some(a) = find_attr(&attrs, "object") {
-            return self.err(
-                a.span,
-                "COM `[object]` interfaces are not supported; only DCE RPC interfaces are",
-            );
-        }
         if let Some(a) = find_attr(&attrs, "dual").or(find_attr(&attrs, "oleautomation")) {
             return self.err(a.span, "COM automation interfaces are not supported");
         }
