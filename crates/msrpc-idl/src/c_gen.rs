@@ -404,6 +404,11 @@ fn c_op(
             itf.name, op.name
         )
     };
+    if itf.object {
+        // A DCOM call needs the IPID as the object UUID and ORPCTHIS/ORPCTHAT around it, which
+        // the C ABI (docs/c-abi.md) has no place for yet.
+        return Err(unsupported("a COM `[object]` interface"));
+    }
     let mut params = Vec::new();
     let has_handle = op.params.iter().any(|p| matches!(p.ty, Ty::Handle));
     if !has_handle {

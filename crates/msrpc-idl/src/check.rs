@@ -1649,6 +1649,29 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        if object {
+            for op in &ops {
+                if op.is_async {
+                    return self.err(
+                        itf.span,
+                        format!(
+                            "`[async]` operation `{}` in COM interface `{}` is not supported",
+                            op.name, itf.name
+                        ),
+                    );
+                }
+                let ctx = |t: &Ty| matches!(t, Ty::ContextHandle);
+                if op.params.iter().any(|p| ctx(&p.ty)) || op.ret.as_ref().is_some_and(ctx) {
+                    return self.err(
+                        itf.span,
+                        format!(
+                            "context handles in COM interface `{}` (operation `{}`) are not supported",
+                            itf.name, op.name
+                        ),
+                    );
+                }
+            }
+        }
         Ok(Interface {
             name: itf.name.clone(),
             uuid,

@@ -77,6 +77,11 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
          impl<C: {rt}::ClientCall> Client<C> {{"
     );
     let mut structs = String::new();
+    if itf.object {
+        object_methods(g, itf, out);
+        out.push_str("}\n");
+        return;
+    }
     for op in &itf.ops {
         if let Some(form) = ContextForm::of(op) {
             context_methods(g, op, &form, out, &mut structs);
@@ -104,6 +109,33 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
     }
     out.push_str("}\n");
     out.push_str(&structs);
+}
+
+/// A COM interface's methods: each takes the IPID of the object (interface pointer) it calls,
+/// sent as the request's object UUID, and the request, whose `ORPCthis` comes first
+/// (`orpcthis()` makes one); the response's `ORPCthat` comes back first. The binding must reach
+/// the object exporter that holds the IPID: DCOM activation and OXID resolution, which give
+/// both, are not this layer's (nor msrpc's) business.
+fn object_methods(g: &Gen<'_>, itf: &Interface, out: &mut String) {
+    let rt = &g.rt;
+    for op in &itf.ops {
+        let s = upper_camel(&op.name);
+        let m = snake(&op.name);
+        let f = m.trim_start_matches("r#");
+        let opnum = op.opnum;
+        let name = &op.name;
+        let _ = writeln!(
+            out,
+            "/// Calls `{name}` (opnum {opnum}) on the object `ipid` and awaits the reply. Dropping the future cancels the call.\n\
+             pub async fn {m}(&self, ipid: {rt}::Uuid, req: {s}Request) -> ::core::result::Result<{s}Response, C::Error> {{ \
+             let reply = self.0.call_object(&INTERFACE, {opnum}, ipid, move |syntax, rep| req.encode(syntax, rep)).await?; \
+             Ok({rt}::decode_reply(&reply)?) }}\n\
+             /// Calls `{name}` (opnum {opnum}) on the object `ipid` from synchronous code: blocks the thread until the reply.\n\
+             pub fn {f}_blocking(&self, ipid: {rt}::Uuid, req: {s}Request) -> ::core::result::Result<{s}Response, C::Error> {{ \
+             let reply = self.0.call_object_blocking(&INTERFACE, {opnum}, ipid, move |syntax, rep| req.encode(syntax, rep))?; \
+             Ok({rt}::decode_reply(&reply)?) }}"
+        );
+    }
 }
 
 fn async_start(g: &Gen<'_>, op: &Operation, out: &mut String) {
