@@ -1457,6 +1457,7 @@ impl<'a> Checker<'a> {
             );
         }
         let inherited = if object {
+            let inherited = self.com_base(itf, all)?;
             for t in ["ORPCTHIS", "ORPCTHAT"] {
                 if !self.typedefs.contains_key(t) {
                     return self.err(
@@ -1468,7 +1469,7 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            self.com_base(itf, all)?
+            inherited
         } else {
             Vec::new()
         };
