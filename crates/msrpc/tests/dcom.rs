@@ -4,7 +4,10 @@
 //! `CallInfo::object`; ORPCTHIS goes first in the request and ORPCTHAT first in the response
 //! (MS-DCOM 2.2.13, 3.2.4.2); the first method of an interface deriving from IUnknown is opnum 3,
 //! and a derived interface's own methods follow the ones it inherits. Also the bytes of ORPCTHIS
-//! against MS-DCOM 2.2.13.3's layout, written out here by hand.
+//! against MS-DCOM 2.2.13.3's layout, written out here by hand, and (a peer test) against
+//! impacket's encoding of the same ORPCTHIS.
+
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -318,4 +321,37 @@ async fn a_dcom_call_carries_the_ipid_orpcthis_and_orpcthat_over_tcp() {
 
     b.close();
     server.shutdown(Duration::from_secs(2)).await;
+}
+
+/// impacket's `dcomrt.ORPCTHIS` encodes the same ORPCTHIS to the same bytes (a differential check
+/// of the layout; nothing of impacket's is used but its output).
+#[test]
+#[ignore = "needs PEER: impacket (target/peers/venv, or MSRPC_IMPACKET_PYTHON)"]
+fn orpcthis_bytes_match_impacket() {
+    let script = "from impacket.dcerpc.v5.dcomrt import ORPCTHIS\n\
+        from impacket.dcerpc.v5.ndr import NULL\n\
+        from impacket.uuid import string_to_bin\n\
+        o = ORPCTHIS()\n\
+        o['version']['MajorVersion'] = 5\n\
+        o['version']['MinorVersion'] = 7\n\
+        o['flags'] = 0\n\
+        o['reserved1'] = 0\n\
+        o['cid'] = string_to_bin('00112233-4455-6677-8899-aabbccddeeff')\n\
+        o['extensions'] = NULL\n\
+        print(o.getData().hex())\n";
+    let out = std::process::Command::new(common::impacket_python())
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = String::from_utf8(out.stdout).unwrap();
+    let mut this = i_calc::orpcthis();
+    this.cid = Uuid::parse_str("00112233-4455-6677-8899-aabbccddeeff").unwrap();
+    let ours = msrpc_ndr::encode_all(&this, Syntax::Ndr20, DataRep::LITTLE_ENDIAN).unwrap();
+    assert_eq!(hex::encode(ours), theirs.trim());
 }
