@@ -7,6 +7,8 @@
 //! against MS-DCOM 2.2.13.3's layout, written out here by hand, and (a peer test) against
 //! impacket's encoding of the same ORPCTHIS.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::{Arc, Mutex};

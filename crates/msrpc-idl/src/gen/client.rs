@@ -8,6 +8,8 @@
 //! impl<C: <rt>::ClientCall> Client<C> {
 //!     pub async fn op(&self, req: OpRequest) -> Result<OpResponse, C::Error>;
 //!     pub fn op_blocking(&self, req: OpRequest) -> Result<OpResponse, C::Error>;
+//!     // a COM [object] interface's operations take the IPID first:
+//!     // pub async fn op(&self, ipid: <rt>::Uuid, req: OpRequest) -> Result<OpResponse, C::Error>;
 //!     // [async] operations only: the AsyncState form, awaited or from a plain thread
 //!     pub async fn op_start(&self, state: &<rt>::AsyncState<OpResponse>, req: OpRequest)
 //!         -> Result<(), C::Error>;
@@ -43,6 +45,11 @@
 //!         -> impl Future<Output = Result<Reply, Self::Error>> + Send
 //!         where E: FnOnce(ndr::Syntax, ndr::DataRep) -> ndr::Result<Vec<u8>> + Send + 'static;
 //!     fn call_blocking<E>(&self, interface, opnum, encode: E) -> Result<Reply, Self::Error>;
+//!     // COM [object] interfaces: `object` (the IPID) is this call's object UUID.
+//!     fn call_object<E>(&self, interface, opnum, object: Uuid, encode: E)
+//!         -> impl Future<Output = Result<Reply, Self::Error>> + Send;
+//!     fn call_object_blocking<E>(&self, interface, opnum, object: Uuid, encode: E)
+//!         -> Result<Reply, Self::Error>;
 //!     fn start<R, E, D>(&self, state: &AsyncState<R>, interface, opnum, encode: E, decode: D)
 //!         -> impl Future<Output = Result<(), Self::Error>> + Send
 //!         where D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static;
