@@ -81,7 +81,8 @@ struct Scope<'s> {
 }
 
 /// The methods of IUnknown (QueryInterface, AddRef, Release), opnums 0-2 of every COM interface;
-/// a derived interface's own methods start after them (MS-RPCE 3.1.1.5.1.1).
+/// a derived interface's own methods start after them (MS-DCOM 3.1.1.5.8: they "reserve opnums 0
+/// through 2, inclusive, for every interface").
 const IUNKNOWN_METHODS: usize = 3;
 /// How many interfaces a COM interface may derive through below IUnknown. Default 32.
 const MAX_COM_INHERITANCE: usize = 32;
@@ -1349,10 +1350,10 @@ impl<'a> Checker<'a> {
 
     // ---- interfaces ----------------------------------------------------------------------
 
-    /// A COM interface's base chain: the operations it inherits (the furthest base's first,
-    /// each with its interface's pointer default) and the opnum its own first operation would
-    /// have without them: IUnknown's three methods come first (MS-RPCE 3.1.1.5.1.1, MS-DCOM
-    /// 3.1.1.5.8), and each derived interface's methods continue from its base's count.
+    /// A COM interface's base chain: the operations it inherits below IUnknown (the furthest
+    /// base's first, each with its interface's pointer default). IUnknown's three methods take
+    /// opnums 0-2 (MS-DCOM 3.1.1.5.8), and each derived interface's methods continue from its
+    /// base's count (the C vtable order, which MIDL numbers opnums by).
     fn com_base<'u>(
         &self,
         itf: &ast::Interface,

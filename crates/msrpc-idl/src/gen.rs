@@ -1739,8 +1739,9 @@ fn orpcthis_helper(rt: &str, out: &mut String) {
     let _ = writeln!(
         out,
         "/// The `ORPCthis` a client sends with a call (MS-DCOM 2.2.13.3): COM version 5.7, flags 0,\n\
-         /// reserved 0, a fresh causality id (CID, a random UUID; a call made while serving another\n\
-         /// call should pass that call's `cid` on instead), no ORPC extensions.\n\
+         /// reserved 0, a fresh causality id (CID, a random UUID), no ORPC extensions. MS-DCOM 3.2.4.2:\n\
+         /// set `version` to the one negotiated at activation or OXID resolution, and a call made while\n\
+         /// serving another passes that call's `cid` on.\n\
          pub fn orpcthis() -> ORPCTHIS {{ ORPCTHIS {{ \
          version: COMVERSION {{ MajorVersion: 5, MinorVersion: 7 }}, flags: 0, reserved1: 0, \
          cid: {rt}::Uuid::new_v4(), extensions: ::core::default::Default::default() }} }}"
