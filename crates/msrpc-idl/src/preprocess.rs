@@ -44,24 +44,36 @@ const MAX_REPLACEMENT_TOKENS: usize = 1 << 21;
 /// The most parameters a function-like macro may have. Default 64.
 const MAX_MACRO_PARAMS: usize = 64;
 
-/// A token on its way through macro expansion, with the names of the macros it came out of
-/// (its hide set: none of them is expanded again from this token).
+/// A hide set: the names of the macros a token came out of (none of them is expanded again
+/// from it). Shared by the tokens of one replacement; `None` is the empty set.
+type Hide = Option<Rc<[Rc<str>]>>;
+
+/// A token on its way through macro expansion, with its hide set.
 #[derive(Clone, Debug)]
 struct PTok {
     tok: Token,
-    hide: Vec<Rc<str>>,
+    hide: Hide,
 }
 
 impl PTok {
     fn raw(tok: Token) -> Self {
-        PTok {
-            tok,
-            hide: Vec::new(),
-        }
+        PTok { tok, hide: None }
+    }
+
+    fn hide(&self) -> &[Rc<str>] {
+        self.hide.as_deref().unwrap_or_default()
     }
 
     fn hides(&self, name: &str) -> bool {
-        self.hide.iter().any(|h| &**h == name)
+        self.hide().iter().any(|h| &**h == name)
+    }
+}
+
+fn same_hide(a: &Hide, b: &Hide) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+        _ => false,
     }
 }
 
@@ -269,7 +281,7 @@ impl<'a> Preprocessor<'a> {
                 out.push(t);
                 continue;
             };
-            if t.hide.len() >= MAX_MACRO_DEPTH {
+            if t.hide().len() >= MAX_MACRO_DEPTH {
                 return Err(self.sources.diagnostic(
                     t.tok.span,
                     format!("macro `{name}` nests deeper than {MAX_MACRO_DEPTH} expansions"),
@@ -277,8 +289,9 @@ impl<'a> Preprocessor<'a> {
             }
             let replacement = match m {
                 Macro::Object(body) => {
-                    let mut hide = t.hide.clone();
+                    let mut hide = t.hide().to_vec();
                     hide.push(Rc::from(name.as_str()));
+                    let hide: Hide = Some(hide.into());
                     body.iter()
                         .map(|b| PTok {
                             tok: Token {
@@ -330,9 +343,17 @@ impl<'a> Preprocessor<'a> {
                     // The hide set of the expansion: the macros both the name and the closing
                     // parenthesis came out of, and this one.
                     let rparen = &input[close];
-                    let mut hide: Vec<Rc<str>> =
-                        t.hide.iter().filter(|h| rparen.hides(h)).cloned().collect();
+                    let mut hide: Vec<Rc<str>> = t
+                        .hide()
+                        .iter()
+                        .filter(|h| rparen.hides(h))
+                        .cloned()
+                        .collect();
                     hide.push(Rc::from(name.as_str()));
+                    let hide_set: Hide = Some(hide.clone().into());
+                    // An argument's tokens mostly share hide sets: the union with `hide` is
+                    // made once per run of tokens with the same one.
+                    let mut union: Option<(Hide, Hide)> = None;
                     let mut expanded: Vec<Option<Vec<PTok>>> = vec![None; params.len()];
                     let mut rep = Vec::new();
                     for b in body {
@@ -357,13 +378,24 @@ impl<'a> Preprocessor<'a> {
                                     expanded[k] = Some(e);
                                 }
                                 for a in expanded[k].as_deref().unwrap_or_default() {
-                                    let mut a = a.clone();
-                                    for h in &hide {
-                                        if !a.hides(h) {
-                                            a.hide.push(h.clone());
+                                    let merged = match &union {
+                                        Some((from, to)) if same_hide(from, &a.hide) => to.clone(),
+                                        _ => {
+                                            let mut v = a.hide().to_vec();
+                                            for h in &hide {
+                                                if !a.hides(h) {
+                                                    v.push(h.clone());
+                                                }
+                                            }
+                                            let to: Hide = Some(v.into());
+                                            union = Some((a.hide.clone(), to.clone()));
+                                            to
                                         }
-                                    }
-                                    rep.push(a);
+                                    };
+                                    rep.push(PTok {
+                                        tok: a.tok.clone(),
+                                        hide: merged,
+                                    });
                                 }
                             }
                             None => rep.push(PTok {
@@ -371,7 +403,7 @@ impl<'a> Preprocessor<'a> {
                                     tok: b.tok.clone(),
                                     span: t.tok.span,
                                 },
-                                hide: hide.clone(),
+                                hide: hide_set.clone(),
                             }),
                         }
                     }
