@@ -310,6 +310,27 @@ async fn a_dcom_call_carries_the_ipid_orpcthis_and_orpcthat_over_tcp() {
         "the binding's own object UUID is untouched"
     );
 
+    // Binding::call_with_object by hand, on a binding with an object UUID of its own: the call's
+    // wins for that call, and the binding keeps its own.
+    let own = Uuid::parse_str("99999999-0000-0000-0000-000000000001").unwrap();
+    b.set_object(Some(own));
+    let req = i_calc::AddRequest {
+        ORPCthis: i_calc::orpcthis(),
+        a: 5,
+        b: 6,
+    };
+    let reply = b
+        .call_with_object(i_calc::INTERFACE.syntax_id(), 3, ipid1, move |s, r| {
+            req.encode(s, r)
+        })
+        .await
+        .unwrap();
+    let resp = msrpc::codegen::decode_reply::<i_calc::AddResponse>(&reply).unwrap();
+    assert_eq!(resp.sum, 11);
+    assert_eq!(b.object(), Some(own));
+    let last = calc.seen.lock().unwrap().last().map(|(o, u, _)| (*o, *u));
+    assert_eq!(last, Some((3, Some(ipid1))));
+
     // Opnums 0-2 (IUnknown's) are not on the wire: the server refuses them as out of range.
     let err = b
         .call(i_calc::INTERFACE.syntax_id(), 0, |_, _| Ok(Vec::new()))
