@@ -41,6 +41,9 @@ const MAX_EXPANDED_TOKENS: usize = 1 << 20;
 /// preprocessed, counting the intermediate results that rescanning consumes, so a hostile set of
 /// macros cannot make the work grow without bound before the output does. Default 2^21.
 const MAX_REPLACEMENT_TOKENS: usize = 1 << 21;
+/// How many directives may come between a function-like macro's `(` and its `)` (each makes
+/// the arguments so far be scanned again). Default 64.
+const MAX_DIRECTIVES_IN_ARGUMENTS: usize = 64;
 /// The most parameters a function-like macro may have. Default 64.
 const MAX_MACRO_PARAMS: usize = 64;
 
@@ -138,6 +141,7 @@ impl<'a> Preprocessor<'a> {
         // several lines, so expansion happens at each directive and at the end of the file, and
         // an invocation still open at a directive waits for the rest of its arguments.
         let mut pending: Vec<PTok> = Vec::new();
+        let mut open_across = 0usize;
         let active = |conds: &Vec<Cond>| conds.last().is_none_or(|c| c.active);
         while i < bytes.len() {
             let c = bytes[i];
@@ -192,6 +196,21 @@ impl<'a> Preprocessor<'a> {
                     end += 1;
                 }
                 self.flush(&mut pending, out, false)?;
+                // Each directive inside an open invocation rescans its arguments so far: bound
+                // how many there may be, so that rescanning stays linear in the file.
+                open_across = if pending.is_empty() {
+                    0
+                } else {
+                    open_across + 1
+                };
+                if open_across > MAX_DIRECTIVES_IN_ARGUMENTS {
+                    return Err(self.sources.diagnostic(
+                        Span::new(file, start, end),
+                        format!(
+                            "the arguments of a function-like macro run across more than {MAX_DIRECTIVES_IN_ARGUMENTS} directives"
+                        ),
+                    ));
+                }
                 if !pending.is_empty() && is_include(&text[start..end]) {
                     return Err(self.sources.diagnostic(
                         Span::new(file, start, end),

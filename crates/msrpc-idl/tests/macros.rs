@@ -173,6 +173,17 @@ fn expansion_is_bounded() {
         ")".repeat(17)
     );
     err(&deep, 2, 46, "nest deeper than 16 levels inside arguments");
+    // Directives inside an invocation's arguments: a few are fine, more than 64 are not.
+    let few = format!(
+        "#define ADD(a, b) ((a) + (b))\nconst long A = ADD(1,\n{}2);\n",
+        "#ifdef X\n#endif\n".repeat(10)
+    );
+    assert!(ok(&few).contains("pub const A: i32 = 3i32;"));
+    let many = format!(
+        "#define ADD(a, b) ((a) + (b))\nconst long A = ADD(1,\n{}2);\n",
+        "#pragma x\n".repeat(65)
+    );
+    err(&many, 67, 1, "run across more than 64 directives");
     // A chain of macros deeper than the limit.
     let mut chain = String::new();
     for i in 0..17 {
