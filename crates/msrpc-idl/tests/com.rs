@@ -94,6 +94,26 @@ fn opnums_start_after_iunknown_and_continue_from_the_base() {
 }
 
 #[test]
+fn iunknown_need_not_be_declared() {
+    // MS-DCOM's IDL without its IUnknown (as an IDL that imports the SDK's unknwn.idl has it):
+    // the base is still known, with its three methods.
+    let dcom = std::fs::read_to_string(specs().join("ms-dcom.idl")).expect("ms-dcom.idl");
+    let start = dcom
+        .find("[\nobject,\nuuid(00000000-0000-0000-C000-000000000046)")
+        .expect("IUnknown in ms-dcom.idl");
+    let end = start + dcom[start..].find("};\n").expect("its end") + 3;
+    let without = format!("{}{}", &dcom[..start], &dcom[end..]);
+    assert!(!without.contains("interface IUnknown\n"));
+    let code = ok(&format!(
+        "{without}{}",
+        object("IA", "IUnknown", "HRESULT One(void);\n")
+    ));
+    assert_eq!(opnums(&code, "ia"), [3]);
+    // IRemUnknown (: IUnknown) in the same file starts at 3 as well.
+    assert_eq!(opnums(&code, "i_rem_unknown"), [3, 4, 5]);
+}
+
+#[test]
 fn an_import_gives_types_and_no_stubs() {
     // MS-ICPR imports MS-WCCE: CERTTRANSBLOB comes with it, ICertRequestD's stubs do not.
     let code = msrpc_idl::Builder::new()
