@@ -407,6 +407,11 @@ fn c_op(
     if let Some(p) = op.params.iter().find(|p| matches!(p.ty, Ty::Pipe(_))) {
         return Err(unsupported(&format!("pipes (`{}` is a DCE pipe)", p.name)));
     }
+    if itf.object {
+        // A DCOM call needs the IPID as the object UUID and ORPCTHIS/ORPCTHAT around it, which
+        // the C ABI (docs/c-abi.md) has no place for yet.
+        return Err(unsupported("a COM `[object]` interface"));
+    }
     let mut params = Vec::new();
     let has_handle = op.params.iter().any(|p| matches!(p.ty, Ty::Handle));
     if !has_handle {

@@ -80,6 +80,13 @@ struct Scope<'s> {
     names: &'s [(String, bool)],
 }
 
+/// The methods of IUnknown (QueryInterface, AddRef, Release), opnums 0-2 of every COM interface;
+/// a derived interface's own methods start after them (MS-DCOM 3.1.1.5.8: they "reserve opnums 0
+/// through 2, inclusive, for every interface").
+const IUNKNOWN_METHODS: usize = 3;
+/// How many interfaces a COM interface may derive through below IUnknown. Default 32.
+const MAX_COM_INHERITANCE: usize = 32;
+
 impl<'a> Checker<'a> {
     pub(crate) fn new(sources: &'a Sources) -> Self {
         Checker {
@@ -181,11 +188,18 @@ impl<'a> Checker<'a> {
                 }
             }
         }
-        // Pass 3: interfaces of the main file.
+        // Pass 3: interfaces of the main file. Imported files give their types (and COM base
+        // interfaces) only, as with MIDL, which generates no stubs for an imported interface.
+        let all: Vec<&ast::Interface> = units.iter().flat_map(|u| &u.file.interfaces).collect();
         for u in units.iter().filter(|u| u.main) {
             for itf in &u.file.interfaces {
+                if itf.name == "IUnknown" && ast::has_attr(&itf.attrs, "object") {
+                    // Its three methods are never on the wire (MS-DCOM's IDL calls them
+                    // OpnumNNotUsedOnWire): IRemUnknown stands in for them.
+                    continue;
+                }
                 let acf_itf = acf.and_then(|a| a.interfaces.iter().find(|i| i.name == itf.name));
-                let i = self.interface(itf, acf_itf)?;
+                let i = self.interface(itf, acf_itf, &all)?;
                 self.model.interfaces.push(i);
             }
         }
@@ -1374,18 +1388,130 @@ impl<'a> Checker<'a> {
 
     // ---- interfaces ----------------------------------------------------------------------
 
+    /// A COM interface's base chain: the operations it inherits below IUnknown (the furthest
+    /// base's first, each with its interface's pointer default). IUnknown's three methods take
+    /// opnums 0-2 (MS-DCOM 3.1.1.5.8), and each derived interface's methods continue from its
+    /// base's count (the C vtable order, which MIDL numbers opnums by).
+    fn com_base<'u>(
+        &self,
+        itf: &ast::Interface,
+        all: &[&'u ast::Interface],
+    ) -> CResult<Vec<(&'u ast::Operation, PtrKind)>> {
+        let must_derive = |i: &ast::Interface| {
+            format!(
+                "COM `[object]` interface `{}` must derive from IUnknown or another [object] interface (`interface {} : IUnknown`)",
+                i.name, i.name
+            )
+        };
+        let Some(mut name) = itf.base.clone() else {
+            return self.err(itf.span, must_derive(itf));
+        };
+        let mut chain: Vec<&ast::Interface> = Vec::new();
+        while name != "IUnknown" {
+            if chain.len() >= MAX_COM_INHERITANCE {
+                return self.err(
+                    itf.span,
+                    format!(
+                        "interface `{}` derives through more than {MAX_COM_INHERITANCE} interfaces (a cycle?)",
+                        itf.name
+                    ),
+                );
+            }
+            let Some(b) = all.iter().find(|i| i.name == name) else {
+                return self.err(
+                    itf.span,
+                    format!(
+                        "base interface `{name}` of `{}` is not declared here or in an imported file",
+                        itf.name
+                    ),
+                );
+            };
+            if !ast::has_attr(&b.attrs, "object") {
+                return self.err(
+                    itf.span,
+                    format!("base interface `{name}` is not a COM `[object]` interface"),
+                );
+            }
+            chain.push(b);
+            name = match &b.base {
+                Some(n) => n.clone(),
+                None => return self.err(b.span, must_derive(b)),
+            };
+        }
+        let mut ops = Vec::new();
+        for b in chain.iter().rev() {
+            let pd = self.pointer_default(&b.attrs)?;
+            for item in &b.items {
+                if let ast::Item::Operation(op) = item {
+                    ops.push((op, pd));
+                }
+            }
+        }
+        Ok(ops)
+    }
+
+    /// A COM operation as its call goes on the wire: the binding handle (the server's manager
+    /// gets the call, and with it the IPID, the request's object UUID), then the implicit
+    /// `[in] ORPCTHIS *ORPCthis` and `[out] ORPCTHAT *ORPCthat` before the declared parameters
+    /// (MS-DCOM 3.2.4.2: the request's stub data starts with ORPCTHIS, the response's with
+    /// ORPCTHAT; the HRESULT return value comes last, as any return value does).
+    fn orpc_operation(op: &ast::Operation) -> ast::Operation {
+        let span = op.span;
+        let param = |dir: &str, ty: TypeSpecKind, ptrs: usize, name: &str| ast::Field {
+            attrs: vec![Attr {
+                name: dir.to_string(),
+                args: Vec::new(),
+                span,
+            }],
+            ty: ast::TypeSpec { kind: ty, span },
+            decl: ast::Declarator {
+                ptrs,
+                name: name.to_string(),
+                dims: Vec::new(),
+                span,
+            },
+        };
+        let mut op = op.clone();
+        let mut params = vec![
+            param("in", TypeSpecKind::Base(BaseType::HandleT), 0, "binding"),
+            param("in", TypeSpecKind::Named("ORPCTHIS".into()), 1, "ORPCthis"),
+            param("out", TypeSpecKind::Named("ORPCTHAT".into()), 1, "ORPCthat"),
+        ];
+        params.append(&mut op.params);
+        op.params = params;
+        op
+    }
+
     fn interface(
         &mut self,
         itf: &ast::Interface,
         acf: Option<&ast::AcfInterface>,
+        all: &[&ast::Interface],
     ) -> CResult<Interface> {
-        if let Some(b) = &itf.base {
-            let _ = b;
+        let object = ast::has_attr(&itf.attrs, "object");
+        if itf.base.is_some() && !object {
             return self.err(
                 itf.span,
-                "interface inheritance is only for COM interfaces and is not supported",
+                "interface inheritance is only for COM `[object]` interfaces",
             );
         }
+        let inherited = if object {
+            let inherited = self.com_base(itf, all)?;
+            for t in ["ORPCTHIS", "ORPCTHAT"] {
+                if !self.typedefs.contains_key(t) {
+                    return self.err(
+                        itf.span,
+                        format!(
+                            "COM `[object]` interface `{}` needs MS-DCOM's ORPCTHIS and ORPCTHAT, which every DCOM call carries first: import \"ms-dcom.idl\" (MS-DCOM's full IDL)",
+                            itf.name
+                        ),
+                    );
+                }
+            }
+            inherited
+        } else {
+            Vec::new()
+        };
         if let Some(a) = find_attr(&itf.attrs, "local") {
             return self.err(
                 a.span,
@@ -1402,6 +1528,7 @@ impl<'a> Checker<'a> {
                 "endpoint",
                 "lcid",
                 "nonextensible",
+                "object",
             ]],
             "an interface",
         )?;
@@ -1491,12 +1618,18 @@ impl<'a> Checker<'a> {
             }
         }
         let mut ops = Vec::new();
-        for item in &itf.items {
-            if let ast::Item::Operation(op) = item {
-                let opnum = u16::try_from(ops.len()).map_err(|_| {
-                    Box::new(self.sources.diagnostic(op.span, "too many operations"))
-                })?;
-                ops.push(self.operation(op, opnum, pointer_default)?);
+        let own = itf.items.iter().filter_map(|i| match i {
+            ast::Item::Operation(op) => Some((op, pointer_default)),
+            _ => None,
+        });
+        let first = if object { IUNKNOWN_METHODS } else { 0 };
+        for (op, pd) in inherited.into_iter().chain(own) {
+            let opnum = u16::try_from(first + ops.len())
+                .map_err(|_| Box::new(self.sources.diagnostic(op.span, "too many operations")))?;
+            if object {
+                ops.push(self.operation(&Self::orpc_operation(op), opnum, pd)?);
+            } else {
+                ops.push(self.operation(op, opnum, pd)?);
             }
         }
         if let Some(acf) = acf {
@@ -1556,6 +1689,29 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        if object {
+            for op in &ops {
+                if op.is_async {
+                    return self.err(
+                        itf.span,
+                        format!(
+                            "`[async]` operation `{}` in COM interface `{}` is not supported",
+                            op.name, itf.name
+                        ),
+                    );
+                }
+                let ctx = |t: &Ty| matches!(t, Ty::ContextHandle);
+                if op.params.iter().any(|p| ctx(&p.ty)) || op.ret.as_ref().is_some_and(ctx) {
+                    return self.err(
+                        itf.span,
+                        format!(
+                            "context handles in COM interface `{}` (operation `{}`) are not supported",
+                            itf.name, op.name
+                        ),
+                    );
+                }
+            }
+        }
         Ok(Interface {
             name: itf.name.clone(),
             uuid,
@@ -1565,6 +1721,7 @@ impl<'a> Checker<'a> {
             endpoints,
             binding,
             ops,
+            object,
         })
     }
 

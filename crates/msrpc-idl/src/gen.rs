@@ -1220,6 +1220,9 @@ impl Gen<'_> {
             }
         );
         self.interface_consts(itf, out);
+        if itf.object {
+            orpcthis_helper(&self.rt, out);
+        }
         for op in &itf.ops {
             self.op_structs(op, out);
         }
@@ -1741,4 +1744,20 @@ fn cexpr(e: &CExpr, value: &dyn Fn(usize, bool) -> Option<String>) -> Option<Str
             )
         }
     })
+}
+
+/// `orpcthis()` in a COM interface's module: the implicit first argument of a call as a client
+/// sends it (MS-DCOM 2.2.13.3, 3.2.4.2): COM version 5.7, flags 0, reserved 0, a fresh causality
+/// id, no extensions.
+fn orpcthis_helper(rt: &str, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "/// The `ORPCthis` a client sends with a call (MS-DCOM 2.2.13.3): COM version 5.7, flags 0,\n\
+         /// reserved 0, a fresh causality id (CID, a random UUID), no ORPC extensions. MS-DCOM 3.2.4.2:\n\
+         /// set `version` to the one negotiated at activation or OXID resolution, and a call made while\n\
+         /// serving another passes that call's `cid` on.\n\
+         pub fn orpcthis() -> ORPCTHIS {{ ORPCTHIS {{ \
+         version: COMVERSION {{ MajorVersion: 5, MinorVersion: 7 }}, flags: 0, reserved1: 0, \
+         cid: {rt}::Uuid::new_v4(), extensions: ::core::default::Default::default() }} }}"
+    );
 }

@@ -13,8 +13,8 @@
 //!    formatted with prettyplease.
 //!
 //! Errors are [`Diagnostics`]: `file:line:col: error: message`, the source line and a caret.
-//! Unsupported constructs (`[callback]`, COM `[object]` interfaces, `[transmit_as]`…)
-//! are errors, never silently wrong code.
+//! Unsupported constructs (`[callback]`, `[transmit_as]`…) are errors, never silently wrong
+//! code.
 //!
 //! # From build.rs
 //!
@@ -56,6 +56,7 @@
 //! | `dispatch_op<Req: ndr::Stub, Resp: ndr::Stub>((stub, syntax, rep, limits), manager: impl FnOnce(Req) -> Result<Resp, Win32Status>) -> Result<Vec<u8>, DispatchError>` and `dispatch_op_future` (the same with an `async` manager) | each arm of `dispatch`: decode under the limits, run the manager, encode the reply |
 //! | `Interface`, `IncomingCall` (`info().opnum`), `AsyncCall<R>`, `RunOn` (`Pool`, `ConnectionTask`), `refuse(call, Win32Status) -> Dispatch`, `serve_blocking(call, run: RunOn, f)`, `serve_future(call, f)` (their `f` gets opnum, stub, syntax, rep and the `ndr::DecodeLimits` to decode under), `serve_async::<Req, Resp>(call, manager)` | the server adapter `Service` and `Server::accept` |
 //! | `serve_blocking_call(call, run, f)` (as `serve_blocking`, `f` also gets `&IncomingCall`), `serve_future_call` (`f` gets `&'c IncomingCall` and the stub, returns `Pin<Box<dyn Future + Send + 'c>>`) | `Service` of an interface whose managers take the call (context handles, `handle_t`) |
+//! | `ClientCall::call_object(interface, opnum, object: Uuid, encode)` and `call_object_blocking` | the client of a COM `[object]` interface (the IPID as the call's object UUID) |
 //! | `ClientCall`, `Reply { stub, syntax, drep }`, `decode_reply<T: ndr::Stub>(&Reply) -> ndr::Result<T>`, `AsyncState<R>` | the client layer `Client` |
 //! | `ClientContext<B>` (`handle`, `check_in`, `route`, `returned`), `ContextCall` (`type Association`, `association()`), `ContextRefused` | the client layer's context-handle operations (see [context handles](#context-handles)) |
 //!
@@ -165,8 +166,11 @@
 //! - Files: `import` (files named `ms-dtyp.idl`, `wtypes.idl`, `unknwn.idl`… are satisfied by the
 //!   built-in MS-DTYP prelude; others are searched beside the importing file and in the include
 //!   directories), `cpp_quote` and `midl_pragma` (ignored), and a small C preprocessor:
-//!   `#include "file"` (inlined; an unfound `.h` such as `<windows.h>` is skipped), object-like
-//!   `#define`/`#undef`, `#if`/`#elif` over integer expressions with `defined(NAME)`,
+//!   `#include "file"` (inlined; an unfound `.h` such as `<windows.h>` is skipped), object-like and
+//!   function-like `#define` (`#define MASK(E) ...`, expanded as C does: arguments split at
+//!   top-level commas and macro-expanded, the result rescanned, no macro expanded inside its own
+//!   expansion; no `#`/`##` operators, no variadic macros) and `#undef`, `#if`/`#elif` over
+//!   integer expressions with `defined(NAME)`,
 //!   `#ifdef`/`#ifndef`/`#else`/`#endif`, and `#pragma` (ignored).
 //! - Interfaces: `uuid`, `version`, `pointer_default`, `endpoint`, `ms_union`, `helpstring` and
 //!   other documentation attributes (a trailing comma in an attribute list is accepted, as MIDL
@@ -196,6 +200,16 @@
 //!   pointer levels and on pointer typedefs), `[string]`, `[range]`, `[ref]`/`[unique]`/`[ptr]`,
 //!   `[context_handle]`, `[handle]` typedefs (marshalled as their type, as MIDL does),
 //!   `[in]`, `[out]`, `[retval]`, `[idempotent]`/`[maybe]`/`[broadcast]` (recorded).
+//! - COM (DCOM) `[object]` interfaces deriving from IUnknown (declared, as MS-DCOM's
+//!   `ms-dcom.idl` does, or not) or from another `[object]` interface: opnums start at 3 after
+//!   IUnknown's methods and continue from the base's, a derived interface's module includes its
+//!   bases' operations, requests carry `ORPCthis: ORPCTHIS` first and responses `ORPCthat:
+//!   ORPCTHAT` first (MS-DCOM's types: import `ms-dcom.idl`), every manager takes the call (the
+//!   IPID is `call.info().object`), and the client's methods take the IPID (`op(&self, ipid,
+//!   req)`, through `ClientCall::call_object`); `orpcthis()` makes a client's ORPCTHIS. No module
+//!   for IUnknown itself; an imported interface gives types only (as MIDL generates no stubs for
+//!   one). DCOM activation and OXID resolution are not in scope: the IPID and a binding to the
+//!   object exporter come from elsewhere.
 //! - ACF: `[explicit_handle]`, `[implicit_handle(handle_t name)]`, `[auto_handle]` on the
 //!   interface (recorded as `BINDING`), `[async]`, `[comm_status]`, `[fault_status]` on
 //!   operations and parameters; `include` and `typedef` lines are accepted.
@@ -213,10 +227,12 @@
 //!
 //! # Not supported (each is an error naming the construct)
 //!
-//! Streamed pipes (pipes are buffered), `[callback]`, `[local]`, `[call_as]`, COM (`[object]` interfaces, `library`,
-//! `coclass`, `dispinterface`, `importlib`, `[iid_is]`, interface inheritance), `[transmit_as]`,
+//! Streamed pipes (pipes are buffered), `[callback]`, `[local]`, `[call_as]`, COM type libraries and
+//! automation (`library`, `coclass`, `dispinterface`, `importlib`, `[dual]`, `[oleautomation]`),
+//! `[iid_is]`, interface inheritance outside COM `[object]` interfaces, `[transmit_as]`,
 //! `[wire_marshal]`, `[user_marshal]`, `[represent_as]`, `[encode]`/`[decode]` serialization,
-//! function pointers, bit fields, varargs, function-like macros, member access in
+//! function pointers, bit fields, varargs, the `#` and `##` macro operators and variadic macros,
+//! member access in
 //! conformance expressions. Not yet handled: union arms or parameters that are themselves
 //! conformant in ways beyond the above, parameters that exist only in the ACF.
 

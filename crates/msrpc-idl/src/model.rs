@@ -214,6 +214,11 @@ pub(crate) struct Interface {
     pub(crate) endpoints: Vec<String>,
     pub(crate) binding: Binding,
     pub(crate) ops: Vec<Operation>,
+    /// A COM (DCOM) `[object]` interface: its operations' opnums follow its base interfaces'
+    /// (IUnknown's three first), inherited operations included, and each takes the implicit
+    /// `ORPCthis` first and returns `ORPCthat` first (MS-DCOM 2.2.13, 3.2.4.2). The object's IPID
+    /// is the request's object UUID.
+    pub(crate) object: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -214,12 +214,6 @@ impl<'a> Parser<'a> {
         name: String,
         start: Span,
     ) -> PResult<Interface> {
-        if let Some(a) = find_attr(&attrs, "object") {
-            return self.err(
-                a.span,
-                "COM `[object]` interfaces are not supported; only DCE RPC interfaces are",
-            );
-        }
         if let Some(a) = find_attr(&attrs, "dual").or(find_attr(&attrs, "oleautomation")) {
             return self.err(a.span, "COM automation interfaces are not supported");
         }
@@ -344,11 +338,16 @@ impl<'a> Parser<'a> {
             })));
         }
         // A type declaration or an operation.
+        let ty_start = self.pos;
         let ty = self.type_spec()?;
         if self.is_punct(";") {
             self.bump();
             return Ok(Some(Item::TypeDecl(ty, attrs)));
         }
+        // `int const NAME = 1;` (C's other order for a constant; MS-DHCPM writes it so).
+        let const_after = self.toks[ty_start..self.pos]
+            .iter()
+            .any(|t| t.tok == Tok::Ident("const".into()));
         let mut ret_ptrs = 0;
         loop {
             self.skip_qualifiers();
@@ -359,6 +358,17 @@ impl<'a> Parser<'a> {
         }
         self.skip_qualifiers();
         let (name, name_span) = self.expect_ident("an operation name")?;
+        if const_after && ret_ptrs == 0 && self.eat_punct("=") {
+            let value = self.expr()?;
+            let end = self.expect_punct(";")?;
+            return Ok(Some(Item::Const(Const {
+                ty,
+                ptrs: 0,
+                name,
+                value,
+                span: start.to(end),
+            })));
+        }
         if !self.is_punct("(") {
             return self.err(
                 self.span(),

@@ -8,6 +8,8 @@
 //! impl<C: <rt>::ClientCall> Client<C> {
 //!     pub async fn op(&self, req: OpRequest) -> Result<OpResponse, C::Error>;
 //!     pub fn op_blocking(&self, req: OpRequest) -> Result<OpResponse, C::Error>;
+//!     // a COM [object] interface's operations take the IPID first:
+//!     // pub async fn op(&self, ipid: <rt>::Uuid, req: OpRequest) -> Result<OpResponse, C::Error>;
 //!     // [async] operations only: the AsyncState form, awaited or from a plain thread
 //!     pub async fn op_start(&self, state: &<rt>::AsyncState<OpResponse>, req: OpRequest)
 //!         -> Result<(), C::Error>;
@@ -43,6 +45,11 @@
 //!         -> impl Future<Output = Result<Reply, Self::Error>> + Send
 //!         where E: FnOnce(ndr::Syntax, ndr::DataRep) -> ndr::Result<Vec<u8>> + Send + 'static;
 //!     fn call_blocking<E>(&self, interface, opnum, encode: E) -> Result<Reply, Self::Error>;
+//!     // COM [object] interfaces: `object` (the IPID) is this call's object UUID.
+//!     fn call_object<E>(&self, interface, opnum, object: Uuid, encode: E)
+//!         -> impl Future<Output = Result<Reply, Self::Error>> + Send;
+//!     fn call_object_blocking<E>(&self, interface, opnum, object: Uuid, encode: E)
+//!         -> Result<Reply, Self::Error>;
 //!     fn start<R, E, D>(&self, state: &AsyncState<R>, interface, opnum, encode: E, decode: D)
 //!         -> impl Future<Output = Result<(), Self::Error>> + Send
 //!         where D: FnOnce(Reply) -> ndr::Result<R> + Send + 'static;
@@ -77,6 +84,11 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
          impl<C: {rt}::ClientCall> Client<C> {{"
     );
     let mut structs = String::new();
+    if itf.object {
+        object_methods(g, itf, out);
+        out.push_str("}\n");
+        return;
+    }
     for op in &itf.ops {
         if let Some(form) = ContextForm::of(op) {
             context_methods(g, op, &form, out, &mut structs);
@@ -104,6 +116,33 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
     }
     out.push_str("}\n");
     out.push_str(&structs);
+}
+
+/// A COM interface's methods: each takes the IPID of the object (interface pointer) it calls,
+/// sent as the request's object UUID, and the request, whose `ORPCthis` comes first
+/// (`orpcthis()` makes one); the response's `ORPCthat` comes back first. The binding must reach
+/// the object exporter that holds the IPID: DCOM activation and OXID resolution, which give
+/// both, are not this layer's (nor msrpc's) business.
+fn object_methods(g: &Gen<'_>, itf: &Interface, out: &mut String) {
+    let rt = &g.rt;
+    for op in &itf.ops {
+        let s = upper_camel(&op.name);
+        let m = snake(&op.name);
+        let f = m.trim_start_matches("r#");
+        let opnum = op.opnum;
+        let name = &op.name;
+        let _ = writeln!(
+            out,
+            "/// Calls `{name}` (opnum {opnum}) on the object `ipid` and awaits the reply. Dropping the future cancels the call.\n\
+             pub async fn {m}(&self, ipid: {rt}::Uuid, req: {s}Request) -> ::core::result::Result<{s}Response, C::Error> {{ \
+             let reply = self.0.call_object(&INTERFACE, {opnum}, ipid, move |syntax, rep| req.encode(syntax, rep)).await?; \
+             Ok({rt}::decode_reply(&reply)?) }}\n\
+             /// Calls `{name}` (opnum {opnum}) on the object `ipid` from synchronous code: blocks the thread until the reply.\n\
+             pub fn {f}_blocking(&self, ipid: {rt}::Uuid, req: {s}Request) -> ::core::result::Result<{s}Response, C::Error> {{ \
+             let reply = self.0.call_object_blocking(&INTERFACE, {opnum}, ipid, move |syntax, rep| req.encode(syntax, rep))?; \
+             Ok({rt}::decode_reply(&reply)?) }}"
+        );
+    }
 }
 
 fn async_start(g: &Gen<'_>, op: &Operation, out: &mut String) {

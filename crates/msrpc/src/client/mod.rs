@@ -446,6 +446,53 @@ impl Binding {
             .block_on(self.call_from(iface, name, opnum, encode, Some(caller)))
     }
 
+    /// [`Binding::call`] with `object` as this call's object UUID (the request's
+    /// `PFC_OBJECT_UUID`, MS-RPCE 2.2.2.6) in place of the binding's ([`Binding::set_object`]),
+    /// for this call only: a DCOM call names the object it calls by its IPID so (MS-DCOM
+    /// 1.3.6, 3.2.4.2). Clones of the binding calling other objects at the same time are not
+    /// affected.
+    pub async fn call_with_object(
+        &self,
+        iface: SyntaxId,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
+    ) -> Result<Reply> {
+        self.call_from_object(iface, None, opnum, Some(object), encode, None)
+            .await
+    }
+
+    /// [`Binding::call_with_object`] from synchronous code (see [`Binding::call_blocking`]).
+    pub fn call_with_object_blocking(
+        &self,
+        iface: SyntaxId,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+    ) -> Result<Reply> {
+        self.call_object_blocking_named(iface, None, opnum, object, encode)
+    }
+
+    /// [`Binding::call_with_object_blocking`], with the interface's name for the call's span.
+    pub(crate) fn call_object_blocking_named(
+        &self,
+        iface: SyntaxId,
+        name: Option<&'static str>,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>> + Send + 'static,
+    ) -> Result<Reply> {
+        let caller = std::thread::current().id();
+        self.inner.rt.block_on(self.call_from_object(
+            iface,
+            name,
+            opnum,
+            Some(object),
+            encode,
+            Some(caller),
+        ))
+    }
+
     /// Every form of the call: `name` is the interface's name for the call's span (generated
     /// stubs know it), `caller` the thread blocked on it, if any.
     pub(crate) async fn call_from(
@@ -456,18 +503,25 @@ impl Binding {
         encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
         caller: Option<ThreadId>,
     ) -> Result<Reply> {
+        self.call_from_object(iface, name, opnum, self.object(), encode, caller)
+            .await
+    }
+
+    /// [`Binding::call_from`] with the object UUID given (`None`: no object UUID).
+    pub(crate) async fn call_from_object(
+        &self,
+        iface: SyntaxId,
+        name: Option<&'static str>,
+        opnum: u16,
+        object: Option<uuid::Uuid>,
+        encode: impl FnOnce(Syntax, DataRep) -> msrpc_ndr::Result<Vec<u8>>,
+        caller: Option<ThreadId>,
+    ) -> Result<Reply> {
         let (conn, stub) = self.prepare(iface, encode, caller).await?;
         let opts = &self.inner.options;
-        conn::PendingCall::start(
-            conn,
-            (iface, name),
-            opnum,
-            self.object(),
-            stub,
-            opts.call_timeout,
-        )?
-        .wait()
-        .await
+        conn::PendingCall::start(conn, (iface, name), opnum, object, stub, opts.call_timeout)?
+            .wait()
+            .await
     }
 
     /// Starts an asynchronous call on `state` (the page's `AsyncFunc(&Async, hBinding, ...)`) and

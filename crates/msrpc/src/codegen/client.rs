@@ -30,6 +30,29 @@ pub trait ClientCall {
     where
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static;
 
+    /// [`ClientCall::call`] with `object` as the request's object UUID for this call (a DCOM
+    /// call's IPID; generated clients of COM `[object]` interfaces call this).
+    fn call_object<E>(
+        &self,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: E,
+    ) -> impl Future<Output = Result<Reply, Self::Error>> + Send
+    where
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static;
+
+    /// [`ClientCall::call_object`] from synchronous code, blocking the thread until the reply.
+    fn call_object_blocking<E>(
+        &self,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: E,
+    ) -> Result<Reply, Self::Error>
+    where
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static;
+
     /// Starts an asynchronous call on `state` (the page's form) from async code, resolving once
     /// the request is on its way; `decode` runs when `state.complete()` takes the reply, and its
     /// value is what that returns.
@@ -98,6 +121,47 @@ impl ClientCall for Binding {
             interface.syntax_id(),
             Some(interface.name),
             opnum,
+            encode,
+        )
+    }
+
+    fn call_object<E>(
+        &self,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: E,
+    ) -> impl Future<Output = Result<Reply, Error>> + Send
+    where
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
+    {
+        Binding::call_from_object(
+            self,
+            interface.syntax_id(),
+            Some(interface.name),
+            opnum,
+            Some(object),
+            encode,
+            None,
+        )
+    }
+
+    fn call_object_blocking<E>(
+        &self,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: E,
+    ) -> Result<Reply, Error>
+    where
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
+    {
+        Binding::call_object_blocking_named(
+            self,
+            interface.syntax_id(),
+            Some(interface.name),
+            opnum,
+            object,
             encode,
         )
     }
@@ -176,6 +240,32 @@ impl<T: ClientCall + Sync + ?Sized> ClientCall for &T {
         E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
     {
         (**self).call_blocking(interface, opnum, encode)
+    }
+
+    fn call_object<E>(
+        &self,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: E,
+    ) -> impl Future<Output = Result<Reply, T::Error>> + Send
+    where
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
+    {
+        (**self).call_object(interface, opnum, object, encode)
+    }
+
+    fn call_object_blocking<E>(
+        &self,
+        interface: &'static InterfaceDescriptor,
+        opnum: u16,
+        object: uuid::Uuid,
+        encode: E,
+    ) -> Result<Reply, T::Error>
+    where
+        E: FnOnce(Syntax, DataRep) -> ndr::Result<Vec<u8>> + Send + 'static,
+    {
+        (**self).call_object_blocking(interface, opnum, object, encode)
     }
 
     fn start<R, E, D>(
