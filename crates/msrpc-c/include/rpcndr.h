@@ -113,6 +113,7 @@ struct _MSRPC_TYPEDESC {
     unsigned int disc_offset; /* encapsulated union: offsetof the discriminant */
     unsigned int arm_offset;  /* encapsulated union: offsetof the union member */
     const char *name;
+    void (__RPC_USER *rundown)(void *); /* MSRPC_D_CONTEXT in STEM_s.c: TYPE_rundown, else NULL */
 };
 
 typedef struct _MSRPC_PARAM {

@@ -351,7 +351,7 @@ impl Op {
                 if p.ty.kind == T_DESC {
                     // SAFETY: `at` is the C object the descriptor describes; args the stub's.
                     let v = unsafe {
-                        crate::rich::read_top(p.root, at, args, crate::rich::Side::Client, &[])
+                        crate::rich::read_top(p.root, at, args, crate::rich::Side::Client, None)
                     }?;
                     vals.push(Val::Rich(p.root, v));
                     continue;

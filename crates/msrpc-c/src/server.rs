@@ -185,7 +185,7 @@ struct Frame {
     /// Constructed-type storage (descriptor root, object), from `MIDL_user_allocate`: freed
     /// with its pointees when the frame goes (rich.rs).
     rich: Vec<(u32, *mut u8)>,
-    /// Context handles that came in (address of their C object, UUID), for closing.
+    /// Context handles that came in (address of their C object, UUID; 0 for a null one).
     ctx_in: Vec<(usize, u128)>,
 }
 
@@ -343,8 +343,27 @@ impl Frame {
         }
     }
 
+    /// Puts the manager's `void *` of each context handle that came in into its C object: the
+    /// handle is looked up in the client's association group, so a handle of another association
+    /// (or a closed, unknown one) faults the call with `nca_s_fault_context_mismatch`.
+    fn resolve_ctx_in(&mut self, call: &IncomingCall) -> Result<(), msrpc::FaultStatus> {
+        for (at, id) in &self.ctx_in {
+            if *id == 0 {
+                continue;
+            }
+            let ctx = call.context::<CCtx>(&wire_ctx(*id))?;
+            let p = ctx.lock().unwrap_or_else(|p| p.into_inner()).ptr;
+            // SAFETY: `at` is the address of a context handle's C object (a `void *`) in this
+            // frame's own storage, recorded by the writer that filled it.
+            unsafe { (*at as *mut usize).write_unaligned(p) };
+        }
+        Ok(())
+    }
+
     /// The `[out]` values and the return value, read back after the manager ran.
-    fn outs(&self) -> Result<Vec<Val>, i32> {
+    fn outs(&self, call: &IncomingCall) -> Result<Vec<Val>, i32> {
+        let ctx_out = |at: usize, p: usize, rundown| ctx_out(call, &self.ctx_in, at, p, rundown);
+        let ctx_out: crate::rich::CtxOut<'_> = &ctx_out;
         let mut v = Vec::new();
         for (p, at) in &self.outs {
             if let Some(root) = p.rich_root() {
@@ -355,7 +374,7 @@ impl Frame {
                         *at,
                         self.args.as_ptr(),
                         crate::rich::Side::Server,
-                        &self.ctx_in,
+                        Some(ctx_out),
                     )
                 }?;
                 v.push(Val::Rich(root, r));
@@ -375,7 +394,7 @@ impl Frame {
                     self.ret_rich,
                     self.args.as_ptr(),
                     crate::rich::Side::Server,
-                    &self.ctx_in,
+                    Some(ctx_out),
                 )
             }?;
             v.push(Val::Rich(root, r));
@@ -387,9 +406,70 @@ impl Frame {
     }
 }
 
+/// A C manager's context handle, kept in the client's association group (msrpc's context
+/// handles): the manager's `void *` and the type's rundown routine.
+#[derive(Debug)]
+struct CCtx {
+    ptr: usize,
+    rundown: Option<crate::rich::RundownFn>,
+}
+
+fn wire_ctx(id: u128) -> msrpc_ndr::ContextHandle {
+    msrpc_ndr::ContextHandle {
+        attributes: 0,
+        uuid: uuid::Uuid::from_u128(id),
+    }
+}
+
+/// A context handle going out of a C manager (`p` at the C object `at`): an `[in, out]` handle
+/// that came in keeps its UUID (with the manager's new pointer) or, set to NULL, is closed
+/// without its rundown; any other non-NULL pointer becomes a new handle in the client's
+/// association group, run down with `rundown` if the group ends with it open.
+fn ctx_out(
+    call: &IncomingCall,
+    ctx_in: &[(usize, u128)],
+    at: usize,
+    p: usize,
+    rundown: Option<crate::rich::RundownFn>,
+) -> Result<msrpc_ndr::ContextHandle, i32> {
+    let came = ctx_in
+        .iter()
+        .find(|(a, id)| *a == at && *id != 0)
+        .map(|(_, id)| *id);
+    match (came, p) {
+        (Some(id), 0) => {
+            // Closed by the manager: not run down. (Already gone if another call closed it.)
+            let _ = call.close_context::<CCtx>(&wire_ctx(id));
+            Ok(msrpc_ndr::ContextHandle::NULL)
+        }
+        (Some(id), p) => {
+            let h = wire_ctx(id);
+            let ctx = call
+                .context::<CCtx>(&h)
+                .map_err(|_| crate::rich::RPC_X_SS_CONTEXT_MISMATCH)?;
+            ctx.lock().unwrap_or_else(|p| p.into_inner()).ptr = p;
+            Ok(h)
+        }
+        (None, 0) => Ok(msrpc_ndr::ContextHandle::NULL),
+        (None, p) => call
+            .new_context(CCtx { ptr: p, rundown }, run_down)
+            .map_err(|_| crate::rich::RPC_X_SS_CONTEXT_MISMATCH),
+    }
+}
+
+/// The association group ended with the handle open: the type's rundown routine gets the
+/// manager's pointer (behind a barrier: a rundown that raises cannot jump into Rust frames).
+fn run_down(c: CCtx) {
+    if let Some(f) = c.rundown {
+        // SAFETY: the rundown routine the server stub's tables name, called once with the
+        // pointer its manager returned, as rpcrt4 does.
+        with_barrier(|| unsafe { f(c.ptr as *mut c_void) });
+    }
+}
+
 /// Encodes the reply of a call whose manager has run.
 fn answer(call: IncomingCall, frame: &Frame, syntax: Syntax) {
-    let vals = match frame.outs() {
+    let vals = match frame.outs(&call) {
         Ok(v) => v,
         Err(s) => return call.fault(Win32Status(s as u32)),
     };
@@ -493,6 +573,9 @@ impl Interface for CInterface {
             Ok(f) => f,
             Err(s) => return call.answer_fault(Win32Status(s as u32)),
         };
+        if let Err(f) = frame.resolve_ctx_in(&call) {
+            return call.answer_fault(f);
+        }
         let thunk = proc.thunk;
         let sec = self.security.clone();
         let client = call.client().cloned();

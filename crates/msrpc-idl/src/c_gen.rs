@@ -103,6 +103,12 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
         sv,
         "#include <stddef.h>\n#include <string.h>\n#include \"{stem}.h\"\n"
     );
+    if !m.context_handles.is_empty() {
+        // Context handle rundown routines: the server's (the program provides them, as with
+        // MIDL), none on the client.
+        cl.push_str("#define MSRPC_CTX_RUNDOWN(f) NULL\n");
+        sv.push_str("#define MSRPC_CTX_RUNDOWN(f) (f)\n");
+    }
 
     header_types(m, &mut h)
         .map_err(|e| format!("msrpc idl --lang c: {e} is not supported by the C stubs yet"))?;
@@ -499,9 +505,10 @@ fn c_op(
                 string_row(*wide, true, &c_type)
             }
             ty if as_prim(m, ty).is_none() || (!p.by_ref && ptrs != 0) => {
-                let d = descs
-                    .desc(ty, &ExprCtx::Params(&pctx), 0)
-                    .map_err(|e| unsupported(&format!("{e} in parameter `{}`", p.name)))?;
+                descs.ctx_type = m.context_handles.iter().find(|n| **n == base).cloned();
+                let d = descs.desc(ty, &ExprCtx::Params(&pctx), 0);
+                descs.ctx_type = None;
+                let d = d.map_err(|e| unsupported(&format!("{e} in parameter `{}`", p.name)))?;
                 // An array parameter (`long a[]`) is a pointer to its elements in C.
                 if p.by_ref || (ptrs > 0 && is_conformant_top(ty)) || matches!(ty, Ty::Array(_)) {
                     flags.push("MSRPC_P_BYREF");
@@ -668,6 +675,8 @@ fn c_member(m: &Model, ty: &Ty, name: &str) -> Result<String, String> {
 fn header_types(m: &Model, out: &mut String) -> Result<(), String> {
     for name in &m.context_handles {
         let _ = writeln!(out, "typedef void *{name};");
+        // The rundown routine a server program provides (MIDL's declaration).
+        let _ = writeln!(out, "void __RPC_USER {name}_rundown({name});");
     }
     // The main file's types and the imported ones (the prelude's come from windows.h/rpc.h).
     let main: Vec<TypeId> = (0..m.types.len())
@@ -826,6 +835,9 @@ struct Descs<'m> {
     named: std::collections::HashMap<TypeId, String>,
     arms_done: std::collections::HashSet<TypeId>,
     n: usize,
+    /// The `[context_handle]` typedef a parameter is spelled with (`PCTX`), while its
+    /// descriptor is written: its rundown routine goes into the server's table.
+    ctx_type: Option<String>,
 }
 
 impl<'m> Descs<'m> {
@@ -839,6 +851,7 @@ impl<'m> Descs<'m> {
             named: Default::default(),
             arms_done: Default::default(),
             n: 0,
+            ctx_type: None,
         }
     }
 
@@ -973,7 +986,15 @@ impl<'m> Descs<'m> {
             }
             Ty::ContextHandle => {
                 let name = self.fresh();
-                self.emit(&name, ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *)");
+                // `typedef [context_handle] void *PCTX;`: the server stub's tables name the
+                // program's `PCTX_rundown` (MIDL's name), the client's NULL.
+                let init = match &self.ctx_type {
+                    Some(t) => format!(
+                        ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *), .rundown = MSRPC_CTX_RUNDOWN({t}_rundown)"
+                    ),
+                    None => ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *)".to_string(),
+                };
+                self.emit(&name, &init);
                 format!("&{name}")
             }
             Ty::String {
