@@ -35,6 +35,10 @@ void __RPC_USER MIDL_user_free(void *ptr);
 #define MSRPC_P_RETURN 0x4u
 /* The parameter is a top-level pointer in C ([ref] or [unique]) whose pointee is the type. */
 #define MSRPC_P_BYREF 0x8u
+/* ACF [comm_status] / [fault_status] on this error_status_t ([out] parameter or return value):
+ * a communication failure / a fault from the server is stored here instead of raised. */
+#define MSRPC_P_COMM_STATUS 0x10u
+#define MSRPC_P_FAULT_STATUS 0x20u
 
 /* MSRPC_TYPE.kind */
 #define MSRPC_T_HANDLE 1u   /* handle_t: not on the wire; the call's binding */

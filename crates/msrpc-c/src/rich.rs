@@ -323,11 +323,43 @@ pub(crate) enum Side {
 
 // ---- context handles -------------------------------------------------------------------------
 
-/// A client context handle: the `void *` the program holds points at one of these.
+/// A client context handle: the `void *` the program holds points at one of these. It keeps the
+/// binding it was returned on (as rpcrt4's client context does), for the operations that bind
+/// through the handle.
 #[repr(C)]
 #[derive(Debug)]
 struct ClientCtx {
     wire: ContextHandle,
+    binding: Option<msrpc::Binding>,
+}
+
+const RPC_X_SS_IN_NULL_CONTEXT: i32 = 1775;
+
+/// The binding a client context handle of node `n` at `at` was returned on: `None` when node `n`
+/// is not a context handle; `RPC_X_SS_IN_NULL_CONTEXT` for a null one, `RPC_X_SS_CONTEXT_MISMATCH`
+/// for a pointer that is not one of the library's records.
+///
+/// # Safety
+/// `at` points to the C object (a `void *`) of a parameter of node `n`'s type.
+pub(crate) unsafe fn client_ctx_binding(
+    n: u32,
+    at: *const u8,
+) -> Option<Result<msrpc::Binding, i32>> {
+    if !matches!(nodes().get(n as usize), Some(Node::Ctx { .. })) {
+        return None;
+    }
+    // SAFETY: the caller's `void *` object.
+    let p = unsafe { at.cast::<*mut ClientCtx>().read_unaligned() };
+    if p.is_null() {
+        return Some(Err(RPC_X_SS_IN_NULL_CONTEXT));
+    }
+    let ctxs = client_ctxs();
+    if !ctxs.contains(&(p as usize)) {
+        return Some(Err(RPC_X_SS_CONTEXT_MISMATCH));
+    }
+    // SAFETY: p is one of the library's live records (in the set, checked under its lock).
+    let b = unsafe { (*p).binding.clone() };
+    Some(b.ok_or(RPC_X_SS_CONTEXT_MISMATCH))
 }
 
 fn client_ctxs() -> MutexGuard<'static, HashSet<usize>> {
@@ -748,6 +780,8 @@ pub(crate) struct Writer {
     /// Server: the context handles that came in (address of the C object, UUID; 0 for a null
     /// handle), for server.rs to resolve in the client's association group.
     pub(crate) ctx_in: Vec<(usize, u128)>,
+    /// Client: the call's binding, kept by the context handles the reply creates.
+    pub(crate) binding: Option<msrpc::Binding>,
 }
 
 impl Writer {
@@ -756,6 +790,7 @@ impl Writer {
             side,
             full: HashMap::new(),
             ctx_in: Vec::new(),
+            binding: None,
         }
     }
 
@@ -864,8 +899,14 @@ impl Writer {
                                 slot.write_unaligned(std::ptr::null_mut());
                             } else if ours {
                                 (*old).wire = *h;
+                                if self.binding.is_some() {
+                                    (*old).binding = self.binding.clone();
+                                }
                             } else {
-                                let b = Box::into_raw(Box::new(ClientCtx { wire: *h }));
+                                let b = Box::into_raw(Box::new(ClientCtx {
+                                    wire: *h,
+                                    binding: self.binding.clone(),
+                                }));
                                 client_ctxs().insert(b as usize);
                                 slot.write_unaligned(b);
                             }

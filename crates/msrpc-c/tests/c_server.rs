@@ -213,3 +213,69 @@ fn scalars_outs_returns_and_strings_c_to_c() {
         assert!(r.stdout.contains(want), "{want}: {r:?}");
     }
 }
+
+/// A loopback port nobody listens on (bound, then released).
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn context_handle_binding_and_comm_fault_status_c_to_c() {
+    // tests/fixtures/status.idl + status.acf: an operation whose only binding is its context
+    // handle, [comm_status, fault_status] on an [out] error_status_t, [fault_status] on the
+    // return value, and the same fault raised where neither attribute is given.
+    let dir = scratch("status");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("status.idl"), Some(&fx.join("status.acf")), &dir);
+    let server = dir.join("status_server");
+    cc(
+        &dir,
+        &[fx.join("status_server.c"), dir.join("status_s.c")],
+        &server,
+        &[],
+    );
+    let client = dir.join("status_client");
+    cc(
+        &dir,
+        &[fx.join("status_client.c"), dir.join("status_c.c")],
+        &client,
+        &[],
+    );
+    let (child, port, out) = start(&server, &dir);
+    let dead = dead_port();
+    let r = run(
+        &client,
+        &[&port.to_string(), &dead.to_string()],
+        &[],
+        Duration::from_secs(60),
+    );
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for want in [
+        "Open: 0 handle",
+        // Over the handle's own binding (the program freed its binding handle already).
+        "Get: 1 v 31",
+        // RPC_X_SS_IN_NULL_CONTEXT: a null context handle cannot be the binding.
+        "Get with a null handle: exception 1775",
+        "Close: 2 null",
+        "Fail 0: 3 st 0",
+        // The fault lands in the [comm_status, fault_status] parameter, not raised.
+        "Fail 1234: st 1234",
+        "FailRet 5: 5",
+        "FailRet 0: 0",
+        // Without the attributes the same fault is raised.
+        "Plain 1234: exception 1234",
+        // RPC_S_SERVER_UNAVAILABLE lands in the [comm_status] parameter ...
+        "Fail on a dead server: st 1722",
+        // ... and is raised where only [fault_status] is given.
+        "FailRet on a dead server: exception 1722",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {r:?}");
+    }
+    // The handle the client closed was not run down.
+    let log = std::fs::read_to_string(out).unwrap();
+    assert!(!log.contains("rundown"), "{log}");
+}

@@ -412,7 +412,18 @@ fn c_op(
     };
     let mut params = Vec::new();
     let has_handle = op.params.iter().any(|p| matches!(p.ty, Ty::Handle));
-    if !has_handle {
+    // An `[in]` (or `[in, out]`) context handle is the call's binding when there is no
+    // `handle_t` (MIDL's rule): the engine uses the leftmost non-null one's association.
+    let ctx_binding = op.params.iter().any(|p| {
+        p.is_in
+            && match &p.ty {
+                Ty::ContextHandle => true,
+                Ty::Ptr(_, inner) => matches!(**inner, Ty::ContextHandle),
+                Ty::Def(id) => matches!(m.types[*id].kind, DefKind::Alias(Ty::ContextHandle)),
+                _ => false,
+            }
+    });
+    if !has_handle && !ctx_binding {
         match &itf.binding {
             Binding::Explicit => params.push(CParam {
                 decl: "handle_t IDL_handle".into(),
@@ -551,6 +562,51 @@ fn c_op(
             row: format!("{{ \"{name}\", {}, {ty_row}, {desc} }}", flags.join(" | ")),
         });
     }
+    if op.is_async && (op.comm_status.is_some() || op.fault_status.is_some()) {
+        return Err(unsupported("[comm_status]/[fault_status] on an [async] operation"));
+    }
+    // ACF [comm_status] / [fault_status]: an `[out] error_status_t *` parameter or an
+    // `error_status_t` return value (MIDL's rule).
+    for name in [&op.comm_status, &op.fault_status].into_iter().flatten() {
+        let ok = if name.is_empty() {
+            op.ret.as_ref().is_some_and(|t| as_prim(m, t) == Some(Prim::U32))
+        } else {
+            op.params.iter().any(|p| {
+                p.name == *name && p.is_out && p.by_ref && as_prim(m, &p.ty) == Some(Prim::U32)
+            })
+        };
+        if !ok {
+            return Err(format!(
+                "msrpc idl --lang c: {}::{}: [comm_status]/[fault_status] must name an [out] error_status_t parameter or an error_status_t return value{}",
+                itf.name,
+                op.name,
+                if name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (`{name}` is neither)")
+                }
+            ));
+        }
+    }
+    // Their table rows' flags.
+    let status_flags = |name: &str| {
+        let mut f = String::new();
+        if op.comm_status.as_deref() == Some(name) {
+            f.push_str(" | MSRPC_P_COMM_STATUS");
+        }
+        if op.fault_status.as_deref() == Some(name) {
+            f.push_str(" | MSRPC_P_FAULT_STATUS");
+        }
+        f
+    };
+    for c in params.iter_mut() {
+        let sf = status_flags(&c.name);
+        if !sf.is_empty() {
+            if let Some(pos) = c.row.find(", {") {
+                c.row.insert_str(pos, &sf);
+            }
+        }
+    }
     let ret = match &op.ret {
         None => None,
         Some(ty) => {
@@ -562,7 +618,8 @@ fn c_op(
                 Some(prim) => {
                     let (kind, signed, wire) = prim_shape(prim);
                     format!(
-                        "{{ \"return\", MSRPC_P_RETURN, {{ {kind}, {}, {wire}, sizeof({c}) }} }}",
+                        "{{ \"return\", MSRPC_P_RETURN{}, {{ {kind}, {}, {wire}, sizeof({c}) }} }}",
+                        status_flags(""),
                         if signed { "MSRPC_TF_SIGNED" } else { "0" }
                     )
                 }
@@ -580,9 +637,6 @@ fn c_op(
             Some((c, row))
         }
     };
-    if op.comm_status.is_some() || op.fault_status.is_some() {
-        return Err(unsupported("[comm_status]/[fault_status]"));
-    }
     Ok(COp {
         name: op.name.clone(),
         index,
