@@ -16,6 +16,19 @@ use msrpc::{Binding, Win32Status};
 
 use common::*;
 
+/// The Rust stubs of tests/fixtures/status.idl with status.acf (kept current by
+/// `the_status_rust_stubs_are_current`).
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    dead_code,
+    unreachable_pub,
+    missing_debug_implementations
+)]
+mod status_idl {
+    include!("fixtures/status_gen.rs");
+}
+
 fn build_server(name: &str) -> (PathBuf, PathBuf) {
     let (dir, exe) = build_with_sample(
         name,
@@ -278,4 +291,104 @@ fn context_handle_binding_and_comm_fault_status_c_to_c() {
     // The handle the client closed was not run down.
     let log = std::fs::read_to_string(out).unwrap();
     assert!(!log.contains("rundown"), "{log}");
+}
+
+#[test]
+fn the_status_rust_stubs_are_current() {
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    let code = msrpc_idl::Builder::new()
+        .generate(&fx.join("status.idl"), Some(&fx.join("status.acf")))
+        .unwrap();
+    let kept = std::fs::read_to_string(fx.join("status_gen.rs")).unwrap();
+    assert!(
+        code == kept,
+        "regenerate crates/msrpc-c/tests/fixtures/status_gen.rs from status.idl and status.acf"
+    );
+}
+
+#[test]
+fn comm_and_fault_status_in_the_rust_client_against_the_c_server() {
+    // The Rust form of [comm_status]/[fault_status]: Ok(StatusOutcome::Status(status)) for a
+    // covered failure, the reply otherwise; uncovered failures are still errors.
+    use msrpc::codegen::StatusOutcome;
+    use status_idl::status::*;
+    let dir = scratch("status-rust");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("status.idl"), Some(&fx.join("status.acf")), &dir);
+    let server = dir.join("status_server");
+    cc(
+        &dir,
+        &[fx.join("status_server.c"), dir.join("status_s.c")],
+        &server,
+        &[],
+    );
+    let (child, port, out) = start(&server, &dir);
+    let b = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+    let dead =
+        Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{}]", dead_port())).unwrap();
+    let c = Client(&b);
+    let ok = c
+        .fail_blocking(FailRequest { code: 0 })
+        .map_err(|e| e.to_string());
+    let faulted = c
+        .fail_blocking(FailRequest { code: 1234 })
+        .map_err(|e| e.to_string());
+    let ret_faulted = c
+        .fail_ret_blocking(FailRetRequest { code: 5 })
+        .map_err(|e| e.to_string());
+    let plain = c.plain_blocking(PlainRequest { code: 1234 }).map(|r| r.return_value);
+    let comm = Client(&dead)
+        .fail_blocking(FailRequest { code: 0 })
+        .map_err(|e| e.to_string());
+    let ret_comm = Client(&dead)
+        .fail_ret_blocking(FailRetRequest { code: 0 })
+        .map(|_| ())
+        .map_err(|e| e.status());
+    // The context handle is the binding of Get (no handle_t), over the association it was
+    // opened on; the server runs the rundown when that association ends.
+    let opened = c.open_blocking(OpenRequest { v: 8 }).map_err(|e| e.to_string());
+    let got = opened.as_ref().ok().map(|o| {
+        Client(&dead)
+            .get_blocking(GetArgs { s: o.s.clone() })
+            .map(|r| (r.return_value, r.v))
+            .map_err(|e| e.to_string())
+    });
+    drop(opened);
+    drop(c);
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("rundown")
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&out).unwrap();
+
+    match ok.unwrap() {
+        StatusOutcome::Reply(r) => assert_eq!((r.st, r.return_value), (0, 3)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(faulted.unwrap(), StatusOutcome::Status(Win32Status(1234)));
+    assert_eq!(ret_faulted.unwrap(), StatusOutcome::Status(Win32Status(5)));
+    assert_eq!(
+        plain.map_err(|e| e.status()),
+        Err(Win32Status(1234)),
+        "no attribute: the fault is an error"
+    );
+    assert_eq!(
+        comm.unwrap(),
+        StatusOutcome::Status(Win32Status::RPC_S_SERVER_UNAVAILABLE)
+    );
+    assert_eq!(
+        ret_comm,
+        Err(Win32Status::RPC_S_SERVER_UNAVAILABLE),
+        "[fault_status] only: a communication failure is an error"
+    );
+    assert_eq!(got.unwrap(), Ok((1, 8)));
+    assert_eq!(log.matches("rundown 8").count(), 1, "{log}");
 }

@@ -87,6 +87,10 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
         let f = m.trim_start_matches("r#");
         let opnum = op.opnum;
         let name = &op.name;
+        if op.comm_status.is_some() || op.fault_status.is_some() {
+            status_methods(g, op, out);
+            continue;
+        }
         let _ = writeln!(
             out,
             "/// Calls `{name}` (opnum {opnum}) and awaits the reply. Dropping the future cancels the call.\n\
@@ -104,6 +108,51 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
     }
     out.push_str("}\n");
     out.push_str(&structs);
+}
+
+/// An operation with ACF `[comm_status]`/`[fault_status]`: its methods give a
+/// `StatusOutcome`, `Status(..)` for the failures the attributes cover (where MIDL's stub stores
+/// the status in the attributed `error_status_t` instead of raising it); other errors are
+/// errors as before.
+fn status_methods(g: &Gen<'_>, op: &Operation, out: &mut String) {
+    let rt = &g.rt;
+    let s = upper_camel(&op.name);
+    let m = snake(&op.name);
+    let f = m.trim_start_matches("r#");
+    let opnum = op.opnum;
+    let name = &op.name;
+    let (comm, fault) = (op.comm_status.is_some(), op.fault_status.is_some());
+    let which = |x: &Option<String>| match x.as_deref() {
+        None => None,
+        Some("") => Some("the return value".to_string()),
+        Some(p) => Some(format!("`{p}`")),
+    };
+    let mut doc = Vec::new();
+    if let Some(w) = which(&op.comm_status) {
+        doc.push(format!("a communication failure ([comm_status] on {w})"));
+    }
+    if let Some(w) = which(&op.fault_status) {
+        doc.push(format!("a fault from the server ([fault_status] on {w})"));
+    }
+    let doc = doc.join(" or ");
+    let _ = writeln!(
+        out,
+        "/// Calls `{name}` (opnum {opnum}) and awaits the reply. Dropping the future cancels the call.          ACF: {doc} is `Ok(StatusOutcome::Status(status))`, not an error.\n\
+         pub async fn {m}(&self, req: {s}Request) -> ::core::result::Result<{rt}::StatusOutcome<{s}Response>, C::Error>          where C::Error: {rt}::StatusError {{ \
+         match self.0.call(&INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep)).await {{ \
+         Ok(reply) => Ok({rt}::StatusOutcome::Reply({rt}::decode_reply(&reply)?)), \
+         Err(e) => match {rt}::StatusError::covered_status(&e, {comm}, {fault}) {{ \
+         Some(s) => Ok({rt}::StatusOutcome::Status(s)), None => Err(e) }} }} }}\n\
+         /// Calls `{name}` (opnum {opnum}) from synchronous code: blocks the thread until the reply.          ACF: {doc} is `Ok(StatusOutcome::Status(status))`, not an error.\n\
+         pub fn {f}_blocking(&self, req: {s}Request) -> ::core::result::Result<{rt}::StatusOutcome<{s}Response>, C::Error>          where C::Error: {rt}::StatusError {{ \
+         match self.0.call_blocking(&INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep)) {{ \
+         Ok(reply) => Ok({rt}::StatusOutcome::Reply({rt}::decode_reply(&reply)?)), \
+         Err(e) => match {rt}::StatusError::covered_status(&e, {comm}, {fault}) {{ \
+         Some(s) => Ok({rt}::StatusOutcome::Status(s)), None => Err(e) }} }} }}"
+    );
+    if op.is_async {
+        async_start(g, op, out);
+    }
 }
 
 fn async_start(g: &Gen<'_>, op: &Operation, out: &mut String) {
