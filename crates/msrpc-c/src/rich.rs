@@ -372,7 +372,8 @@ fn client_ctxs() -> MutexGuard<'static, HashSet<usize>> {
 /// The server side of context handles going out: given the address of the C object, the
 /// manager's `void *` there and the type's rundown routine, the handle to send (server.rs maps
 /// it into the client's association group).
-pub(crate) type CtxOut<'a> = &'a dyn Fn(usize, usize, Option<RundownFn>) -> Result<ContextHandle, i32>;
+pub(crate) type CtxOut<'a> =
+    &'a dyn Fn(usize, usize, Option<RundownFn>) -> Result<ContextHandle, i32>;
 
 // ---- C memory: allocation ----------------------------------------------------------------------
 

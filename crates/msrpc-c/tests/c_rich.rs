@@ -805,23 +805,41 @@ fn c_server_context_handles_belong_to_the_association_and_run_down_once() {
     let rundowns = server_lines(&dir, "rundown");
     assert_eq!(used_a.unwrap(), Ok(4242));
     // nca_s_fault_context_mismatch, which the client reports as ERROR_INVALID_HANDLE (6).
-    assert_eq!(foreign.unwrap(), Err(6), "another association used A's handle");
+    assert_eq!(
+        foreign.unwrap(),
+        Err(6),
+        "another association used A's handle"
+    );
     assert_eq!(closed.unwrap(), Ok((2, true)));
     assert_eq!(after, Ok(0));
     let ptr = |l: &str| l.rsplit(' ').next().map(str::to_string);
     let open_a = opens.iter().find(|l| l.starts_with("open 4242 ")).unwrap();
     let open_5 = opens.iter().find(|l| l.starts_with("open 5 ")).unwrap();
     assert_eq!(
-        rundowns.iter().filter(|l| l.starts_with("rundown 4242 ")).count(),
+        rundowns
+            .iter()
+            .filter(|l| l.starts_with("rundown 4242 "))
+            .count(),
         1,
         "{rundowns:?}"
     );
-    let run_a = rundowns.iter().find(|l| l.starts_with("rundown 4242 ")).unwrap();
-    assert_eq!(ptr(run_a), ptr(open_a), "the rundown got the manager's pointer");
+    let run_a = rundowns
+        .iter()
+        .find(|l| l.starts_with("rundown 4242 "))
+        .unwrap();
+    assert_eq!(
+        ptr(run_a),
+        ptr(open_a),
+        "the rundown got the manager's pointer"
+    );
     assert!(
         rundowns.iter().all(|l| !l.starts_with("rundown 99 ")),
         "a handle closed by the manager was run down: {rundowns:?}"
     );
     assert_eq!(rundowns.len(), 2, "{rundowns:?}");
-    assert!(rundowns.iter().any(|l| l.starts_with("rundown 5 ") && ptr(l) == ptr(open_5)));
+    assert!(
+        rundowns
+            .iter()
+            .any(|l| l.starts_with("rundown 5 ") && ptr(l) == ptr(open_5))
+    );
 }

@@ -563,13 +563,17 @@ fn c_op(
         });
     }
     if op.is_async && (op.comm_status.is_some() || op.fault_status.is_some()) {
-        return Err(unsupported("[comm_status]/[fault_status] on an [async] operation"));
+        return Err(unsupported(
+            "[comm_status]/[fault_status] on an [async] operation",
+        ));
     }
     // ACF [comm_status] / [fault_status]: an `[out] error_status_t *` parameter or an
     // `error_status_t` return value (MIDL's rule).
     for name in [&op.comm_status, &op.fault_status].into_iter().flatten() {
         let ok = if name.is_empty() {
-            op.ret.as_ref().is_some_and(|t| as_prim(m, t) == Some(Prim::U32))
+            op.ret
+                .as_ref()
+                .is_some_and(|t| as_prim(m, t) == Some(Prim::U32))
         } else {
             op.params.iter().any(|p| {
                 p.name == *name && p.is_out && p.by_ref && as_prim(m, &p.ty) == Some(Prim::U32)
@@ -601,10 +605,10 @@ fn c_op(
     };
     for c in params.iter_mut() {
         let sf = status_flags(&c.name);
-        if !sf.is_empty() {
-            if let Some(pos) = c.row.find(", {") {
-                c.row.insert_str(pos, &sf);
-            }
+        if !sf.is_empty()
+            && let Some(pos) = c.row.find(", {")
+        {
+            c.row.insert_str(pos, &sf);
         }
     }
     let ret = match &op.ret {

@@ -116,7 +116,10 @@ fn context_handles_bind_and_name_their_rundown() {
     );
     assert!(s.server.contains("#define MSRPC_CTX_RUNDOWN(f) (f)"));
     assert!(s.client.contains("#define MSRPC_CTX_RUNDOWN(f) NULL"));
-    assert!(s.server.contains(".rundown = MSRPC_CTX_RUNDOWN(PCTX_rundown)"));
+    assert!(
+        s.server
+            .contains(".rundown = MSRPC_CTX_RUNDOWN(PCTX_rundown)")
+    );
     // An [out]-only context handle is no binding.
     let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef [context_handle] void *PCTX; long Open([out] PCTX *c); }";
     let e = msrpc_idl::Builder::new()
@@ -150,11 +153,7 @@ fn comm_and_fault_status_flag_their_rows() {
     );
     // On a parameter that is not an [out] error_status_t: an error naming it.
     let e = msrpc_idl::Builder::new()
-        .generate_c_from_str(
-            "t.idl",
-            idl,
-            Some("interface T { H([comm_status] n); }"),
-        )
+        .generate_c_from_str("t.idl", idl, Some("interface T { H([comm_status] n); }"))
         .unwrap_err()
         .to_string();
     assert!(e.contains("T::H") && e.contains("`n` is neither"), "{e}");
