@@ -349,11 +349,15 @@ impl Op {
     /// communication failure, `[fault_status]` for a fault from the server): the parameter's or
     /// return value's sink, if the operation has one for this kind of error.
     fn status_sink(&self, sinks: &Sinks, e: &msrpc::Error, ret: *mut c_void) -> Option<(P, usize)> {
-        let want = match e {
-            msrpc::Error::Fault { .. } => P_FAULT_STATUS,
-            // Failures of the call itself: the stub's own errors are raised.
-            msrpc::Error::Ndr(_) | msrpc::Error::Status { .. } => return None,
-            _ => P_COMM_STATUS,
+        // The split the Rust client's StatusOutcome uses: faults, communication failures, and
+        // the stub's own errors (always raised).
+        use msrpc::codegen::StatusError as _;
+        let want = if e.covered_status(false, true).is_some() {
+            P_FAULT_STATUS
+        } else if e.covered_status(true, false).is_some() {
+            P_COMM_STATUS
+        } else {
+            return None;
         };
         if let Some((p, at)) = sinks.outs.iter().find(|(p, _)| p.flags & want != 0) {
             return Some((*p, *at));
@@ -412,6 +416,16 @@ impl Op {
                 sinks.outs.push((*p, at as usize));
             }
             if p.flags & P_IN != 0 {
+                if p.ty.kind == T_DESC && p.flags & P_OUT == 0 {
+                    // An [in] (not [in, out]) context handle cannot be NULL: the stub raises
+                    // RPC_X_SS_IN_NULL_CONTEXT (1775), as Windows' does.
+                    // SAFETY: `at` is the parameter's C object, of node p.root's type.
+                    if let Some(Err(e)) = unsafe { crate::rich::client_ctx_binding(p.root, at) }
+                        && e == crate::rich::RPC_X_SS_IN_NULL_CONTEXT
+                    {
+                        return Err(e);
+                    }
+                }
                 if p.ty.kind == T_DESC {
                     // SAFETY: `at` is the C object the descriptor describes; args the stub's.
                     let v = unsafe {

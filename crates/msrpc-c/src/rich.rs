@@ -333,7 +333,7 @@ struct ClientCtx {
     binding: Option<msrpc::Binding>,
 }
 
-const RPC_X_SS_IN_NULL_CONTEXT: i32 = 1775;
+pub(crate) const RPC_X_SS_IN_NULL_CONTEXT: i32 = 1775;
 
 /// The binding a client context handle of node `n` at `at` was returned on: `None` when node `n`
 /// is not a context handle; `RPC_X_SS_IN_NULL_CONTEXT` for a null one, `RPC_X_SS_CONTEXT_MISMATCH`
