@@ -161,6 +161,17 @@ RPC_STATUS RPC_ENTRY MsrpcClientCall(const MSRPC_INTERFACE *itf, unsigned int pr
 RPC_STATUS RPC_ENTRY MsrpcAsyncClientCall(const MSRPC_INTERFACE *itf, unsigned int proc, PRPC_ASYNC_STATE pAsync,
                                           void **args);
 
+/* RpcSsDestroyClientContext: frees a client context handle's record without telling the server
+ * (whose rundown runs when the association ends) and sets *ContextHandle to NULL. A pointer that
+ * is not a live context handle raises RPC_X_SS_CONTEXT_MISMATCH (6), as on Windows. */
+RPC_STATUS RPC_ENTRY MsrpcSsDestroyClientContext(void **ContextHandle);
+static inline void RpcSsDestroyClientContext(void **ContextHandle)
+{
+    RPC_STATUS s = MsrpcSsDestroyClientContext(ContextHandle);
+    if (s != 0)
+        RpcRaiseException(s);
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -375,6 +375,30 @@ fn client_ctxs() -> MutexGuard<'static, HashSet<usize>> {
 pub(crate) type CtxOut<'a> =
     &'a dyn Fn(usize, usize, Option<RundownFn>) -> Result<ContextHandle, i32>;
 
+/// `RpcSsDestroyClientContext` (the header's inline raises what this returns): frees the
+/// library's record behind `*ctx` without a call to the server, and sets `*ctx` to NULL.
+/// `RPC_X_SS_CONTEXT_MISMATCH` (6) for NULL or a pointer that is not a live record.
+///
+/// # Safety
+/// `ctx` is NULL or points to a readable and writable `void *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn MsrpcSsDestroyClientContext(ctx: *mut *mut c_void) -> i32 {
+    if ctx.is_null() {
+        return RPC_X_SS_CONTEXT_MISMATCH;
+    }
+    // SAFETY: ctx points to the program's `void *` (caller).
+    let p = unsafe { ctx.read_unaligned() }.cast::<ClientCtx>();
+    if p.is_null() || !client_ctxs().remove(&(p as usize)) {
+        return RPC_X_SS_CONTEXT_MISMATCH;
+    }
+    // SAFETY: p was a live record (just taken out of the set, so no one else frees it); it came
+    // from Box::into_raw.
+    drop(unsafe { Box::from_raw(p) });
+    // SAFETY: as above.
+    unsafe { ctx.write_unaligned(std::ptr::null_mut()) };
+    RPC_S_OK
+}
+
 // ---- C memory: allocation ----------------------------------------------------------------------
 
 unsafe extern "C" {
