@@ -302,6 +302,7 @@ fn status_c_to_c(name: &str, cflags: &[&str], client_env: &[(&str, &str)]) -> Ru
         // RPC_X_SS_IN_NULL_CONTEXT: a null context handle cannot be the binding.
         "Get with a null handle: exception 1775",
         "Close: 2 null",
+        "Peek: 5 v 40 st 0",
         "Destroyed: 0 null",
         "Destroy a null handle: exception 6",
         "Fail 0: 3 st 0",
@@ -389,6 +390,24 @@ fn comm_and_fault_status_in_the_rust_client_against_the_c_server() {
             .map(|r| (r.return_value, r.v))
             .map_err(|e| e.to_string())
     });
+    // A context-bound operation with [comm_status, fault_status]: the reply, and a handle of
+    // another association (presented over a second binding) faulted into the status.
+    let b2 = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+    let peeks = opened.as_ref().ok().map(|o| {
+        let own = Client(&dead).peek_blocking(PeekArgs { s: o.s.clone() });
+        let foreign = Client(&b2).peek_blocking(PeekArgs {
+            s: msrpc::codegen::ClientContext::new(o.s.handle(), b2.clone()),
+        });
+        (
+            own.map(|r| match r {
+                StatusOutcome::Reply(r) => Ok((r.return_value, r.v, r.st)),
+                StatusOutcome::Status(s) => Err(s),
+            })
+            .map_err(|e| e.to_string()),
+            foreign.map_err(|e| e.to_string()),
+        )
+    });
+    drop(b2);
     drop(opened);
     drop(b);
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -425,5 +444,9 @@ fn comm_and_fault_status_in_the_rust_client_against_the_c_server() {
         "[fault_status] only: a communication failure is an error"
     );
     assert_eq!(got.unwrap(), Ok((1, 8)));
+    let (own, foreign) = peeks.unwrap();
+    assert_eq!(own, Ok(Ok((5, 8, 0))));
+    // nca_s_fault_context_mismatch, as a Win32 status: ERROR_INVALID_HANDLE (6).
+    assert_eq!(foreign, Ok(StatusOutcome::Status(Win32Status(6))));
     assert_eq!(log.matches("rundown 8").count(), 1, "{log}");
 }

@@ -159,8 +159,8 @@
 //!   layer through `decode_reply`, so the runtime sets both.
 //! - `[comm_status]`/`[fault_status]`: the client methods of the operation return
 //!   `Result<rt::StatusOutcome<OpResponse>, C::Error>`, `Ok(StatusOutcome::Status(status))` for
-//!   the failures the attributes cover (docs/codegen.md); for operations with context handles and
-//!   `[async]` `_start` forms they are still recorded in the request struct's docs only.
+//!   the failures the attributes cover (docs/codegen.md); for the `_start` forms of `[async]`
+//!   operations they are still recorded in the request struct's docs only.
 //!
 //! # Supported MIDL
 //!
