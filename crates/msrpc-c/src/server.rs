@@ -187,6 +187,8 @@ struct Frame {
     rich: Vec<(u32, *mut u8)>,
     /// Context handles that came in (address of their C object, UUID; 0 for a null one).
     ctx_in: Vec<(usize, u128)>,
+    /// Their values, held until the call is answered (a rundown waits for them).
+    ctx_held: Vec<(u128, HeldCtx)>,
 }
 
 impl Drop for Frame {
@@ -221,6 +223,7 @@ impl Frame {
             ret_p: params.iter().find(|p| p.is_return()).copied(),
             rich: Vec::new(),
             ctx_in: Vec::new(),
+            ctx_held: Vec::new(),
         };
         let mut vals = vals.into_iter();
         let mut out_only: Vec<(usize, usize, u32)> = Vec::new();
@@ -346,23 +349,29 @@ impl Frame {
     /// Puts the manager's `void *` of each context handle that came in into its C object: the
     /// handle is looked up in the client's association group, so a handle of another association
     /// (or a closed, unknown one) faults the call with `nca_s_fault_context_mismatch`.
+    /// The handles are held (`ctx_held`) until the frame goes, after the reply.
     fn resolve_ctx_in(&mut self, call: &IncomingCall) -> Result<(), msrpc::FaultStatus> {
         for (at, id) in &self.ctx_in {
             if *id == 0 {
                 continue;
             }
             let ctx = call.context::<CCtx>(&wire_ctx(*id))?;
-            let p = ctx.lock().unwrap_or_else(|p| p.into_inner()).ptr;
+            let p = lock_ctx(&ctx).ptr;
             // SAFETY: `at` is the address of a context handle's C object (a `void *`) in this
             // frame's own storage, recorded by the writer that filled it.
             unsafe { (*at as *mut usize).write_unaligned(p) };
+            if !self.ctx_held.iter().any(|(h, _)| h == id) {
+                self.ctx_held.push((*id, ctx));
+            }
         }
         Ok(())
     }
 
     /// The `[out]` values and the return value, read back after the manager ran.
     fn outs(&self, call: &IncomingCall) -> Result<Vec<Val>, i32> {
-        let ctx_out = |at: usize, p: usize, rundown| ctx_out(call, &self.ctx_in, at, p, rundown);
+        let ctx_out = |at: usize, p: usize, rundown| {
+            ctx_out(call, &self.ctx_in, &self.ctx_held, at, p, rundown)
+        };
         let ctx_out: crate::rich::CtxOut<'_> = &ctx_out;
         let mut v = Vec::new();
         for (p, at) in &self.outs {
@@ -408,10 +417,34 @@ impl Frame {
 
 /// A C manager's context handle, kept in the client's association group (msrpc's context
 /// handles): the manager's `void *` and the type's rundown routine.
+///
+/// The rundown runs when the value is dropped while `armed`: the group drops it when it ends
+/// (the client went away), and a call that presented the handle holds a clone (its frame's
+/// `ctx_held`) until it is answered, so a rundown never runs while a manager still uses the
+/// pointer: it waits for the last such call, as rpcrt4's does. A handle the manager closes is
+/// disarmed first.
 #[derive(Debug)]
 struct CCtx {
     ptr: usize,
     rundown: Option<crate::rich::RundownFn>,
+    armed: bool,
+}
+
+impl Drop for CCtx {
+    fn drop(&mut self) {
+        if let (true, Some(f)) = (self.armed, self.rundown) {
+            // SAFETY: the rundown routine the server stub's tables name, called once (the value
+            // is dropped once) with the pointer its manager returned, as rpcrt4 does; behind a
+            // barrier, so a rundown that raises cannot jump into Rust frames.
+            with_barrier(|| unsafe { f(self.ptr as *mut c_void) });
+        }
+    }
+}
+
+type HeldCtx = msrpc::server::ContextValue<CCtx>;
+
+fn lock_ctx(c: &HeldCtx) -> MutexGuard<'_, CCtx> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn wire_ctx(id: u128) -> msrpc_ndr::ContextHandle {
@@ -428,6 +461,7 @@ fn wire_ctx(id: u128) -> msrpc_ndr::ContextHandle {
 fn ctx_out(
     call: &IncomingCall,
     ctx_in: &[(usize, u128)],
+    held: &[(u128, HeldCtx)],
     at: usize,
     p: usize,
     rundown: Option<crate::rich::RundownFn>,
@@ -436,34 +470,36 @@ fn ctx_out(
         .iter()
         .find(|(a, id)| *a == at && *id != 0)
         .map(|(_, id)| *id);
+    let held_of = |id: u128| {
+        held.iter()
+            .find(|(h, _)| *h == id)
+            .map(|(_, c)| c)
+            .ok_or(crate::rich::RPC_X_SS_CONTEXT_MISMATCH)
+    };
     match (came, p) {
         (Some(id), 0) => {
-            // Closed by the manager: not run down. (Already gone if another call closed it.)
+            // Closed by the manager: disarmed (never run down), then out of the group (already
+            // gone if another call closed it, or the group ended meanwhile).
+            lock_ctx(held_of(id)?).armed = false;
             let _ = call.close_context::<CCtx>(&wire_ctx(id));
             Ok(msrpc_ndr::ContextHandle::NULL)
         }
         (Some(id), p) => {
-            let h = wire_ctx(id);
-            let ctx = call
-                .context::<CCtx>(&h)
-                .map_err(|_| crate::rich::RPC_X_SS_CONTEXT_MISMATCH)?;
-            ctx.lock().unwrap_or_else(|p| p.into_inner()).ptr = p;
-            Ok(h)
+            lock_ctx(held_of(id)?).ptr = p;
+            Ok(wire_ctx(id))
         }
         (None, 0) => Ok(msrpc_ndr::ContextHandle::NULL),
         (None, p) => call
-            .new_context(CCtx { ptr: p, rundown }, run_down)
+            .new_context(
+                CCtx {
+                    ptr: p,
+                    rundown,
+                    armed: true,
+                },
+                // The group ended with the handle open: dropping the value runs the rundown.
+                drop,
+            )
             .map_err(|_| crate::rich::RPC_X_SS_CONTEXT_MISMATCH),
-    }
-}
-
-/// The association group ended with the handle open: the type's rundown routine gets the
-/// manager's pointer (behind a barrier: a rundown that raises cannot jump into Rust frames).
-fn run_down(c: CCtx) {
-    if let Some(f) = c.rundown {
-        // SAFETY: the rundown routine the server stub's tables name, called once with the
-        // pointer its manager returned, as rpcrt4 does.
-        with_barrier(|| unsafe { f(c.ptr as *mut c_void) });
     }
 }
 

@@ -450,3 +450,59 @@ fn comm_and_fault_status_in_the_rust_client_against_the_c_server() {
     assert_eq!(foreign, Ok(StatusOutcome::Status(Win32Status(6))));
     assert_eq!(log.matches("rundown 8").count(), 1, "{log}");
 }
+
+#[test]
+fn a_rundown_waits_for_the_call_that_uses_the_handle() {
+    // The client dies while a manager uses its context handle: the rundown runs once the call
+    // is over (the frame holds the handle), never while the manager still uses the pointer.
+    let dir = scratch("status-hold");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("status.idl"), Some(&fx.join("status.acf")), &dir);
+    let server = dir.join("status_server");
+    cc(
+        &dir,
+        &[fx.join("status_server.c"), dir.join("status_s.c")],
+        &server,
+        &[],
+    );
+    let client = dir.join("status_client");
+    cc(
+        &dir,
+        &[fx.join("status_client.c"), dir.join("status_c.c")],
+        &client,
+        &[],
+    );
+    let (child, port, out) = start(&server, &dir);
+    let mut c = Command::new(&client)
+        .args([&port.to_string(), "1", "hold"])
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&out).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !log().contains("hold start 50") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !log().contains("rundown 50") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = log();
+    let lines: Vec<&str> = log.lines().collect();
+    let at = |l: &str| lines.iter().position(|x| *x == l);
+    assert!(at("hold start 50").is_some(), "{log}");
+    let rundown = at("rundown 50").expect("no rundown");
+    // (Without the hold, the rundown comes at once and the server is stopped before the end.)
+    let end = at("hold end 50").expect("the rundown ran while the manager used the handle");
+    assert!(
+        end < rundown,
+        "the rundown ran while the manager used the handle: {log}"
+    );
+    assert_eq!(log.matches("rundown").count(), 1, "{log}");
+}
