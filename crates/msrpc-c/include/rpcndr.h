@@ -27,7 +27,8 @@ void __RPC_USER MIDL_user_free(void *ptr);
  * compiler fills in every C size and offset (sizeof, offsetof), so the engine in libmsrpc_c
  * never assumes a C layout. The engine marshals through msrpc-ndr, the one NDR implementation. */
 
-#define MSRPC_STUB_VERSION 1u
+/* 2: MSRPC_TYPEDESC.rundown; stubs compiled against an older header are refused (87). */
+#define MSRPC_STUB_VERSION 2u
 
 /* MSRPC_PARAM.flags */
 #define MSRPC_P_IN 0x1u

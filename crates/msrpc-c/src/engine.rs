@@ -15,7 +15,8 @@ use msrpc_ndr::{DataRep, Decoder, Encoder, NdrString, Syntax, Unique, WideString
 use crate::status::*;
 use crate::strings;
 
-pub(crate) const MSRPC_STUB_VERSION: u32 = 1;
+/// 2: `MSRPC_TYPEDESC.rundown` (context handle rundown routines) was added.
+pub(crate) const MSRPC_STUB_VERSION: u32 = 2;
 
 const P_IN: u32 = 0x1;
 const P_OUT: u32 = 0x2;
