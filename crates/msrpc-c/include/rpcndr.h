@@ -27,7 +27,8 @@ void __RPC_USER MIDL_user_free(void *ptr);
  * compiler fills in every C size and offset (sizeof, offsetof), so the engine in libmsrpc_c
  * never assumes a C layout. The engine marshals through msrpc-ndr, the one NDR implementation. */
 
-#define MSRPC_STUB_VERSION 1u
+/* 2: MSRPC_TYPEDESC.rundown; stubs compiled against an older header are refused (87). */
+#define MSRPC_STUB_VERSION 2u
 
 /* MSRPC_PARAM.flags */
 #define MSRPC_P_IN 0x1u
@@ -35,6 +36,10 @@ void __RPC_USER MIDL_user_free(void *ptr);
 #define MSRPC_P_RETURN 0x4u
 /* The parameter is a top-level pointer in C ([ref] or [unique]) whose pointee is the type. */
 #define MSRPC_P_BYREF 0x8u
+/* ACF [comm_status] / [fault_status] on this error_status_t ([out] parameter or return value):
+ * a communication failure / a fault from the server is stored here instead of raised. */
+#define MSRPC_P_COMM_STATUS 0x10u
+#define MSRPC_P_FAULT_STATUS 0x20u
 
 /* MSRPC_TYPE.kind */
 #define MSRPC_T_HANDLE 1u   /* handle_t: not on the wire; the call's binding */
@@ -113,6 +118,7 @@ struct _MSRPC_TYPEDESC {
     unsigned int disc_offset; /* encapsulated union: offsetof the discriminant */
     unsigned int arm_offset;  /* encapsulated union: offsetof the union member */
     const char *name;
+    void (__RPC_USER *rundown)(void *); /* MSRPC_D_CONTEXT in STEM_s.c: TYPE_rundown, else NULL */
 };
 
 typedef struct _MSRPC_PARAM {
@@ -155,6 +161,17 @@ typedef struct _MSRPC_SERVER_INTERFACE {
 RPC_STATUS RPC_ENTRY MsrpcClientCall(const MSRPC_INTERFACE *itf, unsigned int proc, void **args, void *ret);
 RPC_STATUS RPC_ENTRY MsrpcAsyncClientCall(const MSRPC_INTERFACE *itf, unsigned int proc, PRPC_ASYNC_STATE pAsync,
                                           void **args);
+
+/* RpcSsDestroyClientContext: frees a client context handle's record without telling the server
+ * (whose rundown runs when the association ends) and sets *ContextHandle to NULL. A pointer that
+ * is not a live context handle raises RPC_X_SS_CONTEXT_MISMATCH (6), as on Windows. */
+RPC_STATUS RPC_ENTRY MsrpcSsDestroyClientContext(void **ContextHandle);
+static inline void RpcSsDestroyClientContext(void **ContextHandle)
+{
+    RPC_STATUS s = MsrpcSsDestroyClientContext(ContextHandle);
+    if (s != 0)
+        RpcRaiseException(s);
+}
 
 #ifdef __cplusplus
 }

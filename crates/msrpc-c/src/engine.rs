@@ -15,12 +15,18 @@ use msrpc_ndr::{DataRep, Decoder, Encoder, NdrString, Syntax, Unique, WideString
 use crate::status::*;
 use crate::strings;
 
-pub(crate) const MSRPC_STUB_VERSION: u32 = 1;
+/// 2: `MSRPC_TYPEDESC.rundown` (context handle rundown routines) was added.
+pub(crate) const MSRPC_STUB_VERSION: u32 = 2;
 
 const P_IN: u32 = 0x1;
 const P_OUT: u32 = 0x2;
 const P_RETURN: u32 = 0x4;
 const P_BYREF: u32 = 0x8;
+/// ACF `[comm_status]`: a communication failure is stored here (an `[out] error_status_t` or the
+/// return value) instead of raised.
+const P_COMM_STATUS: u32 = 0x10;
+/// ACF `[fault_status]`: a fault from the server is stored here instead of raised.
+const P_FAULT_STATUS: u32 = 0x20;
 
 const T_HANDLE: u16 = 1;
 const T_INT: u16 = 2;
@@ -213,6 +219,8 @@ pub(crate) type Outs = Vec<Val>;
 pub(crate) struct Sinks {
     outs: Vec<(P, usize)>,
     ret: Option<P>,
+    /// The call's binding: context handles the reply creates keep it.
+    binding: Option<Binding>,
 }
 
 impl Sinks {
@@ -284,25 +292,82 @@ impl Op {
         })
     }
 
-    /// The call's binding: the first `handle_t` parameter, else the implicit handle.
+    /// The call's binding: the first `handle_t` parameter; else the binding of the leftmost
+    /// non-null `[in]` context handle (the MIDL rule: the handle's own association); else the
+    /// implicit handle. `[in]` context handles that are all null and no implicit handle:
+    /// `RPC_X_SS_IN_NULL_CONTEXT` (1775), as Windows raises.
     ///
     /// # Safety
     /// `args` holds a pointer to each C parameter of the operation.
     pub(crate) unsafe fn binding(&self, args: *const *mut c_void) -> Result<Binding, i32> {
+        if args.is_null() && !self.params.iter().all(|p| p.is_return()) {
+            return Err(RPC_S_INVALID_ARG);
+        }
         let explicit = self
             .params
             .iter()
             .position(|p| p.ty.kind == T_HANDLE && p.flags & P_RETURN == 0);
-        let h = match explicit {
+        if let Some(i) = explicit {
             // SAFETY: args[i] points to the handle_t parameter (caller).
-            Some(i) => unsafe { *(*args.add(i) as *const *mut c_void) },
-            None if !self.implicit.is_null() => {
-                // SAFETY: implicit points to the stub's implicit_handle global.
-                unsafe { *self.implicit }
+            let h = unsafe { *(*args.add(i) as *const *mut c_void) };
+            return crate::binding::lookup(h).ok_or(RPC_S_INVALID_BINDING);
+        }
+        let mut ctx_err = None;
+        for (i, p) in self.params.iter().filter(|p| !p.is_return()).enumerate() {
+            if p.ty.kind != T_DESC || !p.is_in() {
+                continue;
             }
-            None => return Err(RPC_S_INVALID_BINDING),
+            // SAFETY: args[i] points to the C parameter (caller); BYREF: a pointer to the handle.
+            let at = unsafe {
+                let a = *args.add(i) as *const u8;
+                if p.is_byref() {
+                    *(a as *const *const u8)
+                } else {
+                    a
+                }
+            };
+            if at.is_null() {
+                continue;
+            }
+            // SAFETY: `at` is the parameter's C object, of node p.root's type.
+            match unsafe { crate::rich::client_ctx_binding(p.root, at) } {
+                None => {}
+                Some(Ok(b)) => return Ok(b),
+                Some(Err(e)) => {
+                    ctx_err.get_or_insert(e);
+                }
+            }
+        }
+        if !self.implicit.is_null() {
+            // SAFETY: implicit points to the stub's implicit_handle global.
+            let h = unsafe { *self.implicit };
+            return crate::binding::lookup(h).ok_or(RPC_S_INVALID_BINDING);
+        }
+        Err(ctx_err.unwrap_or(RPC_S_INVALID_BINDING))
+    }
+
+    /// Where a failed call's status goes instead of being raised (ACF `[comm_status]` for a
+    /// communication failure, `[fault_status]` for a fault from the server): the parameter's or
+    /// return value's sink, if the operation has one for this kind of error.
+    fn status_sink(&self, sinks: &Sinks, e: &msrpc::Error, ret: *mut c_void) -> Option<(P, usize)> {
+        // The split the Rust client's StatusOutcome uses: faults, communication failures, and
+        // the stub's own errors (always raised).
+        use msrpc::codegen::StatusError as _;
+        let want = if e.covered_status(false, true).is_some() {
+            P_FAULT_STATUS
+        } else if e.covered_status(true, false).is_some() {
+            P_COMM_STATUS
+        } else {
+            return None;
         };
-        crate::binding::lookup(h).ok_or(RPC_S_INVALID_BINDING)
+        if let Some((p, at)) = sinks.outs.iter().find(|(p, _)| p.flags & want != 0) {
+            return Some((*p, *at));
+        }
+        let p = self
+            .params
+            .iter()
+            .find(|p| p.is_return() && p.flags & want != 0)?;
+        (!ret.is_null()).then_some((*p, ret as usize))
     }
 
     /// Reads the `[in]` values and notes where the `[out]` ones go.
@@ -316,7 +381,11 @@ impl Op {
         ret: *mut c_void,
     ) -> Result<(Vec<Val>, Sinks), i32> {
         let mut vals = Vec::new();
-        let mut sinks = Sinks::default();
+        let mut sinks = Sinks {
+            // SAFETY: the caller's arguments.
+            binding: unsafe { self.binding(args) }.ok(),
+            ..Sinks::default()
+        };
         let mut argi = 0;
         for p in &self.params {
             if p.flags & P_RETURN != 0 {
@@ -348,10 +417,20 @@ impl Op {
                 sinks.outs.push((*p, at as usize));
             }
             if p.flags & P_IN != 0 {
+                if p.ty.kind == T_DESC && p.flags & P_OUT == 0 {
+                    // An [in] (not [in, out]) context handle cannot be NULL: the stub raises
+                    // RPC_X_SS_IN_NULL_CONTEXT (1775), as Windows' does.
+                    // SAFETY: `at` is the parameter's C object, of node p.root's type.
+                    if let Some(Err(e)) = unsafe { crate::rich::client_ctx_binding(p.root, at) }
+                        && e == crate::rich::RPC_X_SS_IN_NULL_CONTEXT
+                    {
+                        return Err(e);
+                    }
+                }
                 if p.ty.kind == T_DESC {
                     // SAFETY: `at` is the C object the descriptor describes; args the stub's.
                     let v = unsafe {
-                        crate::rich::read_top(p.root, at, args, crate::rich::Side::Client, &[])
+                        crate::rich::read_top(p.root, at, args, crate::rich::Side::Client, None)
                     }?;
                     vals.push(Val::Rich(p.root, v));
                     continue;
@@ -554,27 +633,38 @@ pub(crate) fn decode_values(
 /// storage.
 pub(crate) unsafe fn store(sinks: &Sinks, outs: &[Val], ret: *mut c_void) {
     let mut it = outs.iter();
+    let b = sinks.binding.as_ref();
     for (p, at) in &sinks.outs {
         if let Some(v) = it.next() {
             // SAFETY: `at` is a writable object of p's type (caller).
-            unsafe { write_val(p, *at as *mut u8, v) };
+            unsafe { write_val_in(p, *at as *mut u8, v, b) };
         }
     }
     if let (Some(p), Some(v)) = (&sinks.ret, it.next())
         && !ret.is_null()
     {
         // SAFETY: ret is the return value's storage (caller).
-        unsafe { write_val(p, ret.cast(), v) };
+        unsafe { write_val_in(p, ret.cast(), v, b) };
     }
 }
 
 /// # Safety
 /// `at` is a writable C object of `p.ty`.
 pub(crate) unsafe fn write_val(p: &P, at: *mut u8, v: &Val) {
+    // SAFETY: the caller's object.
+    unsafe { write_val_in(p, at, v, None) }
+}
+
+/// [`write_val`] on the client, where context handles created keep the call's `binding`.
+///
+/// # Safety
+/// `at` is a writable C object of `p.ty`.
+unsafe fn write_val_in(p: &P, at: *mut u8, v: &Val, binding: Option<&Binding>) {
     if let Val::Rich(root, v) = v {
+        let mut w = crate::rich::Writer::new(crate::rich::Side::Client);
+        w.binding = binding.cloned();
         // SAFETY: `at` is the caller's C object of this type; [out] pointees are allocated.
-        let _ =
-            unsafe { crate::rich::Writer::new(crate::rich::Side::Client).write_top(*root, at, v) };
+        let _ = unsafe { w.write_top(*root, at, v) };
         return;
     }
     let n: i128 = match v {
@@ -631,7 +721,19 @@ pub unsafe extern "C" fn MsrpcClientCall(
         encode(&vals, syntax, rep)
     }) {
         Ok(r) => r,
-        Err(e) => return of(&e),
+        Err(e) => {
+            return match op.status_sink(&sinks, &e, ret) {
+                Some((p, at)) => {
+                    // [comm_status] / [fault_status]: the status goes to the parameter (or the
+                    // return value) and the call returns normally.
+                    // SAFETY: `at` is the caller's error_status_t object (an [out] pointee or
+                    // the return value's storage), alive during this synchronous call.
+                    unsafe { write_val(&p, at as *mut u8, &Val::U(u64::from(e.status().0), 4)) };
+                    RPC_S_OK
+                }
+                None => of(&e),
+            };
+        }
     };
     match decode(&op.reply_plan(), &reply) {
         Ok(outs) => {

@@ -40,6 +40,7 @@ pub use binding::{
 };
 pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
 pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};
+pub use rich::MsrpcSsDestroyClientContext;
 pub use server::{
     RpcAsyncAbortCall, RpcBindingInqAuthClientA, RpcBindingInqAuthClientExA,
     RpcBindingInqAuthClientExW, RpcBindingInqAuthClientW, RpcBindingVectorFree, RpcEpRegisterA,

@@ -29,7 +29,7 @@ pub(crate) const MAX_TYPE_NODES: usize = 1 << 16;
 pub(crate) const MAX_ELEMENTS: u64 = 1 << 24;
 
 const RPC_S_INVALID_TAG: i32 = 1733;
-const RPC_X_SS_CONTEXT_MISMATCH: i32 = 6;
+pub(crate) const RPC_X_SS_CONTEXT_MISMATCH: i32 = 6;
 
 const D_INT: u16 = 1;
 const D_FLOAT: u16 = 2;
@@ -52,6 +52,9 @@ const DF_STRING: u16 = 0x100;
 
 type Expr = unsafe extern "C" fn(*const c_void, *const *mut c_void) -> i64;
 
+/// A context handle type's rundown routine (`PCTX_rundown`), from the server stub's tables.
+pub(crate) type RundownFn = unsafe extern "C" fn(*mut c_void);
+
 /// `MSRPC_TYPEDESC`.
 #[repr(C)]
 #[derive(Debug)]
@@ -71,6 +74,8 @@ pub(crate) struct TypeDesc {
     disc_offset: u32,
     arm_offset: u32,
     name: *const c_char,
+    /// `MSRPC_D_CONTEXT` in a server stub: the type's rundown routine (NULL in a client stub).
+    rundown: Option<RundownFn>,
 }
 
 /// `MSRPC_FIELD`.
@@ -143,7 +148,9 @@ pub(crate) enum Node {
         switch_is: Option<Expr>,
         mem: u32,
     },
-    Ctx,
+    Ctx {
+        rundown: Option<RundownFn>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -186,7 +193,7 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
         return Err(RPC_S_OUT_OF_MEMORY);
     }
     let idx = a.nodes.len();
-    Arc::make_mut(&mut a.nodes).push(Node::Ctx);
+    Arc::make_mut(&mut a.nodes).push(Node::Ctx { rundown: None });
     a.by_addr.insert(d as usize, idx);
     // SAFETY: d points to a generated descriptor (caller).
     let t = unsafe { &*d };
@@ -270,7 +277,7 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
                 mem: t.mem_size,
             }
         }
-        D_CONTEXT => Node::Ctx,
+        D_CONTEXT => Node::Ctx { rundown: t.rundown },
         _ => return Err(RPC_S_INVALID_ARG),
     };
     Arc::make_mut(&mut a.nodes)[idx] = node;
@@ -316,11 +323,43 @@ pub(crate) enum Side {
 
 // ---- context handles -------------------------------------------------------------------------
 
-/// A client context handle: the `void *` the program holds points at one of these.
+/// A client context handle: the `void *` the program holds points at one of these. It keeps the
+/// binding it was returned on (as rpcrt4's client context does), for the operations that bind
+/// through the handle.
 #[repr(C)]
 #[derive(Debug)]
 struct ClientCtx {
     wire: ContextHandle,
+    binding: Option<msrpc::Binding>,
+}
+
+pub(crate) const RPC_X_SS_IN_NULL_CONTEXT: i32 = 1775;
+
+/// The binding a client context handle of node `n` at `at` was returned on: `None` when node `n`
+/// is not a context handle; `RPC_X_SS_IN_NULL_CONTEXT` for a null one, `RPC_X_SS_CONTEXT_MISMATCH`
+/// for a pointer that is not one of the library's records.
+///
+/// # Safety
+/// `at` points to the C object (a `void *`) of a parameter of node `n`'s type.
+pub(crate) unsafe fn client_ctx_binding(
+    n: u32,
+    at: *const u8,
+) -> Option<Result<msrpc::Binding, i32>> {
+    if !matches!(nodes().get(n as usize), Some(Node::Ctx { .. })) {
+        return None;
+    }
+    // SAFETY: the caller's `void *` object.
+    let p = unsafe { at.cast::<*mut ClientCtx>().read_unaligned() };
+    if p.is_null() {
+        return Some(Err(RPC_X_SS_IN_NULL_CONTEXT));
+    }
+    let ctxs = client_ctxs();
+    if !ctxs.contains(&(p as usize)) {
+        return Some(Err(RPC_X_SS_CONTEXT_MISMATCH));
+    }
+    // SAFETY: p is one of the library's live records (in the set, checked under its lock).
+    let b = unsafe { (*p).binding.clone() };
+    Some(b.ok_or(RPC_X_SS_CONTEXT_MISMATCH))
 }
 
 fn client_ctxs() -> MutexGuard<'static, HashSet<usize>> {
@@ -330,12 +369,34 @@ fn client_ctxs() -> MutexGuard<'static, HashSet<usize>> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
-/// The server's context handles: wire UUID to the manager's `void *`.
-fn server_ctxs() -> MutexGuard<'static, HashMap<u128, usize>> {
-    static S: OnceLock<Mutex<HashMap<u128, usize>>> = OnceLock::new();
-    S.get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
+/// The server side of context handles going out: given the address of the C object, the
+/// manager's `void *` there and the type's rundown routine, the handle to send (server.rs maps
+/// it into the client's association group).
+pub(crate) type CtxOut<'a> =
+    &'a dyn Fn(usize, usize, Option<RundownFn>) -> Result<ContextHandle, i32>;
+
+/// `RpcSsDestroyClientContext` (the header's inline raises what this returns): frees the
+/// library's record behind `*ctx` without a call to the server, and sets `*ctx` to NULL.
+/// `RPC_X_SS_CONTEXT_MISMATCH` (6) for NULL or a pointer that is not a live record.
+///
+/// # Safety
+/// `ctx` is NULL or points to a readable and writable `void *`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn MsrpcSsDestroyClientContext(ctx: *mut *mut c_void) -> i32 {
+    if ctx.is_null() {
+        return RPC_X_SS_CONTEXT_MISMATCH;
+    }
+    // SAFETY: ctx points to the program's `void *` (caller).
+    let p = unsafe { ctx.read_unaligned() }.cast::<ClientCtx>();
+    if p.is_null() || !client_ctxs().remove(&(p as usize)) {
+        return RPC_X_SS_CONTEXT_MISMATCH;
+    }
+    // SAFETY: p was a live record (just taken out of the set, so no one else frees it); it came
+    // from Box::into_raw.
+    drop(unsafe { Box::from_raw(p) });
+    // SAFETY: as above.
+    unsafe { ctx.write_unaligned(std::ptr::null_mut()) };
+    RPC_S_OK
 }
 
 // ---- C memory: allocation ----------------------------------------------------------------------
@@ -439,7 +500,7 @@ fn mem_size(nodes: &[Node], n: usize) -> usize {
     match &nodes[n] {
         Node::Int { mem, .. } | Node::Float { mem } | Node::Enum { mem, .. } => *mem as usize,
         Node::Str { .. } => 2,
-        Node::Ptr { .. } | Node::Ctx => std::mem::size_of::<usize>(),
+        Node::Ptr { .. } | Node::Ctx { .. } => std::mem::size_of::<usize>(),
         Node::Struct { mem, .. } | Node::Union { mem, .. } => *mem as usize,
         Node::Array {
             elem_mem, count, ..
@@ -494,8 +555,8 @@ struct Reader<'a> {
     nodes: &'a [Node],
     args: *const *mut c_void,
     side: Side,
-    /// Server: the context handles that came in, by the address of their C object.
-    ctx_in: &'a [(usize, u128)],
+    /// Server: maps the manager's context handles going out (None on the client).
+    ctx_out: Option<CtxOut<'a>>,
 }
 
 /// Reads a top-level value of node `n` at `at` (for a string or conformant array, `at` is the
@@ -509,14 +570,14 @@ pub(crate) unsafe fn read_top(
     at: *const u8,
     args: *const *mut c_void,
     side: Side,
-    ctx_in: &[(usize, u128)],
+    ctx_out: Option<CtxOut<'_>>,
 ) -> Result<V, i32> {
     let nodes = nodes();
     let r = Reader {
         nodes: &nodes,
         args,
         side,
-        ctx_in,
+        ctx_out,
     };
     // SAFETY: the caller's object.
     unsafe { r.read(n as usize, at, std::ptr::null(), 0) }
@@ -672,7 +733,7 @@ impl Reader<'_> {
                     };
                     V::Union { disc: d, arm }
                 }
-                Node::Ctx => {
+                Node::Ctx { rundown } => {
                     let p = at.cast::<*mut ClientCtx>().read_unaligned();
                     match self.side {
                         Side::Client => {
@@ -685,29 +746,8 @@ impl Reader<'_> {
                             }
                         }
                         Side::Server => {
-                            let mut map = server_ctxs();
-                            if p.is_null() {
-                                // Closed by the manager: the handle that came in is gone.
-                                for (addr, id) in self.ctx_in {
-                                    if *addr == at as usize {
-                                        map.remove(id);
-                                    }
-                                }
-                                V::Ctx(ContextHandle::NULL)
-                            } else {
-                                let id = match map.iter().find(|(_, v)| **v == p as usize) {
-                                    Some((id, _)) => *id,
-                                    None => {
-                                        let id = uuid::Uuid::new_v4().as_u128();
-                                        map.insert(id, p as usize);
-                                        id
-                                    }
-                                };
-                                V::Ctx(ContextHandle {
-                                    attributes: 0,
-                                    uuid: uuid::Uuid::from_u128(id),
-                                })
-                            }
+                            let f = self.ctx_out.ok_or(RPC_X_SS_CONTEXT_MISMATCH)?;
+                            V::Ctx(f(at as usize, p as usize, *rundown)?)
                         }
                     }
                 }
@@ -762,8 +802,11 @@ pub(crate) struct Writer {
     side: Side,
     /// Full pointers: referent id to the address of its pointee.
     full: HashMap<u64, usize>,
-    /// Server: the context handles that came in (address of the C object, UUID).
+    /// Server: the context handles that came in (address of the C object, UUID; 0 for a null
+    /// handle), for server.rs to resolve in the client's association group.
     pub(crate) ctx_in: Vec<(usize, u128)>,
+    /// Client: the call's binding, kept by the context handles the reply creates.
+    pub(crate) binding: Option<msrpc::Binding>,
 }
 
 impl Writer {
@@ -772,6 +815,7 @@ impl Writer {
             side,
             full: HashMap::new(),
             ctx_in: Vec::new(),
+            binding: None,
         }
     }
 
@@ -866,7 +910,7 @@ impl Writer {
                         self.write(nodes, t, arm_at, a, depth + 1)?;
                     }
                 }
-                (Node::Ctx, V::Ctx(h)) => {
+                (Node::Ctx { .. }, V::Ctx(h)) => {
                     let slot = at.cast::<*mut ClientCtx>();
                     match self.side {
                         Side::Client => {
@@ -880,21 +924,24 @@ impl Writer {
                                 slot.write_unaligned(std::ptr::null_mut());
                             } else if ours {
                                 (*old).wire = *h;
+                                if self.binding.is_some() {
+                                    (*old).binding = self.binding.clone();
+                                }
                             } else {
-                                let b = Box::into_raw(Box::new(ClientCtx { wire: *h }));
+                                let b = Box::into_raw(Box::new(ClientCtx {
+                                    wire: *h,
+                                    binding: self.binding.clone(),
+                                }));
                                 client_ctxs().insert(b as usize);
                                 slot.write_unaligned(b);
                             }
                         }
                         Side::Server => {
-                            let id = h.uuid.as_u128();
-                            let p = if h.is_null() {
-                                0
-                            } else {
-                                *server_ctxs().get(&id).ok_or(RPC_X_SS_CONTEXT_MISMATCH)?
-                            };
+                            // server.rs looks the handle up in the client's association group
+                            // and writes the manager's pointer here (NULL until then).
+                            let id = if h.is_null() { 0 } else { h.uuid.as_u128() };
                             self.ctx_in.push((at as usize, id));
-                            slot.cast::<usize>().write_unaligned(p);
+                            slot.cast::<usize>().write_unaligned(0);
                         }
                     }
                 }
@@ -978,7 +1025,7 @@ fn align_of(nodes: &[Node], n: usize, s: Syntax, depth: usize) -> usize {
         Node::Union { disc, .. } => {
             align_of(nodes, *disc, s, depth + 1).max(arm_align(nodes, n, s, depth))
         }
-        Node::Ctx => 4,
+        Node::Ctx { .. } => 4,
     }
 }
 
@@ -1166,7 +1213,7 @@ fn head(
             }
             Ok(())
         }
-        (Node::Ctx, V::Ctx(h)) => h.encode_head(e),
+        (Node::Ctx { .. }, V::Ctx(h)) => h.encode_head(e),
         _ => Err(bad("a value that does not match its C type")),
     }
 }
@@ -1438,7 +1485,7 @@ impl Dec {
                 d.leave();
                 V::Union { disc: dv, arm }
             }
-            Node::Ctx => V::Ctx(ContextHandle::decode_head(d)?),
+            Node::Ctx { .. } => V::Ctx(ContextHandle::decode_head(d)?),
         })
     }
 

@@ -220,8 +220,10 @@ struct Frame {
     /// Constructed-type storage (descriptor root, object), from `MIDL_user_allocate`: freed
     /// with its pointees when the frame goes (rich.rs).
     rich: Vec<(u32, *mut u8)>,
-    /// Context handles that came in (address of their C object, UUID), for closing.
+    /// Context handles that came in (address of their C object, UUID; 0 for a null one).
     ctx_in: Vec<(usize, u128)>,
+    /// Their values, held until the call is answered (a rundown waits for them).
+    ctx_held: Vec<(u128, HeldCtx)>,
 }
 
 impl Drop for Frame {
@@ -256,6 +258,7 @@ impl Frame {
             ret_p: params.iter().find(|p| p.is_return()).copied(),
             rich: Vec::new(),
             ctx_in: Vec::new(),
+            ctx_held: Vec::new(),
         };
         let mut vals = vals.into_iter();
         let mut out_only: Vec<(usize, usize, u32)> = Vec::new();
@@ -378,8 +381,33 @@ impl Frame {
         }
     }
 
+    /// Puts the manager's `void *` of each context handle that came in into its C object: the
+    /// handle is looked up in the client's association group, so a handle of another association
+    /// (or a closed, unknown one) faults the call with `nca_s_fault_context_mismatch`.
+    /// The handles are held (`ctx_held`) until the frame goes, after the reply.
+    fn resolve_ctx_in(&mut self, call: &IncomingCall) -> Result<(), msrpc::FaultStatus> {
+        for (at, id) in &self.ctx_in {
+            if *id == 0 {
+                continue;
+            }
+            let ctx = call.context::<CCtx>(&wire_ctx(*id))?;
+            let p = lock_ctx(&ctx).ptr;
+            // SAFETY: `at` is the address of a context handle's C object (a `void *`) in this
+            // frame's own storage, recorded by the writer that filled it.
+            unsafe { (*at as *mut usize).write_unaligned(p) };
+            if !self.ctx_held.iter().any(|(h, _)| h == id) {
+                self.ctx_held.push((*id, ctx));
+            }
+        }
+        Ok(())
+    }
+
     /// The `[out]` values and the return value, read back after the manager ran.
-    fn outs(&self) -> Result<Vec<Val>, i32> {
+    fn outs(&self, call: &IncomingCall) -> Result<Vec<Val>, i32> {
+        let ctx_out = |at: usize, p: usize, rundown| {
+            ctx_out(call, &self.ctx_in, &self.ctx_held, at, p, rundown)
+        };
+        let ctx_out: crate::rich::CtxOut<'_> = &ctx_out;
         let mut v = Vec::new();
         for (p, at) in &self.outs {
             if let Some(root) = p.rich_root() {
@@ -390,7 +418,7 @@ impl Frame {
                         *at,
                         self.args.as_ptr(),
                         crate::rich::Side::Server,
-                        &self.ctx_in,
+                        Some(ctx_out),
                     )
                 }?;
                 v.push(Val::Rich(root, r));
@@ -410,7 +438,7 @@ impl Frame {
                     self.ret_rich,
                     self.args.as_ptr(),
                     crate::rich::Side::Server,
-                    &self.ctx_in,
+                    Some(ctx_out),
                 )
             }?;
             v.push(Val::Rich(root, r));
@@ -422,9 +450,97 @@ impl Frame {
     }
 }
 
+/// A C manager's context handle, kept in the client's association group (msrpc's context
+/// handles): the manager's `void *` and the type's rundown routine.
+///
+/// The rundown runs when the value is dropped while `armed`: the group drops it when it ends
+/// (the client went away), and a call that presented the handle holds a clone (its frame's
+/// `ctx_held`) until it is answered, so a rundown never runs while a manager still uses the
+/// pointer: it waits for the last such call, as rpcrt4's does. A handle the manager closes is
+/// disarmed first.
+#[derive(Debug)]
+struct CCtx {
+    ptr: usize,
+    rundown: Option<crate::rich::RundownFn>,
+    armed: bool,
+}
+
+impl Drop for CCtx {
+    fn drop(&mut self) {
+        if let (true, Some(f)) = (self.armed, self.rundown) {
+            // SAFETY: the rundown routine the server stub's tables name, called once (the value
+            // is dropped once) with the pointer its manager returned, as rpcrt4 does; behind a
+            // barrier, so a rundown that raises cannot jump into Rust frames.
+            with_barrier(|| unsafe { f(self.ptr as *mut c_void) });
+        }
+    }
+}
+
+type HeldCtx = msrpc::server::ContextValue<CCtx>;
+
+fn lock_ctx(c: &HeldCtx) -> MutexGuard<'_, CCtx> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn wire_ctx(id: u128) -> msrpc_ndr::ContextHandle {
+    msrpc_ndr::ContextHandle {
+        attributes: 0,
+        uuid: uuid::Uuid::from_u128(id),
+    }
+}
+
+/// A context handle going out of a C manager (`p` at the C object `at`): an `[in, out]` handle
+/// that came in keeps its UUID (with the manager's new pointer) or, set to NULL, is closed
+/// without its rundown; any other non-NULL pointer becomes a new handle in the client's
+/// association group, run down with `rundown` if the group ends with it open.
+fn ctx_out(
+    call: &IncomingCall,
+    ctx_in: &[(usize, u128)],
+    held: &[(u128, HeldCtx)],
+    at: usize,
+    p: usize,
+    rundown: Option<crate::rich::RundownFn>,
+) -> Result<msrpc_ndr::ContextHandle, i32> {
+    let came = ctx_in
+        .iter()
+        .find(|(a, id)| *a == at && *id != 0)
+        .map(|(_, id)| *id);
+    let held_of = |id: u128| {
+        held.iter()
+            .find(|(h, _)| *h == id)
+            .map(|(_, c)| c)
+            .ok_or(crate::rich::RPC_X_SS_CONTEXT_MISMATCH)
+    };
+    match (came, p) {
+        (Some(id), 0) => {
+            // Closed by the manager: disarmed (never run down), then out of the group (already
+            // gone if another call closed it, or the group ended meanwhile).
+            lock_ctx(held_of(id)?).armed = false;
+            let _ = call.close_context::<CCtx>(&wire_ctx(id));
+            Ok(msrpc_ndr::ContextHandle::NULL)
+        }
+        (Some(id), p) => {
+            lock_ctx(held_of(id)?).ptr = p;
+            Ok(wire_ctx(id))
+        }
+        (None, 0) => Ok(msrpc_ndr::ContextHandle::NULL),
+        (None, p) => call
+            .new_context(
+                CCtx {
+                    ptr: p,
+                    rundown,
+                    armed: true,
+                },
+                // The group ended with the handle open: dropping the value runs the rundown.
+                drop,
+            )
+            .map_err(|_| crate::rich::RPC_X_SS_CONTEXT_MISMATCH),
+    }
+}
+
 /// Encodes the reply of a call whose manager has run.
 fn answer(call: IncomingCall, frame: &Frame, syntax: Syntax) {
-    let vals = match frame.outs() {
+    let vals = match frame.outs(&call) {
         Ok(v) => v,
         Err(s) => return call.fault(Win32Status(s as u32)),
     };
@@ -541,6 +657,9 @@ impl Interface for CInterface {
             Ok(f) => f,
             Err(s) => return call.answer_fault(Win32Status(s as u32)),
         };
+        if let Err(f) = frame.resolve_ctx_in(&call) {
+            return call.answer_fault(f);
+        }
         let thunk = proc.thunk;
         let sec = self.security.clone();
         let client = call.client().cloned();

@@ -729,3 +729,117 @@ fn the_c_server_faults_bad_stubs_and_keeps_serving() {
     }
     assert_eq!(ok.unwrap().return_value, 10);
 }
+
+/// The lines of the C server's standard output that start with `word`.
+fn server_lines(dir: &Path, word: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join("server.out"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(word))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn c_server_context_handles_belong_to_the_association_and_run_down_once() {
+    let dir = scratch("rich-rundown");
+    stubs(&idl(), None, &dir);
+    let server = build(&dir, "rich_server", "rich_s.c", &[]);
+    let (child, port) = start(&server, &dir, &[]);
+    let text = format!("ncacn_ip_tcp:127.0.0.1[{port}]");
+
+    // Association A opens a handle; association B (another binding, another connection and
+    // association group) presents it, and opens and closes one of its own.
+    let a = Binding::from_string(&text).unwrap();
+    let opened = Client(&a)
+        .open_ctx_blocking(OpenCtxRequest { v: 4242 })
+        .map_err(|e| e.to_string());
+    let b = Binding::from_string(&text).unwrap();
+    let foreign = opened.as_ref().ok().map(|o| {
+        Client(&b)
+            .use_ctx_blocking(UseCtxArgs {
+                ctx: msrpc::codegen::ClientContext::new(o.ctx.handle(), b.clone()),
+            })
+            .map(|r| r.v)
+            .map_err(|e| e.status().0)
+    });
+    let own = Client(&b)
+        .open_ctx_blocking(OpenCtxRequest { v: 99 })
+        .map_err(|e| e.to_string());
+    let used_a = opened.as_ref().ok().map(|o| {
+        Client(&a)
+            .use_ctx_blocking(UseCtxArgs { ctx: o.ctx.clone() })
+            .map(|r| r.v)
+            .map_err(|e| e.to_string())
+    });
+    let closed = own.as_ref().ok().map(|o| {
+        Client(&b)
+            .close_ctx_blocking(CloseCtxArgs { ctx: o.ctx.clone() })
+            .map(|r| (r.return_value, r.ctx.is_null()))
+            .map_err(|e| e.to_string())
+    });
+    // A goes away with its handle open: the server runs PCTX_rundown once with the manager's
+    // pointer. (Bounded wait for the server to see the connection close.)
+    drop(opened);
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server_lines(&dir, "rundown").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // B is still connected: a call on it still answers after A's rundown (and B's closed
+    // handle is not run down when B goes).
+    let after = Client(&b)
+        .open_ctx_blocking(OpenCtxRequest { v: 5 })
+        .map(|r| r.return_value)
+        .map_err(|e| e.to_string());
+    // Every clone of B goes (the handles keep their binding).
+    drop(own);
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server_lines(&dir, "rundown").len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop(child);
+
+    let opens = server_lines(&dir, "open");
+    let rundowns = server_lines(&dir, "rundown");
+    assert_eq!(used_a.unwrap(), Ok(4242));
+    // nca_s_fault_context_mismatch, which the client reports as ERROR_INVALID_HANDLE (6).
+    assert_eq!(
+        foreign.unwrap(),
+        Err(6),
+        "another association used A's handle"
+    );
+    assert_eq!(closed.unwrap(), Ok((2, true)));
+    assert_eq!(after, Ok(0));
+    let ptr = |l: &str| l.rsplit(' ').next().map(str::to_string);
+    let open_a = opens.iter().find(|l| l.starts_with("open 4242 ")).unwrap();
+    let open_5 = opens.iter().find(|l| l.starts_with("open 5 ")).unwrap();
+    assert_eq!(
+        rundowns
+            .iter()
+            .filter(|l| l.starts_with("rundown 4242 "))
+            .count(),
+        1,
+        "{rundowns:?}"
+    );
+    let run_a = rundowns
+        .iter()
+        .find(|l| l.starts_with("rundown 4242 "))
+        .unwrap();
+    assert_eq!(
+        ptr(run_a),
+        ptr(open_a),
+        "the rundown got the manager's pointer"
+    );
+    assert!(
+        rundowns.iter().all(|l| !l.starts_with("rundown 99 ")),
+        "a handle closed by the manager was run down: {rundowns:?}"
+    );
+    assert_eq!(rundowns.len(), 2, "{rundowns:?}");
+    assert!(
+        rundowns
+            .iter()
+            .any(|l| l.starts_with("rundown 5 ") && ptr(l) == ptr(open_5))
+    );
+}

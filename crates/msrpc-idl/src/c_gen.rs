@@ -103,6 +103,12 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
         sv,
         "#include <stddef.h>\n#include <string.h>\n#include \"{stem}.h\"\n"
     );
+    if !m.context_handles.is_empty() {
+        // Context handle rundown routines: the server's (the program provides them, as with
+        // MIDL), none on the client.
+        cl.push_str("#define MSRPC_CTX_RUNDOWN(f) NULL\n");
+        sv.push_str("#define MSRPC_CTX_RUNDOWN(f) (f)\n");
+    }
 
     header_types(m, &mut h)
         .map_err(|e| format!("msrpc idl --lang c: {e} is not supported by the C stubs yet"))?;
@@ -414,7 +420,18 @@ fn c_op(
     }
     let mut params = Vec::new();
     let has_handle = op.params.iter().any(|p| matches!(p.ty, Ty::Handle));
-    if !has_handle {
+    // An `[in]` (or `[in, out]`) context handle is the call's binding when there is no
+    // `handle_t` (MIDL's rule): the engine uses the leftmost non-null one's association.
+    let ctx_binding = op.params.iter().any(|p| {
+        p.is_in
+            && match &p.ty {
+                Ty::ContextHandle => true,
+                Ty::Ptr(_, inner) => matches!(**inner, Ty::ContextHandle),
+                Ty::Def(id) => matches!(m.types[*id].kind, DefKind::Alias(Ty::ContextHandle)),
+                _ => false,
+            }
+    });
+    if !has_handle && !ctx_binding {
         match &itf.binding {
             Binding::Explicit => params.push(CParam {
                 decl: "handle_t IDL_handle".into(),
@@ -507,9 +524,10 @@ fn c_op(
                 string_row(*wide, true, &c_type)
             }
             ty if as_prim(m, ty).is_none() || (!p.by_ref && ptrs != 0) => {
-                let d = descs
-                    .desc(ty, &ExprCtx::Params(&pctx), 0)
-                    .map_err(|e| unsupported(&format!("{e} in parameter `{}`", p.name)))?;
+                descs.ctx_type = m.context_handles.iter().find(|n| **n == base).cloned();
+                let d = descs.desc(ty, &ExprCtx::Params(&pctx), 0);
+                descs.ctx_type = None;
+                let d = d.map_err(|e| unsupported(&format!("{e} in parameter `{}`", p.name)))?;
                 // An array parameter (`long a[]`) is a pointer to its elements in C.
                 if p.by_ref || (ptrs > 0 && is_conformant_top(ty)) || matches!(ty, Ty::Array(_)) {
                     flags.push("MSRPC_P_BYREF");
@@ -552,6 +570,55 @@ fn c_op(
             row: format!("{{ \"{name}\", {}, {ty_row}, {desc} }}", flags.join(" | ")),
         });
     }
+    if op.is_async && (op.comm_status.is_some() || op.fault_status.is_some()) {
+        return Err(unsupported(
+            "[comm_status]/[fault_status] on an [async] operation",
+        ));
+    }
+    // ACF [comm_status] / [fault_status]: an `[out] error_status_t *` parameter or an
+    // `error_status_t` return value (MIDL's rule).
+    for name in [&op.comm_status, &op.fault_status].into_iter().flatten() {
+        let ok = if name.is_empty() {
+            op.ret
+                .as_ref()
+                .is_some_and(|t| as_prim(m, t) == Some(Prim::U32))
+        } else {
+            op.params.iter().any(|p| {
+                p.name == *name && p.is_out && p.by_ref && as_prim(m, &p.ty) == Some(Prim::U32)
+            })
+        };
+        if !ok {
+            return Err(format!(
+                "msrpc idl --lang c: {}::{}: [comm_status]/[fault_status] must name an [out] error_status_t parameter or an error_status_t return value{}",
+                itf.name,
+                op.name,
+                if name.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (`{name}` is neither)")
+                }
+            ));
+        }
+    }
+    // Their table rows' flags.
+    let status_flags = |name: &str| {
+        let mut f = String::new();
+        if op.comm_status.as_deref() == Some(name) {
+            f.push_str(" | MSRPC_P_COMM_STATUS");
+        }
+        if op.fault_status.as_deref() == Some(name) {
+            f.push_str(" | MSRPC_P_FAULT_STATUS");
+        }
+        f
+    };
+    for c in params.iter_mut() {
+        let sf = status_flags(&c.name);
+        if !sf.is_empty()
+            && let Some(pos) = c.row.find(", {")
+        {
+            c.row.insert_str(pos, &sf);
+        }
+    }
     let ret = match &op.ret {
         None => None,
         Some(ty) => {
@@ -563,7 +630,8 @@ fn c_op(
                 Some(prim) => {
                     let (kind, signed, wire) = prim_shape(prim);
                     format!(
-                        "{{ \"return\", MSRPC_P_RETURN, {{ {kind}, {}, {wire}, sizeof({c}) }} }}",
+                        "{{ \"return\", MSRPC_P_RETURN{}, {{ {kind}, {}, {wire}, sizeof({c}) }} }}",
+                        status_flags(""),
                         if signed { "MSRPC_TF_SIGNED" } else { "0" }
                     )
                 }
@@ -581,9 +649,6 @@ fn c_op(
             Some((c, row))
         }
     };
-    if op.comm_status.is_some() || op.fault_status.is_some() {
-        return Err(unsupported("[comm_status]/[fault_status]"));
-    }
     Ok(COp {
         name: op.name.clone(),
         index,
@@ -677,6 +742,8 @@ fn c_member(m: &Model, ty: &Ty, name: &str) -> Result<String, String> {
 fn header_types(m: &Model, out: &mut String) -> Result<(), String> {
     for name in &m.context_handles {
         let _ = writeln!(out, "typedef void *{name};");
+        // The rundown routine a server program provides (MIDL's declaration).
+        let _ = writeln!(out, "void __RPC_USER {name}_rundown({name});");
     }
     // The main file's types and the imported ones (the prelude's come from windows.h/rpc.h).
     let main: Vec<TypeId> = (0..m.types.len())
@@ -835,6 +902,9 @@ struct Descs<'m> {
     named: std::collections::HashMap<TypeId, String>,
     arms_done: std::collections::HashSet<TypeId>,
     n: usize,
+    /// The `[context_handle]` typedef a parameter is spelled with (`PCTX`), while its
+    /// descriptor is written: its rundown routine goes into the server's table.
+    ctx_type: Option<String>,
 }
 
 impl<'m> Descs<'m> {
@@ -848,6 +918,7 @@ impl<'m> Descs<'m> {
             named: Default::default(),
             arms_done: Default::default(),
             n: 0,
+            ctx_type: None,
         }
     }
 
@@ -982,7 +1053,15 @@ impl<'m> Descs<'m> {
             }
             Ty::ContextHandle => {
                 let name = self.fresh();
-                self.emit(&name, ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *)");
+                // `typedef [context_handle] void *PCTX;`: the server stub's tables name the
+                // program's `PCTX_rundown` (MIDL's name), the client's NULL.
+                let init = match &self.ctx_type {
+                    Some(t) => format!(
+                        ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *), .rundown = MSRPC_CTX_RUNDOWN({t}_rundown)"
+                    ),
+                    None => ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *)".to_string(),
+                };
+                self.emit(&name, &init);
                 format!("&{name}")
             }
             Ty::String {

@@ -158,8 +158,10 @@
 //! - `OpRequest::decode` uses default `DecodeLimits`; `decode_with_limits` takes others. The
 //!   generated `Service` decodes under the limits its `serve_*` helpers pass, and the client
 //!   layer through `decode_reply`, so the runtime sets both.
-//! - `[comm_status]`/`[fault_status]` are recorded in the request struct's docs only; turning
-//!   communication errors and faults into status values is the client runtime's job.
+//! - `[comm_status]`/`[fault_status]`: the client methods of the operation return
+//!   `Result<rt::StatusOutcome<OpResponse>, C::Error>`, `Ok(StatusOutcome::Status(status))` for
+//!   the failures the attributes cover (docs/codegen.md); for the `_start` forms of `[async]`
+//!   operations they are still recorded in the request struct's docs only.
 //!
 //! # Supported MIDL
 //!

@@ -101,6 +101,65 @@ fn unsupported_constructs_are_errors() {
 }
 
 #[test]
+fn context_handles_bind_and_name_their_rundown() {
+    // No handle_t: the [in] context handle is the binding. The server's tables name
+    // PCTX_rundown (declared in the header, as MIDL does); the client's have none.
+    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef [context_handle] void *PCTX; long Open([in] handle_t h, [out] PCTX *c); long Use([in] PCTX c); long Close([in, out] PCTX *c); }";
+    let s = msrpc_idl::Builder::new()
+        .generate_c_from_str("t.idl", idl, None)
+        .unwrap();
+    assert!(s.header.contains("long Use(PCTX c);"), "{}", s.header);
+    assert!(
+        s.header.contains("void __RPC_USER PCTX_rundown(PCTX);"),
+        "{}",
+        s.header
+    );
+    assert!(s.server.contains("#define MSRPC_CTX_RUNDOWN(f) (f)"));
+    assert!(s.client.contains("#define MSRPC_CTX_RUNDOWN(f) NULL"));
+    assert!(
+        s.server
+            .contains(".rundown = MSRPC_CTX_RUNDOWN(PCTX_rundown)")
+    );
+    // An [out]-only context handle is no binding.
+    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef [context_handle] void *PCTX; long Open([out] PCTX *c); }";
+    let e = msrpc_idl::Builder::new()
+        .generate_c_from_str("t.idl", idl, None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("has no binding handle"), "{e}");
+}
+
+#[test]
+fn comm_and_fault_status_flag_their_rows() {
+    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { long F([in] handle_t h, [out] error_status_t *st); error_status_t G([in] handle_t h); long H([in] handle_t h, [out] long *n); }";
+    let s = msrpc_idl::Builder::new()
+        .generate_c_from_str(
+            "t.idl",
+            idl,
+            Some("interface T { F([comm_status] st); [fault_status] G(); }"),
+        )
+        .unwrap();
+    assert!(
+        s.client
+            .contains("{ \"st\", MSRPC_P_OUT | MSRPC_P_BYREF | MSRPC_P_COMM_STATUS, {"),
+        "{}",
+        s.client
+    );
+    assert!(
+        s.client
+            .contains("{ \"return\", MSRPC_P_RETURN | MSRPC_P_FAULT_STATUS, {"),
+        "{}",
+        s.client
+    );
+    // On a parameter that is not an [out] error_status_t: an error naming it.
+    let e = msrpc_idl::Builder::new()
+        .generate_c_from_str("t.idl", idl, Some("interface T { H([comm_status] n); }"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("T::H") && e.contains("`n` is neither"), "{e}");
+}
+
+#[test]
 fn pipes_are_refused_by_the_c_stubs() {
     let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef pipe unsigned char BP; void F([in] handle_t h, [in] BP *data); }";
     // The Rust generator takes it...

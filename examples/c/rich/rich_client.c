@@ -170,6 +170,18 @@ int main(int argc, char **argv)
         check(r == 1 && v == 1234, "UseCtx: [in] context handle");
         r = CloseCtx(h, &ctx);
         check(r == 2 && ctx == NULL, "CloseCtx: [in, out] context handle closed");
+        /* A null [in] context handle is refused before anything is sent (1775). */
+        code = 0;
+        RpcTryExcept
+        {
+            UseCtx(h, ctx, &v);
+        }
+        RpcExcept(1)
+        {
+            code = RpcExceptionCode();
+        }
+        RpcEndExcept
+        check(code == 1775, "UseCtx: a null [in] context handle is RPC_X_SS_IN_NULL_CONTEXT");
     }
     {
         /* A [ref] pointer member left NULL is refused before anything is sent. */

@@ -119,6 +119,8 @@ long OpenCtx(handle_t h, long v, PCTX *ctx)
     (void)h;
     *p = v;
     *ctx = p;
+    printf("open %ld %p\n", v, (void *)p);
+    fflush(stdout);
     return 0;
 }
 
@@ -132,9 +134,19 @@ long UseCtx(handle_t h, PCTX ctx, long *v)
 long CloseCtx(handle_t h, PCTX *ctx)
 {
     (void)h;
+    printf("close %ld %p\n", *(long *)*ctx, *ctx);
+    fflush(stdout);
     free(*ctx);
     *ctx = NULL;
     return 2;
+}
+
+/* The client's association ended with the handle open (MIDL's name: PCTX_rundown). */
+void PCTX_rundown(PCTX ctx)
+{
+    printf("rundown %ld %p\n", *(long *)ctx, ctx);
+    fflush(stdout);
+    free(ctx);
 }
 
 long Extras(handle_t h, INT_PTR ip, EXTRA *e, EXTRA *back)

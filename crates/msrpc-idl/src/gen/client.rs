@@ -99,6 +99,10 @@ pub(super) fn client_layer(g: &Gen<'_>, itf: &Interface, out: &mut String) {
         let f = m.trim_start_matches("r#");
         let opnum = op.opnum;
         let name = &op.name;
+        if op.comm_status.is_some() || op.fault_status.is_some() {
+            status_methods(g, op, out);
+            continue;
+        }
         let _ = writeln!(
             out,
             "/// Calls `{name}` (opnum {opnum}) and awaits the reply. Dropping the future cancels the call.\n\
@@ -142,6 +146,51 @@ fn object_methods(g: &Gen<'_>, itf: &Interface, out: &mut String) {
              let reply = self.0.call_object_blocking(&INTERFACE, {opnum}, ipid, move |syntax, rep| req.encode(syntax, rep))?; \
              Ok({rt}::decode_reply(&reply)?) }}"
         );
+    }
+}
+
+/// An operation with ACF `[comm_status]`/`[fault_status]`: its methods give a
+/// `StatusOutcome`, `Status(..)` for the failures the attributes cover (where MIDL's stub stores
+/// the status in the attributed `error_status_t` instead of raising it); other errors are
+/// errors as before.
+fn status_methods(g: &Gen<'_>, op: &Operation, out: &mut String) {
+    let rt = &g.rt;
+    let s = upper_camel(&op.name);
+    let m = snake(&op.name);
+    let f = m.trim_start_matches("r#");
+    let opnum = op.opnum;
+    let name = &op.name;
+    let (comm, fault) = (op.comm_status.is_some(), op.fault_status.is_some());
+    let which = |x: &Option<String>| match x.as_deref() {
+        None => None,
+        Some("") => Some("the return value".to_string()),
+        Some(p) => Some(format!("`{p}`")),
+    };
+    let mut doc = Vec::new();
+    if let Some(w) = which(&op.comm_status) {
+        doc.push(format!("a communication failure ([comm_status] on {w})"));
+    }
+    if let Some(w) = which(&op.fault_status) {
+        doc.push(format!("a fault from the server ([fault_status] on {w})"));
+    }
+    let doc = doc.join(" or ");
+    let _ = writeln!(
+        out,
+        "/// Calls `{name}` (opnum {opnum}) and awaits the reply. Dropping the future cancels the call. ACF: {doc} is `Ok(StatusOutcome::Status(status))`, not an error.\n\
+         pub async fn {m}(&self, req: {s}Request) -> ::core::result::Result<{rt}::StatusOutcome<{s}Response>, C::Error>          where C::Error: {rt}::StatusError {{ \
+         match self.0.call(&INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep)).await {{ \
+         Ok(reply) => Ok({rt}::StatusOutcome::Reply({rt}::decode_reply(&reply)?)), \
+         Err(e) => match {rt}::StatusError::covered_status(&e, {comm}, {fault}) {{ \
+         Some(s) => Ok({rt}::StatusOutcome::Status(s)), None => Err(e) }} }} }}\n\
+         /// Calls `{name}` (opnum {opnum}) from synchronous code: blocks the thread until the reply. ACF: {doc} is `Ok(StatusOutcome::Status(status))`, not an error.\n\
+         pub fn {f}_blocking(&self, req: {s}Request) -> ::core::result::Result<{rt}::StatusOutcome<{s}Response>, C::Error>          where C::Error: {rt}::StatusError {{ \
+         match self.0.call_blocking(&INTERFACE, {opnum}, move |syntax, rep| req.encode(syntax, rep)) {{ \
+         Ok(reply) => Ok({rt}::StatusOutcome::Reply({rt}::decode_reply(&reply)?)), \
+         Err(e) => match {rt}::StatusError::covered_status(&e, {comm}, {fault}) {{ \
+         Some(s) => Ok({rt}::StatusOutcome::Status(s)), None => Err(e) }} }} }}"
+    );
+    if op.is_async {
+        async_start(g, op, out);
     }
 }
 
@@ -394,17 +443,48 @@ fn context_methods(
             },
         )
     };
-    let _ = writeln!(
-        out,
-        "/// Calls `{name}` (opnum {opnum}) and awaits the reply, {doc} Dropping the future cancels the call.\n\
-         pub async fn {m}(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
-         {pre} let reply = {call_async}; \
-         let resp: {s}Response = {rt}::decode_reply(&reply)?; {post_call} }}\n\
-         /// Calls `{name}` (opnum {opnum}) from synchronous code, as [`Client::{f}`] does: blocks the thread until the reply.\n\
-         pub fn {f}_blocking(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
-         {pre} let reply = {call_blocking}; \
-         let resp: {s}Response = {rt}::decode_reply(&reply)?; {post_call} }}"
-    );
+    if op.comm_status.is_some() || op.fault_status.is_some() {
+        // ACF [comm_status]/[fault_status]: the covered failures of the call are
+        // `Ok(StatusOutcome::Status(..))` (status_methods); the handle checks before it are
+        // still errors.
+        let (comm, fault) = (op.comm_status.is_some(), op.fault_status.is_some());
+        let covered = |call: String, strip: &str, put: &str| {
+            format!(
+                "match {} {{ Ok(r) => r, Err(e) => return match {rt}::StatusError::covered_status(&e, {comm}, {fault}) {{ \
+                 Some(s) => Ok({rt}::StatusOutcome::Status(s)), None => Err(e) }} }}",
+                call.replace(strip, put)
+            )
+        };
+        let call_async = covered(call_async, ".await?", ".await");
+        let call_blocking = covered(call_blocking, ")?", ")");
+        let _ = writeln!(
+            out,
+            "/// Calls `{name}` (opnum {opnum}) and awaits the reply, {doc} Dropping the future cancels the call. ACF [comm_status]/[fault_status]: the failures they cover are `Ok(StatusOutcome::Status(status))`.\n\
+             pub async fn {m}(&self, {arg}: {arg_ty}) -> ::core::result::Result<{rt}::StatusOutcome<{ret_ty}>, C::Error> \
+             where C: {rt}::ContextCall, C::Error: {rt}::StatusError {{ \
+             {pre} let reply = {call_async}; \
+             let resp: {s}Response = {rt}::decode_reply(&reply)?; \
+             let out: ::core::result::Result<{ret_ty}, C::Error> = {{ {post_call} }}; out.map({rt}::StatusOutcome::Reply) }}\n\
+             /// Calls `{name}` (opnum {opnum}) from synchronous code, as [`Client::{f}`] does: blocks the thread until the reply.\n\
+             pub fn {f}_blocking(&self, {arg}: {arg_ty}) -> ::core::result::Result<{rt}::StatusOutcome<{ret_ty}>, C::Error> \
+             where C: {rt}::ContextCall, C::Error: {rt}::StatusError {{ \
+             {pre} let reply = {call_blocking}; \
+             let resp: {s}Response = {rt}::decode_reply(&reply)?; \
+             let out: ::core::result::Result<{ret_ty}, C::Error> = {{ {post_call} }}; out.map({rt}::StatusOutcome::Reply) }}"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "/// Calls `{name}` (opnum {opnum}) and awaits the reply, {doc} Dropping the future cancels the call.\n\
+             pub async fn {m}(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
+             {pre} let reply = {call_async}; \
+             let resp: {s}Response = {rt}::decode_reply(&reply)?; {post_call} }}\n\
+             /// Calls `{name}` (opnum {opnum}) from synchronous code, as [`Client::{f}`] does: blocks the thread until the reply.\n\
+             pub fn {f}_blocking(&self, {arg}: {arg_ty}) -> ::core::result::Result<{ret_ty}, C::Error> where C: {rt}::ContextCall {{ \
+             {pre} let reply = {call_blocking}; \
+             let resp: {s}Response = {rt}::decode_reply(&reply)?; {post_call} }}"
+        );
+    }
     if !op.is_async {
         return;
     }

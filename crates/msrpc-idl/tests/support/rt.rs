@@ -372,6 +372,19 @@ pub trait ClientCall {
         D: FnOnce(Reply) -> msrpc_ndr::Result<R> + Send + 'static;
 }
 
+/// What a call of an operation with ACF `[comm_status]`/`[fault_status]` ends with (the
+/// runtime's has the same variants).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusOutcome<R> {
+    Reply(R),
+    Status(Win32Status),
+}
+
+/// Errors that can stand for `[comm_status]`/`[fault_status]` values (the runtime's signature).
+pub trait StatusError {
+    fn covered_status(&self, comm: bool, fault: bool) -> Option<Win32Status>;
+}
+
 // ---- client context handles ---------------------------------------------------------------------
 
 /// A context handle refused before a call (the runtime's has the same fields).

@@ -300,3 +300,38 @@ impl<T: ClientCall + Sync + ?Sized> ClientCall for &T {
         (**self).start_blocking(state, interface, opnum, encode, decode)
     }
 }
+
+/// What a call of an operation with ACF `[comm_status]` or `[fault_status]` ends with, when it
+/// does not end with an error: the reply, or the status MIDL's stub would have stored in the
+/// attributed `error_status_t` (an `[out]` parameter or the return value) instead of raising it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusOutcome<R> {
+    /// The server answered: the `[out]` parameters and return value, as the server set them.
+    Reply(R),
+    /// A failure the attributes cover: `[comm_status]`, a communication failure (the server
+    /// unreachable, the connection lost, the bind refused, a protocol error, a timeout or
+    /// cancel); `[fault_status]`, a fault from the server (the manager's status, or the
+    /// runtime's, such as `nca_s_fault_context_mismatch`).
+    Status(Win32Status),
+}
+
+/// The errors of a binding handle that can stand for `[comm_status]`/`[fault_status]` values
+/// (implemented for msrpc's [`Error`]).
+pub trait StatusError {
+    /// The status `self` is stored as, if `comm` (`[comm_status]`) or `fault`
+    /// (`[fault_status]`) covers it; `None`: raised as before (the stub's own failures,
+    /// marshalling errors, misuse, and the kinds not covered).
+    fn covered_status(&self, comm: bool, fault: bool) -> Option<Win32Status>;
+}
+
+impl StatusError for Error {
+    fn covered_status(&self, comm: bool, fault: bool) -> Option<Win32Status> {
+        let covered = match self {
+            Error::Fault { .. } => fault,
+            // Local to the call: bad arguments, a handle misused, marshalling.
+            Error::Ndr(_) | Error::Status { .. } => false,
+            _ => comm,
+        };
+        covered.then(|| self.status())
+    }
+}

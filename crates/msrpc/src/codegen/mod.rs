@@ -139,6 +139,6 @@ mod client;
 mod context;
 mod serve;
 
-pub use client::ClientCall;
+pub use client::{ClientCall, StatusError, StatusOutcome};
 pub use context::{ClientContext, ContextCall};
 pub use serve::*;
