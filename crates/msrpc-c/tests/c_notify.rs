@@ -130,11 +130,16 @@ fn a_client_cancel_reaches_the_managers_callback() {
         state.complete().unwrap_err().status(),
         Win32Status::RPC_S_CALL_CANCELLED
     );
+    // The worker prints after RpcAsyncAbortCall returns, which may be after the client saw the
+    // answer: wait for the line rather than race it.
+    wait_for(&out, "RpcAsyncAbortCall:");
     // A call nobody cancels completes after its delay, untouched by its subscriptions.
     state.reinitialize().unwrap();
     msrpc_sample::async_func_start_blocking(&state, &b, 50).unwrap();
     assert!(done.wait_timeout(Duration::from_secs(20)));
     state.complete().unwrap();
+    // As above: the line comes after RpcAsyncCompleteCall has sent the reply.
+    wait_for(&out, "AsyncFunc: completed after");
     let log = stop(server, port, &out);
     // RpcClientCancel is 4.
     assert!(
