@@ -1,4 +1,5 @@
-//! NDR decoding of the generated stubs (epm, mgmt, the AsyncRPC sample, the srvsvc subset) fed arbitrary stub data in
+//! NDR decoding of the generated stubs (epm, mgmt, the AsyncRPC sample, the srvsvc subset, the DCE
+//! pipes fixture, the COM fixture's ORPCTHIS/ORPCTHAT-framed calls) fed arbitrary stub data in
 //! every transfer syntax and byte order: no panic, and whatever decodes re-encodes to bytes that
 //! decode to the same value. Selector 21 is a linked list (fuzz/idl/list.idl) decoded under a
 //! `max_pointees` taken from the input: within it, the value has at most that many pointees;
@@ -25,6 +26,24 @@ mod list_stubs {
     include!(concat!(env!("OUT_DIR"), "/list.rs"));
 }
 use list_stubs::list_fuzz;
+
+// The generated fixtures below name `crate::codegen`: msrpc's.
+use msrpc::codegen;
+
+/// DCE pipes (crates/msrpc-idl/tests/fixtures/pipes.idl, generated there as a golden file).
+#[allow(dead_code)]
+mod pipes_stubs {
+    include!("../../crates/msrpc-idl/tests/fixtures/pipes.rs");
+}
+use pipes_stubs::pipe_demo;
+
+/// COM `[object]` interfaces (crates/msrpc-idl/tests/fixtures/com.idl): ORPCTHIS first in each
+/// request, ORPCTHAT first in each response.
+#[allow(dead_code)]
+mod com_stubs {
+    include!("../../crates/msrpc-idl/tests/fixtures/com.rs");
+}
+use com_stubs::i_calc2;
 
 /// The non-null pointers of a list request: the list itself, each further node, each `extra`.
 fn pointees(req: &list_fuzz::SendRequest) -> usize {
@@ -106,6 +125,13 @@ fuzz_target!(|data: &[u8]| {
         19 => round_trip!(srvsvc::NetrShareEnumRequest, stub, syntax, rep),
         20 => round_trip!(srvsvc::NetrShareEnumResponse, stub, syntax, rep),
         21 => list_under_limits(stub, syntax, rep),
+        22 => round_trip!(pipe_demo::UploadRequest, stub, syntax, rep),
+        23 => round_trip!(pipe_demo::DownloadResponse, stub, syntax, rep),
+        24 => round_trip!(pipe_demo::EchoRequest, stub, syntax, rep),
+        25 => round_trip!(pipe_demo::SumRequest, stub, syntax, rep),
+        26 => round_trip!(pipe_demo::ReverseResponse, stub, syntax, rep),
+        27 => round_trip!(i_calc2::EchoRequest, stub, syntax, rep),
+        28 => round_trip!(i_calc2::TwiceResponse, stub, syntax, rep),
         _ => {}
     }
 });
