@@ -73,6 +73,11 @@ impl SchannelSession {
         }
     }
 
+    /// The session key.
+    pub fn session_key(&self) -> [u8; 16] {
+        self.session_key
+    }
+
     /// The negotiated flags.
     pub fn negotiate_flags(&self) -> u32 {
         self.negotiate_flags
