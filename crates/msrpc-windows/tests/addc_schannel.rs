@@ -132,6 +132,24 @@ fn addc_schannel_get_capabilities_verifies_the_return_authenticator() {
             .await
             .unwrap();
         assert_eq!(f, ch.negotiated_flags());
+        // At integrity (signed, not sealed) the DC refuses netlogon's authenticated calls
+        // (Samba 4.17: `server schannel require seal`, the default since CVE-2022-38023).
+        let mut signed = establish().await;
+        let bi = signed.binding(DC, AuthnLevel::PktIntegrity).unwrap();
+        let e = signed
+            .get_capabilities(&bi, &format!(r"\\{host}"), CAPABILITIES_NEGOTIATED)
+            .await
+            .expect_err("netlogon at integrity");
+        assert!(
+            matches!(
+                e,
+                Error::Nt {
+                    status: NtStatus::STATUS_ACCESS_DENIED,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         // An authenticator off the chain (the next one skipped) is refused by the server.
         let _ = ch.next_authenticator(1);
         let e = ch
@@ -183,5 +201,34 @@ fn addc_schannel_lookup_sids3_and_names4_over_tcp() {
             .await
             .expect_err("LookupSids3 over TCP without Schannel");
         assert_eq!(e.win32(), Some(Win32Status::ERROR_ACCESS_DENIED), "{e:?}");
+    });
+}
+
+/// How many LookupSids3 calls the parallel test starts at once.
+const PARALLEL_CALLS: usize = 20;
+
+#[test]
+#[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
+fn addc_schannel_parallel_calls_on_one_binding() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ch = establish().await;
+        let alice: Sid = var("MSRPC_ADDC_USER_SID").parse().unwrap();
+        let b = ch.binding(DC, AuthnLevel::PktPrivacy).unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..PARALLEL_CALLS {
+            let (b, alice) = (b.clone(), alice.clone());
+            tasks.push(tokio::spawn(async move {
+                lsat::lookup_sids3(&b, std::slice::from_ref(&alice)).await
+            }));
+        }
+        for t in tasks {
+            let got = t.await.unwrap().unwrap();
+            assert_eq!(got[0].name, var("MSRPC_ADDC_USER"));
+        }
+        // All on one connection, one after the other (msrpc's client holds back a Schannel
+        // connection's next request until the call before has its answer; sent at once, the
+        // crossing sequence numbers fail with SEC_E_OUT_OF_SEQUENCE).
+        assert_eq!(b.connection_count(), 1);
     });
 }

@@ -311,12 +311,12 @@ impl SecureChannel {
 
     /// A binding to `string_binding` (netlogon's or lsarpc's TCP endpoint, say
     /// `ncacn_ip_tcp:DC`) protected with Schannel at `level` (integrity or privacy; Samba
-    /// requires privacy). One call at a time per connection: Schannel's sequence numbers count
-    /// both directions, so calls that cross on one connection would not verify.
+    /// serves netlogon at privacy only, lsarpc at both). Calls made at once are carried one
+    /// after the other on the connection (Schannel's sequence numbers count both directions,
+    /// so calls that crossed would not verify; msrpc's client holds them back).
     pub fn binding(&self, string_binding: &str, level: AuthnLevel) -> Result<Binding> {
-        let options = BindingOptions::default()
-            .with_max_calls_per_connection(1)
-            .with_auth(AuthInfo::schannel(level, self.schannel_session()));
+        let options =
+            BindingOptions::default().with_auth(AuthInfo::schannel(level, self.schannel_session()));
         Ok(Binding::with_options(string_binding, options)?)
     }
 
