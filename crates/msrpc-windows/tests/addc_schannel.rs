@@ -232,3 +232,74 @@ fn addc_schannel_parallel_calls_on_one_binding() {
         assert_eq!(b.connection_count(), 1);
     });
 }
+
+#[test]
+#[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
+fn addc_schannel_sam_logon_ex_passes_alices_ntlmv2_logon() {
+    use msrpc_windows::netlogon::{av_pairs, ntlmv2_response};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ch = establish().await;
+        let b = ch.binding(DC, AuthnLevel::PktPrivacy).unwrap();
+        let domain = var("MSRPC_ADDC_DOMAIN");
+        let user = var("MSRPC_ADDC_USER");
+        let alice: Sid = var("MSRPC_ADDC_USER_SID").parse().unwrap();
+        let testers: Sid = var("MSRPC_ADDC_TESTERS_SID").parse().unwrap();
+        let respond = |password: &str| {
+            let nt = MachineSecret::Password(password.into()).nt_hash();
+            ntlmv2_response(
+                &nt,
+                &user,
+                &domain,
+                &[1, 2, 3, 4, 5, 6, 7, 8],
+                &[9, 9, 8, 8, 7, 7, 6, 6],
+                134_000_000_000_000_000,
+                &av_pairs(&domain, "MSRPCWS"),
+            )
+        };
+        let ok = ch
+            .sam_logon_network(
+                &b,
+                &domain,
+                &user,
+                [1, 2, 3, 4, 5, 6, 7, 8],
+                &respond(&file("MSRPC_ADDC_PASSWORD_FILE")),
+                &[],
+            )
+            .await
+            .unwrap();
+        eprintln!("{ok:?}");
+        assert_eq!(ok.user, user);
+        assert!(ok.domain.eq_ignore_ascii_case(&domain), "{ok:?}");
+        assert_eq!(Some(ok.rid), alice.rid(), "{ok:?}");
+        assert_eq!(ok.primary_group, 513, "Domain Users");
+        assert_eq!(
+            ok.domain_sid.as_ref().map(|d| d.with_rid(ok.rid)),
+            Some(alice.clone()),
+            "{ok:?}"
+        );
+        assert!(ok.groups.contains(&testers.rid().unwrap()), "{ok:?}");
+
+        let wrong = ch
+            .sam_logon_network(
+                &b,
+                &domain,
+                &user,
+                [1, 2, 3, 4, 5, 6, 7, 8],
+                &respond("not-alices-password"),
+                &[],
+            )
+            .await
+            .expect_err("a wrong password");
+        assert!(
+            matches!(
+                wrong,
+                Error::Nt {
+                    op: "NetrLogonSamLogonEx",
+                    status: NtStatus::STATUS_WRONG_PASSWORD | NtStatus::STATUS_LOGON_FAILURE
+                }
+            ),
+            "{wrong:?}"
+        );
+    });
+}

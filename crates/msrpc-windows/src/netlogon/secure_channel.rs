@@ -24,12 +24,18 @@ use md5::Md5;
 use msrpc::{AuthInfo, AuthnLevel, Binding, BindingOptions, SchannelSession};
 use sha2::Sha256;
 
-use crate::netlogon::logon::{Client, NetrLogonGetCapabilitiesRequest, NetrServerAuthenticate3Request};
-use crate::netlogon::{
-    NETLOGON_AUTHENTICATOR, NETLOGON_CAPABILITIES, NETLOGON_CREDENTIAL,
-    NETLOGON_SECURE_CHANNEL_TYPE,
+use crate::netlogon::logon::{
+    Client, NetrLogonGetCapabilitiesRequest, NetrLogonSamLogonExRequest,
+    NetrServerAuthenticate3Request,
 };
-use crate::{Error, NtStatus, Result};
+use crate::netlogon::{
+    LM_CHALLENGE, NETLOGON_AUTHENTICATOR, NETLOGON_CAPABILITIES, NETLOGON_CREDENTIAL,
+    NETLOGON_LEVEL, NETLOGON_LOGON_IDENTITY_INFO, NETLOGON_LOGON_INFO_CLASS,
+    NETLOGON_NETWORK_INFO, NETLOGON_SECURE_CHANNEL_TYPE, NETLOGON_VALIDATION,
+    NETLOGON_VALIDATION_INFO_CLASS, OLD_LARGE_INTEGER, STRING, UNICODE_STRING,
+};
+use crate::{Error, NtStatus, Result, Sid};
+use msrpc::codegen::ndr;
 
 /// `NETLOGON_NEG_SUPPORTS_AES` ([MS-NRPC] 3.1.4.2, bit W).
 pub const NETLOGON_NEG_SUPPORTS_AES: u32 = msrpc::auth::NETLOGON_NEG_SUPPORTS_AES;
@@ -409,6 +415,200 @@ impl SecureChannel {
     }
 }
 
+/// The NTLMv2 response ([MS-NLMP] 3.3.2) of the user whose NT hash is `nt_hash` to
+/// `server_challenge`: `NTProofStr || temp`, where `temp` is the `NTLMv2_CLIENT_CHALLENGE` with
+/// `timestamp` (FILETIME), `client_challenge` and `av_pairs` (the AV pairs, `MsvAvEOL` included),
+/// and NTProofStr = HMAC_MD5(NTOWFv2, server_challenge || temp), NTOWFv2 =
+/// HMAC_MD5(NT hash, UTF-16LE(uppercase(user) || domain)). What an NTLM client sends, and what a
+/// server passes on to its DC with [`SecureChannel::sam_logon_network`].
+pub fn ntlmv2_response(
+    nt_hash: &[u8; 16],
+    user: &str,
+    domain: &str,
+    server_challenge: &[u8; 8],
+    client_challenge: &[u8; 8],
+    timestamp: u64,
+    av_pairs: &[u8],
+) -> Vec<u8> {
+    let mut owf = hmac_md5(nt_hash);
+    for u in user.to_uppercase().encode_utf16().chain(domain.encode_utf16()) {
+        owf.update(&u.to_le_bytes());
+    }
+    let owf: [u8; 16] = owf.finalize().into_bytes().into();
+    let mut temp = vec![1u8, 1, 0, 0, 0, 0, 0, 0];
+    temp.extend_from_slice(&timestamp.to_le_bytes());
+    temp.extend_from_slice(client_challenge);
+    temp.extend_from_slice(&[0; 4]);
+    temp.extend_from_slice(av_pairs);
+    temp.extend_from_slice(&[0; 4]);
+    let mut proof = hmac_md5(&owf);
+    proof.update(server_challenge);
+    proof.update(&temp);
+    let mut out = proof.finalize().into_bytes().to_vec();
+    out.extend_from_slice(&temp);
+    out
+}
+
+fn hmac_md5(key: &[u8]) -> Hmac<Md5> {
+    match <Hmac<Md5>>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC accepts any key length"),
+    }
+}
+
+/// The AV pairs of an NTLMv2 response naming `domain` and `computer` (NetBIOS), then
+/// `MsvAvEOL` ([MS-NLMP] 2.2.2.1).
+pub fn av_pairs(domain: &str, computer: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (id, v) in [(2u16, domain), (1u16, computer)] {
+        let v: Vec<u8> = v.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&(v.len().min(usize::from(u16::MAX)) as u16).to_le_bytes());
+        out.extend_from_slice(&v[..v.len().min(usize::from(u16::MAX))]);
+    }
+    out.extend_from_slice(&[0; 4]);
+    out
+}
+
+/// The longest NTLM response [`SecureChannel::sam_logon_network`] passes on (a `STRING` counts
+/// bytes in 16 bits).
+pub const MAX_NTLM_RESPONSE: usize = u16::MAX as usize;
+
+fn nl_unicode(s: &str) -> UNICODE_STRING {
+    let units: Vec<u16> = s.encode_utf16().take(usize::from(u16::MAX / 2)).collect();
+    let bytes = (units.len() * 2) as u16;
+    UNICODE_STRING {
+        Length: bytes,
+        MaximumLength: bytes,
+        Buffer: ndr::Unique::new(ndr::ConformantVaryingArray::new(units)),
+    }
+}
+
+fn nl_text(u: &UNICODE_STRING) -> String {
+    u.Buffer
+        .as_ref()
+        .map(|b| String::from_utf16_lossy(&b.items))
+        .unwrap_or_default()
+}
+
+fn nl_bytes(b: &[u8]) -> STRING {
+    STRING {
+        Length: b.len() as u16,
+        MaximumLength: b.len() as u16,
+        Buffer: if b.is_empty() {
+            ndr::Unique::default()
+        } else {
+            ndr::Unique::new(ndr::ConformantVaryingArray::new(b.to_vec()))
+        },
+    }
+}
+
+/// What the DC says of a user it logged on (`NETLOGON_VALIDATION_SAM_INFO2`, [MS-NRPC]
+/// 2.2.1.4.12).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NetworkLogon {
+    /// `EffectiveName`: the account name.
+    pub user: String,
+    /// `FullName`.
+    pub full_name: String,
+    /// `LogonDomainName`.
+    pub domain: String,
+    /// `LogonDomainId`: the domain's SID.
+    pub domain_sid: Option<Sid>,
+    /// `UserId`: the user's RID.
+    pub rid: u32,
+    /// `PrimaryGroupId`.
+    pub primary_group: u32,
+    /// `GroupIds`: the RIDs of the user's groups in the domain.
+    pub groups: Vec<u32>,
+    /// `UserFlags` (as in [MS-PAC] 2.5's `KERB_VALIDATION_INFO`).
+    pub user_flags: u32,
+    /// `LogonServer`: the DC that logged the user on.
+    pub logon_server: String,
+}
+
+impl SecureChannel {
+    /// Passes a user's NTLM network logon to the DC (`NetrLogonSamLogonEx` at
+    /// `NetlogonNetworkInformation`, validation level 3, [MS-NRPC] 3.5.4.5.1): `server_challenge`
+    /// is the challenge the user answered, `nt_response` the user's NtChallengeResponse (NTLMv2:
+    /// [`ntlmv2_response`]), `lm_response` the LmChallengeResponse (may be empty). No
+    /// authenticator: the call must go over `b`, a Schannel binding at privacy from
+    /// [`binding`](Self::binding) to netlogon. A wrong password is the DC's
+    /// `STATUS_WRONG_PASSWORD` or `STATUS_LOGON_FAILURE` ([`Error::Nt`]).
+    pub async fn sam_logon_network(
+        &self,
+        b: &Binding,
+        domain: &str,
+        user: &str,
+        server_challenge: [u8; 8],
+        nt_response: &[u8],
+        lm_response: &[u8],
+    ) -> Result<NetworkLogon> {
+        const OP: &str = "NetrLogonSamLogonEx";
+        if nt_response.len() > MAX_NTLM_RESPONSE || lm_response.len() > MAX_NTLM_RESPONSE {
+            return Err(Error::Reply {
+                op: OP,
+                what: format!("an NTLM response longer than {MAX_NTLM_RESPONSE} bytes"),
+            });
+        }
+        let info = NETLOGON_NETWORK_INFO {
+            Identity: NETLOGON_LOGON_IDENTITY_INFO {
+                LogonDomainName: nl_unicode(domain),
+                ParameterControl: 0,
+                Reserved: OLD_LARGE_INTEGER {
+                    LowPart: 0,
+                    HighPart: 0,
+                },
+                UserName: nl_unicode(user),
+                Workstation: nl_unicode(self.session.computer()),
+            },
+            LmChallenge: LM_CHALLENGE {
+                data: server_challenge,
+            },
+            NtChallengeResponse: nl_bytes(nt_response),
+            LmChallengeResponse: nl_bytes(lm_response),
+        };
+        let r = Client(b)
+            .netr_logon_sam_logon_ex(NetrLogonSamLogonExRequest {
+                LogonServer: Default::default(),
+                ComputerName: Some(self.session.computer().into()).into(),
+                LogonLevel: NETLOGON_LOGON_INFO_CLASS::NetlogonNetworkInformation,
+                LogonInformation: NETLOGON_LEVEL::LogonNetwork(ndr::Unique::new(info)),
+                ValidationLevel: NETLOGON_VALIDATION_INFO_CLASS::NetlogonValidationSamInfo2,
+                ExtraFlags: 0,
+            })
+            .await?;
+        let s = NtStatus::from_return(r.return_value);
+        if !s.is_success() {
+            return Err(Error::Nt { op: OP, status: s });
+        }
+        let v = match &r.ValidationInformation {
+            NETLOGON_VALIDATION::ValidationSam2(v) => v.as_ref(),
+            _ => None,
+        }
+        .ok_or_else(|| Error::Reply {
+            op: OP,
+            what: "success without NETLOGON_VALIDATION_SAM_INFO2".into(),
+        })?;
+        Ok(NetworkLogon {
+            user: nl_text(&v.EffectiveName),
+            full_name: nl_text(&v.FullName),
+            domain: nl_text(&v.LogonDomainName),
+            domain_sid: v.LogonDomainId.as_ref().map(Sid::from),
+            rid: v.UserId,
+            primary_group: v.PrimaryGroupId,
+            groups: v
+                .GroupIds
+                .as_ref()
+                .map(|g| g.0.iter().map(|m| m.RelativeId).collect())
+                .unwrap_or_default(),
+            user_flags: v.UserFlags,
+            logon_server: nl_text(&v.LogonServer),
+        })
+    }
+}
+
 /// The return credential a server must send for one authenticator.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Expected {
@@ -521,6 +721,27 @@ mod tests {
             };
             copy.next_authenticator(ts)
         }
+    }
+
+    #[test]
+    fn ntlmv2_response_matches_ms_nlmp_4_2_4() {
+        // MS-NLMP 4.2.4: User / Domain / Password, server challenge 0123456789abcdef, client
+        // challenge aa.., time 0, AV pairs Domain and Server: NTProofStr 68cd0ab8...
+        let nt = MachineSecret::Password("Password".into()).nt_hash();
+        let r = ntlmv2_response(
+            &nt,
+            "User",
+            "Domain",
+            &[0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef],
+            &[0xaa; 8],
+            0,
+            &av_pairs("Domain", "Server"),
+        );
+        assert_eq!(
+            r[..16],
+            hex("68 cd 0a b8 51 e5 1c 96 aa bc 92 7b eb ef 6a 1c")[..]
+        );
+        assert_eq!(r.len(), 16 + 28 + 16 + 16 + 4 + 4);
     }
 
     #[test]
