@@ -296,7 +296,7 @@ fn addc_schannel_sam_logon_ex_passes_alices_ntlmv2_logon() {
                 wrong,
                 Error::Nt {
                     op: "NetrLogonSamLogonEx",
-                    status: NtStatus::STATUS_WRONG_PASSWORD | NtStatus::STATUS_LOGON_FAILURE
+                    status: NtStatus::STATUS_WRONG_PASSWORD
                 }
             ),
             "{wrong:?}"

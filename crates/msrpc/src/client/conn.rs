@@ -599,7 +599,7 @@ async fn run(
         }
         // Start the calls taken: all of them, or with `lockstep` the next once none is in
         // progress.
-        while !(lockstep && !calls.is_empty()) {
+        while !lockstep || calls.is_empty() {
             let Some(HeldCall {
                 local,
                 ctx,
