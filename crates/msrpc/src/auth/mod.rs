@@ -9,6 +9,7 @@
 //! | `RpcBindingSetAuthInfo(h, princ, level, svc, identity, 0)` | [`BindingOptions::auth`](crate::BindingOptions::auth) with an [`AuthInfo`] |
 //! | `RPC_C_AUTHN_LEVEL_*` | [`AuthnLevel`] |
 //! | `RPC_C_AUTHN_WINNT` (NTLM), `RPC_C_AUTHN_GSS_NEGOTIATE` | [`AuthnService`] |
+//! | `RPC_C_AUTHN_NETLOGON` (Schannel, client side) | [`AuthInfo::schannel`] with a [`SchannelSession`] |
 //! | `SEC_WINNT_AUTH_IDENTITY` | [`Credentials`] |
 //! | `RpcServerRegisterAuthInfo` | [`ServerBuilder::authentication`](crate::server::ServerBuilder::authentication) with a [`UserStore`] |
 //! | `RpcServerRegisterIf3` security callback, `RPC_IF_ALLOW_SECURE_ONLY` | [`InterfaceSecurity`](crate::server::InterfaceSecurity) |
