@@ -303,3 +303,32 @@ fn addc_schannel_sam_logon_ex_passes_alices_ntlmv2_logon() {
         );
     });
 }
+
+#[cfg(feature = "ncacn-np")]
+#[test]
+#[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
+fn addc_schannel_over_the_netlogon_pipe() {
+    use msrpc::{AuthInfo, BindingOptions, Credentials};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut ch = establish().await;
+        let host = var("MSRPC_ADDC_DC_HOST");
+        // The SMB session logs on as alice (NTLM); RPC on the pipe is Schannel.
+        let mut options = BindingOptions::default().with_auth(AuthInfo::schannel(
+            AuthnLevel::PktPrivacy,
+            ch.schannel_session(),
+        ));
+        options.smb.credentials = Some(Credentials::new(
+            var("MSRPC_ADDC_USER"),
+            var("MSRPC_ADDC_DOMAIN"),
+            file("MSRPC_ADDC_PASSWORD_FILE"),
+        ));
+        let b =
+            Binding::with_options(&format!(r"ncacn_np:{host}[\pipe\netlogon]"), options).unwrap();
+        let f = ch
+            .get_capabilities(&b, &format!(r"\\{host}"), CAPABILITIES_NEGOTIATED)
+            .await
+            .unwrap();
+        assert_eq!(f, ch.negotiated_flags());
+    });
+}
