@@ -332,3 +332,37 @@ fn addc_schannel_over_the_netlogon_pipe() {
         assert_eq!(f, ch.negotiated_flags());
     });
 }
+
+#[test]
+#[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
+fn addc_schannel_a_session_key_the_dc_does_not_know_is_refused() {
+    use msrpc::{AuthInfo, BindingOptions, SchannelSession};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ch = establish().await;
+        let alice: Sid = var("MSRPC_ADDC_USER_SID").parse().unwrap();
+        // The names of the channel the DC knows, another key: the DC cannot verify the request.
+        let mut key = ch.session_key();
+        key[0] ^= 1;
+        let forged = SchannelSession::new(
+            key,
+            ch.negotiated_flags(),
+            var("MSRPC_ADDC_DOMAIN"),
+            var("MSRPC_ADDC_MACHINE"),
+        );
+        let options =
+            BindingOptions::default().with_auth(AuthInfo::schannel(AuthnLevel::PktPrivacy, forged));
+        let b = Binding::with_options(DC, options).unwrap();
+        let e = lsat::lookup_sids3(&b, std::slice::from_ref(&alice))
+            .await
+            .expect_err("a forged session key");
+        // The DC faults the request it cannot verify with nca_s_fault_sec_pkg_error.
+        assert_eq!(e.win32(), Some(Win32Status(0x721)), "{e:?}");
+        // The real key still works afterwards.
+        let good = ch.binding(DC, AuthnLevel::PktPrivacy).unwrap();
+        let got = lsat::lookup_sids3(&good, std::slice::from_ref(&alice))
+            .await
+            .unwrap();
+        assert_eq!(got[0].name, var("MSRPC_ADDC_USER"));
+    });
+}
