@@ -348,8 +348,8 @@ impl SecureChannel {
         )
     }
 
-    /// Checks the server's return authenticator against what [`next_authenticator`]
-    /// (Self::next_authenticator) said to expect.
+    /// Checks the server's return authenticator against what
+    /// [`next_authenticator`](Self::next_authenticator) said to expect.
     pub fn verify_return(
         &self,
         op: &'static str,
