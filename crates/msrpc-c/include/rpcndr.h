@@ -47,6 +47,9 @@ void __RPC_USER MIDL_user_free(void *ptr);
 #define MSRPC_T_STRING 3u   /* [string] char* (unit 1) or WCHAR* (unit 2) */
 #define MSRPC_T_FLOAT 4u    /* float (mem 4) or double (mem 8) */
 #define MSRPC_T_ENUM 5u     /* enum: 16 bits on the NDR20 wire, 32 in NDR64 (v1_enum: 32) */
+/* A DCE pipe (`typedef pipe T NAME;`): the C object is MIDL's pipe structure (pull, push, alloc,
+ * state; mem_size its sizeof), MSRPC_PARAM.desc the element's descriptor. */
+#define MSRPC_T_PIPE 7u
 
 /* MSRPC_TYPE.flags */
 #define MSRPC_TF_SIGNED 0x1u

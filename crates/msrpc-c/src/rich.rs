@@ -544,6 +544,11 @@ pub(crate) fn alloc_for(n: u32, v: Option<&V>) -> Result<*mut u8, i32> {
     user_alloc(size)
 }
 
+/// `sizeof` a pipe element of node `n` (as the table says; at least 1).
+pub(crate) fn elem_size(n: u32) -> usize {
+    mem_size(&nodes(), n as usize).max(1)
+}
+
 /// `sizeof` the C object of node `n` (as the table says).
 pub(crate) fn top_size(n: u32) -> usize {
     mem_size(&nodes(), n as usize)
@@ -1078,6 +1083,22 @@ pub(crate) fn encode_param(
     deferred(nodes, n as usize, v, e, 0)
 }
 
+/// Encodes a DCE pipe of `elem` elements: msrpc-ndr's pipe framing (the counts, NDR64's negated
+/// counts, the terminator), each element a head (a pipe element has no pointers).
+pub(crate) fn encode_pipe(
+    nodes: &[Node],
+    elem: u32,
+    chunks: &[Vec<V>],
+    e: &mut Encoder,
+) -> msrpc_ndr::Result<()> {
+    msrpc_ndr::encode_pipe_chunks(e, chunks, Vec::len, |chunk, e| {
+        for v in chunk {
+            encode_param(nodes, elem, v, e)?;
+        }
+        Ok(())
+    })
+}
+
 fn head(
     nodes: &[Node],
     n: usize,
@@ -1288,6 +1309,21 @@ impl Dec {
     pub(crate) fn param(&mut self, n: u32, d: &mut Decoder<'_>) -> msrpc_ndr::Result<V> {
         let h = self.head(n as usize, d, None)?;
         self.deferred(n as usize, h, d)
+    }
+
+    /// Decodes a DCE pipe of `elem` elements (msrpc-ndr's framing and limits).
+    pub(crate) fn pipe(
+        &mut self,
+        elem: u32,
+        d: &mut Decoder<'_>,
+    ) -> msrpc_ndr::Result<Vec<Vec<V>>> {
+        msrpc_ndr::decode_pipe_chunks(d, |d, n| {
+            let heads = self.items(elem as usize, n, d)?;
+            heads
+                .into_iter()
+                .map(|h| self.deferred(elem as usize, h, d))
+                .collect()
+        })
     }
 
     fn items(&mut self, elem: usize, count: u64, d: &mut Decoder<'_>) -> msrpc_ndr::Result<Vec<V>> {

@@ -224,6 +224,8 @@ struct Frame {
     ctx_in: Vec<(usize, u128)>,
     /// Their values, held until the call is answered (a rundown waits for them).
     ctx_held: Vec<(u128, HeldCtx)>,
+    /// The DCE pipes handed to the manager (pipes.rs).
+    pipes: Vec<crate::pipes::ServerPipe>,
 }
 
 impl Drop for Frame {
@@ -259,6 +261,7 @@ impl Frame {
             rich: Vec::new(),
             ctx_in: Vec::new(),
             ctx_held: Vec::new(),
+            pipes: Vec::new(),
         };
         let mut vals = vals.into_iter();
         let mut out_only: Vec<(usize, usize, u32)> = Vec::new();
@@ -276,6 +279,28 @@ impl Frame {
             } else {
                 None
             };
+            if let Some(elem) = p.pipe_elem() {
+                let inp = match v {
+                    Some(Val::Pipe(_, chunks)) => Some(chunks),
+                    _ => None,
+                };
+                let sp = crate::pipes::ServerPipe::new(elem, inp, p.is_out());
+                let at = (&*sp.c as *const crate::pipes::CPipe)
+                    .cast_mut()
+                    .cast::<u8>();
+                f.pipes.push(sp);
+                if p.is_out() {
+                    f.outs.push((*p, at));
+                }
+                if p.is_byref() {
+                    // SAFETY: slot is writable (this frame's).
+                    unsafe { slot.cast::<usize>().write(at as usize) };
+                } else if let Some(a) = f.args.last_mut() {
+                    // A pipe by value: the manager's argument is (a copy of) the structure.
+                    *a = at.cast();
+                }
+                continue;
+            }
             if let Some(root) = p.rich_root() {
                 let v = match v {
                     Some(Val::Rich(_, v)) => Some(v),
@@ -408,8 +433,23 @@ impl Frame {
             ctx_out(call, &self.ctx_in, &self.ctx_held, at, p, rundown)
         };
         let ctx_out: crate::rich::CtxOut<'_> = &ctx_out;
+        // Every pipe was drained ([in]) and ended ([out]) by the manager, else the call faults.
+        let mut pipes_out = Vec::new();
+        for sp in &self.pipes {
+            let at = (&*sp.c as *const crate::pipes::CPipe) as usize;
+            pipes_out.push((at, sp.finish()?));
+        }
         let mut v = Vec::new();
         for (p, at) in &self.outs {
+            if let Some(elem) = p.pipe_elem() {
+                let chunks = pipes_out
+                    .iter_mut()
+                    .find(|(a, _)| *a == *at as usize)
+                    .and_then(|(_, c)| c.take())
+                    .ok_or(RPC_X_BAD_STUB_DATA)?;
+                v.push(Val::Pipe(elem, chunks));
+                continue;
+            }
             if let Some(root) = p.rich_root() {
                 // SAFETY: at is this frame's object for root; args are the frame's arguments.
                 let r = unsafe {
@@ -544,7 +584,7 @@ fn answer(call: IncomingCall, frame: &Frame, syntax: Syntax) {
         Ok(v) => v,
         Err(s) => return call.fault(Win32Status(s as u32)),
     };
-    match engine::encode(&vals, syntax, DataRep::LITTLE_ENDIAN) {
+    match engine::encode_dir(&vals, syntax, DataRep::LITTLE_ENDIAN, true) {
         Ok(stub) => call.reply(stub),
         Err(_) => call.fault(Win32Status(RPC_X_BAD_STUB_DATA as u32)),
     }
@@ -636,7 +676,7 @@ impl Interface for CInterface {
             .filter(|p| p.is_in() && !p.is_handle() && !p.is_return())
             .copied()
             .collect();
-        let vals = match engine::decode_values(&plan, call.stub(), syntax, drep, limits) {
+        let vals = match engine::decode_values(&plan, call.stub(), syntax, drep, limits, false) {
             Ok(v) => v,
             Err(_) => return call.answer_fault(Win32Status::RPC_X_BAD_STUB_DATA),
         };

@@ -112,6 +112,8 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
 
     header_types(m, &mut h)
         .map_err(|e| format!("msrpc idl --lang c: {e} is not supported by the C stubs yet"))?;
+    pipe_types(m, &mut h)
+        .map_err(|e| format!("msrpc idl --lang c: {e} is not supported by the C stubs yet"))?;
     for itf in &m.interfaces {
         let mut descs = Descs::new(m, &itf.name);
         let ops = itf
@@ -358,6 +360,22 @@ fn server_thunk(iname: &str, op: &COp, out: &mut String) {
     );
 }
 
+/// A DCE pipe's element type, behind aliases, if the type is a pipe.
+fn pipe_elem<'t>(m: &'t Model, ty: &'t Ty) -> Option<&'t Ty> {
+    let mut ty = ty;
+    for _ in 0..64 {
+        match ty {
+            Ty::Pipe(e) => return Some(e),
+            Ty::Def(id) => match &m.types.get(*id)?.kind {
+                DefKind::Alias(t) => ty = t,
+                _ => return None,
+            },
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Integer or float wire shape of a primitive: (kind, signed, wire size).
 fn prim_shape(p: Prim) -> (&'static str, bool, u8) {
     match p {
@@ -410,8 +428,15 @@ fn c_op(
             itf.name, op.name
         )
     };
-    if let Some(p) = op.params.iter().find(|p| matches!(p.ty, Ty::Pipe(_))) {
-        return Err(unsupported(&format!("pipes (`{}` is a DCE pipe)", p.name)));
+    if op.is_async
+        && let Some(p) = op.params.iter().find(|p| pipe_elem(m, &p.ty).is_some())
+    {
+        // MIDL's asynchronous pipes (RpcAsyncPull/RpcAsyncPush) are not built, nor are they in
+        // the Rust stubs.
+        return Err(unsupported(&format!(
+            "a DCE pipe (`{}`) on an [async] operation",
+            p.name
+        )));
     }
     if itf.object {
         // A DCOM call needs the IPID as the object UUID and ORPCTHIS/ORPCTHAT around it, which
@@ -494,6 +519,27 @@ fn c_op(
             flags.push("MSRPC_P_OUT");
         }
         let ty_row = match &p.ty {
+            ty if pipe_elem(m, ty).is_some() => {
+                // MIDL's pipe structure, by value or through a [ref] pointer; the descriptor is
+                // the element's (libmsrpc_c's pipes.rs drives pull/push/alloc).
+                let elem = pipe_elem(m, ty).unwrap_or(ty);
+                let d = descs
+                    .desc(elem, &ExprCtx::None, 0)
+                    .map_err(|e| unsupported(&format!("{e} in the pipe `{}`", p.name)))?;
+                if p.by_ref {
+                    if ptrs != 1 {
+                        return Err(unsupported(&format!(
+                            "the pointer spelling of `{}`",
+                            p.name
+                        )));
+                    }
+                    flags.push("MSRPC_P_BYREF");
+                } else if ptrs != 0 {
+                    return Err(unsupported(&format!("the pipe parameter `{}`", p.name)));
+                }
+                desc = d;
+                format!("{{ MSRPC_T_PIPE, 0, 0, sizeof({base}) }}")
+            }
             Ty::Handle => {
                 if p.by_ref {
                     return Err(unsupported(&format!("a handle_t pointer (`{}`)", p.name)));
@@ -796,6 +842,32 @@ fn header_types(m: &Model, out: &mut String) -> Result<(), String> {
     let mut done = vec![false; m.types.len()];
     for &id in &main {
         define(m, id, &mut done, out, 0)?;
+    }
+    Ok(())
+}
+
+/// `typedef pipe T NAME;`: MIDL's pipe structure (the `pipe` attribute's page), for each pipe
+/// type a parameter is spelled with (a pipe is only ever a parameter; the model resolves the
+/// typedef, the parameter keeps its spelling). The counts of pull and push are elements; alloc's
+/// `bsize` and `bcount` are bytes.
+fn pipe_types(m: &Model, out: &mut String) -> Result<(), String> {
+    let mut done: Vec<String> = Vec::new();
+    for op in m.interfaces.iter().flat_map(|i| &i.ops) {
+        for p in &op.params {
+            let (Some(elem), Some(decl)) = (pipe_elem(m, &p.ty), &p.c_decl) else {
+                continue;
+            };
+            let (name, _, _) = split_decl(decl);
+            if done.contains(&name) {
+                continue;
+            }
+            let e = c_ty(m, elem)?;
+            let _ = writeln!(
+                out,
+                "typedef struct pipe_{name} {{\n    void (__RPC_USER *pull)(char *state, {e} *buf, unsigned long esize, unsigned long *ecount);\n    void (__RPC_USER *push)(char *state, {e} *buf, unsigned long ecount);\n    void (__RPC_USER *alloc)(char *state, unsigned long bsize, {e} **buf, unsigned long *bcount);\n    char *state;\n}} {name};"
+            );
+            done.push(name);
+        }
     }
     Ok(())
 }
