@@ -233,6 +233,32 @@ pub(crate) struct Sinks {
 }
 
 impl Sinks {
+    /// `[comm_status]`/`[fault_status]` of an `[async]` operation, at `RpcAsyncCompleteCall`:
+    /// a failure of the kind the attribute names is written to its parameter (or to `reply`,
+    /// the return value's storage) and the completion succeeds; true when it was.
+    ///
+    /// # Safety
+    /// The sinks' `[out]` objects are alive (the program keeps them until completion) and
+    /// `reply` is NULL or the return value's storage.
+    pub(crate) unsafe fn store_status(&self, e: &msrpc::Error, reply: *mut c_void) -> bool {
+        let Some(want) = status_kind(e) else {
+            return false;
+        };
+        let at = match self.outs.iter().find(|(p, _)| p.flags & want != 0) {
+            Some((p, at)) => Some((*p, *at)),
+            None => self
+                .ret
+                .filter(|p| p.flags & want != 0 && !reply.is_null())
+                .map(|p| (p, reply as usize)),
+        };
+        let Some((p, at)) = at else {
+            return false;
+        };
+        // SAFETY: `at` is the program's error_status_t (caller).
+        unsafe { write_val(&p, at as *mut u8, &Val::U(u64::from(e.status().0), 4)) };
+        true
+    }
+
     /// An `[async]` operation's return value goes to `RpcAsyncCompleteCall`'s `Reply`.
     pub(crate) fn set_async_return(&mut self, op: &Op) {
         self.ret = op.params.iter().find(|p| p.flags & P_RETURN != 0).copied();
@@ -361,16 +387,7 @@ impl Op {
     /// communication failure, `[fault_status]` for a fault from the server): the parameter's or
     /// return value's sink, if the operation has one for this kind of error.
     fn status_sink(&self, sinks: &Sinks, e: &msrpc::Error, ret: *mut c_void) -> Option<(P, usize)> {
-        // The split the Rust client's StatusOutcome uses: faults, communication failures, and
-        // the stub's own errors (always raised).
-        use msrpc::codegen::StatusError as _;
-        let want = if e.covered_status(false, true).is_some() {
-            P_FAULT_STATUS
-        } else if e.covered_status(true, false).is_some() {
-            P_COMM_STATUS
-        } else {
-            return None;
-        };
+        let want = status_kind(e)?;
         if let Some((p, at)) = sinks.outs.iter().find(|(p, _)| p.flags & want != 0) {
             return Some((*p, *at));
         }
@@ -471,6 +488,20 @@ impl Op {
             .collect();
         v.extend(self.params.iter().filter(|p| p.flags & P_RETURN != 0));
         v
+    }
+}
+
+/// Which attribute covers a failed call: `P_FAULT_STATUS` for a fault from the server,
+/// `P_COMM_STATUS` for a communication failure, None for the stub's own errors (always raised):
+/// the split the Rust client's StatusOutcome uses.
+fn status_kind(e: &msrpc::Error) -> Option<u32> {
+    use msrpc::codegen::StatusError as _;
+    if e.covered_status(false, true).is_some() {
+        Some(P_FAULT_STATUS)
+    } else if e.covered_status(true, false).is_some() {
+        Some(P_COMM_STATUS)
+    } else {
+        None
     }
 }
 

@@ -616,11 +616,8 @@ fn c_op(
             row: format!("{{ \"{name}\", {}, {ty_row}, {desc} }}", flags.join(" | ")),
         });
     }
-    if op.is_async && (op.comm_status.is_some() || op.fault_status.is_some()) {
-        return Err(unsupported(
-            "[comm_status]/[fault_status] on an [async] operation",
-        ));
-    }
+    // On an [async] operation the status is stored when RpcAsyncCompleteCall takes the failed
+    // call (libmsrpc_c's asyncs.rs): the parameter, or RpcAsyncCompleteCall's Reply.
     // ACF [comm_status] / [fault_status]: an `[out] error_status_t *` parameter or an
     // `error_status_t` return value (MIDL's rule).
     for name in [&op.comm_status, &op.fault_status].into_iter().flatten() {
