@@ -89,6 +89,9 @@ typedef struct _MSRPC_TYPE {
 #define MSRPC_DF_VARYING 0x40u
 #define MSRPC_DF_ENCAPSULATED 0x80u
 #define MSRPC_DF_STRING 0x100u /* a conformant varying array of characters: its length runs to the NUL */
+/* MSRPC_D_CONTEXT of a [strict_context_handle] interface: the server accepts only the handles
+ * this interface created (others: nca_s_fault_context_mismatch). */
+#define MSRPC_DF_STRICT_CONTEXT 0x200u
 
 typedef long long (*MSRPC_EXPR)(const void *base, void *const *args);
 typedef struct _MSRPC_TYPEDESC MSRPC_TYPEDESC;

@@ -49,6 +49,8 @@ const DF_CONFORMANT: u16 = 0x20;
 const DF_VARYING: u16 = 0x40;
 const DF_ENCAPSULATED: u16 = 0x80;
 const DF_STRING: u16 = 0x100;
+/// `MSRPC_DF_STRICT_CONTEXT`: a `[strict_context_handle]` interface's context handle.
+const DF_STRICT_CONTEXT: u16 = 0x200;
 
 type Expr = unsafe extern "C" fn(*const c_void, *const *mut c_void) -> i64;
 
@@ -150,6 +152,8 @@ pub(crate) enum Node {
     },
     Ctx {
         rundown: Option<RundownFn>,
+        /// A `[strict_context_handle]` interface's (server.rs checks the handle's interface).
+        strict: bool,
     },
 }
 
@@ -193,7 +197,10 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
         return Err(RPC_S_OUT_OF_MEMORY);
     }
     let idx = a.nodes.len();
-    Arc::make_mut(&mut a.nodes).push(Node::Ctx { rundown: None });
+    Arc::make_mut(&mut a.nodes).push(Node::Ctx {
+        rundown: None,
+        strict: false,
+    });
     a.by_addr.insert(d as usize, idx);
     // SAFETY: d points to a generated descriptor (caller).
     let t = unsafe { &*d };
@@ -277,7 +284,10 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
                 mem: t.mem_size,
             }
         }
-        D_CONTEXT => Node::Ctx { rundown: t.rundown },
+        D_CONTEXT => Node::Ctx {
+            rundown: t.rundown,
+            strict: t.flags & DF_STRICT_CONTEXT != 0,
+        },
         _ => return Err(RPC_S_INVALID_ARG),
     };
     Arc::make_mut(&mut a.nodes)[idx] = node;
@@ -738,7 +748,7 @@ impl Reader<'_> {
                     };
                     V::Union { disc: d, arm }
                 }
-                Node::Ctx { rundown } => {
+                Node::Ctx { rundown, .. } => {
                     let p = at.cast::<*mut ClientCtx>().read_unaligned();
                     match self.side {
                         Side::Client => {
@@ -810,6 +820,8 @@ pub(crate) struct Writer {
     /// Server: the context handles that came in (address of the C object, UUID; 0 for a null
     /// handle), for server.rs to resolve in the client's association group.
     pub(crate) ctx_in: Vec<(usize, u128)>,
+    /// Server: one of them is a `[strict_context_handle]` interface's.
+    pub(crate) strict_in: bool,
     /// Client: the call's binding, kept by the context handles the reply creates.
     pub(crate) binding: Option<msrpc::Binding>,
 }
@@ -820,6 +832,7 @@ impl Writer {
             side,
             full: HashMap::new(),
             ctx_in: Vec::new(),
+            strict_in: false,
             binding: None,
         }
     }
@@ -915,7 +928,8 @@ impl Writer {
                         self.write(nodes, t, arm_at, a, depth + 1)?;
                     }
                 }
-                (Node::Ctx { .. }, V::Ctx(h)) => {
+                (Node::Ctx { strict, .. }, V::Ctx(h)) => {
+                    self.strict_in |= *strict;
                     let slot = at.cast::<*mut ClientCtx>();
                     match self.side {
                         Side::Client => {

@@ -226,6 +226,11 @@ struct Frame {
     ctx_held: Vec<(u128, HeldCtx)>,
     /// The DCE pipes handed to the manager (pipes.rs).
     pipes: Vec<crate::pipes::ServerPipe>,
+    /// A `[strict_context_handle]` interface's handle came in: each must be this interface's.
+    strict: bool,
+    /// The turns this call holds on the handles it presented (`[context_handle_serialize]`),
+    /// released when the frame goes, after the reply.
+    turns: Vec<TurnHeld>,
 }
 
 impl Drop for Frame {
@@ -262,6 +267,8 @@ impl Frame {
             ctx_in: Vec::new(),
             ctx_held: Vec::new(),
             pipes: Vec::new(),
+            strict: false,
+            turns: Vec::new(),
         };
         let mut vals = vals.into_iter();
         let mut out_only: Vec<(usize, usize, u32)> = Vec::new();
@@ -319,6 +326,7 @@ impl Frame {
                     // SAFETY: at is a fresh zeroed allocation sized for v.
                     let r = unsafe { w.write_top(root, at, v) };
                     f.ctx_in.append(&mut w.ctx_in);
+                    f.strict |= w.strict_in;
                     r?;
                 }
                 if p.is_out() {
@@ -416,7 +424,14 @@ impl Frame {
                 continue;
             }
             let ctx = call.context::<CCtx>(&wire_ctx(*id))?;
-            let p = lock_ctx(&ctx).ptr;
+            let (p, iface) = {
+                let c = lock_ctx(&ctx);
+                (c.ptr, c.iface)
+            };
+            if self.strict && iface != call.info().interface {
+                // [strict_context_handle]: a handle another interface created.
+                return Err(msrpc::FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH);
+            }
             // SAFETY: `at` is the address of a context handle's C object (a `void *`) in this
             // frame's own storage, recorded by the writer that filled it.
             unsafe { (*at as *mut usize).write_unaligned(p) };
@@ -503,6 +518,70 @@ struct CCtx {
     ptr: usize,
     rundown: Option<crate::rich::RundownFn>,
     armed: bool,
+    /// The interface whose manager created it (`[strict_context_handle]`).
+    iface: msrpc::SyntaxId,
+    /// Calls presenting the handle take turns on it (`[context_handle_serialize]`, MIDL's
+    /// default for context handles).
+    turn: Arc<Turn>,
+}
+
+/// One context handle's turn: held by the call whose manager uses the handle.
+#[derive(Debug, Default)]
+struct Turn {
+    busy: Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+/// How often a call waiting for a handle's turn looks whether its client went away.
+const TURN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A turn held; released (and the next waiting call woken) when dropped.
+#[derive(Debug)]
+struct TurnHeld(Arc<Turn>);
+
+impl Drop for TurnHeld {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.cv.notify_all();
+    }
+}
+
+/// Waits for each handle's turn, in UUID order (two calls presenting the same two handles
+/// cannot deadlock). The wait lasts while another call's manager uses a handle; it ends early,
+/// with None, when `gone` says the waiting call's client went away or cancelled, so that a dead
+/// client's queued call ends without running its manager (and the handle's rundown is not held
+/// up by it).
+fn take_turns(turns: &[Arc<Turn>], gone: &std::sync::atomic::AtomicBool) -> Option<Vec<TurnHeld>> {
+    let mut held = Vec::with_capacity(turns.len());
+    for t in turns {
+        let mut busy = t.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            if gone.load(std::sync::atomic::Ordering::Acquire) {
+                return None;
+            }
+            busy =
+                t.cv.wait_timeout(busy, TURN_POLL)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+        }
+        *busy = true;
+        drop(busy);
+        held.push(TurnHeld(t.clone()));
+    }
+    Some(held)
+}
+
+impl Frame {
+    /// The turns of the handles this call presented, in UUID order.
+    fn turns_wanted(&self) -> Vec<Arc<Turn>> {
+        let mut v: Vec<(u128, Arc<Turn>)> = self
+            .ctx_held
+            .iter()
+            .map(|(id, c)| (*id, lock_ctx(c).turn.clone()))
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v.into_iter().map(|(_, t)| t).collect()
+    }
 }
 
 impl Drop for CCtx {
@@ -570,6 +649,8 @@ fn ctx_out(
                     ptr: p,
                     rundown,
                     armed: true,
+                    iface: call.info().interface,
+                    turn: Arc::default(),
                 },
                 // The group ended with the handle open: dropping the value runs the rundown.
                 drop,
@@ -683,10 +764,14 @@ impl Interface for CInterface {
         let principal = state().principal.clone();
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = cancelled.clone();
+        // The client went away or cancelled: a call waiting for a context handle's turn gives up.
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gone_flag = gone.clone();
         call.subscribe(move |e| {
             if e == msrpc::server::CallEvent::Cancel {
                 flag.store(true, std::sync::atomic::Ordering::Release);
             }
+            gone_flag.store(true, std::sync::atomic::Ordering::Release);
         });
         let peer = crate::binding::client_string_binding(info.object, &info.peer);
         let binding = BindingGuard(crate::binding::insert_server(
@@ -700,6 +785,7 @@ impl Interface for CInterface {
         if let Err(f) = frame.resolve_ctx_in(&call) {
             return call.answer_fault(f);
         }
+        let turns = frame.turns_wanted();
         let thunk = proc.thunk;
         let sec = self.security.clone();
         let client = call.client().cloned();
@@ -727,6 +813,20 @@ impl Interface for CInterface {
                     }
                     return;
                 }
+                // [context_handle_serialize]: the manager runs once no other call uses its
+                // handles; the turns are the pending call's until it completes or aborts.
+                match take_turns(&turns, &gone) {
+                    Some(held) => match pending().get_mut(&key) {
+                        Some(p) => p.frame.turns = held,
+                        None => return,
+                    },
+                    None => {
+                        if let Some(p) = pending().remove(&key) {
+                            p.call.fault(Win32Status::RPC_S_CALL_CANCELLED);
+                        }
+                        return;
+                    }
+                }
                 // SAFETY: the generated thunk with its handle (alive in the table until the
                 // manager completes or aborts) and the frame's argument array, which lives in
                 // the same entry and does not move (a Vec's buffer stays where it is when the
@@ -753,6 +853,14 @@ impl Interface for CInterface {
             if !sec.admit(client.as_ref(), local, binding.0) {
                 drop(binding);
                 return call.fault(Win32Status(RPC_S_ACCESS_DENIED));
+            }
+            // [context_handle_serialize]: the manager runs once no other call uses its handles.
+            match take_turns(&turns, &gone) {
+                Some(held) => frame.turns = held,
+                None => {
+                    drop(binding);
+                    return call.fault(Win32Status::RPC_S_CALL_CANCELLED);
+                }
             }
             CURRENT.with(|c| c.set(&call));
             CURRENT_BINDING.with(|c| c.set(binding.0));

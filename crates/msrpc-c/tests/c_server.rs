@@ -506,3 +506,59 @@ fn a_rundown_waits_for_the_call_that_uses_the_handle() {
     );
     assert_eq!(log.matches("rundown").count(), 1, "{log}");
 }
+
+#[test]
+fn calls_presenting_one_context_handle_take_turns() {
+    // [context_handle_serialize] (MIDL's default): two calls on one handle at the same time run
+    // their managers one after the other (Hold prints its start and its end), while the handle's
+    // association serves both.
+    use status_idl::status::{Client, HoldArgs, OpenRequest};
+    let dir = scratch("status-turns");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("status.idl"), Some(&fx.join("status.acf")), &dir);
+    let server = dir.join("status_server");
+    cc(
+        &dir,
+        &[fx.join("status_server.c"), dir.join("status_s.c")],
+        &server,
+        &[],
+    );
+    let (child, port, out) = start(&server, &dir);
+    let b = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+    let opened = Client(&b).open_blocking(OpenRequest { v: 61 });
+    let results: Vec<Result<i32, String>> = match &opened {
+        Ok(o) => {
+            let calls: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = o.s.clone();
+                    let b = b.clone();
+                    std::thread::spawn(move || {
+                        Client(&b)
+                            .hold_blocking(HoldArgs { s, ms: 400 })
+                            .map(|r| r.return_value)
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            calls.into_iter().map(|t| t.join().unwrap()).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(opened.is_ok(), "{opened:?}");
+    assert_eq!(results, vec![Ok(6), Ok(6)], "{log}");
+    let holds: Vec<&str> = log.lines().filter(|l| l.starts_with("hold ")).collect();
+    assert_eq!(
+        holds,
+        [
+            "hold start 61",
+            "hold end 61",
+            "hold start 61",
+            "hold end 61"
+        ],
+        "the managers overlapped on one handle: {log}"
+    );
+}

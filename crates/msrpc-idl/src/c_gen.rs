@@ -116,6 +116,7 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
         .map_err(|e| format!("msrpc idl --lang c: {e} is not supported by the C stubs yet"))?;
     for itf in &m.interfaces {
         let mut descs = Descs::new(m, &itf.name);
+        descs.strict = itf.strict_context;
         let ops = itf
             .ops
             .iter()
@@ -974,6 +975,8 @@ struct Descs<'m> {
     /// The `[context_handle]` typedef a parameter is spelled with (`PCTX`), while its
     /// descriptor is written: its rundown routine goes into the server's table.
     ctx_type: Option<String>,
+    /// The interface is `[strict_context_handle]`: its context handles' descriptors say so.
+    strict: bool,
 }
 
 impl<'m> Descs<'m> {
@@ -988,6 +991,7 @@ impl<'m> Descs<'m> {
             arms_done: Default::default(),
             n: 0,
             ctx_type: None,
+            strict: false,
         }
     }
 
@@ -1124,11 +1128,16 @@ impl<'m> Descs<'m> {
                 let name = self.fresh();
                 // `typedef [context_handle] void *PCTX;`: the server stub's tables name the
                 // program's `PCTX_rundown` (MIDL's name), the client's NULL.
+                let flags = if self.strict {
+                    ".flags = MSRPC_DF_STRICT_CONTEXT, "
+                } else {
+                    ""
+                };
                 let init = match &self.ctx_type {
                     Some(t) => format!(
-                        ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *), .rundown = MSRPC_CTX_RUNDOWN({t}_rundown)"
+                        ".kind = MSRPC_D_CONTEXT, {flags}.mem_size = sizeof(void *), .rundown = MSRPC_CTX_RUNDOWN({t}_rundown)"
                     ),
-                    None => ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *)".to_string(),
+                    None => format!(".kind = MSRPC_D_CONTEXT, {flags}.mem_size = sizeof(void *)"),
                 };
                 self.emit(&name, &init);
                 format!("&{name}")

@@ -1596,6 +1596,7 @@ impl<'a> Checker<'a> {
                     "auto_handle",
                     "encode",
                     "decode",
+                    "strict_context_handle",
                 ]],
                 "an ACF interface",
             )?;
@@ -1722,6 +1723,8 @@ impl<'a> Checker<'a> {
             binding,
             ops,
             object,
+            strict_context: ast::has_attr(&itf.attrs, "strict_context_handle")
+                || acf.is_some_and(|a| ast::has_attr(&a.attrs, "strict_context_handle")),
         })
     }
 

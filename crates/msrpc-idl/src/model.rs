@@ -219,6 +219,9 @@ pub(crate) struct Interface {
     /// `ORPCthis` first and returns `ORPCthat` first (MS-DCOM 2.2.13, 3.2.4.2). The object's IPID
     /// is the request's object UUID.
     pub(crate) object: bool,
+    /// `[strict_context_handle]` (IDL interface or ACF): the server accepts only context
+    /// handles its own interface created (others: `nca_s_fault_context_mismatch`).
+    pub(crate) strict_context: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
