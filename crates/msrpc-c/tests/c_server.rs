@@ -562,3 +562,41 @@ fn calls_presenting_one_context_handle_take_turns() {
         "the managers overlapped on one handle: {log}"
     );
 }
+
+#[test]
+fn a_strict_context_handle_interface_refuses_another_interface_s_handle() {
+    // tests/fixtures/strict.idl: Maker's handle is accepted by Lax (no attribute: any
+    // interface's handle, as MIDL's default) and refused by the [strict_context_handle]
+    // interface Strict with nca_s_fault_context_mismatch (the client raises 6), which accepts
+    // its own.
+    let dir = scratch("strict");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("strict.idl"), None, &dir);
+    let server = dir.join("strict_server");
+    cc(
+        &dir,
+        &[fx.join("strict_server.c"), dir.join("strict_s.c")],
+        &server,
+        &[],
+    );
+    let client = dir.join("strict_client");
+    cc(
+        &dir,
+        &[fx.join("strict_client.c"), dir.join("strict_c.c")],
+        &client,
+        &[],
+    );
+    let (child, port, _) = start(&server, &dir);
+    let r = run(&client, &[&port.to_string()], &[], Duration::from_secs(60));
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for want in [
+        "LaxUse: 1 41",
+        "StrictUse of Maker's handle: exception 6, v 0",
+        "StrictUse of its own handle: 2 42",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {r:?}");
+    }
+}
