@@ -468,7 +468,16 @@ fn c_op(
                 ),
             }),
             Binding::Implicit(_) => {}
-            Binding::Auto => return Err(unsupported("[auto_handle]")),
+            Binding::Auto => {
+                // MIDL's [auto_handle] stubs find a server themselves through the RPC name
+                // service (RpcNsBindingImport*), which libmsrpc_c does not have; the Rust stubs'
+                // [auto_handle] only records the mode (their caller always passes the binding),
+                // which a C prototype without a handle cannot do.
+                return Err(format!(
+                    "msrpc idl --lang c: {}::{}: [auto_handle] is not supported by the C stubs (MIDL's auto handles find the server through the RPC name service, which libmsrpc_c does not have): say [explicit_handle] or [implicit_handle(handle_t name)] in the ACF, or give the operation a handle_t parameter",
+                    itf.name, op.name
+                ));
+            }
             Binding::Default => {
                 return Err(format!(
                     "msrpc idl --lang c: {}::{} has no binding handle: give it a handle_t parameter, or say [explicit_handle] or [implicit_handle(handle_t name)] in the ACF",

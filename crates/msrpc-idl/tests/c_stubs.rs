@@ -89,7 +89,8 @@ fn unsupported_constructs_are_errors() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("T::F") && e.contains("not supported by the C stubs yet"),
+        e.contains("T::F: [auto_handle] is not supported by the C stubs")
+            && e.contains("RPC name service"),
         "{e}"
     );
     let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { void F([in] long x); }";
