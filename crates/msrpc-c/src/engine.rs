@@ -833,9 +833,9 @@ pub unsafe extern "C" fn MsrpcClientCall(
                 if let Val::Pipe(elem, chunks) = v {
                     debug_assert!(p.ty.kind == T_PIPE);
                     // SAFETY: `at` is the program's pipe structure, alive during this call.
-                    if let Err(s) =
-                        unsafe { crate::pipes::client_push(*elem, *at as *const _, chunks) }
-                    {
+                    let pushed =
+                        unsafe { crate::pipes::client_push(*elem, *at as *const _, chunks) };
+                    if let Err(s) = pushed {
                         return s;
                     }
                 }

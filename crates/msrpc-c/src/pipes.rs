@@ -354,8 +354,5 @@ unsafe extern "C" fn server_alloc(
 // SAFETY: the raw `state` pointer in CPipe points at the Mutex the ServerPipe owns.
 unsafe impl Send for ServerPipe {}
 
-#[allow(dead_code)]
-fn _assert_layout() {
-    // The C structure: three function pointers and a pointer.
-    const _: () = assert!(std::mem::size_of::<CPipe>() == 4 * std::mem::size_of::<*const c_void>());
-}
+// MIDL's structure: three function pointers and a pointer.
+const _: () = assert!(std::mem::size_of::<CPipe>() == 4 * std::mem::size_of::<*const c_void>());

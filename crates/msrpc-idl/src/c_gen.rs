@@ -14,7 +14,8 @@
 //! through `[ref]` pointers (`[out]`, `[in, out]`), `[string]` `char`/`byte`/`wchar_t` pointers
 //! (`[ref]` or `[unique]`, `[in]`), `handle_t`, explicit and implicit binding handles, `[async]`
 //! operations, the constructed types (structures, unions, enums, arrays, pointers, context
-//! handles, `__int3264`, fixed-size `[string]` arrays) and return values of all of them.
+//! handles, `__int3264`, fixed-size `[string]` arrays), DCE pipes (MIDL's pipe structure, driven
+//! by libmsrpc_c's pipes.rs) and return values of all of them.
 //! Anything else is a clear error naming the parameter, never wrong code.
 
 use std::fmt::Write as _;
