@@ -101,15 +101,12 @@ impl strict::Server for M {
     }
 }
 
+/// (return value, v), or the call's status.
+type Answer = Result<(i32, i32), u32>;
+
 /// The three calls of strict_client.c from the Rust client: (LaxUse, StrictUse of Maker's handle,
 /// StrictUse of Strict's own handle).
-fn calls(
-    port: u16,
-) -> (
-    Result<(i32, i32), u32>,
-    Result<(i32, i32), u32>,
-    Result<(i32, i32), u32>,
-) {
+fn calls(port: u16) -> (Answer, Answer, Answer) {
     let b = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
     let made = maker::Client(&b)
         .make_blocking(maker::MakeRequest { v: 41 })
