@@ -92,6 +92,9 @@ typedef struct _MSRPC_TYPE {
 /* MSRPC_D_CONTEXT of a [strict_context_handle] interface: the server accepts only the handles
  * this interface created (others: nca_s_fault_context_mismatch). */
 #define MSRPC_DF_STRICT_CONTEXT 0x200u
+/* MSRPC_D_CONTEXT declared [context_handle_noserialize] (on its typedef or the interface): calls
+ * presenting the handle do not take turns on the server. */
+#define MSRPC_DF_NOSERIALIZE 0x400u
 
 typedef long long (*MSRPC_EXPR)(const void *base, void *const *args);
 typedef struct _MSRPC_TYPEDESC MSRPC_TYPEDESC;

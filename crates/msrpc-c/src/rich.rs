@@ -51,6 +51,8 @@ const DF_ENCAPSULATED: u16 = 0x80;
 const DF_STRING: u16 = 0x100;
 /// `MSRPC_DF_STRICT_CONTEXT`: a `[strict_context_handle]` interface's context handle.
 const DF_STRICT_CONTEXT: u16 = 0x200;
+/// `MSRPC_DF_NOSERIALIZE`: a `[context_handle_noserialize]` handle.
+const DF_NOSERIALIZE: u16 = 0x400;
 
 type Expr = unsafe extern "C" fn(*const c_void, *const *mut c_void) -> i64;
 
@@ -154,6 +156,8 @@ pub(crate) enum Node {
         rundown: Option<RundownFn>,
         /// A `[strict_context_handle]` interface's (server.rs checks the handle's interface).
         strict: bool,
+        /// `[context_handle_noserialize]`: calls presenting it do not take turns.
+        noserialize: bool,
     },
 }
 
@@ -200,6 +204,7 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
     Arc::make_mut(&mut a.nodes).push(Node::Ctx {
         rundown: None,
         strict: false,
+        noserialize: false,
     });
     a.by_addr.insert(d as usize, idx);
     // SAFETY: d points to a generated descriptor (caller).
@@ -287,6 +292,7 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
         D_CONTEXT => Node::Ctx {
             rundown: t.rundown,
             strict: t.flags & DF_STRICT_CONTEXT != 0,
+            noserialize: t.flags & DF_NOSERIALIZE != 0,
         },
         _ => return Err(RPC_S_INVALID_ARG),
     };
@@ -822,6 +828,8 @@ pub(crate) struct Writer {
     pub(crate) ctx_in: Vec<(usize, u128)>,
     /// Server: one of them is a `[strict_context_handle]` interface's.
     pub(crate) strict_in: bool,
+    /// Server: the UUIDs of those that are `[context_handle_noserialize]`.
+    pub(crate) noserialize_in: Vec<u128>,
     /// Client: the call's binding, kept by the context handles the reply creates.
     pub(crate) binding: Option<msrpc::Binding>,
 }
@@ -833,6 +841,7 @@ impl Writer {
             full: HashMap::new(),
             ctx_in: Vec::new(),
             strict_in: false,
+            noserialize_in: Vec::new(),
             binding: None,
         }
     }
@@ -928,8 +937,18 @@ impl Writer {
                         self.write(nodes, t, arm_at, a, depth + 1)?;
                     }
                 }
-                (Node::Ctx { strict, .. }, V::Ctx(h)) => {
+                (
+                    Node::Ctx {
+                        strict,
+                        noserialize,
+                        ..
+                    },
+                    V::Ctx(h),
+                ) => {
                     self.strict_in |= *strict;
+                    if *noserialize && !h.is_null() {
+                        self.noserialize_in.push(h.uuid.as_u128());
+                    }
                     let slot = at.cast::<*mut ClientCtx>();
                     match self.side {
                         Side::Client => {

@@ -228,6 +228,8 @@ struct Frame {
     pipes: Vec<crate::pipes::ServerPipe>,
     /// A `[strict_context_handle]` interface's handle came in: each must be this interface's.
     strict: bool,
+    /// The handles that came in declared `[context_handle_noserialize]` (no turns on them).
+    noserialize: Vec<u128>,
     /// The turns this call holds on the handles it presented (`[context_handle_serialize]`),
     /// released when the frame goes, after the reply.
     turns: Vec<TurnHeld>,
@@ -268,6 +270,7 @@ impl Frame {
             ctx_held: Vec::new(),
             pipes: Vec::new(),
             strict: false,
+            noserialize: Vec::new(),
             turns: Vec::new(),
         };
         let mut vals = vals.into_iter();
@@ -327,6 +330,7 @@ impl Frame {
                     let r = unsafe { w.write_top(root, at, v) };
                     f.ctx_in.append(&mut w.ctx_in);
                     f.strict |= w.strict_in;
+                    f.noserialize.append(&mut w.noserialize_in);
                     r?;
                 }
                 if p.is_out() {
@@ -577,6 +581,7 @@ impl Frame {
         let mut v: Vec<(u128, Arc<Turn>)> = self
             .ctx_held
             .iter()
+            .filter(|(id, _)| !self.noserialize.contains(id))
             .map(|(id, c)| (*id, lock_ctx(c).turn.clone()))
             .collect();
         v.sort_by_key(|(id, _)| *id);

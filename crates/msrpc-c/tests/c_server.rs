@@ -600,3 +600,35 @@ fn a_strict_context_handle_interface_refuses_another_interface_s_handle() {
         assert!(r.stdout.contains(want), "{want}: {r:?}");
     }
 }
+
+#[test]
+fn a_noserialize_context_handle_lets_calls_run_together() {
+    // tests/fixtures/noser.idl: on a [context_handle_noserialize] handle the two managers meet
+    // (each answers 1); on a serialised one the first waits its bounded 3 s alone (0) and the
+    // second finds it gone by (1).
+    let dir = scratch("noser");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("noser.idl"), None, &dir);
+    let server = dir.join("noser_server");
+    cc(
+        &dir,
+        &[fx.join("noser_server.c"), dir.join("noser_s.c")],
+        &server,
+        &[],
+    );
+    let client = dir.join("noser_client");
+    cc(
+        &dir,
+        &[fx.join("noser_client.c"), dir.join("noser_c.c")],
+        &client,
+        &["-pthread"],
+    );
+    let (child, port, _) = start(&server, &dir);
+    let r = run(&client, &[&port.to_string()], &[], Duration::from_secs(60));
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("noserialize: 2"), "{r:?}");
+    assert!(r.stdout.contains("\nserialize: 1"), "{r:?}");
+}

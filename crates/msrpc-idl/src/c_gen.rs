@@ -118,6 +118,7 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
     for itf in &m.interfaces {
         let mut descs = Descs::new(m, &itf.name);
         descs.strict = itf.strict_context;
+        descs.noserialize = itf.noserialize_context;
         let ops = itf
             .ops
             .iter()
@@ -987,6 +988,8 @@ struct Descs<'m> {
     ctx_type: Option<String>,
     /// The interface is `[strict_context_handle]`: its context handles' descriptors say so.
     strict: bool,
+    /// The interface is `[context_handle_noserialize]`.
+    noserialize: bool,
 }
 
 impl<'m> Descs<'m> {
@@ -1002,6 +1005,7 @@ impl<'m> Descs<'m> {
             n: 0,
             ctx_type: None,
             strict: false,
+            noserialize: false,
         }
     }
 
@@ -1138,10 +1142,13 @@ impl<'m> Descs<'m> {
                 let name = self.fresh();
                 // `typedef [context_handle] void *PCTX;`: the server stub's tables name the
                 // program's `PCTX_rundown` (MIDL's name), the client's NULL.
-                let flags = if self.strict {
-                    ".flags = MSRPC_DF_STRICT_CONTEXT, "
-                } else {
-                    ""
+                let noserialize = self.noserialize
+                    || (self.ctx_type.as_ref()).is_some_and(|t| m.noserialize_contexts.contains(t));
+                let flags = match (self.strict, noserialize) {
+                    (true, true) => ".flags = MSRPC_DF_STRICT_CONTEXT | MSRPC_DF_NOSERIALIZE, ",
+                    (true, false) => ".flags = MSRPC_DF_STRICT_CONTEXT, ",
+                    (false, true) => ".flags = MSRPC_DF_NOSERIALIZE, ",
+                    (false, false) => "",
                 };
                 let init = match &self.ctx_type {
                     Some(t) => format!(

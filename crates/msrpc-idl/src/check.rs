@@ -433,6 +433,9 @@ impl<'a> Checker<'a> {
         if ast::has_attr(&td.attrs, "context_handle") {
             if !self.model.context_handles.iter().any(|n| n == name) {
                 self.model.context_handles.push(name.to_string());
+                if ast::has_attr(&td.attrs, "context_handle_noserialize") {
+                    self.model.noserialize_contexts.push(name.to_string());
+                }
             }
             return Ok(Resolved {
                 ty: Ty::ContextHandle,
@@ -1597,6 +1600,7 @@ impl<'a> Checker<'a> {
                     "encode",
                     "decode",
                     "strict_context_handle",
+                    "context_handle_noserialize",
                 ]],
                 "an ACF interface",
             )?;
@@ -1725,6 +1729,8 @@ impl<'a> Checker<'a> {
             object,
             strict_context: ast::has_attr(&itf.attrs, "strict_context_handle")
                 || acf.is_some_and(|a| ast::has_attr(&a.attrs, "strict_context_handle")),
+            noserialize_context: ast::has_attr(&itf.attrs, "context_handle_noserialize")
+                || acf.is_some_and(|a| ast::has_attr(&a.attrs, "context_handle_noserialize")),
         })
     }
 

@@ -14,6 +14,9 @@ pub(crate) struct Model {
     /// The names of `[context_handle]` typedefs (`typedef [context_handle] void *PCTX;`), which
     /// the C header declares as `void *`.
     pub(crate) context_handles: Vec<String>,
+    /// Those of them declared `[context_handle_noserialize]`: calls presenting one need not take
+    /// turns on the server.
+    pub(crate) noserialize_contexts: Vec<String>,
     /// The C typedefs of base and named types outside the prelude, in resolution order (name,
     /// the `typedef ...;` line), for the C header.
     pub(crate) c_typedefs: Vec<(String, String)>,
@@ -222,6 +225,9 @@ pub(crate) struct Interface {
     /// `[strict_context_handle]` (IDL interface or ACF): the server accepts only context
     /// handles its own interface created (others: `nca_s_fault_context_mismatch`).
     pub(crate) strict_context: bool,
+    /// `[context_handle_noserialize]` (IDL interface or ACF): its context handles are not
+    /// serialised on the server.
+    pub(crate) noserialize_context: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
