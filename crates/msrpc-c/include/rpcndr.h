@@ -95,6 +95,9 @@ typedef struct _MSRPC_TYPE {
 /* MSRPC_D_CONTEXT declared [context_handle_noserialize] (on its typedef or the interface): calls
  * presenting the handle do not take turns on the server. */
 #define MSRPC_DF_NOSERIALIZE 0x400u
+/* MSRPC_D_CONTEXT declared [type_strict_context_handle] (typedef or interface): the server
+ * accepts only a handle created as the same type (the type's rundown routine identifies it). */
+#define MSRPC_DF_TYPE_STRICT_CONTEXT 0x800u
 
 typedef long long (*MSRPC_EXPR)(const void *base, void *const *args);
 typedef struct _MSRPC_TYPEDESC MSRPC_TYPEDESC;

@@ -53,6 +53,8 @@ const DF_STRING: u16 = 0x100;
 const DF_STRICT_CONTEXT: u16 = 0x200;
 /// `MSRPC_DF_NOSERIALIZE`: a `[context_handle_noserialize]` handle.
 const DF_NOSERIALIZE: u16 = 0x400;
+/// `MSRPC_DF_TYPE_STRICT_CONTEXT`: a `[type_strict_context_handle]` handle.
+const DF_TYPE_STRICT_CONTEXT: u16 = 0x800;
 
 type Expr = unsafe extern "C" fn(*const c_void, *const *mut c_void) -> i64;
 
@@ -158,6 +160,8 @@ pub(crate) enum Node {
         strict: bool,
         /// `[context_handle_noserialize]`: calls presenting it do not take turns.
         noserialize: bool,
+        /// `[type_strict_context_handle]`: a handle created as another type is refused.
+        type_strict: bool,
     },
 }
 
@@ -205,6 +209,7 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
         rundown: None,
         strict: false,
         noserialize: false,
+        type_strict: false,
     });
     a.by_addr.insert(d as usize, idx);
     // SAFETY: d points to a generated descriptor (caller).
@@ -293,6 +298,7 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
             rundown: t.rundown,
             strict: t.flags & DF_STRICT_CONTEXT != 0,
             noserialize: t.flags & DF_NOSERIALIZE != 0,
+            type_strict: t.flags & DF_TYPE_STRICT_CONTEXT != 0,
         },
         _ => return Err(RPC_S_INVALID_ARG),
     };
@@ -830,6 +836,9 @@ pub(crate) struct Writer {
     pub(crate) strict_in: bool,
     /// Server: the UUIDs of those that are `[context_handle_noserialize]`.
     pub(crate) noserialize_in: Vec<u128>,
+    /// Server: those that are `[type_strict_context_handle]`, with their type's rundown routine
+    /// (the type's identity).
+    pub(crate) type_strict_in: Vec<(u128, Option<RundownFn>)>,
     /// Client: the call's binding, kept by the context handles the reply creates.
     pub(crate) binding: Option<msrpc::Binding>,
 }
@@ -842,6 +851,7 @@ impl Writer {
             ctx_in: Vec::new(),
             strict_in: false,
             noserialize_in: Vec::new(),
+            type_strict_in: Vec::new(),
             binding: None,
         }
     }
@@ -941,13 +951,17 @@ impl Writer {
                     Node::Ctx {
                         strict,
                         noserialize,
-                        ..
+                        type_strict,
+                        rundown,
                     },
                     V::Ctx(h),
                 ) => {
                     self.strict_in |= *strict;
                     if *noserialize && !h.is_null() {
                         self.noserialize_in.push(h.uuid.as_u128());
+                    }
+                    if *type_strict && !h.is_null() {
+                        self.type_strict_in.push((h.uuid.as_u128(), *rundown));
                     }
                     let slot = at.cast::<*mut ClientCtx>();
                     match self.side {

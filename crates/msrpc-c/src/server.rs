@@ -230,6 +230,8 @@ struct Frame {
     strict: bool,
     /// The handles that came in declared `[context_handle_noserialize]` (no turns on them).
     noserialize: Vec<u128>,
+    /// The `[type_strict_context_handle]` ones, with the rundown routine of their type.
+    type_strict: Vec<(u128, Option<crate::rich::RundownFn>)>,
     /// The turns this call holds on the handles it presented (`[context_handle_serialize]`),
     /// released when the frame goes, after the reply.
     turns: Vec<TurnHeld>,
@@ -271,6 +273,7 @@ impl Frame {
             pipes: Vec::new(),
             strict: false,
             noserialize: Vec::new(),
+            type_strict: Vec::new(),
             turns: Vec::new(),
         };
         let mut vals = vals.into_iter();
@@ -331,6 +334,7 @@ impl Frame {
                     f.ctx_in.append(&mut w.ctx_in);
                     f.strict |= w.strict_in;
                     f.noserialize.append(&mut w.noserialize_in);
+                    f.type_strict.append(&mut w.type_strict_in);
                     r?;
                 }
                 if p.is_out() {
@@ -428,12 +432,21 @@ impl Frame {
                 continue;
             }
             let ctx = call.context::<CCtx>(&wire_ctx(*id))?;
-            let (p, iface) = {
+            let (p, iface, rundown) = {
                 let c = lock_ctx(&ctx);
-                (c.ptr, c.iface)
+                (c.ptr, c.iface, c.rundown)
             };
             if self.strict && iface != call.info().interface {
                 // [strict_context_handle]: a handle another interface created.
+                return Err(msrpc::FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH);
+            }
+            let same = |a: Option<crate::rich::RundownFn>, b: Option<crate::rich::RundownFn>| {
+                a.map(|f| f as usize) == b.map(|f| f as usize)
+            };
+            if let Some((_, want)) = self.type_strict.iter().find(|(h, _)| h == id)
+                && !same(*want, rundown)
+            {
+                // [type_strict_context_handle]: a handle created as another type.
                 return Err(msrpc::FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH);
             }
             // SAFETY: `at` is the address of a context handle's C object (a `void *`) in this

@@ -596,6 +596,9 @@ fn a_strict_context_handle_interface_refuses_another_interface_s_handle() {
         "LaxUse: 1 41",
         "StrictUse of Maker's handle: exception 6, v 0",
         "StrictUse of its own handle: 2 42",
+        // [type_strict_context_handle] on PT.
+        "TypedUse of a PH: exception 6, v 0",
+        "TypedUse of a PT: 3 43",
     ] {
         assert!(r.stdout.contains(want), "{want}: {r:?}");
     }

@@ -1,8 +1,9 @@
 //! `[strict_context_handle]` in the Rust generator and server (tests/fixtures/strict.idl, whose
 //! Rust stubs are tests/fixtures/strict_gen.rs): a handle Maker's manager created is accepted by
 //! Lax's (any interface's handle, MIDL's default) and refused to Strict's with
-//! `nca_s_fault_context_mismatch`, which accepts its own; the same Rust client against the C
-//! server of the same IDL (strict_server.c) gets the same answers.
+//! `nca_s_fault_context_mismatch`, which accepts its own; a PH handle presented as the
+//! `[type_strict_context_handle]` PT is refused (in Rust by its value's type); the same Rust
+//! client against the C server of the same IDL (strict_server.c) gets the same answers.
 
 #![allow(clippy::unwrap_used)]
 
@@ -67,6 +68,17 @@ impl maker::Server for M {
             return_value: 0,
         })
     }
+    /// A PT's value is an `i64`: its Rust type is its IDL type (type-strict by construction).
+    fn make_t(
+        &self,
+        call: &IncomingCall,
+        req: maker::MakeTRequest,
+    ) -> Result<maker::MakeTResponse, Win32Status> {
+        Ok(maker::MakeTResponse {
+            p: call.new_context(i64::from(req.v), drop).map_err(fault)?,
+            return_value: 0,
+        })
+    }
 }
 
 impl lax::Server for M {
@@ -77,6 +89,17 @@ impl lax::Server for M {
     ) -> Result<lax::LaxUseResponse, Win32Status> {
         let v = *call.context::<i32>(&req.p).map_err(fault)?.lock().unwrap();
         Ok(lax::LaxUseResponse { v, return_value: 1 })
+    }
+    fn typed_use(
+        &self,
+        call: &IncomingCall,
+        req: lax::TypedUseRequest,
+    ) -> Result<lax::TypedUseResponse, Win32Status> {
+        let v = *call.context::<i64>(&req.p).map_err(fault)?.lock().unwrap();
+        Ok(lax::TypedUseResponse {
+            v: v as i32,
+            return_value: 3,
+        })
     }
 }
 
@@ -104,9 +127,9 @@ impl strict::Server for M {
 /// (return value, v), or the call's status.
 type Answer = Result<(i32, i32), u32>;
 
-/// The three calls of strict_client.c from the Rust client: (LaxUse, StrictUse of Maker's handle,
-/// StrictUse of Strict's own handle).
-fn calls(port: u16) -> (Answer, Answer, Answer) {
+/// The calls of strict_client.c from the Rust client: LaxUse, StrictUse of Maker's handle,
+/// StrictUse of Strict's own handle, TypedUse of a PH, TypedUse of a PT.
+fn calls(port: u16) -> [Answer; 5] {
     let b = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
     let made = maker::Client(&b)
         .make_blocking(maker::MakeRequest { v: 41 })
@@ -126,7 +149,19 @@ fn calls(port: u16) -> (Answer, Answer, Answer) {
         .strict_use_blocking(strict::StrictUseArgs { p: own.p })
         .map(|r| (r.return_value, r.v))
         .map_err(|e| e.status().0);
-    (lax, foreign, own)
+    // A PH presented as the type-strict PT, and a PT.
+    let as_pt = lax::Client(&b)
+        .typed_use_blocking(lax::TypedUseArgs { p: made.p.clone() })
+        .map(|r| (r.return_value, r.v))
+        .map_err(|e| e.status().0);
+    let pt = maker::Client(&b)
+        .make_t_blocking(maker::MakeTRequest { v: 43 })
+        .unwrap();
+    let pt = lax::Client(&b)
+        .typed_use_blocking(lax::TypedUseArgs { p: pt.p })
+        .map(|r| (r.return_value, r.v))
+        .map_err(|e| e.status().0);
+    [lax, foreign, own, as_pt, pt]
 }
 
 #[test]
@@ -194,7 +229,7 @@ fn a_strict_interface_refuses_another_interface_s_handle_in_rust_and_in_c() {
     let _ = child.wait();
 
     // nca_s_fault_context_mismatch reaches the client as 6.
-    let want = (Ok((1, 41)), Err(6), Ok((2, 42)));
+    let want = [Ok((1, 41)), Err(6), Ok((2, 42)), Err(6), Ok((3, 43))];
     assert_eq!(rust, want, "the Rust server");
     assert_eq!(c, Some(want), "the C server");
 }

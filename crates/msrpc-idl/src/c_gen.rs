@@ -119,6 +119,7 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
         let mut descs = Descs::new(m, &itf.name);
         descs.strict = itf.strict_context;
         descs.noserialize = itf.noserialize_context;
+        descs.type_strict = itf.type_strict_context;
         let ops = itf
             .ops
             .iter()
@@ -990,6 +991,8 @@ struct Descs<'m> {
     strict: bool,
     /// The interface is `[context_handle_noserialize]`.
     noserialize: bool,
+    /// The interface is `[type_strict_context_handle]`.
+    type_strict: bool,
 }
 
 impl<'m> Descs<'m> {
@@ -1006,6 +1009,7 @@ impl<'m> Descs<'m> {
             ctx_type: None,
             strict: false,
             noserialize: false,
+            type_strict: false,
         }
     }
 
@@ -1144,11 +1148,20 @@ impl<'m> Descs<'m> {
                 // program's `PCTX_rundown` (MIDL's name), the client's NULL.
                 let noserialize = self.noserialize
                     || (self.ctx_type.as_ref()).is_some_and(|t| m.noserialize_contexts.contains(t));
-                let flags = match (self.strict, noserialize) {
-                    (true, true) => ".flags = MSRPC_DF_STRICT_CONTEXT | MSRPC_DF_NOSERIALIZE, ",
-                    (true, false) => ".flags = MSRPC_DF_STRICT_CONTEXT, ",
-                    (false, true) => ".flags = MSRPC_DF_NOSERIALIZE, ",
-                    (false, false) => "",
+                let type_strict = self.type_strict
+                    || (self.ctx_type.as_ref()).is_some_and(|t| m.type_strict_contexts.contains(t));
+                let named: Vec<&str> = [
+                    (self.strict, "MSRPC_DF_STRICT_CONTEXT"),
+                    (noserialize, "MSRPC_DF_NOSERIALIZE"),
+                    (type_strict, "MSRPC_DF_TYPE_STRICT_CONTEXT"),
+                ]
+                .into_iter()
+                .filter_map(|(on, f)| on.then_some(f))
+                .collect();
+                let flags = if named.is_empty() {
+                    String::new()
+                } else {
+                    format!(".flags = {}, ", named.join(" | "))
                 };
                 let init = match &self.ctx_type {
                     Some(t) => format!(

@@ -436,6 +436,9 @@ impl<'a> Checker<'a> {
                 if ast::has_attr(&td.attrs, "context_handle_noserialize") {
                     self.model.noserialize_contexts.push(name.to_string());
                 }
+                if ast::has_attr(&td.attrs, "type_strict_context_handle") {
+                    self.model.type_strict_contexts.push(name.to_string());
+                }
             }
             return Ok(Resolved {
                 ty: Ty::ContextHandle,
@@ -1601,6 +1604,7 @@ impl<'a> Checker<'a> {
                     "decode",
                     "strict_context_handle",
                     "context_handle_noserialize",
+                    "type_strict_context_handle",
                 ]],
                 "an ACF interface",
             )?;
@@ -1731,6 +1735,8 @@ impl<'a> Checker<'a> {
                 || acf.is_some_and(|a| ast::has_attr(&a.attrs, "strict_context_handle")),
             noserialize_context: ast::has_attr(&itf.attrs, "context_handle_noserialize")
                 || acf.is_some_and(|a| ast::has_attr(&a.attrs, "context_handle_noserialize")),
+            type_strict_context: ast::has_attr(&itf.attrs, "type_strict_context_handle")
+                || acf.is_some_and(|a| ast::has_attr(&a.attrs, "type_strict_context_handle")),
         })
     }
 

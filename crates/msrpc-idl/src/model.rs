@@ -17,6 +17,9 @@ pub(crate) struct Model {
     /// Those of them declared `[context_handle_noserialize]`: calls presenting one need not take
     /// turns on the server.
     pub(crate) noserialize_contexts: Vec<String>,
+    /// Those declared `[type_strict_context_handle]`: the server accepts only handles of the
+    /// same typedef.
+    pub(crate) type_strict_contexts: Vec<String>,
     /// The C typedefs of base and named types outside the prelude, in resolution order (name,
     /// the `typedef ...;` line), for the C header.
     pub(crate) c_typedefs: Vec<(String, String)>,
@@ -228,6 +231,9 @@ pub(crate) struct Interface {
     /// `[context_handle_noserialize]` (IDL interface or ACF): its context handles are not
     /// serialised on the server.
     pub(crate) noserialize_context: bool,
+    /// `[type_strict_context_handle]` (IDL interface or ACF): each of its context handles must
+    /// be of the typedef it was created as.
+    pub(crate) type_strict_context: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
