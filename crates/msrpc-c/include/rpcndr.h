@@ -47,6 +47,9 @@ void __RPC_USER MIDL_user_free(void *ptr);
 #define MSRPC_T_STRING 3u   /* [string] char* (unit 1) or WCHAR* (unit 2) */
 #define MSRPC_T_FLOAT 4u    /* float (mem 4) or double (mem 8) */
 #define MSRPC_T_ENUM 5u     /* enum: 16 bits on the NDR20 wire, 32 in NDR64 (v1_enum: 32) */
+/* A DCE pipe (`typedef pipe T NAME;`): the C object is MIDL's pipe structure (pull, push, alloc,
+ * state; mem_size its sizeof), MSRPC_PARAM.desc the element's descriptor. */
+#define MSRPC_T_PIPE 7u
 
 /* MSRPC_TYPE.flags */
 #define MSRPC_TF_SIGNED 0x1u
@@ -86,6 +89,15 @@ typedef struct _MSRPC_TYPE {
 #define MSRPC_DF_VARYING 0x40u
 #define MSRPC_DF_ENCAPSULATED 0x80u
 #define MSRPC_DF_STRING 0x100u /* a conformant varying array of characters: its length runs to the NUL */
+/* MSRPC_D_CONTEXT of a [strict_context_handle] interface: the server accepts only the handles
+ * this interface created (others: nca_s_fault_context_mismatch). */
+#define MSRPC_DF_STRICT_CONTEXT 0x200u
+/* MSRPC_D_CONTEXT declared [context_handle_noserialize] (on its typedef or the interface): calls
+ * presenting the handle do not take turns on the server. */
+#define MSRPC_DF_NOSERIALIZE 0x400u
+/* MSRPC_D_CONTEXT declared [type_strict_context_handle] (typedef or interface): the server
+ * accepts only a handle created as the same type (the type's rundown routine identifies it). */
+#define MSRPC_DF_TYPE_STRICT_CONTEXT 0x800u
 
 typedef long long (*MSRPC_EXPR)(const void *base, void *const *args);
 typedef struct _MSRPC_TYPEDESC MSRPC_TYPEDESC;

@@ -257,6 +257,13 @@ pub unsafe extern "C" fn RpcAsyncCompleteCall(p: *mut RpcAsyncState, reply: *mut
                 forget(p, c.id);
                 // SAFETY: as above.
                 unsafe { spend(p) };
+                // ACF [comm_status]/[fault_status]: the status goes to its parameter or to
+                // `reply`, and the completion succeeds (docs/c-abi.md).
+                // SAFETY: the [out] buffers are alive and `reply` is the return value's
+                // storage (caller).
+                if unsafe { c.sinks.store_status(&e, reply) } {
+                    return RPC_S_OK;
+                }
             }
             s
         }

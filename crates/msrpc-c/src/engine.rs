@@ -33,6 +33,9 @@ const T_INT: u16 = 2;
 const T_STRING: u16 = 3;
 const T_FLOAT: u16 = 4;
 const T_DESC: u16 = 6;
+/// A DCE pipe (`typedef pipe T NAME;`): the C object is MIDL's pipe structure, `desc` the
+/// element's descriptor (pipes.rs).
+const T_PIPE: u16 = 7;
 
 const TF_SIGNED: u16 = 0x1;
 const TF_UNIQUE: u16 = 0x2;
@@ -178,6 +181,10 @@ impl P {
     pub(crate) fn mem_size(&self) -> usize {
         self.ty.mem_size as usize
     }
+    /// A DCE pipe: its element's descriptor root.
+    pub(crate) fn pipe_elem(&self) -> Option<u32> {
+        (self.ty.kind == T_PIPE).then_some(self.root)
+    }
     /// A constructed type: its descriptor root.
     pub(crate) fn rich_root(&self) -> Option<u32> {
         (self.ty.kind == T_DESC).then_some(self.root)
@@ -209,6 +216,8 @@ pub(crate) enum Val {
     UStr16(Option<Vec<u16>>),
     /// A constructed type (descriptor root, value).
     Rich(u32, crate::rich::V),
+    /// A DCE pipe (element's descriptor root, chunks).
+    Pipe(u32, Vec<Vec<crate::rich::V>>),
 }
 
 /// The reply of an operation, decoded: out values in parameter order, then the return value.
@@ -224,6 +233,32 @@ pub(crate) struct Sinks {
 }
 
 impl Sinks {
+    /// `[comm_status]`/`[fault_status]` of an `[async]` operation, at `RpcAsyncCompleteCall`:
+    /// a failure of the kind the attribute names is written to its parameter (or to `reply`,
+    /// the return value's storage) and the completion succeeds; true when it was.
+    ///
+    /// # Safety
+    /// The sinks' `[out]` objects are alive (the program keeps them until completion) and
+    /// `reply` is NULL or the return value's storage.
+    pub(crate) unsafe fn store_status(&self, e: &msrpc::Error, reply: *mut c_void) -> bool {
+        let Some(want) = status_kind(e) else {
+            return false;
+        };
+        let at = match self.outs.iter().find(|(p, _)| p.flags & want != 0) {
+            Some((p, at)) => Some((*p, *at)),
+            None => self
+                .ret
+                .filter(|p| p.flags & want != 0 && !reply.is_null())
+                .map(|p| (p, reply as usize)),
+        };
+        let Some((p, at)) = at else {
+            return false;
+        };
+        // SAFETY: `at` is the program's error_status_t (caller).
+        unsafe { write_val(&p, at as *mut u8, &Val::U(u64::from(e.status().0), 4)) };
+        true
+    }
+
     /// An `[async]` operation's return value goes to `RpcAsyncCompleteCall`'s `Reply`.
     pub(crate) fn set_async_return(&mut self, op: &Op) {
         self.ret = op.params.iter().find(|p| p.flags & P_RETURN != 0).copied();
@@ -266,12 +301,14 @@ impl Op {
                 T_FLOAT => matches!(p.ty.mem_size, 4 | 8),
                 T_STRING => matches!(p.ty.wire_size, 1 | 2),
                 T_DESC => true,
+                // Asynchronous pipes (RpcAsyncPush/Pull) are not built.
+                T_PIPE => pr.is_async == 0 && p.flags & P_RETURN == 0,
                 _ => false,
             };
             if !ok {
                 return Err(RPC_S_INVALID_ARG);
             }
-            let root = if p.ty.kind == T_DESC {
+            let root = if matches!(p.ty.kind, T_DESC | T_PIPE) {
                 // SAFETY: the generated descriptor of this parameter.
                 unsafe { crate::rich::load(p.desc) }?
             } else {
@@ -350,16 +387,7 @@ impl Op {
     /// communication failure, `[fault_status]` for a fault from the server): the parameter's or
     /// return value's sink, if the operation has one for this kind of error.
     fn status_sink(&self, sinks: &Sinks, e: &msrpc::Error, ret: *mut c_void) -> Option<(P, usize)> {
-        // The split the Rust client's StatusOutcome uses: faults, communication failures, and
-        // the stub's own errors (always raised).
-        use msrpc::codegen::StatusError as _;
-        let want = if e.covered_status(false, true).is_some() {
-            P_FAULT_STATUS
-        } else if e.covered_status(true, false).is_some() {
-            P_COMM_STATUS
-        } else {
-            return None;
-        };
+        let want = status_kind(e)?;
         if let Some((p, at)) = sinks.outs.iter().find(|(p, _)| p.flags & want != 0) {
             return Some((*p, *at));
         }
@@ -416,6 +444,14 @@ impl Op {
             if p.flags & P_OUT != 0 {
                 sinks.outs.push((*p, at as usize));
             }
+            if p.ty.kind == T_PIPE {
+                if p.flags & P_IN != 0 {
+                    // SAFETY: `at` is the program's pipe structure (the parameter or its pointee).
+                    let chunks = unsafe { crate::pipes::client_pull(p.root, at.cast()) }?;
+                    vals.push(Val::Pipe(p.root, chunks));
+                }
+                continue;
+            }
             if p.flags & P_IN != 0 {
                 if p.ty.kind == T_DESC && p.flags & P_OUT == 0 {
                     // An [in] (not [in, out]) context handle cannot be NULL: the stub raises
@@ -452,6 +488,20 @@ impl Op {
             .collect();
         v.extend(self.params.iter().filter(|p| p.flags & P_RETURN != 0));
         v
+    }
+}
+
+/// Which attribute covers a failed call: `P_FAULT_STATUS` for a fault from the server,
+/// `P_COMM_STATUS` for a communication failure, None for the stub's own errors (always raised):
+/// the split the Rust client's StatusOutcome uses.
+fn status_kind(e: &msrpc::Error) -> Option<u32> {
+    use msrpc::codegen::StatusError as _;
+    if e.covered_status(false, true).is_some() {
+        Some(P_FAULT_STATUS)
+    } else if e.covered_status(true, false).is_some() {
+        Some(P_COMM_STATUS)
+    } else {
+        None
     }
 }
 
@@ -536,10 +586,36 @@ pub(crate) unsafe fn read_val(p: &P, at: *const u8) -> Result<Val, i32> {
 
 /// Encodes the `[in]` values (each a top-level parameter) in the negotiated syntax.
 pub(crate) fn encode(vals: &[Val], syntax: Syntax, rep: DataRep) -> msrpc_ndr::Result<Vec<u8>> {
+    encode_dir(vals, syntax, rep, false)
+}
+
+/// The order values go on the wire (MIDL's "Combining Pipe and Nonpipe Parameters", as the Rust
+/// stubs order their fields): a request's non-pipe values, then its pipes; a reply's pipes,
+/// then its other values and the return value. `is_pipe` tells them apart.
+pub(crate) fn wire_order<T>(items: &[T], is_pipe: impl Fn(&T) -> bool, reply: bool) -> Vec<usize> {
+    let (pipes, rest): (Vec<usize>, Vec<usize>) =
+        (0..items.len()).partition(|&i| is_pipe(&items[i]));
+    if reply {
+        pipes.into_iter().chain(rest).collect()
+    } else {
+        rest.into_iter().chain(pipes).collect()
+    }
+}
+
+/// Encodes a request's (`reply` false) or a reply's values, in the wire order of
+/// [`wire_order`].
+pub(crate) fn encode_dir(
+    vals: &[Val],
+    syntax: Syntax,
+    rep: DataRep,
+    reply: bool,
+) -> msrpc_ndr::Result<Vec<u8>> {
     let mut e = Encoder::new(syntax, rep);
     let nodes = crate::rich::nodes();
-    for v in vals {
+    for i in wire_order(vals, |v| matches!(v, Val::Pipe(..)), reply) {
+        let v = &vals[i];
         match v {
+            Val::Pipe(elem, chunks) => crate::rich::encode_pipe(&nodes, *elem, chunks, &mut e)?,
             Val::Rich(root, v) => crate::rich::encode_param(&nodes, *root, v, &mut e)?,
             Val::U(x, 1) => e.encode_param(&(*x as u8))?,
             Val::U(x, 2) => e.encode_param(&(*x as u16))?,
@@ -570,23 +646,38 @@ pub(crate) fn encode(vals: &[Val], syntax: Syntax, rep: DataRep) -> msrpc_ndr::R
 
 /// Decodes a reply's values under the binding's limits.
 pub(crate) fn decode(plan: &[P], reply: &msrpc::Reply) -> msrpc_ndr::Result<Outs> {
-    decode_values(plan, &reply.stub, reply.syntax, reply.drep, reply.limits)
+    decode_values(
+        plan,
+        &reply.stub,
+        reply.syntax,
+        reply.drep,
+        reply.limits,
+        true,
+    )
 }
 
-/// Decodes top-level values of the plan's types (a request's `[in]` or a reply's `[out]`).
+/// Decodes top-level values of the plan's types (a request's `[in]`, `reply` false, or a
+/// reply's `[out]`), read in wire order ([`wire_order`]) and returned in the plan's order.
 pub(crate) fn decode_values(
     plan: &[P],
     stub: &[u8],
     syntax: Syntax,
     rep: DataRep,
     limits: msrpc_ndr::DecodeLimits,
+    reply: bool,
 ) -> msrpc_ndr::Result<Outs> {
     let mut d = Decoder::with_limits(stub, syntax, rep, limits);
-    let mut out = Vec::with_capacity(plan.len());
+    let mut slots: Vec<Option<Val>> = vec![None; plan.len()];
     let mut rich = crate::rich::Dec::new();
-    for p in plan {
+    for i in wire_order(plan, |p| p.ty.kind == T_PIPE, reply) {
+        let p = &plan[i];
+        let out = &mut slots[i];
+        if p.ty.kind == T_PIPE {
+            *out = Some(Val::Pipe(p.root, rich.pipe(p.root, &mut d)?));
+            continue;
+        }
         if p.ty.kind == T_DESC {
-            out.push(Val::Rich(p.root, rich.param(p.root, &mut d)?));
+            *out = Some(Val::Rich(p.root, rich.param(p.root, &mut d)?));
             continue;
         }
         let signed = p.ty.flags & TF_SIGNED != 0;
@@ -619,10 +710,10 @@ pub(crate) fn decode_values(
                 )));
             }
         };
-        out.push(v);
+        *out = Some(v);
     }
     d.finish()?;
-    Ok(out)
+    Ok(slots.into_iter().flatten().collect())
 }
 
 /// Writes a reply's values to where the program wants them.
@@ -737,6 +828,18 @@ pub unsafe extern "C" fn MsrpcClientCall(
     };
     match decode(&op.reply_plan(), &reply) {
         Ok(outs) => {
+            // The [out] pipes first (their data came first), to the program's alloc and push.
+            for ((p, at), v) in sinks.outs.iter().zip(&outs) {
+                if let Val::Pipe(elem, chunks) = v {
+                    debug_assert!(p.ty.kind == T_PIPE);
+                    // SAFETY: `at` is the program's pipe structure, alive during this call.
+                    let pushed =
+                        unsafe { crate::pipes::client_push(*elem, *at as *const _, chunks) };
+                    if let Err(s) = pushed {
+                        return s;
+                    }
+                }
+            }
             // SAFETY: the sinks are the caller's [out] objects and return storage, alive during
             // this synchronous call.
             unsafe { store(&sinks, &outs, ret) };

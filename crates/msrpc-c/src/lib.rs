@@ -16,6 +16,7 @@ mod binding;
 mod engine;
 mod exc;
 mod handles;
+mod pipes;
 mod rich;
 mod server;
 mod status;

@@ -49,6 +49,12 @@ const DF_CONFORMANT: u16 = 0x20;
 const DF_VARYING: u16 = 0x40;
 const DF_ENCAPSULATED: u16 = 0x80;
 const DF_STRING: u16 = 0x100;
+/// `MSRPC_DF_STRICT_CONTEXT`: a `[strict_context_handle]` interface's context handle.
+const DF_STRICT_CONTEXT: u16 = 0x200;
+/// `MSRPC_DF_NOSERIALIZE`: a `[context_handle_noserialize]` handle.
+const DF_NOSERIALIZE: u16 = 0x400;
+/// `MSRPC_DF_TYPE_STRICT_CONTEXT`: a `[type_strict_context_handle]` handle.
+const DF_TYPE_STRICT_CONTEXT: u16 = 0x800;
 
 type Expr = unsafe extern "C" fn(*const c_void, *const *mut c_void) -> i64;
 
@@ -150,6 +156,12 @@ pub(crate) enum Node {
     },
     Ctx {
         rundown: Option<RundownFn>,
+        /// A `[strict_context_handle]` interface's (server.rs checks the handle's interface).
+        strict: bool,
+        /// `[context_handle_noserialize]`: calls presenting it do not take turns.
+        noserialize: bool,
+        /// `[type_strict_context_handle]`: a handle created as another type is refused.
+        type_strict: bool,
     },
 }
 
@@ -193,7 +205,12 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
         return Err(RPC_S_OUT_OF_MEMORY);
     }
     let idx = a.nodes.len();
-    Arc::make_mut(&mut a.nodes).push(Node::Ctx { rundown: None });
+    Arc::make_mut(&mut a.nodes).push(Node::Ctx {
+        rundown: None,
+        strict: false,
+        noserialize: false,
+        type_strict: false,
+    });
     a.by_addr.insert(d as usize, idx);
     // SAFETY: d points to a generated descriptor (caller).
     let t = unsafe { &*d };
@@ -277,7 +294,12 @@ unsafe fn load_in(a: &mut Arena, d: *const TypeDesc, depth: usize) -> Result<usi
                 mem: t.mem_size,
             }
         }
-        D_CONTEXT => Node::Ctx { rundown: t.rundown },
+        D_CONTEXT => Node::Ctx {
+            rundown: t.rundown,
+            strict: t.flags & DF_STRICT_CONTEXT != 0,
+            noserialize: t.flags & DF_NOSERIALIZE != 0,
+            type_strict: t.flags & DF_TYPE_STRICT_CONTEXT != 0,
+        },
         _ => return Err(RPC_S_INVALID_ARG),
     };
     Arc::make_mut(&mut a.nodes)[idx] = node;
@@ -544,6 +566,11 @@ pub(crate) fn alloc_for(n: u32, v: Option<&V>) -> Result<*mut u8, i32> {
     user_alloc(size)
 }
 
+/// `sizeof` a pipe element of node `n` (as the table says; at least 1).
+pub(crate) fn elem_size(n: u32) -> usize {
+    mem_size(&nodes(), n as usize).max(1)
+}
+
 /// `sizeof` the C object of node `n` (as the table says).
 pub(crate) fn top_size(n: u32) -> usize {
     mem_size(&nodes(), n as usize)
@@ -733,7 +760,7 @@ impl Reader<'_> {
                     };
                     V::Union { disc: d, arm }
                 }
-                Node::Ctx { rundown } => {
+                Node::Ctx { rundown, .. } => {
                     let p = at.cast::<*mut ClientCtx>().read_unaligned();
                     match self.side {
                         Side::Client => {
@@ -805,6 +832,13 @@ pub(crate) struct Writer {
     /// Server: the context handles that came in (address of the C object, UUID; 0 for a null
     /// handle), for server.rs to resolve in the client's association group.
     pub(crate) ctx_in: Vec<(usize, u128)>,
+    /// Server: one of them is a `[strict_context_handle]` interface's.
+    pub(crate) strict_in: bool,
+    /// Server: the UUIDs of those that are `[context_handle_noserialize]`.
+    pub(crate) noserialize_in: Vec<u128>,
+    /// Server: those that are `[type_strict_context_handle]`, with their type's rundown routine
+    /// (the type's identity).
+    pub(crate) type_strict_in: Vec<(u128, Option<RundownFn>)>,
     /// Client: the call's binding, kept by the context handles the reply creates.
     pub(crate) binding: Option<msrpc::Binding>,
 }
@@ -815,6 +849,9 @@ impl Writer {
             side,
             full: HashMap::new(),
             ctx_in: Vec::new(),
+            strict_in: false,
+            noserialize_in: Vec::new(),
+            type_strict_in: Vec::new(),
             binding: None,
         }
     }
@@ -910,7 +947,22 @@ impl Writer {
                         self.write(nodes, t, arm_at, a, depth + 1)?;
                     }
                 }
-                (Node::Ctx { .. }, V::Ctx(h)) => {
+                (
+                    Node::Ctx {
+                        strict,
+                        noserialize,
+                        type_strict,
+                        rundown,
+                    },
+                    V::Ctx(h),
+                ) => {
+                    self.strict_in |= *strict;
+                    if *noserialize && !h.is_null() {
+                        self.noserialize_in.push(h.uuid.as_u128());
+                    }
+                    if *type_strict && !h.is_null() {
+                        self.type_strict_in.push((h.uuid.as_u128(), *rundown));
+                    }
                     let slot = at.cast::<*mut ClientCtx>();
                     match self.side {
                         Side::Client => {
@@ -1076,6 +1128,22 @@ pub(crate) fn encode_param(
 ) -> msrpc_ndr::Result<()> {
     head(nodes, n as usize, v, e, false, 0)?;
     deferred(nodes, n as usize, v, e, 0)
+}
+
+/// Encodes a DCE pipe of `elem` elements: msrpc-ndr's pipe framing (the counts, NDR64's negated
+/// counts, the terminator), each element a head (a pipe element has no pointers).
+pub(crate) fn encode_pipe(
+    nodes: &[Node],
+    elem: u32,
+    chunks: &[Vec<V>],
+    e: &mut Encoder,
+) -> msrpc_ndr::Result<()> {
+    msrpc_ndr::encode_pipe_chunks(e, chunks, Vec::len, |chunk, e| {
+        for v in chunk {
+            encode_param(nodes, elem, v, e)?;
+        }
+        Ok(())
+    })
 }
 
 fn head(
@@ -1288,6 +1356,21 @@ impl Dec {
     pub(crate) fn param(&mut self, n: u32, d: &mut Decoder<'_>) -> msrpc_ndr::Result<V> {
         let h = self.head(n as usize, d, None)?;
         self.deferred(n as usize, h, d)
+    }
+
+    /// Decodes a DCE pipe of `elem` elements (msrpc-ndr's framing and limits).
+    pub(crate) fn pipe(
+        &mut self,
+        elem: u32,
+        d: &mut Decoder<'_>,
+    ) -> msrpc_ndr::Result<Vec<Vec<V>>> {
+        msrpc_ndr::decode_pipe_chunks(d, |d, n| {
+            let heads = self.items(elem as usize, n, d)?;
+            heads
+                .into_iter()
+                .map(|h| self.deferred(elem as usize, h, d))
+                .collect()
+        })
     }
 
     fn items(&mut self, elem: usize, count: u64, d: &mut Decoder<'_>) -> msrpc_ndr::Result<Vec<V>> {

@@ -224,6 +224,17 @@ struct Frame {
     ctx_in: Vec<(usize, u128)>,
     /// Their values, held until the call is answered (a rundown waits for them).
     ctx_held: Vec<(u128, HeldCtx)>,
+    /// The DCE pipes handed to the manager (pipes.rs).
+    pipes: Vec<crate::pipes::ServerPipe>,
+    /// A `[strict_context_handle]` interface's handle came in: each must be this interface's.
+    strict: bool,
+    /// The handles that came in declared `[context_handle_noserialize]` (no turns on them).
+    noserialize: Vec<u128>,
+    /// The `[type_strict_context_handle]` ones, with the rundown routine of their type.
+    type_strict: Vec<(u128, Option<crate::rich::RundownFn>)>,
+    /// The turns this call holds on the handles it presented (`[context_handle_serialize]`),
+    /// released when the frame goes, after the reply.
+    turns: Vec<TurnHeld>,
 }
 
 impl Drop for Frame {
@@ -259,6 +270,11 @@ impl Frame {
             rich: Vec::new(),
             ctx_in: Vec::new(),
             ctx_held: Vec::new(),
+            pipes: Vec::new(),
+            strict: false,
+            noserialize: Vec::new(),
+            type_strict: Vec::new(),
+            turns: Vec::new(),
         };
         let mut vals = vals.into_iter();
         let mut out_only: Vec<(usize, usize, u32)> = Vec::new();
@@ -276,6 +292,28 @@ impl Frame {
             } else {
                 None
             };
+            if let Some(elem) = p.pipe_elem() {
+                let inp = match v {
+                    Some(Val::Pipe(_, chunks)) => Some(chunks),
+                    _ => None,
+                };
+                let sp = crate::pipes::ServerPipe::new(elem, inp, p.is_out());
+                let at = (&*sp.c as *const crate::pipes::CPipe)
+                    .cast_mut()
+                    .cast::<u8>();
+                f.pipes.push(sp);
+                if p.is_out() {
+                    f.outs.push((*p, at));
+                }
+                if p.is_byref() {
+                    // SAFETY: slot is writable (this frame's).
+                    unsafe { slot.cast::<usize>().write(at as usize) };
+                } else if let Some(a) = f.args.last_mut() {
+                    // A pipe by value: the manager's argument is (a copy of) the structure.
+                    *a = at.cast();
+                }
+                continue;
+            }
             if let Some(root) = p.rich_root() {
                 let v = match v {
                     Some(Val::Rich(_, v)) => Some(v),
@@ -294,6 +332,9 @@ impl Frame {
                     // SAFETY: at is a fresh zeroed allocation sized for v.
                     let r = unsafe { w.write_top(root, at, v) };
                     f.ctx_in.append(&mut w.ctx_in);
+                    f.strict |= w.strict_in;
+                    f.noserialize.append(&mut w.noserialize_in);
+                    f.type_strict.append(&mut w.type_strict_in);
                     r?;
                 }
                 if p.is_out() {
@@ -391,7 +432,23 @@ impl Frame {
                 continue;
             }
             let ctx = call.context::<CCtx>(&wire_ctx(*id))?;
-            let p = lock_ctx(&ctx).ptr;
+            let (p, iface, rundown) = {
+                let c = lock_ctx(&ctx);
+                (c.ptr, c.iface, c.rundown)
+            };
+            if self.strict && iface != call.info().interface {
+                // [strict_context_handle]: a handle another interface created.
+                return Err(msrpc::FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH);
+            }
+            let same = |a: Option<crate::rich::RundownFn>, b: Option<crate::rich::RundownFn>| {
+                a.map(|f| f as usize) == b.map(|f| f as usize)
+            };
+            if let Some((_, want)) = self.type_strict.iter().find(|(h, _)| h == id)
+                && !same(*want, rundown)
+            {
+                // [type_strict_context_handle]: a handle created as another type.
+                return Err(msrpc::FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH);
+            }
             // SAFETY: `at` is the address of a context handle's C object (a `void *`) in this
             // frame's own storage, recorded by the writer that filled it.
             unsafe { (*at as *mut usize).write_unaligned(p) };
@@ -408,8 +465,23 @@ impl Frame {
             ctx_out(call, &self.ctx_in, &self.ctx_held, at, p, rundown)
         };
         let ctx_out: crate::rich::CtxOut<'_> = &ctx_out;
+        // Every pipe was drained ([in]) and ended ([out]) by the manager, else the call faults.
+        let mut pipes_out = Vec::new();
+        for sp in &self.pipes {
+            let at = (&*sp.c as *const crate::pipes::CPipe) as usize;
+            pipes_out.push((at, sp.finish()?));
+        }
         let mut v = Vec::new();
         for (p, at) in &self.outs {
+            if let Some(elem) = p.pipe_elem() {
+                let chunks = pipes_out
+                    .iter_mut()
+                    .find(|(a, _)| *a == *at as usize)
+                    .and_then(|(_, c)| c.take())
+                    .ok_or(RPC_X_BAD_STUB_DATA)?;
+                v.push(Val::Pipe(elem, chunks));
+                continue;
+            }
             if let Some(root) = p.rich_root() {
                 // SAFETY: at is this frame's object for root; args are the frame's arguments.
                 let r = unsafe {
@@ -463,6 +535,71 @@ struct CCtx {
     ptr: usize,
     rundown: Option<crate::rich::RundownFn>,
     armed: bool,
+    /// The interface whose manager created it (`[strict_context_handle]`).
+    iface: msrpc::SyntaxId,
+    /// Calls presenting the handle take turns on it (`[context_handle_serialize]`, MIDL's
+    /// default for context handles).
+    turn: Arc<Turn>,
+}
+
+/// One context handle's turn: held by the call whose manager uses the handle.
+#[derive(Debug, Default)]
+struct Turn {
+    busy: Mutex<bool>,
+    cv: std::sync::Condvar,
+}
+
+/// How often a call waiting for a handle's turn looks whether its client went away.
+const TURN_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// A turn held; released (and the next waiting call woken) when dropped.
+#[derive(Debug)]
+struct TurnHeld(Arc<Turn>);
+
+impl Drop for TurnHeld {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.cv.notify_all();
+    }
+}
+
+/// Waits for each handle's turn, in UUID order (two calls presenting the same two handles
+/// cannot deadlock). The wait lasts while another call's manager uses a handle; it ends early,
+/// with None, when `gone` says the waiting call's client went away or cancelled, so that a dead
+/// client's queued call ends without running its manager (and the handle's rundown is not held
+/// up by it).
+fn take_turns(turns: &[Arc<Turn>], gone: &std::sync::atomic::AtomicBool) -> Option<Vec<TurnHeld>> {
+    let mut held = Vec::with_capacity(turns.len());
+    for t in turns {
+        let mut busy = t.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            if gone.load(std::sync::atomic::Ordering::Acquire) {
+                return None;
+            }
+            busy =
+                t.cv.wait_timeout(busy, TURN_POLL)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+        }
+        *busy = true;
+        drop(busy);
+        held.push(TurnHeld(t.clone()));
+    }
+    Some(held)
+}
+
+impl Frame {
+    /// The turns of the handles this call presented, in UUID order.
+    fn turns_wanted(&self) -> Vec<Arc<Turn>> {
+        let mut v: Vec<(u128, Arc<Turn>)> = self
+            .ctx_held
+            .iter()
+            .filter(|(id, _)| !self.noserialize.contains(id))
+            .map(|(id, c)| (*id, lock_ctx(c).turn.clone()))
+            .collect();
+        v.sort_by_key(|(id, _)| *id);
+        v.into_iter().map(|(_, t)| t).collect()
+    }
 }
 
 impl Drop for CCtx {
@@ -530,6 +667,8 @@ fn ctx_out(
                     ptr: p,
                     rundown,
                     armed: true,
+                    iface: call.info().interface,
+                    turn: Arc::default(),
                 },
                 // The group ended with the handle open: dropping the value runs the rundown.
                 drop,
@@ -544,7 +683,7 @@ fn answer(call: IncomingCall, frame: &Frame, syntax: Syntax) {
         Ok(v) => v,
         Err(s) => return call.fault(Win32Status(s as u32)),
     };
-    match engine::encode(&vals, syntax, DataRep::LITTLE_ENDIAN) {
+    match engine::encode_dir(&vals, syntax, DataRep::LITTLE_ENDIAN, true) {
         Ok(stub) => call.reply(stub),
         Err(_) => call.fault(Win32Status(RPC_X_BAD_STUB_DATA as u32)),
     }
@@ -636,17 +775,21 @@ impl Interface for CInterface {
             .filter(|p| p.is_in() && !p.is_handle() && !p.is_return())
             .copied()
             .collect();
-        let vals = match engine::decode_values(&plan, call.stub(), syntax, drep, limits) {
+        let vals = match engine::decode_values(&plan, call.stub(), syntax, drep, limits, false) {
             Ok(v) => v,
             Err(_) => return call.answer_fault(Win32Status::RPC_X_BAD_STUB_DATA),
         };
         let principal = state().principal.clone();
         let cancelled = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = cancelled.clone();
+        // The client went away or cancelled: a call waiting for a context handle's turn gives up.
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let gone_flag = gone.clone();
         call.subscribe(move |e| {
             if e == msrpc::server::CallEvent::Cancel {
                 flag.store(true, std::sync::atomic::Ordering::Release);
             }
+            gone_flag.store(true, std::sync::atomic::Ordering::Release);
         });
         let peer = crate::binding::client_string_binding(info.object, &info.peer);
         let binding = BindingGuard(crate::binding::insert_server(
@@ -660,6 +803,7 @@ impl Interface for CInterface {
         if let Err(f) = frame.resolve_ctx_in(&call) {
             return call.answer_fault(f);
         }
+        let turns = frame.turns_wanted();
         let thunk = proc.thunk;
         let sec = self.security.clone();
         let client = call.client().cloned();
@@ -687,6 +831,20 @@ impl Interface for CInterface {
                     }
                     return;
                 }
+                // [context_handle_serialize]: the manager runs once no other call uses its
+                // handles; the turns are the pending call's until it completes or aborts.
+                match take_turns(&turns, &gone) {
+                    Some(held) => match pending().get_mut(&key) {
+                        Some(p) => p.frame.turns = held,
+                        None => return,
+                    },
+                    None => {
+                        if let Some(p) = pending().remove(&key) {
+                            p.call.fault(Win32Status::RPC_S_CALL_CANCELLED);
+                        }
+                        return;
+                    }
+                }
                 // SAFETY: the generated thunk with its handle (alive in the table until the
                 // manager completes or aborts) and the frame's argument array, which lives in
                 // the same entry and does not move (a Vec's buffer stays where it is when the
@@ -713,6 +871,14 @@ impl Interface for CInterface {
             if !sec.admit(client.as_ref(), local, binding.0) {
                 drop(binding);
                 return call.fault(Win32Status(RPC_S_ACCESS_DENIED));
+            }
+            // [context_handle_serialize]: the manager runs once no other call uses its handles.
+            match take_turns(&turns, &gone) {
+                Some(held) => frame.turns = held,
+                None => {
+                    drop(binding);
+                    return call.fault(Win32Status::RPC_S_CALL_CANCELLED);
+                }
             }
             CURRENT.with(|c| c.set(&call));
             CURRENT_BINDING.with(|c| c.set(binding.0));

@@ -506,3 +506,132 @@ fn a_rundown_waits_for_the_call_that_uses_the_handle() {
     );
     assert_eq!(log.matches("rundown").count(), 1, "{log}");
 }
+
+#[test]
+fn calls_presenting_one_context_handle_take_turns() {
+    // [context_handle_serialize] (MIDL's default): two calls on one handle at the same time run
+    // their managers one after the other (Hold prints its start and its end), while the handle's
+    // association serves both.
+    use status_idl::status::{Client, HoldArgs, OpenRequest};
+    let dir = scratch("status-turns");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("status.idl"), Some(&fx.join("status.acf")), &dir);
+    let server = dir.join("status_server");
+    cc(
+        &dir,
+        &[fx.join("status_server.c"), dir.join("status_s.c")],
+        &server,
+        &[],
+    );
+    let (child, port, out) = start(&server, &dir);
+    let b = Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+    let opened = Client(&b).open_blocking(OpenRequest { v: 61 });
+    let results: Vec<Result<i32, String>> = match &opened {
+        Ok(o) => {
+            let calls: Vec<_> = (0..2)
+                .map(|_| {
+                    let s = o.s.clone();
+                    let b = b.clone();
+                    std::thread::spawn(move || {
+                        Client(&b)
+                            .hold_blocking(HoldArgs { s, ms: 400 })
+                            .map(|r| r.return_value)
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            calls.into_iter().map(|t| t.join().unwrap()).collect()
+        }
+        Err(_) => Vec::new(),
+    };
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(opened.is_ok(), "{opened:?}");
+    assert_eq!(results, vec![Ok(6), Ok(6)], "{log}");
+    let holds: Vec<&str> = log.lines().filter(|l| l.starts_with("hold ")).collect();
+    assert_eq!(
+        holds,
+        [
+            "hold start 61",
+            "hold end 61",
+            "hold start 61",
+            "hold end 61"
+        ],
+        "the managers overlapped on one handle: {log}"
+    );
+}
+
+#[test]
+fn a_strict_context_handle_interface_refuses_another_interface_s_handle() {
+    // tests/fixtures/strict.idl: Maker's handle is accepted by Lax (no attribute: any
+    // interface's handle, as MIDL's default) and refused by the [strict_context_handle]
+    // interface Strict with nca_s_fault_context_mismatch (the client raises 6), which accepts
+    // its own.
+    let dir = scratch("strict");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("strict.idl"), None, &dir);
+    let server = dir.join("strict_server");
+    cc(
+        &dir,
+        &[fx.join("strict_server.c"), dir.join("strict_s.c")],
+        &server,
+        &[],
+    );
+    let client = dir.join("strict_client");
+    cc(
+        &dir,
+        &[fx.join("strict_client.c"), dir.join("strict_c.c")],
+        &client,
+        &[],
+    );
+    let (child, port, _) = start(&server, &dir);
+    let r = run(&client, &[&port.to_string()], &[], Duration::from_secs(60));
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    for want in [
+        "LaxUse: 1 41",
+        "StrictUse of Maker's handle: exception 6, v 0",
+        "StrictUse of its own handle: 2 42",
+        // [type_strict_context_handle] on PT.
+        "TypedUse of a PH: exception 6, v 0",
+        "TypedUse of a PT: 3 43",
+    ] {
+        assert!(r.stdout.contains(want), "{want}: {r:?}");
+    }
+}
+
+#[test]
+fn a_noserialize_context_handle_lets_calls_run_together() {
+    // tests/fixtures/noser.idl: on a [context_handle_noserialize] handle the two managers meet
+    // (each answers 1); on a serialised one the first waits its bounded 3 s alone (0) and the
+    // second finds it gone by (1).
+    let dir = scratch("noser");
+    let fx = root().join("crates/msrpc-c/tests/fixtures");
+    stubs(&fx.join("noser.idl"), None, &dir);
+    let server = dir.join("noser_server");
+    cc(
+        &dir,
+        &[fx.join("noser_server.c"), dir.join("noser_s.c")],
+        &server,
+        &[],
+    );
+    let client = dir.join("noser_client");
+    cc(
+        &dir,
+        &[fx.join("noser_client.c"), dir.join("noser_c.c")],
+        &client,
+        &["-pthread"],
+    );
+    let (child, port, _) = start(&server, &dir);
+    let r = run(&client, &[&port.to_string()], &[], Duration::from_secs(60));
+    let mut child = child;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("noserialize: 2"), "{r:?}");
+    assert!(r.stdout.contains("\nserialize: 1"), "{r:?}");
+}

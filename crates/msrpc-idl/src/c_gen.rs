@@ -14,7 +14,8 @@
 //! through `[ref]` pointers (`[out]`, `[in, out]`), `[string]` `char`/`byte`/`wchar_t` pointers
 //! (`[ref]` or `[unique]`, `[in]`), `handle_t`, explicit and implicit binding handles, `[async]`
 //! operations, the constructed types (structures, unions, enums, arrays, pointers, context
-//! handles, `__int3264`, fixed-size `[string]` arrays) and return values of all of them.
+//! handles, `__int3264`, fixed-size `[string]` arrays), DCE pipes (MIDL's pipe structure, driven
+//! by libmsrpc_c's pipes.rs) and return values of all of them.
 //! Anything else is a clear error naming the parameter, never wrong code.
 
 use std::fmt::Write as _;
@@ -112,8 +113,13 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
 
     header_types(m, &mut h)
         .map_err(|e| format!("msrpc idl --lang c: {e} is not supported by the C stubs yet"))?;
+    pipe_types(m, &mut h)
+        .map_err(|e| format!("msrpc idl --lang c: {e} is not supported by the C stubs yet"))?;
     for itf in &m.interfaces {
         let mut descs = Descs::new(m, &itf.name);
+        descs.strict = itf.strict_context;
+        descs.noserialize = itf.noserialize_context;
+        descs.type_strict = itf.type_strict_context;
         let ops = itf
             .ops
             .iter()
@@ -358,6 +364,22 @@ fn server_thunk(iname: &str, op: &COp, out: &mut String) {
     );
 }
 
+/// A DCE pipe's element type, behind aliases, if the type is a pipe.
+fn pipe_elem<'t>(m: &'t Model, ty: &'t Ty) -> Option<&'t Ty> {
+    let mut ty = ty;
+    for _ in 0..64 {
+        match ty {
+            Ty::Pipe(e) => return Some(e),
+            Ty::Def(id) => match &m.types.get(*id)?.kind {
+                DefKind::Alias(t) => ty = t,
+                _ => return None,
+            },
+            _ => return None,
+        }
+    }
+    None
+}
+
 /// Integer or float wire shape of a primitive: (kind, signed, wire size).
 fn prim_shape(p: Prim) -> (&'static str, bool, u8) {
     match p {
@@ -410,8 +432,15 @@ fn c_op(
             itf.name, op.name
         )
     };
-    if let Some(p) = op.params.iter().find(|p| matches!(p.ty, Ty::Pipe(_))) {
-        return Err(unsupported(&format!("pipes (`{}` is a DCE pipe)", p.name)));
+    if op.is_async
+        && let Some(p) = op.params.iter().find(|p| pipe_elem(m, &p.ty).is_some())
+    {
+        // MIDL's asynchronous pipes (RpcAsyncPull/RpcAsyncPush) are not built, nor are they in
+        // the Rust stubs.
+        return Err(unsupported(&format!(
+            "a DCE pipe (`{}`) on an [async] operation",
+            p.name
+        )));
     }
     if itf.object {
         // A DCOM call needs the IPID as the object UUID and ORPCTHIS/ORPCTHAT around it, which
@@ -442,7 +471,16 @@ fn c_op(
                 ),
             }),
             Binding::Implicit(_) => {}
-            Binding::Auto => return Err(unsupported("[auto_handle]")),
+            Binding::Auto => {
+                // MIDL's [auto_handle] stubs find a server themselves through the RPC name
+                // service (RpcNsBindingImport*), which libmsrpc_c does not have; the Rust stubs'
+                // [auto_handle] only records the mode (their caller always passes the binding),
+                // which a C prototype without a handle cannot do.
+                return Err(format!(
+                    "msrpc idl --lang c: {}::{}: [auto_handle] is not supported by the C stubs (MIDL's auto handles find the server through the RPC name service, which libmsrpc_c does not have): say [explicit_handle] or [implicit_handle(handle_t name)] in the ACF, or give the operation a handle_t parameter",
+                    itf.name, op.name
+                ));
+            }
             Binding::Default => {
                 return Err(format!(
                     "msrpc idl --lang c: {}::{} has no binding handle: give it a handle_t parameter, or say [explicit_handle] or [implicit_handle(handle_t name)] in the ACF",
@@ -494,6 +532,27 @@ fn c_op(
             flags.push("MSRPC_P_OUT");
         }
         let ty_row = match &p.ty {
+            ty if pipe_elem(m, ty).is_some() => {
+                // MIDL's pipe structure, by value or through a [ref] pointer; the descriptor is
+                // the element's (libmsrpc_c's pipes.rs drives pull/push/alloc).
+                let elem = pipe_elem(m, ty).unwrap_or(ty);
+                let d = descs
+                    .desc(elem, &ExprCtx::None, 0)
+                    .map_err(|e| unsupported(&format!("{e} in the pipe `{}`", p.name)))?;
+                if p.by_ref {
+                    if ptrs != 1 {
+                        return Err(unsupported(&format!(
+                            "the pointer spelling of `{}`",
+                            p.name
+                        )));
+                    }
+                    flags.push("MSRPC_P_BYREF");
+                } else if ptrs != 0 {
+                    return Err(unsupported(&format!("the pipe parameter `{}`", p.name)));
+                }
+                desc = d;
+                format!("{{ MSRPC_T_PIPE, 0, 0, sizeof({base}) }}")
+            }
             Ty::Handle => {
                 if p.by_ref {
                     return Err(unsupported(&format!("a handle_t pointer (`{}`)", p.name)));
@@ -570,11 +629,8 @@ fn c_op(
             row: format!("{{ \"{name}\", {}, {ty_row}, {desc} }}", flags.join(" | ")),
         });
     }
-    if op.is_async && (op.comm_status.is_some() || op.fault_status.is_some()) {
-        return Err(unsupported(
-            "[comm_status]/[fault_status] on an [async] operation",
-        ));
-    }
+    // On an [async] operation the status is stored when RpcAsyncCompleteCall takes the failed
+    // call (libmsrpc_c's asyncs.rs): the parameter, or RpcAsyncCompleteCall's Reply.
     // ACF [comm_status] / [fault_status]: an `[out] error_status_t *` parameter or an
     // `error_status_t` return value (MIDL's rule).
     for name in [&op.comm_status, &op.fault_status].into_iter().flatten() {
@@ -800,6 +856,32 @@ fn header_types(m: &Model, out: &mut String) -> Result<(), String> {
     Ok(())
 }
 
+/// `typedef pipe T NAME;`: MIDL's pipe structure (the `pipe` attribute's page), for each pipe
+/// type a parameter is spelled with (a pipe is only ever a parameter; the model resolves the
+/// typedef, the parameter keeps its spelling). The counts of pull and push are elements; alloc's
+/// `bsize` and `bcount` are bytes.
+fn pipe_types(m: &Model, out: &mut String) -> Result<(), String> {
+    let mut done: Vec<String> = Vec::new();
+    for op in m.interfaces.iter().flat_map(|i| &i.ops) {
+        for p in &op.params {
+            let (Some(elem), Some(decl)) = (pipe_elem(m, &p.ty), &p.c_decl) else {
+                continue;
+            };
+            let (name, _, _) = split_decl(decl);
+            if done.contains(&name) {
+                continue;
+            }
+            let e = c_ty(m, elem)?;
+            let _ = writeln!(
+                out,
+                "typedef struct pipe_{name} {{\n    void (__RPC_USER *pull)(char *state, {e} *buf, unsigned long esize, unsigned long *ecount);\n    void (__RPC_USER *push)(char *state, {e} *buf, unsigned long ecount);\n    void (__RPC_USER *alloc)(char *state, unsigned long bsize, {e} **buf, unsigned long *bcount);\n    char *state;\n}} {name};"
+            );
+            done.push(name);
+        }
+    }
+    Ok(())
+}
+
 fn tag(name: &str) -> String {
     if name.starts_with('_') {
         format!("{name}_")
@@ -905,6 +987,12 @@ struct Descs<'m> {
     /// The `[context_handle]` typedef a parameter is spelled with (`PCTX`), while its
     /// descriptor is written: its rundown routine goes into the server's table.
     ctx_type: Option<String>,
+    /// The interface is `[strict_context_handle]`: its context handles' descriptors say so.
+    strict: bool,
+    /// The interface is `[context_handle_noserialize]`.
+    noserialize: bool,
+    /// The interface is `[type_strict_context_handle]`.
+    type_strict: bool,
 }
 
 impl<'m> Descs<'m> {
@@ -919,6 +1007,9 @@ impl<'m> Descs<'m> {
             arms_done: Default::default(),
             n: 0,
             ctx_type: None,
+            strict: false,
+            noserialize: false,
+            type_strict: false,
         }
     }
 
@@ -1055,11 +1146,28 @@ impl<'m> Descs<'m> {
                 let name = self.fresh();
                 // `typedef [context_handle] void *PCTX;`: the server stub's tables name the
                 // program's `PCTX_rundown` (MIDL's name), the client's NULL.
+                let noserialize = self.noserialize
+                    || (self.ctx_type.as_ref()).is_some_and(|t| m.noserialize_contexts.contains(t));
+                let type_strict = self.type_strict
+                    || (self.ctx_type.as_ref()).is_some_and(|t| m.type_strict_contexts.contains(t));
+                let named: Vec<&str> = [
+                    (self.strict, "MSRPC_DF_STRICT_CONTEXT"),
+                    (noserialize, "MSRPC_DF_NOSERIALIZE"),
+                    (type_strict, "MSRPC_DF_TYPE_STRICT_CONTEXT"),
+                ]
+                .into_iter()
+                .filter_map(|(on, f)| on.then_some(f))
+                .collect();
+                let flags = if named.is_empty() {
+                    String::new()
+                } else {
+                    format!(".flags = {}, ", named.join(" | "))
+                };
                 let init = match &self.ctx_type {
                     Some(t) => format!(
-                        ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *), .rundown = MSRPC_CTX_RUNDOWN({t}_rundown)"
+                        ".kind = MSRPC_D_CONTEXT, {flags}.mem_size = sizeof(void *), .rundown = MSRPC_CTX_RUNDOWN({t}_rundown)"
                     ),
-                    None => ".kind = MSRPC_D_CONTEXT, .mem_size = sizeof(void *)".to_string(),
+                    None => format!(".kind = MSRPC_D_CONTEXT, {flags}.mem_size = sizeof(void *)"),
                 };
                 self.emit(&name, &init);
                 format!("&{name}")

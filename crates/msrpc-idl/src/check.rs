@@ -433,6 +433,12 @@ impl<'a> Checker<'a> {
         if ast::has_attr(&td.attrs, "context_handle") {
             if !self.model.context_handles.iter().any(|n| n == name) {
                 self.model.context_handles.push(name.to_string());
+                if ast::has_attr(&td.attrs, "context_handle_noserialize") {
+                    self.model.noserialize_contexts.push(name.to_string());
+                }
+                if ast::has_attr(&td.attrs, "type_strict_context_handle") {
+                    self.model.type_strict_contexts.push(name.to_string());
+                }
             }
             return Ok(Resolved {
                 ty: Ty::ContextHandle,
@@ -1596,6 +1602,9 @@ impl<'a> Checker<'a> {
                     "auto_handle",
                     "encode",
                     "decode",
+                    "strict_context_handle",
+                    "context_handle_noserialize",
+                    "type_strict_context_handle",
                 ]],
                 "an ACF interface",
             )?;
@@ -1722,6 +1731,12 @@ impl<'a> Checker<'a> {
             binding,
             ops,
             object,
+            strict_context: ast::has_attr(&itf.attrs, "strict_context_handle")
+                || acf.is_some_and(|a| ast::has_attr(&a.attrs, "strict_context_handle")),
+            noserialize_context: ast::has_attr(&itf.attrs, "context_handle_noserialize")
+                || acf.is_some_and(|a| ast::has_attr(&a.attrs, "context_handle_noserialize")),
+            type_strict_context: ast::has_attr(&itf.attrs, "type_strict_context_handle")
+                || acf.is_some_and(|a| ast::has_attr(&a.attrs, "type_strict_context_handle")),
         })
     }
 

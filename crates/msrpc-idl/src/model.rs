@@ -14,6 +14,12 @@ pub(crate) struct Model {
     /// The names of `[context_handle]` typedefs (`typedef [context_handle] void *PCTX;`), which
     /// the C header declares as `void *`.
     pub(crate) context_handles: Vec<String>,
+    /// Those of them declared `[context_handle_noserialize]`: calls presenting one need not take
+    /// turns on the server.
+    pub(crate) noserialize_contexts: Vec<String>,
+    /// Those declared `[type_strict_context_handle]`: the server accepts only handles of the
+    /// same typedef.
+    pub(crate) type_strict_contexts: Vec<String>,
     /// The C typedefs of base and named types outside the prelude, in resolution order (name,
     /// the `typedef ...;` line), for the C header.
     pub(crate) c_typedefs: Vec<(String, String)>,
@@ -219,6 +225,15 @@ pub(crate) struct Interface {
     /// `ORPCthis` first and returns `ORPCthat` first (MS-DCOM 2.2.13, 3.2.4.2). The object's IPID
     /// is the request's object UUID.
     pub(crate) object: bool,
+    /// `[strict_context_handle]` (IDL interface or ACF): the server accepts only context
+    /// handles its own interface created (others: `nca_s_fault_context_mismatch`).
+    pub(crate) strict_context: bool,
+    /// `[context_handle_noserialize]` (IDL interface or ACF): its context handles are not
+    /// serialised on the server.
+    pub(crate) noserialize_context: bool,
+    /// `[type_strict_context_handle]` (IDL interface or ACF): each of its context handles must
+    /// be of the typedef it was created as.
+    pub(crate) type_strict_context: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

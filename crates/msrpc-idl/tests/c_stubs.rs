@@ -89,7 +89,8 @@ fn unsupported_constructs_are_errors() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("T::F") && e.contains("not supported by the C stubs yet"),
+        e.contains("T::F: [auto_handle] is not supported by the C stubs")
+            && e.contains("RPC name service"),
         "{e}"
     );
     let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { void F([in] long x); }";
@@ -160,19 +161,52 @@ fn comm_and_fault_status_flag_their_rows() {
 }
 
 #[test]
-fn pipes_are_refused_by_the_c_stubs() {
-    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef pipe unsigned char BP; void F([in] handle_t h, [in] BP *data); }";
-    // The Rust generator takes it...
-    msrpc_idl::Builder::new()
-        .generate_from_str("t.idl", idl, None)
-        .unwrap();
-    // ...the C stubs say they do not.
-    let e = msrpc_idl::Builder::new()
+fn pipes_get_midl_s_structure_and_async_pipes_are_refused() {
+    let idl = "[uuid(11111111-2222-3333-4444-555555555555), version(1.0)] interface T { typedef pipe unsigned char BP; void F([in] handle_t h, [in] BP *data); void G([in] handle_t h, [in] BP data); }";
+    let s = msrpc_idl::Builder::new()
         .generate_c_from_str("t.idl", idl, None)
+        .unwrap();
+    // MIDL's pipe structure, by value and through a pointer.
+    assert!(
+        s.header.contains(
+            "typedef struct pipe_BP {\n    void (__RPC_USER *pull)(char *state, unsigned char *buf, unsigned long esize, unsigned long *ecount);\n    void (__RPC_USER *push)(char *state, unsigned char *buf, unsigned long ecount);\n    void (__RPC_USER *alloc)(char *state, unsigned long bsize, unsigned char **buf, unsigned long *bcount);\n    char *state;\n} BP;"
+        ),
+        "{}",
+        s.header
+    );
+    assert!(
+        s.header.contains("void F(handle_t h, BP *data);"),
+        "{}",
+        s.header
+    );
+    assert!(
+        s.header.contains("void G(handle_t h, BP data);"),
+        "{}",
+        s.header
+    );
+    assert!(
+        s.client.contains(
+            "{ \"data\", MSRPC_P_IN | MSRPC_P_BYREF, { MSRPC_T_PIPE, 0, 0, sizeof(BP) }, "
+        ),
+        "{}",
+        s.client
+    );
+    assert!(
+        s.client
+            .contains("{ \"data\", MSRPC_P_IN, { MSRPC_T_PIPE, 0, 0, sizeof(BP) }, "),
+        "{}",
+        s.client
+    );
+    // An [async] operation with a pipe (MIDL's RpcAsyncPull/RpcAsyncPush): refused, naming it.
+    let acf = "interface T { [async] F(); }";
+    let e = msrpc_idl::Builder::new()
+        .generate_c_from_str("t.idl", idl, Some(acf))
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains("T::F: pipes (`data` is a DCE pipe) is not supported by the C stubs yet"),
+        e.contains(
+            "T::F: a DCE pipe (`data`) on an [async] operation is not supported by the C stubs yet"
+        ),
         "{e}"
     );
 }

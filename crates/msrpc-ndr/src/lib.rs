@@ -326,7 +326,10 @@ pub use array::{ConformantArray, ConformantVaryingArray, VaryingArray};
 pub use decode::{DecodeLimits, Decoder, decode_all, encode_all};
 pub use encode::{Encoder, FIRST_REFERENT_ID};
 pub use error::{Error, ErrorKind, Result};
-pub use pipe::{NDR20_MAX_CHUNK_ELEMENTS, NDR64_MAX_CHUNK_ELEMENTS, Pipe};
+pub use pipe::{
+    NDR20_MAX_CHUNK_ELEMENTS, NDR64_MAX_CHUNK_ELEMENTS, Pipe, decode_pipe_chunks,
+    encode_pipe_chunks,
+};
 pub use pointer::{Full, Ref, Unique};
 pub use primitives::{ErrorStatus, Int3264, UInt3264};
 pub use rep::{DataRep, Endian, Syntax};

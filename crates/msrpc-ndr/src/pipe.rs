@@ -114,25 +114,96 @@ fn max_chunk(syntax: Syntax) -> u64 {
     }
 }
 
+/// Writes a pipe's chunks and its terminator, the framing of [`Pipe`]'s encoding, with each
+/// chunk's elements written by `elements` (for encoders that are not generic over the element
+/// type, as libmsrpc_c's engine, whose elements are described by tables at run time). Empty
+/// chunks are skipped; `len` gives a chunk's element count.
+pub fn encode_pipe_chunks<C>(
+    e: &mut Encoder,
+    chunks: &[C],
+    len: impl Fn(&C) -> usize,
+    mut elements: impl FnMut(&C, &mut Encoder) -> Result<()>,
+) -> Result<()> {
+    let syntax = e.syntax();
+    for chunk in chunks.iter().filter(|c| len(c) != 0) {
+        let n = len(chunk) as u64;
+        if n > max_chunk(syntax) {
+            return Err(ErrorKind::ValueTooLarge(n).into());
+        }
+        e.write_conformance(n)?;
+        elements(chunk, e)?;
+        if syntax.is_ndr64() {
+            e.write_u64(n.wrapping_neg());
+        }
+    }
+    e.write_conformance(0)?;
+    if syntax.is_ndr64() {
+        e.write_u64(0);
+    }
+    Ok(())
+}
+
+/// Reads a pipe's chunks up to its terminator, the framing of [`Pipe`]'s decoding, with each
+/// chunk's `n` elements read by `elements` (called once per non-empty chunk). Bounded as
+/// [`Pipe`]'s decoding is: [`DecodeLimits::max_pipe_chunks`](crate::DecodeLimits::max_pipe_chunks)
+/// chunks, each chunk charged to `max_bytes`; `elements` charges its elements.
+pub fn decode_pipe_chunks<C>(
+    d: &mut Decoder<'_>,
+    mut elements: impl FnMut(&mut Decoder<'_>, u64) -> Result<C>,
+) -> Result<Vec<C>> {
+    let syntax = d.syntax();
+    let limit = d.limits().max_pipe_chunks;
+    let mut chunks = Vec::new();
+    loop {
+        // The next count must be there: the pipe has not been terminated yet.
+        let pad = (syntax.count_size() - d.position() % syntax.count_size()) % syntax.count_size();
+        if d.remaining() < pad + syntax.count_size() {
+            return Err(d.error(ErrorKind::PipeNotTerminated {
+                chunks: chunks.len(),
+            }));
+        }
+        let n = d.read_conformance()?;
+        if n == 0 {
+            if syntax.is_ndr64() {
+                let neg = d.read_u64()?;
+                if neg != 0 {
+                    return Err(d.error(ErrorKind::PipeChunkMismatch {
+                        count: 0,
+                        negated: neg,
+                    }));
+                }
+            }
+            break;
+        }
+        if chunks.len() >= limit {
+            return Err(d.error(ErrorKind::PipeChunkLimit(limit)));
+        }
+        if n > max_chunk(syntax) {
+            return Err(d.error(ErrorKind::ValueTooLarge(n)));
+        }
+        d.push_index(chunks.len() as u64);
+        d.charge::<Vec<C>>(1)?;
+        let items = elements(d, n)?;
+        d.pop();
+        if syntax.is_ndr64() {
+            let neg = d.read_u64()?;
+            if neg != n.wrapping_neg() {
+                return Err(d.error(ErrorKind::PipeChunkMismatch {
+                    count: n,
+                    negated: neg,
+                }));
+            }
+        }
+        chunks.push(items);
+    }
+    Ok(chunks)
+}
+
 impl<T: NdrEncode> NdrEncode for Pipe<T> {
     fn encode_head(&self, e: &mut Encoder) -> Result<()> {
-        let syntax = e.syntax();
-        for chunk in self.0.iter().filter(|c| !c.is_empty()) {
-            let n = chunk.len() as u64;
-            if n > max_chunk(syntax) {
-                return Err(ErrorKind::ValueTooLarge(n).into());
-            }
-            e.write_conformance(n)?;
-            T::encode_array_heads(chunk, e)?;
-            if syntax.is_ndr64() {
-                e.write_u64(n.wrapping_neg());
-            }
-        }
-        e.write_conformance(0)?;
-        if syntax.is_ndr64() {
-            e.write_u64(0);
-        }
-        Ok(())
+        encode_pipe_chunks(e, &self.0, Vec::len, |chunk, e| {
+            T::encode_array_heads(chunk, e)
+        })
     }
 }
 
@@ -140,54 +211,11 @@ impl<T: NdrDecode> NdrDecode for Pipe<T> {
     type Head = Pipe<T>;
 
     fn decode_head(d: &mut Decoder<'_>) -> Result<Self::Head> {
-        let syntax = d.syntax();
-        let limit = d.limits().max_pipe_chunks;
-        let mut chunks = Vec::new();
-        loop {
-            // The next count must be there: the pipe has not been terminated yet.
-            let pad =
-                (syntax.count_size() - d.position() % syntax.count_size()) % syntax.count_size();
-            if d.remaining() < pad + syntax.count_size() {
-                return Err(d.error(ErrorKind::PipeNotTerminated {
-                    chunks: chunks.len(),
-                }));
-            }
-            let n = d.read_conformance()?;
-            if n == 0 {
-                if syntax.is_ndr64() {
-                    let neg = d.read_u64()?;
-                    if neg != 0 {
-                        return Err(d.error(ErrorKind::PipeChunkMismatch {
-                            count: 0,
-                            negated: neg,
-                        }));
-                    }
-                }
-                break;
-            }
-            if chunks.len() >= limit {
-                return Err(d.error(ErrorKind::PipeChunkLimit(limit)));
-            }
-            if n > max_chunk(syntax) {
-                return Err(d.error(ErrorKind::ValueTooLarge(n)));
-            }
-            d.push_index(chunks.len() as u64);
-            d.charge::<Vec<T>>(1)?;
+        decode_pipe_chunks(d, |d, n| {
             let heads = T::decode_array_heads(d, n)?;
-            let items = T::decode_array_deferreds(d, heads)?;
-            d.pop();
-            if syntax.is_ndr64() {
-                let neg = d.read_u64()?;
-                if neg != n.wrapping_neg() {
-                    return Err(d.error(ErrorKind::PipeChunkMismatch {
-                        count: n,
-                        negated: neg,
-                    }));
-                }
-            }
-            chunks.push(items);
-        }
-        Ok(Pipe(chunks))
+            T::decode_array_deferreds(d, heads)
+        })
+        .map(Pipe)
     }
 
     fn decode_deferred(head: Self::Head, _d: &mut Decoder<'_>) -> Result<Self> {

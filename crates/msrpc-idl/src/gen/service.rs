@@ -48,6 +48,12 @@ pub(super) fn service(
     let rt = &g.rt;
     let n = &g.ndr;
     let count = itf.ops.iter().map(|o| o.opnum + 1).max().unwrap_or(0);
+    // `[strict_context_handle]`: the runtime refuses other interfaces' handles to its managers.
+    let strict = if itf.strict_context {
+        "fn strict_context_handles(&self) -> bool { true }\n"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
         "/// Serves a [`Server`] implementation as a runtime interface (register it with the server).\n\
@@ -60,6 +66,7 @@ pub(super) fn service(
          fn syntax(&self) -> {n}::SyntaxId {{ INTERFACE.syntax_id() }}\n\
          fn name(&self) -> &str {{ INTERFACE.name }}\n\
          fn operation_count(&self) -> u16 {{ {count} }}\n\
+         {strict}\
          fn dispatch(&self, mut call: {rt}::IncomingCall) -> {rt}::Dispatch {{ \
          let run = match self.0.{}(&mut call) {{ Ok(run) => run, Err(status) => return {rt}::refuse(call, status) }}; \
          match call.info().opnum {{",

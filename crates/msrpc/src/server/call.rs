@@ -30,6 +30,13 @@ pub trait Interface: Send + Sync + 'static {
     /// exactly once ([`IncomingCall::reply`] or [`IncomingCall::fault`]); dropping it unanswered
     /// faults it with `nca_s_unspec_reject`.
     fn dispatch(&self, call: IncomingCall) -> Dispatch;
+    /// `[strict_context_handle]`: its calls get only the context handles its own managers
+    /// created ([`IncomingCall::context`] and [`IncomingCall::close_context`] give another
+    /// interface's `nca_s_fault_context_mismatch`). Default false: any interface's handle of the
+    /// client's association group, if its type matches (MIDL's default).
+    fn strict_context_handles(&self) -> bool {
+        false
+    }
 }
 
 /// What [`Interface::dispatch`] did with its call.
@@ -309,7 +316,15 @@ impl IncomingCall {
             .group
             .as_ref()
             .ok_or(FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH)?;
-        Ok(group.create(value, rundown))
+        Ok(group.create(value, rundown, self.info.interface))
+    }
+
+    /// The interface a strict interface's call requires of the handles it presents.
+    fn strict_interface(&self) -> Option<SyntaxId> {
+        self.state
+            .shared
+            .is_strict(&self.info.interface)
+            .then_some(self.info.interface)
     }
 
     /// The value behind a context handle the client presented. A null, unknown, closed or
@@ -322,7 +337,7 @@ impl IncomingCall {
             .group
             .as_ref()
             .ok_or(FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH)?;
-        group.get(handle)
+        group.get(handle, self.strict_interface())
     }
 
     /// Closes a context handle and hands back its value (its rundown will not run). Return
@@ -335,7 +350,7 @@ impl IncomingCall {
             .group
             .as_ref()
             .ok_or(FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH)?;
-        group.close(handle)
+        group.close(handle, self.strict_interface())
     }
 
     /// Context handles open in the client's association group.

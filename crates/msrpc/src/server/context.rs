@@ -27,6 +27,8 @@ type TakeValue = fn(Arc<dyn Any + Send + Sync>) -> Option<Box<dyn Any + Send>>;
 
 struct Entry {
     type_name: &'static str,
+    /// The interface whose manager created it (`[strict_context_handle]`).
+    iface: msrpc_proto::SyntaxId,
     value: Arc<dyn Any + Send + Sync>,
     rundown: Option<Rundown>,
     take: TakeValue,
@@ -54,11 +56,13 @@ impl AssocGroup {
         &self,
         value: T,
         rundown: impl FnOnce(T) + Send + 'static,
+        iface: msrpc_proto::SyntaxId,
     ) -> ContextHandle {
         let uuid = uuid::Uuid::new_v4();
         let value: ContextValue<T> = Arc::new(Mutex::new(value));
         let entry = Entry {
             type_name: std::any::type_name::<T>(),
+            iface,
             value: value as Arc<dyn Any + Send + Sync>,
             rundown: Some(Box::new(move |v: Box<dyn Any + Send>| {
                 if let Ok(v) = v.downcast::<T>() {
@@ -77,10 +81,12 @@ impl AssocGroup {
     pub(crate) fn get<T: Send + 'static>(
         &self,
         handle: &ContextHandle,
+        strict: Option<msrpc_proto::SyntaxId>,
     ) -> Result<ContextValue<T>, FaultStatus> {
         let handles = self.lock();
         let entry = handles
             .get(&handle.uuid)
+            .filter(|e| strict.is_none_or(|i| e.iface == i))
             .ok_or(FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH)?;
         entry
             .value
@@ -97,10 +103,13 @@ impl AssocGroup {
     pub(crate) fn close<T: Send + 'static>(
         &self,
         handle: &ContextHandle,
+        strict: Option<msrpc_proto::SyntaxId>,
     ) -> Result<T, FaultStatus> {
         let mut handles = self.lock();
         match handles.get(&handle.uuid) {
-            Some(e) if e.value.clone().downcast::<Mutex<T>>().is_ok() => {}
+            Some(e)
+                if e.value.clone().downcast::<Mutex<T>>().is_ok()
+                    && strict.is_none_or(|i| e.iface == i) => {}
             _ => return Err(FaultStatus::NCA_S_FAULT_CONTEXT_MISMATCH),
         }
         let entry = handles

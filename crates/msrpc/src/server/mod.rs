@@ -404,6 +404,7 @@ impl ServerBuilder {
             closed: Notify::new(),
             bindings: Mutex::new(Vec::new()),
             epm: Mutex::new(None),
+            strict_contexts: Mutex::new(std::collections::HashSet::new()),
         });
         if with_mgmt {
             let mgmt =
@@ -621,6 +622,9 @@ pub(crate) struct Shared {
     bindings: Mutex<Vec<StringBinding>>,
     /// The endpoints registered with an endpoint mapper, to remove at shutdown.
     epm: Mutex<Option<Arc<crate::epm::Registration>>>,
+    /// The `[strict_context_handle]` interfaces registered
+    /// ([`Interface::strict_context_handles`]).
+    strict_contexts: Mutex<std::collections::HashSet<SyntaxId>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -634,8 +638,23 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// A `[strict_context_handle]` interface (its calls get only its own context handles).
+    pub(crate) fn is_strict(&self, id: &SyntaxId) -> bool {
+        let s = self
+            .strict_contexts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        !s.is_empty() && s.contains(id)
+    }
+
     fn register(&self, iface: Arc<dyn Interface>, type_uuid: uuid::Uuid) -> Result<()> {
         let id = iface.syntax();
+        if iface.strict_context_handles() {
+            self.strict_contexts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id);
+        }
         let mut map = self.interfaces.lock().unwrap_or_else(|p| p.into_inner());
         let managers = map.entry((id.uuid, id.major)).or_default();
         if let Some(existing) = managers.values().next()
