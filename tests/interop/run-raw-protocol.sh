@@ -92,7 +92,7 @@ cat > "$work/krb5.conf" <<EOF
 EOF
 
 _server_log="$work/msrpc-serve.log"
-ip netns exec "$ns" "$MSRPC_BIN" serve --listen 'ncacn_ip_tcp:127.0.0.1[0]' --epm --users "$work/users" \
+ip netns exec "$ns" "$MSRPC_BIN" serve --listen 'ncacn_ip_tcp:127.0.0.1[0]' --epm --netlogon --users "$work/users" \
   > "$_server_log" 2>&1 &
 _server_pid=$!
 up=0

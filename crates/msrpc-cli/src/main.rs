@@ -7,6 +7,7 @@ mod epm;
 mod heap;
 mod idl;
 mod logging;
+mod netlogon;
 mod output;
 mod perf;
 mod tools;
@@ -132,6 +133,15 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// and msrpc clients do); a client offering only NDR20 gets NDR20 either way.
         #[arg(long, value_name = "SYNTAX", default_value = "ndr64")]
         prefer_syntax: SyntaxArg,
+        /// Serve netlogon ([MS-NRPC]) too: a real NetrServerReqChallenge and STATUS_NOT_SUPPORTED
+        /// (or ERROR_NOT_SUPPORTED) for every other method; no secure channel (docs/interop.md).
+        #[arg(long)]
+        netlogon: bool,
+        /// With --netlogon: how many computer names NetrServerReqChallenge remembers (the oldest
+        /// is forgotten first).
+        #[arg(long, value_name = "N", default_value_t = netlogon::DEFAULT_MAX_CHALLENGES,
+              requires = "netlogon")]
+        netlogon_max_challenges: usize,
     },
     /// Call mgmt is_server_listening and report the round-trip time.
     #[command(after_help = "\
@@ -328,6 +338,8 @@ fn main() -> ExitCode {
             min_auth_level,
             no_anonymous,
             prefer_syntax,
+            netlogon,
+            netlogon_max_challenges,
         } => serve(
             listen,
             allow_remote_shutdown,
@@ -345,6 +357,7 @@ fn main() -> ExitCode {
                 min_auth_level,
                 no_anonymous,
             },
+            netlogon.then_some(netlogon_max_challenges),
         ),
         Command::Ping {
             binding,
@@ -463,6 +476,7 @@ fn serve(
     epm: EpmMode,
     json: bool,
     auth: ServeAuth,
+    netlogon: Option<usize>,
 ) -> Result<(), Failure> {
     let users = match &auth.users {
         Some(path) => Some(Arc::new(
@@ -508,6 +522,10 @@ fn serve(
             .config(config)
             .interface(Arc::new(msrpc_sample::service(handler)))
             .min_auth_level(auth.min_auth_level);
+        if let Some(max_challenges) = netlogon {
+            let netlogon = netlogon::NetlogonServer::new(max_challenges);
+            builder = builder.interface(Arc::new(netlogon));
+        }
         if let Some(users) = users {
             builder = builder.authentication(users);
         }

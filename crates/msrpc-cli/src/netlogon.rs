@@ -1,0 +1,260 @@
+//! `msrpc serve --netlogon`: netlogon ([MS-NRPC]) served from msrpc-windows' generated stubs, as far
+//! as a server without a domain behind it can honestly go.
+//!
+//! - NetrServerReqChallenge (opnum 4, [MS-NRPC] 3.5.4.4.1) is real: the server remembers the
+//!   client's challenge and a random server challenge per computer name (the ChallengeTable of
+//!   [MS-NRPC] 3.5.4.4.1, at most [`DEFAULT_MAX_CHALLENGES`] names, the oldest forgotten first) and
+//!   answers the server challenge with STATUS_SUCCESS.
+//! - Every other operation answers as [MS-NRPC] 3.5.4 says a server that does not support a method
+//!   must: ERROR_NOT_SUPPORTED (0x32) or STATUS_NOT_SUPPORTED (0xC00000BB), by the method's return
+//!   type, with its out parameters empty (NULL pointers, zero counts). Where the out parameters
+//!   have no empty encoding (a `[ref]` pointer inside them, a union without an arm 0), the call is
+//!   faulted with ERROR_NOT_SUPPORTED instead. The request is decoded first either way, so a
+//!   malformed one is faulted with `nca_s_fault_ndr` as for any generated interface.
+//! - Opnums 50-58 (not used on the wire) fault with `nca_s_op_rng_error`, and opnums past 59 are
+//!   refused by the runtime with the same fault.
+//!
+//! No secure channel is set up: there are no machine accounts, so NetrServerAuthenticate,
+//! NetrServerAuthenticate2 and NetrServerAuthenticate3 answer STATUS_NOT_SUPPORTED too.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use msrpc::codegen::{DispatchError, RunOn, StubInput, dispatch_op, serve_blocking};
+use msrpc::server::{Dispatch, IncomingCall, Interface};
+use msrpc::{SyntaxId, Win32Status};
+use msrpc_ndr::{DataRep, Decoder, Stub, Syntax};
+use msrpc_windows::netlogon::NETLOGON_CREDENTIAL;
+use msrpc_windows::netlogon::logon::{self, INTERFACE};
+
+/// How many computer names the challenge table remembers at once (default 1024); a new name past
+/// it forgets the oldest. A client's NetrServerReqChallenge is only useful to the
+/// NetrServerAuthenticate call that follows it, so a small table serves many clients.
+pub(crate) const DEFAULT_MAX_CHALLENGES: usize = 1024;
+
+/// `STATUS_NOT_SUPPORTED`, the NTSTATUS a server returns for a method it does not support.
+const STATUS_NOT_SUPPORTED: u32 = 0xC000_00BB;
+/// `ERROR_NOT_SUPPORTED`, the NET_API_STATUS a server returns for a method it does not support.
+const ERROR_NOT_SUPPORTED: u32 = 0x0000_0032;
+
+/// The netlogon interface of `msrpc serve --netlogon` (see the module docs).
+/// Clones share the challenge table.
+#[derive(Debug, Clone)]
+pub(crate) struct NetlogonServer {
+    challenges: Arc<Mutex<ChallengeTable>>,
+}
+
+impl NetlogonServer {
+    /// A server whose challenge table holds at most `max_challenges` computer names (at least 1).
+    pub(crate) fn new(max_challenges: usize) -> Self {
+        NetlogonServer {
+            challenges: Arc::new(Mutex::new(ChallengeTable::new(max_challenges))),
+        }
+    }
+
+    /// NetrServerReqChallenge ([MS-NRPC] 3.5.4.4.1): a fresh server challenge for `computer`,
+    /// remembered with the client's.
+    fn req_challenge(
+        &self,
+        req: logon::NetrServerReqChallengeRequest,
+    ) -> Result<logon::NetrServerReqChallengeResponse, Win32Status> {
+        let mut server = [0u8; 8];
+        if let Err(e) = getrandom::fill(&mut server) {
+            tracing::warn!(error = %e, "no random bytes for a netlogon server challenge");
+            // STATUS_INTERNAL_ERROR: the call was understood, the server cannot answer it.
+            return Ok(logon::NetrServerReqChallengeResponse {
+                ServerChallenge: NETLOGON_CREDENTIAL { data: [0; 8] },
+                return_value: 0xC000_00E5_u32 as i32,
+            });
+        }
+        let computer = req.ComputerName.to_string_lossy();
+        self.challenges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(&computer, req.ClientChallenge.data, server);
+        Ok(logon::NetrServerReqChallengeResponse {
+            ServerChallenge: NETLOGON_CREDENTIAL { data: server },
+            return_value: 0,
+        })
+    }
+
+    /// The challenges remembered for `computer` (client's, server's).
+    #[cfg(test)]
+    fn challenge(&self, computer: &str) -> Option<([u8; 8], [u8; 8])> {
+        self.challenges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .find(computer)
+    }
+
+    /// The reply stub of one call.
+    fn serve(&self, opnum: u16, input: StubInput<'_>) -> Result<Vec<u8>, DispatchError> {
+        if opnum == 4 {
+            return dispatch_op(input, |req| self.req_challenge(req));
+        }
+        unsupported(opnum, input)
+    }
+}
+
+impl Interface for NetlogonServer {
+    fn syntax(&self) -> SyntaxId {
+        INTERFACE.syntax_id()
+    }
+
+    fn name(&self) -> &str {
+        INTERFACE.name
+    }
+
+    fn operation_count(&self) -> u16 {
+        INTERFACE.operations.len() as u16
+    }
+
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
+        let me = self.clone();
+        // Every routine here returns at once: answered on the connection's task.
+        serve_blocking(
+            call,
+            RunOn::ConnectionTask,
+            move |opnum, stub, syntax, rep, limits| me.serve(opnum, (stub, syntax, rep, limits)),
+        )
+    }
+}
+
+/// The ChallengeTable: the last challenges of each computer name, oldest first.
+#[derive(Debug)]
+struct ChallengeTable {
+    max: usize,
+    /// (computer name in upper case, client challenge, server challenge).
+    entries: VecDeque<(String, [u8; 8], [u8; 8])>,
+}
+
+impl ChallengeTable {
+    fn new(max: usize) -> Self {
+        ChallengeTable {
+            max: max.max(1),
+            entries: VecDeque::new(),
+        }
+    }
+
+    /// Remembers a pair for `computer` (names compare case-insensitively, as NetBIOS names do),
+    /// replacing its earlier pair, and forgets the oldest name past the limit.
+    fn insert(&mut self, computer: &str, client: [u8; 8], server: [u8; 8]) {
+        let key = computer.to_uppercase();
+        self.entries.retain(|(k, _, _)| *k != key);
+        while self.entries.len() >= self.max {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((key, client, server));
+    }
+
+    #[cfg(test)]
+    fn find(&self, computer: &str) -> Option<([u8; 8], [u8; 8])> {
+        let key = computer.to_uppercase();
+        self.entries
+            .iter()
+            .find(|(k, _, _)| *k == key)
+            .map(|&(_, c, s)| (c, s))
+    }
+}
+
+/// A method's return value when the method is not supported ([MS-NRPC] 3.5.4, "based on the
+/// return type").
+trait NotSupported {
+    fn not_supported() -> Self;
+}
+
+impl NotSupported for i32 {
+    /// NTSTATUS: STATUS_NOT_SUPPORTED.
+    fn not_supported() -> Self {
+        STATUS_NOT_SUPPORTED as i32
+    }
+}
+
+impl NotSupported for u32 {
+    /// NET_API_STATUS: ERROR_NOT_SUPPORTED.
+    fn not_supported() -> Self {
+        ERROR_NOT_SUPPORTED
+    }
+}
+
+/// Zero bytes to decode an empty reply from.
+static ZEROS: [u8; 4096] = [0; 4096];
+
+/// A reply with empty out parameters: decoded from zero bytes (NULL unique pointers, zero
+/// integers and counts), or `None` where the reply has no such encoding.
+fn empty_reply<R: Stub>() -> Option<R> {
+    let mut d = Decoder::new(&ZEROS, Syntax::Ndr20, DataRep::default());
+    R::decode_from(&mut d).ok()
+}
+
+macro_rules! unsupported_ops {
+    ($($opnum:literal => $req:ident, $resp:ident,)*) => {
+        /// Every operation but NetrServerReqChallenge: the request decoded, then answered
+        /// not supported (see the module docs).
+        fn unsupported(opnum: u16, input: StubInput<'_>) -> Result<Vec<u8>, DispatchError> {
+            match opnum {
+                $($opnum => dispatch_op(input, |_: logon::$req| {
+                    let mut r = empty_reply::<logon::$resp>()
+                        .ok_or(Win32Status(ERROR_NOT_SUPPORTED))?;
+                    r.return_value = NotSupported::not_supported();
+                    Ok(r)
+                }),)*
+                _ => Err(DispatchError::UnknownOpnum(opnum)),
+            }
+        }
+    };
+}
+
+// Opnum => request, response: every netlogon method with a return value but opnum 4.
+unsupported_ops! {
+    0 => NetrLogonUasLogonRequest, NetrLogonUasLogonResponse,
+    1 => NetrLogonUasLogoffRequest, NetrLogonUasLogoffResponse,
+    2 => NetrLogonSamLogonRequest, NetrLogonSamLogonResponse,
+    3 => NetrLogonSamLogoffRequest, NetrLogonSamLogoffResponse,
+    5 => NetrServerAuthenticateRequest, NetrServerAuthenticateResponse,
+    6 => NetrServerPasswordSetRequest, NetrServerPasswordSetResponse,
+    7 => NetrDatabaseDeltasRequest, NetrDatabaseDeltasResponse,
+    8 => NetrDatabaseSyncRequest, NetrDatabaseSyncResponse,
+    9 => NetrAccountDeltasRequest, NetrAccountDeltasResponse,
+    10 => NetrAccountSyncRequest, NetrAccountSyncResponse,
+    11 => NetrGetDCNameRequest, NetrGetDCNameResponse,
+    12 => NetrLogonControlRequest, NetrLogonControlResponse,
+    13 => NetrGetAnyDCNameRequest, NetrGetAnyDCNameResponse,
+    14 => NetrLogonControl2Request, NetrLogonControl2Response,
+    15 => NetrServerAuthenticate2Request, NetrServerAuthenticate2Response,
+    16 => NetrDatabaseSync2Request, NetrDatabaseSync2Response,
+    17 => NetrDatabaseRedoRequest, NetrDatabaseRedoResponse,
+    18 => NetrLogonControl2ExRequest, NetrLogonControl2ExResponse,
+    19 => NetrEnumerateTrustedDomainsRequest, NetrEnumerateTrustedDomainsResponse,
+    20 => DsrGetDcNameRequest, DsrGetDcNameResponse,
+    21 => NetrLogonGetCapabilitiesRequest, NetrLogonGetCapabilitiesResponse,
+    22 => NetrLogonSetServiceBitsRequest, NetrLogonSetServiceBitsResponse,
+    23 => NetrLogonGetTrustRidRequest, NetrLogonGetTrustRidResponse,
+    24 => NetrLogonComputeServerDigestRequest, NetrLogonComputeServerDigestResponse,
+    25 => NetrLogonComputeClientDigestRequest, NetrLogonComputeClientDigestResponse,
+    26 => NetrServerAuthenticate3Request, NetrServerAuthenticate3Response,
+    27 => DsrGetDcNameExRequest, DsrGetDcNameExResponse,
+    28 => DsrGetSiteNameRequest, DsrGetSiteNameResponse,
+    29 => NetrLogonGetDomainInfoRequest, NetrLogonGetDomainInfoResponse,
+    30 => NetrServerPasswordSet2Request, NetrServerPasswordSet2Response,
+    31 => NetrServerPasswordGetRequest, NetrServerPasswordGetResponse,
+    32 => NetrLogonSendToSamRequest, NetrLogonSendToSamResponse,
+    33 => DsrAddressToSiteNamesWRequest, DsrAddressToSiteNamesWResponse,
+    34 => DsrGetDcNameEx2Request, DsrGetDcNameEx2Response,
+    35 => NetrLogonGetTimeServiceParentDomainRequest, NetrLogonGetTimeServiceParentDomainResponse,
+    36 => NetrEnumerateTrustedDomainsExRequest, NetrEnumerateTrustedDomainsExResponse,
+    37 => DsrAddressToSiteNamesExWRequest, DsrAddressToSiteNamesExWResponse,
+    38 => DsrGetDcSiteCoverageWRequest, DsrGetDcSiteCoverageWResponse,
+    39 => NetrLogonSamLogonExRequest, NetrLogonSamLogonExResponse,
+    40 => DsrEnumerateDomainTrustsRequest, DsrEnumerateDomainTrustsResponse,
+    41 => DsrDeregisterDnsHostRecordsRequest, DsrDeregisterDnsHostRecordsResponse,
+    42 => NetrServerTrustPasswordsGetRequest, NetrServerTrustPasswordsGetResponse,
+    43 => DsrGetForestTrustInformationRequest, DsrGetForestTrustInformationResponse,
+    44 => NetrGetForestTrustInformationRequest, NetrGetForestTrustInformationResponse,
+    45 => NetrLogonSamLogonWithFlagsRequest, NetrLogonSamLogonWithFlagsResponse,
+    46 => NetrServerGetTrustInfoRequest, NetrServerGetTrustInfoResponse,
+    47 => OpnumUnused47Request, OpnumUnused47Response,
+    48 => DsrUpdateReadOnlyServerDnsRecordsRequest, DsrUpdateReadOnlyServerDnsRecordsResponse,
+    49 => NetrChainSetClientAttributesRequest, NetrChainSetClientAttributesResponse,
+    59 => NetrServerAuthenticateKerberosRequest, NetrServerAuthenticateKerberosResponse,
+}
