@@ -67,6 +67,7 @@ Examples:
   msrpc serve --epm --epm-port 1350 --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --register-with ncacn_ip_tcp:127.0.0.1[135] --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --users users.txt --min-auth-level integrity --listen ncacn_ip_tcp:127.0.0.1[8765]
+  msrpc serve --epm --netlogon --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --keytab srv1.keytab --service-principal host/srv1.corp.example --listen ncacn_ip_tcp:0.0.0.0[8765]
 
 Prints one line `listening on BINDING` per listener, with the real port, once it is ready.

@@ -8,8 +8,9 @@
 //! - Every other operation answers as [MS-NRPC] 3.5.4 says a server that does not support a method
 //!   must: ERROR_NOT_SUPPORTED (0x32) or STATUS_NOT_SUPPORTED (0xC00000BB), by the method's return
 //!   type, with its out parameters empty (NULL pointers, zero counts). Where the out parameters
-//!   have no empty encoding (a `[ref]` pointer inside them, a union without an arm 0), the call is
-//!   faulted with ERROR_NOT_SUPPORTED instead. The request is decoded first either way, so a
+//!   have no empty encoding (a union with no arm for a zero discriminant: NetrLogonGetCapabilities,
+//!   NetrLogonGetDomainInfo, NetrChainSetClientAttributes), the call is faulted with
+//!   ERROR_NOT_SUPPORTED instead. The request is decoded first either way, so a
 //!   malformed one is faulted with `nca_s_fault_ndr` as for any generated interface.
 //! - Opnums 50-58 (not used on the wire) fault with `nca_s_op_rng_error`, and opnums past 59 are
 //!   refused by the runtime with the same fault.
@@ -202,6 +203,12 @@ macro_rules! unsupported_ops {
                 _ => Err(DispatchError::UnknownOpnum(opnum)),
             }
         }
+
+        /// Each unsupported opnum, and whether its reply has an empty encoding (else it faults).
+        #[cfg(test)]
+        fn unsupported_opnums() -> Vec<(u16, bool)> {
+            vec![$(($opnum, empty_reply::<logon::$resp>().is_some()),)*]
+        }
     };
 }
 
@@ -257,4 +264,151 @@ unsupported_ops! {
     48 => DsrUpdateReadOnlyServerDnsRecordsRequest, DsrUpdateReadOnlyServerDnsRecordsResponse,
     49 => NetrChainSetClientAttributesRequest, NetrChainSetClientAttributesResponse,
     59 => NetrServerAuthenticateKerberosRequest, NetrServerAuthenticateKerberosResponse,
+}
+
+#[cfg(test)]
+mod tests {
+    use msrpc_ndr::{DecodeLimits, Unique};
+    use msrpc_windows::netlogon::NETLOGON_SECURE_CHANNEL_TYPE;
+
+    use super::*;
+
+    const LE: DataRep = DataRep::LITTLE_ENDIAN;
+
+    fn call(s: &NetlogonServer, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, DispatchError> {
+        s.serve(opnum, (stub, Syntax::Ndr20, LE, DecodeLimits::default()))
+    }
+
+    /// NetrServerReqChallenge's request as the raw suite builds it by hand (`_get_netlogon_ctx`):
+    /// PrimaryName `\\MSRPCRAW`, ComputerName `UNKNOWNCOMPUTER`, client challenge 11..88.
+    fn suite_stub() -> Vec<u8> {
+        let utf16 = |s: &str| {
+            s.encode_utf16()
+                .chain([0])
+                .flat_map(u16::to_le_bytes)
+                .collect::<Vec<_>>()
+        };
+        let server = "\\\\MSRPCRAW";
+        let n = server.len() as u32 + 1;
+        let mut b = Vec::new();
+        for v in [0x0002_0000, n, 0, n] {
+            b.extend_from_slice(&u32::to_le_bytes(v));
+        }
+        b.extend(utf16(server));
+        while b.len() % 4 != 0 {
+            b.push(0);
+        }
+        let computer = "UNKNOWNCOMPUTER";
+        let n = computer.len() as u32 + 1;
+        for v in [n, 0, n] {
+            b.extend_from_slice(&u32::to_le_bytes(v));
+        }
+        b.extend(utf16(computer));
+        b.extend_from_slice(&[0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+        b
+    }
+
+    #[test]
+    fn req_challenge_answers_a_server_challenge_and_remembers_both() {
+        let s = NetlogonServer::new(DEFAULT_MAX_CHALLENGES);
+        let reply = call(&s, 4, &suite_stub()).unwrap();
+        // The 12 bytes the suite checks: the server challenge, then STATUS_SUCCESS.
+        assert_eq!(reply.len(), 12);
+        assert_eq!(&reply[8..], &[0, 0, 0, 0]);
+        let (client, server) = s.challenge("unknowncomputer").expect("remembered");
+        assert_eq!(client, [0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+        assert_eq!(&reply[..8], &server);
+        // A second request for the same name gets a fresh challenge (8 random bytes twice
+        // alike: 2^-64) and replaces the first.
+        let again = call(&s, 4, &suite_stub()).unwrap();
+        assert_ne!(&again[..8], &reply[..8]);
+        assert_eq!(s.challenge("UNKNOWNCOMPUTER").unwrap().1, again[..8]);
+    }
+
+    #[test]
+    fn req_challenge_that_does_not_decode_faults_ndr() {
+        let s = NetlogonServer::new(1);
+        let stub = suite_stub();
+        let e = call(&s, 4, &stub[..stub.len() - 3]).unwrap_err();
+        assert!(matches!(e, DispatchError::Decode(_)), "{e:?}");
+        assert!(s.challenge("UNKNOWNCOMPUTER").is_none());
+    }
+
+    #[test]
+    fn challenge_table_is_bounded_and_forgets_the_oldest() {
+        let mut t = ChallengeTable::new(2);
+        t.insert("A", [1; 8], [2; 8]);
+        t.insert("B", [3; 8], [4; 8]);
+        t.insert("a", [5; 8], [6; 8]); // replaces A, which becomes the newest
+        t.insert("C", [7; 8], [8; 8]); // forgets B
+        assert_eq!(t.entries.len(), 2);
+        assert_eq!(t.find("A"), Some(([5; 8], [6; 8])));
+        assert_eq!(t.find("B"), None);
+        assert_eq!(t.find("c"), Some(([7; 8], [8; 8])));
+        assert_eq!(ChallengeTable::new(0).max, 1);
+    }
+
+    #[test]
+    fn other_methods_answer_not_supported_by_their_return_type() {
+        let s = NetlogonServer::new(4);
+        // NTSTATUS: NetrServerAuthenticate3 (no machine accounts, no secure channel).
+        let req = logon::NetrServerAuthenticate3Request {
+            PrimaryName: Unique(None),
+            AccountName: "WS1$".into(),
+            SecureChannelType: NETLOGON_SECURE_CHANNEL_TYPE::WorkstationSecureChannel,
+            ComputerName: "WS1".into(),
+            ClientCredential: NETLOGON_CREDENTIAL { data: [9; 8] },
+            NegotiateFlags: 0x6000_0000,
+        };
+        let stub = req.encode(Syntax::Ndr20, LE).unwrap();
+        let reply = call(&s, 26, &stub).unwrap();
+        let r = logon::NetrServerAuthenticate3Response::decode(&reply, Syntax::Ndr20, LE).unwrap();
+        assert_eq!(r.return_value as u32, STATUS_NOT_SUPPORTED);
+        assert_eq!(r.ServerCredential.data, [0; 8]);
+        // NET_API_STATUS: DsrGetDcNameEx2, with no DOMAIN_CONTROLLER_INFOW.
+        let req = logon::DsrGetDcNameEx2Request {
+            ComputerName: Unique(None),
+            AccountName: Unique(None),
+            AllowableAccountControlBits: 0,
+            DomainName: Some("CORP".into()).into(),
+            DomainGuid: Unique(None),
+            SiteName: Unique(None),
+            Flags: 0,
+        };
+        let stub = req.encode(Syntax::Ndr20, LE).unwrap();
+        let reply = call(&s, 34, &stub).unwrap();
+        let r = logon::DsrGetDcNameEx2Response::decode(&reply, Syntax::Ndr20, LE).unwrap();
+        assert_eq!(r.return_value, ERROR_NOT_SUPPORTED);
+        assert!(r.DomainControllerInfo.0.is_none());
+        // A request that does not decode is faulted before anything is answered.
+        assert!(matches!(
+            call(&s, 26, &[1, 2]),
+            Err(DispatchError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn every_method_is_served_and_the_unused_opnums_are_out_of_range() {
+        let listed = unsupported_opnums();
+        // Opnums 0..=49 but 4, and 59: NetrServerReqChallenge is the real one.
+        let expected: Vec<u16> = (0..50).filter(|&o| o != 4).chain([59]).collect();
+        assert_eq!(listed.iter().map(|&(o, _)| o).collect::<Vec<_>>(), expected);
+        // Every reply has an empty encoding but three, whose out unions have no arm for a zero
+        // discriminant and so fault ERROR_NOT_SUPPORTED: NetrLogonGetCapabilities,
+        // NetrLogonGetDomainInfo and NetrChainSetClientAttributes (docs/interop.md).
+        let faulting: Vec<u16> = listed
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|&(o, _)| o)
+            .collect();
+        assert_eq!(faulting, [21, 29, 49]);
+        assert_eq!(INTERFACE.operations.len(), 60);
+        let s = NetlogonServer::new(1);
+        for opnum in 50..=58 {
+            assert!(matches!(
+                call(&s, opnum, &[]),
+                Err(DispatchError::UnknownOpnum(o)) if o == opnum
+            ));
+        }
+    }
 }

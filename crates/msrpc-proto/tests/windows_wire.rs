@@ -1491,7 +1491,11 @@ fn a_request_over_the_size_limit_is_access_denied_without_did_not_execute_then_c
     config.max_request_size = 3000;
     let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
     let mut s = ServerConnection::new(config.clone(), registry.clone());
-    let bind = Pdu::new(0, PfcFlags::FIRST_AND_LAST, PduBody::Bind(bind_body(vec![ctx(1)])));
+    let bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
     assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
     let first = request_fragment(5, PfcFlags::FIRST_FRAG, 0, vec![0; 2000]);
     assert!(exchange(&mut s, &first).is_empty());
@@ -1532,7 +1536,12 @@ fn pending_cancel_on_the_first_of_several_fragments_is_no_call_active_then_close
     // The raw suite's test_first_cancel_requests: RPC_S_NO_CALL_ACTIVE naming context 0, did not
     // execute, then the close.
     let mut s = bound_unauthenticated();
-    let first = request_fragment(2, PfcFlags::FIRST_FRAG | PfcFlags::PENDING_CANCEL, 0, vec![0; 8]);
+    let first = request_fragment(
+        2,
+        PfcFlags::FIRST_FRAG | PfcFlags::PENDING_CANCEL,
+        0,
+        vec![0; 8],
+    );
     let fault = one(&mut s, &first);
     assert_eq!(fault[2], PacketType::FAULT.0);
     assert_eq!(call_and_context(&fault), (2, 0, 0x23));
@@ -1540,7 +1549,10 @@ fn pending_cancel_on_the_first_of_several_fragments_is_no_call_active_then_close
     assert!(s.is_closed());
 
     // test_2nd_cancel_requests and test_last_cancel_requests: on a later fragment it is ignored.
-    for later in [PfcFlags::PENDING_CANCEL, PfcFlags::LAST_FRAG | PfcFlags::PENDING_CANCEL] {
+    for later in [
+        PfcFlags::PENDING_CANCEL,
+        PfcFlags::LAST_FRAG | PfcFlags::PENDING_CANCEL,
+    ] {
         let mut s = bound_unauthenticated();
         let first = request_fragment(3, PfcFlags::FIRST_FRAG, 0, vec![1; 8]);
         assert!(exchange(&mut s, &first).is_empty());
