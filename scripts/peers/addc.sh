@@ -13,6 +13,8 @@
 #                              service.password   account srv1, SPN host/srv1.ad.msrpc.test, AES only
 #                              service.keytab     srv1's keys, from `samba-tool domain exportkeytab`
 #                              alice.keytab       alice's keys (a client logon without a password)
+#                              machine.password   computer account MSRPCWS$ (a workstation trust, for
+#                                                 netlogon's secure channel and Schannel)
 #                              env                MSRPC_ADDC_* (realm, SPNs, namespace, paths)
 #                            and waits until the KDC and the RPC services answer.
 #   addc.sh exec DIR CMD...  runs CMD inside the namespace with KRB5_CONFIG and DIR/env set; the names
@@ -36,6 +38,8 @@ dns=ad.msrpc.test
 admin_pw='Adm1n-ad-pw!'
 alice_pw='Al1ce-ad-pw!'
 service_pw='Srv1-ad-pw!x'
+machine=MSRPCWS
+machine_pw='Ws1-machine-pw!x'
 service_spn=host/srv1.$dns
 dc_spn=host/dc1.$dns
 ns=msrpc-addc-$(printf %s "$dir" | sha256sum | cut -c1-8)
@@ -64,6 +68,13 @@ provision() {
   samba-tool group addmembers msrpc-testers alice -s "$conf" >> "$out/provision.log" 2>&1
   samba-tool group show msrpc-testers --attributes=objectSid -s "$conf" 2>> "$out/provision.log" \
     | sed -n 's/^objectSid: //p' > "$out/testers.sid"
+  samba-tool user show alice --attributes=objectSid -s "$conf" 2>> "$out/provision.log" \
+    | sed -n 's/^objectSid: //p' > "$out/alice.sid"
+  # A workstation account with a known password: netlogon's secure channel (NetrServerAuthenticate3)
+  # and Schannel need the machine's secret.
+  samba-tool computer add "$machine" -s "$conf" >> "$out/provision.log" 2>&1
+  samba-tool user setpassword "$machine\$" --newpassword="$machine_pw" -s "$conf" \
+    >> "$out/provision.log" 2>&1
   samba-tool user create srv1 "$service_pw" -s "$conf" >> "$out/provision.log" 2>&1
   samba-tool spn add "$service_spn" srv1 -s "$conf" >> "$out/provision.log" 2>&1
   # AES128 and AES256 only (msDS-SupportedEncryptionTypes 0x18), as AD's hardened defaults give.
@@ -133,6 +144,7 @@ start)
   cp "$cache/service.keytab" "$cache/alice.keytab" "$dir/"
   printf '%s\n' "$alice_pw" > "$dir/alice.password"
   printf '%s\n' "$service_pw" > "$dir/service.password"
+  printf '%s\n' "$machine_pw" > "$dir/machine.password"
   cat > "$dir/krb5.conf" <<CONF
 [libdefaults]
   default_realm = $realm
@@ -163,6 +175,9 @@ MSRPC_ADDC_USER=alice
 MSRPC_ADDC_PASSWORD_FILE=$dir/alice.password
 MSRPC_ADDC_USER_KEYTAB=$dir/alice.keytab
 MSRPC_ADDC_TESTERS_SID=$(cat "$cache/testers.sid")
+MSRPC_ADDC_USER_SID=$(cat "$cache/alice.sid")
+MSRPC_ADDC_MACHINE=$machine
+MSRPC_ADDC_MACHINE_PASSWORD_FILE=$dir/machine.password
 ENV
   # ip netns exec bind-mounts /etc/netns/NAME/hosts over /etc/hosts inside the namespace.
   mkdir -p "/etc/netns/$ns"

@@ -84,7 +84,7 @@ interface!(
 interface!(
     "netlogon",
     netlogon,
-    "[MS-NRPC] Netlogon Remote Protocol: the generated stubs (`netlogon::logon::Client`), [`netlogon::dc_name`] and [`netlogon::server_req_challenge`].",
+    "[MS-NRPC] Netlogon Remote Protocol: the generated stubs (`netlogon::logon::Client`), [`netlogon::dc_name`], [`netlogon::server_req_challenge`] and the secure channel, [`netlogon::SecureChannel`] (with Schannel bindings).",
     ext
 );
 interface!(

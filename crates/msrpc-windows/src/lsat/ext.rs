@@ -1,23 +1,35 @@
 //! The thin layer over lsarpc: [`Policy`] (a policy handle that closes on drop), the account
-//! domain, and SID-to-name translation ([MS-LSAT] 3.1.4.11, LsarLookupSids).
+//! domain, and SID-to-name translation ([MS-LSAT] 3.1.4.11, LsarLookupSids); and the
+//! handle-less LsarLookupSids3 / LsarLookupNames4 ([`lookup_sids3`], [`lookup_names4`]), which a
+//! DC serves over TCP only under Schannel (a binding from netlogon's
+//! `SecureChannel::binding`).
 
 use msrpc::codegen::ndr;
 use msrpc::{Binding, ClientContext};
 
-use super::lsarpc::{Client, LsarCloseArgs, LsarLookupSidsArgs, LsarOpenPolicy2Request};
+use super::lsarpc::{
+    Client, LsarCloseArgs, LsarLookupNames4Request, LsarLookupSids3Request, LsarLookupSidsArgs,
+    LsarOpenPolicy2Request,
+};
 use super::{
-    LSAP_LOOKUP_LEVEL, LSAPR_OBJECT_ATTRIBUTES, LSAPR_SID_ENUM_BUFFER, LSAPR_SID_INFORMATION,
-    LSAPR_TRANSLATED_NAMES, SID_NAME_USE,
+    LSAP_LOOKUP_LEVEL, LSAPR_OBJECT_ATTRIBUTES, LSAPR_REFERENCED_DOMAIN_LIST,
+    LSAPR_SID_ENUM_BUFFER, LSAPR_SID_INFORMATION, LSAPR_TRANSLATED_NAMES,
+    LSAPR_TRANSLATED_NAMES_EX, LSAPR_TRANSLATED_SIDS_EX2, SID_NAME_USE,
 };
 use crate::lsad::lsarpc::{Client as LsadClient, LsarQueryInformationPolicyArgs};
 use crate::lsad::{LSAPR_POLICY_INFORMATION, POLICY_INFORMATION_CLASS};
 use crate::status::nt;
-use crate::{Error, NtStatus, Result, Sid, string_of};
+use crate::{Error, NtStatus, Result, Sid, string_of, unicode_string};
 
 /// `POLICY_VIEW_LOCAL_INFORMATION | POLICY_LOOKUP_NAMES` ([MS-LSAD] 2.2.1.1.2).
 pub const POLICY_READ_AND_LOOKUP: u32 = 0x0000_0001 | 0x0000_0800;
 /// The most SIDs one LsarLookupSids call may carry ([MS-LSAT] 2.2.17: `[range(0, 20480)]`).
 pub const MAX_SIDS_PER_LOOKUP: usize = 20_480;
+/// The most names one LsarLookupNames4 call may carry ([MS-LSAT] 3.1.4.4: `[range(0,1000)]`).
+pub const MAX_NAMES_PER_LOOKUP: usize = 1000;
+/// `ClientRevision` of LsarLookupSids3 / LsarLookupNames4: `LSA_CLIENT_REVISION_2`
+/// ([MS-LSAT] 3.1.4.9).
+const LSA_CLIENT_REVISION_2: u32 = 2;
 
 /// An open policy object (`LsarOpenPolicy2`); `LsarClose` when dropped inside a tokio runtime,
 /// or now with [`Policy::close`].
@@ -25,6 +37,140 @@ pub const MAX_SIDS_PER_LOOKUP: usize = 20_480;
 pub struct Policy {
     binding: Binding,
     ctx: Option<ClientContext<Binding>>,
+}
+
+/// One translated name (LsarLookupNames4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TranslatedName {
+    /// The name asked about.
+    pub name: String,
+    /// Its SID; `None` when the name did not map.
+    pub sid: Option<Sid>,
+    /// The name of its domain, when the server gave one.
+    pub domain: String,
+    /// `SID_NAME_USE`, as in [`Translated::kind`].
+    pub kind: u32,
+}
+
+fn domain_names(d: Option<&LSAPR_REFERENCED_DOMAIN_LIST>) -> Vec<String> {
+    d.and_then(|d| d.Domains.as_ref())
+        .map(|d| d.0.iter().map(|t| string_of(&t.Name)).collect())
+        .unwrap_or_default()
+}
+
+fn domain_at(domains: &[String], index: i32) -> String {
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| domains.get(i).cloned())
+        .unwrap_or_default()
+}
+
+/// Translates SIDs to names without a policy handle (`LsarLookupSids3`, [MS-LSAT] 3.1.4.9, at
+/// `LsapLookupWksta`), over `b`: lsarpc's TCP endpoint with Schannel at privacy (a DC refuses
+/// it otherwise), or `\pipe\lsarpc`. One [`Translated`] per SID in order; empty when none
+/// maps (`STATUS_NONE_MAPPED`).
+pub async fn lookup_sids3(b: &Binding, sids: &[Sid]) -> Result<Vec<Translated>> {
+    const OP: &str = "LsarLookupSids3";
+    if sids.len() > MAX_SIDS_PER_LOOKUP {
+        return Err(Error::Reply {
+            op: OP,
+            what: format!("{} SIDs, more than {MAX_SIDS_PER_LOOKUP} in one call", sids.len()),
+        });
+    }
+    let r = Client(b)
+        .lsar_lookup_sids3(LsarLookupSids3Request {
+            SidEnumBuffer: LSAPR_SID_ENUM_BUFFER {
+                Entries: sids.len() as u32,
+                SidInfo: ndr::Unique::new(ndr::ConformantArray(
+                    sids.iter()
+                        .map(|s| LSAPR_SID_INFORMATION {
+                            Sid: ndr::Unique::new(s.into()),
+                        })
+                        .collect(),
+                )),
+            },
+            TranslatedNames: LSAPR_TRANSLATED_NAMES_EX {
+                Entries: 0,
+                Names: ndr::Unique::default(),
+            },
+            LookupLevel: LSAP_LOOKUP_LEVEL::LsapLookupWksta,
+            MappedCount: 0,
+            LookupOptions: 0,
+            ClientRevision: LSA_CLIENT_REVISION_2,
+        })
+        .await?;
+    if NtStatus::from_return(r.return_value) == NtStatus::STATUS_NONE_MAPPED {
+        return Ok(Vec::new());
+    }
+    nt(OP, r.return_value)?;
+    let domains = domain_names(r.ReferencedDomains.as_ref());
+    let names = r.TranslatedNames.Names.as_ref().map(|n| &n.0[..]).unwrap_or(&[]);
+    if names.len() != sids.len() {
+        return Err(Error::Reply {
+            op: OP,
+            what: format!("{} names for {} SIDs", names.len(), sids.len()),
+        });
+    }
+    Ok(sids
+        .iter()
+        .zip(names)
+        .map(|(sid, n)| Translated {
+            sid: sid.clone(),
+            name: string_of(&n.Name),
+            domain: domain_at(&domains, n.DomainIndex),
+            kind: n.Use.0,
+        })
+        .collect())
+}
+
+/// Translates names (`user`, `DOMAIN\\user`) to SIDs without a policy handle
+/// (`LsarLookupNames4`, [MS-LSAT] 3.1.4.4, at `LsapLookupWksta`), over `b` as for
+/// [`lookup_sids3`]. One [`TranslatedName`] per name in order; empty when none maps.
+pub async fn lookup_names4(b: &Binding, names: &[&str]) -> Result<Vec<TranslatedName>> {
+    const OP: &str = "LsarLookupNames4";
+    if names.len() > MAX_NAMES_PER_LOOKUP {
+        return Err(Error::Reply {
+            op: OP,
+            what: format!("{} names, more than {MAX_NAMES_PER_LOOKUP} in one call", names.len()),
+        });
+    }
+    let r = Client(b)
+        .lsar_lookup_names4(LsarLookupNames4Request {
+            Count: names.len() as u32,
+            Names: ndr::ConformantArray(names.iter().map(|n| unicode_string(n)).collect()),
+            TranslatedSids: LSAPR_TRANSLATED_SIDS_EX2 {
+                Entries: 0,
+                Sids: ndr::Unique::default(),
+            },
+            LookupLevel: LSAP_LOOKUP_LEVEL::LsapLookupWksta,
+            MappedCount: 0,
+            LookupOptions: 0,
+            ClientRevision: LSA_CLIENT_REVISION_2,
+        })
+        .await?;
+    if NtStatus::from_return(r.return_value) == NtStatus::STATUS_NONE_MAPPED {
+        return Ok(Vec::new());
+    }
+    nt(OP, r.return_value)?;
+    let domains = domain_names(r.ReferencedDomains.as_ref());
+    let sids = r.TranslatedSids.Sids.as_ref().map(|n| &n.0[..]).unwrap_or(&[]);
+    if sids.len() != names.len() {
+        return Err(Error::Reply {
+            op: OP,
+            what: format!("{} SIDs for {} names", sids.len(), names.len()),
+        });
+    }
+    Ok(names
+        .iter()
+        .zip(sids)
+        .map(|(name, s)| TranslatedName {
+            name: (*name).to_owned(),
+            sid: s.Sid.as_ref().map(Sid::from),
+            domain: domain_at(&domains, s.DomainIndex),
+            kind: s.Use.0,
+        })
+        .collect())
 }
 
 /// One translated SID.

@@ -3,10 +3,16 @@
 //! [`server_req_challenge`] is the secure channel's first leg (NetrServerReqChallenge,
 //! [MS-NRPC] 3.5.4.4.1), which needs no credential of its own. Everything after it
 //! (NetrServerAuthenticate3, the session key, NetrLogonGetCapabilities' authenticators) needs
-//! the machine account's secret and is not wrapped here; the generated stubs stay available
-//! (`netlogon::logon::Client`).
+//! the machine account's secret: [`SecureChannel`] establishes the secure channel
+//! (NetrServerAuthenticate3, AES) and makes the authenticator-carrying NetrLogonGetCapabilities
+//! over Schannel; the other calls stay with the generated stubs (`netlogon::logon::Client`),
+//! with [`SecureChannel::next_authenticator`] for their authenticators.
 
 use msrpc::{Binding, Uuid, Win32Status};
+
+#[path = "secure_channel.rs"]
+mod secure_channel;
+pub use secure_channel::*;
 
 use super::NETLOGON_CREDENTIAL;
 use super::logon::{Client, DsrGetDcNameEx2Request, NetrServerReqChallengeRequest};

@@ -10,6 +10,7 @@ use msrpc_proto::wire::{AuthLevel, AuthType};
 use super::ccache::Ccache;
 use super::keytab::{self, Keytab};
 use super::krb_initiator::Tgt;
+use super::schannel::SchannelSession;
 
 /// Authentication level (`RPC_C_AUTHN_LEVEL_*`): how much of each call is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -120,6 +121,10 @@ pub enum AuthnService {
     /// Kerberos (`RPC_C_AUTHN_GSS_KERBEROS`, auth type 16), DCE style (three legs). Needs a KDC
     /// ([`AuthInfo::kerberos`], [`KerberosService`](super::KerberosService)).
     Kerberos,
+    /// Schannel, Netlogon's own package (`RPC_C_AUTHN_NETLOGON`, auth type 68, [MS-NRPC] 3.3):
+    /// signs and seals with a netlogon secure channel's session key ([`AuthInfo::schannel`]).
+    /// Client side only, AES only, integrity and privacy only.
+    Netlogon,
 }
 
 impl AuthnService {
@@ -129,6 +134,7 @@ impl AuthnService {
             AuthnService::Ntlm => AuthType::NTLM,
             AuthnService::Negotiate => AuthType::SPNEGO,
             AuthnService::Kerberos => AuthType::KERBEROS,
+            AuthnService::Netlogon => AuthType::NETLOGON,
         }
     }
 
@@ -138,6 +144,7 @@ impl AuthnService {
             AuthType::NTLM => Some(AuthnService::Ntlm),
             AuthType::SPNEGO => Some(AuthnService::Negotiate),
             AuthType::KERBEROS => Some(AuthnService::Kerberos),
+            AuthType::NETLOGON => Some(AuthnService::Netlogon),
             _ => None,
         }
     }
@@ -148,6 +155,7 @@ impl AuthnService {
             AuthnService::Ntlm => "ntlm",
             AuthnService::Negotiate => "negotiate",
             AuthnService::Kerberos => "kerberos",
+            AuthnService::Netlogon => "schannel",
         }
     }
 }
@@ -246,6 +254,8 @@ pub struct AuthInfo {
     pub credentials: Credentials,
     /// Kerberos: the KDC (`tcp://HOST:PORT`) and the server's principal (`SERVICE/HOST`).
     pub kerberos: Option<KerberosTarget>,
+    /// Schannel: the secure channel's session key, flags and names.
+    pub schannel: Option<SchannelSession>,
 }
 
 /// Where a Kerberos client gets its ticket, and for which service.
@@ -289,6 +299,21 @@ impl AuthInfo {
             service: AuthnService::Ntlm,
             credentials,
             kerberos: None,
+            schannel: None,
+        }
+    }
+
+    /// Schannel (auth type 68) at `level` (integrity or privacy) with a netlogon secure
+    /// channel's `session` ([MS-NRPC] 3.3). The session comes from NetrServerAuthenticate3
+    /// (`msrpc-windows`' `netlogon::SecureChannel::establish`). Client side only; the session
+    /// must have negotiated AES.
+    pub fn schannel(level: AuthnLevel, session: SchannelSession) -> AuthInfo {
+        AuthInfo {
+            level,
+            service: AuthnService::Netlogon,
+            credentials: Credentials::new(format!("{}$", session.computer()), session.domain(), ""),
+            kerberos: None,
+            schannel: Some(session),
         }
     }
 
@@ -310,6 +335,7 @@ impl AuthInfo {
                 client_key: None,
                 tgt: None,
             }),
+            schannel: None,
         }
     }
 
@@ -396,6 +422,7 @@ impl AuthInfo {
             service: AuthnService::Negotiate,
             credentials,
             kerberos: None,
+            schannel: None,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `RpcBindingSetAuthInfo(h, princ, level, svc, identity, 0)` | [`BindingOptions::auth`](crate::BindingOptions::auth) with an [`AuthInfo`] |
 //! | `RPC_C_AUTHN_LEVEL_*` | [`AuthnLevel`] |
 //! | `RPC_C_AUTHN_WINNT` (NTLM), `RPC_C_AUTHN_GSS_NEGOTIATE` | [`AuthnService`] |
+//! | `RPC_C_AUTHN_NETLOGON` (Schannel, client side) | [`AuthInfo::schannel`] with a [`SchannelSession`] |
 //! | `SEC_WINNT_AUTH_IDENTITY` | [`Credentials`] |
 //! | `RpcServerRegisterAuthInfo` | [`ServerBuilder::authentication`](crate::server::ServerBuilder::authentication) with a [`UserStore`] |
 //! | `RpcServerRegisterIf3` security callback, `RPC_IF_ALLOW_SECURE_ONLY` | [`InterfaceSecurity`](crate::server::InterfaceSecurity) |
@@ -40,6 +41,7 @@ mod mic;
 mod ntlm;
 mod ntlm_session;
 mod pac;
+mod schannel;
 mod spnego;
 mod spnego_server;
 mod sspi_glue;
@@ -54,11 +56,13 @@ pub use config::{
 };
 pub use kerberos::{KerberosService, MAX_CLOCK_SKEW};
 pub use keytab::{Keytab, KeytabEntry, MAX_KEYTAB_BYTES};
+pub use schannel::{NETLOGON_NEG_SUPPORTS_AES, NL_AUTH_SHA2_SIGNATURE_LEN, SchannelSession};
 pub use users::{UserStore, UsersFileError};
 
 use kerberos::KerberosContext;
 use krb_initiator::{NegotiateTgt, TgtKerberos};
 use ntlm::NtlmContext;
+use schannel::SchannelClient;
 use spnego::{NegotiateClient, NegotiateKerberos};
 use spnego_server::NegotiateServer;
 
@@ -70,6 +74,15 @@ impl AuthInfo {
     ) -> Result<Box<dyn SecurityContext>, AuthError> {
         let level = self.level.effective().to_wire();
         Ok(match self.service {
+            AuthnService::Netlogon => {
+                let Some(session) = &self.schannel else {
+                    return Err(AuthError::new(
+                        AuthFailure::Unsupported,
+                        "Schannel needs a secure channel's session (AuthInfo::schannel)",
+                    ));
+                };
+                Box::new(SchannelClient::new(level, context_id, session)?)
+            }
             AuthnService::Ntlm => {
                 Box::new(NtlmContext::client(level, context_id, &self.credentials))
             }
@@ -197,7 +210,7 @@ impl Acceptor for StoreAcceptor {
                     level, context_id, service,
                 )?))
             }
-            Some(AuthnService::Kerberos) | None => Err(AuthError::new(
+            Some(AuthnService::Kerberos | AuthnService::Netlogon) | None => Err(AuthError::new(
                 AuthFailure::Unsupported,
                 format!("authentication type {} is not supported", auth_type.0),
             )),

@@ -190,7 +190,14 @@ impl ConnHandle {
                 reason: e.to_string(),
             })?;
         }
-        rt.spawn(run(conn, stream, rx, shared.clone()));
+        // Schannel counts one sequence for both directions ([MS-NRPC] 3.3.1): a request sent
+        // while another call's response is on its way would cross it and neither would verify.
+        // Such a connection carries one call at a time; later calls wait in its task.
+        let lockstep = options
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.service == crate::auth::AuthnService::Netlogon);
+        rt.spawn(run(conn, stream, rx, shared.clone(), lockstep));
         Ok(ConnHandle { shared, cmd: tx })
     }
 
@@ -436,11 +443,24 @@ struct Pending {
     deadline: Option<(tokio::time::Instant, Duration)>,
 }
 
+/// A call the connection has taken but not started.
+struct HeldCall {
+    local: u64,
+    ctx: u16,
+    iface: (SyntaxId, Option<&'static str>),
+    opnum: u16,
+    object: Option<uuid::Uuid>,
+    stub: Vec<u8>,
+    timeout: Option<Duration>,
+    sink: Sink,
+}
+
 async fn run(
     mut conn: ClientConnection,
     stream: Stream,
     mut rx: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
+    lockstep: bool,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut out = Outbox::default();
@@ -455,6 +475,8 @@ async fn run(
     let mut eof = false;
     let mut closing = false;
     let mut draining = false;
+    // With `lockstep`, the calls waiting for the one in progress to end, in order.
+    let mut held: std::collections::VecDeque<HeldCall> = std::collections::VecDeque::new();
 
     let finish_call = |calls: &mut IdMap<u32, Pending>,
                        by_local: &mut IdMap<u64, u32>,
@@ -575,7 +597,64 @@ async fn run(
                 other => trace!(?other, "client event"),
             }
         }
-        if draining && calls.is_empty() && bind_waiter.is_none() && !conn.is_closed() {
+        // Start the calls taken: all of them, or with `lockstep` the next once none is in
+        // progress.
+        while !lockstep || calls.is_empty() {
+            let Some(HeldCall {
+                local,
+                ctx,
+                iface,
+                opnum,
+                object,
+                stub,
+                timeout,
+                sink,
+            }) = held.pop_front()
+            else {
+                break;
+            };
+            match conn.start_call(ctx, opnum, object, stub) {
+                Ok(id) => {
+                    let deadline = timeout.map(|t| (tokio::time::Instant::now() + t, t));
+                    if let Some((at, _)) = deadline {
+                        timers.push(Reverse((at, id)));
+                    }
+                    let span = call_span!(
+                        "client",
+                        InterfaceName(iface),
+                        opnum,
+                        id,
+                        shared.assoc_group.load(Ordering::Relaxed),
+                        shared.auth_level
+                    );
+                    calls.insert(
+                        id,
+                        Pending {
+                            local,
+                            sink,
+                            span,
+                            deadline,
+                        },
+                    );
+                    by_local.insert(local, id);
+                }
+                Err(e) => {
+                    // The connection took the call but cannot make it (closed, or shut
+                    // down by the server): it fails as not executed.
+                    shared.in_progress.fetch_sub(1, Ordering::AcqRel);
+                    sink.complete(Err(Error::status_msg(
+                        Win32Status::RPC_S_CALL_FAILED_DNE,
+                        e,
+                    )));
+                }
+            }
+        }
+        if draining
+            && calls.is_empty()
+            && held.is_empty()
+            && bind_waiter.is_none()
+            && !conn.is_closed()
+        {
             conn.close();
             closing = true;
         }
@@ -657,33 +736,16 @@ async fn run(
                         }
                     }
                     Some(Command::Call { local, ctx, iface, opnum, object, stub, timeout, sink }) => {
-                        match conn.start_call(ctx, opnum, object, stub) {
-                            Ok(id) => {
-                                let deadline = timeout.map(|t| (tokio::time::Instant::now() + t, t));
-                                if let Some((at, _)) = deadline {
-                                    timers.push(Reverse((at, id)));
-                                }
-                                let span = call_span!(
-                                    "client",
-                                    InterfaceName(iface),
-                                    opnum,
-                                    id,
-                                    shared.assoc_group.load(Ordering::Relaxed),
-                                    shared.auth_level
-                                );
-                                calls.insert(id, Pending { local, sink, span, deadline });
-                                by_local.insert(local, id);
-                            }
-                            Err(e) => {
-                                // The connection took the call but cannot make it (closed, or shut
-                                // down by the server): it fails as not executed.
-                                shared.in_progress.fetch_sub(1, Ordering::AcqRel);
-                                sink.complete(Err(Error::status_msg(Win32Status::RPC_S_CALL_FAILED_DNE, e)));
-                            }
-                        }
+                        held.push_back(HeldCall { local, ctx, iface, opnum, object, stub, timeout, sink });
                     }
                     Some(Command::Cancel { local, abortive }) => {
-                        if let Some(&id) = by_local.get(&local) {
+                        if let Some(at) = held.iter().position(|h| h.local == local) {
+                            // Not sent yet: it ends now, cancelled, whatever the kind of cancel.
+                            if let Some(h) = held.remove(at) {
+                                shared.in_progress.fetch_sub(1, Ordering::AcqRel);
+                                h.sink.complete(Err(Error::Cancelled { initiator: Initiator::Local }));
+                            }
+                        } else if let Some(&id) = by_local.get(&local) {
                             if abortive {
                                 let _ = conn.orphan(id);
                                 finish_call(&mut calls, &mut by_local, id, Err(Error::Cancelled { initiator: Initiator::Local }));
@@ -701,5 +763,9 @@ async fn run(
     let ids: Vec<u32> = calls.keys().copied().collect();
     for id in ids {
         finish_call(&mut calls, &mut by_local, id, Err(connection_gone()));
+    }
+    for h in held {
+        shared.in_progress.fetch_sub(1, Ordering::AcqRel);
+        h.sink.complete(Err(connection_gone()));
     }
 }
