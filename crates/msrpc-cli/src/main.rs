@@ -143,6 +143,10 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         #[arg(long, value_name = "N", default_value_t = netlogon::DEFAULT_MAX_CHALLENGES,
               requires = "netlogon")]
         netlogon_max_challenges: usize,
+        /// With --netlogon: serve NetrServerAuthenticate3 (AES) for the machine accounts in FILE,
+        /// one `NAME:PASSWORD` per line (NAME with or without `$`), `#` comments.
+        #[arg(long, value_name = "FILE", requires = "netlogon")]
+        machines: Option<std::path::PathBuf>,
     },
     /// Call mgmt is_server_listening and report the round-trip time.
     #[command(after_help = "\
@@ -341,6 +345,7 @@ fn main() -> ExitCode {
             prefer_syntax,
             netlogon,
             netlogon_max_challenges,
+            machines,
         } => serve(
             listen,
             allow_remote_shutdown,
@@ -358,7 +363,7 @@ fn main() -> ExitCode {
                 min_auth_level,
                 no_anonymous,
             },
-            netlogon.then_some(netlogon_max_challenges),
+            netlogon.then_some((netlogon_max_challenges, machines)),
         ),
         Command::Ping {
             binding,
@@ -477,8 +482,21 @@ fn serve(
     epm: EpmMode,
     json: bool,
     auth: ServeAuth,
-    netlogon: Option<usize>,
+    netlogon: Option<(usize, Option<std::path::PathBuf>)>,
 ) -> Result<(), Failure> {
+    let netlogon = match netlogon {
+        Some((max_challenges, machines)) => {
+            let server = netlogon::NetlogonServer::new(max_challenges);
+            Some(match machines {
+                Some(path) => server.with_machines(
+                    netlogon::Machines::from_file(&path)
+                        .map_err(|e| Failure::usage(format!("machines file {e}")))?,
+                ),
+                None => server,
+            })
+        }
+        None => None,
+    };
     let users = match &auth.users {
         Some(path) => Some(Arc::new(
             msrpc::UserStore::from_file(path)
@@ -523,8 +541,7 @@ fn serve(
             .config(config)
             .interface(Arc::new(msrpc_sample::service(handler)))
             .min_auth_level(auth.min_auth_level);
-        if let Some(max_challenges) = netlogon {
-            let netlogon = netlogon::NetlogonServer::new(max_challenges);
+        if let Some(netlogon) = netlogon {
             builder = builder.interface(Arc::new(netlogon));
         }
         if let Some(users) = users {

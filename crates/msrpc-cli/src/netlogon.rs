@@ -15,8 +15,16 @@
 //! - Opnums 50-58 (not used on the wire) fault with `nca_s_op_rng_error`, and opnums past 59 are
 //!   refused by the runtime with the same fault.
 //!
-//! No secure channel is set up: there are no machine accounts, so NetrServerAuthenticate,
-//! NetrServerAuthenticate2 and NetrServerAuthenticate3 answer STATUS_NOT_SUPPORTED too.
+//! - With `--machines FILE`, NetrServerAuthenticate3 (opnum 26, [MS-NRPC] 3.5.4.4.2) is real for
+//!   the file's accounts: AES only (a client not offering `NETLOGON_NEG_SUPPORTS_AES` gets
+//!   STATUS_DOWNGRADE_DETECTED), the session key and credentials of msrpc-windows'
+//!   `netlogon::session_key_aes` / `credential_aes`, each remembered challenge used once.
+//!   Without the file it is not supported, as NetrServerAuthenticate and NetrServerAuthenticate2
+//!   always are.
+//!
+//! Nothing is served over the secure channel once it is set up: the server has no Schannel, and
+//! the authenticator-carrying methods (NetrLogonGetCapabilities, NetrLogonSamLogonEx...) stay not
+//! supported.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -25,8 +33,10 @@ use msrpc::codegen::{DispatchError, RunOn, StubInput, dispatch_op, serve_blockin
 use msrpc::server::{Dispatch, IncomingCall, Interface};
 use msrpc::{SyntaxId, Win32Status};
 use msrpc_ndr::{DataRep, Decoder, Stub, Syntax};
-use msrpc_windows::netlogon::NETLOGON_CREDENTIAL;
 use msrpc_windows::netlogon::logon::{self, INTERFACE};
+use msrpc_windows::netlogon::{
+    MachineSecret, NETLOGON_CREDENTIAL, NETLOGON_NEG_SUPPORTS_AES, credential_aes, session_key_aes,
+};
 
 /// How many computer names the challenge table remembers at once (default 1024); a new name past
 /// it forgets the oldest. A client's NetrServerReqChallenge is only useful to the
@@ -38,11 +48,26 @@ const STATUS_NOT_SUPPORTED: u32 = 0xC000_00BB;
 /// `ERROR_NOT_SUPPORTED`, the NET_API_STATUS a server returns for a method it does not support.
 const ERROR_NOT_SUPPORTED: u32 = 0x0000_0032;
 
+/// `STATUS_ACCESS_DENIED`: no challenge for the computer, or a client credential that does not
+/// verify ([MS-NRPC] 3.5.4.4.2).
+const STATUS_ACCESS_DENIED: u32 = 0xC000_0022;
+/// `STATUS_NO_TRUST_SAM_ACCOUNT`: no machine account of that name.
+const STATUS_NO_TRUST_SAM_ACCOUNT: u32 = 0xC000_018B;
+/// `STATUS_DOWNGRADE_DETECTED`: a client that does not offer AES (RejectMD5Clients).
+const STATUS_DOWNGRADE_DETECTED: u32 = 0xC000_0388;
+/// The Netlogon options this server negotiates: AES credentials and session key only
+/// (`NETLOGON_NEG_SUPPORTS_AES`, bit W). No Secure RPC (bit Y): the server has no Schannel.
+const SERVER_NEGOTIATE_FLAGS: u32 = NETLOGON_NEG_SUPPORTS_AES;
+/// The `AccountRid` of the first account of the machines file; the next ones follow in order.
+pub(crate) const FIRST_MACHINE_RID: u32 = 1000;
+
 /// The netlogon interface of `msrpc serve --netlogon` (see the module docs).
 /// Clones share the challenge table.
 #[derive(Debug, Clone)]
 pub(crate) struct NetlogonServer {
     challenges: Arc<Mutex<ChallengeTable>>,
+    /// With `--machines`: the accounts NetrServerAuthenticate3 knows.
+    machines: Option<Arc<Machines>>,
 }
 
 impl NetlogonServer {
@@ -50,6 +75,62 @@ impl NetlogonServer {
     pub(crate) fn new(max_challenges: usize) -> Self {
         NetlogonServer {
             challenges: Arc::new(Mutex::new(ChallengeTable::new(max_challenges))),
+            machines: None,
+        }
+    }
+
+    /// Serves NetrServerAuthenticate3 for these machine accounts.
+    pub(crate) fn with_machines(mut self, machines: Machines) -> Self {
+        self.machines = Some(Arc::new(machines));
+        self
+    }
+
+    /// NetrServerAuthenticate3 ([MS-NRPC] 3.5.4.4.2) against the machines file: the AES session
+    /// key from the account's NT hash and the challenges NetrServerReqChallenge remembered for
+    /// `ComputerName` (used once: forgotten by this call whatever its outcome), the client's
+    /// credential checked, the server's returned.
+    fn authenticate3(
+        &self,
+        machines: &Machines,
+        req: logon::NetrServerAuthenticate3Request,
+    ) -> logon::NetrServerAuthenticate3Response {
+        let refuse = |status: u32| logon::NetrServerAuthenticate3Response {
+            ServerCredential: NETLOGON_CREDENTIAL { data: [0; 8] },
+            NegotiateFlags: 0,
+            AccountRid: 0,
+            return_value: status as i32,
+        };
+        let computer = req.ComputerName.to_string_lossy();
+        let pair = self
+            .challenges
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(&computer);
+        if req.NegotiateFlags & NETLOGON_NEG_SUPPORTS_AES == 0 {
+            return refuse(STATUS_DOWNGRADE_DETECTED);
+        }
+        let Some((client_challenge, server_challenge)) = pair else {
+            return refuse(STATUS_ACCESS_DENIED);
+        };
+        let Some((rid, nt_hash)) = machines.find(&req.AccountName.to_string_lossy()) else {
+            return refuse(STATUS_NO_TRUST_SAM_ACCOUNT);
+        };
+        let key = session_key_aes(&nt_hash, &client_challenge, &server_challenge);
+        let expected = credential_aes(&client_challenge, &key);
+        let given = req.ClientCredential.data;
+        // [MS-NRPC] 3.1.4.1: a credential whose first five bytes are all alike is refused (the
+        // all-zero credential of CVE-2020-1472 among them).
+        let degenerate = given[1..5].iter().all(|b| *b == given[0]);
+        if degenerate || !constant_time_eq(&expected, &given) {
+            return refuse(STATUS_ACCESS_DENIED);
+        }
+        logon::NetrServerAuthenticate3Response {
+            ServerCredential: NETLOGON_CREDENTIAL {
+                data: credential_aes(&server_challenge, &key),
+            },
+            NegotiateFlags: req.NegotiateFlags & SERVER_NEGOTIATE_FLAGS,
+            AccountRid: rid,
+            return_value: 0,
         }
     }
 
@@ -92,6 +173,9 @@ impl NetlogonServer {
     fn serve(&self, opnum: u16, input: StubInput<'_>) -> Result<Vec<u8>, DispatchError> {
         if opnum == 4 {
             return dispatch_op(input, |req| self.req_challenge(req));
+        }
+        if let (26, Some(machines)) = (opnum, &self.machines) {
+            return dispatch_op(input, |req| Ok(self.authenticate3(machines, req)));
         }
         unsupported(opnum, input)
     }
@@ -148,6 +232,13 @@ impl ChallengeTable {
         self.entries.push_back((key, client, server));
     }
 
+    /// Forgets `computer`'s pair, returning it.
+    fn take(&mut self, computer: &str) -> Option<([u8; 8], [u8; 8])> {
+        let key = computer.to_uppercase();
+        let at = self.entries.iter().position(|(k, _, _)| *k == key)?;
+        self.entries.remove(at).map(|(_, c, s)| (c, s))
+    }
+
     #[cfg(test)]
     fn find(&self, computer: &str) -> Option<([u8; 8], [u8; 8])> {
         let key = computer.to_uppercase();
@@ -156,6 +247,55 @@ impl ChallengeTable {
             .find(|(k, _, _)| *k == key)
             .map(|&(_, c, s)| (c, s))
     }
+}
+
+/// The machine accounts of `--machines FILE`: one `NAME:PASSWORD` a line (NAME with or without
+/// the account's `$`, compared case-insensitively), `#` comments and blank lines ignored. Only the
+/// NT hash of each password is kept.
+#[derive(Debug)]
+pub(crate) struct Machines {
+    /// (account name in upper case without `$`, NT hash), in file order.
+    accounts: Vec<(String, [u8; 16])>,
+}
+
+impl Machines {
+    /// Reads a machines file; a line without `:` or with an empty name is an error naming it.
+    pub(crate) fn from_file(path: &std::path::Path) -> Result<Machines, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Machines::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    fn parse(text: &str) -> Result<Machines, String> {
+        let mut accounts = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r');
+            if line.trim().is_empty() || line.trim_start().starts_with('#') {
+                continue;
+            }
+            let Some((name, password)) = line.split_once(':') else {
+                return Err(format!("line {}: not NAME:PASSWORD", n + 1));
+            };
+            let name = name.trim().trim_end_matches('$').to_uppercase();
+            if name.is_empty() {
+                return Err(format!("line {}: no account name", n + 1));
+            }
+            let hash = MachineSecret::Password(password.to_owned()).nt_hash();
+            accounts.push((name, hash));
+        }
+        Ok(Machines { accounts })
+    }
+
+    /// The account's RID ([`FIRST_MACHINE_RID`] and on, in file order) and NT hash.
+    fn find(&self, account: &str) -> Option<(u32, [u8; 16])> {
+        let key = account.trim_end_matches('$').to_uppercase();
+        let at = self.accounts.iter().position(|(k, _)| *k == key)?;
+        let rid = FIRST_MACHINE_RID.saturating_add(u32::try_from(at).unwrap_or(u32::MAX));
+        Some((rid, self.accounts[at].1))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A method's return value when the method is not supported ([MS-NRPC] 3.5.4, "based on the
@@ -410,5 +550,85 @@ mod tests {
                 Err(DispatchError::UnknownOpnum(o)) if o == opnum
             ));
         }
+    }
+
+    #[test]
+    fn machines_file_lines() {
+        let m = Machines::parse("# c\n\nWS1$:pw:with:colons\r\n ws2 :x\n").unwrap();
+        assert_eq!(m.accounts.len(), 2);
+        let (rid, hash) = m.find("ws1").unwrap();
+        assert_eq!(rid, FIRST_MACHINE_RID);
+        assert_eq!(
+            hash,
+            MachineSecret::Password("pw:with:colons".into()).nt_hash()
+        );
+        assert_eq!(m.find("WS2$").unwrap().0, FIRST_MACHINE_RID + 1);
+        assert!(m.find("WS3").is_none());
+        assert_eq!(
+            Machines::parse("a\nWS1\n").unwrap_err(),
+            "line 1: not NAME:PASSWORD"
+        );
+        assert_eq!(
+            Machines::parse("$:pw").unwrap_err(),
+            "line 1: no account name"
+        );
+    }
+
+    fn authenticate(s: &NetlogonServer, credential: [u8; 8], flags: u32) -> (u32, [u8; 8]) {
+        let req = logon::NetrServerAuthenticate3Request {
+            PrimaryName: Unique(None),
+            AccountName: "WS1$".into(),
+            SecureChannelType: NETLOGON_SECURE_CHANNEL_TYPE::WorkstationSecureChannel,
+            ComputerName: "WS1".into(),
+            ClientCredential: NETLOGON_CREDENTIAL { data: credential },
+            NegotiateFlags: flags,
+        };
+        let stub = req.encode(Syntax::Ndr20, LE).unwrap();
+        let reply = call(s, 26, &stub).unwrap();
+        let r = logon::NetrServerAuthenticate3Response::decode(&reply, Syntax::Ndr20, LE).unwrap();
+        (r.return_value as u32, r.ServerCredential.data)
+    }
+
+    fn req_challenge(s: &NetlogonServer, client: [u8; 8]) -> [u8; 8] {
+        let req = logon::NetrServerReqChallengeRequest {
+            PrimaryName: Unique(None),
+            ComputerName: "WS1".into(),
+            ClientChallenge: NETLOGON_CREDENTIAL { data: client },
+        };
+        let reply = call(s, 4, &req.encode(Syntax::Ndr20, LE).unwrap()).unwrap();
+        reply[..8].try_into().unwrap()
+    }
+
+    #[test]
+    fn authenticate3_checks_the_credential_and_uses_each_challenge_once() {
+        let s = NetlogonServer::new(8).with_machines(Machines::parse("WS1:pw").unwrap());
+        let hash = MachineSecret::Password("pw".into()).nt_hash();
+        let aes = NETLOGON_NEG_SUPPORTS_AES;
+        // No challenge first: access denied.
+        assert_eq!(authenticate(&s, [1; 8], aes).0, STATUS_ACCESS_DENIED);
+
+        let client = [1, 2, 3, 4, 5, 6, 7, 8];
+        let server = req_challenge(&s, client);
+        let key = session_key_aes(&hash, &client, &server);
+        let good = credential_aes(&client, &key);
+        let (status, server_credential) = authenticate(&s, good, aes | 0x4000_0000);
+        assert_eq!(status, 0);
+        assert_eq!(server_credential, credential_aes(&server, &key));
+        // The challenge was used: the same credential again is refused.
+        assert_eq!(authenticate(&s, good, aes).0, STATUS_ACCESS_DENIED);
+
+        // Without AES: downgrade detected (and the challenge is gone all the same).
+        req_challenge(&s, client);
+        assert_eq!(authenticate(&s, good, 0x4000).0, STATUS_DOWNGRADE_DETECTED);
+        assert!(s.challenge("WS1").is_none());
+        // An all-zero credential (CVE-2020-1472's) and a wrong one are refused.
+        for bad in [[0; 8], [9; 8]] {
+            req_challenge(&s, [0; 8]);
+            assert_eq!(authenticate(&s, bad, aes).0, STATUS_ACCESS_DENIED);
+        }
+        // Without --machines the method is not supported.
+        let plain = NetlogonServer::new(8);
+        req_challenge(&plain, client);
+        assert_eq!(authenticate(&plain, good, aes).0, STATUS_NOT_SUPPORTED);
     }
 }
