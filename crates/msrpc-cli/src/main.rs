@@ -68,6 +68,7 @@ Examples:
   msrpc serve --register-with ncacn_ip_tcp:127.0.0.1[135] --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --users users.txt --min-auth-level integrity --listen ncacn_ip_tcp:127.0.0.1[8765]
   msrpc serve --epm --netlogon --listen ncacn_ip_tcp:127.0.0.1[0]
+  msrpc serve --netlogon --machines machines.txt --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --keytab srv1.keytab --service-principal host/srv1.corp.example --listen ncacn_ip_tcp:0.0.0.0[8765]
 
 Prints one line `listening on BINDING` per listener, with the real port, once it is ready.
@@ -134,8 +135,9 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// and msrpc clients do); a client offering only NDR20 gets NDR20 either way.
         #[arg(long, value_name = "SYNTAX", default_value = "ndr64")]
         prefer_syntax: SyntaxArg,
-        /// Serve netlogon ([MS-NRPC]) too: a real NetrServerReqChallenge and STATUS_NOT_SUPPORTED
-        /// (or ERROR_NOT_SUPPORTED) for every other method; no secure channel (docs/interop.md).
+        /// Serve netlogon ([MS-NRPC]) too: a real NetrServerReqChallenge (NetrServerAuthenticate3
+        /// too with --machines) and STATUS_NOT_SUPPORTED (or ERROR_NOT_SUPPORTED) for every other
+        /// method; no Schannel (docs/interop.md).
         #[arg(long)]
         netlogon: bool,
         /// With --netlogon: how many computer names NetrServerReqChallenge remembers (the oldest
