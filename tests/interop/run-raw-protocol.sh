@@ -108,7 +108,7 @@ if [ $up -ne 1 ]; then
   sed 's/^/    | /' "$_server_log" | tail -20
   finish
 fi
-ok "msrpc serve --epm --users listening on 127.0.0.1:135 in namespace $ns"
+ok "msrpc serve --epm --netlogon --users listening on 127.0.0.1:135 in namespace $ns"
 
 run_suite() { # run_suite OUT [TEST ...]
   local out=$1; shift
