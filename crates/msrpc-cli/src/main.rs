@@ -7,6 +7,7 @@ mod epm;
 mod heap;
 mod idl;
 mod logging;
+mod netlogon;
 mod output;
 mod perf;
 mod tools;
@@ -66,6 +67,8 @@ Examples:
   msrpc serve --epm --epm-port 1350 --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --register-with ncacn_ip_tcp:127.0.0.1[135] --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --users users.txt --min-auth-level integrity --listen ncacn_ip_tcp:127.0.0.1[8765]
+  msrpc serve --epm --netlogon --listen ncacn_ip_tcp:127.0.0.1[0]
+  msrpc serve --netlogon --machines machines.txt --listen ncacn_ip_tcp:127.0.0.1[0]
   msrpc serve --keytab srv1.keytab --service-principal host/srv1.corp.example --listen ncacn_ip_tcp:0.0.0.0[8765]
 
 Prints one line `listening on BINDING` per listener, with the real port, once it is ready.
@@ -132,6 +135,20 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         /// and msrpc clients do); a client offering only NDR20 gets NDR20 either way.
         #[arg(long, value_name = "SYNTAX", default_value = "ndr64")]
         prefer_syntax: SyntaxArg,
+        /// Serve netlogon ([MS-NRPC]) too: a real NetrServerReqChallenge (NetrServerAuthenticate3
+        /// too with --machines) and STATUS_NOT_SUPPORTED (or ERROR_NOT_SUPPORTED) for every other
+        /// method; no Schannel (docs/interop.md).
+        #[arg(long)]
+        netlogon: bool,
+        /// With --netlogon: how many computer names NetrServerReqChallenge remembers (the oldest
+        /// is forgotten first).
+        #[arg(long, value_name = "N", default_value_t = netlogon::DEFAULT_MAX_CHALLENGES,
+              requires = "netlogon")]
+        netlogon_max_challenges: usize,
+        /// With --netlogon: serve NetrServerAuthenticate3 (AES) for the machine accounts in FILE,
+        /// one `NAME:PASSWORD` per line (NAME with or without `$`), `#` comments.
+        #[arg(long, value_name = "FILE", requires = "netlogon")]
+        machines: Option<std::path::PathBuf>,
     },
     /// Call mgmt is_server_listening and report the round-trip time.
     #[command(after_help = "\
@@ -328,6 +345,9 @@ fn main() -> ExitCode {
             min_auth_level,
             no_anonymous,
             prefer_syntax,
+            netlogon,
+            netlogon_max_challenges,
+            machines,
         } => serve(
             listen,
             allow_remote_shutdown,
@@ -345,6 +365,7 @@ fn main() -> ExitCode {
                 min_auth_level,
                 no_anonymous,
             },
+            netlogon.then_some((netlogon_max_challenges, machines)),
         ),
         Command::Ping {
             binding,
@@ -463,7 +484,21 @@ fn serve(
     epm: EpmMode,
     json: bool,
     auth: ServeAuth,
+    netlogon: Option<(usize, Option<std::path::PathBuf>)>,
 ) -> Result<(), Failure> {
+    let netlogon = match netlogon {
+        Some((max_challenges, machines)) => {
+            let server = netlogon::NetlogonServer::new(max_challenges);
+            Some(match machines {
+                Some(path) => server.with_machines(
+                    netlogon::Machines::from_file(&path)
+                        .map_err(|e| Failure::usage(format!("machines file {e}")))?,
+                ),
+                None => server,
+            })
+        }
+        None => None,
+    };
     let users = match &auth.users {
         Some(path) => Some(Arc::new(
             msrpc::UserStore::from_file(path)
@@ -508,6 +543,9 @@ fn serve(
             .config(config)
             .interface(Arc::new(msrpc_sample::service(handler)))
             .min_auth_level(auth.min_auth_level);
+        if let Some(netlogon) = netlogon {
+            builder = builder.interface(Arc::new(netlogon));
+        }
         if let Some(users) = users {
             builder = builder.authentication(users);
         }

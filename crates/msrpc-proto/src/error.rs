@@ -135,9 +135,11 @@ impl Error {
                 execution: Execution::DidNotExecute,
             },
             // MS-RPCE 3.3.3.5.4: a request over the size limit SHOULD be faulted with status 5.
+            // Windows sets no PFC_DID_NOT_EXECUTE on it (the raw suite's
+            // test_fragmented_requests04 and 05), and closes the connection after it.
             Error::ReassemblyLimit { .. } => WireReaction::Fault {
                 status: FaultStatus::ACCESS_DENIED,
-                execution: Execution::DidNotExecute,
+                execution: Execution::MayHaveExecuted,
             },
             Error::UnsupportedVersion { .. } => {
                 WireReaction::BindNak(RejectReason::PROTOCOL_VERSION_NOT_SUPPORTED)

@@ -285,7 +285,12 @@ impl Reassembler {
                     new: call_id,
                 });
             }
-            if stub.len() > self.limit {
+            // A request whose first fragment announces more than the limit (alloc_hint) is
+            // refused there, before its other fragments come, as Windows (the raw suite's
+            // test_fragmented_requests04: alloc_hint 4 MiB + 1).
+            let announced =
+                ptype == PacketType::REQUEST && !last && alloc_hint as usize > self.limit;
+            if stub.len() > self.limit || announced {
                 return Err(Error::ReassemblyLimit {
                     call_id,
                     limit: self.limit,

@@ -1034,7 +1034,8 @@ fn other_protocol_errors() {
 }
 
 #[test]
-fn request_size_limit_faults_the_call() {
+fn request_size_limit_faults_the_call_then_closes() {
+    // As Windows (the raw suite's test_fragmented_requests04 and 05): status 5, then the close.
     let mut s = ServerConfig::default();
     s.max_request_size = 1000;
     let mut c = ClientConfig::default();
@@ -1044,15 +1045,18 @@ fn request_size_limit_faults_the_call() {
     p.server_events();
     let ctx = o.accepted[0].context_id;
     let big = p.client.start_call(ctx, 1, None, stub(5000, 0)).unwrap();
-    let small = p.client.start_call(ctx, 1, None, stub(10, 0)).unwrap();
     p.drive();
-    let ev = p.server_events();
-    assert!(matches!(&ev[..], [ServerEvent::Call(c)] if c.call_id == small));
+    assert!(
+        !p.server_events()
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Call(_)))
+    );
     let ev = p.client_events();
     assert!(
-        matches!(&ev[..], [ClientEvent::Fault { call_id, status: FaultStatus(5), .. }] if *call_id == big)
+        matches!(&ev[..], [ClientEvent::Fault { call_id, status: FaultStatus(5), .. }, ..] if *call_id == big),
+        "{ev:?}"
     );
-    assert!(!p.server.is_closed());
+    assert!(p.server.is_closed());
 }
 
 #[test]

@@ -15,7 +15,7 @@ use msrpc_proto::wire::{
     AuthLevel, AuthType, AuthVerifier, Bind, ContextElement, PacketType, Pdu, PduBody, PfcFlags,
     Request,
 };
-use msrpc_proto::{ServerConfig, ServerConnection, StaticRegistry, SyntaxId};
+use msrpc_proto::{ServerConfig, ServerConnection, ServerEvent, StaticRegistry, SyntaxId};
 use uuid::uuid;
 
 const IFACE: SyntaxId = SyntaxId::new(uuid!("afa8bd80-7d8a-11c9-bef4-08002b102989"), 1, 0);
@@ -1468,4 +1468,106 @@ fn an_authenticated_alter_context_may_carry_bytes_after_its_context_list() {
         Pdu::parse(&raw),
         Err(msrpc_proto::Error::TrailingBytes(44))
     ));
+}
+
+fn request_fragment(call_id: u32, flags: PfcFlags, alloc_hint: u32, stub: Vec<u8>) -> Pdu {
+    Pdu::new(
+        call_id,
+        flags,
+        PduBody::Request(Request {
+            alloc_hint,
+            context_id: 1,
+            opnum: 4,
+            object: None,
+            stub: Bytes::from(stub),
+        }),
+    )
+}
+
+#[test]
+fn a_request_over_the_size_limit_is_access_denied_without_did_not_execute_then_closed() {
+    // The raw suite's test_fragmented_requests05: fragments adding up past the limit, alloc_hint 0.
+    let mut config = ServerConfig::default();
+    config.max_request_size = 3000;
+    let registry = Arc::new(StaticRegistry::new(vec![(IFACE, vec![SyntaxId::NDR20])]));
+    let mut s = ServerConnection::new(config.clone(), registry.clone());
+    let bind = Pdu::new(
+        0,
+        PfcFlags::FIRST_AND_LAST,
+        PduBody::Bind(bind_body(vec![ctx(1)])),
+    );
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let first = request_fragment(5, PfcFlags::FIRST_FRAG, 0, vec![0; 2000]);
+    assert!(exchange(&mut s, &first).is_empty());
+    let second = request_fragment(5, PfcFlags(0), 0, vec![0; 2000]);
+    let fault = one(&mut s, &second);
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(call_and_context(&fault), (5, 1, 0x03));
+    assert_eq!(fault_status(&fault), 5);
+    assert!(s.is_closed());
+
+    // test_fragmented_requests04: a first fragment announcing more than the limit is refused
+    // at once; one announcing exactly the limit is not.
+    let mut s = ServerConnection::new(config.clone(), registry.clone());
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let first = request_fragment(6, PfcFlags::FIRST_FRAG, 3001, vec![0; 100]);
+    let fault = one(&mut s, &first);
+    assert_eq!(call_and_context(&fault), (6, 1, 0x03));
+    assert_eq!(fault_status(&fault), 5);
+    assert!(s.is_closed());
+    let mut s = ServerConnection::new(config, registry);
+    assert_eq!(one(&mut s, &bind)[2], PacketType::BIND_ACK.0);
+    let first = request_fragment(7, PfcFlags::FIRST_FRAG, 3000, vec![0; 100]);
+    assert!(exchange(&mut s, &first).is_empty());
+    let last = request_fragment(7, PfcFlags::LAST_FRAG, 0, vec![0; 100]);
+    assert!(exchange(&mut s, &last).is_empty());
+    let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::Call(c) if c.stub.len() == 200)),
+        "{events:?}"
+    );
+    assert!(!s.is_closed());
+}
+
+#[test]
+fn pending_cancel_on_the_first_of_several_fragments_is_no_call_active_then_closed() {
+    // The raw suite's test_first_cancel_requests: RPC_S_NO_CALL_ACTIVE naming context 0, did not
+    // execute, then the close.
+    let mut s = bound_unauthenticated();
+    let first = request_fragment(
+        2,
+        PfcFlags::FIRST_FRAG | PfcFlags::PENDING_CANCEL,
+        0,
+        vec![0; 8],
+    );
+    let fault = one(&mut s, &first);
+    assert_eq!(fault[2], PacketType::FAULT.0);
+    assert_eq!(call_and_context(&fault), (2, 0, 0x23));
+    assert_eq!(fault_status(&fault), 0x6bd);
+    assert!(s.is_closed());
+
+    // test_2nd_cancel_requests and test_last_cancel_requests: on a later fragment it is ignored.
+    for later in [
+        PfcFlags::PENDING_CANCEL,
+        PfcFlags::LAST_FRAG | PfcFlags::PENDING_CANCEL,
+    ] {
+        let mut s = bound_unauthenticated();
+        let first = request_fragment(3, PfcFlags::FIRST_FRAG, 0, vec![1; 8]);
+        assert!(exchange(&mut s, &first).is_empty());
+        assert!(exchange(&mut s, &request_fragment(3, later, 0, vec![2; 8])).is_empty());
+        if !later.contains(PfcFlags::LAST_FRAG) {
+            let last = request_fragment(3, PfcFlags::LAST_FRAG, 0, vec![3; 8]);
+            assert!(exchange(&mut s, &last).is_empty());
+        }
+        let events: Vec<_> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, ServerEvent::Call(c) if c.call_id == 3 && c.stub.len() >= 16)),
+            "{events:?}"
+        );
+        assert!(!s.is_closed());
+    }
 }

@@ -179,13 +179,35 @@ impl ServerConnection {
                 self.call_error(Error::UnknownContext(ctx), call_id, 0);
                 return Ok(());
             }
+            if !last && pdu.flags.contains(PfcFlags::PENDING_CANCEL) {
+                // The first of several fragments with PFC_PENDING_CANCEL: Windows faults it
+                // RPC_S_NO_CALL_ACTIVE naming context 0, with PFC_DID_NOT_EXECUTE, and closes the
+                // connection (the raw suite's test_first_cancel_requests). On a later fragment
+                // the flag is ignored (test_2nd_cancel_requests, test_last_cancel_requests), and
+                // on a single-fragment request it reaches the manager as a pending cancel.
+                self.queue_fault(
+                    call_id,
+                    0,
+                    0,
+                    FaultStatus(Win32Status::RPC_S_NO_CALL_ACTIVE.0),
+                    Execution::DidNotExecute,
+                );
+                self.finish(
+                    ConnectionError::Protocol {
+                        initiator: Initiator::Remote,
+                        error: Error::InconsistentFragment(call_id),
+                    },
+                    true,
+                );
+                return Ok(());
+            }
         }
         self.push_fragment(pdu, call_id, auth_id)
     }
 
     /// Reassemble a verified request fragment; dispatch the call when it is complete.
     fn push_fragment(&mut self, pdu: Pdu, call_id: u32, auth_id: Option<u32>) -> Result<(), Error> {
-        let last = pdu.flags.contains(PfcFlags::LAST_FRAG);
+        let context_id = request_context(&pdu);
         match self.reassembler.push(pdu) {
             Ok(None) => Ok(()),
             Ok(Some(mut msg)) => {
@@ -253,10 +275,11 @@ impl ServerConnection {
                 Ok(())
             }
             Err(e @ Error::ReassemblyLimit { .. }) => {
-                if !last {
-                    self.discarding = Some(call_id);
+                // As Windows (the raw suite's test_fragmented_requests04 and 05): access denied
+                // naming the fragment's presentation context, then the close.
+                if let WireReaction::Fault { status, .. } = e.reaction() {
+                    self.refuse_and_close(call_id, context_id, status, e);
                 }
-                self.call_error(e, call_id, 0);
                 Ok(())
             }
             Err(e) => Err(e),

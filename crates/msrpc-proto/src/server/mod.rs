@@ -43,9 +43,10 @@ pub struct ServerConfig {
     /// Largest fragment this server receives (bind_ack `max_recv_frag`). Default 5840. Larger
     /// request fragments are a protocol error (the connection is closed).
     pub max_recv_frag: u16,
-    /// Largest reassembled request stub. Default 4 MiB (MS-RPCE 3.3.3.5.4). A call over the limit
-    /// is faulted with status 5 (`ERROR_ACCESS_DENIED`, as that section says) and its remaining
-    /// fragments are dropped; the connection stays up.
+    /// Largest reassembled request stub. Default 4 MiB (MS-RPCE 3.3.3.5.4). A call over the limit,
+    /// or whose first fragment announces more (`alloc_hint`), is faulted with status 5
+    /// (`ERROR_ACCESS_DENIED`, as that section says; pfc_flags 0x03) and the connection is closed,
+    /// as Windows (the raw suite's test_fragmented_requests04 and 05).
     pub max_request_size: usize,
     /// The secondary address in bind_ack: the server's port as a string (`"49664"`) or pipe name
     /// (`"\\PIPE\\epmapper"`). Default empty.

@@ -11,14 +11,38 @@ use super::*;
 /// representation, and the limits to decode it under.
 pub type StubInput<'a> = (&'a [u8], Syntax, DataRep, DecodeLimits);
 
+/// Decodes a request stub under `limits`, as every generated server stub does. Bytes after the
+/// parameters are ignored, as Windows ignores them: it answers a request whose stub is followed
+/// by zero bytes up to the whole 4 MiB a request may reassemble to, and one whose stub is sent
+/// three times over in three fragments, from the first copy (Samba's raw conformance suite,
+/// checked against Windows: `test_fragmented_requests01`..`03`, `test_2nd_cancel_requests`).
+/// A stub too short for its parameters, or with bad values in them, is still an error
+/// (faulted `nca_s_fault_ndr`).
+pub fn decode_request<Req: Stub>(
+    stub: &[u8],
+    syntax: Syntax,
+    rep: DataRep,
+    limits: DecodeLimits,
+) -> ndr::Result<Req> {
+    let mut d = ndr::Decoder::with_limits(stub, syntax, rep, limits);
+    let req = Req::decode_from(&mut d)?;
+    if d.finish().is_err() {
+        tracing::debug!(
+            bytes = d.remaining(),
+            "bytes after the request's parameters, ignored as Windows ignores them"
+        );
+    }
+    Ok(req)
+}
+
 /// One synchronous operation of a generated `dispatch`: decodes the request stub under the
-/// input's limits (rejecting trailing bytes), runs the manager routine and encodes its response
-/// with [`encode_reply`].
+/// input's limits ([`decode_request`]: bytes after the parameters ignored), runs the manager
+/// routine and encodes its response with [`encode_reply`].
 pub fn dispatch_op<Req: Stub, Resp: Stub>(
     (stub, syntax, rep, limits): StubInput<'_>,
     manager: impl FnOnce(Req) -> Result<Resp, Win32Status>,
 ) -> Result<Vec<u8>, DispatchError> {
-    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let req = decode_request(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
     let resp = manager(req).map_err(DispatchError::Manager)?;
     encode_reply(&resp, syntax).map_err(DispatchError::Encode)
 }
@@ -31,7 +55,7 @@ pub async fn dispatch_op_future<Req: Stub, Resp: Stub, Fut>(
 where
     Fut: Future<Output = Result<Resp, Win32Status>>,
 {
-    let req = Req::decode_with_limits(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
+    let req = decode_request(stub, syntax, rep, limits).map_err(DispatchError::Decode)?;
     let resp = manager(req).await.map_err(DispatchError::Manager)?;
     encode_reply(&resp, syntax).map_err(DispatchError::Encode)
 }
@@ -165,7 +189,7 @@ pub fn serve_async<Req: Stub, Resp: Stub>(
     manager: impl FnOnce(AsyncCall<Resp>, Req),
 ) -> Dispatch {
     let info = call.info();
-    match Req::decode_with_limits(call.stub(), info.syntax, info.drep, call_limits(&call)) {
+    match decode_request(call.stub(), info.syntax, info.drep, call_limits(&call)) {
         Ok(req) => {
             manager(AsyncCall::new(call, Resp::encode_into), req);
             Dispatch::Deferred
