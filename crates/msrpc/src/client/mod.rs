@@ -445,7 +445,9 @@ impl Binding {
     }
 
     /// Makes a call from synchronous code and blocks the thread until the reply. It is the same
-    /// call as [`Binding::call`], driven from this thread; the connection's task does the I/O.
+    /// call as [`Binding::call`], driven from this thread. On a TCP connection with nothing else
+    /// in progress this thread also writes the request and reads the answer itself
+    /// ([`BindingOptions::blocking_io_on_caller`]); otherwise the connection's task does the I/O.
     ///
     /// # Panics
     /// On a thread that is running async tasks (a tokio worker, or inside `block_on`), as tokio's
