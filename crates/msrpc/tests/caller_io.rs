@@ -89,6 +89,11 @@ async fn blocking_calls_get_the_same_answers_either_way() {
             for i in 0..200u32 {
                 got.push(echo_blocking(&b, i));
             }
+            // Past the largest request the calling thread writes itself: the task's way.
+            let big = vec![0x5a; 64 * 1024];
+            let sent = big.clone();
+            let r = b.call_blocking(IFACE, 1, move |_, _| Ok(sent)).unwrap();
+            assert_eq!(r.stub, big);
             got
         })
         .await

@@ -103,6 +103,13 @@ pub(crate) const CALLER_IO_SLICE: Duration = Duration::from_millis(2);
 /// The read buffer of a blocking caller doing its own I/O (made once per connection). 16 KiB.
 const CALLER_IO_READ: usize = 16 * 1024;
 
+/// The largest request stub a blocking caller writes itself. Its write then fits in the send
+/// buffer of a socket with nothing in flight (Linux gives at least 4 KiB, 16 KiB by default), so
+/// it never blocks on a server that stops reading, where neither the call timeout nor a command
+/// could interrupt it; a larger request goes through the task, whose writes wait asynchronously.
+/// Default 2 KiB.
+pub(crate) const CALLER_IO_MAX_STUB: usize = 2 * 1024;
+
 /// What a parked connection task lends a blocking caller (docs/runtime.md, "The blocking call
 /// and its thread hand-offs"): the protocol core, a duplicate of the TCP socket's descriptor,
 /// and the caller's buffers. The task holds it by value whenever it is not parked.
@@ -385,7 +392,10 @@ impl ConnHandle {
         timeout: Option<Duration>,
     ) -> DirectCall {
         let shared = &*self.shared;
-        if !shared.direct_ok || shared.want.load(Ordering::SeqCst) {
+        if !shared.direct_ok
+            || stub.len() > CALLER_IO_MAX_STUB
+            || shared.want.load(Ordering::SeqCst)
+        {
             return DirectCall::NotTaken(stub);
         }
         let Some((ctx, _)) = self.context(&iface) else {

@@ -72,8 +72,8 @@ pub struct BindingOptions {
     /// to the connection's task (two thread hand-offs each way fewer; docs/runtime.md). Anything
     /// the task has to do meanwhile (another call, a cancel, a close) takes the call back to the
     /// task. Default true; the environment variable `MSRPC_CALLER_IO=0` turns it off for every
-    /// binding of the process (for A/B measurements). Named pipes and Unix sockets always go
-    /// through the task.
+    /// binding of the process (for A/B measurements). Named pipes, Unix sockets and requests
+    /// over 2 KiB always go through the task.
     pub blocking_io_on_caller: bool,
     /// The endpoint mapper's port, asked (`ept_map`) for the endpoint of a binding without one
     /// (`ncacn_ip_tcp:HOST` on HOST, `ncalrpc:` on 127.0.0.1). Default 135.
