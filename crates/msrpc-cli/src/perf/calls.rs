@@ -353,15 +353,36 @@ where
 /// socket, against msrpc's server: what a blocking call would cost if it did its own I/O instead
 /// of handing the call to the runtime and waiting to be woken (docs/runtime.md, "Synchronous
 /// callers"). The server and the bytes on the wire are the same as the `null` row's.
+///
+/// With `registered`, a duplicate of the socket's descriptor is also registered with the client
+/// runtime's reactor (a `tokio::net::TcpStream` nobody polls), as a connection task's socket would stay if
+/// the caller borrowed it for a call: the reactor's worker is then woken by every answer the
+/// calling thread reads (docs/runtime.md, "The blocking call and its thread hand-offs", blocker
+/// 2). The difference between the two rows is what that registration costs.
 pub(super) fn null_on_calling_thread(
     bench: &Bench,
     payload: usize,
     dur: Duration,
+    registered: bool,
 ) -> std::io::Result<Row> {
     use msrpc_proto::{ClientConfig, ClientConnection, ClientEvent};
     let bad = |m: String| std::io::Error::other(m);
     let mut s = TcpStream::connect(("127.0.0.1", bench.port))?;
     s.set_nodelay(true)?;
+    // Edge-triggered read and write interest on the same open file, for the whole row.
+    // (tokio refuses a blocking socket, and the flag belongs to the open file both descriptors
+    // share: registered non-blocking, then made blocking again for the calling thread's reads.
+    // Nothing ever polls the registered one.)
+    let _registration = if registered {
+        let dup = s.try_clone()?;
+        dup.set_nonblocking(true)?;
+        let _rt = bench.client_rt.enter();
+        let reg = tokio::net::TcpStream::from_std(dup)?;
+        s.set_nonblocking(false)?;
+        Some(reg)
+    } else {
+        None
+    };
     let mut cfg = ClientConfig::default();
     cfg.transfer_syntaxes = vec![SyntaxId::NDR20, SyntaxId::NDR64];
     let mut c = ClientConnection::new(cfg);
@@ -436,10 +457,18 @@ pub(super) fn null_on_calling_thread(
         errors,
         seconds,
         bytes: calls * payload as u64,
-        note: "msrpc_proto::ClientConnection on the calling thread, blocking socket".into(),
+        note: if registered {
+            "msrpc_proto::ClientConnection on the calling thread, blocking socket, also registered with the client runtime's reactor".into()
+        } else {
+            "msrpc_proto::ClientConnection on the calling thread, blocking socket".into()
+        },
         ..Row::new(
             "null",
-            "msrpc client core on the calling thread (an experiment), msrpc server",
+            if registered {
+                "msrpc client core on the calling thread, socket registered with the runtime (an experiment)"
+            } else {
+                "msrpc client core on the calling thread (an experiment), msrpc server"
+            },
         )
     }
     .with_latency(&mut lat))

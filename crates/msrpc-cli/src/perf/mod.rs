@@ -306,7 +306,9 @@ pub(crate) fn measure(cfg: &PerfConfig) -> Result<Vec<Row>, String> {
                 // The 0 B call again with a subscriber that listens to every call's span.
                 rows.push(null_blocking(&bench, 0, dur, true).map_err(rpc)?);
                 // And with the client's I/O on the calling thread (an experiment, no runtime).
-                rows.push(null_on_calling_thread(&bench, 0, dur).map_err(io)?);
+                rows.push(null_on_calling_thread(&bench, 0, dur, false).map_err(io)?);
+                // The same, the socket also registered with the client runtime's reactor.
+                rows.push(null_on_calling_thread(&bench, 0, dur, true).map_err(io)?);
             }
             if cfg.wants("server") {
                 for (k, c) in spreads(cfg) {

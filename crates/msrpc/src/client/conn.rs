@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -89,6 +90,77 @@ enum Command {
     Close,
     /// Close once the calls in progress are answered; start no new ones.
     Drain,
+    /// Bytes wait on a parked connection's socket that no call asked for (a `shutdown` PDU, a
+    /// late answer): read them before parking again.
+    Wake,
+}
+
+/// How long a blocking caller doing its own I/O reads before it looks whether the connection's
+/// task wants the connection back (a command came: another call, a cancel, a bind, a close).
+/// A command waits at most this long behind a blocking call in flight. Default 2 ms.
+pub(crate) const CALLER_IO_SLICE: Duration = Duration::from_millis(2);
+
+/// The read buffer of a blocking caller doing its own I/O (made once per connection). 16 KiB.
+const CALLER_IO_READ: usize = 16 * 1024;
+
+/// The largest request stub a blocking caller writes itself. Its write then fits in the send
+/// buffer of a socket with nothing in flight (Linux gives at least 4 KiB, 16 KiB by default), so
+/// it never blocks on a server that stops reading, where neither the call timeout nor a command
+/// could interrupt it; a larger request goes through the task, whose writes wait asynchronously.
+/// Default 2 KiB.
+pub(crate) const CALLER_IO_MAX_STUB: usize = 2 * 1024;
+
+/// What a parked connection task lends a blocking caller (docs/runtime.md, "The blocking call
+/// and its thread hand-offs"): the protocol core, a duplicate of the TCP socket's descriptor,
+/// and the caller's buffers. The task holds it by value whenever it is not parked.
+pub(crate) struct Direct {
+    conn: ClientConnection,
+    sock: std::net::TcpStream,
+    rbuf: Vec<u8>,
+    wbuf: Vec<u8>,
+    /// A call the caller began and handed back to the task unfinished.
+    handoff: Option<(u32, Pending)>,
+}
+
+impl std::fmt::Debug for Direct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Direct")
+            .field("handoff", &self.handoff.as_ref().map(|(id, _)| *id))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A blocking caller's hold on a parked connection: on every way out (panics included) the
+/// socket goes back to non-blocking, the core back to the task, and the task is told.
+struct Borrowed<'a> {
+    shared: &'a Shared,
+    d: Option<Direct>,
+}
+
+impl Borrowed<'_> {
+    fn d(&mut self) -> &mut Direct {
+        self.d.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Borrowed<'_> {
+    fn drop(&mut self) {
+        if let Some(d) = self.d.take() {
+            let _ = d.sock.set_nonblocking(true);
+            *self.shared.direct.lock().unwrap_or_else(|p| p.into_inner()) = Some(d);
+            self.shared.returned.notify_one();
+        }
+    }
+}
+
+/// How a blocking caller's attempt at its own I/O ended.
+pub(crate) enum DirectCall {
+    /// The call ended on the calling thread.
+    Done(Result<Reply>),
+    /// The task had a command meanwhile: the call is the task's now; its outcome comes here.
+    HandedOff(oneshot::Receiver<Result<Reply>>),
+    /// The connection was not parked: make the call the task's way.
+    NotTaken(Vec<u8>),
 }
 
 #[derive(Debug)]
@@ -105,6 +177,14 @@ struct Shared {
     decode_limits: msrpc_ndr::DecodeLimits,
     /// The authentication level of the connection's calls, for their spans.
     auth_level: &'static str,
+    /// A TCP connection whose blocking callers may do their own I/O while its task is parked.
+    direct_ok: bool,
+    /// The parked task's core and socket, while no caller holds them.
+    direct: Mutex<Option<Direct>>,
+    /// Set before every command is sent: the task wants the connection back.
+    want: AtomicBool,
+    /// A caller gave the core back.
+    returned: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Command {
@@ -117,6 +197,7 @@ impl std::fmt::Debug for Command {
             }
             Command::Close => write!(f, "Close"),
             Command::Drain => write!(f, "Drain"),
+            Command::Wake => write!(f, "Wake"),
         }
     }
 }
@@ -139,6 +220,17 @@ impl ConnHandle {
         rt: &Handle,
     ) -> Result<ConnHandle> {
         let (stream, smb) = Stream::connect_with(&addr, &options).await?;
+        // A duplicate of a TCP socket's descriptor, for blocking callers' own I/O.
+        let direct_sock = match &stream {
+            Stream::Tcp(t) if options.blocking_io_on_caller && super::caller_io_enabled() => {
+                use std::os::fd::AsFd;
+                t.as_fd()
+                    .try_clone_to_owned()
+                    .ok()
+                    .map(std::net::TcpStream::from)
+            }
+            _ => None,
+        };
         let mut cfg = ClientConfig::default();
         cfg.max_xmit_frag = stream.max_fragment(&options);
         cfg.max_recv_frag = cfg.max_xmit_frag;
@@ -167,6 +259,10 @@ impl ConnHandle {
                     .map(|a| a.level.effective())
                     .filter(|l| *l > crate::auth::AuthnLevel::None),
             ),
+            direct_ok: direct_sock.is_some(),
+            direct: Mutex::new(None),
+            want: AtomicBool::new(false),
+            returned: tokio::sync::Notify::new(),
         });
         let mut conn = ClientConnection::new(cfg);
         if let Some(auth) = options
@@ -197,12 +293,38 @@ impl ConnHandle {
             .auth
             .as_ref()
             .is_some_and(|a| a.service == crate::auth::AuthnService::Netlogon);
-        rt.spawn(run(conn, stream, rx, shared.clone(), lockstep));
+        rt.spawn(run(conn, stream, direct_sock, rx, shared.clone(), lockstep));
         Ok(ConnHandle { shared, cmd: tx })
     }
 
+    /// Whether new calls may go to this connection. A parked connection's task is not reading,
+    /// so this looks at its socket (one `recv` with `MSG_PEEK`): a server that closed it while
+    /// idle makes it unusable, as the reading task would have; bytes nobody asked for wake the
+    /// task to read them.
     pub(crate) fn is_usable(&self) -> bool {
-        self.shared.usable.load(Ordering::Acquire)
+        if !self.shared.usable.load(Ordering::Acquire) {
+            return false;
+        }
+        if self.shared.direct_ok
+            && let Ok(g) = self.shared.direct.try_lock()
+            && let Some(d) = g.as_ref()
+        {
+            let mut b = [0u8; 1];
+            match d.sock.peek(&mut b) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Ok(0) | Err(_) => {
+                    drop(g);
+                    self.shared.usable.store(false, Ordering::Release);
+                    self.close();
+                    return false;
+                }
+                Ok(_) => {
+                    drop(g);
+                    let _ = self.send(Command::Wake);
+                }
+            }
+        }
+        true
     }
 
     pub(crate) fn calls_in_progress(&self) -> usize {
@@ -219,12 +341,12 @@ impl ConnHandle {
     }
 
     pub(crate) fn close(&self) {
-        let _ = self.cmd.send(Command::Close);
+        let _ = self.send(Command::Close);
     }
 
     /// Closes the connection once its calls in progress are answered.
     pub(crate) fn drain(&self) {
-        let _ = self.cmd.send(Command::Drain);
+        let _ = self.send(Command::Drain);
     }
 
     /// The negotiated transfer syntax for `iface`, binding (or altering the context) first if needed.
@@ -257,8 +379,175 @@ impl ConnHandle {
             .copied()
     }
 
+    /// Every command goes through here or `start_call_owned`: the flag first, so that a caller
+    /// about to do its own I/O sees that the task has work, and a parked task is taken back.
     fn send(&self, cmd: Command) -> Result<()> {
+        self.shared.want.store(true, Ordering::SeqCst);
         self.cmd.send(cmd).map_err(|_| connection_gone())
+    }
+
+    /// A blocking call on the calling thread, when this connection's task is parked (no call in
+    /// progress, no command waiting): the request is written and its answer read here, through
+    /// the same core, instead of two hand-offs each way. When a command comes meanwhile, the
+    /// call is handed to the task unfinished and its outcome comes as a task's call's does.
+    pub(crate) fn call_direct(
+        &self,
+        (iface, name): (SyntaxId, Option<&'static str>),
+        opnum: u16,
+        object: Option<uuid::Uuid>,
+        stub: Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> DirectCall {
+        let shared = &*self.shared;
+        if !shared.direct_ok
+            || stub.len() > CALLER_IO_MAX_STUB
+            || shared.want.load(Ordering::SeqCst)
+        {
+            return DirectCall::NotTaken(stub);
+        }
+        let Some((ctx, _)) = self.context(&iface) else {
+            return DirectCall::NotTaken(stub);
+        };
+        let taken = shared
+            .direct
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(d) = taken else {
+            return DirectCall::NotTaken(stub);
+        };
+        let mut b = Borrowed { shared, d: Some(d) };
+        // A command sent just before the core was taken: the task comes first.
+        if shared.want.load(Ordering::SeqCst) {
+            return DirectCall::NotTaken(stub);
+        }
+        let id = match b.d().conn.start_call(ctx, opnum, object, stub) {
+            Ok(id) => id,
+            Err(e) => {
+                return DirectCall::Done(Err(Error::status_msg(
+                    Win32Status::RPC_S_CALL_FAILED_DNE,
+                    e,
+                )));
+            }
+        };
+        shared.in_progress.fetch_add(1, Ordering::AcqRel);
+        let span = call_span!(
+            "client",
+            InterfaceName((iface, name)),
+            opnum,
+            id,
+            shared.assoc_group.load(Ordering::Relaxed),
+            shared.auth_level
+        );
+        let deadline = timeout.map(|t| (Instant::now() + t, t));
+        let d = b.d();
+        let _ = d.sock.set_nonblocking(false);
+        let mut outcome: Option<Result<Reply>> = None;
+        let mut slice = None;
+        flush(d);
+        loop {
+            while let Some(ev) = d.conn.poll_event() {
+                match ev {
+                    ClientEvent::Response {
+                        call_id,
+                        stub,
+                        syntax,
+                        drep,
+                        ..
+                    } if call_id == id => {
+                        outcome = Some(Ok(Reply {
+                            stub: Vec::from(stub),
+                            syntax,
+                            drep,
+                            limits: shared.decode_limits,
+                        }));
+                    }
+                    ClientEvent::Fault {
+                        call_id,
+                        status,
+                        execution,
+                        ..
+                    } if call_id == id => {
+                        outcome = Some(Err(Error::fault(status, execution)));
+                    }
+                    ClientEvent::Shutdown => shared.usable.store(false, Ordering::Release),
+                    ClientEvent::Closed { error, .. } => {
+                        shared.usable.store(false, Ordering::Release);
+                        debug!(?error, "client connection closed");
+                        outcome = Some(Err(Error::Connection {
+                            status: connection_status(&error),
+                            initiator: error.initiator(),
+                            cause: error,
+                        }));
+                    }
+                    other => trace!(?other, "client event"),
+                }
+            }
+            if outcome.is_none() && d.conn.is_closed() {
+                shared.usable.store(false, Ordering::Release);
+                outcome = Some(Err(connection_gone()));
+            }
+            if outcome.is_some() {
+                break;
+            }
+            if shared.want.load(Ordering::SeqCst) {
+                // The task has work: the call becomes one of its calls, as `start_call` makes.
+                let (tx, rx) = oneshot::channel();
+                let local = shared.next_local.fetch_add(1, Ordering::Relaxed);
+                let now = Instant::now();
+                let deadline = deadline.map(|(at, t)| {
+                    let left = at.saturating_duration_since(now);
+                    (tokio::time::Instant::now() + left, t)
+                });
+                d.handoff = Some((
+                    id,
+                    Pending {
+                        local,
+                        sink: Sink::Reply(tx),
+                        span,
+                        deadline,
+                    },
+                ));
+                return DirectCall::HandedOff(rx);
+            }
+            let mut want_slice = CALLER_IO_SLICE;
+            if let Some((at, t)) = deadline {
+                let now = Instant::now();
+                if now >= at {
+                    // The call timeout ran out: orphan the call, as the task does.
+                    let _ = d.conn.orphan(id);
+                    flush(d);
+                    outcome = Some(Err(Error::CallTimeout(t)));
+                    break;
+                }
+                // (A zero read timeout is refused: at least 1 ms, so the timeout may end that late.)
+                want_slice = want_slice.min(at - now).max(Duration::from_millis(1));
+            }
+            if slice != Some(want_slice) {
+                let _ = d.sock.set_read_timeout(Some(want_slice));
+                slice = Some(want_slice);
+            }
+            let Direct {
+                sock, rbuf, conn, ..
+            } = &mut *d;
+            match sock.read(rbuf) {
+                Ok(0) => conn.handle_transport_closed(),
+                Ok(n) => conn.handle_bytes(Instant::now(), &rbuf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(_) => conn.handle_transport_closed(),
+            }
+        }
+        let r = outcome.expect("the loop ends with an outcome");
+        shared.in_progress.fetch_sub(1, Ordering::AcqRel);
+        span.end(|| outcome_words(&r));
+        drop(b);
+        DirectCall::Done(r)
     }
 
     /// Queues a call; its request goes out as soon as the transport takes it, and its outcome goes
@@ -294,6 +583,7 @@ impl ConnHandle {
         };
         let local = self.shared.next_local.fetch_add(1, Ordering::Relaxed);
         self.shared.in_progress.fetch_add(1, Ordering::AcqRel);
+        self.shared.want.store(true, Ordering::SeqCst);
         let cmd = Command::Call {
             local,
             ctx,
@@ -364,11 +654,42 @@ fn auth_status(kind: msrpc_proto::auth::AuthFailure) -> Win32Status {
     }
 }
 
-fn connection_gone() -> Error {
+pub(crate) fn connection_gone() -> Error {
     Error::Connection {
         status: Win32Status::RPC_S_COMM_FAILURE,
         initiator: Initiator::Remote,
         cause: ConnectionError::TransportClosed,
+    }
+}
+
+/// A blocking caller writes what the core has to send, on its (blocking) socket; a failed write
+/// closes the connection in the core, as the task's does.
+fn flush(d: &mut Direct) {
+    d.wbuf.clear();
+    while d.conn.poll_transmit_into(&mut d.wbuf) {}
+    if !d.wbuf.is_empty() && d.sock.write_all(&d.wbuf).is_err() {
+        d.conn.handle_transport_closed();
+    }
+    d.wbuf.clear();
+}
+
+/// The task takes its core back from the parking place, waiting for a caller that holds it
+/// (the flag asks it to hand over).
+async fn take_back(shared: &Shared) -> Direct {
+    loop {
+        let notified = shared.returned.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(d) = shared
+            .direct
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return d;
+        }
+        shared.want.store(true, Ordering::SeqCst);
+        notified.await;
     }
 }
 
@@ -458,10 +779,22 @@ struct HeldCall {
 async fn run(
     mut conn: ClientConnection,
     stream: Stream,
+    direct_sock: Option<std::net::TcpStream>,
     mut rx: mpsc::UnboundedReceiver<Command>,
     shared: Arc<Shared>,
     lockstep: bool,
 ) {
+    // What a blocking caller borrows while the task is parked (TCP, the option on).
+    let mut lend = direct_sock.map(|sock| Direct {
+        // Replaced by the real core whenever it is lent.
+        conn: ClientConnection::new(ClientConfig::default()),
+        sock,
+        rbuf: vec![0; CALLER_IO_READ],
+        wbuf: Vec::new(),
+        handoff: None,
+    });
+    let mut parked = false;
+    let mut poke = false;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut out = Outbox::default();
     let mut calls: IdMap<u32, Pending> = IdMap::default();
@@ -489,6 +822,24 @@ async fn run(
             p.sink.complete(r);
         }
     };
+
+    // Takes the core back from the parking place (waiting for a caller that holds it), with
+    // the call a caller handed over, if any.
+    macro_rules! unpark {
+        () => {{
+            let mut d = take_back(&shared).await;
+            std::mem::swap(&mut d.conn, &mut conn);
+            if let Some((id, p)) = d.handoff.take() {
+                if let Some((at, _)) = p.deadline {
+                    timers.push(Reverse((at, id)));
+                }
+                by_local.insert(p.local, id);
+                calls.insert(id, p);
+            }
+            lend = Some(d);
+            parked = false;
+        }};
+    }
 
     loop {
         while let Some(ev) = conn.poll_event() {
@@ -676,6 +1027,29 @@ async fn run(
                     .is_some_and(|d| d.0 == *at)
             });
         }
+        // Park: nothing in progress, nothing to write, no command waiting. A blocking caller
+        // may then borrow the core and the socket; the task reads nothing meanwhile and wakes on
+        // a command or its timer. The flag is cleared before the channel is looked at, so a
+        // command sent after that look finds it set.
+        if lend.is_some()
+            && !poke
+            && calls.is_empty()
+            && bind_waiter.is_none()
+            && out.is_empty()
+            && !closing
+            && !draining
+            && !eof
+            && !conn.is_closed()
+        {
+            shared.want.store(false, Ordering::SeqCst);
+            if rx.is_empty() {
+                let mut d = lend.take().expect("checked");
+                std::mem::swap(&mut d.conn, &mut conn);
+                *shared.direct.lock().unwrap_or_else(|p| p.into_inner()) = Some(d);
+                parked = true;
+            }
+        }
+        poke = false;
         let next_timer = timers.peek().map(|Reverse((at, _))| *at);
         // One timer for the task, moved only when the earliest deadline changes (not made and
         // registered anew on every turn of the loop).
@@ -687,6 +1061,9 @@ async fn run(
         }
         tokio::select! {
             () = &mut timer, if armed.is_some() => {
+                if parked {
+                    unpark!();
+                }
                 armed = None;
                 let now = tokio::time::Instant::now();
                 while let Some(&Reverse((at, id))) = timers.peek() {
@@ -703,20 +1080,23 @@ async fn run(
                     finish_call(&mut calls, &mut by_local, id, Err(Error::CallTimeout(t)));
                 }
             }
-            r = out.write_to(&mut wr), if !out.is_empty() => {
+            r = out.write_to(&mut wr), if !out.is_empty() && !parked => {
                 match r {
                     Ok(0) | Err(_) => { conn.handle_transport_closed(); out = Outbox::default(); eof = true; }
                     Ok(n) => out.advance(n),
                 }
             }
             // Straight into the core's input buffer: no copy.
-            r = rd.read_buf(conn.input_buffer()), if !eof => {
+            r = rd.read_buf(conn.input_buffer()), if !eof && !parked => {
                 match r {
                     Ok(0) | Err(_) => { conn.handle_transport_closed(); eof = true; }
                     Ok(n) => conn.handle_input(Instant::now(), n),
                 }
             }
             cmd = rx.recv(), if !closing => {
+                if parked {
+                    unpark!();
+                }
                 match cmd {
                     None | Some(Command::Close) => {
                         conn.close();
@@ -738,6 +1118,7 @@ async fn run(
                     Some(Command::Call { local, ctx, iface, opnum, object, stub, timeout, sink }) => {
                         held.push_back(HeldCall { local, ctx, iface, opnum, object, stub, timeout, sink });
                     }
+                    Some(Command::Wake) => poke = true,
                     Some(Command::Cancel { local, abortive }) => {
                         if let Some(at) = held.iter().position(|h| h.local == local) {
                             // Not sent yet: it ends now, cancelled, whatever the kind of cancel.

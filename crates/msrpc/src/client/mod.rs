@@ -66,6 +66,15 @@ pub struct BindingOptions {
     /// false: Samba 4.17 accepts the feature but then faults the next call on that connection, so the
     /// connection is closed and a new one opened instead (docs/interop.md).
     pub keep_connection_on_orphan: bool,
+    /// A blocking call ([`Binding::call_blocking`] and the generated stubs' blocking calls) on a
+    /// TCP connection with no other call in progress writes its request and reads its answer on
+    /// the calling thread, through the connection's own protocol core, instead of handing both
+    /// to the connection's task (two thread hand-offs each way fewer; docs/runtime.md). Anything
+    /// the task has to do meanwhile (another call, a cancel, a close) takes the call back to the
+    /// task. Default true; the environment variable `MSRPC_CALLER_IO=0` turns it off for every
+    /// binding of the process (for A/B measurements). Named pipes, Unix sockets and requests
+    /// over 2 KiB always go through the task.
+    pub blocking_io_on_caller: bool,
     /// The endpoint mapper's port, asked (`ept_map`) for the endpoint of a binding without one
     /// (`ncacn_ip_tcp:HOST` on HOST, `ncalrpc:` on 127.0.0.1). Default 135.
     pub endpoint_mapper_port: u16,
@@ -194,6 +203,7 @@ impl Default for BindingOptions {
             offer_ndr64: true,
             noncausal: false,
             keep_connection_on_orphan: false,
+            blocking_io_on_caller: true,
             endpoint_mapper_port: crate::epm::EPM_PORT,
             auth: None,
             smb: SmbOptions::default(),
@@ -276,6 +286,12 @@ impl BindingOptions {
         self
     }
 
+    /// Sets [`blocking_io_on_caller`](Self::blocking_io_on_caller).
+    pub fn with_blocking_io_on_caller(mut self, blocking_io_on_caller: bool) -> Self {
+        self.blocking_io_on_caller = blocking_io_on_caller;
+        self
+    }
+
     /// Sets [`endpoint_mapper_port`](Self::endpoint_mapper_port).
     pub fn with_endpoint_mapper_port(mut self, endpoint_mapper_port: u16) -> Self {
         self.endpoint_mapper_port = endpoint_mapper_port;
@@ -291,6 +307,18 @@ impl BindingOptions {
 
 /// The data representation msrpc clients send (and announce in their request headers).
 const REQUEST_REP: DataRep = DataRep::LITTLE_ENDIAN;
+
+/// Whether `MSRPC_CALLER_IO` leaves blocking callers' own I/O on (anything but `0`, `off` or
+/// `false`; read once per process).
+pub(crate) fn caller_io_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| {
+        !matches!(
+            std::env::var("MSRPC_CALLER_IO").as_deref(),
+            Ok("0") | Ok("off") | Ok("false")
+        )
+    })
+}
 
 /// Threads remembered for causal ordering; past it, entries of dead connections are dropped, and
 /// threads beyond it are not pinned.
@@ -417,7 +445,9 @@ impl Binding {
     }
 
     /// Makes a call from synchronous code and blocks the thread until the reply. It is the same
-    /// call as [`Binding::call`], driven from this thread; the connection's task does the I/O.
+    /// call as [`Binding::call`], driven from this thread. On a TCP connection with nothing else
+    /// in progress this thread also writes the request and reads the answer itself
+    /// ([`BindingOptions::blocking_io_on_caller`]); otherwise the connection's task does the I/O.
     ///
     /// # Panics
     /// On a thread that is running async tasks (a tokio worker, or inside `block_on`), as tokio's
@@ -519,9 +549,27 @@ impl Binding {
     ) -> Result<Reply> {
         let (conn, stub) = self.prepare(iface, encode, caller).await?;
         let opts = &self.inner.options;
-        conn::PendingCall::start(conn, (iface, name), opnum, object, stub, opts.call_timeout)?
-            .wait()
-            .await
+        let stub = if caller.is_some() {
+            match conn.call_direct((iface, name), opnum, object, stub, opts.call_timeout) {
+                conn::DirectCall::Done(r) => return r,
+                conn::DirectCall::HandedOff(rx) => {
+                    return rx.await.unwrap_or_else(|_| Err(conn::connection_gone()));
+                }
+                conn::DirectCall::NotTaken(stub) => stub,
+            }
+        } else {
+            stub
+        };
+        conn::PendingCall::start(
+            conn,
+            (iface, name),
+            opnum,
+            object,
+            stub,
+            opts.call_timeout,
+        )?
+        .wait()
+        .await
     }
 
     /// Starts an asynchronous call on `state` (the page's `AsyncFunc(&Async, hBinding, ...)`) and
