@@ -26,6 +26,17 @@ fn file(k: &str) -> String {
     std::fs::read_to_string(var(k)).unwrap().trim().to_owned()
 }
 
+/// The DC keeps one secure channel, one session key, per machine account ([MS-NRPC] 3.1.4.3:
+/// a new NetrServerAuthenticate3 for MSRPCWS$ replaces the session of the one before). The
+/// tests all use MSRPCWS$, so they take turns: a test's channel would otherwise be replaced
+/// under it by another test's, and its next call faulted `nca_s_fault_sec_pkg_error`.
+fn one_channel_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static CHANNEL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    CHANNEL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 const WORKSTATION: NETLOGON_SECURE_CHANNEL_TYPE =
     NETLOGON_SECURE_CHANNEL_TYPE::WorkstationSecureChannel;
 
@@ -50,6 +61,7 @@ async fn establish() -> SecureChannel {
 #[test]
 #[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
 fn addc_schannel_establish_right_and_wrong_secret() {
+    let _turn = one_channel_at_a_time();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let ch = establish().await;
@@ -101,6 +113,7 @@ fn addc_schannel_establish_right_and_wrong_secret() {
 #[test]
 #[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
 fn addc_schannel_get_capabilities_verifies_the_return_authenticator() {
+    let _turn = one_channel_at_a_time();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let mut ch = establish().await;
@@ -172,6 +185,7 @@ fn addc_schannel_get_capabilities_verifies_the_return_authenticator() {
 #[test]
 #[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
 fn addc_schannel_lookup_sids3_and_names4_over_tcp() {
+    let _turn = one_channel_at_a_time();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let ch = establish().await;
@@ -210,6 +224,7 @@ const PARALLEL_CALLS: usize = 20;
 #[test]
 #[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
 fn addc_schannel_parallel_calls_on_one_binding() {
+    let _turn = one_channel_at_a_time();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let ch = establish().await;
@@ -236,6 +251,7 @@ fn addc_schannel_parallel_calls_on_one_binding() {
 #[test]
 #[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
 fn addc_schannel_sam_logon_ex_passes_alices_ntlmv2_logon() {
+    let _turn = one_channel_at_a_time();
     use msrpc_windows::netlogon::{av_pairs, ntlmv2_response};
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -308,6 +324,7 @@ fn addc_schannel_sam_logon_ex_passes_alices_ntlmv2_logon() {
 #[test]
 #[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
 fn addc_schannel_over_the_netlogon_pipe() {
+    let _turn = one_channel_at_a_time();
     use msrpc::{AuthInfo, BindingOptions, Credentials};
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -336,6 +353,7 @@ fn addc_schannel_over_the_netlogon_pipe() {
 #[test]
 #[ignore = "needs PEER: the Samba AD DC (scripts/peers/addc.sh), in its namespace"]
 fn addc_schannel_a_session_key_the_dc_does_not_know_is_refused() {
+    let _turn = one_channel_at_a_time();
     use msrpc::{AuthInfo, BindingOptions, SchannelSession};
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
