@@ -544,6 +544,9 @@ fn serve(
             .interface(Arc::new(msrpc_sample::service(handler)))
             .min_auth_level(auth.min_auth_level);
         if let Some(netlogon) = netlogon {
+            if netlogon.serves_schannel() {
+                builder = builder.schannel(netlogon.schannel_keys());
+            }
             builder = builder.interface(Arc::new(netlogon));
         }
         if let Some(users) = users {

@@ -9,11 +9,15 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use msrpc::{Binding, Error as RpcError, FaultStatus, Win32Status};
+use msrpc::{
+    AuthInfo, AuthnLevel, Binding, BindingOptions, Error as RpcError, FaultStatus, SchannelSession,
+    Win32Status,
+};
 use msrpc_windows::Error;
 use msrpc_windows::NtStatus;
 use msrpc_windows::netlogon::{
-    MachineSecret, NETLOGON_NEG_SUPPORTS_AES, NETLOGON_SECURE_CHANNEL_TYPE, SecureChannel, dc_name,
+    CAPABILITIES_NEGOTIATED, CAPABILITIES_REQUESTED, MachineSecret, NETLOGON_NEG_AUTHENTICATED_RPC,
+    NETLOGON_NEG_SUPPORTS_AES, NETLOGON_SECURE_CHANNEL_TYPE, SecureChannel, dc_name,
     server_req_challenge,
 };
 
@@ -126,7 +130,10 @@ fn serve_netlogon_machines_authenticates_a_secure_channel() {
         let sc = SecureChannel::establish(&b, "WS1", "MSRPCTEST", &good, ws)
             .await
             .unwrap();
-        assert_eq!(sc.negotiated_flags(), NETLOGON_NEG_SUPPORTS_AES);
+        assert_eq!(
+            sc.negotiated_flags(),
+            NETLOGON_NEG_SUPPORTS_AES | NETLOGON_NEG_AUTHENTICATED_RPC
+        );
         // The second account of the file.
         assert_eq!(sc.account_rid(), 1001);
         assert_ne!(sc.session_key(), [0; 16]);
@@ -180,4 +187,142 @@ fn serve_netlogon_refuses_a_bad_machines_file() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 1"), "{err}");
+}
+
+/// A machines file and `msrpc serve --netlogon --machines` on it.
+fn serve_machines(tag: &str) -> (TempFile, Serve, String) {
+    let path = std::env::temp_dir().join(format!("msrpc-machines-{tag}-{}.txt", std::process::id()));
+    std::fs::write(&path, "ws1$:Machine-Pw-1\n").unwrap();
+    let file = TempFile(path);
+    let (s, binding) = serve(&["--netlogon", "--machines", file.0.to_str().unwrap()]);
+    (file, s, binding)
+}
+
+#[test]
+fn serve_netlogon_schannel_get_capabilities_at_privacy_and_integrity() {
+    let (_file, _s, binding) = serve_machines("schannel");
+    let ws = NETLOGON_SECURE_CHANNEL_TYPE::WorkstationSecureChannel;
+    let good = MachineSecret::Password("Machine-Pw-1".into());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let plain = Binding::from_string(&binding).unwrap();
+        for level in [AuthnLevel::PktPrivacy, AuthnLevel::PktIntegrity] {
+            let mut sc = SecureChannel::establish(&plain, "WS1", "MSRPCTEST", &good, ws)
+                .await
+                .unwrap();
+            let b = sc.binding(&binding, level).unwrap();
+            // Three calls on one Schannel association: the authenticator chain advances with
+            // each, each return authenticator verifies (get_capabilities checks it), and each
+            // sequence number is the next.
+            for _ in 0..3 {
+                let f = sc
+                    .get_capabilities(&b, r"\\MSRPC", CAPABILITIES_NEGOTIATED)
+                    .await
+                    .unwrap();
+                assert_eq!(f, sc.negotiated_flags(), "{level:?}");
+            }
+            let f = sc
+                .get_capabilities(&b, r"\\MSRPC", CAPABILITIES_REQUESTED)
+                .await
+                .unwrap();
+            assert_eq!(f, sc.requested_flags());
+            // An authenticator off the chain (one skipped) is refused, and the chain is not
+            // stepped: the one after it is still refused (the client stepped twice).
+            let _ = sc.next_authenticator(1);
+            let e = sc
+                .get_capabilities(&b, r"\\MSRPC", CAPABILITIES_NEGOTIATED)
+                .await
+                .expect_err("an authenticator off the chain");
+            assert!(
+                matches!(
+                    e,
+                    Error::Nt {
+                        status: NtStatus::STATUS_ACCESS_DENIED,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+        // Without Schannel: access denied (the call must come over the secure channel).
+        let mut sc = SecureChannel::establish(&plain, "WS1", "MSRPCTEST", &good, ws)
+            .await
+            .unwrap();
+        let e = sc
+            .get_capabilities(&plain, r"\\MSRPC", CAPABILITIES_NEGOTIATED)
+            .await
+            .expect_err("no Schannel");
+        assert!(
+            matches!(
+                e,
+                Error::Nt {
+                    status: NtStatus::STATUS_ACCESS_DENIED,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    });
+}
+
+#[test]
+fn serve_netlogon_schannel_refuses_a_wrong_key_and_an_unknown_computer() {
+    let (_file, _s, binding) = serve_machines("schannel-bad");
+    let ws = NETLOGON_SECURE_CHANNEL_TYPE::WorkstationSecureChannel;
+    let good = MachineSecret::Password("Machine-Pw-1".into());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let plain = Binding::from_string(&binding).unwrap();
+        let mut sc = SecureChannel::establish(&plain, "WS1", "MSRPCTEST", &good, ws)
+            .await
+            .unwrap();
+        // The right computer with another session key: the bind succeeds (the negotiate
+        // token carries no proof), the first request's signature does not verify.
+        let mut key = sc.session_key();
+        key[0] ^= 1;
+        let wrong = SchannelSession::new(key, sc.negotiated_flags(), "MSRPCTEST", "WS1");
+        let b = Binding::with_options(
+            &binding,
+            BindingOptions::default().with_auth(AuthInfo::schannel(AuthnLevel::PktPrivacy, wrong)),
+        )
+        .unwrap();
+        let e = sc
+            .get_capabilities(&b, r"\\MSRPC", CAPABILITIES_NEGOTIATED)
+            .await
+            .expect_err("a wrong session key");
+        // A fault with RPC_S_SEC_PKG_ERROR (nca_s_fault_sec_pkg_error), as for any signature
+        // that does not verify.
+        assert!(
+            matches!(&e, Error::Rpc(RpcError::Fault { .. })),
+            "{e:?}"
+        );
+        assert_eq!(e.win32(), Some(Win32Status(1825)), "{e:?}");
+        // A computer with no secure channel: the bind is refused.
+        let nobody = SchannelSession::new([7; 16], sc.negotiated_flags(), "MSRPCTEST", "WS9");
+        let b = Binding::with_options(
+            &binding,
+            BindingOptions::default().with_auth(AuthInfo::schannel(AuthnLevel::PktPrivacy, nobody)),
+        )
+        .unwrap();
+        let e = sc
+            .get_capabilities(&b, r"\\MSRPC", CAPABILITIES_NEGOTIATED)
+            .await
+            .expect_err("an unknown computer");
+        // bind_nak, ERROR_ACCESS_DENIED.
+        assert!(
+            matches!(&e, Error::Rpc(RpcError::BindRejected { .. })),
+            "{e:?}"
+        );
+        assert_eq!(e.win32(), Some(Win32Status(5)), "{e:?}");
+        // The channel itself still works after both.
+        let mut sc = SecureChannel::establish(&plain, "WS1", "MSRPCTEST", &good, ws)
+            .await
+            .unwrap();
+        let b = sc.binding(&binding, AuthnLevel::PktPrivacy).unwrap();
+        let f = sc
+            .get_capabilities(&b, r"\\MSRPC", CAPABILITIES_NEGOTIATED)
+            .await
+            .unwrap();
+        assert_eq!(f, sc.negotiated_flags());
+    });
 }
