@@ -15,12 +15,12 @@
 //! - Opnums 50-58 (not used on the wire) fault with `nca_s_op_rng_error`, and opnums past 59 are
 //!   refused by the runtime with the same fault.
 //!
-//! - With `--machines FILE`, NetrServerAuthenticate3 (opnum 26, [MS-NRPC] 3.5.4.4.2) is real for
+//! - With `--machines FILE`, NetrServerAuthenticate3 (opnum 26, [MS-NRPC] 3.5.4.4.2), and
+//!   NetrServerAuthenticate2 (opnum 15, 3.5.4.4.3: the same without the RID), are real for
 //!   the file's accounts: AES only (a client not offering `NETLOGON_NEG_SUPPORTS_AES` gets
 //!   STATUS_DOWNGRADE_DETECTED), the session key and credentials of msrpc-windows'
 //!   `netlogon::session_key_aes` / `credential_aes`, each remembered challenge used once.
-//!   Without the file it is not supported, as NetrServerAuthenticate and NetrServerAuthenticate2
-//!   always are.
+//!   Without the file they are not supported, as NetrServerAuthenticate always is.
 //!
 //!   A successful NetrServerAuthenticate3 remembers the secure channel (session key, negotiated
 //!   and requested flags, the server's stored credential) for the computer, at most
@@ -343,6 +343,28 @@ impl NetlogonServer {
         }
         if let (26, Some(machines)) = (opnum, &self.machines) {
             return dispatch_op(input, |req| Ok(self.authenticate3(machines, req)));
+        }
+        if let (15, Some(machines)) = (opnum, &self.machines) {
+            // NetrServerAuthenticate2 ([MS-NRPC] 3.5.4.4.3): NetrServerAuthenticate3 without the
+            // account's RID (what Samba's own Schannel client calls).
+            return dispatch_op(input, |req: logon::NetrServerAuthenticate2Request| {
+                let r = self.authenticate3(
+                    machines,
+                    logon::NetrServerAuthenticate3Request {
+                        PrimaryName: req.PrimaryName,
+                        AccountName: req.AccountName,
+                        SecureChannelType: req.SecureChannelType,
+                        ComputerName: req.ComputerName,
+                        ClientCredential: req.ClientCredential,
+                        NegotiateFlags: req.NegotiateFlags,
+                    },
+                );
+                Ok(logon::NetrServerAuthenticate2Response {
+                    ServerCredential: r.ServerCredential,
+                    NegotiateFlags: r.NegotiateFlags,
+                    return_value: r.return_value,
+                })
+            });
         }
         if let (21, Some(_)) = (opnum, &self.machines) {
             return dispatch_op(input, |req| self.get_capabilities(client, req));
