@@ -4,13 +4,13 @@
 //! seals responses with them (the same `NL_AUTH_SHA2_SIGNATURE` code as the client's,
 //! `schannel::make_token` / `check_token`).
 //!
-//! - The bind's negotiate token (type 0, [MS-NRPC] 2.2.1.3.1) must name the NetBIOS computer
-//!   (`NL_FLAG_OEM_NETBIOS_COMPUTER_NAME`, or the UTF-8 NetBIOS computer name); the OEM domain
-//!   name is read and reported but not checked (the store has no domain of its own). A token that
-//!   does not parse is [`AuthFailure::BadToken`]; a computer with no session in the store is
-//!   [`AuthFailure::LogonFailure`] (Windows: SEC_E_INVALID_TOKEN / the bind refused; the protocol
-//!   core turns both into a bind_nak). The answer is the 12-byte response token (type 1, flags 0,
-//!   4 zero bytes), as Windows sends.
+//! - The bind's negotiate token (type 0, [MS-NRPC] 2.2.1.3.1) names the computer (the OEM or
+//!   UTF-8 NetBIOS name, else the DNS host name) and the domain (the OEM NetBIOS name, else the
+//!   DNS name); the domain is reported but not checked (the store has no domain of its own). A token that
+//!   does not parse or lacks a domain or a computer name (3.3.4.1.2), and a computer with no
+//!   session in the store (3.3.4.1.3), are SEC_E_INVALID_TOKEN ([`AuthFailure::BadToken`]), which
+//!   the protocol core answers with bind_nak (reason not specified, ERROR_ACCESS_DENIED). The
+//!   answer is the 12-byte response token (type 1, flags 0, then zeros, 3.3.4.1.3).
 //! - The server keeps one sequence counter for both directions, as the client: a request's token
 //!   carries it with 0x80 in byte 4 (the client's direction bit), the response's without. A
 //!   request whose signature, sequence or sealed stub does not verify is
@@ -117,7 +117,7 @@ fn bad(detail: &str) -> AuthError {
 
 /// Parses a negotiate token ([MS-NRPC] 2.2.1.3.1): type 0, flags, then the names the flags
 /// announce in flag order, OEM strings NUL-terminated, UTF-8 ones compressed as DNS names
-/// ([RFC 1035] 4.1.4; only their presence matters here, they are skipped).
+/// ([RFC 1035] 4.1.4). The NetBIOS names win; the DNS ones stand in when those are absent.
 fn parse_negotiate(t: &[u8]) -> Result<Negotiate, AuthError> {
     if t.len() > MAX_NL_AUTH_MESSAGE {
         return Err(bad("longer than MAX_NL_AUTH_MESSAGE"));
@@ -172,9 +172,16 @@ fn parse_negotiate(t: &[u8]) -> Result<Negotiate, AuthError> {
         }
         Ok(labels.join("."))
     };
-    for flag in [NL_FLAG_UTF8_DNS_DOMAIN_NAME, NL_FLAG_UTF8_DNS_HOST_NAME] {
-        if flags & flag != 0 {
-            skip_dns(&mut at)?;
+    if flags & NL_FLAG_UTF8_DNS_DOMAIN_NAME != 0 {
+        let name = skip_dns(&mut at)?;
+        if domain.is_empty() {
+            domain = name;
+        }
+    }
+    if flags & NL_FLAG_UTF8_DNS_HOST_NAME != 0 {
+        let name = skip_dns(&mut at)?;
+        if computer.is_empty() {
+            computer = name;
         }
     }
     if flags & NL_FLAG_UTF8_NETBIOS_COMPUTER_NAME != 0 {
@@ -183,8 +190,9 @@ fn parse_negotiate(t: &[u8]) -> Result<Negotiate, AuthError> {
             computer = name;
         }
     }
-    if computer.is_empty() {
-        return Err(bad("no NetBIOS computer name"));
+    // [MS-NRPC] 3.3.4.1.2: at least one domain name and one computer name.
+    if computer.is_empty() || domain.is_empty() {
+        return Err(bad("no domain name or no computer name"));
     }
     Ok(Negotiate { domain, computer })
 }
@@ -254,11 +262,13 @@ impl SecurityContext for SchannelServer {
             ));
         };
         let n = parse_negotiate(t)?;
+        // [MS-NRPC] 3.3.4.1.3: no session key for the client is SEC_E_INVALID_TOKEN too.
         let Some(session) = self.keys.get(&n.computer) else {
             return Err(AuthError::new(
-                AuthFailure::LogonFailure,
+                AuthFailure::BadToken,
                 format!(
-                    "no secure channel for computer {:?}: NetrServerAuthenticate3 first",
+                    "no secure channel for computer {:?}: NetrServerAuthenticate3 first \
+                     (SEC_E_INVALID_TOKEN)",
                     n.computer
                 ),
             ));
@@ -357,13 +367,48 @@ mod tests {
         let n = parse_negotiate(&t).unwrap();
         assert_eq!(n.computer, "W");
         assert_eq!(
-            parse_negotiate(b"\0\0\0\0\x10\0\0\0\x03WS2\0")
+            parse_negotiate(b"\0\0\0\0\x11\0\0\0D\0\x03WS2\0")
                 .unwrap()
                 .computer,
             "WS2"
         );
+        // [MS-NRPC] 3.3.4.1.1's sample token.
+        let sample = [
+            0x00, 0x00, 0x00, 0x00, 0x17, 0x00, 0x00, 0x00, 0x4E, 0x54, 0x44, 0x45, 0x56, 0x00,
+            0x4E, 0x41, 0x53, 0x4B, 0x4F, 0x00, 0x05, 0x6E, 0x74, 0x64, 0x65, 0x76, 0x04, 0x63,
+            0x6F, 0x72, 0x70, 0x09, 0x6D, 0x69, 0x63, 0x72, 0x6F, 0x73, 0x6F, 0x66, 0x74, 0x03,
+            0x63, 0x6F, 0x6D, 0x00, 0x05, 0x4E, 0x41, 0x53, 0x4B, 0x4F, 0x00,
+        ];
+        assert_eq!(
+            parse_negotiate(&sample).unwrap(),
+            Negotiate {
+                domain: "NTDEV".into(),
+                computer: "NASKO".into()
+            }
+        );
+        // Every truncation of it is refused, never panicked on (the last name's NUL cut off
+        // included), and so is every one-byte change of the flags.
+        for n in 0..sample.len() {
+            assert!(parse_negotiate(&sample[..n]).is_err(), "{n}");
+        }
+        for f in 0..=255u8 {
+            let mut t = sample.to_vec();
+            t[4] = f;
+            let _ = parse_negotiate(&t);
+        }
+        // The DNS names alone.
+        let mut t = b"\0\0\0\0\x0c\0\0\0".to_vec();
+        t.extend_from_slice(b"\x03dom\x03com\0\x03ws4\x03dom\x03com\0");
+        assert_eq!(
+            parse_negotiate(&t).unwrap(),
+            Negotiate {
+                domain: "dom.com".into(),
+                computer: "ws4.dom.com".into()
+            }
+        );
         for t in [
             &b""[..],
+            b"\0\0\0\0\x02\0\0\0WS1\0",
             b"\0\0\0\0",
             b"\x01\0\0\0\x03\0\0\0D\0W\0",
             b"\0\0\0\0\x03\0\0\0DOM",
@@ -440,10 +485,10 @@ mod tests {
         c.protect(&mut pdu, 0..40, 40..96).unwrap();
         let e = s.verify(&mut pdu, 0..40, 40..96).unwrap_err();
         assert_eq!(e.kind, AuthFailure::Tampered);
-        // An unknown computer: a logon failure at the bind.
+        // An unknown computer: SEC_E_INVALID_TOKEN at the bind.
         let mut s = SchannelServer::new(AuthLevel::PKT_PRIVACY, 0, keys.clone()).unwrap();
         let e = s.step(Some(b"\0\0\0\0\x03\0\0\0DOM\0WS9\0")).unwrap_err();
-        assert_eq!(e.kind, AuthFailure::LogonFailure);
+        assert_eq!(e.kind, AuthFailure::BadToken);
         assert!(s.protect(&mut pdu, 0..40, 40..96).is_err());
         assert!(SchannelServer::new(AuthLevel::CONNECT, 0, keys).is_err());
     }
