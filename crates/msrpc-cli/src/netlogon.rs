@@ -611,7 +611,11 @@ mod tests {
     const LE: DataRep = DataRep::LITTLE_ENDIAN;
 
     fn call(s: &NetlogonServer, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, DispatchError> {
-        s.serve(opnum, (stub, Syntax::Ndr20, LE, DecodeLimits::default()), None)
+        s.serve(
+            opnum,
+            (stub, Syntax::Ndr20, LE, DecodeLimits::default()),
+            None,
+        )
     }
 
     /// NetrServerReqChallenge's request as the raw suite builds it by hand (`_get_netlogon_ctx`):
@@ -825,5 +829,71 @@ mod tests {
         let plain = NetlogonServer::new(8);
         req_challenge(&plain, client);
         assert_eq!(authenticate(&plain, good, aes).0, STATUS_NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn authenticate3_feeds_schannel_and_get_capabilities_needs_it() {
+        let s = NetlogonServer::new(8).with_machines(Machines::parse("WS1:pw").unwrap());
+        assert!(s.serves_schannel() && !NetlogonServer::new(1).serves_schannel());
+        let hash = MachineSecret::Password("pw".into()).nt_hash();
+        let aes = NETLOGON_NEG_SUPPORTS_AES;
+        let client = [1, 2, 3, 4, 5, 6, 7, 8];
+        let server = req_challenge(&s, client);
+        let key = session_key_aes(&hash, &client, &server);
+        assert!(s.schannel_keys().get("ws1").is_none());
+        let (status, _) = authenticate(&s, credential_aes(&client, &key), aes | 0x4000_0000 | 1);
+        assert_eq!(status, 0);
+        // The Schannel acceptor now knows WS1's session key and the flags negotiated.
+        let session = s.schannel_keys().get("ws1").unwrap();
+        assert_eq!(session.session_key(), key);
+        assert_eq!(session.negotiate_flags(), aes | 0x4000_0000);
+        // Without Schannel (no client identity): access denied, whatever the authenticator.
+        let auth = NETLOGON_AUTHENTICATOR {
+            Credential: NETLOGON_CREDENTIAL {
+                data: credential_aes(&credential_add(&credential_aes(&client, &key), 5), &key),
+            },
+            Timestamp: 5,
+        };
+        let req = |level: u32| logon::NetrLogonGetCapabilitiesRequest {
+            ServerName: "\\\\MSRPC".into(),
+            ComputerName: Some("WS1".into()).into(),
+            Authenticator: auth.clone(),
+            ReturnAuthenticator: NETLOGON_AUTHENTICATOR {
+                Credential: NETLOGON_CREDENTIAL { data: [0; 8] },
+                Timestamp: 0,
+            },
+            QueryLevel: level,
+        };
+        let reply = call(&s, 21, &req(1).encode(Syntax::Ndr20, LE).unwrap()).unwrap();
+        let r = logon::NetrLogonGetCapabilitiesResponse::decode(&reply, Syntax::Ndr20, LE).unwrap();
+        assert_eq!(r.return_value as u32, STATUS_ACCESS_DENIED);
+        assert_eq!(r.ReturnAuthenticator.Credential.data, [0; 8]);
+        // A level with no reply arm faults RPC_S_INVALID_TAG.
+        let e = call(&s, 21, &req(3).encode(Syntax::Ndr20, LE).unwrap()).unwrap_err();
+        assert!(
+            matches!(e, DispatchError::Manager(Win32Status(RPC_S_INVALID_TAG))),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn channel_table_is_bounded() {
+        let mut t = ChannelTable {
+            max: 2,
+            entries: VecDeque::new(),
+        };
+        let ch = |n: u8| Channel {
+            session_key: [n; 16],
+            negotiated: 0,
+            requested: 0,
+            stored: [n; 8],
+        };
+        t.insert("a", ch(1));
+        t.insert("b", ch(2));
+        t.insert("A", ch(3));
+        t.insert("c", ch(4));
+        assert_eq!(t.entries.len(), 2);
+        assert!(t.get_mut("b").is_none());
+        assert_eq!(t.get_mut("a").unwrap().stored, [3; 8]);
     }
 }

@@ -202,7 +202,8 @@ fn serve_netlogon_refuses_a_bad_machines_file() {
 
 /// A machines file and `msrpc serve --netlogon --machines` on it.
 fn serve_machines(tag: &str) -> (TempFile, Serve, String) {
-    let path = std::env::temp_dir().join(format!("msrpc-machines-{tag}-{}.txt", std::process::id()));
+    let path =
+        std::env::temp_dir().join(format!("msrpc-machines-{tag}-{}.txt", std::process::id()));
     std::fs::write(&path, "ws1$:Machine-Pw-1\n").unwrap();
     let file = TempFile(path);
     let (s, binding) = serve(&["--netlogon", "--machines", file.0.to_str().unwrap()]);
@@ -303,10 +304,7 @@ fn serve_netlogon_schannel_refuses_a_wrong_key_and_an_unknown_computer() {
             .expect_err("a wrong session key");
         // A fault with RPC_S_SEC_PKG_ERROR (nca_s_fault_sec_pkg_error), as for any signature
         // that does not verify.
-        assert!(
-            matches!(&e, Error::Rpc(RpcError::Fault { .. })),
-            "{e:?}"
-        );
+        assert!(matches!(&e, Error::Rpc(RpcError::Fault { .. })), "{e:?}");
         assert_eq!(e.win32(), Some(Win32Status(1825)), "{e:?}");
         // A computer with no secure channel: the bind is refused.
         let nobody = SchannelSession::new([7; 16], sc.negotiated_flags(), "MSRPCTEST", "WS9");
@@ -428,7 +426,10 @@ except NTSTATUSError as e:
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("ok seal") && text.contains("ok sign"), "{text}");
+    assert!(
+        text.contains("ok seal") && text.contains("ok sign"),
+        "{text}"
+    );
     // Refused with STATUS_ACCESS_DENIED, Samba's client retries NetrServerAuthenticate2 without
     // AES (its downgrade fallback), which the server refuses: STATUS_DOWNGRADE_DETECTED is what
     // the caller sees.

@@ -92,7 +92,10 @@ impl SchannelKeys {
 
     /// How many computers are remembered.
     pub fn len(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// Whether none is.
@@ -280,7 +283,9 @@ impl SecurityContext for SchannelServer {
             ));
         }
         self.session = Some((session, n.domain));
-        Ok(AuthStep::Complete(Some(vec![1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])))
+        Ok(AuthStep::Complete(Some(vec![
+            1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ])))
     }
     fn signature_len(&self) -> usize {
         NL_AUTH_SHA2_SIGNATURE_LEN
@@ -424,11 +429,26 @@ mod tests {
     fn keys_are_bounded_and_case_insensitive() {
         let k = SchannelKeys::new(2);
         k.insert(session(1));
-        k.insert(SchannelSession::new([2; 16], NETLOGON_NEG_SUPPORTS_AES, "", "ws2"));
-        k.insert(SchannelSession::new([3; 16], NETLOGON_NEG_SUPPORTS_AES, "", "ws1"));
+        k.insert(SchannelSession::new(
+            [2; 16],
+            NETLOGON_NEG_SUPPORTS_AES,
+            "",
+            "ws2",
+        ));
+        k.insert(SchannelSession::new(
+            [3; 16],
+            NETLOGON_NEG_SUPPORTS_AES,
+            "",
+            "ws1",
+        ));
         assert_eq!(k.len(), 2);
         assert_eq!(k.get("WS1").unwrap().session_key(), [3; 16]);
-        k.insert(SchannelSession::new([4; 16], NETLOGON_NEG_SUPPORTS_AES, "", "WS3"));
+        k.insert(SchannelSession::new(
+            [4; 16],
+            NETLOGON_NEG_SUPPORTS_AES,
+            "",
+            "WS3",
+        ));
         assert!(k.get("ws2").is_none());
         assert_eq!(SchannelKeys::new(0).max, 1);
         assert!(!format!("{k:?}").contains("[3, 3"));
