@@ -10,6 +10,7 @@
 //! | `RPC_C_AUTHN_LEVEL_*` | [`AuthnLevel`] |
 //! | `RPC_C_AUTHN_WINNT` (NTLM), `RPC_C_AUTHN_GSS_NEGOTIATE` | [`AuthnService`] |
 //! | `RPC_C_AUTHN_NETLOGON` (Schannel, client side) | [`AuthInfo::schannel`] with a [`SchannelSession`] |
+//! | `RPC_C_AUTHN_NETLOGON` (Schannel, server side) | [`ServerBuilder::schannel`](crate::server::ServerBuilder::schannel) with [`SchannelKeys`] |
 //! | `SEC_WINNT_AUTH_IDENTITY` | [`Credentials`] |
 //! | `RpcServerRegisterAuthInfo` | [`ServerBuilder::authentication`](crate::server::ServerBuilder::authentication) with a [`UserStore`] |
 //! | `RpcServerRegisterIf3` security callback, `RPC_IF_ALLOW_SECURE_ONLY` | [`InterfaceSecurity`](crate::server::InterfaceSecurity) |
