@@ -136,8 +136,9 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         #[arg(long, value_name = "SYNTAX", default_value = "ndr64")]
         prefer_syntax: SyntaxArg,
         /// Serve netlogon ([MS-NRPC]) too: a real NetrServerReqChallenge (NetrServerAuthenticate3
-        /// too with --machines) and STATUS_NOT_SUPPORTED (or ERROR_NOT_SUPPORTED) for every other
-        /// method; no Schannel (docs/interop.md).
+        /// too with --machines, then Schannel and NetrLogonGetCapabilities over the secure channel)
+        /// and STATUS_NOT_SUPPORTED (or ERROR_NOT_SUPPORTED) for every other method
+        /// (docs/interop.md).
         #[arg(long)]
         netlogon: bool,
         /// With --netlogon: how many computer names NetrServerReqChallenge remembers (the oldest
@@ -145,8 +146,9 @@ Stops on Ctrl-C / SIGTERM, or when a client calls Shutdown or mgmt stop_server_l
         #[arg(long, value_name = "N", default_value_t = netlogon::DEFAULT_MAX_CHALLENGES,
               requires = "netlogon")]
         netlogon_max_challenges: usize,
-        /// With --netlogon: serve NetrServerAuthenticate3 (AES) for the machine accounts in FILE,
-        /// one `NAME:PASSWORD` per line (NAME with or without `$`), `#` comments.
+        /// With --netlogon: serve NetrServerAuthenticate3 and NetrServerAuthenticate2 (AES) for the
+        /// machine accounts in FILE, one `NAME:PASSWORD` per line (NAME with or without `$`), `#`
+        /// comments, and accept Schannel with the secure channels they set up.
         #[arg(long, value_name = "FILE", requires = "netlogon")]
         machines: Option<std::path::PathBuf>,
     },
@@ -544,6 +546,9 @@ fn serve(
             .interface(Arc::new(msrpc_sample::service(handler)))
             .min_auth_level(auth.min_auth_level);
         if let Some(netlogon) = netlogon {
+            if netlogon.serves_schannel() {
+                builder = builder.schannel(netlogon.schannel_keys());
+            }
             builder = builder.interface(Arc::new(netlogon));
         }
         if let Some(users) = users {

@@ -15,33 +15,53 @@
 //! - Opnums 50-58 (not used on the wire) fault with `nca_s_op_rng_error`, and opnums past 59 are
 //!   refused by the runtime with the same fault.
 //!
-//! - With `--machines FILE`, NetrServerAuthenticate3 (opnum 26, [MS-NRPC] 3.5.4.4.2) is real for
+//! - With `--machines FILE`, NetrServerAuthenticate3 (opnum 26, [MS-NRPC] 3.5.4.4.2), and
+//!   NetrServerAuthenticate2 (opnum 15, 3.5.4.4.3: the same without the RID), are real for
 //!   the file's accounts: AES only (a client not offering `NETLOGON_NEG_SUPPORTS_AES` gets
 //!   STATUS_DOWNGRADE_DETECTED), the session key and credentials of msrpc-windows'
 //!   `netlogon::session_key_aes` / `credential_aes`, each remembered challenge used once.
-//!   Without the file it is not supported, as NetrServerAuthenticate and NetrServerAuthenticate2
-//!   always are.
+//!   Without the file they are not supported, as NetrServerAuthenticate always is.
 //!
-//! Nothing is served over the secure channel once it is set up: the server has no Schannel, and
-//! the authenticator-carrying methods (NetrLogonGetCapabilities, NetrLogonSamLogonEx...) stay not
-//! supported.
+//!   A successful NetrServerAuthenticate3 remembers the secure channel (session key, negotiated
+//!   and requested flags, the server's stored credential) for the computer, at most
+//!   [`DEFAULT_MAX_SECURE_CHANNELS`] computers, the oldest forgotten first, and gives its
+//!   session key to the server's Schannel acceptor (`msrpc::SchannelKeys`, auth type 68 at the
+//!   integrity and privacy levels, [MS-NRPC] 3.3).
+//! - Over Schannel, NetrLogonGetCapabilities (opnum 21, [MS-NRPC] 3.5.4.4.10) is real: the call
+//!   must come over Schannel (else STATUS_ACCESS_DENIED) from the computer it names, its
+//!   authenticator must verify against the stored credential ([MS-NRPC] 3.1.4.5; else
+//!   STATUS_ACCESS_DENIED, the chain not stepped), and the answer is the return authenticator
+//!   and, at query level 1, the negotiated flags, at level 2 the flags the client asked for in
+//!   NetrServerAuthenticate3. Another level faults RPC_S_INVALID_TAG (as Samba does for levels it
+//!   does not know: the reply union has no arm to send). The other authenticator-carrying
+//!   methods (NetrLogonSamLogonEx, NetrServerPasswordSet2...) stay not supported.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use msrpc::codegen::{DispatchError, RunOn, StubInput, dispatch_op, serve_blocking};
 use msrpc::server::{Dispatch, IncomingCall, Interface};
-use msrpc::{SyntaxId, Win32Status};
+use msrpc::{AuthnService, ClientIdentity, SchannelKeys, SchannelSession, SyntaxId, Win32Status};
 use msrpc_ndr::{DataRep, Decoder, Stub, Syntax};
 use msrpc_windows::netlogon::logon::{self, INTERFACE};
 use msrpc_windows::netlogon::{
-    MachineSecret, NETLOGON_CREDENTIAL, NETLOGON_NEG_SUPPORTS_AES, credential_aes, session_key_aes,
+    MachineSecret, NETLOGON_AUTHENTICATOR, NETLOGON_CAPABILITIES, NETLOGON_CREDENTIAL,
+    NETLOGON_NEG_AUTHENTICATED_RPC, NETLOGON_NEG_SUPPORTS_AES, credential_add, credential_aes,
+    session_key_aes,
 };
 
 /// How many computer names the challenge table remembers at once (default 1024); a new name past
 /// it forgets the oldest. A client's NetrServerReqChallenge is only useful to the
 /// NetrServerAuthenticate call that follows it, so a small table serves many clients.
 pub(crate) const DEFAULT_MAX_CHALLENGES: usize = 1024;
+
+/// How many computers' secure channels the server remembers at once (default 1024, as
+/// `msrpc::DEFAULT_MAX_SCHANNEL_SESSIONS`); a new one past it forgets the oldest, whose client
+/// must run NetrServerReqChallenge and NetrServerAuthenticate3 again.
+pub(crate) const DEFAULT_MAX_SECURE_CHANNELS: usize = msrpc::auth::DEFAULT_MAX_SCHANNEL_SESSIONS;
+
+/// `RPC_S_INVALID_TAG`: the fault for a NetrLogonGetCapabilities query level with no reply arm.
+const RPC_S_INVALID_TAG: u32 = 1733;
 
 /// `STATUS_NOT_SUPPORTED`, the NTSTATUS a server returns for a method it does not support.
 const STATUS_NOT_SUPPORTED: u32 = 0xC000_00BB;
@@ -55,19 +75,60 @@ const STATUS_ACCESS_DENIED: u32 = 0xC000_0022;
 const STATUS_NO_TRUST_SAM_ACCOUNT: u32 = 0xC000_018B;
 /// `STATUS_DOWNGRADE_DETECTED`: a client that does not offer AES (RejectMD5Clients).
 const STATUS_DOWNGRADE_DETECTED: u32 = 0xC000_0388;
-/// The Netlogon options this server negotiates: AES credentials and session key only
-/// (`NETLOGON_NEG_SUPPORTS_AES`, bit W). No Secure RPC (bit Y): the server has no Schannel.
-const SERVER_NEGOTIATE_FLAGS: u32 = NETLOGON_NEG_SUPPORTS_AES;
+/// The Netlogon options this server negotiates: AES credentials and session key
+/// (`NETLOGON_NEG_SUPPORTS_AES`, bit W) and Secure RPC (`NETLOGON_NEG_AUTHENTICATED_RPC`, bit Y:
+/// Schannel).
+const SERVER_NEGOTIATE_FLAGS: u32 = NETLOGON_NEG_SUPPORTS_AES | NETLOGON_NEG_AUTHENTICATED_RPC;
 /// The `AccountRid` of the first account of the machines file; the next ones follow in order.
 pub(crate) const FIRST_MACHINE_RID: u32 = 1000;
 
 /// The netlogon interface of `msrpc serve --netlogon` (see the module docs).
-/// Clones share the challenge table.
+/// Clones share the challenge table and the secure channels.
 #[derive(Debug, Clone)]
 pub(crate) struct NetlogonServer {
     challenges: Arc<Mutex<ChallengeTable>>,
     /// With `--machines`: the accounts NetrServerAuthenticate3 knows.
     machines: Option<Arc<Machines>>,
+    /// The secure channels NetrServerAuthenticate3 established, by computer.
+    channels: Arc<Mutex<ChannelTable>>,
+    /// Their session keys, for the server's Schannel acceptor.
+    keys: Arc<SchannelKeys>,
+}
+
+/// One computer's secure channel, server side ([MS-NRPC] 3.5.4.4.2's outcome).
+#[derive(Debug, Clone)]
+struct Channel {
+    session_key: [u8; 16],
+    negotiated: u32,
+    requested: u32,
+    /// `ServerStoredCredential`, stepped by every authenticator that verifies.
+    stored: [u8; 8],
+}
+
+/// The secure channels by computer name (upper case), oldest first, bounded.
+#[derive(Debug)]
+struct ChannelTable {
+    max: usize,
+    entries: VecDeque<(String, Channel)>,
+}
+
+impl ChannelTable {
+    fn insert(&mut self, computer: &str, channel: Channel) {
+        let key = computer.to_uppercase();
+        self.entries.retain(|(k, _)| *k != key);
+        while self.entries.len() >= self.max.max(1) {
+            self.entries.pop_front();
+        }
+        self.entries.push_back((key, channel));
+    }
+
+    fn get_mut(&mut self, computer: &str) -> Option<&mut Channel> {
+        let key = computer.to_uppercase();
+        self.entries
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .map(|(_, c)| c)
+    }
 }
 
 impl NetlogonServer {
@@ -76,7 +137,24 @@ impl NetlogonServer {
         NetlogonServer {
             challenges: Arc::new(Mutex::new(ChallengeTable::new(max_challenges))),
             machines: None,
+            channels: Arc::new(Mutex::new(ChannelTable {
+                max: DEFAULT_MAX_SECURE_CHANNELS,
+                entries: VecDeque::new(),
+            })),
+            keys: Arc::new(SchannelKeys::new(DEFAULT_MAX_SECURE_CHANNELS)),
         }
+    }
+
+    /// Whether secure channels can be established here (`--machines`): then the server should
+    /// accept Schannel with [`schannel_keys`](Self::schannel_keys).
+    pub(crate) fn serves_schannel(&self) -> bool {
+        self.machines.is_some()
+    }
+
+    /// The session keys of the secure channels established here, for
+    /// `ServerBuilder::schannel`.
+    pub(crate) fn schannel_keys(&self) -> Arc<SchannelKeys> {
+        self.keys.clone()
     }
 
     /// Serves NetrServerAuthenticate3 for these machine accounts.
@@ -124,14 +202,98 @@ impl NetlogonServer {
         if degenerate || !constant_time_eq(&expected, &given) {
             return refuse(STATUS_ACCESS_DENIED);
         }
+        let negotiated = req.NegotiateFlags & SERVER_NEGOTIATE_FLAGS;
+        self.channels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                &computer,
+                Channel {
+                    session_key: key,
+                    negotiated,
+                    requested: req.NegotiateFlags,
+                    stored: expected,
+                },
+            );
+        // The domain is the client's to name in its NL_AUTH_MESSAGE; the store keys by computer.
+        self.keys
+            .insert(SchannelSession::new(key, negotiated, "", computer));
         logon::NetrServerAuthenticate3Response {
             ServerCredential: NETLOGON_CREDENTIAL {
                 data: credential_aes(&server_challenge, &key),
             },
-            NegotiateFlags: req.NegotiateFlags & SERVER_NEGOTIATE_FLAGS,
+            NegotiateFlags: negotiated,
             AccountRid: rid,
             return_value: 0,
         }
+    }
+
+    /// NetrLogonGetCapabilities ([MS-NRPC] 3.5.4.4.10; see the module docs).
+    fn get_capabilities(
+        &self,
+        client: Option<&ClientIdentity>,
+        req: logon::NetrLogonGetCapabilitiesRequest,
+    ) -> Result<logon::NetrLogonGetCapabilitiesResponse, Win32Status> {
+        let arm = |flags: u32| match req.QueryLevel {
+            1 => Ok(NETLOGON_CAPABILITIES::ServerCapabilities(flags)),
+            2 => Ok(NETLOGON_CAPABILITIES::RequestedFlags(flags)),
+            _ => Err(Win32Status(RPC_S_INVALID_TAG)),
+        };
+        let refuse = |status: u32| -> Result<logon::NetrLogonGetCapabilitiesResponse, Win32Status> {
+            Ok(logon::NetrLogonGetCapabilitiesResponse {
+                ReturnAuthenticator: NETLOGON_AUTHENTICATOR {
+                    Credential: NETLOGON_CREDENTIAL { data: [0; 8] },
+                    Timestamp: 0,
+                },
+                Capabilities: arm(0)?,
+                return_value: status as i32,
+            })
+        };
+        arm(0)?;
+        let computer = req
+            .ComputerName
+            .0
+            .as_ref()
+            .map(|c| c.to_string_lossy())
+            .unwrap_or_default();
+        // Over Schannel, from the computer the call names ([MS-NRPC] 3.5.4.4.10: the secure
+        // channel's, or access denied).
+        let from_it = client.is_some_and(|c| {
+            c.service == AuthnService::Netlogon && c.user.eq_ignore_ascii_case(&computer)
+        });
+        if !from_it {
+            return refuse(STATUS_ACCESS_DENIED);
+        }
+        let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(ch) = channels.get_mut(&computer) else {
+            return refuse(STATUS_ACCESS_DENIED);
+        };
+        // [MS-NRPC] 3.1.4.5: the client's credential is the stored one plus the timestamp,
+        // encrypted; then the stored one is that plus one, and the return authenticator it
+        // encrypted.
+        let sent = credential_add(&ch.stored, req.Authenticator.Timestamp);
+        if !constant_time_eq(
+            &credential_aes(&sent, &ch.session_key),
+            &req.Authenticator.Credential.data,
+        ) {
+            return refuse(STATUS_ACCESS_DENIED);
+        }
+        ch.stored = credential_add(&sent, 1);
+        let flags = if req.QueryLevel == 1 {
+            ch.negotiated
+        } else {
+            ch.requested
+        };
+        Ok(logon::NetrLogonGetCapabilitiesResponse {
+            ReturnAuthenticator: NETLOGON_AUTHENTICATOR {
+                Credential: NETLOGON_CREDENTIAL {
+                    data: credential_aes(&ch.stored, &ch.session_key),
+                },
+                Timestamp: 0,
+            },
+            Capabilities: arm(flags)?,
+            return_value: 0,
+        })
     }
 
     /// NetrServerReqChallenge ([MS-NRPC] 3.5.4.4.1): a fresh server challenge for `computer`,
@@ -169,13 +331,43 @@ impl NetlogonServer {
             .find(computer)
     }
 
-    /// The reply stub of one call.
-    fn serve(&self, opnum: u16, input: StubInput<'_>) -> Result<Vec<u8>, DispatchError> {
+    /// The reply stub of one call from `client` (who the call's security context says it is).
+    fn serve(
+        &self,
+        opnum: u16,
+        input: StubInput<'_>,
+        client: Option<&ClientIdentity>,
+    ) -> Result<Vec<u8>, DispatchError> {
         if opnum == 4 {
             return dispatch_op(input, |req| self.req_challenge(req));
         }
         if let (26, Some(machines)) = (opnum, &self.machines) {
             return dispatch_op(input, |req| Ok(self.authenticate3(machines, req)));
+        }
+        if let (15, Some(machines)) = (opnum, &self.machines) {
+            // NetrServerAuthenticate2 ([MS-NRPC] 3.5.4.4.3): NetrServerAuthenticate3 without the
+            // account's RID (what Samba's own Schannel client calls).
+            return dispatch_op(input, |req: logon::NetrServerAuthenticate2Request| {
+                let r = self.authenticate3(
+                    machines,
+                    logon::NetrServerAuthenticate3Request {
+                        PrimaryName: req.PrimaryName,
+                        AccountName: req.AccountName,
+                        SecureChannelType: req.SecureChannelType,
+                        ComputerName: req.ComputerName,
+                        ClientCredential: req.ClientCredential,
+                        NegotiateFlags: req.NegotiateFlags,
+                    },
+                );
+                Ok(logon::NetrServerAuthenticate2Response {
+                    ServerCredential: r.ServerCredential,
+                    NegotiateFlags: r.NegotiateFlags,
+                    return_value: r.return_value,
+                })
+            });
+        }
+        if let (21, Some(_)) = (opnum, &self.machines) {
+            return dispatch_op(input, |req| self.get_capabilities(client, req));
         }
         unsupported(opnum, input)
     }
@@ -196,11 +388,14 @@ impl Interface for NetlogonServer {
 
     fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let me = self.clone();
+        let client = call.client().cloned();
         // Every routine here returns at once: answered on the connection's task.
         serve_blocking(
             call,
             RunOn::ConnectionTask,
-            move |opnum, stub, syntax, rep, limits| me.serve(opnum, (stub, syntax, rep, limits)),
+            move |opnum, stub, syntax, rep, limits| {
+                me.serve(opnum, (stub, syntax, rep, limits), client.as_ref())
+            },
         )
     }
 }
@@ -416,7 +611,11 @@ mod tests {
     const LE: DataRep = DataRep::LITTLE_ENDIAN;
 
     fn call(s: &NetlogonServer, opnum: u16, stub: &[u8]) -> Result<Vec<u8>, DispatchError> {
-        s.serve(opnum, (stub, Syntax::Ndr20, LE, DecodeLimits::default()))
+        s.serve(
+            opnum,
+            (stub, Syntax::Ndr20, LE, DecodeLimits::default()),
+            None,
+        )
     }
 
     /// NetrServerReqChallenge's request as the raw suite builds it by hand (`_get_netlogon_ctx`):
@@ -630,5 +829,71 @@ mod tests {
         let plain = NetlogonServer::new(8);
         req_challenge(&plain, client);
         assert_eq!(authenticate(&plain, good, aes).0, STATUS_NOT_SUPPORTED);
+    }
+
+    #[test]
+    fn authenticate3_feeds_schannel_and_get_capabilities_needs_it() {
+        let s = NetlogonServer::new(8).with_machines(Machines::parse("WS1:pw").unwrap());
+        assert!(s.serves_schannel() && !NetlogonServer::new(1).serves_schannel());
+        let hash = MachineSecret::Password("pw".into()).nt_hash();
+        let aes = NETLOGON_NEG_SUPPORTS_AES;
+        let client = [1, 2, 3, 4, 5, 6, 7, 8];
+        let server = req_challenge(&s, client);
+        let key = session_key_aes(&hash, &client, &server);
+        assert!(s.schannel_keys().get("ws1").is_none());
+        let (status, _) = authenticate(&s, credential_aes(&client, &key), aes | 0x4000_0000 | 1);
+        assert_eq!(status, 0);
+        // The Schannel acceptor now knows WS1's session key and the flags negotiated.
+        let session = s.schannel_keys().get("ws1").unwrap();
+        assert_eq!(session.session_key(), key);
+        assert_eq!(session.negotiate_flags(), aes | 0x4000_0000);
+        // Without Schannel (no client identity): access denied, whatever the authenticator.
+        let auth = NETLOGON_AUTHENTICATOR {
+            Credential: NETLOGON_CREDENTIAL {
+                data: credential_aes(&credential_add(&credential_aes(&client, &key), 5), &key),
+            },
+            Timestamp: 5,
+        };
+        let req = |level: u32| logon::NetrLogonGetCapabilitiesRequest {
+            ServerName: "\\\\MSRPC".into(),
+            ComputerName: Some("WS1".into()).into(),
+            Authenticator: auth.clone(),
+            ReturnAuthenticator: NETLOGON_AUTHENTICATOR {
+                Credential: NETLOGON_CREDENTIAL { data: [0; 8] },
+                Timestamp: 0,
+            },
+            QueryLevel: level,
+        };
+        let reply = call(&s, 21, &req(1).encode(Syntax::Ndr20, LE).unwrap()).unwrap();
+        let r = logon::NetrLogonGetCapabilitiesResponse::decode(&reply, Syntax::Ndr20, LE).unwrap();
+        assert_eq!(r.return_value as u32, STATUS_ACCESS_DENIED);
+        assert_eq!(r.ReturnAuthenticator.Credential.data, [0; 8]);
+        // A level with no reply arm faults RPC_S_INVALID_TAG.
+        let e = call(&s, 21, &req(3).encode(Syntax::Ndr20, LE).unwrap()).unwrap_err();
+        assert!(
+            matches!(e, DispatchError::Manager(Win32Status(RPC_S_INVALID_TAG))),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn channel_table_is_bounded() {
+        let mut t = ChannelTable {
+            max: 2,
+            entries: VecDeque::new(),
+        };
+        let ch = |n: u8| Channel {
+            session_key: [n; 16],
+            negotiated: 0,
+            requested: 0,
+            stored: [n; 8],
+        };
+        t.insert("a", ch(1));
+        t.insert("b", ch(2));
+        t.insert("A", ch(3));
+        t.insert("c", ch(4));
+        assert_eq!(t.entries.len(), 2);
+        assert!(t.get_mut("b").is_none());
+        assert_eq!(t.get_mut("a").unwrap().stored, [3; 8]);
     }
 }

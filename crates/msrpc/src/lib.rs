@@ -29,7 +29,7 @@ pub mod transport;
 
 pub use auth::{
     AuthInfo, AuthnLevel, AuthnService, ClientIdentity, ClientKey, Credentials, KerberosService,
-    KerberosTarget, Keytab, SchannelSession, UserStore,
+    KerberosTarget, Keytab, SchannelKeys, SchannelSession, UserStore,
 };
 pub use client::{Binding, BindingOptions, Reply, SmbAuth, SmbKerberos, SmbOptions};
 pub use codegen::{ClientContext, Stub};

@@ -137,8 +137,9 @@ pub fn credential_aes(input: &[u8; 8], session_key: &[u8; 16]) -> [u8; 8] {
     out
 }
 
-/// `credential + n` on its low 32 bits, little-endian, the carry dropped ([MS-NRPC] 3.1.4.5).
-fn add_low(credential: &[u8; 8], n: u32) -> [u8; 8] {
+/// `credential + n` on its low 32 bits, little-endian, the carry dropped ([MS-NRPC] 3.1.4.5):
+/// how both sides step the stored credential of an authenticator chain.
+pub fn credential_add(credential: &[u8; 8], n: u32) -> [u8; 8] {
     let mut out = *credential;
     let low = u32::from_le_bytes([out[0], out[1], out[2], out[3]]).wrapping_add(n);
     out[..4].copy_from_slice(&low.to_le_bytes());
@@ -331,14 +332,14 @@ impl SecureChannel {
     /// credential plus `timestamp + 1`, encrypted, which becomes the stored credential.
     pub fn next_authenticator(&mut self, timestamp: u32) -> (NETLOGON_AUTHENTICATOR, Expected) {
         let key = self.session.session_key();
-        let sent = add_low(&self.stored, timestamp);
+        let sent = credential_add(&self.stored, timestamp);
         let auth = NETLOGON_AUTHENTICATOR {
             Credential: NETLOGON_CREDENTIAL {
                 data: credential_aes(&sent, &key),
             },
             Timestamp: timestamp,
         };
-        let next = add_low(&sent, 1);
+        let next = credential_add(&sent, 1);
         self.stored = next;
         (
             auth,
@@ -677,7 +678,7 @@ mod tests {
         assert_eq!(credential_aes(&cc, &key), c, "deterministic");
         assert_ne!(credential_aes(&cc, &[8u8; 16]), c);
         // The carry of the low 32 bits is dropped; the high 4 bytes never change.
-        assert_eq!(add_low(&[0xff, 0xff, 0xff, 0xff, 9, 9, 9, 9], 1), [0, 0, 0, 0, 9, 9, 9, 9]);
+        assert_eq!(credential_add(&[0xff, 0xff, 0xff, 0xff, 9, 9, 9, 9], 1), [0, 0, 0, 0, 9, 9, 9, 9]);
 
         let mut ch = SecureChannel {
             session: SchannelSession::new(key, DEFAULT_NEGOTIATE_FLAGS, "D", "C"),
@@ -691,9 +692,9 @@ mod tests {
         let mut server = c;
         for ts in [1_700_000_000u32, 1_700_000_001, 1_700_000_001] {
             let (auth, expected) = ch.next_authenticator(ts);
-            server = add_low(&server, auth.Timestamp);
+            server = credential_add(&server, auth.Timestamp);
             assert_eq!(credential_aes(&server, &key), auth.Credential.data);
-            server = add_low(&server, 1);
+            server = credential_add(&server, 1);
             let ret = NETLOGON_AUTHENTICATOR {
                 Credential: NETLOGON_CREDENTIAL {
                     data: credential_aes(&server, &key),

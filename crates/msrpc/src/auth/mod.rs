@@ -10,6 +10,7 @@
 //! | `RPC_C_AUTHN_LEVEL_*` | [`AuthnLevel`] |
 //! | `RPC_C_AUTHN_WINNT` (NTLM), `RPC_C_AUTHN_GSS_NEGOTIATE` | [`AuthnService`] |
 //! | `RPC_C_AUTHN_NETLOGON` (Schannel, client side) | [`AuthInfo::schannel`] with a [`SchannelSession`] |
+//! | `RPC_C_AUTHN_NETLOGON` (Schannel, server side) | [`ServerBuilder::schannel`](crate::server::ServerBuilder::schannel) with [`SchannelKeys`] |
 //! | `SEC_WINNT_AUTH_IDENTITY` | [`Credentials`] |
 //! | `RpcServerRegisterAuthInfo` | [`ServerBuilder::authentication`](crate::server::ServerBuilder::authentication) with a [`UserStore`] |
 //! | `RpcServerRegisterIf3` security callback, `RPC_IF_ALLOW_SECURE_ONLY` | [`InterfaceSecurity`](crate::server::InterfaceSecurity) |
@@ -42,6 +43,7 @@ mod ntlm;
 mod ntlm_session;
 mod pac;
 mod schannel;
+mod schannel_server;
 mod spnego;
 mod spnego_server;
 mod sspi_glue;
@@ -57,12 +59,14 @@ pub use config::{
 pub use kerberos::{KerberosService, MAX_CLOCK_SKEW};
 pub use keytab::{Keytab, KeytabEntry, MAX_KEYTAB_BYTES};
 pub use schannel::{NETLOGON_NEG_SUPPORTS_AES, NL_AUTH_SHA2_SIGNATURE_LEN, SchannelSession};
+pub use schannel_server::{DEFAULT_MAX_SCHANNEL_SESSIONS, MAX_NL_AUTH_MESSAGE, SchannelKeys};
 pub use users::{UserStore, UsersFileError};
 
 use kerberos::KerberosContext;
 use krb_initiator::{NegotiateTgt, TgtKerberos};
 use ntlm::NtlmContext;
 use schannel::SchannelClient;
+use schannel_server::SchannelServer;
 use spnego::{NegotiateClient, NegotiateKerberos};
 use spnego_server::NegotiateServer;
 
@@ -160,6 +164,7 @@ pub fn ntlm_acceptor(store: std::sync::Arc<UserStore>) -> std::sync::Arc<dyn Acc
     std::sync::Arc::new(StoreAcceptor {
         store,
         kerberos: None,
+        schannel: None,
     })
 }
 
@@ -170,6 +175,8 @@ pub fn ntlm_acceptor(store: std::sync::Arc<UserStore>) -> std::sync::Arc<dyn Acc
 pub(crate) struct StoreAcceptor {
     pub(crate) store: std::sync::Arc<UserStore>,
     pub(crate) kerberos: Option<std::sync::Arc<KerberosService>>,
+    /// Schannel's session keys, when the server hosts netlogon's secure channel.
+    pub(crate) schannel: Option<std::sync::Arc<SchannelKeys>>,
 }
 
 impl Acceptor for StoreAcceptor {
@@ -210,6 +217,9 @@ impl Acceptor for StoreAcceptor {
                     level, context_id, service,
                 )?))
             }
+            Some(AuthnService::Netlogon) if let Some(keys) = &self.schannel => Ok(Box::new(
+                SchannelServer::new(level, context_id, keys.clone())?,
+            )),
             Some(AuthnService::Kerberos | AuthnService::Netlogon) | None => Err(AuthError::new(
                 AuthFailure::Unsupported,
                 format!("authentication type {} is not supported", auth_type.0),

@@ -181,7 +181,7 @@ impl SchannelClient {
 
 /// The 8 bytes that carry sequence number `seq` ([MS-NRPC] 3.3.4.2.1): its low and high 32
 /// bits, each big-endian, with 0x80 in byte 4 on tokens the client makes.
-fn seq_bytes(seq: u64, from_client: bool) -> [u8; 8] {
+pub(crate) fn seq_bytes(seq: u64, from_client: bool) -> [u8; 8] {
     let mut b = [0u8; 8];
     b[..4].copy_from_slice(&((seq & 0xffff_ffff) as u32).to_be_bytes());
     b[4..].copy_from_slice(&((seq >> 32) as u32).to_be_bytes());

@@ -86,9 +86,10 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     pc.transfer_syntax_policy = TransferSyntaxPolicy::RegistryOrder;
     pc.sec_addr = cfg_sec_addr(&stream);
     let mut conn = ServerConnection::new(pc, Arc::new(Registry(shared.clone())));
-    if shared.users.is_some() || shared.kerberos.is_some() {
+    if shared.users.is_some() || shared.kerberos.is_some() || shared.schannel.is_some() {
         conn.set_acceptor(Arc::new(crate::auth::StoreAcceptor {
             kerberos: shared.kerberos.clone(),
+            schannel: shared.schannel.clone(),
             store: shared.users.clone().unwrap_or_default(),
         }));
     }

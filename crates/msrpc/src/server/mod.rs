@@ -199,6 +199,7 @@ pub struct ServerBuilder {
     epm_external: Option<String>,
     users: Option<Arc<UserStore>>,
     kerberos: Option<Arc<KerberosService>>,
+    schannel: Option<Arc<crate::auth::SchannelKeys>>,
     default_security: InterfaceSecurity,
     security: Vec<(SyntaxId, InterfaceSecurity)>,
     syntaxes: Vec<(SyntaxId, Syntax)>,
@@ -283,6 +284,14 @@ impl ServerBuilder {
     /// principal from their KDC. Combines with [`ServerBuilder::authentication`].
     pub fn kerberos(mut self, service: KerberosService) -> Self {
         self.kerberos = Some(Arc::new(service));
+        self
+    }
+
+    /// Accepts Schannel (auth type 68, `RPC_C_AUTHN_NETLOGON`, [MS-NRPC] 3.3) with the session
+    /// keys in `keys`: a netlogon interface served here adds each secure channel its
+    /// NetrServerAuthenticate3 establishes. Combines with the others.
+    pub fn schannel(mut self, keys: Arc<crate::auth::SchannelKeys>) -> Self {
+        self.schannel = Some(keys);
         self
     }
 
@@ -377,6 +386,7 @@ impl ServerBuilder {
         let shared = Arc::new(Shared {
             users: self.users,
             kerberos: self.kerberos,
+            schannel: self.schannel,
             default_security: self.default_security,
             refuse_anonymous: self.refuse_anonymous,
             security,
@@ -599,6 +609,8 @@ pub(crate) struct Shared {
     pub(crate) users: Option<Arc<UserStore>>,
     /// The Kerberos service, if the server accepts Kerberos.
     pub(crate) kerberos: Option<Arc<KerberosService>>,
+    /// Schannel's session keys, if the server accepts Schannel.
+    pub(crate) schannel: Option<Arc<crate::auth::SchannelKeys>>,
     default_security: InterfaceSecurity,
     /// Anonymous logons are refused everywhere ([`ServerBuilder::refuse_anonymous`]).
     refuse_anonymous: bool,
