@@ -1,0 +1,286 @@
+//! COM (DCOM) `[object]` interfaces in C: msrpc-idl's `tests/fixtures/com.idl` (ICalc : IUnknown,
+//! ICalc2 : ICalc) through `msrpc idl --lang c`'s header (MIDL's `lpVtbl` C declarations and
+//! COBJMACROS macros) and proxies (`MsrpcCreateProxy`), against the Rust server of the same
+//! fixture's Rust stubs: the IPID as the request's object UUID, ORPCTHIS (COM version 5.7, a
+//! fresh causality id each call) first in the request, the HRESULT back, and the request bytes
+//! the Rust stubs' encoding of the same values.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use msrpc::codegen::{Dispatch, IncomingCall, Interface, Win32Status};
+use msrpc::server::Server;
+use msrpc::{DataRep, Stub as _, Syntax, SyntaxId, Uuid};
+use msrpc_ndr::{Unique, WideString};
+
+// Generated code names `crate::codegen`.
+use msrpc::codegen;
+
+#[allow(
+    clippy::all,
+    clippy::pedantic,
+    dead_code,
+    unreachable_pub,
+    missing_debug_implementations
+)]
+mod com_idl {
+    include!("../../msrpc-idl/tests/fixtures/com.rs");
+}
+use com_idl::{ORPCTHAT, i_calc, i_calc2};
+
+use common::*;
+
+/// Each request: IID, opnum, object UUID, stub bytes.
+type Log = Arc<Mutex<Vec<(Uuid, u16, Option<Uuid>, Vec<u8>)>>>;
+
+#[derive(Clone, Default)]
+struct Calc;
+
+fn that() -> ORPCTHAT {
+    ORPCTHAT {
+        flags: 0,
+        extensions: Unique::null(),
+    }
+}
+
+impl i_calc::Server for Calc {
+    fn add(
+        &self,
+        _: &IncomingCall,
+        req: i_calc::AddRequest,
+    ) -> Result<i_calc::AddResponse, Win32Status> {
+        Ok(i_calc::AddResponse {
+            ORPCthat: that(),
+            sum: req.a.wrapping_add(req.b),
+            return_value: 0,
+        })
+    }
+    fn echo(
+        &self,
+        _: &IncomingCall,
+        req: i_calc::EchoRequest,
+    ) -> Result<i_calc::EchoResponse, Win32Status> {
+        Ok(i_calc::EchoResponse {
+            ORPCthat: that(),
+            back: req.text,
+            return_value: 0,
+        })
+    }
+}
+
+impl i_calc2::Server for Calc {
+    fn add(
+        &self,
+        _: &IncomingCall,
+        req: i_calc2::AddRequest,
+    ) -> Result<i_calc2::AddResponse, Win32Status> {
+        Ok(i_calc2::AddResponse {
+            ORPCthat: that(),
+            sum: req.a.wrapping_add(req.b),
+            return_value: 0,
+        })
+    }
+    fn echo(
+        &self,
+        _: &IncomingCall,
+        req: i_calc2::EchoRequest,
+    ) -> Result<i_calc2::EchoResponse, Win32Status> {
+        Ok(i_calc2::EchoResponse {
+            ORPCthat: that(),
+            back: req.text,
+            return_value: 0,
+        })
+    }
+    fn twice(
+        &self,
+        _: &IncomingCall,
+        req: i_calc2::TwiceRequest,
+    ) -> Result<i_calc2::TwiceResponse, Win32Status> {
+        Ok(i_calc2::TwiceResponse {
+            ORPCthat: that(),
+            r: req.a.wrapping_mul(2),
+            return_value: if req.a < 0 { 0x8007_0057_u32 as i32 } else { 0 },
+        })
+    }
+}
+
+/// A Rust service recording each request before it dispatches.
+struct Recorder<S> {
+    inner: S,
+    log: Log,
+}
+
+impl<S: Interface> Interface for Recorder<S> {
+    fn syntax(&self) -> SyntaxId {
+        self.inner.syntax()
+    }
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn operation_count(&self) -> u16 {
+        self.inner.operation_count()
+    }
+    fn dispatch(&self, call: IncomingCall) -> Dispatch {
+        let info = call.info();
+        self.log.lock().unwrap().push((
+            self.inner.syntax().uuid,
+            info.opnum,
+            info.object,
+            call.stub().to_vec(),
+        ));
+        self.inner.dispatch(call)
+    }
+}
+
+fn idl() -> std::path::PathBuf {
+    root().join("crates/msrpc-idl/tests/fixtures/com.idl")
+}
+
+#[test]
+fn the_header_has_midls_c_interface_shape() {
+    let dir = scratch("com-header");
+    stubs(&idl(), None, &dir);
+    let h = std::fs::read_to_string(dir.join("com.h")).unwrap();
+    for want in [
+        "#include <objbase.h>",
+        "typedef struct ICalc ICalc;",
+        "EXTERN_C const IID IID_ICalc;",
+        "typedef struct ICalcVtbl\n{\n    BEGIN_INTERFACE\n    HRESULT (STDMETHODCALLTYPE *QueryInterface)(ICalc *This, REFIID riid, void **ppvObject);\n    ULONG (STDMETHODCALLTYPE *AddRef)(ICalc *This);\n    ULONG (STDMETHODCALLTYPE *Release)(ICalc *This);\n    HRESULT (STDMETHODCALLTYPE *Add)(ICalc *This, long a, long b, long *sum);",
+        "struct ICalc\n{\n    const struct ICalcVtbl *lpVtbl;\n};",
+        "#define ICalc_Add(This,a,b,sum) ((This)->lpVtbl->Add(This,a,b,sum))",
+        // The derived vtable has the inherited methods first, in order.
+        "    ULONG (STDMETHODCALLTYPE *Release)(ICalc2 *This);\n    HRESULT (STDMETHODCALLTYPE *Add)(ICalc2 *This, long a, long b, long *sum);\n    HRESULT (STDMETHODCALLTYPE *Echo)(ICalc2 *This, WCHAR *text, WCHAR **back);\n    HRESULT (STDMETHODCALLTYPE *Twice)(ICalc2 *This, long a, long *r);\n    END_INTERFACE\n} ICalc2Vtbl;",
+        "#define ICalc2_Twice(This,a,r) ((This)->lpVtbl->Twice(This,a,r))",
+    ] {
+        assert!(h.contains(want), "com.h lacks:\n{want}\n---\n{h}");
+    }
+    assert!(
+        !h.contains("ORPCthis"),
+        "ORPCTHIS is hidden from the methods"
+    );
+}
+
+#[test]
+fn c_client_against_the_rust_server_at_ndr20_and_ndr64() {
+    for syntax in [Syntax::Ndr20, Syntax::Ndr64] {
+        c_client_against_the_rust_server(syntax);
+    }
+}
+
+fn c_client_against_the_rust_server(syntax: Syntax) {
+    let dir = scratch(&format!("com-c-rust-{syntax:?}"));
+    stubs(&idl(), None, &dir);
+    let exe = dir.join("com_client");
+    cc(
+        &dir,
+        &[
+            root().join("crates/msrpc-c/tests/fixtures/com_client.c"),
+            dir.join("com_c.c"),
+        ],
+        &exe,
+        &[],
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let log: Log = Arc::default();
+    let server = rt.block_on(async {
+        Server::builder()
+            .interface(Arc::new(Recorder {
+                inner: i_calc::Service::new(Calc),
+                log: log.clone(),
+            }))
+            .interface(Arc::new(Recorder {
+                inner: i_calc2::Service::new(Calc),
+                log: log.clone(),
+            }))
+            .interface_syntax(i_calc::Service::<Calc>::new(Calc).syntax(), syntax)
+            .interface_syntax(i_calc2::Service::<Calc>::new(Calc).syntax(), syntax)
+            .listen("ncacn_ip_tcp:127.0.0.1[0]")
+            .start()
+            .await
+            .unwrap()
+    });
+    let b = server.bindings()[0].to_string();
+    let port: u16 = b
+        .rsplit_once('[')
+        .and_then(|(_, p)| p.trim_end_matches(']').parse().ok())
+        .unwrap();
+    let ipid = Uuid::parse_str("a1b2c3d4-0102-0304-0506-0708090a0b0c").unwrap();
+    let r = run(
+        &exe,
+        &[&port.to_string(), &ipid.to_string()],
+        &[],
+        Duration::from_secs(60),
+    );
+    rt.block_on(server.shutdown(Duration::from_secs(5)));
+    assert_eq!(r.code, Some(0), "{syntax:?}: {r:?}");
+    assert!(r.stdout.contains("0 failures"), "{syntax:?}: {r:?}");
+
+    let got = log.lock().unwrap().clone();
+    let c1 = i_calc::INTERFACE.uuid;
+    let c2 = i_calc2::INTERFACE.uuid;
+    let calls: Vec<(Uuid, u16)> = got.iter().map(|(i, o, _, _)| (*i, *o)).collect();
+    // Add, Echo, Twice, Twice through ICalc2; Add through ICalc; Add through ICalc2 again.
+    assert_eq!(
+        calls,
+        [(c2, 3), (c2, 4), (c2, 5), (c2, 5), (c1, 3), (c2, 3)]
+    );
+    let mut cids = Vec::new();
+    for (iid, op, object, bytes) in &got {
+        assert_eq!(*object, Some(ipid), "the IPID is the object UUID");
+        // Each request is the Rust stubs' encoding of what it decodes to, ORPCTHIS included.
+        let rep = DataRep::LITTLE_ENDIAN;
+        let s = syntax;
+        let (this, again) = match (*iid == c2, *op) {
+            (false, 3) => {
+                let q = i_calc::AddRequest::decode(bytes, s, rep).unwrap();
+                assert_eq!((q.a, q.b), (-5, 3));
+                let want = i_calc::AddRequest {
+                    ORPCthis: q.ORPCthis.clone(),
+                    a: -5,
+                    b: 3,
+                };
+                (q.ORPCthis.clone(), want.encode(s, rep).unwrap())
+            }
+            (true, 3) => {
+                let q = i_calc2::AddRequest::decode(bytes, s, rep).unwrap();
+                assert!(matches!((q.a, q.b), (40, 2) | (1, 1)), "{q:?}");
+                (q.ORPCthis.clone(), q.encode(s, rep).unwrap())
+            }
+            (true, 4) => {
+                let q = i_calc2::EchoRequest::decode(bytes, s, rep).unwrap();
+                let want = i_calc2::EchoRequest {
+                    ORPCthis: q.ORPCthis.clone(),
+                    text: Unique::new(WideString::from("hi")),
+                };
+                assert_eq!(q, want);
+                (q.ORPCthis.clone(), want.encode(s, rep).unwrap())
+            }
+            (true, 5) => {
+                let q = i_calc2::TwiceRequest::decode(bytes, s, rep).unwrap();
+                assert!(matches!(q.a, 21 | -1), "{q:?}");
+                (q.ORPCthis.clone(), q.encode(s, rep).unwrap())
+            }
+            other => panic!("unexpected call {other:?}"),
+        };
+        assert_eq!(&again, bytes, "C and Rust stubs differ");
+        assert_eq!(
+            (this.version.MajorVersion, this.version.MinorVersion),
+            (5, 7)
+        );
+        assert_eq!((this.flags, this.reserved1), (0, 0));
+        assert!(this.extensions.is_null());
+        cids.push(this.cid);
+    }
+    let mut distinct = cids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), cids.len(), "a fresh causality id per call");
+}
