@@ -45,6 +45,7 @@ typedef const GUID *REFGUID;
 #define E_INVALIDARG ((HRESULT)0x80070057L)
 #define RPC_E_INVALID_OBJECT ((HRESULT)0x80010114L)
 #define RPC_E_DISCONNECTED ((HRESULT)0x80010108L)
+#define RPC_E_INVALID_HEADER ((HRESULT)0x80010111L)
 
 #define SUCCEEDED(hr) (((HRESULT)(hr)) >= 0)
 #define FAILED(hr) (((HRESULT)(hr)) < 0)
@@ -84,6 +85,17 @@ static const IID IID_IUnknown = {0x00000000, 0x0000, 0x0000, {0xC0, 0x00, 0x00, 
  * failed call's status as an HRESULT (HRESULT_FROM_WIN32 unless it already is one); they never
  * raise. */
 HRESULT RPC_ENTRY MsrpcCreateProxy(RPC_BINDING_HANDLE binding, const UUID *ipid, REFIID riid, void **ppv);
+
+/* msrpc's server extension (MIDL's servers get objects through CoRegisterClassObject and
+ * activation): serve the C object pUnk (its first member the vtable pointer of riid's
+ * interface, whose STEM_s.c the program linked) under ipid: RpcServerListen then dispatches
+ * calls whose object UUID is ipid, on riid or one of its bases, to its vtable (the interface
+ * is registered with the server the first time). The program keeps the object alive until
+ * MsrpcRevokeObject; the library takes no reference. A call for an IPID that is not
+ * registered faults with RPC_E_DISCONNECTED (MS-DCOM 3.1.1.5.4), one whose ORPCTHIS flags are
+ * not 0 with RPC_E_INVALID_HEADER. */
+HRESULT RPC_ENTRY MsrpcRegisterObject(const UUID *ipid, REFIID riid, void *pUnk);
+HRESULT RPC_ENTRY MsrpcRevokeObject(const UUID *ipid);
 
 #ifdef __cplusplus
 }

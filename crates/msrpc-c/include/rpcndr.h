@@ -200,6 +200,17 @@ ULONG RPC_ENTRY MsrpcProxyRelease(void *This);
 HRESULT RPC_ENTRY MsrpcProxyCall(void *This, const MSRPC_INTERFACE *itf, unsigned int proc, GUID *cid, void **args,
                                  void *ret);
 
+/* COM [object] servers (STEM_s.c). */
+typedef struct _MSRPC_STUB_INFO {
+    unsigned int version; /* MSRPC_STUB_VERSION */
+    const IID *const *iids; /* as MSRPC_PROXY_INFO's */
+    RPC_IF_HANDLE ifspec; /* the interface's MSRPC_SERVER_INTERFACE */
+} MSRPC_STUB_INFO;
+RPC_STATUS RPC_ENTRY MsrpcRegisterStub(const MSRPC_STUB_INFO *info);
+/* The object a server call (its binding handle) is for, by the call's object UUID, if it was
+ * registered for riid or an interface derived from it; NULL otherwise. */
+void *RPC_ENTRY MsrpcServerObject(handle_t binding, const IID *riid);
+
 #ifdef __cplusplus
 }
 #endif

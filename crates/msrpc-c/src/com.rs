@@ -290,3 +290,173 @@ pub unsafe extern "C" fn MsrpcProxyCall(
     // SAFETY: as MsrpcClientCall (caller).
     hresult_of(unsafe { crate::engine::client_call(itf, proc, Some(ipid), args, ret) })
 }
+
+// ---- the server: objects registered under IPIDs ----------------------------------------------
+
+/// How many objects may be registered at once. Default 2^16.
+pub const MAX_OBJECTS: usize = 1 << 16;
+
+/// `MSRPC_STUB_INFO`, one per generated interface in `STEM_s.c`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct MsrpcStubInfo {
+    version: u32,
+    /// As [`MsrpcProxyInfo`]'s: the interface's IID first, then its bases'.
+    iids: *const *const Guid,
+    /// The interface's `MSRPC_SERVER_INTERFACE` (what `RpcServerRegisterIf` takes).
+    ifspec: *mut c_void,
+}
+
+/// A registered object: the IIDs it answers (its interface's, its bases') and the pointer.
+struct Object {
+    iids: Vec<uuid::Uuid>,
+    this: usize,
+}
+
+/// Registered stubs by their own IID (the description's address).
+fn stubs() -> MutexGuard<'static, HashMap<uuid::Uuid, usize>> {
+    static T: OnceLock<Mutex<HashMap<uuid::Uuid, usize>>> = OnceLock::new();
+    T.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registered objects by IPID, and the interfaces registered with the server for them.
+fn objects() -> MutexGuard<'static, (HashMap<uuid::Uuid, Object>, Vec<usize>)> {
+    static T: OnceLock<Mutex<(HashMap<uuid::Uuid, Object>, Vec<usize>)>> = OnceLock::new();
+    T.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers a generated interface's server stubs (called by `STEM_s.c`'s constructor).
+///
+/// # Safety
+/// `info` is NULL or a generated `MSRPC_STUB_INFO` that lives as long as the program.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn MsrpcRegisterStub(info: *const MsrpcStubInfo) -> i32 {
+    if info.is_null() {
+        return crate::status::RPC_S_INVALID_ARG;
+    }
+    // SAFETY: a generated description (caller); the same layout up to the third field.
+    let Some(iids) = (unsafe { iids_of(info.cast()) }) else {
+        return crate::status::RPC_S_INVALID_ARG;
+    };
+    stubs().insert(iids[0], info as usize);
+    0
+}
+
+/// `MsrpcRegisterObject(ipid, riid, pUnk)`: serves the C object `pUnk` (its first member the
+/// vtable pointer of interface `riid`, whose stubs the program linked: its `STEM_s.c`) under
+/// `ipid`; calls whose object UUID is `ipid` and whose interface is `riid` or one of its bases
+/// go to its vtable. The interface (and its bases whose stubs are linked) is registered with
+/// the server (`RpcServerRegisterIf`) the first time. The program keeps the object alive until `MsrpcRevokeObject` (no reference is
+/// taken: the library does not call AddRef/Release). `S_OK`; `E_POINTER` for NULL arguments;
+/// `E_NOINTERFACE` when no linked stub has `riid`; `E_INVALIDARG` when `ipid` is registered
+/// already; an `RpcServerRegisterIf` failure as an HRESULT.
+///
+/// # Safety
+/// `ipid` and `riid` are NULL or readable GUIDs; `punk` is NULL or a C object of `riid`'s
+/// interface that outlives its registration.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn MsrpcRegisterObject(
+    ipid: *const Guid,
+    riid: *const Guid,
+    punk: *mut c_void,
+) -> i32 {
+    if ipid.is_null() || riid.is_null() || punk.is_null() {
+        return E_POINTER;
+    }
+    // SAFETY: readable GUIDs (caller).
+    let (ipid, riid) = unsafe { ((*ipid).uuid(), (*riid).uuid()) };
+    let Some(info) = stubs().get(&riid).copied() else {
+        return E_NOINTERFACE;
+    };
+    let info = info as *const MsrpcStubInfo;
+    // SAFETY: registered descriptions are generated statics.
+    let (Some(iids), ifspec) = (unsafe { iids_of(info.cast()) }, unsafe { (*info).ifspec }) else {
+        return E_NOINTERFACE;
+    };
+    let mut o = objects();
+    if o.0.contains_key(&ipid) {
+        return E_INVALIDARG;
+    }
+    if o.0.len() >= MAX_OBJECTS {
+        return hresult_of(RPC_S_OUT_OF_RESOURCES);
+    }
+    // The interface's stubs, and its bases' where linked (a client may call a base's methods
+    // through the base's IID).
+    let mut specs = vec![ifspec];
+    {
+        let st = stubs();
+        for b in &iids[1..] {
+            if let Some(i) = st.get(b) {
+                // SAFETY: registered descriptions are generated statics.
+                specs.push(unsafe { (*(*i as *const MsrpcStubInfo)).ifspec });
+            }
+        }
+    }
+    for spec in specs {
+        if o.1.contains(&(spec as usize)) {
+            continue;
+        }
+        // SAFETY: a generated MSRPC_SERVER_INTERFACE.
+        let s = unsafe {
+            crate::server::RpcServerRegisterIf(spec, std::ptr::null_mut(), std::ptr::null_mut())
+        };
+        if s != 0 {
+            return hresult_of(s);
+        }
+        o.1.push(spec as usize);
+    }
+    o.0.insert(
+        ipid,
+        Object {
+            iids,
+            this: punk as usize,
+        },
+    );
+    S_OK
+}
+
+/// `MsrpcRevokeObject(ipid)`: stops serving the object registered under `ipid` (calls then
+/// fault with `RPC_E_DISCONNECTED`); the interface stays registered. `S_OK`, `E_POINTER`, or
+/// `E_INVALIDARG` for an IPID that is not registered.
+///
+/// # Safety
+/// `ipid` is NULL or a readable GUID.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn MsrpcRevokeObject(ipid: *const Guid) -> i32 {
+    if ipid.is_null() {
+        return E_POINTER;
+    }
+    // SAFETY: readable (caller).
+    let ipid = unsafe { (*ipid).uuid() };
+    match objects().0.remove(&ipid) {
+        Some(_) => S_OK,
+        None => E_INVALIDARG,
+    }
+}
+
+/// For a generated server thunk: the object a call on server binding `h` is for (its object
+/// UUID, the IPID) when it was registered for interface `riid` or a derived one; NULL otherwise
+/// (the thunk then faults with `RPC_E_DISCONNECTED`, 0x80010108: MS-DCOM 3.1.1.5.4, "If the
+/// IPID entry is not found, the object exporter MUST return RPC_E_DISCONNECTED").
+///
+/// # Safety
+/// `riid` is NULL or a readable GUID.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn MsrpcServerObject(h: *mut c_void, riid: *const Guid) -> *mut c_void {
+    if riid.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: readable (caller).
+    let riid = unsafe { (*riid).uuid() };
+    let Some(ipid) = crate::binding::lookup_server(h).and_then(|c| c.object) else {
+        return std::ptr::null_mut();
+    };
+    match objects().0.get(&ipid) {
+        Some(o) if o.iids.contains(&riid) => o.this as *mut c_void,
+        _ => std::ptr::null_mut(),
+    }
+}

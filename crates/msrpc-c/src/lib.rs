@@ -41,8 +41,9 @@ pub use binding::{
     SecWinntAuthIdentity,
 };
 pub use com::{
-    MAX_PROXIES, MAX_PROXY_IIDS, MsrpcCreateProxy, MsrpcProxyAddRef, MsrpcProxyCall,
-    MsrpcProxyInfo, MsrpcProxyQueryInterface, MsrpcProxyRelease, MsrpcRegisterProxy,
+    MAX_OBJECTS, MAX_PROXIES, MAX_PROXY_IIDS, MsrpcCreateProxy, MsrpcProxyAddRef, MsrpcProxyCall,
+    MsrpcProxyInfo, MsrpcProxyQueryInterface, MsrpcProxyRelease, MsrpcRegisterObject,
+    MsrpcRegisterProxy, MsrpcRegisterStub, MsrpcRevokeObject, MsrpcServerObject, MsrpcStubInfo,
 };
 pub use engine::{Guid, MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
 pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};

@@ -9,8 +9,10 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use msrpc::codegen::{Dispatch, IncomingCall, Interface, Win32Status};
 use msrpc::server::Server;
@@ -283,4 +285,157 @@ fn c_client_against_the_rust_server(syntax: Syntax) {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), cids.len(), "a fresh causality id per call");
+}
+
+/// Starts com_server (the C object under `ipid`, `revoked` registered and revoked) on an
+/// ephemeral loopback port and reads the port it prints.
+fn start_c_server(exe: &Path, dir: &Path, ipid: Uuid, revoked: Uuid) -> (Child, u16) {
+    let err = dir.join("server.err");
+    let child = Command::new(exe)
+        .args(["0", &ipid.to_string(), &revoked.to_string()])
+        .env("LD_LIBRARY_PATH", lib_dir())
+        .env("MSRPC_LISTEN_ADDRESS", "127.0.0.1")
+        .stdout(std::fs::File::create(dir.join("server.out")).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let port = loop {
+        let text = std::fs::read_to_string(&err).unwrap_or_default();
+        if let Some(rest) = text.split("listening on ncacn_ip_tcp:127.0.0.1[").nth(1)
+            && let Some(p) = rest.split(']').next().and_then(|p| p.parse::<u16>().ok())
+        {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the C server never listened: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (child, port)
+}
+
+fn build_c(dir: &Path, program: &str, stub: &str) -> PathBuf {
+    let exe = dir.join(program);
+    cc(
+        dir,
+        &[
+            root().join(format!("crates/msrpc-c/tests/fixtures/{program}.c")),
+            dir.join(stub),
+        ],
+        &exe,
+        &[],
+    );
+    exe
+}
+
+/// The fault status of a failed call.
+fn fault<T: std::fmt::Debug>(r: Result<T, msrpc::Error>) -> u32 {
+    r.unwrap_err().status().0
+}
+
+#[test]
+fn rust_client_and_c_client_against_the_c_server() {
+    let dir = scratch("com-c-server");
+    stubs(&idl(), None, &dir);
+    let server = build_c(&dir, "com_server", "com_s.c");
+    let client = build_c(&dir, "com_client", "com_c.c");
+    let ipid = Uuid::parse_str("11112222-3333-4444-5555-666677778888").unwrap();
+    let revoked = Uuid::parse_str("99990000-aaaa-bbbb-cccc-ddddeeeeffff").unwrap();
+    let (mut child, port) = start_c_server(&server, &dir, ipid, revoked);
+
+    // C client -> C server: the same checks as against the Rust server.
+    let r = run(
+        &client,
+        &[&port.to_string(), &ipid.to_string()],
+        &[],
+        Duration::from_secs(60),
+    );
+
+    // The Rust client of the same IDL.
+    let b = msrpc::Binding::from_string(&format!("ncacn_ip_tcp:127.0.0.1[{port}]")).unwrap();
+    let c2 = i_calc2::Client(&b);
+    let add = c2.add_blocking(
+        ipid,
+        i_calc2::AddRequest {
+            ORPCthis: i_calc2::orpcthis(),
+            a: 7,
+            b: 8,
+        },
+    );
+    let echo = c2.echo_blocking(
+        ipid,
+        i_calc2::EchoRequest {
+            ORPCthis: i_calc2::orpcthis(),
+            text: Unique::new(WideString::from("wide")),
+        },
+    );
+    let twice = c2.twice_blocking(
+        ipid,
+        i_calc2::TwiceRequest {
+            ORPCthis: i_calc2::orpcthis(),
+            a: -3,
+        },
+    );
+    // Through the base's IID (its stubs are linked, so registered with the object).
+    let base = i_calc::Client(&b).add_blocking(
+        ipid,
+        i_calc::AddRequest {
+            ORPCthis: i_calc::orpcthis(),
+            a: 1,
+            b: -1,
+        },
+    );
+    let gone = c2.twice_blocking(
+        revoked,
+        i_calc2::TwiceRequest {
+            ORPCthis: i_calc2::orpcthis(),
+            a: 1,
+        },
+    );
+    let unknown = c2.twice_blocking(
+        Uuid::nil(),
+        i_calc2::TwiceRequest {
+            ORPCthis: i_calc2::orpcthis(),
+            a: 1,
+        },
+    );
+    let mut bad_header = i_calc2::orpcthis();
+    bad_header.flags = 1;
+    let bad = c2.twice_blocking(
+        ipid,
+        i_calc2::TwiceRequest {
+            ORPCthis: bad_header,
+            a: 1,
+        },
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    assert_eq!(r.code, Some(0), "C -> C: {r:?}");
+    assert!(r.stdout.contains("0 failures"), "{r:?}");
+    let add = add.unwrap();
+    assert_eq!((add.sum, add.return_value), (15, 0));
+    assert_eq!(add.ORPCthat.flags, 0);
+    assert!(add.ORPCthat.extensions.is_null());
+    let echo = echo.unwrap();
+    assert_eq!(echo.back, Unique::new(WideString::from("wide")));
+    assert_eq!(echo.return_value, 0);
+    let twice = twice.unwrap();
+    assert_eq!((twice.r, twice.return_value as u32), (-6, 0x8007_0057));
+    let base = base.unwrap();
+    assert_eq!((base.sum, base.return_value), (0, 0));
+    // MS-DCOM 3.1.1.5.4.
+    assert_eq!(fault(gone), 0x8001_0108, "revoked IPID: RPC_E_DISCONNECTED");
+    assert_eq!(
+        fault(unknown),
+        0x8001_0108,
+        "unknown IPID: RPC_E_DISCONNECTED"
+    );
+    assert_eq!(
+        fault(bad),
+        0x8001_0111,
+        "ORPCTHIS flags 1: RPC_E_INVALID_HEADER"
+    );
 }

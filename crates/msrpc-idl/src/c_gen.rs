@@ -391,12 +391,78 @@ fn com_interface(
         "__attribute__((constructor)) static void {n}__register_proxy(void)\n{{\n    (void)MsrpcRegisterProxy(&{n}__proxy_info);\n}}"
     );
 
-    // Server: not built yet (docs/c-abi.md "Not done yet").
+    // Server: the tables, one thunk per operation calling the registered object's vtable, the
+    // server interface, the stub description (registered from a constructor, for
+    // MsrpcRegisterObject).
     sv.push('\n');
     sv.push_str(&iid);
+    sv.push_str(&tables);
     let _ = writeln!(
         sv,
-        "/* interface {n} (COM [object]): no C server stubs yet (docs/c-abi.md \"Not done yet\"). */"
+        "static const MSRPC_INTERFACE {n}__s_interface = {{ MSRPC_STUB_VERSION, \"{n}\", {}, {}, {n}__procs, NULL }};",
+        syntax_init(itf),
+        ops.len()
+    );
+    for op in ops {
+        let _ = write!(
+            sv,
+            "\nstatic RPC_STATUS {n}__{}_s(PRPC_ASYNC_STATE msrpc_async, void **msrpc_args, void *msrpc_ret)\n{{\n",
+            op.name
+        );
+        sv.push_str("    volatile RPC_STATUS msrpc_status = RPC_S_OK;\n");
+        let _ = writeln!(
+            sv,
+            "    {n} *This = ({n} *)MsrpcServerObject(*(handle_t *)msrpc_args[0], &IID_{n});"
+        );
+        sv.push_str("    ORPCTHIS *msrpc_this = *(ORPCTHIS **)msrpc_args[1];\n    ORPCTHAT *msrpc_that = *(ORPCTHAT **)msrpc_args[2];\n");
+        sv.push_str("    (void)msrpc_async;\n    (void)msrpc_ret;\n");
+        // MS-DCOM 3.1.1.5.4: an unknown IPID is RPC_E_DISCONNECTED, ORPCTHIS flags other than 0
+        // RPC_E_INVALID_HEADER; the ORPCTHAT has flags 0 and no extensions.
+        sv.push_str("    if (This == NULL)\n        return (RPC_STATUS)RPC_E_DISCONNECTED;\n");
+        sv.push_str("    if (msrpc_this == NULL || msrpc_this->flags != 0)\n        return (RPC_STATUS)RPC_E_INVALID_HEADER;\n");
+        sv.push_str("    msrpc_that->flags = 0;\n    msrpc_that->extensions = NULL;\n");
+        let mut args = vec!["This".to_string()];
+        for (i, p) in op.params.iter().enumerate().skip(3) {
+            args.push(format!("*({} *)msrpc_args[{i}]", p.c_type));
+        }
+        let call = format!("This->lpVtbl->{}({})", op.name, args.join(", "));
+        sv.push_str("    RpcTryExcept\n    {\n");
+        match &op.ret {
+            Some((c, _)) => {
+                let _ = writeln!(sv, "        *({c} *)msrpc_ret = {call};");
+            }
+            None => {
+                let _ = writeln!(sv, "        {call};");
+            }
+        }
+        sv.push_str(
+            "    }\n    RpcExcept(1)\n    {\n        msrpc_status = RpcExceptionCode();\n    }\n    RpcEndExcept\n    return msrpc_status;\n}\n",
+        );
+    }
+    let _ = write!(sv, "static const MSRPC_SERVER_THUNK {n}__thunks[] = {{");
+    for op in ops {
+        let _ = write!(sv, " {n}__{}_s,", op.name);
+    }
+    if ops.is_empty() {
+        sv.push_str(" NULL");
+    }
+    sv.push_str(" };\n");
+    let _ = writeln!(
+        sv,
+        "static const MSRPC_SERVER_INTERFACE {n}__server = {{ &{n}__s_interface, {n}__thunks }};"
+    );
+    let _ = write!(sv, "static const IID *const {n}__s_iids[] = {{ &IID_{n},");
+    for b in &itf.bases {
+        let _ = write!(sv, " &IID_{b},");
+    }
+    sv.push_str(" NULL };\n");
+    let _ = writeln!(
+        sv,
+        "static const MSRPC_STUB_INFO {n}__stub_info = {{ MSRPC_STUB_VERSION, {n}__s_iids, (RPC_IF_HANDLE)&{n}__server }};"
+    );
+    let _ = writeln!(
+        sv,
+        "__attribute__((constructor)) static void {n}__register_stub(void)\n{{\n    (void)MsrpcRegisterStub(&{n}__stub_info);\n}}"
     );
 }
 
