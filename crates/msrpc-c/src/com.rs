@@ -251,7 +251,7 @@ pub extern "C" fn MsrpcProxyRelease(this: *mut c_void) -> u32 {
 /// HRESULT (a failure code, top bit set: a fault like `RPC_E_INVALID_OBJECT`) as it is, others
 /// `HRESULT_FROM_WIN32`.
 pub(crate) fn hresult_of(status: i32) -> i32 {
-    if status == 0 || status < 0 {
+    if status <= 0 {
         status
     } else {
         ((status as u32 & 0xFFFF) | 0x8007_0000) as i32
@@ -321,9 +321,12 @@ fn stubs() -> MutexGuard<'static, HashMap<uuid::Uuid, usize>> {
         .unwrap_or_else(|e| e.into_inner())
 }
 
-/// Registered objects by IPID, and the interfaces registered with the server for them.
-fn objects() -> MutexGuard<'static, (HashMap<uuid::Uuid, Object>, Vec<usize>)> {
-    static T: OnceLock<Mutex<(HashMap<uuid::Uuid, Object>, Vec<usize>)>> = OnceLock::new();
+/// Registered objects by IPID, and the interfaces (`MSRPC_SERVER_INTERFACE` addresses)
+/// registered with the server for them.
+type Objects = (HashMap<uuid::Uuid, Object>, Vec<usize>);
+
+fn objects() -> MutexGuard<'static, Objects> {
+    static T: OnceLock<Mutex<Objects>> = OnceLock::new();
     T.get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner())
