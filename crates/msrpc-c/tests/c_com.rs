@@ -411,10 +411,21 @@ fn rust_client_and_c_client_against_the_c_server() {
             a: 1,
         },
     );
+    // IUnknown's opnums are never on the wire: out of range.
+    let iunknown_opnum = b
+        .call_with_object_blocking(
+            SyntaxId::new(i_calc2::INTERFACE.uuid, 0, 0),
+            1,
+            ipid,
+            |_, _| Ok(Vec::new()),
+        )
+        .err()
+        .map(|e| e.status().0);
     let _ = child.kill();
     let _ = child.wait();
 
     assert_eq!(r.code, Some(0), "C -> C: {r:?}");
+    assert_eq!(iunknown_opnum, Some(1745), "opnum 1 (AddRef): RPC_S_PROCNUM_OUT_OF_RANGE");
     assert!(r.stdout.contains("0 failures"), "{r:?}");
     let add = add.unwrap();
     assert_eq!((add.sum, add.return_value), (15, 0));
