@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use msrpc::codegen::{Dispatch, IncomingCall, Interface, Win32Status};
 use msrpc::server::Server;
 use msrpc::{DataRep, Stub as _, Syntax, SyntaxId, Uuid};
-use msrpc_ndr::{Unique, WideString};
+use msrpc_ndr::{ConformantArray, Unique, WideString};
 
 // Generated code names `crate::codegen`.
 use msrpc::codegen;
@@ -32,9 +32,11 @@ use msrpc::codegen;
 mod com_idl {
     include!("../../msrpc-idl/tests/fixtures/com.rs");
 }
-use com_idl::{ORPCTHAT, i_calc, i_calc2};
+use com_idl::{ORPC_EXTENT, ORPC_EXTENT_ARRAY, ORPCTHAT, i_calc, i_calc2};
 
 use common::*;
+
+const ASAN: &[&str] = &["-fsanitize=address", "-fno-omit-frame-pointer"];
 
 /// Each request: IID, opnum, object UUID, stub bytes.
 type Log = Arc<Mutex<Vec<(Uuid, u16, Option<Uuid>, Vec<u8>)>>>;
@@ -46,6 +48,25 @@ fn that() -> ORPCTHAT {
     ORPCTHAT {
         flags: 0,
         extensions: Unique::null(),
+    }
+}
+
+/// An ORPCTHAT with one extension of 5 bytes (8 on the wire) and a null second slot.
+fn that_with_extension() -> ORPCTHAT {
+    ORPCTHAT {
+        flags: 0,
+        extensions: Unique::new(ORPC_EXTENT_ARRAY {
+            size: 1,
+            reserved: 0,
+            extent: Unique::new(ConformantArray::from(vec![
+                Unique::new(ORPC_EXTENT {
+                    id: Uuid::from_u128(0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10),
+                    size: 5,
+                    data: ConformantArray::from(vec![1, 2, 3, 4, 5, 0, 0, 0]),
+                }),
+                Unique::null(),
+            ])),
+        }),
     }
 }
 
@@ -103,7 +124,12 @@ impl i_calc2::Server for Calc {
         req: i_calc2::TwiceRequest,
     ) -> Result<i_calc2::TwiceResponse, Win32Status> {
         Ok(i_calc2::TwiceResponse {
-            ORPCthat: that(),
+            // Twice(21) gets an ORPCTHAT with an extension (the C proxy decodes and frees it).
+            ORPCthat: if req.a == 21 {
+                that_with_extension()
+            } else {
+                that()
+            },
             r: req.a.wrapping_mul(2),
             return_value: if req.a < 0 { 0x8007_0057_u32 as i32 } else { 0 },
         })
@@ -176,16 +202,8 @@ fn c_client_against_the_rust_server_at_ndr20_and_ndr64() {
 fn c_client_against_the_rust_server(syntax: Syntax) {
     let dir = scratch(&format!("com-c-rust-{syntax:?}"));
     stubs(&idl(), None, &dir);
-    let exe = dir.join("com_client");
-    cc(
-        &dir,
-        &[
-            root().join("crates/msrpc-c/tests/fixtures/com_client.c"),
-            dir.join("com_c.c"),
-        ],
-        &exe,
-        &[],
-    );
+    // Under AddressSanitizer with LeakSanitizer: the ORPCTHAT extensions freed, nothing leaked.
+    let exe = build_c(&dir, "com_client", "com_c.c", ASAN);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -218,12 +236,13 @@ fn c_client_against_the_rust_server(syntax: Syntax) {
     let r = run(
         &exe,
         &[&port.to_string(), &ipid.to_string()],
-        &[],
-        Duration::from_secs(60),
+        &[("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")],
+        Duration::from_secs(120),
     );
     rt.block_on(server.shutdown(Duration::from_secs(5)));
     assert_eq!(r.code, Some(0), "{syntax:?}: {r:?}");
     assert!(r.stdout.contains("0 failures"), "{syntax:?}: {r:?}");
+    assert!(!r.stderr.contains("Sanitizer"), "{syntax:?}: {r:?}");
 
     let got = log.lock().unwrap().clone();
     let c1 = i_calc::INTERFACE.uuid;
@@ -425,7 +444,11 @@ fn rust_client_and_c_client_against_the_c_server() {
     let _ = child.wait();
 
     assert_eq!(r.code, Some(0), "C -> C: {r:?}");
-    assert_eq!(iunknown_opnum, Some(1745), "opnum 1 (AddRef): RPC_S_PROCNUM_OUT_OF_RANGE");
+    assert_eq!(
+        iunknown_opnum,
+        Some(1745),
+        "opnum 1 (AddRef): RPC_S_PROCNUM_OUT_OF_RANGE"
+    );
     assert!(r.stdout.contains("0 failures"), "{r:?}");
     let add = add.unwrap();
     assert_eq!((add.sum, add.return_value), (15, 0));
@@ -456,7 +479,6 @@ fn rust_client_and_c_client_against_the_c_server() {
 /// the proxies, the server thunks and the objects' vtables without a memory error or a leak.
 #[test]
 fn c_to_c_under_address_sanitizer() {
-    const ASAN: &[&str] = &["-fsanitize=address", "-fno-omit-frame-pointer"];
     let dir = scratch("com-asan");
     stubs(&idl(), None, &dir);
     let server = build_c(&dir, "com_server", "com_s.c", ASAN);

@@ -318,6 +318,12 @@ fn com_interface(
         syntax_init(itf),
         ops.len()
     );
+    // MS-DCOM 2.2.13.4: ORPCTHAT's [unique] ORPC_EXTENT_ARRAY, its [unique] array of
+    // (size + 1) & ~1 [unique] ORPC_EXTENT pointers; each from MIDL_user_allocate.
+    let _ = writeln!(
+        cl,
+        "\nstatic void {n}__free_that(ORPCTHAT *that)\n{{\n    ORPC_EXTENT_ARRAY *x = that->extensions;\n    if (x == NULL)\n        return;\n    if (x->extent != NULL) {{\n        unsigned long i;\n        for (i = 0; i < ((x->size + 1) & ~1UL); i++)\n            if (x->extent[i] != NULL)\n                MIDL_user_free(x->extent[i]);\n        MIDL_user_free(x->extent);\n    }}\n    MIDL_user_free(x);\n    that->extensions = NULL;\n}}"
+    );
     for op in ops {
         let mut ps = vec![format!("{n} *This")];
         ps.extend(own(op).iter().map(|p| p.decl.clone()));
@@ -358,6 +364,9 @@ fn com_interface(
             op.index,
             if has_ret { "&msrpc_ret" } else { "NULL" }
         );
+        // ORPCTHAT's extensions, if the server sent any, are the proxy's to free (the
+        // program never sees them).
+        let _ = writeln!(cl, "    {n}__free_that(&msrpc_that);");
         if has_ret {
             if ret == "HRESULT" {
                 cl.push_str("    if (msrpc_hr != S_OK)\n        return msrpc_hr;\n");
