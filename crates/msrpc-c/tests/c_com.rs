@@ -500,3 +500,45 @@ fn c_to_c_under_address_sanitizer() {
     assert!(!r.stderr.contains("Sanitizer"), "{r:?}");
     assert!(!server_err.contains("Sanitizer"), "{server_err}");
 }
+
+/// MS-DCOM's own IDL (IRemUnknown and IRemUnknown2 are `[object]` interfaces beside the DCE
+/// IObjectExporter, IActivation and IRemoteSCMActivator) goes through `msrpc idl --lang c` and
+/// its stubs compile with `-Wall -Werror`.
+#[test]
+fn ms_dcom_idl_compiles_in_c() {
+    let dir = scratch("com-ms-dcom");
+    // IRemoteSCMActivator's first three methods have no handle (they are not used on the wire).
+    let acf = dir.join("ms-dcom.acf");
+    std::fs::write(
+        &acf,
+        "[explicit_handle] interface IRemoteSCMActivator { }\n",
+    )
+    .unwrap();
+    let stem = stubs(
+        &root().join("crates/msrpc-idl/tests/specs/ms-dcom.idl"),
+        Some(&acf),
+        &dir,
+    );
+    let h = std::fs::read_to_string(dir.join(format!("{stem}.h"))).unwrap();
+    assert!(h.contains("} IRemUnknown2Vtbl;"), "{h}");
+    std::fs::write(
+        dir.join("main.c"),
+        format!(
+            "#include <stdlib.h>\n#include \"{stem}.h\"\nvoid *MIDL_user_allocate(size_t n) {{ return malloc(n); }}\nvoid MIDL_user_free(void *p) {{ free(p); }}\nint main(void) {{ return IID_IRemUnknown2.Data1 == 0; }}\n"
+        ),
+    )
+    .unwrap();
+    let exe = dir.join("main");
+    cc(
+        &dir,
+        &[
+            dir.join("main.c"),
+            dir.join(format!("{stem}_c.c")),
+            dir.join(format!("{stem}_s.c")),
+        ],
+        &exe,
+        &[],
+    );
+    let r = run(&exe, &[], &[], Duration::from_secs(30));
+    assert_eq!(r.code, Some(0), "IID_IRemUnknown2 is 00000143-...: {r:?}");
+}
