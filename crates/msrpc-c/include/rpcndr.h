@@ -185,6 +185,32 @@ static inline void RpcSsDestroyClientContext(void **ContextHandle)
         RpcRaiseException(s);
 }
 
+/* COM [object] proxies (STEM_c.c; docs/c-abi.md "COM [object] interfaces"). */
+typedef struct _MSRPC_PROXY_INFO {
+    unsigned int version; /* MSRPC_STUB_VERSION */
+    const IID *const *iids; /* the interface's IID, then its bases' (nearest first), NULL-ended */
+    const void *vtbl;
+} MSRPC_PROXY_INFO;
+RPC_STATUS RPC_ENTRY MsrpcRegisterProxy(const MSRPC_PROXY_INFO *info);
+HRESULT RPC_ENTRY MsrpcProxyQueryInterface(void *This, const IID *riid, void **ppv);
+ULONG RPC_ENTRY MsrpcProxyAddRef(void *This);
+ULONG RPC_ENTRY MsrpcProxyRelease(void *This);
+/* One proxy method: sets args[0] (the handle_t) and *cid, calls with the proxy's IPID as the
+ * object UUID; S_OK (the method's HRESULT is in *ret) or the failure as an HRESULT. */
+HRESULT RPC_ENTRY MsrpcProxyCall(void *This, const MSRPC_INTERFACE *itf, unsigned int proc, GUID *cid, void **args,
+                                 void *ret);
+
+/* COM [object] servers (STEM_s.c). */
+typedef struct _MSRPC_STUB_INFO {
+    unsigned int version; /* MSRPC_STUB_VERSION */
+    const IID *const *iids; /* as MSRPC_PROXY_INFO's */
+    RPC_IF_HANDLE ifspec; /* the interface's MSRPC_SERVER_INTERFACE */
+} MSRPC_STUB_INFO;
+RPC_STATUS RPC_ENTRY MsrpcRegisterStub(const MSRPC_STUB_INFO *info);
+/* The object a server call (its binding handle) is for, by the call's object UUID, if it was
+ * registered for riid or an interface derived from it; NULL otherwise. */
+void *RPC_ENTRY MsrpcServerObject(handle_t binding, const IID *riid);
+
 #ifdef __cplusplus
 }
 #endif

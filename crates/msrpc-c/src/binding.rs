@@ -37,6 +37,8 @@ pub(crate) struct ServerCall {
     /// `RpcBindingToStringBinding` of this handle: the client's protocol sequence and network
     /// address (and the call's object UUID), without an endpoint, as Windows gives it.
     pub(crate) peer: String,
+    /// The request's object UUID (a COM call's IPID).
+    pub(crate) object: Option<uuid::Uuid>,
 }
 
 impl ServerCall {
@@ -55,12 +57,19 @@ impl ServerCall {
             server_principal,
             cancelled,
             peer: String::new(),
+            object: None,
         }
     }
 
     /// The same, with `RpcBindingToStringBinding`'s string for the call.
     pub(crate) fn with_peer(mut self, peer: String) -> Self {
         self.peer = peer;
+        self
+    }
+
+    /// The same, with the request's object UUID.
+    pub(crate) fn with_object(mut self, object: Option<uuid::Uuid>) -> Self {
+        self.object = object;
         self
     }
 }

@@ -77,11 +77,27 @@ pub(crate) struct MsrpcProc {
 /// `GUID`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Guid {
+pub struct Guid {
     data1: u32,
     data2: u16,
     data3: u16,
     data4: [u8; 8],
+}
+
+impl Guid {
+    pub(crate) fn uuid(&self) -> uuid::Uuid {
+        uuid::Uuid::from_fields(self.data1, self.data2, self.data3, &self.data4)
+    }
+
+    pub(crate) fn of(u: uuid::Uuid) -> Guid {
+        let (data1, data2, data3, d4) = u.as_fields();
+        Guid {
+            data1,
+            data2,
+            data3,
+            data4: *d4,
+        }
+    }
 }
 
 /// `RPC_SYNTAX_IDENTIFIER`.
@@ -577,7 +593,12 @@ pub(crate) unsafe fn read_val(p: &P, at: *const u8) -> Result<Val, i32> {
                 // SAFETY: as above, in 16-bit units.
                 let v =
                     unsafe { strings::read_units(s.cast::<u16>()) }.ok_or(RPC_X_INVALID_BOUND)?;
-                Ok(Val::Str16(Some(v)))
+                // A non-NULL [unique] wide string keeps its referent id, as the 8-bit one does.
+                Ok(if ty.flags & TF_UNIQUE != 0 {
+                    Val::UStr16(Some(v))
+                } else {
+                    Val::Str16(Some(v))
+                })
             }
         }
         _ => Err(RPC_S_INVALID_ARG),
@@ -792,6 +813,21 @@ pub unsafe extern "C" fn MsrpcClientCall(
     args: *const *mut c_void,
     ret: *mut c_void,
 ) -> i32 {
+    // SAFETY: as this function's (caller).
+    unsafe { client_call(itf, proc, None, args, ret) }
+}
+
+/// [`MsrpcClientCall`] with `object` as the request's object UUID (a COM proxy's IPID).
+///
+/// # Safety
+/// As [`MsrpcClientCall`].
+pub(crate) unsafe fn client_call(
+    itf: *const MsrpcInterface,
+    proc: u32,
+    object: Option<uuid::Uuid>,
+    args: *const *mut c_void,
+    ret: *mut c_void,
+) -> i32 {
     // SAFETY: the generated stub passes its table, arguments and return storage (caller).
     let prepared = unsafe {
         Op::load(itf, proc).and_then(|op| {
@@ -808,9 +844,11 @@ pub unsafe extern "C" fn MsrpcClientCall(
         // An [async] operation's stub passes its handle (MsrpcAsyncClientCall).
         return RPC_S_INVALID_ASYNC_CALL;
     }
-    let reply = match binding.call_blocking(op.iface, op.opnum, move |syntax, rep| {
-        encode(&vals, syntax, rep)
-    }) {
+    let enc = move |syntax, rep| encode(&vals, syntax, rep);
+    let reply = match match object {
+        Some(o) => binding.call_with_object_blocking(op.iface, op.opnum, o, enc),
+        None => binding.call_blocking(op.iface, op.opnum, enc),
+    } {
         Ok(r) => r,
         Err(e) => {
             return match op.status_sink(&sinks, &e, ret) {
@@ -879,6 +917,27 @@ mod tests {
             .unwrap();
             assert_eq!(c, rust, "{syntax:?}");
         }
+    }
+
+    /// A non-NULL `[in, string, unique] wchar_t *` keeps its referent id (it was once read as a
+    /// [ref] string, which a server then failed to decode).
+    #[test]
+    fn unique_wide_string_keeps_its_referent() {
+        let p = P {
+            flags: P_IN,
+            ty: MsrpcType {
+                kind: T_STRING,
+                flags: TF_UNIQUE,
+                wire_size: 2,
+                mem_size: 8,
+            },
+            root: 0,
+        };
+        let text: [u16; 3] = [u16::from(b'h'), u16::from(b'i'), 0];
+        let at: *const u16 = text.as_ptr();
+        // SAFETY: a pointer to a NUL-terminated UTF-16 string, on the stack.
+        let v = unsafe { read_val(&p, (&at as *const *const u16).cast()) }.unwrap();
+        assert_eq!(v, Val::UStr16(Some(text[..2].to_vec())));
     }
 
     /// What the engine reads from C memory: an LP64 `unsigned long` (8 bytes) within the wire's

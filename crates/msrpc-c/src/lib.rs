@@ -13,6 +13,7 @@
 
 mod asyncs;
 mod binding;
+mod com;
 mod engine;
 mod exc;
 mod handles;
@@ -39,7 +40,12 @@ pub use binding::{
     RpcStringBindingComposeA, RpcStringBindingComposeW, RpcStringFreeA, RpcStringFreeW,
     SecWinntAuthIdentity,
 };
-pub use engine::{MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
+pub use com::{
+    MAX_OBJECTS, MAX_PROXIES, MAX_PROXY_IIDS, MsrpcCreateProxy, MsrpcProxyAddRef, MsrpcProxyCall,
+    MsrpcProxyInfo, MsrpcProxyQueryInterface, MsrpcProxyRelease, MsrpcRegisterObject,
+    MsrpcRegisterProxy, MsrpcRegisterStub, MsrpcRevokeObject, MsrpcServerObject, MsrpcStubInfo,
+};
+pub use engine::{Guid, MsrpcAsyncClientCall, MsrpcClientCall, MsrpcInterface};
 pub use exc::{MsrpcExcPop, MsrpcExcPush, MsrpcExcUnhandled, MsrpcExcUnwind};
 pub use rich::MsrpcSsDestroyClientContext;
 pub use server::{

@@ -794,7 +794,8 @@ impl Interface for CInterface {
         let peer = crate::binding::client_string_binding(info.object, &info.peer);
         let binding = BindingGuard(crate::binding::insert_server(
             crate::binding::ServerCall::new(call.client().cloned(), principal, cancelled)
-                .with_peer(peer),
+                .with_peer(peer)
+                .with_object(info.object),
         ));
         let mut frame = match Frame::new(&proc.params, vals, binding.0) {
             Ok(f) => f,

@@ -80,9 +80,14 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
             .collect::<String>()
     );
     let mut h = banner.clone();
+    let com = if m.interfaces.iter().any(|i| i.object) {
+        "#include <objbase.h>\n"
+    } else {
+        ""
+    };
     let _ = write!(
         h,
-        "#ifndef {guard}\n#define {guard}\n\n#include <rpc.h>\n#include <rpcndr.h>\n\n#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n"
+        "#ifndef {guard}\n#define {guard}\n\n#include <rpc.h>\n#include <rpcndr.h>\n{com}\n#ifdef __cplusplus\nextern \"C\" {{\n#endif\n\n"
     );
     for c in m.consts.iter().filter(|c| c.main) {
         match &c.value {
@@ -127,6 +132,10 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
             .map(|(i, op)| c_op(m, itf, op, i, &mut descs))
             .collect::<Result<Vec<_>, _>>()?;
         let desc_text = descs.text();
+        if itf.object {
+            com_interface(itf, &ops, &desc_text, &mut h, &mut cl, &mut sv);
+            continue;
+        }
         let (maj, min) = itf.version;
         let spec = format!("{}_v{maj}_{min}", itf.name);
         let _ = writeln!(h, "\n/* interface {} {}.{} */", itf.name, maj, min);
@@ -209,6 +218,261 @@ pub(crate) fn generate(m: &Model, stem: &str, source: &str) -> Result<CStubs, St
         client: cl,
         server: sv,
     })
+}
+
+/// A GUID's C initializer, `{ 0x..., 0x..., 0x..., { 0x.., ... } }`.
+fn guid_init(u: &[u8; 16]) -> String {
+    let d1 = u32::from_be_bytes([u[0], u[1], u[2], u[3]]);
+    let d2 = u16::from_be_bytes([u[4], u[5]]);
+    let d3 = u16::from_be_bytes([u[6], u[7]]);
+    let d4: Vec<String> = u[8..].iter().map(|b| format!("0x{b:02x}")).collect();
+    format!(
+        "{{ 0x{d1:08x}, 0x{d2:04x}, 0x{d3:04x}, {{ {} }} }}",
+        d4.join(", ")
+    )
+}
+
+/// A COM `[object]` interface in MIDL's C shape (docs/c-abi.md "COM [object] interfaces"):
+/// the header's `IID_X`, `XVtbl` (IUnknown's three methods, then the inherited ones and the
+/// interface's own, in opnum order), `struct X { lpVtbl }` and the `X_Method(This, ..)` macros
+/// (under `COBJMACROS`, as MIDL has them); the client's proxy methods, vtable and proxy
+/// description (registered from a constructor, for `MsrpcCreateProxy`). `ops` are the C
+/// operations, each with the hidden binding, ORPCthis and ORPCthat first.
+fn com_interface(
+    itf: &Interface,
+    ops: &[COp],
+    desc_text: &str,
+    h: &mut String,
+    cl: &mut String,
+    sv: &mut String,
+) {
+    let n = &itf.name;
+    // The method's own parameters: after the handle, ORPCthis and ORPCthat.
+    fn own(op: &COp) -> Vec<&CParam> {
+        op.params.iter().skip(3).collect()
+    }
+    let ret_of = |op: &COp| {
+        op.ret
+            .as_ref()
+            .map_or("void".to_string(), |(c, _)| c.clone())
+    };
+    let _ = writeln!(h, "\n/* interface {n} (COM [object]) */");
+    let _ = writeln!(h, "typedef struct {n} {n};");
+    let _ = writeln!(h, "EXTERN_C const IID IID_{n};");
+    let _ = writeln!(h, "typedef struct {n}Vtbl\n{{\n    BEGIN_INTERFACE");
+    let _ = writeln!(
+        h,
+        "    HRESULT (STDMETHODCALLTYPE *QueryInterface)({n} *This, REFIID riid, void **ppvObject);"
+    );
+    let _ = writeln!(h, "    ULONG (STDMETHODCALLTYPE *AddRef)({n} *This);");
+    let _ = writeln!(h, "    ULONG (STDMETHODCALLTYPE *Release)({n} *This);");
+    for op in ops {
+        let mut ps = vec![format!("{n} *This")];
+        ps.extend(own(op).iter().map(|p| p.decl.clone()));
+        let _ = writeln!(
+            h,
+            "    {} (STDMETHODCALLTYPE *{})({});",
+            ret_of(op),
+            op.name,
+            ps.join(", ")
+        );
+    }
+    let _ = writeln!(h, "    END_INTERFACE\n}} {n}Vtbl;");
+    let _ = writeln!(h, "struct {n}\n{{\n    const struct {n}Vtbl *lpVtbl;\n}};");
+    let _ = writeln!(h, "#ifdef COBJMACROS");
+    let _ = writeln!(
+        h,
+        "#define {n}_QueryInterface(This,riid,ppvObject) ((This)->lpVtbl->QueryInterface(This,riid,ppvObject))"
+    );
+    let _ = writeln!(h, "#define {n}_AddRef(This) ((This)->lpVtbl->AddRef(This))");
+    let _ = writeln!(
+        h,
+        "#define {n}_Release(This) ((This)->lpVtbl->Release(This))"
+    );
+    for op in ops {
+        let mut names = vec!["This".to_string()];
+        names.extend(own(op).iter().map(|p| p.name.clone()));
+        let a = names.join(",");
+        let _ = writeln!(
+            h,
+            "#define {n}_{0}({a}) ((This)->lpVtbl->{0}({a}))",
+            op.name
+        );
+    }
+    let _ = writeln!(h, "#endif /* COBJMACROS */");
+
+    // The IID in both files, weak so a program may link both (MIDL puts it in STEM_i.c).
+    let iid = format!(
+        "__attribute__((weak)) const IID IID_{n} = {};\n",
+        guid_init(&itf.uuid)
+    );
+    let tables = format!("{desc_text}{}", tables(itf, ops));
+
+    // Client: the tables, one proxy method per operation, the vtable, the description.
+    cl.push('\n');
+    cl.push_str(&iid);
+    cl.push_str(&tables);
+    let _ = writeln!(
+        cl,
+        "static const MSRPC_INTERFACE {n}__c_interface = {{ MSRPC_STUB_VERSION, \"{n}\", {}, {}, {n}__procs, NULL }};",
+        syntax_init(itf),
+        ops.len()
+    );
+    // MS-DCOM 2.2.13.4: ORPCTHAT's [unique] ORPC_EXTENT_ARRAY, its [unique] array of
+    // (size + 1) & ~1 [unique] ORPC_EXTENT pointers; each from MIDL_user_allocate.
+    let _ = writeln!(
+        cl,
+        "\nstatic void {n}__free_that(ORPCTHAT *that)\n{{\n    ORPC_EXTENT_ARRAY *x = that->extensions;\n    if (x == NULL)\n        return;\n    if (x->extent != NULL) {{\n        unsigned long i;\n        for (i = 0; i < ((x->size + 1) & ~1UL); i++)\n            if (x->extent[i] != NULL)\n                MIDL_user_free(x->extent[i]);\n        MIDL_user_free(x->extent);\n    }}\n    MIDL_user_free(x);\n    that->extensions = NULL;\n}}"
+    );
+    for op in ops {
+        let mut ps = vec![format!("{n} *This")];
+        ps.extend(own(op).iter().map(|p| p.decl.clone()));
+        let ret = ret_of(op);
+        let _ = write!(
+            cl,
+            "\nstatic {ret} STDMETHODCALLTYPE {n}__{}_Proxy({})\n{{\n",
+            op.name,
+            ps.join(", ")
+        );
+        let _ = writeln!(cl, "    void *msrpc_args[{}];", op.params.len());
+        let name = |i: usize| op.params.get(i).map_or("", |p| p.name.as_str());
+        let _ = writeln!(
+            cl,
+            "    handle_t {} = NULL;\n    ORPCTHIS msrpc_this;\n    ORPCTHAT msrpc_that;\n    ORPCTHIS *{} = &msrpc_this;\n    ORPCTHAT *{} = &msrpc_that;\n    HRESULT msrpc_hr;",
+            name(0),
+            name(1),
+            name(2)
+        );
+        let has_ret = op.ret.is_some();
+        if has_ret {
+            let _ = writeln!(
+                cl,
+                "    {ret} msrpc_ret;\n    memset(&msrpc_ret, 0, sizeof msrpc_ret);"
+            );
+        }
+        cl.push_str("    memset(&msrpc_this, 0, sizeof msrpc_this);\n    memset(&msrpc_that, 0, sizeof msrpc_that);\n");
+        // MS-DCOM 2.2.13.3: COM version 5.7 (the causality id comes from MsrpcProxyCall).
+        cl.push_str(
+            "    msrpc_this.version.MajorVersion = 5;\n    msrpc_this.version.MinorVersion = 7;\n",
+        );
+        for (i, p) in op.params.iter().enumerate() {
+            let _ = writeln!(cl, "    msrpc_args[{i}] = (void *)&{};", p.name);
+        }
+        let _ = writeln!(
+            cl,
+            "    msrpc_hr = MsrpcProxyCall((void *)This, &{n}__c_interface, {}, &msrpc_this.cid, msrpc_args, {});",
+            op.index,
+            if has_ret { "&msrpc_ret" } else { "NULL" }
+        );
+        // ORPCTHAT's extensions, if the server sent any, are the proxy's to free (the
+        // program never sees them).
+        let _ = writeln!(cl, "    {n}__free_that(&msrpc_that);");
+        if has_ret {
+            if ret == "HRESULT" {
+                cl.push_str("    if (msrpc_hr != S_OK)\n        return msrpc_hr;\n");
+            } else {
+                cl.push_str("    (void)msrpc_hr;\n");
+            }
+            cl.push_str("    return msrpc_ret;\n}\n");
+        } else {
+            cl.push_str("    (void)msrpc_hr;\n}\n");
+        }
+    }
+    let _ = write!(
+        cl,
+        "\nstatic const {n}Vtbl {n}__proxy_vtbl = {{\n    (HRESULT (STDMETHODCALLTYPE *)({n} *, REFIID, void **))MsrpcProxyQueryInterface,\n    (ULONG (STDMETHODCALLTYPE *)({n} *))MsrpcProxyAddRef,\n    (ULONG (STDMETHODCALLTYPE *)({n} *))MsrpcProxyRelease,\n"
+    );
+    for op in ops {
+        let _ = writeln!(cl, "    {n}__{}_Proxy,", op.name);
+    }
+    cl.push_str("};\n");
+    let _ = write!(cl, "static const IID *const {n}__iids[] = {{ &IID_{n},");
+    for b in &itf.bases {
+        let _ = write!(cl, " &IID_{b},");
+    }
+    cl.push_str(" NULL };\n");
+    let _ = writeln!(
+        cl,
+        "static const MSRPC_PROXY_INFO {n}__proxy_info = {{ MSRPC_STUB_VERSION, {n}__iids, &{n}__proxy_vtbl }};"
+    );
+    let _ = writeln!(
+        cl,
+        "__attribute__((constructor)) static void {n}__register_proxy(void)\n{{\n    (void)MsrpcRegisterProxy(&{n}__proxy_info);\n}}"
+    );
+
+    // Server: the tables, one thunk per operation calling the registered object's vtable, the
+    // server interface, the stub description (registered from a constructor, for
+    // MsrpcRegisterObject).
+    sv.push('\n');
+    sv.push_str(&iid);
+    sv.push_str(&tables);
+    let _ = writeln!(
+        sv,
+        "static const MSRPC_INTERFACE {n}__s_interface = {{ MSRPC_STUB_VERSION, \"{n}\", {}, {}, {n}__procs, NULL }};",
+        syntax_init(itf),
+        ops.len()
+    );
+    for op in ops {
+        let _ = write!(
+            sv,
+            "\nstatic RPC_STATUS {n}__{}_s(PRPC_ASYNC_STATE msrpc_async, void **msrpc_args, void *msrpc_ret)\n{{\n",
+            op.name
+        );
+        sv.push_str("    volatile RPC_STATUS msrpc_status = RPC_S_OK;\n");
+        let _ = writeln!(
+            sv,
+            "    {n} *This = ({n} *)MsrpcServerObject(*(handle_t *)msrpc_args[0], &IID_{n});"
+        );
+        sv.push_str("    ORPCTHIS *msrpc_this = *(ORPCTHIS **)msrpc_args[1];\n    ORPCTHAT *msrpc_that = *(ORPCTHAT **)msrpc_args[2];\n");
+        sv.push_str("    (void)msrpc_async;\n    (void)msrpc_ret;\n");
+        // MS-DCOM 3.1.1.5.4: an unknown IPID is RPC_E_DISCONNECTED, ORPCTHIS flags other than 0
+        // RPC_E_INVALID_HEADER; the ORPCTHAT has flags 0 and no extensions.
+        sv.push_str("    if (This == NULL)\n        return (RPC_STATUS)RPC_E_DISCONNECTED;\n");
+        sv.push_str("    if (msrpc_this == NULL || msrpc_this->flags != 0)\n        return (RPC_STATUS)RPC_E_INVALID_HEADER;\n");
+        sv.push_str("    msrpc_that->flags = 0;\n    msrpc_that->extensions = NULL;\n");
+        let mut args = vec!["This".to_string()];
+        for (i, p) in op.params.iter().enumerate().skip(3) {
+            args.push(format!("*({} *)msrpc_args[{i}]", p.c_type));
+        }
+        let call = format!("This->lpVtbl->{}({})", op.name, args.join(", "));
+        sv.push_str("    RpcTryExcept\n    {\n");
+        match &op.ret {
+            Some((c, _)) => {
+                let _ = writeln!(sv, "        *({c} *)msrpc_ret = {call};");
+            }
+            None => {
+                let _ = writeln!(sv, "        {call};");
+            }
+        }
+        sv.push_str(
+            "    }\n    RpcExcept(1)\n    {\n        msrpc_status = RpcExceptionCode();\n    }\n    RpcEndExcept\n    return msrpc_status;\n}\n",
+        );
+    }
+    let _ = write!(sv, "static const MSRPC_SERVER_THUNK {n}__thunks[] = {{");
+    for op in ops {
+        let _ = write!(sv, " {n}__{}_s,", op.name);
+    }
+    if ops.is_empty() {
+        sv.push_str(" NULL");
+    }
+    sv.push_str(" };\n");
+    let _ = writeln!(
+        sv,
+        "static const MSRPC_SERVER_INTERFACE {n}__server = {{ &{n}__s_interface, {n}__thunks }};"
+    );
+    let _ = write!(sv, "static const IID *const {n}__s_iids[] = {{ &IID_{n},");
+    for b in &itf.bases {
+        let _ = write!(sv, " &IID_{b},");
+    }
+    sv.push_str(" NULL };\n");
+    let _ = writeln!(
+        sv,
+        "static const MSRPC_STUB_INFO {n}__stub_info = {{ MSRPC_STUB_VERSION, {n}__s_iids, (RPC_IF_HANDLE)&{n}__server }};"
+    );
+    let _ = writeln!(
+        sv,
+        "__attribute__((constructor)) static void {n}__register_stub(void)\n{{\n    (void)MsrpcRegisterStub(&{n}__stub_info);\n}}"
+    );
 }
 
 fn c_escape(s: &str) -> String {
@@ -442,12 +706,8 @@ fn c_op(
             p.name
         )));
     }
-    if itf.object {
-        // A DCOM call needs the IPID as the object UUID and ORPCTHIS/ORPCTHAT around it, which
-        // the C ABI (docs/c-abi.md) has no place for yet.
-        return Err(unsupported("a COM `[object]` interface"));
-    }
     let mut params = Vec::new();
+    // A COM method's model parameters start with the handle, ORPCthis and ORPCthat.
     let has_handle = op.params.iter().any(|p| matches!(p.ty, Ty::Handle));
     // An `[in]` (or `[in, out]`) context handle is the call's binding when there is no
     // `handle_t` (MIDL's rule): the engine uses the leftmost non-null one's association.

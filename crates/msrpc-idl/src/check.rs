@@ -1501,6 +1501,20 @@ impl<'a> Checker<'a> {
                 "interface inheritance is only for COM `[object]` interfaces",
             );
         }
+        let mut bases = Vec::new();
+        if object {
+            let mut b = itf.base.clone();
+            while let Some(n) = b.filter(|n| n != "IUnknown") {
+                if bases.len() >= MAX_COM_INHERITANCE {
+                    break;
+                }
+                b = all
+                    .iter()
+                    .find(|i| i.name == n)
+                    .and_then(|i| i.base.clone());
+                bases.push(n);
+            }
+        }
         let inherited = if object {
             let inherited = self.com_base(itf, all)?;
             for t in ["ORPCTHIS", "ORPCTHAT"] {
@@ -1731,6 +1745,7 @@ impl<'a> Checker<'a> {
             binding,
             ops,
             object,
+            bases,
             strict_context: ast::has_attr(&itf.attrs, "strict_context_handle")
                 || acf.is_some_and(|a| ast::has_attr(&a.attrs, "strict_context_handle")),
             noserialize_context: ast::has_attr(&itf.attrs, "context_handle_noserialize")

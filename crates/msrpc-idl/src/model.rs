@@ -225,6 +225,9 @@ pub(crate) struct Interface {
     /// `ORPCthis` first and returns `ORPCthat` first (MS-DCOM 2.2.13, 3.2.4.2). The object's IPID
     /// is the request's object UUID.
     pub(crate) object: bool,
+    /// A COM interface's base interfaces below IUnknown, nearest first (the C stubs' proxy
+    /// answers QueryInterface for their IIDs).
+    pub(crate) bases: Vec<String>,
     /// `[strict_context_handle]` (IDL interface or ACF): the server accepts only context
     /// handles its own interface created (others: `nca_s_fault_context_mismatch`).
     pub(crate) strict_context: bool,

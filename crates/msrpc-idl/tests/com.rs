@@ -178,10 +178,24 @@ fn errors() {
         .generate_from_str("t.idl", &idl, Some("interface IA { [async] One(); }\n"))
         .expect_err("[async] COM");
     assert!(d.to_string().contains("`[async]` operation `One`"), "{d}");
-    // The C stubs refuse [object] interfaces (docs/c-abi.md).
-    let e = msrpc_idl::Builder::new()
+    // The C stubs give MIDL's C interface (docs/c-abi.md "COM [object] interfaces").
+    let c = msrpc_idl::Builder::new()
         .include_dir(specs())
         .generate_c_from_str("t.idl", &idl, None)
-        .expect_err("no C for COM");
-    assert!(e.to_string().contains("a COM `[object]` interface"), "{e}");
+        .unwrap();
+    assert!(
+        c.header.contains(
+            "    HRESULT (STDMETHODCALLTYPE *One)(IA *This);\n    END_INTERFACE\n} IAVtbl;"
+        ),
+        "{}",
+        c.header
+    );
+    assert!(
+        c.client
+            .contains("MsrpcProxyCall((void *)This, &IA__c_interface, 0,")
+    );
+    assert!(
+        c.server
+            .contains("MsrpcServerObject(*(handle_t *)msrpc_args[0], &IID_IA)")
+    );
 }
