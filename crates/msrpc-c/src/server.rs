@@ -710,8 +710,9 @@ struct Pending {
     handle: Box<RpcAsyncState>,
     /// The call's server binding handle, ended with the call.
     _binding: BindingGuard,
-    /// Its place among an auto-listen interface's `MaxCalls`, given back with the call.
-    _slot: Option<CallSlot>,
+    /// Its place among an auto-listen interface's `MaxCalls`, given back as the manager
+    /// answers (before the reply is sent, so a client's next call finds room).
+    slot: Option<CallSlot>,
     /// `RpcServerSubscribeForNotification` subscriptions: (notification, still subscribed,
     /// deliveries so far).
     subs: Vec<(
@@ -822,7 +823,7 @@ impl Interface for CInterface {
                     handle,
                     _binding: binding,
                     subs: Vec::new(),
-                    _slot: slot,
+                    slot,
                 },
             );
             tokio::task::spawn_blocking(move || {
@@ -867,8 +868,9 @@ impl Interface for CInterface {
             return Dispatch::Deferred;
         }
         tokio::task::spawn_blocking(move || {
-            // Counted among the interface's MaxCalls until this closure has answered.
-            let _slot = slot;
+            // Counted among the interface's MaxCalls until the manager has returned (given back
+            // before the reply is sent: a client's next call must find room).
+            let slot = slot;
             if !sec.admit(client.as_ref(), local, binding.0) {
                 drop(binding);
                 return call.fault(Win32Status(RPC_S_ACCESS_DENIED));
@@ -892,6 +894,7 @@ impl Interface for CInterface {
             CURRENT.with(|c| c.set(std::ptr::null()));
             CURRENT_BINDING.with(|c| c.set(0));
             drop(binding);
+            drop(slot);
             if s != 0 {
                 call.fault(Win32Status(s as u32));
             } else {
@@ -909,6 +912,8 @@ impl Interface for CInterface {
 /// `reply` is NULL or points to the operation's return value.
 pub(crate) unsafe fn complete(p: *mut RpcAsyncState, reply: *mut c_void) -> Option<i32> {
     let mut entry = pending().remove(&(p as usize))?;
+    // The manager has answered: the call no longer counts among the interface's MaxCalls.
+    drop(entry.slot.take());
     if let (Some(root), false) = (
         entry.frame.ret_p.and_then(|p| p.rich_root()),
         reply.is_null() || entry.frame.ret_rich.is_null(),
@@ -944,7 +949,8 @@ pub(crate) unsafe fn complete(p: *mut RpcAsyncState, reply: *mut c_void) -> Opti
 #[unsafe(no_mangle)]
 pub extern "C" fn RpcAsyncAbortCall(p: *mut RpcAsyncState, code: std::ffi::c_ulong) -> i32 {
     match pending().remove(&(p as usize)) {
-        Some(e) => {
+        Some(mut e) => {
+            drop(e.slot.take());
             // A Win32 or nca status: 32 bits on the wire (the C `unsigned long` may be wider).
             e.call.fault(Win32Status(code as u32));
             RPC_S_OK
