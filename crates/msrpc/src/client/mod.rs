@@ -560,16 +560,9 @@ impl Binding {
         } else {
             stub
         };
-        conn::PendingCall::start(
-            conn,
-            (iface, name),
-            opnum,
-            object,
-            stub,
-            opts.call_timeout,
-        )?
-        .wait()
-        .await
+        conn::PendingCall::start(conn, (iface, name), opnum, object, stub, opts.call_timeout)?
+            .wait()
+            .await
     }
 
     /// Starts an asynchronous call on `state` (the page's `AsyncFunc(&Async, hBinding, ...)`) and
