@@ -316,7 +316,10 @@ where
             // Fixed order: answers from managers first, then the socket; the signals and
             // timers, which rarely fire, last.
             biased;
-            Some(c) = rx.recv() => answer(stats, &mut conn, &mut calls, &mut spare, &mut out, c),
+            // Only calls in progress can be answered this way (one answered inside `dispatch`
+            // never is; a late answer to a call that is gone waits until the next poll, and
+            // is dropped then): no poll of the channel per turn while nothing is in progress.
+            Some(c) = rx.recv(), if !calls.is_empty() => answer(stats, &mut conn, &mut calls, &mut spare, &mut out, c),
             r = out.write_to(&mut wr), if !out.is_empty() => {
                 match r {
                     Ok(0) | Err(_) => {
