@@ -541,6 +541,46 @@ impl Outgoing {
         // empty buffer allocates exactly `len`, so a fragment of its own is right-sized.
         let at = out.len();
         out.reserve(len);
+        let Some(ctx) = sec else {
+            // Unprotected: the header and body fields made on the stack, then two copies.
+            let mut head = [0u8; HEADER_LEN + 8 + 16];
+            let le = self.drep.is_little_endian();
+            let u16b = |v: u16| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+            let u32b = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+            head[..4].copy_from_slice(&[5, 0, ptype.0, flags.0]);
+            head[4..8].copy_from_slice(&self.drep.0);
+            head[8..10].copy_from_slice(&u16b(frag_length));
+            head[10..12].copy_from_slice(&u16b(auth_length));
+            head[12..16].copy_from_slice(&u32b(self.call_id));
+            head[16..20].copy_from_slice(&u32b(alloc_hint));
+            match self.kind {
+                OutKind::Request {
+                    context_id,
+                    opnum,
+                    object,
+                } => {
+                    head[20..22].copy_from_slice(&u16b(context_id));
+                    head[22..24].copy_from_slice(&u16b(opnum));
+                    if let Some(o) = &object {
+                        let (d1, d2, d3, d4) = o.as_fields();
+                        head[24..28].copy_from_slice(&u32b(d1));
+                        head[28..30].copy_from_slice(&u16b(d2));
+                        head[30..32].copy_from_slice(&u16b(d3));
+                        head[32..40].copy_from_slice(d4);
+                    }
+                }
+                OutKind::Response {
+                    context_id,
+                    cancel_count,
+                } => {
+                    head[20..22].copy_from_slice(&u16b(context_id));
+                    head[22] = cancel_count;
+                }
+            }
+            out.extend_from_slice(&head[..stub_at]);
+            out.extend_from_slice(chunk);
+            return Ok(());
+        };
         let mut w = Writer {
             buf: std::mem::take(out),
             le: self.drep.is_little_endian(),
@@ -572,10 +612,6 @@ impl Outgoing {
             }
         }
         w.buf.extend_from_slice(chunk);
-        let Some(ctx) = sec else {
-            *out = w.buf;
-            return Ok(());
-        };
         w.buf.resize(at + stub_at + chunk.len() + pad, 0);
         // pad < 16, so it fits auth_pad_length.
         w.buf

@@ -6,8 +6,8 @@ use super::*;
 // ---------------------------------------------------------------------------------------------
 // the msrpc server
 
-/// The echo interface, answered inline in `dispatch` (no task or thread per call): decode the byte
-/// array, encode it back.
+/// The echo interface, answered inline in `dispatch` (no task or thread per call): opnum 0
+/// decodes the byte array and encodes it back; opnum 1 ([`NULL_OPNUM`]) takes and gives nothing.
 #[derive(Debug)]
 pub(super) struct Echo;
 
@@ -19,10 +19,14 @@ impl Interface for Echo {
         "msrpc-bench-echo"
     }
     fn operation_count(&self) -> u16 {
-        1
+        2
     }
     fn dispatch(&self, call: IncomingCall) -> Dispatch {
         let info = call.info();
+        if info.opnum == NULL_OPNUM {
+            // The null operation: no parameters, an empty answer.
+            return call.answer(Vec::new());
+        }
         let mut d = Decoder::new(call.stub(), info.syntax, info.drep);
         let data = match d
             .decode_param::<ConformantArray<u8>>()

@@ -119,7 +119,15 @@ fn bind_pdu(call_id: u32) -> Vec<u8> {
 }
 
 /// The 0 B echo request (opnum 0, context 0): an empty conformant byte array, max_count 0.
-fn request_pdu(out: &mut Vec<u8>, call_id: u32) {
+/// With `null`, the bench interface's null operation instead (opnum 1): no stub, 24 B.
+fn request_pdu(out: &mut Vec<u8>, call_id: u32, null: bool) {
+    if null {
+        header(out, PTYPE_REQUEST, 24, call_id);
+        out.extend_from_slice(&0u32.to_le_bytes()); // alloc_hint
+        out.extend_from_slice(&0u16.to_le_bytes()); // p_cont_id
+        out.extend_from_slice(&NULL_OPNUM.to_le_bytes()); // opnum
+        return;
+    }
     header(out, PTYPE_REQUEST, 28, call_id);
     out.extend_from_slice(&4u32.to_le_bytes()); // alloc_hint
     out.extend_from_slice(&0u16.to_le_bytes()); // p_cont_id
@@ -237,6 +245,7 @@ fn batched_connection(
     port: u16,
     window: usize,
     deadline: Instant,
+    null: bool,
 ) -> std::io::Result<(Latencies, u64)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_nodelay(true)?;
@@ -260,7 +269,7 @@ fn batched_connection(
     let mut out = Vec::with_capacity(window * 28);
     let now = Instant::now();
     for _ in 0..window {
-        request_pdu(&mut out, next_id);
+        request_pdu(&mut out, next_id, null);
         sent.insert(next_id, now);
         next_id = next_id.wrapping_add(1);
     }
@@ -279,7 +288,7 @@ fn batched_connection(
             Some(t) if ptype == PTYPE_RESPONSE => {
                 lat.0.push(now.duration_since(t).as_nanos() as u64);
                 if more {
-                    request_pdu(&mut out, next_id);
+                    request_pdu(&mut out, next_id, null);
                     sent.insert(next_id, now);
                     next_id = next_id.wrapping_add(1);
                 }
@@ -299,17 +308,18 @@ fn batched_connection(
 }
 
 /// The batched client with `window` requests outstanding on each of `conns` connections to
-/// `port`, one thread per connection.
+/// `port`, one thread per connection; with `null`, calling the null operation.
 pub(super) fn batched_client(
     port: u16,
     window: usize,
     conns: usize,
     dur: Duration,
+    null: bool,
 ) -> std::io::Result<(Latencies, u64, f64)> {
     let t0 = Instant::now();
     let deadline = t0 + dur;
     let threads: Vec<_> = (0..conns)
-        .map(|_| std::thread::spawn(move || batched_connection(port, window, deadline)))
+        .map(|_| std::thread::spawn(move || batched_connection(port, window, deadline, null)))
         .collect();
     let mut lat = Latencies::default();
     let mut errors = 0;
@@ -333,7 +343,7 @@ pub(super) fn batched_client(
 /// A batched-client row against the framing server.
 pub(super) fn raw_framing(window: usize, conns: usize, dur: Duration) -> std::io::Result<Row> {
     let (port, server) = framing_server(conns)?;
-    let r = batched_client(port, window, conns, dur);
+    let r = batched_client(port, window, conns, dur, false);
     // The server's threads end at the client's EOF (its sockets are closed by now).
     let _ = server.join();
     let (mut lat, errors, seconds) = r?;
@@ -350,21 +360,37 @@ pub(super) fn raw_framing(window: usize, conns: usize, dur: Duration) -> std::io
 }
 
 /// The same batched client against msrpc's server (the bench echo interface, answered inline).
+/// With `null`, the interface's null operation (no stub decoded or encoded): the counterpart of
+/// the framing server's canned answer, group `server-null`.
 pub(super) fn batched_msrpc(
     port: u16,
     window: usize,
     conns: usize,
     dur: Duration,
+    null: bool,
 ) -> std::io::Result<Row> {
-    let (mut lat, errors, seconds) = batched_client(port, window, conns, dur)?;
+    let (mut lat, errors, seconds) = batched_client(port, window, conns, dur, null)?;
+    let row = if null {
+        Row {
+            note: "24 B request and response PDUs".into(),
+            ..Row::new(
+                "server-null",
+                "batched raw client -> msrpc server: null operation",
+            )
+        }
+    } else {
+        Row {
+            note: "28 B request and response PDUs".into(),
+            ..Row::new("server", "batched raw client -> msrpc server")
+        }
+    };
     Ok(Row {
         outstanding: window * conns,
         connections: conns,
         calls: lat.0.len() as u64,
         errors,
         seconds,
-        note: "28 B request and response PDUs".into(),
-        ..Row::new("server", "batched raw client -> msrpc server")
+        ..row
     }
     .with_latency(&mut lat))
 }
@@ -379,7 +405,12 @@ mod tests {
         assert_eq!(b.len(), 72);
         assert_eq!(u16::from_le_bytes([b[8], b[9]]), 72);
         let mut r = Vec::new();
-        request_pdu(&mut r, 9);
+        request_pdu(&mut r, 9, false);
+        assert_eq!(r.len(), 28);
+        request_pdu(&mut r, 9, true);
+        assert_eq!(r.len(), 52);
+        assert_eq!(u16::from_le_bytes([r[36], r[37]]), 24);
+        r.truncate(28);
         response_pdu(&mut r, PTYPE_RESPONSE, 10);
         assert_eq!(r.len(), 56);
         let mut seen = Vec::new();

@@ -41,12 +41,17 @@ use msrpc_sample as sample;
 use msrpc_sample::AsyncRpcHandler;
 use serde_json::{Value, json};
 
-/// The bench echo interface: opnum 0 takes a conformant byte array and returns it.
+/// The bench echo interface: opnum 0 takes a conformant byte array and returns it; opnum 1
+/// ([`NULL_OPNUM`]) takes and returns nothing.
 pub(crate) const ECHO: SyntaxId = SyntaxId {
     uuid: uuid::Uuid::from_u128(0x6d737270_6265_6e63_8000_000000000001),
     major: 1,
     minor: 0,
 };
+
+/// The bench interface's null operation: no parameters, no results (the server rows'
+/// counterpart of the framing server's canned answer).
+pub(crate) const NULL_OPNUM: u16 = 1;
 
 /// The fragment size client and server negotiate by default (both offer 5840).
 const MAX_FRAG: usize = 5840;
@@ -312,7 +317,11 @@ pub(crate) fn measure(cfg: &PerfConfig) -> Result<Vec<Row>, String> {
             }
             if cfg.wants("server") {
                 for (k, c) in spreads(cfg) {
-                    rows.push(batched_msrpc(bench.port, k / c, c, dur).map_err(io)?);
+                    rows.push(batched_msrpc(bench.port, k / c, c, dur, false).map_err(io)?);
+                }
+                // The null operation: what the framing server's canned answer compares with.
+                for (k, c) in spreads(cfg) {
+                    rows.push(batched_msrpc(bench.port, k / c, c, dur, true).map_err(io)?);
                 }
             }
             if cfg.wants("async") {

@@ -150,16 +150,17 @@ impl ServerConnection {
         let stub = stub.into();
         let fits = stub.len() <= plain_room(self.xmit_frag, RESPONSE_HEADER)
             && RESPONSE_HEADER + stub.len() <= usize::from(u16::MAX);
-        let direct = self.state != State::Closed
-            && fits
-            && !self.transmit.wants(true)
-            && self.calls.get(&call_id).is_some_and(|c| c.auth.is_none());
-        if !direct {
-            self.respond(call_id, stub)?;
-            return Ok(false);
-        }
-        let Some(call) = self.calls.remove(&call_id) else {
-            return Err(Error::NoSuchCall(call_id));
+        let direct = self.state != State::Closed && fits && !self.transmit.wants(true);
+        // One lookup: the call is taken out, and put back for `respond` when it is protected.
+        let call = match direct.then(|| self.calls.remove(&call_id)).flatten() {
+            Some(c) if c.auth.is_none() => c,
+            taken => {
+                if let Some(c) = taken {
+                    self.calls.insert(call_id, c);
+                }
+                self.respond(call_id, stub)?;
+                return Ok(false);
+            }
         };
         // The same fragment `respond` queues and `poll_transmit_into` writes, written now.
         let mut out = Outgoing::new(

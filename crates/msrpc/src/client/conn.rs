@@ -113,11 +113,17 @@ pub(crate) const CALLER_IO_MAX_STUB: usize = 2 * 1024;
 /// What a parked connection task lends a blocking caller (docs/runtime.md, "The blocking call
 /// and its thread hand-offs"): the protocol core, a duplicate of the TCP socket's descriptor,
 /// and the caller's buffers. The task holds it by value whenever it is not parked.
+///
+/// The socket is in blocking mode for as long as the task is parked (switched once when it
+/// parks and once when it takes the core back, not twice per call: the two descriptors share
+/// one file description, and the task reads and writes nothing while parked).
 pub(crate) struct Direct {
     conn: ClientConnection,
     sock: std::net::TcpStream,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
+    /// The read timeout last set on the socket (set again only when a call needs another).
+    slice: Option<Duration>,
     /// A call the caller began and handed back to the task unfinished.
     handoff: Option<(u32, Pending)>,
 }
@@ -131,7 +137,7 @@ impl std::fmt::Debug for Direct {
 }
 
 /// A blocking caller's hold on a parked connection: on every way out (panics included) the
-/// socket goes back to non-blocking, the core back to the task, and the task is told.
+/// core goes back to the parking place (its socket still blocking), and the task is told.
 struct Borrowed<'a> {
     shared: &'a Shared,
     d: Option<Direct>,
@@ -146,7 +152,6 @@ impl Borrowed<'_> {
 impl Drop for Borrowed<'_> {
     fn drop(&mut self) {
         if let Some(d) = self.d.take() {
-            let _ = d.sock.set_nonblocking(true);
             *self.shared.direct.lock().unwrap_or_else(|p| p.into_inner()) = Some(d);
             self.shared.returned.notify_one();
         }
@@ -309,8 +314,11 @@ impl ConnHandle {
             && let Ok(g) = self.shared.direct.try_lock()
             && let Some(d) = g.as_ref()
         {
-            let mut b = [0u8; 1];
-            match d.sock.peek(&mut b) {
+            // The parked socket is blocking: a peek that must not wait says so itself.
+            let mut b = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+            match socket2::SockRef::from(&d.sock)
+                .recv_with_flags(&mut b, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+            {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Ok(0) | Err(_) => {
                     drop(g);
@@ -441,9 +449,7 @@ impl ConnHandle {
         );
         let deadline = timeout.map(|t| (Instant::now() + t, t));
         let d = b.d();
-        let _ = d.sock.set_nonblocking(false);
         let mut outcome: Option<Result<Reply>> = None;
-        let mut slice = None;
         flush(d);
         loop {
             while let Some(ev) = d.conn.poll_event() {
@@ -523,9 +529,9 @@ impl ConnHandle {
                 // (A zero read timeout is refused: at least 1 ms, so the timeout may end that late.)
                 want_slice = want_slice.min(at - now).max(Duration::from_millis(1));
             }
-            if slice != Some(want_slice) {
+            if d.slice != Some(want_slice) {
                 let _ = d.sock.set_read_timeout(Some(want_slice));
-                slice = Some(want_slice);
+                d.slice = Some(want_slice);
             }
             let Direct {
                 sock, rbuf, conn, ..
@@ -791,6 +797,7 @@ async fn run(
         sock,
         rbuf: vec![0; CALLER_IO_READ],
         wbuf: Vec::new(),
+        slice: None,
         handoff: None,
     });
     let mut parked = false;
@@ -828,6 +835,8 @@ async fn run(
     macro_rules! unpark {
         () => {{
             let mut d = take_back(&shared).await;
+            // The task's own I/O is non-blocking again.
+            let _ = d.sock.set_nonblocking(true);
             std::mem::swap(&mut d.conn, &mut conn);
             if let Some((id, p)) = d.handoff.take() {
                 if let Some((at, _)) = p.deadline {
@@ -1044,6 +1053,8 @@ async fn run(
             shared.want.store(false, Ordering::SeqCst);
             if rx.is_empty() {
                 let mut d = lend.take().expect("checked");
+                // Blocking while parked, for the callers' reads with a timeout and writes.
+                let _ = d.sock.set_nonblocking(false);
                 std::mem::swap(&mut d.conn, &mut conn);
                 *shared.direct.lock().unwrap_or_else(|p| p.into_inner()) = Some(d);
                 parked = true;

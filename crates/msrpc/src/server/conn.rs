@@ -5,6 +5,7 @@
 //! deadlocks with the server. Backpressure: when `max_calls_per_connection` calls are in progress, or
 //! `max_queued_answers` answers wait to be written, the task stops reading from the client.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -78,13 +79,62 @@ impl InterfaceRegistry for Registry {
 }
 
 pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: PeerAddr) {
+    let sec_addr = cfg_sec_addr(&stream);
+    // Sockets split into owned halves (no lock on each read and write poll, as
+    // `tokio::io::split` takes); other streams through `tokio::io::split`.
+    match stream {
+        Stream::Tcp(s) => {
+            let (rd, wr) = s.into_split();
+            serve_io(shared, rd, wr, sec_addr, peer).await
+        }
+        Stream::Unix(s) => {
+            let (rd, wr) = s.into_split();
+            serve_io(shared, rd, wr, sec_addr, peer).await
+        }
+        #[cfg(feature = "ncacn-np")]
+        Stream::Pipe(p) => {
+            let (rd, wr) = tokio::io::split(p);
+            serve_io(shared, rd, wr, sec_addr, peer).await
+        }
+    }
+}
+
+/// What the one shutdown branch of the connection's `select!` saw.
+enum Signal {
+    /// The server stopped listening.
+    Drain,
+    /// The shutdown grace is over.
+    Grace,
+}
+
+/// Writes what `out` holds now if the transport takes it without waiting (one `poll_write`;
+/// when it would wait, the waker is registered and the loop's `select!` writes it later):
+/// the answer goes out in the turn that produced it, not one turn of the loop later.
+async fn write_now<W: tokio::io::AsyncWrite + Unpin>(
+    wr: &mut W,
+    out: &Outbox,
+) -> Option<std::io::Result<usize>> {
+    let write = out.write_to(wr);
+    tokio::pin!(write);
+    std::future::poll_fn(|cx| match write.as_mut().poll(cx) {
+        std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
+async fn serve_io<R, W>(shared: Arc<Shared>, mut rd: R, mut wr: W, sec_addr: String, peer: PeerAddr)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
     let cfg = &shared.config;
     let mut pc = ProtoConfig::default();
     pc.max_xmit_frag = cfg.max_fragment;
     pc.max_recv_frag = cfg.max_fragment;
     pc.max_request_size = cfg.max_request_size;
     pc.transfer_syntax_policy = TransferSyntaxPolicy::RegistryOrder;
-    pc.sec_addr = cfg_sec_addr(&stream);
+    pc.sec_addr = sec_addr;
     let mut conn = ServerConnection::new(pc, Arc::new(Registry(shared.clone())));
     if shared.users.is_some() || shared.kerberos.is_some() || shared.schannel.is_some() {
         conn.set_acceptor(Arc::new(crate::auth::StoreAcceptor {
@@ -102,12 +152,12 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
     // (every call answered inside `dispatch`): no allocation per such call.
     let mut spare: Option<Arc<CallState>> = None;
     let mut last_manager: Option<LastManager> = None;
-    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut out = Outbox::default();
     let mut close_all = shared.close_all.subscribe();
     let mut draining = shared.stop.subscribe();
     // The two shutdown signals as futures made once (not a watch registration per turn of the
-    // loop); each is polled only until it has fired.
+    // loop), polled in one `select!` branch: only the one that can fire next (the server stops
+    // listening before its grace starts running out).
     let stop_listening = async move {
         let _ = draining.wait_for(|s| *s).await;
     };
@@ -243,7 +293,34 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
             None
         };
 
+        if !out.is_empty() {
+            // The answers just made go out now when the socket takes them.
+            match write_now(&mut wr, &out).await {
+                Some(Ok(0) | Err(_)) => {
+                    conn.handle_transport_closed();
+                    out = Outbox::default();
+                    eof = true;
+                    continue;
+                }
+                Some(Ok(n)) => {
+                    out.advance(n);
+                    if out.is_empty() {
+                        continue;
+                    }
+                }
+                None => {}
+            }
+        }
+        let listening = !drained;
+
         tokio::select! {
+            // Fixed order: answers from managers first, then the socket; the signals and
+            // timers, which rarely fire, last.
+            biased;
+            // Only calls in progress can be answered this way (one answered inside `dispatch`
+            // never is; a late answer to a call that is gone waits until the next poll, and
+            // is dropped then): no poll of the channel per turn while nothing is in progress.
+            Some(c) = rx.recv(), if !calls.is_empty() => answer(stats, &mut conn, &mut calls, &mut spare, &mut out, c),
             r = out.write_to(&mut wr), if !out.is_empty() => {
                 match r {
                     Ok(0) | Err(_) => {
@@ -301,14 +378,20 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     }
                 }
             }
-            Some(c) = rx.recv() => answer(stats, &mut conn, &mut calls, &mut spare, &mut out, c),
-            () = &mut stop_listening, if !drained => {
+            sig = std::future::poll_fn(|cx| {
+                if listening {
+                    stop_listening.as_mut().poll(cx).map(|()| Signal::Drain)
+                } else {
+                    grace_over.as_mut().poll(cx).map(|()| Signal::Grace)
+                }
+            }), if !closing => match sig {
+                Signal::Drain => {
                 // Server stops listening: tell the client to start no new calls here; calls in
                 // progress still get their answers.
                 drained = true;
                 conn.shutdown();
-            }
-            () = &mut grace_over, if !closing => {
+                }
+                Signal::Grace => {
                 // The shutdown grace is over. Answers already given still go out; calls not
                 // answered by now are abandoned (their managers see a cancel); then the
                 // connection closes.
@@ -325,7 +408,8 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, stream: Stream, peer: 
                     drained = true;
                     conn.shutdown();
                 }
-            }
+                }
+            },
             _ = crate::transport::sleep_until(pdu_deadline), if pdu_deadline.is_some() => {
                 debug!(?peer, bound, "pdu_timeout: partial PDU or first bind too slow, connection closed");
                 shared.stats.pdu_timeouts.fetch_add(1, Ordering::Relaxed);
