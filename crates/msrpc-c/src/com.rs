@@ -262,7 +262,8 @@ pub(crate) fn hresult_of(status: i32) -> i32 {
 /// binding and `*cid` to a fresh causality id, calls with the IPID as the object UUID, and
 /// writes the out values and the HRESULT to `ret` as `MsrpcClientCall` does. Returns `S_OK`
 /// when the call completed (the method's HRESULT is then in `ret`), `E_POINTER` when `this`
-/// is not a live proxy, or the call's failure as an HRESULT ([`hresult_of`]). Never raises.
+/// is not a live proxy, or the call's failure as an HRESULT (a status that already is an
+/// HRESULT as it is, any other through `HRESULT_FROM_WIN32`). Never raises.
 ///
 /// # Safety
 /// As `MsrpcClientCall`; `args[0]` points to a writable `handle_t`, `cid` to a writable GUID.
