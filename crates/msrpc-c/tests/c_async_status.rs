@@ -8,7 +8,7 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -40,21 +40,7 @@ fn async_comm_and_fault_status_c_to_c() {
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let port = loop {
-        let text = std::fs::read_to_string(&err).unwrap_or_default();
-        if let Some(rest) = text.split("listening on ncacn_ip_tcp:127.0.0.1[").nth(1)
-            && let Some(p) = rest.split(']').next().and_then(|p| p.parse::<u16>().ok())
-        {
-            break p;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the C server never listened: {text}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let port = listening_port(&err, None);
     let dead = {
         let l = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
         l.local_addr().unwrap().port()

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use msrpc::codegen::{Dispatch, IncomingCall, Interface, Win32Status};
 use msrpc::server::Server;
@@ -319,20 +319,7 @@ fn start_c_server(exe: &Path, dir: &Path, ipid: Uuid, revoked: Uuid) -> (Child, 
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let port = loop {
-        let text = std::fs::read_to_string(&err).unwrap_or_default();
-        if let Some(rest) = text.split("listening on ncacn_ip_tcp:127.0.0.1[").nth(1)
-            && let Some(p) = rest.split(']').next().and_then(|p| p.parse::<u16>().ok())
-        {
-            break p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the C server never listened: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let port = listening_port(&err, None);
     (child, port)
 }
 

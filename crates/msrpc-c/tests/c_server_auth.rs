@@ -66,21 +66,7 @@ fn start_env(
         .stderr(std::fs::File::create(&err).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let port = loop {
-        let text = std::fs::read_to_string(&err).unwrap_or_default();
-        if let Some(rest) = text.split("listening on ncacn_ip_tcp:127.0.0.1[").nth(1)
-            && let Some(p) = rest.split(']').next().and_then(|p| p.parse::<u16>().ok())
-        {
-            break p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the C server never listened: {text} {}",
-            std::fs::read_to_string(&out).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let port = listening_port(&err, Some(&out));
     (child, port, out)
 }
 

@@ -83,6 +83,28 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// The port of a C server started with endpoint `0` and `MSRPC_LISTEN_ADDRESS=127.0.0.1`, read
+/// from the line the library prints on its standard error (the file `err`): waits up to 20 s,
+/// then fails with that file's text (and `out`'s, when given).
+pub fn listening_port(err: &Path, out: Option<&Path>) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(err).unwrap_or_default();
+        if let Some(rest) = text.split("listening on ncacn_ip_tcp:127.0.0.1[").nth(1)
+            && let Some(p) = rest.split(']').next().and_then(|p| p.parse::<u16>().ok())
+        {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the C server never listened: {text} {}",
+            out.map(|o| std::fs::read_to_string(o).unwrap_or_default())
+                .unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs `exe` with `args`, killing it after `limit`.
 pub fn run(exe: &Path, args: &[&str], env: &[(&str, &str)], limit: Duration) -> Run {
     // The library cargo just built, not a stale copy an inherited LD_LIBRARY_PATH could name.
