@@ -181,7 +181,7 @@ impl SchannelClient {
 
 /// The 8 bytes that carry sequence number `seq` ([MS-NRPC] 3.3.4.2.1): its low and high 32
 /// bits, each big-endian, with 0x80 in byte 4 on tokens the client makes.
-pub(crate) fn seq_bytes(seq: u64, from_client: bool) -> [u8; 8] {
+fn seq_bytes(seq: u64, from_client: bool) -> [u8; 8] {
     let mut b = [0u8; 8];
     b[..4].copy_from_slice(&((seq & 0xffff_ffff) as u32).to_be_bytes());
     b[4..].copy_from_slice(&((seq >> 32) as u32).to_be_bytes());
@@ -252,7 +252,7 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// Makes one `NL_AUTH_SHA2_SIGNATURE` over `pdu` and seals `body` in place when `confounder`
 /// is given ([MS-NRPC] 3.3.4.2.1). `header_signing`: the message is `pdu[..sig.start]`, else
 /// `pdu[body]`. Returns the 32 meaningful bytes of the token.
-pub(crate) fn make_token(
+fn make_token(
     session_key: &[u8; 16],
     seq: [u8; 8],
     confounder: Option<[u8; 8]>,
@@ -291,7 +291,7 @@ pub(crate) fn make_token(
 
 /// Checks one peer token `tok` over `pdu` and unseals `body` in place when `seal`
 /// ([MS-NRPC] 3.3.4.2.2 and .4), expecting sequence bytes `seq`.
-pub(crate) fn check_token(
+fn check_token(
     session_key: &[u8; 16],
     seq: [u8; 8],
     seal: bool,
@@ -350,6 +350,61 @@ pub(crate) fn check_token(
     Ok(())
 }
 
+/// Signs one outgoing fragment in place (and seals its body at privacy, with a fresh
+/// confounder): the token for sequence number `*seq` in the sender's direction (`from_client`),
+/// over the header too when `header_signing`, written into `signature`. Steps `*seq`. The
+/// client and the acceptor share it; only the direction differs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn protect_fragment(
+    session_key: &[u8; 16],
+    seq: &mut u64,
+    from_client: bool,
+    seal: bool,
+    header_signing: bool,
+    pdu: &mut [u8],
+    body: Range<usize>,
+    signature: Range<usize>,
+) -> Result<(), AuthError> {
+    let confounder = if seal {
+        let mut c = [0u8; 8];
+        getrandom::fill(&mut c)
+            .map_err(|e| AuthError::new(AuthFailure::Package, format!("random: {e}")))?;
+        Some(c)
+    } else {
+        None
+    };
+    let seq_no = seq_bytes(*seq, from_client);
+    *seq = seq.wrapping_add(1);
+    let end = header_signing.then_some(signature.start);
+    let tok = make_token(session_key, seq_no, confounder, pdu, body, end);
+    let out = &mut pdu[signature];
+    out.fill(0);
+    let n = tok.len().min(out.len());
+    out[..n].copy_from_slice(&tok[..n]);
+    Ok(())
+}
+
+/// Verifies one incoming fragment (and unseals its body when `seal`) against sequence number
+/// `*seq` in the sender's direction (`from_client`); steps `*seq` only when it verifies.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn verify_fragment(
+    session_key: &[u8; 16],
+    seq: &mut u64,
+    from_client: bool,
+    seal: bool,
+    header_signing: bool,
+    pdu: &mut [u8],
+    body: Range<usize>,
+    signature: Range<usize>,
+) -> Result<(), AuthError> {
+    let seq_no = seq_bytes(*seq, from_client);
+    let tok = pdu[signature.clone()].to_vec();
+    let end = header_signing.then_some(signature.start);
+    check_token(session_key, seq_no, seal, &tok, pdu, body, end)?;
+    *seq = seq.wrapping_add(1);
+    Ok(())
+}
+
 impl SecurityContext for SchannelClient {
     fn auth_type(&self) -> AuthType {
         AuthType::NETLOGON
@@ -401,23 +456,17 @@ impl SecurityContext for SchannelClient {
                 "Schannel context not established",
             ));
         }
-        let confounder = if self.seals() {
-            let mut c = [0u8; 8];
-            getrandom::fill(&mut c)
-                .map_err(|e| AuthError::new(AuthFailure::Package, format!("random: {e}")))?;
-            Some(c)
-        } else {
-            None
-        };
-        let seq = seq_bytes(self.seq, true);
-        self.seq = self.seq.wrapping_add(1);
-        let end = self.header_signing.then_some(signature.start);
-        let tok = make_token(&self.session.session_key, seq, confounder, pdu, body, end);
-        let out = &mut pdu[signature];
-        out.fill(0);
-        let n = tok.len().min(out.len());
-        out[..n].copy_from_slice(&tok[..n]);
-        Ok(())
+        let seal = self.seals();
+        protect_fragment(
+            &self.session.session_key,
+            &mut self.seq,
+            true,
+            seal,
+            self.header_signing,
+            pdu,
+            body,
+            signature,
+        )
     }
     fn verify(
         &mut self,
@@ -431,20 +480,17 @@ impl SecurityContext for SchannelClient {
                 "Schannel context not established",
             ));
         }
-        let seq = seq_bytes(self.seq, false);
-        let tok = pdu[signature.clone()].to_vec();
-        let end = self.header_signing.then_some(signature.start);
-        check_token(
+        let seal = self.seals();
+        verify_fragment(
             &self.session.session_key,
-            seq,
-            self.seals(),
-            &tok,
+            &mut self.seq,
+            false,
+            seal,
+            self.header_signing,
             pdu,
             body,
-            end,
-        )?;
-        self.seq = self.seq.wrapping_add(1);
-        Ok(())
+            signature,
+        )
     }
     fn set_header_signing(&mut self, on: bool) {
         self.header_signing = on;

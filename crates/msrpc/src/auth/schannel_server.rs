@@ -2,7 +2,7 @@
 //! NetrServerAuthenticate3 established, looked up by the computer name of a client's
 //! `NL_AUTH_MESSAGE`, and the server's context that verifies and unseals requests and signs and
 //! seals responses with them (the same `NL_AUTH_SHA2_SIGNATURE` code as the client's,
-//! `schannel::make_token` / `check_token`).
+//! `schannel::protect_fragment` / `verify_fragment`).
 //!
 //! - The bind's negotiate token (type 0, [MS-NRPC] 2.2.1.3.1) names the computer (the OEM or
 //!   UTF-8 NetBIOS name, else the DNS host name) and the domain (the OEM NetBIOS name, else the
@@ -27,8 +27,8 @@ use msrpc_proto::auth::{AuthError, AuthFailure, AuthStep, PeerIdentity, Security
 use msrpc_proto::wire::{AuthLevel, AuthType};
 
 use super::schannel::{
-    NETLOGON_NEG_SUPPORTS_AES, NL_AUTH_SHA2_SIGNATURE_LEN, SchannelSession, check_token,
-    make_token, seq_bytes,
+    NETLOGON_NEG_SUPPORTS_AES, NL_AUTH_SHA2_SIGNATURE_LEN, SchannelSession, protect_fragment,
+    verify_fragment,
 };
 
 /// How many computers' Schannel sessions a [`SchannelKeys`] store holds at once (default 1024);
@@ -297,23 +297,17 @@ impl SecurityContext for SchannelServer {
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
         let key = self.key()?;
-        let confounder = if self.level == AuthLevel::PKT_PRIVACY {
-            let mut c = [0u8; 8];
-            getrandom::fill(&mut c)
-                .map_err(|e| AuthError::new(AuthFailure::Package, format!("random: {e}")))?;
-            Some(c)
-        } else {
-            None
-        };
-        let seq = seq_bytes(self.seq, false);
-        self.seq = self.seq.wrapping_add(1);
-        let end = self.header_signing.then_some(signature.start);
-        let tok = make_token(&key, seq, confounder, pdu, body, end);
-        let out = &mut pdu[signature];
-        out.fill(0);
-        let n = tok.len().min(out.len());
-        out[..n].copy_from_slice(&tok[..n]);
-        Ok(())
+        let seal = self.level == AuthLevel::PKT_PRIVACY;
+        protect_fragment(
+            &key,
+            &mut self.seq,
+            false,
+            seal,
+            self.header_signing,
+            pdu,
+            body,
+            signature,
+        )
     }
     fn verify(
         &mut self,
@@ -322,20 +316,17 @@ impl SecurityContext for SchannelServer {
         signature: Range<usize>,
     ) -> Result<(), AuthError> {
         let key = self.key()?;
-        let seq = seq_bytes(self.seq, true);
-        let tok = pdu[signature.clone()].to_vec();
-        let end = self.header_signing.then_some(signature.start);
-        check_token(
+        let seal = self.level == AuthLevel::PKT_PRIVACY;
+        verify_fragment(
             &key,
-            seq,
-            self.level == AuthLevel::PKT_PRIVACY,
-            &tok,
+            &mut self.seq,
+            true,
+            seal,
+            self.header_signing,
             pdu,
             body,
-            end,
-        )?;
-        self.seq = self.seq.wrapping_add(1);
-        Ok(())
+            signature,
+        )
     }
     fn peer_identity(&self) -> Option<PeerIdentity> {
         self.session
