@@ -15,7 +15,7 @@ use msrpc_ndr::{ConformantArray, ConformantVaryingArray, Unique};
 use msrpc_proto::{SyntaxId, Win32Status};
 
 use crate::client::Binding;
-use crate::codegen::{RunOn, Stub as _};
+use crate::codegen::RunOn;
 use crate::error::{Error, Result};
 use crate::generated::mgmt::{self as idl, mgmt as m};
 use crate::server::{IncomingCall, Shared};
@@ -50,27 +50,12 @@ impl Manager {
 const STATS_COUNT: u32 = 4;
 
 impl m::Server for Manager {
-    fn accept(&self, call: &mut IncomingCall) -> std::result::Result<RunOn, Win32Status> {
+    fn accept(&self, _call: &mut IncomingCall) -> std::result::Result<RunOn, Win32Status> {
         self.server()?;
-        let opnum = call.info().opnum;
-        // Samba's mgmt IDL sends a second [in] u32 ("unknown") in inq_stats that MS-RPCE
-        // 2.2.1.3.3 does not have; the generated decoder rejects trailing bytes, so drop it here
-        // and python3-samba's typed client interoperates.
-        if opnum == m::RpcMgmtInqStatsRequest::OPNUM && call.stub().len() == 8 {
-            call.truncate_stub(4);
-        }
-        // Windows ignores the stub of an operation with no [in] parameters: Samba's raw_protocol
-        // suite (test_neg_xmit_*) calls inq_if_ids with up to 5816 zero bytes and gets a
-        // response (docs/interop.md).
-        if [
-            m::RpcMgmtInqIfIdsRequest::OPNUM,
-            m::RpcMgmtIsServerListeningRequest::OPNUM,
-            m::RpcMgmtStopServerListeningRequest::OPNUM,
-        ]
-        .contains(&opnum)
-        {
-            call.truncate_stub(0);
-        }
+        // Bytes after the parameters (Samba's mgmt IDL sends a second [in] u32 in inq_stats
+        // that MS-RPCE 2.2.1.3.3 does not have; Samba's raw_protocol suite, test_neg_xmit_*,
+        // calls inq_if_ids with up to 5816 zero bytes) are ignored by the generated stubs'
+        // decode_request, as Windows ignores them (docs/interop.md).
         // Every manager routine below only reads counters or flips a flag: run them inline.
         Ok(RunOn::ConnectionTask)
     }
