@@ -100,7 +100,8 @@ enum Command {
 /// A command waits at most this long behind a blocking call in flight. Default 2 ms.
 pub(crate) const CALLER_IO_SLICE: Duration = Duration::from_millis(2);
 
-/// The read buffer of a blocking caller doing its own I/O (made once per connection). 16 KiB.
+/// The read buffer of a blocking caller doing its own I/O (made once per connection, on its
+/// first blocking call). 16 KiB.
 const CALLER_IO_READ: usize = 16 * 1024;
 
 /// The largest request stub a blocking caller writes itself. Its write then fits in the send
@@ -536,6 +537,10 @@ impl ConnHandle {
             let Direct {
                 sock, rbuf, conn, ..
             } = &mut *d;
+            if rbuf.is_empty() {
+                // Made on a connection's first blocking call, not for every connection.
+                rbuf.resize(CALLER_IO_READ, 0);
+            }
             match sock.read(rbuf) {
                 Ok(0) => conn.handle_transport_closed(),
                 Ok(n) => conn.handle_bytes(Instant::now(), &rbuf[..n]),
@@ -795,7 +800,7 @@ async fn run(
         // Replaced by the real core whenever it is lent.
         conn: ClientConnection::new(ClientConfig::default()),
         sock,
-        rbuf: vec![0; CALLER_IO_READ],
+        rbuf: Vec::new(),
         wbuf: Vec::new(),
         slice: None,
         handoff: None,
